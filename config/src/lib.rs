@@ -1,0 +1,318 @@
+//! s3gate's configuration: one [`Config`] that the daemon builds from defaults, an optional TOML
+//! file and command-line flags (in that order of precedence, lowest first), validated once, then
+//! handed read-only to the VFS and the S3 front end.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use serde::{Deserialize, Deserializer};
+
+/// Everything the server needs to run.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub auth: AuthConfig,
+    pub remote: RemoteConfig,
+    pub vfs: VfsConfig,
+    pub index: IndexConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Listening address; port 0 picks a free one.
+    pub addr: SocketAddr,
+    /// Path-style requests only (`/bucket/key`). When false, `bucket.<vhost domain>` is accepted too.
+    pub force_path_style: bool,
+    /// Domains under which virtual-hosted-style bucket names are recognised.
+    pub vhost_domains: Vec<String>,
+    /// Region reported by GetBucketLocation (`us-east-1` is reported as an empty constraint).
+    pub region: String,
+    /// Worker threads serving HTTP; 0 means one per core.
+    pub workers: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            force_path_style: true,
+            vhost_domains: Vec::new(),
+            region: "us-east-1".to_string(),
+            workers: 0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// Access key / secret pairs. Empty means anonymous access.
+    pub keys: Vec<AuthKey>,
+}
+
+/// One `ACCESS,SECRET` credential.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AuthKey {
+    pub access_key: String,
+    pub secret_key: String,
+}
+
+impl fmt::Debug for AuthKey {
+    // Secrets never reach logs, even through a debug print of the whole configuration.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthKey")
+            .field("access_key", &self.access_key)
+            .field("secret_key", &"***")
+            .finish()
+    }
+}
+
+impl FromStr for AuthKey {
+    type Err = ConfigError;
+
+    fn from_str(s: &str) -> Result<Self, ConfigError> {
+        let bad = || ConfigError::Invalid {
+            what: "auth key".into(),
+            expected: "ACCESS,SECRET with both parts non-empty and no whitespace".into(),
+        };
+        let (access, secret) = s.split_once(',').ok_or_else(bad)?;
+        let ok = |p: &str| !p.is_empty() && !p.contains(|c: char| c.is_whitespace() || c == ',');
+        if !ok(access) || !ok(secret) {
+            return Err(bad());
+        }
+        Ok(AuthKey {
+            access_key: access.to_string(),
+            secret_key: secret.to_string(),
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for AuthKey {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RemoteConfig {
+    /// The served directory: its sub-directories are buckets.
+    pub path: PathBuf,
+}
+
+impl Default for RemoteConfig {
+    fn default() -> Self {
+        RemoteConfig {
+            path: PathBuf::from("s3gate-data"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct VfsConfig {
+    /// Keep parent folders that a delete leaves empty.
+    pub no_cleanup: bool,
+    /// How object ETags are computed.
+    pub etag_hash: EtagHash,
+    /// fsync each object (and its folder) before acknowledging a write.
+    pub fsync: bool,
+    /// How often the index is reconciled with the remote to pick up changes made by other programs.
+    #[serde(deserialize_with = "de_duration")]
+    pub rescan_interval: std::time::Duration,
+}
+
+impl Default for VfsConfig {
+    fn default() -> Self {
+        VfsConfig {
+            no_cleanup: false,
+            etag_hash: EtagHash::Md5,
+            fsync: true,
+            rescan_interval: std::time::Duration::from_secs(300),
+        }
+    }
+}
+
+/// Hash used for ETags of single-part objects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum EtagHash {
+    /// The MD5 of the content, as S3 does.
+    #[default]
+    Md5,
+    /// No content hash: the ETag is derived from size and modification time.
+    None,
+}
+
+impl FromStr for EtagHash {
+    type Err = ConfigError;
+    fn from_str(s: &str) -> Result<Self, ConfigError> {
+        match s.to_ascii_lowercase().as_str() {
+            "md5" => Ok(EtagHash::Md5),
+            "none" | "" => Ok(EtagHash::None),
+            _ => Err(ConfigError::Invalid {
+                what: format!("etag hash {s:?}"),
+                expected: "md5 or none".into(),
+            }),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for EtagHash {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IndexConfig {
+    /// Which key/value store holds the metadata index.
+    pub store: MetaStoreKind,
+    /// Where the index lives; default `<remote path>/.s3gate/`.
+    pub path: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MetaStoreKind {
+    #[default]
+    Redb,
+    Sled,
+}
+
+impl FromStr for MetaStoreKind {
+    type Err = ConfigError;
+    fn from_str(s: &str) -> Result<Self, ConfigError> {
+        match s.to_ascii_lowercase().as_str() {
+            "redb" => Ok(MetaStoreKind::Redb),
+            "sled" => Ok(MetaStoreKind::Sled),
+            _ => Err(ConfigError::Invalid {
+                what: format!("meta store {s:?}"),
+                expected: "redb or sled".into(),
+            }),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for MetaStoreKind {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// Parses `90s`, `5m`, `2h`, `1d` or a bare number of seconds.
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, ConfigError> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num.parse().map_err(|_| ConfigError::Invalid {
+        what: format!("duration {s:?}"),
+        expected: "a number followed by s, m, h or d".into(),
+    })?;
+    let secs = match unit {
+        "" | "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86400,
+        _ => {
+            return Err(ConfigError::Invalid {
+                what: format!("duration {s:?}"),
+                expected: "a number followed by s, m, h or d".into(),
+            })
+        }
+    };
+    Ok(std::time::Duration::from_secs(secs))
+}
+
+fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<std::time::Duration, D::Error> {
+    parse_duration(&String::deserialize(d)?).map_err(serde::de::Error::custom)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("invalid {what}: expected {expected}")]
+    Invalid { what: String, expected: String },
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Parse { path: PathBuf, message: String },
+}
+
+impl Config {
+    /// Loads a TOML file; unknown keys and bad values are errors naming the file and the place.
+    pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })
+    }
+
+    /// Where the metadata index lives.
+    pub fn index_dir(&self) -> PathBuf {
+        self.index
+            .path
+            .clone()
+            .unwrap_or_else(|| self.remote.path.join(".s3gate"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auth_key_parsing() {
+        let k: AuthKey = "AK,SK".parse().unwrap();
+        assert_eq!(k.access_key, "AK");
+        assert_eq!(k.secret_key, "SK");
+        for bad in ["", "AK", "AK,", ",SK", "A K,SK", "AK,S,K"] {
+            assert!(bad.parse::<AuthKey>().is_err(), "{bad:?} accepted");
+        }
+        assert!(
+            !format!("{k:?}").contains("SK\""),
+            "secret leaked in debug output"
+        );
+    }
+
+    #[test]
+    fn file_rejects_unknown_keys_and_bad_values() {
+        let dir = std::env::temp_dir().join(format!("s3gate-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("a.toml");
+        std::fs::write(&p, "[server]\naddr = \"127.0.0.1:9000\"\n[auth]\nkeys = [\"a,b\"]\n[vfs]\nrescan_interval = \"2m\"\n").unwrap();
+        let c = Config::from_file(&p).unwrap();
+        assert_eq!(c.server.addr.port(), 9000);
+        assert_eq!(c.auth.keys[0].access_key, "a");
+        assert_eq!(c.vfs.rescan_interval.as_secs(), 120);
+        std::fs::write(&p, "[server]\nbogus = 1\n").unwrap();
+        let e = Config::from_file(&p).unwrap_err().to_string();
+        assert!(e.contains("bogus") && e.contains("a.toml"), "{e}");
+        std::fs::write(&p, "[auth]\nkeys = [\"nocomma\"]\n").unwrap();
+        assert!(Config::from_file(&p).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90").unwrap().as_secs(), 90);
+        assert_eq!(parse_duration("5m").unwrap().as_secs(), 300);
+        assert_eq!(parse_duration("1d").unwrap().as_secs(), 86400);
+        assert!(parse_duration("5x").is_err());
+        assert!(parse_duration("m").is_err());
+    }
+}

@@ -1,0 +1,55 @@
+//! The s3gate daemon: wires the configuration, the VFS and the S3 front end together.
+//!
+//! The binary (`main.rs`) is a thin CLI over [`start`]; integration tests call [`start`] directly
+//! with a [`Config`] bound to `127.0.0.1:0`.
+
+mod cli;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+pub use cli::run_cli;
+pub use s3gate_config::Config;
+
+/// Why the daemon could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Config(#[from] s3gate_config::ConfigError),
+    #[error("cannot open the remote: {0}")]
+    Vfs(#[from] s3gate_vfs::VfsError),
+    #[error("cannot listen: {0}")]
+    Listen(#[from] std::io::Error),
+}
+
+/// A running server. Dropping it does not stop it: call [`Server::stop`].
+pub struct Server {
+    addr: SocketAddr,
+    http: s3gate_s3api::HttpServer,
+    pub(crate) vfs: Arc<s3gate_vfs::Vfs>,
+}
+
+impl Server {
+    /// The address actually bound (useful with port 0).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stops accepting, lets in-flight requests finish, then closes the index.
+    pub async fn stop(self) {
+        self.http.stop().await;
+        self.vfs.shutdown().await;
+    }
+}
+
+/// Opens the remote and its index, binds the listener and starts serving.
+pub async fn start(config: Config) -> Result<Server, Error> {
+    let config = Arc::new(config);
+    let vfs = Arc::new(s3gate_vfs::Vfs::open(&config).await?);
+    let http = s3gate_s3api::HttpServer::start(config.clone(), vfs.clone())?;
+    Ok(Server {
+        addr: http.addr(),
+        http,
+        vfs,
+    })
+}

@@ -1,0 +1,4 @@
+#[tokio::main]
+async fn main() {
+    std::process::exit(s3gate::run_cli().await);
+}

@@ -1,0 +1,102 @@
+//! S3 errors: every failure a client can see is one of these, and every [`VfsError`] becomes one
+//! here and nowhere else.
+
+use actix_web::http::StatusCode;
+use actix_web::HttpResponse;
+use s3gate_vfs::VfsError;
+
+use crate::xml::Xml;
+
+#[derive(Debug, thiserror::Error)]
+#[error("{code}: {message}")]
+pub(crate) struct S3Error {
+    pub(crate) status: StatusCode,
+    pub(crate) code: &'static str,
+    pub(crate) message: String,
+}
+
+pub(crate) type S3Result<T> = Result<T, S3Error>;
+
+macro_rules! codes {
+    ($($fn_name:ident => $status:ident, $code:literal;)*) => {
+        impl S3Error {
+            $(
+                pub(crate) fn $fn_name(message: impl Into<String>) -> S3Error {
+                    S3Error { status: StatusCode::$status, code: $code, message: message.into() }
+                }
+            )*
+        }
+    };
+}
+
+codes! {
+    access_denied => FORBIDDEN, "AccessDenied";
+    authorization_header_malformed => BAD_REQUEST, "AuthorizationHeaderMalformed";
+    bad_digest => BAD_REQUEST, "BadDigest";
+    bucket_already_owned_by_you => CONFLICT, "BucketAlreadyOwnedByYou";
+    bucket_not_empty => CONFLICT, "BucketNotEmpty";
+    entity_too_large => BAD_REQUEST, "EntityTooLarge";
+    incomplete_body => BAD_REQUEST, "IncompleteBody";
+    internal => INTERNAL_SERVER_ERROR, "InternalError";
+    invalid_access_key_id => FORBIDDEN, "InvalidAccessKeyId";
+    invalid_argument => BAD_REQUEST, "InvalidArgument";
+    invalid_bucket_name => BAD_REQUEST, "InvalidBucketName";
+    invalid_digest => BAD_REQUEST, "InvalidDigest";
+    invalid_range => RANGE_NOT_SATISFIABLE, "InvalidRange";
+    invalid_request => BAD_REQUEST, "InvalidRequest";
+    key_too_long => BAD_REQUEST, "KeyTooLongError";
+    malformed_xml => BAD_REQUEST, "MalformedXML";
+    metadata_too_large => BAD_REQUEST, "MetadataTooLarge";
+    method_not_allowed => METHOD_NOT_ALLOWED, "MethodNotAllowed";
+    missing_content_length => LENGTH_REQUIRED, "MissingContentLength";
+    no_such_bucket => NOT_FOUND, "NoSuchBucket";
+    no_such_key => NOT_FOUND, "NoSuchKey";
+    not_implemented => NOT_IMPLEMENTED, "NotImplemented";
+    precondition_failed => PRECONDITION_FAILED, "PreconditionFailed";
+    request_time_too_skewed => FORBIDDEN, "RequestTimeTooSkewed";
+    signature_does_not_match => FORBIDDEN, "SignatureDoesNotMatch";
+    content_sha256_mismatch => BAD_REQUEST, "XAmzContentSHA256Mismatch";
+}
+
+impl From<VfsError> for S3Error {
+    fn from(e: VfsError) -> S3Error {
+        let msg = e.to_string();
+        match e {
+            VfsError::NoSuchBucket => S3Error::no_such_bucket(msg),
+            VfsError::NoSuchKey => S3Error::no_such_key(msg),
+            VfsError::BucketAlreadyOwnedByYou => S3Error::bucket_already_owned_by_you(msg),
+            VfsError::BucketNotEmpty => S3Error::bucket_not_empty(msg),
+            VfsError::InvalidBucketName(_) => S3Error::invalid_bucket_name(msg),
+            VfsError::InvalidKey(_) | VfsError::KeyConflict(_) => S3Error::invalid_argument(msg),
+            VfsError::KeyTooLong => S3Error::key_too_long(msg),
+            VfsError::PreconditionFailed => S3Error::precondition_failed(msg),
+            VfsError::BadDigest => S3Error::bad_digest(msg),
+            VfsError::Body(inner) => match inner.downcast::<S3Error>() {
+                Ok(s3) => *s3,
+                // The connection failed mid-body: the client is most likely gone.
+                Err(other) => S3Error::incomplete_body(other.to_string()),
+            },
+            VfsError::Store(_) | VfsError::Io(_) => {
+                tracing::error!(error = %msg, "internal error");
+                S3Error::internal("we encountered an internal error, please try again")
+            }
+        }
+    }
+}
+
+impl S3Error {
+    /// The XML error document (no body for HEAD requests, as S3 does).
+    pub(crate) fn to_response(&self, resource: &str, request_id: &str, head: bool) -> HttpResponse {
+        let mut resp = HttpResponse::build(self.status);
+        resp.insert_header(("x-amz-request-id", request_id));
+        if head {
+            return resp.finish();
+        }
+        let mut x = Xml::document("Error", false);
+        x.elem("Code", self.code);
+        x.elem("Message", &self.message);
+        x.elem("Resource", resource);
+        x.elem("RequestId", request_id);
+        resp.content_type("application/xml").body(x.finish())
+    }
+}

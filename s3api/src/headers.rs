@@ -1,0 +1,241 @@
+//! Object headers in both directions: what a write stores, what a read returns, and the
+//! conditional headers that decide between 200, 304 and 412.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use actix_web::HttpRequest;
+use actix_web::HttpResponseBuilder;
+use s3gate_vfs::{ContentHeaders, ObjectAttrs, ObjectInfo};
+
+use crate::error::{S3Error, S3Result};
+use crate::router::Query;
+
+/// S3's limit on user metadata: names and values, in bytes.
+const MAX_USER_META: usize = 2048;
+const META_PREFIX: &str = "x-amz-meta-";
+
+fn header<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
+    req.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
+/// The attributes a PUT (or a REPLACE copy) stores with the object.
+pub(crate) fn attrs_from_request(req: &HttpRequest) -> S3Result<ObjectAttrs> {
+    let get = |n: &str| header(req, n).map(str::to_string);
+    // `aws-chunked` describes how this request's body travelled, not the object.
+    let content_encoding = get("content-encoding").and_then(|v| {
+        let kept: Vec<&str> = v
+            .split(',')
+            .map(str::trim)
+            .filter(|e| !e.is_empty() && !e.eq_ignore_ascii_case("aws-chunked"))
+            .collect();
+        (!kept.is_empty()).then(|| kept.join(", "))
+    });
+    let mut user_meta: Vec<(String, String)> = Vec::new();
+    let mut size = 0;
+    for (name, value) in req.headers() {
+        // Header names arrive in lower case: that is the form S3 returns them in.
+        let Some(short) = name.as_str().strip_prefix(META_PREFIX) else {
+            continue;
+        };
+        let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+        size += short.len() + value.len();
+        match user_meta.iter_mut().find(|(k, _)| k == short) {
+            Some((_, v)) => {
+                v.push(',');
+                v.push_str(&value);
+            }
+            None => user_meta.push((short.to_string(), value)),
+        }
+    }
+    if size > MAX_USER_META {
+        return Err(S3Error::metadata_too_large(format!(
+            "Your metadata headers exceed the maximum allowed metadata size of {MAX_USER_META} bytes"
+        )));
+    }
+    user_meta.sort();
+    Ok(ObjectAttrs {
+        headers: ContentHeaders {
+            content_type: get("content-type"),
+            content_encoding,
+            content_disposition: get("content-disposition"),
+            content_language: get("content-language"),
+            cache_control: get("cache-control"),
+            expires: get("expires"),
+        },
+        user_meta,
+    })
+}
+
+pub(crate) fn quoted(etag: &str) -> String {
+    format!("\"{etag}\"")
+}
+
+/// Writes an object's headers, with the `response-*` overrides of the query applied.
+pub(crate) fn object_headers(resp: &mut HttpResponseBuilder, info: &ObjectInfo, query: &Query) {
+    let h = &info.attrs.headers;
+    let pick = |param: &str, stored: &Option<String>| -> Option<String> {
+        query
+            .get(param)
+            .map(str::to_string)
+            .or_else(|| stored.clone())
+    };
+    let content_type = pick("response-content-type", &h.content_type)
+        .unwrap_or_else(|| "binary/octet-stream".to_string());
+    resp.insert_header(("content-type", content_type));
+    for (name, param, stored) in [
+        (
+            "content-encoding",
+            "response-content-encoding",
+            &h.content_encoding,
+        ),
+        (
+            "content-disposition",
+            "response-content-disposition",
+            &h.content_disposition,
+        ),
+        (
+            "content-language",
+            "response-content-language",
+            &h.content_language,
+        ),
+        ("cache-control", "response-cache-control", &h.cache_control),
+        ("expires", "response-expires", &h.expires),
+    ] {
+        if let Some(v) = pick(param, stored) {
+            resp.insert_header((name, v));
+        }
+    }
+    resp.insert_header(("etag", quoted(&info.etag)));
+    resp.insert_header(("last-modified", httpdate::fmt_http_date(info.last_modified)));
+    resp.insert_header(("accept-ranges", "bytes"));
+    for (k, v) in &info.attrs.user_meta {
+        resp.append_header((format!("{META_PREFIX}{k}"), v.as_str()));
+    }
+}
+
+/// Does an `If-Match` / `If-None-Match` value match this ETag?
+pub(crate) fn etag_matches(header: &str, etag: &str) -> bool {
+    header.split(',').any(|t| {
+        let t = t.trim();
+        let t = t.strip_prefix("W/").unwrap_or(t);
+        t == "*" || t.trim_matches('"') == etag
+    })
+}
+
+/// Seconds resolution, as HTTP dates have.
+fn to_second(t: SystemTime) -> SystemTime {
+    let secs = t.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+    UNIX_EPOCH + Duration::from_secs(secs)
+}
+
+/// What conditional headers decide.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Decision {
+    Proceed,
+    NotModified,
+    PreconditionFailed,
+}
+
+/// Evaluates conditional headers named `<prefix>if-match` etc. (`prefix` is empty for GET and
+/// HEAD, `x-amz-copy-source-` for a copy's source) in S3's order: If-Match before
+/// If-Unmodified-Since (412), If-None-Match before If-Modified-Since (304); when If-None-Match is
+/// present, If-Modified-Since is ignored. Unparseable dates are ignored, as HTTP says.
+pub(crate) fn evaluate(req: &HttpRequest, prefix: &str, info: &ObjectInfo) -> Decision {
+    let h = |n: &str| header(req, &format!("{prefix}{n}"));
+    let date = |n: &str| h(n).and_then(|v| httpdate::parse_http_date(v).ok());
+    let modified = to_second(info.last_modified);
+    match h("if-match") {
+        Some(v) if !etag_matches(v, &info.etag) => return Decision::PreconditionFailed,
+        Some(_) => {}
+        None => {
+            if date("if-unmodified-since").is_some_and(|d| modified > d) {
+                return Decision::PreconditionFailed;
+            }
+        }
+    }
+    match h("if-none-match") {
+        Some(v) if etag_matches(v, &info.etag) => Decision::NotModified,
+        Some(_) => Decision::Proceed,
+        None if date("if-modified-since").is_some_and(|d| modified <= d) => Decision::NotModified,
+        None => Decision::Proceed,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn etag_lists() {
+        assert!(etag_matches("\"abc\"", "abc"));
+        assert!(etag_matches("\"x\", \"abc\"", "abc"));
+        assert!(etag_matches("*", "abc"));
+        assert!(etag_matches("W/\"abc\"", "abc"));
+        assert!(!etag_matches("\"abd\"", "abc"));
+    }
+
+    #[test]
+    fn precedence() {
+        let info = ObjectInfo {
+            size: 1,
+            last_modified: UNIX_EPOCH + Duration::from_secs(1_000_000),
+            etag: "e".into(),
+            attrs: ObjectAttrs::default(),
+        };
+        let old = httpdate::fmt_http_date(UNIX_EPOCH + Duration::from_secs(10));
+        let new = httpdate::fmt_http_date(UNIX_EPOCH + Duration::from_secs(2_000_000));
+        let req = |hs: &[(&str, &str)]| {
+            let mut r = actix_web::test::TestRequest::get();
+            for (k, v) in hs {
+                r = r.insert_header((*k, *v));
+            }
+            r.to_http_request()
+        };
+        // If-Match true wins over a failing If-Unmodified-Since.
+        assert_eq!(
+            evaluate(
+                &req(&[("if-match", "\"e\""), ("if-unmodified-since", &old)]),
+                "",
+                &info
+            ),
+            Decision::Proceed
+        );
+        assert_eq!(
+            evaluate(&req(&[("if-match", "\"x\"")]), "", &info),
+            Decision::PreconditionFailed
+        );
+        assert_eq!(
+            evaluate(&req(&[("if-unmodified-since", &old)]), "", &info),
+            Decision::PreconditionFailed
+        );
+        // If-None-Match false: If-Modified-Since is ignored.
+        assert_eq!(
+            evaluate(
+                &req(&[("if-none-match", "\"x\""), ("if-modified-since", &new)]),
+                "",
+                &info
+            ),
+            Decision::Proceed
+        );
+        assert_eq!(
+            evaluate(&req(&[("if-none-match", "*")]), "", &info),
+            Decision::NotModified
+        );
+        assert_eq!(
+            evaluate(&req(&[("if-modified-since", &new)]), "", &info),
+            Decision::NotModified
+        );
+        assert_eq!(
+            evaluate(&req(&[("if-modified-since", &old)]), "", &info),
+            Decision::Proceed
+        );
+        assert_eq!(
+            evaluate(
+                &req(&[("x-amz-copy-source-if-match", "\"x\"")]),
+                "x-amz-copy-source-",
+                &info
+            ),
+            Decision::PreconditionFailed
+        );
+    }
+}

@@ -1,0 +1,191 @@
+//! The S3 front end: an actix-web server whose every request goes parse → authenticate →
+//! handler → [`Vfs`]. Handlers are grouped by operation family, one module each.
+
+mod body;
+mod bucket;
+mod checksum;
+mod error;
+mod headers;
+mod list;
+mod object;
+mod router;
+mod sigv4;
+mod xml;
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use actix_web::dev::ServerHandle;
+use actix_web::{web, App, HttpRequest, HttpResponse};
+use s3gate_config::Config;
+use s3gate_vfs::Vfs;
+
+use crate::error::{S3Error, S3Result};
+use crate::router::{Op, Query, Route};
+use crate::sigv4::{Auth, Keys};
+
+/// What every request handler can reach.
+pub(crate) struct State {
+    pub(crate) config: Arc<Config>,
+    pub(crate) vfs: Arc<Vfs>,
+    keys: Keys,
+}
+
+/// One request on its way through a handler.
+pub(crate) struct Ctx {
+    pub(crate) req: HttpRequest,
+    pub(crate) state: web::Data<State>,
+    pub(crate) auth: Auth,
+    pub(crate) query: Query,
+    pub(crate) bucket: String,
+    pub(crate) key: String,
+}
+
+impl Ctx {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
+        self.req.headers().get(name).and_then(|v| v.to_str().ok())
+    }
+
+    pub(crate) fn vfs(&self) -> &Vfs {
+        &self.state.vfs
+    }
+
+    /// The request body as a decoded, checked stream.
+    pub(crate) fn body(&self, payload: web::Payload) -> S3Result<body::Body> {
+        body::Body::new(&self.req, payload.into_inner(), &self.auth)
+    }
+}
+
+/// The running HTTP server.
+pub struct HttpServer {
+    addr: SocketAddr,
+    handle: ServerHandle,
+    task: tokio::task::JoinHandle<io::Result<()>>,
+}
+
+impl HttpServer {
+    /// Binds the configured address and starts serving on the current tokio runtime.
+    pub fn start(config: Arc<Config>, vfs: Arc<Vfs>) -> io::Result<HttpServer> {
+        let state = web::Data::new(State {
+            keys: Keys::new(&config.auth.keys),
+            config: config.clone(),
+            vfs,
+        });
+        let workers = match config.server.workers {
+            0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+            n => n,
+        };
+        let server = actix_web::HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .default_service(web::to(dispatch))
+        })
+        .workers(workers)
+        .disable_signals()
+        .bind(config.server.addr)?;
+        let addr = server
+            .addrs()
+            .first()
+            .copied()
+            .ok_or_else(|| io::Error::other("no address bound"))?;
+        let server = server.run();
+        let handle = server.handle();
+        let task = tokio::spawn(server);
+        Ok(HttpServer { addr, handle, task })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stops accepting and waits for in-flight requests.
+    pub async fn stop(self) {
+        self.handle.stop(true).await;
+        let _ = self.task.await;
+    }
+}
+
+fn request_id() -> String {
+    format!("{:016X}", rand::random::<u64>())
+}
+
+async fn dispatch(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<State>,
+) -> HttpResponse {
+    let id = request_id();
+    let head = req.method() == actix_web::http::Method::HEAD;
+    let resource = req.uri().path().to_string();
+    let result = async {
+        let query = Query::parse(req.query_string())?;
+        let route = router::route(
+            req.method(),
+            req.headers().get("host").and_then(|h| h.to_str().ok()),
+            req.uri().path(),
+            &query,
+            req.headers().contains_key("x-amz-copy-source"),
+            if state.config.server.force_path_style {
+                &[]
+            } else {
+                &state.config.server.vhost_domains
+            },
+        )?;
+        let auth = sigv4::authenticate(&req, &state.keys)?;
+        let Route { op, bucket, key } = route;
+        let ctx = Ctx {
+            req: req.clone(),
+            state: state.clone(),
+            auth,
+            query,
+            bucket,
+            key,
+        };
+        handle(op, &ctx, payload).await
+    }
+    .await;
+    let mut resp = match result {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::debug!(code = e.code, message = %e.message, path = %resource, "request failed");
+            return e.to_response(&resource, &id, head);
+        }
+    };
+    if let Ok(v) = actix_web::http::header::HeaderValue::from_str(&id) {
+        resp.headers_mut().insert(
+            actix_web::http::header::HeaderName::from_static("x-amz-request-id"),
+            v,
+        );
+    }
+    resp
+}
+
+async fn handle(op: Op, ctx: &Ctx, payload: web::Payload) -> S3Result<HttpResponse> {
+    match op {
+        Op::ListBuckets => bucket::list_buckets(ctx).await,
+        Op::CreateBucket => bucket::create(ctx).await,
+        Op::DeleteBucket => bucket::delete(ctx).await,
+        Op::HeadBucket => bucket::head(ctx).await,
+        Op::GetBucketLocation => bucket::location(ctx).await,
+        Op::GetBucketAcl => bucket::acl(ctx).await,
+        Op::GetBucketVersioning => bucket::versioning(ctx).await,
+        Op::ListObjects => list::list_objects(ctx, list::Flavor::V1).await,
+        Op::ListObjectsV2 => list::list_objects(ctx, list::Flavor::V2).await,
+        Op::ListObjectVersions => list::list_objects(ctx, list::Flavor::Versions).await,
+        Op::DeleteObjects => object::delete_many(ctx, payload).await,
+        Op::HeadObject => object::get(ctx, true).await,
+        Op::GetObject => object::get(ctx, false).await,
+        Op::GetObjectAcl => object::acl(ctx).await,
+        Op::PutObject => object::put(ctx, payload).await,
+        Op::CopyObject => object::copy(ctx).await,
+        Op::DeleteObject => object::delete(ctx).await,
+    }
+}
+
+/// Errors that the handlers produce from protocol problems rather than from the VFS.
+impl From<std::io::Error> for S3Error {
+    fn from(e: std::io::Error) -> S3Error {
+        S3Error::from(s3gate_vfs::VfsError::Io(e))
+    }
+}

@@ -1,0 +1,194 @@
+//! ListObjects (v1), ListObjectsV2 and ListObjectVersions: one page request to the VFS, three
+//! response shapes.
+
+use actix_web::HttpResponse;
+use base64::Engine;
+use s3gate_vfs::{ListItem, ListQuery};
+
+use crate::error::{S3Error, S3Result};
+use crate::headers::quoted;
+use crate::xml::{timestamp, Xml};
+use crate::Ctx;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Flavor {
+    V1,
+    V2,
+    Versions,
+}
+
+const MAX_KEYS: usize = 1000;
+
+fn token_encode(name: &str) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(name.as_bytes())
+}
+
+fn token_decode(token: &str) -> S3Result<String> {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(token)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .ok_or_else(|| S3Error::invalid_argument("The continuation token provided is incorrect"))
+}
+
+/// `encoding-type=url`: keys and prefixes percent-encoded, `/` kept.
+fn url_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~' | b'/') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+pub(crate) async fn list_objects(ctx: &Ctx, flavor: Flavor) -> S3Result<HttpResponse> {
+    let q = &ctx.query;
+    let max_keys = match q.get("max-keys") {
+        None => MAX_KEYS,
+        Some(v) => v
+            .parse::<i64>()
+            .ok()
+            .filter(|n| *n >= 0)
+            .ok_or_else(|| S3Error::invalid_argument("max-keys must be a non-negative integer"))?
+            .min(MAX_KEYS as i64) as usize,
+    };
+    let url = match q.get("encoding-type") {
+        None => false,
+        Some(v) if v.eq_ignore_ascii_case("url") => true,
+        Some(_) => {
+            return Err(S3Error::invalid_argument(
+                "Invalid Encoding Method specified in Request",
+            ))
+        }
+    };
+    let enc = |s: &str| if url { url_encode(s) } else { s.to_string() };
+    let prefix = q.get("prefix").unwrap_or("");
+    let delimiter = q.get("delimiter").filter(|d| !d.is_empty());
+    let token = match (flavor, q.get("continuation-token")) {
+        (Flavor::V2, Some(t)) => Some(token_decode(t)?),
+        _ => None,
+    };
+    let after = match flavor {
+        Flavor::V1 => q.get("marker").map(str::to_string),
+        Flavor::V2 => token
+            .clone()
+            .or_else(|| q.get("start-after").map(str::to_string)),
+        Flavor::Versions => q.get("key-marker").map(str::to_string),
+    }
+    .filter(|a| !a.is_empty());
+    let page = ctx
+        .vfs()
+        .list(
+            &ctx.bucket,
+            &ListQuery {
+                prefix,
+                delimiter,
+                after: after.as_deref(),
+                max_keys,
+            },
+        )
+        .await?;
+    let last = page.items.last().map(|i| i.name().to_string());
+    let root = match flavor {
+        Flavor::Versions => "ListVersionsResult",
+        _ => "ListBucketResult",
+    };
+    let mut x = Xml::document(root, true);
+    x.elem("Name", &ctx.bucket).elem("Prefix", &enc(prefix));
+    match flavor {
+        Flavor::V1 => {
+            x.elem("Marker", &enc(after.as_deref().unwrap_or("")));
+            if page.truncated {
+                if let Some(l) = &last {
+                    x.elem("NextMarker", &enc(l));
+                }
+            }
+        }
+        Flavor::V2 => {
+            if let Some(t) = q.get("continuation-token") {
+                x.elem("ContinuationToken", t);
+            }
+            if let Some(s) = q.get("start-after") {
+                x.elem("StartAfter", &enc(s));
+            }
+            if page.truncated {
+                if let Some(l) = &last {
+                    x.elem("NextContinuationToken", &token_encode(l));
+                }
+            }
+            x.elem("KeyCount", &page.items.len().to_string());
+        }
+        Flavor::Versions => {
+            x.elem("KeyMarker", &enc(after.as_deref().unwrap_or("")));
+            x.elem("VersionIdMarker", q.get("version-id-marker").unwrap_or(""));
+            if page.truncated {
+                if let Some(l) = &last {
+                    x.elem("NextKeyMarker", &enc(l));
+                    x.elem("NextVersionIdMarker", "null");
+                }
+            }
+        }
+    }
+    x.elem("MaxKeys", &max_keys.to_string());
+    if let Some(d) = delimiter {
+        x.elem("Delimiter", &enc(d));
+    }
+    x.elem("IsTruncated", if page.truncated { "true" } else { "false" });
+    if url {
+        x.elem("EncodingType", "url");
+    }
+    let with_owner = match flavor {
+        Flavor::V2 => q.get("fetch-owner") == Some("true"),
+        _ => true,
+    };
+    for item in &page.items {
+        if let ListItem::Object { key, info } = item {
+            x.open(if flavor == Flavor::Versions {
+                "Version"
+            } else {
+                "Contents"
+            });
+            x.elem("Key", &enc(key));
+            if flavor == Flavor::Versions {
+                x.elem("VersionId", "null").elem("IsLatest", "true");
+            }
+            x.elem("LastModified", &timestamp(info.last_modified))
+                .elem("ETag", &quoted(&info.etag))
+                .elem("Size", &info.size.to_string());
+            if with_owner {
+                crate::bucket::write_owner(&mut x, ctx);
+            }
+            x.elem("StorageClass", "STANDARD");
+            x.close();
+        }
+    }
+    for item in &page.items {
+        if let ListItem::CommonPrefix(p) = item {
+            x.open("CommonPrefixes").elem("Prefix", &enc(p)).close();
+        }
+    }
+    Ok(HttpResponse::Ok()
+        .content_type("application/xml")
+        .body(x.finish()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_round_trip() {
+        for k in ["a", "a/b c+é", ""] {
+            assert_eq!(token_decode(&token_encode(k)).unwrap(), k);
+        }
+        assert!(token_decode("!!!").is_err());
+    }
+
+    #[test]
+    fn url_encoding_keeps_slashes() {
+        assert_eq!(url_encode("a b/c+d%é"), "a%20b/c%2Bd%25%C3%A9");
+    }
+}

@@ -1,0 +1,324 @@
+//! Object operations: GET/HEAD (ranges, conditionals), PUT, CopyObject, DELETE, DeleteObjects.
+
+use actix_web::body::SizedStream;
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpResponse};
+use base64::Engine;
+use futures_util::StreamExt;
+use md5::{Digest, Md5};
+use s3gate_vfs::{ObjectInfo, Precondition, PutRequest, VfsError};
+
+use crate::error::{S3Error, S3Result};
+use crate::headers::{
+    attrs_from_request, etag_matches, evaluate, object_headers, quoted, Decision,
+};
+use crate::xml::{parse_delete, timestamp, Xml};
+use crate::Ctx;
+
+/// The largest object CopyObject copies; larger ones need UploadPartCopy, as in S3.
+const MAX_COPY_SIZE: u64 = 5 * 1024 * 1024 * 1024;
+/// The largest DeleteObjects request body (1000 keys of 1024 bytes, with room for markup).
+const MAX_DELETE_BODY: usize = 2 * 1024 * 1024;
+
+/// A `Range` header, resolved against the object's size.
+#[derive(Debug, PartialEq, Eq)]
+enum Range {
+    Whole,
+    Part { start: u64, len: u64 },
+    Unsatisfiable,
+}
+
+/// Single byte ranges only, as S3; anything unparseable (or several ranges) means the whole
+/// object, as HTTP says.
+fn parse_range(header: Option<&str>, size: u64) -> Range {
+    let Some(spec) = header.and_then(|h| h.trim().strip_prefix("bytes=")) else {
+        return Range::Whole;
+    };
+    if spec.contains(',') {
+        return Range::Whole;
+    }
+    let Some((a, b)) = spec.split_once('-') else {
+        return Range::Whole;
+    };
+    let (a, b) = (a.trim(), b.trim());
+    let num = |s: &str| s.parse::<u64>().ok();
+    match (a.is_empty(), b.is_empty()) {
+        (true, false) => match num(b) {
+            Some(0) => Range::Unsatisfiable,
+            Some(_) if size == 0 => Range::Unsatisfiable,
+            Some(n) => {
+                let n = n.min(size);
+                Range::Part {
+                    start: size - n,
+                    len: n,
+                }
+            }
+            None => Range::Whole,
+        },
+        (false, _) => {
+            let Some(start) = num(a) else {
+                return Range::Whole;
+            };
+            let end = if b.is_empty() { Some(u64::MAX) } else { num(b) };
+            match end {
+                None => Range::Whole,
+                Some(end) if end < start => Range::Whole,
+                Some(_) if start >= size => Range::Unsatisfiable,
+                Some(end) => Range::Part {
+                    start,
+                    len: end.min(size - 1) - start + 1,
+                },
+            }
+        }
+        (true, true) => Range::Whole,
+    }
+}
+
+fn check_version(ctx: &Ctx) -> S3Result<()> {
+    match ctx.query.get("versionId") {
+        None | Some("null") => Ok(()),
+        Some(_) => Err(S3Error::invalid_argument("Invalid version id specified")),
+    }
+}
+
+/// GetObject and HeadObject.
+pub(crate) async fn get(ctx: &Ctx, head: bool) -> S3Result<HttpResponse> {
+    check_version(ctx)?;
+    let obj = ctx.vfs().open_object(&ctx.bucket, &ctx.key).await?;
+    let info = &obj.info;
+    match evaluate(&ctx.req, "", info) {
+        Decision::Proceed => {}
+        Decision::PreconditionFailed => {
+            return Err(S3Error::precondition_failed(
+                "At least one of the pre-conditions you specified did not hold",
+            ))
+        }
+        Decision::NotModified => {
+            return Ok(HttpResponse::NotModified()
+                .insert_header(("etag", quoted(&info.etag)))
+                .insert_header(("last-modified", httpdate::fmt_http_date(info.last_modified)))
+                .finish())
+        }
+    }
+    let size = info.size;
+    let (status, start, len) = match parse_range(ctx.header("range"), size) {
+        Range::Whole => (StatusCode::OK, 0, size),
+        Range::Part { start, len } => (StatusCode::PARTIAL_CONTENT, start, len),
+        Range::Unsatisfiable => {
+            return Err(S3Error::invalid_range(
+                "The requested range is not satisfiable",
+            ))
+        }
+    };
+    let mut resp = HttpResponse::build(status);
+    object_headers(&mut resp, info, &ctx.query);
+    if status == StatusCode::PARTIAL_CONTENT {
+        resp.insert_header((
+            "content-range",
+            format!("bytes {start}-{}/{size}", start + len - 1),
+        ));
+    }
+    if head {
+        let empty = futures_util::stream::empty::<Result<bytes::Bytes, std::io::Error>>();
+        return Ok(resp.body(SizedStream::new(len, empty)));
+    }
+    Ok(resp.body(SizedStream::new(len, obj.stream(start, len))))
+}
+
+fn content_md5(ctx: &Ctx) -> S3Result<Option<[u8; 16]>> {
+    ctx.header("content-md5")
+        .map(|v| {
+            base64::engine::general_purpose::STANDARD
+                .decode(v.trim())
+                .ok()
+                .and_then(|b| <[u8; 16]>::try_from(b).ok())
+                .ok_or_else(|| {
+                    S3Error::invalid_digest("The Content-MD5 you specified is not valid.")
+                })
+        })
+        .transpose()
+}
+
+/// Conditional writes: `If-None-Match: *` (only create) and `If-Match: <etag>` (only replace
+/// that version).
+fn write_precondition(ctx: &Ctx) -> S3Result<Option<Precondition>> {
+    let if_match = ctx.header("if-match").map(str::to_string);
+    let if_none = ctx.header("if-none-match").map(str::to_string);
+    if if_none.as_deref().is_some_and(|v| v.trim() != "*") {
+        return Err(S3Error::not_implemented(
+            "If-None-Match on writes supports only '*'",
+        ));
+    }
+    if if_match.is_none() && if_none.is_none() {
+        return Ok(None);
+    }
+    Ok(Some(Box::new(move |current: Option<&ObjectInfo>| {
+        match (current, &if_match, &if_none) {
+            (Some(_), _, Some(_)) => Err(VfsError::PreconditionFailed),
+            (None, Some(_), _) => Err(VfsError::NoSuchKey),
+            (Some(c), Some(m), _) if !etag_matches(m, &c.etag) => Err(VfsError::PreconditionFailed),
+            _ => Ok(()),
+        }
+    })))
+}
+
+pub(crate) async fn put(ctx: &Ctx, payload: web::Payload) -> S3Result<HttpResponse> {
+    let req = PutRequest {
+        attrs: attrs_from_request(&ctx.req)?,
+        content_md5: content_md5(ctx)?,
+        precondition: write_precondition(ctx)?,
+        body: ctx.body(payload)?,
+    };
+    let info = ctx.vfs().put_object(&ctx.bucket, &ctx.key, req).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header(("etag", quoted(&info.etag)))
+        .finish())
+}
+
+/// `x-amz-copy-source`: `[/]bucket/key[?versionId=...]`, URL-encoded.
+fn copy_source(value: &str) -> S3Result<(String, String)> {
+    let bad = || S3Error::invalid_argument("Invalid copy source: expected bucket/key");
+    let (path, version) = match value.split_once('?') {
+        Some((p, q)) => (p, q.strip_prefix("versionId=")),
+        None => (value, None),
+    };
+    if version.is_some_and(|v| v != "null") {
+        return Err(S3Error::invalid_argument("Invalid version id specified"));
+    }
+    let decoded = crate::router::path_decode(path)?;
+    let decoded = decoded.strip_prefix('/').unwrap_or(&decoded);
+    let (bucket, key) = decoded.split_once('/').ok_or_else(bad)?;
+    if bucket.is_empty() || key.is_empty() {
+        return Err(bad());
+    }
+    Ok((bucket.to_string(), key.to_string()))
+}
+
+pub(crate) async fn copy(ctx: &Ctx) -> S3Result<HttpResponse> {
+    let (src_bucket, src_key) = copy_source(ctx.header("x-amz-copy-source").unwrap_or(""))?;
+    let replace = match ctx.header("x-amz-metadata-directive") {
+        None | Some("COPY") => false,
+        Some("REPLACE") => true,
+        Some(other) => {
+            return Err(S3Error::invalid_argument(format!(
+                "Unknown metadata directive {other:?}"
+            )))
+        }
+    };
+    let src = ctx.vfs().head_object(&src_bucket, &src_key).await?;
+    if evaluate(&ctx.req, "x-amz-copy-source-", &src) != Decision::Proceed {
+        return Err(S3Error::precondition_failed(
+            "At least one of the pre-conditions you specified did not hold",
+        ));
+    }
+    if src_bucket == ctx.bucket && src_key == ctx.key && !replace {
+        return Err(S3Error::invalid_request(
+            "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.",
+        ));
+    }
+    if src.size > MAX_COPY_SIZE {
+        return Err(S3Error::invalid_request(format!(
+            "The specified copy source is larger than the maximum allowable size for a copy source: {MAX_COPY_SIZE}"
+        )));
+    }
+    let attrs = if replace {
+        Some(attrs_from_request(&ctx.req)?)
+    } else {
+        None
+    };
+    let info = ctx
+        .vfs()
+        .copy_object(&src_bucket, &src_key, &ctx.bucket, &ctx.key, attrs)
+        .await?;
+    let mut x = Xml::document("CopyObjectResult", true);
+    x.elem("LastModified", &timestamp(info.last_modified))
+        .elem("ETag", &quoted(&info.etag));
+    Ok(HttpResponse::Ok()
+        .content_type("application/xml")
+        .body(x.finish()))
+}
+
+pub(crate) async fn delete(ctx: &Ctx) -> S3Result<HttpResponse> {
+    check_version(ctx)?;
+    ctx.vfs().delete_object(&ctx.bucket, &ctx.key).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+pub(crate) async fn delete_many(ctx: &Ctx, payload: web::Payload) -> S3Result<HttpResponse> {
+    ctx.vfs().head_bucket(&ctx.bucket).await?;
+    let want_md5 = content_md5(ctx)?;
+    let mut body = ctx.body(payload)?;
+    let mut raw = Vec::new();
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(|e| S3Error::from(VfsError::Body(e)))?;
+        if raw.len() + chunk.len() > MAX_DELETE_BODY {
+            return Err(S3Error::malformed_xml("the request body is too large"));
+        }
+        raw.extend_from_slice(&chunk);
+    }
+    if want_md5.is_some_and(|m| m != <[u8; 16]>::from(Md5::digest(&raw))) {
+        return Err(S3Error::bad_digest(
+            "The Content-MD5 you specified did not match what we received.",
+        ));
+    }
+    let request = parse_delete(&raw)?;
+    let mut x = Xml::document("DeleteResult", true);
+    for key in &request.keys {
+        match ctx.vfs().delete_object(&ctx.bucket, key).await {
+            Ok(()) => {
+                if !request.quiet {
+                    x.open("Deleted").elem("Key", key).close();
+                }
+            }
+            Err(e) => {
+                let e = S3Error::from(e);
+                x.open("Error")
+                    .elem("Key", key)
+                    .elem("Code", e.code)
+                    .elem("Message", &e.message)
+                    .close();
+            }
+        }
+    }
+    Ok(HttpResponse::Ok()
+        .content_type("application/xml")
+        .body(x.finish()))
+}
+
+pub(crate) async fn acl(ctx: &Ctx) -> S3Result<HttpResponse> {
+    ctx.vfs().head_object(&ctx.bucket, &ctx.key).await?;
+    Ok(crate::bucket::acl_response(ctx))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges() {
+        let p = |start, len| Range::Part { start, len };
+        assert_eq!(parse_range(Some("bytes=0-4"), 10), p(0, 5));
+        assert_eq!(parse_range(Some("bytes=5-"), 10), p(5, 5));
+        assert_eq!(parse_range(Some("bytes=-3"), 10), p(7, 3));
+        assert_eq!(parse_range(Some("bytes=-30"), 10), p(0, 10));
+        assert_eq!(parse_range(Some("bytes=8-100"), 10), p(8, 2));
+        assert_eq!(parse_range(Some("bytes=10-"), 10), Range::Unsatisfiable);
+        assert_eq!(parse_range(Some("bytes=-0"), 10), Range::Unsatisfiable);
+        assert_eq!(parse_range(Some("bytes=0-"), 0), Range::Unsatisfiable);
+        assert_eq!(parse_range(Some("bytes=5-2"), 10), Range::Whole);
+        assert_eq!(parse_range(Some("bytes=0-1,4-5"), 10), Range::Whole);
+        assert_eq!(parse_range(Some("items=0-1"), 10), Range::Whole);
+        assert_eq!(parse_range(None, 10), Range::Whole);
+    }
+
+    #[test]
+    fn copy_sources() {
+        assert_eq!(copy_source("/b/k%20x").unwrap(), ("b".into(), "k x".into()));
+        assert_eq!(
+            copy_source("b/a/b?versionId=null").unwrap(),
+            ("b".into(), "a/b".into())
+        );
+        assert!(copy_source("b").is_err());
+        assert!(copy_source("b/k?versionId=3").is_err());
+    }
+}

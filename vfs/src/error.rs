@@ -1,0 +1,55 @@
+use std::io;
+
+/// Everything that can go wrong below the S3 front end. The front end maps each variant to an S3
+/// error code in exactly one place.
+#[derive(Debug, thiserror::Error)]
+pub enum VfsError {
+    #[error("the specified bucket does not exist")]
+    NoSuchBucket,
+    #[error("the specified key does not exist")]
+    NoSuchKey,
+    #[error("the bucket already exists and is owned by you")]
+    BucketAlreadyOwnedByYou,
+    #[error("the bucket is not empty")]
+    BucketNotEmpty,
+    #[error("invalid bucket name: {0}")]
+    InvalidBucketName(String),
+    #[error("invalid key: {0}")]
+    InvalidKey(String),
+    #[error("the key is longer than 1024 bytes")]
+    KeyTooLong,
+    /// A key whose path is a folder on disk, or one whose parent path is an object.
+    #[error("{0}")]
+    KeyConflict(String),
+    #[error("at least one of the preconditions did not hold")]
+    PreconditionFailed,
+    #[error("the Content-MD5 you specified did not match what was received")]
+    BadDigest,
+    /// The request body failed while streaming (client gone, bad chunk, bad checksum...). The
+    /// source is the front end's own error, handed back to it untouched.
+    #[error("request body: {0}")]
+    Body(Box<dyn std::error::Error + Send + Sync>),
+    #[error("metadata store: {0}")]
+    Store(#[from] crate::meta::StoreError),
+    #[error("I/O: {0}")]
+    Io(#[from] io::Error),
+}
+
+pub type Result<T, E = VfsError> = std::result::Result<T, E>;
+
+impl VfsError {
+    /// Maps an I/O error met while writing or reading `key` to what the client should hear.
+    pub(crate) fn from_key_io(e: io::Error, key: &str) -> VfsError {
+        match e.raw_os_error() {
+            Some(libc::ENOTDIR) | Some(libc::EISDIR) | Some(libc::EEXIST) | Some(libc::ENOTEMPTY) => {
+                VfsError::KeyConflict(format!(
+                    "key {key:?} conflicts with an existing object or folder: an object name cannot also be a folder name"
+                ))
+            }
+            Some(libc::ENAMETOOLONG) => VfsError::InvalidKey(format!(
+                "key {key:?} has a path segment too long for the filesystem"
+            )),
+            _ => VfsError::Io(e),
+        }
+    }
+}

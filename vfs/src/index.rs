@@ -1,0 +1,178 @@
+//! The typed metadata index over a [`MetaStore`]: one record per object, keyed `bucket/key`.
+//!
+//! The index is authoritative for what the remote cannot hold (user metadata, content headers,
+//! ETags) and a cache for the rest, checked against the file's fingerprint. Writes go through one
+//! writer thread that commits whatever has queued up in one durable transaction (group commit), so
+//! that many small PUTs share one fsync.
+
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::oneshot;
+
+use crate::error::{Result, VfsError};
+use crate::meta::{Entries, MetaStore, Op, StoreError, Tree};
+use crate::remote::Fingerprint;
+
+/// Content headers S3 stores with an object and returns on GET/HEAD.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContentHeaders {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_encoding: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_disposition: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_language: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_control: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires: Option<String>,
+}
+
+/// What the client set on an object: content headers and `x-amz-meta-*` pairs (names in lower
+/// case, values as sent).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectAttrs {
+    #[serde(default)]
+    pub headers: ContentHeaders,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub user_meta: Vec<(String, String)>,
+}
+
+/// One object's record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectMeta {
+    /// The file this record describes; a record whose fingerprint no longer matches the file is
+    /// stale (another program replaced the file) and is rebuilt.
+    pub fingerprint: Fingerprint,
+    /// Hex digest without quotes; empty until computed (files written by other programs).
+    #[serde(default)]
+    pub etag: String,
+    #[serde(default)]
+    pub attrs: ObjectAttrs,
+}
+
+impl ObjectMeta {
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        // A record is a handful of short strings: JSON keeps the format evolvable and debuggable.
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+
+    pub(crate) fn decode(bytes: &[u8]) -> Result<ObjectMeta> {
+        serde_json::from_slice(bytes)
+            .map_err(|e| VfsError::Store(StoreError(format!("corrupt index record: {e}"))))
+    }
+}
+
+struct Batch {
+    ops: Vec<Op>,
+    done: oneshot::Sender<Result<(), StoreError>>,
+}
+
+pub(crate) struct Index {
+    store: Arc<dyn MetaStore>,
+    writer: Option<(mpsc::Sender<Batch>, JoinHandle<()>)>,
+}
+
+/// The most batches the writer folds into one transaction.
+const MAX_GROUP: usize = 256;
+
+impl Index {
+    pub(crate) fn new(store: Box<dyn MetaStore>) -> Index {
+        let store: Arc<dyn MetaStore> = Arc::from(store);
+        let (tx, rx) = mpsc::channel::<Batch>();
+        let writer_store = store.clone();
+        let handle = std::thread::Builder::new()
+            .name("s3gate-index".into())
+            .spawn(move || write_loop(&*writer_store, rx))
+            .expect("spawning the index writer thread");
+        Index {
+            store,
+            writer: Some((tx, handle)),
+        }
+    }
+
+    pub(crate) fn get(&self, bucket: &str, key: &str) -> Result<Option<ObjectMeta>> {
+        match self
+            .store
+            .get(Tree::Objects, &crate::key::index_key(bucket, key))?
+        {
+            Some(v) => Ok(Some(ObjectMeta::decode(&v)?)),
+            None => Ok(None),
+        }
+    }
+
+    pub(crate) fn range(&self, start: &[u8], end: Option<&[u8]>, limit: usize) -> Result<Entries> {
+        Ok(self.store.range(Tree::Objects, start, end, limit)?)
+    }
+
+    pub(crate) fn get_state(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        Ok(self.store.get(Tree::State, key)?)
+    }
+
+    /// Commits `ops` durably (grouped with whatever else is queued).
+    pub(crate) async fn apply(&self, ops: Vec<Op>) -> Result<()> {
+        let (done, wait) = oneshot::channel();
+        let closed = || VfsError::Store(StoreError("the index is closed".into()));
+        let (tx, _) = self.writer.as_ref().ok_or_else(closed)?;
+        tx.send(Batch { ops, done }).map_err(|_| closed())?;
+        wait.await.map_err(|_| closed())?.map_err(VfsError::from)
+    }
+
+    pub(crate) async fn put(&self, bucket: &str, key: &str, meta: &ObjectMeta) -> Result<()> {
+        self.apply(vec![Op::Put(
+            Tree::Objects,
+            crate::key::index_key(bucket, key),
+            meta.encode(),
+        )])
+        .await
+    }
+
+    pub(crate) async fn delete(&self, bucket: &str, key: &str) -> Result<()> {
+        self.apply(vec![Op::Delete(
+            Tree::Objects,
+            crate::key::index_key(bucket, key),
+        )])
+        .await
+    }
+
+    /// Waits for queued writes and stops the writer.
+    pub(crate) fn close(&mut self) {
+        if let Some((tx, handle)) = self.writer.take() {
+            drop(tx);
+            let _ = handle.join();
+        }
+    }
+}
+
+impl Drop for Index {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+fn write_loop(store: &dyn MetaStore, rx: mpsc::Receiver<Batch>) {
+    while let Ok(first) = rx.recv() {
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP {
+            match rx.try_recv() {
+                Ok(b) => group.push(b),
+                Err(_) => break,
+            }
+        }
+        let ops: Vec<Op> = group.iter().flat_map(|b| b.ops.iter().cloned()).collect();
+        let result = store.apply(&ops);
+        for b in group {
+            let _ = b.done.send(
+                result
+                    .as_ref()
+                    .map(|_| ())
+                    .map_err(|e| StoreError(e.0.clone())),
+            );
+        }
+    }
+}

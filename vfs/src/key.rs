@@ -1,0 +1,174 @@
+//! Bucket names and object keys, and how they map to paths on the remote. Everything that reaches
+//! a remote passes through here first, so that no key can name anything outside its bucket.
+
+use crate::error::{Result, VfsError};
+
+/// Names at the root of the remote that are never buckets: the index and the staging area.
+pub(crate) const RESERVED_DIR: &str = ".s3gate";
+
+/// S3's longest key, in bytes.
+const MAX_KEY_LEN: usize = 1024;
+/// The longest file name common filesystems hold.
+const MAX_SEGMENT_LEN: usize = 255;
+
+/// Rules for a bucket name given to CreateBucket (S3's, strictly).
+pub(crate) fn validate_new_bucket(name: &str) -> Result<()> {
+    let bad = |why: &str| Err(VfsError::InvalidBucketName(format!("{name:?}: {why}")));
+    if name.len() < 3 || name.len() > 63 {
+        return bad("must be 3 to 63 characters long");
+    }
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
+    {
+        return bad("only lower-case letters, digits, dots and hyphens are allowed");
+    }
+    let first = name.as_bytes()[0];
+    let last = name.as_bytes()[name.len() - 1];
+    if !first.is_ascii_alphanumeric() || !last.is_ascii_alphanumeric() {
+        return bad("must begin and end with a letter or digit");
+    }
+    if name.contains("..") || name.contains(".-") || name.contains("-.") {
+        return bad("dots may not be adjacent to dots or hyphens");
+    }
+    if name.parse::<std::net::Ipv4Addr>().is_ok() {
+        return bad("must not be formatted as an IP address");
+    }
+    if name.starts_with("xn--") || name.ends_with("-s3alias") {
+        return bad("reserved prefix or suffix");
+    }
+    Ok(())
+}
+
+/// Rules for naming an existing bucket: any folder at the root that can be a single path segment,
+/// so that folders created by other programs (with upper case, say) are still served.
+pub(crate) fn validate_bucket(name: &str) -> Result<()> {
+    if name.is_empty()
+        || name.len() > MAX_SEGMENT_LEN
+        || name.starts_with('.')
+        || name.contains(['/', '\\', '\0'])
+    {
+        return Err(VfsError::NoSuchBucket);
+    }
+    Ok(())
+}
+
+/// Rules for a key: it must map to a plain relative path below its bucket.
+pub(crate) fn validate_key(key: &str) -> Result<()> {
+    let bad = |why: &str| Err(VfsError::InvalidKey(format!("{key:?}: {why}")));
+    if key.is_empty() {
+        return bad("empty key");
+    }
+    if key.len() > MAX_KEY_LEN {
+        return Err(VfsError::KeyTooLong);
+    }
+    if key.contains('\0') {
+        return bad("NUL is not allowed in a key");
+    }
+    if key.starts_with('/') {
+        return bad("a key may not begin with '/'");
+    }
+    if key.ends_with('/') {
+        return bad("a key may not end with '/' (folders are implied by the keys inside them)");
+    }
+    for seg in key.split('/') {
+        match seg {
+            "" => return bad("empty path segment ('//')"),
+            "." | ".." => return bad("'.' and '..' path segments are not allowed"),
+            s if s.len() > MAX_SEGMENT_LEN => {
+                return bad("a path segment is longer than 255 bytes")
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// The remote path of an object (validated).
+pub(crate) fn object_path(bucket: &str, key: &str) -> Result<String> {
+    validate_bucket(bucket)?;
+    validate_key(key)?;
+    Ok(format!("{bucket}/{key}"))
+}
+
+/// Index key of an object; bucket names hold no `/`, so one bucket's keys form one sorted range.
+pub(crate) fn index_key(bucket: &str, key: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(bucket.len() + 1 + key.len());
+    k.extend_from_slice(bucket.as_bytes());
+    k.push(b'/');
+    k.extend_from_slice(key.as_bytes());
+    k
+}
+
+/// The smallest byte string greater than every string that starts with `prefix`, or `None` when
+/// no such string exists (the prefix is all 0xFF bytes).
+pub(crate) fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xFF {
+            end.push(last + 1);
+            return Some(end);
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unsafe_keys_are_rejected() {
+        for k in [
+            "", "/a", "a//b", "a/", "..", "../x", "a/../b", "a/./b", ".", "a\0b",
+        ] {
+            assert!(validate_key(k).is_err(), "{k:?} accepted");
+        }
+        assert!(matches!(
+            validate_key(&"a".repeat(1025)),
+            Err(VfsError::KeyTooLong)
+        ));
+        assert!(validate_key(&format!("{}/b", "a".repeat(256))).is_err());
+        for k in [
+            "a",
+            "a/b",
+            "..a",
+            "a..",
+            "a b+c=%25.txt",
+            "é/ü",
+            ".hidden",
+            "a\\b",
+        ] {
+            assert!(validate_key(k).is_ok(), "{k:?} rejected");
+        }
+    }
+
+    #[test]
+    fn bucket_names() {
+        for b in ["abc", "my-bucket.1", "a1b"] {
+            assert!(validate_new_bucket(b).is_ok(), "{b}");
+        }
+        for b in [
+            "ab",
+            "Abc",
+            "-ab",
+            "ab-",
+            "a..b",
+            "a.-b",
+            "192.168.1.1",
+            "a_b",
+            "xn--ab",
+        ] {
+            assert!(validate_new_bucket(b).is_err(), "{b}");
+        }
+        assert!(validate_bucket(".s3gate").is_err());
+        assert!(validate_bucket("Old_Folder").is_ok());
+    }
+
+    #[test]
+    fn prefix_end_is_the_tight_upper_bound() {
+        assert_eq!(prefix_end(b"ab").unwrap(), b"ac");
+        assert_eq!(prefix_end(b"a\xff").unwrap(), b"b");
+        assert_eq!(prefix_end(b"\xff\xff"), None);
+    }
+}

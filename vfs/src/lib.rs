@@ -1,0 +1,21 @@
+//! The VFS between the S3 front end and a remote: validated names, the persistent metadata index,
+//! atomic writes with streaming hashes, and listings that cost work in proportion to the page.
+//!
+//! `s3api` talks only to [`Vfs`]; nothing here knows HTTP or XML.
+
+mod error;
+mod index;
+mod key;
+mod list;
+mod locks;
+pub mod meta;
+mod remote;
+mod scan;
+mod vfs;
+
+pub use error::{Result, VfsError};
+pub use index::{ContentHeaders, ObjectAttrs};
+pub use list::{ListItem, ListPage, ListQuery};
+pub use remote::{ByteStream, Fingerprint};
+pub use scan::ScanReport;
+pub use vfs::{BucketInfo, ObjectInfo, ObjectReader, Precondition, PutRequest, Vfs};

@@ -1,0 +1,137 @@
+//! The ordered key/value store under the metadata index. Two implementations pass the same
+//! conformance suite: redb (default) and sled (cargo feature `sled`).
+
+mod redb_store;
+#[cfg(feature = "sled")]
+mod sled_store;
+
+use std::path::Path;
+
+use s3gate_config::MetaStoreKind;
+
+/// A named key space of the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tree {
+    /// `bucket/key` → encoded `ObjectMeta`.
+    Objects,
+    /// Small bookkeeping values (format version, scan state).
+    State,
+}
+
+impl Tree {
+    pub(crate) const ALL: [Tree; 2] = [Tree::Objects, Tree::State];
+
+    fn name(self) -> &'static str {
+        match self {
+            Tree::Objects => "objects",
+            Tree::State => "state",
+        }
+    }
+}
+
+/// One change in an atomic batch.
+#[derive(Debug, Clone)]
+pub enum Op {
+    Put(Tree, Vec<u8>, Vec<u8>),
+    Delete(Tree, Vec<u8>),
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct StoreError(pub String);
+
+pub type Entries = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// An ordered, durable key/value store.
+pub trait MetaStore: Send + Sync + 'static {
+    fn get(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Up to `limit` entries with `start <= key < end` (no end: to the last key), in byte order.
+    fn range(
+        &self,
+        tree: Tree,
+        start: &[u8],
+        end: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Entries, StoreError>;
+    /// Applies every op or none, and is durable when it returns.
+    fn apply(&self, ops: &[Op]) -> Result<(), StoreError>;
+}
+
+/// Opens (creating if needed) the store of the given kind in `dir`.
+pub fn open(kind: MetaStoreKind, dir: &Path) -> Result<Box<dyn MetaStore>, StoreError> {
+    std::fs::create_dir_all(dir).map_err(|e| StoreError(format!("{}: {e}", dir.display())))?;
+    match kind {
+        MetaStoreKind::Redb => Ok(Box::new(redb_store::RedbStore::open(
+            &dir.join("index.redb"),
+        )?)),
+        #[cfg(feature = "sled")]
+        MetaStoreKind::Sled => Ok(Box::new(sled_store::SledStore::open(
+            &dir.join("index.sled"),
+        )?)),
+        #[cfg(not(feature = "sled"))]
+        MetaStoreKind::Sled => Err(StoreError(
+            "this build has no sled support (build with the `sled` feature)".into(),
+        )),
+    }
+}
+
+/// The conformance suite every store passes.
+#[cfg(test)]
+pub(crate) mod conformance {
+    use super::*;
+
+    pub(crate) fn run(store: &dyn MetaStore) {
+        let t = Tree::Objects;
+        assert_eq!(store.get(t, b"a").unwrap(), None);
+        store
+            .apply(&[
+                Op::Put(t, b"b/2".to_vec(), b"two".to_vec()),
+                Op::Put(t, b"b/1".to_vec(), b"one".to_vec()),
+                Op::Put(t, b"b/10".to_vec(), b"ten".to_vec()),
+                Op::Put(t, b"c".to_vec(), b"cee".to_vec()),
+                Op::Put(Tree::State, b"b/1".to_vec(), b"state".to_vec()),
+            ])
+            .unwrap();
+        assert_eq!(store.get(t, b"b/1").unwrap().as_deref(), Some(&b"one"[..]));
+        assert_eq!(
+            store.get(Tree::State, b"b/1").unwrap().as_deref(),
+            Some(&b"state"[..]),
+            "trees are separate key spaces"
+        );
+        let keys = |r: Entries| r.into_iter().map(|(k, _)| k).collect::<Vec<_>>();
+        assert_eq!(
+            keys(store.range(t, b"b/", Some(b"b0"), 100).unwrap()),
+            vec![b"b/1".to_vec(), b"b/10".to_vec(), b"b/2".to_vec()]
+        );
+        assert_eq!(
+            keys(store.range(t, b"b/10", None, 2).unwrap()),
+            vec![b"b/10".to_vec(), b"b/2".to_vec()]
+        );
+        assert_eq!(store.range(t, b"d", None, 10).unwrap().len(), 0);
+        store
+            .apply(&[
+                Op::Delete(t, b"b/1".to_vec()),
+                Op::Put(t, b"b/2".to_vec(), b"TWO".to_vec()),
+                Op::Delete(t, b"missing".to_vec()),
+            ])
+            .unwrap();
+        assert_eq!(store.get(t, b"b/1").unwrap(), None);
+        assert_eq!(store.get(t, b"b/2").unwrap().as_deref(), Some(&b"TWO"[..]));
+        // Binary keys sort by bytes, not by any text rule.
+        store
+            .apply(&[
+                Op::Put(t, vec![b'b', b'/', 0xC3, 0xA9], b"e-acute".to_vec()),
+                Op::Put(t, b"b/!".to_vec(), b"bang".to_vec()),
+            ])
+            .unwrap();
+        assert_eq!(
+            keys(store.range(t, b"b/", Some(b"b0"), 100).unwrap()),
+            vec![
+                b"b/!".to_vec(),
+                b"b/10".to_vec(),
+                b"b/2".to_vec(),
+                vec![b'b', b'/', 0xC3, 0xA9]
+            ]
+        );
+    }
+}

@@ -1,0 +1,94 @@
+use std::path::Path;
+
+use redb::{Database, ReadableDatabase, TableDefinition};
+
+use super::{Entries, MetaStore, Op, StoreError, Tree};
+
+fn def(tree: Tree) -> TableDefinition<'static, &'static [u8], &'static [u8]> {
+    TableDefinition::new(tree.name())
+}
+
+fn err(e: impl std::fmt::Display) -> StoreError {
+    StoreError(e.to_string())
+}
+
+pub(crate) struct RedbStore {
+    db: Database,
+}
+
+impl RedbStore {
+    pub(crate) fn open(path: &Path) -> Result<Self, StoreError> {
+        let db =
+            Database::create(path).map_err(|e| StoreError(format!("{}: {e}", path.display())))?;
+        // Create every table up front so that read transactions never meet a missing one.
+        let tx = db.begin_write().map_err(err)?;
+        for tree in Tree::ALL {
+            tx.open_table(def(tree)).map_err(err)?;
+        }
+        tx.commit().map_err(err)?;
+        Ok(RedbStore { db })
+    }
+}
+
+impl MetaStore for RedbStore {
+    fn get(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        let tx = self.db.begin_read().map_err(err)?;
+        let table = tx.open_table(def(tree)).map_err(err)?;
+        Ok(table.get(key).map_err(err)?.map(|v| v.value().to_vec()))
+    }
+
+    fn range(
+        &self,
+        tree: Tree,
+        start: &[u8],
+        end: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Entries, StoreError> {
+        let tx = self.db.begin_read().map_err(err)?;
+        let table = tx.open_table(def(tree)).map_err(err)?;
+        let iter = match end {
+            Some(end) if end <= start => return Ok(Vec::new()),
+            Some(end) => table.range(start..end).map_err(err)?,
+            None => table.range(start..).map_err(err)?,
+        };
+        let mut out = Vec::new();
+        for item in iter.take(limit) {
+            let (k, v) = item.map_err(err)?;
+            out.push((k.value().to_vec(), v.value().to_vec()));
+        }
+        Ok(out)
+    }
+
+    fn apply(&self, ops: &[Op]) -> Result<(), StoreError> {
+        let tx = self.db.begin_write().map_err(err)?;
+        {
+            for op in ops {
+                match op {
+                    Op::Put(tree, k, v) => {
+                        tx.open_table(def(*tree))
+                            .map_err(err)?
+                            .insert(k.as_slice(), v.as_slice())
+                            .map_err(err)?;
+                    }
+                    Op::Delete(tree, k) => {
+                        tx.open_table(def(*tree))
+                            .map_err(err)?
+                            .remove(k.as_slice())
+                            .map_err(err)?;
+                    }
+                }
+            }
+        }
+        tx.commit().map_err(err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn conformance() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = super::RedbStore::open(&dir.path().join("i.redb")).unwrap();
+        crate::meta::conformance::run(&store);
+    }
+}

@@ -1,0 +1,92 @@
+//! Where objects really live. A remote knows paths (`bucket/a/b`), bytes and folders; it knows
+//! nothing of S3. Paths handed to a remote have been validated by `key.rs`.
+
+mod local;
+
+use std::io;
+use std::pin::Pin;
+use std::time::SystemTime;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures_util::Stream;
+use serde::{Deserialize, Serialize};
+
+pub use local::LocalFs;
+
+pub type ByteStream = Pin<Box<dyn Stream<Item = io::Result<Bytes>> + Send + 'static>>;
+
+/// Identifies one version of a file: if any part changes, the content may have changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fingerprint {
+    pub size: u64,
+    /// Modification time, nanoseconds since the Unix epoch.
+    pub mtime_ns: i64,
+    /// File identity (inode on a local filesystem), 0 where the remote has none.
+    #[serde(default)]
+    pub id: u64,
+}
+
+impl Fingerprint {
+    pub fn modified(&self) -> SystemTime {
+        if self.mtime_ns >= 0 {
+            SystemTime::UNIX_EPOCH + std::time::Duration::from_nanos(self.mtime_ns as u64)
+        } else {
+            SystemTime::UNIX_EPOCH
+        }
+    }
+}
+
+/// What a remote says about one name.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub name: String,
+    pub is_dir: bool,
+    pub fingerprint: Fingerprint,
+    /// When the entry came to be, where the remote knows (folder creation for buckets).
+    pub created: SystemTime,
+}
+
+/// An open file, pinned to the version that was stat'ed when it was opened.
+pub trait Reader: Send + Sync {
+    fn fingerprint(&self) -> Fingerprint;
+    /// Streams `len` bytes from `offset`.
+    fn stream(self: Box<Self>, offset: u64, len: u64) -> ByteStream;
+}
+
+/// An object being written: invisible until [`Upload::commit`].
+#[async_trait]
+pub trait Upload: Send {
+    async fn write(&mut self, data: Bytes) -> io::Result<()>;
+    /// Flushes (and with `sync`, makes durable) everything written; returns the fingerprint the
+    /// object will have once committed.
+    async fn finish(&mut self, sync: bool) -> io::Result<Fingerprint>;
+    /// Atomically publishes the finished object at `path`, creating parent folders, replacing any
+    /// object there.
+    async fn commit(self: Box<Self>, path: &str, sync: bool) -> io::Result<()>;
+    /// Discards what was written.
+    async fn abort(self: Box<Self>);
+}
+
+#[async_trait]
+pub trait Remote: Send + Sync + 'static {
+    /// The entry at `path`, or `None`.
+    async fn stat(&self, path: &str) -> io::Result<Option<Entry>>;
+    /// Opens a file for reading; `None` when missing or a folder.
+    async fn open(&self, path: &str) -> io::Result<Option<Box<dyn Reader>>>;
+    /// The entries of one folder, unsorted; an error when it does not exist.
+    async fn list_dir(&self, path: &str) -> io::Result<Vec<Entry>>;
+    /// Starts writing a new object.
+    async fn create(&self) -> io::Result<Box<dyn Upload>>;
+    /// A finished upload holding a copy of `src`, made without passing the bytes through memory
+    /// where the remote can.
+    async fn copy(&self, src: &str) -> io::Result<Box<dyn Upload>>;
+    /// Removes a file; `false` when it was not there.
+    async fn delete(&self, path: &str) -> io::Result<bool>;
+    /// Creates one folder; `false` when it already existed.
+    async fn mkdir(&self, path: &str) -> io::Result<bool>;
+    /// Removes an empty folder.
+    async fn rmdir(&self, path: &str) -> io::Result<()>;
+    /// Removes a folder that holds only folders.
+    async fn rmdir_tree(&self, path: &str) -> io::Result<()>;
+}

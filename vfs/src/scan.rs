@@ -1,0 +1,232 @@
+//! Reconciling the index with the remote: files added, changed or removed by other programs.
+//!
+//! A new index over an existing tree is filled in one pass before serving starts. Later scans run
+//! in the background while requests are served, so every change they make is re-checked under
+//! the key's lock against the remote as it is at that moment: a scan never undoes a write that
+//! raced with it.
+
+use crate::error::Result;
+use crate::index::{ObjectAttrs, ObjectMeta};
+use crate::key;
+use crate::meta::{Op, Tree};
+use crate::remote::Fingerprint;
+use crate::vfs::Vfs;
+
+const FILLED: &[u8] = b"index-filled";
+
+/// What a scan changed.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ScanReport {
+    pub files: u64,
+    pub added: u64,
+    pub updated: u64,
+    pub removed: u64,
+}
+
+enum Change {
+    Upsert(String, Fingerprint),
+    Remove(String),
+}
+
+impl Vfs {
+    pub(crate) fn index_filled(&self) -> Result<bool> {
+        Ok(self.index.get_state(FILLED)?.is_some())
+    }
+
+    /// Brings the index in line with the remote; safe to run while serving.
+    pub async fn reconcile(&self) -> Result<ScanReport> {
+        let _one_at_a_time = self.scan_lock.lock().await;
+        let serving = self.index_filled()?;
+        let buckets = self.list_buckets().await?;
+        let mut report = ScanReport::default();
+        for b in &buckets {
+            let files = self.walk_bucket(&b.name).await?;
+            report.files += files.len() as u64;
+            let changes = self.diff_bucket(&b.name, files)?;
+            for change in changes {
+                if serving {
+                    self.apply_checked(&b.name, change, &mut report).await?;
+                } else {
+                    self.apply_unchecked(&b.name, change, &mut report).await?;
+                }
+            }
+        }
+        self.flush_unchecked().await?;
+        self.forget_vanished_buckets(&buckets).await?;
+        if !serving {
+            self.index
+                .apply(vec![Op::Put(Tree::State, FILLED.to_vec(), b"1".to_vec())])
+                .await?;
+        }
+        Ok(report)
+    }
+
+    /// Every file below a bucket that can be an object, sorted by key in S3 byte order.
+    async fn walk_bucket(&self, bucket: &str) -> Result<Vec<(String, Fingerprint)>> {
+        let mut files = Vec::new();
+        let mut dirs = vec![String::new()];
+        while let Some(dir) = dirs.pop() {
+            let path = if dir.is_empty() {
+                bucket.to_string()
+            } else {
+                format!("{bucket}/{dir}")
+            };
+            let entries = match self.remote.list_dir(&path).await {
+                Ok(e) => e,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e.into()),
+            };
+            for e in entries {
+                let k = if dir.is_empty() {
+                    e.name
+                } else {
+                    format!("{dir}/{}", e.name)
+                };
+                if e.is_dir {
+                    dirs.push(k);
+                } else if key::validate_key(&k).is_ok() {
+                    files.push((k, e.fingerprint));
+                }
+            }
+        }
+        files.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        Ok(files)
+    }
+
+    /// Merges the sorted files of a bucket with its index records.
+    fn diff_bucket(&self, bucket: &str, files: Vec<(String, Fingerprint)>) -> Result<Vec<Change>> {
+        let base = key::index_key(bucket, "");
+        let end = key::prefix_end(&base);
+        let mut changes = Vec::new();
+        let mut files = files.into_iter().peekable();
+        let mut start = base.clone();
+        loop {
+            let batch = self.index.range(&start, end.as_deref(), 1000)?;
+            if batch.is_empty() {
+                break;
+            }
+            for (k, v) in &batch {
+                let name = String::from_utf8_lossy(&k[base.len()..]).into_owned();
+                while let Some((f, fp)) = files.next_if(|(f, _)| *f < name) {
+                    changes.push(Change::Upsert(f, fp));
+                }
+                match files.next_if(|(f, _)| *f == name) {
+                    Some((f, fp)) => {
+                        if ObjectMeta::decode(v).ok().map(|m| m.fingerprint) != Some(fp) {
+                            changes.push(Change::Upsert(f, fp));
+                        }
+                    }
+                    None => changes.push(Change::Remove(name)),
+                }
+            }
+            start = batch.last().map(|(k, _)| k.clone()).unwrap_or_default();
+            start.push(0);
+        }
+        changes.extend(files.map(|(f, fp)| Change::Upsert(f, fp)));
+        Ok(changes)
+    }
+
+    /// While serving: re-check each change against the remote under the key's lock.
+    async fn apply_checked(
+        &self,
+        bucket: &str,
+        change: Change,
+        report: &mut ScanReport,
+    ) -> Result<()> {
+        let k = match &change {
+            Change::Upsert(k, _) | Change::Remove(k) => k.clone(),
+        };
+        let path = key::object_path(bucket, &k)?;
+        let _guard = self.locks.lock(&path).await;
+        let now = self
+            .remote
+            .stat(&path)
+            .await?
+            .filter(|e| !e.is_dir)
+            .map(|e| e.fingerprint);
+        let record = self.index.get(bucket, &k)?;
+        match now {
+            None if record.is_some() => {
+                self.index.delete(bucket, &k).await?;
+                report.removed += 1;
+            }
+            Some(fp) if record.as_ref().map(|r| r.fingerprint) != Some(fp) => {
+                if record.is_some() {
+                    report.updated += 1;
+                } else {
+                    report.added += 1;
+                }
+                self.index.put(bucket, &k, &unhashed(fp)).await?;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Before serving: nothing else writes, so changes go in large batches.
+    async fn apply_unchecked(
+        &self,
+        bucket: &str,
+        change: Change,
+        report: &mut ScanReport,
+    ) -> Result<()> {
+        let op = match change {
+            Change::Upsert(k, fp) => {
+                report.added += 1;
+                Op::Put(
+                    Tree::Objects,
+                    key::index_key(bucket, &k),
+                    unhashed(fp).encode(),
+                )
+            }
+            Change::Remove(k) => {
+                report.removed += 1;
+                Op::Delete(Tree::Objects, key::index_key(bucket, &k))
+            }
+        };
+        let mut ops = self.fill_ops.lock().await;
+        ops.push(op);
+        if ops.len() >= 4096 {
+            self.index.apply(std::mem::take(&mut *ops)).await?;
+        }
+        Ok(())
+    }
+
+    async fn flush_unchecked(&self) -> Result<()> {
+        let ops = std::mem::take(&mut *self.fill_ops.lock().await);
+        if !ops.is_empty() {
+            self.index.apply(ops).await?;
+        }
+        Ok(())
+    }
+
+    /// Drops the records of buckets whose folder is gone.
+    async fn forget_vanished_buckets(&self, buckets: &[crate::vfs::BucketInfo]) -> Result<()> {
+        let mut start = Vec::new();
+        loop {
+            let Some((k, _)) = self.index.range(&start, None, 1)?.into_iter().next() else {
+                return Ok(());
+            };
+            let Some(slash) = k.iter().position(|&b| b == b'/') else {
+                return Ok(());
+            };
+            let name = String::from_utf8_lossy(&k[..slash]).into_owned();
+            if !buckets.iter().any(|b| b.name == name) {
+                self.forget_bucket(&name).await?;
+            }
+            match key::prefix_end(&k[..=slash]) {
+                Some(s) => start = s,
+                None => return Ok(()),
+            }
+        }
+    }
+}
+
+/// The record of a file whose content hash is not known yet.
+fn unhashed(fp: Fingerprint) -> ObjectMeta {
+    ObjectMeta {
+        fingerprint: fp,
+        etag: String::new(),
+        attrs: ObjectAttrs::default(),
+    }
+}

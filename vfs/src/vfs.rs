@@ -1,0 +1,480 @@
+//! The facade the S3 front end calls: buckets, object reads, atomic writes, deletes and copies.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
+use md5::{Digest, Md5};
+use s3gate_config::{Config, EtagHash};
+use tokio::sync::Mutex;
+
+use crate::error::{Result, VfsError};
+use crate::index::{Index, ObjectAttrs, ObjectMeta};
+use crate::key;
+use crate::locks::KeyLocks;
+use crate::remote::{ByteStream, Fingerprint, LocalFs, Reader, Remote, Upload};
+
+/// An object as the front end sees it.
+#[derive(Debug, Clone)]
+pub struct ObjectInfo {
+    pub size: u64,
+    pub last_modified: SystemTime,
+    /// Hex digest, without quotes.
+    pub etag: String,
+    pub attrs: ObjectAttrs,
+}
+
+impl ObjectInfo {
+    pub(crate) fn from_meta(meta: ObjectMeta) -> ObjectInfo {
+        ObjectInfo {
+            size: meta.fingerprint.size,
+            last_modified: meta.fingerprint.modified(),
+            etag: meta.etag,
+            attrs: meta.attrs,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct BucketInfo {
+    pub name: String,
+    pub created: SystemTime,
+}
+
+/// A check on the object currently at a key (`None`: no object), evaluated before the body is
+/// read and again at the moment the write is published; an error fails the write.
+pub type Precondition = Box<dyn Fn(Option<&ObjectInfo>) -> Result<()> + Send + Sync>;
+
+/// A single-part write.
+pub struct PutRequest<S> {
+    pub attrs: ObjectAttrs,
+    /// The `Content-MD5` the client sent, checked before the object becomes visible.
+    pub content_md5: Option<[u8; 16]>,
+    pub precondition: Option<Precondition>,
+    pub body: S,
+}
+
+/// An object opened for reading: its description, and its bytes pinned to that version.
+pub struct ObjectReader {
+    pub info: ObjectInfo,
+    reader: Box<dyn Reader>,
+}
+
+impl ObjectReader {
+    /// Streams `len` bytes from `offset` (both already checked against the size).
+    pub fn stream(self, offset: u64, len: u64) -> ByteStream {
+        self.reader.stream(offset, len)
+    }
+}
+
+pub struct Vfs {
+    pub(crate) remote: Arc<dyn Remote>,
+    pub(crate) index: Index,
+    pub(crate) locks: KeyLocks,
+    etag_hash: EtagHash,
+    fsync: bool,
+    cleanup: bool,
+    /// Keeps background scans from overlapping.
+    pub(crate) scan_lock: Mutex<()>,
+    /// Records gathered by the first fill of a new index, written in large batches.
+    pub(crate) fill_ops: Mutex<Vec<crate::meta::Op>>,
+}
+
+type BodyError = Box<dyn std::error::Error + Send + Sync>;
+
+impl Vfs {
+    /// Opens the remote named by the configuration and its index; a new index over an existing
+    /// tree is filled from the tree before this returns.
+    pub async fn open(config: &Config) -> Result<Vfs> {
+        let root = &config.remote.path;
+        let remote = LocalFs::new(root, &root.join(key::RESERVED_DIR).join("tmp"))?;
+        let store = crate::meta::open(config.index.store, &config.index_dir())?;
+        let vfs = Vfs {
+            remote: Arc::new(remote),
+            index: Index::new(store),
+            locks: KeyLocks::new(),
+            etag_hash: config.vfs.etag_hash,
+            fsync: config.vfs.fsync,
+            cleanup: !config.vfs.no_cleanup,
+            scan_lock: Mutex::new(()),
+            fill_ops: Mutex::new(Vec::new()),
+        };
+        if !vfs.index_filled()? {
+            vfs.reconcile().await?;
+        }
+        Ok(vfs)
+    }
+
+    /// Waits for queued index writes; call once, before exit.
+    pub async fn shutdown(&self) {
+        // Every write awaits its own commit, so once requests have stopped there is nothing
+        // queued; the writer thread ends when the index is dropped.
+        let _scan = self.scan_lock.lock().await;
+    }
+
+    // ---- buckets ----
+
+    pub async fn list_buckets(&self) -> Result<Vec<BucketInfo>> {
+        let mut out: Vec<BucketInfo> = self
+            .remote
+            .list_dir("")
+            .await?
+            .into_iter()
+            .filter(|e| e.is_dir && key::validate_bucket(&e.name).is_ok())
+            .map(|e| BucketInfo {
+                name: e.name,
+                created: e.created,
+            })
+            .collect();
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
+    pub async fn create_bucket(&self, name: &str) -> Result<()> {
+        key::validate_new_bucket(name)?;
+        match self.remote.mkdir(name).await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(VfsError::BucketAlreadyOwnedByYou),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(
+                VfsError::InvalidBucketName(format!("{name:?}: a file of that name is in the way")),
+            ),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub async fn head_bucket(&self, name: &str) -> Result<()> {
+        key::validate_bucket(name)?;
+        match self.remote.stat(name).await? {
+            Some(e) if e.is_dir => Ok(()),
+            _ => Err(VfsError::NoSuchBucket),
+        }
+    }
+
+    pub async fn delete_bucket(&self, name: &str) -> Result<()> {
+        self.head_bucket(name).await?;
+        match self.remote.rmdir_tree(name).await {
+            Ok(()) => {}
+            Err(e) if e.raw_os_error() == Some(libc::ENOTEMPTY) => {
+                return Err(VfsError::BucketNotEmpty)
+            }
+            Err(e) => return Err(e.into()),
+        }
+        self.forget_bucket(name).await
+    }
+
+    // ---- reading ----
+
+    /// Opens an object for reading. Keys that can never name an object are simply absent.
+    pub async fn open_object(&self, bucket: &str, key: &str) -> Result<ObjectReader> {
+        let path = match key::object_path(bucket, key) {
+            Ok(p) => p,
+            Err(VfsError::NoSuchBucket) => return Err(VfsError::NoSuchBucket),
+            Err(_) => return Err(self.missing(bucket).await),
+        };
+        let Some(reader) = self.remote.open(&path).await? else {
+            return Err(self.missing(bucket).await);
+        };
+        let fp = reader.fingerprint();
+        let meta = match self.index.get(bucket, key)? {
+            Some(m) if m.fingerprint == fp && !m.etag.is_empty() => m,
+            _ => self.refresh_record(bucket, key, &path).await?,
+        };
+        Ok(ObjectReader {
+            info: ObjectInfo::from_meta(meta),
+            reader,
+        })
+    }
+
+    pub async fn head_object(&self, bucket: &str, key: &str) -> Result<ObjectInfo> {
+        Ok(self.open_object(bucket, key).await?.info)
+    }
+
+    /// `NoSuchKey`, or `NoSuchBucket` when that is the reason.
+    async fn missing(&self, bucket: &str) -> VfsError {
+        match self.head_bucket(bucket).await {
+            Ok(()) => VfsError::NoSuchKey,
+            Err(e) => e,
+        }
+    }
+
+    /// Rebuilds the record of a file that changed (or appeared) behind our back.
+    pub(crate) async fn refresh_record(
+        &self,
+        bucket: &str,
+        key: &str,
+        path: &str,
+    ) -> Result<ObjectMeta> {
+        let _guard = self.locks.lock(path).await;
+        self.record_locked(bucket, key, path)
+            .await?
+            .ok_or(VfsError::NoSuchKey)
+    }
+
+    /// The up-to-date record of the object at `path`, `None` when there is none; the caller
+    /// holds the key's lock. A file that changed behind our back gets its content hash computed
+    /// once and kept against its fingerprint; the user metadata it had belonged to content that
+    /// is gone.
+    async fn record_locked(
+        &self,
+        bucket: &str,
+        key: &str,
+        path: &str,
+    ) -> Result<Option<ObjectMeta>> {
+        let Some(reader) = self.remote.open(path).await? else {
+            return Ok(None);
+        };
+        let fp = reader.fingerprint();
+        let old = self.index.get(bucket, key)?;
+        if let Some(m) = &old {
+            if m.fingerprint == fp && !m.etag.is_empty() {
+                return Ok(old);
+            }
+        }
+        let etag = match self.etag_hash {
+            EtagHash::Md5 => {
+                let mut h = Md5::new();
+                let mut s = reader.stream(0, fp.size);
+                while let Some(chunk) = s.next().await {
+                    h.update(&chunk?);
+                }
+                hex::encode(h.finalize())
+            }
+            EtagHash::None => synthetic_etag(&fp),
+        };
+        // A record whose fingerprint matches but lacks the hash is ours: keep its attributes.
+        let attrs = old
+            .filter(|m| m.fingerprint == fp)
+            .map(|m| m.attrs)
+            .unwrap_or_default();
+        let meta = ObjectMeta {
+            fingerprint: fp,
+            etag,
+            attrs,
+        };
+        self.index.put(bucket, key, &meta).await?;
+        Ok(Some(meta))
+    }
+
+    // ---- writing ----
+
+    /// Streams a body into a new object and publishes it atomically: until the body has fully
+    /// arrived and checked out, the previous object (if any) stays in place and nothing partial
+    /// is visible.
+    pub async fn put_object<S>(
+        &self,
+        bucket: &str,
+        key: &str,
+        req: PutRequest<S>,
+    ) -> Result<ObjectInfo>
+    where
+        S: Stream<Item = std::result::Result<Bytes, BodyError>> + Unpin,
+    {
+        let path = self.writable_path(bucket, key).await?;
+        if let Some(check) = &req.precondition {
+            // Fail early, before taking the body; checked again when publishing.
+            self.check_precondition(bucket, key, check).await?;
+        }
+        let mut upload = self.remote.create().await?;
+        let hash_md5 = self.etag_hash == EtagHash::Md5 || req.content_md5.is_some();
+        let mut md5 = Md5::new();
+        let mut body = req.body;
+        let fp = loop {
+            match body.next().await {
+                Some(Ok(chunk)) => {
+                    if hash_md5 {
+                        md5.update(&chunk);
+                    }
+                    if let Err(e) = upload.write(chunk).await {
+                        upload.abort().await;
+                        return Err(e.into());
+                    }
+                }
+                Some(Err(e)) => {
+                    upload.abort().await;
+                    return Err(VfsError::Body(e));
+                }
+                None => match upload.finish(self.fsync).await {
+                    Ok(fp) => break fp,
+                    Err(e) => {
+                        upload.abort().await;
+                        return Err(e.into());
+                    }
+                },
+            }
+        };
+        let digest: [u8; 16] = md5.finalize().into();
+        if req.content_md5.is_some_and(|want| want != digest) {
+            upload.abort().await;
+            return Err(VfsError::BadDigest);
+        }
+        let etag = match self.etag_hash {
+            EtagHash::Md5 => hex::encode(digest),
+            EtagHash::None => synthetic_etag(&fp),
+        };
+        let meta = ObjectMeta {
+            fingerprint: fp,
+            etag,
+            attrs: req.attrs,
+        };
+        self.publish(bucket, key, &path, upload, meta, req.precondition.as_ref())
+            .await
+    }
+
+    /// Copies an object; `attrs: None` keeps the source's attributes (directive COPY).
+    pub async fn copy_object(
+        &self,
+        src_bucket: &str,
+        src_key: &str,
+        dst_bucket: &str,
+        dst_key: &str,
+        attrs: Option<ObjectAttrs>,
+    ) -> Result<ObjectInfo> {
+        let src = self.open_object(src_bucket, src_key).await?;
+        let dst_path = self.writable_path(dst_bucket, dst_key).await?;
+        let src_path = key::object_path(src_bucket, src_key)?;
+        let mut upload = self.remote.copy(&src_path).await?;
+        let fp = match upload.finish(self.fsync).await {
+            Ok(fp) if fp.size == src.info.size => fp,
+            Ok(_) => {
+                // The source changed between opening and copying: its ETag no longer holds.
+                upload.abort().await;
+                return Err(VfsError::PreconditionFailed);
+            }
+            Err(e) => {
+                upload.abort().await;
+                return Err(e.into());
+            }
+        };
+        let etag = match self.etag_hash {
+            EtagHash::Md5 => src.info.etag,
+            EtagHash::None => synthetic_etag(&fp),
+        };
+        let meta = ObjectMeta {
+            fingerprint: fp,
+            etag,
+            attrs: attrs.unwrap_or(src.info.attrs),
+        };
+        self.publish(dst_bucket, dst_key, &dst_path, upload, meta, None)
+            .await
+    }
+
+    /// The remote path for a new object, after checking that its bucket exists and that the key
+    /// is not a folder already.
+    async fn writable_path(&self, bucket: &str, key: &str) -> Result<String> {
+        key::validate_bucket(bucket)?;
+        self.head_bucket(bucket).await?;
+        let path = key::object_path(bucket, key)?;
+        if let Some(e) = self.remote.stat(&path).await? {
+            if e.is_dir {
+                return Err(VfsError::from_key_io(
+                    std::io::Error::from_raw_os_error(libc::EISDIR),
+                    key,
+                ));
+            }
+        }
+        Ok(path)
+    }
+
+    async fn check_precondition(
+        &self,
+        bucket: &str,
+        key: &str,
+        check: &Precondition,
+    ) -> Result<()> {
+        let current = match self.head_object(bucket, key).await {
+            Ok(info) => Some(info),
+            Err(VfsError::NoSuchKey) => None,
+            Err(e) => return Err(e),
+        };
+        check(current.as_ref())
+    }
+
+    /// Publishes a finished upload and its record together, under the key's lock.
+    async fn publish(
+        &self,
+        bucket: &str,
+        key: &str,
+        path: &str,
+        upload: Box<dyn Upload>,
+        meta: ObjectMeta,
+        precondition: Option<&Precondition>,
+    ) -> Result<ObjectInfo> {
+        let _guard = self.locks.lock(path).await;
+        if let Some(check) = precondition {
+            let current = match self.record_locked(bucket, key, path).await {
+                Ok(m) => m.map(ObjectInfo::from_meta),
+                Err(e) => {
+                    upload.abort().await;
+                    return Err(e);
+                }
+            };
+            if let Err(e) = check(current.as_ref()) {
+                upload.abort().await;
+                return Err(e);
+            }
+        }
+        upload
+            .commit(path, self.fsync)
+            .await
+            .map_err(|e| VfsError::from_key_io(e, key))?;
+        self.index.put(bucket, key, &meta).await?;
+        Ok(ObjectInfo::from_meta(meta))
+    }
+
+    // ---- deleting ----
+
+    /// Deletes an object. Deleting what is not there (or could never be) succeeds, as in S3.
+    pub async fn delete_object(&self, bucket: &str, key: &str) -> Result<()> {
+        self.head_bucket(bucket).await?;
+        let Ok(path) = key::object_path(bucket, key) else {
+            return Ok(());
+        };
+        {
+            let _guard = self.locks.lock(&path).await;
+            self.remote.delete(&path).await?;
+            self.index.delete(bucket, key).await?;
+        }
+        if self.cleanup {
+            self.remove_empty_parents(&path).await;
+        }
+        Ok(())
+    }
+
+    /// Removes the folders above `path` that are now empty, up to (not including) the bucket.
+    /// A folder that is not empty, or that a concurrent write fills again, simply stays.
+    async fn remove_empty_parents(&self, path: &str) {
+        let mut dir = path;
+        while let Some((parent, _)) = dir.rsplit_once('/') {
+            if !parent.contains('/') {
+                break; // the bucket itself
+            }
+            if self.remote.rmdir(parent).await.is_err() {
+                break;
+            }
+            dir = parent;
+        }
+    }
+
+    /// Drops every record of a bucket that no longer exists.
+    pub(crate) async fn forget_bucket(&self, name: &str) -> Result<()> {
+        let start = key::index_key(name, "");
+        let end = key::prefix_end(&start);
+        loop {
+            let batch = self.index.range(&start, end.as_deref(), 1000)?;
+            if batch.is_empty() {
+                return Ok(());
+            }
+            let ops = batch
+                .into_iter()
+                .map(|(k, _)| crate::meta::Op::Delete(crate::meta::Tree::Objects, k))
+                .collect();
+            self.index.apply(ops).await?;
+        }
+    }
+}
+
+/// The ETag of an object when content hashing is off: changes whenever the file does.
+fn synthetic_etag(fp: &Fingerprint) -> String {
+    format!("{:x}{:08x}-{:x}", fp.mtime_ns, fp.id as u32, fp.size)
+}
