@@ -126,7 +126,11 @@ pub async fn run_cli() -> i32 {
         Command::Serve(args) => {
             let filter = tracing_subscriber::EnvFilter::try_new(&args.log_level)
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-            tracing_subscriber::fmt().with_env_filter(filter).init();
+            tracing_subscriber::fmt()
+                .with_env_filter(filter)
+                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+                .with_writer(std::io::stderr)
+                .init();
             match args.into_config() {
                 Ok(config) => serve(config).await,
                 Err(e) => {

@@ -8,11 +8,7 @@ use crate::error::S3Result;
 use crate::xml::{timestamp, Xml};
 use crate::Ctx;
 
-fn xml_ok(body: String) -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("application/xml")
-        .body(body)
-}
+use crate::object::xml_ok;
 
 /// The owner of everything: the caller's identity, stable per access key.
 pub(crate) fn owner(ctx: &Ctx) -> (String, String) {

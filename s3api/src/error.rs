@@ -36,12 +36,16 @@ codes! {
     bucket_already_owned_by_you => CONFLICT, "BucketAlreadyOwnedByYou";
     bucket_not_empty => CONFLICT, "BucketNotEmpty";
     entity_too_large => BAD_REQUEST, "EntityTooLarge";
+    entity_too_small => BAD_REQUEST, "EntityTooSmall";
     incomplete_body => BAD_REQUEST, "IncompleteBody";
     internal => INTERNAL_SERVER_ERROR, "InternalError";
     invalid_access_key_id => FORBIDDEN, "InvalidAccessKeyId";
     invalid_argument => BAD_REQUEST, "InvalidArgument";
     invalid_bucket_name => BAD_REQUEST, "InvalidBucketName";
     invalid_digest => BAD_REQUEST, "InvalidDigest";
+    invalid_part => BAD_REQUEST, "InvalidPart";
+    invalid_part_order => BAD_REQUEST, "InvalidPartOrder";
+    invalid_part_number => RANGE_NOT_SATISFIABLE, "InvalidPartNumber";
     invalid_range => RANGE_NOT_SATISFIABLE, "InvalidRange";
     invalid_request => BAD_REQUEST, "InvalidRequest";
     key_too_long => BAD_REQUEST, "KeyTooLongError";
@@ -51,6 +55,7 @@ codes! {
     missing_content_length => LENGTH_REQUIRED, "MissingContentLength";
     no_such_bucket => NOT_FOUND, "NoSuchBucket";
     no_such_key => NOT_FOUND, "NoSuchKey";
+    no_such_upload => NOT_FOUND, "NoSuchUpload";
     not_implemented => NOT_IMPLEMENTED, "NotImplemented";
     precondition_failed => PRECONDITION_FAILED, "PreconditionFailed";
     request_time_too_skewed => FORBIDDEN, "RequestTimeTooSkewed";
@@ -71,6 +76,11 @@ impl From<VfsError> for S3Error {
             VfsError::KeyTooLong => S3Error::key_too_long(msg),
             VfsError::PreconditionFailed => S3Error::precondition_failed(msg),
             VfsError::BadDigest => S3Error::bad_digest(msg),
+            VfsError::NoSuchUpload => S3Error::no_such_upload(msg),
+            VfsError::InvalidPart(_) => S3Error::invalid_part(msg),
+            VfsError::InvalidPartOrder => S3Error::invalid_part_order(msg),
+            VfsError::EntityTooSmall(_) => S3Error::entity_too_small(msg),
+            VfsError::InvalidRange(_) => S3Error::invalid_range(msg),
             VfsError::Body(inner) => match inner.downcast::<S3Error>() {
                 Ok(s3) => *s3,
                 // The connection failed mid-body: the client is most likely gone.

@@ -181,6 +181,7 @@ mod tests {
             last_modified: UNIX_EPOCH + Duration::from_secs(1_000_000),
             etag: "e".into(),
             attrs: ObjectAttrs::default(),
+            parts: Vec::new(),
         };
         let old = httpdate::fmt_http_date(UNIX_EPOCH + Duration::from_secs(10));
         let new = httpdate::fmt_http_date(UNIX_EPOCH + Duration::from_secs(2_000_000));

@@ -7,6 +7,7 @@ mod checksum;
 mod error;
 mod headers;
 mod list;
+mod multipart;
 mod object;
 mod router;
 mod sigv4;
@@ -54,6 +55,49 @@ impl Ctx {
     /// The request body as a decoded, checked stream.
     pub(crate) fn body(&self, payload: web::Payload) -> S3Result<body::Body> {
         body::Body::new(&self.req, payload.into_inner(), &self.auth)
+    }
+
+    /// A small request body (an XML document), read whole: at most `limit` bytes, checked
+    /// against `Content-MD5` when one is sent.
+    pub(crate) async fn small_body(
+        &self,
+        payload: web::Payload,
+        limit: usize,
+    ) -> S3Result<Vec<u8>> {
+        use futures_util::StreamExt;
+        use md5::Digest;
+        let want_md5 = self.content_md5()?;
+        let mut body = self.body(payload)?;
+        let mut raw = Vec::new();
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(|e| S3Error::from(s3gate_vfs::VfsError::Body(e)))?;
+            if raw.len() + chunk.len() > limit {
+                return Err(S3Error::malformed_xml("the request body is too large"));
+            }
+            raw.extend_from_slice(&chunk);
+        }
+        if want_md5.is_some_and(|m| m != <[u8; 16]>::from(md5::Md5::digest(&raw))) {
+            return Err(S3Error::bad_digest(
+                "The Content-MD5 you specified did not match what we received.",
+            ));
+        }
+        Ok(raw)
+    }
+
+    /// The `Content-MD5` header, decoded.
+    pub(crate) fn content_md5(&self) -> S3Result<Option<[u8; 16]>> {
+        use base64::Engine;
+        self.header("content-md5")
+            .map(|v| {
+                base64::engine::general_purpose::STANDARD
+                    .decode(v.trim())
+                    .ok()
+                    .and_then(|b| <[u8; 16]>::try_from(b).ok())
+                    .ok_or_else(|| {
+                        S3Error::invalid_digest("The Content-MD5 you specified is not valid.")
+                    })
+            })
+            .transpose()
     }
 }
 
@@ -180,6 +224,13 @@ async fn handle(op: Op, ctx: &Ctx, payload: web::Payload) -> S3Result<HttpRespon
         Op::PutObject => object::put(ctx, payload).await,
         Op::CopyObject => object::copy(ctx).await,
         Op::DeleteObject => object::delete(ctx).await,
+        Op::ListMultipartUploads => multipart::list_uploads(ctx).await,
+        Op::CreateMultipartUpload => multipart::create(ctx).await,
+        Op::UploadPart => multipart::upload_part(ctx, payload).await,
+        Op::UploadPartCopy => multipart::upload_part_copy(ctx).await,
+        Op::CompleteMultipartUpload => multipart::complete(ctx, payload).await,
+        Op::AbortMultipartUpload => multipart::abort(ctx).await,
+        Op::ListParts => multipart::list_parts(ctx).await,
     }
 }
 

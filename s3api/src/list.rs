@@ -19,6 +19,21 @@ pub(crate) enum Flavor {
 
 const MAX_KEYS: usize = 1000;
 
+/// `max-keys`, `max-uploads`, `max-parts`: 1000 when absent, clamped to 1000.
+pub(crate) fn max_param(q: &crate::router::Query, name: &str) -> S3Result<usize> {
+    match q.get(name) {
+        None => Ok(MAX_KEYS),
+        Some(v) => Ok(v
+            .parse::<i64>()
+            .ok()
+            .filter(|n| *n >= 0)
+            .ok_or_else(|| {
+                S3Error::invalid_argument(format!("{name} must be a non-negative integer"))
+            })?
+            .min(MAX_KEYS as i64) as usize),
+    }
+}
+
 fn token_encode(name: &str) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(name.as_bytes())
 }
@@ -32,7 +47,7 @@ fn token_decode(token: &str) -> S3Result<String> {
 }
 
 /// `encoding-type=url`: keys and prefixes percent-encoded, `/` kept.
-fn url_encode(s: &str) -> String {
+pub(crate) fn url_encode(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~' | b'/') {
@@ -46,15 +61,7 @@ fn url_encode(s: &str) -> String {
 
 pub(crate) async fn list_objects(ctx: &Ctx, flavor: Flavor) -> S3Result<HttpResponse> {
     let q = &ctx.query;
-    let max_keys = match q.get("max-keys") {
-        None => MAX_KEYS,
-        Some(v) => v
-            .parse::<i64>()
-            .ok()
-            .filter(|n| *n >= 0)
-            .ok_or_else(|| S3Error::invalid_argument("max-keys must be a non-negative integer"))?
-            .min(MAX_KEYS as i64) as usize,
-    };
+    let max_keys = max_param(q, "max-keys")?;
     let url = match q.get("encoding-type") {
         None => false,
         Some(v) if v.eq_ignore_ascii_case("url") => true,
@@ -170,9 +177,7 @@ pub(crate) async fn list_objects(ctx: &Ctx, flavor: Flavor) -> S3Result<HttpResp
             x.open("CommonPrefixes").elem("Prefix", &enc(p)).close();
         }
     }
-    Ok(HttpResponse::Ok()
-        .content_type("application/xml")
-        .body(x.finish()))
+    Ok(crate::object::xml_ok(x.finish()))
 }
 
 #[cfg(test)]

@@ -3,9 +3,6 @@
 use actix_web::body::SizedStream;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
-use base64::Engine;
-use futures_util::StreamExt;
-use md5::{Digest, Md5};
 use s3gate_vfs::{ObjectInfo, Precondition, PutRequest, VfsError};
 
 use crate::error::{S3Error, S3Result};
@@ -74,6 +71,32 @@ fn parse_range(header: Option<&str>, size: u64) -> Range {
     }
 }
 
+/// `partNumber=N` on GET/HEAD: the byte range of that part of a multipart object. An object
+/// that was not uploaded in parts is one part.
+fn part_range(n: &str, info: &ObjectInfo) -> S3Result<Range> {
+    let n: usize = n
+        .parse()
+        .ok()
+        .filter(|n| (1..=s3gate_vfs::MAX_PART_NUMBER as usize).contains(n))
+        .ok_or_else(|| {
+            S3Error::invalid_argument(
+                "Part number must be an integer between 1 and 10000, inclusive",
+            )
+        })?;
+    let unsatisfiable =
+        || S3Error::invalid_part_number("The requested partnumber is not satisfiable");
+    if info.parts.is_empty() {
+        return if n == 1 {
+            Ok(Range::Whole)
+        } else {
+            Err(unsatisfiable())
+        };
+    }
+    let len = *info.parts.get(n - 1).ok_or_else(unsatisfiable)?;
+    let start = info.parts[..n - 1].iter().sum();
+    Ok(Range::Part { start, len })
+}
+
 fn check_version(ctx: &Ctx) -> S3Result<()> {
     match ctx.query.get("versionId") {
         None | Some("null") => Ok(()),
@@ -101,7 +124,11 @@ pub(crate) async fn get(ctx: &Ctx, head: bool) -> S3Result<HttpResponse> {
         }
     }
     let size = info.size;
-    let (status, start, len) = match parse_range(ctx.header("range"), size) {
+    let range = match ctx.query.get("partNumber") {
+        Some(n) => part_range(n, info)?,
+        None => parse_range(ctx.header("range"), size),
+    };
+    let (status, start, len) = match range {
         Range::Whole => (StatusCode::OK, 0, size),
         Range::Part { start, len } => (StatusCode::PARTIAL_CONTENT, start, len),
         Range::Unsatisfiable => {
@@ -112,6 +139,9 @@ pub(crate) async fn get(ctx: &Ctx, head: bool) -> S3Result<HttpResponse> {
     };
     let mut resp = HttpResponse::build(status);
     object_headers(&mut resp, info, &ctx.query);
+    if ctx.query.get("partNumber").is_some() && !info.parts.is_empty() {
+        resp.insert_header(("x-amz-mp-parts-count", info.parts.len().to_string()));
+    }
     if status == StatusCode::PARTIAL_CONTENT {
         resp.insert_header((
             "content-range",
@@ -123,20 +153,6 @@ pub(crate) async fn get(ctx: &Ctx, head: bool) -> S3Result<HttpResponse> {
         return Ok(resp.body(SizedStream::new(len, empty)));
     }
     Ok(resp.body(SizedStream::new(len, obj.stream(start, len))))
-}
-
-fn content_md5(ctx: &Ctx) -> S3Result<Option<[u8; 16]>> {
-    ctx.header("content-md5")
-        .map(|v| {
-            base64::engine::general_purpose::STANDARD
-                .decode(v.trim())
-                .ok()
-                .and_then(|b| <[u8; 16]>::try_from(b).ok())
-                .ok_or_else(|| {
-                    S3Error::invalid_digest("The Content-MD5 you specified is not valid.")
-                })
-        })
-        .transpose()
 }
 
 /// Conditional writes: `If-None-Match: *` (only create) and `If-Match: <etag>` (only replace
@@ -165,7 +181,7 @@ fn write_precondition(ctx: &Ctx) -> S3Result<Option<Precondition>> {
 pub(crate) async fn put(ctx: &Ctx, payload: web::Payload) -> S3Result<HttpResponse> {
     let req = PutRequest {
         attrs: attrs_from_request(&ctx.req)?,
-        content_md5: content_md5(ctx)?,
+        content_md5: ctx.content_md5()?,
         precondition: write_precondition(ctx)?,
         body: ctx.body(payload)?,
     };
@@ -175,8 +191,25 @@ pub(crate) async fn put(ctx: &Ctx, payload: web::Payload) -> S3Result<HttpRespon
         .finish())
 }
 
+pub(crate) fn xml_ok(body: String) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/xml")
+        .body(body)
+}
+
+/// The source of a copy, after its `x-amz-copy-source-if-*` conditions held.
+pub(crate) async fn copy_source_info(ctx: &Ctx, bucket: &str, key: &str) -> S3Result<ObjectInfo> {
+    let src = ctx.vfs().head_object(bucket, key).await?;
+    if evaluate(&ctx.req, "x-amz-copy-source-", &src) != Decision::Proceed {
+        return Err(S3Error::precondition_failed(
+            "At least one of the pre-conditions you specified did not hold",
+        ));
+    }
+    Ok(src)
+}
+
 /// `x-amz-copy-source`: `[/]bucket/key[?versionId=...]`, URL-encoded.
-fn copy_source(value: &str) -> S3Result<(String, String)> {
+pub(crate) fn copy_source(value: &str) -> S3Result<(String, String)> {
     let bad = || S3Error::invalid_argument("Invalid copy source: expected bucket/key");
     let (path, version) = match value.split_once('?') {
         Some((p, q)) => (p, q.strip_prefix("versionId=")),
@@ -205,12 +238,7 @@ pub(crate) async fn copy(ctx: &Ctx) -> S3Result<HttpResponse> {
             )))
         }
     };
-    let src = ctx.vfs().head_object(&src_bucket, &src_key).await?;
-    if evaluate(&ctx.req, "x-amz-copy-source-", &src) != Decision::Proceed {
-        return Err(S3Error::precondition_failed(
-            "At least one of the pre-conditions you specified did not hold",
-        ));
-    }
+    let src = copy_source_info(ctx, &src_bucket, &src_key).await?;
     if src_bucket == ctx.bucket && src_key == ctx.key && !replace {
         return Err(S3Error::invalid_request(
             "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.",
@@ -233,9 +261,7 @@ pub(crate) async fn copy(ctx: &Ctx) -> S3Result<HttpResponse> {
     let mut x = Xml::document("CopyObjectResult", true);
     x.elem("LastModified", &timestamp(info.last_modified))
         .elem("ETag", &quoted(&info.etag));
-    Ok(HttpResponse::Ok()
-        .content_type("application/xml")
-        .body(x.finish()))
+    Ok(xml_ok(x.finish()))
 }
 
 pub(crate) async fn delete(ctx: &Ctx) -> S3Result<HttpResponse> {
@@ -246,22 +272,7 @@ pub(crate) async fn delete(ctx: &Ctx) -> S3Result<HttpResponse> {
 
 pub(crate) async fn delete_many(ctx: &Ctx, payload: web::Payload) -> S3Result<HttpResponse> {
     ctx.vfs().head_bucket(&ctx.bucket).await?;
-    let want_md5 = content_md5(ctx)?;
-    let mut body = ctx.body(payload)?;
-    let mut raw = Vec::new();
-    while let Some(chunk) = body.next().await {
-        let chunk = chunk.map_err(|e| S3Error::from(VfsError::Body(e)))?;
-        if raw.len() + chunk.len() > MAX_DELETE_BODY {
-            return Err(S3Error::malformed_xml("the request body is too large"));
-        }
-        raw.extend_from_slice(&chunk);
-    }
-    if want_md5.is_some_and(|m| m != <[u8; 16]>::from(Md5::digest(&raw))) {
-        return Err(S3Error::bad_digest(
-            "The Content-MD5 you specified did not match what we received.",
-        ));
-    }
-    let request = parse_delete(&raw)?;
+    let request = parse_delete(&ctx.small_body(payload, MAX_DELETE_BODY).await?)?;
     let mut x = Xml::document("DeleteResult", true);
     for key in &request.keys {
         match ctx.vfs().delete_object(&ctx.bucket, key).await {
@@ -280,9 +291,7 @@ pub(crate) async fn delete_many(ctx: &Ctx, payload: web::Payload) -> S3Result<Ht
             }
         }
     }
-    Ok(HttpResponse::Ok()
-        .content_type("application/xml")
-        .body(x.finish()))
+    Ok(xml_ok(x.finish()))
 }
 
 pub(crate) async fn acl(ctx: &Ctx) -> S3Result<HttpResponse> {

@@ -26,6 +26,13 @@ pub(crate) enum Op {
     PutObject,
     CopyObject,
     DeleteObject,
+    ListMultipartUploads,
+    CreateMultipartUpload,
+    UploadPart,
+    UploadPartCopy,
+    CompleteMultipartUpload,
+    AbortMultipartUpload,
+    ListParts,
 }
 
 #[derive(Debug)]
@@ -95,6 +102,12 @@ fn is_parameter(name: &str) -> bool {
             | "version-id-marker"
             | "versionId"
             | "x-id"
+            | "uploadId"
+            | "partNumber"
+            | "max-parts"
+            | "part-number-marker"
+            | "max-uploads"
+            | "upload-id-marker"
             | "AWSAccessKeyId"
             | "Signature"
             | "Expires"
@@ -160,6 +173,7 @@ pub(crate) fn route(
             ("GET", Some("acl")) => Op::GetBucketAcl,
             ("GET", Some("versioning")) => Op::GetBucketVersioning,
             ("GET", Some("versions")) => Op::ListObjectVersions,
+            ("GET", Some("uploads")) => Op::ListMultipartUploads,
             ("HEAD", None) => Op::HeadBucket,
             ("PUT", None) => Op::CreateBucket,
             ("DELETE", None) => Op::DeleteBucket,
@@ -174,7 +188,20 @@ pub(crate) fn route(
             }
         }
     } else {
+        let upload = query.get("uploadId").is_some();
+        let part = query.get("partNumber").is_some();
         match (method.as_str(), sub) {
+            ("POST", Some("uploads")) => Op::CreateMultipartUpload,
+            ("POST", None) if upload => Op::CompleteMultipartUpload,
+            ("PUT", None) if upload && part && has_copy_source => Op::UploadPartCopy,
+            ("PUT", None) if upload && part => Op::UploadPart,
+            ("PUT", None) if upload || part => {
+                return Err(S3Error::invalid_argument(
+                    "uploadId and partNumber go together",
+                ))
+            }
+            ("DELETE", None) if upload => Op::AbortMultipartUpload,
+            ("GET", None) if upload => Op::ListParts,
             ("GET", None) => Op::GetObject,
             ("HEAD", None) => Op::HeadObject,
             ("GET", Some("acl")) => Op::GetObjectAcl,
@@ -247,7 +274,7 @@ mod tests {
             (Method::PUT, "retention"),
             (Method::GET, "torrent"),
             (Method::PUT, "unknown-thing=1"),
-            (Method::POST, "uploads"),
+            (Method::POST, "restore"),
         ] {
             let e = r(m.clone(), "/b/k", q).unwrap_err();
             assert_eq!(e.code, "NotImplemented", "{m} ?{q}");

@@ -108,6 +108,110 @@ pub(crate) fn timestamp(t: SystemTime) -> String {
     )
 }
 
+/// A parsed request document: element names (without namespace) and their text.
+#[derive(Debug, Default)]
+pub(crate) struct Node {
+    pub(crate) name: String,
+    pub(crate) text: String,
+    pub(crate) children: Vec<Node>,
+}
+
+impl Node {
+    pub(crate) fn child(&self, name: &str) -> Option<&Node> {
+        self.children.iter().find(|c| c.name == name)
+    }
+
+    pub(crate) fn all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Node> + 'a {
+        self.children.iter().filter(move |c| c.name == name)
+    }
+}
+
+/// The deepest nesting any request document of S3 has, with room to spare.
+const MAX_DEPTH: usize = 8;
+
+pub(crate) fn malformed(why: &str) -> S3Error {
+    S3Error::malformed_xml(format!(
+        "The XML you provided was not well-formed or did not validate against our published schema: {why}"
+    ))
+}
+
+/// Parses a request body (already bounded in size by the caller) whose root must be `root`.
+pub(crate) fn parse(body: &[u8], root: &str) -> S3Result<Node> {
+    use quick_xml::events::Event;
+    let mut reader = quick_xml::Reader::from_reader(body);
+    let mut stack: Vec<Node> = Vec::new();
+    let mut done: Option<Node> = None;
+    let mut buf = Vec::new();
+    loop {
+        let event = reader
+            .read_event_into(&mut buf)
+            .map_err(|e| malformed(&e.to_string()))?;
+        match event {
+            Event::Start(e) | Event::Empty(e) if done.is_some() => {
+                let _ = e;
+                return Err(malformed("content after the root element"));
+            }
+            Event::Start(e) => {
+                if stack.len() >= MAX_DEPTH {
+                    return Err(malformed("nested too deeply"));
+                }
+                stack.push(Node {
+                    name: String::from_utf8_lossy(e.local_name().as_ref()).into_owned(),
+                    ..Node::default()
+                });
+            }
+            Event::Empty(e) => {
+                let node = Node {
+                    name: String::from_utf8_lossy(e.local_name().as_ref()).into_owned(),
+                    ..Node::default()
+                };
+                match stack.last_mut() {
+                    Some(parent) => parent.children.push(node),
+                    None => done = Some(node),
+                }
+            }
+            Event::Text(t) => {
+                if let Some(n) = stack.last_mut() {
+                    n.text
+                        .push_str(&t.xml_content().map_err(|e| malformed(&e.to_string()))?);
+                }
+            }
+            Event::CData(c) => {
+                if let Some(n) = stack.last_mut() {
+                    n.text.push_str(&String::from_utf8_lossy(&c.into_inner()));
+                }
+            }
+            Event::GeneralRef(r) => {
+                let name = r.decode().map_err(|e| malformed(&e.to_string()))?;
+                let resolved = match r.resolve_char_ref() {
+                    Ok(Some(c)) => c.to_string(),
+                    _ => quick_xml::escape::resolve_predefined_entity(&name)
+                        .ok_or_else(|| malformed("unknown entity"))?
+                        .to_string(),
+                };
+                if let Some(n) = stack.last_mut() {
+                    n.text.push_str(&resolved);
+                }
+            }
+            Event::End(_) => {
+                let node = stack.pop().ok_or_else(|| malformed("unbalanced end tag"))?;
+                match stack.last_mut() {
+                    Some(parent) => parent.children.push(node),
+                    None => done = Some(node),
+                }
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+        buf.clear();
+    }
+    match done {
+        Some(n) if stack.is_empty() && n.name == root => Ok(n),
+        Some(_) if stack.is_empty() => Err(malformed(&format!("the root element must be {root}"))),
+        _ => Err(malformed("incomplete document")),
+    }
+}
+
 /// The body of DeleteObjects.
 #[derive(Debug, Default)]
 pub(crate) struct DeleteRequest {
@@ -119,82 +223,45 @@ pub(crate) struct DeleteRequest {
 const MAX_DELETE_KEYS: usize = 1000;
 
 pub(crate) fn parse_delete(body: &[u8]) -> S3Result<DeleteRequest> {
-    use quick_xml::events::Event;
-    let malformed = |why: &str| {
-        S3Error::malformed_xml(format!(
-            "The XML you provided was not well-formed or did not validate against our published schema: {why}"
-        ))
-    };
-    let mut reader = quick_xml::Reader::from_reader(body);
-    let mut req = DeleteRequest::default();
-    let mut path: Vec<Vec<u8>> = Vec::new();
-    let mut text = String::new();
-    let mut buf = Vec::new();
-    let mut saw_root = false;
-    loop {
-        match reader.read_event_into(&mut buf) {
-            Ok(Event::Start(e)) => {
-                let name = e.local_name().as_ref().to_vec();
-                if path.is_empty() {
-                    if name != b"Delete" {
-                        return Err(malformed("the root element must be Delete"));
-                    }
-                    saw_root = true;
-                }
-                path.push(name);
-                text.clear();
-            }
-            Ok(Event::Empty(e)) => {
-                // `<Key/>` is an empty key, which no object can have.
-                if e.local_name().as_ref() == b"Key" {
-                    return Err(malformed("empty Key"));
-                }
-            }
-            Ok(Event::Text(t)) => {
-                let s = t.xml_content().map_err(|e| malformed(&e.to_string()))?;
-                text.push_str(&s);
-            }
-            Ok(Event::GeneralRef(r)) => {
-                let name = r.decode().map_err(|e| malformed(&e.to_string()))?;
-                match r.resolve_char_ref() {
-                    Ok(Some(c)) => text.push(c),
-                    _ => match quick_xml::escape::resolve_predefined_entity(&name) {
-                        Some(s) => text.push_str(s),
-                        None => return Err(malformed("unknown entity")),
-                    },
-                }
-            }
-            Ok(Event::CData(c)) => {
-                text.push_str(&String::from_utf8_lossy(&c.into_inner()));
-            }
-            Ok(Event::End(_)) => {
-                let name = path.pop().unwrap_or_default();
-                let parent = path.last().map(Vec::as_slice);
-                match (name.as_slice(), parent) {
-                    (b"Quiet", Some(b"Delete")) => req.quiet = text.trim() == "true",
-                    (b"Key", Some(b"Object")) => {
-                        req.keys.push(std::mem::take(&mut text));
-                        if req.keys.len() > MAX_DELETE_KEYS {
-                            return Err(malformed("more than 1000 keys"));
-                        }
-                    }
-                    _ => {}
-                }
-                text.clear();
-            }
-            Ok(Event::Eof) => break,
-            Ok(_) => {}
-            Err(e) => return Err(malformed(&e.to_string())),
-        }
-        buf.clear();
-    }
-    if !saw_root || !path.is_empty() {
-        return Err(malformed("incomplete document"));
-    }
-    if req.keys.is_empty() {
+    let doc = parse(body, "Delete")?;
+    let quiet = doc.child("Quiet").is_some_and(|q| q.text.trim() == "true");
+    let keys = doc
+        .all("Object")
+        .map(|o| match o.child("Key") {
+            Some(k) if !k.text.is_empty() => Ok(k.text.clone()),
+            _ => Err(malformed("an Object without a Key")),
+        })
+        .collect::<S3Result<Vec<_>>>()?;
+    if keys.is_empty() {
         return Err(malformed("no Object to delete"));
     }
-    Ok(req)
+    if keys.len() > MAX_DELETE_KEYS {
+        return Err(malformed("more than 1000 keys"));
+    }
+    Ok(DeleteRequest { quiet, keys })
+}
+
+/// The body of CompleteMultipartUpload: part numbers with the ETags the client got.
+pub(crate) fn parse_complete(body: &[u8]) -> S3Result<Vec<(u32, String)>> {
+    let doc = parse(body, "CompleteMultipartUpload")?;
+    let parts = doc
+        .all("Part")
+        .map(|p| {
+            let number = p
+                .child("PartNumber")
+                .and_then(|n| n.text.trim().parse::<u32>().ok())
+                .ok_or_else(|| malformed("a Part without a valid PartNumber"))?;
+            let etag = p
+                .child("ETag")
+                .map(|e| e.text.trim().trim_matches('"').to_string())
+                .ok_or_else(|| malformed("a Part without an ETag"))?;
+            Ok((number, etag))
+        })
+        .collect::<S3Result<Vec<_>>>()?;
+    if parts.is_empty() {
+        return Err(malformed("no Part listed"));
+    }
+    Ok(parts)
 }
 
 #[cfg(test)]
@@ -221,6 +288,19 @@ mod tests {
                 String::from_utf8_lossy(bad)
             );
         }
+    }
+
+    #[test]
+    fn complete_body() {
+        let parts = parse_complete(
+            br#"<CompleteMultipartUpload><Part><ETag>"a"</ETag><PartNumber>1</PartNumber></Part><Part><PartNumber>3</PartNumber><ETag>&quot;b&quot;</ETag></Part></CompleteMultipartUpload>"#,
+        )
+        .unwrap();
+        assert_eq!(parts, vec![(1, "a".to_string()), (3, "b".to_string())]);
+        assert!(parse_complete(b"<CompleteMultipartUpload/>").is_err());
+        assert!(parse_complete(b"<CompleteMultipartUpload><Part><PartNumber>x</PartNumber><ETag>a</ETag></Part></CompleteMultipartUpload>").is_err());
+        let deep = "<a>".repeat(50);
+        assert!(parse(deep.as_bytes(), "a").is_err());
     }
 
     #[test]

@@ -25,6 +25,16 @@ pub enum VfsError {
     PreconditionFailed,
     #[error("the Content-MD5 you specified did not match what was received")]
     BadDigest,
+    #[error("the specified multipart upload does not exist")]
+    NoSuchUpload,
+    #[error("{0}")]
+    InvalidPart(String),
+    #[error("the list of parts was not in ascending order")]
+    InvalidPartOrder,
+    #[error("{0}")]
+    EntityTooSmall(String),
+    #[error("{0}")]
+    InvalidRange(String),
     /// The request body failed while streaming (client gone, bad chunk, bad checksum...). The
     /// source is the front end's own error, handed back to it untouched.
     #[error("request body: {0}")]

@@ -54,6 +54,9 @@ pub struct ObjectMeta {
     pub etag: String,
     #[serde(default)]
     pub attrs: ObjectAttrs,
+    /// Sizes of the parts of an object assembled from a multipart upload, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub parts: Vec<u64>,
 }
 
 impl ObjectMeta {
@@ -107,11 +110,25 @@ impl Index {
     }
 
     pub(crate) fn range(&self, start: &[u8], end: Option<&[u8]>, limit: usize) -> Result<Entries> {
-        Ok(self.store.range(Tree::Objects, start, end, limit)?)
+        self.range_in(Tree::Objects, start, end, limit)
     }
 
     pub(crate) fn get_state(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        Ok(self.store.get(Tree::State, key)?)
+        self.get_in(Tree::State, key)
+    }
+
+    pub(crate) fn get_in(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        Ok(self.store.get(tree, key)?)
+    }
+
+    pub(crate) fn range_in(
+        &self,
+        tree: Tree,
+        start: &[u8],
+        end: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Entries> {
+        Ok(self.store.range(tree, start, end, limit)?)
     }
 
     /// Commits `ops` durably (grouped with whatever else is queued).

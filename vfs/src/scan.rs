@@ -228,5 +228,6 @@ fn unhashed(fp: Fingerprint) -> ObjectMeta {
         fingerprint: fp,
         etag: String::new(),
         attrs: ObjectAttrs::default(),
+        parts: Vec::new(),
     }
 }

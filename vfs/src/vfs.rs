@@ -23,6 +23,8 @@ pub struct ObjectInfo {
     /// Hex digest, without quotes.
     pub etag: String,
     pub attrs: ObjectAttrs,
+    /// Part sizes, for an object assembled from a multipart upload.
+    pub parts: Vec<u64>,
 }
 
 impl ObjectInfo {
@@ -32,6 +34,7 @@ impl ObjectInfo {
             last_modified: meta.fingerprint.modified(),
             etag: meta.etag,
             attrs: meta.attrs,
+            parts: meta.parts,
         }
     }
 }
@@ -72,8 +75,8 @@ pub struct Vfs {
     pub(crate) remote: Arc<dyn Remote>,
     pub(crate) index: Index,
     pub(crate) locks: KeyLocks,
-    etag_hash: EtagHash,
-    fsync: bool,
+    pub(crate) etag_hash: EtagHash,
+    pub(crate) fsync: bool,
     cleanup: bool,
     /// Keeps background scans from overlapping.
     pub(crate) scan_lock: Mutex<()>,
@@ -243,14 +246,15 @@ impl Vfs {
             EtagHash::None => synthetic_etag(&fp),
         };
         // A record whose fingerprint matches but lacks the hash is ours: keep its attributes.
-        let attrs = old
+        let (attrs, parts) = old
             .filter(|m| m.fingerprint == fp)
-            .map(|m| m.attrs)
+            .map(|m| (m.attrs, m.parts))
             .unwrap_or_default();
         let meta = ObjectMeta {
             fingerprint: fp,
             etag,
             attrs,
+            parts,
         };
         self.index.put(bucket, key, &meta).await?;
         Ok(Some(meta))
@@ -316,6 +320,7 @@ impl Vfs {
             fingerprint: fp,
             etag,
             attrs: req.attrs,
+            parts: Vec::new(),
         };
         self.publish(bucket, key, &path, upload, meta, req.precondition.as_ref())
             .await
@@ -333,7 +338,7 @@ impl Vfs {
         let src = self.open_object(src_bucket, src_key).await?;
         let dst_path = self.writable_path(dst_bucket, dst_key).await?;
         let src_path = key::object_path(src_bucket, src_key)?;
-        let mut upload = self.remote.copy(&src_path).await?;
+        let mut upload = self.remote.concat(&[src_path]).await?;
         let fp = match upload.finish(self.fsync).await {
             Ok(fp) if fp.size == src.info.size => fp,
             Ok(_) => {
@@ -354,6 +359,7 @@ impl Vfs {
             fingerprint: fp,
             etag,
             attrs: attrs.unwrap_or(src.info.attrs),
+            parts: src.info.parts,
         };
         self.publish(dst_bucket, dst_key, &dst_path, upload, meta, None)
             .await
@@ -361,7 +367,7 @@ impl Vfs {
 
     /// The remote path for a new object, after checking that its bucket exists and that the key
     /// is not a folder already.
-    async fn writable_path(&self, bucket: &str, key: &str) -> Result<String> {
+    pub(crate) async fn writable_path(&self, bucket: &str, key: &str) -> Result<String> {
         key::validate_bucket(bucket)?;
         self.head_bucket(bucket).await?;
         let path = key::object_path(bucket, key)?;
@@ -391,7 +397,7 @@ impl Vfs {
     }
 
     /// Publishes a finished upload and its record together, under the key's lock.
-    async fn publish(
+    pub(crate) async fn publish(
         &self,
         bucket: &str,
         key: &str,

@@ -16,15 +16,21 @@ pub enum Tree {
     Objects,
     /// Small bookkeeping values (format version, scan state).
     State,
+    /// `bucket/key NUL upload-id` → an open (or just completed) multipart upload.
+    Uploads,
+    /// `upload-id / part number (big-endian u32)` → one uploaded part.
+    Parts,
 }
 
 impl Tree {
-    pub(crate) const ALL: [Tree; 2] = [Tree::Objects, Tree::State];
+    pub(crate) const ALL: [Tree; 4] = [Tree::Objects, Tree::State, Tree::Uploads, Tree::Parts];
 
     fn name(self) -> &'static str {
         match self {
             Tree::Objects => "objects",
             Tree::State => "state",
+            Tree::Uploads => "uploads",
+            Tree::Parts => "parts",
         }
     }
 }

@@ -178,15 +178,17 @@ impl Remote for LocalFs {
         Ok(Box::new(self.new_upload()?))
     }
 
-    async fn copy(&self, src: &str) -> io::Result<Box<dyn Upload>> {
-        let src = self.path(src);
+    async fn concat(&self, srcs: &[String]) -> io::Result<Box<dyn Upload>> {
+        let srcs: Vec<PathBuf> = srcs.iter().map(|s| self.path(s)).collect();
         let up = self.new_upload()?;
         let dst = up.file.clone();
         blocking(move || {
-            let mut from = open_nofollow(&src)?;
-            // std's File-to-File copy uses copy_file_range: in-kernel, and a reflink where the
-            // filesystem shares extents.
-            io::copy(&mut from, &mut &*dst)?;
+            for src in srcs {
+                let mut from = open_nofollow(&src)?;
+                // std's File-to-File copy uses copy_file_range: in-kernel, and a reflink where
+                // the filesystem shares extents.
+                io::copy(&mut from, &mut &*dst)?;
+            }
             Ok(())
         })
         .await?;
@@ -197,7 +199,8 @@ impl Remote for LocalFs {
         let p = self.path(path);
         blocking(move || match fs::remove_file(&p) {
             Ok(()) => Ok(true),
-            Err(e) if is_missing(&e) => Ok(false),
+            // A folder is not an object: there was no object to delete.
+            Err(e) if is_missing(&e) || e.raw_os_error() == Some(libc::EISDIR) => Ok(false),
             Err(e) => Err(e),
         })
         .await
@@ -234,6 +237,15 @@ impl Remote for LocalFs {
                 return Err(io::Error::from_raw_os_error(libc::ENOTEMPTY));
             }
             fs::remove_dir_all(&p)
+        })
+        .await
+    }
+
+    async fn delete_tree(&self, path: &str) -> io::Result<()> {
+        let p = self.path(path);
+        blocking(move || match fs::remove_dir_all(&p) {
+            Err(e) if !is_missing(&e) => Err(e),
+            _ => Ok(()),
         })
         .await
     }

@@ -78,9 +78,9 @@ pub trait Remote: Send + Sync + 'static {
     async fn list_dir(&self, path: &str) -> io::Result<Vec<Entry>>;
     /// Starts writing a new object.
     async fn create(&self) -> io::Result<Box<dyn Upload>>;
-    /// A finished upload holding a copy of `src`, made without passing the bytes through memory
-    /// where the remote can.
-    async fn copy(&self, src: &str) -> io::Result<Box<dyn Upload>>;
+    /// A finished upload holding the files `srcs` one after the other, made without passing the
+    /// bytes through memory where the remote can (a copy is the concatenation of one file).
+    async fn concat(&self, srcs: &[String]) -> io::Result<Box<dyn Upload>>;
     /// Removes a file; `false` when it was not there.
     async fn delete(&self, path: &str) -> io::Result<bool>;
     /// Creates one folder; `false` when it already existed.
@@ -89,4 +89,6 @@ pub trait Remote: Send + Sync + 'static {
     async fn rmdir(&self, path: &str) -> io::Result<()>;
     /// Removes a folder that holds only folders.
     async fn rmdir_tree(&self, path: &str) -> io::Result<()>;
+    /// Removes a folder and everything in it; nothing to do when it is not there.
+    async fn delete_tree(&self, path: &str) -> io::Result<()>;
 }

@@ -1,0 +1,234 @@
+//! Multipart uploads: create, upload parts (streamed or copied), complete, abort, list.
+
+use actix_web::{web, HttpResponse};
+use s3gate_vfs::MAX_PART_NUMBER;
+
+use crate::bucket::write_owner;
+use crate::error::{S3Error, S3Result};
+use crate::headers::{attrs_from_request, quoted};
+use crate::list::{max_param, url_encode};
+use crate::object::{copy_source, copy_source_info, xml_ok};
+use crate::xml::{parse_complete, timestamp, Xml};
+use crate::Ctx;
+
+/// The largest CompleteMultipartUpload body: 10,000 parts with room for markup.
+const MAX_COMPLETE_BODY: usize = 8 * 1024 * 1024;
+
+fn upload_id(ctx: &Ctx) -> &str {
+    ctx.query.get("uploadId").unwrap_or_default()
+}
+
+fn part_number(ctx: &Ctx) -> S3Result<u32> {
+    ctx.query
+        .get("partNumber")
+        .and_then(|n| n.parse::<u32>().ok())
+        .filter(|n| (1..=MAX_PART_NUMBER).contains(n))
+        .ok_or_else(|| {
+            S3Error::invalid_argument(
+                "Part number must be an integer between 1 and 10000, inclusive",
+            )
+        })
+}
+
+pub(crate) async fn create(ctx: &Ctx) -> S3Result<HttpResponse> {
+    let attrs = attrs_from_request(&ctx.req)?;
+    let id = ctx
+        .vfs()
+        .create_multipart(&ctx.bucket, &ctx.key, attrs)
+        .await?;
+    let mut x = Xml::document("InitiateMultipartUploadResult", true);
+    x.elem("Bucket", &ctx.bucket)
+        .elem("Key", &ctx.key)
+        .elem("UploadId", &id);
+    Ok(xml_ok(x.finish()))
+}
+
+pub(crate) async fn upload_part(ctx: &Ctx, payload: web::Payload) -> S3Result<HttpResponse> {
+    let number = part_number(ctx)?;
+    let md5 = ctx.content_md5()?;
+    let body = ctx.body(payload)?;
+    let part = ctx
+        .vfs()
+        .upload_part(&ctx.bucket, &ctx.key, upload_id(ctx), number, md5, body)
+        .await?;
+    Ok(HttpResponse::Ok()
+        .insert_header(("etag", quoted(&part.etag)))
+        .finish())
+}
+
+/// `x-amz-copy-source-range: bytes=first-last`, as (offset, length).
+fn copy_range(v: &str) -> S3Result<(u64, u64)> {
+    let bad = || {
+        S3Error::invalid_argument(
+            "The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy",
+        )
+    };
+    let (a, b) = v
+        .trim()
+        .strip_prefix("bytes=")
+        .and_then(|r| r.split_once('-'))
+        .ok_or_else(bad)?;
+    let first: u64 = a.trim().parse().map_err(|_| bad())?;
+    let last: u64 = b.trim().parse().map_err(|_| bad())?;
+    if last < first {
+        return Err(bad());
+    }
+    Ok((first, last - first + 1))
+}
+
+pub(crate) async fn upload_part_copy(ctx: &Ctx) -> S3Result<HttpResponse> {
+    let number = part_number(ctx)?;
+    let (src_bucket, src_key) = copy_source(ctx.header("x-amz-copy-source").unwrap_or(""))?;
+    let range = ctx
+        .header("x-amz-copy-source-range")
+        .map(copy_range)
+        .transpose()?;
+    copy_source_info(ctx, &src_bucket, &src_key).await?;
+    let part = ctx
+        .vfs()
+        .upload_part_copy(
+            &ctx.bucket,
+            &ctx.key,
+            upload_id(ctx),
+            number,
+            &src_bucket,
+            &src_key,
+            range,
+        )
+        .await?;
+    let mut x = Xml::document("CopyPartResult", true);
+    x.elem("LastModified", &timestamp(part.last_modified))
+        .elem("ETag", &quoted(&part.etag));
+    Ok(xml_ok(x.finish()))
+}
+
+pub(crate) async fn complete(ctx: &Ctx, payload: web::Payload) -> S3Result<HttpResponse> {
+    let parts = parse_complete(&ctx.small_body(payload, MAX_COMPLETE_BODY).await?)?;
+    let info = ctx
+        .vfs()
+        .complete_multipart(&ctx.bucket, &ctx.key, upload_id(ctx), &parts)
+        .await?;
+    let mut x = Xml::document("CompleteMultipartUploadResult", true);
+    x.elem("Location", &format!("/{}/{}", ctx.bucket, ctx.key))
+        .elem("Bucket", &ctx.bucket)
+        .elem("Key", &ctx.key)
+        .elem("ETag", &quoted(&info.etag));
+    Ok(xml_ok(x.finish()))
+}
+
+pub(crate) async fn abort(ctx: &Ctx) -> S3Result<HttpResponse> {
+    ctx.vfs()
+        .abort_multipart(&ctx.bucket, &ctx.key, upload_id(ctx))
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+pub(crate) async fn list_parts(ctx: &Ctx) -> S3Result<HttpResponse> {
+    let max = max_param(&ctx.query, "max-parts")?;
+    let marker: u32 = match ctx.query.get("part-number-marker") {
+        None | Some("") => 0,
+        Some(m) => m
+            .parse()
+            .map_err(|_| S3Error::invalid_argument("part-number-marker must be an integer"))?,
+    };
+    let id = upload_id(ctx);
+    let page = ctx
+        .vfs()
+        .list_parts(&ctx.bucket, &ctx.key, id, marker, max)
+        .await?;
+    let mut x = Xml::document("ListPartsResult", true);
+    x.elem("Bucket", &ctx.bucket)
+        .elem("Key", &ctx.key)
+        .elem("UploadId", id)
+        .elem("PartNumberMarker", &marker.to_string());
+    if let Some(last) = page.parts.last() {
+        x.elem("NextPartNumberMarker", &last.number.to_string());
+    }
+    x.elem("MaxParts", &max.to_string())
+        .elem("IsTruncated", if page.truncated { "true" } else { "false" });
+    for p in &page.parts {
+        x.open("Part")
+            .elem("PartNumber", &p.number.to_string())
+            .elem("LastModified", &timestamp(p.last_modified))
+            .elem("ETag", &quoted(&p.etag))
+            .elem("Size", &p.size.to_string())
+            .close();
+    }
+    write_initiator(&mut x, ctx);
+    x.elem("StorageClass", "STANDARD");
+    Ok(xml_ok(x.finish()))
+}
+
+fn write_initiator(x: &mut Xml, ctx: &Ctx) {
+    let (id, name) = crate::bucket::owner(ctx);
+    x.open("Initiator")
+        .elem("ID", &id)
+        .elem("DisplayName", &name)
+        .close();
+    write_owner(x, ctx);
+}
+
+pub(crate) async fn list_uploads(ctx: &Ctx) -> S3Result<HttpResponse> {
+    let q = &ctx.query;
+    let max = max_param(q, "max-uploads")?;
+    let url = q
+        .get("encoding-type")
+        .is_some_and(|v| v.eq_ignore_ascii_case("url"));
+    let enc = |s: &str| if url { url_encode(s) } else { s.to_string() };
+    let prefix = q.get("prefix").unwrap_or("");
+    let delimiter = q.get("delimiter").filter(|d| !d.is_empty());
+    let key_marker = q.get("key-marker");
+    let id_marker = q.get("upload-id-marker");
+    let page = ctx
+        .vfs()
+        .list_uploads(&ctx.bucket, prefix, delimiter, key_marker, id_marker, max)
+        .await?;
+    let mut x = Xml::document("ListMultipartUploadsResult", true);
+    x.elem("Bucket", &ctx.bucket)
+        .elem("KeyMarker", &enc(key_marker.unwrap_or("")))
+        .elem("UploadIdMarker", id_marker.unwrap_or(""));
+    if page.truncated {
+        if let Some(last) = page.uploads.last() {
+            x.elem("NextKeyMarker", &enc(&last.key))
+                .elem("NextUploadIdMarker", &last.upload_id);
+        } else if let Some(cp) = page.common_prefixes.last() {
+            x.elem("NextKeyMarker", &enc(cp));
+        }
+    }
+    x.elem("MaxUploads", &max.to_string())
+        .elem("IsTruncated", if page.truncated { "true" } else { "false" })
+        .elem("Prefix", &enc(prefix));
+    if let Some(d) = delimiter {
+        x.elem("Delimiter", &enc(d));
+    }
+    if url {
+        x.elem("EncodingType", "url");
+    }
+    for u in &page.uploads {
+        x.open("Upload")
+            .elem("Key", &enc(&u.key))
+            .elem("UploadId", &u.upload_id);
+        write_initiator(&mut x, ctx);
+        x.elem("StorageClass", "STANDARD")
+            .elem("Initiated", &timestamp(u.initiated))
+            .close();
+    }
+    for p in &page.common_prefixes {
+        x.open("CommonPrefixes").elem("Prefix", &enc(p)).close();
+    }
+    Ok(xml_ok(x.finish()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn copy_ranges() {
+        assert_eq!(copy_range("bytes=0-9").unwrap(), (0, 10));
+        assert_eq!(copy_range("bytes=5-5").unwrap(), (5, 1));
+        for bad in ["bytes=5-4", "bytes=-4", "bytes=4-", "0-4", "bytes=a-b"] {
+            assert!(copy_range(bad).is_err(), "{bad}");
+        }
+    }
+}

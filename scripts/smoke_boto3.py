@@ -1,0 +1,355 @@
+#!/usr/bin/env python3
+"""boto3 part of the s3gate smoke test (run by scripts/smoke.sh).
+
+Uses a boto3 client with default settings against a running server. Prints a
+PASS/FAIL line per step and appends "PASS<TAB>name" / "FAIL<TAB>name" lines to
+the --results file so that the calling script can count them.
+"""
+
+import argparse
+import concurrent.futures
+import datetime
+import hashlib
+import os
+import sys
+import time
+import traceback
+
+import boto3
+from boto3.s3.transfer import TransferConfig
+from botocore.exceptions import ClientError
+
+MIB = 1024 * 1024
+
+
+class Smoke:
+    def __init__(self, args):
+        self.args = args
+        self.s3 = boto3.client(
+            "s3",
+            endpoint_url=args.endpoint,
+            aws_access_key_id=args.access_key,
+            aws_secret_access_key=args.secret_key,
+            region_name="us-east-1",
+        )
+        self.bucket = args.bucket
+        self.bucket2 = args.bucket + "-copies"
+        self.work = args.workdir
+        self.failed = 0
+
+    def step(self, name, fn):
+        name = "boto3: " + name
+        t0 = time.monotonic()
+        try:
+            fn()
+            status = "PASS"
+        except Exception:  # noqa: BLE001 - any failure fails the step
+            status = "FAIL"
+            self.failed += 1
+            detail = traceback.format_exc()
+        secs = time.monotonic() - t0
+        print(f"{status}  {name} ({secs:.1f}s)", flush=True)
+        if status == "FAIL":
+            for line in detail.rstrip().splitlines()[-40:]:
+                print("      | " + (line if len(line) <= 400 else line[:400] + " ..."))
+            sys.stdout.flush()
+        with open(self.args.results, "a", encoding="utf-8") as fh:
+            fh.write(f"{status}\t{name}\n")
+
+    # -- helpers
+
+    def expect_client_error(self, codes, fn, *a, **kw):
+        """fn(*a, **kw) must raise a ClientError whose code or status is in codes."""
+        try:
+            fn(*a, **kw)
+        except ClientError as e:
+            code = e.response.get("Error", {}).get("Code")
+            status = e.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            if code in codes or str(status) in codes:
+                return e
+            raise AssertionError(f"expected {codes}, got code={code!r} status={status}") from e
+        raise AssertionError(f"expected {codes}, but the call succeeded")
+
+    def write_random(self, name, size):
+        path = os.path.join(self.work, name)
+        with open(path, "wb") as fh:
+            left = size
+            while left:
+                n = min(left, 4 * MIB)
+                fh.write(os.urandom(n))
+                left -= n
+        return path
+
+    @staticmethod
+    def file_digest(path, algo="sha256"):
+        h = hashlib.new(algo)
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(MIB), b""):
+                h.update(block)
+        return h.hexdigest()
+
+    # -- steps
+
+    def create_bucket(self):
+        self.s3.create_bucket(Bucket=self.bucket)
+        self.s3.create_bucket(Bucket=self.bucket2)
+        self.s3.head_bucket(Bucket=self.bucket)
+        names = [b["Name"] for b in self.s3.list_buckets()["Buckets"]]
+        assert self.bucket in names and self.bucket2 in names, names
+        loc = self.s3.get_bucket_location(Bucket=self.bucket).get("LocationConstraint")
+        assert loc in (None, "", "us-east-1"), loc
+
+    BODY = b"hello from boto3\n" * 100
+
+    def put_object(self):
+        r = self.s3.put_object(
+            Bucket=self.bucket,
+            Key="hello/world.txt",
+            Body=self.BODY,
+            Metadata={"color": "blue", "Mixed-Case": "Value"},
+            ContentType="text/plain",
+            ContentDisposition='attachment; filename="world.txt"',
+        )
+        want = '"' + hashlib.md5(self.BODY).hexdigest() + '"'
+        assert r["ETag"] == want, (r["ETag"], want)
+
+    def head_object(self):
+        h = self.s3.head_object(Bucket=self.bucket, Key="hello/world.txt")
+        assert h["Metadata"]["color"] == "blue", h["Metadata"]
+        assert h["Metadata"] == {"color": "blue", "mixed-case": "Value"}, h["Metadata"]
+        assert h["ContentType"] == "text/plain", h["ContentType"]
+        assert h["ContentLength"] == len(self.BODY), h["ContentLength"]
+        assert h["ContentDisposition"] == 'attachment; filename="world.txt"', h.get("ContentDisposition")
+        assert h["ETag"] == '"' + hashlib.md5(self.BODY).hexdigest() + '"', h["ETag"]
+        assert isinstance(h["LastModified"], datetime.datetime), h["LastModified"]
+        self.expect_client_error({"404"}, self.s3.head_object, Bucket=self.bucket, Key="hello/nope")
+
+    def get_object(self):
+        r = self.s3.get_object(Bucket=self.bucket, Key="hello/world.txt")
+        assert r["Body"].read() == self.BODY
+        assert r["Metadata"] == {"color": "blue", "mixed-case": "Value"}, r["Metadata"]
+        assert r["ContentType"] == "text/plain", r["ContentType"]
+        # response-* overrides
+        r = self.s3.get_object(
+            Bucket=self.bucket, Key="hello/world.txt", ResponseContentType="application/x-smoke"
+        )
+        assert r["ContentType"] == "application/x-smoke", r["ContentType"]
+        assert r["Body"].read() == self.BODY
+        self.expect_client_error({"NoSuchKey"}, self.s3.get_object, Bucket=self.bucket, Key="hello/nope")
+
+    N_MANY = 1100
+
+    def many_keys(self):
+        keys = [f"many/g{i // 10:03d}/k{i % 10}" for i in range(self.N_MANY)]
+
+        def put(k):
+            self.s3.put_object(Bucket=self.bucket, Key=k, Body=k.encode())
+
+        with concurrent.futures.ThreadPoolExecutor(max_workers=10) as pool:
+            list(pool.map(put, keys))
+
+        # Default page size (1000): two pages.
+        pages, got = 0, []
+        for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix="many/"):
+            pages += 1
+            contents = page.get("Contents", [])
+            assert page["KeyCount"] == len(contents), (page["KeyCount"], len(contents))
+            got += [c["Key"] for c in contents]
+        assert len(got) == self.N_MANY, f"{len(got)} keys listed, {self.N_MANY} expected"
+        assert got == sorted(keys), "keys missing, duplicated or out of order"
+        assert pages == 2, f"{pages} pages"
+
+        # Pages of 25 across 110 common prefixes.
+        prefixes, pages = [], 0
+        for page in self.s3.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix="many/", Delimiter="/", PaginationConfig={"PageSize": 25}
+        ):
+            pages += 1
+            assert not page.get("Contents"), page.get("Contents")
+            prefixes += [p["Prefix"] for p in page.get("CommonPrefixes", [])]
+        want = sorted({k.rsplit("/", 1)[0] + "/" for k in keys})
+        assert prefixes == want, f"{len(prefixes)} prefixes listed, {len(want)} expected"
+        assert pages == 5, f"{pages} pages"
+
+        # ListObjects v1 with markers.
+        got = []
+        for page in self.s3.get_paginator("list_objects").paginate(
+            Bucket=self.bucket, Prefix="many/", PaginationConfig={"PageSize": 300}
+        ):
+            got += [c["Key"] for c in page.get("Contents", [])]
+        assert got == sorted(keys), f"v1 listing: {len(got)} keys"
+
+    BIG = 20 * MIB + 17
+
+    def upload_download(self):
+        src = self.write_random("big.bin", self.BIG)
+        dst = os.path.join(self.work, "big.back")
+        # Single-part transfer: keep the file below the multipart threshold.
+        single = TransferConfig(multipart_threshold=64 * MIB)
+        self.s3.upload_file(src, self.bucket, "big/file.bin", Config=single)
+        h = self.s3.head_object(Bucket=self.bucket, Key="big/file.bin")
+        assert h["ContentLength"] == self.BIG, h["ContentLength"]
+        assert h["ETag"] == '"' + self.file_digest(src, "md5") + '"', h["ETag"]
+        self.s3.download_file(self.bucket, "big/file.bin", dst, Config=single)
+        assert self.file_digest(src) == self.file_digest(dst), "downloaded bytes differ"
+
+    def copy_object(self):
+        # COPY directive (default), within the bucket.
+        self.s3.copy_object(
+            Bucket=self.bucket, Key="copies/world.txt",
+            CopySource={"Bucket": self.bucket, "Key": "hello/world.txt"},
+        )
+        h = self.s3.head_object(Bucket=self.bucket, Key="copies/world.txt")
+        assert h["Metadata"] == {"color": "blue", "mixed-case": "Value"}, h["Metadata"]
+        assert h["ContentType"] == "text/plain", h["ContentType"]
+        # REPLACE, into the other bucket, under an awkward key.
+        key = "copied + replaced/ü=1 x.txt"
+        r = self.s3.copy_object(
+            Bucket=self.bucket2, Key=key,
+            CopySource={"Bucket": self.bucket, "Key": "hello/world.txt"},
+            MetadataDirective="REPLACE", Metadata={"size": "small"}, ContentType="text/x-smoke",
+        )
+        assert r["CopyObjectResult"]["ETag"] == '"' + hashlib.md5(self.BODY).hexdigest() + '"', r
+        h = self.s3.head_object(Bucket=self.bucket2, Key=key)
+        assert h["Metadata"] == {"size": "small"}, h["Metadata"]
+        assert h["ContentType"] == "text/x-smoke", h["ContentType"]
+        assert self.s3.get_object(Bucket=self.bucket2, Key=key)["Body"].read() == self.BODY
+        keys = [c["Key"] for c in self.s3.list_objects_v2(Bucket=self.bucket2).get("Contents", [])]
+        assert keys == [key], keys
+        # The 20 MiB object, copied server-side.
+        self.s3.copy_object(
+            Bucket=self.bucket2, Key="big-copy.bin", CopySource={"Bucket": self.bucket, "Key": "big/file.bin"}
+        )
+        h2 = self.s3.head_object(Bucket=self.bucket2, Key="big-copy.bin")
+        h1 = self.s3.head_object(Bucket=self.bucket, Key="big/file.bin")
+        assert (h2["ContentLength"], h2["ETag"]) == (h1["ContentLength"], h1["ETag"]), (h1, h2)
+
+    def ranged_get(self):
+        data = self.BODY
+        r = self.s3.get_object(Bucket=self.bucket, Key="hello/world.txt", Range="bytes=0-9")
+        assert r["ResponseMetadata"]["HTTPStatusCode"] == 206, r["ResponseMetadata"]["HTTPStatusCode"]
+        assert r["ContentRange"] == f"bytes 0-9/{len(data)}", r.get("ContentRange")
+        assert r["ContentLength"] == 10, r["ContentLength"]
+        assert r["Body"].read() == data[:10]
+        r = self.s3.get_object(Bucket=self.bucket, Key="hello/world.txt", Range="bytes=-5")
+        assert r["ContentRange"] == f"bytes {len(data) - 5}-{len(data) - 1}/{len(data)}", r.get("ContentRange")
+        assert r["Body"].read() == data[-5:]
+        r = self.s3.get_object(Bucket=self.bucket, Key="hello/world.txt", Range="bytes=1000-")
+        assert r["Body"].read() == data[1000:]
+        self.expect_client_error(
+            {"InvalidRange"}, self.s3.get_object, Bucket=self.bucket, Key="hello/world.txt",
+            Range=f"bytes={len(data) + 10}-{len(data) + 20}",
+        )
+
+    def conditional_get(self):
+        h = self.s3.head_object(Bucket=self.bucket, Key="hello/world.txt")
+        etag, mtime = h["ETag"], h["LastModified"]
+        kw = {"Bucket": self.bucket, "Key": "hello/world.txt"}
+        self.expect_client_error({"304"}, self.s3.get_object, IfNoneMatch=etag, **kw)
+        self.expect_client_error({"PreconditionFailed", "412"}, self.s3.get_object, IfMatch='"00000000000000000000000000000000"', **kw)
+        assert self.s3.get_object(IfMatch=etag, **kw)["Body"].read() == self.BODY
+        self.expect_client_error({"304"}, self.s3.get_object, IfModifiedSince=mtime, **kw)
+        past = datetime.datetime(2001, 1, 1, tzinfo=datetime.timezone.utc)
+        self.expect_client_error({"PreconditionFailed", "412"}, self.s3.get_object, IfUnmodifiedSince=past, **kw)
+        # If-None-Match present: If-Modified-Since is ignored.
+        r = self.s3.get_object(IfNoneMatch='"other"', IfModifiedSince=mtime, **kw)
+        assert r["Body"].read() == self.BODY
+        # If-Match wins over If-Unmodified-Since.
+        r = self.s3.get_object(IfMatch=etag, IfUnmodifiedSince=past, **kw)
+        assert r["Body"].read() == self.BODY
+        self.expect_client_error({"304"}, self.s3.head_object, IfNoneMatch=etag, **kw)
+
+    def delete_objects(self):
+        keys = ["copies/world.txt", "hello/world.txt", "big/file.bin", "never/existed"]
+        r = self.s3.delete_objects(
+            Bucket=self.bucket, Delete={"Objects": [{"Key": k} for k in keys], "Quiet": False}
+        )
+        assert sorted(d["Key"] for d in r.get("Deleted", [])) == sorted(keys), r
+        assert not r.get("Errors"), r["Errors"]
+        # Quiet mode, 1000 keys at a time, for the many/ keys.
+        keys = [c["Key"] for p in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix="many/")
+                for c in p.get("Contents", [])]
+        assert len(keys) == self.N_MANY, f"{len(keys)} keys left, {self.N_MANY} expected"
+        answers = [
+            self.s3.delete_objects(
+                Bucket=self.bucket, Delete={"Objects": [{"Key": k} for k in keys[i:i + 1000]], "Quiet": True}
+            )
+            for i in range(0, len(keys), 1000)
+        ]
+        for r in answers:
+            assert not r.get("Errors"), r["Errors"][:5]
+            assert not r.get("Deleted"), f"quiet mode answered {len(r['Deleted'])} <Deleted> entries"
+        left = self.s3.list_objects_v2(Bucket=self.bucket, Prefix="many/")
+        assert left["KeyCount"] == 0 and not left.get("Contents"), left.get("Contents")
+
+    def multipart(self):
+        size = 20 * MIB + 5
+        src = self.write_random("mpu.bin", size)
+        dst = os.path.join(self.work, "mpu.back")
+        cfg = TransferConfig()  # 8 MiB threshold and parts: three parts
+        self.s3.upload_file(src, self.bucket, "mpu/file.bin", Config=cfg)
+        md5s = []
+        with open(src, "rb") as fh:
+            for part in iter(lambda: fh.read(cfg.multipart_chunksize), b""):
+                md5s.append(hashlib.md5(part).digest())
+        want = f'"{hashlib.md5(b"".join(md5s)).hexdigest()}-{len(md5s)}"'
+        h = self.s3.head_object(Bucket=self.bucket, Key="mpu/file.bin")
+        assert h["ETag"] == want, (h["ETag"], want)
+        assert h["ContentLength"] == size, h["ContentLength"]
+        listed = self.s3.list_objects_v2(Bucket=self.bucket, Prefix="mpu/")["Contents"]
+        assert listed[0]["ETag"] == want, (listed[0]["ETag"], want)
+        self.s3.download_file(self.bucket, "mpu/file.bin", dst, Config=cfg)
+        assert self.file_digest(src) == self.file_digest(dst), "downloaded bytes differ"
+        # An aborted upload leaves nothing behind.
+        up = self.s3.create_multipart_upload(Bucket=self.bucket, Key="mpu/aborted.bin")
+        self.s3.upload_part(Bucket=self.bucket, Key="mpu/aborted.bin", UploadId=up["UploadId"],
+                            PartNumber=1, Body=b"x" * 1024)
+        self.s3.abort_multipart_upload(Bucket=self.bucket, Key="mpu/aborted.bin", UploadId=up["UploadId"])
+        self.expect_client_error({"404"}, self.s3.head_object, Bucket=self.bucket, Key="mpu/aborted.bin")
+        self.s3.delete_object(Bucket=self.bucket, Key="mpu/file.bin")
+
+    def delete_buckets(self):
+        # Whatever earlier steps left behind goes first, one DeleteObject each.
+        for b in (self.bucket, self.bucket2):
+            for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=b):
+                for c in page.get("Contents", []):
+                    self.s3.delete_object(Bucket=b, Key=c["Key"])
+        self.s3.delete_bucket(Bucket=self.bucket2)
+        self.s3.delete_bucket(Bucket=self.bucket)
+        names = [b["Name"] for b in self.s3.list_buckets()["Buckets"]]
+        assert self.bucket not in names and self.bucket2 not in names, names
+        self.expect_client_error({"NoSuchBucket", "404"}, self.s3.head_bucket, Bucket=self.bucket)
+
+    def run(self):
+        self.step("create_bucket, head_bucket, list_buckets", self.create_bucket)
+        self.step("put_object with Metadata and ContentType", self.put_object)
+        self.step("head_object -> Metadata['color'], ContentType, ETag", self.head_object)
+        self.step("get_object bytes equal, response-content-type, NoSuchKey", self.get_object)
+        self.step(f"{self.N_MANY} keys, list_objects_v2/list_objects paginators", self.many_keys)
+        self.step("upload_file/download_file of 20 MiB (single part)", self.upload_download)
+        self.step("copy_object (COPY, REPLACE, across buckets, 20 MiB)", self.copy_object)
+        self.step("ranged get_object -> 206, ContentRange", self.ranged_get)
+        self.step("conditional get_object -> 304/412", self.conditional_get)
+        if self.args.multipart:
+            self.step("multipart upload_file/download_file of 20 MiB, ETag, abort", self.multipart)
+        self.step("delete_objects (verbose and quiet)", self.delete_objects)
+        self.step("delete_bucket", self.delete_buckets)
+        return 1 if self.failed else 0
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--endpoint", required=True)
+    p.add_argument("--access-key", required=True)
+    p.add_argument("--secret-key", required=True)
+    p.add_argument("--workdir", required=True)
+    p.add_argument("--results", required=True)
+    p.add_argument("--bucket", default="smoke-boto3")
+    p.add_argument("--multipart", action="store_true")
+    args = p.parse_args()
+    os.makedirs(args.workdir, exist_ok=True)
+    sys.exit(Smoke(args).run())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,642 @@
+//! Multipart uploads. Each part streams to its own staging file (never to memory) while its MD5
+//! is computed; upload and part records live in the index, so an upload survives a restart;
+//! Complete concatenates the parts in the kernel and publishes the object atomically with S3's
+//! `md5-of-part-md5s-N` ETag.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
+use md5::{Digest, Md5};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Result, VfsError};
+use crate::index::{ObjectAttrs, ObjectMeta};
+use crate::key::{self, RESERVED_DIR};
+use crate::meta::{Op, Tree};
+use crate::remote::Upload;
+use crate::vfs::{ObjectInfo, Vfs};
+
+/// S3's smallest part, except for the last one.
+const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
+/// S3's highest part number.
+pub const MAX_PART_NUMBER: u32 = 10_000;
+
+type BodyError = Box<dyn std::error::Error + Send + Sync>;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct UploadRecord {
+    initiated_ns: i64,
+    #[serde(default)]
+    attrs: ObjectAttrs,
+    /// Set once completed: the ETag of the object it produced, so that a repeated Complete
+    /// answers as the first one did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    completed: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct PartRecord {
+    size: u64,
+    etag: String,
+    mtime_ns: i64,
+}
+
+/// An open upload, as ListMultipartUploads shows it.
+#[derive(Debug, Clone)]
+pub struct UploadInfo {
+    pub key: String,
+    pub upload_id: String,
+    pub initiated: SystemTime,
+}
+
+/// One uploaded part.
+#[derive(Debug, Clone)]
+pub struct PartInfo {
+    pub number: u32,
+    pub size: u64,
+    /// Hex MD5 of the part, without quotes.
+    pub etag: String,
+    pub last_modified: SystemTime,
+}
+
+/// A page of ListMultipartUploads.
+#[derive(Debug, Clone, Default)]
+pub struct UploadPage {
+    pub uploads: Vec<UploadInfo>,
+    pub common_prefixes: Vec<String>,
+    pub truncated: bool,
+}
+
+/// A page of ListParts.
+#[derive(Debug, Clone)]
+pub struct PartPage {
+    pub parts: Vec<PartInfo>,
+    pub truncated: bool,
+    pub initiated: SystemTime,
+}
+
+fn now_ns() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as i64)
+}
+
+fn time_of(ns: i64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_nanos(ns.max(0) as u64)
+}
+
+fn upload_key(bucket: &str, key: &str, id: &str) -> Vec<u8> {
+    let mut k = key::index_key(bucket, key);
+    k.push(0);
+    k.extend_from_slice(id.as_bytes());
+    k
+}
+
+fn part_key(id: &str, number: u32) -> Vec<u8> {
+    let mut k = id.as_bytes().to_vec();
+    k.push(b'/');
+    k.extend_from_slice(&number.to_be_bytes());
+    k
+}
+
+fn staging_dir(id: &str) -> String {
+    format!("{RESERVED_DIR}/multipart/{id}")
+}
+
+fn staging_path(id: &str, number: u32) -> String {
+    format!("{RESERVED_DIR}/multipart/{id}/{number:05}")
+}
+
+/// Upload ids are ours: 32 lower-case hex digits. Anything else names no upload (and so can
+/// never name a path).
+fn valid_id(id: &str) -> bool {
+    id.len() == 32
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+fn decode<T: for<'de> Deserialize<'de>>(v: &[u8]) -> Result<T> {
+    serde_json::from_slice(v).map_err(|e| {
+        VfsError::Store(crate::meta::StoreError(format!(
+            "corrupt upload record: {e}"
+        )))
+    })
+}
+
+fn encode<T: Serialize>(v: &T) -> Vec<u8> {
+    serde_json::to_vec(v).unwrap_or_default()
+}
+
+/// The multipart ETag: MD5 of the concatenated binary part MD5s, then `-N`.
+fn multipart_etag(etags: &[&str]) -> String {
+    let mut h = Md5::new();
+    for e in etags {
+        let mut raw = [0u8; 16];
+        if hex::decode_to_slice(e, &mut raw).is_ok() {
+            h.update(raw);
+        } else {
+            h.update(e.as_bytes());
+        }
+    }
+    format!("{}-{}", hex::encode(h.finalize()), etags.len())
+}
+
+impl Vfs {
+    fn upload_record(&self, bucket: &str, key: &str, id: &str) -> Result<UploadRecord> {
+        if !valid_id(id) {
+            return Err(VfsError::NoSuchUpload);
+        }
+        match self
+            .index
+            .get_in(Tree::Uploads, &upload_key(bucket, key, id))?
+        {
+            Some(v) => decode(&v),
+            None => Err(VfsError::NoSuchUpload),
+        }
+    }
+
+    fn open_upload(&self, bucket: &str, key: &str, id: &str) -> Result<UploadRecord> {
+        let rec = self.upload_record(bucket, key, id)?;
+        if rec.completed.is_some() {
+            return Err(VfsError::NoSuchUpload);
+        }
+        Ok(rec)
+    }
+
+    pub async fn create_multipart(
+        &self,
+        bucket: &str,
+        key: &str,
+        attrs: ObjectAttrs,
+    ) -> Result<String> {
+        self.writable_path(bucket, key).await?;
+        let id = format!("{:032x}", rand::random::<u128>());
+        let rec = UploadRecord {
+            initiated_ns: now_ns(),
+            attrs,
+            completed: None,
+        };
+        self.index
+            .apply(vec![Op::Put(
+                Tree::Uploads,
+                upload_key(bucket, key, &id),
+                encode(&rec),
+            )])
+            .await?;
+        Ok(id)
+    }
+
+    /// Streams one part to its staging file; re-sending a part number replaces the part.
+    pub async fn upload_part<S>(
+        &self,
+        bucket: &str,
+        key: &str,
+        id: &str,
+        number: u32,
+        content_md5: Option<[u8; 16]>,
+        mut body: S,
+    ) -> Result<PartInfo>
+    where
+        S: Stream<Item = std::result::Result<Bytes, BodyError>> + Unpin,
+    {
+        self.open_upload(bucket, key, id)?;
+        let mut upload = self.remote.create().await?;
+        let mut md5 = Md5::new();
+        let size = loop {
+            match body.next().await {
+                Some(Ok(chunk)) => {
+                    md5.update(&chunk);
+                    if let Err(e) = upload.write(chunk).await {
+                        upload.abort().await;
+                        return Err(e.into());
+                    }
+                }
+                Some(Err(e)) => {
+                    upload.abort().await;
+                    return Err(VfsError::Body(e));
+                }
+                None => match upload.finish(self.fsync).await {
+                    Ok(fp) => break fp.size,
+                    Err(e) => {
+                        upload.abort().await;
+                        return Err(e.into());
+                    }
+                },
+            }
+        };
+        let digest: [u8; 16] = md5.finalize().into();
+        if content_md5.is_some_and(|want| want != digest) {
+            upload.abort().await;
+            return Err(VfsError::BadDigest);
+        }
+        self.store_part(bucket, key, id, number, upload, size, hex::encode(digest))
+            .await
+    }
+
+    /// Copies `range` (offset, length; the whole object when `None`) of an existing object into
+    /// a part. The bytes stream from the source file to the staging file, hashed on the way.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn upload_part_copy(
+        &self,
+        bucket: &str,
+        key: &str,
+        id: &str,
+        number: u32,
+        src_bucket: &str,
+        src_key: &str,
+        range: Option<(u64, u64)>,
+    ) -> Result<PartInfo> {
+        self.open_upload(bucket, key, id)?;
+        let src = self.open_object(src_bucket, src_key).await?;
+        let (offset, len) = match range {
+            None => (0, src.info.size),
+            Some((o, l)) if o.checked_add(l).is_some_and(|end| end <= src.info.size) => (o, l),
+            Some(_) => {
+                return Err(VfsError::InvalidRange(format!(
+                    "the copy range is outside the source object ({} bytes)",
+                    src.info.size
+                )))
+            }
+        };
+        let mut stream = src.stream(offset, len);
+        let mut upload = self.remote.create().await?;
+        let mut md5 = Md5::new();
+        let mut copied = 0u64;
+        while let Some(chunk) = stream.next().await {
+            let chunk = match chunk {
+                Ok(c) => c,
+                Err(e) => {
+                    upload.abort().await;
+                    return Err(e.into());
+                }
+            };
+            md5.update(&chunk);
+            copied += chunk.len() as u64;
+            if let Err(e) = upload.write(chunk).await {
+                upload.abort().await;
+                return Err(e.into());
+            }
+        }
+        if let Err(e) = upload.finish(self.fsync).await {
+            upload.abort().await;
+            return Err(e.into());
+        }
+        self.store_part(
+            bucket,
+            key,
+            id,
+            number,
+            upload,
+            copied,
+            hex::encode(md5.finalize()),
+        )
+        .await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn store_part(
+        &self,
+        bucket: &str,
+        key: &str,
+        id: &str,
+        number: u32,
+        upload: Box<dyn Upload>,
+        size: u64,
+        etag: String,
+    ) -> Result<PartInfo> {
+        let path = staging_path(id, number);
+        let _guard = self.locks.lock(&path).await;
+        // The upload may have been aborted or completed while this part streamed in.
+        if let Err(e) = self.open_upload(bucket, key, id) {
+            upload.abort().await;
+            return Err(e);
+        }
+        upload.commit(&path, self.fsync).await?;
+        let mtime_ns = now_ns();
+        let rec = PartRecord {
+            size,
+            etag: etag.clone(),
+            mtime_ns,
+        };
+        self.index
+            .apply(vec![Op::Put(
+                Tree::Parts,
+                part_key(id, number),
+                encode(&rec),
+            )])
+            .await?;
+        Ok(PartInfo {
+            number,
+            size,
+            etag,
+            last_modified: time_of(mtime_ns),
+        })
+    }
+
+    fn parts_of(&self, id: &str, after: u32, limit: usize) -> Result<Vec<PartInfo>> {
+        let start = part_key(id, after.saturating_add(1));
+        let mut prefix = id.as_bytes().to_vec();
+        prefix.push(b'/');
+        let end = key::prefix_end(&prefix);
+        self.index
+            .range_in(Tree::Parts, &start, end.as_deref(), limit)?
+            .into_iter()
+            .map(|(k, v)| {
+                let rec: PartRecord = decode(&v)?;
+                let n = k[k.len() - 4..]
+                    .try_into()
+                    .map(u32::from_be_bytes)
+                    .unwrap_or_default();
+                Ok(PartInfo {
+                    number: n,
+                    size: rec.size,
+                    etag: rec.etag,
+                    last_modified: time_of(rec.mtime_ns),
+                })
+            })
+            .collect()
+    }
+
+    pub async fn list_parts(
+        &self,
+        bucket: &str,
+        key: &str,
+        id: &str,
+        after: u32,
+        max: usize,
+    ) -> Result<PartPage> {
+        let rec = self.open_upload(bucket, key, id)?;
+        let mut parts = self.parts_of(id, after, max + 1)?;
+        let truncated = parts.len() > max;
+        parts.truncate(max);
+        Ok(PartPage {
+            parts,
+            truncated,
+            initiated: time_of(rec.initiated_ns),
+        })
+    }
+
+    /// Assembles the listed parts into the object. A failed Complete leaves the upload as it
+    /// was, so the client can retry; a repeated Complete of a finished upload answers the same.
+    pub async fn complete_multipart(
+        &self,
+        bucket: &str,
+        key: &str,
+        id: &str,
+        wanted: &[(u32, String)],
+    ) -> Result<ObjectInfo> {
+        let rec = self.upload_record(bucket, key, id)?;
+        if let Some(etag) = &rec.completed {
+            let info = self.head_object(bucket, key).await?;
+            return if &info.etag == etag {
+                Ok(info)
+            } else {
+                Err(VfsError::NoSuchUpload)
+            };
+        }
+        let path = self.writable_path(bucket, key).await?;
+        if wanted.windows(2).any(|w| w[0].0 >= w[1].0) {
+            return Err(VfsError::InvalidPartOrder);
+        }
+        let stored = self.parts_of(id, 0, MAX_PART_NUMBER as usize + 1)?;
+        let mut chosen = Vec::with_capacity(wanted.len());
+        for (i, (n, etag)) in wanted.iter().enumerate() {
+            let part = stored
+                .iter()
+                .find(|p| p.number == *n && p.etag == etag.trim_matches('"'))
+                .ok_or_else(|| {
+                    VfsError::InvalidPart(format!(
+                        "part {n} was not uploaded, or its ETag does not match"
+                    ))
+                })?;
+            if part.size < MIN_PART_SIZE && i + 1 < wanted.len() {
+                return Err(VfsError::EntityTooSmall(format!(
+                    "part {n} is {} bytes: every part but the last must be at least 5 MiB",
+                    part.size
+                )));
+            }
+            chosen.push(part);
+        }
+        let srcs: Vec<String> = chosen.iter().map(|p| staging_path(id, p.number)).collect();
+        let mut upload = self.remote.concat(&srcs).await?;
+        let fp = match upload.finish(self.fsync).await {
+            Ok(fp) => fp,
+            Err(e) => {
+                upload.abort().await;
+                return Err(e.into());
+            }
+        };
+        let etags: Vec<&str> = chosen.iter().map(|p| p.etag.as_str()).collect();
+        let meta = ObjectMeta {
+            fingerprint: fp,
+            etag: multipart_etag(&etags),
+            attrs: rec.attrs.clone(),
+            parts: chosen.iter().map(|p| p.size).collect(),
+        };
+        let info = self.publish(bucket, key, &path, upload, meta, None).await?;
+        let done = UploadRecord {
+            completed: Some(info.etag.clone()),
+            ..rec
+        };
+        let mut ops = vec![Op::Put(
+            Tree::Uploads,
+            upload_key(bucket, key, id),
+            encode(&done),
+        )];
+        ops.extend(
+            stored
+                .iter()
+                .map(|p| Op::Delete(Tree::Parts, part_key(id, p.number))),
+        );
+        self.index.apply(ops).await?;
+        self.remote.delete_tree(&staging_dir(id)).await?;
+        Ok(info)
+    }
+
+    pub async fn abort_multipart(&self, bucket: &str, key: &str, id: &str) -> Result<()> {
+        self.open_upload(bucket, key, id)?;
+        self.drop_upload(bucket, key, id).await
+    }
+
+    /// Forgets an upload: its record, its parts' records and its staging files.
+    async fn drop_upload(&self, bucket: &str, key: &str, id: &str) -> Result<()> {
+        let parts = self.parts_of(id, 0, MAX_PART_NUMBER as usize + 1)?;
+        let mut ops = vec![Op::Delete(Tree::Uploads, upload_key(bucket, key, id))];
+        ops.extend(
+            parts
+                .iter()
+                .map(|p| Op::Delete(Tree::Parts, part_key(id, p.number))),
+        );
+        self.index.apply(ops).await?;
+        self.remote.delete_tree(&staging_dir(id)).await?;
+        Ok(())
+    }
+
+    /// Open uploads of a bucket in key order, then upload-id order (ids are random, so "order
+    /// of initiation" is not kept), with prefix and delimiter as in object listings.
+    pub async fn list_uploads(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        delimiter: Option<&str>,
+        key_marker: Option<&str>,
+        id_marker: Option<&str>,
+        max: usize,
+    ) -> Result<UploadPage> {
+        self.head_bucket(bucket).await?;
+        let delimiter = delimiter.filter(|d| !d.is_empty());
+        let base = key::index_key(bucket, "");
+        let mut start = key::index_key(bucket, prefix);
+        let end = key::prefix_end(&start);
+        if let Some(m) = key_marker.filter(|m| !m.is_empty()) {
+            let after = match id_marker.filter(|i| !i.is_empty()) {
+                // Uploads of the marker key after that id, then later keys.
+                Some(i) => {
+                    let mut k = upload_key(bucket, m, i);
+                    k.push(0);
+                    k
+                }
+                None => {
+                    let mut k = key::index_key(bucket, m);
+                    k.push(1); // past every `key NUL id` of the marker key
+                    k
+                }
+            };
+            start = start.max(after);
+        }
+        let mut page = UploadPage::default();
+        let mut count = 0;
+        'scan: loop {
+            let batch = self
+                .index
+                .range_in(Tree::Uploads, &start, end.as_deref(), 1000)?;
+            if batch.is_empty() {
+                break;
+            }
+            let mut next = None;
+            for (k, v) in batch {
+                let Some(nul) = k.iter().position(|&b| b == 0) else {
+                    continue;
+                };
+                let name = String::from_utf8_lossy(&k[base.len()..nul]).into_owned();
+                if let Some(d) = delimiter {
+                    if let Some(pos) = name[prefix.len()..].find(d) {
+                        let cp = name[..prefix.len() + pos + d.len()].to_string();
+                        if count == max {
+                            page.truncated = true;
+                            break 'scan;
+                        }
+                        page.common_prefixes.push(cp.clone());
+                        count += 1;
+                        match key::prefix_end(&key::index_key(bucket, &cp)) {
+                            Some(s) => next = Some(s),
+                            None => break 'scan,
+                        }
+                        break;
+                    }
+                }
+                let rec: UploadRecord = decode(&v)?;
+                let mut s = k.clone();
+                s.push(0);
+                next = Some(s);
+                if rec.completed.is_some() {
+                    continue;
+                }
+                if count == max {
+                    page.truncated = true;
+                    break 'scan;
+                }
+                page.uploads.push(UploadInfo {
+                    key: name,
+                    upload_id: String::from_utf8_lossy(&k[nul + 1..]).into_owned(),
+                    initiated: time_of(rec.initiated_ns),
+                });
+                count += 1;
+            }
+            match next {
+                Some(s) => start = s,
+                None => break,
+            }
+        }
+        Ok(page)
+    }
+
+    /// Forgets uploads idle longer than `max_age` (and completed ones kept for repeated
+    /// Completes), and staging folders that no upload owns. Returns how many uploads went.
+    pub async fn reap_uploads(&self, max_age: Duration) -> Result<usize> {
+        let cutoff = now_ns() - max_age.as_nanos().min(i64::MAX as u128) as i64;
+        let mut start = Vec::new();
+        let mut reaped = 0;
+        let mut live = std::collections::HashSet::new();
+        loop {
+            let batch = self.index.range_in(Tree::Uploads, &start, None, 1000)?;
+            let Some((last, _)) = batch.last() else {
+                break;
+            };
+            start = last.clone();
+            start.push(0);
+            for (k, v) in batch {
+                let Some(nul) = k.iter().position(|&b| b == 0) else {
+                    continue;
+                };
+                let id = String::from_utf8_lossy(&k[nul + 1..]).into_owned();
+                let rec: UploadRecord = decode(&v)?;
+                let newest_part = self
+                    .parts_of(&id, 0, MAX_PART_NUMBER as usize + 1)?
+                    .iter()
+                    .map(|p| p.last_modified)
+                    .max()
+                    .map_or(rec.initiated_ns, |t| {
+                        t.duration_since(UNIX_EPOCH)
+                            .map_or(0, |d| d.as_nanos() as i64)
+                    });
+                if rec.initiated_ns.max(newest_part) < cutoff {
+                    let full = String::from_utf8_lossy(&k[..nul]).into_owned();
+                    if let Some((bucket, key)) = full.split_once('/') {
+                        self.drop_upload(bucket, key, &id).await?;
+                        reaped += 1;
+                    }
+                } else {
+                    live.insert(id);
+                }
+            }
+        }
+        let dir = format!("{RESERVED_DIR}/multipart");
+        if let Ok(entries) = self.remote.list_dir(&dir).await {
+            for e in entries.into_iter().filter(|e| !live.contains(&e.name)) {
+                self.remote
+                    .delete_tree(&format!("{dir}/{}", e.name))
+                    .await?;
+            }
+        }
+        Ok(reaped)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn etag_of_parts() {
+        // Two parts whose MD5s are those of "a" and "b".
+        let a = "0cc175b9c0f1b6a831c399e269772661";
+        let b = "92eb5ffee6ae2fec3ad71c777531578f";
+        let mut h = Md5::new();
+        h.update(hex::decode(a).unwrap());
+        h.update(hex::decode(b).unwrap());
+        assert_eq!(
+            multipart_etag(&[a, b]),
+            format!("{}-2", hex::encode(h.finalize()))
+        );
+    }
+
+    #[test]
+    fn upload_ids() {
+        assert!(valid_id("0123456789abcdef0123456789abcdef"));
+        assert!(!valid_id("../../../../../../../../etc/pass"));
+        assert!(!valid_id("0123456789ABCDEF0123456789abcdef"));
+    }
+}
