@@ -125,6 +125,9 @@ pub struct VfsConfig {
     /// How often the index is reconciled with the remote to pick up changes made by other programs.
     #[serde(deserialize_with = "de_duration")]
     pub rescan_interval: std::time::Duration,
+    /// Multipart uploads idle for longer than this are removed with their parts.
+    #[serde(deserialize_with = "de_duration")]
+    pub multipart_expiry: std::time::Duration,
 }
 
 impl Default for VfsConfig {
@@ -134,6 +137,7 @@ impl Default for VfsConfig {
             etag_hash: EtagHash::Md5,
             fsync: true,
             rescan_interval: std::time::Duration::from_secs(300),
+            multipart_expiry: std::time::Duration::from_secs(24 * 3600),
         }
     }
 }

@@ -34,8 +34,15 @@ struct ServeArgs {
     /// Address to listen on.
     #[arg(long)]
     addr: Option<SocketAddr>,
-    /// ACCESS,SECRET credentials; repeat for several. Without any, access is anonymous.
-    #[arg(long = "auth-key", value_name = "ACCESS,SECRET")]
+    /// ACCESS,SECRET credentials; repeat for several (in S3GATE_AUTH_KEY, separate them with
+    /// `;`). Without any, access is anonymous.
+    #[arg(
+        long = "auth-key",
+        value_name = "ACCESS,SECRET",
+        env = "S3GATE_AUTH_KEY",
+        value_delimiter = ';',
+        hide_env_values = true
+    )]
     auth_keys: Vec<AuthKey>,
     /// Keep folders that deletes leave empty.
     #[arg(long)]
@@ -64,6 +71,9 @@ struct ServeArgs {
     /// How often to pick up changes made to PATH by other programs (e.g. 5m).
     #[arg(long, value_parser = parse_duration)]
     rescan_interval: Option<std::time::Duration>,
+    /// Remove multipart uploads idle for longer than this (e.g. 24h).
+    #[arg(long, value_parser = parse_duration)]
+    multipart_expiry: Option<std::time::Duration>,
     /// HTTP worker threads (default: one per core).
     #[arg(long)]
     workers: Option<usize>,
@@ -112,6 +122,9 @@ impl ServeArgs {
         if let Some(d) = self.rescan_interval {
             c.vfs.rescan_interval = d;
         }
+        if let Some(d) = self.multipart_expiry {
+            c.vfs.multipart_expiry = d;
+        }
         if let Some(w) = self.workers {
             c.server.workers = w;
         }
@@ -144,6 +157,7 @@ pub async fn run_cli() -> i32 {
 
 async fn serve(config: Config) -> i32 {
     let rescan = config.vfs.rescan_interval;
+    let expiry = config.vfs.multipart_expiry;
     let server = match crate::start(config.clone()).await {
         Ok(s) => s,
         Err(e) => {
@@ -158,17 +172,26 @@ async fn serve(config: Config) -> i32 {
         "serving"
     );
     let vfs = server.vfs.clone();
-    tokio::spawn(rescan_loop(vfs, rescan));
+    tokio::spawn(housekeeping(vfs, rescan, expiry));
     wait_for_signal().await;
     tracing::info!("shutting down");
     server.stop().await;
     0
 }
 
-/// Picks up changes other programs make to the served tree: once at start (the index may be
-/// from an earlier run), then every `interval`.
-async fn rescan_loop(vfs: Arc<s3gate_vfs::Vfs>, interval: std::time::Duration) {
+/// Picks up changes other programs make to the served tree (once at start, as the index may be
+/// from an earlier run, then every `interval`) and removes expired multipart uploads.
+async fn housekeeping(
+    vfs: Arc<s3gate_vfs::Vfs>,
+    interval: std::time::Duration,
+    expiry: std::time::Duration,
+) {
     loop {
+        match vfs.reap_uploads(expiry).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(uploads = n, "expired multipart uploads removed"),
+            Err(e) => tracing::warn!(error = %e, "multipart expiry failed"),
+        }
         match vfs.reconcile().await {
             Ok(r) if r.added + r.updated + r.removed > 0 => {
                 tracing::info!(

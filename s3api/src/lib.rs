@@ -10,6 +10,7 @@ mod list;
 mod multipart;
 mod object;
 mod router;
+mod sigv2;
 mod sigv4;
 mod xml;
 
@@ -176,8 +177,14 @@ async fn dispatch(
                 &state.config.server.vhost_domains
             },
         )?;
-        let auth = sigv4::authenticate(&req, &state.keys)?;
-        let Route { op, bucket, key } = route;
+        let auth = sigv4::authenticate(
+            &req,
+            &state.keys,
+            route.virtual_host.then_some(route.bucket.as_str()),
+        )?;
+        let Route {
+            op, bucket, key, ..
+        } = route;
         let ctx = Ctx {
             req: req.clone(),
             state: state.clone(),

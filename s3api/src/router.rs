@@ -40,6 +40,8 @@ pub(crate) struct Route {
     pub(crate) op: Op,
     pub(crate) bucket: String,
     pub(crate) key: String,
+    /// The bucket came from the Host header.
+    pub(crate) virtual_host: bool,
 }
 
 /// Decoded query pairs, in the order received.
@@ -219,7 +221,12 @@ pub(crate) fn route(
             }
         }
     };
-    Ok(Route { op, bucket, key })
+    Ok(Route {
+        op,
+        bucket,
+        key,
+        virtual_host: vhost_bucket.is_some(),
+    })
 }
 
 #[cfg(test)]

@@ -37,6 +37,10 @@ impl Keys {
     pub(crate) fn anonymous(&self) -> bool {
         self.0.is_empty()
     }
+
+    pub(crate) fn secret(&self, access_key: &str) -> Option<&str> {
+        self.0.get(access_key).map(String::as_str)
+    }
 }
 
 /// How the request body is to be checked, as declared by `x-amz-content-sha256`.
@@ -94,7 +98,7 @@ pub(crate) fn signing_key(secret: &str, date: &str, region: &str, service: &str)
     hmac(&k, b"aws4_request")
 }
 
-fn parse_payload_hash(v: Option<&str>) -> S3Result<PayloadHash> {
+pub(crate) fn parse_payload_hash(v: Option<&str>) -> S3Result<PayloadHash> {
     Ok(match v {
         None | Some("UNSIGNED-PAYLOAD") => PayloadHash::Unsigned,
         Some("STREAMING-AWS4-HMAC-SHA256-PAYLOAD") => PayloadHash::Streaming {
@@ -151,7 +155,12 @@ fn parse_datetime(s: &str) -> S3Result<SystemTime> {
 
 /// Authenticates a request against the configured keys. With no keys configured every request
 /// is accepted as anonymous, and only the declared payload hash is kept for checking the body.
-pub(crate) fn authenticate(req: &HttpRequest, keys: &Keys) -> S3Result<Auth> {
+/// `vhost_bucket` is the bucket named by the Host header, which SigV2 signs.
+pub(crate) fn authenticate(
+    req: &HttpRequest,
+    keys: &Keys,
+    vhost_bucket: Option<&str>,
+) -> S3Result<Auth> {
     let header = |n: &str| req.headers().get(n).and_then(|v| v.to_str().ok());
     let raw_query = req.query_string();
     let presigned = raw_query.contains("X-Amz-Signature=");
@@ -168,9 +177,7 @@ pub(crate) fn authenticate(req: &HttpRequest, keys: &Keys) -> S3Result<Auth> {
         let rest = match a.strip_prefix(ALGORITHM) {
             Some(r) => r,
             None if a.starts_with("AWS ") => {
-                return Err(S3Error::invalid_request(
-                    "Signature Version 2 is not supported; use AWS4-HMAC-SHA256",
-                ))
+                return crate::sigv2::header_auth(req, keys, a, &query, vhost_bucket)
             }
             None => {
                 return Err(S3Error::authorization_header_malformed(
@@ -221,6 +228,8 @@ pub(crate) fn authenticate(req: &HttpRequest, keys: &Keys) -> S3Result<Auth> {
         )
     } else if presigned {
         return presigned_auth(req, keys, &query);
+    } else if query.get("AWSAccessKeyId").is_some() {
+        return crate::sigv2::presigned_auth(req, keys, &query, vhost_bucket);
     } else {
         return Err(S3Error::access_denied(
             "Access Denied: the request is not signed",
