@@ -10,7 +10,7 @@
 #
 # Environment:
 #   SMOKE_PROFILE=release|debug  cargo profile to build and run (default: release)
-#   SMOKE_MULTIPART=1            also run the multipart checks (aws CLI and boto3)
+#   SMOKE_MULTIPART=0            skip the multipart checks (aws CLI and boto3)
 #   SMOKE_ENDPOINT=URL           test an already running server instead of building
 #                                and starting one (e.g. http://127.0.0.1:8080)
 #   SMOKE_ACCESS_KEY, SMOKE_SECRET_KEY
@@ -26,7 +26,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 
 PROFILE=${SMOKE_PROFILE:-release}
-MULTIPART=${SMOKE_MULTIPART:-0}
+MULTIPART=${SMOKE_MULTIPART:-1}
 AK=${SMOKE_ACCESS_KEY:-smokeak}
 SK=${SMOKE_SECRET_KEY:-smokesk}
 VENV=$ROOT/target/smoke-venv

@@ -217,8 +217,7 @@ impl Stream for Body {
             return Poll::Ready(None);
         }
         // `?` inside poll_inner turns failed checks into a final error item.
-        let r = (|| self.poll_inner(cx))();
-        match r {
+        match self.poll_inner(cx) {
             Poll::Ready(Some(Err(e))) => {
                 self.done = true;
                 Poll::Ready(Some(Err(Box::new(e))))

@@ -187,12 +187,10 @@ pub(crate) async fn list_uploads(ctx: &Ctx) -> S3Result<HttpResponse> {
     x.elem("Bucket", &ctx.bucket)
         .elem("KeyMarker", &enc(key_marker.unwrap_or("")))
         .elem("UploadIdMarker", id_marker.unwrap_or(""));
-    if page.truncated {
-        if let Some(last) = page.uploads.last() {
-            x.elem("NextKeyMarker", &enc(&last.key))
-                .elem("NextUploadIdMarker", &last.upload_id);
-        } else if let Some(cp) = page.common_prefixes.last() {
-            x.elem("NextKeyMarker", &enc(cp));
+    if let Some((key, id)) = &page.next_marker {
+        x.elem("NextKeyMarker", &enc(key));
+        if let Some(id) = id {
+            x.elem("NextUploadIdMarker", id);
         }
     }
     x.elem("MaxUploads", &max.to_string())

@@ -486,7 +486,7 @@ mod tests {
         let signed = ["host", "range", "x-amz-content-sha256", "x-amz-date"];
         let canonical = canonical_request(&req, &signed, "", None, EMPTY_SHA256).unwrap();
         let key = signing_key(
-            "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+            "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
             "20130524",
             "us-east-1",
             "s3",
@@ -514,7 +514,7 @@ mod tests {
         // of 'a' bytes, chained from the seed signature.
         let mut signer = ChunkSigner {
             key: signing_key(
-                "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+                "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
                 "20130524",
                 "us-east-1",
                 "s3",

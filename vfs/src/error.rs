@@ -59,6 +59,9 @@ impl VfsError {
             Some(libc::ENAMETOOLONG) => VfsError::InvalidKey(format!(
                 "key {key:?} has a path segment too long for the filesystem"
             )),
+            Some(libc::ELOOP) | Some(libc::EXDEV) => VfsError::InvalidKey(format!(
+                "key {key:?} leads through a symbolic link, which is never followed"
+            )),
             _ => VfsError::Io(e),
         }
     }

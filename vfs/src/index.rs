@@ -6,7 +6,7 @@
 //! that many small PUTs share one fsync.
 
 use std::sync::mpsc;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 
 use serde::{Deserialize, Serialize};
@@ -77,8 +77,9 @@ struct Batch {
 }
 
 pub(crate) struct Index {
-    store: Arc<dyn MetaStore>,
-    writer: Option<(mpsc::Sender<Batch>, JoinHandle<()>)>,
+    /// `None` once closed: the store is released even while requests still hold the VFS.
+    store: RwLock<Option<Arc<dyn MetaStore>>>,
+    writer: Mutex<Option<(mpsc::Sender<Batch>, JoinHandle<()>)>>,
 }
 
 /// The most batches the writer folds into one transaction.
@@ -94,16 +95,21 @@ impl Index {
             .spawn(move || write_loop(&*writer_store, rx))
             .expect("spawning the index writer thread");
         Index {
-            store,
-            writer: Some((tx, handle)),
+            store: RwLock::new(Some(store)),
+            writer: Mutex::new(Some((tx, handle))),
         }
     }
 
+    fn store(&self) -> Result<Arc<dyn MetaStore>> {
+        self.store
+            .read()
+            .ok()
+            .and_then(|s| s.clone())
+            .ok_or_else(closed)
+    }
+
     pub(crate) fn get(&self, bucket: &str, key: &str) -> Result<Option<ObjectMeta>> {
-        match self
-            .store
-            .get(Tree::Objects, &crate::key::index_key(bucket, key))?
-        {
+        match self.get_in(Tree::Objects, &crate::key::index_key(bucket, key))? {
             Some(v) => Ok(Some(ObjectMeta::decode(&v)?)),
             None => Ok(None),
         }
@@ -118,7 +124,7 @@ impl Index {
     }
 
     pub(crate) fn get_in(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        Ok(self.store.get(tree, key)?)
+        Ok(self.store()?.get(tree, key)?)
     }
 
     pub(crate) fn range_in(
@@ -128,15 +134,17 @@ impl Index {
         end: Option<&[u8]>,
         limit: usize,
     ) -> Result<Entries> {
-        Ok(self.store.range(tree, start, end, limit)?)
+        Ok(self.store()?.range(tree, start, end, limit)?)
     }
 
     /// Commits `ops` durably (grouped with whatever else is queued).
     pub(crate) async fn apply(&self, ops: Vec<Op>) -> Result<()> {
         let (done, wait) = oneshot::channel();
-        let closed = || VfsError::Store(StoreError("the index is closed".into()));
-        let (tx, _) = self.writer.as_ref().ok_or_else(closed)?;
-        tx.send(Batch { ops, done }).map_err(|_| closed())?;
+        {
+            let writer = self.writer.lock().map_err(|_| closed())?;
+            let (tx, _) = writer.as_ref().ok_or_else(closed)?;
+            tx.send(Batch { ops, done }).map_err(|_| closed())?;
+        }
         wait.await.map_err(|_| closed())?.map_err(VfsError::from)
     }
 
@@ -157,11 +165,15 @@ impl Index {
         .await
     }
 
-    /// Waits for queued writes and stops the writer.
-    pub(crate) fn close(&mut self) {
-        if let Some((tx, handle)) = self.writer.take() {
+    /// Waits for queued writes, stops the writer and releases the store (its file lock with it).
+    pub(crate) fn close(&self) {
+        let writer = self.writer.lock().ok().and_then(|mut w| w.take());
+        if let Some((tx, handle)) = writer {
             drop(tx);
             let _ = handle.join();
+        }
+        if let Ok(mut store) = self.store.write() {
+            store.take();
         }
     }
 }
@@ -170,6 +182,10 @@ impl Drop for Index {
     fn drop(&mut self) {
         self.close();
     }
+}
+
+fn closed() -> VfsError {
+    VfsError::Store(StoreError("the index is closed".into()))
 }
 
 fn write_loop(store: &dyn MetaStore, rx: mpsc::Receiver<Batch>) {

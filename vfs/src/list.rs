@@ -19,7 +19,7 @@ pub struct ListQuery<'a> {
 
 #[derive(Debug, Clone)]
 pub enum ListItem {
-    Object { key: String, info: ObjectInfo },
+    Object { key: String, info: Box<ObjectInfo> },
     CommonPrefix(String),
 }
 
@@ -90,7 +90,7 @@ impl Vfs {
                 }
                 items.push(ListItem::Object {
                     key: name.to_string(),
-                    info: ObjectInfo::from_meta(meta),
+                    info: Box::new(ObjectInfo::from_meta(meta)),
                 });
                 let mut s = k;
                 s.push(0);
@@ -116,7 +116,7 @@ impl Vfs {
             if let ListItem::Object { key: k, info } = &mut items[i] {
                 let path = key::object_path(bucket, k)?;
                 match self.refresh_record(bucket, k, &path).await {
-                    Ok(meta) => *info = ObjectInfo::from_meta(meta),
+                    Ok(meta) => **info = ObjectInfo::from_meta(meta),
                     Err(VfsError::NoSuchKey) => gone.push(i),
                     Err(e) => return Err(e),
                 }

@@ -66,6 +66,9 @@ pub struct UploadPage {
     pub uploads: Vec<UploadInfo>,
     pub common_prefixes: Vec<String>,
     pub truncated: bool,
+    /// Where the next page starts after, when truncated: the last key or prefix of this page,
+    /// with the upload id when it was an upload.
+    pub next_marker: Option<(String, Option<String>)>,
 }
 
 /// A page of ListParts.
@@ -524,12 +527,16 @@ impl Vfs {
                 if let Some(d) = delimiter {
                     if let Some(pos) = name[prefix.len()..].find(d) {
                         let cp = name[..prefix.len() + pos + d.len()].to_string();
-                        if count == max {
-                            page.truncated = true;
-                            break 'scan;
+                        // A prefix at or before the marker was on an earlier page.
+                        if key_marker.is_none_or(|m| cp.as_str() > m) {
+                            if count == max {
+                                page.truncated = true;
+                                break 'scan;
+                            }
+                            page.common_prefixes.push(cp.clone());
+                            page.next_marker = Some((cp.clone(), None));
+                            count += 1;
                         }
-                        page.common_prefixes.push(cp.clone());
-                        count += 1;
                         match key::prefix_end(&key::index_key(bucket, &cp)) {
                             Some(s) => next = Some(s),
                             None => break 'scan,
@@ -548,9 +555,11 @@ impl Vfs {
                     page.truncated = true;
                     break 'scan;
                 }
+                let upload_id = String::from_utf8_lossy(&k[nul + 1..]).into_owned();
+                page.next_marker = Some((name.clone(), Some(upload_id.clone())));
                 page.uploads.push(UploadInfo {
                     key: name,
-                    upload_id: String::from_utf8_lossy(&k[nul + 1..]).into_owned(),
+                    upload_id,
                     initiated: time_of(rec.initiated_ns),
                 });
                 count += 1;
@@ -559,6 +568,9 @@ impl Vfs {
                 Some(s) => start = s,
                 None => break,
             }
+        }
+        if !page.truncated {
+            page.next_marker = None;
         }
         Ok(page)
     }

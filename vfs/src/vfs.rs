@@ -109,11 +109,11 @@ impl Vfs {
         Ok(vfs)
     }
 
-    /// Waits for queued index writes; call once, before exit.
+    /// Waits for a running rescan and queued index writes, then closes the index. Requests still
+    /// in flight after this fail with an internal error instead of touching a closed store.
     pub async fn shutdown(&self) {
-        // Every write awaits its own commit, so once requests have stopped there is nothing
-        // queued; the writer thread ends when the index is dropped.
         let _scan = self.scan_lock.lock().await;
+        self.index.close();
     }
 
     // ---- buckets ----
@@ -175,18 +175,31 @@ impl Vfs {
             Err(VfsError::NoSuchBucket) => return Err(VfsError::NoSuchBucket),
             Err(_) => return Err(self.missing(bucket).await),
         };
-        let Some(reader) = self.remote.open(&path).await? else {
-            return Err(self.missing(bucket).await);
-        };
-        let fp = reader.fingerprint();
-        let meta = match self.index.get(bucket, key)? {
-            Some(m) if m.fingerprint == fp && !m.etag.is_empty() => m,
-            _ => self.refresh_record(bucket, key, &path).await?,
-        };
-        Ok(ObjectReader {
-            info: ObjectInfo::from_meta(meta),
-            reader,
-        })
+        // The record and the open file must describe the same version: a rename between
+        // opening the file and reading (or refreshing) its record means opening again.
+        for _ in 0..8 {
+            let Some(reader) = self.remote.open(&path).await? else {
+                return Err(self.missing(bucket).await);
+            };
+            let fp = reader.fingerprint();
+            let meta = match self.index.get(bucket, key)? {
+                Some(m) if m.fingerprint == fp && !m.etag.is_empty() => m,
+                _ => match self.refresh_record(bucket, key, &path).await {
+                    Ok(m) => m,
+                    Err(VfsError::NoSuchKey) => continue,
+                    Err(e) => return Err(e),
+                },
+            };
+            if meta.fingerprint == fp {
+                return Ok(ObjectReader {
+                    info: ObjectInfo::from_meta(meta),
+                    reader,
+                });
+            }
+        }
+        Err(VfsError::Io(std::io::Error::other(format!(
+            "{bucket}/{key} keeps changing while being opened"
+        ))))
     }
 
     pub async fn head_object(&self, bucket: &str, key: &str) -> Result<ObjectInfo> {

@@ -1,8 +1,14 @@
 //! The local-filesystem remote: one blocking call per operation, run on tokio's blocking pool.
+//!
+//! Every path is resolved below the root with `openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS)`,
+//! and every change is made relative to a directory opened that way, so a symbolic link planted
+//! anywhere in the tree (by another program) can never lead a key outside it.
 
+use std::ffi::CString;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
+use std::os::fd::{AsRawFd, FromRawFd, RawFd};
+use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -21,6 +27,8 @@ const PUBLISH_TRIES: usize = 16;
 
 pub struct LocalFs {
     root: PathBuf,
+    /// The root, opened once: every resolution starts here.
+    root_dir: Arc<File>,
     tmp: PathBuf,
 }
 
@@ -54,20 +62,72 @@ fn entry(name: String, md: &fs::Metadata) -> Entry {
     }
 }
 
+/// Not there, for our purposes: missing, below a file, or behind a symbolic link.
 fn is_missing(e: &io::Error) -> bool {
     matches!(
         e.raw_os_error(),
-        Some(libc::ENOENT) | Some(libc::ENOTDIR) | Some(libc::ELOOP)
+        Some(libc::ENOENT) | Some(libc::ENOTDIR) | Some(libc::ELOOP) | Some(libc::EXDEV)
     )
 }
 
-/// Opens a file without following a symbolic link in its last component, so that a link planted
-/// in the served tree cannot expose a file outside it.
-fn open_nofollow(path: &Path) -> io::Result<File> {
-    OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(path)
+/// `struct open_how` of openat2(2).
+#[repr(C)]
+struct OpenHow {
+    flags: u64,
+    mode: u64,
+    resolve: u64,
+}
+
+const RESOLVE_NO_SYMLINKS: u64 = 0x04;
+const RESOLVE_BENEATH: u64 = 0x08;
+
+fn cstr(s: &str) -> io::Result<CString> {
+    CString::new(s).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))
+}
+
+/// Opens `path` below `dir`, refusing symbolic links anywhere in it and any escape from `dir`.
+fn open_beneath(dir: RawFd, path: &str, flags: i32) -> io::Result<File> {
+    let c = cstr(if path.is_empty() { "." } else { path })?;
+    let how = OpenHow {
+        flags: (flags | libc::O_CLOEXEC) as u64,
+        mode: 0,
+        resolve: RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS,
+    };
+    loop {
+        // SAFETY: `c` is a valid C string and `how` a properly laid out open_how, both alive
+        // for the duration of the call.
+        let fd = unsafe {
+            libc::syscall(
+                libc::SYS_openat2,
+                dir,
+                c.as_ptr(),
+                &how as *const OpenHow,
+                std::mem::size_of::<OpenHow>(),
+            )
+        };
+        if fd >= 0 {
+            // SAFETY: the kernel returned a new file descriptor that nothing else owns.
+            return Ok(unsafe { File::from_raw_fd(fd as RawFd) });
+        }
+        let e = io::Error::last_os_error();
+        // EAGAIN: a concurrent rename somewhere on the path; resolution may simply be retried.
+        if e.raw_os_error() != Some(libc::EAGAIN) {
+            return Err(e);
+        }
+    }
+}
+
+fn check(ret: libc::c_int) -> io::Result<()> {
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// Splits `a/b/c` into (`a/b`, `c`).
+fn split_parent(path: &str) -> (&str, &str) {
+    path.rsplit_once('/').unwrap_or(("", path))
 }
 
 impl LocalFs {
@@ -84,18 +144,20 @@ impl LocalFs {
                 fs::remove_file(e.path())?;
             }
         }
+        let root_dir = File::open(root)?;
+        match open_beneath(root_dir.as_raw_fd(), ".", libc::O_PATH) {
+            Err(e) if e.raw_os_error() == Some(libc::ENOSYS) => {
+                return Err(io::Error::other(
+                    "this kernel lacks openat2(2): s3gate needs Linux 5.6 or later",
+                ))
+            }
+            r => r?,
+        };
         Ok(LocalFs {
             root: root.to_path_buf(),
+            root_dir: Arc::new(root_dir),
             tmp: tmp.to_path_buf(),
         })
-    }
-
-    fn path(&self, p: &str) -> PathBuf {
-        if p.is_empty() {
-            self.root.clone()
-        } else {
-            self.root.join(p)
-        }
     }
 
     fn new_upload(&self) -> io::Result<LocalUpload> {
@@ -105,23 +167,32 @@ impl LocalFs {
             .create_new(true)
             .open(&path)?;
         Ok(LocalUpload {
-            root: self.root.clone(),
+            root: self.root_dir.clone(),
             path: Some(path),
             file: Arc::new(file),
             buf: BytesMut::new(),
             pending: None,
         })
     }
+
+    /// Runs `f` on the blocking pool with the root directory's descriptor.
+    async fn at_root<T, F>(&self, f: F) -> io::Result<T>
+    where
+        F: FnOnce(RawFd) -> io::Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let root = self.root_dir.clone();
+        blocking(move || f(root.as_raw_fd())).await
+    }
 }
 
 #[async_trait]
 impl Remote for LocalFs {
     async fn stat(&self, path: &str) -> io::Result<Option<Entry>> {
-        let p = self.path(path);
+        let p = path.to_string();
         let name = path.rsplit('/').next().unwrap_or_default().to_string();
-        blocking(move || match fs::symlink_metadata(&p) {
-            Ok(md) if md.file_type().is_symlink() => Ok(None),
-            Ok(md) => Ok(Some(entry(name, &md))),
+        self.at_root(move |root| match open_beneath(root, &p, libc::O_PATH) {
+            Ok(f) => Ok(Some(entry(name, &f.metadata()?))),
             Err(e) if is_missing(&e) => Ok(None),
             Err(e) => Err(e),
         })
@@ -129,9 +200,9 @@ impl Remote for LocalFs {
     }
 
     async fn open(&self, path: &str) -> io::Result<Option<Box<dyn Reader>>> {
-        let p = self.path(path);
-        blocking(move || {
-            let file = match open_nofollow(&p) {
+        let p = path.to_string();
+        self.at_root(move |root| {
+            let file = match open_beneath(root, &p, libc::O_RDONLY) {
                 Ok(f) => f,
                 Err(e) if is_missing(&e) || e.raw_os_error() == Some(libc::EISDIR) => {
                     return Ok(None)
@@ -151,10 +222,13 @@ impl Remote for LocalFs {
     }
 
     async fn list_dir(&self, path: &str) -> io::Result<Vec<Entry>> {
-        let p = self.path(path);
-        blocking(move || {
+        let p = path.to_string();
+        self.at_root(move |root| {
+            let dir = open_beneath(root, &p, libc::O_RDONLY | libc::O_DIRECTORY)?;
+            // Read through the descriptor (not the path) so the listing is of the folder that
+            // was resolved safely; entries are stat'ed relative to it, without following links.
             let mut out = Vec::new();
-            for e in fs::read_dir(&p)? {
+            for e in fs::read_dir(format!("/proc/self/fd/{}", dir.as_raw_fd()))? {
                 let e = e?;
                 let ft = e.file_type()?;
                 if ft.is_symlink() || !(ft.is_dir() || ft.is_file()) {
@@ -179,12 +253,12 @@ impl Remote for LocalFs {
     }
 
     async fn concat(&self, srcs: &[String]) -> io::Result<Box<dyn Upload>> {
-        let srcs: Vec<PathBuf> = srcs.iter().map(|s| self.path(s)).collect();
+        let srcs = srcs.to_vec();
         let up = self.new_upload()?;
         let dst = up.file.clone();
-        blocking(move || {
+        self.at_root(move |root| {
             for src in srcs {
-                let mut from = open_nofollow(&src)?;
+                let mut from = open_beneath(root, &src, libc::O_RDONLY)?;
                 // std's File-to-File copy uses copy_file_range: in-kernel, and a reflink where
                 // the filesystem shares extents.
                 io::copy(&mut from, &mut &*dst)?;
@@ -196,29 +270,59 @@ impl Remote for LocalFs {
     }
 
     async fn delete(&self, path: &str) -> io::Result<bool> {
-        let p = self.path(path);
-        blocking(move || match fs::remove_file(&p) {
-            Ok(()) => Ok(true),
-            // A folder is not an object: there was no object to delete.
-            Err(e) if is_missing(&e) || e.raw_os_error() == Some(libc::EISDIR) => Ok(false),
-            Err(e) => Err(e),
+        let p = path.to_string();
+        self.at_root(move |root| {
+            let (parent, name) = split_parent(&p);
+            let dir = match open_beneath(root, parent, libc::O_PATH | libc::O_DIRECTORY) {
+                Ok(d) => d,
+                Err(e) if is_missing(&e) => return Ok(false),
+                Err(e) => return Err(e),
+            };
+            let c = cstr(name)?;
+            // SAFETY: valid descriptor and C string.
+            match check(unsafe { libc::unlinkat(dir.as_raw_fd(), c.as_ptr(), 0) }) {
+                Ok(()) => Ok(true),
+                // A folder is not an object: there was no object to delete.
+                Err(e) if is_missing(&e) || matches!(e.raw_os_error(), Some(libc::EISDIR)) => {
+                    Ok(false)
+                }
+                Err(e) => Err(e),
+            }
         })
         .await
     }
 
     async fn mkdir(&self, path: &str) -> io::Result<bool> {
-        let p = self.path(path);
-        blocking(move || match fs::create_dir(&p) {
-            Ok(()) => Ok(true),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && p.is_dir() => Ok(false),
-            Err(e) => Err(e),
+        let p = path.to_string();
+        self.at_root(move |root| {
+            let (parent, name) = split_parent(&p);
+            let dir = open_beneath(root, parent, libc::O_PATH | libc::O_DIRECTORY)?;
+            let c = cstr(name)?;
+            // SAFETY: valid descriptor and C string.
+            match check(unsafe { libc::mkdirat(dir.as_raw_fd(), c.as_ptr(), 0o755) }) {
+                Ok(()) => Ok(true),
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                    match open_beneath(dir.as_raw_fd(), name, libc::O_PATH | libc::O_DIRECTORY) {
+                        Ok(_) => Ok(false),
+                        Err(_) => Err(e),
+                    }
+                }
+                Err(e) => Err(e),
+            }
         })
         .await
     }
 
     async fn rmdir(&self, path: &str) -> io::Result<()> {
-        let p = self.path(path);
-        blocking(move || fs::remove_dir(&p)).await
+        let p = path.to_string();
+        self.at_root(move |root| {
+            let (parent, name) = split_parent(&p);
+            let dir = open_beneath(root, parent, libc::O_PATH | libc::O_DIRECTORY)?;
+            let c = cstr(name)?;
+            // SAFETY: valid descriptor and C string.
+            check(unsafe { libc::unlinkat(dir.as_raw_fd(), c.as_ptr(), libc::AT_REMOVEDIR) })
+        })
+        .await
     }
 
     async fn rmdir_tree(&self, path: &str) -> io::Result<()> {
@@ -231,24 +335,57 @@ impl Remote for LocalFs {
             }
             Ok(true)
         }
-        let p = self.path(path);
-        blocking(move || {
-            if !only_dirs(&p)? {
+        let p = path.to_string();
+        let full = self.root.join(path);
+        self.at_root(move |root| {
+            // The folder itself must be a real folder below the root, not a link to elsewhere.
+            open_beneath(root, &p, libc::O_PATH | libc::O_DIRECTORY)?;
+            if !only_dirs(&full)? {
                 return Err(io::Error::from_raw_os_error(libc::ENOTEMPTY));
             }
-            fs::remove_dir_all(&p)
+            // remove_dir_all never follows links inside the tree.
+            fs::remove_dir_all(&full)
         })
         .await
     }
 
     async fn delete_tree(&self, path: &str) -> io::Result<()> {
-        let p = self.path(path);
-        blocking(move || match fs::remove_dir_all(&p) {
-            Err(e) if !is_missing(&e) => Err(e),
-            _ => Ok(()),
+        let p = path.to_string();
+        let full = self.root.join(path);
+        self.at_root(move |root| {
+            match open_beneath(root, &p, libc::O_PATH | libc::O_DIRECTORY) {
+                Err(e) if is_missing(&e) => return Ok(()),
+                r => r?,
+            };
+            match fs::remove_dir_all(&full) {
+                Err(e) if !is_missing(&e) => Err(e),
+                _ => Ok(()),
+            }
         })
         .await
     }
+}
+
+/// Opens the folder `path` below `root` for writing into it, creating missing folders one
+/// component at a time (each relative to its safely opened parent).
+fn open_or_create_dir(root: RawFd, path: &str) -> io::Result<File> {
+    let flags = libc::O_RDONLY | libc::O_DIRECTORY;
+    match open_beneath(root, path, flags) {
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
+        r => return r,
+    }
+    let mut dir = open_beneath(root, "", flags)?;
+    for comp in path.split('/').filter(|c| !c.is_empty()) {
+        let c = cstr(comp)?;
+        // SAFETY: valid descriptor and C string.
+        match check(unsafe { libc::mkdirat(dir.as_raw_fd(), c.as_ptr(), 0o755) }) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e),
+        }
+        dir = open_beneath(dir.as_raw_fd(), comp, flags)?;
+    }
+    Ok(dir)
 }
 
 struct LocalReader {
@@ -300,7 +437,7 @@ impl Reader for LocalReader {
 }
 
 struct LocalUpload {
-    root: PathBuf,
+    root: Arc<File>,
     /// The staging file; `None` once published or discarded.
     path: Option<PathBuf>,
     file: Arc<File>,
@@ -360,31 +497,52 @@ impl Upload for LocalUpload {
             .path
             .take()
             .ok_or_else(|| io::Error::other("upload already published"))?;
-        let to = self.root.join(path);
+        let root = self.root.clone();
+        let to = path.to_string();
         blocking(move || {
-            let parent = to.parent().map(Path::to_path_buf).unwrap_or_default();
-            let publish = || -> io::Result<()> {
+            let (parent, name) = split_parent(&to);
+            let from_c = cstr(&from.to_string_lossy())?;
+            let name_c = cstr(name)?;
+            let publish = || -> io::Result<File> {
                 let mut tries = 0;
                 loop {
-                    match fs::rename(&from, &to) {
-                        Ok(()) => return Ok(()),
-                        // A concurrent delete may remove the folder we just made: make it again.
-                        Err(e) if e.kind() == io::ErrorKind::NotFound && tries < PUBLISH_TRIES => {
-                            tries += 1;
-                            fs::create_dir_all(&parent)?;
+                    let attempt = open_or_create_dir(root.as_raw_fd(), parent).and_then(|dir| {
+                        // SAFETY: valid descriptors and C strings.
+                        check(unsafe {
+                            libc::renameat(
+                                libc::AT_FDCWD,
+                                from_c.as_ptr(),
+                                dir.as_raw_fd(),
+                                name_c.as_ptr(),
+                            )
+                        })
+                        .map(|()| dir)
+                    });
+                    match attempt {
+                        Ok(dir) => return Ok(dir),
+                        // A concurrent delete removed a folder on the way (while we made it, or
+                        // before the rename): make it again.
+                        Err(e)
+                            if e.raw_os_error() == Some(libc::ENOENT) && tries < PUBLISH_TRIES =>
+                        {
+                            tries += 1
                         }
                         Err(e) => return Err(e),
                     }
                 }
             };
-            if let Err(e) = publish() {
-                let _ = fs::remove_file(&from);
-                return Err(e);
+            match publish() {
+                Ok(dir) => {
+                    if sync {
+                        dir.sync_all()?;
+                    }
+                    Ok(())
+                }
+                Err(e) => {
+                    let _ = fs::remove_file(&from);
+                    Err(e)
+                }
             }
-            if sync {
-                File::open(&parent)?.sync_all()?;
-            }
-            Ok(())
         })
         .await
     }

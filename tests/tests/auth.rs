@@ -1,0 +1,399 @@
+//! SigV4 header authentication: right keys work (with odd keys and query strings), wrong secret,
+//! unknown access key, unsigned requests, tampered headers and bodies, UNSIGNED-PAYLOAD, and
+//! anonymous servers accepting anything.
+
+use aws_sdk_s3::config::interceptors::BeforeTransmitInterceptorContextMut;
+use aws_sdk_s3::config::{
+    ConfigBag, Intercept, Region, RequestChecksumCalculation, RuntimeComponents,
+};
+use aws_sdk_s3::error::BoxError;
+use aws_sdk_s3::primitives::{ByteStream, SdkBody};
+use aws_sdk_s3::types::{Delete, ObjectIdentifier};
+
+use crate::common::*;
+
+/// Replaces the body after the request was signed.
+#[derive(Debug)]
+struct ReplaceBody(Vec<u8>);
+
+impl Intercept for ReplaceBody {
+    fn name(&self) -> &'static str {
+        "ReplaceBody"
+    }
+
+    fn modify_before_transmit(
+        &self,
+        context: &mut BeforeTransmitInterceptorContextMut<'_>,
+        _runtime_components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        *context.request_mut().body_mut() = SdkBody::from(self.0.clone());
+        Ok(())
+    }
+}
+
+/// Changes a signed header after the request was signed.
+#[derive(Debug)]
+struct TamperHeader(&'static str, &'static str);
+
+impl Intercept for TamperHeader {
+    fn name(&self) -> &'static str {
+        "TamperHeader"
+    }
+
+    fn modify_before_transmit(
+        &self,
+        context: &mut BeforeTransmitInterceptorContextMut<'_>,
+        _runtime_components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        context.request_mut().headers_mut().insert(self.0, self.1);
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn right_key_works_for_every_operation() {
+    let s = TestServer::start_auth().await;
+    s.create_bucket("secure").await;
+    s.create_bucket("other").await;
+    let keys = [
+        "plain.txt",
+        "dir with space/a+b=c&d.txt",
+        "ünïcödé/日本.txt",
+        "pct%20literal",
+        "tilde~star*quote'",
+    ];
+    for k in keys {
+        let etag = s.put("secure", k, k.as_bytes().to_vec()).await;
+        assert_eq!(etag, etag_of(k.as_bytes()));
+        assert_eq!(s.get("secure", k).await, k.as_bytes());
+        s.client
+            .head_object()
+            .bucket("secure")
+            .key(k)
+            .send()
+            .await
+            .unwrap();
+    }
+    let mut sorted: Vec<&str> = keys.to_vec();
+    sorted.sort();
+    assert_eq!(s.list_keys("secure").await, sorted);
+    // Query strings with characters that need encoding are signed and checked correctly.
+    for prefix in ["dir with space/a+", "ünïcödé/", "pct%"] {
+        let out = s
+            .client
+            .list_objects_v2()
+            .bucket("secure")
+            .prefix(prefix)
+            .delimiter("/")
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("prefix {prefix:?}: {}", describe(&e)));
+        assert_eq!(
+            out.key_count(),
+            Some(1),
+            "prefix {prefix:?}: {:?} {:?}",
+            out.contents(),
+            out.common_prefixes()
+        );
+    }
+    let out = s
+        .client
+        .list_objects()
+        .bucket("secure")
+        .marker("plain.txt")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.contents().len(), 2);
+    s.client
+        .copy_object()
+        .bucket("other")
+        .key("copied")
+        .copy_source(format!("secure/{}", encode_path(keys[1])))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("copy: {}", describe(&e)));
+    assert_eq!(s.get("other", "copied").await, keys[1].as_bytes());
+    let objects = keys
+        .iter()
+        .map(|k| ObjectIdentifier::builder().key(*k).build().unwrap())
+        .collect();
+    let out = s
+        .client
+        .delete_objects()
+        .bucket("secure")
+        .delete(
+            Delete::builder()
+                .set_objects(Some(objects))
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("delete objects: {}", describe(&e)));
+    assert_eq!(out.deleted().len(), keys.len());
+    s.client
+        .delete_bucket()
+        .bucket("secure")
+        .send()
+        .await
+        .unwrap();
+    let buckets = s.client.list_buckets().send().await.unwrap();
+    assert_eq!(buckets.buckets().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn wrong_secret_is_signature_does_not_match() {
+    let s = TestServer::start_auth().await;
+    s.create_bucket("bkt").await;
+    let bad = client_for(s.addr, ACCESS_KEY, "not-the-secret");
+    expect_error(
+        bad.list_buckets().send().await,
+        403,
+        "SignatureDoesNotMatch",
+    );
+    expect_error(
+        bad.put_object()
+            .bucket("bkt")
+            .key("intruder")
+            .body(ByteStream::from_static(b"x"))
+            .send()
+            .await,
+        403,
+        "SignatureDoesNotMatch",
+    );
+    expect_error(
+        bad.create_bucket().bucket("newbkt").send().await,
+        403,
+        "SignatureDoesNotMatch",
+    );
+    expect_error(
+        bad.delete_bucket().bucket("bkt").send().await,
+        403,
+        "SignatureDoesNotMatch",
+    );
+    assert!(s.list_keys("bkt").await.is_empty());
+    assert!(!s.root().join("newbkt").exists());
+    assert!(s.root().join("bkt").is_dir());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unknown_access_key_is_invalid_access_key_id() {
+    let s = TestServer::start_auth().await;
+    s.create_bucket("bkt").await;
+    let stranger = client_for(s.addr, "AKIDUNKNOWN", SECRET_KEY);
+    expect_error(
+        stranger.list_buckets().send().await,
+        403,
+        "InvalidAccessKeyId",
+    );
+    expect_error(
+        stranger
+            .put_object()
+            .bucket("bkt")
+            .key("intruder")
+            .body(ByteStream::from_static(b"x"))
+            .send()
+            .await,
+        403,
+        "InvalidAccessKeyId",
+    );
+    assert!(s.list_keys("bkt").await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unsigned_requests_are_access_denied() {
+    let s = TestServer::start_auth().await;
+    s.create_bucket("bkt").await;
+    s.put("bkt", "secret.txt", "classified").await;
+    let http = http();
+    for (method, path) in [
+        (reqwest::Method::GET, "/"),
+        (reqwest::Method::GET, "/bkt/secret.txt"),
+        (reqwest::Method::GET, "/bkt?list-type=2"),
+        (reqwest::Method::PUT, "/bkt/intruder"),
+        (reqwest::Method::PUT, "/newbucket"),
+        (reqwest::Method::DELETE, "/bkt/secret.txt"),
+    ] {
+        let r = http
+            .request(method.clone(), s.url(path))
+            .body("payload")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 403, "{method} {path}");
+        let ct = r.headers()["content-type"].to_str().unwrap().to_string();
+        let body = r.text().await.unwrap();
+        assert!(ct.starts_with("application/xml"), "{method} {path}: {ct}");
+        assert_eq!(
+            xml_value(&body, "Code").as_deref(),
+            Some("AccessDenied"),
+            "{method} {path}: {body}"
+        );
+        assert!(
+            !body.contains("classified"),
+            "{method} {path} leaked the object"
+        );
+    }
+    let r = http.head(s.url("/bkt/secret.txt")).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 403);
+    assert_eq!(s.get("bkt", "secret.txt").await, b"classified");
+    assert_eq!(s.list_keys("bkt").await, ["secret.txt"]);
+    assert!(!s.root().join("newbucket").exists());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tampered_requests_are_refused() {
+    let s = TestServer::start_auth().await;
+    s.create_bucket("bkt").await;
+    let client = client_with(s.addr, ACCESS_KEY, SECRET_KEY, |b| {
+        b.request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
+    });
+    // A signed header changed in flight.
+    let r = client
+        .put_object()
+        .bucket("bkt")
+        .key("meta")
+        .metadata("who", "alice")
+        .body(ByteStream::from_static(b"alice's"))
+        .customize()
+        .interceptor(TamperHeader("x-amz-meta-who", "mallory"))
+        .send()
+        .await;
+    expect_error(r, 403, "SignatureDoesNotMatch");
+
+    // The body changed after its SHA-256 was signed (same length).
+    let r = client
+        .put_object()
+        .bucket("bkt")
+        .key("body")
+        .body(ByteStream::from_static(b"original body"))
+        .customize()
+        .interceptor(ReplaceBody(b"ORIGINAL BODY".to_vec()))
+        .send()
+        .await;
+    expect_error(r, 400, "XAmzContentSHA256Mismatch");
+    assert!(s.list_keys("bkt").await.is_empty());
+    assert!(files_under(&s.root().join("bkt")).is_empty());
+
+    // Untampered, the same client works.
+    let out = client
+        .put_object()
+        .bucket("bkt")
+        .key("body")
+        .body(ByteStream::from_static(b"original body"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.e_tag(), Some(etag_of(b"original body").as_str()));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unsigned_payload_is_accepted() {
+    let s = TestServer::start_auth().await;
+    s.create_bucket("bkt").await;
+    let rec = RecordHeaders::default();
+    let out = s
+        .client
+        .put_object()
+        .bucket("bkt")
+        .key("unsigned-payload")
+        .body(ByteStream::from_static(b"payload not signed"))
+        .customize()
+        .disable_payload_signing()
+        .interceptor(rec.clone())
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{}", describe(&e)));
+    assert_eq!(
+        rec.last("x-amz-content-sha256").as_deref(),
+        Some("UNSIGNED-PAYLOAD")
+    );
+    assert_eq!(out.e_tag(), Some(etag_of(b"payload not signed").as_str()));
+    assert_eq!(
+        s.get("bkt", "unsigned-payload").await,
+        b"payload not signed"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn region_in_the_scope_is_accepted() {
+    let s = TestServer::start_auth().await;
+    s.create_bucket("bkt").await;
+    let client = client_with(s.addr, ACCESS_KEY, SECRET_KEY, |b| {
+        b.region(Region::new("eu-central-1"))
+    });
+    client
+        .put_object()
+        .bucket("bkt")
+        .key("k")
+        .body(ByteStream::from_static(b"from another region"))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{}", describe(&e)));
+    assert_eq!(s.get("bkt", "k").await, b"from another region");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn several_keys() {
+    let s = TestServer::start_with(|c| {
+        c.auth.keys = vec![
+            "AKONE,secret-one".parse().unwrap(),
+            "AKTWO,secret-two".parse().unwrap(),
+        ];
+    })
+    .await;
+    let one = client_for(s.addr, "AKONE", "secret-one");
+    let two = client_for(s.addr, "AKTWO", "secret-two");
+    one.create_bucket().bucket("shared").send().await.unwrap();
+    two.put_object()
+        .bucket("shared")
+        .key("from-two")
+        .body(ByteStream::from_static(b"2"))
+        .send()
+        .await
+        .unwrap();
+    let out = one
+        .get_object()
+        .bucket("shared")
+        .key("from-two")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(body_of(out).await, b"2");
+    // One key's id with the other's secret.
+    let mixed = client_for(s.addr, "AKONE", "secret-two");
+    expect_error(
+        mixed.list_buckets().send().await,
+        403,
+        "SignatureDoesNotMatch",
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn anonymous_server_accepts_any_signature_and_none() {
+    let s = TestServer::start().await;
+    s.create_bucket("open").await;
+    let anyone = client_for(s.addr, "WHOEVER", "whatever");
+    anyone
+        .put_object()
+        .bucket("open")
+        .key("signed")
+        .body(ByteStream::from_static(b"signed by anyone"))
+        .send()
+        .await
+        .unwrap();
+    let r = http()
+        .put(s.url("/open/unsigned"))
+        .body("no signature")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(s.get("open", "signed").await, b"signed by anyone");
+    let r = http().get(s.url("/open/unsigned")).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(r.text().await.unwrap(), "no signature");
+}

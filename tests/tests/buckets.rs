@@ -1,0 +1,286 @@
+//! Buckets: ListBuckets, CreateBucket, HeadBucket, DeleteBucket, GetBucketLocation, and how the
+//! served directory maps to buckets.
+
+use std::time::{Duration, Instant};
+
+use aws_sdk_s3::primitives::ByteStream;
+
+use crate::common::*;
+
+async fn bucket_names(s: &TestServer) -> Vec<String> {
+    let out = s.client.list_buckets().send().await.unwrap();
+    out.buckets()
+        .iter()
+        .map(|b| b.name().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn create_list_head_delete() {
+    let s = TestServer::start().await;
+    assert!(bucket_names(&s).await.is_empty());
+
+    s.create_bucket("beta").await;
+    s.create_bucket("alpha-1").await;
+    assert!(s.root().join("alpha-1").is_dir(), "a bucket is a directory");
+    assert!(s.root().join("beta").is_dir());
+
+    let out = s.client.list_buckets().send().await.unwrap();
+    let names: Vec<_> = out.buckets().iter().map(|b| b.name().unwrap()).collect();
+    assert_eq!(names, ["alpha-1", "beta"], "sorted by name");
+    for b in out.buckets() {
+        assert!(b.creation_date().is_some(), "{b:?} has a creation date");
+    }
+    let owner = out.owner().expect("ListBuckets answers an Owner");
+    assert!(!owner.id().unwrap_or("").is_empty(), "owner id: {owner:?}");
+
+    s.client
+        .head_bucket()
+        .bucket("alpha-1")
+        .send()
+        .await
+        .unwrap();
+
+    s.client
+        .delete_bucket()
+        .bucket("beta")
+        .send()
+        .await
+        .unwrap();
+    assert!(!s.root().join("beta").exists(), "the directory is removed");
+    assert_eq!(bucket_names(&s).await, ["alpha-1"]);
+    expect_status(s.client.head_bucket().bucket("beta").send().await, 404);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn create_existing_bucket_is_already_owned_by_you() {
+    let s = TestServer::start().await;
+    s.create_bucket("mine").await;
+    s.put("mine", "keep.txt", "kept").await;
+    expect_error(
+        s.client.create_bucket().bucket("mine").send().await,
+        409,
+        "BucketAlreadyOwnedByYou",
+    );
+    assert_eq!(
+        s.get("mine", "keep.txt").await,
+        b"kept",
+        "the bucket is untouched"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn invalid_bucket_names_are_rejected() {
+    let s = TestServer::start().await;
+    let too_long = "a".repeat(64);
+    let names = [
+        "ab",
+        too_long.as_str(),
+        "UpperCase",
+        "under_score",
+        "-leading-dash",
+        "trailing-dash-",
+        "double..dot",
+        ".leading-dot",
+        "trailing-dot.",
+        "192.168.5.4",
+        "spa%20ce",
+    ];
+    let http = http();
+    for name in names {
+        let r = http.put(s.url(&format!("/{name}"))).send().await.unwrap();
+        let status = r.status().as_u16();
+        let body = r.text().await.unwrap();
+        assert_eq!(status, 400, "{name:?}: {body}");
+        assert_eq!(
+            xml_value(&body, "Code").as_deref(),
+            Some("InvalidBucketName"),
+            "{name:?}: {body}"
+        );
+    }
+    // Nothing was created on disk.
+    let entries: Vec<_> = std::fs::read_dir(s.root())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n != ".s3gate")
+        .collect();
+    assert!(entries.is_empty(), "created: {entries:?}");
+    // The longest and shortest legal names work.
+    let max = "b".repeat(63);
+    s.create_bucket(&max).await;
+    s.create_bucket("abc").await;
+    s.create_bucket("dots.and-dashes.9").await;
+    assert_eq!(
+        bucket_names(&s).await,
+        ["abc", max.as_str(), "dots.and-dashes.9"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn delete_non_empty_bucket_is_refused() {
+    let s = TestServer::start().await;
+    s.create_bucket("full").await;
+    s.put("full", "dir/obj", "data").await;
+    expect_error(
+        s.client.delete_bucket().bucket("full").send().await,
+        409,
+        "BucketNotEmpty",
+    );
+    assert_eq!(s.get("full", "dir/obj").await, b"data");
+    assert!(s.path_of("full", "dir/obj").is_file());
+    // Once emptied it can be deleted.
+    s.client
+        .delete_object()
+        .bucket("full")
+        .key("dir/obj")
+        .send()
+        .await
+        .unwrap();
+    s.client
+        .delete_bucket()
+        .bucket("full")
+        .send()
+        .await
+        .unwrap();
+    assert!(!s.root().join("full").exists());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn missing_bucket_is_no_such_bucket() {
+    let s = TestServer::start().await;
+    let c = &s.client;
+    expect_status(c.head_bucket().bucket("nope").send().await, 404);
+    expect_error(
+        c.delete_bucket().bucket("nope").send().await,
+        404,
+        "NoSuchBucket",
+    );
+    expect_error(
+        c.list_objects_v2().bucket("nope").send().await,
+        404,
+        "NoSuchBucket",
+    );
+    expect_error(
+        c.list_objects().bucket("nope").send().await,
+        404,
+        "NoSuchBucket",
+    );
+    expect_error(
+        c.get_object().bucket("nope").key("k").send().await,
+        404,
+        "NoSuchBucket",
+    );
+    expect_status(c.head_object().bucket("nope").key("k").send().await, 404);
+    expect_error(
+        c.put_object()
+            .bucket("nope")
+            .key("k")
+            .body(ByteStream::from_static(b"x"))
+            .send()
+            .await,
+        404,
+        "NoSuchBucket",
+    );
+    expect_error(
+        c.get_bucket_location().bucket("nope").send().await,
+        404,
+        "NoSuchBucket",
+    );
+    assert!(
+        !s.root().join("nope").exists(),
+        "a PUT must not create the bucket"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bucket_location_is_the_configured_region() {
+    let s = TestServer::start().await;
+    s.create_bucket("loc").await;
+    let out = s
+        .client
+        .get_bucket_location()
+        .bucket("loc")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        out.location_constraint().map(|c| c.as_str()).unwrap_or(""),
+        "",
+        "us-east-1 is reported as an empty constraint"
+    );
+
+    let s = TestServer::start_with(|c| c.server.region = "eu-west-1".into()).await;
+    s.create_bucket("loc").await;
+    let out = s
+        .client
+        .get_bucket_location()
+        .bucket("loc")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        out.location_constraint().map(|c| c.as_str()),
+        Some("eu-west-1")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn root_directories_are_buckets_and_root_files_are_not() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("from-disk")).unwrap();
+    std::fs::create_dir_all(dir.path().join("nested-bkt/sub")).unwrap();
+    std::fs::write(dir.path().join("nested-bkt/sub/file.txt"), b"on disk").unwrap();
+    std::fs::write(dir.path().join("stray-file.txt"), b"not a bucket").unwrap();
+    let s = TestServer::start_in(dir, |_| {}).await;
+
+    assert_eq!(bucket_names(&s).await, ["from-disk", "nested-bkt"]);
+    expect_status(
+        s.client.head_bucket().bucket("stray-file.txt").send().await,
+        404,
+    );
+    expect_error(
+        s.client
+            .list_objects_v2()
+            .bucket("stray-file.txt")
+            .send()
+            .await,
+        404,
+        "NoSuchBucket",
+    );
+    assert_eq!(s.list_keys("nested-bkt").await, ["sub/file.txt"]);
+    assert_eq!(s.get("nested-bkt", "sub/file.txt").await, b"on disk");
+    // Creating a bucket over a root file is not possible, and the file is left alone.
+    let r = s
+        .client
+        .create_bucket()
+        .bucket("stray-file.txt")
+        .send()
+        .await;
+    assert!(r.is_err(), "bucket created over a file");
+    assert_eq!(
+        std::fs::read(s.root().join("stray-file.txt")).unwrap(),
+        b"not a bucket"
+    );
+
+    // A directory made at the root while serving becomes a bucket.
+    std::fs::create_dir(s.root().join("made-later")).unwrap();
+    s.client
+        .head_bucket()
+        .bucket("made-later")
+        .send()
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let names = bucket_names(&s).await;
+        if names.iter().any(|n| n == "made-later") {
+            assert_eq!(names, ["from-disk", "made-later", "nested-bkt"]);
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "made-later never listed: {names:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

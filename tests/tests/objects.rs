@@ -1,0 +1,415 @@
+//! Objects: PutObject / GetObject / HeadObject round trips, files on disk, files written by other
+//! programs, restarts, concurrent writers.
+
+use std::time::{Duration, Instant};
+
+use aws_sdk_s3::primitives::ByteStream;
+
+use crate::common::*;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn put_get_head_round_trip() {
+    let s = TestServer::start().await;
+    s.create_bucket("bkt").await;
+    let data = b"hello, s3gate\n".to_vec();
+    let etag = s.put("bkt", "greeting.txt", data.clone()).await;
+    assert_eq!(etag, etag_of(&data), "the ETag is the quoted MD5");
+
+    let out = s
+        .client
+        .get_object()
+        .bucket("bkt")
+        .key("greeting.txt")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.e_tag(), Some(etag.as_str()));
+    assert_eq!(out.content_length(), Some(data.len() as i64));
+    let modified = out.last_modified().expect("Last-Modified").secs();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    assert!(
+        (now - modified).abs() < 120,
+        "last modified {modified} vs now {now}"
+    );
+    assert_eq!(body_of(out).await, data);
+
+    let head = s
+        .client
+        .head_object()
+        .bucket("bkt")
+        .key("greeting.txt")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.e_tag(), Some(etag.as_str()));
+    assert_eq!(head.content_length(), Some(data.len() as i64));
+    assert_eq!(head.last_modified().unwrap().secs(), modified);
+
+    // The object is a plain file with exactly these bytes.
+    assert_eq!(
+        std::fs::read(s.path_of("bkt", "greeting.txt")).unwrap(),
+        data
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn nested_keys_create_parent_folders() {
+    let s = TestServer::start().await;
+    s.create_bucket("bkt").await;
+    s.put("bkt", "a/b/c/deep.bin", vec![7u8; 10]).await;
+    assert!(s.root().join("bkt/a/b/c").is_dir());
+    assert_eq!(
+        std::fs::read(s.path_of("bkt", "a/b/c/deep.bin")).unwrap(),
+        vec![7u8; 10]
+    );
+    assert_eq!(s.get("bkt", "a/b/c/deep.bin").await, vec![7u8; 10]);
+    assert_eq!(s.list_keys("bkt").await, ["a/b/c/deep.bin"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn overwrite_replaces_content_and_etag() {
+    let s = TestServer::start().await;
+    s.create_bucket("bkt").await;
+    let first = s.put("bkt", "k", "first version").await;
+    let second = s.put("bkt", "k", "second, longer version").await;
+    assert_ne!(first, second);
+    assert_eq!(second, etag_of(b"second, longer version"));
+    assert_eq!(s.get("bkt", "k").await, b"second, longer version");
+    // Same size, different bytes: the ETag still follows the content.
+    let third = s.put("bkt", "k", "SECOND, LONGER VERSION").await;
+    assert_eq!(third, etag_of(b"SECOND, LONGER VERSION"));
+    let head = s
+        .client
+        .head_object()
+        .bucket("bkt")
+        .key("k")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.e_tag(), Some(third.as_str()));
+    assert_eq!(s.list_keys("bkt").await, ["k"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn empty_object() {
+    let s = TestServer::start().await;
+    s.create_bucket("bkt").await;
+    let etag = s.put("bkt", "empty", Vec::new()).await;
+    assert_eq!(etag, "\"d41d8cd98f00b204e9800998ecf8427e\"");
+    let out = s
+        .client
+        .get_object()
+        .bucket("bkt")
+        .key("empty")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.content_length(), Some(0));
+    assert!(body_of(out).await.is_empty());
+    let list = s
+        .client
+        .list_objects_v2()
+        .bucket("bkt")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(list.contents()[0].size(), Some(0));
+    assert_eq!(list.contents()[0].e_tag(), Some(etag.as_str()));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn large_object_round_trip() {
+    let s = TestServer::start().await;
+    s.create_bucket("bkt").await;
+    let data = pattern(5 * 1024 * 1024 + 123, 1);
+    let etag = s.put("bkt", "big.bin", data.clone()).await;
+    assert_eq!(etag, etag_of(&data));
+    let got = s.get("bkt", "big.bin").await;
+    assert_eq!(got.len(), data.len());
+    assert!(got == data, "content differs");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn missing_key_is_no_such_key() {
+    let s = TestServer::start().await;
+    s.create_bucket("bkt").await;
+    s.put("bkt", "dir/present", "x").await;
+    for key in ["absent", "dir/absent", "dir/present/deeper", "nodir/x"] {
+        expect_error(
+            s.client.get_object().bucket("bkt").key(key).send().await,
+            404,
+            "NoSuchKey",
+        );
+        expect_status(
+            s.client.head_object().bucket("bkt").key(key).send().await,
+            404,
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn default_content_type() {
+    let s = TestServer::start().await;
+    s.create_bucket("bkt").await;
+    s.client
+        .put_object()
+        .bucket("bkt")
+        .key("typed.json")
+        .content_type("application/json")
+        .body(ByteStream::from_static(b"{}"))
+        .send()
+        .await
+        .unwrap();
+    let head = s
+        .client
+        .head_object()
+        .bucket("bkt")
+        .key("typed.json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.content_type(), Some("application/json"));
+    // Without a Content-Type, a content type is still answered.
+    s.put("bkt", "untyped", "x").await;
+    let head = s
+        .client
+        .head_object()
+        .bucket("bkt")
+        .key("untyped")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        !head.content_type().unwrap_or("").is_empty(),
+        "no Content-Type answered"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn files_written_by_other_programs_are_served() {
+    // Written before the server starts.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("bkt/sub")).unwrap();
+    let before = pattern(100_000, 2);
+    std::fs::write(dir.path().join("bkt/sub/before.bin"), &before).unwrap();
+    // Listings pick up out-of-band files at the latest at the next rescan.
+    let s = TestServer::start_in(dir, |c| {
+        c.vfs.rescan_interval = Duration::from_secs(1);
+    })
+    .await;
+
+    let out = s
+        .client
+        .get_object()
+        .bucket("bkt")
+        .key("sub/before.bin")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.e_tag(), Some(etag_of(&before).as_str()));
+    assert_eq!(out.content_length(), Some(before.len() as i64));
+    assert!(body_of(out).await == before);
+    let list = s
+        .client
+        .list_objects_v2()
+        .bucket("bkt")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(list.contents().len(), 1);
+    assert_eq!(list.contents()[0].key(), Some("sub/before.bin"));
+    assert_eq!(list.contents()[0].e_tag(), Some(etag_of(&before).as_str()));
+    assert_eq!(list.contents()[0].size(), Some(before.len() as i64));
+
+    // Written while serving: readable at once, with the right MD5 ETag.
+    let during = b"written by another program".to_vec();
+    std::fs::write(s.path_of("bkt", "x"), &during).unwrap();
+    let head = s
+        .client
+        .head_object()
+        .bucket("bkt")
+        .key("x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.e_tag(), Some(etag_of(&during).as_str()));
+    assert_eq!(head.content_length(), Some(during.len() as i64));
+    assert_eq!(s.get("bkt", "x").await, during);
+
+    // Rewritten by the other program: the new bytes and the new ETag, never the cached ones.
+    let rewritten = b"rewritten, with another length".to_vec();
+    std::fs::write(s.path_of("bkt", "x"), &rewritten).unwrap();
+    let out = s
+        .client
+        .get_object()
+        .bucket("bkt")
+        .key("x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.e_tag(), Some(etag_of(&rewritten).as_str()));
+    assert_eq!(body_of(out).await, rewritten);
+
+    // And it shows up in listings.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let keys = s.list_keys("bkt").await;
+        if keys.len() == 2 {
+            assert_eq!(keys, ["sub/before.bin", "x"]);
+            break;
+        }
+        assert!(Instant::now() < deadline, "x never listed: {keys:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // Deleted by the other program: gone.
+    std::fs::remove_file(s.path_of("bkt", "x")).unwrap();
+    expect_error(
+        s.client.get_object().bucket("bkt").key("x").send().await,
+        404,
+        "NoSuchKey",
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn objects_survive_a_restart() {
+    let mut s = TestServer::start().await;
+    s.create_bucket("bkt").await;
+    let a = pattern(70_000, 3);
+    let ea = s.put("bkt", "dir/a.bin", a.clone()).await;
+    let eb = s.put("bkt", "b.txt", "bee").await;
+    s.restart().await;
+    assert_eq!(s.list_keys("bkt").await, ["b.txt", "dir/a.bin"]);
+    let out = s
+        .client
+        .get_object()
+        .bucket("bkt")
+        .key("dir/a.bin")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.e_tag(), Some(ea.as_str()));
+    assert!(body_of(out).await == a);
+    let head = s
+        .client
+        .head_object()
+        .bucket("bkt")
+        .key("b.txt")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.e_tag(), Some(eb.as_str()));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn lost_index_is_rebuilt_from_the_files() {
+    let mut s = TestServer::start().await;
+    s.create_bucket("bkt").await;
+    let data = pattern(12_345, 4);
+    s.put("bkt", "p/q.bin", data.clone()).await;
+    s.put("bkt", "r.txt", "r").await;
+    s.stop_server().await;
+    let index = s.config.index_dir();
+    if index.exists() {
+        std::fs::remove_dir_all(&index).unwrap();
+    }
+    s.start_again().await;
+    assert_eq!(s.list_keys("bkt").await, ["p/q.bin", "r.txt"]);
+    let head = s
+        .client
+        .head_object()
+        .bucket("bkt")
+        .key("p/q.bin")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.e_tag(), Some(etag_of(&data).as_str()));
+    assert_eq!(s.get("bkt", "p/q.bin").await, data);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_overwrites_and_reads_see_whole_objects() {
+    let s = TestServer::start().await;
+    s.create_bucket("bkt").await;
+    let a = pattern(1024 * 1024, 5);
+    let b = pattern(1024 * 1024 + 1, 6);
+    s.put("bkt", "hot", a.clone()).await;
+    let (ea, eb) = (etag_of(&a), etag_of(&b));
+
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..6 {
+        let client = s.client.clone();
+        let body = if i % 2 == 0 { b.clone() } else { a.clone() };
+        tasks.spawn(async move {
+            client
+                .put_object()
+                .bucket("bkt")
+                .key("hot")
+                .body(ByteStream::from(body))
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| describe(&e))
+        });
+    }
+    let mut readers = tokio::task::JoinSet::new();
+    for _ in 0..6 {
+        let client = s.client.clone();
+        readers.spawn(async move {
+            let out = client
+                .get_object()
+                .bucket("bkt")
+                .key("hot")
+                .send()
+                .await
+                .map_err(|e| describe(&e))?;
+            let etag = out.e_tag().unwrap().to_string();
+            let length = out.content_length();
+            let body = out
+                .body
+                .collect()
+                .await
+                .map_err(|e| format!("body cut short (Content-Length {length:?}): {e:?}"))?;
+            Ok::<_, String>((etag, body.into_bytes().to_vec()))
+        });
+    }
+    while let Some(r) = tasks.join_next().await {
+        r.unwrap().unwrap();
+    }
+    while let Some(r) = readers.join_next().await {
+        let (etag, body) = r
+            .unwrap()
+            .unwrap_or_else(|e| panic!("a read during overwrites failed: {e}"));
+        assert!(
+            body == a || body == b,
+            "a reader saw a mix ({} bytes)",
+            body.len()
+        );
+        assert_eq!(
+            etag,
+            etag_of(&body),
+            "ETag does not match the body it came with"
+        );
+    }
+    let out = s
+        .client
+        .get_object()
+        .bucket("bkt")
+        .key("hot")
+        .send()
+        .await
+        .unwrap();
+    let etag = out.e_tag().unwrap().to_string();
+    let body = body_of(out).await;
+    assert!(body == a || body == b);
+    assert!(etag == ea || etag == eb);
+    assert_eq!(etag, etag_of(&body));
+    assert_eq!(
+        s.list_keys("bkt").await,
+        ["hot"],
+        "no temporary file is listed"
+    );
+}

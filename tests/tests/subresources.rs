@@ -1,0 +1,288 @@
+//! Sub-resources: the unimplemented ones answer 501 NotImplemented and never change data; the
+//! read-only ones clients depend on (ACLs, versioning status, object versions) answer as S3 does
+//! for an unversioned bucket owned by the caller.
+
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{
+    BucketVersioningStatus, ObjectCannedAcl, Permission, Tag, Tagging, VersioningConfiguration,
+};
+
+use crate::common::*;
+
+async fn setup() -> (TestServer, String) {
+    let s = TestServer::start().await;
+    s.create_bucket("bkt").await;
+    s.create_bucket("empty").await;
+    s.client
+        .put_object()
+        .bucket("bkt")
+        .key("obj")
+        .metadata("keep", "me")
+        .body(ByteStream::from_static(b"original content"))
+        .send()
+        .await
+        .unwrap();
+    (s, etag_of(b"original content"))
+}
+
+async fn assert_unchanged(s: &TestServer, etag: &str) {
+    let out = s
+        .client
+        .get_object()
+        .bucket("bkt")
+        .key("obj")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.e_tag(), Some(etag));
+    assert_eq!(
+        out.metadata().unwrap().get("keep").map(String::as_str),
+        Some("me")
+    );
+    assert_eq!(body_of(out).await, b"original content");
+    assert_eq!(s.list_keys("bkt").await, ["obj"]);
+    assert!(s.root().join("empty").is_dir());
+    s.client.head_bucket().bucket("empty").send().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn put_object_tagging_is_not_implemented() {
+    let (s, etag) = setup().await;
+    let tagging = Tagging::builder()
+        .tag_set(Tag::builder().key("k").value("v").build().unwrap())
+        .build()
+        .unwrap();
+    expect_error(
+        s.client
+            .put_object_tagging()
+            .bucket("bkt")
+            .key("obj")
+            .tagging(tagging)
+            .send()
+            .await,
+        501,
+        "NotImplemented",
+    );
+    expect_error(
+        s.client
+            .put_object_acl()
+            .bucket("bkt")
+            .key("obj")
+            .acl(ObjectCannedAcl::PublicRead)
+            .send()
+            .await,
+        501,
+        "NotImplemented",
+    );
+    assert_unchanged(&s, &etag).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unimplemented_subresources_never_change_data() {
+    let (s, etag) = setup().await;
+    let http = http();
+    let body = "<Tagging><TagSet><Tag><Key>k</Key><Value>v</Value></Tag></TagSet></Tagging>";
+    let cases = [
+        (reqwest::Method::PUT, "/bkt/obj?tagging"),
+        (reqwest::Method::PUT, "/bkt/obj?acl"),
+        (reqwest::Method::PUT, "/bkt/obj?retention"),
+        (reqwest::Method::PUT, "/bkt/obj?legal-hold"),
+        (reqwest::Method::DELETE, "/bkt/obj?tagging"),
+        (reqwest::Method::PUT, "/bkt?tagging"),
+        (reqwest::Method::PUT, "/bkt?acl"),
+        (reqwest::Method::PUT, "/bkt?policy"),
+        (reqwest::Method::PUT, "/bkt?cors"),
+        (reqwest::Method::PUT, "/bkt?versioning"),
+        (reqwest::Method::PUT, "/bkt?lifecycle"),
+        (reqwest::Method::PUT, "/empty?policy"),
+        (reqwest::Method::DELETE, "/empty?cors"),
+        (reqwest::Method::DELETE, "/empty?policy"),
+        (reqwest::Method::DELETE, "/empty?tagging"),
+        (reqwest::Method::DELETE, "/empty?lifecycle"),
+        (reqwest::Method::DELETE, "/empty?website"),
+    ];
+    for (method, path) in cases {
+        let r = http
+            .request(method.clone(), s.url(path))
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        let ct = r
+            .headers()
+            .get("content-type")
+            .map(|v| v.to_str().unwrap().to_string())
+            .unwrap_or_default();
+        let text = r.text().await.unwrap();
+        assert_eq!(status, 501, "{method} {path}: {text}");
+        assert_eq!(
+            xml_value(&text, "Code").as_deref(),
+            Some("NotImplemented"),
+            "{method} {path}: {text}"
+        );
+        assert!(ct.starts_with("application/xml"), "{method} {path}: {ct}");
+        assert_unchanged(&s, &etag).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn acls_answer_full_control_for_the_owner() {
+    let (s, _) = setup().await;
+    let out = s
+        .client
+        .get_object_acl()
+        .bucket("bkt")
+        .key("obj")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{}", describe(&e)));
+    let owner = out
+        .owner()
+        .expect("Owner")
+        .id()
+        .expect("owner ID")
+        .to_string();
+    assert!(!owner.is_empty());
+    assert_eq!(out.grants().len(), 1, "{:?}", out.grants());
+    let grant = &out.grants()[0];
+    assert_eq!(grant.permission(), Some(&Permission::FullControl));
+    assert_eq!(grant.grantee().and_then(|g| g.id()), Some(owner.as_str()));
+
+    let out = s
+        .client
+        .get_bucket_acl()
+        .bucket("bkt")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{}", describe(&e)));
+    assert_eq!(out.owner().and_then(|o| o.id()), Some(owner.as_str()));
+    assert_eq!(out.grants().len(), 1);
+    assert_eq!(out.grants()[0].permission(), Some(&Permission::FullControl));
+    assert_eq!(
+        out.grants()[0].grantee().and_then(|g| g.id()),
+        Some(owner.as_str())
+    );
+
+    // Missing objects and buckets are still missing.
+    expect_error(
+        s.client
+            .get_object_acl()
+            .bucket("bkt")
+            .key("nope")
+            .send()
+            .await,
+        404,
+        "NoSuchKey",
+    );
+    expect_error(
+        s.client.get_bucket_acl().bucket("nobkt").send().await,
+        404,
+        "NoSuchBucket",
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn versioning_was_never_enabled() {
+    let (s, etag) = setup().await;
+    let out = s
+        .client
+        .get_bucket_versioning()
+        .bucket("bkt")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{}", describe(&e)));
+    assert_eq!(out.status(), None);
+    assert_eq!(out.mfa_delete(), None);
+
+    // Turning it on is not implemented, and changes nothing.
+    expect_error(
+        s.client
+            .put_bucket_versioning()
+            .bucket("bkt")
+            .versioning_configuration(
+                VersioningConfiguration::builder()
+                    .status(BucketVersioningStatus::Enabled)
+                    .build(),
+            )
+            .send()
+            .await,
+        501,
+        "NotImplemented",
+    );
+    let out = s
+        .client
+        .get_bucket_versioning()
+        .bucket("bkt")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status(), None);
+    assert_unchanged(&s, &etag).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn list_object_versions_lists_current_objects() {
+    let (s, etag) = setup().await;
+    s.put("bkt", "dir/a", "aaa").await;
+    s.put("bkt", "dir/b", "bb").await;
+    let out = s
+        .client
+        .list_object_versions()
+        .bucket("bkt")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{}", describe(&e)));
+    let versions: Vec<_> = out
+        .versions()
+        .iter()
+        .map(|v| {
+            (
+                v.key().unwrap(),
+                v.version_id().unwrap(),
+                v.is_latest().unwrap(),
+                v.e_tag().unwrap(),
+                v.size().unwrap(),
+            )
+        })
+        .collect();
+    let (ea, eb) = (etag_of(b"aaa"), etag_of(b"bb"));
+    assert_eq!(
+        versions,
+        [
+            ("dir/a", "null", true, ea.as_str(), 3),
+            ("dir/b", "null", true, eb.as_str(), 2),
+            ("obj", "null", true, etag.as_str(), 16),
+        ]
+    );
+    assert!(out.delete_markers().is_empty());
+    assert_eq!(out.is_truncated(), Some(false));
+
+    let out = s
+        .client
+        .list_object_versions()
+        .bucket("bkt")
+        .prefix("dir/")
+        .send()
+        .await
+        .unwrap();
+    let keys: Vec<_> = out.versions().iter().map(|v| v.key().unwrap()).collect();
+    assert_eq!(keys, ["dir/a", "dir/b"]);
+
+    let out = s
+        .client
+        .list_object_versions()
+        .bucket("bkt")
+        .delimiter("/")
+        .send()
+        .await
+        .unwrap();
+    let keys: Vec<_> = out.versions().iter().map(|v| v.key().unwrap()).collect();
+    let cps: Vec<_> = out
+        .common_prefixes()
+        .iter()
+        .map(|p| p.prefix().unwrap())
+        .collect();
+    assert_eq!(keys, ["obj"]);
+    assert_eq!(cps, ["dir/"]);
+}
