@@ -605,6 +605,14 @@ cli_multipart() {
     aws_ s3api head-object --bucket smoke-cli-mpu --key big.bin >"$WORK/head.json"
     cat "$WORK/head.json"
     json_check "$WORK/head.json" "d['ETag'].endswith('-3\"') and d['ContentLength'] == $((20 * 1024 * 1024 + 5))"
+    # Between buckets, above the threshold, the CLI copies server-side with UploadPartCopy.
+    aws_ s3 mb "s3://smoke-cli-mpu2"
+    aws_ s3 cp --no-progress s3://smoke-cli-mpu/big.bin s3://smoke-cli-mpu2/copied.bin
+    aws_ s3 cp --no-progress s3://smoke-cli-mpu2/copied.bin "$WORK/mpu.copied"
+    cmp "$WORK/mpu.bin" "$WORK/mpu.copied"
+    aws_ s3api head-object --bucket smoke-cli-mpu2 --key copied.bin >"$WORK/head2.json"
+    json_check "$WORK/head2.json" "d['ETag'].endswith('-3\"') and d['ContentLength'] == $((20 * 1024 * 1024 + 5))"
+    aws_ s3 rb --force s3://smoke-cli-mpu2 >/dev/null
     aws_ s3 rb --force s3://smoke-cli-mpu >/dev/null
 }
 
@@ -674,6 +682,20 @@ rclone_deletefile() {
         fail "a+b+c.txt still listed after deletefile"
     fi
     grep -qxF 'key=value.txt' "$WORK/lsf.txt" || fail "key=value.txt vanished too"
+}
+
+rclone_server_side_copy() {
+    # Above rclone's copy cutoff the copy is a multipart UploadPartCopy; below it a CopyObject.
+    make_file "$WORK/rc-big.bin" $((12 * 1024 * 1024 + 3))
+    rclone_ copyto "$WORK/rc-big.bin" "smoke:$RC_BUCKET/copy/src.bin"
+    rclone_ mkdir "smoke:$RC_BUCKET-dst"
+    rclone_ copyto -v --s3-copy-cutoff 5M "smoke:$RC_BUCKET/copy/src.bin" "smoke:$RC_BUCKET-dst/dst.bin" 2>&1 |
+        tee "$WORK/rc-copy.log"
+    rclone_ copyto "smoke:$RC_BUCKET-dst/dst.bin" "$WORK/rc-big.back"
+    cmp "$WORK/rc-big.bin" "$WORK/rc-big.back"
+    rclone_ copyto "smoke:$RC_BUCKET/tree/top level.txt" "smoke:$RC_BUCKET-dst/small copy.txt"
+    rclone_ cat "smoke:$RC_BUCKET-dst/small copy.txt" | cmp - "$RC_TREE/top level.txt"
+    rclone_ purge "smoke:$RC_BUCKET-dst"
 }
 
 rclone_purge() {
@@ -821,7 +843,7 @@ step "aws: s3 rm and s3 rm --recursive" cli_rm
 step "aws: s3api delete-objects" cli_delete_objects
 step "aws: s3 rb (BucketNotEmpty, then removed)" cli_rb
 if [[ $MULTIPART == 1 ]]; then
-    step "aws: multipart s3 cp of 20 MiB up and down" cli_multipart
+    step "aws: multipart s3 cp of 20 MiB up, down and between buckets" cli_multipart
 fi
 
 echo "--- boto3"
@@ -834,6 +856,7 @@ step "rclone: sync a changed, a deleted and a new file, check" rclone_sync_chang
 step "rclone: copy down, diff -r equal, modification times kept" rclone_copy_down
 step "rclone: lsf -R lists the tree" rclone_lsf
 step "rclone: deletefile" rclone_deletefile
+step "rclone: server-side copy (multipart and single)" rclone_server_side_copy
 step "rclone: purge (objects and bucket)" rclone_purge
 
 if [[ -n ${SERVER_PID:-} ]]; then

@@ -300,6 +300,13 @@ class Smoke:
         assert listed[0]["ETag"] == want, (listed[0]["ETag"], want)
         self.s3.download_file(self.bucket, "mpu/file.bin", dst, Config=cfg)
         assert self.file_digest(src) == self.file_digest(dst), "downloaded bytes differ"
+        # Managed copy above the threshold: UploadPartCopy, server-side.
+        self.s3.copy({"Bucket": self.bucket, "Key": "mpu/file.bin"}, self.bucket2, "mpu/copied.bin", Config=cfg)
+        c = self.s3.head_object(Bucket=self.bucket2, Key="mpu/copied.bin")
+        assert c["ContentLength"] == size and c["ETag"].endswith('-3"'), (c["ContentLength"], c["ETag"])
+        got = self.s3.get_object(Bucket=self.bucket2, Key="mpu/copied.bin")["Body"].read()
+        assert hashlib.md5(got).hexdigest() == self.file_digest(src, "md5"), "copied bytes differ"
+        self.s3.delete_object(Bucket=self.bucket2, Key="mpu/copied.bin")
         # An aborted upload leaves nothing behind.
         up = self.s3.create_multipart_upload(Bucket=self.bucket, Key="mpu/aborted.bin")
         self.s3.upload_part(Bucket=self.bucket, Key="mpu/aborted.bin", UploadId=up["UploadId"],
@@ -331,7 +338,7 @@ class Smoke:
         self.step("ranged get_object -> 206, ContentRange", self.ranged_get)
         self.step("conditional get_object -> 304/412", self.conditional_get)
         if self.args.multipart:
-            self.step("multipart upload_file/download_file of 20 MiB, ETag, abort", self.multipart)
+            self.step("multipart upload_file/download_file/copy of 20 MiB, ETag, abort", self.multipart)
         self.step("delete_objects (verbose and quiet)", self.delete_objects)
         self.step("delete_bucket", self.delete_buckets)
         return 1 if self.failed else 0

@@ -2,7 +2,6 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
 use s3gate_config::{parse_duration, AuthKey, Config, EtagHash, MetaStoreKind};
@@ -156,8 +155,6 @@ pub async fn run_cli() -> i32 {
 }
 
 async fn serve(config: Config) -> i32 {
-    let rescan = config.vfs.rescan_interval;
-    let expiry = config.vfs.multipart_expiry;
     let server = match crate::start(config.clone()).await {
         Ok(s) => s,
         Err(e) => {
@@ -171,42 +168,10 @@ async fn serve(config: Config) -> i32 {
         auth = if config.auth.keys.is_empty() { "anonymous" } else { "sigv4" },
         "serving"
     );
-    let vfs = server.vfs.clone();
-    tokio::spawn(housekeeping(vfs, rescan, expiry));
     wait_for_signal().await;
     tracing::info!("shutting down");
     server.stop().await;
     0
-}
-
-/// Picks up changes other programs make to the served tree (once at start, as the index may be
-/// from an earlier run, then every `interval`) and removes expired multipart uploads.
-async fn housekeeping(
-    vfs: Arc<s3gate_vfs::Vfs>,
-    interval: std::time::Duration,
-    expiry: std::time::Duration,
-) {
-    loop {
-        match vfs.reap_uploads(expiry).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(uploads = n, "expired multipart uploads removed"),
-            Err(e) => tracing::warn!(error = %e, "multipart expiry failed"),
-        }
-        match vfs.reconcile().await {
-            Ok(r) if r.added + r.updated + r.removed > 0 => {
-                tracing::info!(
-                    files = r.files,
-                    added = r.added,
-                    updated = r.updated,
-                    removed = r.removed,
-                    "index reconciled"
-                )
-            }
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "index rescan failed"),
-        }
-        tokio::time::sleep(interval.max(std::time::Duration::from_secs(1))).await;
-    }
 }
 
 async fn wait_for_signal() {

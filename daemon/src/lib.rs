@@ -26,7 +26,8 @@ pub enum Error {
 pub struct Server {
     addr: SocketAddr,
     http: s3gate_s3api::HttpServer,
-    pub(crate) vfs: Arc<s3gate_vfs::Vfs>,
+    vfs: Arc<s3gate_vfs::Vfs>,
+    housekeeping: tokio::task::JoinHandle<()>,
 }
 
 impl Server {
@@ -38,6 +39,8 @@ impl Server {
     /// Stops accepting, lets in-flight requests finish, then closes the index.
     pub async fn stop(self) {
         self.http.stop().await;
+        self.housekeeping.abort();
+        let _ = self.housekeeping.await;
         self.vfs.shutdown().await;
     }
 }
@@ -47,9 +50,43 @@ pub async fn start(config: Config) -> Result<Server, Error> {
     let config = Arc::new(config);
     let vfs = Arc::new(s3gate_vfs::Vfs::open(&config).await?);
     let http = s3gate_s3api::HttpServer::start(config.clone(), vfs.clone())?;
+    let housekeeping = tokio::spawn(housekeeping(
+        vfs.clone(),
+        config.vfs.rescan_interval,
+        config.vfs.multipart_expiry,
+    ));
     Ok(Server {
         addr: http.addr(),
         http,
         vfs,
+        housekeeping,
     })
+}
+
+/// Picks up changes other programs make to the served tree (once at start, as the index may be
+/// from an earlier run, then every `interval`) and removes expired multipart uploads.
+async fn housekeeping(
+    vfs: Arc<s3gate_vfs::Vfs>,
+    interval: std::time::Duration,
+    expiry: std::time::Duration,
+) {
+    loop {
+        match vfs.reap_uploads(expiry).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(uploads = n, "expired multipart uploads removed"),
+            Err(e) => tracing::warn!(error = %e, "multipart expiry failed"),
+        }
+        match vfs.reconcile().await {
+            Ok(r) if r.added + r.updated + r.removed > 0 => tracing::info!(
+                files = r.files,
+                added = r.added,
+                updated = r.updated,
+                removed = r.removed,
+                "index reconciled"
+            ),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "index rescan failed"),
+        }
+        tokio::time::sleep(interval.max(std::time::Duration::from_secs(1))).await;
+    }
 }

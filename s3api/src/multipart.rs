@@ -70,10 +70,11 @@ fn copy_range(v: &str) -> S3Result<(u64, u64)> {
         .ok_or_else(bad)?;
     let first: u64 = a.trim().parse().map_err(|_| bad())?;
     let last: u64 = b.trim().parse().map_err(|_| bad())?;
-    if last < first {
-        return Err(bad());
-    }
-    Ok((first, last - first + 1))
+    let len = last
+        .checked_sub(first)
+        .and_then(|d| d.checked_add(1))
+        .ok_or_else(bad)?;
+    Ok((first, len))
 }
 
 pub(crate) async fn upload_part_copy(ctx: &Ctx) -> S3Result<HttpResponse> {
@@ -225,7 +226,14 @@ mod tests {
     fn copy_ranges() {
         assert_eq!(copy_range("bytes=0-9").unwrap(), (0, 10));
         assert_eq!(copy_range("bytes=5-5").unwrap(), (5, 1));
-        for bad in ["bytes=5-4", "bytes=-4", "bytes=4-", "0-4", "bytes=a-b"] {
+        for bad in [
+            "bytes=5-4",
+            "bytes=-4",
+            "bytes=4-",
+            "0-4",
+            "bytes=a-b",
+            "bytes=0-18446744073709551615",
+        ] {
             assert!(copy_range(bad).is_err(), "{bad}");
         }
     }

@@ -206,7 +206,11 @@ pub(crate) fn presigned_auth(
     let at: u64 = expires.parse().map_err(|_| {
         S3Error::access_denied("Expires must be a number of seconds since the epoch")
     })?;
-    if SystemTime::now() > UNIX_EPOCH + Duration::from_secs(at) {
+    // An Expires beyond what time can represent never expires.
+    if UNIX_EPOCH
+        .checked_add(Duration::from_secs(at))
+        .is_some_and(|deadline| SystemTime::now() > deadline)
+    {
         return Err(S3Error::access_denied("Request has expired"));
     }
     verify(
@@ -246,6 +250,17 @@ mod tests {
         )
         .unwrap();
         assert!(verify("wrong", &sts, "qgk2+6Sv9/oM7G3qLEjTH1a1l1g=").is_err());
+    }
+
+    #[test]
+    fn huge_expires_does_not_overflow() {
+        let keys = Keys::new(&["AK,SK".parse().unwrap()]);
+        let q = Query::parse("AWSAccessKeyId=AK&Expires=18446744073709551615&Signature=x").unwrap();
+        let req = actix_web::test::TestRequest::get()
+            .uri("/b/k?AWSAccessKeyId=AK&Expires=18446744073709551615&Signature=x")
+            .to_http_request();
+        let e = presigned_auth(&req, &keys, &q, None).err().unwrap();
+        assert_eq!(e.code, "SignatureDoesNotMatch");
     }
 
     #[test]

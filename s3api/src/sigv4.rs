@@ -393,6 +393,19 @@ fn canonical_request(
     if !signed_headers.contains(&"host") {
         return Err(S3Error::access_denied("the host header must be signed"));
     }
+    // Unsigned x-amz-* headers could turn a signed PUT into a copy of another object, or add
+    // metadata: every one present must be signed, except those the official signers leave
+    // out of presigned URLs.
+    let presigned = skip_param.is_some();
+    for name in req.headers().keys() {
+        let n = name.as_str();
+        let exempt = presigned && matches!(n, "x-amz-user-agent" | "x-amz-checksum-mode");
+        if n.starts_with("x-amz-") && !exempt && !signed_headers.contains(&n) {
+            return Err(S3Error::access_denied(
+                "There were headers present in the request which were not signed",
+            ));
+        }
+    }
     let mut out = String::with_capacity(512);
     out.push_str(req.method().as_str());
     out.push('\n');

@@ -397,3 +397,36 @@ async fn anonymous_server_accepts_any_signature_and_none() {
     assert_eq!(r.status().as_u16(), 200);
     assert_eq!(r.text().await.unwrap(), "no signature");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unsigned_amz_headers_are_refused() {
+    let s = TestServer::start_auth().await;
+    s.create_bucket("bkt").await;
+    s.put("bkt", "secret", "top secret").await;
+    let client = client_with(s.addr, ACCESS_KEY, SECRET_KEY, |b| {
+        b.request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
+    });
+    // Added after signing, a copy source would turn this PUT into a copy of another object.
+    let r = client
+        .put_object()
+        .bucket("bkt")
+        .key("mine")
+        .body(ByteStream::from_static(b"mine"))
+        .customize()
+        .interceptor(TamperHeader("x-amz-copy-source", "/bkt/secret"))
+        .send()
+        .await;
+    expect_error(r, 403, "AccessDenied");
+    // Unsigned metadata is refused as well.
+    let r = client
+        .put_object()
+        .bucket("bkt")
+        .key("mine")
+        .body(ByteStream::from_static(b"mine"))
+        .customize()
+        .interceptor(TamperHeader("x-amz-meta-added", "later"))
+        .send()
+        .await;
+    expect_error(r, 403, "AccessDenied");
+    assert_eq!(s.list_keys("bkt").await, vec!["secret".to_string()]);
+}

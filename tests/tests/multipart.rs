@@ -5,6 +5,7 @@
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use aws_sdk_s3::operation::complete_multipart_upload::CompleteMultipartUploadError;
 use aws_sdk_s3::operation::complete_multipart_upload::CompleteMultipartUploadOutput;
@@ -1562,4 +1563,46 @@ async fn list_multipart_uploads_pages_with_a_delimiter() {
         .map(|n| (n, ["0.txt", "a/", "b/", "c"].map(String::from).to_vec()))
         .collect();
     assert_eq!(outcomes, want);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn idle_uploads_expire_with_their_staging() {
+    let s = TestServer::start_with(|c| {
+        c.vfs.multipart_expiry = Duration::from_secs(1);
+        c.vfs.rescan_interval = Duration::from_secs(1);
+    })
+    .await;
+    s.create_bucket("bkt").await;
+    let id = create(&s.client, "bkt", "idle.bin").await;
+    upload(&s.client, "bkt", "idle.bin", &id, 1, &pattern(1000, 90)).await;
+    assert_eq!(file_count(&staging_dir(&s, &id)), 1);
+    // Expiry runs every second and removes uploads idle for more than one.
+    let mut gone = false;
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let listed = s
+            .client
+            .list_multipart_uploads()
+            .bucket("bkt")
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{}", describe(&e)));
+        if listed.uploads().is_empty() {
+            gone = true;
+            break;
+        }
+    }
+    assert!(gone, "an idle upload was never expired");
+    assert!(!staging_dir(&s, &id).exists(), "staging kept after expiry");
+    expect_error(
+        s.client
+            .list_parts()
+            .bucket("bkt")
+            .key("idle.bin")
+            .upload_id(&id)
+            .send()
+            .await,
+        404,
+        "NoSuchUpload",
+    );
 }

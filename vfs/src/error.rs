@@ -59,9 +59,11 @@ impl VfsError {
             Some(libc::ENAMETOOLONG) => VfsError::InvalidKey(format!(
                 "key {key:?} has a path segment too long for the filesystem"
             )),
-            Some(libc::ELOOP) | Some(libc::EXDEV) => VfsError::InvalidKey(format!(
+            Some(libc::ELOOP) => VfsError::InvalidKey(format!(
                 "key {key:?} leads through a symbolic link, which is never followed"
             )),
+            // Folders below the bucket are created as needed: a missing one is the bucket.
+            Some(libc::ENOENT) => VfsError::NoSuchBucket,
             _ => VfsError::Io(e),
         }
     }

@@ -5,6 +5,7 @@
 //! writer thread that commits whatever has queued up in one durable transaction (group commit), so
 //! that many small PUTs share one fsync.
 
+use std::future::Future;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
@@ -70,6 +71,9 @@ impl ObjectMeta {
             .map_err(|e| VfsError::Store(StoreError(format!("corrupt index record: {e}"))))
     }
 }
+
+/// Queues prepared index changes; see [`Index::prepare`].
+pub(crate) type Submit = Box<dyn FnOnce() + Send>;
 
 struct Batch {
     ops: Vec<Op>,
@@ -139,13 +143,29 @@ impl Index {
 
     /// Commits `ops` durably (grouped with whatever else is queued).
     pub(crate) async fn apply(&self, ops: Vec<Op>) -> Result<()> {
+        let (submit, wait) = self.prepare(ops)?;
+        submit();
+        wait.await
+    }
+
+    /// Splits [`Index::apply`] in two: a synchronous `submit` that queues the ops (to be run
+    /// where cancelling cannot separate it from the change it records), and the wait for them
+    /// to be durable.
+    pub(crate) fn prepare(
+        &self,
+        ops: Vec<Op>,
+    ) -> Result<(Submit, impl Future<Output = Result<()>>)> {
         let (done, wait) = oneshot::channel();
-        {
+        let tx = {
             let writer = self.writer.lock().map_err(|_| closed())?;
-            let (tx, _) = writer.as_ref().ok_or_else(closed)?;
-            tx.send(Batch { ops, done }).map_err(|_| closed())?;
-        }
-        wait.await.map_err(|_| closed())?.map_err(VfsError::from)
+            writer.as_ref().ok_or_else(closed)?.0.clone()
+        };
+        let submit = Box::new(move || {
+            // A closed writer drops `done`, which the waiting side reports.
+            let _ = tx.send(Batch { ops, done });
+        });
+        let wait = async move { wait.await.map_err(|_| closed())?.map_err(VfsError::from) };
+        Ok((submit, wait))
     }
 
     pub(crate) async fn put(&self, bucket: &str, key: &str, meta: &ObjectMeta) -> Result<()> {

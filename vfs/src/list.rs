@@ -63,12 +63,17 @@ impl Vfs {
         let want = q.max_keys + 1;
         let mut items: Vec<ListItem> = Vec::new();
         let mut pending: Vec<usize> = Vec::new(); // objects whose hash is still to compute
+                                                  // Right after a common prefix the next entries often roll up into the next prefix:
+                                                  // fetch a few at a time then, doubling while plain keys follow, so that a page of
+                                                  // prefixes does not read a full batch per prefix.
+        let mut batch = BATCH;
         'scan: while items.len() < want {
-            let limit = (want - items.len()).min(BATCH);
-            let batch = self.index.range(&start, end.as_deref(), limit)?;
-            let exhausted = batch.len() < limit;
+            let limit = (want - items.len()).min(batch);
+            let entries = self.index.range(&start, end.as_deref(), limit)?;
+            let exhausted = entries.len() < limit;
             let mut next_start = None;
-            for (k, v) in batch {
+            let mut jumped = false;
+            for (k, v) in entries {
                 let name = std::str::from_utf8(&k[base.len()..])
                     .map_err(|_| VfsError::InvalidKey("index holds a non-UTF-8 key".into()))?;
                 if let Some(d) = delimiter {
@@ -81,6 +86,7 @@ impl Vfs {
                             Some(s) => next_start = Some(s),
                             None => break 'scan,
                         }
+                        jumped = true;
                         break;
                     }
                 }
@@ -103,9 +109,10 @@ impl Vfs {
                 Some(s) => start = s,
                 None => break,
             }
-            if exhausted && delimiter.is_none() {
+            if exhausted && !jumped {
                 break;
             }
+            batch = if jumped { 2 } else { (batch * 2).min(BATCH) };
         }
         let truncated = items.len() > q.max_keys;
         items.truncate(q.max_keys);

@@ -316,20 +316,19 @@ impl Vfs {
             upload.abort().await;
             return Err(e);
         }
-        upload.commit(&path, self.fsync).await?;
         let mtime_ns = now_ns();
         let rec = PartRecord {
             size,
             etag: etag.clone(),
             mtime_ns,
         };
-        self.index
-            .apply(vec![Op::Put(
-                Tree::Parts,
-                part_key(id, number),
-                encode(&rec),
-            )])
-            .await?;
+        let (record, recorded) = self.index.prepare(vec![Op::Put(
+            Tree::Parts,
+            part_key(id, number),
+            encode(&rec),
+        )])?;
+        upload.commit(&path, self.fsync, record).await?;
+        recorded.await?;
         Ok(PartInfo {
             number,
             size,
@@ -407,8 +406,10 @@ impl Vfs {
         let mut chosen = Vec::with_capacity(wanted.len());
         for (i, (n, etag)) in wanted.iter().enumerate() {
             let part = stored
-                .iter()
-                .find(|p| p.number == *n && p.etag == etag.trim_matches('"'))
+                .binary_search_by_key(n, |p| p.number)
+                .ok()
+                .map(|i| &stored[i])
+                .filter(|p| p.etag == etag.trim_matches('"'))
                 .ok_or_else(|| {
                     VfsError::InvalidPart(format!(
                         "part {n} was not uploaded, or its ETag does not match"
@@ -422,7 +423,10 @@ impl Vfs {
             }
             chosen.push(part);
         }
-        let srcs: Vec<String> = chosen.iter().map(|p| staging_path(id, p.number)).collect();
+        let srcs: Vec<(String, Option<_>)> = chosen
+            .iter()
+            .map(|p| (staging_path(id, p.number), None))
+            .collect();
         let mut upload = self.remote.concat(&srcs).await?;
         let fp = match upload.finish(self.fsync).await {
             Ok(fp) => fp,
@@ -511,14 +515,17 @@ impl Vfs {
         }
         let mut page = UploadPage::default();
         let mut count = 0;
+        // As in object listings: few entries at a time right after a common prefix.
+        let mut limit = 1000;
         'scan: loop {
             let batch = self
                 .index
-                .range_in(Tree::Uploads, &start, end.as_deref(), 1000)?;
+                .range_in(Tree::Uploads, &start, end.as_deref(), limit)?;
             if batch.is_empty() {
                 break;
             }
             let mut next = None;
+            let mut jumped = false;
             for (k, v) in batch {
                 let Some(nul) = k.iter().position(|&b| b == 0) else {
                     continue;
@@ -541,6 +548,7 @@ impl Vfs {
                             Some(s) => next = Some(s),
                             None => break 'scan,
                         }
+                        jumped = true;
                         break;
                     }
                 }
@@ -568,6 +576,7 @@ impl Vfs {
                 Some(s) => start = s,
                 None => break,
             }
+            limit = if jumped { 2 } else { (limit * 2).min(1000) };
         }
         if !page.truncated {
             page.next_marker = None;
@@ -579,6 +588,10 @@ impl Vfs {
     /// Completes), and staging folders that no upload owns. Returns how many uploads went.
     pub async fn reap_uploads(&self, max_age: Duration) -> Result<usize> {
         let cutoff = now_ns() - max_age.as_nanos().min(i64::MAX as u128) as i64;
+        // Staging folders are listed before the records are read, so that an upload created
+        // meanwhile is never mistaken for an orphan.
+        let dir = format!("{RESERVED_DIR}/multipart");
+        let staged = self.remote.list_dir(&dir).await.unwrap_or_default();
         let mut start = Vec::new();
         let mut reaped = 0;
         let mut live = std::collections::HashSet::new();
@@ -615,13 +628,10 @@ impl Vfs {
                 }
             }
         }
-        let dir = format!("{RESERVED_DIR}/multipart");
-        if let Ok(entries) = self.remote.list_dir(&dir).await {
-            for e in entries.into_iter().filter(|e| !live.contains(&e.name)) {
-                self.remote
-                    .delete_tree(&format!("{dir}/{}", e.name))
-                    .await?;
-            }
+        for e in staged.into_iter().filter(|e| !live.contains(&e.name)) {
+            self.remote
+                .delete_tree(&format!("{dir}/{}", e.name))
+                .await?;
         }
         Ok(reaped)
     }

@@ -211,7 +211,8 @@ impl Vfs {
                 return Ok(());
             };
             let name = String::from_utf8_lossy(&k[..slash]).into_owned();
-            if !buckets.iter().any(|b| b.name == name) {
+            // A bucket created after the scan listed the buckets is not vanished: ask again.
+            if !buckets.iter().any(|b| b.name == name) && self.head_bucket(&name).await.is_err() {
                 self.forget_bucket(&name).await?;
             }
             match key::prefix_end(&k[..=slash]) {

@@ -13,6 +13,7 @@ use crate::error::{Result, VfsError};
 use crate::index::{Index, ObjectAttrs, ObjectMeta};
 use crate::key;
 use crate::locks::KeyLocks;
+use crate::meta::{Op, Tree};
 use crate::remote::{ByteStream, Fingerprint, LocalFs, Reader, Remote, Upload};
 
 /// An object as the front end sees it.
@@ -348,17 +349,22 @@ impl Vfs {
         dst_key: &str,
         attrs: Option<ObjectAttrs>,
     ) -> Result<ObjectInfo> {
-        let src = self.open_object(src_bucket, src_key).await?;
         let dst_path = self.writable_path(dst_bucket, dst_key).await?;
         let src_path = key::object_path(src_bucket, src_key)?;
-        let mut upload = self.remote.concat(&[src_path]).await?;
-        let fp = match upload.finish(self.fsync).await {
-            Ok(fp) if fp.size == src.info.size => fp,
-            Ok(_) => {
-                // The source changed between opening and copying: its ETag no longer holds.
-                upload.abort().await;
-                return Err(VfsError::PreconditionFailed);
+        // The copy must be of the version whose ETag and attributes it takes: if the source is
+        // replaced between opening it and copying it, start again.
+        let mut tries = 0;
+        let (src, mut upload) = loop {
+            let src = self.open_object(src_bucket, src_key).await?;
+            let want = Some(src.reader.fingerprint());
+            match self.remote.concat(&[(src_path.clone(), want)]).await {
+                Ok(upload) => break (src, upload),
+                Err(e) if e.raw_os_error() == Some(libc::ESTALE) && tries < 8 => tries += 1,
+                Err(e) => return Err(e.into()),
             }
+        };
+        let fp = match upload.finish(self.fsync).await {
+            Ok(fp) => fp,
             Err(e) => {
                 upload.abort().await;
                 return Err(e.into());
@@ -433,11 +439,18 @@ impl Vfs {
                 return Err(e);
             }
         }
+        // The record is queued from inside the publishing task: a request cancelled mid-way
+        // (client gone) cannot leave the object published without its record.
+        let (record, recorded) = self.index.prepare(vec![Op::Put(
+            Tree::Objects,
+            key::index_key(bucket, key),
+            meta.encode(),
+        )])?;
         upload
-            .commit(path, self.fsync)
+            .commit(path, self.fsync, record)
             .await
             .map_err(|e| VfsError::from_key_io(e, key))?;
-        self.index.put(bucket, key, &meta).await?;
+        recorded.await?;
         Ok(ObjectInfo::from_meta(meta))
     }
 

@@ -252,13 +252,17 @@ impl Remote for LocalFs {
         Ok(Box::new(self.new_upload()?))
     }
 
-    async fn concat(&self, srcs: &[String]) -> io::Result<Box<dyn Upload>> {
+    async fn concat(&self, srcs: &[(String, Option<Fingerprint>)]) -> io::Result<Box<dyn Upload>> {
         let srcs = srcs.to_vec();
         let up = self.new_upload()?;
         let dst = up.file.clone();
         self.at_root(move |root| {
-            for src in srcs {
+            for (src, want) in srcs {
                 let mut from = open_beneath(root, &src, libc::O_RDONLY)?;
+                let now = fingerprint(&from.metadata()?);
+                if want.is_some_and(|fp| fp != now) {
+                    return Err(io::Error::from_raw_os_error(libc::ESTALE));
+                }
                 // std's File-to-File copy uses copy_file_range: in-kernel, and a reflink where
                 // the filesystem shares extents.
                 io::copy(&mut from, &mut &*dst)?;
@@ -326,25 +330,12 @@ impl Remote for LocalFs {
     }
 
     async fn rmdir_tree(&self, path: &str) -> io::Result<()> {
-        fn only_dirs(p: &Path) -> io::Result<bool> {
-            for e in fs::read_dir(p)? {
-                let e = e?;
-                if !e.file_type()?.is_dir() || !only_dirs(&e.path())? {
-                    return Ok(false);
-                }
-            }
-            Ok(true)
-        }
         let p = path.to_string();
         let full = self.root.join(path);
         self.at_root(move |root| {
             // The folder itself must be a real folder below the root, not a link to elsewhere.
             open_beneath(root, &p, libc::O_PATH | libc::O_DIRECTORY)?;
-            if !only_dirs(&full)? {
-                return Err(io::Error::from_raw_os_error(libc::ENOTEMPTY));
-            }
-            // remove_dir_all never follows links inside the tree.
-            fs::remove_dir_all(&full)
+            remove_empty_tree(&full)
         })
         .await
     }
@@ -367,15 +358,20 @@ impl Remote for LocalFs {
 }
 
 /// Opens the folder `path` below `root` for writing into it, creating missing folders one
-/// component at a time (each relative to its safely opened parent).
+/// component at a time (each relative to its safely opened parent). The first component (the
+/// bucket) is never created: a write must not bring back a bucket deleted meanwhile.
 fn open_or_create_dir(root: RawFd, path: &str) -> io::Result<File> {
     let flags = libc::O_RDONLY | libc::O_DIRECTORY;
     match open_beneath(root, path, flags) {
         Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
         r => return r,
     }
-    let mut dir = open_beneath(root, "", flags)?;
-    for comp in path.split('/').filter(|c| !c.is_empty()) {
+    let mut comps = path.split('/').filter(|c| !c.is_empty());
+    let Some(first) = comps.next() else {
+        return open_beneath(root, "", flags);
+    };
+    let mut dir = open_beneath(root, first, flags)?;
+    for comp in comps {
         let c = cstr(comp)?;
         // SAFETY: valid descriptor and C string.
         match check(unsafe { libc::mkdirat(dir.as_raw_fd(), c.as_ptr(), 0o755) }) {
@@ -386,6 +382,19 @@ fn open_or_create_dir(root: RawFd, path: &str) -> io::Result<File> {
         dir = open_beneath(dir.as_raw_fd(), comp, flags)?;
     }
     Ok(dir)
+}
+
+/// Removes a tree of empty folders bottom-up with rmdir only, so that a file that arrives
+/// meanwhile makes it fail (ENOTEMPTY) instead of being deleted.
+fn remove_empty_tree(p: &Path) -> io::Result<()> {
+    for e in fs::read_dir(p)? {
+        let e = e?;
+        if !e.file_type()?.is_dir() {
+            return Err(io::Error::from_raw_os_error(libc::ENOTEMPTY));
+        }
+        remove_empty_tree(&e.path())?;
+    }
+    fs::remove_dir(p)
 }
 
 struct LocalReader {
@@ -492,7 +501,12 @@ impl Upload for LocalUpload {
         .await
     }
 
-    async fn commit(mut self: Box<Self>, path: &str, sync: bool) -> io::Result<()> {
+    async fn commit(
+        mut self: Box<Self>,
+        path: &str,
+        sync: bool,
+        then: Box<dyn FnOnce() + Send>,
+    ) -> io::Result<()> {
         let from = self
             .path
             .take()
@@ -533,6 +547,7 @@ impl Upload for LocalUpload {
             };
             match publish() {
                 Ok(dir) => {
+                    then();
                     if sync {
                         dir.sync_all()?;
                     }

@@ -62,8 +62,14 @@ pub trait Upload: Send {
     /// object will have once committed.
     async fn finish(&mut self, sync: bool) -> io::Result<Fingerprint>;
     /// Atomically publishes the finished object at `path`, creating parent folders, replacing any
-    /// object there.
-    async fn commit(self: Box<Self>, path: &str, sync: bool) -> io::Result<()>;
+    /// object there. `then` runs right after the object becomes visible, in the same task, so
+    /// that a cancelled request cannot publish the object without what `then` records.
+    async fn commit(
+        self: Box<Self>,
+        path: &str,
+        sync: bool,
+        then: Box<dyn FnOnce() + Send>,
+    ) -> io::Result<()>;
     /// Discards what was written.
     async fn abort(self: Box<Self>);
 }
@@ -79,8 +85,9 @@ pub trait Remote: Send + Sync + 'static {
     /// Starts writing a new object.
     async fn create(&self) -> io::Result<Box<dyn Upload>>;
     /// A finished upload holding the files `srcs` one after the other, made without passing the
-    /// bytes through memory where the remote can (a copy is the concatenation of one file).
-    async fn concat(&self, srcs: &[String]) -> io::Result<Box<dyn Upload>>;
+    /// bytes through memory where the remote can (a copy is the concatenation of one file). A
+    /// source given with a fingerprint must still be that version, else the error is `ESTALE`.
+    async fn concat(&self, srcs: &[(String, Option<Fingerprint>)]) -> io::Result<Box<dyn Upload>>;
     /// Removes a file; `false` when it was not there.
     async fn delete(&self, path: &str) -> io::Result<bool>;
     /// Creates one folder; `false` when it already existed.
