@@ -3,6 +3,7 @@
 use actix_web::body::SizedStream;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
+use futures_util::StreamExt;
 use s3gate_vfs::{ObjectInfo, Precondition, PutRequest, VfsError};
 
 use crate::error::{S3Error, S3Result};
@@ -14,6 +15,8 @@ use crate::Ctx;
 
 /// The largest object CopyObject copies; larger ones need UploadPartCopy, as in S3.
 const MAX_COPY_SIZE: u64 = 5 * 1024 * 1024 * 1024;
+/// How many deletes of one DeleteObjects run at once.
+const DELETE_CONCURRENCY: usize = 32;
 /// The largest DeleteObjects request body (1000 keys of 1024 bytes, with room for markup).
 const MAX_DELETE_BODY: usize = 2 * 1024 * 1024;
 
@@ -273,9 +276,16 @@ pub(crate) async fn delete(ctx: &Ctx) -> S3Result<HttpResponse> {
 pub(crate) async fn delete_many(ctx: &Ctx, payload: web::Payload) -> S3Result<HttpResponse> {
     ctx.vfs().head_bucket(&ctx.bucket).await?;
     let request = parse_delete(&ctx.small_body(payload, MAX_DELETE_BODY).await?)?;
+    // Deletes run several at a time so that their index commits group into few transactions;
+    // answers keep the request's order.
+    let results: Vec<_> = futures_util::stream::iter(&request.keys)
+        .map(|key| async move { (key, ctx.vfs().delete_object(&ctx.bucket, key).await) })
+        .buffered(DELETE_CONCURRENCY)
+        .collect()
+        .await;
     let mut x = Xml::document("DeleteResult", true);
-    for key in &request.keys {
-        match ctx.vfs().delete_object(&ctx.bucket, key).await {
+    for (key, result) in results {
+        match result {
             Ok(()) => {
                 if !request.quiet {
                     x.open("Deleted").elem("Key", key).close();

@@ -293,3 +293,77 @@ async fn copy_errors() {
     assert_eq!(s.list_keys("dst").await, ["folder/inner"]);
     assert!(s.get("src", "dir/original.bin").await == data);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_copy_is_independent_of_its_source() {
+    let s = TestServer::start().await;
+    s.create_bucket("bkt").await;
+    let original = pattern_bytes(300_000);
+    let etag = s.put("bkt", "src", original.clone()).await;
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let out = s
+        .client
+        .copy_object()
+        .bucket("bkt")
+        .key("dst")
+        .copy_source("bkt/src")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{}", describe(&e)));
+    assert_eq!(
+        out.copy_object_result().and_then(|r| r.e_tag()),
+        Some(etag.as_str())
+    );
+    let src_time = s
+        .client
+        .head_object()
+        .bucket("bkt")
+        .key("src")
+        .send()
+        .await
+        .unwrap()
+        .last_modified()
+        .copied()
+        .unwrap();
+    let dst_time = s
+        .client
+        .head_object()
+        .bucket("bkt")
+        .key("dst")
+        .send()
+        .await
+        .unwrap()
+        .last_modified()
+        .copied()
+        .unwrap();
+    assert!(
+        dst_time.secs() > src_time.secs(),
+        "a copy has its own Last-Modified"
+    );
+    // Overwriting, then deleting, the source leaves the copy as it was.
+    s.put("bkt", "src", "new content").await;
+    assert_eq!(s.get("bkt", "dst").await, original);
+    s.client
+        .delete_object()
+        .bucket("bkt")
+        .key("src")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(s.get("bkt", "dst").await, original);
+    // And overwriting the copy leaves a second copy untouched.
+    s.client
+        .copy_object()
+        .bucket("bkt")
+        .key("dst2")
+        .copy_source("bkt/dst")
+        .send()
+        .await
+        .unwrap();
+    s.put("bkt", "dst", "changed").await;
+    assert_eq!(s.get("bkt", "dst2").await, original);
+}
+
+fn pattern_bytes(n: usize) -> Vec<u8> {
+    (0..n).map(|i| (i * 7 % 251) as u8).collect()
+}

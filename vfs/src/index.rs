@@ -58,6 +58,10 @@ pub struct ObjectMeta {
     /// Sizes of the parts of an object assembled from a multipart upload, in order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub parts: Vec<u64>,
+    /// When the object was written, where that is not the file's modification time (a copy
+    /// shares its source's file), in nanoseconds since the Unix epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub modified_ns: Option<i64>,
 }
 
 impl ObjectMeta {

@@ -15,7 +15,7 @@ use crate::index::{ObjectAttrs, ObjectMeta};
 use crate::key::{self, RESERVED_DIR};
 use crate::meta::{Op, Tree};
 use crate::remote::Upload;
-use crate::vfs::{ObjectInfo, Vfs};
+use crate::vfs::{now_ns, ObjectInfo, Vfs};
 
 /// S3's smallest part, except for the last one.
 const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
@@ -77,12 +77,6 @@ pub struct PartPage {
     pub parts: Vec<PartInfo>,
     pub truncated: bool,
     pub initiated: SystemTime,
-}
-
-fn now_ns() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as i64)
 }
 
 fn time_of(ns: i64) -> SystemTime {
@@ -441,6 +435,7 @@ impl Vfs {
             etag: multipart_etag(&etags),
             attrs: rec.attrs.clone(),
             parts: chosen.iter().map(|p| p.size).collect(),
+            modified_ns: None,
         };
         let info = self.publish(bucket, key, &path, upload, meta, None).await?;
         let done = UploadRecord {

@@ -230,5 +230,6 @@ fn unhashed(fp: Fingerprint) -> ObjectMeta {
         etag: String::new(),
         attrs: ObjectAttrs::default(),
         parts: Vec::new(),
+        modified_ns: None,
     }
 }

@@ -30,9 +30,17 @@ pub struct ObjectInfo {
 
 impl ObjectInfo {
     pub(crate) fn from_meta(meta: ObjectMeta) -> ObjectInfo {
+        let last_modified = match meta.modified_ns {
+            Some(ns) => Fingerprint {
+                mtime_ns: ns,
+                ..meta.fingerprint
+            }
+            .modified(),
+            None => meta.fingerprint.modified(),
+        };
         ObjectInfo {
             size: meta.fingerprint.size,
-            last_modified: meta.fingerprint.modified(),
+            last_modified,
             etag: meta.etag,
             attrs: meta.attrs,
             parts: meta.parts,
@@ -260,15 +268,16 @@ impl Vfs {
             EtagHash::None => synthetic_etag(&fp),
         };
         // A record whose fingerprint matches but lacks the hash is ours: keep its attributes.
-        let (attrs, parts) = old
+        let (attrs, parts, modified_ns) = old
             .filter(|m| m.fingerprint == fp)
-            .map(|m| (m.attrs, m.parts))
+            .map(|m| (m.attrs, m.parts, m.modified_ns))
             .unwrap_or_default();
         let meta = ObjectMeta {
             fingerprint: fp,
             etag,
             attrs,
             parts,
+            modified_ns,
         };
         self.index.put(bucket, key, &meta).await?;
         Ok(Some(meta))
@@ -335,6 +344,7 @@ impl Vfs {
             etag,
             attrs: req.attrs,
             parts: Vec::new(),
+            modified_ns: None,
         };
         self.publish(bucket, key, &path, upload, meta, req.precondition.as_ref())
             .await
@@ -379,6 +389,8 @@ impl Vfs {
             etag,
             attrs: attrs.unwrap_or(src.info.attrs),
             parts: src.info.parts,
+            // The copy may share its source's file: its own time is kept here.
+            modified_ns: Some(now_ns()),
         };
         self.publish(dst_bucket, dst_key, &dst_path, upload, meta, None)
             .await
@@ -504,6 +516,12 @@ impl Vfs {
             self.index.apply(ops).await?;
         }
     }
+}
+
+pub(crate) fn now_ns() -> i64 {
+    SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as i64)
 }
 
 /// The ETag of an object when content hashing is off: changes whenever the file does.
