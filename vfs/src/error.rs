@@ -47,6 +47,13 @@ pub enum VfsError {
 
 pub type Result<T, E = VfsError> = std::result::Result<T, E>;
 
+/// A failed request body becomes [`VfsError::Body`], carrying the front end's own error.
+impl From<Box<dyn std::error::Error + Send + Sync>> for VfsError {
+    fn from(e: Box<dyn std::error::Error + Send + Sync>) -> VfsError {
+        VfsError::Body(e)
+    }
+}
+
 impl VfsError {
     /// Maps an I/O error met while writing or reading `key` to what the client should hear.
     pub(crate) fn from_key_io(e: io::Error, key: &str) -> VfsError {

@@ -6,7 +6,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use futures_util::{Stream, StreamExt};
+use futures_util::Stream;
 use md5::{Digest, Md5};
 use serde::{Deserialize, Serialize};
 
@@ -193,37 +193,14 @@ impl Vfs {
         id: &str,
         number: u32,
         content_md5: Option<[u8; 16]>,
-        mut body: S,
+        body: S,
     ) -> Result<PartInfo>
     where
         S: Stream<Item = std::result::Result<Bytes, BodyError>> + Unpin,
     {
         self.open_upload(bucket, key, id)?;
-        let mut upload = self.remote.create().await?;
-        let mut md5 = Md5::new();
-        let size = loop {
-            match body.next().await {
-                Some(Ok(chunk)) => {
-                    md5.update(&chunk);
-                    if let Err(e) = upload.write(chunk).await {
-                        upload.abort().await;
-                        return Err(e.into());
-                    }
-                }
-                Some(Err(e)) => {
-                    upload.abort().await;
-                    return Err(VfsError::Body(e));
-                }
-                None => match upload.finish(self.fsync).await {
-                    Ok(fp) => break fp.size,
-                    Err(e) => {
-                        upload.abort().await;
-                        return Err(e.into());
-                    }
-                },
-            }
-        };
-        let digest: [u8; 16] = md5.finalize().into();
+        let (upload, fp, digest) = self.stage(body, true).await?;
+        let size = fp.size;
         if content_md5.is_some_and(|want| want != digest) {
             upload.abort().await;
             return Err(VfsError::BadDigest);
@@ -257,37 +234,15 @@ impl Vfs {
                 )))
             }
         };
-        let mut stream = src.stream(offset, len);
-        let mut upload = self.remote.create().await?;
-        let mut md5 = Md5::new();
-        let mut copied = 0u64;
-        while let Some(chunk) = stream.next().await {
-            let chunk = match chunk {
-                Ok(c) => c,
-                Err(e) => {
-                    upload.abort().await;
-                    return Err(e.into());
-                }
-            };
-            md5.update(&chunk);
-            copied += chunk.len() as u64;
-            if let Err(e) = upload.write(chunk).await {
-                upload.abort().await;
-                return Err(e.into());
-            }
-        }
-        if let Err(e) = upload.finish(self.fsync).await {
-            upload.abort().await;
-            return Err(e.into());
-        }
+        let (upload, fp, digest) = self.stage(src.stream(offset, len), true).await?;
         self.store_part(
             bucket,
             key,
             id,
             number,
             upload,
-            copied,
-            hex::encode(md5.finalize()),
+            fp.size,
+            hex::encode(digest),
         )
         .await
     }

@@ -302,35 +302,8 @@ impl Vfs {
             // Fail early, before taking the body; checked again when publishing.
             self.check_precondition(bucket, key, check).await?;
         }
-        let mut upload = self.remote.create().await?;
         let hash_md5 = self.etag_hash == EtagHash::Md5 || req.content_md5.is_some();
-        let mut md5 = Md5::new();
-        let mut body = req.body;
-        let fp = loop {
-            match body.next().await {
-                Some(Ok(chunk)) => {
-                    if hash_md5 {
-                        md5.update(&chunk);
-                    }
-                    if let Err(e) = upload.write(chunk).await {
-                        upload.abort().await;
-                        return Err(e.into());
-                    }
-                }
-                Some(Err(e)) => {
-                    upload.abort().await;
-                    return Err(VfsError::Body(e));
-                }
-                None => match upload.finish(self.fsync).await {
-                    Ok(fp) => break fp,
-                    Err(e) => {
-                        upload.abort().await;
-                        return Err(e.into());
-                    }
-                },
-            }
-        };
-        let digest: [u8; 16] = md5.finalize().into();
+        let (upload, fp, digest) = self.stage(req.body, hash_md5).await?;
         if req.content_md5.is_some_and(|want| want != digest) {
             upload.abort().await;
             return Err(VfsError::BadDigest);
@@ -348,6 +321,44 @@ impl Vfs {
         };
         self.publish(bucket, key, &path, upload, meta, req.precondition.as_ref())
             .await
+    }
+
+    /// Streams a body into a new, not yet published upload, computing its MD5 on the way when
+    /// `hash` (else the digest is meaningless). Nothing is left behind on failure.
+    pub(crate) async fn stage<S, E>(
+        &self,
+        mut body: S,
+        hash: bool,
+    ) -> Result<(Box<dyn Upload>, Fingerprint, [u8; 16])>
+    where
+        S: Stream<Item = std::result::Result<Bytes, E>> + Unpin,
+        E: Into<VfsError>,
+    {
+        let mut upload = self.remote.create().await?;
+        let mut md5 = Md5::new();
+        let finished = loop {
+            let step = match body.next().await {
+                Some(Ok(chunk)) => {
+                    if hash {
+                        md5.update(&chunk);
+                    }
+                    upload.write(chunk).await.map_err(VfsError::from)
+                }
+                Some(Err(e)) => Err(e.into()),
+                None => break upload.finish(self.fsync).await,
+            };
+            if let Err(e) = step {
+                upload.abort().await;
+                return Err(e);
+            }
+        };
+        match finished {
+            Ok(fp) => Ok((upload, fp, md5.finalize().into())),
+            Err(e) => {
+                upload.abort().await;
+                Err(e.into())
+            }
+        }
     }
 
     /// Copies an object; `attrs: None` keeps the source's attributes (directive COPY).
