@@ -27,7 +27,8 @@
 #   BENCH_COPY_PART_SIZE=512MiB range size of the UploadPartCopy
 #   BENCH_COMPLETE_SIZE         size of the upload whose Complete is timed (default SIZE/2)
 #   BENCH_COPY_SIZE             size of the CopyObject (default SIZE/4)
-#   BENCH_DIR=target/bench-data scratch folder (served folder and dd file), removed at the end
+#   BENCH_DIR=target/bench-data where the scratch folder of the run (served folder and dd
+#                               file) is made; the scratch folder is removed at the end
 #   BENCH_JSON=target/bench-multipart.json
 #   BENCH_NO_FSYNC=1            start the server with --no-fsync (dd still uses fdatasync)
 #   BENCH_FRESH_SERVER=1        restart the server before each step, so that each peak is
@@ -36,7 +37,7 @@
 #   BENCH_SIGNED=0              skip the signed-payload upload
 #   BENCH_VERIFY=0              skip the read-back
 #   BENCH_BUILD=0               use the binaries already in target/release
-#   BENCH_KEEP=1                keep BENCH_DIR
+#   BENCH_KEEP=1                keep the scratch folder
 #
 # A quick run: BENCH_SIZE=256MiB bench/run-multipart.sh
 set -euo pipefail
@@ -121,6 +122,7 @@ fi
 
 SERVER_PID=
 SAMPLER_PID=
+WORK=
 cleanup() {
     local rc=$?
     stop_server
@@ -129,7 +131,8 @@ cleanup() {
         tail -n 20 "$SERVER_LOG" | sed 's/^/  | /' >&2
     fi
     if [[ ${BENCH_KEEP:-0} != 1 ]]; then
-        rm -rf "$BENCH_DIR"
+        [[ -z $WORK ]] || rm -rf "$WORK"
+        rmdir "$BENCH_DIR" 2>/dev/null || true
     fi
     exit "$rc"
 }
@@ -137,9 +140,10 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-rm -rf "$BENCH_DIR"
-mkdir -p "$BENCH_DIR/root" "$(dirname "$OUT_JSON")"
-FS_TYPE=$(findmnt -n -o FSTYPE --target "$BENCH_DIR" 2>/dev/null || df --output=fstype "$BENCH_DIR" | tail -n 1)
+mkdir -p "$BENCH_DIR" "$(dirname "$OUT_JSON")"
+WORK=$(mktemp -d "$BENCH_DIR/run.XXXXXX")
+mkdir "$WORK/root"
+FS_TYPE=$(findmnt -n -o FSTYPE --target "$WORK" 2>/dev/null || df --output=fstype "$WORK" | tail -n 1)
 
 # ------------------------------------------------------------------ the server
 
@@ -154,7 +158,7 @@ done
 [[ -n $PORT ]] || die "no free port in 19380-19480"
 ENDPOINT=http://127.0.0.1:$PORT
 
-SERVER_ARGS=(serve "$BENCH_DIR/root" --addr "127.0.0.1:$PORT" --auth-key "$AK,$SK" --log-level warn)
+SERVER_ARGS=(serve "$WORK/root" --addr "127.0.0.1:$PORT" --auth-key "$AK,$SK" --log-level warn)
 if [[ ${BENCH_NO_FSYNC:-0} == 1 ]]; then
     SERVER_ARGS+=(--no-fsync)
 fi
@@ -297,7 +301,7 @@ complete_row() {
         "$(s3 "$(jq -r .complete_s <<<"$1")") s" "$(ratio "$total" "$DD_MBS")" "" "-" "" null
 }
 
-echo "run-multipart: s3gate pid $SERVER_PID on $ENDPOINT, $BENCH_DIR ($FS_TYPE), idle RSS $(awk -v k="$IDLE_KB" 'BEGIN { printf "%.1f", k / 1024 }') MiB" >&2
+echo "run-multipart: s3gate pid $SERVER_PID on $ENDPOINT, $WORK ($FS_TYPE), idle RSS $(awk -v k="$IDLE_KB" 'BEGIN { printf "%.1f", k / 1024 }') MiB" >&2
 
 # 1. dd: the disk reference, before the big upload and again after it (the disk of a virtual
 # machine drifts: the ratios are taken against the mean of the two).
@@ -309,8 +313,8 @@ fi
 run_dd() { # -> "bytes seconds MB/s"
     local out line bytes secs
     sync
-    out=$(LC_ALL=C dd if=/dev/zero of="$BENCH_DIR/dd.bin" "${DD_ARGS[@]}" conv=fdatasync 2>&1)
-    rm -f "$BENCH_DIR/dd.bin"
+    out=$(LC_ALL=C dd if=/dev/zero of="$WORK/dd.bin" "${DD_ARGS[@]}" conv=fdatasync 2>&1)
+    rm -f "$WORK/dd.bin"
     line=$(tail -n 1 <<<"$out")
     bytes=$(awk '{ print $1 }' <<<"$line")
     secs=$(awk -F', ' '{ split($(NF - 1), s, " "); print s[1] }' <<<"$line")
