@@ -15,6 +15,7 @@ use sha2::{Digest, Sha256};
 
 use crate::checksum::{Algorithm, Hasher};
 use crate::error::{S3Error, S3Result};
+use crate::headers::header;
 use crate::sigv4::{Auth, ChunkSigner, PayloadHash, EMPTY_SHA256};
 
 pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -40,10 +41,6 @@ pub(crate) struct Body {
     expected_len: Option<u64>,
     received: u64,
     done: bool,
-}
-
-fn header<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
-    req.headers().get(name).and_then(|v| v.to_str().ok())
 }
 
 impl Body {

@@ -14,7 +14,8 @@ use crate::router::Query;
 const MAX_USER_META: usize = 2048;
 const META_PREFIX: &str = "x-amz-meta-";
 
-fn header<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
+/// A request header's value, when present and text.
+pub(crate) fn header<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
     req.headers().get(name).and_then(|v| v.to_str().ok())
 }
 

@@ -46,7 +46,7 @@ pub(crate) struct Ctx {
 
 impl Ctx {
     pub(crate) fn header(&self, name: &str) -> Option<&str> {
-        self.req.headers().get(name).and_then(|v| v.to_str().ok())
+        headers::header(&self.req, name)
     }
 
     pub(crate) fn vfs(&self) -> &Vfs {
@@ -167,7 +167,7 @@ async fn dispatch(
         let query = Query::parse(req.query_string())?;
         let route = router::route(
             req.method(),
-            req.headers().get("host").and_then(|h| h.to_str().ok()),
+            headers::header(&req, "host"),
             req.uri().path(),
             &query,
             req.headers().contains_key("x-amz-copy-source"),

@@ -46,11 +46,9 @@ const SIGNED_SUBRESOURCES: [&str; 25] = [
 /// The longest a SigV2 header-signed request may be away from our clock.
 const MAX_SKEW: Duration = Duration::from_secs(15 * 60);
 
+/// A header's value, empty when absent (as SigV2 signs it).
 fn header<'a>(req: &'a HttpRequest, name: &str) -> &'a str {
-    req.headers()
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
+    crate::headers::header(req, name).unwrap_or("")
 }
 
 /// The string to sign; `date` is the Date header (header auth) or Expires (presigned).
@@ -131,10 +129,7 @@ fn secret<'k>(keys: &'k Keys, access_key: &str) -> S3Result<&'k str> {
 }
 
 fn authenticated(req: &HttpRequest, access_key: &str) -> S3Result<Auth> {
-    let payload = req
-        .headers()
-        .get("x-amz-content-sha256")
-        .and_then(|v| v.to_str().ok());
+    let payload = crate::headers::header(req, "x-amz-content-sha256");
     Ok(Auth {
         access_key: Some(access_key.to_string()),
         payload: match payload {

@@ -161,7 +161,7 @@ pub(crate) fn authenticate(
     keys: &Keys,
     vhost_bucket: Option<&str>,
 ) -> S3Result<Auth> {
-    let header = |n: &str| req.headers().get(n).and_then(|v| v.to_str().ok());
+    let header = |n: &str| crate::headers::header(req, n);
     let raw_query = req.query_string();
     let presigned = raw_query.contains("X-Amz-Signature=");
     let authz = header("authorization");

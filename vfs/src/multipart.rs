@@ -3,7 +3,7 @@
 //! Complete concatenates the parts in the kernel and publishes the object atomically with S3's
 //! `md5-of-part-md5s-N` ETag.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use futures_util::Stream;
@@ -14,7 +14,7 @@ use crate::error::{Result, VfsError};
 use crate::index::{ObjectAttrs, ObjectMeta};
 use crate::key::{self, RESERVED_DIR};
 use crate::meta::{Op, Tree};
-use crate::remote::Upload;
+use crate::remote::{ns_from_time, time_from_ns, Upload};
 use crate::vfs::{now_ns, ObjectInfo, Vfs};
 
 /// S3's smallest part, except for the last one.
@@ -77,10 +77,6 @@ pub struct PartPage {
     pub parts: Vec<PartInfo>,
     pub truncated: bool,
     pub initiated: SystemTime,
-}
-
-fn time_of(ns: i64) -> SystemTime {
-    UNIX_EPOCH + Duration::from_nanos(ns.max(0) as u64)
 }
 
 fn upload_key(bucket: &str, key: &str, id: &str) -> Vec<u8> {
@@ -282,7 +278,7 @@ impl Vfs {
             number,
             size,
             etag,
-            last_modified: time_of(mtime_ns),
+            last_modified: time_from_ns(mtime_ns),
         })
     }
 
@@ -304,7 +300,7 @@ impl Vfs {
                     number: n,
                     size: rec.size,
                     etag: rec.etag,
-                    last_modified: time_of(rec.mtime_ns),
+                    last_modified: time_from_ns(rec.mtime_ns),
                 })
             })
             .collect()
@@ -325,7 +321,7 @@ impl Vfs {
         Ok(PartPage {
             parts,
             truncated,
-            initiated: time_of(rec.initiated_ns),
+            initiated: time_from_ns(rec.initiated_ns),
         })
     }
 
@@ -518,7 +514,7 @@ impl Vfs {
                 page.uploads.push(UploadInfo {
                     key: name,
                     upload_id,
-                    initiated: time_of(rec.initiated_ns),
+                    initiated: time_from_ns(rec.initiated_ns),
                 });
                 count += 1;
             }
@@ -563,10 +559,7 @@ impl Vfs {
                     .iter()
                     .map(|p| p.last_modified)
                     .max()
-                    .map_or(rec.initiated_ns, |t| {
-                        t.duration_since(UNIX_EPOCH)
-                            .map_or(0, |d| d.as_nanos() as i64)
-                    });
+                    .map_or(rec.initiated_ns, ns_from_time);
                 if rec.initiated_ns.max(newest_part) < cutoff {
                     let full = String::from_utf8_lossy(&k[..nul]).into_owned();
                     if let Some((bucket, key)) = full.split_once('/') {

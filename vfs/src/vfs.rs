@@ -14,7 +14,9 @@ use crate::index::{Index, ObjectAttrs, ObjectMeta};
 use crate::key;
 use crate::locks::KeyLocks;
 use crate::meta::{Op, Tree};
-use crate::remote::{ByteStream, Fingerprint, LocalFs, Reader, Remote, Upload};
+use crate::remote::{
+    ns_from_time, time_from_ns, ByteStream, Fingerprint, LocalFs, Reader, Remote, Upload,
+};
 
 /// An object as the front end sees it.
 #[derive(Debug, Clone)]
@@ -30,14 +32,7 @@ pub struct ObjectInfo {
 
 impl ObjectInfo {
     pub(crate) fn from_meta(meta: ObjectMeta) -> ObjectInfo {
-        let last_modified = match meta.modified_ns {
-            Some(ns) => Fingerprint {
-                mtime_ns: ns,
-                ..meta.fingerprint
-            }
-            .modified(),
-            None => meta.fingerprint.modified(),
-        };
+        let last_modified = time_from_ns(meta.modified_ns.unwrap_or(meta.fingerprint.mtime_ns));
         ObjectInfo {
             size: meta.fingerprint.size,
             last_modified,
@@ -530,9 +525,7 @@ impl Vfs {
 }
 
 pub(crate) fn now_ns() -> i64 {
-    SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as i64)
+    ns_from_time(SystemTime::now())
 }
 
 /// The ETag of an object when content hashing is off: changes whenever the file does.

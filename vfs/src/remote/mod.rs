@@ -29,12 +29,19 @@ pub struct Fingerprint {
 
 impl Fingerprint {
     pub fn modified(&self) -> SystemTime {
-        if self.mtime_ns >= 0 {
-            SystemTime::UNIX_EPOCH + std::time::Duration::from_nanos(self.mtime_ns as u64)
-        } else {
-            SystemTime::UNIX_EPOCH
-        }
+        time_from_ns(self.mtime_ns)
     }
+}
+
+/// Nanoseconds since the Unix epoch (as records keep times) to a time; before 1970 is 1970.
+pub(crate) fn time_from_ns(ns: i64) -> SystemTime {
+    SystemTime::UNIX_EPOCH + std::time::Duration::from_nanos(ns.max(0) as u64)
+}
+
+/// A time to nanoseconds since the Unix epoch; before 1970 is 0.
+pub(crate) fn ns_from_time(t: SystemTime) -> i64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as i64)
 }
 
 /// What a remote says about one name.
