@@ -33,6 +33,55 @@ pub struct ServerConfig {
     pub region: String,
     /// Worker threads serving HTTP; 0 means one per core.
     pub workers: usize,
+    /// PEM certificate chain; with `key`, the server speaks HTTPS only.
+    pub cert: Option<PathBuf>,
+    /// PEM private key of `cert`.
+    pub key: Option<PathBuf>,
+    /// PEM CA certificates: when set, clients must present a certificate signed by one of them.
+    pub client_ca: Option<PathBuf>,
+    /// The oldest TLS version accepted.
+    pub min_tls_version: TlsVersion,
+    /// The largest request line plus headers accepted, in bytes.
+    pub max_header_bytes: usize,
+    /// How long a client may take to send its headers, and may leave a body upload idle.
+    #[serde(deserialize_with = "de_duration")]
+    pub read_timeout: std::time::Duration,
+    /// How long an idle keep-alive connection stays open (a graceful stop waits for idle
+    /// connections to close, so this also bounds how long a stop waits for idle clients).
+    #[serde(deserialize_with = "de_duration")]
+    pub idle_timeout: std::time::Duration,
+}
+
+/// The ceiling of `max_header_bytes`: the HTTP layer never buffers more than this for a head.
+pub const MAX_HEADER_BYTES_LIMIT: usize = 128 * 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TlsVersion {
+    #[default]
+    Tls12,
+    Tls13,
+}
+
+impl FromStr for TlsVersion {
+    type Err = ConfigError;
+    fn from_str(s: &str) -> Result<Self, ConfigError> {
+        match s.trim().to_ascii_lowercase().trim_start_matches("tls") {
+            "1.2" => Ok(TlsVersion::Tls12),
+            "1.3" => Ok(TlsVersion::Tls13),
+            _ => Err(ConfigError::Invalid {
+                what: format!("TLS version {s:?}"),
+                expected: "1.2 or 1.3".into(),
+            }),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for TlsVersion {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
 }
 
 impl Default for ServerConfig {
@@ -43,6 +92,13 @@ impl Default for ServerConfig {
             vhost_domains: Vec::new(),
             region: "us-east-1".to_string(),
             workers: 0,
+            cert: None,
+            key: None,
+            client_ca: None,
+            min_tls_version: TlsVersion::Tls12,
+            max_header_bytes: 64 * 1024,
+            read_timeout: std::time::Duration::from_secs(60),
+            idle_timeout: std::time::Duration::from_secs(5),
         }
     }
 }
@@ -264,6 +320,36 @@ impl Config {
             path: path.to_path_buf(),
             message: e.to_string(),
         })
+    }
+
+    /// Checks what the types cannot: settings that only make sense together, and bounds.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let s = &self.server;
+        if s.cert.is_some() != s.key.is_some() {
+            return Err(ConfigError::Invalid {
+                what: "TLS settings".into(),
+                expected: "both a certificate (--cert) and its key (--key), or neither".into(),
+            });
+        }
+        if s.client_ca.is_some() && s.cert.is_none() {
+            return Err(ConfigError::Invalid {
+                what: "client CA".into(),
+                expected: "mutual TLS only with HTTPS: --client-ca needs --cert and --key".into(),
+            });
+        }
+        if !(1024..=MAX_HEADER_BYTES_LIMIT).contains(&s.max_header_bytes) {
+            return Err(ConfigError::Invalid {
+                what: format!("max header bytes {}", s.max_header_bytes),
+                expected: format!("between 1024 and {MAX_HEADER_BYTES_LIMIT}"),
+            });
+        }
+        if s.read_timeout.is_zero() {
+            return Err(ConfigError::Invalid {
+                what: "read timeout 0".into(),
+                expected: "a duration of at least 1s".into(),
+            });
+        }
+        Ok(())
     }
 
     /// Where the metadata index lives.

@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
-use s3gate_config::{parse_duration, AuthKey, Config, EtagHash, MetaStoreKind};
+use s3gate_config::{parse_duration, AuthKey, Config, EtagHash, MetaStoreKind, TlsVersion};
 
 #[derive(Parser)]
 #[command(
@@ -76,6 +76,27 @@ struct ServeArgs {
     /// HTTP worker threads (default: one per core).
     #[arg(long)]
     workers: Option<usize>,
+    /// TLS certificate chain (PEM); with --key, serve HTTPS.
+    #[arg(long)]
+    cert: Option<PathBuf>,
+    /// TLS private key (PEM).
+    #[arg(long)]
+    key: Option<PathBuf>,
+    /// CA certificates (PEM) that client certificates must chain to (mutual TLS).
+    #[arg(long)]
+    client_ca: Option<PathBuf>,
+    /// Oldest TLS version accepted: 1.2 or 1.3.
+    #[arg(long)]
+    min_tls_version: Option<TlsVersion>,
+    /// Largest request head (request line and headers) accepted, in bytes.
+    #[arg(long)]
+    max_header_bytes: Option<usize>,
+    /// How long a client may take to send its headers or leave an upload idle (e.g. 60s).
+    #[arg(long, value_parser = parse_duration)]
+    read_timeout: Option<std::time::Duration>,
+    /// How long an idle keep-alive connection stays open (e.g. 5s).
+    #[arg(long, value_parser = parse_duration)]
+    idle_timeout: Option<std::time::Duration>,
     /// Log filter (error, warn, info, debug, trace, or a tracing filter).
     #[arg(long, default_value = "info")]
     log_level: String,
@@ -127,6 +148,22 @@ impl ServeArgs {
         if let Some(w) = self.workers {
             c.server.workers = w;
         }
+        let s = &mut c.server;
+        s.cert = self.cert.or(s.cert.take());
+        s.key = self.key.or(s.key.take());
+        s.client_ca = self.client_ca.or(s.client_ca.take());
+        if let Some(v) = self.min_tls_version {
+            s.min_tls_version = v;
+        }
+        if let Some(n) = self.max_header_bytes {
+            s.max_header_bytes = n;
+        }
+        if let Some(d) = self.read_timeout {
+            s.read_timeout = d;
+        }
+        if let Some(d) = self.idle_timeout {
+            s.idle_timeout = d;
+        }
         Ok(c)
     }
 }
@@ -166,6 +203,7 @@ async fn serve(config: Config) -> i32 {
         addr = %server.addr(),
         path = %config.remote.path.display(),
         auth = if config.auth.keys.is_empty() { "anonymous" } else { "sigv4" },
+        tls = config.server.cert.is_some(),
         "serving"
     );
     wait_for_signal().await;

@@ -47,6 +47,7 @@ impl Server {
 
 /// Opens the remote and its index, binds the listener and starts serving.
 pub async fn start(config: Config) -> Result<Server, Error> {
+    config.validate()?;
     let config = Arc::new(config);
     let vfs = Arc::new(s3gate_vfs::Vfs::open(&config).await?);
     let http = s3gate_s3api::HttpServer::start(config.clone(), vfs.clone())?;

@@ -3,6 +3,7 @@
 //! end, lengths checked. A failed check ends the stream with an error instead of its end, so the
 //! VFS never publishes an object whose body did not check out.
 
+use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -12,6 +13,8 @@ use actix_web::HttpRequest;
 use bytes::{Buf, Bytes, BytesMut};
 use futures_util::Stream;
 use sha2::{Digest, Sha256};
+
+use s3gate_vfs::{Checksum, ChecksumSlot, ChecksumType};
 
 use crate::checksum::{Algorithm, Hasher};
 use crate::error::{S3Error, S3Result};
@@ -29,6 +32,8 @@ const MAX_LINE: usize = 4096;
 enum Expected {
     Header(String),
     Trailer,
+    /// Nothing to compare: the checksum is computed to be stored.
+    Compute,
 }
 
 /// The request body, decoded and checked.
@@ -37,15 +42,27 @@ pub(crate) struct Body {
     chunked: Option<Decoder>,
     sha256: Option<(Sha256, [u8; 32])>,
     checksum: Option<(Algorithm, Hasher, Expected)>,
+    /// Receives the additional checksum once the whole body checked out.
+    slot: ChecksumSlot,
     /// The size the decoded body must have, when declared.
     expected_len: Option<u64>,
     received: u64,
     done: bool,
+    /// A client that sends nothing for this long is cut off (slow-body protection).
+    idle_limit: std::time::Duration,
+    idle: Pin<Box<tokio::time::Sleep>>,
+    /// The idle timer runs: we are waiting for the client (not the client for us).
+    waiting: bool,
 }
 
 impl Body {
-    pub(crate) fn new(req: &HttpRequest, payload: Payload, auth: &Auth) -> S3Result<Body> {
-        let content_length = header(req, "content-length")
+    pub(crate) fn new(
+        req: &HttpRequest,
+        payload: Payload,
+        auth: &Auth,
+        idle_limit: std::time::Duration,
+    ) -> S3Result<Body> {
+        let content_length = header(req.head(), "content-length")
             .map(|v| {
                 v.parse::<u64>()
                     .map_err(|_| S3Error::invalid_argument("Content-Length is not a number"))
@@ -56,15 +73,19 @@ impl Body {
             chunked: None,
             sha256: None,
             checksum: None,
+            slot: ChecksumSlot::default(),
             expected_len: content_length,
             received: 0,
             done: false,
+            idle_limit,
+            idle: Box::pin(tokio::time::sleep(idle_limit)),
+            waiting: false,
         };
         match &auth.payload {
             PayloadHash::Unsigned => {}
             PayloadHash::Sha256(h) => body.sha256 = Some((Sha256::new(), *h)),
             PayloadHash::Streaming { signed, trailer } => {
-                let decoded = header(req, "x-amz-decoded-content-length")
+                let decoded = header(req.head(), "x-amz-decoded-content-length")
                     .map(|v| {
                         v.parse::<u64>().map_err(|_| {
                             S3Error::invalid_argument(
@@ -90,7 +111,7 @@ impl Body {
         }
         // Which additional checksum to verify: a header value, or a trailer announced by
         // x-amz-trailer.
-        if let Some(t) = header(req, "x-amz-trailer") {
+        if let Some(t) = header(req.head(), "x-amz-trailer") {
             let algo = Algorithm::from_header(t)
                 .ok_or_else(|| S3Error::invalid_request(format!("unsupported trailer {t:?}")))?;
             if body.chunked.is_none() {
@@ -103,10 +124,48 @@ impl Body {
             .into_iter()
             .find(|a| req.headers().contains_key(a.header()))
         {
-            let value = header(req, algo.header()).unwrap_or_default().to_string();
+            let value = header(req.head(), algo.header())
+                .unwrap_or_default()
+                .to_string();
             body.checksum = Some((algo, Hasher::new(algo), Expected::Header(value)));
         }
+        // Asked to compute a checksum the client does not send itself.
+        if let Some(name) = header(req.head(), "x-amz-sdk-checksum-algorithm")
+            .or_else(|| header(req.head(), "x-amz-checksum-algorithm"))
+        {
+            body.require(Algorithm::from_name(name)?)?;
+        }
         Ok(body)
+    }
+
+    /// Makes sure the body's checksum of `algo` is computed (and verified, when the client sent
+    /// one); a body that carries a checksum of another algorithm is refused.
+    pub(crate) fn require(&mut self, algo: Algorithm) -> S3Result<()> {
+        match &self.checksum {
+            None => {
+                self.checksum = Some((algo, Hasher::new(algo), Expected::Compute));
+                Ok(())
+            }
+            Some((a, _, _)) if *a == algo => Ok(()),
+            Some((a, _, _)) => Err(S3Error::invalid_request(format!(
+                "Checksum Type mismatch occurred, expected checksum Type: {}, actual checksum Type: {}",
+                algo.name().to_ascii_lowercase(),
+                a.name().to_ascii_lowercase()
+            ))),
+        }
+    }
+
+    /// For requests whose `x-amz-checksum-*` headers describe an object, not this body
+    /// (CompleteMultipartUpload): those headers are not checked against the body.
+    pub(crate) fn ignore_checksum_headers(&mut self) {
+        if matches!(self.checksum, Some((_, _, Expected::Header(_)))) {
+            self.checksum = None;
+        }
+    }
+
+    /// Where the verified checksum will be, once the body has been read to its end.
+    pub(crate) fn slot(&self) -> ChecksumSlot {
+        self.slot.clone()
     }
 
     /// Feeds one decoded piece through the hashes.
@@ -144,7 +203,9 @@ impl Body {
             }
         }
         if let Some((algo, h, expected)) = self.checksum.take() {
+            let got = h.finish_base64();
             let want = match expected {
+                Expected::Compute => got.clone(),
                 Expected::Header(v) => v,
                 Expected::Trailer => self
                     .chunked
@@ -157,12 +218,19 @@ impl Body {
                         ))
                     })?,
             };
-            if h.finish_base64() != want.trim() {
+            if got != want.trim() {
                 return Err(S3Error::bad_digest(format!(
                     "The {} you specified did not match the calculated checksum.",
                     algo.header()
                 )));
             }
+            let _ = self.slot.set(Checksum {
+                kind: ChecksumType {
+                    algorithm: algo.name().to_string(),
+                    full_object: true,
+                },
+                value: got,
+            });
         }
         Ok(())
     }
@@ -176,8 +244,21 @@ impl Body {
                 }
             }
             match Pin::new(&mut self.payload).poll_next(cx) {
-                Poll::Pending => return Poll::Pending,
+                Poll::Pending => {
+                    if !self.waiting {
+                        self.waiting = true;
+                        let deadline = tokio::time::Instant::now() + self.idle_limit;
+                        self.idle.as_mut().reset(deadline);
+                    }
+                    if self.idle.as_mut().poll(cx).is_ready() {
+                        return Poll::Ready(Some(Err(S3Error::request_timeout(
+                            "Your socket connection to the server was not read from or written to within the timeout period.",
+                        ))));
+                    }
+                    return Poll::Pending;
+                }
                 Poll::Ready(Some(Ok(raw))) => {
+                    self.waiting = false;
                     if let Some((h, _)) = &mut self.sha256 {
                         h.update(&raw);
                     }

@@ -1,9 +1,16 @@
 //! The additional checksums S3 clients send (`x-amz-checksum-*`, in a header or a trailer),
-//! computed over the body as it streams.
+//! computed over the body as it streams, and combined over the parts of a multipart upload.
 
 use base64::Engine;
+use s3gate_vfs::{BodyHasher, Checksum, ChecksumType};
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
+
+use crate::error::{S3Error, S3Result};
+
+fn b64(raw: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(raw)
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Algorithm {
@@ -39,6 +46,143 @@ impl Algorithm {
             .into_iter()
             .find(|a| a.header().eq_ignore_ascii_case(name.trim()))
     }
+
+    /// S3's name, as in `x-amz-checksum-algorithm` and after `Checksum` in XML elements.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Algorithm::Crc32 => "CRC32",
+            Algorithm::Crc32c => "CRC32C",
+            Algorithm::Crc64Nvme => "CRC64NVME",
+            Algorithm::Sha1 => "SHA1",
+            Algorithm::Sha256 => "SHA256",
+        }
+    }
+
+    pub(crate) fn from_name(name: &str) -> S3Result<Algorithm> {
+        Algorithm::ALL
+            .into_iter()
+            .find(|a| a.name().eq_ignore_ascii_case(name.trim()))
+            .ok_or_else(|| {
+                S3Error::invalid_request(format!(
+                    "Checksum algorithm {name:?} is not supported: use CRC32, CRC32C, CRC64NVME, SHA1 or SHA256"
+                ))
+            })
+    }
+
+    fn is_crc(self) -> bool {
+        matches!(
+            self,
+            Algorithm::Crc32 | Algorithm::Crc32c | Algorithm::Crc64Nvme
+        )
+    }
+
+    /// The checksum type of a multipart upload: `x-amz-checksum-type`, or S3's default for the
+    /// algorithm (full-object for CRC-64/NVME, which has no composite form).
+    pub(crate) fn upload_type(self, requested: Option<&str>) -> S3Result<ChecksumType> {
+        let full_object = match requested.map(|t| t.trim().to_ascii_uppercase()).as_deref() {
+            None => self == Algorithm::Crc64Nvme,
+            Some("FULL_OBJECT") if self.is_crc() => true,
+            Some("COMPOSITE") if self != Algorithm::Crc64Nvme => false,
+            Some(t) => {
+                return Err(S3Error::invalid_request(format!(
+                    "The {} checksum algorithm does not support checksum type {t}",
+                    self.name()
+                )))
+            }
+        };
+        Ok(ChecksumType {
+            algorithm: self.name().to_string(),
+            full_object,
+        })
+    }
+}
+
+/// The XML element that carries a checksum of this algorithm (`ChecksumCRC32`, ...).
+pub(crate) fn element(algorithm: &str) -> String {
+    format!("Checksum{algorithm}")
+}
+
+/// The header that carries a stored checksum, and its value.
+pub(crate) fn header_of(c: &Checksum) -> Option<(&'static str, &str)> {
+    let algo = Algorithm::from_name(&c.kind.algorithm).ok()?;
+    Some((algo.header(), c.value.as_str()))
+}
+
+/// `FULL_OBJECT` or `COMPOSITE`, as `x-amz-checksum-type` and `ChecksumType` say it.
+pub(crate) fn type_name(t: &ChecksumType) -> &'static str {
+    if t.full_object {
+        "FULL_OBJECT"
+    } else {
+        "COMPOSITE"
+    }
+}
+
+/// The checksum of a completed multipart object from its parts' checksums and sizes, in order:
+/// the CRCs combined into the CRC of the whole content (full-object), or the checksum of the
+/// concatenated binary part checksums with `-N` appended (composite).
+pub(crate) fn of_parts(kind: &ChecksumType, parts: &[(&str, u64)]) -> Option<String> {
+    let algo = Algorithm::from_name(&kind.algorithm).ok()?;
+    let raw: Vec<Vec<u8>> = parts
+        .iter()
+        .map(|(v, _)| base64::engine::general_purpose::STANDARD.decode(v).ok())
+        .collect::<Option<_>>()?;
+    if !kind.full_object {
+        let mut h = Hasher::new(algo);
+        for r in &raw {
+            h.update(r);
+        }
+        return Some(format!("{}-{}", h.finish_base64(), parts.len()));
+    }
+    let (poly, width) = match algo {
+        Algorithm::Crc32 => (0xEDB8_8320, 32),
+        Algorithm::Crc32c => (0x82F6_3B78, 32),
+        Algorithm::Crc64Nvme => (0x9A6C_9329_AC4B_C9B5, 64),
+        Algorithm::Sha1 | Algorithm::Sha256 => return None,
+    };
+    let mut crc = 0u64;
+    for (r, (_, len)) in raw.iter().zip(parts) {
+        let part = u64::from_be_bytes(
+            std::iter::repeat_n(0, 8 - r.len().min(8))
+                .chain(r.iter().copied())
+                .collect::<Vec<u8>>()
+                .try_into()
+                .ok()?,
+        );
+        crc = crc_combine(crc, part, *len, poly, width);
+    }
+    let bytes = crc.to_be_bytes();
+    Some(b64(&bytes[8 - width / 8..]))
+}
+
+/// `a * b` modulo the CRC polynomial, in the reflected bit order CRCs use (the top bit is x^0).
+fn mul_mod(a: u64, mut b: u64, poly: u64, width: usize) -> u64 {
+    let mut m = 1u64 << (width - 1);
+    let mut p = 0;
+    while m != 0 {
+        if a & m != 0 {
+            p ^= b;
+        }
+        m >>= 1;
+        b = if b & 1 != 0 { (b >> 1) ^ poly } else { b >> 1 };
+    }
+    p
+}
+
+/// The CRC of `A ++ B` from CRC(A), CRC(B) and B's length: CRC(A) shifted past `len_b` zero
+/// bytes (a multiplication by x^(8·len_b)), then added to CRC(B). Holds for CRCs whose initial
+/// value and final XOR are equal, as all three of S3's are.
+fn crc_combine(crc_a: u64, crc_b: u64, len_b: u64, poly: u64, width: usize) -> u64 {
+    let mut power = 1u64 << (width - 1 - 8); // x^8: one byte
+    let mut shift = 1u64 << (width - 1); // x^0
+    let mut n = len_b;
+    while n != 0 {
+        if n & 1 != 0 {
+            shift = mul_mod(power, shift, poly, width);
+        }
+        power = mul_mod(power, power, poly, width);
+        n >>= 1;
+    }
+    mul_mod(shift, crc_a, poly, width) ^ crc_b
 }
 
 pub(crate) enum Hasher {
@@ -49,7 +193,34 @@ pub(crate) enum Hasher {
     Sha256(Sha256),
 }
 
+impl BodyHasher for Hasher {
+    fn update(&mut self, data: &[u8]) {
+        Hasher::update(self, data)
+    }
+
+    fn finish(self: Box<Self>) -> Checksum {
+        let algorithm = self.algorithm().name().to_string();
+        Checksum {
+            kind: ChecksumType {
+                algorithm,
+                full_object: true,
+            },
+            value: self.finish_base64(),
+        }
+    }
+}
+
 impl Hasher {
+    fn algorithm(&self) -> Algorithm {
+        match self {
+            Hasher::Crc32(_) => Algorithm::Crc32,
+            Hasher::Crc32c(_) => Algorithm::Crc32c,
+            Hasher::Crc64Nvme(_) => Algorithm::Crc64Nvme,
+            Hasher::Sha1(_) => Algorithm::Sha1,
+            Hasher::Sha256(_) => Algorithm::Sha256,
+        }
+    }
+
     pub(crate) fn new(a: Algorithm) -> Hasher {
         match a {
             Algorithm::Crc32 => Hasher::Crc32(crc32fast::Hasher::new()),
@@ -79,7 +250,7 @@ impl Hasher {
             Hasher::Sha1(h) => h.finalize().to_vec(),
             Hasher::Sha256(h) => h.finalize().to_vec(),
         };
-        base64::engine::general_purpose::STANDARD.encode(raw)
+        b64(&raw)
     }
 }
 
@@ -113,8 +284,9 @@ mod tests {
 
     fn check(a: Algorithm, data: &[u8]) -> String {
         let mut h = Hasher::new(a);
-        h.update(&data[..3]);
-        h.update(&data[3..]);
+        let k = data.len().min(3);
+        h.update(&data[..k]);
+        h.update(&data[k..]);
         h.finish_base64()
     }
 
@@ -142,5 +314,50 @@ mod tests {
             Algorithm::from_header("X-Amz-Checksum-CRC32"),
             Some(Algorithm::Crc32)
         );
+    }
+
+    #[test]
+    fn full_object_crcs_combine_from_parts() {
+        let data: Vec<u8> = (0..100_000u32).map(|i| (i * 7 + i / 251) as u8).collect();
+        for algo in [Algorithm::Crc32, Algorithm::Crc32c, Algorithm::Crc64Nvme] {
+            let kind = algo.upload_type(Some("FULL_OBJECT")).unwrap();
+            for cuts in [
+                vec![0, 100_000],
+                vec![0, 1, 100_000],
+                vec![0, 33_333, 65_536, 99_999, 100_000],
+            ] {
+                let parts: Vec<(String, u64)> = cuts
+                    .windows(2)
+                    .map(|w| (check(algo, &data[w[0]..w[1]]), (w[1] - w[0]) as u64))
+                    .collect();
+                let refs: Vec<(&str, u64)> = parts.iter().map(|(v, n)| (v.as_str(), *n)).collect();
+                assert_eq!(
+                    of_parts(&kind, &refs).unwrap(),
+                    check(algo, &data),
+                    "{algo:?} {cuts:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn composite_checksums() {
+        // S3's composite form: the checksum of the concatenated binary part checksums, then -N.
+        let kind = Algorithm::Sha256.upload_type(None).unwrap();
+        let (a, b) = (
+            check(Algorithm::Sha256, b"part one"),
+            check(Algorithm::Sha256, b"part two"),
+        );
+        let mut h = Sha256::new();
+        for v in [&a, &b] {
+            h.update(base64::engine::general_purpose::STANDARD.decode(v).unwrap());
+        }
+        assert_eq!(
+            of_parts(&kind, &[(&a, 8), (&b, 8)]).unwrap(),
+            format!("{}-2", b64(&h.finalize()))
+        );
+        assert!(Algorithm::Sha1.upload_type(Some("FULL_OBJECT")).is_err());
+        assert!(Algorithm::Crc64Nvme.upload_type(Some("COMPOSITE")).is_err());
+        assert!(Algorithm::Crc64Nvme.upload_type(None).unwrap().full_object);
     }
 }

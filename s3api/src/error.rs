@@ -37,6 +37,7 @@ codes! {
     bucket_not_empty => CONFLICT, "BucketNotEmpty";
     entity_too_large => BAD_REQUEST, "EntityTooLarge";
     entity_too_small => BAD_REQUEST, "EntityTooSmall";
+    header_too_large => BAD_REQUEST, "RequestHeaderSectionTooLarge";
     incomplete_body => BAD_REQUEST, "IncompleteBody";
     internal => INTERNAL_SERVER_ERROR, "InternalError";
     invalid_access_key_id => FORBIDDEN, "InvalidAccessKeyId";
@@ -59,6 +60,7 @@ codes! {
     not_implemented => NOT_IMPLEMENTED, "NotImplemented";
     precondition_failed => PRECONDITION_FAILED, "PreconditionFailed";
     request_time_too_skewed => FORBIDDEN, "RequestTimeTooSkewed";
+    request_timeout => BAD_REQUEST, "RequestTimeout";
     signature_does_not_match => FORBIDDEN, "SignatureDoesNotMatch";
     content_sha256_mismatch => BAD_REQUEST, "XAmzContentSHA256Mismatch";
 }

@@ -3,6 +3,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use actix_web::dev::RequestHead;
 use actix_web::HttpRequest;
 use actix_web::HttpResponseBuilder;
 use s3gate_vfs::{ContentHeaders, ObjectAttrs, ObjectInfo};
@@ -15,13 +16,13 @@ const MAX_USER_META: usize = 2048;
 const META_PREFIX: &str = "x-amz-meta-";
 
 /// A request header's value, when present and text.
-pub(crate) fn header<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
-    req.headers().get(name).and_then(|v| v.to_str().ok())
+pub(crate) fn header<'a>(req: &'a RequestHead, name: &str) -> Option<&'a str> {
+    req.headers.get(name).and_then(|v| v.to_str().ok())
 }
 
 /// The attributes a PUT (or a REPLACE copy) stores with the object.
 pub(crate) fn attrs_from_request(req: &HttpRequest) -> S3Result<ObjectAttrs> {
-    let get = |n: &str| header(req, n).map(str::to_string);
+    let get = |n: &str| header(req.head(), n).map(str::to_string);
     // `aws-chunked` describes how this request's body travelled, not the object.
     let content_encoding = get("content-encoding").and_then(|v| {
         let kept: Vec<&str> = v
@@ -64,6 +65,8 @@ pub(crate) fn attrs_from_request(req: &HttpRequest) -> S3Result<ObjectAttrs> {
             expires: get("expires"),
         },
         user_meta,
+        // Set from the body once it checked out.
+        checksum: None,
     })
 }
 
@@ -142,7 +145,7 @@ pub(crate) enum Decision {
 /// If-Unmodified-Since (412), If-None-Match before If-Modified-Since (304); when If-None-Match is
 /// present, If-Modified-Since is ignored. Unparseable dates are ignored, as HTTP says.
 pub(crate) fn evaluate(req: &HttpRequest, prefix: &str, info: &ObjectInfo) -> Decision {
-    let h = |n: &str| header(req, &format!("{prefix}{n}"));
+    let h = |n: &str| header(req.head(), &format!("{prefix}{n}"));
     let date = |n: &str| h(n).and_then(|v| httpdate::parse_http_date(v).ok());
     let modified = to_second(info.last_modified);
     match h("if-match") {

@@ -10,22 +10,23 @@ mod list;
 mod multipart;
 mod object;
 mod router;
+mod server;
 mod sigv2;
 mod sigv4;
 mod xml;
 
-use std::io;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
-use actix_web::dev::ServerHandle;
-use actix_web::{web, App, HttpRequest, HttpResponse};
+use actix_web::dev::RequestHead;
+use actix_web::{web, HttpRequest, HttpResponse};
 use s3gate_config::Config;
 use s3gate_vfs::Vfs;
 
 use crate::error::{S3Error, S3Result};
 use crate::router::{Op, Query, Route};
 use crate::sigv4::{Auth, Keys};
+
+pub use server::HttpServer;
 
 /// What every request handler can reach.
 pub(crate) struct State {
@@ -46,7 +47,7 @@ pub(crate) struct Ctx {
 
 impl Ctx {
     pub(crate) fn header(&self, name: &str) -> Option<&str> {
-        headers::header(&self.req, name)
+        headers::header(self.req.head(), name)
     }
 
     pub(crate) fn vfs(&self) -> &Vfs {
@@ -55,20 +56,20 @@ impl Ctx {
 
     /// The request body as a decoded, checked stream.
     pub(crate) fn body(&self, payload: web::Payload) -> S3Result<body::Body> {
-        body::Body::new(&self.req, payload.into_inner(), &self.auth)
+        body::Body::new(
+            &self.req,
+            payload.into_inner(),
+            &self.auth,
+            self.state.config.server.read_timeout,
+        )
     }
 
     /// A small request body (an XML document), read whole: at most `limit` bytes, checked
     /// against `Content-MD5` when one is sent.
-    pub(crate) async fn small_body(
-        &self,
-        payload: web::Payload,
-        limit: usize,
-    ) -> S3Result<Vec<u8>> {
+    pub(crate) async fn small_body(&self, mut body: body::Body, limit: usize) -> S3Result<Vec<u8>> {
         use futures_util::StreamExt;
         use md5::Digest;
         let want_md5 = self.content_md5()?;
-        let mut body = self.body(payload)?;
         let mut raw = Vec::new();
         while let Some(chunk) = body.next().await {
             let chunk = chunk.map_err(|e| S3Error::from(s3gate_vfs::VfsError::Body(e)))?;
@@ -102,60 +103,47 @@ impl Ctx {
     }
 }
 
-/// The running HTTP server.
-pub struct HttpServer {
-    addr: SocketAddr,
-    handle: ServerHandle,
-    task: tokio::task::JoinHandle<io::Result<()>>,
+/// Everything that can be decided from the request head alone: its size, its route, its
+/// signature. Runs for every request, and before `100 Continue` for those that ask.
+pub(crate) fn authorize(head: &RequestHead, state: &State) -> S3Result<(Route, Query, Auth)> {
+    let head_bytes = head.uri.to_string().len()
+        + head
+            .headers
+            .iter()
+            .map(|(n, v)| n.as_str().len() + v.len() + 4)
+            .sum::<usize>();
+    if head_bytes > state.config.server.max_header_bytes {
+        return Err(S3Error::header_too_large(format!(
+            "Your request header section exceeds the maximum allowed size of {} bytes",
+            state.config.server.max_header_bytes
+        )));
+    }
+    let query = Query::parse(head.uri.query().unwrap_or(""))?;
+    let route = router::route(
+        &head.method,
+        headers::header(head, "host"),
+        head.uri.path(),
+        &query,
+        head.headers.contains_key("x-amz-copy-source"),
+        if state.config.server.force_path_style {
+            &[]
+        } else {
+            &state.config.server.vhost_domains
+        },
+    )?;
+    let auth = sigv4::authenticate(
+        head,
+        &state.keys,
+        route.virtual_host.then_some(route.bucket.as_str()),
+    )?;
+    Ok((route, query, auth))
 }
 
-impl HttpServer {
-    /// Binds the configured address and starts serving on the current tokio runtime.
-    pub fn start(config: Arc<Config>, vfs: Arc<Vfs>) -> io::Result<HttpServer> {
-        let state = web::Data::new(State {
-            keys: Keys::new(&config.auth.keys),
-            config: config.clone(),
-            vfs,
-        });
-        let workers = match config.server.workers {
-            0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
-            n => n,
-        };
-        let server = actix_web::HttpServer::new(move || {
-            App::new()
-                .app_data(state.clone())
-                .default_service(web::to(dispatch))
-        })
-        .workers(workers)
-        .disable_signals()
-        .bind(config.server.addr)?;
-        let addr = server
-            .addrs()
-            .first()
-            .copied()
-            .ok_or_else(|| io::Error::other("no address bound"))?;
-        let server = server.run();
-        let handle = server.handle();
-        let task = tokio::spawn(server);
-        Ok(HttpServer { addr, handle, task })
-    }
-
-    pub fn addr(&self) -> SocketAddr {
-        self.addr
-    }
-
-    /// Stops accepting and waits for in-flight requests.
-    pub async fn stop(self) {
-        self.handle.stop(true).await;
-        let _ = self.task.await;
-    }
-}
-
-fn request_id() -> String {
+pub(crate) fn request_id() -> String {
     format!("{:016X}", rand::random::<u64>())
 }
 
-async fn dispatch(
+pub(crate) async fn dispatch(
     req: HttpRequest,
     payload: web::Payload,
     state: web::Data<State>,
@@ -164,24 +152,7 @@ async fn dispatch(
     let head = req.method() == actix_web::http::Method::HEAD;
     let resource = req.uri().path().to_string();
     let result = async {
-        let query = Query::parse(req.query_string())?;
-        let route = router::route(
-            req.method(),
-            headers::header(&req, "host"),
-            req.uri().path(),
-            &query,
-            req.headers().contains_key("x-amz-copy-source"),
-            if state.config.server.force_path_style {
-                &[]
-            } else {
-                &state.config.server.vhost_domains
-            },
-        )?;
-        let auth = sigv4::authenticate(
-            &req,
-            &state.keys,
-            route.virtual_host.then_some(route.bucket.as_str()),
-        )?;
+        let (route, query, auth) = authorize(req.head(), &state)?;
         let Route {
             op, bucket, key, ..
         } = route;

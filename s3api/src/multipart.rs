@@ -1,14 +1,15 @@
 //! Multipart uploads: create, upload parts (streamed or copied), complete, abort, list.
 
 use actix_web::{web, HttpResponse};
-use s3gate_vfs::MAX_PART_NUMBER;
+use s3gate_vfs::{BodyHasher, Checksum, PartBody, PartPage, VfsError, MAX_PART_NUMBER};
 
 use crate::bucket::write_owner;
+use crate::checksum::{self, Algorithm, Hasher};
 use crate::error::{S3Error, S3Result};
 use crate::headers::{attrs_from_request, quoted};
 use crate::list::{max_param, url_encode};
-use crate::object::{copy_source, copy_source_info, xml_ok};
-use crate::xml::{parse_complete, timestamp, Xml};
+use crate::object::{checksum_headers, copy_source, copy_source_info, xml_ok};
+use crate::xml::{parse_complete, timestamp, CompletedPart, Xml};
 use crate::Ctx;
 
 /// The largest CompleteMultipartUpload body: 10,000 parts with room for markup.
@@ -32,28 +33,60 @@ fn part_number(ctx: &Ctx) -> S3Result<u32> {
 
 pub(crate) async fn create(ctx: &Ctx) -> S3Result<HttpResponse> {
     let attrs = attrs_from_request(&ctx.req)?;
+    let checksum = match ctx.header("x-amz-checksum-algorithm") {
+        Some(a) => Some(Algorithm::from_name(a)?.upload_type(ctx.header("x-amz-checksum-type"))?),
+        None if ctx.header("x-amz-checksum-type").is_some() => {
+            return Err(S3Error::invalid_request(
+                "x-amz-checksum-type needs x-amz-checksum-algorithm",
+            ))
+        }
+        None => None,
+    };
     let id = ctx
         .vfs()
-        .create_multipart(&ctx.bucket, &ctx.key, attrs)
+        .create_multipart(&ctx.bucket, &ctx.key, attrs, checksum.clone())
         .await?;
     let mut x = Xml::document("InitiateMultipartUploadResult", true);
     x.elem("Bucket", &ctx.bucket)
         .elem("Key", &ctx.key)
         .elem("UploadId", &id);
-    Ok(xml_ok(x.finish()))
+    let mut resp = HttpResponse::Ok();
+    if let Some(c) = &checksum {
+        resp.insert_header(("x-amz-checksum-algorithm", c.algorithm.as_str()))
+            .insert_header(("x-amz-checksum-type", checksum::type_name(c)));
+    }
+    Ok(resp.content_type("application/xml").body(x.finish()))
+}
+
+/// The hasher for the checksum an upload's parts carry, if it has one.
+fn part_algorithm(ctx: &Ctx) -> S3Result<Option<Algorithm>> {
+    ctx.vfs()
+        .upload_checksum(&ctx.bucket, &ctx.key, upload_id(ctx))?
+        .map(|t| Algorithm::from_name(&t.algorithm))
+        .transpose()
 }
 
 pub(crate) async fn upload_part(ctx: &Ctx, payload: web::Payload) -> S3Result<HttpResponse> {
     let number = part_number(ctx)?;
-    let md5 = ctx.content_md5()?;
-    let body = ctx.body(payload)?;
+    let mut body = ctx.body(payload)?;
+    if let Some(algo) = part_algorithm(ctx)? {
+        body.require(algo)?;
+    }
+    let part = PartBody {
+        content_md5: ctx.content_md5()?,
+        checksum: Some(body.slot()),
+        body,
+    };
     let part = ctx
         .vfs()
-        .upload_part(&ctx.bucket, &ctx.key, upload_id(ctx), number, md5, body)
+        .upload_part(&ctx.bucket, &ctx.key, upload_id(ctx), number, part)
         .await?;
-    Ok(HttpResponse::Ok()
-        .insert_header(("etag", quoted(&part.etag)))
-        .finish())
+    let mut resp = HttpResponse::Ok();
+    resp.insert_header(("etag", quoted(&part.etag)));
+    if let Some((name, value)) = part.checksum.as_ref().and_then(checksum::header_of) {
+        resp.insert_header((name, value));
+    }
+    Ok(resp.finish())
 }
 
 /// `x-amz-copy-source-range: bytes=first-last`, as (offset, length).
@@ -85,6 +118,7 @@ pub(crate) async fn upload_part_copy(ctx: &Ctx) -> S3Result<HttpResponse> {
         .map(copy_range)
         .transpose()?;
     copy_source_info(ctx, &src_bucket, &src_key).await?;
+    let hasher = part_algorithm(ctx)?.map(|a| Box::new(Hasher::new(a)) as Box<dyn BodyHasher>);
     let part = ctx
         .vfs()
         .upload_part_copy(
@@ -95,26 +129,103 @@ pub(crate) async fn upload_part_copy(ctx: &Ctx) -> S3Result<HttpResponse> {
             &src_bucket,
             &src_key,
             range,
+            hasher,
         )
         .await?;
     let mut x = Xml::document("CopyPartResult", true);
     x.elem("LastModified", &timestamp(part.last_modified))
         .elem("ETag", &quoted(&part.etag));
+    write_checksum(&mut x, part.checksum.as_ref(), false);
     Ok(xml_ok(x.finish()))
 }
 
+/// `<ChecksumCRC32>` (or another algorithm), and `<ChecksumType>` when `with_type`.
+fn write_checksum(x: &mut Xml, c: Option<&Checksum>, with_type: bool) {
+    if let Some(c) = c {
+        x.elem(&checksum::element(&c.kind.algorithm), &c.value);
+        if with_type {
+            x.elem("ChecksumType", checksum::type_name(&c.kind));
+        }
+    }
+}
+
+/// The completed object's checksum, from the stored part checksums, after checking those the
+/// client listed (and the whole-object value it may send in a header).
+fn object_checksum(
+    ctx: &Ctx,
+    page: &PartPage,
+    wanted: &[CompletedPart],
+) -> S3Result<Option<Checksum>> {
+    let Some(kind) = &page.checksum else {
+        return Ok(None);
+    };
+    let mut values = Vec::with_capacity(wanted.len());
+    for w in wanted {
+        let Ok(i) = page.parts.binary_search_by_key(&w.number, |p| p.number) else {
+            // The VFS reports the missing part.
+            return Ok(None);
+        };
+        let part = &page.parts[i];
+        let Some(stored) = &part.checksum else {
+            return Ok(None);
+        };
+        for (algo, value) in &w.checksums {
+            if !algo.eq_ignore_ascii_case(&kind.algorithm) || value != &stored.value {
+                return Err(S3Error::invalid_part(format!(
+                    "One or more of the specified parts could not be found: the Checksum{algo} of part {} does not match",
+                    w.number
+                )));
+            }
+        }
+        values.push((stored.value.as_str(), part.size));
+    }
+    let Some(value) = checksum::of_parts(kind, &values) else {
+        return Ok(None);
+    };
+    let algo = Algorithm::from_name(&kind.algorithm)?;
+    if let Some(sent) = ctx.header(algo.header()) {
+        if sent.trim() != value.trim_end_matches(&format!("-{}", values.len())) {
+            return Err(S3Error::bad_digest(format!(
+                "The {} you specified did not match the calculated checksum.",
+                algo.header()
+            )));
+        }
+    }
+    Ok(Some(Checksum {
+        kind: kind.clone(),
+        value,
+    }))
+}
+
 pub(crate) async fn complete(ctx: &Ctx, payload: web::Payload) -> S3Result<HttpResponse> {
-    let parts = parse_complete(&ctx.small_body(payload, MAX_COMPLETE_BODY).await?)?;
+    let mut body = ctx.body(payload)?;
+    body.ignore_checksum_headers();
+    let wanted = parse_complete(&ctx.small_body(body, MAX_COMPLETE_BODY).await?)?;
+    let id = upload_id(ctx);
+    let checksum = match ctx
+        .vfs()
+        .list_parts(&ctx.bucket, &ctx.key, id, 0, MAX_PART_NUMBER as usize)
+        .await
+    {
+        Ok(page) => object_checksum(ctx, &page, &wanted)?,
+        // Completed already: the VFS answers as the first Complete did.
+        Err(VfsError::NoSuchUpload) => None,
+        Err(e) => return Err(e.into()),
+    };
+    let parts: Vec<(u32, String)> = wanted.into_iter().map(|p| (p.number, p.etag)).collect();
     let info = ctx
         .vfs()
-        .complete_multipart(&ctx.bucket, &ctx.key, upload_id(ctx), &parts)
+        .complete_multipart(&ctx.bucket, &ctx.key, id, &parts, checksum)
         .await?;
     let mut x = Xml::document("CompleteMultipartUploadResult", true);
     x.elem("Location", &format!("/{}/{}", ctx.bucket, ctx.key))
         .elem("Bucket", &ctx.bucket)
         .elem("Key", &ctx.key)
         .elem("ETag", &quoted(&info.etag));
-    Ok(xml_ok(x.finish()))
+    write_checksum(&mut x, info.attrs.checksum.as_ref(), true);
+    let mut resp = HttpResponse::Ok();
+    checksum_headers(&mut resp, info.attrs.checksum.as_ref());
+    Ok(resp.content_type("application/xml").body(x.finish()))
 }
 
 pub(crate) async fn abort(ctx: &Ctx) -> S3Result<HttpResponse> {
@@ -152,8 +263,13 @@ pub(crate) async fn list_parts(ctx: &Ctx) -> S3Result<HttpResponse> {
             .elem("PartNumber", &p.number.to_string())
             .elem("LastModified", &timestamp(p.last_modified))
             .elem("ETag", &quoted(&p.etag))
-            .elem("Size", &p.size.to_string())
-            .close();
+            .elem("Size", &p.size.to_string());
+        write_checksum(&mut x, p.checksum.as_ref(), false);
+        x.close();
+    }
+    if let Some(c) = &page.checksum {
+        x.elem("ChecksumAlgorithm", &c.algorithm)
+            .elem("ChecksumType", checksum::type_name(c));
     }
     write_initiator(&mut x, ctx);
     x.elem("StorageClass", "STANDARD");

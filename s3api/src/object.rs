@@ -2,10 +2,11 @@
 
 use actix_web::body::SizedStream;
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpResponse, HttpResponseBuilder};
 use futures_util::StreamExt;
-use s3gate_vfs::{ObjectInfo, Precondition, PutRequest, VfsError};
+use s3gate_vfs::{Checksum, ObjectInfo, Precondition, PutRequest, VfsError};
 
+use crate::checksum;
 use crate::error::{S3Error, S3Result};
 use crate::headers::{
     attrs_from_request, etag_matches, evaluate, object_headers, quoted, Decision,
@@ -142,6 +143,15 @@ pub(crate) async fn get(ctx: &Ctx, head: bool) -> S3Result<HttpResponse> {
     };
     let mut resp = HttpResponse::build(status);
     object_headers(&mut resp, info, &ctx.query);
+    // A stored checksum describes the whole object: never sent with a part of it.
+    let whole = status == StatusCode::OK && ctx.query.get("partNumber").is_none();
+    if whole
+        && ctx
+            .header("x-amz-checksum-mode")
+            .is_some_and(|m| m.eq_ignore_ascii_case("ENABLED"))
+    {
+        checksum_headers(&mut resp, info.attrs.checksum.as_ref());
+    }
     if ctx.query.get("partNumber").is_some() && !info.parts.is_empty() {
         resp.insert_header(("x-amz-mp-parts-count", info.parts.len().to_string()));
     }
@@ -182,16 +192,28 @@ fn write_precondition(ctx: &Ctx) -> S3Result<Option<Precondition>> {
 }
 
 pub(crate) async fn put(ctx: &Ctx, payload: web::Payload) -> S3Result<HttpResponse> {
+    let body = ctx.body(payload)?;
     let req = PutRequest {
         attrs: attrs_from_request(&ctx.req)?,
         content_md5: ctx.content_md5()?,
         precondition: write_precondition(ctx)?,
-        body: ctx.body(payload)?,
+        checksum: Some(body.slot()),
+        body,
     };
     let info = ctx.vfs().put_object(&ctx.bucket, &ctx.key, req).await?;
-    Ok(HttpResponse::Ok()
-        .insert_header(("etag", quoted(&info.etag)))
-        .finish())
+    let mut resp = HttpResponse::Ok();
+    resp.insert_header(("etag", quoted(&info.etag)));
+    checksum_headers(&mut resp, info.attrs.checksum.as_ref());
+    Ok(resp.finish())
+}
+
+/// `x-amz-checksum-<algorithm>` and `x-amz-checksum-type` of a stored checksum.
+pub(crate) fn checksum_headers(resp: &mut HttpResponseBuilder, c: Option<&Checksum>) {
+    let Some(c) = c else { return };
+    if let Some((name, value)) = checksum::header_of(c) {
+        resp.insert_header((name, value));
+        resp.insert_header(("x-amz-checksum-type", checksum::type_name(&c.kind)));
+    }
 }
 
 pub(crate) fn xml_ok(body: String) -> HttpResponse {
@@ -275,7 +297,7 @@ pub(crate) async fn delete(ctx: &Ctx) -> S3Result<HttpResponse> {
 
 pub(crate) async fn delete_many(ctx: &Ctx, payload: web::Payload) -> S3Result<HttpResponse> {
     ctx.vfs().head_bucket(&ctx.bucket).await?;
-    let request = parse_delete(&ctx.small_body(payload, MAX_DELETE_BODY).await?)?;
+    let request = parse_delete(&ctx.small_body(ctx.body(payload)?, MAX_DELETE_BODY).await?)?;
     // Deletes run several at a time so that their index commits group into few transactions;
     // answers keep the request's order.
     let results: Vec<_> = futures_util::stream::iter(&request.keys)

@@ -242,7 +242,16 @@ pub(crate) fn parse_delete(body: &[u8]) -> S3Result<DeleteRequest> {
 }
 
 /// The body of CompleteMultipartUpload: part numbers with the ETags the client got.
-pub(crate) fn parse_complete(body: &[u8]) -> S3Result<Vec<(u32, String)>> {
+/// One `<Part>` of a CompleteMultipartUpload request.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct CompletedPart {
+    pub(crate) number: u32,
+    pub(crate) etag: String,
+    /// `ChecksumCRC32` and the like: (algorithm name, value).
+    pub(crate) checksums: Vec<(String, String)>,
+}
+
+pub(crate) fn parse_complete(body: &[u8]) -> S3Result<Vec<CompletedPart>> {
     let doc = parse(body, "CompleteMultipartUpload")?;
     let parts = doc
         .all("Part")
@@ -255,7 +264,20 @@ pub(crate) fn parse_complete(body: &[u8]) -> S3Result<Vec<(u32, String)>> {
                 .child("ETag")
                 .map(|e| e.text.trim().trim_matches('"').to_string())
                 .ok_or_else(|| malformed("a Part without an ETag"))?;
-            Ok((number, etag))
+            let checksums = p
+                .children
+                .iter()
+                .filter_map(|c| {
+                    let algo = c.name.strip_prefix("Checksum")?;
+                    (!algo.is_empty() && algo != "Type")
+                        .then(|| (algo.to_string(), c.text.trim().to_string()))
+                })
+                .collect();
+            Ok(CompletedPart {
+                number,
+                etag,
+                checksums,
+            })
         })
         .collect::<S3Result<Vec<_>>>()?;
     if parts.is_empty() {
@@ -293,10 +315,21 @@ mod tests {
     #[test]
     fn complete_body() {
         let parts = parse_complete(
-            br#"<CompleteMultipartUpload><Part><ETag>"a"</ETag><PartNumber>1</PartNumber></Part><Part><PartNumber>3</PartNumber><ETag>&quot;b&quot;</ETag></Part></CompleteMultipartUpload>"#,
+            br#"<CompleteMultipartUpload><Part><ETag>"a"</ETag><PartNumber>1</PartNumber></Part><Part><PartNumber>3</PartNumber><ChecksumCRC32>AAAAAA==</ChecksumCRC32><ETag>&quot;b&quot;</ETag></Part></CompleteMultipartUpload>"#,
         )
         .unwrap();
-        assert_eq!(parts, vec![(1, "a".to_string()), (3, "b".to_string())]);
+        let part = |number, etag: &str, checksums: Vec<(String, String)>| CompletedPart {
+            number,
+            etag: etag.to_string(),
+            checksums,
+        };
+        assert_eq!(
+            parts,
+            vec![
+                part(1, "a", vec![]),
+                part(3, "b", vec![("CRC32".into(), "AAAAAA==".into())])
+            ]
+        );
         assert!(parse_complete(b"<CompleteMultipartUpload/>").is_err());
         assert!(parse_complete(b"<CompleteMultipartUpload><Part><PartNumber>x</PartNumber><ETag>a</ETag></Part></CompleteMultipartUpload>").is_err());
         let deep = "<a>".repeat(50);

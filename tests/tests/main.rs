@@ -8,6 +8,7 @@ mod common;
 
 mod auth;
 mod buckets;
+mod checksums;
 mod copy;
 mod delete;
 mod errors;
@@ -16,6 +17,9 @@ mod keys;
 mod list;
 mod metadata;
 mod multipart;
+mod mutation;
 mod objects;
 mod put;
 mod subresources;
+mod tls;
+mod transport;

@@ -42,6 +42,37 @@ pub struct ObjectAttrs {
     pub headers: ContentHeaders,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub user_meta: Vec<(String, String)>,
+    /// The additional checksum the client asked for, verified when the object was written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checksum: Option<Checksum>,
+}
+
+/// Which additional checksum (S3's `x-amz-checksum-*`) an object or upload carries, and whether
+/// it covers the whole content or is a checksum of part checksums.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChecksumType {
+    /// S3's name: `CRC32`, `CRC32C`, `CRC64NVME`, `SHA1` or `SHA256`.
+    pub algorithm: String,
+    #[serde(default)]
+    pub full_object: bool,
+}
+
+/// A checksum value. The S3 layer computes and verifies it; the VFS keeps it with the object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Checksum {
+    #[serde(flatten)]
+    pub kind: ChecksumType,
+    /// Base64, as it travels in headers (`-N` appended for a composite of N parts).
+    pub value: String,
+}
+
+/// Where a request body leaves the checksum it computed, once the whole body checked out.
+pub type ChecksumSlot = Arc<std::sync::OnceLock<Checksum>>;
+
+/// A digest the caller wants computed over bytes the VFS moves by itself (a copied part).
+pub trait BodyHasher: Send {
+    fn update(&mut self, data: &[u8]);
+    fn finish(self: Box<Self>) -> Checksum;
 }
 
 /// One object's record.

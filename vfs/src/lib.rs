@@ -15,9 +15,9 @@ mod scan;
 mod vfs;
 
 pub use error::{Result, VfsError};
-pub use index::{ContentHeaders, ObjectAttrs};
+pub use index::{BodyHasher, Checksum, ChecksumSlot, ChecksumType, ContentHeaders, ObjectAttrs};
 pub use list::{ListItem, ListPage, ListQuery};
-pub use multipart::{PartInfo, PartPage, UploadInfo, UploadPage, MAX_PART_NUMBER};
+pub use multipart::{PartBody, PartInfo, PartPage, UploadInfo, UploadPage, MAX_PART_NUMBER};
 pub use remote::{ByteStream, Fingerprint};
 pub use scan::ScanReport;
 pub use vfs::{BucketInfo, ObjectInfo, ObjectReader, Precondition, PutRequest, Vfs};

@@ -11,7 +11,7 @@ use md5::{Digest, Md5};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, VfsError};
-use crate::index::{ObjectAttrs, ObjectMeta};
+use crate::index::{BodyHasher, Checksum, ChecksumSlot, ChecksumType, ObjectAttrs, ObjectMeta};
 use crate::key::{self, RESERVED_DIR};
 use crate::meta::{Op, Tree};
 use crate::remote::{ns_from_time, time_from_ns, Upload};
@@ -33,6 +33,9 @@ struct UploadRecord {
     /// answers as the first one did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     completed: Option<String>,
+    /// The additional checksum every part carries, when the client asked for one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    checksum: Option<ChecksumType>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -40,6 +43,8 @@ struct PartRecord {
     size: u64,
     etag: String,
     mtime_ns: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    checksum: Option<Checksum>,
 }
 
 /// An open upload, as ListMultipartUploads shows it.
@@ -58,6 +63,16 @@ pub struct PartInfo {
     /// Hex MD5 of the part, without quotes.
     pub etag: String,
     pub last_modified: SystemTime,
+    pub checksum: Option<Checksum>,
+}
+
+/// The body of one UploadPart.
+pub struct PartBody<S> {
+    /// The `Content-MD5` the client sent, checked before the part is stored.
+    pub content_md5: Option<[u8; 16]>,
+    /// Filled by the body with its verified additional checksum, stored with the part.
+    pub checksum: Option<ChecksumSlot>,
+    pub body: S,
 }
 
 /// A page of ListMultipartUploads.
@@ -77,6 +92,8 @@ pub struct PartPage {
     pub parts: Vec<PartInfo>,
     pub truncated: bool,
     pub initiated: SystemTime,
+    /// The additional checksum the upload was created with.
+    pub checksum: Option<ChecksumType>,
 }
 
 fn upload_key(bucket: &str, key: &str, id: &str) -> Vec<u8> {
@@ -163,6 +180,7 @@ impl Vfs {
         bucket: &str,
         key: &str,
         attrs: ObjectAttrs,
+        checksum: Option<ChecksumType>,
     ) -> Result<String> {
         self.writable_path(bucket, key).await?;
         let id = format!("{:032x}", rand::random::<u128>());
@@ -170,6 +188,7 @@ impl Vfs {
             initiated_ns: now_ns(),
             attrs,
             completed: None,
+            checksum,
         };
         self.index
             .apply(vec![Op::Put(
@@ -181,6 +200,16 @@ impl Vfs {
         Ok(id)
     }
 
+    /// The additional checksum an open upload's parts carry.
+    pub fn upload_checksum(
+        &self,
+        bucket: &str,
+        key: &str,
+        id: &str,
+    ) -> Result<Option<ChecksumType>> {
+        Ok(self.open_upload(bucket, key, id)?.checksum)
+    }
+
     /// Streams one part to its staging file; re-sending a part number replaces the part.
     pub async fn upload_part<S>(
         &self,
@@ -188,25 +217,29 @@ impl Vfs {
         key: &str,
         id: &str,
         number: u32,
-        content_md5: Option<[u8; 16]>,
-        body: S,
+        part: PartBody<S>,
     ) -> Result<PartInfo>
     where
         S: Stream<Item = std::result::Result<Bytes, BodyError>> + Unpin,
     {
         self.open_upload(bucket, key, id)?;
-        let (upload, fp, digest) = self.stage(body, true).await?;
-        let size = fp.size;
-        if content_md5.is_some_and(|want| want != digest) {
+        let (upload, fp, digest) = self.stage(part.body, true, None).await?;
+        if part.content_md5.is_some_and(|want| want != digest) {
             upload.abort().await;
             return Err(VfsError::BadDigest);
         }
-        self.store_part(bucket, key, id, number, upload, size, hex::encode(digest))
-            .await
+        let rec = PartRecord {
+            size: fp.size,
+            etag: hex::encode(digest),
+            mtime_ns: 0,
+            checksum: part.checksum.as_ref().and_then(|s| s.get().cloned()),
+        };
+        self.store_part(bucket, key, id, number, upload, rec).await
     }
 
     /// Copies `range` (offset, length; the whole object when `None`) of an existing object into
-    /// a part. The bytes stream from the source file to the staging file, hashed on the way.
+    /// a part. The bytes stream from the source file to the staging file, hashed on the way (by
+    /// `hasher` too, when given).
     #[allow(clippy::too_many_arguments)]
     pub async fn upload_part_copy(
         &self,
@@ -217,6 +250,7 @@ impl Vfs {
         src_bucket: &str,
         src_key: &str,
         range: Option<(u64, u64)>,
+        mut hasher: Option<Box<dyn BodyHasher>>,
     ) -> Result<PartInfo> {
         self.open_upload(bucket, key, id)?;
         let src = self.open_object(src_bucket, src_key).await?;
@@ -230,20 +264,19 @@ impl Vfs {
                 )))
             }
         };
-        let (upload, fp, digest) = self.stage(src.stream(offset, len), true).await?;
-        self.store_part(
-            bucket,
-            key,
-            id,
-            number,
-            upload,
-            fp.size,
-            hex::encode(digest),
-        )
-        .await
+        let (upload, fp, digest) = self
+            .stage(src.stream(offset, len), true, hasher.as_mut())
+            .await?;
+        let rec = PartRecord {
+            size: fp.size,
+            etag: hex::encode(digest),
+            mtime_ns: 0,
+            checksum: hasher.map(|h| h.finish()),
+        };
+        self.store_part(bucket, key, id, number, upload, rec).await
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// Publishes a staged part and its record (stamped now).
     async fn store_part(
         &self,
         bucket: &str,
@@ -251,8 +284,7 @@ impl Vfs {
         id: &str,
         number: u32,
         upload: Box<dyn Upload>,
-        size: u64,
-        etag: String,
+        mut rec: PartRecord,
     ) -> Result<PartInfo> {
         let path = staging_path(id, number);
         let _guard = self.locks.lock(&path).await;
@@ -261,12 +293,7 @@ impl Vfs {
             upload.abort().await;
             return Err(e);
         }
-        let mtime_ns = now_ns();
-        let rec = PartRecord {
-            size,
-            etag: etag.clone(),
-            mtime_ns,
-        };
+        rec.mtime_ns = now_ns();
         let (record, recorded) = self.index.prepare(vec![Op::Put(
             Tree::Parts,
             part_key(id, number),
@@ -276,9 +303,10 @@ impl Vfs {
         recorded.await?;
         Ok(PartInfo {
             number,
-            size,
-            etag,
-            last_modified: time_from_ns(mtime_ns),
+            size: rec.size,
+            etag: rec.etag,
+            last_modified: time_from_ns(rec.mtime_ns),
+            checksum: rec.checksum,
         })
     }
 
@@ -301,6 +329,7 @@ impl Vfs {
                     size: rec.size,
                     etag: rec.etag,
                     last_modified: time_from_ns(rec.mtime_ns),
+                    checksum: rec.checksum,
                 })
             })
             .collect()
@@ -322,17 +351,20 @@ impl Vfs {
             parts,
             truncated,
             initiated: time_from_ns(rec.initiated_ns),
+            checksum: rec.checksum,
         })
     }
 
-    /// Assembles the listed parts into the object. A failed Complete leaves the upload as it
-    /// was, so the client can retry; a repeated Complete of a finished upload answers the same.
+    /// Assembles the listed parts into the object, which carries `checksum` (computed by the
+    /// caller from the parts'). A failed Complete leaves the upload as it was, so the client can
+    /// retry; a repeated Complete of a finished upload answers the same.
     pub async fn complete_multipart(
         &self,
         bucket: &str,
         key: &str,
         id: &str,
         wanted: &[(u32, String)],
+        checksum: Option<Checksum>,
     ) -> Result<ObjectInfo> {
         let rec = self.upload_record(bucket, key, id)?;
         if let Some(etag) = &rec.completed {
@@ -384,7 +416,10 @@ impl Vfs {
         let meta = ObjectMeta {
             fingerprint: fp,
             etag: multipart_etag(&etags),
-            attrs: rec.attrs.clone(),
+            attrs: ObjectAttrs {
+                checksum,
+                ..rec.attrs.clone()
+            },
             parts: chosen.iter().map(|p| p.size).collect(),
             modified_ns: None,
         };

@@ -10,7 +10,7 @@ use s3gate_config::{Config, EtagHash};
 use tokio::sync::Mutex;
 
 use crate::error::{Result, VfsError};
-use crate::index::{Index, ObjectAttrs, ObjectMeta};
+use crate::index::{BodyHasher, ChecksumSlot, Index, ObjectAttrs, ObjectMeta};
 use crate::key;
 use crate::locks::KeyLocks;
 use crate::meta::{Op, Tree};
@@ -59,6 +59,8 @@ pub struct PutRequest<S> {
     /// The `Content-MD5` the client sent, checked before the object becomes visible.
     pub content_md5: Option<[u8; 16]>,
     pub precondition: Option<Precondition>,
+    /// Filled by the body with its verified additional checksum, stored with the object.
+    pub checksum: Option<ChecksumSlot>,
     pub body: S,
 }
 
@@ -298,11 +300,13 @@ impl Vfs {
             self.check_precondition(bucket, key, check).await?;
         }
         let hash_md5 = self.etag_hash == EtagHash::Md5 || req.content_md5.is_some();
-        let (upload, fp, digest) = self.stage(req.body, hash_md5).await?;
+        let (upload, fp, digest) = self.stage(req.body, hash_md5, None).await?;
         if req.content_md5.is_some_and(|want| want != digest) {
             upload.abort().await;
             return Err(VfsError::BadDigest);
         }
+        let mut attrs = req.attrs;
+        attrs.checksum = req.checksum.as_ref().and_then(|s| s.get().cloned());
         let etag = match self.etag_hash {
             EtagHash::Md5 => hex::encode(digest),
             EtagHash::None => synthetic_etag(&fp),
@@ -310,7 +314,7 @@ impl Vfs {
         let meta = ObjectMeta {
             fingerprint: fp,
             etag,
-            attrs: req.attrs,
+            attrs,
             parts: Vec::new(),
             modified_ns: None,
         };
@@ -319,11 +323,13 @@ impl Vfs {
     }
 
     /// Streams a body into a new, not yet published upload, computing its MD5 on the way when
-    /// `hash` (else the digest is meaningless). Nothing is left behind on failure.
+    /// `hash` (else the digest is meaningless), and feeding `extra` when given. Nothing is left
+    /// behind on failure.
     pub(crate) async fn stage<S, E>(
         &self,
         mut body: S,
         hash: bool,
+        mut extra: Option<&mut Box<dyn BodyHasher>>,
     ) -> Result<(Box<dyn Upload>, Fingerprint, [u8; 16])>
     where
         S: Stream<Item = std::result::Result<Bytes, E>> + Unpin,
@@ -336,6 +342,9 @@ impl Vfs {
                 Some(Ok(chunk)) => {
                     if hash {
                         md5.update(&chunk);
+                    }
+                    if let Some(h) = extra.as_mut() {
+                        h.update(&chunk);
                     }
                     upload.write(chunk).await.map_err(VfsError::from)
                 }
@@ -393,7 +402,14 @@ impl Vfs {
         let meta = ObjectMeta {
             fingerprint: fp,
             etag,
-            attrs: attrs.unwrap_or(src.info.attrs),
+            // New attributes replace the client's, not the content's checksum.
+            attrs: match attrs {
+                Some(a) => ObjectAttrs {
+                    checksum: src.info.attrs.checksum,
+                    ..a
+                },
+                None => src.info.attrs,
+            },
             parts: src.info.parts,
             // The copy may share its source's file: its own time is kept here.
             modified_ns: Some(now_ns()),

@@ -210,15 +210,37 @@ pub fn client_with(
     secret_key: &str,
     tweak: impl FnOnce(aws_sdk_s3::config::Builder) -> aws_sdk_s3::config::Builder,
 ) -> Client {
-    let http = aws_smithy_http_client::Builder::new()
-        .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
-            aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
-        ))
-        .build_https();
+    client_at(
+        &format!("http://{addr}"),
+        aws_smithy_http_client::Builder::new()
+            .tls_provider(tls_provider())
+            .build_https(),
+        access_key,
+        secret_key,
+        tweak,
+    )
+}
+
+/// The TLS implementation the tests' SDK clients use.
+pub fn tls_provider() -> aws_smithy_http_client::tls::Provider {
+    aws_smithy_http_client::tls::Provider::Rustls(
+        aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+    )
+}
+
+/// An `aws-sdk-s3` client for any endpoint over the given HTTP client: path style, static
+/// credentials, no retries, then `tweak`.
+pub fn client_at(
+    endpoint: &str,
+    http: aws_sdk_s3::config::SharedHttpClient,
+    access_key: &str,
+    secret_key: &str,
+    tweak: impl FnOnce(aws_sdk_s3::config::Builder) -> aws_sdk_s3::config::Builder,
+) -> Client {
     let builder = aws_sdk_s3::config::Builder::new()
         .behavior_version_latest()
         .region(Region::new("us-east-1"))
-        .endpoint_url(format!("http://{addr}"))
+        .endpoint_url(endpoint)
         .force_path_style(true)
         .credentials_provider(Credentials::new(
             access_key.to_string(),

@@ -1,0 +1,221 @@
+//! The HTTP layer: `Expect: 100-continue` decided on the headers alone, the request head size
+//! limit, timeouts for clients that stall, and virtual-hosted-style addressing next to path
+//! style on one server.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::Duration;
+
+use aws_sdk_s3::presigning::PresigningConfig;
+use aws_sdk_s3::primitives::ByteStream;
+use aws_smithy_runtime_api::client::dns::{DnsFuture, ResolveDns};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::common::*;
+
+/// Reads one response head (up to the blank line) from `stream`.
+async fn read_head(stream: &mut TcpStream) -> String {
+    let mut buf = Vec::new();
+    let mut byte = [0u8; 1];
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while !buf.ends_with(b"\r\n\r\n") {
+            if stream.read(&mut byte).await.unwrap() == 0 {
+                break;
+            }
+            buf.push(byte[0]);
+        }
+    })
+    .await
+    .expect("an answer within 10 s");
+    String::from_utf8_lossy(&buf).into_owned()
+}
+
+/// A presigned PUT of `len` bytes, sent with `Expect: 100-continue`; the signature is broken
+/// when `tamper`. Returns the first response head, and the final one when the server asked for
+/// the body.
+async fn put_expecting_continue(
+    s: &TestServer,
+    key: &str,
+    len: usize,
+    tamper: bool,
+) -> Vec<String> {
+    let presigned = s
+        .client
+        .put_object()
+        .bucket("bkt")
+        .key(key)
+        .presigned(PresigningConfig::expires_in(Duration::from_secs(300)).unwrap())
+        .await
+        .unwrap();
+    let prefix = format!("http://{}", s.addr);
+    let mut target = presigned.uri().strip_prefix(&prefix).unwrap().to_string();
+    let signed_headers: String = presigned
+        .headers()
+        .map(|(n, v)| format!("{n}: {v}\r\n"))
+        .collect();
+    if tamper {
+        let last = target.pop().unwrap();
+        target.push(if last == '0' { '1' } else { '0' });
+    }
+    let mut stream = TcpStream::connect(s.addr).await.unwrap();
+    let head = format!(
+        "PUT {target} HTTP/1.1\r\nHost: {}\r\n{signed_headers}Content-Length: {len}\r\nExpect: 100-continue\r\n\r\n",
+        s.addr
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let first = read_head(&mut stream).await;
+    if !first.starts_with("HTTP/1.1 100") {
+        return vec![first];
+    }
+    stream.write_all(&pattern(len, 1)).await.unwrap();
+    vec![first, read_head(&mut stream).await]
+}
+
+#[tokio::test]
+async fn expect_continue_is_answered_after_authentication() {
+    let s = TestServer::start_auth().await;
+    s.create_bucket("bkt").await;
+    let ok = put_expecting_continue(&s, "good", 100_000, false).await;
+    assert!(ok[0].starts_with("HTTP/1.1 100 Continue"), "{ok:?}");
+    assert!(
+        ok.get(1).is_some_and(|h| h.starts_with("HTTP/1.1 200")),
+        "{ok:?}"
+    );
+    assert_eq!(s.get("bkt", "good").await, pattern(100_000, 1));
+    // A bad signature is refused before the client is told to send its body.
+    let refused = put_expecting_continue(&s, "bad", 10_000_000, true).await;
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert!(refused[0].starts_with("HTTP/1.1 403"), "{refused:?}");
+    assert!(!s.path_of("bkt", "bad").exists());
+}
+
+#[tokio::test]
+async fn oversized_request_heads_are_refused() {
+    let s = TestServer::start_with(|c| c.server.max_header_bytes = 16 * 1024).await;
+    s.create_bucket("bkt").await;
+    let big = "v".repeat(20 * 1024);
+    let r = raw_request(
+        s.addr,
+        &format!("GET /bkt HTTP/1.1\r\nx-filler: {big}\r\n"),
+        b"",
+    )
+    .await;
+    assert_eq!(r.status, 400, "{}", r.head);
+    assert!(
+        r.text()
+            .contains("<Code>RequestHeaderSectionTooLarge</Code>"),
+        "{}",
+        r.text()
+    );
+    // Just under the limit is fine.
+    let fits = "v".repeat(15 * 1024);
+    let r = raw_request(
+        s.addr,
+        &format!("GET /bkt HTTP/1.1\r\nx-filler: {fits}\r\n"),
+        b"",
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.head);
+}
+
+#[tokio::test]
+async fn a_stalled_upload_times_out_and_stores_nothing() {
+    let s = TestServer::start_with(|c| c.server.read_timeout = Duration::from_secs(1)).await;
+    s.create_bucket("bkt").await;
+    let mut stream = TcpStream::connect(s.addr).await.unwrap();
+    let head = format!(
+        "PUT /bkt/stalled HTTP/1.1\r\nHost: {}\r\nContent-Length: 1000\r\n\r\n0123456789",
+        s.addr
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let answer = read_head(&mut stream).await;
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(!s.path_of("bkt", "stalled").exists());
+    // A client that never finishes its headers is disconnected too.
+    let mut idle = TcpStream::connect(s.addr).await.unwrap();
+    idle.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let mut buf = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(10), idle.read_to_end(&mut buf)).await;
+    assert!(closed.is_ok(), "a half-sent head kept the connection open");
+    // Meanwhile the server serves others.
+    s.put("bkt", "after", b"fine".to_vec()).await;
+}
+
+/// Resolves every name to 127.0.0.1, so that `bucket.s3.test` reaches the test server.
+#[derive(Debug, Clone)]
+struct Loopback;
+
+impl ResolveDns for Loopback {
+    fn resolve_dns<'a>(&'a self, _name: &'a str) -> DnsFuture<'a> {
+        DnsFuture::ready(Ok(vec![IpAddr::V4(Ipv4Addr::LOCALHOST)]))
+    }
+}
+
+#[tokio::test]
+async fn virtual_hosted_and_path_style_on_one_server() {
+    let s = TestServer::start_with(|c| {
+        c.server.force_path_style = false;
+        c.server.vhost_domains = vec!["s3.test".into()];
+        c.auth.keys = vec![format!("{ACCESS_KEY},{SECRET_KEY}").parse().unwrap()];
+    })
+    .await;
+    let http = aws_smithy_http_client::Builder::new()
+        .tls_provider(tls_provider())
+        .build_with_resolver(Loopback);
+    let vhost = client_at(
+        &format!("http://s3.test:{}", s.addr.port()),
+        http,
+        ACCESS_KEY,
+        SECRET_KEY,
+        |b| b.force_path_style(false),
+    );
+    vhost.create_bucket().bucket("vbkt").send().await.unwrap();
+    assert!(s.root().join("vbkt").is_dir());
+    vhost
+        .put_object()
+        .bucket("vbkt")
+        .key("dir/obj")
+        .body(ByteStream::from_static(b"via host"))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("vhost put: {}", describe(&e)));
+    let got = vhost
+        .get_object()
+        .bucket("vbkt")
+        .key("dir/obj")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(body_of(got).await, b"via host");
+    let listed = vhost
+        .list_objects_v2()
+        .bucket("vbkt")
+        .delimiter("/")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed.common_prefixes()[0].prefix(), Some("dir/"));
+    let buckets = vhost.list_buckets().send().await.unwrap();
+    assert_eq!(buckets.buckets().len(), 1);
+    // Path style keeps working on the same server.
+    assert_eq!(s.get("vbkt", "dir/obj").await, b"via host");
+    s.put("vbkt", "path-style", b"too".to_vec()).await;
+    let got = vhost
+        .get_object()
+        .bucket("vbkt")
+        .key("path-style")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(body_of(got).await, b"too");
+    vhost
+        .delete_object()
+        .bucket("vbkt")
+        .key("dir/obj")
+        .send()
+        .await
+        .unwrap();
+    assert!(!s.path_of("vbkt", "dir/obj").exists());
+}
