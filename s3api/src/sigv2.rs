@@ -141,6 +141,16 @@ fn authenticated(req: &RequestHead, access_key: &str) -> S3Result<Auth> {
     })
 }
 
+/// A Date or x-amz-date value: an HTTP date, or RFC 2822 with a numeric zone (s3cmd sends
+/// `+0000`).
+fn parse_date(v: &str) -> Option<SystemTime> {
+    httpdate::parse_http_date(v).ok().or_else(|| {
+        time::OffsetDateTime::parse(v, &time::format_description::well_known::Rfc2822)
+            .ok()
+            .map(SystemTime::from)
+    })
+}
+
 /// `Authorization: AWS ACCESS:SIGNATURE`.
 pub(crate) fn header_auth(
     req: &RequestHead,
@@ -162,7 +172,7 @@ pub(crate) fn header_auth(
         ""
     };
     let when = if amz_date.is_empty() { date } else { amz_date };
-    let signed_at = httpdate::parse_http_date(when).map_err(|_| {
+    let signed_at = parse_date(when).ok_or_else(|| {
         S3Error::access_denied("AWS authentication requires a valid Date or x-amz-date header")
     })?;
     let now = SystemTime::now();
@@ -219,6 +229,18 @@ pub(crate) fn presigned_auth(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dates_as_clients_send_them() {
+        let want = parse_date("Mon, 30 Nov 2026 10:00:00 GMT").unwrap();
+        assert_eq!(parse_date("Mon, 30 Nov 2026 10:00:00 +0000"), Some(want));
+        assert_eq!(
+            parse_date("Mon, 30 Nov 2026 11:00:00 +0100"),
+            Some(want),
+            "zone offsets are applied"
+        );
+        assert_eq!(parse_date("yesterday"), None);
+    }
 
     #[test]
     fn aws_documentation_example() {
