@@ -163,6 +163,11 @@ impl Body {
         }
     }
 
+    /// The decoded size the client declared before sending, if it did.
+    pub(crate) fn declared_len(&self) -> Option<u64> {
+        self.expected_len
+    }
+
     /// Where the verified checksum will be, once the body has been read to its end.
     pub(crate) fn slot(&self) -> ChecksumSlot {
         self.slot.clone()
@@ -171,6 +176,12 @@ impl Body {
     /// Feeds one decoded piece through the hashes.
     fn account(&mut self, data: &Bytes) -> S3Result<()> {
         self.received += data.len() as u64;
+        // Refused before the surplus is passed on: it must never reach storage.
+        if let Some(n) = self.expected_len.filter(|&n| self.received > n) {
+            return Err(S3Error::incomplete_body(format!(
+                "The request body is longer than the {n} bytes declared"
+            )));
+        }
         if self.received > MAX_PUT_SIZE {
             return Err(S3Error::entity_too_large(
                 "Your proposed upload exceeds the maximum allowed size of 5 GiB",

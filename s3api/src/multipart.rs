@@ -75,6 +75,7 @@ pub(crate) async fn upload_part(ctx: &Ctx, payload: web::Payload) -> S3Result<Ht
     let part = PartBody {
         content_md5: ctx.content_md5()?,
         checksum: Some(body.slot()),
+        size: body.declared_len(),
         body,
     };
     let part = ctx

@@ -1,7 +1,15 @@
-//! Multipart uploads. Each part streams to its own staging file (never to memory) while its MD5
-//! is computed; upload and part records live in the index, so an upload survives a restart;
-//! Complete concatenates the parts in the kernel and publishes the object atomically with S3's
-//! `md5-of-part-md5s-N` ETag.
+//! Multipart uploads. Parts stream to disk (never to memory) while their MD5 is computed; upload
+//! and part records live in the index, so an upload survives a restart; Complete publishes the
+//! object atomically with S3's `md5-of-part-md5s-N` ETag.
+//!
+//! Where parts go: clients upload every part but the last at one size. The first part of at
+//! least 5 MiB fixes that size (the stride) for the upload, and each part of at most the stride
+//! whose size is declared up front is written straight into one assembly file at offset
+//! `(n - 1) * stride`. When the completed parts are 1..N, all written that way, with no recorded
+//! part after them, the assembly file already is the object: Complete cuts it to size and links
+//! it into place, moving no data whatever the size. Any other part (an odd size, a re-sent part,
+//! a part written while another writes the same number) goes to a file of its own, and Complete
+//! then concatenates in the kernel (`copy_file_range`).
 
 use std::time::{Duration, SystemTime};
 
@@ -14,7 +22,7 @@ use crate::error::{Result, VfsError};
 use crate::index::{BodyHasher, Checksum, ChecksumSlot, ChecksumType, ObjectAttrs, ObjectMeta};
 use crate::key::{self, RESERVED_DIR};
 use crate::meta::{Op, Tree};
-use crate::remote::{ns_from_time, time_from_ns, Upload};
+use crate::remote::{ns_from_time, time_from_ns, Source, Upload};
 use crate::vfs::{now_ns, ObjectInfo, Vfs};
 
 /// S3's smallest part, except for the last one.
@@ -36,6 +44,9 @@ struct UploadRecord {
     /// The additional checksum every part carries, when the client asked for one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     checksum: Option<ChecksumType>,
+    /// The part size that places parts in the assembly file, once fixed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    stride: Option<u64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -45,6 +56,9 @@ struct PartRecord {
     mtime_ns: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     checksum: Option<Checksum>,
+    /// The bytes are in the assembly file at `(number - 1) * stride`, not in a file of their own.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    in_place: bool,
 }
 
 /// An open upload, as ListMultipartUploads shows it.
@@ -64,6 +78,8 @@ pub struct PartInfo {
     pub etag: String,
     pub last_modified: SystemTime,
     pub checksum: Option<Checksum>,
+    /// Written in the assembly file rather than a file of its own.
+    pub(crate) in_place: bool,
 }
 
 /// The body of one UploadPart.
@@ -72,6 +88,9 @@ pub struct PartBody<S> {
     pub content_md5: Option<[u8; 16]>,
     /// Filled by the body with its verified additional checksum, stored with the part.
     pub checksum: Option<ChecksumSlot>,
+    /// The part's size when the client declared it before sending (then it may be written in
+    /// place).
+    pub size: Option<u64>,
     pub body: S,
 }
 
@@ -116,6 +135,26 @@ fn staging_dir(id: &str) -> String {
 
 fn staging_path(id: &str, number: u32) -> String {
     format!("{RESERVED_DIR}/multipart/{id}/{number:05}")
+}
+
+fn assembly_path(id: &str) -> String {
+    format!("{RESERVED_DIR}/multipart/{id}/assembly")
+}
+
+/// The right to write one part in place; dropping it gives the right back.
+struct InPlaceClaim<'a> {
+    vfs: &'a Vfs,
+    key: (String, u32),
+    offset: u64,
+    max_len: u64,
+}
+
+impl Drop for InPlaceClaim<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut w) = self.vfs.writing_in_place.lock() {
+            w.remove(&self.key);
+        }
+    }
 }
 
 /// Upload ids are ours: 32 lower-case hex digits. Anything else names no upload (and so can
@@ -189,6 +228,7 @@ impl Vfs {
             attrs,
             completed: None,
             checksum,
+            stride: None,
         };
         self.index
             .apply(vec![Op::Put(
@@ -223,7 +263,11 @@ impl Vfs {
         S: Stream<Item = std::result::Result<Bytes, BodyError>> + Unpin,
     {
         self.open_upload(bucket, key, id)?;
-        let (upload, fp, digest) = self.stage(part.body, true, None).await?;
+        let claim = self
+            .claim_in_place(bucket, key, id, number, part.size)
+            .await?;
+        let upload = self.part_upload(id, claim.as_ref()).await?;
+        let (upload, fp, digest) = self.stage_into(upload, part.body, true, None).await?;
         if part.content_md5.is_some_and(|want| want != digest) {
             upload.abort().await;
             return Err(VfsError::BadDigest);
@@ -233,8 +277,79 @@ impl Vfs {
             etag: hex::encode(digest),
             mtime_ns: 0,
             checksum: part.checksum.as_ref().and_then(|s| s.get().cloned()),
+            in_place: claim.is_some(),
         };
         self.store_part(bucket, key, id, number, upload, rec).await
+    }
+
+    /// Claims the place of part `number` in the assembly file when the part can go there (see
+    /// the module documentation); fixes the upload's stride on the first part that can.
+    async fn claim_in_place(
+        &self,
+        bucket: &str,
+        key: &str,
+        id: &str,
+        number: u32,
+        size: Option<u64>,
+    ) -> Result<Option<InPlaceClaim<'_>>> {
+        let Some(size) = size else {
+            return Ok(None);
+        };
+        let _guard = self.locks.lock(&staging_dir(id)).await;
+        let mut rec = self.open_upload(bucket, key, id)?;
+        let stride = match rec.stride {
+            Some(s) => s,
+            None if size >= MIN_PART_SIZE => {
+                rec.stride = Some(size);
+                self.index
+                    .apply(vec![Op::Put(
+                        Tree::Uploads,
+                        upload_key(bucket, key, id),
+                        encode(&rec),
+                    )])
+                    .await?;
+                size
+            }
+            None => return Ok(None),
+        };
+        // A part already stored keeps its bytes until the new one has fully arrived: the new
+        // one goes elsewhere.
+        if size > stride
+            || self
+                .index
+                .get_in(Tree::Parts, &part_key(id, number))?
+                .is_some()
+        {
+            return Ok(None);
+        }
+        let claim_key = (id.to_string(), number);
+        let claimed = self
+            .writing_in_place
+            .lock()
+            .map(|mut w| w.insert(claim_key.clone()))
+            .unwrap_or(false);
+        Ok(claimed.then(|| InPlaceClaim {
+            vfs: self,
+            key: claim_key,
+            offset: u64::from(number - 1) * stride,
+            max_len: stride,
+        }))
+    }
+
+    /// Where a part's bytes go: its place in the assembly file, or a staging file of its own.
+    async fn part_upload(
+        &self,
+        id: &str,
+        claim: Option<&InPlaceClaim<'_>>,
+    ) -> Result<Box<dyn Upload>> {
+        Ok(match claim {
+            Some(c) => {
+                self.remote
+                    .write_at(&assembly_path(id), c.offset, c.max_len)
+                    .await?
+            }
+            None => self.remote.create().await?,
+        })
     }
 
     /// Copies `range` (offset, length; the whole object when `None`) of an existing object into
@@ -264,14 +379,19 @@ impl Vfs {
                 )))
             }
         };
+        let claim = self
+            .claim_in_place(bucket, key, id, number, Some(len))
+            .await?;
+        let upload = self.part_upload(id, claim.as_ref()).await?;
         let (upload, fp, digest) = self
-            .stage(src.stream(offset, len), true, hasher.as_mut())
+            .stage_into(upload, src.stream(offset, len), true, hasher.as_mut())
             .await?;
         let rec = PartRecord {
             size: fp.size,
             etag: hex::encode(digest),
             mtime_ns: 0,
             checksum: hasher.map(|h| h.finish()),
+            in_place: claim.is_some(),
         };
         self.store_part(bucket, key, id, number, upload, rec).await
     }
@@ -307,6 +427,7 @@ impl Vfs {
             etag: rec.etag,
             last_modified: time_from_ns(rec.mtime_ns),
             checksum: rec.checksum,
+            in_place: rec.in_place,
         })
     }
 
@@ -330,6 +451,7 @@ impl Vfs {
                     etag: rec.etag,
                     last_modified: time_from_ns(rec.mtime_ns),
                     checksum: rec.checksum,
+                    in_place: rec.in_place,
                 })
             })
             .collect()
@@ -400,11 +522,9 @@ impl Vfs {
             }
             chosen.push(part);
         }
-        let srcs: Vec<(String, Option<_>)> = chosen
-            .iter()
-            .map(|p| (staging_path(id, p.number), None))
-            .collect();
-        let mut upload = self.remote.concat(&srcs).await?;
+        // Parts cannot be added while the assembly file may become the object.
+        let _guard = self.locks.lock(&staging_dir(id)).await;
+        let mut upload = self.assemble(id, rec.stride, &chosen, &stored).await?;
         let fp = match upload.finish(self.fsync).await {
             Ok(fp) => fp,
             Err(e) => {
@@ -441,6 +561,53 @@ impl Vfs {
         self.index.apply(ops).await?;
         self.remote.delete_tree(&staging_dir(id)).await?;
         Ok(info)
+    }
+
+    /// An upload holding the chosen parts in order: the assembly file itself when it already
+    /// is exactly the object, else a concatenation of the parts' bytes wherever they are.
+    async fn assemble(
+        &self,
+        id: &str,
+        stride: Option<u64>,
+        chosen: &[&PartInfo],
+        stored: &[PartInfo],
+    ) -> Result<Box<dyn Upload>> {
+        let assembly = assembly_path(id);
+        if let (Some(stride), Some(last)) = (stride, chosen.last()) {
+            let n = chosen.len();
+            let contiguous = chosen.iter().enumerate().all(|(i, p)| {
+                p.in_place && p.number as usize == i + 1 && (i + 1 == n || p.size == stride)
+            });
+            // Bytes past the object (a later part, a write in progress) must not be cut off.
+            let nothing_after = stored
+                .iter()
+                .all(|p| p.number <= last.number || !p.in_place);
+            let idle = self
+                .writing_in_place
+                .lock()
+                .map(|w| !w.iter().any(|(w_id, _)| w_id == id))
+                .unwrap_or(false);
+            if contiguous && nothing_after && idle {
+                let size = (n as u64 - 1) * stride + last.size;
+                let fp = self.remote.truncate(&assembly, size).await?;
+                return Ok(self
+                    .remote
+                    .concat(&[Source::file(assembly, Some(fp))])
+                    .await?);
+            }
+        }
+        let srcs: Vec<Source> = chosen
+            .iter()
+            .map(|p| match stride.filter(|_| p.in_place) {
+                Some(stride) => Source {
+                    path: assembly.clone(),
+                    pinned: None,
+                    range: Some((u64::from(p.number - 1) * stride, p.size)),
+                },
+                None => Source::file(staging_path(id, p.number), None),
+            })
+            .collect();
+        Ok(self.remote.concat(&srcs).await?)
     }
 
     pub async fn abort_multipart(&self, bucket: &str, key: &str, id: &str) -> Result<()> {

@@ -15,7 +15,7 @@ use crate::key;
 use crate::locks::KeyLocks;
 use crate::meta::{Op, Tree};
 use crate::remote::{
-    ns_from_time, time_from_ns, ByteStream, Fingerprint, LocalFs, Reader, Remote, Upload,
+    ns_from_time, time_from_ns, ByteStream, Fingerprint, LocalFs, Reader, Remote, Source, Upload,
 };
 
 /// An object as the front end sees it.
@@ -88,6 +88,8 @@ pub struct Vfs {
     pub(crate) scan_lock: Mutex<()>,
     /// Records gathered by the first fill of a new index, written in large batches.
     pub(crate) fill_ops: Mutex<Vec<crate::meta::Op>>,
+    /// Multipart parts being written in place right now: (upload id, part number).
+    pub(crate) writing_in_place: std::sync::Mutex<std::collections::HashSet<(String, u32)>>,
 }
 
 type BodyError = Box<dyn std::error::Error + Send + Sync>;
@@ -108,6 +110,7 @@ impl Vfs {
             cleanup: !config.vfs.no_cleanup,
             scan_lock: Mutex::new(()),
             fill_ops: Mutex::new(Vec::new()),
+            writing_in_place: Default::default(),
         };
         if !vfs.index_filled()? {
             vfs.reconcile().await?;
@@ -327,6 +330,22 @@ impl Vfs {
     /// behind on failure.
     pub(crate) async fn stage<S, E>(
         &self,
+        body: S,
+        hash: bool,
+        extra: Option<&mut Box<dyn BodyHasher>>,
+    ) -> Result<(Box<dyn Upload>, Fingerprint, [u8; 16])>
+    where
+        S: Stream<Item = std::result::Result<Bytes, E>> + Unpin,
+        E: Into<VfsError>,
+    {
+        let upload = self.remote.create().await?;
+        self.stage_into(upload, body, hash, extra).await
+    }
+
+    /// [`Vfs::stage`] into an upload the caller made.
+    pub(crate) async fn stage_into<S, E>(
+        &self,
+        mut upload: Box<dyn Upload>,
         mut body: S,
         hash: bool,
         mut extra: Option<&mut Box<dyn BodyHasher>>,
@@ -335,7 +354,6 @@ impl Vfs {
         S: Stream<Item = std::result::Result<Bytes, E>> + Unpin,
         E: Into<VfsError>,
     {
-        let mut upload = self.remote.create().await?;
         let mut md5 = Md5::new();
         let finished = loop {
             let step = match body.next().await {
@@ -382,7 +400,11 @@ impl Vfs {
         let (src, mut upload) = loop {
             let src = self.open_object(src_bucket, src_key).await?;
             let want = Some(src.reader.fingerprint());
-            match self.remote.concat(&[(src_path.clone(), want)]).await {
+            match self
+                .remote
+                .concat(&[Source::file(src_path.clone(), want)])
+                .await
+            {
                 Ok(upload) => break (src, upload),
                 Err(e) if e.raw_os_error() == Some(libc::ESTALE) && tries < 8 => tries += 1,
                 Err(e) => return Err(e.into()),

@@ -6,7 +6,7 @@
 
 use std::ffi::CString;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, Read, Seek, Write};
 use std::os::fd::{AsRawFd, FromRawFd, RawFd};
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
@@ -16,12 +16,12 @@ use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
 use tokio::task::JoinHandle;
 
-use super::{ByteStream, Entry, Fingerprint, Reader, Remote, Upload};
+use super::{ByteStream, Entry, Fingerprint, Reader, Remote, Source, Upload};
 
 /// Bytes read per blocking call when streaming a file out.
 const READ_CHUNK: u64 = 512 * 1024;
 /// Bytes gathered before one blocking write.
-const WRITE_CHUNK: usize = 1024 * 1024;
+const WRITE_CHUNK: usize = 512 * 1024;
 /// How often a publish retries when a concurrent delete removes the parent folder it just made.
 const PUBLISH_TRIES: usize = 16;
 
@@ -166,13 +166,12 @@ impl LocalFs {
             .write(true)
             .create_new(true)
             .open(&path)?;
-        Ok(LocalUpload {
-            root: self.root_dir.clone(),
-            path: Some(path),
-            file: Arc::new(file),
-            buf: BytesMut::new(),
-            pending: None,
-        })
+        Ok(LocalUpload::new(
+            self.root_dir.clone(),
+            Some(path),
+            file,
+            None,
+        ))
     }
 
     /// A staged upload that is a new link to the file at `src`, when it is still version `want`.
@@ -203,13 +202,7 @@ impl LocalFs {
                 Ok(file)
             })
             .await?;
-        Ok(LocalUpload {
-            root: root_dir,
-            path: Some(path),
-            file: Arc::new(file),
-            buf: BytesMut::new(),
-            pending: None,
-        })
+        Ok(LocalUpload::new(root_dir, Some(path), file, None))
     }
 
     /// Runs `f` on the blocking pool with the root directory's descriptor.
@@ -289,8 +282,59 @@ impl Remote for LocalFs {
         Ok(Box::new(self.new_upload()?))
     }
 
-    async fn concat(&self, srcs: &[(String, Option<Fingerprint>)]) -> io::Result<Box<dyn Upload>> {
-        if let [(src, Some(want))] = srcs {
+    async fn write_at(&self, path: &str, offset: u64, max_len: u64) -> io::Result<Box<dyn Upload>> {
+        let p = path.to_string();
+        let file = self
+            .at_root(move |root| {
+                let (parent, name) = split_parent(&p);
+                let dir = open_or_create_dir(root, parent)?;
+                let c = cstr(name)?;
+                // SAFETY: valid descriptor and C string; the new descriptor is owned below.
+                let fd = unsafe {
+                    libc::openat(
+                        dir.as_raw_fd(),
+                        c.as_ptr(),
+                        libc::O_WRONLY | libc::O_CREAT | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+                        0o644,
+                    )
+                };
+                if fd < 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                // SAFETY: a new descriptor nothing else owns.
+                let mut file = unsafe { File::from_raw_fd(fd) };
+                file.seek(io::SeekFrom::Start(offset))?;
+                Ok(file)
+            })
+            .await?;
+        Ok(Box::new(LocalUpload::new(
+            self.root_dir.clone(),
+            None,
+            file,
+            Some(InPlace {
+                start: offset,
+                left: max_len,
+            }),
+        )))
+    }
+
+    async fn truncate(&self, path: &str, len: u64) -> io::Result<Fingerprint> {
+        let p = path.to_string();
+        self.at_root(move |root| {
+            let file = open_beneath(root, &p, libc::O_WRONLY)?;
+            file.set_len(len)?;
+            Ok(fingerprint(&file.metadata()?))
+        })
+        .await
+    }
+
+    async fn concat(&self, srcs: &[Source]) -> io::Result<Box<dyn Upload>> {
+        if let [Source {
+            path: src,
+            pinned: Some(want),
+            range: None,
+        }] = srcs
+        {
             // A copy of one pinned version: objects are never modified in place (every write
             // publishes a new file), so a hard link is a faithful copy that costs no I/O.
             match self.link_copy(src, *want).await {
@@ -303,15 +347,23 @@ impl Remote for LocalFs {
         let up = self.new_upload()?;
         let dst = up.file.clone();
         self.at_root(move |root| {
-            for (src, want) in srcs {
-                let mut from = open_beneath(root, &src, libc::O_RDONLY)?;
+            for src in srcs {
+                let mut from = open_beneath(root, &src.path, libc::O_RDONLY)?;
                 let now = fingerprint(&from.metadata()?);
-                if want.is_some_and(|fp| fp != now) {
+                if src.pinned.is_some_and(|fp| fp != now) {
                     return Err(io::Error::from_raw_os_error(libc::ESTALE));
                 }
-                // std's File-to-File copy uses copy_file_range: in-kernel, and a reflink where
-                // the filesystem shares extents.
-                io::copy(&mut from, &mut &*dst)?;
+                // std's File-to-File copy (also through `take`) uses copy_file_range: in-kernel,
+                // and a reflink where the filesystem shares extents.
+                let (offset, len) = src.range.unwrap_or((0, now.size));
+                from.seek(io::SeekFrom::Start(offset))?;
+                let copied = io::copy(&mut (&from).take(len), &mut &*dst)?;
+                if copied != len {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        format!("{} is shorter than the range to copy", src.path),
+                    ));
+                }
             }
             Ok(())
         })
@@ -493,15 +545,34 @@ impl Reader for LocalReader {
 
 struct LocalUpload {
     root: Arc<File>,
-    /// The staging file; `None` once published or discarded.
+    /// The staging file; `None` once published or discarded, and for writes in place.
     path: Option<PathBuf>,
     file: Arc<File>,
     buf: BytesMut,
     /// The previous chunk's write, still running while the next chunk is gathered.
     pending: Option<JoinHandle<io::Result<()>>>,
+    in_place: Option<InPlace>,
+}
+
+/// A write into an existing file ([`Remote::write_at`]).
+struct InPlace {
+    start: u64,
+    /// How many more bytes may be written: the range belongs to this write only.
+    left: u64,
 }
 
 impl LocalUpload {
+    fn new(root: Arc<File>, path: Option<PathBuf>, file: File, in_place: Option<InPlace>) -> Self {
+        LocalUpload {
+            root,
+            path,
+            file: Arc::new(file),
+            buf: BytesMut::new(),
+            pending: None,
+            in_place,
+        }
+    }
+
     async fn wait_pending(&mut self) -> io::Result<()> {
         if let Some(p) = self.pending.take() {
             p.await
@@ -527,6 +598,14 @@ impl LocalUpload {
 #[async_trait]
 impl Upload for LocalUpload {
     async fn write(&mut self, data: Bytes) -> io::Result<()> {
+        if let Some(p) = &mut self.in_place {
+            p.left = p.left.checked_sub(data.len() as u64).ok_or_else(|| {
+                io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "more bytes than the range written in place holds",
+                )
+            })?;
+        }
         self.buf.extend_from_slice(&data);
         if self.buf.len() >= WRITE_CHUNK {
             self.flush_buf().await?;
@@ -538,11 +617,16 @@ impl Upload for LocalUpload {
         self.flush_buf().await?;
         self.wait_pending().await?;
         let file = self.file.clone();
+        let start = self.in_place.as_ref().map(|p| p.start);
         blocking(move || {
             if sync {
                 file.sync_all()?;
             }
-            Ok(fingerprint(&file.metadata()?))
+            let mut fp = fingerprint(&file.metadata()?);
+            if let Some(start) = start {
+                fp.size = (&*file).stream_position()? - start;
+            }
+            Ok(fp)
         })
         .await
     }
@@ -553,6 +637,10 @@ impl Upload for LocalUpload {
         sync: bool,
         then: Box<dyn FnOnce() + Send>,
     ) -> io::Result<()> {
+        if self.in_place.is_some() {
+            then();
+            return Ok(());
+        }
         let from = self
             .path
             .take()

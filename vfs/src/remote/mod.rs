@@ -54,6 +54,26 @@ pub struct Entry {
     pub created: SystemTime,
 }
 
+/// One piece of a [`Remote::concat`]: a file, or a range of it, optionally pinned to a version.
+#[derive(Debug, Clone)]
+pub struct Source {
+    pub path: String,
+    /// When set, the file must still be this version, else the concatenation fails (`ESTALE`).
+    pub pinned: Option<Fingerprint>,
+    /// (offset, length) of the bytes wanted; the whole file when `None`.
+    pub range: Option<(u64, u64)>,
+}
+
+impl Source {
+    pub fn file(path: String, pinned: Option<Fingerprint>) -> Source {
+        Source {
+            path,
+            pinned,
+            range: None,
+        }
+    }
+}
+
 /// An open file, pinned to the version that was stat'ed when it was opened.
 pub trait Reader: Send + Sync {
     fn fingerprint(&self) -> Fingerprint;
@@ -70,7 +90,9 @@ pub trait Upload: Send {
     async fn finish(&mut self, sync: bool) -> io::Result<Fingerprint>;
     /// Atomically publishes the finished object at `path`, creating parent folders, replacing any
     /// object there. `then` runs right after the object becomes visible, in the same task, so
-    /// that a cancelled request cannot publish the object without what `then` records.
+    /// that a cancelled request cannot publish the object without what `then` records. An
+    /// upload made by [`Remote::write_at`] is already in place: `path` is ignored and only
+    /// `then` runs.
     async fn commit(
         self: Box<Self>,
         path: &str,
@@ -91,10 +113,16 @@ pub trait Remote: Send + Sync + 'static {
     async fn list_dir(&self, path: &str) -> io::Result<Vec<Entry>>;
     /// Starts writing a new object.
     async fn create(&self) -> io::Result<Box<dyn Upload>>;
-    /// A finished upload holding the files `srcs` one after the other, made without passing the
-    /// bytes through memory where the remote can (a copy is the concatenation of one file). A
-    /// source given with a fingerprint must still be that version, else the error is `ESTALE`.
-    async fn concat(&self, srcs: &[(String, Option<Fingerprint>)]) -> io::Result<Box<dyn Upload>>;
+    /// Writes into the file at `path` (created if missing, never truncated) from `offset`, at
+    /// most `max_len` bytes: how multipart parts land directly at their place in the object
+    /// being assembled, so that completing it moves no data. The fingerprint of the finished
+    /// upload has the size written.
+    async fn write_at(&self, path: &str, offset: u64, max_len: u64) -> io::Result<Box<dyn Upload>>;
+    /// Sets the size of a file; returns its fingerprint afterwards.
+    async fn truncate(&self, path: &str, len: u64) -> io::Result<Fingerprint>;
+    /// A finished upload holding the sources one after the other, made without passing the
+    /// bytes through memory where the remote can (a copy is the concatenation of one file).
+    async fn concat(&self, srcs: &[Source]) -> io::Result<Box<dyn Upload>>;
     /// Removes a file; `false` when it was not there.
     async fn delete(&self, path: &str) -> io::Result<bool>;
     /// Creates one folder; `false` when it already existed.
