@@ -241,7 +241,8 @@ EOF
 }
 
 launch_server() {
-    "$SERVER_BIN" serve "$DATA" --addr "127.0.0.1:$PORT" --auth-key "$AK,$SK" >>"$SERVER_LOG" 2>&1 &
+    [[ -s $WORK/keys ]] || printf '# smoke keys\n%s,%s\n' "$AK" "$SK" >"$WORK/keys"
+    "$SERVER_BIN" serve "$DATA" --addr "127.0.0.1:$PORT" --auth-keys-file "$WORK/keys" >>"$SERVER_LOG" 2>&1 &
     SERVER_PID=$!
 }
 
@@ -851,6 +852,27 @@ run_boto3() {
     fi
 }
 
+# ------------------------------------------------------------------- reload
+
+# SIGHUP re-reads the keys file: a new key works at once, a removed one stops working, and the
+# server never stops serving.
+reload_keys() {
+    printf '%s,%s\nsmokeak2,smokesk2\n' "$AK" "$SK" >"$WORK/keys"
+    kill -HUP "$SERVER_PID"
+    sleep 0.5
+    AWS_ACCESS_KEY_ID=smokeak2 AWS_SECRET_ACCESS_KEY=smokesk2 aws_ s3 mb s3://smoke-rotated
+    printf 'smokeak2,smokesk2\n' >"$WORK/keys"
+    kill -HUP "$SERVER_PID"
+    sleep 0.5
+    expect_error InvalidAccessKeyId aws_ s3 ls s3://smoke-rotated
+    AWS_ACCESS_KEY_ID=smokeak2 AWS_SECRET_ACCESS_KEY=smokesk2 aws_ s3 rb s3://smoke-rotated
+    printf '%s,%s\n' "$AK" "$SK" >"$WORK/keys"
+    kill -HUP "$SERVER_PID"
+    sleep 0.5
+    aws_ s3 ls >/dev/null
+    grep -q "reloaded keys" "$SERVER_LOG"
+}
+
 # ------------------------------------------------------------------ restart
 
 RESTART_KEY='kept/ünïcødé file.txt'
@@ -992,6 +1014,8 @@ step "rclone: server-side copy (multipart and single)" rclone_server_side_copy
 step "rclone: purge (objects and bucket)" rclone_purge
 
 if [[ -n ${SERVER_PID:-} ]]; then
+    echo "--- reload"
+    step "reload: SIGHUP takes a new keys file (new key works, removed key refused)" reload_keys
     echo "--- restart"
     step "restart: put an object with metadata" restart_before
     t0=$(now_ms)

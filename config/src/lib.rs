@@ -7,10 +7,10 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// Everything the server needs to run.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub server: ServerConfig,
@@ -18,9 +18,49 @@ pub struct Config {
     pub remote: RemoteConfig,
     pub vfs: VfsConfig,
     pub index: IndexConfig,
+    pub log: LogConfig,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `error`, `warn`, `info`, `debug`, `trace`, or a tracing filter.
+    pub level: String,
+    pub format: LogFormat,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            level: "info".into(),
+            format: LogFormat::Text,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+impl FromStr for LogFormat {
+    type Err = ConfigError;
+    fn from_str(s: &str) -> Result<Self, ConfigError> {
+        match s.to_ascii_lowercase().as_str() {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            _ => Err(ConfigError::Invalid {
+                what: format!("log format {s:?}"),
+                expected: "text or json".into(),
+            }),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServerConfig {
     /// Listening address; port 0 picks a free one.
@@ -44,12 +84,15 @@ pub struct ServerConfig {
     /// The largest request line plus headers accepted, in bytes.
     pub max_header_bytes: usize,
     /// How long a client may take to send its headers, and may leave a body upload idle.
-    #[serde(deserialize_with = "de_duration")]
+    #[serde(deserialize_with = "de_duration", serialize_with = "ser_duration")]
     pub read_timeout: std::time::Duration,
     /// How long an idle keep-alive connection stays open (a graceful stop waits for idle
     /// connections to close, so this also bounds how long a stop waits for idle clients).
-    #[serde(deserialize_with = "de_duration")]
+    #[serde(deserialize_with = "de_duration", serialize_with = "ser_duration")]
     pub idle_timeout: std::time::Duration,
+    /// How long a stop waits for requests in flight before closing their connections.
+    #[serde(deserialize_with = "de_duration", serialize_with = "ser_duration")]
+    pub shutdown_timeout: std::time::Duration,
 }
 
 /// The ceiling of `max_header_bytes`: the HTTP layer never buffers more than this for a head.
@@ -76,6 +119,15 @@ impl FromStr for TlsVersion {
     }
 }
 
+impl Serialize for TlsVersion {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(match self {
+            TlsVersion::Tls12 => "1.2",
+            TlsVersion::Tls13 => "1.3",
+        })
+    }
+}
+
 impl<'de> Deserialize<'de> for TlsVersion {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         String::deserialize(d)?
@@ -99,15 +151,18 @@ impl Default for ServerConfig {
             max_header_bytes: 64 * 1024,
             read_timeout: std::time::Duration::from_secs(60),
             idle_timeout: std::time::Duration::from_secs(5),
+            shutdown_timeout: std::time::Duration::from_secs(30),
         }
     }
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuthConfig {
-    /// Access key / secret pairs. Empty means anonymous access.
+    /// Access key / secret pairs. Empty (and no keys file) means anonymous access.
     pub keys: Vec<AuthKey>,
+    /// A file of `ACCESS,SECRET` lines (`#` starts a comment), read at start and on reload.
+    pub keys_file: Option<PathBuf>,
 }
 
 /// One `ACCESS,SECRET` credential.
@@ -147,6 +202,13 @@ impl FromStr for AuthKey {
     }
 }
 
+impl Serialize for AuthKey {
+    // What a configuration printout shows: the access key, never the secret.
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format!("{},***", self.access_key))
+    }
+}
+
 impl<'de> Deserialize<'de> for AuthKey {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
@@ -154,7 +216,7 @@ impl<'de> Deserialize<'de> for AuthKey {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RemoteConfig {
     /// The served directory: its sub-directories are buckets.
@@ -169,7 +231,7 @@ impl Default for RemoteConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct VfsConfig {
     /// Keep parent folders that a delete leaves empty.
@@ -179,10 +241,10 @@ pub struct VfsConfig {
     /// fsync each object (and its folder) before acknowledging a write.
     pub fsync: bool,
     /// How often the index is reconciled with the remote to pick up changes made by other programs.
-    #[serde(deserialize_with = "de_duration")]
+    #[serde(deserialize_with = "de_duration", serialize_with = "ser_duration")]
     pub rescan_interval: std::time::Duration,
     /// Multipart uploads idle for longer than this are removed with their parts.
-    #[serde(deserialize_with = "de_duration")]
+    #[serde(deserialize_with = "de_duration", serialize_with = "ser_duration")]
     pub multipart_expiry: std::time::Duration,
 }
 
@@ -222,6 +284,15 @@ impl FromStr for EtagHash {
     }
 }
 
+impl Serialize for EtagHash {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(match self {
+            EtagHash::Md5 => "md5",
+            EtagHash::None => "none",
+        })
+    }
+}
+
 impl<'de> Deserialize<'de> for EtagHash {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         String::deserialize(d)?
@@ -230,7 +301,7 @@ impl<'de> Deserialize<'de> for EtagHash {
     }
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct IndexConfig {
     /// Which key/value store holds the metadata index.
@@ -257,6 +328,15 @@ impl FromStr for MetaStoreKind {
                 expected: "redb or sled".into(),
             }),
         }
+    }
+}
+
+impl Serialize for MetaStoreKind {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(match self {
+            MetaStoreKind::Redb => "redb",
+            MetaStoreKind::Sled => "sled",
+        })
     }
 }
 
@@ -290,6 +370,10 @@ pub fn parse_duration(s: &str) -> Result<std::time::Duration, ConfigError> {
         }
     };
     Ok(std::time::Duration::from_secs(secs))
+}
+
+fn ser_duration<S: Serializer>(d: &std::time::Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&format!("{}s", d.as_secs()))
 }
 
 fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<std::time::Duration, D::Error> {
@@ -350,6 +434,34 @@ impl Config {
             });
         }
         Ok(())
+    }
+
+    /// Adds the keys of `auth.keys_file` to `auth.keys` (called at start and on every reload).
+    pub fn load_keys_file(&mut self) -> Result<(), ConfigError> {
+        let Some(path) = self.auth.keys_file.clone() else {
+            return Ok(());
+        };
+        let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        for (n, line) in text.lines().enumerate() {
+            let line = line.split('#').next().unwrap_or("").trim();
+            if line.is_empty() {
+                continue;
+            }
+            let key = line.parse().map_err(|e: ConfigError| ConfigError::Parse {
+                path: path.clone(),
+                message: format!("line {}: {e}", n + 1),
+            })?;
+            self.auth.keys.push(key);
+        }
+        Ok(())
+    }
+
+    /// The configuration as TOML, secrets masked (`s3gate config check`).
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).unwrap_or_else(|e| format!("# cannot print: {e}\n"))
     }
 
     /// Where the metadata index lives.

@@ -1,10 +1,13 @@
-//! The command line: `s3gate serve [PATH]` and its flags, merged over the config file.
+//! The command line: `s3gate serve [PATH]` and its flags, merged over the config file;
+//! `s3gate config check FILE`. A served process reloads its keys and certificate on SIGHUP.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
-use s3gate_config::{parse_duration, AuthKey, Config, EtagHash, MetaStoreKind, TlsVersion};
+use s3gate_config::{
+    parse_duration, AuthKey, Config, EtagHash, LogFormat, MetaStoreKind, TlsVersion,
+};
 
 #[derive(Parser)]
 #[command(
@@ -20,7 +23,17 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Serve PATH over S3: its folders are buckets, the files below them objects.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
+    /// Work with configuration files.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Validate FILE (keys file and TLS files included) and print the effective configuration,
+    /// secrets masked.
+    Check { file: PathBuf },
 }
 
 #[derive(Args)]
@@ -43,6 +56,9 @@ struct ServeArgs {
         hide_env_values = true
     )]
     auth_keys: Vec<AuthKey>,
+    /// File of ACCESS,SECRET lines, read at start and again on SIGHUP.
+    #[arg(long, value_name = "FILE")]
+    auth_keys_file: Option<PathBuf>,
     /// Keep folders that deletes leave empty.
     #[arg(long)]
     no_cleanup: bool,
@@ -97,25 +113,36 @@ struct ServeArgs {
     /// How long an idle keep-alive connection stays open (e.g. 5s).
     #[arg(long, value_parser = parse_duration)]
     idle_timeout: Option<std::time::Duration>,
-    /// Log filter (error, warn, info, debug, trace, or a tracing filter).
-    #[arg(long, default_value = "info")]
-    log_level: String,
+    /// How long a stop waits for requests in flight (e.g. 30s).
+    #[arg(long, value_parser = parse_duration)]
+    shutdown_timeout: Option<std::time::Duration>,
+    /// Log filter (error, warn, info, debug, trace, or a tracing filter; default info).
+    #[arg(long)]
+    log_level: Option<String>,
+    /// Log lines as text or JSON.
+    #[arg(long)]
+    log_format: Option<LogFormat>,
 }
 
 impl ServeArgs {
-    fn into_config(self) -> Result<Config, crate::Error> {
+    /// The configuration: defaults, then the file, then the flags. Run again on reload, so
+    /// that a changed file (or keys file) takes effect under the same flags.
+    fn to_config(&self) -> Result<Config, crate::Error> {
         let mut c = match &self.config {
             Some(p) => Config::from_file(p)?,
             None => Config::default(),
         };
-        if let Some(p) = self.path {
+        if let Some(p) = self.path.clone() {
             c.remote.path = p;
         }
         if let Some(a) = self.addr {
             c.server.addr = a;
         }
         if !self.auth_keys.is_empty() {
-            c.auth.keys = self.auth_keys;
+            c.auth.keys = self.auth_keys.clone();
+        }
+        if let Some(f) = self.auth_keys_file.clone() {
+            c.auth.keys_file = Some(f);
         }
         c.vfs.no_cleanup |= self.no_cleanup;
         if let Some(e) = self.etag_hash {
@@ -125,15 +152,15 @@ impl ServeArgs {
             c.server.force_path_style = f;
         }
         if !self.vhost_domains.is_empty() {
-            c.server.vhost_domains = self.vhost_domains;
+            c.server.vhost_domains = self.vhost_domains.clone();
         }
-        if let Some(r) = self.region {
+        if let Some(r) = self.region.clone() {
             c.server.region = r;
         }
         if let Some(m) = self.meta_store {
             c.index.store = m;
         }
-        if let Some(p) = self.index_path {
+        if let Some(p) = self.index_path.clone() {
             c.index.path = Some(p);
         }
         if self.no_fsync {
@@ -149,9 +176,9 @@ impl ServeArgs {
             c.server.workers = w;
         }
         let s = &mut c.server;
-        s.cert = self.cert.or(s.cert.take());
-        s.key = self.key.or(s.key.take());
-        s.client_ca = self.client_ca.or(s.client_ca.take());
+        s.cert = self.cert.clone().or(s.cert.take());
+        s.key = self.key.clone().or(s.key.take());
+        s.client_ca = self.client_ca.clone().or(s.client_ca.take());
         if let Some(v) = self.min_tls_version {
             s.min_tls_version = v;
         }
@@ -164,6 +191,15 @@ impl ServeArgs {
         if let Some(d) = self.idle_timeout {
             s.idle_timeout = d;
         }
+        if let Some(d) = self.shutdown_timeout {
+            s.shutdown_timeout = d;
+        }
+        if let Some(l) = self.log_level.clone() {
+            c.log.level = l;
+        }
+        if let Some(f) = self.log_format {
+            c.log.format = f;
+        }
         Ok(c)
     }
 }
@@ -173,25 +209,53 @@ pub async fn run_cli() -> i32 {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => {
-            let filter = tracing_subscriber::EnvFilter::try_new(&args.log_level)
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-            tracing_subscriber::fmt()
-                .with_env_filter(filter)
-                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-                .with_writer(std::io::stderr)
-                .init();
-            match args.into_config() {
-                Ok(config) => serve(config).await,
+            let config = match args.to_config() {
+                Ok(c) => c,
                 Err(e) => {
                     eprintln!("s3gate: {e}");
-                    2
+                    return 2;
                 }
-            }
+            };
+            init_logging(&config);
+            serve(*args, config).await
         }
+        Command::Config(ConfigCommand::Check { file }) => match check(&file) {
+            Ok(text) => {
+                print!("{text}");
+                0
+            }
+            Err(e) => {
+                eprintln!("s3gate: {e}");
+                2
+            }
+        },
     }
 }
 
-async fn serve(config: Config) -> i32 {
+/// Loads and validates a configuration file as `serve --config FILE` would.
+fn check(file: &std::path::Path) -> Result<String, crate::Error> {
+    let mut config = Config::from_file(file)?;
+    config.load_keys_file()?;
+    config.validate()?;
+    s3gate_s3api::check_tls(&config)?;
+    Ok(config.to_toml())
+}
+
+fn init_logging(config: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_new(&config.log.level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match config.log.format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+    }
+}
+
+async fn serve(args: ServeArgs, config: Config) -> i32 {
     let server = match crate::start(config.clone()).await {
         Ok(s) => s,
         Err(e) => {
@@ -202,30 +266,92 @@ async fn serve(config: Config) -> i32 {
     tracing::info!(
         addr = %server.addr(),
         path = %config.remote.path.display(),
-        auth = if config.auth.keys.is_empty() { "anonymous" } else { "sigv4" },
+        auth = if server.anonymous() { "anonymous" } else { "sigv4" },
         tls = config.server.cert.is_some(),
         "serving"
     );
-    wait_for_signal().await;
+    crate::notify::notify("READY=1");
+    use tokio::signal::unix::{signal, SignalKind};
+    let (mut term, mut int, mut hup) = match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::hangup()),
+    ) {
+        (Ok(t), Ok(i), Ok(h)) => (t, i, h),
+        _ => {
+            eprintln!("s3gate: cannot install signal handlers");
+            server.stop().await;
+            return 1;
+        }
+    };
+    loop {
+        tokio::select! {
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+            _ = hup.recv() => match args.to_config() {
+                Ok(new) => match server.reload(new).await {
+                    Ok(()) => tracing::info!("reloaded keys and certificate"),
+                    Err(e) => tracing::warn!(error = %e, "reload failed; the previous keys and certificate stay"),
+                },
+                Err(e) => tracing::warn!(error = %e, "reload failed; the previous keys and certificate stay"),
+            },
+        }
+    }
     tracing::info!("shutting down");
+    crate::notify::notify("STOPPING=1");
     server.stop().await;
     0
 }
 
-async fn wait_for_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    match (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) {
-        (Ok(mut term), Ok(mut int)) => {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = int.recv() => {}
-            }
-        }
-        _ => {
-            let _ = tokio::signal::ctrl_c().await;
-        }
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_configuration_checks() {
+        let example =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../s3gate.example.toml");
+        let text = check(&example).unwrap();
+        // What check prints is itself a valid configuration, equal to the defaults here.
+        let printed: Config = toml::from_str(&text).unwrap();
+        assert_eq!(printed.to_toml(), Config::default().to_toml());
+    }
+
+    #[test]
+    fn check_masks_secrets_and_names_bad_places() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = dir.path().join("keys");
+        std::fs::write(&keys, "# rotated monthly\nFILEKEY,filesecret\n").unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(
+            &file,
+            format!(
+                "[auth]\nkeys = [\"AK,topsecret\"]\nkeys_file = {:?}\n",
+                keys.display().to_string()
+            ),
+        )
+        .unwrap();
+        let text = check(&file).unwrap();
+        assert!(
+            text.contains("AK,***") && text.contains("FILEKEY,***"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("topsecret") && !text.contains("filesecret"),
+            "{text}"
+        );
+        std::fs::write(&keys, "FILEKEY,ok\nbroken line\n").unwrap();
+        let e = check(&file).unwrap_err().to_string();
+        assert!(e.contains("keys") && e.contains("line 2"), "{e}");
+        std::fs::write(
+            &file,
+            "[server]\ncert = \"/nonexistent/cert.pem\"\nkey = \"/nonexistent/key.pem\"\n",
+        )
+        .unwrap();
+        let e = check(&file).unwrap_err().to_string();
+        assert!(e.contains("/nonexistent/cert.pem"), "{e}");
+        std::fs::write(&file, "[server]\nread_timeout = \"soon\"\n").unwrap();
+        let e = check(&file).unwrap_err().to_string();
+        assert!(e.contains("c.toml") && e.contains("read_timeout"), "{e}");
     }
 }

@@ -4,6 +4,7 @@
 //! with a [`Config`] bound to `127.0.0.1:0`.
 
 mod cli;
+mod notify;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -18,7 +19,7 @@ pub enum Error {
     Config(#[from] s3gate_config::ConfigError),
     #[error("cannot open the remote: {0}")]
     Vfs(#[from] s3gate_vfs::VfsError),
-    #[error("cannot listen: {0}")]
+    #[error("cannot serve: {0}")]
     Listen(#[from] std::io::Error),
 }
 
@@ -36,6 +37,20 @@ impl Server {
         self.addr
     }
 
+    /// Takes the keys (including a changed keys file) and the TLS certificate of `config`,
+    /// keeping connections; other settings need a restart.
+    pub async fn reload(&self, mut config: Config) -> Result<(), Error> {
+        config.load_keys_file()?;
+        config.validate()?;
+        self.http.reload(&config)?;
+        Ok(())
+    }
+
+    /// Whether requests are served without authentication.
+    pub fn anonymous(&self) -> bool {
+        self.http.anonymous()
+    }
+
     /// Stops accepting, lets in-flight requests finish, then closes the index.
     pub async fn stop(self) {
         self.http.stop().await;
@@ -46,7 +61,8 @@ impl Server {
 }
 
 /// Opens the remote and its index, binds the listener and starts serving.
-pub async fn start(config: Config) -> Result<Server, Error> {
+pub async fn start(mut config: Config) -> Result<Server, Error> {
+    config.load_keys_file()?;
     config.validate()?;
     let config = Arc::new(config);
     let vfs = Arc::new(s3gate_vfs::Vfs::open(&config).await?);

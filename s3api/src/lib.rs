@@ -26,13 +26,14 @@ use crate::error::{S3Error, S3Result};
 use crate::router::{Op, Query, Route};
 use crate::sigv4::{Auth, Keys};
 
-pub use server::HttpServer;
+pub use server::{check_tls, HttpServer};
 
 /// What every request handler can reach.
 pub(crate) struct State {
     pub(crate) config: Arc<Config>,
     pub(crate) vfs: Arc<Vfs>,
-    keys: Keys,
+    /// Swapped whole on reload.
+    keys: std::sync::RwLock<Keys>,
 }
 
 /// One request on its way through a handler.
@@ -131,9 +132,13 @@ pub(crate) fn authorize(head: &RequestHead, state: &State) -> S3Result<(Route, Q
             &state.config.server.vhost_domains
         },
     )?;
+    let keys = state
+        .keys
+        .read()
+        .map_err(|_| S3Error::internal("the key table is unavailable"))?;
     let auth = sigv4::authenticate(
         head,
-        &state.keys,
+        &keys,
         route.virtual_host.then_some(route.bucket.as_str()),
     )?;
     Ok((route, query, auth))
@@ -148,14 +153,20 @@ pub(crate) async fn dispatch(
     payload: web::Payload,
     state: web::Data<State>,
 ) -> HttpResponse {
+    let started = std::time::Instant::now();
     let id = request_id();
     let head = req.method() == actix_web::http::Method::HEAD;
     let resource = req.uri().path().to_string();
+    // What the access log says of the request, once known.
+    let mut who: Option<String> = None;
+    let mut target: Option<(String, String)> = None;
     let result = async {
         let (route, query, auth) = authorize(req.head(), &state)?;
         let Route {
             op, bucket, key, ..
         } = route;
+        who.clone_from(&auth.access_key);
+        target = Some((bucket.clone(), key.clone()));
         let ctx = Ctx {
             req: req.clone(),
             state: state.clone(),
@@ -167,12 +178,9 @@ pub(crate) async fn dispatch(
         handle(op, &ctx, payload).await
     }
     .await;
-    let mut resp = match result {
-        Ok(r) => r,
-        Err(e) => {
-            tracing::debug!(code = e.code, message = %e.message, path = %resource, "request failed");
-            return e.to_response(&resource, &id, head);
-        }
+    let (mut resp, code) = match result {
+        Ok(r) => (r, None),
+        Err(e) => (e.to_response(&resource, &id, head), Some(e.code)),
     };
     if let Ok(v) = actix_web::http::header::HeaderValue::from_str(&id) {
         resp.headers_mut().insert(
@@ -180,6 +188,30 @@ pub(crate) async fn dispatch(
             v,
         );
     }
+    let (bucket, key) = target.unwrap_or_default();
+    let bytes_out = match actix_web::body::MessageBody::size(resp.body()) {
+        actix_web::body::BodySize::Sized(n) if !head => n,
+        _ => 0,
+    };
+    // One line per request, never a secret: the access key id only. The duration runs to the
+    // response head; a body still streams after it.
+    tracing::info!(
+        target: "s3gate::access",
+        id = %id,
+        method = %req.method(),
+        bucket = %bucket,
+        key = %key,
+        status = resp.status().as_u16(),
+        error = code.unwrap_or(""),
+        bytes_in = headers::header(req.head(), "x-amz-decoded-content-length")
+            .or_else(|| headers::header(req.head(), "content-length"))
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0),
+        bytes_out,
+        ms = started.elapsed().as_secs_f64() * 1000.0,
+        access_key = who.as_deref().unwrap_or("-"),
+        "request"
+    );
     resp
 }
 

@@ -1,10 +1,11 @@
 //! The listener: HTTP/1.1 over TCP or TLS with the configured limits and timeouts, and the
 //! `Expect: 100-continue` gate, which authenticates a request before the client is told to send
-//! its body: a client with a bad key does not upload gigabytes only to be refused.
+//! its body: a client with a bad key does not upload gigabytes only to be refused. Keys and the
+//! certificate can be swapped while serving ([`HttpServer::reload`]), connections kept.
 
 use std::io;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use actix_http::{HttpService, KeepAlive, Request};
 use actix_server::ServerHandle;
@@ -24,6 +25,21 @@ pub struct HttpServer {
     addr: SocketAddr,
     handle: ServerHandle,
     task: tokio::task::JoinHandle<io::Result<()>>,
+    state: web::Data<State>,
+    certificate: Option<Arc<Certificate>>,
+}
+
+/// The server's certificate, read again on reload; every new TLS handshake takes the current one.
+#[derive(Debug)]
+struct Certificate(RwLock<Arc<rustls::sign::CertifiedKey>>);
+
+impl rustls::server::ResolvesServerCert for Certificate {
+    fn resolve(
+        &self,
+        _hello: rustls::server::ClientHello<'_>,
+    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        self.0.read().ok().map(|c| c.clone())
+    }
 }
 
 /// One HTTP service over the given stream type: the same app, gate, limits and timeouts for
@@ -57,15 +73,22 @@ macro_rules! http_service {
 impl HttpServer {
     /// Binds the configured address and starts serving on the current tokio runtime.
     pub fn start(config: Arc<Config>, vfs: Arc<Vfs>) -> io::Result<HttpServer> {
-        let tls = match (&config.server.cert, &config.server.key) {
-            (Some(cert), Some(key)) => Some(tls_config(&config.server, cert, key)?),
+        let certificate = match (&config.server.cert, &config.server.key) {
+            (Some(cert), Some(key)) => Some(Arc::new(Certificate(RwLock::new(certified_key(
+                cert, key,
+            )?)))),
             _ => None,
         };
+        let tls = certificate
+            .as_ref()
+            .map(|c| tls_config(&config.server, c.clone()))
+            .transpose()?;
         let state = web::Data::new(State {
-            keys: Keys::new(&config.auth.keys),
+            keys: RwLock::new(Keys::new(&config.auth.keys)),
             config: config.clone(),
             vfs,
         });
+        let server_state = state.clone();
         let workers = match config.server.workers {
             0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
             n => n,
@@ -74,6 +97,7 @@ impl HttpServer {
         let addr = listener.local_addr()?;
         let builder = actix_server::Server::build()
             .workers(workers)
+            .shutdown_timeout(config.server.shutdown_timeout.as_secs())
             .disable_signals();
         let server = config.server.clone();
         let builder = match tls {
@@ -87,7 +111,51 @@ impl HttpServer {
         let server = builder.run();
         let handle = server.handle();
         let task = tokio::spawn(server);
-        Ok(HttpServer { addr, handle, task })
+        Ok(HttpServer {
+            addr,
+            handle,
+            task,
+            state: server_state,
+            certificate,
+        })
+    }
+
+    /// Takes the keys and the certificate of `config` (the rest of it is ignored: it needs a
+    /// restart). Nothing changes unless everything could be read.
+    pub fn reload(&self, config: &Config) -> io::Result<()> {
+        let cert = match (&self.certificate, &config.server.cert, &config.server.key) {
+            (Some(_), Some(cert), Some(key)) => Some(certified_key(cert, key)?),
+            (Some(_), _, _) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "HTTPS cannot be turned off by a reload",
+                ))
+            }
+            (None, Some(_), _) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "HTTPS cannot be turned on by a reload",
+                ))
+            }
+            (None, None, _) => None,
+        };
+        if let (Some(current), Some(new)) = (&self.certificate, cert) {
+            *current
+                .0
+                .write()
+                .map_err(|_| io::Error::other("certificate lock poisoned"))? = new;
+        }
+        *self
+            .state
+            .keys
+            .write()
+            .map_err(|_| io::Error::other("keys lock poisoned"))? = Keys::new(&config.auth.keys);
+        Ok(())
+    }
+
+    /// Whether requests are served without authentication (no keys).
+    pub fn anonymous(&self) -> bool {
+        self.state.keys.read().is_ok_and(|k| k.anonymous())
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -108,12 +176,43 @@ fn tls_error(what: &str, path: &std::path::Path, e: impl std::fmt::Display) -> i
     )
 }
 
-/// The rustls configuration: our certificate, the accepted versions, and client certificate
-/// verification when a client CA is configured.
-fn tls_config(
-    server: &ServerConfig,
+/// Reads a certificate chain and its private key.
+fn certified_key(
     cert: &std::path::Path,
     key: &std::path::Path,
+) -> io::Result<Arc<rustls::sign::CertifiedKey>> {
+    let chain = CertificateDer::pem_file_iter(cert)
+        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| tls_error("certificate", cert, e))?;
+    if chain.is_empty() {
+        return Err(tls_error("certificate", cert, "no certificate in the file"));
+    }
+    let key_der = PrivateKeyDer::from_pem_file(key).map_err(|e| tls_error("key", key, e))?;
+    let signing = rustls::crypto::ring::default_provider()
+        .key_provider
+        .load_private_key(key_der)
+        .map_err(|e| tls_error("key", key, e))?;
+    let certified = rustls::sign::CertifiedKey::new(chain, signing);
+    certified
+        .keys_match()
+        .map_err(|e| tls_error("certificate", cert, format!("does not match the key: {e}")))?;
+    Ok(Arc::new(certified))
+}
+
+/// Checks the TLS files of a configuration as starting the server would.
+pub fn check_tls(config: &Config) -> io::Result<()> {
+    if let (Some(cert), Some(key)) = (&config.server.cert, &config.server.key) {
+        let c = Arc::new(Certificate(RwLock::new(certified_key(cert, key)?)));
+        tls_config(&config.server, c)?;
+    }
+    Ok(())
+}
+
+/// The rustls configuration: the (reloadable) certificate, the accepted versions, and client
+/// certificate verification when a client CA is configured.
+fn tls_config(
+    server: &ServerConfig,
+    certificate: Arc<Certificate>,
 ) -> io::Result<rustls::ServerConfig> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let versions: &[&rustls::SupportedProtocolVersion] = match server.min_tls_version {
@@ -139,14 +238,5 @@ fn tls_config(
         }
         None => builder.with_no_client_auth(),
     };
-    let chain = CertificateDer::pem_file_iter(cert)
-        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
-        .map_err(|e| tls_error("certificate", cert, e))?;
-    if chain.is_empty() {
-        return Err(tls_error("certificate", cert, "no certificate in the file"));
-    }
-    let key_der = PrivateKeyDer::from_pem_file(key).map_err(|e| tls_error("key", key, e))?;
-    builder
-        .with_single_cert(chain, key_der)
-        .map_err(|e| tls_error("certificate", cert, e))
+    Ok(builder.with_cert_resolver(certificate))
 }

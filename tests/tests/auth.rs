@@ -430,3 +430,72 @@ async fn unsigned_amz_headers_are_refused() {
     expect_error(r, 403, "AccessDenied");
     assert_eq!(s.list_keys("bkt").await, vec!["secret".to_string()]);
 }
+
+/// Sends one request on a kept-alive connection and reads its answer (Content-Length bodies).
+async fn exchange(conn: &mut tokio::net::TcpStream, head: &str) -> (u16, Vec<u8>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    conn.write_all(head.as_bytes()).await.unwrap();
+    let mut buf = Vec::new();
+    let mut byte = [0u8; 1];
+    while !buf.ends_with(b"\r\n\r\n") {
+        assert_eq!(conn.read(&mut byte).await.unwrap(), 1, "connection closed");
+        buf.push(byte[0]);
+    }
+    let r = parse_response(&buf);
+    let len: usize = r.header("content-length").map_or(0, |v| v.parse().unwrap());
+    let mut body = vec![0u8; len];
+    conn.read_exact(&mut body).await.unwrap();
+    (r.status, body)
+}
+
+#[tokio::test]
+async fn keys_rotate_on_reload_and_connections_stay_open() {
+    use aws_sdk_s3::presigning::PresigningConfig;
+    let keys_dir = tempfile::tempdir().unwrap();
+    let keys = keys_dir.path().join("keys");
+    std::fs::write(&keys, "# the first key\nOLDKEY,old/secret\n").unwrap();
+    let s = TestServer::start_with(|c| c.auth.keys_file = Some(keys.clone())).await;
+    let old = client_for(s.addr, "OLDKEY", "old/secret");
+    let new = client_for(s.addr, "NEWKEY", "new/secret");
+    old.create_bucket().bucket("bkt").send().await.unwrap();
+    old.put_object()
+        .bucket("bkt")
+        .key("k")
+        .body(aws_sdk_s3::primitives::ByteStream::from_static(b"rotated"))
+        .send()
+        .await
+        .unwrap();
+    expect_error(new.list_buckets().send().await, 403, "InvalidAccessKeyId");
+    let presigned_get = |c: &aws_sdk_s3::Client| {
+        let c = c.clone();
+        async move {
+            let p = c
+                .get_object()
+                .bucket("bkt")
+                .key("k")
+                .presigned(
+                    PresigningConfig::expires_in(std::time::Duration::from_secs(300)).unwrap(),
+                )
+                .await
+                .unwrap();
+            let target = p.uri().split_once("/bkt/").unwrap().1.to_string();
+            format!("GET /bkt/{target} HTTP/1.1\r\nHost: {}\r\n\r\n", s.addr)
+        }
+    };
+    // One connection, kept across the reload.
+    let mut conn = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+    let (status, body) = exchange(&mut conn, &presigned_get(&old).await).await;
+    assert_eq!((status, body.as_slice()), (200, &b"rotated"[..]));
+    std::fs::write(&keys, "NEWKEY,new/secret\n").unwrap();
+    s.reload(s.config.clone()).await.unwrap();
+    let (status, body) = exchange(&mut conn, &presigned_get(&new).await).await;
+    assert_eq!((status, body.as_slice()), (200, &b"rotated"[..]));
+    let (status, _) = exchange(&mut conn, &presigned_get(&old).await).await;
+    assert_eq!(status, 403, "the old key still works");
+    expect_error(old.list_buckets().send().await, 403, "InvalidAccessKeyId");
+    assert_eq!(new.list_buckets().send().await.unwrap().buckets().len(), 1);
+    // A keys file that does not parse is refused and the current keys stay.
+    std::fs::write(&keys, "no comma here\n").unwrap();
+    assert!(s.reload(s.config.clone()).await.is_err());
+    assert_eq!(new.list_buckets().send().await.unwrap().buckets().len(), 1);
+}

@@ -252,3 +252,30 @@ async fn bad_tls_settings_refuse_to_start() {
     assert!(e.contains("client"), "{e}");
     assert!(Path::new(&pki.path("ca.pem")).exists());
 }
+
+#[tokio::test]
+async fn a_reload_takes_the_new_certificate_for_new_connections() {
+    let (first, second) = (Pki::new(), Pki::new());
+    let dir = tempfile::tempdir().unwrap();
+    let install = |pki: &Pki| {
+        for f in ["cert.pem", "key.pem"] {
+            std::fs::copy(pki.path(f), dir.path().join(f)).unwrap();
+        }
+    };
+    install(&first);
+    let s = TestServer::start_with(|c| {
+        c.server.cert = Some(dir.path().join("cert.pem"));
+        c.server.key = Some(dir.path().join("key.pem"));
+    })
+    .await;
+    assert_eq!(tls_get(&s, &first, false, ALL_VERSIONS).await, Ok(200));
+    install(&second);
+    s.reload(s.config.clone()).await.unwrap();
+    assert_eq!(tls_get(&s, &second, false, ALL_VERSIONS).await, Ok(200));
+    let old = tls_get(&s, &first, false, ALL_VERSIONS).await;
+    assert!(old.is_err(), "the old certificate is still served: {old:?}");
+    // A broken certificate file is refused and the current certificate stays.
+    std::fs::write(dir.path().join("cert.pem"), "not a certificate").unwrap();
+    assert!(s.reload(s.config.clone()).await.is_err());
+    assert_eq!(tls_get(&s, &second, false, ALL_VERSIONS).await, Ok(200));
+}

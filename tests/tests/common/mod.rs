@@ -106,6 +106,15 @@ impl TestServer {
         self.server = Some(server);
     }
 
+    /// Gives the running server a new configuration to take its keys and certificate from.
+    pub async fn reload(&self, config: Config) -> Result<(), s3gate::Error> {
+        self.server
+            .as_ref()
+            .expect("the server is running")
+            .reload(config)
+            .await
+    }
+
     /// Stops the server, keeping the directory (for inspection or a later [`Self::start_again`]).
     pub async fn stop_server(&mut self) {
         if let Some(server) = self.server.take() {
