@@ -90,6 +90,8 @@ pub struct ServerConfig {
     /// connections to close, so this also bounds how long a stop waits for idle clients).
     #[serde(deserialize_with = "de_duration", serialize_with = "ser_duration")]
     pub idle_timeout: std::time::Duration,
+    /// Where Prometheus metrics, `/health` and `/ready` are served; none when unset.
+    pub metrics_addr: Option<SocketAddr>,
     /// How long a stop waits for requests in flight before closing their connections.
     #[serde(deserialize_with = "de_duration", serialize_with = "ser_duration")]
     pub shutdown_timeout: std::time::Duration,
@@ -152,6 +154,7 @@ impl Default for ServerConfig {
             read_timeout: std::time::Duration::from_secs(60),
             idle_timeout: std::time::Duration::from_secs(5),
             shutdown_timeout: std::time::Duration::from_secs(30),
+            metrics_addr: None,
         }
     }
 }

@@ -113,6 +113,9 @@ struct ServeArgs {
     /// How long an idle keep-alive connection stays open (e.g. 5s).
     #[arg(long, value_parser = parse_duration)]
     idle_timeout: Option<std::time::Duration>,
+    /// Serve Prometheus metrics, /health and /ready on this address.
+    #[arg(long)]
+    metrics_addr: Option<SocketAddr>,
     /// How long a stop waits for requests in flight (e.g. 30s).
     #[arg(long, value_parser = parse_duration)]
     shutdown_timeout: Option<std::time::Duration>,
@@ -193,6 +196,9 @@ impl ServeArgs {
         }
         if let Some(d) = self.shutdown_timeout {
             s.shutdown_timeout = d;
+        }
+        if let Some(a) = self.metrics_addr {
+            s.metrics_addr = Some(a);
         }
         if let Some(l) = self.log_level.clone() {
             c.log.level = l;

@@ -46,6 +46,11 @@ impl Server {
         Ok(())
     }
 
+    /// Where metrics are served, when configured (useful with port 0).
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.http.metrics_addr()
+    }
+
     /// Whether requests are served without authentication.
     pub fn anonymous(&self) -> bool {
         self.http.anonymous()

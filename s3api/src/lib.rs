@@ -7,6 +7,7 @@ mod checksum;
 mod error;
 mod headers;
 mod list;
+mod metrics;
 mod multipart;
 mod object;
 mod router;
@@ -34,6 +35,7 @@ pub(crate) struct State {
     pub(crate) vfs: Arc<Vfs>,
     /// Swapped whole on reload.
     keys: std::sync::RwLock<Keys>,
+    metrics: metrics::Metrics,
 }
 
 /// One request on its way through a handler.
@@ -160,12 +162,14 @@ pub(crate) async fn dispatch(
     // What the access log says of the request, once known.
     let mut who: Option<String> = None;
     let mut target: Option<(String, String)> = None;
+    let mut op_name = "unknown";
     let result = async {
         let (route, query, auth) = authorize(req.head(), &state)?;
         let Route {
             op, bucket, key, ..
         } = route;
         who.clone_from(&auth.access_key);
+        op_name = op.name();
         target = Some((bucket.clone(), key.clone()));
         let ctx = Ctx {
             req: req.clone(),
@@ -193,6 +197,19 @@ pub(crate) async fn dispatch(
         actix_web::body::BodySize::Sized(n) if !head => n,
         _ => 0,
     };
+    let bytes_in = headers::header(req.head(), "x-amz-decoded-content-length")
+        .or_else(|| headers::header(req.head(), "content-length"))
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(0);
+    let seconds = started.elapsed().as_secs_f64();
+    state.metrics.observe(metrics::Observation {
+        op: op_name,
+        status: resp.status().as_u16(),
+        error: code,
+        bytes_in,
+        bytes_out,
+        seconds,
+    });
     // One line per request, never a secret: the access key id only. The duration runs to the
     // response head; a body still streams after it.
     tracing::info!(
@@ -203,12 +220,9 @@ pub(crate) async fn dispatch(
         key = %key,
         status = resp.status().as_u16(),
         error = code.unwrap_or(""),
-        bytes_in = headers::header(req.head(), "x-amz-decoded-content-length")
-            .or_else(|| headers::header(req.head(), "content-length"))
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(0),
+        bytes_in,
         bytes_out,
-        ms = started.elapsed().as_secs_f64() * 1000.0,
+        ms = seconds * 1000.0,
         access_key = who.as_deref().unwrap_or("-"),
         "request"
     );

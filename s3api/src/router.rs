@@ -6,9 +6,26 @@ use percent_encoding::percent_decode;
 
 use crate::error::{S3Error, S3Result};
 
-/// The operations this server answers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Op {
+/// Declares [`Op`] and its names (as S3's API reference spells the operations).
+macro_rules! ops {
+    ($($name:ident),* $(,)?) => {
+        /// The operations this server answers.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub(crate) enum Op {
+            $($name),*
+        }
+
+        impl Op {
+            pub(crate) fn name(self) -> &'static str {
+                match self {
+                    $(Op::$name => stringify!($name)),*
+                }
+            }
+        }
+    };
+}
+
+ops! {
     ListBuckets,
     CreateBucket,
     DeleteBucket,

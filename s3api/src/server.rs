@@ -23,6 +23,7 @@ use crate::State;
 /// The running HTTP server.
 pub struct HttpServer {
     addr: SocketAddr,
+    metrics_addr: Option<SocketAddr>,
     handle: ServerHandle,
     task: tokio::task::JoinHandle<io::Result<()>>,
     state: web::Data<State>,
@@ -85,6 +86,7 @@ impl HttpServer {
             .transpose()?;
         let state = web::Data::new(State {
             keys: RwLock::new(Keys::new(&config.auth.keys)),
+            metrics: Default::default(),
             config: config.clone(),
             vfs,
         });
@@ -100,6 +102,27 @@ impl HttpServer {
             .shutdown_timeout(config.server.shutdown_timeout.as_secs())
             .disable_signals();
         let server = config.server.clone();
+        let (builder, metrics_addr) = match config.server.metrics_addr {
+            Some(a) => {
+                let listener = std::net::TcpListener::bind(a)?;
+                let bound = listener.local_addr()?;
+                let state = state.clone();
+                let builder = builder.listen("s3gate-metrics", listener, move || {
+                    HttpService::build()
+                        .finish(map_config(
+                            App::new()
+                                .app_data(state.clone())
+                                .route("/metrics", web::get().to(crate::metrics::scrape))
+                                .route("/health", web::get().to(crate::metrics::health))
+                                .route("/ready", web::get().to(crate::metrics::ready)),
+                            |_| AppConfig::default(),
+                        ))
+                        .tcp()
+                })?;
+                (builder, Some(bound))
+            }
+            None => (builder, None),
+        };
         let builder = match tls {
             Some(tls) => builder.listen("s3gate-https", listener, move || {
                 http_service!(state.clone(), server, addr).rustls_0_23(tls.clone())
@@ -113,6 +136,7 @@ impl HttpServer {
         let task = tokio::spawn(server);
         Ok(HttpServer {
             addr,
+            metrics_addr,
             handle,
             task,
             state: server_state,
@@ -151,6 +175,11 @@ impl HttpServer {
             .write()
             .map_err(|_| io::Error::other("keys lock poisoned"))? = Keys::new(&config.auth.keys);
         Ok(())
+    }
+
+    /// Where metrics, `/health` and `/ready` are served, when configured.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
     }
 
     /// Whether requests are served without authentication (no keys).

@@ -16,6 +16,7 @@ mod get;
 mod keys;
 mod list;
 mod metadata;
+mod metrics;
 mod multipart;
 mod mutation;
 mod objects;

@@ -732,6 +732,24 @@ impl Vfs {
         Ok(page)
     }
 
+    /// How many multipart uploads are open.
+    pub async fn open_uploads(&self) -> Result<usize> {
+        let mut start = Vec::new();
+        let mut open = 0;
+        loop {
+            let batch = self.index.range_in(Tree::Uploads, &start, None, 1000)?;
+            let Some((last, _)) = batch.last() else {
+                return Ok(open);
+            };
+            start = last.clone();
+            start.push(0);
+            open += batch
+                .iter()
+                .filter(|(_, v)| decode::<UploadRecord>(v).is_ok_and(|r| r.completed.is_none()))
+                .count();
+        }
+    }
+
     /// Forgets uploads idle longer than `max_age` (and completed ones kept for repeated
     /// Completes), and staging folders that no upload owns. Returns how many uploads went.
     pub async fn reap_uploads(&self, max_age: Duration) -> Result<usize> {

@@ -106,6 +106,11 @@ impl TestServer {
         self.server = Some(server);
     }
 
+    /// Where the running server serves metrics, if it does.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.server.as_ref().and_then(|s| s.metrics_addr())
+    }
+
     /// Gives the running server a new configuration to take its keys and certificate from.
     pub async fn reload(&self, config: Config) -> Result<(), s3gate::Error> {
         self.server

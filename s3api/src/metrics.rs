@@ -1,0 +1,163 @@
+//! Prometheus metrics: requests, latency, bytes and errors by operation, counted in
+//! [`crate::dispatch`], plus gauges read at scrape time; served with `/health` and `/ready` on
+//! their own listener (`--metrics-addr`), away from the S3 namespace where any name is a bucket.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::Mutex;
+
+use actix_web::{web, HttpResponse};
+
+use crate::State;
+
+/// Upper bounds of the latency histogram, in seconds.
+const BUCKETS: [f64; 11] = [
+    0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0, 30.0,
+];
+
+#[derive(Default)]
+pub(crate) struct Metrics(Mutex<Counts>);
+
+#[derive(Default)]
+struct Counts {
+    /// (operation, status) → requests.
+    requests: BTreeMap<(&'static str, u16), u64>,
+    /// S3 error code → answers.
+    errors: BTreeMap<&'static str, u64>,
+    /// operation → latency histogram.
+    latency: BTreeMap<&'static str, Histogram>,
+    bytes_in: BTreeMap<&'static str, u64>,
+    bytes_out: BTreeMap<&'static str, u64>,
+}
+
+#[derive(Default)]
+struct Histogram {
+    counts: [u64; BUCKETS.len()],
+    count: u64,
+    sum: f64,
+}
+
+/// One answered request, as the metrics count it.
+pub(crate) struct Observation {
+    pub(crate) op: &'static str,
+    pub(crate) status: u16,
+    pub(crate) error: Option<&'static str>,
+    pub(crate) bytes_in: u64,
+    pub(crate) bytes_out: u64,
+    pub(crate) seconds: f64,
+}
+
+impl Metrics {
+    pub(crate) fn observe(&self, o: Observation) {
+        let Ok(mut c) = self.0.lock() else { return };
+        *c.requests.entry((o.op, o.status)).or_default() += 1;
+        if let Some(code) = o.error {
+            *c.errors.entry(code).or_default() += 1;
+        }
+        *c.bytes_in.entry(o.op).or_default() += o.bytes_in;
+        *c.bytes_out.entry(o.op).or_default() += o.bytes_out;
+        let h = c.latency.entry(o.op).or_default();
+        h.count += 1;
+        h.sum += o.seconds;
+        for (slot, bound) in h.counts.iter_mut().zip(BUCKETS) {
+            if o.seconds <= bound {
+                *slot += 1;
+            }
+        }
+    }
+
+    /// The counters in Prometheus' text format.
+    fn render(&self, out: &mut String) {
+        let Ok(c) = self.0.lock() else { return };
+        family(
+            out,
+            "s3gate_requests_total",
+            "counter",
+            "S3 requests answered, by operation and HTTP status.",
+        );
+        for ((op, status), n) in &c.requests {
+            let _ = writeln!(
+                out,
+                "s3gate_requests_total{{op=\"{op}\",status=\"{status}\"}} {n}"
+            );
+        }
+        family(
+            out,
+            "s3gate_errors_total",
+            "counter",
+            "S3 error answers, by error code.",
+        );
+        for (code, n) in &c.errors {
+            let _ = writeln!(out, "s3gate_errors_total{{code=\"{code}\"}} {n}");
+        }
+        for (name, map, help) in [
+            (
+                "s3gate_received_bytes_total",
+                &c.bytes_in,
+                "Request body bytes declared, by operation.",
+            ),
+            (
+                "s3gate_sent_bytes_total",
+                &c.bytes_out,
+                "Response body bytes, by operation.",
+            ),
+        ] {
+            family(out, name, "counter", help);
+            for (op, n) in map {
+                let _ = writeln!(out, "{name}{{op=\"{op}\"}} {n}");
+            }
+        }
+        family(
+            out,
+            "s3gate_request_duration_seconds",
+            "histogram",
+            "Time from the request to its response head, by operation.",
+        );
+        for (op, h) in &c.latency {
+            let name = "s3gate_request_duration_seconds";
+            for (n, bound) in h.counts.iter().zip(BUCKETS) {
+                let _ = writeln!(out, "{name}_bucket{{op=\"{op}\",le=\"{bound}\"}} {n}");
+            }
+            let _ = writeln!(out, "{name}_bucket{{op=\"{op}\",le=\"+Inf\"}} {}", h.count);
+            let _ = writeln!(out, "{name}_sum{{op=\"{op}\"}} {}", h.sum);
+            let _ = writeln!(out, "{name}_count{{op=\"{op}\"}} {}", h.count);
+        }
+    }
+}
+
+/// The `# HELP` and `# TYPE` lines that open a metric family.
+fn family(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+}
+
+pub(crate) async fn scrape(state: web::Data<State>) -> HttpResponse {
+    let mut out = String::new();
+    state.metrics.render(&mut out);
+    let uploads = state.vfs.open_uploads().await;
+    family(
+        &mut out,
+        "s3gate_multipart_uploads",
+        "gauge",
+        "Open multipart uploads.",
+    );
+    let _ = writeln!(out, "s3gate_multipart_uploads {}", uploads.unwrap_or(0));
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(out)
+}
+
+pub(crate) async fn health() -> HttpResponse {
+    HttpResponse::Ok().content_type("text/plain").body("ok\n")
+}
+
+/// Ready once the index is open and the listener serves, which is before this can answer.
+pub(crate) async fn ready(state: web::Data<State>) -> HttpResponse {
+    match state.vfs.open_uploads().await {
+        Ok(_) => HttpResponse::Ok()
+            .content_type("text/plain")
+            .body("ready\n"),
+        Err(e) => HttpResponse::ServiceUnavailable()
+            .content_type("text/plain")
+            .body(format!("index unavailable: {e}\n")),
+    }
+}

@@ -1,0 +1,120 @@
+//! The operations listener: Prometheus metrics (parsed with a Prometheus text-format parser and
+//! checked after known requests), `/health` and `/ready`, none of it on the S3 port.
+
+use std::collections::HashMap;
+
+use aws_sdk_s3::primitives::ByteStream;
+
+use crate::common::*;
+
+/// Scrapes `/metrics` and returns each sample as `name{label=value,...}` → value.
+async fn scrape(s: &TestServer) -> HashMap<String, f64> {
+    let addr = s.metrics_addr().expect("a metrics listener");
+    let text = http()
+        .get(format!("http://{addr}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let lines = text.lines().map(|l| Ok(l.to_string()));
+    let scrape = prometheus_parse::Scrape::parse(lines).expect("valid Prometheus text format");
+    let mut out = HashMap::new();
+    for sample in scrape.samples {
+        let mut labels: Vec<String> = sample
+            .labels
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        labels.sort();
+        let value = match sample.value {
+            prometheus_parse::Value::Counter(v)
+            | prometheus_parse::Value::Gauge(v)
+            | prometheus_parse::Value::Untyped(v) => v,
+            prometheus_parse::Value::Histogram(buckets) => {
+                // The +Inf bucket: the request count.
+                buckets.iter().map(|b| b.count).fold(0.0, f64::max)
+            }
+            prometheus_parse::Value::Summary(_) => continue,
+        };
+        out.insert(format!("{}{{{}}}", sample.metric, labels.join(",")), value);
+    }
+    out
+}
+
+#[tokio::test]
+async fn metrics_count_known_requests() {
+    let s =
+        TestServer::start_with(|c| c.server.metrics_addr = Some("127.0.0.1:0".parse().unwrap()))
+            .await;
+    s.create_bucket("bkt").await;
+    s.put("bkt", "a", vec![7u8; 1000]).await;
+    s.put("bkt", "b", vec![7u8; 24]).await;
+    assert_eq!(s.get("bkt", "a").await.len(), 1000);
+    expect_error(
+        s.client
+            .get_object()
+            .bucket("bkt")
+            .key("missing")
+            .send()
+            .await,
+        404,
+        "NoSuchKey",
+    );
+    let upload = s
+        .client
+        .create_multipart_upload()
+        .bucket("bkt")
+        .key("mp")
+        .send()
+        .await
+        .unwrap();
+    let m = scrape(&s).await;
+    let get = |k: &str| {
+        m.get(k)
+            .copied()
+            .unwrap_or_else(|| panic!("no sample {k} in {m:#?}"))
+    };
+    assert_eq!(get("s3gate_requests_total{op=PutObject,status=200}"), 2.0);
+    assert_eq!(get("s3gate_requests_total{op=GetObject,status=200}"), 1.0);
+    assert_eq!(get("s3gate_requests_total{op=GetObject,status=404}"), 1.0);
+    assert_eq!(
+        get("s3gate_requests_total{op=CreateBucket,status=200}"),
+        1.0
+    );
+    assert_eq!(get("s3gate_errors_total{code=NoSuchKey}"), 1.0);
+    assert_eq!(get("s3gate_received_bytes_total{op=PutObject}"), 1024.0);
+    assert!(get("s3gate_sent_bytes_total{op=GetObject}") >= 1000.0);
+    assert_eq!(get("s3gate_request_duration_seconds{op=PutObject}"), 2.0);
+    assert_eq!(get("s3gate_multipart_uploads{}"), 1.0);
+    s.client
+        .abort_multipart_upload()
+        .bucket("bkt")
+        .key("mp")
+        .upload_id(upload.upload_id().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(scrape(&s).await["s3gate_multipart_uploads{}"], 0.0);
+    // Health and readiness beside the metrics; the S3 port keeps its namespace (a bucket may
+    // be called "metrics").
+    let ops = s.metrics_addr().unwrap();
+    for path in ["health", "ready"] {
+        let r = http()
+            .get(format!("http://{ops}/{path}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "/{path}");
+    }
+    s.create_bucket("metrics").await;
+    s.client
+        .put_object()
+        .bucket("metrics")
+        .key("k")
+        .body(ByteStream::from_static(b"x"))
+        .send()
+        .await
+        .unwrap();
+}
