@@ -36,15 +36,18 @@ enum ConfigCommand {
     Check { file: PathBuf },
 }
 
+/// Every setting comes, in order of precedence, from its flag, its `S3GATE_*` environment
+/// variable, the configuration file, or its default.
 #[derive(Args)]
 struct ServeArgs {
     /// The directory to serve (default: ./s3gate-data, created if missing).
+    #[arg(env = "S3GATE_PATH")]
     path: Option<PathBuf>,
     /// Configuration file (TOML); flags override it.
-    #[arg(long)]
+    #[arg(long, env = "S3GATE_CONFIG")]
     config: Option<PathBuf>,
     /// Address to listen on.
-    #[arg(long)]
+    #[arg(long, env = "S3GATE_ADDR")]
     addr: Option<SocketAddr>,
     /// ACCESS,SECRET credentials; repeat for several (in S3GATE_AUTH_KEY, separate them with
     /// `;`). Without any, access is anonymous.
@@ -57,73 +60,77 @@ struct ServeArgs {
     )]
     auth_keys: Vec<AuthKey>,
     /// File of ACCESS,SECRET lines, read at start and again on SIGHUP.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, env = "S3GATE_AUTH_KEYS_FILE", value_name = "FILE")]
     auth_keys_file: Option<PathBuf>,
     /// Keep folders that deletes leave empty.
-    #[arg(long)]
+    #[arg(long, env = "S3GATE_NO_CLEANUP")]
     no_cleanup: bool,
     /// ETag of single-part objects: md5 (as S3) or none.
-    #[arg(long)]
+    #[arg(long, env = "S3GATE_ETAG_HASH")]
     etag_hash: Option<EtagHash>,
     /// Accept only path-style requests (false: also bucket.<vhost-domain>).
-    #[arg(long)]
+    #[arg(long, env = "S3GATE_FORCE_PATH_STYLE")]
     force_path_style: Option<bool>,
     /// Domain for virtual-hosted-style requests; repeat for several.
-    #[arg(long = "vhost-domain")]
+    #[arg(
+        long = "vhost-domain",
+        env = "S3GATE_VHOST_DOMAIN",
+        value_delimiter = ','
+    )]
     vhost_domains: Vec<String>,
     /// Region reported to clients.
-    #[arg(long)]
+    #[arg(long, env = "S3GATE_REGION")]
     region: Option<String>,
     /// Metadata index store: redb or sled.
-    #[arg(long)]
+    #[arg(long, env = "S3GATE_META_STORE")]
     meta_store: Option<MetaStoreKind>,
     /// Where the metadata index lives (default: PATH/.s3gate).
-    #[arg(long)]
+    #[arg(long, env = "S3GATE_INDEX_PATH")]
     index_path: Option<PathBuf>,
     /// Acknowledge writes before they are fsync'ed (faster, loses recent writes on power loss).
-    #[arg(long)]
+    #[arg(long, env = "S3GATE_NO_FSYNC")]
     no_fsync: bool,
     /// How often to pick up changes made to PATH by other programs (e.g. 5m).
-    #[arg(long, value_parser = parse_duration)]
+    #[arg(long, env = "S3GATE_RESCAN_INTERVAL", value_parser = parse_duration)]
     rescan_interval: Option<std::time::Duration>,
     /// Remove multipart uploads idle for longer than this (e.g. 24h).
-    #[arg(long, value_parser = parse_duration)]
+    #[arg(long, env = "S3GATE_MULTIPART_EXPIRY", value_parser = parse_duration)]
     multipart_expiry: Option<std::time::Duration>,
     /// HTTP worker threads (default: one per core).
-    #[arg(long)]
+    #[arg(long, env = "S3GATE_WORKERS")]
     workers: Option<usize>,
     /// TLS certificate chain (PEM); with --key, serve HTTPS.
-    #[arg(long)]
+    #[arg(long, env = "S3GATE_TLS_CERT")]
     cert: Option<PathBuf>,
     /// TLS private key (PEM).
-    #[arg(long)]
+    #[arg(long, env = "S3GATE_TLS_KEY")]
     key: Option<PathBuf>,
     /// CA certificates (PEM) that client certificates must chain to (mutual TLS).
-    #[arg(long)]
+    #[arg(long, env = "S3GATE_TLS_CLIENT_CA")]
     client_ca: Option<PathBuf>,
     /// Oldest TLS version accepted: 1.2 or 1.3.
-    #[arg(long)]
+    #[arg(long, env = "S3GATE_MIN_TLS_VERSION")]
     min_tls_version: Option<TlsVersion>,
     /// Largest request head (request line and headers) accepted, in bytes.
-    #[arg(long)]
+    #[arg(long, env = "S3GATE_MAX_HEADER_BYTES")]
     max_header_bytes: Option<usize>,
     /// How long a client may take to send its headers or leave an upload idle (e.g. 60s).
-    #[arg(long, value_parser = parse_duration)]
+    #[arg(long, env = "S3GATE_READ_TIMEOUT", value_parser = parse_duration)]
     read_timeout: Option<std::time::Duration>,
     /// How long an idle keep-alive connection stays open (e.g. 5s).
-    #[arg(long, value_parser = parse_duration)]
+    #[arg(long, env = "S3GATE_IDLE_TIMEOUT", value_parser = parse_duration)]
     idle_timeout: Option<std::time::Duration>,
     /// Serve Prometheus metrics, /health and /ready on this address.
-    #[arg(long)]
+    #[arg(long, env = "S3GATE_METRICS_ADDR")]
     metrics_addr: Option<SocketAddr>,
     /// How long a stop waits for requests in flight (e.g. 30s).
-    #[arg(long, value_parser = parse_duration)]
+    #[arg(long, env = "S3GATE_SHUTDOWN_TIMEOUT", value_parser = parse_duration)]
     shutdown_timeout: Option<std::time::Duration>,
     /// Log filter (error, warn, info, debug, trace, or a tracing filter; default info).
-    #[arg(long)]
+    #[arg(long, env = "S3GATE_LOG_LEVEL")]
     log_level: Option<String>,
     /// Log lines as text or JSON.
-    #[arg(long)]
+    #[arg(long, env = "S3GATE_LOG_FORMAT")]
     log_format: Option<LogFormat>,
 }
 
@@ -321,6 +328,46 @@ mod tests {
         // What check prints is itself a valid configuration, equal to the defaults here.
         let printed: Config = toml::from_str(&text).unwrap();
         assert_eq!(printed.to_toml(), Config::default().to_toml());
+    }
+
+    #[test]
+    fn flags_then_environment_then_file_then_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(
+            &file,
+            "[server]\nregion = \"from-file\"\nworkers = 3\n[vfs]\nrescan_interval = \"2m\"\n",
+        )
+        .unwrap();
+        // Variables no other test reads (tests share the process environment).
+        std::env::set_var("S3GATE_RESCAN_INTERVAL", "7m");
+        std::env::set_var("S3GATE_WORKERS", "5");
+        let cli = Cli::try_parse_from([
+            "s3gate",
+            "serve",
+            "--config",
+            file.to_str().unwrap(),
+            "--workers",
+            "9",
+        ])
+        .unwrap();
+        std::env::remove_var("S3GATE_RESCAN_INTERVAL");
+        std::env::remove_var("S3GATE_WORKERS");
+        let Command::Serve(args) = cli.command else {
+            panic!("not serve")
+        };
+        let c = args.to_config().unwrap();
+        assert_eq!(c.server.workers, 9, "the flag wins over the environment");
+        assert_eq!(
+            c.vfs.rescan_interval.as_secs(),
+            420,
+            "the environment wins over the file"
+        );
+        assert_eq!(
+            c.server.region, "from-file",
+            "the file wins over the default"
+        );
+        assert_eq!(c.vfs.multipart_expiry.as_secs(), 86400, "the default");
     }
 
     #[test]

@@ -21,6 +21,7 @@ mod multipart;
 mod mutation;
 mod objects;
 mod put;
+mod shutdown;
 mod subresources;
 mod tls;
 mod transport;

@@ -13,23 +13,6 @@ use tokio::net::TcpStream;
 
 use crate::common::*;
 
-/// Reads one response head (up to the blank line) from `stream`.
-async fn read_head(stream: &mut TcpStream) -> String {
-    let mut buf = Vec::new();
-    let mut byte = [0u8; 1];
-    tokio::time::timeout(Duration::from_secs(10), async {
-        while !buf.ends_with(b"\r\n\r\n") {
-            if stream.read(&mut byte).await.unwrap() == 0 {
-                break;
-            }
-            buf.push(byte[0]);
-        }
-    })
-    .await
-    .expect("an answer within 10 s");
-    String::from_utf8_lossy(&buf).into_owned()
-}
-
 /// A presigned PUT of `len` bytes, sent with `Expect: 100-continue`; the signature is broken
 /// when `tamper`. Returns the first response head, and the final one when the server asked for
 /// the body.

@@ -497,6 +497,23 @@ pub async fn raw_request(addr: SocketAddr, head: &str, body: &[u8]) -> RawRespon
     parse_response(&buf)
 }
 
+/// Reads one response head (up to the blank line) from `stream`.
+pub async fn read_head(stream: &mut tokio::net::TcpStream) -> String {
+    let mut buf = Vec::new();
+    let mut byte = [0u8; 1];
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while !buf.ends_with(b"\r\n\r\n") {
+            if stream.read(&mut byte).await.unwrap() == 0 {
+                break;
+            }
+            buf.push(byte[0]);
+        }
+    })
+    .await
+    .expect("an answer within 10 s");
+    String::from_utf8_lossy(&buf).into_owned()
+}
+
 /// Parses one HTTP/1.1 response (Content-Length, chunked, or read-to-close bodies).
 pub fn parse_response(buf: &[u8]) -> RawResponse {
     let end = buf
