@@ -86,6 +86,9 @@ pub struct ServerConfig {
     /// How long a client may take to send its headers, and may leave a body upload idle.
     #[serde(deserialize_with = "de_duration", serialize_with = "ser_duration")]
     pub read_timeout: std::time::Duration,
+    /// How long a response may wait for a client that does not read it.
+    #[serde(deserialize_with = "de_duration", serialize_with = "ser_duration")]
+    pub write_timeout: std::time::Duration,
     /// How long an idle keep-alive connection stays open (a graceful stop waits for idle
     /// connections to close, so this also bounds how long a stop waits for idle clients).
     #[serde(deserialize_with = "de_duration", serialize_with = "ser_duration")]
@@ -153,6 +156,7 @@ impl Default for ServerConfig {
             max_header_bytes: 64 * 1024,
             read_timeout: std::time::Duration::from_secs(60),
             idle_timeout: std::time::Duration::from_secs(5),
+            write_timeout: std::time::Duration::from_secs(60),
             shutdown_timeout: std::time::Duration::from_secs(30),
             metrics_addr: None,
         }
@@ -430,9 +434,9 @@ impl Config {
                 expected: format!("between 1024 and {MAX_HEADER_BYTES_LIMIT}"),
             });
         }
-        if s.read_timeout.is_zero() {
+        if s.read_timeout.is_zero() || s.write_timeout.is_zero() {
             return Err(ConfigError::Invalid {
-                what: "read timeout 0".into(),
+                what: "read or write timeout 0".into(),
                 expected: "a duration of at least 1s".into(),
             });
         }

@@ -117,6 +117,9 @@ struct ServeArgs {
     /// How long a client may take to send its headers or leave an upload idle (e.g. 60s).
     #[arg(long, env = "S3GATE_READ_TIMEOUT", value_parser = parse_duration)]
     read_timeout: Option<std::time::Duration>,
+    /// How long a response may wait for a client that does not read it (e.g. 60s).
+    #[arg(long, env = "S3GATE_WRITE_TIMEOUT", value_parser = parse_duration)]
+    write_timeout: Option<std::time::Duration>,
     /// How long an idle keep-alive connection stays open (e.g. 5s).
     #[arg(long, env = "S3GATE_IDLE_TIMEOUT", value_parser = parse_duration)]
     idle_timeout: Option<std::time::Duration>,
@@ -200,6 +203,9 @@ impl ServeArgs {
         }
         if let Some(d) = self.idle_timeout {
             s.idle_timeout = d;
+        }
+        if let Some(d) = self.write_timeout {
+            s.write_timeout = d;
         }
         if let Some(d) = self.shutdown_timeout {
             s.shutdown_timeout = d;

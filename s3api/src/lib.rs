@@ -14,6 +14,7 @@ mod router;
 mod server;
 mod sigv2;
 mod sigv4;
+mod timed;
 mod xml;
 
 use std::sync::Arc;

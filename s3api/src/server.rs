@@ -7,17 +7,23 @@ use std::io;
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
 
-use actix_http::{HttpService, KeepAlive, Request};
+use actix_http::error::DispatchError;
+use actix_http::{HttpService, KeepAlive, Protocol, Request};
 use actix_server::ServerHandle;
-use actix_service::{fn_service, map_config};
+use actix_service::{fn_service, map_config, ServiceFactoryExt};
+use actix_tls::accept::rustls_0_23::{Acceptor, TlsStream};
+use actix_tls::accept::TlsError;
 use actix_web::dev::AppConfig;
 use actix_web::{web, App};
+use futures_util::future::ready;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use s3gate_config::{Config, ServerConfig, TlsVersion};
 use s3gate_vfs::Vfs;
+use tokio::net::TcpStream;
 
 use crate::sigv4::Keys;
+use crate::timed::Timed;
 use crate::State;
 
 /// The running HTTP server.
@@ -123,12 +129,32 @@ impl HttpServer {
             }
             None => (builder, None),
         };
+        let write_timeout = config.server.write_timeout;
         let builder = match tls {
             Some(tls) => builder.listen("s3gate-https", listener, move || {
-                http_service!(state.clone(), server, addr).rustls_0_23(tls.clone())
+                let mut acceptor = Acceptor::new(tls.clone());
+                acceptor.set_handshake_timeout(server.read_timeout);
+                acceptor
+                    .map_init_err(|_| ())
+                    .map_err(TlsError::into_service_error)
+                    .and_then(move |io: TlsStream<TcpStream>| {
+                        let _ = io.get_ref().0.set_nodelay(true);
+                        let peer = io.get_ref().0.peer_addr().ok();
+                        ready(Ok((Timed::new(io, write_timeout), Protocol::Http1, peer)))
+                    })
+                    .and_then(http_service!(state.clone(), server, addr).map_err(TlsError::Service))
             })?,
             None => builder.listen("s3gate-http", listener, move || {
-                http_service!(state.clone(), server, addr).tcp()
+                fn_service(move |io: TcpStream| {
+                    let _ = io.set_nodelay(true);
+                    let peer = io.peer_addr().ok();
+                    ready(Ok::<_, DispatchError>((
+                        Timed::new(io, write_timeout),
+                        Protocol::Http1,
+                        peer,
+                    )))
+                })
+                .and_then(http_service!(state.clone(), server, addr))
             })?,
         };
         let server = builder.run();

@@ -202,3 +202,26 @@ async fn virtual_hosted_and_path_style_on_one_server() {
         .unwrap();
     assert!(!s.path_of("vbkt", "dir/obj").exists());
 }
+
+#[tokio::test]
+async fn a_client_that_stops_reading_is_cut_off() {
+    let s = TestServer::start_with(|c| c.server.write_timeout = Duration::from_secs(1)).await;
+    s.create_bucket("bkt").await;
+    let size = 48 << 20;
+    s.put("bkt", "big", pattern(size, 3)).await;
+    let mut conn = TcpStream::connect(s.addr).await.unwrap();
+    let head = format!("GET /bkt/big HTTP/1.1\r\nHost: {}\r\n\r\n", s.addr);
+    conn.write_all(head.as_bytes()).await.unwrap();
+    // Read nothing for a while: the server's writes stall, then it gives up on us.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let mut got = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(20), conn.read_to_end(&mut got)).await;
+    assert!(read.is_ok(), "the connection was kept open");
+    assert!(
+        got.len() < size,
+        "the whole response arrived ({} bytes): nothing was cut off",
+        got.len()
+    );
+    // Meanwhile others are served.
+    assert_eq!(s.get("bkt", "big").await.len(), size);
+}
