@@ -582,11 +582,7 @@ pub fn files_under(dir: &Path) -> Vec<String> {
         for e in rd {
             let e = e.unwrap();
             let p = e.path();
-            let rel = p
-                .strip_prefix(base)
-                .unwrap()
-                .to_string_lossy()
-                .replace('\\', "/");
+            let rel = p.strip_prefix(base).unwrap().to_string_lossy().into_owned();
             if rel == ".s3gate" {
                 continue;
             }

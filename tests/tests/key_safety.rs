@@ -1,0 +1,231 @@
+//! Key safety under generated hostile keys: dot segments (plain and percent-encoded), literal
+//! percent signs, backslashes, NUL, invalid UTF-8, Unicode normalisation variants, reserved
+//! names and very long keys, sent byte for byte over raw HTTP through PUT, GET, HEAD, CopyObject,
+//! CreateMultipartUpload and DELETE. Whatever the key: never a 5xx, nothing outside the bucket's
+//! folder, and every accepted key reads back its own bytes (no two keys alias one file).
+
+use std::collections::BTreeMap;
+
+use crate::common::*;
+
+/// Pieces keys are made of, as raw bytes.
+const PIECES: &[&[u8]] = &[
+    b"a",
+    b"B",
+    b".",
+    b"..",
+    b"/",
+    b"//",
+    b"\\",
+    b"%",
+    b"%2e",
+    b"%2E%2E",
+    b"%2F",
+    b" ",
+    b"+",
+    b"~",
+    b"\0",
+    b"\xff",
+    b"\xc3",
+    "é".as_bytes(),
+    "e\u{301}".as_bytes(),
+    "\u{202e}".as_bytes(),
+    "\u{fffe}".as_bytes(),
+    b".s3gate",
+    b"tmp",
+    b"bkt",
+    b"other",
+    b"?x=1",
+    b"#",
+    b"\r",
+];
+
+/// A small deterministic generator, so that a failure names a reproducible key.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+
+    fn key(&mut self) -> Vec<u8> {
+        let mut k = Vec::new();
+        for _ in 0..1 + self.below(8) {
+            k.extend_from_slice(PIECES[self.below(PIECES.len())]);
+        }
+        if self.below(40) == 0 {
+            k.extend(std::iter::repeat_n(b'x', 200 + self.below(1000)));
+        }
+        k
+    }
+}
+
+/// Every byte but unreserved ones percent-encoded: the server sees exactly these bytes.
+fn encode(key: &[u8]) -> String {
+    key.iter()
+        .map(|&b| {
+            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'~') {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+fn no_server_error(what: &str, key: &[u8], r: &RawResponse) {
+    assert!(
+        r.status < 500,
+        "{what} of {:?} answered {}: {}",
+        String::from_utf8_lossy(key),
+        r.status,
+        r.text()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn generated_hostile_keys_stay_in_their_bucket_and_never_alias() {
+    // The served folder sits alone in a private folder, so that anything written beside it shows.
+    let outer = tempfile::tempdir().unwrap();
+    let s = TestServer::start_in(outer, |c| c.remote.path = c.remote.path.join("served")).await;
+    let served = s.root().join("served");
+    s.create_bucket("bkt").await;
+    s.create_bucket("other").await;
+    s.put("other", "victim", b"untouched".to_vec()).await;
+    let mut rng = Rng(0x5EED_CAFE_F00D_1234);
+    // Accepted keys and the bytes each holds.
+    let mut stored: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
+    let (mut tried, mut refused) = (0, 0);
+    for i in 0..1500 {
+        let key = rng.key();
+        let path = format!("/bkt/{}", encode(&key));
+        let body = format!("object {i}").into_bytes();
+        tried += 1;
+        let put = raw_request(
+            s.addr,
+            &format!("PUT {path} HTTP/1.1\r\nContent-Length: {}\r\n", body.len()),
+            &body,
+        )
+        .await;
+        no_server_error("PUT", &key, &put);
+        if put.status == 200 {
+            stored.insert(key.clone(), body);
+        } else {
+            refused += 1;
+            assert!(
+                put.text().contains("<Code>"),
+                "a refusal without an S3 error: {}",
+                put.text()
+            );
+        }
+        let get = raw_request(s.addr, &format!("GET {path} HTTP/1.1\r\n"), b"").await;
+        no_server_error("GET", &key, &get);
+        match stored.get(&key) {
+            Some(want) => assert_eq!(&get.body, want, "GET {:?}", String::from_utf8_lossy(&key)),
+            None => assert!(get.status >= 400, "a refused key reads: {}", get.status),
+        }
+        let head = raw_request(s.addr, &format!("HEAD {path} HTTP/1.1\r\n"), b"").await;
+        no_server_error("HEAD", &key, &head);
+        // Copies with the hostile key as the source, then as the destination.
+        let copy_to = format!("/bkt/copy-{i}");
+        let copy = raw_request(
+            s.addr,
+            &format!(
+                "PUT {copy_to} HTTP/1.1\r\nx-amz-copy-source: {path}\r\nContent-Length: 0\r\n"
+            ),
+            b"",
+        )
+        .await;
+        no_server_error("CopyObject from", &key, &copy);
+        if copy.status == 200 {
+            let src = stored
+                .get(&key)
+                .cloned()
+                .expect("copied from a key that was refused");
+            stored.insert(format!("copy-{i}").into_bytes(), src);
+        }
+        if i % 5 == 0 {
+            let copy = raw_request(
+                s.addr,
+                &format!("PUT {path}-c HTTP/1.1\r\nx-amz-copy-source: /other/victim\r\nContent-Length: 0\r\n"),
+                b"",
+            )
+            .await;
+            no_server_error("CopyObject to", &key, &copy);
+            if copy.status == 200 {
+                let mut k = key.clone();
+                k.extend_from_slice(b"-c");
+                stored.insert(k, b"untouched".to_vec());
+            }
+        }
+        if i % 7 == 0 {
+            let mp = raw_request(
+                s.addr,
+                &format!("POST {path}?uploads HTTP/1.1\r\nContent-Length: 0\r\n"),
+                b"",
+            )
+            .await;
+            no_server_error("CreateMultipartUpload", &key, &mp);
+            if let Some(id) = xml_value(&mp.text(), "UploadId") {
+                let abort = raw_request(
+                    s.addr,
+                    &format!("DELETE {path}?uploadId={id} HTTP/1.1\r\n"),
+                    b"",
+                )
+                .await;
+                assert_eq!(abort.status, 204);
+            }
+        }
+        if i % 3 == 0 {
+            let del = raw_request(s.addr, &format!("DELETE {path} HTTP/1.1\r\n"), b"").await;
+            no_server_error("DELETE", &key, &del);
+            if stored.remove(&key).is_some() {
+                assert_eq!(del.status, 204);
+            }
+        }
+    }
+    // Every accepted key still reads its own bytes: no later write reached it through another name.
+    for (key, want) in &stored {
+        let get = raw_request(
+            s.addr,
+            &format!("GET /bkt/{} HTTP/1.1\r\n", encode(key)),
+            b"",
+        )
+        .await;
+        assert_eq!(
+            &get.body,
+            want,
+            "{:?} was overwritten through another key",
+            String::from_utf8_lossy(key)
+        );
+    }
+    // The files are exactly the accepted keys, all inside the bucket's folder.
+    let mut want: Vec<String> = stored
+        .keys()
+        .map(|k| format!("bkt/{}", String::from_utf8(k.clone()).unwrap()))
+        .collect();
+    want.push("other/victim".into());
+    want.sort();
+    assert_eq!(files_under(&served), want);
+    assert_eq!(s.get("other", "victim").await, b"untouched");
+    let beside: Vec<_> = std::fs::read_dir(s.root())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(
+        beside,
+        ["served"],
+        "something was created beside the served folder"
+    );
+    eprintln!(
+        "key safety: {tried} generated keys, {refused} refused with an S3 error, {} stored and read back",
+        stored.len()
+    );
+}
