@@ -20,6 +20,7 @@
 #                                credentials (default: smokeak / smokesk)
 #   SMOKE_PYTHON                 interpreter for the virtualenv (default: python3)
 #   SMOKE_KEEP=1                 keep the temporary work directory
+#   SMOKE_CRASH_ROUNDS=N         SIGKILL rounds of the crash test (default 15)
 #
 # Prints one PASS/FAIL line per step and ends with `smoke: N passed, M failed`;
 # exits non-zero when any step failed.
@@ -852,6 +853,18 @@ run_boto3() {
     fi
 }
 
+# -------------------------------------------------------------------- crash
+
+# scripts/crash_test.py: its own server on its own folder, SIGKILLed at random moments under a
+# mixed workload, restarted and checked, round after round.
+CRASH_ROUNDS=${SMOKE_CRASH_ROUNDS:-15}
+
+crash_rounds() {
+    mkdir -p "$WORK/crash"
+    timeout 900 "$PY" "$ROOT/scripts/crash_test.py" --server-bin "$SERVER_BIN" \
+        --workdir "$WORK/crash" --rounds "$CRASH_ROUNDS"
+}
+
 # ------------------------------------------------------------------- reload
 
 # SIGHUP re-reads the keys file: a new key works at once, a removed one stops working, and the
@@ -1036,6 +1049,9 @@ if [[ -n ${SERVER_PID:-} ]]; then
             fail "server log shows a panic"
         fi
     }
+    echo "--- crash"
+    step "crash: $CRASH_ROUNDS SIGKILL rounds under PUT/multipart/copy/delete, all acknowledged writes kept" crash_rounds
+
     SERVER_DOWN=0 # this check runs whatever happened before
     step "server: still running, no panic in its log" server_check
     if [[ $FAIL -gt 0 && -s $SERVER_LOG ]]; then

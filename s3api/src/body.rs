@@ -595,4 +595,39 @@ mod tests {
             "endless header accepted"
         );
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 3000, failure_persistence: None, ..Default::default() })]
+
+        /// Any bytes, split anywhere: the decoder answers or refuses, never panics, and never
+        /// yields more than it was given.
+        #[test]
+        fn the_chunk_decoder_survives_any_input(
+            input in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..600),
+            step in 1usize..64,
+            signed in proptest::prelude::any::<bool>(),
+        ) {
+            let mut d = Decoder::new(None, signed);
+            if let Ok(out) = decode(&mut d, &input, step) {
+                proptest::prop_assert!(out.len() <= input.len());
+            }
+        }
+
+        /// Valid framings built from random data decode to that data at any split.
+        #[test]
+        fn any_valid_framing_decodes(
+            chunks in proptest::collection::vec(proptest::collection::vec(proptest::prelude::any::<u8>(), 1..80), 0..6),
+            step in 1usize..50,
+        ) {
+            let mut body = Vec::new();
+            for c in &chunks {
+                body.extend_from_slice(format!("{:x}\r\n", c.len()).as_bytes());
+                body.extend_from_slice(c);
+                body.extend_from_slice(b"\r\n");
+            }
+            body.extend_from_slice(b"0\r\n\r\n");
+            let mut d = Decoder::new(None, false);
+            proptest::prop_assert_eq!(decode(&mut d, &body, step).unwrap(), chunks.concat());
+        }
+    }
 }

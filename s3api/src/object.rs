@@ -362,4 +362,19 @@ mod tests {
         assert!(copy_source("b").is_err());
         assert!(copy_source("b/k?versionId=3").is_err());
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 5000, failure_persistence: None, ..Default::default() })]
+
+        /// Any Range header against any size: whole, unsatisfiable, or a part inside the object.
+        #[test]
+        fn ranges_stay_inside_the_object(header in "(bytes=)?[0-9 ,=-]{0,24}|.{0,16}", size in 0u64..5000) {
+            match parse_range(Some(&header), size) {
+                Range::Part { start, len } => {
+                    proptest::prop_assert!(len > 0 && start.checked_add(len).is_some_and(|end| end <= size), "{header:?} size {size}: {start}+{len}");
+                }
+                Range::Whole | Range::Unsatisfiable => {}
+            }
+        }
+    }
 }

@@ -329,4 +329,26 @@ mod tests {
         let p = route(&Method::GET, Some("s3.local:8080"), "/bkt/a", &q, false, &d).unwrap();
         assert_eq!((p.bucket.as_str(), p.key.as_str()), ("bkt", "a"));
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 5000, failure_persistence: None, ..Default::default() })]
+
+        /// Any path, query and host: a route or an S3 error, never a panic; a routed key never
+        /// holds a dot segment or escapes its bucket.
+        #[test]
+        fn the_router_survives_any_request(
+            method in proptest::sample::select(vec!["GET", "PUT", "POST", "DELETE", "HEAD", "PATCH"]),
+            path in "/[a-z0-9./%?&=_+-]{0,40}",
+            query in "[a-zA-Z0-9%&=._-]{0,40}",
+            host in proptest::option::of("[a-z0-9.:-]{0,30}"),
+        ) {
+            let method = Method::from_bytes(method.as_bytes()).unwrap();
+            if let Ok(q) = Query::parse(&query) {
+                let domains = vec!["s3.test".to_string()];
+                if let Ok(r) = route(&method, host.as_deref(), &path, &q, false, &domains) {
+                    proptest::prop_assert!(!r.bucket.contains('/'), "{r:?}");
+                }
+            }
+        }
+    }
 }

@@ -350,4 +350,26 @@ mod tests {
         let t = SystemTime::UNIX_EPOCH + std::time::Duration::from_millis(1_255_369_830_123);
         assert_eq!(timestamp(t), "2009-10-12T17:50:30.123Z");
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 3000, failure_persistence: None, ..Default::default() })]
+
+        /// Arbitrary bytes, and valid documents with bytes changed: an answer or a refusal,
+        /// never a panic.
+        #[test]
+        fn the_body_parsers_survive_any_input(
+            raw in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..400),
+            flips in proptest::collection::vec((0usize..200, proptest::prelude::any::<u8>()), 0..6),
+        ) {
+            let _ = parse_delete(&raw);
+            let _ = parse_complete(&raw);
+            let mut doc = br#"<?xml version="1.0"?><CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>"a"</ETag><ChecksumCRC32>AAAAAA==</ChecksumCRC32></Part></CompleteMultipartUpload><Delete><Object><Key>k</Key></Object></Delete>"#.to_vec();
+            for (at, b) in flips {
+                let i = at % doc.len();
+                doc[i] = b;
+            }
+            let _ = parse_complete(&doc);
+            let _ = parse_delete(&doc);
+        }
+    }
 }
