@@ -225,3 +225,70 @@ async fn a_client_that_stops_reading_is_cut_off() {
     // Meanwhile others are served.
     assert_eq!(s.get("bkt", "big").await.len(), size);
 }
+
+/// Raises this process's open-file limit to its hard limit; returns the limit.
+fn raise_fd_limit() -> u64 {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: plain libc calls on a local struct.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return 1024;
+        }
+        lim.rlim_cur = lim.rlim_max;
+        libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+    }
+    lim.rlim_cur
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn thousands_of_idle_and_slow_connections_do_not_stop_service() {
+    // Client and server ends both count against this process's limit.
+    let n = ((raise_fd_limit().saturating_sub(500)) / 2).min(3000) as usize;
+    let s = TestServer::start_with(|c| c.server.read_timeout = Duration::from_secs(2)).await;
+    s.create_bucket("bkt").await;
+    let mut conns = Vec::with_capacity(n);
+    for i in 0..n {
+        let mut c = TcpStream::connect(s.addr).await.unwrap();
+        if i % 2 == 0 {
+            // Slowloris: a head that never ends.
+            c.write_all(b"GET /bkt HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+                .await
+                .unwrap();
+        }
+        conns.push(c);
+    }
+    // Others are served at once.
+    let t = std::time::Instant::now();
+    s.put("bkt", "k", b"still here".to_vec()).await;
+    assert_eq!(s.get("bkt", "k").await, b"still here");
+    assert!(
+        t.elapsed() < Duration::from_secs(5),
+        "served in {:?}",
+        t.elapsed()
+    );
+    // The slow heads are cut off by the read timeout.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let mut closed = 0;
+    for c in conns.iter_mut().step_by(2) {
+        // Closed: the end of the stream (after an error answer, if any) or a reset.
+        let mut buf = Vec::new();
+        if tokio::time::timeout(Duration::from_millis(100), c.read_to_end(&mut buf))
+            .await
+            .is_ok()
+        {
+            closed += 1;
+        }
+    }
+    assert!(
+        closed * 10 >= (n / 2) * 9,
+        "only {closed} of {} slow connections were closed",
+        n / 2
+    );
+    eprintln!(
+        "connections: {n} open ({} with endless heads), service kept, {closed} slow ones closed",
+        n / 2
+    );
+}
