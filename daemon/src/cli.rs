@@ -65,7 +65,7 @@ struct ServeArgs {
     /// Keep folders that deletes leave empty.
     #[arg(long, env = "S3GATE_NO_CLEANUP")]
     no_cleanup: bool,
-    /// ETag of single-part objects: md5 (as S3) or none.
+    /// ETag of single-part objects: md5 (as S3), blake3 (faster; not an MD5) or none.
     #[arg(long, env = "S3GATE_ETAG_HASH")]
     etag_hash: Option<EtagHash>,
     /// Accept only path-style requests (false: also bucket.<vhost-domain>).

@@ -110,6 +110,13 @@ impl Ctx {
 /// Everything that can be decided from the request head alone: its size, its route, its
 /// signature. Runs for every request, and before `100 Continue` for those that ask.
 pub(crate) fn authorize(head: &RequestHead, state: &State) -> S3Result<(Route, Query, Auth)> {
+    let (route, query) = route_of(head, state)?;
+    let auth = authenticate(head, state, &route)?;
+    Ok((route, query, auth))
+}
+
+/// The head's size check and its route.
+fn route_of(head: &RequestHead, state: &State) -> S3Result<(Route, Query)> {
     let head_bytes = head.uri.to_string().len()
         + head
             .headers
@@ -135,16 +142,19 @@ pub(crate) fn authorize(head: &RequestHead, state: &State) -> S3Result<(Route, Q
             &state.config.server.vhost_domains
         },
     )?;
+    Ok((route, query))
+}
+
+fn authenticate(head: &RequestHead, state: &State, route: &Route) -> S3Result<Auth> {
     let keys = state
         .keys
         .read()
         .map_err(|_| S3Error::internal("the key table is unavailable"))?;
-    let auth = sigv4::authenticate(
+    sigv4::authenticate(
         head,
         &keys,
         route.virtual_host.then_some(route.bucket.as_str()),
-    )?;
-    Ok((route, query, auth))
+    )
 }
 
 pub(crate) fn request_id() -> String {
@@ -165,13 +175,15 @@ pub(crate) async fn dispatch(
     let mut target: Option<(String, String)> = None;
     let mut op_name = "unknown";
     let result = async {
-        let (route, query, auth) = authorize(req.head(), &state)?;
+        // Routed first, so that the access log names what a refused request was after.
+        let (route, query) = route_of(req.head(), &state)?;
+        op_name = route.op.name();
+        target = Some((route.bucket.clone(), route.key.clone()));
+        let auth = authenticate(req.head(), &state, &route)?;
         let Route {
             op, bucket, key, ..
         } = route;
         who.clone_from(&auth.access_key);
-        op_name = op.name();
-        target = Some((bucket.clone(), key.clone()));
         let ctx = Ctx {
             req: req.clone(),
             state: state.clone(),

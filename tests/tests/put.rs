@@ -684,3 +684,81 @@ async fn expect_100_continue() {
     assert_eq!(r.header("etag"), Some(etag_of(b"continued").as_str()));
     assert_eq!(s.get("bkt", "continued").await, b"continued");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn blake3_etags() {
+    let s = TestServer::start_with(|c| c.vfs.etag_hash = s3gate_config::EtagHash::Blake3).await;
+    s.create_bucket("bkt").await;
+    let data = pattern(300_000, 4);
+    let want = format!("\"{}\"", blake3::hash(&data).to_hex());
+    let put = s
+        .client
+        .put_object()
+        .bucket("bkt")
+        .key("k")
+        .content_md5(content_md5(&data))
+        .body(ByteStream::from(data.clone()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.e_tag(), Some(want.as_str()));
+    let head = s
+        .client
+        .head_object()
+        .bucket("bkt")
+        .key("k")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.e_tag(), Some(want.as_str()));
+    let listed = s
+        .client
+        .list_objects_v2()
+        .bucket("bkt")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed.contents()[0].e_tag(), Some(want.as_str()));
+    // Content-MD5 is still checked.
+    let bad = s
+        .client
+        .put_object()
+        .bucket("bkt")
+        .key("bad")
+        .content_md5(content_md5(b"other"))
+        .body(ByteStream::from(data.clone()))
+        .send()
+        .await;
+    expect_error(bad, 400, "BadDigest");
+    // A copy keeps the hash; a file written by another program gets one when first read.
+    s.client
+        .copy_object()
+        .bucket("bkt")
+        .key("copy")
+        .copy_source("bkt/k")
+        .send()
+        .await
+        .unwrap();
+    let head = s
+        .client
+        .head_object()
+        .bucket("bkt")
+        .key("copy")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.e_tag(), Some(want.as_str()));
+    std::fs::write(s.path_of("bkt", "foreign"), b"made elsewhere").unwrap();
+    let head = s
+        .client
+        .head_object()
+        .bucket("bkt")
+        .key("foreign")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        head.e_tag(),
+        Some(format!("\"{}\"", blake3::hash(b"made elsewhere").to_hex()).as_str())
+    );
+}

@@ -265,6 +265,14 @@ impl Vfs {
                 }
                 hex::encode(h.finalize())
             }
+            EtagHash::Blake3 => {
+                let mut h = blake3::Hasher::new();
+                let mut s = reader.stream(0, fp.size);
+                while let Some(chunk) = s.next().await {
+                    h.update(&chunk?);
+                }
+                h.finalize().to_hex().to_string()
+            }
             EtagHash::None => synthetic_etag(&fp),
         };
         // A record whose fingerprint matches but lacks the hash is ours: keep its attributes.
@@ -303,16 +311,23 @@ impl Vfs {
             self.check_precondition(bucket, key, check).await?;
         }
         let hash_md5 = self.etag_hash == EtagHash::Md5 || req.content_md5.is_some();
-        let (upload, fp, digest) = self.stage(req.body, hash_md5, None).await?;
+        let mut b3 = (self.etag_hash == EtagHash::Blake3).then(blake3::Hasher::new);
+        let body = req.body.inspect(|chunk| {
+            if let (Some(h), Ok(c)) = (b3.as_mut(), chunk) {
+                h.update(c);
+            }
+        });
+        let (upload, fp, digest) = self.stage(body, hash_md5, None).await?;
         if req.content_md5.is_some_and(|want| want != digest) {
             upload.abort().await;
             return Err(VfsError::BadDigest);
         }
         let mut attrs = req.attrs;
         attrs.checksum = req.checksum.as_ref().and_then(|s| s.get().cloned());
-        let etag = match self.etag_hash {
-            EtagHash::Md5 => hex::encode(digest),
-            EtagHash::None => synthetic_etag(&fp),
+        let etag = match (self.etag_hash, b3) {
+            (EtagHash::Blake3, Some(h)) => h.finalize().to_hex().to_string(),
+            (EtagHash::Md5, _) | (EtagHash::Blake3, None) => hex::encode(digest),
+            (EtagHash::None, _) => synthetic_etag(&fp),
         };
         let meta = ObjectMeta {
             fingerprint: fp,
@@ -417,8 +432,9 @@ impl Vfs {
                 return Err(e.into());
             }
         };
+        // The same bytes: the same content hash (a synthetic ETag follows the new file).
         let etag = match self.etag_hash {
-            EtagHash::Md5 => src.info.etag,
+            EtagHash::Md5 | EtagHash::Blake3 => src.info.etag,
             EtagHash::None => synthetic_etag(&fp),
         };
         let meta = ObjectMeta {
