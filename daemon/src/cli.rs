@@ -27,6 +27,16 @@ enum Command {
     /// Work with configuration files.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Work with the metadata index (the server must be stopped).
+    #[command(subcommand)]
+    Index(IndexCommand),
+}
+
+#[derive(Subcommand)]
+enum IndexCommand {
+    /// Set the index aside and build a new one from the files. User metadata, content headers,
+    /// checksums, multipart ETags and open multipart uploads are lost; the old index is kept.
+    Rebuild(Box<ServeArgs>),
 }
 
 #[derive(Subcommand)]
@@ -237,6 +247,22 @@ pub async fn run_cli() -> i32 {
             };
             init_logging(&config);
             serve(*args, config).await
+        }
+        Command::Index(IndexCommand::Rebuild(args)) => {
+            let result = match args.to_config() {
+                Ok(config) => crate::rebuild_index(config).await,
+                Err(e) => Err(e),
+            };
+            match result {
+                Ok(text) => {
+                    print!("{text}");
+                    0
+                }
+                Err(e) => {
+                    eprintln!("s3gate: {e}");
+                    1
+                }
+            }
         }
         Command::Config(ConfigCommand::Check { file }) => match check(&file) {
             Ok(text) => {

@@ -3,12 +3,14 @@
 //! The binary (`main.rs`) is a thin CLI over [`start`]; integration tests call [`start`] directly
 //! with a [`Config`] bound to `127.0.0.1:0`.
 
+mod admin;
 mod cli;
 mod notify;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+pub use admin::rebuild_index;
 pub use cli::run_cli;
 pub use s3gate_config::Config;
 

@@ -285,3 +285,46 @@ async fn out_of_band_files_have_no_user_metadata() {
     assert_eq!(head.e_tag(), Some(etag_of(b"plain").as_str()));
     assert!(!head.content_type().unwrap_or("").is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_index_can_be_rebuilt_from_the_files() {
+    let mut s = TestServer::start().await;
+    s.create_bucket("bkt").await;
+    s.client
+        .put_object()
+        .bucket("bkt")
+        .key("dir/a")
+        .metadata("color", "blue")
+        .body(aws_sdk_s3::primitives::ByteStream::from_static(b"first"))
+        .send()
+        .await
+        .unwrap();
+    s.put("bkt", "b", b"second".to_vec()).await;
+    // Refused while the server uses the index.
+    let e = s3gate::rebuild_index(s.config.clone()).await.unwrap_err();
+    assert!(e.to_string().contains("stop the server"), "{e}");
+    s.stop_server().await;
+    let text = s3gate::rebuild_index(s.config.clone()).await.unwrap();
+    assert!(text.contains("2 objects in 1 buckets"), "{text}");
+    let kept: Vec<_> = std::fs::read_dir(s.root().join(".s3gate"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".old"))
+        .collect();
+    assert_eq!(kept.len(), 1, "the old index is kept");
+    s.start_again().await;
+    let mut keys = s.list_keys("bkt").await;
+    keys.sort();
+    assert_eq!(keys, ["b", "dir/a"]);
+    let head = s
+        .client
+        .head_object()
+        .bucket("bkt")
+        .key("dir/a")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.e_tag(), Some(etag_of(b"first").as_str()));
+    // What only the old index knew is gone.
+    assert!(head.metadata().is_none_or(|m| m.is_empty()));
+}

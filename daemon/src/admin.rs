@@ -1,0 +1,68 @@
+//! `s3gate index rebuild`: sets the index aside and builds a new one from the files, for an
+//! index that is lost, damaged, or from another machine. What only the index knew (user
+//! metadata, content headers, checksums, multipart ETags, open multipart uploads) is gone; the
+//! old index stays beside the new one.
+
+use std::fs::File;
+use std::path::PathBuf;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use s3gate_config::{Config, MetaStoreKind};
+
+use crate::Error;
+
+/// The index's file (redb) or the file its store locks (sled).
+fn index_paths(config: &Config) -> (PathBuf, PathBuf) {
+    let dir = config.index_dir();
+    match config.index.store {
+        MetaStoreKind::Redb => (dir.join("index.redb"), dir.join("index.redb")),
+        MetaStoreKind::Sled => (dir.join("index.sled"), dir.join("index.sled").join("db")),
+    }
+}
+
+/// Rebuilds the index of `config`'s remote; returns what the new index holds.
+pub async fn rebuild_index(config: Config) -> Result<String, Error> {
+    let (index, lock) = index_paths(&config);
+    let mut note = String::new();
+    if index.exists() {
+        // The store holds an exclusive lock while a server uses it.
+        if let Ok(f) = File::open(&lock) {
+            if let Err(e) = f.try_lock() {
+                return Err(Error::Listen(std::io::Error::other(format!(
+                    "{} is in use ({e}): stop the server first",
+                    lock.display()
+                ))));
+            }
+        }
+        let stamp = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let mut aside = index.clone().into_os_string();
+        aside.push(format!(".{stamp}.old"));
+        std::fs::rename(&index, &aside)?;
+        note = format!(
+            "the previous index is kept as {}\n",
+            aside.to_string_lossy()
+        );
+    }
+    // Opening a new index fills it from the files.
+    let vfs = s3gate_vfs::Vfs::open(&config).await?;
+    let report = vfs.reconcile().await;
+    vfs.shutdown().await;
+    let report = report?;
+    let buckets = std::fs::read_dir(&config.remote.path)
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .filter(|e| {
+                    e.file_type().is_ok_and(|t| t.is_dir())
+                        && !e.file_name().to_string_lossy().starts_with('.')
+                })
+                .count()
+        })
+        .unwrap_or(0);
+    Ok(format!(
+        "{note}rebuilt {}: {} objects in {buckets} buckets\n",
+        index.display(),
+        report.files
+    ))
+}
