@@ -60,9 +60,11 @@ pub async fn rebuild_index(config: Config) -> Result<String, Error> {
                 .count()
         })
         .unwrap_or(0);
+    let plural = |n: u64, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
     Ok(format!(
-        "{note}rebuilt {}: {} objects in {buckets} buckets\n",
+        "{note}rebuilt {}: {} in {}\n",
         index.display(),
-        report.files
+        plural(report.files, "object"),
+        plural(buckets as u64, "bucket")
     ))
 }

@@ -305,7 +305,7 @@ async fn the_index_can_be_rebuilt_from_the_files() {
     assert!(e.to_string().contains("stop the server"), "{e}");
     s.stop_server().await;
     let text = s3gate::rebuild_index(s.config.clone()).await.unwrap();
-    assert!(text.contains("2 objects in 1 buckets"), "{text}");
+    assert!(text.contains("2 objects in 1 bucket\n"), "{text}");
     let kept: Vec<_> = std::fs::read_dir(s.root().join(".s3gate"))
         .unwrap()
         .filter_map(|e| e.ok())
