@@ -111,6 +111,13 @@ async fn housekeeping(
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "index rescan failed"),
         }
+        // A rescan of a large tree allocates in proportion to it, then frees it all; give that
+        // memory back instead of keeping it resident until the next rescan.
+        #[cfg(target_env = "gnu")]
+        // SAFETY: malloc_trim only returns free memory to the system.
+        unsafe {
+            libc::malloc_trim(0);
+        }
         tokio::time::sleep(interval.max(std::time::Duration::from_secs(1))).await;
     }
 }

@@ -12,14 +12,21 @@ fn err(e: impl std::fmt::Display) -> StoreError {
     StoreError(e.to_string())
 }
 
+/// Memory redb may use for caching index pages.
+const INDEX_CACHE_BYTES: usize = 16 * 1024 * 1024;
+
 pub(crate) struct RedbStore {
     db: Database,
 }
 
 impl RedbStore {
     pub(crate) fn open(path: &Path) -> Result<Self, StoreError> {
-        let db =
-            Database::create(path).map_err(|e| StoreError(format!("{}: {e}", path.display())))?;
+        // redb caches up to 1 GiB of pages by default, which a large bucket's index fills: keep
+        // the server's memory flat and let the kernel's page cache hold the rest of the file.
+        let db = Database::builder()
+            .set_cache_size(INDEX_CACHE_BYTES)
+            .create(path)
+            .map_err(|e| StoreError(format!("{}: {e}", path.display())))?;
         // Create every table up front so that read transactions never meet a missing one.
         let tx = db.begin_write().map_err(err)?;
         for tree in Tree::ALL {
