@@ -1685,3 +1685,25 @@ async fn parts_that_cannot_be_placed_are_copied_in_order() {
     complete(&s.client, "bkt", "prefix", &id, &[(1, &e1), (2, &e2)]).await;
     assert_eq!(s.get("bkt", "prefix").await, [&b[..], &b].concat());
 }
+
+#[tokio::test]
+async fn an_assembly_file_that_became_an_object_is_never_written_again() {
+    // As after a Complete cut off between publishing and recording: the assembly file is also
+    // an object, while the upload is still open and takes parts.
+    let s = server_with_bucket().await;
+    let id = create(&s.client, "bkt", "k").await;
+    let p1 = pattern(MIB5, 1);
+    let e1 = upload(&s.client, "bkt", "k", &id, 1, &p1).await;
+    let published = s.path_of("bkt", "published");
+    std::fs::hard_link(staging_dir(&s, &id).join("assembly"), &published).unwrap();
+    let p2 = pattern(MIB5, 2);
+    let e2 = upload(&s.client, "bkt", "k", &id, 2, &p2).await;
+    assert_eq!(
+        std::fs::read(&published).unwrap(),
+        p1,
+        "a part was written into an object"
+    );
+    complete(&s.client, "bkt", "k", &id, &[(1, &e1), (2, &e2)]).await;
+    assert_eq!(s.get("bkt", "k").await, [&p1[..], &p2].concat());
+    assert_eq!(std::fs::read(&published).unwrap(), p1);
+}

@@ -5,12 +5,16 @@
 //! Where parts go: clients upload every part but the last at one size. The first part of at
 //! least 5 MiB fixes that size (the stride) for the upload, and each part of at most the stride
 //! whose size is declared up front is written straight into one assembly file at offset
-//! `(n - 1) * stride`. When the completed parts are 1..N, all written that way, with no recorded
-//! part after them, the assembly file already is the object: Complete cuts it to size and links
-//! it into place, moving no data whatever the size. Any other part (an odd size, a re-sent part,
+//! `(n - 1) * stride`. When the completed parts are 1..N, all written that way, and the assembly
+//! file holds nothing after them, it already is the object: Complete links it into place,
+//! moving no data whatever the size. It is never cut (bytes past the object may belong to a
+//! part), and never written again once it is an object: the remote refuses writes in place into
+//! a file with another name (after a Complete cut off before its records were written). Any other part (an odd size, a re-sent part,
 //! a part written while another writes the same number) goes to a file of its own, and Complete
 //! then concatenates in the kernel (`copy_file_range`).
 
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
@@ -141,21 +145,29 @@ fn assembly_path(id: &str) -> String {
     format!("{RESERVED_DIR}/multipart/{id}/assembly")
 }
 
-/// The right to write one part in place; dropping it gives the right back.
-struct InPlaceClaim<'a> {
-    vfs: &'a Vfs,
+/// The parts being written in place right now: (upload id, part number).
+pub(crate) type InPlaceWriters = Arc<Mutex<HashSet<(String, u32)>>>;
+
+/// The right to write one part in place. It is shared with the writes themselves and given
+/// back when the last of them has landed, even if the request is cut off before.
+struct InPlaceClaim {
+    writers: InPlaceWriters,
     key: (String, u32),
     offset: u64,
     max_len: u64,
 }
 
-impl Drop for InPlaceClaim<'_> {
+impl Drop for InPlaceClaim {
     fn drop(&mut self) {
-        if let Ok(mut w) = self.vfs.writing_in_place.lock() {
+        if let Ok(mut w) = self.writers.lock() {
             w.remove(&self.key);
         }
     }
 }
+
+/// The end of the furthest part placed in the assembly file: beyond it parts get files of their
+/// own, so that a sparse assembly file never nears a filesystem's size limit.
+const MAX_IN_PLACE_END: u64 = 1 << 40;
 
 /// Upload ids are ours: 32 lower-case hex digits. Anything else names no upload (and so can
 /// never name a path).
@@ -266,7 +278,7 @@ impl Vfs {
         let claim = self
             .claim_in_place(bucket, key, id, number, part.size)
             .await?;
-        let upload = self.part_upload(id, claim.as_ref()).await?;
+        let (upload, in_place) = self.part_upload(id, claim).await?;
         let (upload, fp, digest) = self.stage_into(upload, part.body, true, None).await?;
         if part.content_md5.is_some_and(|want| want != digest) {
             upload.abort().await;
@@ -277,7 +289,7 @@ impl Vfs {
             etag: hex::encode(digest),
             mtime_ns: 0,
             checksum: part.checksum.as_ref().and_then(|s| s.get().cloned()),
-            in_place: claim.is_some(),
+            in_place,
         };
         self.store_part(bucket, key, id, number, upload, rec).await
     }
@@ -291,11 +303,11 @@ impl Vfs {
         id: &str,
         number: u32,
         size: Option<u64>,
-    ) -> Result<Option<InPlaceClaim<'_>>> {
+    ) -> Result<Option<Arc<InPlaceClaim>>> {
         let Some(size) = size else {
             return Ok(None);
         };
-        let _guard = self.locks.lock(&staging_dir(id)).await;
+        let _guard = self.upload_locks.lock(id).await;
         let mut rec = self.open_upload(bucket, key, id)?;
         let stride = match rec.stride {
             Some(s) => s,
@@ -315,6 +327,7 @@ impl Vfs {
         // A part already stored keeps its bytes until the new one has fully arrived: the new
         // one goes elsewhere.
         if size > stride
+            || u64::from(number) * stride > MAX_IN_PLACE_END
             || self
                 .index
                 .get_in(Tree::Parts, &part_key(id, number))?
@@ -328,28 +341,34 @@ impl Vfs {
             .lock()
             .map(|mut w| w.insert(claim_key.clone()))
             .unwrap_or(false);
-        Ok(claimed.then(|| InPlaceClaim {
-            vfs: self,
-            key: claim_key,
-            offset: u64::from(number - 1) * stride,
-            max_len: stride,
+        Ok(claimed.then(|| {
+            Arc::new(InPlaceClaim {
+                writers: self.writing_in_place.clone(),
+                key: claim_key,
+                offset: u64::from(number - 1) * stride,
+                max_len: stride,
+            })
         }))
     }
 
-    /// Where a part's bytes go: its place in the assembly file, or a staging file of its own.
+    /// Where a part's bytes go: its place in the assembly file, or a staging file of its own
+    /// (also when the assembly file has meanwhile become an object). Says which.
     async fn part_upload(
         &self,
         id: &str,
-        claim: Option<&InPlaceClaim<'_>>,
-    ) -> Result<Box<dyn Upload>> {
-        Ok(match claim {
-            Some(c) => {
-                self.remote
-                    .write_at(&assembly_path(id), c.offset, c.max_len)
-                    .await?
+        claim: Option<Arc<InPlaceClaim>>,
+    ) -> Result<(Box<dyn Upload>, bool)> {
+        if let Some(c) = claim {
+            let (offset, max_len) = (c.offset, c.max_len);
+            if let Some(up) = self
+                .remote
+                .write_at(&assembly_path(id), offset, max_len, c)
+                .await?
+            {
+                return Ok((up, true));
             }
-            None => self.remote.create().await?,
-        })
+        }
+        Ok((self.remote.create().await?, false))
     }
 
     /// Copies `range` (offset, length; the whole object when `None`) of an existing object into
@@ -382,7 +401,7 @@ impl Vfs {
         let claim = self
             .claim_in_place(bucket, key, id, number, Some(len))
             .await?;
-        let upload = self.part_upload(id, claim.as_ref()).await?;
+        let (upload, in_place) = self.part_upload(id, claim).await?;
         let (upload, fp, digest) = self
             .stage_into(upload, src.stream(offset, len), true, hasher.as_mut())
             .await?;
@@ -391,7 +410,7 @@ impl Vfs {
             etag: hex::encode(digest),
             mtime_ns: 0,
             checksum: hasher.map(|h| h.finish()),
-            in_place: claim.is_some(),
+            in_place,
         };
         self.store_part(bucket, key, id, number, upload, rec).await
     }
@@ -407,7 +426,8 @@ impl Vfs {
         mut rec: PartRecord,
     ) -> Result<PartInfo> {
         let path = staging_path(id, number);
-        let _guard = self.locks.lock(&path).await;
+        // The upload's lock: an Abort or a Complete cannot run between the check and the record.
+        let _guard = self.upload_locks.lock(id).await;
         // The upload may have been aborted or completed while this part streamed in.
         if let Err(e) = self.open_upload(bucket, key, id) {
             upload.abort().await;
@@ -488,6 +508,9 @@ impl Vfs {
         wanted: &[(u32, String)],
         checksum: Option<Checksum>,
     ) -> Result<ObjectInfo> {
+        // Held throughout: parts cannot be added, nor the upload aborted, while the assembly
+        // file may become the object; a second Complete waits and answers as this one did.
+        let _guard = self.upload_locks.lock(id).await;
         let rec = self.upload_record(bucket, key, id)?;
         if let Some(etag) = &rec.completed {
             let info = self.head_object(bucket, key).await?;
@@ -522,8 +545,6 @@ impl Vfs {
             }
             chosen.push(part);
         }
-        // Parts cannot be added while the assembly file may become the object.
-        let _guard = self.locks.lock(&staging_dir(id)).await;
         let mut upload = self.assemble(id, rec.stride, &chosen, &stored).await?;
         let fp = match upload.finish(self.fsync).await {
             Ok(fp) => fp,
@@ -587,9 +608,14 @@ impl Vfs {
                 .lock()
                 .map(|w| !w.iter().any(|(w_id, _)| w_id == id))
                 .unwrap_or(false);
-            if contiguous && nothing_after && idle {
-                let size = (n as u64 - 1) * stride + last.size;
-                let fp = self.remote.truncate(&assembly, size).await?;
+            // Exactly the object's size: nothing (a later part, the remains of a failed write)
+            // lies beyond it. The file is never cut: what is beyond may belong to a part.
+            let size = (n as u64 - 1) * stride + last.size;
+            let exact = match self.remote.stat(&assembly).await? {
+                Some(e) if !e.is_dir && e.fingerprint.size == size => Some(e.fingerprint),
+                _ => None,
+            };
+            if let (true, true, true, Some(fp)) = (contiguous, nothing_after, idle, exact) {
                 return Ok(self
                     .remote
                     .concat(&[Source::file(assembly, Some(fp))])
@@ -611,11 +637,13 @@ impl Vfs {
     }
 
     pub async fn abort_multipart(&self, bucket: &str, key: &str, id: &str) -> Result<()> {
+        let _guard = self.upload_locks.lock(id).await;
         self.open_upload(bucket, key, id)?;
         self.drop_upload(bucket, key, id).await
     }
 
-    /// Forgets an upload: its record, its parts' records and its staging files.
+    /// Forgets an upload: its record, its parts' records and its staging files. The caller
+    /// holds the upload's lock.
     async fn drop_upload(&self, bucket: &str, key: &str, id: &str) -> Result<()> {
         let parts = self.parts_of(id, 0, MAX_PART_NUMBER as usize + 1)?;
         let mut ops = vec![Op::Delete(Tree::Uploads, upload_key(bucket, key, id))];
@@ -783,6 +811,7 @@ impl Vfs {
                 if rec.initiated_ns.max(newest_part) < cutoff {
                     let full = String::from_utf8_lossy(&k[..nul]).into_owned();
                     if let Some((bucket, key)) = full.split_once('/') {
+                        let _guard = self.upload_locks.lock(&id).await;
                         self.drop_upload(bucket, key, &id).await?;
                         reaped += 1;
                     }

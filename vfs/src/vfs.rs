@@ -81,6 +81,9 @@ pub struct Vfs {
     pub(crate) remote: Arc<dyn Remote>,
     pub(crate) index: Index,
     pub(crate) locks: KeyLocks,
+    /// Serialises the steps of one multipart upload that read and write its records; a space
+    /// of its own, since they nest the key locks of publishing.
+    pub(crate) upload_locks: KeyLocks,
     pub(crate) etag_hash: EtagHash,
     pub(crate) fsync: bool,
     cleanup: bool,
@@ -88,8 +91,8 @@ pub struct Vfs {
     pub(crate) scan_lock: Mutex<()>,
     /// Records gathered by the first fill of a new index, written in large batches.
     pub(crate) fill_ops: Mutex<Vec<crate::meta::Op>>,
-    /// Multipart parts being written in place right now: (upload id, part number).
-    pub(crate) writing_in_place: std::sync::Mutex<std::collections::HashSet<(String, u32)>>,
+    /// Multipart parts being written in place right now.
+    pub(crate) writing_in_place: crate::multipart::InPlaceWriters,
 }
 
 type BodyError = Box<dyn std::error::Error + Send + Sync>;
@@ -105,6 +108,7 @@ impl Vfs {
             remote: Arc::new(remote),
             index: Index::new(store),
             locks: KeyLocks::new(),
+            upload_locks: KeyLocks::new(),
             etag_hash: config.vfs.etag_hash,
             fsync: config.vfs.fsync,
             cleanup: !config.vfs.no_cleanup,

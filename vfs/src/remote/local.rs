@@ -16,7 +16,7 @@ use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
 use tokio::task::JoinHandle;
 
-use super::{ByteStream, Entry, Fingerprint, Reader, Remote, Source, Upload};
+use super::{ByteStream, Entry, Fingerprint, KeepAlive, Reader, Remote, Source, Upload};
 
 /// Bytes read per blocking call when streaming a file out.
 const READ_CHUNK: u64 = 512 * 1024;
@@ -282,7 +282,13 @@ impl Remote for LocalFs {
         Ok(Box::new(self.new_upload()?))
     }
 
-    async fn write_at(&self, path: &str, offset: u64, max_len: u64) -> io::Result<Box<dyn Upload>> {
+    async fn write_at(
+        &self,
+        path: &str,
+        offset: u64,
+        max_len: u64,
+        keep: KeepAlive,
+    ) -> io::Result<Option<Box<dyn Upload>>> {
         let p = path.to_string();
         let file = self
             .at_root(move |root| {
@@ -303,29 +309,27 @@ impl Remote for LocalFs {
                 }
                 // SAFETY: a new descriptor nothing else owns.
                 let mut file = unsafe { File::from_raw_fd(fd) };
+                if file.metadata()?.nlink() > 1 {
+                    return Ok(None);
+                }
+                // The file may be new: its name must survive a crash as the bytes will.
+                dir.sync_all()?;
                 file.seek(io::SeekFrom::Start(offset))?;
-                Ok(file)
+                Ok(Some(file))
             })
             .await?;
-        Ok(Box::new(LocalUpload::new(
-            self.root_dir.clone(),
-            None,
-            file,
-            Some(InPlace {
-                start: offset,
-                left: max_len,
-            }),
-        )))
-    }
-
-    async fn truncate(&self, path: &str, len: u64) -> io::Result<Fingerprint> {
-        let p = path.to_string();
-        self.at_root(move |root| {
-            let file = open_beneath(root, &p, libc::O_WRONLY)?;
-            file.set_len(len)?;
-            Ok(fingerprint(&file.metadata()?))
-        })
-        .await
+        Ok(file.map(|file| {
+            Box::new(LocalUpload::new(
+                self.root_dir.clone(),
+                None,
+                file,
+                Some(InPlace {
+                    start: offset,
+                    left: max_len,
+                    keep,
+                }),
+            )) as Box<dyn Upload>
+        }))
     }
 
     async fn concat(&self, srcs: &[Source]) -> io::Result<Box<dyn Upload>> {
@@ -559,6 +563,8 @@ struct InPlace {
     start: u64,
     /// How many more bytes may be written: the range belongs to this write only.
     left: u64,
+    /// Given to every background write, so that it outlives a dropped upload.
+    keep: KeepAlive,
 }
 
 impl LocalUpload {
@@ -588,7 +594,9 @@ impl LocalUpload {
         }
         let data = self.buf.split().freeze();
         let file = self.file.clone();
+        let keep = self.in_place.as_ref().map(|p| p.keep.clone());
         self.pending = Some(tokio::task::spawn_blocking(move || {
+            let _keep = keep;
             (&*file).write_all(&data)
         }));
         Ok(())

@@ -54,6 +54,9 @@ pub struct Entry {
     pub created: SystemTime,
 }
 
+/// Whatever a writer must keep alive until its writes have landed.
+pub type KeepAlive = std::sync::Arc<dyn std::any::Any + Send + Sync>;
+
 /// One piece of a [`Remote::concat`]: a file, or a range of it, optionally pinned to a version.
 #[derive(Debug, Clone)]
 pub struct Source {
@@ -116,10 +119,16 @@ pub trait Remote: Send + Sync + 'static {
     /// Writes into the file at `path` (created if missing, never truncated) from `offset`, at
     /// most `max_len` bytes: how multipart parts land directly at their place in the object
     /// being assembled, so that completing it moves no data. The fingerprint of the finished
-    /// upload has the size written.
-    async fn write_at(&self, path: &str, offset: u64, max_len: u64) -> io::Result<Box<dyn Upload>>;
-    /// Sets the size of a file; returns its fingerprint afterwards.
-    async fn truncate(&self, path: &str, len: u64) -> io::Result<Fingerprint>;
+    /// upload has the size written. `keep` is held until the last byte is written, even when
+    /// the upload is dropped midway. `None` when the file is also published under another name
+    /// (it is an object now, and objects are never written in place).
+    async fn write_at(
+        &self,
+        path: &str,
+        offset: u64,
+        max_len: u64,
+        keep: KeepAlive,
+    ) -> io::Result<Option<Box<dyn Upload>>>;
     /// A finished upload holding the sources one after the other, made without passing the
     /// bytes through memory where the remote can (a copy is the concatenation of one file).
     async fn concat(&self, srcs: &[Source]) -> io::Result<Box<dyn Upload>>;
