@@ -120,14 +120,22 @@ impl Body {
                 ));
             }
             body.checksum = Some((algo, Hasher::new(algo), Expected::Trailer));
-        } else if let Some(algo) = Algorithm::ALL
-            .into_iter()
-            .find(|a| req.headers().contains_key(a.header()))
-        {
-            let value = header(req.head(), algo.header())
-                .unwrap_or_default()
-                .to_string();
-            body.checksum = Some((algo, Hasher::new(algo), Expected::Header(value)));
+        } else {
+            let mut sent = Algorithm::ALL
+                .into_iter()
+                .filter(|a| req.headers().contains_key(a.header()));
+            if let Some(algo) = sent.next() {
+                // One is checked and stored: a second would be taken on trust.
+                if sent.next().is_some() {
+                    return Err(S3Error::invalid_request(
+                        "Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed.",
+                    ));
+                }
+                let value = header(req.head(), algo.header())
+                    .unwrap_or_default()
+                    .to_string();
+                body.checksum = Some((algo, Hasher::new(algo), Expected::Header(value)));
+            }
         }
         // Asked to compute a checksum the client does not send itself.
         if let Some(name) = header(req.head(), "x-amz-sdk-checksum-algorithm")

@@ -446,3 +446,29 @@ async fn a_part_with_another_algorithm_is_refused() {
         .await;
     expect_error(e, 400, "InvalidRequest");
 }
+
+#[tokio::test]
+async fn two_checksum_headers_are_refused() {
+    let s = TestServer::start().await;
+    s.create_bucket("bkt").await;
+    let data = b"one body, two checksums";
+    // A right CRC32 beside a wrong SHA-256: the wrong one must not be taken on trust.
+    let r = raw_request(
+        s.addr,
+        &format!(
+            "PUT /bkt/two HTTP/1.1\r\nContent-Length: {}\r\nx-amz-checksum-crc32: {}\r\nx-amz-checksum-sha256: {}\r\n",
+            data.len(),
+            crc32_b64(data),
+            sha256_b64(b"something else")
+        ),
+        data,
+    )
+    .await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(
+        r.text().contains("<Code>InvalidRequest</Code>"),
+        "{}",
+        r.text()
+    );
+    assert!(!s.path_of("bkt", "two").exists());
+}
