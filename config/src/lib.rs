@@ -38,26 +38,11 @@ impl Default for LogConfig {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum LogFormat {
     #[default]
     Text,
     Json,
-}
-
-impl FromStr for LogFormat {
-    type Err = ConfigError;
-    fn from_str(s: &str) -> Result<Self, ConfigError> {
-        match s.to_ascii_lowercase().as_str() {
-            "text" => Ok(LogFormat::Text),
-            "json" => Ok(LogFormat::Json),
-            _ => Err(ConfigError::Invalid {
-                what: format!("log format {s:?}"),
-                expected: "text or json".into(),
-            }),
-        }
-    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -108,37 +93,6 @@ pub enum TlsVersion {
     #[default]
     Tls12,
     Tls13,
-}
-
-impl FromStr for TlsVersion {
-    type Err = ConfigError;
-    fn from_str(s: &str) -> Result<Self, ConfigError> {
-        match s.trim().to_ascii_lowercase().trim_start_matches("tls") {
-            "1.2" => Ok(TlsVersion::Tls12),
-            "1.3" => Ok(TlsVersion::Tls13),
-            _ => Err(ConfigError::Invalid {
-                what: format!("TLS version {s:?}"),
-                expected: "1.2 or 1.3".into(),
-            }),
-        }
-    }
-}
-
-impl Serialize for TlsVersion {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(match self {
-            TlsVersion::Tls12 => "1.2",
-            TlsVersion::Tls13 => "1.3",
-        })
-    }
-}
-
-impl<'de> Deserialize<'de> for TlsVersion {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        String::deserialize(d)?
-            .parse()
-            .map_err(serde::de::Error::custom)
-    }
 }
 
 impl Default for ServerConfig {
@@ -280,39 +234,6 @@ pub enum EtagHash {
     None,
 }
 
-impl FromStr for EtagHash {
-    type Err = ConfigError;
-    fn from_str(s: &str) -> Result<Self, ConfigError> {
-        match s.to_ascii_lowercase().as_str() {
-            "md5" => Ok(EtagHash::Md5),
-            "blake3" => Ok(EtagHash::Blake3),
-            "none" | "" => Ok(EtagHash::None),
-            _ => Err(ConfigError::Invalid {
-                what: format!("etag hash {s:?}"),
-                expected: "md5, blake3 or none".into(),
-            }),
-        }
-    }
-}
-
-impl Serialize for EtagHash {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(match self {
-            EtagHash::Md5 => "md5",
-            EtagHash::Blake3 => "blake3",
-            EtagHash::None => "none",
-        })
-    }
-}
-
-impl<'de> Deserialize<'de> for EtagHash {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        String::deserialize(d)?
-            .parse()
-            .map_err(serde::de::Error::custom)
-    }
-}
-
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct IndexConfig {
@@ -329,36 +250,62 @@ pub enum MetaStoreKind {
     Sled,
 }
 
-impl FromStr for MetaStoreKind {
-    type Err = ConfigError;
-    fn from_str(s: &str) -> Result<Self, ConfigError> {
-        match s.to_ascii_lowercase().as_str() {
-            "redb" => Ok(MetaStoreKind::Redb),
-            "sled" => Ok(MetaStoreKind::Sled),
-            _ => Err(ConfigError::Invalid {
-                what: format!("meta store {s:?}"),
-                expected: "redb or sled".into(),
-            }),
+/// A setting that is one of a few names, in flags and files alike: parsed without regard to case
+/// (the first name of a variant is how it is printed, the others are accepted too), and read
+/// and written by serde as that name.
+macro_rules! named_enum {
+    ($ty:ident, $what:literal, $expected:literal, { $($variant:ident => [$($name:literal),+]),+ $(,)? }) => {
+        impl FromStr for $ty {
+            type Err = ConfigError;
+            fn from_str(s: &str) -> Result<Self, ConfigError> {
+                let lower = s.to_ascii_lowercase();
+                $(
+                    if [$($name),+].contains(&lower.as_str()) {
+                        return Ok($ty::$variant);
+                    }
+                )+
+                Err(ConfigError::Invalid {
+                    what: format!(concat!($what, " {:?}"), s),
+                    expected: $expected.into(),
+                })
+            }
         }
-    }
+
+        impl Serialize for $ty {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(match self {
+                    $($ty::$variant => [$($name),+][0]),+
+                })
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $ty {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                String::deserialize(d)?
+                    .parse()
+                    .map_err(serde::de::Error::custom)
+            }
+        }
+    };
 }
 
-impl Serialize for MetaStoreKind {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(match self {
-            MetaStoreKind::Redb => "redb",
-            MetaStoreKind::Sled => "sled",
-        })
-    }
-}
-
-impl<'de> Deserialize<'de> for MetaStoreKind {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        String::deserialize(d)?
-            .parse()
-            .map_err(serde::de::Error::custom)
-    }
-}
+named_enum!(LogFormat, "log format", "text or json", {
+    Text => ["text"],
+    Json => ["json"],
+});
+named_enum!(TlsVersion, "TLS version", "1.2 or 1.3", {
+    Tls12 => ["1.2", "tls1.2"],
+    Tls13 => ["1.3", "tls1.3"],
+});
+named_enum!(EtagHash, "etag hash", "md5, blake3 or none", {
+    Md5 => ["md5"],
+    Blake3 => ["blake3"],
+    None => ["none", ""],
+});
+named_enum!(MetaStoreKind, "meta store", "redb or sled", {
+    Redb => ["redb"],
+    Sled => ["sled"],
+});
 
 /// Parses `90s`, `5m`, `2h`, `1d` or a bare number of seconds.
 pub fn parse_duration(s: &str) -> Result<std::time::Duration, ConfigError> {
@@ -519,6 +466,21 @@ mod tests {
         std::fs::write(&p, "[auth]\nkeys = [\"nocomma\"]\n").unwrap();
         assert!(Config::from_file(&p).is_err());
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn named_settings() {
+        assert_eq!("TLS1.3".parse::<TlsVersion>().unwrap(), TlsVersion::Tls13);
+        assert_eq!("1.2".parse::<TlsVersion>().unwrap(), TlsVersion::Tls12);
+        assert_eq!("MD5".parse::<EtagHash>().unwrap(), EtagHash::Md5);
+        assert_eq!("".parse::<EtagHash>().unwrap(), EtagHash::None);
+        assert_eq!("Json".parse::<LogFormat>().unwrap(), LogFormat::Json);
+        let e = "lmdb".parse::<MetaStoreKind>().unwrap_err().to_string();
+        assert!(e.contains("\"lmdb\"") && e.contains("redb or sled"), "{e}");
+        // Printed as their first name, read back the same.
+        let c: Config = toml::from_str(&Config::default().to_toml()).unwrap();
+        assert_eq!(c.server.min_tls_version, TlsVersion::Tls12);
+        assert!(Config::default().to_toml().contains("min_tls_version = \"1.2\""));
     }
 
     #[test]
