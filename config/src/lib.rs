@@ -480,7 +480,9 @@ mod tests {
         // Printed as their first name, read back the same.
         let c: Config = toml::from_str(&Config::default().to_toml()).unwrap();
         assert_eq!(c.server.min_tls_version, TlsVersion::Tls12);
-        assert!(Config::default().to_toml().contains("min_tls_version = \"1.2\""));
+        assert!(Config::default()
+            .to_toml()
+            .contains("min_tls_version = \"1.2\""));
     }
 
     #[test]

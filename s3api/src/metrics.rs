@@ -150,12 +150,15 @@ pub(crate) async fn health() -> HttpResponse {
     HttpResponse::Ok().content_type("text/plain").body("ok\n")
 }
 
-/// Ready once the index is open and the listener serves, which is before this can answer.
+/// Ready once the index answers and holds the served tree (filled before the listener opens).
 pub(crate) async fn ready(state: web::Data<State>) -> HttpResponse {
-    match state.vfs.open_uploads().await {
-        Ok(_) => HttpResponse::Ok()
+    match state.vfs.index_filled() {
+        Ok(true) => HttpResponse::Ok()
             .content_type("text/plain")
             .body("ready\n"),
+        Ok(false) => HttpResponse::ServiceUnavailable()
+            .content_type("text/plain")
+            .body("the index is still being filled\n"),
         Err(e) => HttpResponse::ServiceUnavailable()
             .content_type("text/plain")
             .body(format!("index unavailable: {e}\n")),

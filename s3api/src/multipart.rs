@@ -58,7 +58,7 @@ pub(crate) async fn create(ctx: &Ctx) -> S3Result<HttpResponse> {
     Ok(resp.content_type("application/xml").body(x.finish()))
 }
 
-/// The hasher for the checksum an upload's parts carry, if it has one.
+/// The algorithm of the checksum an upload's parts carry, if it has one.
 fn part_algorithm(ctx: &Ctx) -> S3Result<Option<Algorithm>> {
     ctx.vfs()
         .upload_checksum(&ctx.bucket, &ctx.key, upload_id(ctx))?

@@ -6,6 +6,7 @@
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use aws_sdk_s3::types::{CommonPrefix, Object};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 
@@ -87,6 +88,21 @@ fn model(keys: &BTreeSet<String>, q: &Query) -> Vec<String> {
     out
 }
 
+/// The keys and common prefixes of one page, in byte order.
+fn entries(contents: &[Object], prefixes: &[CommonPrefix]) -> Vec<String> {
+    let mut page: Vec<String> = contents
+        .iter()
+        .filter_map(|o| o.key().map(str::to_string))
+        .chain(
+            prefixes
+                .iter()
+                .filter_map(|p| p.prefix().map(str::to_string)),
+        )
+        .collect();
+    page.sort();
+    page
+}
+
 /// Pages through the server's answer; each page must hold at most max-keys entries.
 async fn listed(s: &TestServer, bucket: &str, q: &Query) -> Result<Vec<String>, String> {
     let mut out = Vec::new();
@@ -104,17 +120,7 @@ async fn listed(s: &TestServer, bucket: &str, q: &Query) -> Result<Vec<String>, 
                 .send()
                 .await
                 .map_err(|e| describe(&e))?;
-            let mut page: Vec<String> = r
-                .contents()
-                .iter()
-                .filter_map(|o| o.key().map(str::to_string))
-                .collect();
-            page.extend(
-                r.common_prefixes()
-                    .iter()
-                    .filter_map(|p| p.prefix().map(str::to_string)),
-            );
-            page.sort();
+            let page = entries(r.contents(), r.common_prefixes());
             // Without a delimiter S3 sends no NextMarker: the last key is the marker.
             let next = r
                 .next_marker()
@@ -134,17 +140,7 @@ async fn listed(s: &TestServer, bucket: &str, q: &Query) -> Result<Vec<String>, 
                 .send()
                 .await
                 .map_err(|e| describe(&e))?;
-            let mut page: Vec<String> = r
-                .contents()
-                .iter()
-                .filter_map(|o| o.key().map(str::to_string))
-                .collect();
-            page.extend(
-                r.common_prefixes()
-                    .iter()
-                    .filter_map(|p| p.prefix().map(str::to_string)),
-            );
-            page.sort();
+            let page = entries(r.contents(), r.common_prefixes());
             (
                 page,
                 r.is_truncated() == Some(true),

@@ -29,7 +29,8 @@ enum Change {
 }
 
 impl Vfs {
-    pub(crate) fn index_filled(&self) -> Result<bool> {
+    /// Whether the index has been filled from the tree once (and so can be served from).
+    pub fn index_filled(&self) -> Result<bool> {
         Ok(self.index.get_state(FILLED)?.is_some())
     }
 
