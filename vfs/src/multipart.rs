@@ -762,19 +762,25 @@ impl Vfs {
 
     /// How many multipart uploads are open.
     pub async fn open_uploads(&self) -> Result<usize> {
+        Ok(self
+            .upload_records()?
+            .iter()
+            .filter(|(_, v)| decode::<UploadRecord>(v).is_ok_and(|r| r.completed.is_none()))
+            .count())
+    }
+
+    /// Every upload record (completed ones included), as stored: `bucket/key NUL id` → record.
+    fn upload_records(&self) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        let mut all = Vec::new();
         let mut start = Vec::new();
-        let mut open = 0;
         loop {
             let batch = self.index.range_in(Tree::Uploads, &start, None, 1000)?;
             let Some((last, _)) = batch.last() else {
-                return Ok(open);
+                return Ok(all);
             };
             start = last.clone();
             start.push(0);
-            open += batch
-                .iter()
-                .filter(|(_, v)| decode::<UploadRecord>(v).is_ok_and(|r| r.completed.is_none()))
-                .count();
+            all.extend(batch);
         }
     }
 
@@ -786,38 +792,29 @@ impl Vfs {
         // meanwhile is never mistaken for an orphan.
         let dir = format!("{RESERVED_DIR}/multipart");
         let staged = self.remote.list_dir(&dir).await.unwrap_or_default();
-        let mut start = Vec::new();
         let mut reaped = 0;
         let mut live = std::collections::HashSet::new();
-        loop {
-            let batch = self.index.range_in(Tree::Uploads, &start, None, 1000)?;
-            let Some((last, _)) = batch.last() else {
-                break;
+        for (k, v) in self.upload_records()? {
+            let Some(nul) = k.iter().position(|&b| b == 0) else {
+                continue;
             };
-            start = last.clone();
-            start.push(0);
-            for (k, v) in batch {
-                let Some(nul) = k.iter().position(|&b| b == 0) else {
-                    continue;
-                };
-                let id = String::from_utf8_lossy(&k[nul + 1..]).into_owned();
-                let rec: UploadRecord = decode(&v)?;
-                let newest_part = self
-                    .parts_of(&id, 0, MAX_PART_NUMBER as usize + 1)?
-                    .iter()
-                    .map(|p| p.last_modified)
-                    .max()
-                    .map_or(rec.initiated_ns, ns_from_time);
-                if rec.initiated_ns.max(newest_part) < cutoff {
-                    let full = String::from_utf8_lossy(&k[..nul]).into_owned();
-                    if let Some((bucket, key)) = full.split_once('/') {
-                        let _guard = self.upload_locks.lock(&id).await;
-                        self.drop_upload(bucket, key, &id).await?;
-                        reaped += 1;
-                    }
-                } else {
-                    live.insert(id);
+            let id = String::from_utf8_lossy(&k[nul + 1..]).into_owned();
+            let rec: UploadRecord = decode(&v)?;
+            let newest_part = self
+                .parts_of(&id, 0, MAX_PART_NUMBER as usize + 1)?
+                .iter()
+                .map(|p| p.last_modified)
+                .max()
+                .map_or(rec.initiated_ns, ns_from_time);
+            if rec.initiated_ns.max(newest_part) < cutoff {
+                let full = String::from_utf8_lossy(&k[..nul]).into_owned();
+                if let Some((bucket, key)) = full.split_once('/') {
+                    let _guard = self.upload_locks.lock(&id).await;
+                    self.drop_upload(bucket, key, &id).await?;
+                    reaped += 1;
                 }
+            } else {
+                live.insert(id);
             }
         }
         for e in staged.into_iter().filter(|e| !live.contains(&e.name)) {
