@@ -2,6 +2,7 @@
 //! file and command-line flags (in that order of precedence, lowest first), validated once, then
 //! handed read-only to the VFS and the S3 front end.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -16,6 +17,8 @@ pub struct Config {
     pub server: ServerConfig,
     pub auth: AuthConfig,
     pub remote: RemoteConfig,
+    /// Remotes that `remote.name` (or `serve NAME:PATH`) may name.
+    pub remotes: BTreeMap<String, RemoteDef>,
     pub vfs: VfsConfig,
     pub index: IndexConfig,
     pub log: LogConfig,
@@ -180,15 +183,111 @@ impl<'de> Deserialize<'de> for AuthKey {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RemoteConfig {
-    /// The served directory: its sub-directories are buckets.
+    /// The served directory: its sub-directories are buckets. Under a named remote, the path
+    /// within it (empty: its root).
     pub path: PathBuf,
+    /// A remote of `[remotes]` to serve instead of a local directory.
+    pub name: Option<String>,
 }
 
 impl Default for RemoteConfig {
     fn default() -> Self {
         RemoteConfig {
             path: PathBuf::from("s3gate-data"),
+            name: None,
         }
+    }
+}
+
+impl RemoteConfig {
+    /// Reads what `serve` is given: `NAME:PATH` (`NAME:` for the remote's root) names a remote
+    /// of the configuration, anything else is a local directory (`./a:b` for a directory whose
+    /// name has a colon).
+    pub fn from_spec(spec: &str) -> RemoteConfig {
+        match spec.split_once(':') {
+            Some((name, path))
+                if !name.is_empty()
+                    && name
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') =>
+            {
+                RemoteConfig {
+                    path: PathBuf::from(path.trim_start_matches('/')),
+                    name: Some(name.to_string()),
+                }
+            }
+            _ => RemoteConfig {
+                path: PathBuf::from(spec),
+                name: None,
+            },
+        }
+    }
+}
+
+/// A remote reached through one of the storage services the build includes: `type` (`s3`,
+/// `webdav`, `sftp`, `gcs`, `azblob`, `memory`) and that service's own settings (`bucket`,
+/// `endpoint`, `region`, `root`, credentials…).
+#[derive(Debug, Clone, Deserialize)]
+pub struct RemoteDef {
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(flatten)]
+    pub options: BTreeMap<String, RemoteOption>,
+}
+
+/// A service setting as written in the file; services read them all as strings.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum RemoteOption {
+    Text(String),
+    Integer(i64),
+    Bool(bool),
+}
+
+impl fmt::Display for RemoteOption {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RemoteOption::Text(s) => f.write_str(s),
+            RemoteOption::Integer(i) => write!(f, "{i}"),
+            RemoteOption::Bool(b) => write!(f, "{b}"),
+        }
+    }
+}
+
+impl RemoteDef {
+    /// The settings as the service reads them.
+    pub fn options(&self) -> impl Iterator<Item = (String, String)> + '_ {
+        self.options.iter().map(|(k, v)| (k.clone(), v.to_string()))
+    }
+
+    /// Settings whose value is a secret, masked in printouts.
+    fn is_secret(name: &str) -> bool {
+        [
+            "secret",
+            "password",
+            "token",
+            "credential",
+            "account_key",
+            "private_key",
+        ]
+        .iter()
+        .any(|s| name.contains(s))
+    }
+}
+
+impl Serialize for RemoteDef {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(Some(self.options.len() + 1))?;
+        m.serialize_entry("type", &self.kind)?;
+        for (k, v) in &self.options {
+            if RemoteDef::is_secret(k) {
+                m.serialize_entry(k, "***")?;
+            } else {
+                m.serialize_entry(k, v)?;
+            }
+        }
+        m.end()
     }
 }
 
@@ -207,6 +306,9 @@ pub struct VfsConfig {
     /// Multipart uploads idle for longer than this are removed with their parts.
     #[serde(deserialize_with = "de_duration", serialize_with = "ser_duration")]
     pub multipart_expiry: std::time::Duration,
+    /// Where the state of remotes other than a local directory lives (their index); default
+    /// `$XDG_CACHE_HOME/s3gate` or `~/.cache/s3gate`.
+    pub cache_dir: Option<PathBuf>,
 }
 
 impl Default for VfsConfig {
@@ -217,6 +319,7 @@ impl Default for VfsConfig {
             fsync: true,
             rescan_interval: std::time::Duration::from_secs(300),
             multipart_expiry: std::time::Duration::from_secs(24 * 3600),
+            cache_dir: None,
         }
     }
 }
@@ -392,6 +495,16 @@ impl Config {
                 expected: "a duration of at least 1s".into(),
             });
         }
+        if let Some(name) = &self.remote.name {
+            if !self.remotes.contains_key(name) {
+                return Err(ConfigError::Invalid {
+                    what: format!("remote {name:?}"),
+                    expected: format!(
+                        "a remote defined in the configuration file as [remotes.{name}]"
+                    ),
+                });
+            }
+        }
         Ok(())
     }
 
@@ -423,12 +536,41 @@ impl Config {
         toml::to_string(self).unwrap_or_else(|e| format!("# cannot print: {e}\n"))
     }
 
-    /// Where the metadata index lives.
+    /// Where the metadata index lives: in the served directory, or for a named remote in the
+    /// cache directory, one folder per remote and path.
     pub fn index_dir(&self) -> PathBuf {
-        self.index
-            .path
-            .clone()
-            .unwrap_or_else(|| self.remote.path.join(".s3gate"))
+        if let Some(p) = &self.index.path {
+            return p.clone();
+        }
+        match &self.remote.name {
+            None => self.remote.path.join(".s3gate"),
+            Some(name) => {
+                let path = self.remote.path.to_string_lossy();
+                let slug: String = path
+                    .chars()
+                    .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+                    .collect();
+                let folder = if slug.is_empty() {
+                    name.clone()
+                } else {
+                    format!("{name}-{slug}")
+                };
+                self.cache_dir().join("remotes").join(folder)
+            }
+        }
+    }
+
+    /// The cache directory (`vfs.cache_dir` or the user's cache folder).
+    pub fn cache_dir(&self) -> PathBuf {
+        if let Some(p) = &self.vfs.cache_dir {
+            return p.clone();
+        }
+        let base = std::env::var_os("XDG_CACHE_HOME")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+            .unwrap_or_else(std::env::temp_dir);
+        base.join("s3gate")
     }
 }
 
@@ -483,6 +625,48 @@ mod tests {
         assert!(Config::default()
             .to_toml()
             .contains("min_tls_version = \"1.2\""));
+    }
+
+    #[test]
+    fn remote_specs_and_definitions() {
+        let r = RemoteConfig::from_spec("archive:tenant/a");
+        assert_eq!(r.name.as_deref(), Some("archive"));
+        assert_eq!(r.path, PathBuf::from("tenant/a"));
+        let r = RemoteConfig::from_spec("archive:");
+        assert_eq!(
+            (r.name.as_deref(), r.path.as_os_str()),
+            (Some("archive"), "".as_ref())
+        );
+        for local in ["/srv/data", "./a:b", "data", "/x/y:z"] {
+            let r = RemoteConfig::from_spec(local);
+            assert_eq!((r.name, r.path), (None, PathBuf::from(local)));
+        }
+
+        let c: Config = toml::from_str(
+            "[remote]\nname = \"arc\"\n[remotes.arc]\ntype = \"s3\"\nbucket = \"b\"\n\
+             port = 9000\nsecret_access_key = \"hunter2\"\n",
+        )
+        .unwrap();
+        c.validate().unwrap();
+        let def = &c.remotes["arc"];
+        let opts: Vec<_> = def.options().collect();
+        assert!(opts.contains(&("port".to_string(), "9000".to_string())));
+        assert!(opts.contains(&("secret_access_key".to_string(), "hunter2".to_string())));
+        let printed = c.to_toml();
+        assert!(!printed.contains("hunter2"), "{printed}");
+        assert!(printed.contains("secret_access_key = \"***\""), "{printed}");
+        // The index of a named remote is not inside a local directory of that name.
+        assert!(c.index_dir().ends_with("s3gate/remotes/arc-s3gate_data"));
+
+        let c = Config {
+            remote: RemoteConfig::from_spec("nowhere:x"),
+            ..Config::default()
+        };
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("[remotes.nowhere]"));
     }
 
     #[test]

@@ -48,18 +48,9 @@ pub async fn rebuild_index(config: Config) -> Result<String, Error> {
     // Opening a new index fills it from the files.
     let vfs = s3gate_vfs::Vfs::open(&config).await?;
     let report = vfs.reconcile().await;
+    let buckets = vfs.list_buckets().await.map(|b| b.len()).unwrap_or(0);
     vfs.shutdown().await;
     let report = report?;
-    let buckets = std::fs::read_dir(&config.remote.path)
-        .map(|d| {
-            d.filter_map(|e| e.ok())
-                .filter(|e| {
-                    e.file_type().is_ok_and(|t| t.is_dir())
-                        && !e.file_name().to_string_lossy().starts_with('.')
-                })
-                .count()
-        })
-        .unwrap_or(0);
     let plural = |n: u64, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
     Ok(format!(
         "{note}rebuilt {}: {} in {}\n",

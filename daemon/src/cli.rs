@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 use s3gate_config::{
-    parse_duration, AuthKey, Config, EtagHash, LogFormat, MetaStoreKind, TlsVersion,
+    parse_duration, AuthKey, Config, EtagHash, LogFormat, MetaStoreKind, RemoteConfig, TlsVersion,
 };
 
 #[derive(Parser)]
@@ -50,9 +50,10 @@ enum ConfigCommand {
 /// variable, the configuration file, or its default.
 #[derive(Args)]
 struct ServeArgs {
-    /// The directory to serve (default: ./s3gate-data, created if missing).
-    #[arg(env = "S3GATE_PATH")]
-    path: Option<PathBuf>,
+    /// The directory to serve (default: ./s3gate-data, created if missing), or NAME:PATH for
+    /// a remote defined in the configuration file.
+    #[arg(env = "S3GATE_PATH", value_name = "REMOTE")]
+    path: Option<String>,
     /// Configuration file (TOML); flags override it.
     #[arg(long, env = "S3GATE_CONFIG")]
     config: Option<PathBuf>,
@@ -94,7 +95,10 @@ struct ServeArgs {
     /// Metadata index store: redb or sled.
     #[arg(long, env = "S3GATE_META_STORE")]
     meta_store: Option<MetaStoreKind>,
-    /// Where the metadata index lives (default: PATH/.s3gate).
+    /// Where the state of a named remote lives (default: ~/.cache/s3gate).
+    #[arg(long, env = "S3GATE_CACHE_DIR")]
+    cache_dir: Option<PathBuf>,
+    /// Where the metadata index lives (default: PATH/.s3gate, or under --cache-dir).
     #[arg(long, env = "S3GATE_INDEX_PATH")]
     index_path: Option<PathBuf>,
     /// Acknowledge writes before they are fsync'ed (faster, loses recent writes on power loss).
@@ -155,8 +159,11 @@ impl ServeArgs {
             Some(p) => Config::from_file(p)?,
             None => Config::default(),
         };
-        if let Some(p) = self.path.clone() {
-            c.remote.path = p;
+        if let Some(p) = &self.path {
+            c.remote = RemoteConfig::from_spec(p);
+        }
+        if let Some(d) = self.cache_dir.clone() {
+            c.vfs.cache_dir = Some(d);
         }
         if let Some(a) = self.addr {
             c.server.addr = a;
@@ -310,6 +317,7 @@ async fn serve(args: ServeArgs, config: Config) -> i32 {
     };
     tracing::info!(
         addr = %server.addr(),
+        remote = config.remote.name.as_deref().unwrap_or("local"),
         path = %config.remote.path.display(),
         auth = if server.anonymous() { "anonymous" } else { "sigv4" },
         tls = config.server.cert.is_some(),
@@ -357,8 +365,12 @@ mod tests {
         let example =
             std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../s3gate.example.toml");
         let text = check(&example).unwrap();
-        // What check prints is itself a valid configuration, equal to the defaults here.
-        let printed: Config = toml::from_str(&text).unwrap();
+        // What check prints is itself a valid configuration, equal to the defaults here but
+        // for the example remote, whose secret is masked.
+        let mut printed: Config = toml::from_str(&text).unwrap();
+        let archive = printed.remotes.remove("archive").unwrap();
+        assert_eq!(archive.kind, "s3");
+        assert!(text.contains("secret_access_key = \"***\""), "{text}");
         assert_eq!(printed.to_toml(), Config::default().to_toml());
     }
 

@@ -18,6 +18,8 @@ use crate::Ctx;
 const MAX_COPY_SIZE: u64 = 5 * 1024 * 1024 * 1024;
 /// How many deletes of one DeleteObjects run at once.
 const DELETE_CONCURRENCY: usize = 32;
+/// The ETag of empty content, which a folder marker is.
+const EMPTY_MD5: &str = "d41d8cd98f00b204e9800998ecf8427e";
 /// The largest DeleteObjects request body (1000 keys of 1024 bytes, with room for markup).
 const MAX_DELETE_BODY: usize = 2 * 1024 * 1024;
 
@@ -193,6 +195,12 @@ fn write_precondition(ctx: &Ctx) -> S3Result<Option<Precondition>> {
 
 pub(crate) async fn put(ctx: &Ctx, payload: web::Payload) -> S3Result<HttpResponse> {
     let body = ctx.body(payload)?;
+    if ctx.key.ends_with('/') && body.declared_len() == Some(0) {
+        ctx.vfs().create_folder(&ctx.bucket, &ctx.key).await?;
+        return Ok(HttpResponse::Ok()
+            .insert_header(("etag", quoted(EMPTY_MD5)))
+            .finish());
+    }
     let req = PutRequest {
         attrs: attrs_from_request(&ctx.req)?,
         content_md5: ctx.content_md5()?,

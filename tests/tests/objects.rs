@@ -413,3 +413,69 @@ async fn concurrent_overwrites_and_reads_see_whole_objects() {
         "no temporary file is listed"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn folder_markers_make_empty_folders_that_list_and_read_as_empty_objects() {
+    let s = TestServer::start().await;
+    s.create_bucket("bkt").await;
+    let c = &s.client;
+    let put = c
+        .put_object()
+        .bucket("bkt")
+        .key("photos/2024/")
+        .body(ByteStream::from_static(b""))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.e_tag(), Some(etag_of(b"").as_str()));
+    assert!(s.root().join("bkt/photos/2024").is_dir());
+    assert_eq!(s.list_keys("bkt").await, ["photos/2024/"]);
+    let head = c
+        .head_object()
+        .bucket("bkt")
+        .key("photos/2024/")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.content_length(), Some(0));
+    assert_eq!(s.get("bkt", "photos/2024/").await, b"");
+
+    // The marker keeps its folder when the objects in it come and go.
+    s.put("bkt", "photos/2024/a.jpg", b"jpeg".to_vec()).await;
+    c.delete_object()
+        .bucket("bkt")
+        .key("photos/2024/a.jpg")
+        .send()
+        .await
+        .unwrap();
+    assert!(s.root().join("bkt/photos/2024").is_dir());
+    assert_eq!(s.list_keys("bkt").await, ["photos/2024/"]);
+
+    // Deleting the marker removes the folder and the empty ones above it; a non-empty body on
+    // such a key is still refused.
+    c.delete_object()
+        .bucket("bkt")
+        .key("photos/2024/")
+        .send()
+        .await
+        .unwrap();
+    assert!(!s.root().join("bkt/photos").exists());
+    assert!(s.list_keys("bkt").await.is_empty());
+    let err = c
+        .head_object()
+        .bucket("bkt")
+        .key("photos/2024/")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(status_and_code(&err).0, 404);
+    let err = c
+        .put_object()
+        .bucket("bkt")
+        .key("dir/")
+        .body(ByteStream::from_static(b"data"))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(status_and_code(&err), (400, "InvalidArgument".into()));
+}

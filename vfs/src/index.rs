@@ -108,7 +108,7 @@ impl ObjectMeta {
 }
 
 /// Queues prepared index changes; see [`Index::prepare`].
-pub(crate) type Submit = Box<dyn FnOnce() + Send>;
+pub(crate) type Submit = Box<dyn FnOnce(Fingerprint) + Send>;
 
 struct Batch {
     ops: Vec<Op>,
@@ -178,29 +178,44 @@ impl Index {
 
     /// Commits `ops` durably (grouped with whatever else is queued).
     pub(crate) async fn apply(&self, ops: Vec<Op>) -> Result<()> {
-        let (submit, wait) = self.prepare(ops)?;
-        submit();
+        let (tx, done, wait) = self.channel()?;
+        // A closed writer drops `done`, which the waiting side reports.
+        let _ = tx.send(Batch { ops, done });
         wait.await
     }
 
-    /// Splits [`Index::apply`] in two: a synchronous `submit` that queues the ops (to be run
-    /// where cancelling cannot separate it from the change it records), and the wait for them
-    /// to be durable.
-    pub(crate) fn prepare(
+    /// Splits [`Index::apply`] in two: a synchronous `submit` that queues the ops `build` makes
+    /// from the fingerprint of the object just published (to be run where cancelling cannot
+    /// separate it from the change it records), and the wait for them to be durable.
+    pub(crate) fn prepare<F>(&self, build: F) -> Result<(Submit, impl Future<Output = Result<()>>)>
+    where
+        F: FnOnce(Fingerprint) -> Vec<Op> + Send + 'static,
+    {
+        let (tx, done, wait) = self.channel()?;
+        let submit = Box::new(move |fp| {
+            let _ = tx.send(Batch {
+                ops: build(fp),
+                done,
+            });
+        });
+        Ok((submit, wait))
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn channel(
         &self,
-        ops: Vec<Op>,
-    ) -> Result<(Submit, impl Future<Output = Result<()>>)> {
-        let (done, wait) = oneshot::channel();
+    ) -> Result<(
+        mpsc::Sender<Batch>,
+        oneshot::Sender<Result<(), StoreError>>,
+        impl Future<Output = Result<()>>,
+    )> {
+        let (done, wait) = oneshot::channel::<Result<(), StoreError>>();
         let tx = {
             let writer = self.writer.lock().map_err(|_| closed())?;
             writer.as_ref().ok_or_else(closed)?.0.clone()
         };
-        let submit = Box::new(move || {
-            // A closed writer drops `done`, which the waiting side reports.
-            let _ = tx.send(Batch { ops, done });
-        });
         let wait = async move { wait.await.map_err(|_| closed())?.map_err(VfsError::from) };
-        Ok((submit, wait))
+        Ok((tx, done, wait))
     }
 
     pub(crate) async fn put(&self, bucket: &str, key: &str, meta: &ObjectMeta) -> Result<()> {

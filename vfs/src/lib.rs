@@ -4,6 +4,7 @@
 //! `s3api` talks only to [`Vfs`]; nothing here knows HTTP or XML.
 
 mod error;
+mod folder;
 mod index;
 mod key;
 mod list;

@@ -278,7 +278,7 @@ impl Vfs {
         let claim = self
             .claim_in_place(bucket, key, id, number, part.size)
             .await?;
-        let (upload, in_place) = self.part_upload(id, claim).await?;
+        let (upload, in_place) = self.part_upload(id, number, claim).await?;
         let (upload, fp, digest) = self.stage_into(upload, part.body, true, None).await?;
         if part.content_md5.is_some_and(|want| want != digest) {
             upload.abort().await;
@@ -356,6 +356,7 @@ impl Vfs {
     async fn part_upload(
         &self,
         id: &str,
+        number: u32,
         claim: Option<Arc<InPlaceClaim>>,
     ) -> Result<(Box<dyn Upload>, bool)> {
         if let Some(c) = claim {
@@ -368,7 +369,7 @@ impl Vfs {
                 return Ok((up, true));
             }
         }
-        Ok((self.remote.create().await?, false))
+        Ok((self.remote.create(&staging_path(id, number)).await?, false))
     }
 
     /// Copies `range` (offset, length; the whole object when `None`) of an existing object into
@@ -401,7 +402,7 @@ impl Vfs {
         let claim = self
             .claim_in_place(bucket, key, id, number, Some(len))
             .await?;
-        let (upload, in_place) = self.part_upload(id, claim).await?;
+        let (upload, in_place) = self.part_upload(id, number, claim).await?;
         let (upload, fp, digest) = self
             .stage_into(upload, src.stream(offset, len), true, hasher.as_mut())
             .await?;
@@ -434,11 +435,8 @@ impl Vfs {
             return Err(e);
         }
         rec.mtime_ns = now_ns();
-        let (record, recorded) = self.index.prepare(vec![Op::Put(
-            Tree::Parts,
-            part_key(id, number),
-            encode(&rec),
-        )])?;
+        let op = Op::Put(Tree::Parts, part_key(id, number), encode(&rec));
+        let (record, recorded) = self.index.prepare(move |_| vec![op])?;
         upload.commit(&path, self.fsync, record).await?;
         recorded.await?;
         Ok(PartInfo {
@@ -545,7 +543,9 @@ impl Vfs {
             }
             chosen.push(part);
         }
-        let mut upload = self.assemble(id, rec.stride, &chosen, &stored).await?;
+        let mut upload = self
+            .assemble(&path, id, rec.stride, &chosen, &stored)
+            .await?;
         let fp = match upload.finish(self.fsync).await {
             Ok(fp) => fp,
             Err(e) => {
@@ -588,6 +588,7 @@ impl Vfs {
     /// is exactly the object, else a concatenation of the parts' bytes wherever they are.
     async fn assemble(
         &self,
+        dest: &str,
         id: &str,
         stride: Option<u64>,
         chosen: &[&PartInfo],
@@ -618,7 +619,7 @@ impl Vfs {
             if let (true, true, true, Some(fp)) = (contiguous, nothing_after, idle, exact) {
                 return Ok(self
                     .remote
-                    .concat(&[Source::file(assembly, Some(fp))])
+                    .concat(dest, &[Source::file(assembly, Some(fp))])
                     .await?);
             }
         }
@@ -633,7 +634,7 @@ impl Vfs {
                 None => Source::file(staging_path(id, p.number), None),
             })
             .collect();
-        Ok(self.remote.concat(&srcs).await?)
+        Ok(self.remote.concat(dest, &srcs).await?)
     }
 
     pub async fn abort_multipart(&self, bucket: &str, key: &str, id: &str) -> Result<()> {

@@ -6,11 +6,12 @@
 //! raced with it.
 
 use crate::error::Result;
+use crate::folder::{marker_meta, marker_path};
 use crate::index::{ObjectAttrs, ObjectMeta};
 use crate::key;
 use crate::meta::{Op, Tree};
 use crate::remote::Fingerprint;
-use crate::vfs::Vfs;
+use crate::vfs::{now_ns, Vfs};
 
 const FILLED: &[u8] = b"index-filled";
 
@@ -77,6 +78,7 @@ impl Vfs {
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
                 Err(e) => return Err(e.into()),
             };
+
             for e in entries {
                 let k = if dir.is_empty() {
                     e.name
@@ -137,6 +139,23 @@ impl Vfs {
         let k = match &change {
             Change::Upsert(k, _) | Change::Remove(k) => k.clone(),
         };
+        if let Some(path) = marker_path(bucket, &k) {
+            let path = path?;
+            let _guard = self.locks.lock(&path).await;
+            let exists = matches!(self.remote.stat(&path).await?, Some(e) if e.is_dir);
+            match (exists, self.index.get(bucket, &k)?.is_some()) {
+                (true, false) => {
+                    self.index.put(bucket, &k, &marker_meta(now_ns())).await?;
+                    report.added += 1;
+                }
+                (false, true) => {
+                    self.index.delete(bucket, &k).await?;
+                    report.removed += 1;
+                }
+                _ => {}
+            }
+            return Ok(());
+        }
         let path = key::object_path(bucket, &k)?;
         let _guard = self.locks.lock(&path).await;
         let now = self

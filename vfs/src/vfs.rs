@@ -15,7 +15,7 @@ use crate::key;
 use crate::locks::KeyLocks;
 use crate::meta::{Op, Tree};
 use crate::remote::{
-    ns_from_time, time_from_ns, ByteStream, Fingerprint, LocalFs, Reader, Remote, Source, Upload,
+    ns_from_time, time_from_ns, ByteStream, Fingerprint, Reader, Remote, Source, Upload,
 };
 
 /// An object as the front end sees it.
@@ -71,6 +71,10 @@ pub struct ObjectReader {
 }
 
 impl ObjectReader {
+    pub(crate) fn new(info: ObjectInfo, reader: Box<dyn Reader>) -> ObjectReader {
+        ObjectReader { info, reader }
+    }
+
     /// Streams `len` bytes from `offset` (both already checked against the size).
     pub fn stream(self, offset: u64, len: u64) -> ByteStream {
         self.reader.stream(offset, len)
@@ -101,11 +105,10 @@ impl Vfs {
     /// Opens the remote named by the configuration and its index; a new index over an existing
     /// tree is filled from the tree before this returns.
     pub async fn open(config: &Config) -> Result<Vfs> {
-        let root = &config.remote.path;
-        let remote = LocalFs::new(root, &root.join(key::RESERVED_DIR).join("tmp"))?;
+        let remote = crate::remote::open(config)?;
         let store = crate::meta::open(config.index.store, &config.index_dir())?;
         let vfs = Vfs {
-            remote: Arc::new(remote),
+            remote,
             index: Index::new(store),
             locks: KeyLocks::new(),
             upload_locks: KeyLocks::new(),
@@ -186,7 +189,12 @@ impl Vfs {
         let path = match key::object_path(bucket, key) {
             Ok(p) => p,
             Err(VfsError::NoSuchBucket) => return Err(VfsError::NoSuchBucket),
-            Err(_) => return Err(self.missing(bucket).await),
+            Err(_) => {
+                return match self.open_marker(bucket, key).await {
+                    Err(VfsError::NoSuchKey) => Err(self.missing(bucket).await),
+                    r => r,
+                }
+            }
         };
         // The record and the open file must describe the same version: a rename between
         // opening the file and reading (or refreshing) its record means opening again.
@@ -321,7 +329,7 @@ impl Vfs {
                 h.update(c);
             }
         });
-        let (upload, fp, digest) = self.stage(body, hash_md5, None).await?;
+        let (upload, fp, digest) = self.stage(&path, body, hash_md5, None).await?;
         if req.content_md5.is_some_and(|want| want != digest) {
             upload.abort().await;
             return Err(VfsError::BadDigest);
@@ -349,6 +357,7 @@ impl Vfs {
     /// behind on failure.
     pub(crate) async fn stage<S, E>(
         &self,
+        dest: &str,
         body: S,
         hash: bool,
         extra: Option<&mut Box<dyn BodyHasher>>,
@@ -357,7 +366,7 @@ impl Vfs {
         S: Stream<Item = std::result::Result<Bytes, E>> + Unpin,
         E: Into<VfsError>,
     {
-        let upload = self.remote.create().await?;
+        let upload = self.remote.create(dest).await?;
         self.stage_into(upload, body, hash, extra).await
     }
 
@@ -421,7 +430,7 @@ impl Vfs {
             let want = Some(src.reader.fingerprint());
             match self
                 .remote
-                .concat(&[Source::file(src_path.clone(), want)])
+                .concat(&dst_path, &[Source::file(src_path.clone(), want)])
                 .await
             {
                 Ok(upload) => break (src, upload),
@@ -517,12 +526,17 @@ impl Vfs {
         }
         // The record is queued from inside the publishing task: a request cancelled mid-way
         // (client gone) cannot leave the object published without its record.
-        let (record, recorded) = self.index.prepare(vec![Op::Put(
-            Tree::Objects,
-            key::index_key(bucket, key),
-            meta.encode(),
-        )])?;
-        upload
+        let index_key = key::index_key(bucket, key);
+        let mut meta = meta;
+        let record_meta = meta.clone();
+        let (record, recorded) = self.index.prepare(move |fingerprint| {
+            let meta = ObjectMeta {
+                fingerprint,
+                ..record_meta
+            };
+            vec![Op::Put(Tree::Objects, index_key, meta.encode())]
+        })?;
+        meta.fingerprint = upload
             .commit(path, self.fsync, record)
             .await
             .map_err(|e| VfsError::from_key_io(e, key))?;
@@ -533,8 +547,12 @@ impl Vfs {
     // ---- deleting ----
 
     /// Deletes an object. Deleting what is not there (or could never be) succeeds, as in S3.
+    /// Deleting a `dir/` marker removes that folder if it is empty.
     pub async fn delete_object(&self, bucket: &str, key: &str) -> Result<()> {
         self.head_bucket(bucket).await?;
+        if let Some(Ok(path)) = crate::folder::marker_path(bucket, key) {
+            return self.delete_marker(bucket, key, &path).await;
+        }
         let Ok(path) = key::object_path(bucket, key) else {
             return Ok(());
         };
@@ -543,21 +561,22 @@ impl Vfs {
             self.remote.delete(&path).await?;
             self.index.delete(bucket, key).await?;
         }
-        if self.cleanup {
-            self.remove_empty_parents(&path).await;
-        }
+        self.remove_empty_parents(&path).await;
         Ok(())
     }
 
     /// Removes the folders above `path` that are now empty, up to (not including) the bucket.
     /// A folder that is not empty, or that a concurrent write fills again, simply stays.
-    async fn remove_empty_parents(&self, path: &str) {
+    pub(crate) async fn remove_empty_parents(&self, path: &str) {
+        if !self.cleanup {
+            return;
+        }
         let mut dir = path;
         while let Some((parent, _)) = dir.rsplit_once('/') {
             if !parent.contains('/') {
                 break; // the bucket itself
             }
-            if self.remote.rmdir(parent).await.is_err() {
+            if self.has_marker(parent) || self.remote.rmdir(parent).await.is_err() {
                 break;
             }
             dir = parent;

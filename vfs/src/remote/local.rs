@@ -278,7 +278,7 @@ impl Remote for LocalFs {
         .await
     }
 
-    async fn create(&self) -> io::Result<Box<dyn Upload>> {
+    async fn create(&self, _dest: &str) -> io::Result<Box<dyn Upload>> {
         Ok(Box::new(self.new_upload()?))
     }
 
@@ -332,7 +332,7 @@ impl Remote for LocalFs {
         }))
     }
 
-    async fn concat(&self, srcs: &[Source]) -> io::Result<Box<dyn Upload>> {
+    async fn concat(&self, _dest: &str, srcs: &[Source]) -> io::Result<Box<dyn Upload>> {
         if let [Source {
             path: src,
             pinned: Some(want),
@@ -556,6 +556,8 @@ struct LocalUpload {
     /// The previous chunk's write, still running while the next chunk is gathered.
     pending: Option<JoinHandle<io::Result<()>>>,
     in_place: Option<InPlace>,
+    /// Set by `finish`: what the published object will be.
+    finished: Option<Fingerprint>,
 }
 
 /// A write into an existing file ([`Remote::write_at`]).
@@ -576,6 +578,7 @@ impl LocalUpload {
             buf: BytesMut::new(),
             pending: None,
             in_place,
+            finished: None,
         }
     }
 
@@ -637,17 +640,21 @@ impl Upload for LocalUpload {
             Ok(fp)
         })
         .await
+        .inspect(|fp| self.finished = Some(*fp))
     }
 
     async fn commit(
         mut self: Box<Self>,
         path: &str,
         sync: bool,
-        then: Box<dyn FnOnce() + Send>,
-    ) -> io::Result<()> {
+        then: Box<dyn FnOnce(Fingerprint) + Send>,
+    ) -> io::Result<Fingerprint> {
+        let fp = self
+            .finished
+            .ok_or_else(|| io::Error::other("upload committed before it was finished"))?;
         if self.in_place.is_some() {
-            then();
-            return Ok(());
+            then(fp);
+            return Ok(fp);
         }
         let from = self
             .path
@@ -692,11 +699,11 @@ impl Upload for LocalUpload {
                     // Renaming a link onto another link of the same file does nothing: make sure
                     // the staging name is gone.
                     let _ = fs::remove_file(&from);
-                    then();
+                    then(fp);
                     if sync {
                         dir.sync_all()?;
                     }
-                    Ok(())
+                    Ok(fp)
                 }
                 Err(e) => {
                     let _ = fs::remove_file(&from);

@@ -2,6 +2,8 @@
 //! nothing of S3. Paths handed to a remote have been validated by `key.rs`.
 
 mod local;
+#[cfg(feature = "opendal")]
+mod opendal;
 
 use std::io;
 use std::pin::Pin;
@@ -13,6 +15,54 @@ use futures_util::Stream;
 use serde::{Deserialize, Serialize};
 
 pub use local::LocalFs;
+#[cfg(feature = "opendal")]
+pub use opendal::OpendalRemote;
+
+/// The remote `config` serves: a local directory, or a remote of `[remotes]`.
+pub(crate) fn open(config: &s3gate_config::Config) -> io::Result<std::sync::Arc<dyn Remote>> {
+    let Some(name) = &config.remote.name else {
+        let root = &config.remote.path;
+        let tmp = root.join(crate::key::RESERVED_DIR).join("tmp");
+        return Ok(std::sync::Arc::new(LocalFs::new(root, &tmp)?));
+    };
+    let def = config.remotes.get(name).ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("remote {name:?} is not defined in the configuration"),
+        )
+    })?;
+    open_named(def, &config.remote.path.to_string_lossy())
+}
+
+#[cfg(feature = "opendal")]
+fn open_named(
+    def: &s3gate_config::RemoteDef,
+    path: &str,
+) -> io::Result<std::sync::Arc<dyn Remote>> {
+    // The served path sits under the remote's own root.
+    let mut options: Vec<(String, String)> = def.options().filter(|(k, _)| k != "root").collect();
+    let root = def
+        .options()
+        .find(|(k, _)| k == "root")
+        .map_or_else(String::new, |(_, v)| v);
+    let root = format!("/{}/{}", root.trim_matches('/'), path.trim_matches('/'));
+    options.push(("root".into(), root.replace("//", "/")));
+    Ok(std::sync::Arc::new(OpendalRemote::new(&def.kind, options)?))
+}
+
+#[cfg(not(feature = "opendal"))]
+fn open_named(
+    def: &s3gate_config::RemoteDef,
+    _path: &str,
+) -> io::Result<std::sync::Arc<dyn Remote>> {
+    Err(io::Error::new(
+        io::ErrorKind::Unsupported,
+        format!(
+            "remote type {:?}: this build serves local directories only (feature `opendal`)",
+            def.kind
+        ),
+    ))
+}
 
 pub type ByteStream = Pin<Box<dyn Stream<Item = io::Result<Bytes>> + Send + 'static>>;
 
@@ -92,16 +142,17 @@ pub trait Upload: Send {
     /// object will have once committed.
     async fn finish(&mut self, sync: bool) -> io::Result<Fingerprint>;
     /// Atomically publishes the finished object at `path`, creating parent folders, replacing any
-    /// object there. `then` runs right after the object becomes visible, in the same task, so
-    /// that a cancelled request cannot publish the object without what `then` records. An
-    /// upload made by [`Remote::write_at`] is already in place: `path` is ignored and only
-    /// `then` runs.
+    /// object there, and returns its fingerprint, which is final only now on remotes that assign
+    /// versions on publishing. `then` gets that fingerprint right after the object becomes
+    /// visible, in the same task, so that a cancelled request cannot publish the object without
+    /// what `then` records. An upload made by [`Remote::write_at`] is already in place: `path`
+    /// is ignored and only `then` runs.
     async fn commit(
         self: Box<Self>,
         path: &str,
         sync: bool,
-        then: Box<dyn FnOnce() + Send>,
-    ) -> io::Result<()>;
+        then: Box<dyn FnOnce(Fingerprint) + Send>,
+    ) -> io::Result<Fingerprint>;
     /// Discards what was written.
     async fn abort(self: Box<Self>);
 }
@@ -114,8 +165,9 @@ pub trait Remote: Send + Sync + 'static {
     async fn open(&self, path: &str) -> io::Result<Option<Box<dyn Reader>>>;
     /// The entries of one folder, unsorted; an error when it does not exist.
     async fn list_dir(&self, path: &str) -> io::Result<Vec<Entry>>;
-    /// Starts writing a new object.
-    async fn create(&self) -> io::Result<Box<dyn Upload>>;
+    /// Starts writing a new object that will be committed at `dest`: remotes whose writes are
+    /// atomic by nature stream straight there.
+    async fn create(&self, dest: &str) -> io::Result<Box<dyn Upload>>;
     /// Writes into the file at `path` (created if missing, never truncated) from `offset`, at
     /// most `max_len` bytes: how multipart parts land directly at their place in the object
     /// being assembled, so that completing it moves no data. The fingerprint of the finished
@@ -129,9 +181,10 @@ pub trait Remote: Send + Sync + 'static {
         max_len: u64,
         keep: KeepAlive,
     ) -> io::Result<Option<Box<dyn Upload>>>;
-    /// A finished upload holding the sources one after the other, made without passing the
-    /// bytes through memory where the remote can (a copy is the concatenation of one file).
-    async fn concat(&self, srcs: &[Source]) -> io::Result<Box<dyn Upload>>;
+    /// An upload, to be committed at `dest`, holding the sources one after the other, made
+    /// without passing the bytes through memory where the remote can (a copy is the
+    /// concatenation of one file).
+    async fn concat(&self, dest: &str, srcs: &[Source]) -> io::Result<Box<dyn Upload>>;
     /// Removes a file; `false` when it was not there.
     async fn delete(&self, path: &str) -> io::Result<bool>;
     /// Creates one folder; `false` when it already existed.

@@ -1,0 +1,318 @@
+//! Serving remotes other than a local directory: the same battery of S3 operations against a
+//! memory remote and against an S3 remote that is a second s3gate (over its own directory), then
+//! what only a shared remote shows: restarts keep metadata, and objects written to the backing
+//! store by someone else are served.
+
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+use s3gate_config::{RemoteDef, RemoteOption};
+
+use crate::common::*;
+
+/// A front server over the remote `def`, named `back`, with its state in its own folder.
+async fn front(def: RemoteDef) -> TestServer {
+    TestServer::start_with(move |c| {
+        c.vfs.cache_dir = Some(c.remote.path.join("cache"));
+        c.remote.name = Some("back".into());
+        c.remote.path = "".into();
+        c.remotes.insert("back".into(), def);
+    })
+    .await
+}
+
+fn remote_def(kind: &str, options: &[(&str, &str)]) -> RemoteDef {
+    RemoteDef {
+        kind: kind.into(),
+        options: options
+            .iter()
+            .map(|(k, v)| (k.to_string(), RemoteOption::Text(v.to_string())))
+            .collect(),
+    }
+}
+
+/// A second s3gate over its own directory, with one bucket `store`, and the definition of an S3
+/// remote on that bucket under `root`.
+async fn s3_backing(root: &str) -> (TestServer, RemoteDef) {
+    let back = TestServer::start_auth().await;
+    back.create_bucket("store").await;
+    let endpoint = format!("http://{}", back.addr);
+    let def = remote_def(
+        "s3",
+        &[
+            ("bucket", "store"),
+            ("endpoint", &endpoint),
+            ("region", "us-east-1"),
+            ("access_key_id", ACCESS_KEY),
+            ("secret_access_key", SECRET_KEY),
+            ("root", root),
+            ("disable_config_load", "true"),
+            ("disable_ec2_metadata", "true"),
+        ],
+    );
+    (back, def)
+}
+
+/// Everything a client does, checked end to end through the front server.
+async fn battery(s: &TestServer) {
+    let c = &s.client;
+    s.create_bucket("bkt").await;
+    let buckets = c.list_buckets().send().await.unwrap();
+    let names: Vec<_> = buckets.buckets().iter().filter_map(|b| b.name()).collect();
+    assert_eq!(names, ["bkt"]);
+    c.head_bucket().bucket("bkt").send().await.unwrap();
+
+    // Small and large bodies (the large one crosses the remote's write chunk), with metadata.
+    let small = pattern(1000, 1);
+    let large = pattern(19 << 20, 2);
+    c.put_object()
+        .bucket("bkt")
+        .key("dir/small.txt")
+        .content_type("text/plain")
+        .metadata("Colour", "Blue")
+        .body(ByteStream::from(small.clone()))
+        .send()
+        .await
+        .unwrap();
+    let put = c
+        .put_object()
+        .bucket("bkt")
+        .key("dir/sub/large.bin")
+        .body(ByteStream::from(large.clone()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.e_tag(), Some(etag_of(&large).as_str()));
+    assert_eq!(s.get("bkt", "dir/small.txt").await, small);
+    assert_eq!(s.get("bkt", "dir/sub/large.bin").await, large);
+    let head = c
+        .head_object()
+        .bucket("bkt")
+        .key("dir/small.txt")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.content_type(), Some("text/plain"));
+    assert_eq!(
+        head.metadata().and_then(|m| m.get("colour")),
+        Some(&"Blue".to_string())
+    );
+    let ranged = c
+        .get_object()
+        .bucket("bkt")
+        .key("dir/sub/large.bin")
+        .range("bytes=5000000-5000099")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(body_of(ranged).await, &large[5_000_000..5_000_100]);
+
+    // Listings, flat and by folder.
+    assert_eq!(
+        s.list_keys("bkt").await,
+        ["dir/small.txt", "dir/sub/large.bin"]
+    );
+    let page = c
+        .list_objects_v2()
+        .bucket("bkt")
+        .prefix("dir/")
+        .delimiter("/")
+        .send()
+        .await
+        .unwrap();
+    let keys: Vec<_> = page.contents().iter().filter_map(|o| o.key()).collect();
+    let prefixes: Vec<_> = page
+        .common_prefixes()
+        .iter()
+        .filter_map(|p| p.prefix())
+        .collect();
+    assert_eq!(keys, ["dir/small.txt"]);
+    assert_eq!(prefixes, ["dir/sub/"]);
+
+    // Copies keep the ETag and the metadata.
+    let copied = c
+        .copy_object()
+        .bucket("bkt")
+        .key("copy.bin")
+        .copy_source("bkt/dir/sub/large.bin")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        copied.copy_object_result().and_then(|r| r.e_tag()),
+        Some(etag_of(&large).as_str())
+    );
+    assert_eq!(s.get("bkt", "copy.bin").await, large);
+
+    // Multipart: two parts of 5 MiB and a short last one, sent out of order.
+    let up = c
+        .create_multipart_upload()
+        .bucket("bkt")
+        .key("mp.bin")
+        .send()
+        .await
+        .unwrap();
+    let id = up.upload_id().unwrap();
+    let parts = [pattern(5 << 20, 3), pattern(5 << 20, 4), pattern(1234, 5)];
+    let mut done = Vec::new();
+    for n in [3, 1, 2] {
+        let out = c
+            .upload_part()
+            .bucket("bkt")
+            .key("mp.bin")
+            .upload_id(id)
+            .part_number(n)
+            .body(ByteStream::from(parts[n as usize - 1].clone()))
+            .send()
+            .await
+            .unwrap();
+        done.push(
+            CompletedPart::builder()
+                .part_number(n)
+                .e_tag(out.e_tag().unwrap())
+                .build(),
+        );
+    }
+    done.sort_by_key(|p| p.part_number());
+    c.complete_multipart_upload()
+        .bucket("bkt")
+        .key("mp.bin")
+        .upload_id(id)
+        .multipart_upload(
+            CompletedMultipartUpload::builder()
+                .set_parts(Some(done))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(s.get("bkt", "mp.bin").await, parts.concat());
+
+    // Deletes, then the bucket goes once empty.
+    let err = c.delete_bucket().bucket("bkt").send().await.unwrap_err();
+    assert_eq!(status_and_code(&err).1, "BucketNotEmpty");
+    for key in ["dir/small.txt", "dir/sub/large.bin", "copy.bin", "mp.bin"] {
+        c.delete_object()
+            .bucket("bkt")
+            .key(key)
+            .send()
+            .await
+            .unwrap();
+    }
+    assert!(s.list_keys("bkt").await.is_empty());
+    let err = c
+        .get_object()
+        .bucket("bkt")
+        .key("dir/small.txt")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(status_and_code(&err), (404, "NoSuchKey".into()));
+    c.delete_bucket().bucket("bkt").send().await.unwrap();
+    let err = c.head_bucket().bucket("bkt").send().await.unwrap_err();
+    assert_eq!(status_and_code(&err).0, 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_remote_serves_every_operation() {
+    let s = front(remote_def("memory", &[])).await;
+    battery(&s).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_remote_serves_every_operation() {
+    let (_back, def) = s3_backing("/").await;
+    let s = front(def).await;
+    battery(&s).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_remote_keeps_objects_under_its_root_and_metadata_across_restarts() {
+    let (back, def) = s3_backing("/tenant/a").await;
+    let mut s = front(def).await;
+    s.create_bucket("bk1").await;
+    s.client
+        .put_object()
+        .bucket("bk1")
+        .key("k")
+        .metadata("Owner", "Ann")
+        .body(ByteStream::from_static(b"hello"))
+        .send()
+        .await
+        .unwrap();
+    // The bytes are in the backing store, under the remote's root.
+    assert_eq!(back.get("store", "tenant/a/bk1/k").await, b"hello");
+
+    s.restart().await;
+    let head = s
+        .client
+        .head_object()
+        .bucket("bk1")
+        .key("k")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        head.metadata().and_then(|m| m.get("owner")),
+        Some(&"Ann".to_string())
+    );
+    assert_eq!(head.e_tag(), Some(etag_of(b"hello").as_str()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_remote_serves_what_another_writer_put_there() {
+    let (back, def) = s3_backing("/").await;
+    let s = front(def).await;
+    s.create_bucket("shared").await;
+    s.put("shared", "mine", b"first".to_vec()).await;
+
+    // Another gateway (here the backing server's own clients) writes and replaces objects.
+    back.put("store", "shared/theirs", b"from elsewhere".to_vec())
+        .await;
+    back.put("store", "shared/mine", b"replaced!".to_vec())
+        .await;
+    assert_eq!(s.get("shared", "theirs").await, b"from elsewhere");
+    let got = s
+        .client
+        .get_object()
+        .bucket("shared")
+        .key("mine")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.e_tag(), Some(etag_of(b"replaced!").as_str()));
+    assert_eq!(body_of(got).await, b"replaced!");
+
+    // A delete behind our back is a missing key, not a stale answer.
+    back.client
+        .delete_object()
+        .bucket("store")
+        .key("shared/theirs")
+        .send()
+        .await
+        .unwrap();
+    let err = s
+        .client
+        .get_object()
+        .bucket("shared")
+        .key("theirs")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(status_and_code(&err), (404, "NoSuchKey".into()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_undefined_remote_refuses_to_start() {
+    let mut config = base_config(std::path::Path::new("/nonexistent"));
+    config.remote.name = Some("nowhere".into());
+    let err = config.validate().unwrap_err().to_string();
+    assert!(err.contains("[remotes.nowhere]"), "{err}");
+    let mut config = base_config(std::path::Path::new("/nonexistent"));
+    config.remote.name = Some("bad".into());
+    config
+        .remotes
+        .insert("bad".into(), remote_def("no-such-service", &[]));
+    let dir = tempfile::tempdir().unwrap();
+    config.vfs.cache_dir = Some(dir.path().to_path_buf());
+    assert!(s3gate::start(config).await.is_err());
+}

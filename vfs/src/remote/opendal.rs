@@ -1,0 +1,523 @@
+//! Remotes reached through OpenDAL: object stores (S3 and compatible stores, GCS, Azure Blob),
+//! WebDAV, SFTP and memory.
+//!
+//! Object stores publish a write whole when it is closed, so uploads stream straight to their
+//! destination; other services write to a staging name and rename. Folders are OpenDAL's `dir/`
+//! paths (marker objects on object stores, where a folder also exists while anything is under
+//! it).
+
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+use std::io;
+use std::time::SystemTime;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures_util::{StreamExt, TryStreamExt};
+use opendal::{ErrorKind, Metadata, Operator};
+
+use super::{
+    ns_from_time, ByteStream, Entry, Fingerprint, KeepAlive, Reader, Remote, Source, Upload,
+};
+
+/// Services whose writes become visible only, and entirely, when closed.
+const ATOMIC_SCHEMES: &[&str] = &["s3", "gcs", "azblob", "memory"];
+/// What an upload buffers before sending a piece (object stores need at least 5 MiB per part).
+const WRITE_CHUNK: usize = 8 << 20;
+/// Pieces of one upload in flight at once: bounds an upload's memory to about 16 MiB.
+const WRITE_CONCURRENCY: usize = 2;
+
+pub struct OpendalRemote {
+    op: Operator,
+    atomic: bool,
+    can_copy: bool,
+    can_if_match: bool,
+}
+
+impl OpendalRemote {
+    /// A remote of service `scheme` (`s3`, `webdav`, …) configured by `options`, OpenDAL's own
+    /// option names (`bucket`, `endpoint`, `root`, …).
+    pub fn new(
+        scheme: &str,
+        options: impl IntoIterator<Item = (String, String)>,
+    ) -> io::Result<OpendalRemote> {
+        opendal::init_default_registry();
+        // HTTP services run on reqwest and rustls, with the crypto provider the rest of the
+        // server uses (the transport's own default would pull in a second one).
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        opendal_http_transport_reqwest::install_default();
+        let op = Operator::via_iter(scheme, options)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?
+            .layer(opendal::layers::RetryLayer::new().with_jitter());
+        let cap = op.info().capability();
+        let atomic = ATOMIC_SCHEMES.contains(&scheme);
+        if !atomic && !cap.rename {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("remote type {scheme:?} can neither write atomically nor rename"),
+            ));
+        }
+        Ok(OpendalRemote {
+            op,
+            atomic,
+            can_copy: cap.copy,
+            can_if_match: cap.read_with_if_match,
+        })
+    }
+
+    async fn stat_file(&self, path: &str) -> io::Result<Option<Metadata>> {
+        match self.op.stat(path).await {
+            Ok(md) if md.is_file() => Ok(Some(md)),
+            Ok(_) => Ok(None),
+            Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::IsADirectory) => Ok(None),
+            Err(e) => Err(to_io(e)),
+        }
+    }
+
+    fn reader(&self, path: &str, md: &Metadata) -> DalReader {
+        DalReader {
+            op: self.op.clone(),
+            path: path.to_string(),
+            etag: md.etag().filter(|_| self.can_if_match).map(str::to_string),
+            fingerprint: fingerprint(md),
+        }
+    }
+
+    /// A new writer at `path`.
+    async fn writer(&self, path: &str) -> io::Result<opendal::Writer> {
+        self.op
+            .writer_with(path)
+            .chunk(WRITE_CHUNK)
+            .concurrent(WRITE_CONCURRENCY)
+            .await
+            .map_err(to_io)
+    }
+
+    /// Where an upload writes before it is published.
+    fn target(&self, dest: &str) -> String {
+        if self.atomic {
+            dest.to_string()
+        } else {
+            format!(
+                "{}/tmp/{:016x}",
+                crate::key::RESERVED_DIR,
+                rand::random::<u64>()
+            )
+        }
+    }
+
+    fn upload(&self, target: String, state: State) -> DalUpload {
+        DalUpload {
+            op: self.op.clone(),
+            atomic: self.atomic,
+            can_copy: self.can_copy,
+            target,
+            state,
+            size: 0,
+        }
+    }
+
+    /// The entries of the folder at `dir` (`""` for the root), the folder itself left out.
+    async fn entries(&self, dir: &str) -> io::Result<Vec<opendal::Entry>> {
+        let base = dir_path(dir);
+        let list = self.op.list(&base).await.map_err(to_io)?;
+        Ok(list
+            .into_iter()
+            .filter(|e| e.path() != base && !e.path().is_empty() && e.path() != "/")
+            .collect())
+    }
+}
+
+/// OpenDAL's name of a folder: `a/b/`, and `/` for the root.
+fn dir_path(path: &str) -> String {
+    if path.is_empty() {
+        "/".to_string()
+    } else {
+        format!("{}/", path.trim_end_matches('/'))
+    }
+}
+
+/// A version's identity: size, modification time to the second (listings and stats of some
+/// stores differ below that) and the remote's ETag.
+fn fingerprint(md: &Metadata) -> Fingerprint {
+    let mtime_ns = md
+        .last_modified()
+        .map(|t| ns_from_time(SystemTime::from(t)) / 1_000_000_000 * 1_000_000_000)
+        .unwrap_or(0);
+    let id = md.etag().map_or(0, |etag| {
+        let mut h = DefaultHasher::new();
+        etag.trim_start_matches("W/").trim_matches('"').hash(&mut h);
+        h.finish()
+    });
+    Fingerprint {
+        size: md.content_length(),
+        mtime_ns,
+        id,
+    }
+}
+
+fn to_io(e: opendal::Error) -> io::Error {
+    let kind = match e.kind() {
+        ErrorKind::NotFound => io::ErrorKind::NotFound,
+        ErrorKind::PermissionDenied => io::ErrorKind::PermissionDenied,
+        ErrorKind::AlreadyExists => io::ErrorKind::AlreadyExists,
+        ErrorKind::ConditionNotMatch => return io::Error::from_raw_os_error(libc::ESTALE),
+        ErrorKind::IsADirectory => return io::Error::from_raw_os_error(libc::EISDIR),
+        ErrorKind::NotADirectory => return io::Error::from_raw_os_error(libc::ENOTDIR),
+        _ => io::ErrorKind::Other,
+    };
+    io::Error::new(kind, e.to_string())
+}
+
+#[async_trait]
+impl Remote for OpendalRemote {
+    async fn stat(&self, path: &str) -> io::Result<Option<Entry>> {
+        if let Some(md) = self.stat_file(path).await? {
+            return Ok(Some(Entry {
+                name: path.rsplit('/').next().unwrap_or(path).to_string(),
+                is_dir: false,
+                fingerprint: fingerprint(&md),
+                created: md
+                    .last_modified()
+                    .map_or(SystemTime::UNIX_EPOCH, Into::into),
+            }));
+        }
+        match self.op.stat(&dir_path(path)).await {
+            Ok(md) if md.is_dir() => Ok(Some(Entry {
+                name: path.rsplit('/').next().unwrap_or(path).to_string(),
+                is_dir: true,
+                fingerprint: fingerprint(&md),
+                created: md
+                    .last_modified()
+                    .map_or(SystemTime::UNIX_EPOCH, Into::into),
+            })),
+            Ok(_) => Ok(None),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(to_io(e)),
+        }
+    }
+
+    async fn open(&self, path: &str) -> io::Result<Option<Box<dyn Reader>>> {
+        Ok(self
+            .stat_file(path)
+            .await?
+            .map(|md| Box::new(self.reader(path, &md)) as Box<dyn Reader>))
+    }
+
+    async fn list_dir(&self, path: &str) -> io::Result<Vec<Entry>> {
+        let mut out = Vec::new();
+        for e in self.entries(path).await? {
+            let is_dir = e.metadata().is_dir();
+            let name = e.name().trim_end_matches('/').to_string();
+            let mut md = e.metadata().clone();
+            // Some services list names only: ask for the rest.
+            if !is_dir && md.last_modified().is_none() && md.etag().is_none() {
+                match self.stat_file(e.path()).await? {
+                    Some(full) => md = full,
+                    None => continue,
+                }
+            }
+            out.push(Entry {
+                name,
+                is_dir,
+                fingerprint: fingerprint(&md),
+                created: md
+                    .last_modified()
+                    .map_or(SystemTime::UNIX_EPOCH, Into::into),
+            });
+        }
+        Ok(out)
+    }
+
+    async fn create(&self, dest: &str) -> io::Result<Box<dyn Upload>> {
+        let target = self.target(dest);
+        let writer = self.writer(&target).await?;
+        Ok(Box::new(self.upload(target, State::Writing(writer))))
+    }
+
+    async fn write_at(
+        &self,
+        _path: &str,
+        _offset: u64,
+        _max_len: u64,
+        _keep: KeepAlive,
+    ) -> io::Result<Option<Box<dyn Upload>>> {
+        Ok(None)
+    }
+
+    async fn concat(&self, dest: &str, srcs: &[Source]) -> io::Result<Box<dyn Upload>> {
+        // Pins are checked now, and again by every conditional read of a source.
+        let mut parts = Vec::with_capacity(srcs.len());
+        for src in srcs {
+            let md = self
+                .stat_file(&src.path)
+                .await?
+                .ok_or_else(|| io::Error::from_raw_os_error(libc::ESTALE))?;
+            if src.pinned.is_some_and(|want| want != fingerprint(&md)) {
+                return Err(io::Error::from_raw_os_error(libc::ESTALE));
+            }
+            let (offset, len) = src.range.unwrap_or((0, md.content_length()));
+            let whole = offset == 0 && len == md.content_length();
+            parts.push((self.reader(&src.path, &md), offset, len, whole));
+        }
+        Ok(Box::new(
+            self.upload(self.target(dest), State::Sources(parts)),
+        ))
+    }
+
+    async fn delete(&self, path: &str) -> io::Result<bool> {
+        let existed = self.stat_file(path).await?.is_some();
+        if existed {
+            self.op.delete(path).await.map_err(to_io)?;
+        }
+        Ok(existed)
+    }
+
+    async fn mkdir(&self, path: &str) -> io::Result<bool> {
+        if let Some(e) = self.stat(path).await? {
+            return if e.is_dir {
+                Ok(false)
+            } else {
+                Err(io::Error::from(io::ErrorKind::AlreadyExists))
+            };
+        }
+        self.op.create_dir(&dir_path(path)).await.map_err(to_io)?;
+        Ok(true)
+    }
+
+    async fn rmdir(&self, path: &str) -> io::Result<()> {
+        if !self.entries(path).await?.is_empty() {
+            return Err(io::Error::from_raw_os_error(libc::ENOTEMPTY));
+        }
+        self.op.delete(&dir_path(path)).await.map_err(to_io)
+    }
+
+    async fn rmdir_tree(&self, path: &str) -> io::Result<()> {
+        let base = dir_path(path);
+        let all = self
+            .op
+            .list_with(&base)
+            .recursive(true)
+            .await
+            .map_err(to_io)?;
+        if all.iter().any(|e| e.metadata().is_file()) {
+            return Err(io::Error::from_raw_os_error(libc::ENOTEMPTY));
+        }
+        self.op
+            .delete_with(&base)
+            .recursive(true)
+            .await
+            .map_err(to_io)
+    }
+
+    async fn delete_tree(&self, path: &str) -> io::Result<()> {
+        self.op
+            .delete_with(&dir_path(path))
+            .recursive(true)
+            .await
+            .map_err(to_io)
+    }
+}
+
+struct DalReader {
+    op: Operator,
+    path: String,
+    /// Reads are conditional on it where the service can: a replaced file fails the read.
+    etag: Option<String>,
+    fingerprint: Fingerprint,
+}
+
+impl DalReader {
+    async fn open_stream(self, offset: u64, len: u64) -> io::Result<ByteStream> {
+        if len == 0 {
+            return Ok(Box::pin(futures_util::stream::empty()));
+        }
+        let mut reader = self.op.reader_with(&self.path);
+        if let Some(etag) = &self.etag {
+            reader = reader.if_match(etag);
+        }
+        let reader = reader.await.map_err(to_io)?;
+        let stream = reader
+            .into_bytes_stream(offset..offset + len)
+            .await
+            .map_err(to_io)?;
+        Ok(Box::pin(stream))
+    }
+}
+
+impl Reader for DalReader {
+    fn fingerprint(&self) -> Fingerprint {
+        self.fingerprint
+    }
+
+    fn stream(self: Box<Self>, offset: u64, len: u64) -> ByteStream {
+        Box::pin(futures_util::stream::once(self.open_stream(offset, len)).try_flatten())
+    }
+}
+
+enum State {
+    Writing(opendal::Writer),
+    /// A concatenation not yet written: (source, offset, length, whole file).
+    Sources(Vec<(DalReader, u64, u64, bool)>),
+    /// Finished: written to a staging name, or (atomic remotes) still to be closed or written.
+    Finished,
+    Done,
+}
+
+struct DalUpload {
+    op: Operator,
+    atomic: bool,
+    can_copy: bool,
+    /// The destination (atomic remotes) or a staging name.
+    target: String,
+    state: State,
+    size: u64,
+}
+
+impl DalUpload {
+    /// Writes the sources of a concatenation into `writer`.
+    async fn copy_sources(
+        writer: &mut opendal::Writer,
+        srcs: Vec<(DalReader, u64, u64, bool)>,
+    ) -> io::Result<u64> {
+        let mut total = 0;
+        for (src, offset, len, _) in srcs {
+            let mut s = src.open_stream(offset, len).await?;
+            while let Some(chunk) = s.next().await {
+                let chunk: Bytes = chunk?;
+                total += chunk.len() as u64;
+                writer.write(chunk).await.map_err(to_io)?;
+            }
+        }
+        Ok(total)
+    }
+
+    /// The fingerprint of what was just written at `path`.
+    async fn written(op: &Operator, path: &str, md: Option<Metadata>) -> io::Result<Fingerprint> {
+        match md {
+            Some(md) if md.etag().is_some() && md.last_modified().is_some() => Ok(fingerprint(&md)),
+            _ => Ok(fingerprint(&op.stat(path).await.map_err(to_io)?)),
+        }
+    }
+}
+
+/// The fingerprint an atomic upload reports until it is published (the remote assigns the
+/// real one): unique enough that a synthetic ETag made from it changes with every write.
+fn provisional(size: u64) -> Fingerprint {
+    Fingerprint {
+        size,
+        mtime_ns: ns_from_time(SystemTime::now()),
+        id: rand::random(),
+    }
+}
+
+#[async_trait]
+impl Upload for DalUpload {
+    async fn write(&mut self, data: Bytes) -> io::Result<()> {
+        let State::Writing(w) = &mut self.state else {
+            return Err(io::Error::other("write after finish"));
+        };
+        self.size += data.len() as u64;
+        w.write(data).await.map_err(to_io)
+    }
+
+    async fn finish(&mut self, _sync: bool) -> io::Result<Fingerprint> {
+        // Durability is the remote's: a closed write is as durable as it makes it.
+        if self.atomic {
+            let size = match &self.state {
+                State::Writing(_) => self.size,
+                State::Sources(srcs) => srcs.iter().map(|s| s.2).sum(),
+                _ => return Err(io::Error::other("upload finished twice")),
+            };
+            return Ok(provisional(size));
+        }
+        let state = std::mem::replace(&mut self.state, State::Done);
+        let mut writer = match state {
+            State::Writing(w) => w,
+            State::Sources(srcs) => {
+                let mut w = self.op.writer(&self.target).await.map_err(to_io)?;
+                self.size = Self::copy_sources(&mut w, srcs).await?;
+                w
+            }
+            _ => return Err(io::Error::other("upload finished twice")),
+        };
+        let md = writer.close().await.map_err(to_io)?;
+        let fp = Self::written(&self.op, &self.target, Some(md)).await?;
+        self.state = State::Finished;
+        Ok(fp)
+    }
+
+    async fn commit(
+        mut self: Box<Self>,
+        path: &str,
+        _sync: bool,
+        then: Box<dyn FnOnce(Fingerprint) + Send>,
+    ) -> io::Result<Fingerprint> {
+        let state = std::mem::replace(&mut self.state, State::Done);
+        let fp = if self.atomic {
+            if path != self.target {
+                return Err(io::Error::other("upload committed at another path"));
+            }
+            match state {
+                State::Writing(mut w) => {
+                    let md = w.close().await.map_err(to_io)?;
+                    Self::written(&self.op, path, Some(md)).await?
+                }
+                State::Sources(mut srcs) if srcs.len() == 1 && srcs[0].3 && self.can_copy => {
+                    let (src, ..) = srcs.remove(0);
+                    self.op.copy(&src.path, path).await.map_err(to_io)?;
+                    Self::written(&self.op, path, None).await?
+                }
+                State::Sources(srcs) => {
+                    let mut w = self.op.writer(path).await.map_err(to_io)?;
+                    if let Err(e) = Self::copy_sources(&mut w, srcs).await {
+                        let _ = w.abort().await;
+                        return Err(e);
+                    }
+                    let md = w.close().await.map_err(to_io)?;
+                    Self::written(&self.op, path, Some(md)).await?
+                }
+                _ => return Err(io::Error::other("upload committed twice")),
+            }
+        } else {
+            let State::Finished = state else {
+                return Err(io::Error::other("upload committed before it was finished"));
+            };
+            if let Some((parent, _)) = path.rsplit_once('/') {
+                self.op.create_dir(&dir_path(parent)).await.map_err(to_io)?;
+            }
+            self.op.rename(&self.target, path).await.map_err(to_io)?;
+            Self::written(&self.op, path, None).await?
+        };
+        then(fp);
+        Ok(fp)
+    }
+
+    async fn abort(mut self: Box<Self>) {
+        match std::mem::replace(&mut self.state, State::Done) {
+            State::Writing(mut w) => {
+                let _ = w.abort().await;
+            }
+            State::Finished if !self.atomic => {
+                let _ = self.op.delete(&self.target).await;
+            }
+            _ => {}
+        }
+    }
+}
+
+impl Drop for DalUpload {
+    // A request cut off mid-body drops its upload: a staging file must not outlive it (an
+    // object store's unfinished write simply never becomes visible).
+    fn drop(&mut self) {
+        if self.atomic || matches!(self.state, State::Done) {
+            return;
+        }
+        let (op, target) = (self.op.clone(), self.target.clone());
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move {
+                let _ = op.delete(&target).await;
+            });
+        }
+    }
+}
