@@ -11,6 +11,10 @@ with SIGKILL at a random moment, starts it again on the same folder, and checks:
 - listings show exactly the objects that exist, and the folder holds exactly those files
   (no staging file leaks out); HEAD's ETag is the MD5 of the bytes (single-part objects).
 
+With `--cache-mode writes`, acknowledged objects may still wait in the write cache when the
+server is killed: after the restart every one of them must reach the folder (the remote)
+byte-exact, so the folder is compared once the cache has drained.
+
 Then the next round starts from what is there. Prints one line per round and a summary; exits 1
 on the first finding.
 """
@@ -44,8 +48,9 @@ def free_port():
 
 
 class Server:
-    def __init__(self, binary, data, log):
+    def __init__(self, binary, data, log, cache_mode):
         self.binary, self.data, self.log = binary, data, log
+        self.extra = ["--vfs-cache-mode", cache_mode, "--vfs-write-back", "1"]
         self.port = free_port()
         self.proc = None
 
@@ -57,7 +62,7 @@ class Server:
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
                 [self.binary, "serve", self.data, "--addr", f"127.0.0.1:{self.port}",
-                 "--auth-key", "crashak,crashsk"],
+                 "--auth-key", "crashak,crashsk", *self.extra],
                 stdout=log, stderr=log)
         deadline = time.time() + 60
         while time.time() < deadline:
@@ -168,9 +173,15 @@ class State:
         self.written = set()  # every version ever sent
 
 
-def check(s3, data_dir, state):
+def cache_dir(data_dir):
+    """Where the write cache keeps the test bucket's objects."""
+    return os.path.join(data_dir, ".s3gate", "writeback", "data", BUCKET)
+
+
+def check(s3, data_dir, state, cache_mode):
     """Compares what the restarted server has with what was acknowledged. Returns findings."""
     findings = []
+    versions = {}
     listed = set()
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET):
         listed.update(c["Key"] for c in page.get("Contents", []))
@@ -187,6 +198,7 @@ def check(s3, data_dir, state):
             got = None
         if got is not None:
             present.add(k)
+            versions[k] = got
         allowed = {state.acked.get(k)} | state.inflight.get(k, set())
         if got not in allowed:
             what = "a version never written (partial?)" if got not in state.written else "a stale version"
@@ -196,14 +208,27 @@ def check(s3, data_dir, state):
     if listed != present:
         findings.append(f"listing differs from GETs: only listed {sorted(listed - present)}, "
                         f"not listed {sorted(present - listed)}")
-    on_disk = set()
+    if cache_mode != "off":
+        cached = cache_dir(data_dir)
+        deadline = time.time() + 60
+        while any(files for _, _, files in os.walk(cached)):
+            if time.time() > deadline:
+                findings.append("the write cache did not drain to the remote within 60 s")
+                break
+            time.sleep(0.2)
+    on_disk = {}
     root = os.path.join(data_dir, BUCKET)
     for dirpath, _, files in os.walk(root):
         for f in files:
-            on_disk.add(os.path.relpath(os.path.join(dirpath, f), root))
-    if on_disk != present:
-        findings.append(f"folder differs from objects: extra files {sorted(on_disk - present)[:10]}, "
-                        f"missing {sorted(present - on_disk)[:10]}")
+            path = os.path.join(dirpath, f)
+            with open(path, "rb") as fh:
+                on_disk[os.path.relpath(path, root)] = md5(fh.read())
+    if set(on_disk) != present:
+        findings.append(f"folder differs from objects: extra files {sorted(set(on_disk) - present)[:10]}, "
+                        f"missing {sorted(present - set(on_disk))[:10]}")
+    for k in sorted(present & set(on_disk)):
+        if on_disk[k] != versions[k]:
+            findings.append(f"{k}: the file holds {on_disk[k]}, the server serves {versions[k]}")
     return findings
 
 
@@ -214,15 +239,18 @@ def main():
     p.add_argument("--rounds", type=int, default=20)
     p.add_argument("--workers", type=int, default=4)
     p.add_argument("--seed", type=int, default=20261130)
+    p.add_argument("--cache-mode", default="off", choices=["off", "minimal", "writes"])
     args = p.parse_args()
     rng = random.Random(args.seed)
     data = os.path.join(args.workdir, "data")
     os.makedirs(data, exist_ok=True)
-    server = Server(args.server_bin, data, os.path.join(args.workdir, "server.log"))
+    server = Server(args.server_bin, data, os.path.join(args.workdir, "server.log"),
+                    args.cache_mode)
     server.start()
     client(server.endpoint).create_bucket(Bucket=BUCKET)
     state = State()
     total_acked = 0
+    total_waiting = 0
     for round_no in range(1, args.rounds + 1):
         stop = threading.Event()
         workers = [Worker(i, server.endpoint, state, random.Random(rng.random()), stop)
@@ -231,16 +259,21 @@ def main():
             w.start()
         time.sleep(rng.uniform(0.3, 2.0))
         server.kill()
+        waiting = sum(len(files) for _, _, files in os.walk(cache_dir(data)))
+        total_waiting += waiting
         stop.set()
         for w in workers:
             w.join(timeout=30)
         acked = sum(w.acked for w in workers)
         total_acked += acked
         server.start()
-        findings = check(client(server.endpoint), data, state)
+        findings = check(client(server.endpoint), data, state, args.cache_mode)
         inflight = sum(1 for w in workers if w.is_alive())
         print(f"round {round_no}: {acked} requests acknowledged before the kill, "
-              f"{len([k for k, v in state.acked.items() if v])} objects after restart, "
+              f"{len([k for k, v in state.acked.items() if v])} objects after restart"
+              + (f" ({waiting} waited in the write cache at the kill)"
+                 if args.cache_mode != "off" else "")
+              + ", "
               f"{'OK' if not findings else 'FINDINGS'}", flush=True)
         if findings or inflight:
             for f in findings:
@@ -250,7 +283,10 @@ def main():
             server.kill()
             sys.exit(1)
     server.kill()
-    print(f"crash test: {args.rounds} SIGKILL rounds, {total_acked} acknowledged requests, "
+    print(f"crash test (cache mode {args.cache_mode}): {args.rounds} SIGKILL rounds, "
+          f"{total_acked} acknowledged requests, "
+          + (f"{total_waiting} objects waiting in the write cache at a kill, "
+             if args.cache_mode != "off" else "") +
           f"every acknowledged write present and exact, no partial object, no leaked file")
 
 

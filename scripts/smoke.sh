@@ -862,10 +862,10 @@ run_boto3() {
 # mixed workload, restarted and checked, round after round.
 CRASH_ROUNDS=${SMOKE_CRASH_ROUNDS:-15}
 
-crash_rounds() {
-    mkdir -p "$WORK/crash"
+crash_rounds() { # crash_rounds CACHE_MODE
+    mkdir -p "$WORK/crash-$1"
     timeout 900 "$PY" "$ROOT/scripts/crash_test.py" --server-bin "$SERVER_BIN" \
-        --workdir "$WORK/crash" --rounds "$CRASH_ROUNDS"
+        --workdir "$WORK/crash-$1" --rounds "$CRASH_ROUNDS" --cache-mode "$1"
 }
 
 # ------------------------------------------------------------------- reload
@@ -1063,7 +1063,8 @@ if [[ -n ${SERVER_PID:-} ]]; then
         fi
     }
     echo "--- crash"
-    step "crash: $CRASH_ROUNDS SIGKILL rounds under PUT/multipart/copy/delete, all acknowledged writes kept" crash_rounds
+    step "crash: $CRASH_ROUNDS SIGKILL rounds under PUT/multipart/copy/delete, all acknowledged writes kept" crash_rounds off
+    step "crash: the same with --vfs-cache-mode writes, every acknowledged write reaches the remote" crash_rounds writes
 
     SERVER_DOWN=0 # this check runs whatever happened before
     step "server: still running, no panic in its log" server_check

@@ -159,6 +159,9 @@ def backing(kind, procs, rclone, work):
         grpc = {n: free_port() for n in ("master", "volume", "filer", "s3")}
         sw = os.path.join(work, "seaweedfs")
         os.makedirs(sw, exist_ok=True)
+        # The gateway takes AWS_* credentials from its environment as an identity of its own:
+        # without them it is open, which the run relies on.
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
         p = procs.start(
             "seaweedfs",
             [weed, "server", f"-dir={sw}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
@@ -167,6 +170,7 @@ def backing(kind, procs, rclone, work):
              f"-filer.port={ports['filer']}", f"-filer.port.grpc={grpc['filer']}",
              "-s3", f"-s3.port={ports['s3']}", f"-s3.port.grpc={grpc['s3']}",
              "-volume.max=0", "-master.volumeSizeLimitMB=64"],
+            env=env,
         )
         endpoint = f"http://127.0.0.1:{ports['s3']}"
         wait_http(endpoint + "/", p, "SeaweedFS S3 gateway", limit=120)

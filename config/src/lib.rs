@@ -309,6 +309,30 @@ pub struct VfsConfig {
     /// Where the state of remotes other than a local directory lives (their index); default
     /// `$XDG_CACHE_HOME/s3gate` or `~/.cache/s3gate`.
     pub cache_dir: Option<PathBuf>,
+    /// What is cached on local disk: `off` (nothing), `minimal` and `writes` (uploads land
+    /// locally and are written back to the remote).
+    pub cache_mode: CacheMode,
+    /// How long a written object waits in the cache before it is uploaded to the remote.
+    #[serde(deserialize_with = "de_duration", serialize_with = "ser_duration")]
+    pub write_back: std::time::Duration,
+}
+
+/// rclone's `--vfs-cache-mode` vocabulary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CacheMode {
+    #[default]
+    Off,
+    /// As `writes`: an S3 upload is a file opened for writing only.
+    Minimal,
+    Writes,
+    Full,
+}
+
+impl CacheMode {
+    /// Whether uploads land in the local cache and are written back later.
+    pub fn caches_writes(self) -> bool {
+        self != CacheMode::Off
+    }
 }
 
 impl Default for VfsConfig {
@@ -320,6 +344,8 @@ impl Default for VfsConfig {
             rescan_interval: std::time::Duration::from_secs(300),
             multipart_expiry: std::time::Duration::from_secs(24 * 3600),
             cache_dir: None,
+            cache_mode: CacheMode::Off,
+            write_back: std::time::Duration::from_secs(5),
         }
     }
 }
@@ -404,6 +430,12 @@ named_enum!(EtagHash, "etag hash", "md5, blake3 or none", {
     Md5 => ["md5"],
     Blake3 => ["blake3"],
     None => ["none", ""],
+});
+named_enum!(CacheMode, "cache mode", "off, minimal or writes", {
+    Off => ["off"],
+    Minimal => ["minimal"],
+    Writes => ["writes"],
+    Full => ["full"],
 });
 named_enum!(MetaStoreKind, "meta store", "redb or sled", {
     Redb => ["redb"],
@@ -493,6 +525,13 @@ impl Config {
             return Err(ConfigError::Invalid {
                 what: "read or write timeout 0".into(),
                 expected: "a duration of at least 1s".into(),
+            });
+        }
+        if self.vfs.cache_mode == CacheMode::Full {
+            // Refused rather than quietly treated as `writes`: reads would not be cached.
+            return Err(ConfigError::Invalid {
+                what: "cache mode full".into(),
+                expected: "off, minimal or writes (read caching is not available yet)".into(),
             });
         }
         if let Some(name) = &self.remote.name {
@@ -667,6 +706,18 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("[remotes.nowhere]"));
+    }
+
+    #[test]
+    fn cache_modes() {
+        let c: Config = toml::from_str("[vfs]\ncache_mode = \"Writes\"\n").unwrap();
+        assert!(c.vfs.cache_mode.caches_writes());
+        c.validate().unwrap();
+        assert!(!CacheMode::Off.caches_writes());
+        let c: Config = toml::from_str("[vfs]\ncache_mode = \"full\"\n").unwrap();
+        let err = c.validate().unwrap_err().to_string();
+        assert!(err.contains("read caching is not available"), "{err}");
+        assert!(toml::from_str::<Config>("[vfs]\ncache_mode = \"some\"\n").is_err());
     }
 
     #[test]

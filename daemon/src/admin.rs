@@ -34,6 +34,17 @@ pub async fn rebuild_index(config: Config) -> Result<String, Error> {
                 ))));
             }
         }
+        // Objects waiting in the write cache are known only to this index: upload them first.
+        let vfs = s3gate_vfs::Vfs::open(&config).await?;
+        let flushed = vfs.write_back(true).await;
+        vfs.shutdown().await;
+        let left = flushed?.pending;
+        if left > 0 {
+            return Err(Error::Listen(std::io::Error::other(format!(
+                "{left} cached objects could not be uploaded to the remote; the index keeps \
+                 them queued and was left in place (see the server log for why)"
+            ))));
+        }
         let stamp = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());

@@ -6,7 +6,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 use s3gate_config::{
-    parse_duration, AuthKey, Config, EtagHash, LogFormat, MetaStoreKind, RemoteConfig, TlsVersion,
+    parse_duration, AuthKey, CacheMode, Config, EtagHash, LogFormat, MetaStoreKind, RemoteConfig,
+    TlsVersion,
 };
 
 #[derive(Parser)]
@@ -98,6 +99,13 @@ struct ServeArgs {
     /// Where the state of a named remote lives (default: ~/.cache/s3gate).
     #[arg(long, env = "S3GATE_CACHE_DIR")]
     cache_dir: Option<PathBuf>,
+    /// What is cached on local disk: off, or minimal/writes (uploads land locally, are
+    /// acknowledged once durable there, and are written back to the remote).
+    #[arg(long, env = "S3GATE_VFS_CACHE_MODE")]
+    vfs_cache_mode: Option<CacheMode>,
+    /// How long a cached upload waits before it is written back (e.g. 5s).
+    #[arg(long, env = "S3GATE_VFS_WRITE_BACK", value_parser = parse_duration)]
+    vfs_write_back: Option<std::time::Duration>,
     /// Where the metadata index lives (default: PATH/.s3gate, or under --cache-dir).
     #[arg(long, env = "S3GATE_INDEX_PATH")]
     index_path: Option<PathBuf>,
@@ -164,6 +172,12 @@ impl ServeArgs {
         }
         if let Some(d) = self.cache_dir.clone() {
             c.vfs.cache_dir = Some(d);
+        }
+        if let Some(m) = self.vfs_cache_mode {
+            c.vfs.cache_mode = m;
+        }
+        if let Some(d) = self.vfs_write_back {
+            c.vfs.write_back = d;
         }
         if let Some(a) = self.addr {
             c.server.addr = a;

@@ -31,6 +31,7 @@ pub struct Server {
     http: s3gate_s3api::HttpServer,
     vfs: Arc<s3gate_vfs::Vfs>,
     housekeeping: tokio::task::JoinHandle<()>,
+    write_back: tokio::task::JoinHandle<()>,
 }
 
 impl Server {
@@ -61,8 +62,11 @@ impl Server {
     /// Stops accepting, lets in-flight requests finish, then closes the index.
     pub async fn stop(self) {
         self.http.stop().await;
-        self.housekeeping.abort();
-        let _ = self.housekeeping.await;
+        // An upload cut off here stays queued in the index and starts again on the next run.
+        for task in [self.housekeeping, self.write_back] {
+            task.abort();
+            let _ = task.await;
+        }
         self.vfs.shutdown().await;
     }
 }
@@ -79,12 +83,42 @@ pub async fn start(mut config: Config) -> Result<Server, Error> {
         config.vfs.rescan_interval,
         config.vfs.multipart_expiry,
     ));
+    let write_back = tokio::spawn(write_back(vfs.clone()));
     Ok(Server {
         addr: http.addr(),
         http,
         vfs,
         housekeeping,
+        write_back,
     })
+}
+
+/// Uploads what waits in the write cache as it falls due (nothing to do without a cache).
+async fn write_back(vfs: Arc<s3gate_vfs::Vfs>) {
+    loop {
+        let wait = match vfs.write_back(false).await {
+            Ok(r) => {
+                if r.uploaded + r.failed > 0 {
+                    tracing::debug!(
+                        uploaded = r.uploaded,
+                        failed = r.failed,
+                        pending = r.pending,
+                        "write-back pass"
+                    );
+                }
+                r.next_due.unwrap_or(std::time::Duration::from_secs(1))
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "write-back pass failed");
+                std::time::Duration::from_secs(1)
+            }
+        };
+        let wait = wait.clamp(
+            std::time::Duration::from_millis(50),
+            std::time::Duration::from_secs(1),
+        );
+        tokio::time::sleep(wait).await;
+    }
 }
 
 /// Picks up changes other programs make to the served tree (once at start, as the index may be

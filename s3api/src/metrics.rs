@@ -141,6 +141,31 @@ pub(crate) async fn scrape(state: web::Data<State>) -> HttpResponse {
         "Open multipart uploads.",
     );
     let _ = writeln!(out, "s3gate_multipart_uploads {}", uploads.unwrap_or(0));
+    if let Ok(Some(wb)) = state.vfs.write_back_stats() {
+        for (name, kind, help, value) in [
+            (
+                "s3gate_writeback_pending",
+                "gauge",
+                "Objects in the write cache waiting to be uploaded to the remote.",
+                wb.pending,
+            ),
+            (
+                "s3gate_writeback_uploads_total",
+                "counter",
+                "Objects uploaded from the write cache.",
+                wb.uploaded,
+            ),
+            (
+                "s3gate_writeback_failures_total",
+                "counter",
+                "Uploads from the write cache that failed (and are retried).",
+                wb.failed,
+            ),
+        ] {
+            family(&mut out, name, kind, help);
+            let _ = writeln!(out, "{name} {value}");
+        }
+    }
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(out)

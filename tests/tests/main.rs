@@ -28,3 +28,4 @@ mod shutdown;
 mod subresources;
 mod tls;
 mod transport;
+mod writeback;

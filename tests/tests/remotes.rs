@@ -385,6 +385,9 @@ async fn seaweedfs(weed: &std::path::Path) -> SeaweedFs {
     let log = std::fs::File::create(dir.path().join("weed.log")).unwrap();
     let child = std::process::Command::new(weed)
         .args(&args)
+        // The gateway takes these as an identity of its own; without them it is open.
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
         .stdout(log.try_clone().unwrap())
         .stderr(log)
         .spawn()

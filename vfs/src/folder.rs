@@ -29,6 +29,7 @@ pub(crate) fn marker_meta(modified_ns: i64) -> ObjectMeta {
         attrs: ObjectAttrs::default(),
         parts: Vec::new(),
         modified_ns: Some(modified_ns),
+        cached: false,
     }
 }
 

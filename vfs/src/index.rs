@@ -93,6 +93,10 @@ pub struct ObjectMeta {
     /// shares its source's file), in nanoseconds since the Unix epoch.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub modified_ns: Option<i64>,
+    /// The bytes are in the write cache, waiting to be uploaded; `fingerprint` is the cached
+    /// file's.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cached: bool,
 }
 
 impl ObjectMeta {

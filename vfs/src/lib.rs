@@ -14,6 +14,7 @@ mod multipart;
 mod remote;
 mod scan;
 mod vfs;
+mod writeback;
 
 pub use error::{Result, VfsError};
 pub use index::{BodyHasher, Checksum, ChecksumSlot, ChecksumType, ContentHeaders, ObjectAttrs};
@@ -22,3 +23,4 @@ pub use multipart::{PartBody, PartInfo, PartPage, UploadInfo, UploadPage, MAX_PA
 pub use remote::{ByteStream, Fingerprint};
 pub use scan::ScanReport;
 pub use vfs::{BucketInfo, ObjectInfo, ObjectReader, Precondition, PutRequest, Vfs};
+pub use writeback::{WriteBackReport, WriteBackStats};

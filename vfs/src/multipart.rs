@@ -362,14 +362,14 @@ impl Vfs {
         if let Some(c) = claim {
             let (offset, max_len) = (c.offset, c.max_len);
             if let Some(up) = self
-                .remote
+                .store()
                 .write_at(&assembly_path(id), offset, max_len, c)
                 .await?
             {
                 return Ok((up, true));
             }
         }
-        Ok((self.remote.create(&staging_path(id, number)).await?, false))
+        Ok((self.store().create(&staging_path(id, number)).await?, false))
     }
 
     /// Copies `range` (offset, length; the whole object when `None`) of an existing object into
@@ -563,6 +563,7 @@ impl Vfs {
             },
             parts: chosen.iter().map(|p| p.size).collect(),
             modified_ns: None,
+            cached: false,
         };
         let info = self.publish(bucket, key, &path, upload, meta, None).await?;
         let done = UploadRecord {
@@ -580,7 +581,7 @@ impl Vfs {
                 .map(|p| Op::Delete(Tree::Parts, part_key(id, p.number))),
         );
         self.index.apply(ops).await?;
-        self.remote.delete_tree(&staging_dir(id)).await?;
+        self.store().delete_tree(&staging_dir(id)).await?;
         Ok(info)
     }
 
@@ -612,13 +613,13 @@ impl Vfs {
             // Exactly the object's size: nothing (a later part, the remains of a failed write)
             // lies beyond it. The file is never cut: what is beyond may belong to a part.
             let size = (n as u64 - 1) * stride + last.size;
-            let exact = match self.remote.stat(&assembly).await? {
+            let exact = match self.store().stat(&assembly).await? {
                 Some(e) if !e.is_dir && e.fingerprint.size == size => Some(e.fingerprint),
                 _ => None,
             };
             if let (true, true, true, Some(fp)) = (contiguous, nothing_after, idle, exact) {
                 return Ok(self
-                    .remote
+                    .store()
                     .concat(dest, &[Source::file(assembly, Some(fp))])
                     .await?);
             }
@@ -634,7 +635,7 @@ impl Vfs {
                 None => Source::file(staging_path(id, p.number), None),
             })
             .collect();
-        Ok(self.remote.concat(dest, &srcs).await?)
+        Ok(self.store().concat(dest, &srcs).await?)
     }
 
     pub async fn abort_multipart(&self, bucket: &str, key: &str, id: &str) -> Result<()> {
@@ -654,7 +655,7 @@ impl Vfs {
                 .map(|p| Op::Delete(Tree::Parts, part_key(id, p.number))),
         );
         self.index.apply(ops).await?;
-        self.remote.delete_tree(&staging_dir(id)).await?;
+        self.store().delete_tree(&staging_dir(id)).await?;
         Ok(())
     }
 
@@ -792,7 +793,7 @@ impl Vfs {
         // Staging folders are listed before the records are read, so that an upload created
         // meanwhile is never mistaken for an orphan.
         let dir = format!("{RESERVED_DIR}/multipart");
-        let staged = self.remote.list_dir(&dir).await.unwrap_or_default();
+        let staged = self.store().list_dir(&dir).await.unwrap_or_default();
         let mut reaped = 0;
         let mut live = std::collections::HashSet::new();
         for (k, v) in self.upload_records()? {
@@ -819,7 +820,7 @@ impl Vfs {
             }
         }
         for e in staged.into_iter().filter(|e| !live.contains(&e.name)) {
-            self.remote
+            self.store()
                 .delete_tree(&format!("{dir}/{}", e.name))
                 .await?;
         }

@@ -65,37 +65,8 @@ impl Vfs {
 
     /// Every file below a bucket that can be an object, sorted by key in S3 byte order.
     async fn walk_bucket(&self, bucket: &str) -> Result<Vec<(String, Fingerprint)>> {
-        let mut files = Vec::new();
-        let mut dirs = vec![String::new()];
-        while let Some(dir) = dirs.pop() {
-            let path = if dir.is_empty() {
-                bucket.to_string()
-            } else {
-                format!("{bucket}/{dir}")
-            };
-            let entries = match self.remote.list_dir(&path).await {
-                Ok(e) => e,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(e.into()),
-            };
-
-            for e in entries {
-                let k = if dir.is_empty() {
-                    e.name
-                } else {
-                    format!("{dir}/{}", e.name)
-                };
-                if e.is_dir {
-                    dirs.push(k);
-                } else if key::validate_key(&k).is_ok() {
-                    files.push((k, e.fingerprint));
-                }
-            }
-        }
-        files.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        Ok(files)
+        walk(&*self.remote, bucket).await
     }
-
     /// Merges the sorted files of a bucket with its index records.
     fn diff_bucket(&self, bucket: &str, files: Vec<(String, Fingerprint)>) -> Result<Vec<Change>> {
         let base = key::index_key(bucket, "");
@@ -113,9 +84,14 @@ impl Vfs {
                 while let Some((f, fp)) = files.next_if(|(f, _)| *f < name) {
                     changes.push(Change::Upsert(f, fp));
                 }
-                match files.next_if(|(f, _)| *f == name) {
+                let record = ObjectMeta::decode(v).ok();
+                let found = files.next_if(|(f, _)| *f == name);
+                if record.as_ref().is_some_and(|m| m.cached) {
+                    continue; // waiting in the write cache: the remote's version is older
+                }
+                match found {
                     Some((f, fp)) => {
-                        if ObjectMeta::decode(v).ok().map(|m| m.fingerprint) != Some(fp) {
+                        if record.map(|m| m.fingerprint) != Some(fp) {
                             changes.push(Change::Upsert(f, fp));
                         }
                     }
@@ -165,6 +141,9 @@ impl Vfs {
             .filter(|e| !e.is_dir)
             .map(|e| e.fingerprint);
         let record = self.index.get(bucket, &k)?;
+        if record.as_ref().is_some_and(|m| m.cached) {
+            return Ok(());
+        }
         match now {
             None if record.is_some() => {
                 self.index.delete(bucket, &k).await?;
@@ -251,5 +230,42 @@ fn unhashed(fp: Fingerprint) -> ObjectMeta {
         attrs: ObjectAttrs::default(),
         parts: Vec::new(),
         modified_ns: None,
+        cached: false,
     }
+}
+
+/// Every file below `bucket` on `remote` that can be an object, sorted by key in S3 byte order.
+pub(crate) async fn walk(
+    remote: &dyn crate::remote::Remote,
+    bucket: &str,
+) -> Result<Vec<(String, Fingerprint)>> {
+    let mut files = Vec::new();
+    let mut dirs = vec![String::new()];
+    while let Some(dir) = dirs.pop() {
+        let path = if dir.is_empty() {
+            bucket.to_string()
+        } else {
+            format!("{bucket}/{dir}")
+        };
+        let entries = match remote.list_dir(&path).await {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e.into()),
+        };
+
+        for e in entries {
+            let k = if dir.is_empty() {
+                e.name
+            } else {
+                format!("{dir}/{}", e.name)
+            };
+            if e.is_dir {
+                dirs.push(k);
+            } else if key::validate_key(&k).is_ok() {
+                files.push((k, e.fingerprint));
+            }
+        }
+    }
+    files.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    Ok(files)
 }

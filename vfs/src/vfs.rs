@@ -68,11 +68,17 @@ pub struct PutRequest<S> {
 pub struct ObjectReader {
     pub info: ObjectInfo,
     reader: Box<dyn Reader>,
+    /// Read from the write cache.
+    cached: bool,
 }
 
 impl ObjectReader {
     pub(crate) fn new(info: ObjectInfo, reader: Box<dyn Reader>) -> ObjectReader {
-        ObjectReader { info, reader }
+        ObjectReader {
+            info,
+            reader,
+            cached: false,
+        }
     }
 
     /// Streams `len` bytes from `offset` (both already checked against the size).
@@ -97,6 +103,11 @@ pub struct Vfs {
     pub(crate) fill_ops: Mutex<Vec<crate::meta::Op>>,
     /// Multipart parts being written in place right now.
     pub(crate) writing_in_place: crate::multipart::InPlaceWriters,
+    /// The write cache: present while caching writes, or while uploads from a run that cached
+    /// them are still queued.
+    pub(crate) cache: Option<crate::writeback::WriteCache>,
+    /// New objects (and multipart parts) land in the cache.
+    pub(crate) write_to_cache: bool,
 }
 
 type BodyError = Box<dyn std::error::Error + Send + Sync>;
@@ -107,9 +118,21 @@ impl Vfs {
     pub async fn open(config: &Config) -> Result<Vfs> {
         let remote = crate::remote::open(config)?;
         let store = crate::meta::open(config.index.store, &config.index_dir())?;
+        let index = Index::new(store);
+        let write_to_cache = config.vfs.cache_mode.caches_writes();
+        let queued = !index.range_in(Tree::WriteBack, &[], None, 1)?.is_empty();
+        let cache = if write_to_cache || queued {
+            let dir = config.index_dir().join("writeback");
+            Some(crate::writeback::WriteCache::open(
+                &dir,
+                config.vfs.write_back,
+            )?)
+        } else {
+            None
+        };
         let vfs = Vfs {
             remote,
-            index: Index::new(store),
+            index,
             locks: KeyLocks::new(),
             upload_locks: KeyLocks::new(),
             etag_hash: config.vfs.etag_hash,
@@ -118,11 +141,22 @@ impl Vfs {
             scan_lock: Mutex::new(()),
             fill_ops: Mutex::new(Vec::new()),
             writing_in_place: Default::default(),
+            cache,
+            write_to_cache,
         };
         if !vfs.index_filled()? {
             vfs.reconcile().await?;
         }
+        vfs.recover_cache().await?;
         Ok(vfs)
+    }
+
+    /// Where new objects and multipart parts are written: the write cache, or the remote.
+    pub(crate) fn store(&self) -> &Arc<dyn Remote> {
+        match (&self.cache, self.write_to_cache) {
+            (Some(c), true) => &c.fs,
+            _ => &self.remote,
+        }
     }
 
     /// Waits for a running rescan and queued index writes, then closes the index. Requests still
@@ -172,6 +206,9 @@ impl Vfs {
 
     pub async fn delete_bucket(&self, name: &str) -> Result<()> {
         self.head_bucket(name).await?;
+        if self.bucket_has_cached(name).await? {
+            return Err(VfsError::BucketNotEmpty);
+        }
         match self.remote.rmdir_tree(name).await {
             Ok(()) => {}
             Err(e) if e.raw_os_error() == Some(libc::ENOTEMPTY) => {
@@ -199,7 +236,13 @@ impl Vfs {
         // The record and the open file must describe the same version: a rename between
         // opening the file and reading (or refreshing) its record means opening again.
         for _ in 0..8 {
+            if let Some(r) = self.open_cached(bucket, key, &path).await? {
+                return Ok(r);
+            }
             let Some(reader) = self.remote.open(&path).await? else {
+                if self.is_cached(bucket, key)? {
+                    continue; // uploaded meanwhile, or written again
+                }
                 return Err(self.missing(bucket).await);
             };
             let fp = reader.fingerprint();
@@ -215,12 +258,40 @@ impl Vfs {
                 return Ok(ObjectReader {
                     info: ObjectInfo::from_meta(meta),
                     reader,
+                    cached: false,
                 });
             }
         }
         Err(VfsError::Io(std::io::Error::other(format!(
             "{bucket}/{key} keeps changing while being opened"
         ))))
+    }
+
+    /// The object from the write cache, when it waits there.
+    async fn open_cached(
+        &self,
+        bucket: &str,
+        key: &str,
+        path: &str,
+    ) -> Result<Option<ObjectReader>> {
+        let Some(cache) = &self.cache else {
+            return Ok(None);
+        };
+        let Some(meta) = self.index.get(bucket, key)?.filter(|m| m.cached) else {
+            return Ok(None);
+        };
+        Ok(match cache.fs.open(path).await? {
+            Some(reader) if reader.fingerprint() == meta.fingerprint => Some(ObjectReader {
+                info: ObjectInfo::from_meta(meta),
+                reader,
+                cached: true,
+            }),
+            _ => None,
+        })
+    }
+
+    fn is_cached(&self, bucket: &str, key: &str) -> Result<bool> {
+        Ok(self.cache.is_some() && self.index.get(bucket, key)?.is_some_and(|m| m.cached))
     }
 
     pub async fn head_object(&self, bucket: &str, key: &str) -> Result<ObjectInfo> {
@@ -258,17 +329,47 @@ impl Vfs {
         key: &str,
         path: &str,
     ) -> Result<Option<ObjectMeta>> {
+        let old = self.index.get(bucket, key)?;
+        if let (Some(m), Some(cache)) = (&old, &self.cache) {
+            // A cached object is ours until uploaded, whatever the remote holds meanwhile.
+            if m.cached {
+                return match cache.fs.stat(path).await? {
+                    Some(e) if e.fingerprint == m.fingerprint => Ok(old),
+                    _ => Ok(None),
+                };
+            }
+        }
         let Some(reader) = self.remote.open(path).await? else {
             return Ok(None);
         };
         let fp = reader.fingerprint();
-        let old = self.index.get(bucket, key)?;
         if let Some(m) = &old {
             if m.fingerprint == fp && !m.etag.is_empty() {
                 return Ok(old);
             }
         }
-        let etag = match self.etag_hash {
+        let etag = self.content_etag(reader).await?;
+        // A record whose fingerprint matches but lacks the hash is ours: keep its attributes.
+        let (attrs, parts, modified_ns) = old
+            .filter(|m| m.fingerprint == fp)
+            .map(|m| (m.attrs, m.parts, m.modified_ns))
+            .unwrap_or_default();
+        let meta = ObjectMeta {
+            fingerprint: fp,
+            etag,
+            attrs,
+            parts,
+            modified_ns,
+            cached: false,
+        };
+        self.index.put(bucket, key, &meta).await?;
+        Ok(Some(meta))
+    }
+
+    /// The ETag of a file's content, read through `reader` (or made from its fingerprint).
+    pub(crate) async fn content_etag(&self, reader: Box<dyn Reader>) -> Result<String> {
+        let fp = reader.fingerprint();
+        Ok(match self.etag_hash {
             EtagHash::Md5 => {
                 let mut h = Md5::new();
                 let mut s = reader.stream(0, fp.size);
@@ -286,21 +387,7 @@ impl Vfs {
                 h.finalize().to_hex().to_string()
             }
             EtagHash::None => synthetic_etag(&fp),
-        };
-        // A record whose fingerprint matches but lacks the hash is ours: keep its attributes.
-        let (attrs, parts, modified_ns) = old
-            .filter(|m| m.fingerprint == fp)
-            .map(|m| (m.attrs, m.parts, m.modified_ns))
-            .unwrap_or_default();
-        let meta = ObjectMeta {
-            fingerprint: fp,
-            etag,
-            attrs,
-            parts,
-            modified_ns,
-        };
-        self.index.put(bucket, key, &meta).await?;
-        Ok(Some(meta))
+        })
     }
 
     // ---- writing ----
@@ -347,6 +434,7 @@ impl Vfs {
             attrs,
             parts: Vec::new(),
             modified_ns: None,
+            cached: false,
         };
         self.publish(bucket, key, &path, upload, meta, req.precondition.as_ref())
             .await
@@ -366,7 +454,24 @@ impl Vfs {
         S: Stream<Item = std::result::Result<Bytes, E>> + Unpin,
         E: Into<VfsError>,
     {
-        let upload = self.remote.create(dest).await?;
+        self.stage_on(&**self.store(), dest, body, hash, extra)
+            .await
+    }
+
+    /// [`Vfs::stage`] on a given remote.
+    pub(crate) async fn stage_on<S, E>(
+        &self,
+        remote: &dyn Remote,
+        dest: &str,
+        body: S,
+        hash: bool,
+        extra: Option<&mut Box<dyn BodyHasher>>,
+    ) -> Result<(Box<dyn Upload>, Fingerprint, [u8; 16])>
+    where
+        S: Stream<Item = std::result::Result<Bytes, E>> + Unpin,
+        E: Into<VfsError>,
+    {
+        let upload = remote.create(dest).await?;
         self.stage_into(upload, body, hash, extra).await
     }
 
@@ -425,29 +530,41 @@ impl Vfs {
         // The copy must be of the version whose ETag and attributes it takes: if the source is
         // replaced between opening it and copying it, start again.
         let mut tries = 0;
-        let (src, mut upload) = loop {
+        let (info, upload, fp) = loop {
             let src = self.open_object(src_bucket, src_key).await?;
+            if src.cached != self.write_to_cache {
+                // The source is on one side of the cache and the copy goes to the other.
+                let info = src.info.clone();
+                let size = info.size;
+                let (upload, fp, _) = self
+                    .stage(&dst_path, src.stream(0, size), false, None)
+                    .await?;
+                break (info, upload, fp);
+            }
             let want = Some(src.reader.fingerprint());
-            match self
-                .remote
+            let mut upload = match self
+                .store()
                 .concat(&dst_path, &[Source::file(src_path.clone(), want)])
                 .await
             {
-                Ok(upload) => break (src, upload),
-                Err(e) if e.raw_os_error() == Some(libc::ESTALE) && tries < 8 => tries += 1,
+                Ok(upload) => upload,
+                Err(e) if e.raw_os_error() == Some(libc::ESTALE) && tries < 8 => {
+                    tries += 1;
+                    continue;
+                }
                 Err(e) => return Err(e.into()),
-            }
-        };
-        let fp = match upload.finish(self.fsync).await {
-            Ok(fp) => fp,
-            Err(e) => {
-                upload.abort().await;
-                return Err(e.into());
+            };
+            match upload.finish(self.fsync).await {
+                Ok(fp) => break (src.info, upload, fp),
+                Err(e) => {
+                    upload.abort().await;
+                    return Err(e.into());
+                }
             }
         };
         // The same bytes: the same content hash (a synthetic ETag follows the new file).
         let etag = match self.etag_hash {
-            EtagHash::Md5 | EtagHash::Blake3 => src.info.etag,
+            EtagHash::Md5 | EtagHash::Blake3 => info.etag,
             EtagHash::None => synthetic_etag(&fp),
         };
         let meta = ObjectMeta {
@@ -456,14 +573,15 @@ impl Vfs {
             // New attributes replace the client's, not the content's checksum.
             attrs: match attrs {
                 Some(a) => ObjectAttrs {
-                    checksum: src.info.attrs.checksum,
+                    checksum: info.attrs.checksum,
                     ..a
                 },
-                None => src.info.attrs,
+                None => info.attrs,
             },
-            parts: src.info.parts,
+            parts: info.parts,
             // The copy may share its source's file: its own time is kept here.
             modified_ns: Some(now_ns()),
+            cached: false,
         };
         self.publish(dst_bucket, dst_key, &dst_path, upload, meta, None)
             .await
@@ -475,6 +593,10 @@ impl Vfs {
         key::validate_bucket(bucket)?;
         self.head_bucket(bucket).await?;
         let path = key::object_path(bucket, key)?;
+        if self.write_to_cache {
+            // The cache holds a bucket's folder once something is written to it.
+            self.store().mkdir(bucket).await?;
+        }
         if let Some(e) = self.remote.stat(&path).await? {
             if e.is_dir {
                 return Err(VfsError::from_key_io(
@@ -527,20 +649,31 @@ impl Vfs {
         // The record is queued from inside the publishing task: a request cancelled mid-way
         // (client gone) cannot leave the object published without its record.
         let index_key = key::index_key(bucket, key);
-        let mut meta = meta;
+        let mut meta = ObjectMeta {
+            cached: self.write_to_cache,
+            ..meta
+        };
         let record_meta = meta.clone();
+        // A write straight to the remote supersedes a version still waiting in the cache.
+        let superseded = self.cache.is_some() && !self.write_to_cache;
+        let queue = self.queue_builder(path);
         let (record, recorded) = self.index.prepare(move |fingerprint| {
             let meta = ObjectMeta {
                 fingerprint,
                 ..record_meta
             };
-            vec![Op::Put(Tree::Objects, index_key, meta.encode())]
+            let mut ops = vec![Op::Put(Tree::Objects, index_key, meta.encode())];
+            ops.extend(queue(fingerprint));
+            ops
         })?;
         meta.fingerprint = upload
             .commit(path, self.fsync, record)
             .await
             .map_err(|e| VfsError::from_key_io(e, key))?;
         recorded.await?;
+        if superseded {
+            self.forget_cached(path).await;
+        }
         Ok(ObjectInfo::from_meta(meta))
     }
 
@@ -559,7 +692,12 @@ impl Vfs {
         {
             let _guard = self.locks.lock(&path).await;
             self.remote.delete(&path).await?;
-            self.index.delete(bucket, key).await?;
+            let mut ops = vec![Op::Delete(Tree::Objects, key::index_key(bucket, key))];
+            if self.cache.is_some() {
+                ops.push(Op::Delete(Tree::WriteBack, path.as_bytes().to_vec()));
+            }
+            self.index.apply(ops).await?;
+            self.forget_cached(&path).await;
         }
         self.remove_empty_parents(&path).await;
         Ok(())

@@ -20,10 +20,18 @@ pub enum Tree {
     Uploads,
     /// `upload-id / part number (big-endian u32)` → one uploaded part.
     Parts,
+    /// `bucket/key` → an object waiting in the write cache to be uploaded to the remote.
+    WriteBack,
 }
 
 impl Tree {
-    pub(crate) const ALL: [Tree; 4] = [Tree::Objects, Tree::State, Tree::Uploads, Tree::Parts];
+    pub(crate) const ALL: [Tree; 5] = [
+        Tree::Objects,
+        Tree::State,
+        Tree::Uploads,
+        Tree::Parts,
+        Tree::WriteBack,
+    ];
 
     fn name(self) -> &'static str {
         match self {
@@ -31,6 +39,7 @@ impl Tree {
             Tree::State => "state",
             Tree::Uploads => "uploads",
             Tree::Parts => "parts",
+            Tree::WriteBack => "writeback",
         }
     }
 }

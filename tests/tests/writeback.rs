@@ -1,0 +1,289 @@
+//! `--vfs-cache-mode writes`: uploads are acknowledged once durable in the local cache, served
+//! from there at once, and written back to the remote after `--vfs-write-back`; the queue
+//! survives restarts, and deletes and overwrites of waiting objects win over their uploads.
+//! The remote here is a local directory, so what reached it can be looked at directly.
+
+use std::time::{Duration, Instant};
+
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+use s3gate_config::CacheMode;
+
+use crate::common::*;
+
+async fn cached_server(delay: Duration) -> TestServer {
+    TestServer::start_with(|c| {
+        c.vfs.cache_mode = CacheMode::Writes;
+        c.vfs.write_back = delay;
+        c.vfs.fsync = true;
+    })
+    .await
+}
+
+/// Waits until `check` holds (uploads run in the background), 20 s at most.
+async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting: {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn cache_files(s: &TestServer) -> Vec<String> {
+    files_under(&s.root().join(".s3gate/writeback/data"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cached_put_is_served_at_once_and_reaches_the_remote_after_the_delay() {
+    let s = cached_server(Duration::from_millis(1500)).await;
+    s.create_bucket("bkt").await;
+    let body = pattern(300_000, 7);
+    let put = s
+        .client
+        .put_object()
+        .bucket("bkt")
+        .key("dir/obj")
+        .content_type("image/png")
+        .metadata("Owner", "Ann")
+        .body(ByteStream::from(body.clone()))
+        .send()
+        .await
+        .unwrap();
+    let written = Instant::now();
+    // Acknowledged from the cache: not on the remote yet, but read, headed and listed.
+    assert!(!s.path_of("bkt", "dir/obj").exists());
+    assert_eq!(cache_files(&s), ["bkt/dir/obj"]);
+    assert_eq!(s.get("bkt", "dir/obj").await, body);
+    assert_eq!(s.list_keys("bkt").await, ["dir/obj"]);
+    let before = s
+        .client
+        .head_object()
+        .bucket("bkt")
+        .key("dir/obj")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(before.e_tag(), put.e_tag());
+
+    let path = s.path_of("bkt", "dir/obj");
+    eventually("the upload", || path.exists()).await;
+    assert!(written.elapsed() >= Duration::from_millis(1400));
+    assert_eq!(std::fs::read(&path).unwrap(), body);
+    eventually("the cached file to go", || cache_files(&s).is_empty()).await;
+    // The same object as before: ETag, metadata, type and time.
+    let after = s
+        .client
+        .head_object()
+        .bucket("bkt")
+        .key("dir/obj")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(after.e_tag(), put.e_tag());
+    assert_eq!(after.content_type(), Some("image/png"));
+    assert_eq!(after.metadata(), before.metadata());
+    assert_eq!(after.last_modified(), before.last_modified());
+    assert_eq!(s.get("bkt", "dir/obj").await, body);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queued_uploads_survive_a_restart() {
+    let mut s = cached_server(Duration::from_secs(3600)).await;
+    s.create_bucket("bkt").await;
+    for i in 0..20 {
+        s.put("bkt", &format!("k{i:02}"), pattern(1000 + i, i as u8))
+            .await;
+    }
+    s.stop_server().await;
+    assert!(!s.path_of("bkt", "k00").exists());
+    // The next run uploads without waiting for new writes, and the old delay does not apply
+    // to a new configuration.
+    s.config.vfs.write_back = Duration::from_millis(10);
+    s.start_again().await;
+    for i in 0..20 {
+        let path = s.path_of("bkt", &format!("k{i:02}"));
+        eventually("uploads after the restart", || path.exists()).await;
+    }
+    eventually("the cache to empty", || cache_files(&s).is_empty()).await;
+    for i in 0..20 {
+        let want = pattern(1000 + i, i as u8);
+        assert_eq!(
+            std::fs::read(s.path_of("bkt", &format!("k{i:02}"))).unwrap(),
+            want
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queued_uploads_are_flushed_even_after_caching_is_turned_off() {
+    let mut s = cached_server(Duration::from_secs(3600)).await;
+    s.create_bucket("bkt").await;
+    s.put("bkt", "waiting", b"from the cache".to_vec()).await;
+    s.put("bkt", "replaced", b"old, cached".to_vec()).await;
+    s.stop_server().await;
+    s.config.vfs.cache_mode = CacheMode::Off;
+    s.start_again().await;
+    // Written straight to the remote now: the cached version must never overwrite it.
+    s.put("bkt", "replaced", b"new, direct".to_vec()).await;
+    let path = s.path_of("bkt", "waiting");
+    eventually("the leftover upload", || path.exists()).await;
+    eventually("the cache to empty", || cache_files(&s).is_empty()).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(s.get("bkt", "replaced").await, b"new, direct");
+    assert_eq!(
+        std::fs::read(s.path_of("bkt", "replaced")).unwrap(),
+        b"new, direct"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deletes_and_overwrites_of_waiting_objects_win_over_their_uploads() {
+    let s = cached_server(Duration::from_millis(500)).await;
+    s.create_bucket("bkt").await;
+    // An older version on the remote, then a cached one deleted before its upload.
+    s.put("bkt", "gone", b"v1".to_vec()).await;
+    eventually("v1 uploaded", || s.path_of("bkt", "gone").exists()).await;
+    s.put("bkt", "gone", b"v2".to_vec()).await;
+    s.client
+        .delete_object()
+        .bucket("bkt")
+        .key("gone")
+        .send()
+        .await
+        .unwrap();
+    // Overwritten twice while waiting: only the last version is uploaded.
+    s.put("bkt", "twice", b"first".to_vec()).await;
+    s.put("bkt", "twice", b"second".to_vec()).await;
+    s.put("bkt", "twice", b"third".to_vec()).await;
+    assert_eq!(s.get("bkt", "twice").await, b"third");
+    let path = s.path_of("bkt", "twice");
+    eventually("the upload", || path.exists()).await;
+    eventually("the cache to empty", || cache_files(&s).is_empty()).await;
+    assert_eq!(std::fs::read(&path).unwrap(), b"third");
+    assert!(!s.path_of("bkt", "gone").exists());
+    assert_eq!(s.list_keys("bkt").await, ["twice"]);
+    let err = s
+        .client
+        .get_object()
+        .bucket("bkt")
+        .key("gone")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(status_and_code(&err), (404, "NoSuchKey".into()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn multipart_uploads_and_copies_land_in_the_cache_too() {
+    let s = cached_server(Duration::from_millis(500)).await;
+    s.create_bucket("bkt").await;
+    let c = &s.client;
+    let up = c
+        .create_multipart_upload()
+        .bucket("bkt")
+        .key("mp")
+        .send()
+        .await
+        .unwrap();
+    let id = up.upload_id().unwrap();
+    let parts = [pattern(5 << 20, 1), pattern(100, 2)];
+    let mut done = Vec::new();
+    for (i, p) in parts.iter().enumerate() {
+        let n = i as i32 + 1;
+        let out = c
+            .upload_part()
+            .bucket("bkt")
+            .key("mp")
+            .upload_id(id)
+            .part_number(n)
+            .body(ByteStream::from(p.clone()))
+            .send()
+            .await
+            .unwrap();
+        done.push(
+            CompletedPart::builder()
+                .part_number(n)
+                .e_tag(out.e_tag().unwrap())
+                .build(),
+        );
+    }
+    // The parts are staged in the cache, not on the remote.
+    assert!(files_under(&s.root().join(".s3gate/multipart")).is_empty());
+    c.complete_multipart_upload()
+        .bucket("bkt")
+        .key("mp")
+        .upload_id(id)
+        .multipart_upload(
+            CompletedMultipartUpload::builder()
+                .set_parts(Some(done))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    // A copy of a waiting object, and (once uploaded) of an object on the remote.
+    c.copy_object()
+        .bucket("bkt")
+        .key("copy-of-waiting")
+        .copy_source("bkt/mp")
+        .send()
+        .await
+        .unwrap();
+    let whole = parts.concat();
+    assert_eq!(s.get("bkt", "copy-of-waiting").await, whole);
+    let mp = s.path_of("bkt", "mp");
+    eventually("the multipart object uploaded", || mp.exists()).await;
+    eventually("the cache to empty", || cache_files(&s).is_empty()).await;
+    c.copy_object()
+        .bucket("bkt")
+        .key("copy-of-uploaded")
+        .copy_source("bkt/mp")
+        .send()
+        .await
+        .unwrap();
+    let copy = s.path_of("bkt", "copy-of-uploaded");
+    eventually("the second copy uploaded", || copy.exists()).await;
+    for key in ["mp", "copy-of-waiting", "copy-of-uploaded"] {
+        assert_eq!(
+            std::fs::read(s.path_of("bkt", key)).unwrap(),
+            whole,
+            "{key}"
+        );
+    }
+    let head = c
+        .head_object()
+        .bucket("bkt")
+        .key("mp")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        head.e_tag().unwrap().ends_with("-2\""),
+        "{:?}",
+        head.e_tag()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_upload_is_retried_and_the_bucket_is_not_empty_meanwhile() {
+    let s = cached_server(Duration::from_millis(100)).await;
+    s.create_bucket("bkt").await;
+    // A file where the remote needs a folder: the upload fails until it is moved away.
+    std::fs::write(s.path_of("bkt", "blocked"), b"in the way").unwrap();
+    s.put("bkt", "blocked/obj", b"patient".to_vec()).await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(cache_files(&s), ["bkt/blocked/obj"]);
+    assert_eq!(s.get("bkt", "blocked/obj").await, b"patient");
+    let err = s
+        .client
+        .delete_bucket()
+        .bucket("bkt")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(status_and_code(&err).1, "BucketNotEmpty");
+    std::fs::remove_file(s.path_of("bkt", "blocked")).unwrap();
+    let path = s.path_of("bkt", "blocked/obj");
+    eventually("the retried upload", || path.exists()).await;
+    assert_eq!(std::fs::read(&path).unwrap(), b"patient");
+}

@@ -1,0 +1,400 @@
+//! The write cache (`--vfs-cache-mode writes`): uploads land on local disk and are acknowledged
+//! once durable there; a queue in the index uploads them to the remote after `--vfs-write-back`.
+//!
+//! An object waiting in the cache has its record marked `cached` (its fingerprint is the cached
+//! file's) and a queue entry with the same fingerprint, written in the same index transaction
+//! as the record. Reads and listings use the cached file meanwhile. The uploader streams the
+//! file to the remote (atomically: whole or not at all), then, under the key's lock and only
+//! if the entry still names the version it uploaded, publishes it and in one transaction points
+//! the record at the remote's version and drops the entry; the cached file goes after. A crash
+//! at any point leaves either the entry (uploaded again, whole) or the finished state, so every
+//! acknowledged object reaches the remote and none is torn.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Result, VfsError};
+use crate::index::ObjectMeta;
+use crate::meta::{Op, Tree};
+use crate::remote::{Fingerprint, LocalFs, Remote};
+use crate::vfs::{now_ns, Vfs};
+
+/// Uploads running at once.
+const UPLOAD_CONCURRENCY: usize = 4;
+/// Queue entries looked at per pass.
+const PASS_LIMIT: usize = 1024;
+/// The longest wait before a failed upload is tried again.
+const MAX_BACKOFF: Duration = Duration::from_secs(300);
+
+pub(crate) struct WriteCache {
+    /// The cached files, at the same paths as on the remote.
+    pub(crate) fs: Arc<dyn Remote>,
+    delay: Duration,
+    /// Entries queued before this run are due at once: their wait was for writes of that run.
+    started_ns: i64,
+    uploaded: AtomicU64,
+    failed: AtomicU64,
+}
+
+impl WriteCache {
+    pub(crate) fn open(dir: &Path, delay: Duration) -> std::io::Result<WriteCache> {
+        // Multipart staging lives here too, as on a remote.
+        std::fs::create_dir_all(dir.join("data").join(crate::key::RESERVED_DIR))?;
+        Ok(WriteCache {
+            fs: Arc::new(LocalFs::new(&dir.join("data"), &dir.join("tmp"))?),
+            delay,
+            started_ns: now_ns(),
+            uploaded: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+        })
+    }
+}
+
+/// One object waiting to be uploaded.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Pending {
+    /// The cached file's version that is to be uploaded.
+    fingerprint: Fingerprint,
+    /// Not before (nanoseconds since the Unix epoch).
+    due_ns: i64,
+    /// When the version was queued.
+    #[serde(default)]
+    queued_ns: i64,
+    #[serde(default)]
+    tries: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+/// The write cache's counters since start, for metrics.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct WriteBackStats {
+    pub pending: u64,
+    pub uploaded: u64,
+    pub failed: u64,
+}
+
+/// What one pass of the uploader did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct WriteBackReport {
+    pub uploaded: u64,
+    pub failed: u64,
+    /// Entries still queued after the pass.
+    pub pending: u64,
+    /// When the next entry falls due, if any is queued.
+    pub next_due: Option<Duration>,
+}
+
+impl Vfs {
+    /// What publishing an object at `path` does to the queue, given the published version: a
+    /// new entry when it went to the cache; dropping any entry when it went straight to the
+    /// remote (the cached version it supersedes must never be uploaded over it).
+    pub(crate) fn queue_builder(
+        &self,
+        path: &str,
+    ) -> impl FnOnce(Fingerprint) -> Option<Op> + Send {
+        let key = path.as_bytes().to_vec();
+        let delay = self.cache.as_ref().map(|c| c.delay);
+        let to_cache = self.write_to_cache;
+        move |fingerprint| match delay {
+            Some(delay) if to_cache => {
+                let now = now_ns();
+                let entry = Pending {
+                    fingerprint,
+                    due_ns: now.saturating_add(delay.as_nanos() as i64),
+                    queued_ns: now,
+                    tries: 0,
+                    error: None,
+                };
+                Some(Op::Put(
+                    Tree::WriteBack,
+                    key,
+                    serde_json::to_vec(&entry).unwrap_or_default(),
+                ))
+            }
+            Some(_) => Some(Op::Delete(Tree::WriteBack, key)),
+            None => None,
+        }
+    }
+
+    fn pending_entry(&self, path: &str) -> Result<Option<Pending>> {
+        Ok(self
+            .index
+            .get_in(Tree::WriteBack, path.as_bytes())?
+            .and_then(|v| serde_json::from_slice(&v).ok()))
+    }
+
+    /// The write cache's state, when there is one.
+    pub fn write_back_stats(&self) -> Result<Option<WriteBackStats>> {
+        let Some(cache) = &self.cache else {
+            return Ok(None);
+        };
+        Ok(Some(WriteBackStats {
+            pending: self.write_back_pending()?,
+            uploaded: cache.uploaded.load(Ordering::Relaxed),
+            failed: cache.failed.load(Ordering::Relaxed),
+        }))
+    }
+
+    /// How many objects wait to be uploaded.
+    pub fn write_back_pending(&self) -> Result<u64> {
+        let mut n = 0;
+        let mut start = Vec::new();
+        loop {
+            let batch = self
+                .index
+                .range_in(Tree::WriteBack, &start, None, PASS_LIMIT)?;
+            n += batch.len() as u64;
+            match batch.last() {
+                Some((k, _)) if batch.len() == PASS_LIMIT => {
+                    start = k.clone();
+                    start.push(0);
+                }
+                _ => return Ok(n),
+            }
+        }
+    }
+
+    /// Uploads the cached objects that are due (all of them with `all`), several at a time.
+    pub async fn write_back(&self, all: bool) -> Result<WriteBackReport> {
+        let mut report = WriteBackReport::default();
+        let Some(started) = self.cache.as_ref().map(|c| c.started_ns) else {
+            return Ok(report);
+        };
+        let now = now_ns();
+        let mut due = Vec::new();
+        let mut next: Option<i64> = None;
+        let mut start = Vec::new();
+        loop {
+            let batch = self
+                .index
+                .range_in(Tree::WriteBack, &start, None, PASS_LIMIT)?;
+            for (k, v) in &batch {
+                let Ok(entry) = serde_json::from_slice::<Pending>(v) else {
+                    continue;
+                };
+                if all || entry.due_ns <= now || (entry.queued_ns < started && entry.tries == 0) {
+                    due.push((String::from_utf8_lossy(k).into_owned(), entry));
+                } else {
+                    next = Some(next.map_or(entry.due_ns, |n| n.min(entry.due_ns)));
+                }
+            }
+            match batch.last() {
+                Some((k, _)) if batch.len() == PASS_LIMIT && due.len() < PASS_LIMIT => {
+                    start = k.clone();
+                    start.push(0);
+                }
+                _ => break,
+            }
+        }
+        let results: Vec<(String, Pending, Result<()>)> = futures_util::stream::iter(due)
+            .map(|(path, entry)| async move {
+                let r = self.upload_cached(&path, &entry).await;
+                (path, entry, r)
+            })
+            .buffer_unordered(UPLOAD_CONCURRENCY)
+            .collect()
+            .await;
+        let Some(cache) = &self.cache else {
+            return Ok(report);
+        };
+        for (path, entry, r) in results {
+            match r {
+                Ok(()) => {
+                    report.uploaded += 1;
+                    cache.uploaded.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(e) => {
+                    report.failed += 1;
+                    cache.failed.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(path, error = %e, tries = entry.tries + 1, "write-back upload failed");
+                    self.postpone(&path, &entry, &e).await?;
+                }
+            }
+        }
+        report.pending = self.write_back_pending()?;
+        if report.pending > 0 {
+            let soonest = next.map_or(0, |n| n.saturating_sub(now_ns()).max(0));
+            report.next_due = Some(Duration::from_nanos(soonest as u64));
+        }
+        Ok(report)
+    }
+
+    /// Puts a failed upload back in the queue, later each time.
+    async fn postpone(&self, path: &str, entry: &Pending, e: &VfsError) -> Result<()> {
+        let _guard = self.locks.lock(path).await;
+        // Only if the entry is still the one that failed (a newer write starts afresh).
+        match self.pending_entry(path)? {
+            Some(now) if now.fingerprint == entry.fingerprint => {}
+            _ => return Ok(()),
+        }
+        let tries = entry.tries + 1;
+        let backoff = Duration::from_secs(1u64 << tries.min(9)).min(MAX_BACKOFF);
+        let retry = Pending {
+            fingerprint: entry.fingerprint,
+            due_ns: now_ns().saturating_add(backoff.as_nanos() as i64),
+            queued_ns: now_ns(),
+            tries,
+            error: Some(e.to_string()),
+        };
+        self.index
+            .apply(vec![Op::Put(
+                Tree::WriteBack,
+                path.as_bytes().to_vec(),
+                serde_json::to_vec(&retry).unwrap_or_default(),
+            )])
+            .await
+    }
+
+    /// Uploads one cached object, if the entry still names the cached file's version.
+    async fn upload_cached(&self, path: &str, entry: &Pending) -> Result<()> {
+        let Some(cache) = &self.cache else {
+            return Ok(());
+        };
+        let Some(reader) = cache.fs.open(path).await? else {
+            return self.drop_orphan(path, entry).await;
+        };
+        if reader.fingerprint() != entry.fingerprint {
+            // Replaced meanwhile: the newer version has its own entry.
+            return Ok(());
+        }
+        let size = entry.fingerprint.size;
+        let (upload, _, _) = self
+            .stage_on(&*self.remote, path, reader.stream(0, size), false, None)
+            .await?;
+        let _guard = self.locks.lock(path).await;
+        match self.pending_entry(path)? {
+            Some(now) if now.fingerprint == entry.fingerprint => {}
+            _ => {
+                upload.abort().await;
+                return Ok(());
+            }
+        }
+        let (bucket, key) = path.split_once('/').unwrap_or((path, ""));
+        let record = self.index.get(bucket, key)?;
+        let index_key = crate::key::index_key(bucket, key);
+        let queue_key = path.as_bytes().to_vec();
+        let want = entry.fingerprint;
+        let (submit, recorded) = self.index.prepare(move |remote_fp| {
+            let mut ops = vec![Op::Delete(Tree::WriteBack, queue_key)];
+            if let Some(m) = record.filter(|m| m.cached && m.fingerprint == want) {
+                let meta = ObjectMeta {
+                    fingerprint: remote_fp,
+                    cached: false,
+                    // Last-Modified stays what the client was told.
+                    modified_ns: m.modified_ns.or(Some(want.mtime_ns)),
+                    ..m
+                };
+                ops.push(Op::Put(Tree::Objects, index_key, meta.encode()));
+            }
+            ops
+        })?;
+        upload
+            .commit(path, self.fsync, submit)
+            .await
+            .map_err(|e| VfsError::from_key_io(e, key))?;
+        recorded.await?;
+        self.forget_cached(path).await;
+        Ok(())
+    }
+
+    /// An entry whose cached file is gone (removed by hand): nothing can be uploaded.
+    async fn drop_orphan(&self, path: &str, entry: &Pending) -> Result<()> {
+        let _guard = self.locks.lock(path).await;
+        if let Some(cache) = &self.cache {
+            if cache.fs.stat(path).await?.is_some() {
+                return Ok(());
+            }
+        }
+        match self.pending_entry(path)? {
+            Some(now) if now.fingerprint == entry.fingerprint => {}
+            _ => return Ok(()),
+        }
+        tracing::error!(
+            path,
+            "the cached file of a pending upload is missing; dropped"
+        );
+        self.index
+            .apply(vec![Op::Delete(Tree::WriteBack, path.as_bytes().to_vec())])
+            .await
+    }
+
+    /// Removes a cached file and the cache folders it leaves empty (the caller holds the key's
+    /// lock, and the file has been uploaded or deleted).
+    pub(crate) async fn forget_cached(&self, path: &str) {
+        let Some(cache) = &self.cache else { return };
+        if cache.fs.delete(path).await.is_err() {
+            return;
+        }
+        let mut dir = path;
+        while let Some((parent, _)) = dir.rsplit_once('/') {
+            if !parent.contains('/') || cache.fs.rmdir(parent).await.is_err() {
+                break;
+            }
+            dir = parent;
+        }
+    }
+
+    /// Puts the cache in line with the index after a crash (run at start, before serving). A
+    /// cached file that is not the version its record names was being written when the server
+    /// stopped: where the record says the object waits in the cache, the file replaced that
+    /// version (which is gone), so it becomes the object, queued; anything else (a new key whose
+    /// record never landed, an uploaded or deleted object whose file was still to go) is removed.
+    pub(crate) async fn recover_cache(&self) -> Result<()> {
+        let Some(cache) = &self.cache else {
+            return Ok(());
+        };
+        for bucket in cache.fs.list_dir("").await? {
+            if !bucket.is_dir || crate::key::validate_bucket(&bucket.name).is_err() {
+                continue;
+            }
+            for (key, fp) in crate::scan::walk(&*cache.fs, &bucket.name).await? {
+                let path = format!("{}/{key}", bucket.name);
+                let record = self.index.get(&bucket.name, &key)?;
+                match record {
+                    Some(m) if m.cached && m.fingerprint == fp => {}
+                    Some(m) if m.cached => {
+                        let Some(reader) = cache.fs.open(&path).await? else {
+                            continue;
+                        };
+                        let meta = ObjectMeta {
+                            fingerprint: fp,
+                            etag: self.content_etag(reader).await?,
+                            attrs: Default::default(),
+                            parts: Vec::new(),
+                            modified_ns: None,
+                            cached: true,
+                        };
+                        tracing::warn!(path, "a write cut off by a stop replaced a cached object: kept as the object");
+                        let mut ops = vec![Op::Put(
+                            Tree::Objects,
+                            crate::key::index_key(&bucket.name, &key),
+                            meta.encode(),
+                        )];
+                        ops.extend(self.queue_builder(&path)(fp));
+                        self.index.apply(ops).await?;
+                    }
+                    _ => self.forget_cached(&path).await,
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether any object of `bucket` still waits in the cache.
+    pub(crate) async fn bucket_has_cached(&self, bucket: &str) -> Result<bool> {
+        let Some(cache) = &self.cache else {
+            return Ok(false);
+        };
+        Ok(match cache.fs.list_dir(bucket).await {
+            Ok(entries) => !entries.is_empty(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+            Err(e) => return Err(e.into()),
+        })
+    }
+}
