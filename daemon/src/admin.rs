@@ -1,7 +1,12 @@
-//! `s3gate index rebuild`: sets the index aside and builds a new one from the files, for an
+//! Commands run while the server is stopped.
+//!
+//! `s3gate index rebuild` sets the index aside and builds a new one from the files, for an
 //! index that is lost, damaged, or from another machine. What only the index knew (user
 //! metadata, content headers, checksums, multipart ETags, open multipart uploads) is gone; the
 //! old index stays beside the new one.
+//!
+//! `s3gate cache stats` tells what waits in the write cache; `s3gate cache clear` uploads it
+//! all to the remote, then removes the cache's folder. Nothing waiting is ever dropped.
 
 use std::fs::File;
 use std::path::PathBuf;
@@ -68,5 +73,60 @@ pub async fn rebuild_index(config: Config) -> Result<String, Error> {
         index.display(),
         plural(report.files, "object"),
         plural(buckets as u64, "bucket")
+    ))
+}
+
+/// What waits in the write cache of `config`'s remote.
+pub async fn cache_stats(config: Config) -> Result<String, Error> {
+    let vfs = s3gate_vfs::Vfs::open(&config).await?;
+    let summary = vfs.write_back_summary();
+    vfs.shutdown().await;
+    let s = summary?;
+    let mut text = format!(
+        "write cache: {}\ncache mode: {}\nwaiting: {} objects, {} bytes\n",
+        config.index_dir().join("writeback").display(),
+        match config.vfs.cache_mode {
+            s3gate_config::CacheMode::Off => "off",
+            s3gate_config::CacheMode::Minimal => "minimal",
+            s3gate_config::CacheMode::Writes => "writes",
+            s3gate_config::CacheMode::Full => "full",
+        },
+        s.pending,
+        s.bytes
+    );
+    if let Some(oldest) = s.oldest {
+        text += &format!("oldest waiting: {} s\n", oldest.as_secs());
+    }
+    if s.failing > 0 {
+        text += &format!(
+            "failing: {} (last error: {})\n",
+            s.failing,
+            s.last_error.as_deref().unwrap_or("unknown")
+        );
+    }
+    Ok(text)
+}
+
+/// Uploads everything the write cache holds, then removes its folder.
+pub async fn cache_clear(config: Config) -> Result<String, Error> {
+    let vfs = s3gate_vfs::Vfs::open(&config).await?;
+    let flushed = vfs.write_back(true).await;
+    vfs.shutdown().await;
+    let report = flushed?;
+    if report.pending > 0 {
+        return Err(Error::Listen(std::io::Error::other(format!(
+            "{} cached objects could not be uploaded to the remote; the cache was left in place \
+             (s3gate cache stats tells why)",
+            report.pending
+        ))));
+    }
+    let dir = config.index_dir().join("writeback");
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir)?;
+    }
+    Ok(format!(
+        "uploaded {} objects; removed {}\n",
+        report.uploaded,
+        dir.display()
     ))
 }

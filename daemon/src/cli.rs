@@ -31,6 +31,17 @@ enum Command {
     /// Work with the metadata index (the server must be stopped).
     #[command(subcommand)]
     Index(IndexCommand),
+    /// Work with the write cache (the server must be stopped).
+    #[command(subcommand)]
+    Cache(CacheCommand),
+}
+
+#[derive(Subcommand)]
+enum CacheCommand {
+    /// Tell what waits in the write cache to be uploaded to the remote.
+    Stats(Box<ServeArgs>),
+    /// Upload everything the write cache holds, then remove its folder.
+    Clear(Box<ServeArgs>),
 }
 
 #[derive(Subcommand)]
@@ -113,7 +124,14 @@ struct ServeArgs {
     #[arg(long, env = "S3GATE_NO_FSYNC")]
     no_fsync: bool,
     /// How often to pick up changes made to PATH by other programs (e.g. 5m).
-    #[arg(long, env = "S3GATE_RESCAN_INTERVAL", value_parser = parse_duration)]
+    /// (`--dir-cache-time` says the same, as in rclone: listings are served from the index and
+    /// refreshed from the remote this often; a named remote's buckets are known for as long.)
+    #[arg(
+        long,
+        env = "S3GATE_RESCAN_INTERVAL",
+        value_parser = parse_duration,
+        visible_alias = "dir-cache-time"
+    )]
     rescan_interval: Option<std::time::Duration>,
     /// Remove multipart uploads idle for longer than this (e.g. 24h).
     #[arg(long, env = "S3GATE_MULTIPART_EXPIRY", value_parser = parse_duration)]
@@ -269,22 +287,9 @@ pub async fn run_cli() -> i32 {
             init_logging(&config);
             serve(*args, config).await
         }
-        Command::Index(IndexCommand::Rebuild(args)) => {
-            let result = match args.to_config() {
-                Ok(config) => crate::rebuild_index(config).await,
-                Err(e) => Err(e),
-            };
-            match result {
-                Ok(text) => {
-                    print!("{text}");
-                    0
-                }
-                Err(e) => {
-                    eprintln!("s3gate: {e}");
-                    1
-                }
-            }
-        }
+        Command::Index(IndexCommand::Rebuild(args)) => admin(&args, crate::rebuild_index).await,
+        Command::Cache(CacheCommand::Stats(args)) => admin(&args, crate::cache_stats).await,
+        Command::Cache(CacheCommand::Clear(args)) => admin(&args, crate::cache_clear).await,
         Command::Config(ConfigCommand::Check { file }) => match check(&file) {
             Ok(text) => {
                 print!("{text}");
@@ -318,6 +323,28 @@ fn init_logging(config: &Config) {
         LogFormat::Text => builder
             .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
             .init(),
+    }
+}
+
+/// Runs an administrative command on the configuration `args` make; prints what it says.
+async fn admin<F, Fut>(args: &ServeArgs, command: F) -> i32
+where
+    F: FnOnce(Config) -> Fut,
+    Fut: std::future::Future<Output = Result<String, crate::Error>>,
+{
+    let result = match args.to_config() {
+        Ok(config) => command(config).await,
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(text) => {
+            print!("{text}");
+            0
+        }
+        Err(e) => {
+            eprintln!("s3gate: {e}");
+            1
+        }
     }
 }
 

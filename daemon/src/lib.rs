@@ -10,7 +10,7 @@ mod notify;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-pub use admin::rebuild_index;
+pub use admin::{cache_clear, cache_stats, rebuild_index};
 pub use cli::run_cli;
 pub use s3gate_config::Config;
 
@@ -32,6 +32,7 @@ pub struct Server {
     vfs: Arc<s3gate_vfs::Vfs>,
     housekeeping: tokio::task::JoinHandle<()>,
     write_back: tokio::task::JoinHandle<()>,
+    _watch: Option<s3gate_vfs::Watch>,
 }
 
 impl Server {
@@ -84,12 +85,18 @@ pub async fn start(mut config: Config) -> Result<Server, Error> {
         config.vfs.multipart_expiry,
     ));
     let write_back = tokio::spawn(write_back(vfs.clone()));
+    // Out-of-band changes to a served directory; rescans cover what a watch misses.
+    let watch = vfs.watch().unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "cannot watch the served directory; changes made by other programs show after the next rescan");
+        None
+    });
     Ok(Server {
         addr: http.addr(),
         http,
         vfs,
         housekeeping,
         write_back,
+        _watch: watch,
     })
 }
 

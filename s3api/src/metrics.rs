@@ -141,6 +141,13 @@ pub(crate) async fn scrape(state: web::Data<State>) -> HttpResponse {
         "Open multipart uploads.",
     );
     let _ = writeln!(out, "s3gate_multipart_uploads {}", uploads.unwrap_or(0));
+    family(
+        &mut out,
+        "s3gate_index_bytes",
+        "gauge",
+        "Size of the metadata index on disk.",
+    );
+    let _ = writeln!(out, "s3gate_index_bytes {}", state.vfs.index_bytes());
     if let Ok(Some(wb)) = state.vfs.write_back_stats() {
         for (name, kind, help, value) in [
             (

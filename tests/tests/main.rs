@@ -28,4 +28,5 @@ mod shutdown;
 mod subresources;
 mod tls;
 mod transport;
+mod watch;
 mod writeback;

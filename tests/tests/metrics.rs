@@ -88,6 +88,7 @@ async fn metrics_count_known_requests() {
     assert!(get("s3gate_sent_bytes_total{op=GetObject}") >= 1000.0);
     assert_eq!(get("s3gate_request_duration_seconds{op=PutObject}"), 2.0);
     assert_eq!(get("s3gate_multipart_uploads{}"), 1.0);
+    assert!(get("s3gate_index_bytes{}") > 0.0);
     s.client
         .abort_multipart_upload()
         .bucket("bkt")

@@ -287,3 +287,94 @@ async fn a_failing_upload_is_retried_and_the_bucket_is_not_empty_meanwhile() {
     eventually("the retried upload", || path.exists()).await;
     assert_eq!(std::fs::read(&path).unwrap(), b"patient");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cache_stats_tells_what_waits_and_cache_clear_uploads_it_first() {
+    let mut s = cached_server(Duration::from_secs(3600)).await;
+    s.create_bucket("bkt").await;
+    for i in 0..3 {
+        s.client
+            .put_object()
+            .bucket("bkt")
+            .key(format!("k{i}"))
+            .metadata("N", i.to_string())
+            .body(ByteStream::from(pattern(1000, i as u8)))
+            .send()
+            .await
+            .unwrap();
+    }
+    s.stop_server().await;
+    let stats = s3gate::cache_stats(s.config.clone()).await.unwrap();
+    assert!(stats.contains("waiting: 3 objects, 3000 bytes"), "{stats}");
+    assert!(stats.contains("cache mode: writes"), "{stats}");
+    let cleared = s3gate::cache_clear(s.config.clone()).await.unwrap();
+    assert!(cleared.starts_with("uploaded 3 objects"), "{cleared}");
+    assert!(!s.root().join(".s3gate/writeback").exists());
+    for i in 0..3u8 {
+        assert_eq!(
+            std::fs::read(s.path_of("bkt", &format!("k{i}"))).unwrap(),
+            pattern(1000, i)
+        );
+    }
+    s.start_again().await;
+    let head = s
+        .client
+        .head_object()
+        .bucket("bkt")
+        .key("k2")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        head.metadata().and_then(|m| m.get("n")),
+        Some(&"2".to_string())
+    );
+    let stats = s3gate::cache_stats(s.config.clone()).await;
+    assert!(stats.is_err(), "the running server holds the index");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn write_back_metrics_follow_the_queue() {
+    let s = TestServer::start_with(|c| {
+        c.vfs.cache_mode = CacheMode::Writes;
+        c.vfs.write_back = Duration::from_millis(300);
+        c.server.metrics_addr = Some("127.0.0.1:0".parse().unwrap());
+    })
+    .await;
+    s.create_bucket("bkt").await;
+    let url = format!("http://{}/metrics", s.metrics_addr().unwrap());
+    let value = |text: &str, name: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(-1.0)
+    };
+    s.put("bkt", "a", b"a".to_vec()).await;
+    s.put("bkt", "b", b"b".to_vec()).await;
+    let text = http().get(&url).send().await.unwrap().text().await.unwrap();
+    assert_eq!(value(&text, "s3gate_writeback_pending"), 2.0, "{text}");
+    let path = s.path_of("bkt", "b");
+    eventually("the uploads", || {
+        path.exists() && s.path_of("bkt", "a").exists()
+    })
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let text = loop {
+        let text = http().get(&url).send().await.unwrap().text().await.unwrap();
+        if value(&text, "s3gate_writeback_uploads_total") == 2.0 || Instant::now() > deadline {
+            break text;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(value(&text, "s3gate_writeback_pending"), 0.0, "{text}");
+    assert_eq!(
+        value(&text, "s3gate_writeback_uploads_total"),
+        2.0,
+        "{text}"
+    );
+    assert_eq!(
+        value(&text, "s3gate_writeback_failures_total"),
+        0.0,
+        "{text}"
+    );
+}

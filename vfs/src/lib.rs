@@ -14,6 +14,7 @@ mod multipart;
 mod remote;
 mod scan;
 mod vfs;
+mod watch;
 mod writeback;
 
 pub use error::{Result, VfsError};
@@ -23,4 +24,5 @@ pub use multipart::{PartBody, PartInfo, PartPage, UploadInfo, UploadPage, MAX_PA
 pub use remote::{ByteStream, Fingerprint};
 pub use scan::ScanReport;
 pub use vfs::{BucketInfo, ObjectInfo, ObjectReader, Precondition, PutRequest, Vfs};
-pub use writeback::{WriteBackReport, WriteBackStats};
+pub use watch::Watch;
+pub use writeback::{WriteBackReport, WriteBackStats, WriteBackSummary};

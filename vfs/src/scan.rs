@@ -105,6 +105,13 @@ impl Vfs {
         Ok(changes)
     }
 
+    /// Brings the record of one key in line with the remote (as a rescan would).
+    pub(crate) async fn recheck(&self, bucket: &str, key: &str) -> Result<()> {
+        let mut report = ScanReport::default();
+        self.apply_checked(bucket, Change::Remove(key.to_string()), &mut report)
+            .await
+    }
+
     /// While serving: re-check each change against the remote under the key's lock.
     async fn apply_checked(
         &self,

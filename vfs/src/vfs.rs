@@ -108,6 +108,15 @@ pub struct Vfs {
     pub(crate) cache: Option<crate::writeback::WriteCache>,
     /// New objects (and multipart parts) land in the cache.
     pub(crate) write_to_cache: bool,
+    /// How long a bucket seen on the remote is taken to exist without asking again: a stat is a
+    /// round trip on a named remote, and every request names a bucket. `None` on a local
+    /// directory, where it costs nothing.
+    bucket_ttl: Option<std::time::Duration>,
+    /// Where the index (and the write cache) live.
+    index_dir: std::path::PathBuf,
+    /// The served directory, when the remote is a local one (watched for changes).
+    pub(crate) local_root: Option<std::path::PathBuf>,
+    known_buckets: std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>,
 }
 
 type BodyError = Box<dyn std::error::Error + Send + Sync>;
@@ -143,12 +152,49 @@ impl Vfs {
             writing_in_place: Default::default(),
             cache,
             write_to_cache,
+            bucket_ttl: config
+                .remote
+                .name
+                .is_some()
+                .then_some(config.vfs.rescan_interval),
+            known_buckets: Default::default(),
+            index_dir: config.index_dir(),
+            local_root: config
+                .remote
+                .name
+                .is_none()
+                .then(|| config.remote.path.clone()),
         };
         if !vfs.index_filled()? {
             vfs.reconcile().await?;
         }
         vfs.recover_cache().await?;
         Ok(vfs)
+    }
+
+    /// The size of the index's files on disk (the write cache not included).
+    pub fn index_bytes(&self) -> u64 {
+        fn size(p: &std::path::Path) -> u64 {
+            match std::fs::symlink_metadata(p) {
+                Ok(m) if m.is_dir() => std::fs::read_dir(p)
+                    .map(|d| d.flatten().map(|e| size(&e.path())).sum())
+                    .unwrap_or(0),
+                Ok(m) => m.len(),
+                Err(_) => 0,
+            }
+        }
+        std::fs::read_dir(&self.index_dir)
+            .map(|d| {
+                d.flatten()
+                    .filter(|e| {
+                        e.file_name() != "writeback"
+                            && e.file_name() != "tmp"
+                            && e.file_name() != "multipart"
+                    })
+                    .map(|e| size(&e.path()))
+                    .sum()
+            })
+            .unwrap_or(0)
     }
 
     /// Where new objects and multipart parts are written: the write cache, or the remote.
@@ -186,7 +232,11 @@ impl Vfs {
 
     pub async fn create_bucket(&self, name: &str) -> Result<()> {
         key::validate_new_bucket(name)?;
-        match self.remote.mkdir(name).await {
+        let made = self.remote.mkdir(name).await;
+        if let Ok(true) | Ok(false) = made {
+            self.know_bucket(name, true);
+        }
+        match made {
             Ok(true) => Ok(()),
             Ok(false) => Err(VfsError::BucketAlreadyOwnedByYou),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(
@@ -198,9 +248,36 @@ impl Vfs {
 
     pub async fn head_bucket(&self, name: &str) -> Result<()> {
         key::validate_bucket(name)?;
-        match self.remote.stat(name).await? {
-            Some(e) if e.is_dir => Ok(()),
-            _ => Err(VfsError::NoSuchBucket),
+        if let Some(ttl) = self.bucket_ttl {
+            let fresh = self
+                .known_buckets
+                .lock()
+                .ok()
+                .and_then(|k| k.get(name).map(|seen| seen.elapsed() < ttl))
+                .unwrap_or(false);
+            if fresh {
+                return Ok(());
+            }
+        }
+        let exists = matches!(self.remote.stat(name).await?, Some(e) if e.is_dir);
+        self.know_bucket(name, exists);
+        match exists {
+            true => Ok(()),
+            false => Err(VfsError::NoSuchBucket),
+        }
+    }
+
+    /// Records whether a bucket exists, where buckets are remembered (remote round trips).
+    fn know_bucket(&self, name: &str, exists: bool) {
+        if self.bucket_ttl.is_none() {
+            return;
+        }
+        if let Ok(mut known) = self.known_buckets.lock() {
+            if exists {
+                known.insert(name.to_string(), std::time::Instant::now());
+            } else {
+                known.remove(name);
+            }
         }
     }
 
@@ -216,6 +293,7 @@ impl Vfs {
             }
             Err(e) => return Err(e.into()),
         }
+        self.know_bucket(name, false);
         self.forget_bucket(name).await
     }
 

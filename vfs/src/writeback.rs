@@ -79,6 +79,18 @@ pub struct WriteBackStats {
     pub failed: u64,
 }
 
+/// What waits in the write cache (`s3gate cache stats`).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct WriteBackSummary {
+    pub pending: u64,
+    pub bytes: u64,
+    /// Entries whose last upload failed, and the most recent such failure.
+    pub failing: u64,
+    pub last_error: Option<String>,
+    /// How long the oldest entry has waited.
+    pub oldest: Option<Duration>,
+}
+
 /// What one pass of the uploader did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct WriteBackReport {
@@ -139,6 +151,42 @@ impl Vfs {
             uploaded: cache.uploaded.load(Ordering::Relaxed),
             failed: cache.failed.load(Ordering::Relaxed),
         }))
+    }
+
+    /// Every entry of the queue, summed up.
+    pub fn write_back_summary(&self) -> Result<WriteBackSummary> {
+        let mut sum = WriteBackSummary::default();
+        let mut start = Vec::new();
+        let now = now_ns();
+        let mut last_failure = i64::MIN;
+        loop {
+            let batch = self
+                .index
+                .range_in(Tree::WriteBack, &start, None, PASS_LIMIT)?;
+            for (_, v) in &batch {
+                let Ok(e) = serde_json::from_slice::<Pending>(v) else {
+                    continue;
+                };
+                sum.pending += 1;
+                sum.bytes += e.fingerprint.size;
+                let waited = Duration::from_nanos(now.saturating_sub(e.queued_ns).max(0) as u64);
+                sum.oldest = Some(sum.oldest.map_or(waited, |o| o.max(waited)));
+                if e.tries > 0 {
+                    sum.failing += 1;
+                    if e.queued_ns > last_failure {
+                        last_failure = e.queued_ns;
+                        sum.last_error = e.error.clone();
+                    }
+                }
+            }
+            match batch.last() {
+                Some((k, _)) if batch.len() == PASS_LIMIT => {
+                    start = k.clone();
+                    start.push(0);
+                }
+                _ => return Ok(sum),
+            }
+        }
     }
 
     /// How many objects wait to be uploaded.

@@ -1,0 +1,308 @@
+#!/usr/bin/env python3
+"""s3gate in front of a slow remote, beside s3gate on a local disk, in one run.
+
+The remote is an S3 store (a second s3gate over a local folder) reached through a proxy in this
+script that delays every answer by --latency-ms and shares --bandwidth MB/s per direction among
+all connections: a distant object store in miniature. Three servers are measured with s3bench
+(SigV4, aws-sdk-s3):
+
+  local   s3gate serving a local folder (the reference)
+  off     s3gate serving the slow remote, --vfs-cache-mode off
+  writes  s3gate serving the slow remote, --vfs-cache-mode writes
+
+Workloads: PUT latency (4 KiB and 1 MiB objects, one at a time), GET of a --big object twice
+(first and second read), and ListObjectsV2 of a --list-key prefix, with the number of requests
+the remote received during the listings (read from its metrics).
+
+Prints a table and writes JSON to target/bench-remote.json. Only the standard library is used;
+s3gate and s3bench are built in release mode unless BENCH_BUILD=0.
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+AK, SK = "benchak", "benchsk"
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def wait_up(url, limit=60):
+    deadline = time.time() + limit
+    while time.time() < deadline:
+        try:
+            urllib.request.urlopen(url, timeout=1)
+            return
+        except urllib.error.HTTPError:
+            return
+        except OSError:
+            time.sleep(0.05)
+    sys.exit(f"{url} did not answer within {limit}s")
+
+
+class Link:
+    """One direction of the slow network: a delay, and a bandwidth shared by all connections."""
+
+    def __init__(self, latency, bandwidth):
+        self.latency, self.rate = latency, bandwidth
+        self.free_at = 0.0  # when the link has sent everything queued so far
+        self.lock = asyncio.Lock()
+
+    async def send_time(self, n):
+        async with self.lock:
+            now = time.monotonic()
+            self.free_at = max(self.free_at, now) + n / self.rate
+            return self.free_at + self.latency
+
+
+class SlowProxy:
+    """A TCP proxy on loopback to `target`, counting connections."""
+
+    def __init__(self, target_port, latency, bandwidth):
+        self.target_port = target_port
+        self.port = free_port()
+        self.latency, self.bandwidth = latency, bandwidth
+        self.loop = asyncio.new_event_loop()
+        self.connections = 0
+
+    def start(self):
+        ready = threading.Event()
+
+        def run():
+            asyncio.set_event_loop(self.loop)
+            self.up = Link(0.0, self.bandwidth)
+            self.down = Link(self.latency, self.bandwidth)
+            server = self.loop.run_until_complete(
+                asyncio.start_server(self.handle, "127.0.0.1", self.port))
+            ready.set()
+            self.loop.run_forever()
+            server.close()
+
+        threading.Thread(target=run, daemon=True).start()
+        ready.wait()
+
+    async def pump(self, reader, writer, link):
+        queue = asyncio.Queue()
+
+        async def deliver():
+            while True:
+                item = await queue.get()
+                if item is None:
+                    break
+                at, data = item
+                delay = at - time.monotonic()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                writer.write(data)
+                await writer.drain()
+            try:
+                writer.close()
+            except Exception:
+                pass
+
+        sender = asyncio.ensure_future(deliver())
+        try:
+            while True:
+                data = await reader.read(256 * 1024)
+                if not data:
+                    break
+                await queue.put((await link.send_time(len(data)), data))
+        except Exception:
+            pass
+        await queue.put(None)
+        await sender
+
+    async def handle(self, client_r, client_w):
+        self.connections += 1
+        try:
+            server_r, server_w = await asyncio.open_connection("127.0.0.1", self.target_port)
+        except OSError:
+            client_w.close()
+            return
+        await asyncio.gather(self.pump(client_r, server_w, self.up),
+                             self.pump(server_r, client_w, self.down))
+
+
+class Procs:
+    def __init__(self, work):
+        self.work, self.procs = work, []
+
+    def start(self, name, argv):
+        log = open(os.path.join(self.work, f"{name}.log"), "ab")
+        p = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
+        self.procs.append(p)
+        return p
+
+    def stop_all(self):
+        for p in self.procs:
+            p.terminate()
+        for p in self.procs:
+            try:
+                p.wait(20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+
+def cached_files(cache_dir):
+    """Objects still waiting in a write cache under `cache_dir`."""
+    return sum(len(fs) for d, _, fs in os.walk(cache_dir) if "/writeback/data/bench" in d)
+
+
+def requests_served(metrics_url):
+    """The requests a server has answered so far (its Prometheus counter)."""
+    text = urllib.request.urlopen(metrics_url, timeout=5).read().decode()
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith("s3gate_requests_total{"))
+
+
+def s3bench(bin_, endpoint, *args):
+    out = subprocess.run(
+        [bin_, "--endpoint", endpoint, "--access-key", AK, "--secret-key", SK,
+         "--bucket", "bench", "--json", *args],
+        check=True, capture_output=True, text=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--latency-ms", type=float, default=20.0)
+    ap.add_argument("--bandwidth", type=float, default=100.0, help="MB/s per direction")
+    ap.add_argument("--big", default="256MiB")
+    ap.add_argument("--puts", type=int, default=100, help="objects per PUT workload")
+    ap.add_argument("--list-keys", type=int, default=10000)
+    ap.add_argument("--workdir", default=None)
+    args = ap.parse_args()
+
+    if os.environ.get("BENCH_BUILD", "1") == "1":
+        print("run-remote: building s3gate and s3bench (release)", file=sys.stderr)
+        subprocess.run(["cargo", "build", "--release", "-q", "-p", "s3gate", "-p", "s3gate-bench"],
+                       check=True, cwd=ROOT)
+    gate = os.path.join(ROOT, "target/release/s3gate")
+    bench = os.path.join(ROOT, "target/release/s3bench")
+    work = args.workdir or tempfile.mkdtemp(prefix="s3gate-bench-remote-")
+    os.makedirs(work, exist_ok=True)
+    procs = Procs(work)
+    results = {"latency_ms": args.latency_ms, "bandwidth_mb_s": args.bandwidth}
+    try:
+        # The remote: a second s3gate, behind the slow link.
+        back_port, back_metrics = free_port(), free_port()
+        procs.start("backing", [gate, "serve", os.path.join(work, "backing"),
+                                "--addr", f"127.0.0.1:{back_port}", "--auth-key", f"{AK},{SK}",
+                                "--metrics-addr", f"127.0.0.1:{back_metrics}",
+                                "--log-level", "warn"])
+        wait_up(f"http://127.0.0.1:{back_port}/")
+        s3bench(bench, f"http://127.0.0.1:{back_port}", "--bucket", "store", "create-bucket")
+        proxy = SlowProxy(back_port, args.latency_ms / 1000, args.bandwidth * 1e6)
+        proxy.start()
+
+        servers = {}
+        for name in ("local", "off", "writes"):
+            port = free_port()
+            argv = [gate, "serve"]
+            if name == "local":
+                argv.append(os.path.join(work, "local"))
+            else:
+                conf = os.path.join(work, f"{name}.toml")
+                with open(conf, "w") as f:
+                    f.write(f'[vfs]\ncache_dir = "{os.path.join(work, "cache-" + name)}"\n'
+                            f'cache_mode = "{name}"\n'
+                            f'[remotes.slow]\ntype = "s3"\nbucket = "store"\n'
+                            f'endpoint = "http://127.0.0.1:{proxy.port}"\nregion = "us-east-1"\n'
+                            f'access_key_id = "{AK}"\nsecret_access_key = "{SK}"\n'
+                            f'root = "/{name}"\ndisable_config_load = "true"\n'
+                            f'disable_ec2_metadata = "true"\n')
+                argv += ["slow:", "--config", conf]
+            argv += ["--addr", f"127.0.0.1:{port}", "--auth-key", f"{AK},{SK}",
+                     "--log-level", "warn"]
+            procs.start(name, argv)
+            servers[name] = f"http://127.0.0.1:{port}"
+            wait_up(servers[name] + "/")
+            s3bench(bench, servers[name], "create-bucket")
+
+        table = []
+        for size in ("4KiB", "1MiB"):
+            row = {}
+            for name, url in servers.items():
+                r = s3bench(bench, url, "put", "--count", str(args.puts), "--size", size,
+                            "--concurrency", "1", "--prefix", f"put-{size}/")
+                row[name] = r["lat_p50_ms"]
+            results[f"put_{size}_p50_ms"] = row
+            table.append((f"PUT {size}, one at a time: p50 latency (ms)", row, "low"))
+
+        # The big object: written through each server, then read twice.
+        first, second = {}, {}
+        for name, url in servers.items():
+            s3bench(bench, url, "put", "--count", "1", "--size", args.big, "--concurrency", "1",
+                    "--prefix", "big/")
+        # The writes server reads from its cache until the upload is done: wait for it.
+        deadline = time.time() + 600
+        while cached_files(os.path.join(work, "cache-writes")) and time.time() < deadline:
+            time.sleep(0.5)
+        for name, url in servers.items():
+            first[name] = s3bench(bench, url, "get", "--count", "1", "--concurrency", "1",
+                                  "--prefix", "big/")["mb_s"]
+            second[name] = s3bench(bench, url, "get", "--count", "1", "--concurrency", "1",
+                                   "--prefix", "big/")["mb_s"]
+        results["get_big_first_mb_s"], results["get_big_second_mb_s"] = first, second
+        table.append((f"GET {args.big}, first read (MB/s)", first, "high"))
+        table.append((f"GET {args.big}, second read (MB/s)", second, "high"))
+
+        # Listings: keys written through the server (so its index holds them), then listed
+        # three times while the remote's request counter is watched.
+        remote_calls, listing = {}, {}
+        for name in ("off", "writes"):
+            s3bench(bench, servers[name], "put", "--count", str(args.list_keys), "--size", "0",
+                    "--concurrency", "64", "--prefix", "list/")
+            before = requests_served(f"http://127.0.0.1:{back_metrics}/metrics")
+            r = s3bench(bench, servers[name], "list", "--prefix", "list/", "--repeat", "3")
+            after = requests_served(f"http://127.0.0.1:{back_metrics}/metrics")
+            remote_calls[name] = after - before
+            listing[name] = r["listing_s"] * 1000
+        r = s3bench(bench, servers["local"], "put", "--count", str(args.list_keys), "--size",
+                    "0", "--concurrency", "64", "--prefix", "list/")
+        listing["local"] = s3bench(bench, servers["local"], "list", "--prefix", "list/",
+                                   "--repeat", "3")["listing_s"] * 1000
+        remote_calls["local"] = 0
+        results["list_ms"], results["list_remote_requests"] = listing, remote_calls
+        table.append((f"ListObjectsV2 of {args.list_keys} keys (ms per listing)", listing, "low"))
+        table.append(("  requests the remote received for 3 listings", remote_calls, "low"))
+
+        print(f"\nslow remote: +{args.latency_ms:g} ms per answer, {args.bandwidth:g} MB/s per "
+              f"direction; {os.cpu_count()} cores")
+        print(f"{'workload':58} {'local':>9} {'off':>9} {'writes':>9} {'writes/local':>13}")
+        for what, row, better in table:
+            ratio = ""
+            if row.get("local"):
+                ratio = f"{row['writes'] / row['local']:.2f}"
+            print(f"{what:58} " + " ".join(f"{row[n]:9.1f}" for n in ("local", "off", "writes"))
+                  + f" {ratio:>13}")
+        out = os.path.join(ROOT, "target", "bench-remote.json")
+        with open(out, "w") as f:
+            json.dump(results, f, indent=2)
+        print(f"\nJSON: {out}")
+    finally:
+        procs.stop_all()
+        if not args.workdir:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

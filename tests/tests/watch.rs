@@ -1,0 +1,86 @@
+//! Files that other programs add, change, move and remove in a served directory show in
+//! listings without waiting for a rescan (the rescan interval here is an hour).
+
+use std::time::{Duration, Instant};
+
+use crate::common::*;
+
+async fn watched_server() -> TestServer {
+    let s = TestServer::start_with(|c| {
+        c.vfs.rescan_interval = Duration::from_secs(3600);
+    })
+    .await;
+    s.create_bucket("bkt").await;
+    // The first rescan runs at start: let it pass, so that it cannot be what finds the files.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    s
+}
+
+/// Waits until the bucket lists `want` (5 s at most; the watch takes a fraction of a second).
+async fn lists(s: &TestServer, want: &[&str]) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let keys = s.list_keys("bkt").await;
+        if keys == want {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "listing {keys:?}, expected {want:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn out_of_band_changes_show_without_a_rescan() {
+    let s = watched_server().await;
+    let root = s.root().join("bkt");
+
+    std::fs::create_dir_all(root.join("a")).unwrap();
+    std::fs::write(root.join("a/one.txt"), b"one").unwrap();
+    lists(&s, &["a/one.txt"]).await;
+    assert_eq!(s.get("bkt", "a/one.txt").await, b"one");
+
+    // A changed file gets its new ETag.
+    std::fs::write(root.join("a/one.txt"), b"one, longer").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let page = s
+            .client
+            .list_objects_v2()
+            .bucket("bkt")
+            .send()
+            .await
+            .unwrap();
+        let obj = &page.contents()[0];
+        if obj.size() == Some(11) {
+            assert_eq!(obj.e_tag(), Some(etag_of(b"one, longer").as_str()));
+            break;
+        }
+        assert!(Instant::now() < deadline, "size still {:?}", obj.size());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // A folder made elsewhere and moved in, with its files.
+    let outside = tempfile::tempdir_in(s.root()).unwrap();
+    std::fs::create_dir_all(outside.path().join("tree/deep")).unwrap();
+    std::fs::write(outside.path().join("tree/deep/x"), b"x").unwrap();
+    std::fs::write(outside.path().join("tree/y"), b"y").unwrap();
+    std::fs::rename(outside.path().join("tree"), root.join("tree")).unwrap();
+    lists(&s, &["a/one.txt", "tree/deep/x", "tree/y"]).await;
+
+    // Removed and moved away.
+    std::fs::remove_file(root.join("a/one.txt")).unwrap();
+    std::fs::rename(root.join("tree"), outside.path().join("back")).unwrap();
+    lists(&s, &[]).await;
+    let err = s
+        .client
+        .get_object()
+        .bucket("bkt")
+        .key("tree/y")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(status_and_code(&err), (404, "NoSuchKey".into()));
+}
