@@ -9,6 +9,7 @@ all connections: a distant object store in miniature. Three servers are measured
   local   s3gate serving a local folder (the reference)
   off     s3gate serving the slow remote, --vfs-cache-mode off
   writes  s3gate serving the slow remote, --vfs-cache-mode writes
+  full    s3gate serving the slow remote, --vfs-cache-mode full (reads cached in chunks)
 
 Workloads: PUT latency (4 KiB and 1 MiB objects, one at a time), GET of a --big object twice
 (first and second read), and ListObjectsV2 of a --list-key prefix, with the number of requests
@@ -33,6 +34,7 @@ import urllib.error
 import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+NAMES = ("local", "off", "writes", "full")
 AK, SK = "benchak", "benchsk"
 
 
@@ -172,10 +174,10 @@ def requests_served(metrics_url):
                if line.startswith("s3gate_requests_total{"))
 
 
-def s3bench(bin_, endpoint, *args):
+def s3bench(bin_, endpoint, *args, bucket="bench"):
     out = subprocess.run(
         [bin_, "--endpoint", endpoint, "--access-key", AK, "--secret-key", SK,
-         "--bucket", "bench", "--json", *args],
+         "--bucket", bucket, "--json", *args],
         check=True, capture_output=True, text=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -209,12 +211,12 @@ def main():
                                 "--metrics-addr", f"127.0.0.1:{back_metrics}",
                                 "--log-level", "warn"])
         wait_up(f"http://127.0.0.1:{back_port}/")
-        s3bench(bench, f"http://127.0.0.1:{back_port}", "--bucket", "store", "create-bucket")
+        s3bench(bench, f"http://127.0.0.1:{back_port}", "create-bucket", bucket="store")
         proxy = SlowProxy(back_port, args.latency_ms / 1000, args.bandwidth * 1e6)
         proxy.start()
 
         servers = {}
-        for name in ("local", "off", "writes"):
+        for name in NAMES:
             port = free_port()
             argv = [gate, "serve"]
             if name == "local":
@@ -245,16 +247,17 @@ def main():
                             "--concurrency", "1", "--prefix", f"put-{size}/")
                 row[name] = r["lat_p50_ms"]
             results[f"put_{size}_p50_ms"] = row
-            table.append((f"PUT {size}, one at a time: p50 latency (ms)", row, "low"))
+            table.append((f"PUT {size}, one at a time: p50 latency (ms)", row, "writes"))
 
         # The big object: written through each server, then read twice.
         first, second = {}, {}
         for name, url in servers.items():
             s3bench(bench, url, "put", "--count", "1", "--size", args.big, "--concurrency", "1",
                     "--prefix", "big/")
-        # The writes server reads from its cache until the upload is done: wait for it.
+        # The caching servers read from their write cache until the upload is done: wait.
         deadline = time.time() + 600
-        while cached_files(os.path.join(work, "cache-writes")) and time.time() < deadline:
+        while time.time() < deadline and any(
+                cached_files(os.path.join(work, f"cache-{n}")) for n in ("writes", "full")):
             time.sleep(0.5)
         for name, url in servers.items():
             first[name] = s3bench(bench, url, "get", "--count", "1", "--concurrency", "1",
@@ -262,13 +265,13 @@ def main():
             second[name] = s3bench(bench, url, "get", "--count", "1", "--concurrency", "1",
                                    "--prefix", "big/")["mb_s"]
         results["get_big_first_mb_s"], results["get_big_second_mb_s"] = first, second
-        table.append((f"GET {args.big}, first read (MB/s)", first, "high"))
-        table.append((f"GET {args.big}, second read (MB/s)", second, "high"))
+        table.append((f"GET {args.big}, first read (MB/s)", first, "full"))
+        table.append((f"GET {args.big}, second read (MB/s)", second, "full"))
 
         # Listings: keys written through the server (so its index holds them), then listed
         # three times while the remote's request counter is watched.
         remote_calls, listing = {}, {}
-        for name in ("off", "writes"):
+        for name in ("off", "writes", "full"):
             s3bench(bench, servers[name], "put", "--count", str(args.list_keys), "--size", "0",
                     "--concurrency", "64", "--prefix", "list/")
             before = requests_served(f"http://127.0.0.1:{back_metrics}/metrics")
@@ -282,18 +285,17 @@ def main():
                                    "--repeat", "3")["listing_s"] * 1000
         remote_calls["local"] = 0
         results["list_ms"], results["list_remote_requests"] = listing, remote_calls
-        table.append((f"ListObjectsV2 of {args.list_keys} keys (ms per listing)", listing, "low"))
-        table.append(("  requests the remote received for 3 listings", remote_calls, "low"))
+        table.append((f"ListObjectsV2 of {args.list_keys} keys (ms per listing)", listing, "off"))
+        table.append(("  requests the remote received for 3 listings", remote_calls, None))
 
         print(f"\nslow remote: +{args.latency_ms:g} ms per answer, {args.bandwidth:g} MB/s per "
               f"direction; {os.cpu_count()} cores")
-        print(f"{'workload':58} {'local':>9} {'off':>9} {'writes':>9} {'writes/local':>13}")
-        for what, row, better in table:
+        print(f"{'workload':52}" + "".join(f"{n:>9}" for n in NAMES) + f"{'ratio':>16}")
+        for what, row, against in table:
             ratio = ""
-            if row.get("local"):
-                ratio = f"{row['writes'] / row['local']:.2f}"
-            print(f"{what:58} " + " ".join(f"{row[n]:9.1f}" for n in ("local", "off", "writes"))
-                  + f" {ratio:>13}")
+            if against and row.get("local"):
+                ratio = f"{against}/local {row[against] / row['local']:.2f}"
+            print(f"{what:52}" + "".join(f"{row[n]:9.1f}" for n in NAMES) + f"{ratio:>16}")
         out = os.path.join(ROOT, "target", "bench-remote.json")
         with open(out, "w") as f:
             json.dump(results, f, indent=2)

@@ -239,7 +239,7 @@ def main():
     p.add_argument("--rounds", type=int, default=20)
     p.add_argument("--workers", type=int, default=4)
     p.add_argument("--seed", type=int, default=20261130)
-    p.add_argument("--cache-mode", default="off", choices=["off", "minimal", "writes"])
+    p.add_argument("--cache-mode", default="off", choices=["off", "minimal", "writes", "full"])
     args = p.parse_args()
     rng = random.Random(args.seed)
     data = os.path.join(args.workdir, "data")

@@ -1065,6 +1065,7 @@ if [[ -n ${SERVER_PID:-} ]]; then
     echo "--- crash"
     step "crash: $CRASH_ROUNDS SIGKILL rounds under PUT/multipart/copy/delete, all acknowledged writes kept" crash_rounds off
     step "crash: the same with --vfs-cache-mode writes, every acknowledged write reaches the remote" crash_rounds writes
+    step "crash: the same with --vfs-cache-mode full (reads cached too)" crash_rounds full
 
     SERVER_DOWN=0 # this check runs whatever happened before
     step "server: still running, no panic in its log" server_check

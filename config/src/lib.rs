@@ -315,6 +315,22 @@ pub struct VfsConfig {
     /// How long a written object waits in the cache before it is uploaded to the remote.
     #[serde(deserialize_with = "de_duration", serialize_with = "ser_duration")]
     pub write_back: std::time::Duration,
+    /// `full`: the pieces in which objects are read from the remote and kept.
+    #[serde(deserialize_with = "de_size", serialize_with = "ser_size")]
+    pub read_chunk_size: u64,
+    /// `full`: how far past a sequential read the next pieces are fetched.
+    #[serde(deserialize_with = "de_size", serialize_with = "ser_size")]
+    pub read_ahead: u64,
+    /// `full`: the most the read cache keeps (0: no limit); the least recently read objects
+    /// go first.
+    #[serde(deserialize_with = "de_size", serialize_with = "ser_size")]
+    pub cache_max_size: u64,
+    /// `full`: objects not read for this long leave the read cache.
+    #[serde(deserialize_with = "de_duration", serialize_with = "ser_duration")]
+    pub cache_max_age: std::time::Duration,
+    /// `full`: the read cache shrinks while its filesystem has less free space than this.
+    #[serde(deserialize_with = "de_size", serialize_with = "ser_size")]
+    pub cache_min_free_space: u64,
 }
 
 /// rclone's `--vfs-cache-mode` vocabulary.
@@ -325,6 +341,7 @@ pub enum CacheMode {
     /// As `writes`: an S3 upload is a file opened for writing only.
     Minimal,
     Writes,
+    /// `writes`, and reads are kept too, in chunks.
     Full,
 }
 
@@ -332,6 +349,11 @@ impl CacheMode {
     /// Whether uploads land in the local cache and are written back later.
     pub fn caches_writes(self) -> bool {
         self != CacheMode::Off
+    }
+
+    /// Whether what is read from the remote is kept locally.
+    pub fn caches_reads(self) -> bool {
+        self == CacheMode::Full
     }
 }
 
@@ -346,6 +368,11 @@ impl Default for VfsConfig {
             cache_dir: None,
             cache_mode: CacheMode::Off,
             write_back: std::time::Duration::from_secs(5),
+            read_chunk_size: 8 << 20,
+            read_ahead: 16 << 20,
+            cache_max_size: 0,
+            cache_max_age: std::time::Duration::from_secs(3600),
+            cache_min_free_space: 0,
         }
     }
 }
@@ -431,7 +458,7 @@ named_enum!(EtagHash, "etag hash", "md5, blake3 or none", {
     Blake3 => ["blake3"],
     None => ["none", ""],
 });
-named_enum!(CacheMode, "cache mode", "off, minimal or writes", {
+named_enum!(CacheMode, "cache mode", "off, minimal, writes or full", {
     Off => ["off"],
     Minimal => ["minimal"],
     Writes => ["writes"],
@@ -464,6 +491,46 @@ pub fn parse_duration(s: &str) -> Result<std::time::Duration, ConfigError> {
         }
     };
     Ok(std::time::Duration::from_secs(secs))
+}
+
+/// Parses `512`, `64K`, `8M`, `10G`, `1T` (powers of 1024; `KiB`, `MB`... and `B` accepted).
+pub fn parse_size(s: &str) -> Result<u64, ConfigError> {
+    let bad = || ConfigError::Invalid {
+        what: format!("size {s:?}"),
+        expected: "a number of bytes, optionally followed by K, M, G or T".into(),
+    };
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num.parse().map_err(|_| bad())?;
+    let unit = unit.trim().to_ascii_uppercase();
+    let unit = unit.trim_end_matches('B').trim_end_matches('I');
+    let shift = match unit {
+        "" => 0,
+        "K" => 10,
+        "M" => 20,
+        "G" => 30,
+        "T" => 40,
+        _ => return Err(bad()),
+    };
+    n.checked_mul(1 << shift).ok_or_else(bad)
+}
+
+fn ser_size<S: Serializer>(n: &u64, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(*n)
+}
+
+fn de_size<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Size {
+        Bytes(u64),
+        Text(String),
+    }
+    match Size::deserialize(d)? {
+        Size::Bytes(n) => Ok(n),
+        Size::Text(t) => parse_size(&t).map_err(serde::de::Error::custom),
+    }
 }
 
 fn ser_duration<S: Serializer>(d: &std::time::Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -527,11 +594,10 @@ impl Config {
                 expected: "a duration of at least 1s".into(),
             });
         }
-        if self.vfs.cache_mode == CacheMode::Full {
-            // Refused rather than quietly treated as `writes`: reads would not be cached.
+        if !(64 << 10..=1 << 30).contains(&self.vfs.read_chunk_size) {
             return Err(ConfigError::Invalid {
-                what: "cache mode full".into(),
-                expected: "off, minimal or writes (read caching is not available yet)".into(),
+                what: format!("read chunk size {}", self.vfs.read_chunk_size),
+                expected: "between 64 KiB and 1 GiB".into(),
             });
         }
         if let Some(name) = &self.remote.name {
@@ -714,9 +780,23 @@ mod tests {
         assert!(c.vfs.cache_mode.caches_writes());
         c.validate().unwrap();
         assert!(!CacheMode::Off.caches_writes());
-        let c: Config = toml::from_str("[vfs]\ncache_mode = \"full\"\n").unwrap();
-        let err = c.validate().unwrap_err().to_string();
-        assert!(err.contains("read caching is not available"), "{err}");
+        let c: Config = toml::from_str(
+            "[vfs]\ncache_mode = \"full\"\nread_chunk_size = \"4M\"\ncache_max_size = \"10GiB\"\n",
+        )
+        .unwrap();
+        c.validate().unwrap();
+        assert!(c.vfs.cache_mode.caches_reads() && c.vfs.cache_mode.caches_writes());
+        assert_eq!(
+            (c.vfs.read_chunk_size, c.vfs.cache_max_size),
+            (4 << 20, 10 << 30)
+        );
+        let c: Config = toml::from_str("[vfs]\nread_chunk_size = 100\n").unwrap();
+        assert!(c.validate().is_err());
+        assert_eq!(parse_size("512").unwrap(), 512);
+        assert_eq!(parse_size("64k").unwrap(), 64 << 10);
+        assert_eq!(parse_size("8MiB").unwrap(), 8 << 20);
+        assert_eq!(parse_size("1T").unwrap(), 1 << 40);
+        assert!(parse_size("8X").is_err() && parse_size("").is_err());
         assert!(toml::from_str::<Config>("[vfs]\ncache_mode = \"some\"\n").is_err());
     }
 

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 use s3gate_config::{
-    parse_duration, AuthKey, CacheMode, Config, EtagHash, LogFormat, MetaStoreKind, RemoteConfig,
-    TlsVersion,
+    parse_duration, parse_size, AuthKey, CacheMode, Config, EtagHash, LogFormat, MetaStoreKind,
+    RemoteConfig, TlsVersion,
 };
 
 #[derive(Parser)]
@@ -110,13 +110,29 @@ struct ServeArgs {
     /// Where the state of a named remote lives (default: ~/.cache/s3gate).
     #[arg(long, env = "S3GATE_CACHE_DIR")]
     cache_dir: Option<PathBuf>,
-    /// What is cached on local disk: off, or minimal/writes (uploads land locally, are
-    /// acknowledged once durable there, and are written back to the remote).
+    /// What is cached on local disk: off; minimal/writes (uploads land locally, are
+    /// acknowledged once durable there, and are written back to the remote); full (writes, and
+    /// reads are kept in chunks).
     #[arg(long, env = "S3GATE_VFS_CACHE_MODE")]
     vfs_cache_mode: Option<CacheMode>,
     /// How long a cached upload waits before it is written back (e.g. 5s).
     #[arg(long, env = "S3GATE_VFS_WRITE_BACK", value_parser = parse_duration)]
     vfs_write_back: Option<std::time::Duration>,
+    /// full: the pieces in which objects are read and kept (e.g. 8M).
+    #[arg(long, env = "S3GATE_VFS_READ_CHUNK_SIZE", value_parser = parse_size)]
+    vfs_read_chunk_size: Option<u64>,
+    /// full: how far past a sequential read the next pieces are fetched (e.g. 16M).
+    #[arg(long, env = "S3GATE_VFS_READ_AHEAD", value_parser = parse_size)]
+    vfs_read_ahead: Option<u64>,
+    /// full: the most the read cache keeps (e.g. 10G; 0: no limit).
+    #[arg(long, env = "S3GATE_VFS_CACHE_MAX_SIZE", value_parser = parse_size)]
+    vfs_cache_max_size: Option<u64>,
+    /// full: objects not read for this long leave the read cache (e.g. 1h).
+    #[arg(long, env = "S3GATE_VFS_CACHE_MAX_AGE", value_parser = parse_duration)]
+    vfs_cache_max_age: Option<std::time::Duration>,
+    /// full: the read cache shrinks while its disk has less free space than this (e.g. 1G).
+    #[arg(long, env = "S3GATE_VFS_CACHE_MIN_FREE_SPACE", value_parser = parse_size)]
+    vfs_cache_min_free_space: Option<u64>,
     /// Where the metadata index lives (default: PATH/.s3gate, or under --cache-dir).
     #[arg(long, env = "S3GATE_INDEX_PATH")]
     index_path: Option<PathBuf>,
@@ -196,6 +212,21 @@ impl ServeArgs {
         }
         if let Some(d) = self.vfs_write_back {
             c.vfs.write_back = d;
+        }
+        if let Some(n) = self.vfs_read_chunk_size {
+            c.vfs.read_chunk_size = n;
+        }
+        if let Some(n) = self.vfs_read_ahead {
+            c.vfs.read_ahead = n;
+        }
+        if let Some(n) = self.vfs_cache_max_size {
+            c.vfs.cache_max_size = n;
+        }
+        if let Some(d) = self.vfs_cache_max_age {
+            c.vfs.cache_max_age = d;
+        }
+        if let Some(n) = self.vfs_cache_min_free_space {
+            c.vfs.cache_min_free_space = n;
         }
         if let Some(a) = self.addr {
             c.server.addr = a;

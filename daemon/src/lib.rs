@@ -100,9 +100,20 @@ pub async fn start(mut config: Config) -> Result<Server, Error> {
     })
 }
 
-/// Uploads what waits in the write cache as it falls due (nothing to do without a cache).
+/// Uploads what waits in the write cache as it falls due, and keeps the read cache within its
+/// limits (nothing to do without caches).
 async fn write_back(vfs: Arc<s3gate_vfs::Vfs>) {
+    let mut last_trim = std::time::Instant::now();
     loop {
+        // The read cache's limits, every couple of seconds (a walk of its folder).
+        if last_trim.elapsed() >= std::time::Duration::from_secs(2) {
+            last_trim = std::time::Instant::now();
+            match vfs.trim_read_cache().await {
+                Ok(0) => {}
+                Ok(n) => tracing::debug!(versions = n, "read cache trimmed"),
+                Err(e) => tracing::warn!(error = %e, "read cache trim failed"),
+            }
+        }
         let wait = match vfs.write_back(false).await {
             Ok(r) => {
                 if r.uploaded + r.failed > 0 {

@@ -130,24 +130,60 @@ fn family(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
 }
 
+/// A metric family of one unlabelled sample.
+fn single(out: &mut String, name: &str, kind: &str, help: &str, value: impl std::fmt::Display) {
+    family(out, name, kind, help);
+    let _ = writeln!(out, "{name} {value}");
+}
+
 pub(crate) async fn scrape(state: web::Data<State>) -> HttpResponse {
     let mut out = String::new();
     state.metrics.render(&mut out);
     let uploads = state.vfs.open_uploads().await;
-    family(
+    single(
         &mut out,
         "s3gate_multipart_uploads",
         "gauge",
         "Open multipart uploads.",
+        uploads.unwrap_or(0),
     );
-    let _ = writeln!(out, "s3gate_multipart_uploads {}", uploads.unwrap_or(0));
-    family(
+    single(
         &mut out,
         "s3gate_index_bytes",
         "gauge",
         "Size of the metadata index on disk.",
+        state.vfs.index_bytes(),
     );
-    let _ = writeln!(out, "s3gate_index_bytes {}", state.vfs.index_bytes());
+    if let Some(rc) = state.vfs.read_cache_stats() {
+        for (name, kind, help, value) in [
+            (
+                "s3gate_readcache_hits_total",
+                "counter",
+                "Chunks read from the read cache.",
+                rc.hits,
+            ),
+            (
+                "s3gate_readcache_misses_total",
+                "counter",
+                "Chunks fetched from the remote into the read cache.",
+                rc.misses,
+            ),
+            (
+                "s3gate_readcache_bytes",
+                "gauge",
+                "Bytes the read cache holds.",
+                rc.bytes,
+            ),
+            (
+                "s3gate_readcache_evictions_total",
+                "counter",
+                "Object versions removed from the read cache by its limits.",
+                rc.evicted,
+            ),
+        ] {
+            single(&mut out, name, kind, help, value);
+        }
+    }
     if let Ok(Some(wb)) = state.vfs.write_back_stats() {
         for (name, kind, help, value) in [
             (
@@ -169,8 +205,7 @@ pub(crate) async fn scrape(state: web::Data<State>) -> HttpResponse {
                 wb.failed,
             ),
         ] {
-            family(&mut out, name, kind, help);
-            let _ = writeln!(out, "{name} {value}");
+            single(&mut out, name, kind, help, value);
         }
     }
     HttpResponse::Ok()

@@ -23,6 +23,7 @@ mod multipart;
 mod mutation;
 mod objects;
 mod put;
+mod readcache;
 mod remotes;
 mod shutdown;
 mod subresources;

@@ -317,18 +317,7 @@ async fn cache_stats_tells_what_waits_and_cache_clear_uploads_it_first() {
         );
     }
     s.start_again().await;
-    let head = s
-        .client
-        .head_object()
-        .bucket("bkt")
-        .key("k2")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        head.metadata().and_then(|m| m.get("n")),
-        Some(&"2".to_string())
-    );
+    assert_eq!(s.user_meta("bkt", "k2", "n").await.as_deref(), Some("2"));
     let stats = s3gate::cache_stats(s.config.clone()).await;
     assert!(stats.is_err(), "the running server holds the index");
 }

@@ -114,12 +114,20 @@ pub struct Vfs {
     bucket_ttl: Option<std::time::Duration>,
     /// Where the index (and the write cache) live.
     index_dir: std::path::PathBuf,
+    /// The read cache (`full`), and what it did.
+    read_cache: Option<ReadCacheParts>,
     /// The served directory, when the remote is a local one (watched for changes).
     pub(crate) local_root: Option<std::path::PathBuf>,
     known_buckets: std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>,
 }
 
 type BodyError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The read cache and its counters.
+type ReadCacheParts = (
+    Arc<crate::readcache::ReadCache>,
+    Arc<crate::readcache::Counters>,
+);
 
 impl Vfs {
     /// Opens the remote named by the configuration and its index; a new index over an existing
@@ -159,6 +167,16 @@ impl Vfs {
                 .then_some(config.vfs.rescan_interval),
             known_buckets: Default::default(),
             index_dir: config.index_dir(),
+            read_cache: match config.vfs.cache_mode.caches_reads() {
+                true => Some((
+                    Arc::new(crate::readcache::ReadCache::open(
+                        &config.index_dir().join("readcache"),
+                        &config.vfs,
+                    )?),
+                    Default::default(),
+                )),
+                false => None,
+            },
             local_root: config
                 .remote
                 .name
@@ -335,7 +353,7 @@ impl Vfs {
             if meta.fingerprint == fp {
                 return Ok(ObjectReader {
                     info: ObjectInfo::from_meta(meta),
-                    reader,
+                    reader: self.read_through_cache(&path, reader),
                     cached: false,
                 });
             }
@@ -366,6 +384,38 @@ impl Vfs {
             }),
             _ => None,
         })
+    }
+
+    /// The reader of a remote object, through the read cache where there is one.
+    fn read_through_cache(&self, path: &str, reader: Box<dyn Reader>) -> Box<dyn Reader> {
+        match &self.read_cache {
+            Some((cache, counters)) => Box::new(crate::readcache::CachingReader {
+                cache: cache.clone(),
+                counters: counters.clone(),
+                remote: self.remote.clone(),
+                path: path.to_string(),
+                fingerprint: reader.fingerprint(),
+            }),
+            None => reader,
+        }
+    }
+
+    /// What the read cache did, when there is one.
+    pub fn read_cache_stats(&self) -> Option<crate::readcache::ReadCacheStats> {
+        self.read_cache.as_ref().map(|(c, n)| n.stats(c))
+    }
+
+    /// Applies the read cache's limits (age, size, free space); returns how many object
+    /// versions left it.
+    pub async fn trim_read_cache(&self) -> Result<u64> {
+        let Some((cache, counters)) = self.read_cache.clone() else {
+            return Ok(0);
+        };
+        let n = tokio::task::spawn_blocking(move || cache.evict())
+            .await
+            .map_err(std::io::Error::other)??;
+        counters.add_evicted(n);
+        Ok(n)
     }
 
     fn is_cached(&self, bucket: &str, key: &str) -> Result<bool> {
@@ -448,6 +498,7 @@ impl Vfs {
     pub(crate) async fn content_etag(&self, reader: Box<dyn Reader>) -> Result<String> {
         let fp = reader.fingerprint();
         Ok(match self.etag_hash {
+            EtagHash::Md5 if reader.known_md5().is_some() => reader.known_md5().unwrap_or_default(),
             EtagHash::Md5 => {
                 let mut h = Md5::new();
                 let mut s = reader.stream(0, fp.size);
@@ -494,7 +545,9 @@ impl Vfs {
                 h.update(c);
             }
         });
-        let (upload, fp, digest) = self.stage(&path, body, hash_md5, None).await?;
+        let (upload, fp, digest) = self
+            .stage(&**self.store(), &path, body, hash_md5, None)
+            .await?;
         if req.content_md5.is_some_and(|want| want != digest) {
             upload.abort().await;
             return Err(VfsError::BadDigest);
@@ -518,26 +571,10 @@ impl Vfs {
             .await
     }
 
-    /// Streams a body into a new, not yet published upload, computing its MD5 on the way when
+    /// Streams a body into a new, not yet published upload on `remote`, computing its MD5 on the way when
     /// `hash` (else the digest is meaningless), and feeding `extra` when given. Nothing is left
     /// behind on failure.
     pub(crate) async fn stage<S, E>(
-        &self,
-        dest: &str,
-        body: S,
-        hash: bool,
-        extra: Option<&mut Box<dyn BodyHasher>>,
-    ) -> Result<(Box<dyn Upload>, Fingerprint, [u8; 16])>
-    where
-        S: Stream<Item = std::result::Result<Bytes, E>> + Unpin,
-        E: Into<VfsError>,
-    {
-        self.stage_on(&**self.store(), dest, body, hash, extra)
-            .await
-    }
-
-    /// [`Vfs::stage`] on a given remote.
-    pub(crate) async fn stage_on<S, E>(
         &self,
         remote: &dyn Remote,
         dest: &str,
@@ -615,7 +652,7 @@ impl Vfs {
                 let info = src.info.clone();
                 let size = info.size;
                 let (upload, fp, _) = self
-                    .stage(&dst_path, src.stream(0, size), false, None)
+                    .stage(&**self.store(), &dst_path, src.stream(0, size), false, None)
                     .await?;
                 break (info, upload, fp);
             }
@@ -675,12 +712,15 @@ impl Vfs {
             // The cache holds a bucket's folder once something is written to it.
             self.store().mkdir(bucket).await?;
         }
-        if let Some(e) = self.remote.stat(&path).await? {
-            if e.is_dir {
-                return Err(VfsError::from_key_io(
-                    std::io::Error::from_raw_os_error(libc::EISDIR),
-                    key,
-                ));
+        // On an object store a folder is only a prefix: no conflict with an object's name.
+        if !self.remote.folders_are_prefixes() {
+            if let Some(e) = self.remote.stat(&path).await? {
+                if e.is_dir {
+                    return Err(VfsError::from_key_io(
+                        std::io::Error::from_raw_os_error(libc::EISDIR),
+                        key,
+                    ));
+                }
             }
         }
         Ok(path)

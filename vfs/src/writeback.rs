@@ -313,7 +313,7 @@ impl Vfs {
         }
         let size = entry.fingerprint.size;
         let (upload, _, _) = self
-            .stage_on(&*self.remote, path, reader.stream(0, size), false, None)
+            .stage(&*self.remote, path, reader.stream(0, size), false, None)
             .await?;
         let _guard = self.locks.lock(path).await;
         match self.pending_entry(path)? {

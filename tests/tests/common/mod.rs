@@ -190,6 +190,19 @@ impl TestServer {
     }
 
     /// Every key of a bucket (ListObjectsV2, paged to the end), in the order the server gave.
+    /// One user metadata value of an object, as HeadObject tells it.
+    pub async fn user_meta(&self, bucket: &str, key: &str, name: &str) -> Option<String> {
+        let head = self
+            .client
+            .head_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("head {bucket}/{key}: {}", describe(&e)));
+        head.metadata().and_then(|m| m.get(name)).cloned()
+    }
+
     pub async fn list_keys(&self, bucket: &str) -> Vec<String> {
         let mut keys = Vec::new();
         let mut token: Option<String> = None;

@@ -130,6 +130,11 @@ impl Source {
 /// An open file, pinned to the version that was stat'ed when it was opened.
 pub trait Reader: Send + Sync {
     fn fingerprint(&self) -> Fingerprint;
+    /// The MD5 of the content (hex), where the remote keeps it and says so: no need to read
+    /// the object to learn it.
+    fn known_md5(&self) -> Option<String> {
+        None
+    }
     /// Streams `len` bytes from `offset`.
     fn stream(self: Box<Self>, offset: u64, len: u64) -> ByteStream;
 }
@@ -159,6 +164,11 @@ pub trait Upload: Send {
 
 #[async_trait]
 pub trait Remote: Send + Sync + 'static {
+    /// Whether a folder is only a prefix of the names below it (object stores), so that an
+    /// object and a folder of the same name never conflict.
+    fn folders_are_prefixes(&self) -> bool {
+        false
+    }
     /// The entry at `path`, or `None`.
     async fn stat(&self, path: &str) -> io::Result<Option<Entry>>;
     /// Opens a file for reading; `None` when missing or a folder.

@@ -35,6 +35,8 @@ pub struct OpendalRemote {
     atomic: bool,
     can_copy: bool,
     can_if_match: bool,
+    /// An S3 store's ETag of a single-part object is the MD5 of its content.
+    etag_is_md5: bool,
     /// The most one upload may hold: unbounded where the service takes a file in pieces.
     max_upload: u64,
 }
@@ -67,6 +69,7 @@ impl OpendalRemote {
             atomic,
             can_copy: cap.copy,
             can_if_match: cap.read_with_if_match,
+            etag_is_md5: scheme == "s3",
             max_upload: if cap.write_can_multi {
                 u64::MAX
             } else {
@@ -89,6 +92,11 @@ impl OpendalRemote {
             op: self.op.clone(),
             path: path.to_string(),
             etag: md.etag().filter(|_| self.can_if_match).map(str::to_string),
+            md5: md
+                .etag()
+                .filter(|_| self.etag_is_md5)
+                .map(|e| e.trim_matches('"').to_ascii_lowercase())
+                .filter(|e| e.len() == 32 && e.bytes().all(|b| b.is_ascii_hexdigit())),
             fingerprint: fingerprint(md),
         }
     }
@@ -190,6 +198,10 @@ fn to_io(e: opendal::Error) -> io::Error {
 
 #[async_trait]
 impl Remote for OpendalRemote {
+    fn folders_are_prefixes(&self) -> bool {
+        self.atomic
+    }
+
     async fn stat(&self, path: &str) -> io::Result<Option<Entry>> {
         if let Some(md) = self.stat_file(path).await? {
             return Ok(Some(Entry {
@@ -216,28 +228,30 @@ impl Remote for OpendalRemote {
                 .and_then(|m| m.last_modified())
                 .map_or(SystemTime::UNIX_EPOCH, Into::into),
         };
+        // On object stores a folder exists while something is below it (its marker included).
+        let below = self
+            .op
+            .list_with(&dir_path(path))
+            .limit(2)
+            .await
+            .map_err(to_io)?;
+        if !below.is_empty() {
+            return Ok(Some(dir(None)));
+        }
         match self.op.stat(&dir_path(path)).await {
             Ok(md) if md.is_dir() => return Ok(Some(dir(Some(&md)))),
             Ok(_) => return Ok(None),
             Err(e) if e.kind() == ErrorKind::NotFound => {}
             Err(e) => return Err(to_io(e)),
         }
-        // On object stores a folder without a marker exists while something is below it, and
-        // some stores show an empty folder only in the listing of its parent.
-        let below = self
-            .op
-            .list_with(&dir_path(path))
-            .limit(1)
-            .await
-            .map_err(to_io)?;
-        if below.iter().any(|e| e.path() != dir_path(path)) {
-            return Ok(Some(dir(None)));
+        // Some stores show an empty bucket folder only in the listing of the root.
+        if path.contains('/') {
+            return Ok(None);
         }
-        let (parent, name) = path.rsplit_once('/').unwrap_or(("", path));
-        let siblings = self.entries(parent).await?;
+        let siblings = self.entries("").await?;
         Ok(siblings
             .iter()
-            .any(|e| e.metadata().is_dir() && e.name().trim_end_matches('/') == name)
+            .any(|e| e.metadata().is_dir() && e.name().trim_end_matches('/') == path)
             .then(|| dir(None)))
     }
 
@@ -370,6 +384,7 @@ struct DalReader {
     path: String,
     /// Reads are conditional on it where the service can: a replaced file fails the read.
     etag: Option<String>,
+    md5: Option<String>,
     fingerprint: Fingerprint,
 }
 
@@ -394,6 +409,10 @@ impl DalReader {
 impl Reader for DalReader {
     fn fingerprint(&self) -> Fingerprint {
         self.fingerprint
+    }
+
+    fn known_md5(&self) -> Option<String> {
+        self.md5.clone()
     }
 
     fn stream(self: Box<Self>, offset: u64, len: u64) -> ByteStream {

@@ -1,0 +1,198 @@
+//! `--vfs-cache-mode full`: objects read from the remote are kept in chunks, so reading them
+//! again costs no transfer from the remote; a damaged chunk is fetched again, a changed object
+//! is never served from its old chunks, and the cache stays within its limits while reads go
+//! on. The remote is an S3 store: a second s3gate, whose metrics count what it served.
+
+use std::time::{Duration, Instant};
+
+use s3gate_config::{CacheMode, RemoteDef, RemoteOption};
+
+use crate::common::*;
+
+const CHUNK: u64 = 64 << 10;
+
+/// The backing store (bucket `store`, metrics on) and a front server in full mode over it.
+async fn pair(tweak: impl FnOnce(&mut s3gate::Config)) -> (TestServer, TestServer) {
+    let back = TestServer::start_with(|c| {
+        c.auth.keys = vec![format!("{ACCESS_KEY},{SECRET_KEY}").parse().unwrap()];
+        c.server.metrics_addr = Some("127.0.0.1:0".parse().unwrap());
+    })
+    .await;
+    back.create_bucket("store").await;
+    let endpoint = format!("http://{}", back.addr);
+    let options = [
+        ("bucket", "store"),
+        ("endpoint", endpoint.as_str()),
+        ("region", "us-east-1"),
+        ("access_key_id", ACCESS_KEY),
+        ("secret_access_key", SECRET_KEY),
+        ("root", "/"),
+        ("disable_config_load", "true"),
+        ("disable_ec2_metadata", "true"),
+    ];
+    let def = RemoteDef {
+        kind: "s3".into(),
+        options: options
+            .iter()
+            .map(|(k, v)| (k.to_string(), RemoteOption::Text(v.to_string())))
+            .collect(),
+    };
+    let front = TestServer::start_with(move |c| {
+        c.vfs.cache_dir = Some(c.remote.path.join("cache"));
+        c.remote.name = Some("back".into());
+        c.remote.path = "".into();
+        c.remotes.insert("back".into(), def);
+        c.vfs.cache_mode = CacheMode::Full;
+        c.vfs.read_chunk_size = CHUNK;
+        c.vfs.read_ahead = 0;
+        c.server.metrics_addr = Some("127.0.0.1:0".parse().unwrap());
+        tweak(c);
+    })
+    .await;
+    front.create_bucket("bkt").await;
+    (back, front)
+}
+
+/// A counter (summed over its labels) from a server's metrics.
+async fn metric(s: &TestServer, name: &str, label: &str) -> f64 {
+    let url = format!("http://{}/metrics", s.metrics_addr().unwrap());
+    let text = http().get(url).send().await.unwrap().text().await.unwrap();
+    text.lines()
+        .filter(|l| l.starts_with(name) && l.contains(label))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// GETs the backing store answered so far.
+async fn remote_gets(back: &TestServer) -> f64 {
+    metric(back, "s3gate_requests_total{", "op=\"GetObject\"").await
+}
+
+/// Chunk files of the front's read cache.
+fn chunk_files(front: &TestServer) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut dirs = vec![front.root().join("cache")];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                dirs.push(p);
+            } else if p.to_string_lossy().contains("/readcache/objects/") {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_read_comes_from_the_cache_and_a_damaged_chunk_is_fetched_again() {
+    let (back, front) = pair(|_| {}).await;
+    // Written to the remote by someone else: the front reads it from there.
+    let body = pattern(5 * CHUNK as usize + 1000, 3);
+    back.put("store", "bkt/obj", body.clone()).await;
+
+    let before = remote_gets(&back).await;
+    assert_eq!(front.get("bkt", "obj").await, body);
+    let first = remote_gets(&back).await - before;
+    // The remote's ETag is the MD5: the object is not read to learn it.
+    assert_eq!(first, 6.0, "one GET per chunk");
+    assert_eq!(chunk_files(&front).len(), 6);
+
+    // Again, whole and in ranges: nothing more from the remote.
+    assert_eq!(front.get("bkt", "obj").await, body);
+    let ranged = front
+        .client
+        .get_object()
+        .bucket("bkt")
+        .key("obj")
+        .range(format!("bytes={}-{}", CHUNK - 10, 3 * CHUNK + 10))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        body_of(ranged).await,
+        &body[CHUNK as usize - 10..=3 * CHUNK as usize + 10]
+    );
+    assert_eq!(remote_gets(&back).await - before, first);
+    assert!(metric(&front, "s3gate_readcache_hits_total", "").await >= 6.0);
+
+    // A flipped byte in a cached chunk: detected, fetched again, never served.
+    let victim = &chunk_files(&front)[2];
+    let mut bytes = std::fs::read(victim).unwrap();
+    let at = bytes.len() / 2;
+    bytes[at] ^= 0xFF;
+    std::fs::write(victim, bytes).unwrap();
+    assert_eq!(front.get("bkt", "obj").await, body);
+    assert_eq!(remote_gets(&back).await - before, first + 1.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_object_is_never_served_from_its_old_chunks() {
+    let (back, front) = pair(|_| {}).await;
+    back.put("store", "bkt/obj", pattern(3 * CHUNK as usize, 1))
+        .await;
+    assert_eq!(
+        front.get("bkt", "obj").await,
+        pattern(3 * CHUNK as usize, 1)
+    );
+    // Replaced by another writer, same size.
+    back.put("store", "bkt/obj", pattern(3 * CHUNK as usize, 2))
+        .await;
+    assert_eq!(
+        front.get("bkt", "obj").await,
+        pattern(3 * CHUNK as usize, 2)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cache_stays_within_its_size_while_reads_go_on() {
+    let max = 10 * CHUNK;
+    let (back, front) = pair(|c| c.vfs.cache_max_size = max).await;
+    let objects: Vec<Vec<u8>> = (0..6).map(|i| pattern(4 * CHUNK as usize, i)).collect();
+    for (i, o) in objects.iter().enumerate() {
+        back.put("store", &format!("bkt/o{i}"), o.clone()).await;
+    }
+    // Rounds of concurrent reads of every object, for longer than a trim period.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut rounds = 0;
+    while Instant::now() < deadline || rounds < 3 {
+        let reads = objects.iter().enumerate().map(|(i, o)| {
+            let front = &front;
+            async move {
+                assert_eq!(&front.get("bkt", &format!("o{i}")).await, o);
+            }
+        });
+        futures_util::future::join_all(reads).await;
+        rounds += 1;
+    }
+    assert!(metric(&front, "s3gate_readcache_evictions_total", "").await >= 1.0);
+    // Once reads stop, the next trim brings it under the limit.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let bytes = metric(&front, "s3gate_readcache_bytes", "").await;
+        if bytes <= max as f64 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "read cache holds {bytes} bytes");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_readers_of_a_missing_chunk_fetch_it_once() {
+    let (back, front) = pair(|_| {}).await;
+    let body = pattern(2 * CHUNK as usize, 9);
+    back.put("store", "bkt/shared", body.clone()).await;
+    let before = remote_gets(&back).await;
+    let reads = (0..8).map(|_| {
+        let front = &front;
+        let body = &body;
+        async move {
+            assert_eq!(&front.get("bkt", "shared").await, body);
+        }
+    });
+    futures_util::future::join_all(reads).await;
+    assert_eq!(remote_gets(&back).await - before, 2.0);
+}
