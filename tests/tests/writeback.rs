@@ -367,3 +367,24 @@ async fn write_back_metrics_follow_the_queue() {
         "{text}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cached_file_a_crash_left_unrecorded_is_still_uploaded_with_caching_off() {
+    let mut s = cached_server(Duration::from_secs(3600)).await;
+    s.create_bucket("bkt").await;
+    s.put("bkt", "k", b"v1, acknowledged".to_vec()).await;
+    s.stop_server().await;
+    // As if a second PUT had renamed its file into the cache and the server died before its
+    // record: v1 is gone, and the file left there is the only version there is.
+    let cached = s.root().join(".s3gate/writeback/data/bkt/k");
+    std::fs::write(&cached, b"v2, cut off before its record").unwrap();
+    s.config.vfs.cache_mode = CacheMode::Off;
+    s.start_again().await;
+    let path = s.path_of("bkt", "k");
+    eventually("the upload of the adopted file", || path.exists()).await;
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        b"v2, cut off before its record"
+    );
+    assert_eq!(s.get("bkt", "k").await, b"v2, cut off before its record");
+}

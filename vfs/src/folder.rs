@@ -46,6 +46,10 @@ impl Reader for Empty {
         marker_meta(0).fingerprint
     }
 
+    fn clone_box(&self) -> Box<dyn Reader> {
+        Box::new(Empty)
+    }
+
     fn stream(self: Box<Self>, _offset: u64, _len: u64) -> ByteStream {
         Box::pin(futures_util::stream::empty::<std::io::Result<Bytes>>())
     }

@@ -543,6 +543,13 @@ impl Vfs {
             }
             chosen.push(part);
         }
+        let total: u64 = chosen.iter().map(|p| p.size).sum();
+        if total > self.remote.max_object_size() {
+            return Err(VfsError::EntityTooLarge(format!(
+                "the remote takes objects of at most {} MiB",
+                self.remote.max_object_size() >> 20
+            )));
+        }
         let mut upload = self
             .assemble(&path, id, rec.stride, &chosen, &stored)
             .await?;

@@ -23,7 +23,7 @@ use std::time::{Duration, SystemTime};
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 
-use crate::remote::{ByteStream, Fingerprint, Reader, Remote};
+use crate::remote::{ByteStream, Fingerprint, Reader};
 
 /// The read cache's settings and its folder.
 pub(crate) struct ReadCache {
@@ -73,10 +73,15 @@ impl ReadCache {
         })
     }
 
-    /// The folder of one version of one object.
-    fn version_dir(&self, path: &str, fp: &Fingerprint) -> PathBuf {
+    /// The folder of one version of one object: its path, ETag and fingerprint, and the chunk
+    /// size (chunk `i` means other bytes under another size).
+    fn version_dir(&self, path: &str, etag: &str, fp: &Fingerprint) -> PathBuf {
         let mut h = blake3::Hasher::new();
-        h.update(path.as_bytes());
+        for part in [path, etag] {
+            h.update(&(part.len() as u64).to_le_bytes());
+            h.update(part.as_bytes());
+        }
+        h.update(&self.chunk.to_le_bytes());
         h.update(&fp.size.to_le_bytes());
         h.update(&fp.mtime_ns.to_le_bytes());
         h.update(&fp.id.to_le_bytes());
@@ -86,18 +91,48 @@ impl ReadCache {
 }
 
 /// A reader that serves an object's bytes from the read cache, fetching missing chunks from
-/// the remote (pinned to the version the reader was opened at).
+/// the remote through the reader it wraps (pinned to the version it was opened at).
 pub(crate) struct CachingReader {
-    pub(crate) cache: Arc<ReadCache>,
-    pub(crate) counters: Arc<Counters>,
-    pub(crate) remote: Arc<dyn Remote>,
-    pub(crate) path: String,
-    pub(crate) fingerprint: Fingerprint,
+    cache: Arc<ReadCache>,
+    counters: Arc<Counters>,
+    source: Box<dyn Reader>,
+    fingerprint: Fingerprint,
+    /// This version's folder in the cache.
+    dir: PathBuf,
+}
+
+impl CachingReader {
+    pub(crate) fn new(
+        cache: Arc<ReadCache>,
+        counters: Arc<Counters>,
+        path: &str,
+        etag: &str,
+        source: Box<dyn Reader>,
+    ) -> CachingReader {
+        let fingerprint = source.fingerprint();
+        CachingReader {
+            dir: cache.version_dir(path, etag, &fingerprint),
+            cache,
+            counters,
+            source,
+            fingerprint,
+        }
+    }
 }
 
 impl Reader for CachingReader {
     fn fingerprint(&self) -> Fingerprint {
         self.fingerprint
+    }
+
+    fn clone_box(&self) -> Box<dyn Reader> {
+        Box::new(CachingReader {
+            cache: self.cache.clone(),
+            counters: self.counters.clone(),
+            source: self.source.clone_box(),
+            fingerprint: self.fingerprint,
+            dir: self.dir.clone(),
+        })
     }
 
     fn stream(self: Box<Self>, offset: u64, len: u64) -> ByteStream {
@@ -106,11 +141,10 @@ impl Reader for CachingReader {
         let end = offset + len;
         let first = offset / chunk;
         let last = if len == 0 { first } else { (end - 1) / chunk };
-        let dir = this.cache.version_dir(&this.path, &this.fingerprint);
-        touch(&dir);
+        touch(&this.dir);
         let stream = futures_util::stream::iter(first..=last)
             .filter(move |_| std::future::ready(len > 0))
-            .then(move |i| {
+            .map(move |i| {
                 let this = this.clone();
                 async move {
                     let data = this.chunk(i).await?;
@@ -127,16 +161,26 @@ impl Reader for CachingReader {
                     let start = i * chunk;
                     let from = offset.saturating_sub(start) as usize;
                     let to = ((end - start) as usize).min(data.len());
-                    Ok(data.slice(from..to))
+                    Ok(data.slice(from.min(to)..to))
                 }
-            });
+            })
+            // The next chunk is read (and checked) while this one is sent.
+            .buffered(2);
         Box::pin(stream)
     }
 }
 
 impl CachingReader {
     fn dir(&self) -> PathBuf {
-        self.cache.version_dir(&self.path, &self.fingerprint)
+        self.dir.clone()
+    }
+
+    /// The length chunk `i` has.
+    fn chunk_len(&self, i: u64) -> u64 {
+        let start = i * self.cache.chunk;
+        self.cache
+            .chunk
+            .min(self.fingerprint.size.saturating_sub(start))
     }
 
     /// The bytes of chunk `i`, from the cache or fetched into it.
@@ -166,18 +210,23 @@ impl CachingReader {
             .map_err(io::Error::other)
     }
 
-    /// Chunk `i` from the cache, checked against its hash; a damaged chunk is removed.
+    /// Chunk `i` from the cache, checked against its hash and length; a damaged chunk is
+    /// removed.
     async fn cached(&self, i: u64) -> io::Result<Option<Bytes>> {
         let file = self.dir().join(i.to_string());
+        let want = self.chunk_len(i) as usize;
         tokio::task::spawn_blocking(move || {
-            let mut data = Vec::new();
-            match fs::File::open(&file) {
-                Ok(mut f) => f.read_to_end(&mut data)?,
+            let mut f = match fs::File::open(&file) {
+                Ok(f) => f,
                 Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
                 Err(e) => return Err(e),
             };
-            let body = data.split_off(HASH_LEN.min(data.len()));
-            if data.len() != HASH_LEN || blake3::hash(&body).as_bytes()[..] != data[..] {
+            let mut hash = [0u8; HASH_LEN];
+            let mut body = vec![0u8; want];
+            let whole = f.read_exact(&mut hash).is_ok()
+                && f.read_exact(&mut body).is_ok()
+                && f.read(&mut [0u8; 1]).is_ok_and(|n| n == 0);
+            if !whole || blake3::hash(&body).as_bytes() != &hash {
                 tracing::warn!(file = %file.display(), "a damaged read-cache chunk was dropped");
                 let _ = fs::remove_file(&file);
                 return Ok(None);
@@ -208,18 +257,9 @@ impl CachingReader {
                 .misses
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let start = i * self.cache.chunk;
-            let len = self
-                .cache
-                .chunk
-                .min(self.fingerprint.size.saturating_sub(start));
-            let reader = self
-                .remote
-                .open(&self.path)
-                .await?
-                .filter(|r| r.fingerprint() == self.fingerprint)
-                .ok_or_else(|| io::Error::from_raw_os_error(libc::ESTALE))?;
+            let len = self.chunk_len(i);
             let mut buf = BytesMut::with_capacity(len as usize);
-            let mut s = reader.stream(start, len);
+            let mut s = self.source.clone_box().stream(start, len);
             while let Some(piece) = s.next().await {
                 buf.extend_from_slice(&piece?);
             }
@@ -231,9 +271,12 @@ impl CachingReader {
             }
             let data = buf.freeze();
             let (tmp, keep) = (self.cache.dir.join("tmp"), data.clone());
-            tokio::task::spawn_blocking(move || store_chunk(&dir, &tmp, i, &keep))
-                .await
-                .map_err(io::Error::other)??;
+            let stored =
+                tokio::task::spawn_blocking(move || store_chunk(&dir, &tmp, i, &keep)).await;
+            if let Ok(Err(e)) | Err(e) = stored.map_err(io::Error::other) {
+                // Served all the same; fetched again next time (eviction may have raced).
+                tracing::debug!(error = %e, "a read-cache chunk was not kept");
+            }
             Ok(data)
         }
         .await;

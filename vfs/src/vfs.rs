@@ -351,9 +351,10 @@ impl Vfs {
                 },
             };
             if meta.fingerprint == fp {
+                let reader = self.read_through_cache(&path, &meta.etag, reader);
                 return Ok(ObjectReader {
                     info: ObjectInfo::from_meta(meta),
-                    reader: self.read_through_cache(&path, reader),
+                    reader,
                     cached: false,
                 });
             }
@@ -387,15 +388,20 @@ impl Vfs {
     }
 
     /// The reader of a remote object, through the read cache where there is one.
-    fn read_through_cache(&self, path: &str, reader: Box<dyn Reader>) -> Box<dyn Reader> {
+    fn read_through_cache(
+        &self,
+        path: &str,
+        etag: &str,
+        reader: Box<dyn Reader>,
+    ) -> Box<dyn Reader> {
         match &self.read_cache {
-            Some((cache, counters)) => Box::new(crate::readcache::CachingReader {
-                cache: cache.clone(),
-                counters: counters.clone(),
-                remote: self.remote.clone(),
-                path: path.to_string(),
-                fingerprint: reader.fingerprint(),
-            }),
+            Some((cache, counters)) => Box::new(crate::readcache::CachingReader::new(
+                cache.clone(),
+                counters.clone(),
+                path,
+                etag,
+                reader,
+            )),
             None => reader,
         }
     }
@@ -603,9 +609,18 @@ impl Vfs {
         E: Into<VfsError>,
     {
         let mut md5 = Md5::new();
+        let (mut written, max) = (0u64, self.remote.max_object_size());
         let finished = loop {
             let step = match body.next().await {
+                Some(Ok(chunk)) if written + chunk.len() as u64 > max => {
+                    // Refused here, not after the write cache has acknowledged it.
+                    Err(VfsError::EntityTooLarge(format!(
+                        "the remote takes objects of at most {} MiB",
+                        max >> 20
+                    )))
+                }
                 Some(Ok(chunk)) => {
+                    written += chunk.len() as u64;
                     if hash {
                         md5.update(&chunk);
                     }
@@ -663,7 +678,11 @@ impl Vfs {
                 .await
             {
                 Ok(upload) => upload,
-                Err(e) if e.raw_os_error() == Some(libc::ESTALE) && tries < 8 => {
+                // Replaced, or uploaded from the write cache and gone from it: again.
+                Err(e)
+                    if matches!(e.raw_os_error(), Some(libc::ESTALE) | Some(libc::ENOENT))
+                        && tries < 8 =>
+                {
                     tries += 1;
                     continue;
                 }

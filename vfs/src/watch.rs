@@ -98,21 +98,19 @@ impl Vfs {
             None => {
                 self.recheck(bucket, key).await?;
                 // A folder that went takes the records below it along.
-                let start = key::index_key(bucket, &format!("{key}/"));
-                let end = key::prefix_end(&start);
+                let mut from = key::index_key(bucket, &format!("{key}/"));
+                let end = key::prefix_end(&from);
+                // Every record below it, checked once (a file still there keeps its record).
                 loop {
-                    let batch = self.index.range(&start, end.as_deref(), 1000)?;
-                    if batch.is_empty() {
+                    let batch = self.index.range(&from, end.as_deref(), 1000)?;
+                    let Some((last, _)) = batch.last() else {
                         return Ok(());
-                    }
-                    let before = batch.len();
+                    };
+                    from = last.clone();
+                    from.push(0);
                     for (k, _) in batch {
                         let name = String::from_utf8_lossy(&k[bucket.len() + 1..]).into_owned();
                         self.recheck(bucket, &name).await?;
-                    }
-                    // Records that stay (a file still there) would be met again: stop then.
-                    if self.index.range(&start, end.as_deref(), before)?.len() == before {
-                        return Ok(());
                     }
                 }
             }

@@ -208,8 +208,24 @@ impl Vfs {
         }
     }
 
-    /// Uploads the cached objects that are due (all of them with `all`), several at a time.
+    /// Uploads the cached objects that are due (all of them with `all`, pass after pass while
+    /// they make progress), several at a time.
     pub async fn write_back(&self, all: bool) -> Result<WriteBackReport> {
+        let mut total = self.write_back_pass(all).await?;
+        while all && total.pending > 0 {
+            let pass = self.write_back_pass(true).await?;
+            total.uploaded += pass.uploaded;
+            total.failed += pass.failed;
+            total.pending = pass.pending;
+            total.next_due = pass.next_due;
+            if pass.uploaded == 0 {
+                break;
+            }
+        }
+        Ok(total)
+    }
+
+    async fn write_back_pass(&self, all: bool) -> Result<WriteBackReport> {
         let mut report = WriteBackReport::default();
         let Some(started) = self.cache.as_ref().map(|c| c.started_ns) else {
             return Ok(report);
@@ -419,13 +435,29 @@ impl Vfs {
                             cached: true,
                         };
                         tracing::warn!(path, "a write cut off by a stop replaced a cached object: kept as the object");
-                        let mut ops = vec![Op::Put(
-                            Tree::Objects,
-                            crate::key::index_key(&bucket.name, &key),
-                            meta.encode(),
-                        )];
-                        ops.extend(self.queue_builder(&path)(fp));
-                        self.index.apply(ops).await?;
+                        // Queued whatever this run's mode: the version it replaced was
+                        // acknowledged and waits in the cache, so this one must be uploaded.
+                        let entry = Pending {
+                            fingerprint: fp,
+                            due_ns: now_ns(),
+                            queued_ns: 0,
+                            tries: 0,
+                            error: None,
+                        };
+                        self.index
+                            .apply(vec![
+                                Op::Put(
+                                    Tree::Objects,
+                                    crate::key::index_key(&bucket.name, &key),
+                                    meta.encode(),
+                                ),
+                                Op::Put(
+                                    Tree::WriteBack,
+                                    path.as_bytes().to_vec(),
+                                    serde_json::to_vec(&entry).unwrap_or_default(),
+                                ),
+                            ])
+                            .await?;
                     }
                     _ => self.forget_cached(&path).await,
                 }

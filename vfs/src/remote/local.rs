@@ -499,6 +499,7 @@ fn remove_empty_tree(p: &Path) -> io::Result<()> {
     fs::remove_dir(p)
 }
 
+#[derive(Clone)]
 struct LocalReader {
     file: Arc<File>,
     fingerprint: Fingerprint,
@@ -507,6 +508,10 @@ struct LocalReader {
 impl Reader for LocalReader {
     fn fingerprint(&self) -> Fingerprint {
         self.fingerprint
+    }
+
+    fn clone_box(&self) -> Box<dyn Reader> {
+        Box::new(self.clone())
     }
 
     fn stream(self: Box<Self>, offset: u64, len: u64) -> ByteStream {

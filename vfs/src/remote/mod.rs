@@ -130,6 +130,8 @@ impl Source {
 /// An open file, pinned to the version that was stat'ed when it was opened.
 pub trait Reader: Send + Sync {
     fn fingerprint(&self) -> Fingerprint;
+    /// Another reader of the same pinned version (for reading several ranges).
+    fn clone_box(&self) -> Box<dyn Reader>;
     /// The MD5 of the content (hex), where the remote keeps it and says so: no need to read
     /// the object to learn it.
     fn known_md5(&self) -> Option<String> {
@@ -168,6 +170,11 @@ pub trait Remote: Send + Sync + 'static {
     /// object and a folder of the same name never conflict.
     fn folders_are_prefixes(&self) -> bool {
         false
+    }
+
+    /// The largest object the remote takes.
+    fn max_object_size(&self) -> u64 {
+        u64::MAX
     }
     /// The entry at `path`, or `None`.
     async fn stat(&self, path: &str) -> io::Result<Option<Entry>>;

@@ -6,8 +6,6 @@
 //! paths (marker objects on object stores, where a folder also exists while anything is under
 //! it).
 
-use std::collections::hash_map::DefaultHasher;
-use std::hash::{Hash, Hasher};
 use std::io;
 use std::time::SystemTime;
 
@@ -26,6 +24,8 @@ const ATOMIC_SCHEMES: &[&str] = &["s3", "gcs", "azblob", "memory"];
 const WRITE_CHUNK: usize = 8 << 20;
 /// Pieces of one upload in flight at once: bounds an upload's memory to about 16 MiB.
 const WRITE_CONCURRENCY: usize = 2;
+/// The largest object an object store copies in one request (S3's CopyObject limit).
+const MAX_SERVER_COPY: u64 = 5 << 30;
 /// The largest object written to a service that takes a file in one request (WebDAV): OpenDAL
 /// sends such a request from memory.
 const ONE_SHOT_MAX: u64 = 64 << 20;
@@ -37,6 +37,8 @@ pub struct OpendalRemote {
     can_if_match: bool,
     /// An S3 store's ETag of a single-part object is the MD5 of its content.
     etag_is_md5: bool,
+    /// Deleting a folder deletes its contents (WebDAV collections).
+    recursive_dir_delete: bool,
     /// The most one upload may hold: unbounded where the service takes a file in pieces.
     max_upload: u64,
 }
@@ -70,6 +72,7 @@ impl OpendalRemote {
             can_copy: cap.copy,
             can_if_match: cap.read_with_if_match,
             etag_is_md5: scheme == "s3",
+            recursive_dir_delete: scheme == "webdav",
             max_upload: if cap.write_can_multi {
                 u64::MAX
             } else {
@@ -171,10 +174,12 @@ fn fingerprint(md: &Metadata) -> Fingerprint {
         .last_modified()
         .map(|t| ns_from_time(SystemTime::from(t)) / 1_000_000_000 * 1_000_000_000)
         .unwrap_or(0);
+    // Kept in the index: a hash whose algorithm never changes.
     let id = md.etag().map_or(0, |etag| {
-        let mut h = DefaultHasher::new();
-        etag.trim_start_matches("W/").trim_matches('"').hash(&mut h);
-        h.finish()
+        let h = blake3::hash(etag.trim_start_matches("W/").trim_matches('"').as_bytes());
+        let mut first = [0u8; 8];
+        first.copy_from_slice(&h.as_bytes()[..8]);
+        u64::from_le_bytes(first)
     });
     Fingerprint {
         size: md.content_length(),
@@ -200,6 +205,10 @@ fn to_io(e: opendal::Error) -> io::Error {
 impl Remote for OpendalRemote {
     fn folders_are_prefixes(&self) -> bool {
         self.atomic
+    }
+
+    fn max_object_size(&self) -> u64 {
+        self.max_upload
     }
 
     async fn stat(&self, path: &str) -> io::Result<Option<Entry>> {
@@ -344,7 +353,9 @@ impl Remote for OpendalRemote {
     }
 
     async fn rmdir(&self, path: &str) -> io::Result<()> {
-        if !self.entries(path).await?.is_empty() {
+        // Deleting a WebDAV collection deletes what is in it, including what a concurrent
+        // upload just put there: its folders are left in place.
+        if self.recursive_dir_delete || !self.entries(path).await?.is_empty() {
             return Err(io::Error::from_raw_os_error(libc::ENOTEMPTY));
         }
         self.op.delete(&dir_path(path)).await.map_err(to_io)
@@ -361,7 +372,21 @@ impl Remote for OpendalRemote {
         if all.iter().any(|e| e.metadata().is_file()) {
             return Err(io::Error::from_raw_os_error(libc::ENOTEMPTY));
         }
-        self.delete_tree(path).await
+        if self.recursive_dir_delete {
+            return self.delete_tree(path).await;
+        }
+        // Only the folders seen empty, deepest first: an object that arrives meanwhile stays
+        // (and so does the folder holding it, where folders are real).
+        let mut dirs: Vec<String> = all.into_iter().map(|e| e.path().to_string()).collect();
+        dirs.push(base);
+        dirs.sort_by_key(|d| std::cmp::Reverse(d.matches('/').count()));
+        for d in dirs {
+            match self.op.delete(&d).await {
+                Err(e) if e.kind() != ErrorKind::NotFound => return Err(to_io(e)),
+                _ => {}
+            }
+        }
+        Ok(())
     }
 
     async fn delete_tree(&self, path: &str) -> io::Result<()> {
@@ -379,6 +404,7 @@ impl Remote for OpendalRemote {
     }
 }
 
+#[derive(Clone)]
 struct DalReader {
     op: Operator,
     path: String,
@@ -413,6 +439,10 @@ impl Reader for DalReader {
 
     fn known_md5(&self) -> Option<String> {
         self.md5.clone()
+    }
+
+    fn clone_box(&self) -> Box<dyn Reader> {
+        Box::new(self.clone())
     }
 
     fn stream(self: Box<Self>, offset: u64, len: u64) -> ByteStream {
@@ -534,9 +564,37 @@ impl Upload for DalUpload {
     }
 
     async fn commit(
-        mut self: Box<Self>,
+        self: Box<Self>,
         path: &str,
         _sync: bool,
+        then: Box<dyn FnOnce(Fingerprint) + Send>,
+    ) -> io::Result<Fingerprint> {
+        // Publishing takes requests (and a stat for the new version): in a task of its own, so
+        // that a cancelled request cannot publish the object and skip `then`.
+        let path = path.to_string();
+        tokio::spawn(async move { self.publish(&path, then).await })
+            .await
+            .map_err(io::Error::other)?
+    }
+
+    async fn abort(mut self: Box<Self>) {
+        match std::mem::replace(&mut self.state, State::Done) {
+            State::Writing(mut w) => {
+                let _ = w.abort().await;
+            }
+            State::Finished if !self.atomic => {
+                let _ = self.op.delete(&self.target).await;
+            }
+            _ => {}
+        }
+    }
+}
+
+impl DalUpload {
+    /// Publishes a finished upload at `path`; `then` gets the new version.
+    async fn publish(
+        mut self: Box<Self>,
+        path: &str,
         then: Box<dyn FnOnce(Fingerprint) + Send>,
     ) -> io::Result<Fingerprint> {
         let state = std::mem::replace(&mut self.state, State::Done);
@@ -549,10 +607,22 @@ impl Upload for DalUpload {
                     let md = w.close().await.map_err(to_io)?;
                     Self::written(&self.op, path, Some(md)).await?
                 }
-                State::Sources(mut srcs) if srcs.len() == 1 && srcs[0].3 && self.can_copy => {
+                State::Sources(mut srcs)
+                    if srcs.len() == 1
+                        && srcs[0].3
+                        && self.can_copy
+                        && srcs[0].2 <= MAX_SERVER_COPY =>
+                {
                     let (src, ..) = srcs.remove(0);
                     self.op.copy(&src.path, path).await.map_err(to_io)?;
-                    Self::written(&self.op, path, None).await?
+                    let fp = Self::written(&self.op, path, None).await?;
+                    // The copy is not conditional: if the source was replaced meanwhile, its
+                    // new bytes were copied, and must not be recorded as the old version.
+                    let want = src.fingerprint;
+                    if want.id != 0 && (fp.id != want.id || fp.size != want.size) {
+                        return Err(io::Error::from_raw_os_error(libc::ESTALE));
+                    }
+                    fp
                 }
                 State::Sources(srcs) => {
                     let mut w = self.copy_sources(path, srcs).await?;
@@ -573,18 +643,6 @@ impl Upload for DalUpload {
         };
         then(fp);
         Ok(fp)
-    }
-
-    async fn abort(mut self: Box<Self>) {
-        match std::mem::replace(&mut self.state, State::Done) {
-            State::Writing(mut w) => {
-                let _ = w.abort().await;
-            }
-            State::Finished if !self.atomic => {
-                let _ = self.op.delete(&self.target).await;
-            }
-            _ => {}
-        }
     }
 }
 
