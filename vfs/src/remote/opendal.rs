@@ -615,14 +615,14 @@ impl DalUpload {
                 {
                     let (src, ..) = srcs.remove(0);
                     self.op.copy(&src.path, path).await.map_err(to_io)?;
-                    let fp = Self::written(&self.op, path, None).await?;
                     // The copy is not conditional: if the source was replaced meanwhile, its
-                    // new bytes were copied, and must not be recorded as the old version.
-                    let want = src.fingerprint;
-                    if want.id != 0 && (fp.id != want.id || fp.size != want.size) {
+                    // new bytes may have been copied, and must not be recorded as the old
+                    // version (the source still being that version afterwards rules it out).
+                    let now = self.op.stat(&src.path).await.map_err(to_io)?;
+                    if fingerprint(&now) != src.fingerprint {
                         return Err(io::Error::from_raw_os_error(libc::ESTALE));
                     }
-                    fp
+                    Self::written(&self.op, path, None).await?
                 }
                 State::Sources(srcs) => {
                     let mut w = self.copy_sources(path, srcs).await?;
