@@ -37,6 +37,9 @@ pub(crate) struct ReadCache {
     fetching: Mutex<HashMap<(PathBuf, u64), FetchLock>>,
 }
 
+/// The size of the pieces a chunk is handed to the HTTP layer in.
+const SEND_PIECE: usize = 512 << 10;
+
 /// Held while one chunk is fetched.
 type FetchLock = Arc<tokio::sync::Mutex<()>>;
 
@@ -165,7 +168,18 @@ impl Reader for CachingReader {
                 }
             })
             // The next chunk is read (and checked) while this one is sent.
-            .buffered(2);
+            .buffered(2)
+            // Sent in pieces the size the other readers send: the HTTP layer copies large ones.
+            .flat_map(|chunk: io::Result<Bytes>| {
+                let pieces: Vec<io::Result<Bytes>> = match chunk {
+                    Ok(b) => (0..b.len())
+                        .step_by(SEND_PIECE)
+                        .map(|at| Ok(b.slice(at..(at + SEND_PIECE).min(b.len()))))
+                        .collect(),
+                    Err(e) => vec![Err(e)],
+                };
+                futures_util::stream::iter(pieces)
+            });
         Box::pin(stream)
     }
 }
@@ -249,6 +263,12 @@ impl CachingReader {
             f.entry((dir.clone(), i)).or_default().clone()
         };
         let _one = lock.lock().await;
+        // The entry goes with the last fetcher, even one whose request was cut off.
+        let _forget = Forget {
+            cache: &self.cache,
+            key: (dir.clone(), i),
+            lock: &lock,
+        };
         let result = async {
             if let Some(b) = self.cached(i).await? {
                 return Ok(b); // fetched by the reader we waited for
@@ -280,12 +300,25 @@ impl CachingReader {
             Ok(data)
         }
         .await;
+        result
+    }
+}
+
+/// Removes a chunk's entry from the fetches in progress when its last fetcher is done.
+struct Forget<'a> {
+    cache: &'a ReadCache,
+    key: (PathBuf, u64),
+    lock: &'a FetchLock,
+}
+
+impl Drop for Forget<'_> {
+    fn drop(&mut self) {
         if let Ok(mut f) = self.cache.fetching.lock() {
-            if Arc::strong_count(&lock) <= 2 {
-                f.remove(&(self.dir(), i));
+            // The map's reference and ours: nobody else waits.
+            if Arc::strong_count(self.lock) <= 2 {
+                f.remove(&self.key);
             }
         }
-        result
     }
 }
 

@@ -647,17 +647,29 @@ impl DalUpload {
 }
 
 impl Drop for DalUpload {
-    // A request cut off mid-body drops its upload: a staging file must not outlive it (an
-    // object store's unfinished write simply never becomes visible).
+    // A request cut off mid-body drops its upload: a staging file must not outlive it, nor an
+    // object store's unfinished multipart upload (which would be kept, and billed, until the
+    // store's own expiry).
     fn drop(&mut self) {
-        if self.atomic || matches!(self.state, State::Done) {
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
             return;
-        }
-        let (op, target) = (self.op.clone(), self.target.clone());
-        if let Ok(rt) = tokio::runtime::Handle::try_current() {
-            rt.spawn(async move {
-                let _ = op.delete(&target).await;
-            });
+        };
+        let (op, target, atomic) = (self.op.clone(), self.target.clone(), self.atomic);
+        match std::mem::replace(&mut self.state, State::Done) {
+            State::Writing(mut w) => {
+                rt.spawn(async move {
+                    let _ = w.abort().await;
+                    if !atomic {
+                        let _ = op.delete(&target).await;
+                    }
+                });
+            }
+            State::Finished if !atomic => {
+                rt.spawn(async move {
+                    let _ = op.delete(&target).await;
+                });
+            }
+            _ => {}
         }
     }
 }
