@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The whole test suite: unit and integration tests (aws-sdk-s3 against a real server, both
-# metadata stores), then the black-box smoke run with the aws CLI, boto3, rclone and s3cmd,
-# over HTTP and HTTPS.
+# metadata stores), the black-box smoke run with the aws CLI, boto3, rclone and s3cmd over HTTP
+# and HTTPS (and remotes served by other programs, and the crash test), then a short run of
+# every fuzz target.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo test --workspace --features s3gate-vfs/sled
 SMOKE_PROFILE=debug bash scripts/smoke.sh
+FUZZ_SECONDS=${FUZZ_SECONDS:-20} bash scripts/fuzz.sh

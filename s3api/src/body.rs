@@ -356,6 +356,22 @@ struct Decoder {
     trailers: Vec<(String, String)>,
 }
 
+/// Feeds `input` to a decoder in pieces of `step` bytes, to the end (for the fuzz targets).
+#[cfg(feature = "fuzzing")]
+pub(crate) fn fuzz_decode(input: &[u8], step: usize, signed: bool) -> S3Result<usize> {
+    let mut d = Decoder::new(None, signed);
+    let mut out = 0;
+    for part in input.chunks(step.max(1)) {
+        d.push(part);
+        while let Some(p) = d.next_piece()? {
+            out += p.len();
+        }
+    }
+    d.finish()?;
+    assert!(out <= input.len(), "decoded more than was sent");
+    Ok(out)
+}
+
 fn bad_chunk(why: &str) -> S3Error {
     S3Error::incomplete_body(format!("malformed aws-chunked body: {why}"))
 }

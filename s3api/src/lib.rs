@@ -5,6 +5,9 @@ mod body;
 mod bucket;
 mod checksum;
 mod error;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod headers;
 mod list;
 mod metrics;

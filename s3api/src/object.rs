@@ -31,6 +31,14 @@ enum Range {
     Unsatisfiable,
 }
 
+/// A Range header resolved against `size` must stay inside the object (for the fuzz targets).
+#[cfg(feature = "fuzzing")]
+pub(crate) fn fuzz_range(header: &str, size: u64) {
+    if let Range::Part { start, len } = parse_range(Some(header), size) {
+        assert!(len > 0 && start.checked_add(len).is_some_and(|end| end <= size));
+    }
+}
+
 /// Single byte ranges only, as S3; anything unparseable (or several ranges) means the whole
 /// object, as HTTP says.
 fn parse_range(header: Option<&str>, size: u64) -> Range {

@@ -167,6 +167,12 @@ pub(crate) fn route(
             (path_decode(b)?, k)
         }
     };
+    // An encoded slash cannot smuggle a second path segment into a bucket name.
+    if bucket.contains('/') {
+        return Err(S3Error::invalid_bucket_name(format!(
+            "The specified bucket is not valid: {bucket:?}"
+        )));
+    }
     let key = path_decode(raw_key)?;
     let sub = query.pairs().map(|(k, _)| k).find(|k| !is_parameter(k));
     let unsupported = |what: &str| {
@@ -328,6 +334,16 @@ mod tests {
         assert_eq!((v.bucket.as_str(), v.key.as_str()), ("bkt", "a/b"));
         let p = route(&Method::GET, Some("s3.local:8080"), "/bkt/a", &q, false, &d).unwrap();
         assert_eq!((p.bucket.as_str(), p.key.as_str()), ("bkt", "a"));
+    }
+
+    /// Found by the router fuzz target: `%2F` decoded into a bucket name.
+    #[test]
+    fn an_encoded_slash_in_the_bucket_is_an_invalid_bucket_name() {
+        let q = Query::parse("").unwrap();
+        let err = route(&Method::GET, None, "/a%2Fb/key", &q, false, &[]).unwrap_err();
+        assert_eq!(err.code, "InvalidBucketName");
+        let err = route(&Method::GET, None, "/a%2f", &q, false, &[]).unwrap_err();
+        assert_eq!(err.code, "InvalidBucketName");
     }
 
     proptest::proptest! {

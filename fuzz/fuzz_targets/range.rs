@@ -1,0 +1,4 @@
+#![no_main]
+//! See `s3gate_s3api::fuzzing::range`.
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| s3gate_s3api::fuzzing::range(data));
