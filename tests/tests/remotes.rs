@@ -199,14 +199,7 @@ async fn battery(s: &TestServer) {
             .unwrap();
     }
     assert!(s.list_keys("bkt").await.is_empty());
-    let err = c
-        .get_object()
-        .bucket("bkt")
-        .key("dir/small.txt")
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(status_and_code(&err), (404, "NoSuchKey".into()));
+    s.assert_no_such_key("bkt", "dir/small.txt").await;
     c.delete_bucket().bucket("bkt").send().await.unwrap();
     let err = c.head_bucket().bucket("bkt").send().await.unwrap_err();
     assert_eq!(status_and_code(&err).0, 404);
@@ -282,15 +275,7 @@ async fn s3_remote_serves_what_another_writer_put_there() {
         .send()
         .await
         .unwrap();
-    let err = s
-        .client
-        .get_object()
-        .bucket("shared")
-        .key("theirs")
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(status_and_code(&err), (404, "NoSuchKey".into()));
+    s.assert_no_such_key("shared", "theirs").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -74,13 +74,5 @@ async fn out_of_band_changes_show_without_a_rescan() {
     std::fs::remove_file(root.join("a/one.txt")).unwrap();
     std::fs::rename(root.join("tree"), outside.path().join("back")).unwrap();
     lists(&s, &[]).await;
-    let err = s
-        .client
-        .get_object()
-        .bucket("bkt")
-        .key("tree/y")
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(status_and_code(&err), (404, "NoSuchKey".into()));
+    s.assert_no_such_key("bkt", "tree/y").await;
 }

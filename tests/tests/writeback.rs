@@ -162,15 +162,7 @@ async fn deletes_and_overwrites_of_waiting_objects_win_over_their_uploads() {
     assert_eq!(std::fs::read(&path).unwrap(), b"third");
     assert!(!s.path_of("bkt", "gone").exists());
     assert_eq!(s.list_keys("bkt").await, ["twice"]);
-    let err = s
-        .client
-        .get_object()
-        .bucket("bkt")
-        .key("gone")
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(status_and_code(&err), (404, "NoSuchKey".into()));
+    s.assert_no_such_key("bkt", "gone").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

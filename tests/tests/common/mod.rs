@@ -190,6 +190,23 @@ impl TestServer {
     }
 
     /// Every key of a bucket (ListObjectsV2, paged to the end), in the order the server gave.
+    /// Asserts that GetObject answers `404 NoSuchKey`.
+    pub async fn assert_no_such_key(&self, bucket: &str, key: &str) {
+        let err = self
+            .client
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .expect_err("the key is gone");
+        assert_eq!(
+            status_and_code(&err),
+            (404, "NoSuchKey".into()),
+            "{bucket}/{key}"
+        );
+    }
+
     /// One user metadata value of an object, as HeadObject tells it.
     pub async fn user_meta(&self, bucket: &str, key: &str, name: &str) -> Option<String> {
         let head = self
