@@ -18,11 +18,12 @@ use crate::Error;
 
 /// The index's file (redb) or the file its store locks (sled).
 fn index_paths(config: &Config) -> (PathBuf, PathBuf) {
-    let dir = config.index_dir();
-    match config.index.store {
-        MetaStoreKind::Redb => (dir.join("index.redb"), dir.join("index.redb")),
-        MetaStoreKind::Sled => (dir.join("index.sled"), dir.join("index.sled").join("db")),
-    }
+    let store = s3gate_vfs::meta::store_path(config.index.store, &config.index_dir());
+    let lock = match config.index.store {
+        MetaStoreKind::Redb => store.clone(),
+        MetaStoreKind::Sled => store.join("db"),
+    };
+    (store, lock)
 }
 
 /// Rebuilds the index of `config`'s remote; returns what the new index holds.

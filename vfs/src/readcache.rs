@@ -393,18 +393,21 @@ impl ReadCache {
 
     /// The bytes the cache holds.
     pub(crate) fn size(&self) -> u64 {
-        fn walk(p: &Path) -> u64 {
-            fs::read_dir(p)
-                .into_iter()
-                .flatten()
-                .flatten()
-                .map(|e| match e.file_type() {
-                    Ok(t) if t.is_dir() => walk(&e.path()),
-                    _ => e.metadata().map(|m| m.len()).unwrap_or(0),
-                })
-                .sum()
-        }
-        walk(&self.dir.join("objects"))
+        disk_usage(&self.dir.join("objects"))
+    }
+}
+
+/// The bytes of a file, or of the files in a folder and below it (links not followed).
+pub(crate) fn disk_usage(p: &Path) -> u64 {
+    match fs::symlink_metadata(p) {
+        Ok(m) if m.is_dir() => fs::read_dir(p)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| disk_usage(&e.path()))
+            .sum(),
+        Ok(m) => m.len(),
+        Err(_) => 0,
     }
 }
 

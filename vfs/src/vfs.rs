@@ -112,8 +112,8 @@ pub struct Vfs {
     /// round trip on a named remote, and every request names a bucket. `None` on a local
     /// directory, where it costs nothing.
     bucket_ttl: Option<std::time::Duration>,
-    /// Where the index (and the write cache) live.
-    index_dir: std::path::PathBuf,
+    /// The index store's file (or folder), for its size.
+    index_store: std::path::PathBuf,
     /// The read cache (`full`), and what it did.
     read_cache: Option<ReadCacheParts>,
     /// The served directory, when the remote is a local one (watched for changes).
@@ -166,7 +166,7 @@ impl Vfs {
                 .is_some()
                 .then_some(config.vfs.rescan_interval),
             known_buckets: Default::default(),
-            index_dir: config.index_dir(),
+            index_store: crate::meta::store_path(config.index.store, &config.index_dir()),
             read_cache: match config.vfs.cache_mode.caches_reads() {
                 true => Some((
                     Arc::new(crate::readcache::ReadCache::open(
@@ -190,29 +190,9 @@ impl Vfs {
         Ok(vfs)
     }
 
-    /// The size of the index's files on disk (the write cache not included).
+    /// The size of the index store on disk.
     pub fn index_bytes(&self) -> u64 {
-        fn size(p: &std::path::Path) -> u64 {
-            match std::fs::symlink_metadata(p) {
-                Ok(m) if m.is_dir() => std::fs::read_dir(p)
-                    .map(|d| d.flatten().map(|e| size(&e.path())).sum())
-                    .unwrap_or(0),
-                Ok(m) => m.len(),
-                Err(_) => 0,
-            }
-        }
-        std::fs::read_dir(&self.index_dir)
-            .map(|d| {
-                d.flatten()
-                    .filter(|e| {
-                        e.file_name() != "writeback"
-                            && e.file_name() != "tmp"
-                            && e.file_name() != "multipart"
-                    })
-                    .map(|e| size(&e.path()))
-                    .sum()
-            })
-            .unwrap_or(0)
+        crate::readcache::disk_usage(&self.index_store)
     }
 
     /// Where new objects and multipart parts are written: the write cache, or the remote.
@@ -503,25 +483,22 @@ impl Vfs {
     /// The ETag of a file's content, read through `reader` (or made from its fingerprint).
     pub(crate) async fn content_etag(&self, reader: Box<dyn Reader>) -> Result<String> {
         let fp = reader.fingerprint();
-        Ok(match self.etag_hash {
-            EtagHash::Md5 if reader.known_md5().is_some() => reader.known_md5().unwrap_or_default(),
-            EtagHash::Md5 => {
+        Ok(match (self.etag_hash, reader.known_md5()) {
+            (EtagHash::Md5, Some(md5)) => md5,
+            (EtagHash::Md5, None) => {
                 let mut h = Md5::new();
-                let mut s = reader.stream(0, fp.size);
-                while let Some(chunk) = s.next().await {
-                    h.update(&chunk?);
-                }
+                each_chunk(reader.stream(0, fp.size), |c| h.update(c)).await?;
                 hex::encode(h.finalize())
             }
-            EtagHash::Blake3 => {
+            (EtagHash::Blake3, _) => {
                 let mut h = blake3::Hasher::new();
-                let mut s = reader.stream(0, fp.size);
-                while let Some(chunk) = s.next().await {
-                    h.update(&chunk?);
-                }
+                each_chunk(reader.stream(0, fp.size), |c| {
+                    h.update(c);
+                })
+                .await?;
                 h.finalize().to_hex().to_string()
             }
-            EtagHash::None => synthetic_etag(&fp),
+            (EtagHash::None, _) => synthetic_etag(&fp),
         })
     }
 
@@ -843,18 +820,8 @@ impl Vfs {
     /// Removes the folders above `path` that are now empty, up to (not including) the bucket.
     /// A folder that is not empty, or that a concurrent write fills again, simply stays.
     pub(crate) async fn remove_empty_parents(&self, path: &str) {
-        if !self.cleanup {
-            return;
-        }
-        let mut dir = path;
-        while let Some((parent, _)) = dir.rsplit_once('/') {
-            if !parent.contains('/') {
-                break; // the bucket itself
-            }
-            if self.has_marker(parent) || self.remote.rmdir(parent).await.is_err() {
-                break;
-            }
-            dir = parent;
+        if self.cleanup {
+            prune_empty_parents(&*self.remote, path, |dir| self.has_marker(dir)).await;
         }
     }
 
@@ -873,6 +840,30 @@ impl Vfs {
                 .collect();
             self.index.apply(ops).await?;
         }
+    }
+}
+
+/// Feeds every chunk of `stream` to `f`.
+async fn each_chunk(mut stream: ByteStream, mut f: impl FnMut(&[u8])) -> Result<()> {
+    while let Some(chunk) = stream.next().await {
+        f(&chunk?);
+    }
+    Ok(())
+}
+
+/// Removes the folders above `path` on `remote` that are empty, up to (not including) the
+/// bucket, stopping at the first that is not empty or that `keep` names.
+pub(crate) async fn prune_empty_parents(
+    remote: &dyn Remote,
+    path: &str,
+    keep: impl Fn(&str) -> bool,
+) {
+    let mut dir = path;
+    while let Some((parent, _)) = dir.rsplit_once('/') {
+        if !parent.contains('/') || keep(parent) || remote.rmdir(parent).await.is_err() {
+            break;
+        }
+        dir = parent;
     }
 }
 

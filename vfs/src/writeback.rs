@@ -153,30 +153,19 @@ impl Vfs {
         }))
     }
 
-    /// Every entry of the queue, summed up.
-    pub fn write_back_summary(&self) -> Result<WriteBackSummary> {
-        let mut sum = WriteBackSummary::default();
+    /// Visits the queue's entries in key order, a page at a time, while `each` says to go on.
+    fn visit_queue(&self, mut each: impl FnMut(&[u8], Pending) -> bool) -> Result<()> {
         let mut start = Vec::new();
-        let now = now_ns();
-        let mut last_failure = i64::MIN;
         loop {
             let batch = self
                 .index
                 .range_in(Tree::WriteBack, &start, None, PASS_LIMIT)?;
-            for (_, v) in &batch {
-                let Ok(e) = serde_json::from_slice::<Pending>(v) else {
+            for (k, v) in &batch {
+                let Ok(entry) = serde_json::from_slice::<Pending>(v) else {
                     continue;
                 };
-                sum.pending += 1;
-                sum.bytes += e.fingerprint.size;
-                let waited = Duration::from_nanos(now.saturating_sub(e.queued_ns).max(0) as u64);
-                sum.oldest = Some(sum.oldest.map_or(waited, |o| o.max(waited)));
-                if e.tries > 0 {
-                    sum.failing += 1;
-                    if e.queued_ns > last_failure {
-                        last_failure = e.queued_ns;
-                        sum.last_error = e.error.clone();
-                    }
+                if !each(k, entry) {
+                    return Ok(());
                 }
             }
             match batch.last() {
@@ -184,28 +173,41 @@ impl Vfs {
                     start = k.clone();
                     start.push(0);
                 }
-                _ => return Ok(sum),
+                _ => return Ok(()),
             }
         }
+    }
+
+    /// Every entry of the queue, summed up.
+    pub fn write_back_summary(&self) -> Result<WriteBackSummary> {
+        let mut sum = WriteBackSummary::default();
+        let now = now_ns();
+        let mut last_failure = i64::MIN;
+        self.visit_queue(|_, e| {
+            sum.pending += 1;
+            sum.bytes += e.fingerprint.size;
+            let waited = Duration::from_nanos(now.saturating_sub(e.queued_ns).max(0) as u64);
+            sum.oldest = Some(sum.oldest.map_or(waited, |o| o.max(waited)));
+            if e.tries > 0 {
+                sum.failing += 1;
+                if e.queued_ns > last_failure {
+                    last_failure = e.queued_ns;
+                    sum.last_error = e.error;
+                }
+            }
+            true
+        })?;
+        Ok(sum)
     }
 
     /// How many objects wait to be uploaded.
     pub fn write_back_pending(&self) -> Result<u64> {
         let mut n = 0;
-        let mut start = Vec::new();
-        loop {
-            let batch = self
-                .index
-                .range_in(Tree::WriteBack, &start, None, PASS_LIMIT)?;
-            n += batch.len() as u64;
-            match batch.last() {
-                Some((k, _)) if batch.len() == PASS_LIMIT => {
-                    start = k.clone();
-                    start.push(0);
-                }
-                _ => return Ok(n),
-            }
-        }
+        self.visit_queue(|_, _| {
+            n += 1;
+            true
+        })?;
+        Ok(n)
     }
 
     /// Uploads the cached objects that are due (all of them with `all`, pass after pass while
@@ -233,29 +235,14 @@ impl Vfs {
         let now = now_ns();
         let mut due = Vec::new();
         let mut next: Option<i64> = None;
-        let mut start = Vec::new();
-        loop {
-            let batch = self
-                .index
-                .range_in(Tree::WriteBack, &start, None, PASS_LIMIT)?;
-            for (k, v) in &batch {
-                let Ok(entry) = serde_json::from_slice::<Pending>(v) else {
-                    continue;
-                };
-                if all || entry.due_ns <= now || (entry.queued_ns < started && entry.tries == 0) {
-                    due.push((String::from_utf8_lossy(k).into_owned(), entry));
-                } else {
-                    next = Some(next.map_or(entry.due_ns, |n| n.min(entry.due_ns)));
-                }
+        self.visit_queue(|k, entry| {
+            if all || entry.due_ns <= now || (entry.queued_ns < started && entry.tries == 0) {
+                due.push((String::from_utf8_lossy(k).into_owned(), entry));
+            } else {
+                next = Some(next.map_or(entry.due_ns, |n| n.min(entry.due_ns)));
             }
-            match batch.last() {
-                Some((k, _)) if batch.len() == PASS_LIMIT && due.len() < PASS_LIMIT => {
-                    start = k.clone();
-                    start.push(0);
-                }
-                _ => break,
-            }
-        }
+            due.len() < PASS_LIMIT
+        })?;
         let results: Vec<(String, Pending, Result<()>)> = futures_util::stream::iter(due)
             .map(|(path, entry)| async move {
                 let r = self.upload_cached(&path, &entry).await;
@@ -392,15 +379,8 @@ impl Vfs {
     /// lock, and the file has been uploaded or deleted).
     pub(crate) async fn forget_cached(&self, path: &str) {
         let Some(cache) = &self.cache else { return };
-        if cache.fs.delete(path).await.is_err() {
-            return;
-        }
-        let mut dir = path;
-        while let Some((parent, _)) = dir.rsplit_once('/') {
-            if !parent.contains('/') || cache.fs.rmdir(parent).await.is_err() {
-                break;
-            }
-            dir = parent;
+        if cache.fs.delete(path).await.is_ok() {
+            crate::vfs::prune_empty_parents(&*cache.fs, path, |_| false).await;
         }
     }
 

@@ -73,16 +73,25 @@ pub trait MetaStore: Send + Sync + 'static {
 }
 
 /// Opens (creating if needed) the store of the given kind in `dir`.
+/// Where a store of `kind` keeps its data in the index folder `dir` (a file for redb, a folder
+/// for sled).
+pub fn store_path(kind: MetaStoreKind, dir: &Path) -> std::path::PathBuf {
+    dir.join(match kind {
+        MetaStoreKind::Redb => "index.redb",
+        MetaStoreKind::Sled => "index.sled",
+    })
+}
+
 pub fn open(kind: MetaStoreKind, dir: &Path) -> Result<Box<dyn MetaStore>, StoreError> {
     std::fs::create_dir_all(dir).map_err(|e| StoreError(format!("{}: {e}", dir.display())))?;
     match kind {
-        MetaStoreKind::Redb => Ok(Box::new(redb_store::RedbStore::open(
-            &dir.join("index.redb"),
-        )?)),
+        MetaStoreKind::Redb => Ok(Box::new(redb_store::RedbStore::open(&store_path(
+            kind, dir,
+        ))?)),
         #[cfg(feature = "sled")]
-        MetaStoreKind::Sled => Ok(Box::new(sled_store::SledStore::open(
-            &dir.join("index.sled"),
-        )?)),
+        MetaStoreKind::Sled => Ok(Box::new(sled_store::SledStore::open(&store_path(
+            kind, dir,
+        ))?)),
         #[cfg(not(feature = "sled"))]
         MetaStoreKind::Sled => Err(StoreError(
             "this build has no sled support (build with the `sled` feature)".into(),
