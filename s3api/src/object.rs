@@ -18,8 +18,6 @@ use crate::Ctx;
 const MAX_COPY_SIZE: u64 = 5 * 1024 * 1024 * 1024;
 /// How many deletes of one DeleteObjects run at once.
 const DELETE_CONCURRENCY: usize = 32;
-/// The ETag of empty content, which a folder marker is.
-const EMPTY_MD5: &str = "d41d8cd98f00b204e9800998ecf8427e";
 /// The largest DeleteObjects request body (1000 keys of 1024 bytes, with room for markup).
 const MAX_DELETE_BODY: usize = 2 * 1024 * 1024;
 
@@ -204,9 +202,9 @@ fn write_precondition(ctx: &Ctx) -> S3Result<Option<Precondition>> {
 pub(crate) async fn put(ctx: &Ctx, payload: web::Payload) -> S3Result<HttpResponse> {
     let body = ctx.body(payload)?;
     if ctx.key.ends_with('/') && body.declared_len() == Some(0) {
-        ctx.vfs().create_folder(&ctx.bucket, &ctx.key).await?;
+        let info = ctx.vfs().create_folder(&ctx.bucket, &ctx.key).await?;
         return Ok(HttpResponse::Ok()
-            .insert_header(("etag", quoted(EMPTY_MD5)))
+            .insert_header(("etag", quoted(&info.etag)))
             .finish());
     }
     let req = PutRequest {

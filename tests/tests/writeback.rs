@@ -380,3 +380,28 @@ async fn a_cached_file_a_crash_left_unrecorded_is_still_uploaded_with_caching_of
     );
     assert_eq!(s.get("bkt", "k").await, b"v2, cut off before its record");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queued_object_whose_cached_file_was_removed_reads_as_missing() {
+    let mut s = cached_server(Duration::from_secs(3600)).await;
+    s.create_bucket("bkt").await;
+    s.put("bkt", "k", b"only in the cache".to_vec()).await;
+    s.stop_server().await;
+    // Removed by hand while the server was down: nothing is left to upload.
+    std::fs::remove_file(s.root().join(".s3gate/writeback/data/bkt/k")).unwrap();
+    s.start_again().await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let r = s.client.get_object().bucket("bkt").key("k").send().await;
+        match r {
+            Err(e) if status_and_code(&e) == (404, "NoSuchKey".into()) => break,
+            other => assert!(
+                Instant::now() < deadline,
+                "still {:?}",
+                other.map(|_| ()).map_err(|e| status_and_code(&e))
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(s.list_keys("bkt").await.is_empty());
+}

@@ -56,8 +56,8 @@ impl Reader for Empty {
 }
 
 impl Vfs {
-    /// Makes the folder (and those above it) and its marker.
-    pub async fn create_folder(&self, bucket: &str, key: &str) -> Result<()> {
+    /// Makes the folder (and those above it) and its marker; returns the marker as an object.
+    pub async fn create_folder(&self, bucket: &str, key: &str) -> Result<ObjectInfo> {
         self.head_bucket(bucket).await?;
         let Some(path) = marker_path(bucket, key) else {
             return Err(VfsError::InvalidKey(format!("{key:?} is not a folder")));
@@ -73,7 +73,9 @@ impl Vfs {
                 .await
                 .map_err(|e| VfsError::from_key_io(e, key))?;
         }
-        self.index.put(bucket, key, &marker_meta(now_ns())).await
+        let meta = marker_meta(now_ns());
+        self.index.put(bucket, key, &meta).await?;
+        Ok(ObjectInfo::from_meta(meta))
     }
 
     /// The marker `key` as an empty object, when both the record and the folder are there.

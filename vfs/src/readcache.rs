@@ -361,14 +361,7 @@ impl ReadCache {
                     .metadata()
                     .and_then(|m| m.modified())
                     .unwrap_or(SystemTime::UNIX_EPOCH);
-                let size: u64 = fs::read_dir(v.path())
-                    .into_iter()
-                    .flatten()
-                    .flatten()
-                    .filter_map(|c| c.metadata().ok())
-                    .map(|m| m.len())
-                    .sum();
-                versions.push((used, size, v.path()));
+                versions.push((used, disk_usage(&v.path()), v.path()));
             }
         }
         versions.sort();

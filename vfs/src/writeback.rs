@@ -91,6 +91,15 @@ pub struct WriteBackSummary {
     pub oldest: Option<Duration>,
 }
 
+/// Writes the queue entry of the object at path `key`.
+fn queue_put(key: Vec<u8>, entry: &Pending) -> Op {
+    Op::Put(
+        Tree::WriteBack,
+        key,
+        serde_json::to_vec(entry).unwrap_or_default(),
+    )
+}
+
 /// What one pass of the uploader did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct WriteBackReport {
@@ -123,11 +132,7 @@ impl Vfs {
                     tries: 0,
                     error: None,
                 };
-                Some(Op::Put(
-                    Tree::WriteBack,
-                    key,
-                    serde_json::to_vec(&entry).unwrap_or_default(),
-                ))
+                Some(queue_put(key, &entry))
             }
             Some(_) => Some(Op::Delete(Tree::WriteBack, key)),
             None => None,
@@ -294,11 +299,7 @@ impl Vfs {
             error: Some(e.to_string()),
         };
         self.index
-            .apply(vec![Op::Put(
-                Tree::WriteBack,
-                path.as_bytes().to_vec(),
-                serde_json::to_vec(&retry).unwrap_or_default(),
-            )])
+            .apply(vec![queue_put(path.as_bytes().to_vec(), &retry)])
             .await
     }
 
@@ -370,9 +371,21 @@ impl Vfs {
             path,
             "the cached file of a pending upload is missing; dropped"
         );
-        self.index
-            .apply(vec![Op::Delete(Tree::WriteBack, path.as_bytes().to_vec())])
-            .await
+        let mut ops = vec![Op::Delete(Tree::WriteBack, path.as_bytes().to_vec())];
+        // Its record describes bytes that are gone: without it, the key reads as the remote
+        // has it (or as missing) instead of failing.
+        let (bucket, key) = path.split_once('/').unwrap_or((path, ""));
+        if self
+            .index
+            .get(bucket, key)?
+            .is_some_and(|m| m.cached && m.fingerprint == entry.fingerprint)
+        {
+            ops.push(Op::Delete(
+                Tree::Objects,
+                crate::key::index_key(bucket, key),
+            ));
+        }
+        self.index.apply(ops).await
     }
 
     /// Removes a cached file and the cache folders it leaves empty (the caller holds the key's
@@ -431,11 +444,7 @@ impl Vfs {
                                     crate::key::index_key(&bucket.name, &key),
                                     meta.encode(),
                                 ),
-                                Op::Put(
-                                    Tree::WriteBack,
-                                    path.as_bytes().to_vec(),
-                                    serde_json::to_vec(&entry).unwrap_or_default(),
-                                ),
+                                queue_put(path.as_bytes().to_vec(), &entry),
                             ])
                             .await?;
                     }

@@ -188,6 +188,18 @@ fn fingerprint(md: &Metadata) -> Fingerprint {
     }
 }
 
+/// What the remote says about `name`, from its metadata.
+fn entry(name: &str, is_dir: bool, md: &Metadata) -> Entry {
+    Entry {
+        name: name.to_string(),
+        is_dir,
+        fingerprint: fingerprint(md),
+        created: md
+            .last_modified()
+            .map_or(SystemTime::UNIX_EPOCH, Into::into),
+    }
+}
+
 fn to_io(e: opendal::Error) -> io::Error {
     let kind = match e.kind() {
         ErrorKind::NotFound => io::ErrorKind::NotFound,
@@ -212,30 +224,13 @@ impl Remote for OpendalRemote {
     }
 
     async fn stat(&self, path: &str) -> io::Result<Option<Entry>> {
+        let name = path.rsplit('/').next().unwrap_or(path);
         if let Some(md) = self.stat_file(path).await? {
-            return Ok(Some(Entry {
-                name: path.rsplit('/').next().unwrap_or(path).to_string(),
-                is_dir: false,
-                fingerprint: fingerprint(&md),
-                created: md
-                    .last_modified()
-                    .map_or(SystemTime::UNIX_EPOCH, Into::into),
-            }));
+            return Ok(Some(entry(name, false, &md)));
         }
-        let dir = |md: Option<&Metadata>| Entry {
-            name: path.rsplit('/').next().unwrap_or(path).to_string(),
-            is_dir: true,
-            fingerprint: md.map_or(
-                Fingerprint {
-                    size: 0,
-                    mtime_ns: 0,
-                    id: 0,
-                },
-                fingerprint,
-            ),
-            created: md
-                .and_then(|m| m.last_modified())
-                .map_or(SystemTime::UNIX_EPOCH, Into::into),
+        let dir = |md: Option<&Metadata>| match md {
+            Some(md) => entry(name, true, md),
+            None => entry(name, true, &opendal::MetadataBuilder::dir().build()),
         };
         // On object stores a folder exists while something is below it (its marker included).
         let below = self
@@ -275,7 +270,7 @@ impl Remote for OpendalRemote {
         let mut out = Vec::new();
         for e in self.entries(path).await? {
             let is_dir = e.metadata().is_dir();
-            let name = e.name().trim_end_matches('/').to_string();
+            let name = e.name().trim_end_matches('/');
             let mut md = e.metadata().clone();
             // Some services list names only: ask for the rest.
             if !is_dir && md.last_modified().is_none() && md.etag().is_none() {
@@ -284,14 +279,7 @@ impl Remote for OpendalRemote {
                     None => continue,
                 }
             }
-            out.push(Entry {
-                name,
-                is_dir,
-                fingerprint: fingerprint(&md),
-                created: md
-                    .last_modified()
-                    .map_or(SystemTime::UNIX_EPOCH, Into::into),
-            });
+            out.push(entry(name, is_dir, &md));
         }
         Ok(out)
     }
