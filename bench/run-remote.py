@@ -24,39 +24,18 @@ import asyncio
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.error
 import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "scripts"))
+from localprocs import Procs, free_port, wait_http  # noqa: E402 (after the path it needs)
 NAMES = ("local", "off", "writes", "full")
 AK, SK = "benchak", "benchsk"
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def wait_up(url, limit=60):
-    deadline = time.time() + limit
-    while time.time() < deadline:
-        try:
-            urllib.request.urlopen(url, timeout=1)
-            return
-        except urllib.error.HTTPError:
-            return
-        except OSError:
-            time.sleep(0.05)
-    sys.exit(f"{url} did not answer within {limit}s")
 
 
 class Link:
@@ -142,26 +121,6 @@ class SlowProxy:
                              self.pump(server_r, client_w, self.down))
 
 
-class Procs:
-    def __init__(self, work):
-        self.work, self.procs = work, []
-
-    def start(self, name, argv):
-        log = open(os.path.join(self.work, f"{name}.log"), "ab")
-        p = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
-        self.procs.append(p)
-        return p
-
-    def stop_all(self):
-        for p in self.procs:
-            p.terminate()
-        for p in self.procs:
-            try:
-                p.wait(20)
-            except subprocess.TimeoutExpired:
-                p.kill()
-
-
 def cached_files(cache_dir):
     """Objects still waiting in a write cache under `cache_dir`."""
     return sum(len(fs) for d, _, fs in os.walk(cache_dir) if "/writeback/data/bench" in d)
@@ -206,11 +165,11 @@ def main():
     try:
         # The remote: a second s3gate, behind the slow link.
         back_port, back_metrics = free_port(), free_port()
-        procs.start("backing", [gate, "serve", os.path.join(work, "backing"),
+        back = procs.start("backing", [gate, "serve", os.path.join(work, "backing"),
                                 "--addr", f"127.0.0.1:{back_port}", "--auth-key", f"{AK},{SK}",
                                 "--metrics-addr", f"127.0.0.1:{back_metrics}",
                                 "--log-level", "warn"])
-        wait_up(f"http://127.0.0.1:{back_port}/")
+        wait_http(f"http://127.0.0.1:{back_port}/", back, "the backing s3gate")
         s3bench(bench, f"http://127.0.0.1:{back_port}", "create-bucket", bucket="store")
         proxy = SlowProxy(back_port, args.latency_ms / 1000, args.bandwidth * 1e6)
         proxy.start()
@@ -234,9 +193,9 @@ def main():
                 argv += ["slow:", "--config", conf]
             argv += ["--addr", f"127.0.0.1:{port}", "--auth-key", f"{AK},{SK}",
                      "--log-level", "warn"]
-            procs.start(name, argv)
+            p = procs.start(name, argv)
             servers[name] = f"http://127.0.0.1:{port}"
-            wait_up(servers[name] + "/")
+            wait_http(servers[name] + "/", p, name)
             s3bench(bench, servers[name], "create-bucket")
 
         table = []
@@ -293,12 +252,12 @@ def main():
 
         print(f"\nslow remote: +{args.latency_ms:g} ms per answer, {args.bandwidth:g} MB/s per "
               f"direction; {os.cpu_count()} cores")
-        print(f"{'workload':52}" + "".join(f"{n:>9}" for n in NAMES) + f"{'ratio':>16}")
+        print(f"{'workload':52}" + "".join(f"{n:>9}" for n in NAMES) + f" {'ratio':>19}")
         for what, row, against in table:
             ratio = ""
             if against and row.get("local"):
                 ratio = f"{against}/local {row[against] / row['local']:.2f}"
-            print(f"{what:52}" + "".join(f"{row[n]:9.1f}" for n in NAMES) + f"{ratio:>16}")
+            print(f"{what:52}" + "".join(f"{row[n]:9.1f}" for n in NAMES) + f" {ratio:>19}")
         out = os.path.join(ROOT, "target", "bench-remote.json")
         with open(out, "w") as f:
             json.dump(results, f, indent=2)

@@ -24,7 +24,6 @@ import hashlib
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -35,16 +34,10 @@ import urllib.request
 import boto3
 from botocore.config import Config
 
+from localprocs import free_port
+
 MIB = 1024 * 1024
 BUCKET = "crash"
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 class Server:
@@ -287,7 +280,7 @@ def main():
           f"{total_acked} acknowledged requests, "
           + (f"{total_waiting} objects waiting in the write cache at a kill, "
              if args.cache_mode != "off" else "") +
-          f"every acknowledged write present and exact, no partial object, no leaked file")
+          "every acknowledged write present and exact, no partial object, no leaked file")
 
 
 if __name__ == "__main__":

@@ -24,54 +24,16 @@ byte for byte. Exit 0 on success; any failure raises.
 import hashlib
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 
 import boto3
 from botocore.config import Config
 
+from localprocs import Procs, free_port, wait_http, wait_tcp
+
 AK, SK = "remoteak", "remotesk"
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def wait_tcp(port, proc, what, limit=60):
-    deadline = time.time() + limit
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"{what} exited early (code {proc.returncode})")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.2)
-    raise SystemExit(f"{what} did not listen on {port} within {limit}s")
-
-
-def wait_http(url, proc, what, limit=60):
-    deadline = time.time() + limit
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"{what} exited early (code {proc.returncode})")
-        try:
-            urllib.request.urlopen(url, timeout=2)
-            return
-        except urllib.error.HTTPError:
-            return
-        except Exception:
-            time.sleep(0.3)
-    raise SystemExit(f"{what} did not answer at {url} within {limit}s")
 
 
 def pattern(n, seed):
@@ -81,31 +43,6 @@ def pattern(n, seed):
 
 def md5(b):
     return hashlib.md5(b).hexdigest()
-
-
-class Procs:
-    def __init__(self, work):
-        self.work = work
-        self.procs = []
-
-    def start(self, name, argv, **kw):
-        log = open(os.path.join(self.work, f"{name}.log"), "ab")
-        p = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, **kw)
-        self.procs.append(p)
-        return p
-
-    def stop(self, p):
-        if p.poll() is None:
-            p.send_signal(signal.SIGTERM)
-            try:
-                p.wait(15)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
-
-    def stop_all(self):
-        for p in reversed(self.procs):
-            self.stop(p)
 
 
 def backing(kind, procs, rclone, work):
