@@ -9,7 +9,9 @@ all connections: a distant object store in miniature. Three servers are measured
   local   s3gate serving a local folder (the reference)
   off     s3gate serving the slow remote, --vfs-cache-mode off
   writes  s3gate serving the slow remote, --vfs-cache-mode writes
-  full    s3gate serving the slow remote, --vfs-cache-mode full (reads cached in chunks)
+  full    s3gate serving the slow remote, --vfs-cache-mode full (reads cached in chunks on
+          disk, and the default 64 MiB of them in memory)
+  fullmem the same with --vfs-cache-mem-size 512M: a memory tier the big object fits in
 
 Workloads: PUT latency (4 KiB and 1 MiB objects, one at a time), GET of a --big object twice
 (first and second read), and ListObjectsV2 of a --list-key prefix, with the number of requests
@@ -34,7 +36,7 @@ import urllib.request
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
 from localprocs import Procs, free_port, wait_http  # noqa: E402 (after the path it needs)
-NAMES = ("local", "off", "writes", "full")
+NAMES = ("local", "off", "writes", "full", "fullmem")
 AK, SK = "benchak", "benchsk"
 
 
@@ -184,7 +186,8 @@ def main():
                 conf = os.path.join(work, f"{name}.toml")
                 with open(conf, "w") as f:
                     f.write(f'[vfs]\ncache_dir = "{os.path.join(work, "cache-" + name)}"\n'
-                            f'cache_mode = "{name}"\n'
+                            f'cache_mode = "{name.removesuffix("mem")}"\n'
+                            f'cache_mem_size = "{"512M" if name == "fullmem" else "64M"}"\n'
                             f'[remotes.slow]\ntype = "s3"\nbucket = "store"\n'
                             f'endpoint = "http://127.0.0.1:{proxy.port}"\nregion = "us-east-1"\n'
                             f'access_key_id = "{AK}"\nsecret_access_key = "{SK}"\n'
@@ -216,7 +219,7 @@ def main():
         # The caching servers read from their write cache until the upload is done: wait.
         deadline = time.time() + 600
         while time.time() < deadline and any(
-                cached_files(os.path.join(work, f"cache-{n}")) for n in ("writes", "full")):
+                cached_files(os.path.join(work, f"cache-{n}")) for n in NAMES[2:]):
             time.sleep(0.5)
         for name, url in servers.items():
             first[name] = s3bench(bench, url, "get", "--count", "1", "--concurrency", "1",
@@ -226,11 +229,12 @@ def main():
         results["get_big_first_mb_s"], results["get_big_second_mb_s"] = first, second
         table.append((f"GET {args.big}, first read (MB/s)", first, "full"))
         table.append((f"GET {args.big}, second read (MB/s)", second, "full"))
+        table.append((f"GET {args.big}, second read (MB/s)", second, "fullmem"))
 
         # Listings: keys written through the server (so its index holds them), then listed
         # three times while the remote's request counter is watched.
         remote_calls, listing = {}, {}
-        for name in ("off", "writes", "full"):
+        for name in NAMES[1:]:
             s3bench(bench, servers[name], "put", "--count", str(args.list_keys), "--size", "0",
                     "--concurrency", "64", "--prefix", "list/")
             # Uploads from a write cache would count as the listing's requests: let them end.

@@ -325,6 +325,10 @@ pub struct VfsConfig {
     /// go first.
     #[serde(deserialize_with = "de_size", serialize_with = "ser_size")]
     pub cache_max_size: u64,
+    /// `full`: the most the read cache keeps in memory, the most recently read chunks, on top
+    /// of its disk (0: none).
+    #[serde(deserialize_with = "de_size", serialize_with = "ser_size")]
+    pub cache_mem_size: u64,
     /// `full`: objects not read for this long leave the read cache.
     #[serde(deserialize_with = "de_duration", serialize_with = "ser_duration")]
     pub cache_max_age: std::time::Duration,
@@ -371,6 +375,7 @@ impl Default for VfsConfig {
             read_chunk_size: 8 << 20,
             read_ahead: 16 << 20,
             cache_max_size: 0,
+            cache_mem_size: 64 << 20,
             cache_max_age: std::time::Duration::from_secs(3600),
             cache_min_free_space: 0,
         }

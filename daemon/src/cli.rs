@@ -127,6 +127,9 @@ struct ServeArgs {
     /// full: the most the read cache keeps (e.g. 10G; 0: no limit).
     #[arg(long, env = "S3GATE_VFS_CACHE_MAX_SIZE", value_parser = parse_size)]
     vfs_cache_max_size: Option<u64>,
+    /// full: the most the read cache keeps in memory on top of its disk (e.g. 256M; 0: none).
+    #[arg(long, env = "S3GATE_VFS_CACHE_MEM_SIZE", value_parser = parse_size)]
+    vfs_cache_mem_size: Option<u64>,
     /// full: objects not read for this long leave the read cache (e.g. 1h).
     #[arg(long, env = "S3GATE_VFS_CACHE_MAX_AGE", value_parser = parse_duration)]
     vfs_cache_max_age: Option<std::time::Duration>,
@@ -221,6 +224,9 @@ impl ServeArgs {
         }
         if let Some(n) = self.vfs_cache_max_size {
             c.vfs.cache_max_size = n;
+        }
+        if let Some(n) = self.vfs_cache_mem_size {
+            c.vfs.cache_mem_size = n;
         }
         if let Some(d) = self.vfs_cache_max_age {
             c.vfs.cache_max_age = d;

@@ -175,6 +175,12 @@ pub(crate) async fn scrape(state: web::Data<State>) -> HttpResponse {
                 rc.bytes,
             ),
             (
+                "s3gate_readcache_memory_bytes",
+                "gauge",
+                "Bytes the read cache holds in memory.",
+                rc.memory_bytes,
+            ),
+            (
                 "s3gate_readcache_evictions_total",
                 "counter",
                 "Object versions removed from the read cache by its limits.",

@@ -45,6 +45,8 @@ async fn pair(tweak: impl FnOnce(&mut s3gate::Config)) -> (TestServer, TestServe
         c.vfs.cache_mode = CacheMode::Full;
         c.vfs.read_chunk_size = CHUNK;
         c.vfs.read_ahead = 0;
+        // The disk tier alone unless a test says otherwise: what is on disk is what is read.
+        c.vfs.cache_mem_size = 0;
         c.server.metrics_addr = Some("127.0.0.1:0".parse().unwrap());
         tweak(c);
     })
@@ -126,6 +128,69 @@ async fn a_second_read_comes_from_the_cache_and_a_damaged_chunk_is_fetched_again
     std::fs::write(victim, bytes).unwrap();
     assert_eq!(front.get("bkt", "obj").await, body);
     assert_eq!(remote_gets(&back).await - before, first + 1.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chunk_damaged_past_its_first_piece_is_served_whole() {
+    // Chunks of four 512 KiB pieces, each checked as it is read: the damage is in the third.
+    let chunk = 2 << 20;
+    let (back, front) = pair(|c| c.vfs.read_chunk_size = chunk).await;
+    let body = pattern(chunk as usize + 1000, 5);
+    back.put("store", "bkt/obj", body.clone()).await;
+    assert_eq!(front.get("bkt", "obj").await, body);
+    let before = remote_gets(&back).await;
+    let victim = chunk_files(&front)
+        .into_iter()
+        .find(|f| f.ends_with("0"))
+        .unwrap();
+    let mut bytes = std::fs::read(&victim).unwrap();
+    let at = 4 * 32 + (1 << 20) + 12345;
+    bytes[at] ^= 0x01;
+    std::fs::write(&victim, bytes).unwrap();
+    assert_eq!(front.get("bkt", "obj").await, body);
+    assert_eq!(remote_gets(&back).await - before, 1.0);
+    // Fetched again and kept: the next read is from the cache.
+    assert_eq!(front.get("bkt", "obj").await, body);
+    assert_eq!(remote_gets(&back).await - before, 1.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_memory_tier_serves_recent_chunks_within_its_size() {
+    let (back, front) = pair(|c| c.vfs.cache_mem_size = 4 * CHUNK).await;
+    let body = pattern(3 * CHUNK as usize, 7);
+    back.put("store", "bkt/obj", body.clone()).await;
+    assert_eq!(front.get("bkt", "obj").await, body);
+    let before = remote_gets(&back).await;
+    // Gone from disk, still in memory: no remote read.
+    for f in chunk_files(&front) {
+        std::fs::remove_file(f).unwrap();
+    }
+    assert_eq!(front.get("bkt", "obj").await, body);
+    let ranged = front
+        .client
+        .get_object()
+        .bucket("bkt")
+        .key("obj")
+        .range(format!("bytes={}-{}", CHUNK / 2, 2 * CHUNK + 7))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        body_of(ranged).await,
+        &body[CHUNK as usize / 2..=2 * CHUNK as usize + 7]
+    );
+    assert_eq!(remote_gets(&back).await, before);
+    let held = metric(&front, "s3gate_readcache_memory_bytes", "").await;
+    assert_eq!(held, (3 * CHUNK) as f64);
+    // More than it can hold: it keeps within its size.
+    for i in 0..3 {
+        let other = pattern(3 * CHUNK as usize, 10 + i);
+        back.put("store", &format!("bkt/more{i}"), other.clone())
+            .await;
+        assert_eq!(front.get("bkt", &format!("more{i}")).await, other);
+    }
+    let held = metric(&front, "s3gate_readcache_memory_bytes", "").await;
+    assert!(held <= (4 * CHUNK) as f64, "{held} bytes in memory");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,47 +1,63 @@
 //! The read cache (`--vfs-cache-mode full`): objects read from the remote are kept on local
 //! disk in chunks of `--vfs-read-chunk-size`, so that reading them again costs no remote
-//! transfer.
+//! transfer, and the most recently read chunks are also kept in memory
+//! (`--vfs-cache-mem-size`), so that reading them again costs no disk read either.
 //!
-//! Each version of an object has a folder named after its path and fingerprint, so a changed
-//! object is never served from the cache of its older version. A chunk is a file written whole
-//! (a staging name, then a rename), named by its index, that starts with the BLAKE3 hash of
-//! its bytes: the
-//! present chunks are the record of what is cached, and a chunk whose bytes no longer match
-//! its hash is fetched again, never served. Concurrent readers of a missing chunk fetch it once;
-//! a sequential read fetches the next chunks (`--vfs-read-ahead`) before they are asked for.
-//! The kernel's page cache keeps recently read chunks in memory: a second copy in the process
-//! would only double the memory. The cache is bounded by size, age and the disk's free space;
-//! the least recently read objects go first. Nothing here is ever the only copy of anything.
+//! Each version of an object has a folder named after its path, ETag and fingerprint, so a
+//! changed object is never served from the cache of its older version. A chunk is a file written
+//! whole (a staging name, then a rename), named by its index, that starts with the BLAKE3
+//! hashes of its pieces (the size it is sent in): the present chunks are the record of what is
+//! cached, and every piece is checked as it is read from disk, before it is sent, so a damaged
+//! chunk is fetched again, never served. Checking per piece lets a chunk stream from disk
+//! while it is checked, instead of being read and hashed whole before its first byte goes out.
+//! Concurrent readers of a missing chunk share one fetch; a sequential read fetches the next
+//! chunks (`--vfs-read-ahead`) before they are asked for. The cache is bounded by size, age
+//! and the disk's free space; the least recently read objects go first. Nothing here is ever
+//! the only copy of anything.
 
 use std::collections::HashMap;
 use std::fs;
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
+use tokio::sync::{mpsc, OnceCell};
 
 use crate::remote::{ByteStream, Fingerprint, Reader};
 
-/// The read cache's settings and its folder.
+/// The read cache's settings, its folder and its memory tier.
 pub(crate) struct ReadCache {
     dir: PathBuf,
     chunk: u64,
+    /// The size chunks are checked and sent in.
+    piece: u64,
     read_ahead: u64,
     max_size: u64,
     max_age: Duration,
     min_free: u64,
-    /// Chunks being fetched: later readers of the same chunk wait for the first.
-    fetching: Mutex<HashMap<(PathBuf, u64), FetchLock>>,
+    /// Chunks being fetched: later readers of the same chunk share the first one's fetch.
+    fetching: Mutex<HashMap<ChunkKey, Fetch>>,
+    /// Checked chunks in memory, weighed by their bytes; none when its size is 0.
+    memory: Option<moka::sync::Cache<ChunkKey, Chunk>>,
 }
 
-/// The size of the pieces a chunk is handed to the HTTP layer in.
-const SEND_PIECE: usize = 512 << 10;
+/// The largest piece: what the other readers hand the HTTP layer, which copies larger ones.
+const SEND_PIECE: u64 = 512 << 10;
 
-/// Held while one chunk is fetched.
-type FetchLock = Arc<tokio::sync::Mutex<()>>;
+/// A version's folder and a chunk index.
+type ChunkKey = (Arc<Path>, u64);
+
+/// A chunk's bytes, in pieces.
+type Chunk = Arc<[Bytes]>;
+
+/// One fetch of a chunk, awaited by all its readers; a reader that goes away mid-fetch leaves
+/// it to the next.
+type Fetch = Arc<OnceCell<Chunk>>;
 
 /// What the cache did since start, for metrics.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -49,14 +65,15 @@ pub struct ReadCacheStats {
     pub hits: u64,
     pub misses: u64,
     pub bytes: u64,
+    pub memory_bytes: u64,
     pub evicted: u64,
 }
 
 #[derive(Default)]
 pub(crate) struct Counters {
-    hits: std::sync::atomic::AtomicU64,
-    misses: std::sync::atomic::AtomicU64,
-    evicted: std::sync::atomic::AtomicU64,
+    hits: AtomicU64,
+    misses: AtomicU64,
+    evicted: AtomicU64,
 }
 
 impl ReadCache {
@@ -65,19 +82,30 @@ impl ReadCache {
         for e in fs::read_dir(dir.join("tmp"))? {
             let _ = fs::remove_file(e?.path());
         }
+        let memory = (config.cache_mem_size > 0).then(|| {
+            moka::sync::Cache::builder()
+                .max_capacity(config.cache_mem_size)
+                .weigher(|_, c: &Chunk| {
+                    let n: usize = c.iter().map(Bytes::len).sum();
+                    u32::try_from(n).unwrap_or(u32::MAX)
+                })
+                .build()
+        });
         Ok(ReadCache {
             dir: dir.to_path_buf(),
             chunk: config.read_chunk_size,
+            piece: config.read_chunk_size.min(SEND_PIECE),
             read_ahead: config.read_ahead,
             max_size: config.cache_max_size,
             max_age: config.cache_max_age,
             min_free: config.cache_min_free_space,
             fetching: Mutex::new(HashMap::new()),
+            memory,
         })
     }
 
-    /// The folder of one version of one object: its path, ETag and fingerprint, and the chunk
-    /// size (chunk `i` means other bytes under another size).
+    /// The folder of one version of one object: its path, ETag and fingerprint, the chunk
+    /// size (chunk `i` means other bytes under another size) and the chunk format.
     fn version_dir(&self, path: &str, etag: &str, fp: &Fingerprint) -> PathBuf {
         let mut h = blake3::Hasher::new();
         for part in [path, etag] {
@@ -85,11 +113,22 @@ impl ReadCache {
             h.update(part.as_bytes());
         }
         h.update(&self.chunk.to_le_bytes());
+        h.update(&self.piece.to_le_bytes());
         h.update(&fp.size.to_le_bytes());
         h.update(&fp.mtime_ns.to_le_bytes());
         h.update(&fp.id.to_le_bytes());
         let name = h.finalize().to_hex();
         self.dir.join("objects").join(&name[..2]).join(&name[..32])
+    }
+
+    fn remember(&self, key: ChunkKey, chunk: Chunk) {
+        if let Some(m) = &self.memory {
+            m.insert(key, chunk);
+        }
+    }
+
+    fn recall(&self, key: &ChunkKey) -> Option<Chunk> {
+        self.memory.as_ref()?.get(key)
     }
 }
 
@@ -101,7 +140,7 @@ pub(crate) struct CachingReader {
     source: Box<dyn Reader>,
     fingerprint: Fingerprint,
     /// This version's folder in the cache.
-    dir: PathBuf,
+    dir: Arc<Path>,
 }
 
 impl CachingReader {
@@ -114,7 +153,7 @@ impl CachingReader {
     ) -> CachingReader {
         let fingerprint = source.fingerprint();
         CachingReader {
-            dir: cache.version_dir(path, etag, &fingerprint),
+            dir: cache.version_dir(path, etag, &fingerprint).into(),
             cache,
             counters,
             source,
@@ -140,53 +179,164 @@ impl Reader for CachingReader {
 
     fn stream(self: Box<Self>, offset: u64, len: u64) -> ByteStream {
         let this = Arc::new(*self);
-        let chunk = this.cache.chunk;
-        let end = offset + len;
-        let first = offset / chunk;
-        let last = if len == 0 { first } else { (end - 1) / chunk };
         touch(&this.dir);
-        let stream = futures_util::stream::iter(first..=last)
-            .filter(move |_| std::future::ready(len > 0))
-            .map(move |i| {
-                let this = this.clone();
-                async move {
-                    let data = this.chunk(i).await?;
-                    // Reading on: have the next chunks fetched meanwhile.
-                    let ahead = this.cache.read_ahead.div_ceil(chunk);
-                    for j in i + 1..=i + ahead {
-                        if j * chunk < this.fingerprint.size {
-                            let this = this.clone();
-                            tokio::spawn(async move {
-                                let _ = this.chunk_present(j).await;
-                            });
-                        }
-                    }
-                    let start = i * chunk;
-                    let from = offset.saturating_sub(start) as usize;
-                    let to = ((end - start) as usize).min(data.len());
-                    Ok(data.slice(from.min(to)..to))
-                }
-            })
-            // The next chunk is read (and checked) while this one is sent.
-            .buffered(2)
-            // Sent in pieces the size the other readers send: the HTTP layer copies large ones.
-            .flat_map(|chunk: io::Result<Bytes>| {
-                let pieces: Vec<io::Result<Bytes>> = match chunk {
-                    Ok(b) => (0..b.len())
-                        .step_by(SEND_PIECE)
-                        .map(|at| Ok(b.slice(at..(at + SEND_PIECE).min(b.len()))))
-                        .collect(),
-                    Err(e) => vec![Err(e)],
-                };
-                futures_util::stream::iter(pieces)
-            });
-        Box::pin(stream)
+        // A task of its own reads ahead of the client by the channel's two pieces; it stops
+        // when the client goes.
+        let (tx, rx) = mpsc::channel(2);
+        tokio::spawn(async move {
+            if let Err(e) = this.send_range(offset, len, &tx).await {
+                let _ = tx.send(Err(e)).await;
+            }
+        });
+        Box::pin(futures_util::stream::unfold(rx, |mut rx| async move {
+            rx.recv().await.map(|piece| (piece, rx))
+        }))
     }
 }
 
+/// Where a chunk's bytes came from, when not from memory.
+enum FromDisk {
+    /// Sent whole from its file.
+    Sent,
+    /// Not in the cache.
+    Missing,
+    /// Damaged from this offset in the chunk on (what came before it was sent); the file is
+    /// gone.
+    Damaged(u64),
+}
+
+type Sender = mpsc::Sender<io::Result<Bytes>>;
+
+async fn send(tx: &Sender, b: Bytes) -> io::Result<()> {
+    tx.send(Ok(b))
+        .await
+        .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the reader went away"))
+}
+
 impl CachingReader {
-    fn dir(&self) -> PathBuf {
-        self.dir.clone()
+    /// Sends bytes `offset..offset + len` of the object, chunk by chunk.
+    async fn send_range(self: &Arc<Self>, offset: u64, len: u64, tx: &Sender) -> io::Result<()> {
+        let chunk = self.cache.chunk;
+        let end = offset + len;
+        if len == 0 {
+            return Ok(());
+        }
+        for i in offset / chunk..=(end - 1) / chunk {
+            self.read_ahead_of(i);
+            let start = i * chunk;
+            let to = (end - start).min(self.chunk_len(i));
+            self.send_chunk(i, offset.saturating_sub(start), to, tx)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Sends bytes `from..to` of chunk `i`: from memory, from disk, or fetched.
+    async fn send_chunk(&self, i: u64, from: u64, to: u64, tx: &Sender) -> io::Result<()> {
+        let key = (self.dir.clone(), i);
+        let from = match self.cache.recall(&key) {
+            Some(c) => {
+                self.counters.hits.fetch_add(1, Relaxed);
+                return self.send_pieces(&c, from, to, tx).await;
+            }
+            None => match self.send_from_disk(i, from, to, tx).await? {
+                FromDisk::Sent => {
+                    self.counters.hits.fetch_add(1, Relaxed);
+                    return Ok(());
+                }
+                FromDisk::Missing => from,
+                FromDisk::Damaged(at) => at,
+            },
+        };
+        let c = self.fetch(i).await?;
+        self.send_pieces(&c, from, to, tx).await
+    }
+
+    /// Sends the part of `from..to` each piece of a chunk in memory holds.
+    async fn send_pieces(&self, c: &[Bytes], from: u64, to: u64, tx: &Sender) -> io::Result<()> {
+        for (p, bytes) in c.iter().enumerate() {
+            if let Some(part) = self.part_of(p as u64, bytes, from, to) {
+                send(tx, part).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The part of `from..to` (offsets in a chunk) that piece `p` holds, if any.
+    fn part_of(&self, p: u64, bytes: &Bytes, from: u64, to: u64) -> Option<Bytes> {
+        let start = p * self.cache.piece;
+        let a = from.max(start) - start;
+        let b = to.min(start + bytes.len() as u64).saturating_sub(start);
+        (a < b).then(|| bytes.slice(a as usize..b as usize))
+    }
+
+    /// Sends `from..to` of chunk `i` from its file, each piece checked before it goes; the
+    /// next piece is read while one is sent. A whole chunk read this way is remembered.
+    async fn send_from_disk(
+        &self,
+        i: u64,
+        from: u64,
+        to: u64,
+        tx: &Sender,
+    ) -> io::Result<FromDisk> {
+        let path = self.dir.join(i.to_string());
+        let (len, piece) = (self.chunk_len(i), self.cache.piece);
+        let count = len.div_ceil(piece);
+        let opened = blocking(move || open_chunk(&path, count, len)).await?;
+        let Some((file, hashes)) = opened else {
+            return Ok(FromDisk::Missing);
+        };
+        let read = |p: u64| {
+            let (file, want) = (file.clone(), hashes[p as usize]);
+            let at = count * HASH_LEN as u64 + p * piece;
+            let n = piece.min(len - p * piece) as usize;
+            tokio::task::spawn_blocking(move || read_piece(&file, at, n, &want))
+        };
+        let whole = from == 0 && to == len && self.cache.memory.is_some();
+        let mut kept = Vec::new();
+        let (first, last) = (from / piece, (to - 1) / piece);
+        let mut next = read(first);
+        for p in first..=last {
+            let got = (&mut next).await.map_err(io::Error::other)??;
+            if p < last {
+                next = read(p + 1);
+            }
+            let Some(bytes) = got else {
+                let path = self.dir.join(i.to_string());
+                tracing::warn!(file = %path.display(), "a damaged read-cache chunk was dropped");
+                let _ = blocking(move || fs::remove_file(path)).await;
+                return Ok(FromDisk::Damaged(from.max(p * piece)));
+            };
+            if let Some(part) = self.part_of(p, &bytes, from, to) {
+                send(tx, part).await?;
+            }
+            if whole {
+                kept.push(bytes);
+            }
+        }
+        if whole {
+            self.cache.remember((self.dir.clone(), i), kept.into());
+        }
+        Ok(FromDisk::Sent)
+    }
+
+    /// Has the chunks after `i` fetched meanwhile, as far as the read-ahead goes.
+    fn read_ahead_of(self: &Arc<Self>, i: u64) {
+        let chunk = self.cache.chunk;
+        for j in i + 1..=i + self.cache.read_ahead.div_ceil(chunk) {
+            if j * chunk >= self.fingerprint.size {
+                break;
+            }
+            let this = self.clone();
+            tokio::spawn(async move {
+                let path = this.dir.join(j.to_string());
+                let known = this.cache.recall(&(this.dir.clone(), j)).is_some()
+                    || blocking(move || Ok(path.exists())).await.unwrap_or(false);
+                if !known {
+                    let _ = this.fetch(j).await;
+                }
+            });
+        }
     }
 
     /// The length chunk `i` has.
@@ -197,142 +347,140 @@ impl CachingReader {
             .min(self.fingerprint.size.saturating_sub(start))
     }
 
-    /// The bytes of chunk `i`, from the cache or fetched into it.
-    async fn chunk(&self, i: u64) -> io::Result<Bytes> {
-        if let Some(b) = self.cached(i).await? {
-            self.counters
-                .hits
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            return Ok(b);
-        }
-        self.fetch(i).await
-    }
-
-    /// Makes sure chunk `i` is cached (read-ahead), without returning it.
-    async fn chunk_present(&self, i: u64) -> io::Result<()> {
-        if !self.find(i).await? {
-            self.fetch(i).await?;
-        }
-        Ok(())
-    }
-
-    /// Whether chunk `i` has a file (not checked).
-    async fn find(&self, i: u64) -> io::Result<bool> {
-        let file = self.dir().join(i.to_string());
-        tokio::task::spawn_blocking(move || file.exists())
-            .await
-            .map_err(io::Error::other)
-    }
-
-    /// Chunk `i` from the cache, checked against its hash and length; a damaged chunk is
-    /// removed.
-    async fn cached(&self, i: u64) -> io::Result<Option<Bytes>> {
-        let file = self.dir().join(i.to_string());
-        let want = self.chunk_len(i) as usize;
-        tokio::task::spawn_blocking(move || {
-            let mut f = match fs::File::open(&file) {
-                Ok(f) => f,
-                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-                Err(e) => return Err(e),
-            };
-            let mut hash = [0u8; HASH_LEN];
-            let mut body = vec![0u8; want];
-            let whole = f.read_exact(&mut hash).is_ok()
-                && f.read_exact(&mut body).is_ok()
-                && f.read(&mut [0u8; 1]).is_ok_and(|n| n == 0);
-            if !whole || blake3::hash(&body).as_bytes() != &hash {
-                tracing::warn!(file = %file.display(), "a damaged read-cache chunk was dropped");
-                let _ = fs::remove_file(&file);
-                return Ok(None);
-            }
-            Ok(Some(Bytes::from(body)))
-        })
-        .await
-        .map_err(io::Error::other)?
-    }
-
     /// Fetches chunk `i` from the remote into the cache, once however many ask at a time.
-    async fn fetch(&self, i: u64) -> io::Result<Bytes> {
-        let dir = self.dir();
-        let lock = {
+    async fn fetch(&self, i: u64) -> io::Result<Chunk> {
+        let key = (self.dir.clone(), i);
+        let once = {
             let mut f = self
                 .cache
                 .fetching
                 .lock()
                 .map_err(|_| io::Error::other("poisoned"))?;
-            f.entry((dir.clone(), i)).or_default().clone()
+            f.entry(key.clone()).or_default().clone()
         };
-        let _one = lock.lock().await;
-        // The entry goes with the last fetcher, even one whose request was cut off.
+        // The entry goes with the last reader, even one whose request was cut off.
         let _forget = Forget {
             cache: &self.cache,
-            key: (dir.clone(), i),
-            lock: &lock,
+            key: key.clone(),
+            once: &once,
         };
-        let result = async {
-            if let Some(b) = self.cached(i).await? {
-                return Ok(b); // fetched by the reader we waited for
-            }
-            self.counters
-                .misses
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let start = i * self.cache.chunk;
-            let len = self.chunk_len(i);
-            let mut buf = BytesMut::with_capacity(len as usize);
-            let mut s = self.source.clone_box().stream(start, len);
-            while let Some(piece) = s.next().await {
-                buf.extend_from_slice(&piece?);
-            }
-            if buf.len() as u64 != len {
-                return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "the remote sent a short chunk",
-                ));
-            }
-            let data = buf.freeze();
-            let (tmp, keep) = (self.cache.dir.join("tmp"), data.clone());
-            let stored =
-                tokio::task::spawn_blocking(move || store_chunk(&dir, &tmp, i, &keep)).await;
-            if let Ok(Err(e)) | Err(e) = stored.map_err(io::Error::other) {
-                // Served all the same; fetched again next time (eviction may have raced).
-                tracing::debug!(error = %e, "a read-cache chunk was not kept");
-            }
-            Ok(data)
+        let chunk = once.get_or_try_init(|| self.fetch_now(i)).await?;
+        Ok(chunk.clone())
+    }
+
+    /// Fetches chunk `i` from the remote, keeps it and returns it.
+    async fn fetch_now(&self, i: u64) -> io::Result<Chunk> {
+        self.counters.misses.fetch_add(1, Relaxed);
+        let (start, len) = (i * self.cache.chunk, self.chunk_len(i));
+        let mut buf = BytesMut::with_capacity(len as usize);
+        let mut s = self.source.clone_box().stream(start, len);
+        while let Some(piece) = s.next().await {
+            buf.extend_from_slice(&piece?);
         }
-        .await;
-        result
+        if buf.len() as u64 != len {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the remote sent a short chunk",
+            ));
+        }
+        let data = buf.freeze();
+        let piece = self.cache.piece as usize;
+        let chunk: Chunk = (0..data.len())
+            .step_by(piece)
+            .map(|at| data.slice(at..(at + piece).min(data.len())))
+            .collect();
+        let (dir, tmp, keep) = (self.dir.clone(), self.cache.dir.join("tmp"), chunk.clone());
+        if let Err(e) = blocking(move || store_chunk(&dir, &tmp, i, &keep)).await {
+            // Served all the same; fetched again next time (eviction may have raced).
+            tracing::debug!(error = %e, "a read-cache chunk was not kept");
+        }
+        self.cache.remember((self.dir.clone(), i), chunk.clone());
+        Ok(chunk)
     }
 }
 
-/// Removes a chunk's entry from the fetches in progress when its last fetcher is done.
+/// Runs blocking file work off the async threads.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> io::Result<T> + Send + 'static,
+) -> io::Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(io::Error::other)?
+}
+
+/// Removes a chunk's entry from the fetches in progress when its last reader is done.
 struct Forget<'a> {
     cache: &'a ReadCache,
-    key: (PathBuf, u64),
-    lock: &'a FetchLock,
+    key: ChunkKey,
+    once: &'a Fetch,
 }
 
 impl Drop for Forget<'_> {
     fn drop(&mut self) {
         if let Ok(mut f) = self.cache.fetching.lock() {
             // The map's reference and ours: nobody else waits.
-            if Arc::strong_count(self.lock) <= 2 {
+            if Arc::strong_count(self.once) <= 2 {
                 f.remove(&self.key);
             }
         }
     }
 }
 
-/// The length of the BLAKE3 hash that opens every chunk file.
+/// The length of a BLAKE3 hash; a chunk file opens with one per piece.
 const HASH_LEN: usize = 32;
 
-/// Writes a chunk whole, its hash first: a staging file, then a rename to its final name.
-fn store_chunk(dir: &Path, tmp: &Path, i: u64, data: &[u8]) -> io::Result<()> {
+type Hash = [u8; HASH_LEN];
+
+/// A chunk's file and the hashes of its pieces; `None` when it is not cached. A file of the
+/// wrong length is damaged: it is removed and reads as not cached.
+fn open_chunk(path: &Path, count: u64, len: u64) -> io::Result<Option<(Arc<fs::File>, Vec<Hash>)>> {
+    let file = match fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let header = count as usize * HASH_LEN;
+    let mut raw = vec![0u8; header];
+    if file.metadata()?.len() != header as u64 + len || file.read_exact_at(&mut raw, 0).is_err() {
+        tracing::warn!(file = %path.display(), "a read-cache chunk of the wrong length was dropped");
+        let _ = fs::remove_file(path);
+        return Ok(None);
+    }
+    let hashes = raw
+        .chunks_exact(HASH_LEN)
+        .map(|h| {
+            let mut a = [0u8; HASH_LEN];
+            a.copy_from_slice(h);
+            a
+        })
+        .collect();
+    Ok(Some((Arc::new(file), hashes)))
+}
+
+/// `n` bytes at `at`, if they match `want`; `None` when they do not (or are cut short).
+fn read_piece(file: &fs::File, at: u64, n: usize, want: &Hash) -> io::Result<Option<Bytes>> {
+    let mut buf = vec![0u8; n];
+    match file.read_exact_at(&mut buf, at) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(e),
+    }
+    Ok((blake3::hash(&buf).as_bytes() == want).then(|| Bytes::from(buf)))
+}
+
+/// Writes a chunk whole, the hashes of its pieces first: a staging file, then a rename to its
+/// final name.
+fn store_chunk(dir: &Path, tmp: &Path, i: u64, pieces: &[Bytes]) -> io::Result<()> {
     fs::create_dir_all(dir)?;
     let staging = tmp.join(format!("{:032x}", rand::random::<u128>()));
-    let mut f = fs::File::create(&staging)?;
-    f.write_all(blake3::hash(data).as_bytes())?;
-    f.write_all(data)?;
-    drop(f);
+    let mut f = io::BufWriter::new(fs::File::create(&staging)?);
+    for p in pieces {
+        f.write_all(blake3::hash(p).as_bytes())?;
+    }
+    for p in pieces {
+        f.write_all(p)?;
+    }
+    f.into_inner().map_err(|e| e.into_error())?;
     fs::rename(&staging, dir.join(i.to_string())).inspect_err(|_| {
         let _ = fs::remove_file(&staging);
     })
@@ -417,17 +565,19 @@ fn free_space(dir: &Path) -> Option<u64> {
 
 impl Counters {
     pub(crate) fn stats(&self, cache: &ReadCache) -> ReadCacheStats {
-        use std::sync::atomic::Ordering::Relaxed;
         ReadCacheStats {
             hits: self.hits.load(Relaxed),
             misses: self.misses.load(Relaxed),
             bytes: cache.size(),
+            memory_bytes: cache.memory.as_ref().map_or(0, |m| {
+                m.run_pending_tasks();
+                m.weighted_size()
+            }),
             evicted: self.evicted.load(Relaxed),
         }
     }
 
     pub(crate) fn add_evicted(&self, n: u64) {
-        self.evicted
-            .fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+        self.evicted.fetch_add(n, Relaxed);
     }
 }
