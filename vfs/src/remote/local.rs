@@ -630,11 +630,16 @@ impl Upload for LocalUpload {
     }
 
     async fn finish(&mut self, sync: bool) -> io::Result<Fingerprint> {
-        self.flush_buf().await?;
         self.wait_pending().await?;
+        // The last bytes are written in the same trip to a blocking thread as the sync: a
+        // small object makes one trip, not two.
+        let data = self.buf.split().freeze();
         let file = self.file.clone();
         let start = self.in_place.as_ref().map(|p| p.start);
+        let keep = self.in_place.as_ref().map(|p| p.keep.clone());
         blocking(move || {
+            let _keep = keep;
+            (&*file).write_all(&data)?;
             if sync {
                 file.sync_all()?;
             }
