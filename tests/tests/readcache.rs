@@ -70,6 +70,20 @@ async fn remote_gets(back: &TestServer) -> f64 {
     metric(back, "s3gate_requests_total{", "op=\"GetObject\"").await
 }
 
+/// Bytes `a..=b` of `bkt/obj` from the front.
+async fn get_range(front: &TestServer, a: u64, b: u64) -> Vec<u8> {
+    let got = front
+        .client
+        .get_object()
+        .bucket("bkt")
+        .key("obj")
+        .range(format!("bytes={a}-{b}"))
+        .send()
+        .await
+        .unwrap();
+    body_of(got).await
+}
+
 /// Chunk files of the front's read cache.
 fn chunk_files(front: &TestServer) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
@@ -104,18 +118,10 @@ async fn a_second_read_comes_from_the_cache_and_a_damaged_chunk_is_fetched_again
 
     // Again, whole and in ranges: nothing more from the remote.
     assert_eq!(front.get("bkt", "obj").await, body);
-    let ranged = front
-        .client
-        .get_object()
-        .bucket("bkt")
-        .key("obj")
-        .range(format!("bytes={}-{}", CHUNK - 10, 3 * CHUNK + 10))
-        .send()
-        .await
-        .unwrap();
+    let (a, b) = (CHUNK - 10, 3 * CHUNK + 10);
     assert_eq!(
-        body_of(ranged).await,
-        &body[CHUNK as usize - 10..=3 * CHUNK as usize + 10]
+        get_range(&front, a, b).await,
+        &body[a as usize..=b as usize]
     );
     assert_eq!(remote_gets(&back).await - before, first);
     assert!(metric(&front, "s3gate_readcache_hits_total", "").await >= 6.0);
@@ -166,18 +172,10 @@ async fn the_memory_tier_serves_recent_chunks_within_its_size() {
         std::fs::remove_file(f).unwrap();
     }
     assert_eq!(front.get("bkt", "obj").await, body);
-    let ranged = front
-        .client
-        .get_object()
-        .bucket("bkt")
-        .key("obj")
-        .range(format!("bytes={}-{}", CHUNK / 2, 2 * CHUNK + 7))
-        .send()
-        .await
-        .unwrap();
+    let (a, b) = (CHUNK / 2, 2 * CHUNK + 7);
     assert_eq!(
-        body_of(ranged).await,
-        &body[CHUNK as usize / 2..=2 * CHUNK as usize + 7]
+        get_range(&front, a, b).await,
+        &body[a as usize..=b as usize]
     );
     assert_eq!(remote_gets(&back).await, before);
     let held = metric(&front, "s3gate_readcache_memory_bytes", "").await;
