@@ -165,6 +165,81 @@ async fn deletes_and_overwrites_of_waiting_objects_win_over_their_uploads() {
     s.assert_no_such_key("bkt", "gone").await;
 }
 
+/// Uploads part `n` of `bkt/mp`.
+async fn upload_part(s: &TestServer, id: &str, n: i32, body: &[u8]) -> CompletedPart {
+    let out = s
+        .client
+        .upload_part()
+        .bucket("bkt")
+        .key("mp")
+        .upload_id(id)
+        .part_number(n)
+        .body(ByteStream::from(body.to_vec()))
+        .send()
+        .await
+        .unwrap();
+    CompletedPart::builder()
+        .part_number(n)
+        .e_tag(out.e_tag().unwrap())
+        .build()
+}
+
+/// Completes the upload of `bkt/mp`.
+async fn complete(s: &TestServer, id: &str, parts: Vec<CompletedPart>) {
+    s.client
+        .complete_multipart_upload()
+        .bucket("bkt")
+        .key("mp")
+        .upload_id(id)
+        .multipart_upload(
+            CompletedMultipartUpload::builder()
+                .set_parts(Some(parts))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_multipart_upload_open_across_a_cache_mode_change_keeps_its_parts() {
+    for (before, after) in [
+        (CacheMode::Writes, CacheMode::Off),
+        (CacheMode::Off, CacheMode::Writes),
+    ] {
+        let mut s = cached_server(Duration::from_millis(10)).await;
+        s.stop_server().await;
+        s.config.vfs.cache_mode = before;
+        s.start_again().await;
+        s.create_bucket("bkt").await;
+        let up = s
+            .client
+            .create_multipart_upload()
+            .bucket("bkt")
+            .key("mp")
+            .send()
+            .await
+            .unwrap();
+        let id = up.upload_id().unwrap();
+        let parts = [pattern(5 << 20, 3), pattern(1000, 4)];
+        let first = upload_part(&s, id, 1, &parts[0]).await;
+        s.stop_server().await;
+        s.config.vfs.cache_mode = after;
+        s.start_again().await;
+        let second = upload_part(&s, id, 2, &parts[1]).await;
+        complete(&s, id, vec![first, second]).await;
+        let whole = parts.concat();
+        assert_eq!(s.get("bkt", "mp").await, whole, "{before:?} then {after:?}");
+        let mp = s.path_of("bkt", "mp");
+        eventually("the object on the remote", || mp.exists()).await;
+        eventually("the cache to empty", || cache_files(&s).is_empty()).await;
+        assert_eq!(std::fs::read(&mp).unwrap(), whole);
+        // Nothing of the upload is left staged, in either place.
+        assert!(files_under(&s.root().join(".s3gate/multipart")).is_empty());
+        assert!(files_under(&s.root().join(".s3gate/writeback/data/.s3gate")).is_empty());
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn multipart_uploads_and_copies_land_in_the_cache_too() {
     let s = cached_server(Duration::from_millis(500)).await;
@@ -181,38 +256,11 @@ async fn multipart_uploads_and_copies_land_in_the_cache_too() {
     let parts = [pattern(5 << 20, 1), pattern(100, 2)];
     let mut done = Vec::new();
     for (i, p) in parts.iter().enumerate() {
-        let n = i as i32 + 1;
-        let out = c
-            .upload_part()
-            .bucket("bkt")
-            .key("mp")
-            .upload_id(id)
-            .part_number(n)
-            .body(ByteStream::from(p.clone()))
-            .send()
-            .await
-            .unwrap();
-        done.push(
-            CompletedPart::builder()
-                .part_number(n)
-                .e_tag(out.e_tag().unwrap())
-                .build(),
-        );
+        done.push(upload_part(&s, id, i as i32 + 1, p).await);
     }
     // The parts are staged in the cache, not on the remote.
     assert!(files_under(&s.root().join(".s3gate/multipart")).is_empty());
-    c.complete_multipart_upload()
-        .bucket("bkt")
-        .key("mp")
-        .upload_id(id)
-        .multipart_upload(
-            CompletedMultipartUpload::builder()
-                .set_parts(Some(done))
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    complete(&s, id, done).await;
     // A copy of a waiting object, and (once uploaded) of an object on the remote.
     c.copy_object()
         .bucket("bkt")

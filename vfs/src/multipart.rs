@@ -23,7 +23,9 @@ use md5::{Digest, Md5};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, VfsError};
-use crate::index::{BodyHasher, Checksum, ChecksumSlot, ChecksumType, ObjectAttrs, ObjectMeta};
+use crate::index::{
+    BodyHasher, Checksum, ChecksumSlot, ChecksumType, Index, ObjectAttrs, ObjectMeta,
+};
 use crate::key::{self, RESERVED_DIR};
 use crate::meta::{Op, Tree};
 use crate::remote::{ns_from_time, time_from_ns, Source, Upload};
@@ -51,6 +53,11 @@ struct UploadRecord {
     /// The part size that places parts in the assembly file, once fixed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     stride: Option<u64>,
+    /// Whether its parts are staged in the write cache (where new writes went when it was
+    /// made): a restart under another cache mode must still find them. `None` in records
+    /// older than this, whose parts are wherever new writes go now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    in_cache: Option<bool>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -241,6 +248,7 @@ impl Vfs {
             completed: None,
             checksum,
             stride: None,
+            in_cache: Some(self.writes_to_cache()),
         };
         self.index
             .apply(vec![Op::Put(
@@ -274,11 +282,11 @@ impl Vfs {
     where
         S: Stream<Item = std::result::Result<Bytes, BodyError>> + Unpin,
     {
-        self.open_upload(bucket, key, id)?;
+        let upload_rec = self.open_upload(bucket, key, id)?;
         let claim = self
             .claim_in_place(bucket, key, id, number, part.size)
             .await?;
-        let (upload, in_place) = self.part_upload(id, number, claim).await?;
+        let (upload, in_place) = self.part_upload(&upload_rec, id, number, claim).await?;
         let (upload, fp, digest) = self.stage_into(upload, part.body, true, None).await?;
         if part.content_md5.is_some_and(|want| want != digest) {
             upload.abort().await;
@@ -355,6 +363,7 @@ impl Vfs {
     /// (also when the assembly file has meanwhile become an object). Says which.
     async fn part_upload(
         &self,
+        rec: &UploadRecord,
         id: &str,
         number: u32,
         claim: Option<Arc<InPlaceClaim>>,
@@ -362,14 +371,19 @@ impl Vfs {
         if let Some(c) = claim {
             let (offset, max_len) = (c.offset, c.max_len);
             if let Some(up) = self
-                .store()
+                .store_for(rec.in_cache)
                 .write_at(&assembly_path(id), offset, max_len, c)
                 .await?
             {
                 return Ok((up, true));
             }
         }
-        Ok((self.store().create(&staging_path(id, number)).await?, false))
+        Ok((
+            self.store_for(rec.in_cache)
+                .create(&staging_path(id, number))
+                .await?,
+            false,
+        ))
     }
 
     /// Copies `range` (offset, length; the whole object when `None`) of an existing object into
@@ -387,7 +401,7 @@ impl Vfs {
         range: Option<(u64, u64)>,
         mut hasher: Option<Box<dyn BodyHasher>>,
     ) -> Result<PartInfo> {
-        self.open_upload(bucket, key, id)?;
+        let upload_rec = self.open_upload(bucket, key, id)?;
         let src = self.open_object(src_bucket, src_key).await?;
         let (offset, len) = match range {
             None => (0, src.info.size),
@@ -402,7 +416,7 @@ impl Vfs {
         let claim = self
             .claim_in_place(bucket, key, id, number, Some(len))
             .await?;
-        let (upload, in_place) = self.part_upload(id, number, claim).await?;
+        let (upload, in_place) = self.part_upload(&upload_rec, id, number, claim).await?;
         let (upload, fp, digest) = self
             .stage_into(upload, src.stream(offset, len), true, hasher.as_mut())
             .await?;
@@ -550,9 +564,7 @@ impl Vfs {
                 self.remote.max_object_size() >> 20
             )));
         }
-        let mut upload = self
-            .assemble(&path, id, rec.stride, &chosen, &stored)
-            .await?;
+        let mut upload = self.assemble(&path, id, &rec, &chosen, &stored).await?;
         let fp = match upload.finish(self.fsync).await {
             Ok(fp) => fp,
             Err(e) => {
@@ -570,7 +582,7 @@ impl Vfs {
             },
             parts: chosen.iter().map(|p| p.size).collect(),
             modified_ns: None,
-            cached: false,
+            cached: self.cache.is_some() && rec.in_cache.unwrap_or(self.write_to_cache),
         };
         let info = self.publish(bucket, key, &path, upload, meta, None).await?;
         let done = UploadRecord {
@@ -588,7 +600,9 @@ impl Vfs {
                 .map(|p| Op::Delete(Tree::Parts, part_key(id, p.number))),
         );
         self.index.apply(ops).await?;
-        self.store().delete_tree(&staging_dir(id)).await?;
+        self.store_for(done.in_cache)
+            .delete_tree(&staging_dir(id))
+            .await?;
         Ok(info)
     }
 
@@ -598,11 +612,12 @@ impl Vfs {
         &self,
         dest: &str,
         id: &str,
-        stride: Option<u64>,
+        rec: &UploadRecord,
         chosen: &[&PartInfo],
         stored: &[PartInfo],
     ) -> Result<Box<dyn Upload>> {
-        let assembly = assembly_path(id);
+        let (assembly, stride) = (assembly_path(id), rec.stride);
+        let store = self.store_for(rec.in_cache);
         if let (Some(stride), Some(last)) = (stride, chosen.last()) {
             let n = chosen.len();
             let contiguous = chosen.iter().enumerate().all(|(i, p)| {
@@ -620,13 +635,12 @@ impl Vfs {
             // Exactly the object's size: nothing (a later part, the remains of a failed write)
             // lies beyond it. The file is never cut: what is beyond may belong to a part.
             let size = (n as u64 - 1) * stride + last.size;
-            let exact = match self.store().stat(&assembly).await? {
+            let exact = match store.stat(&assembly).await? {
                 Some(e) if !e.is_dir && e.fingerprint.size == size => Some(e.fingerprint),
                 _ => None,
             };
             if let (true, true, true, Some(fp)) = (contiguous, nothing_after, idle, exact) {
-                return Ok(self
-                    .store()
+                return Ok(store
                     .concat(dest, &[Source::file(assembly, Some(fp))])
                     .await?);
             }
@@ -642,18 +656,24 @@ impl Vfs {
                 None => Source::file(staging_path(id, p.number), None),
             })
             .collect();
-        Ok(self.store().concat(dest, &srcs).await?)
+        Ok(store.concat(dest, &srcs).await?)
     }
 
     pub async fn abort_multipart(&self, bucket: &str, key: &str, id: &str) -> Result<()> {
         let _guard = self.upload_locks.lock(id).await;
-        self.open_upload(bucket, key, id)?;
-        self.drop_upload(bucket, key, id).await
+        let rec = self.open_upload(bucket, key, id)?;
+        self.drop_upload(bucket, key, id, &rec).await
     }
 
     /// Forgets an upload: its record, its parts' records and its staging files. The caller
     /// holds the upload's lock.
-    async fn drop_upload(&self, bucket: &str, key: &str, id: &str) -> Result<()> {
+    async fn drop_upload(
+        &self,
+        bucket: &str,
+        key: &str,
+        id: &str,
+        rec: &UploadRecord,
+    ) -> Result<()> {
         let parts = self.parts_of(id, 0, MAX_PART_NUMBER as usize + 1)?;
         let mut ops = vec![Op::Delete(Tree::Uploads, upload_key(bucket, key, id))];
         ops.extend(
@@ -662,7 +682,9 @@ impl Vfs {
                 .map(|p| Op::Delete(Tree::Parts, part_key(id, p.number))),
         );
         self.index.apply(ops).await?;
-        self.store().delete_tree(&staging_dir(id)).await?;
+        self.store_for(rec.in_cache)
+            .delete_tree(&staging_dir(id))
+            .await?;
         Ok(())
     }
 
@@ -780,27 +802,22 @@ impl Vfs {
 
     /// Every upload record (completed ones included), as stored: `bucket/key NUL id` → record.
     fn upload_records(&self) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
-        let mut all = Vec::new();
-        let mut start = Vec::new();
-        loop {
-            let batch = self.index.range_in(Tree::Uploads, &start, None, 1000)?;
-            let Some((last, _)) = batch.last() else {
-                return Ok(all);
-            };
-            start = last.clone();
-            start.push(0);
-            all.extend(batch);
-        }
+        upload_records(&self.index)
     }
 
     /// Forgets uploads idle longer than `max_age` (and completed ones kept for repeated
     /// Completes), and staging folders that no upload owns. Returns how many uploads went.
     pub async fn reap_uploads(&self, max_age: Duration) -> Result<usize> {
         let cutoff = now_ns() - max_age.as_nanos().min(i64::MAX as u128) as i64;
-        // Staging folders are listed before the records are read, so that an upload created
-        // meanwhile is never mistaken for an orphan.
+        // Staging folders (on the remote, and in the write cache where there is one) are listed
+        // before the records are read, so that an upload created meanwhile is never mistaken
+        // for an orphan.
         let dir = format!("{RESERVED_DIR}/multipart");
-        let staged = self.store().list_dir(&dir).await.unwrap_or_default();
+        let stores = [Some(&self.remote), self.cache.as_ref().map(|c| &c.fs)];
+        let mut staged = Vec::new();
+        for store in stores.into_iter().flatten() {
+            staged.push((store, store.list_dir(&dir).await.unwrap_or_default()));
+        }
         let mut reaped = 0;
         let mut live = std::collections::HashSet::new();
         for (k, v) in self.upload_records()? {
@@ -819,20 +836,46 @@ impl Vfs {
                 let full = String::from_utf8_lossy(&k[..nul]).into_owned();
                 if let Some((bucket, key)) = full.split_once('/') {
                     let _guard = self.upload_locks.lock(&id).await;
-                    self.drop_upload(bucket, key, &id).await?;
+                    self.drop_upload(bucket, key, &id, &rec).await?;
                     reaped += 1;
                 }
             } else {
                 live.insert(id);
             }
         }
-        for e in staged.into_iter().filter(|e| !live.contains(&e.name)) {
-            self.store()
-                .delete_tree(&format!("{dir}/{}", e.name))
-                .await?;
+        for (store, entries) in staged {
+            for e in entries.into_iter().filter(|e| !live.contains(&e.name)) {
+                store.delete_tree(&format!("{dir}/{}", e.name)).await?;
+            }
         }
         Ok(reaped)
     }
+}
+
+fn upload_records(index: &Index) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+    let mut all = Vec::new();
+    let mut start = Vec::new();
+    loop {
+        let batch = index.range_in(Tree::Uploads, &start, None, 1000)?;
+        let Some((last, _)) = batch.last() else {
+            return Ok(all);
+        };
+        start = last.clone();
+        start.push(0);
+        all.extend(batch);
+    }
+}
+
+/// Whether an open upload has its parts in the write cache: the cache must then be opened
+/// whatever the mode.
+pub(crate) fn uploads_staged_in_cache(index: &Index) -> Result<bool> {
+    for (_, v) in upload_records(index)? {
+        let rec: UploadRecord = decode(&v)?;
+        if rec.in_cache == Some(true) && rec.completed.is_none() {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 #[cfg(test)]

@@ -137,7 +137,8 @@ impl Vfs {
         let store = crate::meta::open(config.index.store, &config.index_dir())?;
         let index = Index::new(store);
         let write_to_cache = config.vfs.cache_mode.caches_writes();
-        let queued = !index.range_in(Tree::WriteBack, &[], None, 1)?.is_empty();
+        let queued = !index.range_in(Tree::WriteBack, &[], None, 1)?.is_empty()
+            || crate::multipart::uploads_staged_in_cache(&index)?;
         let cache = if write_to_cache || queued {
             let dir = config.index_dir().join("writeback");
             Some(crate::writeback::WriteCache::open(
@@ -197,7 +198,18 @@ impl Vfs {
 
     /// Where new objects and multipart parts are written: the write cache, or the remote.
     pub(crate) fn store(&self) -> &Arc<dyn Remote> {
-        match (&self.cache, self.write_to_cache) {
+        self.store_for(None)
+    }
+
+    /// Whether new objects and parts are written to the write cache.
+    pub(crate) fn writes_to_cache(&self) -> bool {
+        self.cache.is_some() && self.write_to_cache
+    }
+
+    /// The write cache when `in_cache` says so (and it is open), else the remote; `None`:
+    /// where new writes go now.
+    pub(crate) fn store_for(&self, in_cache: Option<bool>) -> &Arc<dyn Remote> {
+        match (&self.cache, in_cache.unwrap_or(self.write_to_cache)) {
             (Some(c), true) => &c.fs,
             _ => &self.remote,
         }
@@ -548,7 +560,7 @@ impl Vfs {
             attrs,
             parts: Vec::new(),
             modified_ns: None,
-            cached: false,
+            cached: self.writes_to_cache(),
         };
         self.publish(bucket, key, &path, upload, meta, req.precondition.as_ref())
             .await
@@ -692,7 +704,7 @@ impl Vfs {
             parts: info.parts,
             // The copy may share its source's file: its own time is kept here.
             modified_ns: Some(now_ns()),
-            cached: false,
+            cached: self.writes_to_cache(),
         };
         self.publish(dst_bucket, dst_key, &dst_path, upload, meta, None)
             .await
@@ -736,14 +748,15 @@ impl Vfs {
         check(current.as_ref())
     }
 
-    /// Publishes a finished upload and its record together, under the key's lock.
+    /// Publishes a finished upload and its record together, under the key's lock;
+    /// `meta.cached` says whether the upload was staged in the write cache.
     pub(crate) async fn publish(
         &self,
         bucket: &str,
         key: &str,
         path: &str,
         upload: Box<dyn Upload>,
-        meta: ObjectMeta,
+        mut meta: ObjectMeta,
         precondition: Option<&Precondition>,
     ) -> Result<ObjectInfo> {
         let _guard = self.locks.lock(path).await;
@@ -763,14 +776,11 @@ impl Vfs {
         // The record is queued from inside the publishing task: a request cancelled mid-way
         // (client gone) cannot leave the object published without its record.
         let index_key = key::index_key(bucket, key);
-        let mut meta = ObjectMeta {
-            cached: self.write_to_cache,
-            ..meta
-        };
+        let in_cache = meta.cached;
         let record_meta = meta.clone();
         // A write straight to the remote supersedes a version still waiting in the cache.
-        let superseded = self.cache.is_some() && !self.write_to_cache;
-        let queue = self.queue_builder(path);
+        let superseded = self.cache.is_some() && !in_cache;
+        let queue = self.queue_builder(path, in_cache);
         let (record, recorded) = self.index.prepare(move |fingerprint| {
             let meta = ObjectMeta {
                 fingerprint,

@@ -118,10 +118,10 @@ impl Vfs {
     pub(crate) fn queue_builder(
         &self,
         path: &str,
+        to_cache: bool,
     ) -> impl FnOnce(Fingerprint) -> Option<Op> + Send {
         let key = path.as_bytes().to_vec();
         let delay = self.cache.as_ref().map(|c| c.delay);
-        let to_cache = self.write_to_cache;
         move |fingerprint| match delay {
             Some(delay) if to_cache => {
                 let now = now_ns();
