@@ -190,7 +190,16 @@ def check(cond, what):
         raise AssertionError(what)
 
 
-def battery(c, folder):
+def peak_rss_mib(pid):
+    """The most memory the process has held so far."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def battery(c, folder, pid):
     try:
         c.create_bucket(Bucket="gate")
     except c.exceptions.BucketAlreadyOwnedByYou:
@@ -214,6 +223,16 @@ def battery(c, folder):
     check([p["Prefix"] for p in page.get("CommonPrefixes", [])] == ["docs/deep/"], "prefixes")
     c.copy_object(Bucket="gate", Key="copy.bin", CopySource="gate/docs/deep/b.bin")
     check(c.get_object(Bucket="gate", Key="copy.bin")["Body"].read() == big, "copy")
+    # Larger than any one request a remote is sent from memory: streamed, on every remote.
+    huge = pattern(80 << 20, 6)
+    r = c.put_object(Bucket="gate", Key="huge.bin", Body=huge)
+    check(r["ETag"].strip('"') == md5(huge), "ETag of the 80 MiB object")
+    c.copy_object(Bucket="gate", Key="huge-copy.bin", CopySource="gate/huge.bin")
+    for key in ("huge.bin", "huge-copy.bin"):
+        check(c.get_object(Bucket="gate", Key=key)["Body"].read() == huge, f"{key} read back")
+    peak = peak_rss_mib(pid)
+    check(peak < 80, f"s3gate holds less than the 80 MiB objects: peak {peak:.0f} MiB")
+    print(f"peak memory of s3gate with 80 MiB objects: {peak:.0f} MiB")
     up = c.create_multipart_upload(Bucket="gate", Key="mp.bin")["UploadId"]
     parts = [pattern(5 << 20, 3), pattern(5 << 20, 4), pattern(777, 5)]
     done = []
@@ -229,7 +248,8 @@ def battery(c, folder):
           "multipart object")
     if folder is not None:
         for key, body in [("docs/a.txt", small), ("docs/deep/b.bin", big),
-                          ("copy.bin", big), ("mp.bin", b"".join(parts))]:
+                          ("copy.bin", big), ("mp.bin", b"".join(parts)),
+                          ("huge.bin", huge), ("huge-copy.bin", huge)]:
             with open(os.path.join(folder, "gate", key), "rb") as f:
                 check(f.read() == body, f"{key} in the backing folder")
 
@@ -237,7 +257,8 @@ def battery(c, folder):
 def after_restart(c, folder, kind):
     h = c.head_object(Bucket="gate", Key="docs/a.txt")
     check(h["Metadata"] == {"colour": "Blue"}, "metadata kept across a restart")
-    for key in ("docs/a.txt", "docs/deep/b.bin", "copy.bin", "mp.bin"):
+    for key in ("docs/a.txt", "docs/deep/b.bin", "copy.bin", "mp.bin", "huge.bin",
+                "huge-copy.bin"):
         c.delete_object(Bucket="gate", Key=key)
     try:
         check(c.list_objects_v2(Bucket="gate").get("KeyCount", 0) == 0, "empty after deletes")
@@ -258,7 +279,7 @@ def main():
     try:
         remote, folder = backing(kind, procs, rclone, work)
         p, c = start_gate(procs, gate, work, remote)
-        battery(c, folder)
+        battery(c, folder, p.pid)
         procs.stop(p)
         p, c = start_gate(procs, gate, work, remote)
         after_restart(c, folder, kind)

@@ -165,6 +165,19 @@ async fn deletes_and_overwrites_of_waiting_objects_win_over_their_uploads() {
     s.assert_no_such_key("bkt", "gone").await;
 }
 
+/// Starts a multipart upload of `bkt/mp`.
+async fn create(s: &TestServer) -> String {
+    let up = s
+        .client
+        .create_multipart_upload()
+        .bucket("bkt")
+        .key("mp")
+        .send()
+        .await
+        .unwrap();
+    up.upload_id().unwrap().to_string()
+}
+
 /// Uploads part `n` of `bkt/mp`.
 async fn upload_part(s: &TestServer, id: &str, n: i32, body: &[u8]) -> CompletedPart {
     let out = s
@@ -212,15 +225,7 @@ async fn a_multipart_upload_open_across_a_cache_mode_change_keeps_its_parts() {
         s.config.vfs.cache_mode = before;
         s.start_again().await;
         s.create_bucket("bkt").await;
-        let up = s
-            .client
-            .create_multipart_upload()
-            .bucket("bkt")
-            .key("mp")
-            .send()
-            .await
-            .unwrap();
-        let id = up.upload_id().unwrap();
+        let id = &create(&s).await;
         let parts = [pattern(5 << 20, 3), pattern(1000, 4)];
         let first = upload_part(&s, id, 1, &parts[0]).await;
         s.stop_server().await;
@@ -245,14 +250,7 @@ async fn multipart_uploads_and_copies_land_in_the_cache_too() {
     let s = cached_server(Duration::from_millis(500)).await;
     s.create_bucket("bkt").await;
     let c = &s.client;
-    let up = c
-        .create_multipart_upload()
-        .bucket("bkt")
-        .key("mp")
-        .send()
-        .await
-        .unwrap();
-    let id = up.upload_id().unwrap();
+    let id = &create(&s).await;
     let parts = [pattern(5 << 20, 1), pattern(100, 2)];
     let mut done = Vec::new();
     for (i, p) in parts.iter().enumerate() {

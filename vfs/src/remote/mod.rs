@@ -4,6 +4,8 @@
 mod local;
 #[cfg(feature = "opendal")]
 mod opendal;
+#[cfg(feature = "opendal")]
+mod stream_put;
 
 use std::io;
 use std::pin::Pin;

@@ -7,6 +7,7 @@
 //! it).
 
 use std::io;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use async_trait::async_trait;
@@ -14,6 +15,7 @@ use bytes::Bytes;
 use futures_util::{StreamExt, TryStreamExt};
 use opendal::{ErrorKind, Metadata, Operator};
 
+use super::stream_put::{PutTarget, StreamingPut};
 use super::{
     ns_from_time, ByteStream, Entry, Fingerprint, KeepAlive, Reader, Remote, Source, Upload,
 };
@@ -26,8 +28,8 @@ const WRITE_CHUNK: usize = 8 << 20;
 const WRITE_CONCURRENCY: usize = 2;
 /// The largest object an object store copies in one request (S3's CopyObject limit).
 const MAX_SERVER_COPY: u64 = 5 << 30;
-/// The largest object written to a service that takes a file in one request (WebDAV): OpenDAL
-/// sends such a request from memory.
+/// The largest object written to a service that takes a file in one request and that no
+/// streaming PUT serves (memory): OpenDAL sends such a request from memory.
 const ONE_SHOT_MAX: u64 = 64 << 20;
 
 pub struct OpendalRemote {
@@ -41,6 +43,8 @@ pub struct OpendalRemote {
     recursive_dir_delete: bool,
     /// The most one upload may hold: unbounded where the service takes a file in pieces.
     max_upload: u64,
+    /// WebDAV: uploads are PUTs whose bodies stream.
+    put: Option<Arc<PutTarget>>,
 }
 
 impl OpendalRemote {
@@ -55,6 +59,11 @@ impl OpendalRemote {
         // server uses (the transport's own default would pull in a second one).
         let _ = rustls::crypto::ring::default_provider().install_default();
         opendal_http_transport_reqwest::install_default();
+        let options: Vec<(String, String)> = options.into_iter().collect();
+        let put = match scheme {
+            "webdav" => PutTarget::from_options(&options)?.map(Arc::new),
+            _ => None,
+        };
         let op = Operator::via_iter(scheme, options)
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?
             .layer(opendal::layers::RetryLayer::new().with_jitter());
@@ -73,11 +82,12 @@ impl OpendalRemote {
             can_if_match: cap.read_with_if_match,
             etag_is_md5: scheme == "s3",
             recursive_dir_delete: scheme == "webdav",
-            max_upload: if cap.write_can_multi {
+            max_upload: if cap.write_can_multi || put.is_some() {
                 u64::MAX
             } else {
                 ONE_SHOT_MAX
             },
+            put,
         })
     }
 
@@ -105,21 +115,8 @@ impl OpendalRemote {
     }
 
     /// A new writer at `path`.
-    async fn writer(&self, path: &str) -> io::Result<opendal::Writer> {
-        Self::writer_on(&self.op, path, self.max_upload).await
-    }
-
-    async fn writer_on(op: &Operator, path: &str, max_upload: u64) -> io::Result<opendal::Writer> {
-        let chunk = if max_upload == u64::MAX {
-            WRITE_CHUNK
-        } else {
-            max_upload as usize
-        };
-        op.writer_with(path)
-            .chunk(chunk)
-            .concurrent(WRITE_CONCURRENCY)
-            .await
-            .map_err(to_io)
+    async fn writer(&self, path: &str) -> io::Result<Sink> {
+        Sink::open(&self.op, self.put.as_deref(), path, self.max_upload).await
     }
 
     /// Where an upload writes before it is published.
@@ -144,6 +141,7 @@ impl OpendalRemote {
             state,
             size: 0,
             max_upload: self.max_upload,
+            put: self.put.clone(),
         }
     }
 
@@ -438,8 +436,66 @@ impl Reader for DalReader {
     }
 }
 
+/// Where an upload's bytes go: an OpenDAL writer, or a PUT whose body streams.
+enum Sink {
+    Dal(opendal::Writer),
+    Put(StreamingPut),
+}
+
+impl Sink {
+    async fn open(
+        op: &Operator,
+        put: Option<&PutTarget>,
+        path: &str,
+        max_upload: u64,
+    ) -> io::Result<Sink> {
+        if let Some(put) = put {
+            if let Some((parent, _)) = path.rsplit_once('/') {
+                op.create_dir(&dir_path(parent)).await.map_err(to_io)?;
+            }
+            return Ok(Sink::Put(put.start(path)));
+        }
+        let chunk = if max_upload == u64::MAX {
+            WRITE_CHUNK
+        } else {
+            max_upload as usize
+        };
+        let w = op
+            .writer_with(path)
+            .chunk(chunk)
+            .concurrent(WRITE_CONCURRENCY)
+            .await
+            .map_err(to_io)?;
+        Ok(Sink::Dal(w))
+    }
+
+    async fn write(&mut self, data: Bytes) -> io::Result<()> {
+        match self {
+            Sink::Dal(w) => w.write(data).await.map_err(to_io),
+            Sink::Put(p) => p.write(data).await,
+        }
+    }
+
+    /// Completes the write; what OpenDAL knows of the result, if anything.
+    async fn close(&mut self) -> io::Result<Option<Metadata>> {
+        match self {
+            Sink::Dal(w) => w.close().await.map(Some).map_err(to_io),
+            Sink::Put(p) => p.close().await.map(|()| None),
+        }
+    }
+
+    async fn abort(&mut self) {
+        match self {
+            Sink::Dal(w) => {
+                let _ = w.abort().await;
+            }
+            Sink::Put(p) => p.abort(),
+        }
+    }
+}
+
 enum State {
-    Writing(opendal::Writer),
+    Writing(Sink),
     /// A concatenation not yet written: (source, offset, length, whole file).
     Sources(Vec<(DalReader, u64, u64, bool)>),
     /// Finished: written to a staging name, or (atomic remotes) still to be closed or written.
@@ -456,6 +512,7 @@ struct DalUpload {
     state: State,
     size: u64,
     max_upload: u64,
+    put: Option<Arc<PutTarget>>,
 }
 
 impl DalUpload {
@@ -479,18 +536,18 @@ impl DalUpload {
         &mut self,
         path: &str,
         srcs: Vec<(DalReader, u64, u64, bool)>,
-    ) -> io::Result<opendal::Writer> {
+    ) -> io::Result<Sink> {
         self.size = 0;
         let total: u64 = srcs.iter().map(|s| s.2).sum();
         self.account(total)?;
-        let mut writer = OpendalRemote::writer_on(&self.op, path, self.max_upload).await?;
+        let mut writer = Sink::open(&self.op, self.put.as_deref(), path, self.max_upload).await?;
         for (src, offset, len, _) in srcs {
             let mut s = src.open_stream(offset, len).await?;
             while let Some(chunk) = s.next().await {
                 let chunk: Bytes = chunk?;
                 if let Err(e) = writer.write(chunk).await {
-                    let _ = writer.abort().await;
-                    return Err(to_io(e));
+                    writer.abort().await;
+                    return Err(e);
                 }
             }
         }
@@ -523,7 +580,7 @@ impl Upload for DalUpload {
         let State::Writing(w) = &mut self.state else {
             return Err(io::Error::other("write after finish"));
         };
-        w.write(data).await.map_err(to_io)
+        w.write(data).await
     }
 
     async fn finish(&mut self, _sync: bool) -> io::Result<Fingerprint> {
@@ -545,8 +602,8 @@ impl Upload for DalUpload {
             }
             _ => return Err(io::Error::other("upload finished twice")),
         };
-        let md = writer.close().await.map_err(to_io)?;
-        let fp = Self::written(&self.op, &self.target, Some(md)).await?;
+        let md = writer.close().await?;
+        let fp = Self::written(&self.op, &self.target, md).await?;
         self.state = State::Finished;
         Ok(fp)
     }
@@ -567,9 +624,7 @@ impl Upload for DalUpload {
 
     async fn abort(mut self: Box<Self>) {
         match std::mem::replace(&mut self.state, State::Done) {
-            State::Writing(mut w) => {
-                let _ = w.abort().await;
-            }
+            State::Writing(mut w) => w.abort().await,
             State::Finished if !self.atomic => {
                 let _ = self.op.delete(&self.target).await;
             }
@@ -592,8 +647,8 @@ impl DalUpload {
             }
             match state {
                 State::Writing(mut w) => {
-                    let md = w.close().await.map_err(to_io)?;
-                    Self::written(&self.op, path, Some(md)).await?
+                    let md = w.close().await?;
+                    Self::written(&self.op, path, md).await?
                 }
                 State::Sources(mut srcs)
                     if srcs.len() == 1
@@ -614,8 +669,8 @@ impl DalUpload {
                 }
                 State::Sources(srcs) => {
                     let mut w = self.copy_sources(path, srcs).await?;
-                    let md = w.close().await.map_err(to_io)?;
-                    Self::written(&self.op, path, Some(md)).await?
+                    let md = w.close().await?;
+                    Self::written(&self.op, path, md).await?
                 }
                 _ => return Err(io::Error::other("upload committed twice")),
             }
@@ -646,7 +701,7 @@ impl Drop for DalUpload {
         match std::mem::replace(&mut self.state, State::Done) {
             State::Writing(mut w) => {
                 rt.spawn(async move {
-                    let _ = w.abort().await;
+                    w.abort().await;
                     if !atomic {
                         let _ = op.delete(&target).await;
                     }
