@@ -24,12 +24,16 @@ byte for byte. Exit 0 on success; any failure raises.
 import hashlib
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import time
 
 import boto3
+from botocore.auth import S3SigV4Auth
+from botocore.awsrequest import AWSRequest
 from botocore.config import Config
+from botocore.credentials import Credentials
 
 from localprocs import Procs, free_port, wait_http, wait_tcp
 
@@ -199,6 +203,24 @@ def peak_rss_mib(pid):
     return 0.0
 
 
+def cut_off_put(endpoint, key, size, sent):
+    """A signed PUT of `size` bytes whose client goes away after `sent` of them."""
+    url = f"{endpoint}/gate/{key}"
+    req = AWSRequest(method="PUT", url=url, headers={
+        "X-Amz-Content-SHA256": "UNSIGNED-PAYLOAD", "Content-Length": str(size)})
+    S3SigV4Auth(Credentials(AK, SK), "s3", "us-east-1").add_auth(req)
+    hostport = endpoint.split("//", 1)[1]
+    host, port = hostport.rsplit(":", 1)
+    with socket.create_connection((host, int(port))) as s:
+        head = f"PUT /gate/{key} HTTP/1.1\r\nHost: {hostport}\r\n"
+        head += "".join(f"{k}: {v}\r\n" for k, v in req.headers.items() if k.lower() != "host")
+        s.sendall(head.encode() + b"\r\n")
+        piece = b"x" * (1 << 20)
+        for _ in range(sent >> 20):
+            s.sendall(piece)
+        time.sleep(0.5)
+
+
 def battery(c, folder, pid):
     try:
         c.create_bucket(Bucket="gate")
@@ -224,15 +246,29 @@ def battery(c, folder, pid):
     c.copy_object(Bucket="gate", Key="copy.bin", CopySource="gate/docs/deep/b.bin")
     check(c.get_object(Bucket="gate", Key="copy.bin")["Body"].read() == big, "copy")
     # Larger than any one request a remote is sent from memory: streamed, on every remote.
-    huge = pattern(80 << 20, 6)
+    huge = pattern(128 << 20, 6)
     r = c.put_object(Bucket="gate", Key="huge.bin", Body=huge)
-    check(r["ETag"].strip('"') == md5(huge), "ETag of the 80 MiB object")
+    check(r["ETag"].strip('"') == md5(huge), "ETag of the 128 MiB object")
     c.copy_object(Bucket="gate", Key="huge-copy.bin", CopySource="gate/huge.bin")
     for key in ("huge.bin", "huge-copy.bin"):
         check(c.get_object(Bucket="gate", Key=key)["Body"].read() == huge, f"{key} read back")
+    # A client gone mid-body: nothing of it is published, nor left staged on the remote.
+    cut_off_put(c.meta.endpoint_url, "cut.bin", 80 << 20, 20 << 20)
+    if folder is not None:
+        staged = os.path.join(folder, ".s3gate", "tmp")
+        deadline = time.time() + 10
+        while os.path.isdir(staged) and os.listdir(staged) and time.time() < deadline:
+            time.sleep(0.2)
+        left = os.listdir(staged) if os.path.isdir(staged) else []
+        check(not left, f"staging files left by a cut-off upload: {left}")
+    try:
+        c.head_object(Bucket="gate", Key="cut.bin")
+        check(False, "a cut-off upload was published")
+    except c.exceptions.ClientError as e:
+        check(e.response["Error"]["Code"] in ("404", "NoSuchKey"), f"cut-off upload: {e}")
     peak = peak_rss_mib(pid)
-    check(peak < 80, f"s3gate holds less than the 80 MiB objects: peak {peak:.0f} MiB")
-    print(f"peak memory of s3gate with 80 MiB objects: {peak:.0f} MiB")
+    check(peak < 100, f"s3gate holds far less than the 128 MiB objects: peak {peak:.0f} MiB")
+    print(f"peak memory of s3gate with 128 MiB objects: {peak:.0f} MiB")
     up = c.create_multipart_upload(Bucket="gate", Key="mp.bin")["UploadId"]
     parts = [pattern(5 << 20, 3), pattern(5 << 20, 4), pattern(777, 5)]
     done = []

@@ -848,6 +848,14 @@ impl Vfs {
                 store.delete_tree(&format!("{dir}/{}", e.name)).await?;
             }
         }
+        // Staging files a crash (or a request cut off mid-body) left on a remote that writes
+        // under a staging name first: none lives that long.
+        let tmp = format!("{RESERVED_DIR}/tmp");
+        for e in self.remote.list_dir(&tmp).await.unwrap_or_default() {
+            if !e.is_dir && e.fingerprint.mtime_ns < cutoff {
+                self.remote.delete(&format!("{tmp}/{}", e.name)).await?;
+            }
+        }
         Ok(reaped)
     }
 }
@@ -869,13 +877,11 @@ fn upload_records(index: &Index) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
 /// Whether an open upload has its parts in the write cache: the cache must then be opened
 /// whatever the mode.
 pub(crate) fn uploads_staged_in_cache(index: &Index) -> Result<bool> {
-    for (_, v) in upload_records(index)? {
-        let rec: UploadRecord = decode(&v)?;
-        if rec.in_cache == Some(true) && rec.completed.is_none() {
-            return Ok(true);
-        }
-    }
-    Ok(false)
+    // A record that does not decode is reported by the requests that use it, not here.
+    Ok(upload_records(index)?.iter().any(|(_, v)| {
+        decode::<UploadRecord>(v)
+            .is_ok_and(|rec| rec.in_cache == Some(true) && rec.completed.is_none())
+    }))
 }
 
 #[cfg(test)]

@@ -359,12 +359,24 @@ impl CachingReader {
             f.entry(key.clone()).or_default().clone()
         };
         // The entry goes with the last reader, even one whose request was cut off.
-        let _forget = Forget {
+        let share = Share {
             cache: &self.cache,
             key: key.clone(),
-            once: &once,
+            once: Some(once),
         };
-        let chunk = once.get_or_try_init(|| self.fetch_now(i)).await?;
+        let once = share
+            .once
+            .as_ref()
+            .ok_or_else(|| io::Error::other("no fetch"))?;
+        let chunk = once
+            .get_or_try_init(|| async {
+                // Fetched by a reader whose share just ended.
+                match self.cache.recall(&key) {
+                    Some(c) => Ok(c),
+                    None => self.fetch_now(i).await,
+                }
+            })
+            .await?;
         Ok(chunk.clone())
     }
 
@@ -408,18 +420,20 @@ async fn blocking<T: Send + 'static>(
         .map_err(io::Error::other)?
 }
 
-/// Removes a chunk's entry from the fetches in progress when its last reader is done.
-struct Forget<'a> {
+/// A reader's share of a fetch: the entry of the fetches in progress goes with the last one.
+struct Share<'a> {
     cache: &'a ReadCache,
     key: ChunkKey,
-    once: &'a Fetch,
+    once: Option<Fetch>,
 }
 
-impl Drop for Forget<'_> {
+impl Drop for Share<'_> {
     fn drop(&mut self) {
         if let Ok(mut f) = self.cache.fetching.lock() {
-            // The map's reference and ours: nobody else waits.
-            if Arc::strong_count(self.once) <= 2 {
+            // Shares are taken and given back under the lock: once ours is gone, the map's
+            // reference alone means nobody else waits.
+            self.once = None;
+            if f.get(&self.key).is_some_and(|e| Arc::strong_count(e) == 1) {
                 f.remove(&self.key);
             }
         }

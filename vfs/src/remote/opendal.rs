@@ -484,12 +484,14 @@ impl Sink {
         }
     }
 
-    async fn abort(&mut self) {
-        match self {
+    /// Gives up the write and closes it: some servers (rclone's SFTP) write a file that is
+    /// still open when it is closed, so a removal must come after.
+    async fn abort(mut self) {
+        match &mut self {
             Sink::Dal(w) => {
                 let _ = w.abort().await;
             }
-            Sink::Put(p) => p.abort(),
+            Sink::Put(p) => p.abort().await,
         }
     }
 }
@@ -541,15 +543,19 @@ impl DalUpload {
         let total: u64 = srcs.iter().map(|s| s.2).sum();
         self.account(total)?;
         let mut writer = Sink::open(&self.op, self.put.as_deref(), path, self.max_upload).await?;
-        for (src, offset, len, _) in srcs {
-            let mut s = src.open_stream(offset, len).await?;
-            while let Some(chunk) = s.next().await {
-                let chunk: Bytes = chunk?;
-                if let Err(e) = writer.write(chunk).await {
-                    writer.abort().await;
-                    return Err(e);
+        let copied: io::Result<()> = async {
+            for (src, offset, len, _) in srcs {
+                let mut s = src.open_stream(offset, len).await?;
+                while let Some(chunk) = s.next().await {
+                    writer.write(chunk?).await?;
                 }
             }
+            Ok(())
+        }
+        .await;
+        if let Err(e) = copied {
+            writer.abort().await;
+            return Err(e);
         }
         Ok(writer)
     }
@@ -624,7 +630,13 @@ impl Upload for DalUpload {
 
     async fn abort(mut self: Box<Self>) {
         match std::mem::replace(&mut self.state, State::Done) {
-            State::Writing(mut w) => w.abort().await,
+            // What a non-atomic remote kept of the cut-off write goes too.
+            State::Writing(w) => {
+                w.abort().await;
+                if !self.atomic {
+                    let _ = self.op.delete(&self.target).await;
+                }
+            }
             State::Finished if !self.atomic => {
                 let _ = self.op.delete(&self.target).await;
             }
@@ -699,7 +711,7 @@ impl Drop for DalUpload {
         };
         let (op, target, atomic) = (self.op.clone(), self.target.clone(), self.atomic);
         match std::mem::replace(&mut self.state, State::Done) {
-            State::Writing(mut w) => {
+            State::Writing(w) => {
                 rt.spawn(async move {
                     w.abort().await;
                     if !atomic {
