@@ -28,7 +28,7 @@ use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use tokio::sync::{mpsc, OnceCell};
 
-use crate::remote::{ByteStream, Fingerprint, Reader};
+use crate::remote::{blocking, ByteStream, Fingerprint, Reader};
 
 /// The read cache's settings, its folder and its memory tier.
 pub(crate) struct ReadCache {
@@ -409,15 +409,6 @@ impl CachingReader {
         self.cache.remember((self.dir.clone(), i), chunk.clone());
         Ok(chunk)
     }
-}
-
-/// Runs blocking file work off the async threads.
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> io::Result<T> + Send + 'static,
-) -> io::Result<T> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(io::Error::other)?
 }
 
 /// A reader's share of a fetch: the entry of the fetches in progress goes with the last one.

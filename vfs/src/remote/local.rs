@@ -14,9 +14,10 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
+use futures_util::StreamExt;
 use tokio::task::JoinHandle;
 
-use super::{ByteStream, Entry, Fingerprint, KeepAlive, Reader, Remote, Source, Upload};
+use super::{blocking, ByteStream, Entry, Fingerprint, KeepAlive, Reader, Remote, Source, Upload};
 
 /// Bytes read per blocking call when streaming a file out.
 const READ_CHUNK: u64 = 512 * 1024;
@@ -30,16 +31,6 @@ pub struct LocalFs {
     /// The root, opened once: every resolution starts here.
     root_dir: Arc<File>,
     tmp: PathBuf,
-}
-
-async fn blocking<T, F>(f: F) -> io::Result<T>
-where
-    F: FnOnce() -> io::Result<T> + Send + 'static,
-    T: Send + 'static,
-{
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| io::Error::other(format!("blocking task failed: {e}")))?
 }
 
 fn fingerprint(md: &fs::Metadata) -> Fingerprint {
@@ -515,40 +506,34 @@ impl Reader for LocalReader {
     }
 
     fn stream(self: Box<Self>, offset: u64, len: u64) -> ByteStream {
-        let state = (self.file, offset, offset.saturating_add(len));
-        Box::pin(futures_util::stream::try_unfold(
-            state,
-            |(file, pos, end)| async move {
-                if pos >= end {
-                    return Ok(None);
-                }
-                let want = (end - pos).min(READ_CHUNK) as usize;
-                let f = file.clone();
-                let chunk = blocking(move || {
-                    let mut buf = vec![0u8; want];
-                    let mut got = 0;
-                    while got < want {
-                        match f.read_at(&mut buf[got..], pos + got as u64) {
-                            Ok(0) => {
-                                // The file shrank under us: better a cut-off response than
-                                // bytes that do not match the advertised length.
-                                return Err(io::Error::new(
-                                    io::ErrorKind::UnexpectedEof,
-                                    "file shrank while being read",
-                                ));
-                            }
-                            Ok(n) => got += n,
-                            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                            Err(e) => return Err(e),
+        let file = self.file;
+        let end = offset.saturating_add(len);
+        // The next piece is read while one is sent.
+        let pieces = (offset..end).step_by(READ_CHUNK as usize).map(move |pos| {
+            let f = file.clone();
+            let want = (end - pos).min(READ_CHUNK) as usize;
+            blocking(move || {
+                let mut buf = vec![0u8; want];
+                let mut got = 0;
+                while got < want {
+                    match f.read_at(&mut buf[got..], pos + got as u64) {
+                        Ok(0) => {
+                            // The file shrank under us: better a cut-off response than
+                            // bytes that do not match the advertised length.
+                            return Err(io::Error::new(
+                                io::ErrorKind::UnexpectedEof,
+                                "file shrank while being read",
+                            ));
                         }
+                        Ok(n) => got += n,
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        Err(e) => return Err(e),
                     }
-                    Ok(Bytes::from(buf))
-                })
-                .await?;
-                let next = pos + chunk.len() as u64;
-                Ok(Some((chunk, (file, next, end))))
-            },
-        ))
+                }
+                Ok(Bytes::from(buf))
+            })
+        });
+        Box::pin(futures_util::stream::iter(pieces).buffered(2))
     }
 }
 

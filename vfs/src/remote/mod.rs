@@ -215,3 +215,14 @@ pub trait Remote: Send + Sync + 'static {
     /// Removes a folder and everything in it; nothing to do when it is not there.
     async fn delete_tree(&self, path: &str) -> io::Result<()>;
 }
+
+/// Runs blocking file work off the async threads.
+pub(crate) async fn blocking<T, F>(f: F) -> io::Result<T>
+where
+    F: FnOnce() -> io::Result<T> + Send + 'static,
+    T: Send + 'static,
+{
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| io::Error::other(format!("blocking task failed: {e}")))?
+}
