@@ -12,8 +12,10 @@ fn err(e: impl std::fmt::Display) -> StoreError {
     StoreError(e.to_string())
 }
 
-/// Memory redb may use for caching index pages.
-const INDEX_CACHE_BYTES: usize = 16 * 1024 * 1024;
+/// Memory redb may use for caching index pages: enough for the inner pages of a large index;
+/// a listing of 20,000 keys took as long with 4 MiB as with 16 MiB, and the server's idle
+/// memory after its start-up rescan of them was 1.7 MiB smaller (3.5 MiB after listings).
+const INDEX_CACHE_BYTES: usize = 4 * 1024 * 1024;
 
 pub(crate) struct RedbStore {
     db: Database,
