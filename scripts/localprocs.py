@@ -18,34 +18,40 @@ def free_port():
     return port
 
 
-def wait_tcp(port, proc, what, limit=60):
-    """Waits until something listens on `port`; fails if `proc` exits first."""
+def wait_until(ready, proc, what, where, limit, pause):
+    """Polls `ready()` until it holds; fails if `proc` exits first or `limit` seconds pass."""
     deadline = time.time() + limit
     while time.time() < deadline:
         if proc.poll() is not None:
             raise SystemExit(f"{what} exited early (code {proc.returncode})")
+        if ready():
+            return
+        time.sleep(pause)
+    raise SystemExit(f"{what} did not answer {where} within {limit}s")
+
+
+def wait_tcp(port, proc, what, limit=60):
+    """Waits until something listens on `port`; fails if `proc` exits first."""
+    def listening():
         try:
             socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
+            return True
         except OSError:
-            time.sleep(0.2)
-    raise SystemExit(f"{what} did not listen on {port} within {limit}s")
+            return False
+    wait_until(listening, proc, what, f"on port {port}", limit, 0.2)
 
 
 def wait_http(url, proc, what, limit=60):
     """Waits until `url` answers anything over HTTP; fails if `proc` exits first."""
-    deadline = time.time() + limit
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"{what} exited early (code {proc.returncode})")
+    def answers():
         try:
             urllib.request.urlopen(url, timeout=2)
-            return
+            return True
         except urllib.error.HTTPError:
-            return
+            return True
         except Exception:
-            time.sleep(0.1)
-    raise SystemExit(f"{what} did not answer at {url} within {limit}s")
+            return False
+    wait_until(answers, proc, what, f"at {url}", limit, 0.1)
 
 
 class Procs:

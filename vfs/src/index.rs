@@ -180,6 +180,31 @@ impl Index {
         Ok(self.store()?.range(tree, start, end, limit)?)
     }
 
+    /// Visits the entries of `tree` in key order, a page at a time, while `each` says to go on.
+    pub(crate) fn visit_in(
+        &self,
+        tree: Tree,
+        mut each: impl FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<()> {
+        const PAGE: usize = 1024;
+        let mut start = Vec::new();
+        loop {
+            let batch = self.range_in(tree, &start, None, PAGE)?;
+            for (k, v) in &batch {
+                if !each(k, v) {
+                    return Ok(());
+                }
+            }
+            match batch.last() {
+                Some((k, _)) if batch.len() == PAGE => {
+                    start = k.clone();
+                    start.push(0);
+                }
+                _ => return Ok(()),
+            }
+        }
+    }
+
     /// Commits `ops` durably (grouped with whatever else is queued).
     pub(crate) async fn apply(&self, ops: Vec<Op>) -> Result<()> {
         let (tx, done, wait) = self.channel()?;

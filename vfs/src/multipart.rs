@@ -557,13 +557,7 @@ impl Vfs {
             }
             chosen.push(part);
         }
-        let total: u64 = chosen.iter().map(|p| p.size).sum();
-        if total > self.remote.max_object_size() {
-            return Err(VfsError::EntityTooLarge(format!(
-                "the remote takes objects of at most {} MiB",
-                self.remote.max_object_size() >> 20
-            )));
-        }
+        self.check_size(chosen.iter().map(|p| p.size).sum())?;
         let mut upload = self.assemble(&path, id, &rec, &chosen, &stored).await?;
         let fp = match upload.finish(self.fsync).await {
             Ok(fp) => fp,
@@ -582,7 +576,7 @@ impl Vfs {
             },
             parts: chosen.iter().map(|p| p.size).collect(),
             modified_ns: None,
-            cached: self.cache.is_some() && rec.in_cache.unwrap_or(self.write_to_cache),
+            cached: self.in_cache(rec.in_cache),
         };
         let info = self.publish(bucket, key, &path, upload, meta, None).await?;
         let done = UploadRecord {
@@ -802,7 +796,12 @@ impl Vfs {
 
     /// Every upload record (completed ones included), as stored: `bucket/key NUL id` → record.
     fn upload_records(&self) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
-        upload_records(&self.index)
+        let mut all = Vec::new();
+        self.index.visit_in(Tree::Uploads, |k, v| {
+            all.push((k.to_vec(), v.to_vec()));
+            true
+        })?;
+        Ok(all)
     }
 
     /// Forgets uploads idle longer than `max_age` (and completed ones kept for repeated
@@ -860,28 +859,17 @@ impl Vfs {
     }
 }
 
-fn upload_records(index: &Index) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
-    let mut all = Vec::new();
-    let mut start = Vec::new();
-    loop {
-        let batch = index.range_in(Tree::Uploads, &start, None, 1000)?;
-        let Some((last, _)) = batch.last() else {
-            return Ok(all);
-        };
-        start = last.clone();
-        start.push(0);
-        all.extend(batch);
-    }
-}
-
 /// Whether an open upload has its parts in the write cache: the cache must then be opened
 /// whatever the mode.
 pub(crate) fn uploads_staged_in_cache(index: &Index) -> Result<bool> {
-    // A record that does not decode is reported by the requests that use it, not here.
-    Ok(upload_records(index)?.iter().any(|(_, v)| {
-        decode::<UploadRecord>(v)
-            .is_ok_and(|rec| rec.in_cache == Some(true) && rec.completed.is_none())
-    }))
+    let mut found = false;
+    index.visit_in(Tree::Uploads, |_, v| {
+        // A record that does not decode is reported by the requests that use it, not here.
+        found = decode::<UploadRecord>(v)
+            .is_ok_and(|rec| rec.in_cache == Some(true) && rec.completed.is_none());
+        !found
+    })?;
+    Ok(found)
 }
 
 #[cfg(test)]

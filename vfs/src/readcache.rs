@@ -25,7 +25,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use bytes::{Bytes, BytesMut};
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 use tokio::sync::{mpsc, OnceCell};
 
 use crate::remote::{blocking, ByteStream, Fingerprint, Reader};
@@ -286,22 +286,20 @@ impl CachingReader {
         let Some((file, hashes)) = opened else {
             return Ok(FromDisk::Missing);
         };
-        let read = |p: u64| {
-            let (file, want) = (file.clone(), hashes[p as usize]);
-            let at = count * HASH_LEN as u64 + p * piece;
-            let n = piece.min(len - p * piece) as usize;
-            tokio::task::spawn_blocking(move || read_piece(&file, at, n, &want))
-        };
         let whole = from == 0 && to == len && self.cache.memory.is_some();
         let mut kept = Vec::new();
         let (first, last) = (from / piece, (to - 1) / piece);
-        let mut next = read(first);
-        for p in first..=last {
-            let got = (&mut next).await.map_err(io::Error::other)??;
-            if p < last {
-                next = read(p + 1);
-            }
-            let Some(bytes) = got else {
+        let mut pieces = futures_util::stream::iter(first..=last)
+            .map(|p| {
+                let (file, want) = (file.clone(), hashes[p as usize]);
+                let at = count * HASH_LEN as u64 + p * piece;
+                let n = piece.min(len - p * piece) as usize;
+                blocking(move || read_piece(&file, at, n, &want)).map(move |r| (p, r))
+            })
+            // The next piece is read while one is sent.
+            .buffered(2);
+        while let Some((p, got)) = pieces.next().await {
+            let Some(bytes) = got? else {
                 let path = self.dir.join(i.to_string());
                 tracing::warn!(file = %path.display(), "a damaged read-cache chunk was dropped");
                 let _ = blocking(move || fs::remove_file(path)).await;

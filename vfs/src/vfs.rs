@@ -203,15 +203,33 @@ impl Vfs {
 
     /// Whether new objects and parts are written to the write cache.
     pub(crate) fn writes_to_cache(&self) -> bool {
-        self.cache.is_some() && self.write_to_cache
+        self.in_cache(None)
     }
 
-    /// The write cache when `in_cache` says so (and it is open), else the remote; `None`:
-    /// where new writes go now.
-    pub(crate) fn store_for(&self, in_cache: Option<bool>) -> &Arc<dyn Remote> {
-        match (&self.cache, in_cache.unwrap_or(self.write_to_cache)) {
-            (Some(c), true) => &c.fs,
+    /// Whether something staged in the write cache (`Some(true)`), on the remote
+    /// (`Some(false)`), or where new writes go now (`None`) is in the cache: only while the
+    /// cache is open.
+    pub(crate) fn in_cache(&self, staged: Option<bool>) -> bool {
+        self.cache.is_some() && staged.unwrap_or(self.write_to_cache)
+    }
+
+    /// The write cache or the remote, as [`Vfs::in_cache`] says.
+    pub(crate) fn store_for(&self, staged: Option<bool>) -> &Arc<dyn Remote> {
+        match &self.cache {
+            Some(c) if self.in_cache(staged) => &c.fs,
             _ => &self.remote,
+        }
+    }
+
+    /// Refuses an object larger than the remote takes.
+    pub(crate) fn check_size(&self, size: u64) -> Result<()> {
+        let max = self.remote.max_object_size();
+        match size > max {
+            true => Err(VfsError::EntityTooLarge(format!(
+                "the remote takes objects of at most {} MiB",
+                max >> 20
+            ))),
+            false => Ok(()),
         }
     }
 
@@ -409,9 +427,7 @@ impl Vfs {
         let Some((cache, counters)) = self.read_cache.clone() else {
             return Ok(0);
         };
-        let n = tokio::task::spawn_blocking(move || cache.evict())
-            .await
-            .map_err(std::io::Error::other)??;
+        let n = crate::remote::blocking(move || cache.evict()).await?;
         counters.add_evicted(n);
         Ok(n)
     }
@@ -598,25 +614,24 @@ impl Vfs {
         E: Into<VfsError>,
     {
         let mut md5 = Md5::new();
-        let (mut written, max) = (0u64, self.remote.max_object_size());
+        let mut written = 0u64;
         let finished = loop {
             let step = match body.next().await {
-                Some(Ok(chunk)) if written + chunk.len() as u64 > max => {
-                    // Refused here, not after the write cache has acknowledged it.
-                    Err(VfsError::EntityTooLarge(format!(
-                        "the remote takes objects of at most {} MiB",
-                        max >> 20
-                    )))
-                }
                 Some(Ok(chunk)) => {
                     written += chunk.len() as u64;
-                    if hash {
-                        md5.update(&chunk);
+                    // Refused here, not after the write cache has acknowledged it.
+                    match self.check_size(written) {
+                        Ok(()) => {
+                            if hash {
+                                md5.update(&chunk);
+                            }
+                            if let Some(h) = extra.as_mut() {
+                                h.update(&chunk);
+                            }
+                            upload.write(chunk).await.map_err(VfsError::from)
+                        }
+                        Err(e) => Err(e),
                     }
-                    if let Some(h) = extra.as_mut() {
-                        h.update(&chunk);
-                    }
-                    upload.write(chunk).await.map_err(VfsError::from)
                 }
                 Some(Err(e)) => Err(e.into()),
                 None => break upload.finish(self.fsync).await,

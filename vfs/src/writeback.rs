@@ -160,27 +160,11 @@ impl Vfs {
 
     /// Visits the queue's entries in key order, a page at a time, while `each` says to go on.
     fn visit_queue(&self, mut each: impl FnMut(&[u8], Pending) -> bool) -> Result<()> {
-        let mut start = Vec::new();
-        loop {
-            let batch = self
-                .index
-                .range_in(Tree::WriteBack, &start, None, PASS_LIMIT)?;
-            for (k, v) in &batch {
-                let Ok(entry) = serde_json::from_slice::<Pending>(v) else {
-                    continue;
-                };
-                if !each(k, entry) {
-                    return Ok(());
-                }
-            }
-            match batch.last() {
-                Some((k, _)) if batch.len() == PASS_LIMIT => {
-                    start = k.clone();
-                    start.push(0);
-                }
-                _ => return Ok(()),
-            }
-        }
+        self.index
+            .visit_in(Tree::WriteBack, |k, v| match serde_json::from_slice(v) {
+                Ok(entry) => each(k, entry),
+                Err(_) => true,
+            })
     }
 
     /// Every entry of the queue, summed up.

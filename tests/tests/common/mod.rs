@@ -189,7 +189,6 @@ impl TestServer {
         body_of(out).await
     }
 
-    /// Every key of a bucket (ListObjectsV2, paged to the end), in the order the server gave.
     /// Asserts that GetObject answers `404 NoSuchKey`.
     pub async fn assert_no_such_key(&self, bucket: &str, key: &str) {
         let err = self
@@ -220,6 +219,7 @@ impl TestServer {
         head.metadata().and_then(|m| m.get(name)).cloned()
     }
 
+    /// Every key of a bucket (ListObjectsV2, paged to the end), in the order the server gave.
     pub async fn list_keys(&self, bucket: &str) -> Vec<String> {
         let mut keys = Vec::new();
         let mut token: Option<String> = None;

@@ -514,22 +514,14 @@ impl Reader for LocalReader {
             let want = (end - pos).min(READ_CHUNK) as usize;
             blocking(move || {
                 let mut buf = vec![0u8; want];
-                let mut got = 0;
-                while got < want {
-                    match f.read_at(&mut buf[got..], pos + got as u64) {
-                        Ok(0) => {
-                            // The file shrank under us: better a cut-off response than
-                            // bytes that do not match the advertised length.
-                            return Err(io::Error::new(
-                                io::ErrorKind::UnexpectedEof,
-                                "file shrank while being read",
-                            ));
-                        }
-                        Ok(n) => got += n,
-                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                        Err(e) => return Err(e),
+                // A file that shrank under us: better a cut-off response than bytes that do not
+                // match the advertised length.
+                f.read_exact_at(&mut buf, pos).map_err(|e| match e.kind() {
+                    io::ErrorKind::UnexpectedEof => {
+                        io::Error::new(e.kind(), "file shrank while being read")
                     }
-                }
+                    _ => e,
+                })?;
                 Ok(Bytes::from(buf))
             })
         });
