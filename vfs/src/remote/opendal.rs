@@ -22,9 +22,10 @@ use super::{
 
 /// Services whose writes become visible only, and entirely, when closed.
 const ATOMIC_SCHEMES: &[&str] = &["s3", "gcs", "azblob", "memory"];
-/// What an upload buffers before sending a piece (object stores need at least 5 MiB per part).
+/// What an upload gathers before sending a piece (object stores need at least 5 MiB per part).
 const WRITE_CHUNK: usize = 8 << 20;
-/// Pieces of one upload in flight at once: bounds an upload's memory to about 16 MiB.
+/// Pieces of one upload in flight at once. With the piece being gathered and the one OpenDAL
+/// holds ready for the next slot, an upload holds at most four pieces (32 MiB).
 const WRITE_CONCURRENCY: usize = 2;
 /// The largest object an object store copies in one request (S3's CopyObject limit).
 const MAX_SERVER_COPY: u64 = 5 << 30;
@@ -438,7 +439,15 @@ impl Reader for DalReader {
 
 /// Where an upload's bytes go: an OpenDAL writer, or a PUT whose body streams.
 enum Sink {
-    Dal(opendal::Writer),
+    /// The body is gathered into whole pieces, each in its own memory map: the frames a
+    /// body arrives in are a few KiB, and thousands of them held by OpenDAL until their piece
+    /// is sent scatter the heap, so that the allocator kept tens of MiB after the upload was
+    /// over. A map goes back to the system when its piece is sent.
+    Dal {
+        w: opendal::Writer,
+        piece: Option<Piece>,
+        size: usize,
+    },
     Put(StreamingPut),
 }
 
@@ -455,23 +464,43 @@ impl Sink {
             }
             return Ok(Sink::Put(put.start(path)));
         }
-        let chunk = if max_upload == u64::MAX {
+        // A service that takes a file in one request gets it in one piece.
+        let size = if max_upload == u64::MAX {
             WRITE_CHUNK
         } else {
             max_upload as usize
         };
         let w = op
             .writer_with(path)
-            .chunk(chunk)
+            .chunk(size)
             .concurrent(WRITE_CONCURRENCY)
             .await
             .map_err(to_io)?;
-        Ok(Sink::Dal(w))
+        Ok(Sink::Dal {
+            w,
+            piece: None,
+            size,
+        })
     }
 
     async fn write(&mut self, data: Bytes) -> io::Result<()> {
         match self {
-            Sink::Dal(w) => w.write(data).await.map_err(to_io),
+            Sink::Dal { w, piece, size } => {
+                let mut data = &data[..];
+                while !data.is_empty() {
+                    let p = match piece {
+                        Some(p) => p,
+                        None => piece.insert(Piece::new(*size)?),
+                    };
+                    data = p.fill(data);
+                    if p.is_full() {
+                        if let Some(p) = piece.take() {
+                            w.write(p.into_bytes()).await.map_err(to_io)?;
+                        }
+                    }
+                }
+                Ok(())
+            }
             Sink::Put(p) => p.write(data).await,
         }
     }
@@ -479,7 +508,12 @@ impl Sink {
     /// Completes the write; what OpenDAL knows of the result, if anything.
     async fn close(&mut self) -> io::Result<Option<Metadata>> {
         match self {
-            Sink::Dal(w) => w.close().await.map(Some).map_err(to_io),
+            Sink::Dal { w, piece, .. } => {
+                if let Some(p) = piece.take() {
+                    w.write(p.into_bytes()).await.map_err(to_io)?;
+                }
+                w.close().await.map(Some).map_err(to_io)
+            }
             Sink::Put(p) => p.close().await.map(|()| None),
         }
     }
@@ -488,11 +522,43 @@ impl Sink {
     /// still open when it is closed, so a removal must come after.
     async fn abort(mut self) {
         match &mut self {
-            Sink::Dal(w) => {
+            Sink::Dal { w, .. } => {
                 let _ = w.abort().await;
             }
             Sink::Put(p) => p.abort().await,
         }
+    }
+}
+
+/// A piece of an upload being gathered. Pages of the map not yet written take no memory, so
+/// a small object costs a few pages, not a whole piece.
+struct Piece {
+    map: memmap2::MmapMut,
+    len: usize,
+}
+
+impl Piece {
+    fn new(size: usize) -> io::Result<Piece> {
+        Ok(Piece {
+            map: memmap2::MmapMut::map_anon(size)?,
+            len: 0,
+        })
+    }
+
+    /// Copies what fits of `data`; returns the rest.
+    fn fill<'a>(&mut self, data: &'a [u8]) -> &'a [u8] {
+        let n = data.len().min(self.map.len() - self.len);
+        self.map[self.len..self.len + n].copy_from_slice(&data[..n]);
+        self.len += n;
+        &data[n..]
+    }
+
+    fn is_full(&self) -> bool {
+        self.len == self.map.len()
+    }
+
+    fn into_bytes(self) -> Bytes {
+        Bytes::from_owner(self.map).slice(..self.len)
     }
 }
 
