@@ -30,6 +30,8 @@ use clap::{Args, Parser, Subcommand};
 use md5::{Digest, Md5};
 use serde_json::{json, Value};
 
+mod light;
+
 type Result<T, E = String> = std::result::Result<T, E>;
 
 #[derive(Parser)]
@@ -124,6 +126,14 @@ struct List {
     /// Full listings to run, one after the other.
     #[arg(long, default_value_t = 3)]
     repeat: u32,
+    /// Listings run first and not counted (a server's first listing may do work once).
+    #[arg(long, default_value_t = 0)]
+    warmup: u32,
+    /// Read only each page's entry count and continuation token, with requests signed by hand
+    /// over one connection, instead of the SDK's full parse of every page: the server's time,
+    /// not the client's.
+    #[arg(long)]
+    light: bool,
 }
 
 #[derive(Args)]
@@ -256,7 +266,7 @@ async fn run(cli: Cli) -> Result<()> {
         Workload::Put(w) => b.put(w).await?,
         Workload::Get(w) => b.get(w).await?,
         Workload::Verify(w) => b.verify(w).await?,
-        Workload::List(w) => b.list(w).await?,
+        Workload::List(w) => b.list(w, conn).await?,
     };
     if let Some(label) = &conn.label {
         out.json["label"] = json!(label);
@@ -632,30 +642,24 @@ impl Bench {
         Ok(batch_report("get", &w, bytes, t0.elapsed(), lat))
     }
 
-    async fn list(&self, w: List) -> Result<Report> {
+    async fn list(&self, w: List, conn: &Conn) -> Result<Report> {
+        let light = w.light.then(|| {
+            light::Lister::new(
+                &conn.endpoint,
+                &conn.region,
+                &conn.access_key,
+                &conn.secret_key,
+            )
+        });
+        for _ in 0..w.warmup {
+            self.listing(&w, light.as_ref()).await?;
+        }
         let t0 = Instant::now();
         let (mut pages, mut entries) = (0u64, 0u64);
         for _ in 0..w.repeat {
-            let mut token = None;
-            loop {
-                let out = self
-                    .client
-                    .list_objects_v2()
-                    .bucket(&self.bucket)
-                    .prefix(&w.prefix)
-                    .set_delimiter(w.delimiter.clone())
-                    .max_keys(w.max_keys)
-                    .set_continuation_token(token)
-                    .send()
-                    .await
-                    .map_err(|e| sdk_error("ListObjectsV2", e))?;
-                pages += 1;
-                entries += (out.contents().len() + out.common_prefixes().len()) as u64;
-                token = out.next_continuation_token().map(str::to_string);
-                if out.is_truncated() != Some(true) || token.is_none() {
-                    break;
-                }
-            }
+            let (p, e) = self.listing(&w, light.as_ref()).await?;
+            pages += p;
+            entries += e;
         }
         let took = t0.elapsed();
         let per_listing = secs(took) / f64::from(w.repeat.max(1));
@@ -674,6 +678,8 @@ impl Bench {
             ),
             json: json!({
                 "workload": "list",
+                "client": if w.light { "light" } else { "sdk" },
+                "warmup": w.warmup,
                 "bucket": self.bucket,
                 "prefix": w.prefix,
                 "delimiter": w.delimiter,
@@ -685,6 +691,36 @@ impl Bench {
                 "entries_per_s": entries as f64 / secs(took).max(1e-9),
             }),
         })
+    }
+
+    /// One listing of `w.prefix` to its end: (pages, entries).
+    async fn listing(&self, w: &List, light: Option<&light::Lister>) -> Result<(u64, u64)> {
+        if let Some(l) = light {
+            return l
+                .listing(&self.bucket, &w.prefix, w.delimiter.as_deref(), w.max_keys)
+                .await;
+        }
+        let (mut pages, mut entries) = (0u64, 0u64);
+        let mut token = None;
+        loop {
+            let out = self
+                .client
+                .list_objects_v2()
+                .bucket(&self.bucket)
+                .prefix(&w.prefix)
+                .set_delimiter(w.delimiter.clone())
+                .max_keys(w.max_keys)
+                .set_continuation_token(token)
+                .send()
+                .await
+                .map_err(|e| sdk_error("ListObjectsV2", e))?;
+            pages += 1;
+            entries += (out.contents().len() + out.common_prefixes().len()) as u64;
+            token = out.next_continuation_token().map(str::to_string);
+            if out.is_truncated() != Some(true) || token.is_none() {
+                return Ok((pages, entries));
+            }
+        }
     }
 
     async fn verify(&self, w: Verify) -> Result<Report> {

@@ -1,13 +1,14 @@
 //! ListObjects (v1), ListObjectsV2 and ListObjectVersions: one page request to the VFS, three
 //! response shapes.
 
+use std::borrow::Cow;
+
 use actix_web::HttpResponse;
 use base64::Engine;
 use s3gate_vfs::{ListItem, ListQuery};
 
 use crate::error::{S3Error, S3Result};
-use crate::headers::quoted;
-use crate::xml::{timestamp, Xml};
+use crate::xml::Xml;
 use crate::Ctx;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,6 +60,15 @@ pub(crate) fn url_encode(s: &str) -> String {
     out
 }
 
+/// A key or prefix as the response shows it: URL-encoded when `url` (`encoding-type=url`).
+fn enc(url: bool, s: &str) -> Cow<'_, str> {
+    if url {
+        Cow::Owned(url_encode(s))
+    } else {
+        Cow::Borrowed(s)
+    }
+}
+
 pub(crate) async fn list_objects(ctx: &Ctx, flavor: Flavor) -> S3Result<HttpResponse> {
     let q = &ctx.query;
     let max_keys = max_param(q, "max-keys")?;
@@ -71,7 +81,6 @@ pub(crate) async fn list_objects(ctx: &Ctx, flavor: Flavor) -> S3Result<HttpResp
             ))
         }
     };
-    let enc = |s: &str| if url { url_encode(s) } else { s.to_string() };
     let prefix = q.get("prefix").unwrap_or("");
     let delimiter = q.get("delimiter").filter(|d| !d.is_empty());
     let token = match (flavor, q.get("continuation-token")) {
@@ -104,13 +113,16 @@ pub(crate) async fn list_objects(ctx: &Ctx, flavor: Flavor) -> S3Result<HttpResp
         _ => "ListBucketResult",
     };
     let mut x = Xml::document(root, true);
-    x.elem("Name", &ctx.bucket).elem("Prefix", &enc(prefix));
+    // About what an entry takes, so that the document is not copied as it grows.
+    x.reserve(page.items.len() * 256);
+    x.elem("Name", &ctx.bucket)
+        .elem("Prefix", &enc(url, prefix));
     match flavor {
         Flavor::V1 => {
-            x.elem("Marker", &enc(after.as_deref().unwrap_or("")));
+            x.elem("Marker", &enc(url, after.as_deref().unwrap_or("")));
             if page.truncated {
                 if let Some(l) = &last {
-                    x.elem("NextMarker", &enc(l));
+                    x.elem("NextMarker", &enc(url, l));
                 }
             }
         }
@@ -119,7 +131,7 @@ pub(crate) async fn list_objects(ctx: &Ctx, flavor: Flavor) -> S3Result<HttpResp
                 x.elem("ContinuationToken", t);
             }
             if let Some(s) = q.get("start-after") {
-                x.elem("StartAfter", &enc(s));
+                x.elem("StartAfter", &enc(url, s));
             }
             if page.truncated {
                 if let Some(l) = &last {
@@ -129,11 +141,11 @@ pub(crate) async fn list_objects(ctx: &Ctx, flavor: Flavor) -> S3Result<HttpResp
             x.elem("KeyCount", &page.items.len().to_string());
         }
         Flavor::Versions => {
-            x.elem("KeyMarker", &enc(after.as_deref().unwrap_or("")));
+            x.elem("KeyMarker", &enc(url, after.as_deref().unwrap_or("")));
             x.elem("VersionIdMarker", q.get("version-id-marker").unwrap_or(""));
             if page.truncated {
                 if let Some(l) = &last {
-                    x.elem("NextKeyMarker", &enc(l));
+                    x.elem("NextKeyMarker", &enc(url, l));
                     x.elem("NextVersionIdMarker", "null");
                 }
             }
@@ -141,7 +153,7 @@ pub(crate) async fn list_objects(ctx: &Ctx, flavor: Flavor) -> S3Result<HttpResp
     }
     x.elem("MaxKeys", &max_keys.to_string());
     if let Some(d) = delimiter {
-        x.elem("Delimiter", &enc(d));
+        x.elem("Delimiter", &enc(url, d));
     }
     x.elem("IsTruncated", if page.truncated { "true" } else { "false" });
     if url {
@@ -158,13 +170,13 @@ pub(crate) async fn list_objects(ctx: &Ctx, flavor: Flavor) -> S3Result<HttpResp
             } else {
                 "Contents"
             });
-            x.elem("Key", &enc(key));
+            x.elem("Key", &enc(url, key));
             if flavor == Flavor::Versions {
                 x.elem("VersionId", "null").elem("IsLatest", "true");
             }
-            x.elem("LastModified", &timestamp(info.last_modified))
-                .elem("ETag", &quoted(&info.etag))
-                .elem("Size", &info.size.to_string());
+            x.elem_time("LastModified", info.last_modified)
+                .etag(&info.etag)
+                .elem_num("Size", info.size);
             if with_owner {
                 crate::bucket::write_owner(&mut x, ctx);
             }
@@ -174,7 +186,9 @@ pub(crate) async fn list_objects(ctx: &Ctx, flavor: Flavor) -> S3Result<HttpResp
     }
     for item in &page.items {
         if let ListItem::CommonPrefix(p) = item {
-            x.open("CommonPrefixes").elem("Prefix", &enc(p)).close();
+            x.open("CommonPrefixes")
+                .elem("Prefix", &enc(url, p))
+                .close();
         }
     }
     Ok(crate::object::xml_ok(x.finish()))

@@ -135,7 +135,7 @@ pub(crate) async fn upload_part_copy(ctx: &Ctx) -> S3Result<HttpResponse> {
         .await?;
     let mut x = Xml::document("CopyPartResult", true);
     x.elem("LastModified", &timestamp(part.last_modified))
-        .elem("ETag", &quoted(&part.etag));
+        .etag(&part.etag);
     write_checksum(&mut x, part.checksum.as_ref(), false);
     Ok(xml_ok(x.finish()))
 }
@@ -222,7 +222,7 @@ pub(crate) async fn complete(ctx: &Ctx, payload: web::Payload) -> S3Result<HttpR
     x.elem("Location", &format!("/{}/{}", ctx.bucket, ctx.key))
         .elem("Bucket", &ctx.bucket)
         .elem("Key", &ctx.key)
-        .elem("ETag", &quoted(&info.etag));
+        .etag(&info.etag);
     write_checksum(&mut x, info.attrs.checksum.as_ref(), true);
     let mut resp = HttpResponse::Ok();
     checksum_headers(&mut resp, info.attrs.checksum.as_ref());
@@ -263,7 +263,7 @@ pub(crate) async fn list_parts(ctx: &Ctx) -> S3Result<HttpResponse> {
         x.open("Part")
             .elem("PartNumber", &p.number.to_string())
             .elem("LastModified", &timestamp(p.last_modified))
-            .elem("ETag", &quoted(&p.etag))
+            .etag(&p.etag)
             .elem("Size", &p.size.to_string());
         write_checksum(&mut x, p.checksum.as_ref(), false);
         x.close();

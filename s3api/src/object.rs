@@ -299,7 +299,7 @@ pub(crate) async fn copy(ctx: &Ctx) -> S3Result<HttpResponse> {
         .await?;
     let mut x = Xml::document("CopyObjectResult", true);
     x.elem("LastModified", &timestamp(info.last_modified))
-        .elem("ETag", &quoted(&info.etag));
+        .etag(&info.etag);
     Ok(xml_ok(x.finish()))
 }
 

@@ -29,23 +29,64 @@ impl Xml {
         }
     }
 
+    /// Room for `n` more bytes: a listing knows roughly how long it will be.
+    pub(crate) fn reserve(&mut self, n: usize) -> &mut Self {
+        self.out.reserve(n);
+        self
+    }
+
     pub(crate) fn open(&mut self, tag: &'static str) -> &mut Self {
-        let _ = write!(self.out, "<{tag}>");
+        self.start_tag(tag);
         self.stack.push(tag);
         self
     }
 
     pub(crate) fn close(&mut self) -> &mut Self {
         if let Some(tag) = self.stack.pop() {
-            let _ = write!(self.out, "</{tag}>");
+            self.end_tag(tag);
         }
         self
     }
 
     pub(crate) fn elem(&mut self, tag: &str, text: &str) -> &mut Self {
-        let _ = write!(self.out, "<{tag}>");
+        self.start_tag(tag);
         escape_into(&mut self.out, text);
-        let _ = write!(self.out, "</{tag}>");
+        self.end_tag(tag)
+    }
+
+    /// An `ETag` element: the hex digest in quotes, as S3 writes it.
+    pub(crate) fn etag(&mut self, hex: &str) -> &mut Self {
+        self.start_tag("ETag");
+        self.out.push_str("&quot;");
+        escape_into(&mut self.out, hex);
+        self.out.push_str("&quot;");
+        self.end_tag("ETag")
+    }
+
+    /// An element holding a time, in S3's form.
+    pub(crate) fn elem_time(&mut self, tag: &str, t: SystemTime) -> &mut Self {
+        self.start_tag(tag);
+        push_timestamp(&mut self.out, t);
+        self.end_tag(tag)
+    }
+
+    /// An element holding a number.
+    pub(crate) fn elem_num(&mut self, tag: &str, n: u64) -> &mut Self {
+        self.start_tag(tag);
+        let _ = write!(self.out, "{n}");
+        self.end_tag(tag)
+    }
+
+    fn start_tag(&mut self, tag: &str) {
+        self.out.push('<');
+        self.out.push_str(tag);
+        self.out.push('>');
+    }
+
+    fn end_tag(&mut self, tag: &str) -> &mut Self {
+        self.out.push_str("</");
+        self.out.push_str(tag);
+        self.out.push('>');
         self
     }
 
@@ -76,36 +117,80 @@ pub(crate) fn escape(text: &str) -> String {
 }
 
 fn escape_into(out: &mut String, text: &str) {
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
+    // Every character escaped is ASCII, so the runs between them are whole UTF-8 text and are
+    // copied at once: most keys have nothing to escape.
+    let mut run = 0;
+    for (i, b) in text.bytes().enumerate() {
+        let entity = match b {
+            b'&' => "&amp;",
+            b'<' => "&lt;",
+            b'>' => "&gt;",
+            b'"' => "&quot;",
+            b'\'' => "&apos;",
             // Control characters cannot appear in XML 1.0 text, even escaped as entities: they
             // are written as character references that clients decode.
-            c if (c as u32) < 0x20 && !matches!(c, '\t' | '\n' | '\r') => {
-                let _ = write!(out, "&#x{:X};", c as u32);
-            }
-            c => out.push(c),
+            b if b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r') => "",
+            _ => continue,
+        };
+        out.push_str(&text[run..i]);
+        if entity.is_empty() {
+            let _ = write!(out, "&#x{b:X};");
+        } else {
+            out.push_str(entity);
         }
+        run = i + 1;
     }
+    out.push_str(&text[run..]);
 }
 
 /// S3's timestamp form in XML: `2009-10-12T17:50:30.000Z`.
 pub(crate) fn timestamp(t: SystemTime) -> String {
-    let dt = time::OffsetDateTime::from(t);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
-        dt.year(),
-        dt.month() as u8,
-        dt.day(),
-        dt.hour(),
-        dt.minute(),
-        dt.second(),
-        dt.millisecond()
-    )
+    let mut s = String::with_capacity(24);
+    push_timestamp(&mut s, t);
+    s
+}
+
+fn push_timestamp(out: &mut String, t: SystemTime) {
+    let ns: i128 = match t.duration_since(SystemTime::UNIX_EPOCH) {
+        Ok(d) => d.as_nanos() as i128,
+        Err(e) => -(e.duration().as_nanos() as i128),
+    };
+    let ms = ns.div_euclid(1_000_000);
+    let (days, ms_of_day) = (ms.div_euclid(86_400_000), ms.rem_euclid(86_400_000) as u32);
+    let (year, month, day) = civil_from_days(days as i64);
+    // Fixed-width digits without the formatting machinery: a listing writes a thousand.
+    let mut buf = *b"0000-00-00T00:00:00.000Z";
+    for (value, end, width) in [
+        (u32::try_from(year).unwrap_or(0), 4, 4),
+        (month, 7, 2),
+        (day, 10, 2),
+        (ms_of_day / 3_600_000, 13, 2),
+        (ms_of_day / 60_000 % 60, 16, 2),
+        (ms_of_day / 1000 % 60, 19, 2),
+        (ms_of_day % 1000, 23, 3),
+    ] {
+        let mut v = value;
+        for d in buf[end - width..end].iter_mut().rev() {
+            *d = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+    }
+    out.push_str(std::str::from_utf8(&buf).unwrap_or_default());
+}
+
+/// The proleptic Gregorian (year, month, day) of a day counted from 1970-01-01, by the
+/// well-known era arithmetic (eras of 400 years, years starting in March).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
 }
 
 /// A parsed request document: element names (without namespace) and their text.
@@ -339,20 +424,53 @@ mod tests {
     #[test]
     fn escaping() {
         let mut x = Xml::document("R", true);
-        x.elem("K", "a<&>\"'\u{1}");
+        x.elem("K", "a<&>\"'\u{1}é").elem("P", "plain/key.txt");
         assert!(x
             .finish()
-            .ends_with("<K>a&lt;&amp;&gt;&quot;&apos;&#x1;</K></R>"));
+            .ends_with("<K>a&lt;&amp;&gt;&quot;&apos;&#x1;é</K><P>plain/key.txt</P></R>"));
     }
 
     #[test]
     fn timestamps() {
         let t = SystemTime::UNIX_EPOCH + std::time::Duration::from_millis(1_255_369_830_123);
         assert_eq!(timestamp(t), "2009-10-12T17:50:30.123Z");
+        let before = SystemTime::UNIX_EPOCH - std::time::Duration::from_micros(1500);
+        assert_eq!(timestamp(before), "1969-12-31T23:59:59.998Z");
+        let leap = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(951_782_400);
+        assert_eq!(timestamp(leap), "2000-02-29T00:00:00.000Z");
     }
 
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig { cases: 3000, failure_persistence: None, ..Default::default() })]
+
+        /// The hand-made timestamp agrees with the date library on any time from 1970 to 9999.
+        #[test]
+        fn timestamps_agree_with_the_date_library(
+            ms in 0u64..253_402_300_800_000,
+            ns in 0u32..1_000_000,
+        ) {
+            let t = SystemTime::UNIX_EPOCH
+                + std::time::Duration::from_millis(ms)
+                + std::time::Duration::from_nanos(u64::from(ns));
+            let dt = time::OffsetDateTime::from(t);
+            let want = format!(
+                "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+                dt.year(), dt.month() as u8, dt.day(), dt.hour(), dt.minute(), dt.second(),
+                dt.millisecond()
+            );
+            proptest::prop_assert_eq!(timestamp(t), want);
+        }
+
+        /// Whatever a key holds, its escaped form is plain XML text that reads back as the key.
+        #[test]
+        fn escaped_text_reads_back(text in "[^\\x00]*") {
+            let e = escape(&text);
+            proptest::prop_assert!(!e.contains(['<', '>', '"', '\'']));
+            proptest::prop_assert!(!e.chars().any(|c| c < ' ' && !matches!(c, '\t' | '\n' | '\r')));
+            let back = quick_xml::escape::unescape(&e);
+            proptest::prop_assert!(back.is_ok(), "{e:?} does not read back: {back:?}");
+            proptest::prop_assert_eq!(back.unwrap_or_default(), text);
+        }
 
         /// Arbitrary bytes, and valid documents with bytes changed: an answer or a refusal,
         /// never a panic.

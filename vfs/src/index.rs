@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
 use crate::error::{Result, VfsError};
-use crate::meta::{Entries, MetaStore, Op, StoreError, Tree};
+use crate::meta::{Entries, MetaStore, Op, Step, StoreError, Tree};
 use crate::remote::Fingerprint;
 
 /// Content headers S3 stores with an object and returns on GET/HEAD.
@@ -109,6 +109,33 @@ impl ObjectMeta {
         serde_json::from_slice(bytes)
             .map_err(|e| VfsError::Store(StoreError(format!("corrupt index record: {e}"))))
     }
+
+    /// When the object was written, in nanoseconds since the Unix epoch.
+    pub(crate) fn written_ns(&self) -> i64 {
+        self.modified_ns.unwrap_or(self.fingerprint.mtime_ns)
+    }
+}
+
+/// The fields of a record that a listing shows, read without the rest: a listing page decodes
+/// a thousand records, and user metadata and part sizes were most of that work.
+#[derive(Deserialize)]
+pub(crate) struct ListedMeta {
+    pub fingerprint: Fingerprint,
+    #[serde(default)]
+    pub etag: String,
+    #[serde(default)]
+    pub modified_ns: Option<i64>,
+}
+
+impl ListedMeta {
+    pub(crate) fn decode(bytes: &[u8]) -> Result<ListedMeta> {
+        serde_json::from_slice(bytes)
+            .map_err(|e| VfsError::Store(StoreError(format!("corrupt index record: {e}"))))
+    }
+
+    pub(crate) fn written_ns(&self) -> i64 {
+        self.modified_ns.unwrap_or(self.fingerprint.mtime_ns)
+    }
 }
 
 /// Queues prepared index changes; see [`Index::prepare`].
@@ -160,6 +187,16 @@ impl Index {
 
     pub(crate) fn range(&self, start: &[u8], end: Option<&[u8]>, limit: usize) -> Result<Entries> {
         self.range_in(Tree::Objects, start, end, limit)
+    }
+
+    /// Visits object records from `start` (see [`MetaStore::scan`]).
+    pub(crate) fn scan(
+        &self,
+        start: &[u8],
+        end: Option<&[u8]>,
+        mut each: impl FnMut(&[u8], &[u8]) -> Step,
+    ) -> Result<()> {
+        Ok(self.store()?.scan(Tree::Objects, start, end, &mut each)?)
     }
 
     pub(crate) fn get_state(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {

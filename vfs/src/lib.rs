@@ -20,7 +20,7 @@ mod writeback;
 
 pub use error::{Result, VfsError};
 pub use index::{BodyHasher, Checksum, ChecksumSlot, ChecksumType, ContentHeaders, ObjectAttrs};
-pub use list::{ListItem, ListPage, ListQuery};
+pub use list::{ListItem, ListPage, ListQuery, Listed};
 pub use multipart::{PartBody, PartInfo, PartPage, UploadInfo, UploadPage, MAX_PART_NUMBER};
 pub use readcache::ReadCacheStats;
 pub use remote::{ByteStream, Fingerprint};

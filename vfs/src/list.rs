@@ -1,12 +1,16 @@
 //! Listing: a range scan of the index in S3 byte order that jumps past each common prefix, so a
 //! page costs work in proportion to the page, whatever the size of the bucket.
 
+use std::time::SystemTime;
+
 use futures_util::StreamExt;
 
 use crate::error::{Result, VfsError};
-use crate::index::ObjectMeta;
+use crate::index::ListedMeta;
 use crate::key;
-use crate::vfs::{ObjectInfo, Vfs};
+use crate::meta::Step;
+use crate::remote::time_from_ns;
+use crate::vfs::Vfs;
 
 /// One page request, in S3's terms.
 #[derive(Debug, Clone, Default)]
@@ -21,8 +25,27 @@ pub struct ListQuery<'a> {
 
 #[derive(Debug, Clone)]
 pub enum ListItem {
-    Object { key: String, info: Box<ObjectInfo> },
+    Object { key: String, info: Listed },
     CommonPrefix(String),
+}
+
+/// What a listing shows of an object.
+#[derive(Debug, Clone)]
+pub struct Listed {
+    pub size: u64,
+    pub last_modified: SystemTime,
+    /// Hex digest, without quotes.
+    pub etag: String,
+}
+
+impl From<ListedMeta> for Listed {
+    fn from(m: ListedMeta) -> Listed {
+        Listed {
+            size: m.fingerprint.size,
+            last_modified: time_from_ns(m.written_ns()),
+            etag: m.etag,
+        }
+    }
 }
 
 impl ListItem {
@@ -42,8 +65,6 @@ pub struct ListPage {
     pub truncated: bool,
 }
 
-/// Index entries fetched per range call.
-const BATCH: usize = 1000;
 /// Files hashed at once when a page holds files written by other programs.
 const REFRESH_CONCURRENCY: usize = 32;
 
@@ -66,57 +87,49 @@ impl Vfs {
         // One entry beyond the page tells whether the listing is truncated.
         let want = q.max_keys + 1;
         let mut items: Vec<ListItem> = Vec::new();
-        let mut pending: Vec<usize> = Vec::new(); // objects whose hash is still to compute
-                                                  // Right after a common prefix the next entries often roll up into the next prefix:
-                                                  // fetch a few at a time then, doubling while plain keys follow, so that a page of
-                                                  // prefixes does not read a full batch per prefix.
-        let mut batch = BATCH;
-        'scan: while items.len() < want {
-            let limit = (want - items.len()).min(batch);
-            let entries = self.index.range(&start, end.as_deref(), limit)?;
-            let exhausted = entries.len() < limit;
-            let mut next_start = None;
-            let mut jumped = false;
-            for (k, v) in entries {
-                let name = std::str::from_utf8(&k[base.len()..])
-                    .map_err(|_| VfsError::InvalidKey("index holds a non-UTF-8 key".into()))?;
-                if let Some(d) = delimiter {
-                    if let Some(pos) = name[q.prefix.len()..].find(d) {
-                        let cp = &name[..q.prefix.len() + pos + d.len()];
-                        if q.after.is_none_or(|a| cp > a) {
-                            items.push(ListItem::CommonPrefix(cp.to_string()));
-                        }
-                        match key::prefix_end(&key::index_key(bucket, cp)) {
-                            Some(s) => next_start = Some(s),
-                            None => break 'scan,
-                        }
-                        jumped = true;
-                        break;
+        // Objects whose hash is still to compute.
+        let mut pending: Vec<usize> = Vec::new();
+        let mut failed = None;
+        self.index.scan(&start, end.as_deref(), |k, v| {
+            let Ok(name) = std::str::from_utf8(&k[base.len()..]) else {
+                failed = Some(VfsError::InvalidKey("index holds a non-UTF-8 key".into()));
+                return Step::Stop;
+            };
+            if let Some(d) = delimiter {
+                if let Some(pos) = name[q.prefix.len()..].find(d) {
+                    let cp = &name[..q.prefix.len() + pos + d.len()];
+                    if q.after.is_none_or(|a| cp > a) {
+                        items.push(ListItem::CommonPrefix(cp.to_string()));
                     }
-                }
-                let meta = ObjectMeta::decode(&v)?;
-                if meta.etag.is_empty() {
-                    pending.push(items.len());
-                }
-                items.push(ListItem::Object {
-                    key: name.to_string(),
-                    info: Box::new(ObjectInfo::from_meta(meta)),
-                });
-                let mut s = k;
-                s.push(0);
-                next_start = Some(s);
-                if items.len() >= want {
-                    break;
+                    // Every key under the prefix rolls up into it: the scan jumps past them.
+                    return match key::prefix_end(&key::index_key(bucket, cp)) {
+                        Some(next) if items.len() < want => Step::Seek(next),
+                        _ => Step::Stop,
+                    };
                 }
             }
-            match next_start {
-                Some(s) => start = s,
-                None => break,
+            let meta = match ListedMeta::decode(v) {
+                Ok(meta) => meta,
+                Err(e) => {
+                    failed = Some(e);
+                    return Step::Stop;
+                }
+            };
+            if meta.etag.is_empty() {
+                pending.push(items.len());
             }
-            if exhausted && !jumped {
-                break;
+            items.push(ListItem::Object {
+                key: name.to_string(),
+                info: meta.into(),
+            });
+            if items.len() < want {
+                Step::Next
+            } else {
+                Step::Stop
             }
-            batch = if jumped { 2 } else { (batch * 2).min(BATCH) };
+        })?;
+        if let Some(e) = failed {
+            return Err(e);
         }
         let truncated = items.len() > q.max_keys;
         items.truncate(q.max_keys);
@@ -132,10 +145,17 @@ impl Vfs {
                 ListItem::CommonPrefix(_) => None,
             })
             .collect();
-        let refreshed: Vec<(usize, Result<ObjectMeta>)> = futures_util::stream::iter(todo)
+        let refreshed: Vec<(usize, Result<Listed>)> = futures_util::stream::iter(todo)
             .map(|(i, k)| async move {
                 let r = match key::object_path(bucket, &k) {
-                    Ok(path) => self.refresh_record(bucket, &k, &path).await,
+                    Ok(path) => self
+                        .refresh_record(bucket, &k, &path)
+                        .await
+                        .map(|meta| Listed {
+                            size: meta.fingerprint.size,
+                            last_modified: time_from_ns(meta.written_ns()),
+                            etag: meta.etag,
+                        }),
                     Err(e) => Err(e),
                 };
                 (i, r)
@@ -146,9 +166,9 @@ impl Vfs {
         let mut gone = Vec::new();
         for (i, r) in refreshed {
             match r {
-                Ok(meta) => {
+                Ok(listed) => {
                     if let ListItem::Object { info, .. } = &mut items[i] {
-                        **info = ObjectInfo::from_meta(meta);
+                        *info = listed;
                     }
                 }
                 Err(VfsError::NoSuchKey) => gone.push(i),

@@ -32,7 +32,7 @@ pub struct ObjectInfo {
 
 impl ObjectInfo {
     pub(crate) fn from_meta(meta: ObjectMeta) -> ObjectInfo {
-        let last_modified = time_from_ns(meta.modified_ns.unwrap_or(meta.fingerprint.mtime_ns));
+        let last_modified = time_from_ns(meta.written_ns());
         ObjectInfo {
             size: meta.fingerprint.size,
             last_modified,

@@ -68,8 +68,27 @@ pub trait MetaStore: Send + Sync + 'static {
         end: Option<&[u8]>,
         limit: usize,
     ) -> Result<Entries, StoreError>;
+    /// Visits the entries with `start <= key < end` in byte order, in one read snapshot,
+    /// until `each` stops or seeks past the end. Entries are lent, not copied: a listing page
+    /// visits a thousand, and seeks over whole common prefixes.
+    fn scan(
+        &self,
+        tree: Tree,
+        start: &[u8],
+        end: Option<&[u8]>,
+        each: &mut dyn FnMut(&[u8], &[u8]) -> Step,
+    ) -> Result<(), StoreError>;
     /// Applies every op or none, and is durable when it returns.
     fn apply(&self, ops: &[Op]) -> Result<(), StoreError>;
+}
+
+/// What a [`MetaStore::scan`] does after an entry.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Step {
+    Next,
+    /// Go on from the first key at or after this one.
+    Seek(Vec<u8>),
+    Stop,
 }
 
 /// Opens (creating if needed) the store of the given kind in `dir`.
@@ -132,6 +151,45 @@ pub(crate) mod conformance {
             vec![b"b/10".to_vec(), b"b/2".to_vec()]
         );
         assert_eq!(store.range(t, b"d", None, 10).unwrap().len(), 0);
+        // A scan visits in order, seeks forward, stops at the end bound or when told.
+        let mut seen = Vec::new();
+        store
+            .scan(t, b"b/", Some(b"c"), &mut |k, v| {
+                seen.push((k.to_vec(), v.to_vec()));
+                if k == b"b/1" {
+                    Step::Seek(b"b/2".to_vec())
+                } else {
+                    Step::Next
+                }
+            })
+            .unwrap();
+        assert_eq!(
+            seen,
+            vec![
+                (b"b/1".to_vec(), b"one".to_vec()),
+                (b"b/2".to_vec(), b"two".to_vec())
+            ]
+        );
+        let mut seen = Vec::new();
+        store
+            .scan(t, b"", None, &mut |k, _| {
+                seen.push(k.to_vec());
+                if seen.len() == 2 {
+                    Step::Stop
+                } else {
+                    Step::Next
+                }
+            })
+            .unwrap();
+        assert_eq!(seen, vec![b"b/1".to_vec(), b"b/10".to_vec()]);
+        let mut seen = 0;
+        store
+            .scan(t, b"b/", None, &mut |_, _| {
+                seen += 1;
+                Step::Seek(b"zz".to_vec())
+            })
+            .unwrap();
+        assert_eq!(seen, 1, "a seek past the last key ends the scan");
         store
             .apply(&[
                 Op::Delete(t, b"b/1".to_vec()),

@@ -2,7 +2,7 @@ use std::path::Path;
 
 use redb::{Database, ReadableDatabase, TableDefinition};
 
-use super::{Entries, MetaStore, Op, StoreError, Tree};
+use super::{Entries, MetaStore, Op, Step, StoreError, Tree};
 
 fn def(tree: Tree) -> TableDefinition<'static, &'static [u8], &'static [u8]> {
     TableDefinition::new(tree.name())
@@ -66,6 +66,41 @@ impl MetaStore for RedbStore {
             out.push((k.value().to_vec(), v.value().to_vec()));
         }
         Ok(out)
+    }
+
+    fn scan(
+        &self,
+        tree: Tree,
+        start: &[u8],
+        end: Option<&[u8]>,
+        each: &mut dyn FnMut(&[u8], &[u8]) -> Step,
+    ) -> Result<(), StoreError> {
+        let tx = self.db.begin_read().map_err(err)?;
+        let table = tx.open_table(def(tree)).map_err(err)?;
+        let mut from = start.to_vec();
+        loop {
+            let iter = match end {
+                Some(end) if end <= from.as_slice() => return Ok(()),
+                Some(end) => table.range(from.as_slice()..end).map_err(err)?,
+                None => table.range(from.as_slice()..).map_err(err)?,
+            };
+            let mut seek = None;
+            for item in iter {
+                let (k, v) = item.map_err(err)?;
+                match each(k.value(), v.value()) {
+                    Step::Next => {}
+                    Step::Seek(to) => {
+                        seek = Some(to);
+                        break;
+                    }
+                    Step::Stop => return Ok(()),
+                }
+            }
+            match seek {
+                Some(to) => from = to,
+                None => return Ok(()),
+            }
+        }
     }
 
     fn apply(&self, ops: &[Op]) -> Result<(), StoreError> {

@@ -2,7 +2,7 @@ use std::path::Path;
 
 use sled::Transactional;
 
-use super::{Entries, MetaStore, Op, StoreError, Tree};
+use super::{Entries, MetaStore, Op, Step, StoreError, Tree};
 
 fn err(e: impl std::fmt::Display) -> StoreError {
     StoreError(e.to_string())
@@ -49,6 +49,40 @@ impl MetaStore for SledStore {
         iter.take(limit)
             .map(|r| r.map(|(k, v)| (k.to_vec(), v.to_vec())).map_err(err))
             .collect()
+    }
+
+    fn scan(
+        &self,
+        tree: Tree,
+        start: &[u8],
+        end: Option<&[u8]>,
+        each: &mut dyn FnMut(&[u8], &[u8]) -> Step,
+    ) -> Result<(), StoreError> {
+        let t = self.tree(tree);
+        let mut from = start.to_vec();
+        loop {
+            let iter = match end {
+                Some(end) if end <= from.as_slice() => return Ok(()),
+                Some(end) => t.range(from.as_slice()..end),
+                None => t.range(from.as_slice()..),
+            };
+            let mut seek = None;
+            for item in iter {
+                let (k, v) = item.map_err(err)?;
+                match each(&k, &v) {
+                    Step::Next => {}
+                    Step::Seek(to) => {
+                        seek = Some(to);
+                        break;
+                    }
+                    Step::Stop => return Ok(()),
+                }
+            }
+            match seek {
+                Some(to) => from = to,
+                None => return Ok(()),
+            }
+        }
     }
 
     fn apply(&self, ops: &[Op]) -> Result<(), StoreError> {

@@ -1,0 +1,160 @@
+//! ListObjectsV2 without the SDK's response parsing: each request is signed with SigV4 (the
+//! SDK's own signer) and sent over one keep-alive connection, and of each page only the entry
+//! count and the continuation token are read. The SDK spends about 4.5 ms building the typed
+//! result of a 1000-key page, more than a fast server takes to answer it, so its listings
+//! measure the client; these measure the server.
+
+use std::time::SystemTime;
+
+use aws_credential_types::Credentials;
+use aws_sigv4::http_request::{
+    sign, PayloadChecksumKind, SignableBody, SignableRequest, SigningSettings,
+};
+use aws_sigv4::sign::v4;
+use aws_smithy_runtime_api::client::identity::Identity;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty};
+use hyper_util::client::legacy::{connect::HttpConnector, Client};
+use hyper_util::rt::TokioExecutor;
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+
+use crate::Result;
+
+/// What SigV4 leaves unencoded in a query value.
+const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+pub(crate) struct Lister {
+    client: Client<HttpConnector, Empty<Bytes>>,
+    endpoint: String,
+    region: String,
+    identity: Identity,
+}
+
+/// One page: its entries (keys and common prefixes) and where the next one starts.
+struct Page {
+    entries: u64,
+    next: Option<String>,
+}
+
+impl Lister {
+    pub(crate) fn new(endpoint: &str, region: &str, access_key: &str, secret_key: &str) -> Self {
+        Lister {
+            client: Client::builder(TokioExecutor::new()).build_http(),
+            endpoint: endpoint.trim_end_matches('/').to_string(),
+            region: region.to_string(),
+            identity: Credentials::new(access_key, secret_key, None, None, "s3bench").into(),
+        }
+    }
+
+    /// Lists `prefix` to the end; returns (pages, entries).
+    pub(crate) async fn listing(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        delimiter: Option<&str>,
+        max_keys: i32,
+    ) -> Result<(u64, u64)> {
+        let (mut pages, mut entries) = (0, 0);
+        let mut token: Option<String> = None;
+        loop {
+            let mut params = vec![
+                ("list-type", "2".to_string()),
+                ("max-keys", max_keys.to_string()),
+                ("prefix", prefix.to_string()),
+            ];
+            if let Some(d) = delimiter {
+                params.push(("delimiter", d.to_string()));
+            }
+            if let Some(t) = token.take() {
+                params.push(("continuation-token", t));
+            }
+            // Sorted, as SigV4's canonical query is: the URI is then already canonical.
+            params.sort();
+            let query: Vec<String> = params
+                .iter()
+                .map(|(k, v)| format!("{k}={}", utf8_percent_encode(v, QUERY_VALUE)))
+                .collect();
+            let uri = format!("{}/{bucket}?{}", self.endpoint, query.join("&"));
+            let page = self.page(&uri).await?;
+            pages += 1;
+            entries += page.entries;
+            match page.next {
+                Some(t) => token = Some(t),
+                None => return Ok((pages, entries)),
+            }
+        }
+    }
+
+    async fn page(&self, uri: &str) -> Result<Page> {
+        let mut req = http::Request::get(uri)
+            .body(Empty::<Bytes>::new())
+            .map_err(|e| format!("ListObjectsV2 {uri}: {e}"))?;
+        let mut settings = SigningSettings::default();
+        settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
+        let params = v4::SigningParams::builder()
+            .identity(&self.identity)
+            .region(&self.region)
+            .name("s3")
+            .time(SystemTime::now())
+            .settings(settings)
+            .build()
+            .map_err(|e| format!("signing: {e}"))?
+            .into();
+        let signable =
+            SignableRequest::new("GET", uri, std::iter::empty(), SignableBody::Bytes(&[]))
+                .map_err(|e| format!("signing: {e}"))?;
+        let (instructions, _) = sign(signable, &params)
+            .map_err(|e| format!("signing: {e}"))?
+            .into_parts();
+        instructions.apply_to_request_http1x(&mut req);
+        let resp = self
+            .client
+            .request(req)
+            .await
+            .map_err(|e| format!("ListObjectsV2 {uri}: {e}"))?;
+        let status = resp.status();
+        let body = resp
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| format!("ListObjectsV2 {uri}: reading the body: {e}"))?
+            .to_bytes();
+        let text = std::str::from_utf8(&body).map_err(|_| "a page that is not UTF-8")?;
+        if !status.is_success() {
+            return Err(format!("ListObjectsV2 {uri}: {status}: {text}"));
+        }
+        let entries = element(text, "KeyCount")
+            .and_then(|n| n.parse().ok())
+            .ok_or_else(|| format!("a page without KeyCount: {text:.200}"))?;
+        let next = match element(text, "IsTruncated") {
+            Some("true") => Some(
+                element(text, "NextContinuationToken")
+                    .map(unescape)
+                    .ok_or("a truncated page without NextContinuationToken")?,
+            ),
+            _ => None,
+        };
+        Ok(Page { entries, next })
+    }
+}
+
+/// The text of the first `<tag>` element, found by a search instead of a parse: a key holding
+/// such a tag is escaped in the page and cannot match.
+fn element<'a>(xml: &'a str, tag: &str) -> Option<&'a str> {
+    let open = format!("<{tag}>");
+    let start = xml.find(&open)? + open.len();
+    let len = xml[start..].find('<')?;
+    Some(&xml[start..start + len])
+}
+
+fn unescape(s: &str) -> String {
+    s.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&apos;", "'")
+        .replace("&amp;", "&")
+}
