@@ -251,7 +251,7 @@ for key, name, field, unit, higher in steps:
     cells = [("FAILED" if errs[s] else fmt(got[s])) for s in ("s3gate", "rclone", "nginx")]
     print(f"| {name} | {cells[0]} | {cells[1]} | {cells[2]} | {unit} | {ratio(got['s3gate'], got['rclone'], higher)} | {ratio(got['s3gate'], got['nginx'], higher)} |")
     table.append({"step": key, "workload": name, "unit": unit, "higher_is_better": higher, **got})
-print(f"| first answer after start-up (20k keys in the folder) | {startup['s3gate']:.3f} | {startup['rclone']:.3f} | | s | {ratio(startup['s3gate'], startup['rclone'], False)} | |")
+print(f"| first answer after start-up ({nlist} keys in the folder) | {startup['s3gate']:.3f} | {startup['rclone']:.3f} | | s | {ratio(startup['s3gate'], startup['rclone'], False)} | |")
 print(f"| idle RSS after start-up | {rss['s3gate']:.1f} | {rss['rclone']:.1f} | | MiB | {ratio(rss['s3gate'], rss['rclone'], False)} | |")
 print("\nRatios: s3gate's figure over the peer's for speeds, the peer's over s3gate's for times and sizes (above 1: s3gate is better).")
 json.dump({"date": datetime.date.today().isoformat(), "cores": os.cpu_count(), "steps": table,

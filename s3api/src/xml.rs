@@ -151,13 +151,17 @@ pub(crate) fn timestamp(t: SystemTime) -> String {
 }
 
 fn push_timestamp(out: &mut String, t: SystemTime) {
-    let ns: i128 = match t.duration_since(SystemTime::UNIX_EPOCH) {
-        Ok(d) => d.as_nanos() as i128,
-        Err(e) => -(e.duration().as_nanos() as i128),
+    // Milliseconds since the epoch, rounded down (also before it).
+    let ms: i64 = match t.duration_since(SystemTime::UNIX_EPOCH) {
+        Ok(d) => (d.as_secs() as i64) * 1000 + i64::from(d.subsec_millis()),
+        Err(e) => {
+            let d = e.duration();
+            let whole = (d.as_secs() as i64) * 1000 + i64::from(d.subsec_millis());
+            -whole - i64::from(d.subsec_nanos() % 1_000_000 != 0)
+        }
     };
-    let ms = ns.div_euclid(1_000_000);
     let (days, ms_of_day) = (ms.div_euclid(86_400_000), ms.rem_euclid(86_400_000) as u32);
-    let (year, month, day) = civil_from_days(days as i64);
+    let (year, month, day) = civil_from_days(days);
     // Fixed-width digits without the formatting machinery: a listing writes a thousand.
     let mut buf = *b"0000-00-00T00:00:00.000Z";
     for (value, end, width) in [
