@@ -91,6 +91,44 @@ pub enum Step {
     Stop,
 }
 
+/// A scan over a store's ranges: `open` gives the entries from a key to `end`, `slices` the
+/// key and value of one of them; a seek opens a new range.
+fn scan_ranges<I, T, E>(
+    start: &[u8],
+    end: Option<&[u8]>,
+    mut open: impl FnMut(&[u8], Option<&[u8]>) -> Result<I, StoreError>,
+    slices: impl Fn(&T) -> (&[u8], &[u8]),
+    each: &mut dyn FnMut(&[u8], &[u8]) -> Step,
+) -> Result<(), StoreError>
+where
+    I: Iterator<Item = Result<T, E>>,
+    E: std::fmt::Display,
+{
+    let mut from = start.to_vec();
+    loop {
+        if end.is_some_and(|end| end <= from.as_slice()) {
+            return Ok(());
+        }
+        let mut seek = None;
+        for item in open(&from, end)? {
+            let item = item.map_err(|e| StoreError(e.to_string()))?;
+            let (k, v) = slices(&item);
+            match each(k, v) {
+                Step::Next => {}
+                Step::Seek(to) => {
+                    seek = Some(to);
+                    break;
+                }
+                Step::Stop => return Ok(()),
+            }
+        }
+        match seek {
+            Some(to) => from = to,
+            None => return Ok(()),
+        }
+    }
+}
+
 /// Opens (creating if needed) the store of the given kind in `dir`.
 /// Where a store of `kind` keeps its data in the index folder `dir` (a file for redb, a folder
 /// for sled).

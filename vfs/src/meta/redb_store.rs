@@ -77,30 +77,16 @@ impl MetaStore for RedbStore {
     ) -> Result<(), StoreError> {
         let tx = self.db.begin_read().map_err(err)?;
         let table = tx.open_table(def(tree)).map_err(err)?;
-        let mut from = start.to_vec();
-        loop {
-            let iter = match end {
-                Some(end) if end <= from.as_slice() => return Ok(()),
-                Some(end) => table.range(from.as_slice()..end).map_err(err)?,
-                None => table.range(from.as_slice()..).map_err(err)?,
-            };
-            let mut seek = None;
-            for item in iter {
-                let (k, v) = item.map_err(err)?;
-                match each(k.value(), v.value()) {
-                    Step::Next => {}
-                    Step::Seek(to) => {
-                        seek = Some(to);
-                        break;
-                    }
-                    Step::Stop => return Ok(()),
-                }
-            }
-            match seek {
-                Some(to) => from = to,
-                None => return Ok(()),
-            }
-        }
+        super::scan_ranges(
+            start,
+            end,
+            |from, end| match end {
+                Some(end) => table.range(from..end).map_err(err),
+                None => table.range(from..).map_err(err),
+            },
+            |(k, v)| (k.value(), v.value()),
+            each,
+        )
     }
 
     fn apply(&self, ops: &[Op]) -> Result<(), StoreError> {

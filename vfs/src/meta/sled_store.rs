@@ -59,30 +59,18 @@ impl MetaStore for SledStore {
         each: &mut dyn FnMut(&[u8], &[u8]) -> Step,
     ) -> Result<(), StoreError> {
         let t = self.tree(tree);
-        let mut from = start.to_vec();
-        loop {
-            let iter = match end {
-                Some(end) if end <= from.as_slice() => return Ok(()),
-                Some(end) => t.range(from.as_slice()..end),
-                None => t.range(from.as_slice()..),
-            };
-            let mut seek = None;
-            for item in iter {
-                let (k, v) = item.map_err(err)?;
-                match each(&k, &v) {
-                    Step::Next => {}
-                    Step::Seek(to) => {
-                        seek = Some(to);
-                        break;
-                    }
-                    Step::Stop => return Ok(()),
-                }
-            }
-            match seek {
-                Some(to) => from = to,
-                None => return Ok(()),
-            }
-        }
+        super::scan_ranges(
+            start,
+            end,
+            |from, end| {
+                Ok(match end {
+                    Some(end) => t.range(from..end),
+                    None => t.range(from..),
+                })
+            },
+            |(k, v)| (&k[..], &v[..]),
+            each,
+        )
     }
 
     fn apply(&self, ops: &[Op]) -> Result<(), StoreError> {
