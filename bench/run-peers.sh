@@ -9,7 +9,11 @@
 #   PUT and GET of 4 KiB objects, 32 in flight (ops/s);
 #   PUT and GET of 64 MiB objects, 4 in flight, and of one 1 GiB object (MB/s);
 #   ListObjectsV2 of 20,000 keys, flat and with a delimiter (rclone and s3gate);
+#   a 4 GiB multipart upload (64 MiB parts, 8 in flight) and a CopyObject of the 1 GiB object
+#   (rclone and s3gate);
 #   the first answer after start-up, and the resident size of an idle server.
+# For s3gate and rclone every workload also records the server's peak resident size above what
+# it held when the workload began (VmHWM, reset through /proc/PID/clear_refs).
 # Each server reads back what it wrote (rclone does not see files made after its start until its
 # directory cache expires). s3gate acknowledges writes
 # once fsync'ed (its default); rclone and nginx do not fsync.
@@ -22,6 +26,7 @@
 #   BENCH_SMALL=2000     number of 4 KiB objects
 #   BENCH_MID=8          number of 64 MiB objects
 #   BENCH_BIG=1GiB       size of the one big object
+#   BENCH_MP=4GiB        size of the multipart upload
 #   BENCH_LIST=20000     keys in the listing folder (100 folders)
 #   BENCH_DIR=target/bench-data
 #   BENCH_KEEP=1         keep the data folder
@@ -32,6 +37,7 @@ cd "$ROOT"
 SMALL=${BENCH_SMALL:-2000}
 MID=${BENCH_MID:-8}
 BIG=${BENCH_BIG:-1GiB}
+MP=${BENCH_MP:-4GiB}
 LIST=${BENCH_LIST:-20000}
 BASE=${BENCH_DIR:-$ROOT/target/bench-data}
 AK=benchak
@@ -95,6 +101,7 @@ EOF
 }
 
 rss_mib() { awk '/VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }
+kib() { awk -v f="$2:" '$1 == f {print $2}' "/proc/$1/status"; } # kib PID VmRSS|VmHWM
 
 mkdir -p "$DATA/bench" "$WORK/nginx-tmp"
 log "making $LIST empty files for the listings"
@@ -193,8 +200,18 @@ each() { # each NAME [nginx] -- ARGS (with @ in a prefix replaced by the server'
         local s=${servers[$(((i + ROTATION) % n))]}
         log "$name on $s"
         local args=("${@//@/$s}")
+        local pid=${PID[$s]:-} before=""
+        if [[ $s != nginx && -n $pid ]]; then
+            echo 5 >"/proc/$pid/clear_refs"
+            before=$(kib "$pid" VmRSS)
+        fi
         bench "$s" "${args[@]}"
-        sed -i '$ s/}$/,"step":"'"$name"'"}/' "$RESULTS"
+        local extra=',"step":"'"$name"'"'
+        if [[ -n $before ]]; then
+            extra+=',"peak_above_mib":'$(awk -v a="$(kib "$pid" VmHWM)" -v b="$before" \
+                'BEGIN {printf "%.1f", (a - b) / 1024}')
+        fi
+        sed -i '$ s/}$/'"$extra"'}/' "$RESULTS"
     done
     ROTATION=$((ROTATION + 1))
 }
@@ -206,6 +223,8 @@ each put-64m nginx -- put --count "$MID" --size 64MiB --concurrency 4 --prefix m
 each get-64m nginx -- get --count "$MID" --concurrency 4 --prefix mid-@/
 each put-big nginx -- put --count 1 --size "$BIG" --concurrency 1 --prefix big-@/
 each get-big nginx -- get --count 1 --concurrency 1 --prefix big-@/
+each copy-big s3 -- copy --src big-@/0 --key copy-@.bin
+each multipart s3 -- multipart-put --key mp-@.bin --size "$MP" --part-size 64MiB --parallel 8
 # Listings read pages with s3bench's light client (the entry count and continuation token of
 # each page) but for list-flat-sdk: the SDK's full parse of a page takes longer than a fast
 # server's answer. The first listing is s3gate's first sight of files another program made.
@@ -214,12 +233,12 @@ each list-flat s3 -- list --prefix list/ --repeat 5 --light
 each list-flat-sdk s3 -- list --prefix list/ --repeat 3
 each list-delimiter s3 -- list --prefix list/ --delimiter / --repeat 50 --light
 
-python3 - "$RESULTS" "$JSON" "$SMALL" "$MID" "$BIG" "$LIST" \
+python3 - "$RESULTS" "$JSON" "$SMALL" "$MID" "$BIG" "$LIST" "$MP" \
     "${STARTUP[s3gate]}" "${STARTUP[rclone]}" "${RSS[s3gate]}" "${RSS[rclone]}" <<'EOF'
 import json, sys, datetime, os
-res, out, small, mid, big, nlist = sys.argv[1:7]
-startup = {"s3gate": float(sys.argv[7]), "rclone": float(sys.argv[8])}
-rss = {"s3gate": float(sys.argv[9]), "rclone": float(sys.argv[10])}
+res, out, small, mid, big, nlist, mp = sys.argv[1:8]
+startup = {"s3gate": float(sys.argv[8]), "rclone": float(sys.argv[9])}
+rss = {"s3gate": float(sys.argv[10]), "rclone": float(sys.argv[11])}
 rows = [json.loads(l) for l in open(res) if l.strip()]
 by = {}
 for r in rows:
@@ -230,7 +249,11 @@ steps = [
     ("put-64m", f"PUT {mid} x 64 MiB, 4 in flight", "mb_s", "MB/s", True),
     ("get-64m", f"GET {mid} x 64 MiB, 4 in flight", "mb_s", "MB/s", True),
     ("put-big", f"PUT 1 x {big}, 1 stream", "mb_s", "MB/s", True),
+    ("put-big", f"  server peak RSS above its RSS before, during the {big} PUT", "peak_above_mib", "MiB", False),
     ("get-big", f"GET 1 x {big}, 1 stream", "mb_s", "MB/s", True),
+    ("copy-big", f"CopyObject of the {big} object", "copy_s", "s", False),
+    ("multipart", f"multipart upload of {mp}, 64 MiB parts, 8 in flight", "upload_mb_s", "MB/s", True),
+    ("multipart", f"  server peak RSS above its RSS before, during it", "peak_above_mib", "MiB", False),
     ("list-first", f"ListObjectsV2 of {nlist} keys made by another program, 1000 per page: the first listing", "listing_s", "s per listing", False),
     ("list-flat", f"ListObjectsV2 of {nlist} keys, 1000 per page (mean of 5)", "listing_s", "s per listing", False),
     ("list-flat-sdk", f"ListObjectsV2 of {nlist} keys as above, pages parsed by the SDK (mean of 3)", "listing_s", "s per listing", False),
@@ -248,7 +271,8 @@ print("|---|---|---|---|---|---|---|")
 for key, name, field, unit, higher in steps:
     got = {s: (None if by.get(key, {}).get(s, {}).get("failed") else by.get(key, {}).get(s, {}).get(field)) for s in ("s3gate", "rclone", "nginx")}
     errs = {s: by.get(key, {}).get(s, {}).get("failed") for s in ("s3gate", "rclone", "nginx")}
-    cells = [("FAILED" if errs[s] else fmt(got[s])) for s in ("s3gate", "rclone", "nginx")]
+    show = (lambda v: "-" if v is None else f"{v:.1f}") if unit == "MiB" else fmt
+    cells = [("FAILED" if errs[s] else show(got[s])) for s in ("s3gate", "rclone", "nginx")]
     print(f"| {name} | {cells[0]} | {cells[1]} | {cells[2]} | {unit} | {ratio(got['s3gate'], got['rclone'], higher)} | {ratio(got['s3gate'], got['nginx'], higher)} |")
     table.append({"step": key, "workload": name, "unit": unit, "higher_is_better": higher, **got})
 print(f"| first answer after start-up ({nlist} keys in the folder) | {startup['s3gate']:.3f} | {startup['rclone']:.3f} | | s | {ratio(startup['s3gate'], startup['rclone'], False)} | |")
