@@ -200,15 +200,17 @@ each() { # each NAME [nginx] -- ARGS (with @ in a prefix replaced by the server'
         local s=${servers[$(((i + ROTATION) % n))]}
         log "$name on $s"
         local args=("${@//@/$s}")
-        local pid=${PID[$s]:-} before=""
-        if [[ $s != nginx && -n $pid ]]; then
-            echo 5 >"/proc/$pid/clear_refs"
-            before=$(kib "$pid" VmRSS)
+        local pid=${PID[$s]:-} before="" after=""
+        # A server that died is recorded as failing its steps, not measured.
+        if [[ $s != nginx && -n $pid && -d /proc/$pid ]]; then
+            echo 5 >"/proc/$pid/clear_refs" 2>/dev/null || true
+            before=$(kib "$pid" VmRSS 2>/dev/null || true)
         fi
         bench "$s" "${args[@]}"
+        [[ -n $before ]] && after=$(kib "$pid" VmHWM 2>/dev/null || true)
         local extra=',"step":"'"$name"'"'
-        if [[ -n $before ]]; then
-            extra+=',"peak_above_mib":'$(awk -v a="$(kib "$pid" VmHWM)" -v b="$before" \
+        if [[ -n $before && -n $after ]]; then
+            extra+=',"peak_above_mib":'$(awk -v a="$after" -v b="$before" \
                 'BEGIN {printf "%.1f", (a - b) / 1024}')
         fi
         sed -i '$ s/}$/'"$extra"'}/' "$RESULTS"

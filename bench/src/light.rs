@@ -8,7 +8,8 @@ use std::time::SystemTime;
 
 use aws_credential_types::Credentials;
 use aws_sigv4::http_request::{
-    sign, PayloadChecksumKind, SignableBody, SignableRequest, SigningSettings,
+    sign, PayloadChecksumKind, PercentEncodingMode, SignableBody, SignableRequest, SigningSettings,
+    UriPathNormalizationMode,
 };
 use aws_sigv4::sign::v4;
 use aws_smithy_runtime_api::client::identity::Identity;
@@ -41,13 +42,24 @@ struct Page {
 }
 
 impl Lister {
-    pub(crate) fn new(endpoint: &str, region: &str, access_key: &str, secret_key: &str) -> Self {
-        Lister {
+    /// A lister of a plain-HTTP endpoint (what the benchmarks run against).
+    pub(crate) fn new(
+        endpoint: &str,
+        region: &str,
+        access_key: &str,
+        secret_key: &str,
+    ) -> Result<Self> {
+        if !endpoint.starts_with("http://") {
+            return Err(format!(
+                "--light lists over plain HTTP only, not {endpoint}"
+            ));
+        }
+        Ok(Lister {
             client: Client::builder(TokioExecutor::new()).build_http(),
             endpoint: endpoint.trim_end_matches('/').to_string(),
             region: region.to_string(),
             identity: Credentials::new(access_key, secret_key, None, None, "s3bench").into(),
-        }
+        })
     }
 
     /// Lists `prefix` to the end; returns (pages, entries).
@@ -93,8 +105,11 @@ impl Lister {
         let mut req = http::Request::get(uri)
             .body(Empty::<Bytes>::new())
             .map_err(|e| format!("ListObjectsV2 {uri}: {e}"))?;
+        // As S3 signs: the path encoded once and not normalised.
         let mut settings = SigningSettings::default();
         settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
+        settings.percent_encoding_mode = PercentEncodingMode::Single;
+        settings.uri_path_normalization_mode = UriPathNormalizationMode::Disabled;
         let params = v4::SigningParams::builder()
             .identity(&self.identity)
             .region(&self.region)

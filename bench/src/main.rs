@@ -643,14 +643,15 @@ impl Bench {
     }
 
     async fn list(&self, w: List, conn: &Conn) -> Result<Report> {
-        let light = w.light.then(|| {
-            light::Lister::new(
+        let light = match w.light {
+            true => Some(light::Lister::new(
                 &conn.endpoint,
                 &conn.region,
                 &conn.access_key,
                 &conn.secret_key,
-            )
-        });
+            )?),
+            false => None,
+        };
         for _ in 0..w.warmup {
             self.listing(&w, light.as_ref()).await?;
         }

@@ -151,13 +151,22 @@ pub(crate) fn timestamp(t: SystemTime) -> String {
 }
 
 fn push_timestamp(out: &mut String, t: SystemTime) {
-    // Milliseconds since the epoch, rounded down (also before it).
-    let ms: i64 = match t.duration_since(SystemTime::UNIX_EPOCH) {
-        Ok(d) => (d.as_secs() as i64) * 1000 + i64::from(d.subsec_millis()),
+    // Milliseconds since the epoch, rounded down (also before it), within what the form
+    // holds: years 0 to 9999 (a folder's time can be anything a filesystem stores).
+    const FIRST_MS: i64 = -62_167_219_200_000; // 0000-01-01T00:00:00.000Z
+    const LAST_MS: i64 = 253_402_300_799_999; // 9999-12-31T23:59:59.999Z
+    let ms_of = |d: std::time::Duration| {
+        i64::try_from(d.as_secs())
+            .ok()
+            .and_then(|s| s.checked_mul(1000))
+            .map_or(i64::MAX, |ms| ms + i64::from(d.subsec_millis()))
+    };
+    let ms = match t.duration_since(SystemTime::UNIX_EPOCH) {
+        Ok(d) => ms_of(d).min(LAST_MS),
         Err(e) => {
             let d = e.duration();
-            let whole = (d.as_secs() as i64) * 1000 + i64::from(d.subsec_millis());
-            -whole - i64::from(d.subsec_nanos() % 1_000_000 != 0)
+            let up = i64::from(d.subsec_nanos() % 1_000_000 != 0);
+            (-ms_of(d).min(-FIRST_MS) - up).max(FIRST_MS)
         }
     };
     let (days, ms_of_day) = (ms.div_euclid(86_400_000), ms.rem_euclid(86_400_000) as u32);
@@ -442,6 +451,11 @@ mod tests {
         assert_eq!(timestamp(before), "1969-12-31T23:59:59.998Z");
         let leap = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(951_782_400);
         assert_eq!(timestamp(leap), "2000-02-29T00:00:00.000Z");
+        // Beyond what the form holds (a folder dated year 12000): the last time it can say.
+        let far = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(316_536_652_800);
+        assert_eq!(timestamp(far), "9999-12-31T23:59:59.999Z");
+        let ancient = SystemTime::UNIX_EPOCH - std::time::Duration::from_secs(70_000_000_000);
+        assert_eq!(timestamp(ancient), "0000-01-01T00:00:00.000Z");
     }
 
     proptest::proptest! {

@@ -531,7 +531,8 @@ impl Sink {
 }
 
 /// A piece of an upload being gathered. Pages of the map not yet written take no memory, so
-/// a small object costs a few pages, not a whole piece.
+/// a small object costs a few pages, not a whole piece; nor is swap reserved for them, so
+/// that many small uploads at once do not count whole pieces against a strict commit limit.
 struct Piece {
     map: memmap2::MmapMut,
     len: usize,
@@ -540,7 +541,10 @@ struct Piece {
 impl Piece {
     fn new(size: usize) -> io::Result<Piece> {
         Ok(Piece {
-            map: memmap2::MmapMut::map_anon(size)?,
+            map: memmap2::MmapOptions::new()
+                .len(size)
+                .no_reserve_swap()
+                .map_anon()?,
             len: 0,
         })
     }
