@@ -100,8 +100,8 @@ print(f"{time.monotonic() - t0:.3f}")
 EOF
 }
 
-rss_mib() { awk '/VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }
 kib() { awk -v f="$2:" '$1 == f {print $2}' "/proc/$1/status"; } # kib PID VmRSS|VmHWM
+rss_mib() { awk -v k="$(kib "$1" VmRSS)" 'BEGIN {printf "%.1f", k / 1024}'; }
 
 mkdir -p "$DATA/bench" "$WORK/nginx-tmp"
 log "making $LIST empty files for the listings"

@@ -643,15 +643,17 @@ impl Bench {
     }
 
     async fn list(&self, w: List, conn: &Conn) -> Result<Report> {
-        let light = match w.light {
-            true => Some(light::Lister::new(
-                &conn.endpoint,
-                &conn.region,
-                &conn.access_key,
-                &conn.secret_key,
-            )?),
-            false => None,
-        };
+        let light = w
+            .light
+            .then(|| {
+                light::Lister::new(
+                    &conn.endpoint,
+                    &conn.region,
+                    &conn.access_key,
+                    &conn.secret_key,
+                )
+            })
+            .transpose()?;
         for _ in 0..w.warmup {
             self.listing(&w, light.as_ref()).await?;
         }

@@ -5,7 +5,7 @@ use actix_web::HttpResponse;
 use sha2::{Digest, Sha256};
 
 use crate::error::S3Result;
-use crate::xml::{timestamp, Xml};
+use crate::xml::Xml;
 use crate::Ctx;
 
 use crate::object::xml_ok;
@@ -36,7 +36,7 @@ pub(crate) async fn list_buckets(ctx: &Ctx) -> S3Result<HttpResponse> {
     for b in &buckets {
         x.open("Bucket")
             .elem("Name", &b.name)
-            .elem("CreationDate", &timestamp(b.created))
+            .elem_time("CreationDate", b.created)
             .close();
     }
     x.close();

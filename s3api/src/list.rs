@@ -61,7 +61,7 @@ pub(crate) fn url_encode(s: &str) -> String {
 }
 
 /// A key or prefix as the response shows it: URL-encoded when `url` (`encoding-type=url`).
-fn enc(url: bool, s: &str) -> Cow<'_, str> {
+pub(crate) fn enc(url: bool, s: &str) -> Cow<'_, str> {
     if url {
         Cow::Owned(url_encode(s))
     } else {
@@ -138,7 +138,7 @@ pub(crate) async fn list_objects(ctx: &Ctx, flavor: Flavor) -> S3Result<HttpResp
                     x.elem("NextContinuationToken", &token_encode(l));
                 }
             }
-            x.elem("KeyCount", &page.items.len().to_string());
+            x.elem_num("KeyCount", page.items.len());
         }
         Flavor::Versions => {
             x.elem("KeyMarker", &enc(url, after.as_deref().unwrap_or("")));
@@ -151,7 +151,7 @@ pub(crate) async fn list_objects(ctx: &Ctx, flavor: Flavor) -> S3Result<HttpResp
             }
         }
     }
-    x.elem("MaxKeys", &max_keys.to_string());
+    x.elem_num("MaxKeys", max_keys);
     if let Some(d) = delimiter {
         x.elem("Delimiter", &enc(url, d));
     }

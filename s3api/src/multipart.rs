@@ -7,9 +7,9 @@ use crate::bucket::write_owner;
 use crate::checksum::{self, Algorithm, Hasher};
 use crate::error::{S3Error, S3Result};
 use crate::headers::{attrs_from_request, quoted};
-use crate::list::{max_param, url_encode};
+use crate::list::{enc, max_param};
 use crate::object::{checksum_headers, copy_source, copy_source_info, xml_ok};
-use crate::xml::{parse_complete, timestamp, CompletedPart, Xml};
+use crate::xml::{parse_complete, CompletedPart, Xml};
 use crate::Ctx;
 
 /// The largest CompleteMultipartUpload body: 10,000 parts with room for markup.
@@ -134,7 +134,7 @@ pub(crate) async fn upload_part_copy(ctx: &Ctx) -> S3Result<HttpResponse> {
         )
         .await?;
     let mut x = Xml::document("CopyPartResult", true);
-    x.elem("LastModified", &timestamp(part.last_modified))
+    x.elem_time("LastModified", part.last_modified)
         .etag(&part.etag);
     write_checksum(&mut x, part.checksum.as_ref(), false);
     Ok(xml_ok(x.finish()))
@@ -253,18 +253,18 @@ pub(crate) async fn list_parts(ctx: &Ctx) -> S3Result<HttpResponse> {
     x.elem("Bucket", &ctx.bucket)
         .elem("Key", &ctx.key)
         .elem("UploadId", id)
-        .elem("PartNumberMarker", &marker.to_string());
+        .elem_num("PartNumberMarker", marker);
     if let Some(last) = page.parts.last() {
-        x.elem("NextPartNumberMarker", &last.number.to_string());
+        x.elem_num("NextPartNumberMarker", last.number);
     }
-    x.elem("MaxParts", &max.to_string())
+    x.elem_num("MaxParts", max)
         .elem("IsTruncated", if page.truncated { "true" } else { "false" });
     for p in &page.parts {
         x.open("Part")
-            .elem("PartNumber", &p.number.to_string())
-            .elem("LastModified", &timestamp(p.last_modified))
+            .elem_num("PartNumber", p.number)
+            .elem_time("LastModified", p.last_modified)
             .etag(&p.etag)
-            .elem("Size", &p.size.to_string());
+            .elem_num("Size", p.size);
         write_checksum(&mut x, p.checksum.as_ref(), false);
         x.close();
     }
@@ -292,7 +292,6 @@ pub(crate) async fn list_uploads(ctx: &Ctx) -> S3Result<HttpResponse> {
     let url = q
         .get("encoding-type")
         .is_some_and(|v| v.eq_ignore_ascii_case("url"));
-    let enc = |s: &str| if url { url_encode(s) } else { s.to_string() };
     let prefix = q.get("prefix").unwrap_or("");
     let delimiter = q.get("delimiter").filter(|d| !d.is_empty());
     let key_marker = q.get("key-marker");
@@ -303,34 +302,36 @@ pub(crate) async fn list_uploads(ctx: &Ctx) -> S3Result<HttpResponse> {
         .await?;
     let mut x = Xml::document("ListMultipartUploadsResult", true);
     x.elem("Bucket", &ctx.bucket)
-        .elem("KeyMarker", &enc(key_marker.unwrap_or("")))
+        .elem("KeyMarker", &enc(url, key_marker.unwrap_or("")))
         .elem("UploadIdMarker", id_marker.unwrap_or(""));
     if let Some((key, id)) = &page.next_marker {
-        x.elem("NextKeyMarker", &enc(key));
+        x.elem("NextKeyMarker", &enc(url, key));
         if let Some(id) = id {
             x.elem("NextUploadIdMarker", id);
         }
     }
-    x.elem("MaxUploads", &max.to_string())
+    x.elem_num("MaxUploads", max)
         .elem("IsTruncated", if page.truncated { "true" } else { "false" })
-        .elem("Prefix", &enc(prefix));
+        .elem("Prefix", &enc(url, prefix));
     if let Some(d) = delimiter {
-        x.elem("Delimiter", &enc(d));
+        x.elem("Delimiter", &enc(url, d));
     }
     if url {
         x.elem("EncodingType", "url");
     }
     for u in &page.uploads {
         x.open("Upload")
-            .elem("Key", &enc(&u.key))
+            .elem("Key", &enc(url, &u.key))
             .elem("UploadId", &u.upload_id);
         write_initiator(&mut x, ctx);
         x.elem("StorageClass", "STANDARD")
-            .elem("Initiated", &timestamp(u.initiated))
+            .elem_time("Initiated", u.initiated)
             .close();
     }
     for p in &page.common_prefixes {
-        x.open("CommonPrefixes").elem("Prefix", &enc(p)).close();
+        x.open("CommonPrefixes")
+            .elem("Prefix", &enc(url, p))
+            .close();
     }
     Ok(xml_ok(x.finish()))
 }

@@ -11,7 +11,7 @@ use crate::error::{S3Error, S3Result};
 use crate::headers::{
     attrs_from_request, etag_matches, evaluate, object_headers, quoted, Decision,
 };
-use crate::xml::{parse_delete, timestamp, Xml};
+use crate::xml::{parse_delete, Xml};
 use crate::Ctx;
 
 /// The largest object CopyObject copies; larger ones need UploadPartCopy, as in S3.
@@ -298,7 +298,7 @@ pub(crate) async fn copy(ctx: &Ctx) -> S3Result<HttpResponse> {
         .copy_object(&src_bucket, &src_key, &ctx.bucket, &ctx.key, attrs)
         .await?;
     let mut x = Xml::document("CopyObjectResult", true);
-    x.elem("LastModified", &timestamp(info.last_modified))
+    x.elem_time("LastModified", info.last_modified)
         .etag(&info.etag);
     Ok(xml_ok(x.finish()))
 }

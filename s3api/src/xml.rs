@@ -70,8 +70,8 @@ impl Xml {
         self.end_tag(tag)
     }
 
-    /// An element holding a number.
-    pub(crate) fn elem_num(&mut self, tag: &str, n: u64) -> &mut Self {
+    /// An element holding a number (nothing to escape).
+    pub(crate) fn elem_num(&mut self, tag: &str, n: impl std::fmt::Display) -> &mut Self {
         self.start_tag(tag);
         let _ = write!(self.out, "{n}");
         self.end_tag(tag)
@@ -143,13 +143,7 @@ fn escape_into(out: &mut String, text: &str) {
     out.push_str(&text[run..]);
 }
 
-/// S3's timestamp form in XML: `2009-10-12T17:50:30.000Z`.
-pub(crate) fn timestamp(t: SystemTime) -> String {
-    let mut s = String::with_capacity(24);
-    push_timestamp(&mut s, t);
-    s
-}
-
+/// Writes `t` in S3's timestamp form in XML: `2009-10-12T17:50:30.000Z`.
 fn push_timestamp(out: &mut String, t: SystemTime) {
     // Milliseconds since the epoch, rounded down (also before it), within what the form
     // holds: years 0 to 9999 (a folder's time can be anything a filesystem stores).
@@ -432,6 +426,12 @@ mod tests {
         assert!(parse_complete(b"<CompleteMultipartUpload><Part><PartNumber>x</PartNumber><ETag>a</ETag></Part></CompleteMultipartUpload>").is_err());
         let deep = "<a>".repeat(50);
         assert!(parse(deep.as_bytes(), "a").is_err());
+    }
+
+    fn timestamp(t: SystemTime) -> String {
+        let mut s = String::new();
+        push_timestamp(&mut s, t);
+        s
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::time::SystemTime;
 use futures_util::StreamExt;
 
 use crate::error::{Result, VfsError};
-use crate::index::ListedMeta;
+use crate::index::{ListedMeta, ObjectMeta};
 use crate::key;
 use crate::meta::Step;
 use crate::remote::time_from_ns;
@@ -36,6 +36,16 @@ pub struct Listed {
     pub last_modified: SystemTime,
     /// Hex digest, without quotes.
     pub etag: String,
+}
+
+impl From<ObjectMeta> for Listed {
+    fn from(m: ObjectMeta) -> Listed {
+        Listed {
+            size: m.fingerprint.size,
+            last_modified: time_from_ns(m.written_ns()),
+            etag: m.etag,
+        }
+    }
 }
 
 impl From<ListedMeta> for Listed {
@@ -151,11 +161,7 @@ impl Vfs {
                     Ok(path) => self
                         .refresh_record(bucket, &k, &path)
                         .await
-                        .map(|meta| Listed {
-                            size: meta.fingerprint.size,
-                            last_modified: time_from_ns(meta.written_ns()),
-                            etag: meta.etag,
-                        }),
+                        .map(Listed::from),
                     Err(e) => Err(e),
                 };
                 (i, r)

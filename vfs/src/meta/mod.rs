@@ -69,8 +69,8 @@ pub trait MetaStore: Send + Sync + 'static {
         limit: usize,
     ) -> Result<Entries, StoreError>;
     /// Visits the entries with `start <= key < end` in byte order (in one read snapshot where
-    /// the store has them: redb), until `each` stops or seeks past the end. Entries are lent, not copied: a listing page
-    /// visits a thousand, and seeks over whole common prefixes.
+    /// the store has them: redb), until `each` stops or seeks past the end. Entries are lent,
+    /// not copied: a listing page visits a thousand, and seeks over whole common prefixes.
     fn scan(
         &self,
         tree: Tree,
