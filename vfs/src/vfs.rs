@@ -144,6 +144,7 @@ impl Vfs {
             Some(crate::writeback::WriteCache::open(
                 &dir,
                 config.vfs.write_back,
+                config.vfs.fsync,
             )?)
         } else {
             None

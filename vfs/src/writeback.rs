@@ -42,11 +42,11 @@ pub(crate) struct WriteCache {
 }
 
 impl WriteCache {
-    pub(crate) fn open(dir: &Path, delay: Duration) -> std::io::Result<WriteCache> {
+    pub(crate) fn open(dir: &Path, delay: Duration, sync: bool) -> std::io::Result<WriteCache> {
         // Multipart staging lives here too, as on a remote.
         std::fs::create_dir_all(dir.join("data").join(crate::key::RESERVED_DIR))?;
         Ok(WriteCache {
-            fs: Arc::new(LocalFs::new(&dir.join("data"), &dir.join("tmp"))?),
+            fs: Arc::new(LocalFs::new(&dir.join("data"), &dir.join("tmp"), sync)?),
             delay,
             started_ns: now_ns(),
             uploaded: AtomicU64::new(0),

@@ -17,6 +17,7 @@ use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use tokio::task::JoinHandle;
 
+use super::dirsync::sync_dir;
 use super::{blocking, ByteStream, Entry, Fingerprint, KeepAlive, Reader, Remote, Source, Upload};
 
 /// Bytes read per blocking call when streaming a file out.
@@ -31,6 +32,9 @@ pub struct LocalFs {
     /// The root, opened once: every resolution starts here.
     root_dir: Arc<File>,
     tmp: PathBuf,
+    /// Whether deletes and new folders are durable before they are acknowledged (an upload is
+    /// told at each call).
+    sync: bool,
 }
 
 fn fingerprint(md: &fs::Metadata) -> Fingerprint {
@@ -123,8 +127,9 @@ fn split_parent(path: &str) -> (&str, &str) {
 
 impl LocalFs {
     /// Serves `root`; uploads are staged in `tmp`, which must be on the same filesystem so that
-    /// publishing is a rename. Whatever a previous run left in `tmp` is removed.
-    pub fn new(root: &Path, tmp: &Path) -> io::Result<LocalFs> {
+    /// publishing is a rename. Whatever a previous run left in `tmp` is removed. With `sync`,
+    /// deleting a file and making a folder are durable when they return.
+    pub fn new(root: &Path, tmp: &Path, sync: bool) -> io::Result<LocalFs> {
         fs::create_dir_all(root)?;
         fs::create_dir_all(tmp)?;
         for e in fs::read_dir(tmp)? {
@@ -148,6 +153,7 @@ impl LocalFs {
             root: root.to_path_buf(),
             root_dir: Arc::new(root_dir),
             tmp: tmp.to_path_buf(),
+            sync,
         })
     }
 
@@ -284,7 +290,8 @@ impl Remote for LocalFs {
         let file = self
             .at_root(move |root| {
                 let (parent, name) = split_parent(&p);
-                let dir = open_or_create_dir(root, parent)?;
+                let mut parents = Vec::new();
+                let dir = open_or_create_dir(root, parent, &mut parents)?;
                 let c = cstr(name)?;
                 // SAFETY: valid descriptor and C string; the new descriptor is owned below.
                 let fd = unsafe {
@@ -304,7 +311,7 @@ impl Remote for LocalFs {
                     return Ok(None);
                 }
                 // The file may be new: its name must survive a crash as the bytes will.
-                dir.sync_all()?;
+                sync_dirs(&dir, &parents)?;
                 file.seek(io::SeekFrom::Start(offset))?;
                 Ok(Some(file))
             })
@@ -368,9 +375,11 @@ impl Remote for LocalFs {
 
     async fn delete(&self, path: &str) -> io::Result<bool> {
         let p = path.to_string();
+        let sync = self.sync;
         self.at_root(move |root| {
             let (parent, name) = split_parent(&p);
-            let dir = match open_beneath(root, parent, libc::O_PATH | libc::O_DIRECTORY) {
+            // Readable, not a path only: it may be synced.
+            let dir = match open_beneath(root, parent, libc::O_RDONLY | libc::O_DIRECTORY) {
                 Ok(d) => d,
                 Err(e) if is_missing(&e) => return Ok(false),
                 Err(e) => return Err(e),
@@ -378,6 +387,8 @@ impl Remote for LocalFs {
             let c = cstr(name)?;
             // SAFETY: valid descriptor and C string.
             match check(unsafe { libc::unlinkat(dir.as_raw_fd(), c.as_ptr(), 0) }) {
+                // Else a power cut could bring back an object whose delete was acknowledged.
+                Ok(()) if sync => sync_dir(&dir).map(|()| true),
                 Ok(()) => Ok(true),
                 // A folder is not an object: there was no object to delete.
                 Err(e) if is_missing(&e) || matches!(e.raw_os_error(), Some(libc::EISDIR)) => {
@@ -391,12 +402,14 @@ impl Remote for LocalFs {
 
     async fn mkdir(&self, path: &str) -> io::Result<bool> {
         let p = path.to_string();
+        let sync = self.sync;
         self.at_root(move |root| {
             let (parent, name) = split_parent(&p);
-            let dir = open_beneath(root, parent, libc::O_PATH | libc::O_DIRECTORY)?;
+            let dir = open_beneath(root, parent, libc::O_RDONLY | libc::O_DIRECTORY)?;
             let c = cstr(name)?;
             // SAFETY: valid descriptor and C string.
             match check(unsafe { libc::mkdirat(dir.as_raw_fd(), c.as_ptr(), 0o755) }) {
+                Ok(()) if sync => sync_dir(&dir).map(|()| true),
                 Ok(()) => Ok(true),
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
                     match open_beneath(dir.as_raw_fd(), name, libc::O_PATH | libc::O_DIRECTORY) {
@@ -425,10 +438,21 @@ impl Remote for LocalFs {
     async fn rmdir_tree(&self, path: &str) -> io::Result<()> {
         let p = path.to_string();
         let full = self.root.join(path);
+        let sync = self.sync;
         self.at_root(move |root| {
             // The folder itself must be a real folder below the root, not a link to elsewhere.
             open_beneath(root, &p, libc::O_PATH | libc::O_DIRECTORY)?;
-            remove_empty_tree(&full)
+            remove_empty_tree(&full)?;
+            if sync {
+                // A deleted bucket stays deleted.
+                let (parent, _) = split_parent(&p);
+                sync_dir(&open_beneath(
+                    root,
+                    parent,
+                    libc::O_RDONLY | libc::O_DIRECTORY,
+                )?)?;
+            }
+            Ok(())
         })
         .await
     }
@@ -453,7 +477,11 @@ impl Remote for LocalFs {
 /// Opens the folder `path` below `root` for writing into it, creating missing folders one
 /// component at a time (each relative to its safely opened parent). The first component (the
 /// bucket) is never created: a write must not bring back a bucket deleted meanwhile.
-fn open_or_create_dir(root: RawFd, path: &str) -> io::Result<File> {
+///
+/// When folders had to be made, their parents are pushed to `parents`: a write into the new
+/// folder is durable only once their entries are, including a folder another request made a
+/// moment ago and may not have synced yet.
+fn open_or_create_dir(root: RawFd, path: &str, parents: &mut Vec<File>) -> io::Result<File> {
     let flags = libc::O_RDONLY | libc::O_DIRECTORY;
     match open_beneath(root, path, flags) {
         Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
@@ -472,9 +500,16 @@ fn open_or_create_dir(root: RawFd, path: &str) -> io::Result<File> {
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
             Err(e) => return Err(e),
         }
-        dir = open_beneath(dir.as_raw_fd(), comp, flags)?;
+        let child = open_beneath(dir.as_raw_fd(), comp, flags)?;
+        parents.push(std::mem::replace(&mut dir, child));
     }
     Ok(dir)
+}
+
+/// Syncs a folder that gained an entry, and the parents that gained it.
+fn sync_dirs(dir: &File, parents: &[File]) -> io::Result<()> {
+    sync_dir(dir)?;
+    parents.iter().try_for_each(sync_dir)
 }
 
 /// Removes a tree of empty folders bottom-up with rmdir only, so that a file that arrives
@@ -653,10 +688,13 @@ impl Upload for LocalUpload {
             let (parent, name) = split_parent(&to);
             let from_c = cstr(&from.to_string_lossy())?;
             let name_c = cstr(name)?;
-            let publish = || -> io::Result<File> {
+            let mut parents = Vec::new();
+            let mut publish = || -> io::Result<File> {
                 let mut tries = 0;
                 loop {
-                    let attempt = open_or_create_dir(root.as_raw_fd(), parent).and_then(|dir| {
+                    parents.clear();
+                    let made = open_or_create_dir(root.as_raw_fd(), parent, &mut parents);
+                    let attempt = made.and_then(|dir| {
                         // SAFETY: valid descriptors and C strings.
                         check(unsafe {
                             libc::renameat(
@@ -688,7 +726,7 @@ impl Upload for LocalUpload {
                     let _ = fs::remove_file(&from);
                     then(fp);
                     if sync {
-                        dir.sync_all()?;
+                        sync_dirs(&dir, &parents)?;
                     }
                     Ok(fp)
                 }

@@ -1,6 +1,7 @@
 //! Where objects really live. A remote knows paths (`bucket/a/b`), bytes and folders; it knows
 //! nothing of S3. Paths handed to a remote have been validated by `key.rs`.
 
+mod dirsync;
 mod local;
 #[cfg(feature = "opendal")]
 mod opendal;
@@ -25,7 +26,11 @@ pub(crate) fn open(config: &s3gate_config::Config) -> io::Result<std::sync::Arc<
     let Some(name) = &config.remote.name else {
         let root = &config.remote.path;
         let tmp = root.join(crate::key::RESERVED_DIR).join("tmp");
-        return Ok(std::sync::Arc::new(LocalFs::new(root, &tmp)?));
+        return Ok(std::sync::Arc::new(LocalFs::new(
+            root,
+            &tmp,
+            config.vfs.fsync,
+        )?));
     };
     let def = config.remotes.get(name).ok_or_else(|| {
         io::Error::new(
