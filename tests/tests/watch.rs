@@ -18,9 +18,13 @@ async fn watched_server() -> TestServer {
 
 /// Waits until the bucket lists `want` (5 s at most; the watch takes a fraction of a second).
 async fn lists(s: &TestServer, want: &[&str]) {
+    lists_in(s, "bkt", want).await
+}
+
+async fn lists_in(s: &TestServer, bucket: &str, want: &[&str]) {
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
-        let keys = s.list_keys("bkt").await;
+        let keys = s.list_keys(bucket).await;
         if keys == want {
             return;
         }
@@ -75,4 +79,30 @@ async fn out_of_band_changes_show_without_a_rescan() {
     std::fs::rename(root.join("tree"), outside.path().join("back")).unwrap();
     lists(&s, &[]).await;
     s.assert_no_such_key("bkt", "tree/y").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bucket_made_elsewhere_is_watched_with_what_it_held_at_once() {
+    let s = watched_server().await;
+    // Filled before its watch can begin: what it held is checked when the watch starts.
+    std::fs::create_dir_all(s.root().join("made/sub")).unwrap();
+    std::fs::write(s.root().join("made/sub/first"), b"1").unwrap();
+    lists_in(&s, "made", &["sub/first"]).await;
+    // Then watched like any bucket.
+    std::fs::write(s.root().join("made/second"), b"2").unwrap();
+    lists_in(&s, "made", &["second", "sub/first"]).await;
+
+    // Removed and made again: the new folder is watched, not the stale watch of the old one.
+    std::fs::remove_dir_all(s.root().join("made")).unwrap();
+    std::fs::create_dir(s.root().join("made")).unwrap();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    std::fs::write(s.root().join("made/third"), b"3").unwrap();
+    lists_in(&s, "made", &["third"]).await;
+
+    // The server's own writes still work beside the watch, in a bucket it made itself.
+    s.create_bucket("own").await;
+    s.put("own", "k", b"v").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    std::fs::write(s.root().join("own/outside"), b"o").unwrap();
+    lists_in(&s, "own", &["k", "outside"]).await;
 }

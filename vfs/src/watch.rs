@@ -2,12 +2,17 @@
 //! second through inotify (the `notify` crate) instead of at the next rescan. Events are hints:
 //! each changed path is checked against the disk under its key's lock, as a rescan would, and
 //! the periodic rescan still runs, since events can be lost (a full queue, a watch limit).
+//!
+//! Only the buckets are watched, each with its whole tree, and the root for its own entries
+//! (buckets made, removed or moved in): the index and the staging area live in a folder at the
+//! root, and a watch over them would wake for every write the server itself makes there.
 
 use std::collections::BTreeSet;
-use std::path::Path;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use notify::event::ModifyKind;
 use notify::{EventKind, RecursiveMode, Watcher as _};
 use tokio::sync::mpsc;
 
@@ -21,13 +26,50 @@ const SETTLE: Duration = Duration::from_millis(100);
 
 /// Keeps the watch alive; dropping it stops watching.
 pub struct Watch {
-    _watcher: notify::RecommendedWatcher,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl Drop for Watch {
     fn drop(&mut self) {
         self.task.abort();
+    }
+}
+
+/// Watches bucket folders, each with its whole tree.
+struct Buckets {
+    root: PathBuf,
+    watcher: Arc<Mutex<notify::RecommendedWatcher>>,
+}
+
+impl Buckets {
+    /// Watches the bucket folder `name` afresh after it came or went (an inode number cannot
+    /// tell a folder made again from the one removed: it is often reused at once); true when it
+    /// is there, so that what it held before the watch began is checked too.
+    async fn rewatch(&self, name: &str) -> bool {
+        if key::validate_bucket(name).is_err() {
+            return false;
+        }
+        let path = self.root.join(name);
+        let watcher = self.watcher.clone();
+        // Watching a tree walks it: not on the runtime's threads.
+        let watched = tokio::task::spawn_blocking(move || {
+            let mut w = watcher.lock().unwrap_or_else(|e| e.into_inner());
+            // Gone, or replaced: whatever watch is left is on a folder no longer there.
+            let _ = w.unwatch(&path);
+            match std::fs::symlink_metadata(&path) {
+                Ok(md) if md.is_dir() => w.watch(&path, RecursiveMode::Recursive).map(|()| true),
+                _ => Ok(false),
+            }
+        })
+        .await;
+        match watched {
+            Ok(Ok(there)) => there,
+            Ok(Err(e)) => {
+                tracing::warn!(bucket = name, error = %e, "cannot watch a bucket; changes made by other programs show after the next rescan");
+                false
+            }
+            Err(_) => false,
+        }
     }
 }
 
@@ -45,18 +87,35 @@ impl Vfs {
             if matches!(event.kind, EventKind::Access(_) | EventKind::Other) {
                 return;
             }
+            // A bucket folder's own times and modes change nothing served.
+            let attrs_only = matches!(event.kind, EventKind::Modify(ModifyKind::Metadata(_)));
             for path in event.paths {
-                if let Some(rel) = relative(&events_root, &path) {
-                    let _ = tx.send(rel);
+                match relative(&events_root, &path) {
+                    Some(rel) if attrs_only && !rel.contains('/') => {}
+                    Some(rel) => {
+                        let _ = tx.send(rel);
+                    }
+                    None => {}
                 }
             }
         })
         .map_err(std::io::Error::other)?;
         watcher
-            .watch(&root, RecursiveMode::Recursive)
+            .watch(&root, RecursiveMode::NonRecursive)
             .map_err(std::io::Error::other)?;
+        // Read after the root is watched: a bucket made in between is seen either way.
+        let existing: Vec<String> = std::fs::read_dir(&root)?
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .collect();
+        let buckets = Buckets {
+            root,
+            watcher: Arc::new(Mutex::new(watcher)),
+        };
         let vfs = Arc::downgrade(self);
         let task = tokio::spawn(async move {
+            for name in existing {
+                buckets.rewatch(&name).await;
+            }
             let mut rx = rx;
             while let Some(first) = rx.recv().await {
                 let mut paths = BTreeSet::from([first]);
@@ -66,16 +125,27 @@ impl Vfs {
                 }
                 let Some(vfs) = vfs.upgrade() else { return };
                 for p in paths {
-                    if let Err(e) = vfs.recheck_path(&p).await {
+                    let result = match p.contains('/') {
+                        true => vfs.recheck_path(&p).await,
+                        false if buckets.rewatch(&p).await => vfs.recheck_new_bucket(&p).await,
+                        false => Ok(()),
+                    };
+                    if let Err(e) = result {
                         tracing::debug!(path = p, error = %e, "change not applied; the next rescan will");
                     }
                 }
             }
         });
-        Ok(Some(Watch {
-            _watcher: watcher,
-            task,
-        }))
+        Ok(Some(Watch { task }))
+    }
+
+    /// What a bucket folder held before its watch began: made elsewhere and filled at once, or
+    /// moved in whole.
+    async fn recheck_new_bucket(&self, bucket: &str) -> Result<()> {
+        for e in self.remote.list_dir(bucket).await? {
+            self.recheck_path(&format!("{bucket}/{}", e.name)).await?;
+        }
+        Ok(())
     }
 
     /// Brings the index in line with whatever is now at `rel` (`bucket/…`): a file, a folder
@@ -118,9 +188,9 @@ impl Vfs {
     }
 }
 
-/// `path` relative to `root` as a `/`-separated UTF-8 string, unless it is the root itself, a
-/// file at the root (never an object) or inside a folder whose name starts with `.` (the
-/// index and staging area among them).
+/// `path` relative to `root` as a `/`-separated UTF-8 string, unless it is the root itself or
+/// inside a folder whose name starts with `.` (the index and staging area among them). An entry
+/// of the root itself may be a bucket coming or going.
 fn relative(root: &Path, path: &Path) -> Option<String> {
     let rel = path.strip_prefix(root).ok()?.to_str()?;
     let first = rel.split('/').next()?;
