@@ -8,7 +8,7 @@ use std::ffi::CString;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, Write};
 use std::os::fd::{AsRawFd, FromRawFd, RawFd};
-use std::os::unix::fs::{FileExt, MetadataExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -24,6 +24,10 @@ use super::{blocking, ByteStream, Entry, Fingerprint, KeepAlive, Reader, Remote,
 const READ_CHUNK: u64 = 512 * 1024;
 /// Bytes gathered before one blocking write.
 const WRITE_CHUNK: usize = 512 * 1024;
+/// Bytes written between two starts of writeback, for an upload that will be synced: the disk
+/// works while the body arrives, instead of taking the whole object at the final fsync (a
+/// 1 GiB fsync took 0.46 s here).
+const WRITEBACK_STEP: usize = 8 * 1024 * 1024;
 /// How often a publish retries when a concurrent delete removes the parent folder it just made.
 const PUBLISH_TRIES: usize = 16;
 
@@ -32,8 +36,8 @@ pub struct LocalFs {
     /// The root, opened once: every resolution starts here.
     root_dir: Arc<File>,
     tmp: PathBuf,
-    /// Whether deletes and new folders are durable before they are acknowledged (an upload is
-    /// told at each call).
+    /// Whether deletes and new folders are durable before they are acknowledged, and uploads
+    /// will be synced (each is told again when it is finished).
     sync: bool,
 }
 
@@ -168,6 +172,7 @@ impl LocalFs {
             Some(path),
             file,
             None,
+            self.sync,
         ))
     }
 
@@ -199,7 +204,13 @@ impl LocalFs {
                 Ok(file)
             })
             .await?;
-        Ok(LocalUpload::new(root_dir, Some(path), file, None))
+        Ok(LocalUpload::new(
+            root_dir,
+            Some(path),
+            file,
+            None,
+            self.sync,
+        ))
     }
 
     /// Runs `f` on the blocking pool with the root directory's descriptor.
@@ -326,6 +337,7 @@ impl Remote for LocalFs {
                     left: max_len,
                     keep,
                 }),
+                self.sync,
             )) as Box<dyn Upload>
         }))
     }
@@ -547,21 +559,43 @@ impl Reader for LocalReader {
         let pieces = (offset..end).step_by(READ_CHUNK as usize).map(move |pos| {
             let f = file.clone();
             let want = (end - pos).min(READ_CHUNK) as usize;
-            blocking(move || {
-                let mut buf = vec![0u8; want];
-                // A file that shrank under us: better a cut-off response than bytes that do not
-                // match the advertised length.
-                f.read_exact_at(&mut buf, pos).map_err(|e| match e.kind() {
-                    io::ErrorKind::UnexpectedEof => {
-                        io::Error::new(e.kind(), "file shrank while being read")
-                    }
-                    _ => e,
-                })?;
-                Ok(Bytes::from(buf))
-            })
+            blocking(move || read_exact_at(&f, want, pos))
         });
         Box::pin(futures_util::stream::iter(pieces).buffered(2))
     }
+}
+
+/// Reads `len` bytes at `pos` into a new buffer, which is not zeroed first: that pass over
+/// every byte read cost as much as a tenth of a large GET's copies.
+fn read_exact_at(file: &File, len: usize, pos: u64) -> io::Result<Bytes> {
+    let mut buf = Vec::with_capacity(len);
+    while buf.len() < len {
+        let at = libc::off_t::try_from(pos + buf.len() as u64)
+            .map_err(|_| io::Error::from_raw_os_error(libc::EOVERFLOW))?;
+        let spare = buf.spare_capacity_mut();
+        // SAFETY: pread writes at most `spare.len()` bytes into memory the vector owns.
+        let n =
+            unsafe { libc::pread(file.as_raw_fd(), spare.as_mut_ptr().cast(), spare.len(), at) };
+        match n {
+            n if n < 0 => {
+                let e = io::Error::last_os_error();
+                if e.kind() != io::ErrorKind::Interrupted {
+                    return Err(e);
+                }
+            }
+            // A file that shrank under us: better a cut-off response than bytes that do not
+            // match the advertised length.
+            0 => {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "file shrank while being read",
+                ))
+            }
+            // SAFETY: pread initialised exactly `n` more bytes, within the capacity.
+            n => unsafe { buf.set_len(buf.len() + n as usize) },
+        }
+    }
+    Ok(Bytes::from(buf))
 }
 
 struct LocalUpload {
@@ -575,6 +609,10 @@ struct LocalUpload {
     in_place: Option<InPlace>,
     /// Set by `finish`: what the published object will be.
     finished: Option<Fingerprint>,
+    /// Whether writeback is started as the file grows (it will be synced).
+    sync: bool,
+    /// Bytes written since writeback was last started.
+    unsent: usize,
 }
 
 /// A write into an existing file ([`Remote::write_at`]).
@@ -587,7 +625,13 @@ struct InPlace {
 }
 
 impl LocalUpload {
-    fn new(root: Arc<File>, path: Option<PathBuf>, file: File, in_place: Option<InPlace>) -> Self {
+    fn new(
+        root: Arc<File>,
+        path: Option<PathBuf>,
+        file: File,
+        in_place: Option<InPlace>,
+        sync: bool,
+    ) -> Self {
         LocalUpload {
             root,
             path,
@@ -596,6 +640,8 @@ impl LocalUpload {
             pending: None,
             in_place,
             finished: None,
+            sync,
+            unsent: 0,
         }
     }
 
@@ -615,9 +661,22 @@ impl LocalUpload {
         let data = self.buf.split().freeze();
         let file = self.file.clone();
         let keep = self.in_place.as_ref().map(|p| p.keep.clone());
+        self.unsent += data.len();
+        let start_writeback = self.sync && self.unsent >= WRITEBACK_STEP;
+        if start_writeback {
+            self.unsent = 0;
+        }
         self.pending = Some(tokio::task::spawn_blocking(move || {
             let _keep = keep;
-            (&*file).write_all(&data)
+            (&*file).write_all(&data)?;
+            if start_writeback {
+                // Every dirty page of the file, not yet on its way; a failure shows at the fsync.
+                // SAFETY: a valid descriptor; no memory is passed.
+                unsafe {
+                    libc::sync_file_range(file.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE)
+                };
+            }
+            Ok(())
         }));
         Ok(())
     }
@@ -754,5 +813,32 @@ impl Drop for LocalUpload {
         if let Some(p) = self.path.take() {
             let _ = fs::remove_file(p);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn read_exact_at_reads_the_range_and_refuses_a_file_that_shrank() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        let data: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+        fs::write(&path, &data).unwrap();
+        let file = File::open(&path).unwrap();
+        let got = read_exact_at(&file, 1_000_000, 1_234_567).unwrap();
+        assert_eq!(&got[..], &data[1_234_567..2_234_567]);
+        assert!(read_exact_at(&file, 0, 3_000_000).unwrap().is_empty());
+
+        // The file loses its end between the answer's headers and this read.
+        OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_len(2_000_000)
+            .unwrap();
+        let e = read_exact_at(&file, 1_000_000, 1_500_000).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::UnexpectedEof);
     }
 }
