@@ -298,7 +298,7 @@ pub struct VfsConfig {
     pub no_cleanup: bool,
     /// How object ETags are computed.
     pub etag_hash: EtagHash,
-    /// fsync each object (and its folder) before acknowledging a write.
+    /// fsync each object (and its folder) before acknowledging a write, and the folder of a delete.
     pub fsync: bool,
     /// How often the index is reconciled with the remote to pick up changes made by other programs.
     #[serde(deserialize_with = "de_duration", serialize_with = "ser_duration")]

@@ -139,7 +139,8 @@ struct ServeArgs {
     /// Where the metadata index lives (default: PATH/.s3gate, or under --cache-dir).
     #[arg(long, env = "S3GATE_INDEX_PATH")]
     index_path: Option<PathBuf>,
-    /// Acknowledge writes before they are fsync'ed (faster, loses recent writes on power loss).
+    /// Acknowledge writes and deletes before they are fsync'ed (faster; a power cut loses
+    /// recent writes and can bring back recent deletes).
     #[arg(long, env = "S3GATE_NO_FSYNC")]
     no_fsync: bool,
     /// How often to pick up changes made to PATH by other programs (e.g. 5m).
