@@ -48,6 +48,10 @@ pub(crate) fn sync_dir(dir: &File) -> io::Result<()> {
     if Arc::strong_count(&folder) == 2 {
         folders.remove(&id);
     }
+    // Let go of it with the table still locked, so that the last caller to leave always sees
+    // only itself and the table, and removes the entry.
+    drop(folder);
+    drop(folders);
     result
 }
 
