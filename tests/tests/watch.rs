@@ -106,3 +106,38 @@ async fn a_bucket_made_elsewhere_is_watched_with_what_it_held_at_once() {
     std::fs::write(s.root().join("own/outside"), b"o").unwrap();
     lists_in(&s, "own", &["k", "outside"]).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_rewritten_elsewhere_just_after_a_put_is_still_checked() {
+    let s = watched_server().await;
+    for round in 0..5u8 {
+        let key = format!("k{round}");
+        s.put("bkt", &key, vec![round; 10]).await;
+        // Rewritten in place before the watch has taken note of the PUT's own rename: the
+        // server's note of what it published must not hide this change.
+        let changed = vec![round; 25];
+        std::fs::write(s.path_of("bkt", &key), &changed).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let page = s
+                .client
+                .list_objects_v2()
+                .bucket("bkt")
+                .prefix(&key)
+                .send()
+                .await
+                .unwrap();
+            let obj = &page.contents()[0];
+            if obj.size() == Some(25) {
+                assert_eq!(obj.e_tag(), Some(etag_of(&changed).as_str()));
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{key}: size still {:?}",
+                obj.size()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}

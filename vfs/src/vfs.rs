@@ -118,6 +118,8 @@ pub struct Vfs {
     read_cache: Option<ReadCacheParts>,
     /// The served directory, when the remote is a local one (watched for changes).
     pub(crate) local_root: Option<std::path::PathBuf>,
+    /// What this server published there, for the watch to tell from other programs' changes.
+    pub(crate) own_writes: crate::watch::OwnWrites,
     known_buckets: std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>,
 }
 
@@ -184,6 +186,7 @@ impl Vfs {
                 .name
                 .is_none()
                 .then(|| config.remote.path.clone()),
+            own_writes: Default::default(),
         };
         if !vfs.index_filled()? {
             vfs.reconcile().await?;
@@ -811,6 +814,9 @@ impl Vfs {
             .await
             .map_err(|e| VfsError::from_key_io(e, key))?;
         recorded.await?;
+        if !in_cache {
+            self.own_writes.note(path, meta.fingerprint);
+        }
         if superseded {
             self.forget_cached(path).await;
         }
