@@ -26,6 +26,9 @@ use crate::vfs::Vfs;
 /// written in many pieces) is handled once per path.
 const SETTLE: Duration = Duration::from_millis(100);
 
+/// Sent in place of a path when events were lost: no relative path is `/`.
+const ROOT: &str = "/";
+
 /// The most objects [`OwnWrites`] remembers: past it, it starts again from nothing (forgetting
 /// costs only full checks).
 const OWN_WRITES_MAX: usize = 8192;
@@ -83,7 +86,8 @@ struct Buckets {
 impl Buckets {
     /// Watches the bucket folder `name` afresh after it came or went (an inode number cannot
     /// tell a folder made again from the one removed: it is often reused at once); true when it
-    /// is there, so that what it held before the watch began is checked too.
+    /// is there, so that what it held before the watch began is checked too, even where the
+    /// watch failed (a watch limit, a subfolder gone during the walk).
     async fn rewatch(&self, name: &str) -> bool {
         if key::validate_bucket(name).is_err() {
             return false;
@@ -96,16 +100,16 @@ impl Buckets {
             // Gone, or replaced: whatever watch is left is on a folder no longer there.
             let _ = w.unwatch(&path);
             match std::fs::symlink_metadata(&path) {
-                Ok(md) if md.is_dir() => w.watch(&path, RecursiveMode::Recursive).map(|()| true),
-                _ => Ok(false),
+                Ok(md) if md.is_dir() => (true, w.watch(&path, RecursiveMode::Recursive)),
+                _ => (false, Ok(())),
             }
         })
         .await;
         match watched {
-            Ok(Ok(there)) => there,
-            Ok(Err(e)) => {
-                tracing::warn!(bucket = name, error = %e, "cannot watch a bucket; changes made by other programs show after the next rescan");
-                false
+            Ok((there, Ok(()))) => there,
+            Ok((there, Err(e))) => {
+                tracing::warn!(bucket = name, error = %e, "cannot watch all of a bucket; changes made by other programs there show after the next rescan");
+                there
             }
             Err(_) => false,
         }
@@ -121,8 +125,13 @@ impl Vfs {
         let root = std::fs::canonicalize(&root)?;
         let (tx, rx) = mpsc::unbounded_channel::<String>();
         let events_root = root.clone();
-        let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+        let handler = move |res: notify::Result<notify::Event>| {
             let Ok(event) = res else { return };
+            if event.need_rescan() {
+                // Events were lost (a full queue), buckets made meanwhile among them.
+                let _ = tx.send(ROOT.to_string());
+                return;
+            }
             if matches!(event.kind, EventKind::Access(_) | EventKind::Other) {
                 return;
             }
@@ -137,15 +146,17 @@ impl Vfs {
                     None => {}
                 }
             }
-        })
-        .map_err(std::io::Error::other)?;
+        };
+        // Links are never served: a link to `/` in a bucket must not have the whole system
+        // watched.
+        let config = notify::Config::default().with_follow_symlinks(false);
+        let mut watcher =
+            notify::RecommendedWatcher::new(handler, config).map_err(std::io::Error::other)?;
         watcher
             .watch(&root, RecursiveMode::NonRecursive)
             .map_err(std::io::Error::other)?;
         // Read after the root is watched: a bucket made in between is seen either way.
-        let existing: Vec<String> = std::fs::read_dir(&root)?
-            .filter_map(|e| e.ok()?.file_name().into_string().ok())
-            .collect();
+        let existing = root_entries(&root)?;
         let buckets = Buckets {
             root,
             watcher: Arc::new(Mutex::new(watcher)),
@@ -166,6 +177,14 @@ impl Vfs {
                 }
                 let Some(vfs) = vfs.upgrade() else { return };
                 for p in paths {
+                    if p == ROOT {
+                        // What the lost events said is left to the rescan; new buckets are
+                        // watched from now on.
+                        for name in root_entries(&buckets.root).unwrap_or_default() {
+                            buckets.rewatch(&name).await;
+                        }
+                        continue;
+                    }
                     let result = match p.contains('/') {
                         true => vfs.recheck_path(&p).await,
                         false if buckets.rewatch(&p).await => vfs.recheck_new_bucket(&p).await,
@@ -228,6 +247,13 @@ impl Vfs {
             }
         }
     }
+}
+
+/// The names in the served folder.
+fn root_entries(root: &Path) -> std::io::Result<Vec<String>> {
+    Ok(std::fs::read_dir(root)?
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .collect())
 }
 
 /// `path` relative to `root` as a `/`-separated UTF-8 string, unless it is the root itself or

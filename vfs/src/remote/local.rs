@@ -298,6 +298,7 @@ impl Remote for LocalFs {
         keep: KeepAlive,
     ) -> io::Result<Option<Box<dyn Upload>>> {
         let p = path.to_string();
+        let sync = self.sync;
         let file = self
             .at_root(move |root| {
                 let (parent, name) = split_parent(&p);
@@ -322,7 +323,9 @@ impl Remote for LocalFs {
                     return Ok(None);
                 }
                 // The file may be new: its name must survive a crash as the bytes will.
-                sync_dirs(&dir, &parents)?;
+                if sync {
+                    sync_dirs(&dir, &parents)?;
+                }
                 file.seek(io::SeekFrom::Start(offset))?;
                 Ok(Some(file))
             })
@@ -390,8 +393,7 @@ impl Remote for LocalFs {
         let sync = self.sync;
         self.at_root(move |root| {
             let (parent, name) = split_parent(&p);
-            // Readable, not a path only: it may be synced.
-            let dir = match open_beneath(root, parent, libc::O_RDONLY | libc::O_DIRECTORY) {
+            let dir = match open_beneath(root, parent, dir_flags(sync)) {
                 Ok(d) => d,
                 Err(e) if is_missing(&e) => return Ok(false),
                 Err(e) => return Err(e),
@@ -417,7 +419,7 @@ impl Remote for LocalFs {
         let sync = self.sync;
         self.at_root(move |root| {
             let (parent, name) = split_parent(&p);
-            let dir = open_beneath(root, parent, libc::O_RDONLY | libc::O_DIRECTORY)?;
+            let dir = open_beneath(root, parent, dir_flags(sync))?;
             let c = cstr(name)?;
             // SAFETY: valid descriptor and C string.
             match check(unsafe { libc::mkdirat(dir.as_raw_fd(), c.as_ptr(), 0o755) }) {
@@ -492,7 +494,10 @@ impl Remote for LocalFs {
 ///
 /// When folders had to be made, their parents are pushed to `parents`: a write into the new
 /// folder is durable only once their entries are, including a folder another request made a
-/// moment ago and may not have synced yet.
+/// moment ago and may not have synced yet, when this one also went the slow way. One that
+/// finds the folder already there syncs only it: on a filesystem with a journal (ext4's
+/// default, XFS) that sync commits the folder's making too; without one, a power cut in the
+/// moment between the two requests' syncs can lose the folder.
 fn open_or_create_dir(root: RawFd, path: &str, parents: &mut Vec<File>) -> io::Result<File> {
     let flags = libc::O_RDONLY | libc::O_DIRECTORY;
     match open_beneath(root, path, flags) {
@@ -516,6 +521,15 @@ fn open_or_create_dir(root: RawFd, path: &str, parents: &mut Vec<File>) -> io::R
         parents.push(std::mem::replace(&mut dir, child));
     }
     Ok(dir)
+}
+
+/// How to open a folder to change an entry in it: readable when it is to be synced, else as a
+/// path only (which needs no read permission).
+fn dir_flags(sync: bool) -> i32 {
+    match sync {
+        true => libc::O_RDONLY | libc::O_DIRECTORY,
+        false => libc::O_PATH | libc::O_DIRECTORY,
+    }
 }
 
 /// Syncs a folder that gained an entry, and the parents that gained it.
@@ -572,7 +586,9 @@ fn read_exact_at(file: &File, len: usize, pos: u64) -> io::Result<Bytes> {
     while buf.len() < len {
         let at = libc::off_t::try_from(pos + buf.len() as u64)
             .map_err(|_| io::Error::from_raw_os_error(libc::EOVERFLOW))?;
-        let spare = buf.spare_capacity_mut();
+        // Never more than asked: the capacity may be larger.
+        let want = len - buf.len();
+        let spare = &mut buf.spare_capacity_mut()[..want];
         // SAFETY: pread writes at most `spare.len()` bytes into memory the vector owns.
         let n =
             unsafe { libc::pread(file.as_raw_fd(), spare.as_mut_ptr().cast(), spare.len(), at) };
