@@ -21,6 +21,32 @@ async fn lists(s: &TestServer, want: &[&str]) {
     lists_in(s, "bkt", want).await
 }
 
+/// Waits until the listing shows `key` (in "bkt") with the size and ETag of `content`.
+async fn lists_content(s: &TestServer, key: &str, content: &[u8]) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let page = s
+            .client
+            .list_objects_v2()
+            .bucket("bkt")
+            .prefix(key)
+            .send()
+            .await
+            .unwrap();
+        let obj = &page.contents()[0];
+        if obj.size() == Some(content.len() as i64) {
+            assert_eq!(obj.e_tag(), Some(etag_of(content).as_str()));
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{key}: size still {:?}",
+            obj.size()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 async fn lists_in(s: &TestServer, bucket: &str, want: &[&str]) {
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
@@ -48,23 +74,7 @@ async fn out_of_band_changes_show_without_a_rescan() {
 
     // A changed file gets its new ETag.
     std::fs::write(root.join("a/one.txt"), b"one, longer").unwrap();
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let page = s
-            .client
-            .list_objects_v2()
-            .bucket("bkt")
-            .send()
-            .await
-            .unwrap();
-        let obj = &page.contents()[0];
-        if obj.size() == Some(11) {
-            assert_eq!(obj.e_tag(), Some(etag_of(b"one, longer").as_str()));
-            break;
-        }
-        assert!(Instant::now() < deadline, "size still {:?}", obj.size());
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    lists_content(&s, "a/one.txt", b"one, longer").await;
 
     // A folder made elsewhere and moved in, with its files.
     let outside = tempfile::tempdir_in(s.root()).unwrap();
@@ -117,27 +127,6 @@ async fn a_file_rewritten_elsewhere_just_after_a_put_is_still_checked() {
         // server's note of what it published must not hide this change.
         let changed = vec![round; 25];
         std::fs::write(s.path_of("bkt", &key), &changed).unwrap();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        loop {
-            let page = s
-                .client
-                .list_objects_v2()
-                .bucket("bkt")
-                .prefix(&key)
-                .send()
-                .await
-                .unwrap();
-            let obj = &page.contents()[0];
-            if obj.size() == Some(25) {
-                assert_eq!(obj.e_tag(), Some(etag_of(&changed).as_str()));
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{key}: size still {:?}",
-                obj.size()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        lists_content(&s, &key, &changed).await;
     }
 }
