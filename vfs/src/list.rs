@@ -40,11 +40,12 @@ pub struct Listed {
 
 impl From<ObjectMeta> for Listed {
     fn from(m: ObjectMeta) -> Listed {
-        Listed {
-            size: m.fingerprint.size,
-            last_modified: time_from_ns(m.written_ns()),
+        ListedMeta {
+            fingerprint: m.fingerprint,
             etag: m.etag,
+            modified_ns: m.modified_ns,
         }
+        .into()
     }
 }
 

@@ -114,6 +114,20 @@ impl Buckets {
             Err(_) => false,
         }
     }
+
+    /// Watches every bucket folder in the root afresh: at the start, and after lost events.
+    async fn rewatch_all(&self) {
+        match std::fs::read_dir(&self.root) {
+            Ok(entries) => {
+                for name in entries.filter_map(|e| e.ok()?.file_name().into_string().ok()) {
+                    self.rewatch(&name).await;
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the served folder to watch its buckets")
+            }
+        }
+    }
 }
 
 impl Vfs {
@@ -155,8 +169,6 @@ impl Vfs {
         watcher
             .watch(&root, RecursiveMode::NonRecursive)
             .map_err(std::io::Error::other)?;
-        // Read after the root is watched: a bucket made in between is seen either way.
-        let existing = root_entries(&root)?;
         let buckets = Buckets {
             root,
             watcher: Arc::new(Mutex::new(watcher)),
@@ -165,9 +177,8 @@ impl Vfs {
         let vfs = Arc::downgrade(self);
         let weak = vfs.clone();
         let task = tokio::spawn(async move {
-            for name in existing {
-                buckets.rewatch(&name).await;
-            }
+            // The root is read after it is watched: a bucket made in between is seen either way.
+            buckets.rewatch_all().await;
             let mut rx = rx;
             while let Some(first) = rx.recv().await {
                 let mut paths = BTreeSet::from([first]);
@@ -180,9 +191,7 @@ impl Vfs {
                     if p == ROOT {
                         // What the lost events said is left to the rescan; new buckets are
                         // watched from now on.
-                        for name in root_entries(&buckets.root).unwrap_or_default() {
-                            buckets.rewatch(&name).await;
-                        }
+                        buckets.rewatch_all().await;
                         continue;
                     }
                     let result = match p.contains('/') {
@@ -247,13 +256,6 @@ impl Vfs {
             }
         }
     }
-}
-
-/// The names in the served folder.
-fn root_entries(root: &Path) -> std::io::Result<Vec<String>> {
-    Ok(std::fs::read_dir(root)?
-        .filter_map(|e| e.ok()?.file_name().into_string().ok())
-        .collect())
 }
 
 /// `path` relative to `root` as a `/`-separated UTF-8 string, unless it is the root itself or
