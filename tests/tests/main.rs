@@ -13,6 +13,7 @@ mod copy;
 mod delete;
 mod errors;
 mod get;
+mod hostile;
 mod key_safety;
 mod keys;
 mod list;
