@@ -7,7 +7,6 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use actix_web::dev::Payload;
 use actix_web::error::PayloadError;
 use actix_web::HttpRequest;
 use bytes::{Buf, Bytes, BytesMut};
@@ -19,6 +18,7 @@ use s3gate_vfs::{Checksum, ChecksumSlot, ChecksumType};
 use crate::checksum::{Algorithm, Hasher};
 use crate::error::{S3Error, S3Result};
 use crate::headers::header;
+use crate::intake::Lent;
 use crate::sigv4::{Auth, ChunkSigner, PayloadHash, EMPTY_SHA256};
 
 pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -38,7 +38,7 @@ enum Expected {
 
 /// The request body, decoded and checked.
 pub(crate) struct Body {
-    payload: Payload,
+    payload: Lent,
     chunked: Option<Decoder>,
     sha256: Option<(Sha256, [u8; 32])>,
     checksum: Option<(Algorithm, Hasher, Expected)>,
@@ -58,7 +58,7 @@ pub(crate) struct Body {
 impl Body {
     pub(crate) fn new(
         req: &HttpRequest,
-        payload: Payload,
+        payload: Lent,
         auth: &Auth,
         idle_limit: std::time::Duration,
     ) -> S3Result<Body> {

@@ -1,6 +1,7 @@
 //! The S3 front end: an actix-web server whose every request goes parse → authenticate →
 //! handler → [`Vfs`]. Handlers are grouped by operation family, one module each.
 
+mod access_log;
 mod body;
 mod bucket;
 mod checksum;
@@ -9,6 +10,7 @@ mod error;
 #[doc(hidden)]
 pub mod fuzzing;
 mod headers;
+mod intake;
 mod list;
 mod metrics;
 mod multipart;
@@ -28,6 +30,7 @@ use s3gate_config::Config;
 use s3gate_vfs::Vfs;
 
 use crate::error::{S3Error, S3Result};
+use crate::intake::{Intake, Lent};
 use crate::router::{Op, Query, Route};
 use crate::sigv4::{Auth, Keys};
 
@@ -62,10 +65,10 @@ impl Ctx {
     }
 
     /// The request body as a decoded, checked stream.
-    pub(crate) fn body(&self, payload: web::Payload) -> S3Result<body::Body> {
+    pub(crate) fn body(&self, payload: Lent) -> S3Result<body::Body> {
         body::Body::new(
             &self.req,
-            payload.into_inner(),
+            payload,
             &self.auth,
             self.state.config.server.read_timeout,
         )
@@ -113,13 +116,14 @@ impl Ctx {
 /// Everything that can be decided from the request head alone: its size, its route, its
 /// signature. Runs for every request, and before `100 Continue` for those that ask.
 pub(crate) fn authorize(head: &RequestHead, state: &State) -> S3Result<(Route, Query, Auth)> {
-    let (route, query) = route_of(head, state)?;
+    let query = parse_query(head, state)?;
+    let route = route_of(head, &query, state)?;
     let auth = authenticate(head, state, &route)?;
     Ok((route, query, auth))
 }
 
-/// The head's size check and its route.
-fn route_of(head: &RequestHead, state: &State) -> S3Result<(Route, Query)> {
+/// The head's size check, then its query.
+fn parse_query(head: &RequestHead, state: &State) -> S3Result<Query> {
     let head_bytes = head.uri.to_string().len()
         + head
             .headers
@@ -132,20 +136,23 @@ fn route_of(head: &RequestHead, state: &State) -> S3Result<(Route, Query)> {
             state.config.server.max_header_bytes
         )));
     }
-    let query = Query::parse(head.uri.query().unwrap_or(""))?;
-    let route = router::route(
+    Query::parse(head.uri.query().unwrap_or(""))
+}
+
+/// The route of a request whose query is parsed.
+fn route_of(head: &RequestHead, query: &Query, state: &State) -> S3Result<Route> {
+    router::route(
         &head.method,
         headers::header(head, "host"),
         head.uri.path(),
-        &query,
+        query,
         head.headers.contains_key("x-amz-copy-source"),
         if state.config.server.force_path_style {
             &[]
         } else {
             &state.config.server.vhost_domains
         },
-    )?;
-    Ok((route, query))
+    )
 }
 
 fn authenticate(head: &RequestHead, state: &State, route: &Route) -> S3Result<Auth> {
@@ -170,16 +177,23 @@ pub(crate) async fn dispatch(
     state: web::Data<State>,
 ) -> HttpResponse {
     let started = std::time::Instant::now();
+    let in_flight = req
+        .conn_data::<std::sync::Arc<timed::Requests>>()
+        .map(|r| r.start());
     let id = request_id();
     let head = req.method() == actix_web::http::Method::HEAD;
     let resource = req.uri().path().to_string();
+    let intake = Intake::new(payload.into_inner());
     // What the access log says of the request, once known.
     let mut who: Option<String> = None;
     let mut target: Option<(String, String)> = None;
     let mut op_name = "unknown";
+    let mut sub_resource = String::new();
     let result = async {
         // Routed first, so that the access log names what a refused request was after.
-        let (route, query) = route_of(req.head(), &state)?;
+        let query = parse_query(req.head(), &state)?;
+        sub_resource = query.sub_resource().unwrap_or("").to_string();
+        let route = route_of(req.head(), &query, &state)?;
         op_name = route.op.name();
         target = Some((route.bucket.clone(), route.key.clone()));
         let auth = authenticate(req.head(), &state, &route)?;
@@ -195,7 +209,7 @@ pub(crate) async fn dispatch(
             bucket,
             key,
         };
-        handle(op, &ctx, payload).await
+        handle(op, &ctx, intake.lend()).await
     }
     .await;
     let (mut resp, code) = match result {
@@ -208,15 +222,14 @@ pub(crate) async fn dispatch(
             v,
         );
     }
+    // What the handler left of the body, so that the client reads this answer.
+    intake.drain(state.config.server.read_timeout).await;
     let (bucket, key) = target.unwrap_or_default();
     let bytes_out = match actix_web::body::MessageBody::size(resp.body()) {
         actix_web::body::BodySize::Sized(n) if !head => n,
         _ => 0,
     };
-    let bytes_in = headers::header(req.head(), "x-amz-decoded-content-length")
-        .or_else(|| headers::header(req.head(), "content-length"))
-        .and_then(|v| v.parse::<u64>().ok())
-        .unwrap_or(0);
+    let bytes_in = intake.received();
     let seconds = started.elapsed().as_secs_f64();
     state.metrics.observe(metrics::Observation {
         op: op_name,
@@ -226,26 +239,29 @@ pub(crate) async fn dispatch(
         bytes_out,
         seconds,
     });
-    // One line per request, never a secret: the access key id only. The duration runs to the
-    // response head; a body still streams after it.
+    // One line per request, never a secret: the access key id only. Names taken from the
+    // request are escaped, so that none can forge a line or reach the terminal. The duration
+    // runs to the response head; a body still streams after it.
     tracing::info!(
         target: "s3gate::access",
         id = %id,
         method = %req.method(),
-        bucket = %bucket,
-        key = %key,
+        op = op_name,
+        sub_resource = %access_log::Escaped(&sub_resource),
+        bucket = %access_log::Escaped(&bucket),
+        key = %access_log::Escaped(&key),
         status = resp.status().as_u16(),
         error = code.unwrap_or(""),
         bytes_in,
         bytes_out,
         ms = seconds * 1000.0,
-        access_key = who.as_deref().unwrap_or("-"),
+        access_key = %access_log::Escaped(who.as_deref().unwrap_or("-")),
         "request"
     );
-    resp
+    intake.settle(resp, in_flight)
 }
 
-async fn handle(op: Op, ctx: &Ctx, payload: web::Payload) -> S3Result<HttpResponse> {
+async fn handle(op: Op, ctx: &Ctx, payload: Lent) -> S3Result<HttpResponse> {
     match op {
         Op::ListBuckets => bucket::list_buckets(ctx).await,
         Op::CreateBucket => bucket::create(ctx).await,

@@ -1,12 +1,13 @@
 //! Multipart uploads: create, upload parts (streamed or copied), complete, abort, list.
 
-use actix_web::{web, HttpResponse};
+use actix_web::HttpResponse;
 use s3gate_vfs::{BodyHasher, Checksum, PartBody, PartPage, VfsError, MAX_PART_NUMBER};
 
 use crate::bucket::write_owner;
 use crate::checksum::{self, Algorithm, Hasher};
 use crate::error::{S3Error, S3Result};
 use crate::headers::{attrs_from_request, quoted};
+use crate::intake::Lent;
 use crate::list::{enc, max_param};
 use crate::object::{checksum_headers, copy_source, copy_source_info, xml_ok};
 use crate::xml::{parse_complete, CompletedPart, Xml};
@@ -66,7 +67,7 @@ fn part_algorithm(ctx: &Ctx) -> S3Result<Option<Algorithm>> {
         .transpose()
 }
 
-pub(crate) async fn upload_part(ctx: &Ctx, payload: web::Payload) -> S3Result<HttpResponse> {
+pub(crate) async fn upload_part(ctx: &Ctx, payload: Lent) -> S3Result<HttpResponse> {
     let number = part_number(ctx)?;
     let mut body = ctx.body(payload)?;
     if let Some(algo) = part_algorithm(ctx)? {
@@ -198,7 +199,7 @@ fn object_checksum(
     }))
 }
 
-pub(crate) async fn complete(ctx: &Ctx, payload: web::Payload) -> S3Result<HttpResponse> {
+pub(crate) async fn complete(ctx: &Ctx, payload: Lent) -> S3Result<HttpResponse> {
     let mut body = ctx.body(payload)?;
     body.ignore_checksum_headers();
     let wanted = parse_complete(&ctx.small_body(body, MAX_COMPLETE_BODY).await?)?;

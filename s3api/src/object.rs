@@ -2,7 +2,7 @@
 
 use actix_web::body::SizedStream;
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpResponse, HttpResponseBuilder};
+use actix_web::{HttpResponse, HttpResponseBuilder};
 use futures_util::StreamExt;
 use s3gate_vfs::{Checksum, ObjectInfo, Precondition, PutRequest, VfsError};
 
@@ -11,6 +11,7 @@ use crate::error::{S3Error, S3Result};
 use crate::headers::{
     attrs_from_request, etag_matches, evaluate, object_headers, quoted, Decision,
 };
+use crate::intake::Lent;
 use crate::xml::{parse_delete, Xml};
 use crate::Ctx;
 
@@ -199,7 +200,7 @@ fn write_precondition(ctx: &Ctx) -> S3Result<Option<Precondition>> {
     })))
 }
 
-pub(crate) async fn put(ctx: &Ctx, payload: web::Payload) -> S3Result<HttpResponse> {
+pub(crate) async fn put(ctx: &Ctx, payload: Lent) -> S3Result<HttpResponse> {
     let body = ctx.body(payload)?;
     if ctx.key.ends_with('/') && body.declared_len() == Some(0) {
         let info = ctx.vfs().create_folder(&ctx.bucket, &ctx.key).await?;
@@ -309,7 +310,7 @@ pub(crate) async fn delete(ctx: &Ctx) -> S3Result<HttpResponse> {
     Ok(HttpResponse::NoContent().finish())
 }
 
-pub(crate) async fn delete_many(ctx: &Ctx, payload: web::Payload) -> S3Result<HttpResponse> {
+pub(crate) async fn delete_many(ctx: &Ctx, payload: Lent) -> S3Result<HttpResponse> {
     ctx.vfs().head_bucket(&ctx.bucket).await?;
     let request = parse_delete(&ctx.small_body(ctx.body(payload)?, MAX_DELETE_BODY).await?)?;
     // Deletes run several at a time so that their index commits group into few transactions;

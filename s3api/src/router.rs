@@ -86,6 +86,11 @@ impl Query {
     pub(crate) fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
         self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
     }
+
+    /// The first name that is a sub-resource (`tagging`, `uploads`) rather than a parameter.
+    pub(crate) fn sub_resource(&self) -> Option<&str> {
+        self.pairs().map(|(k, _)| k).find(|k| !is_parameter(k))
+    }
 }
 
 fn form_decode(s: &str) -> S3Result<String> {
@@ -174,7 +179,7 @@ pub(crate) fn route(
         )));
     }
     let key = path_decode(raw_key)?;
-    let sub = query.pairs().map(|(k, _)| k).find(|k| !is_parameter(k));
+    let sub = query.sub_resource();
     let unsupported = |what: &str| {
         Err(S3Error::not_implemented(format!(
             "{method} {what} is not implemented by this server"

@@ -59,6 +59,10 @@ macro_rules! http_service {
             .client_request_timeout($server.read_timeout)
             .keep_alive(KeepAlive::Timeout($server.idle_timeout))
             .local_addr($addr)
+            // Each request finds its connection's request count among its connection data.
+            .on_connect_ext(|io: &Timed<_>, ext: &mut actix_http::Extensions| {
+                ext.insert(io.requests());
+            })
             .expect(fn_service(move |req: Request| {
                 let state = gate_state.clone();
                 async move {
@@ -130,6 +134,7 @@ impl HttpServer {
             None => (builder, None),
         };
         let write_timeout = config.server.write_timeout;
+        let between = config.server.idle_timeout + config.server.read_timeout;
         let builder = match tls {
             Some(tls) => builder.listen("s3gate-https", listener, move || {
                 let mut acceptor = Acceptor::new(tls.clone());
@@ -140,7 +145,11 @@ impl HttpServer {
                     .and_then(move |io: TlsStream<TcpStream>| {
                         let _ = io.get_ref().0.set_nodelay(true);
                         let peer = io.get_ref().0.peer_addr().ok();
-                        ready(Ok((Timed::new(io, write_timeout), Protocol::Http1, peer)))
+                        ready(Ok((
+                            Timed::new(io, write_timeout, between),
+                            Protocol::Http1,
+                            peer,
+                        )))
                     })
                     .and_then(http_service!(state.clone(), server, addr).map_err(TlsError::Service))
             })?,
@@ -149,7 +158,7 @@ impl HttpServer {
                     let _ = io.set_nodelay(true);
                     let peer = io.peer_addr().ok();
                     ready(Ok::<_, DispatchError>((
-                        Timed::new(io, write_timeout),
+                        Timed::new(io, write_timeout, between),
                         Protocol::Http1,
                         peer,
                     )))

@@ -1,31 +1,103 @@
 //! A connection whose writes may not stall for longer than the write timeout: a client that
 //! stops reading its response (or reads it a byte at a time) cannot hold a connection, and the
-//! response's buffers, forever. Reads are not timed here: the request head and body have their
-//! own timeouts.
+//! response's buffers, forever.
+//!
+//! Nor may a connection wait for its next request for ever. The HTTP layer times only the first
+//! request head of a connection; after that, a client that sends one byte of the next head and
+//! stops would keep the connection open for good. So while none of its requests is being
+//! answered, a connection must start its next request within the idle timeout plus the read
+//! timeout (the idle wait for a first byte, then the head itself), counted from the moment the
+//! last answer was written. A request being answered (its body has its own timeout) stops that
+//! clock; the requests tell the connection through [`Requests`].
 
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Sleep;
 
+/// The requests of one connection, as the connection needs to know them.
+#[derive(Debug, Default)]
+pub(crate) struct Requests {
+    /// Requests being answered, up to the end of their response body.
+    in_flight: AtomicUsize,
+    /// Moves each time the last request in flight is done.
+    settled: AtomicU64,
+}
+
+impl Requests {
+    /// Counts a request in flight until the returned guard is dropped.
+    pub(crate) fn start(self: &Arc<Self>) -> InFlight {
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        InFlight(self.clone())
+    }
+}
+
+/// A request being answered.
+#[derive(Debug)]
+pub(crate) struct InFlight(Arc<Requests>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if self.0.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.settled.fetch_add(1, Ordering::AcqRel);
+        }
+    }
+}
+
 pub(crate) struct Timed<T> {
     inner: T,
     limit: Duration,
     /// Running while the peer does not take what we write.
     stalled: Option<Pin<Box<Sleep>>>,
+    requests: Arc<Requests>,
+    /// How long the connection may wait for its next request.
+    between: Duration,
+    /// Running while no request is in flight, since the one `settled` count it names.
+    waiting: Option<(u64, Pin<Box<Sleep>>)>,
 }
 
 impl<T> Timed<T> {
-    pub(crate) fn new(inner: T, limit: Duration) -> Timed<T> {
+    /// `limit` bounds a stalled write, `between` the wait for the next request.
+    pub(crate) fn new(inner: T, limit: Duration, between: Duration) -> Timed<T> {
         Timed {
             inner,
             limit,
             stalled: None,
+            requests: Default::default(),
+            between,
+            waiting: None,
         }
+    }
+
+    /// What the requests of this connection share with it.
+    pub(crate) fn requests(&self) -> Arc<Requests> {
+        self.requests.clone()
+    }
+
+    /// Whether the wait for the next request has lasted too long (and, while it runs, that the
+    /// task is woken when it does).
+    fn next_request_overdue(&mut self, cx: &mut Context<'_>) -> bool {
+        if self.requests.in_flight.load(Ordering::Acquire) > 0 {
+            self.waiting = None;
+            return false;
+        }
+        let settled = self.requests.settled.load(Ordering::Acquire);
+        let between = self.between;
+        let timer = match &mut self.waiting {
+            Some((since, timer)) if *since == settled => timer,
+            waiting => {
+                &mut waiting
+                    .insert((settled, Box::pin(tokio::time::sleep(between))))
+                    .1
+            }
+        };
+        timer.as_mut().poll(cx).is_ready()
     }
 
     /// Maps a write's result: progress resets the clock, a wait runs it, and a wait that has
@@ -55,7 +127,14 @@ impl<T: AsyncRead + Unpin> AsyncRead for Timed<T> {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_read(cx, buf)
+        let this = self.get_mut();
+        if this.next_request_overdue(cx) {
+            return Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the client did not send its next request within the header timeout",
+            )));
+        }
+        Pin::new(&mut this.inner).poll_read(cx, buf)
     }
 }
 
