@@ -322,7 +322,7 @@ pub async fn run_cli() -> i32 {
                     return 2;
                 }
             };
-            init_logging(&config);
+            crate::logging::init(&config);
             serve(*args, config).await
         }
         Command::Index(IndexCommand::Rebuild(args)) => admin(&args, crate::rebuild_index).await,
@@ -348,20 +348,6 @@ fn check(file: &std::path::Path) -> Result<String, crate::Error> {
     config.validate()?;
     s3gate_s3api::check_tls(&config)?;
     Ok(config.to_toml())
-}
-
-fn init_logging(config: &Config) {
-    let filter = tracing_subscriber::EnvFilter::try_new(&config.log.level)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match config.log.format {
-        LogFormat::Json => builder.json().init(),
-        LogFormat::Text => builder
-            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-            .init(),
-    }
 }
 
 /// Runs an administrative command on the configuration `args` make; prints what it says.

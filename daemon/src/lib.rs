@@ -5,6 +5,7 @@
 
 mod admin;
 mod cli;
+mod logging;
 mod notify;
 
 use std::net::SocketAddr;

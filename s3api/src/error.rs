@@ -105,11 +105,32 @@ impl S3Error {
         if head {
             return resp.finish();
         }
+        resp.content_type("application/xml")
+            .body(self.document(resource, request_id))
+    }
+
+    /// A whole HTTP/1.1 response carrying the error, for the connection to write in place of
+    /// one the HTTP layer made itself; the connection closes after it.
+    pub(crate) fn to_raw_response(&self, request_id: &str) -> Vec<u8> {
+        let body = self.document("", request_id);
+        let mut raw = format!(
+            "HTTP/1.1 {}\r\ncontent-type: application/xml\r\ncontent-length: {}\r\nx-amz-request-id: {request_id}\r\nconnection: close\r\n\r\n",
+            self.status,
+            body.len()
+        )
+        .into_bytes();
+        raw.extend_from_slice(body.as_bytes());
+        raw
+    }
+
+    fn document(&self, resource: &str, request_id: &str) -> String {
         let mut x = Xml::document("Error", false);
         x.elem("Code", self.code);
         x.elem("Message", &self.message);
-        x.elem("Resource", resource);
+        if !resource.is_empty() {
+            x.elem("Resource", resource);
+        }
         x.elem("RequestId", request_id);
-        resp.content_type("application/xml").body(x.finish())
+        x.finish()
     }
 }

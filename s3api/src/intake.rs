@@ -95,15 +95,10 @@ impl Intake {
             false => self.0.home.borrow_mut().take(),
         };
         resp.map_body(move |_, body| {
-            let body = match payload {
-                Some(_) => body,
-                // A body already whole in memory is written at once: nothing to hold.
-                None if matches!(body.size(), BodySize::None) => return body,
-                None => match body.try_into_bytes() {
-                    Ok(bytes) => return BoxBody::new(bytes),
-                    Err(body) => body,
-                },
-            };
+            // Without a body, nothing of the response can be mistaken for the HTTP layer's own.
+            if payload.is_none() && matches!(body.size(), BodySize::None) {
+                return body;
+            }
             BoxBody::new(Holding {
                 body,
                 _in_flight: in_flight,

@@ -34,6 +34,7 @@ use crate::intake::{Intake, Lent};
 use crate::router::{Op, Query, Route};
 use crate::sigv4::{Auth, Keys};
 
+pub use metrics::{malformed_requests, note_malformed_request};
 pub use server::{check_tls, HttpServer};
 
 /// What every request handler can reach.

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use actix_web::{web, HttpResponse};
@@ -17,6 +18,21 @@ const BUCKETS: [f64; 11] = [
 
 #[derive(Default)]
 pub(crate) struct Metrics(Mutex<Counts>);
+
+/// Requests the HTTP layer could not parse, answered by it before any handler saw them. They
+/// are known only from its log events, which belong to the process, so the count does too.
+static MALFORMED: AtomicU64 = AtomicU64::new(0);
+
+/// Counts a request the HTTP layer refused as malformed (called by the daemon's logging, which
+/// sees the HTTP layer's events).
+pub fn note_malformed_request() {
+    MALFORMED.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Requests refused as malformed so far.
+pub fn malformed_requests() -> u64 {
+    MALFORMED.load(Ordering::Relaxed)
+}
 
 #[derive(Default)]
 struct Counts {
@@ -54,8 +70,10 @@ impl Metrics {
         if let Some(code) = o.error {
             *c.errors.entry(code).or_default() += 1;
         }
-        *c.bytes_in.entry(o.op).or_default() += o.bytes_in;
-        *c.bytes_out.entry(o.op).or_default() += o.bytes_out;
+        let bytes_in = c.bytes_in.entry(o.op).or_default();
+        *bytes_in = bytes_in.saturating_add(o.bytes_in);
+        let bytes_out = c.bytes_out.entry(o.op).or_default();
+        *bytes_out = bytes_out.saturating_add(o.bytes_out);
         let h = c.latency.entry(o.op).or_default();
         h.count += 1;
         h.sum += o.seconds;
@@ -94,7 +112,7 @@ impl Metrics {
             (
                 "s3gate_received_bytes_total",
                 &c.bytes_in,
-                "Request body bytes declared, by operation.",
+                "Request body bytes received, by operation.",
             ),
             (
                 "s3gate_sent_bytes_total",
@@ -139,6 +157,13 @@ fn single(out: &mut String, name: &str, kind: &str, help: &str, value: impl std:
 pub(crate) async fn scrape(state: web::Data<State>) -> HttpResponse {
     let mut out = String::new();
     state.metrics.render(&mut out);
+    single(
+        &mut out,
+        "s3gate_malformed_requests_total",
+        "counter",
+        "Requests refused by the HTTP layer as unparseable (logged at debug).",
+        malformed_requests(),
+    );
     let uploads = state.vfs.open_uploads().await;
     single(
         &mut out,

@@ -9,6 +9,12 @@
 //! timeout (the idle wait for a first byte, then the head itself), counted from the moment the
 //! last answer was written. A request being answered (its body has its own timeout) stops that
 //! clock; the requests tell the connection through [`Requests`].
+//!
+//! A request counts as answered once the HTTP layer has flushed what followed the end of its
+//! response body: while none is in flight, nothing written can be a byte of an answer of ours.
+//! That is what lets the connection tell the HTTP layer's own answers apart, and give the one
+//! that clients cannot read, the bare 431 for a request of more headers than it parses, as an
+//! S3 error document instead.
 
 use std::future::Future;
 use std::io;
@@ -28,6 +34,8 @@ pub(crate) struct Requests {
     in_flight: AtomicUsize,
     /// Moves each time the last request in flight is done.
     settled: AtomicU64,
+    /// Requests whose response body has ended, done once it is flushed.
+    ended: AtomicUsize,
 }
 
 impl Requests {
@@ -44,11 +52,26 @@ pub(crate) struct InFlight(Arc<Requests>);
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        if self.0.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.0.settled.fetch_add(1, Ordering::AcqRel);
-        }
+        self.0.ended.fetch_add(1, Ordering::AcqRel);
     }
 }
+
+impl Requests {
+    /// After a flush: the requests whose response ended before it are done.
+    fn flushed(&self) {
+        let ended = self.ended.swap(0, Ordering::AcqRel);
+        if ended > 0 && self.in_flight.fetch_sub(ended, Ordering::AcqRel) == ended {
+            self.settled.fetch_add(1, Ordering::AcqRel);
+        }
+    }
+
+    fn idle(&self) -> bool {
+        self.in_flight.load(Ordering::Acquire) == 0
+    }
+}
+
+/// How the HTTP layer begins its answer to a request of more headers than it parses.
+const BARE_431: &[u8] = b"HTTP/1.1 431 ";
 
 pub(crate) struct Timed<T> {
     inner: T,
@@ -60,6 +83,8 @@ pub(crate) struct Timed<T> {
     between: Duration,
     /// Running while no request is in flight, since the one `settled` count it names.
     waiting: Option<(u64, Pin<Box<Sleep>>)>,
+    /// An answer written in place of the HTTP layer's own, and how much of it is written.
+    replacement: Option<(Vec<u8>, usize)>,
 }
 
 impl<T> Timed<T> {
@@ -72,6 +97,7 @@ impl<T> Timed<T> {
             requests: Default::default(),
             between,
             waiting: None,
+            replacement: None,
         }
     }
 
@@ -83,7 +109,7 @@ impl<T> Timed<T> {
     /// Whether the wait for the next request has lasted too long (and, while it runs, that the
     /// task is woken when it does).
     fn next_request_overdue(&mut self, cx: &mut Context<'_>) -> bool {
-        if self.requests.in_flight.load(Ordering::Acquire) > 0 {
+        if !self.requests.idle() {
             self.waiting = None;
             return false;
         }
@@ -138,6 +164,38 @@ impl<T: AsyncRead + Unpin> AsyncRead for Timed<T> {
     }
 }
 
+impl<T: AsyncWrite + Unpin> Timed<T> {
+    /// Writes what is left of a replacement answer first.
+    fn poll_replacement(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        while let Some((raw, done)) = &mut self.replacement {
+            if *done == raw.len() {
+                self.replacement = None;
+                break;
+            }
+            let r = Pin::new(&mut self.inner).poll_write(cx, &raw[*done..]);
+            match self.timed(cx, r) {
+                Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+                Poll::Ready(Ok(n)) => {
+                    if let Some((_, done)) = &mut self.replacement {
+                        *done += n;
+                    }
+                }
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// The S3 error that replaces the HTTP layer's bare 431.
+fn too_many_headers() -> Vec<u8> {
+    crate::error::S3Error::header_too_large(
+        "Your request header section exceeds the maximum number of headers this server reads",
+    )
+    .to_raw_response(&crate::request_id())
+}
+
 impl<T: AsyncWrite + Unpin> AsyncWrite for Timed<T> {
     fn poll_write(
         self: Pin<&mut Self>,
@@ -145,6 +203,13 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Timed<T> {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
+        std::task::ready!(this.poll_replacement(cx))?;
+        if this.requests.idle() && buf.starts_with(BARE_431) {
+            // Taken whole: the connection closes after it, and nothing else is waiting.
+            this.replacement = Some((too_many_headers(), 0));
+            std::task::ready!(this.poll_replacement(cx))?;
+            return Poll::Ready(Ok(buf.len()));
+        }
         let r = Pin::new(&mut this.inner).poll_write(cx, buf);
         this.timed(cx, r)
     }
@@ -155,6 +220,12 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Timed<T> {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
+        std::task::ready!(this.poll_replacement(cx))?;
+        if this.requests.idle() && bufs.first().is_some_and(|b| b.starts_with(BARE_431)) {
+            this.replacement = Some((too_many_headers(), 0));
+            std::task::ready!(this.poll_replacement(cx))?;
+            return Poll::Ready(Ok(bufs.iter().map(|b| b.len()).sum()));
+        }
         let r = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
         this.timed(cx, r)
     }
@@ -165,12 +236,17 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Timed<T> {
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
+        std::task::ready!(this.poll_replacement(cx))?;
         let r = Pin::new(&mut this.inner).poll_flush(cx);
+        if let Poll::Ready(Ok(())) = r {
+            this.requests.flushed();
+        }
         this.timed(cx, r)
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
+        std::task::ready!(this.poll_replacement(cx))?;
         let r = Pin::new(&mut this.inner).poll_shutdown(cx);
         this.timed(cx, r)
     }

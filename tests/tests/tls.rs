@@ -88,13 +88,13 @@ fn https_client(s: &TestServer, pki: &Pki, host: &str) -> aws_sdk_s3::Client {
     )
 }
 
-/// One `GET /` over TLS with a raw client: the HTTP status, or why the exchange failed.
-async fn tls_get(
+/// A raw TLS connection to the server, trusting the test CA.
+async fn tls_connect(
     s: &TestServer,
     pki: &Pki,
     client_cert: bool,
     versions: &[&'static rustls::SupportedProtocolVersion],
-) -> Result<u16, String> {
+) -> Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>, String> {
     let mut roots = rustls::RootCertStore::empty();
     roots
         .add(CertificateDer::from_pem_slice(pki.ca_pem.as_bytes()).unwrap())
@@ -117,10 +117,20 @@ async fn tls_get(
     };
     let tcp = tokio::net::TcpStream::connect(s.addr).await.unwrap();
     let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
-    let mut tls = connector
+    connector
         .connect(ServerName::try_from("localhost").unwrap(), tcp)
         .await
-        .map_err(|e| format!("handshake: {e}"))?;
+        .map_err(|e| format!("handshake: {e}"))
+}
+
+/// One `GET /` over TLS with a raw client: the HTTP status, or why the exchange failed.
+async fn tls_get(
+    s: &TestServer,
+    pki: &Pki,
+    client_cert: bool,
+    versions: &[&'static rustls::SupportedProtocolVersion],
+) -> Result<u16, String> {
+    let mut tls = tls_connect(s, pki, client_cert, versions).await?;
     tls.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
         .await
         .map_err(|e| format!("write: {e}"))?;
@@ -278,4 +288,36 @@ async fn a_reload_takes_the_new_certificate_for_new_connections() {
     std::fs::write(dir.path().join("cert.pem"), "not a certificate").unwrap();
     assert!(s.reload(s.config.clone()).await.is_err());
     assert_eq!(tls_get(&s, &second, false, ALL_VERSIONS).await, Ok(200));
+}
+
+/// Over TLS too, a client that stops inside its second request head is disconnected: the HTTP
+/// layer timed only a connection's first head.
+#[tokio::test]
+async fn a_second_request_head_that_stalls_is_cut_off_over_tls() {
+    let pki = Pki::new();
+    let s = TestServer::start_with(|c| {
+        pki.apply(c);
+        c.server.read_timeout = std::time::Duration::from_secs(1);
+        c.server.idle_timeout = std::time::Duration::from_secs(1);
+    })
+    .await;
+    let mut tls = tls_connect(&s, &pki, false, ALL_VERSIONS).await.unwrap();
+    tls.write_all(b"HEAD / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .await
+        .unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        tls.read_exact(&mut byte).await.unwrap();
+        head.push(byte[0]);
+    }
+    assert!(head.starts_with(b"HTTP/1.1 200"), "{head:?}");
+    tls.write_all(b"G").await.unwrap();
+    let mut rest = Vec::new();
+    let closed = tokio::time::timeout(
+        std::time::Duration::from_secs(15),
+        tls.read_to_end(&mut rest),
+    )
+    .await;
+    assert!(closed.is_ok(), "the connection stayed open");
 }
