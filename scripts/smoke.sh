@@ -1041,6 +1041,58 @@ step "rclone: deletefile" rclone_deletefile
 step "rclone: server-side copy (multipart and single)" rclone_server_side_copy
 step "rclone: purge (objects and bucket)" rclone_purge
 
+echo "--- hostile input"
+# A server of its own with a metrics listener: unparseable requests are counted and kept out
+# of the error log, and a key holding a line break cannot forge an access-log line.
+hostile_log() {
+    local port mport log pid
+    port=$(free_port)
+    mport=$(free_port)
+    log=$WORK/hostile-server.log
+    mkdir -p "$WORK/hostile-data/b"
+    "$SERVER_BIN" serve "$WORK/hostile-data" --addr "127.0.0.1:$port" \
+        --metrics-addr "127.0.0.1:$mport" >"$log" 2>&1 &
+    pid=$!
+    local rc=0
+    "$PY" - "$port" "$mport" "$log" <<'PYEOF' || rc=$?
+import socket, sys, time, urllib.request
+port, mport, log = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+def send(raw):
+    for _ in range(100):
+        try:
+            s = socket.create_connection(("127.0.0.1", port))
+            break
+        except OSError:
+            time.sleep(0.1)
+    s.sendall(raw)
+    out = b""
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            return out
+        out += chunk
+for raw in [b"FOO\r\n\r\n", b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n"]:
+    answer = send(raw)
+    assert answer.startswith(b"HTTP/1.1 400"), answer
+forged = send(b"GET /b/x%0A2026-01-01T00:00:00Z%20INFO%20forged%1B[31m HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+assert forged.startswith(b"HTTP/1.1 404"), forged
+metrics = urllib.request.urlopen(f"http://127.0.0.1:{mport}/metrics").read().decode()
+count = [l for l in metrics.splitlines() if l.startswith("s3gate_malformed_requests_total ")]
+assert count and float(count[0].split()[1]) >= 2, count
+time.sleep(0.2)
+text = open(log, encoding="utf-8", errors="replace").read()
+assert "ERROR" not in text, text
+assert not any(l.startswith("2026-01-01") for l in text.splitlines()), text
+assert "\x1b[31m" not in text, text
+assert "x\\n2026-01-01" in text, text
+print("malformed requests counted:", count[0])
+PYEOF
+    kill -TERM "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null || true
+    return $rc
+}
+step "hostile: malformed requests counted, not logged at ERROR; a key cannot forge a log line" hostile_log
+
 if [[ -n ${SERVER_PID:-} ]]; then
     echo "--- remotes served by other programs"
     remote_via() { # remote_via KIND
