@@ -198,6 +198,7 @@ pub(crate) fn presigned_auth(
     keys: &Keys,
     query: &Query,
     vhost_bucket: Option<&str>,
+    max_presign: Duration,
 ) -> S3Result<Auth> {
     let get = |n: &str| {
         query
@@ -211,12 +212,23 @@ pub(crate) fn presigned_auth(
     let at: u64 = expires.parse().map_err(|_| {
         S3Error::access_denied("Expires must be a number of seconds since the epoch")
     })?;
-    // An Expires beyond what time can represent never expires.
-    if UNIX_EPOCH
-        .checked_add(Duration::from_secs(at))
-        .is_some_and(|deadline| SystemTime::now() > deadline)
-    {
-        return Err(S3Error::access_denied("Request has expired"));
+    // SigV2 names only the end of a URL's life: without a cap, a leaked URL dated far ahead
+    // (or beyond what time can represent) would never expire. SigV4's cap applies.
+    let now = SystemTime::now();
+    match UNIX_EPOCH.checked_add(Duration::from_secs(at)) {
+        Some(deadline) if now > deadline => {
+            return Err(S3Error::access_denied("Request has expired"))
+        }
+        Some(deadline)
+            if now
+                .checked_add(max_presign)
+                .is_none_or(|last| deadline <= last) => {}
+        _ => {
+            return Err(S3Error::authorization_query_parameters_error(format!(
+                "Expires must be at most {} seconds from now",
+                max_presign.as_secs()
+            )))
+        }
     }
     verify(
         secret,
@@ -276,8 +288,11 @@ mod tests {
         let req = actix_web::test::TestRequest::get()
             .uri("/b/k?AWSAccessKeyId=AK&Expires=18446744073709551615&Signature=x")
             .to_http_request();
-        let e = presigned_auth(req.head(), &keys, &q, None).err().unwrap();
-        assert_eq!(e.code, "SignatureDoesNotMatch");
+        let week = Duration::from_secs(7 * 24 * 3600);
+        let e = presigned_auth(req.head(), &keys, &q, None, week)
+            .err()
+            .unwrap();
+        assert_eq!(e.code, "AuthorizationQueryParametersError");
     }
 
     #[test]
