@@ -4,6 +4,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use actix_web::dev::RequestHead;
+use actix_web::http::header::HeaderValue;
 use actix_web::HttpRequest;
 use actix_web::HttpResponseBuilder;
 use s3gate_vfs::{ContentHeaders, ObjectAttrs, ObjectInfo};
@@ -74,40 +75,64 @@ pub(crate) fn quoted(etag: &str) -> String {
     format!("\"{etag}\"")
 }
 
-/// Writes an object's headers, with the `response-*` overrides of the query applied.
-pub(crate) fn object_headers(resp: &mut HttpResponseBuilder, info: &ObjectInfo, query: &Query) {
-    let h = &info.attrs.headers;
-    let pick = |param: &str, stored: &Option<String>| -> Option<String> {
-        query
-            .get(param)
-            .map(str::to_string)
-            .or_else(|| stored.clone())
-    };
-    let content_type = pick("response-content-type", &h.content_type)
-        .unwrap_or_else(|| "binary/octet-stream".to_string());
-    resp.insert_header(("content-type", content_type));
-    for (name, param, stored) in [
-        (
-            "content-encoding",
-            "response-content-encoding",
-            &h.content_encoding,
-        ),
-        (
-            "content-disposition",
-            "response-content-disposition",
-            &h.content_disposition,
-        ),
-        (
-            "content-language",
-            "response-content-language",
-            &h.content_language,
-        ),
-        ("cache-control", "response-cache-control", &h.cache_control),
-        ("expires", "response-expires", &h.expires),
-    ] {
-        if let Some(v) = pick(param, stored) {
-            resp.insert_header((name, v));
+/// The `response-*` query parameters of GET and HEAD, with the header each one replaces.
+const OVERRIDES: [(&str, &str); 6] = [
+    ("response-content-type", "content-type"),
+    ("response-content-encoding", "content-encoding"),
+    ("response-content-disposition", "content-disposition"),
+    ("response-content-language", "content-language"),
+    ("response-cache-control", "cache-control"),
+    ("response-expires", "expires"),
+];
+
+/// The headers a GET or HEAD is asked to answer in place of the stored ones.
+pub(crate) struct Overrides(Vec<(&'static str, HeaderValue)>);
+
+impl Overrides {
+    /// Reads the `response-*` parameters of the query. A value that cannot travel in a header
+    /// (a line break, a control character) is refused here, before any work, as S3 does: the
+    /// response builder would otherwise fail and answer a bare 500 that clients retry.
+    pub(crate) fn of(query: &Query) -> S3Result<Overrides> {
+        let mut out = Vec::new();
+        for (param, name) in OVERRIDES {
+            if let Some(v) = query.get(param) {
+                let v = HeaderValue::from_str(v).map_err(|_| {
+                    S3Error::invalid_argument(format!(
+                        "{param} holds characters that cannot be sent in a header"
+                    ))
+                })?;
+                out.push((name, v));
+            }
         }
+        Ok(Overrides(out))
+    }
+
+    fn get(&self, name: &str) -> Option<&HeaderValue> {
+        self.0.iter().find(|(n, _)| *n == name).map(|(_, v)| v)
+    }
+}
+
+/// Writes an object's headers, the overrides taking the place of the stored ones.
+pub(crate) fn object_headers(
+    resp: &mut HttpResponseBuilder,
+    info: &ObjectInfo,
+    overrides: &Overrides,
+) {
+    let h = &info.attrs.headers;
+    let content_type = h.content_type.as_deref().unwrap_or("binary/octet-stream");
+    for (name, stored) in [
+        ("content-type", Some(content_type)),
+        ("content-encoding", h.content_encoding.as_deref()),
+        ("content-disposition", h.content_disposition.as_deref()),
+        ("content-language", h.content_language.as_deref()),
+        ("cache-control", h.cache_control.as_deref()),
+        ("expires", h.expires.as_deref()),
+    ] {
+        match (overrides.get(name), stored) {
+            (Some(v), _) => resp.insert_header((name, v.clone())),
+            (None, Some(v)) => resp.insert_header((name, v)),
+            (None, None) => resp,
+        };
     }
     resp.insert_header(("etag", quoted(&info.etag)));
     resp.insert_header(("last-modified", httpdate::fmt_http_date(info.last_modified)));
