@@ -7,7 +7,7 @@ use actix_web::dev::RequestHead;
 use actix_web::http::header::HeaderValue;
 use actix_web::HttpRequest;
 use actix_web::HttpResponseBuilder;
-use s3gate_vfs::{ContentHeaders, ObjectAttrs, ObjectInfo};
+use s3gate_vfs::{ContentHeaders, MetaValue, ObjectAttrs, ObjectInfo};
 
 use crate::error::{S3Error, S3Result};
 use crate::router::Query;
@@ -33,21 +33,22 @@ pub(crate) fn attrs_from_request(req: &HttpRequest) -> S3Result<ObjectAttrs> {
             .collect();
         (!kept.is_empty()).then(|| kept.join(", "))
     });
-    let mut user_meta: Vec<(String, String)> = Vec::new();
+    let mut user_meta: Vec<(String, MetaValue)> = Vec::new();
     let mut size = 0;
     for (name, value) in req.headers() {
         // Header names arrive in lower case: that is the form S3 returns them in.
         let Some(short) = name.as_str().strip_prefix(META_PREFIX) else {
             continue;
         };
-        let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+        // The bytes as received (Latin-1 is common): a value is given back as it was sent.
+        let value = value.as_bytes();
         size += short.len() + value.len();
         match user_meta.iter_mut().find(|(k, _)| k == short) {
             Some((_, v)) => {
-                v.push(',');
-                v.push_str(&value);
+                v.0.push(b',');
+                v.0.extend_from_slice(value);
             }
-            None => user_meta.push((short.to_string(), value)),
+            None => user_meta.push((short.to_string(), MetaValue(value.to_vec()))),
         }
     }
     if size > MAX_USER_META {
@@ -138,7 +139,11 @@ pub(crate) fn object_headers(
     resp.insert_header(("last-modified", httpdate::fmt_http_date(info.last_modified)));
     resp.insert_header(("accept-ranges", "bytes"));
     for (k, v) in &info.attrs.user_meta {
-        resp.append_header((format!("{META_PREFIX}{k}"), v.as_str()));
+        // Stored from a header, so a valid one; a record that says otherwise loses the value
+        // rather than the response.
+        if let Ok(v) = HeaderValue::from_bytes(v.as_bytes()) {
+            resp.append_header((format!("{META_PREFIX}{k}"), v));
+        }
     }
 }
 

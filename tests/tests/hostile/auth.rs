@@ -372,3 +372,50 @@ async fn part_number_with_a_range_is_an_invalid_request() {
         .unwrap();
     assert_eq!(body_of(out).await, b"0123456789");
 }
+
+/// Sends `request` whole on a fresh connection and returns everything the server answered.
+async fn raw_bytes(s: &TestServer, request: &[u8]) -> Vec<u8> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut conn = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+    conn.write_all(request).await.unwrap();
+    let mut buf = Vec::new();
+    tokio::time::timeout(Duration::from_secs(30), conn.read_to_end(&mut buf))
+        .await
+        .expect("an answer within 30 s")
+        .unwrap();
+    buf
+}
+
+/// A user metadata value that is not UTF-8 (a Latin-1 `é`) was stored with U+FFFD in its
+/// place: it is kept as sent and given back as sent, and survives a restart.
+#[tokio::test(flavor = "multi_thread")]
+async fn user_metadata_keeps_bytes_that_are_not_utf8() {
+    let mut s = TestServer::start().await;
+    s.create_bucket("bkt").await;
+    let mut put = format!(
+        "PUT /bkt/k HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n",
+        s.addr
+    )
+    .into_bytes();
+    put.extend_from_slice(b"x-amz-meta-x: caf\xe9 cr\xe8me\r\nx-amz-meta-y: plain\r\n");
+    put.extend_from_slice(b"Content-Length: 4\r\n\r\nbody");
+    let r = parse_response(&raw_bytes(&s, &put).await);
+    assert_eq!(r.status, 200, "{}", r.text());
+    for round in ["as stored", "after a restart"] {
+        let head = format!(
+            "HEAD /bkt/k HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+            s.addr
+        );
+        let answer = raw_bytes(&s, head.as_bytes()).await;
+        let has = |line: &[u8]| answer.windows(line.len()).any(|w| w == line);
+        assert!(
+            has(b"x-amz-meta-x: caf\xe9 cr\xe8me\r\n"),
+            "{round}: {:?}",
+            String::from_utf8_lossy(&answer)
+        );
+        assert!(has(b"x-amz-meta-y: plain\r\n"), "{round}");
+        if round == "as stored" {
+            s.restart().await;
+        }
+    }
+}
