@@ -411,12 +411,12 @@ fn check_time(sig: &Signature, presigned_for: Option<u64>) -> S3Result<()> {
     Ok(())
 }
 
-fn verify(key: &[u8; 32], sig: &Signature, canonical: &str) -> S3Result<()> {
+fn verify(key: &[u8; 32], sig: &Signature, canonical: &[u8]) -> S3Result<()> {
     let sts = format!(
         "{ALGORITHM}\n{}\n{}\n{}",
         sig.datetime,
         scope(sig),
-        hex::encode(Sha256::digest(canonical.as_bytes()))
+        hex::encode(Sha256::digest(canonical))
     );
     let expected = hex::encode(hmac(key, sts.as_bytes()));
     if expected.as_bytes().ct_eq(sig.signature.as_bytes()).into() {
@@ -445,7 +445,7 @@ fn canonical_request(
     query: &Query,
     skip_param: Option<&str>,
     payload: &str,
-) -> S3Result<String> {
+) -> S3Result<Vec<u8>> {
     if !signed_headers.contains(&"host") {
         return Err(S3Error::access_denied("the host header must be signed"));
     }
@@ -462,11 +462,12 @@ fn canonical_request(
             ));
         }
     }
-    let mut out = String::with_capacity(512);
-    out.push_str(req.method.as_str());
-    out.push('\n');
-    out.push_str(req.uri.path());
-    out.push('\n');
+    // Bytes, not text: a header value may hold bytes that are not UTF-8 (Latin-1 metadata),
+    // and the client signed them as they are.
+    let mut out = Vec::with_capacity(512);
+    for part in [req.method.as_str(), "\n", req.uri.path(), "\n"] {
+        out.extend_from_slice(part.as_bytes());
+    }
     // Query: the very pairs the router acts on (a `+` is a space to both), re-encoded
     // canonically and sorted. Decoding them differently here would let one signature cover two
     // requests: `%2B` and `+` would sign alike and route apart.
@@ -478,44 +479,39 @@ fn canonical_request(
         pairs.push((ek, ev));
     }
     pairs.sort();
-    for (i, (k, v)) in pairs.iter().enumerate() {
-        if i > 0 {
-            out.push('&');
-        }
-        out.push_str(k);
-        out.push('=');
-        out.push_str(v);
-    }
-    out.push('\n');
+    let pairs: Vec<String> = pairs.into_iter().map(|(k, v)| format!("{k}={v}")).collect();
+    out.extend_from_slice(pairs.join("&").as_bytes());
+    out.push(b'\n');
     for name in signed_headers {
-        out.push_str(name);
-        out.push(':');
-        let mut first = true;
-        let values: Vec<String> = if *name == "host" && !req.headers.contains_key("host") {
-            req.uri
-                .authority()
-                .map(|a| a.to_string())
-                .into_iter()
-                .collect()
+        out.extend_from_slice(name.as_bytes());
+        out.push(b':');
+        let authority;
+        let values: Vec<&[u8]> = if *name == "host" && !req.headers.contains_key("host") {
+            authority = req.uri.authority().map(|a| a.to_string());
+            authority.iter().map(|a| a.as_bytes()).collect()
         } else {
-            req.headers
-                .get_all(*name)
-                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-                .collect()
+            req.headers.get_all(*name).map(|v| v.as_bytes()).collect()
         };
-        for v in values {
-            if !first {
-                out.push(',');
+        for (i, v) in values.into_iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
             }
-            first = false;
-            out.push_str(&v.split_whitespace().collect::<Vec<_>>().join(" "));
+            // Trimmed, and each run of spaces made one, as the signers do.
+            let words = v
+                .split(|b| b.is_ascii_whitespace())
+                .filter(|w| !w.is_empty());
+            for (j, w) in words.enumerate() {
+                if j > 0 {
+                    out.push(b' ');
+                }
+                out.extend_from_slice(w);
+            }
         }
-        out.push('\n');
+        out.push(b'\n');
     }
-    out.push('\n');
-    out.push_str(&signed_headers.join(";"));
-    out.push('\n');
-    out.push_str(payload);
+    for part in ["\n", &signed_headers.join(";"), "\n", payload] {
+        out.extend_from_slice(part.as_bytes());
+    }
     Ok(out)
 }
 
@@ -572,6 +568,32 @@ mod tests {
             ..sig
         };
         assert!(verify(&key, &bad, &canonical).is_err());
+    }
+
+    #[test]
+    fn header_bytes_are_signed_as_sent() {
+        let latin1 =
+            actix_web::http::header::HeaderValue::from_bytes(b"  caf\xe9   cr\xe8me ").unwrap();
+        let req = actix_web::test::TestRequest::put()
+            .uri("/b/k")
+            .insert_header(("host", "h"))
+            .insert_header(("x-amz-meta-x", latin1))
+            .to_http_request();
+        let signed = ["host", "x-amz-meta-x"];
+        let canonical = canonical_request(
+            req.head(),
+            &signed,
+            &Query::default(),
+            None,
+            "UNSIGNED-PAYLOAD",
+        )
+        .unwrap();
+        let line = b"\nx-amz-meta-x:caf\xe9 cr\xe8me\n";
+        assert!(
+            canonical.windows(line.len()).any(|w| w == line),
+            "{:?}",
+            String::from_utf8_lossy(&canonical)
+        );
     }
 
     #[test]
