@@ -223,7 +223,7 @@ pub(crate) fn authenticate(
             chunk_signer: None,
         });
     }
-    let query = crate::router::Query::parse(req.uri.query().unwrap_or(""))?;
+    let query = Query::parse(req.uri.query().unwrap_or(""))?;
     let authz = one_auth_mechanism(req, &query)?;
     let (sig, payload_decl) = if let Some(a) = authz {
         let rest = match a.strip_prefix(ALGORITHM) {
