@@ -120,13 +120,28 @@ impl Default for ServerConfig {
     }
 }
 
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuthConfig {
     /// Access key / secret pairs. Empty (and no keys file) means anonymous access.
     pub keys: Vec<AuthKey>,
     /// A file of `ACCESS,SECRET` lines (`#` starts a comment), read at start and on reload.
     pub keys_file: Option<PathBuf>,
+    /// The longest a presigned URL (SigV4 or SigV2) may stay valid, from its signing (SigV4)
+    /// or from the request (SigV2, which names only its end).
+    #[serde(deserialize_with = "de_duration", serialize_with = "ser_duration")]
+    pub presigned_max_age: std::time::Duration,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            keys: Vec::new(),
+            keys_file: None,
+            // S3's own limit.
+            presigned_max_age: std::time::Duration::from_secs(7 * 24 * 3600),
+        }
+    }
 }
 
 /// One `ACCESS,SECRET` credential.

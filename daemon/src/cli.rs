@@ -85,6 +85,9 @@ struct ServeArgs {
     /// File of ACCESS,SECRET lines, read at start and again on SIGHUP.
     #[arg(long, env = "S3GATE_AUTH_KEYS_FILE", value_name = "FILE")]
     auth_keys_file: Option<PathBuf>,
+    /// The longest a presigned URL (SigV4 or SigV2) may stay valid (default 7d, as S3).
+    #[arg(long, env = "S3GATE_PRESIGNED_MAX_AGE", value_parser = parse_duration)]
+    presigned_max_age: Option<std::time::Duration>,
     /// Keep folders that deletes leave empty.
     #[arg(long, env = "S3GATE_NO_CLEANUP")]
     no_cleanup: bool,
@@ -243,6 +246,9 @@ impl ServeArgs {
         }
         if let Some(f) = self.auth_keys_file.clone() {
             c.auth.keys_file = Some(f);
+        }
+        if let Some(d) = self.presigned_max_age {
+            c.auth.presigned_max_age = d;
         }
         c.vfs.no_cleanup |= self.no_cleanup;
         if let Some(e) = self.etag_hash {
@@ -477,6 +483,28 @@ mod tests {
             "the file wins over the default"
         );
         assert_eq!(c.vfs.multipart_expiry.as_secs(), 86400, "the default");
+    }
+
+    #[test]
+    fn one_presigned_url_lifetime_from_the_file_or_the_flag() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(&file, "[auth]\npresigned_max_age = \"2h\"\n").unwrap();
+        let age = |extra: &[&str]| {
+            let mut argv = vec!["s3gate", "serve", "--config", file.to_str().unwrap()];
+            argv.extend_from_slice(extra);
+            let Command::Serve(args) = Cli::try_parse_from(argv).unwrap().command else {
+                panic!("not serve")
+            };
+            args.to_config().unwrap().auth.presigned_max_age.as_secs()
+        };
+        assert_eq!(age(&[]), 7200, "from the file");
+        assert_eq!(age(&["--presigned-max-age", "10m"]), 600, "the flag wins");
+        assert_eq!(
+            Config::default().auth.presigned_max_age.as_secs(),
+            7 * 86400,
+            "S3's week by default"
+        );
     }
 
     #[test]

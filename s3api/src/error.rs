@@ -32,6 +32,7 @@ macro_rules! codes {
 codes! {
     access_denied => FORBIDDEN, "AccessDenied";
     authorization_header_malformed => BAD_REQUEST, "AuthorizationHeaderMalformed";
+    authorization_query_parameters_error => BAD_REQUEST, "AuthorizationQueryParametersError";
     bad_digest => BAD_REQUEST, "BadDigest";
     bucket_already_owned_by_you => CONFLICT, "BucketAlreadyOwnedByYou";
     bucket_not_empty => CONFLICT, "BucketNotEmpty";

@@ -89,6 +89,7 @@ pub fn auth(data: &[u8]) {
         access_key: "AKIDFUZZ".into(),
         secret_key: "fuzz/secret".into(),
     }]);
-    let _ = crate::sigv4::authenticate(&head, &keys, None);
-    let _ = crate::sigv4::authenticate(&head, &keys, Some("bucket"));
+    let week = std::time::Duration::from_secs(7 * 24 * 3600);
+    let _ = crate::sigv4::authenticate(&head, &keys, None, week);
+    let _ = crate::sigv4::authenticate(&head, &keys, Some("bucket"), week);
 }

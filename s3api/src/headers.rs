@@ -4,9 +4,10 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use actix_web::dev::RequestHead;
+use actix_web::http::header::HeaderValue;
 use actix_web::HttpRequest;
 use actix_web::HttpResponseBuilder;
-use s3gate_vfs::{ContentHeaders, ObjectAttrs, ObjectInfo};
+use s3gate_vfs::{ContentHeaders, MetaValue, ObjectAttrs, ObjectInfo};
 
 use crate::error::{S3Error, S3Result};
 use crate::router::Query;
@@ -32,21 +33,22 @@ pub(crate) fn attrs_from_request(req: &HttpRequest) -> S3Result<ObjectAttrs> {
             .collect();
         (!kept.is_empty()).then(|| kept.join(", "))
     });
-    let mut user_meta: Vec<(String, String)> = Vec::new();
+    let mut user_meta: Vec<(String, MetaValue)> = Vec::new();
     let mut size = 0;
     for (name, value) in req.headers() {
         // Header names arrive in lower case: that is the form S3 returns them in.
         let Some(short) = name.as_str().strip_prefix(META_PREFIX) else {
             continue;
         };
-        let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+        // The bytes as received (Latin-1 is common): a value is given back as it was sent.
+        let value = value.as_bytes();
         size += short.len() + value.len();
         match user_meta.iter_mut().find(|(k, _)| k == short) {
             Some((_, v)) => {
-                v.push(',');
-                v.push_str(&value);
+                v.0.push(b',');
+                v.0.extend_from_slice(value);
             }
-            None => user_meta.push((short.to_string(), value)),
+            None => user_meta.push((short.to_string(), MetaValue(value.to_vec()))),
         }
     }
     if size > MAX_USER_META {
@@ -74,46 +76,74 @@ pub(crate) fn quoted(etag: &str) -> String {
     format!("\"{etag}\"")
 }
 
-/// Writes an object's headers, with the `response-*` overrides of the query applied.
-pub(crate) fn object_headers(resp: &mut HttpResponseBuilder, info: &ObjectInfo, query: &Query) {
-    let h = &info.attrs.headers;
-    let pick = |param: &str, stored: &Option<String>| -> Option<String> {
-        query
-            .get(param)
-            .map(str::to_string)
-            .or_else(|| stored.clone())
-    };
-    let content_type = pick("response-content-type", &h.content_type)
-        .unwrap_or_else(|| "binary/octet-stream".to_string());
-    resp.insert_header(("content-type", content_type));
-    for (name, param, stored) in [
-        (
-            "content-encoding",
-            "response-content-encoding",
-            &h.content_encoding,
-        ),
-        (
-            "content-disposition",
-            "response-content-disposition",
-            &h.content_disposition,
-        ),
-        (
-            "content-language",
-            "response-content-language",
-            &h.content_language,
-        ),
-        ("cache-control", "response-cache-control", &h.cache_control),
-        ("expires", "response-expires", &h.expires),
-    ] {
-        if let Some(v) = pick(param, stored) {
-            resp.insert_header((name, v));
+/// The `response-*` query parameters of GET and HEAD, with the header each one replaces.
+const OVERRIDES: [(&str, &str); 6] = [
+    ("response-content-type", "content-type"),
+    ("response-content-encoding", "content-encoding"),
+    ("response-content-disposition", "content-disposition"),
+    ("response-content-language", "content-language"),
+    ("response-cache-control", "cache-control"),
+    ("response-expires", "expires"),
+];
+
+/// The headers a GET or HEAD is asked to answer in place of the stored ones.
+pub(crate) struct Overrides(Vec<(&'static str, HeaderValue)>);
+
+impl Overrides {
+    /// Reads the `response-*` parameters of the query. A value that cannot travel in a header
+    /// (a line break, a control character) is refused here, before any work, as S3 does: the
+    /// response builder would otherwise fail and answer a bare 500 that clients retry.
+    pub(crate) fn of(query: &Query) -> S3Result<Overrides> {
+        let mut out = Vec::new();
+        for (param, name) in OVERRIDES {
+            if let Some(v) = query.get(param) {
+                let v = HeaderValue::from_str(v).map_err(|_| {
+                    S3Error::invalid_argument(format!(
+                        "{param} holds characters that cannot be sent in a header"
+                    ))
+                })?;
+                out.push((name, v));
+            }
         }
+        Ok(Overrides(out))
+    }
+
+    fn get(&self, name: &str) -> Option<&HeaderValue> {
+        self.0.iter().find(|(n, _)| *n == name).map(|(_, v)| v)
+    }
+}
+
+/// Writes an object's headers, the overrides taking the place of the stored ones.
+pub(crate) fn object_headers(
+    resp: &mut HttpResponseBuilder,
+    info: &ObjectInfo,
+    overrides: &Overrides,
+) {
+    let h = &info.attrs.headers;
+    let content_type = h.content_type.as_deref().unwrap_or("binary/octet-stream");
+    for (name, stored) in [
+        ("content-type", Some(content_type)),
+        ("content-encoding", h.content_encoding.as_deref()),
+        ("content-disposition", h.content_disposition.as_deref()),
+        ("content-language", h.content_language.as_deref()),
+        ("cache-control", h.cache_control.as_deref()),
+        ("expires", h.expires.as_deref()),
+    ] {
+        match (overrides.get(name), stored) {
+            (Some(v), _) => resp.insert_header((name, v.clone())),
+            (None, Some(v)) => resp.insert_header((name, v)),
+            (None, None) => resp,
+        };
     }
     resp.insert_header(("etag", quoted(&info.etag)));
     resp.insert_header(("last-modified", httpdate::fmt_http_date(info.last_modified)));
     resp.insert_header(("accept-ranges", "bytes"));
     for (k, v) in &info.attrs.user_meta {
-        resp.append_header((format!("{META_PREFIX}{k}"), v.as_str()));
+        // Stored from a header, so a valid one; a record that says otherwise loses the value
+        // rather than the response.
+        if let Ok(v) = HeaderValue::from_bytes(v.as_bytes()) {
+            resp.append_header((format!("{META_PREFIX}{k}"), v));
+        }
     }
 }
 

@@ -165,6 +165,7 @@ fn authenticate(head: &RequestHead, state: &State, route: &Route) -> S3Result<Au
         head,
         &keys,
         route.virtual_host.then_some(route.bucket.as_str()),
+        state.config.auth.presigned_max_age,
     )
 }
 

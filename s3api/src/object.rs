@@ -9,7 +9,7 @@ use s3gate_vfs::{Checksum, ObjectInfo, Precondition, PutRequest, VfsError};
 use crate::checksum;
 use crate::error::{S3Error, S3Result};
 use crate::headers::{
-    attrs_from_request, etag_matches, evaluate, object_headers, quoted, Decision,
+    attrs_from_request, etag_matches, evaluate, object_headers, quoted, Decision, Overrides,
 };
 use crate::intake::Lent;
 use crate::xml::{parse_delete, Xml};
@@ -120,6 +120,13 @@ fn check_version(ctx: &Ctx) -> S3Result<()> {
 /// GetObject and HeadObject.
 pub(crate) async fn get(ctx: &Ctx, head: bool) -> S3Result<HttpResponse> {
     check_version(ctx)?;
+    let overrides = Overrides::of(&ctx.query)?;
+    // Either would pick the bytes; S3 refuses to guess which one was meant.
+    if ctx.query.get("partNumber").is_some() && ctx.req.headers().contains_key("range") {
+        return Err(S3Error::invalid_request(
+            "Cannot specify both Range header and partNumber query parameter",
+        ));
+    }
     let obj = ctx.vfs().open_object(&ctx.bucket, &ctx.key).await?;
     let info = &obj.info;
     match evaluate(&ctx.req, "", info) {
@@ -151,7 +158,7 @@ pub(crate) async fn get(ctx: &Ctx, head: bool) -> S3Result<HttpResponse> {
         }
     };
     let mut resp = HttpResponse::build(status);
-    object_headers(&mut resp, info, &ctx.query);
+    object_headers(&mut resp, info, &overrides);
     // A stored checksum describes the whole object: never sent with a part of it.
     let whole = status == StatusCode::OK && ctx.query.get("partNumber").is_none();
     if whole

@@ -151,7 +151,10 @@ pub(crate) fn route(
     vhost_domains: &[String],
 ) -> S3Result<Route> {
     let path = raw_path.strip_prefix('/').unwrap_or(raw_path);
-    let vhost_bucket = host.and_then(|h| {
+    // Host names are case-insensitive, and bucket names are lower case: `BKT.S3.LOCAL` is
+    // bucket `bkt`.
+    let host = host.map(str::to_ascii_lowercase);
+    let vhost_bucket = host.as_deref().and_then(|h| {
         let h = h.rsplit_once(':').map_or(h, |(name, port)| {
             if port.bytes().all(|b| b.is_ascii_digit()) {
                 name
@@ -160,7 +163,7 @@ pub(crate) fn route(
             }
         });
         vhost_domains.iter().find_map(|d| {
-            h.strip_suffix(d.as_str())
+            h.strip_suffix(d.to_ascii_lowercase().as_str())
                 .and_then(|b| b.strip_suffix('.'))
                 .filter(|b| !b.is_empty())
         })
@@ -339,6 +342,8 @@ mod tests {
         assert_eq!((v.bucket.as_str(), v.key.as_str()), ("bkt", "a/b"));
         let p = route(&Method::GET, Some("s3.local:8080"), "/bkt/a", &q, false, &d).unwrap();
         assert_eq!((p.bucket.as_str(), p.key.as_str()), ("bkt", "a"));
+        let upper = route(&Method::GET, Some("BKT.S3.Local"), "/a", &q, false, &d).unwrap();
+        assert_eq!((upper.bucket.as_str(), upper.virtual_host), ("bkt", true));
     }
 
     /// Found by the router fuzz target: `%2F` decoded into a bucket name.

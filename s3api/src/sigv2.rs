@@ -51,65 +51,88 @@ fn header<'a>(req: &'a RequestHead, name: &str) -> &'a str {
     crate::headers::header(req, name).unwrap_or("")
 }
 
+/// A header's bytes, empty when absent: the signed text is bytes, since a value (Latin-1
+/// metadata) need not be UTF-8.
+fn header_bytes<'a>(req: &'a RequestHead, name: &str) -> &'a [u8] {
+    req.headers.get(name).map_or(&[], |v| v.as_bytes())
+}
+
 /// The string to sign; `date` is the Date header (header auth) or Expires (presigned).
 fn string_to_sign(
     req: &RequestHead,
     query: &Query,
     date: &str,
     vhost_bucket: Option<&str>,
-) -> String {
-    let mut s = format!(
-        "{}\n{}\n{}\n{}\n",
-        req.method.as_str(),
-        header(req, "content-md5"),
-        header(req, "content-type"),
-        date
-    );
-    let mut amz: Vec<(String, String)> = Vec::new();
+) -> Vec<u8> {
+    let mut s = Vec::with_capacity(256);
+    s.extend_from_slice(req.method.as_str().as_bytes());
+    for part in [
+        header_bytes(req, "content-md5"),
+        header_bytes(req, "content-type"),
+        date.as_bytes(),
+    ] {
+        s.push(b'\n');
+        s.extend_from_slice(part);
+    }
+    s.push(b'\n');
+    let mut amz: Vec<(&str, Vec<u8>)> = Vec::new();
     for (name, value) in &req.headers {
         let n = name.as_str();
         if !n.starts_with("x-amz-") {
             continue;
         }
-        let v = String::from_utf8_lossy(value.as_bytes())
-            .split_whitespace()
-            .collect::<Vec<_>>()
-            .join(" ");
-        match amz.iter_mut().find(|(k, _)| k == n) {
-            Some((_, existing)) => {
-                existing.push(',');
-                existing.push_str(&v);
+        // Trimmed, and each run of spaces made one.
+        let mut v = Vec::with_capacity(value.len());
+        let words = value
+            .as_bytes()
+            .split(|b| b.is_ascii_whitespace())
+            .filter(|w| !w.is_empty());
+        for (i, w) in words.enumerate() {
+            if i > 0 {
+                v.push(b' ');
             }
-            None => amz.push((n.to_string(), v)),
+            v.extend_from_slice(w);
+        }
+        match amz.iter_mut().find(|(k, _)| *k == n) {
+            Some((_, existing)) => {
+                existing.push(b',');
+                existing.extend_from_slice(&v);
+            }
+            None => amz.push((n, v)),
         }
     }
     amz.sort();
     for (k, v) in amz {
-        s.push_str(&format!("{k}:{v}\n"));
+        s.extend_from_slice(k.as_bytes());
+        s.push(b':');
+        s.extend_from_slice(&v);
+        s.push(b'\n');
     }
+    let mut resource = String::new();
     if let Some(b) = vhost_bucket {
-        s.push('/');
-        s.push_str(b);
+        resource.push('/');
+        resource.push_str(b);
     }
-    s.push_str(req.uri.path());
+    resource.push_str(req.uri.path());
     let mut first = true;
     for name in SIGNED_SUBRESOURCES {
         for (k, v) in query.pairs().filter(|(k, _)| *k == name) {
-            s.push(if first { '?' } else { '&' });
+            resource.push(if first { '?' } else { '&' });
             first = false;
-            s.push_str(k);
+            resource.push_str(k);
             if !v.is_empty() {
-                s.push('=');
-                s.push_str(v);
+                resource.push('=');
+                resource.push_str(v);
             }
         }
     }
+    s.extend_from_slice(resource.as_bytes());
     s
 }
 
-fn verify(secret: &str, sts: &str, signature: &str) -> S3Result<()> {
+fn verify(secret: &str, sts: &[u8], signature: &str) -> S3Result<()> {
     let mut mac = Hmac::<Sha1>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key");
-    mac.update(sts.as_bytes());
+    mac.update(sts);
     let expected = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
     if expected.as_bytes().ct_eq(signature.as_bytes()).into() {
         Ok(())
@@ -198,6 +221,7 @@ pub(crate) fn presigned_auth(
     keys: &Keys,
     query: &Query,
     vhost_bucket: Option<&str>,
+    max_presign: Duration,
 ) -> S3Result<Auth> {
     let get = |n: &str| {
         query
@@ -211,12 +235,23 @@ pub(crate) fn presigned_auth(
     let at: u64 = expires.parse().map_err(|_| {
         S3Error::access_denied("Expires must be a number of seconds since the epoch")
     })?;
-    // An Expires beyond what time can represent never expires.
-    if UNIX_EPOCH
-        .checked_add(Duration::from_secs(at))
-        .is_some_and(|deadline| SystemTime::now() > deadline)
-    {
-        return Err(S3Error::access_denied("Request has expired"));
+    // SigV2 names only the end of a URL's life: without a cap, a leaked URL dated far ahead
+    // (or beyond what time can represent) would never expire. SigV4's cap applies.
+    let now = SystemTime::now();
+    match UNIX_EPOCH.checked_add(Duration::from_secs(at)) {
+        Some(deadline) if now > deadline => {
+            return Err(S3Error::access_denied("Request has expired"))
+        }
+        Some(deadline)
+            if now
+                .checked_add(max_presign)
+                .is_none_or(|last| deadline <= last) => {}
+        _ => {
+            return Err(S3Error::authorization_query_parameters_error(format!(
+                "Expires must be at most {} seconds from now",
+                max_presign.as_secs()
+            )))
+        }
     }
     verify(
         secret,
@@ -258,7 +293,7 @@ mod tests {
         );
         assert_eq!(
             sts,
-            "GET\n\n\nTue, 27 Mar 2007 19:36:42 +0000\n/awsexamplebucket1/photos/puppy.jpg"
+            b"GET\n\n\nTue, 27 Mar 2007 19:36:42 +0000\n/awsexamplebucket1/photos/puppy.jpg"
         );
         verify(
             "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
@@ -276,8 +311,11 @@ mod tests {
         let req = actix_web::test::TestRequest::get()
             .uri("/b/k?AWSAccessKeyId=AK&Expires=18446744073709551615&Signature=x")
             .to_http_request();
-        let e = presigned_auth(req.head(), &keys, &q, None).err().unwrap();
-        assert_eq!(e.code, "SignatureDoesNotMatch");
+        let week = Duration::from_secs(7 * 24 * 3600);
+        let e = presigned_auth(req.head(), &keys, &q, None, week)
+            .err()
+            .unwrap();
+        assert_eq!(e.code, "AuthorizationQueryParametersError");
     }
 
     #[test]
@@ -287,6 +325,6 @@ mod tests {
             .to_http_request();
         let q = Query::parse("versionId=3&acl&prefix=x").unwrap();
         let sts = string_to_sign(req.head(), &q, "D", None);
-        assert!(sts.ends_with("/b/k?acl&versionId=3"), "{sts}");
+        assert!(sts.ends_with(b"/b/k?acl&versionId=3"), "{sts:?}");
     }
 }

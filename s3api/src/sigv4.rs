@@ -1,5 +1,7 @@
 //! AWS Signature Version 4: header auth and presigned URLs. The verifier rebuilds the canonical
-//! request from the request exactly as received and compares signatures in constant time.
+//! request from the request as received, its query from the very pairs the router acts on, and
+//! compares signatures in constant time. A request carries exactly one signature: what is
+//! verified is then what is served.
 
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
@@ -10,6 +12,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::error::{S3Error, S3Result};
+use crate::router::Query;
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -18,8 +21,6 @@ pub(crate) const EMPTY_SHA256: &str =
 const ALGORITHM: &str = "AWS4-HMAC-SHA256";
 /// The most a request's clock may differ from ours.
 const MAX_SKEW: Duration = Duration::from_secs(15 * 60);
-/// The longest validity a presigned URL may ask for.
-const MAX_EXPIRES: u64 = 7 * 24 * 3600;
 
 /// Access key → secret key.
 #[derive(Default)]
@@ -153,6 +154,58 @@ fn parse_datetime(s: &str) -> S3Result<SystemTime> {
         .map_err(|_| S3Error::access_denied(format!("invalid X-Amz-Date {s:?}")))
 }
 
+/// The query parameters that carry a presigned signature (SigV4, then SigV2).
+const AUTH_PARAMS: [&str; 10] = [
+    "X-Amz-Algorithm",
+    "X-Amz-Credential",
+    "X-Amz-Date",
+    "X-Amz-Expires",
+    "X-Amz-SignedHeaders",
+    "X-Amz-Signature",
+    "X-Amz-Security-Token",
+    "AWSAccessKeyId",
+    "Expires",
+    "Signature",
+];
+
+/// The `Authorization` header, once it is certain that the request carries exactly one
+/// signature: two headers, a repeated signature parameter, or a header together with a signed
+/// query would otherwise leave the verifier and whatever reads the request after it free to pick
+/// different ones.
+fn one_auth_mechanism<'r>(req: &'r RequestHead, query: &Query) -> S3Result<Option<&'r str>> {
+    let only_one = || {
+        S3Error::invalid_argument(
+            "Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, Signature query string parameter or the Authorization header should be specified",
+        )
+    };
+    let mut headers = req.headers.get_all("authorization");
+    let authz = headers.next();
+    if headers.next().is_some() {
+        return Err(only_one());
+    }
+    let mut signed_query = false;
+    for name in AUTH_PARAMS {
+        match query.pairs().filter(|(k, _)| *k == name).count() {
+            0 => {}
+            1 => {
+                signed_query |= matches!(name, "X-Amz-Algorithm" | "X-Amz-Signature" | "Signature")
+            }
+            _ => {
+                return Err(S3Error::invalid_argument(format!(
+                    "the query parameter {name} may appear only once"
+                )))
+            }
+        }
+    }
+    match authz {
+        Some(_) if signed_query => Err(only_one()),
+        Some(v) => v.to_str().map(Some).map_err(|_| {
+            S3Error::authorization_header_malformed("the authorization header is not text")
+        }),
+        None => Ok(None),
+    }
+}
+
 /// Authenticates a request against the configured keys. With no keys configured every request
 /// is accepted as anonymous, and only the declared payload hash is kept for checking the body.
 /// `vhost_bucket` is the bucket named by the Host header, which SigV2 signs.
@@ -160,11 +213,9 @@ pub(crate) fn authenticate(
     req: &RequestHead,
     keys: &Keys,
     vhost_bucket: Option<&str>,
+    max_presign: Duration,
 ) -> S3Result<Auth> {
     let header = |n: &str| crate::headers::header(req, n);
-    let raw_query = req.uri.query().unwrap_or("");
-    let presigned = raw_query.contains("X-Amz-Signature=");
-    let authz = header("authorization");
     if keys.anonymous() {
         return Ok(Auth {
             access_key: None,
@@ -172,7 +223,8 @@ pub(crate) fn authenticate(
             chunk_signer: None,
         });
     }
-    let query = crate::router::Query::parse(raw_query)?;
+    let query = Query::parse(req.uri.query().unwrap_or(""))?;
+    let authz = one_auth_mechanism(req, &query)?;
     let (sig, payload_decl) = if let Some(a) = authz {
         let rest = match a.strip_prefix(ALGORITHM) {
             Some(r) => r,
@@ -226,10 +278,10 @@ pub(crate) fn authenticate(
             },
             payload_decl.to_string(),
         )
-    } else if presigned {
-        return presigned_auth(req, keys, &query);
+    } else if query.get("X-Amz-Signature").is_some() {
+        return presigned_auth(req, keys, &query, max_presign);
     } else if query.get("AWSAccessKeyId").is_some() {
-        return crate::sigv2::presigned_auth(req, keys, &query, vhost_bucket);
+        return crate::sigv2::presigned_auth(req, keys, &query, vhost_bucket, max_presign);
     } else {
         return Err(S3Error::access_denied(
             "Access Denied: the request is not signed",
@@ -239,7 +291,7 @@ pub(crate) fn authenticate(
     check_time(&sig, None)?;
     let payload = parse_payload_hash(Some(&payload_decl))?;
     let key = signing_key(secret, sig.date, sig.region, sig.service);
-    let canonical = canonical_request(req, &sig.signed_headers, raw_query, None, &payload_decl)?;
+    let canonical = canonical_request(req, &sig.signed_headers, &query, None, &payload_decl)?;
     verify(&key, &sig, &canonical)?;
     let chunk_signer =
         matches!(payload, PayloadHash::Streaming { signed: true, .. }).then(|| ChunkSigner {
@@ -255,7 +307,12 @@ pub(crate) fn authenticate(
     })
 }
 
-fn presigned_auth(req: &RequestHead, keys: &Keys, query: &crate::router::Query) -> S3Result<Auth> {
+fn presigned_auth(
+    req: &RequestHead,
+    keys: &Keys,
+    query: &Query,
+    max_presign: Duration,
+) -> S3Result<Auth> {
     let q = |n: &str| {
         query
             .get(n)
@@ -268,12 +325,11 @@ fn presigned_auth(req: &RequestHead, keys: &Keys, query: &crate::router::Query) 
     let expires: u64 = q("X-Amz-Expires")?
         .parse()
         .map_err(|_| S3Error::access_denied("X-Amz-Expires must be a number of seconds"))?;
-    if expires > MAX_EXPIRES {
-        return Err(S3Error {
-            status: actix_web::http::StatusCode::BAD_REQUEST,
-            code: "AuthorizationQueryParametersError",
-            message: "X-Amz-Expires must be less than a week (in seconds) that is 604800".into(),
-        });
+    if expires > max_presign.as_secs() {
+        return Err(S3Error::authorization_query_parameters_error(format!(
+            "X-Amz-Expires must be at most {} seconds",
+            max_presign.as_secs()
+        )));
     }
     let sig = Signature {
         access_key,
@@ -290,7 +346,7 @@ fn presigned_auth(req: &RequestHead, keys: &Keys, query: &crate::router::Query) 
     let canonical = canonical_request(
         req,
         &sig.signed_headers,
-        req.uri.query().unwrap_or(""),
+        query,
         Some("X-Amz-Signature"),
         "UNSIGNED-PAYLOAD",
     )?;
@@ -355,12 +411,12 @@ fn check_time(sig: &Signature, presigned_for: Option<u64>) -> S3Result<()> {
     Ok(())
 }
 
-fn verify(key: &[u8; 32], sig: &Signature, canonical: &str) -> S3Result<()> {
+fn verify(key: &[u8; 32], sig: &Signature, canonical: &[u8]) -> S3Result<()> {
     let sts = format!(
         "{ALGORITHM}\n{}\n{}\n{}",
         sig.datetime,
         scope(sig),
-        hex::encode(Sha256::digest(canonical.as_bytes()))
+        hex::encode(Sha256::digest(canonical))
     );
     let expected = hex::encode(hmac(key, sts.as_bytes()));
     if expected.as_bytes().ct_eq(sig.signature.as_bytes()).into() {
@@ -386,10 +442,10 @@ fn uri_encode(s: &str, out: &mut String) {
 fn canonical_request(
     req: &RequestHead,
     signed_headers: &[&str],
-    raw_query: &str,
+    query: &Query,
     skip_param: Option<&str>,
     payload: &str,
-) -> S3Result<String> {
+) -> S3Result<Vec<u8>> {
     if !signed_headers.contains(&"host") {
         return Err(S3Error::access_denied("the host header must be signed"));
     }
@@ -406,64 +462,56 @@ fn canonical_request(
             ));
         }
     }
-    let mut out = String::with_capacity(512);
-    out.push_str(req.method.as_str());
-    out.push('\n');
-    out.push_str(req.uri.path());
-    out.push('\n');
-    // Query: decode each pair once, re-encode canonically, sort.
+    // Bytes, not text: a header value may hold bytes that are not UTF-8 (Latin-1 metadata),
+    // and the client signed them as they are.
+    let mut out = Vec::with_capacity(512);
+    for part in [req.method.as_str(), "\n", req.uri.path(), "\n"] {
+        out.extend_from_slice(part.as_bytes());
+    }
+    // Query: the very pairs the router acts on (a `+` is a space to both), re-encoded
+    // canonically and sorted. Decoding them differently here would let one signature cover two
+    // requests: `%2B` and `+` would sign alike and route apart.
     let mut pairs: Vec<(String, String)> = Vec::new();
-    for part in raw_query.split('&').filter(|p| !p.is_empty()) {
-        let (k, v) = part.split_once('=').unwrap_or((part, ""));
-        let dk = percent_encoding::percent_decode_str(k).decode_utf8_lossy();
-        if Some(dk.as_ref()) == skip_param {
-            continue;
-        }
-        let dv = percent_encoding::percent_decode_str(v).decode_utf8_lossy();
+    for (k, v) in query.pairs().filter(|(k, _)| Some(*k) != skip_param) {
         let (mut ek, mut ev) = (String::new(), String::new());
-        uri_encode(&dk, &mut ek);
-        uri_encode(&dv, &mut ev);
+        uri_encode(k, &mut ek);
+        uri_encode(v, &mut ev);
         pairs.push((ek, ev));
     }
     pairs.sort();
-    for (i, (k, v)) in pairs.iter().enumerate() {
-        if i > 0 {
-            out.push('&');
-        }
-        out.push_str(k);
-        out.push('=');
-        out.push_str(v);
-    }
-    out.push('\n');
+    let pairs: Vec<String> = pairs.into_iter().map(|(k, v)| format!("{k}={v}")).collect();
+    out.extend_from_slice(pairs.join("&").as_bytes());
+    out.push(b'\n');
     for name in signed_headers {
-        out.push_str(name);
-        out.push(':');
-        let mut first = true;
-        let values: Vec<String> = if *name == "host" && !req.headers.contains_key("host") {
-            req.uri
-                .authority()
-                .map(|a| a.to_string())
-                .into_iter()
-                .collect()
+        out.extend_from_slice(name.as_bytes());
+        out.push(b':');
+        let authority;
+        let values: Vec<&[u8]> = if *name == "host" && !req.headers.contains_key("host") {
+            authority = req.uri.authority().map(|a| a.to_string());
+            authority.iter().map(|a| a.as_bytes()).collect()
         } else {
-            req.headers
-                .get_all(*name)
-                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-                .collect()
+            req.headers.get_all(*name).map(|v| v.as_bytes()).collect()
         };
-        for v in values {
-            if !first {
-                out.push(',');
+        for (i, v) in values.into_iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
             }
-            first = false;
-            out.push_str(&v.split_whitespace().collect::<Vec<_>>().join(" "));
+            // Trimmed, and each run of spaces made one, as the signers do.
+            let words = v
+                .split(|b| b.is_ascii_whitespace())
+                .filter(|w| !w.is_empty());
+            for (j, w) in words.enumerate() {
+                if j > 0 {
+                    out.push(b' ');
+                }
+                out.extend_from_slice(w);
+            }
         }
-        out.push('\n');
+        out.push(b'\n');
     }
-    out.push('\n');
-    out.push_str(&signed_headers.join(";"));
-    out.push('\n');
-    out.push_str(payload);
+    for part in ["\n", &signed_headers.join(";"), "\n", payload] {
+        out.extend_from_slice(part.as_bytes());
+    }
     Ok(out)
 }
 
@@ -497,7 +545,8 @@ mod tests {
             .insert_header(("x-amz-date", "20130524T000000Z"))
             .to_http_request();
         let signed = ["host", "range", "x-amz-content-sha256", "x-amz-date"];
-        let canonical = canonical_request(req.head(), &signed, "", None, EMPTY_SHA256).unwrap();
+        let canonical =
+            canonical_request(req.head(), &signed, &Query::default(), None, EMPTY_SHA256).unwrap();
         let key = signing_key(
             "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
             "20130524",
@@ -519,6 +568,32 @@ mod tests {
             ..sig
         };
         assert!(verify(&key, &bad, &canonical).is_err());
+    }
+
+    #[test]
+    fn header_bytes_are_signed_as_sent() {
+        let latin1 =
+            actix_web::http::header::HeaderValue::from_bytes(b"  caf\xe9   cr\xe8me ").unwrap();
+        let req = actix_web::test::TestRequest::put()
+            .uri("/b/k")
+            .insert_header(("host", "h"))
+            .insert_header(("x-amz-meta-x", latin1))
+            .to_http_request();
+        let signed = ["host", "x-amz-meta-x"];
+        let canonical = canonical_request(
+            req.head(),
+            &signed,
+            &Query::default(),
+            None,
+            "UNSIGNED-PAYLOAD",
+        )
+        .unwrap();
+        let line = b"\nx-amz-meta-x:caf\xe9 cr\xe8me\n";
+        assert!(
+            canonical.windows(line.len()).any(|w| w == line),
+            "{:?}",
+            String::from_utf8_lossy(&canonical)
+        );
     }
 
     #[test]

@@ -1,5 +1,7 @@
-//! XML in and out. Responses are written with a small builder (they are flat and known);
-//! request bodies are parsed with quick-xml into the few shapes S3 accepts.
+//! XML in and out. Responses are written with a small builder (they are flat and known), whose
+//! every text goes through one escape that any XML parser reads back byte for byte (CR and
+//! other control characters as character references); request bodies are parsed with quick-xml
+//! into the few shapes S3 accepts.
 
 use std::fmt::Write;
 use std::time::SystemTime;
@@ -116,29 +118,35 @@ pub(crate) fn escape(text: &str) -> String {
     s
 }
 
+/// Writes `text` as XML character data that every parser reads back byte for byte. Used for
+/// everything the server writes, listings included.
 fn escape_into(out: &mut String, text: &str) {
-    // Every character escaped is ASCII, so the runs between them are whole UTF-8 text and are
-    // copied at once: most keys have nothing to escape.
+    // The runs between escaped characters are whole UTF-8 text and are copied at once: most
+    // keys have nothing to escape.
+    let bytes = text.as_bytes();
     let mut run = 0;
-    for (i, b) in text.bytes().enumerate() {
-        let entity = match b {
-            b'&' => "&amp;",
-            b'<' => "&lt;",
-            b'>' => "&gt;",
-            b'"' => "&quot;",
-            b'\'' => "&apos;",
-            // Control characters cannot appear in XML 1.0 text, even escaped as entities: they
-            // are written as character references that clients decode.
-            b if b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r') => "",
+    for (i, &b) in bytes.iter().enumerate() {
+        let (entity, len) = match b {
+            b'&' => ("&amp;", 1),
+            b'<' => ("&lt;", 1),
+            b'>' => ("&gt;", 1),
+            b'"' => ("&quot;", 1),
+            b'\'' => ("&apos;", 1),
+            // A raw CR is read back as LF (end-of-line normalisation): `a\rb` would list as
+            // `a\nb`, another key. Other control characters cannot appear in XML 1.0 text at
+            // all. Both are written as character references, as S3 does, which clients decode.
+            b if b < 0x20 && !matches!(b, b'\t' | b'\n') => ("", 1),
+            // U+FFFE and U+FFFF are not XML characters either (EF BF BE / EF BF BF).
+            0xEF if matches!(bytes.get(i + 1..i + 3), Some([0xBF, 0xBE | 0xBF])) => ("", 3),
             _ => continue,
         };
         out.push_str(&text[run..i]);
-        if entity.is_empty() {
-            let _ = write!(out, "&#x{b:X};");
-        } else {
+        if !entity.is_empty() {
             out.push_str(entity);
+        } else if let Some(c) = text[i..].chars().next() {
+            let _ = write!(out, "&#x{:X};", u32::from(c));
         }
-        run = i + 1;
+        run = i + len;
     }
     out.push_str(&text[run..]);
 }
@@ -437,10 +445,11 @@ mod tests {
     #[test]
     fn escaping() {
         let mut x = Xml::document("R", true);
-        x.elem("K", "a<&>\"'\u{1}é").elem("P", "plain/key.txt");
-        assert!(x
-            .finish()
-            .ends_with("<K>a&lt;&amp;&gt;&quot;&apos;&#x1;é</K><P>plain/key.txt</P></R>"));
+        x.elem("K", "a<&>\"'\u{1}é\r\n\t\u{FFFF}z")
+            .elem("P", "plain/key.txt");
+        assert!(x.finish().ends_with(
+            "<K>a&lt;&amp;&gt;&quot;&apos;&#x1;é&#xD;\n\t&#xFFFF;z</K><P>plain/key.txt</P></R>"
+        ));
     }
 
     #[test]
@@ -484,7 +493,10 @@ mod tests {
         fn escaped_text_reads_back(text in "[^\\x00]*") {
             let e = escape(&text);
             proptest::prop_assert!(!e.contains(['<', '>', '"', '\'']));
-            proptest::prop_assert!(!e.chars().any(|c| c < ' ' && !matches!(c, '\t' | '\n' | '\r')));
+            let unreadable = |c: char| {
+                (c < ' ' && !matches!(c, '\t' | '\n')) || matches!(c, '\u{FFFE}' | '\u{FFFF}')
+            };
+            proptest::prop_assert!(!e.chars().any(unreadable), "{:?}", e);
             let back = quick_xml::escape::unescape(&e);
             proptest::prop_assert!(back.is_ok(), "{e:?} does not read back: {back:?}");
             proptest::prop_assert_eq!(back.unwrap_or_default(), text);

@@ -41,10 +41,53 @@ pub struct ObjectAttrs {
     #[serde(default)]
     pub headers: ContentHeaders,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub user_meta: Vec<(String, String)>,
+    pub user_meta: Vec<(String, MetaValue)>,
     /// The additional checksum the client asked for, verified when the object was written.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checksum: Option<Checksum>,
+}
+
+/// A user metadata value: the bytes the client sent, which need not be UTF-8 (a header value
+/// may hold any byte but controls; Latin-1 is common). Stored as a JSON string when it is text,
+/// as every record written before held it, and as an array of bytes otherwise, so that nothing
+/// is replaced on the way.
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct MetaValue(pub Vec<u8>);
+
+impl MetaValue {
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl From<&str> for MetaValue {
+    fn from(s: &str) -> MetaValue {
+        MetaValue(s.as_bytes().to_vec())
+    }
+}
+
+impl Serialize for MetaValue {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        match std::str::from_utf8(&self.0) {
+            Ok(text) => s.serialize_str(text),
+            Err(_) => s.serialize_bytes(&self.0),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for MetaValue {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<MetaValue, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Stored {
+            Text(String),
+            Bytes(Vec<u8>),
+        }
+        Ok(MetaValue(match Stored::deserialize(d)? {
+            Stored::Text(t) => t.into_bytes(),
+            Stored::Bytes(b) => b,
+        }))
+    }
 }
 
 /// Which additional checksum (S3's `x-amz-checksum-*`) an object or upload carries, and whether
@@ -423,6 +466,14 @@ mod tests {
         ]
     }
 
+    /// Text values, and byte values that are not UTF-8 (stored another way).
+    fn meta_value() -> impl Strategy<Value = MetaValue> {
+        prop_oneof![
+            tricky().prop_map(|t| MetaValue::from(t.as_str())),
+            proptest::collection::vec(any::<u8>(), 0..8).prop_map(MetaValue),
+        ]
+    }
+
     fn meta() -> impl Strategy<Value = ObjectMeta> {
         (
             (any::<u64>(), any::<i64>(), any::<u64>()),
@@ -434,7 +485,7 @@ mod tests {
                 tricky()
             ],
             proptest::option::of(tricky()),
-            proptest::collection::vec((tricky(), tricky()), 0..3),
+            proptest::collection::vec((tricky(), meta_value()), 0..3),
             proptest::collection::vec(any::<u64>(), 0..3),
             proptest::option::of(any::<i64>()),
             any::<bool>(),
@@ -466,6 +517,29 @@ mod tests {
                     }
                 },
             )
+    }
+
+    /// Records written before values were bytes read as they were; a value that is not text
+    /// survives the round trip byte for byte.
+    #[test]
+    fn metadata_values_keep_their_bytes() {
+        let old = br#"{"fingerprint":{"size":1,"mtime_ns":2,"id":3},"etag":"e","attrs":{"headers":{},"user_meta":[["x","plain"]]}}"#;
+        let m = ObjectMeta::decode(old).unwrap();
+        assert_eq!(
+            m.attrs.user_meta,
+            vec![("x".into(), MetaValue::from("plain"))]
+        );
+        assert_eq!(m.encode(), old.to_vec(), "text is written as before");
+        let mut latin1 = m.clone();
+        latin1.attrs.user_meta = vec![("x".into(), MetaValue(b"caf\xe9".to_vec()))];
+        let back = ObjectMeta::decode(&latin1.encode()).unwrap();
+        assert_eq!(back, latin1);
+        assert_eq!(
+            ListedMeta::read_known_layout(&latin1.encode())
+                .unwrap()
+                .etag,
+            "e"
+        );
     }
 
     proptest! {

@@ -19,7 +19,9 @@ mod watch;
 mod writeback;
 
 pub use error::{Result, VfsError};
-pub use index::{BodyHasher, Checksum, ChecksumSlot, ChecksumType, ContentHeaders, ObjectAttrs};
+pub use index::{
+    BodyHasher, Checksum, ChecksumSlot, ChecksumType, ContentHeaders, MetaValue, ObjectAttrs,
+};
 pub use list::{ListItem, ListPage, ListQuery, Listed};
 pub use multipart::{PartBody, PartInfo, PartPage, UploadInfo, UploadPage, MAX_PART_NUMBER};
 pub use readcache::ReadCacheStats;
