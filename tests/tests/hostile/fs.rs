@@ -1,7 +1,8 @@
 //! What another program with access to the served directory leaves in it. A FIFO, a socket or a
 //! symbolic link at a key is no object: every request answers as for an absent key, promptly,
 //! and leaves it in place (a GET of a FIFO used to wait for a writer for good, pinning a blocking
-//! thread and its key's lock, and hanging every listing once the watch had recorded it).
+//! thread and its key's lock, and hanging every listing once the watch had recorded it). And a
+//! restart never answers a listing that shows a key whose file is gone.
 
 use std::ffi::CString;
 use std::future::Future;
@@ -219,4 +220,27 @@ async fn deleting_what_is_not_an_object_leaves_it_in_place() {
     );
     assert_eq!(s.get("bkt", "real").await, b"real");
     assert_eq!(s.list_keys("bkt").await, ["real"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_listing_during_the_start_up_check_shows_no_removed_file() {
+    let mut s = TestServer::start().await;
+    // A bucket checked before the one that changed, so that the check takes a while.
+    let first = s.root().join("aaa");
+    std::fs::create_dir(&first).unwrap();
+    for i in 0..3000 {
+        std::fs::write(first.join(format!("f{i:04}")), b"x").unwrap();
+    }
+    s.create_bucket("zzz").await;
+    s.put("zzz", "gone", b"removed while the server was down".to_vec())
+        .await;
+    s.put("zzz", "kept", b"kept".to_vec()).await;
+    s.stop_server().await;
+    // A file gone and its record left, as a delete cut off between the two left them before.
+    std::fs::remove_file(s.path_of("zzz", "gone")).unwrap();
+    s.start_again().await;
+    let listing = s.list_keys("zzz").await;
+    let get = s.client.get_object().bucket("zzz").key("gone").send().await;
+    assert_eq!(listing, ["kept"], "listed at once after the start");
+    assert_eq!(status_and_code(&get.unwrap_err()).0, 404);
 }

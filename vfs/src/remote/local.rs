@@ -434,7 +434,7 @@ impl Remote for LocalFs {
         Ok(Box::new(up))
     }
 
-    async fn delete(&self, path: &str) -> io::Result<bool> {
+    async fn delete(&self, path: &str, pinned: Option<Fingerprint>) -> io::Result<bool> {
         let p = path.to_string();
         let sync = self.sync;
         self.at_root(move |root| {
@@ -451,7 +451,7 @@ impl Remote for LocalFs {
                 Err(e) if is_missing(&e) => return Ok(false),
                 Err(e) => return Err(e),
             };
-            if !md.is_file() {
+            if !md.is_file() || pinned.is_some_and(|fp| fp != fingerprint(&md)) {
                 return Ok(false);
             }
             let c = cstr(name)?;

@@ -210,9 +210,10 @@ pub trait Remote: Send + Sync + 'static {
     /// without passing the bytes through memory where the remote can (a copy is the
     /// concatenation of one file).
     async fn concat(&self, dest: &str, srcs: &[Source]) -> io::Result<Box<dyn Upload>>;
-    /// Removes a file; `false` when there was none to remove. Whatever is not a file (a folder,
-    /// a link, a FIFO...) is left in place.
-    async fn delete(&self, path: &str) -> io::Result<bool>;
+    /// Removes a file, only when it is version `pinned` where given (so that a newer one another
+    /// program wrote stays); `false` when there was none to remove. Whatever is not a file (a
+    /// folder, a link, a FIFO...) is left in place.
+    async fn delete(&self, path: &str, pinned: Option<Fingerprint>) -> io::Result<bool>;
     /// Creates one folder; `false` when it already existed.
     async fn mkdir(&self, path: &str) -> io::Result<bool>;
     /// Removes an empty folder.
