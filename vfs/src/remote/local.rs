@@ -8,7 +8,8 @@
 //! socket, a device, a symbolic link) is absent for every operation: stat, open, listings, copies
 //! and deletes (which leave it in place). Files are opened without waiting (`O_NONBLOCK`) and
 //! checked on the open descriptor: opening a FIFO for reading waits for a writer, and pinned a
-//! blocking thread (and the key's lock) for good.
+//! blocking thread (and the key's lock) for good. A write to such a key is refused rather than
+//! replacing what is there.
 
 use std::ffi::CString;
 use std::fs::{self, File, OpenOptions};
@@ -594,6 +595,29 @@ fn sync_dirs(dir: &File, parents: &[File]) -> io::Result<()> {
     parents.iter().try_for_each(sync_dir)
 }
 
+/// Fails with `EEXIST` when `name` in `dir` is neither missing, a file nor a folder (a folder
+/// fails the rename itself): a link, a FIFO or a socket another program put at a key is not an
+/// object, and a write to the key must not replace it any more than a delete removes it.
+fn not_in_the_way(dir: &File, name: &CString) -> io::Result<()> {
+    // SAFETY: an all-zero stat is a valid value to be overwritten.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: valid descriptor, C string and stat buffer.
+    let r = unsafe {
+        libc::fstatat(
+            dir.as_raw_fd(),
+            name.as_ptr(),
+            &mut st,
+            libc::AT_SYMLINK_NOFOLLOW,
+        )
+    };
+    match check(r) {
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(()),
+        Err(e) => Err(e),
+        Ok(()) if matches!(st.st_mode & libc::S_IFMT, libc::S_IFREG | libc::S_IFDIR) => Ok(()),
+        Ok(()) => Err(io::Error::from_raw_os_error(libc::EEXIST)),
+    }
+}
+
 /// Removes a tree of empty folders bottom-up with rmdir only, so that a file that arrives
 /// meanwhile makes it fail (ENOTEMPTY) instead of being deleted.
 fn remove_empty_tree(p: &Path) -> io::Result<()> {
@@ -826,6 +850,7 @@ impl Upload for LocalUpload {
                     parents.clear();
                     let made = open_or_create_dir(root.as_raw_fd(), parent, &mut parents);
                     let attempt = made.and_then(|dir| {
+                        not_in_the_way(&dir, &name_c)?;
                         // SAFETY: valid descriptors and C strings.
                         check(unsafe {
                             libc::renameat(
