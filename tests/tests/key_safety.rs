@@ -229,3 +229,163 @@ async fn generated_hostile_keys_stay_in_their_bucket_and_never_alias() {
         stored.len()
     );
 }
+
+/// What `path` is, without following a link: (link, FIFO, socket, regular file), or `None`.
+fn kind(path: &std::path::Path) -> Option<(bool, bool, bool, bool)> {
+    use std::os::unix::fs::FileTypeExt;
+    let t = std::fs::symlink_metadata(path).ok()?.file_type();
+    Some((t.is_symlink(), t.is_fifo(), t.is_socket(), t.is_file()))
+}
+
+/// Entries another program plants in a bucket. FIFOs, sockets and symbolic links are never
+/// objects: not served, not followed out of the root, neither replaced by a PUT or a copy to
+/// their key (refused with an S3 error) nor removed by a DELETE. A hard link to a file outside
+/// is a file like any other, but a write to its key replaces the key's file and never writes
+/// into the shared inode.
+#[tokio::test(flavor = "multi_thread")]
+async fn planted_fifos_sockets_and_links_are_never_objects_nor_written_through() {
+    use crate::hostile::fs::{assert_absent, mkfifo, mksock};
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("secret"), b"secret").unwrap();
+    std::fs::write(outside.path().join("shared"), b"shared").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let bkt = dir.path().join("bkt");
+    std::fs::create_dir_all(bkt.join("d")).unwrap();
+    std::fs::write(bkt.join("src"), b"source").unwrap();
+    mkfifo(&bkt.join("fifo"));
+    mkfifo(&bkt.join("d/fifo"));
+    mksock(&bkt.join("sock"));
+    std::os::unix::fs::symlink(outside.path().join("secret"), bkt.join("link")).unwrap();
+    std::os::unix::fs::symlink(outside.path(), bkt.join("dir-link")).unwrap();
+    std::fs::hard_link(outside.path().join("shared"), bkt.join("hard")).unwrap();
+    let s = TestServer::start_in(dir, |_| {}).await;
+    let planted = ["fifo", "d/fifo", "sock", "link"];
+    let kinds = || planted.map(|k| kind(&bkt.join(k)));
+    let before = kinds();
+    assert!(before.iter().all(Option::is_some));
+
+    for key in planted.iter().chain(&["dir-link/secret"]) {
+        assert_absent(&s, key).await;
+    }
+    assert_eq!(s.list_keys("bkt").await, ["hard", "src"]);
+    for key in planted.iter().chain(&["dir-link/secret", "dir-link/new"]) {
+        let put = s
+            .client
+            .put_object()
+            .bucket("bkt")
+            .key(*key)
+            .body(aws_sdk_s3::primitives::ByteStream::from_static(b"written"))
+            .send()
+            .await;
+        assert_eq!(
+            status_and_code(&put.expect_err("a PUT over a planted entry")),
+            (400, "InvalidArgument".into()),
+            "PUT {key}"
+        );
+        let copy = s
+            .client
+            .copy_object()
+            .copy_source("bkt/src")
+            .bucket("bkt")
+            .key(*key)
+            .send()
+            .await;
+        assert_eq!(
+            status_and_code(&copy.expect_err("a copy over a planted entry")),
+            (400, "InvalidArgument".into()),
+            "CopyObject to {key}"
+        );
+        s.client
+            .delete_object()
+            .bucket("bkt")
+            .key(*key)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("DELETE {key}: {}", describe(&e)));
+    }
+    // A multipart upload completed onto a FIFO's key is refused the same way.
+    let mp = s
+        .client
+        .create_multipart_upload()
+        .bucket("bkt")
+        .key("fifo")
+        .send()
+        .await
+        .unwrap();
+    let id = mp.upload_id().unwrap();
+    let part = s
+        .client
+        .upload_part()
+        .bucket("bkt")
+        .key("fifo")
+        .upload_id(id)
+        .part_number(1)
+        .body(aws_sdk_s3::primitives::ByteStream::from_static(b"part"))
+        .send()
+        .await
+        .unwrap();
+    let done = s
+        .client
+        .complete_multipart_upload()
+        .bucket("bkt")
+        .key("fifo")
+        .upload_id(id)
+        .multipart_upload(
+            aws_sdk_s3::types::CompletedMultipartUpload::builder()
+                .parts(
+                    aws_sdk_s3::types::CompletedPart::builder()
+                        .part_number(1)
+                        .e_tag(part.e_tag().unwrap())
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await;
+    assert_eq!(
+        status_and_code(&done.expect_err("a completion over a FIFO")),
+        (400, "InvalidArgument".into())
+    );
+    assert_eq!(kinds(), before, "a planted entry was replaced or removed");
+
+    // The hard link is a file; writes to its key replace that name only.
+    assert_eq!(s.get("bkt", "hard").await, b"shared");
+    s.put("bkt", "hard", b"put over the link".to_vec()).await;
+    assert_eq!(s.get("bkt", "hard").await, b"put over the link");
+    std::fs::hard_link(outside.path().join("shared"), bkt.join("hard2")).unwrap();
+    s.client
+        .copy_object()
+        .copy_source("bkt/src")
+        .bucket("bkt")
+        .key("hard2")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(s.get("bkt", "hard2").await, b"source");
+    std::fs::hard_link(outside.path().join("shared"), bkt.join("hard3")).unwrap();
+    s.client
+        .delete_object()
+        .bucket("bkt")
+        .key("hard3")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(kind(&bkt.join("hard3")), None);
+
+    // Nothing outside changed, and nothing was added there.
+    assert_eq!(
+        std::fs::read(outside.path().join("secret")).unwrap(),
+        b"secret"
+    );
+    assert_eq!(
+        std::fs::read(outside.path().join("shared")).unwrap(),
+        b"shared"
+    );
+    let mut names: Vec<_> = std::fs::read_dir(outside.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["secret", "shared"]);
+    assert_eq!(s.list_keys("bkt").await, ["hard", "hard2", "src"]);
+}

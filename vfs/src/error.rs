@@ -70,7 +70,10 @@ impl VfsError {
     /// Maps an I/O error met while writing or reading `key` to what the client should hear.
     pub(crate) fn from_key_io(e: io::Error, key: &str) -> VfsError {
         match e.raw_os_error() {
-            Some(libc::ENOTDIR) | Some(libc::EISDIR) | Some(libc::EEXIST) | Some(libc::ENOTEMPTY) => {
+            Some(libc::EEXIST) => VfsError::KeyConflict(format!(
+                "key {key:?} is taken on disk by something that is not an object (a link, a FIFO, a socket...)"
+            )),
+            Some(libc::ENOTDIR) | Some(libc::EISDIR) | Some(libc::ENOTEMPTY) => {
                 VfsError::KeyConflict(format!(
                     "key {key:?} conflicts with an existing object or folder: an object name cannot also be a folder name"
                 ))

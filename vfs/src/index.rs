@@ -353,6 +353,14 @@ impl Index {
         wait.await
     }
 
+    /// Queues `ops` to be committed with the next group, without waiting: for changes a crash
+    /// may lose harmlessly.
+    pub(crate) fn queue(&self, ops: Vec<Op>) -> Result<()> {
+        let (tx, done, _) = self.channel()?;
+        let _ = tx.send(Batch { ops, done });
+        Ok(())
+    }
+
     /// Splits [`Index::apply`] in two: a synchronous `submit` that queues the ops `build` makes
     /// from the fingerprint of the object just published (to be run where cancelling cannot
     /// separate it from the change it records), and the wait for them to be durable.

@@ -82,6 +82,7 @@ const REFRESH_CONCURRENCY: usize = 32;
 impl Vfs {
     pub async fn list(&self, bucket: &str, q: &ListQuery<'_>) -> Result<ListPage> {
         self.head_bucket(bucket).await?;
+        self.wait_checked().await;
         let base = key::index_key(bucket, "");
         let delimiter = q.delimiter.filter(|d| !d.is_empty());
         let mut full_prefix = base.clone();

@@ -852,7 +852,9 @@ impl Vfs {
         let tmp = format!("{RESERVED_DIR}/tmp");
         for e in self.remote.list_dir(&tmp).await.unwrap_or_default() {
             if !e.is_dir && e.fingerprint.mtime_ns < cutoff {
-                self.remote.delete(&format!("{tmp}/{}", e.name)).await?;
+                self.remote
+                    .delete(&format!("{tmp}/{}", e.name), None)
+                    .await?;
             }
         }
         Ok(reaped)

@@ -3,7 +3,8 @@
 //! A new index over an existing tree is filled in one pass before serving starts. Later scans run
 //! in the background while requests are served, so every change they make is re-checked under
 //! the key's lock against the remote as it is at that moment: a scan never undoes a write that
-//! raced with it.
+//! raced with it. Listings wait for the first scan after the index is opened (the one the
+//! daemon starts at once): until then the index may list files removed while it was closed.
 
 use crate::error::Result;
 use crate::folder::{marker_meta, marker_path};
@@ -38,6 +39,22 @@ impl Vfs {
     /// Brings the index in line with the remote; safe to run while serving.
     pub async fn reconcile(&self) -> Result<ScanReport> {
         let _one_at_a_time = self.scan_lock.lock().await;
+        let report = self.scan_all().await;
+        // Set after a failed scan too: listings that waited for a check get the index as it is,
+        // instead of waiting for the next scan (the failure is logged).
+        self.checked.send_replace(true);
+        report
+    }
+
+    /// Waits until a scan has checked the index since it was opened.
+    pub(crate) async fn wait_checked(&self) {
+        if !*self.checked.borrow() {
+            // The sender lives as long as `self`: this cannot fail.
+            let _ = self.checked.subscribe().wait_for(|checked| *checked).await;
+        }
+    }
+
+    async fn scan_all(&self) -> Result<ScanReport> {
         let serving = self.index_filled()?;
         let buckets = self.list_buckets().await?;
         let mut report = ScanReport::default();

@@ -99,6 +99,10 @@ pub struct Vfs {
     cleanup: bool,
     /// Keeps background scans from overlapping.
     pub(crate) scan_lock: Mutex<()>,
+    /// Whether a scan has checked the index against the remote since it was opened: listings
+    /// wait for one, since the index may hold records of files removed while the server was
+    /// down (by other programs, or by a crash on the way).
+    pub(crate) checked: tokio::sync::watch::Sender<bool>,
     /// Records gathered by the first fill of a new index, written in large batches.
     pub(crate) fill_ops: Mutex<Vec<crate::meta::Op>>,
     /// Multipart parts being written in place right now.
@@ -160,6 +164,7 @@ impl Vfs {
             fsync: config.vfs.fsync,
             cleanup: !config.vfs.no_cleanup,
             scan_lock: Mutex::new(()),
+            checked: tokio::sync::watch::Sender::new(false),
             fill_ops: Mutex::new(Vec::new()),
             writing_in_place: Default::default(),
             cache,
@@ -188,6 +193,7 @@ impl Vfs {
                 .then(|| config.remote.path.clone()),
             own_writes: Default::default(),
         };
+        vfs.finish_deletes().await?;
         if !vfs.index_filled()? {
             vfs.reconcile().await?;
         }
@@ -837,13 +843,7 @@ impl Vfs {
         };
         {
             let _guard = self.locks.lock(&path).await;
-            self.remote.delete(&path).await?;
-            let mut ops = vec![Op::Delete(Tree::Objects, key::index_key(bucket, key))];
-            if self.cache.is_some() {
-                ops.push(Op::Delete(Tree::WriteBack, path.as_bytes().to_vec()));
-            }
-            self.index.apply(ops).await?;
-            self.forget_cached(&path).await;
+            self.delete_locked(bucket, key, &path).await?;
         }
         self.remove_empty_parents(&path).await;
         Ok(())

@@ -376,7 +376,7 @@ impl Vfs {
     /// lock, and the file has been uploaded or deleted).
     pub(crate) async fn forget_cached(&self, path: &str) {
         let Some(cache) = &self.cache else { return };
-        if cache.fs.delete(path).await.is_ok() {
+        if cache.fs.delete(path, None).await.is_ok() {
             crate::vfs::prune_empty_parents(&*cache.fs, path, |_| false).await;
         }
     }

@@ -4,5 +4,5 @@
 
 mod auth;
 mod conditional;
-mod fs;
+pub(crate) mod fs;
 mod transport;

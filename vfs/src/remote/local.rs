@@ -3,6 +3,13 @@
 //! Every path is resolved below the root with `openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS)`,
 //! and every change is made relative to a directory opened that way, so a symbolic link planted
 //! anywhere in the tree (by another program) can never lead a key outside it.
+//!
+//! Only regular files are objects. Anything else another program puts in the tree (a FIFO, a
+//! socket, a device, a symbolic link) is absent for every operation: stat, open, listings, copies
+//! and deletes (which leave it in place). Files are opened without waiting (`O_NONBLOCK`) and
+//! checked on the open descriptor: opening a FIFO for reading waits for a writer, and pinned a
+//! blocking thread (and the key's lock) for good. A write to such a key is refused rather than
+//! replacing what is there.
 
 use std::ffi::CString;
 use std::fs::{self, File, OpenOptions};
@@ -116,12 +123,43 @@ fn open_beneath(dir: RawFd, path: &str, flags: i32) -> io::Result<File> {
     }
 }
 
+/// Opens the regular file at `path` below `dir` for reading, with its metadata; `None` when there
+/// is none there (missing, a folder, or anything that is not an object).
+fn open_file(dir: RawFd, path: &str) -> io::Result<Option<(File, fs::Metadata)>> {
+    let file = match open_beneath(
+        dir,
+        path,
+        libc::O_RDONLY | libc::O_NONBLOCK | libc::O_NOCTTY,
+    ) {
+        Ok(f) => f,
+        // ENXIO: a socket (or a device without its driver).
+        Err(e) if is_missing(&e) || matches!(e.raw_os_error(), Some(libc::ENXIO)) => {
+            return Ok(None)
+        }
+        Err(e) => return Err(e),
+    };
+    let md = file.metadata()?;
+    if !md.is_file() {
+        return Ok(None);
+    }
+    // Reads of a regular file wait for the disk, as they should: on filesystems that honour the
+    // flag for them (network and FUSE ones) it would fail them instead.
+    // SAFETY: a valid descriptor; F_SETFL takes an int.
+    check(unsafe { libc::fcntl(file.as_raw_fd(), libc::F_SETFL, 0) })?;
+    Ok(Some((file, md)))
+}
+
 fn check(ret: libc::c_int) -> io::Result<()> {
     if ret < 0 {
         Err(io::Error::last_os_error())
     } else {
         Ok(())
     }
+}
+
+/// What a copy from a source that is not (or no longer) a file fails with.
+fn not_found() -> io::Error {
+    io::Error::from_raw_os_error(libc::ENOENT)
 }
 
 /// Splits `a/b/c` into (`a/b`, `c`).
@@ -184,8 +222,8 @@ impl LocalFs {
         let tmp = path.clone();
         let file = self
             .at_root(move |root| {
-                let file = open_beneath(root, &src, libc::O_RDONLY)?;
-                if fingerprint(&file.metadata()?) != want {
+                let (file, md) = open_file(root, &src)?.ok_or_else(not_found)?;
+                if fingerprint(&md) != want {
                     return Err(io::Error::from_raw_os_error(libc::ESTALE));
                 }
                 // Link the very inode that was resolved and checked (through its descriptor).
@@ -230,7 +268,10 @@ impl Remote for LocalFs {
         let p = path.to_string();
         let name = path.rsplit('/').next().unwrap_or_default().to_string();
         self.at_root(move |root| match open_beneath(root, &p, libc::O_PATH) {
-            Ok(f) => Ok(Some(entry(name, &f.metadata()?))),
+            Ok(f) => {
+                let md = f.metadata()?;
+                Ok((md.is_dir() || md.is_file()).then(|| entry(name, &md)))
+            }
             Err(e) if is_missing(&e) => Ok(None),
             Err(e) => Err(e),
         })
@@ -240,21 +281,12 @@ impl Remote for LocalFs {
     async fn open(&self, path: &str) -> io::Result<Option<Box<dyn Reader>>> {
         let p = path.to_string();
         self.at_root(move |root| {
-            let file = match open_beneath(root, &p, libc::O_RDONLY) {
-                Ok(f) => f,
-                Err(e) if is_missing(&e) || e.raw_os_error() == Some(libc::EISDIR) => {
-                    return Ok(None)
-                }
-                Err(e) => return Err(e),
-            };
-            let md = file.metadata()?;
-            if !md.is_file() {
-                return Ok(None);
-            }
-            Ok(Some(Box::new(LocalReader {
-                file: Arc::new(file),
-                fingerprint: fingerprint(&md),
-            }) as Box<dyn Reader>))
+            Ok(open_file(root, &p)?.map(|(file, md)| {
+                Box::new(LocalReader {
+                    file: Arc::new(file),
+                    fingerprint: fingerprint(&md),
+                }) as Box<dyn Reader>
+            }))
         })
         .await
     }
@@ -276,7 +308,9 @@ impl Remote for LocalFs {
                     continue; // not UTF-8: cannot be an S3 key
                 };
                 match e.metadata() {
-                    Ok(md) => out.push(entry(name, &md)),
+                    // Its type as read above may be of an entry replaced since.
+                    Ok(md) if md.is_dir() || md.is_file() => out.push(entry(name, &md)),
+                    Ok(_) => continue,
                     Err(e) if is_missing(&e) => continue, // removed while listing
                     Err(e) => return Err(e),
                 }
@@ -310,18 +344,31 @@ impl Remote for LocalFs {
                     libc::openat(
                         dir.as_raw_fd(),
                         c.as_ptr(),
-                        libc::O_WRONLY | libc::O_CREAT | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+                        libc::O_WRONLY
+                            | libc::O_CREAT
+                            | libc::O_NOFOLLOW
+                            | libc::O_NONBLOCK
+                            | libc::O_NOCTTY
+                            | libc::O_CLOEXEC,
                         0o644,
                     )
                 };
                 if fd < 0 {
-                    return Err(io::Error::last_os_error());
+                    let e = io::Error::last_os_error();
+                    // A FIFO without a reader, or a socket: not a file to write into.
+                    return match e.raw_os_error() {
+                        Some(libc::ENXIO) => Ok(None),
+                        _ => Err(e),
+                    };
                 }
                 // SAFETY: a new descriptor nothing else owns.
                 let mut file = unsafe { File::from_raw_fd(fd) };
-                if file.metadata()?.nlink() > 1 {
+                let md = file.metadata()?;
+                if !md.is_file() || md.nlink() > 1 {
                     return Ok(None);
                 }
+                // SAFETY: a valid descriptor; F_SETFL takes an int.
+                check(unsafe { libc::fcntl(file.as_raw_fd(), libc::F_SETFL, 0) })?;
                 // The file may be new: its name must survive a crash as the bytes will.
                 if sync {
                     sync_dirs(&dir, &parents)?;
@@ -365,8 +412,8 @@ impl Remote for LocalFs {
         let dst = up.file.clone();
         self.at_root(move |root| {
             for src in srcs {
-                let mut from = open_beneath(root, &src.path, libc::O_RDONLY)?;
-                let now = fingerprint(&from.metadata()?);
+                let (mut from, md) = open_file(root, &src.path)?.ok_or_else(not_found)?;
+                let now = fingerprint(&md);
                 if src.pinned.is_some_and(|fp| fp != now) {
                     return Err(io::Error::from_raw_os_error(libc::ESTALE));
                 }
@@ -388,7 +435,7 @@ impl Remote for LocalFs {
         Ok(Box::new(up))
     }
 
-    async fn delete(&self, path: &str) -> io::Result<bool> {
+    async fn delete(&self, path: &str, pinned: Option<Fingerprint>) -> io::Result<bool> {
         let p = path.to_string();
         let sync = self.sync;
         self.at_root(move |root| {
@@ -398,6 +445,16 @@ impl Remote for LocalFs {
                 Err(e) if is_missing(&e) => return Ok(false),
                 Err(e) => return Err(e),
             };
+            // What is there is checked first (a link fails to resolve): another program may
+            // replace it before the unlink, which no call can rule out, only make unlikely.
+            let md = match open_beneath(dir.as_raw_fd(), name, libc::O_PATH) {
+                Ok(f) => f.metadata()?,
+                Err(e) if is_missing(&e) => return Ok(false),
+                Err(e) => return Err(e),
+            };
+            if !md.is_file() || pinned.is_some_and(|fp| fp != fingerprint(&md)) {
+                return Ok(false);
+            }
             let c = cstr(name)?;
             // SAFETY: valid descriptor and C string.
             match check(unsafe { libc::unlinkat(dir.as_raw_fd(), c.as_ptr(), 0) }) {
@@ -536,6 +593,29 @@ fn dir_flags(sync: bool) -> i32 {
 fn sync_dirs(dir: &File, parents: &[File]) -> io::Result<()> {
     sync_dir(dir)?;
     parents.iter().try_for_each(sync_dir)
+}
+
+/// Fails with `EEXIST` when `name` in `dir` is neither missing, a file nor a folder (a folder
+/// fails the rename itself): a link, a FIFO or a socket another program put at a key is not an
+/// object, and a write to the key must not replace it any more than a delete removes it.
+fn not_in_the_way(dir: &File, name: &CString) -> io::Result<()> {
+    // SAFETY: an all-zero stat is a valid value to be overwritten.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: valid descriptor, C string and stat buffer.
+    let r = unsafe {
+        libc::fstatat(
+            dir.as_raw_fd(),
+            name.as_ptr(),
+            &mut st,
+            libc::AT_SYMLINK_NOFOLLOW,
+        )
+    };
+    match check(r) {
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(()),
+        Err(e) => Err(e),
+        Ok(()) if matches!(st.st_mode & libc::S_IFMT, libc::S_IFREG | libc::S_IFDIR) => Ok(()),
+        Ok(()) => Err(io::Error::from_raw_os_error(libc::EEXIST)),
+    }
 }
 
 /// Removes a tree of empty folders bottom-up with rmdir only, so that a file that arrives
@@ -770,6 +850,7 @@ impl Upload for LocalUpload {
                     parents.clear();
                     let made = open_or_create_dir(root.as_raw_fd(), parent, &mut parents);
                     let attempt = made.and_then(|dir| {
+                        not_in_the_way(&dir, &name_c)?;
                         // SAFETY: valid descriptors and C strings.
                         check(unsafe {
                             libc::renameat(

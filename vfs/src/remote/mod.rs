@@ -183,9 +183,10 @@ pub trait Remote: Send + Sync + 'static {
     fn max_object_size(&self) -> u64 {
         u64::MAX
     }
-    /// The entry at `path`, or `None`.
+    /// The entry at `path`, or `None`: also for what is neither a file nor a folder.
     async fn stat(&self, path: &str) -> io::Result<Option<Entry>>;
-    /// Opens a file for reading; `None` when missing or a folder.
+    /// Opens a file for reading, never waiting for another program; `None` when missing or not
+    /// a file.
     async fn open(&self, path: &str) -> io::Result<Option<Box<dyn Reader>>>;
     /// The entries of one folder, unsorted; an error when it does not exist.
     async fn list_dir(&self, path: &str) -> io::Result<Vec<Entry>>;
@@ -209,8 +210,10 @@ pub trait Remote: Send + Sync + 'static {
     /// without passing the bytes through memory where the remote can (a copy is the
     /// concatenation of one file).
     async fn concat(&self, dest: &str, srcs: &[Source]) -> io::Result<Box<dyn Upload>>;
-    /// Removes a file; `false` when it was not there.
-    async fn delete(&self, path: &str) -> io::Result<bool>;
+    /// Removes a file, only when it is version `pinned` where given (so that a newer one another
+    /// program wrote stays); `false` when there was none to remove. Whatever is not a file (a
+    /// folder, a link, a FIFO...) is left in place.
+    async fn delete(&self, path: &str, pinned: Option<Fingerprint>) -> io::Result<bool>;
     /// Creates one folder; `false` when it already existed.
     async fn mkdir(&self, path: &str) -> io::Result<bool>;
     /// Removes an empty folder.

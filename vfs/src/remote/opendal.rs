@@ -320,12 +320,15 @@ impl Remote for OpendalRemote {
         ))
     }
 
-    async fn delete(&self, path: &str) -> io::Result<bool> {
-        let existed = self.stat_file(path).await?.is_some();
-        if existed {
-            self.op.delete(path).await.map_err(to_io)?;
+    async fn delete(&self, path: &str, pinned: Option<Fingerprint>) -> io::Result<bool> {
+        let Some(md) = self.stat_file(path).await? else {
+            return Ok(false);
+        };
+        if pinned.is_some_and(|fp| fp != fingerprint(&md)) {
+            return Ok(false);
         }
-        Ok(existed)
+        self.op.delete(path).await.map_err(to_io)?;
+        Ok(true)
     }
 
     async fn mkdir(&self, path: &str) -> io::Result<bool> {

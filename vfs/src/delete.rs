@@ -1,0 +1,286 @@
+//! Deletes a crash cannot split between file and record.
+//!
+//! Publishing commits a record with its file (`Index::prepare`); a delete must too, or a crash
+//! between the unlink and the index commit leaves a record listed for an object that answers 404
+//! (and the other order, a file no record lists). So the record's removal is committed together
+//! with an intent naming the file's version (`Tree::State`, `delete/` + path → fingerprint);
+//! then the file is removed, then the intent dropped. The next start finishes every intent left
+//! behind before serving, removing a file only while it is still that version: another
+//! program's later write to the path is never removed.
+//!
+//! The intent is dropped without waiting for that commit: one lost in a crash finds its file
+//! gone (or a newer one) at the next start, and is simply dropped then.
+
+use crate::error::Result;
+use crate::key;
+use crate::meta::{Op, Tree};
+use crate::remote::Fingerprint;
+use crate::vfs::Vfs;
+
+/// Where intents live in `Tree::State`.
+const INTENT: &[u8] = b"delete/";
+
+fn intent_key(path: &str) -> Vec<u8> {
+    [INTENT, path.as_bytes()].concat()
+}
+
+impl Vfs {
+    /// Removes the object at `path` and its record; the caller holds the key's lock. Only a file
+    /// is an object: anything else at the path (a link, a FIFO, a socket another program put
+    /// there) stays, and the key answers as absent, as it did.
+    pub(crate) async fn delete_locked(&self, bucket: &str, key: &str, path: &str) -> Result<()> {
+        let file = self
+            .remote
+            .stat(path)
+            .await?
+            .filter(|e| !e.is_dir)
+            .map(|e| e.fingerprint);
+        let mut ops = vec![Op::Delete(Tree::Objects, key::index_key(bucket, key))];
+        if self.cache.is_some() {
+            ops.push(Op::Delete(Tree::WriteBack, path.as_bytes().to_vec()));
+        }
+        if let Some(fp) = file {
+            let mut undo = self.undo(&ops)?;
+            ops.push(Op::Put(Tree::State, intent_key(path), encode(&fp)));
+            self.index.apply(ops).await?;
+            let intent = Op::Delete(Tree::State, intent_key(path));
+            if let Err(e) = self.remote.delete(path, Some(fp)).await {
+                // A refused delete leaves the object as it was, record included.
+                undo.push(intent);
+                self.index.apply(undo).await?;
+                return Err(e.into());
+            }
+            // The object is gone: an index closing meanwhile only leaves the intent to the next
+            // start.
+            let _ = self.index.queue(vec![intent]);
+        } else {
+            self.index.apply(ops).await?;
+        }
+        self.forget_cached(path).await;
+        Ok(())
+    }
+
+    /// What puts back the entries `ops` delete.
+    fn undo(&self, ops: &[Op]) -> Result<Vec<Op>> {
+        let mut undo = Vec::new();
+        for op in ops {
+            if let Op::Delete(tree, k) = op {
+                if let Some(v) = self.index.get_in(*tree, k)? {
+                    undo.push(Op::Put(*tree, k.clone(), v));
+                }
+            }
+        }
+        Ok(undo)
+    }
+
+    /// Finishes the deletes a crash cut off (run at start, before serving).
+    pub(crate) async fn finish_deletes(&self) -> Result<()> {
+        let end = key::prefix_end(INTENT);
+        loop {
+            let batch = self
+                .index
+                .range_in(Tree::State, INTENT, end.as_deref(), 1000)?;
+            if batch.is_empty() {
+                return Ok(());
+            }
+            let mut done = Vec::with_capacity(batch.len());
+            for (k, v) in batch {
+                // An intent that cannot be read names nothing to remove.
+                let path = std::str::from_utf8(&k[INTENT.len()..]).ok();
+                let fp = serde_json::from_slice::<Fingerprint>(&v).ok();
+                if let (Some(path), Some(fp)) = (path, fp) {
+                    if self.remote.delete(path, Some(fp)).await? {
+                        tracing::info!(path, "delete cut off by a crash finished");
+                    }
+                }
+                done.push(Op::Delete(Tree::State, k));
+            }
+            self.index.apply(done).await?;
+        }
+    }
+}
+
+fn encode(fp: &Fingerprint) -> Vec<u8> {
+    serde_json::to_vec(fp).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use bytes::Bytes;
+
+    use super::*;
+    use crate::error::VfsError;
+    use crate::list::{ListItem, ListQuery};
+    use crate::vfs::PutRequest;
+
+    async fn open(root: &std::path::Path) -> Vfs {
+        let mut config = s3gate_config::Config::default();
+        config.remote.path = root.to_path_buf();
+        config.vfs.fsync = false;
+        Vfs::open(&config).await.unwrap()
+    }
+
+    async fn put(vfs: &Vfs, key: &str, data: &'static [u8]) {
+        type BodyError = Box<dyn std::error::Error + Send + Sync>;
+        let body = futures_util::stream::iter([Ok::<_, BodyError>(Bytes::from_static(data))]);
+        let req = PutRequest {
+            attrs: Default::default(),
+            content_md5: None,
+            precondition: None,
+            checksum: None,
+            body,
+        };
+        vfs.put_object("bkt", key, req).await.unwrap();
+    }
+
+    async fn keys(vfs: &Vfs) -> Vec<String> {
+        let q = ListQuery {
+            max_keys: 1000,
+            ..Default::default()
+        };
+        let page = vfs.list("bkt", &q).await.unwrap();
+        page.items
+            .iter()
+            .filter(|i| matches!(i, ListItem::Object { .. }))
+            .map(|i| i.name().to_string())
+            .collect()
+    }
+
+    /// What a GET of `key` answers: its bytes, or `None` for NoSuchKey.
+    async fn get(vfs: &Vfs, key: &str) -> Option<Vec<u8>> {
+        let r = match vfs.open_object("bkt", key).await {
+            Ok(r) => r,
+            Err(VfsError::NoSuchKey) => return None,
+            Err(e) => panic!("GET {key}: {e}"),
+        };
+        let size = r.info.size;
+        let mut out = Vec::new();
+        let mut s = r.stream(0, size);
+        while let Some(c) = futures_util::StreamExt::next(&mut s).await {
+            out.extend_from_slice(&c.unwrap());
+        }
+        Some(out)
+    }
+
+    /// Makes the folder `d` refuse changes, or take them again: read-only, and immutable for a
+    /// user whom permissions do not stop (root).
+    fn refuse_changes(d: &std::path::Path, refuse: bool) {
+        use std::os::fd::AsRawFd;
+        use std::os::unix::fs::PermissionsExt;
+        const FS_IMMUTABLE_FL: libc::c_long = 0x10;
+        let f = std::fs::File::open(d).unwrap();
+        let mut flags: libc::c_long = 0;
+        // SAFETY: a valid descriptor and a pointer to a long, for both calls.
+        let set = |flags: libc::c_long| unsafe {
+            libc::ioctl(f.as_raw_fd(), libc::FS_IOC_SETFLAGS, &flags)
+        };
+        // SAFETY: as above.
+        unsafe { libc::ioctl(f.as_raw_fd(), libc::FS_IOC_GETFLAGS, &mut flags) };
+        let mode = if refuse { 0o555 } else { 0o755 };
+        if refuse {
+            std::fs::set_permissions(d, std::fs::Permissions::from_mode(mode)).unwrap();
+            set(flags | FS_IMMUTABLE_FL);
+        } else {
+            set(flags & !FS_IMMUTABLE_FL);
+            std::fs::set_permissions(d, std::fs::Permissions::from_mode(mode)).unwrap();
+        }
+    }
+
+    /// The index as a crash between a delete's commit and its unlink leaves it: no record, the
+    /// intent, the file.
+    async fn crash_after_commit(vfs: &Vfs, key: &str) {
+        let path = format!("bkt/{key}");
+        let fp = vfs.remote.stat(&path).await.unwrap().unwrap().fingerprint;
+        vfs.index
+            .apply(vec![
+                Op::Delete(Tree::Objects, crate::key::index_key("bkt", key)),
+                Op::Put(Tree::State, intent_key(&path), encode(&fp)),
+            ])
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_delete_cut_off_after_its_commit_is_finished_at_the_next_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let vfs = open(dir.path()).await;
+        vfs.create_bucket("bkt").await.unwrap();
+        put(&vfs, "gone", b"deleted before the crash").await;
+        put(&vfs, "rewritten", b"deleted before the crash").await;
+        put(&vfs, "kept", b"kept").await;
+        crash_after_commit(&vfs, "gone").await;
+        crash_after_commit(&vfs, "rewritten").await;
+        vfs.shutdown().await;
+        drop(vfs);
+        // Another program writes the second key again while the server is down.
+        std::fs::write(dir.path().join("bkt/rewritten"), b"a newer file").unwrap();
+
+        let vfs = open(dir.path()).await;
+        assert!(
+            !dir.path().join("bkt/gone").exists(),
+            "the delete was finished"
+        );
+        vfs.reconcile().await.unwrap();
+        assert_eq!(keys(&vfs).await, ["kept", "rewritten"]);
+        assert_eq!(get(&vfs, "gone").await, None);
+        assert_eq!(get(&vfs, "rewritten").await.unwrap(), b"a newer file");
+        assert_eq!(get(&vfs, "kept").await.unwrap(), b"kept");
+        assert!(vfs
+            .index
+            .range_in(Tree::State, INTENT, key::prefix_end(INTENT).as_deref(), 10)
+            .unwrap()
+            .is_empty());
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn listings_wait_for_the_first_check_of_a_reopened_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let vfs = open(dir.path()).await;
+        vfs.create_bucket("bkt").await.unwrap();
+        put(&vfs, "gone", b"removed while the server was down").await;
+        put(&vfs, "kept", b"kept").await;
+        vfs.shutdown().await;
+        drop(vfs);
+        // A file gone, its record left: as an unlink a crash cut off from its commit leaves it.
+        std::fs::remove_file(dir.path().join("bkt/gone")).unwrap();
+
+        let vfs = std::sync::Arc::new(open(dir.path()).await);
+        let listing = tokio::spawn({
+            let vfs = vfs.clone();
+            async move { keys(&vfs).await }
+        });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(
+            !listing.is_finished(),
+            "a listing answered from an unchecked index"
+        );
+        vfs.reconcile().await.unwrap();
+        assert_eq!(listing.await.unwrap(), ["kept"]);
+        assert_eq!(get(&vfs, "gone").await, None);
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_refused_unlink_leaves_the_object_and_its_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let vfs = open(dir.path()).await;
+        vfs.create_bucket("bkt").await.unwrap();
+        put(&vfs, "d/k", b"stays").await;
+        vfs.reconcile().await.unwrap();
+        let before = vfs.index.get("bkt", "d/k").unwrap();
+        let d = dir.path().join("bkt/d");
+        refuse_changes(&d, true);
+        let refused = vfs.delete_object("bkt", "d/k").await;
+        refuse_changes(&d, false);
+        assert!(refused.is_err(), "the unlink was not refused");
+        assert_eq!(vfs.index.get("bkt", "d/k").unwrap(), before);
+        assert_eq!(keys(&vfs).await, ["d/k"]);
+        assert_eq!(get(&vfs, "d/k").await.unwrap(), b"stays");
+        assert!(vfs
+            .index
+            .range_in(Tree::State, INTENT, key::prefix_end(INTENT).as_deref(), 10)
+            .unwrap()
+            .is_empty());
+    }
+}
