@@ -29,7 +29,7 @@ use crate::index::{
 use crate::key::{self, RESERVED_DIR};
 use crate::meta::{Op, Tree};
 use crate::remote::{ns_from_time, time_from_ns, Source, Upload};
-use crate::vfs::{now_ns, ObjectInfo, Vfs};
+use crate::vfs::{now_ns, ObjectInfo, Precondition, Vfs};
 
 /// S3's smallest part, except for the last one.
 const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
@@ -510,8 +510,10 @@ impl Vfs {
     }
 
     /// Assembles the listed parts into the object, which carries `checksum` (computed by the
-    /// caller from the parts'). A failed Complete leaves the upload as it was, so the client can
-    /// retry; a repeated Complete of a finished upload answers the same.
+    /// caller from the parts'), when `precondition` holds on the object it replaces. A failed
+    /// Complete leaves the upload as it was, so the client can retry; a repeated Complete of a
+    /// finished upload answers the same (its condition held when it was first evaluated, and
+    /// the object it made would now fail an `If-None-Match: *`).
     pub async fn complete_multipart(
         &self,
         bucket: &str,
@@ -519,6 +521,7 @@ impl Vfs {
         id: &str,
         wanted: &[(u32, String)],
         checksum: Option<Checksum>,
+        precondition: Option<Precondition>,
     ) -> Result<ObjectInfo> {
         // Held throughout: parts cannot be added, nor the upload aborted, while the assembly
         // file may become the object; a second Complete waits and answers as this one did.
@@ -533,6 +536,10 @@ impl Vfs {
             };
         }
         let path = self.writable_path(bucket, key).await?;
+        if let Some(check) = &precondition {
+            // Before assembling anything; checked again when publishing.
+            self.check_precondition(bucket, key, check).await?;
+        }
         if wanted.windows(2).any(|w| w[0].0 >= w[1].0) {
             return Err(VfsError::InvalidPartOrder);
         }
@@ -578,7 +585,9 @@ impl Vfs {
             modified_ns: None,
             cached: self.in_cache(rec.in_cache),
         };
-        let info = self.publish(bucket, key, &path, upload, meta, None).await?;
+        let info = self
+            .publish(bucket, key, &path, upload, meta, precondition.as_ref())
+            .await?;
         let done = UploadRecord {
             completed: Some(info.etag.clone()),
             ..rec

@@ -1,1 +1,292 @@
-//! (cases land with their fixes)
+//! Conditions and bounds a client relies on to keep what it does not mean to touch: `If-Match` /
+//! `If-None-Match` on every write and delete (DeleteObject, DeleteObjects' per-object `<ETag>`,
+//! CopyObject's destination, CompleteMultipartUpload, PutObject with an ETag), each refused with
+//! the previous state intact; and the multipart resources a client can hold (open uploads per
+//! bucket, the in-place stride a part that never arrives would fix).
+
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, Delete, ObjectIdentifier};
+
+use crate::common::*;
+
+async fn server_with_bucket() -> TestServer {
+    let s = TestServer::start().await;
+    s.create_bucket("bkt").await;
+    s
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn delete_with_if_match_deletes_only_that_version() {
+    let s = server_with_bucket().await;
+    let etag = s.put("bkt", "doc", "version 1").await;
+    let delete = || s.client.delete_object().bucket("bkt").key("doc");
+    expect_error(
+        delete().if_match(etag_of(b"other")).send().await,
+        412,
+        "PreconditionFailed",
+    );
+    assert_eq!(
+        s.get("bkt", "doc").await,
+        b"version 1",
+        "a refused delete keeps the object"
+    );
+    delete().if_match(&etag).send().await.unwrap();
+    s.assert_no_such_key("bkt", "doc").await;
+    // If-Match wants an object there: on a missing key it is NoSuchKey, not the usual 204.
+    expect_error(delete().if_match(&etag).send().await, 404, "NoSuchKey");
+    expect_error(delete().if_match("*").send().await, 404, "NoSuchKey");
+    // A folder marker's ETag is checked as any object's.
+    s.client
+        .put_object()
+        .bucket("bkt")
+        .key("dir/")
+        .body(ByteStream::from_static(b""))
+        .send()
+        .await
+        .unwrap();
+    let marker = || s.client.delete_object().bucket("bkt").key("dir/");
+    expect_error(
+        marker().if_match(etag_of(b"x")).send().await,
+        412,
+        "PreconditionFailed",
+    );
+    assert_eq!(s.list_keys("bkt").await, ["dir/"]);
+    marker().if_match(etag_of(b"")).send().await.unwrap();
+    assert!(s.list_keys("bkt").await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn delete_objects_checks_each_etag_and_fails_only_that_key() {
+    let s = server_with_bucket().await;
+    let a = s.put("bkt", "a", "first").await;
+    let b = s.put("bkt", "b", "second").await;
+    let object = |key: &str, etag: Option<&str>| {
+        ObjectIdentifier::builder()
+            .key(key)
+            .set_e_tag(etag.map(str::to_string))
+            .build()
+            .unwrap()
+    };
+    let out = s
+        .client
+        .delete_objects()
+        .bucket("bkt")
+        .delete(
+            Delete::builder()
+                .objects(object("a", Some(&b)))
+                .objects(object("b", Some(&b)))
+                .objects(object("gone", None))
+                .objects(object("absent", Some(&a)))
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{}", describe(&e)));
+    let mut deleted: Vec<_> = out.deleted().iter().map(|d| d.key().unwrap()).collect();
+    deleted.sort();
+    assert_eq!(deleted, ["b", "gone"]);
+    let mut errors: Vec<_> = out
+        .errors()
+        .iter()
+        .map(|e| (e.key().unwrap(), e.code().unwrap()))
+        .collect();
+    errors.sort();
+    assert_eq!(
+        errors,
+        [("a", "PreconditionFailed"), ("absent", "NoSuchKey")]
+    );
+    assert_eq!(s.list_keys("bkt").await, ["a"]);
+    assert_eq!(s.get("bkt", "a").await, b"first");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn copy_conditions_are_on_the_destination() {
+    let s = server_with_bucket().await;
+    let src = s.put("bkt", "src", "source bytes").await;
+    let old = s.put("bkt", "dst", "destination bytes").await;
+    let copy = |key: &str| {
+        s.client
+            .copy_object()
+            .bucket("bkt")
+            .key(key)
+            .copy_source("bkt/src")
+    };
+    // A create-only copy must not overwrite (the source's ETag is beside the point).
+    expect_error(
+        copy("dst").if_none_match("*").send().await,
+        412,
+        "PreconditionFailed",
+    );
+    expect_error(
+        copy("dst").if_match(&src).send().await,
+        412,
+        "PreconditionFailed",
+    );
+    expect_error(copy("new").if_match(&old).send().await, 404, "NoSuchKey");
+    assert_eq!(s.get("bkt", "dst").await, b"destination bytes");
+    assert_eq!(s.list_keys("bkt").await, ["dst", "src"]);
+
+    copy("new").if_none_match("*").send().await.unwrap();
+    assert_eq!(s.get("bkt", "new").await, b"source bytes");
+    copy("dst").if_match(&old).send().await.unwrap();
+    assert_eq!(s.get("bkt", "dst").await, b"source bytes");
+    // The source's own conditions stay distinct: they hold here, the destination's does not.
+    expect_error(
+        copy("dst")
+            .copy_source_if_match(&src)
+            .if_match(&old)
+            .send()
+            .await,
+        412,
+        "PreconditionFailed",
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn put_if_none_match_with_an_etag_refuses_only_that_version() {
+    let s = server_with_bucket().await;
+    let v1 = s.put("bkt", "doc", "version 1").await;
+    let put = |body: &'static [u8]| {
+        s.client
+            .put_object()
+            .bucket("bkt")
+            .key("doc")
+            .body(ByteStream::from_static(body))
+    };
+    expect_error(
+        put(b"version 2").if_none_match(&v1).send().await,
+        412,
+        "PreconditionFailed",
+    );
+    assert_eq!(s.get("bkt", "doc").await, b"version 1");
+    let out = put(b"version 2")
+        .if_none_match(etag_of(b"something else"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.e_tag(), Some(etag_of(b"version 2").as_str()));
+    // A folder marker is created only once under If-None-Match: *.
+    let marker = || {
+        s.client
+            .put_object()
+            .bucket("bkt")
+            .key("dir/")
+            .body(ByteStream::from_static(b""))
+    };
+    marker().if_none_match("*").send().await.unwrap();
+    expect_error(
+        marker().if_none_match("*").send().await,
+        412,
+        "PreconditionFailed",
+    );
+}
+
+/// A new upload of `key` with one part; returns its id and the completion listing it.
+async fn one_part_upload(
+    s: &TestServer,
+    key: &str,
+    body: &[u8],
+) -> (String, CompletedMultipartUpload) {
+    let id = s
+        .client
+        .create_multipart_upload()
+        .bucket("bkt")
+        .key(key)
+        .send()
+        .await
+        .unwrap()
+        .upload_id()
+        .unwrap()
+        .to_string();
+    let part = s
+        .client
+        .upload_part()
+        .bucket("bkt")
+        .key(key)
+        .upload_id(&id)
+        .part_number(1)
+        .body(ByteStream::from(body.to_vec()))
+        .send()
+        .await
+        .unwrap();
+    let done = CompletedMultipartUpload::builder()
+        .parts(
+            CompletedPart::builder()
+                .part_number(1)
+                .e_tag(part.e_tag().unwrap())
+                .build(),
+        )
+        .build();
+    (id, done)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn complete_conditions_hold_and_a_repeat_answers_as_the_first() {
+    let s = server_with_bucket().await;
+    let old = s.put("bkt", "doc", "old").await;
+    let (id, parts) = one_part_upload(&s, "doc", b"assembled").await;
+    let complete = || {
+        s.client
+            .complete_multipart_upload()
+            .bucket("bkt")
+            .key("doc")
+            .upload_id(&id)
+            .multipart_upload(parts.clone())
+    };
+    expect_error(
+        complete().if_none_match("*").send().await,
+        412,
+        "PreconditionFailed",
+    );
+    expect_error(
+        complete().if_match(etag_of(b"other")).send().await,
+        412,
+        "PreconditionFailed",
+    );
+    assert_eq!(
+        s.get("bkt", "doc").await,
+        b"old",
+        "a refused Complete keeps the object"
+    );
+    // The upload is still open: the client may retry with a condition that holds.
+    let first = complete().if_match(&old).send().await.unwrap();
+    assert_eq!(s.get("bkt", "doc").await, b"assembled");
+    let again = complete().if_match(&old).send().await.unwrap();
+    assert_eq!(
+        again.e_tag(),
+        first.e_tag(),
+        "a repeat answers as the first"
+    );
+
+    // Create-only: on a missing key it goes through, and its repeat too.
+    let (id, parts) = one_part_upload(&s, "fresh", b"new").await;
+    let complete = || {
+        s.client
+            .complete_multipart_upload()
+            .bucket("bkt")
+            .key("fresh")
+            .upload_id(&id)
+            .multipart_upload(parts.clone())
+    };
+    let first = complete().if_none_match("*").send().await.unwrap();
+    let again = complete().if_none_match("*").send().await.unwrap();
+    assert_eq!(again.e_tag(), first.e_tag());
+    assert_eq!(s.get("bkt", "fresh").await, b"new");
+    // If-Match on a key with no object: NoSuchKey, nothing made.
+    let (id, parts) = one_part_upload(&s, "absent", b"x").await;
+    expect_error(
+        s.client
+            .complete_multipart_upload()
+            .bucket("bkt")
+            .key("absent")
+            .upload_id(&id)
+            .multipart_upload(parts)
+            .if_match(&old)
+            .send()
+            .await,
+        404,
+        "NoSuchKey",
+    );
+    assert_eq!(s.list_keys("bkt").await, ["doc", "fresh"]);
+}
