@@ -290,3 +290,79 @@ async fn complete_conditions_hold_and_a_repeat_answers_as_the_first() {
     );
     assert_eq!(s.list_keys("bkt").await, ["doc", "fresh"]);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_part_cut_off_fixes_no_stride() {
+    use tokio::io::AsyncWriteExt;
+    let s = server_with_bucket().await;
+    let id = s
+        .client
+        .create_multipart_upload()
+        .bucket("bkt")
+        .key("big")
+        .send()
+        .await
+        .unwrap()
+        .upload_id()
+        .unwrap()
+        .to_string();
+    // Part 1 declares 5 GiB, sends 1 MiB, and the connection goes.
+    let mut stream = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+    let head = format!(
+        "PUT /bkt/big?partNumber=1&uploadId={id} HTTP/1.1\r\nHost: {}\r\nContent-Length: {}\r\n\r\n",
+        s.addr,
+        5u64 << 30
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(&pattern(1 << 20, 1)).await.unwrap();
+    stream.flush().await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    drop(stream);
+    // Time for the server to see the connection gone and give up on the part.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+
+    // Then the parts any client sends: 5 MiB, and a short last one.
+    let bodies = [pattern(5 << 20, 2), pattern(5 << 20, 3), pattern(1000, 4)];
+    let mut done = CompletedMultipartUpload::builder();
+    for (i, body) in bodies.iter().enumerate() {
+        let n = i as i32 + 1;
+        let out = s
+            .client
+            .upload_part()
+            .bucket("bkt")
+            .key("big")
+            .upload_id(&id)
+            .part_number(n)
+            .body(ByteStream::from(body.clone()))
+            .send()
+            .await
+            .unwrap();
+        done = done.parts(
+            CompletedPart::builder()
+                .part_number(n)
+                .e_tag(out.e_tag().unwrap())
+                .build(),
+        );
+    }
+    // Placed by a 5 GiB stride, part 2 would sit 5 GiB into a sparse assembly file.
+    let staging = s.root().join(".s3gate/multipart").join(&id);
+    for entry in std::fs::read_dir(&staging).unwrap() {
+        let entry = entry.unwrap();
+        let len = entry.metadata().unwrap().len();
+        assert!(
+            len <= 16 << 20,
+            "{:?} is {len} bytes for 10 MiB of parts",
+            entry.file_name()
+        );
+    }
+    s.client
+        .complete_multipart_upload()
+        .bucket("bkt")
+        .key("big")
+        .upload_id(&id)
+        .multipart_upload(done.build())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(s.get("bkt", "big").await, bodies.concat());
+}
