@@ -260,6 +260,17 @@ impl Vfs {
         checksum: Option<ChecksumType>,
     ) -> Result<String> {
         self.writable_path(bucket, key).await?;
+        // Counted and created under one lock per bucket, so that a burst of creates cannot all
+        // see room for itself (`/` keeps it apart from the upload ids the lock space holds).
+        let _guard = self.upload_locks.lock(&format!("{bucket}/")).await;
+        if self.max_uploads > 0
+            && self.open_uploads_in(bucket, self.max_uploads)? >= self.max_uploads
+        {
+            return Err(VfsError::LimitReached(format!(
+                "bucket {bucket:?} has {} multipart uploads open, the most this server allows: complete or abort some first",
+                self.max_uploads
+            )));
+        }
         let id = format!("{:032x}", rand::random::<u128>());
         let rec = UploadRecord {
             initiated_ns: now_ns(),
@@ -833,6 +844,32 @@ impl Vfs {
             .iter()
             .filter(|(_, v)| decode::<UploadRecord>(v).is_ok_and(|r| r.completed.is_none()))
             .count())
+    }
+
+    /// How many uploads of `bucket` are open, counting no further than `enough`.
+    fn open_uploads_in(&self, bucket: &str, enough: u64) -> Result<u64> {
+        let mut start = key::index_key(bucket, "");
+        let end = key::prefix_end(&start);
+        let mut open = 0;
+        loop {
+            let batch = self
+                .index
+                .range_in(Tree::Uploads, &start, end.as_deref(), 1000)?;
+            let Some((last, _)) = batch.last() else {
+                return Ok(open);
+            };
+            start = last.clone();
+            start.push(0);
+            for (_, v) in &batch {
+                // Completed ones are kept a while only to answer a repeated Complete.
+                if decode::<UploadRecord>(v)?.completed.is_none() {
+                    open += 1;
+                }
+            }
+            if open >= enough {
+                return Ok(open);
+            }
+        }
     }
 
     /// Every upload record (completed ones included), as stored: `bucket/key NUL id` → record.

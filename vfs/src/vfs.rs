@@ -99,6 +99,8 @@ pub struct Vfs {
     pub(crate) etag_hash: EtagHash,
     pub(crate) fsync: bool,
     cleanup: bool,
+    /// The most multipart uploads a bucket may have open (0: no limit).
+    pub(crate) max_uploads: u64,
     /// Keeps background scans from overlapping.
     pub(crate) scan_lock: Mutex<()>,
     /// Records gathered by the first fill of a new index, written in large batches.
@@ -161,6 +163,7 @@ impl Vfs {
             etag_hash: config.vfs.etag_hash,
             fsync: config.vfs.fsync,
             cleanup: !config.vfs.no_cleanup,
+            max_uploads: config.vfs.max_uploads_per_bucket,
             scan_lock: Mutex::new(()),
             fill_ops: Mutex::new(Vec::new()),
             writing_in_place: Default::default(),

@@ -292,6 +292,78 @@ async fn complete_conditions_hold_and_a_repeat_answers_as_the_first() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn open_uploads_per_bucket_are_bounded() {
+    let s = TestServer::start_with(|c| c.vfs.max_uploads_per_bucket = 3).await;
+    s.create_bucket("bkt").await;
+    s.create_bucket("other").await;
+    let create = |bucket: &str, key: &str| {
+        s.client
+            .create_multipart_upload()
+            .bucket(bucket)
+            .key(key)
+            .send()
+    };
+    let mut ids = Vec::new();
+    for key in ["k0", "k1", "k2"] {
+        ids.push(
+            create("bkt", key)
+                .await
+                .unwrap()
+                .upload_id()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    let refused = create("bkt", "k3").await.unwrap_err();
+    assert_eq!(status_and_code(&refused), (400, "InvalidRequest".into()));
+    let message = aws_sdk_s3::error::ProvideErrorMetadata::message(&refused).unwrap_or_default();
+    assert!(
+        message.contains('3'),
+        "the answer names the limit: {message}"
+    );
+    // Another bucket has room of its own.
+    create("other", "k").await.unwrap();
+    // An aborted upload gives its place back, and so does a completed one.
+    s.client
+        .abort_multipart_upload()
+        .bucket("bkt")
+        .key("k0")
+        .upload_id(&ids[0])
+        .send()
+        .await
+        .unwrap();
+    create("bkt", "k4").await.unwrap();
+    expect_error(create("bkt", "k5").await, 400, "InvalidRequest");
+    s.client
+        .abort_multipart_upload()
+        .bucket("bkt")
+        .key("k1")
+        .upload_id(&ids[1])
+        .send()
+        .await
+        .unwrap();
+    let (id, parts) = one_part_upload(&s, "done", b"bytes").await;
+    s.client
+        .complete_multipart_upload()
+        .bucket("bkt")
+        .key("done")
+        .upload_id(&id)
+        .multipart_upload(parts)
+        .send()
+        .await
+        .unwrap();
+    create("bkt", "k6").await.unwrap();
+    let open = s
+        .client
+        .list_multipart_uploads()
+        .bucket("bkt")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(open.uploads().len(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_part_cut_off_fixes_no_stride() {
     use tokio::io::AsyncWriteExt;
     let s = server_with_bucket().await;
