@@ -366,7 +366,10 @@ async fn open_uploads_per_bucket_are_bounded() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_part_cut_off_fixes_no_stride() {
     use tokio::io::AsyncWriteExt;
-    let s = server_with_bucket().await;
+    let s =
+        TestServer::start_with(|c| c.server.metrics_addr = Some("127.0.0.1:0".parse().unwrap()))
+            .await;
+    s.create_bucket("bkt").await;
     let id = s
         .client
         .create_multipart_upload()
@@ -390,8 +393,25 @@ async fn a_part_cut_off_fixes_no_stride() {
     stream.flush().await.unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     drop(stream);
-    // Time for the server to see the connection gone and give up on the part.
-    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    // The server has given up on the part once it has counted its answer.
+    let metrics = format!("http://{}/metrics", s.metrics_addr().unwrap());
+    let mut answered = false;
+    for _ in 0..100 {
+        let text = http()
+            .get(&metrics)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if text.contains("\"UploadPart\"") {
+            answered = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(answered, "the cut-off part was never answered");
 
     // Then the parts any client sends: 5 MiB, and a short last one.
     let bodies = [pattern(5 << 20, 2), pattern(5 << 20, 3), pattern(1000, 4)];
