@@ -3,18 +3,19 @@
 //! object atomically with S3's `md5-of-part-md5s-N` ETag.
 //!
 //! Where parts go: clients upload every part but the last at one size. The first part of at
-//! least 5 MiB that arrives whole fixes that size (the stride) for the upload, and each part of
-//! at most the stride whose size is declared up front is written straight into one assembly file
-//! at offset `(n - 1) * stride`. Until a part has fixed it, the first part to come proposes its
-//! declared size for the parts written in place meanwhile, and the proposal lasts only while
-//! one of them is being written: a part that declares a size and never sends it (a body cut
-//! off) fixes nothing, and the parts sent after it are not spread across a sparse file by it. When the completed parts are 1..N, all written that way, and the assembly
-//! file holds nothing after them, it already is the object: Complete links it into place,
-//! moving no data whatever the size. It is never cut (bytes past the object may belong to a
-//! part), and never written again once it is an object: the remote refuses writes in place into
-//! a file with another name (after a Complete cut off before its records were written). Any other part (an odd size, a re-sent part,
-//! a part written while another writes the same number) goes to a file of its own, and Complete
-//! then concatenates in the kernel (`copy_file_range`).
+//! least 5 MiB whose size is declared up front proposes that size (the stride), and each part of
+//! at most the stride whose size is declared is written straight into one assembly file at
+//! offset `(n - 1) * stride`. The stride is fixed for the upload once a part so placed has
+//! arrived whole; until then the proposal lasts only while a part placed by it is being written,
+//! so that a part that declares a size and never sends it (a body cut off) fixes nothing, and
+//! the parts sent after it are not spread across a sparse file by it. When the completed parts
+//! are 1..N, all written that way, and the assembly file holds nothing after them, it already is
+//! the object: Complete links it into place, moving no data whatever the size. It is never cut
+//! (bytes past the object may belong to a part), and never written again once it is an object:
+//! the remote refuses writes in place into a file with another name (after a Complete cut off
+//! before its records were written). Any other part (an odd size, a re-sent part, a part written
+//! while another writes the same number) goes to a file of its own, and Complete then
+//! concatenates in the kernel (`copy_file_range`).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
