@@ -321,6 +321,9 @@ pub struct VfsConfig {
     /// Multipart uploads idle for longer than this are removed with their parts.
     #[serde(deserialize_with = "de_duration", serialize_with = "ser_duration")]
     pub multipart_expiry: std::time::Duration,
+    /// The most multipart uploads one bucket may have open at once (0: no limit): each holds
+    /// records and a staging folder until completed, aborted or expired.
+    pub max_uploads_per_bucket: u64,
     /// Where the state of remotes other than a local directory lives (their index); default
     /// `$XDG_CACHE_HOME/s3gate` or `~/.cache/s3gate`.
     pub cache_dir: Option<PathBuf>,
@@ -384,6 +387,7 @@ impl Default for VfsConfig {
             fsync: true,
             rescan_interval: std::time::Duration::from_secs(300),
             multipart_expiry: std::time::Duration::from_secs(24 * 3600),
+            max_uploads_per_bucket: 10_000,
             cache_dir: None,
             cache_mode: CacheMode::Off,
             write_back: std::time::Duration::from_secs(5),

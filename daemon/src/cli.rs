@@ -159,6 +159,9 @@ struct ServeArgs {
     /// Remove multipart uploads idle for longer than this (e.g. 24h).
     #[arg(long, env = "S3GATE_MULTIPART_EXPIRY", value_parser = parse_duration)]
     multipart_expiry: Option<std::time::Duration>,
+    /// The most multipart uploads a bucket may have open at once (0: no limit).
+    #[arg(long, env = "S3GATE_MAX_UPLOADS_PER_BUCKET")]
+    max_uploads_per_bucket: Option<u64>,
     /// HTTP worker threads (default: one per core).
     #[arg(long, env = "S3GATE_WORKERS")]
     workers: Option<usize>,
@@ -277,6 +280,9 @@ impl ServeArgs {
         }
         if let Some(d) = self.multipart_expiry {
             c.vfs.multipart_expiry = d;
+        }
+        if let Some(n) = self.max_uploads_per_bucket {
+            c.vfs.max_uploads_per_bucket = n;
         }
         if let Some(w) = self.workers {
             c.server.workers = w;
@@ -464,6 +470,8 @@ mod tests {
             file.to_str().unwrap(),
             "--workers",
             "9",
+            "--max-uploads-per-bucket",
+            "50",
         ])
         .unwrap();
         std::env::remove_var("S3GATE_RESCAN_INTERVAL");
@@ -483,6 +491,7 @@ mod tests {
             "the file wins over the default"
         );
         assert_eq!(c.vfs.multipart_expiry.as_secs(), 86400, "the default");
+        assert_eq!(c.vfs.max_uploads_per_bucket, 50);
     }
 
     #[test]

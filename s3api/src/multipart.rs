@@ -9,7 +9,7 @@ use crate::error::{S3Error, S3Result};
 use crate::headers::{attrs_from_request, quoted};
 use crate::intake::Lent;
 use crate::list::{enc, max_param};
-use crate::object::{checksum_headers, copy_source, copy_source_info, xml_ok};
+use crate::object::{checksum_headers, copy_source, copy_source_info, write_precondition, xml_ok};
 use crate::xml::{parse_complete, CompletedPart, Xml};
 use crate::Ctx;
 
@@ -217,7 +217,14 @@ pub(crate) async fn complete(ctx: &Ctx, payload: Lent) -> S3Result<HttpResponse>
     let parts: Vec<(u32, String)> = wanted.into_iter().map(|p| (p.number, p.etag)).collect();
     let info = ctx
         .vfs()
-        .complete_multipart(&ctx.bucket, &ctx.key, id, &parts, checksum)
+        .complete_multipart(
+            &ctx.bucket,
+            &ctx.key,
+            id,
+            &parts,
+            checksum,
+            write_precondition(ctx),
+        )
         .await?;
     let mut x = Xml::document("CompleteMultipartUploadResult", true);
     x.elem("Location", &format!("/{}/{}", ctx.bucket, ctx.key))

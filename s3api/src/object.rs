@@ -184,33 +184,53 @@ pub(crate) async fn get(ctx: &Ctx, head: bool) -> S3Result<HttpResponse> {
     Ok(resp.body(SizedStream::new(len, obj.stream(start, len))))
 }
 
-/// Conditional writes: `If-None-Match: *` (only create) and `If-Match: <etag>` (only replace
-/// that version).
-fn write_precondition(ctx: &Ctx) -> S3Result<Option<Precondition>> {
-    let if_match = ctx.header("if-match").map(str::to_string);
-    let if_none = ctx.header("if-none-match").map(str::to_string);
-    if if_none.as_deref().is_some_and(|v| v.trim() != "*") {
-        return Err(S3Error::not_implemented(
-            "If-None-Match on writes supports only '*'",
-        ));
-    }
+/// The conditions a write or a delete puts on the object it replaces or removes, one shape for
+/// every operation (the VFS evaluates it under the key's lock): `if_match`, that version (and
+/// `NoSuchKey` when there is none); `if_none`, not that version (`*`: no object at all).
+pub(crate) fn etag_precondition(
+    if_match: Option<String>,
+    if_none: Option<String>,
+) -> Option<Precondition> {
     if if_match.is_none() && if_none.is_none() {
-        return Ok(None);
+        return None;
     }
-    Ok(Some(Box::new(move |current: Option<&ObjectInfo>| {
-        match (current, &if_match, &if_none) {
-            (Some(_), _, Some(_)) => Err(VfsError::PreconditionFailed),
-            (None, Some(_), _) => Err(VfsError::NoSuchKey),
-            (Some(c), Some(m), _) if !etag_matches(m, &c.etag) => Err(VfsError::PreconditionFailed),
-            _ => Ok(()),
+    Some(Box::new(move |current: Option<&ObjectInfo>| {
+        let Some(c) = current else {
+            return match if_match {
+                Some(_) => Err(VfsError::NoSuchKey),
+                None => Ok(()),
+            };
+        };
+        let held = if_match.as_deref().is_none_or(|m| etag_matches(m, &c.etag))
+            && if_none.as_deref().is_none_or(|n| !etag_matches(n, &c.etag));
+        match held {
+            true => Ok(()),
+            false => Err(VfsError::PreconditionFailed),
         }
-    })))
+    }))
+}
+
+/// The `If-Match` / `If-None-Match` headers of a write (PUT, copy, Complete), on the object it
+/// replaces.
+pub(crate) fn write_precondition(ctx: &Ctx) -> Option<Precondition> {
+    etag_precondition(
+        ctx.header("if-match").map(str::to_string),
+        ctx.header("if-none-match").map(str::to_string),
+    )
 }
 
 pub(crate) async fn put(ctx: &Ctx, payload: Lent) -> S3Result<HttpResponse> {
     let body = ctx.body(payload)?;
     if ctx.key.ends_with('/') && body.declared_len() == Some(0) {
-        let info = ctx.vfs().create_folder(&ctx.bucket, &ctx.key).await?;
+        let info = ctx
+            .vfs()
+            .create_folder(
+                &ctx.bucket,
+                &ctx.key,
+                attrs_from_request(&ctx.req)?,
+                write_precondition(ctx).as_ref(),
+            )
+            .await?;
         return Ok(HttpResponse::Ok()
             .insert_header(("etag", quoted(&info.etag)))
             .finish());
@@ -218,7 +238,7 @@ pub(crate) async fn put(ctx: &Ctx, payload: Lent) -> S3Result<HttpResponse> {
     let req = PutRequest {
         attrs: attrs_from_request(&ctx.req)?,
         content_md5: ctx.content_md5()?,
-        precondition: write_precondition(ctx)?,
+        precondition: write_precondition(ctx),
         checksum: Some(body.slot()),
         body,
     };
@@ -303,7 +323,14 @@ pub(crate) async fn copy(ctx: &Ctx) -> S3Result<HttpResponse> {
     };
     let info = ctx
         .vfs()
-        .copy_object(&src_bucket, &src_key, &ctx.bucket, &ctx.key, attrs)
+        .copy_object(
+            &src_bucket,
+            &src_key,
+            &ctx.bucket,
+            &ctx.key,
+            attrs,
+            write_precondition(ctx),
+        )
         .await?;
     let mut x = Xml::document("CopyObjectResult", true);
     x.elem_time("LastModified", info.last_modified)
@@ -313,7 +340,11 @@ pub(crate) async fn copy(ctx: &Ctx) -> S3Result<HttpResponse> {
 
 pub(crate) async fn delete(ctx: &Ctx) -> S3Result<HttpResponse> {
     check_version(ctx)?;
-    ctx.vfs().delete_object(&ctx.bucket, &ctx.key).await?;
+    // A delete takes If-Match only, as in S3.
+    let precondition = etag_precondition(ctx.header("if-match").map(str::to_string), None);
+    ctx.vfs()
+        .delete_object(&ctx.bucket, &ctx.key, precondition.as_ref())
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -322,8 +353,16 @@ pub(crate) async fn delete_many(ctx: &Ctx, payload: Lent) -> S3Result<HttpRespon
     let request = parse_delete(&ctx.small_body(ctx.body(payload)?, MAX_DELETE_BODY).await?)?;
     // Deletes run several at a time so that their index commits group into few transactions;
     // answers keep the request's order.
-    let results: Vec<_> = futures_util::stream::iter(&request.keys)
-        .map(|key| async move { (key, ctx.vfs().delete_object(&ctx.bucket, key).await) })
+    let results: Vec<_> = futures_util::stream::iter(request.objects)
+        .map(|o| async move {
+            // An `<ETag>` is that key's If-Match: failing it fails that key only.
+            let precondition = etag_precondition(o.etag, None);
+            let result = ctx
+                .vfs()
+                .delete_object(&ctx.bucket, &o.key, precondition.as_ref())
+                .await;
+            (o.key, result)
+        })
         .buffered(DELETE_CONCURRENCY)
         .collect()
         .await;
@@ -332,13 +371,13 @@ pub(crate) async fn delete_many(ctx: &Ctx, payload: Lent) -> S3Result<HttpRespon
         match result {
             Ok(()) => {
                 if !request.quiet {
-                    x.open("Deleted").elem("Key", key).close();
+                    x.open("Deleted").elem("Key", &key).close();
                 }
             }
             Err(e) => {
                 let e = S3Error::from(e);
                 x.open("Error")
-                    .elem("Key", key)
+                    .elem("Key", &key)
                     .elem("Code", e.code)
                     .elem("Message", &e.message)
                     .close();

@@ -316,7 +316,15 @@ pub(crate) fn parse(body: &[u8], root: &str) -> S3Result<Node> {
 #[derive(Debug, Default)]
 pub(crate) struct DeleteRequest {
     pub(crate) quiet: bool,
-    pub(crate) keys: Vec<String>,
+    pub(crate) objects: Vec<DeleteTarget>,
+}
+
+/// One `<Object>` of DeleteObjects.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct DeleteTarget {
+    pub(crate) key: String,
+    /// `<ETag>`: delete only that version (as `If-Match` on DeleteObject).
+    pub(crate) etag: Option<String>,
 }
 
 /// The most keys one DeleteObjects may name.
@@ -325,20 +333,23 @@ const MAX_DELETE_KEYS: usize = 1000;
 pub(crate) fn parse_delete(body: &[u8]) -> S3Result<DeleteRequest> {
     let doc = parse(body, "Delete")?;
     let quiet = doc.child("Quiet").is_some_and(|q| q.text.trim() == "true");
-    let keys = doc
+    let objects = doc
         .all("Object")
         .map(|o| match o.child("Key") {
-            Some(k) if !k.text.is_empty() => Ok(k.text.clone()),
+            Some(k) if !k.text.is_empty() => Ok(DeleteTarget {
+                key: k.text.clone(),
+                etag: o.child("ETag").map(|e| e.text.trim().to_string()),
+            }),
             _ => Err(malformed("an Object without a Key")),
         })
         .collect::<S3Result<Vec<_>>>()?;
-    if keys.is_empty() {
+    if objects.is_empty() {
         return Err(malformed("no Object to delete"));
     }
-    if keys.len() > MAX_DELETE_KEYS {
+    if objects.len() > MAX_DELETE_KEYS {
         return Err(malformed("more than 1000 keys"));
     }
-    Ok(DeleteRequest { quiet, keys })
+    Ok(DeleteRequest { quiet, objects })
 }
 
 /// The body of CompleteMultipartUpload: part numbers with the ETags the client got.
@@ -397,7 +408,17 @@ mod tests {
         )
         .unwrap();
         assert!(r.quiet);
-        assert_eq!(r.keys, vec!["a&b".to_string(), "c\u{1}d".to_string()]);
+        let target = |key: &str, etag: Option<&str>| DeleteTarget {
+            key: key.to_string(),
+            etag: etag.map(str::to_string),
+        };
+        assert_eq!(
+            r.objects,
+            vec![target("a&b", None), target("c\u{1}d", None)]
+        );
+        let r = parse_delete(br#"<Delete><Object><Key>k</Key><ETag>"e1"</ETag></Object></Delete>"#)
+            .unwrap();
+        assert_eq!(r.objects, vec![target("k", Some("\"e1\""))]);
         for bad in [
             &b"<Delete>"[..],
             b"<Other/>",

@@ -479,3 +479,90 @@ async fn folder_markers_make_empty_folders_that_list_and_read_as_empty_objects()
         .unwrap_err();
     assert_eq!(status_and_code(&err), (400, "InvalidArgument".into()));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn folder_markers_keep_their_headers_and_take_copies_onto_themselves() {
+    let mut s = TestServer::start().await;
+    s.create_bucket("bkt").await;
+    s.client
+        .put_object()
+        .bucket("bkt")
+        .key("d/")
+        .content_type("application/x-directory")
+        .metadata("mode", "16877")
+        .body(ByteStream::from_static(b""))
+        .send()
+        .await
+        .unwrap();
+    let head = |key: &'static str| s.client.head_object().bucket("bkt").key(key).send();
+    let h = head("d/").await.unwrap();
+    assert_eq!(h.content_type(), Some("application/x-directory"));
+    assert_eq!(
+        s.user_meta("bkt", "d/", "mode").await.as_deref(),
+        Some("16877")
+    );
+
+    // What s3fs-fuse sends for chmod on a folder: the marker copied onto itself, REPLACE.
+    let out = s
+        .client
+        .copy_object()
+        .bucket("bkt")
+        .key("d/")
+        .copy_source("bkt/d/")
+        .metadata_directive(aws_sdk_s3::types::MetadataDirective::Replace)
+        .content_type("application/x-directory")
+        .metadata("mode", "16832")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("copy onto the marker: {}", describe(&e)));
+    assert_eq!(
+        out.copy_object_result().and_then(|r| r.e_tag()),
+        Some(etag_of(b"").as_str())
+    );
+    assert_eq!(
+        s.user_meta("bkt", "d/", "mode").await.as_deref(),
+        Some("16832")
+    );
+    assert_eq!(s.list_keys("bkt").await, ["d/"]);
+    s.restart().await;
+    let head = |key: &'static str| s.client.head_object().bucket("bkt").key(key).send();
+    assert_eq!(
+        head("d/").await.unwrap().content_type(),
+        Some("application/x-directory"),
+        "kept across a restart"
+    );
+    assert_eq!(
+        s.user_meta("bkt", "d/", "mode").await.as_deref(),
+        Some("16832")
+    );
+
+    // A copy (COPY directive) onto another marker key makes that folder, with the headers.
+    s.client
+        .copy_object()
+        .bucket("bkt")
+        .key("e/")
+        .copy_source("bkt/d/")
+        .send()
+        .await
+        .unwrap();
+    assert!(s.root().join("bkt/e").is_dir());
+    assert_eq!(
+        s.user_meta("bkt", "e/", "mode").await.as_deref(),
+        Some("16832")
+    );
+    // Content cannot become a folder.
+    s.put("bkt", "file", "content").await;
+    expect_error(
+        s.client
+            .copy_object()
+            .bucket("bkt")
+            .key("f/")
+            .copy_source("bkt/file")
+            .send()
+            .await,
+        400,
+        "InvalidArgument",
+    );
+    assert!(!s.root().join("bkt/f").exists());
+    assert_eq!(s.list_keys("bkt").await, ["d/", "e/", "file"]);
+}

@@ -271,7 +271,7 @@ mod tests {
         let before = vfs.index.get("bkt", "d/k").unwrap();
         let d = dir.path().join("bkt/d");
         refuse_changes(&d, true);
-        let refused = vfs.delete_object("bkt", "d/k").await;
+        let refused = vfs.delete_object("bkt", "d/k", None).await;
         refuse_changes(&d, false);
         assert!(refused.is_err(), "the unlink was not refused");
         assert_eq!(vfs.index.get("bkt", "d/k").unwrap(), before);

@@ -38,6 +38,9 @@ pub enum VfsError {
     EntityTooLarge(String),
     #[error("{0}")]
     InvalidRange(String),
+    /// A limit on what a client may hold open (multipart uploads per bucket) was reached.
+    #[error("{0}")]
+    LimitReached(String),
     /// The request body failed while streaming (client gone, bad chunk, bad checksum...). The
     /// source is the front end's own error, handed back to it untouched.
     #[error("request body: {0}")]

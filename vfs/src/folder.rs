@@ -4,6 +4,11 @@
 //! when the objects in it are deleted, and goes when it is deleted itself (or, found by a scan,
 //! when its folder is gone). Empty folders made otherwise are not markers: they list as nothing,
 //! as before.
+//!
+//! The record holds the marker's headers (content type, user metadata) like any object's: tools
+//! that map folders onto S3 (s3fs-fuse keeps a folder's mode and owner there) set them with an
+//! empty PUT, or change them with a copy of the marker onto itself. Only empty content can become
+//! a marker: a copy of anything else onto a `dir/` key is refused, as a PUT of it would be.
 
 use bytes::Bytes;
 
@@ -11,14 +16,14 @@ use crate::error::{Result, VfsError};
 use crate::index::{ObjectAttrs, ObjectMeta};
 use crate::key;
 use crate::remote::{ByteStream, Fingerprint, Reader};
-use crate::vfs::{now_ns, ObjectInfo, ObjectReader, Vfs};
+use crate::vfs::{now_ns, ObjectInfo, ObjectReader, Precondition, Vfs};
 
 /// The ETag of empty content.
 const EMPTY_MD5: &str = "d41d8cd98f00b204e9800998ecf8427e";
 
 /// The record of a marker. Its fingerprint is fixed: a folder's own changes (entries coming and
 /// going) do not change the marker.
-pub(crate) fn marker_meta(modified_ns: i64) -> ObjectMeta {
+pub(crate) fn marker_meta(modified_ns: i64, attrs: ObjectAttrs) -> ObjectMeta {
     ObjectMeta {
         fingerprint: Fingerprint {
             size: 0,
@@ -26,7 +31,7 @@ pub(crate) fn marker_meta(modified_ns: i64) -> ObjectMeta {
             id: 0,
         },
         etag: EMPTY_MD5.to_string(),
-        attrs: ObjectAttrs::default(),
+        attrs,
         parts: Vec::new(),
         modified_ns: Some(modified_ns),
         cached: false,
@@ -43,7 +48,7 @@ struct Empty;
 
 impl Reader for Empty {
     fn fingerprint(&self) -> Fingerprint {
-        marker_meta(0).fingerprint
+        marker_meta(0, ObjectAttrs::default()).fingerprint
     }
 
     fn clone_box(&self) -> Box<dyn Reader> {
@@ -56,14 +61,22 @@ impl Reader for Empty {
 }
 
 impl Vfs {
-    /// Makes the folder (and those above it) and its marker; returns the marker as an object.
-    pub async fn create_folder(&self, bucket: &str, key: &str) -> Result<ObjectInfo> {
+    /// Makes the folder (and those above it) and its marker with `attrs` (replacing those of a
+    /// marker already there, when `precondition` holds); returns the marker as an object.
+    pub async fn create_folder(
+        &self,
+        bucket: &str,
+        key: &str,
+        attrs: ObjectAttrs,
+        precondition: Option<&Precondition>,
+    ) -> Result<ObjectInfo> {
         self.head_bucket(bucket).await?;
         let Some(path) = marker_path(bucket, key) else {
             return Err(VfsError::InvalidKey(format!("{key:?} is not a folder")));
         };
         let path = path?;
         let _guard = self.locks.lock(&path).await;
+        self.check_locked(bucket, key, &path, precondition).await?;
         let mut at = bucket.to_string();
         for seg in path[bucket.len() + 1..].split('/') {
             at.push('/');
@@ -73,9 +86,40 @@ impl Vfs {
                 .await
                 .map_err(|e| VfsError::from_key_io(e, key))?;
         }
-        let meta = marker_meta(now_ns());
+        let meta = marker_meta(now_ns(), attrs);
         self.index.put(bucket, key, &meta).await?;
         Ok(ObjectInfo::from_meta(meta))
+    }
+
+    /// A copy onto the marker key `dst_key`: the source must be empty (a marker itself, most
+    /// often the same one, its headers replaced). `attrs: None` keeps the source's.
+    pub(crate) async fn copy_to_marker(
+        &self,
+        src_bucket: &str,
+        src_key: &str,
+        dst_bucket: &str,
+        dst_key: &str,
+        attrs: Option<ObjectAttrs>,
+        precondition: Option<Precondition>,
+    ) -> Result<ObjectInfo> {
+        let src = self.head_object(src_bucket, src_key).await?;
+        if src.size != 0 {
+            return Err(VfsError::InvalidKey(format!(
+                "{dst_key:?}: a key ending in '/' is a folder, which holds only empty content"
+            )));
+        }
+        let attrs = attrs.unwrap_or(src.attrs);
+        self.create_folder(dst_bucket, dst_key, attrs, precondition.as_ref())
+            .await
+    }
+
+    /// The marker `key` as an object, `None` when there is none.
+    pub(crate) async fn marker_info(&self, bucket: &str, key: &str) -> Result<Option<ObjectInfo>> {
+        match self.open_marker(bucket, key).await {
+            Ok(r) => Ok(Some(r.info)),
+            Err(VfsError::NoSuchKey) => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     /// The marker `key` as an empty object, when both the record and the folder are there.
@@ -94,10 +138,18 @@ impl Vfs {
         }
     }
 
-    /// Deletes a marker: its record, and its folder if that is empty.
-    pub(crate) async fn delete_marker(&self, bucket: &str, key: &str, path: &str) -> Result<()> {
+    /// Deletes a marker (when `precondition` holds): its record, and its folder if that is
+    /// empty.
+    pub(crate) async fn delete_marker(
+        &self,
+        bucket: &str,
+        key: &str,
+        path: &str,
+        precondition: Option<&Precondition>,
+    ) -> Result<()> {
         {
             let _guard = self.locks.lock(path).await;
+            self.check_locked(bucket, key, path, precondition).await?;
             self.index.delete(bucket, key).await?;
             if self.remote.rmdir(path).await.is_err() {
                 return Ok(());

@@ -3,17 +3,21 @@
 //! object atomically with S3's `md5-of-part-md5s-N` ETag.
 //!
 //! Where parts go: clients upload every part but the last at one size. The first part of at
-//! least 5 MiB fixes that size (the stride) for the upload, and each part of at most the stride
-//! whose size is declared up front is written straight into one assembly file at offset
-//! `(n - 1) * stride`. When the completed parts are 1..N, all written that way, and the assembly
-//! file holds nothing after them, it already is the object: Complete links it into place,
-//! moving no data whatever the size. It is never cut (bytes past the object may belong to a
-//! part), and never written again once it is an object: the remote refuses writes in place into
-//! a file with another name (after a Complete cut off before its records were written). Any other part (an odd size, a re-sent part,
-//! a part written while another writes the same number) goes to a file of its own, and Complete
-//! then concatenates in the kernel (`copy_file_range`).
+//! least 5 MiB whose size is declared up front proposes that size (the stride), and each part of
+//! at most the stride whose size is declared is written straight into one assembly file at
+//! offset `(n - 1) * stride`. The stride is fixed for the upload once a part so placed has
+//! arrived whole; until then the proposal lasts only while a part placed by it is being written,
+//! so that a part that declares a size and never sends it (a body cut off) fixes nothing, and
+//! the parts sent after it are not spread across a sparse file by it. When the completed parts
+//! are 1..N, all written that way, and the assembly file holds nothing after them, it already is
+//! the object: Complete links it into place, moving no data whatever the size. It is never cut
+//! (bytes past the object may belong to a part), and never written again once it is an object:
+//! the remote refuses writes in place into a file with another name (after a Complete cut off
+//! before its records were written). Any other part (an odd size, a re-sent part, a part written
+//! while another writes the same number) goes to a file of its own, and Complete then
+//! concatenates in the kernel (`copy_file_range`).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -29,7 +33,7 @@ use crate::index::{
 use crate::key::{self, RESERVED_DIR};
 use crate::meta::{Op, Tree};
 use crate::remote::{ns_from_time, time_from_ns, Source, Upload};
-use crate::vfs::{now_ns, ObjectInfo, Vfs};
+use crate::vfs::{now_ns, ObjectInfo, Precondition, Vfs};
 
 /// S3's smallest part, except for the last one.
 const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
@@ -152,22 +156,38 @@ fn assembly_path(id: &str) -> String {
     format!("{RESERVED_DIR}/multipart/{id}/assembly")
 }
 
-/// The parts being written in place right now: (upload id, part number).
-pub(crate) type InPlaceWriters = Arc<Mutex<HashSet<(String, u32)>>>;
+/// The parts being written in place right now, by upload id.
+pub(crate) type InPlaceWriters = Arc<Mutex<HashMap<String, InPlaceWrites>>>;
+
+/// The parts of one upload being written in place.
+pub(crate) struct InPlaceWrites {
+    /// The stride they are placed by: the upload's, or the one proposed while none is fixed.
+    stride: u64,
+    parts: HashSet<u32>,
+}
 
 /// The right to write one part in place. It is shared with the writes themselves and given
-/// back when the last of them has landed, even if the request is cut off before.
+/// back when the last of them has landed and the part is recorded (or failed), even if the
+/// request is cut off before.
 struct InPlaceClaim {
     writers: InPlaceWriters,
-    key: (String, u32),
+    id: String,
+    number: u32,
     offset: u64,
+    /// The stride the part is placed by.
     max_len: u64,
 }
 
 impl Drop for InPlaceClaim {
     fn drop(&mut self) {
         if let Ok(mut w) = self.writers.lock() {
-            w.remove(&self.key);
+            if let Some(writes) = w.get_mut(&self.id) {
+                writes.parts.remove(&self.number);
+                // A stride only proposed goes with the last part that used it.
+                if writes.parts.is_empty() {
+                    w.remove(&self.id);
+                }
+            }
         }
     }
 }
@@ -241,6 +261,17 @@ impl Vfs {
         checksum: Option<ChecksumType>,
     ) -> Result<String> {
         self.writable_path(bucket, key).await?;
+        // Counted and created under one lock per bucket, so that a burst of creates cannot all
+        // see room for itself (`/` keeps it apart from the upload ids the lock space holds).
+        let _guard = self.upload_locks.lock(&format!("{bucket}/")).await;
+        if self.max_uploads > 0
+            && self.open_uploads_in(bucket, self.max_uploads)? >= self.max_uploads
+        {
+            return Err(VfsError::LimitReached(format!(
+                "bucket {bucket:?} has {} multipart uploads open, the most this server allows: complete or abort some first",
+                self.max_uploads
+            )));
+        }
         let id = format!("{:032x}", rand::random::<u128>());
         let rec = UploadRecord {
             initiated_ns: now_ns(),
@@ -286,7 +317,7 @@ impl Vfs {
         let claim = self
             .claim_in_place(bucket, key, id, number, part.size)
             .await?;
-        let (upload, in_place) = self.part_upload(&upload_rec, id, number, claim).await?;
+        let (upload, placed) = self.part_upload(&upload_rec, id, number, claim).await?;
         let (upload, fp, digest) = self.stage_into(upload, part.body, true, None).await?;
         if part.content_md5.is_some_and(|want| want != digest) {
             upload.abort().await;
@@ -297,13 +328,14 @@ impl Vfs {
             etag: hex::encode(digest),
             mtime_ns: 0,
             checksum: part.checksum.as_ref().and_then(|s| s.get().cloned()),
-            in_place,
+            in_place: placed.is_some(),
         };
-        self.store_part(bucket, key, id, number, upload, rec).await
+        self.store_part(bucket, key, id, number, upload, rec, placed)
+            .await
     }
 
     /// Claims the place of part `number` in the assembly file when the part can go there (see
-    /// the module documentation); fixes the upload's stride on the first part that can.
+    /// the module documentation); the first part that can proposes the stride.
     async fn claim_in_place(
         &self,
         bucket: &str,
@@ -316,43 +348,40 @@ impl Vfs {
             return Ok(None);
         };
         let _guard = self.upload_locks.lock(id).await;
-        let mut rec = self.open_upload(bucket, key, id)?;
-        let stride = match rec.stride {
-            Some(s) => s,
-            None if size >= MIN_PART_SIZE => {
-                rec.stride = Some(size);
-                self.index
-                    .apply(vec![Op::Put(
-                        Tree::Uploads,
-                        upload_key(bucket, key, id),
-                        encode(&rec),
-                    )])
-                    .await?;
-                size
-            }
-            None => return Ok(None),
-        };
+        let rec = self.open_upload(bucket, key, id)?;
         // A part already stored keeps its bytes until the new one has fully arrived: the new
         // one goes elsewhere.
-        if size > stride
-            || u64::from(number) * stride > MAX_IN_PLACE_END
-            || self
-                .index
-                .get_in(Tree::Parts, &part_key(id, number))?
-                .is_some()
+        if self
+            .index
+            .get_in(Tree::Parts, &part_key(id, number))?
+            .is_some()
         {
             return Ok(None);
         }
-        let claim_key = (id.to_string(), number);
-        let claimed = self
-            .writing_in_place
-            .lock()
-            .map(|mut w| w.insert(claim_key.clone()))
-            .unwrap_or(false);
+        let Ok(mut writers) = self.writing_in_place.lock() else {
+            return Ok(None);
+        };
+        let (stride, fits) = match (rec.stride, writers.get(id).map(|w| w.stride)) {
+            (Some(s), _) => (s, size <= s),
+            (None, Some(proposed)) => (proposed, size <= proposed),
+            (None, None) => (size, size >= MIN_PART_SIZE),
+        };
+        if !fits || u64::from(number) * stride > MAX_IN_PLACE_END {
+            return Ok(None);
+        }
+        let claimed = writers
+            .entry(id.to_string())
+            .or_insert_with(|| InPlaceWrites {
+                stride,
+                parts: HashSet::new(),
+            })
+            .parts
+            .insert(number);
         Ok(claimed.then(|| {
             Arc::new(InPlaceClaim {
                 writers: self.writing_in_place.clone(),
-                key: claim_key,
+                id: id.to_string(),
+                number,
                 offset: u64::from(number - 1) * stride,
                 max_len: stride,
             })
@@ -360,29 +389,29 @@ impl Vfs {
     }
 
     /// Where a part's bytes go: its place in the assembly file, or a staging file of its own
-    /// (also when the assembly file has meanwhile become an object). Says which.
+    /// (also when the assembly file has meanwhile become an object). Gives back the claim when
+    /// the part is written in place, to be held until it is recorded.
     async fn part_upload(
         &self,
         rec: &UploadRecord,
         id: &str,
         number: u32,
         claim: Option<Arc<InPlaceClaim>>,
-    ) -> Result<(Box<dyn Upload>, bool)> {
+    ) -> Result<(Box<dyn Upload>, Option<Arc<InPlaceClaim>>)> {
         if let Some(c) = claim {
-            let (offset, max_len) = (c.offset, c.max_len);
             if let Some(up) = self
                 .store_for(rec.in_cache)
-                .write_at(&assembly_path(id), offset, max_len, c)
+                .write_at(&assembly_path(id), c.offset, c.max_len, c.clone())
                 .await?
             {
-                return Ok((up, true));
+                return Ok((up, Some(c)));
             }
         }
         Ok((
             self.store_for(rec.in_cache)
                 .create(&staging_path(id, number))
                 .await?,
-            false,
+            None,
         ))
     }
 
@@ -416,7 +445,7 @@ impl Vfs {
         let claim = self
             .claim_in_place(bucket, key, id, number, Some(len))
             .await?;
-        let (upload, in_place) = self.part_upload(&upload_rec, id, number, claim).await?;
+        let (upload, placed) = self.part_upload(&upload_rec, id, number, claim).await?;
         let (upload, fp, digest) = self
             .stage_into(upload, src.stream(offset, len), true, hasher.as_mut())
             .await?;
@@ -425,12 +454,15 @@ impl Vfs {
             etag: hex::encode(digest),
             mtime_ns: 0,
             checksum: hasher.map(|h| h.finish()),
-            in_place,
+            in_place: placed.is_some(),
         };
-        self.store_part(bucket, key, id, number, upload, rec).await
+        self.store_part(bucket, key, id, number, upload, rec, placed)
+            .await
     }
 
-    /// Publishes a staged part and its record (stamped now).
+    /// Publishes a staged part and its record (stamped now). A part `placed` in the assembly
+    /// file by a stride only proposed fixes it, in the same index write: it arrived whole.
+    #[allow(clippy::too_many_arguments)]
     async fn store_part(
         &self,
         bucket: &str,
@@ -439,18 +471,30 @@ impl Vfs {
         number: u32,
         upload: Box<dyn Upload>,
         mut rec: PartRecord,
+        placed: Option<Arc<InPlaceClaim>>,
     ) -> Result<PartInfo> {
         let path = staging_path(id, number);
         // The upload's lock: an Abort or a Complete cannot run between the check and the record.
         let _guard = self.upload_locks.lock(id).await;
         // The upload may have been aborted or completed while this part streamed in.
-        if let Err(e) = self.open_upload(bucket, key, id) {
-            upload.abort().await;
-            return Err(e);
-        }
+        let mut upload_rec = match self.open_upload(bucket, key, id) {
+            Ok(r) => r,
+            Err(e) => {
+                upload.abort().await;
+                return Err(e);
+            }
+        };
         rec.mtime_ns = now_ns();
-        let op = Op::Put(Tree::Parts, part_key(id, number), encode(&rec));
-        let (record, recorded) = self.index.prepare(move |_| vec![op])?;
+        let mut ops = vec![Op::Put(Tree::Parts, part_key(id, number), encode(&rec))];
+        if let (None, Some(c)) = (upload_rec.stride, &placed) {
+            upload_rec.stride = Some(c.max_len);
+            ops.push(Op::Put(
+                Tree::Uploads,
+                upload_key(bucket, key, id),
+                encode(&upload_rec),
+            ));
+        }
+        let (record, recorded) = self.index.prepare(move |_| ops)?;
         upload.commit(&path, self.fsync, record).await?;
         recorded.await?;
         Ok(PartInfo {
@@ -510,8 +554,10 @@ impl Vfs {
     }
 
     /// Assembles the listed parts into the object, which carries `checksum` (computed by the
-    /// caller from the parts'). A failed Complete leaves the upload as it was, so the client can
-    /// retry; a repeated Complete of a finished upload answers the same.
+    /// caller from the parts'), when `precondition` holds on the object it replaces. A failed
+    /// Complete leaves the upload as it was, so the client can retry; a repeated Complete of a
+    /// finished upload answers the same (its condition held when it was first evaluated, and
+    /// the object it made would now fail an `If-None-Match: *`).
     pub async fn complete_multipart(
         &self,
         bucket: &str,
@@ -519,6 +565,7 @@ impl Vfs {
         id: &str,
         wanted: &[(u32, String)],
         checksum: Option<Checksum>,
+        precondition: Option<Precondition>,
     ) -> Result<ObjectInfo> {
         // Held throughout: parts cannot be added, nor the upload aborted, while the assembly
         // file may become the object; a second Complete waits and answers as this one did.
@@ -533,6 +580,10 @@ impl Vfs {
             };
         }
         let path = self.writable_path(bucket, key).await?;
+        if let Some(check) = &precondition {
+            // Before assembling anything; checked again when publishing.
+            self.check_precondition(bucket, key, check).await?;
+        }
         if wanted.windows(2).any(|w| w[0].0 >= w[1].0) {
             return Err(VfsError::InvalidPartOrder);
         }
@@ -578,7 +629,9 @@ impl Vfs {
             modified_ns: None,
             cached: self.in_cache(rec.in_cache),
         };
-        let info = self.publish(bucket, key, &path, upload, meta, None).await?;
+        let info = self
+            .publish(bucket, key, &path, upload, meta, precondition.as_ref())
+            .await?;
         let done = UploadRecord {
             completed: Some(info.etag.clone()),
             ..rec
@@ -624,7 +677,7 @@ impl Vfs {
             let idle = self
                 .writing_in_place
                 .lock()
-                .map(|w| !w.iter().any(|(w_id, _)| w_id == id))
+                .map(|w| !w.contains_key(id))
                 .unwrap_or(false);
             // Exactly the object's size: nothing (a later part, the remains of a failed write)
             // lies beyond it. The file is never cut: what is beyond may belong to a part.
@@ -792,6 +845,32 @@ impl Vfs {
             .iter()
             .filter(|(_, v)| decode::<UploadRecord>(v).is_ok_and(|r| r.completed.is_none()))
             .count())
+    }
+
+    /// How many uploads of `bucket` are open, counting no further than `enough`.
+    fn open_uploads_in(&self, bucket: &str, enough: u64) -> Result<u64> {
+        let mut start = key::index_key(bucket, "");
+        let end = key::prefix_end(&start);
+        let mut open = 0;
+        loop {
+            let batch = self
+                .index
+                .range_in(Tree::Uploads, &start, end.as_deref(), 1000)?;
+            let Some((last, _)) = batch.last() else {
+                return Ok(open);
+            };
+            start = last.clone();
+            start.push(0);
+            for (_, v) in &batch {
+                // Completed ones are kept a while only to answer a repeated Complete.
+                if decode::<UploadRecord>(v)?.completed.is_none() {
+                    open += 1;
+                }
+            }
+            if open >= enough {
+                return Ok(open);
+            }
+        }
     }
 
     /// Every upload record (completed ones included), as stored: `bucket/key NUL id` → record.

@@ -145,7 +145,9 @@ impl Vfs {
             let exists = matches!(self.remote.stat(&path).await?, Some(e) if e.is_dir);
             match (exists, self.index.get(bucket, &k)?.is_some()) {
                 (true, false) => {
-                    self.index.put(bucket, &k, &marker_meta(now_ns())).await?;
+                    self.index
+                        .put(bucket, &k, &marker_meta(now_ns(), Default::default()))
+                        .await?;
                     report.added += 1;
                 }
                 (false, true) => {

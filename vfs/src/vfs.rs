@@ -49,8 +49,10 @@ pub struct BucketInfo {
     pub created: SystemTime,
 }
 
-/// A check on the object currently at a key (`None`: no object), evaluated before the body is
-/// read and again at the moment the write is published; an error fails the write.
+/// A check on the object currently at a key (`None`: no object): the `If-Match` and
+/// `If-None-Match` of a PUT, a copy, a Complete, or a delete. Writes evaluate it before taking
+/// any byte, and every operation again under the key's lock, at the moment it publishes or
+/// deletes; an error fails the operation and leaves the key as it was.
 pub type Precondition = Box<dyn Fn(Option<&ObjectInfo>) -> Result<()> + Send + Sync>;
 
 /// A single-part write.
@@ -97,6 +99,8 @@ pub struct Vfs {
     pub(crate) etag_hash: EtagHash,
     pub(crate) fsync: bool,
     cleanup: bool,
+    /// The most multipart uploads a bucket may have open (0: no limit).
+    pub(crate) max_uploads: u64,
     /// Keeps background scans from overlapping.
     pub(crate) scan_lock: Mutex<()>,
     /// Whether a scan has checked the index against the remote since it was opened: listings
@@ -163,6 +167,7 @@ impl Vfs {
             etag_hash: config.vfs.etag_hash,
             fsync: config.vfs.fsync,
             cleanup: !config.vfs.no_cleanup,
+            max_uploads: config.vfs.max_uploads_per_bucket,
             scan_lock: Mutex::new(()),
             checked: tokio::sync::watch::Sender::new(false),
             fill_ops: Mutex::new(Vec::new()),
@@ -661,6 +666,7 @@ impl Vfs {
     }
 
     /// Copies an object; `attrs: None` keeps the source's attributes (directive COPY).
+    /// `precondition` is on the destination, as for a PUT.
     pub async fn copy_object(
         &self,
         src_bucket: &str,
@@ -668,8 +674,25 @@ impl Vfs {
         dst_bucket: &str,
         dst_key: &str,
         attrs: Option<ObjectAttrs>,
+        precondition: Option<Precondition>,
     ) -> Result<ObjectInfo> {
+        if dst_key.ends_with('/') {
+            return self
+                .copy_to_marker(
+                    src_bucket,
+                    src_key,
+                    dst_bucket,
+                    dst_key,
+                    attrs,
+                    precondition,
+                )
+                .await;
+        }
         let dst_path = self.writable_path(dst_bucket, dst_key).await?;
+        if let Some(check) = &precondition {
+            // Fail before copying any byte; checked again when publishing.
+            self.check_precondition(dst_bucket, dst_key, check).await?;
+        }
         let src_path = key::object_path(src_bucket, src_key)?;
         // The copy must be of the version whose ETag and attributes it takes: if the source is
         // replaced between opening it and copying it, start again.
@@ -731,8 +754,15 @@ impl Vfs {
             modified_ns: Some(now_ns()),
             cached: self.writes_to_cache(),
         };
-        self.publish(dst_bucket, dst_key, &dst_path, upload, meta, None)
-            .await
+        self.publish(
+            dst_bucket,
+            dst_key,
+            &dst_path,
+            upload,
+            meta,
+            precondition.as_ref(),
+        )
+        .await
     }
 
     /// The remote path for a new object, after checking that its bucket exists and that the key
@@ -759,7 +789,7 @@ impl Vfs {
         Ok(path)
     }
 
-    async fn check_precondition(
+    pub(crate) async fn check_precondition(
         &self,
         bucket: &str,
         key: &str,
@@ -769,6 +799,29 @@ impl Vfs {
             Ok(info) => Some(info),
             Err(VfsError::NoSuchKey) => None,
             Err(e) => return Err(e),
+        };
+        check(current.as_ref())
+    }
+
+    /// Runs `check` on the object now at `key` (at `path`; a `dir/` key is its marker); the
+    /// caller holds the key's lock, so that nothing changes between the check and the write or
+    /// delete it guards.
+    pub(crate) async fn check_locked(
+        &self,
+        bucket: &str,
+        key: &str,
+        path: &str,
+        check: Option<&Precondition>,
+    ) -> Result<()> {
+        let Some(check) = check else {
+            return Ok(());
+        };
+        let current = match key.ends_with('/') {
+            true => self.marker_info(bucket, key).await?,
+            false => self
+                .record_locked(bucket, key, path)
+                .await?
+                .map(ObjectInfo::from_meta),
         };
         check(current.as_ref())
     }
@@ -785,18 +838,9 @@ impl Vfs {
         precondition: Option<&Precondition>,
     ) -> Result<ObjectInfo> {
         let _guard = self.locks.lock(path).await;
-        if let Some(check) = precondition {
-            let current = match self.record_locked(bucket, key, path).await {
-                Ok(m) => m.map(ObjectInfo::from_meta),
-                Err(e) => {
-                    upload.abort().await;
-                    return Err(e);
-                }
-            };
-            if let Err(e) = check(current.as_ref()) {
-                upload.abort().await;
-                return Err(e);
-            }
+        if let Err(e) = self.check_locked(bucket, key, path, precondition).await {
+            upload.abort().await;
+            return Err(e);
         }
         // The record is queued from inside the publishing task: a request cancelled mid-way
         // (client gone) cannot leave the object published without its record.
@@ -831,18 +875,25 @@ impl Vfs {
 
     // ---- deleting ----
 
-    /// Deletes an object. Deleting what is not there (or could never be) succeeds, as in S3.
-    /// Deleting a `dir/` marker removes that folder if it is empty.
-    pub async fn delete_object(&self, bucket: &str, key: &str) -> Result<()> {
+    /// Deletes an object. Deleting what is not there (or could never be) succeeds, as in S3,
+    /// unless `precondition` (If-Match) wants an object there. Deleting a `dir/` marker removes
+    /// that folder if it is empty.
+    pub async fn delete_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        precondition: Option<&Precondition>,
+    ) -> Result<()> {
         self.head_bucket(bucket).await?;
         if let Some(Ok(path)) = crate::folder::marker_path(bucket, key) {
-            return self.delete_marker(bucket, key, &path).await;
+            return self.delete_marker(bucket, key, &path, precondition).await;
         }
         let Ok(path) = key::object_path(bucket, key) else {
-            return Ok(());
+            return precondition.map_or(Ok(()), |check| check(None));
         };
         {
             let _guard = self.locks.lock(&path).await;
+            self.check_locked(bucket, key, &path, precondition).await?;
             self.delete_locked(bucket, key, &path).await?;
         }
         self.remove_empty_parents(&path).await;
