@@ -85,6 +85,19 @@ class Smoke:
                 left -= n
         return path
 
+    def with_headers(self, operation, headers, fn, *a, **kw):
+        """fn(*a, **kw) with extra request headers on `operation`, as a client that sends them
+        (obstore, s3fs-fuse) would, whatever this botocore's parameters are."""
+        def add(request, **_):
+            for k, v in headers.items():
+                request.headers[k] = v
+        event = f"before-sign.s3.{operation}"
+        self.s3.meta.events.register(event, add)
+        try:
+            return fn(*a, **kw)
+        finally:
+            self.s3.meta.events.unregister(event, add)
+
     @staticmethod
     def file_digest(path, algo="sha256"):
         h = hashlib.new(algo)
@@ -320,6 +333,58 @@ class Smoke:
         self.expect_client_error({"404"}, self.s3.head_object, Bucket=self.bucket, Key="mpu/aborted.bin")
         self.s3.delete_object(Bucket=self.bucket, Key="mpu/file.bin")
 
+    def directory_chmod(self):
+        # s3fs-fuse keeps a directory as an empty "dir/" object with its mode in metadata, and
+        # changes the mode (chmod, touch, rsync -a, tar x) by copying the marker onto itself.
+        key = "fuse/dir/"
+        self.s3.put_object(Bucket=self.bucket, Key=key, Body=b"",
+                           ContentType="application/x-directory", Metadata={"mode": "16877"})
+        h = self.s3.head_object(Bucket=self.bucket, Key=key)
+        assert h["ContentType"] == "application/x-directory", h["ContentType"]
+        assert h["Metadata"].get("mode") == "16877", h["Metadata"]
+        self.s3.copy_object(Bucket=self.bucket, Key=key, CopySource={"Bucket": self.bucket, "Key": key},
+                            MetadataDirective="REPLACE", ContentType="application/x-directory",
+                            Metadata={"mode": "16832", "mtime": "1700000000"})
+        h = self.s3.head_object(Bucket=self.bucket, Key=key)
+        assert h["Metadata"] == {"mode": "16832", "mtime": "1700000000"}, h["Metadata"]
+        listed = [c["Key"] for c in self.s3.list_objects_v2(Bucket=self.bucket, Prefix="fuse/")["Contents"]]
+        assert listed == [key], listed
+        self.s3.delete_object(Bucket=self.bucket, Key=key)
+
+    def conditional_writes(self):
+        # obstore's create-only copy and put, and conditional Complete and delete.
+        b = self.bucket
+        first = self.s3.put_object(Bucket=b, Key="cond/a", Body=b"first")["ETag"]
+        self.s3.put_object(Bucket=b, Key="cond/src", Body=b"source")
+        e = self.expect_client_error({"PreconditionFailed", "412"}, self.with_headers, "CopyObject",
+                                     {"If-None-Match": "*"}, self.s3.copy_object, Bucket=b, Key="cond/a",
+                                     CopySource={"Bucket": b, "Key": "cond/src"})
+        assert self.s3.get_object(Bucket=b, Key="cond/a")["Body"].read() == b"first", e
+        self.with_headers("CopyObject", {"If-None-Match": "*"}, self.s3.copy_object, Bucket=b,
+                          Key="cond/new", CopySource={"Bucket": b, "Key": "cond/src"})
+        assert self.s3.get_object(Bucket=b, Key="cond/new")["Body"].read() == b"source"
+        part = b"p" * (5 * MIB)
+        for if_none, want in (("*", "412"), (None, "200")):
+            up = self.s3.create_multipart_upload(Bucket=b, Key="cond/a")
+            etag = self.s3.upload_part(Bucket=b, Key="cond/a", UploadId=up["UploadId"], PartNumber=1,
+                                       Body=part)["ETag"]
+            complete = dict(Bucket=b, Key="cond/a", UploadId=up["UploadId"],
+                            MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": etag}]})
+            headers = {"If-None-Match": if_none} if if_none else {"If-Match": first}
+            if want == "412":
+                self.expect_client_error({"PreconditionFailed", "412"}, self.with_headers,
+                                         "CompleteMultipartUpload", headers,
+                                         self.s3.complete_multipart_upload, **complete)
+                self.s3.abort_multipart_upload(Bucket=b, Key="cond/a", UploadId=up["UploadId"])
+            else:
+                self.with_headers("CompleteMultipartUpload", headers,
+                                  self.s3.complete_multipart_upload, **complete)
+        assert self.s3.head_object(Bucket=b, Key="cond/a")["ContentLength"] == len(part)
+        self.expect_client_error({"PreconditionFailed", "412"}, self.with_headers, "DeleteObject",
+                                 {"If-Match": first}, self.s3.delete_object, Bucket=b, Key="cond/a")
+        for k in ("cond/a", "cond/src", "cond/new"):
+            self.s3.delete_object(Bucket=b, Key=k)
+
     def delete_buckets(self):
         # Whatever earlier steps left behind goes first, one DeleteObject each.
         for b in (self.bucket, self.bucket2):
@@ -427,6 +492,10 @@ class Smoke:
         self.step("conditional get_object -> 304/412", self.conditional_get)
         if self.args.multipart:
             self.step("multipart upload_file/download_file/copy of 20 MiB, ETag, abort", self.multipart)
+        self.step("s3fs-style directory: marker headers, chmod by copy onto itself (REPLACE)",
+                  self.directory_chmod)
+        self.step("obstore-style conditional copy, Complete and delete -> 412, nothing replaced",
+                  self.conditional_writes)
         self.step("delete_objects (verbose and quiet)", self.delete_objects)
         self.step("delete_bucket", self.delete_buckets)
         if self.args.tls_endpoint:
