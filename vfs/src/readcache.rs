@@ -368,14 +368,40 @@ impl CachingReader {
             .ok_or_else(|| io::Error::other("no fetch"))?;
         let chunk = once
             .get_or_try_init(|| async {
-                // Fetched by a reader whose share just ended.
-                match self.cache.recall(&key) {
+                // Fetched by a reader whose share just ended: kept in memory or, when the
+                // memory tier did not take it, on disk.
+                if let Some(c) = self.cache.recall(&key) {
+                    return Ok(c);
+                }
+                match self.load_from_disk(i).await? {
                     Some(c) => Ok(c),
                     None => self.fetch_now(i).await,
                 }
             })
             .await?;
         Ok(chunk.clone())
+    }
+
+    /// Chunk `i` whole from its file, when it is there and every piece checks out.
+    async fn load_from_disk(&self, i: u64) -> io::Result<Option<Chunk>> {
+        let path = self.dir.join(i.to_string());
+        let (len, piece) = (self.chunk_len(i), self.cache.piece);
+        blocking(move || {
+            let count = len.div_ceil(piece);
+            let Some((file, hashes)) = open_chunk(&path, count, len)? else {
+                return Ok(None);
+            };
+            let mut pieces = Vec::with_capacity(hashes.len());
+            for (p, want) in (0..count).zip(&hashes) {
+                let at = count * HASH_LEN as u64 + p * piece;
+                match read_piece(&file, at, piece.min(len - p * piece) as usize, want)? {
+                    Some(bytes) => pieces.push(bytes),
+                    None => return Ok(None),
+                }
+            }
+            Ok(Some(pieces.into()))
+        })
+        .await
     }
 
     /// Fetches chunk `i` from the remote, keeps it and returns it.
