@@ -1,14 +1,22 @@
 //! s3gate's configuration: one [`Config`] that the daemon builds from defaults, an optional TOML
-//! file and command-line flags (in that order of precedence, lowest first), validated once, then
-//! handed read-only to the VFS and the S3 front end.
+//! file and command-line flags or their environment variables (in that order of precedence,
+//! lowest first), validated once, then handed read-only to the VFS and the S3 front end.
+//!
+//! Each setting is declared once, in settings.rs (sections, defaults, flags); this file holds
+//! the types of their values, the file's loading and the checks across settings.
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+mod settings;
+
+pub use settings::{
+    AuthConfig, Flags, IndexConfig, LogConfig, RemoteConfig, ServerConfig, VfsConfig,
+};
 
 /// Everything the server needs to run.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -24,68 +32,11 @@ pub struct Config {
     pub log: LogConfig,
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct LogConfig {
-    /// `error`, `warn`, `info`, `debug`, `trace`, or a tracing filter.
-    pub level: String,
-    pub format: LogFormat,
-}
-
-impl Default for LogConfig {
-    fn default() -> Self {
-        LogConfig {
-            level: "info".into(),
-            format: LogFormat::Text,
-        }
-    }
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum LogFormat {
     #[default]
     Text,
     Json,
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ServerConfig {
-    /// Listening address; port 0 picks a free one.
-    pub addr: SocketAddr,
-    /// Path-style requests only (`/bucket/key`). When false, `bucket.<vhost domain>` is accepted too.
-    pub force_path_style: bool,
-    /// Domains under which virtual-hosted-style bucket names are recognised.
-    pub vhost_domains: Vec<String>,
-    /// Region reported by GetBucketLocation (`us-east-1` is reported as an empty constraint).
-    pub region: String,
-    /// Worker threads serving HTTP; 0 means one per core.
-    pub workers: usize,
-    /// PEM certificate chain; with `key`, the server speaks HTTPS only.
-    pub cert: Option<PathBuf>,
-    /// PEM private key of `cert`.
-    pub key: Option<PathBuf>,
-    /// PEM CA certificates: when set, clients must present a certificate signed by one of them.
-    pub client_ca: Option<PathBuf>,
-    /// The oldest TLS version accepted.
-    pub min_tls_version: TlsVersion,
-    /// The largest request line plus headers accepted, in bytes.
-    pub max_header_bytes: usize,
-    /// How long a client may take to send its headers, and may leave a body upload idle.
-    #[serde(deserialize_with = "de_duration", serialize_with = "ser_duration")]
-    pub read_timeout: std::time::Duration,
-    /// How long a response may wait for a client that does not read it.
-    #[serde(deserialize_with = "de_duration", serialize_with = "ser_duration")]
-    pub write_timeout: std::time::Duration,
-    /// How long an idle keep-alive connection stays open (a graceful stop waits for idle
-    /// connections to close, so this also bounds how long a stop waits for idle clients).
-    #[serde(deserialize_with = "de_duration", serialize_with = "ser_duration")]
-    pub idle_timeout: std::time::Duration,
-    /// Where Prometheus metrics, `/health` and `/ready` are served; none when unset.
-    pub metrics_addr: Option<SocketAddr>,
-    /// How long a stop waits for requests in flight before closing their connections.
-    #[serde(deserialize_with = "de_duration", serialize_with = "ser_duration")]
-    pub shutdown_timeout: std::time::Duration,
 }
 
 /// The ceiling of `max_header_bytes`: the HTTP layer never buffers more than this for a head.
@@ -96,52 +47,6 @@ pub enum TlsVersion {
     #[default]
     Tls12,
     Tls13,
-}
-
-impl Default for ServerConfig {
-    fn default() -> Self {
-        ServerConfig {
-            addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
-            force_path_style: true,
-            vhost_domains: Vec::new(),
-            region: "us-east-1".to_string(),
-            workers: 0,
-            cert: None,
-            key: None,
-            client_ca: None,
-            min_tls_version: TlsVersion::Tls12,
-            max_header_bytes: 64 * 1024,
-            read_timeout: std::time::Duration::from_secs(60),
-            idle_timeout: std::time::Duration::from_secs(5),
-            write_timeout: std::time::Duration::from_secs(60),
-            shutdown_timeout: std::time::Duration::from_secs(30),
-            metrics_addr: None,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct AuthConfig {
-    /// Access key / secret pairs. Empty (and no keys file) means anonymous access.
-    pub keys: Vec<AuthKey>,
-    /// A file of `ACCESS,SECRET` lines (`#` starts a comment), read at start and on reload.
-    pub keys_file: Option<PathBuf>,
-    /// The longest a presigned URL (SigV4 or SigV2) may stay valid, from its signing (SigV4)
-    /// or from the request (SigV2, which names only its end).
-    #[serde(deserialize_with = "de_duration", serialize_with = "ser_duration")]
-    pub presigned_max_age: std::time::Duration,
-}
-
-impl Default for AuthConfig {
-    fn default() -> Self {
-        AuthConfig {
-            keys: Vec::new(),
-            keys_file: None,
-            // S3's own limit.
-            presigned_max_age: std::time::Duration::from_secs(7 * 24 * 3600),
-        }
-    }
 }
 
 /// One `ACCESS,SECRET` credential.
@@ -192,25 +97,6 @@ impl<'de> Deserialize<'de> for AuthKey {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
         s.parse().map_err(serde::de::Error::custom)
-    }
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct RemoteConfig {
-    /// The served directory: its sub-directories are buckets. Under a named remote, the path
-    /// within it (empty: its root).
-    pub path: PathBuf,
-    /// A remote of `[remotes]` to serve instead of a local directory.
-    pub name: Option<String>,
-}
-
-impl Default for RemoteConfig {
-    fn default() -> Self {
-        RemoteConfig {
-            path: PathBuf::from("s3gate-data"),
-            name: None,
-        }
     }
 }
 
@@ -306,55 +192,6 @@ impl Serialize for RemoteDef {
     }
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct VfsConfig {
-    /// Keep parent folders that a delete leaves empty.
-    pub no_cleanup: bool,
-    /// How object ETags are computed.
-    pub etag_hash: EtagHash,
-    /// fsync each object (and its folder) before acknowledging a write, and the folder of a delete.
-    pub fsync: bool,
-    /// How often the index is reconciled with the remote to pick up changes made by other programs.
-    #[serde(deserialize_with = "de_duration", serialize_with = "ser_duration")]
-    pub rescan_interval: std::time::Duration,
-    /// Multipart uploads idle for longer than this are removed with their parts.
-    #[serde(deserialize_with = "de_duration", serialize_with = "ser_duration")]
-    pub multipart_expiry: std::time::Duration,
-    /// The most multipart uploads one bucket may have open at once (0: no limit): each holds
-    /// records and a staging folder until completed, aborted or expired.
-    pub max_uploads_per_bucket: u64,
-    /// Where the state of remotes other than a local directory lives (their index); default
-    /// `$XDG_CACHE_HOME/s3gate` or `~/.cache/s3gate`.
-    pub cache_dir: Option<PathBuf>,
-    /// What is cached on local disk: `off` (nothing), `minimal` and `writes` (uploads land
-    /// locally and are written back to the remote).
-    pub cache_mode: CacheMode,
-    /// How long a written object waits in the cache before it is uploaded to the remote.
-    #[serde(deserialize_with = "de_duration", serialize_with = "ser_duration")]
-    pub write_back: std::time::Duration,
-    /// `full`: the pieces in which objects are read from the remote and kept.
-    #[serde(deserialize_with = "de_size", serialize_with = "ser_size")]
-    pub read_chunk_size: u64,
-    /// `full`: how far past a sequential read the next pieces are fetched.
-    #[serde(deserialize_with = "de_size", serialize_with = "ser_size")]
-    pub read_ahead: u64,
-    /// `full`: the most the read cache keeps (0: no limit); the least recently read objects
-    /// go first.
-    #[serde(deserialize_with = "de_size", serialize_with = "ser_size")]
-    pub cache_max_size: u64,
-    /// `full`: the most the read cache keeps in memory, the most recently read chunks, on top
-    /// of its disk (0: none).
-    #[serde(deserialize_with = "de_size", serialize_with = "ser_size")]
-    pub cache_mem_size: u64,
-    /// `full`: objects not read for this long leave the read cache.
-    #[serde(deserialize_with = "de_duration", serialize_with = "ser_duration")]
-    pub cache_max_age: std::time::Duration,
-    /// `full`: the read cache shrinks while its filesystem has less free space than this.
-    #[serde(deserialize_with = "de_size", serialize_with = "ser_size")]
-    pub cache_min_free_space: u64,
-}
-
 /// rclone's `--vfs-cache-mode` vocabulary.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum CacheMode {
@@ -379,28 +216,6 @@ impl CacheMode {
     }
 }
 
-impl Default for VfsConfig {
-    fn default() -> Self {
-        VfsConfig {
-            no_cleanup: false,
-            etag_hash: EtagHash::Md5,
-            fsync: true,
-            rescan_interval: std::time::Duration::from_secs(300),
-            multipart_expiry: std::time::Duration::from_secs(24 * 3600),
-            max_uploads_per_bucket: 10_000,
-            cache_dir: None,
-            cache_mode: CacheMode::Off,
-            write_back: std::time::Duration::from_secs(5),
-            read_chunk_size: 8 << 20,
-            read_ahead: 16 << 20,
-            cache_max_size: 0,
-            cache_mem_size: 64 << 20,
-            cache_max_age: std::time::Duration::from_secs(3600),
-            cache_min_free_space: 0,
-        }
-    }
-}
-
 /// Hash used for ETags of single-part objects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum EtagHash {
@@ -412,15 +227,6 @@ pub enum EtagHash {
     Blake3,
     /// No content hash: the ETag is derived from size and modification time.
     None,
-}
-
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct IndexConfig {
-    /// Which key/value store holds the metadata index.
-    pub store: MetaStoreKind,
-    /// Where the index lives; default `<remote path>/.s3gate/`.
-    pub path: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -540,29 +346,41 @@ pub fn parse_size(s: &str) -> Result<u64, ConfigError> {
     n.checked_mul(1 << shift).ok_or_else(bad)
 }
 
-fn ser_size<S: Serializer>(n: &u64, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_u64(*n)
-}
+/// How a size is written in a file: bytes, or text such as `8M`; printed as bytes.
+mod size {
+    use serde::{Deserialize, Deserializer, Serializer};
 
-fn de_size<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Size {
-        Bytes(u64),
-        Text(String),
+    pub(crate) fn serialize<S: Serializer>(n: &u64, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(*n)
     }
-    match Size::deserialize(d)? {
-        Size::Bytes(n) => Ok(n),
-        Size::Text(t) => parse_size(&t).map_err(serde::de::Error::custom),
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Size {
+            Bytes(u64),
+            Text(String),
+        }
+        match Size::deserialize(d)? {
+            Size::Bytes(n) => Ok(n),
+            Size::Text(t) => super::parse_size(&t).map_err(serde::de::Error::custom),
+        }
     }
 }
 
-fn ser_duration<S: Serializer>(d: &std::time::Duration, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&format!("{}s", d.as_secs()))
-}
+/// How a duration is written in a file: `90s`, `5m`…; printed in seconds.
+mod duration {
+    use std::time::Duration;
 
-fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<std::time::Duration, D::Error> {
-    parse_duration(&String::deserialize(d)?).map_err(serde::de::Error::custom)
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(crate) fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format!("{}s", d.as_secs()))
+    }
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        super::parse_duration(&String::deserialize(d)?).map_err(serde::de::Error::custom)
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
