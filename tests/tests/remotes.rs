@@ -257,25 +257,12 @@ async fn s3_remote_serves_what_another_writer_put_there() {
     back.put("store", "shared/mine", b"replaced!".to_vec())
         .await;
     assert_eq!(s.get("shared", "theirs").await, b"from elsewhere");
-    let got = s
-        .client
-        .get_object()
-        .bucket("shared")
-        .key("mine")
-        .send()
-        .await
-        .unwrap();
+    let got = s.get_object("shared", "mine").await;
     assert_eq!(got.e_tag(), Some(etag_of(b"replaced!").as_str()));
     assert_eq!(body_of(got).await, b"replaced!");
 
     // A delete behind our back is a missing key, not a stale answer.
-    back.client
-        .delete_object()
-        .bucket("store")
-        .key("shared/theirs")
-        .send()
-        .await
-        .unwrap();
+    back.delete("store", "shared/theirs").await;
     s.assert_no_such_key("shared", "theirs").await;
 }
 

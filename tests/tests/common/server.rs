@@ -5,6 +5,10 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use aws_sdk_s3::operation::copy_object::builders::CopyObjectFluentBuilder;
+use aws_sdk_s3::operation::delete_object::DeleteObjectOutput;
+use aws_sdk_s3::operation::get_object::GetObjectOutput;
+use aws_sdk_s3::operation::head_object::HeadObjectOutput;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::Client;
 use s3gate::{Config, Server};
@@ -163,17 +167,56 @@ impl TestServer {
         out.e_tag().expect("PutObject answers an ETag").to_string()
     }
 
-    /// Gets an object's bytes.
-    pub(crate) async fn get(&self, bucket: &str, key: &str) -> Vec<u8> {
-        let out = self
-            .client
+    /// GetObject of a whole object, its body left to the caller.
+    pub(crate) async fn get_object(&self, bucket: &str, key: &str) -> GetObjectOutput {
+        self.client
             .get_object()
             .bucket(bucket)
             .key(key)
             .send()
             .await
-            .unwrap_or_else(|e| panic!("get {bucket}/{key}: {}", describe(&e)));
-        body_of(out).await
+            .unwrap_or_else(|e| panic!("get {bucket}/{key}: {}", describe(&e)))
+    }
+
+    /// Gets an object's bytes.
+    pub(crate) async fn get(&self, bucket: &str, key: &str) -> Vec<u8> {
+        body_of(self.get_object(bucket, key).await).await
+    }
+
+    /// HeadObject of an object.
+    pub(crate) async fn head(&self, bucket: &str, key: &str) -> HeadObjectOutput {
+        self.client
+            .head_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("head {bucket}/{key}: {}", describe(&e)))
+    }
+
+    /// Deletes an object.
+    pub(crate) async fn delete(&self, bucket: &str, key: &str) -> DeleteObjectOutput {
+        self.client
+            .delete_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("delete {bucket}/{key}: {}", describe(&e)))
+    }
+
+    /// CopyObject of `source` (`bucket/key`) to `bucket`/`key`, the rest left to the caller.
+    pub(crate) fn copy(
+        &self,
+        bucket: &str,
+        key: &str,
+        source: impl Into<String>,
+    ) -> CopyObjectFluentBuilder {
+        self.client
+            .copy_object()
+            .bucket(bucket)
+            .key(key)
+            .copy_source(source)
     }
 
     /// Asserts that GetObject answers `404 NoSuchKey`.
@@ -195,14 +238,7 @@ impl TestServer {
 
     /// One user metadata value of an object, as HeadObject tells it.
     pub(crate) async fn user_meta(&self, bucket: &str, key: &str, name: &str) -> Option<String> {
-        let head = self
-            .client
-            .head_object()
-            .bucket(bucket)
-            .key(key)
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("head {bucket}/{key}: {}", describe(&e)));
+        let head = self.head(bucket, key).await;
         head.metadata().and_then(|m| m.get(name)).cloned()
     }
 
