@@ -68,13 +68,7 @@ async fn right_key_works_for_every_operation() {
         let etag = s.put("secure", k, k.as_bytes().to_vec()).await;
         assert_eq!(etag, etag_of(k.as_bytes()));
         assert_eq!(s.get("secure", k).await, k.as_bytes());
-        s.client
-            .head_object()
-            .bucket("secure")
-            .key(k)
-            .send()
-            .await
-            .unwrap();
+        s.head("secure", k).await;
     }
     let mut sorted: Vec<&str> = keys.to_vec();
     sorted.sort();
@@ -107,14 +101,14 @@ async fn right_key_works_for_every_operation() {
         .await
         .unwrap();
     assert_eq!(out.contents().len(), 2);
-    s.client
-        .copy_object()
-        .bucket("other")
-        .key("copied")
-        .copy_source(format!("secure/{}", encode_path(keys[1])))
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("copy: {}", describe(&e)));
+    s.copy(
+        "other",
+        "copied",
+        format!("secure/{}", encode_path(keys[1])),
+    )
+    .send()
+    .await
+    .unwrap_or_else(|e| panic!("copy: {}", describe(&e)));
     assert_eq!(s.get("other", "copied").await, keys[1].as_bytes());
     let objects = keys
         .iter()

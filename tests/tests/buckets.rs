@@ -129,13 +129,7 @@ async fn delete_non_empty_bucket_is_refused() {
     assert_eq!(s.get("full", "dir/obj").await, b"data");
     assert!(s.path_of("full", "dir/obj").is_file());
     // Once emptied it can be deleted.
-    s.client
-        .delete_object()
-        .bucket("full")
-        .key("dir/obj")
-        .send()
-        .await
-        .unwrap();
+    s.delete("full", "dir/obj").await;
     s.client
         .delete_bucket()
         .bucket("full")

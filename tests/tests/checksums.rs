@@ -94,14 +94,7 @@ async fn every_algorithm_is_verified_stored_and_returned_on_request() {
         assert_eq!(stored.as_deref(), Some(sent.as_str()), "{key}");
         assert_eq!(kind, Some(ChecksumType::FullObject), "{key}");
         // Without checksum mode, no checksum.
-        let plain = s
-            .client
-            .head_object()
-            .bucket("bkt")
-            .key(&key)
-            .send()
-            .await
-            .unwrap();
+        let plain = s.head("bkt", &key).await;
         assert_eq!(checksum_of(&plain), None, "{key}: checksum sent unasked");
         // A full GET with checksum mode: the SDK validates the body against what we return.
         let got = s
@@ -170,11 +163,7 @@ async fn checksums_survive_restart_and_copies() {
         ("copy", aws_sdk_s3::types::MetadataDirective::Copy),
         ("replaced", aws_sdk_s3::types::MetadataDirective::Replace),
     ] {
-        s.client
-            .copy_object()
-            .bucket("bkt")
-            .key(key)
-            .copy_source("bkt/src")
+        s.copy("bkt", key, "bkt/src")
             .metadata_directive(directive)
             .content_type("text/plain")
             .send()

@@ -31,11 +31,7 @@ async fn setup() -> (TestServer, Vec<u8>) {
 async fn copy_within_a_bucket_keeps_content_and_metadata() {
     let (s, data) = setup().await;
     let out = s
-        .client
-        .copy_object()
-        .bucket("src")
-        .key("copies/a/b/copy.bin")
-        .copy_source("src/dir/original.bin")
+        .copy("src", "copies/a/b/copy.bin", "src/dir/original.bin")
         .send()
         .await
         .unwrap_or_else(|e| panic!("{}", describe(&e)));
@@ -43,14 +39,7 @@ async fn copy_within_a_bucket_keeps_content_and_metadata() {
     assert_eq!(result.e_tag(), Some(etag_of(&data).as_str()));
     assert!(result.last_modified().is_some());
 
-    let got = s
-        .client
-        .get_object()
-        .bucket("src")
-        .key("copies/a/b/copy.bin")
-        .send()
-        .await
-        .unwrap();
+    let got = s.get_object("src", "copies/a/b/copy.bin").await;
     assert_eq!(got.e_tag(), Some(etag_of(&data).as_str()));
     assert_eq!(got.content_type(), Some("application/x-original"));
     assert_eq!(got.content_disposition(), Some("inline"));
@@ -74,11 +63,7 @@ async fn copy_across_buckets_and_over_an_existing_object() {
     let (s, data) = setup().await;
     s.put("dst", "target", "old content").await;
     let out = s
-        .client
-        .copy_object()
-        .bucket("dst")
-        .key("target")
-        .copy_source("src/dir/original.bin")
+        .copy("dst", "target", "src/dir/original.bin")
         .send()
         .await
         .unwrap();
@@ -87,14 +72,7 @@ async fn copy_across_buckets_and_over_an_existing_object() {
         Some(etag_of(&data).as_str())
     );
     assert!(s.get("dst", "target").await == data);
-    let head = s
-        .client
-        .head_object()
-        .bucket("dst")
-        .key("target")
-        .send()
-        .await
-        .unwrap();
+    let head = s.head("dst", "target").await;
     assert_eq!(
         head.metadata().unwrap().get("color").map(String::as_str),
         Some("blue")
@@ -103,11 +81,7 @@ async fn copy_across_buckets_and_over_an_existing_object() {
     assert_eq!(s.list_keys("dst").await, ["target"]);
 
     // A leading slash on the source is accepted as well.
-    s.client
-        .copy_object()
-        .bucket("dst")
-        .key("second")
-        .copy_source("/src/dir/original.bin")
+    s.copy("dst", "second", "/src/dir/original.bin")
         .send()
         .await
         .unwrap();
@@ -117,25 +91,14 @@ async fn copy_across_buckets_and_over_an_existing_object() {
 #[tokio::test(flavor = "multi_thread")]
 async fn replace_directive_replaces_metadata() {
     let (s, data) = setup().await;
-    s.client
-        .copy_object()
-        .bucket("dst")
-        .key("replaced")
-        .copy_source("src/dir/original.bin")
+    s.copy("dst", "replaced", "src/dir/original.bin")
         .metadata_directive(MetadataDirective::Replace)
         .content_type("application/json")
         .metadata("size", "large")
         .send()
         .await
         .unwrap();
-    let head = s
-        .client
-        .head_object()
-        .bucket("dst")
-        .key("replaced")
-        .send()
-        .await
-        .unwrap();
+    let head = s.head("dst", "replaced").await;
     let meta = head.metadata().unwrap();
     assert_eq!(
         meta.len(),
@@ -153,25 +116,14 @@ async fn replace_directive_replaces_metadata() {
 async fn copy_onto_itself() {
     let (s, data) = setup().await;
     // Changing the metadata in place: allowed with REPLACE, content untouched.
-    s.client
-        .copy_object()
-        .bucket("src")
-        .key("dir/original.bin")
-        .copy_source("src/dir/original.bin")
+    s.copy("src", "dir/original.bin", "src/dir/original.bin")
         .metadata_directive(MetadataDirective::Replace)
         .content_type("text/plain")
         .metadata("color", "red")
         .send()
         .await
         .unwrap_or_else(|e| panic!("{}", describe(&e)));
-    let out = s
-        .client
-        .get_object()
-        .bucket("src")
-        .key("dir/original.bin")
-        .send()
-        .await
-        .unwrap();
+    let out = s.get_object("src", "dir/original.bin").await;
     let meta = out.metadata().unwrap().clone();
     assert_eq!(meta.len(), 1, "{meta:?}");
     assert_eq!(meta.get("color").map(String::as_str), Some("red"));
@@ -184,11 +136,7 @@ async fn copy_onto_itself() {
 
     // Without changing anything, S3 refuses it.
     expect_error(
-        s.client
-            .copy_object()
-            .bucket("src")
-            .key("dir/original.bin")
-            .copy_source("src/dir/original.bin")
+        s.copy("src", "dir/original.bin", "src/dir/original.bin")
             .send()
             .await,
         400,
@@ -203,14 +151,14 @@ async fn copy_source_with_odd_characters() {
     s.create_bucket("bkt").await;
     let key = "dir with space/a+b%c=d&é.txt";
     s.put("bkt", key, "odd source").await;
-    s.client
-        .copy_object()
-        .bucket("bkt")
-        .key("copied + again.txt")
-        .copy_source(format!("bkt/{}", encode_path(key)))
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("{}", describe(&e)));
+    s.copy(
+        "bkt",
+        "copied + again.txt",
+        format!("bkt/{}", encode_path(key)),
+    )
+    .send()
+    .await
+    .unwrap_or_else(|e| panic!("{}", describe(&e)));
     assert_eq!(s.get("bkt", "copied + again.txt").await, b"odd source");
     assert_eq!(s.list_keys("bkt").await, ["copied + again.txt", key]);
 }
@@ -219,70 +167,34 @@ async fn copy_source_with_odd_characters() {
 async fn copy_errors() {
     let (s, data) = setup().await;
     expect_error(
-        s.client
-            .copy_object()
-            .bucket("dst")
-            .key("x")
-            .copy_source("src/no/such/key")
-            .send()
-            .await,
+        s.copy("dst", "x", "src/no/such/key").send().await,
         404,
         "NoSuchKey",
     );
     expect_error(
-        s.client
-            .copy_object()
-            .bucket("dst")
-            .key("x")
-            .copy_source("nosuchbucket/key")
-            .send()
-            .await,
+        s.copy("dst", "x", "nosuchbucket/key").send().await,
         404,
         "NoSuchBucket",
     );
     expect_error(
-        s.client
-            .copy_object()
-            .bucket("nosuchbucket")
-            .key("x")
-            .copy_source("src/dir/original.bin")
+        s.copy("nosuchbucket", "x", "src/dir/original.bin")
             .send()
             .await,
         404,
         "NoSuchBucket",
     );
     // Copying a folder name is copying a missing key.
-    expect_error(
-        s.client
-            .copy_object()
-            .bucket("dst")
-            .key("x")
-            .copy_source("src/dir")
-            .send()
-            .await,
-        404,
-        "NoSuchKey",
-    );
+    expect_error(s.copy("dst", "x", "src/dir").send().await, 404, "NoSuchKey");
     // A destination that collides with a folder.
     s.put("dst", "folder/inner", "i").await;
     expect_error(
-        s.client
-            .copy_object()
-            .bucket("dst")
-            .key("folder")
-            .copy_source("src/dir/original.bin")
-            .send()
-            .await,
+        s.copy("dst", "folder", "src/dir/original.bin").send().await,
         400,
         "InvalidArgument",
     );
     // An unsafe source key never reads outside its bucket.
     let r = s
-        .client
-        .copy_object()
-        .bucket("dst")
-        .key("stolen")
-        .copy_source("src/../dst/folder/inner")
+        .copy("dst", "stolen", "src/../dst/folder/inner")
         .send()
         .await;
     let (status, code) = status_and_code(r.as_ref().unwrap_err());
@@ -302,11 +214,7 @@ async fn a_copy_is_independent_of_its_source() {
     let etag = s.put("bkt", "src", original.clone()).await;
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     let out = s
-        .client
-        .copy_object()
-        .bucket("bkt")
-        .key("dst")
-        .copy_source("bkt/src")
+        .copy("bkt", "dst", "bkt/src")
         .send()
         .await
         .unwrap_or_else(|e| panic!("{}", describe(&e)));
@@ -314,28 +222,8 @@ async fn a_copy_is_independent_of_its_source() {
         out.copy_object_result().and_then(|r| r.e_tag()),
         Some(etag.as_str())
     );
-    let src_time = s
-        .client
-        .head_object()
-        .bucket("bkt")
-        .key("src")
-        .send()
-        .await
-        .unwrap()
-        .last_modified()
-        .copied()
-        .unwrap();
-    let dst_time = s
-        .client
-        .head_object()
-        .bucket("bkt")
-        .key("dst")
-        .send()
-        .await
-        .unwrap()
-        .last_modified()
-        .copied()
-        .unwrap();
+    let src_time = s.head("bkt", "src").await.last_modified().copied().unwrap();
+    let dst_time = s.head("bkt", "dst").await.last_modified().copied().unwrap();
     assert!(
         dst_time.secs() > src_time.secs(),
         "a copy has its own Last-Modified"
@@ -343,23 +231,10 @@ async fn a_copy_is_independent_of_its_source() {
     // Overwriting, then deleting, the source leaves the copy as it was.
     s.put("bkt", "src", "new content").await;
     assert_eq!(s.get("bkt", "dst").await, original);
-    s.client
-        .delete_object()
-        .bucket("bkt")
-        .key("src")
-        .send()
-        .await
-        .unwrap();
+    s.delete("bkt", "src").await;
     assert_eq!(s.get("bkt", "dst").await, original);
     // And overwriting the copy leaves a second copy untouched.
-    s.client
-        .copy_object()
-        .bucket("bkt")
-        .key("dst2")
-        .copy_source("bkt/dst")
-        .send()
-        .await
-        .unwrap();
+    s.copy("bkt", "dst2", "bkt/dst").send().await.unwrap();
     s.put("bkt", "dst", "changed").await;
     assert_eq!(s.get("bkt", "dst2").await, original);
 }

@@ -23,13 +23,7 @@ async fn delete_object_and_missing_key() {
     let s = TestServer::start().await;
     s.create_bucket("bkt").await;
     s.put("bkt", "doomed", "bye").await;
-    s.client
-        .delete_object()
-        .bucket("bkt")
-        .key("doomed")
-        .send()
-        .await
-        .unwrap();
+    s.delete("bkt", "doomed").await;
     assert!(!s.path_of("bkt", "doomed").exists());
     expect_error(
         s.client
@@ -50,13 +44,7 @@ async fn delete_object_and_missing_key() {
         .await
         .unwrap();
     assert_eq!(r.status().as_u16(), 204);
-    s.client
-        .delete_object()
-        .bucket("bkt")
-        .key("no/such/deep/key")
-        .send()
-        .await
-        .unwrap();
+    s.delete("bkt", "no/such/deep/key").await;
 
     expect_error(
         s.client
@@ -76,25 +64,13 @@ async fn delete_removes_parent_folders_that_became_empty() {
     s.create_bucket("bkt").await;
     s.put("bkt", "a/b/c/d.txt", "deep").await;
     s.put("bkt", "a/keep.txt", "keep").await;
-    s.client
-        .delete_object()
-        .bucket("bkt")
-        .key("a/b/c/d.txt")
-        .send()
-        .await
-        .unwrap();
+    s.delete("bkt", "a/b/c/d.txt").await;
     assert!(
         !s.root().join("bkt/a/b").exists(),
         "empty a/b/c and a/b are removed"
     );
     assert!(s.root().join("bkt/a").is_dir(), "a still holds keep.txt");
-    s.client
-        .delete_object()
-        .bucket("bkt")
-        .key("a/keep.txt")
-        .send()
-        .await
-        .unwrap();
+    s.delete("bkt", "a/keep.txt").await;
     assert!(!s.root().join("bkt/a").exists());
     assert!(s.root().join("bkt").is_dir(), "the bucket itself stays");
     s.client.head_bucket().bucket("bkt").send().await.unwrap();
@@ -110,13 +86,7 @@ async fn no_cleanup_keeps_empty_folders_out_of_listings() {
     s.create_bucket("bkt").await;
     s.put("bkt", "x/y/z.txt", "z").await;
     s.put("bkt", "top", "t").await;
-    s.client
-        .delete_object()
-        .bucket("bkt")
-        .key("x/y/z.txt")
-        .send()
-        .await
-        .unwrap();
+    s.delete("bkt", "x/y/z.txt").await;
     assert!(!s.path_of("bkt", "x/y/z.txt").exists());
     assert!(
         s.root().join("bkt/x/y").is_dir(),
@@ -151,13 +121,7 @@ async fn no_cleanup_keeps_empty_folders_out_of_listings() {
     assert!(out.contents().is_empty() && out.common_prefixes().is_empty());
 
     // A bucket holding only empty folders is empty.
-    s.client
-        .delete_object()
-        .bucket("bkt")
-        .key("top")
-        .send()
-        .await
-        .unwrap();
+    s.delete("bkt", "top").await;
     s.client
         .delete_bucket()
         .bucket("bkt")
@@ -378,13 +342,7 @@ async fn cleanup_never_loses_a_concurrent_write() {
             format!("round {round}").as_bytes(),
             "round {round}: acknowledged write lost"
         );
-        s.client
-            .delete_object()
-            .bucket("bkt")
-            .key(&key)
-            .send()
-            .await
-            .unwrap();
+        s.delete("bkt", &key).await;
     }
     assert!(s.list_keys("bkt").await.is_empty());
 }

@@ -12,14 +12,7 @@ async fn with_object() -> (TestServer, String, i64) {
     let s = TestServer::start().await;
     s.create_bucket("bkt").await;
     let etag = s.put("bkt", "obj", DATA).await;
-    let head = s
-        .client
-        .head_object()
-        .bucket("bkt")
-        .key("obj")
-        .send()
-        .await
-        .unwrap();
+    let head = s.head("bkt", "obj").await;
     let lm = head.last_modified().unwrap().secs();
     (s, etag, lm)
 }
@@ -394,14 +387,7 @@ async fn response_overrides() {
     assert_eq!(head.content_type(), Some("image/png"));
 
     // The stored headers are unchanged.
-    let head = s
-        .client
-        .head_object()
-        .bucket("bkt")
-        .key("obj")
-        .send()
-        .await
-        .unwrap();
+    let head = s.head("bkt", "obj").await;
     assert_eq!(head.content_type(), Some("text/plain"));
     assert_eq!(head.content_language(), None);
     assert_eq!(head.cache_control(), None);

@@ -363,13 +363,7 @@ async fn planted_fifos_sockets_and_links_are_never_objects_nor_written_through()
         .unwrap();
     assert_eq!(s.get("bkt", "hard2").await, b"source");
     std::fs::hard_link(outside.path().join("shared"), bkt.join("hard3")).unwrap();
-    s.client
-        .delete_object()
-        .bucket("bkt")
-        .key("hard3")
-        .send()
-        .await
-        .unwrap();
+    s.delete("bkt", "hard3").await;
     assert_eq!(kind(&bkt.join("hard3")), None);
 
     // Nothing outside changed, and nothing was added there.

@@ -199,13 +199,7 @@ async fn key_colliding_with_a_folder_is_invalid_argument() {
     assert_eq!(s.get("bkt", "x").await, b"file");
     assert_eq!(s.list_keys("bkt").await, ["a/b", "x"]);
     // Deleting the folder name deletes nothing.
-    s.client
-        .delete_object()
-        .bucket("bkt")
-        .key("a")
-        .send()
-        .await
-        .unwrap();
+    s.delete("bkt", "a").await;
     assert_eq!(s.get("bkt", "a/b").await, b"child");
 }
 

@@ -39,14 +39,7 @@ fn expected_meta() -> HashMap<String, String> {
 }
 
 async fn check_everything(s: &TestServer, key: &str) {
-    let head = s
-        .client
-        .head_object()
-        .bucket("bkt")
-        .key(key)
-        .send()
-        .await
-        .unwrap();
+    let head = s.head("bkt", key).await;
     assert_eq!(head.metadata(), Some(&expected_meta()));
     assert_eq!(head.content_type(), Some("text/csv; charset=utf-8"));
     assert_eq!(head.content_encoding(), Some("gzip"));
@@ -59,14 +52,7 @@ async fn check_everything(s: &TestServer, key: &str) {
     assert_eq!(head.expires_string(), Some("Sun, 17 Mar 2030 17:46:40 GMT"));
     assert_eq!(head.e_tag(), Some(etag_of(b"a,b\n1,2\n").as_str()));
 
-    let out = s
-        .client
-        .get_object()
-        .bucket("bkt")
-        .key(key)
-        .send()
-        .await
-        .unwrap();
+    let out = s.get_object("bkt", key).await;
     assert_eq!(out.metadata(), Some(&expected_meta()));
     assert_eq!(out.content_type(), Some("text/csv; charset=utf-8"));
     assert_eq!(out.content_encoding(), Some("gzip"));
@@ -137,14 +123,7 @@ async fn metadata_names_come_back_lower_case() {
             r.head
         );
     }
-    let head = s
-        .client
-        .head_object()
-        .bucket("bkt")
-        .key("cased")
-        .send()
-        .await
-        .unwrap();
+    let head = s.head("bkt", "cased").await;
     let meta = head.metadata().unwrap();
     assert_eq!(meta.get("color").map(String::as_str), Some("Blue"));
     assert_eq!(
@@ -178,14 +157,7 @@ async fn overwrite_replaces_metadata() {
         .send()
         .await
         .unwrap();
-    let head = s
-        .client
-        .head_object()
-        .bucket("bkt")
-        .key("k")
-        .send()
-        .await
-        .unwrap();
+    let head = s.head("bkt", "k").await;
     let meta = head.metadata().unwrap();
     assert_eq!(meta.len(), 1, "{meta:?}");
     assert_eq!(meta.get("second").map(String::as_str), Some("2"));
@@ -193,22 +165,9 @@ async fn overwrite_replaces_metadata() {
     assert_eq!(head.cache_control(), None);
 
     // Deleted and re-created: nothing of the old metadata comes back.
-    s.client
-        .delete_object()
-        .bucket("bkt")
-        .key("k")
-        .send()
-        .await
-        .unwrap();
+    s.delete("bkt", "k").await;
     s.put("bkt", "k", "three").await;
-    let head = s
-        .client
-        .head_object()
-        .bucket("bkt")
-        .key("k")
-        .send()
-        .await
-        .unwrap();
+    let head = s.head("bkt", "k").await;
     assert!(
         head.metadata().is_none_or(|m| m.is_empty()),
         "{:?}",
@@ -232,14 +191,7 @@ async fn metadata_limit_is_2_kib() {
         .send()
         .await
         .unwrap();
-    let head = s
-        .client
-        .head_object()
-        .bucket("bkt")
-        .key("fits")
-        .send()
-        .await
-        .unwrap();
+    let head = s.head("bkt", "fits").await;
     assert_eq!(head.metadata().unwrap().get("big"), Some(&ok_value));
 
     // Over it, in one value or spread over several: MetadataTooLarge, nothing stored.
@@ -273,14 +225,7 @@ async fn out_of_band_files_have_no_user_metadata() {
     let s = TestServer::start().await;
     s.create_bucket("bkt").await;
     std::fs::write(s.path_of("bkt", "plain.txt"), b"plain").unwrap();
-    let head = s
-        .client
-        .head_object()
-        .bucket("bkt")
-        .key("plain.txt")
-        .send()
-        .await
-        .unwrap();
+    let head = s.head("bkt", "plain.txt").await;
     assert!(head.metadata().is_none_or(|m| m.is_empty()));
     assert_eq!(head.e_tag(), Some(etag_of(b"plain").as_str()));
     assert!(!head.content_type().unwrap_or("").is_empty());
@@ -316,14 +261,7 @@ async fn the_index_can_be_rebuilt_from_the_files() {
     let mut keys = s.list_keys("bkt").await;
     keys.sort();
     assert_eq!(keys, ["b", "dir/a"]);
-    let head = s
-        .client
-        .head_object()
-        .bucket("bkt")
-        .key("dir/a")
-        .send()
-        .await
-        .unwrap();
+    let head = s.head("bkt", "dir/a").await;
     assert_eq!(head.e_tag(), Some(etag_of(b"first").as_str()));
     // What only the old index knew is gone.
     assert!(head.metadata().is_none_or(|m| m.is_empty()));

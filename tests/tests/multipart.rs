@@ -7,9 +7,15 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use aws_sdk_s3::config::http::HttpResponse;
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::operation::abort_multipart_upload::builders::AbortMultipartUploadFluentBuilder;
 use aws_sdk_s3::operation::complete_multipart_upload::CompleteMultipartUploadError;
 use aws_sdk_s3::operation::complete_multipart_upload::CompleteMultipartUploadOutput;
 use aws_sdk_s3::operation::list_multipart_uploads::ListMultipartUploadsOutput;
+use aws_sdk_s3::operation::list_parts::builders::ListPartsFluentBuilder;
+use aws_sdk_s3::operation::upload_part::builders::UploadPartFluentBuilder;
+use aws_sdk_s3::operation::upload_part_copy::builders::UploadPartCopyFluentBuilder;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use aws_sdk_s3::Client;
@@ -20,13 +26,8 @@ use crate::common::*;
 /// S3's smallest part but the last.
 const MIB5: usize = 5 * 1024 * 1024;
 
-type CompleteResult = Result<
-    CompleteMultipartUploadOutput,
-    aws_sdk_s3::error::SdkError<
-        CompleteMultipartUploadError,
-        aws_sdk_s3::config::http::HttpResponse,
-    >,
->;
+type CompleteResult =
+    Result<CompleteMultipartUploadOutput, SdkError<CompleteMultipartUploadError, HttpResponse>>;
 
 /// The ETag S3 gives a multipart object: the MD5 of the concatenated binary MD5s of its parts,
 /// then `-N`, quoted.
@@ -77,12 +78,7 @@ async fn upload(
     number: i32,
     data: &[u8],
 ) -> String {
-    let out = client
-        .upload_part()
-        .bucket(bucket)
-        .key(key)
-        .upload_id(id)
-        .part_number(number)
+    let out = part(client, bucket, key, id, number)
         .body(ByteStream::from(data.to_vec()))
         .send()
         .await
@@ -90,6 +86,95 @@ async fn upload(
     let etag = out.e_tag().expect("UploadPart answers an ETag").to_string();
     assert_eq!(etag, etag_of(data), "ETag of part {number}");
     etag
+}
+
+/// Uploads `parts` as parts 1..=N, one after the other, and returns their ETags.
+async fn upload_parts<const N: usize>(
+    client: &Client,
+    bucket: &str,
+    key: &str,
+    id: &str,
+    parts: [&[u8]; N],
+) -> [String; N] {
+    let mut etags = Vec::with_capacity(N);
+    for (i, p) in parts.into_iter().enumerate() {
+        etags.push(upload(client, bucket, key, id, i as i32 + 1, p).await);
+    }
+    etags.try_into().expect("one ETag per part")
+}
+
+/// `(number, etag)` of ETags given for parts 1..=N, as Complete takes them.
+fn numbered(etags: &[String]) -> Vec<(i32, &str)> {
+    etags
+        .iter()
+        .enumerate()
+        .map(|(i, e)| (i as i32 + 1, e.as_str()))
+        .collect()
+}
+
+/// UploadPart of part `number`, its body left to the caller.
+fn part(
+    client: &Client,
+    bucket: &str,
+    key: &str,
+    id: &str,
+    number: i32,
+) -> UploadPartFluentBuilder {
+    client
+        .upload_part()
+        .bucket(bucket)
+        .key(key)
+        .upload_id(id)
+        .part_number(number)
+}
+
+/// UploadPartCopy of `source` into part `number`.
+fn part_copy(
+    client: &Client,
+    bucket: &str,
+    key: &str,
+    id: &str,
+    number: i32,
+    source: &str,
+) -> UploadPartCopyFluentBuilder {
+    client
+        .upload_part_copy()
+        .bucket(bucket)
+        .key(key)
+        .upload_id(id)
+        .part_number(number)
+        .copy_source(source)
+}
+
+/// ListParts of an upload, first page.
+fn parts_of(client: &Client, bucket: &str, key: &str, id: &str) -> ListPartsFluentBuilder {
+    client.list_parts().bucket(bucket).key(key).upload_id(id)
+}
+
+fn abort(client: &Client, bucket: &str, key: &str, id: &str) -> AbortMultipartUploadFluentBuilder {
+    client
+        .abort_multipart_upload()
+        .bucket(bucket)
+        .key(key)
+        .upload_id(id)
+}
+
+/// Asserts that a request naming an upload was refused as naming none.
+#[track_caller]
+fn expect_no_such_upload<T: std::fmt::Debug, E: ProvideErrorMetadata + std::fmt::Debug>(
+    r: Result<T, SdkError<E, HttpResponse>>,
+) {
+    expect_error(r, 404, "NoSuchUpload");
+}
+
+/// The first page of ListMultipartUploads of `bucket`.
+async fn list_uploads(client: &Client, bucket: &str) -> ListMultipartUploadsOutput {
+    client
+        .list_multipart_uploads()
+        .bucket(bucket)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("list uploads of {bucket}: {}", describe(&e)))
 }
 
 fn completed(parts: &[(i32, &str)]) -> CompletedMultipartUpload {
@@ -146,11 +231,7 @@ async fn list_all_parts(
     let mut out = Vec::new();
     let mut marker: Option<String> = None;
     loop {
-        let page = client
-            .list_parts()
-            .bucket(bucket)
-            .key(key)
-            .upload_id(id)
+        let page = parts_of(client, bucket, key, id)
             .set_part_number_marker(marker.clone())
             .send()
             .await
@@ -171,19 +252,16 @@ async fn list_all_parts(
 }
 
 /// Uploads `parts` as parts 1..=N of a new upload of `key` and completes it; returns the ETag.
-async fn multipart_object(s: &TestServer, bucket: &str, key: &str, parts: &[&[u8]]) -> String {
+async fn multipart_object<const N: usize>(
+    s: &TestServer,
+    bucket: &str,
+    key: &str,
+    parts: [&[u8]; N],
+) -> String {
     let id = create(&s.client, bucket, key).await;
-    let mut etags = Vec::new();
-    for (i, p) in parts.iter().enumerate() {
-        etags.push(upload(&s.client, bucket, key, &id, i as i32 + 1, p).await);
-    }
-    let list: Vec<(i32, &str)> = etags
-        .iter()
-        .enumerate()
-        .map(|(i, e)| (i as i32 + 1, e.as_str()))
-        .collect();
-    let etag = complete(&s.client, bucket, key, &id, &list).await;
-    assert_eq!(etag, multipart_etag(parts));
+    let etags = upload_parts(&s.client, bucket, key, &id, parts).await;
+    let etag = complete(&s.client, bucket, key, &id, &numbered(&etags)).await;
+    assert_eq!(etag, multipart_etag(&parts));
     etag
 }
 
@@ -276,26 +354,12 @@ async fn parallel_out_of_order_parts_make_one_object_with_the_multipart_etag() {
     assert_eq!(etag, expected_etag);
     let whole = [p1.as_slice(), &p2, &p3].concat();
 
-    let got = s
-        .client
-        .get_object()
-        .bucket("bkt")
-        .key(key)
-        .send()
-        .await
-        .unwrap();
+    let got = s.get_object("bkt", key).await;
     assert_eq!(got.e_tag(), Some(expected_etag.as_str()));
     assert_eq!(got.content_length(), Some(whole.len() as i64));
     assert!(body_of(got).await == whole, "GET bytes differ");
 
-    let head = s
-        .client
-        .head_object()
-        .bucket("bkt")
-        .key(key)
-        .send()
-        .await
-        .unwrap();
+    let head = s.head("bkt", key).await;
     assert_eq!(head.e_tag(), Some(expected_etag.as_str()));
     assert_eq!(head.content_length(), Some(whole.len() as i64));
     assert_eq!(head.content_type(), Some("application/x-parts"));
@@ -329,26 +393,13 @@ async fn parallel_out_of_order_parts_make_one_object_with_the_multipart_etag() {
     let buckets = s.client.list_buckets().send().await.unwrap();
     let names: Vec<&str> = buckets.buckets().iter().filter_map(|b| b.name()).collect();
     assert_eq!(names, ["bkt"]);
-    let uploads = s
-        .client
-        .list_multipart_uploads()
-        .bucket("bkt")
-        .send()
-        .await
-        .unwrap();
+    let uploads = list_uploads(&s.client, "bkt").await;
     assert!(uploads.uploads().is_empty(), "{uploads:?}");
 
     // The same ETag after a restart (it is stored, not recomputed from the file).
     let mut s = s;
     s.restart().await;
-    let head = s
-        .client
-        .head_object()
-        .bucket("bkt")
-        .key(key)
-        .send()
-        .await
-        .unwrap();
+    let head = s.head("bkt", key).await;
     assert_eq!(head.e_tag(), Some(expected_etag.as_str()));
 }
 
@@ -419,13 +470,7 @@ async fn an_upload_goes_on_after_a_restart() {
 
     s.restart().await;
 
-    let uploads = s
-        .client
-        .list_multipart_uploads()
-        .bucket("bkt")
-        .send()
-        .await
-        .unwrap();
+    let uploads = list_uploads(&s.client, "bkt").await;
     assert_eq!(upload_keys(&uploads), [(key.to_string(), id.clone())]);
     let e2 = upload(&s.client, "bkt", key, &id, 2, &p2).await;
     assert_eq!(
@@ -437,14 +482,7 @@ async fn an_upload_goes_on_after_a_restart() {
     s.restart().await;
     let etag = complete(&s.client, "bkt", key, &id, &[(1, &e1), (2, &e2)]).await;
     assert_eq!(etag, multipart_etag(&[&p1, &p2]));
-    let got = s
-        .client
-        .get_object()
-        .bucket("bkt")
-        .key(key)
-        .send()
-        .await
-        .unwrap();
+    let got = s.get_object("bkt", key).await;
     assert_eq!(got.e_tag(), Some(etag.as_str()));
     assert_eq!(got.content_type(), Some("text/x-resumed"));
     assert_eq!(
@@ -462,8 +500,7 @@ async fn complete_with_a_wrong_etag_fails_and_a_correct_retry_succeeds() {
     let id = create(&s.client, "bkt", key).await;
     let p1 = pattern(MIB5, 30);
     let p2 = pattern(4096, 31);
-    let e1 = upload(&s.client, "bkt", key, &id, 1, &p1).await;
-    let e2 = upload(&s.client, "bkt", key, &id, 2, &p2).await;
+    let [e1, e2] = upload_parts(&s.client, "bkt", key, &id, [&p1, &p2]).await;
 
     let wrong = etag_of(b"not the part");
     expect_error(
@@ -512,8 +549,7 @@ async fn complete_rejects_parts_out_of_order() {
     let id = create(&s.client, "bkt", key).await;
     let p1 = pattern(MIB5, 40);
     let p2 = pattern(100, 41);
-    let e1 = upload(&s.client, "bkt", key, &id, 1, &p1).await;
-    let e2 = upload(&s.client, "bkt", key, &id, 2, &p2).await;
+    let [e1, e2] = upload_parts(&s.client, "bkt", key, &id, [&p1, &p2]).await;
 
     expect_error(
         try_complete(&s.client, "bkt", key, &id, &[(2, &e2), (1, &e1)]).await,
@@ -542,8 +578,7 @@ async fn complete_rejects_a_small_part_that_is_not_the_last() {
     let id = create(&s.client, "bkt", key).await;
     let p1 = pattern(MIB5 - 1, 50);
     let p2 = pattern(1024, 51);
-    let e1 = upload(&s.client, "bkt", key, &id, 1, &p1).await;
-    let e2 = upload(&s.client, "bkt", key, &id, 2, &p2).await;
+    let [e1, e2] = upload_parts(&s.client, "bkt", key, &id, [&p1, &p2]).await;
 
     expect_error(
         try_complete(&s.client, "bkt", key, &id, &[(1, &e1), (2, &e2)]).await,
@@ -568,21 +603,12 @@ async fn complete_with_a_subset_of_the_parts() {
     let p1 = pattern(MIB5, 60);
     let p2 = pattern(MIB5, 61);
     let p3 = pattern(3333, 62);
-    let e1 = upload(&s.client, "bkt", key, &id, 1, &p1).await;
-    let _e2 = upload(&s.client, "bkt", key, &id, 2, &p2).await;
-    let e3 = upload(&s.client, "bkt", key, &id, 3, &p3).await;
+    let [e1, _e2, e3] = upload_parts(&s.client, "bkt", key, &id, [&p1, &p2, &p3]).await;
 
     let etag = complete(&s.client, "bkt", key, &id, &[(1, &e1), (3, &e3)]).await;
     assert_eq!(etag, multipart_etag(&[&p1, &p3]));
     let whole = [p1.as_slice(), &p3].concat();
-    let got = s
-        .client
-        .get_object()
-        .bucket("bkt")
-        .key(key)
-        .send()
-        .await
-        .unwrap();
+    let got = s.get_object("bkt", key).await;
     assert_eq!(got.e_tag(), Some(etag.as_str()));
     assert_eq!(got.content_length(), Some(whole.len() as i64));
     assert!(body_of(got).await == whole);
@@ -610,8 +636,7 @@ async fn a_repeated_complete_answers_the_same_etag() {
     let id = create(&s.client, "bkt", key).await;
     let p1 = pattern(MIB5, 70);
     let p2 = pattern(10, 71);
-    let e1 = upload(&s.client, "bkt", key, &id, 1, &p1).await;
-    let e2 = upload(&s.client, "bkt", key, &id, 2, &p2).await;
+    let [e1, e2] = upload_parts(&s.client, "bkt", key, &id, [&p1, &p2]).await;
     let first = complete(&s.client, "bkt", key, &id, &[(1, &e1), (2, &e2)]).await;
     let again = complete(&s.client, "bkt", key, &id, &[(1, &e1), (2, &e2)]).await;
     assert_eq!(first, again);
@@ -619,37 +644,14 @@ async fn a_repeated_complete_answers_the_same_etag() {
     assert!(s.get("bkt", key).await == [p1.as_slice(), &p2].concat());
 
     // A finished upload takes no more parts and has no parts to list.
-    expect_error(
-        s.client
-            .upload_part()
-            .bucket("bkt")
-            .key(key)
-            .upload_id(&id)
-            .part_number(3)
+    expect_no_such_upload(
+        part(&s.client, "bkt", key, &id, 3)
             .body(ByteStream::from_static(b"late"))
             .send()
             .await,
-        404,
-        "NoSuchUpload",
     );
-    expect_error(
-        s.client
-            .list_parts()
-            .bucket("bkt")
-            .key(key)
-            .upload_id(&id)
-            .send()
-            .await,
-        404,
-        "NoSuchUpload",
-    );
-    let uploads = s
-        .client
-        .list_multipart_uploads()
-        .bucket("bkt")
-        .send()
-        .await
-        .unwrap();
+    expect_no_such_upload(parts_of(&s.client, "bkt", key, &id).send().await);
+    let uploads = list_uploads(&s.client, "bkt").await;
     assert!(uploads.uploads().is_empty(), "{uploads:?}");
     assert!(s.get("bkt", key).await == [p1.as_slice(), &p2].concat());
 }
@@ -665,11 +667,7 @@ async fn abort_forgets_the_upload_and_its_staging() {
     upload(&s.client, "bkt", "kept.bin", &other, 1, &pattern(10, 82)).await;
     assert!(file_count(&staging_dir(&s, &id)) > 0, "parts are staged");
 
-    s.client
-        .abort_multipart_upload()
-        .bucket("bkt")
-        .key(key)
-        .upload_id(&id)
+    abort(&s.client, "bkt", key, &id)
         .send()
         .await
         .unwrap_or_else(|e| panic!("{}", describe(&e)));
@@ -677,56 +675,19 @@ async fn abort_forgets_the_upload_and_its_staging() {
     // The other upload is untouched.
     assert!(file_count(&staging_dir(&s, &other)) > 0, "parts are staged");
 
-    expect_error(
-        s.client
-            .upload_part()
-            .bucket("bkt")
-            .key(key)
-            .upload_id(&id)
-            .part_number(3)
+    expect_no_such_upload(
+        part(&s.client, "bkt", key, &id, 3)
             .body(ByteStream::from_static(b"after abort"))
             .send()
             .await,
-        404,
-        "NoSuchUpload",
     );
-    expect_error(
-        s.client
-            .list_parts()
-            .bucket("bkt")
-            .key(key)
-            .upload_id(&id)
-            .send()
-            .await,
-        404,
-        "NoSuchUpload",
-    );
-    expect_error(
-        try_complete(&s.client, "bkt", key, &id, &[(1, &e1)]).await,
-        404,
-        "NoSuchUpload",
-    );
-    expect_error(
-        s.client
-            .abort_multipart_upload()
-            .bucket("bkt")
-            .key(key)
-            .upload_id(&id)
-            .send()
-            .await,
-        404,
-        "NoSuchUpload",
-    );
+    expect_no_such_upload(parts_of(&s.client, "bkt", key, &id).send().await);
+    expect_no_such_upload(try_complete(&s.client, "bkt", key, &id, &[(1, &e1)]).await);
+    expect_no_such_upload(abort(&s.client, "bkt", key, &id).send().await);
     // The late part left no staging behind, and no object appeared.
     assert!(!staging_dir(&s, &id).exists());
     assert!(s.list_keys("bkt").await.is_empty());
-    let uploads = s
-        .client
-        .list_multipart_uploads()
-        .bucket("bkt")
-        .send()
-        .await
-        .unwrap();
+    let uploads = list_uploads(&s.client, "bkt").await;
     assert_eq!(upload_keys(&uploads), [("kept.bin".to_string(), other)]);
 }
 
@@ -749,81 +710,33 @@ async fn unknown_upload_ids_are_no_such_upload() {
         real.to_uppercase(),
     ];
     for id in &ids {
-        expect_error(
-            s.client
-                .upload_part()
-                .bucket("bkt")
-                .key("real.bin")
-                .upload_id(id)
-                .part_number(1)
+        expect_no_such_upload(
+            part(&s.client, "bkt", "real.bin", id, 1)
                 .body(ByteStream::from_static(b"data"))
                 .send()
                 .await,
-            404,
-            "NoSuchUpload",
         );
-        expect_error(
-            s.client
-                .upload_part_copy()
-                .bucket("bkt")
-                .key("real.bin")
-                .upload_id(id)
-                .part_number(1)
-                .copy_source("bkt/source")
+        expect_no_such_upload(
+            part_copy(&s.client, "bkt", "real.bin", id, 1, "bkt/source")
                 .send()
                 .await,
-            404,
-            "NoSuchUpload",
         );
-        expect_error(
-            s.client
-                .list_parts()
-                .bucket("bkt")
-                .key("real.bin")
-                .upload_id(id)
-                .send()
-                .await,
-            404,
-            "NoSuchUpload",
-        );
-        expect_error(
+        expect_no_such_upload(parts_of(&s.client, "bkt", "real.bin", id).send().await);
+        expect_no_such_upload(
             try_complete(&s.client, "bkt", "real.bin", id, &[(1, "\"x\"")]).await,
-            404,
-            "NoSuchUpload",
         );
-        expect_error(
-            s.client
-                .abort_multipart_upload()
-                .bucket("bkt")
-                .key("real.bin")
-                .upload_id(id)
-                .send()
-                .await,
-            404,
-            "NoSuchUpload",
-        );
+        expect_no_such_upload(abort(&s.client, "bkt", "real.bin", id).send().await);
     }
     // A real upload id under another key (or bucket) names no upload either.
     s.create_bucket("other").await;
     for (bucket, key) in [("bkt", "another.bin"), ("other", "real.bin")] {
-        expect_error(
-            s.client
-                .upload_part()
-                .bucket(bucket)
-                .key(key)
-                .upload_id(&real)
-                .part_number(1)
+        expect_no_such_upload(
+            part(&s.client, bucket, key, &real, 1)
                 .body(ByteStream::from_static(b"data"))
                 .send()
                 .await,
-            404,
-            "NoSuchUpload",
         );
-        expect_error(
-            try_complete(&s.client, bucket, key, &real, &[(1, "\"x\"")]).await,
-            404,
-            "NoSuchUpload",
-        );
+        expect_no_such_upload(try_complete(&s.client, bucket, key, &real, &[(1, "\"x\"")]).await);
     }
 
     // Nothing was written anywhere, inside the root or beside it; the real upload has no parts.
@@ -855,13 +768,7 @@ async fn upload_part_copy_assembles_ranges_of_other_objects() {
     let key = "copied.bin";
     let id = create(&s.client, "bkt", key).await;
     let copy = |n: i32, source: &str, range: Option<&str>| {
-        s.client
-            .upload_part_copy()
-            .bucket("bkt")
-            .key(key)
-            .upload_id(&id)
-            .part_number(n)
-            .copy_source(source)
+        part_copy(&s.client, "bkt", key, &id, n, source)
             .set_copy_source_range(range.map(str::to_string))
             .send()
     };
@@ -918,14 +825,8 @@ async fn upload_part_copy_assembles_ranges_of_other_objects() {
     let ranges = [(MIB5 - 1000, MIB5 + 999), (boundary2 - 5, boundary2 + 4)];
     let mut etags2 = Vec::new();
     for (i, (first, last)) in ranges.iter().enumerate() {
-        let out = s
-            .client
-            .upload_part_copy()
-            .bucket("bkt")
-            .key("second.bin")
-            .upload_id(&id2)
-            .part_number(i as i32 + 1)
-            .copy_source(format!("bkt/{key}"))
+        let source = format!("bkt/{key}");
+        let out = part_copy(&s.client, "bkt", "second.bin", &id2, i as i32 + 1, &source)
             .copy_source_range(format!("bytes={first}-{last}"))
             .send()
             .await
@@ -948,15 +849,7 @@ async fn upload_part_copy_errors_and_conditions() {
     let src_etag = s.put("bkt", "source", src.clone()).await;
     let key = "dest";
     let id = create(&s.client, "bkt", key).await;
-    let copy = |n: i32| {
-        s.client
-            .upload_part_copy()
-            .bucket("bkt")
-            .key(key)
-            .upload_id(&id)
-            .part_number(n)
-            .copy_source("bkt/source")
-    };
+    let copy = |n: i32| part_copy(&s.client, "bkt", key, &id, n, "bkt/source");
 
     // A range past the end of the source. S3 has answered both 416 InvalidRange and
     // 400 InvalidArgument ("Range specified is not valid for source object of size"); either
@@ -1009,26 +902,14 @@ async fn upload_part_copy_errors_and_conditions() {
     );
     // Missing sources.
     expect_error(
-        s.client
-            .upload_part_copy()
-            .bucket("bkt")
-            .key(key)
-            .upload_id(&id)
-            .part_number(1)
-            .copy_source("bkt/missing")
+        part_copy(&s.client, "bkt", key, &id, 1, "bkt/missing")
             .send()
             .await,
         404,
         "NoSuchKey",
     );
     expect_error(
-        s.client
-            .upload_part_copy()
-            .bucket("bkt")
-            .key(key)
-            .upload_id(&id)
-            .part_number(1)
-            .copy_source("nobucket/source")
+        part_copy(&s.client, "bkt", key, &id, 1, "nobucket/source")
             .send()
             .await,
         404,
@@ -1070,7 +951,7 @@ async fn get_and_head_with_part_number() {
     let p1 = pattern(MIB5, 110);
     let p2 = pattern(MIB5, 111);
     let p3 = pattern(1500, 112);
-    let etag = multipart_object(&s, "bkt", "parts.bin", &[&p1, &p2, &p3]).await;
+    let etag = multipart_object(&s, "bkt", "parts.bin", [&p1, &p2, &p3]).await;
     let total = p1.len() + p2.len() + p3.len();
 
     for (n, bytes, start) in [(1, &p1, 0), (2, &p2, MIB5), (3, &p3, 2 * MIB5)] {
@@ -1152,14 +1033,7 @@ async fn get_and_head_with_part_number() {
         416,
     );
     // The whole object is still served without partNumber.
-    let got = s
-        .client
-        .get_object()
-        .bucket("bkt")
-        .key("parts.bin")
-        .send()
-        .await
-        .unwrap();
+    let got = s.get_object("bkt", "parts.bin").await;
     assert_eq!(got.parts_count(), None);
     assert_eq!(got.content_range(), None);
     assert!(body_of(got).await == [p1.as_slice(), &p2, &p3].concat());
@@ -1186,12 +1060,7 @@ async fn list_parts_pages() {
     let mut marker: Option<String> = None;
     let mut pages = Vec::new();
     loop {
-        let page = s
-            .client
-            .list_parts()
-            .bucket("bkt")
-            .key(key)
-            .upload_id(&id)
+        let page = parts_of(&s.client, "bkt", key, &id)
             .max_parts(2)
             .set_part_number_marker(marker.clone())
             .send()
@@ -1238,12 +1107,7 @@ async fn list_parts_pages() {
     );
 
     // A marker in the middle, and one at the end.
-    let page = s
-        .client
-        .list_parts()
-        .bucket("bkt")
-        .key(key)
-        .upload_id(&id)
+    let page = parts_of(&s.client, "bkt", key, &id)
         .part_number_marker("3")
         .send()
         .await
@@ -1255,12 +1119,7 @@ async fn list_parts_pages() {
         .collect();
     assert_eq!(numbers, [4, 5]);
     assert_eq!(page.is_truncated(), Some(false));
-    let page = s
-        .client
-        .list_parts()
-        .bucket("bkt")
-        .key(key)
-        .upload_id(&id)
+    let page = parts_of(&s.client, "bkt", key, &id)
         .part_number_marker("5")
         .send()
         .await
@@ -1283,11 +1142,7 @@ async fn list_multipart_uploads_with_prefix_delimiter_and_pages() {
     let e = upload(&s.client, "bkt", "a/done", &done, 1, b"done").await;
     complete(&s.client, "bkt", "a/done", &done, &[(1, &e)]).await;
     let gone = create(&s.client, "bkt", "a/gone").await;
-    s.client
-        .abort_multipart_upload()
-        .bucket("bkt")
-        .key("a/gone")
-        .upload_id(&gone)
+    abort(&s.client, "bkt", "a/gone", &gone)
         .send()
         .await
         .unwrap();
@@ -1366,13 +1221,7 @@ async fn list_multipart_uploads_with_prefix_delimiter_and_pages() {
     assert_eq!(got, ["a/2", "b/x/1", "b/x/2", "b/y", "c"]);
 
     // No uploads at all.
-    let out = s
-        .client
-        .list_multipart_uploads()
-        .bucket("empty")
-        .send()
-        .await
-        .unwrap();
+    let out = list_uploads(&s.client, "empty").await;
     assert!(out.uploads().is_empty());
     assert!(out.common_prefixes().is_empty());
     assert_eq!(out.is_truncated(), Some(false));
@@ -1400,13 +1249,7 @@ async fn multipart_with_sigv4_and_an_aws_chunked_part() {
     let path = src.path().join("part1.bin");
     std::fs::write(&path, &p1).unwrap();
     let rec = RecordHeaders::default();
-    let out = s
-        .client
-        .upload_part()
-        .bucket("secure")
-        .key(key)
-        .upload_id(&id)
-        .part_number(1)
+    let out = part(&s.client, "secure", key, &id, 1)
         .body(ByteStream::from_path(&path).await.unwrap())
         .customize()
         .interceptor(rec.clone())
@@ -1427,14 +1270,7 @@ async fn multipart_with_sigv4_and_an_aws_chunked_part() {
     let e2 = upload(&s.client, "secure", key, &id, 2, &p2).await;
     let source = pattern(5000, 132);
     s.put("secure", "source.bin", source.clone()).await;
-    let out = s
-        .client
-        .upload_part_copy()
-        .bucket("secure")
-        .key(key)
-        .upload_id(&id)
-        .part_number(3)
-        .copy_source("secure/source.bin")
+    let out = part_copy(&s.client, "secure", key, &id, 3, "secure/source.bin")
         .copy_source_range("bytes=1000-2999")
         .send()
         .await
@@ -1450,24 +1286,13 @@ async fn multipart_with_sigv4_and_an_aws_chunked_part() {
             (3, e3.clone(), 2000)
         ]
     );
-    let uploads = s
-        .client
-        .list_multipart_uploads()
-        .bucket("secure")
-        .send()
-        .await
-        .unwrap();
+    let uploads = list_uploads(&s.client, "secure").await;
     assert_eq!(upload_keys(&uploads), [(key.to_string(), id.clone())]);
 
     // A client with the wrong secret gets nowhere with this upload.
     let intruder = client_for(s.addr, ACCESS_KEY, "not the secret");
     expect_error(
-        intruder
-            .upload_part()
-            .bucket("secure")
-            .key(key)
-            .upload_id(&id)
-            .part_number(4)
+        part(&intruder, "secure", key, &id, 4)
             .body(ByteStream::from_static(b"intruder"))
             .send()
             .await,
@@ -1503,14 +1328,7 @@ async fn multipart_with_sigv4_and_an_aws_chunked_part() {
     .await;
     let p3 = &source[1000..3000];
     assert_eq!(etag, multipart_etag(&[&p1, &p2, p3]));
-    let got = s
-        .client
-        .get_object()
-        .bucket("secure")
-        .key(key)
-        .send()
-        .await
-        .unwrap();
+    let got = s.get_object("secure", key).await;
     assert_eq!(got.e_tag(), Some(etag.as_str()));
     assert!(body_of(got).await == [p1.as_slice(), &p2, p3].concat());
     assert!(!staging_dir(&s, &id).exists());
@@ -1580,13 +1398,7 @@ async fn idle_uploads_expire_with_their_staging() {
     let mut gone = false;
     for _ in 0..50 {
         tokio::time::sleep(Duration::from_millis(100)).await;
-        let listed = s
-            .client
-            .list_multipart_uploads()
-            .bucket("bkt")
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("{}", describe(&e)));
+        let listed = list_uploads(&s.client, "bkt").await;
         if listed.uploads().is_empty() {
             gone = true;
             break;
@@ -1594,17 +1406,7 @@ async fn idle_uploads_expire_with_their_staging() {
     }
     assert!(gone, "an idle upload was never expired");
     assert!(!staging_dir(&s, &id).exists(), "staging kept after expiry");
-    expect_error(
-        s.client
-            .list_parts()
-            .bucket("bkt")
-            .key("idle.bin")
-            .upload_id(&id)
-            .send()
-            .await,
-        404,
-        "NoSuchUpload",
-    );
+    expect_no_such_upload(parts_of(&s.client, "bkt", "idle.bin", &id).send().await);
 }
 
 #[tokio::test]
@@ -1635,14 +1437,9 @@ async fn uniform_parts_are_written_in_place_and_complete_moves_no_data() {
         .collect();
     assert_eq!(names, BTreeSet::from(["assembly".to_string()]));
     let inode = std::fs::metadata(staging.join("assembly")).unwrap().ino();
-    let list: Vec<(i32, &str)> = etag_by_part
-        .iter()
-        .enumerate()
-        .map(|(i, e)| (i as i32 + 1, e.as_str()))
-        .collect();
     let refs: Vec<&[u8]> = parts.iter().map(|p| p.as_slice()).collect();
     assert_eq!(
-        complete(&s.client, "bkt", "in-place", &id, &list).await,
+        complete(&s.client, "bkt", "in-place", &id, &numbered(&etag_by_part)).await,
         multipart_etag(&refs)
     );
     // The object is that very file, cut to size: no byte was copied.
@@ -1679,8 +1476,7 @@ async fn parts_that_cannot_be_placed_are_copied_in_order() {
     assert_eq!(s.get("bkt", "mixed").await, [&a[..], &b, &c, &d].concat());
     // Completing 1..N while part N+1 is stored: the assembly file is not cut.
     let id = create(&s.client, "bkt", "prefix").await;
-    let e1 = upload(&s.client, "bkt", "prefix", &id, 1, &b).await;
-    let e2 = upload(&s.client, "bkt", "prefix", &id, 2, &b).await;
+    let [e1, e2] = upload_parts(&s.client, "bkt", "prefix", &id, [&b, &b]).await;
     upload(&s.client, "bkt", "prefix", &id, 3, &a[..100]).await;
     complete(&s.client, "bkt", "prefix", &id, &[(1, &e1), (2, &e2)]).await;
     assert_eq!(s.get("bkt", "prefix").await, [&b[..], &b].concat());

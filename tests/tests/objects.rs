@@ -15,14 +15,7 @@ async fn put_get_head_round_trip() {
     let etag = s.put("bkt", "greeting.txt", data.clone()).await;
     assert_eq!(etag, etag_of(&data), "the ETag is the quoted MD5");
 
-    let out = s
-        .client
-        .get_object()
-        .bucket("bkt")
-        .key("greeting.txt")
-        .send()
-        .await
-        .unwrap();
+    let out = s.get_object("bkt", "greeting.txt").await;
     assert_eq!(out.e_tag(), Some(etag.as_str()));
     assert_eq!(out.content_length(), Some(data.len() as i64));
     let modified = out.last_modified().expect("Last-Modified").secs();
@@ -36,14 +29,7 @@ async fn put_get_head_round_trip() {
     );
     assert_eq!(body_of(out).await, data);
 
-    let head = s
-        .client
-        .head_object()
-        .bucket("bkt")
-        .key("greeting.txt")
-        .send()
-        .await
-        .unwrap();
+    let head = s.head("bkt", "greeting.txt").await;
     assert_eq!(head.e_tag(), Some(etag.as_str()));
     assert_eq!(head.content_length(), Some(data.len() as i64));
     assert_eq!(head.last_modified().unwrap().secs(), modified);
@@ -81,14 +67,7 @@ async fn overwrite_replaces_content_and_etag() {
     // Same size, different bytes: the ETag still follows the content.
     let third = s.put("bkt", "k", "SECOND, LONGER VERSION").await;
     assert_eq!(third, etag_of(b"SECOND, LONGER VERSION"));
-    let head = s
-        .client
-        .head_object()
-        .bucket("bkt")
-        .key("k")
-        .send()
-        .await
-        .unwrap();
+    let head = s.head("bkt", "k").await;
     assert_eq!(head.e_tag(), Some(third.as_str()));
     assert_eq!(s.list_keys("bkt").await, ["k"]);
 }
@@ -99,14 +78,7 @@ async fn empty_object() {
     s.create_bucket("bkt").await;
     let etag = s.put("bkt", "empty", Vec::new()).await;
     assert_eq!(etag, "\"d41d8cd98f00b204e9800998ecf8427e\"");
-    let out = s
-        .client
-        .get_object()
-        .bucket("bkt")
-        .key("empty")
-        .send()
-        .await
-        .unwrap();
+    let out = s.get_object("bkt", "empty").await;
     assert_eq!(out.content_length(), Some(0));
     assert!(body_of(out).await.is_empty());
     let list = s
@@ -163,25 +135,11 @@ async fn default_content_type() {
         .send()
         .await
         .unwrap();
-    let head = s
-        .client
-        .head_object()
-        .bucket("bkt")
-        .key("typed.json")
-        .send()
-        .await
-        .unwrap();
+    let head = s.head("bkt", "typed.json").await;
     assert_eq!(head.content_type(), Some("application/json"));
     // Without a Content-Type, a content type is still answered.
     s.put("bkt", "untyped", "x").await;
-    let head = s
-        .client
-        .head_object()
-        .bucket("bkt")
-        .key("untyped")
-        .send()
-        .await
-        .unwrap();
+    let head = s.head("bkt", "untyped").await;
     assert!(
         !head.content_type().unwrap_or("").is_empty(),
         "no Content-Type answered"
@@ -201,14 +159,7 @@ async fn files_written_by_other_programs_are_served() {
     })
     .await;
 
-    let out = s
-        .client
-        .get_object()
-        .bucket("bkt")
-        .key("sub/before.bin")
-        .send()
-        .await
-        .unwrap();
+    let out = s.get_object("bkt", "sub/before.bin").await;
     assert_eq!(out.e_tag(), Some(etag_of(&before).as_str()));
     assert_eq!(out.content_length(), Some(before.len() as i64));
     assert!(body_of(out).await == before);
@@ -227,14 +178,7 @@ async fn files_written_by_other_programs_are_served() {
     // Written while serving: readable at once, with the right MD5 ETag.
     let during = b"written by another program".to_vec();
     std::fs::write(s.path_of("bkt", "x"), &during).unwrap();
-    let head = s
-        .client
-        .head_object()
-        .bucket("bkt")
-        .key("x")
-        .send()
-        .await
-        .unwrap();
+    let head = s.head("bkt", "x").await;
     assert_eq!(head.e_tag(), Some(etag_of(&during).as_str()));
     assert_eq!(head.content_length(), Some(during.len() as i64));
     assert_eq!(s.get("bkt", "x").await, during);
@@ -242,14 +186,7 @@ async fn files_written_by_other_programs_are_served() {
     // Rewritten by the other program: the new bytes and the new ETag, never the cached ones.
     let rewritten = b"rewritten, with another length".to_vec();
     std::fs::write(s.path_of("bkt", "x"), &rewritten).unwrap();
-    let out = s
-        .client
-        .get_object()
-        .bucket("bkt")
-        .key("x")
-        .send()
-        .await
-        .unwrap();
+    let out = s.get_object("bkt", "x").await;
     assert_eq!(out.e_tag(), Some(etag_of(&rewritten).as_str()));
     assert_eq!(body_of(out).await, rewritten);
 
@@ -283,24 +220,10 @@ async fn objects_survive_a_restart() {
     let eb = s.put("bkt", "b.txt", "bee").await;
     s.restart().await;
     assert_eq!(s.list_keys("bkt").await, ["b.txt", "dir/a.bin"]);
-    let out = s
-        .client
-        .get_object()
-        .bucket("bkt")
-        .key("dir/a.bin")
-        .send()
-        .await
-        .unwrap();
+    let out = s.get_object("bkt", "dir/a.bin").await;
     assert_eq!(out.e_tag(), Some(ea.as_str()));
     assert!(body_of(out).await == a);
-    let head = s
-        .client
-        .head_object()
-        .bucket("bkt")
-        .key("b.txt")
-        .send()
-        .await
-        .unwrap();
+    let head = s.head("bkt", "b.txt").await;
     assert_eq!(head.e_tag(), Some(eb.as_str()));
 }
 
@@ -318,14 +241,7 @@ async fn lost_index_is_rebuilt_from_the_files() {
     }
     s.start_again().await;
     assert_eq!(s.list_keys("bkt").await, ["p/q.bin", "r.txt"]);
-    let head = s
-        .client
-        .head_object()
-        .bucket("bkt")
-        .key("p/q.bin")
-        .send()
-        .await
-        .unwrap();
+    let head = s.head("bkt", "p/q.bin").await;
     assert_eq!(head.e_tag(), Some(etag_of(&data).as_str()));
     assert_eq!(s.get("bkt", "p/q.bin").await, data);
 }
@@ -394,14 +310,7 @@ async fn concurrent_overwrites_and_reads_see_whole_objects() {
             "ETag does not match the body it came with"
         );
     }
-    let out = s
-        .client
-        .get_object()
-        .bucket("bkt")
-        .key("hot")
-        .send()
-        .await
-        .unwrap();
+    let out = s.get_object("bkt", "hot").await;
     let etag = out.e_tag().unwrap().to_string();
     let body = body_of(out).await;
     assert!(body == a || body == b);
@@ -504,11 +413,7 @@ async fn folder_markers_keep_their_headers_and_take_copies_onto_themselves() {
 
     // What s3fs-fuse sends for chmod on a folder: the marker copied onto itself, REPLACE.
     let out = s
-        .client
-        .copy_object()
-        .bucket("bkt")
-        .key("d/")
-        .copy_source("bkt/d/")
+        .copy("bkt", "d/", "bkt/d/")
         .metadata_directive(aws_sdk_s3::types::MetadataDirective::Replace)
         .content_type("application/x-directory")
         .metadata("mode", "16832")
@@ -537,14 +442,7 @@ async fn folder_markers_keep_their_headers_and_take_copies_onto_themselves() {
     );
 
     // A copy (COPY directive) onto another marker key makes that folder, with the headers.
-    s.client
-        .copy_object()
-        .bucket("bkt")
-        .key("e/")
-        .copy_source("bkt/d/")
-        .send()
-        .await
-        .unwrap();
+    s.copy("bkt", "e/", "bkt/d/").send().await.unwrap();
     assert!(s.root().join("bkt/e").is_dir());
     assert_eq!(
         s.user_meta("bkt", "e/", "mode").await.as_deref(),
@@ -553,13 +451,7 @@ async fn folder_markers_keep_their_headers_and_take_copies_onto_themselves() {
     // Content cannot become a folder.
     s.put("bkt", "file", "content").await;
     expect_error(
-        s.client
-            .copy_object()
-            .bucket("bkt")
-            .key("f/")
-            .copy_source("bkt/file")
-            .send()
-            .await,
+        s.copy("bkt", "f/", "bkt/file").send().await,
         400,
         "InvalidArgument",
     );

@@ -219,14 +219,7 @@ async fn sdk_file_upload_uses_aws_chunked_and_is_decoded() {
     );
     assert_eq!(out.e_tag(), Some(etag_of(&data).as_str()));
 
-    let got = s
-        .client
-        .get_object()
-        .bucket("bkt")
-        .key("from/file.bin")
-        .send()
-        .await
-        .unwrap();
+    let got = s.get_object("bkt", "from/file.bin").await;
     assert_eq!(got.content_length(), Some(data.len() as i64));
     assert_eq!(got.e_tag(), Some(etag_of(&data).as_str()));
     assert_eq!(
@@ -249,14 +242,7 @@ async fn sdk_file_upload_uses_aws_chunked_and_is_decoded() {
         .await
         .unwrap();
     assert_eq!(out.e_tag(), Some(etag_of(&data).as_str()));
-    let head = s
-        .client
-        .head_object()
-        .bucket("bkt")
-        .key("zipped.gz")
-        .send()
-        .await
-        .unwrap();
+    let head = s.head("bkt", "zipped.gz").await;
     assert_eq!(head.content_encoding(), Some("gzip"));
     assert_eq!(head.content_length(), Some(data.len() as i64));
 
@@ -302,14 +288,7 @@ async fn unsigned_trailer_body_with_content_length() {
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.header("etag"), Some(etag_of(&data).as_str()));
 
-    let out = s
-        .client
-        .get_object()
-        .bucket("bkt")
-        .key("chunked.bin")
-        .send()
-        .await
-        .unwrap();
+    let out = s.get_object("bkt", "chunked.bin").await;
     assert_eq!(out.content_length(), Some(data.len() as i64));
     assert_eq!(out.content_encoding(), None);
     assert!(body_of(out).await == data);
@@ -328,14 +307,7 @@ async fn unsigned_trailer_body_without_content_length() {
     );
     let r = raw_request(s.addr, &head, &http_chunked(&inner, 7_777)).await;
     assert_eq!(r.status, 200, "{}", r.text());
-    let out = s
-        .client
-        .get_object()
-        .bucket("bkt")
-        .key("streamed.bin")
-        .send()
-        .await
-        .unwrap();
+    let out = s.get_object("bkt", "streamed.bin").await;
     assert_eq!(out.e_tag(), Some(etag_of(&data).as_str()));
     assert_eq!(out.content_length(), Some(data.len() as i64));
     assert!(body_of(out).await == data);
@@ -422,14 +394,7 @@ async fn cut_off_uploads_leave_the_previous_object_and_no_partial_file() {
     );
     cut_off_upload(&s, &head, &body[..40_000]).await;
 
-    let out = s
-        .client
-        .get_object()
-        .bucket("bkt")
-        .key("obj")
-        .send()
-        .await
-        .unwrap();
+    let out = s.get_object("bkt", "obj").await;
     assert_eq!(out.e_tag(), Some(etag_of(&old).as_str()));
     assert!(body_of(out).await == old, "the previous object was damaged");
     expect_error(
@@ -530,14 +495,7 @@ async fn signed_chunk_framing_is_decoded() {
     );
     let r = raw_request(s.addr, &head, &body).await;
     assert_eq!(r.status, 200, "{}", r.text());
-    let out = s
-        .client
-        .get_object()
-        .bucket("bkt")
-        .key("signed-chunks")
-        .send()
-        .await
-        .unwrap();
+    let out = s.get_object("bkt", "signed-chunks").await;
     assert_eq!(out.e_tag(), Some(etag_of(&data).as_str()));
     assert_eq!(out.content_length(), Some(data.len() as i64));
     assert!(body_of(out).await == data);
@@ -702,14 +660,7 @@ async fn blake3_etags() {
         .await
         .unwrap();
     assert_eq!(put.e_tag(), Some(want.as_str()));
-    let head = s
-        .client
-        .head_object()
-        .bucket("bkt")
-        .key("k")
-        .send()
-        .await
-        .unwrap();
+    let head = s.head("bkt", "k").await;
     assert_eq!(head.e_tag(), Some(want.as_str()));
     let listed = s
         .client
@@ -731,32 +682,11 @@ async fn blake3_etags() {
         .await;
     expect_error(bad, 400, "BadDigest");
     // A copy keeps the hash; a file written by another program gets one when first read.
-    s.client
-        .copy_object()
-        .bucket("bkt")
-        .key("copy")
-        .copy_source("bkt/k")
-        .send()
-        .await
-        .unwrap();
-    let head = s
-        .client
-        .head_object()
-        .bucket("bkt")
-        .key("copy")
-        .send()
-        .await
-        .unwrap();
+    s.copy("bkt", "copy", "bkt/k").send().await.unwrap();
+    let head = s.head("bkt", "copy").await;
     assert_eq!(head.e_tag(), Some(want.as_str()));
     std::fs::write(s.path_of("bkt", "foreign"), b"made elsewhere").unwrap();
-    let head = s
-        .client
-        .head_object()
-        .bucket("bkt")
-        .key("foreign")
-        .send()
-        .await
-        .unwrap();
+    let head = s.head("bkt", "foreign").await;
     assert_eq!(
         head.e_tag(),
         Some(format!("\"{}\"", blake3::hash(b"made elsewhere").to_hex()).as_str())

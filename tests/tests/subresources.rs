@@ -26,14 +26,7 @@ async fn setup() -> (TestServer, String) {
 }
 
 async fn assert_unchanged(s: &TestServer, etag: &str) {
-    let out = s
-        .client
-        .get_object()
-        .bucket("bkt")
-        .key("obj")
-        .send()
-        .await
-        .unwrap();
+    let out = s.get_object("bkt", "obj").await;
     assert_eq!(out.e_tag(), Some(etag));
     assert_eq!(
         out.metadata().unwrap().get("keep").map(String::as_str),

@@ -55,14 +55,7 @@ async fn a_cached_put_is_served_at_once_and_reaches_the_remote_after_the_delay()
     assert_eq!(cache_files(&s), ["bkt/dir/obj"]);
     assert_eq!(s.get("bkt", "dir/obj").await, body);
     assert_eq!(s.list_keys("bkt").await, ["dir/obj"]);
-    let before = s
-        .client
-        .head_object()
-        .bucket("bkt")
-        .key("dir/obj")
-        .send()
-        .await
-        .unwrap();
+    let before = s.head("bkt", "dir/obj").await;
     assert_eq!(before.e_tag(), put.e_tag());
 
     let path = s.path_of("bkt", "dir/obj");
@@ -71,14 +64,7 @@ async fn a_cached_put_is_served_at_once_and_reaches_the_remote_after_the_delay()
     assert_eq!(std::fs::read(&path).unwrap(), body);
     eventually("the cached file to go", || cache_files(&s).is_empty()).await;
     // The same object as before: ETag, metadata, type and time.
-    let after = s
-        .client
-        .head_object()
-        .bucket("bkt")
-        .key("dir/obj")
-        .send()
-        .await
-        .unwrap();
+    let after = s.head("bkt", "dir/obj").await;
     assert_eq!(after.e_tag(), put.e_tag());
     assert_eq!(after.content_type(), Some("image/png"));
     assert_eq!(after.metadata(), before.metadata());
@@ -144,13 +130,7 @@ async fn deletes_and_overwrites_of_waiting_objects_win_over_their_uploads() {
     s.put("bkt", "gone", b"v1".to_vec()).await;
     eventually("v1 uploaded", || s.path_of("bkt", "gone").exists()).await;
     s.put("bkt", "gone", b"v2".to_vec()).await;
-    s.client
-        .delete_object()
-        .bucket("bkt")
-        .key("gone")
-        .send()
-        .await
-        .unwrap();
+    s.delete("bkt", "gone").await;
     // Overwritten twice while waiting: only the last version is uploaded.
     s.put("bkt", "twice", b"first".to_vec()).await;
     s.put("bkt", "twice", b"second".to_vec()).await;

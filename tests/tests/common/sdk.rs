@@ -1,0 +1,190 @@
+//! `aws-sdk-s3` clients pointed at a test server (path style, static credentials, no retries),
+//! and what tests ask of the SDK's answers: bodies, error status and code, readable failures, and
+//! the headers the SDK really sent.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_sdk_s3::config::http::HttpResponse;
+use aws_sdk_s3::config::interceptors::BeforeTransmitInterceptorContextRef;
+use aws_sdk_s3::config::retry::RetryConfig;
+use aws_sdk_s3::config::timeout::TimeoutConfig;
+use aws_sdk_s3::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_sdk_s3::config::{Credentials, Region};
+use aws_sdk_s3::error::BoxError;
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::operation::get_object::GetObjectOutput;
+use aws_sdk_s3::Client;
+
+/// An `aws-sdk-s3` client for the server at `addr`: path style, static credentials, no retries.
+pub(crate) fn client_for(addr: SocketAddr, access_key: &str, secret_key: &str) -> Client {
+    client_with(addr, access_key, secret_key, |b| b)
+}
+
+/// Like [`client_for`], with a last say on the configuration.
+pub(crate) fn client_with(
+    addr: SocketAddr,
+    access_key: &str,
+    secret_key: &str,
+    tweak: impl FnOnce(aws_sdk_s3::config::Builder) -> aws_sdk_s3::config::Builder,
+) -> Client {
+    client_at(
+        &format!("http://{addr}"),
+        aws_smithy_http_client::Builder::new()
+            .tls_provider(tls_provider())
+            .build_https(),
+        access_key,
+        secret_key,
+        tweak,
+    )
+}
+
+/// The TLS implementation the tests' SDK clients use.
+pub(crate) fn tls_provider() -> aws_smithy_http_client::tls::Provider {
+    aws_smithy_http_client::tls::Provider::Rustls(
+        aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+    )
+}
+
+/// An `aws-sdk-s3` client for any endpoint over the given HTTP client: path style, static
+/// credentials, no retries, then `tweak`.
+pub(crate) fn client_at(
+    endpoint: &str,
+    http: aws_sdk_s3::config::SharedHttpClient,
+    access_key: &str,
+    secret_key: &str,
+    tweak: impl FnOnce(aws_sdk_s3::config::Builder) -> aws_sdk_s3::config::Builder,
+) -> Client {
+    let builder = aws_sdk_s3::config::Builder::new()
+        .behavior_version_latest()
+        .region(Region::new("us-east-1"))
+        .endpoint_url(endpoint)
+        .force_path_style(true)
+        .credentials_provider(Credentials::new(
+            access_key.to_string(),
+            secret_key.to_string(),
+            None,
+            None,
+            "tests",
+        ))
+        .retry_config(RetryConfig::disabled())
+        .timeout_config(
+            TimeoutConfig::builder()
+                .operation_timeout(Duration::from_secs(60))
+                .build(),
+        )
+        .http_client(http);
+    Client::from_conf(tweak(builder).build())
+}
+
+/// The whole body of a GetObject answer.
+pub(crate) async fn body_of(out: GetObjectOutput) -> Vec<u8> {
+    out.body
+        .collect()
+        .await
+        .expect("body reads to the end")
+        .into_bytes()
+        .to_vec()
+}
+
+/// HTTP status and S3 error code of a failed SDK call.
+pub(crate) fn status_and_code<E: ProvideErrorMetadata>(
+    e: &SdkError<E, HttpResponse>,
+) -> (u16, String) {
+    let status = e.raw_response().map(|r| r.status().as_u16()).unwrap_or(0);
+    let code = e.code().unwrap_or("").to_string();
+    (status, code)
+}
+
+/// A readable account of an SDK error (status, code, message, or the transport error).
+pub(crate) fn describe<E: ProvideErrorMetadata + std::fmt::Debug>(
+    e: &SdkError<E, HttpResponse>,
+) -> String {
+    match e.raw_response() {
+        Some(r) => format!(
+            "HTTP {} code={:?} message={:?}",
+            r.status().as_u16(),
+            e.code(),
+            e.message()
+        ),
+        None => format!("{e:?}"),
+    }
+}
+
+/// Asserts that an SDK call failed with this status and S3 error code.
+#[track_caller]
+pub(crate) fn expect_error<T: std::fmt::Debug, E: ProvideErrorMetadata + std::fmt::Debug>(
+    r: Result<T, SdkError<E, HttpResponse>>,
+    status: u16,
+    code: &str,
+) {
+    match r {
+        Ok(v) => panic!("expected HTTP {status} {code}, got success: {v:?}"),
+        Err(e) => {
+            let (s, c) = status_and_code(&e);
+            assert_eq!(
+                (s, c.as_str()),
+                (status, code),
+                "expected HTTP {status} {code}, got {}",
+                describe(&e)
+            );
+        }
+    }
+}
+
+/// Asserts that an SDK call failed with this status (for HEAD, whose errors have no body).
+#[track_caller]
+pub(crate) fn expect_status<T: std::fmt::Debug, E: ProvideErrorMetadata + std::fmt::Debug>(
+    r: Result<T, SdkError<E, HttpResponse>>,
+    status: u16,
+) {
+    match r {
+        Ok(v) => panic!("expected HTTP {status}, got success: {v:?}"),
+        Err(e) => {
+            let (s, _) = status_and_code(&e);
+            assert_eq!(s, status, "expected HTTP {status}, got {}", describe(&e));
+        }
+    }
+}
+
+/// Records the headers of every request it sees (attach with `.customize().interceptor(..)`),
+/// to check what the SDK actually sent.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct RecordHeaders(pub(crate) Arc<Mutex<Vec<HeaderList>>>);
+
+/// The headers of one request, in order.
+pub(crate) type HeaderList = Vec<(String, String)>;
+
+impl RecordHeaders {
+    /// The value of `name` in the last request recorded.
+    pub(crate) fn last(&self, name: &str) -> Option<String> {
+        let all = self.0.lock().unwrap();
+        all.last()?
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.clone())
+    }
+}
+
+impl Intercept for RecordHeaders {
+    fn name(&self) -> &'static str {
+        "RecordHeaders"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let headers = context
+            .request()
+            .headers()
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect();
+        self.0.lock().unwrap().push(headers);
+        Ok(())
+    }
+}
