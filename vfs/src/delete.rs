@@ -113,7 +113,7 @@ mod tests {
     use super::*;
     use crate::error::VfsError;
     use crate::list::{ListItem, ListQuery};
-    use crate::vfs::PutRequest;
+    use crate::object::PutRequest;
 
     async fn open(root: &std::path::Path) -> Vfs {
         let mut config = s3gate_config::Config::default();

@@ -14,9 +14,10 @@ use bytes::Bytes;
 
 use crate::error::{Result, VfsError};
 use crate::index::{ObjectAttrs, ObjectMeta};
-use crate::key;
+use crate::key::marker_path;
+use crate::object::{now_ns, ObjectInfo, ObjectReader, Precondition};
 use crate::remote::{ByteStream, Fingerprint, Reader};
-use crate::vfs::{now_ns, ObjectInfo, ObjectReader, Precondition, Vfs};
+use crate::vfs::Vfs;
 
 /// The ETag of empty content.
 const EMPTY_MD5: &str = "d41d8cd98f00b204e9800998ecf8427e";
@@ -36,12 +37,6 @@ pub(crate) fn marker_meta(modified_ns: i64, attrs: ObjectAttrs) -> ObjectMeta {
         modified_ns: Some(modified_ns),
         cached: false,
     }
-}
-
-/// The folder path of a marker key (`dir/` in `bucket`), when the key is one.
-pub(crate) fn marker_path(bucket: &str, key: &str) -> Option<Result<String>> {
-    key.strip_suffix('/')
-        .map(|folder| key::object_path(bucket, folder))
 }
 
 struct Empty;

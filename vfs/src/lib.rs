@@ -12,11 +12,14 @@ mod list;
 mod locks;
 pub mod meta;
 mod multipart;
+mod object;
+mod own_writes;
 mod readcache;
 mod remote;
 mod scan;
 mod vfs;
 mod watch;
+mod write_cache;
 mod writeback;
 
 pub use error::{Result, VfsError};
@@ -25,9 +28,10 @@ pub use index::{
 };
 pub use list::{ListItem, ListPage, ListQuery, Listed};
 pub use multipart::{PartBody, PartInfo, PartPage, UploadInfo, UploadPage, MAX_PART_NUMBER};
+pub use object::{BucketInfo, ObjectInfo, ObjectReader, Precondition, PutRequest};
 pub use readcache::ReadCacheStats;
 pub use remote::{ByteStream, Fingerprint};
 pub use scan::ScanReport;
-pub use vfs::{BucketInfo, ObjectInfo, ObjectReader, Precondition, PutRequest, Vfs};
+pub use vfs::Vfs;
 pub use watch::Watch;
 pub use writeback::{WriteBackReport, WriteBackStats, WriteBackSummary};

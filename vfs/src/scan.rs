@@ -7,12 +7,13 @@
 //! daemon starts at once): until then the index may list files removed while it was closed.
 
 use crate::error::Result;
-use crate::folder::{marker_meta, marker_path};
+use crate::folder::marker_meta;
 use crate::index::{ObjectAttrs, ObjectMeta};
-use crate::key;
+use crate::key::{self, marker_path};
 use crate::meta::{Op, Tree};
+use crate::object::{now_ns, BucketInfo};
 use crate::remote::Fingerprint;
-use crate::vfs::{now_ns, Vfs};
+use crate::vfs::Vfs;
 
 const FILLED: &[u8] = b"index-filled";
 
@@ -226,7 +227,7 @@ impl Vfs {
     }
 
     /// Drops the records of buckets whose folder is gone.
-    async fn forget_vanished_buckets(&self, buckets: &[crate::vfs::BucketInfo]) -> Result<()> {
+    async fn forget_vanished_buckets(&self, buckets: &[BucketInfo]) -> Result<()> {
         let mut start = Vec::new();
         loop {
             let Some((k, _)) = self.index.range(&start, None, 1)?.into_iter().next() else {

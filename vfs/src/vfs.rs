@@ -1,7 +1,6 @@
 //! The facade the S3 front end calls: buckets, object reads, atomic writes, deletes and copies.
 
 use std::sync::Arc;
-use std::time::SystemTime;
 
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
@@ -10,84 +9,18 @@ use s3gate_config::{Config, EtagHash};
 use tokio::sync::Mutex;
 
 use crate::error::{Result, VfsError};
-use crate::index::{BodyHasher, ChecksumSlot, Index, ObjectAttrs, ObjectMeta};
+use crate::index::{BodyHasher, Index, ObjectAttrs, ObjectMeta};
 use crate::key;
 use crate::locks::KeyLocks;
 use crate::meta::{Op, Tree};
-use crate::remote::{
-    ns_from_time, time_from_ns, ByteStream, Fingerprint, Reader, Remote, Source, Upload,
+use crate::multipart::records::{uploads_staged_in_cache, InPlaceWriters};
+use crate::object::{
+    each_chunk, now_ns, prune_empty_parents, BucketInfo, ObjectInfo, ObjectReader, Precondition,
+    PutRequest,
 };
-
-/// An object as the front end sees it.
-#[derive(Debug, Clone)]
-pub struct ObjectInfo {
-    pub size: u64,
-    pub last_modified: SystemTime,
-    /// Hex digest, without quotes.
-    pub etag: String,
-    pub attrs: ObjectAttrs,
-    /// Part sizes, for an object assembled from a multipart upload.
-    pub parts: Vec<u64>,
-}
-
-impl ObjectInfo {
-    pub(crate) fn from_meta(meta: ObjectMeta) -> ObjectInfo {
-        let last_modified = time_from_ns(meta.written_ns());
-        ObjectInfo {
-            size: meta.fingerprint.size,
-            last_modified,
-            etag: meta.etag,
-            attrs: meta.attrs,
-            parts: meta.parts,
-        }
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct BucketInfo {
-    pub name: String,
-    pub created: SystemTime,
-}
-
-/// A check on the object currently at a key (`None`: no object): the `If-Match` and
-/// `If-None-Match` of a PUT, a copy, a Complete, or a delete. Writes evaluate it before taking
-/// any byte, and every operation again under the key's lock, at the moment it publishes or
-/// deletes; an error fails the operation and leaves the key as it was.
-pub type Precondition = Box<dyn Fn(Option<&ObjectInfo>) -> Result<()> + Send + Sync>;
-
-/// A single-part write.
-pub struct PutRequest<S> {
-    pub attrs: ObjectAttrs,
-    /// The `Content-MD5` the client sent, checked before the object becomes visible.
-    pub content_md5: Option<[u8; 16]>,
-    pub precondition: Option<Precondition>,
-    /// Filled by the body with its verified additional checksum, stored with the object.
-    pub checksum: Option<ChecksumSlot>,
-    pub body: S,
-}
-
-/// An object opened for reading: its description, and its bytes pinned to that version.
-pub struct ObjectReader {
-    pub info: ObjectInfo,
-    reader: Box<dyn Reader>,
-    /// Read from the write cache.
-    cached: bool,
-}
-
-impl ObjectReader {
-    pub(crate) fn new(info: ObjectInfo, reader: Box<dyn Reader>) -> ObjectReader {
-        ObjectReader {
-            info,
-            reader,
-            cached: false,
-        }
-    }
-
-    /// Streams `len` bytes from `offset` (both already checked against the size).
-    pub fn stream(self, offset: u64, len: u64) -> ByteStream {
-        self.reader.stream(offset, len)
-    }
-}
+use crate::own_writes::OwnWrites;
+use crate::remote::{Fingerprint, Reader, Remote, Source, Upload};
+use crate::write_cache::WriteCache;
 
 pub struct Vfs {
     pub(crate) remote: Arc<dyn Remote>,
@@ -110,10 +43,10 @@ pub struct Vfs {
     /// Records gathered by the first fill of a new index, written in large batches.
     pub(crate) fill_ops: Mutex<Vec<crate::meta::Op>>,
     /// Multipart parts being written in place right now.
-    pub(crate) writing_in_place: crate::multipart::InPlaceWriters,
+    pub(crate) writing_in_place: InPlaceWriters,
     /// The write cache: present while caching writes, or while uploads from a run that cached
     /// them are still queued.
-    pub(crate) cache: Option<crate::writeback::WriteCache>,
+    pub(crate) cache: Option<WriteCache>,
     /// New objects (and multipart parts) land in the cache.
     pub(crate) write_to_cache: bool,
     /// How long a bucket seen on the remote is taken to exist without asking again: a stat is a
@@ -127,7 +60,7 @@ pub struct Vfs {
     /// The served directory, when the remote is a local one (watched for changes).
     pub(crate) local_root: Option<std::path::PathBuf>,
     /// What this server published there, for the watch to tell from other programs' changes.
-    pub(crate) own_writes: crate::watch::OwnWrites,
+    pub(crate) own_writes: OwnWrites,
     known_buckets: std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>,
 }
 
@@ -148,10 +81,10 @@ impl Vfs {
         let index = Index::new(store);
         let write_to_cache = config.vfs.cache_mode.caches_writes();
         let queued = !index.range_in(Tree::WriteBack, &[], None, 1)?.is_empty()
-            || crate::multipart::uploads_staged_in_cache(&index)?;
+            || uploads_staged_in_cache(&index)?;
         let cache = if write_to_cache || queued {
             let dir = config.index_dir().join("writeback");
-            Some(crate::writeback::WriteCache::open(
+            Some(WriteCache::open(
                 &dir,
                 config.vfs.write_back,
                 config.vfs.fsync,
@@ -885,7 +818,7 @@ impl Vfs {
         precondition: Option<&Precondition>,
     ) -> Result<()> {
         self.head_bucket(bucket).await?;
-        if let Some(Ok(path)) = crate::folder::marker_path(bucket, key) {
+        if let Some(Ok(path)) = key::marker_path(bucket, key) {
             return self.delete_marker(bucket, key, &path, precondition).await;
         }
         let Ok(path) = key::object_path(bucket, key) else {
@@ -924,34 +857,6 @@ impl Vfs {
             self.index.apply(ops).await?;
         }
     }
-}
-
-/// Feeds every chunk of `stream` to `f`.
-async fn each_chunk(mut stream: ByteStream, mut f: impl FnMut(&[u8])) -> Result<()> {
-    while let Some(chunk) = stream.next().await {
-        f(&chunk?);
-    }
-    Ok(())
-}
-
-/// Removes the folders above `path` on `remote` that are empty, up to (not including) the
-/// bucket, stopping at the first that is not empty or that `keep` names.
-pub(crate) async fn prune_empty_parents(
-    remote: &dyn Remote,
-    path: &str,
-    keep: impl Fn(&str) -> bool,
-) {
-    let mut dir = path;
-    while let Some((parent, _)) = dir.rsplit_once('/') {
-        if !parent.contains('/') || keep(parent) || remote.rmdir(parent).await.is_err() {
-            break;
-        }
-        dir = parent;
-    }
-}
-
-pub(crate) fn now_ns() -> i64 {
-    ns_from_time(SystemTime::now())
 }
 
 /// The ETag of an object when content hashing is off: changes whenever the file does.

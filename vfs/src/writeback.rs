@@ -10,19 +10,17 @@
 //! at any point leaves either the entry (uploaded again, whole) or the finished state, so every
 //! acknowledged object reaches the remote and none is torn.
 
-use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
-
-use futures_util::StreamExt;
-use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, VfsError};
 use crate::index::ObjectMeta;
 use crate::meta::{Op, Tree};
-use crate::remote::{Fingerprint, LocalFs, Remote};
-use crate::vfs::{now_ns, Vfs};
+use crate::object::{now_ns, prune_empty_parents};
+use crate::remote::Fingerprint;
+use crate::vfs::Vfs;
+use crate::write_cache::{queue_put, Pending};
+use futures_util::StreamExt;
 
 /// Uploads running at once.
 const UPLOAD_CONCURRENCY: usize = 4;
@@ -30,46 +28,6 @@ const UPLOAD_CONCURRENCY: usize = 4;
 const PASS_LIMIT: usize = 1024;
 /// The longest wait before a failed upload is tried again.
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
-
-pub(crate) struct WriteCache {
-    /// The cached files, at the same paths as on the remote.
-    pub(crate) fs: Arc<dyn Remote>,
-    delay: Duration,
-    /// Entries queued before this run are due at once: their wait was for writes of that run.
-    started_ns: i64,
-    uploaded: AtomicU64,
-    failed: AtomicU64,
-}
-
-impl WriteCache {
-    pub(crate) fn open(dir: &Path, delay: Duration, sync: bool) -> std::io::Result<WriteCache> {
-        // Multipart staging lives here too, as on a remote.
-        std::fs::create_dir_all(dir.join("data").join(crate::key::RESERVED_DIR))?;
-        Ok(WriteCache {
-            fs: Arc::new(LocalFs::new(&dir.join("data"), &dir.join("tmp"), sync)?),
-            delay,
-            started_ns: now_ns(),
-            uploaded: AtomicU64::new(0),
-            failed: AtomicU64::new(0),
-        })
-    }
-}
-
-/// One object waiting to be uploaded.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct Pending {
-    /// The cached file's version that is to be uploaded.
-    fingerprint: Fingerprint,
-    /// Not before (nanoseconds since the Unix epoch).
-    due_ns: i64,
-    /// When the version was queued.
-    #[serde(default)]
-    queued_ns: i64,
-    #[serde(default)]
-    tries: u32,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    error: Option<String>,
-}
 
 /// The write cache's counters since start, for metrics.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -89,15 +47,6 @@ pub struct WriteBackSummary {
     pub last_error: Option<String>,
     /// How long the oldest entry has waited.
     pub oldest: Option<Duration>,
-}
-
-/// Writes the queue entry of the object at path `key`.
-fn queue_put(key: Vec<u8>, entry: &Pending) -> Op {
-    Op::Put(
-        Tree::WriteBack,
-        key,
-        serde_json::to_vec(entry).unwrap_or_default(),
-    )
 }
 
 /// What one pass of the uploader did.
@@ -377,7 +326,7 @@ impl Vfs {
     pub(crate) async fn forget_cached(&self, path: &str) {
         let Some(cache) = &self.cache else { return };
         if cache.fs.delete(path, None).await.is_ok() {
-            crate::vfs::prune_empty_parents(&*cache.fs, path, |_| false).await;
+            prune_empty_parents(&*cache.fs, path, |_| false).await;
         }
     }
 
