@@ -11,6 +11,7 @@
 //! The intent is dropped without waiting for that commit: one lost in a crash finds its file
 //! gone (or a newer one) at the next start, and is simply dropped then.
 
+use crate::commit::{At, Change};
 use crate::error::Result;
 use crate::key;
 use crate::meta::{Op, Tree};
@@ -24,11 +25,24 @@ fn intent_key(path: &str) -> Vec<u8> {
     [INTENT, path.as_bytes()].concat()
 }
 
+/// The object goes, file and record. Only a file is an object: anything else at the path (a
+/// link, a FIFO, a socket another program put there) stays, and the key answers as absent, as
+/// it did.
+pub(crate) struct Remove;
+
+impl Change for Remove {
+    type Done = ();
+
+    async fn apply(self, vfs: &Vfs, at: At<'_>) -> Result<()> {
+        vfs.delete_locked(at.bucket, at.key, at.path).await
+    }
+
+    async fn abandon(self) {}
+}
+
 impl Vfs {
-    /// Removes the object at `path` and its record; the caller holds the key's lock. Only a file
-    /// is an object: anything else at the path (a link, a FIFO, a socket another program put
-    /// there) stays, and the key answers as absent, as it did.
-    pub(crate) async fn delete_locked(&self, bucket: &str, key: &str, path: &str) -> Result<()> {
+    /// Removes the object at `path` and its record; the caller holds the key's lock.
+    async fn delete_locked(&self, bucket: &str, key: &str, path: &str) -> Result<()> {
         let file = self
             .remote
             .stat(path)

@@ -3,6 +3,7 @@
 //!
 //! `s3api` talks only to [`Vfs`]; nothing here knows HTTP or XML.
 
+mod commit;
 mod delete;
 mod error;
 mod folder;

@@ -8,11 +8,13 @@ use md5::{Digest, Md5};
 use s3gate_config::{Config, EtagHash};
 use tokio::sync::Mutex;
 
+use crate::commit::{At, Publish};
+use crate::delete::Remove;
 use crate::error::{Result, VfsError};
 use crate::index::{BodyHasher, Index, ObjectAttrs, ObjectMeta};
 use crate::key;
 use crate::locks::KeyLocks;
-use crate::meta::{Op, Tree};
+use crate::meta::Tree;
 use crate::multipart::records::{uploads_staged_in_cache, InPlaceWriters};
 use crate::object::{
     each_chunk, now_ns, prune_empty_parents, BucketInfo, ObjectInfo, ObjectReader, Precondition,
@@ -526,7 +528,12 @@ impl Vfs {
             modified_ns: None,
             cached: self.writes_to_cache(),
         };
-        self.publish(bucket, key, &path, upload, meta, req.precondition.as_ref())
+        let at = At {
+            bucket,
+            key,
+            path: &path,
+        };
+        self.commit(at, req.precondition.as_ref(), Publish { upload, meta })
             .await
     }
 
@@ -687,15 +694,13 @@ impl Vfs {
             modified_ns: Some(now_ns()),
             cached: self.writes_to_cache(),
         };
-        self.publish(
-            dst_bucket,
-            dst_key,
-            &dst_path,
-            upload,
-            meta,
-            precondition.as_ref(),
-        )
-        .await
+        let at = At {
+            bucket: dst_bucket,
+            key: dst_key,
+            path: &dst_path,
+        };
+        self.commit(at, precondition.as_ref(), Publish { upload, meta })
+            .await
     }
 
     /// The remote path for a new object, after checking that its bucket exists and that the key
@@ -759,53 +764,6 @@ impl Vfs {
         check(current.as_ref())
     }
 
-    /// Publishes a finished upload and its record together, under the key's lock;
-    /// `meta.cached` says whether the upload was staged in the write cache.
-    pub(crate) async fn publish(
-        &self,
-        bucket: &str,
-        key: &str,
-        path: &str,
-        upload: Box<dyn Upload>,
-        mut meta: ObjectMeta,
-        precondition: Option<&Precondition>,
-    ) -> Result<ObjectInfo> {
-        let _guard = self.locks.lock(path).await;
-        if let Err(e) = self.check_locked(bucket, key, path, precondition).await {
-            upload.abort().await;
-            return Err(e);
-        }
-        // The record is queued from inside the publishing task: a request cancelled mid-way
-        // (client gone) cannot leave the object published without its record.
-        let index_key = key::index_key(bucket, key);
-        let in_cache = meta.cached;
-        let record_meta = meta.clone();
-        // A write straight to the remote supersedes a version still waiting in the cache.
-        let superseded = self.cache.is_some() && !in_cache;
-        let queue = self.queue_builder(path, in_cache);
-        let (record, recorded) = self.index.prepare(move |fingerprint| {
-            let meta = ObjectMeta {
-                fingerprint,
-                ..record_meta
-            };
-            let mut ops = vec![Op::Put(Tree::Objects, index_key, meta.encode())];
-            ops.extend(queue(fingerprint));
-            ops
-        })?;
-        meta.fingerprint = upload
-            .commit(path, self.fsync, record)
-            .await
-            .map_err(|e| VfsError::from_key_io(e, key))?;
-        recorded.await?;
-        if !in_cache {
-            self.own_writes.note(path, meta.fingerprint);
-        }
-        if superseded {
-            self.forget_cached(path).await;
-        }
-        Ok(ObjectInfo::from_meta(meta))
-    }
-
     // ---- deleting ----
 
     /// Deletes an object. Deleting what is not there (or could never be) succeeds, as in S3,
@@ -824,11 +782,12 @@ impl Vfs {
         let Ok(path) = key::object_path(bucket, key) else {
             return precondition.map_or(Ok(()), |check| check(None));
         };
-        {
-            let _guard = self.locks.lock(&path).await;
-            self.check_locked(bucket, key, &path, precondition).await?;
-            self.delete_locked(bucket, key, &path).await?;
-        }
+        let at = At {
+            bucket,
+            key,
+            path: &path,
+        };
+        self.commit(at, precondition, Remove).await?;
         self.remove_empty_parents(&path).await;
         Ok(())
     }

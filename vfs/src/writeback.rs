@@ -13,11 +13,12 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use crate::commit::{At, Change};
 use crate::error::{Result, VfsError};
 use crate::index::ObjectMeta;
 use crate::meta::{Op, Tree};
 use crate::object::{now_ns, prune_empty_parents};
-use crate::remote::Fingerprint;
+use crate::remote::{Fingerprint, Upload};
 use crate::vfs::Vfs;
 use crate::write_cache::{queue_put, Pending};
 use futures_util::StreamExt;
@@ -252,20 +253,41 @@ impl Vfs {
         let (upload, _, _) = self
             .stage(&*self.remote, path, reader.stream(0, size), false, None)
             .await?;
-        let _guard = self.locks.lock(path).await;
-        match self.pending_entry(path)? {
-            Some(now) if now.fingerprint == entry.fingerprint => {}
+        let (bucket, key) = path.split_once('/').unwrap_or((path, ""));
+        let at = At { bucket, key, path };
+        let version = entry.fingerprint;
+        // No precondition: the upload changes where the object is, not what it is.
+        self.commit(at, None, UploadCached { upload, version })
+            .await
+    }
+}
+
+/// A cached object's upload to the remote takes the place of its cached version, if the queue
+/// entry still names that `version`; otherwise (written again or deleted meanwhile) the upload
+/// is dropped.
+struct UploadCached {
+    upload: Box<dyn Upload>,
+    version: Fingerprint,
+}
+
+impl Change for UploadCached {
+    type Done = ();
+
+    async fn apply(self, vfs: &Vfs, at: At<'_>) -> Result<()> {
+        let UploadCached { upload, version } = self;
+        let (path, bucket, key) = (at.path, at.bucket, at.key);
+        match vfs.pending_entry(path)? {
+            Some(now) if now.fingerprint == version => {}
             _ => {
                 upload.abort().await;
                 return Ok(());
             }
         }
-        let (bucket, key) = path.split_once('/').unwrap_or((path, ""));
-        let record = self.index.get(bucket, key)?;
+        let record = vfs.index.get(bucket, key)?;
         let index_key = crate::key::index_key(bucket, key);
         let queue_key = path.as_bytes().to_vec();
-        let want = entry.fingerprint;
-        let (submit, recorded) = self.index.prepare(move |remote_fp| {
+        let want = version;
+        let (submit, recorded) = vfs.index.prepare(move |remote_fp| {
             let mut ops = vec![Op::Delete(Tree::WriteBack, queue_key)];
             if let Some(m) = record.filter(|m| m.cached && m.fingerprint == want) {
                 let meta = ObjectMeta {
@@ -280,14 +302,20 @@ impl Vfs {
             ops
         })?;
         upload
-            .commit(path, self.fsync, submit)
+            .commit(path, vfs.fsync, submit)
             .await
             .map_err(|e| VfsError::from_key_io(e, key))?;
         recorded.await?;
-        self.forget_cached(path).await;
+        vfs.forget_cached(path).await;
         Ok(())
     }
 
+    async fn abandon(self) {
+        self.upload.abort().await;
+    }
+}
+
+impl Vfs {
     /// An entry whose cached file is gone (removed by hand): nothing can be uploaded.
     async fn drop_orphan(&self, path: &str, entry: &Pending) -> Result<()> {
         let _guard = self.locks.lock(path).await;

@@ -25,6 +25,7 @@ use bytes::Bytes;
 use futures_util::Stream;
 use md5::{Digest, Md5};
 
+use crate::commit::{At, Publish};
 use crate::error::{Result, VfsError};
 use crate::index::{BodyHasher, Checksum, ChecksumSlot, ChecksumType, ObjectAttrs, ObjectMeta};
 use crate::key::{self, RESERVED_DIR};
@@ -513,8 +514,13 @@ impl Vfs {
             modified_ns: None,
             cached: self.in_cache(rec.in_cache),
         };
+        let at = At {
+            bucket,
+            key,
+            path: &path,
+        };
         let info = self
-            .publish(bucket, key, &path, upload, meta, precondition.as_ref())
+            .commit(at, precondition.as_ref(), Publish { upload, meta })
             .await?;
         let done = UploadRecord {
             completed: Some(info.etag.clone()),
