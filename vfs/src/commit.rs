@@ -47,15 +47,18 @@ impl Vfs {
         precondition: Option<&Precondition>,
         change: C,
     ) -> Result<C::Done> {
-        let _guard = self.locks.lock(at.path).await;
-        if let Err(e) = self
-            .check_locked(at.bucket, at.key, at.path, precondition)
+        self.key_locks
+            .with(at.path, async {
+                if let Err(e) = self
+                    .check_locked(at.bucket, at.key, at.path, precondition)
+                    .await
+                {
+                    change.abandon().await;
+                    return Err(e);
+                }
+                change.apply(self, at).await
+            })
             .await
-        {
-            change.abandon().await;
-            return Err(e);
-        }
-        change.apply(self, at).await
     }
 }
 

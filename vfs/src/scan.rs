@@ -142,51 +142,58 @@ impl Vfs {
         };
         if let Some(path) = marker_path(bucket, &k) {
             let path = path?;
-            let _guard = self.locks.lock(&path).await;
-            let exists = matches!(self.remote.stat(&path).await?, Some(e) if e.is_dir);
-            match (exists, self.index.get(bucket, &k)?.is_some()) {
-                (true, false) => {
-                    self.index
-                        .put(bucket, &k, &marker_meta(now_ns(), Default::default()))
-                        .await?;
-                    report.added += 1;
-                }
-                (false, true) => {
-                    self.index.delete(bucket, &k).await?;
-                    report.removed += 1;
-                }
-                _ => {}
-            }
-            return Ok(());
+            return self
+                .key_locks
+                .with(&path, async {
+                    let exists = matches!(self.remote.stat(&path).await?, Some(e) if e.is_dir);
+                    match (exists, self.index.get(bucket, &k)?.is_some()) {
+                        (true, false) => {
+                            self.index
+                                .put(bucket, &k, &marker_meta(now_ns(), Default::default()))
+                                .await?;
+                            report.added += 1;
+                        }
+                        (false, true) => {
+                            self.index.delete(bucket, &k).await?;
+                            report.removed += 1;
+                        }
+                        _ => {}
+                    }
+                    Ok(())
+                })
+                .await;
         }
         let path = key::object_path(bucket, &k)?;
-        let _guard = self.locks.lock(&path).await;
-        let now = self
-            .remote
-            .stat(&path)
-            .await?
-            .filter(|e| !e.is_dir)
-            .map(|e| e.fingerprint);
-        let record = self.index.get(bucket, &k)?;
-        if record.as_ref().is_some_and(|m| m.cached) {
-            return Ok(());
-        }
-        match now {
-            None if record.is_some() => {
-                self.index.delete(bucket, &k).await?;
-                report.removed += 1;
-            }
-            Some(fp) if record.as_ref().map(|r| r.fingerprint) != Some(fp) => {
-                if record.is_some() {
-                    report.updated += 1;
-                } else {
-                    report.added += 1;
+        self.key_locks
+            .with(&path, async {
+                let now = self
+                    .remote
+                    .stat(&path)
+                    .await?
+                    .filter(|e| !e.is_dir)
+                    .map(|e| e.fingerprint);
+                let record = self.index.get(bucket, &k)?;
+                if record.as_ref().is_some_and(|m| m.cached) {
+                    return Ok(());
                 }
-                self.index.put(bucket, &k, &unhashed(fp)).await?;
-            }
-            _ => {}
-        }
-        Ok(())
+                match now {
+                    None if record.is_some() => {
+                        self.index.delete(bucket, &k).await?;
+                        report.removed += 1;
+                    }
+                    Some(fp) if record.as_ref().map(|r| r.fingerprint) != Some(fp) => {
+                        if record.is_some() {
+                            report.updated += 1;
+                        } else {
+                            report.added += 1;
+                        }
+                        self.index.put(bucket, &k, &unhashed(fp)).await?;
+                    }
+                    _ => {}
+                }
+                Ok(())
+            })
+            .await
     }
 
     /// Before serving: nothing else writes, so changes go in large batches.

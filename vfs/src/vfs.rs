@@ -13,7 +13,7 @@ use crate::delete::Remove;
 use crate::error::{Result, VfsError};
 use crate::index::{BodyHasher, Index, ObjectAttrs, ObjectMeta};
 use crate::key;
-use crate::locks::KeyLocks;
+use crate::locks::{KeyLocks, UploadLocks};
 use crate::meta::Tree;
 use crate::multipart::records::{uploads_staged_in_cache, InPlaceWriters};
 use crate::object::{
@@ -27,16 +27,17 @@ use crate::write_cache::WriteCache;
 pub struct Vfs {
     pub(crate) remote: Arc<dyn Remote>,
     pub(crate) index: Index,
-    pub(crate) locks: KeyLocks,
-    /// Serialises the steps of one multipart upload that read and write its records; a space
-    /// of its own, since they nest the key locks of publishing.
-    pub(crate) upload_locks: KeyLocks,
+    /// Taken last, one at a time (see locks.rs for the order).
+    pub(crate) key_locks: KeyLocks,
+    /// Serialise the steps of one multipart upload that read and write its records; taken
+    /// before the key lock of publishing, one at a time.
+    pub(crate) upload_locks: UploadLocks,
     pub(crate) etag_hash: EtagHash,
     pub(crate) fsync: bool,
     cleanup: bool,
     /// The most multipart uploads a bucket may have open (0: no limit).
     pub(crate) max_uploads: u64,
-    /// Keeps background scans from overlapping.
+    /// Keeps background scans from overlapping; taken before any key lock.
     pub(crate) scan_lock: Mutex<()>,
     /// Whether a scan has checked the index against the remote since it was opened: listings
     /// wait for one, since the index may hold records of files removed while the server was
@@ -97,8 +98,8 @@ impl Vfs {
         let vfs = Vfs {
             remote,
             index,
-            locks: KeyLocks::new(),
-            upload_locks: KeyLocks::new(),
+            key_locks: KeyLocks::new(),
+            upload_locks: UploadLocks::new(),
             etag_hash: config.vfs.etag_hash,
             fsync: config.vfs.fsync,
             cleanup: !config.vfs.no_cleanup,
@@ -405,10 +406,13 @@ impl Vfs {
         key: &str,
         path: &str,
     ) -> Result<ObjectMeta> {
-        let _guard = self.locks.lock(path).await;
-        self.record_locked(bucket, key, path)
-            .await?
-            .ok_or(VfsError::NoSuchKey)
+        self.key_locks
+            .with(path, async {
+                self.record_locked(bucket, key, path)
+                    .await?
+                    .ok_or(VfsError::NoSuchKey)
+            })
+            .await
     }
 
     /// The up-to-date record of the object at `path`, `None` when there is none; the caller

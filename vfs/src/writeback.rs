@@ -217,23 +217,26 @@ impl Vfs {
 
     /// Puts a failed upload back in the queue, later each time.
     async fn postpone(&self, path: &str, entry: &Pending, e: &VfsError) -> Result<()> {
-        let _guard = self.locks.lock(path).await;
-        // Only if the entry is still the one that failed (a newer write starts afresh).
-        match self.pending_entry(path)? {
-            Some(now) if now.fingerprint == entry.fingerprint => {}
-            _ => return Ok(()),
-        }
-        let tries = entry.tries + 1;
-        let backoff = Duration::from_secs(1u64 << tries.min(9)).min(MAX_BACKOFF);
-        let retry = Pending {
-            fingerprint: entry.fingerprint,
-            due_ns: now_ns().saturating_add(backoff.as_nanos() as i64),
-            queued_ns: now_ns(),
-            tries,
-            error: Some(e.to_string()),
-        };
-        self.index
-            .apply(vec![queue_put(path.as_bytes().to_vec(), &retry)])
+        self.key_locks
+            .with(path, async {
+                // Only if the entry is still the one that failed (a newer write starts afresh).
+                match self.pending_entry(path)? {
+                    Some(now) if now.fingerprint == entry.fingerprint => {}
+                    _ => return Ok(()),
+                }
+                let tries = entry.tries + 1;
+                let backoff = Duration::from_secs(1u64 << tries.min(9)).min(MAX_BACKOFF);
+                let retry = Pending {
+                    fingerprint: entry.fingerprint,
+                    due_ns: now_ns().saturating_add(backoff.as_nanos() as i64),
+                    queued_ns: now_ns(),
+                    tries,
+                    error: Some(e.to_string()),
+                };
+                self.index
+                    .apply(vec![queue_put(path.as_bytes().to_vec(), &retry)])
+                    .await
+            })
             .await
     }
 
@@ -318,35 +321,38 @@ impl Change for UploadCached {
 impl Vfs {
     /// An entry whose cached file is gone (removed by hand): nothing can be uploaded.
     async fn drop_orphan(&self, path: &str, entry: &Pending) -> Result<()> {
-        let _guard = self.locks.lock(path).await;
-        if let Some(cache) = &self.cache {
-            if cache.fs.stat(path).await?.is_some() {
-                return Ok(());
-            }
-        }
-        match self.pending_entry(path)? {
-            Some(now) if now.fingerprint == entry.fingerprint => {}
-            _ => return Ok(()),
-        }
-        tracing::error!(
-            path,
-            "the cached file of a pending upload is missing; dropped"
-        );
-        let mut ops = vec![Op::Delete(Tree::WriteBack, path.as_bytes().to_vec())];
-        // Its record describes bytes that are gone: without it, the key reads as the remote
-        // has it (or as missing) instead of failing.
-        let (bucket, key) = path.split_once('/').unwrap_or((path, ""));
-        if self
-            .index
-            .get(bucket, key)?
-            .is_some_and(|m| m.cached && m.fingerprint == entry.fingerprint)
-        {
-            ops.push(Op::Delete(
-                Tree::Objects,
-                crate::key::index_key(bucket, key),
-            ));
-        }
-        self.index.apply(ops).await
+        self.key_locks
+            .with(path, async {
+                if let Some(cache) = &self.cache {
+                    if cache.fs.stat(path).await?.is_some() {
+                        return Ok(());
+                    }
+                }
+                match self.pending_entry(path)? {
+                    Some(now) if now.fingerprint == entry.fingerprint => {}
+                    _ => return Ok(()),
+                }
+                tracing::error!(
+                    path,
+                    "the cached file of a pending upload is missing; dropped"
+                );
+                let mut ops = vec![Op::Delete(Tree::WriteBack, path.as_bytes().to_vec())];
+                // Its record describes bytes that are gone: without it, the key reads as the remote
+                // has it (or as missing) instead of failing.
+                let (bucket, key) = path.split_once('/').unwrap_or((path, ""));
+                if self
+                    .index
+                    .get(bucket, key)?
+                    .is_some_and(|m| m.cached && m.fingerprint == entry.fingerprint)
+                {
+                    ops.push(Op::Delete(
+                        Tree::Objects,
+                        crate::key::index_key(bucket, key),
+                    ));
+                }
+                self.index.apply(ops).await
+            })
+            .await
     }
 
     /// Removes a cached file and the cache folders it leaves empty (the caller holds the key's
