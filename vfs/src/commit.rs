@@ -13,7 +13,7 @@
 use crate::error::{Result, VfsError};
 use crate::index::ObjectMeta;
 use crate::key;
-use crate::meta::{Op, Tree};
+use crate::meta::{Edit, Tree};
 use crate::object::{ObjectInfo, Precondition};
 use crate::remote::Upload;
 use crate::vfs::Vfs;
@@ -62,7 +62,7 @@ impl Vfs {
     }
 }
 
-/// A finished upload becomes the object, its record committed with it; `meta.cached` says
+/// A finished upload becomes the object, its record committed with it; `meta.in_write_cache` says
 /// whether it was staged in the write cache.
 pub(crate) struct Publish {
     pub(crate) upload: Box<dyn Upload>,
@@ -77,17 +77,17 @@ impl Change for Publish {
         // The record is queued from inside the publishing task: a request cancelled mid-way
         // (client gone) cannot leave the object published without its record.
         let index_key = key::index_key(at.bucket, at.key);
-        let in_cache = meta.cached;
+        let in_write_cache = meta.in_write_cache;
         let record_meta = meta.clone();
         // A write straight to the remote supersedes a version still waiting in the cache.
-        let superseded = vfs.cache.is_some() && !in_cache;
-        let queue = vfs.queue_builder(at.path, in_cache);
+        let superseded = vfs.write_cache.is_some() && !in_write_cache;
+        let queue = vfs.queue_builder(at.path, in_write_cache);
         let (record, recorded) = vfs.index.prepare(move |fingerprint| {
             let meta = ObjectMeta {
                 fingerprint,
                 ..record_meta
             };
-            let mut ops = vec![Op::Put(Tree::Objects, index_key, meta.encode())];
+            let mut ops = vec![Edit::Put(Tree::Objects, index_key, meta.encode())];
             ops.extend(queue(fingerprint));
             ops
         })?;
@@ -96,7 +96,7 @@ impl Change for Publish {
             .await
             .map_err(|e| VfsError::from_key_io(e, at.key))?;
         recorded.await?;
-        if !in_cache {
+        if !in_write_cache {
             vfs.own_writes.note(at.path, meta.fingerprint);
         }
         if superseded {

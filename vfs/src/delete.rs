@@ -14,7 +14,7 @@
 use crate::commit::{At, Change};
 use crate::error::Result;
 use crate::key;
-use crate::meta::{Op, Tree};
+use crate::meta::{Edit, Tree};
 use crate::remote::Fingerprint;
 use crate::vfs::Vfs;
 
@@ -49,15 +49,15 @@ impl Vfs {
             .await?
             .filter(|e| !e.is_dir)
             .map(|e| e.fingerprint);
-        let mut ops = vec![Op::Delete(Tree::Objects, key::index_key(bucket, key))];
-        if self.cache.is_some() {
-            ops.push(Op::Delete(Tree::WriteBack, path.as_bytes().to_vec()));
+        let mut ops = vec![Edit::Delete(Tree::Objects, key::index_key(bucket, key))];
+        if self.write_cache.is_some() {
+            ops.push(Edit::Delete(Tree::WriteBack, path.as_bytes().to_vec()));
         }
         if let Some(fp) = file {
             let mut undo = self.undo(&ops)?;
-            ops.push(Op::Put(Tree::State, intent_key(path), encode(&fp)));
+            ops.push(Edit::Put(Tree::State, intent_key(path), encode(&fp)));
             self.index.apply(ops).await?;
-            let intent = Op::Delete(Tree::State, intent_key(path));
+            let intent = Edit::Delete(Tree::State, intent_key(path));
             if let Err(e) = self.remote.delete(path, Some(fp)).await {
                 // A refused delete leaves the object as it was, record included.
                 undo.push(intent);
@@ -75,12 +75,12 @@ impl Vfs {
     }
 
     /// What puts back the entries `ops` delete.
-    fn undo(&self, ops: &[Op]) -> Result<Vec<Op>> {
+    fn undo(&self, ops: &[Edit]) -> Result<Vec<Edit>> {
         let mut undo = Vec::new();
         for op in ops {
-            if let Op::Delete(tree, k) = op {
+            if let Edit::Delete(tree, k) = op {
                 if let Some(v) = self.index.get_in(*tree, k)? {
-                    undo.push(Op::Put(*tree, k.clone(), v));
+                    undo.push(Edit::Put(*tree, k.clone(), v));
                 }
             }
         }
@@ -107,7 +107,7 @@ impl Vfs {
                         tracing::info!(path, "delete cut off by a crash finished");
                     }
                 }
-                done.push(Op::Delete(Tree::State, k));
+                done.push(Edit::Delete(Tree::State, k));
             }
             self.index.apply(done).await?;
         }
@@ -209,8 +209,8 @@ mod tests {
         let fp = vfs.remote.stat(&path).await.unwrap().unwrap().fingerprint;
         vfs.index
             .apply(vec![
-                Op::Delete(Tree::Objects, crate::key::index_key("bkt", key)),
-                Op::Put(Tree::State, intent_key(&path), encode(&fp)),
+                Edit::Delete(Tree::Objects, crate::key::index_key("bkt", key)),
+                Edit::Put(Tree::State, intent_key(&path), encode(&fp)),
             ])
             .await
             .unwrap();

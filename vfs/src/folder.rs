@@ -36,7 +36,7 @@ pub(crate) fn marker_meta(modified_ns: i64, attrs: ObjectAttrs) -> ObjectMeta {
         attrs,
         parts: Vec::new(),
         modified_ns: Some(modified_ns),
-        cached: false,
+        in_write_cache: false,
     }
 }
 

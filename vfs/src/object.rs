@@ -63,7 +63,7 @@ pub struct ObjectReader {
     pub info: ObjectInfo,
     pub(crate) reader: Box<dyn Reader>,
     /// Read from the write cache.
-    pub(crate) cached: bool,
+    pub(crate) in_write_cache: bool,
 }
 
 impl ObjectReader {
@@ -71,7 +71,7 @@ impl ObjectReader {
         ObjectReader {
             info,
             reader,
-            cached: false,
+            in_write_cache: false,
         }
     }
 

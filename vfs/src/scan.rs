@@ -10,7 +10,7 @@ use crate::error::Result;
 use crate::folder::marker_meta;
 use crate::index::{ObjectAttrs, ObjectMeta};
 use crate::key::{self, marker_path};
-use crate::meta::{Op, Tree};
+use crate::meta::{Edit, Tree};
 use crate::object::{now_ns, BucketInfo};
 use crate::remote::Fingerprint;
 use crate::vfs::Vfs;
@@ -75,7 +75,7 @@ impl Vfs {
         self.forget_vanished_buckets(&buckets).await?;
         if !serving {
             self.index
-                .apply(vec![Op::Put(Tree::State, FILLED.to_vec(), b"1".to_vec())])
+                .apply(vec![Edit::Put(Tree::State, FILLED.to_vec(), b"1".to_vec())])
                 .await?;
         }
         Ok(report)
@@ -104,7 +104,7 @@ impl Vfs {
                 }
                 let record = ObjectMeta::decode(v).ok();
                 let found = files.next_if(|(f, _)| *f == name);
-                if record.as_ref().is_some_and(|m| m.cached) {
+                if record.as_ref().is_some_and(|m| m.in_write_cache) {
                     continue; // waiting in the write cache: the remote's version is older
                 }
                 match found {
@@ -173,7 +173,7 @@ impl Vfs {
                     .filter(|e| !e.is_dir)
                     .map(|e| e.fingerprint);
                 let record = self.index.get(bucket, &k)?;
-                if record.as_ref().is_some_and(|m| m.cached) {
+                if record.as_ref().is_some_and(|m| m.in_write_cache) {
                     return Ok(());
                 }
                 match now {
@@ -206,7 +206,7 @@ impl Vfs {
         let op = match change {
             Change::Upsert(k, fp) => {
                 report.added += 1;
-                Op::Put(
+                Edit::Put(
                     Tree::Objects,
                     key::index_key(bucket, &k),
                     unhashed(fp).encode(),
@@ -214,7 +214,7 @@ impl Vfs {
             }
             Change::Remove(k) => {
                 report.removed += 1;
-                Op::Delete(Tree::Objects, key::index_key(bucket, &k))
+                Edit::Delete(Tree::Objects, key::index_key(bucket, &k))
             }
         };
         let mut ops = self.fill_ops.lock().await;
@@ -264,7 +264,7 @@ fn unhashed(fp: Fingerprint) -> ObjectMeta {
         attrs: ObjectAttrs::default(),
         parts: Vec::new(),
         modified_ns: None,
-        cached: false,
+        in_write_cache: false,
     }
 }
 

@@ -44,12 +44,12 @@ pub struct Vfs {
     /// down (by other programs, or by a crash on the way).
     pub(crate) checked: tokio::sync::watch::Sender<bool>,
     /// Records gathered by the first fill of a new index, written in large batches.
-    pub(crate) fill_ops: Mutex<Vec<crate::meta::Op>>,
+    pub(crate) fill_ops: Mutex<Vec<crate::meta::Edit>>,
     /// Multipart parts being written in place right now.
     pub(crate) writing_in_place: InPlaceWriters,
     /// The write cache: present while caching writes, or while uploads from a run that cached
     /// them are still queued.
-    pub(crate) cache: Option<WriteCache>,
+    pub(crate) write_cache: Option<WriteCache>,
     /// New objects (and multipart parts) land in the cache.
     pub(crate) write_to_cache: bool,
     /// How long a bucket seen on the remote is taken to exist without asking again: a stat is a
@@ -108,7 +108,7 @@ impl Vfs {
             checked: tokio::sync::watch::Sender::new(false),
             fill_ops: Mutex::new(Vec::new()),
             writing_in_place: Default::default(),
-            cache,
+            write_cache: cache,
             write_to_cache,
             bucket_ttl: config
                 .remote
@@ -154,20 +154,20 @@ impl Vfs {
 
     /// Whether new objects and parts are written to the write cache.
     pub(crate) fn writes_to_cache(&self) -> bool {
-        self.in_cache(None)
+        self.in_write_cache(None)
     }
 
     /// Whether something staged in the write cache (`Some(true)`), on the remote
     /// (`Some(false)`), or where new writes go now (`None`) is in the cache: only while the
     /// cache is open.
-    pub(crate) fn in_cache(&self, staged: Option<bool>) -> bool {
-        self.cache.is_some() && staged.unwrap_or(self.write_to_cache)
+    pub(crate) fn in_write_cache(&self, staged: Option<bool>) -> bool {
+        self.write_cache.is_some() && staged.unwrap_or(self.write_to_cache)
     }
 
-    /// The write cache or the remote, as [`Vfs::in_cache`] says.
+    /// The write cache or the remote, as [`Vfs::in_write_cache`] says.
     pub(crate) fn store_for(&self, staged: Option<bool>) -> &Arc<dyn Remote> {
-        match &self.cache {
-            Some(c) if self.in_cache(staged) => &c.fs,
+        match &self.write_cache {
+            Some(c) if self.in_write_cache(staged) => &c.fs,
             _ => &self.remote,
         }
     }
@@ -293,11 +293,11 @@ impl Vfs {
         // The record and the open file must describe the same version: a rename between
         // opening the file and reading (or refreshing) its record means opening again.
         for _ in 0..8 {
-            if let Some(r) = self.open_cached(bucket, key, &path).await? {
+            if let Some(r) = self.open_in_write_cache(bucket, key, &path).await? {
                 return Ok(r);
             }
             let Some(reader) = self.remote.open(&path).await? else {
-                if self.is_cached(bucket, key)? {
+                if self.is_in_write_cache(bucket, key)? {
                     continue; // uploaded meanwhile, or written again
                 }
                 return Err(self.missing(bucket).await);
@@ -316,7 +316,7 @@ impl Vfs {
                 return Ok(ObjectReader {
                     info: ObjectInfo::from_meta(meta),
                     reader,
-                    cached: false,
+                    in_write_cache: false,
                 });
             }
         }
@@ -326,23 +326,23 @@ impl Vfs {
     }
 
     /// The object from the write cache, when it waits there.
-    async fn open_cached(
+    async fn open_in_write_cache(
         &self,
         bucket: &str,
         key: &str,
         path: &str,
     ) -> Result<Option<ObjectReader>> {
-        let Some(cache) = &self.cache else {
+        let Some(cache) = &self.write_cache else {
             return Ok(None);
         };
-        let Some(meta) = self.index.get(bucket, key)?.filter(|m| m.cached) else {
+        let Some(meta) = self.index.get(bucket, key)?.filter(|m| m.in_write_cache) else {
             return Ok(None);
         };
         Ok(match cache.fs.open(path).await? {
             Some(reader) if reader.fingerprint() == meta.fingerprint => Some(ObjectReader {
                 info: ObjectInfo::from_meta(meta),
                 reader,
-                cached: true,
+                in_write_cache: true,
             }),
             _ => None,
         })
@@ -383,8 +383,12 @@ impl Vfs {
         Ok(n)
     }
 
-    fn is_cached(&self, bucket: &str, key: &str) -> Result<bool> {
-        Ok(self.cache.is_some() && self.index.get(bucket, key)?.is_some_and(|m| m.cached))
+    fn is_in_write_cache(&self, bucket: &str, key: &str) -> Result<bool> {
+        Ok(self.write_cache.is_some()
+            && self
+                .index
+                .get(bucket, key)?
+                .is_some_and(|m| m.in_write_cache))
     }
 
     pub async fn head_object(&self, bucket: &str, key: &str) -> Result<ObjectInfo> {
@@ -426,9 +430,9 @@ impl Vfs {
         path: &str,
     ) -> Result<Option<ObjectMeta>> {
         let old = self.index.get(bucket, key)?;
-        if let (Some(m), Some(cache)) = (&old, &self.cache) {
+        if let (Some(m), Some(cache)) = (&old, &self.write_cache) {
             // A cached object is ours until uploaded, whatever the remote holds meanwhile.
-            if m.cached {
+            if m.in_write_cache {
                 return match cache.fs.stat(path).await? {
                     Some(e) if e.fingerprint == m.fingerprint => Ok(old),
                     _ => Ok(None),
@@ -456,7 +460,7 @@ impl Vfs {
             attrs,
             parts,
             modified_ns,
-            cached: false,
+            in_write_cache: false,
         };
         self.index.put(bucket, key, &meta).await?;
         Ok(Some(meta))
@@ -530,7 +534,7 @@ impl Vfs {
             attrs,
             parts: Vec::new(),
             modified_ns: None,
-            cached: self.writes_to_cache(),
+            in_write_cache: self.writes_to_cache(),
         };
         let at = At {
             bucket,
@@ -643,7 +647,7 @@ impl Vfs {
         let mut tries = 0;
         let (info, upload, fp) = loop {
             let src = self.open_object(src_bucket, src_key).await?;
-            if src.cached != self.write_to_cache {
+            if src.in_write_cache != self.write_to_cache {
                 // The source is on one side of the cache and the copy goes to the other.
                 let info = src.info.clone();
                 let size = info.size;
@@ -696,7 +700,7 @@ impl Vfs {
             parts: info.parts,
             // The copy may share its source's file: its own time is kept here.
             modified_ns: Some(now_ns()),
-            cached: self.writes_to_cache(),
+            in_write_cache: self.writes_to_cache(),
         };
         let at = At {
             bucket: dst_bucket,
@@ -815,7 +819,7 @@ impl Vfs {
             }
             let ops = batch
                 .into_iter()
-                .map(|(k, _)| crate::meta::Op::Delete(crate::meta::Tree::Objects, k))
+                .map(|(k, _)| crate::meta::Edit::Delete(crate::meta::Tree::Objects, k))
                 .collect();
             self.index.apply(ops).await?;
         }

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::meta::{Op, Tree};
+use crate::meta::{Edit, Tree};
 use crate::object::now_ns;
 use crate::remote::{Fingerprint, LocalFs, Remote};
 
@@ -55,8 +55,8 @@ pub(crate) struct Pending {
 }
 
 /// Writes the queue entry of the object at path `key`.
-pub(crate) fn queue_put(key: Vec<u8>, entry: &Pending) -> Op {
-    Op::Put(
+pub(crate) fn queue_put(key: Vec<u8>, entry: &Pending) -> Edit {
+    Edit::Put(
         Tree::WriteBack,
         key,
         serde_json::to_vec(entry).unwrap_or_default(),

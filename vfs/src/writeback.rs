@@ -16,7 +16,7 @@ use std::time::Duration;
 use crate::commit::{At, Change};
 use crate::error::{Result, VfsError};
 use crate::index::ObjectMeta;
-use crate::meta::{Op, Tree};
+use crate::meta::{Edit, Tree};
 use crate::object::{now_ns, prune_empty_parents};
 use crate::remote::{Fingerprint, Upload};
 use crate::vfs::Vfs;
@@ -69,9 +69,9 @@ impl Vfs {
         &self,
         path: &str,
         to_cache: bool,
-    ) -> impl FnOnce(Fingerprint) -> Option<Op> + Send {
+    ) -> impl FnOnce(Fingerprint) -> Option<Edit> + Send {
         let key = path.as_bytes().to_vec();
-        let delay = self.cache.as_ref().map(|c| c.delay);
+        let delay = self.write_cache.as_ref().map(|c| c.delay);
         move |fingerprint| match delay {
             Some(delay) if to_cache => {
                 let now = now_ns();
@@ -84,7 +84,7 @@ impl Vfs {
                 };
                 Some(queue_put(key, &entry))
             }
-            Some(_) => Some(Op::Delete(Tree::WriteBack, key)),
+            Some(_) => Some(Edit::Delete(Tree::WriteBack, key)),
             None => None,
         }
     }
@@ -98,7 +98,7 @@ impl Vfs {
 
     /// The write cache's state, when there is one.
     pub fn write_back_stats(&self) -> Result<Option<WriteBackStats>> {
-        let Some(cache) = &self.cache else {
+        let Some(cache) = &self.write_cache else {
             return Ok(None);
         };
         Ok(Some(WriteBackStats {
@@ -168,7 +168,7 @@ impl Vfs {
 
     async fn write_back_pass(&self, all: bool) -> Result<WriteBackReport> {
         let mut report = WriteBackReport::default();
-        let Some(started) = self.cache.as_ref().map(|c| c.started_ns) else {
+        let Some(started) = self.write_cache.as_ref().map(|c| c.started_ns) else {
             return Ok(report);
         };
         let now = now_ns();
@@ -190,7 +190,7 @@ impl Vfs {
             .buffer_unordered(UPLOAD_CONCURRENCY)
             .collect()
             .await;
-        let Some(cache) = &self.cache else {
+        let Some(cache) = &self.write_cache else {
             return Ok(report);
         };
         for (path, entry, r) in results {
@@ -242,7 +242,7 @@ impl Vfs {
 
     /// Uploads one cached object, if the entry still names the cached file's version.
     async fn upload_cached(&self, path: &str, entry: &Pending) -> Result<()> {
-        let Some(cache) = &self.cache else {
+        let Some(cache) = &self.write_cache else {
             return Ok(());
         };
         let Some(reader) = cache.fs.open(path).await? else {
@@ -291,16 +291,16 @@ impl Change for UploadCached {
         let queue_key = path.as_bytes().to_vec();
         let want = version;
         let (submit, recorded) = vfs.index.prepare(move |remote_fp| {
-            let mut ops = vec![Op::Delete(Tree::WriteBack, queue_key)];
-            if let Some(m) = record.filter(|m| m.cached && m.fingerprint == want) {
+            let mut ops = vec![Edit::Delete(Tree::WriteBack, queue_key)];
+            if let Some(m) = record.filter(|m| m.in_write_cache && m.fingerprint == want) {
                 let meta = ObjectMeta {
                     fingerprint: remote_fp,
-                    cached: false,
+                    in_write_cache: false,
                     // Last-Modified stays what the client was told.
                     modified_ns: m.modified_ns.or(Some(want.mtime_ns)),
                     ..m
                 };
-                ops.push(Op::Put(Tree::Objects, index_key, meta.encode()));
+                ops.push(Edit::Put(Tree::Objects, index_key, meta.encode()));
             }
             ops
         })?;
@@ -323,7 +323,7 @@ impl Vfs {
     async fn drop_orphan(&self, path: &str, entry: &Pending) -> Result<()> {
         self.key_locks
             .with(path, async {
-                if let Some(cache) = &self.cache {
+                if let Some(cache) = &self.write_cache {
                     if cache.fs.stat(path).await?.is_some() {
                         return Ok(());
                     }
@@ -336,16 +336,16 @@ impl Vfs {
                     path,
                     "the cached file of a pending upload is missing; dropped"
                 );
-                let mut ops = vec![Op::Delete(Tree::WriteBack, path.as_bytes().to_vec())];
+                let mut ops = vec![Edit::Delete(Tree::WriteBack, path.as_bytes().to_vec())];
                 // Its record describes bytes that are gone: without it, the key reads as the remote
                 // has it (or as missing) instead of failing.
                 let (bucket, key) = path.split_once('/').unwrap_or((path, ""));
                 if self
                     .index
                     .get(bucket, key)?
-                    .is_some_and(|m| m.cached && m.fingerprint == entry.fingerprint)
+                    .is_some_and(|m| m.in_write_cache && m.fingerprint == entry.fingerprint)
                 {
-                    ops.push(Op::Delete(
+                    ops.push(Edit::Delete(
                         Tree::Objects,
                         crate::key::index_key(bucket, key),
                     ));
@@ -358,7 +358,9 @@ impl Vfs {
     /// Removes a cached file and the cache folders it leaves empty (the caller holds the key's
     /// lock, and the file has been uploaded or deleted).
     pub(crate) async fn forget_cached(&self, path: &str) {
-        let Some(cache) = &self.cache else { return };
+        let Some(cache) = &self.write_cache else {
+            return;
+        };
         if cache.fs.delete(path, None).await.is_ok() {
             prune_empty_parents(&*cache.fs, path, |_| false).await;
         }
@@ -370,7 +372,7 @@ impl Vfs {
     /// version (which is gone), so it becomes the object, queued; anything else (a new key whose
     /// record never landed, an uploaded or deleted object whose file was still to go) is removed.
     pub(crate) async fn recover_cache(&self) -> Result<()> {
-        let Some(cache) = &self.cache else {
+        let Some(cache) = &self.write_cache else {
             return Ok(());
         };
         for bucket in cache.fs.list_dir("").await? {
@@ -381,8 +383,8 @@ impl Vfs {
                 let path = format!("{}/{key}", bucket.name);
                 let record = self.index.get(&bucket.name, &key)?;
                 match record {
-                    Some(m) if m.cached && m.fingerprint == fp => {}
-                    Some(m) if m.cached => {
+                    Some(m) if m.in_write_cache && m.fingerprint == fp => {}
+                    Some(m) if m.in_write_cache => {
                         let Some(reader) = cache.fs.open(&path).await? else {
                             continue;
                         };
@@ -392,7 +394,7 @@ impl Vfs {
                             attrs: Default::default(),
                             parts: Vec::new(),
                             modified_ns: None,
-                            cached: true,
+                            in_write_cache: true,
                         };
                         tracing::warn!(path, "a write cut off by a stop replaced a cached object: kept as the object");
                         // Queued whatever this run's mode: the version it replaced was
@@ -406,7 +408,7 @@ impl Vfs {
                         };
                         self.index
                             .apply(vec![
-                                Op::Put(
+                                Edit::Put(
                                     Tree::Objects,
                                     crate::key::index_key(&bucket.name, &key),
                                     meta.encode(),
@@ -424,7 +426,7 @@ impl Vfs {
 
     /// Whether any object of `bucket` still waits in the cache.
     pub(crate) async fn bucket_has_cached(&self, bucket: &str) -> Result<bool> {
-        let Some(cache) = &self.cache else {
+        let Some(cache) = &self.write_cache else {
             return Ok(false);
         };
         Ok(match cache.fs.list_dir(bucket).await {

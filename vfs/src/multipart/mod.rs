@@ -29,7 +29,7 @@ use crate::commit::{At, Publish};
 use crate::error::{Result, VfsError};
 use crate::index::{BodyHasher, Checksum, ChecksumSlot, ChecksumType, ObjectAttrs, ObjectMeta};
 use crate::key::{self, RESERVED_DIR};
-use crate::meta::{Op, Tree};
+use crate::meta::{Edit, Tree};
 use crate::object::{now_ns, ObjectInfo, Precondition};
 use crate::remote::{ns_from_time, time_from_ns, Source, Upload};
 use crate::vfs::Vfs;
@@ -167,7 +167,7 @@ impl Vfs {
             in_cache: Some(self.writes_to_cache()),
         };
         self.index
-            .apply(vec![Op::Put(
+            .apply(vec![Edit::Put(
                 Tree::Uploads,
                 upload_key(bucket, key, &id),
                 encode(&rec),
@@ -370,10 +370,10 @@ impl Vfs {
             }
         };
         rec.mtime_ns = now_ns();
-        let mut ops = vec![Op::Put(Tree::Parts, part_key(id, number), encode(&rec))];
+        let mut ops = vec![Edit::Put(Tree::Parts, part_key(id, number), encode(&rec))];
         if let (None, Some(c)) = (upload_rec.stride, &placed) {
             upload_rec.stride = Some(c.max_len);
-            ops.push(Op::Put(
+            ops.push(Edit::Put(
                 Tree::Uploads,
                 upload_key(bucket, key, id),
                 encode(&upload_rec),
@@ -512,7 +512,7 @@ impl Vfs {
             },
             parts: chosen.iter().map(|p| p.size).collect(),
             modified_ns: None,
-            cached: self.in_cache(rec.in_cache),
+            in_write_cache: self.in_write_cache(rec.in_cache),
         };
         let at = At {
             bucket,
@@ -526,7 +526,7 @@ impl Vfs {
             completed: Some(info.etag.clone()),
             ..rec
         };
-        let mut ops = vec![Op::Put(
+        let mut ops = vec![Edit::Put(
             Tree::Uploads,
             upload_key(bucket, key, id),
             encode(&done),
@@ -534,7 +534,7 @@ impl Vfs {
         ops.extend(
             stored
                 .iter()
-                .map(|p| Op::Delete(Tree::Parts, part_key(id, p.number))),
+                .map(|p| Edit::Delete(Tree::Parts, part_key(id, p.number))),
         );
         self.index.apply(ops).await?;
         self.store_for(done.in_cache)
@@ -612,11 +612,11 @@ impl Vfs {
         rec: &UploadRecord,
     ) -> Result<()> {
         let parts = self.parts_of(id, 0, MAX_PART_NUMBER as usize + 1)?;
-        let mut ops = vec![Op::Delete(Tree::Uploads, upload_key(bucket, key, id))];
+        let mut ops = vec![Edit::Delete(Tree::Uploads, upload_key(bucket, key, id))];
         ops.extend(
             parts
                 .iter()
-                .map(|p| Op::Delete(Tree::Parts, part_key(id, p.number))),
+                .map(|p| Edit::Delete(Tree::Parts, part_key(id, p.number))),
         );
         self.index.apply(ops).await?;
         self.store_for(rec.in_cache)
@@ -781,7 +781,7 @@ impl Vfs {
         // before the records are read, so that an upload created meanwhile is never mistaken
         // for an orphan.
         let dir = format!("{RESERVED_DIR}/multipart");
-        let stores = [Some(&self.remote), self.cache.as_ref().map(|c| &c.fs)];
+        let stores = [Some(&self.remote), self.write_cache.as_ref().map(|c| &c.fs)];
         let mut staged = Vec::new();
         for store in stores.into_iter().flatten() {
             staged.push((store, store.list_dir(&dir).await.unwrap_or_default()));
