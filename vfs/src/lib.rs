@@ -3,6 +3,7 @@
 //!
 //! `s3api` talks only to [`Vfs`]; nothing here knows HTTP or XML.
 
+mod bucket;
 mod commit;
 mod delete;
 mod error;
@@ -23,6 +24,7 @@ mod watch;
 mod write_cache;
 mod writeback;
 
+pub use bucket::{BucketRecord, Versioning};
 pub use error::{Result, VfsError};
 pub use index::{
     BodyHasher, Checksum, ChecksumSlot, ChecksumType, ContentHeaders, MetaValue, ObjectAttrs,

@@ -73,6 +73,7 @@ impl Vfs {
         }
         self.flush_unchecked().await?;
         self.forget_vanished_buckets(&buckets).await?;
+        self.forget_vanished_bucket_records(&buckets).await?;
         if !serving {
             self.index
                 .apply(vec![Edit::Put(Tree::State, FILLED.to_vec(), b"1".to_vec())])

@@ -1,4 +1,5 @@
-//! The facade the S3 front end calls: buckets, object reads, atomic writes, deletes and copies.
+//! The facade the S3 front end calls: object reads, atomic writes, deletes and copies (buckets
+//! are in bucket.rs, each change of an object is committed in commit.rs).
 
 use std::sync::Arc;
 
@@ -8,6 +9,7 @@ use md5::{Digest, Md5};
 use s3gate_config::{Config, EtagHash};
 use tokio::sync::Mutex;
 
+use crate::bucket::KnownBuckets;
 use crate::commit::{At, Publish};
 use crate::delete::Remove;
 use crate::error::{Result, VfsError};
@@ -17,8 +19,7 @@ use crate::locks::{KeyLocks, UploadLocks};
 use crate::meta::Tree;
 use crate::multipart::records::{uploads_staged_in_cache, InPlaceWriters};
 use crate::object::{
-    each_chunk, now_ns, prune_empty_parents, BucketInfo, ObjectInfo, ObjectReader, Precondition,
-    PutRequest,
+    each_chunk, now_ns, prune_empty_parents, ObjectInfo, ObjectReader, Precondition, PutRequest,
 };
 use crate::own_writes::OwnWrites;
 use crate::remote::{Fingerprint, Reader, Remote, Source, Upload};
@@ -52,10 +53,6 @@ pub struct Vfs {
     pub(crate) write_cache: Option<WriteCache>,
     /// New objects (and multipart parts) land in the cache.
     pub(crate) write_to_cache: bool,
-    /// How long a bucket seen on the remote is taken to exist without asking again: a stat is a
-    /// round trip on a named remote, and every request names a bucket. `None` on a local
-    /// directory, where it costs nothing.
-    bucket_ttl: Option<std::time::Duration>,
     /// The index store's file (or folder), for its size.
     index_store: std::path::PathBuf,
     /// The read cache (`full`), and what it did.
@@ -64,7 +61,8 @@ pub struct Vfs {
     pub(crate) local_root: Option<std::path::PathBuf>,
     /// What this server published there, for the watch to tell from other programs' changes.
     pub(crate) own_writes: OwnWrites,
-    known_buckets: std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>,
+    /// The buckets seen on a named remote lately.
+    pub(crate) known_buckets: KnownBuckets,
 }
 
 type BodyError = Box<dyn std::error::Error + Send + Sync>;
@@ -110,12 +108,13 @@ impl Vfs {
             writing_in_place: Default::default(),
             write_cache: cache,
             write_to_cache,
-            bucket_ttl: config
-                .remote
-                .name
-                .is_some()
-                .then_some(config.vfs.rescan_interval),
-            known_buckets: Default::default(),
+            known_buckets: KnownBuckets::new(
+                config
+                    .remote
+                    .name
+                    .is_some()
+                    .then_some(config.vfs.rescan_interval),
+            ),
             index_store: crate::meta::store_path(config.index.store, &config.index_dir()),
             read_cache: match config.vfs.cache_mode.caches_reads() {
                 true => Some((
@@ -189,91 +188,6 @@ impl Vfs {
     pub async fn shutdown(&self) {
         let _scan = self.scan_lock.lock().await;
         self.index.close();
-    }
-
-    // ---- buckets ----
-
-    pub async fn list_buckets(&self) -> Result<Vec<BucketInfo>> {
-        let mut out: Vec<BucketInfo> = self
-            .remote
-            .list_dir("")
-            .await?
-            .into_iter()
-            .filter(|e| e.is_dir && key::validate_bucket(&e.name).is_ok())
-            .map(|e| BucketInfo {
-                name: e.name,
-                created: e.created,
-            })
-            .collect();
-        out.sort_by(|a, b| a.name.cmp(&b.name));
-        Ok(out)
-    }
-
-    pub async fn create_bucket(&self, name: &str) -> Result<()> {
-        key::validate_new_bucket(name)?;
-        let made = self.remote.mkdir(name).await;
-        if let Ok(true) | Ok(false) = made {
-            self.know_bucket(name, true);
-        }
-        match made {
-            Ok(true) => Ok(()),
-            Ok(false) => Err(VfsError::BucketAlreadyOwnedByYou),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(
-                VfsError::InvalidBucketName(format!("{name:?}: a file of that name is in the way")),
-            ),
-            Err(e) => Err(e.into()),
-        }
-    }
-
-    pub async fn head_bucket(&self, name: &str) -> Result<()> {
-        key::validate_bucket(name)?;
-        if let Some(ttl) = self.bucket_ttl {
-            let fresh = self
-                .known_buckets
-                .lock()
-                .ok()
-                .and_then(|k| k.get(name).map(|seen| seen.elapsed() < ttl))
-                .unwrap_or(false);
-            if fresh {
-                return Ok(());
-            }
-        }
-        let exists = matches!(self.remote.stat(name).await?, Some(e) if e.is_dir);
-        self.know_bucket(name, exists);
-        match exists {
-            true => Ok(()),
-            false => Err(VfsError::NoSuchBucket),
-        }
-    }
-
-    /// Records whether a bucket exists, where buckets are remembered (remote round trips).
-    fn know_bucket(&self, name: &str, exists: bool) {
-        if self.bucket_ttl.is_none() {
-            return;
-        }
-        if let Ok(mut known) = self.known_buckets.lock() {
-            if exists {
-                known.insert(name.to_string(), std::time::Instant::now());
-            } else {
-                known.remove(name);
-            }
-        }
-    }
-
-    pub async fn delete_bucket(&self, name: &str) -> Result<()> {
-        self.head_bucket(name).await?;
-        if self.bucket_has_cached(name).await? {
-            return Err(VfsError::BucketNotEmpty);
-        }
-        match self.remote.rmdir_tree(name).await {
-            Ok(()) => {}
-            Err(e) if e.raw_os_error() == Some(libc::ENOTEMPTY) => {
-                return Err(VfsError::BucketNotEmpty)
-            }
-            Err(e) => return Err(e.into()),
-        }
-        self.know_bucket(name, false);
-        self.forget_bucket(name).await
     }
 
     // ---- reading ----
@@ -805,23 +719,6 @@ impl Vfs {
     pub(crate) async fn remove_empty_parents(&self, path: &str) {
         if self.cleanup {
             prune_empty_parents(&*self.remote, path, |dir| self.has_marker(dir)).await;
-        }
-    }
-
-    /// Drops every record of a bucket that no longer exists.
-    pub(crate) async fn forget_bucket(&self, name: &str) -> Result<()> {
-        let start = key::index_key(name, "");
-        let end = key::prefix_end(&start);
-        loop {
-            let batch = self.index.range(&start, end.as_deref(), 1000)?;
-            if batch.is_empty() {
-                return Ok(());
-            }
-            let ops = batch
-                .into_iter()
-                .map(|(k, _)| crate::meta::Edit::Delete(crate::meta::Tree::Objects, k))
-                .collect();
-            self.index.apply(ops).await?;
         }
     }
 }

@@ -22,15 +22,18 @@ pub enum Tree {
     Parts,
     /// `bucket/key` → an object waiting in the write cache to be uploaded to the remote.
     WriteBack,
+    /// `bucket` → its `BucketRecord`.
+    Buckets,
 }
 
 impl Tree {
-    pub(crate) const ALL: [Tree; 5] = [
+    pub(crate) const ALL: [Tree; 6] = [
         Tree::Objects,
         Tree::State,
         Tree::Uploads,
         Tree::Parts,
         Tree::WriteBack,
+        Tree::Buckets,
     ];
 
     fn name(self) -> &'static str {
@@ -40,6 +43,7 @@ impl Tree {
             Tree::Uploads => "uploads",
             Tree::Parts => "parts",
             Tree::WriteBack => "writeback",
+            Tree::Buckets => "buckets",
         }
     }
 }
