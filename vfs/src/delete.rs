@@ -15,6 +15,7 @@ use crate::commit::{At, Change};
 use crate::error::Result;
 use crate::key;
 use crate::meta::{Edit, Tree};
+use crate::object::{prune_empty_parents, Precondition};
 use crate::remote::Fingerprint;
 use crate::vfs::Vfs;
 
@@ -72,6 +73,40 @@ impl Vfs {
         }
         self.forget_cached(path).await;
         Ok(())
+    }
+
+    /// Deletes an object. Deleting what is not there (or could never be) succeeds, as in S3,
+    /// unless `precondition` (If-Match) wants an object there. Deleting a `dir/` marker removes
+    /// that folder if it is empty.
+    pub async fn delete_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        precondition: Option<&Precondition>,
+    ) -> Result<()> {
+        self.head_bucket(bucket).await?;
+        if let Some(Ok(path)) = key::marker_path(bucket, key) {
+            return self.delete_marker(bucket, key, &path, precondition).await;
+        }
+        let Ok(path) = key::object_path(bucket, key) else {
+            return precondition.map_or(Ok(()), |check| check(None));
+        };
+        let at = At {
+            bucket,
+            key,
+            path: &path,
+        };
+        self.commit(at, precondition, Remove).await?;
+        self.remove_empty_parents(&path).await;
+        Ok(())
+    }
+
+    /// Removes the folders above `path` that are now empty, up to (not including) the bucket.
+    /// A folder that is not empty, or that a concurrent write fills again, simply stays.
+    pub(crate) async fn remove_empty_parents(&self, path: &str) {
+        if self.cleanup {
+            prune_empty_parents(&*self.remote, path, |dir| self.has_marker(dir)).await;
+        }
     }
 
     /// What puts back the entries `ops` delete.

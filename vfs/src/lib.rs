@@ -21,6 +21,7 @@ mod remote;
 mod scan;
 mod vfs;
 mod watch;
+mod write;
 mod write_cache;
 mod writeback;
 

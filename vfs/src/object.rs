@@ -8,7 +8,7 @@ use futures_util::StreamExt;
 
 use crate::error::Result;
 use crate::index::{ChecksumSlot, ObjectAttrs, ObjectMeta};
-use crate::remote::{ns_from_time, time_from_ns, ByteStream, Reader, Remote};
+use crate::remote::{ns_from_time, time_from_ns, ByteStream, Fingerprint, Reader, Remote};
 
 /// An object as the front end sees it.
 #[derive(Debug, Clone)]
@@ -107,4 +107,9 @@ pub(crate) async fn prune_empty_parents(
 
 pub(crate) fn now_ns() -> i64 {
     ns_from_time(SystemTime::now())
+}
+
+/// The ETag of an object when content hashing is off: changes whenever the file does.
+pub(crate) fn synthetic_etag(fp: &Fingerprint) -> String {
+    format!("{:x}{:08x}-{:x}", fp.mtime_ns, fp.id as u32, fp.size)
 }

@@ -7,10 +7,6 @@
 //! On a named remote a bucket seen there is taken to exist for a while without asking again
 //! ([`KnownBuckets`]): a stat is a round trip, and every request names a bucket.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
-
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, VfsError};
@@ -19,6 +15,8 @@ use crate::meta::{Edit, StoreError, Tree};
 use crate::object::{now_ns, BucketInfo};
 use crate::remote::ns_from_time;
 use crate::vfs::Vfs;
+
+pub(crate) mod known;
 
 /// What the index keeps of a bucket. Every field but `created_ns` has a serde default, so
 /// that configuration added later reads as unset in records written before it.
@@ -55,49 +53,6 @@ fn put_record(name: &str, record: &BucketRecord) -> Edit {
 fn decode(v: &[u8]) -> Result<BucketRecord> {
     serde_json::from_slice(v)
         .map_err(|e| VfsError::Store(StoreError(format!("corrupt bucket record: {e}"))))
-}
-
-/// The buckets seen on a named remote lately, by when they were seen.
-pub(crate) struct KnownBuckets {
-    /// How long a bucket seen is taken to exist; `None` on a local directory, where asking
-    /// costs nothing.
-    ttl: Option<Duration>,
-    seen: Mutex<HashMap<String, Instant>>,
-}
-
-impl KnownBuckets {
-    pub(crate) fn new(ttl: Option<Duration>) -> KnownBuckets {
-        KnownBuckets {
-            ttl,
-            seen: Default::default(),
-        }
-    }
-
-    /// Whether `name` was seen recently enough to be taken to exist without asking.
-    fn fresh(&self, name: &str) -> bool {
-        let Some(ttl) = self.ttl else {
-            return false;
-        };
-        self.seen
-            .lock()
-            .ok()
-            .and_then(|k| k.get(name).map(|seen| seen.elapsed() < ttl))
-            .unwrap_or(false)
-    }
-
-    /// Records whether a bucket exists, where buckets are remembered.
-    fn note(&self, name: &str, exists: bool) {
-        if self.ttl.is_none() {
-            return;
-        }
-        if let Ok(mut known) = self.seen.lock() {
-            if exists {
-                known.insert(name.to_string(), Instant::now());
-            } else {
-                known.remove(name);
-            }
-        }
-    }
 }
 
 impl Vfs {
