@@ -26,7 +26,8 @@ pub struct ScanReport {
     pub removed: u64,
 }
 
-enum Change {
+/// How the index differs from the remote at one key, as a scan finds it.
+enum Drift {
     Upsert(String, Fingerprint),
     Remove(String),
 }
@@ -87,7 +88,7 @@ impl Vfs {
         walk(&*self.remote, bucket).await
     }
     /// Merges the sorted files of a bucket with its index records.
-    fn diff_bucket(&self, bucket: &str, files: Vec<(String, Fingerprint)>) -> Result<Vec<Change>> {
+    fn diff_bucket(&self, bucket: &str, files: Vec<(String, Fingerprint)>) -> Result<Vec<Drift>> {
         let base = key::index_key(bucket, "");
         let end = key::prefix_end(&base);
         let mut changes = Vec::new();
@@ -101,7 +102,7 @@ impl Vfs {
             for (k, v) in &batch {
                 let name = String::from_utf8_lossy(&k[base.len()..]).into_owned();
                 while let Some((f, fp)) = files.next_if(|(f, _)| *f < name) {
-                    changes.push(Change::Upsert(f, fp));
+                    changes.push(Drift::Upsert(f, fp));
                 }
                 let record = ObjectMeta::decode(v).ok();
                 let found = files.next_if(|(f, _)| *f == name);
@@ -111,23 +112,23 @@ impl Vfs {
                 match found {
                     Some((f, fp)) => {
                         if record.map(|m| m.fingerprint) != Some(fp) {
-                            changes.push(Change::Upsert(f, fp));
+                            changes.push(Drift::Upsert(f, fp));
                         }
                     }
-                    None => changes.push(Change::Remove(name)),
+                    None => changes.push(Drift::Remove(name)),
                 }
             }
             start = batch.last().map(|(k, _)| k.clone()).unwrap_or_default();
             start.push(0);
         }
-        changes.extend(files.map(|(f, fp)| Change::Upsert(f, fp)));
+        changes.extend(files.map(|(f, fp)| Drift::Upsert(f, fp)));
         Ok(changes)
     }
 
     /// Brings the record of one key in line with the remote (as a rescan would).
     pub(crate) async fn recheck(&self, bucket: &str, key: &str) -> Result<()> {
         let mut report = ScanReport::default();
-        self.apply_checked(bucket, Change::Remove(key.to_string()), &mut report)
+        self.apply_checked(bucket, Drift::Remove(key.to_string()), &mut report)
             .await
     }
 
@@ -135,11 +136,11 @@ impl Vfs {
     async fn apply_checked(
         &self,
         bucket: &str,
-        change: Change,
+        change: Drift,
         report: &mut ScanReport,
     ) -> Result<()> {
         let k = match &change {
-            Change::Upsert(k, _) | Change::Remove(k) => k.clone(),
+            Drift::Upsert(k, _) | Drift::Remove(k) => k.clone(),
         };
         if let Some(path) = marker_path(bucket, &k) {
             let path = path?;
@@ -201,11 +202,11 @@ impl Vfs {
     async fn apply_unchecked(
         &self,
         bucket: &str,
-        change: Change,
+        change: Drift,
         report: &mut ScanReport,
     ) -> Result<()> {
         let op = match change {
-            Change::Upsert(k, fp) => {
+            Drift::Upsert(k, fp) => {
                 report.added += 1;
                 Edit::Put(
                     Tree::Objects,
@@ -213,7 +214,7 @@ impl Vfs {
                     unhashed(fp).encode(),
                 )
             }
-            Change::Remove(k) => {
+            Drift::Remove(k) => {
                 report.removed += 1;
                 Edit::Delete(Tree::Objects, key::index_key(bucket, &k))
             }
