@@ -11,9 +11,11 @@
 //! The intent is dropped without waiting for that commit: one lost in a crash finds its file
 //! gone (or a newer one) at the next start, and is simply dropped then.
 
+use crate::commit::{At, Change};
 use crate::error::Result;
 use crate::key;
-use crate::meta::{Op, Tree};
+use crate::meta::{Edit, Tree};
+use crate::object::{prune_empty_parents, Precondition};
 use crate::remote::Fingerprint;
 use crate::vfs::Vfs;
 
@@ -24,26 +26,39 @@ fn intent_key(path: &str) -> Vec<u8> {
     [INTENT, path.as_bytes()].concat()
 }
 
+/// The object goes, file and record. Only a file is an object: anything else at the path (a
+/// link, a FIFO, a socket another program put there) stays, and the key answers as absent, as
+/// it did.
+pub(crate) struct Remove;
+
+impl Change for Remove {
+    type Done = ();
+
+    async fn apply(self, vfs: &Vfs, at: At<'_>) -> Result<()> {
+        vfs.delete_locked(at.bucket, at.key, at.path).await
+    }
+
+    async fn abandon(self) {}
+}
+
 impl Vfs {
-    /// Removes the object at `path` and its record; the caller holds the key's lock. Only a file
-    /// is an object: anything else at the path (a link, a FIFO, a socket another program put
-    /// there) stays, and the key answers as absent, as it did.
-    pub(crate) async fn delete_locked(&self, bucket: &str, key: &str, path: &str) -> Result<()> {
+    /// Removes the object at `path` and its record; the caller holds the key's lock.
+    async fn delete_locked(&self, bucket: &str, key: &str, path: &str) -> Result<()> {
         let file = self
             .remote
             .stat(path)
             .await?
             .filter(|e| !e.is_dir)
             .map(|e| e.fingerprint);
-        let mut ops = vec![Op::Delete(Tree::Objects, key::index_key(bucket, key))];
-        if self.cache.is_some() {
-            ops.push(Op::Delete(Tree::WriteBack, path.as_bytes().to_vec()));
+        let mut ops = vec![Edit::Delete(Tree::Objects, key::index_key(bucket, key))];
+        if self.write_cache.is_some() {
+            ops.push(Edit::Delete(Tree::WriteBack, path.as_bytes().to_vec()));
         }
         if let Some(fp) = file {
             let mut undo = self.undo(&ops)?;
-            ops.push(Op::Put(Tree::State, intent_key(path), encode(&fp)));
+            ops.push(Edit::Put(Tree::State, intent_key(path), encode(&fp)));
             self.index.apply(ops).await?;
-            let intent = Op::Delete(Tree::State, intent_key(path));
+            let intent = Edit::Delete(Tree::State, intent_key(path));
             if let Err(e) = self.remote.delete(path, Some(fp)).await {
                 // A refused delete leaves the object as it was, record included.
                 undo.push(intent);
@@ -60,13 +75,47 @@ impl Vfs {
         Ok(())
     }
 
+    /// Deletes an object. Deleting what is not there (or could never be) succeeds, as in S3,
+    /// unless `precondition` (If-Match) wants an object there. Deleting a `dir/` marker removes
+    /// that folder if it is empty.
+    pub async fn delete_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        precondition: Option<&Precondition>,
+    ) -> Result<()> {
+        self.head_bucket(bucket).await?;
+        if let Some(Ok(path)) = key::marker_path(bucket, key) {
+            return self.delete_marker(bucket, key, &path, precondition).await;
+        }
+        let Ok(path) = key::object_path(bucket, key) else {
+            return precondition.map_or(Ok(()), |check| check(None));
+        };
+        let at = At {
+            bucket,
+            key,
+            path: &path,
+        };
+        self.commit(at, precondition, Remove).await?;
+        self.remove_empty_parents(&path).await;
+        Ok(())
+    }
+
+    /// Removes the folders above `path` that are now empty, up to (not including) the bucket.
+    /// A folder that is not empty, or that a concurrent write fills again, simply stays.
+    pub(crate) async fn remove_empty_parents(&self, path: &str) {
+        if self.cleanup {
+            prune_empty_parents(&*self.remote, path, |dir| self.has_marker(dir)).await;
+        }
+    }
+
     /// What puts back the entries `ops` delete.
-    fn undo(&self, ops: &[Op]) -> Result<Vec<Op>> {
+    fn undo(&self, ops: &[Edit]) -> Result<Vec<Edit>> {
         let mut undo = Vec::new();
         for op in ops {
-            if let Op::Delete(tree, k) = op {
+            if let Edit::Delete(tree, k) = op {
                 if let Some(v) = self.index.get_in(*tree, k)? {
-                    undo.push(Op::Put(*tree, k.clone(), v));
+                    undo.push(Edit::Put(*tree, k.clone(), v));
                 }
             }
         }
@@ -93,7 +142,7 @@ impl Vfs {
                         tracing::info!(path, "delete cut off by a crash finished");
                     }
                 }
-                done.push(Op::Delete(Tree::State, k));
+                done.push(Edit::Delete(Tree::State, k));
             }
             self.index.apply(done).await?;
         }
@@ -113,7 +162,7 @@ mod tests {
     use super::*;
     use crate::error::VfsError;
     use crate::list::{ListItem, ListQuery};
-    use crate::vfs::PutRequest;
+    use crate::object::PutRequest;
 
     async fn open(root: &std::path::Path) -> Vfs {
         let mut config = s3gate_config::Config::default();
@@ -195,8 +244,8 @@ mod tests {
         let fp = vfs.remote.stat(&path).await.unwrap().unwrap().fingerprint;
         vfs.index
             .apply(vec![
-                Op::Delete(Tree::Objects, crate::key::index_key("bkt", key)),
-                Op::Put(Tree::State, intent_key(&path), encode(&fp)),
+                Edit::Delete(Tree::Objects, crate::key::index_key("bkt", key)),
+                Edit::Put(Tree::State, intent_key(&path), encode(&fp)),
             ])
             .await
             .unwrap();

@@ -12,11 +12,13 @@
 
 use bytes::Bytes;
 
+use crate::commit::{At, Change};
 use crate::error::{Result, VfsError};
 use crate::index::{ObjectAttrs, ObjectMeta};
-use crate::key;
+use crate::key::marker_path;
+use crate::object::{now_ns, ObjectInfo, ObjectReader, Precondition};
 use crate::remote::{ByteStream, Fingerprint, Reader};
-use crate::vfs::{now_ns, ObjectInfo, ObjectReader, Precondition, Vfs};
+use crate::vfs::Vfs;
 
 /// The ETag of empty content.
 const EMPTY_MD5: &str = "d41d8cd98f00b204e9800998ecf8427e";
@@ -34,14 +36,46 @@ pub(crate) fn marker_meta(modified_ns: i64, attrs: ObjectAttrs) -> ObjectMeta {
         attrs,
         parts: Vec::new(),
         modified_ns: Some(modified_ns),
-        cached: false,
+        in_write_cache: false,
     }
 }
 
-/// The folder path of a marker key (`dir/` in `bucket`), when the key is one.
-pub(crate) fn marker_path(bucket: &str, key: &str) -> Option<Result<String>> {
-    key.strip_suffix('/')
-        .map(|folder| key::object_path(bucket, folder))
+/// A marker is made (with its folder and the folders above it), with these headers.
+struct MakeFolder(ObjectAttrs);
+
+impl Change for MakeFolder {
+    type Done = ObjectInfo;
+
+    async fn apply(self, vfs: &Vfs, at: At<'_>) -> Result<ObjectInfo> {
+        let mut dir = at.bucket.to_string();
+        for seg in at.path[at.bucket.len() + 1..].split('/') {
+            dir.push('/');
+            dir.push_str(seg);
+            vfs.remote
+                .mkdir(&dir)
+                .await
+                .map_err(|e| VfsError::from_key_io(e, at.key))?;
+        }
+        let meta = marker_meta(now_ns(), self.0);
+        vfs.index.put(at.bucket, at.key, &meta).await?;
+        Ok(ObjectInfo::from_meta(meta))
+    }
+
+    async fn abandon(self) {}
+}
+
+/// A marker goes: its record, and its folder if that is empty (then true).
+struct RemoveFolder;
+
+impl Change for RemoveFolder {
+    type Done = bool;
+
+    async fn apply(self, vfs: &Vfs, at: At<'_>) -> Result<bool> {
+        vfs.index.delete(at.bucket, at.key).await?;
+        Ok(vfs.remote.rmdir(at.path).await.is_ok())
+    }
+
+    async fn abandon(self) {}
 }
 
 struct Empty;
@@ -75,20 +109,12 @@ impl Vfs {
             return Err(VfsError::InvalidKey(format!("{key:?} is not a folder")));
         };
         let path = path?;
-        let _guard = self.locks.lock(&path).await;
-        self.check_locked(bucket, key, &path, precondition).await?;
-        let mut at = bucket.to_string();
-        for seg in path[bucket.len() + 1..].split('/') {
-            at.push('/');
-            at.push_str(seg);
-            self.remote
-                .mkdir(&at)
-                .await
-                .map_err(|e| VfsError::from_key_io(e, key))?;
-        }
-        let meta = marker_meta(now_ns(), attrs);
-        self.index.put(bucket, key, &meta).await?;
-        Ok(ObjectInfo::from_meta(meta))
+        let at = At {
+            bucket,
+            key,
+            path: &path,
+        };
+        self.commit(at, precondition, MakeFolder(attrs)).await
     }
 
     /// A copy onto the marker key `dst_key`: the source must be empty (a marker itself, most
@@ -147,15 +173,10 @@ impl Vfs {
         path: &str,
         precondition: Option<&Precondition>,
     ) -> Result<()> {
-        {
-            let _guard = self.locks.lock(path).await;
-            self.check_locked(bucket, key, path, precondition).await?;
-            self.index.delete(bucket, key).await?;
-            if self.remote.rmdir(path).await.is_err() {
-                return Ok(());
-            }
+        let at = At { bucket, key, path };
+        if self.commit(at, precondition, RemoveFolder).await? {
+            self.remove_empty_parents(path).await;
         }
-        self.remove_empty_parents(path).await;
         Ok(())
     }
 

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
 use crate::error::{Result, VfsError};
-use crate::meta::{Entries, MetaStore, Op, Step, StoreError, Tree};
+use crate::meta::{Edit, Entries, MetaStore, Step, StoreError, Tree};
 use crate::remote::Fingerprint;
 
 /// Content headers S3 stores with an object and returns on GET/HEAD.
@@ -137,9 +137,9 @@ pub struct ObjectMeta {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub modified_ns: Option<i64>,
     /// The bytes are in the write cache, waiting to be uploaded; `fingerprint` is the cached
-    /// file's.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub cached: bool,
+    /// file's. Stored as `cached`, the name records were written with.
+    #[serde(default, rename = "cached", skip_serializing_if = "std::ops::Not::not")]
+    pub in_write_cache: bool,
 }
 
 impl ObjectMeta {
@@ -245,7 +245,7 @@ fn number(b: &[u8]) -> Option<(i128, &[u8])> {
 pub(crate) type Submit = Box<dyn FnOnce(Fingerprint) + Send>;
 
 struct Batch {
-    ops: Vec<Op>,
+    ops: Vec<Edit>,
     done: oneshot::Sender<Result<(), StoreError>>,
 }
 
@@ -346,7 +346,7 @@ impl Index {
     }
 
     /// Commits `ops` durably (grouped with whatever else is queued).
-    pub(crate) async fn apply(&self, ops: Vec<Op>) -> Result<()> {
+    pub(crate) async fn apply(&self, ops: Vec<Edit>) -> Result<()> {
         let (tx, done, wait) = self.channel()?;
         // A closed writer drops `done`, which the waiting side reports.
         let _ = tx.send(Batch { ops, done });
@@ -355,7 +355,7 @@ impl Index {
 
     /// Queues `ops` to be committed with the next group, without waiting: for changes a crash
     /// may lose harmlessly.
-    pub(crate) fn queue(&self, ops: Vec<Op>) -> Result<()> {
+    pub(crate) fn queue(&self, ops: Vec<Edit>) -> Result<()> {
         let (tx, done, _) = self.channel()?;
         let _ = tx.send(Batch { ops, done });
         Ok(())
@@ -366,7 +366,7 @@ impl Index {
     /// separate it from the change it records), and the wait for them to be durable.
     pub(crate) fn prepare<F>(&self, build: F) -> Result<(Submit, impl Future<Output = Result<()>>)>
     where
-        F: FnOnce(Fingerprint) -> Vec<Op> + Send + 'static,
+        F: FnOnce(Fingerprint) -> Vec<Edit> + Send + 'static,
     {
         let (tx, done, wait) = self.channel()?;
         let submit = Box::new(move |fp| {
@@ -396,7 +396,7 @@ impl Index {
     }
 
     pub(crate) async fn put(&self, bucket: &str, key: &str, meta: &ObjectMeta) -> Result<()> {
-        self.apply(vec![Op::Put(
+        self.apply(vec![Edit::Put(
             Tree::Objects,
             crate::key::index_key(bucket, key),
             meta.encode(),
@@ -405,7 +405,7 @@ impl Index {
     }
 
     pub(crate) async fn delete(&self, bucket: &str, key: &str) -> Result<()> {
-        self.apply(vec![Op::Delete(
+        self.apply(vec![Edit::Delete(
             Tree::Objects,
             crate::key::index_key(bucket, key),
         )])
@@ -444,7 +444,7 @@ fn write_loop(store: &dyn MetaStore, rx: mpsc::Receiver<Batch>) {
                 Err(_) => break,
             }
         }
-        let ops: Vec<Op> = group.iter().flat_map(|b| b.ops.iter().cloned()).collect();
+        let ops: Vec<Edit> = group.iter().flat_map(|b| b.ops.iter().cloned()).collect();
         let result = store.apply(&ops);
         for b in group {
             let _ = b.done.send(
@@ -462,6 +462,14 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
+
+    #[test]
+    fn a_record_marked_cached_reads_as_waiting_in_the_write_cache() {
+        let written = br#"{"fingerprint":{"size":1,"mtime_ns":2,"id":3},"etag":"e","cached":true}"#;
+        let meta = ObjectMeta::decode(written).unwrap();
+        assert!(meta.in_write_cache);
+        assert!(meta.encode().ends_with(br#","cached":true}"#));
+    }
 
     /// Strings that look like the record's own fields, beside arbitrary ones.
     fn tricky() -> impl Strategy<Value = String> {
@@ -506,7 +514,7 @@ mod tests {
                     user_meta,
                     parts,
                     modified_ns,
-                    cached,
+                    in_write_cache,
                 )| {
                     ObjectMeta {
                         fingerprint: Fingerprint { size, mtime_ns, id },
@@ -521,7 +529,7 @@ mod tests {
                         },
                         parts,
                         modified_ns,
-                        cached,
+                        in_write_cache,
                     }
                 },
             )

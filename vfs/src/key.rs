@@ -113,6 +113,12 @@ pub(crate) fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
     None
 }
 
+/// The folder path of a marker key (`dir/` in `bucket`), when the key is one.
+pub(crate) fn marker_path(bucket: &str, key: &str) -> Option<Result<String>> {
+    key.strip_suffix('/')
+        .map(|folder| object_path(bucket, folder))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

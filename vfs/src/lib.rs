@@ -3,6 +3,8 @@
 //!
 //! `s3api` talks only to [`Vfs`]; nothing here knows HTTP or XML.
 
+mod bucket;
+mod commit;
 mod delete;
 mod error;
 mod folder;
@@ -12,22 +14,28 @@ mod list;
 mod locks;
 pub mod meta;
 mod multipart;
+mod object;
+mod own_writes;
 mod readcache;
 mod remote;
 mod scan;
 mod vfs;
 mod watch;
+mod write;
+mod write_cache;
 mod writeback;
 
+pub use bucket::{BucketRecord, Versioning};
 pub use error::{Result, VfsError};
 pub use index::{
     BodyHasher, Checksum, ChecksumSlot, ChecksumType, ContentHeaders, MetaValue, ObjectAttrs,
 };
 pub use list::{ListItem, ListPage, ListQuery, Listed};
 pub use multipart::{PartBody, PartInfo, PartPage, UploadInfo, UploadPage, MAX_PART_NUMBER};
+pub use object::{BucketInfo, ObjectInfo, ObjectReader, Precondition, PutRequest};
 pub use readcache::ReadCacheStats;
 pub use remote::{ByteStream, Fingerprint};
 pub use scan::ScanReport;
-pub use vfs::{BucketInfo, ObjectInfo, ObjectReader, Precondition, PutRequest, Vfs};
+pub use vfs::Vfs;
 pub use watch::Watch;
 pub use writeback::{WriteBackReport, WriteBackStats, WriteBackSummary};

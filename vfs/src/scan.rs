@@ -7,12 +7,13 @@
 //! daemon starts at once): until then the index may list files removed while it was closed.
 
 use crate::error::Result;
-use crate::folder::{marker_meta, marker_path};
+use crate::folder::marker_meta;
 use crate::index::{ObjectAttrs, ObjectMeta};
-use crate::key;
-use crate::meta::{Op, Tree};
+use crate::key::{self, marker_path};
+use crate::meta::{Edit, Tree};
+use crate::object::{now_ns, BucketInfo};
 use crate::remote::Fingerprint;
-use crate::vfs::{now_ns, Vfs};
+use crate::vfs::Vfs;
 
 const FILLED: &[u8] = b"index-filled";
 
@@ -25,7 +26,8 @@ pub struct ScanReport {
     pub removed: u64,
 }
 
-enum Change {
+/// How the index differs from the remote at one key, as a scan finds it.
+enum Drift {
     Upsert(String, Fingerprint),
     Remove(String),
 }
@@ -72,9 +74,10 @@ impl Vfs {
         }
         self.flush_unchecked().await?;
         self.forget_vanished_buckets(&buckets).await?;
+        self.forget_vanished_bucket_records(&buckets).await?;
         if !serving {
             self.index
-                .apply(vec![Op::Put(Tree::State, FILLED.to_vec(), b"1".to_vec())])
+                .apply(vec![Edit::Put(Tree::State, FILLED.to_vec(), b"1".to_vec())])
                 .await?;
         }
         Ok(report)
@@ -85,7 +88,7 @@ impl Vfs {
         walk(&*self.remote, bucket).await
     }
     /// Merges the sorted files of a bucket with its index records.
-    fn diff_bucket(&self, bucket: &str, files: Vec<(String, Fingerprint)>) -> Result<Vec<Change>> {
+    fn diff_bucket(&self, bucket: &str, files: Vec<(String, Fingerprint)>) -> Result<Vec<Drift>> {
         let base = key::index_key(bucket, "");
         let end = key::prefix_end(&base);
         let mut changes = Vec::new();
@@ -99,33 +102,33 @@ impl Vfs {
             for (k, v) in &batch {
                 let name = String::from_utf8_lossy(&k[base.len()..]).into_owned();
                 while let Some((f, fp)) = files.next_if(|(f, _)| *f < name) {
-                    changes.push(Change::Upsert(f, fp));
+                    changes.push(Drift::Upsert(f, fp));
                 }
                 let record = ObjectMeta::decode(v).ok();
                 let found = files.next_if(|(f, _)| *f == name);
-                if record.as_ref().is_some_and(|m| m.cached) {
+                if record.as_ref().is_some_and(|m| m.in_write_cache) {
                     continue; // waiting in the write cache: the remote's version is older
                 }
                 match found {
                     Some((f, fp)) => {
                         if record.map(|m| m.fingerprint) != Some(fp) {
-                            changes.push(Change::Upsert(f, fp));
+                            changes.push(Drift::Upsert(f, fp));
                         }
                     }
-                    None => changes.push(Change::Remove(name)),
+                    None => changes.push(Drift::Remove(name)),
                 }
             }
             start = batch.last().map(|(k, _)| k.clone()).unwrap_or_default();
             start.push(0);
         }
-        changes.extend(files.map(|(f, fp)| Change::Upsert(f, fp)));
+        changes.extend(files.map(|(f, fp)| Drift::Upsert(f, fp)));
         Ok(changes)
     }
 
     /// Brings the record of one key in line with the remote (as a rescan would).
     pub(crate) async fn recheck(&self, bucket: &str, key: &str) -> Result<()> {
         let mut report = ScanReport::default();
-        self.apply_checked(bucket, Change::Remove(key.to_string()), &mut report)
+        self.apply_checked(bucket, Drift::Remove(key.to_string()), &mut report)
             .await
     }
 
@@ -133,80 +136,87 @@ impl Vfs {
     async fn apply_checked(
         &self,
         bucket: &str,
-        change: Change,
+        change: Drift,
         report: &mut ScanReport,
     ) -> Result<()> {
         let k = match &change {
-            Change::Upsert(k, _) | Change::Remove(k) => k.clone(),
+            Drift::Upsert(k, _) | Drift::Remove(k) => k.clone(),
         };
         if let Some(path) = marker_path(bucket, &k) {
             let path = path?;
-            let _guard = self.locks.lock(&path).await;
-            let exists = matches!(self.remote.stat(&path).await?, Some(e) if e.is_dir);
-            match (exists, self.index.get(bucket, &k)?.is_some()) {
-                (true, false) => {
-                    self.index
-                        .put(bucket, &k, &marker_meta(now_ns(), Default::default()))
-                        .await?;
-                    report.added += 1;
-                }
-                (false, true) => {
-                    self.index.delete(bucket, &k).await?;
-                    report.removed += 1;
-                }
-                _ => {}
-            }
-            return Ok(());
+            return self
+                .key_locks
+                .with(&path, async {
+                    let exists = matches!(self.remote.stat(&path).await?, Some(e) if e.is_dir);
+                    match (exists, self.index.get(bucket, &k)?.is_some()) {
+                        (true, false) => {
+                            self.index
+                                .put(bucket, &k, &marker_meta(now_ns(), Default::default()))
+                                .await?;
+                            report.added += 1;
+                        }
+                        (false, true) => {
+                            self.index.delete(bucket, &k).await?;
+                            report.removed += 1;
+                        }
+                        _ => {}
+                    }
+                    Ok(())
+                })
+                .await;
         }
         let path = key::object_path(bucket, &k)?;
-        let _guard = self.locks.lock(&path).await;
-        let now = self
-            .remote
-            .stat(&path)
-            .await?
-            .filter(|e| !e.is_dir)
-            .map(|e| e.fingerprint);
-        let record = self.index.get(bucket, &k)?;
-        if record.as_ref().is_some_and(|m| m.cached) {
-            return Ok(());
-        }
-        match now {
-            None if record.is_some() => {
-                self.index.delete(bucket, &k).await?;
-                report.removed += 1;
-            }
-            Some(fp) if record.as_ref().map(|r| r.fingerprint) != Some(fp) => {
-                if record.is_some() {
-                    report.updated += 1;
-                } else {
-                    report.added += 1;
+        self.key_locks
+            .with(&path, async {
+                let now = self
+                    .remote
+                    .stat(&path)
+                    .await?
+                    .filter(|e| !e.is_dir)
+                    .map(|e| e.fingerprint);
+                let record = self.index.get(bucket, &k)?;
+                if record.as_ref().is_some_and(|m| m.in_write_cache) {
+                    return Ok(());
                 }
-                self.index.put(bucket, &k, &unhashed(fp)).await?;
-            }
-            _ => {}
-        }
-        Ok(())
+                match now {
+                    None if record.is_some() => {
+                        self.index.delete(bucket, &k).await?;
+                        report.removed += 1;
+                    }
+                    Some(fp) if record.as_ref().map(|r| r.fingerprint) != Some(fp) => {
+                        if record.is_some() {
+                            report.updated += 1;
+                        } else {
+                            report.added += 1;
+                        }
+                        self.index.put(bucket, &k, &unhashed(fp)).await?;
+                    }
+                    _ => {}
+                }
+                Ok(())
+            })
+            .await
     }
 
     /// Before serving: nothing else writes, so changes go in large batches.
     async fn apply_unchecked(
         &self,
         bucket: &str,
-        change: Change,
+        change: Drift,
         report: &mut ScanReport,
     ) -> Result<()> {
         let op = match change {
-            Change::Upsert(k, fp) => {
+            Drift::Upsert(k, fp) => {
                 report.added += 1;
-                Op::Put(
+                Edit::Put(
                     Tree::Objects,
                     key::index_key(bucket, &k),
                     unhashed(fp).encode(),
                 )
             }
-            Change::Remove(k) => {
+            Drift::Remove(k) => {
                 report.removed += 1;
-                Op::Delete(Tree::Objects, key::index_key(bucket, &k))
+                Edit::Delete(Tree::Objects, key::index_key(bucket, &k))
             }
         };
         let mut ops = self.fill_ops.lock().await;
@@ -226,7 +236,7 @@ impl Vfs {
     }
 
     /// Drops the records of buckets whose folder is gone.
-    async fn forget_vanished_buckets(&self, buckets: &[crate::vfs::BucketInfo]) -> Result<()> {
+    async fn forget_vanished_buckets(&self, buckets: &[BucketInfo]) -> Result<()> {
         let mut start = Vec::new();
         loop {
             let Some((k, _)) = self.index.range(&start, None, 1)?.into_iter().next() else {
@@ -256,7 +266,7 @@ fn unhashed(fp: Fingerprint) -> ObjectMeta {
         attrs: ObjectAttrs::default(),
         parts: Vec::new(),
         modified_ns: None,
-        cached: false,
+        in_write_cache: false,
     }
 }
 

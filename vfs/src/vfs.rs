@@ -1,125 +1,54 @@
-//! The facade the S3 front end calls: buckets, object reads, atomic writes, deletes and copies.
+//! The VFS itself: its state, how it opens, and the read path (objects opened pinned to one
+//! version, records refreshed when a file changed behind our back). Writes are in write.rs,
+//! deletes in delete.rs, buckets in bucket/, and every change of an object is committed in
+//! commit.rs.
 
 use std::sync::Arc;
-use std::time::SystemTime;
 
-use bytes::Bytes;
-use futures_util::{Stream, StreamExt};
 use md5::{Digest, Md5};
 use s3gate_config::{Config, EtagHash};
 use tokio::sync::Mutex;
 
+use crate::bucket::known::KnownBuckets;
 use crate::error::{Result, VfsError};
-use crate::index::{BodyHasher, ChecksumSlot, Index, ObjectAttrs, ObjectMeta};
+use crate::index::{Index, ObjectMeta};
 use crate::key;
-use crate::locks::KeyLocks;
-use crate::meta::{Op, Tree};
-use crate::remote::{
-    ns_from_time, time_from_ns, ByteStream, Fingerprint, Reader, Remote, Source, Upload,
-};
-
-/// An object as the front end sees it.
-#[derive(Debug, Clone)]
-pub struct ObjectInfo {
-    pub size: u64,
-    pub last_modified: SystemTime,
-    /// Hex digest, without quotes.
-    pub etag: String,
-    pub attrs: ObjectAttrs,
-    /// Part sizes, for an object assembled from a multipart upload.
-    pub parts: Vec<u64>,
-}
-
-impl ObjectInfo {
-    pub(crate) fn from_meta(meta: ObjectMeta) -> ObjectInfo {
-        let last_modified = time_from_ns(meta.written_ns());
-        ObjectInfo {
-            size: meta.fingerprint.size,
-            last_modified,
-            etag: meta.etag,
-            attrs: meta.attrs,
-            parts: meta.parts,
-        }
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct BucketInfo {
-    pub name: String,
-    pub created: SystemTime,
-}
-
-/// A check on the object currently at a key (`None`: no object): the `If-Match` and
-/// `If-None-Match` of a PUT, a copy, a Complete, or a delete. Writes evaluate it before taking
-/// any byte, and every operation again under the key's lock, at the moment it publishes or
-/// deletes; an error fails the operation and leaves the key as it was.
-pub type Precondition = Box<dyn Fn(Option<&ObjectInfo>) -> Result<()> + Send + Sync>;
-
-/// A single-part write.
-pub struct PutRequest<S> {
-    pub attrs: ObjectAttrs,
-    /// The `Content-MD5` the client sent, checked before the object becomes visible.
-    pub content_md5: Option<[u8; 16]>,
-    pub precondition: Option<Precondition>,
-    /// Filled by the body with its verified additional checksum, stored with the object.
-    pub checksum: Option<ChecksumSlot>,
-    pub body: S,
-}
-
-/// An object opened for reading: its description, and its bytes pinned to that version.
-pub struct ObjectReader {
-    pub info: ObjectInfo,
-    reader: Box<dyn Reader>,
-    /// Read from the write cache.
-    cached: bool,
-}
-
-impl ObjectReader {
-    pub(crate) fn new(info: ObjectInfo, reader: Box<dyn Reader>) -> ObjectReader {
-        ObjectReader {
-            info,
-            reader,
-            cached: false,
-        }
-    }
-
-    /// Streams `len` bytes from `offset` (both already checked against the size).
-    pub fn stream(self, offset: u64, len: u64) -> ByteStream {
-        self.reader.stream(offset, len)
-    }
-}
+use crate::locks::{KeyLocks, UploadLocks};
+use crate::meta::Tree;
+use crate::multipart::records::{uploads_staged_in_cache, InPlaceWriters};
+use crate::object::{each_chunk, synthetic_etag, ObjectInfo, ObjectReader};
+use crate::own_writes::OwnWrites;
+use crate::remote::{Reader, Remote};
+use crate::write_cache::WriteCache;
 
 pub struct Vfs {
     pub(crate) remote: Arc<dyn Remote>,
     pub(crate) index: Index,
-    pub(crate) locks: KeyLocks,
-    /// Serialises the steps of one multipart upload that read and write its records; a space
-    /// of its own, since they nest the key locks of publishing.
-    pub(crate) upload_locks: KeyLocks,
+    /// Taken last, one at a time (see locks.rs for the order).
+    pub(crate) key_locks: KeyLocks,
+    /// Serialise the steps of one multipart upload that read and write its records; taken
+    /// before the key lock of publishing, one at a time.
+    pub(crate) upload_locks: UploadLocks,
     pub(crate) etag_hash: EtagHash,
     pub(crate) fsync: bool,
-    cleanup: bool,
+    pub(crate) cleanup: bool,
     /// The most multipart uploads a bucket may have open (0: no limit).
     pub(crate) max_uploads: u64,
-    /// Keeps background scans from overlapping.
+    /// Keeps background scans from overlapping; taken before any key lock.
     pub(crate) scan_lock: Mutex<()>,
     /// Whether a scan has checked the index against the remote since it was opened: listings
     /// wait for one, since the index may hold records of files removed while the server was
     /// down (by other programs, or by a crash on the way).
     pub(crate) checked: tokio::sync::watch::Sender<bool>,
     /// Records gathered by the first fill of a new index, written in large batches.
-    pub(crate) fill_ops: Mutex<Vec<crate::meta::Op>>,
+    pub(crate) fill_ops: Mutex<Vec<crate::meta::Edit>>,
     /// Multipart parts being written in place right now.
-    pub(crate) writing_in_place: crate::multipart::InPlaceWriters,
+    pub(crate) writing_in_place: InPlaceWriters,
     /// The write cache: present while caching writes, or while uploads from a run that cached
     /// them are still queued.
-    pub(crate) cache: Option<crate::writeback::WriteCache>,
+    pub(crate) write_cache: Option<WriteCache>,
     /// New objects (and multipart parts) land in the cache.
     pub(crate) write_to_cache: bool,
-    /// How long a bucket seen on the remote is taken to exist without asking again: a stat is a
-    /// round trip on a named remote, and every request names a bucket. `None` on a local
-    /// directory, where it costs nothing.
-    bucket_ttl: Option<std::time::Duration>,
     /// The index store's file (or folder), for its size.
     index_store: std::path::PathBuf,
     /// The read cache (`full`), and what it did.
@@ -127,11 +56,10 @@ pub struct Vfs {
     /// The served directory, when the remote is a local one (watched for changes).
     pub(crate) local_root: Option<std::path::PathBuf>,
     /// What this server published there, for the watch to tell from other programs' changes.
-    pub(crate) own_writes: crate::watch::OwnWrites,
-    known_buckets: std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>,
+    pub(crate) own_writes: OwnWrites,
+    /// The buckets seen on a named remote lately.
+    pub(crate) known_buckets: KnownBuckets,
 }
-
-type BodyError = Box<dyn std::error::Error + Send + Sync>;
 
 /// The read cache and its counters.
 type ReadCacheParts = (
@@ -148,10 +76,10 @@ impl Vfs {
         let index = Index::new(store);
         let write_to_cache = config.vfs.cache_mode.caches_writes();
         let queued = !index.range_in(Tree::WriteBack, &[], None, 1)?.is_empty()
-            || crate::multipart::uploads_staged_in_cache(&index)?;
+            || uploads_staged_in_cache(&index)?;
         let cache = if write_to_cache || queued {
             let dir = config.index_dir().join("writeback");
-            Some(crate::writeback::WriteCache::open(
+            Some(WriteCache::open(
                 &dir,
                 config.vfs.write_back,
                 config.vfs.fsync,
@@ -162,8 +90,8 @@ impl Vfs {
         let vfs = Vfs {
             remote,
             index,
-            locks: KeyLocks::new(),
-            upload_locks: KeyLocks::new(),
+            key_locks: KeyLocks::new(),
+            upload_locks: UploadLocks::new(),
             etag_hash: config.vfs.etag_hash,
             fsync: config.vfs.fsync,
             cleanup: !config.vfs.no_cleanup,
@@ -172,14 +100,15 @@ impl Vfs {
             checked: tokio::sync::watch::Sender::new(false),
             fill_ops: Mutex::new(Vec::new()),
             writing_in_place: Default::default(),
-            cache,
+            write_cache: cache,
             write_to_cache,
-            bucket_ttl: config
-                .remote
-                .name
-                .is_some()
-                .then_some(config.vfs.rescan_interval),
-            known_buckets: Default::default(),
+            known_buckets: KnownBuckets::new(
+                config
+                    .remote
+                    .name
+                    .is_some()
+                    .then_some(config.vfs.rescan_interval),
+            ),
             index_store: crate::meta::store_path(config.index.store, &config.index_dir()),
             read_cache: match config.vfs.cache_mode.caches_reads() {
                 true => Some((
@@ -218,20 +147,20 @@ impl Vfs {
 
     /// Whether new objects and parts are written to the write cache.
     pub(crate) fn writes_to_cache(&self) -> bool {
-        self.in_cache(None)
+        self.in_write_cache(None)
     }
 
     /// Whether something staged in the write cache (`Some(true)`), on the remote
     /// (`Some(false)`), or where new writes go now (`None`) is in the cache: only while the
     /// cache is open.
-    pub(crate) fn in_cache(&self, staged: Option<bool>) -> bool {
-        self.cache.is_some() && staged.unwrap_or(self.write_to_cache)
+    pub(crate) fn in_write_cache(&self, staged: Option<bool>) -> bool {
+        self.write_cache.is_some() && staged.unwrap_or(self.write_to_cache)
     }
 
-    /// The write cache or the remote, as [`Vfs::in_cache`] says.
+    /// The write cache or the remote, as [`Vfs::in_write_cache`] says.
     pub(crate) fn store_for(&self, staged: Option<bool>) -> &Arc<dyn Remote> {
-        match &self.cache {
-            Some(c) if self.in_cache(staged) => &c.fs,
+        match &self.write_cache {
+            Some(c) if self.in_write_cache(staged) => &c.fs,
             _ => &self.remote,
         }
     }
@@ -255,91 +184,6 @@ impl Vfs {
         self.index.close();
     }
 
-    // ---- buckets ----
-
-    pub async fn list_buckets(&self) -> Result<Vec<BucketInfo>> {
-        let mut out: Vec<BucketInfo> = self
-            .remote
-            .list_dir("")
-            .await?
-            .into_iter()
-            .filter(|e| e.is_dir && key::validate_bucket(&e.name).is_ok())
-            .map(|e| BucketInfo {
-                name: e.name,
-                created: e.created,
-            })
-            .collect();
-        out.sort_by(|a, b| a.name.cmp(&b.name));
-        Ok(out)
-    }
-
-    pub async fn create_bucket(&self, name: &str) -> Result<()> {
-        key::validate_new_bucket(name)?;
-        let made = self.remote.mkdir(name).await;
-        if let Ok(true) | Ok(false) = made {
-            self.know_bucket(name, true);
-        }
-        match made {
-            Ok(true) => Ok(()),
-            Ok(false) => Err(VfsError::BucketAlreadyOwnedByYou),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(
-                VfsError::InvalidBucketName(format!("{name:?}: a file of that name is in the way")),
-            ),
-            Err(e) => Err(e.into()),
-        }
-    }
-
-    pub async fn head_bucket(&self, name: &str) -> Result<()> {
-        key::validate_bucket(name)?;
-        if let Some(ttl) = self.bucket_ttl {
-            let fresh = self
-                .known_buckets
-                .lock()
-                .ok()
-                .and_then(|k| k.get(name).map(|seen| seen.elapsed() < ttl))
-                .unwrap_or(false);
-            if fresh {
-                return Ok(());
-            }
-        }
-        let exists = matches!(self.remote.stat(name).await?, Some(e) if e.is_dir);
-        self.know_bucket(name, exists);
-        match exists {
-            true => Ok(()),
-            false => Err(VfsError::NoSuchBucket),
-        }
-    }
-
-    /// Records whether a bucket exists, where buckets are remembered (remote round trips).
-    fn know_bucket(&self, name: &str, exists: bool) {
-        if self.bucket_ttl.is_none() {
-            return;
-        }
-        if let Ok(mut known) = self.known_buckets.lock() {
-            if exists {
-                known.insert(name.to_string(), std::time::Instant::now());
-            } else {
-                known.remove(name);
-            }
-        }
-    }
-
-    pub async fn delete_bucket(&self, name: &str) -> Result<()> {
-        self.head_bucket(name).await?;
-        if self.bucket_has_cached(name).await? {
-            return Err(VfsError::BucketNotEmpty);
-        }
-        match self.remote.rmdir_tree(name).await {
-            Ok(()) => {}
-            Err(e) if e.raw_os_error() == Some(libc::ENOTEMPTY) => {
-                return Err(VfsError::BucketNotEmpty)
-            }
-            Err(e) => return Err(e.into()),
-        }
-        self.know_bucket(name, false);
-        self.forget_bucket(name).await
-    }
-
     // ---- reading ----
 
     /// Opens an object for reading. Keys that can never name an object are simply absent.
@@ -357,11 +201,11 @@ impl Vfs {
         // The record and the open file must describe the same version: a rename between
         // opening the file and reading (or refreshing) its record means opening again.
         for _ in 0..8 {
-            if let Some(r) = self.open_cached(bucket, key, &path).await? {
+            if let Some(r) = self.open_in_write_cache(bucket, key, &path).await? {
                 return Ok(r);
             }
             let Some(reader) = self.remote.open(&path).await? else {
-                if self.is_cached(bucket, key)? {
+                if self.is_in_write_cache(bucket, key)? {
                     continue; // uploaded meanwhile, or written again
                 }
                 return Err(self.missing(bucket).await);
@@ -380,7 +224,7 @@ impl Vfs {
                 return Ok(ObjectReader {
                     info: ObjectInfo::from_meta(meta),
                     reader,
-                    cached: false,
+                    in_write_cache: false,
                 });
             }
         }
@@ -390,23 +234,23 @@ impl Vfs {
     }
 
     /// The object from the write cache, when it waits there.
-    async fn open_cached(
+    async fn open_in_write_cache(
         &self,
         bucket: &str,
         key: &str,
         path: &str,
     ) -> Result<Option<ObjectReader>> {
-        let Some(cache) = &self.cache else {
+        let Some(cache) = &self.write_cache else {
             return Ok(None);
         };
-        let Some(meta) = self.index.get(bucket, key)?.filter(|m| m.cached) else {
+        let Some(meta) = self.index.get(bucket, key)?.filter(|m| m.in_write_cache) else {
             return Ok(None);
         };
         Ok(match cache.fs.open(path).await? {
             Some(reader) if reader.fingerprint() == meta.fingerprint => Some(ObjectReader {
                 info: ObjectInfo::from_meta(meta),
                 reader,
-                cached: true,
+                in_write_cache: true,
             }),
             _ => None,
         })
@@ -447,8 +291,12 @@ impl Vfs {
         Ok(n)
     }
 
-    fn is_cached(&self, bucket: &str, key: &str) -> Result<bool> {
-        Ok(self.cache.is_some() && self.index.get(bucket, key)?.is_some_and(|m| m.cached))
+    fn is_in_write_cache(&self, bucket: &str, key: &str) -> Result<bool> {
+        Ok(self.write_cache.is_some()
+            && self
+                .index
+                .get(bucket, key)?
+                .is_some_and(|m| m.in_write_cache))
     }
 
     pub async fn head_object(&self, bucket: &str, key: &str) -> Result<ObjectInfo> {
@@ -470,26 +318,29 @@ impl Vfs {
         key: &str,
         path: &str,
     ) -> Result<ObjectMeta> {
-        let _guard = self.locks.lock(path).await;
-        self.record_locked(bucket, key, path)
-            .await?
-            .ok_or(VfsError::NoSuchKey)
+        self.key_locks
+            .with(path, async {
+                self.record_locked(bucket, key, path)
+                    .await?
+                    .ok_or(VfsError::NoSuchKey)
+            })
+            .await
     }
 
     /// The up-to-date record of the object at `path`, `None` when there is none; the caller
     /// holds the key's lock. A file that changed behind our back gets its content hash computed
     /// once and kept against its fingerprint; the user metadata it had belonged to content that
     /// is gone.
-    async fn record_locked(
+    pub(crate) async fn record_locked(
         &self,
         bucket: &str,
         key: &str,
         path: &str,
     ) -> Result<Option<ObjectMeta>> {
         let old = self.index.get(bucket, key)?;
-        if let (Some(m), Some(cache)) = (&old, &self.cache) {
+        if let (Some(m), Some(cache)) = (&old, &self.write_cache) {
             // A cached object is ours until uploaded, whatever the remote holds meanwhile.
-            if m.cached {
+            if m.in_write_cache {
                 return match cache.fs.stat(path).await? {
                     Some(e) if e.fingerprint == m.fingerprint => Ok(old),
                     _ => Ok(None),
@@ -517,7 +368,7 @@ impl Vfs {
             attrs,
             parts,
             modified_ns,
-            cached: false,
+            in_write_cache: false,
         };
         self.index.put(bucket, key, &meta).await?;
         Ok(Some(meta))
@@ -544,417 +395,4 @@ impl Vfs {
             (EtagHash::None, _) => synthetic_etag(&fp),
         })
     }
-
-    // ---- writing ----
-
-    /// Streams a body into a new object and publishes it atomically: until the body has fully
-    /// arrived and checked out, the previous object (if any) stays in place and nothing partial
-    /// is visible.
-    pub async fn put_object<S>(
-        &self,
-        bucket: &str,
-        key: &str,
-        req: PutRequest<S>,
-    ) -> Result<ObjectInfo>
-    where
-        S: Stream<Item = std::result::Result<Bytes, BodyError>> + Unpin,
-    {
-        let path = self.writable_path(bucket, key).await?;
-        if let Some(check) = &req.precondition {
-            // Fail early, before taking the body; checked again when publishing.
-            self.check_precondition(bucket, key, check).await?;
-        }
-        let hash_md5 = self.etag_hash == EtagHash::Md5 || req.content_md5.is_some();
-        let mut b3 = (self.etag_hash == EtagHash::Blake3).then(blake3::Hasher::new);
-        let body = req.body.inspect(|chunk| {
-            if let (Some(h), Ok(c)) = (b3.as_mut(), chunk) {
-                h.update(c);
-            }
-        });
-        let (upload, fp, digest) = self
-            .stage(&**self.store(), &path, body, hash_md5, None)
-            .await?;
-        if req.content_md5.is_some_and(|want| want != digest) {
-            upload.abort().await;
-            return Err(VfsError::BadDigest);
-        }
-        let mut attrs = req.attrs;
-        attrs.checksum = req.checksum.as_ref().and_then(|s| s.get().cloned());
-        let etag = match (self.etag_hash, b3) {
-            (EtagHash::Blake3, Some(h)) => h.finalize().to_hex().to_string(),
-            (EtagHash::Md5, _) | (EtagHash::Blake3, None) => hex::encode(digest),
-            (EtagHash::None, _) => synthetic_etag(&fp),
-        };
-        let meta = ObjectMeta {
-            fingerprint: fp,
-            etag,
-            attrs,
-            parts: Vec::new(),
-            modified_ns: None,
-            cached: self.writes_to_cache(),
-        };
-        self.publish(bucket, key, &path, upload, meta, req.precondition.as_ref())
-            .await
-    }
-
-    /// Streams a body into a new, not yet published upload on `remote`, computing its MD5 on the way when
-    /// `hash` (else the digest is meaningless), and feeding `extra` when given. Nothing is left
-    /// behind on failure.
-    pub(crate) async fn stage<S, E>(
-        &self,
-        remote: &dyn Remote,
-        dest: &str,
-        body: S,
-        hash: bool,
-        extra: Option<&mut Box<dyn BodyHasher>>,
-    ) -> Result<(Box<dyn Upload>, Fingerprint, [u8; 16])>
-    where
-        S: Stream<Item = std::result::Result<Bytes, E>> + Unpin,
-        E: Into<VfsError>,
-    {
-        let upload = remote.create(dest).await?;
-        self.stage_into(upload, body, hash, extra).await
-    }
-
-    /// [`Vfs::stage`] into an upload the caller made.
-    pub(crate) async fn stage_into<S, E>(
-        &self,
-        mut upload: Box<dyn Upload>,
-        mut body: S,
-        hash: bool,
-        mut extra: Option<&mut Box<dyn BodyHasher>>,
-    ) -> Result<(Box<dyn Upload>, Fingerprint, [u8; 16])>
-    where
-        S: Stream<Item = std::result::Result<Bytes, E>> + Unpin,
-        E: Into<VfsError>,
-    {
-        let mut md5 = Md5::new();
-        let mut written = 0u64;
-        let finished = loop {
-            let step = match body.next().await {
-                Some(Ok(chunk)) => {
-                    written += chunk.len() as u64;
-                    // Refused here, not after the write cache has acknowledged it.
-                    match self.check_size(written) {
-                        Ok(()) => {
-                            if hash {
-                                md5.update(&chunk);
-                            }
-                            if let Some(h) = extra.as_mut() {
-                                h.update(&chunk);
-                            }
-                            upload.write(chunk).await.map_err(VfsError::from)
-                        }
-                        Err(e) => Err(e),
-                    }
-                }
-                Some(Err(e)) => Err(e.into()),
-                None => break upload.finish(self.fsync).await,
-            };
-            if let Err(e) = step {
-                upload.abort().await;
-                return Err(e);
-            }
-        };
-        match finished {
-            Ok(fp) => Ok((upload, fp, md5.finalize().into())),
-            Err(e) => {
-                upload.abort().await;
-                Err(e.into())
-            }
-        }
-    }
-
-    /// Copies an object; `attrs: None` keeps the source's attributes (directive COPY).
-    /// `precondition` is on the destination, as for a PUT.
-    pub async fn copy_object(
-        &self,
-        src_bucket: &str,
-        src_key: &str,
-        dst_bucket: &str,
-        dst_key: &str,
-        attrs: Option<ObjectAttrs>,
-        precondition: Option<Precondition>,
-    ) -> Result<ObjectInfo> {
-        if dst_key.ends_with('/') {
-            return self
-                .copy_to_marker(
-                    src_bucket,
-                    src_key,
-                    dst_bucket,
-                    dst_key,
-                    attrs,
-                    precondition,
-                )
-                .await;
-        }
-        let dst_path = self.writable_path(dst_bucket, dst_key).await?;
-        if let Some(check) = &precondition {
-            // Fail before copying any byte; checked again when publishing.
-            self.check_precondition(dst_bucket, dst_key, check).await?;
-        }
-        let src_path = key::object_path(src_bucket, src_key)?;
-        // The copy must be of the version whose ETag and attributes it takes: if the source is
-        // replaced between opening it and copying it, start again.
-        let mut tries = 0;
-        let (info, upload, fp) = loop {
-            let src = self.open_object(src_bucket, src_key).await?;
-            if src.cached != self.write_to_cache {
-                // The source is on one side of the cache and the copy goes to the other.
-                let info = src.info.clone();
-                let size = info.size;
-                let (upload, fp, _) = self
-                    .stage(&**self.store(), &dst_path, src.stream(0, size), false, None)
-                    .await?;
-                break (info, upload, fp);
-            }
-            let want = Some(src.reader.fingerprint());
-            let mut upload = match self
-                .store()
-                .concat(&dst_path, &[Source::file(src_path.clone(), want)])
-                .await
-            {
-                Ok(upload) => upload,
-                // Replaced, or uploaded from the write cache and gone from it: again.
-                Err(e)
-                    if matches!(e.raw_os_error(), Some(libc::ESTALE) | Some(libc::ENOENT))
-                        && tries < 8 =>
-                {
-                    tries += 1;
-                    continue;
-                }
-                Err(e) => return Err(e.into()),
-            };
-            match upload.finish(self.fsync).await {
-                Ok(fp) => break (src.info, upload, fp),
-                Err(e) => {
-                    upload.abort().await;
-                    return Err(e.into());
-                }
-            }
-        };
-        // The same bytes: the same content hash (a synthetic ETag follows the new file).
-        let etag = match self.etag_hash {
-            EtagHash::Md5 | EtagHash::Blake3 => info.etag,
-            EtagHash::None => synthetic_etag(&fp),
-        };
-        let meta = ObjectMeta {
-            fingerprint: fp,
-            etag,
-            // New attributes replace the client's, not the content's checksum.
-            attrs: match attrs {
-                Some(a) => ObjectAttrs {
-                    checksum: info.attrs.checksum,
-                    ..a
-                },
-                None => info.attrs,
-            },
-            parts: info.parts,
-            // The copy may share its source's file: its own time is kept here.
-            modified_ns: Some(now_ns()),
-            cached: self.writes_to_cache(),
-        };
-        self.publish(
-            dst_bucket,
-            dst_key,
-            &dst_path,
-            upload,
-            meta,
-            precondition.as_ref(),
-        )
-        .await
-    }
-
-    /// The remote path for a new object, after checking that its bucket exists and that the key
-    /// is not a folder already.
-    pub(crate) async fn writable_path(&self, bucket: &str, key: &str) -> Result<String> {
-        key::validate_bucket(bucket)?;
-        self.head_bucket(bucket).await?;
-        let path = key::object_path(bucket, key)?;
-        if self.write_to_cache {
-            // The cache holds a bucket's folder once something is written to it.
-            self.store().mkdir(bucket).await?;
-        }
-        // On an object store a folder is only a prefix: no conflict with an object's name.
-        if !self.remote.folders_are_prefixes() {
-            if let Some(e) = self.remote.stat(&path).await? {
-                if e.is_dir {
-                    return Err(VfsError::from_key_io(
-                        std::io::Error::from_raw_os_error(libc::EISDIR),
-                        key,
-                    ));
-                }
-            }
-        }
-        Ok(path)
-    }
-
-    pub(crate) async fn check_precondition(
-        &self,
-        bucket: &str,
-        key: &str,
-        check: &Precondition,
-    ) -> Result<()> {
-        let current = match self.head_object(bucket, key).await {
-            Ok(info) => Some(info),
-            Err(VfsError::NoSuchKey) => None,
-            Err(e) => return Err(e),
-        };
-        check(current.as_ref())
-    }
-
-    /// Runs `check` on the object now at `key` (at `path`; a `dir/` key is its marker); the
-    /// caller holds the key's lock, so that nothing changes between the check and the write or
-    /// delete it guards.
-    pub(crate) async fn check_locked(
-        &self,
-        bucket: &str,
-        key: &str,
-        path: &str,
-        check: Option<&Precondition>,
-    ) -> Result<()> {
-        let Some(check) = check else {
-            return Ok(());
-        };
-        let current = match key.ends_with('/') {
-            true => self.marker_info(bucket, key).await?,
-            false => self
-                .record_locked(bucket, key, path)
-                .await?
-                .map(ObjectInfo::from_meta),
-        };
-        check(current.as_ref())
-    }
-
-    /// Publishes a finished upload and its record together, under the key's lock;
-    /// `meta.cached` says whether the upload was staged in the write cache.
-    pub(crate) async fn publish(
-        &self,
-        bucket: &str,
-        key: &str,
-        path: &str,
-        upload: Box<dyn Upload>,
-        mut meta: ObjectMeta,
-        precondition: Option<&Precondition>,
-    ) -> Result<ObjectInfo> {
-        let _guard = self.locks.lock(path).await;
-        if let Err(e) = self.check_locked(bucket, key, path, precondition).await {
-            upload.abort().await;
-            return Err(e);
-        }
-        // The record is queued from inside the publishing task: a request cancelled mid-way
-        // (client gone) cannot leave the object published without its record.
-        let index_key = key::index_key(bucket, key);
-        let in_cache = meta.cached;
-        let record_meta = meta.clone();
-        // A write straight to the remote supersedes a version still waiting in the cache.
-        let superseded = self.cache.is_some() && !in_cache;
-        let queue = self.queue_builder(path, in_cache);
-        let (record, recorded) = self.index.prepare(move |fingerprint| {
-            let meta = ObjectMeta {
-                fingerprint,
-                ..record_meta
-            };
-            let mut ops = vec![Op::Put(Tree::Objects, index_key, meta.encode())];
-            ops.extend(queue(fingerprint));
-            ops
-        })?;
-        meta.fingerprint = upload
-            .commit(path, self.fsync, record)
-            .await
-            .map_err(|e| VfsError::from_key_io(e, key))?;
-        recorded.await?;
-        if !in_cache {
-            self.own_writes.note(path, meta.fingerprint);
-        }
-        if superseded {
-            self.forget_cached(path).await;
-        }
-        Ok(ObjectInfo::from_meta(meta))
-    }
-
-    // ---- deleting ----
-
-    /// Deletes an object. Deleting what is not there (or could never be) succeeds, as in S3,
-    /// unless `precondition` (If-Match) wants an object there. Deleting a `dir/` marker removes
-    /// that folder if it is empty.
-    pub async fn delete_object(
-        &self,
-        bucket: &str,
-        key: &str,
-        precondition: Option<&Precondition>,
-    ) -> Result<()> {
-        self.head_bucket(bucket).await?;
-        if let Some(Ok(path)) = crate::folder::marker_path(bucket, key) {
-            return self.delete_marker(bucket, key, &path, precondition).await;
-        }
-        let Ok(path) = key::object_path(bucket, key) else {
-            return precondition.map_or(Ok(()), |check| check(None));
-        };
-        {
-            let _guard = self.locks.lock(&path).await;
-            self.check_locked(bucket, key, &path, precondition).await?;
-            self.delete_locked(bucket, key, &path).await?;
-        }
-        self.remove_empty_parents(&path).await;
-        Ok(())
-    }
-
-    /// Removes the folders above `path` that are now empty, up to (not including) the bucket.
-    /// A folder that is not empty, or that a concurrent write fills again, simply stays.
-    pub(crate) async fn remove_empty_parents(&self, path: &str) {
-        if self.cleanup {
-            prune_empty_parents(&*self.remote, path, |dir| self.has_marker(dir)).await;
-        }
-    }
-
-    /// Drops every record of a bucket that no longer exists.
-    pub(crate) async fn forget_bucket(&self, name: &str) -> Result<()> {
-        let start = key::index_key(name, "");
-        let end = key::prefix_end(&start);
-        loop {
-            let batch = self.index.range(&start, end.as_deref(), 1000)?;
-            if batch.is_empty() {
-                return Ok(());
-            }
-            let ops = batch
-                .into_iter()
-                .map(|(k, _)| crate::meta::Op::Delete(crate::meta::Tree::Objects, k))
-                .collect();
-            self.index.apply(ops).await?;
-        }
-    }
-}
-
-/// Feeds every chunk of `stream` to `f`.
-async fn each_chunk(mut stream: ByteStream, mut f: impl FnMut(&[u8])) -> Result<()> {
-    while let Some(chunk) = stream.next().await {
-        f(&chunk?);
-    }
-    Ok(())
-}
-
-/// Removes the folders above `path` on `remote` that are empty, up to (not including) the
-/// bucket, stopping at the first that is not empty or that `keep` names.
-pub(crate) async fn prune_empty_parents(
-    remote: &dyn Remote,
-    path: &str,
-    keep: impl Fn(&str) -> bool,
-) {
-    let mut dir = path;
-    while let Some((parent, _)) = dir.rsplit_once('/') {
-        if !parent.contains('/') || keep(parent) || remote.rmdir(parent).await.is_err() {
-            break;
-        }
-        dir = parent;
-    }
-}
-
-pub(crate) fn now_ns() -> i64 {
-    ns_from_time(SystemTime::now())
-}
-
-/// The ETag of an object when content hashing is off: changes whenever the file does.
-fn synthetic_etag(fp: &Fingerprint) -> String {
-    format!("{:x}{:08x}-{:x}", fp.mtime_ns, fp.id as u32, fp.size)
 }

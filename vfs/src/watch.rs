@@ -7,9 +7,9 @@
 //! (buckets made, removed or moved in): the index and the staging area live in a folder at the
 //! root, and a watch over them would wake for every write the server itself makes there.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -19,7 +19,6 @@ use tokio::sync::mpsc;
 
 use crate::error::Result;
 use crate::key;
-use crate::remote::Fingerprint;
 use crate::vfs::Vfs;
 
 /// How long events are gathered before they are applied: a burst (a copy of a tree, a file
@@ -28,39 +27,6 @@ const SETTLE: Duration = Duration::from_millis(100);
 
 /// Sent in place of a path when events were lost: no relative path is `/`.
 const ROOT: &str = "/";
-
-/// The most objects [`OwnWrites`] remembers: past it, it starts again from nothing (forgetting
-/// costs only full checks).
-const OWN_WRITES_MAX: usize = 8192;
-
-/// The objects this server published while its watch runs, each as it left it: the watch sees
-/// their renames like anyone else's, and a file still exactly as published needs no check under
-/// its lock (a check is two trips to the disk and an index read, for every PUT).
-#[derive(Default)]
-pub(crate) struct OwnWrites {
-    watching: AtomicBool,
-    published: Mutex<HashMap<String, Fingerprint>>,
-}
-
-impl OwnWrites {
-    /// Notes that `path` was published (its record committed) as version `fp`.
-    pub(crate) fn note(&self, path: &str, fp: Fingerprint) {
-        if !self.watching.load(Ordering::Relaxed) {
-            return;
-        }
-        let mut published = self.published.lock().unwrap_or_else(|e| e.into_inner());
-        if published.len() >= OWN_WRITES_MAX {
-            published.clear();
-        }
-        published.insert(path.to_string(), fp);
-    }
-
-    /// Whether the file at `path`, now version `fp`, is as this server published it last.
-    fn is_own(&self, path: &str, fp: Fingerprint) -> bool {
-        let mut published = self.published.lock().unwrap_or_else(|e| e.into_inner());
-        published.remove(path) == Some(fp)
-    }
-}
 
 /// Keeps the watch alive; dropping it stops watching.
 pub struct Watch {

@@ -10,19 +10,18 @@
 //! at any point leaves either the entry (uploaded again, whole) or the finished state, so every
 //! acknowledged object reaches the remote and none is torn.
 
-use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use futures_util::StreamExt;
-use serde::{Deserialize, Serialize};
-
+use crate::commit::{At, Change};
 use crate::error::{Result, VfsError};
 use crate::index::ObjectMeta;
-use crate::meta::{Op, Tree};
-use crate::remote::{Fingerprint, LocalFs, Remote};
-use crate::vfs::{now_ns, Vfs};
+use crate::meta::{Edit, Tree};
+use crate::object::{now_ns, prune_empty_parents};
+use crate::remote::{Fingerprint, Upload};
+use crate::vfs::Vfs;
+use crate::write_cache::{queue_put, Pending};
+use futures_util::StreamExt;
 
 /// Uploads running at once.
 const UPLOAD_CONCURRENCY: usize = 4;
@@ -30,46 +29,6 @@ const UPLOAD_CONCURRENCY: usize = 4;
 const PASS_LIMIT: usize = 1024;
 /// The longest wait before a failed upload is tried again.
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
-
-pub(crate) struct WriteCache {
-    /// The cached files, at the same paths as on the remote.
-    pub(crate) fs: Arc<dyn Remote>,
-    delay: Duration,
-    /// Entries queued before this run are due at once: their wait was for writes of that run.
-    started_ns: i64,
-    uploaded: AtomicU64,
-    failed: AtomicU64,
-}
-
-impl WriteCache {
-    pub(crate) fn open(dir: &Path, delay: Duration, sync: bool) -> std::io::Result<WriteCache> {
-        // Multipart staging lives here too, as on a remote.
-        std::fs::create_dir_all(dir.join("data").join(crate::key::RESERVED_DIR))?;
-        Ok(WriteCache {
-            fs: Arc::new(LocalFs::new(&dir.join("data"), &dir.join("tmp"), sync)?),
-            delay,
-            started_ns: now_ns(),
-            uploaded: AtomicU64::new(0),
-            failed: AtomicU64::new(0),
-        })
-    }
-}
-
-/// One object waiting to be uploaded.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct Pending {
-    /// The cached file's version that is to be uploaded.
-    fingerprint: Fingerprint,
-    /// Not before (nanoseconds since the Unix epoch).
-    due_ns: i64,
-    /// When the version was queued.
-    #[serde(default)]
-    queued_ns: i64,
-    #[serde(default)]
-    tries: u32,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    error: Option<String>,
-}
 
 /// The write cache's counters since start, for metrics.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -91,15 +50,6 @@ pub struct WriteBackSummary {
     pub oldest: Option<Duration>,
 }
 
-/// Writes the queue entry of the object at path `key`.
-fn queue_put(key: Vec<u8>, entry: &Pending) -> Op {
-    Op::Put(
-        Tree::WriteBack,
-        key,
-        serde_json::to_vec(entry).unwrap_or_default(),
-    )
-}
-
 /// What one pass of the uploader did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct WriteBackReport {
@@ -119,9 +69,9 @@ impl Vfs {
         &self,
         path: &str,
         to_cache: bool,
-    ) -> impl FnOnce(Fingerprint) -> Option<Op> + Send {
+    ) -> impl FnOnce(Fingerprint) -> Option<Edit> + Send {
         let key = path.as_bytes().to_vec();
-        let delay = self.cache.as_ref().map(|c| c.delay);
+        let delay = self.write_cache.as_ref().map(|c| c.delay);
         move |fingerprint| match delay {
             Some(delay) if to_cache => {
                 let now = now_ns();
@@ -134,7 +84,7 @@ impl Vfs {
                 };
                 Some(queue_put(key, &entry))
             }
-            Some(_) => Some(Op::Delete(Tree::WriteBack, key)),
+            Some(_) => Some(Edit::Delete(Tree::WriteBack, key)),
             None => None,
         }
     }
@@ -148,7 +98,7 @@ impl Vfs {
 
     /// The write cache's state, when there is one.
     pub fn write_back_stats(&self) -> Result<Option<WriteBackStats>> {
-        let Some(cache) = &self.cache else {
+        let Some(cache) = &self.write_cache else {
             return Ok(None);
         };
         Ok(Some(WriteBackStats {
@@ -218,7 +168,7 @@ impl Vfs {
 
     async fn write_back_pass(&self, all: bool) -> Result<WriteBackReport> {
         let mut report = WriteBackReport::default();
-        let Some(started) = self.cache.as_ref().map(|c| c.started_ns) else {
+        let Some(started) = self.write_cache.as_ref().map(|c| c.started_ns) else {
             return Ok(report);
         };
         let now = now_ns();
@@ -240,7 +190,7 @@ impl Vfs {
             .buffer_unordered(UPLOAD_CONCURRENCY)
             .collect()
             .await;
-        let Some(cache) = &self.cache else {
+        let Some(cache) = &self.write_cache else {
             return Ok(report);
         };
         for (path, entry, r) in results {
@@ -267,29 +217,32 @@ impl Vfs {
 
     /// Puts a failed upload back in the queue, later each time.
     async fn postpone(&self, path: &str, entry: &Pending, e: &VfsError) -> Result<()> {
-        let _guard = self.locks.lock(path).await;
-        // Only if the entry is still the one that failed (a newer write starts afresh).
-        match self.pending_entry(path)? {
-            Some(now) if now.fingerprint == entry.fingerprint => {}
-            _ => return Ok(()),
-        }
-        let tries = entry.tries + 1;
-        let backoff = Duration::from_secs(1u64 << tries.min(9)).min(MAX_BACKOFF);
-        let retry = Pending {
-            fingerprint: entry.fingerprint,
-            due_ns: now_ns().saturating_add(backoff.as_nanos() as i64),
-            queued_ns: now_ns(),
-            tries,
-            error: Some(e.to_string()),
-        };
-        self.index
-            .apply(vec![queue_put(path.as_bytes().to_vec(), &retry)])
+        self.key_locks
+            .with(path, async {
+                // Only if the entry is still the one that failed (a newer write starts afresh).
+                match self.pending_entry(path)? {
+                    Some(now) if now.fingerprint == entry.fingerprint => {}
+                    _ => return Ok(()),
+                }
+                let tries = entry.tries + 1;
+                let backoff = Duration::from_secs(1u64 << tries.min(9)).min(MAX_BACKOFF);
+                let retry = Pending {
+                    fingerprint: entry.fingerprint,
+                    due_ns: now_ns().saturating_add(backoff.as_nanos() as i64),
+                    queued_ns: now_ns(),
+                    tries,
+                    error: Some(e.to_string()),
+                };
+                self.index
+                    .apply(vec![queue_put(path.as_bytes().to_vec(), &retry)])
+                    .await
+            })
             .await
     }
 
     /// Uploads one cached object, if the entry still names the cached file's version.
     async fn upload_cached(&self, path: &str, entry: &Pending) -> Result<()> {
-        let Some(cache) = &self.cache else {
+        let Some(cache) = &self.write_cache else {
             return Ok(());
         };
         let Some(reader) = cache.fs.open(path).await? else {
@@ -303,81 +256,113 @@ impl Vfs {
         let (upload, _, _) = self
             .stage(&*self.remote, path, reader.stream(0, size), false, None)
             .await?;
-        let _guard = self.locks.lock(path).await;
-        match self.pending_entry(path)? {
-            Some(now) if now.fingerprint == entry.fingerprint => {}
+        let (bucket, key) = path.split_once('/').unwrap_or((path, ""));
+        let at = At { bucket, key, path };
+        let version = entry.fingerprint;
+        // No precondition: the upload changes where the object is, not what it is.
+        self.commit(at, None, UploadCached { upload, version })
+            .await
+    }
+}
+
+/// A cached object's upload to the remote takes the place of its cached version, if the queue
+/// entry still names that `version`; otherwise (written again or deleted meanwhile) the upload
+/// is dropped.
+struct UploadCached {
+    upload: Box<dyn Upload>,
+    version: Fingerprint,
+}
+
+impl Change for UploadCached {
+    type Done = ();
+
+    async fn apply(self, vfs: &Vfs, at: At<'_>) -> Result<()> {
+        let UploadCached { upload, version } = self;
+        let (path, bucket, key) = (at.path, at.bucket, at.key);
+        match vfs.pending_entry(path)? {
+            Some(now) if now.fingerprint == version => {}
             _ => {
                 upload.abort().await;
                 return Ok(());
             }
         }
-        let (bucket, key) = path.split_once('/').unwrap_or((path, ""));
-        let record = self.index.get(bucket, key)?;
+        let record = vfs.index.get(bucket, key)?;
         let index_key = crate::key::index_key(bucket, key);
         let queue_key = path.as_bytes().to_vec();
-        let want = entry.fingerprint;
-        let (submit, recorded) = self.index.prepare(move |remote_fp| {
-            let mut ops = vec![Op::Delete(Tree::WriteBack, queue_key)];
-            if let Some(m) = record.filter(|m| m.cached && m.fingerprint == want) {
+        let want = version;
+        let (submit, recorded) = vfs.index.prepare(move |remote_fp| {
+            let mut ops = vec![Edit::Delete(Tree::WriteBack, queue_key)];
+            if let Some(m) = record.filter(|m| m.in_write_cache && m.fingerprint == want) {
                 let meta = ObjectMeta {
                     fingerprint: remote_fp,
-                    cached: false,
+                    in_write_cache: false,
                     // Last-Modified stays what the client was told.
                     modified_ns: m.modified_ns.or(Some(want.mtime_ns)),
                     ..m
                 };
-                ops.push(Op::Put(Tree::Objects, index_key, meta.encode()));
+                ops.push(Edit::Put(Tree::Objects, index_key, meta.encode()));
             }
             ops
         })?;
         upload
-            .commit(path, self.fsync, submit)
+            .commit(path, vfs.fsync, submit)
             .await
             .map_err(|e| VfsError::from_key_io(e, key))?;
         recorded.await?;
-        self.forget_cached(path).await;
+        vfs.forget_cached(path).await;
         Ok(())
     }
 
+    async fn abandon(self) {
+        self.upload.abort().await;
+    }
+}
+
+impl Vfs {
     /// An entry whose cached file is gone (removed by hand): nothing can be uploaded.
     async fn drop_orphan(&self, path: &str, entry: &Pending) -> Result<()> {
-        let _guard = self.locks.lock(path).await;
-        if let Some(cache) = &self.cache {
-            if cache.fs.stat(path).await?.is_some() {
-                return Ok(());
-            }
-        }
-        match self.pending_entry(path)? {
-            Some(now) if now.fingerprint == entry.fingerprint => {}
-            _ => return Ok(()),
-        }
-        tracing::error!(
-            path,
-            "the cached file of a pending upload is missing; dropped"
-        );
-        let mut ops = vec![Op::Delete(Tree::WriteBack, path.as_bytes().to_vec())];
-        // Its record describes bytes that are gone: without it, the key reads as the remote
-        // has it (or as missing) instead of failing.
-        let (bucket, key) = path.split_once('/').unwrap_or((path, ""));
-        if self
-            .index
-            .get(bucket, key)?
-            .is_some_and(|m| m.cached && m.fingerprint == entry.fingerprint)
-        {
-            ops.push(Op::Delete(
-                Tree::Objects,
-                crate::key::index_key(bucket, key),
-            ));
-        }
-        self.index.apply(ops).await
+        self.key_locks
+            .with(path, async {
+                if let Some(cache) = &self.write_cache {
+                    if cache.fs.stat(path).await?.is_some() {
+                        return Ok(());
+                    }
+                }
+                match self.pending_entry(path)? {
+                    Some(now) if now.fingerprint == entry.fingerprint => {}
+                    _ => return Ok(()),
+                }
+                tracing::error!(
+                    path,
+                    "the cached file of a pending upload is missing; dropped"
+                );
+                let mut ops = vec![Edit::Delete(Tree::WriteBack, path.as_bytes().to_vec())];
+                // Its record describes bytes that are gone: without it, the key reads as the remote
+                // has it (or as missing) instead of failing.
+                let (bucket, key) = path.split_once('/').unwrap_or((path, ""));
+                if self
+                    .index
+                    .get(bucket, key)?
+                    .is_some_and(|m| m.in_write_cache && m.fingerprint == entry.fingerprint)
+                {
+                    ops.push(Edit::Delete(
+                        Tree::Objects,
+                        crate::key::index_key(bucket, key),
+                    ));
+                }
+                self.index.apply(ops).await
+            })
+            .await
     }
 
     /// Removes a cached file and the cache folders it leaves empty (the caller holds the key's
     /// lock, and the file has been uploaded or deleted).
     pub(crate) async fn forget_cached(&self, path: &str) {
-        let Some(cache) = &self.cache else { return };
+        let Some(cache) = &self.write_cache else {
+            return;
+        };
         if cache.fs.delete(path, None).await.is_ok() {
-            crate::vfs::prune_empty_parents(&*cache.fs, path, |_| false).await;
+            prune_empty_parents(&*cache.fs, path, |_| false).await;
         }
     }
 
@@ -387,7 +372,7 @@ impl Vfs {
     /// version (which is gone), so it becomes the object, queued; anything else (a new key whose
     /// record never landed, an uploaded or deleted object whose file was still to go) is removed.
     pub(crate) async fn recover_cache(&self) -> Result<()> {
-        let Some(cache) = &self.cache else {
+        let Some(cache) = &self.write_cache else {
             return Ok(());
         };
         for bucket in cache.fs.list_dir("").await? {
@@ -398,8 +383,8 @@ impl Vfs {
                 let path = format!("{}/{key}", bucket.name);
                 let record = self.index.get(&bucket.name, &key)?;
                 match record {
-                    Some(m) if m.cached && m.fingerprint == fp => {}
-                    Some(m) if m.cached => {
+                    Some(m) if m.in_write_cache && m.fingerprint == fp => {}
+                    Some(m) if m.in_write_cache => {
                         let Some(reader) = cache.fs.open(&path).await? else {
                             continue;
                         };
@@ -409,7 +394,7 @@ impl Vfs {
                             attrs: Default::default(),
                             parts: Vec::new(),
                             modified_ns: None,
-                            cached: true,
+                            in_write_cache: true,
                         };
                         tracing::warn!(path, "a write cut off by a stop replaced a cached object: kept as the object");
                         // Queued whatever this run's mode: the version it replaced was
@@ -423,7 +408,7 @@ impl Vfs {
                         };
                         self.index
                             .apply(vec![
-                                Op::Put(
+                                Edit::Put(
                                     Tree::Objects,
                                     crate::key::index_key(&bucket.name, &key),
                                     meta.encode(),
@@ -441,7 +426,7 @@ impl Vfs {
 
     /// Whether any object of `bucket` still waits in the cache.
     pub(crate) async fn bucket_has_cached(&self, bucket: &str) -> Result<bool> {
-        let Some(cache) = &self.cache else {
+        let Some(cache) = &self.write_cache else {
             return Ok(false);
         };
         Ok(match cache.fs.list_dir(bucket).await {

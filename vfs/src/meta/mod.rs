@@ -22,15 +22,18 @@ pub enum Tree {
     Parts,
     /// `bucket/key` → an object waiting in the write cache to be uploaded to the remote.
     WriteBack,
+    /// `bucket` → its `BucketRecord`.
+    Buckets,
 }
 
 impl Tree {
-    pub(crate) const ALL: [Tree; 5] = [
+    pub(crate) const ALL: [Tree; 6] = [
         Tree::Objects,
         Tree::State,
         Tree::Uploads,
         Tree::Parts,
         Tree::WriteBack,
+        Tree::Buckets,
     ];
 
     fn name(self) -> &'static str {
@@ -40,13 +43,14 @@ impl Tree {
             Tree::Uploads => "uploads",
             Tree::Parts => "parts",
             Tree::WriteBack => "writeback",
+            Tree::Buckets => "buckets",
         }
     }
 }
 
-/// One change in an atomic batch.
+/// One write in an atomic batch of the index (a key put or deleted in one tree).
 #[derive(Debug, Clone)]
-pub enum Op {
+pub enum Edit {
     Put(Tree, Vec<u8>, Vec<u8>),
     Delete(Tree, Vec<u8>),
 }
@@ -79,7 +83,7 @@ pub trait MetaStore: Send + Sync + 'static {
         each: &mut dyn FnMut(&[u8], &[u8]) -> Step,
     ) -> Result<(), StoreError>;
     /// Applies every op or none, and is durable when it returns.
-    fn apply(&self, ops: &[Op]) -> Result<(), StoreError>;
+    fn apply(&self, ops: &[Edit]) -> Result<(), StoreError>;
 }
 
 /// What a [`MetaStore::scan`] does after an entry.
@@ -166,11 +170,11 @@ pub(crate) mod conformance {
         assert_eq!(store.get(t, b"a").unwrap(), None);
         store
             .apply(&[
-                Op::Put(t, b"b/2".to_vec(), b"two".to_vec()),
-                Op::Put(t, b"b/1".to_vec(), b"one".to_vec()),
-                Op::Put(t, b"b/10".to_vec(), b"ten".to_vec()),
-                Op::Put(t, b"c".to_vec(), b"cee".to_vec()),
-                Op::Put(Tree::State, b"b/1".to_vec(), b"state".to_vec()),
+                Edit::Put(t, b"b/2".to_vec(), b"two".to_vec()),
+                Edit::Put(t, b"b/1".to_vec(), b"one".to_vec()),
+                Edit::Put(t, b"b/10".to_vec(), b"ten".to_vec()),
+                Edit::Put(t, b"c".to_vec(), b"cee".to_vec()),
+                Edit::Put(Tree::State, b"b/1".to_vec(), b"state".to_vec()),
             ])
             .unwrap();
         assert_eq!(store.get(t, b"b/1").unwrap().as_deref(), Some(&b"one"[..]));
@@ -230,9 +234,9 @@ pub(crate) mod conformance {
         assert_eq!(seen, 1, "a seek past the last key ends the scan");
         store
             .apply(&[
-                Op::Delete(t, b"b/1".to_vec()),
-                Op::Put(t, b"b/2".to_vec(), b"TWO".to_vec()),
-                Op::Delete(t, b"missing".to_vec()),
+                Edit::Delete(t, b"b/1".to_vec()),
+                Edit::Put(t, b"b/2".to_vec(), b"TWO".to_vec()),
+                Edit::Delete(t, b"missing".to_vec()),
             ])
             .unwrap();
         assert_eq!(store.get(t, b"b/1").unwrap(), None);
@@ -240,8 +244,8 @@ pub(crate) mod conformance {
         // Binary keys sort by bytes, not by any text rule.
         store
             .apply(&[
-                Op::Put(t, vec![b'b', b'/', 0xC3, 0xA9], b"e-acute".to_vec()),
-                Op::Put(t, b"b/!".to_vec(), b"bang".to_vec()),
+                Edit::Put(t, vec![b'b', b'/', 0xC3, 0xA9], b"e-acute".to_vec()),
+                Edit::Put(t, b"b/!".to_vec(), b"bang".to_vec()),
             ])
             .unwrap();
         assert_eq!(

@@ -2,7 +2,7 @@ use std::path::Path;
 
 use redb::{Database, ReadableDatabase, TableDefinition};
 
-use super::{Entries, MetaStore, Op, Step, StoreError, Tree};
+use super::{Edit, Entries, MetaStore, Step, StoreError, Tree};
 
 fn def(tree: Tree) -> TableDefinition<'static, &'static [u8], &'static [u8]> {
     TableDefinition::new(tree.name())
@@ -89,18 +89,18 @@ impl MetaStore for RedbStore {
         )
     }
 
-    fn apply(&self, ops: &[Op]) -> Result<(), StoreError> {
+    fn apply(&self, ops: &[Edit]) -> Result<(), StoreError> {
         let tx = self.db.begin_write().map_err(err)?;
         {
             for op in ops {
                 match op {
-                    Op::Put(tree, k, v) => {
+                    Edit::Put(tree, k, v) => {
                         tx.open_table(def(*tree))
                             .map_err(err)?
                             .insert(k.as_slice(), v.as_slice())
                             .map_err(err)?;
                     }
-                    Op::Delete(tree, k) => {
+                    Edit::Delete(tree, k) => {
                         tx.open_table(def(*tree))
                             .map_err(err)?
                             .remove(k.as_slice())

@@ -2,7 +2,7 @@ use std::path::Path;
 
 use sled::Transactional;
 
-use super::{Entries, MetaStore, Op, Step, StoreError, Tree};
+use super::{Edit, Entries, MetaStore, Step, StoreError, Tree};
 
 fn err(e: impl std::fmt::Display) -> StoreError {
     StoreError(e.to_string())
@@ -73,7 +73,7 @@ impl MetaStore for SledStore {
         )
     }
 
-    fn apply(&self, ops: &[Op]) -> Result<(), StoreError> {
+    fn apply(&self, ops: &[Edit]) -> Result<(), StoreError> {
         let trees: Vec<&sled::Tree> = Tree::ALL.iter().map(|t| self.tree(*t)).collect();
         let idx = |tree: &Tree| Tree::ALL.iter().position(|t| t == tree).unwrap_or(0);
         trees
@@ -81,10 +81,10 @@ impl MetaStore for SledStore {
             .transaction(|txs| {
                 for op in ops {
                     match op {
-                        Op::Put(tree, k, v) => {
+                        Edit::Put(tree, k, v) => {
                             txs[idx(tree)].insert(k.as_slice(), v.as_slice())?;
                         }
-                        Op::Delete(tree, k) => {
+                        Edit::Delete(tree, k) => {
                             txs[idx(tree)].remove(k.as_slice())?;
                         }
                     }

@@ -18,12 +18,13 @@ static FOLDERS: LazyLock<Mutex<HashMap<FolderId, Arc<Folder>>>> = LazyLock::new(
 
 #[derive(Default)]
 struct Folder {
-    state: Mutex<State>,
+    tickets: Mutex<Tickets>,
     synced: Condvar,
 }
 
+/// The sync tickets of one folder: who asked for a sync, and up to whom it is done.
 #[derive(Default)]
-struct State {
+struct Tickets {
     /// Tickets handed out: one per caller, taken after its change to the folder was made.
     asked: u64,
     /// Every ticket up to this one is durable.
@@ -57,7 +58,7 @@ pub(crate) fn sync_dir(dir: &File) -> io::Result<()> {
 
 impl Folder {
     fn sync(&self, dir: &File) -> io::Result<()> {
-        let mut st = lock(&self.state);
+        let mut st = lock(&self.tickets);
         st.asked += 1;
         let ticket = st.asked;
         loop {
@@ -69,7 +70,7 @@ impl Folder {
                 let upto = st.asked;
                 drop(st);
                 let result = dir.sync_all();
-                st = lock(&self.state);
+                st = lock(&self.tickets);
                 st.running = false;
                 if result.is_ok() {
                     st.done = upto;
@@ -112,23 +113,23 @@ mod tests {
     fn a_sync_started_before_a_ticket_does_not_cover_it() {
         let folder = Folder::default();
         // A sync is running that began before this caller's change.
-        lock(&folder.state).running = true;
-        lock(&folder.state).asked = 1;
+        lock(&folder.tickets).running = true;
+        lock(&folder.tickets).asked = 1;
         let dir = tempfile::tempdir().unwrap();
         std::thread::scope(|s| {
             let waiter = s.spawn(|| folder.sync(&File::open(dir.path()).unwrap()));
-            while lock(&folder.state).asked < 2 {
+            while lock(&folder.tickets).asked < 2 {
                 std::thread::yield_now();
             }
             // The running sync ends, covering ticket 1 only: the waiter must run its own.
             {
-                let mut st = lock(&folder.state);
+                let mut st = lock(&folder.tickets);
                 st.running = false;
                 st.done = 1;
             }
             folder.synced.notify_all();
             waiter.join().unwrap().unwrap();
         });
-        assert_eq!(lock(&folder.state).done, 2);
+        assert_eq!(lock(&folder.tickets).done, 2);
     }
 }

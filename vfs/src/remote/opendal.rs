@@ -134,13 +134,13 @@ impl OpendalRemote {
         }
     }
 
-    fn upload(&self, target: String, state: State) -> DalUpload {
+    fn upload(&self, target: String, stage: Stage) -> DalUpload {
         DalUpload {
             op: self.op.clone(),
             atomic: self.atomic,
             can_copy: self.can_copy,
             target,
-            state,
+            stage,
             size: 0,
             max_upload: self.max_upload,
             put: self.put.clone(),
@@ -287,7 +287,7 @@ impl Remote for OpendalRemote {
     async fn create(&self, dest: &str) -> io::Result<Box<dyn Upload>> {
         let target = self.target(dest);
         let writer = self.writer(&target).await?;
-        Ok(Box::new(self.upload(target, State::Writing(writer))))
+        Ok(Box::new(self.upload(target, Stage::Writing(writer))))
     }
 
     async fn write_at(
@@ -316,7 +316,7 @@ impl Remote for OpendalRemote {
             parts.push((self.reader(&src.path, &md), offset, len, whole));
         }
         Ok(Box::new(
-            self.upload(self.target(dest), State::Sources(parts)),
+            self.upload(self.target(dest), Stage::Sources(parts)),
         ))
     }
 
@@ -570,7 +570,8 @@ impl Piece {
     }
 }
 
-enum State {
+/// Where an upload to an OpenDAL remote stands.
+enum Stage {
     Writing(Sink),
     /// A concatenation not yet written: (source, offset, length, whole file).
     Sources(Vec<(DalReader, u64, u64, bool)>),
@@ -585,7 +586,7 @@ struct DalUpload {
     can_copy: bool,
     /// The destination (atomic remotes) or a staging name.
     target: String,
-    state: State,
+    stage: Stage,
     size: u64,
     max_upload: u64,
     put: Option<Arc<PutTarget>>,
@@ -657,7 +658,7 @@ fn provisional(size: u64) -> Fingerprint {
 impl Upload for DalUpload {
     async fn write(&mut self, data: Bytes) -> io::Result<()> {
         self.account(data.len() as u64)?;
-        let State::Writing(w) = &mut self.state else {
+        let Stage::Writing(w) = &mut self.stage else {
             return Err(io::Error::other("write after finish"));
         };
         w.write(data).await
@@ -666,17 +667,17 @@ impl Upload for DalUpload {
     async fn finish(&mut self, _sync: bool) -> io::Result<Fingerprint> {
         // Durability is the remote's: a closed write is as durable as it makes it.
         if self.atomic {
-            let size = match &self.state {
-                State::Writing(_) => self.size,
-                State::Sources(srcs) => srcs.iter().map(|s| s.2).sum(),
+            let size = match &self.stage {
+                Stage::Writing(_) => self.size,
+                Stage::Sources(srcs) => srcs.iter().map(|s| s.2).sum(),
                 _ => return Err(io::Error::other("upload finished twice")),
             };
             return Ok(provisional(size));
         }
-        let state = std::mem::replace(&mut self.state, State::Done);
-        let mut writer = match state {
-            State::Writing(w) => w,
-            State::Sources(srcs) => {
+        let stage = std::mem::replace(&mut self.stage, Stage::Done);
+        let mut writer = match stage {
+            Stage::Writing(w) => w,
+            Stage::Sources(srcs) => {
                 let target = self.target.clone();
                 self.copy_sources(&target, srcs).await?
             }
@@ -684,7 +685,7 @@ impl Upload for DalUpload {
         };
         let md = writer.close().await?;
         let fp = Self::written(&self.op, &self.target, md).await?;
-        self.state = State::Finished;
+        self.stage = Stage::Finished;
         Ok(fp)
     }
 
@@ -703,15 +704,15 @@ impl Upload for DalUpload {
     }
 
     async fn abort(mut self: Box<Self>) {
-        match std::mem::replace(&mut self.state, State::Done) {
+        match std::mem::replace(&mut self.stage, Stage::Done) {
             // What a non-atomic remote kept of the cut-off write goes too.
-            State::Writing(w) => {
+            Stage::Writing(w) => {
                 w.abort().await;
                 if !self.atomic {
                     let _ = self.op.delete(&self.target).await;
                 }
             }
-            State::Finished if !self.atomic => {
+            Stage::Finished if !self.atomic => {
                 let _ = self.op.delete(&self.target).await;
             }
             _ => {}
@@ -726,17 +727,17 @@ impl DalUpload {
         path: &str,
         then: Box<dyn FnOnce(Fingerprint) + Send>,
     ) -> io::Result<Fingerprint> {
-        let state = std::mem::replace(&mut self.state, State::Done);
+        let stage = std::mem::replace(&mut self.stage, Stage::Done);
         let fp = if self.atomic {
             if path != self.target {
                 return Err(io::Error::other("upload committed at another path"));
             }
-            match state {
-                State::Writing(mut w) => {
+            match stage {
+                Stage::Writing(mut w) => {
                     let md = w.close().await?;
                     Self::written(&self.op, path, md).await?
                 }
-                State::Sources(mut srcs)
+                Stage::Sources(mut srcs)
                     if srcs.len() == 1
                         && srcs[0].3
                         && self.can_copy
@@ -753,7 +754,7 @@ impl DalUpload {
                     }
                     Self::written(&self.op, path, None).await?
                 }
-                State::Sources(srcs) => {
+                Stage::Sources(srcs) => {
                     let mut w = self.copy_sources(path, srcs).await?;
                     let md = w.close().await?;
                     Self::written(&self.op, path, md).await?
@@ -761,7 +762,7 @@ impl DalUpload {
                 _ => return Err(io::Error::other("upload committed twice")),
             }
         } else {
-            let State::Finished = state else {
+            let Stage::Finished = stage else {
                 return Err(io::Error::other("upload committed before it was finished"));
             };
             if let Some((parent, _)) = path.rsplit_once('/') {
@@ -784,8 +785,8 @@ impl Drop for DalUpload {
             return;
         };
         let (op, target, atomic) = (self.op.clone(), self.target.clone(), self.atomic);
-        match std::mem::replace(&mut self.state, State::Done) {
-            State::Writing(w) => {
+        match std::mem::replace(&mut self.stage, Stage::Done) {
+            Stage::Writing(w) => {
                 rt.spawn(async move {
                     w.abort().await;
                     if !atomic {
@@ -793,7 +794,7 @@ impl Drop for DalUpload {
                     }
                 });
             }
-            State::Finished if !atomic => {
+            Stage::Finished if !atomic => {
                 rt.spawn(async move {
                     let _ = op.delete(&target).await;
                 });

@@ -17,23 +17,29 @@
 //! while another writes the same number) goes to a file of its own, and Complete then
 //! concatenates in the kernel (`copy_file_range`).
 
-use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use futures_util::Stream;
 use md5::{Digest, Md5};
-use serde::{Deserialize, Serialize};
 
+use crate::commit::{At, Publish};
 use crate::error::{Result, VfsError};
-use crate::index::{
-    BodyHasher, Checksum, ChecksumSlot, ChecksumType, Index, ObjectAttrs, ObjectMeta,
-};
+use crate::index::{BodyHasher, Checksum, ChecksumSlot, ChecksumType, ObjectAttrs, ObjectMeta};
 use crate::key::{self, RESERVED_DIR};
-use crate::meta::{Op, Tree};
+use crate::meta::{Edit, Tree};
+use crate::object::{now_ns, ObjectInfo, Precondition};
 use crate::remote::{ns_from_time, time_from_ns, Source, Upload};
-use crate::vfs::{now_ns, ObjectInfo, Precondition, Vfs};
+use crate::vfs::Vfs;
+
+pub(crate) mod records;
+
+use records::{
+    assembly_path, decode, encode, part_key, staging_dir, staging_path, upload_key, valid_id,
+    InPlaceClaim, InPlaceWrites, PartRecord, UploadRecord, MAX_IN_PLACE_END,
+};
 
 /// S3's smallest part, except for the last one.
 const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
@@ -41,40 +47,6 @@ const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
 pub const MAX_PART_NUMBER: u32 = 10_000;
 
 type BodyError = Box<dyn std::error::Error + Send + Sync>;
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct UploadRecord {
-    initiated_ns: i64,
-    #[serde(default)]
-    attrs: ObjectAttrs,
-    /// Set once completed: the ETag of the object it produced, so that a repeated Complete
-    /// answers as the first one did.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    completed: Option<String>,
-    /// The additional checksum every part carries, when the client asked for one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    checksum: Option<ChecksumType>,
-    /// The part size that places parts in the assembly file, once fixed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    stride: Option<u64>,
-    /// Whether its parts are staged in the write cache (where new writes went when it was
-    /// made): a restart under another cache mode must still find them. `None` in records
-    /// older than this, whose parts are wherever new writes go now.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    in_cache: Option<bool>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct PartRecord {
-    size: u64,
-    etag: String,
-    mtime_ns: i64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    checksum: Option<Checksum>,
-    /// The bytes are in the assembly file at `(number - 1) * stride`, not in a file of their own.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    in_place: bool,
-}
 
 /// An open upload, as ListMultipartUploads shows it.
 #[derive(Debug, Clone)]
@@ -128,93 +100,6 @@ pub struct PartPage {
     pub initiated: SystemTime,
     /// The additional checksum the upload was created with.
     pub checksum: Option<ChecksumType>,
-}
-
-fn upload_key(bucket: &str, key: &str, id: &str) -> Vec<u8> {
-    let mut k = key::index_key(bucket, key);
-    k.push(0);
-    k.extend_from_slice(id.as_bytes());
-    k
-}
-
-fn part_key(id: &str, number: u32) -> Vec<u8> {
-    let mut k = id.as_bytes().to_vec();
-    k.push(b'/');
-    k.extend_from_slice(&number.to_be_bytes());
-    k
-}
-
-fn staging_dir(id: &str) -> String {
-    format!("{RESERVED_DIR}/multipart/{id}")
-}
-
-fn staging_path(id: &str, number: u32) -> String {
-    format!("{RESERVED_DIR}/multipart/{id}/{number:05}")
-}
-
-fn assembly_path(id: &str) -> String {
-    format!("{RESERVED_DIR}/multipart/{id}/assembly")
-}
-
-/// The parts being written in place right now, by upload id.
-pub(crate) type InPlaceWriters = Arc<Mutex<HashMap<String, InPlaceWrites>>>;
-
-/// The parts of one upload being written in place.
-pub(crate) struct InPlaceWrites {
-    /// The stride they are placed by: the upload's, or the one proposed while none is fixed.
-    stride: u64,
-    parts: HashSet<u32>,
-}
-
-/// The right to write one part in place. It is shared with the writes themselves and given
-/// back when the last of them has landed and the part is recorded (or failed), even if the
-/// request is cut off before.
-struct InPlaceClaim {
-    writers: InPlaceWriters,
-    id: String,
-    number: u32,
-    offset: u64,
-    /// The stride the part is placed by.
-    max_len: u64,
-}
-
-impl Drop for InPlaceClaim {
-    fn drop(&mut self) {
-        if let Ok(mut w) = self.writers.lock() {
-            if let Some(writes) = w.get_mut(&self.id) {
-                writes.parts.remove(&self.number);
-                // A stride only proposed goes with the last part that used it.
-                if writes.parts.is_empty() {
-                    w.remove(&self.id);
-                }
-            }
-        }
-    }
-}
-
-/// The end of the furthest part placed in the assembly file: beyond it parts get files of their
-/// own, so that a sparse assembly file never nears a filesystem's size limit.
-const MAX_IN_PLACE_END: u64 = 1 << 40;
-
-/// Upload ids are ours: 32 lower-case hex digits. Anything else names no upload (and so can
-/// never name a path).
-fn valid_id(id: &str) -> bool {
-    id.len() == 32
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-}
-
-fn decode<T: for<'de> Deserialize<'de>>(v: &[u8]) -> Result<T> {
-    serde_json::from_slice(v).map_err(|e| {
-        VfsError::Store(crate::meta::StoreError(format!(
-            "corrupt upload record: {e}"
-        )))
-    })
-}
-
-fn encode<T: Serialize>(v: &T) -> Vec<u8> {
-    serde_json::to_vec(v).unwrap_or_default()
 }
 
 /// The multipart ETag: MD5 of the concatenated binary part MD5s, then `-N`.
@@ -282,7 +167,7 @@ impl Vfs {
             in_cache: Some(self.writes_to_cache()),
         };
         self.index
-            .apply(vec![Op::Put(
+            .apply(vec![Edit::Put(
                 Tree::Uploads,
                 upload_key(bucket, key, &id),
                 encode(&rec),
@@ -485,10 +370,10 @@ impl Vfs {
             }
         };
         rec.mtime_ns = now_ns();
-        let mut ops = vec![Op::Put(Tree::Parts, part_key(id, number), encode(&rec))];
+        let mut ops = vec![Edit::Put(Tree::Parts, part_key(id, number), encode(&rec))];
         if let (None, Some(c)) = (upload_rec.stride, &placed) {
             upload_rec.stride = Some(c.max_len);
-            ops.push(Op::Put(
+            ops.push(Edit::Put(
                 Tree::Uploads,
                 upload_key(bucket, key, id),
                 encode(&upload_rec),
@@ -627,16 +512,21 @@ impl Vfs {
             },
             parts: chosen.iter().map(|p| p.size).collect(),
             modified_ns: None,
-            cached: self.in_cache(rec.in_cache),
+            in_write_cache: self.in_write_cache(rec.in_cache),
+        };
+        let at = At {
+            bucket,
+            key,
+            path: &path,
         };
         let info = self
-            .publish(bucket, key, &path, upload, meta, precondition.as_ref())
+            .commit(at, precondition.as_ref(), Publish { upload, meta })
             .await?;
         let done = UploadRecord {
             completed: Some(info.etag.clone()),
             ..rec
         };
-        let mut ops = vec![Op::Put(
+        let mut ops = vec![Edit::Put(
             Tree::Uploads,
             upload_key(bucket, key, id),
             encode(&done),
@@ -644,7 +534,7 @@ impl Vfs {
         ops.extend(
             stored
                 .iter()
-                .map(|p| Op::Delete(Tree::Parts, part_key(id, p.number))),
+                .map(|p| Edit::Delete(Tree::Parts, part_key(id, p.number))),
         );
         self.index.apply(ops).await?;
         self.store_for(done.in_cache)
@@ -722,11 +612,11 @@ impl Vfs {
         rec: &UploadRecord,
     ) -> Result<()> {
         let parts = self.parts_of(id, 0, MAX_PART_NUMBER as usize + 1)?;
-        let mut ops = vec![Op::Delete(Tree::Uploads, upload_key(bucket, key, id))];
+        let mut ops = vec![Edit::Delete(Tree::Uploads, upload_key(bucket, key, id))];
         ops.extend(
             parts
                 .iter()
-                .map(|p| Op::Delete(Tree::Parts, part_key(id, p.number))),
+                .map(|p| Edit::Delete(Tree::Parts, part_key(id, p.number))),
         );
         self.index.apply(ops).await?;
         self.store_for(rec.in_cache)
@@ -891,7 +781,7 @@ impl Vfs {
         // before the records are read, so that an upload created meanwhile is never mistaken
         // for an orphan.
         let dir = format!("{RESERVED_DIR}/multipart");
-        let stores = [Some(&self.remote), self.cache.as_ref().map(|c| &c.fs)];
+        let stores = [Some(&self.remote), self.write_cache.as_ref().map(|c| &c.fs)];
         let mut staged = Vec::new();
         for store in stores.into_iter().flatten() {
             staged.push((store, store.list_dir(&dir).await.unwrap_or_default()));
@@ -938,19 +828,6 @@ impl Vfs {
         }
         Ok(reaped)
     }
-}
-
-/// Whether an open upload has its parts in the write cache: the cache must then be opened
-/// whatever the mode.
-pub(crate) fn uploads_staged_in_cache(index: &Index) -> Result<bool> {
-    let mut found = false;
-    index.visit_in(Tree::Uploads, |_, v| {
-        // A record that does not decode is reported by the requests that use it, not here.
-        found = decode::<UploadRecord>(v)
-            .is_ok_and(|rec| rec.in_cache == Some(true) && rec.completed.is_none());
-        !found
-    })?;
-    Ok(found)
 }
 
 #[cfg(test)]

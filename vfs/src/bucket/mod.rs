@@ -1,0 +1,247 @@
+//! Buckets: made, checked and removed on the remote (a bucket is a folder at its root), and
+//! each described by a record in the index (`Tree::Buckets`: name → [`BucketRecord`]), where the
+//! bucket's configuration lives. A bucket made on the remote by other means (another program, or
+//! a version of this server from before records) gets its record the first time it is asked
+//! for; a record whose folder is gone goes with the next rescan.
+//!
+//! On a named remote a bucket seen there is taken to exist for a while without asking again
+//! ([`KnownBuckets`]): a stat is a round trip, and every request names a bucket.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Result, VfsError};
+use crate::key;
+use crate::meta::{Edit, StoreError, Tree};
+use crate::object::{now_ns, BucketInfo};
+use crate::remote::ns_from_time;
+use crate::vfs::Vfs;
+
+pub(crate) mod known;
+
+/// What the index keeps of a bucket. Every field but `created_ns` has a serde default, so
+/// that configuration added later reads as unset in records written before it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BucketRecord {
+    /// When the bucket was made (for a bucket made by other means: when its folder was, as far
+    /// as the remote knows), in nanoseconds since the Unix epoch.
+    pub created_ns: i64,
+    /// The bucket's versioning state.
+    #[serde(default, skip_serializing_if = "Versioning::is_unversioned")]
+    pub versioning: Versioning,
+}
+
+/// A bucket's versioning state, as S3 names it: never enabled, enabled, or suspended.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Versioning {
+    #[default]
+    Unversioned,
+    Enabled,
+    Suspended,
+}
+
+impl Versioning {
+    fn is_unversioned(&self) -> bool {
+        *self == Versioning::Unversioned
+    }
+}
+
+fn put_record(name: &str, record: &BucketRecord) -> Edit {
+    let value = serde_json::to_vec(record).unwrap_or_default();
+    Edit::Put(Tree::Buckets, name.as_bytes().to_vec(), value)
+}
+
+fn decode(v: &[u8]) -> Result<BucketRecord> {
+    serde_json::from_slice(v)
+        .map_err(|e| VfsError::Store(StoreError(format!("corrupt bucket record: {e}"))))
+}
+
+impl Vfs {
+    pub async fn list_buckets(&self) -> Result<Vec<BucketInfo>> {
+        let mut out: Vec<BucketInfo> = self
+            .remote
+            .list_dir("")
+            .await?
+            .into_iter()
+            .filter(|e| e.is_dir && key::validate_bucket(&e.name).is_ok())
+            .map(|e| BucketInfo {
+                name: e.name,
+                created: e.created,
+            })
+            .collect();
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
+    pub async fn create_bucket(&self, name: &str) -> Result<()> {
+        key::validate_new_bucket(name)?;
+        let made = self.remote.mkdir(name).await;
+        if let Ok(true) | Ok(false) = made {
+            self.known_buckets.note(name, true);
+        }
+        match made {
+            Ok(true) => {
+                let record = BucketRecord {
+                    created_ns: now_ns(),
+                    ..Default::default()
+                };
+                self.index.apply(vec![put_record(name, &record)]).await
+            }
+            Ok(false) => Err(VfsError::BucketAlreadyOwnedByYou),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(
+                VfsError::InvalidBucketName(format!("{name:?}: a file of that name is in the way")),
+            ),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub async fn head_bucket(&self, name: &str) -> Result<()> {
+        key::validate_bucket(name)?;
+        if self.known_buckets.fresh(name) {
+            return Ok(());
+        }
+        let exists = matches!(self.remote.stat(name).await?, Some(e) if e.is_dir);
+        self.known_buckets.note(name, exists);
+        match exists {
+            true => Ok(()),
+            false => Err(VfsError::NoSuchBucket),
+        }
+    }
+
+    pub async fn delete_bucket(&self, name: &str) -> Result<()> {
+        self.head_bucket(name).await?;
+        if self.bucket_has_cached(name).await? {
+            return Err(VfsError::BucketNotEmpty);
+        }
+        match self.remote.rmdir_tree(name).await {
+            Ok(()) => {}
+            Err(e) if e.raw_os_error() == Some(libc::ENOTEMPTY) => {
+                return Err(VfsError::BucketNotEmpty)
+            }
+            Err(e) => return Err(e.into()),
+        }
+        self.known_buckets.note(name, false);
+        self.forget_bucket(name).await
+    }
+
+    /// The record of an existing bucket, made now for a bucket that has none yet.
+    pub async fn bucket(&self, name: &str) -> Result<BucketRecord> {
+        self.head_bucket(name).await?;
+        if let Some(v) = self.index.get_in(Tree::Buckets, name.as_bytes())? {
+            return decode(&v);
+        }
+        let created = match self.remote.stat(name).await? {
+            Some(e) if e.is_dir => e.created,
+            _ => return Err(VfsError::NoSuchBucket),
+        };
+        let record = BucketRecord {
+            created_ns: ns_from_time(created),
+            ..Default::default()
+        };
+        self.index.apply(vec![put_record(name, &record)]).await?;
+        Ok(record)
+    }
+
+    /// Drops the records of buckets whose folders are gone (`buckets`: those the remote has).
+    pub(crate) async fn forget_vanished_bucket_records(
+        &self,
+        buckets: &[BucketInfo],
+    ) -> Result<()> {
+        let mut names = Vec::new();
+        self.index.visit_in(Tree::Buckets, |k, _| {
+            names.push(String::from_utf8_lossy(k).into_owned());
+            true
+        })?;
+        for name in names {
+            // A bucket created after the scan listed the buckets is not vanished: ask again.
+            if !buckets.iter().any(|b| b.name == name) && self.head_bucket(&name).await.is_err() {
+                self.index
+                    .apply(vec![Edit::Delete(Tree::Buckets, name.into_bytes())])
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Drops every record of a bucket that no longer exists, its own last.
+    pub(crate) async fn forget_bucket(&self, name: &str) -> Result<()> {
+        let start = key::index_key(name, "");
+        let end = key::prefix_end(&start);
+        loop {
+            let batch = self.index.range(&start, end.as_deref(), 1000)?;
+            if batch.is_empty() {
+                let record = Edit::Delete(Tree::Buckets, name.as_bytes().to_vec());
+                return self.index.apply(vec![record]).await;
+            }
+            let ops = batch
+                .into_iter()
+                .map(|(k, _)| Edit::Delete(Tree::Objects, k))
+                .collect();
+            self.index.apply(ops).await?;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn open(root: &std::path::Path) -> Vfs {
+        let mut config = s3gate_config::Config::default();
+        config.remote.path = root.to_path_buf();
+        config.vfs.fsync = false;
+        Vfs::open(&config).await.unwrap()
+    }
+
+    fn stored(vfs: &Vfs, name: &str) -> Option<BucketRecord> {
+        let v = vfs.index.get_in(Tree::Buckets, name.as_bytes()).unwrap()?;
+        Some(decode(&v).unwrap())
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_bucket_has_a_record_from_its_creation_to_its_deletion() {
+        let dir = tempfile::tempdir().unwrap();
+        let vfs = open(dir.path()).await;
+        let before = now_ns();
+        vfs.create_bucket("bkt").await.unwrap();
+        let record = stored(&vfs, "bkt").expect("no record made with the bucket");
+        assert!(record.created_ns >= before);
+        assert_eq!(record.versioning, Versioning::Unversioned);
+        assert_eq!(vfs.bucket("bkt").await.unwrap(), record);
+        vfs.delete_bucket("bkt").await.unwrap();
+        assert_eq!(stored(&vfs, "bkt"), None);
+        assert!(matches!(
+            vfs.bucket("bkt").await,
+            Err(VfsError::NoSuchBucket)
+        ));
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_bucket_made_by_another_program_gets_its_record_when_asked_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let vfs = open(dir.path()).await;
+        std::fs::create_dir(dir.path().join("other")).unwrap();
+        assert_eq!(stored(&vfs, "other"), None);
+        let record = vfs.bucket("other").await.unwrap();
+        assert!(record.created_ns > 0);
+        assert_eq!(stored(&vfs, "other"), Some(record));
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_rescan_drops_the_record_of_a_bucket_whose_folder_is_gone() {
+        let dir = tempfile::tempdir().unwrap();
+        let vfs = open(dir.path()).await;
+        vfs.create_bucket("gone").await.unwrap();
+        vfs.create_bucket("kept").await.unwrap();
+        std::fs::remove_dir(dir.path().join("gone")).unwrap();
+        vfs.reconcile().await.unwrap();
+        assert_eq!(stored(&vfs, "gone"), None);
+        assert!(stored(&vfs, "kept").is_some());
+    }
+
+    #[test]
+    fn a_record_written_before_a_setting_existed_reads_it_as_unset() {
+        let record = decode(br#"{"created_ns":5}"#).unwrap();
+        assert_eq!(record.versioning, Versioning::Unversioned);
+        assert_eq!(serde_json::to_vec(&record).unwrap(), br#"{"created_ns":5}"#);
+    }
+}

@@ -1,0 +1,111 @@
+//! The one commit point of an object's state. Every change to what a key holds goes through
+//! [`Vfs::commit`]: a finished upload published (PUT, copy, Complete), a cached object's upload
+//! to the remote, a folder marker made or removed, an object deleted. It takes the key's lock,
+//! checks the caller's precondition on the object now there, and makes the change together with
+//! its index record while still holding the lock, so that no other change of the key slips in
+//! between the check and the change, and file and record never disagree.
+//!
+//! Each change keeps its own crash safety (the write cache's in writeback.rs, deletes' intents in
+//! delete.rs, publishing's record written from inside the publishing task here); this module
+//! only orders them. What must happen to every change of an object, and only once (keeping the
+//! version a change replaces, refusing a change to a locked one), belongs in [`Vfs::commit`].
+
+use crate::error::{Result, VfsError};
+use crate::index::ObjectMeta;
+use crate::key;
+use crate::meta::{Edit, Tree};
+use crate::object::{ObjectInfo, Precondition};
+use crate::remote::Upload;
+use crate::vfs::Vfs;
+
+/// The key a change is committed to.
+#[derive(Clone, Copy)]
+pub(crate) struct At<'a> {
+    pub(crate) bucket: &'a str,
+    pub(crate) key: &'a str,
+    /// The key's path on the remote (for a `dir/` marker: its folder).
+    pub(crate) path: &'a str,
+}
+
+/// One kind of change of an object's state, made under the key's lock by [`Vfs::commit`].
+pub(crate) trait Change {
+    /// What the change answers once made.
+    type Done;
+    /// Makes the change and records it; the caller holds the key's lock and the precondition
+    /// held.
+    async fn apply(self, vfs: &Vfs, at: At<'_>) -> Result<Self::Done>;
+    /// Gives up the change before it was made (its precondition failed): nothing of it may stay.
+    async fn abandon(self);
+}
+
+impl Vfs {
+    /// Commits `change` to the object at `at` if `precondition` holds on the object there now;
+    /// an error leaves the key as it was.
+    pub(crate) async fn commit<C: Change>(
+        &self,
+        at: At<'_>,
+        precondition: Option<&Precondition>,
+        change: C,
+    ) -> Result<C::Done> {
+        self.key_locks
+            .with(at.path, async {
+                if let Err(e) = self
+                    .check_locked(at.bucket, at.key, at.path, precondition)
+                    .await
+                {
+                    change.abandon().await;
+                    return Err(e);
+                }
+                change.apply(self, at).await
+            })
+            .await
+    }
+}
+
+/// A finished upload becomes the object, its record committed with it; `meta.in_write_cache` says
+/// whether it was staged in the write cache.
+pub(crate) struct Publish {
+    pub(crate) upload: Box<dyn Upload>,
+    pub(crate) meta: ObjectMeta,
+}
+
+impl Change for Publish {
+    type Done = ObjectInfo;
+
+    async fn apply(self, vfs: &Vfs, at: At<'_>) -> Result<ObjectInfo> {
+        let Publish { upload, mut meta } = self;
+        // The record is queued from inside the publishing task: a request cancelled mid-way
+        // (client gone) cannot leave the object published without its record.
+        let index_key = key::index_key(at.bucket, at.key);
+        let in_write_cache = meta.in_write_cache;
+        let record_meta = meta.clone();
+        // A write straight to the remote supersedes a version still waiting in the cache.
+        let superseded = vfs.write_cache.is_some() && !in_write_cache;
+        let queue = vfs.queue_builder(at.path, in_write_cache);
+        let (record, recorded) = vfs.index.prepare(move |fingerprint| {
+            let meta = ObjectMeta {
+                fingerprint,
+                ..record_meta
+            };
+            let mut ops = vec![Edit::Put(Tree::Objects, index_key, meta.encode())];
+            ops.extend(queue(fingerprint));
+            ops
+        })?;
+        meta.fingerprint = upload
+            .commit(at.path, vfs.fsync, record)
+            .await
+            .map_err(|e| VfsError::from_key_io(e, at.key))?;
+        recorded.await?;
+        if !in_write_cache {
+            vfs.own_writes.note(at.path, meta.fingerprint);
+        }
+        if superseded {
+            vfs.forget_cached(at.path).await;
+        }
+        Ok(ObjectInfo::from_meta(meta))
+    }
+
+    async fn abandon(self) {
+        self.upload.abort().await;
+    }
+}

@@ -1,0 +1,302 @@
+//! The write path: a PUT or a copy streamed into an upload not yet visible, checked (size,
+//! `Content-MD5`, the caller's precondition before any byte is taken), then published through
+//! the commit point (commit.rs), which checks the precondition again under the key's lock.
+
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
+use md5::{Digest, Md5};
+use s3gate_config::EtagHash;
+
+use crate::commit::{At, Publish};
+use crate::error::{Result, VfsError};
+use crate::index::{BodyHasher, ObjectAttrs, ObjectMeta};
+use crate::key;
+use crate::object::{now_ns, synthetic_etag, ObjectInfo, Precondition, PutRequest};
+use crate::remote::{Fingerprint, Remote, Source, Upload};
+use crate::vfs::Vfs;
+
+type BodyError = Box<dyn std::error::Error + Send + Sync>;
+
+impl Vfs {
+    /// Streams a body into a new object and publishes it atomically: until the body has fully
+    /// arrived and checked out, the previous object (if any) stays in place and nothing partial
+    /// is visible.
+    pub async fn put_object<S>(
+        &self,
+        bucket: &str,
+        key: &str,
+        req: PutRequest<S>,
+    ) -> Result<ObjectInfo>
+    where
+        S: Stream<Item = std::result::Result<Bytes, BodyError>> + Unpin,
+    {
+        let path = self.writable_path(bucket, key).await?;
+        if let Some(check) = &req.precondition {
+            // Fail early, before taking the body; checked again when publishing.
+            self.check_precondition(bucket, key, check).await?;
+        }
+        let hash_md5 = self.etag_hash == EtagHash::Md5 || req.content_md5.is_some();
+        let mut b3 = (self.etag_hash == EtagHash::Blake3).then(blake3::Hasher::new);
+        let body = req.body.inspect(|chunk| {
+            if let (Some(h), Ok(c)) = (b3.as_mut(), chunk) {
+                h.update(c);
+            }
+        });
+        let (upload, fp, digest) = self
+            .stage(&**self.store(), &path, body, hash_md5, None)
+            .await?;
+        if req.content_md5.is_some_and(|want| want != digest) {
+            upload.abort().await;
+            return Err(VfsError::BadDigest);
+        }
+        let mut attrs = req.attrs;
+        attrs.checksum = req.checksum.as_ref().and_then(|s| s.get().cloned());
+        let etag = match (self.etag_hash, b3) {
+            (EtagHash::Blake3, Some(h)) => h.finalize().to_hex().to_string(),
+            (EtagHash::Md5, _) | (EtagHash::Blake3, None) => hex::encode(digest),
+            (EtagHash::None, _) => synthetic_etag(&fp),
+        };
+        let meta = ObjectMeta {
+            fingerprint: fp,
+            etag,
+            attrs,
+            parts: Vec::new(),
+            modified_ns: None,
+            in_write_cache: self.writes_to_cache(),
+        };
+        let at = At {
+            bucket,
+            key,
+            path: &path,
+        };
+        self.commit(at, req.precondition.as_ref(), Publish { upload, meta })
+            .await
+    }
+
+    /// Streams a body into a new, not yet published upload on `remote`, computing its MD5 on the way when
+    /// `hash` (else the digest is meaningless), and feeding `extra` when given. Nothing is left
+    /// behind on failure.
+    pub(crate) async fn stage<S, E>(
+        &self,
+        remote: &dyn Remote,
+        dest: &str,
+        body: S,
+        hash: bool,
+        extra: Option<&mut Box<dyn BodyHasher>>,
+    ) -> Result<(Box<dyn Upload>, Fingerprint, [u8; 16])>
+    where
+        S: Stream<Item = std::result::Result<Bytes, E>> + Unpin,
+        E: Into<VfsError>,
+    {
+        let upload = remote.create(dest).await?;
+        self.stage_into(upload, body, hash, extra).await
+    }
+
+    /// [`Vfs::stage`] into an upload the caller made.
+    pub(crate) async fn stage_into<S, E>(
+        &self,
+        mut upload: Box<dyn Upload>,
+        mut body: S,
+        hash: bool,
+        mut extra: Option<&mut Box<dyn BodyHasher>>,
+    ) -> Result<(Box<dyn Upload>, Fingerprint, [u8; 16])>
+    where
+        S: Stream<Item = std::result::Result<Bytes, E>> + Unpin,
+        E: Into<VfsError>,
+    {
+        let mut md5 = Md5::new();
+        let mut written = 0u64;
+        let finished = loop {
+            let step = match body.next().await {
+                Some(Ok(chunk)) => {
+                    written += chunk.len() as u64;
+                    // Refused here, not after the write cache has acknowledged it.
+                    match self.check_size(written) {
+                        Ok(()) => {
+                            if hash {
+                                md5.update(&chunk);
+                            }
+                            if let Some(h) = extra.as_mut() {
+                                h.update(&chunk);
+                            }
+                            upload.write(chunk).await.map_err(VfsError::from)
+                        }
+                        Err(e) => Err(e),
+                    }
+                }
+                Some(Err(e)) => Err(e.into()),
+                None => break upload.finish(self.fsync).await,
+            };
+            if let Err(e) = step {
+                upload.abort().await;
+                return Err(e);
+            }
+        };
+        match finished {
+            Ok(fp) => Ok((upload, fp, md5.finalize().into())),
+            Err(e) => {
+                upload.abort().await;
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Copies an object; `attrs: None` keeps the source's attributes (directive COPY).
+    /// `precondition` is on the destination, as for a PUT.
+    pub async fn copy_object(
+        &self,
+        src_bucket: &str,
+        src_key: &str,
+        dst_bucket: &str,
+        dst_key: &str,
+        attrs: Option<ObjectAttrs>,
+        precondition: Option<Precondition>,
+    ) -> Result<ObjectInfo> {
+        if dst_key.ends_with('/') {
+            return self
+                .copy_to_marker(
+                    src_bucket,
+                    src_key,
+                    dst_bucket,
+                    dst_key,
+                    attrs,
+                    precondition,
+                )
+                .await;
+        }
+        let dst_path = self.writable_path(dst_bucket, dst_key).await?;
+        if let Some(check) = &precondition {
+            // Fail before copying any byte; checked again when publishing.
+            self.check_precondition(dst_bucket, dst_key, check).await?;
+        }
+        let src_path = key::object_path(src_bucket, src_key)?;
+        // The copy must be of the version whose ETag and attributes it takes: if the source is
+        // replaced between opening it and copying it, start again.
+        let mut tries = 0;
+        let (info, upload, fp) = loop {
+            let src = self.open_object(src_bucket, src_key).await?;
+            if src.in_write_cache != self.write_to_cache {
+                // The source is on one side of the cache and the copy goes to the other.
+                let info = src.info.clone();
+                let size = info.size;
+                let (upload, fp, _) = self
+                    .stage(&**self.store(), &dst_path, src.stream(0, size), false, None)
+                    .await?;
+                break (info, upload, fp);
+            }
+            let want = Some(src.reader.fingerprint());
+            let mut upload = match self
+                .store()
+                .concat(&dst_path, &[Source::file(src_path.clone(), want)])
+                .await
+            {
+                Ok(upload) => upload,
+                // Replaced, or uploaded from the write cache and gone from it: again.
+                Err(e)
+                    if matches!(e.raw_os_error(), Some(libc::ESTALE) | Some(libc::ENOENT))
+                        && tries < 8 =>
+                {
+                    tries += 1;
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            };
+            match upload.finish(self.fsync).await {
+                Ok(fp) => break (src.info, upload, fp),
+                Err(e) => {
+                    upload.abort().await;
+                    return Err(e.into());
+                }
+            }
+        };
+        // The same bytes: the same content hash (a synthetic ETag follows the new file).
+        let etag = match self.etag_hash {
+            EtagHash::Md5 | EtagHash::Blake3 => info.etag,
+            EtagHash::None => synthetic_etag(&fp),
+        };
+        let meta = ObjectMeta {
+            fingerprint: fp,
+            etag,
+            // New attributes replace the client's, not the content's checksum.
+            attrs: match attrs {
+                Some(a) => ObjectAttrs {
+                    checksum: info.attrs.checksum,
+                    ..a
+                },
+                None => info.attrs,
+            },
+            parts: info.parts,
+            // The copy may share its source's file: its own time is kept here.
+            modified_ns: Some(now_ns()),
+            in_write_cache: self.writes_to_cache(),
+        };
+        let at = At {
+            bucket: dst_bucket,
+            key: dst_key,
+            path: &dst_path,
+        };
+        self.commit(at, precondition.as_ref(), Publish { upload, meta })
+            .await
+    }
+
+    /// The remote path for a new object, after checking that its bucket exists and that the key
+    /// is not a folder already.
+    pub(crate) async fn writable_path(&self, bucket: &str, key: &str) -> Result<String> {
+        key::validate_bucket(bucket)?;
+        self.head_bucket(bucket).await?;
+        let path = key::object_path(bucket, key)?;
+        if self.write_to_cache {
+            // The cache holds a bucket's folder once something is written to it.
+            self.store().mkdir(bucket).await?;
+        }
+        // On an object store a folder is only a prefix: no conflict with an object's name.
+        if !self.remote.folders_are_prefixes() {
+            if let Some(e) = self.remote.stat(&path).await? {
+                if e.is_dir {
+                    return Err(VfsError::from_key_io(
+                        std::io::Error::from_raw_os_error(libc::EISDIR),
+                        key,
+                    ));
+                }
+            }
+        }
+        Ok(path)
+    }
+
+    pub(crate) async fn check_precondition(
+        &self,
+        bucket: &str,
+        key: &str,
+        check: &Precondition,
+    ) -> Result<()> {
+        let current = match self.head_object(bucket, key).await {
+            Ok(info) => Some(info),
+            Err(VfsError::NoSuchKey) => None,
+            Err(e) => return Err(e),
+        };
+        check(current.as_ref())
+    }
+
+    /// Runs `check` on the object now at `key` (at `path`; a `dir/` key is its marker); the
+    /// caller holds the key's lock, so that nothing changes between the check and the write or
+    /// delete it guards.
+    pub(crate) async fn check_locked(
+        &self,
+        bucket: &str,
+        key: &str,
+        path: &str,
+        check: Option<&Precondition>,
+    ) -> Result<()> {
+        let Some(check) = check else {
+            return Ok(());
+        };
+        let current = match key.ends_with('/') {
+            true => self.marker_info(bucket, key).await?,
+            false => self
+                .record_locked(bucket, key, path)
+                .await?
+                .map(ObjectInfo::from_meta),
+        };
+        check(current.as_ref())
+    }
+}
