@@ -61,6 +61,9 @@ pub(crate) struct Route {
     pub(crate) virtual_host: bool,
 }
 
+/// The most entries a listing page holds, as in S3.
+const MAX_PAGE: usize = 1000;
+
 /// Decoded query pairs, in the order received.
 #[derive(Debug, Default)]
 pub(crate) struct Query(Vec<(String, String)>);
@@ -85,6 +88,38 @@ impl Query {
 
     pub(crate) fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
         self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
+    /// `uploadId`, empty when absent (the VFS then finds no such upload).
+    pub(crate) fn upload_id(&self) -> &str {
+        self.get("uploadId").unwrap_or_default()
+    }
+
+    /// `partNumber` of an upload: 1 to 10000.
+    pub(crate) fn part_number(&self) -> S3Result<u32> {
+        self.get("partNumber")
+            .and_then(|n| n.parse::<u32>().ok())
+            .filter(|n| (1..=s3gate_vfs::MAX_PART_NUMBER).contains(n))
+            .ok_or_else(|| {
+                S3Error::invalid_argument(
+                    "Part number must be an integer between 1 and 10000, inclusive",
+                )
+            })
+    }
+
+    /// A page size (`max-keys`, `max-uploads`, `max-parts`): 1000 when absent, clamped to 1000.
+    pub(crate) fn max(&self, name: &str) -> S3Result<usize> {
+        match self.get(name) {
+            None => Ok(MAX_PAGE),
+            Some(v) => Ok(v
+                .parse::<i64>()
+                .ok()
+                .filter(|n| *n >= 0)
+                .ok_or_else(|| {
+                    S3Error::invalid_argument(format!("{name} must be a non-negative integer"))
+                })?
+                .min(MAX_PAGE as i64) as usize),
+        }
     }
 
     /// The first name that is a sub-resource (`tagging`, `uploads`) rather than a parameter.

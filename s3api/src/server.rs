@@ -22,9 +22,9 @@ use s3gate_config::{Config, ServerConfig, TlsVersion};
 use s3gate_vfs::Vfs;
 use tokio::net::TcpStream;
 
+use crate::ctx::ServerState;
 use crate::sigv4::Keys;
 use crate::timed::Timed;
-use crate::State;
 
 /// The running HTTP server.
 pub struct HttpServer {
@@ -32,7 +32,7 @@ pub struct HttpServer {
     metrics_addr: Option<SocketAddr>,
     handle: ServerHandle,
     task: tokio::task::JoinHandle<io::Result<()>>,
-    state: web::Data<State>,
+    state: web::Data<ServerState>,
     certificate: Option<Arc<Certificate>>,
 }
 
@@ -53,7 +53,7 @@ impl rustls::server::ResolvesServerCert for Certificate {
 /// plain TCP and for TLS (the two differ only in the final constructor).
 macro_rules! http_service {
     ($state:expr, $server:expr, $addr:expr) => {{
-        let state: web::Data<State> = $state;
+        let state: web::Data<ServerState> = $state;
         let gate_state = state.clone();
         HttpService::build()
             .client_request_timeout($server.read_timeout)
@@ -66,16 +66,18 @@ macro_rules! http_service {
             .expect(fn_service(move |req: Request| {
                 let state = gate_state.clone();
                 async move {
-                    match crate::authorize(req.head(), &state) {
+                    match crate::dispatch::authorize(req.head(), &state) {
                         Ok(_) => Ok(req),
-                        Err(e) => Err(e.to_response(req.path(), &crate::request_id(), false)),
+                        Err(e) => {
+                            Err(e.to_response(req.path(), &crate::dispatch::request_id(), false))
+                        }
                     }
                 }
             }))
             .finish(map_config(
                 App::new()
                     .app_data(state)
-                    .default_service(web::to(crate::dispatch)),
+                    .default_service(web::to(crate::dispatch::dispatch)),
                 |_| AppConfig::default(),
             ))
     }};
@@ -94,7 +96,7 @@ impl HttpServer {
             .as_ref()
             .map(|c| tls_config(&config.server, c.clone()))
             .transpose()?;
-        let state = web::Data::new(State {
+        let state = web::Data::new(ServerState {
             keys: RwLock::new(Keys::new(&config.auth.keys)),
             metrics: Default::default(),
             config: config.clone(),
