@@ -7,13 +7,13 @@ use actix_web::{web, HttpRequest};
 use s3gate_config::Config;
 use s3gate_vfs::Vfs;
 
+use crate::auth::{Auth, Keys};
 use crate::body::Body;
 use crate::error::{S3Error, S3Result};
 use crate::headers;
 use crate::intake::Lent;
 use crate::metrics::Metrics;
 use crate::router::Query;
-use crate::sigv4::{Auth, Keys};
 
 /// What every request handler can reach, shared by all workers.
 pub(crate) struct ServerState {

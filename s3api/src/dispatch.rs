@@ -4,11 +4,11 @@
 use actix_web::dev::RequestHead;
 use actix_web::{web, HttpRequest, HttpResponse};
 
+use crate::auth::{self, Auth};
 use crate::ctx::{Ctx, ServerState};
 use crate::error::{S3Error, S3Result};
 use crate::intake::{Intake, Lent};
 use crate::router::{Op, Query, Route};
-use crate::sigv4::{self, Auth};
 use crate::{
     access_log, acl, bucket, copy, headers, list, metrics, multipart, object, router, timed,
 };
@@ -60,7 +60,7 @@ fn authenticate(head: &RequestHead, state: &ServerState, route: &Route) -> S3Res
         .keys
         .read()
         .map_err(|_| S3Error::internal("the key table is unavailable"))?;
-    sigv4::authenticate(
+    auth::authenticate(
         head,
         &keys,
         route.virtual_host.then_some(route.bucket.as_str()),

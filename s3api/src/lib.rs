@@ -4,6 +4,7 @@
 
 mod access_log;
 mod acl;
+mod auth;
 mod body;
 mod bucket;
 mod checksum;
@@ -22,8 +23,6 @@ mod multipart;
 mod object;
 mod router;
 mod server;
-mod sigv2;
-mod sigv4;
 mod timed;
 mod xml;
 

@@ -22,8 +22,8 @@ use s3gate_config::{Config, ServerConfig, TlsVersion};
 use s3gate_vfs::Vfs;
 use tokio::net::TcpStream;
 
+use crate::auth::Keys;
 use crate::ctx::ServerState;
-use crate::sigv4::Keys;
 use crate::timed::Timed;
 
 /// The running HTTP server.
