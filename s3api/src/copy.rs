@@ -1,4 +1,4 @@
-//! CopyObject and UploadPartCopy: one shape for both. The source comes from
+//! CopyObject and UploadPartCopy: one shape for both. The source, parsed by the router from
 //! `x-amz-copy-source`, must exist and must pass its `x-amz-copy-source-if-*` conditions before
 //! anything is written; what differs is only where the bytes go (a new object, or a part).
 
@@ -9,56 +9,24 @@ use crate::checksum::{upload_algorithm, Hasher};
 use crate::ctx::Ctx;
 use crate::error::{S3Error, S3Result};
 use crate::headers::{attrs_from_request, evaluate, write_precondition, Decision};
-use crate::router::path_decode;
+use crate::router::CopySource;
 use crate::xml::{xml_ok, Xml};
 
 /// The largest object CopyObject copies; larger ones need UploadPartCopy, as in S3.
 const MAX_COPY_SIZE: u64 = 5 * 1024 * 1024 * 1024;
 
-/// The object a copy reads.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct CopySource {
-    pub(crate) bucket: String,
-    pub(crate) key: String,
+/// The request's source, once it exists and its `x-amz-copy-source-if-*` conditions held.
+async fn checked(ctx: &Ctx, src: &CopySource) -> S3Result<ObjectInfo> {
+    let info = ctx.vfs().head_object(&src.bucket, &src.key).await?;
+    if evaluate(&ctx.req, "x-amz-copy-source-", &info) != Decision::Proceed {
+        return Err(S3Error::precondition_failed(
+            "At least one of the pre-conditions you specified did not hold",
+        ));
+    }
+    Ok(info)
 }
 
-impl CopySource {
-    /// `x-amz-copy-source`: `[/]bucket/key[?versionId=...]`, URL-encoded.
-    pub(crate) fn parse(value: &str) -> S3Result<CopySource> {
-        let bad = || S3Error::invalid_argument("Invalid copy source: expected bucket/key");
-        let (path, version) = match value.split_once('?') {
-            Some((p, q)) => (p, q.strip_prefix("versionId=")),
-            None => (value, None),
-        };
-        if version.is_some_and(|v| v != "null") {
-            return Err(S3Error::invalid_argument("Invalid version id specified"));
-        }
-        let decoded = path_decode(path)?;
-        let decoded = decoded.strip_prefix('/').unwrap_or(&decoded);
-        let (bucket, key) = decoded.split_once('/').ok_or_else(bad)?;
-        if bucket.is_empty() || key.is_empty() {
-            return Err(bad());
-        }
-        Ok(CopySource {
-            bucket: bucket.to_string(),
-            key: key.to_string(),
-        })
-    }
-
-    /// The request's source, once it exists and its `x-amz-copy-source-if-*` conditions held.
-    async fn checked(ctx: &Ctx) -> S3Result<(CopySource, ObjectInfo)> {
-        let src = CopySource::parse(ctx.header("x-amz-copy-source").unwrap_or(""))?;
-        let info = ctx.vfs().head_object(&src.bucket, &src.key).await?;
-        if evaluate(&ctx.req, "x-amz-copy-source-", &info) != Decision::Proceed {
-            return Err(S3Error::precondition_failed(
-                "At least one of the pre-conditions you specified did not hold",
-            ));
-        }
-        Ok((src, info))
-    }
-}
-
-pub(crate) async fn copy_object(ctx: &Ctx) -> S3Result<HttpResponse> {
+pub(crate) async fn copy_object(ctx: &Ctx, src: &CopySource) -> S3Result<HttpResponse> {
     let replace = match ctx.header("x-amz-metadata-directive") {
         None | Some("COPY") => false,
         Some("REPLACE") => true,
@@ -68,7 +36,7 @@ pub(crate) async fn copy_object(ctx: &Ctx) -> S3Result<HttpResponse> {
             )))
         }
     };
-    let (src, info) = CopySource::checked(ctx).await?;
+    let info = checked(ctx, src).await?;
     if src.bucket == ctx.bucket && src.key == ctx.key && !replace {
         return Err(S3Error::invalid_request(
             "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.",
@@ -101,14 +69,17 @@ pub(crate) async fn copy_object(ctx: &Ctx) -> S3Result<HttpResponse> {
     Ok(xml_ok(x.finish()))
 }
 
-pub(crate) async fn upload_part_copy(ctx: &Ctx) -> S3Result<HttpResponse> {
-    let number = ctx.query.part_number()?;
-    let upload_id = ctx.query.upload_id();
+pub(crate) async fn upload_part_copy(
+    ctx: &Ctx,
+    upload_id: &str,
+    number: u32,
+    src: &CopySource,
+) -> S3Result<HttpResponse> {
     let range = ctx
         .header("x-amz-copy-source-range")
         .map(copy_range)
         .transpose()?;
-    let (src, _) = CopySource::checked(ctx).await?;
+    checked(ctx, src).await?;
     let hasher = upload_algorithm(ctx.vfs(), &ctx.bucket, &ctx.key, upload_id)?
         .map(|a| Box::new(Hasher::new(a)) as Box<dyn BodyHasher>);
     let part = ctx
@@ -155,21 +126,6 @@ fn copy_range(v: &str) -> S3Result<(u64, u64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn copy_sources() {
-        let src = |b: &str, k: &str| CopySource {
-            bucket: b.into(),
-            key: k.into(),
-        };
-        assert_eq!(CopySource::parse("/b/k%20x").unwrap(), src("b", "k x"));
-        assert_eq!(
-            CopySource::parse("b/a/b?versionId=null").unwrap(),
-            src("b", "a/b")
-        );
-        assert!(CopySource::parse("b").is_err());
-        assert!(CopySource::parse("b/k?versionId=3").is_err());
-    }
 
     #[test]
     fn copy_ranges() {

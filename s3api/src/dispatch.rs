@@ -46,7 +46,7 @@ fn route_of(head: &RequestHead, query: &Query, state: &ServerState) -> S3Result<
         headers::header(head, "host"),
         head.uri.path(),
         query,
-        head.headers.contains_key("x-amz-copy-source"),
+        &head.headers,
         if state.config.server.force_path_style {
             &[]
         } else {
@@ -55,7 +55,13 @@ fn route_of(head: &RequestHead, query: &Query, state: &ServerState) -> S3Result<
     )
 }
 
+/// Who sends the request. Requests that carry no S3 signature by design (a CORS preflight, a
+/// browser form upload) take the lane before authentication: they are not refused for lacking
+/// one, and reach [`unsigned`] as no one in particular.
 fn authenticate(head: &RequestHead, state: &ServerState, route: &Route) -> S3Result<Auth> {
+    if route.op.unsigned() {
+        return Ok(Auth::unsigned());
+    }
     let keys = state
         .keys
         .read()
@@ -179,14 +185,33 @@ async fn handle(op: Op, ctx: &Ctx, payload: Lent) -> S3Result<HttpResponse> {
         Op::GetObject => object::get(ctx, false).await,
         Op::GetObjectAcl => acl::object(ctx).await,
         Op::PutObject => object::put(ctx, payload).await,
-        Op::CopyObject => copy::copy_object(ctx).await,
+        Op::CopyObject { source } => copy::copy_object(ctx, &source).await,
         Op::DeleteObject => object::delete(ctx).await,
         Op::ListMultipartUploads => multipart::list_uploads(ctx).await,
         Op::CreateMultipartUpload => multipart::create(ctx).await,
-        Op::UploadPart => multipart::upload_part(ctx, payload).await,
-        Op::UploadPartCopy => copy::upload_part_copy(ctx).await,
-        Op::CompleteMultipartUpload => multipart::complete(ctx, payload).await,
-        Op::AbortMultipartUpload => multipart::abort(ctx).await,
-        Op::ListParts => multipart::list_parts(ctx).await,
+        Op::UploadPart {
+            upload_id,
+            part_number,
+        } => multipart::upload_part(ctx, &upload_id, part_number, payload).await,
+        Op::UploadPartCopy {
+            upload_id,
+            part_number,
+            source,
+        } => copy::upload_part_copy(ctx, &upload_id, part_number, &source).await,
+        Op::CompleteMultipartUpload { upload_id } => {
+            multipart::complete(ctx, &upload_id, payload).await
+        }
+        Op::AbortMultipartUpload { upload_id } => multipart::abort(ctx, &upload_id).await,
+        Op::ListParts { upload_id } => multipart::list_parts(ctx, &upload_id).await,
+        Op::CorsPreflight | Op::PostObject => unsigned(&op),
     }
+}
+
+/// Where the requests of the lane before authentication are answered: CORS preflights and
+/// browser form uploads, both refused as not implemented for now.
+fn unsigned(op: &Op) -> S3Result<HttpResponse> {
+    Err(S3Error::not_implemented(format!(
+        "{} is not implemented by this server",
+        op.name()
+    )))
 }

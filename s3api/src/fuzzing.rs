@@ -27,8 +27,14 @@ pub fn router(data: &[u8]) {
         return;
     };
     let domains = vec!["s3.fuzz".to_string()];
-    for copy in [false, true] {
-        if let Ok(r) = crate::router::route(&method, host, path, &q, copy, &domains) {
+    let plain = actix_http::header::HeaderMap::new();
+    let mut copy = actix_http::header::HeaderMap::new();
+    copy.insert(
+        HeaderName::from_static("x-amz-copy-source"),
+        HeaderValue::from_static("/src/key"),
+    );
+    for headers in [&plain, &copy] {
+        if let Ok(r) = crate::router::route(&method, host, path, &q, headers, &domains) {
             assert!(!r.bucket.contains('/'), "{r:?}");
         }
     }

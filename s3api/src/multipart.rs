@@ -42,10 +42,14 @@ pub(crate) async fn create(ctx: &Ctx) -> S3Result<HttpResponse> {
     Ok(resp.content_type("application/xml").body(x.finish()))
 }
 
-pub(crate) async fn upload_part(ctx: &Ctx, payload: Lent) -> S3Result<HttpResponse> {
-    let number = ctx.query.part_number()?;
+pub(crate) async fn upload_part(
+    ctx: &Ctx,
+    upload_id: &str,
+    number: u32,
+    payload: Lent,
+) -> S3Result<HttpResponse> {
     let mut body = ctx.body(payload)?;
-    if let Some(algo) = upload_algorithm(ctx.vfs(), &ctx.bucket, &ctx.key, ctx.query.upload_id())? {
+    if let Some(algo) = upload_algorithm(ctx.vfs(), &ctx.bucket, &ctx.key, upload_id)? {
         body.require(algo)?;
     }
     let part = PartBody {
@@ -56,7 +60,7 @@ pub(crate) async fn upload_part(ctx: &Ctx, payload: Lent) -> S3Result<HttpRespon
     };
     let part = ctx
         .vfs()
-        .upload_part(&ctx.bucket, &ctx.key, ctx.query.upload_id(), number, part)
+        .upload_part(&ctx.bucket, &ctx.key, upload_id, number, part)
         .await?;
     let mut resp = HttpResponse::Ok();
     resp.insert_header(("etag", quoted(&part.etag)));
@@ -114,11 +118,10 @@ fn object_checksum(
     }))
 }
 
-pub(crate) async fn complete(ctx: &Ctx, payload: Lent) -> S3Result<HttpResponse> {
+pub(crate) async fn complete(ctx: &Ctx, id: &str, payload: Lent) -> S3Result<HttpResponse> {
     let mut body = ctx.body(payload)?;
     body.ignore_checksum_headers();
     let wanted = parse_complete(&ctx.small_body(body, MAX_COMPLETE_BODY).await?)?;
-    let id = ctx.query.upload_id();
     let checksum = match ctx
         .vfs()
         .list_parts(&ctx.bucket, &ctx.key, id, 0, MAX_PART_NUMBER as usize)
@@ -152,14 +155,14 @@ pub(crate) async fn complete(ctx: &Ctx, payload: Lent) -> S3Result<HttpResponse>
     Ok(resp.content_type("application/xml").body(x.finish()))
 }
 
-pub(crate) async fn abort(ctx: &Ctx) -> S3Result<HttpResponse> {
+pub(crate) async fn abort(ctx: &Ctx, upload_id: &str) -> S3Result<HttpResponse> {
     ctx.vfs()
-        .abort_multipart(&ctx.bucket, &ctx.key, ctx.query.upload_id())
+        .abort_multipart(&ctx.bucket, &ctx.key, upload_id)
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
-pub(crate) async fn list_parts(ctx: &Ctx) -> S3Result<HttpResponse> {
+pub(crate) async fn list_parts(ctx: &Ctx, id: &str) -> S3Result<HttpResponse> {
     let max = ctx.query.max("max-parts")?;
     let marker: u32 = match ctx.query.get("part-number-marker") {
         None | Some("") => 0,
@@ -167,7 +170,6 @@ pub(crate) async fn list_parts(ctx: &Ctx) -> S3Result<HttpResponse> {
             .parse()
             .map_err(|_| S3Error::invalid_argument("part-number-marker must be an integer"))?,
     };
-    let id = ctx.query.upload_id();
     let page = ctx
         .vfs()
         .list_parts(&ctx.bucket, &ctx.key, id, marker, max)
