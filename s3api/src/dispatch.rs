@@ -1,8 +1,16 @@
 //! The request pipeline: every request goes parse → route → authenticate → handler, and leaves
-//! one access-log line and its metrics, whatever the outcome.
+//! one access-log line and its metrics, whatever the outcome. A head is verified once: by the
+//! `Expect: 100-continue` gate when the client asks for one ([`gate`]), which hands what it
+//! verified on to [`dispatch`], or else by `dispatch` itself.
 
+use std::time::Instant;
+
+use actix_http::Request;
+use actix_web::body::{BodySize, MessageBody};
 use actix_web::dev::RequestHead;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::http::Method;
+use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
 
 use crate::auth::{self, Auth};
 use crate::ctx::{Ctx, ServerState};
@@ -13,13 +21,137 @@ use crate::{
     access_log, acl, bucket, copy, headers, list, metrics, multipart, object, router, timed,
 };
 
+/// What was verified of a request head: its query, its route and who sends it.
+struct Verified {
+    query: Query,
+    route: Route,
+    auth: Auth,
+}
+
+/// What the access log and the metrics name a request by: as much as was known of it when it
+/// was answered, so that a refused head is still named.
+#[derive(Clone)]
+struct Named {
+    op: &'static str,
+    sub_resource: String,
+    bucket: String,
+    key: String,
+    access_key: Option<String>,
+}
+
+impl Named {
+    fn unknown() -> Named {
+        Named {
+            op: "unknown",
+            sub_resource: String::new(),
+            bucket: String::new(),
+            key: String::new(),
+            access_key: None,
+        }
+    }
+}
+
+/// A head the `Expect: 100-continue` gate verified, handed on to [`dispatch`] in the request's
+/// extensions: each head is routed and authenticated once.
+struct Gated(Verified, Named);
+
 /// Everything that can be decided from the request head alone: its size, its route, its
-/// signature. Runs for every request, and before `100 Continue` for those that ask.
-pub(crate) fn authorize(head: &RequestHead, state: &ServerState) -> S3Result<(Route, Query, Auth)> {
+/// signature. Routed before authentication, so that `named` says what a refused request was
+/// after.
+fn verify(head: &RequestHead, state: &ServerState, named: &mut Named) -> S3Result<Verified> {
     let query = parse_query(head, state)?;
+    named.sub_resource = query.sub_resource().unwrap_or("").to_string();
     let route = route_of(head, &query, state)?;
+    named.op = route.op.name();
+    named.bucket.clone_from(&route.bucket);
+    named.key.clone_from(&route.key);
     let auth = authenticate(head, state, &route)?;
-    Ok((route, query, auth))
+    named.access_key.clone_from(&auth.access_key);
+    Ok(Verified { query, route, auth })
+}
+
+/// The `Expect: 100-continue` gate: a head is verified before the client is told to send its
+/// body. A verified head goes on to [`dispatch`] with what was verified, in its extensions; a
+/// refused one gets its answer here, logged and counted like any other request.
+pub(crate) fn gate(req: &Request, state: &ServerState) -> Option<HttpResponse> {
+    let started = Instant::now();
+    let mut named = Named::unknown();
+    match verify(req.head(), state, &mut named) {
+        Ok(v) => {
+            req.extensions_mut().insert(Gated(v, named));
+            None
+        }
+        Err(e) => {
+            let id = request_id();
+            let resp = e.to_response(req.path(), &id, false);
+            trace(
+                state,
+                &Trace {
+                    id: &id,
+                    method: req.method(),
+                    named: &named,
+                    status: resp.status().as_u16(),
+                    error: Some(e.code),
+                    bytes_in: 0,
+                    bytes_out: body_len(&resp, false),
+                    seconds: started.elapsed().as_secs_f64(),
+                },
+            );
+            Some(resp)
+        }
+    }
+}
+
+/// One answered request, as the access log and the metrics see it.
+struct Trace<'a> {
+    id: &'a str,
+    method: &'a Method,
+    named: &'a Named,
+    status: u16,
+    error: Option<&'static str>,
+    bytes_in: u64,
+    bytes_out: u64,
+    seconds: f64,
+}
+
+/// The bytes of an answer's body (none for a HEAD).
+fn body_len(resp: &HttpResponse, head: bool) -> u64 {
+    match MessageBody::size(resp.body()) {
+        BodySize::Sized(n) if !head => n,
+        _ => 0,
+    }
+}
+
+/// Counts a request in the metrics and writes its access-log line.
+fn trace(state: &ServerState, t: &Trace) {
+    let n = t.named;
+    state.metrics.observe(metrics::Observation {
+        op: n.op,
+        status: t.status,
+        error: t.error,
+        bytes_in: t.bytes_in,
+        bytes_out: t.bytes_out,
+        seconds: t.seconds,
+    });
+    // One line per request, never a secret: the access key id only. Names taken from the
+    // request are escaped, so that none can forge a line or reach the terminal. The duration
+    // runs to the response head; a body still streams after it.
+    tracing::info!(
+        target: "s3gate::access",
+        id = %t.id,
+        method = %t.method,
+        op = n.op,
+        sub_resource = %access_log::Escaped(&n.sub_resource),
+        bucket = %access_log::Escaped(&n.bucket),
+        key = %access_log::Escaped(&n.key),
+        status = t.status,
+        error = t.error.unwrap_or(""),
+        bytes_in = t.bytes_in,
+        bytes_out = t.bytes_out,
+        ms = t.seconds * 1000.0,
+        access_key = %access_log::Escaped(n.access_key.as_deref().unwrap_or("-")),
+        "request"
+    );
 }
 
 /// The head's size check, then its query.
@@ -83,31 +215,27 @@ pub(crate) async fn dispatch(
     payload: web::Payload,
     state: web::Data<ServerState>,
 ) -> HttpResponse {
-    let started = std::time::Instant::now();
+    let started = Instant::now();
     let in_flight = req
         .conn_data::<std::sync::Arc<timed::Requests>>()
         .map(|r| r.start());
     let id = request_id();
-    let head = req.method() == actix_web::http::Method::HEAD;
+    let head = req.method() == Method::HEAD;
     let resource = req.uri().path().to_string();
     let intake = Intake::new(payload.into_inner());
-    // What the access log says of the request, once known.
-    let mut who: Option<String> = None;
-    let mut target: Option<(String, String)> = None;
-    let mut op_name = "unknown";
-    let mut sub_resource = String::new();
+    let gated = req.extensions_mut().remove::<Gated>();
+    let mut named = Named::unknown();
     let result = async {
-        // Routed first, so that the access log names what a refused request was after.
-        let query = parse_query(req.head(), &state)?;
-        sub_resource = query.sub_resource().unwrap_or("").to_string();
-        let route = route_of(req.head(), &query, &state)?;
-        op_name = route.op.name();
-        target = Some((route.bucket.clone(), route.key.clone()));
-        let auth = authenticate(req.head(), &state, &route)?;
+        let Verified { query, route, auth } = match gated {
+            Some(Gated(verified, known)) => {
+                named = known;
+                verified
+            }
+            None => verify(req.head(), &state, &mut named)?,
+        };
         let Route {
             op, bucket, key, ..
         } = route;
-        who.clone_from(&auth.access_key);
         let ctx = Ctx {
             req: req.clone(),
             state: state.clone(),
@@ -123,47 +251,24 @@ pub(crate) async fn dispatch(
         Ok(r) => (r, None),
         Err(e) => (e.to_response(&resource, &id, head), Some(e.code)),
     };
-    if let Ok(v) = actix_web::http::header::HeaderValue::from_str(&id) {
-        resp.headers_mut().insert(
-            actix_web::http::header::HeaderName::from_static("x-amz-request-id"),
-            v,
-        );
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        resp.headers_mut()
+            .insert(HeaderName::from_static("x-amz-request-id"), v);
     }
     // What the handler left of the body, so that the client reads this answer.
     intake.drain(state.config.server.read_timeout).await;
-    let (bucket, key) = target.unwrap_or_default();
-    let bytes_out = match actix_web::body::MessageBody::size(resp.body()) {
-        actix_web::body::BodySize::Sized(n) if !head => n,
-        _ => 0,
-    };
-    let bytes_in = intake.received();
-    let seconds = started.elapsed().as_secs_f64();
-    state.metrics.observe(metrics::Observation {
-        op: op_name,
-        status: resp.status().as_u16(),
-        error: code,
-        bytes_in,
-        bytes_out,
-        seconds,
-    });
-    // One line per request, never a secret: the access key id only. Names taken from the
-    // request are escaped, so that none can forge a line or reach the terminal. The duration
-    // runs to the response head; a body still streams after it.
-    tracing::info!(
-        target: "s3gate::access",
-        id = %id,
-        method = %req.method(),
-        op = op_name,
-        sub_resource = %access_log::Escaped(&sub_resource),
-        bucket = %access_log::Escaped(&bucket),
-        key = %access_log::Escaped(&key),
-        status = resp.status().as_u16(),
-        error = code.unwrap_or(""),
-        bytes_in,
-        bytes_out,
-        ms = seconds * 1000.0,
-        access_key = %access_log::Escaped(who.as_deref().unwrap_or("-")),
-        "request"
+    trace(
+        &state,
+        &Trace {
+            id: &id,
+            method: req.method(),
+            named: &named,
+            status: resp.status().as_u16(),
+            error: code,
+            bytes_in: intake.received(),
+            bytes_out: body_len(&resp, head),
+            seconds: started.elapsed().as_secs_f64(),
+        },
     );
     intake.settle(resp, in_flight)
 }

@@ -1,6 +1,7 @@
 //! The listener: HTTP/1.1 over TCP or TLS with the configured limits and timeouts, and the
 //! `Expect: 100-continue` gate, which authenticates a request before the client is told to send
-//! its body: a client with a bad key does not upload gigabytes only to be refused. Keys and the
+//! its body: a client with a bad key does not upload gigabytes only to be refused. What the gate
+//! verified travels on with the request ([`crate::dispatch::gate`]). Keys and the
 //! certificate can be swapped while serving ([`HttpServer::reload`]), connections kept.
 
 use std::io;
@@ -66,11 +67,9 @@ macro_rules! http_service {
             .expect(fn_service(move |req: Request| {
                 let state = gate_state.clone();
                 async move {
-                    match crate::dispatch::authorize(req.head(), &state) {
-                        Ok(_) => Ok(req),
-                        Err(e) => {
-                            Err(e.to_response(req.path(), &crate::dispatch::request_id(), false))
-                        }
+                    match crate::dispatch::gate(&req, &state) {
+                        None => Ok(req),
+                        Some(refused) => Err(refused),
                     }
                 }
             }))
