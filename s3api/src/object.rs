@@ -107,16 +107,17 @@ fn part_range(n: &str, info: &ObjectInfo) -> S3Result<Range> {
     Ok(Range::Part { start, len })
 }
 
-fn check_version(ctx: &Ctx) -> S3Result<()> {
-    match ctx.query.get("versionId") {
+/// Only the version there is, `null`: this server keeps no others.
+fn check_version(version_id: Option<&str>) -> S3Result<()> {
+    match version_id {
         None | Some("null") => Ok(()),
         Some(_) => Err(S3Error::invalid_argument("Invalid version id specified")),
     }
 }
 
 /// GetObject and HeadObject.
-pub(crate) async fn get(ctx: &Ctx, head: bool) -> S3Result<HttpResponse> {
-    check_version(ctx)?;
+pub(crate) async fn get(ctx: &Ctx, version_id: Option<&str>, head: bool) -> S3Result<HttpResponse> {
+    check_version(version_id)?;
     let overrides = Overrides::of(&ctx.query)?;
     // Either would pick the bytes; S3 refuses to guess which one was meant.
     if ctx.query.get("partNumber").is_some() && ctx.req.headers().contains_key("range") {
@@ -211,8 +212,8 @@ pub(crate) async fn put(ctx: &Ctx, payload: Lent) -> S3Result<HttpResponse> {
     Ok(resp.finish())
 }
 
-pub(crate) async fn delete(ctx: &Ctx) -> S3Result<HttpResponse> {
-    check_version(ctx)?;
+pub(crate) async fn delete(ctx: &Ctx, version_id: Option<&str>) -> S3Result<HttpResponse> {
+    check_version(version_id)?;
     // A delete takes If-Match only, as in S3.
     let precondition = etag_precondition(ctx.header("if-match").map(str::to_string), None);
     ctx.vfs()

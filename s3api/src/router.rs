@@ -57,12 +57,12 @@ ops! {
     ListObjectsV2 => Read,
     ListObjectVersions => Read,
     DeleteObjects => Write,
-    HeadObject => Read,
-    GetObject => Read,
+    HeadObject { version_id: Option<String> } => Read,
+    GetObject { version_id: Option<String> } => Read,
     GetObjectAcl => Owner,
     PutObject => Write,
     CopyObject { source: CopySource } => Write,
-    DeleteObject => Write,
+    DeleteObject { version_id: Option<String> } => Write,
     ListMultipartUploads => Read,
     CreateMultipartUpload => Write,
     UploadPart { upload_id: String, part_number: u32 } => Write,
@@ -332,6 +332,7 @@ pub(crate) fn route(
         }
     } else {
         let upload = query.get("uploadId").map(str::to_string);
+        let version_id = query.get("versionId").map(str::to_string);
         let part = query.get("partNumber").is_some();
         match (method.as_str(), sub, upload) {
             ("POST", Some("uploads"), _) => Op::CreateMultipartUpload,
@@ -357,8 +358,8 @@ pub(crate) fn route(
             }
             ("DELETE", None, Some(upload_id)) => Op::AbortMultipartUpload { upload_id },
             ("GET", None, Some(upload_id)) => Op::ListParts { upload_id },
-            ("GET", None, _) => Op::GetObject,
-            ("HEAD", None, _) => Op::HeadObject,
+            ("GET", None, _) => Op::GetObject { version_id },
+            ("HEAD", None, _) => Op::HeadObject { version_id },
             ("GET", Some("acl"), _) => Op::GetObjectAcl,
             ("PUT", None, None) => match copy_source {
                 Some(s) => Op::CopyObject {
@@ -366,7 +367,7 @@ pub(crate) fn route(
                 },
                 None => Op::PutObject,
             },
-            ("DELETE", None, _) => Op::DeleteObject,
+            ("DELETE", None, _) => Op::DeleteObject { version_id },
             ("GET" | "HEAD" | "PUT" | "DELETE" | "POST", Some(s), _) => {
                 return unsupported(&format!("object ?{s}"))
             }
@@ -436,7 +437,7 @@ mod tests {
             )
             .unwrap()
             .op,
-            Op::GetObject
+            Op::GetObject { version_id: None }
         );
     }
 
@@ -553,6 +554,12 @@ mod tests {
             let e = r(Method::PUT, "/b/k", &format!("uploadId=u&partNumber={n}")).unwrap_err();
             assert_eq!(e.code, "InvalidArgument", "partNumber={n}");
         }
+        assert_eq!(
+            r(Method::DELETE, "/b/k", "versionId=v1").unwrap().op,
+            Op::DeleteObject {
+                version_id: Some("v1".into())
+            }
+        );
         let bad = [("x-amz-copy-source", "nokey")];
         assert_eq!(
             with(Method::PUT, "/b/k", "", &bad).unwrap_err().code,
@@ -596,12 +603,12 @@ mod tests {
             (Op::ListObjectsV2, Read),
             (Op::ListObjectVersions, Read),
             (Op::DeleteObjects, Write),
-            (Op::HeadObject, Read),
-            (Op::GetObject, Read),
+            (Op::HeadObject { version_id: None }, Read),
+            (Op::GetObject { version_id: None }, Read),
             (Op::GetObjectAcl, Owner),
             (Op::PutObject, Write),
             (Op::CopyObject { source: src() }, Write),
-            (Op::DeleteObject, Write),
+            (Op::DeleteObject { version_id: None }, Write),
             (Op::ListMultipartUploads, Read),
             (Op::CreateMultipartUpload, Write),
             (
