@@ -1,32 +1,12 @@
-//! Bucket operations, and the fixed answers for the bucket and object settings this server does
-//! not vary (ACLs, versioning): what s3cmd and other clients read before they act.
+//! Bucket operations, and the fixed answer for the bucket setting this server does not vary
+//! (versioning): what s3cmd and other clients read before they act.
 
 use actix_web::HttpResponse;
-use sha2::{Digest, Sha256};
 
+use crate::acl::write_owner;
+use crate::ctx::Ctx;
 use crate::error::S3Result;
-use crate::xml::Xml;
-use crate::Ctx;
-
-use crate::object::xml_ok;
-
-/// The owner of everything: the caller's identity, stable per access key.
-pub(crate) fn owner(ctx: &Ctx) -> (String, String) {
-    let name = ctx
-        .auth
-        .access_key
-        .clone()
-        .unwrap_or_else(|| "anonymous".to_string());
-    (hex::encode(Sha256::digest(name.as_bytes())), name)
-}
-
-pub(crate) fn write_owner(x: &mut Xml, ctx: &Ctx) {
-    let (id, name) = owner(ctx);
-    x.open("Owner")
-        .elem("ID", &id)
-        .elem("DisplayName", &name)
-        .close();
-}
+use crate::xml::{xml_ok, Xml};
 
 pub(crate) async fn list_buckets(ctx: &Ctx) -> S3Result<HttpResponse> {
     let buckets = ctx.vfs().list_buckets().await?;
@@ -73,25 +53,6 @@ pub(crate) async fn location(ctx: &Ctx) -> S3Result<HttpResponse> {
     let mut x = Xml::document("LocationConstraint", true);
     x.raw_elem_text(region);
     Ok(xml_ok(x.finish()))
-}
-
-/// The owner's full control: the only ACL this server has.
-pub(crate) fn acl_response(ctx: &Ctx) -> HttpResponse {
-    let (id, name) = owner(ctx);
-    let mut x = Xml::document("AccessControlPolicy", true);
-    write_owner(&mut x, ctx);
-    x.open("AccessControlList").open("Grant");
-    x.raw(&format!(
-        "<Grantee xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" xsi:type=\"CanonicalUser\"><ID>{id}</ID><DisplayName>{}</DisplayName></Grantee>",
-        crate::xml::escape(&name)
-    ));
-    x.elem("Permission", "FULL_CONTROL");
-    xml_ok(x.finish())
-}
-
-pub(crate) async fn acl(ctx: &Ctx) -> S3Result<HttpResponse> {
-    ctx.vfs().head_bucket(&ctx.bucket).await?;
-    Ok(acl_response(ctx))
 }
 
 /// Versioning has never been enabled: an empty configuration, as S3 answers for such buckets.

@@ -2,7 +2,7 @@
 //! computed over the body as it streams, and combined over the parts of a multipart upload.
 
 use base64::Engine;
-use s3gate_vfs::{BodyHasher, Checksum, ChecksumType};
+use s3gate_vfs::{BodyHasher, Checksum, ChecksumType, Vfs};
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
 
@@ -276,6 +276,18 @@ fn crc64nvme_update(mut crc: u64, data: &[u8]) -> u64 {
         crc = table[((crc ^ b as u64) & 0xFF) as usize] ^ (crc >> 8);
     }
     crc
+}
+
+/// The algorithm of the checksum an upload's parts carry, if it has one.
+pub(crate) fn upload_algorithm(
+    vfs: &Vfs,
+    bucket: &str,
+    key: &str,
+    upload_id: &str,
+) -> S3Result<Option<Algorithm>> {
+    vfs.upload_checksum(bucket, key, upload_id)?
+        .map(|t| Algorithm::from_name(&t.algorithm))
+        .transpose()
 }
 
 #[cfg(test)]

@@ -99,6 +99,13 @@ impl From<VfsError> for S3Error {
     }
 }
 
+/// Errors that the handlers produce from protocol problems rather than from the VFS.
+impl From<std::io::Error> for S3Error {
+    fn from(e: std::io::Error) -> S3Error {
+        S3Error::from(VfsError::Io(e))
+    }
+}
+
 impl S3Error {
     /// The XML error document (no body for HEAD requests, as S3 does).
     pub(crate) fn to_response(&self, resource: &str, request_id: &str, head: bool) -> HttpResponse {

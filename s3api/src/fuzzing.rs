@@ -27,8 +27,14 @@ pub fn router(data: &[u8]) {
         return;
     };
     let domains = vec!["s3.fuzz".to_string()];
-    for copy in [false, true] {
-        if let Ok(r) = crate::router::route(&method, host, path, &q, copy, &domains) {
+    let plain = actix_http::header::HeaderMap::new();
+    let mut copy = actix_http::header::HeaderMap::new();
+    copy.insert(
+        HeaderName::from_static("x-amz-copy-source"),
+        HeaderValue::from_static("/src/key"),
+    );
+    for headers in [&plain, &copy] {
+        if let Ok(r) = crate::router::route(&method, host, path, &q, headers, &domains) {
             assert!(!r.bucket.contains('/'), "{r:?}");
         }
     }
@@ -40,7 +46,7 @@ pub fn chunked(data: &[u8]) {
     let [flags, step, body @ ..] = data else {
         return;
     };
-    let _ = crate::body::fuzz_decode(body, usize::from(*step) + 1, flags & 1 == 1);
+    let _ = crate::auth::chunked::fuzz_decode(body, usize::from(*step) + 1, flags & 1 == 1);
 }
 
 /// A Range header against a size (the first 8 bytes, little-endian): whole, unsatisfiable, or
@@ -85,11 +91,11 @@ pub fn auth(data: &[u8]) {
             head.headers.append(n, v);
         }
     }
-    let keys = crate::sigv4::Keys::new(&[s3gate_config::AuthKey {
+    let keys = crate::auth::Keys::new(&[s3gate_config::AuthKey {
         access_key: "AKIDFUZZ".into(),
         secret_key: "fuzz/secret".into(),
     }]);
     let week = std::time::Duration::from_secs(7 * 24 * 3600);
-    let _ = crate::sigv4::authenticate(&head, &keys, None, week);
-    let _ = crate::sigv4::authenticate(&head, &keys, Some("bucket"), week);
+    let _ = crate::auth::authenticate(&head, &keys, None, week);
+    let _ = crate::auth::authenticate(&head, &keys, Some("bucket"), week);
 }

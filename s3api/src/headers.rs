@@ -7,8 +7,11 @@ use actix_web::dev::RequestHead;
 use actix_web::http::header::HeaderValue;
 use actix_web::HttpRequest;
 use actix_web::HttpResponseBuilder;
-use s3gate_vfs::{ContentHeaders, MetaValue, ObjectAttrs, ObjectInfo};
+use s3gate_vfs::{
+    Checksum, ContentHeaders, MetaValue, ObjectAttrs, ObjectInfo, Precondition, VfsError,
+};
 
+use crate::checksum;
 use crate::error::{S3Error, S3Result};
 use crate::router::Query;
 
@@ -193,6 +196,50 @@ pub(crate) fn evaluate(req: &HttpRequest, prefix: &str, info: &ObjectInfo) -> De
         None if date("if-modified-since").is_some_and(|d| modified <= d) => Decision::NotModified,
         None => Decision::Proceed,
     }
+}
+
+/// `x-amz-checksum-<algorithm>` and `x-amz-checksum-type` of a stored checksum.
+pub(crate) fn checksum_headers(resp: &mut HttpResponseBuilder, c: Option<&Checksum>) {
+    let Some(c) = c else { return };
+    if let Some((name, value)) = checksum::header_of(c) {
+        resp.insert_header((name, value));
+        resp.insert_header(("x-amz-checksum-type", checksum::type_name(&c.kind)));
+    }
+}
+
+/// The conditions a write or a delete puts on the object it replaces or removes, one shape for
+/// every operation (the VFS evaluates it under the key's lock): `if_match`, that version (and
+/// `NoSuchKey` when there is none); `if_none`, not that version (`*`: no object at all).
+pub(crate) fn etag_precondition(
+    if_match: Option<String>,
+    if_none: Option<String>,
+) -> Option<Precondition> {
+    if if_match.is_none() && if_none.is_none() {
+        return None;
+    }
+    Some(Box::new(move |current: Option<&ObjectInfo>| {
+        let Some(c) = current else {
+            return match if_match {
+                Some(_) => Err(VfsError::NoSuchKey),
+                None => Ok(()),
+            };
+        };
+        let held = if_match.as_deref().is_none_or(|m| etag_matches(m, &c.etag))
+            && if_none.as_deref().is_none_or(|n| !etag_matches(n, &c.etag));
+        match held {
+            true => Ok(()),
+            false => Err(VfsError::PreconditionFailed),
+        }
+    }))
+}
+
+/// The `If-Match` / `If-None-Match` headers of a write (PUT, copy, Complete), on the object it
+/// replaces.
+pub(crate) fn write_precondition(req: &HttpRequest) -> Option<Precondition> {
+    etag_precondition(
+        header(req.head(), "if-match").map(str::to_string),
+        header(req.head(), "if-none-match").map(str::to_string),
+    )
 }
 
 #[cfg(test)]

@@ -1,38 +1,20 @@
 //! ListObjects (v1), ListObjectsV2 and ListObjectVersions: one page request to the VFS, three
 //! response shapes.
 
-use std::borrow::Cow;
-
 use actix_web::HttpResponse;
 use base64::Engine;
 use s3gate_vfs::{ListItem, ListQuery};
 
+use crate::acl::write_owner;
+use crate::ctx::Ctx;
 use crate::error::{S3Error, S3Result};
-use crate::xml::Xml;
-use crate::Ctx;
+use crate::xml::{enc, xml_ok, Xml};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Flavor {
     V1,
     V2,
     Versions,
-}
-
-const MAX_KEYS: usize = 1000;
-
-/// `max-keys`, `max-uploads`, `max-parts`: 1000 when absent, clamped to 1000.
-pub(crate) fn max_param(q: &crate::router::Query, name: &str) -> S3Result<usize> {
-    match q.get(name) {
-        None => Ok(MAX_KEYS),
-        Some(v) => Ok(v
-            .parse::<i64>()
-            .ok()
-            .filter(|n| *n >= 0)
-            .ok_or_else(|| {
-                S3Error::invalid_argument(format!("{name} must be a non-negative integer"))
-            })?
-            .min(MAX_KEYS as i64) as usize),
-    }
 }
 
 fn token_encode(name: &str) -> String {
@@ -47,31 +29,9 @@ fn token_decode(token: &str) -> S3Result<String> {
         .ok_or_else(|| S3Error::invalid_argument("The continuation token provided is incorrect"))
 }
 
-/// `encoding-type=url`: keys and prefixes percent-encoded, `/` kept.
-pub(crate) fn url_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~' | b'/') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-/// A key or prefix as the response shows it: URL-encoded when `url` (`encoding-type=url`).
-pub(crate) fn enc(url: bool, s: &str) -> Cow<'_, str> {
-    if url {
-        Cow::Owned(url_encode(s))
-    } else {
-        Cow::Borrowed(s)
-    }
-}
-
 pub(crate) async fn list_objects(ctx: &Ctx, flavor: Flavor) -> S3Result<HttpResponse> {
     let q = &ctx.query;
-    let max_keys = max_param(q, "max-keys")?;
+    let max_keys = q.max("max-keys")?;
     let url = match q.get("encoding-type") {
         None => false,
         Some(v) if v.eq_ignore_ascii_case("url") => true,
@@ -178,7 +138,7 @@ pub(crate) async fn list_objects(ctx: &Ctx, flavor: Flavor) -> S3Result<HttpResp
                 .etag(&info.etag)
                 .elem_num("Size", info.size);
             if with_owner {
-                crate::bucket::write_owner(&mut x, ctx);
+                write_owner(&mut x, ctx);
             }
             x.elem("StorageClass", "STANDARD");
             x.close();
@@ -191,7 +151,7 @@ pub(crate) async fn list_objects(ctx: &Ctx, flavor: Flavor) -> S3Result<HttpResp
                 .close();
         }
     }
-    Ok(crate::object::xml_ok(x.finish()))
+    Ok(xml_ok(x.finish()))
 }
 
 #[cfg(test)]
@@ -204,10 +164,5 @@ mod tests {
             assert_eq!(token_decode(&token_encode(k)).unwrap(), k);
         }
         assert!(token_decode("!!!").is_err());
-    }
-
-    #[test]
-    fn url_encoding_keeps_slashes() {
-        assert_eq!(url_encode("a b/c+d%é"), "a%20b/c%2Bd%25%C3%A9");
     }
 }

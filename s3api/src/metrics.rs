@@ -1,5 +1,5 @@
 //! Prometheus metrics: requests, latency, bytes and errors by operation, counted in
-//! [`crate::dispatch`], plus gauges read at scrape time; served with `/health` and `/ready` on
+//! [`crate::dispatch::dispatch`], plus gauges read at scrape time; served with `/health` and `/ready` on
 //! their own listener (`--metrics-addr`), away from the S3 namespace where any name is a bucket.
 
 use std::collections::BTreeMap;
@@ -9,7 +9,7 @@ use std::sync::Mutex;
 
 use actix_web::{web, HttpResponse};
 
-use crate::State;
+use crate::ctx::ServerState;
 
 /// Upper bounds of the latency histogram, in seconds.
 const BUCKETS: [f64; 11] = [
@@ -154,7 +154,7 @@ fn single(out: &mut String, name: &str, kind: &str, help: &str, value: impl std:
     let _ = writeln!(out, "{name} {value}");
 }
 
-pub(crate) async fn scrape(state: web::Data<State>) -> HttpResponse {
+pub(crate) async fn scrape(state: web::Data<ServerState>) -> HttpResponse {
     let mut out = String::new();
     state.metrics.render(&mut out);
     single(
@@ -249,7 +249,7 @@ pub(crate) async fn health() -> HttpResponse {
 }
 
 /// Ready once the index answers and holds the served tree (filled before the listener opens).
-pub(crate) async fn ready(state: web::Data<State>) -> HttpResponse {
+pub(crate) async fn ready(state: web::Data<ServerState>) -> HttpResponse {
     match state.vfs.index_filled() {
         Ok(true) => HttpResponse::Ok()
             .content_type("text/plain")

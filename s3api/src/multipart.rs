@@ -1,36 +1,19 @@
-//! Multipart uploads: create, upload parts (streamed or copied), complete, abort, list.
+//! Multipart uploads: create, upload parts (streamed; copied parts are in [`crate::copy`]),
+//! complete, abort, list.
 
 use actix_web::HttpResponse;
-use s3gate_vfs::{BodyHasher, Checksum, PartBody, PartPage, VfsError, MAX_PART_NUMBER};
+use s3gate_vfs::{Checksum, PartBody, PartPage, VfsError, MAX_PART_NUMBER};
 
-use crate::bucket::write_owner;
-use crate::checksum::{self, Algorithm, Hasher};
+use crate::acl::{owner, write_owner};
+use crate::checksum::{self, upload_algorithm, Algorithm};
+use crate::ctx::Ctx;
 use crate::error::{S3Error, S3Result};
-use crate::headers::{attrs_from_request, quoted};
+use crate::headers::{attrs_from_request, checksum_headers, quoted, write_precondition};
 use crate::intake::Lent;
-use crate::list::{enc, max_param};
-use crate::object::{checksum_headers, copy_source, copy_source_info, write_precondition, xml_ok};
-use crate::xml::{parse_complete, CompletedPart, Xml};
-use crate::Ctx;
+use crate::xml::{enc, parse_complete, xml_ok, CompletedPart, Xml};
 
 /// The largest CompleteMultipartUpload body: 10,000 parts with room for markup.
 const MAX_COMPLETE_BODY: usize = 8 * 1024 * 1024;
-
-fn upload_id(ctx: &Ctx) -> &str {
-    ctx.query.get("uploadId").unwrap_or_default()
-}
-
-fn part_number(ctx: &Ctx) -> S3Result<u32> {
-    ctx.query
-        .get("partNumber")
-        .and_then(|n| n.parse::<u32>().ok())
-        .filter(|n| (1..=MAX_PART_NUMBER).contains(n))
-        .ok_or_else(|| {
-            S3Error::invalid_argument(
-                "Part number must be an integer between 1 and 10000, inclusive",
-            )
-        })
-}
 
 pub(crate) async fn create(ctx: &Ctx) -> S3Result<HttpResponse> {
     let attrs = attrs_from_request(&ctx.req)?;
@@ -59,18 +42,14 @@ pub(crate) async fn create(ctx: &Ctx) -> S3Result<HttpResponse> {
     Ok(resp.content_type("application/xml").body(x.finish()))
 }
 
-/// The algorithm of the checksum an upload's parts carry, if it has one.
-fn part_algorithm(ctx: &Ctx) -> S3Result<Option<Algorithm>> {
-    ctx.vfs()
-        .upload_checksum(&ctx.bucket, &ctx.key, upload_id(ctx))?
-        .map(|t| Algorithm::from_name(&t.algorithm))
-        .transpose()
-}
-
-pub(crate) async fn upload_part(ctx: &Ctx, payload: Lent) -> S3Result<HttpResponse> {
-    let number = part_number(ctx)?;
+pub(crate) async fn upload_part(
+    ctx: &Ctx,
+    upload_id: &str,
+    number: u32,
+    payload: Lent,
+) -> S3Result<HttpResponse> {
     let mut body = ctx.body(payload)?;
-    if let Some(algo) = part_algorithm(ctx)? {
+    if let Some(algo) = upload_algorithm(ctx.vfs(), &ctx.bucket, &ctx.key, upload_id)? {
         body.require(algo)?;
     }
     let part = PartBody {
@@ -81,7 +60,7 @@ pub(crate) async fn upload_part(ctx: &Ctx, payload: Lent) -> S3Result<HttpRespon
     };
     let part = ctx
         .vfs()
-        .upload_part(&ctx.bucket, &ctx.key, upload_id(ctx), number, part)
+        .upload_part(&ctx.bucket, &ctx.key, upload_id, number, part)
         .await?;
     let mut resp = HttpResponse::Ok();
     resp.insert_header(("etag", quoted(&part.etag)));
@@ -89,66 +68,6 @@ pub(crate) async fn upload_part(ctx: &Ctx, payload: Lent) -> S3Result<HttpRespon
         resp.insert_header((name, value));
     }
     Ok(resp.finish())
-}
-
-/// `x-amz-copy-source-range: bytes=first-last`, as (offset, length).
-fn copy_range(v: &str) -> S3Result<(u64, u64)> {
-    let bad = || {
-        S3Error::invalid_argument(
-            "The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy",
-        )
-    };
-    let (a, b) = v
-        .trim()
-        .strip_prefix("bytes=")
-        .and_then(|r| r.split_once('-'))
-        .ok_or_else(bad)?;
-    let first: u64 = a.trim().parse().map_err(|_| bad())?;
-    let last: u64 = b.trim().parse().map_err(|_| bad())?;
-    let len = last
-        .checked_sub(first)
-        .and_then(|d| d.checked_add(1))
-        .ok_or_else(bad)?;
-    Ok((first, len))
-}
-
-pub(crate) async fn upload_part_copy(ctx: &Ctx) -> S3Result<HttpResponse> {
-    let number = part_number(ctx)?;
-    let (src_bucket, src_key) = copy_source(ctx.header("x-amz-copy-source").unwrap_or(""))?;
-    let range = ctx
-        .header("x-amz-copy-source-range")
-        .map(copy_range)
-        .transpose()?;
-    copy_source_info(ctx, &src_bucket, &src_key).await?;
-    let hasher = part_algorithm(ctx)?.map(|a| Box::new(Hasher::new(a)) as Box<dyn BodyHasher>);
-    let part = ctx
-        .vfs()
-        .upload_part_copy(
-            &ctx.bucket,
-            &ctx.key,
-            upload_id(ctx),
-            number,
-            &src_bucket,
-            &src_key,
-            range,
-            hasher,
-        )
-        .await?;
-    let mut x = Xml::document("CopyPartResult", true);
-    x.elem_time("LastModified", part.last_modified)
-        .etag(&part.etag);
-    write_checksum(&mut x, part.checksum.as_ref(), false);
-    Ok(xml_ok(x.finish()))
-}
-
-/// `<ChecksumCRC32>` (or another algorithm), and `<ChecksumType>` when `with_type`.
-fn write_checksum(x: &mut Xml, c: Option<&Checksum>, with_type: bool) {
-    if let Some(c) = c {
-        x.elem(&checksum::element(&c.kind.algorithm), &c.value);
-        if with_type {
-            x.elem("ChecksumType", checksum::type_name(&c.kind));
-        }
-    }
 }
 
 /// The completed object's checksum, from the stored part checksums, after checking those the
@@ -199,11 +118,10 @@ fn object_checksum(
     }))
 }
 
-pub(crate) async fn complete(ctx: &Ctx, payload: Lent) -> S3Result<HttpResponse> {
+pub(crate) async fn complete(ctx: &Ctx, id: &str, payload: Lent) -> S3Result<HttpResponse> {
     let mut body = ctx.body(payload)?;
     body.ignore_checksum_headers();
     let wanted = parse_complete(&ctx.small_body(body, MAX_COMPLETE_BODY).await?)?;
-    let id = upload_id(ctx);
     let checksum = match ctx
         .vfs()
         .list_parts(&ctx.bucket, &ctx.key, id, 0, MAX_PART_NUMBER as usize)
@@ -223,7 +141,7 @@ pub(crate) async fn complete(ctx: &Ctx, payload: Lent) -> S3Result<HttpResponse>
             id,
             &parts,
             checksum,
-            write_precondition(ctx),
+            write_precondition(&ctx.req),
         )
         .await?;
     let mut x = Xml::document("CompleteMultipartUploadResult", true);
@@ -231,28 +149,27 @@ pub(crate) async fn complete(ctx: &Ctx, payload: Lent) -> S3Result<HttpResponse>
         .elem("Bucket", &ctx.bucket)
         .elem("Key", &ctx.key)
         .etag(&info.etag);
-    write_checksum(&mut x, info.attrs.checksum.as_ref(), true);
+    x.checksum(info.attrs.checksum.as_ref(), true);
     let mut resp = HttpResponse::Ok();
     checksum_headers(&mut resp, info.attrs.checksum.as_ref());
     Ok(resp.content_type("application/xml").body(x.finish()))
 }
 
-pub(crate) async fn abort(ctx: &Ctx) -> S3Result<HttpResponse> {
+pub(crate) async fn abort(ctx: &Ctx, upload_id: &str) -> S3Result<HttpResponse> {
     ctx.vfs()
-        .abort_multipart(&ctx.bucket, &ctx.key, upload_id(ctx))
+        .abort_multipart(&ctx.bucket, &ctx.key, upload_id)
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
-pub(crate) async fn list_parts(ctx: &Ctx) -> S3Result<HttpResponse> {
-    let max = max_param(&ctx.query, "max-parts")?;
+pub(crate) async fn list_parts(ctx: &Ctx, id: &str) -> S3Result<HttpResponse> {
+    let max = ctx.query.max("max-parts")?;
     let marker: u32 = match ctx.query.get("part-number-marker") {
         None | Some("") => 0,
         Some(m) => m
             .parse()
             .map_err(|_| S3Error::invalid_argument("part-number-marker must be an integer"))?,
     };
-    let id = upload_id(ctx);
     let page = ctx
         .vfs()
         .list_parts(&ctx.bucket, &ctx.key, id, marker, max)
@@ -273,7 +190,7 @@ pub(crate) async fn list_parts(ctx: &Ctx) -> S3Result<HttpResponse> {
             .elem_time("LastModified", p.last_modified)
             .etag(&p.etag)
             .elem_num("Size", p.size);
-        write_checksum(&mut x, p.checksum.as_ref(), false);
+        x.checksum(p.checksum.as_ref(), false);
         x.close();
     }
     if let Some(c) = &page.checksum {
@@ -286,7 +203,7 @@ pub(crate) async fn list_parts(ctx: &Ctx) -> S3Result<HttpResponse> {
 }
 
 fn write_initiator(x: &mut Xml, ctx: &Ctx) {
-    let (id, name) = crate::bucket::owner(ctx);
+    let (id, name) = owner(ctx);
     x.open("Initiator")
         .elem("ID", &id)
         .elem("DisplayName", &name)
@@ -296,7 +213,7 @@ fn write_initiator(x: &mut Xml, ctx: &Ctx) {
 
 pub(crate) async fn list_uploads(ctx: &Ctx) -> S3Result<HttpResponse> {
     let q = &ctx.query;
-    let max = max_param(q, "max-uploads")?;
+    let max = q.max("max-uploads")?;
     let url = q
         .get("encoding-type")
         .is_some_and(|v| v.eq_ignore_ascii_case("url"));
@@ -342,25 +259,4 @@ pub(crate) async fn list_uploads(ctx: &Ctx) -> S3Result<HttpResponse> {
             .close();
     }
     Ok(xml_ok(x.finish()))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn copy_ranges() {
-        assert_eq!(copy_range("bytes=0-9").unwrap(), (0, 10));
-        assert_eq!(copy_range("bytes=5-5").unwrap(), (5, 1));
-        for bad in [
-            "bytes=5-4",
-            "bytes=-4",
-            "bytes=4-",
-            "0-4",
-            "bytes=a-b",
-            "bytes=0-18446744073709551615",
-        ] {
-            assert!(copy_range(bad).is_err(), "{bad}");
-        }
-    }
 }

@@ -1,22 +1,19 @@
-//! Object operations: GET/HEAD (ranges, conditionals), PUT, CopyObject, DELETE, DeleteObjects.
+//! Object operations: GET/HEAD (ranges, conditionals), PUT, DELETE, DeleteObjects.
 
 use actix_web::body::SizedStream;
 use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, HttpResponseBuilder};
+use actix_web::HttpResponse;
 use futures_util::StreamExt;
-use s3gate_vfs::{Checksum, ObjectInfo, Precondition, PutRequest, VfsError};
+use s3gate_vfs::{ObjectInfo, PutRequest};
 
-use crate::checksum;
+use crate::ctx::Ctx;
 use crate::error::{S3Error, S3Result};
 use crate::headers::{
-    attrs_from_request, etag_matches, evaluate, object_headers, quoted, Decision, Overrides,
+    attrs_from_request, checksum_headers, etag_precondition, evaluate, object_headers, quoted,
+    write_precondition, Decision, Overrides,
 };
 use crate::intake::Lent;
-use crate::xml::{parse_delete, Xml};
-use crate::Ctx;
-
-/// The largest object CopyObject copies; larger ones need UploadPartCopy, as in S3.
-const MAX_COPY_SIZE: u64 = 5 * 1024 * 1024 * 1024;
+use crate::xml::{parse_delete, xml_ok, Xml};
 /// How many deletes of one DeleteObjects run at once.
 const DELETE_CONCURRENCY: usize = 32;
 /// The largest DeleteObjects request body (1000 keys of 1024 bytes, with room for markup).
@@ -110,16 +107,17 @@ fn part_range(n: &str, info: &ObjectInfo) -> S3Result<Range> {
     Ok(Range::Part { start, len })
 }
 
-fn check_version(ctx: &Ctx) -> S3Result<()> {
-    match ctx.query.get("versionId") {
+/// Only the version there is, `null`: this server keeps no others.
+fn check_version(version_id: Option<&str>) -> S3Result<()> {
+    match version_id {
         None | Some("null") => Ok(()),
         Some(_) => Err(S3Error::invalid_argument("Invalid version id specified")),
     }
 }
 
 /// GetObject and HeadObject.
-pub(crate) async fn get(ctx: &Ctx, head: bool) -> S3Result<HttpResponse> {
-    check_version(ctx)?;
+pub(crate) async fn get(ctx: &Ctx, version_id: Option<&str>, head: bool) -> S3Result<HttpResponse> {
+    check_version(version_id)?;
     let overrides = Overrides::of(&ctx.query)?;
     // Either would pick the bytes; S3 refuses to guess which one was meant.
     if ctx.query.get("partNumber").is_some() && ctx.req.headers().contains_key("range") {
@@ -184,41 +182,6 @@ pub(crate) async fn get(ctx: &Ctx, head: bool) -> S3Result<HttpResponse> {
     Ok(resp.body(SizedStream::new(len, obj.stream(start, len))))
 }
 
-/// The conditions a write or a delete puts on the object it replaces or removes, one shape for
-/// every operation (the VFS evaluates it under the key's lock): `if_match`, that version (and
-/// `NoSuchKey` when there is none); `if_none`, not that version (`*`: no object at all).
-pub(crate) fn etag_precondition(
-    if_match: Option<String>,
-    if_none: Option<String>,
-) -> Option<Precondition> {
-    if if_match.is_none() && if_none.is_none() {
-        return None;
-    }
-    Some(Box::new(move |current: Option<&ObjectInfo>| {
-        let Some(c) = current else {
-            return match if_match {
-                Some(_) => Err(VfsError::NoSuchKey),
-                None => Ok(()),
-            };
-        };
-        let held = if_match.as_deref().is_none_or(|m| etag_matches(m, &c.etag))
-            && if_none.as_deref().is_none_or(|n| !etag_matches(n, &c.etag));
-        match held {
-            true => Ok(()),
-            false => Err(VfsError::PreconditionFailed),
-        }
-    }))
-}
-
-/// The `If-Match` / `If-None-Match` headers of a write (PUT, copy, Complete), on the object it
-/// replaces.
-pub(crate) fn write_precondition(ctx: &Ctx) -> Option<Precondition> {
-    etag_precondition(
-        ctx.header("if-match").map(str::to_string),
-        ctx.header("if-none-match").map(str::to_string),
-    )
-}
-
 pub(crate) async fn put(ctx: &Ctx, payload: Lent) -> S3Result<HttpResponse> {
     let body = ctx.body(payload)?;
     if ctx.key.ends_with('/') && body.declared_len() == Some(0) {
@@ -228,7 +191,7 @@ pub(crate) async fn put(ctx: &Ctx, payload: Lent) -> S3Result<HttpResponse> {
                 &ctx.bucket,
                 &ctx.key,
                 attrs_from_request(&ctx.req)?,
-                write_precondition(ctx).as_ref(),
+                write_precondition(&ctx.req).as_ref(),
             )
             .await?;
         return Ok(HttpResponse::Ok()
@@ -238,7 +201,7 @@ pub(crate) async fn put(ctx: &Ctx, payload: Lent) -> S3Result<HttpResponse> {
     let req = PutRequest {
         attrs: attrs_from_request(&ctx.req)?,
         content_md5: ctx.content_md5()?,
-        precondition: write_precondition(ctx),
+        precondition: write_precondition(&ctx.req),
         checksum: Some(body.slot()),
         body,
     };
@@ -249,97 +212,8 @@ pub(crate) async fn put(ctx: &Ctx, payload: Lent) -> S3Result<HttpResponse> {
     Ok(resp.finish())
 }
 
-/// `x-amz-checksum-<algorithm>` and `x-amz-checksum-type` of a stored checksum.
-pub(crate) fn checksum_headers(resp: &mut HttpResponseBuilder, c: Option<&Checksum>) {
-    let Some(c) = c else { return };
-    if let Some((name, value)) = checksum::header_of(c) {
-        resp.insert_header((name, value));
-        resp.insert_header(("x-amz-checksum-type", checksum::type_name(&c.kind)));
-    }
-}
-
-pub(crate) fn xml_ok(body: String) -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("application/xml")
-        .body(body)
-}
-
-/// The source of a copy, after its `x-amz-copy-source-if-*` conditions held.
-pub(crate) async fn copy_source_info(ctx: &Ctx, bucket: &str, key: &str) -> S3Result<ObjectInfo> {
-    let src = ctx.vfs().head_object(bucket, key).await?;
-    if evaluate(&ctx.req, "x-amz-copy-source-", &src) != Decision::Proceed {
-        return Err(S3Error::precondition_failed(
-            "At least one of the pre-conditions you specified did not hold",
-        ));
-    }
-    Ok(src)
-}
-
-/// `x-amz-copy-source`: `[/]bucket/key[?versionId=...]`, URL-encoded.
-pub(crate) fn copy_source(value: &str) -> S3Result<(String, String)> {
-    let bad = || S3Error::invalid_argument("Invalid copy source: expected bucket/key");
-    let (path, version) = match value.split_once('?') {
-        Some((p, q)) => (p, q.strip_prefix("versionId=")),
-        None => (value, None),
-    };
-    if version.is_some_and(|v| v != "null") {
-        return Err(S3Error::invalid_argument("Invalid version id specified"));
-    }
-    let decoded = crate::router::path_decode(path)?;
-    let decoded = decoded.strip_prefix('/').unwrap_or(&decoded);
-    let (bucket, key) = decoded.split_once('/').ok_or_else(bad)?;
-    if bucket.is_empty() || key.is_empty() {
-        return Err(bad());
-    }
-    Ok((bucket.to_string(), key.to_string()))
-}
-
-pub(crate) async fn copy(ctx: &Ctx) -> S3Result<HttpResponse> {
-    let (src_bucket, src_key) = copy_source(ctx.header("x-amz-copy-source").unwrap_or(""))?;
-    let replace = match ctx.header("x-amz-metadata-directive") {
-        None | Some("COPY") => false,
-        Some("REPLACE") => true,
-        Some(other) => {
-            return Err(S3Error::invalid_argument(format!(
-                "Unknown metadata directive {other:?}"
-            )))
-        }
-    };
-    let src = copy_source_info(ctx, &src_bucket, &src_key).await?;
-    if src_bucket == ctx.bucket && src_key == ctx.key && !replace {
-        return Err(S3Error::invalid_request(
-            "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.",
-        ));
-    }
-    if src.size > MAX_COPY_SIZE {
-        return Err(S3Error::invalid_request(format!(
-            "The specified copy source is larger than the maximum allowable size for a copy source: {MAX_COPY_SIZE}"
-        )));
-    }
-    let attrs = if replace {
-        Some(attrs_from_request(&ctx.req)?)
-    } else {
-        None
-    };
-    let info = ctx
-        .vfs()
-        .copy_object(
-            &src_bucket,
-            &src_key,
-            &ctx.bucket,
-            &ctx.key,
-            attrs,
-            write_precondition(ctx),
-        )
-        .await?;
-    let mut x = Xml::document("CopyObjectResult", true);
-    x.elem_time("LastModified", info.last_modified)
-        .etag(&info.etag);
-    Ok(xml_ok(x.finish()))
-}
-
-pub(crate) async fn delete(ctx: &Ctx) -> S3Result<HttpResponse> {
-    check_version(ctx)?;
+pub(crate) async fn delete(ctx: &Ctx, version_id: Option<&str>) -> S3Result<HttpResponse> {
+    check_version(version_id)?;
     // A delete takes If-Match only, as in S3.
     let precondition = etag_precondition(ctx.header("if-match").map(str::to_string), None);
     ctx.vfs()
@@ -387,11 +261,6 @@ pub(crate) async fn delete_many(ctx: &Ctx, payload: Lent) -> S3Result<HttpRespon
     Ok(xml_ok(x.finish()))
 }
 
-pub(crate) async fn acl(ctx: &Ctx) -> S3Result<HttpResponse> {
-    ctx.vfs().head_object(&ctx.bucket, &ctx.key).await?;
-    Ok(crate::bucket::acl_response(ctx))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -411,17 +280,6 @@ mod tests {
         assert_eq!(parse_range(Some("bytes=0-1,4-5"), 10), Range::Whole);
         assert_eq!(parse_range(Some("items=0-1"), 10), Range::Whole);
         assert_eq!(parse_range(None, 10), Range::Whole);
-    }
-
-    #[test]
-    fn copy_sources() {
-        assert_eq!(copy_source("/b/k%20x").unwrap(), ("b".into(), "k x".into()));
-        assert_eq!(
-            copy_source("b/a/b?versionId=null").unwrap(),
-            ("b".into(), "a/b".into())
-        );
-        assert!(copy_source("b").is_err());
-        assert!(copy_source("b/k?versionId=3").is_err());
     }
 
     proptest::proptest! {

@@ -1,6 +1,7 @@
 //! The listener: HTTP/1.1 over TCP or TLS with the configured limits and timeouts, and the
 //! `Expect: 100-continue` gate, which authenticates a request before the client is told to send
-//! its body: a client with a bad key does not upload gigabytes only to be refused. Keys and the
+//! its body: a client with a bad key does not upload gigabytes only to be refused. What the gate
+//! verified travels on with the request ([`crate::dispatch::gate`]). Keys and the
 //! certificate can be swapped while serving ([`HttpServer::reload`]), connections kept.
 
 use std::io;
@@ -22,9 +23,9 @@ use s3gate_config::{Config, ServerConfig, TlsVersion};
 use s3gate_vfs::Vfs;
 use tokio::net::TcpStream;
 
-use crate::sigv4::Keys;
+use crate::auth::Keys;
+use crate::ctx::ServerState;
 use crate::timed::Timed;
-use crate::State;
 
 /// The running HTTP server.
 pub struct HttpServer {
@@ -32,7 +33,7 @@ pub struct HttpServer {
     metrics_addr: Option<SocketAddr>,
     handle: ServerHandle,
     task: tokio::task::JoinHandle<io::Result<()>>,
-    state: web::Data<State>,
+    state: web::Data<ServerState>,
     certificate: Option<Arc<Certificate>>,
 }
 
@@ -53,7 +54,7 @@ impl rustls::server::ResolvesServerCert for Certificate {
 /// plain TCP and for TLS (the two differ only in the final constructor).
 macro_rules! http_service {
     ($state:expr, $server:expr, $addr:expr) => {{
-        let state: web::Data<State> = $state;
+        let state: web::Data<ServerState> = $state;
         let gate_state = state.clone();
         HttpService::build()
             .client_request_timeout($server.read_timeout)
@@ -66,16 +67,16 @@ macro_rules! http_service {
             .expect(fn_service(move |req: Request| {
                 let state = gate_state.clone();
                 async move {
-                    match crate::authorize(req.head(), &state) {
-                        Ok(_) => Ok(req),
-                        Err(e) => Err(e.to_response(req.path(), &crate::request_id(), false)),
+                    match crate::dispatch::gate(&req, &state) {
+                        None => Ok(req),
+                        Some(refused) => Err(refused),
                     }
                 }
             }))
             .finish(map_config(
                 App::new()
                     .app_data(state)
-                    .default_service(web::to(crate::dispatch)),
+                    .default_service(web::to(crate::dispatch::dispatch)),
                 |_| AppConfig::default(),
             ))
     }};
@@ -94,7 +95,7 @@ impl HttpServer {
             .as_ref()
             .map(|c| tls_config(&config.server, c.clone()))
             .transpose()?;
-        let state = web::Data::new(State {
+        let state = web::Data::new(ServerState {
             keys: RwLock::new(Keys::new(&config.auth.keys)),
             metrics: Default::default(),
             config: config.clone(),

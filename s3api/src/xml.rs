@@ -3,9 +3,14 @@
 //! other control characters as character references); request bodies are parsed with quick-xml
 //! into the few shapes S3 accepts.
 
+use std::borrow::Cow;
 use std::fmt::Write;
 use std::time::SystemTime;
 
+use actix_web::HttpResponse;
+use s3gate_vfs::Checksum;
+
+use crate::checksum;
 use crate::error::{S3Error, S3Result};
 
 const NS: &str = "http://s3.amazonaws.com/doc/2006-03-01/";
@@ -104,11 +109,51 @@ impl Xml {
         self
     }
 
+    /// `<ChecksumCRC32>` (or another algorithm), and `<ChecksumType>` when `with_type`.
+    pub(crate) fn checksum(&mut self, c: Option<&Checksum>, with_type: bool) -> &mut Self {
+        if let Some(c) = c {
+            self.elem(&checksum::element(&c.kind.algorithm), &c.value);
+            if with_type {
+                self.elem("ChecksumType", checksum::type_name(&c.kind));
+            }
+        }
+        self
+    }
+
     pub(crate) fn finish(mut self) -> String {
         while !self.stack.is_empty() {
             self.close();
         }
         self.out
+    }
+}
+
+/// A 200 answer carrying an XML document.
+pub(crate) fn xml_ok(body: String) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/xml")
+        .body(body)
+}
+
+/// `encoding-type=url`: keys and prefixes percent-encoded, `/` kept.
+pub(crate) fn url_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~' | b'/') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// A key or prefix as the response shows it: URL-encoded when `url` (`encoding-type=url`).
+pub(crate) fn enc(url: bool, s: &str) -> Cow<'_, str> {
+    if url {
+        Cow::Owned(url_encode(s))
+    } else {
+        Cow::Borrowed(s)
     }
 }
 
@@ -400,6 +445,11 @@ pub(crate) fn parse_complete(body: &[u8]) -> S3Result<Vec<CompletedPart>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn url_encoding_keeps_slashes() {
+        assert_eq!(url_encode("a b/c+d%é"), "a%20b/c%2Bd%25%C3%A9");
+    }
 
     #[test]
     fn delete_body() {

@@ -136,6 +136,38 @@ async fn unknown_method_is_refused() {
     assert_eq!(s.get("bkt", "obj").await, b"data");
 }
 
+/// A CORS preflight and a browser form upload carry no S3 signature: on a server with keys they
+/// are not refused as unsigned but answered `501 NotImplemented`, as is a bucket POST that is
+/// no known operation.
+#[tokio::test(flavor = "multi_thread")]
+async fn unsigned_preflights_and_form_uploads_are_not_implemented() {
+    let s = TestServer::start_auth().await;
+    s.create_bucket("bkt").await;
+    for path in ["/", "/bkt", "/bkt/obj", "/bkt?cors"] {
+        let r = http()
+            .request(reqwest::Method::OPTIONS, s.url(path))
+            .header("origin", "https://example.com")
+            .header("access-control-request-method", "PUT")
+            .send()
+            .await
+            .unwrap();
+        check_error(r, 501, "NotImplemented").await;
+    }
+    let form = "--x\r\nContent-Disposition: form-data; name=\"key\"\r\n\r\nobj\r\n--x--\r\n";
+    let r = http()
+        .post(s.url("/bkt"))
+        .header("content-type", "multipart/form-data; boundary=x")
+        .body(form)
+        .send()
+        .await
+        .unwrap();
+    check_error(r, 501, "NotImplemented").await;
+    // Not a form: still no operation, and still refused before any signature is asked for.
+    let r = http().post(s.url("/bkt")).body("x").send().await.unwrap();
+    check_error(r, 501, "NotImplemented").await;
+    s.assert_no_such_key("bkt", "obj").await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn bad_listing_arguments() {
     let s = TestServer::start().await;

@@ -43,6 +43,36 @@ async fn scrape(s: &TestServer) -> HashMap<String, f64> {
     out
 }
 
+/// A request refused at the `Expect: 100-continue` gate, before its body was asked for, is
+/// counted like any other: by operation, status and error code.
+#[tokio::test]
+async fn requests_refused_before_their_body_are_counted() {
+    use tokio::io::AsyncWriteExt;
+    let s = TestServer::start_with(|c| {
+        c.server.metrics_addr = Some("127.0.0.1:0".parse().unwrap());
+        c.auth.keys = vec![format!("{ACCESS_KEY},{SECRET_KEY}").parse().unwrap()];
+    })
+    .await;
+    s.create_bucket("bkt").await;
+    let mut stream = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+    let head = format!(
+        "PUT /bkt/unsigned HTTP/1.1\r\nHost: {}\r\nContent-Length: 1000000\r\nExpect: 100-continue\r\n\r\n",
+        s.addr
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let answer = read_head(&mut stream).await;
+    assert!(answer.starts_with("HTTP/1.1 403"), "{answer}");
+    let m = scrape(&s).await;
+    let get = |k: &str| {
+        m.get(k)
+            .copied()
+            .unwrap_or_else(|| panic!("no sample {k} in {m:#?}"))
+    };
+    assert_eq!(get("s3gate_requests_total{op=PutObject,status=403}"), 1.0);
+    assert_eq!(get("s3gate_errors_total{code=AccessDenied}"), 1.0);
+    assert_eq!(get("s3gate_received_bytes_total{op=PutObject}"), 0.0);
+}
+
 #[tokio::test]
 async fn metrics_count_known_requests() {
     let s =

@@ -10,9 +10,9 @@ use hmac::{Hmac, Mac};
 use sha1::Sha1;
 use subtle::ConstantTimeEq;
 
+use super::{parse_payload_hash, Auth, Keys, PayloadHash};
 use crate::error::{S3Error, S3Result};
 use crate::router::Query;
-use crate::sigv4::{Auth, Keys, PayloadHash};
 
 /// The query parameters that are part of the signed resource, in sorted order.
 const SIGNED_SUBRESOURCES: [&str; 25] = [
@@ -157,7 +157,7 @@ fn authenticated(req: &RequestHead, access_key: &str) -> S3Result<Auth> {
         access_key: Some(access_key.to_string()),
         payload: match payload {
             // A SigV2 request cannot sign a streaming body; only a plain hex digest is checked.
-            Some(h) if h.len() == 64 => crate::sigv4::parse_payload_hash(Some(h))?,
+            Some(h) if h.len() == 64 => parse_payload_hash(Some(h))?,
             _ => PayloadHash::Unsigned,
         },
         chunk_signer: None,
@@ -175,7 +175,7 @@ fn parse_date(v: &str) -> Option<SystemTime> {
 }
 
 /// `Authorization: AWS ACCESS:SIGNATURE`.
-pub(crate) fn header_auth(
+pub(super) fn header_auth(
     req: &RequestHead,
     keys: &Keys,
     value: &str,
@@ -216,7 +216,7 @@ pub(crate) fn header_auth(
 }
 
 /// `?AWSAccessKeyId=…&Expires=…&Signature=…`.
-pub(crate) fn presigned_auth(
+pub(super) fn presigned_auth(
     req: &RequestHead,
     keys: &Keys,
     query: &Query,

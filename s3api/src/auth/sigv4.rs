@@ -3,7 +3,6 @@
 //! compares signatures in constant time. A request carries exactly one signature: what is
 //! verified is then what is served.
 
-use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 
 use actix_web::dev::RequestHead;
@@ -11,82 +10,17 @@ use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use super::{parse_payload_hash, Auth, ChunkSigner, Keys, PayloadHash};
 use crate::error::{S3Error, S3Result};
 use crate::router::Query;
 
 type HmacSha256 = Hmac<Sha256>;
 
-pub(crate) const EMPTY_SHA256: &str =
-    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
-const ALGORITHM: &str = "AWS4-HMAC-SHA256";
+pub(super) const ALGORITHM: &str = "AWS4-HMAC-SHA256";
 /// The most a request's clock may differ from ours.
 const MAX_SKEW: Duration = Duration::from_secs(15 * 60);
 
-/// Access key → secret key.
-#[derive(Default)]
-pub(crate) struct Keys(HashMap<String, String>);
-
-impl Keys {
-    pub(crate) fn new(keys: &[s3gate_config::AuthKey]) -> Keys {
-        Keys(
-            keys.iter()
-                .map(|k| (k.access_key.clone(), k.secret_key.clone()))
-                .collect(),
-        )
-    }
-
-    pub(crate) fn anonymous(&self) -> bool {
-        self.0.is_empty()
-    }
-
-    pub(crate) fn secret(&self, access_key: &str) -> Option<&str> {
-        self.0.get(access_key).map(String::as_str)
-    }
-}
-
-/// How the request body is to be checked, as declared by `x-amz-content-sha256`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum PayloadHash {
-    Unsigned,
-    Sha256([u8; 32]),
-    /// `aws-chunked` body; `signed` chunks carry signatures, `trailer` ends with trailing headers.
-    Streaming {
-        signed: bool,
-        trailer: bool,
-    },
-}
-
-/// What verifies the signatures of an aws-chunked body: the seed chain.
-#[derive(Clone)]
-pub(crate) struct ChunkSigner {
-    key: [u8; 32],
-    datetime: String,
-    scope: String,
-    pub(crate) previous: String,
-}
-
-impl ChunkSigner {
-    /// The signature a chunk (or the trailer, `kind` = `TRAILER`) must carry; advances the chain.
-    pub(crate) fn expect(&mut self, kind: &str, hashes: &str) -> String {
-        let sts = format!(
-            "AWS4-HMAC-SHA256-{kind}\n{}\n{}\n{}\n{hashes}",
-            self.datetime, self.scope, self.previous
-        );
-        let sig = hex::encode(hmac(&self.key, sts.as_bytes()));
-        self.previous = sig.clone();
-        sig
-    }
-}
-
-/// The outcome of authentication.
-pub(crate) struct Auth {
-    /// `None` for anonymous requests.
-    pub(crate) access_key: Option<String>,
-    pub(crate) payload: PayloadHash,
-    pub(crate) chunk_signer: Option<ChunkSigner>,
-}
-
-fn hmac(key: &[u8], data: &[u8]) -> [u8; 32] {
+pub(super) fn hmac(key: &[u8], data: &[u8]) -> [u8; 32] {
     let mut mac = HmacSha256::new_from_slice(key).expect("HMAC takes keys of any length");
     mac.update(data);
     mac.finalize().into_bytes().into()
@@ -97,33 +31,6 @@ pub(crate) fn signing_key(secret: &str, date: &str, region: &str, service: &str)
     let k = hmac(&k, region.as_bytes());
     let k = hmac(&k, service.as_bytes());
     hmac(&k, b"aws4_request")
-}
-
-pub(crate) fn parse_payload_hash(v: Option<&str>) -> S3Result<PayloadHash> {
-    Ok(match v {
-        None | Some("UNSIGNED-PAYLOAD") => PayloadHash::Unsigned,
-        Some("STREAMING-AWS4-HMAC-SHA256-PAYLOAD") => PayloadHash::Streaming {
-            signed: true,
-            trailer: false,
-        },
-        Some("STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER") => PayloadHash::Streaming {
-            signed: true,
-            trailer: true,
-        },
-        Some("STREAMING-UNSIGNED-PAYLOAD-TRAILER") => PayloadHash::Streaming {
-            signed: false,
-            trailer: true,
-        },
-        Some(h) => {
-            let mut out = [0u8; 32];
-            hex::decode_to_slice(h, &mut out).map_err(|_| {
-                S3Error::invalid_argument(format!(
-                    "x-amz-content-sha256 {h:?} is not a valid value"
-                ))
-            })?;
-            PayloadHash::Sha256(out)
-        }
-    })
 }
 
 /// The pieces of a SigV4 signature, from the header or the query.
@@ -154,144 +61,54 @@ fn parse_datetime(s: &str) -> S3Result<SystemTime> {
         .map_err(|_| S3Error::access_denied(format!("invalid X-Amz-Date {s:?}")))
 }
 
-/// The query parameters that carry a presigned signature (SigV4, then SigV2).
-const AUTH_PARAMS: [&str; 10] = [
-    "X-Amz-Algorithm",
-    "X-Amz-Credential",
-    "X-Amz-Date",
-    "X-Amz-Expires",
-    "X-Amz-SignedHeaders",
-    "X-Amz-Signature",
-    "X-Amz-Security-Token",
-    "AWSAccessKeyId",
-    "Expires",
-    "Signature",
-];
-
-/// The `Authorization` header, once it is certain that the request carries exactly one
-/// signature: two headers, a repeated signature parameter, or a header together with a signed
-/// query would otherwise leave the verifier and whatever reads the request after it free to pick
-/// different ones.
-fn one_auth_mechanism<'r>(req: &'r RequestHead, query: &Query) -> S3Result<Option<&'r str>> {
-    let only_one = || {
-        S3Error::invalid_argument(
-            "Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, Signature query string parameter or the Authorization header should be specified",
-        )
-    };
-    let mut headers = req.headers.get_all("authorization");
-    let authz = headers.next();
-    if headers.next().is_some() {
-        return Err(only_one());
-    }
-    let mut signed_query = false;
-    for name in AUTH_PARAMS {
-        match query.pairs().filter(|(k, _)| *k == name).count() {
-            0 => {}
-            1 => {
-                signed_query |= matches!(name, "X-Amz-Algorithm" | "X-Amz-Signature" | "Signature")
-            }
-            _ => {
-                return Err(S3Error::invalid_argument(format!(
-                    "the query parameter {name} may appear only once"
-                )))
-            }
-        }
-    }
-    match authz {
-        Some(_) if signed_query => Err(only_one()),
-        Some(v) => v.to_str().map(Some).map_err(|_| {
-            S3Error::authorization_header_malformed("the authorization header is not text")
-        }),
-        None => Ok(None),
-    }
-}
-
-/// Authenticates a request against the configured keys. With no keys configured every request
-/// is accepted as anonymous, and only the declared payload hash is kept for checking the body.
-/// `vhost_bucket` is the bucket named by the Host header, which SigV2 signs.
-pub(crate) fn authenticate(
+/// Header auth: `fields` is what follows the algorithm in `Authorization`
+/// (`Credential=…, SignedHeaders=…, Signature=…`).
+pub(super) fn header_auth(
     req: &RequestHead,
     keys: &Keys,
-    vhost_bucket: Option<&str>,
-    max_presign: Duration,
+    fields: &str,
+    query: &Query,
 ) -> S3Result<Auth> {
     let header = |n: &str| crate::headers::header(req, n);
-    if keys.anonymous() {
-        return Ok(Auth {
-            access_key: None,
-            payload: parse_payload_hash(header("x-amz-content-sha256"))?,
-            chunk_signer: None,
-        });
-    }
-    let query = Query::parse(req.uri.query().unwrap_or(""))?;
-    let authz = one_auth_mechanism(req, &query)?;
-    let (sig, payload_decl) = if let Some(a) = authz {
-        let rest = match a.strip_prefix(ALGORITHM) {
-            Some(r) => r,
-            None if a.starts_with("AWS ") => {
-                return crate::sigv2::header_auth(req, keys, a, &query, vhost_bucket)
-            }
-            None => {
-                return Err(S3Error::authorization_header_malformed(
-                    "unsupported authorization type",
-                ))
-            }
-        };
-        let mut cred = None;
-        let mut signed = None;
-        let mut signature = None;
-        for part in rest.split(',') {
-            match part.trim().split_once('=') {
-                Some(("Credential", v)) => cred = Some(v),
-                Some(("SignedHeaders", v)) => signed = Some(v),
-                Some(("Signature", v)) => signature = Some(v),
-                _ => {}
-            }
+    let mut cred = None;
+    let mut signed = None;
+    let mut signature = None;
+    for part in fields.split(',') {
+        match part.trim().split_once('=') {
+            Some(("Credential", v)) => cred = Some(v),
+            Some(("SignedHeaders", v)) => signed = Some(v),
+            Some(("Signature", v)) => signature = Some(v),
+            _ => {}
         }
-        let (Some(cred), Some(signed), Some(signature)) = (cred, signed, signature) else {
-            return Err(S3Error::authorization_header_malformed(
-                "the authorization header needs Credential, SignedHeaders and Signature",
-            ));
-        };
-        let (access_key, date, region, service) = parse_credential(cred)?;
-        let datetime = header("x-amz-date")
-            .ok_or_else(|| {
-                S3Error::access_denied(
-                    "AWS authentication requires a valid Date or x-amz-date header",
-                )
-            })?
-            .to_string();
-        let payload_decl = header("x-amz-content-sha256").ok_or_else(|| {
-            S3Error::invalid_request(
-                "Missing required header for this request: x-amz-content-sha256",
-            )
-        })?;
-        (
-            Signature {
-                access_key,
-                date,
-                region,
-                service,
-                signed_headers: signed.split(';').collect(),
-                signature,
-                datetime,
-            },
-            payload_decl.to_string(),
-        )
-    } else if query.get("X-Amz-Signature").is_some() {
-        return presigned_auth(req, keys, &query, max_presign);
-    } else if query.get("AWSAccessKeyId").is_some() {
-        return crate::sigv2::presigned_auth(req, keys, &query, vhost_bucket, max_presign);
-    } else {
-        return Err(S3Error::access_denied(
-            "Access Denied: the request is not signed",
+    }
+    let (Some(cred), Some(signed), Some(signature)) = (cred, signed, signature) else {
+        return Err(S3Error::authorization_header_malformed(
+            "the authorization header needs Credential, SignedHeaders and Signature",
         ));
+    };
+    let (access_key, date, region, service) = parse_credential(cred)?;
+    let datetime = header("x-amz-date")
+        .ok_or_else(|| {
+            S3Error::access_denied("AWS authentication requires a valid Date or x-amz-date header")
+        })?
+        .to_string();
+    let payload_decl = header("x-amz-content-sha256").ok_or_else(|| {
+        S3Error::invalid_request("Missing required header for this request: x-amz-content-sha256")
+    })?;
+    let sig = Signature {
+        access_key,
+        date,
+        region,
+        service,
+        signed_headers: signed.split(';').collect(),
+        signature,
+        datetime,
     };
     let secret = lookup(keys, &sig)?;
     check_time(&sig, None)?;
-    let payload = parse_payload_hash(Some(&payload_decl))?;
+    let payload = parse_payload_hash(Some(payload_decl))?;
     let key = signing_key(secret, sig.date, sig.region, sig.service);
-    let canonical = canonical_request(req, &sig.signed_headers, &query, None, &payload_decl)?;
+    let canonical = canonical_request(req, &sig.signed_headers, query, None, payload_decl)?;
     verify(&key, &sig, &canonical)?;
     let chunk_signer =
         matches!(payload, PayloadHash::Streaming { signed: true, .. }).then(|| ChunkSigner {
@@ -307,7 +124,7 @@ pub(crate) fn authenticate(
     })
 }
 
-fn presigned_auth(
+pub(super) fn presigned_auth(
     req: &RequestHead,
     keys: &Keys,
     query: &Query,
@@ -359,14 +176,11 @@ fn presigned_auth(
 }
 
 fn lookup<'k>(keys: &'k Keys, sig: &Signature) -> S3Result<&'k str> {
-    keys.0
-        .get(sig.access_key)
-        .map(String::as_str)
-        .ok_or_else(|| {
-            S3Error::invalid_access_key_id(
-                "The AWS Access Key Id you provided does not exist in our records.",
-            )
-        })
+    keys.secret(sig.access_key).ok_or_else(|| {
+        S3Error::invalid_access_key_id(
+            "The AWS Access Key Id you provided does not exist in our records.",
+        )
+    })
 }
 
 fn scope(sig: &Signature) -> String {
@@ -518,6 +332,7 @@ fn canonical_request(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::auth::EMPTY_SHA256;
 
     #[test]
     fn signing_key_matches_aws_example() {

@@ -1,0 +1,93 @@
+//! What a handler is given: the server's shared state, and the request it serves once routed
+//! and authenticated ([`Ctx`]), with the readers of the request every handler shares.
+
+use std::sync::Arc;
+
+use actix_web::{web, HttpRequest};
+use s3gate_config::Config;
+use s3gate_vfs::Vfs;
+
+use crate::auth::{Auth, Keys};
+use crate::body::Body;
+use crate::error::{S3Error, S3Result};
+use crate::headers;
+use crate::intake::Lent;
+use crate::metrics::Metrics;
+use crate::router::Query;
+
+/// What every request handler can reach, shared by all workers.
+pub(crate) struct ServerState {
+    pub(crate) config: Arc<Config>,
+    pub(crate) vfs: Arc<Vfs>,
+    /// Swapped whole on reload.
+    pub(crate) keys: std::sync::RwLock<Keys>,
+    pub(crate) metrics: Metrics,
+}
+
+/// One request on its way through a handler.
+pub(crate) struct Ctx {
+    pub(crate) req: HttpRequest,
+    pub(crate) state: web::Data<ServerState>,
+    pub(crate) auth: Auth,
+    pub(crate) query: Query,
+    pub(crate) bucket: String,
+    pub(crate) key: String,
+}
+
+impl Ctx {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
+        headers::header(self.req.head(), name)
+    }
+
+    pub(crate) fn vfs(&self) -> &Vfs {
+        &self.state.vfs
+    }
+
+    /// The request body as a decoded, checked stream.
+    pub(crate) fn body(&self, payload: Lent) -> S3Result<Body> {
+        Body::new(
+            &self.req,
+            payload,
+            &self.auth,
+            self.state.config.server.read_timeout,
+        )
+    }
+
+    /// A small request body (an XML document), read whole: at most `limit` bytes, checked
+    /// against `Content-MD5` when one is sent.
+    pub(crate) async fn small_body(&self, mut body: Body, limit: usize) -> S3Result<Vec<u8>> {
+        use futures_util::StreamExt;
+        use md5::Digest;
+        let want_md5 = self.content_md5()?;
+        let mut raw = Vec::new();
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(|e| S3Error::from(s3gate_vfs::VfsError::Body(e)))?;
+            if raw.len() + chunk.len() > limit {
+                return Err(S3Error::malformed_xml("the request body is too large"));
+            }
+            raw.extend_from_slice(&chunk);
+        }
+        if want_md5.is_some_and(|m| m != <[u8; 16]>::from(md5::Md5::digest(&raw))) {
+            return Err(S3Error::bad_digest(
+                "The Content-MD5 you specified did not match what we received.",
+            ));
+        }
+        Ok(raw)
+    }
+
+    /// The `Content-MD5` header, decoded.
+    pub(crate) fn content_md5(&self) -> S3Result<Option<[u8; 16]>> {
+        use base64::Engine;
+        self.header("content-md5")
+            .map(|v| {
+                base64::engine::general_purpose::STANDARD
+                    .decode(v.trim())
+                    .ok()
+                    .and_then(|b| <[u8; 16]>::try_from(b).ok())
+                    .ok_or_else(|| {
+                        S3Error::invalid_digest("The Content-MD5 you specified is not valid.")
+                    })
+            })
+            .transpose()
+    }
+}

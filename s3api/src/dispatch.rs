@@ -1,0 +1,322 @@
+//! The request pipeline: every request goes parse → route → authenticate → handler, and leaves
+//! one access-log line and its metrics, whatever the outcome. A head is verified once: by the
+//! `Expect: 100-continue` gate when the client asks for one ([`gate`]), which hands what it
+//! verified on to [`dispatch`], or else by `dispatch` itself.
+
+use std::time::Instant;
+
+use actix_http::Request;
+use actix_web::body::{BodySize, MessageBody};
+use actix_web::dev::RequestHead;
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::http::Method;
+use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
+
+use crate::auth::{self, Auth};
+use crate::ctx::{Ctx, ServerState};
+use crate::error::{S3Error, S3Result};
+use crate::intake::{Intake, Lent};
+use crate::router::{Op, Query, Route};
+use crate::{
+    access_log, acl, bucket, copy, headers, list, metrics, multipart, object, router, timed,
+};
+
+/// What was verified of a request head: its query, its route and who sends it.
+struct Verified {
+    query: Query,
+    route: Route,
+    auth: Auth,
+}
+
+/// What the access log and the metrics name a request by: as much as was known of it when it
+/// was answered, so that a refused head is still named.
+#[derive(Clone)]
+struct Named {
+    op: &'static str,
+    sub_resource: String,
+    bucket: String,
+    key: String,
+    access_key: Option<String>,
+}
+
+impl Named {
+    fn unknown() -> Named {
+        Named {
+            op: "unknown",
+            sub_resource: String::new(),
+            bucket: String::new(),
+            key: String::new(),
+            access_key: None,
+        }
+    }
+}
+
+/// A head the `Expect: 100-continue` gate verified, handed on to [`dispatch`] in the request's
+/// extensions: each head is routed and authenticated once.
+struct Gated(Verified, Named);
+
+/// Everything that can be decided from the request head alone: its size, its route, its
+/// signature. Routed before authentication, so that `named` says what a refused request was
+/// after.
+fn verify(head: &RequestHead, state: &ServerState, named: &mut Named) -> S3Result<Verified> {
+    let query = parse_query(head, state)?;
+    named.sub_resource = query.sub_resource().unwrap_or("").to_string();
+    let route = route_of(head, &query, state)?;
+    named.op = route.op.name();
+    named.bucket.clone_from(&route.bucket);
+    named.key.clone_from(&route.key);
+    let auth = authenticate(head, state, &route)?;
+    named.access_key.clone_from(&auth.access_key);
+    Ok(Verified { query, route, auth })
+}
+
+/// The `Expect: 100-continue` gate: a head is verified before the client is told to send its
+/// body. A verified head goes on to [`dispatch`] with what was verified, in its extensions; a
+/// refused one gets its answer here, logged and counted like any other request.
+pub(crate) fn gate(req: &Request, state: &ServerState) -> Option<HttpResponse> {
+    let started = Instant::now();
+    let mut named = Named::unknown();
+    match verify(req.head(), state, &mut named) {
+        Ok(v) => {
+            req.extensions_mut().insert(Gated(v, named));
+            None
+        }
+        Err(e) => {
+            let id = request_id();
+            let resp = e.to_response(req.path(), &id, false);
+            trace(
+                state,
+                &Trace {
+                    id: &id,
+                    method: req.method(),
+                    named: &named,
+                    status: resp.status().as_u16(),
+                    error: Some(e.code),
+                    bytes_in: 0,
+                    bytes_out: body_len(&resp, false),
+                    seconds: started.elapsed().as_secs_f64(),
+                },
+            );
+            Some(resp)
+        }
+    }
+}
+
+/// One answered request, as the access log and the metrics see it.
+struct Trace<'a> {
+    id: &'a str,
+    method: &'a Method,
+    named: &'a Named,
+    status: u16,
+    error: Option<&'static str>,
+    bytes_in: u64,
+    bytes_out: u64,
+    seconds: f64,
+}
+
+/// The bytes of an answer's body (none for a HEAD).
+fn body_len(resp: &HttpResponse, head: bool) -> u64 {
+    match MessageBody::size(resp.body()) {
+        BodySize::Sized(n) if !head => n,
+        _ => 0,
+    }
+}
+
+/// Counts a request in the metrics and writes its access-log line.
+fn trace(state: &ServerState, t: &Trace) {
+    let n = t.named;
+    state.metrics.observe(metrics::Observation {
+        op: n.op,
+        status: t.status,
+        error: t.error,
+        bytes_in: t.bytes_in,
+        bytes_out: t.bytes_out,
+        seconds: t.seconds,
+    });
+    // One line per request, never a secret: the access key id only. Names taken from the
+    // request are escaped, so that none can forge a line or reach the terminal. The duration
+    // runs to the response head; a body still streams after it.
+    tracing::info!(
+        target: "s3gate::access",
+        id = %t.id,
+        method = %t.method,
+        op = n.op,
+        sub_resource = %access_log::Escaped(&n.sub_resource),
+        bucket = %access_log::Escaped(&n.bucket),
+        key = %access_log::Escaped(&n.key),
+        status = t.status,
+        error = t.error.unwrap_or(""),
+        bytes_in = t.bytes_in,
+        bytes_out = t.bytes_out,
+        ms = t.seconds * 1000.0,
+        access_key = %access_log::Escaped(n.access_key.as_deref().unwrap_or("-")),
+        "request"
+    );
+}
+
+/// The head's size check, then its query.
+fn parse_query(head: &RequestHead, state: &ServerState) -> S3Result<Query> {
+    let head_bytes = head.uri.to_string().len()
+        + head
+            .headers
+            .iter()
+            .map(|(n, v)| n.as_str().len() + v.len() + 4)
+            .sum::<usize>();
+    if head_bytes > state.config.server.max_header_bytes {
+        return Err(S3Error::header_too_large(format!(
+            "Your request header section exceeds the maximum allowed size of {} bytes",
+            state.config.server.max_header_bytes
+        )));
+    }
+    Query::parse(head.uri.query().unwrap_or(""))
+}
+
+/// The route of a request whose query is parsed.
+fn route_of(head: &RequestHead, query: &Query, state: &ServerState) -> S3Result<Route> {
+    router::route(
+        &head.method,
+        headers::header(head, "host"),
+        head.uri.path(),
+        query,
+        &head.headers,
+        if state.config.server.force_path_style {
+            &[]
+        } else {
+            &state.config.server.vhost_domains
+        },
+    )
+}
+
+/// Who sends the request. Requests that carry no S3 signature by design (a CORS preflight, a
+/// browser form upload) take the lane before authentication: they are not refused for lacking
+/// one, and reach [`unsigned`] as no one in particular.
+fn authenticate(head: &RequestHead, state: &ServerState, route: &Route) -> S3Result<Auth> {
+    if route.op.unsigned() {
+        return Ok(Auth::unsigned());
+    }
+    let keys = state
+        .keys
+        .read()
+        .map_err(|_| S3Error::internal("the key table is unavailable"))?;
+    auth::authenticate(
+        head,
+        &keys,
+        route.virtual_host.then_some(route.bucket.as_str()),
+        state.config.auth.presigned_max_age,
+    )
+}
+
+pub(crate) fn request_id() -> String {
+    format!("{:016X}", rand::random::<u64>())
+}
+
+pub(crate) async fn dispatch(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<ServerState>,
+) -> HttpResponse {
+    let started = Instant::now();
+    let in_flight = req
+        .conn_data::<std::sync::Arc<timed::Requests>>()
+        .map(|r| r.start());
+    let id = request_id();
+    let head = req.method() == Method::HEAD;
+    let resource = req.uri().path().to_string();
+    let intake = Intake::new(payload.into_inner());
+    let gated = req.extensions_mut().remove::<Gated>();
+    let mut named = Named::unknown();
+    let result = async {
+        let Verified { query, route, auth } = match gated {
+            Some(Gated(verified, known)) => {
+                named = known;
+                verified
+            }
+            None => verify(req.head(), &state, &mut named)?,
+        };
+        let Route {
+            op, bucket, key, ..
+        } = route;
+        let ctx = Ctx {
+            req: req.clone(),
+            state: state.clone(),
+            auth,
+            query,
+            bucket,
+            key,
+        };
+        handle(op, &ctx, intake.lend()).await
+    }
+    .await;
+    let (mut resp, code) = match result {
+        Ok(r) => (r, None),
+        Err(e) => (e.to_response(&resource, &id, head), Some(e.code)),
+    };
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        resp.headers_mut()
+            .insert(HeaderName::from_static("x-amz-request-id"), v);
+    }
+    // What the handler left of the body, so that the client reads this answer.
+    intake.drain(state.config.server.read_timeout).await;
+    trace(
+        &state,
+        &Trace {
+            id: &id,
+            method: req.method(),
+            named: &named,
+            status: resp.status().as_u16(),
+            error: code,
+            bytes_in: intake.received(),
+            bytes_out: body_len(&resp, head),
+            seconds: started.elapsed().as_secs_f64(),
+        },
+    );
+    intake.settle(resp, in_flight)
+}
+
+async fn handle(op: Op, ctx: &Ctx, payload: Lent) -> S3Result<HttpResponse> {
+    match op {
+        Op::ListBuckets => bucket::list_buckets(ctx).await,
+        Op::CreateBucket => bucket::create(ctx).await,
+        Op::DeleteBucket => bucket::delete(ctx).await,
+        Op::HeadBucket => bucket::head(ctx).await,
+        Op::GetBucketLocation => bucket::location(ctx).await,
+        Op::GetBucketAcl => acl::bucket(ctx).await,
+        Op::GetBucketVersioning => bucket::versioning(ctx).await,
+        Op::ListObjects => list::list_objects(ctx, list::Flavor::V1).await,
+        Op::ListObjectsV2 => list::list_objects(ctx, list::Flavor::V2).await,
+        Op::ListObjectVersions => list::list_objects(ctx, list::Flavor::Versions).await,
+        Op::DeleteObjects => object::delete_many(ctx, payload).await,
+        Op::HeadObject { version_id } => object::get(ctx, version_id.as_deref(), true).await,
+        Op::GetObject { version_id } => object::get(ctx, version_id.as_deref(), false).await,
+        Op::GetObjectAcl => acl::object(ctx).await,
+        Op::PutObject => object::put(ctx, payload).await,
+        Op::CopyObject { source } => copy::copy_object(ctx, &source).await,
+        Op::DeleteObject { version_id } => object::delete(ctx, version_id.as_deref()).await,
+        Op::ListMultipartUploads => multipart::list_uploads(ctx).await,
+        Op::CreateMultipartUpload => multipart::create(ctx).await,
+        Op::UploadPart {
+            upload_id,
+            part_number,
+        } => multipart::upload_part(ctx, &upload_id, part_number, payload).await,
+        Op::UploadPartCopy {
+            upload_id,
+            part_number,
+            source,
+        } => copy::upload_part_copy(ctx, &upload_id, part_number, &source).await,
+        Op::CompleteMultipartUpload { upload_id } => {
+            multipart::complete(ctx, &upload_id, payload).await
+        }
+        Op::AbortMultipartUpload { upload_id } => multipart::abort(ctx, &upload_id).await,
+        Op::ListParts { upload_id } => multipart::list_parts(ctx, &upload_id).await,
+        Op::CorsPreflight | Op::PostObject => unsigned(&op),
+    }
+}
+
+/// Where the requests of the lane before authentication are answered: CORS preflights and
+/// browser form uploads, both refused as not implemented for now.
+fn unsigned(op: &Op) -> S3Result<HttpResponse> {
+    Err(S3Error::not_implemented(format!(
+        "{} is not implemented by this server",
+        op.name()
+    )))
+}
