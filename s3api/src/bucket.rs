@@ -1,7 +1,8 @@
-//! Bucket operations, and the fixed answer for the bucket setting this server does not vary
-//! (versioning): what s3cmd and other clients read before they act.
+//! Bucket operations, and the bucket's configuration as its record holds it (versioning): what
+//! s3cmd and other clients read before they act.
 
 use actix_web::HttpResponse;
+use s3gate_vfs::Versioning;
 
 use crate::acl::write_owner;
 use crate::ctx::Ctx;
@@ -55,10 +56,18 @@ pub(crate) async fn location(ctx: &Ctx) -> S3Result<HttpResponse> {
     Ok(xml_ok(x.finish()))
 }
 
-/// Versioning has never been enabled: an empty configuration, as S3 answers for such buckets.
+/// The bucket's versioning state; a bucket where it was never enabled answers an empty
+/// configuration, as S3 does.
 pub(crate) async fn versioning(ctx: &Ctx) -> S3Result<HttpResponse> {
-    ctx.vfs().head_bucket(&ctx.bucket).await?;
-    Ok(xml_ok(
-        Xml::document("VersioningConfiguration", true).finish(),
-    ))
+    let mut x = Xml::document("VersioningConfiguration", true);
+    match ctx.bucket_record().await?.versioning {
+        Versioning::Unversioned => {}
+        Versioning::Enabled => {
+            x.elem("Status", "Enabled");
+        }
+        Versioning::Suspended => {
+            x.elem("Status", "Suspended");
+        }
+    }
+    Ok(xml_ok(x.finish()))
 }

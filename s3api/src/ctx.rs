@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use actix_web::{web, HttpRequest};
 use s3gate_config::Config;
-use s3gate_vfs::Vfs;
+use s3gate_vfs::{BucketRecord, Vfs};
 
 use crate::auth::{Auth, Keys};
 use crate::body::Body;
@@ -32,9 +32,39 @@ pub(crate) struct Ctx {
     pub(crate) query: Query,
     pub(crate) bucket: String,
     pub(crate) key: String,
+    /// The bucket's record, read from the index the first time a handler asks for it (most
+    /// requests never need it, and a small GET should not pay an index read for it).
+    record: tokio::sync::OnceCell<BucketRecord>,
 }
 
 impl Ctx {
+    pub(crate) fn new(
+        req: HttpRequest,
+        state: web::Data<ServerState>,
+        auth: Auth,
+        query: Query,
+        bucket: String,
+        key: String,
+    ) -> Ctx {
+        Ctx {
+            req,
+            state,
+            auth,
+            query,
+            bucket,
+            key,
+            record: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    /// The bucket's record (its configuration), read once per request.
+    pub(crate) async fn bucket_record(&self) -> S3Result<&BucketRecord> {
+        Ok(self
+            .record
+            .get_or_try_init(|| self.state.vfs.bucket(&self.bucket))
+            .await?)
+    }
+
     pub(crate) fn header(&self, name: &str) -> Option<&str> {
         headers::header(self.req.head(), name)
     }

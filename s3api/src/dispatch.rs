@@ -236,14 +236,7 @@ pub(crate) async fn dispatch(
         let Route {
             op, bucket, key, ..
         } = route;
-        let ctx = Ctx {
-            req: req.clone(),
-            state: state.clone(),
-            auth,
-            query,
-            bucket,
-            key,
-        };
+        let ctx = Ctx::new(req.clone(), state.clone(), auth, query, bucket, key);
         handle(op, &ctx, intake.lend()).await
     }
     .await;
