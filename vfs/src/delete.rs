@@ -164,13 +164,6 @@ mod tests {
     use crate::list::{ListItem, ListQuery};
     use crate::object::PutRequest;
 
-    async fn open(root: &std::path::Path) -> Vfs {
-        let mut config = s3gate_config::Config::default();
-        config.remote.path = root.to_path_buf();
-        config.vfs.fsync = false;
-        Vfs::open(&config).await.unwrap()
-    }
-
     async fn put(vfs: &Vfs, key: &str, data: &'static [u8]) {
         type BodyError = Box<dyn std::error::Error + Send + Sync>;
         let body = futures_util::stream::iter([Ok::<_, BodyError>(Bytes::from_static(data))]);
@@ -254,7 +247,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread")]
     async fn a_delete_cut_off_after_its_commit_is_finished_at_the_next_start() {
         let dir = tempfile::tempdir().unwrap();
-        let vfs = open(dir.path()).await;
+        let vfs = Vfs::open_unsynced(dir.path()).await;
         vfs.create_bucket("bkt").await.unwrap();
         put(&vfs, "gone", b"deleted before the crash").await;
         put(&vfs, "rewritten", b"deleted before the crash").await;
@@ -266,7 +259,7 @@ mod tests {
         // Another program writes the second key again while the server is down.
         std::fs::write(dir.path().join("bkt/rewritten"), b"a newer file").unwrap();
 
-        let vfs = open(dir.path()).await;
+        let vfs = Vfs::open_unsynced(dir.path()).await;
         assert!(
             !dir.path().join("bkt/gone").exists(),
             "the delete was finished"
@@ -286,7 +279,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread")]
     async fn listings_wait_for_the_first_check_of_a_reopened_index() {
         let dir = tempfile::tempdir().unwrap();
-        let vfs = open(dir.path()).await;
+        let vfs = Vfs::open_unsynced(dir.path()).await;
         vfs.create_bucket("bkt").await.unwrap();
         put(&vfs, "gone", b"removed while the server was down").await;
         put(&vfs, "kept", b"kept").await;
@@ -295,7 +288,7 @@ mod tests {
         // A file gone, its record left: as an unlink a crash cut off from its commit leaves it.
         std::fs::remove_file(dir.path().join("bkt/gone")).unwrap();
 
-        let vfs = std::sync::Arc::new(open(dir.path()).await);
+        let vfs = std::sync::Arc::new(Vfs::open_unsynced(dir.path()).await);
         let listing = tokio::spawn({
             let vfs = vfs.clone();
             async move { keys(&vfs).await }
@@ -313,7 +306,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread")]
     async fn a_refused_unlink_leaves_the_object_and_its_record() {
         let dir = tempfile::tempdir().unwrap();
-        let vfs = open(dir.path()).await;
+        let vfs = Vfs::open_unsynced(dir.path()).await;
         vfs.create_bucket("bkt").await.unwrap();
         put(&vfs, "d/k", b"stays").await;
         vfs.reconcile().await.unwrap();

@@ -396,3 +396,16 @@ impl Vfs {
         })
     }
 }
+
+#[cfg(test)]
+impl Vfs {
+    /// A VFS over `root` with fsync off, as the unit tests open one.
+    pub(crate) async fn open_unsynced(root: &std::path::Path) -> Vfs {
+        let mut config = s3gate_config::Config::default();
+        config.remote.path = root.to_path_buf();
+        config.vfs.fsync = false;
+        Vfs::open(&config)
+            .await
+            .unwrap_or_else(|e| panic!("a VFS over {}: {e}", root.display()))
+    }
+}

@@ -212,3 +212,17 @@ pub(crate) fn authenticate(
         )),
     }
 }
+
+/// Appends a header value as both signature versions sign it: trimmed, each run of spaces made
+/// one, byte for byte otherwise (a value need not be UTF-8).
+fn push_collapsed(out: &mut Vec<u8>, value: &[u8]) {
+    let words = value
+        .split(|b| b.is_ascii_whitespace())
+        .filter(|w| !w.is_empty());
+    for (i, w) in words.enumerate() {
+        if i > 0 {
+            out.push(b' ');
+        }
+        out.extend_from_slice(w);
+    }
+}

@@ -81,18 +81,8 @@ fn string_to_sign(
         if !n.starts_with("x-amz-") {
             continue;
         }
-        // Trimmed, and each run of spaces made one.
         let mut v = Vec::with_capacity(value.len());
-        let words = value
-            .as_bytes()
-            .split(|b| b.is_ascii_whitespace())
-            .filter(|w| !w.is_empty());
-        for (i, w) in words.enumerate() {
-            if i > 0 {
-                v.push(b' ');
-            }
-            v.extend_from_slice(w);
-        }
+        super::push_collapsed(&mut v, value.as_bytes());
         match amz.iter_mut().find(|(k, _)| *k == n) {
             Some((_, existing)) => {
                 existing.push(b',');

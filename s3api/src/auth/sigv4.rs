@@ -310,16 +310,7 @@ fn canonical_request(
             if i > 0 {
                 out.push(b',');
             }
-            // Trimmed, and each run of spaces made one, as the signers do.
-            let words = v
-                .split(|b| b.is_ascii_whitespace())
-                .filter(|w| !w.is_empty());
-            for (j, w) in words.enumerate() {
-                if j > 0 {
-                    out.push(b' ');
-                }
-                out.extend_from_slice(w);
-            }
+            super::push_collapsed(&mut out, v);
         }
         out.push(b'\n');
     }

@@ -26,6 +26,22 @@ async fn closed_within(stream: &mut TcpStream, limit: Duration) -> Option<Durati
     waited.ok().map(|()| start.elapsed())
 }
 
+/// One response with a `Content-Length` body, read from a connection that stays open.
+async fn read_response(stream: &mut TcpStream) -> (String, Vec<u8>) {
+    let head = read_head(stream).await;
+    let len: usize = head
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("content-length:")
+                .map(|v| v.trim().parse().unwrap())
+        })
+        .unwrap();
+    let mut body = vec![0u8; len];
+    stream.read_exact(&mut body).await.unwrap();
+    (head, body)
+}
+
 /// After one answered request, a client that sends one byte of the next head and stops is
 /// disconnected, as it would be on its first request. The HTTP layer timed only the first head
 /// of a connection: such a connection stayed open for good.
@@ -41,18 +57,8 @@ async fn every_request_head_has_a_deadline() {
         .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
         .await
         .unwrap();
-    let head = read_head(&mut stream).await;
+    let (head, _) = read_response(&mut stream).await;
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-    let len: usize = head
-        .lines()
-        .find_map(|l| {
-            l.to_ascii_lowercase()
-                .strip_prefix("content-length:")
-                .map(|v| v.trim().parse().unwrap())
-        })
-        .unwrap();
-    let mut body = vec![0u8; len];
-    stream.read_exact(&mut body).await.unwrap();
     stream.write_all(b"G").await.unwrap();
     let closed = closed_within(&mut stream, Duration::from_secs(15)).await;
     assert!(
@@ -133,18 +139,8 @@ async fn an_early_error_is_readable_by_a_client_still_sending() {
         .write_all(&pattern(len, 3))
         .await
         .expect("the server took the whole body before answering");
-    let head = read_head(&mut stream).await;
+    let (head, body) = read_response(&mut stream).await;
     assert!(head.starts_with("HTTP/1.1 404"), "{head}");
-    let len: usize = head
-        .lines()
-        .find_map(|l| {
-            l.to_ascii_lowercase()
-                .strip_prefix("content-length:")
-                .map(|v| v.trim().parse().unwrap())
-        })
-        .unwrap();
-    let mut body = vec![0u8; len];
-    stream.read_exact(&mut body).await.unwrap();
     assert!(
         String::from_utf8_lossy(&body).contains("<Code>NoSuchBucket</Code>"),
         "{}",

@@ -185,13 +185,6 @@ impl Vfs {
 mod tests {
     use super::*;
 
-    async fn open(root: &std::path::Path) -> Vfs {
-        let mut config = s3gate_config::Config::default();
-        config.remote.path = root.to_path_buf();
-        config.vfs.fsync = false;
-        Vfs::open(&config).await.unwrap()
-    }
-
     fn stored(vfs: &Vfs, name: &str) -> Option<BucketRecord> {
         let v = vfs.index.get_in(Tree::Buckets, name.as_bytes()).unwrap()?;
         Some(decode(&v).unwrap())
@@ -200,7 +193,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread")]
     async fn a_bucket_has_a_record_from_its_creation_to_its_deletion() {
         let dir = tempfile::tempdir().unwrap();
-        let vfs = open(dir.path()).await;
+        let vfs = Vfs::open_unsynced(dir.path()).await;
         let before = now_ns();
         vfs.create_bucket("bkt").await.unwrap();
         let record = stored(&vfs, "bkt").expect("no record made with the bucket");
@@ -218,7 +211,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread")]
     async fn a_bucket_made_by_another_program_gets_its_record_when_asked_for() {
         let dir = tempfile::tempdir().unwrap();
-        let vfs = open(dir.path()).await;
+        let vfs = Vfs::open_unsynced(dir.path()).await;
         std::fs::create_dir(dir.path().join("other")).unwrap();
         assert_eq!(stored(&vfs, "other"), None);
         let record = vfs.bucket("other").await.unwrap();
@@ -229,7 +222,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread")]
     async fn a_rescan_drops_the_record_of_a_bucket_whose_folder_is_gone() {
         let dir = tempfile::tempdir().unwrap();
-        let vfs = open(dir.path()).await;
+        let vfs = Vfs::open_unsynced(dir.path()).await;
         vfs.create_bucket("gone").await.unwrap();
         vfs.create_bucket("kept").await.unwrap();
         std::fs::remove_dir(dir.path().join("gone")).unwrap();
