@@ -1,8 +1,13 @@
-//! What the access log writes of a request's own words (bucket, key, sub-resource, key id):
-//! escaped, so that a name holding a line break cannot forge a log line and one holding an
-//! escape sequence cannot reach the terminal of whoever reads the log.
+//! Request ids, and what the access log writes of a request's own words (bucket, key,
+//! sub-resource, key id): escaped, so that a name holding a line break cannot forge a log line
+//! and one holding an escape sequence cannot reach the terminal of whoever reads the log.
 
 use std::fmt;
+
+/// A new request id: sent as `x-amz-request-id`, named in the error document and the log line.
+pub(crate) fn request_id() -> String {
+    format!("{:016X}", rand::random::<u64>())
+}
 
 /// Writes its text with control characters (and the backslash that introduces escapes)
 /// escaped as Rust does (`\n`, `\u{1b}`); everything else as it is.

@@ -82,7 +82,7 @@ pub(crate) fn gate(req: &Request, state: &ServerState) -> Option<HttpResponse> {
             None
         }
         Err(e) => {
-            let id = request_id();
+            let id = access_log::request_id();
             let resp = e.to_response(req.path(), &id, false);
             trace(
                 state,
@@ -206,10 +206,6 @@ fn authenticate(head: &RequestHead, state: &ServerState, route: &Route) -> S3Res
     )
 }
 
-pub(crate) fn request_id() -> String {
-    format!("{:016X}", rand::random::<u64>())
-}
-
 pub(crate) async fn dispatch(
     req: HttpRequest,
     payload: web::Payload,
@@ -219,7 +215,7 @@ pub(crate) async fn dispatch(
     let in_flight = req
         .conn_data::<std::sync::Arc<timed::Requests>>()
         .map(|r| r.start());
-    let id = request_id();
+    let id = access_log::request_id();
     let head = req.method() == Method::HEAD;
     let resource = req.uri().path().to_string();
     let intake = Intake::new(payload.into_inner());

@@ -21,6 +21,7 @@ mod list;
 mod metrics;
 mod multipart;
 mod object;
+mod ops_listener;
 mod router;
 mod server;
 mod timed;

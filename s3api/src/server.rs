@@ -123,9 +123,9 @@ impl HttpServer {
                         .finish(map_config(
                             App::new()
                                 .app_data(state.clone())
-                                .route("/metrics", web::get().to(crate::metrics::scrape))
-                                .route("/health", web::get().to(crate::metrics::health))
-                                .route("/ready", web::get().to(crate::metrics::ready)),
+                                .route("/metrics", web::get().to(crate::ops_listener::scrape))
+                                .route("/health", web::get().to(crate::ops_listener::health))
+                                .route("/ready", web::get().to(crate::ops_listener::ready)),
                             |_| AppConfig::default(),
                         ))
                         .tcp()

@@ -193,7 +193,7 @@ fn too_many_headers() -> Vec<u8> {
     crate::error::S3Error::header_too_large(
         "Your request header section exceeds the maximum number of headers this server reads",
     )
-    .to_raw_response(&crate::dispatch::request_id())
+    .to_raw_response(&crate::access_log::request_id())
 }
 
 impl<T: AsyncWrite + Unpin> AsyncWrite for Timed<T> {
