@@ -1,47 +1,9 @@
 //! The operations listener: Prometheus metrics (parsed with a Prometheus text-format parser and
 //! checked after known requests), `/health` and `/ready`, none of it on the S3 port.
 
-use std::collections::HashMap;
-
 use aws_sdk_s3::primitives::ByteStream;
 
 use crate::common::*;
-
-/// Scrapes `/metrics` and returns each sample as `name{label=value,...}` → value.
-async fn scrape(s: &TestServer) -> HashMap<String, f64> {
-    let addr = s.metrics_addr().expect("a metrics listener");
-    let text = http()
-        .get(format!("http://{addr}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let lines = text.lines().map(|l| Ok(l.to_string()));
-    let scrape = prometheus_parse::Scrape::parse(lines).expect("valid Prometheus text format");
-    let mut out = HashMap::new();
-    for sample in scrape.samples {
-        let mut labels: Vec<String> = sample
-            .labels
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect();
-        labels.sort();
-        let value = match sample.value {
-            prometheus_parse::Value::Counter(v)
-            | prometheus_parse::Value::Gauge(v)
-            | prometheus_parse::Value::Untyped(v) => v,
-            prometheus_parse::Value::Histogram(buckets) => {
-                // The +Inf bucket: the request count.
-                buckets.iter().map(|b| b.count).fold(0.0, f64::max)
-            }
-            prometheus_parse::Value::Summary(_) => continue,
-        };
-        out.insert(format!("{}{{{}}}", sample.metric, labels.join(",")), value);
-    }
-    out
-}
 
 /// A request refused at the `Expect: 100-continue` gate, before its body was asked for, is
 /// counted like any other: by operation, status and error code.
@@ -62,7 +24,7 @@ async fn requests_refused_before_their_body_are_counted() {
     stream.write_all(head.as_bytes()).await.unwrap();
     let answer = read_head(&mut stream).await;
     assert!(answer.starts_with("HTTP/1.1 403"), "{answer}");
-    let m = scrape(&s).await;
+    let m = s.metrics().await;
     let get = |k: &str| {
         m.get(k)
             .copied()
@@ -100,7 +62,7 @@ async fn metrics_count_known_requests() {
         .send()
         .await
         .unwrap();
-    let m = scrape(&s).await;
+    let m = s.metrics().await;
     let get = |k: &str| {
         m.get(k)
             .copied()
@@ -127,7 +89,7 @@ async fn metrics_count_known_requests() {
         .send()
         .await
         .unwrap();
-    assert_eq!(scrape(&s).await["s3gate_multipart_uploads{}"], 0.0);
+    assert_eq!(s.metrics().await["s3gate_multipart_uploads{}"], 0.0);
     // Health and readiness beside the metrics; the S3 port keeps its namespace (a bucket may
     // be called "metrics").
     let ops = s.metrics_addr().unwrap();

@@ -2,6 +2,7 @@
 //! configuration it starts from, restarts and reloads, the shortest SDK calls every test makes
 //! through it, and a look at the files it left on disk.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -14,6 +15,7 @@ use aws_sdk_s3::Client;
 use s3gate::{Config, Server};
 use tempfile::TempDir;
 
+use super::raw_http::http;
 use super::sdk::{body_of, client_for, describe, status_and_code};
 
 pub(crate) const ACCESS_KEY: &str = "AKIDTESTS3GATE";
@@ -89,12 +91,43 @@ impl TestServer {
     /// Stops the server and starts a new one with the same configuration and directory.
     pub(crate) async fn restart(&mut self) {
         self.stop_server().await;
-        let server = s3gate::start(self.config.clone())
+        self.start_again().await;
+    }
+
+    /// Scrapes `/metrics` and returns each sample as `name{label=value,...}` → value.
+    pub(crate) async fn metrics(&self) -> HashMap<String, f64> {
+        let addr = self.metrics_addr().expect("a metrics listener");
+        let text = http()
+            .get(format!("http://{addr}/metrics"))
+            .send()
             .await
-            .expect("server restarts");
-        self.addr = server.addr();
-        self.client = client_for(self.addr, &self.access_key, &self.secret_key);
-        self.server = Some(server);
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let lines = text.lines().map(|l| Ok(l.to_string()));
+        let scrape = prometheus_parse::Scrape::parse(lines).expect("valid Prometheus text format");
+        let mut out = HashMap::new();
+        for sample in scrape.samples {
+            let mut labels: Vec<String> = sample
+                .labels
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            labels.sort();
+            let value = match sample.value {
+                prometheus_parse::Value::Counter(v)
+                | prometheus_parse::Value::Gauge(v)
+                | prometheus_parse::Value::Untyped(v) => v,
+                prometheus_parse::Value::Histogram(buckets) => {
+                    // The +Inf bucket: the request count.
+                    buckets.iter().map(|b| b.count).fold(0.0, f64::max)
+                }
+                prometheus_parse::Value::Summary(_) => continue,
+            };
+            out.insert(format!("{}{{{}}}", sample.metric, labels.join(",")), value);
+        }
+        out
     }
 
     /// Where the running server serves metrics, if it does.

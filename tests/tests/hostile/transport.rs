@@ -176,20 +176,13 @@ async fn received_bytes_count_what_arrived() {
     )
     .await;
     assert!(r.status >= 400, "{}", r.head);
-    let scrape = http()
-        .get(format!("http://{}/metrics", s.metrics_addr().unwrap()))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let received: f64 = scrape
-        .lines()
-        .filter(|l| l.starts_with("s3gate_received_bytes_total{"))
-        .map(|l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap())
+    let metrics = s.metrics().await;
+    let received: f64 = metrics
+        .iter()
+        .filter(|(name, _)| name.starts_with("s3gate_received_bytes_total{"))
+        .map(|(_, v)| v)
         .sum();
-    assert_eq!(received, 1000.0, "{scrape}");
+    assert_eq!(received, 1000.0, "{metrics:?}");
 }
 
 /// A request of more headers than the HTTP layer parses gets an S3 error document, not the
