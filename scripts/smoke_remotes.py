@@ -322,6 +322,25 @@ def after_restart(c, folder, kind):
         check(not os.path.exists(os.path.join(folder, "gate")), "bucket folder removed")
 
 
+def server_log_is_clean(work):
+    """No panic, and no multi-line error dump: a resolved backtrace keeps the executable's
+    debug information resident for good (and a log line should be one line)."""
+    with open(os.path.join(work, "s3gate.log"), errors="replace") as f:
+        bad = [line.rstrip() for line in f if "panicked" in line or line.startswith("Backtrace:")]
+    check(not bad, f"s3gate's log: {bad[:3]}")
+
+
+def show_server_log(work, lines=30):
+    """What s3gate said besides its access log, for a failed run."""
+    path = os.path.join(work, "s3gate.log")
+    if os.path.exists(path):
+        with open(path, errors="replace") as f:
+            said = [line.rstrip() for line in f if "s3gate::access" not in line]
+        print("s3gate's log, without the access log:")
+        for line in said[-lines:]:
+            print("  " + line)
+
+
 def main():
     kind, gate, rclone, work = sys.argv[1:5]
     os.makedirs(work, exist_ok=True)
@@ -333,7 +352,11 @@ def main():
         procs.stop(p)
         p, c = start_gate(procs, gate, work, remote)
         after_restart(c, folder, kind)
+        server_log_is_clean(work)
         print(f"{kind}: every operation worked through s3gate")
+    except BaseException:
+        show_server_log(work)
+        raise
     finally:
         procs.stop_all()
 

@@ -141,6 +141,25 @@ impl Vfs {
         Ok(record)
     }
 
+    /// Changes an existing bucket's record with `change`, which sees the current record and
+    /// may refuse (its error is returned and nothing is written). Changes of one bucket's
+    /// record take turns (under the lock of the bucket's own name, which no key path shares),
+    /// so two configuration requests never lose each other's change.
+    pub async fn update_bucket<T>(
+        &self,
+        name: &str,
+        change: impl FnOnce(&mut BucketRecord) -> Result<T>,
+    ) -> Result<T> {
+        self.key_locks
+            .with(name, async {
+                let mut record = self.bucket(name).await?;
+                let out = change(&mut record)?;
+                self.index.apply(vec![put_record(name, &record)]).await?;
+                Ok(out)
+            })
+            .await
+    }
+
     /// Drops the records of buckets whose folders are gone (`buckets`: those the remote has).
     pub(crate) async fn forget_vanished_bucket_records(
         &self,
@@ -229,6 +248,47 @@ mod tests {
         vfs.reconcile().await.unwrap();
         assert_eq!(stored(&vfs, "gone"), None);
         assert!(stored(&vfs, "kept").is_some());
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn bucket_record_changes_take_turns_and_a_refused_one_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let vfs = std::sync::Arc::new(Vfs::open_unsynced(dir.path()).await);
+        vfs.create_bucket("bkt").await.unwrap();
+        let created = vfs.bucket("bkt").await.unwrap().created_ns;
+        // Each change reads what the one before wrote: none is lost.
+        let tasks: Vec<_> = (0..20)
+            .map(|_| {
+                let vfs = vfs.clone();
+                tokio::spawn(async move {
+                    vfs.update_bucket("bkt", |r| {
+                        r.created_ns += 1;
+                        Ok(())
+                    })
+                    .await
+                    .unwrap()
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap();
+        }
+        assert_eq!(stored(&vfs, "bkt").unwrap().created_ns, created + 20);
+        let refused = vfs
+            .update_bucket("bkt", |r| {
+                r.versioning = Versioning::Enabled;
+                Err::<(), _>(VfsError::BucketNotEmpty)
+            })
+            .await;
+        assert!(matches!(refused, Err(VfsError::BucketNotEmpty)));
+        assert_eq!(
+            stored(&vfs, "bkt").unwrap().versioning,
+            Versioning::Unversioned
+        );
+        assert!(matches!(
+            vfs.update_bucket("nope", |_| Ok(())).await,
+            Err(VfsError::NoSuchBucket)
+        ));
     }
 
     #[test]

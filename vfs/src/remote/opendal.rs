@@ -68,7 +68,11 @@ impl OpendalRemote {
         };
         let op = Operator::via_iter(scheme, options)
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?
-            .layer(opendal::layers::RetryLayer::new().with_jitter());
+            .layer(
+                opendal::layers::RetryLayer::new()
+                    .with_jitter()
+                    .with_notify(RetryLog),
+            );
         let cap = op.info().capability();
         let atomic = ATOMIC_SCHEMES.contains(&scheme);
         if !atomic && !cap.rename {
@@ -197,6 +201,24 @@ fn entry(name: &str, is_dir: bool, md: &Metadata) -> Entry {
         created: md
             .last_modified()
             .map_or(SystemTime::UNIX_EPOCH, Into::into),
+    }
+}
+
+/// Logs a retried remote request on one line. OpenDAL's own logger prints the error's debug
+/// form, with its backtrace: resolving that maps and parses the executable's debug information,
+/// which the process then keeps (64 MiB more resident for good after one retried delete, seen
+/// when a WebDAV server still held a cut-off upload's file locked).
+struct RetryLog;
+
+impl opendal::layers::RetryInterceptor for RetryLog {
+    fn intercept(&self, event: opendal::layers::RetryEvent<'_>) {
+        tracing::warn!(
+            op = %event.op,
+            attempt = event.attempt,
+            after_ms = event.retry_after.as_millis() as u64,
+            error = %event.err,
+            "remote request failed; retrying"
+        );
     }
 }
 
