@@ -271,17 +271,57 @@ async fn handle(op: Op, ctx: &Ctx, payload: Lent) -> S3Result<HttpResponse> {
         Op::GetBucketLocation => bucket::location(ctx).await,
         Op::GetBucketAcl => acl::bucket(ctx).await,
         Op::GetBucketVersioning => bucket::versioning(ctx).await,
-        Op::ListObjects => list::list_objects(ctx, list::Flavor::V1).await,
-        Op::ListObjectsV2 => list::list_objects(ctx, list::Flavor::V2).await,
-        Op::ListObjectVersions => list::list_objects(ctx, list::Flavor::Versions).await,
+        Op::ListObjects { list, marker } => {
+            let flavor = list::Flavor::V1 {
+                marker: marker.as_deref(),
+            };
+            list::list_objects(ctx, &list, flavor).await
+        }
+        Op::ListObjectsV2 {
+            list,
+            continuation_token,
+            start_after,
+            fetch_owner,
+        } => {
+            let flavor = list::Flavor::V2 {
+                continuation_token: continuation_token.as_deref(),
+                start_after: start_after.as_deref(),
+                fetch_owner,
+            };
+            list::list_objects(ctx, &list, flavor).await
+        }
+        Op::ListObjectVersions {
+            list,
+            key_marker,
+            version_id_marker,
+        } => {
+            let flavor = list::Flavor::Versions {
+                key_marker: key_marker.as_deref(),
+                version_id_marker: version_id_marker.as_deref(),
+            };
+            list::list_objects(ctx, &list, flavor).await
+        }
         Op::DeleteObjects => object::delete_many(ctx, payload).await,
-        Op::HeadObject { version_id } => object::get(ctx, version_id.as_deref(), true).await,
-        Op::GetObject { version_id } => object::get(ctx, version_id.as_deref(), false).await,
+        Op::HeadObject {
+            version_id,
+            part_number,
+        } => object::get(ctx, version_id.as_deref(), part_number, true).await,
+        Op::GetObject {
+            version_id,
+            part_number,
+        } => object::get(ctx, version_id.as_deref(), part_number, false).await,
         Op::GetObjectAcl => acl::object(ctx).await,
         Op::PutObject => object::put(ctx, payload).await,
         Op::CopyObject { source } => copy::copy_object(ctx, &source).await,
         Op::DeleteObject { version_id } => object::delete(ctx, version_id.as_deref()).await,
-        Op::ListMultipartUploads => multipart::list_uploads(ctx).await,
+        Op::ListMultipartUploads {
+            list,
+            key_marker,
+            upload_id_marker,
+        } => {
+            let (key, id) = (key_marker.as_deref(), upload_id_marker.as_deref());
+            multipart::list_uploads(ctx, &list, key, id).await
+        }
         Op::CreateMultipartUpload => multipart::create(ctx).await,
         Op::UploadPart {
             upload_id,
@@ -296,7 +336,11 @@ async fn handle(op: Op, ctx: &Ctx, payload: Lent) -> S3Result<HttpResponse> {
             multipart::complete(ctx, &upload_id, payload).await
         }
         Op::AbortMultipartUpload { upload_id } => multipart::abort(ctx, &upload_id).await,
-        Op::ListParts { upload_id } => multipart::list_parts(ctx, &upload_id).await,
+        Op::ListParts {
+            upload_id,
+            max_parts,
+            part_number_marker,
+        } => multipart::list_parts(ctx, &upload_id, max_parts, part_number_marker).await,
         Op::CorsPreflight | Op::PostObject => unsigned(&op),
     }
 }

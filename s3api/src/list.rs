@@ -8,13 +8,24 @@ use s3gate_vfs::{ListItem, ListQuery};
 use crate::acl::write_owner;
 use crate::ctx::Ctx;
 use crate::error::{S3Error, S3Result};
+use crate::router::ListParams;
 use crate::xml::{enc, xml_ok, Xml};
 
+/// Which listing, with where its page starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Flavor {
-    V1,
-    V2,
-    Versions,
+pub(crate) enum Flavor<'a> {
+    V1 {
+        marker: Option<&'a str>,
+    },
+    V2 {
+        continuation_token: Option<&'a str>,
+        start_after: Option<&'a str>,
+        fetch_owner: bool,
+    },
+    Versions {
+        key_marker: Option<&'a str>,
+        version_id_marker: Option<&'a str>,
+    },
 }
 
 fn token_encode(name: &str) -> String {
@@ -29,30 +40,23 @@ fn token_decode(token: &str) -> S3Result<String> {
         .ok_or_else(|| S3Error::invalid_argument("The continuation token provided is incorrect"))
 }
 
-pub(crate) async fn list_objects(ctx: &Ctx, flavor: Flavor) -> S3Result<HttpResponse> {
-    let q = &ctx.query;
-    let max_keys = q.max("max-keys")?;
-    let url = match q.get("encoding-type") {
-        None => false,
-        Some(v) if v.eq_ignore_ascii_case("url") => true,
-        Some(_) => {
-            return Err(S3Error::invalid_argument(
-                "Invalid Encoding Method specified in Request",
-            ))
-        }
-    };
-    let prefix = q.get("prefix").unwrap_or("");
-    let delimiter = q.get("delimiter").filter(|d| !d.is_empty());
-    let token = match (flavor, q.get("continuation-token")) {
-        (Flavor::V2, Some(t)) => Some(token_decode(t)?),
-        _ => None,
-    };
+pub(crate) async fn list_objects(
+    ctx: &Ctx,
+    list: &ListParams,
+    flavor: Flavor<'_>,
+) -> S3Result<HttpResponse> {
+    let max_keys = list.max;
+    let url = list.url;
+    let prefix = list.prefix.as_str();
+    let delimiter = list.delimiter.as_deref();
     let after = match flavor {
-        Flavor::V1 => q.get("marker").map(str::to_string),
-        Flavor::V2 => token
-            .clone()
-            .or_else(|| q.get("start-after").map(str::to_string)),
-        Flavor::Versions => q.get("key-marker").map(str::to_string),
+        Flavor::V1 { marker } => marker.map(str::to_string),
+        Flavor::V2 {
+            continuation_token: Some(t),
+            ..
+        } => Some(token_decode(t)?),
+        Flavor::V2 { start_after, .. } => start_after.map(str::to_string),
+        Flavor::Versions { key_marker, .. } => key_marker.map(str::to_string),
     }
     .filter(|a| !a.is_empty());
     let page = ctx
@@ -68,42 +72,53 @@ pub(crate) async fn list_objects(ctx: &Ctx, flavor: Flavor) -> S3Result<HttpResp
         )
         .await?;
     let last = page.items.last().map(|i| i.name().to_string());
+    // A page of no keys asked for holds nothing, and S3 does not call it truncated.
+    let truncated = page.truncated && max_keys > 0;
     let root = match flavor {
-        Flavor::Versions => "ListVersionsResult",
+        Flavor::Versions { .. } => "ListVersionsResult",
         _ => "ListBucketResult",
     };
     let mut x = Xml::document(root, true);
     // About what an entry takes, so that the document is not copied as it grows.
     x.reserve(page.items.len() * 256);
+    // S3 encodes the prefix it echoes in every listing but the first version of ListObjects
+    // (and clients decode it accordingly).
+    let echo_prefix_encoded = url && !matches!(flavor, Flavor::V1 { .. });
     x.elem("Name", &ctx.bucket)
-        .elem("Prefix", &enc(url, prefix));
+        .elem("Prefix", &enc(echo_prefix_encoded, prefix));
     match flavor {
-        Flavor::V1 => {
+        Flavor::V1 { .. } => {
             x.elem("Marker", &enc(url, after.as_deref().unwrap_or("")));
-            if page.truncated {
+            if truncated {
                 if let Some(l) = &last {
                     x.elem("NextMarker", &enc(url, l));
                 }
             }
         }
-        Flavor::V2 => {
-            if let Some(t) = q.get("continuation-token") {
+        Flavor::V2 {
+            continuation_token,
+            start_after,
+            ..
+        } => {
+            if let Some(t) = continuation_token {
                 x.elem("ContinuationToken", t);
             }
-            if let Some(s) = q.get("start-after") {
+            if let Some(s) = start_after {
                 x.elem("StartAfter", &enc(url, s));
             }
-            if page.truncated {
+            if truncated {
                 if let Some(l) = &last {
                     x.elem("NextContinuationToken", &token_encode(l));
                 }
             }
             x.elem_num("KeyCount", page.items.len());
         }
-        Flavor::Versions => {
+        Flavor::Versions {
+            version_id_marker, ..
+        } => {
             x.elem("KeyMarker", &enc(url, after.as_deref().unwrap_or("")));
-            x.elem("VersionIdMarker", q.get("version-id-marker").unwrap_or(""));
-            if page.truncated {
+            x.elem("VersionIdMarker", version_id_marker.unwrap_or(""));
+            if truncated {
                 if let Some(l) = &last {
                     x.elem("NextKeyMarker", &enc(url, l));
                     x.elem("NextVersionIdMarker", "null");
@@ -115,23 +130,20 @@ pub(crate) async fn list_objects(ctx: &Ctx, flavor: Flavor) -> S3Result<HttpResp
     if let Some(d) = delimiter {
         x.elem("Delimiter", &enc(url, d));
     }
-    x.elem("IsTruncated", if page.truncated { "true" } else { "false" });
+    x.elem("IsTruncated", if truncated { "true" } else { "false" });
     if url {
         x.elem("EncodingType", "url");
     }
     let with_owner = match flavor {
-        Flavor::V2 => q.get("fetch-owner") == Some("true"),
+        Flavor::V2 { fetch_owner, .. } => fetch_owner,
         _ => true,
     };
     for item in &page.items {
         if let ListItem::Object { key, info } = item {
-            x.open(if flavor == Flavor::Versions {
-                "Version"
-            } else {
-                "Contents"
-            });
+            let versions = matches!(flavor, Flavor::Versions { .. });
+            x.open(if versions { "Version" } else { "Contents" });
             x.elem("Key", &enc(url, key));
-            if flavor == Flavor::Versions {
+            if versions {
                 x.elem("VersionId", "null").elem("IsLatest", "true");
             }
             x.elem_time("LastModified", info.last_modified)

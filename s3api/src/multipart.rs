@@ -10,6 +10,7 @@ use crate::ctx::Ctx;
 use crate::error::{S3Error, S3Result};
 use crate::headers::{attrs_from_request, checksum_headers, quoted, write_precondition};
 use crate::intake::Lent;
+use crate::router::ListParams;
 use crate::xml::{enc, parse_complete, xml_ok, CompletedPart, Xml};
 
 /// The largest CompleteMultipartUpload body: 10,000 parts with room for markup.
@@ -162,14 +163,12 @@ pub(crate) async fn abort(ctx: &Ctx, upload_id: &str) -> S3Result<HttpResponse> 
     Ok(HttpResponse::NoContent().finish())
 }
 
-pub(crate) async fn list_parts(ctx: &Ctx, id: &str) -> S3Result<HttpResponse> {
-    let max = ctx.query.max("max-parts")?;
-    let marker: u32 = match ctx.query.get("part-number-marker") {
-        None | Some("") => 0,
-        Some(m) => m
-            .parse()
-            .map_err(|_| S3Error::invalid_argument("part-number-marker must be an integer"))?,
-    };
+pub(crate) async fn list_parts(
+    ctx: &Ctx,
+    id: &str,
+    max: usize,
+    marker: u32,
+) -> S3Result<HttpResponse> {
     let page = ctx
         .vfs()
         .list_parts(&ctx.bucket, &ctx.key, id, marker, max)
@@ -211,16 +210,14 @@ fn write_initiator(x: &mut Xml, ctx: &Ctx) {
     write_owner(x, ctx);
 }
 
-pub(crate) async fn list_uploads(ctx: &Ctx) -> S3Result<HttpResponse> {
-    let q = &ctx.query;
-    let max = q.max("max-uploads")?;
-    let url = q
-        .get("encoding-type")
-        .is_some_and(|v| v.eq_ignore_ascii_case("url"));
-    let prefix = q.get("prefix").unwrap_or("");
-    let delimiter = q.get("delimiter").filter(|d| !d.is_empty());
-    let key_marker = q.get("key-marker");
-    let id_marker = q.get("upload-id-marker");
+pub(crate) async fn list_uploads(
+    ctx: &Ctx,
+    list: &ListParams,
+    key_marker: Option<&str>,
+    id_marker: Option<&str>,
+) -> S3Result<HttpResponse> {
+    let (max, url, prefix) = (list.max, list.url, list.prefix.as_str());
+    let delimiter = list.delimiter.as_deref();
     let page = ctx
         .vfs()
         .list_uploads(&ctx.bucket, prefix, delimiter, key_marker, id_marker, max)

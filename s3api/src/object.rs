@@ -83,16 +83,9 @@ fn parse_range(header: Option<&str>, size: u64) -> Range {
 
 /// `partNumber=N` on GET/HEAD: the byte range of that part of a multipart object. An object
 /// that was not uploaded in parts is one part.
-fn part_range(n: &str, info: &ObjectInfo) -> S3Result<Range> {
-    let n: usize = n
-        .parse()
-        .ok()
-        .filter(|n| (1..=s3gate_vfs::MAX_PART_NUMBER as usize).contains(n))
-        .ok_or_else(|| {
-            S3Error::invalid_argument(
-                "Part number must be an integer between 1 and 10000, inclusive",
-            )
-        })?;
+/// The bytes of part `n` (1 to 10000, as the router checked).
+fn part_range(n: u32, info: &ObjectInfo) -> S3Result<Range> {
+    let n = n as usize;
     let unsatisfiable =
         || S3Error::invalid_part_number("The requested partnumber is not satisfiable");
     if info.parts.is_empty() {
@@ -116,11 +109,16 @@ fn check_version(version_id: Option<&str>) -> S3Result<()> {
 }
 
 /// GetObject and HeadObject.
-pub(crate) async fn get(ctx: &Ctx, version_id: Option<&str>, head: bool) -> S3Result<HttpResponse> {
+pub(crate) async fn get(
+    ctx: &Ctx,
+    version_id: Option<&str>,
+    part_number: Option<u32>,
+    head: bool,
+) -> S3Result<HttpResponse> {
     check_version(version_id)?;
     let overrides = Overrides::of(&ctx.query)?;
     // Either would pick the bytes; S3 refuses to guess which one was meant.
-    if ctx.query.get("partNumber").is_some() && ctx.req.headers().contains_key("range") {
+    if part_number.is_some() && ctx.req.headers().contains_key("range") {
         return Err(S3Error::invalid_request(
             "Cannot specify both Range header and partNumber query parameter",
         ));
@@ -142,7 +140,7 @@ pub(crate) async fn get(ctx: &Ctx, version_id: Option<&str>, head: bool) -> S3Re
         }
     }
     let size = info.size;
-    let range = match ctx.query.get("partNumber") {
+    let range = match part_number {
         Some(n) => part_range(n, info)?,
         None => parse_range(ctx.header("range"), size),
     };
@@ -158,7 +156,7 @@ pub(crate) async fn get(ctx: &Ctx, version_id: Option<&str>, head: bool) -> S3Re
     let mut resp = HttpResponse::build(status);
     object_headers(&mut resp, info, &overrides);
     // A stored checksum describes the whole object: never sent with a part of it.
-    let whole = status == StatusCode::OK && ctx.query.get("partNumber").is_none();
+    let whole = status == StatusCode::OK && part_number.is_none();
     if whole
         && ctx
             .header("x-amz-checksum-mode")
@@ -166,7 +164,7 @@ pub(crate) async fn get(ctx: &Ctx, version_id: Option<&str>, head: bool) -> S3Re
     {
         checksum_headers(&mut resp, info.attrs.checksum.as_ref());
     }
-    if ctx.query.get("partNumber").is_some() && !info.parts.is_empty() {
+    if part_number.is_some() && !info.parts.is_empty() {
         resp.insert_header(("x-amz-mp-parts-count", info.parts.len().to_string()));
     }
     if status == StatusCode::PARTIAL_CONTENT {

@@ -53,23 +53,36 @@ ops! {
     GetBucketLocation => Read,
     GetBucketAcl => Owner,
     GetBucketVersioning => Owner,
-    ListObjects => Read,
-    ListObjectsV2 => Read,
-    ListObjectVersions => Read,
+    ListObjects { list: ListParams, marker: Option<String> } => Read,
+    ListObjectsV2 {
+        list: ListParams,
+        continuation_token: Option<String>,
+        start_after: Option<String>,
+        fetch_owner: bool,
+    } => Read,
+    ListObjectVersions {
+        list: ListParams,
+        key_marker: Option<String>,
+        version_id_marker: Option<String>,
+    } => Read,
     DeleteObjects => Write,
-    HeadObject { version_id: Option<String> } => Read,
-    GetObject { version_id: Option<String> } => Read,
+    HeadObject { version_id: Option<String>, part_number: Option<u32> } => Read,
+    GetObject { version_id: Option<String>, part_number: Option<u32> } => Read,
     GetObjectAcl => Owner,
     PutObject => Write,
     CopyObject { source: CopySource } => Write,
     DeleteObject { version_id: Option<String> } => Write,
-    ListMultipartUploads => Read,
+    ListMultipartUploads {
+        list: ListParams,
+        key_marker: Option<String>,
+        upload_id_marker: Option<String>,
+    } => Read,
     CreateMultipartUpload => Write,
     UploadPart { upload_id: String, part_number: u32 } => Write,
     UploadPartCopy { upload_id: String, part_number: u32, source: CopySource } => Write,
     CompleteMultipartUpload { upload_id: String } => Write,
     AbortMultipartUpload { upload_id: String } => Write,
-    ListParts { upload_id: String } => Read,
+    ListParts { upload_id: String, max_parts: usize, part_number_marker: u32 } => Read,
     // Browsers send these without an S3 signature: they are answered before authentication.
     CorsPreflight => Read,
     PostObject => Write,
@@ -114,6 +127,39 @@ impl CopySource {
     }
 }
 
+/// What every listing of a bucket asks for (objects, versions, uploads).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ListParams {
+    pub(crate) prefix: String,
+    /// `None` for none or an empty one.
+    pub(crate) delimiter: Option<String>,
+    /// The page size, at most 1000.
+    pub(crate) max: usize,
+    /// `encoding-type=url`: names in the answer are URL-encoded.
+    pub(crate) url: bool,
+}
+
+impl ListParams {
+    /// `max_name` names the page size (`max-keys`, `max-uploads`).
+    fn parse(query: &Query, max_name: &str) -> S3Result<ListParams> {
+        let url = match query.get("encoding-type") {
+            None => false,
+            Some(v) if v.eq_ignore_ascii_case("url") => true,
+            Some(_) => {
+                return Err(S3Error::invalid_argument(
+                    "Invalid Encoding Method specified in Request",
+                ))
+            }
+        };
+        Ok(ListParams {
+            prefix: query.get("prefix").unwrap_or("").to_string(),
+            delimiter: query.text("delimiter").filter(|d| !d.is_empty()),
+            max: query.max(max_name)?,
+            url,
+        })
+    }
+}
+
 #[derive(Debug)]
 pub(crate) struct Route {
     pub(crate) op: Op,
@@ -146,6 +192,10 @@ impl Query {
             .iter()
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
+    }
+
+    fn text(&self, name: &str) -> Option<String> {
+        self.get(name).map(str::to_string)
     }
 
     pub(crate) fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
@@ -189,17 +239,31 @@ pub(crate) fn path_decode(s: &str) -> S3Result<String> {
         .map_err(|_| S3Error::invalid_argument("the object key is not valid UTF-8"))
 }
 
-/// `partNumber` of an upload: 1 to 10000.
-fn part_number(query: &Query) -> S3Result<u32> {
+/// `partNumber`, when given: 1 to 10000.
+fn part_number(query: &Query) -> S3Result<Option<u32>> {
     query
         .get("partNumber")
-        .and_then(|n| n.parse::<u32>().ok())
-        .filter(|n| (1..=s3gate_vfs::MAX_PART_NUMBER).contains(n))
-        .ok_or_else(|| {
-            S3Error::invalid_argument(
-                "Part number must be an integer between 1 and 10000, inclusive",
-            )
+        .map(|n| {
+            n.parse::<u32>()
+                .ok()
+                .filter(|n| (1..=s3gate_vfs::MAX_PART_NUMBER).contains(n))
+                .ok_or_else(|| {
+                    S3Error::invalid_argument(
+                        "Part number must be an integer between 1 and 10000, inclusive",
+                    )
+                })
         })
+        .transpose()
+}
+
+/// `part-number-marker` of a parts listing: 0 when absent or empty.
+fn part_number_marker(query: &Query) -> S3Result<u32> {
+    match query.get("part-number-marker") {
+        None | Some("") => Ok(0),
+        Some(m) => m
+            .parse()
+            .map_err(|_| S3Error::invalid_argument("part-number-marker must be an integer")),
+    }
 }
 
 /// Query parameters that qualify an operation instead of naming a sub-resource.
@@ -308,13 +372,29 @@ pub(crate) fn route(
         }
     } else if key.is_empty() {
         match (method.as_str(), sub) {
-            ("GET", None) if query.get("list-type") == Some("2") => Op::ListObjectsV2,
-            ("GET", None) => Op::ListObjects,
+            ("GET", None) if query.get("list-type") == Some("2") => Op::ListObjectsV2 {
+                list: ListParams::parse(query, "max-keys")?,
+                continuation_token: query.text("continuation-token"),
+                start_after: query.text("start-after"),
+                fetch_owner: query.get("fetch-owner") == Some("true"),
+            },
+            ("GET", None) => Op::ListObjects {
+                list: ListParams::parse(query, "max-keys")?,
+                marker: query.text("marker"),
+            },
             ("GET", Some("location")) => Op::GetBucketLocation,
             ("GET", Some("acl")) => Op::GetBucketAcl,
             ("GET", Some("versioning")) => Op::GetBucketVersioning,
-            ("GET", Some("versions")) => Op::ListObjectVersions,
-            ("GET", Some("uploads")) => Op::ListMultipartUploads,
+            ("GET", Some("versions")) => Op::ListObjectVersions {
+                list: ListParams::parse(query, "max-keys")?,
+                key_marker: query.text("key-marker"),
+                version_id_marker: query.text("version-id-marker"),
+            },
+            ("GET", Some("uploads")) => Op::ListMultipartUploads {
+                list: ListParams::parse(query, "max-uploads")?,
+                key_marker: query.text("key-marker"),
+                upload_id_marker: query.text("upload-id-marker"),
+            },
             ("HEAD", None) => Op::HeadBucket,
             ("PUT", None) => Op::CreateBucket,
             ("DELETE", None) => Op::DeleteBucket,
@@ -331,47 +411,58 @@ pub(crate) fn route(
             }
         }
     } else {
-        let upload = query.get("uploadId").map(str::to_string);
-        let version_id = query.get("versionId").map(str::to_string);
-        let part = query.get("partNumber").is_some();
-        match (method.as_str(), sub, upload) {
-            ("POST", Some("uploads"), _) => Op::CreateMultipartUpload,
-            ("POST", None, Some(upload_id)) => Op::CompleteMultipartUpload { upload_id },
-            ("PUT", None, Some(upload_id)) if part => {
-                let part_number = part_number(query)?;
-                match copy_source {
-                    Some(s) => Op::UploadPartCopy {
-                        upload_id,
-                        part_number,
-                        source: CopySource::parse(s)?,
-                    },
-                    None => Op::UploadPart {
-                        upload_id,
-                        part_number,
-                    },
-                }
-            }
-            ("PUT", None, upload) if upload.is_some() || part => {
+        let upload = query.text("uploadId");
+        let version_id = query.text("versionId");
+        // Only these read a part number: elsewhere S3 ignores the parameter.
+        let part = match *method {
+            Method::GET | Method::HEAD | Method::PUT => part_number(query)?,
+            _ => None,
+        };
+        match (method.as_str(), sub, upload, part) {
+            ("POST", Some("uploads"), _, _) => Op::CreateMultipartUpload,
+            ("POST", None, Some(upload_id), _) => Op::CompleteMultipartUpload { upload_id },
+            ("PUT", None, Some(upload_id), Some(part_number)) => match copy_source {
+                Some(s) => Op::UploadPartCopy {
+                    upload_id,
+                    part_number,
+                    source: CopySource::parse(s)?,
+                },
+                None => Op::UploadPart {
+                    upload_id,
+                    part_number,
+                },
+            },
+            ("PUT", None, upload, part) if upload.is_some() || part.is_some() => {
                 return Err(S3Error::invalid_argument(
                     "uploadId and partNumber go together",
                 ))
             }
-            ("DELETE", None, Some(upload_id)) => Op::AbortMultipartUpload { upload_id },
-            ("GET", None, Some(upload_id)) => Op::ListParts { upload_id },
-            ("GET", None, _) => Op::GetObject { version_id },
-            ("HEAD", None, _) => Op::HeadObject { version_id },
-            ("GET", Some("acl"), _) => Op::GetObjectAcl,
-            ("PUT", None, None) => match copy_source {
+            ("DELETE", None, Some(upload_id), _) => Op::AbortMultipartUpload { upload_id },
+            ("GET", None, Some(upload_id), _) => Op::ListParts {
+                upload_id,
+                max_parts: query.max("max-parts")?,
+                part_number_marker: part_number_marker(query)?,
+            },
+            ("GET", None, _, _) => Op::GetObject {
+                version_id,
+                part_number: part,
+            },
+            ("HEAD", None, _, _) => Op::HeadObject {
+                version_id,
+                part_number: part,
+            },
+            ("GET", Some("acl"), _, _) => Op::GetObjectAcl,
+            ("PUT", None, None, _) => match copy_source {
                 Some(s) => Op::CopyObject {
                     source: CopySource::parse(s)?,
                 },
                 None => Op::PutObject,
             },
-            ("DELETE", None, _) => Op::DeleteObject { version_id },
-            ("GET" | "HEAD" | "PUT" | "DELETE" | "POST", Some(s), _) => {
+            ("DELETE", None, _, _) => Op::DeleteObject { version_id },
+            ("GET" | "HEAD" | "PUT" | "DELETE" | "POST", Some(s), _, _) => {
                 return unsupported(&format!("object ?{s}"))
             }
-            ("POST", None, _) => return unsupported("object POST"),
+            ("POST", None, _, _) => return unsupported("object POST"),
             _ => {
                 return Err(S3Error::method_not_allowed(
                     "The specified method is not allowed against this resource.",
@@ -413,13 +504,49 @@ mod tests {
         )
     }
 
+    fn listing(prefix: &str, max: usize) -> ListParams {
+        ListParams {
+            prefix: prefix.into(),
+            delimiter: None,
+            max,
+            url: false,
+        }
+    }
+
     #[test]
     fn operations() {
         assert_eq!(r(Method::GET, "/", "").unwrap().op, Op::ListBuckets);
         assert_eq!(
             r(Method::GET, "/b/", "list-type=2&prefix=a").unwrap().op,
-            Op::ListObjectsV2
+            Op::ListObjectsV2 {
+                list: listing("a", 1000),
+                continuation_token: None,
+                start_after: None,
+                fetch_owner: false,
+            }
         );
+        assert_eq!(
+            r(Method::GET, "/b", "marker=m&max-keys=5000&delimiter=")
+                .unwrap()
+                .op,
+            Op::ListObjects {
+                list: listing("", 1000),
+                marker: Some("m".into()),
+            }
+        );
+        let e = r(Method::GET, "/b", "versions&encoding-type=gzip").unwrap_err();
+        assert_eq!(e.code, "InvalidArgument");
+        assert_eq!(
+            r(Method::HEAD, "/b/k", "partNumber=3").unwrap().op,
+            Op::HeadObject {
+                version_id: None,
+                part_number: Some(3),
+            }
+        );
+        for n in ["0", "10001", "x"] {
+            let e = r(Method::GET, "/b/k", &format!("partNumber={n}")).unwrap_err();
+            assert_eq!(e.code, "InvalidArgument", "partNumber={n}");
+        }
         assert_eq!(
             r(Method::GET, "/b", "location").unwrap().op,
             Op::GetBucketLocation
@@ -437,7 +564,10 @@ mod tests {
             )
             .unwrap()
             .op,
-            Op::GetObject { version_id: None }
+            Op::GetObject {
+                version_id: None,
+                part_number: None,
+            }
         );
     }
 
@@ -548,7 +678,11 @@ mod tests {
             r(Method::GET, "/b/k", "uploadId=u3&max-parts=5")
                 .unwrap()
                 .op,
-            Op::ListParts { upload_id: id() }
+            Op::ListParts {
+                upload_id: id(),
+                max_parts: 5,
+                part_number_marker: 0,
+            }
         );
         for n in ["0", "10001", "x", ""] {
             let e = r(Method::PUT, "/b/k", &format!("uploadId=u&partNumber={n}")).unwrap_err();
@@ -599,17 +733,57 @@ mod tests {
             (Op::GetBucketLocation, Read),
             (Op::GetBucketAcl, Owner),
             (Op::GetBucketVersioning, Owner),
-            (Op::ListObjects, Read),
-            (Op::ListObjectsV2, Read),
-            (Op::ListObjectVersions, Read),
+            (
+                Op::ListObjects {
+                    list: listing("", 1),
+                    marker: None,
+                },
+                Read,
+            ),
+            (
+                Op::ListObjectsV2 {
+                    list: listing("", 1),
+                    continuation_token: None,
+                    start_after: None,
+                    fetch_owner: false,
+                },
+                Read,
+            ),
+            (
+                Op::ListObjectVersions {
+                    list: listing("", 1),
+                    key_marker: None,
+                    version_id_marker: None,
+                },
+                Read,
+            ),
             (Op::DeleteObjects, Write),
-            (Op::HeadObject { version_id: None }, Read),
-            (Op::GetObject { version_id: None }, Read),
+            (
+                Op::HeadObject {
+                    version_id: None,
+                    part_number: None,
+                },
+                Read,
+            ),
+            (
+                Op::GetObject {
+                    version_id: None,
+                    part_number: None,
+                },
+                Read,
+            ),
             (Op::GetObjectAcl, Owner),
             (Op::PutObject, Write),
             (Op::CopyObject { source: src() }, Write),
             (Op::DeleteObject { version_id: None }, Write),
-            (Op::ListMultipartUploads, Read),
+            (
+                Op::ListMultipartUploads {
+                    list: listing("", 1),
+                    key_marker: None,
+                    upload_id_marker: None,
+                },
+                Read,
+            ),
             (Op::CreateMultipartUpload, Write),
             (
                 Op::UploadPart {
@@ -628,7 +802,14 @@ mod tests {
             ),
             (Op::CompleteMultipartUpload { upload_id: id() }, Write),
             (Op::AbortMultipartUpload { upload_id: id() }, Write),
-            (Op::ListParts { upload_id: id() }, Read),
+            (
+                Op::ListParts {
+                    upload_id: id(),
+                    max_parts: 1,
+                    part_number_marker: 0,
+                },
+                Read,
+            ),
             (Op::CorsPreflight, Read),
             (Op::PostObject, Write),
         ];

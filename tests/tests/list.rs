@@ -543,6 +543,8 @@ async fn max_keys_zero_returns_nothing() {
     assert!(out.contents().is_empty());
     assert!(out.common_prefixes().is_empty());
     assert_eq!(out.key_count(), Some(0));
+    // Keys remain, but a page of none asked for is not truncated (as S3 answers).
+    assert_eq!(out.is_truncated(), Some(false));
 
     let out = s
         .client
@@ -567,6 +569,7 @@ async fn max_keys_zero_returns_nothing() {
         .unwrap();
     assert!(out.contents().is_empty());
     assert!(out.common_prefixes().is_empty());
+    assert_eq!(out.is_truncated(), Some(false));
 
     // Nothing beyond: not truncated.
     let out = s
@@ -718,6 +721,29 @@ async fn encoding_type_url() {
         .map(|o| unquote_plus(o.key().unwrap()))
         .collect();
     assert_eq!(decoded, expected);
+
+    // The prefix echoed at the top is encoded in v2 and left as sent in v1, as S3 does (and as
+    // clients decode it: boto3 would hand back `%0A` for a v1 prefix `\n` otherwise).
+    for (query, echoed) in [
+        (
+            "list-type=2&prefix=dir%20one%2F&encoding-type=url",
+            "dir%20one/",
+        ),
+        ("prefix=dir%20one%2F&encoding-type=url", "dir one/"),
+    ] {
+        let r = http()
+            .get(s.url(&format!("/bkt?{query}")))
+            .send()
+            .await
+            .unwrap();
+        let body = r.text().await.unwrap();
+        let prefix = xml_values(&body, "Prefix");
+        assert_eq!(
+            prefix.first().map(String::as_str),
+            Some(echoed),
+            "{query}: {body}"
+        );
+    }
 
     // Without encoding-type, the XML carries the keys as they are (escaped as XML).
     let r = http()
