@@ -1095,10 +1095,10 @@ step "hostile: malformed requests counted, not logged at ERROR; a key cannot for
 
 if [[ -n ${SERVER_PID:-} ]]; then
     echo "--- remotes served by other programs"
-    remote_via() { # remote_via KIND
+    remote_via() { # remote_via KIND [rclone.conf]
         PATH=$VENV/bin:$PATH AZURITE_BLOB=$AZURITE_DIR/node_modules/.bin/azurite-blob \
             "$PY" "$ROOT/scripts/smoke_remotes.py" "$1" "$SERVER_BIN" "$VENV/bin/rclone" \
-            "$WORK/remote-$1"
+            "$WORK/remote-$1${2:+-rclone-conf}" ${2:+"$2"}
     }
     step "remotes: a WebDAV remote (rclone serve webdav)" remote_via webdav
     step "remotes: an SFTP remote (rclone serve sftp)" remote_via sftp
@@ -1110,6 +1110,13 @@ if [[ -n ${SERVER_PID:-} ]]; then
     else
         echo "SKIP  remotes: Azure Blob Storage (Azurite): npm or the azurite package is not available"
     fi
+    for kind in webdav sftp s3 seaweedfs azblob; do
+        if [[ $kind == azblob && ! -x $AZURITE_DIR/node_modules/.bin/azurite-blob ]]; then
+            continue
+        fi
+        step "remotes: $kind defined in rclone.conf (read by rclone and s3gate alike)" \
+            remote_via "$kind" rclone.conf
+    done
 
     echo "--- reload"
     step "reload: SIGHUP takes a new keys file (new key works, removed key refused)" reload_keys

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """s3gate in front of remotes that other programs serve.
 
-Usage: smoke_remotes.py KIND S3GATE_BIN RCLONE_BIN WORK
+Usage: smoke_remotes.py KIND S3GATE_BIN RCLONE_BIN WORK [rclone.conf]
 
 KIND is one of:
   webdav     `rclone serve webdav` over a folder
@@ -14,8 +14,9 @@ KIND is one of:
              $AZURITE_BLOB or the PATH; the container is made with the PyPI package
              azure-storage-blob); skipped with a message (exit 3) when either is missing
 
-Starts the backing server, then `s3gate serve back:` with the remote defined in a config file,
-and drives s3gate with boto3: buckets, PUT (small, 9 MiB, user metadata), ranged GET, listings
+Starts the backing server, then `s3gate serve back:` with the remote defined in s3gate's config
+file, or with `rclone.conf`, in an rclone configuration file written as rclone users write one
+(which rclone itself is shown to read, and to see what s3gate wrote), and drives s3gate with boto3: buckets, PUT (small, 9 MiB, user metadata), ranged GET, listings
 with a delimiter, CopyObject, a 3-part multipart upload, deletes, DeleteBucket, and a restart
 of s3gate (metadata kept). Where the backing store is a folder, the objects are checked there
 byte for byte. Exit 0 on success; any failure raises.
@@ -57,9 +58,11 @@ def backing(kind, procs, rclone, work):
     port = free_port()
     addr = f"127.0.0.1:{port}"
     if kind == "webdav":
-        p = procs.start("rclone-webdav", [rclone, "serve", "webdav", data, "--addr", addr])
+        p = procs.start("rclone-webdav", [rclone, "serve", "webdav", data, "--addr", addr,
+                                          "--user", "s3gate", "--pass", "dav secret"])
         wait_tcp(port, p, "rclone serve webdav")
-        return {"type": "webdav", "endpoint": f"http://{addr}", "root": "/"}, data
+        return {"type": "webdav", "endpoint": f"http://{addr}", "root": "/",
+                "username": "s3gate", "password": "dav secret"}, data
     if kind == "sftp":
         key = os.path.join(work, "id_ed25519")
         if not os.path.exists(key):
@@ -165,20 +168,46 @@ def backing(kind, procs, rclone, work):
     raise SystemExit(f"unknown kind {kind!r}")
 
 
-def start_gate(procs, gate, work, remote):
+def rclone_section(kind, remote, rclone):
+    """The same remote as rclone.conf defines it, and what to serve: object stores name their
+    bucket as the first folder of the path, as with rclone."""
+    if kind == "webdav":
+        obscured = subprocess.run([rclone, "obscure", remote["password"]], check=True,
+                                  capture_output=True, text=True).stdout.strip()
+        return {"type": "webdav", "url": remote["endpoint"], "vendor": "rclone",
+                "user": remote["username"], "pass": obscured}, "back:"
+    if kind == "sftp":
+        host, port = remote["endpoint"].rsplit("@", 1)[1].rsplit(":", 1)
+        return {"type": "sftp", "host": host, "port": port, "user": remote["user"],
+                "key_file": remote["key"]}, "back:"
+    if kind in ("s3", "seaweedfs"):
+        return {"type": "s3", "provider": "SeaweedFS" if kind == "seaweedfs" else "Other",
+                "access_key_id": remote["access_key_id"],
+                "secret_access_key": remote["secret_access_key"],
+                "endpoint": remote["endpoint"], "region": "us-east-1",
+                "chunk_size": "8Mi"}, "back:" + remote["bucket"]
+    if kind == "azblob":
+        return {"type": "azureblob", "account": remote["account_name"],
+                "key": remote["account_key"], "endpoint": remote["endpoint"]}, \
+            "back:" + remote["container"]
+    raise SystemExit(f"no rclone.conf form for {kind!r}")
+
+
+def start_gate(procs, gate, work, remote, spec="back:", rclone_conf=None):
     port = free_port()
     conf = os.path.join(work, "s3gate.toml")
     with open(conf, "w") as f:
         f.write("[vfs]\n")
         f.write(f'cache_dir = "{os.path.join(work, "cache")}"\n')
-        f.write("[remotes.back]\n")
-        for k, v in remote.items():
-            f.write(f'{k} = "{v}"\n')
-    p = procs.start(
-        "s3gate",
-        [gate, "serve", "back:", "--config", conf, "--addr", f"127.0.0.1:{port}",
-         "--auth-key", f"{AK},{SK}"],
-    )
+        if rclone_conf is None:
+            f.write("[remotes.back]\n")
+            for k, v in remote.items():
+                f.write(f'{k} = "{v}"\n')
+    argv = [gate, "serve", spec, "--config", conf, "--addr", f"127.0.0.1:{port}",
+            "--auth-key", f"{AK},{SK}"]
+    if rclone_conf is not None:
+        argv += ["--rclone-config", rclone_conf]
+    p = procs.start("s3gate", argv)
     endpoint = f"http://127.0.0.1:{port}"
     wait_http(endpoint + "/", p, "s3gate")
     client = boto3.client(
@@ -226,7 +255,7 @@ def cut_off_put(endpoint, key, size, sent):
         time.sleep(0.5)
 
 
-def battery(c, folder, pid):
+def battery(c, folder, pid, large=True):
     try:
         c.create_bucket(Bucket="gate")
     except c.exceptions.BucketAlreadyOwnedByYou:
@@ -250,6 +279,20 @@ def battery(c, folder, pid):
     check([p["Prefix"] for p in page.get("CommonPrefixes", [])] == ["docs/deep/"], "prefixes")
     c.copy_object(Bucket="gate", Key="copy.bin", CopySource="gate/docs/deep/b.bin")
     check(c.get_object(Bucket="gate", Key="copy.bin")["Body"].read() == big, "copy")
+    if large:
+        large_objects(c, folder, pid)
+    multipart(c)
+    if folder is not None:
+        keys = [("docs/a.txt", small), ("docs/deep/b.bin", big), ("copy.bin", big)]
+        if large:
+            huge = pattern(128 << 20, 6)
+            keys += [("huge.bin", huge), ("huge-copy.bin", huge)]
+        for key, body in keys:
+            with open(os.path.join(folder, "gate", key), "rb") as f:
+                check(f.read() == body, f"{key} in the backing folder")
+
+
+def large_objects(c, folder, pid):
     # Larger than any one request a remote is sent from memory: streamed, on every remote.
     huge = pattern(128 << 20, 6)
     reset_peak(pid)
@@ -283,6 +326,9 @@ def battery(c, folder, pid):
           f"{now:.1f} MiB after")
     check(peak < 48, f"s3gate holds far less than the 128 MiB objects: peak +{peak:.0f} MiB")
     check(now < 8, f"s3gate gives back what the 128 MiB objects took: +{now:.0f} MiB")
+
+
+def multipart(c):
     up = c.create_multipart_upload(Bucket="gate", Key="mp.bin")["UploadId"]
     parts = [pattern(5 << 20, 3), pattern(5 << 20, 4), pattern(777, 5)]
     done = []
@@ -296,20 +342,13 @@ def battery(c, folder, pid):
     )
     check(c.get_object(Bucket="gate", Key="mp.bin")["Body"].read() == b"".join(parts),
           "multipart object")
-    if folder is not None:
-        for key, body in [("docs/a.txt", small), ("docs/deep/b.bin", big),
-                          ("copy.bin", big), ("mp.bin", b"".join(parts)),
-                          ("huge.bin", huge), ("huge-copy.bin", huge)]:
-            with open(os.path.join(folder, "gate", key), "rb") as f:
-                check(f.read() == body, f"{key} in the backing folder")
 
 
 def after_restart(c, folder, kind):
     h = c.head_object(Bucket="gate", Key="docs/a.txt")
     check(h["Metadata"] == {"colour": "Blue"}, "metadata kept across a restart")
-    for key in ("docs/a.txt", "docs/deep/b.bin", "copy.bin", "mp.bin", "huge.bin",
-                "huge-copy.bin"):
-        c.delete_object(Bucket="gate", Key=key)
+    for o in c.list_objects_v2(Bucket="gate").get("Contents", []):
+        c.delete_object(Bucket="gate", Key=o["Key"])
     try:
         check(c.list_objects_v2(Bucket="gate").get("KeyCount", 0) == 0, "empty after deletes")
         c.delete_bucket(Bucket="gate")
@@ -341,16 +380,36 @@ def show_server_log(work, lines=30):
             print("  " + line)
 
 
+def rclone_sees(rclone, conf, spec):
+    """What rclone lists under `spec`, reading the same rclone.conf."""
+    out = subprocess.run([rclone, "--config", conf, "lsf", "-R", spec], check=True,
+                         capture_output=True, text=True, timeout=120).stdout
+    return set(out.split())
+
+
 def main():
     kind, gate, rclone, work = sys.argv[1:5]
+    via_rclone_conf = sys.argv[5:6] == ["rclone.conf"]
     os.makedirs(work, exist_ok=True)
     procs = Procs(work)
     try:
         remote, folder = backing(kind, procs, rclone, work)
-        p, c = start_gate(procs, gate, work, remote)
-        battery(c, folder, p.pid)
+        spec, conf = "back:", None
+        if via_rclone_conf:
+            section, spec = rclone_section(kind, remote, rclone)
+            conf = os.path.join(work, "rclone.conf")
+            with open(conf, "w") as f:
+                f.write("[back]\n" + "".join(f"{k} = {v}\n" for k, v in section.items()))
+            rclone_sees(rclone, conf, spec)  # rclone itself reads the remote
+        p, c = start_gate(procs, gate, work, remote, spec, conf)
+        battery(c, folder, p.pid, large=not via_rclone_conf)
+        if conf is not None:
+            gate_spec = spec + "gate" if spec.endswith(":") else spec + "/gate"
+            seen = rclone_sees(rclone, conf, gate_spec)
+            check({"docs/a.txt", "docs/deep/b.bin", "mp.bin"} <= seen,
+                  f"rclone sees what s3gate wrote: {sorted(seen)}")
         procs.stop(p)
-        p, c = start_gate(procs, gate, work, remote)
+        p, c = start_gate(procs, gate, work, remote, spec, conf)
         after_restart(c, folder, kind)
         server_log_is_clean(work)
         print(f"{kind}: every operation worked through s3gate")

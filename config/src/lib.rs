@@ -13,6 +13,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 pub mod obscure;
+pub mod rclone;
 mod settings;
 
 pub use settings::{
@@ -116,11 +117,13 @@ impl RemoteConfig {
                 RemoteConfig {
                     path: PathBuf::from(path.trim_start_matches('/')),
                     name: Some(name.to_string()),
+                    ..RemoteConfig::default()
                 }
             }
             _ => RemoteConfig {
                 path: PathBuf::from(spec),
                 name: None,
+                ..RemoteConfig::default()
             },
         }
     }
@@ -395,6 +398,8 @@ pub enum ConfigError {
     },
     #[error("{path}: {message}")]
     Parse { path: PathBuf, message: String },
+    #[error("{what}: {why}")]
+    Refused { what: String, why: String },
 }
 
 impl Config {
@@ -408,6 +413,43 @@ impl Config {
             path: path.to_path_buf(),
             message: e.to_string(),
         })
+    }
+
+    /// Serves a remote that `[remotes]` does not define from rclone's configuration file, as
+    /// rclone would ([`rclone`]): its definition (and those of the remotes it stands on) joins
+    /// `remotes`, and the served path gains the folder its aliases add. Nothing changes when
+    /// the remote is defined here, or when no rclone file is found (then [`Config::validate`]
+    /// names the remote).
+    pub fn resolve_remote(&mut self) -> Result<(), ConfigError> {
+        let Some(name) = self.remote.name.clone() else {
+            return Ok(());
+        };
+        if self.remotes.contains_key(&name) {
+            return Ok(());
+        }
+        let Some(file) = rclone::locate(self.remote.rclone_config.as_deref()) else {
+            return Ok(());
+        };
+        let path = self.remote.path.to_string_lossy().into_owned();
+        match rclone::RcloneConfig::load(&file)?.resolve(&name)? {
+            rclone::Resolved::Local(dir) => {
+                self.remote.name = None;
+                self.remote.path = dir.join(path);
+            }
+            rclone::Resolved::Named {
+                name,
+                def,
+                prefix,
+                under,
+            } => {
+                for (n, d) in under.into_iter().chain([(name.clone(), def)]) {
+                    self.remotes.entry(n).or_insert(d);
+                }
+                self.remote.name = Some(name);
+                self.remote.path = PathBuf::from(rclone::join(&prefix, &path));
+            }
+        }
+        Ok(())
     }
 
     /// Checks what the types cannot: settings that only make sense together, and bounds.
@@ -448,7 +490,9 @@ impl Config {
                 return Err(ConfigError::Invalid {
                     what: format!("remote {name:?}"),
                     expected: format!(
-                        "a remote defined in the configuration file as [remotes.{name}]"
+                        "a remote defined in the configuration file as [remotes.{name}], or in \
+                         rclone's configuration file (--rclone-config, RCLONE_CONFIG, or \
+                         ~/.config/rclone/rclone.conf)"
                     ),
                 });
             }
@@ -615,6 +659,42 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("[remotes.nowhere]"));
+    }
+
+    #[test]
+    fn a_remote_only_rclone_conf_defines_is_served_from_it() {
+        let file = std::env::temp_dir().join(format!("s3gate-rclone-{}.conf", std::process::id()));
+        std::fs::write(
+            &file,
+            "[store]\ntype = s3\nendpoint = http://10.0.0.5:8333\nsecret_access_key = hunter2\n\
+             [docs]\ntype = alias\nremote = store:bkt/docs\n[disk]\ntype = alias\n\
+             remote = /srv/data\n[archive]\ntype = s3\n",
+        )
+        .unwrap();
+        let serve = |spec: &str, own: &str| {
+            let mut c: Config = toml::from_str(own).unwrap();
+            c.remote = RemoteConfig::from_spec(spec);
+            c.remote.rclone_config = Some(file.clone());
+            c.resolve_remote().map(|()| c)
+        };
+        let c = serve("docs:2024", "").unwrap();
+        c.validate().unwrap();
+        assert_eq!(c.remote.name.as_deref(), Some("store"));
+        assert_eq!(c.remote.path, PathBuf::from("bkt/docs/2024"));
+        assert_eq!(c.remotes["store"].kind, "s3");
+        let printed = c.to_toml();
+        assert!(!printed.contains("hunter2"), "{printed}");
+        let c = serve("disk:a/b", "").unwrap();
+        assert_eq!(
+            (c.remote.name, c.remote.path),
+            (None, PathBuf::from("/srv/data/a/b"))
+        );
+        // s3gate's own definition comes first.
+        let c = serve("archive:", "[remotes.archive]\ntype = \"memory\"\n").unwrap();
+        assert_eq!(c.remotes["archive"].kind, "memory");
+        let e = serve("nowhere:", "").unwrap_err().to_string();
+        assert!(e.contains("[nowhere]"), "{e}");
+        std::fs::remove_file(&file).unwrap();
     }
 
     #[test]

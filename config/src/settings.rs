@@ -267,6 +267,13 @@ settings! {
         path: PathBuf = PathBuf::from("s3gate-data");
         /// A remote of `[remotes]` to serve instead of a local directory.
         name: Option<String> = None;
+        /// rclone's configuration file, where a remote that `[remotes]` does not define is
+        /// looked for (default: where rclone looks, `RCLONE_CONFIG` first).
+        rclone_config: Option<PathBuf> = None,
+            flag {
+                #[arg(long, env = "S3GATE_RCLONE_CONFIG", value_name = "FILE")]
+                rclone_config: Option<PathBuf>
+            };
     }
 
     /// How objects are stored, cached and kept in step with the remote.

@@ -50,8 +50,15 @@ enum IndexCommand {
 #[derive(Subcommand)]
 enum ConfigCommand {
     /// Validate FILE (keys file and TLS files included) and print the effective configuration,
-    /// secrets masked.
-    Check { file: PathBuf },
+    /// secrets masked; with REMOTE, as `serve REMOTE` would serve it (a remote of rclone's
+    /// configuration file shows as the remote it maps to).
+    Check {
+        file: Option<PathBuf>,
+        #[arg(long, value_name = "REMOTE")]
+        remote: Option<String>,
+        #[arg(long, env = "S3GATE_RCLONE_CONFIG", value_name = "FILE")]
+        rclone_config: Option<PathBuf>,
+    },
 }
 
 /// What `serve` and the admin commands take: the remote, the configuration file, and the flag
@@ -78,9 +85,12 @@ impl ServeArgs {
             None => Config::default(),
         };
         if let Some(p) = &self.path {
+            let rclone_config = c.remote.rclone_config.take();
             c.remote = RemoteConfig::from_spec(p);
+            c.remote.rclone_config = rclone_config;
         }
         self.flags.apply(&mut c);
+        c.resolve_remote()?;
         Ok(c)
     }
 }
@@ -103,7 +113,11 @@ pub async fn run_cli() -> i32 {
         Command::Index(IndexCommand::Rebuild(args)) => admin(&args, crate::rebuild_index).await,
         Command::Cache(CacheCommand::Stats(args)) => admin(&args, crate::cache_stats).await,
         Command::Cache(CacheCommand::Clear(args)) => admin(&args, crate::cache_clear).await,
-        Command::Config(ConfigCommand::Check { file }) => match check(&file) {
+        Command::Config(ConfigCommand::Check {
+            file,
+            remote,
+            rclone_config,
+        }) => match check(file.as_deref(), remote.as_deref(), rclone_config) {
             Ok(text) => {
                 print!("{text}");
                 0
@@ -116,9 +130,23 @@ pub async fn run_cli() -> i32 {
     }
 }
 
-/// Loads and validates a configuration file as `serve --config FILE` would.
-fn check(file: &std::path::Path) -> Result<String, crate::Error> {
-    let mut config = Config::from_file(file)?;
+/// Loads and validates a configuration as `serve [--config FILE] [REMOTE]` would.
+fn check(
+    file: Option<&std::path::Path>,
+    remote: Option<&str>,
+    rclone_config: Option<PathBuf>,
+) -> Result<String, crate::Error> {
+    let mut config = match file {
+        Some(f) => Config::from_file(f)?,
+        None => Config::default(),
+    };
+    if let Some(spec) = remote {
+        config.remote = RemoteConfig::from_spec(spec);
+    }
+    if rclone_config.is_some() {
+        config.remote.rclone_config = rclone_config;
+    }
+    config.resolve_remote()?;
     config.load_keys_file()?;
     config.validate()?;
     s3gate_s3api::check_tls(&config)?;
@@ -206,7 +234,7 @@ mod tests {
     fn the_example_configuration_checks() {
         let example =
             std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../s3gate.example.toml");
-        let text = check(&example).unwrap();
+        let text = check(Some(&example), None, None).unwrap();
         // What check prints is itself a valid configuration, equal to the defaults here but
         // for the example remote, whose secret is masked.
         let mut printed: Config = toml::from_str(&text).unwrap();
@@ -326,7 +354,7 @@ mod tests {
             ),
         )
         .unwrap();
-        let text = check(&file).unwrap();
+        let text = check(Some(&file), None, None).unwrap();
         assert!(
             text.contains("AK,***") && text.contains("FILEKEY,***"),
             "{text}"
@@ -336,17 +364,47 @@ mod tests {
             "{text}"
         );
         std::fs::write(&keys, "FILEKEY,ok\nbroken line\n").unwrap();
-        let e = check(&file).unwrap_err().to_string();
+        let e = check(Some(&file), None, None).unwrap_err().to_string();
         assert!(e.contains("keys") && e.contains("line 2"), "{e}");
         std::fs::write(
             &file,
             "[server]\ncert = \"/nonexistent/cert.pem\"\nkey = \"/nonexistent/key.pem\"\n",
         )
         .unwrap();
-        let e = check(&file).unwrap_err().to_string();
+        let e = check(Some(&file), None, None).unwrap_err().to_string();
         assert!(e.contains("/nonexistent/cert.pem"), "{e}");
         std::fs::write(&file, "[server]\nread_timeout = \"soon\"\n").unwrap();
-        let e = check(&file).unwrap_err().to_string();
+        let e = check(Some(&file), None, None).unwrap_err().to_string();
         assert!(e.contains("c.toml") && e.contains("read_timeout"), "{e}");
+    }
+
+    #[test]
+    fn config_check_shows_the_remote_rclone_conf_maps_to_with_secrets_masked() {
+        let dir = tempfile::tempdir().unwrap();
+        let conf = dir.path().join("rclone.conf");
+        let pass = s3gate_config::obscure::obscure_with_iv("dav-secret", [9; 16]);
+        std::fs::write(
+            &conf,
+            format!("[dav]\ntype = webdav\nurl = http://h:1/\nuser = u\npass = {pass}\n"),
+        )
+        .unwrap();
+        let text = check(None, Some("dav:"), Some(conf.clone())).unwrap();
+        assert!(
+            text.contains("[remotes.dav]") && text.contains("type = \"webdav\""),
+            "{text}"
+        );
+        assert!(
+            text.contains("password = \"***\"") && !text.contains("dav-secret"),
+            "{text}"
+        );
+        std::fs::write(
+            &conf,
+            "[dav]\ntype = webdav\nurl = http://h:1/\nheaders = a,b\n",
+        )
+        .unwrap();
+        let e = check(None, Some("dav:"), Some(conf))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("\"headers\"") && e.contains("\"dav\""), "{e}");
     }
 }

@@ -46,15 +46,45 @@ fn open_named(
     def: &s3gate_config::RemoteDef,
     path: &str,
 ) -> io::Result<std::sync::Arc<dyn Remote>> {
-    // The served path sits under the remote's own root.
     let mut options: Vec<(String, String)> = def.options().filter(|(k, _)| k != "root").collect();
     let root = def
         .options()
         .find(|(k, _)| k == "root")
         .map_or_else(String::new, |(_, v)| v);
-    let root = format!("/{}/{}", root.trim_matches('/'), path.trim_matches('/'));
+    // An object store named without its bucket serves the bucket the path starts with, as
+    // rclone does (`store:bucket/dir`).
+    let mut path = path.trim_matches('/');
+    if let Some(name) = bucket_option(&def.kind) {
+        if !options.iter().any(|(k, _)| k == name) {
+            let (bucket, rest) = path.split_once('/').unwrap_or((path, ""));
+            if bucket.is_empty() {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!(
+                        "a {} remote serves one {name}: name it in the configuration or as \
+                         the first folder of the path (REMOTE:{name}/path)",
+                        def.kind
+                    ),
+                ));
+            }
+            options.push((name.to_string(), bucket.to_string()));
+            path = rest;
+        }
+    }
+    // The served path sits under the remote's own root.
+    let root = format!("/{}/{}", root.trim_matches('/'), path);
     options.push(("root".into(), root.replace("//", "/")));
     Ok(std::sync::Arc::new(OpendalRemote::new(&def.kind, options)?))
+}
+
+/// The option that names an object store's bucket, for the services that have one.
+#[cfg(feature = "opendal")]
+fn bucket_option(kind: &str) -> Option<&'static str> {
+    match kind {
+        "s3" | "gcs" => Some("bucket"),
+        "azblob" => Some("container"),
+        _ => None,
+    }
 }
 
 #[cfg(not(feature = "opendal"))]
