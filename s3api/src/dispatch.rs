@@ -16,6 +16,7 @@ use crate::auth::{self, Auth};
 use crate::ctx::{Ctx, ServerState};
 use crate::error::{S3Error, S3Result};
 use crate::intake::{Intake, Lent};
+use crate::post_object;
 use crate::router::{Op, Query, Route};
 use crate::{
     access_log, acl, bucket, copy, headers, list, metrics, multipart, object, router, timed,
@@ -341,12 +342,13 @@ async fn handle(op: Op, ctx: &Ctx, payload: Lent) -> S3Result<HttpResponse> {
             max_parts,
             part_number_marker,
         } => multipart::list_parts(ctx, &upload_id, max_parts, part_number_marker).await,
-        Op::CorsPreflight | Op::PostObject => unsigned(&op),
+        Op::PostObject => post_object::post(ctx, payload).await,
+        Op::CorsPreflight => unsigned(&op),
     }
 }
 
-/// Where the requests of the lane before authentication are answered: CORS preflights and
-/// browser form uploads, both refused as not implemented for now.
+/// Where CORS preflights, which come before authentication, are answered: refused as not
+/// implemented for now.
 fn unsigned(op: &Op) -> S3Result<HttpResponse> {
     Err(S3Error::not_implemented(format!(
         "{} is not implemented by this server",

@@ -47,11 +47,14 @@ codes! {
     invalid_digest => BAD_REQUEST, "InvalidDigest";
     invalid_part => BAD_REQUEST, "InvalidPart";
     invalid_part_order => BAD_REQUEST, "InvalidPartOrder";
+    invalid_policy_document => BAD_REQUEST, "InvalidPolicyDocument";
     invalid_part_number => RANGE_NOT_SATISFIABLE, "InvalidPartNumber";
     invalid_range => RANGE_NOT_SATISFIABLE, "InvalidRange";
     invalid_request => BAD_REQUEST, "InvalidRequest";
     key_too_long => BAD_REQUEST, "KeyTooLongError";
+    malformed_post_request => BAD_REQUEST, "MalformedPOSTRequest";
     malformed_xml => BAD_REQUEST, "MalformedXML";
+    max_post_pre_data_length_exceeded => BAD_REQUEST, "MaxPostPreDataLengthExceededError";
     metadata_too_large => BAD_REQUEST, "MetadataTooLarge";
     method_not_allowed => METHOD_NOT_ALLOWED, "MethodNotAllowed";
     missing_content_length => LENGTH_REQUIRED, "MissingContentLength";

@@ -26,32 +26,68 @@ pub(crate) fn header<'a>(req: &'a RequestHead, name: &str) -> Option<&'a str> {
 
 /// The attributes a PUT (or a REPLACE copy) stores with the object.
 pub(crate) fn attrs_from_request(req: &HttpRequest) -> S3Result<ObjectAttrs> {
-    let get = |n: &str| header(req.head(), n).map(str::to_string);
-    // `aws-chunked` describes how this request's body travelled, not the object.
-    let content_encoding = get("content-encoding").and_then(|v| {
-        let kept: Vec<&str> = v
-            .split(',')
-            .map(str::trim)
-            .filter(|e| !e.is_empty() && !e.eq_ignore_ascii_case("aws-chunked"))
-            .collect();
-        (!kept.is_empty()).then(|| kept.join(", "))
-    });
+    // Header names arrive in lower case: that is the form S3 returns them in.
+    attrs_from_pairs(
+        req.headers()
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_bytes())),
+    )
+}
+
+/// The attributes named by `(name, value)` pairs with lower-case names (a request's headers,
+/// or a form's fields); other names are ignored.
+pub(crate) fn attrs_from_pairs<'a>(
+    pairs: impl Iterator<Item = (&'a str, &'a [u8])>,
+) -> S3Result<ObjectAttrs> {
+    let mut headers = ContentHeaders::default();
     let mut user_meta: Vec<(String, MetaValue)> = Vec::new();
     let mut size = 0;
-    for (name, value) in req.headers() {
-        // Header names arrive in lower case: that is the form S3 returns them in.
-        let Some(short) = name.as_str().strip_prefix(META_PREFIX) else {
-            continue;
+    for (name, value) in pairs {
+        // Text as a header carries it: visible ASCII and tabs (what `to_str` takes).
+        let text = || {
+            std::str::from_utf8(value)
+                .ok()
+                .filter(|v| v.bytes().all(|b| b == b'\t' || (0x20..0x7f).contains(&b)))
+                .map(str::to_string)
         };
-        // The bytes as received (Latin-1 is common): a value is given back as it was sent.
-        let value = value.as_bytes();
-        size += short.len() + value.len();
-        match user_meta.iter_mut().find(|(k, _)| k == short) {
-            Some((_, v)) => {
-                v.0.push(b',');
-                v.0.extend_from_slice(value);
+        let slot = match name {
+            "content-type" => &mut headers.content_type,
+            "content-disposition" => &mut headers.content_disposition,
+            "content-language" => &mut headers.content_language,
+            "cache-control" => &mut headers.cache_control,
+            "expires" => &mut headers.expires,
+            // `aws-chunked` describes how this request's body travelled, not the object.
+            "content-encoding" => {
+                headers.content_encoding = text().and_then(|v| {
+                    let kept: Vec<&str> = v
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|e| !e.is_empty() && !e.eq_ignore_ascii_case("aws-chunked"))
+                        .collect();
+                    (!kept.is_empty()).then(|| kept.join(", "))
+                });
+                continue;
             }
-            None => user_meta.push((short.to_string(), MetaValue(value.to_vec()))),
+            _ => {
+                let Some(short) = name.strip_prefix(META_PREFIX) else {
+                    continue;
+                };
+                // The bytes as received (Latin-1 is common): a value is given back as it was
+                // sent.
+                size += short.len() + value.len();
+                match user_meta.iter_mut().find(|(k, _)| k == short) {
+                    Some((_, v)) => {
+                        v.0.push(b',');
+                        v.0.extend_from_slice(value);
+                    }
+                    None => user_meta.push((short.to_string(), MetaValue(value.to_vec()))),
+                }
+                continue;
+            }
+        };
+        // The first of a repeated header, as before.
+        if slot.is_none() {
+            *slot = text();
         }
     }
     if size > MAX_USER_META {
@@ -61,14 +97,7 @@ pub(crate) fn attrs_from_request(req: &HttpRequest) -> S3Result<ObjectAttrs> {
     }
     user_meta.sort();
     Ok(ObjectAttrs {
-        headers: ContentHeaders {
-            content_type: get("content-type"),
-            content_encoding,
-            content_disposition: get("content-disposition"),
-            content_language: get("content-language"),
-            cache_control: get("cache-control"),
-            expires: get("expires"),
-        },
+        headers,
         user_meta,
         // Set from the body once it checked out.
         checksum: None,

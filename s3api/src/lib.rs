@@ -22,6 +22,7 @@ mod metrics;
 mod multipart;
 mod object;
 mod ops_listener;
+mod post_object;
 mod router;
 mod server;
 mod timed;

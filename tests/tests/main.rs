@@ -23,6 +23,7 @@ mod metrics;
 mod multipart;
 mod mutation;
 mod objects;
+mod post_object;
 mod put;
 mod readcache;
 mod remotes;

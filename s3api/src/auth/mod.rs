@@ -8,6 +8,8 @@ pub(crate) mod chunked;
 mod sigv2;
 mod sigv4;
 
+pub(crate) use sigv4::{hmac, signing_key};
+
 use std::collections::HashMap;
 use std::time::Duration;
 

@@ -20,7 +20,7 @@ pub(super) const ALGORITHM: &str = "AWS4-HMAC-SHA256";
 /// The most a request's clock may differ from ours.
 const MAX_SKEW: Duration = Duration::from_secs(15 * 60);
 
-pub(super) fn hmac(key: &[u8], data: &[u8]) -> [u8; 32] {
+pub(crate) fn hmac(key: &[u8], data: &[u8]) -> [u8; 32] {
     let mut mac = HmacSha256::new_from_slice(key).expect("HMAC takes keys of any length");
     mac.update(data);
     mac.finalize().into_bytes().into()
