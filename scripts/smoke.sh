@@ -10,7 +10,9 @@
 # A second
 # server serves HTTPS with a certificate made by openssl for the run: the aws
 # CLI, boto3 (with SigV2 and SigV4 presigned URLs fetched by curl) and s3cmd
-# use it with their default settings.
+# use it with their default settings. Headless Chromium (Debian's, installed
+# with apt-get when missing) checks CORS from a page of another origin
+# (scripts/smoke_browser.py).
 #
 # Usage: scripts/smoke.sh
 #
@@ -24,6 +26,8 @@
 #   SMOKE_PYTHON                 interpreter for the virtualenv (default: python3)
 #   SMOKE_KEEP=1                 keep the temporary work directory
 #   SMOKE_CRASH_ROUNDS=N         SIGKILL rounds of the crash test (default 15)
+#   SMOKE_CHROMIUM=PATH          the browser of the CORS step (default /usr/bin/chromium,
+#                                installed with apt-get when missing)
 #
 # Prints one PASS/FAIL line per step and ends with `smoke: N passed, M failed`;
 # exits non-zero when any step failed.
@@ -868,6 +872,30 @@ run_boto3() {
     fi
 }
 
+# ------------------------------------------------------------------ browser
+
+# Headless Chromium from Debian for the CORS step. CI runs as root with apt reachable, so it is
+# installed there when missing; only a machine without apt skips the step.
+CHROMIUM=${SMOKE_CHROMIUM:-/usr/bin/chromium}
+install_chromium() {
+    [[ -x $CHROMIUM ]] && return 0
+    command -v apt-get >/dev/null || return 0
+    echo "smoke: installing chromium with apt-get"
+    local sudo=()
+    [[ $(id -u) -eq 0 ]] || sudo=(sudo -n)
+    "${sudo[@]}" apt-get update -qq >"$LOGDIR/chromium-install.log" 2>&1 &&
+        DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq chromium \
+            >>"$LOGDIR/chromium-install.log" 2>&1 || true
+}
+
+# scripts/smoke_browser.py: a page of another origin lists a bucket and uploads to it through
+# presigned URLs in headless Chromium, with the bucket's CORS rules and again without them.
+browser_cors() {
+    [[ -x $CHROMIUM ]] || fail "chromium is not installed ($CHROMIUM); see $LOGDIR/chromium-install.log"
+    timeout 300 "$PY" "$ROOT/scripts/smoke_browser.py" --endpoint "$ENDPOINT" \
+        --access-key "$AK" --secret-key "$SK" --chromium "$CHROMIUM" --workdir "$WORK/browser"
+}
+
 # -------------------------------------------------------------------- crash
 
 # scripts/crash_test.py: its own server on its own folder, SIGKILLed at random moments under a
@@ -1022,6 +1050,14 @@ fi
 
 echo "--- boto3"
 run_boto3
+
+echo "--- browser"
+install_chromium
+if [[ -x $CHROMIUM ]] || command -v apt-get >/dev/null; then
+    step "browser: headless Chromium on another origin lists and uploads by presigned URL with CORS rules, refused without" browser_cors
+else
+    echo "SKIP  browser: CORS in headless Chromium: chromium is not installed and apt-get is not available"
+fi
 
 echo "--- s3cmd"
 write_s3cmd_config

@@ -226,6 +226,10 @@ settings! {
                 #[arg(long, env = "S3GATE_SHUTDOWN_TIMEOUT", value_parser = parse_duration)]
                 shutdown_timeout: Option<Duration>
             };
+        /// Origin whose browser requests every bucket without CORS rules of its own allows
+        /// (`*` for any): GET, HEAD, PUT, POST and DELETE, any header, ETag readable.
+        allow_origin: Option<String> = None,
+            flag { #[arg(long, env = "S3GATE_ALLOW_ORIGIN")] allow_origin: Option<String> };
     }
 
     /// Who may send requests.

@@ -170,6 +170,15 @@ impl Body {
         }
     }
 
+    /// The client sent a checksum of this body (a header or a trailer) that it is checked
+    /// against as it streams.
+    pub(crate) fn checked_by_client(&self) -> bool {
+        matches!(
+            self.checksum,
+            Some((_, _, Expected::Header(_) | Expected::Trailer))
+        )
+    }
+
     /// The decoded size the client declared before sending, if it did.
     pub(crate) fn declared_len(&self) -> Option<u64> {
         self.expected_len

@@ -19,7 +19,7 @@ use crate::intake::{Intake, Lent};
 use crate::post_object;
 use crate::router::{Op, Query, Route};
 use crate::{
-    access_log, acl, bucket, copy, headers, list, metrics, multipart, object, router, timed,
+    access_log, acl, bucket, copy, cors, headers, list, metrics, multipart, object, router, timed,
 };
 
 /// What was verified of a request head: its query, its route and who sends it.
@@ -222,6 +222,7 @@ pub(crate) async fn dispatch(
     let intake = Intake::new(payload.into_inner());
     let gated = req.extensions_mut().remove::<Gated>();
     let mut named = Named::unknown();
+    let mut ctx = None;
     let result = async {
         let Verified { query, route, auth } = match gated {
             Some(Gated(verified, known)) => {
@@ -233,14 +234,26 @@ pub(crate) async fn dispatch(
         let Route {
             op, bucket, key, ..
         } = route;
-        let ctx = Ctx::new(req.clone(), state.clone(), auth, query, bucket, key);
-        handle(op, &ctx, intake.lend()).await
+        let ctx = ctx.insert(Ctx::new(
+            req.clone(),
+            state.clone(),
+            auth,
+            query,
+            bucket,
+            key,
+        ));
+        handle(op, ctx, intake.lend()).await
     }
     .await;
     let (mut resp, code) = match result {
         Ok(r) => (r, None),
         Err(e) => (e.to_response(&resource, &id, head), Some(e.code)),
     };
+    // A preflight's answer is the CORS answer itself; any other answer to a browser, refusals
+    // before the handler included, carries what the bucket's rules grant its origin.
+    if named.op != Op::CorsPreflight.name() {
+        cors::answer(&req, &state, ctx.as_ref(), &named.bucket, &mut resp).await;
+    }
     if let Ok(v) = HeaderValue::from_str(&id) {
         resp.headers_mut()
             .insert(HeaderName::from_static("x-amz-request-id"), v);
@@ -272,6 +285,9 @@ async fn handle(op: Op, ctx: &Ctx, payload: Lent) -> S3Result<HttpResponse> {
         Op::GetBucketLocation => bucket::location(ctx).await,
         Op::GetBucketAcl => acl::bucket(ctx).await,
         Op::GetBucketVersioning => bucket::versioning(ctx).await,
+        Op::PutBucketCors => cors::put(ctx, payload).await,
+        Op::GetBucketCors => cors::get(ctx).await,
+        Op::DeleteBucketCors => cors::delete(ctx).await,
         Op::ListObjects { list, marker } => {
             let flavor = list::Flavor::V1 {
                 marker: marker.as_deref(),
@@ -342,16 +358,7 @@ async fn handle(op: Op, ctx: &Ctx, payload: Lent) -> S3Result<HttpResponse> {
             max_parts,
             part_number_marker,
         } => multipart::list_parts(ctx, &upload_id, max_parts, part_number_marker).await,
+        Op::CorsPreflight => cors::preflight(ctx).await,
         Op::PostObject => post_object::post(ctx, payload).await,
-        Op::CorsPreflight => unsigned(&op),
     }
-}
-
-/// Where CORS preflights, which come before authentication, are answered: refused as not
-/// implemented for now.
-fn unsigned(op: &Op) -> S3Result<HttpResponse> {
-    Err(S3Error::not_implemented(format!(
-        "{} is not implemented by this server",
-        op.name()
-    )))
 }

@@ -31,9 +31,11 @@ macro_rules! codes {
 
 codes! {
     access_denied => FORBIDDEN, "AccessDenied";
+    access_forbidden => FORBIDDEN, "AccessForbidden";
     authorization_header_malformed => BAD_REQUEST, "AuthorizationHeaderMalformed";
     authorization_query_parameters_error => BAD_REQUEST, "AuthorizationQueryParametersError";
     bad_digest => BAD_REQUEST, "BadDigest";
+    bad_request => BAD_REQUEST, "BadRequest";
     bucket_already_owned_by_you => CONFLICT, "BucketAlreadyOwnedByYou";
     bucket_not_empty => CONFLICT, "BucketNotEmpty";
     entity_too_large => BAD_REQUEST, "EntityTooLarge";
@@ -59,6 +61,7 @@ codes! {
     method_not_allowed => METHOD_NOT_ALLOWED, "MethodNotAllowed";
     missing_content_length => LENGTH_REQUIRED, "MissingContentLength";
     no_such_bucket => NOT_FOUND, "NoSuchBucket";
+    no_such_cors_configuration => NOT_FOUND, "NoSuchCORSConfiguration";
     no_such_key => NOT_FOUND, "NoSuchKey";
     no_such_upload => NOT_FOUND, "NoSuchUpload";
     not_implemented => NOT_IMPLEMENTED, "NotImplemented";

@@ -9,6 +9,7 @@ mod body;
 mod bucket;
 mod checksum;
 mod copy;
+mod cors;
 mod ctx;
 mod dispatch;
 mod error;

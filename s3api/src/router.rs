@@ -53,6 +53,9 @@ ops! {
     GetBucketLocation => Read,
     GetBucketAcl => Owner,
     GetBucketVersioning => Owner,
+    PutBucketCors => Owner,
+    GetBucketCors => Owner,
+    DeleteBucketCors => Owner,
     ListObjects { list: ListParams, marker: Option<String> } => Read,
     ListObjectsV2 {
         list: ListParams,
@@ -385,6 +388,9 @@ pub(crate) fn route(
             ("GET", Some("location")) => Op::GetBucketLocation,
             ("GET", Some("acl")) => Op::GetBucketAcl,
             ("GET", Some("versioning")) => Op::GetBucketVersioning,
+            ("PUT", Some("cors")) => Op::PutBucketCors,
+            ("GET", Some("cors")) => Op::GetBucketCors,
+            ("DELETE", Some("cors")) => Op::DeleteBucketCors,
             ("GET", Some("versions")) => Op::ListObjectVersions {
                 list: ListParams::parse(query, "max-keys")?,
                 key_marker: query.text("key-marker"),
@@ -551,6 +557,17 @@ mod tests {
             r(Method::GET, "/b", "location").unwrap().op,
             Op::GetBucketLocation
         );
+        assert_eq!(r(Method::PUT, "/b", "cors").unwrap().op, Op::PutBucketCors);
+        assert_eq!(r(Method::GET, "/b", "cors").unwrap().op, Op::GetBucketCors);
+        assert_eq!(
+            r(Method::DELETE, "/b", "cors").unwrap().op,
+            Op::DeleteBucketCors
+        );
+        // CORS is a bucket's configuration: an object has none.
+        assert_eq!(
+            r(Method::GET, "/b/k", "cors").unwrap_err().code,
+            "NotImplemented"
+        );
         let put = r(Method::PUT, "/b/a%20b/c+d%2B", "").unwrap();
         assert_eq!(
             (put.op, put.bucket.as_str(), put.key.as_str()),
@@ -585,7 +602,7 @@ mod tests {
             let e = r(m.clone(), "/b/k", q).unwrap_err();
             assert_eq!(e.code, "NotImplemented", "{m} ?{q}");
         }
-        for q in ["policy", "cors", "versioning", "lifecycle", "acl"] {
+        for q in ["policy", "versioning", "lifecycle", "acl"] {
             assert_eq!(r(Method::PUT, "/b", q).unwrap_err().code, "NotImplemented");
         }
         // A bucket POST that is neither DeleteObjects nor a form upload.
@@ -733,6 +750,9 @@ mod tests {
             (Op::GetBucketLocation, Read),
             (Op::GetBucketAcl, Owner),
             (Op::GetBucketVersioning, Owner),
+            (Op::PutBucketCors, Owner),
+            (Op::GetBucketCors, Owner),
+            (Op::DeleteBucketCors, Owner),
             (
                 Op::ListObjects {
                     list: listing("", 1),

@@ -137,10 +137,11 @@ async fn unknown_method_is_refused() {
 }
 
 /// A CORS preflight and a browser form upload carry no S3 signature: on a server with keys they
-/// are not refused as unsigned but answered `501 NotImplemented`, as is a bucket POST that is
-/// no known operation.
+/// are not refused as unsigned. A preflight where no CORS rule applies is refused as S3 does
+/// (`403 AccessForbidden`); a form upload is read as one (here refused for want of a file); a
+/// bucket POST that is no known operation answers `501 NotImplemented`.
 #[tokio::test(flavor = "multi_thread")]
-async fn unsigned_preflights_and_form_uploads_are_not_implemented() {
+async fn unsigned_preflights_and_form_uploads_are_not_refused_as_unsigned() {
     let s = TestServer::start_auth().await;
     s.create_bucket("bkt").await;
     for path in ["/", "/bkt", "/bkt/obj", "/bkt?cors"] {
@@ -151,7 +152,7 @@ async fn unsigned_preflights_and_form_uploads_are_not_implemented() {
             .send()
             .await
             .unwrap();
-        check_error(r, 501, "NotImplemented").await;
+        check_error(r, 403, "AccessForbidden").await;
     }
     // A form reaches the form upload, which wants a file (and here would want a policy).
     let form = "--x\r\nContent-Disposition: form-data; name=\"key\"\r\n\r\nobj\r\n--x--\r\n";

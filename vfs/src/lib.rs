@@ -25,6 +25,7 @@ mod write;
 mod write_cache;
 mod writeback;
 
+pub use bucket::cors::CorsRule;
 pub use bucket::{BucketRecord, Versioning};
 pub use error::{Result, VfsError};
 pub use index::{

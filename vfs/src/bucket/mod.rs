@@ -16,6 +16,7 @@ use crate::object::{now_ns, BucketInfo};
 use crate::remote::ns_from_time;
 use crate::vfs::Vfs;
 
+pub(crate) mod cors;
 pub(crate) mod known;
 
 /// What the index keeps of a bucket. Every field but `created_ns` has a serde default, so
@@ -28,6 +29,9 @@ pub struct BucketRecord {
     /// The bucket's versioning state.
     #[serde(default, skip_serializing_if = "Versioning::is_unversioned")]
     pub versioning: Versioning,
+    /// The bucket's CORS rules (PutBucketCors), in the order given; none when not configured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cors: Option<Vec<cors::CorsRule>>,
 }
 
 /// A bucket's versioning state, as S3 names it: never enabled, enabled, or suspended.
@@ -295,6 +299,7 @@ mod tests {
     fn a_record_written_before_a_setting_existed_reads_it_as_unset() {
         let record = decode(br#"{"created_ns":5}"#).unwrap();
         assert_eq!(record.versioning, Versioning::Unversioned);
+        assert_eq!(record.cors, None);
         assert_eq!(serde_json::to_vec(&record).unwrap(), br#"{"created_ns":5}"#);
     }
 }
