@@ -18,7 +18,8 @@ use crate::error::{S3Error, S3Result};
 use crate::intake::{Intake, Lent};
 use crate::router::{Op, Query, Route};
 use crate::{
-    access_log, acl, bucket, copy, headers, list, metrics, multipart, object, router, timed,
+    access_log, acl, bucket, bucket_config, copy, headers, list, metrics, multipart, object,
+    router, timed,
 };
 
 /// What was verified of a request head: its query, its route and who sends it.
@@ -271,6 +272,18 @@ async fn handle(op: Op, ctx: &Ctx, payload: Lent) -> S3Result<HttpResponse> {
         Op::GetBucketLocation => bucket::location(ctx).await,
         Op::GetBucketAcl => acl::bucket(ctx).await,
         Op::GetBucketVersioning => bucket::versioning(ctx).await,
+        Op::GetBucketLifecycleConfiguration
+        | Op::GetObjectLockConfiguration
+        | Op::GetBucketPolicy
+        | Op::GetBucketOwnershipControls
+        | Op::GetBucketEncryption
+        | Op::GetBucketReplication
+        | Op::GetBucketWebsite
+        | Op::GetPublicAccessBlock
+        | Op::GetBucketLogging
+        | Op::GetBucketAccelerateConfiguration
+        | Op::GetBucketRequestPayment
+        | Op::GetBucketPolicyStatus => bucket_config::read(ctx, &op).await,
         Op::ListObjects { list, marker } => {
             let flavor = list::Flavor::V1 {
                 marker: marker.as_deref(),

@@ -7,6 +7,7 @@ mod acl;
 mod auth;
 mod body;
 mod bucket;
+mod bucket_config;
 mod checksum;
 mod copy;
 mod ctx;

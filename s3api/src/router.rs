@@ -53,6 +53,19 @@ ops! {
     GetBucketLocation => Read,
     GetBucketAcl => Owner,
     GetBucketVersioning => Owner,
+    // The configuration reads a bucket that has none of it answers (`bucket_config.rs`).
+    GetBucketLifecycleConfiguration => Owner,
+    GetObjectLockConfiguration => Owner,
+    GetBucketPolicy => Owner,
+    GetBucketOwnershipControls => Owner,
+    GetBucketEncryption => Owner,
+    GetBucketReplication => Owner,
+    GetBucketWebsite => Owner,
+    GetPublicAccessBlock => Owner,
+    GetBucketLogging => Owner,
+    GetBucketAccelerateConfiguration => Owner,
+    GetBucketRequestPayment => Owner,
+    GetBucketPolicyStatus => Owner,
     ListObjects { list: ListParams, marker: Option<String> } => Read,
     ListObjectsV2 {
         list: ListParams,
@@ -385,6 +398,18 @@ pub(crate) fn route(
             ("GET", Some("location")) => Op::GetBucketLocation,
             ("GET", Some("acl")) => Op::GetBucketAcl,
             ("GET", Some("versioning")) => Op::GetBucketVersioning,
+            ("GET", Some("lifecycle")) => Op::GetBucketLifecycleConfiguration,
+            ("GET", Some("object-lock")) => Op::GetObjectLockConfiguration,
+            ("GET", Some("policy")) => Op::GetBucketPolicy,
+            ("GET", Some("ownershipControls")) => Op::GetBucketOwnershipControls,
+            ("GET", Some("encryption")) => Op::GetBucketEncryption,
+            ("GET", Some("replication")) => Op::GetBucketReplication,
+            ("GET", Some("website")) => Op::GetBucketWebsite,
+            ("GET", Some("publicAccessBlock")) => Op::GetPublicAccessBlock,
+            ("GET", Some("logging")) => Op::GetBucketLogging,
+            ("GET", Some("accelerate")) => Op::GetBucketAccelerateConfiguration,
+            ("GET", Some("requestPayment")) => Op::GetBucketRequestPayment,
+            ("GET", Some("policyStatus")) => Op::GetBucketPolicyStatus,
             ("GET", Some("versions")) => Op::ListObjectVersions {
                 list: ListParams::parse(query, "max-keys")?,
                 key_marker: query.text("key-marker"),
@@ -606,6 +631,31 @@ mod tests {
         );
     }
 
+    /// Each configuration read is an operation of its own; setting or removing one is not.
+    #[test]
+    fn configuration_reads_are_operations() {
+        for (q, op) in [
+            ("lifecycle", Op::GetBucketLifecycleConfiguration),
+            ("object-lock", Op::GetObjectLockConfiguration),
+            ("policy", Op::GetBucketPolicy),
+            ("ownershipControls", Op::GetBucketOwnershipControls),
+            ("encryption", Op::GetBucketEncryption),
+            ("replication", Op::GetBucketReplication),
+            ("website", Op::GetBucketWebsite),
+            ("publicAccessBlock", Op::GetPublicAccessBlock),
+            ("logging", Op::GetBucketLogging),
+            ("accelerate", Op::GetBucketAccelerateConfiguration),
+            ("requestPayment", Op::GetBucketRequestPayment),
+            ("policyStatus", Op::GetBucketPolicyStatus),
+        ] {
+            assert_eq!(r(Method::GET, "/b", q).unwrap().op, op, "?{q}");
+            for m in [Method::PUT, Method::DELETE] {
+                let e = r(m.clone(), "/b", q).unwrap_err();
+                assert_eq!(e.code, "NotImplemented", "{m} ?{q}");
+            }
+        }
+    }
+
     #[test]
     fn unsigned_requests_take_their_own_lane() {
         for (path, query) in [
@@ -733,6 +783,18 @@ mod tests {
             (Op::GetBucketLocation, Read),
             (Op::GetBucketAcl, Owner),
             (Op::GetBucketVersioning, Owner),
+            (Op::GetBucketLifecycleConfiguration, Owner),
+            (Op::GetObjectLockConfiguration, Owner),
+            (Op::GetBucketPolicy, Owner),
+            (Op::GetBucketOwnershipControls, Owner),
+            (Op::GetBucketEncryption, Owner),
+            (Op::GetBucketReplication, Owner),
+            (Op::GetBucketWebsite, Owner),
+            (Op::GetPublicAccessBlock, Owner),
+            (Op::GetBucketLogging, Owner),
+            (Op::GetBucketAccelerateConfiguration, Owner),
+            (Op::GetBucketRequestPayment, Owner),
+            (Op::GetBucketPolicyStatus, Owner),
             (
                 Op::ListObjects {
                     list: listing("", 1),

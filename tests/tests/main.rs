@@ -7,6 +7,7 @@
 mod common;
 
 mod auth;
+mod bucket_config;
 mod buckets;
 mod checksums;
 mod copy;
