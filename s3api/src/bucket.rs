@@ -7,20 +7,43 @@ use s3gate_vfs::Versioning;
 use crate::acl::write_owner;
 use crate::ctx::Ctx;
 use crate::error::S3Result;
+use crate::token;
 use crate::xml::{xml_ok, Xml};
 
-pub(crate) async fn list_buckets(ctx: &Ctx) -> S3Result<HttpResponse> {
+/// A page of the buckets whose names start with `prefix`, in name order, from after the one
+/// the continuation token names.
+pub(crate) async fn list_buckets(
+    ctx: &Ctx,
+    prefix: Option<&str>,
+    continuation_token: Option<&str>,
+    max: usize,
+) -> S3Result<HttpResponse> {
+    let after = continuation_token.map(token::decode).transpose()?;
     let buckets = ctx.vfs().list_buckets().await?;
+    let mut matching = buckets.iter().filter(|b| {
+        prefix.is_none_or(|p| b.name.starts_with(p))
+            && after.as_deref().is_none_or(|a| b.name.as_str() > a)
+    });
+    let page: Vec<_> = matching.by_ref().take(max).collect();
+    let truncated = matching.next().is_some();
+    let region = ctx.state.config.server.region.as_str();
     let mut x = Xml::document("ListAllMyBucketsResult", true);
     write_owner(&mut x, ctx);
     x.open("Buckets");
-    for b in &buckets {
+    for b in &page {
         x.open("Bucket")
             .elem("Name", &b.name)
             .elem_time("CreationDate", b.created)
+            .elem("BucketRegion", region)
             .close();
     }
     x.close();
+    if let Some(last) = page.last().filter(|_| truncated) {
+        x.elem("ContinuationToken", &token::encode(&last.name));
+    }
+    if let Some(p) = prefix {
+        x.elem("Prefix", p);
+    }
     Ok(xml_ok(x.finish()))
 }
 

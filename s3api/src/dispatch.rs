@@ -265,7 +265,14 @@ pub(crate) async fn dispatch(
 
 async fn handle(op: Op, ctx: &Ctx, payload: Lent) -> S3Result<HttpResponse> {
     match op {
-        Op::ListBuckets => bucket::list_buckets(ctx).await,
+        Op::ListBuckets {
+            prefix,
+            continuation_token,
+            max_buckets,
+        } => {
+            let token = continuation_token.as_deref();
+            bucket::list_buckets(ctx, prefix.as_deref(), token, max_buckets).await
+        }
         Op::CreateBucket => bucket::create(ctx).await,
         Op::DeleteBucket => bucket::delete(ctx).await,
         Op::HeadBucket => bucket::head(ctx).await,

@@ -26,6 +26,7 @@ mod ops_listener;
 mod router;
 mod server;
 mod timed;
+mod token;
 mod xml;
 
 pub use metrics::{malformed_requests, note_malformed_request};

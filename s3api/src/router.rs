@@ -46,7 +46,11 @@ pub(crate) enum Access {
 }
 
 ops! {
-    ListBuckets => Read,
+    ListBuckets {
+        prefix: Option<String>,
+        continuation_token: Option<String>,
+        max_buckets: usize,
+    } => Read,
     CreateBucket => Write,
     DeleteBucket => Write,
     HeadBucket => Read,
@@ -184,6 +188,8 @@ pub(crate) struct Route {
 
 /// The most entries a listing page holds, as in S3.
 const MAX_PAGE: usize = 1000;
+/// The most buckets a ListBuckets page holds, and its page size when none is asked for.
+const MAX_BUCKETS: usize = 10_000;
 
 /// Decoded query pairs, in the order received.
 #[derive(Debug, Default)]
@@ -269,6 +275,22 @@ fn part_number(query: &Query) -> S3Result<Option<u32>> {
         .transpose()
 }
 
+/// `max-buckets` of ListBuckets: 1 to 10000, 10000 when absent.
+fn max_buckets(query: &Query) -> S3Result<usize> {
+    match query.get("max-buckets") {
+        None => Ok(MAX_BUCKETS),
+        Some(n) => n
+            .parse()
+            .ok()
+            .filter(|n| (1..=MAX_BUCKETS).contains(n))
+            .ok_or_else(|| {
+                S3Error::invalid_argument(format!(
+                    "Argument max-buckets must be an integer between 1 and {MAX_BUCKETS}"
+                ))
+            }),
+    }
+}
+
 /// `part-number-marker` of a parts listing: 0 when absent or empty.
 fn part_number_marker(query: &Query) -> S3Result<u32> {
     match query.get("part-number-marker") {
@@ -287,6 +309,7 @@ fn is_parameter(name: &str) -> bool {
             | "delimiter"
             | "marker"
             | "max-keys"
+            | "max-buckets"
             | "list-type"
             | "continuation-token"
             | "start-after"
@@ -375,7 +398,11 @@ pub(crate) fn route(
         Op::CorsPreflight
     } else if bucket.is_empty() {
         match *method {
-            Method::GET | Method::HEAD if sub.is_none() => Op::ListBuckets,
+            Method::GET | Method::HEAD if sub.is_none() => Op::ListBuckets {
+                prefix: query.text("prefix"),
+                continuation_token: query.text("continuation-token").filter(|t| !t.is_empty()),
+                max_buckets: max_buckets(query)?,
+            },
             Method::GET | Method::HEAD => return unsupported(&format!("?{}", sub.unwrap_or(""))),
             _ => {
                 return Err(S3Error::method_not_allowed(
@@ -540,7 +567,32 @@ mod tests {
 
     #[test]
     fn operations() {
-        assert_eq!(r(Method::GET, "/", "").unwrap().op, Op::ListBuckets);
+        assert_eq!(
+            r(Method::GET, "/", "").unwrap().op,
+            Op::ListBuckets {
+                prefix: None,
+                continuation_token: None,
+                max_buckets: 10_000,
+            }
+        );
+        assert_eq!(
+            r(
+                Method::GET,
+                "/",
+                "max-buckets=3&prefix=a&continuation-token=t"
+            )
+            .unwrap()
+            .op,
+            Op::ListBuckets {
+                prefix: Some("a".into()),
+                continuation_token: Some("t".into()),
+                max_buckets: 3,
+            }
+        );
+        for n in ["0", "10001", "-1", "x", ""] {
+            let e = r(Method::GET, "/", &format!("max-buckets={n}")).unwrap_err();
+            assert_eq!(e.code, "InvalidArgument", "max-buckets={n}");
+        }
         assert_eq!(
             r(Method::GET, "/b/", "list-type=2&prefix=a").unwrap().op,
             Op::ListObjectsV2 {
@@ -776,7 +828,14 @@ mod tests {
         };
         let id = || "u".to_string();
         let classes = [
-            (Op::ListBuckets, Read),
+            (
+                Op::ListBuckets {
+                    prefix: None,
+                    continuation_token: None,
+                    max_buckets: 1,
+                },
+                Read,
+            ),
             (Op::CreateBucket, Write),
             (Op::DeleteBucket, Write),
             (Op::HeadBucket, Read),
