@@ -248,6 +248,7 @@ impl Body {
                     full_object: true,
                 },
                 value: got,
+                parts: Vec::new(),
             });
         }
         Ok(())

@@ -206,6 +206,7 @@ impl BodyHasher for Hasher {
                 full_object: true,
             },
             value: self.finish_base64(),
+            parts: Vec::new(),
         }
     }
 }

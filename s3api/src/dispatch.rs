@@ -19,7 +19,7 @@ use crate::intake::{Intake, Lent};
 use crate::router::{Op, Query, Route};
 use crate::{
     access_log, acl, bucket, bucket_config, copy, headers, list, metrics, multipart, object,
-    router, timed,
+    object_attributes, router, timed,
 };
 
 /// What was verified of a request head: its query, its route and who sends it.
@@ -331,6 +331,18 @@ async fn handle(op: Op, ctx: &Ctx, payload: Lent) -> S3Result<HttpResponse> {
             part_number,
         } => object::get(ctx, version_id.as_deref(), part_number, false).await,
         Op::GetObjectAcl => acl::object(ctx).await,
+        Op::GetObjectAttributes {
+            version_id,
+            attributes,
+            max_parts,
+            part_number_marker,
+        } => {
+            let page = object_attributes::PartsPage {
+                max: max_parts,
+                marker: part_number_marker,
+            };
+            object_attributes::get(ctx, version_id.as_deref(), attributes, page).await
+        }
         Op::PutObject => object::put(ctx, payload).await,
         Op::CopyObject { source } => copy::copy_object(ctx, &source).await,
         Op::DeleteObject { version_id } => object::delete(ctx, version_id.as_deref()).await,

@@ -22,6 +22,7 @@ mod list;
 mod metrics;
 mod multipart;
 mod object;
+mod object_attributes;
 mod ops_listener;
 mod router;
 mod server;

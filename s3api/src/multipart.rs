@@ -116,6 +116,7 @@ fn object_checksum(
     Ok(Some(Checksum {
         kind: kind.clone(),
         value,
+        parts: values.iter().map(|(v, _)| v.to_string()).collect(),
     }))
 }
 

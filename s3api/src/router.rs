@@ -86,6 +86,12 @@ ops! {
     HeadObject { version_id: Option<String>, part_number: Option<u32> } => Read,
     GetObject { version_id: Option<String>, part_number: Option<u32> } => Read,
     GetObjectAcl => Owner,
+    GetObjectAttributes {
+        version_id: Option<String>,
+        attributes: Attributes,
+        max_parts: usize,
+        part_number_marker: u32,
+    } => Read,
     PutObject => Write,
     CopyObject { source: CopySource } => Write,
     DeleteObject { version_id: Option<String> } => Write,
@@ -141,6 +147,47 @@ impl CopySource {
             bucket: bucket.to_string(),
             key: key.to_string(),
         })
+    }
+}
+
+/// What GetObjectAttributes is asked for: the names of `x-amz-object-attributes`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Attributes {
+    pub(crate) etag: bool,
+    pub(crate) checksum: bool,
+    pub(crate) object_parts: bool,
+    pub(crate) storage_class: bool,
+    pub(crate) object_size: bool,
+}
+
+impl Attributes {
+    /// One or more names, in one header separated by commas (boto3) or in several headers (the
+    /// Rust SDK); at least one, and each one S3 knows.
+    fn parse(headers: &HeaderMap) -> S3Result<Attributes> {
+        let unknown = || S3Error::invalid_argument("Invalid attribute name specified.");
+        let mut a = Attributes::default();
+        let mut any = false;
+        for value in headers.get_all("x-amz-object-attributes") {
+            let value = value.to_str().map_err(|_| unknown())?;
+            for name in value.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+                let flag = match name {
+                    "ETag" => &mut a.etag,
+                    "Checksum" => &mut a.checksum,
+                    "ObjectParts" => &mut a.object_parts,
+                    "StorageClass" => &mut a.storage_class,
+                    "ObjectSize" => &mut a.object_size,
+                    _ => return Err(unknown()),
+                };
+                *flag = true;
+                any = true;
+            }
+        }
+        if !any {
+            return Err(S3Error::invalid_argument(
+                "The x-amz-object-attributes header specifying the attributes to be retrieved is either missing or empty",
+            ));
+        }
+        Ok(a)
     }
 }
 
@@ -289,6 +336,28 @@ fn max_buckets(query: &Query) -> S3Result<usize> {
                 ))
             }),
     }
+}
+
+/// The page of parts GetObjectAttributes asks for, in headers: `x-amz-max-parts` (1000 when
+/// absent, clamped to 1000) and `x-amz-part-number-marker` (0 when absent).
+fn attribute_parts(headers: &HeaderMap) -> S3Result<(usize, u32)> {
+    let header = |name: &str| headers.get(name).map(|v| v.to_str().unwrap_or("").trim());
+    let max = match header("x-amz-max-parts") {
+        None => MAX_PAGE,
+        Some(v) => v
+            .parse::<u64>()
+            .map_err(|_| {
+                S3Error::invalid_argument("x-amz-max-parts must be a non-negative integer")
+            })?
+            .min(MAX_PAGE as u64) as usize,
+    };
+    let marker = match header("x-amz-part-number-marker") {
+        None | Some("") => 0,
+        Some(v) => v.parse().map_err(|_| {
+            S3Error::invalid_argument("x-amz-part-number-marker must be a non-negative integer")
+        })?,
+    };
+    Ok((max, marker))
 }
 
 /// `part-number-marker` of a parts listing: 0 when absent or empty.
@@ -504,6 +573,15 @@ pub(crate) fn route(
                 part_number: part,
             },
             ("GET", Some("acl"), _, _) => Op::GetObjectAcl,
+            ("GET", Some("attributes"), _, _) => {
+                let (max_parts, part_number_marker) = attribute_parts(headers)?;
+                Op::GetObjectAttributes {
+                    version_id,
+                    attributes: Attributes::parse(headers)?,
+                    max_parts,
+                    part_number_marker,
+                }
+            }
             ("PUT", None, None, _) => match copy_source {
                 Some(s) => Op::CopyObject {
                     source: CopySource::parse(s)?,
@@ -796,6 +874,40 @@ mod tests {
                 version_id: Some("v1".into())
             }
         );
+        let asked = [
+            ("x-amz-object-attributes", "ETag, ObjectParts"),
+            ("x-amz-object-attributes", "ObjectSize"),
+            ("x-amz-max-parts", "5000"),
+            ("x-amz-part-number-marker", "4"),
+        ];
+        assert_eq!(
+            with(Method::GET, "/b/k", "attributes&versionId=null", &asked)
+                .unwrap()
+                .op,
+            Op::GetObjectAttributes {
+                version_id: Some("null".into()),
+                attributes: Attributes {
+                    etag: true,
+                    object_parts: true,
+                    object_size: true,
+                    ..Attributes::default()
+                },
+                max_parts: 1000,
+                part_number_marker: 4,
+            }
+        );
+        for headers in [
+            &[][..],
+            &[("x-amz-object-attributes", "")],
+            &[("x-amz-object-attributes", "ETag,Owner")],
+            &[
+                ("x-amz-object-attributes", "ETag"),
+                ("x-amz-max-parts", "-1"),
+            ],
+        ] {
+            let e = with(Method::GET, "/b/k", "attributes", headers).unwrap_err();
+            assert_eq!(e.code, "InvalidArgument", "{headers:?}");
+        }
         let bad = [("x-amz-copy-source", "nokey")];
         assert_eq!(
             with(Method::PUT, "/b/k", "", &bad).unwrap_err().code,
@@ -894,6 +1006,15 @@ mod tests {
                 Read,
             ),
             (Op::GetObjectAcl, Owner),
+            (
+                Op::GetObjectAttributes {
+                    version_id: None,
+                    attributes: Attributes::default(),
+                    max_parts: 1,
+                    part_number_marker: 0,
+                },
+                Read,
+            ),
             (Op::PutObject, Write),
             (Op::CopyObject { source: src() }, Write),
             (Op::DeleteObject { version_id: None }, Write),

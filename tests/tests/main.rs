@@ -23,6 +23,7 @@ mod metadata;
 mod metrics;
 mod multipart;
 mod mutation;
+mod object_attributes;
 mod objects;
 mod put;
 mod readcache;
