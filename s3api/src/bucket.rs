@@ -2,7 +2,7 @@
 //! s3cmd and other clients read before they act.
 
 use actix_web::HttpResponse;
-use s3gate_vfs::Versioning;
+use s3gate_vfs::{Versioning, VfsError};
 
 use crate::acl::write_owner;
 use crate::ctx::Ctx;
@@ -48,7 +48,14 @@ pub(crate) async fn list_buckets(
 }
 
 pub(crate) async fn create(ctx: &Ctx) -> S3Result<HttpResponse> {
-    ctx.vfs().create_bucket(&ctx.bucket).await?;
+    match ctx.vfs().create_bucket(&ctx.bucket).await {
+        Ok(()) => {}
+        // S3 answers a second CreateBucket of the caller's own bucket with a success that
+        // changes nothing in us-east-1 (its legacy behaviour), and with a conflict elsewhere.
+        Err(VfsError::BucketAlreadyOwnedByYou) if ctx.state.config.server.region == "us-east-1" => {
+        }
+        Err(e) => return Err(e.into()),
+    }
     Ok(HttpResponse::Ok()
         .insert_header(("location", format!("/{}", ctx.bucket)))
         .finish())

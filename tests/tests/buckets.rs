@@ -148,21 +148,29 @@ async fn list_buckets_pages() {
     );
 }
 
+/// CreateBucket of a bucket the caller already owns, as S3 answers it: in us-east-1 (the
+/// default region) a 200 that changes nothing; in any other region `409 BucketAlreadyOwnedByYou`.
 #[tokio::test(flavor = "multi_thread")]
-async fn create_existing_bucket_is_already_owned_by_you() {
-    let s = TestServer::start().await;
-    s.create_bucket("mine").await;
-    s.put("mine", "keep.txt", "kept").await;
-    expect_error(
-        s.client.create_bucket().bucket("mine").send().await,
-        409,
-        "BucketAlreadyOwnedByYou",
-    );
-    assert_eq!(
-        s.get("mine", "keep.txt").await,
-        b"kept",
-        "the bucket is untouched"
-    );
+async fn create_existing_bucket_follows_the_region() {
+    for (region, conflict) in [("us-east-1", false), ("eu-west-1", true)] {
+        let s = TestServer::start_with(|c| c.server.region = region.to_string()).await;
+        s.create_bucket("mine").await;
+        s.put("mine", "keep.txt", "kept").await;
+        let again = s.client.create_bucket().bucket("mine").send().await;
+        match conflict {
+            true => expect_error(again, 409, "BucketAlreadyOwnedByYou"),
+            false => {
+                let out = again.unwrap_or_else(|e| panic!("{region}: {}", describe(&e)));
+                assert_eq!(out.location(), Some("/mine"), "{region}");
+            }
+        }
+        assert_eq!(
+            s.get("mine", "keep.txt").await,
+            b"kept",
+            "{region}: the bucket is untouched"
+        );
+        assert_eq!(bucket_names(&s).await, ["mine"], "{region}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
