@@ -10,23 +10,36 @@ use crate::error::S3Result;
 use crate::token;
 use crate::xml::{xml_ok, Xml};
 
+/// Which buckets a ListBuckets page holds.
+pub(crate) struct BucketPage<'a> {
+    pub(crate) prefix: Option<&'a str>,
+    pub(crate) continuation_token: Option<&'a str>,
+    pub(crate) max: usize,
+    /// Only the buckets of this region: all of them are in the configured one.
+    pub(crate) region: Option<&'a str>,
+}
+
 /// A page of the buckets whose names start with `prefix`, in name order, from after the one
 /// the continuation token names.
-pub(crate) async fn list_buckets(
-    ctx: &Ctx,
-    prefix: Option<&str>,
-    continuation_token: Option<&str>,
-    max: usize,
-) -> S3Result<HttpResponse> {
+pub(crate) async fn list_buckets(ctx: &Ctx, page: BucketPage<'_>) -> S3Result<HttpResponse> {
+    let BucketPage {
+        prefix,
+        continuation_token,
+        max,
+        region: wanted_region,
+    } = page;
     let after = continuation_token.map(token::decode).transpose()?;
-    let buckets = ctx.vfs().list_buckets().await?;
+    let region = ctx.state.config.server.region.as_str();
+    let buckets = match wanted_region {
+        Some(r) if r != region => Vec::new(),
+        _ => ctx.vfs().list_buckets().await?,
+    };
     let mut matching = buckets.iter().filter(|b| {
         prefix.is_none_or(|p| b.name.starts_with(p))
             && after.as_deref().is_none_or(|a| b.name.as_str() > a)
     });
     let page: Vec<_> = matching.by_ref().take(max).collect();
     let truncated = matching.next().is_some();
-    let region = ctx.state.config.server.region.as_str();
     let mut x = Xml::document("ListAllMyBucketsResult", true);
     write_owner(&mut x, ctx);
     x.open("Buckets");

@@ -269,9 +269,15 @@ async fn handle(op: Op, ctx: &Ctx, payload: Lent) -> S3Result<HttpResponse> {
             prefix,
             continuation_token,
             max_buckets,
+            bucket_region,
         } => {
-            let token = continuation_token.as_deref();
-            bucket::list_buckets(ctx, prefix.as_deref(), token, max_buckets).await
+            let page = bucket::BucketPage {
+                prefix: prefix.as_deref(),
+                continuation_token: continuation_token.as_deref(),
+                max: max_buckets,
+                region: bucket_region.as_deref(),
+            };
+            bucket::list_buckets(ctx, page).await
         }
         Op::CreateBucket => bucket::create(ctx).await,
         Op::DeleteBucket => bucket::delete(ctx).await,

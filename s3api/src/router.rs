@@ -50,6 +50,7 @@ ops! {
         prefix: Option<String>,
         continuation_token: Option<String>,
         max_buckets: usize,
+        bucket_region: Option<String>,
     } => Read,
     CreateBucket => Write,
     DeleteBucket => Write,
@@ -379,6 +380,7 @@ fn is_parameter(name: &str) -> bool {
             | "marker"
             | "max-keys"
             | "max-buckets"
+            | "bucket-region"
             | "list-type"
             | "continuation-token"
             | "start-after"
@@ -471,6 +473,7 @@ pub(crate) fn route(
                 prefix: query.text("prefix"),
                 continuation_token: query.text("continuation-token").filter(|t| !t.is_empty()),
                 max_buckets: max_buckets(query)?,
+                bucket_region: query.text("bucket-region"),
             },
             Method::GET | Method::HEAD => return unsupported(&format!("?{}", sub.unwrap_or(""))),
             _ => {
@@ -651,13 +654,14 @@ mod tests {
                 prefix: None,
                 continuation_token: None,
                 max_buckets: 10_000,
+                bucket_region: None,
             }
         );
         assert_eq!(
             r(
                 Method::GET,
                 "/",
-                "max-buckets=3&prefix=a&continuation-token=t"
+                "max-buckets=3&prefix=a&continuation-token=t&bucket-region=eu-west-1"
             )
             .unwrap()
             .op,
@@ -665,6 +669,7 @@ mod tests {
                 prefix: Some("a".into()),
                 continuation_token: Some("t".into()),
                 max_buckets: 3,
+                bucket_region: Some("eu-west-1".into()),
             }
         );
         for n in ["0", "10001", "-1", "x", ""] {
@@ -945,6 +950,7 @@ mod tests {
                     prefix: None,
                     continuation_token: None,
                     max_buckets: 1,
+                    bucket_region: None,
                 },
                 Read,
             ),

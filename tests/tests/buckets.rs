@@ -130,6 +130,24 @@ async fn list_buckets_pages() {
     assert_eq!(names(&out), all);
     assert_eq!(out.continuation_token(), None);
 
+    // Every bucket is in the configured region, and none in another.
+    let here = s
+        .client
+        .list_buckets()
+        .bucket_region("us-east-1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(names(&here), all);
+    let elsewhere = s
+        .client
+        .list_buckets()
+        .bucket_region("eu-west-1")
+        .send()
+        .await
+        .unwrap();
+    assert!(elsewhere.buckets().is_empty());
+
     for bad in [0, 10_001, -3] {
         expect_error(
             s.client.list_buckets().max_buckets(bad).send().await,
