@@ -49,7 +49,8 @@ ops! {
     ListBuckets {
         prefix: Option<String>,
         continuation_token: Option<String>,
-        max_buckets: usize,
+        // None: none of its parameters was sent, and every bucket is listed at once.
+        max_buckets: Option<usize>,
         bucket_region: Option<String>,
     } => Read,
     CreateBucket => Write,
@@ -184,7 +185,7 @@ impl Attributes {
             }
         }
         if !any {
-            return Err(S3Error::invalid_argument(
+            return Err(S3Error::invalid_request(
                 "The x-amz-object-attributes header specifying the attributes to be retrieved is either missing or empty",
             ));
         }
@@ -323,19 +324,28 @@ fn part_number(query: &Query) -> S3Result<Option<u32>> {
         .transpose()
 }
 
-/// `max-buckets` of ListBuckets: 1 to 10000, 10000 when absent.
-fn max_buckets(query: &Query) -> S3Result<usize> {
-    match query.get("max-buckets") {
-        None => Ok(MAX_BUCKETS),
-        Some(n) => n
-            .parse()
-            .ok()
-            .filter(|n| (1..=MAX_BUCKETS).contains(n))
-            .ok_or_else(|| {
-                S3Error::invalid_argument(format!(
-                    "Argument max-buckets must be an integer between 1 and {MAX_BUCKETS}"
-                ))
-            }),
+/// The page size of ListBuckets: `max-buckets` (1 to 10000), 10000 when only another of its
+/// parameters was sent, and `None` when none was: S3 pages bucket listings only when asked to.
+fn max_buckets(query: &Query) -> S3Result<Option<usize>> {
+    let paged = [
+        "max-buckets",
+        "continuation-token",
+        "prefix",
+        "bucket-region",
+    ]
+    .iter()
+    .any(|p| query.get(p).is_some());
+    let Some(n) = query.get("max-buckets").filter(|n| !n.is_empty()) else {
+        return Ok(paged.then_some(MAX_BUCKETS));
+    };
+    let n: i64 = n.parse().map_err(|_| {
+        S3Error::invalid_argument("Provided max-buckets not an integer or within integer range")
+    })?;
+    match usize::try_from(n) {
+        Ok(n) if (1..=MAX_BUCKETS).contains(&n) => Ok(Some(n)),
+        _ => Err(S3Error::invalid_argument(format!(
+            "Argument max-buckets must be an integer between 1 and {MAX_BUCKETS}"
+        ))),
     }
 }
 
@@ -653,7 +663,7 @@ mod tests {
             Op::ListBuckets {
                 prefix: None,
                 continuation_token: None,
-                max_buckets: 10_000,
+                max_buckets: None,
                 bucket_region: None,
             }
         );
@@ -668,11 +678,25 @@ mod tests {
             Op::ListBuckets {
                 prefix: Some("a".into()),
                 continuation_token: Some("t".into()),
-                max_buckets: 3,
+                max_buckets: Some(3),
                 bucket_region: Some("eu-west-1".into()),
             }
         );
-        for n in ["0", "10001", "-1", "x", ""] {
+        // Any of its parameters, an empty one too, pages the listing.
+        for q in ["max-buckets=", "prefix=", "continuation-token="] {
+            let op = r(Method::GET, "/", q).unwrap().op;
+            assert!(
+                matches!(
+                    op,
+                    Op::ListBuckets {
+                        max_buckets: Some(10_000),
+                        ..
+                    }
+                ),
+                "{q}: {op:?}"
+            );
+        }
+        for n in ["0", "10001", "-1", "x", "%201"] {
             let e = r(Method::GET, "/", &format!("max-buckets={n}")).unwrap_err();
             assert_eq!(e.code, "InvalidArgument", "max-buckets={n}");
         }
@@ -901,17 +925,23 @@ mod tests {
                 part_number_marker: 4,
             }
         );
-        for headers in [
-            &[][..],
-            &[("x-amz-object-attributes", "")],
-            &[("x-amz-object-attributes", "ETag,Owner")],
-            &[
-                ("x-amz-object-attributes", "ETag"),
-                ("x-amz-max-parts", "-1"),
-            ],
+        for (headers, code) in [
+            (&[][..], "InvalidRequest"),
+            (&[("x-amz-object-attributes", " ,")], "InvalidRequest"),
+            (
+                &[("x-amz-object-attributes", "ETag,Owner")],
+                "InvalidArgument",
+            ),
+            (
+                &[
+                    ("x-amz-object-attributes", "ETag"),
+                    ("x-amz-max-parts", "-1"),
+                ],
+                "InvalidArgument",
+            ),
         ] {
             let e = with(Method::GET, "/b/k", "attributes", headers).unwrap_err();
-            assert_eq!(e.code, "InvalidArgument", "{headers:?}");
+            assert_eq!(e.code, code, "{headers:?}");
         }
         let bad = [("x-amz-copy-source", "nokey")];
         assert_eq!(
@@ -949,7 +979,7 @@ mod tests {
                 Op::ListBuckets {
                     prefix: None,
                     continuation_token: None,
-                    max_buckets: 1,
+                    max_buckets: None,
                     bucket_region: None,
                 },
                 Read,
