@@ -527,6 +527,72 @@ class Smoke:
             s3.delete_object(Bucket=self.TLS_BUCKET, Key=c["Key"])
         s3.delete_bucket(Bucket=self.TLS_BUCKET)
 
+    def sigv2_header_auth(self):
+        """botocore's `s3` signer (SigV2 headers) requests a bucket as /bucket and signs
+        /bucket/: bucket and object requests must verify either way."""
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=self.args.endpoint,
+            aws_access_key_id=self.args.access_key,
+            aws_secret_access_key=self.args.secret_key,
+            region_name="us-east-1",
+            config=Config(signature_version="s3", s3={"addressing_style": "path"}),
+        )
+        bucket = self.bucket + "-sigv2"
+        s3.create_bucket(Bucket=bucket)
+        s3.head_bucket(Bucket=bucket)
+        assert s3.list_objects(Bucket=bucket).get("Contents", []) == []
+        s3.put_object(Bucket=bucket, Key="dir/v2.txt", Body=b"signed by v2")
+        assert s3.get_object(Bucket=bucket, Key="dir/v2.txt")["Body"].read() == b"signed by v2"
+        keys = [c["Key"] for c in s3.list_objects(Bucket=bucket, Prefix="dir/")["Contents"]]
+        assert keys == ["dir/v2.txt"], keys
+        assert s3.get_bucket_accelerate_configuration(Bucket=bucket).get("Status") is None
+        s3.delete_object(Bucket=bucket, Key="dir/v2.txt")
+        s3.delete_bucket(Bucket=bucket)
+        self.expect_client_error(("404", "NoSuchBucket"), s3.head_bucket, Bucket=bucket)
+
+    def configuration_reads(self):
+        """What Terraform's aws_s3_bucket reads when it refreshes a bucket, answered as S3 does
+        for a bucket with none of the configuration; then GetObjectAttributes and ListBuckets
+        pages."""
+        b = self.bucket2
+        missing = [
+            (self.s3.get_bucket_policy, "NoSuchBucketPolicy"),
+            (self.s3.get_bucket_lifecycle_configuration, "NoSuchLifecycleConfiguration"),
+            (self.s3.get_bucket_replication, "ReplicationConfigurationNotFoundError"),
+            (self.s3.get_bucket_encryption, "ServerSideEncryptionConfigurationNotFoundError"),
+            (self.s3.get_object_lock_configuration, "ObjectLockConfigurationNotFoundError"),
+            (self.s3.get_bucket_website, "NoSuchWebsiteConfiguration"),
+            (self.s3.get_bucket_ownership_controls, "OwnershipControlsNotFoundError"),
+            (self.s3.get_public_access_block, "NoSuchPublicAccessBlockConfiguration"),
+        ]
+        for call, code in missing:
+            self.expect_client_error((code,), call, Bucket=b)
+        assert "LoggingEnabled" not in self.s3.get_bucket_logging(Bucket=b)
+        assert "Status" not in self.s3.get_bucket_accelerate_configuration(Bucket=b)
+        assert self.s3.get_bucket_request_payment(Bucket=b)["Payer"] == "BucketOwner"
+        assert self.s3.get_bucket_policy_status(Bucket=b)["PolicyStatus"]["IsPublic"] is False
+        self.s3.put_object(Bucket=b, Key="attrs", Body=b"x" * 1000, ChecksumAlgorithm="SHA256")
+        attrs = self.s3.get_object_attributes(
+            Bucket=b, Key="attrs", ObjectAttributes=["ETag", "Checksum", "ObjectSize", "StorageClass"])
+        assert attrs["ObjectSize"] == 1000, attrs
+        assert attrs["ETag"] == hashlib.md5(b"x" * 1000).hexdigest(), attrs
+        assert attrs["Checksum"]["ChecksumSHA256"], attrs
+        assert attrs["StorageClass"] == "STANDARD", attrs
+        self.s3.delete_object(Bucket=b, Key="attrs")
+        names, token = [], None
+        while True:
+            kw = {"MaxBuckets": 1, "Prefix": self.bucket}
+            if token:
+                kw["ContinuationToken"] = token
+            page = self.s3.list_buckets(**kw)
+            assert page.get("Prefix") == self.bucket, page
+            names += [x["Name"] for x in page["Buckets"]]
+            token = page.get("ContinuationToken")
+            if not token:
+                break
+        assert self.bucket in names and b in names and names == sorted(names), names
+
     def run(self):
         self.step("create_bucket, head_bucket, list_buckets", self.create_bucket)
         self.step("put_object with Metadata and ContentType", self.put_object)
@@ -545,6 +611,10 @@ class Smoke:
                   self.conditional_writes)
         self.step("generate_presigned_post (SigV4 and SigV2) form uploads, size range enforced",
                   self.presigned_post)
+        self.step("bucket configuration reads (Terraform's refresh), get_object_attributes, "
+                  "list_buckets pages", self.configuration_reads)
+        self.step("SigV2 header signatures (signature_version='s3'): bucket and object requests",
+                  self.sigv2_header_auth)
         self.step("delete_objects (verbose and quiet)", self.delete_objects)
         self.step("delete_bucket", self.delete_buckets)
         if self.args.tls_endpoint:

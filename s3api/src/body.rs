@@ -13,11 +13,11 @@ use bytes::Bytes;
 use futures_util::Stream;
 use sha2::{Digest, Sha256};
 
-use s3gate_vfs::{Checksum, ChecksumSlot, ChecksumType};
+use s3gate_vfs::ChecksumSlot;
 
 use crate::auth::chunked::Decoder;
 use crate::auth::{Auth, PayloadHash};
-use crate::checksum::{Algorithm, Hasher};
+use crate::checksum::{self, Algorithm, Hasher};
 use crate::error::{S3Error, S3Result};
 use crate::headers::header;
 use crate::intake::Lent;
@@ -245,19 +245,7 @@ impl Body {
                         ))
                     })?,
             };
-            if got != want.trim() {
-                return Err(S3Error::bad_digest(format!(
-                    "The {} you specified did not match the calculated checksum.",
-                    algo.header()
-                )));
-            }
-            let _ = self.slot.set(Checksum {
-                kind: ChecksumType {
-                    algorithm: algo.name().to_string(),
-                    full_object: true,
-                },
-                value: got,
-            });
+            let _ = self.slot.set(checksum::verified(algo, got, &want)?);
         }
         Ok(())
     }

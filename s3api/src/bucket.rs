@@ -2,30 +2,77 @@
 //! s3cmd and other clients read before they act.
 
 use actix_web::HttpResponse;
-use s3gate_vfs::Versioning;
+use s3gate_vfs::{Versioning, VfsError};
 
 use crate::acl::write_owner;
 use crate::ctx::Ctx;
-use crate::error::S3Result;
+use crate::error::{S3Error, S3Result};
+use crate::token;
 use crate::xml::{xml_ok, Xml};
 
-pub(crate) async fn list_buckets(ctx: &Ctx) -> S3Result<HttpResponse> {
+/// Which buckets a ListBuckets page holds.
+pub(crate) struct BucketPage<'a> {
+    pub(crate) prefix: Option<&'a str>,
+    pub(crate) continuation_token: Option<&'a str>,
+    /// `None`: every bucket, unpaged, as S3 lists them when none of the page's parameters is sent.
+    pub(crate) max: Option<usize>,
+    /// Only the buckets of this region: all of them are in the configured one.
+    pub(crate) region: Option<&'a str>,
+}
+
+/// A page of the buckets whose names start with `prefix`, in name order, from after the one
+/// the continuation token names.
+pub(crate) async fn list_buckets(ctx: &Ctx, page: BucketPage<'_>) -> S3Result<HttpResponse> {
+    let region = ctx.state.config.server.region.as_str();
+    // S3 answers this region's buckets only at its endpoint, and this server is one region's.
+    if page.region.is_some_and(|r| !r.eq_ignore_ascii_case(region)) {
+        return Err(S3Error::invalid_argument(
+            "Requests with bucket-region specified must be made to the corresponding regional endpoint",
+        ));
+    }
+    let after = page.continuation_token.map(token::decode).transpose()?;
     let buckets = ctx.vfs().list_buckets().await?;
+    let mut matching = buckets.iter().filter(|b| {
+        page.prefix.is_none_or(|p| b.name.starts_with(p))
+            && after.as_deref().is_none_or(|a| b.name.as_str() > a)
+    });
+    let listed: Vec<_> = matching
+        .by_ref()
+        .take(page.max.unwrap_or(usize::MAX))
+        .collect();
+    let truncated = matching.next().is_some();
     let mut x = Xml::document("ListAllMyBucketsResult", true);
     write_owner(&mut x, ctx);
     x.open("Buckets");
-    for b in &buckets {
+    for b in &listed {
         x.open("Bucket")
             .elem("Name", &b.name)
-            .elem_time("CreationDate", b.created)
-            .close();
+            .elem_time("CreationDate", b.created);
+        // A paged listing names each bucket's region, as S3's does.
+        if page.max.is_some() {
+            x.elem("BucketRegion", region);
+        }
+        x.close();
     }
     x.close();
+    if let Some(p) = page.prefix {
+        x.elem("Prefix", p);
+    }
+    if let Some(last) = listed.last().filter(|_| truncated) {
+        x.elem("ContinuationToken", &token::encode(&last.name));
+    }
     Ok(xml_ok(x.finish()))
 }
 
 pub(crate) async fn create(ctx: &Ctx) -> S3Result<HttpResponse> {
-    ctx.vfs().create_bucket(&ctx.bucket).await?;
+    match ctx.vfs().create_bucket(&ctx.bucket).await {
+        Ok(()) => {}
+        // S3 answers a second CreateBucket of the caller's own bucket with a success that
+        // changes nothing in us-east-1 (its legacy behaviour), and with a conflict elsewhere.
+        Err(VfsError::BucketAlreadyOwnedByYou) if ctx.state.config.server.region == "us-east-1" => {
+        }
+        Err(e) => return Err(e.into()),
+    }
     Ok(HttpResponse::Ok()
         .insert_header(("location", format!("/{}", ctx.bucket)))
         .finish())

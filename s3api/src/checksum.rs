@@ -97,6 +97,24 @@ impl Algorithm {
     }
 }
 
+/// The checksum of a whole body, once what was computed (`got`) matches what the client sent.
+pub(crate) fn verified(algo: Algorithm, got: String, want: &str) -> S3Result<Checksum> {
+    if got != want.trim() {
+        return Err(S3Error::bad_digest(format!(
+            "The {} you specified did not match the calculated checksum.",
+            algo.header()
+        )));
+    }
+    Ok(Checksum {
+        kind: ChecksumType {
+            algorithm: algo.name().to_string(),
+            full_object: true,
+        },
+        value: got,
+        parts: Vec::new(),
+    })
+}
+
 /// The XML element that carries a checksum of this algorithm (`ChecksumCRC32`, ...).
 pub(crate) fn element(algorithm: &str) -> String {
     format!("Checksum{algorithm}")
@@ -206,6 +224,7 @@ impl BodyHasher for Hasher {
                 full_object: true,
             },
             value: self.finish_base64(),
+            parts: Vec::new(),
         }
     }
 }

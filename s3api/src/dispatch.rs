@@ -19,7 +19,8 @@ use crate::intake::{Intake, Lent};
 use crate::post_object;
 use crate::router::{Op, Query, Route};
 use crate::{
-    access_log, acl, bucket, copy, cors, headers, list, metrics, multipart, object, router, timed,
+    access_log, acl, bucket, bucket_config, copy, cors, headers, list, metrics, multipart, object,
+    object_attributes, router, timed,
 };
 
 /// What was verified of a request head: its query, its route and who sends it.
@@ -278,7 +279,20 @@ pub(crate) async fn dispatch(
 
 async fn handle(op: Op, ctx: &Ctx, payload: Lent) -> S3Result<HttpResponse> {
     match op {
-        Op::ListBuckets => bucket::list_buckets(ctx).await,
+        Op::ListBuckets {
+            prefix,
+            continuation_token,
+            max_buckets,
+            bucket_region,
+        } => {
+            let page = bucket::BucketPage {
+                prefix: prefix.as_deref(),
+                continuation_token: continuation_token.as_deref(),
+                max: max_buckets,
+                region: bucket_region.as_deref(),
+            };
+            bucket::list_buckets(ctx, page).await
+        }
         Op::CreateBucket => bucket::create(ctx).await,
         Op::DeleteBucket => bucket::delete(ctx).await,
         Op::HeadBucket => bucket::head(ctx).await,
@@ -288,6 +302,18 @@ async fn handle(op: Op, ctx: &Ctx, payload: Lent) -> S3Result<HttpResponse> {
         Op::PutBucketCors => cors::put(ctx, payload).await,
         Op::GetBucketCors => cors::get(ctx).await,
         Op::DeleteBucketCors => cors::delete(ctx).await,
+        Op::GetBucketLifecycleConfiguration
+        | Op::GetObjectLockConfiguration
+        | Op::GetBucketPolicy
+        | Op::GetBucketOwnershipControls
+        | Op::GetBucketEncryption
+        | Op::GetBucketReplication
+        | Op::GetBucketWebsite
+        | Op::GetPublicAccessBlock
+        | Op::GetBucketLogging
+        | Op::GetBucketAccelerateConfiguration
+        | Op::GetBucketRequestPayment
+        | Op::GetBucketPolicyStatus => bucket_config::read(ctx, &op).await,
         Op::ListObjects { list, marker } => {
             let flavor = list::Flavor::V1 {
                 marker: marker.as_deref(),
@@ -328,6 +354,18 @@ async fn handle(op: Op, ctx: &Ctx, payload: Lent) -> S3Result<HttpResponse> {
             part_number,
         } => object::get(ctx, version_id.as_deref(), part_number, false).await,
         Op::GetObjectAcl => acl::object(ctx).await,
+        Op::GetObjectAttributes {
+            version_id,
+            attributes,
+            max_parts,
+            part_number_marker,
+        } => {
+            let page = object_attributes::PartsPage {
+                max: max_parts,
+                marker: part_number_marker,
+            };
+            object_attributes::get(ctx, version_id.as_deref(), attributes, page).await
+        }
         Op::PutObject => object::put(ctx, payload).await,
         Op::CopyObject { source } => copy::copy_object(ctx, &source).await,
         Op::DeleteObject { version_id } => object::delete(ctx, version_id.as_deref()).await,

@@ -62,12 +62,20 @@ codes! {
     missing_content_length => LENGTH_REQUIRED, "MissingContentLength";
     no_such_bucket => NOT_FOUND, "NoSuchBucket";
     no_such_cors_configuration => NOT_FOUND, "NoSuchCORSConfiguration";
+    no_such_bucket_policy => NOT_FOUND, "NoSuchBucketPolicy";
     no_such_key => NOT_FOUND, "NoSuchKey";
+    no_such_lifecycle_configuration => NOT_FOUND, "NoSuchLifecycleConfiguration";
+    no_such_public_access_block_configuration => NOT_FOUND, "NoSuchPublicAccessBlockConfiguration";
     no_such_upload => NOT_FOUND, "NoSuchUpload";
+    no_such_website_configuration => NOT_FOUND, "NoSuchWebsiteConfiguration";
     not_implemented => NOT_IMPLEMENTED, "NotImplemented";
+    object_lock_configuration_not_found => NOT_FOUND, "ObjectLockConfigurationNotFoundError";
+    ownership_controls_not_found => NOT_FOUND, "OwnershipControlsNotFoundError";
     precondition_failed => PRECONDITION_FAILED, "PreconditionFailed";
+    replication_configuration_not_found => NOT_FOUND, "ReplicationConfigurationNotFoundError";
     request_time_too_skewed => FORBIDDEN, "RequestTimeTooSkewed";
     request_timeout => BAD_REQUEST, "RequestTimeout";
+    server_side_encryption_configuration_not_found => NOT_FOUND, "ServerSideEncryptionConfigurationNotFoundError";
     signature_does_not_match => FORBIDDEN, "SignatureDoesNotMatch";
     content_sha256_mismatch => BAD_REQUEST, "XAmzContentSHA256Mismatch";
 }

@@ -179,6 +179,14 @@ pub(crate) fn object_headers(
     }
 }
 
+/// Only the version there is, `null`: this server keeps no others.
+pub(crate) fn check_version(version_id: Option<&str>) -> S3Result<()> {
+    match version_id {
+        None | Some("null") => Ok(()),
+        Some(_) => Err(S3Error::invalid_argument("Invalid version id specified")),
+    }
+}
+
 /// Does an `If-Match` / `If-None-Match` value match this ETag?
 pub(crate) fn etag_matches(header: &str, etag: &str) -> bool {
     header.split(',').any(|t| {

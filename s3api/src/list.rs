@@ -2,13 +2,13 @@
 //! response shapes.
 
 use actix_web::HttpResponse;
-use base64::Engine;
 use s3gate_vfs::{ListItem, ListQuery};
 
 use crate::acl::write_owner;
 use crate::ctx::Ctx;
-use crate::error::{S3Error, S3Result};
+use crate::error::S3Result;
 use crate::router::ListParams;
+use crate::token;
 use crate::xml::{enc, xml_ok, Xml};
 
 /// Which listing, with where its page starts.
@@ -28,18 +28,6 @@ pub(crate) enum Flavor<'a> {
     },
 }
 
-fn token_encode(name: &str) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(name.as_bytes())
-}
-
-fn token_decode(token: &str) -> S3Result<String> {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(token)
-        .ok()
-        .and_then(|b| String::from_utf8(b).ok())
-        .ok_or_else(|| S3Error::invalid_argument("The continuation token provided is incorrect"))
-}
-
 pub(crate) async fn list_objects(
     ctx: &Ctx,
     list: &ListParams,
@@ -54,7 +42,7 @@ pub(crate) async fn list_objects(
         Flavor::V2 {
             continuation_token: Some(t),
             ..
-        } => Some(token_decode(t)?),
+        } => Some(token::decode(t)?),
         Flavor::V2 { start_after, .. } => start_after.map(str::to_string),
         Flavor::Versions { key_marker, .. } => key_marker.map(str::to_string),
     }
@@ -108,7 +96,7 @@ pub(crate) async fn list_objects(
             }
             if truncated {
                 if let Some(l) = &last {
-                    x.elem("NextContinuationToken", &token_encode(l));
+                    x.elem("NextContinuationToken", &token::encode(l));
                 }
             }
             x.elem_num("KeyCount", page.items.len());
@@ -173,8 +161,8 @@ mod tests {
     #[test]
     fn tokens_round_trip() {
         for k in ["a", "a/b c+é", ""] {
-            assert_eq!(token_decode(&token_encode(k)).unwrap(), k);
+            assert_eq!(token::decode(&token::encode(k)).unwrap(), k);
         }
-        assert!(token_decode("!!!").is_err());
+        assert!(token::decode("!!!").is_err());
     }
 }

@@ -23,12 +23,12 @@ use base64::Engine;
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use hmac::{Hmac, Mac};
-use s3gate_vfs::{Checksum, ChecksumSlot, ChecksumType, PutRequest};
+use s3gate_vfs::{ChecksumSlot, PutRequest};
 use sha1::Sha1;
 use subtle::ConstantTimeEq;
 
 use crate::auth;
-use crate::checksum::{Algorithm, Hasher};
+use crate::checksum::{self, Algorithm, Hasher};
 use crate::ctx::Ctx;
 use crate::error::{S3Error, S3Result};
 use crate::headers::{attrs_from_pairs, quoted};
@@ -527,20 +527,9 @@ impl FileStream {
             )));
         }
         if let Some((algo, hasher, want)) = self.checksum.take() {
-            let got = hasher.finish_base64();
-            if got != want.trim() {
-                return Err(S3Error::bad_digest(format!(
-                    "The {} you specified did not match the calculated checksum.",
-                    algo.header()
-                )));
-            }
-            let _ = self.slot.set(Checksum {
-                kind: ChecksumType {
-                    algorithm: algo.name().to_string(),
-                    full_object: true,
-                },
-                value: got,
-            });
+            let _ = self
+                .slot
+                .set(checksum::verified(algo, hasher.finish_base64(), &want)?);
         }
         Ok(())
     }

@@ -46,7 +46,13 @@ pub(crate) enum Access {
 }
 
 ops! {
-    ListBuckets => Read,
+    ListBuckets {
+        prefix: Option<String>,
+        continuation_token: Option<String>,
+        // None: none of its parameters was sent, and every bucket is listed at once.
+        max_buckets: Option<usize>,
+        bucket_region: Option<String>,
+    } => Read,
     CreateBucket => Write,
     DeleteBucket => Write,
     HeadBucket => Read,
@@ -56,6 +62,19 @@ ops! {
     PutBucketCors => Owner,
     GetBucketCors => Owner,
     DeleteBucketCors => Owner,
+    // The configuration reads a bucket that has none of it answers (`bucket_config.rs`).
+    GetBucketLifecycleConfiguration => Owner,
+    GetObjectLockConfiguration => Owner,
+    GetBucketPolicy => Owner,
+    GetBucketOwnershipControls => Owner,
+    GetBucketEncryption => Owner,
+    GetBucketReplication => Owner,
+    GetBucketWebsite => Owner,
+    GetPublicAccessBlock => Owner,
+    GetBucketLogging => Owner,
+    GetBucketAccelerateConfiguration => Owner,
+    GetBucketRequestPayment => Owner,
+    GetBucketPolicyStatus => Owner,
     ListObjects { list: ListParams, marker: Option<String> } => Read,
     ListObjectsV2 {
         list: ListParams,
@@ -72,6 +91,12 @@ ops! {
     HeadObject { version_id: Option<String>, part_number: Option<u32> } => Read,
     GetObject { version_id: Option<String>, part_number: Option<u32> } => Read,
     GetObjectAcl => Owner,
+    GetObjectAttributes {
+        version_id: Option<String>,
+        attributes: Attributes,
+        max_parts: usize,
+        part_number_marker: u32,
+    } => Read,
     PutObject => Write,
     CopyObject { source: CopySource } => Write,
     DeleteObject { version_id: Option<String> } => Write,
@@ -130,6 +155,47 @@ impl CopySource {
     }
 }
 
+/// What GetObjectAttributes is asked for: the names of `x-amz-object-attributes`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Attributes {
+    pub(crate) etag: bool,
+    pub(crate) checksum: bool,
+    pub(crate) object_parts: bool,
+    pub(crate) storage_class: bool,
+    pub(crate) object_size: bool,
+}
+
+impl Attributes {
+    /// One or more names, in one header separated by commas (boto3) or in several headers (the
+    /// Rust SDK); at least one, and each one S3 knows.
+    fn parse(headers: &HeaderMap) -> S3Result<Attributes> {
+        let unknown = || S3Error::invalid_argument("Invalid attribute name specified.");
+        let mut a = Attributes::default();
+        let mut any = false;
+        for value in headers.get_all("x-amz-object-attributes") {
+            let value = value.to_str().map_err(|_| unknown())?;
+            for name in value.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+                let flag = match name {
+                    "ETag" => &mut a.etag,
+                    "Checksum" => &mut a.checksum,
+                    "ObjectParts" => &mut a.object_parts,
+                    "StorageClass" => &mut a.storage_class,
+                    "ObjectSize" => &mut a.object_size,
+                    _ => return Err(unknown()),
+                };
+                *flag = true;
+                any = true;
+            }
+        }
+        if !any {
+            return Err(S3Error::invalid_request(
+                "The x-amz-object-attributes header specifying the attributes to be retrieved is either missing or empty",
+            ));
+        }
+        Ok(a)
+    }
+}
+
 /// What every listing of a bucket asks for (objects, versions, uploads).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct ListParams {
@@ -174,6 +240,8 @@ pub(crate) struct Route {
 
 /// The most entries a listing page holds, as in S3.
 const MAX_PAGE: usize = 1000;
+/// The most buckets a ListBuckets page holds, and its page size when none is asked for.
+const MAX_BUCKETS: usize = 10_000;
 
 /// Decoded query pairs, in the order received.
 #[derive(Debug, Default)]
@@ -259,6 +327,53 @@ fn part_number(query: &Query) -> S3Result<Option<u32>> {
         .transpose()
 }
 
+/// The page size of ListBuckets: `max-buckets` (1 to 10000), 10000 when only another of its
+/// parameters was sent, and `None` when none was: S3 pages bucket listings only when asked to.
+fn max_buckets(query: &Query) -> S3Result<Option<usize>> {
+    let paged = [
+        "max-buckets",
+        "continuation-token",
+        "prefix",
+        "bucket-region",
+    ]
+    .iter()
+    .any(|p| query.get(p).is_some());
+    let Some(n) = query.get("max-buckets").filter(|n| !n.is_empty()) else {
+        return Ok(paged.then_some(MAX_BUCKETS));
+    };
+    let n: i64 = n.parse().map_err(|_| {
+        S3Error::invalid_argument("Provided max-buckets not an integer or within integer range")
+    })?;
+    match usize::try_from(n) {
+        Ok(n) if (1..=MAX_BUCKETS).contains(&n) => Ok(Some(n)),
+        _ => Err(S3Error::invalid_argument(format!(
+            "Argument max-buckets must be an integer between 1 and {MAX_BUCKETS}"
+        ))),
+    }
+}
+
+/// The page of parts GetObjectAttributes asks for, in headers: `x-amz-max-parts` (1000 when
+/// absent, clamped to 1000) and `x-amz-part-number-marker` (0 when absent).
+fn attribute_parts(headers: &HeaderMap) -> S3Result<(usize, u32)> {
+    let header = |name: &str| headers.get(name).map(|v| v.to_str().unwrap_or("").trim());
+    let max = match header("x-amz-max-parts") {
+        None => MAX_PAGE,
+        Some(v) => v
+            .parse::<u64>()
+            .map_err(|_| {
+                S3Error::invalid_argument("x-amz-max-parts must be a non-negative integer")
+            })?
+            .min(MAX_PAGE as u64) as usize,
+    };
+    let marker = match header("x-amz-part-number-marker") {
+        None | Some("") => 0,
+        Some(v) => v.parse().map_err(|_| {
+            S3Error::invalid_argument("x-amz-part-number-marker must be a non-negative integer")
+        })?,
+    };
+    Ok((max, marker))
+}
+
 /// `part-number-marker` of a parts listing: 0 when absent or empty.
 fn part_number_marker(query: &Query) -> S3Result<u32> {
     match query.get("part-number-marker") {
@@ -277,6 +392,8 @@ fn is_parameter(name: &str) -> bool {
             | "delimiter"
             | "marker"
             | "max-keys"
+            | "max-buckets"
+            | "bucket-region"
             | "list-type"
             | "continuation-token"
             | "start-after"
@@ -365,7 +482,12 @@ pub(crate) fn route(
         Op::CorsPreflight
     } else if bucket.is_empty() {
         match *method {
-            Method::GET | Method::HEAD if sub.is_none() => Op::ListBuckets,
+            Method::GET | Method::HEAD if sub.is_none() => Op::ListBuckets {
+                prefix: query.text("prefix"),
+                continuation_token: query.text("continuation-token").filter(|t| !t.is_empty()),
+                max_buckets: max_buckets(query)?,
+                bucket_region: query.text("bucket-region"),
+            },
             Method::GET | Method::HEAD => return unsupported(&format!("?{}", sub.unwrap_or(""))),
             _ => {
                 return Err(S3Error::method_not_allowed(
@@ -391,6 +513,18 @@ pub(crate) fn route(
             ("PUT", Some("cors")) => Op::PutBucketCors,
             ("GET", Some("cors")) => Op::GetBucketCors,
             ("DELETE", Some("cors")) => Op::DeleteBucketCors,
+            ("GET", Some("lifecycle")) => Op::GetBucketLifecycleConfiguration,
+            ("GET", Some("object-lock")) => Op::GetObjectLockConfiguration,
+            ("GET", Some("policy")) => Op::GetBucketPolicy,
+            ("GET", Some("ownershipControls")) => Op::GetBucketOwnershipControls,
+            ("GET", Some("encryption")) => Op::GetBucketEncryption,
+            ("GET", Some("replication")) => Op::GetBucketReplication,
+            ("GET", Some("website")) => Op::GetBucketWebsite,
+            ("GET", Some("publicAccessBlock")) => Op::GetPublicAccessBlock,
+            ("GET", Some("logging")) => Op::GetBucketLogging,
+            ("GET", Some("accelerate")) => Op::GetBucketAccelerateConfiguration,
+            ("GET", Some("requestPayment")) => Op::GetBucketRequestPayment,
+            ("GET", Some("policyStatus")) => Op::GetBucketPolicyStatus,
             ("GET", Some("versions")) => Op::ListObjectVersions {
                 list: ListParams::parse(query, "max-keys")?,
                 key_marker: query.text("key-marker"),
@@ -458,6 +592,15 @@ pub(crate) fn route(
                 part_number: part,
             },
             ("GET", Some("acl"), _, _) => Op::GetObjectAcl,
+            ("GET", Some("attributes"), _, _) => {
+                let (max_parts, part_number_marker) = attribute_parts(headers)?;
+                Op::GetObjectAttributes {
+                    version_id,
+                    attributes: Attributes::parse(headers)?,
+                    max_parts,
+                    part_number_marker,
+                }
+            }
             ("PUT", None, None, _) => match copy_source {
                 Some(s) => Op::CopyObject {
                     source: CopySource::parse(s)?,
@@ -521,7 +664,48 @@ mod tests {
 
     #[test]
     fn operations() {
-        assert_eq!(r(Method::GET, "/", "").unwrap().op, Op::ListBuckets);
+        assert_eq!(
+            r(Method::GET, "/", "").unwrap().op,
+            Op::ListBuckets {
+                prefix: None,
+                continuation_token: None,
+                max_buckets: None,
+                bucket_region: None,
+            }
+        );
+        assert_eq!(
+            r(
+                Method::GET,
+                "/",
+                "max-buckets=3&prefix=a&continuation-token=t&bucket-region=eu-west-1"
+            )
+            .unwrap()
+            .op,
+            Op::ListBuckets {
+                prefix: Some("a".into()),
+                continuation_token: Some("t".into()),
+                max_buckets: Some(3),
+                bucket_region: Some("eu-west-1".into()),
+            }
+        );
+        // Any of its parameters, an empty one too, pages the listing.
+        for q in ["max-buckets=", "prefix=", "continuation-token="] {
+            let op = r(Method::GET, "/", q).unwrap().op;
+            assert!(
+                matches!(
+                    op,
+                    Op::ListBuckets {
+                        max_buckets: Some(10_000),
+                        ..
+                    }
+                ),
+                "{q}: {op:?}"
+            );
+        }
+        for n in ["0", "10001", "-1", "x", "%201"] {
+            let e = r(Method::GET, "/", &format!("max-buckets={n}")).unwrap_err();
+            assert_eq!(e.code, "InvalidArgument", "max-buckets={n}");
+        }
         assert_eq!(
             r(Method::GET, "/b/", "list-type=2&prefix=a").unwrap().op,
             Op::ListObjectsV2 {
@@ -623,6 +807,31 @@ mod tests {
         );
     }
 
+    /// Each configuration read is an operation of its own; setting or removing one is not.
+    #[test]
+    fn configuration_reads_are_operations() {
+        for (q, op) in [
+            ("lifecycle", Op::GetBucketLifecycleConfiguration),
+            ("object-lock", Op::GetObjectLockConfiguration),
+            ("policy", Op::GetBucketPolicy),
+            ("ownershipControls", Op::GetBucketOwnershipControls),
+            ("encryption", Op::GetBucketEncryption),
+            ("replication", Op::GetBucketReplication),
+            ("website", Op::GetBucketWebsite),
+            ("publicAccessBlock", Op::GetPublicAccessBlock),
+            ("logging", Op::GetBucketLogging),
+            ("accelerate", Op::GetBucketAccelerateConfiguration),
+            ("requestPayment", Op::GetBucketRequestPayment),
+            ("policyStatus", Op::GetBucketPolicyStatus),
+        ] {
+            assert_eq!(r(Method::GET, "/b", q).unwrap().op, op, "?{q}");
+            for m in [Method::PUT, Method::DELETE] {
+                let e = r(m.clone(), "/b", q).unwrap_err();
+                assert_eq!(e.code, "NotImplemented", "{m} ?{q}");
+            }
+        }
+    }
+
     #[test]
     fn unsigned_requests_take_their_own_lane() {
         for (path, query) in [
@@ -711,6 +920,46 @@ mod tests {
                 version_id: Some("v1".into())
             }
         );
+        let asked = [
+            ("x-amz-object-attributes", "ETag, ObjectParts"),
+            ("x-amz-object-attributes", "ObjectSize"),
+            ("x-amz-max-parts", "5000"),
+            ("x-amz-part-number-marker", "4"),
+        ];
+        assert_eq!(
+            with(Method::GET, "/b/k", "attributes&versionId=null", &asked)
+                .unwrap()
+                .op,
+            Op::GetObjectAttributes {
+                version_id: Some("null".into()),
+                attributes: Attributes {
+                    etag: true,
+                    object_parts: true,
+                    object_size: true,
+                    ..Attributes::default()
+                },
+                max_parts: 1000,
+                part_number_marker: 4,
+            }
+        );
+        for (headers, code) in [
+            (&[][..], "InvalidRequest"),
+            (&[("x-amz-object-attributes", " ,")], "InvalidRequest"),
+            (
+                &[("x-amz-object-attributes", "ETag,Owner")],
+                "InvalidArgument",
+            ),
+            (
+                &[
+                    ("x-amz-object-attributes", "ETag"),
+                    ("x-amz-max-parts", "-1"),
+                ],
+                "InvalidArgument",
+            ),
+        ] {
+            let e = with(Method::GET, "/b/k", "attributes", headers).unwrap_err();
+            assert_eq!(e.code, code, "{headers:?}");
+        }
         let bad = [("x-amz-copy-source", "nokey")];
         assert_eq!(
             with(Method::PUT, "/b/k", "", &bad).unwrap_err().code,
@@ -743,7 +992,15 @@ mod tests {
         };
         let id = || "u".to_string();
         let classes = [
-            (Op::ListBuckets, Read),
+            (
+                Op::ListBuckets {
+                    prefix: None,
+                    continuation_token: None,
+                    max_buckets: None,
+                    bucket_region: None,
+                },
+                Read,
+            ),
             (Op::CreateBucket, Write),
             (Op::DeleteBucket, Write),
             (Op::HeadBucket, Read),
@@ -753,6 +1010,18 @@ mod tests {
             (Op::PutBucketCors, Owner),
             (Op::GetBucketCors, Owner),
             (Op::DeleteBucketCors, Owner),
+            (Op::GetBucketLifecycleConfiguration, Owner),
+            (Op::GetObjectLockConfiguration, Owner),
+            (Op::GetBucketPolicy, Owner),
+            (Op::GetBucketOwnershipControls, Owner),
+            (Op::GetBucketEncryption, Owner),
+            (Op::GetBucketReplication, Owner),
+            (Op::GetBucketWebsite, Owner),
+            (Op::GetPublicAccessBlock, Owner),
+            (Op::GetBucketLogging, Owner),
+            (Op::GetBucketAccelerateConfiguration, Owner),
+            (Op::GetBucketRequestPayment, Owner),
+            (Op::GetBucketPolicyStatus, Owner),
             (
                 Op::ListObjects {
                     list: listing("", 1),
@@ -793,6 +1062,15 @@ mod tests {
                 Read,
             ),
             (Op::GetObjectAcl, Owner),
+            (
+                Op::GetObjectAttributes {
+                    version_id: None,
+                    attributes: Attributes::default(),
+                    max_parts: 1,
+                    part_number_marker: 0,
+                },
+                Read,
+            ),
             (Op::PutObject, Write),
             (Op::CopyObject { source: src() }, Write),
             (Op::DeleteObject { version_id: None }, Write),

@@ -493,3 +493,84 @@ async fn keys_rotate_on_reload_and_connections_stay_open() {
     assert!(s.reload(s.config.clone()).await.is_err());
     assert_eq!(new.list_buckets().send().await.unwrap().buckets().len(), 1);
 }
+
+/// The SigV2 signature of `string_to_sign` with the test secret, base64.
+fn sigv2(string_to_sign: &str) -> String {
+    use base64::Engine;
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<sha1::Sha1>::new_from_slice(SECRET_KEY.as_bytes()).unwrap();
+    mac.update(string_to_sign.as_bytes());
+    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+}
+
+/// A SigV2 header-signed request for `target` whose signature covers `resource`.
+async fn sigv2_request(s: &TestServer, method: &str, target: &str, resource: &str) -> RawResponse {
+    let date = time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc2822)
+        .unwrap();
+    let sig = sigv2(&format!("{method}\n\n\n{date}\n{resource}"));
+    raw_request(
+        s.addr,
+        &format!(
+            "{method} {target} HTTP/1.1\r\nDate: {date}\r\nAuthorization: AWS {ACCESS_KEY}:{sig}\r\nContent-Length: 0\r\n"
+        ),
+        b"",
+    )
+    .await
+}
+
+/// botocore with `signature_version='s3'` requests a bucket as `/bucket` and signs `/bucket/`;
+/// S3 takes a bucket's resource in either form. Only a bucket's: an object's trailing slash
+/// names another key.
+#[tokio::test(flavor = "multi_thread")]
+async fn sigv2_signs_a_bucket_with_or_without_its_trailing_slash() {
+    let s = TestServer::start_auth().await;
+    for (method, target, resource, status) in [
+        ("PUT", "/v2bkt", "/v2bkt/", 200),
+        ("GET", "/v2bkt", "/v2bkt/", 200),
+        ("GET", "/v2bkt", "/v2bkt", 200),
+        ("GET", "/v2bkt/", "/v2bkt", 200),
+        ("GET", "/v2bkt/", "/v2bkt/", 200),
+        ("HEAD", "/v2bkt", "/v2bkt/", 200),
+        ("GET", "/v2bkt?location", "/v2bkt/?location", 200),
+        // Signed sub-resources of the configuration reads, as botocore signs them.
+        ("GET", "/v2bkt?accelerate", "/v2bkt/?accelerate", 200),
+        ("GET", "/v2bkt?object-lock", "/v2bkt/?object-lock", 404),
+        ("GET", "/v2bkt?replication", "/v2bkt?replication", 404),
+        ("GET", "/v2bkt", "/v2bkt//", 403),
+        ("GET", "/v2bkt", "/other/", 403),
+        ("PUT", "/v2bkt/k", "/v2bkt/k", 200),
+        ("GET", "/v2bkt/k", "/v2bkt/k/", 403),
+        ("DELETE", "/v2bkt/k", "/v2bkt/k", 204),
+        ("DELETE", "/v2bkt", "/v2bkt/", 204),
+    ] {
+        let r = sigv2_request(&s, method, target, resource).await;
+        assert_eq!(
+            r.status,
+            status,
+            "{method} {target} signed as {resource}: {}",
+            r.text()
+        );
+        if status == 403 {
+            assert!(r.text().contains("SignatureDoesNotMatch"), "{}", r.text());
+        }
+    }
+    assert!(!s.root().join("v2bkt").exists());
+
+    // A presigned URL of a bucket, signed either way.
+    s.create_bucket("v2pre").await;
+    let expires = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 300;
+    for resource in ["/v2pre/", "/v2pre"] {
+        let sig = sigv2(&format!("GET\n\n\n{expires}\n{resource}"));
+        let target = format!(
+            "/v2pre?AWSAccessKeyId={ACCESS_KEY}&Expires={expires}&Signature={}",
+            encode_query(&sig)
+        );
+        let r = raw_request(s.addr, &format!("GET {target} HTTP/1.1\r\n"), b"").await;
+        assert_eq!(r.status, 200, "presigned as {resource}: {}", r.text());
+    }
+}

@@ -52,21 +52,150 @@ async fn create_list_head_delete() {
     expect_status(s.client.head_bucket().bucket("beta").send().await, 404);
 }
 
+/// ListBuckets pages: `max-buckets` names per page, a continuation token while more remain,
+/// `prefix` echoed; every bucket once, in name order.
 #[tokio::test(flavor = "multi_thread")]
-async fn create_existing_bucket_is_already_owned_by_you() {
+async fn list_buckets_pages() {
     let s = TestServer::start().await;
-    s.create_bucket("mine").await;
-    s.put("mine", "keep.txt", "kept").await;
-    expect_error(
-        s.client.create_bucket().bucket("mine").send().await,
-        409,
-        "BucketAlreadyOwnedByYou",
-    );
+    let mut all: Vec<String> = (0..23).map(|i| format!("logs-{i:02}")).collect();
+    all.extend(["app-a", "app-b", "zeta"].map(String::from));
+    for b in &all {
+        // Made as folders: as many buckets as another program could leave there.
+        std::fs::create_dir(s.root().join(b)).unwrap();
+    }
+    all.sort();
+
+    let mut seen = Vec::new();
+    let mut token = None;
+    let mut pages = 0;
+    loop {
+        let out = s
+            .client
+            .list_buckets()
+            .max_buckets(5)
+            .set_continuation_token(token)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{}", describe(&e)));
+        pages += 1;
+        assert!(out.buckets().len() <= 5);
+        assert_eq!(out.prefix(), None);
+        seen.extend(out.buckets().iter().map(|b| b.name().unwrap().to_string()));
+        token = out.continuation_token().map(str::to_string);
+        if token.is_none() {
+            break;
+        }
+    }
+    assert_eq!(seen, all);
+    assert_eq!(pages, 6, "26 buckets, 5 a page");
+
+    // A prefix: only its buckets, paged the same way, and echoed.
+    let first = s
+        .client
+        .list_buckets()
+        .prefix("logs-1")
+        .max_buckets(6)
+        .send()
+        .await
+        .unwrap();
+    let names = |o: &aws_sdk_s3::operation::list_buckets::ListBucketsOutput| {
+        o.buckets()
+            .iter()
+            .map(|b| b.name().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
     assert_eq!(
-        s.get("mine", "keep.txt").await,
-        b"kept",
-        "the bucket is untouched"
+        names(&first),
+        (10..16).map(|i| format!("logs-{i}")).collect::<Vec<_>>()
     );
+    assert_eq!(first.prefix(), Some("logs-1"));
+    let token = first.continuation_token().expect("more remain").to_string();
+    let second = s
+        .client
+        .list_buckets()
+        .prefix("logs-1")
+        .max_buckets(6)
+        .continuation_token(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        names(&second),
+        (16..20).map(|i| format!("logs-{i}")).collect::<Vec<_>>()
+    );
+    assert_eq!(second.continuation_token(), None);
+
+    // Without paging parameters, every bucket in one answer, without their region, as S3.
+    let out = s.client.list_buckets().send().await.unwrap();
+    assert_eq!(names(&out), all);
+    assert_eq!(out.continuation_token(), None);
+    assert!(out.buckets().iter().all(|b| b.bucket_region().is_none()));
+
+    // Every bucket is in the configured region (in any case); another region's are listed at
+    // its own endpoint, as S3 answers.
+    let here = s
+        .client
+        .list_buckets()
+        .bucket_region("US-East-1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(names(&here), all);
+    assert!(here
+        .buckets()
+        .iter()
+        .all(|b| b.bucket_region() == Some("us-east-1")));
+    expect_error(
+        s.client
+            .list_buckets()
+            .bucket_region("eu-west-1")
+            .send()
+            .await,
+        400,
+        "InvalidArgument",
+    );
+
+    for bad in [0, 10_001, -3] {
+        expect_error(
+            s.client.list_buckets().max_buckets(bad).send().await,
+            400,
+            "InvalidArgument",
+        );
+    }
+    expect_error(
+        s.client
+            .list_buckets()
+            .continuation_token("not a token!")
+            .send()
+            .await,
+        400,
+        "InvalidArgument",
+    );
+}
+
+/// CreateBucket of a bucket the caller already owns, as S3 answers it: in us-east-1 (the
+/// default region) a 200 that changes nothing; in any other region `409 BucketAlreadyOwnedByYou`.
+#[tokio::test(flavor = "multi_thread")]
+async fn create_existing_bucket_follows_the_region() {
+    for (region, conflict) in [("us-east-1", false), ("eu-west-1", true)] {
+        let s = TestServer::start_with(|c| c.server.region = region.to_string()).await;
+        s.create_bucket("mine").await;
+        s.put("mine", "keep.txt", "kept").await;
+        let again = s.client.create_bucket().bucket("mine").send().await;
+        match conflict {
+            true => expect_error(again, 409, "BucketAlreadyOwnedByYou"),
+            false => {
+                let out = again.unwrap_or_else(|e| panic!("{region}: {}", describe(&e)));
+                assert_eq!(out.location(), Some("/mine"), "{region}");
+            }
+        }
+        assert_eq!(
+            s.get("mine", "keep.txt").await,
+            b"kept",
+            "{region}: the bucket is untouched"
+        );
+        assert_eq!(bucket_names(&s).await, ["mine"], "{region}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -461,3 +461,89 @@ async fn two_checksum_headers_are_refused() {
     );
     assert!(!s.path_of("bkt", "two").exists());
 }
+
+/// CompleteMultipartUpload with the object's composite checksum in its header, as
+/// `<base64>-<parts>`, the form S3 answers it in: accepted when it is the checksum of the parts'
+/// checksums (with or without its part count), `BadDigest` when it is not, and the upload stays.
+#[tokio::test]
+async fn complete_takes_the_composite_checksum_header() {
+    use sha1::Sha1;
+    let s = TestServer::start().await;
+    s.create_bucket("bkt").await;
+    let parts = vec![pattern(MIB5, 9), pattern(100, 10)];
+    type DigestFn = fn(&[u8]) -> Vec<u8>;
+    let algos: [(ChecksumAlgorithm, DigestFn); 3] = [
+        (ChecksumAlgorithm::Crc32, |d| {
+            crc32fast::hash(d).to_be_bytes().to_vec()
+        }),
+        (ChecksumAlgorithm::Sha1, |d| Sha1::digest(d).to_vec()),
+        (ChecksumAlgorithm::Sha256, |d| Sha256::digest(d).to_vec()),
+    ];
+    for (algo, digest) in algos {
+        let key = format!("composite-{}", algo.as_str());
+        let (id, done) = upload_with_checksums(&s, &key, algo.clone(), None, &parts).await;
+        let composite = b64(&digest(
+            &parts.iter().flat_map(|p| digest(p)).collect::<Vec<_>>(),
+        ));
+        let with_header = |value: String| {
+            let c = s
+                .client
+                .complete_multipart_upload()
+                .bucket("bkt")
+                .key(&key)
+                .upload_id(&id)
+                .multipart_upload(
+                    CompletedMultipartUpload::builder()
+                        .set_parts(Some(done.clone()))
+                        .build(),
+                );
+            match algo {
+                ChecksumAlgorithm::Crc32 => c.checksum_crc32(value),
+                ChecksumAlgorithm::Sha1 => c.checksum_sha1(value),
+                _ => c.checksum_sha256(value),
+            }
+            .send()
+        };
+        let other = b64(&digest(b"other parts"));
+        for wrong in [format!("{other}-2"), format!("{composite}-3"), other] {
+            expect_error(with_header(wrong).await, 400, "BadDigest");
+        }
+        let out = with_header(format!("{composite}-2"))
+            .await
+            .unwrap_or_else(|e| panic!("{}: {}", algo.as_str(), describe(&e)));
+        let want = format!("{composite}-2");
+        let answered = [
+            out.checksum_crc32(),
+            out.checksum_sha1(),
+            out.checksum_sha256(),
+        ];
+        assert_eq!(
+            answered.into_iter().flatten().collect::<Vec<_>>(),
+            [want.as_str()],
+            "{}",
+            algo.as_str()
+        );
+        assert_eq!(
+            head_checksum(&s, &key).await,
+            (Some(want), Some(ChecksumType::Composite))
+        );
+    }
+    // The form without the count is still taken.
+    let (id, done) =
+        upload_with_checksums(&s, "bare", ChecksumAlgorithm::Sha256, None, &parts).await;
+    let bare = sha256_b64(&parts.iter().flat_map(Sha256::digest).collect::<Vec<_>>());
+    s.client
+        .complete_multipart_upload()
+        .bucket("bkt")
+        .key("bare")
+        .upload_id(&id)
+        .checksum_sha256(bare)
+        .multipart_upload(
+            CompletedMultipartUpload::builder()
+                .set_parts(Some(done))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{}", describe(&e)));
+}

@@ -7,6 +7,7 @@
 mod common;
 
 mod auth;
+mod bucket_config;
 mod buckets;
 mod checksums;
 mod copy;
@@ -23,6 +24,7 @@ mod metadata;
 mod metrics;
 mod multipart;
 mod mutation;
+mod object_attributes;
 mod objects;
 mod post_object;
 mod put;

@@ -107,6 +107,10 @@ pub struct Checksum {
     pub kind: ChecksumType,
     /// Base64, as it travels in headers (`-N` appended for a composite of N parts).
     pub value: String,
+    /// For an object assembled from a multipart upload: the checksums of its parts, in order,
+    /// which `value` was computed from.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub parts: Vec<String>,
 }
 
 /// Where a request body leaves the checksum it computed, once the whole body checked out.

@@ -15,7 +15,8 @@ use crate::error::{S3Error, S3Result};
 use crate::router::Query;
 
 /// The query parameters that are part of the signed resource, in sorted order.
-const SIGNED_SUBRESOURCES: [&str; 25] = [
+const SIGNED_SUBRESOURCES: [&str; 28] = [
+    "accelerate",
     "acl",
     "cors",
     "delete",
@@ -23,8 +24,10 @@ const SIGNED_SUBRESOURCES: [&str; 25] = [
     "location",
     "logging",
     "notification",
+    "object-lock",
     "partNumber",
     "policy",
+    "replication",
     "requestPayment",
     "response-cache-control",
     "response-content-disposition",
@@ -57,13 +60,9 @@ fn header_bytes<'a>(req: &'a RequestHead, name: &str) -> &'a [u8] {
     req.headers.get(name).map_or(&[], |v| v.as_bytes())
 }
 
-/// The string to sign; `date` is the Date header (header auth) or Expires (presigned).
-fn string_to_sign(
-    req: &RequestHead,
-    query: &Query,
-    date: &str,
-    vhost_bucket: Option<&str>,
-) -> Vec<u8> {
+/// The string to sign; `date` is the Date header (header auth) or Expires (presigned), `path`
+/// the resource's path (the bucket's included when it came from the host).
+fn string_to_sign(req: &RequestHead, query: &Query, date: &str, path: &str) -> Vec<u8> {
     let mut s = Vec::with_capacity(256);
     s.extend_from_slice(req.method.as_str().as_bytes());
     for part in [
@@ -98,12 +97,7 @@ fn string_to_sign(
         s.extend_from_slice(&v);
         s.push(b'\n');
     }
-    let mut resource = String::new();
-    if let Some(b) = vhost_bucket {
-        resource.push('/');
-        resource.push_str(b);
-    }
-    resource.push_str(req.uri.path());
+    let mut resource = path.to_string();
     let mut first = true;
     for name in SIGNED_SUBRESOURCES {
         for (k, v) in query.pairs().filter(|(k, _)| *k == name) {
@@ -118,6 +112,39 @@ fn string_to_sign(
     }
     s.extend_from_slice(resource.as_bytes());
     s
+}
+
+/// The other spelling of a bucket's resource path: `/bucket/` for `/bucket`, and back. S3 takes
+/// a bucket's resource signed either way (botocore's `s3` signer requests `/bucket` and signs
+/// `/bucket/`); an object's trailing slash names another key, and has none.
+fn bucket_alternative(path: &str) -> Option<String> {
+    let inner = path.strip_prefix('/')?;
+    match inner.split_once('/') {
+        None if !inner.is_empty() => Some(format!("{path}/")),
+        Some((bucket, "")) if !bucket.is_empty() => Some(format!("/{bucket}")),
+        _ => None,
+    }
+}
+
+/// Checks `signature` against the request's resource, and a bucket's against its other
+/// spelling as well.
+fn verify_request(
+    secret: &str,
+    req: &RequestHead,
+    query: &Query,
+    date: &str,
+    vhost_bucket: Option<&str>,
+    signature: &str,
+) -> S3Result<()> {
+    let path = match vhost_bucket {
+        Some(b) => format!("/{b}{}", req.uri.path()),
+        None => req.uri.path().to_string(),
+    };
+    let signed = verify(secret, &string_to_sign(req, query, date, &path), signature);
+    match (signed, bucket_alternative(&path)) {
+        (Err(_), Some(alt)) => verify(secret, &string_to_sign(req, query, date, &alt), signature),
+        (signed, _) => signed,
+    }
 }
 
 fn verify(secret: &str, sts: &[u8], signature: &str) -> S3Result<()> {
@@ -197,11 +224,7 @@ pub(super) fn header_auth(
             "The difference between the request time and the current time is too large.",
         ));
     }
-    verify(
-        secret,
-        &string_to_sign(req, query, date, vhost_bucket),
-        signature,
-    )?;
+    verify_request(secret, req, query, date, vhost_bucket, signature)?;
     authenticated(req, access_key)
 }
 
@@ -243,11 +266,7 @@ pub(super) fn presigned_auth(
             )))
         }
     }
-    verify(
-        secret,
-        &string_to_sign(req, query, expires, vhost_bucket),
-        signature,
-    )?;
+    verify_request(secret, req, query, expires, vhost_bucket, signature)?;
     authenticated(req, access_key)
 }
 
@@ -279,7 +298,7 @@ mod tests {
             req.head(),
             &Query::default(),
             "Tue, 27 Mar 2007 19:36:42 +0000",
-            Some("awsexamplebucket1"),
+            "/awsexamplebucket1/photos/puppy.jpg",
         );
         assert_eq!(
             sts,
@@ -292,6 +311,15 @@ mod tests {
         )
         .unwrap();
         assert!(verify("wrong", &sts, "qgk2+6Sv9/oM7G3qLEjTH1a1l1g=").is_err());
+    }
+
+    #[test]
+    fn a_bucket_is_signed_with_or_without_its_trailing_slash() {
+        assert_eq!(bucket_alternative("/b"), Some("/b/".into()));
+        assert_eq!(bucket_alternative("/b/"), Some("/b".into()));
+        for path in ["/", "", "/b/k", "/b/k/", "//", "b"] {
+            assert_eq!(bucket_alternative(path), None, "{path:?}");
+        }
     }
 
     #[test]
@@ -314,7 +342,7 @@ mod tests {
             .uri("/b/k?versionId=3&acl&prefix=x")
             .to_http_request();
         let q = Query::parse("versionId=3&acl&prefix=x").unwrap();
-        let sts = string_to_sign(req.head(), &q, "D", None);
+        let sts = string_to_sign(req.head(), &q, "D", "/b/k");
         assert!(sts.ends_with(b"/b/k?acl&versionId=3"), "{sts:?}");
     }
 }

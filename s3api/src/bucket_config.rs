@@ -1,0 +1,124 @@
+//! The bucket configurations this server keeps none of (lifecycle, object lock, policy,
+//! ownership controls, encryption, replication, website, public access block, logging,
+//! acceleration, request payment), read as S3 answers them for a bucket that has none: a
+//! `404` naming the missing configuration, or the document of the setting's default. Tools
+//! that refresh a bucket's whole state (Terraform's `aws_s3_bucket` reads every one of them)
+//! stop at the first answer they do not expect, such as a `501`.
+
+use actix_web::HttpResponse;
+
+use crate::ctx::Ctx;
+use crate::error::{S3Error, S3Result};
+use crate::router::Op;
+use crate::xml::{xml_ok, Xml};
+
+/// What S3 answers for a bucket without the configuration.
+enum Unset {
+    /// A `404` with the configuration's own error code.
+    Missing(fn() -> S3Error),
+    /// A document holding the default: its root element, and the one child it has, if any.
+    Default(&'static str, Option<(&'static str, &'static str)>),
+}
+
+/// Each configuration read, and its answer for a bucket that has none. The messages are S3's.
+const UNSET: [(Op, Unset); 12] = [
+    (
+        Op::GetBucketLifecycleConfiguration,
+        Unset::Missing(|| {
+            S3Error::no_such_lifecycle_configuration("The lifecycle configuration does not exist")
+        }),
+    ),
+    (
+        Op::GetObjectLockConfiguration,
+        Unset::Missing(|| {
+            S3Error::object_lock_configuration_not_found(
+                "Object Lock configuration does not exist for this bucket",
+            )
+        }),
+    ),
+    (
+        Op::GetBucketPolicy,
+        Unset::Missing(|| S3Error::no_such_bucket_policy("The bucket policy does not exist")),
+    ),
+    (
+        Op::GetBucketOwnershipControls,
+        Unset::Missing(|| {
+            S3Error::ownership_controls_not_found("The bucket ownership controls were not found")
+        }),
+    ),
+    (
+        Op::GetBucketEncryption,
+        Unset::Missing(|| {
+            S3Error::server_side_encryption_configuration_not_found(
+                "The server side encryption configuration was not found",
+            )
+        }),
+    ),
+    (
+        Op::GetBucketReplication,
+        Unset::Missing(|| {
+            S3Error::replication_configuration_not_found(
+                "The replication configuration was not found",
+            )
+        }),
+    ),
+    (
+        Op::GetBucketWebsite,
+        Unset::Missing(|| {
+            S3Error::no_such_website_configuration(
+                "The specified bucket does not have a website configuration",
+            )
+        }),
+    ),
+    (
+        Op::GetPublicAccessBlock,
+        Unset::Missing(|| {
+            S3Error::no_such_public_access_block_configuration(
+                "The public access block configuration was not found",
+            )
+        }),
+    ),
+    // Logging off: an empty status.
+    (
+        Op::GetBucketLogging,
+        Unset::Default("BucketLoggingStatus", None),
+    ),
+    // Never enabled: no Status at all (a suspended one would say `Suspended`).
+    (
+        Op::GetBucketAccelerateConfiguration,
+        Unset::Default("AccelerateConfiguration", None),
+    ),
+    (
+        Op::GetBucketRequestPayment,
+        Unset::Default(
+            "RequestPaymentConfiguration",
+            Some(("Payer", "BucketOwner")),
+        ),
+    ),
+    // No policy, no ACL grant to everyone: not public.
+    (
+        Op::GetBucketPolicyStatus,
+        Unset::Default("PolicyStatus", Some(("IsPublic", "false"))),
+    ),
+];
+
+/// One of the configuration reads of [`UNSET`], of an existing bucket.
+pub(crate) async fn read(ctx: &Ctx, op: &Op) -> S3Result<HttpResponse> {
+    ctx.vfs().head_bucket(&ctx.bucket).await?;
+    let Some((_, unset)) = UNSET.iter().find(|(o, _)| o == op) else {
+        return Err(S3Error::not_implemented(format!(
+            "{} is not implemented by this server",
+            op.name()
+        )));
+    };
+    match unset {
+        Unset::Missing(error) => Err(error()),
+        Unset::Default(root, child) => {
+            let mut x = Xml::document(root, true);
+            if let Some((name, text)) = child {
+                x.elem(name, text);
+            }
+            Ok(xml_ok(x.finish()))
+        }
+    }
+}
