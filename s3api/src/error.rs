@@ -50,6 +50,7 @@ codes! {
     invalid_part_number => RANGE_NOT_SATISFIABLE, "InvalidPartNumber";
     invalid_range => RANGE_NOT_SATISFIABLE, "InvalidRange";
     invalid_request => BAD_REQUEST, "InvalidRequest";
+    invalid_tag => BAD_REQUEST, "InvalidTag";
     key_too_long => BAD_REQUEST, "KeyTooLongError";
     malformed_xml => BAD_REQUEST, "MalformedXML";
     metadata_too_large => BAD_REQUEST, "MetadataTooLarge";
@@ -57,6 +58,7 @@ codes! {
     missing_content_length => LENGTH_REQUIRED, "MissingContentLength";
     no_such_bucket => NOT_FOUND, "NoSuchBucket";
     no_such_key => NOT_FOUND, "NoSuchKey";
+    no_such_tag_set => NOT_FOUND, "NoSuchTagSet";
     no_such_upload => NOT_FOUND, "NoSuchUpload";
     not_implemented => NOT_IMPLEMENTED, "NotImplemented";
     precondition_failed => PRECONDITION_FAILED, "PreconditionFailed";

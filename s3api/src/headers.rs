@@ -14,6 +14,7 @@ use s3gate_vfs::{
 use crate::checksum;
 use crate::error::{S3Error, S3Result};
 use crate::router::Query;
+use crate::tags;
 
 /// S3's limit on user metadata: names and values, in bytes.
 const MAX_USER_META: usize = 2048;
@@ -24,7 +25,8 @@ pub(crate) fn header<'a>(req: &'a RequestHead, name: &str) -> Option<&'a str> {
     req.headers.get(name).and_then(|v| v.to_str().ok())
 }
 
-/// The attributes a PUT (or a REPLACE copy) stores with the object.
+/// The attributes a PUT (or a REPLACE copy, or a multipart upload) stores with the object, its
+/// tags (`x-amz-tagging`) with them.
 pub(crate) fn attrs_from_request(req: &HttpRequest) -> S3Result<ObjectAttrs> {
     let get = |n: &str| header(req.head(), n).map(str::to_string);
     // `aws-chunked` describes how this request's body travelled, not the object.
@@ -72,6 +74,7 @@ pub(crate) fn attrs_from_request(req: &HttpRequest) -> S3Result<ObjectAttrs> {
         user_meta,
         // Set from the body once it checked out.
         checksum: None,
+        tags: tags::from_header(req)?,
     })
 }
 
@@ -141,6 +144,10 @@ pub(crate) fn object_headers(
     resp.insert_header(("etag", quoted(&info.etag)));
     resp.insert_header(("last-modified", httpdate::fmt_http_date(info.last_modified)));
     resp.insert_header(("accept-ranges", "bytes"));
+    // How many tags, not which: those are read with GetObjectTagging.
+    if !info.attrs.tags.is_empty() {
+        resp.insert_header(("x-amz-tagging-count", info.attrs.tags.len().to_string()));
+    }
     for (k, v) in &info.attrs.user_meta {
         // Stored from a header, so a valid one; a record that says otherwise loses the value
         // rather than the response.

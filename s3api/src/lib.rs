@@ -24,6 +24,8 @@ mod object;
 mod ops_listener;
 mod router;
 mod server;
+mod tagging;
+mod tags;
 mod timed;
 mod xml;
 

@@ -6,7 +6,7 @@ use actix_web::HttpResponse;
 use futures_util::StreamExt;
 use s3gate_vfs::{ObjectInfo, PutRequest};
 
-use crate::ctx::Ctx;
+use crate::ctx::{check_version, Ctx};
 use crate::error::{S3Error, S3Result};
 use crate::headers::{
     attrs_from_request, checksum_headers, etag_precondition, evaluate, object_headers, quoted,
@@ -98,14 +98,6 @@ fn part_range(n: u32, info: &ObjectInfo) -> S3Result<Range> {
     let len = *info.parts.get(n - 1).ok_or_else(unsatisfiable)?;
     let start = info.parts[..n - 1].iter().sum();
     Ok(Range::Part { start, len })
-}
-
-/// Only the version there is, `null`: this server keeps no others.
-fn check_version(version_id: Option<&str>) -> S3Result<()> {
-    match version_id {
-        None | Some("null") => Ok(()),
-        Some(_) => Err(S3Error::invalid_argument("Invalid version id specified")),
-    }
 }
 
 /// GetObject and HeadObject.

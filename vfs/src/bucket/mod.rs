@@ -28,6 +28,9 @@ pub struct BucketRecord {
     /// The bucket's versioning state.
     #[serde(default, skip_serializing_if = "Versioning::is_unversioned")]
     pub versioning: Versioning,
+    /// The bucket's tags, sorted by key; none when it has no tag set.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<(String, String)>,
 }
 
 /// A bucket's versioning state, as S3 names it: never enabled, enabled, or suspended.
@@ -295,6 +298,7 @@ mod tests {
     fn a_record_written_before_a_setting_existed_reads_it_as_unset() {
         let record = decode(br#"{"created_ns":5}"#).unwrap();
         assert_eq!(record.versioning, Versioning::Unversioned);
+        assert!(record.tags.is_empty());
         assert_eq!(serde_json::to_vec(&record).unwrap(), br#"{"created_ns":5}"#);
     }
 }
