@@ -4,11 +4,15 @@
 //! with `InvalidTag`; bucket tag sets and `NoSuchTagSet`; tags kept across a restart and gone
 //! with their object.
 
+use std::time::{Duration, Instant};
+
 use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{
     CompletedMultipartUpload, CompletedPart, MetadataDirective, Tag, Tagging, TaggingDirective,
 };
+
+use s3gate_config::CacheMode;
 
 use crate::common::*;
 
@@ -601,4 +605,28 @@ async fn tags_survive_a_restart() {
         .await
         .unwrap();
     assert_eq!(pairs(out.tag_set()), owned(&[("env", "test")]));
+}
+
+/// A tag change of an object still waiting in the write cache is a change of its record, which
+/// the upload keeps.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tags_set_while_an_object_waits_in_the_write_cache_outlive_its_upload() {
+    let s = TestServer::start_with(|c| {
+        c.vfs.cache_mode = CacheMode::Writes;
+        c.vfs.write_back = Duration::from_millis(800);
+    })
+    .await;
+    s.create_bucket("bkt").await;
+    put_tagged(&s, "obj", "a=1", b"data").await;
+    put_object_tags(&s, "obj", &[("b", "2")]).await;
+    let path = s.path_of("bkt", "obj");
+    assert!(!path.exists(), "uploaded before the delay");
+    let cache = s.root().join(".s3gate/writeback/data");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !(path.exists() && files_under(&cache).is_empty()) {
+        assert!(Instant::now() < deadline, "the upload never happened");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(object_tags(&s, "bkt", "obj").await, owned(&[("b", "2")]));
+    assert_eq!(s.head("bkt", "obj").await.tag_count(), Some(1));
 }
