@@ -567,6 +567,27 @@ async fn bucket_tags_and_no_such_tag_set() {
         404,
         "NoSuchBucket",
     );
+    // A bucket made again under a deleted one's name starts without its tags.
+    s.create_bucket("again").await;
+    s.client
+        .put_bucket_tagging()
+        .bucket("again")
+        .tagging(tagging(&[("old", "bucket")]))
+        .send()
+        .await
+        .unwrap();
+    s.client
+        .delete_bucket()
+        .bucket("again")
+        .send()
+        .await
+        .unwrap();
+    s.create_bucket("again").await;
+    expect_error(
+        s.client.get_bucket_tagging().bucket("again").send().await,
+        404,
+        "NoSuchTagSet",
+    );
     expect_error(
         s.client
             .put_bucket_tagging()
