@@ -60,7 +60,7 @@ pub struct PutRequest<S> {
 
 /// What a copy is given anew rather than taking from its source: each `None` keeps the
 /// source's.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct CopyAttrs {
     /// Content headers and user metadata (S3's metadata directive REPLACE); never the checksum,
     /// which describes the content.
