@@ -242,6 +242,40 @@ class Smoke:
         h1 = self.s3.head_object(Bucket=self.bucket, Key="big/file.bin")
         assert (h2["ContentLength"], h2["ETag"]) == (h1["ContentLength"], h1["ETag"]), (h1, h2)
 
+    def tagging(self):
+        b = self.bucket
+        self.s3.put_object(Bucket=b, Key="tags/obj", Body=b"tagged", Tagging="project=smoke&stage=a%20b")
+        h = self.s3.head_object(Bucket=b, Key="tags/obj")
+        etag = h["ETag"]
+        assert h["ResponseMetadata"]["HTTPHeaders"].get("x-amz-tagging-count") == "2", h
+        tags = self.s3.get_object_tagging(Bucket=b, Key="tags/obj")["TagSet"]
+        assert tags == [{"Key": "project", "Value": "smoke"}, {"Key": "stage", "Value": "a b"}], tags
+        self.s3.put_object_tagging(
+            Bucket=b, Key="tags/obj",
+            Tagging={"TagSet": [{"Key": "z", "Value": "last"}, {"Key": "a", "Value": ""}]},
+        )
+        tags = self.s3.get_object_tagging(Bucket=b, Key="tags/obj")["TagSet"]
+        assert tags == [{"Key": "a", "Value": ""}, {"Key": "z", "Value": "last"}], tags
+        assert self.s3.head_object(Bucket=b, Key="tags/obj")["ETag"] == etag
+        self.expect_client_error(
+            {"InvalidTag"}, self.s3.put_object_tagging, Bucket=b, Key="tags/obj",
+            Tagging={"TagSet": [{"Key": f"k{i}", "Value": "v"} for i in range(11)]},
+        )
+        self.s3.delete_object_tagging(Bucket=b, Key="tags/obj")
+        assert self.s3.get_object_tagging(Bucket=b, Key="tags/obj")["TagSet"] == []
+        self.expect_client_error({"NoSuchTagSet"}, self.s3.get_bucket_tagging, Bucket=b)
+        self.s3.put_bucket_tagging(Bucket=b, Tagging={"TagSet": [{"Key": "team", "Value": "qa"}]})
+        tags = self.s3.get_bucket_tagging(Bucket=b)["TagSet"]
+        assert tags == [{"Key": "team", "Value": "qa"}], tags
+        self.s3.delete_bucket_tagging(Bucket=b)
+        self.expect_client_error({"NoSuchTagSet"}, self.s3.get_bucket_tagging, Bucket=b)
+        self.s3.delete_object(Bucket=b, Key="tags/obj")
+        # A signed, empty x-amz-tagging, as Velero sends on every PUT: no tags.
+        self.with_headers("PutObject", {"x-amz-tagging": ""},
+                          self.s3.put_object, Bucket=b, Key="tags/empty", Body=b"x")
+        assert self.s3.get_object_tagging(Bucket=b, Key="tags/empty")["TagSet"] == []
+        self.s3.delete_object(Bucket=b, Key="tags/empty")
+
     def ranged_get(self):
         data = self.BODY
         r = self.s3.get_object(Bucket=self.bucket, Key="hello/world.txt", Range="bytes=0-9")
@@ -601,6 +635,8 @@ class Smoke:
         self.step(f"{self.N_MANY} keys, list_objects_v2/list_objects paginators", self.many_keys)
         self.step("upload_file/download_file of 20 MiB (single part)", self.upload_download)
         self.step("copy_object (COPY, REPLACE, across buckets, 20 MiB)", self.copy_object)
+        self.step("put_object Tagging= (and an empty x-amz-tagging), get/put/delete object and bucket tagging",
+                  self.tagging)
         self.step("ranged get_object -> 206, ContentRange", self.ranged_get)
         self.step("conditional get_object -> 304/412", self.conditional_get)
         if self.args.multipart:

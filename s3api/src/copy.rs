@@ -3,13 +3,14 @@
 //! anything is written; what differs is only where the bytes go (a new object, or a part).
 
 use actix_web::HttpResponse;
-use s3gate_vfs::{BodyHasher, ObjectInfo};
+use s3gate_vfs::{BodyHasher, CopyAttrs, ObjectInfo};
 
 use crate::checksum::{upload_algorithm, Hasher};
 use crate::ctx::Ctx;
 use crate::error::{S3Error, S3Result};
 use crate::headers::{attrs_from_request, evaluate, write_precondition, Decision};
 use crate::router::CopySource;
+use crate::tags;
 use crate::xml::{xml_ok, Xml};
 
 /// The largest object CopyObject copies; larger ones need UploadPartCopy, as in S3.
@@ -36,6 +37,16 @@ pub(crate) async fn copy_object(ctx: &Ctx, src: &CopySource) -> S3Result<HttpRes
             )))
         }
     };
+    // The tags of the copy: the source's (COPY), or those of `x-amz-tagging`, none without it.
+    let tags = match ctx.header("x-amz-tagging-directive") {
+        None | Some("COPY") => None,
+        Some("REPLACE") => Some(tags::from_header(&ctx.req)?),
+        Some(other) => {
+            return Err(S3Error::invalid_argument(format!(
+                "Unknown tagging directive {other:?}"
+            )))
+        }
+    };
     let info = checked(ctx, src).await?;
     if src.bucket == ctx.bucket && src.key == ctx.key && !replace {
         return Err(S3Error::invalid_request(
@@ -47,10 +58,9 @@ pub(crate) async fn copy_object(ctx: &Ctx, src: &CopySource) -> S3Result<HttpRes
             "The specified copy source is larger than the maximum allowable size for a copy source: {MAX_COPY_SIZE}"
         )));
     }
-    let attrs = if replace {
-        Some(attrs_from_request(&ctx.req)?)
-    } else {
-        None
+    let attrs = CopyAttrs {
+        attrs: replace.then(|| attrs_from_request(&ctx.req)).transpose()?,
+        tags,
     };
     let info = ctx
         .vfs()

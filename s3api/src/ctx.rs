@@ -24,6 +24,15 @@ pub(crate) struct ServerState {
     pub(crate) metrics: Metrics,
 }
 
+/// A request's `versionId`: only the version there is, `null`, since this server keeps no
+/// others.
+pub(crate) fn check_version(version_id: Option<&str>) -> S3Result<()> {
+    match version_id {
+        None | Some("null") => Ok(()),
+        Some(_) => Err(S3Error::invalid_argument("Invalid version id specified")),
+    }
+}
+
 /// One request on its way through a handler.
 pub(crate) struct Ctx {
     pub(crate) req: HttpRequest,

@@ -20,7 +20,7 @@ use crate::post_object;
 use crate::router::{Op, Query, Route};
 use crate::{
     access_log, acl, bucket, bucket_config, copy, cors, headers, list, metrics, multipart, object,
-    object_attributes, router, timed,
+    object_attributes, router, tagging, timed,
 };
 
 /// What was verified of a request head: its query, its route and who sends it.
@@ -396,6 +396,18 @@ async fn handle(op: Op, ctx: &Ctx, payload: Lent) -> S3Result<HttpResponse> {
             max_parts,
             part_number_marker,
         } => multipart::list_parts(ctx, &upload_id, max_parts, part_number_marker).await,
+        Op::GetObjectTagging { version_id } => {
+            tagging::get_object(ctx, version_id.as_deref()).await
+        }
+        Op::PutObjectTagging { version_id } => {
+            tagging::put_object(ctx, version_id.as_deref(), payload).await
+        }
+        Op::DeleteObjectTagging { version_id } => {
+            tagging::delete_object(ctx, version_id.as_deref()).await
+        }
+        Op::GetBucketTagging => tagging::get_bucket(ctx).await,
+        Op::PutBucketTagging => tagging::put_bucket(ctx, payload).await,
+        Op::DeleteBucketTagging => tagging::delete_bucket(ctx).await,
         Op::CorsPreflight => cors::preflight(ctx).await,
         Op::PostObject => post_object::post(ctx, payload).await,
     }

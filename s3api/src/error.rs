@@ -53,6 +53,7 @@ codes! {
     invalid_part_number => RANGE_NOT_SATISFIABLE, "InvalidPartNumber";
     invalid_range => RANGE_NOT_SATISFIABLE, "InvalidRange";
     invalid_request => BAD_REQUEST, "InvalidRequest";
+    invalid_tag => BAD_REQUEST, "InvalidTag";
     key_too_long => BAD_REQUEST, "KeyTooLongError";
     malformed_post_request => BAD_REQUEST, "MalformedPOSTRequest";
     malformed_xml => BAD_REQUEST, "MalformedXML";
@@ -66,6 +67,7 @@ codes! {
     no_such_key => NOT_FOUND, "NoSuchKey";
     no_such_lifecycle_configuration => NOT_FOUND, "NoSuchLifecycleConfiguration";
     no_such_public_access_block_configuration => NOT_FOUND, "NoSuchPublicAccessBlockConfiguration";
+    no_such_tag_set => NOT_FOUND, "NoSuchTagSet";
     no_such_upload => NOT_FOUND, "NoSuchUpload";
     no_such_website_configuration => NOT_FOUND, "NoSuchWebsiteConfiguration";
     not_implemented => NOT_IMPLEMENTED, "NotImplemented";

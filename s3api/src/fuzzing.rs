@@ -60,10 +60,14 @@ pub fn range(data: &[u8]) {
     }
 }
 
-/// The XML request bodies: DeleteObjects and CompleteMultipartUpload.
+/// The XML request bodies: DeleteObjects, CompleteMultipartUpload, and the tag sets of
+/// PutObjectTagging and PutBucketTagging with the rules they are checked against.
 pub fn xml(data: &[u8]) {
     let _ = crate::xml::parse_delete(data);
     let _ = crate::xml::parse_complete(data);
+    if let Ok(tags) = crate::xml::parse_tagging(data) {
+        let _ = crate::tags::checked(tags, crate::tags::Holder::Bucket);
+    }
 }
 
 /// A request head signed with SigV4 (header or presigned query) or SigV2: `target\nheader:

@@ -14,6 +14,7 @@ use s3gate_vfs::{
 use crate::checksum;
 use crate::error::{S3Error, S3Result};
 use crate::router::Query;
+use crate::tags;
 
 /// S3's limit on user metadata: names and values, in bytes.
 const MAX_USER_META: usize = 2048;
@@ -24,14 +25,17 @@ pub(crate) fn header<'a>(req: &'a RequestHead, name: &str) -> Option<&'a str> {
     req.headers.get(name).and_then(|v| v.to_str().ok())
 }
 
-/// The attributes a PUT (or a REPLACE copy) stores with the object.
+/// The attributes a PUT (or a REPLACE copy, or a multipart upload) stores with the object, its
+/// tags (`x-amz-tagging`) with them.
 pub(crate) fn attrs_from_request(req: &HttpRequest) -> S3Result<ObjectAttrs> {
     // Header names arrive in lower case: that is the form S3 returns them in.
-    attrs_from_pairs(
+    let mut attrs = attrs_from_pairs(
         req.headers()
             .iter()
             .map(|(n, v)| (n.as_str(), v.as_bytes())),
-    )
+    )?;
+    attrs.tags = tags::from_header(req)?;
+    Ok(attrs)
 }
 
 /// The attributes named by `(name, value)` pairs with lower-case names (a request's headers,
@@ -101,6 +105,7 @@ pub(crate) fn attrs_from_pairs<'a>(
         user_meta,
         // Set from the body once it checked out.
         checksum: None,
+        tags: Vec::new(),
     })
 }
 
@@ -170,20 +175,16 @@ pub(crate) fn object_headers(
     resp.insert_header(("etag", quoted(&info.etag)));
     resp.insert_header(("last-modified", httpdate::fmt_http_date(info.last_modified)));
     resp.insert_header(("accept-ranges", "bytes"));
+    // How many tags, not which: those are read with GetObjectTagging.
+    if !info.attrs.tags.is_empty() {
+        resp.insert_header(("x-amz-tagging-count", info.attrs.tags.len().to_string()));
+    }
     for (k, v) in &info.attrs.user_meta {
         // Stored from a header, so a valid one; a record that says otherwise loses the value
         // rather than the response.
         if let Ok(v) = HeaderValue::from_bytes(v.as_bytes()) {
             resp.append_header((format!("{META_PREFIX}{k}"), v));
         }
-    }
-}
-
-/// Only the version there is, `null`: this server keeps no others.
-pub(crate) fn check_version(version_id: Option<&str>) -> S3Result<()> {
-    match version_id {
-        None | Some("null") => Ok(()),
-        Some(_) => Err(S3Error::invalid_argument("Invalid version id specified")),
     }
 }
 

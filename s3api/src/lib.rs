@@ -28,6 +28,8 @@ mod ops_listener;
 mod post_object;
 mod router;
 mod server;
+mod tagging;
+mod tags;
 mod timed;
 mod token;
 mod xml;

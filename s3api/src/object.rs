@@ -6,11 +6,11 @@ use actix_web::HttpResponse;
 use futures_util::StreamExt;
 use s3gate_vfs::{ObjectInfo, PutRequest};
 
-use crate::ctx::Ctx;
+use crate::ctx::{check_version, Ctx};
 use crate::error::{S3Error, S3Result};
 use crate::headers::{
-    attrs_from_request, check_version, checksum_headers, etag_precondition, evaluate,
-    object_headers, quoted, write_precondition, Decision, Overrides,
+    attrs_from_request, checksum_headers, etag_precondition, evaluate, object_headers, quoted,
+    write_precondition, Decision, Overrides,
 };
 use crate::intake::Lent;
 use crate::xml::{parse_delete, xml_ok, Xml};

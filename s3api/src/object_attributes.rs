@@ -5,9 +5,9 @@ use actix_web::HttpResponse;
 use s3gate_vfs::{Checksum, ObjectInfo};
 
 use crate::checksum;
+use crate::ctx::check_version;
 use crate::ctx::Ctx;
 use crate::error::S3Result;
-use crate::headers::check_version;
 use crate::router::Attributes;
 use crate::xml::Xml;
 

@@ -33,7 +33,8 @@ use crate::ctx::Ctx;
 use crate::error::{S3Error, S3Result};
 use crate::headers::{attrs_from_pairs, quoted};
 use crate::intake::Lent;
-use crate::xml::{url_encode, Xml};
+use crate::tags::{self, Holder};
+use crate::xml::{parse_tagging, url_encode, Xml};
 
 type BodyError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -115,7 +116,11 @@ pub(crate) async fn post(ctx: &Ctx, payload: Lent) -> S3Result<HttpResponse> {
         .get("key")
         .ok_or_else(|| S3Error::invalid_argument("Bucket POST must contain a field named 'key'."))?
         .replace("${filename}", &filename);
-    let attrs = attrs_from_pairs(fields.0.iter().map(|(k, v)| (k.as_str(), v.as_bytes())))?;
+    let mut attrs = attrs_from_pairs(fields.0.iter().map(|(k, v)| (k.as_str(), v.as_bytes())))?;
+    // A form's tags come as a Tagging document, where a PUT's come in a header.
+    if let Some(doc) = fields.get("tagging") {
+        attrs.tags = tags::checked(parse_tagging(doc.as_bytes())?, Holder::Object)?;
+    }
     let checksum = requested_checksum(&fields)?;
     let slot = ChecksumSlot::default();
     let body = FileStream {
@@ -479,7 +484,7 @@ fn refuse_unsupported(fields: &Fields) -> S3Result<()> {
         let unsupported = match name.as_str() {
             "acl" => value != "private",
             "x-amz-storage-class" => value != "STANDARD",
-            "tagging" | "x-amz-website-redirect-location" => true,
+            "x-amz-website-redirect-location" => true,
             n => {
                 n.starts_with("x-amz-server-side-encryption") || n.starts_with("x-amz-object-lock-")
             }

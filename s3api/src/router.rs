@@ -111,6 +111,12 @@ ops! {
     CompleteMultipartUpload { upload_id: String } => Write,
     AbortMultipartUpload { upload_id: String } => Write,
     ListParts { upload_id: String, max_parts: usize, part_number_marker: u32 } => Read,
+    GetObjectTagging { version_id: Option<String> } => Read,
+    PutObjectTagging { version_id: Option<String> } => Write,
+    DeleteObjectTagging { version_id: Option<String> } => Write,
+    GetBucketTagging => Owner,
+    PutBucketTagging => Owner,
+    DeleteBucketTagging => Owner,
     // Browsers send these without an S3 signature: they are answered before authentication.
     CorsPreflight => Read,
     PostObject => Write,
@@ -535,6 +541,9 @@ pub(crate) fn route(
                 key_marker: query.text("key-marker"),
                 upload_id_marker: query.text("upload-id-marker"),
             },
+            ("GET", Some("tagging")) => Op::GetBucketTagging,
+            ("PUT", Some("tagging")) => Op::PutBucketTagging,
+            ("DELETE", Some("tagging")) => Op::DeleteBucketTagging,
             ("HEAD", None) => Op::HeadBucket,
             ("PUT", None) => Op::CreateBucket,
             ("DELETE", None) => Op::DeleteBucket,
@@ -601,6 +610,9 @@ pub(crate) fn route(
                     part_number_marker,
                 }
             }
+            ("GET", Some("tagging"), None, _) => Op::GetObjectTagging { version_id },
+            ("PUT", Some("tagging"), None, _) => Op::PutObjectTagging { version_id },
+            ("DELETE", Some("tagging"), None, _) => Op::DeleteObjectTagging { version_id },
             ("PUT", None, None, _) => match copy_source {
                 Some(s) => Op::CopyObject {
                     source: CopySource::parse(s)?,
@@ -775,9 +787,9 @@ mod tests {
     #[test]
     fn sub_resources_never_reach_data_handlers() {
         for (m, q) in [
-            (Method::PUT, "tagging"),
+            (Method::PUT, "legal-hold"),
             (Method::PUT, "acl"),
-            (Method::DELETE, "tagging"),
+            (Method::DELETE, "website"),
             (Method::PUT, "retention"),
             (Method::GET, "torrent"),
             (Method::PUT, "unknown-thing=1"),
@@ -968,6 +980,49 @@ mod tests {
     }
 
     #[test]
+    fn tagging_routes() {
+        let version = |v: &str| Some(v.to_string());
+        assert_eq!(
+            r(Method::GET, "/b/k", "tagging").unwrap().op,
+            Op::GetObjectTagging { version_id: None }
+        );
+        assert_eq!(
+            r(Method::PUT, "/b/k", "tagging&versionId=null").unwrap().op,
+            Op::PutObjectTagging {
+                version_id: version("null")
+            }
+        );
+        assert_eq!(
+            r(Method::DELETE, "/b/k", "tagging=").unwrap().op,
+            Op::DeleteObjectTagging { version_id: None }
+        );
+        assert_eq!(
+            r(Method::GET, "/b", "tagging").unwrap().op,
+            Op::GetBucketTagging
+        );
+        assert_eq!(
+            r(Method::PUT, "/b/", "tagging").unwrap().op,
+            Op::PutBucketTagging
+        );
+        assert_eq!(
+            r(Method::DELETE, "/b", "tagging").unwrap().op,
+            Op::DeleteBucketTagging
+        );
+        // Tagging is no operation on an upload, nor a POST.
+        for (m, q) in [
+            (Method::PUT, "tagging&uploadId=u"),
+            (Method::POST, "tagging"),
+            (Method::HEAD, "tagging"),
+        ] {
+            assert_eq!(
+                r(m.clone(), "/b/k", q).unwrap_err().code,
+                "NotImplemented",
+                "{m} ?{q}"
+            );
+        }
+    }
+
+    #[test]
     fn copy_sources() {
         let src = |b: &str, k: &str| CopySource {
             bucket: b.into(),
@@ -1108,6 +1163,12 @@ mod tests {
                 },
                 Read,
             ),
+            (Op::GetObjectTagging { version_id: None }, Read),
+            (Op::PutObjectTagging { version_id: None }, Write),
+            (Op::DeleteObjectTagging { version_id: None }, Write),
+            (Op::GetBucketTagging, Owner),
+            (Op::PutBucketTagging, Owner),
+            (Op::DeleteBucketTagging, Owner),
             (Op::CorsPreflight, Read),
             (Op::PostObject, Write),
         ];

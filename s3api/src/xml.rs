@@ -397,6 +397,19 @@ pub(crate) fn parse_delete(body: &[u8]) -> S3Result<DeleteRequest> {
     Ok(DeleteRequest { quiet, objects })
 }
 
+/// The tag set of PutObjectTagging and PutBucketTagging, as sent (checked by the caller):
+/// `<Tagging><TagSet><Tag><Key>k</Key><Value>v</Value></Tag>...</TagSet></Tagging>`.
+pub(crate) fn parse_tagging(body: &[u8]) -> S3Result<Vec<(String, String)>> {
+    let doc = parse(body, "Tagging")?;
+    let set = doc.child("TagSet").ok_or_else(|| malformed("no TagSet"))?;
+    set.all("Tag")
+        .map(|t| match (t.child("Key"), t.child("Value")) {
+            (Some(k), Some(v)) => Ok((k.text.clone(), v.text.clone())),
+            _ => Err(malformed("a Tag needs a Key and a Value")),
+        })
+        .collect()
+}
+
 /// The body of CompleteMultipartUpload: part numbers with the ETags the client got.
 /// One `<Part>` of a CompleteMultipartUpload request.
 #[derive(Debug, PartialEq, Eq)]
@@ -507,6 +520,34 @@ mod tests {
         assert!(parse(deep.as_bytes(), "a").is_err());
     }
 
+    #[test]
+    fn tagging_body() {
+        let tags = parse_tagging(
+            br#"<Tagging xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><TagSet><Tag><Key>b</Key><Value>x &amp; y</Value></Tag><Tag><Key>a</Key><Value/></Tag></TagSet></Tagging>"#,
+        )
+        .unwrap();
+        let pair = |k: &str, v: &str| (k.to_string(), v.to_string());
+        assert_eq!(tags, vec![pair("b", "x & y"), pair("a", "")]);
+        assert_eq!(
+            parse_tagging(b"<Tagging><TagSet/></Tagging>").unwrap(),
+            vec![]
+        );
+        for bad in [
+            &b"<Tagging/>"[..],
+            b"<Tagging><TagSet><Tag><Key>k</Key></Tag></TagSet></Tagging>",
+            b"<Tagging><TagSet><Tag><Value>v</Value></Tag></TagSet></Tagging>",
+            b"<TagSet></TagSet>",
+            b"<Tagging><TagSet>",
+        ] {
+            assert_eq!(
+                parse_tagging(bad).unwrap_err().code,
+                "MalformedXML",
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
+
     fn timestamp(t: SystemTime) -> String {
         let mut s = String::new();
         push_timestamp(&mut s, t);
@@ -582,6 +623,7 @@ mod tests {
         ) {
             let _ = parse_delete(&raw);
             let _ = parse_complete(&raw);
+            let _ = parse_tagging(&raw);
             let mut doc = br#"<?xml version="1.0"?><CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>"a"</ETag><ChecksumCRC32>AAAAAA==</ChecksumCRC32></Part></CompleteMultipartUpload><Delete><Object><Key>k</Key></Object></Delete>"#.to_vec();
             for (at, b) in flips {
                 let i = at % doc.len();

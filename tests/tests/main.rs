@@ -32,6 +32,7 @@ mod readcache;
 mod remotes;
 mod shutdown;
 mod subresources;
+mod tagging;
 mod tls;
 mod transport;
 mod watch;

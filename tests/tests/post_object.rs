@@ -112,6 +112,7 @@ async fn a_sigv4_form_stores_its_file_with_the_fields_it_names() {
     let signed = sigv4_fields(
         r#"{"bucket": "uploads"}, ["starts-with", "$key", "docs/"], ["starts-with", "$Content-Type", "text/"],
            {"x-amz-meta-colour": "blue"}, {"success_action_status": "201"},
+           ["starts-with", "$tagging", "<Tagging>"],
            ["content-length-range", 1, 1048576]"#,
         SECRET_KEY,
         LATER,
@@ -122,6 +123,10 @@ async fn a_sigv4_form_stores_its_file_with_the_fields_it_names() {
         ("Content-Type", "text/plain"),
         ("x-amz-meta-colour", "blue"),
         ("success_action_status", "201"),
+        (
+            "tagging",
+            "<Tagging><TagSet><Tag><Key>team</Key><Value>web</Value></Tag></TagSet></Tagging>",
+        ),
     ];
     let resp = post(
         &s,
@@ -155,6 +160,20 @@ async fn a_sigv4_form_stores_its_file_with_the_fields_it_names() {
         Some("blue")
     );
     assert_eq!(body_of(got).await, data);
+    let tags = s
+        .client
+        .get_object_tagging()
+        .bucket("uploads")
+        .key("docs/notes.txt")
+        .send()
+        .await
+        .unwrap();
+    let tags: Vec<_> = tags
+        .tag_set()
+        .iter()
+        .map(|t| (t.key(), t.value()))
+        .collect();
+    assert_eq!(tags, [("team", "web")]);
 }
 
 #[tokio::test(flavor = "multi_thread")]

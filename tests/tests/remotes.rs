@@ -229,17 +229,29 @@ async fn s3_remote_keeps_objects_under_its_root_and_metadata_across_restarts() {
         .bucket("bk1")
         .key("k")
         .metadata("Owner", "Ann")
+        .tagging("team=blue")
         .body(ByteStream::from_static(b"hello"))
         .send()
         .await
         .unwrap();
-    // The bytes are in the backing store, under the remote's root.
+    // The bytes are in the backing store, under the remote's root; the tags are in the index.
     assert_eq!(back.get("store", "tenant/a/bk1/k").await, b"hello");
+    let tags = |c: &aws_sdk_s3::Client, bucket: &str, key: &str| {
+        c.get_object_tagging().bucket(bucket).key(key).send()
+    };
+    let stored = tags(&back.client, "store", "tenant/a/bk1/k").await.unwrap();
+    assert!(stored.tag_set().is_empty());
 
     s.restart().await;
     assert_eq!(
         s.user_meta("bk1", "k", "owner").await.as_deref(),
         Some("Ann")
+    );
+    let kept = tags(&s.client, "bk1", "k").await.unwrap();
+    assert_eq!(kept.tag_set().len(), 1);
+    assert_eq!(
+        (kept.tag_set()[0].key(), kept.tag_set()[0].value()),
+        ("team", "blue")
     );
     assert_eq!(s.get("bk1", "k").await, b"hello");
 }

@@ -4,7 +4,7 @@
 
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{
-    BucketVersioningStatus, ObjectCannedAcl, Permission, Tag, Tagging, VersioningConfiguration,
+    BucketVersioningStatus, ObjectCannedAcl, Permission, VersioningConfiguration,
 };
 
 use crate::common::*;
@@ -39,23 +39,8 @@ async fn assert_unchanged(s: &TestServer, etag: &str) {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn put_object_tagging_is_not_implemented() {
+async fn put_object_acl_is_not_implemented() {
     let (s, etag) = setup().await;
-    let tagging = Tagging::builder()
-        .tag_set(Tag::builder().key("k").value("v").build().unwrap())
-        .build()
-        .unwrap();
-    expect_error(
-        s.client
-            .put_object_tagging()
-            .bucket("bkt")
-            .key("obj")
-            .tagging(tagging)
-            .send()
-            .await,
-        501,
-        "NotImplemented",
-    );
     expect_error(
         s.client
             .put_object_acl()
@@ -76,19 +61,19 @@ async fn unimplemented_subresources_never_change_data() {
     let http = http();
     let body = "<Tagging><TagSet><Tag><Key>k</Key><Value>v</Value></Tag></TagSet></Tagging>";
     let cases = [
-        (reqwest::Method::PUT, "/bkt/obj?tagging"),
+        (reqwest::Method::PUT, "/bkt/obj?torrent"),
         (reqwest::Method::PUT, "/bkt/obj?acl"),
         (reqwest::Method::PUT, "/bkt/obj?retention"),
         (reqwest::Method::PUT, "/bkt/obj?legal-hold"),
-        (reqwest::Method::DELETE, "/bkt/obj?tagging"),
-        (reqwest::Method::PUT, "/bkt?tagging"),
+        (reqwest::Method::DELETE, "/bkt/obj?torrent"),
+        (reqwest::Method::PUT, "/bkt?encryption"),
         (reqwest::Method::PUT, "/bkt?acl"),
         (reqwest::Method::PUT, "/bkt?policy"),
         (reqwest::Method::PUT, "/bkt?versioning"),
         (reqwest::Method::PUT, "/bkt?lifecycle"),
         (reqwest::Method::PUT, "/empty?policy"),
         (reqwest::Method::DELETE, "/empty?policy"),
-        (reqwest::Method::DELETE, "/empty?tagging"),
+        (reqwest::Method::DELETE, "/empty?encryption"),
         (reqwest::Method::DELETE, "/empty?lifecycle"),
         (reqwest::Method::DELETE, "/empty?website"),
     ];

@@ -16,7 +16,7 @@ use crate::commit::{At, Change};
 use crate::error::{Result, VfsError};
 use crate::index::{ObjectAttrs, ObjectMeta};
 use crate::key::marker_path;
-use crate::object::{now_ns, ObjectInfo, ObjectReader, Precondition};
+use crate::object::{now_ns, CopyAttrs, ObjectInfo, ObjectReader, Precondition};
 use crate::remote::{ByteStream, Fingerprint, Reader};
 use crate::vfs::Vfs;
 
@@ -118,14 +118,14 @@ impl Vfs {
     }
 
     /// A copy onto the marker key `dst_key`: the source must be empty (a marker itself, most
-    /// often the same one, its headers replaced). `attrs: None` keeps the source's.
+    /// often the same one, its headers replaced).
     pub(crate) async fn copy_to_marker(
         &self,
         src_bucket: &str,
         src_key: &str,
         dst_bucket: &str,
         dst_key: &str,
-        attrs: Option<ObjectAttrs>,
+        attrs: CopyAttrs,
         precondition: Option<Precondition>,
     ) -> Result<ObjectInfo> {
         let src = self.head_object(src_bucket, src_key).await?;
@@ -134,7 +134,7 @@ impl Vfs {
                 "{dst_key:?}: a key ending in '/' is a folder, which holds only empty content"
             )));
         }
-        let attrs = attrs.unwrap_or(src.attrs);
+        let attrs = attrs.resolve(src.attrs);
         self.create_folder(dst_bucket, dst_key, attrs, precondition.as_ref())
             .await
     }

@@ -34,8 +34,8 @@ pub struct ContentHeaders {
     pub expires: Option<String>,
 }
 
-/// What the client set on an object: content headers and `x-amz-meta-*` pairs (names in lower
-/// case, values as sent).
+/// What the client set on an object: content headers, `x-amz-meta-*` pairs (names in lower
+/// case, values as sent) and tags.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ObjectAttrs {
     #[serde(default)]
@@ -45,6 +45,10 @@ pub struct ObjectAttrs {
     /// The additional checksum the client asked for, verified when the object was written.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checksum: Option<Checksum>,
+    /// The object's tags (S3's object tagging), sorted by key. Changed in place by
+    /// [`Vfs::set_object_tags`](crate::vfs::Vfs::set_object_tags), without a new version.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<(String, String)>,
 }
 
 /// A user metadata value: the bytes the client sent, which need not be UTF-8 (a header value
@@ -506,6 +510,7 @@ mod tests {
             ],
             proptest::option::of(tricky()),
             proptest::collection::vec((tricky(), meta_value()), 0..3),
+            proptest::collection::vec((tricky(), tricky()), 0..3),
             proptest::collection::vec(any::<u64>(), 0..3),
             proptest::option::of(any::<i64>()),
             any::<bool>(),
@@ -516,6 +521,7 @@ mod tests {
                     etag,
                     content_type,
                     user_meta,
+                    tags,
                     parts,
                     modified_ns,
                     in_write_cache,
@@ -530,6 +536,7 @@ mod tests {
                             },
                             user_meta,
                             checksum: None,
+                            tags,
                         },
                         parts,
                         modified_ns,

@@ -19,6 +19,7 @@ mod own_writes;
 mod readcache;
 mod remote;
 mod scan;
+mod tagging;
 mod vfs;
 mod watch;
 mod write;
@@ -33,7 +34,7 @@ pub use index::{
 };
 pub use list::{ListItem, ListPage, ListQuery, Listed};
 pub use multipart::{PartBody, PartInfo, PartPage, UploadInfo, UploadPage, MAX_PART_NUMBER};
-pub use object::{BucketInfo, ObjectInfo, ObjectReader, Precondition, PutRequest};
+pub use object::{BucketInfo, CopyAttrs, ObjectInfo, ObjectReader, Precondition, PutRequest};
 pub use readcache::ReadCacheStats;
 pub use remote::{ByteStream, Fingerprint};
 pub use scan::ScanReport;

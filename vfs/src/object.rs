@@ -58,6 +58,32 @@ pub struct PutRequest<S> {
     pub body: S,
 }
 
+/// What a copy is given anew rather than taking from its source: each `None` keeps the
+/// source's.
+#[derive(Debug)]
+pub struct CopyAttrs {
+    /// Content headers and user metadata (S3's metadata directive REPLACE); never the checksum,
+    /// which describes the content.
+    pub attrs: Option<ObjectAttrs>,
+    /// The tag set (S3's tagging directive REPLACE).
+    pub tags: Option<Vec<(String, String)>>,
+}
+
+impl CopyAttrs {
+    /// The copy's attributes, made from its source's.
+    pub(crate) fn resolve(self, src: ObjectAttrs) -> ObjectAttrs {
+        let tags = self.tags.unwrap_or_else(|| src.tags.clone());
+        let attrs = match self.attrs {
+            Some(a) => ObjectAttrs {
+                checksum: src.checksum,
+                ..a
+            },
+            None => src,
+        };
+        ObjectAttrs { tags, ..attrs }
+    }
+}
+
 /// An object opened for reading: its description, and its bytes pinned to that version.
 pub struct ObjectReader {
     pub info: ObjectInfo,

@@ -9,9 +9,9 @@ use s3gate_config::EtagHash;
 
 use crate::commit::{At, Publish};
 use crate::error::{Result, VfsError};
-use crate::index::{BodyHasher, ObjectAttrs, ObjectMeta};
+use crate::index::{BodyHasher, ObjectMeta};
 use crate::key;
-use crate::object::{now_ns, synthetic_etag, ObjectInfo, Precondition, PutRequest};
+use crate::object::{now_ns, synthetic_etag, CopyAttrs, ObjectInfo, Precondition, PutRequest};
 use crate::remote::{Fingerprint, Remote, Source, Upload};
 use crate::vfs::Vfs;
 
@@ -141,7 +141,7 @@ impl Vfs {
         }
     }
 
-    /// Copies an object; `attrs: None` keeps the source's attributes (directive COPY).
+    /// Copies an object, with its source's attributes but those `attrs` gives anew.
     /// `precondition` is on the destination, as for a PUT.
     pub async fn copy_object(
         &self,
@@ -149,7 +149,7 @@ impl Vfs {
         src_key: &str,
         dst_bucket: &str,
         dst_key: &str,
-        attrs: Option<ObjectAttrs>,
+        attrs: CopyAttrs,
         precondition: Option<Precondition>,
     ) -> Result<ObjectInfo> {
         if dst_key.ends_with('/') {
@@ -217,14 +217,7 @@ impl Vfs {
         let meta = ObjectMeta {
             fingerprint: fp,
             etag,
-            // New attributes replace the client's, not the content's checksum.
-            attrs: match attrs {
-                Some(a) => ObjectAttrs {
-                    checksum: info.attrs.checksum,
-                    ..a
-                },
-                None => info.attrs,
-            },
+            attrs: attrs.resolve(info.attrs),
             parts: info.parts,
             // The copy may share its source's file: its own time is kept here.
             modified_ns: Some(now_ns()),

@@ -32,6 +32,9 @@ pub struct BucketRecord {
     /// The bucket's CORS rules (PutBucketCors), in the order given; none when not configured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cors: Option<Vec<cors::CorsRule>>,
+    /// The bucket's tags, sorted by key; none when it has no tag set.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<(String, String)>,
 }
 
 /// A bucket's versioning state, as S3 names it: never enabled, enabled, or suspended.
@@ -300,6 +303,7 @@ mod tests {
         let record = decode(br#"{"created_ns":5}"#).unwrap();
         assert_eq!(record.versioning, Versioning::Unversioned);
         assert_eq!(record.cors, None);
+        assert!(record.tags.is_empty());
         assert_eq!(serde_json::to_vec(&record).unwrap(), br#"{"created_ns":5}"#);
     }
 }

@@ -1,0 +1,93 @@
+//! Object and bucket tagging: GetObjectTagging, PutObjectTagging, DeleteObjectTagging, and the
+//! same three for a bucket. A tag set is replaced whole and read back sorted by key. An object
+//! without tags reads as an empty set; a bucket without tags has none (`NoSuchTagSet`), as in S3.
+
+use actix_web::HttpResponse;
+
+use crate::ctx::{check_version, Ctx};
+use crate::error::{S3Error, S3Result};
+use crate::intake::Lent;
+use crate::tags::{checked, Holder, TagSet};
+use crate::xml::{parse_tagging, xml_ok, Xml};
+
+/// The largest Tagging document: 50 tags of the longest keys and values, with room for markup
+/// and character references.
+const MAX_TAGGING_BODY: usize = 256 * 1024;
+
+/// A tag set as the `Tagging` document S3 answers.
+fn document(tags: &TagSet) -> HttpResponse {
+    let mut x = Xml::document("Tagging", true);
+    x.open("TagSet");
+    for (key, value) in tags {
+        x.open("Tag").elem("Key", key).elem("Value", value).close();
+    }
+    xml_ok(x.finish())
+}
+
+/// The request's `Tagging` document, checked for `holder`.
+async fn read(ctx: &Ctx, payload: Lent, holder: Holder) -> S3Result<TagSet> {
+    let body = ctx.small_body(ctx.body(payload)?, MAX_TAGGING_BODY).await?;
+    checked(parse_tagging(&body)?, holder)
+}
+
+/// GetObjectTagging.
+pub(crate) async fn get_object(ctx: &Ctx, version_id: Option<&str>) -> S3Result<HttpResponse> {
+    check_version(version_id)?;
+    let info = ctx.vfs().head_object(&ctx.bucket, &ctx.key).await?;
+    Ok(document(&info.attrs.tags))
+}
+
+/// PutObjectTagging.
+pub(crate) async fn put_object(
+    ctx: &Ctx,
+    version_id: Option<&str>,
+    payload: Lent,
+) -> S3Result<HttpResponse> {
+    check_version(version_id)?;
+    let tags = read(ctx, payload, Holder::Object).await?;
+    ctx.vfs()
+        .set_object_tags(&ctx.bucket, &ctx.key, tags)
+        .await?;
+    Ok(HttpResponse::Ok().finish())
+}
+
+/// DeleteObjectTagging.
+pub(crate) async fn delete_object(ctx: &Ctx, version_id: Option<&str>) -> S3Result<HttpResponse> {
+    check_version(version_id)?;
+    ctx.vfs()
+        .set_object_tags(&ctx.bucket, &ctx.key, TagSet::new())
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// GetBucketTagging.
+pub(crate) async fn get_bucket(ctx: &Ctx) -> S3Result<HttpResponse> {
+    let tags = &ctx.bucket_record().await?.tags;
+    if tags.is_empty() {
+        return Err(S3Error::no_such_tag_set("The TagSet does not exist"));
+    }
+    Ok(document(tags))
+}
+
+/// PutBucketTagging; an empty set leaves the bucket without one.
+pub(crate) async fn put_bucket(ctx: &Ctx, payload: Lent) -> S3Result<HttpResponse> {
+    let tags = read(ctx, payload, Holder::Bucket).await?;
+    ctx.vfs()
+        .update_bucket(&ctx.bucket, |r| {
+            r.tags = tags;
+            Ok(())
+        })
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// DeleteBucketTagging.
+pub(crate) async fn delete_bucket(ctx: &Ctx) -> S3Result<HttpResponse> {
+    ctx.vfs()
+        .update_bucket(&ctx.bucket, |r| {
+            r.tags.clear();
+            Ok(())
+        })
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -1,0 +1,154 @@
+//! Tags changed in place. An object's tag set is part of its record ([`ObjectAttrs::tags`]):
+//! set with the object (PUT, copy, Complete), gone with it, and replaced whole by
+//! [`Vfs::set_object_tags`]. Such a change is no new version of the object: its file, ETag and
+//! Last-Modified stay as they are, and only the record changes, through the commit point, under
+//! the key's lock, so that the tags land on the object there at that moment and never on a
+//! record that a publish running alongside is about to replace.
+//!
+//! [`ObjectAttrs::tags`]: crate::index::ObjectAttrs::tags
+
+use crate::commit::{At, Change};
+use crate::error::{Result, VfsError};
+use crate::key;
+use crate::vfs::Vfs;
+
+/// The object's tag set becomes this one.
+struct Retag(Vec<(String, String)>);
+
+impl Change for Retag {
+    type Done = ();
+
+    async fn apply(self, vfs: &Vfs, at: At<'_>) -> Result<()> {
+        let record = match at.key.ends_with('/') {
+            // A marker is its record, as long as its folder is there.
+            true => match vfs.marker_info(at.bucket, at.key).await? {
+                Some(_) => vfs.index.get(at.bucket, at.key)?,
+                None => None,
+            },
+            false => vfs.record_locked(at.bucket, at.key, at.path).await?,
+        };
+        let Some(mut meta) = record else {
+            return Err(VfsError::NoSuchKey);
+        };
+        meta.attrs.tags = self.0;
+        vfs.index.put(at.bucket, at.key, &meta).await
+    }
+
+    async fn abandon(self) {}
+}
+
+impl Vfs {
+    /// Replaces the tag set of the object at `key` (an empty one removes its tags), leaving
+    /// its content, ETag and Last-Modified as they are.
+    pub async fn set_object_tags(
+        &self,
+        bucket: &str,
+        key: &str,
+        tags: Vec<(String, String)>,
+    ) -> Result<()> {
+        self.head_bucket(bucket).await?;
+        // As when reading: a key that can name no object (nor marker) is simply absent.
+        let path = match key::object_path(bucket, key) {
+            Ok(p) => p,
+            Err(VfsError::NoSuchBucket) => return Err(VfsError::NoSuchBucket),
+            Err(_) => match key::marker_path(bucket, key) {
+                Some(Ok(p)) => p,
+                _ => return Err(VfsError::NoSuchKey),
+            },
+        };
+        let at = At {
+            bucket,
+            key,
+            path: &path,
+        };
+        self.commit(at, None, Retag(tags)).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::object::PutRequest;
+
+    fn tags(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    async fn put(vfs: &Vfs, key: &str, body: &'static [u8]) -> crate::object::ObjectInfo {
+        let body = futures_util::stream::iter([Ok::<_, Box<dyn std::error::Error + Send + Sync>>(
+            bytes::Bytes::from_static(body),
+        )]);
+        let req = PutRequest {
+            attrs: Default::default(),
+            content_md5: None,
+            precondition: None,
+            checksum: None,
+            body,
+        };
+        vfs.put_object("bkt", key, req).await.unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn retagging_keeps_the_version_and_survives_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let vfs = Vfs::open_unsynced(dir.path()).await;
+        vfs.create_bucket("bkt").await.unwrap();
+        let before = put(&vfs, "a/b", b"content").await;
+        let file = std::fs::metadata(dir.path().join("bkt/a/b")).unwrap();
+        vfs.set_object_tags("bkt", "a/b", tags(&[("k", "v")]))
+            .await
+            .unwrap();
+        let after = vfs.head_object("bkt", "a/b").await.unwrap();
+        assert_eq!(after.attrs.tags, tags(&[("k", "v")]));
+        assert_eq!(after.etag, before.etag);
+        assert_eq!(after.last_modified, before.last_modified);
+        let again = std::fs::metadata(dir.path().join("bkt/a/b")).unwrap();
+        assert_eq!(again.modified().unwrap(), file.modified().unwrap());
+        vfs.shutdown().await;
+        drop(vfs);
+        let vfs = Vfs::open_unsynced(dir.path()).await;
+        let reopened = vfs.head_object("bkt", "a/b").await.unwrap();
+        assert_eq!(reopened.attrs.tags, tags(&[("k", "v")]));
+        vfs.set_object_tags("bkt", "a/b", Vec::new()).await.unwrap();
+        assert!(vfs
+            .head_object("bkt", "a/b")
+            .await
+            .unwrap()
+            .attrs
+            .tags
+            .is_empty());
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn only_an_object_that_is_there_takes_tags() {
+        let dir = tempfile::tempdir().unwrap();
+        let vfs = Vfs::open_unsynced(dir.path()).await;
+        vfs.create_bucket("bkt").await.unwrap();
+        let t = || tags(&[("k", "v")]);
+        for key in ["nope", "dir/", "a//b", "../x"] {
+            assert!(
+                matches!(
+                    vfs.set_object_tags("bkt", key, t()).await,
+                    Err(VfsError::NoSuchKey)
+                ),
+                "{key}"
+            );
+        }
+        assert!(matches!(
+            vfs.set_object_tags("nobkt", "k", t()).await,
+            Err(VfsError::NoSuchBucket)
+        ));
+        // A folder marker is an object like any other.
+        vfs.create_folder("bkt", "dir/", Default::default(), None)
+            .await
+            .unwrap();
+        vfs.set_object_tags("bkt", "dir/", t()).await.unwrap();
+        assert_eq!(
+            vfs.head_object("bkt", "dir/").await.unwrap().attrs.tags,
+            t()
+        );
+    }
+}
