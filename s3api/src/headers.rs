@@ -44,6 +44,7 @@ pub(crate) fn attrs_from_pairs<'a>(
     pairs: impl Iterator<Item = (&'a str, &'a [u8])>,
 ) -> S3Result<ObjectAttrs> {
     let mut headers = ContentHeaders::default();
+    let mut encodings: Vec<String> = Vec::new();
     let mut user_meta: Vec<(String, MetaValue)> = Vec::new();
     let mut size = 0;
     for (name, value) in pairs {
@@ -60,16 +61,9 @@ pub(crate) fn attrs_from_pairs<'a>(
             "content-language" => &mut headers.content_language,
             "cache-control" => &mut headers.cache_control,
             "expires" => &mut headers.expires,
-            // `aws-chunked` describes how this request's body travelled, not the object.
+            // Every value, of every line: they are one list.
             "content-encoding" => {
-                headers.content_encoding = text().and_then(|v| {
-                    let kept: Vec<&str> = v
-                        .split(',')
-                        .map(str::trim)
-                        .filter(|e| !e.is_empty() && !e.eq_ignore_ascii_case("aws-chunked"))
-                        .collect();
-                    (!kept.is_empty()).then(|| kept.join(", "))
-                });
+                encodings.extend(text());
                 continue;
             }
             _ => {
@@ -99,6 +93,14 @@ pub(crate) fn attrs_from_pairs<'a>(
             "Your metadata headers exceed the maximum allowed metadata size of {MAX_USER_META} bytes"
         )));
     }
+    // `aws-chunked` describes how this request's body travelled, not the object.
+    let kept: Vec<&str> = encodings
+        .iter()
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|e| !e.is_empty() && !e.eq_ignore_ascii_case("aws-chunked"))
+        .collect();
+    headers.content_encoding = (!kept.is_empty()).then(|| kept.join(", "));
     user_meta.sort();
     Ok(ObjectAttrs {
         headers,
