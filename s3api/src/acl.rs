@@ -1,5 +1,6 @@
-//! Owners and ACLs. There is one owner, the caller's identity, with full control over
-//! everything, and the ACL reads say so: what s3cmd and other clients read before they act.
+//! Owners and ACLs. A bucket's owner is the key that made it (its record says which); a bucket
+//! made by other means belongs to whoever asks. The owner has full control, and the ACL reads
+//! say so: what s3cmd and other clients read before they act.
 
 use actix_web::HttpResponse;
 use sha2::{Digest, Sha256};
@@ -8,46 +9,53 @@ use crate::ctx::Ctx;
 use crate::error::S3Result;
 use crate::xml::{escape, xml_ok, Xml};
 
-/// The owner of everything: the caller's identity, stable per access key.
-pub(crate) fn owner(ctx: &Ctx) -> (String, String) {
-    let name = ctx
-        .auth
-        .access_key
-        .clone()
-        .unwrap_or_else(|| "anonymous".to_string());
+/// An identity as S3 shows it: a canonical id (stable per access key) and a display name.
+fn identity(access_key: Option<&str>) -> (String, String) {
+    let name = access_key.unwrap_or("anonymous").to_string();
     (hex::encode(Sha256::digest(name.as_bytes())), name)
 }
 
+/// The caller's identity.
+pub(crate) fn owner(ctx: &Ctx) -> (String, String) {
+    identity(ctx.auth.access_key.as_deref())
+}
+
 pub(crate) fn write_owner(x: &mut Xml, ctx: &Ctx) {
-    let (id, name) = owner(ctx);
+    write_identity(x, owner(ctx));
+}
+
+fn write_identity(x: &mut Xml, (id, name): (String, String)) {
     x.open("Owner")
         .elem("ID", &id)
         .elem("DisplayName", &name)
         .close();
 }
 
-/// The owner's full control: the only ACL this server has.
-fn acl_response(ctx: &Ctx) -> HttpResponse {
-    let (id, name) = owner(ctx);
+/// The bucket owner's full control: the only ACL this server has.
+async fn acl_response(ctx: &Ctx) -> S3Result<HttpResponse> {
+    let record = ctx.bucket_record().await?;
+    let (id, name) = match &record.owner {
+        Some(key) => identity(Some(key)),
+        None => owner(ctx),
+    };
     let mut x = Xml::document("AccessControlPolicy", true);
-    write_owner(&mut x, ctx);
+    write_identity(&mut x, (id.clone(), name.clone()));
     x.open("AccessControlList").open("Grant");
     x.raw(&format!(
         "<Grantee xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" xsi:type=\"CanonicalUser\"><ID>{id}</ID><DisplayName>{}</DisplayName></Grantee>",
         escape(&name)
     ));
     x.elem("Permission", "FULL_CONTROL");
-    xml_ok(x.finish())
+    Ok(xml_ok(x.finish()))
 }
 
 /// GetBucketAcl.
 pub(crate) async fn bucket(ctx: &Ctx) -> S3Result<HttpResponse> {
-    ctx.vfs().head_bucket(&ctx.bucket).await?;
-    Ok(acl_response(ctx))
+    acl_response(ctx).await
 }
 
 /// GetObjectAcl.
 pub(crate) async fn object(ctx: &Ctx) -> S3Result<HttpResponse> {
     ctx.vfs().head_object(&ctx.bucket, &ctx.key).await?;
-    Ok(acl_response(ctx))
+    acl_response(ctx).await
 }

@@ -65,11 +65,25 @@ pub(crate) async fn list_buckets(ctx: &Ctx, page: BucketPage<'_>) -> S3Result<Ht
 }
 
 pub(crate) async fn create(ctx: &Ctx) -> S3Result<HttpResponse> {
-    match ctx.vfs().create_bucket(&ctx.bucket).await {
+    let caller = ctx.auth.access_key.as_deref();
+    match ctx.vfs().create_bucket(&ctx.bucket, caller).await {
         Ok(()) => {}
-        // S3 answers a second CreateBucket of the caller's own bucket with a success that
-        // changes nothing in us-east-1 (its legacy behaviour), and with a conflict elsewhere.
-        Err(VfsError::BucketAlreadyOwnedByYou) if ctx.state.config.server.region == "us-east-1" => {
+        Err(VfsError::BucketAlreadyOwnedByYou) => {
+            // Someone else's bucket: its name is taken.
+            if let (Some(owner), Some(caller)) = (&ctx.bucket_record().await?.owner, caller) {
+                if owner != caller {
+                    return Err(S3Error::bucket_already_exists(
+                        "The requested bucket name is not available. The bucket namespace is \
+                         shared by all users of the system. Please select a different name and \
+                         try again.",
+                    ));
+                }
+            }
+            // S3 answers a second CreateBucket of the caller's own bucket with a success that
+            // changes nothing in us-east-1 (its legacy behaviour), and with a conflict elsewhere.
+            if ctx.state.config.server.region != "us-east-1" {
+                return Err(VfsError::BucketAlreadyOwnedByYou.into());
+            }
         }
         Err(e) => return Err(e.into()),
     }

@@ -36,6 +36,7 @@ codes! {
     authorization_query_parameters_error => BAD_REQUEST, "AuthorizationQueryParametersError";
     bad_digest => BAD_REQUEST, "BadDigest";
     bad_request => BAD_REQUEST, "BadRequest";
+    bucket_already_exists => CONFLICT, "BucketAlreadyExists";
     bucket_already_owned_by_you => CONFLICT, "BucketAlreadyOwnedByYou";
     bucket_not_empty => CONFLICT, "BucketNotEmpty";
     entity_too_large => BAD_REQUEST, "EntityTooLarge";

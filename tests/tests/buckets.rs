@@ -407,3 +407,47 @@ async fn root_directories_are_buckets_and_root_files_are_not() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// A bucket belongs to the key that made it: its ACL names that owner whoever asks, the owner
+/// making it again is told it already has it, and another key is told the name is taken.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bucket_belongs_to_the_key_that_made_it() {
+    let s = TestServer::start_with(|c| {
+        c.auth.keys = vec![
+            "ALICEKEY,alice-secret".parse().unwrap(),
+            "BOBKEY,bob-secret".parse().unwrap(),
+        ];
+    })
+    .await;
+    let alice = client_for(s.addr, "ALICEKEY", "alice-secret");
+    let bob = client_for(s.addr, "BOBKEY", "bob-secret");
+    alice.create_bucket().bucket("alices").send().await.unwrap();
+    for client in [&alice, &bob] {
+        let acl = client
+            .get_bucket_acl()
+            .bucket("alices")
+            .send()
+            .await
+            .unwrap();
+        let owner = acl.owner().unwrap();
+        assert_eq!(owner.display_name(), Some("ALICEKEY"));
+        let grantee = acl.grants()[0].grantee().unwrap();
+        assert_eq!(grantee.id(), owner.id());
+    }
+    // The owner again: a success that changes nothing (us-east-1), as S3 answers.
+    alice.create_bucket().bucket("alices").send().await.unwrap();
+    let e = bob
+        .create_bucket()
+        .bucket("alices")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        status_and_code(&e),
+        (409, "BucketAlreadyExists".to_string())
+    );
+    // A bucket made by other means belongs to whoever asks.
+    std::fs::create_dir(s.root().join("found")).unwrap();
+    let acl = bob.get_bucket_acl().bucket("found").send().await.unwrap();
+    assert_eq!(acl.owner().unwrap().display_name(), Some("BOBKEY"));
+}

@@ -248,7 +248,7 @@ mod tests {
     async fn a_delete_cut_off_after_its_commit_is_finished_at_the_next_start() {
         let dir = tempfile::tempdir().unwrap();
         let vfs = Vfs::open_unsynced(dir.path()).await;
-        vfs.create_bucket("bkt").await.unwrap();
+        vfs.create_bucket("bkt", None).await.unwrap();
         put(&vfs, "gone", b"deleted before the crash").await;
         put(&vfs, "rewritten", b"deleted before the crash").await;
         put(&vfs, "kept", b"kept").await;
@@ -280,7 +280,7 @@ mod tests {
     async fn listings_wait_for_the_first_check_of_a_reopened_index() {
         let dir = tempfile::tempdir().unwrap();
         let vfs = Vfs::open_unsynced(dir.path()).await;
-        vfs.create_bucket("bkt").await.unwrap();
+        vfs.create_bucket("bkt", None).await.unwrap();
         put(&vfs, "gone", b"removed while the server was down").await;
         put(&vfs, "kept", b"kept").await;
         vfs.shutdown().await;
@@ -307,7 +307,7 @@ mod tests {
     async fn a_refused_unlink_leaves_the_object_and_its_record() {
         let dir = tempfile::tempdir().unwrap();
         let vfs = Vfs::open_unsynced(dir.path()).await;
-        vfs.create_bucket("bkt").await.unwrap();
+        vfs.create_bucket("bkt", None).await.unwrap();
         put(&vfs, "d/k", b"stays").await;
         vfs.reconcile().await.unwrap();
         let before = vfs.index.get("bkt", "d/k").unwrap();

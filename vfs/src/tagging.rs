@@ -95,7 +95,7 @@ mod tests {
     async fn retagging_keeps_the_version_and_survives_a_reopen() {
         let dir = tempfile::tempdir().unwrap();
         let vfs = Vfs::open_unsynced(dir.path()).await;
-        vfs.create_bucket("bkt").await.unwrap();
+        vfs.create_bucket("bkt", None).await.unwrap();
         let before = put(&vfs, "a/b", b"content").await;
         let file = std::fs::metadata(dir.path().join("bkt/a/b")).unwrap();
         vfs.set_object_tags("bkt", "a/b", tags(&[("k", "v")]))
@@ -126,7 +126,7 @@ mod tests {
     async fn only_an_object_that_is_there_takes_tags() {
         let dir = tempfile::tempdir().unwrap();
         let vfs = Vfs::open_unsynced(dir.path()).await;
-        vfs.create_bucket("bkt").await.unwrap();
+        vfs.create_bucket("bkt", None).await.unwrap();
         let t = || tags(&[("k", "v")]);
         for key in ["nope", "dir/", "a//b", "../x"] {
             assert!(

@@ -26,6 +26,10 @@ pub struct BucketRecord {
     /// When the bucket was made (for a bucket made by other means: when its folder was, as far
     /// as the remote knows), in nanoseconds since the Unix epoch.
     pub created_ns: i64,
+    /// The access key that made the bucket through this server; none for a bucket made by
+    /// other means (or by an anonymous request), which belongs to whoever asks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
     /// The bucket's versioning state.
     #[serde(default, skip_serializing_if = "Versioning::is_unversioned")]
     pub versioning: Versioning,
@@ -79,7 +83,8 @@ impl Vfs {
         Ok(out)
     }
 
-    pub async fn create_bucket(&self, name: &str) -> Result<()> {
+    /// Makes a bucket owned by `owner` (an access key).
+    pub async fn create_bucket(&self, name: &str, owner: Option<&str>) -> Result<()> {
         key::validate_new_bucket(name)?;
         let made = self.remote.mkdir(name).await;
         if let Ok(true) | Ok(false) = made {
@@ -89,6 +94,7 @@ impl Vfs {
             Ok(true) => {
                 let record = BucketRecord {
                     created_ns: now_ns(),
+                    owner: owner.map(str::to_string),
                     ..Default::default()
                 };
                 self.index.apply(vec![put_record(name, &record)]).await
@@ -221,7 +227,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let vfs = Vfs::open_unsynced(dir.path()).await;
         let before = now_ns();
-        vfs.create_bucket("bkt").await.unwrap();
+        vfs.create_bucket("bkt", None).await.unwrap();
         let record = stored(&vfs, "bkt").expect("no record made with the bucket");
         assert!(record.created_ns >= before);
         assert_eq!(record.versioning, Versioning::Unversioned);
@@ -249,8 +255,8 @@ mod tests {
     async fn a_rescan_drops_the_record_of_a_bucket_whose_folder_is_gone() {
         let dir = tempfile::tempdir().unwrap();
         let vfs = Vfs::open_unsynced(dir.path()).await;
-        vfs.create_bucket("gone").await.unwrap();
-        vfs.create_bucket("kept").await.unwrap();
+        vfs.create_bucket("gone", None).await.unwrap();
+        vfs.create_bucket("kept", None).await.unwrap();
         std::fs::remove_dir(dir.path().join("gone")).unwrap();
         vfs.reconcile().await.unwrap();
         assert_eq!(stored(&vfs, "gone"), None);
@@ -261,7 +267,7 @@ mod tests {
     async fn bucket_record_changes_take_turns_and_a_refused_one_writes_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let vfs = std::sync::Arc::new(Vfs::open_unsynced(dir.path()).await);
-        vfs.create_bucket("bkt").await.unwrap();
+        vfs.create_bucket("bkt", None).await.unwrap();
         let created = vfs.bucket("bkt").await.unwrap().created_ns;
         // Each change reads what the one before wrote: none is lost.
         let tasks: Vec<_> = (0..20)
