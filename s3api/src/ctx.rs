@@ -116,17 +116,8 @@ impl Ctx {
 
     /// The `Content-MD5` header, decoded.
     pub(crate) fn content_md5(&self) -> S3Result<Option<[u8; 16]>> {
-        use base64::Engine;
         self.header("content-md5")
-            .map(|v| {
-                base64::engine::general_purpose::STANDARD
-                    .decode(v.trim())
-                    .ok()
-                    .and_then(|b| <[u8; 16]>::try_from(b).ok())
-                    .ok_or_else(|| {
-                        S3Error::invalid_digest("The Content-MD5 you specified is not valid.")
-                    })
-            })
+            .map(headers::decode_content_md5)
             .transpose()
     }
 }

@@ -111,6 +111,16 @@ pub(crate) fn attrs_from_pairs<'a>(
     })
 }
 
+/// A `Content-MD5` value (a header, or a form field): base64 of 16 bytes.
+pub(crate) fn decode_content_md5(value: &str) -> S3Result<[u8; 16]> {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD
+        .decode(value.trim())
+        .ok()
+        .and_then(|b| <[u8; 16]>::try_from(b).ok())
+        .ok_or_else(|| S3Error::invalid_digest("The Content-MD5 you specified is not valid."))
+}
+
 pub(crate) fn quoted(etag: &str) -> String {
     format!("\"{etag}\"")
 }

@@ -31,7 +31,7 @@ use crate::auth;
 use crate::checksum::{self, Algorithm, Hasher};
 use crate::ctx::Ctx;
 use crate::error::{S3Error, S3Result};
-use crate::headers::{attrs_from_pairs, quoted};
+use crate::headers::{attrs_from_pairs, decode_content_md5, quoted};
 use crate::intake::Lent;
 use crate::tags::{self, Holder};
 use crate::xml::{parse_tagging, url_encode, Xml};
@@ -133,15 +133,7 @@ pub(crate) async fn post(ctx: &Ctx, payload: Lent) -> S3Result<HttpResponse> {
     };
     let content_md5 = fields
         .get("content-md5")
-        .map(|v| {
-            base64::engine::general_purpose::STANDARD
-                .decode(v.trim())
-                .ok()
-                .and_then(|b| <[u8; 16]>::try_from(b).ok())
-                .ok_or_else(|| {
-                    S3Error::invalid_digest("The Content-MD5 you specified is not valid.")
-                })
-        })
+        .map(decode_content_md5)
         .transpose()?;
     let info = ctx
         .vfs()
