@@ -10,6 +10,7 @@ mod auth;
 mod buckets;
 mod checksums;
 mod copy;
+mod crypt;
 mod delete;
 mod errors;
 mod get;
