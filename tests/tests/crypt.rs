@@ -233,6 +233,37 @@ async fn crypt_folder_holds_neither_names_nor_bytes_in_the_clear() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crypt_names_too_long_for_the_folder_are_refused() {
+    let s = crypt_server(None, &[], vec![]).await;
+    s.create_bucket("names").await;
+    // 143 bytes is the longest name whose encrypted form (base32) fits 255 bytes.
+    let longest = "n".repeat(143);
+    s.put("names", &format!("dir/{longest}"), b"fits".to_vec())
+        .await;
+    assert_eq!(s.get("names", &format!("dir/{longest}")).await, b"fits");
+    let err = s
+        .client
+        .put_object()
+        .bucket("names")
+        .key(format!("dir/{longest}n"))
+        .body(ByteStream::from_static(b"too long"))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(status_and_code(&err), (400, "InvalidArgument".to_string()));
+    // Such a key holds nothing, and deleting it is deleting nothing.
+    s.assert_no_such_key("names", &format!("dir/{longest}n"))
+        .await;
+    s.client
+        .delete_object()
+        .bucket("names")
+        .key(format!("dir/{longest}n"))
+        .send()
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crypt_remote_with_a_bad_setting_refuses_to_start() {
     for (extra, says) in [
         (("no_data_encryption", "true"), "no_data_encryption"),

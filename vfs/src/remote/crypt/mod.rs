@@ -170,6 +170,32 @@ pub(crate) fn open(
             "crypt remotes wrap one another in a loop",
         ));
     }
+    // The remote wrapped is opened first: a loop in the configuration ends before any of the
+    // (slow) key derivations.
+    let target = s3gate_config::RemoteConfig::from_spec(opts.remote.trim());
+    let wrapped = match &target.name {
+        Some(other) if other == name => {
+            return Err(bad_option(
+                name,
+                "remote",
+                "a crypt remote cannot wrap itself",
+            ))
+        }
+        Some(other) if !config.remotes.contains_key(other) => {
+            return Err(bad_option(
+                name,
+                "remote",
+                format!("{other:?} is not a remote of the configuration"),
+            ))
+        }
+        Some(other) => Some(super::open_named(
+            config,
+            other,
+            &target.path.to_string_lossy(),
+            depth + 1,
+        )?),
+        None => None,
+    };
     let (data_key, name_key, tweak) = derive_keys(&opts.password, opts.salt.as_deref())?;
     let keys = Arc::new(Keys {
         names: NameCipher::new(
@@ -183,25 +209,8 @@ pub(crate) fn open(
         data: DataCipher::new(&data_key),
         base: path.trim_matches('/').to_string(),
     });
-    let target = s3gate_config::RemoteConfig::from_spec(opts.remote.trim());
-    let inner: Arc<dyn Remote> = match &target.name {
-        Some(other) if other == name => {
-            return Err(bad_option(
-                name,
-                "remote",
-                "a crypt remote cannot wrap itself",
-            ))
-        }
-        Some(other) => {
-            if !config.remotes.contains_key(other) {
-                return Err(bad_option(
-                    name,
-                    "remote",
-                    format!("{other:?} is not a remote of the configuration"),
-                ));
-            }
-            super::open_named(config, other, &target.path.to_string_lossy(), depth + 1)?
-        }
+    let inner: Arc<dyn Remote> = match wrapped {
+        Some(inner) => inner,
         None => {
             // Uploads are staged in the served path's own `.s3gate/tmp`, encrypted like the
             // rest: on the same filesystem, and apart from other servers of the same folder.
@@ -256,6 +265,16 @@ fn inner_fingerprint(fp: Fingerprint) -> Fingerprint {
     }
 }
 
+/// Encrypted names are longer than plain ones: a name too long for the inner remote once
+/// encrypted cannot be there, so looking it up finds nothing (and writing it fails, as a key the
+/// remote cannot hold).
+fn absent_if_too_long<T: Default>(r: io::Result<T>) -> io::Result<T> {
+    match r {
+        Err(e) if e.raw_os_error() == Some(libc::ENAMETOOLONG) => Ok(T::default()),
+        r => r,
+    }
+}
+
 fn not_encrypted(path: &str) -> io::Error {
     io::Error::new(
         io::ErrorKind::InvalidData,
@@ -287,7 +306,8 @@ impl CryptRemote {
     }
 
     async fn open_reader(&self, path: &str) -> io::Result<Option<CryptReader>> {
-        let Some(inner) = self.inner.open(&self.keys.file(path)?).await? else {
+        let opened = self.inner.open(&self.keys.file(path)?).await;
+        let Some(inner) = absent_if_too_long(opened)? else {
             return Ok(None);
         };
         let fp = plain_fingerprint(inner.fingerprint()).ok_or_else(|| not_encrypted(path))?;
@@ -332,16 +352,13 @@ impl Remote for CryptRemote {
         }
         // A name is a file's or a folder's: their stored names differ in some modes.
         let file = self.keys.file(path)?;
-        match self.inner.stat(&file).await? {
+        match absent_if_too_long(self.inner.stat(&file).await)? {
             Some(e) if !e.is_dir => return Ok(self.file_entry(name, e)),
             Some(e) if file == dir => return Ok(Some(Entry { name, ..e })),
             _ if file == dir => return Ok(None),
             _ => {}
         }
-        Ok(self
-            .inner
-            .stat(&dir)
-            .await?
+        Ok(absent_if_too_long(self.inner.stat(&dir).await)?
             .filter(|e| e.is_dir)
             .map(|e| Entry { name, ..e }))
     }
@@ -414,9 +431,11 @@ impl Remote for CryptRemote {
     }
 
     async fn delete(&self, path: &str, pinned: Option<Fingerprint>) -> io::Result<bool> {
-        self.inner
+        let deleted = self
+            .inner
             .delete(&self.keys.file(path)?, pinned.map(inner_fingerprint))
-            .await
+            .await;
+        absent_if_too_long(deleted)
     }
 
     async fn mkdir(&self, path: &str) -> io::Result<bool> {

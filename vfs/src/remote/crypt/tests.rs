@@ -288,6 +288,32 @@ fn options_are_rclones_and_nothing_else() {
     }
 }
 
+#[test]
+fn crypt_remotes_that_wrap_themselves_are_refused() {
+    let mut config = s3gate_config::Config::default();
+    let itself = def(&[("remote", "vault:sub"), ("password", PASSWORD)]);
+    config.remotes.insert("vault".into(), itself.clone());
+    let e = open(&config, "vault", &itself, "", 0)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("\"vault\"") && e.contains("itself"), "{e}");
+    let (a, b) = (
+        def(&[("remote", "b:"), ("password", PASSWORD)]),
+        def(&[("remote", "a:x"), ("password", PASSWORD)]),
+    );
+    config.remotes.insert("a".into(), a.clone());
+    config.remotes.insert("b".into(), b);
+    let e = open(&config, "a", &a, "", 0).err().unwrap().to_string();
+    assert!(e.contains("loop"), "{e}");
+    let nowhere = def(&[("remote", "nowhere:x"), ("password", PASSWORD)]);
+    let e = open(&config, "c", &nowhere, "", 0)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("\"c\"") && e.contains("nowhere"), "{e}");
+}
+
 /// A crypt remote over a local folder, serving `base` below the crypt root.
 fn local_crypt(root: &std::path::Path, base: &str) -> Arc<dyn Remote> {
     let mut config = s3gate_config::Config::default();
