@@ -233,6 +233,35 @@ async fn crypt_folder_holds_neither_names_nor_bytes_in_the_clear() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crypt_remote_behind_the_write_cache_gets_the_objects_encrypted() {
+    let s = TestServer::start_with(|c| {
+        serve_vault(c, None, &[], vec![]);
+        c.vfs.cache_mode = s3gate_config::CacheMode::Writes;
+        c.vfs.write_back = std::time::Duration::from_millis(100);
+    })
+    .await;
+    s.create_bucket("cached").await;
+    let body = pattern(300_000, 11);
+    s.put("cached", "dir/obj", body.clone()).await;
+    // Written back: one more file in the folder, of the encrypted size (a header, four whole
+    // blocks and a last one, each with its tag).
+    let encrypted_size = 32 + 4 * (65536 + 16) + (300_000 - 4 * 65536 + 16);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !tree(&vault(&s))
+        .iter()
+        .any(|(_, content)| content.len() == encrypted_size)
+    {
+        assert!(std::time::Instant::now() < deadline, "never written back");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // Another server of the same folder, with an index and cache of its own, reads it.
+    let other = crypt_server(Some(vault(&s).to_str().unwrap()), &[], vec![]).await;
+    let got = other.get_object("cached", "dir/obj").await;
+    assert_eq!(got.e_tag(), Some(etag_of(&body).as_str()));
+    assert_eq!(body_of(got).await, body);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crypt_names_too_long_for_the_folder_are_refused() {
     let s = crypt_server(None, &[], vec![]).await;
     s.create_bucket("names").await;
