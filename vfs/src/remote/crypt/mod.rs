@@ -108,12 +108,15 @@ impl Options {
                     tracing::warn!(remote = name, "crypt: suffix {value:?} lacks its '.': using \".{value}\"");
                     opts.suffix = format!(".{value}");
                 }
+                // Every rclone remote may carry a description for people; it changes nothing.
+                "description" => {}
                 _ => {
                     return Err(bad_option(
                         name,
                         &key,
                         "not a setting of crypt remotes here (remote, password, password2, \
-                         filename_encryption, directory_name_encryption, filename_encoding, suffix)",
+                         filename_encryption, directory_name_encryption, filename_encoding, suffix, \
+                         description)",
                     ))
                 }
             }

@@ -257,6 +257,7 @@ fn options_are_rclones_and_nothing_else() {
         ("directory_name_encryption", "False"),
         ("filename_encoding", "Base64"),
         ("suffix", "enc"),
+        ("description", "as rclone.conf may have it"),
     ]);
     let o = Options::parse("vault", &ok).unwrap();
     assert_eq!(
