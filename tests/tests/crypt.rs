@@ -407,6 +407,15 @@ async fn rclone_and_s3gate_read_each_others_crypt_files() {
         .await
         .unwrap();
     assert_eq!(body_of(ranged).await, &theirs[4].1[131000..=1048600]);
+    // Written while the server runs: served at once (listed after the next rescan).
+    let late = work.path().join("late.txt");
+    std::fs::write(&late, b"written later").unwrap();
+    rclone.run(&[
+        "copyto",
+        late.to_str().unwrap(),
+        "vault:fromrclone/late.txt",
+    ]);
+    assert_eq!(s.get("fromrclone", "late.txt").await, b"written later");
 
     // s3gate writes (a PUT, an empty one, a multipart upload, a copy); rclone reads them back.
     s.create_bucket("froms3gate").await;

@@ -402,8 +402,9 @@ impl Remote for CryptRemote {
         Ok(self.upload(inner, Vec::new()))
     }
 
-    /// Never: a part written in place would be sealed under the assembled file's nonce, which
-    /// is not known until the file exists; parts are staged and concatenated instead.
+    /// Not in place: each block is sealed under the file's nonce plus its number, and a part
+    /// ending inside a block would leave a short block sealed on its own in the middle of the
+    /// object; parts are staged, then decrypted and sealed anew on Complete.
     async fn write_at(
         &self,
         _path: &str,
