@@ -17,7 +17,7 @@ mod names;
 mod tests;
 
 use std::io;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
@@ -318,6 +318,7 @@ impl CryptRemote {
             inner,
             data: self.keys.data.clone(),
             fp,
+            nonce: Arc::default(),
         }))
     }
 
@@ -465,6 +466,9 @@ struct CryptReader {
     data: DataCipher,
     /// The inner file's fingerprint with the plain size.
     fp: Fingerprint,
+    /// The file's nonce once a read has seen its header, shared with the reader's clones: the
+    /// reader is pinned to one version of the file, so later ranges skip reading the header.
+    nonce: Arc<OnceLock<Nonce>>,
 }
 
 /// Reads a file's header from the front of `stream`; gives its nonce and the rest of the stream.
@@ -500,6 +504,7 @@ impl Reader for CryptReader {
             inner: self.inner.clone_box(),
             data: self.data.clone(),
             fp: self.fp,
+            nonce: self.nonce.clone(),
         })
     }
 
@@ -514,19 +519,25 @@ impl Reader for CryptReader {
         let last = (offset + len - 1) / BLOCK_DATA;
         let start = HEADER_LEN + first * BLOCK_LEN;
         let end = (HEADER_LEN + (last + 1) * BLOCK_LEN).min(format::encrypted_size(self.fp.size));
-        let CryptReader { inner, data, .. } = *self;
+        let CryptReader {
+            inner, data, nonce, ..
+        } = *self;
         let opened = async move {
-            // From the start, the header comes with the blocks; further on, it is read apart.
-            let (nonce, sealed) = if first == 0 {
-                split_header(inner.stream(0, end)).await?
-            } else {
-                let (nonce, _) = split_header(inner.clone_box().stream(0, HEADER_LEN)).await?;
-                (nonce, inner.stream(start, end - start))
+            // From the start, the header comes with the blocks; further on, it is read apart,
+            // unless an earlier read saw it.
+            let (known, sealed) = match (nonce.get(), first) {
+                (Some(&known), _) => (known, inner.stream(start, end - start)),
+                (None, 0) => split_header(inner.stream(0, end)).await?,
+                (None, _) => {
+                    let (known, _) = split_header(inner.clone_box().stream(0, HEADER_LEN)).await?;
+                    (known, inner.stream(start, end - start))
+                }
             };
+            let _ = nonce.set(known);
             Ok::<_, io::Error>(format::decrypt_stream(
                 data,
                 sealed,
-                nonce.plus(first),
+                known.plus(first),
                 skip,
                 len,
             ))

@@ -381,6 +381,14 @@ async fn a_crypt_remote_over_a_folder_keeps_plain_names_and_bytes_out_of_it() {
         &data[199_999..]
     );
     assert_eq!(read(&*r, "bucket/empty", 0, 0).await, b"");
+    // Clones of a reader share the nonce the first read saw: ranges further on still decrypt.
+    let reader = r.open("bucket/dir/file.bin").await.unwrap().unwrap();
+    let later = [reader.clone_box(), reader.clone_box()];
+    assert_eq!(collect(reader.stream(0, 10)).await.unwrap(), &data[..10]);
+    for (r, offset) in later.into_iter().zip([65_536, 150_000]) {
+        let got = collect(r.stream(offset, 20_000)).await.unwrap();
+        assert_eq!(got, &data[offset as usize..offset as usize + 20_000]);
+    }
 
     let mut names: Vec<(String, bool)> = r
         .list_dir("bucket")
