@@ -490,3 +490,25 @@ fn walk(root: &std::path::Path, dir: &std::path::Path, out: &mut Vec<(String, Ve
         }
     }
 }
+
+mod any_name {
+    use proptest::prelude::*;
+
+    use super::name_cipher;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 300, failure_persistence: None, ..Default::default() })]
+
+        /// Whatever a key's segment holds comes back from its stored name, in every mode.
+        #[test]
+        fn stored_names_come_back(name in "[^/]{1,60}") {
+            for remote in ["std", "b64", "b32k", "obf", "offnone", "nodir"] {
+                let c = name_cipher(remote);
+                let stored = c.file_path(&name).unwrap();
+                prop_assert_eq!(c.file_name(&stored), Some(name.clone()), "{} {}", remote, stored);
+                let dir = c.dir_path(&name).unwrap();
+                prop_assert_eq!(c.dir_name(&dir), Some(name.clone()), "{} {}", remote, dir);
+            }
+        }
+    }
+}
