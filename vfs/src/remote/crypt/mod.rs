@@ -128,6 +128,14 @@ impl Options {
                 "missing: the remote or directory to encrypt into",
             ));
         }
+        if opts.remote.trim_start().starts_with(':') {
+            return Err(bad_option(
+                name,
+                "remote",
+                "rclone's remotes made on the fly (:type:path) are not served here: define the \
+                 remote in the configuration and name it (NAME:path)",
+            ));
+        }
         if opts.password.is_empty() {
             return Err(bad_option(
                 name,

@@ -272,6 +272,7 @@ fn options_are_rclones_and_nothing_else() {
         ("filename_encoding", "base16", "\"base16\""),
         ("directory_name_encryption", "yes", "\"yes\""),
         ("password", "not obscured!", "base64"),
+        ("remote", ":s3:bucket/path", "on the fly"),
     ] {
         let mut d = ok.clone();
         d.options
