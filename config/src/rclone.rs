@@ -217,9 +217,17 @@ impl RcloneConfig {
         let mut options = BTreeMap::new();
         options.insert("remote".to_string(), RemoteOption::Text(inner));
         for (k, v) in opts.section {
+            // What changes nothing here stays out (its harmless value was checked above).
             if !matches!(
                 k.as_str(),
-                "type" | "remote" | "server_side_across_configs" | "show_mapping" | "description"
+                "type"
+                    | "remote"
+                    | "server_side_across_configs"
+                    | "show_mapping"
+                    | "description"
+                    | "no_data_encryption"
+                    | "pass_bad_blocks"
+                    | "strict_names"
             ) {
                 options.insert(k.clone(), RemoteOption::Text(v.clone()));
             }

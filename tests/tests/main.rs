@@ -12,6 +12,7 @@ mod buckets;
 mod checksums;
 mod copy;
 mod cors;
+mod crypt;
 mod delete;
 mod errors;
 mod get;

