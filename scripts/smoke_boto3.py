@@ -627,6 +627,20 @@ class Smoke:
                 break
         assert self.bucket in names and b in names and names == sorted(names), names
 
+    def versioning(self):
+        """put_bucket_versioning goes through with boto3's digest: a document without a Status
+        changes nothing, MFA delete and turning versioning on are refused as not implemented."""
+        b = self.bucket
+        assert "Status" not in self.s3.get_bucket_versioning(Bucket=b)
+        self.s3.put_bucket_versioning(Bucket=b, VersioningConfiguration={"MFADelete": "Disabled"})
+        for conf in ({"Status": "Enabled"}, {"Status": "Suspended"},
+                     {"Status": "Enabled", "MFADelete": "Enabled"}):
+            self.expect_client_error(("NotImplemented",), self.s3.put_bucket_versioning,
+                                     Bucket=b, VersioningConfiguration=conf)
+        self.expect_client_error(("MalformedXML",), self.s3.put_bucket_versioning,
+                                 Bucket=b, VersioningConfiguration={"Status": "On"})
+        assert "Status" not in self.s3.get_bucket_versioning(Bucket=b)
+
     def run(self):
         self.step("create_bucket, head_bucket, list_buckets", self.create_bucket)
         self.step("put_object with Metadata and ContentType", self.put_object)
@@ -649,6 +663,8 @@ class Smoke:
                   self.presigned_post)
         self.step("bucket configuration reads (Terraform's refresh), get_object_attributes, "
                   "list_buckets pages", self.configuration_reads)
+        self.step("put_bucket_versioning: checked document, no Status changes nothing, "
+                  "Enabled/Suspended/MFA delete NotImplemented", self.versioning)
         self.step("SigV2 header signatures (signature_version='s3'): bucket and object requests",
                   self.sigv2_header_auth)
         self.step("delete_objects (verbose and quiet)", self.delete_objects)

@@ -7,8 +7,12 @@ use s3gate_vfs::{Versioning, VfsError};
 use crate::acl::write_owner;
 use crate::ctx::Ctx;
 use crate::error::{S3Error, S3Result};
+use crate::intake::Lent;
 use crate::token;
-use crate::xml::{xml_ok, Xml};
+use crate::xml::{parse_versioning, xml_ok, Xml};
+
+/// The largest VersioningConfiguration document: two short elements, with room for markup.
+const MAX_VERSIONING_BODY: usize = 4 * 1024;
 
 /// Which buckets a ListBuckets page holds.
 pub(crate) struct BucketPage<'a> {
@@ -115,6 +119,24 @@ pub(crate) async fn location(ctx: &Ctx) -> S3Result<HttpResponse> {
     let mut x = Xml::document("LocationConstraint", true);
     x.raw_elem_text(region);
     Ok(xml_ok(x.finish()))
+}
+
+/// PutBucketVersioning. The document is checked as S3 checks it (it comes with a digest), and
+/// one without a `Status` changes nothing. Enabling or suspending versioning is refused until
+/// objects keep their versions: a bucket reporting either state would promise noncurrent
+/// versions and delete markers that a delete or an overwrite here still destroys.
+pub(crate) async fn put_versioning(ctx: &Ctx, payload: Lent) -> S3Result<HttpResponse> {
+    ctx.bucket_record().await?;
+    let body = ctx
+        .small_body(ctx.digested_body(payload)?, MAX_VERSIONING_BODY)
+        .await?;
+    match parse_versioning(&body)? {
+        None => Ok(HttpResponse::Ok().finish()),
+        Some(_) => Err(S3Error::not_implemented(
+            "Versioning cannot be enabled or suspended: this server does not keep object \
+             versions yet, so an overwrite or a delete would still destroy the version it replaces",
+        )),
+    }
 }
 
 /// The bucket's versioning state; a bucket where it was never enabled answers an empty

@@ -34,13 +34,7 @@ const NOT_ALLOWED: &str = "CORSResponse: This CORS request is not allowed. This 
 const VARY: &str = "Origin, Access-Control-Request-Headers, Access-Control-Request-Method";
 
 pub(crate) async fn put(ctx: &Ctx, payload: Lent) -> S3Result<HttpResponse> {
-    let body = ctx.body(payload)?;
-    // S3 requires the document to come with a digest to check it against.
-    if ctx.content_md5()?.is_none() && !body.checked_by_client() {
-        return Err(S3Error::invalid_request(
-            "Missing required header for this request: Content-MD5",
-        ));
-    }
+    let body = ctx.digested_body(payload)?;
     let rules = parse_rules(&ctx.small_body(body, MAX_BODY).await?)?;
     ctx.vfs()
         .update_bucket(&ctx.bucket, |r| {

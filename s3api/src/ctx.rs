@@ -92,6 +92,18 @@ impl Ctx {
         )
     }
 
+    /// The body of a configuration document that S3 takes only with a digest to check it
+    /// against (`Content-MD5`, or an `x-amz-checksum-*` the body is checked with).
+    pub(crate) fn digested_body(&self, payload: Lent) -> S3Result<Body> {
+        let body = self.body(payload)?;
+        if self.content_md5()?.is_none() && !body.checked_by_client() {
+            return Err(S3Error::invalid_request(
+                "Missing required header for this request: Content-MD5",
+            ));
+        }
+        Ok(body)
+    }
+
     /// A small request body (an XML document), read whole: at most `limit` bytes, checked
     /// against `Content-MD5` when one is sent.
     pub(crate) async fn small_body(&self, mut body: Body, limit: usize) -> S3Result<Vec<u8>> {

@@ -299,6 +299,7 @@ async fn handle(op: Op, ctx: &Ctx, payload: Lent) -> S3Result<HttpResponse> {
         Op::GetBucketLocation => bucket::location(ctx).await,
         Op::GetBucketAcl => acl::bucket(ctx).await,
         Op::GetBucketVersioning => bucket::versioning(ctx).await,
+        Op::PutBucketVersioning => bucket::put_versioning(ctx, payload).await,
         Op::PutBucketCors => cors::put(ctx, payload).await,
         Op::GetBucketCors => cors::get(ctx).await,
         Op::DeleteBucketCors => cors::delete(ctx).await,

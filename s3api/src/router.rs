@@ -59,6 +59,7 @@ ops! {
     GetBucketLocation => Read,
     GetBucketAcl => Owner,
     GetBucketVersioning => Owner,
+    PutBucketVersioning => Owner,
     PutBucketCors => Owner,
     GetBucketCors => Owner,
     DeleteBucketCors => Owner,
@@ -516,6 +517,7 @@ pub(crate) fn route(
             ("GET", Some("location")) => Op::GetBucketLocation,
             ("GET", Some("acl")) => Op::GetBucketAcl,
             ("GET", Some("versioning")) => Op::GetBucketVersioning,
+            ("PUT", Some("versioning")) => Op::PutBucketVersioning,
             ("PUT", Some("cors")) => Op::PutBucketCors,
             ("GET", Some("cors")) => Op::GetBucketCors,
             ("DELETE", Some("cors")) => Op::DeleteBucketCors,
@@ -798,9 +800,13 @@ mod tests {
             let e = r(m.clone(), "/b/k", q).unwrap_err();
             assert_eq!(e.code, "NotImplemented", "{m} ?{q}");
         }
-        for q in ["policy", "versioning", "lifecycle", "acl"] {
+        for q in ["policy", "lifecycle", "acl"] {
             assert_eq!(r(Method::PUT, "/b", q).unwrap_err().code, "NotImplemented");
         }
+        assert_eq!(
+            r(Method::PUT, "/b", "versioning").unwrap().op,
+            Op::PutBucketVersioning
+        );
         // A bucket POST that is neither DeleteObjects nor a form upload.
         assert_eq!(
             r(Method::POST, "/b", "").unwrap_err().code,
@@ -1062,6 +1068,7 @@ mod tests {
             (Op::GetBucketLocation, Read),
             (Op::GetBucketAcl, Owner),
             (Op::GetBucketVersioning, Owner),
+            (Op::PutBucketVersioning, Owner),
             (Op::PutBucketCors, Owner),
             (Op::GetBucketCors, Owner),
             (Op::DeleteBucketCors, Owner),

@@ -8,7 +8,7 @@ use std::fmt::Write;
 use std::time::SystemTime;
 
 use actix_web::HttpResponse;
-use s3gate_vfs::Checksum;
+use s3gate_vfs::{Checksum, Versioning};
 
 use crate::checksum;
 use crate::error::{S3Error, S3Result};
@@ -410,6 +410,28 @@ pub(crate) fn parse_tagging(body: &[u8]) -> S3Result<Vec<(String, String)>> {
         .collect()
 }
 
+/// The state a PutBucketVersioning document asks for: `None` when it names no `Status`, which
+/// leaves the state as it is. `MfaDelete` may be `Disabled` (nothing to change, as no bucket
+/// here has it); MFA delete itself needs a device this server has no way to check.
+pub(crate) fn parse_versioning(body: &[u8]) -> S3Result<Option<Versioning>> {
+    let doc = parse(body, "VersioningConfiguration")?;
+    match doc.child("MfaDelete").map(|m| m.text.as_str()) {
+        None | Some("Disabled") => {}
+        Some("Enabled") => {
+            return Err(S3Error::not_implemented(
+                "MFA delete is not supported: this server has no way to check an MFA device",
+            ))
+        }
+        Some(_) => return Err(malformed("MfaDelete must be Enabled or Disabled")),
+    }
+    match doc.child("Status").map(|s| s.text.as_str()) {
+        None => Ok(None),
+        Some("Enabled") => Ok(Some(Versioning::Enabled)),
+        Some("Suspended") => Ok(Some(Versioning::Suspended)),
+        Some(_) => Err(malformed("Status must be Enabled or Suspended")),
+    }
+}
+
 /// The body of CompleteMultipartUpload: part numbers with the ETags the client got.
 /// One `<Part>` of a CompleteMultipartUpload request.
 #[derive(Debug, PartialEq, Eq)]
@@ -462,6 +484,50 @@ mod tests {
     #[test]
     fn url_encoding_keeps_slashes() {
         assert_eq!(url_encode("a b/c+d%é"), "a%20b/c%2Bd%25%C3%A9");
+    }
+
+    #[test]
+    fn versioning_body() {
+        let doc = |inner: &str| {
+            format!(r#"<VersioningConfiguration xmlns="{NS}">{inner}</VersioningConfiguration>"#)
+        };
+        let status = |inner: &str| parse_versioning(doc(inner).as_bytes());
+        assert_eq!(
+            status("<Status>Enabled</Status>").unwrap(),
+            Some(Versioning::Enabled)
+        );
+        assert_eq!(
+            status("<Status>Suspended</Status><MfaDelete>Disabled</MfaDelete>").unwrap(),
+            Some(Versioning::Suspended)
+        );
+        assert_eq!(status("").unwrap(), None);
+        // Without the namespace, as some clients send it.
+        assert_eq!(
+            parse_versioning(
+                b"<VersioningConfiguration><Status>Enabled</Status></VersioningConfiguration>"
+            )
+            .unwrap(),
+            Some(Versioning::Enabled)
+        );
+        for bad in [
+            "<Status>enabled</Status>",
+            "<Status></Status>",
+            "<Status>Enabled</Status><MfaDelete>maybe</MfaDelete>",
+        ] {
+            assert_eq!(status(bad).unwrap_err().code, "MalformedXML", "{bad}");
+        }
+        assert_eq!(
+            parse_versioning(b"<Versioning><Status>Enabled</Status></Versioning>")
+                .unwrap_err()
+                .code,
+            "MalformedXML"
+        );
+        assert_eq!(
+            status("<Status>Enabled</Status><MfaDelete>Enabled</MfaDelete>")
+                .unwrap_err()
+                .code,
+            "NotImplemented"
+        );
     }
 
     #[test]

@@ -36,5 +36,6 @@ mod subresources;
 mod tagging;
 mod tls;
 mod transport;
+mod versioning;
 mod watch;
 mod writeback;
