@@ -167,6 +167,10 @@ settings! {
                 #[arg(long = "vhost-domain", env = "S3GATE_VHOST_DOMAIN", value_delimiter = ',')]
                 vhost_domains: Vec<String>
             };
+        /// Refuse every request that would change anything (data or configuration) with
+        /// `AccessDenied`, as rclone's `--read-only` does.
+        read_only: bool = false,
+            flag { #[arg(long, env = "S3GATE_READ_ONLY")] read_only: bool } sets true;
         /// Region reported to clients (GetBucketLocation reports `us-east-1` as an empty
         /// constraint).
         region: String = "us-east-1".to_string(),

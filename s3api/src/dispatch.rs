@@ -69,6 +69,11 @@ fn verify(head: &RequestHead, state: &ServerState, named: &mut Named) -> S3Resul
     named.key.clone_from(&route.key);
     let auth = authenticate(head, state, &route)?;
     named.access_key.clone_from(&auth.access_key);
+    if state.config.server.read_only && route.op.changes() {
+        return Err(S3Error::access_denied(
+            "Access Denied: this server is read-only",
+        ));
+    }
     Ok(Verified { query, route, auth })
 }
 

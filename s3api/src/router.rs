@@ -25,8 +25,6 @@ macro_rules! ops {
             }
 
             /// What the operation does to the resource it names, for permission checks.
-            // Nothing checks permissions yet: ACLs and bucket policies will read this.
-            #[cfg_attr(not(test), expect(dead_code))]
             pub(crate) fn access(&self) -> Access {
                 match self {
                     $(Op::$name { .. } => Access::$access),*
@@ -124,6 +122,17 @@ ops! {
 }
 
 impl Op {
+    /// Whether the operation changes anything: data, or a resource's configuration. The
+    /// owner's operations read or change configuration, and S3 names them `Get…`, or `Put…` and
+    /// `Delete…`.
+    pub(crate) fn changes(&self) -> bool {
+        match self.access() {
+            Access::Read => false,
+            Access::Write => true,
+            Access::Owner => !self.name().starts_with("Get"),
+        }
+    }
+
     /// The request carries no S3 signature by design: a CORS preflight, or a browser form
     /// upload whose policy document is signed instead of its head.
     pub(crate) fn unsigned(&self) -> bool {
@@ -1041,6 +1050,14 @@ mod tests {
         );
         assert!(CopySource::parse("b").is_err());
         assert!(CopySource::parse("b/k?versionId=3").is_err());
+    }
+
+    #[test]
+    fn configuration_reads_change_nothing_and_writes_do() {
+        assert!(!Op::GetBucketCors.changes() && !Op::GetBucketAcl.changes());
+        assert!(Op::PutBucketCors.changes() && Op::DeleteBucketTagging.changes());
+        assert!(Op::PostObject.changes() && Op::DeleteObjects.changes());
+        assert!(!Op::CorsPreflight.changes() && !Op::GetBucketLocation.changes());
     }
 
     /// Every operation's class, listed: a new operation must be placed here on purpose.

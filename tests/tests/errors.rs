@@ -210,3 +210,73 @@ async fn malformed_delete_objects_body() {
     check_error(r, 400, "MalformedXML").await;
     assert_eq!(s.list_keys("bkt").await, ["obj"]);
 }
+
+/// `--read-only`: every request that would change something is refused before it is read, and
+/// everything that only reads still works.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_read_only_server_refuses_every_change() {
+    let mut s = TestServer::start().await;
+    s.create_bucket("bkt").await;
+    s.put("bkt", "kept", b"data".to_vec()).await;
+    s.stop_server().await;
+    s.config.server.read_only = true;
+    s.start_again().await;
+    assert_eq!(s.get("bkt", "kept").await, b"data");
+    assert_eq!(s.list_keys("bkt").await, ["kept"]);
+    s.client
+        .get_bucket_acl()
+        .bucket("bkt")
+        .send()
+        .await
+        .unwrap();
+    let denied = |r: Result<(), (u16, String)>| {
+        assert_eq!(r.unwrap_err(), (403, "AccessDenied".to_string()));
+    };
+    denied(
+        s.client
+            .put_object()
+            .bucket("bkt")
+            .key("new")
+            .body(b"x".to_vec().into())
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| status_and_code(&e)),
+    );
+    denied(
+        s.client
+            .delete_object()
+            .bucket("bkt")
+            .key("kept")
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| status_and_code(&e)),
+    );
+    denied(
+        s.client
+            .create_bucket()
+            .bucket("other")
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| status_and_code(&e)),
+    );
+    denied(
+        s.client
+            .put_bucket_tagging()
+            .bucket("bkt")
+            .tagging(
+                aws_sdk_s3::types::Tagging::builder()
+                    .set_tag_set(Some(vec![]))
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| status_and_code(&e)),
+    );
+    assert_eq!(s.get("bkt", "kept").await, b"data");
+    s.assert_no_such_key("bkt", "new").await;
+}
