@@ -29,6 +29,9 @@ pub struct Config {
     pub remote: RemoteConfig,
     /// Remotes that `remote.name` (or `serve NAME:PATH`) may name.
     pub remotes: BTreeMap<String, RemoteDef>,
+    /// Users: keys with a name and limits of their own (`[[users]]`, and `auth.users_file`).
+    /// Keys of `auth.keys` are administrators.
+    pub users: Vec<User>,
     pub vfs: VfsConfig,
     pub index: IndexConfig,
     pub log: LogConfig,
@@ -56,6 +59,55 @@ pub enum TlsVersion {
 pub struct AuthKey {
     pub access_key: String,
     pub secret_key: String,
+}
+
+/// A user: a key, how S3 names its owner, and what it may do.
+#[derive(Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct User {
+    pub access_key: String,
+    #[serde(serialize_with = "masked")]
+    pub secret_key: String,
+    /// The owner's display name in listings and ACLs (default: the access key).
+    #[serde(default)]
+    pub display_name: Option<String>,
+    /// The owner's canonical id (default: the SHA-256 of the access key, in hex).
+    #[serde(default)]
+    pub canonical_id: Option<String>,
+    /// Refuse every change this user asks for.
+    #[serde(default)]
+    pub read_only: bool,
+    /// The buckets this user sees and uses: names, or prefixes ending in `*`; every bucket when
+    /// absent. A user never sees, lists, reads or copies from any other.
+    #[serde(default)]
+    pub buckets: Option<Vec<String>>,
+}
+
+fn masked<S: Serializer>(_: &str, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str("***")
+}
+
+impl User {
+    /// May this user name `bucket` at all?
+    pub fn may_use(&self, bucket: &str) -> bool {
+        self.buckets.as_ref().is_none_or(|allowed| {
+            allowed.iter().any(|a| match a.strip_suffix('*') {
+                Some(prefix) => bucket.starts_with(prefix),
+                None => a == bucket,
+            })
+        })
+    }
+}
+
+impl fmt::Debug for User {
+    // Secrets never reach logs.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("User")
+            .field("access_key", &self.access_key)
+            .field("read_only", &self.read_only)
+            .field("buckets", &self.buckets)
+            .finish_non_exhaustive()
+    }
 }
 
 impl fmt::Debug for AuthKey {
@@ -487,6 +539,21 @@ impl Config {
                 expected: "between 64 KiB and 1 GiB".into(),
             });
         }
+        let mut seen = std::collections::HashSet::new();
+        let all_keys = self
+            .auth
+            .keys
+            .iter()
+            .map(|k| (&k.access_key, &k.secret_key))
+            .chain(self.users.iter().map(|u| (&u.access_key, &u.secret_key)));
+        for (access, secret) in all_keys {
+            if access.is_empty() || secret.is_empty() || !seen.insert(access) {
+                return Err(ConfigError::Invalid {
+                    what: format!("key {access:?}"),
+                    expected: "each access key once, among keys and users, with a secret".into(),
+                });
+            }
+        }
         if let Some(name) = &self.remote.name {
             if !self.remotes.contains_key(name) {
                 return Err(ConfigError::Invalid {
@@ -502,8 +569,14 @@ impl Config {
         Ok(())
     }
 
-    /// Adds the keys of `auth.keys_file` to `auth.keys` (called at start and on every reload).
-    pub fn load_keys_file(&mut self) -> Result<(), ConfigError> {
+    /// Adds the keys of `auth.keys_file` and the users of `auth.users_file` (called at start and
+    /// on every reload).
+    pub fn load_auth_files(&mut self) -> Result<(), ConfigError> {
+        self.load_keys_file()?;
+        self.load_users_file()
+    }
+
+    fn load_keys_file(&mut self) -> Result<(), ConfigError> {
         let Some(path) = self.auth.keys_file.clone() else {
             return Ok(());
         };
@@ -522,6 +595,29 @@ impl Config {
             })?;
             self.auth.keys.push(key);
         }
+        Ok(())
+    }
+
+    /// The users of `auth.users_file`: a TOML file of `[[users]]`.
+    fn load_users_file(&mut self) -> Result<(), ConfigError> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct UsersFile {
+            #[serde(default)]
+            users: Vec<User>,
+        }
+        let Some(path) = self.auth.users_file.clone() else {
+            return Ok(());
+        };
+        let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        let file: UsersFile = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+        self.users.extend(file.users);
         Ok(())
     }
 

@@ -258,6 +258,13 @@ settings! {
                 #[arg(long, env = "S3GATE_AUTH_KEYS_FILE", value_name = "FILE")]
                 auth_keys_file: Option<PathBuf>
             };
+        /// TOML file of `[[users]]` (access_key, secret_key, display_name, canonical_id,
+        /// read_only, buckets), read at start and again on SIGHUP.
+        users_file: Option<PathBuf> = None,
+            flag {
+                #[arg(long, env = "S3GATE_USERS_FILE", value_name = "FILE")]
+                users_file: Option<PathBuf>
+            };
         /// The longest a presigned URL (SigV4 or SigV2) may stay valid: from its signing
         /// (SigV4) or from the request (SigV2, which names only its end). 7d, as S3.
         #[serde(with = "crate::duration")]

@@ -147,7 +147,7 @@ fn check(
         config.remote.rclone_config = rclone_config;
     }
     config.resolve_remote()?;
-    config.load_keys_file()?;
+    config.load_auth_files()?;
     config.validate()?;
     s3gate_s3api::check_tls(&config)?;
     Ok(config.to_toml())
@@ -191,6 +191,13 @@ async fn serve(args: ServeArgs, config: Config) -> i32 {
         tls = config.server.cert.is_some(),
         "serving"
     );
+    if server.anonymous() {
+        tracing::warn!(
+            "no keys configured: every request is served anonymously, with full rights over \
+             every bucket (give --auth-key, --auth-keys-file or --users-file to require \
+             signatures)"
+        );
+    }
     crate::notify::notify("READY=1");
     use tokio::signal::unix::{signal, SignalKind};
     let (mut term, mut int, mut hup) = match (
@@ -211,7 +218,7 @@ async fn serve(args: ServeArgs, config: Config) -> i32 {
             _ = int.recv() => break,
             _ = hup.recv() => match args.to_config() {
                 Ok(new) => match server.reload(new).await {
-                    Ok(()) => tracing::info!("reloaded keys and certificate"),
+                    Ok(()) => tracing::info!("reloaded keys, users and certificate"),
                     Err(e) => tracing::warn!(error = %e, "reload failed; the previous keys and certificate stay"),
                 },
                 Err(e) => tracing::warn!(error = %e, "reload failed; the previous keys and certificate stay"),

@@ -45,7 +45,7 @@ impl Server {
     /// Takes the keys (including a changed keys file) and the TLS certificate of `config`,
     /// keeping connections; other settings need a restart.
     pub async fn reload(&self, mut config: Config) -> Result<(), Error> {
-        config.load_keys_file()?;
+        config.load_auth_files()?;
         config.validate()?;
         self.http.reload(&config)?;
         Ok(())
@@ -75,7 +75,7 @@ impl Server {
 
 /// Opens the remote and its index, binds the listener and starts serving.
 pub async fn start(mut config: Config) -> Result<Server, Error> {
-    config.load_keys_file()?;
+    config.load_auth_files()?;
     config.validate()?;
     let config = Arc::new(config);
     let vfs = Arc::new(s3gate_vfs::Vfs::open(&config).await?);

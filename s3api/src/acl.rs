@@ -9,15 +9,22 @@ use crate::ctx::Ctx;
 use crate::error::S3Result;
 use crate::xml::{escape, xml_ok, Xml};
 
-/// An identity as S3 shows it: a canonical id (stable per access key) and a display name.
-fn identity(access_key: Option<&str>) -> (String, String) {
+/// An identity as S3 shows it: a canonical id and a display name, as the key's user names
+/// them, else the SHA-256 of the access key (stable per key) and the key itself.
+fn identity(ctx: &Ctx, access_key: Option<&str>) -> (String, String) {
     let name = access_key.unwrap_or("anonymous").to_string();
-    (hex::encode(Sha256::digest(name.as_bytes())), name)
+    let user = access_key.and_then(|k| ctx.state.keys.read().ok()?.user(k));
+    let id = user
+        .as_ref()
+        .and_then(|u| u.canonical_id.clone())
+        .unwrap_or_else(|| hex::encode(Sha256::digest(name.as_bytes())));
+    let name = user.and_then(|u| u.display_name.clone()).unwrap_or(name);
+    (id, name)
 }
 
 /// The caller's identity.
 pub(crate) fn owner(ctx: &Ctx) -> (String, String) {
-    identity(ctx.auth.access_key.as_deref())
+    identity(ctx, ctx.auth.access_key.as_deref())
 }
 
 pub(crate) fn write_owner(x: &mut Xml, ctx: &Ctx) {
@@ -35,7 +42,7 @@ fn write_identity(x: &mut Xml, (id, name): (String, String)) {
 async fn acl_response(ctx: &Ctx) -> S3Result<HttpResponse> {
     let record = ctx.bucket_record().await?;
     let (id, name) = match &record.owner {
-        Some(key) => identity(Some(key)),
+        Some(key) => identity(ctx, Some(key)),
         None => owner(ctx),
     };
     let mut x = Xml::document("AccessControlPolicy", true);

@@ -36,8 +36,11 @@ pub(crate) async fn list_buckets(ctx: &Ctx, page: BucketPage<'_>) -> S3Result<Ht
     }
     let after = page.continuation_token.map(token::decode).transpose()?;
     let buckets = ctx.vfs().list_buckets().await?;
+    // A user sees only the buckets it may use.
+    let user = ctx.user();
     let mut matching = buckets.iter().filter(|b| {
-        page.prefix.is_none_or(|p| b.name.starts_with(p))
+        user.as_ref().is_none_or(|u| u.may_use(&b.name))
+            && page.prefix.is_none_or(|p| b.name.starts_with(p))
             && after.as_deref().is_none_or(|a| b.name.as_str() > a)
     });
     let listed: Vec<_> = matching

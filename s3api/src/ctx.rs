@@ -74,6 +74,13 @@ impl Ctx {
             .await?)
     }
 
+    /// The user the caller's key belongs to; `None` for an administrator or an anonymous
+    /// request.
+    pub(crate) fn user(&self) -> Option<std::sync::Arc<s3gate_config::User>> {
+        let key = self.auth.access_key.as_deref()?;
+        self.state.keys.read().ok()?.user(key)
+    }
+
     pub(crate) fn header(&self, name: &str) -> Option<&str> {
         headers::header(self.req.head(), name)
     }

@@ -69,11 +69,7 @@ fn verify(head: &RequestHead, state: &ServerState, named: &mut Named) -> S3Resul
     named.key.clone_from(&route.key);
     let auth = authenticate(head, state, &route)?;
     named.access_key.clone_from(&auth.access_key);
-    if state.config.server.read_only && route.op.changes() {
-        return Err(S3Error::access_denied(
-            "Access Denied: this server is read-only",
-        ));
-    }
+    permit(state, &route, &auth)?;
     Ok(Verified { query, route, auth })
 }
 
@@ -192,6 +188,31 @@ fn route_of(head: &RequestHead, query: &Query, state: &ServerState) -> S3Result<
             &state.config.server.vhost_domains
         },
     )
+}
+
+/// Whether the caller may do what the request asks: the server's `--read-only`, then the
+/// caller's own limits, over every bucket the request names (a copy's source too). A form
+/// upload names its key inside the body: it is checked there, once its policy is.
+fn permit(state: &ServerState, route: &Route, auth: &Auth) -> S3Result<()> {
+    let changes = route.op.changes();
+    if state.config.server.read_only && changes {
+        return Err(S3Error::access_denied(
+            "Access Denied: this server is read-only",
+        ));
+    }
+    let source = match &route.op {
+        Op::CopyObject { source } | Op::UploadPartCopy { source, .. } => source.bucket.as_str(),
+        _ => "",
+    };
+    state
+        .keys
+        .read()
+        .map_err(|_| S3Error::internal("the key table is unavailable"))?
+        .permit(
+            auth.access_key.as_deref(),
+            changes,
+            &[route.bucket.as_str(), source],
+        )
 }
 
 /// Who sends the request. Requests that carry no S3 signature by design (a CORS preflight, a

@@ -95,10 +95,13 @@ pub fn auth(data: &[u8]) {
             head.headers.append(n, v);
         }
     }
-    let keys = crate::auth::Keys::new(&[s3gate_config::AuthKey {
-        access_key: "AKIDFUZZ".into(),
-        secret_key: "fuzz/secret".into(),
-    }]);
+    let keys = crate::auth::Keys::new(
+        &[s3gate_config::AuthKey {
+            access_key: "AKIDFUZZ".into(),
+            secret_key: "fuzz/secret".into(),
+        }],
+        &[],
+    );
     let week = std::time::Duration::from_secs(7 * 24 * 3600);
     let _ = crate::auth::authenticate(&head, &keys, None, week);
     let _ = crate::auth::authenticate(&head, &keys, Some("bucket"), week);

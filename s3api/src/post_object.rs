@@ -230,14 +230,21 @@ fn authorize(ctx: &Ctx, fields: &Fields) -> S3Result<SizeRange> {
         ));
     };
     if !anonymous {
-        verify_signature(ctx, fields, policy_b64)?;
+        let signer = verify_signature(ctx, fields, policy_b64)?;
+        // The form's signer, held to its own limits like any other request of its key.
+        ctx.state
+            .keys
+            .read()
+            .map_err(|_| S3Error::internal("the key table is unavailable"))?
+            .permit(Some(&signer), true, &[&ctx.bucket])?;
     }
     let policy = Policy::parse(policy_b64)?;
     policy.check(&ctx.bucket, fields)
 }
 
-/// The policy's signature: SigV4 (`x-amz-signature`) or SigV2 (`signature`).
-fn verify_signature(ctx: &Ctx, fields: &Fields, policy_b64: &str) -> S3Result<()> {
+/// The policy's signature: SigV4 (`x-amz-signature`) or SigV2 (`signature`); the access key
+/// that signed it.
+fn verify_signature(ctx: &Ctx, fields: &Fields, policy_b64: &str) -> S3Result<String> {
     let keys = ctx
         .state
         .keys
@@ -273,7 +280,7 @@ fn verify_signature(ctx: &Ctx, fields: &Fields, policy_b64: &str) -> S3Result<()
         let key = auth::signing_key(&secret_of(ak)?, date, region, service);
         let want = hex::encode(auth::hmac(&key, policy_b64.as_bytes()));
         return match bool::from(want.as_bytes().ct_eq(sig.to_ascii_lowercase().as_bytes())) {
-            true => Ok(()),
+            true => Ok(ak.to_string()),
             false => Err(mismatch()),
         };
     }
@@ -283,7 +290,7 @@ fn verify_signature(ctx: &Ctx, fields: &Fields, policy_b64: &str) -> S3Result<()
         mac.update(policy_b64.as_bytes());
         let want = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
         return match bool::from(want.as_bytes().ct_eq(sig.as_bytes())) {
-            true => Ok(()),
+            true => Ok(ak.to_string()),
             false => Err(mismatch()),
         };
     }

@@ -96,7 +96,7 @@ impl HttpServer {
             .map(|c| tls_config(&config.server, c.clone()))
             .transpose()?;
         let state = web::Data::new(ServerState {
-            keys: RwLock::new(Keys::new(&config.auth.keys)),
+            keys: RwLock::new(Keys::new(&config.auth.keys, &config.users)),
             metrics: Default::default(),
             config: config.clone(),
             vfs,
@@ -209,7 +209,8 @@ impl HttpServer {
             .state
             .keys
             .write()
-            .map_err(|_| io::Error::other("keys lock poisoned"))? = Keys::new(&config.auth.keys);
+            .map_err(|_| io::Error::other("keys lock poisoned"))? =
+            Keys::new(&config.auth.keys, &config.users);
         Ok(())
     }
 

@@ -36,6 +36,7 @@ mod subresources;
 mod tagging;
 mod tls;
 mod transport;
+mod users;
 mod versioning;
 mod watch;
 mod writeback;

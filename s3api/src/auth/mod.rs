@@ -11,9 +11,11 @@ mod sigv4;
 pub(crate) use sigv4::{hmac, signing_key};
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::RequestHead;
+use s3gate_config::User;
 
 use crate::error::{S3Error, S3Result};
 use crate::headers::header;
@@ -23,25 +25,66 @@ use crate::router::Query;
 pub(crate) const EMPTY_SHA256: &str =
     "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
-/// Access key → secret key.
+/// Access key → secret key, and the limits of the keys that belong to users (the others are
+/// administrators).
 #[derive(Default)]
-pub(crate) struct Keys(HashMap<String, String>);
+pub(crate) struct Keys {
+    secrets: HashMap<String, String>,
+    users: HashMap<String, Arc<User>>,
+}
 
 impl Keys {
-    pub(crate) fn new(keys: &[s3gate_config::AuthKey]) -> Keys {
-        Keys(
-            keys.iter()
-                .map(|k| (k.access_key.clone(), k.secret_key.clone()))
+    pub(crate) fn new(keys: &[s3gate_config::AuthKey], users: &[User]) -> Keys {
+        let admins = keys
+            .iter()
+            .map(|k| (k.access_key.clone(), k.secret_key.clone()));
+        let of_users = users
+            .iter()
+            .map(|u| (u.access_key.clone(), u.secret_key.clone()));
+        Keys {
+            secrets: admins.chain(of_users).collect(),
+            users: users
+                .iter()
+                .map(|u| (u.access_key.clone(), Arc::new(u.clone())))
                 .collect(),
-        )
+        }
     }
 
     pub(crate) fn anonymous(&self) -> bool {
-        self.0.is_empty()
+        self.secrets.is_empty()
     }
 
     pub(crate) fn secret(&self, access_key: &str) -> Option<&str> {
-        self.0.get(access_key).map(String::as_str)
+        self.secrets.get(access_key).map(String::as_str)
+    }
+
+    /// The user a key belongs to; `None` for an administrator's key.
+    pub(crate) fn user(&self, access_key: &str) -> Option<Arc<User>> {
+        self.users.get(access_key).cloned()
+    }
+
+    /// May the holder of `access_key` (`None`: anonymous) do something that `changes` (or
+    /// not) to `buckets`? Administrators and anonymous requests on a server without keys may
+    /// do anything; a user only what its limits allow. Refusals are `AccessDenied`, as S3 gives
+    /// for what a caller's rights do not reach.
+    pub(crate) fn permit(
+        &self,
+        access_key: Option<&str>,
+        changes: bool,
+        buckets: &[&str],
+    ) -> S3Result<()> {
+        let Some(user) = access_key.and_then(|k| self.users.get(k)) else {
+            return Ok(());
+        };
+        if user.read_only && changes {
+            return Err(S3Error::access_denied(
+                "Access Denied: this user is read-only",
+            ));
+        }
+        if buckets.iter().any(|b| !b.is_empty() && !user.may_use(b)) {
+            return Err(S3Error::access_denied("Access Denied"));
+        }
+        Ok(())
     }
 }
 

@@ -324,7 +324,7 @@ mod tests {
 
     #[test]
     fn huge_expires_does_not_overflow() {
-        let keys = Keys::new(&["AK,SK".parse().unwrap()]);
+        let keys = Keys::new(&["AK,SK".parse().unwrap()], &[]);
         let q = Query::parse("AWSAccessKeyId=AK&Expires=18446744073709551615&Signature=x").unwrap();
         let req = actix_web::test::TestRequest::get()
             .uri("/b/k?AWSAccessKeyId=AK&Expires=18446744073709551615&Signature=x")
