@@ -1057,7 +1057,7 @@ run_boto3
 echo "--- browser"
 install_chromium
 if [[ -x $CHROMIUM ]] || command -v apt-get >/dev/null; then
-    step "browser: headless Chromium on another origin lists and uploads by presigned URL with CORS rules, refused without" browser_cors
+    step "browser: headless Chromium on another origin lists, uploads by presigned URL and by a form (POST policy) with CORS rules, refused without" browser_cors
 else
     echo "SKIP  browser: CORS in headless Chromium: chromium is not installed and apt-get is not available"
 fi

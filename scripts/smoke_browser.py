@@ -3,7 +3,8 @@
 
 A page served from another origin (a local HTTP server on another port) is opened in headless
 Chromium. With presigned URLs made here by boto3, it lists a bucket (GET) and uploads a file
-(PUT), reads the upload's ETag response header, and POSTs what it saw back to the server that
+(PUT), reads the upload's ETag response header, uploads a file through a form (POST Object with
+a presigned POST policy) and reads its answer, and POSTs what it saw back to the server that
 served it. With the bucket's CORS rules in place (ExposeHeader ETag) both must succeed and the
 ETag must be the upload's; after DeleteBucketCors the same page must fail to do either, and
 its upload must not have reached the bucket. The step fails when no result comes back: the
@@ -36,7 +37,7 @@ PAGE = """<!doctype html>
 <script>
 const urls = %(urls)s;
 async function run() {
-  const seen = {list: null, keys: [], put: null, etag: null};
+  const seen = {list: null, keys: [], put: null, etag: null, post: null, post_etag: null};
   try {
     const r = await fetch(urls.list);
     seen.list = r.status;
@@ -51,6 +52,17 @@ async function run() {
     seen.etag = r.headers.get("ETag");
   } catch (e) {
     seen.put = "blocked: " + e;
+  }
+  try {
+    // A form upload as a web app sends one: the presigned POST's fields, then the file.
+    const form = new FormData();
+    for (const [k, v] of Object.entries(urls.post.fields)) form.append(k, v);
+    form.append("file", new Blob([urls.body], {type: "text/plain"}), "form.txt");
+    const r = await fetch(urls.post.url, {method: "POST", body: form});
+    seen.post = r.status;
+    seen.post_etag = r.headers.get("ETag");
+  } catch (e) {
+    seen.post = "blocked: " + e;
   }
   document.getElementById("out").textContent = JSON.stringify(seen);
   await fetch("/result", {method: "POST", body: JSON.stringify(seen)});
@@ -163,6 +175,13 @@ def presign(s3, bucket, key):
             "put_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=600
         ),
         "body": f"uploaded by a browser to {key}\n",
+        # A browser form upload (POST Object), with a policy signed here.
+        "post": s3.generate_presigned_post(
+            bucket, "form-" + key + "/${filename}",
+            Fields={"success_action_status": "201"},
+            Conditions=[{"success_action_status": "201"},
+                        ["starts-with", "$key", "form-" + key + "/"]],
+            ExpiresIn=600),
     }
     return urls
 
@@ -199,7 +218,7 @@ def main():
             "CORSRules": [
                 {
                     "AllowedOrigins": [server.origin],
-                    "AllowedMethods": ["GET", "PUT"],
+                    "AllowedMethods": ["GET", "PUT", "POST"],
                     "AllowedHeaders": ["*"],
                     "ExposeHeaders": ["ETag"],
                     "MaxAgeSeconds": 0,
@@ -220,6 +239,11 @@ def main():
     assert head["ETag"] == want, head
     got = s3.get_object(Bucket=bucket, Key="from-browser.txt")["Body"].read().decode()
     assert got == urls["body"], got
+    # The form upload: answered 201, its ETag readable, the file stored under its own name.
+    assert seen["post"] == 201, seen
+    assert seen["post_etag"] == want, seen
+    got = s3.get_object(Bucket=bucket, Key="form-from-browser.txt/form.txt")["Body"].read()
+    assert got.decode() == urls["body"], got
 
     # Without them: the same page is refused both, and its upload never arrives.
     s3.delete_bucket_cors(Bucket=bucket)
@@ -228,13 +252,17 @@ def main():
     assert str(seen["list"]).startswith("blocked"), seen
     assert str(seen["put"]).startswith("blocked"), seen
     assert seen["etag"] is None, seen
+    # A form POST needs no preflight: it is sent and may be stored, but the page cannot read
+    # the answer.
+    assert str(seen["post"]).startswith("blocked"), seen
     try:
         s3.head_object(Bucket=bucket, Key="refused.txt")
         raise AssertionError("the refused upload reached the bucket")
     except ClientError as e:
         assert e.response["ResponseMetadata"]["HTTPStatusCode"] == 404, e.response
 
-    for key in ("present.txt", "from-browser.txt"):
+    for key in ("present.txt", "from-browser.txt", "form-from-browser.txt/form.txt",
+                "form-refused.txt/form.txt"):
         s3.delete_object(Bucket=bucket, Key=key)
     s3.delete_bucket(Bucket=bucket)
     server.shutdown()
