@@ -2,11 +2,14 @@
 //! made by other means belongs to whoever asks. The owner has full control, and the ACL reads
 //! say so: what s3cmd and other clients read before they act.
 
+use actix_web::dev::RequestHead;
 use actix_web::HttpResponse;
 use sha2::{Digest, Sha256};
 
 use crate::ctx::Ctx;
-use crate::error::S3Result;
+use crate::error::{S3Error, S3Result};
+use crate::headers::header;
+use crate::router::Op;
 use crate::xml::{escape, xml_ok, Xml};
 
 /// An identity as S3 shows it: a canonical id and a display name, as the key's user names
@@ -65,4 +68,39 @@ pub(crate) async fn bucket(ctx: &Ctx) -> S3Result<HttpResponse> {
 pub(crate) async fn object(ctx: &Ctx) -> S3Result<HttpResponse> {
     ctx.vfs().head_object(&ctx.bucket, &ctx.key).await?;
     acl_response(ctx).await
+}
+
+/// ACLs a write asks for (`x-amz-acl`, `x-amz-grant-*`), answered as S3 answers them for a bucket
+/// whose objects all belong to its owner (`BucketOwnerEnforced`, S3's default for new buckets):
+/// the owner's own full control is taken, anything else is refused before the body is read,
+/// never stored and ignored.
+pub(crate) fn check_requested(head: &RequestHead, op: &Op) -> S3Result<()> {
+    let bucket = matches!(op, Op::CreateBucket);
+    let object = matches!(
+        op,
+        Op::PutObject | Op::CopyObject { .. } | Op::CreateMultipartUpload
+    );
+    if !bucket && !object {
+        return Ok(());
+    }
+    let canned = header(head, "x-amz-acl").map(str::trim);
+    let granted = head
+        .headers
+        .keys()
+        .any(|n| n.as_str().starts_with("x-amz-grant-"));
+    let owners_own = match canned {
+        None | Some("private") => true,
+        Some("bucket-owner-full-control") => object,
+        Some(_) => false,
+    };
+    if owners_own && !granted {
+        return Ok(());
+    }
+    Err(if bucket {
+        S3Error::invalid_bucket_acl_with_object_ownership(
+            "Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting",
+        )
+    } else {
+        S3Error::access_control_list_not_supported("The bucket does not allow ACLs")
+    })
 }

@@ -70,6 +70,7 @@ fn verify(head: &RequestHead, state: &ServerState, named: &mut Named) -> S3Resul
     let auth = authenticate(head, state, &route)?;
     named.access_key.clone_from(&auth.access_key);
     permit(state, &route, &auth)?;
+    acl::check_requested(head, &route.op)?;
     Ok(Verified { query, route, auth })
 }
 

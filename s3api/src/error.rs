@@ -30,6 +30,7 @@ macro_rules! codes {
 }
 
 codes! {
+    access_control_list_not_supported => BAD_REQUEST, "AccessControlListNotSupported";
     access_denied => FORBIDDEN, "AccessDenied";
     access_forbidden => FORBIDDEN, "AccessForbidden";
     authorization_header_malformed => BAD_REQUEST, "AuthorizationHeaderMalformed";
@@ -46,6 +47,7 @@ codes! {
     internal => INTERNAL_SERVER_ERROR, "InternalError";
     invalid_access_key_id => FORBIDDEN, "InvalidAccessKeyId";
     invalid_argument => BAD_REQUEST, "InvalidArgument";
+    invalid_bucket_acl_with_object_ownership => BAD_REQUEST, "InvalidBucketAclWithObjectOwnership";
     invalid_bucket_name => BAD_REQUEST, "InvalidBucketName";
     invalid_digest => BAD_REQUEST, "InvalidDigest";
     invalid_part => BAD_REQUEST, "InvalidPart";

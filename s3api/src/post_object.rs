@@ -480,8 +480,12 @@ impl Condition {
 /// taken and ignored.
 fn refuse_unsupported(fields: &Fields) -> S3Result<()> {
     for (name, value) in &fields.0 {
+        if name == "acl" && !matches!(value.as_str(), "private" | "bucket-owner-full-control") {
+            return Err(S3Error::access_control_list_not_supported(
+                "The bucket does not allow ACLs",
+            ));
+        }
         let unsupported = match name.as_str() {
-            "acl" => value != "private",
             "x-amz-storage-class" => value != "STANDARD",
             "x-amz-website-redirect-location" => true,
             n => {

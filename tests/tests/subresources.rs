@@ -261,3 +261,77 @@ async fn list_object_versions_lists_current_objects() {
     assert_eq!(keys, ["obj"]);
     assert_eq!(cps, ["dir/"]);
 }
+
+/// ACLs a write asks for are answered as S3 answers them where objects belong to the bucket
+/// owner (its default): the owner's own full control is taken, anything else refused before
+/// anything is stored, never accepted and ignored.
+#[tokio::test(flavor = "multi_thread")]
+async fn acls_other_than_the_owners_are_refused_not_ignored() {
+    use aws_sdk_s3::types::{BucketCannedAcl, ObjectCannedAcl};
+    let s = TestServer::start().await;
+    s.create_bucket("bkt").await;
+    for acl in [
+        ObjectCannedAcl::Private,
+        ObjectCannedAcl::BucketOwnerFullControl,
+    ] {
+        s.client
+            .put_object()
+            .bucket("bkt")
+            .key(acl.as_str())
+            .acl(acl.clone())
+            .body(b"x".to_vec().into())
+            .send()
+            .await
+            .unwrap();
+    }
+    let e = s
+        .client
+        .put_object()
+        .bucket("bkt")
+        .key("public")
+        .acl(ObjectCannedAcl::PublicRead)
+        .body(b"x".to_vec().into())
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        status_and_code(&e),
+        (400, "AccessControlListNotSupported".to_string())
+    );
+    let e = s
+        .client
+        .put_object()
+        .bucket("bkt")
+        .key("granted")
+        .grant_read("uri=\"http://acs.amazonaws.com/groups/global/AllUsers\"")
+        .body(b"x".to_vec().into())
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        status_and_code(&e),
+        (400, "AccessControlListNotSupported".to_string())
+    );
+    for key in ["public", "granted"] {
+        s.assert_no_such_key("bkt", key).await;
+    }
+    let e = s
+        .client
+        .create_bucket()
+        .bucket("public-bucket")
+        .acl(BucketCannedAcl::PublicRead)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        status_and_code(&e),
+        (400, "InvalidBucketAclWithObjectOwnership".to_string())
+    );
+    s.client
+        .create_bucket()
+        .bucket("private-bucket")
+        .acl(BucketCannedAcl::Private)
+        .send()
+        .await
+        .unwrap();
+}
