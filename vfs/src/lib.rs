@@ -20,6 +20,7 @@ mod readcache;
 mod remote;
 mod scan;
 mod tagging;
+mod version;
 mod vfs;
 mod watch;
 mod write;

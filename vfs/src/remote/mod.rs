@@ -267,13 +267,6 @@ pub trait Remote: Send + Sync + 'static {
     /// replaced only with `replace` (`EEXIST` otherwise), and never when it is not a file: how
     /// versions move between a key and the version store. Remotes without a server-side move
     /// answer `Unsupported`.
-    #[cfg_attr(
-        not(test),
-        expect(
-            dead_code,
-            reason = "the version store moves versions with it; not yet served"
-        )
-    )]
     async fn rename(
         &self,
         from: &str,

@@ -1,0 +1,619 @@
+//! Object versions: their ids, the records of noncurrent versions and delete markers
+//! (`Tree::Versions`), and the version store, where a noncurrent version's file waits under the
+//! reserved folder.
+//!
+//! The current version of a key stays the plain file at its path with its record in
+//! `Tree::Objects`, so that the served folder keeps showing each bucket's current state. A
+//! version that stops being current is moved by a rename into the store (no byte copied) and
+//! gets a row here; a delete marker is a row without a file.
+//!
+//! Ids are ordered by creation: a counter kept in the index, never the clock. The counter is
+//! handed out from blocks whose end is made durable before the first id of the block is used,
+//! so ids never repeat across restarts or crashes. The time of the id's making follows the
+//! counter in it, so that an index rebuilt from nothing (its counter back at zero) still makes
+//! ids no client has seen. Rows are keyed `bucket/key NUL !counter`: a range scan yields keys
+//! ascending and, within a key, the newest version first, as version listings answer.
+//!
+//! Demoting the current version (an overwrite or a delete in a versioned bucket) is crash safe
+//! in three steps: (1) the version's row and an intent naming the path, the store file and the
+//! file's fingerprint are committed in one batch; (2) the file is renamed into the store; (3) the
+//! caller publishes what replaces it (a new file, or nothing for a delete marker) and commits its
+//! record together with the intent's removal ([`Demoted::done`]). An intent found at start means
+//! step 3 never committed, so the change was never acknowledged: the store file, when the rename
+//! happened, is renamed back over the path (over a new file published but never recorded), and
+//! the row goes. Either way the key holds the version it held before, with its record, and the
+//! store holds no file without a row.
+#![cfg_attr(
+    not(test),
+    expect(
+        dead_code,
+        reason = "the commit point keeps versions with it once versioning is switched on"
+    )
+)]
+
+use std::fmt;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Result, VfsError};
+use crate::index::{Index, ObjectMeta};
+use crate::key::{self, RESERVED_DIR};
+use crate::meta::{Edit, StoreError, Tree};
+use crate::remote::{Fingerprint, Remote};
+
+/// Where the end of the block of ids being handed out is kept, in `Tree::State`.
+const CEILING: &[u8] = b"version-ceiling";
+/// Ids handed out per durable write of the ceiling.
+const BLOCK: u64 = 1024;
+/// Where demotion intents live in `Tree::State`, followed by the key's path.
+const INTENT: &[u8] = b"demote/";
+
+/// One version of an object. `null` is the version written while versioning was never enabled
+/// or suspended: it keeps the counter it was made with (for its place in the key's history) but
+/// answers as `null`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct VersionId {
+    pub(crate) seq: u64,
+    /// Milliseconds since the Unix epoch when the id was made.
+    pub(crate) ms: u64,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) null: bool,
+}
+
+impl VersionId {
+    /// The `null` version of an object written before versioning was enabled: older than
+    /// every other version of its key.
+    pub(crate) const ORIGINAL: VersionId = VersionId {
+        seq: 0,
+        ms: 0,
+        null: true,
+    };
+
+    /// The id without its `null` standing: unique, whatever the version answers as (the name
+    /// of its file in the store).
+    fn unique(&self) -> String {
+        format!("{:016x}{:012x}", self.seq, self.ms)
+    }
+}
+
+/// What a client names (`versionId=`): `null`, or an id this server made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum VersionRef {
+    Null,
+    Id { seq: u64, ms: u64 },
+}
+
+impl VersionRef {
+    /// `None` for anything this server never makes (S3 answers such an id 400
+    /// `InvalidArgument`).
+    pub(crate) fn parse(s: &str) -> Option<VersionRef> {
+        if s == "null" {
+            return Some(VersionRef::Null);
+        }
+        if s.len() != 28 || !s.bytes().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f')) {
+            return None;
+        }
+        let seq = u64::from_str_radix(&s[..16], 16).ok()?;
+        let ms = u64::from_str_radix(&s[16..], 16).ok()?;
+        Some(VersionRef::Id { seq, ms })
+    }
+
+    /// Whether `id` is the version named.
+    pub(crate) fn names(&self, id: &VersionId) -> bool {
+        match self {
+            VersionRef::Null => id.null,
+            VersionRef::Id { seq, ms } => !id.null && id.seq == *seq && id.ms == *ms,
+        }
+    }
+}
+
+impl fmt::Display for VersionId {
+    /// As clients see it: `null`, or lower-case hex that sorts as the versions were made.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.null {
+            true => f.write_str("null"),
+            false => f.write_str(&self.unique()),
+        }
+    }
+}
+
+/// Hands out version ids in the order of their making.
+pub(crate) struct VersionIds {
+    /// The next counter, and the end of the block made durable (exclusive).
+    next: tokio::sync::Mutex<(u64, u64)>,
+}
+
+impl VersionIds {
+    /// Starts after every block a previous run may have used.
+    pub(crate) fn open(index: &Index) -> Result<VersionIds> {
+        let ceiling = match index.get_state(CEILING)? {
+            Some(v) => u64::from_be_bytes(
+                v.as_slice()
+                    .try_into()
+                    .map_err(|_| VfsError::Store(StoreError("corrupt version counter".into())))?,
+            ),
+            None => 1, // 0 is the original `null` version's
+        };
+        Ok(VersionIds {
+            next: tokio::sync::Mutex::new((ceiling, ceiling)),
+        })
+    }
+
+    /// A new id, greater than every id made before (`null` when `null`).
+    pub(crate) async fn next(&self, index: &Index, null: bool) -> Result<VersionId> {
+        let mut next = self.next.lock().await;
+        if next.0 >= next.1 {
+            let ceiling = next.0 + BLOCK;
+            index
+                .apply(vec![Edit::Put(
+                    Tree::State,
+                    CEILING.to_vec(),
+                    ceiling.to_be_bytes().to_vec(),
+                )])
+                .await?;
+            next.1 = ceiling;
+        }
+        let seq = next.0;
+        next.0 += 1;
+        let ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        Ok(VersionId { seq, ms, null })
+    }
+}
+
+/// A noncurrent version or a delete marker.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct VersionRecord {
+    pub(crate) id: VersionId,
+    /// The version's record, its fingerprint that of its file in the store; `None` for a
+    /// delete marker.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) object: Option<ObjectMeta>,
+    /// Where the file is on the remote.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) file: Option<String>,
+    /// When the version was made (a marker: the delete), in nanoseconds since the Unix epoch.
+    pub(crate) made_ns: i64,
+    /// When a newer version replaced it: what noncurrent-version expiry counts from.
+    pub(crate) noncurrent_ns: i64,
+}
+
+impl VersionRecord {
+    fn encode(&self) -> Vec<u8> {
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+
+    pub(crate) fn decode(bytes: &[u8]) -> Result<VersionRecord> {
+        serde_json::from_slice(bytes)
+            .map_err(|e| VfsError::Store(StoreError(format!("corrupt version record: {e}"))))
+    }
+}
+
+/// The row key of version `seq` of `bucket/key`.
+pub(crate) fn row_key(bucket: &str, key: &str, seq: u64) -> Vec<u8> {
+    let mut k = key::index_key(bucket, key);
+    k.push(0);
+    k.extend_from_slice(&(!seq).to_be_bytes());
+    k
+}
+
+/// The noncurrent versions and markers of `bucket/key`, newest first, at most `limit`.
+pub(crate) fn rows(
+    index: &Index,
+    bucket: &str,
+    key: &str,
+    limit: usize,
+) -> Result<Vec<VersionRecord>> {
+    let mut start = key::index_key(bucket, key);
+    start.push(0);
+    let mut end = key::index_key(bucket, key);
+    end.push(1);
+    index
+        .range_in(Tree::Versions, &start, Some(&end), limit)?
+        .iter()
+        .map(|(_, v)| VersionRecord::decode(v))
+        .collect()
+}
+
+/// Where a noncurrent version's file lives: named by a fresh id (never by its key, so no key
+/// is too long for it), spread over 256 folders per bucket.
+fn store_path(bucket: &str, name: &VersionId) -> String {
+    format!(
+        "{RESERVED_DIR}/versions/{bucket}/{:02x}/{}",
+        name.seq & 0xff,
+        name.unique()
+    )
+}
+
+/// What a demotion left to its caller: the removal of its intent, to be committed in the batch
+/// that records what replaced the version.
+pub(crate) struct Demoted {
+    pub(crate) done: Edit,
+    pub(crate) record: VersionRecord,
+}
+
+/// An intent: the demotion of the file at `path` to `file`, recorded as row `row`.
+#[derive(Debug, Serialize, Deserialize)]
+struct Intent {
+    row: Vec<u8>,
+    file: String,
+    fingerprint: Fingerprint,
+}
+
+fn intent_key(path: &str) -> Vec<u8> {
+    [INTENT, path.as_bytes()].concat()
+}
+
+/// The version store of one remote: steps 1 and 2 of a demotion, and recovery of those a crash
+/// cut short.
+pub(crate) struct VersionStore<'a> {
+    pub(crate) index: &'a Index,
+    pub(crate) remote: &'a Arc<dyn Remote>,
+    pub(crate) ids: &'a VersionIds,
+}
+
+impl VersionStore<'_> {
+    /// Moves the current version of `bucket/key` (the file at `path`, described by `current`,
+    /// made as `id`) into the store and records it as noncurrent since `now_ns`; the caller
+    /// holds the key's lock. `None` when the file is no longer the one recorded (another
+    /// program changed it): nothing was moved and nothing recorded.
+    pub(crate) async fn demote(
+        &self,
+        bucket: &str,
+        key: &str,
+        path: &str,
+        current: &ObjectMeta,
+        id: VersionId,
+        now_ns: i64,
+    ) -> Result<Option<Demoted>> {
+        let file = store_path(bucket, &self.ids.next(self.index, false).await?);
+        let fp = current.fingerprint;
+        let record = VersionRecord {
+            id,
+            object: Some(current.clone()),
+            file: Some(file.clone()),
+            made_ns: current.written_ns(),
+            noncurrent_ns: now_ns,
+        };
+        let row = row_key(bucket, key, id.seq);
+        let intent = Intent {
+            row: row.clone(),
+            file: file.clone(),
+            fingerprint: fp,
+        };
+        let intent_value = serde_json::to_vec(&intent).unwrap_or_default();
+        self.index
+            .apply(vec![
+                Edit::Put(Tree::Versions, row.clone(), record.encode()),
+                Edit::Put(Tree::State, intent_key(path), intent_value),
+            ])
+            .await?;
+        let undo = vec![
+            Edit::Delete(Tree::Versions, row),
+            Edit::Delete(Tree::State, intent_key(path)),
+        ];
+        match self.remote.rename(path, &file, Some(fp), false).await {
+            Ok(true) => Ok(Some(Demoted {
+                done: Edit::Delete(Tree::State, intent_key(path)),
+                record,
+            })),
+            Ok(false) => {
+                self.index.apply(undo).await?;
+                Ok(None)
+            }
+            Err(e) if e.raw_os_error() == Some(libc::ESTALE) => {
+                self.index.apply(undo).await?;
+                Ok(None)
+            }
+            Err(e) => {
+                // The rename may have happened all the same (a failed sync): only the intent's
+                // recovery knows how to undo both cases, so it runs now.
+                self.recover_one(path, intent).await?;
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Undoes every demotion a crash left half done; run at start, before serving.
+    pub(crate) async fn recover(&self) -> Result<usize> {
+        let mut found = Vec::new();
+        self.index.visit_in(Tree::State, |k, v| {
+            if let Some(path) = k.strip_prefix(INTENT) {
+                found.push((path.to_vec(), v.to_vec()));
+            }
+            true
+        })?;
+        let count = found.len();
+        for (path, value) in found {
+            let path = String::from_utf8_lossy(&path).into_owned();
+            let intent: Intent = serde_json::from_slice(&value)
+                .map_err(|e| VfsError::Store(StoreError(format!("corrupt intent: {e}"))))?;
+            self.recover_one(&path, intent).await?;
+        }
+        Ok(count)
+    }
+
+    /// Puts the file of an unfinished demotion back at `path`, over whatever was published
+    /// there without being recorded, and drops its row and intent.
+    async fn recover_one(&self, path: &str, intent: Intent) -> Result<()> {
+        self.remote
+            .rename(&intent.file, path, Some(intent.fingerprint), true)
+            .await?;
+        self.index
+            .apply(vec![
+                Edit::Delete(Tree::Versions, intent.row),
+                Edit::Delete(Tree::State, intent_key(path)),
+            ])
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fs;
+    use std::path::Path;
+
+    use super::*;
+    use crate::remote::LocalFs;
+
+    struct Place {
+        _dir: tempfile::TempDir,
+        root: std::path::PathBuf,
+        index: Index,
+        remote: Arc<dyn Remote>,
+        ids: VersionIds,
+    }
+
+    fn open_index(dir: &Path) -> Index {
+        Index::new(crate::meta::open(Default::default(), &dir.join("index")).unwrap())
+    }
+
+    fn place() -> Place {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root");
+        let remote: Arc<dyn Remote> =
+            Arc::new(LocalFs::new(&root, &root.join(".s3gate/tmp"), true).unwrap());
+        fs::create_dir_all(root.join("b/dir")).unwrap();
+        let index = open_index(dir.path());
+        let ids = VersionIds::open(&index).unwrap();
+        Place {
+            _dir: dir,
+            root,
+            index,
+            remote,
+            ids,
+        }
+    }
+
+    impl Place {
+        fn store(&self) -> VersionStore<'_> {
+            VersionStore {
+                index: &self.index,
+                remote: &self.remote,
+                ids: &self.ids,
+            }
+        }
+
+        /// Writes `data` at `bucket/key` and the record the server would keep of it.
+        async fn current(&self, path: &str, data: &[u8]) -> ObjectMeta {
+            fs::write(self.root.join(path), data).unwrap();
+            let fp = self.remote.stat(path).await.unwrap().unwrap().fingerprint;
+            ObjectMeta {
+                fingerprint: fp,
+                etag: "e".into(),
+                attrs: Default::default(),
+                parts: Vec::new(),
+                modified_ns: None,
+                in_write_cache: false,
+            }
+        }
+
+        fn intents(&self) -> usize {
+            let mut n = 0;
+            self.index
+                .visit_in(Tree::State, |k, _| {
+                    n += usize::from(k.starts_with(INTENT));
+                    true
+                })
+                .unwrap();
+            n
+        }
+
+        fn stored_files(&self) -> usize {
+            fn count(p: &Path) -> usize {
+                fs::read_dir(p).map_or(0, |d| {
+                    d.map(|e| e.unwrap().path())
+                        .map(|p| if p.is_dir() { count(&p) } else { 1 })
+                        .sum()
+                })
+            }
+            count(&self.root.join(".s3gate/versions"))
+        }
+    }
+
+    #[tokio::test]
+    async fn ids_sort_as_they_were_made_and_never_repeat_after_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut made = Vec::new();
+        for _ in 0..3 {
+            let index = open_index(dir.path());
+            let ids = VersionIds::open(&index).unwrap();
+            for _ in 0..(BLOCK + 5) {
+                made.push(ids.next(&index, false).await.unwrap());
+            }
+            index.close();
+        }
+        let shown: Vec<String> = made.iter().map(|id| id.to_string()).collect();
+        let mut sorted = shown.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(
+            sorted, shown,
+            "unique, and ordered as text as they were made"
+        );
+        assert!(made.iter().all(|id| id.seq > VersionId::ORIGINAL.seq));
+        for id in &made[..10] {
+            let named = VersionRef::parse(&id.to_string()).unwrap();
+            assert!(named.names(id));
+            assert!(!named.names(&made[made.len() - 1]));
+            assert!(!VersionRef::Null.names(id));
+        }
+        let null = VersionId {
+            null: true,
+            ..made[0]
+        };
+        assert_eq!(null.to_string(), "null");
+        assert!(VersionRef::parse("null").unwrap().names(&null));
+        assert!(VersionRef::parse("null")
+            .unwrap()
+            .names(&VersionId::ORIGINAL));
+        for bad in [
+            "",
+            "NULL",
+            "0",
+            &shown[0][1..],
+            &shown[0].to_uppercase(),
+            "x".repeat(28).as_str(),
+        ] {
+            assert_eq!(VersionRef::parse(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn rows_sort_by_key_then_newest_first() {
+        let mut keys = vec![
+            row_key("b", "a", 1),
+            row_key("b", "a", 7),
+            row_key("b", "a!", 2),
+            row_key("b", "a/b", 3),
+            row_key("b", "a", 0),
+            row_key("b", "", 4),
+        ];
+        keys.sort();
+        assert_eq!(
+            keys,
+            vec![
+                row_key("b", "", 4),
+                row_key("b", "a", 7),
+                row_key("b", "a", 1),
+                row_key("b", "a", 0),
+                row_key("b", "a!", 2),
+                row_key("b", "a/b", 3),
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_demoted_version_moves_to_the_store_with_its_row() {
+        let p = place();
+        let old = p.current("b/dir/k", b"first").await;
+        // A copy shares the file and stays.
+        fs::hard_link(p.root.join("b/dir/k"), p.root.join("b/copy")).unwrap();
+        let demoted = p
+            .store()
+            .demote("b", "dir/k", "b/dir/k", &old, VersionId::ORIGINAL, 42)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(!p.root.join("b/dir/k").exists());
+        assert_eq!(fs::read(p.root.join("b/copy")).unwrap(), b"first");
+        let file = demoted.record.file.clone().unwrap();
+        assert_eq!(fs::read(p.root.join(&file)).unwrap(), b"first");
+        assert_eq!(p.intents(), 1);
+        p.index.apply(vec![demoted.done]).await.unwrap();
+        assert_eq!(p.intents(), 0);
+
+        // The next one: newer, listed first; its stored file is another.
+        let second = p.current("b/dir/k", b"second").await;
+        let id = p.ids.next(&p.index, false).await.unwrap();
+        let d2 = p
+            .store()
+            .demote("b", "dir/k", "b/dir/k", &second, id, 43)
+            .await
+            .unwrap()
+            .unwrap();
+        p.index.apply(vec![d2.done]).await.unwrap();
+        let listed = rows(&p.index, "b", "dir/k", 10).unwrap();
+        assert_eq!(listed.len(), 2);
+        assert_eq!((listed[0].id, listed[0].noncurrent_ns), (id, 43));
+        assert_eq!(listed[1], demoted.record);
+        assert_eq!(
+            listed[1].object.as_ref().unwrap().fingerprint,
+            old.fingerprint
+        );
+        assert_eq!(p.stored_files(), 2);
+        assert!(rows(&p.index, "b", "dir", 10).unwrap().is_empty());
+        assert_eq!(p.store().recover().await.unwrap(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_file_another_program_changed_is_not_demoted() {
+        let p = place();
+        let old = p.current("b/k", b"first").await;
+        fs::remove_file(p.root.join("b/k")).unwrap();
+        fs::write(p.root.join("b/k"), b"theirs!").unwrap();
+        let got = p
+            .store()
+            .demote("b", "k", "b/k", &old, VersionId::ORIGINAL, 1)
+            .await
+            .unwrap();
+        assert!(got.is_none());
+        assert_eq!(fs::read(p.root.join("b/k")).unwrap(), b"theirs!");
+        assert!(rows(&p.index, "b", "k", 10).unwrap().is_empty());
+        assert_eq!((p.intents(), p.stored_files()), (0, 0));
+    }
+
+    /// A crash after each step of a demotion whose change was never acknowledged: the key holds
+    /// the version it held, the store nothing, the index no row and no intent.
+    #[tokio::test]
+    async fn recovery_puts_back_what_an_unacknowledged_change_demoted() {
+        // After step 1 only: the rename never happened.
+        let p = place();
+        let old = p.current("b/k", b"first").await;
+        let intent = Intent {
+            row: row_key("b", "k", 0),
+            file: store_path("b", &p.ids.next(&p.index, false).await.unwrap()),
+            fingerprint: old.fingerprint,
+        };
+        p.index
+            .apply(vec![
+                Edit::Put(Tree::Versions, intent.row.clone(), b"{}".to_vec()),
+                Edit::Put(
+                    Tree::State,
+                    intent_key("b/k"),
+                    serde_json::to_vec(&intent).unwrap(),
+                ),
+            ])
+            .await
+            .unwrap();
+        assert_eq!(p.store().recover().await.unwrap(), 1);
+        assert_eq!(fs::read(p.root.join("b/k")).unwrap(), b"first");
+        assert_eq!(p.index.get_in(Tree::Versions, &intent.row).unwrap(), None);
+        assert_eq!(p.intents(), 0);
+
+        // After step 2 (a delete marker never recorded), and after a new file was published
+        // but not recorded.
+        for published in [None, Some(&b"second"[..])] {
+            let old = p.current("b/k", b"first").await;
+            let demoted = p
+                .store()
+                .demote("b", "k", "b/k", &old, VersionId::ORIGINAL, 1)
+                .await
+                .unwrap()
+                .unwrap();
+            if let Some(data) = published {
+                fs::write(p.root.join("b/k"), data).unwrap();
+            }
+            // The crash: `demoted.done` is never committed.
+            drop(demoted);
+            assert_eq!(p.store().recover().await.unwrap(), 1);
+            assert_eq!(fs::read(p.root.join("b/k")).unwrap(), b"first");
+            let fp = p.remote.stat("b/k").await.unwrap().unwrap().fingerprint;
+            assert_eq!(fp, old.fingerprint, "the very file, its record still true");
+            assert!(rows(&p.index, "b", "k", 10).unwrap().is_empty());
+            assert_eq!((p.intents(), p.stored_files()), (0, 0));
+        }
+    }
+}
