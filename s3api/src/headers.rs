@@ -313,6 +313,7 @@ mod tests {
             etag: "e".into(),
             attrs: ObjectAttrs::default(),
             parts: Vec::new(),
+            version_id: None,
         };
         let old = httpdate::fmt_http_date(UNIX_EPOCH + Duration::from_secs(10));
         let new = httpdate::fmt_http_date(UNIX_EPOCH + Duration::from_secs(2_000_000));

@@ -74,6 +74,23 @@ impl Change for Publish {
 
     async fn apply(self, vfs: &Vfs, at: At<'_>) -> Result<ObjectInfo> {
         let Publish { upload, mut meta } = self;
+        // In a bucket that keeps versions, the version replaced moves to the version store
+        // first; its intent goes with the new record (version.rs).
+        let demoted = async {
+            if !vfs.keeps_versions(at.bucket)? {
+                return Ok(None);
+            }
+            meta.version = Some(vfs.version_ids.next(&vfs.index, false).await?);
+            vfs.demote_current(at).await
+        };
+        let demoted = match demoted.await {
+            Ok(d) => d,
+            Err(e) => {
+                upload.abort().await;
+                return Err(e);
+            }
+        };
+        let intent_done = demoted.as_ref().map(|d| d.done.clone());
         // The record is queued from inside the publishing task: a request cancelled mid-way
         // (client gone) cannot leave the object published without its record.
         let index_key = key::index_key(at.bucket, at.key);
@@ -89,12 +106,19 @@ impl Change for Publish {
             };
             let mut ops = vec![Edit::Put(Tree::Objects, index_key, meta.encode())];
             ops.extend(queue(fingerprint));
+            ops.extend(intent_done);
             ops
         })?;
-        meta.fingerprint = upload
-            .commit(at.path, vfs.fsync, record)
-            .await
-            .map_err(|e| VfsError::from_key_io(e, at.key))?;
+        let published = upload.commit(at.path, vfs.fsync, record).await;
+        meta.fingerprint = match published {
+            Ok(fp) => fp,
+            Err(e) => {
+                if let Some(d) = demoted {
+                    vfs.versions().undo(at.path, d).await?;
+                }
+                return Err(VfsError::from_key_io(e, at.key));
+            }
+        };
         recorded.await?;
         if !in_write_cache {
             vfs.own_writes.note(at.path, meta.fingerprint);

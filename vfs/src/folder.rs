@@ -33,6 +33,7 @@ pub(crate) fn marker_meta(modified_ns: i64, attrs: ObjectAttrs) -> ObjectMeta {
             id: 0,
         },
         etag: EMPTY_MD5.to_string(),
+        version: None,
         attrs,
         parts: Vec::new(),
         modified_ns: Some(modified_ns),

@@ -20,6 +20,8 @@ pub struct ObjectInfo {
     pub attrs: ObjectAttrs,
     /// Part sizes, for an object assembled from a multipart upload.
     pub parts: Vec<u64>,
+    /// The version id, for a version written while the bucket kept versions.
+    pub version_id: Option<String>,
 }
 
 impl ObjectInfo {
@@ -31,6 +33,7 @@ impl ObjectInfo {
             etag: meta.etag,
             attrs: meta.attrs,
             parts: meta.parts,
+            version_id: meta.version.map(|v| v.to_string()),
         }
     }
 }

@@ -23,24 +23,20 @@
 //! happened, is renamed back over the path (over a new file published but never recorded), and
 //! the row goes. Either way the key holds the version it held before, with its record, and the
 //! store holds no file without a row.
-#![cfg_attr(
-    not(test),
-    expect(
-        dead_code,
-        reason = "the commit point keeps versions with it once versioning is switched on"
-    )
-)]
-
 use std::fmt;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use crate::bucket::Versioning;
+use crate::commit::At;
 use crate::error::{Result, VfsError};
 use crate::index::{Index, ObjectMeta};
 use crate::key::{self, RESERVED_DIR};
 use crate::meta::{Edit, StoreError, Tree};
+use crate::object::now_ns;
 use crate::remote::{Fingerprint, Remote};
+use crate::vfs::Vfs;
 
 /// Where the end of the block of ids being handed out is kept, in `Tree::State`.
 const CEILING: &[u8] = b"version-ceiling";
@@ -84,6 +80,13 @@ pub(crate) enum VersionRef {
     Id { seq: u64, ms: u64 },
 }
 
+#[cfg_attr(
+    not(test),
+    expect(
+        dead_code,
+        reason = "reads and deletes by version id are the next step"
+    )
+)]
 impl VersionRef {
     /// `None` for anything this server never makes (S3 answers such an id 400
     /// `InvalidArgument`).
@@ -231,7 +234,7 @@ fn store_path(bucket: &str, name: &VersionId) -> String {
 /// that records what replaced the version.
 pub(crate) struct Demoted {
     pub(crate) done: Edit,
-    pub(crate) record: VersionRecord,
+    intent: Intent,
 }
 
 /// An intent: the demotion of the file at `path` to `file`, recorded as row `row`.
@@ -252,6 +255,42 @@ pub(crate) struct VersionStore<'a> {
     pub(crate) index: &'a Index,
     pub(crate) remote: &'a Arc<dyn Remote>,
     pub(crate) ids: &'a VersionIds,
+}
+
+impl Vfs {
+    pub(crate) fn versions(&self) -> VersionStore<'_> {
+        VersionStore {
+            index: &self.index,
+            remote: &self.remote,
+            ids: &self.version_ids,
+        }
+    }
+
+    /// Whether writes and deletes in `bucket` keep the versions they replace: read from its
+    /// record alone, which a bucket without one (never configured) does not.
+    pub(crate) fn keeps_versions(&self, bucket: &str) -> Result<bool> {
+        Ok(match self.index.get_in(Tree::Buckets, bucket.as_bytes())? {
+            Some(v) => crate::bucket::decode(&v)?.versioning == Versioning::Enabled,
+            None => false,
+        })
+    }
+
+    /// Demotes the version at `at` before something replaces it (step 1 and 2 above): `None`
+    /// when there is none. A file whose record another program's change made anew (it has no
+    /// version id, and the key has a history) is a version of its own, given a new id.
+    pub(crate) async fn demote_current(&self, at: At<'_>) -> Result<Option<Demoted>> {
+        let Some(current) = self.record_locked(at.bucket, at.key, at.path).await? else {
+            return Ok(None);
+        };
+        let id = match current.version {
+            Some(id) => id,
+            None if rows(&self.index, at.bucket, at.key, 1)?.is_empty() => VersionId::ORIGINAL,
+            None => self.version_ids.next(&self.index, false).await?,
+        };
+        self.versions()
+            .demote(at.bucket, at.key, at.path, &current, id, now_ns())
+            .await
+    }
 }
 
 impl VersionStore<'_> {
@@ -284,6 +323,7 @@ impl VersionStore<'_> {
             fingerprint: fp,
         };
         let intent_value = serde_json::to_vec(&intent).unwrap_or_default();
+
         self.index
             .apply(vec![
                 Edit::Put(Tree::Versions, row.clone(), record.encode()),
@@ -291,13 +331,13 @@ impl VersionStore<'_> {
             ])
             .await?;
         let undo = vec![
-            Edit::Delete(Tree::Versions, row),
+            Edit::Delete(Tree::Versions, row.clone()),
             Edit::Delete(Tree::State, intent_key(path)),
         ];
         match self.remote.rename(path, &file, Some(fp), false).await {
             Ok(true) => Ok(Some(Demoted {
                 done: Edit::Delete(Tree::State, intent_key(path)),
-                record,
+                intent,
             })),
             Ok(false) => {
                 self.index.apply(undo).await?;
@@ -314,6 +354,11 @@ impl VersionStore<'_> {
                 Err(e.into())
             }
         }
+    }
+
+    /// Undoes a demotion whose change failed: the version is current again.
+    pub(crate) async fn undo(&self, path: &str, demoted: Demoted) -> Result<()> {
+        self.recover_one(path, demoted.intent).await
     }
 
     /// Undoes every demotion a crash left half done; run at start, before serving.
@@ -403,6 +448,7 @@ mod tests {
             ObjectMeta {
                 fingerprint: fp,
                 etag: "e".into(),
+                version: None,
                 attrs: Default::default(),
                 parts: Vec::new(),
                 modified_ns: None,
@@ -519,7 +565,9 @@ mod tests {
             .unwrap();
         assert!(!p.root.join("b/dir/k").exists());
         assert_eq!(fs::read(p.root.join("b/copy")).unwrap(), b"first");
-        let file = demoted.record.file.clone().unwrap();
+        let record = rows(&p.index, "b", "dir/k", 10).unwrap().remove(0);
+        assert_eq!((record.id, record.noncurrent_ns), (VersionId::ORIGINAL, 42));
+        let file = record.file.clone().unwrap();
         assert_eq!(fs::read(p.root.join(&file)).unwrap(), b"first");
         assert_eq!(p.intents(), 1);
         p.index.apply(vec![demoted.done]).await.unwrap();
@@ -538,7 +586,7 @@ mod tests {
         let listed = rows(&p.index, "b", "dir/k", 10).unwrap();
         assert_eq!(listed.len(), 2);
         assert_eq!((listed[0].id, listed[0].noncurrent_ns), (id, 43));
-        assert_eq!(listed[1], demoted.record);
+        assert_eq!(listed[1], record);
         assert_eq!(
             listed[1].object.as_ref().unwrap().fingerprint,
             old.fingerprint
@@ -615,5 +663,77 @@ mod tests {
             assert!(rows(&p.index, "b", "k", 10).unwrap().is_empty());
             assert_eq!((p.intents(), p.stored_files()), (0, 0));
         }
+    }
+
+    async fn put(vfs: &Vfs, key: &str, body: &'static [u8]) -> crate::object::ObjectInfo {
+        let body = futures_util::stream::iter([Ok::<_, Box<dyn std::error::Error + Send + Sync>>(
+            bytes::Bytes::from_static(body),
+        )]);
+        let req = crate::object::PutRequest {
+            attrs: Default::default(),
+            content_md5: None,
+            precondition: None,
+            checksum: None,
+            body,
+        };
+        vfs.put_object("bkt", key, req).await.unwrap()
+    }
+
+    /// Reads the file of a noncurrent version from the store.
+    fn stored(root: &Path, row: &VersionRecord) -> Vec<u8> {
+        fs::read(root.join(row.file.as_ref().unwrap())).unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn an_overwrite_in_a_bucket_keeping_versions_keeps_the_one_it_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let vfs = Vfs::open_unsynced(dir.path()).await;
+        vfs.create_bucket("bkt", None).await.unwrap();
+        let before = put(&vfs, "a/k", b"v0").await;
+        assert_eq!(before.version_id, None);
+        vfs.update_bucket("bkt", |r| {
+            r.versioning = Versioning::Enabled;
+            Ok(())
+        })
+        .await
+        .unwrap();
+        let first = put(&vfs, "a/k", b"v1").await;
+        let second = put(&vfs, "a/k", b"v22").await;
+        let (id1, id2) = (first.version_id.unwrap(), second.version_id.unwrap());
+        assert!(id1 < id2, "{id1} {id2}");
+        assert_eq!(fs::read(dir.path().join("bkt/a/k")).unwrap(), b"v22");
+        let head = vfs.head_object("bkt", "a/k").await.unwrap();
+        assert_eq!(head.version_id.as_deref(), Some(id2.as_str()));
+
+        let listed = rows(&vfs.index, "bkt", "a/k", 10).unwrap();
+        assert_eq!(listed.len(), 2);
+        assert_eq!(listed[0].id.to_string(), id1);
+        assert_eq!(listed[1].id, VersionId::ORIGINAL);
+        assert_eq!(listed[1].id.to_string(), "null");
+        assert_eq!(stored(dir.path(), &listed[0]), b"v1");
+        assert_eq!(stored(dir.path(), &listed[1]), b"v0");
+        assert_eq!(listed[0].object.as_ref().unwrap().etag, first.etag);
+
+        // The store is no bucket and holds no object.
+        let buckets: Vec<String> = vfs
+            .list_buckets()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|b| b.name)
+            .collect();
+        assert_eq!(buckets, vec!["bkt".to_string()]);
+
+        // After a restart: the versions are there, and new ids come after the old.
+        vfs.shutdown().await;
+        drop(vfs);
+        let vfs = Vfs::open_unsynced(dir.path()).await;
+        assert_eq!(rows(&vfs.index, "bkt", "a/k", 10).unwrap(), listed);
+        let third = put(&vfs, "a/k", b"v333").await;
+        assert!(third.version_id.unwrap() > id2);
+        let listed = rows(&vfs.index, "bkt", "a/k", 10).unwrap();
+        assert_eq!(listed[0].id.to_string(), id2);
+        assert_eq!(stored(dir.path(), &listed[0]), b"v22");
+        assert_eq!(fs::read(dir.path().join("bkt/a/k")).unwrap(), b"v333");
     }
 }

@@ -59,6 +59,7 @@ impl Vfs {
         let meta = ObjectMeta {
             fingerprint: fp,
             etag,
+            version: None,
             attrs,
             parts: Vec::new(),
             modified_ns: None,
@@ -217,6 +218,7 @@ impl Vfs {
         let meta = ObjectMeta {
             fingerprint: fp,
             etag,
+            version: None,
             attrs: attrs.resolve(info.attrs),
             parts: info.parts,
             // The copy may share its source's file: its own time is kept here.

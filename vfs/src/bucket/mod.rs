@@ -61,7 +61,7 @@ fn put_record(name: &str, record: &BucketRecord) -> Edit {
     Edit::Put(Tree::Buckets, name.as_bytes().to_vec(), value)
 }
 
-fn decode(v: &[u8]) -> Result<BucketRecord> {
+pub(crate) fn decode(v: &[u8]) -> Result<BucketRecord> {
     serde_json::from_slice(v)
         .map_err(|e| VfsError::Store(StoreError(format!("corrupt bucket record: {e}"))))
 }
