@@ -70,6 +70,7 @@ codes! {
     no_such_public_access_block_configuration => NOT_FOUND, "NoSuchPublicAccessBlockConfiguration";
     no_such_tag_set => NOT_FOUND, "NoSuchTagSet";
     no_such_upload => NOT_FOUND, "NoSuchUpload";
+    no_such_version => NOT_FOUND, "NoSuchVersion";
     no_such_website_configuration => NOT_FOUND, "NoSuchWebsiteConfiguration";
     not_implemented => NOT_IMPLEMENTED, "NotImplemented";
     object_lock_configuration_not_found => NOT_FOUND, "ObjectLockConfigurationNotFoundError";
@@ -97,6 +98,9 @@ impl From<VfsError> for S3Error {
             VfsError::PreconditionFailed => S3Error::precondition_failed(msg),
             VfsError::BadDigest => S3Error::bad_digest(msg),
             VfsError::NoSuchUpload => S3Error::no_such_upload(msg),
+            VfsError::NoSuchVersion => S3Error::no_such_version(msg),
+            VfsError::InvalidVersion(_) => S3Error::invalid_argument(msg),
+            VfsError::VersionIsDeleteMarker => S3Error::method_not_allowed(msg),
             VfsError::InvalidPart(_) => S3Error::invalid_part(msg),
             VfsError::InvalidPartOrder => S3Error::invalid_part_order(msg),
             VfsError::EntityTooSmall(_) => S3Error::entity_too_small(msg),

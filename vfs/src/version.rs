@@ -34,7 +34,7 @@ use crate::error::{Result, VfsError};
 use crate::index::{Index, ObjectMeta};
 use crate::key::{self, RESERVED_DIR};
 use crate::meta::{Edit, StoreError, Tree};
-use crate::object::now_ns;
+use crate::object::{now_ns, ObjectInfo, ObjectReader};
 use crate::remote::{Fingerprint, Remote};
 use crate::vfs::Vfs;
 
@@ -80,13 +80,6 @@ pub(crate) enum VersionRef {
     Id { seq: u64, ms: u64 },
 }
 
-#[cfg_attr(
-    not(test),
-    expect(
-        dead_code,
-        reason = "reads and deletes by version id are the next step"
-    )
-)]
 impl VersionRef {
     /// `None` for anything this server never makes (S3 answers such an id 400
     /// `InvalidArgument`).
@@ -290,6 +283,71 @@ impl Vfs {
         self.versions()
             .demote(at.bucket, at.key, at.path, &current, id, now_ns())
             .await
+    }
+}
+
+impl Vfs {
+    /// Opens the version of `bucket/key` a client names (`versionId`): the current one, or one
+    /// from the version store. `InvalidVersion` for an id this server never makes,
+    /// `NoSuchVersion` for one the key does not have, `VersionIsDeleteMarker` for a marker's.
+    pub async fn open_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: &str,
+    ) -> Result<ObjectReader> {
+        let want =
+            VersionRef::parse(version).ok_or_else(|| VfsError::InvalidVersion(version.into()))?;
+        match self.open_object(bucket, key).await {
+            Ok(r) if r.info.version_id.as_deref().unwrap_or("null") == version => return Ok(r),
+            Ok(_) | Err(VfsError::NoSuchKey) => {}
+            Err(e) => return Err(e),
+        }
+        let Ok(path) = key::object_path(bucket, key) else {
+            return Err(VfsError::NoSuchVersion);
+        };
+        // Under the key's lock, so that no demotion is half done: a row names a file that is
+        // there.
+        self.key_locks
+            .with(&path, async {
+                let row = self
+                    .find_version(bucket, key, want)?
+                    .ok_or(VfsError::NoSuchVersion)?;
+                let (Some(meta), Some(file)) = (row.object, row.file) else {
+                    return Err(VfsError::VersionIsDeleteMarker);
+                };
+                let reader = self
+                    .remote
+                    .open(&file)
+                    .await?
+                    .filter(|r| r.fingerprint() == meta.fingerprint)
+                    .ok_or(VfsError::NoSuchVersion)?;
+                let mut info = ObjectInfo::from_meta(meta);
+                info.version_id = Some(row.id.to_string());
+                Ok(ObjectReader::new(info, reader))
+            })
+            .await
+    }
+
+    /// The row of a noncurrent version or marker: found by its counter for an id, by a walk
+    /// of the key's history for `null` (which may sit anywhere in it).
+    fn find_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        want: VersionRef,
+    ) -> Result<Option<VersionRecord>> {
+        let found = match want {
+            VersionRef::Id { seq, .. } => self
+                .index
+                .get_in(Tree::Versions, &row_key(bucket, key, seq))?
+                .map(|v| VersionRecord::decode(&v))
+                .transpose()?,
+            VersionRef::Null => rows(&self.index, bucket, key, usize::MAX)?
+                .into_iter()
+                .find(|r| r.id.null),
+        };
+        Ok(found.filter(|r| want.names(&r.id)))
     }
 }
 
@@ -735,5 +793,60 @@ mod tests {
         assert_eq!(listed[0].id.to_string(), id2);
         assert_eq!(stored(dir.path(), &listed[0]), b"v22");
         assert_eq!(fs::read(dir.path().join("bkt/a/k")).unwrap(), b"v333");
+    }
+
+    async fn read(reader: ObjectReader) -> Vec<u8> {
+        let size = reader.info.size;
+        let mut out = Vec::new();
+        crate::object::each_chunk(reader.stream(0, size), |c| out.extend_from_slice(c))
+            .await
+            .unwrap();
+        out
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn every_kept_version_reads_back_by_its_id() {
+        let dir = tempfile::tempdir().unwrap();
+        let vfs = Vfs::open_unsynced(dir.path()).await;
+        vfs.create_bucket("bkt", None).await.unwrap();
+        put(&vfs, "k", b"original").await;
+        let open = |v: String| {
+            let vfs = &vfs;
+            async move { vfs.open_version("bkt", "k", &v).await }
+        };
+        // Before versioning, the object is the null version.
+        assert_eq!(read(open("null".into()).await.unwrap()).await, b"original");
+        vfs.update_bucket("bkt", |r| {
+            r.versioning = Versioning::Enabled;
+            Ok(())
+        })
+        .await
+        .unwrap();
+        let one = put(&vfs, "k", b"one").await.version_id.unwrap();
+        let two = put(&vfs, "k", b"two").await.version_id.unwrap();
+        for (id, want) in [("null", &b"original"[..]), (&one, b"one"), (&two, b"two")] {
+            let got = open(id.to_string()).await.unwrap();
+            assert_eq!(got.info.version_id.as_deref().unwrap_or("null"), id);
+            assert_eq!(read(got).await, want, "{id}");
+        }
+        // Another key's ids, an id never made, one malformed.
+        let other = put(&vfs, "other", b"x").await.version_id.unwrap();
+        assert!(matches!(open(other).await, Err(VfsError::NoSuchVersion)));
+        let never = format!("{:016x}{}", 999_999u64, &one[16..]);
+        assert!(matches!(open(never).await, Err(VfsError::NoSuchVersion)));
+        let forged = format!("{}{:012x}", &one[..16], 1u64);
+        assert!(matches!(open(forged).await, Err(VfsError::NoSuchVersion)));
+        assert!(matches!(
+            open("nope".into()).await,
+            Err(VfsError::InvalidVersion(_))
+        ));
+        assert!(matches!(
+            vfs.open_version("bkt", "missing", &one).await,
+            Err(VfsError::NoSuchVersion)
+        ));
+        assert!(matches!(
+            vfs.open_version("nobkt", "k", &one).await,
+            Err(VfsError::NoSuchBucket)
+        ));
     }
 }
