@@ -29,7 +29,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::bucket::Versioning;
-use crate::commit::At;
+use crate::commit::{At, Change};
 use crate::error::{Result, VfsError};
 use crate::index::{Index, ObjectMeta};
 use crate::key::{self, RESERVED_DIR};
@@ -44,6 +44,8 @@ const CEILING: &[u8] = b"version-ceiling";
 const BLOCK: u64 = 1024;
 /// Where demotion intents live in `Tree::State`, followed by the key's path.
 const INTENT: &[u8] = b"demote/";
+/// Where promotion intents live (a noncurrent version made current again), likewise.
+const PROMOTE: &[u8] = b"promote/";
 
 /// One version of an object. `null` is the version written while versioning was never enabled
 /// or suspended: it keeps the counter it was made with (for its place in the key's history) but
@@ -242,6 +244,107 @@ fn intent_key(path: &str) -> Vec<u8> {
     [INTENT, path.as_bytes()].concat()
 }
 
+fn promote_key(path: &str) -> Vec<u8> {
+    [PROMOTE, path.as_bytes()].concat()
+}
+
+/// What a delete in a bucket that has versions did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionDeleted {
+    /// Whether a delete marker was added, or the version removed was one.
+    pub delete_marker: bool,
+    /// The marker added, or the version removed.
+    pub version_id: String,
+}
+
+/// A delete marker over the current version, which moves to the version store.
+struct Mark;
+
+impl Change for Mark {
+    type Done = VersionDeleted;
+
+    async fn apply(self, vfs: &Vfs, at: At<'_>) -> Result<VersionDeleted> {
+        let demoted = vfs.demote_current(at).await?;
+        let id = vfs.version_ids.next(&vfs.index, false).await?;
+        let marker = VersionRecord {
+            id,
+            object: None,
+            file: None,
+            made_ns: now_ns(),
+            noncurrent_ns: 0,
+        };
+        let mut ops = vec![
+            Edit::Put(
+                Tree::Versions,
+                row_key(at.bucket, at.key, id.seq),
+                marker.encode(),
+            ),
+            Edit::Delete(Tree::Objects, key::index_key(at.bucket, at.key)),
+        ];
+        ops.extend(demoted.map(|d| d.done));
+        vfs.index.apply(ops).await?;
+        Ok(VersionDeleted {
+            delete_marker: true,
+            version_id: id.to_string(),
+        })
+    }
+
+    async fn abandon(self) {}
+}
+
+/// One version removed for good; when it was the current one, the newest kept version becomes
+/// current again.
+struct DropVersion(VersionRef);
+
+impl Change for DropVersion {
+    type Done = VersionDeleted;
+
+    async fn apply(self, vfs: &Vfs, at: At<'_>) -> Result<VersionDeleted> {
+        let DropVersion(want) = self;
+        let current = vfs.record_locked(at.bucket, at.key, at.path).await?;
+        if let Some(current) = &current {
+            let id = current.version.unwrap_or(VersionId::ORIGINAL);
+            if want.names(&id) {
+                vfs.delete_locked(at.bucket, at.key, at.path).await?;
+                vfs.promote_newest(at).await?;
+                return Ok(VersionDeleted {
+                    delete_marker: false,
+                    version_id: id.to_string(),
+                });
+            }
+        }
+        let row = vfs
+            .find_version(at.bucket, at.key, want)?
+            .ok_or(VfsError::NoSuchVersion)?;
+        // A marker with nothing above it is the current version: once it goes, the version
+        // below it is current again.
+        let was_current = current.is_none()
+            && rows(&vfs.index, at.bucket, at.key, 1)?
+                .first()
+                .is_some_and(|newest| newest.id == row.id);
+        let row_edit = Edit::Delete(Tree::Versions, row_key(at.bucket, at.key, row.id.seq));
+        let delete_marker = row.object.is_none();
+        match (row.object, row.file) {
+            (Some(meta), Some(file)) => {
+                let (intent, done) = crate::delete::delete_intent(&file, &meta.fingerprint);
+                vfs.index.apply(vec![row_edit, intent]).await?;
+                vfs.remote.delete(&file, Some(meta.fingerprint)).await?;
+                let _ = vfs.index.queue(vec![done]);
+            }
+            _ => vfs.index.apply(vec![row_edit]).await?,
+        }
+        if was_current {
+            vfs.promote_newest(at).await?;
+        }
+        Ok(VersionDeleted {
+            delete_marker,
+            version_id: row.id.to_string(),
+        })
+    }
+
+    async fn abandon(self) {}
+}
+
 /// The version store of one remote: steps 1 and 2 of a demotion, and recovery of those a crash
 /// cut short.
 pub(crate) struct VersionStore<'a> {
@@ -351,7 +454,117 @@ impl Vfs {
     }
 }
 
+impl Vfs {
+    /// A DELETE without a version id in a bucket whose versioning is Enabled: a delete marker
+    /// becomes the current version, and the version it covers moves to the version store.
+    pub async fn add_delete_marker(&self, bucket: &str, key: &str) -> Result<VersionDeleted> {
+        self.head_bucket(bucket).await?;
+        let path = key::object_path(bucket, key)?;
+        let at = At {
+            bucket,
+            key,
+            path: &path,
+        };
+        let done = self.commit(at, None, Mark).await?;
+        self.remove_empty_parents(&path).await;
+        Ok(done)
+    }
+
+    /// A DELETE naming a version: it is removed for good. When it was the current one, the
+    /// newest version kept becomes current again (a delete marker stays a marker: the key
+    /// then answers as deleted).
+    pub async fn delete_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: &str,
+    ) -> Result<VersionDeleted> {
+        let want =
+            VersionRef::parse(version).ok_or_else(|| VfsError::InvalidVersion(version.into()))?;
+        self.head_bucket(bucket).await?;
+        let Ok(path) = key::object_path(bucket, key) else {
+            return Err(VfsError::NoSuchVersion);
+        };
+        let at = At {
+            bucket,
+            key,
+            path: &path,
+        };
+        let done = self.commit(at, None, DropVersion(want)).await?;
+        self.remove_empty_parents(&path).await;
+        Ok(done)
+    }
+
+    /// The id of the delete marker that is the current version of `bucket/key`, if one is:
+    /// what a GET or HEAD of the key answers 404 with.
+    pub fn current_delete_marker(&self, bucket: &str, key: &str) -> Result<Option<String>> {
+        if self.index.get(bucket, key)?.is_some() {
+            return Ok(None);
+        }
+        Ok(rows(&self.index, bucket, key, 1)?
+            .pop()
+            .filter(|r| r.object.is_none())
+            .map(|r| r.id.to_string()))
+    }
+
+    /// Makes the newest kept version of the key at `at` current again when it has a file;
+    /// the caller holds the key's lock and has just removed the current version.
+    async fn promote_newest(&self, at: At<'_>) -> Result<()> {
+        let Some(row) = rows(&self.index, at.bucket, at.key, 1)?.pop() else {
+            return Ok(());
+        };
+        let (Some(meta), Some(file)) = (row.object, row.file) else {
+            return Ok(());
+        };
+        let intent = Intent {
+            row: row_key(at.bucket, at.key, row.id.seq),
+            file,
+            fingerprint: meta.fingerprint,
+        };
+        let value = serde_json::to_vec(&intent).unwrap_or_default();
+        self.index
+            .apply(vec![Edit::Put(Tree::State, promote_key(at.path), value)])
+            .await?;
+        self.versions().finish_promotion(at.path, intent).await
+    }
+}
+
 impl VersionStore<'_> {
+    /// Moves a kept version's file back to `path` and makes its row the current record; also
+    /// how a promotion a crash cut short is finished at start. A file another program put at
+    /// the path meanwhile stays, and the version stays kept.
+    async fn finish_promotion(&self, path: &str, intent: Intent) -> Result<()> {
+        match self
+            .remote
+            .rename(&intent.file, path, Some(intent.fingerprint), false)
+            .await
+        {
+            Ok(_) => {}
+            Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {}
+            Err(e) => return Err(e.into()),
+        }
+        let mut ops = vec![Edit::Delete(Tree::State, promote_key(path))];
+        let here = self
+            .remote
+            .stat(path)
+            .await?
+            .is_some_and(|e| !e.is_dir && e.fingerprint == intent.fingerprint);
+        let row = match self.index.get_in(Tree::Versions, &intent.row)? {
+            Some(v) => Some(VersionRecord::decode(&v)?),
+            None => None,
+        };
+        if let (true, Some(row)) = (here, row) {
+            if let Some(mut meta) = row.object {
+                meta.version = Some(row.id);
+                // The row's key is the record's, followed by NUL and the counter.
+                let object_key = intent.row[..intent.row.len() - 9].to_vec();
+                ops.push(Edit::Put(Tree::Objects, object_key, meta.encode()));
+                ops.push(Edit::Delete(Tree::Versions, intent.row));
+            }
+        }
+        self.index.apply(ops).await
+    }
+
     /// Moves the current version of `bucket/key` (the file at `path`, described by `current`,
     /// made as `id`) into the store and records it as noncurrent since `now_ns`; the caller
     /// holds the key's lock. `None` when the file is no longer the one recorded (another
@@ -424,16 +637,22 @@ impl VersionStore<'_> {
         let mut found = Vec::new();
         self.index.visit_in(Tree::State, |k, v| {
             if let Some(path) = k.strip_prefix(INTENT) {
-                found.push((path.to_vec(), v.to_vec()));
+                found.push((false, path.to_vec(), v.to_vec()));
+            } else if let Some(path) = k.strip_prefix(PROMOTE) {
+                found.push((true, path.to_vec(), v.to_vec()));
             }
             true
         })?;
         let count = found.len();
-        for (path, value) in found {
+        for (promotion, path, value) in found {
             let path = String::from_utf8_lossy(&path).into_owned();
             let intent: Intent = serde_json::from_slice(&value)
                 .map_err(|e| VfsError::Store(StoreError(format!("corrupt intent: {e}"))))?;
-            self.recover_one(&path, intent).await?;
+            match promotion {
+                // The version removed before it was for good: finishing is the only way on.
+                true => self.finish_promotion(&path, intent).await?,
+                false => self.recover_one(&path, intent).await?,
+            }
         }
         Ok(count)
     }
@@ -848,5 +1067,161 @@ mod tests {
             vfs.open_version("nobkt", "k", &one).await,
             Err(VfsError::NoSuchBucket)
         ));
+    }
+
+    async fn versioned() -> (tempfile::TempDir, Vfs) {
+        let dir = tempfile::tempdir().unwrap();
+        let vfs = Vfs::open_unsynced(dir.path()).await;
+        vfs.create_bucket("bkt", None).await.unwrap();
+        vfs.update_bucket("bkt", |r| {
+            r.versioning = Versioning::Enabled;
+            Ok(())
+        })
+        .await
+        .unwrap();
+        (dir, vfs)
+    }
+
+    /// The key's history as (id, what it holds), newest first, the current version first.
+    async fn history(vfs: &Vfs, key: &str) -> Vec<(String, Option<Vec<u8>>)> {
+        let mut out = Vec::new();
+        if let Ok(r) = vfs.open_object("bkt", key).await {
+            out.push((r.info.version_id.clone().unwrap(), Some(read(r).await)));
+        }
+        for row in rows(&vfs.index, "bkt", key, usize::MAX).unwrap() {
+            let data = match row.object {
+                Some(_) => Some(
+                    read(
+                        vfs.open_version("bkt", key, &row.id.to_string())
+                            .await
+                            .unwrap(),
+                    )
+                    .await,
+                ),
+                None => None,
+            };
+            out.push((row.id.to_string(), data));
+        }
+        out
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn deletes_add_markers_and_deleting_a_version_brings_back_the_one_before() {
+        let (dir, vfs) = versioned().await;
+        let one = put(&vfs, "d/k", b"one").await.version_id.unwrap();
+        let mut markers = Vec::new();
+        for _ in 0..3 {
+            let done = vfs.add_delete_marker("bkt", "d/k").await.unwrap();
+            assert!(done.delete_marker);
+            markers.push(done.version_id);
+        }
+        assert!(
+            !dir.path().join("bkt/d").exists(),
+            "the plain folder shows the key gone"
+        );
+        assert!(matches!(
+            vfs.open_object("bkt", "d/k").await,
+            Err(VfsError::NoSuchKey)
+        ));
+        assert_eq!(
+            vfs.current_delete_marker("bkt", "d/k").unwrap(),
+            Some(markers[2].clone())
+        );
+        assert!(matches!(
+            vfs.open_version("bkt", "d/k", &markers[0]).await,
+            Err(VfsError::VersionIsDeleteMarker)
+        ));
+        let want: Vec<(String, Option<Vec<u8>>)> = vec![
+            (markers[2].clone(), None),
+            (markers[1].clone(), None),
+            (markers[0].clone(), None),
+            (one.clone(), Some(b"one".to_vec())),
+        ];
+        assert_eq!(history(&vfs, "d/k").await, want);
+
+        // Removing markers: the newest one gone, the key is still deleted under the next.
+        let gone = vfs.delete_version("bkt", "d/k", &markers[2]).await.unwrap();
+        assert_eq!(
+            (gone.delete_marker, gone.version_id.as_str()),
+            (true, markers[2].as_str())
+        );
+        assert_eq!(
+            vfs.current_delete_marker("bkt", "d/k").unwrap(),
+            Some(markers[1].clone())
+        );
+        vfs.delete_version("bkt", "d/k", &markers[0]).await.unwrap();
+        assert_eq!(
+            vfs.current_delete_marker("bkt", "d/k").unwrap(),
+            Some(markers[1].clone())
+        );
+        // The last marker over it gone: the object is back, file and record.
+        vfs.delete_version("bkt", "d/k", &markers[1]).await.unwrap();
+        assert_eq!(vfs.current_delete_marker("bkt", "d/k").unwrap(), None);
+        assert_eq!(fs::read(dir.path().join("bkt/d/k")).unwrap(), b"one");
+        assert_eq!(
+            history(&vfs, "d/k").await,
+            vec![(one.clone(), Some(b"one".to_vec()))]
+        );
+
+        // Deleting the current version for good brings back the one before, file and record.
+        let two = put(&vfs, "k", b"two").await.version_id.unwrap();
+        let three = put(&vfs, "k", b"three").await.version_id.unwrap();
+        let gone = vfs.delete_version("bkt", "k", &three).await.unwrap();
+        assert_eq!(
+            (gone.delete_marker, gone.version_id),
+            (false, three.clone())
+        );
+        assert_eq!(fs::read(dir.path().join("bkt/k")).unwrap(), b"two");
+        let head = vfs.head_object("bkt", "k").await.unwrap();
+        assert_eq!(head.version_id, Some(two.clone()));
+        assert!(rows(&vfs.index, "bkt", "k", 10).unwrap().is_empty());
+        assert!(matches!(
+            vfs.delete_version("bkt", "k", &three).await,
+            Err(VfsError::NoSuchVersion)
+        ));
+        // A noncurrent version removed: its file leaves the store.
+        put(&vfs, "k", b"four").await;
+        vfs.delete_version("bkt", "k", &two).await.unwrap();
+        assert_eq!(history(&vfs, "k").await.len(), 1);
+        assert_eq!(fs::read(dir.path().join("bkt/k")).unwrap(), b"four");
+        let stored: usize = fs::read_dir(dir.path().join(".s3gate/versions/bkt"))
+            .unwrap()
+            .map(|d| fs::read_dir(d.unwrap().path()).unwrap().count())
+            .sum();
+        assert_eq!(stored, 0, "no version is kept but the current ones");
+    }
+
+    /// A crash after the file of a promotion moved but before its record: the next start
+    /// finishes it.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_promotion_cut_short_is_finished_at_start() {
+        let (dir, vfs) = versioned().await;
+        let one = put(&vfs, "k", b"one").await.version_id.unwrap();
+        put(&vfs, "k", b"two").await;
+        let row = rows(&vfs.index, "bkt", "k", 1).unwrap().pop().unwrap();
+        // The current version deleted, then the promotion's intent and rename only.
+        vfs.key_locks
+            .with("bkt/k", async {
+                vfs.delete_locked("bkt", "k", "bkt/k").await.unwrap();
+                let intent = Intent {
+                    row: row_key("bkt", "k", row.id.seq),
+                    file: row.file.clone().unwrap(),
+                    fingerprint: row.object.as_ref().unwrap().fingerprint,
+                };
+                let value = serde_json::to_vec(&intent).unwrap();
+                vfs.index
+                    .apply(vec![Edit::Put(Tree::State, promote_key("bkt/k"), value)])
+                    .await
+                    .unwrap();
+                vfs.remote
+                    .rename(&intent.file, "bkt/k", Some(intent.fingerprint), false)
+                    .await
+                    .unwrap();
+            })
+            .await;
+        vfs.shutdown().await;
+        drop(vfs);
+        let vfs = Vfs::open_unsynced(dir.path()).await;
+        assert_eq!(history(&vfs, "k").await, vec![(one, Some(b"one".to_vec()))]);
     }
 }
