@@ -495,6 +495,27 @@ impl Vfs {
         Ok(done)
     }
 
+    /// Whether `bucket` keeps any noncurrent version or delete marker (it is then not empty).
+    pub(crate) fn bucket_has_versions(&self, bucket: &str) -> Result<bool> {
+        let start = key::index_key(bucket, "");
+        let end = key::prefix_end(&start);
+        Ok(!self
+            .index
+            .range_in(Tree::Versions, &start, end.as_deref(), 1)?
+            .is_empty())
+    }
+
+    /// Removes the folders a deleted bucket's versions left in the store, which hold no file
+    /// (the bucket had no version left); one that does stays.
+    pub(crate) async fn remove_version_folders(&self, bucket: &str) {
+        let dir = format!("{RESERVED_DIR}/versions/{bucket}");
+        if let Err(e) = self.remote.rmdir_tree(&dir).await {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                tracing::warn!(dir, error = %e, "version folders of a deleted bucket left");
+            }
+        }
+    }
+
     /// The id of the delete marker that is the current version of `bucket/key`, if one is:
     /// what a GET or HEAD of the key answers 404 with.
     pub fn current_delete_marker(&self, bucket: &str, key: &str) -> Result<Option<String>> {
@@ -1223,5 +1244,26 @@ mod tests {
         drop(vfs);
         let vfs = Vfs::open_unsynced(dir.path()).await;
         assert_eq!(history(&vfs, "k").await, vec![(one, Some(b"one".to_vec()))]);
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_bucket_with_versions_or_markers_is_not_empty() {
+        let (dir, vfs) = versioned().await;
+        let one = put(&vfs, "k", b"one").await.version_id.unwrap();
+        let marker = vfs.add_delete_marker("bkt", "k").await.unwrap().version_id;
+        // No file is left in the bucket's folder, but a version and a marker are.
+        assert!(matches!(
+            vfs.delete_bucket("bkt").await,
+            Err(VfsError::BucketNotEmpty)
+        ));
+        vfs.delete_version("bkt", "k", &one).await.unwrap();
+        assert!(matches!(
+            vfs.delete_bucket("bkt").await,
+            Err(VfsError::BucketNotEmpty)
+        ));
+        vfs.delete_version("bkt", "k", &marker).await.unwrap();
+        vfs.delete_bucket("bkt").await.unwrap();
+        assert!(!dir.path().join("bkt").exists());
+        assert!(!dir.path().join(".s3gate/versions/bkt").exists());
     }
 }
