@@ -75,22 +75,17 @@ impl Change for Publish {
     async fn apply(self, vfs: &Vfs, at: At<'_>) -> Result<ObjectInfo> {
         let Publish { upload, mut meta } = self;
         // In a bucket that keeps versions, the version replaced moves to the version store
-        // first; its intent goes with the new record (version.rs).
-        let demoted = async {
-            if !vfs.keeps_versions(at.bucket)? {
-                return Ok(None);
-            }
-            meta.version = Some(vfs.version_ids.next(&vfs.index, false).await?);
-            vfs.demote_current(at).await
-        };
-        let demoted = match demoted.await {
-            Ok(d) => d,
+        // first, or the `null` one goes; what that needs is committed with the new record
+        // (version.rs).
+        let replacing = match vfs.replacing(at).await {
+            Ok(r) => r,
             Err(e) => {
                 upload.abort().await;
                 return Err(e);
             }
         };
-        let intent_done = demoted.as_ref().map(|d| d.done.clone());
+        meta.version = replacing.version;
+        let version_edits = replacing.edits.clone();
         // The record is queued from inside the publishing task: a request cancelled mid-way
         // (client gone) cannot leave the object published without its record.
         let index_key = key::index_key(at.bucket, at.key);
@@ -106,20 +101,19 @@ impl Change for Publish {
             };
             let mut ops = vec![Edit::Put(Tree::Objects, index_key, meta.encode())];
             ops.extend(queue(fingerprint));
-            ops.extend(intent_done);
+            ops.extend(version_edits);
             ops
         })?;
         let published = upload.commit(at.path, vfs.fsync, record).await;
         meta.fingerprint = match published {
             Ok(fp) => fp,
             Err(e) => {
-                if let Some(d) = demoted {
-                    vfs.versions().undo(at.path, d).await?;
-                }
+                vfs.unreplace(at.path, replacing).await?;
                 return Err(VfsError::from_key_io(e, at.key));
             }
         };
         recorded.await?;
+        vfs.replaced(replacing).await?;
         if !in_write_cache {
             vfs.own_writes.note(at.path, meta.fingerprint);
         }

@@ -261,11 +261,19 @@ pub struct VersionDeleted {
 struct Mark;
 
 impl Change for Mark {
-    type Done = VersionDeleted;
+    type Done = Option<VersionDeleted>;
 
-    async fn apply(self, vfs: &Vfs, at: At<'_>) -> Result<VersionDeleted> {
-        let demoted = vfs.demote_current(at).await?;
-        let id = vfs.version_ids.next(&vfs.index, false).await?;
+    async fn apply(self, vfs: &Vfs, at: At<'_>) -> Result<Option<VersionDeleted>> {
+        let replacing = vfs.replacing(at).await?;
+        let Some(id) = replacing.version else {
+            // The bucket never kept versions: the object simply goes.
+            vfs.delete_locked(at.bucket, at.key, at.path).await?;
+            return Ok(None);
+        };
+        if replacing.replaces_null {
+            // The current `null` version goes for good, as an unversioned delete does it.
+            vfs.delete_locked(at.bucket, at.key, at.path).await?;
+        }
         let marker = VersionRecord {
             id,
             object: None,
@@ -281,12 +289,16 @@ impl Change for Mark {
             ),
             Edit::Delete(Tree::Objects, key::index_key(at.bucket, at.key)),
         ];
-        ops.extend(demoted.map(|d| d.done));
-        vfs.index.apply(ops).await?;
-        Ok(VersionDeleted {
+        ops.extend(replacing.edits.iter().cloned());
+        if let Err(e) = vfs.index.apply(ops).await {
+            vfs.unreplace(at.path, replacing).await?;
+            return Err(e);
+        }
+        vfs.replaced(replacing).await?;
+        Ok(Some(VersionDeleted {
             delete_marker: true,
             version_id: id.to_string(),
-        })
+        }))
     }
 
     async fn abandon(self) {}
@@ -362,31 +374,100 @@ impl Vfs {
         }
     }
 
-    /// Whether writes and deletes in `bucket` keep the versions they replace: read from its
-    /// record alone, which a bucket without one (never configured) does not.
-    pub(crate) fn keeps_versions(&self, bucket: &str) -> Result<bool> {
+    /// The versioning state of `bucket`, read from its record alone (no stat of the bucket):
+    /// a bucket without one was never configured.
+    fn versioning_of(&self, bucket: &str) -> Result<Versioning> {
         Ok(match self.index.get_in(Tree::Buckets, bucket.as_bytes())? {
-            Some(v) => crate::bucket::decode(&v)?.versioning == Versioning::Enabled,
-            None => false,
+            Some(v) => crate::bucket::decode(&v)?.versioning,
+            None => Versioning::Unversioned,
         })
     }
 
-    /// Demotes the version at `at` before something replaces it (step 1 and 2 above): `None`
-    /// when there is none. A file whose record another program's change made anew (it has no
-    /// version id, and the key has a history) is a version of its own, given a new id.
-    pub(crate) async fn demote_current(&self, at: At<'_>) -> Result<Option<Demoted>> {
+    /// Prepares a change that replaces the current version of the key at `at` (a new object,
+    /// or a delete marker), as the bucket's versioning wants it; the caller holds the key's
+    /// lock. Enabled: the current version is demoted into the store. Suspended: the new
+    /// version is `null`, so the `null` version goes wherever it is (a current one is simply
+    /// replaced, a kept one removed with the new record), and a current version with an id is
+    /// demoted.
+    pub(crate) async fn replacing(&self, at: At<'_>) -> Result<Replacing> {
+        let null = match self.versioning_of(at.bucket)? {
+            Versioning::Unversioned => return Ok(Replacing::default()),
+            Versioning::Enabled => false,
+            Versioning::Suspended => true,
+        };
+        let version = Some(self.version_ids.next(&self.index, null).await?);
+        let mut out = Replacing {
+            version,
+            ..Default::default()
+        };
+        if null {
+            if let Some(row) = self.find_version(at.bucket, at.key, VersionRef::Null)? {
+                out.edits.push(Edit::Delete(
+                    Tree::Versions,
+                    row_key(at.bucket, at.key, row.id.seq),
+                ));
+                if let (Some(meta), Some(file)) = (row.object, row.file) {
+                    let (intent, done) = crate::delete::delete_intent(&file, &meta.fingerprint);
+                    out.edits.push(intent);
+                    out.dropped = Some((file, meta.fingerprint, done));
+                }
+            }
+        }
         let Some(current) = self.record_locked(at.bucket, at.key, at.path).await? else {
-            return Ok(None);
+            return Ok(out);
         };
         let id = match current.version {
             Some(id) => id,
+            // A file another program changed has a record without an id: the original `null`
+            // version if the key has no history, else a version of its own.
             None if rows(&self.index, at.bucket, at.key, 1)?.is_empty() => VersionId::ORIGINAL,
             None => self.version_ids.next(&self.index, false).await?,
         };
-        self.versions()
+        if null && id.null {
+            out.replaces_null = true;
+            return Ok(out);
+        }
+        out.demoted = self
+            .versions()
             .demote(at.bucket, at.key, at.path, &current, id, now_ns())
-            .await
+            .await?;
+        out.edits
+            .extend(out.demoted.as_ref().map(|d| d.done.clone()));
+        Ok(out)
     }
+
+    /// Finishes what [`Vfs::replacing`] prepared, once the change and its edits are committed:
+    /// the file of a `null` version replaced from the store goes.
+    pub(crate) async fn replaced(&self, r: Replacing) -> Result<()> {
+        if let Some((file, fp, done)) = r.dropped {
+            self.remote.delete(&file, Some(fp)).await?;
+            let _ = self.index.queue(vec![done]);
+        }
+        Ok(())
+    }
+
+    /// Gives up what [`Vfs::replacing`] prepared when the change failed: the version demoted is
+    /// current again.
+    pub(crate) async fn unreplace(&self, path: &str, r: Replacing) -> Result<()> {
+        match r.demoted {
+            Some(d) => self.versions().undo(path, d).await,
+            None => Ok(()),
+        }
+    }
+}
+
+/// What a change replacing a key's current version does to its versions ([`Vfs::replacing`]).
+#[derive(Default)]
+pub(crate) struct Replacing {
+    /// The id of the new version; none in a bucket that never kept versions.
+    pub(crate) version: Option<VersionId>,
+    /// To commit with the change's record.
+    pub(crate) edits: Vec<Edit>,
+    /// The current version is the `null` one, which the change replaces for good.
+    pub(crate) replaces_null: bool,
+    demoted: Option<Demoted>,
+    /// A stored file to remove once the change is committed, and its intent's removal.
+    dropped: Option<(String, Fingerprint, Edit)>,
 }
 
 impl Vfs {
@@ -455,9 +536,15 @@ impl Vfs {
 }
 
 impl Vfs {
-    /// A DELETE without a version id in a bucket whose versioning is Enabled: a delete marker
-    /// becomes the current version, and the version it covers moves to the version store.
-    pub async fn add_delete_marker(&self, bucket: &str, key: &str) -> Result<VersionDeleted> {
+    /// A DELETE without a version id in a bucket that has versions: a delete marker becomes the
+    /// current version, and the version it covers moves to the version store (Suspended: the
+    /// marker is the `null` version, and the `null` version there was goes). In a bucket that
+    /// never kept versions the object simply goes (`None`).
+    pub async fn add_delete_marker(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> Result<Option<VersionDeleted>> {
         self.head_bucket(bucket).await?;
         let path = key::object_path(bucket, key)?;
         let at = At {
@@ -1132,7 +1219,7 @@ mod tests {
         let one = put(&vfs, "d/k", b"one").await.version_id.unwrap();
         let mut markers = Vec::new();
         for _ in 0..3 {
-            let done = vfs.add_delete_marker("bkt", "d/k").await.unwrap();
+            let done = vfs.add_delete_marker("bkt", "d/k").await.unwrap().unwrap();
             assert!(done.delete_marker);
             markers.push(done.version_id);
         }
@@ -1250,7 +1337,12 @@ mod tests {
     async fn a_bucket_with_versions_or_markers_is_not_empty() {
         let (dir, vfs) = versioned().await;
         let one = put(&vfs, "k", b"one").await.version_id.unwrap();
-        let marker = vfs.add_delete_marker("bkt", "k").await.unwrap().version_id;
+        let marker = vfs
+            .add_delete_marker("bkt", "k")
+            .await
+            .unwrap()
+            .unwrap()
+            .version_id;
         // No file is left in the bucket's folder, but a version and a marker are.
         assert!(matches!(
             vfs.delete_bucket("bkt").await,
@@ -1265,5 +1357,76 @@ mod tests {
         vfs.delete_bucket("bkt").await.unwrap();
         assert!(!dir.path().join("bkt").exists());
         assert!(!dir.path().join(".s3gate/versions/bkt").exists());
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn suspended_writes_and_deletes_replace_the_null_version_wherever_it_is() {
+        let (dir, vfs) = versioned().await;
+        let suspend = |state| {
+            vfs.update_bucket("bkt", move |r| {
+                r.versioning = state;
+                Ok(())
+            })
+        };
+        // Unversioned: a delete is a delete.
+        suspend(Versioning::Unversioned).await.unwrap();
+        put(&vfs, "gone", b"x").await;
+        assert_eq!(vfs.add_delete_marker("bkt", "gone").await.unwrap(), None);
+        assert!(rows(&vfs.index, "bkt", "gone", 10).unwrap().is_empty());
+
+        suspend(Versioning::Suspended).await.unwrap();
+        let first = put(&vfs, "k", b"null-1").await;
+        assert_eq!(first.version_id.as_deref(), Some("null"));
+        // A null current version is replaced, not kept.
+        put(&vfs, "k", b"null-2").await;
+        assert_eq!(
+            history(&vfs, "k").await,
+            vec![("null".to_string(), Some(b"null-2".to_vec()))]
+        );
+        // Enabled again: the null version is kept below a versioned one.
+        suspend(Versioning::Enabled).await.unwrap();
+        let v = put(&vfs, "k", b"versioned").await.version_id.unwrap();
+        assert_eq!(
+            history(&vfs, "k").await,
+            vec![
+                (v.clone(), Some(b"versioned".to_vec())),
+                ("null".to_string(), Some(b"null-2".to_vec())),
+            ]
+        );
+        // Suspended: a write keeps the versioned one and replaces the kept null version.
+        suspend(Versioning::Suspended).await.unwrap();
+        put(&vfs, "k", b"null-3").await;
+        assert_eq!(
+            history(&vfs, "k").await,
+            vec![
+                ("null".to_string(), Some(b"null-3".to_vec())),
+                (v.clone(), Some(b"versioned".to_vec())),
+            ]
+        );
+        // A delete: the null marker replaces the null version, for good.
+        let marker = vfs.add_delete_marker("bkt", "k").await.unwrap().unwrap();
+        assert_eq!(marker.version_id, "null");
+        assert_eq!(
+            history(&vfs, "k").await,
+            vec![
+                ("null".to_string(), None),
+                (v.clone(), Some(b"versioned".to_vec())),
+            ]
+        );
+        assert!(!dir.path().join("bkt/k").exists());
+        // Writing again replaces the null marker.
+        put(&vfs, "k", b"null-4").await;
+        assert_eq!(
+            history(&vfs, "k").await,
+            vec![
+                ("null".to_string(), Some(b"null-4".to_vec())),
+                (v.clone(), Some(b"versioned".to_vec())),
+            ]
+        );
+        let stored: usize = fs::read_dir(dir.path().join(".s3gate/versions/bkt"))
+            .unwrap()
+            .map(|d| fs::read_dir(d.unwrap().path()).unwrap().count())
+            .sum();
+        assert_eq!(stored, 1, "only the versioned one is in the store");
     }
 }
