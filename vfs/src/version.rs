@@ -515,7 +515,7 @@ impl Vfs {
 
     /// The row of a noncurrent version or marker: found by its counter for an id, by a walk
     /// of the key's history for `null` (which may sit anywhere in it).
-    fn find_version(
+    pub(crate) fn find_version(
         &self,
         bucket: &str,
         key: &str,
