@@ -13,6 +13,8 @@ pub(crate) struct S3Error {
     pub(crate) status: StatusCode,
     pub(crate) code: &'static str,
     pub(crate) message: String,
+    /// Headers the error answers with (a delete marker's, on a 404 or 405).
+    pub(crate) headers: Vec<(&'static str, String)>,
 }
 
 pub(crate) type S3Result<T> = Result<T, S3Error>;
@@ -22,7 +24,7 @@ macro_rules! codes {
         impl S3Error {
             $(
                 pub(crate) fn $fn_name(message: impl Into<String>) -> S3Error {
-                    S3Error { status: StatusCode::$status, code: $code, message: message.into() }
+                    S3Error { status: StatusCode::$status, code: $code, message: message.into(), headers: Vec::new() }
                 }
             )*
         }
@@ -128,10 +130,18 @@ impl From<std::io::Error> for S3Error {
 }
 
 impl S3Error {
+    pub(crate) fn with_header(mut self, name: &'static str, value: impl Into<String>) -> S3Error {
+        self.headers.push((name, value.into()));
+        self
+    }
+
     /// The XML error document (no body for HEAD requests, as S3 does).
     pub(crate) fn to_response(&self, resource: &str, request_id: &str, head: bool) -> HttpResponse {
         let mut resp = HttpResponse::build(self.status);
         resp.insert_header(("x-amz-request-id", request_id));
+        for (name, value) in &self.headers {
+            resp.insert_header((*name, value.as_str()));
+        }
         if head {
             return resp.finish();
         }

@@ -163,6 +163,13 @@ impl Overrides {
 }
 
 /// Writes an object's headers, the overrides taking the place of the stored ones.
+/// `x-amz-version-id`, for a version written while its bucket kept versions.
+pub(crate) fn version_header(resp: &mut HttpResponseBuilder, info: &ObjectInfo) {
+    if let Some(v) = &info.version_id {
+        resp.insert_header(("x-amz-version-id", v.as_str()));
+    }
+}
+
 pub(crate) fn object_headers(
     resp: &mut HttpResponseBuilder,
     info: &ObjectInfo,

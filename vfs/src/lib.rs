@@ -37,7 +37,9 @@ pub use index::{
 pub use list::{ListItem, ListPage, ListQuery, Listed};
 pub use list_versions::{VersionItem, VersionPage, VersionQuery};
 pub use multipart::{PartBody, PartInfo, PartPage, UploadInfo, UploadPage, MAX_PART_NUMBER};
-pub use object::{BucketInfo, CopyAttrs, ObjectInfo, ObjectReader, Precondition, PutRequest};
+pub use object::{
+    BucketInfo, CopyAttrs, CopyFrom, ObjectInfo, ObjectReader, Precondition, PutRequest,
+};
 pub use readcache::ReadCacheStats;
 pub use remote::{ByteStream, Fingerprint};
 pub use scan::ScanReport;

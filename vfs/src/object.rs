@@ -61,6 +61,14 @@ pub struct PutRequest<S> {
     pub body: S,
 }
 
+/// The source of a copy: an object, or one of its versions (`versionId`, as a client names it).
+#[derive(Debug, Clone, Copy)]
+pub struct CopyFrom<'a> {
+    pub bucket: &'a str,
+    pub key: &'a str,
+    pub version: Option<&'a str>,
+}
+
 /// What a copy is given anew rather than taking from its source: each `None` keeps the
 /// source's.
 #[derive(Debug)]

@@ -374,6 +374,25 @@ impl Vfs {
         }
     }
 
+    /// Why this server cannot keep versions, when it cannot: they move by renames on one
+    /// local filesystem, and the write cache keeps objects away from their paths until they
+    /// are uploaded.
+    pub fn versions_unsupported(&self) -> Option<&'static str> {
+        if self.local_root.is_none() {
+            return Some(
+                "versions are kept only on a local directory, where a version moves to the \
+                 version store by a rename: this remote cannot move a file without copying it",
+            );
+        }
+        if self.write_cache.is_some() {
+            return Some(
+                "versions cannot be kept while the write cache holds objects away from their \
+                 paths (--vfs-cache-mode writes)",
+            );
+        }
+        None
+    }
+
     /// The versioning state of `bucket`, read from its record alone (no stat of the bucket):
     /// a bucket without one was never configured.
     fn versioning_of(&self, bucket: &str) -> Result<Versioning> {
@@ -480,16 +499,28 @@ impl Vfs {
         key: &str,
         version: &str,
     ) -> Result<ObjectReader> {
+        Ok(self.open_version_at(bucket, key, version).await?.0)
+    }
+
+    /// [`Vfs::open_version`], with the path of the version's file.
+    pub(crate) async fn open_version_at(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: &str,
+    ) -> Result<(ObjectReader, String)> {
         let want =
             VersionRef::parse(version).ok_or_else(|| VfsError::InvalidVersion(version.into()))?;
-        match self.open_object(bucket, key).await {
-            Ok(r) if r.info.version_id.as_deref().unwrap_or("null") == version => return Ok(r),
-            Ok(_) | Err(VfsError::NoSuchKey) => {}
-            Err(e) => return Err(e),
-        }
         let Ok(path) = key::object_path(bucket, key) else {
             return Err(VfsError::NoSuchVersion);
         };
+        match self.open_object(bucket, key).await {
+            Ok(r) if r.info.version_id.as_deref().unwrap_or("null") == version => {
+                return Ok((r, path))
+            }
+            Ok(_) | Err(VfsError::NoSuchKey) => {}
+            Err(e) => return Err(e),
+        }
         // Under the key's lock, so that no demotion is half done: a row names a file that is
         // there.
         self.key_locks
@@ -508,7 +539,7 @@ impl Vfs {
                     .ok_or(VfsError::NoSuchVersion)?;
                 let mut info = ObjectInfo::from_meta(meta);
                 info.version_id = Some(row.id.to_string());
-                Ok(ObjectReader::new(info, reader))
+                Ok((ObjectReader::new(info, reader), file))
             })
             .await
     }
