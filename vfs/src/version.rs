@@ -317,8 +317,17 @@ impl Change for DropVersion {
         if let Some(current) = &current {
             let id = current.version.unwrap_or(VersionId::ORIGINAL);
             if want.names(&id) {
-                vfs.delete_locked(at.bucket, at.key, at.path).await?;
-                vfs.promote_newest(at).await?;
+                let promotion = vfs.promotion(at).await?;
+                if let Err(e) = vfs.delete_locked(at.bucket, at.key, at.path).await {
+                    if promotion.is_some() {
+                        let drop = Edit::Delete(Tree::State, promote_key(at.path));
+                        vfs.index.apply(vec![drop]).await?;
+                    }
+                    return Err(e);
+                }
+                if let Some(intent) = promotion {
+                    vfs.versions().finish_promotion(at.path, intent).await?;
+                }
                 return Ok(VersionDeleted {
                     delete_marker: false,
                     version_id: id.to_string(),
@@ -649,11 +658,22 @@ impl Vfs {
     /// Makes the newest kept version of the key at `at` current again when it has a file;
     /// the caller holds the key's lock and has just removed the current version.
     async fn promote_newest(&self, at: At<'_>) -> Result<()> {
+        match self.promotion(at).await? {
+            Some(intent) => self.versions().finish_promotion(at.path, intent).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Commits the intent to make the newest kept version of the key at `at` current again,
+    /// when it has a file. Committed before the current version is removed, a crash in between
+    /// leaves the intent to a start that finds the current file still there: the promotion is
+    /// then dropped and nothing changed.
+    async fn promotion(&self, at: At<'_>) -> Result<Option<Intent>> {
         let Some(row) = rows(&self.index, at.bucket, at.key, 1)?.pop() else {
-            return Ok(());
+            return Ok(None);
         };
         let (Some(meta), Some(file)) = (row.object, row.file) else {
-            return Ok(());
+            return Ok(None);
         };
         let intent = Intent {
             row: row_key(at.bucket, at.key, row.id.seq),
@@ -664,7 +684,7 @@ impl Vfs {
         self.index
             .apply(vec![Edit::Put(Tree::State, promote_key(at.path), value)])
             .await?;
-        self.versions().finish_promotion(at.path, intent).await
+        Ok(Some(intent))
     }
 }
 
@@ -1459,5 +1479,29 @@ mod tests {
             .map(|d| fs::read_dir(d.unwrap().path()).unwrap().count())
             .sum();
         assert_eq!(stored, 1, "only the versioned one is in the store");
+    }
+
+    /// A crash after a promotion's intent but before the current version was removed: the
+    /// start drops the promotion, and the key holds what it held.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_promotion_before_its_delete_changes_nothing_after_a_crash() {
+        let (dir, vfs) = versioned().await;
+        let one = put(&vfs, "k", b"one").await.version_id.unwrap();
+        let two = put(&vfs, "k", b"two").await.version_id.unwrap();
+        let at = At {
+            bucket: "bkt",
+            key: "k",
+            path: "bkt/k",
+        };
+        vfs.key_locks
+            .with("bkt/k", async { vfs.promotion(at).await.unwrap().unwrap() })
+            .await;
+        vfs.shutdown().await;
+        drop(vfs);
+        let vfs = Vfs::open_unsynced(dir.path()).await;
+        assert_eq!(
+            history(&vfs, "k").await,
+            vec![(two, Some(b"two".to_vec())), (one, Some(b"one".to_vec()))]
+        );
     }
 }
