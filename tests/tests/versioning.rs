@@ -303,6 +303,18 @@ async fn every_version_reads_back_byte_exact_and_survives_a_restart() {
     // Copies answer their version too, and copy any version named.
     let copied = s.copy("bkt", "copy", "bkt/obj").send().await.unwrap();
     assert!(copied.version_id().is_some());
+    // The copy shares its source's file: the source's next version leaves it alone.
+    let v3 = put_version(&s, "obj", b"third").await.unwrap();
+    assert_eq!(s.get("bkt", "copy").await, b"second");
+    assert_eq!(get_version(&s, "obj", &v2).await, b"second");
+    s.client
+        .delete_object()
+        .bucket("bkt")
+        .key("obj")
+        .version_id(&v3)
+        .send()
+        .await
+        .unwrap();
     s.copy("bkt", "from-v1", format!("bkt/obj?versionId={v1}"))
         .send()
         .await
