@@ -103,6 +103,7 @@ impl From<VfsError> for S3Error {
             VfsError::NoSuchVersion => S3Error::no_such_version(msg),
             VfsError::InvalidVersion(_) => S3Error::invalid_argument(msg),
             VfsError::VersionIsDeleteMarker => S3Error::method_not_allowed(msg),
+            VfsError::VersionsUnsupported(_) => S3Error::not_implemented(msg),
             VfsError::InvalidPart(_) => S3Error::invalid_part(msg),
             VfsError::InvalidPartOrder => S3Error::invalid_part_order(msg),
             VfsError::EntityTooSmall(_) => S3Error::entity_too_small(msg),

@@ -35,6 +35,9 @@ pub enum VfsError {
     /// A delete marker's version named where only an object's will do (GET, HEAD).
     #[error("the version named is a delete marker")]
     VersionIsDeleteMarker,
+    /// A change in a bucket that has versions, where this server cannot keep them (why).
+    #[error("{0}")]
+    VersionsUnsupported(&'static str),
     #[error("{0}")]
     InvalidPart(String),
     #[error("the list of parts was not in ascending order")]

@@ -423,6 +423,11 @@ impl Vfs {
             Versioning::Enabled => false,
             Versioning::Suspended => true,
         };
+        // A bucket whose versions were turned on elsewhere (served again with the write cache,
+        // say): a change would lose the version it replaces.
+        if let Some(why) = self.versions_unsupported() {
+            return Err(VfsError::VersionsUnsupported(why));
+        }
         let version = Some(self.version_ids.next(&self.index, null).await?);
         let mut out = Replacing {
             version,
@@ -1503,5 +1508,48 @@ mod tests {
             history(&vfs, "k").await,
             vec![(two, Some(b"two".to_vec())), (one, Some(b"one".to_vec()))]
         );
+    }
+
+    /// A versioned bucket served again with the write cache on: its objects read, and a change
+    /// that would lose a version is refused.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_versioned_bucket_behind_the_write_cache_refuses_changes() {
+        let (dir, vfs) = versioned().await;
+        put(&vfs, "k", b"one").await;
+        vfs.shutdown().await;
+        drop(vfs);
+        let mut config = s3gate_config::Config::default();
+        config.remote.path = dir.path().to_path_buf();
+        config.vfs.fsync = false;
+        config.vfs.cache_mode = s3gate_config::CacheMode::Writes;
+        let vfs = Vfs::open(&config).await.unwrap();
+        assert!(vfs.versions_unsupported().is_some());
+        assert_eq!(
+            read(vfs.open_object("bkt", "k").await.unwrap()).await,
+            b"one"
+        );
+        assert!(matches!(
+            vfs.add_delete_marker("bkt", "k").await,
+            Err(VfsError::VersionsUnsupported(_))
+        ));
+        let body = futures_util::stream::iter([Ok::<_, Box<dyn std::error::Error + Send + Sync>>(
+            bytes::Bytes::from_static(b"two"),
+        )]);
+        let req = crate::object::PutRequest {
+            attrs: Default::default(),
+            content_md5: None,
+            precondition: None,
+            checksum: None,
+            body,
+        };
+        assert!(matches!(
+            vfs.put_object("bkt", "k", req).await,
+            Err(VfsError::VersionsUnsupported(_))
+        ));
+        assert_eq!(
+            read(vfs.open_object("bkt", "k").await.unwrap()).await,
+            b"one"
+        );
+        vfs.shutdown().await;
     }
 }
