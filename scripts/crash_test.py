@@ -15,6 +15,10 @@ With `--cache-mode writes`, acknowledged objects may still wait in the write cac
 server is killed: after the restart every one of them must reach the folder (the remote)
 byte-exact, so the folder is compared once the cache has drained.
 
+With `--versioned`, the bucket keeps versions: every version a write acknowledged (its
+`VersionId`) must read back byte-exact by its id after every restart, deletes add markers, and
+the version store holds exactly one file per kept version (no orphan).
+
 Then the next round starts from what is there. Prints one line per round and a summary; exits 1
 on the first finding.
 """
@@ -108,12 +112,15 @@ class Worker(threading.Thread):
             self.state.written.add(v)
             self.state.inflight.setdefault(k, set()).add(v)
         try:
-            call()
+            answer = call()
         except Exception:  # noqa: BLE001 - the kill cuts requests off any way it likes
             return False
         for k, v in zip(keys, versions):
             self.state.acked[k] = v
             self.state.inflight[k].discard(v)
+        version_id = answer.get("VersionId") if isinstance(answer, dict) else None
+        if version_id and len(keys) == 1 and versions[0] is not None:
+            self.state.kept[(keys[0], version_id)] = versions[0]
         self.acked += 1
         return True
 
@@ -144,6 +151,7 @@ class Worker(threading.Thread):
                     r = self.s3.delete_objects(Bucket=BUCKET, Delete={"Objects": [{"Key": x} for x in keys]})
                     if r.get("Errors"):
                         raise RuntimeError(r["Errors"])
+                    return r
 
                 ok = self.attempt(keys, [None] * len(keys), delete_many)
             if not ok:
@@ -155,8 +163,8 @@ class Worker(threading.Thread):
         for n, p in enumerate(parts, 1):
             etag = self.s3.upload_part(Bucket=BUCKET, Key=key, UploadId=up, PartNumber=n, Body=p)["ETag"]
             done.append({"PartNumber": n, "ETag": etag})
-        self.s3.complete_multipart_upload(Bucket=BUCKET, Key=key, UploadId=up,
-                                          MultipartUpload={"Parts": done})
+        return self.s3.complete_multipart_upload(Bucket=BUCKET, Key=key, UploadId=up,
+                                                 MultipartUpload={"Parts": done})
 
 
 class State:
@@ -164,11 +172,34 @@ class State:
         self.acked = {}  # key -> md5 of the last acknowledged version, None when deleted
         self.inflight = {}  # key -> versions sent and not acknowledged
         self.written = set()  # every version ever sent
+        self.kept = {}  # (key, version id) -> md5, for every version a write acknowledged
 
 
 def cache_dir(data_dir):
     """Where the write cache keeps the test bucket's objects."""
     return os.path.join(data_dir, ".s3gate", "writeback", "data", BUCKET)
+
+
+def check_versions(s3, data_dir, state):
+    """Every acknowledged version reads back by its id; the store holds one file per kept
+    version."""
+    findings = []
+    for (k, vid), want in sorted(state.kept.items()):
+        try:
+            got = md5(s3.get_object(Bucket=BUCKET, Key=k, VersionId=vid)["Body"].read())
+        except Exception as e:  # noqa: BLE001 - any failure is a lost version
+            findings.append(f"{k} version {vid}: acknowledged, now {e}")
+            continue
+        if got != want:
+            findings.append(f"{k} version {vid}: holds {got}, was written as {want}")
+    kept = 0
+    for page in s3.get_paginator("list_object_versions").paginate(Bucket=BUCKET):
+        kept += sum(1 for v in page.get("Versions", []) if not v["IsLatest"])
+    store = os.path.join(data_dir, ".s3gate", "versions", BUCKET)
+    files = sum(len(f) for _, _, f in os.walk(store))
+    if files != kept:
+        findings.append(f"the version store holds {files} files for {kept} kept versions")
+    return findings
 
 
 def check(s3, data_dir, state, cache_mode):
@@ -233,6 +264,7 @@ def main():
     p.add_argument("--workers", type=int, default=4)
     p.add_argument("--seed", type=int, default=20261130)
     p.add_argument("--cache-mode", default="off", choices=["off", "minimal", "writes", "full"])
+    p.add_argument("--versioned", action="store_true", help="the bucket keeps versions")
     args = p.parse_args()
     rng = random.Random(args.seed)
     data = os.path.join(args.workdir, "data")
@@ -241,6 +273,9 @@ def main():
                     args.cache_mode)
     server.start()
     client(server.endpoint).create_bucket(Bucket=BUCKET)
+    if args.versioned:
+        client(server.endpoint).put_bucket_versioning(
+            Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
     state = State()
     total_acked = 0
     total_waiting = 0
@@ -261,6 +296,8 @@ def main():
         total_acked += acked
         server.start()
         findings = check(client(server.endpoint), data, state, args.cache_mode)
+        if args.versioned:
+            findings += check_versions(client(server.endpoint), data, state)
         inflight = sum(1 for w in workers if w.is_alive())
         print(f"round {round_no}: {acked} requests acknowledged before the kill, "
               f"{len([k for k, v in state.acked.items() if v])} objects after restart"
@@ -276,11 +313,14 @@ def main():
             server.kill()
             sys.exit(1)
     server.kill()
-    print(f"crash test (cache mode {args.cache_mode}): {args.rounds} SIGKILL rounds, "
+    print(f"crash test (cache mode {args.cache_mode}"
+          + (", versioned" if args.versioned else "") + f"): {args.rounds} SIGKILL rounds, "
           f"{total_acked} acknowledged requests, "
           + (f"{total_waiting} objects waiting in the write cache at a kill, "
              if args.cache_mode != "off" else "") +
-          "every acknowledged write present and exact, no partial object, no leaked file")
+          "every acknowledged write present and exact, no partial object, no leaked file"
+          + (f"; {len(state.kept)} acknowledged versions read back by id, the version store "
+             "holding one file per kept version" if args.versioned else ""))
 
 
 if __name__ == "__main__":

@@ -905,10 +905,10 @@ browser_cors() {
 # mixed workload, restarted and checked, round after round.
 CRASH_ROUNDS=${SMOKE_CRASH_ROUNDS:-15}
 
-crash_rounds() { # crash_rounds CACHE_MODE
-    mkdir -p "$WORK/crash-$1"
+crash_rounds() { # crash_rounds CACHE_MODE [--versioned]
+    mkdir -p "$WORK/crash-$1$2"
     timeout 900 "$PY" "$ROOT/scripts/crash_test.py" --server-bin "$SERVER_BIN" \
-        --workdir "$WORK/crash-$1" --rounds "$CRASH_ROUNDS" --cache-mode "$1"
+        --workdir "$WORK/crash-$1$2" --rounds "$CRASH_ROUNDS" --cache-mode "$1" ${2:+"$2"}
 }
 
 # ------------------------------------------------------------------- reload
@@ -1187,6 +1187,7 @@ if [[ -n ${SERVER_PID:-} ]]; then
     step "crash: $CRASH_ROUNDS SIGKILL rounds under PUT/multipart/copy/delete, all acknowledged writes kept" crash_rounds off
     step "crash: the same with --vfs-cache-mode writes, every acknowledged write reaches the remote" crash_rounds writes
     step "crash: the same with --vfs-cache-mode full (reads cached too)" crash_rounds full
+    step "crash: the same in a versioned bucket, every acknowledged version kept, no orphan" crash_rounds off --versioned
 
     SERVER_DOWN=0 # this check runs whatever happened before
     step "server: still running, no panic in its log" server_check

@@ -628,18 +628,48 @@ class Smoke:
         assert self.bucket in names and b in names and names == sorted(names), names
 
     def versioning(self):
-        """put_bucket_versioning goes through with boto3's digest: a document without a Status
-        changes nothing, MFA delete and turning versioning on are refused as not implemented."""
-        b = self.bucket
+        """put_bucket_versioning goes through with boto3's digest (no Status changes nothing, MFA
+        delete refused, a bad Status MalformedXML); in an Enabled bucket every version reads back,
+        a delete adds a marker, list_object_versions pages through versions and markers; while
+        Suspended a write is the null version; deleting every version by id empties the bucket."""
+        b = self.bucket + "-versions"
+        self.s3.create_bucket(Bucket=b)
         assert "Status" not in self.s3.get_bucket_versioning(Bucket=b)
         self.s3.put_bucket_versioning(Bucket=b, VersioningConfiguration={"MFADelete": "Disabled"})
-        for conf in ({"Status": "Enabled"}, {"Status": "Suspended"},
-                     {"Status": "Enabled", "MFADelete": "Enabled"}):
-            self.expect_client_error(("NotImplemented",), self.s3.put_bucket_versioning,
-                                     Bucket=b, VersioningConfiguration=conf)
+        self.expect_client_error(("NotImplemented",), self.s3.put_bucket_versioning, Bucket=b,
+                                 VersioningConfiguration={"Status": "Enabled", "MFADelete": "Enabled"})
         self.expect_client_error(("MalformedXML",), self.s3.put_bucket_versioning,
                                  Bucket=b, VersioningConfiguration={"Status": "On"})
         assert "Status" not in self.s3.get_bucket_versioning(Bucket=b)
+        self.s3.put_object(Bucket=b, Key="k", Body=b"before")
+        self.s3.put_bucket_versioning(Bucket=b, VersioningConfiguration={"Status": "Enabled"})
+        assert self.s3.get_bucket_versioning(Bucket=b)["Status"] == "Enabled"
+        v1 = self.s3.put_object(Bucket=b, Key="k", Body=b"one")["VersionId"]
+        v2 = self.s3.put_object(Bucket=b, Key="k", Body=b"two")["VersionId"]
+        for version, body in (("null", b"before"), (v1, b"one"), (v2, b"two")):
+            got = self.s3.get_object(Bucket=b, Key="k", VersionId=version)
+            assert got["Body"].read() == body and got["VersionId"] == version, version
+        marker = self.s3.delete_object(Bucket=b, Key="k")
+        assert marker["DeleteMarker"] and marker["VersionId"], marker
+        self.expect_client_error(("NoSuchKey", "404"), self.s3.get_object, Bucket=b, Key="k")
+        versions, markers = [], []
+        for page in self.s3.get_paginator("list_object_versions").paginate(
+                Bucket=b, PaginationConfig={"PageSize": 1}):
+            versions += [(v["VersionId"], v["IsLatest"]) for v in page.get("Versions", [])]
+            markers += [(m["VersionId"], m["IsLatest"]) for m in page.get("DeleteMarkers", [])]
+        assert versions == [(v2, False), (v1, False), ("null", False)], versions
+        assert markers == [(marker["VersionId"], True)], markers
+        self.s3.put_bucket_versioning(Bucket=b, VersioningConfiguration={"Status": "Suspended"})
+        put = self.s3.put_object(Bucket=b, Key="k", Body=b"suspended")
+        assert put.get("VersionId") == "null", put
+        assert self.s3.get_object(Bucket=b, Key="k")["Body"].read() == b"suspended"
+        self.expect_client_error(("BucketNotEmpty",), self.s3.delete_bucket, Bucket=b)
+        every = self.s3.list_object_versions(Bucket=b)
+        ids = [{"Key": v["Key"], "VersionId": v["VersionId"]}
+               for v in every.get("Versions", []) + every.get("DeleteMarkers", [])]
+        done = self.s3.delete_objects(Bucket=b, Delete={"Objects": ids})
+        assert not done.get("Errors") and len(done["Deleted"]) == len(ids) == 4, done
+        self.s3.delete_bucket(Bucket=b)
 
     def run(self):
         self.step("create_bucket, head_bucket, list_buckets", self.create_bucket)
@@ -663,8 +693,9 @@ class Smoke:
                   self.presigned_post)
         self.step("bucket configuration reads (Terraform's refresh), get_object_attributes, "
                   "list_buckets pages", self.configuration_reads)
-        self.step("put_bucket_versioning: checked document, no Status changes nothing, "
-                  "Enabled/Suspended/MFA delete NotImplemented", self.versioning)
+        self.step("versioning: checked document, versions read back by id, delete markers, "
+                  "list_object_versions pages, Suspended null version, every version deleted",
+                  self.versioning)
         self.step("SigV2 header signatures (signature_version='s3'): bucket and object requests",
                   self.sigv2_header_auth)
         self.step("delete_objects (verbose and quiet)", self.delete_objects)

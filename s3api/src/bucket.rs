@@ -133,13 +133,21 @@ pub(crate) async fn put_versioning(ctx: &Ctx, payload: Lent) -> S3Result<HttpRes
     let body = ctx
         .small_body(ctx.digested_body(payload)?, MAX_VERSIONING_BODY)
         .await?;
-    match parse_versioning(&body)? {
-        None => Ok(HttpResponse::Ok().finish()),
-        Some(_) => Err(S3Error::not_implemented(
-            "Versioning cannot be enabled or suspended: this server does not keep object \
-             versions yet, so an overwrite or a delete would still destroy the version it replaces",
-        )),
+    let Some(state) = parse_versioning(&body)? else {
+        return Ok(HttpResponse::Ok().finish());
+    };
+    if let Some(why) = ctx.vfs().versions_unsupported() {
+        return Err(S3Error::not_implemented(format!(
+            "Versioning cannot be enabled or suspended: {why}"
+        )));
     }
+    ctx.vfs()
+        .update_bucket(&ctx.bucket, |r| {
+            r.versioning = state;
+            Ok(())
+        })
+        .await?;
+    Ok(HttpResponse::Ok().finish())
 }
 
 /// The bucket's versioning state; a bucket where it was never enabled answers an empty

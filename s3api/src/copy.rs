@@ -3,12 +3,12 @@
 //! anything is written; what differs is only where the bytes go (a new object, or a part).
 
 use actix_web::HttpResponse;
-use s3gate_vfs::{BodyHasher, CopyAttrs, ObjectInfo};
+use s3gate_vfs::{BodyHasher, CopyAttrs, CopyFrom, ObjectInfo};
 
 use crate::checksum::{upload_algorithm, Hasher};
 use crate::ctx::Ctx;
 use crate::error::{S3Error, S3Result};
-use crate::headers::{attrs_from_request, evaluate, write_precondition, Decision};
+use crate::headers::{attrs_from_request, evaluate, version_header, write_precondition, Decision};
 use crate::router::CopySource;
 use crate::tags;
 use crate::xml::{xml_ok, Xml};
@@ -18,7 +18,10 @@ const MAX_COPY_SIZE: u64 = 5 * 1024 * 1024 * 1024;
 
 /// The request's source, once it exists and its `x-amz-copy-source-if-*` conditions held.
 async fn checked(ctx: &Ctx, src: &CopySource) -> S3Result<ObjectInfo> {
-    let info = ctx.vfs().head_object(&src.bucket, &src.key).await?;
+    let info = match &src.version_id {
+        Some(v) => ctx.vfs().open_version(&src.bucket, &src.key, v).await?.info,
+        None => ctx.vfs().head_object(&src.bucket, &src.key).await?,
+    };
     if evaluate(&ctx.req, "x-amz-copy-source-", &info) != Decision::Proceed {
         return Err(S3Error::precondition_failed(
             "At least one of the pre-conditions you specified did not hold",
@@ -65,8 +68,11 @@ pub(crate) async fn copy_object(ctx: &Ctx, src: &CopySource) -> S3Result<HttpRes
     let info = ctx
         .vfs()
         .copy_object(
-            &src.bucket,
-            &src.key,
+            CopyFrom {
+                bucket: &src.bucket,
+                key: &src.key,
+                version: src.version_id.as_deref(),
+            },
             &ctx.bucket,
             &ctx.key,
             attrs,
@@ -76,7 +82,9 @@ pub(crate) async fn copy_object(ctx: &Ctx, src: &CopySource) -> S3Result<HttpRes
     let mut x = Xml::document("CopyObjectResult", true);
     x.elem_time("LastModified", info.last_modified)
         .etag(&info.etag);
-    Ok(xml_ok(x.finish()))
+    let mut resp = HttpResponse::Ok();
+    version_header(&mut resp, &info);
+    Ok(resp.content_type("application/xml").body(x.finish()))
 }
 
 pub(crate) async fn upload_part_copy(
@@ -90,6 +98,15 @@ pub(crate) async fn upload_part_copy(
         .map(copy_range)
         .transpose()?;
     checked(ctx, src).await?;
+    // A part is copied from the current version only.
+    if let Some(v) = &src.version_id {
+        let current = ctx.vfs().head_object(&src.bucket, &src.key).await?;
+        if current.version_id.as_deref().unwrap_or("null") != v {
+            return Err(S3Error::not_implemented(
+                "UploadPartCopy from a version that is not the current one is not supported",
+            ));
+        }
+    }
     let hasher = upload_algorithm(ctx.vfs(), &ctx.bucket, &ctx.key, upload_id)?
         .map(|a| Box::new(Hasher::new(a)) as Box<dyn BodyHasher>);
     let part = ctx

@@ -366,11 +366,13 @@ async fn handle(op: Op, ctx: &Ctx, payload: Lent) -> S3Result<HttpResponse> {
             key_marker,
             version_id_marker,
         } => {
-            let flavor = list::Flavor::Versions {
-                key_marker: key_marker.as_deref(),
-                version_id_marker: version_id_marker.as_deref(),
-            };
-            list::list_objects(ctx, &list, flavor).await
+            list::list_versions(
+                ctx,
+                &list,
+                key_marker.as_deref(),
+                version_id_marker.as_deref(),
+            )
+            .await
         }
         Op::DeleteObjects => object::delete_many(ctx, payload).await,
         Op::HeadObject {

@@ -13,6 +13,8 @@ pub(crate) struct S3Error {
     pub(crate) status: StatusCode,
     pub(crate) code: &'static str,
     pub(crate) message: String,
+    /// Headers the error answers with (a delete marker's, on a 404 or 405).
+    pub(crate) headers: Vec<(&'static str, String)>,
 }
 
 pub(crate) type S3Result<T> = Result<T, S3Error>;
@@ -22,7 +24,7 @@ macro_rules! codes {
         impl S3Error {
             $(
                 pub(crate) fn $fn_name(message: impl Into<String>) -> S3Error {
-                    S3Error { status: StatusCode::$status, code: $code, message: message.into() }
+                    S3Error { status: StatusCode::$status, code: $code, message: message.into(), headers: Vec::new() }
                 }
             )*
         }
@@ -72,6 +74,7 @@ codes! {
     no_such_public_access_block_configuration => NOT_FOUND, "NoSuchPublicAccessBlockConfiguration";
     no_such_tag_set => NOT_FOUND, "NoSuchTagSet";
     no_such_upload => NOT_FOUND, "NoSuchUpload";
+    no_such_version => NOT_FOUND, "NoSuchVersion";
     no_such_website_configuration => NOT_FOUND, "NoSuchWebsiteConfiguration";
     not_implemented => NOT_IMPLEMENTED, "NotImplemented";
     object_lock_configuration_not_found => NOT_FOUND, "ObjectLockConfigurationNotFoundError";
@@ -99,6 +102,10 @@ impl From<VfsError> for S3Error {
             VfsError::PreconditionFailed => S3Error::precondition_failed(msg),
             VfsError::BadDigest => S3Error::bad_digest(msg),
             VfsError::NoSuchUpload => S3Error::no_such_upload(msg),
+            VfsError::NoSuchVersion => S3Error::no_such_version(msg),
+            VfsError::InvalidVersion(_) => S3Error::invalid_argument(msg),
+            VfsError::VersionIsDeleteMarker => S3Error::method_not_allowed(msg),
+            VfsError::VersionsUnsupported(_) => S3Error::not_implemented(msg),
             VfsError::InvalidPart(_) => S3Error::invalid_part(msg),
             VfsError::InvalidPartOrder => S3Error::invalid_part_order(msg),
             VfsError::EntityTooSmall(_) => S3Error::entity_too_small(msg),
@@ -126,10 +133,18 @@ impl From<std::io::Error> for S3Error {
 }
 
 impl S3Error {
+    pub(crate) fn with_header(mut self, name: &'static str, value: impl Into<String>) -> S3Error {
+        self.headers.push((name, value.into()));
+        self
+    }
+
     /// The XML error document (no body for HEAD requests, as S3 does).
     pub(crate) fn to_response(&self, resource: &str, request_id: &str, head: bool) -> HttpResponse {
         let mut resp = HttpResponse::build(self.status);
         resp.insert_header(("x-amz-request-id", request_id));
+        for (name, value) in &self.headers {
+            resp.insert_header((*name, value.as_str()));
+        }
         if head {
             return resp.finish();
         }

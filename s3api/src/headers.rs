@@ -162,6 +162,13 @@ impl Overrides {
     }
 }
 
+/// `x-amz-version-id`, for a version written while its bucket kept versions.
+pub(crate) fn version_header(resp: &mut HttpResponseBuilder, info: &ObjectInfo) {
+    if let Some(v) = &info.version_id {
+        resp.insert_header(("x-amz-version-id", v.as_str()));
+    }
+}
+
 /// Writes an object's headers, the overrides taking the place of the stored ones.
 pub(crate) fn object_headers(
     resp: &mut HttpResponseBuilder,
@@ -313,6 +320,7 @@ mod tests {
             etag: "e".into(),
             attrs: ObjectAttrs::default(),
             parts: Vec::new(),
+            version_id: None,
         };
         let old = httpdate::fmt_http_date(UNIX_EPOCH + Duration::from_secs(10));
         let new = httpdate::fmt_http_date(UNIX_EPOCH + Duration::from_secs(2_000_000));

@@ -1,12 +1,12 @@
-//! ListObjects (v1), ListObjectsV2 and ListObjectVersions: one page request to the VFS, three
-//! response shapes.
+//! ListObjects (v1), ListObjectsV2 and ListObjectVersions: one page request to the VFS each, and
+//! their response shapes.
 
 use actix_web::HttpResponse;
-use s3gate_vfs::{ListItem, ListQuery};
+use s3gate_vfs::{ListItem, ListQuery, VersionItem, VersionQuery};
 
 use crate::acl::write_owner;
 use crate::ctx::Ctx;
-use crate::error::S3Result;
+use crate::error::{S3Error, S3Result};
 use crate::router::ListParams;
 use crate::token;
 use crate::xml::{enc, xml_ok, Xml};
@@ -21,10 +21,6 @@ pub(crate) enum Flavor<'a> {
         continuation_token: Option<&'a str>,
         start_after: Option<&'a str>,
         fetch_owner: bool,
-    },
-    Versions {
-        key_marker: Option<&'a str>,
-        version_id_marker: Option<&'a str>,
     },
 }
 
@@ -44,7 +40,6 @@ pub(crate) async fn list_objects(
             ..
         } => Some(token::decode(t)?),
         Flavor::V2 { start_after, .. } => start_after.map(str::to_string),
-        Flavor::Versions { key_marker, .. } => key_marker.map(str::to_string),
     }
     .filter(|a| !a.is_empty());
     let page = ctx
@@ -62,11 +57,7 @@ pub(crate) async fn list_objects(
     let last = page.items.last().map(|i| i.name().to_string());
     // A page of no keys asked for holds nothing, and S3 does not call it truncated.
     let truncated = page.truncated && max_keys > 0;
-    let root = match flavor {
-        Flavor::Versions { .. } => "ListVersionsResult",
-        _ => "ListBucketResult",
-    };
-    let mut x = Xml::document(root, true);
+    let mut x = Xml::document("ListBucketResult", true);
     // About what an entry takes, so that the document is not copied as it grows.
     x.reserve(page.items.len() * 256);
     // S3 encodes the prefix it echoes in every listing but the first version of ListObjects
@@ -101,18 +92,6 @@ pub(crate) async fn list_objects(
             }
             x.elem_num("KeyCount", page.items.len());
         }
-        Flavor::Versions {
-            version_id_marker, ..
-        } => {
-            x.elem("KeyMarker", &enc(url, after.as_deref().unwrap_or("")));
-            x.elem("VersionIdMarker", version_id_marker.unwrap_or(""));
-            if truncated {
-                if let Some(l) = &last {
-                    x.elem("NextKeyMarker", &enc(url, l));
-                    x.elem("NextVersionIdMarker", "null");
-                }
-            }
-        }
     }
     x.elem_num("MaxKeys", max_keys);
     if let Some(d) = delimiter {
@@ -128,12 +107,8 @@ pub(crate) async fn list_objects(
     };
     for item in &page.items {
         if let ListItem::Object { key, info } = item {
-            let versions = matches!(flavor, Flavor::Versions { .. });
-            x.open(if versions { "Version" } else { "Contents" });
+            x.open("Contents");
             x.elem("Key", &enc(url, key));
-            if versions {
-                x.elem("VersionId", "null").elem("IsLatest", "true");
-            }
             x.elem_time("LastModified", info.last_modified)
                 .etag(&info.etag)
                 .elem_num("Size", info.size);
@@ -146,6 +121,105 @@ pub(crate) async fn list_objects(
     }
     for item in &page.items {
         if let ListItem::CommonPrefix(p) = item {
+            x.open("CommonPrefixes")
+                .elem("Prefix", &enc(url, p))
+                .close();
+        }
+    }
+    Ok(xml_ok(x.finish()))
+}
+
+/// ListObjectVersions: the versions and delete markers of the keys, newest first within a key.
+pub(crate) async fn list_versions(
+    ctx: &Ctx,
+    list: &ListParams,
+    key_marker: Option<&str>,
+    version_id_marker: Option<&str>,
+) -> S3Result<HttpResponse> {
+    let max_keys = list.max;
+    let url = list.url;
+    let prefix = list.prefix.as_str();
+    let delimiter = list.delimiter.as_deref();
+    let key_marker = key_marker.filter(|k| !k.is_empty());
+    if key_marker.is_none() && version_id_marker.is_some_and(|v| !v.is_empty()) {
+        return Err(S3Error::invalid_argument(
+            "A version-id marker cannot be specified without a key marker.",
+        ));
+    }
+    let page = ctx
+        .vfs()
+        .list_versions(
+            &ctx.bucket,
+            &VersionQuery {
+                prefix,
+                delimiter,
+                key_marker,
+                version_id_marker,
+                max_keys,
+            },
+        )
+        .await?;
+    let truncated = page.truncated && max_keys > 0;
+    let mut x = Xml::document("ListVersionsResult", true);
+    x.reserve(page.items.len() * 256);
+    x.elem("Name", &ctx.bucket)
+        .elem("Prefix", &enc(url, prefix))
+        .elem("KeyMarker", &enc(url, key_marker.unwrap_or("")))
+        .elem("VersionIdMarker", version_id_marker.unwrap_or(""));
+    if truncated {
+        if let Some(k) = &page.next_key_marker {
+            x.elem("NextKeyMarker", &enc(url, k));
+        }
+        if let Some(v) = &page.next_version_id_marker {
+            x.elem("NextVersionIdMarker", v);
+        }
+    }
+    x.elem_num("MaxKeys", max_keys);
+    if let Some(d) = delimiter {
+        x.elem("Delimiter", &enc(url, d));
+    }
+    x.elem("IsTruncated", if truncated { "true" } else { "false" });
+    if url {
+        x.elem("EncodingType", "url");
+    }
+    let latest = |l: bool| if l { "true" } else { "false" };
+    for item in &page.items {
+        match item {
+            VersionItem::Version {
+                key,
+                version_id,
+                latest: l,
+                info,
+            } => {
+                x.open("Version")
+                    .elem("Key", &enc(url, key))
+                    .elem("VersionId", version_id)
+                    .elem("IsLatest", latest(*l))
+                    .elem_time("LastModified", info.last_modified)
+                    .etag(&info.etag)
+                    .elem_num("Size", info.size);
+                write_owner(&mut x, ctx);
+                x.elem("StorageClass", "STANDARD").close();
+            }
+            VersionItem::DeleteMarker {
+                key,
+                version_id,
+                latest: l,
+                last_modified,
+            } => {
+                x.open("DeleteMarker")
+                    .elem("Key", &enc(url, key))
+                    .elem("VersionId", version_id)
+                    .elem("IsLatest", latest(*l))
+                    .elem_time("LastModified", *last_modified);
+                write_owner(&mut x, ctx);
+                x.close();
+            }
+            VersionItem::CommonPrefix(_) => {}
+        }
+    }
+    for item in &page.items {
+        if let VersionItem::CommonPrefix(p) = item {
             x.open("CommonPrefixes")
                 .elem("Prefix", &enc(url, p))
                 .close();

@@ -8,7 +8,9 @@ use crate::acl::{owner, write_owner};
 use crate::checksum::{self, upload_algorithm, Algorithm};
 use crate::ctx::Ctx;
 use crate::error::{S3Error, S3Result};
-use crate::headers::{attrs_from_request, checksum_headers, quoted, write_precondition};
+use crate::headers::{
+    attrs_from_request, checksum_headers, quoted, version_header, write_precondition,
+};
 use crate::intake::Lent;
 use crate::router::ListParams;
 use crate::xml::{enc, parse_complete, xml_ok, CompletedPart, Xml};
@@ -156,6 +158,7 @@ pub(crate) async fn complete(ctx: &Ctx, id: &str, payload: Lent) -> S3Result<Htt
     x.checksum(info.attrs.checksum.as_ref(), true);
     let mut resp = HttpResponse::Ok();
     checksum_headers(&mut resp, info.attrs.checksum.as_ref());
+    version_header(&mut resp, &info);
     Ok(resp.content_type("application/xml").body(x.finish()))
 }
 

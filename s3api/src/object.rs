@@ -4,13 +4,13 @@ use actix_web::body::SizedStream;
 use actix_web::http::StatusCode;
 use actix_web::HttpResponse;
 use futures_util::StreamExt;
-use s3gate_vfs::{ObjectInfo, PutRequest};
+use s3gate_vfs::{ObjectInfo, ObjectReader, PutRequest, VersionDeleted, Versioning, VfsError};
 
-use crate::ctx::{check_version, Ctx};
+use crate::ctx::Ctx;
 use crate::error::{S3Error, S3Result};
 use crate::headers::{
     attrs_from_request, checksum_headers, etag_precondition, evaluate, object_headers, quoted,
-    write_precondition, Decision, Overrides,
+    version_header, write_precondition, Decision, Overrides,
 };
 use crate::intake::Lent;
 use crate::xml::{parse_delete, xml_ok, Xml};
@@ -107,7 +107,6 @@ pub(crate) async fn get(
     part_number: Option<u32>,
     head: bool,
 ) -> S3Result<HttpResponse> {
-    check_version(version_id)?;
     let overrides = Overrides::of(&ctx.query)?;
     // Either would pick the bytes; S3 refuses to guess which one was meant.
     if part_number.is_some() && ctx.req.headers().contains_key("range") {
@@ -115,7 +114,7 @@ pub(crate) async fn get(
             "Cannot specify both Range header and partNumber query parameter",
         ));
     }
-    let obj = ctx.vfs().open_object(&ctx.bucket, &ctx.key).await?;
+    let obj = open(ctx, version_id).await?;
     let info = &obj.info;
     match evaluate(&ctx.req, "", info) {
         Decision::Proceed => {}
@@ -147,6 +146,7 @@ pub(crate) async fn get(
     };
     let mut resp = HttpResponse::build(status);
     object_headers(&mut resp, info, &overrides);
+    version_header(&mut resp, info);
     // A stored checksum describes the whole object: never sent with a part of it.
     let whole = status == StatusCode::OK && part_number.is_none();
     if whole
@@ -170,6 +170,37 @@ pub(crate) async fn get(
         return Ok(resp.body(SizedStream::new(len, empty)));
     }
     Ok(resp.body(SizedStream::new(len, obj.stream(start, len))))
+}
+
+/// The version a GET or HEAD names, or the current one. A delete marker answers with its
+/// headers: 404 when it is the current version, 405 when named.
+async fn open(ctx: &Ctx, version_id: Option<&str>) -> S3Result<ObjectReader> {
+    let vfs = ctx.vfs();
+    let marker = |e: S3Error, id: &str| {
+        e.with_header("x-amz-delete-marker", "true")
+            .with_header("x-amz-version-id", id)
+    };
+    match version_id {
+        Some(v) => match vfs.open_version(&ctx.bucket, &ctx.key, v).await {
+            Err(VfsError::VersionIsDeleteMarker) => Err(marker(
+                S3Error::method_not_allowed(
+                    "The specified method is not allowed against this resource.",
+                ),
+                v,
+            )),
+            r => Ok(r?),
+        },
+        None => match vfs.open_object(&ctx.bucket, &ctx.key).await {
+            Err(VfsError::NoSuchKey) => {
+                let e = S3Error::from(VfsError::NoSuchKey);
+                Err(match vfs.current_delete_marker(&ctx.bucket, &ctx.key)? {
+                    Some(id) => marker(e, &id),
+                    None => e,
+                })
+            }
+            r => Ok(r?),
+        },
+    }
 }
 
 pub(crate) async fn put(ctx: &Ctx, payload: Lent) -> S3Result<HttpResponse> {
@@ -199,17 +230,52 @@ pub(crate) async fn put(ctx: &Ctx, payload: Lent) -> S3Result<HttpResponse> {
     let mut resp = HttpResponse::Ok();
     resp.insert_header(("etag", quoted(&info.etag)));
     checksum_headers(&mut resp, info.attrs.checksum.as_ref());
+    version_header(&mut resp, &info);
     Ok(resp.finish())
 }
 
 pub(crate) async fn delete(ctx: &Ctx, version_id: Option<&str>) -> S3Result<HttpResponse> {
-    check_version(version_id)?;
     // A delete takes If-Match only, as in S3.
-    let precondition = etag_precondition(ctx.header("if-match").map(str::to_string), None);
-    ctx.vfs()
-        .delete_object(&ctx.bucket, &ctx.key, precondition.as_ref())
-        .await?;
-    Ok(HttpResponse::NoContent().finish())
+    let if_match = ctx.header("if-match").map(str::to_string);
+    let mut resp = HttpResponse::NoContent();
+    if let Some(done) = delete_one(ctx, &ctx.key, version_id, if_match).await? {
+        if done.delete_marker {
+            resp.insert_header(("x-amz-delete-marker", "true"));
+        }
+        resp.insert_header(("x-amz-version-id", done.version_id));
+    }
+    Ok(resp.finish())
+}
+
+/// One delete of DeleteObject or DeleteObjects: a version named is removed for good; in a
+/// bucket that has versions, a delete without one adds a delete marker; elsewhere the object
+/// goes. `None` when no version was involved.
+async fn delete_one(
+    ctx: &Ctx,
+    key: &str,
+    version_id: Option<&str>,
+    if_match: Option<String>,
+) -> S3Result<Option<VersionDeleted>> {
+    let vfs = ctx.vfs();
+    // Folder markers (`dir/`) are folders, which keep no versions.
+    let versioned =
+        ctx.bucket_record().await?.versioning != Versioning::Unversioned && !key.ends_with('/');
+    if (versioned || version_id.is_some()) && if_match.is_some() {
+        return Err(S3Error::not_implemented(
+            "A conditional delete of a version, or in a bucket that has versions, is not \
+             supported",
+        ));
+    }
+    Ok(match version_id {
+        Some(v) => Some(vfs.delete_version(&ctx.bucket, key, v).await?),
+        None if versioned => vfs.add_delete_marker(&ctx.bucket, key).await?,
+        None => {
+            let precondition = etag_precondition(if_match, None);
+            vfs.delete_object(&ctx.bucket, key, precondition.as_ref())
+                .await?;
+            None
+        }
+    })
 }
 
 pub(crate) async fn delete_many(ctx: &Ctx, payload: Lent) -> S3Result<HttpResponse> {
@@ -220,31 +286,34 @@ pub(crate) async fn delete_many(ctx: &Ctx, payload: Lent) -> S3Result<HttpRespon
     let results: Vec<_> = futures_util::stream::iter(request.objects)
         .map(|o| async move {
             // An `<ETag>` is that key's If-Match: failing it fails that key only.
-            let precondition = etag_precondition(o.etag, None);
-            let result = ctx
-                .vfs()
-                .delete_object(&ctx.bucket, &o.key, precondition.as_ref())
-                .await;
-            (o.key, result)
+            let result = delete_one(ctx, &o.key, o.version_id.as_deref(), o.etag).await;
+            (o.key, o.version_id, result)
         })
         .buffered(DELETE_CONCURRENCY)
         .collect()
         .await;
     let mut x = Xml::document("DeleteResult", true);
-    for (key, result) in results {
+    for (key, version_id, result) in results {
         match result {
-            Ok(()) => {
+            Ok(done) => {
                 if !request.quiet {
-                    x.open("Deleted").elem("Key", &key).close();
+                    x.open("Deleted").elem("Key", &key);
+                    if let Some(v) = &version_id {
+                        x.elem("VersionId", v);
+                    }
+                    if let Some(done) = done.filter(|d| d.delete_marker) {
+                        x.elem("DeleteMarker", "true")
+                            .elem("DeleteMarkerVersionId", &done.version_id);
+                    }
+                    x.close();
                 }
             }
             Err(e) => {
-                let e = S3Error::from(e);
-                x.open("Error")
-                    .elem("Key", &key)
-                    .elem("Code", e.code)
-                    .elem("Message", &e.message)
-                    .close();
+                x.open("Error").elem("Key", &key);
+                if let Some(v) = &version_id {
+                    x.elem("VersionId", v);
+                }
+                x.elem("Code", e.code).elem("Message", &e.message).close();
             }
         }
     }

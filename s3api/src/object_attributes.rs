@@ -5,7 +5,6 @@ use actix_web::HttpResponse;
 use s3gate_vfs::{Checksum, ObjectInfo};
 
 use crate::checksum;
-use crate::ctx::check_version;
 use crate::ctx::Ctx;
 use crate::error::S3Result;
 use crate::router::Attributes;
@@ -23,7 +22,7 @@ pub(crate) async fn get(
     want: Attributes,
     page: PartsPage,
 ) -> S3Result<HttpResponse> {
-    check_version(version_id)?;
+    ctx.check_version(version_id).await?;
     let info = ctx.vfs().head_object(&ctx.bucket, &ctx.key).await?;
     let checksum = info.attrs.checksum.as_ref();
     let mut x = Xml::document("GetObjectAttributesResponse", true);

@@ -23,7 +23,7 @@ use base64::Engine;
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use hmac::{Hmac, Mac};
-use s3gate_vfs::{ChecksumSlot, PutRequest};
+use s3gate_vfs::{ChecksumSlot, ObjectInfo, PutRequest};
 use sha1::Sha1;
 use subtle::ConstantTimeEq;
 
@@ -31,7 +31,7 @@ use crate::auth;
 use crate::checksum::{self, Algorithm, Hasher};
 use crate::ctx::Ctx;
 use crate::error::{S3Error, S3Result};
-use crate::headers::{attrs_from_pairs, decode_content_md5, quoted};
+use crate::headers::{attrs_from_pairs, decode_content_md5, quoted, version_header};
 use crate::intake::Lent;
 use crate::tags::{self, Holder};
 use crate::xml::{parse_tagging, url_encode, Xml};
@@ -149,7 +149,7 @@ pub(crate) async fn post(ctx: &Ctx, payload: Lent) -> S3Result<HttpResponse> {
             },
         )
         .await?;
-    respond(ctx, &fields, &key, &info.etag)
+    respond(ctx, &fields, &key, &info)
 }
 
 /// A failure of the request body (a timeout, a cut-off client) carried through the form
@@ -172,7 +172,8 @@ fn malformed(e: MultipartError) -> S3Error {
 }
 
 /// The answer S3 gives: a redirect, or the status the form asks for (204 unless 200 or 201).
-fn respond(ctx: &Ctx, fields: &Fields, key: &str, etag: &str) -> S3Result<HttpResponse> {
+fn respond(ctx: &Ctx, fields: &Fields, key: &str, info: &ObjectInfo) -> S3Result<HttpResponse> {
+    let etag = info.etag.as_str();
     let location = format!("/{}/{}", url_encode(&ctx.bucket), url_encode(key));
     let redirect = fields
         .get("success_action_redirect")
@@ -186,10 +187,11 @@ fn respond(ctx: &Ctx, fields: &Fields, key: &str, etag: &str) -> S3Result<HttpRe
             url_encode(key),
             url_encode(&quoted(etag))
         );
-        return Ok(HttpResponse::SeeOther()
-            .insert_header(("location", target))
-            .insert_header(("etag", quoted(etag)))
-            .finish());
+        let mut resp = HttpResponse::SeeOther();
+        resp.insert_header(("location", target))
+            .insert_header(("etag", quoted(etag)));
+        version_header(&mut resp, info);
+        return Ok(resp.finish());
     }
     let status = match fields.get("success_action_status") {
         Some("200") => StatusCode::OK,
@@ -199,6 +201,7 @@ fn respond(ctx: &Ctx, fields: &Fields, key: &str, etag: &str) -> S3Result<HttpRe
     let mut resp = HttpResponse::build(status);
     resp.insert_header(("etag", quoted(etag)))
         .insert_header(("location", location.clone()));
+    version_header(&mut resp, info);
     if status != StatusCode::CREATED {
         return Ok(resp.finish());
     }

@@ -145,6 +145,8 @@ impl Op {
 pub(crate) struct CopySource {
     pub(crate) bucket: String,
     pub(crate) key: String,
+    /// The version named, checked where it is looked up.
+    pub(crate) version_id: Option<String>,
 }
 
 impl CopySource {
@@ -155,7 +157,7 @@ impl CopySource {
             Some((p, q)) => (p, q.strip_prefix("versionId=")),
             None => (value, None),
         };
-        if version.is_some_and(|v| v != "null") {
+        if version.is_some_and(str::is_empty) {
             return Err(S3Error::invalid_argument("Invalid version id specified"));
         }
         let decoded = path_decode(path)?;
@@ -167,6 +169,7 @@ impl CopySource {
         Ok(CopySource {
             bucket: bucket.to_string(),
             key: key.to_string(),
+            version_id: version.map(str::to_string),
         })
     }
 }
@@ -891,6 +894,7 @@ mod tests {
         let src = |b: &str, k: &str| CopySource {
             bucket: b.into(),
             key: k.into(),
+            version_id: None,
         };
         let copy = [("x-amz-copy-source", "/src/a%20b")];
         assert_eq!(
@@ -1042,14 +1046,23 @@ mod tests {
         let src = |b: &str, k: &str| CopySource {
             bucket: b.into(),
             key: k.into(),
+            version_id: None,
         };
         assert_eq!(CopySource::parse("/b/k%20x").unwrap(), src("b", "k x"));
+        let version = |v: &str| CopySource {
+            version_id: Some(v.into()),
+            ..src("b", "a/b")
+        };
         assert_eq!(
             CopySource::parse("b/a/b?versionId=null").unwrap(),
-            src("b", "a/b")
+            version("null")
+        );
+        assert_eq!(
+            CopySource::parse("b/a/b?versionId=3").unwrap(),
+            version("3")
         );
         assert!(CopySource::parse("b").is_err());
-        assert!(CopySource::parse("b/k?versionId=3").is_err());
+        assert!(CopySource::parse("b/k?versionId=").is_err());
     }
 
     #[test]
@@ -1067,6 +1080,7 @@ mod tests {
         let src = || CopySource {
             bucket: "s".into(),
             key: "k".into(),
+            version_id: None,
         };
         let id = || "u".to_string();
         let classes = [

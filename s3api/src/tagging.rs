@@ -4,7 +4,7 @@
 
 use actix_web::HttpResponse;
 
-use crate::ctx::{check_version, Ctx};
+use crate::ctx::Ctx;
 use crate::error::{S3Error, S3Result};
 use crate::intake::Lent;
 use crate::tags::{checked, Holder, TagSet};
@@ -32,7 +32,7 @@ async fn read(ctx: &Ctx, payload: Lent, holder: Holder) -> S3Result<TagSet> {
 
 /// GetObjectTagging.
 pub(crate) async fn get_object(ctx: &Ctx, version_id: Option<&str>) -> S3Result<HttpResponse> {
-    check_version(version_id)?;
+    ctx.check_version(version_id).await?;
     let info = ctx.vfs().head_object(&ctx.bucket, &ctx.key).await?;
     Ok(document(&info.attrs.tags))
 }
@@ -43,7 +43,7 @@ pub(crate) async fn put_object(
     version_id: Option<&str>,
     payload: Lent,
 ) -> S3Result<HttpResponse> {
-    check_version(version_id)?;
+    ctx.check_version(version_id).await?;
     let tags = read(ctx, payload, Holder::Object).await?;
     ctx.vfs()
         .set_object_tags(&ctx.bucket, &ctx.key, tags)
@@ -53,7 +53,7 @@ pub(crate) async fn put_object(
 
 /// DeleteObjectTagging.
 pub(crate) async fn delete_object(ctx: &Ctx, version_id: Option<&str>) -> S3Result<HttpResponse> {
-    check_version(version_id)?;
+    ctx.check_version(version_id).await?;
     ctx.vfs()
         .set_object_tags(&ctx.bucket, &ctx.key, TagSet::new())
         .await?;

@@ -370,6 +370,8 @@ pub(crate) struct DeleteTarget {
     pub(crate) key: String,
     /// `<ETag>`: delete only that version (as `If-Match` on DeleteObject).
     pub(crate) etag: Option<String>,
+    /// `<VersionId>`: remove that version for good.
+    pub(crate) version_id: Option<String>,
 }
 
 /// The most keys one DeleteObjects may name.
@@ -384,6 +386,7 @@ pub(crate) fn parse_delete(body: &[u8]) -> S3Result<DeleteRequest> {
             Some(k) if !k.text.is_empty() => Ok(DeleteTarget {
                 key: k.text.clone(),
                 etag: o.child("ETag").map(|e| e.text.trim().to_string()),
+                version_id: o.child("VersionId").map(|e| e.text.trim().to_string()),
             }),
             _ => Err(malformed("an Object without a Key")),
         })
@@ -540,11 +543,13 @@ mod tests {
         let target = |key: &str, etag: Option<&str>| DeleteTarget {
             key: key.to_string(),
             etag: etag.map(str::to_string),
+            version_id: None,
         };
-        assert_eq!(
-            r.objects,
-            vec![target("a&b", None), target("c\u{1}d", None)]
-        );
+        let versioned = DeleteTarget {
+            version_id: Some("null".into()),
+            ..target("c\u{1}d", None)
+        };
+        assert_eq!(r.objects, vec![target("a&b", None), versioned]);
         let r = parse_delete(br#"<Delete><Object><Key>k</Key><ETag>"e1"</ETag></Object></Delete>"#)
             .unwrap();
         assert_eq!(r.objects, vec![target("k", Some("\"e1\""))]);

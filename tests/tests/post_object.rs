@@ -393,3 +393,42 @@ async fn a_server_without_keys_takes_a_form_without_a_policy() {
     let resp = post(&s, "open", form(&[], "a", b"hello")).await;
     assert_eq!(resp.status().as_u16(), 400);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_form_upload_into_a_versioned_bucket_names_its_version() {
+    let s = TestServer::start().await;
+    s.create_bucket("versioned").await;
+    s.client
+        .put_bucket_versioning()
+        .bucket("versioned")
+        .versioning_configuration(
+            aws_sdk_s3::types::VersioningConfiguration::builder()
+                .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let mut ids = Vec::new();
+    for body in [&b"first"[..], b"second"] {
+        let resp = post(&s, "versioned", form(&[("key", "v.txt")], "f", body)).await;
+        assert_eq!(resp.status().as_u16(), 204);
+        ids.push(
+            resp.headers()["x-amz-version-id"]
+                .to_str()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    assert_ne!(ids[0], ids[1]);
+    let old = s
+        .client
+        .get_object()
+        .bucket("versioned")
+        .key("v.txt")
+        .version_id(&ids[0])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(body_of(old).await, b"first");
+}

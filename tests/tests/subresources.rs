@@ -3,9 +3,7 @@
 //! for an unversioned bucket owned by the caller.
 
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{
-    BucketVersioningStatus, ObjectCannedAcl, Permission, VersioningConfiguration,
-};
+use aws_sdk_s3::types::{ObjectCannedAcl, Permission};
 
 use crate::common::*;
 
@@ -170,29 +168,6 @@ async fn versioning_was_never_enabled() {
     assert_eq!(out.status(), None);
     assert_eq!(out.mfa_delete(), None);
 
-    // Turning it on is not implemented, and changes nothing.
-    expect_error(
-        s.client
-            .put_bucket_versioning()
-            .bucket("bkt")
-            .versioning_configuration(
-                VersioningConfiguration::builder()
-                    .status(BucketVersioningStatus::Enabled)
-                    .build(),
-            )
-            .send()
-            .await,
-        501,
-        "NotImplemented",
-    );
-    let out = s
-        .client
-        .get_bucket_versioning()
-        .bucket("bkt")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(out.status(), None);
     assert_unchanged(&s, &etag).await;
 }
 

@@ -1,8 +1,14 @@
-//! Bucket versioning: PutBucketVersioning checks its document as S3 does, and refuses to turn
-//! versioning on (or to suspend it) while overwrites and deletes still destroy the version they
-//! replace, leaving the bucket and its objects as they were.
+//! Bucket versioning: PutBucketVersioning checks its document as S3 does; in a bucket with
+//! versioning Enabled overwrites and deletes keep what they replace (deletes add markers), every
+//! version reads back by its id, a version deleted by id is gone for good, Suspended writes and
+//! deletes replace the null version, ListObjectVersions pages through it all, and the plain
+//! directory shows the current state.
 
-use aws_sdk_s3::types::{BucketVersioningStatus, MfaDelete, VersioningConfiguration};
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{
+    BucketVersioningStatus, Delete, MfaDelete, ObjectIdentifier, VersioningConfiguration,
+};
+use s3gate_config::CacheMode;
 
 use crate::common::*;
 
@@ -41,27 +47,48 @@ async fn put_doc(s: &TestServer, bucket: &str, doc: &str, md5: bool) -> (u16, Op
     (status, xml_value(&r.text().await.unwrap(), "Code"))
 }
 
+async fn set(s: &TestServer, wanted: BucketVersioningStatus) {
+    s.client
+        .put_bucket_versioning()
+        .bucket("bkt")
+        .versioning_configuration(VersioningConfiguration::builder().status(wanted).build())
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{}", describe(&e)));
+}
+
 #[tokio::test(flavor = "multi_thread")]
-async fn enabling_or_suspending_is_refused_while_versions_are_not_kept() {
+async fn enabling_and_suspending_set_the_state_and_leave_objects_as_they_were() {
     let s = setup().await;
     for wanted in [
         BucketVersioningStatus::Enabled,
         BucketVersioningStatus::Suspended,
+        BucketVersioningStatus::Enabled,
     ] {
-        expect_error(
-            s.client
-                .put_bucket_versioning()
-                .bucket("bkt")
-                .versioning_configuration(VersioningConfiguration::builder().status(wanted).build())
-                .send()
-                .await,
-            501,
-            "NotImplemented",
-        );
+        set(&s, wanted.clone()).await;
+        assert_eq!(status(&s).await, Some(wanted));
     }
-    assert_eq!(status(&s).await, None);
     assert_eq!(s.get("bkt", "obj").await, b"current");
     assert_eq!(s.list_keys("bkt").await, ["obj"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_write_cache_keeps_versioning_off() {
+    let s = TestServer::start_with(|c| c.vfs.cache_mode = CacheMode::Writes).await;
+    s.create_bucket("bkt").await;
+    let e = s
+        .client
+        .put_bucket_versioning()
+        .bucket("bkt")
+        .versioning_configuration(
+            VersioningConfiguration::builder()
+                .status(BucketVersioningStatus::Enabled)
+                .build(),
+        )
+        .send()
+        .await;
+    expect_error(e, 501, "NotImplemented");
+    assert_eq!(status(&s).await, None);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -120,13 +147,398 @@ async fn a_document_s3_would_not_take_is_refused_as_s3_refuses_it() {
     let got = put_doc(&s, "bkt", &good, false).await;
     assert_eq!(got, (400, Some("InvalidRequest".into())));
     // Without the namespace, as some clients send it, the document is read all the same.
-    let bare = "<VersioningConfiguration><Status>Enabled</Status></VersioningConfiguration>";
+    let bare = "<VersioningConfiguration><Status>Suspended</Status></VersioningConfiguration>";
     let got = put_doc(&s, "bkt", bare, true).await;
-    assert_eq!(got, (501, Some("NotImplemented".into())));
+    assert_eq!(got, (200, None));
+    assert_eq!(status(&s).await, Some(BucketVersioningStatus::Suspended));
     let got = put_doc(&s, "bkt", &doc(""), true).await;
     assert_eq!(got, (200, None));
     let got = put_doc(&s, "nobkt", &good, true).await;
     assert_eq!(got, (404, Some("NoSuchBucket".into())));
-    assert_eq!(status(&s).await, None);
+    assert_eq!(status(&s).await, Some(BucketVersioningStatus::Suspended));
     assert_eq!(s.get("bkt", "obj").await, b"current");
+}
+
+/// Puts `data` at `key` and returns the version id answered.
+async fn put_version(s: &TestServer, key: &str, data: &[u8]) -> Option<String> {
+    let out = s
+        .client
+        .put_object()
+        .bucket("bkt")
+        .key(key)
+        .body(ByteStream::from(data.to_vec()))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("put {key}: {}", describe(&e)));
+    out.version_id().map(str::to_string)
+}
+
+async fn get_version(s: &TestServer, key: &str, version: &str) -> Vec<u8> {
+    let out = s
+        .client
+        .get_object()
+        .bucket("bkt")
+        .key(key)
+        .version_id(version)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("get {key}@{version}: {}", describe(&e)));
+    assert_eq!(out.version_id(), Some(version));
+    body_of(out).await
+}
+
+/// A raw GET (or HEAD) of `key`: status, `x-amz-delete-marker`, `x-amz-version-id`.
+async fn raw(s: &TestServer, method: &str, key: &str) -> (u16, Option<String>, Option<String>) {
+    let r = http()
+        .request(method.parse().unwrap(), s.url(&format!("/bkt/{key}")))
+        .send()
+        .await
+        .unwrap();
+    let h = |n: &str| r.headers().get(n).map(|v| v.to_str().unwrap().to_string());
+    (
+        r.status().as_u16(),
+        h("x-amz-delete-marker"),
+        h("x-amz-version-id"),
+    )
+}
+
+/// Every version and marker of the bucket as (key, version, latest, is a marker), paged `max`
+/// at a time from the SDK's markers: by key, then a key's versions, then its markers, each
+/// newest first.
+async fn all_versions(s: &TestServer, max: i32) -> Vec<(String, String, bool, bool)> {
+    let mut out = Vec::new();
+    let (mut km, mut vm) = (None::<String>, None::<String>);
+    loop {
+        let page = s
+            .client
+            .list_object_versions()
+            .bucket("bkt")
+            .max_keys(max)
+            .set_key_marker(km.clone())
+            .set_version_id_marker(vm.clone())
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{}", describe(&e)));
+        let entries: Vec<(String, String, bool, bool)> = page
+            .versions()
+            .iter()
+            .map(|v| {
+                let key = v.key().unwrap().to_string();
+                (
+                    key,
+                    v.version_id().unwrap().to_string(),
+                    v.is_latest().unwrap(),
+                    false,
+                )
+            })
+            .chain(page.delete_markers().iter().map(|m| {
+                let key = m.key().unwrap().to_string();
+                (
+                    key,
+                    m.version_id().unwrap().to_string(),
+                    m.is_latest().unwrap(),
+                    true,
+                )
+            }))
+            .collect();
+        assert!(entries.len() <= max as usize);
+        out.extend(entries);
+        if page.is_truncated() != Some(true) {
+            // Versions and markers come in two lists, each newest first within a key: kept
+            // apart per key, so that how pages cut them changes nothing.
+            out.sort_by(|a, b| (&a.0, a.3).cmp(&(&b.0, b.3)));
+            return out;
+        }
+        km = page.next_key_marker().map(str::to_string);
+        vm = page.next_version_id_marker().map(str::to_string);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_version_reads_back_byte_exact_and_survives_a_restart() {
+    let mut s = setup().await; // "obj" written before versioning: the null version
+    set(&s, BucketVersioningStatus::Enabled).await;
+    let big: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+    let v1 = put_version(&s, "obj", &big).await.expect("a version id");
+    let v2 = put_version(&s, "obj", b"second").await.unwrap();
+    assert_ne!(v1, v2);
+    assert_eq!(std::fs::read(s.path_of("bkt", "obj")).unwrap(), b"second");
+    for _ in 0..2 {
+        assert_eq!(get_version(&s, "obj", "null").await, b"current");
+        assert_eq!(get_version(&s, "obj", &v1).await, big);
+        assert_eq!(get_version(&s, "obj", &v2).await, b"second");
+        let head = s
+            .client
+            .head_object()
+            .bucket("bkt")
+            .key("obj")
+            .version_id(&v1)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(head.content_length(), Some(big.len() as i64));
+        assert_eq!(s.head("bkt", "obj").await.version_id(), Some(v2.as_str()));
+        s.restart().await;
+    }
+    // An id this server never made, and one it might have but the key does not have.
+    let e = s
+        .client
+        .get_object()
+        .bucket("bkt")
+        .key("obj")
+        .version_id("bogus")
+        .send()
+        .await;
+    expect_error(e, 400, "InvalidArgument");
+    let other = put_version(&s, "other", b"x").await.unwrap();
+    let e = s
+        .client
+        .get_object()
+        .bucket("bkt")
+        .key("obj")
+        .version_id(other)
+        .send()
+        .await;
+    expect_error(e, 404, "NoSuchVersion");
+    // Copies answer their version too, and copy any version named.
+    let copied = s.copy("bkt", "copy", "bkt/obj").send().await.unwrap();
+    assert!(copied.version_id().is_some());
+    // The copy shares its source's file: the source's next version leaves it alone.
+    let v3 = put_version(&s, "obj", b"third").await.unwrap();
+    assert_eq!(s.get("bkt", "copy").await, b"second");
+    assert_eq!(get_version(&s, "obj", &v2).await, b"second");
+    s.client
+        .delete_object()
+        .bucket("bkt")
+        .key("obj")
+        .version_id(&v3)
+        .send()
+        .await
+        .unwrap();
+    s.copy("bkt", "from-v1", format!("bkt/obj?versionId={v1}"))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{}", describe(&e)));
+    assert_eq!(s.get("bkt", "from-v1").await, big);
+    s.copy("bkt", "from-null", "bkt/obj?versionId=null")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(s.get("bkt", "from-null").await, b"current");
+    let e = s.copy("bkt", "x", "bkt/obj?versionId=bogus").send().await;
+    expect_error(e, 400, "InvalidArgument");
+    assert_eq!(
+        s.list_keys("bkt").await,
+        ["copy", "from-null", "from-v1", "obj", "other"]
+    );
+    // Tagging serves the current version only.
+    let tags = || {
+        aws_sdk_s3::types::Tagging::builder()
+            .tag_set(
+                aws_sdk_s3::types::Tag::builder()
+                    .key("k")
+                    .value("v")
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+            .unwrap()
+    };
+    let tag = |v: &str| {
+        s.client
+            .put_object_tagging()
+            .bucket("bkt")
+            .key("obj")
+            .version_id(v)
+            .tagging(tags())
+    };
+    tag(&v2)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{}", describe(&e)));
+    expect_error(tag(&v1).send().await, 501, "NotImplemented");
+    expect_error(tag("bogus").send().await, 400, "InvalidArgument");
+    // Folder markers keep no versions: deleting one deletes it.
+    s.put("bkt", "dir/", Vec::new()).await;
+    let out = s.delete("bkt", "dir/").await;
+    assert_eq!(out.delete_marker(), None);
+    assert!(!s.root().join("bkt/dir").exists());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn three_deletes_make_three_markers_and_deleting_markers_brings_the_object_back() {
+    let s = setup().await;
+    set(&s, BucketVersioningStatus::Enabled).await;
+    let v1 = put_version(&s, "dir/k", b"one").await.unwrap();
+    let mut markers = Vec::new();
+    for _ in 0..3 {
+        let out = s.delete("bkt", "dir/k").await;
+        assert_eq!(out.delete_marker(), Some(true));
+        markers.push(out.version_id().unwrap().to_string());
+    }
+    assert!(
+        !s.root().join("bkt/dir").exists(),
+        "the directory shows the key gone"
+    );
+    assert_eq!(s.list_keys("bkt").await, ["obj"]);
+    let newest = markers[2].clone();
+    for method in ["GET", "HEAD"] {
+        assert_eq!(
+            raw(&s, method, "dir/k").await,
+            (404, Some("true".into()), Some(newest.clone()))
+        );
+    }
+    let e = s
+        .client
+        .get_object()
+        .bucket("bkt")
+        .key("dir/k")
+        .version_id(&markers[0])
+        .send()
+        .await;
+    expect_error(e, 405, "MethodNotAllowed");
+    let listed = all_versions(&s, 1000).await;
+    let e = |k: &str, v: &str, l: bool, m: bool| (k.to_string(), v.to_string(), l, m);
+    assert_eq!(
+        listed,
+        vec![
+            e("dir/k", &v1, false, false),
+            e("dir/k", &markers[2], true, true),
+            e("dir/k", &markers[1], false, true),
+            e("dir/k", &markers[0], false, true),
+            e("obj", "null", true, false),
+        ]
+    );
+    // Markers deleted by id, the newest last: then the object is back.
+    for m in [&markers[0], &markers[1], &markers[2]] {
+        let out = s
+            .client
+            .delete_object()
+            .bucket("bkt")
+            .key("dir/k")
+            .version_id(m)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(out.delete_marker(), Some(true));
+        assert_eq!(out.version_id(), Some(m.as_str()));
+    }
+    assert_eq!(s.get("bkt", "dir/k").await, b"one");
+    assert_eq!(std::fs::read(s.path_of("bkt", "dir/k")).unwrap(), b"one");
+    // A version deleted by id is gone for good; the bucket is empty only when no version or
+    // marker is left.
+    s.client
+        .delete_object()
+        .bucket("bkt")
+        .key("dir/k")
+        .version_id(&v1)
+        .send()
+        .await
+        .unwrap();
+    s.assert_no_such_key("bkt", "dir/k").await;
+    s.delete("bkt", "obj").await;
+    let e = s.client.delete_bucket().bucket("bkt").send().await;
+    expect_error(e, 409, "BucketNotEmpty");
+    // DeleteObjects takes version ids and tells of markers.
+    let ids = all_versions(&s, 1000).await;
+    let objects: Vec<ObjectIdentifier> = ids
+        .iter()
+        .map(|(k, v, _, _)| {
+            ObjectIdentifier::builder()
+                .key(k)
+                .version_id(v)
+                .build()
+                .unwrap()
+        })
+        .collect();
+    let out = s
+        .client
+        .delete_objects()
+        .bucket("bkt")
+        .delete(
+            Delete::builder()
+                .set_objects(Some(objects))
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(out.errors().is_empty(), "{:?}", out.errors());
+    let marker = out
+        .deleted()
+        .iter()
+        .find(|d| d.delete_marker() == Some(true))
+        .unwrap();
+    assert_eq!(marker.delete_marker_version_id(), marker.version_id());
+    assert_eq!(out.deleted().len(), 2);
+    s.client.delete_bucket().bucket("bkt").send().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn suspended_writes_and_deletes_replace_the_null_version() {
+    let s = setup().await;
+    set(&s, BucketVersioningStatus::Enabled).await;
+    let v1 = put_version(&s, "obj", b"versioned").await.unwrap();
+    set(&s, BucketVersioningStatus::Suspended).await;
+    // The null version from before versioning is replaced wherever it sits.
+    assert_eq!(
+        put_version(&s, "obj", b"null-2").await.as_deref(),
+        Some("null")
+    );
+    let e = |k: &str, v: &str, l: bool, m: bool| (k.to_string(), v.to_string(), l, m);
+    assert_eq!(
+        all_versions(&s, 1000).await,
+        vec![e("obj", "null", true, false), e("obj", &v1, false, false)]
+    );
+    assert_eq!(get_version(&s, "obj", "null").await, b"null-2");
+    let out = s.delete("bkt", "obj").await;
+    assert_eq!(
+        (out.delete_marker(), out.version_id()),
+        (Some(true), Some("null"))
+    );
+    assert_eq!(
+        all_versions(&s, 1000).await,
+        vec![e("obj", &v1, false, false), e("obj", "null", true, true)]
+    );
+    assert_eq!(get_version(&s, "obj", &v1).await, b"versioned");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn list_object_versions_pages_with_both_markers() {
+    let s = setup().await;
+    set(&s, BucketVersioningStatus::Enabled).await;
+    for key in ["a", "b/c", "b/d", "e"] {
+        for round in 0..3 {
+            put_version(&s, key, format!("{key}{round}").as_bytes()).await;
+        }
+    }
+    s.delete("bkt", "e").await;
+    let whole = all_versions(&s, 1000).await;
+    assert_eq!(whole.len(), 1 + 4 * 3 + 1);
+    for max in [1, 2, 3, 5] {
+        assert_eq!(all_versions(&s, max).await, whole, "pages of {max}");
+    }
+    // A delimiter rolls a folder's versions up into one prefix.
+    let out = s
+        .client
+        .list_object_versions()
+        .bucket("bkt")
+        .delimiter("/")
+        .send()
+        .await
+        .unwrap();
+    let prefixes: Vec<&str> = out
+        .common_prefixes()
+        .iter()
+        .map(|p| p.prefix().unwrap())
+        .collect();
+    assert_eq!(prefixes, ["b/"]);
+    assert_eq!(out.versions().len(), 3 + 3 + 1);
+    assert_eq!(out.delete_markers().len(), 1);
+    // The plain directory holds the current state only.
+    assert_eq!(
+        files_under(&s.root().join("bkt")),
+        ["a", "b/c", "b/d", "obj"]
+    );
 }

@@ -74,6 +74,18 @@ impl Change for Publish {
 
     async fn apply(self, vfs: &Vfs, at: At<'_>) -> Result<ObjectInfo> {
         let Publish { upload, mut meta } = self;
+        // In a bucket that keeps versions, the version replaced moves to the version store
+        // first, or the `null` one goes; what that needs is committed with the new record
+        // (version.rs).
+        let replacing = match vfs.replacing(at).await {
+            Ok(r) => r,
+            Err(e) => {
+                upload.abort().await;
+                return Err(e);
+            }
+        };
+        meta.version = replacing.version;
+        let version_edits = replacing.edits.clone();
         // The record is queued from inside the publishing task: a request cancelled mid-way
         // (client gone) cannot leave the object published without its record.
         let index_key = key::index_key(at.bucket, at.key);
@@ -89,13 +101,19 @@ impl Change for Publish {
             };
             let mut ops = vec![Edit::Put(Tree::Objects, index_key, meta.encode())];
             ops.extend(queue(fingerprint));
+            ops.extend(version_edits);
             ops
         })?;
-        meta.fingerprint = upload
-            .commit(at.path, vfs.fsync, record)
-            .await
-            .map_err(|e| VfsError::from_key_io(e, at.key))?;
+        let published = upload.commit(at.path, vfs.fsync, record).await;
+        meta.fingerprint = match published {
+            Ok(fp) => fp,
+            Err(e) => {
+                vfs.unreplace(at.path, replacing).await?;
+                return Err(VfsError::from_key_io(e, at.key));
+            }
+        };
         recorded.await?;
+        vfs.replaced(replacing).await?;
         if !in_write_cache {
             vfs.own_writes.note(at.path, meta.fingerprint);
         }

@@ -26,6 +26,15 @@ fn intent_key(path: &str) -> Vec<u8> {
     [INTENT, path.as_bytes()].concat()
 }
 
+/// The intent to remove the file at `path` while it is version `fp`, and its removal: for
+/// another change that removes a file (a version dropped from the version store).
+pub(crate) fn delete_intent(path: &str, fp: &Fingerprint) -> (Edit, Edit) {
+    (
+        Edit::Put(Tree::State, intent_key(path), encode(fp)),
+        Edit::Delete(Tree::State, intent_key(path)),
+    )
+}
+
 /// The object goes, file and record. Only a file is an object: anything else at the path (a
 /// link, a FIFO, a socket another program put there) stays, and the key answers as absent, as
 /// it did.
@@ -43,7 +52,7 @@ impl Change for Remove {
 
 impl Vfs {
     /// Removes the object at `path` and its record; the caller holds the key's lock.
-    async fn delete_locked(&self, bucket: &str, key: &str, path: &str) -> Result<()> {
+    pub(crate) async fn delete_locked(&self, bucket: &str, key: &str, path: &str) -> Result<()> {
         let file = self
             .remote
             .stat(path)

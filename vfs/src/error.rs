@@ -27,6 +27,17 @@ pub enum VfsError {
     BadDigest,
     #[error("the specified multipart upload does not exist")]
     NoSuchUpload,
+    #[error("the specified version does not exist")]
+    NoSuchVersion,
+    /// A version id this server never makes.
+    #[error("invalid version id: {0:?}")]
+    InvalidVersion(String),
+    /// A delete marker's version named where only an object's will do (GET, HEAD).
+    #[error("the version named is a delete marker")]
+    VersionIsDeleteMarker,
+    /// A change in a bucket that has versions, where this server cannot keep them (why).
+    #[error("{0}")]
+    VersionsUnsupported(&'static str),
     #[error("{0}")]
     InvalidPart(String),
     #[error("the list of parts was not in ascending order")]

@@ -16,7 +16,7 @@ use crate::commit::{At, Change};
 use crate::error::{Result, VfsError};
 use crate::index::{ObjectAttrs, ObjectMeta};
 use crate::key::marker_path;
-use crate::object::{now_ns, CopyAttrs, ObjectInfo, ObjectReader, Precondition};
+use crate::object::{now_ns, CopyAttrs, CopyFrom, ObjectInfo, ObjectReader, Precondition};
 use crate::remote::{ByteStream, Fingerprint, Reader};
 use crate::vfs::Vfs;
 
@@ -33,6 +33,7 @@ pub(crate) fn marker_meta(modified_ns: i64, attrs: ObjectAttrs) -> ObjectMeta {
             id: 0,
         },
         etag: EMPTY_MD5.to_string(),
+        version: None,
         attrs,
         parts: Vec::new(),
         modified_ns: Some(modified_ns),
@@ -121,14 +122,16 @@ impl Vfs {
     /// often the same one, its headers replaced).
     pub(crate) async fn copy_to_marker(
         &self,
-        src_bucket: &str,
-        src_key: &str,
+        from: &CopyFrom<'_>,
         dst_bucket: &str,
         dst_key: &str,
         attrs: CopyAttrs,
         precondition: Option<Precondition>,
     ) -> Result<ObjectInfo> {
-        let src = self.head_object(src_bucket, src_key).await?;
+        let src = match from.version {
+            Some(_) => self.open_source(from).await?.0.info,
+            None => self.head_object(from.bucket, from.key).await?,
+        };
         if src.size != 0 {
             return Err(VfsError::InvalidKey(format!(
                 "{dst_key:?}: a key ending in '/' is a folder, which holds only empty content"

@@ -135,6 +135,11 @@ pub struct ObjectMeta {
     /// Hex digest without quotes; empty until computed (files written by other programs).
     #[serde(default)]
     pub etag: String,
+    /// The version this is, in a bucket that keeps versions; none for an object written while
+    /// versioning was never on (its `null` version). Written before the attributes, where the
+    /// quick read of a listing ([`ListedMeta`]) never looks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) version: Option<crate::version::VersionId>,
     #[serde(default)]
     pub attrs: ObjectAttrs,
     /// Sizes of the parts of an object assembled from a multipart upload, in order.
@@ -514,6 +519,7 @@ mod tests {
             proptest::collection::vec(any::<u64>(), 0..3),
             proptest::option::of(any::<i64>()),
             any::<bool>(),
+            proptest::option::of((any::<u64>(), any::<u64>(), any::<bool>())),
         )
             .prop_map(
                 |(
@@ -525,10 +531,16 @@ mod tests {
                     parts,
                     modified_ns,
                     in_write_cache,
+                    version,
                 )| {
                     ObjectMeta {
                         fingerprint: Fingerprint { size, mtime_ns, id },
                         etag,
+                        version: version.map(|(seq, ms, null)| crate::version::VersionId {
+                            seq,
+                            ms,
+                            null,
+                        }),
                         attrs: ObjectAttrs {
                             headers: ContentHeaders {
                                 content_type,

@@ -11,6 +11,7 @@ mod folder;
 mod index;
 mod key;
 mod list;
+mod list_versions;
 mod locks;
 pub mod meta;
 mod multipart;
@@ -20,6 +21,7 @@ mod readcache;
 mod remote;
 mod scan;
 mod tagging;
+mod version;
 mod vfs;
 mod watch;
 mod write;
@@ -33,11 +35,15 @@ pub use index::{
     BodyHasher, Checksum, ChecksumSlot, ChecksumType, ContentHeaders, MetaValue, ObjectAttrs,
 };
 pub use list::{ListItem, ListPage, ListQuery, Listed};
+pub use list_versions::{VersionItem, VersionPage, VersionQuery};
 pub use multipart::{PartBody, PartInfo, PartPage, UploadInfo, UploadPage, MAX_PART_NUMBER};
-pub use object::{BucketInfo, CopyAttrs, ObjectInfo, ObjectReader, Precondition, PutRequest};
+pub use object::{
+    BucketInfo, CopyAttrs, CopyFrom, ObjectInfo, ObjectReader, Precondition, PutRequest,
+};
 pub use readcache::ReadCacheStats;
 pub use remote::{ByteStream, Fingerprint};
 pub use scan::ScanReport;
+pub use version::VersionDeleted;
 pub use vfs::Vfs;
 pub use watch::Watch;
 pub use writeback::{WriteBackReport, WriteBackStats, WriteBackSummary};

@@ -20,6 +20,8 @@ pub struct ObjectInfo {
     pub attrs: ObjectAttrs,
     /// Part sizes, for an object assembled from a multipart upload.
     pub parts: Vec<u64>,
+    /// The version id, for a version written while the bucket kept versions.
+    pub version_id: Option<String>,
 }
 
 impl ObjectInfo {
@@ -31,6 +33,7 @@ impl ObjectInfo {
             etag: meta.etag,
             attrs: meta.attrs,
             parts: meta.parts,
+            version_id: meta.version.map(|v| v.to_string()),
         }
     }
 }
@@ -56,6 +59,14 @@ pub struct PutRequest<S> {
     /// Filled by the body with its verified additional checksum, stored with the object.
     pub checksum: Option<ChecksumSlot>,
     pub body: S,
+}
+
+/// The source of a copy: an object, or one of its versions (`versionId`, as a client names it).
+#[derive(Debug, Clone, Copy)]
+pub struct CopyFrom<'a> {
+    pub bucket: &'a str,
+    pub key: &'a str,
+    pub version: Option<&'a str>,
 }
 
 /// What a copy is given anew rather than taking from its source: each `None` keeps the

@@ -263,6 +263,7 @@ fn unhashed(fp: Fingerprint) -> ObjectMeta {
     ObjectMeta {
         fingerprint: fp,
         etag: String::new(),
+        version: None,
         attrs: ObjectAttrs::default(),
         parts: Vec::new(),
         modified_ns: None,

@@ -59,6 +59,8 @@ pub struct Vfs {
     pub(crate) own_writes: OwnWrites,
     /// The buckets seen on a named remote lately.
     pub(crate) known_buckets: KnownBuckets,
+    /// Where the ids of new versions come from.
+    pub(crate) version_ids: crate::version::VersionIds,
 }
 
 /// The read cache and its counters.
@@ -87,9 +89,11 @@ impl Vfs {
         } else {
             None
         };
+        let version_ids = crate::version::VersionIds::open(&index)?;
         let vfs = Vfs {
             remote,
             index,
+            version_ids,
             key_locks: KeyLocks::new(),
             upload_locks: UploadLocks::new(),
             etag_hash: config.vfs.etag_hash,
@@ -128,6 +132,7 @@ impl Vfs {
             own_writes: Default::default(),
         };
         vfs.finish_deletes().await?;
+        vfs.versions().recover().await?;
         if !vfs.index_filled()? {
             vfs.reconcile().await?;
         }
@@ -365,6 +370,7 @@ impl Vfs {
         let meta = ObjectMeta {
             fingerprint: fp,
             etag,
+            version: None,
             attrs,
             parts,
             modified_ns,

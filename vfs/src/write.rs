@@ -11,7 +11,9 @@ use crate::commit::{At, Publish};
 use crate::error::{Result, VfsError};
 use crate::index::{BodyHasher, ObjectMeta};
 use crate::key;
-use crate::object::{now_ns, synthetic_etag, CopyAttrs, ObjectInfo, Precondition, PutRequest};
+use crate::object::{
+    now_ns, synthetic_etag, CopyAttrs, CopyFrom, ObjectInfo, ObjectReader, Precondition, PutRequest,
+};
 use crate::remote::{Fingerprint, Remote, Source, Upload};
 use crate::vfs::Vfs;
 
@@ -59,6 +61,7 @@ impl Vfs {
         let meta = ObjectMeta {
             fingerprint: fp,
             etag,
+            version: None,
             attrs,
             parts: Vec::new(),
             modified_ns: None,
@@ -145,8 +148,7 @@ impl Vfs {
     /// `precondition` is on the destination, as for a PUT.
     pub async fn copy_object(
         &self,
-        src_bucket: &str,
-        src_key: &str,
+        from: CopyFrom<'_>,
         dst_bucket: &str,
         dst_key: &str,
         attrs: CopyAttrs,
@@ -154,14 +156,7 @@ impl Vfs {
     ) -> Result<ObjectInfo> {
         if dst_key.ends_with('/') {
             return self
-                .copy_to_marker(
-                    src_bucket,
-                    src_key,
-                    dst_bucket,
-                    dst_key,
-                    attrs,
-                    precondition,
-                )
+                .copy_to_marker(&from, dst_bucket, dst_key, attrs, precondition)
                 .await;
         }
         let dst_path = self.writable_path(dst_bucket, dst_key).await?;
@@ -169,12 +164,11 @@ impl Vfs {
             // Fail before copying any byte; checked again when publishing.
             self.check_precondition(dst_bucket, dst_key, check).await?;
         }
-        let src_path = key::object_path(src_bucket, src_key)?;
         // The copy must be of the version whose ETag and attributes it takes: if the source is
         // replaced between opening it and copying it, start again.
         let mut tries = 0;
         let (info, upload, fp) = loop {
-            let src = self.open_object(src_bucket, src_key).await?;
+            let (src, src_path) = self.open_source(&from).await?;
             if src.in_write_cache != self.write_to_cache {
                 // The source is on one side of the cache and the copy goes to the other.
                 let info = src.info.clone();
@@ -187,7 +181,7 @@ impl Vfs {
             let want = Some(src.reader.fingerprint());
             let mut upload = match self
                 .store()
-                .concat(&dst_path, &[Source::file(src_path.clone(), want)])
+                .concat(&dst_path, &[Source::file(src_path, want)])
                 .await
             {
                 Ok(upload) => upload,
@@ -217,6 +211,7 @@ impl Vfs {
         let meta = ObjectMeta {
             fingerprint: fp,
             etag,
+            version: None,
             attrs: attrs.resolve(info.attrs),
             parts: info.parts,
             // The copy may share its source's file: its own time is kept here.
@@ -230,6 +225,17 @@ impl Vfs {
         };
         self.commit(at, precondition.as_ref(), Publish { upload, meta })
             .await
+    }
+
+    /// The source of a copy, opened, and the path of its file.
+    pub(crate) async fn open_source(&self, from: &CopyFrom<'_>) -> Result<(ObjectReader, String)> {
+        match from.version {
+            Some(v) => self.open_version_at(from.bucket, from.key, v).await,
+            None => {
+                let reader = self.open_object(from.bucket, from.key).await?;
+                Ok((reader, key::object_path(from.bucket, from.key)?))
+            }
+        }
     }
 
     /// The remote path for a new object, after checking that its bucket exists and that the key

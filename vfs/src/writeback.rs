@@ -391,6 +391,7 @@ impl Vfs {
                         let meta = ObjectMeta {
                             fingerprint: fp,
                             etag: self.content_etag(reader).await?,
+                            version: None,
                             attrs: Default::default(),
                             parts: Vec::new(),
                             modified_ns: None,

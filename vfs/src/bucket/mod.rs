@@ -61,7 +61,7 @@ fn put_record(name: &str, record: &BucketRecord) -> Edit {
     Edit::Put(Tree::Buckets, name.as_bytes().to_vec(), value)
 }
 
-fn decode(v: &[u8]) -> Result<BucketRecord> {
+pub(crate) fn decode(v: &[u8]) -> Result<BucketRecord> {
     serde_json::from_slice(v)
         .map_err(|e| VfsError::Store(StoreError(format!("corrupt bucket record: {e}"))))
 }
@@ -122,7 +122,7 @@ impl Vfs {
 
     pub async fn delete_bucket(&self, name: &str) -> Result<()> {
         self.head_bucket(name).await?;
-        if self.bucket_has_cached(name).await? {
+        if self.bucket_has_cached(name).await? || self.bucket_has_versions(name)? {
             return Err(VfsError::BucketNotEmpty);
         }
         match self.remote.rmdir_tree(name).await {
@@ -133,6 +133,7 @@ impl Vfs {
             Err(e) => return Err(e.into()),
         }
         self.known_buckets.note(name, false);
+        self.remove_version_folders(name).await;
         self.forget_bucket(name).await
     }
 

@@ -24,16 +24,19 @@ pub enum Tree {
     WriteBack,
     /// `bucket` → its `BucketRecord`.
     Buckets,
+    /// `bucket/key NUL !counter` → a noncurrent version or a delete marker (`version.rs`).
+    Versions,
 }
 
 impl Tree {
-    pub(crate) const ALL: [Tree; 6] = [
+    pub(crate) const ALL: [Tree; 7] = [
         Tree::Objects,
         Tree::State,
         Tree::Uploads,
         Tree::Parts,
         Tree::WriteBack,
         Tree::Buckets,
+        Tree::Versions,
     ];
 
     fn name(self) -> &'static str {
@@ -44,6 +47,7 @@ impl Tree {
             Tree::Parts => "parts",
             Tree::WriteBack => "writeback",
             Tree::Buckets => "buckets",
+            Tree::Versions => "versions",
         }
     }
 }

@@ -506,6 +506,7 @@ impl Vfs {
         let meta = ObjectMeta {
             fingerprint: fp,
             etag: multipart_etag(&etags),
+            version: None,
             attrs: ObjectAttrs {
                 checksum,
                 ..rec.attrs.clone()

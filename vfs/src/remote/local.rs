@@ -471,6 +471,66 @@ impl Remote for LocalFs {
         .await
     }
 
+    async fn rename(
+        &self,
+        from: &str,
+        to: &str,
+        pinned: Option<Fingerprint>,
+        replace: bool,
+    ) -> io::Result<bool> {
+        let (from, to) = (from.to_string(), to.to_string());
+        let sync = self.sync;
+        self.at_root(move |root| {
+            let (src_parent, src_name) = split_parent(&from);
+            let src_dir = match open_beneath(root, src_parent, dir_flags(sync)) {
+                Ok(d) => d,
+                Err(e) if is_missing(&e) => return Ok(false),
+                Err(e) => return Err(e),
+            };
+            // Checked first, as a delete checks: another program may still replace the file
+            // before the rename, which no call rules out.
+            let md = match open_beneath(src_dir.as_raw_fd(), src_name, libc::O_PATH) {
+                Ok(f) => f.metadata()?,
+                Err(e) if is_missing(&e) => return Ok(false),
+                Err(e) => return Err(e),
+            };
+            if !md.is_file() {
+                return Ok(false);
+            }
+            if pinned.is_some_and(|fp| fp != fingerprint(&md)) {
+                return Err(io::Error::from_raw_os_error(libc::ESTALE));
+            }
+            let (dst_parent, dst_name) = split_parent(&to);
+            let mut parents = Vec::new();
+            let dst_dir = open_or_create_dir(root, dst_parent, &mut parents)?;
+            let (src_c, dst_c) = (cstr(src_name)?, cstr(dst_name)?);
+            not_in_the_way(&dst_dir, &dst_c)?;
+            let flags = if replace { 0 } else { libc::RENAME_NOREPLACE };
+            // SAFETY: valid descriptors and C strings.
+            let moved = check(unsafe {
+                libc::renameat2(
+                    src_dir.as_raw_fd(),
+                    src_c.as_ptr(),
+                    dst_dir.as_raw_fd(),
+                    dst_c.as_ptr(),
+                    flags,
+                )
+            });
+            match moved {
+                // Removed since it was checked.
+                Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(false),
+                r => r?,
+            }
+            if sync {
+                // Both names must survive a crash as they are now, or the file has two or none.
+                sync_dirs(&dst_dir, &parents)?;
+                sync_dir(&src_dir)?;
+            }
+            Ok(true)
+        })
+        .await
+    }
+
     async fn mkdir(&self, path: &str) -> io::Result<bool> {
         let p = path.to_string();
         let sync = self.sync;
@@ -916,6 +976,97 @@ impl Drop for LocalUpload {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn served() -> (tempfile::TempDir, LocalFs) {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root");
+        let fs = LocalFs::new(&root, &root.join(".s3gate/tmp"), true).unwrap();
+        fs::create_dir_all(root.join("b/sub")).unwrap();
+        (dir, fs)
+    }
+
+    #[tokio::test]
+    async fn rename_moves_the_file_and_leaves_other_links_alone() {
+        let (_dir, fs) = served();
+        let root = fs.root.clone();
+        fs::write(root.join("b/sub/k"), b"old").unwrap();
+        // A copy shares the file.
+        fs::hard_link(root.join("b/sub/k"), root.join("b/copy")).unwrap();
+        let fp = fs.stat("b/sub/k").await.unwrap().unwrap().fingerprint;
+
+        let moved = fs
+            .rename("b/sub/k", ".s3gate/versions/b/aa/v1", Some(fp), false)
+            .await
+            .unwrap();
+        assert!(moved);
+        assert!(!root.join("b/sub/k").exists());
+        assert_eq!(
+            fs::read(root.join(".s3gate/versions/b/aa/v1")).unwrap(),
+            b"old"
+        );
+        assert_eq!(fs::read(root.join("b/copy")).unwrap(), b"old");
+        let there = fs.stat(".s3gate/versions/b/aa/v1").await.unwrap().unwrap();
+        assert_eq!(there.fingerprint, fp, "the same file, no byte copied");
+
+        // Back again; nothing left to move the second time.
+        assert!(fs
+            .rename(".s3gate/versions/b/aa/v1", "b/sub/k", Some(fp), false)
+            .await
+            .unwrap());
+        assert!(!fs
+            .rename(".s3gate/versions/b/aa/v1", "b/sub/k", None, false)
+            .await
+            .unwrap());
+        assert_eq!(fs::read(root.join("b/sub/k")).unwrap(), b"old");
+    }
+
+    #[tokio::test]
+    async fn rename_refuses_another_version_a_taken_name_and_anything_but_a_file() {
+        let (_dir, fs) = served();
+        let root = fs.root.clone();
+        fs::write(root.join("b/k"), b"one").unwrap();
+        let fp = fs.stat("b/k").await.unwrap().unwrap().fingerprint;
+        fs::write(root.join("b/k2"), b"two!").unwrap();
+        let other = fs.stat("b/k2").await.unwrap().unwrap().fingerprint;
+
+        let e = fs
+            .rename("b/k", "b/n", Some(other), false)
+            .await
+            .unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::ESTALE));
+        let e = fs.rename("b/k", "b/k2", Some(fp), false).await.unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::EEXIST));
+        assert_eq!(fs::read(root.join("b/k2")).unwrap(), b"two!");
+        assert!(fs.rename("b/k", "b/k2", Some(fp), true).await.unwrap());
+        assert_eq!(fs::read(root.join("b/k2")).unwrap(), b"one");
+
+        // A folder, a link, a FIFO are not files: nothing moves, nothing is replaced.
+        assert!(!fs.rename("b/sub", "b/x", None, false).await.unwrap());
+        std::os::unix::fs::symlink(root.join("b/k2"), root.join("b/link")).unwrap();
+        assert!(!fs.rename("b/link", "b/x", None, false).await.unwrap());
+        let e = fs.rename("b/k2", "b/link", None, true).await.unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::EEXIST));
+        assert!(root.join("b/k2").exists());
+    }
+
+    #[tokio::test]
+    async fn rename_stays_below_the_root_and_makes_no_bucket() {
+        let (dir, fs) = served();
+        let root = fs.root.clone();
+        let outside = dir.path().join("outside");
+        fs::create_dir(&outside).unwrap();
+        fs::write(root.join("b/k"), b"x").unwrap();
+        // A link planted on the way out of the tree.
+        std::os::unix::fs::symlink(&outside, root.join("b/out")).unwrap();
+        assert!(fs.rename("b/k", "b/out/k", None, false).await.is_err());
+        assert!(fs.rename("b/k", "../outside/k", None, false).await.is_err());
+        assert!(!fs.rename("b/out/k", "b/k3", None, false).await.unwrap());
+        // The destination's first folder (a bucket) is never made.
+        assert!(fs.rename("b/k", "gone/k", None, false).await.is_err());
+        assert!(!root.join("gone").exists());
+        assert_eq!(fs::read_dir(&outside).unwrap().count(), 0);
+        assert!(root.join("b/k").exists());
+    }
 
     #[test]
     fn read_exact_at_reads_the_range_and_refuses_a_file_that_shrank() {

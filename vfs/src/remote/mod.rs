@@ -260,6 +260,26 @@ pub trait Remote: Send + Sync + 'static {
     /// program wrote stays); `false` when there was none to remove. Whatever is not a file (a
     /// folder, a link, a FIFO...) is left in place.
     async fn delete(&self, path: &str, pinned: Option<Fingerprint>) -> io::Result<bool>;
+    /// Moves the file at `from` to `to` without copying a byte, creating `to`'s missing parent
+    /// folders (never its first one: a bucket, or the reserved folder), only when `from` is
+    /// version `pinned` where given (`ESTALE` otherwise); `false` when there was no file to move.
+    /// Another link to the same file (a copy sharing it) keeps its name. What is at `to` is
+    /// replaced only with `replace` (`EEXIST` otherwise), and never when it is not a file: how
+    /// versions move between a key and the version store. Remotes without a server-side move
+    /// answer `Unsupported`.
+    async fn rename(
+        &self,
+        from: &str,
+        to: &str,
+        pinned: Option<Fingerprint>,
+        replace: bool,
+    ) -> io::Result<bool> {
+        let _ = (from, to, pinned, replace);
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "this remote cannot move a file without copying it",
+        ))
+    }
     /// Creates one folder; `false` when it already existed.
     async fn mkdir(&self, path: &str) -> io::Result<bool>;
     /// Removes an empty folder.

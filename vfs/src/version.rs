@@ -1,0 +1,1555 @@
+//! Object versions: their ids, the records of noncurrent versions and delete markers
+//! (`Tree::Versions`), and the version store, where a noncurrent version's file waits under the
+//! reserved folder.
+//!
+//! The current version of a key stays the plain file at its path with its record in
+//! `Tree::Objects`, so that the served folder keeps showing each bucket's current state. A
+//! version that stops being current is moved by a rename into the store (no byte copied) and
+//! gets a row here; a delete marker is a row without a file.
+//!
+//! Ids are ordered by creation: a counter kept in the index, never the clock. The counter is
+//! handed out from blocks whose end is made durable before the first id of the block is used,
+//! so ids never repeat across restarts or crashes. The time of the id's making follows the
+//! counter in it, so that an index rebuilt from nothing (its counter back at zero) still makes
+//! ids no client has seen. Rows are keyed `bucket/key NUL !counter`: a range scan yields keys
+//! ascending and, within a key, the newest version first, as version listings answer.
+//!
+//! Demoting the current version (an overwrite or a delete in a versioned bucket) is crash safe
+//! in three steps: (1) the version's row and an intent naming the path, the store file and the
+//! file's fingerprint are committed in one batch; (2) the file is renamed into the store; (3) the
+//! caller publishes what replaces it (a new file, or nothing for a delete marker) and commits its
+//! record together with the intent's removal ([`Demoted::done`]). An intent found at start means
+//! step 3 never committed, so the change was never acknowledged: the store file, when the rename
+//! happened, is renamed back over the path (over a new file published but never recorded), and
+//! the row goes. Either way the key holds the version it held before, with its record, and the
+//! store holds no file without a row.
+use std::fmt;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::bucket::Versioning;
+use crate::commit::{At, Change};
+use crate::error::{Result, VfsError};
+use crate::index::{Index, ObjectMeta};
+use crate::key::{self, RESERVED_DIR};
+use crate::meta::{Edit, StoreError, Tree};
+use crate::object::{now_ns, ObjectInfo, ObjectReader};
+use crate::remote::{Fingerprint, Remote};
+use crate::vfs::Vfs;
+
+/// Where the end of the block of ids being handed out is kept, in `Tree::State`.
+const CEILING: &[u8] = b"version-ceiling";
+/// Ids handed out per durable write of the ceiling.
+const BLOCK: u64 = 1024;
+/// Where demotion intents live in `Tree::State`, followed by the key's path.
+const INTENT: &[u8] = b"demote/";
+/// Where promotion intents live (a noncurrent version made current again), likewise.
+const PROMOTE: &[u8] = b"promote/";
+
+/// One version of an object. `null` is the version written while versioning was never enabled
+/// or suspended: it keeps the counter it was made with (for its place in the key's history) but
+/// answers as `null`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct VersionId {
+    pub(crate) seq: u64,
+    /// Milliseconds since the Unix epoch when the id was made.
+    pub(crate) ms: u64,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) null: bool,
+}
+
+impl VersionId {
+    /// The `null` version of an object written before versioning was enabled: older than
+    /// every other version of its key.
+    pub(crate) const ORIGINAL: VersionId = VersionId {
+        seq: 0,
+        ms: 0,
+        null: true,
+    };
+
+    /// The id without its `null` standing: unique, whatever the version answers as (the name
+    /// of its file in the store).
+    fn unique(&self) -> String {
+        format!("{:016x}{:012x}", self.seq, self.ms)
+    }
+}
+
+/// What a client names (`versionId=`): `null`, or an id this server made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum VersionRef {
+    Null,
+    Id { seq: u64, ms: u64 },
+}
+
+impl VersionRef {
+    /// `None` for anything this server never makes (S3 answers such an id 400
+    /// `InvalidArgument`).
+    pub(crate) fn parse(s: &str) -> Option<VersionRef> {
+        if s == "null" {
+            return Some(VersionRef::Null);
+        }
+        if s.len() != 28 || !s.bytes().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f')) {
+            return None;
+        }
+        let seq = u64::from_str_radix(&s[..16], 16).ok()?;
+        let ms = u64::from_str_radix(&s[16..], 16).ok()?;
+        Some(VersionRef::Id { seq, ms })
+    }
+
+    /// Whether `id` is the version named.
+    pub(crate) fn names(&self, id: &VersionId) -> bool {
+        match self {
+            VersionRef::Null => id.null,
+            VersionRef::Id { seq, ms } => !id.null && id.seq == *seq && id.ms == *ms,
+        }
+    }
+}
+
+impl fmt::Display for VersionId {
+    /// As clients see it: `null`, or lower-case hex that sorts as the versions were made.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.null {
+            true => f.write_str("null"),
+            false => f.write_str(&self.unique()),
+        }
+    }
+}
+
+/// Hands out version ids in the order of their making.
+pub(crate) struct VersionIds {
+    /// The next counter, and the end of the block made durable (exclusive).
+    next: tokio::sync::Mutex<(u64, u64)>,
+}
+
+impl VersionIds {
+    /// Starts after every block a previous run may have used.
+    pub(crate) fn open(index: &Index) -> Result<VersionIds> {
+        let ceiling = match index.get_state(CEILING)? {
+            Some(v) => u64::from_be_bytes(
+                v.as_slice()
+                    .try_into()
+                    .map_err(|_| VfsError::Store(StoreError("corrupt version counter".into())))?,
+            ),
+            None => 1, // 0 is the original `null` version's
+        };
+        Ok(VersionIds {
+            next: tokio::sync::Mutex::new((ceiling, ceiling)),
+        })
+    }
+
+    /// A new id, greater than every id made before (`null` when `null`).
+    pub(crate) async fn next(&self, index: &Index, null: bool) -> Result<VersionId> {
+        let mut next = self.next.lock().await;
+        if next.0 >= next.1 {
+            let ceiling = next.0 + BLOCK;
+            index
+                .apply(vec![Edit::Put(
+                    Tree::State,
+                    CEILING.to_vec(),
+                    ceiling.to_be_bytes().to_vec(),
+                )])
+                .await?;
+            next.1 = ceiling;
+        }
+        let seq = next.0;
+        next.0 += 1;
+        let ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        Ok(VersionId { seq, ms, null })
+    }
+}
+
+/// A noncurrent version or a delete marker.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct VersionRecord {
+    pub(crate) id: VersionId,
+    /// The version's record, its fingerprint that of its file in the store; `None` for a
+    /// delete marker.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) object: Option<ObjectMeta>,
+    /// Where the file is on the remote.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) file: Option<String>,
+    /// When the version was made (a marker: the delete), in nanoseconds since the Unix epoch.
+    pub(crate) made_ns: i64,
+    /// When a newer version replaced it: what noncurrent-version expiry counts from.
+    pub(crate) noncurrent_ns: i64,
+}
+
+impl VersionRecord {
+    fn encode(&self) -> Vec<u8> {
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+
+    pub(crate) fn decode(bytes: &[u8]) -> Result<VersionRecord> {
+        serde_json::from_slice(bytes)
+            .map_err(|e| VfsError::Store(StoreError(format!("corrupt version record: {e}"))))
+    }
+}
+
+/// The row key of version `seq` of `bucket/key`.
+pub(crate) fn row_key(bucket: &str, key: &str, seq: u64) -> Vec<u8> {
+    let mut k = key::index_key(bucket, key);
+    k.push(0);
+    k.extend_from_slice(&(!seq).to_be_bytes());
+    k
+}
+
+/// The noncurrent versions and markers of `bucket/key`, newest first, at most `limit`.
+pub(crate) fn rows(
+    index: &Index,
+    bucket: &str,
+    key: &str,
+    limit: usize,
+) -> Result<Vec<VersionRecord>> {
+    let mut start = key::index_key(bucket, key);
+    start.push(0);
+    let mut end = key::index_key(bucket, key);
+    end.push(1);
+    index
+        .range_in(Tree::Versions, &start, Some(&end), limit)?
+        .iter()
+        .map(|(_, v)| VersionRecord::decode(v))
+        .collect()
+}
+
+/// Where a noncurrent version's file lives: named by a fresh id (never by its key, so no key
+/// is too long for it), spread over 256 folders per bucket.
+fn store_path(bucket: &str, name: &VersionId) -> String {
+    format!(
+        "{RESERVED_DIR}/versions/{bucket}/{:02x}/{}",
+        name.seq & 0xff,
+        name.unique()
+    )
+}
+
+/// What a demotion left to its caller: the removal of its intent, to be committed in the batch
+/// that records what replaced the version.
+pub(crate) struct Demoted {
+    pub(crate) done: Edit,
+    intent: Intent,
+}
+
+/// An intent: the demotion of the file at `path` to `file`, recorded as row `row`.
+#[derive(Debug, Serialize, Deserialize)]
+struct Intent {
+    row: Vec<u8>,
+    file: String,
+    fingerprint: Fingerprint,
+}
+
+fn intent_key(path: &str) -> Vec<u8> {
+    [INTENT, path.as_bytes()].concat()
+}
+
+fn promote_key(path: &str) -> Vec<u8> {
+    [PROMOTE, path.as_bytes()].concat()
+}
+
+/// What a delete in a bucket that has versions did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionDeleted {
+    /// Whether a delete marker was added, or the version removed was one.
+    pub delete_marker: bool,
+    /// The marker added, or the version removed.
+    pub version_id: String,
+}
+
+/// A delete marker over the current version, which moves to the version store.
+struct Mark;
+
+impl Change for Mark {
+    type Done = Option<VersionDeleted>;
+
+    async fn apply(self, vfs: &Vfs, at: At<'_>) -> Result<Option<VersionDeleted>> {
+        let replacing = vfs.replacing(at).await?;
+        let Some(id) = replacing.version else {
+            // The bucket never kept versions: the object simply goes.
+            vfs.delete_locked(at.bucket, at.key, at.path).await?;
+            return Ok(None);
+        };
+        if replacing.replaces_null {
+            // The current `null` version goes for good, as an unversioned delete does it.
+            vfs.delete_locked(at.bucket, at.key, at.path).await?;
+        }
+        let marker = VersionRecord {
+            id,
+            object: None,
+            file: None,
+            made_ns: now_ns(),
+            noncurrent_ns: 0,
+        };
+        let mut ops = vec![
+            Edit::Put(
+                Tree::Versions,
+                row_key(at.bucket, at.key, id.seq),
+                marker.encode(),
+            ),
+            Edit::Delete(Tree::Objects, key::index_key(at.bucket, at.key)),
+        ];
+        ops.extend(replacing.edits.iter().cloned());
+        if let Err(e) = vfs.index.apply(ops).await {
+            vfs.unreplace(at.path, replacing).await?;
+            return Err(e);
+        }
+        vfs.replaced(replacing).await?;
+        Ok(Some(VersionDeleted {
+            delete_marker: true,
+            version_id: id.to_string(),
+        }))
+    }
+
+    async fn abandon(self) {}
+}
+
+/// One version removed for good; when it was the current one, the newest kept version becomes
+/// current again.
+struct DropVersion(VersionRef);
+
+impl Change for DropVersion {
+    type Done = VersionDeleted;
+
+    async fn apply(self, vfs: &Vfs, at: At<'_>) -> Result<VersionDeleted> {
+        let DropVersion(want) = self;
+        let current = vfs.record_locked(at.bucket, at.key, at.path).await?;
+        if let Some(current) = &current {
+            let id = current.version.unwrap_or(VersionId::ORIGINAL);
+            if want.names(&id) {
+                let promotion = vfs.promotion(at).await?;
+                if let Err(e) = vfs.delete_locked(at.bucket, at.key, at.path).await {
+                    if promotion.is_some() {
+                        let drop = Edit::Delete(Tree::State, promote_key(at.path));
+                        vfs.index.apply(vec![drop]).await?;
+                    }
+                    return Err(e);
+                }
+                if let Some(intent) = promotion {
+                    vfs.versions().finish_promotion(at.path, intent).await?;
+                }
+                return Ok(VersionDeleted {
+                    delete_marker: false,
+                    version_id: id.to_string(),
+                });
+            }
+        }
+        let row = vfs
+            .find_version(at.bucket, at.key, want)?
+            .ok_or(VfsError::NoSuchVersion)?;
+        // A marker with nothing above it is the current version: once it goes, the version
+        // below it is current again.
+        let was_current = current.is_none()
+            && rows(&vfs.index, at.bucket, at.key, 1)?
+                .first()
+                .is_some_and(|newest| newest.id == row.id);
+        let row_edit = Edit::Delete(Tree::Versions, row_key(at.bucket, at.key, row.id.seq));
+        let delete_marker = row.object.is_none();
+        match (row.object, row.file) {
+            (Some(meta), Some(file)) => {
+                let (intent, done) = crate::delete::delete_intent(&file, &meta.fingerprint);
+                vfs.index.apply(vec![row_edit, intent]).await?;
+                vfs.remote.delete(&file, Some(meta.fingerprint)).await?;
+                let _ = vfs.index.queue(vec![done]);
+            }
+            _ => vfs.index.apply(vec![row_edit]).await?,
+        }
+        if was_current {
+            vfs.promote_newest(at).await?;
+        }
+        Ok(VersionDeleted {
+            delete_marker,
+            version_id: row.id.to_string(),
+        })
+    }
+
+    async fn abandon(self) {}
+}
+
+/// The version store of one remote: steps 1 and 2 of a demotion, and recovery of those a crash
+/// cut short.
+pub(crate) struct VersionStore<'a> {
+    pub(crate) index: &'a Index,
+    pub(crate) remote: &'a Arc<dyn Remote>,
+    pub(crate) ids: &'a VersionIds,
+}
+
+impl Vfs {
+    pub(crate) fn versions(&self) -> VersionStore<'_> {
+        VersionStore {
+            index: &self.index,
+            remote: &self.remote,
+            ids: &self.version_ids,
+        }
+    }
+
+    /// Why this server cannot keep versions, when it cannot: they move by renames on one
+    /// local filesystem, and the write cache keeps objects away from their paths until they
+    /// are uploaded.
+    pub fn versions_unsupported(&self) -> Option<&'static str> {
+        if self.local_root.is_none() {
+            return Some(
+                "versions are kept only on a local directory, where a version moves to the \
+                 version store by a rename: this remote cannot move a file without copying it",
+            );
+        }
+        if self.write_cache.is_some() {
+            return Some(
+                "versions cannot be kept while the write cache holds objects away from their \
+                 paths (--vfs-cache-mode writes)",
+            );
+        }
+        None
+    }
+
+    /// The versioning state of `bucket`, read from its record alone (no stat of the bucket):
+    /// a bucket without one was never configured.
+    fn versioning_of(&self, bucket: &str) -> Result<Versioning> {
+        Ok(match self.index.get_in(Tree::Buckets, bucket.as_bytes())? {
+            Some(v) => crate::bucket::decode(&v)?.versioning,
+            None => Versioning::Unversioned,
+        })
+    }
+
+    /// Prepares a change that replaces the current version of the key at `at` (a new object,
+    /// or a delete marker), as the bucket's versioning wants it; the caller holds the key's
+    /// lock. Enabled: the current version is demoted into the store. Suspended: the new
+    /// version is `null`, so the `null` version goes wherever it is (a current one is simply
+    /// replaced, a kept one removed with the new record), and a current version with an id is
+    /// demoted.
+    pub(crate) async fn replacing(&self, at: At<'_>) -> Result<Replacing> {
+        let null = match self.versioning_of(at.bucket)? {
+            Versioning::Unversioned => return Ok(Replacing::default()),
+            Versioning::Enabled => false,
+            Versioning::Suspended => true,
+        };
+        // A bucket whose versions were turned on elsewhere (served again with the write cache,
+        // say): a change would lose the version it replaces.
+        if let Some(why) = self.versions_unsupported() {
+            return Err(VfsError::VersionsUnsupported(why));
+        }
+        let version = Some(self.version_ids.next(&self.index, null).await?);
+        let mut out = Replacing {
+            version,
+            ..Default::default()
+        };
+        if null {
+            if let Some(row) = self.find_version(at.bucket, at.key, VersionRef::Null)? {
+                out.edits.push(Edit::Delete(
+                    Tree::Versions,
+                    row_key(at.bucket, at.key, row.id.seq),
+                ));
+                if let (Some(meta), Some(file)) = (row.object, row.file) {
+                    let (intent, done) = crate::delete::delete_intent(&file, &meta.fingerprint);
+                    out.edits.push(intent);
+                    out.dropped = Some((file, meta.fingerprint, done));
+                }
+            }
+        }
+        let Some(current) = self.record_locked(at.bucket, at.key, at.path).await? else {
+            return Ok(out);
+        };
+        let id = match current.version {
+            Some(id) => id,
+            // A file another program changed has a record without an id: the original `null`
+            // version if the key has no history, else a version of its own.
+            None if rows(&self.index, at.bucket, at.key, 1)?.is_empty() => VersionId::ORIGINAL,
+            None => self.version_ids.next(&self.index, false).await?,
+        };
+        if null && id.null {
+            out.replaces_null = true;
+            return Ok(out);
+        }
+        out.demoted = self
+            .versions()
+            .demote(at.bucket, at.key, at.path, &current, id, now_ns())
+            .await?;
+        out.edits
+            .extend(out.demoted.as_ref().map(|d| d.done.clone()));
+        Ok(out)
+    }
+
+    /// Finishes what [`Vfs::replacing`] prepared, once the change and its edits are committed:
+    /// the file of a `null` version replaced from the store goes.
+    pub(crate) async fn replaced(&self, r: Replacing) -> Result<()> {
+        if let Some((file, fp, done)) = r.dropped {
+            self.remote.delete(&file, Some(fp)).await?;
+            let _ = self.index.queue(vec![done]);
+        }
+        Ok(())
+    }
+
+    /// Gives up what [`Vfs::replacing`] prepared when the change failed: the version demoted is
+    /// current again.
+    pub(crate) async fn unreplace(&self, path: &str, r: Replacing) -> Result<()> {
+        match r.demoted {
+            Some(d) => self.versions().undo(path, d).await,
+            None => Ok(()),
+        }
+    }
+}
+
+/// What a change replacing a key's current version does to its versions ([`Vfs::replacing`]).
+#[derive(Default)]
+pub(crate) struct Replacing {
+    /// The id of the new version; none in a bucket that never kept versions.
+    pub(crate) version: Option<VersionId>,
+    /// To commit with the change's record.
+    pub(crate) edits: Vec<Edit>,
+    /// The current version is the `null` one, which the change replaces for good.
+    pub(crate) replaces_null: bool,
+    demoted: Option<Demoted>,
+    /// A stored file to remove once the change is committed, and its intent's removal.
+    dropped: Option<(String, Fingerprint, Edit)>,
+}
+
+impl Vfs {
+    /// Opens the version of `bucket/key` a client names (`versionId`): the current one, or one
+    /// from the version store. `InvalidVersion` for an id this server never makes,
+    /// `NoSuchVersion` for one the key does not have, `VersionIsDeleteMarker` for a marker's.
+    pub async fn open_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: &str,
+    ) -> Result<ObjectReader> {
+        Ok(self.open_version_at(bucket, key, version).await?.0)
+    }
+
+    /// [`Vfs::open_version`], with the path of the version's file.
+    pub(crate) async fn open_version_at(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: &str,
+    ) -> Result<(ObjectReader, String)> {
+        let want =
+            VersionRef::parse(version).ok_or_else(|| VfsError::InvalidVersion(version.into()))?;
+        let Ok(path) = key::object_path(bucket, key) else {
+            return Err(VfsError::NoSuchVersion);
+        };
+        match self.open_object(bucket, key).await {
+            Ok(r) if r.info.version_id.as_deref().unwrap_or("null") == version => {
+                return Ok((r, path))
+            }
+            Ok(_) | Err(VfsError::NoSuchKey) => {}
+            Err(e) => return Err(e),
+        }
+        // Under the key's lock, so that no demotion is half done: a row names a file that is
+        // there.
+        self.key_locks
+            .with(&path, async {
+                let row = self
+                    .find_version(bucket, key, want)?
+                    .ok_or(VfsError::NoSuchVersion)?;
+                let (Some(meta), Some(file)) = (row.object, row.file) else {
+                    return Err(VfsError::VersionIsDeleteMarker);
+                };
+                let reader = self
+                    .remote
+                    .open(&file)
+                    .await?
+                    .filter(|r| r.fingerprint() == meta.fingerprint)
+                    .ok_or(VfsError::NoSuchVersion)?;
+                let mut info = ObjectInfo::from_meta(meta);
+                info.version_id = Some(row.id.to_string());
+                Ok((ObjectReader::new(info, reader), file))
+            })
+            .await
+    }
+
+    /// The row of a noncurrent version or marker: found by its counter for an id, by a walk
+    /// of the key's history for `null` (which may sit anywhere in it).
+    pub(crate) fn find_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        want: VersionRef,
+    ) -> Result<Option<VersionRecord>> {
+        let found = match want {
+            VersionRef::Id { seq, .. } => self
+                .index
+                .get_in(Tree::Versions, &row_key(bucket, key, seq))?
+                .map(|v| VersionRecord::decode(&v))
+                .transpose()?,
+            VersionRef::Null => rows(&self.index, bucket, key, usize::MAX)?
+                .into_iter()
+                .find(|r| r.id.null),
+        };
+        Ok(found.filter(|r| want.names(&r.id)))
+    }
+}
+
+impl Vfs {
+    /// A DELETE without a version id in a bucket that has versions: a delete marker becomes the
+    /// current version, and the version it covers moves to the version store (Suspended: the
+    /// marker is the `null` version, and the `null` version there was goes). In a bucket that
+    /// never kept versions the object simply goes (`None`).
+    pub async fn add_delete_marker(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> Result<Option<VersionDeleted>> {
+        self.head_bucket(bucket).await?;
+        let path = key::object_path(bucket, key)?;
+        let at = At {
+            bucket,
+            key,
+            path: &path,
+        };
+        let done = self.commit(at, None, Mark).await?;
+        self.remove_empty_parents(&path).await;
+        Ok(done)
+    }
+
+    /// A DELETE naming a version: it is removed for good. When it was the current one, the
+    /// newest version kept becomes current again (a delete marker stays a marker: the key
+    /// then answers as deleted).
+    pub async fn delete_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: &str,
+    ) -> Result<VersionDeleted> {
+        let want =
+            VersionRef::parse(version).ok_or_else(|| VfsError::InvalidVersion(version.into()))?;
+        self.head_bucket(bucket).await?;
+        let Ok(path) = key::object_path(bucket, key) else {
+            return Err(VfsError::NoSuchVersion);
+        };
+        let at = At {
+            bucket,
+            key,
+            path: &path,
+        };
+        let done = self.commit(at, None, DropVersion(want)).await?;
+        self.remove_empty_parents(&path).await;
+        Ok(done)
+    }
+
+    /// Whether `bucket` keeps any noncurrent version or delete marker (it is then not empty).
+    pub(crate) fn bucket_has_versions(&self, bucket: &str) -> Result<bool> {
+        let start = key::index_key(bucket, "");
+        let end = key::prefix_end(&start);
+        Ok(!self
+            .index
+            .range_in(Tree::Versions, &start, end.as_deref(), 1)?
+            .is_empty())
+    }
+
+    /// Removes the folders a deleted bucket's versions left in the store, which hold no file
+    /// (the bucket had no version left); one that does stays.
+    pub(crate) async fn remove_version_folders(&self, bucket: &str) {
+        let dir = format!("{RESERVED_DIR}/versions/{bucket}");
+        if let Err(e) = self.remote.rmdir_tree(&dir).await {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                tracing::warn!(dir, error = %e, "version folders of a deleted bucket left");
+            }
+        }
+    }
+
+    /// The id of the delete marker that is the current version of `bucket/key`, if one is:
+    /// what a GET or HEAD of the key answers 404 with.
+    pub fn current_delete_marker(&self, bucket: &str, key: &str) -> Result<Option<String>> {
+        if self.index.get(bucket, key)?.is_some() {
+            return Ok(None);
+        }
+        Ok(rows(&self.index, bucket, key, 1)?
+            .pop()
+            .filter(|r| r.object.is_none())
+            .map(|r| r.id.to_string()))
+    }
+
+    /// Makes the newest kept version of the key at `at` current again when it has a file;
+    /// the caller holds the key's lock and has just removed the current version.
+    async fn promote_newest(&self, at: At<'_>) -> Result<()> {
+        match self.promotion(at).await? {
+            Some(intent) => self.versions().finish_promotion(at.path, intent).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Commits the intent to make the newest kept version of the key at `at` current again,
+    /// when it has a file. Committed before the current version is removed, a crash in between
+    /// leaves the intent to a start that finds the current file still there: the promotion is
+    /// then dropped and nothing changed.
+    async fn promotion(&self, at: At<'_>) -> Result<Option<Intent>> {
+        let Some(row) = rows(&self.index, at.bucket, at.key, 1)?.pop() else {
+            return Ok(None);
+        };
+        let (Some(meta), Some(file)) = (row.object, row.file) else {
+            return Ok(None);
+        };
+        let intent = Intent {
+            row: row_key(at.bucket, at.key, row.id.seq),
+            file,
+            fingerprint: meta.fingerprint,
+        };
+        let value = serde_json::to_vec(&intent).unwrap_or_default();
+        self.index
+            .apply(vec![Edit::Put(Tree::State, promote_key(at.path), value)])
+            .await?;
+        Ok(Some(intent))
+    }
+}
+
+impl VersionStore<'_> {
+    /// Moves a kept version's file back to `path` and makes its row the current record; also
+    /// how a promotion a crash cut short is finished at start. A file another program put at
+    /// the path meanwhile stays, and the version stays kept.
+    async fn finish_promotion(&self, path: &str, intent: Intent) -> Result<()> {
+        match self
+            .remote
+            .rename(&intent.file, path, Some(intent.fingerprint), false)
+            .await
+        {
+            Ok(_) => {}
+            Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {}
+            Err(e) => return Err(e.into()),
+        }
+        let mut ops = vec![Edit::Delete(Tree::State, promote_key(path))];
+        let here = self
+            .remote
+            .stat(path)
+            .await?
+            .is_some_and(|e| !e.is_dir && e.fingerprint == intent.fingerprint);
+        let row = match self.index.get_in(Tree::Versions, &intent.row)? {
+            Some(v) => Some(VersionRecord::decode(&v)?),
+            None => None,
+        };
+        if let (true, Some(row)) = (here, row) {
+            if let Some(mut meta) = row.object {
+                meta.version = Some(row.id);
+                // The row's key is the record's, followed by NUL and the counter.
+                let object_key = intent.row[..intent.row.len() - 9].to_vec();
+                ops.push(Edit::Put(Tree::Objects, object_key, meta.encode()));
+                ops.push(Edit::Delete(Tree::Versions, intent.row));
+            }
+        }
+        self.index.apply(ops).await
+    }
+
+    /// Moves the current version of `bucket/key` (the file at `path`, described by `current`,
+    /// made as `id`) into the store and records it as noncurrent since `now_ns`; the caller
+    /// holds the key's lock. `None` when the file is no longer the one recorded (another
+    /// program changed it): nothing was moved and nothing recorded.
+    pub(crate) async fn demote(
+        &self,
+        bucket: &str,
+        key: &str,
+        path: &str,
+        current: &ObjectMeta,
+        id: VersionId,
+        now_ns: i64,
+    ) -> Result<Option<Demoted>> {
+        let file = store_path(bucket, &self.ids.next(self.index, false).await?);
+        let fp = current.fingerprint;
+        let record = VersionRecord {
+            id,
+            object: Some(current.clone()),
+            file: Some(file.clone()),
+            made_ns: current.written_ns(),
+            noncurrent_ns: now_ns,
+        };
+        let row = row_key(bucket, key, id.seq);
+        let intent = Intent {
+            row: row.clone(),
+            file: file.clone(),
+            fingerprint: fp,
+        };
+        let intent_value = serde_json::to_vec(&intent).unwrap_or_default();
+
+        self.index
+            .apply(vec![
+                Edit::Put(Tree::Versions, row.clone(), record.encode()),
+                Edit::Put(Tree::State, intent_key(path), intent_value),
+            ])
+            .await?;
+        let undo = vec![
+            Edit::Delete(Tree::Versions, row.clone()),
+            Edit::Delete(Tree::State, intent_key(path)),
+        ];
+        match self.remote.rename(path, &file, Some(fp), false).await {
+            Ok(true) => Ok(Some(Demoted {
+                done: Edit::Delete(Tree::State, intent_key(path)),
+                intent,
+            })),
+            Ok(false) => {
+                self.index.apply(undo).await?;
+                Ok(None)
+            }
+            Err(e) if e.raw_os_error() == Some(libc::ESTALE) => {
+                self.index.apply(undo).await?;
+                Ok(None)
+            }
+            Err(e) => {
+                // The rename may have happened all the same (a failed sync): only the intent's
+                // recovery knows how to undo both cases, so it runs now.
+                self.recover_one(path, intent).await?;
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Undoes a demotion whose change failed: the version is current again.
+    pub(crate) async fn undo(&self, path: &str, demoted: Demoted) -> Result<()> {
+        self.recover_one(path, demoted.intent).await
+    }
+
+    /// Undoes every demotion a crash left half done; run at start, before serving.
+    pub(crate) async fn recover(&self) -> Result<usize> {
+        let mut found = Vec::new();
+        self.index.visit_in(Tree::State, |k, v| {
+            if let Some(path) = k.strip_prefix(INTENT) {
+                found.push((false, path.to_vec(), v.to_vec()));
+            } else if let Some(path) = k.strip_prefix(PROMOTE) {
+                found.push((true, path.to_vec(), v.to_vec()));
+            }
+            true
+        })?;
+        let count = found.len();
+        for (promotion, path, value) in found {
+            let path = String::from_utf8_lossy(&path).into_owned();
+            let intent: Intent = serde_json::from_slice(&value)
+                .map_err(|e| VfsError::Store(StoreError(format!("corrupt intent: {e}"))))?;
+            match promotion {
+                // The version removed before it was for good: finishing is the only way on.
+                true => self.finish_promotion(&path, intent).await?,
+                false => self.recover_one(&path, intent).await?,
+            }
+        }
+        Ok(count)
+    }
+
+    /// Puts the file of an unfinished demotion back at `path`, over whatever was published
+    /// there without being recorded, and drops its row and intent.
+    async fn recover_one(&self, path: &str, intent: Intent) -> Result<()> {
+        self.remote
+            .rename(&intent.file, path, Some(intent.fingerprint), true)
+            .await?;
+        self.index
+            .apply(vec![
+                Edit::Delete(Tree::Versions, intent.row),
+                Edit::Delete(Tree::State, intent_key(path)),
+            ])
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fs;
+    use std::path::Path;
+
+    use super::*;
+    use crate::remote::LocalFs;
+
+    struct Place {
+        _dir: tempfile::TempDir,
+        root: std::path::PathBuf,
+        index: Index,
+        remote: Arc<dyn Remote>,
+        ids: VersionIds,
+    }
+
+    fn open_index(dir: &Path) -> Index {
+        Index::new(crate::meta::open(Default::default(), &dir.join("index")).unwrap())
+    }
+
+    fn place() -> Place {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root");
+        let remote: Arc<dyn Remote> =
+            Arc::new(LocalFs::new(&root, &root.join(".s3gate/tmp"), true).unwrap());
+        fs::create_dir_all(root.join("b/dir")).unwrap();
+        let index = open_index(dir.path());
+        let ids = VersionIds::open(&index).unwrap();
+        Place {
+            _dir: dir,
+            root,
+            index,
+            remote,
+            ids,
+        }
+    }
+
+    impl Place {
+        fn store(&self) -> VersionStore<'_> {
+            VersionStore {
+                index: &self.index,
+                remote: &self.remote,
+                ids: &self.ids,
+            }
+        }
+
+        /// Writes `data` at `bucket/key` and the record the server would keep of it.
+        async fn current(&self, path: &str, data: &[u8]) -> ObjectMeta {
+            fs::write(self.root.join(path), data).unwrap();
+            let fp = self.remote.stat(path).await.unwrap().unwrap().fingerprint;
+            ObjectMeta {
+                fingerprint: fp,
+                etag: "e".into(),
+                version: None,
+                attrs: Default::default(),
+                parts: Vec::new(),
+                modified_ns: None,
+                in_write_cache: false,
+            }
+        }
+
+        fn intents(&self) -> usize {
+            let mut n = 0;
+            self.index
+                .visit_in(Tree::State, |k, _| {
+                    n += usize::from(k.starts_with(INTENT));
+                    true
+                })
+                .unwrap();
+            n
+        }
+
+        fn stored_files(&self) -> usize {
+            fn count(p: &Path) -> usize {
+                fs::read_dir(p).map_or(0, |d| {
+                    d.map(|e| e.unwrap().path())
+                        .map(|p| if p.is_dir() { count(&p) } else { 1 })
+                        .sum()
+                })
+            }
+            count(&self.root.join(".s3gate/versions"))
+        }
+    }
+
+    #[tokio::test]
+    async fn ids_sort_as_they_were_made_and_never_repeat_after_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut made = Vec::new();
+        for _ in 0..3 {
+            let index = open_index(dir.path());
+            let ids = VersionIds::open(&index).unwrap();
+            for _ in 0..(BLOCK + 5) {
+                made.push(ids.next(&index, false).await.unwrap());
+            }
+            index.close();
+        }
+        let shown: Vec<String> = made.iter().map(|id| id.to_string()).collect();
+        let mut sorted = shown.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(
+            sorted, shown,
+            "unique, and ordered as text as they were made"
+        );
+        assert!(made.iter().all(|id| id.seq > VersionId::ORIGINAL.seq));
+        for id in &made[..10] {
+            let named = VersionRef::parse(&id.to_string()).unwrap();
+            assert!(named.names(id));
+            assert!(!named.names(&made[made.len() - 1]));
+            assert!(!VersionRef::Null.names(id));
+        }
+        let null = VersionId {
+            null: true,
+            ..made[0]
+        };
+        assert_eq!(null.to_string(), "null");
+        assert!(VersionRef::parse("null").unwrap().names(&null));
+        assert!(VersionRef::parse("null")
+            .unwrap()
+            .names(&VersionId::ORIGINAL));
+        for bad in [
+            "",
+            "NULL",
+            "0",
+            &shown[0][1..],
+            &shown[0].to_uppercase(),
+            "x".repeat(28).as_str(),
+        ] {
+            assert_eq!(VersionRef::parse(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn rows_sort_by_key_then_newest_first() {
+        let mut keys = vec![
+            row_key("b", "a", 1),
+            row_key("b", "a", 7),
+            row_key("b", "a!", 2),
+            row_key("b", "a/b", 3),
+            row_key("b", "a", 0),
+            row_key("b", "", 4),
+        ];
+        keys.sort();
+        assert_eq!(
+            keys,
+            vec![
+                row_key("b", "", 4),
+                row_key("b", "a", 7),
+                row_key("b", "a", 1),
+                row_key("b", "a", 0),
+                row_key("b", "a!", 2),
+                row_key("b", "a/b", 3),
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_demoted_version_moves_to_the_store_with_its_row() {
+        let p = place();
+        let old = p.current("b/dir/k", b"first").await;
+        // A copy shares the file and stays.
+        fs::hard_link(p.root.join("b/dir/k"), p.root.join("b/copy")).unwrap();
+        let demoted = p
+            .store()
+            .demote("b", "dir/k", "b/dir/k", &old, VersionId::ORIGINAL, 42)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(!p.root.join("b/dir/k").exists());
+        assert_eq!(fs::read(p.root.join("b/copy")).unwrap(), b"first");
+        let record = rows(&p.index, "b", "dir/k", 10).unwrap().remove(0);
+        assert_eq!((record.id, record.noncurrent_ns), (VersionId::ORIGINAL, 42));
+        let file = record.file.clone().unwrap();
+        assert_eq!(fs::read(p.root.join(&file)).unwrap(), b"first");
+        assert_eq!(p.intents(), 1);
+        p.index.apply(vec![demoted.done]).await.unwrap();
+        assert_eq!(p.intents(), 0);
+
+        // The next one: newer, listed first; its stored file is another.
+        let second = p.current("b/dir/k", b"second").await;
+        let id = p.ids.next(&p.index, false).await.unwrap();
+        let d2 = p
+            .store()
+            .demote("b", "dir/k", "b/dir/k", &second, id, 43)
+            .await
+            .unwrap()
+            .unwrap();
+        p.index.apply(vec![d2.done]).await.unwrap();
+        let listed = rows(&p.index, "b", "dir/k", 10).unwrap();
+        assert_eq!(listed.len(), 2);
+        assert_eq!((listed[0].id, listed[0].noncurrent_ns), (id, 43));
+        assert_eq!(listed[1], record);
+        assert_eq!(
+            listed[1].object.as_ref().unwrap().fingerprint,
+            old.fingerprint
+        );
+        assert_eq!(p.stored_files(), 2);
+        assert!(rows(&p.index, "b", "dir", 10).unwrap().is_empty());
+        assert_eq!(p.store().recover().await.unwrap(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_file_another_program_changed_is_not_demoted() {
+        let p = place();
+        let old = p.current("b/k", b"first").await;
+        fs::remove_file(p.root.join("b/k")).unwrap();
+        fs::write(p.root.join("b/k"), b"theirs!").unwrap();
+        let got = p
+            .store()
+            .demote("b", "k", "b/k", &old, VersionId::ORIGINAL, 1)
+            .await
+            .unwrap();
+        assert!(got.is_none());
+        assert_eq!(fs::read(p.root.join("b/k")).unwrap(), b"theirs!");
+        assert!(rows(&p.index, "b", "k", 10).unwrap().is_empty());
+        assert_eq!((p.intents(), p.stored_files()), (0, 0));
+    }
+
+    /// A crash after each step of a demotion whose change was never acknowledged: the key holds
+    /// the version it held, the store nothing, the index no row and no intent.
+    #[tokio::test]
+    async fn recovery_puts_back_what_an_unacknowledged_change_demoted() {
+        // After step 1 only: the rename never happened.
+        let p = place();
+        let old = p.current("b/k", b"first").await;
+        let intent = Intent {
+            row: row_key("b", "k", 0),
+            file: store_path("b", &p.ids.next(&p.index, false).await.unwrap()),
+            fingerprint: old.fingerprint,
+        };
+        p.index
+            .apply(vec![
+                Edit::Put(Tree::Versions, intent.row.clone(), b"{}".to_vec()),
+                Edit::Put(
+                    Tree::State,
+                    intent_key("b/k"),
+                    serde_json::to_vec(&intent).unwrap(),
+                ),
+            ])
+            .await
+            .unwrap();
+        assert_eq!(p.store().recover().await.unwrap(), 1);
+        assert_eq!(fs::read(p.root.join("b/k")).unwrap(), b"first");
+        assert_eq!(p.index.get_in(Tree::Versions, &intent.row).unwrap(), None);
+        assert_eq!(p.intents(), 0);
+
+        // After step 2 (a delete marker never recorded), and after a new file was published
+        // but not recorded.
+        for published in [None, Some(&b"second"[..])] {
+            let old = p.current("b/k", b"first").await;
+            let demoted = p
+                .store()
+                .demote("b", "k", "b/k", &old, VersionId::ORIGINAL, 1)
+                .await
+                .unwrap()
+                .unwrap();
+            if let Some(data) = published {
+                fs::write(p.root.join("b/k"), data).unwrap();
+            }
+            // The crash: `demoted.done` is never committed.
+            drop(demoted);
+            assert_eq!(p.store().recover().await.unwrap(), 1);
+            assert_eq!(fs::read(p.root.join("b/k")).unwrap(), b"first");
+            let fp = p.remote.stat("b/k").await.unwrap().unwrap().fingerprint;
+            assert_eq!(fp, old.fingerprint, "the very file, its record still true");
+            assert!(rows(&p.index, "b", "k", 10).unwrap().is_empty());
+            assert_eq!((p.intents(), p.stored_files()), (0, 0));
+        }
+    }
+
+    async fn put(vfs: &Vfs, key: &str, body: &'static [u8]) -> crate::object::ObjectInfo {
+        let body = futures_util::stream::iter([Ok::<_, Box<dyn std::error::Error + Send + Sync>>(
+            bytes::Bytes::from_static(body),
+        )]);
+        let req = crate::object::PutRequest {
+            attrs: Default::default(),
+            content_md5: None,
+            precondition: None,
+            checksum: None,
+            body,
+        };
+        vfs.put_object("bkt", key, req).await.unwrap()
+    }
+
+    /// Reads the file of a noncurrent version from the store.
+    fn stored(root: &Path, row: &VersionRecord) -> Vec<u8> {
+        fs::read(root.join(row.file.as_ref().unwrap())).unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn an_overwrite_in_a_bucket_keeping_versions_keeps_the_one_it_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let vfs = Vfs::open_unsynced(dir.path()).await;
+        vfs.create_bucket("bkt", None).await.unwrap();
+        let before = put(&vfs, "a/k", b"v0").await;
+        assert_eq!(before.version_id, None);
+        vfs.update_bucket("bkt", |r| {
+            r.versioning = Versioning::Enabled;
+            Ok(())
+        })
+        .await
+        .unwrap();
+        let first = put(&vfs, "a/k", b"v1").await;
+        let second = put(&vfs, "a/k", b"v22").await;
+        let (id1, id2) = (first.version_id.unwrap(), second.version_id.unwrap());
+        assert!(id1 < id2, "{id1} {id2}");
+        assert_eq!(fs::read(dir.path().join("bkt/a/k")).unwrap(), b"v22");
+        let head = vfs.head_object("bkt", "a/k").await.unwrap();
+        assert_eq!(head.version_id.as_deref(), Some(id2.as_str()));
+
+        let listed = rows(&vfs.index, "bkt", "a/k", 10).unwrap();
+        assert_eq!(listed.len(), 2);
+        assert_eq!(listed[0].id.to_string(), id1);
+        assert_eq!(listed[1].id, VersionId::ORIGINAL);
+        assert_eq!(listed[1].id.to_string(), "null");
+        assert_eq!(stored(dir.path(), &listed[0]), b"v1");
+        assert_eq!(stored(dir.path(), &listed[1]), b"v0");
+        assert_eq!(listed[0].object.as_ref().unwrap().etag, first.etag);
+
+        // The store is no bucket and holds no object.
+        let buckets: Vec<String> = vfs
+            .list_buckets()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|b| b.name)
+            .collect();
+        assert_eq!(buckets, vec!["bkt".to_string()]);
+
+        // After a restart: the versions are there, and new ids come after the old.
+        vfs.shutdown().await;
+        drop(vfs);
+        let vfs = Vfs::open_unsynced(dir.path()).await;
+        assert_eq!(rows(&vfs.index, "bkt", "a/k", 10).unwrap(), listed);
+        let third = put(&vfs, "a/k", b"v333").await;
+        assert!(third.version_id.unwrap() > id2);
+        let listed = rows(&vfs.index, "bkt", "a/k", 10).unwrap();
+        assert_eq!(listed[0].id.to_string(), id2);
+        assert_eq!(stored(dir.path(), &listed[0]), b"v22");
+        assert_eq!(fs::read(dir.path().join("bkt/a/k")).unwrap(), b"v333");
+    }
+
+    async fn read(reader: ObjectReader) -> Vec<u8> {
+        let size = reader.info.size;
+        let mut out = Vec::new();
+        crate::object::each_chunk(reader.stream(0, size), |c| out.extend_from_slice(c))
+            .await
+            .unwrap();
+        out
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn every_kept_version_reads_back_by_its_id() {
+        let dir = tempfile::tempdir().unwrap();
+        let vfs = Vfs::open_unsynced(dir.path()).await;
+        vfs.create_bucket("bkt", None).await.unwrap();
+        put(&vfs, "k", b"original").await;
+        let open = |v: String| {
+            let vfs = &vfs;
+            async move { vfs.open_version("bkt", "k", &v).await }
+        };
+        // Before versioning, the object is the null version.
+        assert_eq!(read(open("null".into()).await.unwrap()).await, b"original");
+        vfs.update_bucket("bkt", |r| {
+            r.versioning = Versioning::Enabled;
+            Ok(())
+        })
+        .await
+        .unwrap();
+        let one = put(&vfs, "k", b"one").await.version_id.unwrap();
+        let two = put(&vfs, "k", b"two").await.version_id.unwrap();
+        for (id, want) in [("null", &b"original"[..]), (&one, b"one"), (&two, b"two")] {
+            let got = open(id.to_string()).await.unwrap();
+            assert_eq!(got.info.version_id.as_deref().unwrap_or("null"), id);
+            assert_eq!(read(got).await, want, "{id}");
+        }
+        // Another key's ids, an id never made, one malformed.
+        let other = put(&vfs, "other", b"x").await.version_id.unwrap();
+        assert!(matches!(open(other).await, Err(VfsError::NoSuchVersion)));
+        let never = format!("{:016x}{}", 999_999u64, &one[16..]);
+        assert!(matches!(open(never).await, Err(VfsError::NoSuchVersion)));
+        let forged = format!("{}{:012x}", &one[..16], 1u64);
+        assert!(matches!(open(forged).await, Err(VfsError::NoSuchVersion)));
+        assert!(matches!(
+            open("nope".into()).await,
+            Err(VfsError::InvalidVersion(_))
+        ));
+        assert!(matches!(
+            vfs.open_version("bkt", "missing", &one).await,
+            Err(VfsError::NoSuchVersion)
+        ));
+        assert!(matches!(
+            vfs.open_version("nobkt", "k", &one).await,
+            Err(VfsError::NoSuchBucket)
+        ));
+    }
+
+    async fn versioned() -> (tempfile::TempDir, Vfs) {
+        let dir = tempfile::tempdir().unwrap();
+        let vfs = Vfs::open_unsynced(dir.path()).await;
+        vfs.create_bucket("bkt", None).await.unwrap();
+        vfs.update_bucket("bkt", |r| {
+            r.versioning = Versioning::Enabled;
+            Ok(())
+        })
+        .await
+        .unwrap();
+        (dir, vfs)
+    }
+
+    /// The key's history as (id, what it holds), newest first, the current version first.
+    async fn history(vfs: &Vfs, key: &str) -> Vec<(String, Option<Vec<u8>>)> {
+        let mut out = Vec::new();
+        if let Ok(r) = vfs.open_object("bkt", key).await {
+            out.push((r.info.version_id.clone().unwrap(), Some(read(r).await)));
+        }
+        for row in rows(&vfs.index, "bkt", key, usize::MAX).unwrap() {
+            let data = match row.object {
+                Some(_) => Some(
+                    read(
+                        vfs.open_version("bkt", key, &row.id.to_string())
+                            .await
+                            .unwrap(),
+                    )
+                    .await,
+                ),
+                None => None,
+            };
+            out.push((row.id.to_string(), data));
+        }
+        out
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn deletes_add_markers_and_deleting_a_version_brings_back_the_one_before() {
+        let (dir, vfs) = versioned().await;
+        let one = put(&vfs, "d/k", b"one").await.version_id.unwrap();
+        let mut markers = Vec::new();
+        for _ in 0..3 {
+            let done = vfs.add_delete_marker("bkt", "d/k").await.unwrap().unwrap();
+            assert!(done.delete_marker);
+            markers.push(done.version_id);
+        }
+        assert!(
+            !dir.path().join("bkt/d").exists(),
+            "the plain folder shows the key gone"
+        );
+        assert!(matches!(
+            vfs.open_object("bkt", "d/k").await,
+            Err(VfsError::NoSuchKey)
+        ));
+        assert_eq!(
+            vfs.current_delete_marker("bkt", "d/k").unwrap(),
+            Some(markers[2].clone())
+        );
+        assert!(matches!(
+            vfs.open_version("bkt", "d/k", &markers[0]).await,
+            Err(VfsError::VersionIsDeleteMarker)
+        ));
+        let want: Vec<(String, Option<Vec<u8>>)> = vec![
+            (markers[2].clone(), None),
+            (markers[1].clone(), None),
+            (markers[0].clone(), None),
+            (one.clone(), Some(b"one".to_vec())),
+        ];
+        assert_eq!(history(&vfs, "d/k").await, want);
+
+        // Removing markers: the newest one gone, the key is still deleted under the next.
+        let gone = vfs.delete_version("bkt", "d/k", &markers[2]).await.unwrap();
+        assert_eq!(
+            (gone.delete_marker, gone.version_id.as_str()),
+            (true, markers[2].as_str())
+        );
+        assert_eq!(
+            vfs.current_delete_marker("bkt", "d/k").unwrap(),
+            Some(markers[1].clone())
+        );
+        vfs.delete_version("bkt", "d/k", &markers[0]).await.unwrap();
+        assert_eq!(
+            vfs.current_delete_marker("bkt", "d/k").unwrap(),
+            Some(markers[1].clone())
+        );
+        // The last marker over it gone: the object is back, file and record.
+        vfs.delete_version("bkt", "d/k", &markers[1]).await.unwrap();
+        assert_eq!(vfs.current_delete_marker("bkt", "d/k").unwrap(), None);
+        assert_eq!(fs::read(dir.path().join("bkt/d/k")).unwrap(), b"one");
+        assert_eq!(
+            history(&vfs, "d/k").await,
+            vec![(one.clone(), Some(b"one".to_vec()))]
+        );
+
+        // Deleting the current version for good brings back the one before, file and record.
+        let two = put(&vfs, "k", b"two").await.version_id.unwrap();
+        let three = put(&vfs, "k", b"three").await.version_id.unwrap();
+        let gone = vfs.delete_version("bkt", "k", &three).await.unwrap();
+        assert_eq!(
+            (gone.delete_marker, gone.version_id),
+            (false, three.clone())
+        );
+        assert_eq!(fs::read(dir.path().join("bkt/k")).unwrap(), b"two");
+        let head = vfs.head_object("bkt", "k").await.unwrap();
+        assert_eq!(head.version_id, Some(two.clone()));
+        assert!(rows(&vfs.index, "bkt", "k", 10).unwrap().is_empty());
+        assert!(matches!(
+            vfs.delete_version("bkt", "k", &three).await,
+            Err(VfsError::NoSuchVersion)
+        ));
+        // A noncurrent version removed: its file leaves the store.
+        put(&vfs, "k", b"four").await;
+        vfs.delete_version("bkt", "k", &two).await.unwrap();
+        assert_eq!(history(&vfs, "k").await.len(), 1);
+        assert_eq!(fs::read(dir.path().join("bkt/k")).unwrap(), b"four");
+        let stored: usize = fs::read_dir(dir.path().join(".s3gate/versions/bkt"))
+            .unwrap()
+            .map(|d| fs::read_dir(d.unwrap().path()).unwrap().count())
+            .sum();
+        assert_eq!(stored, 0, "no version is kept but the current ones");
+    }
+
+    /// A crash after the file of a promotion moved but before its record: the next start
+    /// finishes it.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_promotion_cut_short_is_finished_at_start() {
+        let (dir, vfs) = versioned().await;
+        let one = put(&vfs, "k", b"one").await.version_id.unwrap();
+        put(&vfs, "k", b"two").await;
+        let row = rows(&vfs.index, "bkt", "k", 1).unwrap().pop().unwrap();
+        // The current version deleted, then the promotion's intent and rename only.
+        vfs.key_locks
+            .with("bkt/k", async {
+                vfs.delete_locked("bkt", "k", "bkt/k").await.unwrap();
+                let intent = Intent {
+                    row: row_key("bkt", "k", row.id.seq),
+                    file: row.file.clone().unwrap(),
+                    fingerprint: row.object.as_ref().unwrap().fingerprint,
+                };
+                let value = serde_json::to_vec(&intent).unwrap();
+                vfs.index
+                    .apply(vec![Edit::Put(Tree::State, promote_key("bkt/k"), value)])
+                    .await
+                    .unwrap();
+                vfs.remote
+                    .rename(&intent.file, "bkt/k", Some(intent.fingerprint), false)
+                    .await
+                    .unwrap();
+            })
+            .await;
+        vfs.shutdown().await;
+        drop(vfs);
+        let vfs = Vfs::open_unsynced(dir.path()).await;
+        assert_eq!(history(&vfs, "k").await, vec![(one, Some(b"one".to_vec()))]);
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_bucket_with_versions_or_markers_is_not_empty() {
+        let (dir, vfs) = versioned().await;
+        let one = put(&vfs, "k", b"one").await.version_id.unwrap();
+        let marker = vfs
+            .add_delete_marker("bkt", "k")
+            .await
+            .unwrap()
+            .unwrap()
+            .version_id;
+        // No file is left in the bucket's folder, but a version and a marker are.
+        assert!(matches!(
+            vfs.delete_bucket("bkt").await,
+            Err(VfsError::BucketNotEmpty)
+        ));
+        vfs.delete_version("bkt", "k", &one).await.unwrap();
+        assert!(matches!(
+            vfs.delete_bucket("bkt").await,
+            Err(VfsError::BucketNotEmpty)
+        ));
+        vfs.delete_version("bkt", "k", &marker).await.unwrap();
+        vfs.delete_bucket("bkt").await.unwrap();
+        assert!(!dir.path().join("bkt").exists());
+        assert!(!dir.path().join(".s3gate/versions/bkt").exists());
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn suspended_writes_and_deletes_replace_the_null_version_wherever_it_is() {
+        let (dir, vfs) = versioned().await;
+        let suspend = |state| {
+            vfs.update_bucket("bkt", move |r| {
+                r.versioning = state;
+                Ok(())
+            })
+        };
+        // Unversioned: a delete is a delete.
+        suspend(Versioning::Unversioned).await.unwrap();
+        put(&vfs, "gone", b"x").await;
+        assert_eq!(vfs.add_delete_marker("bkt", "gone").await.unwrap(), None);
+        assert!(rows(&vfs.index, "bkt", "gone", 10).unwrap().is_empty());
+
+        suspend(Versioning::Suspended).await.unwrap();
+        let first = put(&vfs, "k", b"null-1").await;
+        assert_eq!(first.version_id.as_deref(), Some("null"));
+        // A null current version is replaced, not kept.
+        put(&vfs, "k", b"null-2").await;
+        assert_eq!(
+            history(&vfs, "k").await,
+            vec![("null".to_string(), Some(b"null-2".to_vec()))]
+        );
+        // Enabled again: the null version is kept below a versioned one.
+        suspend(Versioning::Enabled).await.unwrap();
+        let v = put(&vfs, "k", b"versioned").await.version_id.unwrap();
+        assert_eq!(
+            history(&vfs, "k").await,
+            vec![
+                (v.clone(), Some(b"versioned".to_vec())),
+                ("null".to_string(), Some(b"null-2".to_vec())),
+            ]
+        );
+        // Suspended: a write keeps the versioned one and replaces the kept null version.
+        suspend(Versioning::Suspended).await.unwrap();
+        put(&vfs, "k", b"null-3").await;
+        assert_eq!(
+            history(&vfs, "k").await,
+            vec![
+                ("null".to_string(), Some(b"null-3".to_vec())),
+                (v.clone(), Some(b"versioned".to_vec())),
+            ]
+        );
+        // A delete: the null marker replaces the null version, for good.
+        let marker = vfs.add_delete_marker("bkt", "k").await.unwrap().unwrap();
+        assert_eq!(marker.version_id, "null");
+        assert_eq!(
+            history(&vfs, "k").await,
+            vec![
+                ("null".to_string(), None),
+                (v.clone(), Some(b"versioned".to_vec())),
+            ]
+        );
+        assert!(!dir.path().join("bkt/k").exists());
+        // Writing again replaces the null marker.
+        put(&vfs, "k", b"null-4").await;
+        assert_eq!(
+            history(&vfs, "k").await,
+            vec![
+                ("null".to_string(), Some(b"null-4".to_vec())),
+                (v.clone(), Some(b"versioned".to_vec())),
+            ]
+        );
+        let stored: usize = fs::read_dir(dir.path().join(".s3gate/versions/bkt"))
+            .unwrap()
+            .map(|d| fs::read_dir(d.unwrap().path()).unwrap().count())
+            .sum();
+        assert_eq!(stored, 1, "only the versioned one is in the store");
+    }
+
+    /// A crash after a promotion's intent but before the current version was removed: the
+    /// start drops the promotion, and the key holds what it held.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_promotion_before_its_delete_changes_nothing_after_a_crash() {
+        let (dir, vfs) = versioned().await;
+        let one = put(&vfs, "k", b"one").await.version_id.unwrap();
+        let two = put(&vfs, "k", b"two").await.version_id.unwrap();
+        let at = At {
+            bucket: "bkt",
+            key: "k",
+            path: "bkt/k",
+        };
+        vfs.key_locks
+            .with("bkt/k", async { vfs.promotion(at).await.unwrap().unwrap() })
+            .await;
+        vfs.shutdown().await;
+        drop(vfs);
+        let vfs = Vfs::open_unsynced(dir.path()).await;
+        assert_eq!(
+            history(&vfs, "k").await,
+            vec![(two, Some(b"two".to_vec())), (one, Some(b"one".to_vec()))]
+        );
+    }
+
+    /// A versioned bucket served again with the write cache on: its objects read, and a change
+    /// that would lose a version is refused.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_versioned_bucket_behind_the_write_cache_refuses_changes() {
+        let (dir, vfs) = versioned().await;
+        put(&vfs, "k", b"one").await;
+        vfs.shutdown().await;
+        drop(vfs);
+        let mut config = s3gate_config::Config::default();
+        config.remote.path = dir.path().to_path_buf();
+        config.vfs.fsync = false;
+        config.vfs.cache_mode = s3gate_config::CacheMode::Writes;
+        let vfs = Vfs::open(&config).await.unwrap();
+        assert!(vfs.versions_unsupported().is_some());
+        assert_eq!(
+            read(vfs.open_object("bkt", "k").await.unwrap()).await,
+            b"one"
+        );
+        assert!(matches!(
+            vfs.add_delete_marker("bkt", "k").await,
+            Err(VfsError::VersionsUnsupported(_))
+        ));
+        let body = futures_util::stream::iter([Ok::<_, Box<dyn std::error::Error + Send + Sync>>(
+            bytes::Bytes::from_static(b"two"),
+        )]);
+        let req = crate::object::PutRequest {
+            attrs: Default::default(),
+            content_md5: None,
+            precondition: None,
+            checksum: None,
+            body,
+        };
+        assert!(matches!(
+            vfs.put_object("bkt", "k", req).await,
+            Err(VfsError::VersionsUnsupported(_))
+        ));
+        assert_eq!(
+            read(vfs.open_object("bkt", "k").await.unwrap()).await,
+            b"one"
+        );
+        vfs.shutdown().await;
+    }
+}
