@@ -79,6 +79,13 @@ pub async fn start(mut config: Config) -> Result<Server, Error> {
     config.validate()?;
     let config = Arc::new(config);
     let vfs = Arc::new(s3gate_vfs::Vfs::open(&config).await?);
+    // Out-of-band changes to a served directory; rescans cover what a watch misses. Watched
+    // before the first rescan starts and before the server answers: nothing made after the
+    // start is left to the next rescan.
+    let watch = vfs.watch().await.unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "cannot watch the served directory; changes made by other programs show after the next rescan");
+        None
+    });
     let http = s3gate_s3api::HttpServer::start(config.clone(), vfs.clone())?;
     let housekeeping = tokio::spawn(housekeeping(
         vfs.clone(),
@@ -86,11 +93,6 @@ pub async fn start(mut config: Config) -> Result<Server, Error> {
         config.vfs.multipart_expiry,
     ));
     let write_back = tokio::spawn(write_back(vfs.clone()));
-    // Out-of-band changes to a served directory; rescans cover what a watch misses.
-    let watch = vfs.watch().unwrap_or_else(|e| {
-        tracing::warn!(error = %e, "cannot watch the served directory; changes made by other programs show after the next rescan");
-        None
-    });
     Ok(Server {
         addr: http.addr(),
         http,

@@ -97,8 +97,11 @@ impl Buckets {
 }
 
 impl Vfs {
-    /// Starts watching the served directory, when the remote is one; `None` otherwise.
-    pub fn watch(self: &Arc<Self>) -> Result<Option<Watch>> {
+    /// Starts watching the served directory, when the remote is one; `None` otherwise. Every
+    /// bucket there is watched when this returns: a change made after it is seen by the watch,
+    /// one made before by the scan that follows (a bucket watched in the background after the
+    /// server said it was ready missed files written meanwhile until the next rescan).
+    pub async fn watch(self: &Arc<Self>) -> Result<Option<Watch>> {
         let Some(root) = self.local_root.clone() else {
             return Ok(None);
         };
@@ -140,11 +143,11 @@ impl Vfs {
             watcher: Arc::new(Mutex::new(watcher)),
         };
         self.own_writes.watching.store(true, Ordering::Relaxed);
+        // The root is read after it is watched: a bucket made in between is seen either way.
+        buckets.rewatch_all().await;
         let vfs = Arc::downgrade(self);
         let weak = vfs.clone();
         let task = tokio::spawn(async move {
-            // The root is read after it is watched: a bucket made in between is seen either way.
-            buckets.rewatch_all().await;
             let mut rx = rx;
             while let Some(first) = rx.recv().await {
                 let mut paths = BTreeSet::from([first]);
