@@ -906,9 +906,10 @@ browser_cors() {
 CRASH_ROUNDS=${SMOKE_CRASH_ROUNDS:-15}
 
 crash_rounds() { # crash_rounds CACHE_MODE [--versioned]
-    mkdir -p "$WORK/crash-$1$2"
+    local work=$WORK/crash-$1${2:-}
+    mkdir -p "$work"
     timeout 900 "$PY" "$ROOT/scripts/crash_test.py" --server-bin "$SERVER_BIN" \
-        --workdir "$WORK/crash-$1$2" --rounds "$CRASH_ROUNDS" --cache-mode "$1" ${2:+"$2"}
+        --workdir "$work" --rounds "$CRASH_ROUNDS" --cache-mode "$1" ${2:+"$2"}
 }
 
 # ------------------------------------------------------------------- reload
