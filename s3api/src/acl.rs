@@ -12,48 +12,54 @@ use crate::headers::header;
 use crate::router::Op;
 use crate::xml::{escape, xml_ok, Xml};
 
-/// An identity as S3 shows it: a canonical id and a display name, as the key's user names
-/// them, else the SHA-256 of the access key (stable per key) and the key itself.
-fn identity(ctx: &Ctx, access_key: Option<&str>) -> (String, String) {
-    let name = access_key.unwrap_or("anonymous").to_string();
-    let user = access_key.and_then(|k| ctx.state.keys.read().ok()?.user(k));
-    let id = user
-        .as_ref()
-        .and_then(|u| u.canonical_id.clone())
-        .unwrap_or_else(|| hex::encode(Sha256::digest(name.as_bytes())));
-    let name = user.and_then(|u| u.display_name.clone()).unwrap_or(name);
-    (id, name)
+/// An identity as S3 shows it: a canonical id and a display name.
+pub(crate) struct Identity {
+    id: String,
+    name: String,
 }
 
-/// The caller's identity.
-pub(crate) fn owner(ctx: &Ctx) -> (String, String) {
-    identity(ctx, ctx.auth.access_key.as_deref())
+impl Identity {
+    /// As the key's user names it, else the SHA-256 of the access key (stable per key) and the
+    /// key itself.
+    fn of(ctx: &Ctx, access_key: Option<&str>) -> Identity {
+        let name = access_key.unwrap_or("anonymous").to_string();
+        let user = access_key.and_then(|k| ctx.state.keys().ok()?.user(k));
+        let id = user
+            .as_ref()
+            .and_then(|u| u.canonical_id.clone())
+            .unwrap_or_else(|| hex::encode(Sha256::digest(name.as_bytes())));
+        let name = user.and_then(|u| u.display_name.clone()).unwrap_or(name);
+        Identity { id, name }
+    }
+
+    /// `<element><ID>…</ID><DisplayName>…</DisplayName></element>` (`Owner`, `Initiator`).
+    pub(crate) fn write(&self, x: &mut Xml, element: &'static str) {
+        x.open(element)
+            .elem("ID", &self.id)
+            .elem("DisplayName", &self.name)
+            .close();
+    }
 }
 
-pub(crate) fn write_owner(x: &mut Xml, ctx: &Ctx) {
-    write_identity(x, owner(ctx));
-}
-
-fn write_identity(x: &mut Xml, (id, name): (String, String)) {
-    x.open("Owner")
-        .elem("ID", &id)
-        .elem("DisplayName", &name)
-        .close();
+/// The caller's identity, found once per answer (a listing names it on every entry).
+pub(crate) fn owner(ctx: &Ctx) -> Identity {
+    Identity::of(ctx, ctx.auth.access_key.as_deref())
 }
 
 /// The bucket owner's full control: the only ACL this server has.
 async fn acl_response(ctx: &Ctx) -> S3Result<HttpResponse> {
     let record = ctx.bucket_record().await?;
-    let (id, name) = match &record.owner {
-        Some(key) => identity(ctx, Some(key)),
+    let owner = match &record.owner {
+        Some(key) => Identity::of(ctx, Some(key)),
         None => owner(ctx),
     };
     let mut x = Xml::document("AccessControlPolicy", true);
-    write_identity(&mut x, (id.clone(), name.clone()));
+    owner.write(&mut x, "Owner");
     x.open("AccessControlList").open("Grant");
     x.raw(&format!(
-        "<Grantee xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" xsi:type=\"CanonicalUser\"><ID>{id}</ID><DisplayName>{}</DisplayName></Grantee>",
-        escape(&name)
+        "<Grantee xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" xsi:type=\"CanonicalUser\"><ID>{}</ID><DisplayName>{}</DisplayName></Grantee>",
+        escape(&owner.id),
+        escape(&owner.name)
     ));
     x.elem("Permission", "FULL_CONTROL");
     Ok(xml_ok(x.finish()))

@@ -4,7 +4,7 @@
 use actix_web::HttpResponse;
 use s3gate_vfs::{Versioning, VfsError};
 
-use crate::acl::write_owner;
+use crate::acl::owner;
 use crate::ctx::Ctx;
 use crate::error::{S3Error, S3Result};
 use crate::intake::Lent;
@@ -49,7 +49,7 @@ pub(crate) async fn list_buckets(ctx: &Ctx, page: BucketPage<'_>) -> S3Result<Ht
         .collect();
     let truncated = matching.next().is_some();
     let mut x = Xml::document("ListAllMyBucketsResult", true);
-    write_owner(&mut x, ctx);
+    owner(ctx).write(&mut x, "Owner");
     x.open("Buckets");
     for b in &listed {
         x.open("Bucket")

@@ -24,6 +24,15 @@ pub(crate) struct ServerState {
     pub(crate) metrics: Metrics,
 }
 
+impl ServerState {
+    /// The key table as it is now (a reload swaps it whole).
+    pub(crate) fn keys(&self) -> S3Result<std::sync::RwLockReadGuard<'_, Keys>> {
+        self.keys
+            .read()
+            .map_err(|_| S3Error::internal("the key table is unavailable"))
+    }
+}
+
 impl Ctx {
     /// A request's `versionId` where only the current version is served (tagging, object
     /// attributes): it must name the current version of the key. An id this server never
@@ -97,7 +106,7 @@ impl Ctx {
     /// request.
     pub(crate) fn user(&self) -> Option<std::sync::Arc<s3gate_config::User>> {
         let key = self.auth.access_key.as_deref()?;
-        self.state.keys.read().ok()?.user(key)
+        self.state.keys().ok()?.user(key)
     }
 
     pub(crate) fn header(&self, name: &str) -> Option<&str> {

@@ -12,7 +12,7 @@ use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::http::Method;
 use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
 
-use crate::auth::{self, Auth};
+use crate::auth::{self, Auth, Keys};
 use crate::ctx::{Ctx, ServerState};
 use crate::error::{S3Error, S3Result};
 use crate::intake::{Intake, Lent};
@@ -67,9 +67,12 @@ fn verify(head: &RequestHead, state: &ServerState, named: &mut Named) -> S3Resul
     named.op = route.op.name();
     named.bucket.clone_from(&route.bucket);
     named.key.clone_from(&route.key);
-    let auth = authenticate(head, state, &route)?;
+    // One look at the key table serves the signature and the caller's limits.
+    let keys = state.keys()?;
+    let auth = authenticate(head, state, &keys, &route)?;
     named.access_key.clone_from(&auth.access_key);
-    permit(state, &route, &auth)?;
+    permit(state, &keys, &route, &auth)?;
+    drop(keys);
     acl::check_requested(head, &route.op)?;
     Ok(Verified { query, route, auth })
 }
@@ -194,7 +197,7 @@ fn route_of(head: &RequestHead, query: &Query, state: &ServerState) -> S3Result<
 /// Whether the caller may do what the request asks: the server's `--read-only`, then the
 /// caller's own limits, over every bucket the request names (a copy's source too). A form
 /// upload names its key inside the body: it is checked there, once its policy is.
-fn permit(state: &ServerState, route: &Route, auth: &Auth) -> S3Result<()> {
+fn permit(state: &ServerState, keys: &Keys, route: &Route, auth: &Auth) -> S3Result<()> {
     let changes = route.op.changes();
     if state.config.server.read_only && changes {
         return Err(S3Error::access_denied(
@@ -205,31 +208,28 @@ fn permit(state: &ServerState, route: &Route, auth: &Auth) -> S3Result<()> {
         Op::CopyObject { source } | Op::UploadPartCopy { source, .. } => source.bucket.as_str(),
         _ => "",
     };
-    state
-        .keys
-        .read()
-        .map_err(|_| S3Error::internal("the key table is unavailable"))?
-        .permit(
-            auth.access_key.as_deref(),
-            changes,
-            &[route.bucket.as_str(), source],
-        )
+    keys.permit(
+        auth.access_key.as_deref(),
+        changes,
+        &[route.bucket.as_str(), source],
+    )
 }
 
 /// Who sends the request. Requests that carry no S3 signature by design (a CORS preflight, a
 /// browser form upload) take the lane before authentication: they are not refused for lacking
 /// one, and reach [`unsigned`] as no one in particular.
-fn authenticate(head: &RequestHead, state: &ServerState, route: &Route) -> S3Result<Auth> {
+fn authenticate(
+    head: &RequestHead,
+    state: &ServerState,
+    keys: &Keys,
+    route: &Route,
+) -> S3Result<Auth> {
     if route.op.unsigned() {
         return Ok(Auth::unsigned());
     }
-    let keys = state
-        .keys
-        .read()
-        .map_err(|_| S3Error::internal("the key table is unavailable"))?;
     auth::authenticate(
         head,
-        &keys,
+        keys,
         route.virtual_host.then_some(route.bucket.as_str()),
         state.config.auth.presigned_max_age,
     )

@@ -4,7 +4,7 @@
 use actix_web::HttpResponse;
 use s3gate_vfs::{ListItem, ListQuery, VersionItem, VersionQuery};
 
-use crate::acl::write_owner;
+use crate::acl::owner;
 use crate::ctx::Ctx;
 use crate::error::{S3Error, S3Result};
 use crate::router::ListParams;
@@ -101,10 +101,11 @@ pub(crate) async fn list_objects(
     if url {
         x.elem("EncodingType", "url");
     }
-    let with_owner = match flavor {
+    let owner = match flavor {
         Flavor::V2 { fetch_owner, .. } => fetch_owner,
         _ => true,
-    };
+    }
+    .then(|| owner(ctx));
     for item in &page.items {
         if let ListItem::Object { key, info } = item {
             x.open("Contents");
@@ -112,8 +113,8 @@ pub(crate) async fn list_objects(
             x.elem_time("LastModified", info.last_modified)
                 .etag(&info.etag)
                 .elem_num("Size", info.size);
-            if with_owner {
-                write_owner(&mut x, ctx);
+            if let Some(o) = &owner {
+                o.write(&mut x, "Owner");
             }
             x.elem("StorageClass", "STANDARD");
             x.close();
@@ -183,6 +184,7 @@ pub(crate) async fn list_versions(
         x.elem("EncodingType", "url");
     }
     let latest = |l: bool| if l { "true" } else { "false" };
+    let owner = owner(ctx);
     for item in &page.items {
         match item {
             VersionItem::Version {
@@ -198,7 +200,7 @@ pub(crate) async fn list_versions(
                     .elem_time("LastModified", info.last_modified)
                     .etag(&info.etag)
                     .elem_num("Size", info.size);
-                write_owner(&mut x, ctx);
+                owner.write(&mut x, "Owner");
                 x.elem("StorageClass", "STANDARD").close();
             }
             VersionItem::DeleteMarker {
@@ -212,7 +214,7 @@ pub(crate) async fn list_versions(
                     .elem("VersionId", version_id)
                     .elem("IsLatest", latest(*l))
                     .elem_time("LastModified", *last_modified);
-                write_owner(&mut x, ctx);
+                owner.write(&mut x, "Owner");
                 x.close();
             }
             VersionItem::CommonPrefix(_) => {}

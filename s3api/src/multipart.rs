@@ -4,7 +4,7 @@
 use actix_web::HttpResponse;
 use s3gate_vfs::{Checksum, PartBody, PartPage, VfsError, MAX_PART_NUMBER};
 
-use crate::acl::{owner, write_owner};
+use crate::acl::{owner, Identity};
 use crate::checksum::{self, upload_algorithm, Algorithm};
 use crate::ctx::Ctx;
 use crate::error::{S3Error, S3Result};
@@ -202,18 +202,15 @@ pub(crate) async fn list_parts(
         x.elem("ChecksumAlgorithm", &c.algorithm)
             .elem("ChecksumType", checksum::type_name(c));
     }
-    write_initiator(&mut x, ctx);
+    write_initiator(&mut x, &owner(ctx));
     x.elem("StorageClass", "STANDARD");
     Ok(xml_ok(x.finish()))
 }
 
-fn write_initiator(x: &mut Xml, ctx: &Ctx) {
-    let (id, name) = owner(ctx);
-    x.open("Initiator")
-        .elem("ID", &id)
-        .elem("DisplayName", &name)
-        .close();
-    write_owner(x, ctx);
+/// The caller started the upload and owns it.
+fn write_initiator(x: &mut Xml, caller: &Identity) {
+    caller.write(x, "Initiator");
+    caller.write(x, "Owner");
 }
 
 pub(crate) async fn list_uploads(
@@ -247,11 +244,12 @@ pub(crate) async fn list_uploads(
     if url {
         x.elem("EncodingType", "url");
     }
+    let caller = owner(ctx);
     for u in &page.uploads {
         x.open("Upload")
             .elem("Key", &enc(url, &u.key))
             .elem("UploadId", &u.upload_id);
-        write_initiator(&mut x, ctx);
+        write_initiator(&mut x, &caller);
         x.elem("StorageClass", "STANDARD")
             .elem_time("Initiated", u.initiated)
             .close();

@@ -27,7 +27,7 @@ use s3gate_vfs::{ChecksumSlot, ObjectInfo, PutRequest};
 use sha1::Sha1;
 use subtle::ConstantTimeEq;
 
-use crate::auth;
+use crate::auth::{self, Keys};
 use crate::checksum::{self, Algorithm, Hasher};
 use crate::ctx::Ctx;
 use crate::error::{S3Error, S3Result};
@@ -218,28 +218,19 @@ type SizeRange = Option<(u64, u64)>;
 
 /// Checks the form's signature and policy; the size range the policy allows.
 fn authorize(ctx: &Ctx, fields: &Fields) -> S3Result<SizeRange> {
-    let anonymous = ctx
-        .state
-        .keys
-        .read()
-        .map_err(|_| S3Error::internal("the key table is unavailable"))?
-        .anonymous();
+    let keys = ctx.state.keys()?;
     let Some(policy_b64) = fields.get("policy") else {
-        if anonymous {
+        if keys.anonymous() {
             return Ok(None);
         }
         return Err(S3Error::access_denied(
             "Access Denied: a form upload needs a signed policy",
         ));
     };
-    if !anonymous {
-        let signer = verify_signature(ctx, fields, policy_b64)?;
+    if !keys.anonymous() {
+        let signer = verify_signature(&keys, fields, policy_b64)?;
         // The form's signer, held to its own limits like any other request of its key.
-        ctx.state
-            .keys
-            .read()
-            .map_err(|_| S3Error::internal("the key table is unavailable"))?
-            .permit(Some(&signer), true, &[&ctx.bucket])?;
+        keys.permit(Some(signer), true, &[&ctx.bucket])?;
     }
     let policy = Policy::parse(policy_b64)?;
     policy.check(&ctx.bucket, fields)
@@ -247,12 +238,7 @@ fn authorize(ctx: &Ctx, fields: &Fields) -> S3Result<SizeRange> {
 
 /// The policy's signature: SigV4 (`x-amz-signature`) or SigV2 (`signature`); the access key
 /// that signed it.
-fn verify_signature(ctx: &Ctx, fields: &Fields, policy_b64: &str) -> S3Result<String> {
-    let keys = ctx
-        .state
-        .keys
-        .read()
-        .map_err(|_| S3Error::internal("the key table is unavailable"))?;
+fn verify_signature<'f>(keys: &Keys, fields: &'f Fields, policy_b64: &str) -> S3Result<&'f str> {
     let secret_of = |ak: &str| {
         keys.secret(ak).map(str::to_string).ok_or_else(|| {
             S3Error::invalid_access_key_id(
@@ -283,7 +269,7 @@ fn verify_signature(ctx: &Ctx, fields: &Fields, policy_b64: &str) -> S3Result<St
         let key = auth::signing_key(&secret_of(ak)?, date, region, service);
         let want = hex::encode(auth::hmac(&key, policy_b64.as_bytes()));
         return match bool::from(want.as_bytes().ct_eq(sig.to_ascii_lowercase().as_bytes())) {
-            true => Ok(ak.to_string()),
+            true => Ok(ak),
             false => Err(mismatch()),
         };
     }
@@ -293,7 +279,7 @@ fn verify_signature(ctx: &Ctx, fields: &Fields, policy_b64: &str) -> S3Result<St
         mac.update(policy_b64.as_bytes());
         let want = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
         return match bool::from(want.as_bytes().ct_eq(sig.as_bytes())) {
-            true => Ok(ak.to_string()),
+            true => Ok(ak),
             false => Err(mismatch()),
         };
     }
