@@ -17,6 +17,7 @@ pub mod meta;
 mod multipart;
 mod object;
 mod own_writes;
+mod progress;
 mod readcache;
 mod remote;
 mod scan;
@@ -40,6 +41,7 @@ pub use multipart::{PartBody, PartInfo, PartPage, UploadInfo, UploadPage, MAX_PA
 pub use object::{
     BucketInfo, CopyAttrs, CopyFrom, ObjectInfo, ObjectReader, Precondition, PutRequest,
 };
+pub use progress::{Phase, Progress, ProgressNow};
 pub use readcache::ReadCacheStats;
 pub use remote::{ByteStream, Fingerprint};
 pub use scan::ScanReport;
