@@ -73,10 +73,10 @@ impl OpendalRemote {
         }
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?
         .layer(
-                opendal::layers::RetryLayer::new()
-                    .with_jitter()
-                    .with_notify(RetryLog),
-            );
+            opendal::layers::RetryLayer::new()
+                .with_jitter()
+                .with_notify(RetryLog),
+        );
         let cap = op.info().capability();
         let atomic = ATOMIC_SCHEMES.contains(&scheme);
         if !atomic && !cap.rename {
