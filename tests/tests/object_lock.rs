@@ -881,3 +881,66 @@ async fn a_veeam_like_sequence() {
     assert_eq!(r.status().as_u16(), 403);
     assert_eq!(s.get("bkt", "Veeam/Backup/blocks/0001").await, b"block");
 }
+
+/// The bypass is the bucket owner's (and administrators'): a user's key asks for it in vain in
+/// a bucket it did not make, and gets it in one it did.
+#[tokio::test(flavor = "multi_thread")]
+async fn only_the_owner_or_an_administrator_bypasses_governance() {
+    let dir = tempfile::tempdir().unwrap();
+    let users_file = dir.path().join("users.toml");
+    std::fs::write(
+        &users_file,
+        "[[users]]\naccess_key = \"TEAMA\"\nsecret_key = \"team-a-secret\"\nbuckets = [\"shared-*\", \"team-a\"]\n",
+    )
+    .unwrap();
+    let s = TestServer::start_with(|c| {
+        c.auth.keys = vec![format!("{ACCESS_KEY},{SECRET_KEY}").parse().unwrap()];
+        c.auth.users_file = Some(users_file.clone());
+    })
+    .await;
+    let user = client_for(s.addr, "TEAMA", "team-a-secret");
+    let admin = &s.client;
+    let until = in_days(1);
+    for (maker, bucket) in [(admin, "shared-lock"), (&user, "team-a")] {
+        maker
+            .create_bucket()
+            .bucket(bucket)
+            .object_lock_enabled_for_bucket(true)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{}", describe(&e)));
+    }
+    let mut versions = Vec::new();
+    for bucket in ["shared-lock", "team-a"] {
+        let out = user
+            .put_object()
+            .bucket(bucket)
+            .key("k")
+            .object_lock_mode(ObjectLockMode::Governance)
+            .object_lock_retain_until_date(until)
+            .body(ByteStream::from_static(b"g"))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{}", describe(&e)));
+        versions.push(out.version_id().unwrap().to_string());
+    }
+    let delete = |c: &aws_sdk_s3::Client, bucket: &'static str, v: String| {
+        c.delete_object()
+            .bucket(bucket)
+            .key("k")
+            .version_id(v)
+            .bypass_governance_retention(true)
+            .send()
+    };
+    expect_error(
+        delete(&user, "shared-lock", versions[0].clone()).await,
+        403,
+        "AccessDenied",
+    );
+    delete(&user, "team-a", versions[1].clone())
+        .await
+        .unwrap_or_else(|e| panic!("{}", describe(&e)));
+    delete(admin, "shared-lock", versions[0].clone())
+        .await
+        .unwrap_or_else(|e| panic!("{}", describe(&e)));
+}
