@@ -222,6 +222,12 @@ pub(crate) async fn put(ctx: &Ctx, payload: Lent) -> S3Result<HttpResponse> {
     }
     let mut attrs = attrs_from_request(&ctx.req)?;
     attrs.lock = lock_headers::from_request(ctx).await?;
+    // S3 takes a lock on a write only with a digest of the body it locks.
+    if !attrs.lock.is_unset() && ctx.content_md5()?.is_none() && !body.checked_by_client() {
+        return Err(S3Error::invalid_request(
+            "Content-MD5 OR x-amz-checksum- HTTP header is required for Put Object requests with Object Lock parameters",
+        ));
+    }
     let req = PutRequest {
         attrs,
         content_md5: ctx.content_md5()?,

@@ -601,6 +601,28 @@ async fn lock_headers_are_checked() {
             "{headers:?}"
         );
     }
+    // A lock is taken only with a digest of the body.
+    let hold = || vec![("x-amz-object-lock-legal-hold", "ON".to_string())];
+    let r = raw(hold(), "bkt").await.unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    let text = r.text().await.unwrap();
+    assert_eq!(xml_value(&text, "Code").as_deref(), Some("InvalidRequest"));
+    let with_md5 = [hold(), vec![("content-md5", content_md5(b"x"))]].concat();
+    let r = raw(with_md5, "bkt").await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    s.client
+        .put_object_legal_hold()
+        .bucket("bkt")
+        .key("k")
+        .legal_hold(
+            ObjectLockLegalHold::builder()
+                .status(ObjectLockLegalHoldStatus::Off)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    s.delete("bkt", "k").await;
     s.create_bucket("plain").await;
     let r = raw(vec![("x-amz-object-lock-legal-hold", "ON".into())], "plain")
         .await
@@ -797,6 +819,15 @@ async fn lock_needs_a_remote_that_keeps_versions() {
         404,
         "NotFound",
     );
+    s.create_bucket("plain").await;
+    let r = s
+        .client
+        .put_object_lock_configuration()
+        .bucket("plain")
+        .object_lock_configuration(lock_config(None))
+        .send()
+        .await;
+    expect_error(r, 501, "NotImplemented");
 }
 
 /// What Veeam does against an immutable repository: it reads `?object-lock` first, writes
