@@ -359,4 +359,95 @@ mod tests {
         // A retention that ran out is no longer a lock.
         assert!(lock(Compliance, past, None).may_become(None, false).is_ok());
     }
+
+    async fn put(vfs: &Vfs, key: &str, lock: ObjectLock) -> String {
+        let body = futures_util::stream::iter([Ok::<_, Box<dyn std::error::Error + Send + Sync>>(
+            bytes::Bytes::from_static(b"data"),
+        )]);
+        let req = crate::object::PutRequest {
+            attrs: crate::index::ObjectAttrs {
+                lock,
+                ..Default::default()
+            },
+            content_md5: None,
+            precondition: None,
+            checksum: None,
+            body,
+        };
+        let info = vfs.put_object("bkt", key, req).await.unwrap();
+        info.version_id.unwrap()
+    }
+
+    /// What every caller of `delete_version` (a client's delete, lifecycle expiration) gets:
+    /// the guard, on a current version and on a kept one, whose lock its demotion kept.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn removing_a_version_for_good_asks_its_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let vfs = Vfs::open_unsynced(dir.path()).await;
+        vfs.create_locked_bucket("bkt", None).await.unwrap();
+        let gov = ObjectLock {
+            retention: Some(Retention {
+                mode: RetentionMode::Governance,
+                until_ns: now_ns() + DAY_NS,
+            }),
+            legal_hold: None,
+        };
+        let old = put(&vfs, "k", gov).await;
+        let current = put(&vfs, "k", ObjectLock::default()).await;
+        assert!(matches!(
+            vfs.delete_version("bkt", "k", &old, false).await,
+            Err(VfsError::ObjectLocked)
+        ));
+        let held = ObjectLock {
+            legal_hold: Some(true),
+            ..Default::default()
+        };
+        vfs.set_object_lock("bkt", "k", None, LockChange::LegalHold(true), false)
+            .await
+            .unwrap();
+        assert_eq!(vfs.head_object("bkt", "k").await.unwrap().attrs.lock, held);
+        assert!(matches!(
+            vfs.delete_version("bkt", "k", &current, true).await,
+            Err(VfsError::ObjectLocked)
+        ));
+        vfs.delete_version("bkt", "k", &old, true).await.unwrap();
+        // A delete marker still goes on top of a held version.
+        let marked = vfs.add_delete_marker("bkt", "k").await.unwrap().unwrap();
+        assert!(marked.delete_marker);
+        vfs.delete_version("bkt", "k", &marked.version_id, false)
+            .await
+            .unwrap();
+        assert_eq!(vfs.head_object("bkt", "k").await.unwrap().attrs.lock, held);
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_new_version_gets_the_default_retention_when_it_is_published() {
+        let dir = tempfile::tempdir().unwrap();
+        let vfs = Vfs::open_unsynced(dir.path()).await;
+        vfs.create_locked_bucket("bkt", None).await.unwrap();
+        let default = DefaultRetention {
+            mode: RetentionMode::Compliance,
+            period: RetentionPeriod::Days(1),
+        };
+        vfs.update_bucket("bkt", |r| {
+            r.object_lock = Some(LockConfig {
+                default_retention: Some(default),
+            });
+            Ok(())
+        })
+        .await
+        .unwrap();
+        let before = now_ns();
+        put(&vfs, "k", ObjectLock::default()).await;
+        let r = vfs
+            .head_object("bkt", "k")
+            .await
+            .unwrap()
+            .attrs
+            .lock
+            .retention;
+        let r = r.expect("no default retention stamped");
+        assert_eq!(r.mode, RetentionMode::Compliance);
+        assert!((before + DAY_NS..=now_ns() + DAY_NS).contains(&r.until_ns));
+    }
 }
