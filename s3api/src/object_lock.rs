@@ -303,4 +303,30 @@ mod tests {
             "InvalidRetentionPeriod"
         );
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 2000, failure_persistence: None, ..Default::default() })]
+
+        /// Any rule: a configuration whose period is within S3's bounds, or an S3 error.
+        #[test]
+        fn lock_configurations_survive_any_rule(
+            inner in "(<Mode>[A-Z]{0,11}</Mode>)?(<Days>[ -]?[0-9]{0,20}</Days>)?(<Years>[0-9]{0,6}</Years>)?",
+        ) {
+            let body = format!(
+                "<ObjectLockConfiguration><ObjectLockEnabled>Enabled</ObjectLockEnabled>\
+                 <Rule><DefaultRetention>{inner}</DefaultRetention></Rule></ObjectLockConfiguration>"
+            );
+            match parse_config(body.as_bytes()) {
+                Ok(c) => match c.default_retention.map(|d| d.period) {
+                    Some(RetentionPeriod::Days(n)) => proptest::prop_assert!((1..=36_500).contains(&n)),
+                    Some(RetentionPeriod::Years(n)) => proptest::prop_assert!((1..=100).contains(&n)),
+                    None => proptest::prop_assert!(false, "a Rule read as none"),
+                },
+                Err(e) => proptest::prop_assert!(
+                    ["MalformedXML", "InvalidRetentionPeriod"].contains(&e.code),
+                    "{}", e.code
+                ),
+            }
+        }
+    }
 }
