@@ -73,8 +73,20 @@ pub(crate) async fn list_buckets(ctx: &Ctx, page: BucketPage<'_>) -> S3Result<Ht
 
 pub(crate) async fn create(ctx: &Ctx) -> S3Result<HttpResponse> {
     let caller = ctx.auth.access_key.as_deref();
-    match ctx.vfs().create_bucket(&ctx.bucket, caller).await {
+    let locked = ctx
+        .header("x-amz-bucket-object-lock-enabled")
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+    let made = match locked {
+        true => ctx.vfs().create_locked_bucket(&ctx.bucket, caller).await,
+        false => ctx.vfs().create_bucket(&ctx.bucket, caller).await,
+    };
+    match made {
         Ok(()) => {}
+        Err(VfsError::VersionsUnsupported(why)) => {
+            return Err(S3Error::not_implemented(format!(
+                "Object lock cannot be enabled: {why}"
+            )))
+        }
         Err(VfsError::BucketAlreadyOwnedByYou) => {
             // Someone else's bucket: its name is taken.
             if let (Some(owner), Some(caller)) = (&ctx.bucket_record().await?.owner, caller) {
@@ -143,6 +155,13 @@ pub(crate) async fn put_versioning(ctx: &Ctx, payload: Lent) -> S3Result<HttpRes
     }
     ctx.vfs()
         .update_bucket(&ctx.bucket, |r| {
+            // Object lock needs every version kept: its bucket stays Enabled, as in S3.
+            if r.object_lock.is_some() && state != Versioning::Enabled {
+                return Err(VfsError::InvalidBucketState(
+                    "An Object Lock configuration is present on this bucket, so the versioning \
+                     state cannot be changed.",
+                ));
+            }
             r.versioning = state;
             Ok(())
         })

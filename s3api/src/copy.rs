@@ -9,6 +9,7 @@ use crate::checksum::{upload_algorithm, Hasher};
 use crate::ctx::Ctx;
 use crate::error::{S3Error, S3Result};
 use crate::headers::{attrs_from_request, evaluate, version_header, write_precondition, Decision};
+use crate::lock_headers;
 use crate::router::CopySource;
 use crate::tags;
 use crate::xml::{xml_ok, Xml};
@@ -73,6 +74,7 @@ pub(crate) async fn copy_object(ctx: &Ctx, src: &CopySource) -> S3Result<HttpRes
     let attrs = CopyAttrs {
         attrs: replace.then(|| attrs_from_request(&ctx.req)).transpose()?,
         tags,
+        lock: lock_headers::from_request(ctx).await?,
     };
     let info = ctx
         .vfs()

@@ -26,6 +26,7 @@ mod metrics;
 mod multipart;
 mod mutation;
 mod object_attributes;
+mod object_lock;
 mod objects;
 mod post_object;
 mod put;

@@ -61,8 +61,8 @@ async fn unimplemented_subresources_never_change_data() {
     let cases = [
         (reqwest::Method::PUT, "/bkt/obj?torrent"),
         (reqwest::Method::PUT, "/bkt/obj?acl"),
-        (reqwest::Method::PUT, "/bkt/obj?retention"),
-        (reqwest::Method::PUT, "/bkt/obj?legal-hold"),
+        (reqwest::Method::DELETE, "/bkt/obj?retention"),
+        (reqwest::Method::DELETE, "/bkt/obj?legal-hold"),
         (reqwest::Method::DELETE, "/bkt/obj?torrent"),
         (reqwest::Method::PUT, "/bkt?encryption"),
         (reqwest::Method::PUT, "/bkt?acl"),

@@ -49,6 +49,13 @@ pub struct ObjectAttrs {
     /// [`Vfs::set_object_tags`](crate::vfs::Vfs::set_object_tags), without a new version.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<(String, String)>,
+    /// The version's object lock (retention, legal hold), changed in place by
+    /// [`Vfs::set_object_lock`](crate::vfs::Vfs::set_object_lock); never copied to a copy.
+    #[serde(
+        default,
+        skip_serializing_if = "crate::object_lock::ObjectLock::is_unset"
+    )]
+    pub lock: crate::object_lock::ObjectLock,
 }
 
 /// A user metadata value: the bytes the client sent, which need not be UTF-8 (a header value
@@ -549,6 +556,7 @@ mod tests {
                             user_meta,
                             checksum: None,
                             tags,
+                            lock: Default::default(),
                         },
                         parts,
                         modified_ns,

@@ -16,6 +16,7 @@ mod locks;
 pub mod meta;
 mod multipart;
 mod object;
+mod object_lock;
 mod own_writes;
 mod progress;
 mod readcache;
@@ -40,6 +41,9 @@ pub use list_versions::{VersionItem, VersionPage, VersionQuery};
 pub use multipart::{PartBody, PartInfo, PartPage, UploadInfo, UploadPage, MAX_PART_NUMBER};
 pub use object::{
     BucketInfo, CopyAttrs, CopyFrom, ObjectInfo, ObjectReader, Precondition, PutRequest,
+};
+pub use object_lock::{
+    DefaultRetention, LockChange, LockConfig, ObjectLock, Retention, RetentionMode, RetentionPeriod,
 };
 pub use progress::{Phase, Progress, ProgressNow};
 pub use readcache::ReadCacheStats;

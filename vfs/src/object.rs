@@ -78,6 +78,8 @@ pub struct CopyAttrs {
     pub attrs: Option<ObjectAttrs>,
     /// The tag set (S3's tagging directive REPLACE).
     pub tags: Option<Vec<(String, String)>>,
+    /// The copy's object lock: never its source's, as in S3.
+    pub lock: crate::object_lock::ObjectLock,
 }
 
 impl CopyAttrs {
@@ -91,7 +93,11 @@ impl CopyAttrs {
             },
             None => src,
         };
-        ObjectAttrs { tags, ..attrs }
+        ObjectAttrs {
+            tags,
+            lock: self.lock,
+            ..attrs
+        }
     }
 }
 

@@ -39,6 +39,10 @@ pub struct BucketRecord {
     /// The bucket's tags, sorted by key; none when it has no tag set.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<(String, String)>,
+    /// The bucket's object lock configuration: none until lock is enabled, and never again
+    /// none after (versioning then stays Enabled).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object_lock: Option<crate::object_lock::LockConfig>,
 }
 
 /// A bucket's versioning state, as S3 names it: never enabled, enabled, or suspended.
@@ -85,6 +89,19 @@ impl Vfs {
 
     /// Makes a bucket owned by `owner` (an access key).
     pub async fn create_bucket(&self, name: &str, owner: Option<&str>) -> Result<()> {
+        self.make_bucket(name, owner, false).await
+    }
+
+    /// Makes a bucket with object lock enabled (and so versioning), where versions can be
+    /// kept; its record says so from the start.
+    pub async fn create_locked_bucket(&self, name: &str, owner: Option<&str>) -> Result<()> {
+        if let Some(why) = self.versions_unsupported() {
+            return Err(VfsError::VersionsUnsupported(why));
+        }
+        self.make_bucket(name, owner, true).await
+    }
+
+    async fn make_bucket(&self, name: &str, owner: Option<&str>, locked: bool) -> Result<()> {
         key::validate_new_bucket(name)?;
         let made = self.remote.mkdir(name).await;
         if let Ok(true) | Ok(false) = made {
@@ -92,11 +109,15 @@ impl Vfs {
         }
         match made {
             Ok(true) => {
-                let record = BucketRecord {
+                let mut record = BucketRecord {
                     created_ns: now_ns(),
                     owner: owner.map(str::to_string),
                     ..Default::default()
                 };
+                if locked {
+                    record.versioning = Versioning::Enabled;
+                    record.object_lock = Some(Default::default());
+                }
                 self.index.apply(vec![put_record(name, &record)]).await
             }
             Ok(false) => Err(VfsError::BucketAlreadyOwnedByYou),
@@ -311,6 +332,7 @@ mod tests {
         assert_eq!(record.versioning, Versioning::Unversioned);
         assert_eq!(record.cors, None);
         assert!(record.tags.is_empty());
+        assert_eq!(record.object_lock, None);
         assert_eq!(serde_json::to_vec(&record).unwrap(), br#"{"created_ns":5}"#);
     }
 }
