@@ -31,6 +31,9 @@ use crate::timed::Timed;
 pub struct HttpServer {
     addr: SocketAddr,
     metrics_addr: Option<SocketAddr>,
+    web_addr: Option<SocketAddr>,
+    /// Samples the counters for the console's status page, while the console is served.
+    sampler: Option<tokio::task::JoinHandle<()>>,
     handle: ServerHandle,
     task: tokio::task::JoinHandle<io::Result<()>>,
     state: web::Data<ServerState>,
@@ -134,6 +137,45 @@ impl HttpServer {
             }
             None => (builder, None),
         };
+        let (builder, web_addr, sampler) = match config.server.web_addr {
+            Some(a) => {
+                let listener = std::net::TcpListener::bind(a)?;
+                let bound = listener.local_addr()?;
+                let read_timeout = config.server.read_timeout;
+                let history = Arc::new(crate::console::History::new());
+                let sampler = crate::console::sample(state.clone(), history.clone());
+                let history = web::Data::from(history);
+                let state = state.clone();
+                let app = move || crate::console::app(state.clone(), history.clone());
+                // Over TLS when the S3 API is: the page's script needs a secure context for
+                // its signatures (WebCrypto) anywhere but on a loopback address.
+                let builder = match tls.clone() {
+                    Some(tls) => builder.listen("s3gate-console-https", listener, move || {
+                        let mut acceptor = Acceptor::new(tls.clone());
+                        acceptor.set_handshake_timeout(read_timeout);
+                        let service = HttpService::build()
+                            .client_request_timeout(read_timeout)
+                            .finish(map_config(app(), |_| AppConfig::default()));
+                        acceptor
+                            .map_init_err(|_| ())
+                            .map_err(TlsError::into_service_error)
+                            .and_then(move |io: TlsStream<TcpStream>| {
+                                let peer = io.get_ref().0.peer_addr().ok();
+                                ready(Ok((io, Protocol::Http1, peer)))
+                            })
+                            .and_then(service.map_err(TlsError::Service))
+                    })?,
+                    None => builder.listen("s3gate-console", listener, move || {
+                        HttpService::build()
+                            .client_request_timeout(read_timeout)
+                            .finish(map_config(app(), |_| AppConfig::default()))
+                            .tcp()
+                    })?,
+                };
+                (builder, Some(bound), Some(sampler))
+            }
+            None => (builder, None, None),
+        };
         let write_timeout = config.server.write_timeout;
         let between = config.server.idle_timeout + config.server.read_timeout;
         let builder = match tls {
@@ -173,6 +215,8 @@ impl HttpServer {
         Ok(HttpServer {
             addr,
             metrics_addr,
+            web_addr,
+            sampler,
             handle,
             task,
             state: server_state,
@@ -219,6 +263,11 @@ impl HttpServer {
         self.metrics_addr
     }
 
+    /// Where the web console is served, when configured.
+    pub fn web_addr(&self) -> Option<SocketAddr> {
+        self.web_addr
+    }
+
     /// Whether requests are served without authentication (no keys).
     pub fn anonymous(&self) -> bool {
         self.state.keys.read().is_ok_and(|k| k.anonymous())
@@ -232,6 +281,9 @@ impl HttpServer {
     pub async fn stop(self) {
         self.handle.stop(true).await;
         let _ = self.task.await;
+        if let Some(sampler) = self.sampler {
+            sampler.abort();
+        }
     }
 }
 
