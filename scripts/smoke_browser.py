@@ -13,8 +13,9 @@ browser must have run.
 With --console URL (the server's --web-addr), the console is driven too, over the DevTools
 protocol: a wrong secret is refused; then it signs in, makes a bucket, uploads two files by drag
 and drop (one of them large enough to go up in parts), shows an object's metadata and tags, sees
-the status page count its requests, downloads a file byte-exact, and deletes what it made. A
-screenshot of each page is kept under --screens (their paths printed).
+the status page count its requests, browses a folder page by page, downloads a file byte-exact
+and deletes what it made. A screenshot of each page is kept under --screens (their paths
+printed).
 
 Usage: smoke_browser.py --endpoint URL --access-key AK --secret-key SK --chromium PATH --workdir DIR
            [--console URL --screens DIR [--console-only]]
@@ -322,6 +323,8 @@ def console(args, s3):
     os.makedirs(args.screens, exist_ok=True)
     downloads = tempfile.mkdtemp(prefix="downloads-", dir=args.workdir)
     bucket = "smoke-console"
+    # A name to encode: in the signed path, the listing, the selector and the download.
+    name = "small ä+b.bin"
     small = random.randbytes(150 * 1024)
     browser = DevTools(args.chromium, args.workdir, downloads)
     screens = []
@@ -343,7 +346,7 @@ def console(args, s3):
         browser.wait_for(f"document.body.dataset.view === {json.dumps(view)}", f"the {view} page")
 
     def row(attr, value):
-        return f"document.querySelector('tr[{attr}=' + {json.dumps(json.dumps(value))} + ']')"
+        return f"document.querySelector('tr[{attr}=\"' + CSS.escape({json.dumps(value)}) + '\"]')"
 
     def listed(attr, value):
         return f"({row(attr, value)} !== null)"
@@ -388,7 +391,7 @@ def console(args, s3):
             const large = new Uint8Array({LARGE});
             for (let i = 0; i < large.length; i++) large[i] = ((i * 7) ^ (i >>> 11)) & 255;
             const dt = new DataTransfer();
-            dt.items.add(new File([small], "small.bin", {{type: "application/octet-stream"}}));
+            dt.items.add(new File([small], {json.dumps(name)}, {{type: "application/octet-stream"}}));
             dt.items.add(new File([large], "large.bin"));
             const drop = document.getElementById("drop");
             drop.dispatchEvent(new DragEvent("dragover", {{dataTransfer: dt, bubbles: true, cancelable: true}}));
@@ -398,20 +401,20 @@ def console(args, s3):
                          "both uploads finished", timeout=120)
         failed = browser.js("Array.from(document.querySelectorAll('#uploads li.failed'), (li) => li.textContent)")
         assert not failed, failed
-        browser.wait_for(listed("data-key", "small.bin") + " && " + listed("data-key", "large.bin"),
+        browser.wait_for(listed("data-key", name) + " && " + listed("data-key", "large.bin"),
                          "the uploaded files listed")
         shot("objects")
-        got = s3.get_object(Bucket=bucket, Key="small.bin")["Body"].read()
-        assert got == small, "small.bin differs from what the page uploaded"
+        got = s3.get_object(Bucket=bucket, Key=name)["Body"].read()
+        assert got == small, f"{name} differs from what the page uploaded"
         large = s3.get_object(Bucket=bucket, Key="large.bin")
         assert large["ETag"].endswith('-3"'), f"large.bin was not uploaded in 3 parts: {large['ETag']}"
         assert hashlib.md5(large["Body"].read()).digest() == hashlib.md5(pattern(LARGE)).digest(), \
             "large.bin differs from what the page uploaded"
 
         # An object's metadata and tags.
-        s3.put_object_tagging(Bucket=bucket, Key="small.bin",
+        s3.put_object_tagging(Bucket=bucket, Key=name,
                               Tagging={"TagSet": [{"Key": "colour", "Value": "blue"}]})
-        browser.js(f"{row('data-key', 'small.bin')}.querySelector('button.link').click()")
+        browser.js(f"{row('data-key', name)}.querySelector('button.link').click()")
         meta = browser.wait_for(
             "document.getElementById('details-meta').textContent.includes('content-length') && "
             "document.getElementById('details-tags').textContent.includes('colour') && "
@@ -435,12 +438,29 @@ def console(args, s3):
         shot("status")
         print(f"console: the status page counted {after} requests, {before} before", flush=True)
 
+        # Folders from the delimiter, and a listing paged by continuation token (200 a page).
+        many = [f"many/{i:03d}" for i in range(205)]
+        for key in many:
+            s3.put_object(Bucket=bucket, Key=key, Body=b"x")
+        browser.js(f"location.hash = '#/b/{bucket}/'")
+        shown("objects")
+        browser.wait_for(listed("data-prefix", "many/"), "the folder")
+        browser.js(f"{row('data-prefix', 'many/')}.querySelector('a').click()")
+        browser.wait_for("document.querySelectorAll('#obj-rows tr').length === 200 && "
+                         "!document.getElementById('obj-more').hidden", "the first page")
+        browser.js("document.getElementById('obj-more').click()")
+        browser.wait_for("document.querySelectorAll('#obj-rows tr').length === 205 && "
+                         "document.getElementById('obj-more').hidden", "the second page")
+        shown_keys = browser.js("Array.from(document.querySelectorAll('#obj-rows tr'), (tr) => tr.dataset.key)")
+        assert shown_keys == many, "the pages do not list the folder's keys in order, once each"
+        s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": k} for k in many]})
+
         # Download, byte-exact.
         browser.js(f"location.hash = '#/b/{bucket}/'")
         shown("objects")
-        browser.wait_for(listed("data-key", "small.bin"), "the listing")
-        browser.js(f"{row('data-key', 'small.bin')}.querySelector('button.download').click()")
-        path = os.path.join(downloads, "small.bin")
+        browser.wait_for(listed("data-key", name), "the listing")
+        browser.js(f"{row('data-key', name)}.querySelector('button.download').click()")
+        path = os.path.join(downloads, name)
         deadline = time.monotonic() + 60
         while not (os.path.exists(path) and os.path.getsize(path) == len(small)):
             assert time.monotonic() < deadline, f"no download in {downloads}: {os.listdir(downloads)}"
@@ -450,7 +470,7 @@ def console(args, s3):
 
         # Deletes through the console (its confirmations answered yes).
         browser.js("window.confirm = () => true")
-        for key in ("small.bin", "large.bin"):
+        for key in (name, "large.bin"):
             browser.js(f"{row('data-key', key)}.querySelector('button.danger').click()")
             browser.wait_for(f"!{listed('data-key', key)}", f"{key} gone")
         browser.js("location.hash = '#/buckets'")

@@ -478,7 +478,8 @@ async function loadPage() {
 
 async function download(bucket, key, versionId) {
   const name = key.split("/").pop() || "download";
-  const query = {"response-content-disposition": `attachment; filename="${name.replace(/["\\\r\n]/g, "_")}"`};
+  // RFC 6266's filename*: any name, in ASCII on the wire.
+  const query = {"response-content-disposition": `attachment; filename*=UTF-8''${encodeURIComponent(name)}`};
   if (versionId) query.versionId = versionId;
   const a = el("a", null, {href: await presign("GET", s3Path(bucket, key), query), download: name});
   document.body.append(a);
