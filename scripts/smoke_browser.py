@@ -343,7 +343,8 @@ def console(args, s3):
         browser.js("document.getElementById('signin-form').requestSubmit()")
 
     def shown(view):
-        browser.wait_for(f"document.body.dataset.view === {json.dumps(view)}", f"the {view} page")
+        browser.wait_for(f"document.body !== null && document.body.dataset.view === {json.dumps(view)}",
+                         f"the {view} page")
 
     def row(attr, value):
         return f"document.querySelector('tr[{attr}=\"' + CSS.escape({json.dumps(value)}) + '\"]')"
@@ -367,7 +368,10 @@ def console(args, s3):
 
         sign_in(args.secret_key)
         shown("buckets")
+        # The secret is kept nowhere but in the script's memory.
         assert browser.js("document.getElementById('signin-secret').value") == ""
+        kept = browser.js("[localStorage.length, sessionStorage.length, document.cookie]")
+        assert kept == [0, 0, ""], f"the page kept something: {kept}"
         browser.js("location.hash = '#/status'")
         shown("status")
         before = int(browser.wait_for("document.getElementById('st-requests').textContent",
@@ -482,6 +486,11 @@ def console(args, s3):
             raise AssertionError("the bucket deleted in the console is still there")
         except ClientError as e:
             assert e.response["ResponseMetadata"]["HTTPStatusCode"] == 404, e.response
+
+        # A reload ends the session.
+        browser.call("Page.reload", session=True)
+        shown("signin")
+        assert browser.js("document.getElementById('nav').hidden"), "signed in after a reload"
     finally:
         browser.close()
     print("console: screenshots in", args.screens, flush=True)
