@@ -42,17 +42,16 @@ impl History {
         }
     }
 
-    fn record(&self, totals: Totals) {
+    /// Keeps the counters as they were at `at` (seconds since the Unix epoch), dropping the
+    /// oldest sample once [`KEPT`] are kept.
+    fn record(&self, at: u64, totals: Totals) {
         let Ok(mut samples) = self.samples.lock() else {
             return;
         };
         if samples.len() == KEPT {
             samples.pop_front();
         }
-        samples.push_back(Sample {
-            at: unix_now(),
-            totals,
-        });
+        samples.push_back(Sample { at, totals });
     }
 
     /// Requests and errors per second between consecutive samples, oldest first.
@@ -94,7 +93,7 @@ pub(crate) fn sample(
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            history.record(state.metrics.totals());
+            history.record(unix_now(), state.metrics.totals());
         }
     })
 }
@@ -173,5 +172,47 @@ fn administrator(req: &HttpRequest, state: &ServerState) -> S3Result<()> {
             "Access Denied: the server's status is for administrators' keys",
         )),
         _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn totals(requests: u64, errors: u64) -> Totals {
+        Totals {
+            requests,
+            errors,
+            ..Totals::default()
+        }
+    }
+
+    #[test]
+    fn rates_are_the_differences_between_samples_over_their_interval() {
+        let h = History::new();
+        assert!(h.rates().is_empty());
+        h.record(100, totals(0, 0));
+        assert!(h.rates().is_empty(), "one sample makes no rate");
+        h.record(105, totals(50, 5));
+        h.record(110, totals(50, 5));
+        let rates = h.rates();
+        assert_eq!(rates.len(), 2);
+        assert_eq!(rates[0]["at"], 105);
+        assert_eq!(rates[0]["requests_per_second"], 10.0);
+        assert_eq!(rates[0]["errors_per_second"], 1.0);
+        assert_eq!(rates[1]["requests_per_second"], 0.0);
+    }
+
+    #[test]
+    fn the_ring_keeps_the_last_ten_minutes() {
+        let h = History::new();
+        for i in 0..KEPT as u64 + 30 {
+            h.record(i * 5, totals(i, 0));
+        }
+        let rates = h.rates();
+        assert_eq!(rates.len(), KEPT - 1);
+        assert_eq!(rates[0]["at"], 31 * 5);
+        assert_eq!(rates[KEPT - 2]["at"], (KEPT as u64 + 29) * 5);
+        assert_eq!(rates[0]["requests_per_second"], 0.2);
     }
 }
