@@ -141,37 +141,13 @@ impl HttpServer {
             Some(a) => {
                 let listener = std::net::TcpListener::bind(a)?;
                 let bound = listener.local_addr()?;
-                let read_timeout = config.server.read_timeout;
-                let history = Arc::new(crate::console::History::new());
-                let sampler = crate::console::sample(state.clone(), history.clone());
-                let history = web::Data::from(history);
-                let state = state.clone();
-                let app = move || crate::console::app(state.clone(), history.clone());
-                // Over TLS when the S3 API is: the page's script needs a secure context for
-                // its signatures (WebCrypto) anywhere but on a loopback address.
-                let builder = match tls.clone() {
-                    Some(tls) => builder.listen("s3gate-console-https", listener, move || {
-                        let mut acceptor = Acceptor::new(tls.clone());
-                        acceptor.set_handshake_timeout(read_timeout);
-                        let service = HttpService::build()
-                            .client_request_timeout(read_timeout)
-                            .finish(map_config(app(), |_| AppConfig::default()));
-                        acceptor
-                            .map_init_err(|_| ())
-                            .map_err(TlsError::into_service_error)
-                            .and_then(move |io: TlsStream<TcpStream>| {
-                                let peer = io.get_ref().0.peer_addr().ok();
-                                ready(Ok((io, Protocol::Http1, peer)))
-                            })
-                            .and_then(service.map_err(TlsError::Service))
-                    })?,
-                    None => builder.listen("s3gate-console", listener, move || {
-                        HttpService::build()
-                            .client_request_timeout(read_timeout)
-                            .finish(map_config(app(), |_| AppConfig::default()))
-                            .tcp()
-                    })?,
-                };
+                let (builder, sampler) = crate::console::listen(
+                    builder,
+                    listener,
+                    state.clone(),
+                    tls.clone(),
+                    config.server.read_timeout,
+                )?;
                 (builder, Some(bound), Some(sampler))
             }
             None => (builder, None, None),
