@@ -44,7 +44,7 @@ pub(crate) fn listen(
     read_timeout: Duration,
 ) -> io::Result<(ServerBuilder, tokio::task::JoinHandle<()>)> {
     let history = Arc::new(History::new());
-    let sampler = sample(state.clone(), history.clone());
+    let sampler = sample(Arc::downgrade(&state.clone().into_inner()), history.clone());
     let history = web::Data::from(history);
     let app = move || app(state.clone(), history.clone());
     let builder = match tls {

@@ -4,7 +4,7 @@
 //! it: it describes the whole server, every user's traffic included.
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -83,9 +83,10 @@ fn unix_now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-/// Samples the counters every [`INTERVAL`] until aborted (when the server stops).
+/// Samples the counters every [`INTERVAL`] until aborted (when the server stops) or the
+/// server's state is gone: the sampler holds it weakly, so that it never keeps the index open.
 pub(crate) fn sample(
-    state: web::Data<ServerState>,
+    state: Weak<ServerState>,
     history: Arc<History>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
@@ -93,6 +94,9 @@ pub(crate) fn sample(
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
+            let Some(state) = state.upgrade() else {
+                return;
+            };
             history.record(unix_now(), state.metrics.totals());
         }
     })
