@@ -310,3 +310,28 @@ async fn the_s3_path_is_the_pipeline_with_its_permissions() {
     let (_, status) = status_of(web, ACCESS_KEY, SECRET_KEY).await;
     assert!(status["requests_total"].as_u64().unwrap() >= 10, "{status}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_keys_the_console_is_as_open_as_the_s3_api() {
+    let s = TestServer::start_with(|c| {
+        c.server.web_addr = Some("127.0.0.1:0".parse().unwrap());
+    })
+    .await;
+    assert!(s.config.auth.keys.is_empty());
+    let web = s.web_addr().unwrap();
+    s.create_bucket("open").await;
+    let status = http()
+        .get(format!("http://{web}/api/status"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(status.status().as_u16(), 200);
+    assert!(json(status).await["requests_total"].is_u64());
+    let listed = http()
+        .get(format!("http://{web}/s3/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed.status().as_u16(), 200);
+    assert!(listed.text().await.unwrap().contains("<Name>open</Name>"));
+}
