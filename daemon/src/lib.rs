@@ -57,6 +57,11 @@ impl Server {
         self.http.metrics_addr()
     }
 
+    /// Where the web console is served, when configured (useful with port 0).
+    pub fn web_addr(&self) -> Option<SocketAddr> {
+        self.http.web_addr()
+    }
+
     /// Whether requests are served without authentication.
     pub fn anonymous(&self) -> bool {
         self.http.anonymous()

@@ -9,6 +9,7 @@ mod body;
 mod bucket;
 mod bucket_config;
 mod checksum;
+mod console;
 mod copy;
 mod cors;
 mod ctx;

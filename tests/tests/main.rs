@@ -10,6 +10,7 @@ mod auth;
 mod bucket_config;
 mod buckets;
 mod checksums;
+mod console;
 mod copy;
 mod cors;
 mod crypt;
