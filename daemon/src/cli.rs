@@ -170,7 +170,10 @@ fn announce(server: &crate::Server, config: &Config) {
         true => "https",
         false => "http",
     };
-    let at = format!("{scheme}://{}", server.addr());
+    let mut at = format!("{scheme}://{}", server.addr());
+    if let Some(web) = server.web_addr() {
+        at += &format!(" (console at {scheme}://{web}/)");
+    }
     let mode = config.vfs.cache_mode;
     let index = config.index_dir();
     let index = index.display();
