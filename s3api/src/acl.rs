@@ -46,6 +46,11 @@ pub(crate) fn owner(ctx: &Ctx) -> Identity {
     Identity::of(ctx, ctx.auth.access_key.as_deref())
 }
 
+/// The canonical id of the holder of `access_key`, as ACLs show it and policies name it.
+pub(crate) fn canonical_id(ctx: &Ctx, access_key: &str) -> String {
+    Identity::of(ctx, Some(access_key)).id
+}
+
 /// The bucket owner's full control: the only ACL this server has.
 async fn acl_response(ctx: &Ctx) -> S3Result<HttpResponse> {
     let record = ctx.bucket_record().await?;

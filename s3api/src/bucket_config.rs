@@ -1,7 +1,7 @@
-//! The bucket configurations this server keeps none of (lifecycle, policy,
-//! ownership controls, encryption, replication, website, public access block, logging,
-//! acceleration, request payment), read as S3 answers them for a bucket that has none: a
-//! `404` naming the missing configuration, or the document of the setting's default. Tools
+//! The bucket configurations this server keeps none of (lifecycle, ownership controls,
+//! encryption, replication, website, logging, acceleration, request payment), read as S3
+//! answers them for a bucket that has none: a `404` naming the missing configuration, or the
+//! document of the setting's default. Tools
 //! that refresh a bucket's whole state (Terraform's `aws_s3_bucket` reads every one of them)
 //! stop at the first answer they do not expect, such as a `501`.
 
@@ -21,16 +21,12 @@ enum Unset {
 }
 
 /// Each configuration read, and its answer for a bucket that has none. The messages are S3's.
-const UNSET: [(Op, Unset); 11] = [
+const UNSET: [(Op, Unset); 8] = [
     (
         Op::GetBucketLifecycleConfiguration,
         Unset::Missing(|| {
             S3Error::no_such_lifecycle_configuration("The lifecycle configuration does not exist")
         }),
-    ),
-    (
-        Op::GetBucketPolicy,
-        Unset::Missing(|| S3Error::no_such_bucket_policy("The bucket policy does not exist")),
     ),
     (
         Op::GetBucketOwnershipControls,
@@ -62,14 +58,6 @@ const UNSET: [(Op, Unset); 11] = [
             )
         }),
     ),
-    (
-        Op::GetPublicAccessBlock,
-        Unset::Missing(|| {
-            S3Error::no_such_public_access_block_configuration(
-                "The public access block configuration was not found",
-            )
-        }),
-    ),
     // Logging off: an empty status.
     (
         Op::GetBucketLogging,
@@ -86,11 +74,6 @@ const UNSET: [(Op, Unset); 11] = [
             "RequestPaymentConfiguration",
             Some(("Payer", "BucketOwner")),
         ),
-    ),
-    // No policy, no ACL grant to everyone: not public.
-    (
-        Op::GetBucketPolicyStatus,
-        Unset::Default("PolicyStatus", Some(("IsPublic", "false"))),
     ),
 ];
 

@@ -19,8 +19,8 @@ use crate::intake::{Intake, Lent};
 use crate::post_object;
 use crate::router::{Op, Query, Route};
 use crate::{
-    access_log, acl, bucket, bucket_config, copy, cors, headers, list, metrics, multipart, object,
-    object_attributes, object_lock, router, tagging, timed,
+    access_log, acl, bucket, bucket_config, bucket_policy, copy, cors, headers, list, metrics,
+    multipart, object, object_attributes, object_lock, policy, router, tagging, timed,
 };
 
 /// What was verified of a request head: its query, its route and who sends it.
@@ -232,6 +232,7 @@ fn authenticate(
         keys,
         route.virtual_host.then_some(route.bucket.as_str()),
         state.config.auth.presigned_max_age,
+        true,
     )
 }
 
@@ -270,6 +271,7 @@ pub(crate) async fn dispatch(
             bucket,
             key,
         ));
+        policy::enforce(ctx, &op).await?;
         handle(op, ctx, intake.lend()).await
     }
     .await;
@@ -331,16 +333,20 @@ async fn handle(op: Op, ctx: &Ctx, payload: Lent) -> S3Result<HttpResponse> {
         Op::GetBucketCors => cors::get(ctx).await,
         Op::DeleteBucketCors => cors::delete(ctx).await,
         Op::GetBucketLifecycleConfiguration
-        | Op::GetBucketPolicy
         | Op::GetBucketOwnershipControls
         | Op::GetBucketEncryption
         | Op::GetBucketReplication
         | Op::GetBucketWebsite
-        | Op::GetPublicAccessBlock
         | Op::GetBucketLogging
         | Op::GetBucketAccelerateConfiguration
-        | Op::GetBucketRequestPayment
-        | Op::GetBucketPolicyStatus => bucket_config::read(ctx, &op).await,
+        | Op::GetBucketRequestPayment => bucket_config::read(ctx, &op).await,
+        Op::PutBucketPolicy => bucket_policy::put(ctx, payload).await,
+        Op::GetBucketPolicy => bucket_policy::get(ctx).await,
+        Op::DeleteBucketPolicy => bucket_policy::delete(ctx).await,
+        Op::GetBucketPolicyStatus => bucket_policy::status(ctx).await,
+        Op::PutPublicAccessBlock => bucket_policy::put_public_access_block(ctx, payload).await,
+        Op::GetPublicAccessBlock => bucket_policy::get_public_access_block(ctx).await,
+        Op::DeletePublicAccessBlock => bucket_policy::delete_public_access_block(ctx).await,
         Op::ListObjects { list, marker } => {
             let flavor = list::Flavor::V1 {
                 marker: marker.as_deref(),

@@ -62,6 +62,7 @@ codes! {
     invalid_retention_period => BAD_REQUEST, "InvalidRetentionPeriod";
     invalid_tag => BAD_REQUEST, "InvalidTag";
     key_too_long => BAD_REQUEST, "KeyTooLongError";
+    malformed_policy => BAD_REQUEST, "MalformedPolicy";
     malformed_post_request => BAD_REQUEST, "MalformedPOSTRequest";
     malformed_xml => BAD_REQUEST, "MalformedXML";
     max_post_pre_data_length_exceeded => BAD_REQUEST, "MaxPostPreDataLengthExceededError";
@@ -82,6 +83,7 @@ codes! {
     not_implemented => NOT_IMPLEMENTED, "NotImplemented";
     object_lock_configuration_not_found => NOT_FOUND, "ObjectLockConfigurationNotFoundError";
     ownership_controls_not_found => NOT_FOUND, "OwnershipControlsNotFoundError";
+    policy_too_large => BAD_REQUEST, "PolicyTooLarge";
     precondition_failed => PRECONDITION_FAILED, "PreconditionFailed";
     replication_configuration_not_found => NOT_FOUND, "ReplicationConfigurationNotFoundError";
     request_time_too_skewed => FORBIDDEN, "RequestTimeTooSkewed";

@@ -103,6 +103,6 @@ pub fn auth(data: &[u8]) {
         &[],
     );
     let week = std::time::Duration::from_secs(7 * 24 * 3600);
-    let _ = crate::auth::authenticate(&head, &keys, None, week);
-    let _ = crate::auth::authenticate(&head, &keys, Some("bucket"), week);
+    let _ = crate::auth::authenticate(&head, &keys, None, week, true);
+    let _ = crate::auth::authenticate(&head, &keys, Some("bucket"), week, true);
 }

@@ -73,6 +73,10 @@ ops! {
     GetBucketAccelerateConfiguration => Owner,
     GetBucketRequestPayment => Owner,
     GetBucketPolicyStatus => Owner,
+    PutBucketPolicy => Owner,
+    DeleteBucketPolicy => Owner,
+    PutPublicAccessBlock => Owner,
+    DeletePublicAccessBlock => Owner,
     ListObjects { list: ListParams, marker: Option<String> } => Read,
     ListObjectsV2 {
         list: ListParams,
@@ -551,6 +555,10 @@ pub(crate) fn route(
             ("GET", Some("accelerate")) => Op::GetBucketAccelerateConfiguration,
             ("GET", Some("requestPayment")) => Op::GetBucketRequestPayment,
             ("GET", Some("policyStatus")) => Op::GetBucketPolicyStatus,
+            ("PUT", Some("policy")) => Op::PutBucketPolicy,
+            ("DELETE", Some("policy")) => Op::DeleteBucketPolicy,
+            ("PUT", Some("publicAccessBlock")) => Op::PutPublicAccessBlock,
+            ("DELETE", Some("publicAccessBlock")) => Op::DeletePublicAccessBlock,
             ("GET", Some("versions")) => Op::ListObjectVersions {
                 list: ListParams::parse(query, "max-keys")?,
                 key_marker: query.text("key-marker"),
@@ -822,7 +830,7 @@ mod tests {
             let e = r(m.clone(), "/b/k", q).unwrap_err();
             assert_eq!(e.code, "NotImplemented", "{m} ?{q}");
         }
-        for q in ["policy", "lifecycle", "acl"] {
+        for q in ["lifecycle", "acl"] {
             assert_eq!(r(Method::PUT, "/b", q).unwrap_err().code, "NotImplemented");
         }
         assert_eq!(
@@ -852,12 +860,10 @@ mod tests {
     fn configuration_reads_are_operations() {
         for (q, op) in [
             ("lifecycle", Op::GetBucketLifecycleConfiguration),
-            ("policy", Op::GetBucketPolicy),
             ("ownershipControls", Op::GetBucketOwnershipControls),
             ("encryption", Op::GetBucketEncryption),
             ("replication", Op::GetBucketReplication),
             ("website", Op::GetBucketWebsite),
-            ("publicAccessBlock", Op::GetPublicAccessBlock),
             ("logging", Op::GetBucketLogging),
             ("accelerate", Op::GetBucketAccelerateConfiguration),
             ("requestPayment", Op::GetBucketRequestPayment),
@@ -869,6 +875,27 @@ mod tests {
                 assert_eq!(e.code, "NotImplemented", "{m} ?{q}");
             }
         }
+    }
+
+    #[test]
+    fn policy_and_public_access_block_operations() {
+        for (m, q, op) in [
+            (Method::GET, "policy", Op::GetBucketPolicy),
+            (Method::PUT, "policy", Op::PutBucketPolicy),
+            (Method::DELETE, "policy", Op::DeleteBucketPolicy),
+            (Method::GET, "publicAccessBlock", Op::GetPublicAccessBlock),
+            (Method::PUT, "publicAccessBlock", Op::PutPublicAccessBlock),
+            (
+                Method::DELETE,
+                "publicAccessBlock",
+                Op::DeletePublicAccessBlock,
+            ),
+        ] {
+            assert_eq!(r(m.clone(), "/b", q).unwrap().op, op, "{m} ?{q}");
+            assert_eq!(op.access(), Access::Owner);
+        }
+        let e = r(Method::PUT, "/b", "policyStatus").unwrap_err();
+        assert_eq!(e.code, "NotImplemented");
     }
 
     #[test]

@@ -31,7 +31,7 @@ mod write_cache;
 mod writeback;
 
 pub use bucket::cors::CorsRule;
-pub use bucket::{BucketRecord, Versioning};
+pub use bucket::{BucketRecord, PublicAccessBlock, Versioning};
 pub use error::{Result, VfsError};
 pub use index::{
     BodyHasher, Checksum, ChecksumSlot, ChecksumType, ContentHeaders, MetaValue, ObjectAttrs,

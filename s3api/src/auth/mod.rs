@@ -128,6 +128,9 @@ pub(crate) struct Auth {
     pub(crate) access_key: Option<String>,
     pub(crate) payload: PayloadHash,
     pub(crate) chunk_signer: Option<ChunkSigner>,
+    /// An unsigned request on a server with keys: it reaches only what a bucket's policy grants
+    /// to everyone (`policy::enforce`).
+    pub(crate) public: bool,
 }
 
 impl Auth {
@@ -138,6 +141,7 @@ impl Auth {
             access_key: None,
             payload: PayloadHash::Unsigned,
             chunk_signer: None,
+            public: false,
         }
     }
 }
@@ -223,19 +227,26 @@ fn one_auth_mechanism<'r>(req: &'r RequestHead, query: &Query) -> S3Result<Optio
 
 /// Authenticates a request against the configured keys. With no keys configured every request
 /// is accepted as anonymous, and only the declared payload hash is kept for checking the body.
-/// `vhost_bucket` is the bucket named by the Host header, which SigV2 signs.
+/// `vhost_bucket` is the bucket named by the Host header, which SigV2 signs. A request that
+/// carries no signature at all is refused, or, with `public`, taken as a member of the public
+/// (the S3 API, where a bucket policy may grant everyone something).
 pub(crate) fn authenticate(
     req: &RequestHead,
     keys: &Keys,
     vhost_bucket: Option<&str>,
     max_presign: Duration,
+    public: bool,
 ) -> S3Result<Auth> {
-    if keys.anonymous() {
-        return Ok(Auth {
+    let anonymous = |public| {
+        Ok(Auth {
             access_key: None,
             payload: parse_payload_hash(header(req, "x-amz-content-sha256"))?,
             chunk_signer: None,
-        });
+            public,
+        })
+    };
+    if keys.anonymous() {
+        return anonymous(false);
     }
     let query = Query::parse(req.uri.query().unwrap_or(""))?;
     match one_auth_mechanism(req, &query)? {
@@ -252,6 +263,7 @@ pub(crate) fn authenticate(
         None if query.get("AWSAccessKeyId").is_some() => {
             sigv2::presigned_auth(req, keys, &query, vhost_bucket, max_presign)
         }
+        None if public => anonymous(true),
         None => Err(S3Error::access_denied(
             "Access Denied: the request is not signed",
         )),

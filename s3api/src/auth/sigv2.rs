@@ -178,6 +178,7 @@ fn authenticated(req: &RequestHead, access_key: &str) -> S3Result<Auth> {
             _ => PayloadHash::Unsigned,
         },
         chunk_signer: None,
+        public: false,
     })
 }
 

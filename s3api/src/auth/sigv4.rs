@@ -121,6 +121,7 @@ pub(super) fn header_auth(
         access_key: Some(sig.access_key.to_string()),
         payload,
         chunk_signer,
+        public: false,
     })
 }
 
@@ -172,6 +173,7 @@ pub(super) fn presigned_auth(
         access_key: Some(sig.access_key.to_string()),
         payload: PayloadHash::Unsigned,
         chunk_signer: None,
+        public: false,
     })
 }
 

@@ -170,7 +170,13 @@ pub(crate) async fn status(
 /// is; a user's key is refused as S3 refuses what a caller's rights do not reach.
 fn administrator(req: &HttpRequest, state: &ServerState) -> S3Result<()> {
     let keys = state.keys()?;
-    let who = auth::authenticate(req.head(), &keys, None, state.config.auth.presigned_max_age)?;
+    let who = auth::authenticate(
+        req.head(),
+        &keys,
+        None,
+        state.config.auth.presigned_max_age,
+        false,
+    )?;
     match who.access_key {
         Some(key) if keys.user(&key).is_some() => Err(S3Error::access_denied(
             "Access Denied: the server's status is for administrators' keys",

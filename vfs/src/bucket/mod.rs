@@ -43,6 +43,39 @@ pub struct BucketRecord {
     /// none after (versioning then stays Enabled).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub object_lock: Option<crate::object_lock::LockConfig>,
+    /// The bucket policy (PutBucketPolicy), kept as the document was sent, byte for byte: S3
+    /// answers GetBucketPolicy with it unchanged. Checked before it is stored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<String>,
+    /// The bucket's public access block (PutPublicAccessBlock); none when not configured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_access_block: Option<PublicAccessBlock>,
+}
+
+/// The four switches of a public access block, as S3 names them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublicAccessBlock {
+    /// Refuse a request that sets a public ACL.
+    pub block_public_acls: bool,
+    /// Grant nothing through a public ACL.
+    pub ignore_public_acls: bool,
+    /// Refuse a bucket policy that is public.
+    pub block_public_policy: bool,
+    /// A public policy grants only to the server's own users, never to anonymous requests.
+    pub restrict_public_buckets: bool,
+}
+
+impl PublicAccessBlock {
+    /// Whether the ACL side must act as if a public grant (AllUsers, AuthenticatedUsers) were
+    /// not there.
+    pub fn ignores_public_acls(&self) -> bool {
+        self.ignore_public_acls
+    }
+
+    /// Whether a request setting a public ACL must be refused.
+    pub fn blocks_public_acls(&self) -> bool {
+        self.block_public_acls
+    }
 }
 
 /// A bucket's versioning state, as S3 names it: never enabled, enabled, or suspended.
@@ -333,6 +366,8 @@ mod tests {
         assert_eq!(record.cors, None);
         assert!(record.tags.is_empty());
         assert_eq!(record.object_lock, None);
+        assert_eq!(record.policy, None);
+        assert_eq!(record.public_access_block, None);
         assert_eq!(serde_json::to_vec(&record).unwrap(), br#"{"created_ns":5}"#);
     }
 }
