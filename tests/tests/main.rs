@@ -29,6 +29,7 @@ mod mutation;
 mod object_attributes;
 mod object_lock;
 mod objects;
+mod policy;
 mod post_object;
 mod put;
 mod readcache;
