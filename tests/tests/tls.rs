@@ -140,8 +140,20 @@ async fn tls_get(
     client_cert: bool,
     versions: &[&'static rustls::SupportedProtocolVersion],
 ) -> Result<u16, String> {
+    tls_get_path(s, pki, client_cert, versions, "/").await
+}
+
+/// One unsigned `GET` of `path` over TLS with a raw client.
+async fn tls_get_path(
+    s: &TestServer,
+    pki: &Pki,
+    client_cert: bool,
+    versions: &[&'static rustls::SupportedProtocolVersion],
+    path: &str,
+) -> Result<u16, String> {
     let mut tls = tls_connect(s, pki, client_cert, versions).await?;
-    tls.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+    let head = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    tls.write_all(head.as_bytes())
         .await
         .map_err(|e| format!("write: {e}"))?;
     let mut buf = Vec::new();
@@ -202,6 +214,43 @@ async fn the_sdk_works_over_https() {
     // Plain HTTP to the HTTPS port gets nowhere.
     let plain = client_for(s.addr, ACCESS_KEY, SECRET_KEY);
     assert!(plain.list_buckets().send().await.is_err());
+}
+
+/// A bucket policy sees a request over HTTPS as `aws:SecureTransport` true.
+#[tokio::test]
+async fn a_bucket_policy_sees_https_as_secure_transport() {
+    let pki = Pki::new();
+    let s = TestServer::start_with(|c| {
+        pki.apply(c);
+        c.auth.keys = vec![format!("{ACCESS_KEY},{SECRET_KEY}").parse().unwrap()];
+    })
+    .await;
+    let client = https_client(&s, &pki, "localhost");
+    client.create_bucket().bucket("bkt").send().await.unwrap();
+    client
+        .put_object()
+        .bucket("bkt")
+        .key("k")
+        .body(ByteStream::from_static(b"v"))
+        .send()
+        .await
+        .unwrap();
+    let only = |secure: &str| {
+        format!(
+            r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::bkt/*","Condition":{{"Bool":{{"aws:SecureTransport":"{secure}"}}}}}}]}}"#
+        )
+    };
+    for (secure, status) in [("true", 200), ("false", 403)] {
+        client
+            .put_bucket_policy()
+            .bucket("bkt")
+            .policy(only(secure))
+            .send()
+            .await
+            .unwrap();
+        let got = tls_get_path(&s, &pki, false, ALL_VERSIONS, "/bkt/k").await;
+        assert_eq!(got, Ok(status), "SecureTransport {secure}");
+    }
 }
 
 #[tokio::test]
