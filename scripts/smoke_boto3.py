@@ -585,6 +585,47 @@ class Smoke:
         s3.delete_bucket(Bucket=bucket)
         self.expect_client_error(("404", "NoSuchBucket"), s3.head_bucket, Bucket=bucket)
 
+    def bucket_policy(self):
+        """A public-read policy on a prefix: the document read back byte for byte, the bucket
+        public, an unsigned GET served there and refused elsewhere; BlockPublicPolicy refusing
+        it again; nothing public once both are deleted."""
+        import json
+        import urllib.error
+        import urllib.request
+        b = self.bucket2
+        self.s3.put_object(Bucket=b, Key="public/hello.txt", Body=b"hello")
+        self.s3.put_object(Bucket=b, Key="private.txt", Body=b"no")
+        doc = json.dumps({"Version": "2012-10-17", "Statement": [{
+            "Sid": "PublicRead", "Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
+            "Resource": f"arn:aws:s3:::{b}/public/*"}]}, indent=1)
+
+        def anonymous(key):
+            try:
+                with urllib.request.urlopen(f"{self.args.endpoint}/{b}/{key}", timeout=30) as r:
+                    return r.status, r.read()
+            except urllib.error.HTTPError as e:
+                return e.code, b""
+
+        assert anonymous("public/hello.txt")[0] == 403
+        self.s3.put_bucket_policy(Bucket=b, Policy=doc)
+        assert self.s3.get_bucket_policy(Bucket=b)["Policy"] == doc
+        assert self.s3.get_bucket_policy_status(Bucket=b)["PolicyStatus"]["IsPublic"] is True
+        assert anonymous("public/hello.txt") == (200, b"hello")
+        assert anonymous("private.txt")[0] == 403
+        self.expect_client_error(("MalformedPolicy",), self.s3.put_bucket_policy, Bucket=b,
+                                 Policy=doc.replace('"Principal"', '"NotPrincipal"'))
+        self.s3.put_public_access_block(Bucket=b, PublicAccessBlockConfiguration={
+            "BlockPublicAcls": True, "IgnorePublicAcls": True,
+            "BlockPublicPolicy": True, "RestrictPublicBuckets": True})
+        assert anonymous("public/hello.txt")[0] == 403
+        self.expect_client_error(("AccessDenied",), self.s3.put_bucket_policy, Bucket=b, Policy=doc)
+        self.s3.delete_public_access_block(Bucket=b)
+        self.s3.delete_bucket_policy(Bucket=b)
+        self.expect_client_error(("NoSuchBucketPolicy",), self.s3.get_bucket_policy, Bucket=b)
+        assert anonymous("public/hello.txt")[0] == 403
+        self.s3.delete_objects(Bucket=b, Delete={"Objects": [
+            {"Key": "public/hello.txt"}, {"Key": "private.txt"}]})
+
     def configuration_reads(self):
         """What Terraform's aws_s3_bucket reads when it refreshes a bucket, answered as S3 does
         for a bucket with none of the configuration; then GetObjectAttributes and ListBuckets
@@ -747,6 +788,8 @@ class Smoke:
                   self.presigned_post)
         self.step("bucket configuration reads (Terraform's refresh), get_object_attributes, "
                   "list_buckets pages", self.configuration_reads)
+        self.step("bucket policy: public-read prefix for unsigned GETs, byte-identical read back, "
+                  "policy status, MalformedPolicy, public access block", self.bucket_policy)
         self.step("versioning: checked document, versions read back by id, delete markers, "
                   "list_object_versions pages, Suspended null version, every version deleted",
                   self.versioning)
