@@ -286,6 +286,31 @@ mod tests {
         assert_eq!(verdict(&allow_all, &f, false), Some(Effect::Allow));
     }
 
+    proptest::proptest! {
+        /// Whatever a policy allows, a matching Deny added to it wins; and a document of any
+        /// text is either a policy or a MalformedPolicy, never a panic.
+        #[test]
+        fn a_matching_deny_always_wins(
+            key in "[a-z]{1,8}(/[a-z]{1,8}){0,3}",
+            action in proptest::sample::select(vec!["s3:GetObject", "s3:PutObject", "s3:DeleteObject"]),
+            caller in proptest::option::of("[A-Z]{4,8}"),
+            junk in ".{0,64}",
+        ) {
+            let target = format!("bkt/{key}");
+            let allow = r#"{"Effect":"Allow","Principal":"*","Action":"s3:*","Resource":"arn:aws:s3:::bkt/*"}"#;
+            let first = key.split('/').next().unwrap_or_default();
+            let deny = format!(
+                r#"{{"Effect":"Deny","Principal":"*","Action":"{action}","Resource":"arn:aws:s3:::bkt/{first}*"}}"#
+            );
+            let f = facts(caller.as_deref(), action, &target);
+            proptest::prop_assert_eq!(verdict(&policy(allow), &f, false), Some(Effect::Allow));
+            let both = policy(&format!("{allow},{deny}"));
+            proptest::prop_assert_eq!(verdict(&both, &f, false), Some(Effect::Deny));
+            let _ = Policy::parse(&junk, "bkt");
+            let _ = Policy::parse(&format!(r#"{{"Statement":[{{"Effect":"Allow",{junk}}}]}}"#), "bkt");
+        }
+    }
+
     #[test]
     fn public_as_s3_judges_it() {
         assert!(policy(PUBLIC_READ).is_public());
