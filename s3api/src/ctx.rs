@@ -109,6 +109,15 @@ impl Ctx {
         self.state.keys().ok()?.user(key)
     }
 
+    /// Whether the caller is an administrator: an administrator's key, or anyone on a server
+    /// without keys; neither a user's key nor an anonymous request on a server with keys.
+    pub(crate) fn administrator(&self) -> bool {
+        match &self.auth.access_key {
+            Some(_) => self.user().is_none(),
+            None => self.state.keys().is_ok_and(|k| k.anonymous()),
+        }
+    }
+
     pub(crate) fn header(&self, name: &str) -> Option<&str> {
         headers::header(self.req.head(), name)
     }

@@ -132,12 +132,13 @@ pub(crate) fn write(resp: &mut HttpResponseBuilder, lock: &ObjectLock) {
 
 /// Whether the request asks to bypass GOVERNANCE retention
 /// (`x-amz-bypass-governance-retention: true`) and may: an administrator's key, or the key
-/// that owns the bucket. A user's key otherwise asks in vain, and the retention holds.
+/// that owns the bucket. A user's key otherwise asks in vain, and the retention holds; so does
+/// an anonymous request, whatever a bucket policy grants it.
 pub(crate) async fn bypass_governance(ctx: &Ctx) -> S3Result<bool> {
     let asked = ctx
         .header("x-amz-bypass-governance-retention")
         .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
-    if !asked || ctx.user().is_none() {
+    if !asked || ctx.administrator() {
         return Ok(asked);
     }
     let owner = ctx.bucket_record().await?.owner.as_deref();

@@ -627,3 +627,46 @@ async fn policy_status_and_the_public_access_block() {
         "NoSuchPublicAccessBlockConfiguration",
     );
 }
+
+/// A policy that lets anonymous requests delete versions does not let them bypass a GOVERNANCE
+/// retention: only an administrator or the bucket's owner may.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_public_policy_never_bypasses_governance_retention() {
+    use aws_sdk_s3::primitives::DateTime;
+    use aws_sdk_s3::types::ObjectLockMode;
+    let (s, _users) = server().await;
+    s.client
+        .create_bucket()
+        .bucket("locked")
+        .object_lock_enabled_for_bucket(true)
+        .send()
+        .await
+        .unwrap();
+    let until = std::time::SystemTime::now() + std::time::Duration::from_secs(86_400);
+    let out = s
+        .client
+        .put_object()
+        .bucket("locked")
+        .key("k")
+        .object_lock_mode(ObjectLockMode::Governance)
+        .object_lock_retain_until_date(DateTime::from(until))
+        .body(b"v".to_vec().into())
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{}", describe(&e)));
+    let version = out.version_id().unwrap().to_string();
+    put_policy(
+        &s.client,
+        "locked",
+        &policy(r#"{"Effect":"Allow","Principal":"*","Action":["s3:DeleteObjectVersion","s3:GetObjectVersion"],"Resource":"arn:aws:s3:::locked/*"}"#),
+    )
+    .await;
+    let path = format!("/locked/k?versionId={version}");
+    assert_eq!(anonymous(&s, GET, &path).await, 200);
+    let bypass = [("x-amz-bypass-governance-retention", "true")];
+    assert_eq!(
+        anonymous_with(&s, reqwest::Method::DELETE, &path, &bypass).await,
+        403
+    );
+    assert_eq!(anonymous(&s, GET, &path).await, 200);
+}
