@@ -257,6 +257,31 @@ async fn anonymous_requests_get_what_a_public_policy_grants_and_nothing_else() {
     assert_eq!(anonymous(&s, GET, "/").await, 403);
     assert_eq!(anonymous(&s, GET, "/site?policy").await, 403);
     assert_eq!(anonymous(&s, GET, "/other/public/index.html").await, 403);
+    // Even a policy granting everything to everyone never lets an anonymous request read or
+    // change the policy or the public access block.
+    put_policy(
+        &s.client,
+        "site",
+        &policy(r#"{"Effect":"Allow","Principal":"*","Action":"s3:*","Resource":["arn:aws:s3:::site","arn:aws:s3:::site/*"]}"#),
+    )
+    .await;
+    assert_eq!(anonymous(&s, GET, "/site?list-type=2").await, 200);
+    assert_eq!(anonymous(&s, GET, "/site?policy").await, 403);
+    assert_eq!(
+        anonymous(&s, reqwest::Method::DELETE, "/site?policy").await,
+        403
+    );
+    assert_eq!(anonymous(&s, GET, "/site?publicAccessBlock").await, 403);
+    assert_eq!(
+        anonymous(&s, reqwest::Method::DELETE, "/site?publicAccessBlock").await,
+        403
+    );
+    s.client
+        .get_bucket_policy()
+        .bucket("site")
+        .send()
+        .await
+        .unwrap();
     // A signature that does not match is still refused, policy or not.
     let forged = http()
         .get(s.url("/site/public/index.html"))

@@ -29,6 +29,11 @@ pub(crate) async fn enforce(ctx: &Ctx, op: &Op) -> S3Result<()> {
     let Some(action) = op.action() else {
         return if public { Err(denied()) } else { Ok(()) };
     };
+    // S3 lets only the owner's account read or change a bucket's policy and its public access
+    // block: an anonymous request never may, whatever the policy says.
+    if public && guards_the_policy(op) {
+        return Err(denied());
+    }
     let record = match ctx.bucket_record().await {
         Ok(r) => r,
         // Nothing is granted to everyone in a bucket that is not there; a user learns of it
@@ -81,6 +86,20 @@ pub(crate) async fn enforce(ctx: &Ctx, op: &Op) -> S3Result<()> {
         return Err(denied());
     }
     Ok(())
+}
+
+/// The operations that read or change what guards the bucket: its policy and its public
+/// access block.
+fn guards_the_policy(op: &Op) -> bool {
+    matches!(
+        op,
+        Op::GetBucketPolicy
+            | Op::PutBucketPolicy
+            | Op::DeleteBucketPolicy
+            | Op::GetPublicAccessBlock
+            | Op::PutPublicAccessBlock
+            | Op::DeletePublicAccessBlock
+    )
 }
 
 /// The bucket's policy, parsed; none when it has none.
