@@ -18,12 +18,6 @@ const MAX_POLICY: usize = 20 * 1024;
 const MAX_POLICY_BODY: usize = 64 * 1024;
 const MAX_BLOCK_BODY: usize = 4 * 1024;
 
-/// The policy stored for the bucket, parsed.
-fn stored(ctx: &Ctx, text: &str) -> S3Result<Policy> {
-    Policy::parse(text, &ctx.bucket)
-        .map_err(|e| S3Error::internal(format!("the stored bucket policy is unreadable: {}", e.0)))
-}
-
 /// PutBucketPolicy: a public policy is refused while the bucket's public access block has
 /// `BlockPublicPolicy`, judged against the block as it is when the policy is stored.
 pub(crate) async fn put(ctx: &Ctx, payload: Lent) -> S3Result<HttpResponse> {
@@ -84,7 +78,7 @@ pub(crate) async fn delete(ctx: &Ctx) -> S3Result<HttpResponse> {
 /// nothing).
 pub(crate) async fn status(ctx: &Ctx) -> S3Result<HttpResponse> {
     let public = match &ctx.bucket_record().await?.policy {
-        Some(text) => stored(ctx, text)?.is_public(),
+        Some(text) => Policy::stored(text, &ctx.bucket)?.is_public(),
         None => false,
     };
     let mut x = Xml::document("PolicyStatus", true);

@@ -17,7 +17,7 @@ pub(crate) use enforce::enforce;
 use document::{Principal, Statement};
 use facts::{RequestFacts, Target};
 
-use crate::error::S3Error;
+use crate::error::{S3Error, S3Result};
 
 /// Why a policy document is refused: S3's message for it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,6 +58,14 @@ pub(crate) fn verdict(
 }
 
 impl Policy {
+    /// A policy as the bucket's record keeps it, checked when it was put: one that no longer
+    /// reads is the server's fault, not the client's.
+    pub(crate) fn stored(text: &str, bucket: &str) -> S3Result<Policy> {
+        Policy::parse(text, bucket).map_err(|e| {
+            S3Error::internal(format!("the stored bucket policy is unreadable: {}", e.0))
+        })
+    }
+
     /// Whether the policy grants something to everyone, as S3 judges it for
     /// GetBucketPolicyStatus and the public access block: an Allow to `*` that no condition
     /// holds to a fixed set of source addresses.
