@@ -181,38 +181,91 @@ mod tests {
 
     #[test]
     fn every_action_an_operation_is_checked_as_is_one_a_policy_may_name() {
+        let v = || Some("v".to_string());
         let ops = [
             Op::CreateBucket,
+            Op::DeleteBucket,
+            Op::HeadBucket,
+            Op::GetBucketLocation,
+            Op::GetBucketAcl,
+            Op::GetBucketVersioning,
+            Op::PutBucketVersioning,
+            Op::PutBucketCors,
+            Op::GetBucketCors,
+            Op::DeleteBucketCors,
+            Op::GetBucketLifecycleConfiguration,
+            Op::GetBucketPolicy,
+            Op::GetBucketOwnershipControls,
+            Op::GetBucketEncryption,
+            Op::GetBucketReplication,
+            Op::GetBucketWebsite,
+            Op::GetPublicAccessBlock,
+            Op::GetBucketLogging,
+            Op::GetBucketAccelerateConfiguration,
+            Op::GetBucketRequestPayment,
+            Op::GetBucketPolicyStatus,
             Op::PutBucketPolicy,
+            Op::DeleteBucketPolicy,
+            Op::PutPublicAccessBlock,
+            Op::DeletePublicAccessBlock,
+            Op::DeleteObjects,
+            Op::GetObjectAcl,
+            Op::PutObject,
+            Op::CreateMultipartUpload,
+            Op::GetBucketTagging,
+            Op::PutBucketTagging,
+            Op::DeleteBucketTagging,
+            Op::GetObjectLockConfiguration,
+            Op::PutObjectLockConfiguration,
             Op::GetObject {
-                version_id: Some("v".into()),
+                version_id: v(),
                 part_number: None,
             },
-            Op::DeleteObject { version_id: None },
-            Op::PutPublicAccessBlock,
-            Op::GetObjectLockConfiguration,
+            Op::HeadObject {
+                version_id: None,
+                part_number: None,
+            },
+            Op::DeleteObject { version_id: v() },
+            Op::GetObjectTagging { version_id: v() },
+            Op::PutObjectTagging { version_id: None },
+            Op::DeleteObjectTagging { version_id: v() },
+            Op::GetObjectRetention { version_id: None },
+            Op::PutObjectRetention { version_id: None },
+            Op::GetObjectLegalHold { version_id: None },
+            Op::PutObjectLegalHold { version_id: None },
+            Op::AbortMultipartUpload {
+                upload_id: "u".into(),
+            },
+            Op::CompleteMultipartUpload {
+                upload_id: "u".into(),
+            },
+            Op::UploadPart {
+                upload_id: "u".into(),
+                part_number: 1,
+            },
         ];
         for op in ops {
-            let action = op.action().unwrap();
-            assert!(ACTIONS.iter().any(|(a, _)| *a == action), "{action}");
+            let Some(action) = op.action() else {
+                panic!("{op:?} is never checked");
+            };
+            let level = ACTIONS.iter().find(|(a, _)| *a == action).map(|(_, l)| *l);
+            assert!(level.is_some(), "{op:?}: {action} is not one of S3's");
+            // Only making a bucket is an account's action, which no bucket policy names.
+            assert_eq!(
+                level == Some(Level::Account),
+                op == Op::CreateBucket,
+                "{op:?}"
+            );
         }
         assert_eq!(
             Op::GetObject {
-                version_id: Some("v".into()),
+                version_id: v(),
                 part_number: None
             }
             .action(),
             Some("s3:GetObjectVersion")
         );
-        assert_eq!(
-            Op::ListBuckets {
-                prefix: None,
-                continuation_token: None,
-                max_buckets: None,
-                bucket_region: None
-            }
-            .action(),
-            None
-        );
+        assert_eq!(Op::CorsPreflight.action(), None);
+        assert_eq!(Op::PostObject.action(), None);
     }
 }
