@@ -695,3 +695,66 @@ async fn a_public_policy_never_bypasses_governance_retention() {
     );
     assert_eq!(anonymous(&s, GET, &path).await, 200);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn conditions_on_versions_numbers_dates_and_user_agents() {
+    use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
+    let (s, _users) = server().await;
+    s.create_bucket("bkt").await;
+    s.client
+        .put_bucket_versioning()
+        .bucket("bkt")
+        .versioning_configuration(
+            VersioningConfiguration::builder()
+                .status(BucketVersioningStatus::Enabled)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    s.put("bkt", "k", b"one".to_vec()).await;
+    let v1 = s.head("bkt", "k").await.version_id().unwrap().to_string();
+    s.put("bkt", "k", b"two".to_vec()).await;
+    let v2 = s.head("bkt", "k").await.version_id().unwrap().to_string();
+    put_policy(
+        &s.client,
+        "bkt",
+        &policy(&format!(
+            r#"{{"Effect":"Allow","Principal":"*","Action":"s3:GetObjectVersion","Resource":"arn:aws:s3:::bkt/*","Condition":{{"StringEquals":{{"s3:VersionId":"{v1}"}}}}}},
+               {{"Effect":"Allow","Principal":"*","Action":"s3:ListBucket","Resource":"arn:aws:s3:::bkt","Condition":{{"NumericLessThanEquals":{{"s3:max-keys":10}}}}}},
+               {{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::bkt/*","Condition":{{"DateGreaterThan":{{"aws:CurrentTime":"2001-01-01T00:00:00Z"}},"StringLike":{{"aws:UserAgent":"curl/*"}}}}}}"#
+        )),
+    )
+    .await;
+    assert_eq!(
+        anonymous(&s, GET, &format!("/bkt/k?versionId={v1}")).await,
+        200
+    );
+    assert_eq!(
+        anonymous(&s, GET, &format!("/bkt/k?versionId={v2}")).await,
+        403
+    );
+    assert_eq!(anonymous(&s, GET, "/bkt?list-type=2&max-keys=5").await, 200);
+    assert_eq!(
+        anonymous(&s, GET, "/bkt?list-type=2&max-keys=50").await,
+        403
+    );
+    assert_eq!(anonymous(&s, GET, "/bkt?list-type=2").await, 403);
+    let agent = |a: &'static str| [("user-agent", a)];
+    assert_eq!(
+        anonymous_with(&s, GET, "/bkt/k", &agent("curl/8.5.0")).await,
+        200
+    );
+    assert_eq!(
+        anonymous_with(&s, GET, "/bkt/k", &agent("wget/1.21")).await,
+        403
+    );
+    // A date in the past no longer grants anything.
+    put_policy(
+        &s.client,
+        "bkt",
+        &policy(r#"{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::bkt/*","Condition":{"DateLessThan":{"aws:CurrentTime":"2001-01-01T00:00:00Z"}}}"#),
+    )
+    .await;
+    assert_eq!(anonymous(&s, GET, "/bkt/k").await, 403);
+}
