@@ -26,20 +26,30 @@ pub(crate) async fn enforce(ctx: &Ctx, op: &Op) -> S3Result<()> {
         return Ok(());
     }
     let public = ctx.auth.public;
-    let Some(action) = op.action() else {
-        return if public { Err(denied()) } else { Ok(()) };
-    };
     // S3 lets only the owner's account read or change a bucket's policy and its public access
     // block: an anonymous request never may, whatever the policy says.
     if public && guards_the_policy(op) {
         return Err(denied());
     }
-    let record = match ctx.bucket_record().await {
-        Ok(r) => r,
-        // Nothing is granted to everyone in a bucket that is not there; a user learns of it
-        // from the handler.
-        Err(_) if public => return Err(denied()),
-        Err(_) => return Ok(()),
+    match request_verdict(ctx, op).await? {
+        Some(Effect::Deny) => Err(denied()),
+        Some(Effect::Allow) => Ok(()),
+        None if public => Err(denied()),
+        // A user's key keeps what it allows.
+        None => Ok(()),
+    }
+}
+
+/// What the policies a request is judged by say of it (the bucket's, and for a copy its
+/// source bucket's too): Deny if one denies it, Allow if all allow it, else nothing; nothing
+/// too where there is nothing to judge (an operation no policy names, a bucket that is not
+/// there, which the handler answers). The bucket's owner is always allowed its own policy.
+async fn request_verdict(ctx: &Ctx, op: &Op) -> S3Result<Option<Effect>> {
+    let Some(action) = op.action() else {
+        return Ok(None);
+    };
+    let Ok(record) = ctx.bucket_record().await else {
+        return Ok(None);
     };
     let owner = match (&record.owner, &ctx.auth.access_key) {
         (Some(owner), Some(caller)) => owner == caller,
@@ -53,7 +63,7 @@ pub(crate) async fn enforce(ctx: &Ctx, op: &Op) -> S3Result<()> {
             Op::GetBucketPolicy | Op::PutBucketPolicy | Op::DeleteBucketPolicy
         )
     {
-        return Ok(());
+        return Ok(Some(Effect::Allow));
     }
     let policy = stored(record, &ctx.bucket)?;
     let reads_tags = policy.as_ref().is_some_and(Policy::reads_existing_tags);
@@ -73,24 +83,25 @@ pub(crate) async fn enforce(ctx: &Ctx, op: &Op) -> S3Result<()> {
         };
         let other;
         let source_record = match source.bucket == ctx.bucket {
-            true => record,
+            true => Some(record),
             false => {
-                other = match ctx.vfs().bucket(&source.bucket).await {
-                    Ok(r) => r,
-                    Err(_) if public => return Err(denied()),
-                    // The copy's handler answers for a source bucket that is not there.
-                    Err(_) => BucketRecord::default(),
-                };
-                &other
+                other = ctx.vfs().bucket(&source.bucket).await.ok();
+                other.as_ref()
             }
         };
-        let source_policy = stored(source_record, &source.bucket)?;
-        says.push(judge(source_policy.as_ref(), source_record, &of_source));
+        says.push(match source_record {
+            Some(r) => judge(stored(r, &source.bucket)?.as_ref(), r, &of_source),
+            // The copy's handler answers for a source bucket that is not there.
+            None => None,
+        });
     }
-    if says.contains(&Some(Effect::Deny)) || (public && says.contains(&None)) {
-        return Err(denied());
-    }
-    Ok(())
+    Ok(if says.contains(&Some(Effect::Deny)) {
+        Some(Effect::Deny)
+    } else if says.iter().all(|s| *s == Some(Effect::Allow)) {
+        Some(Effect::Allow)
+    } else {
+        None
+    })
 }
 
 /// The operations that read or change what guards the bucket: its policy and its public
