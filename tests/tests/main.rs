@@ -39,6 +39,7 @@ mod tagging;
 mod tls;
 mod transport;
 mod users;
+mod version_model;
 mod versioning;
 mod watch;
 mod writeback;
