@@ -31,7 +31,7 @@ use serde::{Deserialize, Serialize};
 use crate::bucket::Versioning;
 use crate::commit::{At, Change};
 use crate::error::{Result, VfsError};
-use crate::index::{Index, ObjectMeta};
+use crate::index::{Index, ObjectAttrs, ObjectMeta};
 use crate::key::{self, RESERVED_DIR};
 use crate::meta::{Edit, StoreError, Tree};
 use crate::object::{now_ns, ObjectInfo, ObjectReader};
@@ -574,6 +574,42 @@ impl Vfs {
                 Ok((ObjectReader::new(info, reader), file))
             })
             .await
+    }
+
+    /// Changes what the record of one version of `at.key` says about it (its tags, its lock),
+    /// never its content: the current version's record when `want` is `None` or names it, else
+    /// the kept version's row. Runs inside a [`Change`](crate::commit::Change), under the key's
+    /// lock.
+    pub(crate) async fn edit_version(
+        &self,
+        at: At<'_>,
+        want: Option<VersionRef>,
+        edit: impl FnOnce(&mut ObjectAttrs) -> Result<()>,
+    ) -> Result<()> {
+        let current = self.record_locked(at.bucket, at.key, at.path).await?;
+        if let Some(mut meta) = current {
+            let id = meta.version.unwrap_or(VersionId::ORIGINAL);
+            if want.is_none_or(|v| v.names(&id)) {
+                edit(&mut meta.attrs)?;
+                return self.index.put(at.bucket, at.key, &meta).await;
+            }
+        }
+        let Some(want) = want else {
+            return Err(VfsError::NoSuchKey);
+        };
+        let mut row = self
+            .find_version(at.bucket, at.key, want)?
+            .ok_or(VfsError::NoSuchVersion)?;
+        let Some(meta) = row.object.as_mut() else {
+            return Err(VfsError::VersionIsDeleteMarker);
+        };
+        edit(&mut meta.attrs)?;
+        let edit = Edit::Put(
+            Tree::Versions,
+            row_key(at.bucket, at.key, row.id.seq),
+            row.encode(),
+        );
+        self.index.apply(vec![edit]).await
     }
 
     /// The row of a noncurrent version or marker: found by its counter for an id, by a walk
