@@ -19,8 +19,8 @@ use crate::intake::{Intake, Lent};
 use crate::post_object;
 use crate::router::{Op, Query, Route};
 use crate::{
-    access_log, acl, bucket, bucket_config, copy, cors, headers, list, metrics, multipart, object,
-    object_attributes, router, tagging, timed,
+    access, access_log, acl, bucket, bucket_config, copy, cors, headers, list, metrics, multipart,
+    object, object_attributes, router, tagging, timed,
 };
 
 /// What was verified of a request head: its query, its route and who sends it.
@@ -67,13 +67,8 @@ fn verify(head: &RequestHead, state: &ServerState, named: &mut Named) -> S3Resul
     named.op = route.op.name();
     named.bucket.clone_from(&route.bucket);
     named.key.clone_from(&route.key);
-    // One look at the key table serves the signature and the caller's limits.
-    let keys = state.keys()?;
-    let auth = authenticate(head, state, &keys, &route)?;
+    let auth = authenticate(head, state, &*state.keys()?, &route)?;
     named.access_key.clone_from(&auth.access_key);
-    permit(state, &keys, &route, &auth)?;
-    drop(keys);
-    acl::check_requested(head, &route.op)?;
     Ok(Verified { query, route, auth })
 }
 
@@ -194,25 +189,12 @@ fn route_of(head: &RequestHead, query: &Query, state: &ServerState) -> S3Result<
     )
 }
 
-/// Whether the caller may do what the request asks: the server's `--read-only`, then the
-/// caller's own limits, over every bucket the request names (a copy's source too). A form
-/// upload names its key inside the body: it is checked there, once its policy is.
-fn permit(state: &ServerState, keys: &Keys, route: &Route, auth: &Auth) -> S3Result<()> {
-    let changes = route.op.changes();
-    if state.config.server.read_only && changes {
-        return Err(S3Error::access_denied(
-            "Access Denied: this server is read-only",
-        ));
-    }
-    let source = match &route.op {
-        Op::CopyObject { source } | Op::UploadPartCopy { source, .. } => source.bucket.as_str(),
-        _ => "",
-    };
-    keys.permit(
-        auth.access_key.as_deref(),
-        changes,
-        &[route.bucket.as_str(), source],
-    )
+/// Whether the caller may do what the request asks ([`access::decide`]), before its body is
+/// read. A form upload names its key inside the body: it is decided there, once its policy is.
+async fn permit(ctx: &Ctx, op: &Op) -> S3Result<()> {
+    let caller = access::Caller::of(&*ctx.state.keys()?, ctx.auth.access_key.as_deref());
+    let read_only = ctx.state.config.server.read_only;
+    access::decide(read_only, &caller, op, &ctx.bucket, &ctx.key, ctx).await
 }
 
 /// Who sends the request. Requests that carry no S3 signature by design (a CORS preflight, a
@@ -270,6 +252,7 @@ pub(crate) async fn dispatch(
             bucket,
             key,
         ));
+        permit(ctx, &op).await?;
         handle(op, ctx, intake.lend()).await
     }
     .await;
@@ -325,6 +308,10 @@ async fn handle(op: Op, ctx: &Ctx, payload: Lent) -> S3Result<HttpResponse> {
         Op::HeadBucket => bucket::head(ctx).await,
         Op::GetBucketLocation => bucket::location(ctx).await,
         Op::GetBucketAcl => acl::bucket(ctx).await,
+        Op::PutBucketAcl => acl::put_bucket(ctx, payload).await,
+        Op::PutBucketOwnershipControls => acl::put_ownership(ctx, payload).await,
+        Op::GetBucketOwnershipControls => acl::get_ownership(ctx).await,
+        Op::DeleteBucketOwnershipControls => acl::delete_ownership(ctx).await,
         Op::GetBucketVersioning => bucket::versioning(ctx).await,
         Op::PutBucketVersioning => bucket::put_versioning(ctx, payload).await,
         Op::PutBucketCors => cors::put(ctx, payload).await,
@@ -333,7 +320,6 @@ async fn handle(op: Op, ctx: &Ctx, payload: Lent) -> S3Result<HttpResponse> {
         Op::GetBucketLifecycleConfiguration
         | Op::GetObjectLockConfiguration
         | Op::GetBucketPolicy
-        | Op::GetBucketOwnershipControls
         | Op::GetBucketEncryption
         | Op::GetBucketReplication
         | Op::GetBucketWebsite
@@ -383,7 +369,10 @@ async fn handle(op: Op, ctx: &Ctx, payload: Lent) -> S3Result<HttpResponse> {
             version_id,
             part_number,
         } => object::get(ctx, version_id.as_deref(), part_number, false).await,
-        Op::GetObjectAcl => acl::object(ctx).await,
+        Op::GetObjectAcl { version_id } => acl::object(ctx, version_id.as_deref()).await,
+        Op::PutObjectAcl { version_id } => {
+            acl::put_object(ctx, version_id.as_deref(), payload).await
+        }
         Op::GetObjectAttributes {
             version_id,
             attributes,

@@ -108,6 +108,8 @@ pub(crate) fn attrs_from_pairs<'a>(
         // Set from the body once it checked out.
         checksum: None,
         tags: Vec::new(),
+        // Decided by the bucket's ownership controls (`acl::for_new_object`).
+        acl: None,
     })
 }
 

@@ -4,7 +4,7 @@
 use actix_web::HttpResponse;
 use s3gate_vfs::{Checksum, PartBody, PartPage, VfsError, MAX_PART_NUMBER};
 
-use crate::acl::{owner, Identity};
+use crate::acl::{self, owner, Identity};
 use crate::checksum::{self, upload_algorithm, Algorithm};
 use crate::ctx::Ctx;
 use crate::error::{S3Error, S3Result};
@@ -19,7 +19,8 @@ use crate::xml::{enc, parse_complete, xml_ok, CompletedPart, Xml};
 const MAX_COMPLETE_BODY: usize = 8 * 1024 * 1024;
 
 pub(crate) async fn create(ctx: &Ctx) -> S3Result<HttpResponse> {
-    let attrs = attrs_from_request(&ctx.req)?;
+    let mut attrs = attrs_from_request(&ctx.req)?;
+    attrs.acl = acl::for_new_object(ctx, ctx.auth.access_key.as_deref(), None).await?;
     let checksum = match ctx.header("x-amz-checksum-algorithm") {
         Some(a) => Some(Algorithm::from_name(a)?.upload_type(ctx.header("x-amz-checksum-type"))?),
         None if ctx.header("x-amz-checksum-type").is_some() => {

@@ -6,6 +6,7 @@ use actix_web::HttpResponse;
 use futures_util::StreamExt;
 use s3gate_vfs::{ObjectInfo, ObjectReader, PutRequest, VersionDeleted, Versioning, VfsError};
 
+use crate::acl;
 use crate::ctx::Ctx;
 use crate::error::{S3Error, S3Result};
 use crate::headers::{
@@ -205,13 +206,15 @@ async fn open(ctx: &Ctx, version_id: Option<&str>) -> S3Result<ObjectReader> {
 
 pub(crate) async fn put(ctx: &Ctx, payload: Lent) -> S3Result<HttpResponse> {
     let body = ctx.body(payload)?;
+    let mut attrs = attrs_from_request(&ctx.req)?;
+    attrs.acl = acl::for_new_object(ctx, ctx.auth.access_key.as_deref(), None).await?;
     if ctx.key.ends_with('/') && body.declared_len() == Some(0) {
         let info = ctx
             .vfs()
             .create_folder(
                 &ctx.bucket,
                 &ctx.key,
-                attrs_from_request(&ctx.req)?,
+                attrs,
                 write_precondition(&ctx.req).as_ref(),
             )
             .await?;
@@ -220,7 +223,7 @@ pub(crate) async fn put(ctx: &Ctx, payload: Lent) -> S3Result<HttpResponse> {
             .finish());
     }
     let req = PutRequest {
-        attrs: attrs_from_request(&ctx.req)?,
+        attrs,
         content_md5: ctx.content_md5()?,
         precondition: write_precondition(&ctx.req),
         checksum: Some(body.slot()),

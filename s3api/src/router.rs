@@ -56,6 +56,9 @@ ops! {
     HeadBucket => Read,
     GetBucketLocation => Read,
     GetBucketAcl => Owner,
+    PutBucketAcl => Owner,
+    PutBucketOwnershipControls => Owner,
+    DeleteBucketOwnershipControls => Owner,
     GetBucketVersioning => Owner,
     PutBucketVersioning => Owner,
     PutBucketCors => Owner,
@@ -89,7 +92,8 @@ ops! {
     DeleteObjects => Write,
     HeadObject { version_id: Option<String>, part_number: Option<u32> } => Read,
     GetObject { version_id: Option<String>, part_number: Option<u32> } => Read,
-    GetObjectAcl => Owner,
+    GetObjectAcl { version_id: Option<String> } => Owner,
+    PutObjectAcl { version_id: Option<String> } => Owner,
     GetObjectAttributes {
         version_id: Option<String>,
         attributes: Attributes,
@@ -528,6 +532,9 @@ pub(crate) fn route(
             },
             ("GET", Some("location")) => Op::GetBucketLocation,
             ("GET", Some("acl")) => Op::GetBucketAcl,
+            ("PUT", Some("acl")) => Op::PutBucketAcl,
+            ("PUT", Some("ownershipControls")) => Op::PutBucketOwnershipControls,
+            ("DELETE", Some("ownershipControls")) => Op::DeleteBucketOwnershipControls,
             ("GET", Some("versioning")) => Op::GetBucketVersioning,
             ("PUT", Some("versioning")) => Op::PutBucketVersioning,
             ("PUT", Some("cors")) => Op::PutBucketCors,
@@ -614,7 +621,8 @@ pub(crate) fn route(
                 version_id,
                 part_number: part,
             },
-            ("GET", Some("acl"), _, _) => Op::GetObjectAcl,
+            ("GET", Some("acl"), _, _) => Op::GetObjectAcl { version_id },
+            ("PUT", Some("acl"), _, _) => Op::PutObjectAcl { version_id },
             ("GET", Some("attributes"), _, _) => {
                 let (max_parts, part_number_marker) = attribute_parts(headers)?;
                 Op::GetObjectAttributes {
@@ -802,7 +810,6 @@ mod tests {
     fn sub_resources_never_reach_data_handlers() {
         for (m, q) in [
             (Method::PUT, "legal-hold"),
-            (Method::PUT, "acl"),
             (Method::DELETE, "website"),
             (Method::PUT, "retention"),
             (Method::GET, "torrent"),
@@ -812,7 +819,7 @@ mod tests {
             let e = r(m.clone(), "/b/k", q).unwrap_err();
             assert_eq!(e.code, "NotImplemented", "{m} ?{q}");
         }
-        for q in ["policy", "lifecycle", "acl"] {
+        for q in ["policy", "lifecycle"] {
             assert_eq!(r(Method::PUT, "/b", q).unwrap_err().code, "NotImplemented");
         }
         assert_eq!(
@@ -844,7 +851,6 @@ mod tests {
             ("lifecycle", Op::GetBucketLifecycleConfiguration),
             ("object-lock", Op::GetObjectLockConfiguration),
             ("policy", Op::GetBucketPolicy),
-            ("ownershipControls", Op::GetBucketOwnershipControls),
             ("encryption", Op::GetBucketEncryption),
             ("replication", Op::GetBucketReplication),
             ("website", Op::GetBucketWebsite),
@@ -1098,6 +1104,9 @@ mod tests {
             (Op::HeadBucket, Read),
             (Op::GetBucketLocation, Read),
             (Op::GetBucketAcl, Owner),
+            (Op::PutBucketAcl, Owner),
+            (Op::PutBucketOwnershipControls, Owner),
+            (Op::DeleteBucketOwnershipControls, Owner),
             (Op::GetBucketVersioning, Owner),
             (Op::PutBucketVersioning, Owner),
             (Op::PutBucketCors, Owner),
@@ -1154,7 +1163,8 @@ mod tests {
                 },
                 Read,
             ),
-            (Op::GetObjectAcl, Owner),
+            (Op::GetObjectAcl { version_id: None }, Owner),
+            (Op::PutObjectAcl { version_id: None }, Owner),
             (
                 Op::GetObjectAttributes {
                     version_id: None,

@@ -49,6 +49,11 @@ pub struct ObjectAttrs {
     /// [`Vfs::set_object_tags`](crate::vfs::Vfs::set_object_tags), without a new version.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<(String, String)>,
+    /// The object's ACL; none: the bucket owner's full control. Set with the object, never
+    /// copied from a copy's source, changed in place by
+    /// [`Vfs::set_object_acl`](crate::vfs::Vfs::set_object_acl).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acl: Option<crate::acl::Acl>,
 }
 
 /// A user metadata value: the bytes the client sent, which need not be UTF-8 (a header value
@@ -549,6 +554,7 @@ mod tests {
                             user_meta,
                             checksum: None,
                             tags,
+                            acl: None,
                         },
                         parts,
                         modified_ns,

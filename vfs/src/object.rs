@@ -78,6 +78,8 @@ pub struct CopyAttrs {
     pub attrs: Option<ObjectAttrs>,
     /// The tag set (S3's tagging directive REPLACE).
     pub tags: Option<Vec<(String, String)>>,
+    /// The copy's ACL: the one the request asks for, never the source's (as S3).
+    pub acl: Option<crate::acl::Acl>,
 }
 
 impl CopyAttrs {
@@ -91,7 +93,11 @@ impl CopyAttrs {
             },
             None => src,
         };
-        ObjectAttrs { tags, ..attrs }
+        ObjectAttrs {
+            tags,
+            acl: self.acl,
+            ..attrs
+        }
     }
 }
 

@@ -1,21 +1,44 @@
-//! Tags changed in place. An object's tag set is part of its record ([`ObjectAttrs::tags`]):
-//! set with the object (PUT, copy, Complete), gone with it, and replaced whole by
-//! [`Vfs::set_object_tags`]. Such a change is no new version of the object: its file, ETag and
-//! Last-Modified stay as they are, and only the record changes, through the commit point, under
-//! the key's lock, so that the tags land on the object there at that moment and never on a
-//! record that a publish running alongside is about to replace.
+//! Tags and ACLs changed in place. An object's tag set and ACL are part of its record
+//! ([`ObjectAttrs`]): set with the object (PUT, copy, Complete), gone with it, and replaced whole
+//! by [`Vfs::set_object_tags`] and [`Vfs::set_object_acl`]. Such a change is no new version of
+//! the object: its file, ETag and Last-Modified stay as they are, and only the record changes,
+//! through the commit point, under the key's lock, so that the change lands on the object there
+//! at that moment and never on a record that a publish running alongside is about to replace.
 //!
-//! [`ObjectAttrs::tags`]: crate::index::ObjectAttrs::tags
+//! [`ObjectAttrs`]: crate::index::ObjectAttrs
 
+use crate::acl::Acl;
 use crate::commit::{At, Change};
 use crate::error::{Result, VfsError};
+use crate::index::{ObjectAttrs, ObjectMeta};
 use crate::key;
+use crate::meta::{Edit, Tree};
+use crate::version::{row_key, VersionRef};
 use crate::vfs::Vfs;
 
-/// The object's tag set becomes this one.
-struct Retag(Vec<(String, String)>);
+/// One of the object's attributes that change without a new version.
+enum Attr {
+    Tags(Vec<(String, String)>),
+    Acl(Option<Acl>),
+}
 
-impl Change for Retag {
+/// The change of an attribute of the current version, or of the version a client names
+/// (`versionId`), whose row in the version store changes instead.
+struct Restamp {
+    attr: Attr,
+    version: Option<String>,
+}
+
+impl Attr {
+    fn onto(self, attrs: &mut ObjectAttrs) {
+        match self {
+            Attr::Tags(tags) => attrs.tags = tags,
+            Attr::Acl(acl) => attrs.acl = acl,
+        }
+    }
+}
+
+impl Change for Restamp {
     type Done = ();
 
     async fn apply(self, vfs: &Vfs, at: At<'_>) -> Result<()> {
@@ -27,11 +50,38 @@ impl Change for Retag {
             },
             false => vfs.record_locked(at.bucket, at.key, at.path).await?,
         };
-        let Some(mut meta) = record else {
-            return Err(VfsError::NoSuchKey);
+        let names_current = |meta: &ObjectMeta| {
+            let id = meta.version.map(|v| v.to_string());
+            self.version.as_deref() == Some(id.as_deref().unwrap_or("null"))
         };
-        meta.attrs.tags = self.0;
-        vfs.index.put(at.bucket, at.key, &meta).await
+        match (record, self.version.as_deref()) {
+            (Some(mut meta), None) => {
+                self.attr.onto(&mut meta.attrs);
+                vfs.index.put(at.bucket, at.key, &meta).await
+            }
+            (Some(mut meta), Some(_)) if names_current(&meta) => {
+                self.attr.onto(&mut meta.attrs);
+                vfs.index.put(at.bucket, at.key, &meta).await
+            }
+            (None, None) => Err(VfsError::NoSuchKey),
+            // A kept version: its row changes, under the key's lock held here as a demotion
+            // would take it.
+            (_, Some(version)) => {
+                let want = VersionRef::parse(version)
+                    .ok_or_else(|| VfsError::InvalidVersion(version.into()))?;
+                let mut row = vfs
+                    .find_version(at.bucket, at.key, want)?
+                    .ok_or(VfsError::NoSuchVersion)?;
+                let Some(meta) = row.object.as_mut() else {
+                    return Err(VfsError::VersionIsDeleteMarker);
+                };
+                self.attr.onto(&mut meta.attrs);
+                let k = row_key(at.bucket, at.key, row.id.seq);
+                vfs.index
+                    .apply(vec![Edit::Put(Tree::Versions, k, row.encode())])
+                    .await
+            }
+        }
     }
 
     async fn abandon(self) {}
@@ -46,6 +96,31 @@ impl Vfs {
         key: &str,
         tags: Vec<(String, String)>,
     ) -> Result<()> {
+        let change = Restamp {
+            attr: Attr::Tags(tags),
+            version: None,
+        };
+        self.restamp(bucket, key, change).await
+    }
+
+    /// Replaces the ACL of the object at `key` (none: its owner's full control only), of its
+    /// current version or of the one named, leaving its content, ETag and Last-Modified as
+    /// they are.
+    pub async fn set_object_acl(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: Option<&str>,
+        acl: Option<Acl>,
+    ) -> Result<()> {
+        let change = Restamp {
+            attr: Attr::Acl(acl),
+            version: version.map(str::to_string),
+        };
+        self.restamp(bucket, key, change).await
+    }
+
+    async fn restamp(&self, bucket: &str, key: &str, change: Restamp) -> Result<()> {
         self.head_bucket(bucket).await?;
         // As when reading: a key that can name no object (nor marker) is simply absent.
         let path = match key::object_path(bucket, key) {
@@ -61,7 +136,7 @@ impl Vfs {
             key,
             path: &path,
         };
-        self.commit(at, None, Retag(tags)).await
+        self.commit(at, None, change).await
     }
 }
 

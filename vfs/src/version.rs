@@ -179,7 +179,7 @@ pub(crate) struct VersionRecord {
 }
 
 impl VersionRecord {
-    fn encode(&self) -> Vec<u8> {
+    pub(crate) fn encode(&self) -> Vec<u8> {
         serde_json::to_vec(self).unwrap_or_default()
     }
 

@@ -39,6 +39,15 @@ pub struct BucketRecord {
     /// The bucket's tags, sorted by key; none when it has no tag set.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<(String, String)>,
+    /// The bucket's ACL (PutBucketAcl, a canned ACL at creation); none: its owner's full control.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acl: Option<crate::acl::Acl>,
+    /// The bucket's ownership controls; records written before them read as S3's default.
+    #[serde(
+        default,
+        skip_serializing_if = "crate::acl::ObjectOwnership::is_default"
+    )]
+    pub ownership: crate::acl::ObjectOwnership,
 }
 
 /// A bucket's versioning state, as S3 names it: never enabled, enabled, or suspended.
@@ -85,6 +94,16 @@ impl Vfs {
 
     /// Makes a bucket owned by `owner` (an access key).
     pub async fn create_bucket(&self, name: &str, owner: Option<&str>) -> Result<()> {
+        let record = BucketRecord {
+            owner: owner.map(str::to_string),
+            ..Default::default()
+        };
+        self.create_bucket_with(name, record).await
+    }
+
+    /// Makes a bucket whose record starts as `record` (its owner, the ACL and ownership
+    /// controls asked for at creation), stamped with the time it is made.
+    pub async fn create_bucket_with(&self, name: &str, record: BucketRecord) -> Result<()> {
         key::validate_new_bucket(name)?;
         let made = self.remote.mkdir(name).await;
         if let Ok(true) | Ok(false) = made {
@@ -94,8 +113,7 @@ impl Vfs {
             Ok(true) => {
                 let record = BucketRecord {
                     created_ns: now_ns(),
-                    owner: owner.map(str::to_string),
-                    ..Default::default()
+                    ..record
                 };
                 self.index.apply(vec![put_record(name, &record)]).await
             }
