@@ -675,3 +675,42 @@ async fn an_object_acl_belongs_to_its_version() {
     );
     assert_eq!(anon(s.s.url("/ver/k")).await, 403);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn anonymous_form_uploads_reach_public_read_write_buckets_only() {
+    use crate::post_object::{form, BOUNDARY};
+    let s = setup().await;
+    acl_bucket(
+        &s.alice,
+        "open",
+        Some(BucketCannedAcl::PublicReadWrite),
+        None,
+    )
+    .await;
+    acl_bucket(&s.alice, "closed", Some(BucketCannedAcl::PublicRead), None).await;
+    let post = |bucket: &'static str| {
+        http()
+            .post(s.s.url(&format!("/{bucket}")))
+            .header(
+                "content-type",
+                format!("multipart/form-data; boundary={BOUNDARY}"),
+            )
+            .body(form(&[("key", "up/${filename}")], "f.txt", b"hello"))
+            .send()
+    };
+    assert_eq!(post("open").await.unwrap().status().as_u16(), 204);
+    let refused = post("closed").await.unwrap();
+    assert_eq!(refused.status().as_u16(), 403);
+    assert!(refused.text().await.unwrap().contains("AccessDenied"));
+    // Stored where the form said; nothing in the bucket that refused it.
+    let got =
+        s.s.client
+            .get_object()
+            .bucket("open")
+            .key("up/f.txt")
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(body_of(got).await, b"hello");
+    s.s.assert_no_such_key("closed", "up/f.txt").await;
+}
