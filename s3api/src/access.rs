@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use s3gate_config::User;
-use s3gate_vfs::{Acl, BucketRecord, Grantee, Group, ObjectOwnership, Permission};
+use s3gate_vfs::{Acl, BucketRecord, Grantee, Group, ObjectOwnership, Permission, Vfs, VfsError};
 
 use crate::auth::Keys;
 use crate::error::{S3Error, S3Result};
@@ -65,6 +65,58 @@ pub(crate) trait Facts {
         key: &str,
         version: Option<&str>,
     ) -> S3Result<Option<Option<Acl>>>;
+}
+
+/// [`Facts`] as the index tells them; the route's bucket record read once.
+pub(crate) struct Index<'a> {
+    vfs: &'a Vfs,
+    route_bucket: &'a str,
+    record: tokio::sync::OnceCell<BucketRecord>,
+}
+
+impl<'a> Index<'a> {
+    pub(crate) fn new(vfs: &'a Vfs, route_bucket: &'a str) -> Index<'a> {
+        Index {
+            vfs,
+            route_bucket,
+            record: tokio::sync::OnceCell::new(),
+        }
+    }
+}
+
+impl Facts for Index<'_> {
+    async fn bucket(&self, name: &str) -> S3Result<BucketRecord> {
+        if name != self.route_bucket {
+            return Ok(self.vfs.bucket(name).await?);
+        }
+        let record = self
+            .record
+            .get_or_try_init(|| self.vfs.bucket(self.route_bucket))
+            .await?;
+        Ok(record.clone())
+    }
+
+    async fn object_acl(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: Option<&str>,
+    ) -> S3Result<Option<Option<Acl>>> {
+        let found = match version {
+            Some(v) => self.vfs.open_version(bucket, key, v).await.map(|r| r.info),
+            None => self.vfs.head_object(bucket, key).await,
+        };
+        match found {
+            Ok(info) => Ok(Some(info.attrs.acl)),
+            Err(
+                VfsError::NoSuchKey
+                | VfsError::NoSuchVersion
+                | VfsError::VersionIsDeleteMarker
+                | VfsError::InvalidKey(_),
+            ) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
 }
 
 /// What an operation needs, on which resource.
@@ -249,4 +301,179 @@ async fn object(
         return Ok(true);
     }
     Ok(grants(acl.as_ref(), caller, want))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::router::CopySource;
+    use s3gate_vfs::Grant;
+
+    /// Buckets and objects held in memory: `alice` owns `pub` (public-read, ObjectWriter, with
+    /// object `k` public-read and `mine` written by `bob`), `priv` (private) and `enf`
+    /// (BucketOwnerEnforced).
+    struct Fake;
+
+    fn all_users(p: Permission) -> Grant {
+        Grant {
+            grantee: Grantee::Group(Group::AllUsers),
+            permission: p,
+        }
+    }
+
+    impl Facts for Fake {
+        async fn bucket(&self, name: &str) -> S3Result<BucketRecord> {
+            let mut r = BucketRecord {
+                owner: Some("alice".into()),
+                ..Default::default()
+            };
+            match name {
+                "pub" => {
+                    r.ownership = ObjectOwnership::ObjectWriter;
+                    r.acl = Some(Acl {
+                        owner: "alice".into(),
+                        grants: vec![all_users(Permission::Read)],
+                    });
+                }
+                "priv" => r.ownership = ObjectOwnership::ObjectWriter,
+                "enf" => {}
+                _ => return Err(S3Error::no_such_bucket("no such bucket")),
+            }
+            Ok(r)
+        }
+
+        async fn object_acl(
+            &self,
+            bucket: &str,
+            key: &str,
+            _: Option<&str>,
+        ) -> S3Result<Option<Option<Acl>>> {
+            Ok(match (bucket, key) {
+                ("pub", "k") => Some(Some(Acl {
+                    owner: "alice".into(),
+                    grants: vec![all_users(Permission::Read)],
+                })),
+                ("pub", "mine") => Some(Some(Acl {
+                    owner: "bob".into(),
+                    grants: Vec::new(),
+                })),
+                (_, "k") => Some(None),
+                _ => None,
+            })
+        }
+    }
+
+    fn user(key: &str, buckets: Option<&[&str]>, read_only: bool) -> Caller {
+        Caller::User {
+            key: key.into(),
+            id: format!("id-{key}"),
+            user: Arc::new(User {
+                access_key: key.into(),
+                secret_key: "s".into(),
+                display_name: None,
+                canonical_id: None,
+                email: None,
+                read_only,
+                buckets: buckets.map(|b| b.iter().map(|s| s.to_string()).collect()),
+            }),
+        }
+    }
+
+    fn get(v: Option<&str>) -> Op {
+        Op::GetObject {
+            version_id: v.map(str::to_string),
+            part_number: None,
+        }
+    }
+
+    /// A caller, an operation, its bucket and key, and the verdict expected.
+    type Case<'a> = (&'a Caller, Op, &'a str, &'a str, Result<(), String>);
+
+    async fn verdict(caller: &Caller, op: &Op, bucket: &str, key: &str) -> Result<(), String> {
+        decide(false, caller, op, bucket, key, &Fake)
+            .await
+            .map_err(|e| e.code.to_string())
+    }
+
+    #[tokio::test]
+    async fn owners_grants_and_limits_decide() {
+        let alice = user("alice", None, false);
+        let bob = user("bob", None, false);
+        let listed = user("carol", Some(&["priv"]), false);
+        let reader = user("rita", Some(&["pub", "priv"]), true);
+        let anon = Caller::Anonymous;
+        let list = Op::HeadBucket;
+        let denied = || Err("AccessDenied".to_string());
+        let cases: [Case; 17] = [
+            (&alice, Op::PutObject, "priv", "x", Ok(())),
+            (&alice, Op::DeleteBucket, "priv", "", Ok(())),
+            (&bob, Op::PutObject, "priv", "x", denied()),
+            (&bob, list.clone(), "pub", "", Ok(())),
+            (&anon, list.clone(), "pub", "", Ok(())),
+            (&anon, list.clone(), "priv", "", denied()),
+            (&anon, get(None), "pub", "k", Ok(())),
+            (&anon, Op::PutObject, "pub", "x", denied()),
+            (&bob, Op::GetBucketAcl, "pub", "", denied()),
+            // An object another account wrote is its own, even to the bucket's owner.
+            (&alice, get(None), "pub", "mine", denied()),
+            (&bob, get(None), "pub", "mine", Ok(())),
+            // A `buckets` list: full use of what it names, nothing past it.
+            (&listed, Op::PutObject, "priv", "x", Ok(())),
+            (&listed, get(None), "pub", "k", denied()),
+            (&reader, get(None), "priv", "k", Ok(())),
+            (&reader, Op::PutObject, "priv", "x", denied()),
+            (&anon, Op::CreateBucket, "new", "", denied()),
+            (&Caller::Admin, Op::DeleteBucket, "enf", "", Ok(())),
+        ];
+        for (caller, op, bucket, key, want) in cases {
+            let got = verdict(caller, &op, bucket, key).await;
+            assert_eq!(got, want, "{} on {bucket}/{key}", op.name());
+        }
+    }
+
+    #[tokio::test]
+    async fn a_copy_reads_its_source_as_its_caller() {
+        let bob = user("bob", None, false);
+        let copy = |bucket: &str, key: &str| Op::CopyObject {
+            source: CopySource {
+                bucket: bucket.into(),
+                key: key.into(),
+                version_id: None,
+            },
+        };
+        // Bob may write nowhere of Alice's; Alice may read `pub/k` into `priv`, not `pub/mine`.
+        let alice = user("alice", None, false);
+        assert_eq!(
+            verdict(&alice, &copy("pub", "k"), "priv", "c").await,
+            Ok(())
+        );
+        assert_eq!(
+            verdict(&alice, &copy("pub", "mine"), "priv", "c").await,
+            Err("AccessDenied".into())
+        );
+        assert_eq!(
+            verdict(&bob, &copy("pub", "k"), "priv", "c").await,
+            Err("AccessDenied".into())
+        );
+    }
+
+    #[tokio::test]
+    async fn the_read_only_server_refuses_every_change_first() {
+        let r = decide(true, &Caller::Admin, &Op::PutObject, "priv", "k", &Fake).await;
+        assert_eq!(r.map_err(|e| e.code), Err("AccessDenied"));
+        let anon = Caller::Anonymous;
+        let all = Op::ListBuckets {
+            prefix: None,
+            continuation_token: None,
+            max_buckets: None,
+            bucket_region: None,
+        };
+        assert_eq!(
+            verdict(&anon, &all, "", "").await,
+            Err("AccessDenied".into())
+        );
+        // A missing bucket is told as such before any grant is looked at.
+        let e = verdict(&anon, &get(None), "nope", "k").await;
+        assert_eq!(e, Err("NoSuchBucket".into()));
+    }
 }

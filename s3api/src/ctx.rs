@@ -168,38 +168,3 @@ impl Ctx {
             .transpose()
     }
 }
-
-impl crate::access::Facts for Ctx {
-    async fn bucket(&self, name: &str) -> S3Result<BucketRecord> {
-        match name == self.bucket {
-            true => Ok(self.bucket_record().await?.clone()),
-            false => Ok(self.vfs().bucket(name).await?),
-        }
-    }
-
-    async fn object_acl(
-        &self,
-        bucket: &str,
-        key: &str,
-        version: Option<&str>,
-    ) -> S3Result<Option<Option<s3gate_vfs::Acl>>> {
-        let found = match version {
-            Some(v) => self
-                .vfs()
-                .open_version(bucket, key, v)
-                .await
-                .map(|r| r.info),
-            None => self.vfs().head_object(bucket, key).await,
-        };
-        match found {
-            Ok(info) => Ok(Some(info.attrs.acl)),
-            Err(
-                VfsError::NoSuchKey
-                | VfsError::NoSuchVersion
-                | VfsError::VersionIsDeleteMarker
-                | VfsError::InvalidKey(_),
-            ) => Ok(None),
-            Err(e) => Err(e.into()),
-        }
-    }
-}

@@ -58,9 +58,9 @@ impl Named {
 struct Gated(Verified, Named);
 
 /// Everything that can be decided from the request head alone: its size, its route, its
-/// signature. Routed before authentication, so that `named` says what a refused request was
-/// after.
-fn verify(head: &RequestHead, state: &ServerState, named: &mut Named) -> S3Result<Verified> {
+/// signature, its permission. Routed before authentication, so that `named` says what a refused
+/// request was after.
+async fn verify(head: &RequestHead, state: &ServerState, named: &mut Named) -> S3Result<Verified> {
     let query = parse_query(head, state)?;
     named.sub_resource = query.sub_resource().unwrap_or("").to_string();
     let route = route_of(head, &query, state)?;
@@ -69,16 +69,17 @@ fn verify(head: &RequestHead, state: &ServerState, named: &mut Named) -> S3Resul
     named.key.clone_from(&route.key);
     let auth = authenticate(head, state, &*state.keys()?, &route)?;
     named.access_key.clone_from(&auth.access_key);
+    permit(state, &route, &auth).await?;
     Ok(Verified { query, route, auth })
 }
 
 /// The `Expect: 100-continue` gate: a head is verified before the client is told to send its
 /// body. A verified head goes on to [`dispatch`] with what was verified, in its extensions; a
 /// refused one gets its answer here, logged and counted like any other request.
-pub(crate) fn gate(req: &Request, state: &ServerState) -> Option<HttpResponse> {
+pub(crate) async fn gate(req: &Request, state: &ServerState) -> Option<HttpResponse> {
     let started = Instant::now();
     let mut named = Named::unknown();
-    match verify(req.head(), state, &mut named) {
+    match verify(req.head(), state, &mut named).await {
         Ok(v) => {
             req.extensions_mut().insert(Gated(v, named));
             None
@@ -190,11 +191,21 @@ fn route_of(head: &RequestHead, query: &Query, state: &ServerState) -> S3Result<
 }
 
 /// Whether the caller may do what the request asks ([`access::decide`]), before its body is
-/// read. A form upload names its key inside the body: it is decided there, once its policy is.
-async fn permit(ctx: &Ctx, op: &Op) -> S3Result<()> {
-    let caller = access::Caller::of(&*ctx.state.keys()?, ctx.auth.access_key.as_deref());
-    let read_only = ctx.state.config.server.read_only;
-    access::decide(read_only, &caller, op, &ctx.bucket, &ctx.key, ctx).await
+/// asked for. A form upload names its key inside the body: it is decided there, once its policy
+/// is.
+async fn permit(state: &ServerState, route: &Route, auth: &Auth) -> S3Result<()> {
+    let caller = access::Caller::of(&*state.keys()?, auth.access_key.as_deref());
+    let read_only = state.config.server.read_only;
+    let index = access::Index::new(&state.vfs, &route.bucket);
+    access::decide(
+        read_only,
+        &caller,
+        &route.op,
+        &route.bucket,
+        &route.key,
+        &index,
+    )
+    .await
 }
 
 /// Who sends the request. Requests that carry no S3 signature by design (a CORS preflight, a
@@ -239,7 +250,7 @@ pub(crate) async fn dispatch(
                 named = known;
                 verified
             }
-            None => verify(req.head(), &state, &mut named)?,
+            None => verify(req.head(), &state, &mut named).await?,
         };
         let Route {
             op, bucket, key, ..
@@ -252,7 +263,6 @@ pub(crate) async fn dispatch(
             bucket,
             key,
         ));
-        permit(ctx, &op).await?;
         handle(op, ctx, intake.lend()).await
     }
     .await;

@@ -123,7 +123,16 @@ pub(crate) async fn post(ctx: &Ctx, payload: Lent) -> S3Result<HttpResponse> {
     // caller: a form upload is a PutObject of its key.
     let caller = access::Caller::of(&*ctx.state.keys()?, signer);
     let read_only = ctx.state.config.server.read_only;
-    access::decide(read_only, &caller, &Op::PutObject, &ctx.bucket, &key, ctx).await?;
+    let index = access::Index::new(ctx.vfs(), &ctx.bucket);
+    access::decide(
+        read_only,
+        &caller,
+        &Op::PutObject,
+        &ctx.bucket,
+        &key,
+        &index,
+    )
+    .await?;
     let mut attrs = attrs_from_pairs(fields.0.iter().map(|(k, v)| (k.as_str(), v.as_bytes())))?;
     attrs.acl = acl::for_new_object(ctx, signer, fields.get("acl")).await?;
     // A form's tags come as a Tagging document, where a PUT's come in a header.

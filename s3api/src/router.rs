@@ -869,6 +869,32 @@ mod tests {
     }
 
     #[test]
+    fn acls_and_ownership_controls_are_operations() {
+        assert_eq!(r(Method::PUT, "/b", "acl").unwrap().op, Op::PutBucketAcl);
+        assert_eq!(
+            r(Method::PUT, "/b/k", "acl&versionId=3").unwrap().op,
+            Op::PutObjectAcl {
+                version_id: Some("3".into())
+            }
+        );
+        assert_eq!(
+            r(Method::GET, "/b/k", "acl").unwrap().op,
+            Op::GetObjectAcl { version_id: None }
+        );
+        for (m, op) in [
+            (Method::GET, Op::GetBucketOwnershipControls),
+            (Method::PUT, Op::PutBucketOwnershipControls),
+            (Method::DELETE, Op::DeleteBucketOwnershipControls),
+        ] {
+            assert_eq!(r(m, "/b", "ownershipControls").unwrap().op, op);
+        }
+        assert_eq!(
+            r(Method::DELETE, "/b", "acl").unwrap_err().code,
+            "NotImplemented"
+        );
+    }
+
+    #[test]
     fn unsigned_requests_take_their_own_lane() {
         for (path, query) in [
             ("/", ""),
