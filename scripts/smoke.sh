@@ -12,7 +12,8 @@
 # server serves HTTPS with a certificate made by openssl for the run: the aws
 # CLI, boto3 (with SigV2 and SigV4 presigned URLs fetched by curl) and s3cmd
 # use it with their default settings. Headless Chromium (Debian's, installed
-# with apt-get when missing) checks CORS from a page of another origin
+# with apt-get when missing) checks CORS from a page of another origin, and
+# drives the web console, keeping screenshots under target/smoke-screens/
 # (scripts/smoke_browser.py).
 #
 # Usage: scripts/smoke.sh
@@ -263,7 +264,8 @@ EOF
 
 launch_server() {
     [[ -s $WORK/keys ]] || printf '# smoke keys\n%s,%s\n' "$AK" "$SK" >"$WORK/keys"
-    "$SERVER_BIN" serve "$DATA" --addr "127.0.0.1:$PORT" --auth-keys-file "$WORK/keys" >>"$SERVER_LOG" 2>&1 &
+    "$SERVER_BIN" serve "$DATA" --addr "127.0.0.1:$PORT" --auth-keys-file "$WORK/keys" \
+        --web-addr "127.0.0.1:$WEB_PORT" >>"$SERVER_LOG" 2>&1 &
     SERVER_PID=$!
 }
 
@@ -302,6 +304,8 @@ start_server() {
     mkdir -p "$DATA"
     PORT=$(free_port)
     ENDPOINT=http://127.0.0.1:$PORT
+    WEB_PORT=$(free_port)
+    CONSOLE=http://127.0.0.1:$WEB_PORT
     SERVER_LOG=$WORK/server.log
     t0=$(now_ms)
     launch_server
@@ -891,6 +895,15 @@ install_chromium() {
             >>"$LOGDIR/chromium-install.log" 2>&1 || true
 }
 
+# scripts/smoke_browser.py --console: the web console driven over the DevTools protocol, a
+# screenshot of each page kept under target/smoke-screens/.
+browser_console() {
+    [[ -x $CHROMIUM ]] || fail "chromium is not installed ($CHROMIUM); see $LOGDIR/chromium-install.log"
+    timeout 300 "$PY" "$ROOT/scripts/smoke_browser.py" --endpoint "$ENDPOINT" \
+        --access-key "$AK" --secret-key "$SK" --chromium "$CHROMIUM" --workdir "$WORK/browser" \
+        --console "$CONSOLE" --screens "$ROOT/target/smoke-screens" --console-only
+}
+
 # scripts/smoke_browser.py: a page of another origin lists a bucket and uploads to it through
 # presigned URLs in headless Chromium, with the bucket's CORS rules and again without them.
 browser_cors() {
@@ -1059,6 +1072,9 @@ echo "--- browser"
 install_chromium
 if [[ -x $CHROMIUM ]] || command -v apt-get >/dev/null; then
     step "browser: headless Chromium on another origin lists, uploads by presigned URL and by a form (POST policy) with CORS rules, refused without" browser_cors
+    if [[ -n ${CONSOLE:-} ]]; then
+        step "browser: the console (--web-addr) refuses a wrong secret, signs in, makes a bucket, uploads by drag and drop (multipart too), counts on its status page, downloads byte-exact, deletes" browser_console
+    fi
 else
     echo "SKIP  browser: CORS in headless Chromium: chromium is not installed and apt-get is not available"
 fi

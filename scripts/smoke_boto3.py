@@ -716,6 +716,60 @@ class Smoke:
         assert not done.get("Errors") and len(done["Deleted"]) == len(ids) == 4, done
         self.s3.delete_bucket(Bucket=b)
 
+    def object_lock(self):
+        """A bucket made with ObjectLockEnabledForBucket: versioning Enabled, suspending refused;
+        put_object_lock_configuration with a default retention stamped on new versions; a
+        retention and a legal hold set by headers and by their own calls, read back; a locked
+        version refuses deletion by id until the hold is off and the GOVERNANCE retention is
+        bypassed; a delete without an id adds a marker; every version then deleted."""
+        from datetime import datetime, timedelta, timezone
+        b = self.bucket + "-locked"
+        self.s3.create_bucket(Bucket=b, ObjectLockEnabledForBucket=True)
+        assert self.s3.get_bucket_versioning(Bucket=b)["Status"] == "Enabled"
+        self.expect_client_error(("InvalidBucketState", "409"), self.s3.put_bucket_versioning,
+                                 Bucket=b, VersioningConfiguration={"Status": "Suspended"})
+        self.s3.put_object_lock_configuration(Bucket=b, ObjectLockConfiguration={
+            "ObjectLockEnabled": "Enabled",
+            "Rule": {"DefaultRetention": {"Mode": "GOVERNANCE", "Days": 1}}})
+        conf = self.s3.get_object_lock_configuration(Bucket=b)["ObjectLockConfiguration"]
+        assert conf["Rule"]["DefaultRetention"] == {"Mode": "GOVERNANCE", "Days": 1}, conf
+        self.expect_client_error(("InvalidRetentionPeriod",), self.s3.put_object_lock_configuration,
+                                 Bucket=b, ObjectLockConfiguration={
+                                     "ObjectLockEnabled": "Enabled",
+                                     "Rule": {"DefaultRetention": {"Mode": "GOVERNANCE", "Days": 0}}})
+        stamped = self.s3.put_object(Bucket=b, Key="stamped", Body=b"s")["VersionId"]
+        head = self.s3.head_object(Bucket=b, Key="stamped")
+        assert head["ObjectLockMode"] == "GOVERNANCE", head
+        until = (datetime.now(timezone.utc) + timedelta(days=2)).replace(microsecond=0)
+        held = self.s3.put_object(Bucket=b, Key="held", Body=b"h", ObjectLockMode="GOVERNANCE",
+                                  ObjectLockRetainUntilDate=until,
+                                  ObjectLockLegalHoldStatus="ON")["VersionId"]
+        got = self.s3.get_object_retention(Bucket=b, Key="held", VersionId=held)["Retention"]
+        assert got["Mode"] == "GOVERNANCE" and got["RetainUntilDate"] == until, got
+        hold = self.s3.get_object_legal_hold(Bucket=b, Key="held", VersionId=held)
+        assert hold["LegalHold"]["Status"] == "ON", hold
+        self.expect_client_error(("AccessDenied",), self.s3.delete_object, Bucket=b, Key="held",
+                                 VersionId=held, BypassGovernanceRetention=True)
+        self.s3.put_object_legal_hold(Bucket=b, Key="held", VersionId=held,
+                                      LegalHold={"Status": "OFF"})
+        self.expect_client_error(("AccessDenied",), self.s3.delete_object, Bucket=b, Key="held",
+                                 VersionId=held)
+        self.s3.put_object_retention(Bucket=b, Key="held", VersionId=held, Retention={
+            "Mode": "GOVERNANCE", "RetainUntilDate": until + timedelta(days=1)})
+        marker = self.s3.delete_object(Bucket=b, Key="held")
+        assert marker["DeleteMarker"], marker
+        every = self.s3.list_object_versions(Bucket=b)
+        ids = [{"Key": v["Key"], "VersionId": v["VersionId"]}
+               for v in every.get("Versions", []) + every.get("DeleteMarkers", [])]
+        refused = self.s3.delete_objects(Bucket=b, Delete={"Objects": ids})
+        locked = [{"Key": e["Key"], "VersionId": e["VersionId"]} for e in refused.get("Errors", [])]
+        assert {e["Code"] for e in refused["Errors"]} == {"AccessDenied"}, refused
+        assert sorted(v["VersionId"] for v in locked) == sorted([stamped, held]), refused
+        done = self.s3.delete_objects(Bucket=b, Delete={"Objects": locked},
+                                      BypassGovernanceRetention=True)
+        assert not done.get("Errors") and len(done["Deleted"]) == 2, done
+        self.s3.delete_bucket(Bucket=b)
+
     def run(self):
         self.step("create_bucket, head_bucket, list_buckets", self.create_bucket)
         self.step("put_object with Metadata and ContentType", self.put_object)
@@ -741,6 +795,8 @@ class Smoke:
         self.step("versioning: checked document, versions read back by id, delete markers, "
                   "list_object_versions pages, Suspended null version, every version deleted",
                   self.versioning)
+        self.step("object lock: locked bucket, default retention, retention and legal hold by "
+                  "headers and calls, deletes refused until bypassed", self.object_lock)
         self.step("SigV2 header signatures (signature_version='s3'): bucket and object requests",
                   self.sigv2_header_auth)
         self.step("ACLs: canned ACLs under ObjectWriter read by an unsigned client, AccessDenied "

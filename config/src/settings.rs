@@ -222,6 +222,10 @@ settings! {
         /// Serve Prometheus metrics, /health and /ready on this address (none when unset).
         metrics_addr: Option<SocketAddr> = None,
             flag { #[arg(long, env = "S3GATE_METRICS_ADDR")] metrics_addr: Option<SocketAddr> };
+        /// Serve the web console on this address (none when unset): a browser signs in with an
+        /// access key and secret and acts as that key's S3 requests would.
+        web_addr: Option<SocketAddr> = None,
+            flag { #[arg(long, env = "S3GATE_WEB_ADDR")] web_addr: Option<SocketAddr> };
         /// How long a stop waits for requests in flight before closing their connections
         /// (e.g. 30s).
         #[serde(with = "crate::duration")]

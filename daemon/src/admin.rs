@@ -7,14 +7,33 @@
 //!
 //! `s3gate cache stats` tells what waits in the write cache; `s3gate cache clear` uploads it
 //! all to the remote, then removes the cache's folder. Nothing waiting is ever dropped.
+//!
+//! Their long work (the scan that fills a new index, the upload of the cache) is shown while
+//! it runs (`progress.rs`).
 
 use std::fs::File;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use s3gate_config::{Config, MetaStoreKind};
+use s3gate_vfs::{Progress, Vfs};
 
+use crate::progress::{show, Show};
 use crate::Error;
+
+/// Runs `work` with its progress shown.
+async fn showing<F, Fut>(work: F) -> Result<String, Error>
+where
+    F: FnOnce(Arc<Progress>) -> Fut,
+    Fut: std::future::Future<Output = Result<String, Error>>,
+{
+    let progress = Arc::new(Progress::default());
+    let shown = show(progress.clone(), Show::Command);
+    let result = work(progress).await;
+    shown.finish().await;
+    result
+}
 
 /// The index's file (redb) or the file its store locks (sled).
 fn index_paths(config: &Config) -> (PathBuf, PathBuf) {
@@ -28,6 +47,10 @@ fn index_paths(config: &Config) -> (PathBuf, PathBuf) {
 
 /// Rebuilds the index of `config`'s remote; returns what the new index holds.
 pub async fn rebuild_index(config: Config) -> Result<String, Error> {
+    showing(|progress| rebuild(config, progress)).await
+}
+
+async fn rebuild(config: Config, progress: Arc<Progress>) -> Result<String, Error> {
     let (index, lock) = index_paths(&config);
     let mut note = String::new();
     if index.exists() {
@@ -41,7 +64,7 @@ pub async fn rebuild_index(config: Config) -> Result<String, Error> {
             }
         }
         // Objects waiting in the write cache are known only to this index: upload them first.
-        let vfs = s3gate_vfs::Vfs::open(&config).await?;
+        let vfs = Vfs::open_counted(&config, progress.clone()).await?;
         let flushed = vfs.write_back(true).await;
         vfs.shutdown().await;
         let left = flushed?.pending;
@@ -63,7 +86,7 @@ pub async fn rebuild_index(config: Config) -> Result<String, Error> {
         );
     }
     // Opening a new index fills it from the files.
-    let vfs = s3gate_vfs::Vfs::open(&config).await?;
+    let vfs = Vfs::open_counted(&config, progress).await?;
     let report = vfs.reconcile().await;
     let buckets = vfs.list_buckets().await.map(|b| b.len()).unwrap_or(0);
     vfs.shutdown().await;
@@ -79,19 +102,14 @@ pub async fn rebuild_index(config: Config) -> Result<String, Error> {
 
 /// What waits in the write cache of `config`'s remote.
 pub async fn cache_stats(config: Config) -> Result<String, Error> {
-    let vfs = s3gate_vfs::Vfs::open(&config).await?;
+    let vfs = Vfs::open(&config).await?;
     let summary = vfs.write_back_summary();
     vfs.shutdown().await;
     let s = summary?;
     let mut text = format!(
         "write cache: {}\ncache mode: {}\nwaiting: {} objects, {} bytes\n",
         config.index_dir().join("writeback").display(),
-        match config.vfs.cache_mode {
-            s3gate_config::CacheMode::Off => "off",
-            s3gate_config::CacheMode::Minimal => "minimal",
-            s3gate_config::CacheMode::Writes => "writes",
-            s3gate_config::CacheMode::Full => "full",
-        },
+        config.vfs.cache_mode,
         s.pending,
         s.bytes
     );
@@ -110,7 +128,11 @@ pub async fn cache_stats(config: Config) -> Result<String, Error> {
 
 /// Uploads everything the write cache holds, then removes its folder.
 pub async fn cache_clear(config: Config) -> Result<String, Error> {
-    let vfs = s3gate_vfs::Vfs::open(&config).await?;
+    showing(|progress| clear(config, progress)).await
+}
+
+async fn clear(config: Config, progress: Arc<Progress>) -> Result<String, Error> {
+    let vfs = Vfs::open_counted(&config, progress).await?;
     let flushed = vfs.write_back(true).await;
     vfs.shutdown().await;
     let report = flushed?;

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 use s3gate_config::{Config, Flags, RemoteConfig};
 
 #[derive(Parser)]
@@ -30,6 +30,15 @@ enum Command {
     /// Work with the write cache (the server must be stopped).
     #[command(subcommand)]
     Cache(CacheCommand),
+    /// Print the completion script of a shell, e.g. `s3gate completions bash >
+    /// /etc/bash_completion.d/s3gate`.
+    Completions { shell: clap_complete::Shell },
+    /// Print the manual page (roff: `s3gate man | man -l -`), or write one page per command
+    /// into DIR.
+    Man {
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -113,6 +122,17 @@ pub async fn run_cli() -> i32 {
         Command::Index(IndexCommand::Rebuild(args)) => admin(&args, crate::rebuild_index).await,
         Command::Cache(CacheCommand::Stats(args)) => admin(&args, crate::cache_stats).await,
         Command::Cache(CacheCommand::Clear(args)) => admin(&args, crate::cache_clear).await,
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "s3gate", &mut std::io::stdout());
+            0
+        }
+        Command::Man { dir } => match man(dir.as_deref()) {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("s3gate: cannot write the manual: {e}");
+                1
+            }
+        },
         Command::Config(ConfigCommand::Check {
             file,
             remote,
@@ -127,6 +147,48 @@ pub async fn run_cli() -> i32 {
                 2
             }
         },
+    }
+}
+
+/// Writes the manual page of `s3gate` to stdout, or the pages of it and every subcommand into
+/// `dir`.
+fn man(dir: Option<&std::path::Path>) -> std::io::Result<()> {
+    match dir {
+        Some(dir) => clap_mangen::generate_to(Cli::command(), dir),
+        None => clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout()),
+    }
+}
+
+/// The one line that says what is served, where, to whom, with which cache and index; a
+/// warning when anyone may do anything.
+fn announce(server: &crate::Server, config: &Config) {
+    let what = match &config.remote.name {
+        None => format!("the directory {}", config.remote.path.display()),
+        Some(name) => format!("the remote {name}:{}", config.remote.path.display()),
+    };
+    let scheme = match config.server.cert.is_some() {
+        true => "https",
+        false => "http",
+    };
+    let mut at = format!("{scheme}://{}", server.addr());
+    if let Some(web) = server.web_addr() {
+        at += &format!(" (console at {scheme}://{web}/)");
+    }
+    let mode = config.vfs.cache_mode;
+    let index = config.index_dir();
+    let index = index.display();
+    if server.anonymous() {
+        tracing::warn!(
+            "serving {what} at {at} to ANYONE: no keys are configured, so every request is \
+             served anonymously with full rights over every bucket (give --auth-key, \
+             --auth-keys-file or --users-file to require signatures); cache mode {mode}, index \
+             {index}"
+        );
+    } else {
+        tracing::info!(
+            "serving {what} at {at} to signed requests (SigV4, SigV2); cache mode {mode}, \
+             index {index}"
+        );
     }
 }
 
@@ -183,21 +245,7 @@ async fn serve(args: ServeArgs, config: Config) -> i32 {
             return 1;
         }
     };
-    tracing::info!(
-        addr = %server.addr(),
-        remote = config.remote.name.as_deref().unwrap_or("local"),
-        path = %config.remote.path.display(),
-        auth = if server.anonymous() { "anonymous" } else { "sigv4" },
-        tls = config.server.cert.is_some(),
-        "serving"
-    );
-    if server.anonymous() {
-        tracing::warn!(
-            "no keys configured: every request is served anonymously, with full rights over \
-             every bucket (give --auth-key, --auth-keys-file or --users-file to require \
-             signatures)"
-        );
-    }
+    announce(&server, &config);
     crate::notify::notify("READY=1");
     use tokio::signal::unix::{signal, SignalKind};
     let (mut term, mut int, mut hup) = match (
@@ -249,6 +297,32 @@ mod tests {
         assert_eq!(archive.kind, "s3");
         assert!(text.contains("secret_access_key = \"***\""), "{text}");
         assert_eq!(printed.to_toml(), Config::default().to_toml());
+    }
+
+    #[test]
+    fn completions_and_manual_come_from_the_command_line_definition() {
+        Cli::command().debug_assert();
+        for shell in [
+            clap_complete::Shell::Bash,
+            clap_complete::Shell::Zsh,
+            clap_complete::Shell::Fish,
+        ] {
+            let mut out = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "s3gate", &mut out);
+            let text = String::from_utf8(out).unwrap();
+            // fish names long options without their dashes.
+            for word in ["serve", "vfs-cache-mode", "rebuild"] {
+                assert!(text.contains(word), "{shell}: no {word}");
+            }
+        }
+        let dir = tempfile::tempdir().unwrap();
+        man(Some(dir.path())).unwrap();
+        let serve = std::fs::read_to_string(dir.path().join("s3gate-serve.1")).unwrap();
+        assert!(
+            serve.contains(".SH SYNOPSIS") && serve.contains("vfs\\-cache\\-mode"),
+            "{serve}"
+        );
+        assert!(dir.path().join("s3gate-index-rebuild.1").exists());
     }
 
     #[test]

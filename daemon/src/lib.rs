@@ -7,6 +7,7 @@ mod admin;
 mod cli;
 mod logging;
 mod notify;
+mod progress;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -56,6 +57,11 @@ impl Server {
         self.http.metrics_addr()
     }
 
+    /// Where the web console is served, when configured (useful with port 0).
+    pub fn web_addr(&self) -> Option<SocketAddr> {
+        self.http.web_addr()
+    }
+
     /// Whether requests are served without authentication.
     pub fn anonymous(&self) -> bool {
         self.http.anonymous()
@@ -78,7 +84,12 @@ pub async fn start(mut config: Config) -> Result<Server, Error> {
     config.load_auth_files()?;
     config.validate()?;
     let config = Arc::new(config);
-    let vfs = Arc::new(s3gate_vfs::Vfs::open(&config).await?);
+    // Filling a new index over a large tree takes a while: say how far it is.
+    let progress = Arc::new(s3gate_vfs::Progress::default());
+    let shown = progress::show(progress.clone(), progress::Show::Log);
+    let vfs = s3gate_vfs::Vfs::open_counted(&config, progress).await;
+    shown.finish().await;
+    let vfs = Arc::new(vfs?);
     // Out-of-band changes to a served directory; rescans cover what a watch misses. Watched
     // before the first rescan starts and before the server answers: nothing made after the
     // start is left to the next rescan.

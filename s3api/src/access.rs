@@ -149,6 +149,11 @@ fn need(op: &Op) -> Need<'_> {
         | Op::HeadObject { version_id, .. }
         | Op::GetObjectAttributes { version_id, .. }
         | Op::GetObjectTagging { version_id } => Need::Object(Read, version_id.as_deref()),
+        // No ACL permission covers an object's lock in S3: its bucket's owner sets and reads it.
+        Op::GetObjectRetention { .. }
+        | Op::PutObjectRetention { .. }
+        | Op::GetObjectLegalHold { .. }
+        | Op::PutObjectLegalHold { .. } => Need::BucketOwner,
         _ => match op.access() {
             Access::Read => Need::Bucket(Read),
             Access::Write => Need::Bucket(Write),

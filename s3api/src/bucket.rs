@@ -92,6 +92,9 @@ async fn sees(ctx: &Ctx, bucket: &str) -> S3Result<bool> {
 
 pub(crate) async fn create(ctx: &Ctx) -> S3Result<HttpResponse> {
     let caller = ctx.auth.access_key.as_deref();
+    let locked = ctx
+        .header("x-amz-bucket-object-lock-enabled")
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
     let (acl, ownership) = acl::for_new_bucket(ctx)?;
     let record = BucketRecord {
         owner: caller.map(str::to_string),
@@ -99,8 +102,17 @@ pub(crate) async fn create(ctx: &Ctx) -> S3Result<HttpResponse> {
         ownership,
         ..Default::default()
     };
-    match ctx.vfs().create_bucket_with(&ctx.bucket, record).await {
+    match ctx
+        .vfs()
+        .create_bucket_with(&ctx.bucket, record, locked)
+        .await
+    {
         Ok(()) => {}
+        Err(VfsError::VersionsUnsupported(why)) => {
+            return Err(S3Error::not_implemented(format!(
+                "Object lock cannot be enabled: {why}"
+            )))
+        }
         Err(VfsError::BucketAlreadyOwnedByYou) => {
             // Someone else's bucket: its name is taken.
             if let (Some(owner), Some(caller)) = (&ctx.bucket_record().await?.owner, caller) {
@@ -169,6 +181,13 @@ pub(crate) async fn put_versioning(ctx: &Ctx, payload: Lent) -> S3Result<HttpRes
     }
     ctx.vfs()
         .update_bucket(&ctx.bucket, |r| {
+            // Object lock needs every version kept: its bucket stays Enabled, as in S3.
+            if r.object_lock.is_some() && state != Versioning::Enabled {
+                return Err(VfsError::InvalidBucketState(
+                    "An Object Lock configuration is present on this bucket, so the versioning \
+                     state cannot be changed.",
+                ));
+            }
             r.versioning = state;
             Ok(())
         })

@@ -1,4 +1,4 @@
-//! The bucket configurations this server keeps none of (lifecycle, object lock, policy,
+//! The bucket configurations this server keeps none of (lifecycle, policy,
 //! encryption, replication, website, public access block, logging,
 //! acceleration, request payment), read as S3 answers them for a bucket that has none: a
 //! `404` naming the missing configuration, or the document of the setting's default. Tools
@@ -21,19 +21,11 @@ enum Unset {
 }
 
 /// Each configuration read, and its answer for a bucket that has none. The messages are S3's.
-const UNSET: [(Op, Unset); 11] = [
+const UNSET: [(Op, Unset); 10] = [
     (
         Op::GetBucketLifecycleConfiguration,
         Unset::Missing(|| {
             S3Error::no_such_lifecycle_configuration("The lifecycle configuration does not exist")
-        }),
-    ),
-    (
-        Op::GetObjectLockConfiguration,
-        Unset::Missing(|| {
-            S3Error::object_lock_configuration_not_found(
-                "Object Lock configuration does not exist for this bucket",
-            )
         }),
     ),
     (

@@ -10,12 +10,22 @@ use crate::checksum::{upload_algorithm, Hasher};
 use crate::ctx::Ctx;
 use crate::error::{S3Error, S3Result};
 use crate::headers::{attrs_from_request, evaluate, version_header, write_precondition, Decision};
+use crate::lock_headers;
 use crate::router::CopySource;
 use crate::tags;
 use crate::xml::{xml_ok, Xml};
 
 /// The largest object CopyObject copies; larger ones need UploadPartCopy, as in S3.
 const MAX_COPY_SIZE: u64 = 5 * 1024 * 1024 * 1024;
+
+/// The source as the VFS names it.
+fn source(src: &CopySource) -> CopyFrom<'_> {
+    CopyFrom {
+        bucket: &src.bucket,
+        key: &src.key,
+        version: src.version_id.as_deref(),
+    }
+}
 
 /// The request's source, once it exists and its `x-amz-copy-source-if-*` conditions held.
 async fn checked(ctx: &Ctx, src: &CopySource) -> S3Result<ObjectInfo> {
@@ -66,15 +76,12 @@ pub(crate) async fn copy_object(ctx: &Ctx, src: &CopySource) -> S3Result<HttpRes
         attrs: replace.then(|| attrs_from_request(&ctx.req)).transpose()?,
         tags,
         acl: acl::for_new_object(ctx, ctx.auth.access_key.as_deref(), None).await?,
+        lock: lock_headers::from_request(ctx).await?,
     };
     let info = ctx
         .vfs()
         .copy_object(
-            CopyFrom {
-                bucket: &src.bucket,
-                key: &src.key,
-                version: src.version_id.as_deref(),
-            },
+            source(src),
             &ctx.bucket,
             &ctx.key,
             attrs,
@@ -100,15 +107,6 @@ pub(crate) async fn upload_part_copy(
         .map(copy_range)
         .transpose()?;
     checked(ctx, src).await?;
-    // A part is copied from the current version only.
-    if let Some(v) = &src.version_id {
-        let current = ctx.vfs().head_object(&src.bucket, &src.key).await?;
-        if current.version_id.as_deref().unwrap_or("null") != v {
-            return Err(S3Error::not_implemented(
-                "UploadPartCopy from a version that is not the current one is not supported",
-            ));
-        }
-    }
     let hasher = upload_algorithm(ctx.vfs(), &ctx.bucket, &ctx.key, upload_id)?
         .map(|a| Box::new(Hasher::new(a)) as Box<dyn BodyHasher>);
     let part = ctx
@@ -118,8 +116,7 @@ pub(crate) async fn upload_part_copy(
             &ctx.key,
             upload_id,
             number,
-            &src.bucket,
-            &src.key,
+            source(src),
             range,
             hasher,
         )

@@ -20,7 +20,7 @@ use crate::post_object;
 use crate::router::{Op, Query, Route};
 use crate::{
     access, access_log, acl, bucket, bucket_config, copy, cors, headers, list, metrics, multipart,
-    object, object_attributes, router, tagging, timed,
+    object, object_attributes, object_lock, router, tagging, timed,
 };
 
 /// What was verified of a request head: its query, its route and who sends it.
@@ -328,7 +328,6 @@ async fn handle(op: Op, ctx: &Ctx, payload: Lent) -> S3Result<HttpResponse> {
         Op::GetBucketCors => cors::get(ctx).await,
         Op::DeleteBucketCors => cors::delete(ctx).await,
         Op::GetBucketLifecycleConfiguration
-        | Op::GetObjectLockConfiguration
         | Op::GetBucketPolicy
         | Op::GetBucketEncryption
         | Op::GetBucketReplication
@@ -437,6 +436,20 @@ async fn handle(op: Op, ctx: &Ctx, payload: Lent) -> S3Result<HttpResponse> {
         Op::GetBucketTagging => tagging::get_bucket(ctx).await,
         Op::PutBucketTagging => tagging::put_bucket(ctx, payload).await,
         Op::DeleteBucketTagging => tagging::delete_bucket(ctx).await,
+        Op::GetObjectLockConfiguration => object_lock::get_config(ctx).await,
+        Op::PutObjectLockConfiguration => object_lock::put_config(ctx, payload).await,
+        Op::GetObjectRetention { version_id } => {
+            object_lock::get_retention(ctx, version_id.as_deref()).await
+        }
+        Op::PutObjectRetention { version_id } => {
+            object_lock::put_retention(ctx, version_id.as_deref(), payload).await
+        }
+        Op::GetObjectLegalHold { version_id } => {
+            object_lock::get_legal_hold(ctx, version_id.as_deref()).await
+        }
+        Op::PutObjectLegalHold { version_id } => {
+            object_lock::put_legal_hold(ctx, version_id.as_deref(), payload).await
+        }
         Op::CorsPreflight => cors::preflight(ctx).await,
         Op::PostObject => post_object::post(ctx, payload).await,
     }

@@ -51,6 +51,7 @@ codes! {
     invalid_argument => BAD_REQUEST, "InvalidArgument";
     invalid_bucket_acl_with_object_ownership => BAD_REQUEST, "InvalidBucketAclWithObjectOwnership";
     invalid_bucket_name => BAD_REQUEST, "InvalidBucketName";
+    invalid_bucket_state => CONFLICT, "InvalidBucketState";
     invalid_digest => BAD_REQUEST, "InvalidDigest";
     invalid_part => BAD_REQUEST, "InvalidPart";
     invalid_part_order => BAD_REQUEST, "InvalidPartOrder";
@@ -58,6 +59,7 @@ codes! {
     invalid_part_number => RANGE_NOT_SATISFIABLE, "InvalidPartNumber";
     invalid_range => RANGE_NOT_SATISFIABLE, "InvalidRange";
     invalid_request => BAD_REQUEST, "InvalidRequest";
+    invalid_retention_period => BAD_REQUEST, "InvalidRetentionPeriod";
     invalid_tag => BAD_REQUEST, "InvalidTag";
     key_too_long => BAD_REQUEST, "KeyTooLongError";
     malformed_post_request => BAD_REQUEST, "MalformedPOSTRequest";
@@ -73,6 +75,7 @@ codes! {
     no_such_bucket_policy => NOT_FOUND, "NoSuchBucketPolicy";
     no_such_key => NOT_FOUND, "NoSuchKey";
     no_such_lifecycle_configuration => NOT_FOUND, "NoSuchLifecycleConfiguration";
+    no_such_object_lock_configuration => NOT_FOUND, "NoSuchObjectLockConfiguration";
     no_such_public_access_block_configuration => NOT_FOUND, "NoSuchPublicAccessBlockConfiguration";
     no_such_tag_set => NOT_FOUND, "NoSuchTagSet";
     no_such_upload => NOT_FOUND, "NoSuchUpload";
@@ -110,6 +113,8 @@ impl From<VfsError> for S3Error {
             VfsError::InvalidVersion(_) => S3Error::invalid_argument(msg),
             VfsError::VersionIsDeleteMarker => S3Error::method_not_allowed(msg),
             VfsError::VersionsUnsupported(_) => S3Error::not_implemented(msg),
+            VfsError::ObjectLocked => S3Error::access_denied(msg),
+            VfsError::InvalidBucketState(_) => S3Error::invalid_bucket_state(msg),
             VfsError::InvalidPart(_) => S3Error::invalid_part(msg),
             VfsError::InvalidPartOrder => S3Error::invalid_part_order(msg),
             VfsError::EntityTooSmall(_) => S3Error::entity_too_small(msg),

@@ -13,6 +13,7 @@ use s3gate_vfs::{
 
 use crate::checksum;
 use crate::error::{S3Error, S3Result};
+use crate::lock_headers;
 use crate::router::Query;
 use crate::tags;
 
@@ -110,6 +111,8 @@ pub(crate) fn attrs_from_pairs<'a>(
         tags: Vec::new(),
         // Decided by the bucket's ownership controls (`acl::for_new_object`).
         acl: None,
+        // Asked for by headers the handler checks against the bucket (`lock_headers.rs`).
+        lock: Default::default(),
     })
 }
 
@@ -200,6 +203,7 @@ pub(crate) fn object_headers(
     if !info.attrs.tags.is_empty() {
         resp.insert_header(("x-amz-tagging-count", info.attrs.tags.len().to_string()));
     }
+    lock_headers::write(resp, &info.attrs.lock);
     for (k, v) in &info.attrs.user_meta {
         // Stored from a header, so a valid one; a record that says otherwise loses the value
         // rather than the response.

@@ -59,7 +59,29 @@ pub(crate) struct Observation {
     pub(crate) seconds: f64,
 }
 
+/// The counters summed over operations: what the console's status samples.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Totals {
+    pub(crate) requests: u64,
+    pub(crate) errors: u64,
+    pub(crate) bytes_in: u64,
+    pub(crate) bytes_out: u64,
+}
+
 impl Metrics {
+    /// The counters summed over operations.
+    pub(crate) fn totals(&self) -> Totals {
+        let Ok(c) = self.0.lock() else {
+            return Totals::default();
+        };
+        Totals {
+            requests: c.requests.values().sum(),
+            errors: c.errors.values().sum(),
+            bytes_in: c.bytes_in.values().fold(0, |a, b| a.saturating_add(*b)),
+            bytes_out: c.bytes_out.values().fold(0, |a, b| a.saturating_add(*b)),
+        }
+    }
+
     pub(crate) fn observe(&self, o: Observation) {
         let Ok(mut c) = self.0.lock() else { return };
         *c.requests.entry((o.op, o.status)).or_default() += 1;

@@ -12,6 +12,7 @@ use crate::headers::{
     attrs_from_request, checksum_headers, quoted, version_header, write_precondition,
 };
 use crate::intake::Lent;
+use crate::lock_headers;
 use crate::router::ListParams;
 use crate::xml::{enc, parse_complete, xml_ok, CompletedPart, Xml};
 
@@ -21,6 +22,8 @@ const MAX_COMPLETE_BODY: usize = 8 * 1024 * 1024;
 pub(crate) async fn create(ctx: &Ctx) -> S3Result<HttpResponse> {
     let mut attrs = attrs_from_request(&ctx.req)?;
     attrs.acl = acl::for_new_object(ctx, ctx.auth.access_key.as_deref(), None).await?;
+    // Kept with the upload, and given to the object at Complete.
+    attrs.lock = lock_headers::from_request(ctx).await?;
     let checksum = match ctx.header("x-amz-checksum-algorithm") {
         Some(a) => Some(Algorithm::from_name(a)?.upload_type(ctx.header("x-amz-checksum-type"))?),
         None if ctx.header("x-amz-checksum-type").is_some() => {

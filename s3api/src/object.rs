@@ -14,6 +14,7 @@ use crate::headers::{
     version_header, write_precondition, Decision, Overrides,
 };
 use crate::intake::Lent;
+use crate::lock_headers;
 use crate::xml::{parse_delete, xml_ok, Xml};
 /// How many deletes of one DeleteObjects run at once.
 const DELETE_CONCURRENCY: usize = 32;
@@ -222,6 +223,13 @@ pub(crate) async fn put(ctx: &Ctx, payload: Lent) -> S3Result<HttpResponse> {
             .insert_header(("etag", quoted(&info.etag)))
             .finish());
     }
+    attrs.lock = lock_headers::from_request(ctx).await?;
+    // S3 takes a lock on a write only with a digest of the body it locks.
+    if !attrs.lock.is_unset() && ctx.content_md5()?.is_none() && !body.checked_by_client() {
+        return Err(S3Error::invalid_request(
+            "Content-MD5 OR x-amz-checksum- HTTP header is required for Put Object requests with Object Lock parameters",
+        ));
+    }
     let req = PutRequest {
         attrs,
         content_md5: ctx.content_md5()?,
@@ -270,7 +278,10 @@ async fn delete_one(
         ));
     }
     Ok(match version_id {
-        Some(v) => Some(vfs.delete_version(&ctx.bucket, key, v).await?),
+        Some(v) => {
+            let bypass = lock_headers::bypass_governance(ctx).await?;
+            Some(vfs.delete_version(&ctx.bucket, key, v, bypass).await?)
+        }
         None if versioned => vfs.add_delete_marker(&ctx.bucket, key).await?,
         None => {
             let precondition = etag_precondition(if_match, None);

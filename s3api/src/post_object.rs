@@ -35,6 +35,7 @@ use crate::ctx::Ctx;
 use crate::error::{S3Error, S3Result};
 use crate::headers::{attrs_from_pairs, decode_content_md5, quoted, version_header};
 use crate::intake::Lent;
+use crate::lock_headers;
 use crate::router::Op;
 use crate::tags::{self, Holder};
 use crate::xml::{parse_tagging, url_encode, Xml};
@@ -138,6 +139,14 @@ pub(crate) async fn post(ctx: &Ctx, payload: Lent) -> S3Result<HttpResponse> {
     // A form's tags come as a Tagging document, where a PUT's come in a header.
     if let Some(doc) = fields.get("tagging") {
         attrs.tags = tags::checked(parse_tagging(doc.as_bytes())?, Holder::Object)?;
+    }
+    // The lock fields, as a PUT's headers.
+    if fields
+        .0
+        .iter()
+        .any(|(k, _)| k.starts_with("x-amz-object-lock-"))
+    {
+        attrs.lock = lock_headers::requested(ctx.bucket_record().await?, |n| fields.get(n))?;
     }
     let checksum = requested_checksum(&fields)?;
     let slot = ChecksumSlot::default();
@@ -485,9 +494,7 @@ fn refuse_unsupported(fields: &Fields) -> S3Result<()> {
         let unsupported = match name.as_str() {
             "x-amz-storage-class" => value != "STANDARD",
             "x-amz-website-redirect-location" => true,
-            n => {
-                n.starts_with("x-amz-server-side-encryption") || n.starts_with("x-amz-object-lock-")
-            }
+            n => n.starts_with("x-amz-server-side-encryption"),
         };
         if unsupported {
             return Err(S3Error::not_implemented(format!(

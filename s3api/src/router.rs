@@ -66,7 +66,6 @@ ops! {
     DeleteBucketCors => Owner,
     // The configuration reads a bucket that has none of it answers (`bucket_config.rs`).
     GetBucketLifecycleConfiguration => Owner,
-    GetObjectLockConfiguration => Owner,
     GetBucketPolicy => Owner,
     GetBucketOwnershipControls => Owner,
     GetBucketEncryption => Owner,
@@ -120,6 +119,12 @@ ops! {
     GetBucketTagging => Owner,
     PutBucketTagging => Owner,
     DeleteBucketTagging => Owner,
+    GetObjectLockConfiguration => Owner,
+    PutObjectLockConfiguration => Owner,
+    GetObjectRetention { version_id: Option<String> } => Read,
+    PutObjectRetention { version_id: Option<String> } => Write,
+    GetObjectLegalHold { version_id: Option<String> } => Read,
+    PutObjectLegalHold { version_id: Option<String> } => Write,
     // Browsers send these without an S3 signature: they are answered before authentication.
     CorsPreflight => Read,
     PostObject => Write,
@@ -542,6 +547,7 @@ pub(crate) fn route(
             ("DELETE", Some("cors")) => Op::DeleteBucketCors,
             ("GET", Some("lifecycle")) => Op::GetBucketLifecycleConfiguration,
             ("GET", Some("object-lock")) => Op::GetObjectLockConfiguration,
+            ("PUT", Some("object-lock")) => Op::PutObjectLockConfiguration,
             ("GET", Some("policy")) => Op::GetBucketPolicy,
             ("GET", Some("ownershipControls")) => Op::GetBucketOwnershipControls,
             ("GET", Some("encryption")) => Op::GetBucketEncryption,
@@ -635,6 +641,10 @@ pub(crate) fn route(
             ("GET", Some("tagging"), None, _) => Op::GetObjectTagging { version_id },
             ("PUT", Some("tagging"), None, _) => Op::PutObjectTagging { version_id },
             ("DELETE", Some("tagging"), None, _) => Op::DeleteObjectTagging { version_id },
+            ("GET", Some("retention"), None, _) => Op::GetObjectRetention { version_id },
+            ("PUT", Some("retention"), None, _) => Op::PutObjectRetention { version_id },
+            ("GET", Some("legal-hold"), None, _) => Op::GetObjectLegalHold { version_id },
+            ("PUT", Some("legal-hold"), None, _) => Op::PutObjectLegalHold { version_id },
             ("PUT", None, None, _) => match copy_source {
                 Some(s) => Op::CopyObject {
                     source: CopySource::parse(s)?,
@@ -809,9 +819,9 @@ mod tests {
     #[test]
     fn sub_resources_never_reach_data_handlers() {
         for (m, q) in [
-            (Method::PUT, "legal-hold"),
+            (Method::DELETE, "legal-hold"),
             (Method::DELETE, "website"),
-            (Method::PUT, "retention"),
+            (Method::DELETE, "retention"),
             (Method::GET, "torrent"),
             (Method::PUT, "unknown-thing=1"),
             (Method::POST, "restore"),
@@ -849,7 +859,6 @@ mod tests {
     fn configuration_reads_are_operations() {
         for (q, op) in [
             ("lifecycle", Op::GetBucketLifecycleConfiguration),
-            ("object-lock", Op::GetObjectLockConfiguration),
             ("policy", Op::GetBucketPolicy),
             ("encryption", Op::GetBucketEncryption),
             ("replication", Op::GetBucketReplication),
@@ -890,6 +899,47 @@ mod tests {
         }
         assert_eq!(
             r(Method::DELETE, "/b", "acl").unwrap_err().code,
+            "NotImplemented"
+        );
+    }
+
+    #[test]
+    fn object_lock_operations() {
+        assert_eq!(
+            r(Method::PUT, "/b", "object-lock").unwrap().op,
+            Op::PutObjectLockConfiguration
+        );
+        assert_eq!(
+            r(Method::GET, "/b", "object-lock").unwrap().op,
+            Op::GetObjectLockConfiguration
+        );
+        let v = || Some("v1".to_string());
+        for (m, q, op) in [
+            (
+                Method::GET,
+                "retention&versionId=v1",
+                Op::GetObjectRetention { version_id: v() },
+            ),
+            (
+                Method::PUT,
+                "retention&versionId=v1",
+                Op::PutObjectRetention { version_id: v() },
+            ),
+            (
+                Method::GET,
+                "legal-hold&versionId=v1",
+                Op::GetObjectLegalHold { version_id: v() },
+            ),
+            (
+                Method::PUT,
+                "legal-hold&versionId=v1",
+                Op::PutObjectLegalHold { version_id: v() },
+            ),
+        ] {
+            assert_eq!(r(m, "/b/k", q).unwrap().op, op, "?{q}");
+        }
+        assert_eq!(
+            r(Method::DELETE, "/b", "object-lock").unwrap_err().code,
             "NotImplemented"
         );
     }
@@ -1139,7 +1189,6 @@ mod tests {
             (Op::GetBucketCors, Owner),
             (Op::DeleteBucketCors, Owner),
             (Op::GetBucketLifecycleConfiguration, Owner),
-            (Op::GetObjectLockConfiguration, Owner),
             (Op::GetBucketPolicy, Owner),
             (Op::GetBucketOwnershipControls, Owner),
             (Op::GetBucketEncryption, Owner),
@@ -1243,6 +1292,12 @@ mod tests {
             (Op::GetBucketTagging, Owner),
             (Op::PutBucketTagging, Owner),
             (Op::DeleteBucketTagging, Owner),
+            (Op::GetObjectLockConfiguration, Owner),
+            (Op::PutObjectLockConfiguration, Owner),
+            (Op::GetObjectRetention { version_id: None }, Read),
+            (Op::PutObjectRetention { version_id: None }, Write),
+            (Op::GetObjectLegalHold { version_id: None }, Read),
+            (Op::PutObjectLegalHold { version_id: None }, Write),
             (Op::CorsPreflight, Read),
             (Op::PostObject, Write),
         ];

@@ -31,6 +31,9 @@ use crate::timed::Timed;
 pub struct HttpServer {
     addr: SocketAddr,
     metrics_addr: Option<SocketAddr>,
+    web_addr: Option<SocketAddr>,
+    /// Samples the counters for the console's status page, while the console is served.
+    sampler: Option<tokio::task::JoinHandle<()>>,
     handle: ServerHandle,
     task: tokio::task::JoinHandle<io::Result<()>>,
     state: web::Data<ServerState>,
@@ -134,6 +137,21 @@ impl HttpServer {
             }
             None => (builder, None),
         };
+        let (builder, web_addr, sampler) = match config.server.web_addr {
+            Some(a) => {
+                let listener = std::net::TcpListener::bind(a)?;
+                let bound = listener.local_addr()?;
+                let (builder, sampler) = crate::console::listen(
+                    builder,
+                    listener,
+                    state.clone(),
+                    tls.clone(),
+                    config.server.read_timeout,
+                )?;
+                (builder, Some(bound), Some(sampler))
+            }
+            None => (builder, None, None),
+        };
         let write_timeout = config.server.write_timeout;
         let between = config.server.idle_timeout + config.server.read_timeout;
         let builder = match tls {
@@ -173,6 +191,8 @@ impl HttpServer {
         Ok(HttpServer {
             addr,
             metrics_addr,
+            web_addr,
+            sampler,
             handle,
             task,
             state: server_state,
@@ -219,6 +239,11 @@ impl HttpServer {
         self.metrics_addr
     }
 
+    /// Where the web console is served, when configured.
+    pub fn web_addr(&self) -> Option<SocketAddr> {
+        self.web_addr
+    }
+
     /// Whether requests are served without authentication (no keys).
     pub fn anonymous(&self) -> bool {
         self.state.keys.read().is_ok_and(|k| k.anonymous())
@@ -232,6 +257,9 @@ impl HttpServer {
     pub async fn stop(self) {
         self.handle.stop(true).await;
         let _ = self.task.await;
+        if let Some(sampler) = self.sampler {
+            sampler.abort();
+        }
     }
 }
 

@@ -196,6 +196,13 @@ fn escape_into(out: &mut String, text: &str) {
     out.push_str(&text[run..]);
 }
 
+/// `t` in S3's timestamp form, for a header that carries one (an object lock's date).
+pub(crate) fn timestamp(t: SystemTime) -> String {
+    let mut out = String::with_capacity(24);
+    push_timestamp(&mut out, t);
+    out
+}
+
 /// Writes `t` in S3's timestamp form in XML: `2009-10-12T17:50:30.000Z`.
 fn push_timestamp(out: &mut String, t: SystemTime) {
     // Milliseconds since the epoch, rounded down (also before it), within what the form

@@ -842,6 +842,44 @@ async fn upload_part_copy_assembles_ranges_of_other_objects() {
     assert!(s.get("bkt", "second.bin").await == expected);
 }
 
+/// A part that is a whole object with an MD5 ETag is the source's file shared, not its bytes
+/// read again: the staged part is a link to the source's file, with the source's ETag; the
+/// object completed from it keeps those bytes after the source is overwritten and deleted.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_whole_object_part_copy_reads_no_byte() {
+    use std::os::unix::fs::MetadataExt;
+    let s = server_with_bucket().await;
+    let data = pattern(MIB5 + 5, 77);
+    s.put("bkt", "source", data.clone()).await;
+    let id = create(&s.client, "bkt", "dst").await;
+    let out = part_copy(&s.client, "bkt", "dst", &id, 1, "bkt/source")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{}", describe(&e)));
+    let etag = out.copy_part_result().unwrap().e_tag().unwrap().to_string();
+    assert_eq!(etag, etag_of(&data));
+    let source = std::fs::metadata(s.root().join("bkt/source")).unwrap();
+    let staged = std::fs::metadata(s.root().join(format!(".s3gate/multipart/{id}/00001"))).unwrap();
+    assert_eq!(
+        staged.ino(),
+        source.ino(),
+        "the part shares the source's file"
+    );
+    s.put("bkt", "source", b"replaced".to_vec()).await;
+    s.client
+        .delete_object()
+        .bucket("bkt")
+        .key("source")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        complete(&s.client, "bkt", "dst", &id, &[(1, &etag)]).await,
+        multipart_etag(&[&data])
+    );
+    assert!(s.get("bkt", "dst").await == data);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn upload_part_copy_errors_and_conditions() {
     let s = server_with_bucket().await;

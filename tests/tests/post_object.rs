@@ -432,3 +432,39 @@ async fn a_form_upload_into_a_versioned_bucket_names_its_version() {
         .unwrap();
     assert_eq!(body_of(old).await, b"first");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_form_upload_takes_object_lock_fields_where_the_bucket_has_lock() {
+    let s = TestServer::start().await;
+    s.client
+        .create_bucket()
+        .bucket("locked")
+        .object_lock_enabled_for_bucket(true)
+        .send()
+        .await
+        .unwrap();
+    let fields = [
+        ("key", "held.txt"),
+        ("x-amz-object-lock-mode", "GOVERNANCE"),
+        (
+            "x-amz-object-lock-retain-until-date",
+            "2099-01-01T00:00:00Z",
+        ),
+        ("x-amz-object-lock-legal-hold", "ON"),
+    ];
+    let resp = post(&s, "locked", form(&fields, "f", b"kept")).await;
+    assert_eq!(resp.status().as_u16(), 204);
+    let head = s.head("locked", "held.txt").await;
+    assert_eq!(
+        head.object_lock_mode(),
+        Some(&aws_sdk_s3::types::ObjectLockMode::Governance)
+    );
+    assert_eq!(
+        head.object_lock_legal_hold_status(),
+        Some(&aws_sdk_s3::types::ObjectLockLegalHoldStatus::On)
+    );
+    // Where the bucket has no lock, the fields are refused and nothing is stored.
+    s.create_bucket("uploads").await;
+    let resp = post(&s, "uploads", form(&fields, "f", b"kept")).await;
+    assert_refused(&s, resp, 400, "InvalidRequest").await;
+}

@@ -60,8 +60,8 @@ async fn unimplemented_subresources_never_change_data() {
     let body = "<Tagging><TagSet><Tag><Key>k</Key><Value>v</Value></Tag></TagSet></Tagging>";
     let cases = [
         (reqwest::Method::PUT, "/bkt/obj?torrent"),
-        (reqwest::Method::PUT, "/bkt/obj?retention"),
-        (reqwest::Method::PUT, "/bkt/obj?legal-hold"),
+        (reqwest::Method::DELETE, "/bkt/obj?retention"),
+        (reqwest::Method::DELETE, "/bkt/obj?legal-hold"),
         (reqwest::Method::DELETE, "/bkt/obj?torrent"),
         (reqwest::Method::PUT, "/bkt?encryption"),
         (reqwest::Method::PUT, "/bkt?policy"),

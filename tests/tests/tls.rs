@@ -95,6 +95,16 @@ async fn tls_connect(
     client_cert: bool,
     versions: &[&'static rustls::SupportedProtocolVersion],
 ) -> Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>, String> {
+    tls_connect_to(s.addr, pki, client_cert, versions).await
+}
+
+/// A raw TLS connection to one of the server's listeners, trusting the test CA.
+async fn tls_connect_to(
+    addr: std::net::SocketAddr,
+    pki: &Pki,
+    client_cert: bool,
+    versions: &[&'static rustls::SupportedProtocolVersion],
+) -> Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>, String> {
     let mut roots = rustls::RootCertStore::empty();
     roots
         .add(CertificateDer::from_pem_slice(pki.ca_pem.as_bytes()).unwrap())
@@ -115,7 +125,7 @@ async fn tls_connect(
     } else {
         builder.with_no_client_auth()
     };
-    let tcp = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
     let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
     connector
         .connect(ServerName::try_from("localhost").unwrap(), tcp)
@@ -320,4 +330,31 @@ async fn a_second_request_head_that_stalls_is_cut_off_over_tls() {
     )
     .await;
     assert!(closed.is_ok(), "the connection stayed open");
+}
+
+#[tokio::test]
+async fn the_console_is_served_over_https_when_the_s3_api_is() {
+    let pki = Pki::new();
+    let s = TestServer::start_with(|c| {
+        pki.apply(c);
+        c.auth.keys = vec![format!("{ACCESS_KEY},{SECRET_KEY}").parse().unwrap()];
+        c.server.web_addr = Some("127.0.0.1:0".parse().unwrap());
+    })
+    .await;
+    let web = s.web_addr().expect("the console's listener");
+    // The page's signatures need WebCrypto, which browsers give only to a secure context.
+    let mut tls = tls_connect_to(web, &pki, false, ALL_VERSIONS)
+        .await
+        .unwrap();
+    tls.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = Vec::new();
+    let _ = tls.read_to_end(&mut buf).await;
+    let answer = String::from_utf8_lossy(&buf);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.contains("<script src=\"console.js\""), "{answer}");
+    // Plain HTTP to it gets no page.
+    let plain = http().get(format!("http://{web}/")).send().await;
+    assert!(plain.map_or(true, |r| !r.status().is_success()));
 }

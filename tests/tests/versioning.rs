@@ -542,3 +542,81 @@ async fn list_object_versions_pages_with_both_markers() {
         ["a", "b/c", "b/d", "obj"]
     );
 }
+
+/// UploadPartCopy takes any version as its source, whole or a range of it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_part_copies_any_version_whole_or_in_part() {
+    let s = setup().await;
+    set(&s, BucketVersioningStatus::Enabled).await;
+    let old = pattern(5 * 1024 * 1024 + 11, 41);
+    let v1 = put_version(&s, "src", &old).await.unwrap();
+    put_version(&s, "src", b"the current one").await.unwrap();
+    let up = s
+        .client
+        .create_multipart_upload()
+        .bucket("bkt")
+        .key("dst")
+        .send()
+        .await
+        .unwrap();
+    let id = up.upload_id().unwrap();
+    let copy = |n: i32, range: Option<&str>| {
+        s.client
+            .upload_part_copy()
+            .bucket("bkt")
+            .key("dst")
+            .upload_id(id)
+            .part_number(n)
+            .copy_source(format!("bkt/src?versionId={v1}"))
+            .set_copy_source_range(range.map(str::to_string))
+            .send()
+    };
+    let whole = copy(1, None)
+        .await
+        .unwrap_or_else(|e| panic!("{}", describe(&e)));
+    let tail = copy(2, Some("bytes=5242880-5242890"))
+        .await
+        .unwrap_or_else(|e| panic!("{}", describe(&e)));
+    let e1 = whole
+        .copy_part_result()
+        .unwrap()
+        .e_tag()
+        .unwrap()
+        .to_string();
+    let e2 = tail
+        .copy_part_result()
+        .unwrap()
+        .e_tag()
+        .unwrap()
+        .to_string();
+    assert_eq!(e1, etag_of(&old));
+    assert_eq!(e2, etag_of(&old[5_242_880..]));
+    let parts = aws_sdk_s3::types::CompletedMultipartUpload::builder()
+        .parts(
+            aws_sdk_s3::types::CompletedPart::builder()
+                .part_number(1)
+                .e_tag(&e1)
+                .build(),
+        )
+        .parts(
+            aws_sdk_s3::types::CompletedPart::builder()
+                .part_number(2)
+                .e_tag(&e2)
+                .build(),
+        )
+        .build();
+    s.client
+        .complete_multipart_upload()
+        .bucket("bkt")
+        .key("dst")
+        .upload_id(id)
+        .multipart_upload(parts)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{}", describe(&e)));
+    assert!(s.get("bkt", "dst").await == [&old[..], &old[5_242_880..]].concat());
+    assert!(
+        get_version(&s, "src", &v1).await == old,
+        "the source version is untouched"
+    );
+}

@@ -74,6 +74,10 @@ impl Change for Publish {
 
     async fn apply(self, vfs: &Vfs, at: At<'_>) -> Result<ObjectInfo> {
         let Publish { upload, mut meta } = self;
+        if let Err(e) = vfs.stamp_default_retention(at.bucket, &mut meta.attrs.lock) {
+            upload.abort().await;
+            return Err(e);
+        }
         // In a bucket that keeps versions, the version replaced moves to the version store
         // first, or the `null` one goes; what that needs is committed with the new record
         // (version.rs).

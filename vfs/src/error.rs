@@ -38,6 +38,12 @@ pub enum VfsError {
     /// A change in a bucket that has versions, where this server cannot keep them (why).
     #[error("{0}")]
     VersionsUnsupported(&'static str),
+    /// A version's object lock refused its removal, its replacement, or a weaker retention.
+    #[error("Access Denied because object protected by object lock.")]
+    ObjectLocked,
+    /// A change the bucket's state does not allow (suspending versioning under object lock).
+    #[error("{0}")]
+    InvalidBucketState(&'static str),
     #[error("{0}")]
     InvalidPart(String),
     #[error("the list of parts was not in ascending order")]

@@ -54,6 +54,13 @@ pub struct ObjectAttrs {
     /// [`Vfs::set_object_acl`](crate::vfs::Vfs::set_object_acl).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub acl: Option<crate::acl::Acl>,
+    /// The version's object lock (retention, legal hold), changed in place by
+    /// [`Vfs::set_object_lock`](crate::vfs::Vfs::set_object_lock); never copied to a copy.
+    #[serde(
+        default,
+        skip_serializing_if = "crate::object_lock::ObjectLock::is_unset"
+    )]
+    pub lock: crate::object_lock::ObjectLock,
 }
 
 /// A user metadata value: the bytes the client sent, which need not be UTF-8 (a header value
@@ -555,6 +562,7 @@ mod tests {
                             checksum: None,
                             tags,
                             acl: None,
+                            lock: Default::default(),
                         },
                         parts,
                         modified_ns,

@@ -17,7 +17,9 @@ mod locks;
 pub mod meta;
 mod multipart;
 mod object;
+mod object_lock;
 mod own_writes;
+mod progress;
 mod readcache;
 mod remote;
 mod scan;
@@ -42,6 +44,10 @@ pub use multipart::{PartBody, PartInfo, PartPage, UploadInfo, UploadPage, MAX_PA
 pub use object::{
     BucketInfo, CopyAttrs, CopyFrom, ObjectInfo, ObjectReader, Precondition, PutRequest,
 };
+pub use object_lock::{
+    DefaultRetention, LockChange, LockConfig, ObjectLock, Retention, RetentionMode, RetentionPeriod,
+};
+pub use progress::{Phase, Progress, ProgressNow};
 pub use readcache::ReadCacheStats;
 pub use remote::{ByteStream, Fingerprint};
 pub use scan::ScanReport;

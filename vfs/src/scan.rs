@@ -59,6 +59,7 @@ impl Vfs {
     async fn scan_all(&self) -> Result<ScanReport> {
         let serving = self.index_filled()?;
         let buckets = self.list_buckets().await?;
+        let _counting = self.progress.start(crate::progress::Phase::Scan, None);
         let mut report = ScanReport::default();
         for b in &buckets {
             let files = self.walk_bucket(&b.name).await?;
@@ -85,7 +86,7 @@ impl Vfs {
 
     /// Every file below a bucket that can be an object, sorted by key in S3 byte order.
     async fn walk_bucket(&self, bucket: &str) -> Result<Vec<(String, Fingerprint)>> {
-        walk(&*self.remote, bucket).await
+        walk(&*self.remote, bucket, Some(&self.progress)).await
     }
     /// Merges the sorted files of a bucket with its index records.
     fn diff_bucket(&self, bucket: &str, files: Vec<(String, Fingerprint)>) -> Result<Vec<Drift>> {
@@ -275,6 +276,7 @@ fn unhashed(fp: Fingerprint) -> ObjectMeta {
 pub(crate) async fn walk(
     remote: &dyn crate::remote::Remote,
     bucket: &str,
+    progress: Option<&crate::progress::Progress>,
 ) -> Result<Vec<(String, Fingerprint)>> {
     let mut files = Vec::new();
     let mut dirs = vec![String::new()];
@@ -289,7 +291,9 @@ pub(crate) async fn walk(
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
             Err(e) => return Err(e.into()),
         };
-
+        if let Some(p) = progress {
+            p.add(entries.iter().filter(|e| !e.is_dir).count() as u64);
+        }
         for e in entries {
             let k = if dir.is_empty() {
                 e.name

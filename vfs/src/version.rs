@@ -305,18 +305,28 @@ impl Change for Mark {
 }
 
 /// One version removed for good; when it was the current one, the newest kept version becomes
-/// current again.
-struct DropVersion(VersionRef);
+/// current again. Its object lock is asked first ([`ObjectLock::guard`]), GOVERNANCE yielding
+/// when `bypass_governance`.
+///
+/// [`ObjectLock::guard`]: crate::object_lock::ObjectLock::guard
+struct DropVersion {
+    want: VersionRef,
+    bypass_governance: bool,
+}
 
 impl Change for DropVersion {
     type Done = VersionDeleted;
 
     async fn apply(self, vfs: &Vfs, at: At<'_>) -> Result<VersionDeleted> {
-        let DropVersion(want) = self;
+        let DropVersion {
+            want,
+            bypass_governance,
+        } = self;
         let current = vfs.record_locked(at.bucket, at.key, at.path).await?;
         if let Some(current) = &current {
             let id = current.version.unwrap_or(VersionId::ORIGINAL);
             if want.names(&id) {
+                current.attrs.lock.guard(bypass_governance)?;
                 let promotion = vfs.promotion(at).await?;
                 if let Err(e) = vfs.delete_locked(at.bucket, at.key, at.path).await {
                     if promotion.is_some() {
@@ -337,6 +347,9 @@ impl Change for DropVersion {
         let row = vfs
             .find_version(at.bucket, at.key, want)?
             .ok_or(VfsError::NoSuchVersion)?;
+        if let Some(meta) = &row.object {
+            meta.attrs.lock.guard(bypass_governance)?;
+        }
         // A marker with nothing above it is the current version: once it goes, the version
         // below it is current again.
         let was_current = current.is_none()
@@ -435,6 +448,10 @@ impl Vfs {
         };
         if null {
             if let Some(row) = self.find_version(at.bucket, at.key, VersionRef::Null)? {
+                // Replacing the `null` version removes it for good: its lock must allow it.
+                if let Some(meta) = &row.object {
+                    meta.attrs.lock.guard(false)?;
+                }
                 out.edits.push(Edit::Delete(
                     Tree::Versions,
                     row_key(at.bucket, at.key, row.id.seq),
@@ -457,6 +474,7 @@ impl Vfs {
             None => self.version_ids.next(&self.index, false).await?,
         };
         if null && id.null {
+            current.attrs.lock.guard(false)?;
             out.replaces_null = true;
             return Ok(out);
         }
@@ -604,12 +622,15 @@ impl Vfs {
 
     /// A DELETE naming a version: it is removed for good. When it was the current one, the
     /// newest version kept becomes current again (a delete marker stays a marker: the key
-    /// then answers as deleted).
+    /// then answers as deleted). Every removal of a version for good comes here, so that its
+    /// object lock is asked (`ObjectLocked` when it refuses); GOVERNANCE yields when
+    /// `bypass_governance`.
     pub async fn delete_version(
         &self,
         bucket: &str,
         key: &str,
         version: &str,
+        bypass_governance: bool,
     ) -> Result<VersionDeleted> {
         let want =
             VersionRef::parse(version).ok_or_else(|| VfsError::InvalidVersion(version.into()))?;
@@ -622,7 +643,11 @@ impl Vfs {
             key,
             path: &path,
         };
-        let done = self.commit(at, None, DropVersion(want)).await?;
+        let drop = DropVersion {
+            want,
+            bypass_governance,
+        };
+        let done = self.commit(at, None, drop).await?;
         self.remove_empty_parents(&path).await;
         Ok(done)
     }
@@ -1304,7 +1329,10 @@ mod tests {
         assert_eq!(history(&vfs, "d/k").await, want);
 
         // Removing markers: the newest one gone, the key is still deleted under the next.
-        let gone = vfs.delete_version("bkt", "d/k", &markers[2]).await.unwrap();
+        let gone = vfs
+            .delete_version("bkt", "d/k", &markers[2], false)
+            .await
+            .unwrap();
         assert_eq!(
             (gone.delete_marker, gone.version_id.as_str()),
             (true, markers[2].as_str())
@@ -1313,13 +1341,17 @@ mod tests {
             vfs.current_delete_marker("bkt", "d/k").unwrap(),
             Some(markers[1].clone())
         );
-        vfs.delete_version("bkt", "d/k", &markers[0]).await.unwrap();
+        vfs.delete_version("bkt", "d/k", &markers[0], false)
+            .await
+            .unwrap();
         assert_eq!(
             vfs.current_delete_marker("bkt", "d/k").unwrap(),
             Some(markers[1].clone())
         );
         // The last marker over it gone: the object is back, file and record.
-        vfs.delete_version("bkt", "d/k", &markers[1]).await.unwrap();
+        vfs.delete_version("bkt", "d/k", &markers[1], false)
+            .await
+            .unwrap();
         assert_eq!(vfs.current_delete_marker("bkt", "d/k").unwrap(), None);
         assert_eq!(fs::read(dir.path().join("bkt/d/k")).unwrap(), b"one");
         assert_eq!(
@@ -1330,7 +1362,7 @@ mod tests {
         // Deleting the current version for good brings back the one before, file and record.
         let two = put(&vfs, "k", b"two").await.version_id.unwrap();
         let three = put(&vfs, "k", b"three").await.version_id.unwrap();
-        let gone = vfs.delete_version("bkt", "k", &three).await.unwrap();
+        let gone = vfs.delete_version("bkt", "k", &three, false).await.unwrap();
         assert_eq!(
             (gone.delete_marker, gone.version_id),
             (false, three.clone())
@@ -1340,12 +1372,12 @@ mod tests {
         assert_eq!(head.version_id, Some(two.clone()));
         assert!(rows(&vfs.index, "bkt", "k", 10).unwrap().is_empty());
         assert!(matches!(
-            vfs.delete_version("bkt", "k", &three).await,
+            vfs.delete_version("bkt", "k", &three, false).await,
             Err(VfsError::NoSuchVersion)
         ));
         // A noncurrent version removed: its file leaves the store.
         put(&vfs, "k", b"four").await;
-        vfs.delete_version("bkt", "k", &two).await.unwrap();
+        vfs.delete_version("bkt", "k", &two, false).await.unwrap();
         assert_eq!(history(&vfs, "k").await.len(), 1);
         assert_eq!(fs::read(dir.path().join("bkt/k")).unwrap(), b"four");
         let stored: usize = fs::read_dir(dir.path().join(".s3gate/versions/bkt"))
@@ -1404,12 +1436,14 @@ mod tests {
             vfs.delete_bucket("bkt").await,
             Err(VfsError::BucketNotEmpty)
         ));
-        vfs.delete_version("bkt", "k", &one).await.unwrap();
+        vfs.delete_version("bkt", "k", &one, false).await.unwrap();
         assert!(matches!(
             vfs.delete_bucket("bkt").await,
             Err(VfsError::BucketNotEmpty)
         ));
-        vfs.delete_version("bkt", "k", &marker).await.unwrap();
+        vfs.delete_version("bkt", "k", &marker, false)
+            .await
+            .unwrap();
         vfs.delete_bucket("bkt").await.unwrap();
         assert!(!dir.path().join("bkt").exists());
         assert!(!dir.path().join(".s3gate/versions/bkt").exists());

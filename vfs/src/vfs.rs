@@ -61,6 +61,8 @@ pub struct Vfs {
     pub(crate) known_buckets: KnownBuckets,
     /// Where the ids of new versions come from.
     pub(crate) version_ids: crate::version::VersionIds,
+    /// How far long work (scans, write-back of the whole cache) has come.
+    pub(crate) progress: Arc<crate::progress::Progress>,
 }
 
 /// The read cache and its counters.
@@ -73,6 +75,15 @@ impl Vfs {
     /// Opens the remote named by the configuration and its index; a new index over an existing
     /// tree is filled from the tree before this returns.
     pub async fn open(config: &Config) -> Result<Vfs> {
+        Self::open_counted(config, Default::default()).await
+    }
+
+    /// [`Vfs::open`], counting the first fill of a new index (and every later scan and
+    /// write-back) in `progress`, which the caller may show while this runs.
+    pub async fn open_counted(
+        config: &Config,
+        progress: Arc<crate::progress::Progress>,
+    ) -> Result<Vfs> {
         let remote = crate::remote::open(config)?;
         let store = crate::meta::open(config.index.store, &config.index_dir())?;
         let index = Index::new(store);
@@ -130,6 +141,7 @@ impl Vfs {
                 .is_none()
                 .then(|| config.remote.path.clone()),
             own_writes: Default::default(),
+            progress,
         };
         vfs.finish_deletes().await?;
         vfs.versions().recover().await?;

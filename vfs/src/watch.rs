@@ -197,7 +197,7 @@ impl Vfs {
         }
         match self.remote.stat(rel).await? {
             Some(e) if e.is_dir => {
-                for (k, _) in crate::scan::walk(&*self.remote, rel).await? {
+                for (k, _) in crate::scan::walk(&*self.remote, rel, None).await? {
                     self.recheck(bucket, &format!("{key}/{k}")).await?;
                 }
                 Ok(())

@@ -152,6 +152,15 @@ impl Vfs {
     /// Uploads the cached objects that are due (all of them with `all`, pass after pass while
     /// they make progress), several at a time.
     pub async fn write_back(&self, all: bool) -> Result<WriteBackReport> {
+        // Only a write-back of everything is long work worth showing; the daemon's due passes
+        // run all the time.
+        let _counting = match all {
+            true => Some(self.progress.start(
+                crate::progress::Phase::WriteBack,
+                Some(self.write_back_pending()?),
+            )),
+            false => None,
+        };
         let mut total = self.write_back_pass(all).await?;
         while all && total.pending > 0 {
             let pass = self.write_back_pass(true).await?;
@@ -185,6 +194,9 @@ impl Vfs {
         let results: Vec<(String, Pending, Result<()>)> = futures_util::stream::iter(due)
             .map(|(path, entry)| async move {
                 let r = self.upload_cached(&path, &entry).await;
+                if all && r.is_ok() {
+                    self.progress.add(1);
+                }
                 (path, entry, r)
             })
             .buffer_unordered(UPLOAD_CONCURRENCY)
@@ -379,7 +391,7 @@ impl Vfs {
             if !bucket.is_dir || crate::key::validate_bucket(&bucket.name).is_err() {
                 continue;
             }
-            for (key, fp) in crate::scan::walk(&*cache.fs, &bucket.name).await? {
+            for (key, fp) in crate::scan::walk(&*cache.fs, &bucket.name, None).await? {
                 let path = format!("{}/{key}", bucket.name);
                 let record = self.index.get(&bucket.name, &key)?;
                 match record {

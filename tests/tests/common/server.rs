@@ -135,6 +135,11 @@ impl TestServer {
         self.server.as_ref().and_then(|s| s.metrics_addr())
     }
 
+    /// Where the running server serves its console, if it does.
+    pub(crate) fn web_addr(&self) -> Option<SocketAddr> {
+        self.server.as_ref().and_then(|s| s.web_addr())
+    }
+
     /// Gives the running server a new configuration to take its keys and certificate from.
     pub(crate) async fn reload(&self, config: Config) -> Result<(), s3gate::Error> {
         self.server

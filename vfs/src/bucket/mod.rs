@@ -48,6 +48,10 @@ pub struct BucketRecord {
         skip_serializing_if = "crate::acl::ObjectOwnership::is_default"
     )]
     pub ownership: crate::acl::ObjectOwnership,
+    /// The bucket's object lock configuration: none until lock is enabled, and never again
+    /// none after (versioning then stays Enabled).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object_lock: Option<crate::object_lock::LockConfig>,
 }
 
 /// A bucket's versioning state, as S3 names it: never enabled, enabled, or suspended.
@@ -98,12 +102,31 @@ impl Vfs {
             owner: owner.map(str::to_string),
             ..Default::default()
         };
-        self.create_bucket_with(name, record).await
+        self.create_bucket_with(name, record, false).await
+    }
+
+    /// Makes a bucket with object lock enabled (and so versioning), where versions can be
+    /// kept; its record says so from the start.
+    pub async fn create_locked_bucket(&self, name: &str, owner: Option<&str>) -> Result<()> {
+        let record = BucketRecord {
+            owner: owner.map(str::to_string),
+            ..Default::default()
+        };
+        self.create_bucket_with(name, record, true).await
     }
 
     /// Makes a bucket whose record starts as `record` (its owner, the ACL and ownership
-    /// controls asked for at creation), stamped with the time it is made.
-    pub async fn create_bucket_with(&self, name: &str, record: BucketRecord) -> Result<()> {
+    /// controls asked for at creation), stamped with the time it is made; `locked`: with object
+    /// lock enabled (and so versioning).
+    pub async fn create_bucket_with(
+        &self,
+        name: &str,
+        record: BucketRecord,
+        locked: bool,
+    ) -> Result<()> {
+        if let Some(why) = self.versions_unsupported().filter(|_| locked) {
+            return Err(VfsError::VersionsUnsupported(why));
+        }
         key::validate_new_bucket(name)?;
         let made = self.remote.mkdir(name).await;
         if let Ok(true) | Ok(false) = made {
@@ -111,10 +134,14 @@ impl Vfs {
         }
         match made {
             Ok(true) => {
-                let record = BucketRecord {
+                let mut record = BucketRecord {
                     created_ns: now_ns(),
                     ..record
                 };
+                if locked {
+                    record.versioning = Versioning::Enabled;
+                    record.object_lock = Some(Default::default());
+                }
                 self.index.apply(vec![put_record(name, &record)]).await
             }
             Ok(false) => Err(VfsError::BucketAlreadyOwnedByYou),
@@ -329,6 +356,7 @@ mod tests {
         assert_eq!(record.versioning, Versioning::Unversioned);
         assert_eq!(record.cors, None);
         assert!(record.tags.is_empty());
+        assert_eq!(record.object_lock, None);
         assert_eq!(serde_json::to_vec(&record).unwrap(), br#"{"created_ns":5}"#);
     }
 }

@@ -30,7 +30,7 @@ use crate::error::{Result, VfsError};
 use crate::index::{BodyHasher, Checksum, ChecksumSlot, ChecksumType, ObjectAttrs, ObjectMeta};
 use crate::key::{self, RESERVED_DIR};
 use crate::meta::{Edit, Tree};
-use crate::object::{now_ns, ObjectInfo, Precondition};
+use crate::object::{now_ns, CopyFrom, ObjectInfo, ObjectReader, Precondition};
 use crate::remote::{ns_from_time, time_from_ns, Source, Upload};
 use crate::vfs::Vfs;
 
@@ -300,9 +300,10 @@ impl Vfs {
         ))
     }
 
-    /// Copies `range` (offset, length; the whole object when `None`) of an existing object into
-    /// a part. The bytes stream from the source file to the staging file, hashed on the way (by
-    /// `hasher` too, when given).
+    /// Copies `range` (offset, length; the whole object when `None`) of an object (any version
+    /// of it) into a part. The bytes stream from the source file to the staging file, hashed on
+    /// the way (by `hasher` too, when given); a whole object whose MD5 is known is copied
+    /// without reading a byte (see [`Vfs::copy_whole_part`]).
     #[allow(clippy::too_many_arguments)]
     pub async fn upload_part_copy(
         &self,
@@ -310,13 +311,12 @@ impl Vfs {
         key: &str,
         id: &str,
         number: u32,
-        src_bucket: &str,
-        src_key: &str,
+        from: CopyFrom<'_>,
         range: Option<(u64, u64)>,
         mut hasher: Option<Box<dyn BodyHasher>>,
     ) -> Result<PartInfo> {
         let upload_rec = self.open_upload(bucket, key, id)?;
-        let src = self.open_object(src_bucket, src_key).await?;
+        let (src, src_path) = self.open_source(&from).await?;
         let (offset, len) = match range {
             None => (0, src.info.size),
             Some((o, l)) if o.checked_add(l).is_some_and(|end| end <= src.info.size) => (o, l),
@@ -327,6 +327,14 @@ impl Vfs {
                 )))
             }
         };
+        if range.is_none() && hasher.is_none() {
+            if let Some(part) = self
+                .copy_whole_part(bucket, key, id, number, &upload_rec, &src, src_path)
+                .await?
+            {
+                return Ok(part);
+            }
+        }
         let claim = self
             .claim_in_place(bucket, key, id, number, Some(len))
             .await?;
@@ -343,6 +351,65 @@ impl Vfs {
         };
         self.store_part(bucket, key, id, number, upload, rec, placed)
             .await
+    }
+
+    /// A part that is a whole object whose MD5 is known (its ETag is one, or the remote keeps
+    /// it) is the remote's copy of the file, with that MD5 as its ETag: a hard link on a local
+    /// directory, a server-side copy on an object store, no byte read or hashed. `None` when
+    /// that cannot be (the MD5 unknown, source and part on different sides of the write cache,
+    /// the source replaced meanwhile): the caller streams the bytes instead. The part is staged
+    /// rather than written in place, so Complete copies it into the object in the kernel.
+    #[allow(clippy::too_many_arguments)]
+    async fn copy_whole_part(
+        &self,
+        bucket: &str,
+        key: &str,
+        id: &str,
+        number: u32,
+        upload_rec: &UploadRecord,
+        src: &ObjectReader,
+        src_path: String,
+    ) -> Result<Option<PartInfo>> {
+        let etag = src.info.etag.trim_matches('"');
+        let md5 = match etag.len() == 32 && etag.bytes().all(|b| b.is_ascii_hexdigit()) {
+            true => Some(etag.to_ascii_lowercase()),
+            false => src.reader.known_md5(),
+        };
+        let Some(md5) = md5 else {
+            return Ok(None);
+        };
+        if src.in_write_cache != self.in_write_cache(upload_rec.in_cache) {
+            return Ok(None);
+        }
+        let source = Source::file(src_path, Some(src.reader.fingerprint()));
+        let mut upload = match self
+            .store_for(upload_rec.in_cache)
+            .concat(&staging_path(id, number), &[source])
+            .await
+        {
+            Ok(up) => up,
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ESTALE) | Some(libc::ENOENT)) => {
+                return Ok(None)
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let fp = match upload.finish(self.fsync).await {
+            Ok(fp) => fp,
+            Err(e) => {
+                upload.abort().await;
+                return Err(e.into());
+            }
+        };
+        let rec = PartRecord {
+            size: fp.size,
+            etag: md5,
+            mtime_ns: 0,
+            checksum: None,
+            in_place: false,
+        };
+        self.store_part(bucket, key, id, number, upload, rec, None)
+            .await
+            .map(Some)
     }
 
     /// Publishes a staged part and its record (stamped now). A part `placed` in the assembly

@@ -97,7 +97,7 @@ fn open_service(
 fn bucket_option(kind: &str) -> Option<&'static str> {
     match kind {
         "s3" | "gcs" => Some("bucket"),
-        "azblob" => Some("container"),
+        "azblob" | "swift" => Some("container"),
         _ => None,
     }
 }
@@ -299,4 +299,41 @@ where
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| io::Error::other(format!("blocking task failed: {e}")))?
+}
+
+#[cfg(all(test, feature = "opendal"))]
+mod tests {
+    /// Each service rclone.conf maps to takes the options it is given (their builders refuse a
+    /// missing required one), with no network needed to build it.
+    #[tokio::test]
+    async fn every_mapped_service_builds_from_what_rclone_conf_maps_to() {
+        let dir = tempfile::tempdir().unwrap();
+        let conf = dir.path().join("rclone.conf");
+        let token = r#"{"access_token":"A","refresh_token":"R","expiry":"2020-01-01T00:00:00Z"}"#;
+        let pass = s3gate_config::obscure::obscure_with_iv("p", [1; 16]);
+        std::fs::write(
+            &conf,
+            format!(
+                "[gd]\ntype = drive\nclient_id = C\nclient_secret = S\ntoken = {token}\n\
+                 [od]\ntype = onedrive\nclient_id = C\nclient_secret = S\ntoken = {token}\n\
+                 [db]\ntype = dropbox\nclient_id = C\nclient_secret = S\ntoken = {token}\n\
+                 [kf]\ntype = koofr\nuser = u@example.com\npassword = {pass}\n\
+                 [pc]\ntype = pcloud\nusername = u\npassword = {pass}\n\
+                 [ya]\ntype = yandex\ntoken = {{\"access_token\":\"A\"}}\n\
+                 [sw]\ntype = swift\nstorage_url = https://swift.example/v1/AUTH_a\n\
+                 auth_token = T\n"
+            ),
+        )
+        .unwrap();
+        let rclone = s3gate_config::rclone::RcloneConfig::load(&conf).unwrap();
+        for name in ["gd", "od", "db", "kf", "pc", "ya", "sw"] {
+            let s3gate_config::rclone::Resolved::Named { def, .. } = rclone.resolve(name).unwrap()
+            else {
+                panic!("{name}: not a named remote")
+            };
+            if let Err(e) = super::open_service(&def, "bucket/dir") {
+                panic!("{name} ({}): {e}", def.kind);
+            }
+        }
+    }
 }

@@ -21,7 +21,7 @@ use super::{
 };
 
 /// Services whose writes become visible only, and entirely, when closed.
-const ATOMIC_SCHEMES: &[&str] = &["s3", "gcs", "azblob", "memory"];
+const ATOMIC_SCHEMES: &[&str] = &["s3", "gcs", "azblob", "swift", "memory"];
 /// What an upload gathers before sending a piece (object stores need at least 5 MiB per part).
 const WRITE_CHUNK: usize = 8 << 20;
 /// Pieces of one upload in flight at once. With the piece being gathered, the one OpenDAL
@@ -66,13 +66,17 @@ impl OpendalRemote {
             "webdav" => PutTarget::from_options(&options)?.map(Arc::new),
             _ => None,
         };
-        let op = Operator::via_iter(scheme, options)
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?
-            .layer(
-                opendal::layers::RetryLayer::new()
-                    .with_jitter()
-                    .with_notify(RetryLog),
-            );
+        let op = match scheme {
+            // Koofr's URI form reads the account from the path: built from its options instead.
+            "koofr" => Operator::from_iter::<opendal::services::Koofr>(options),
+            _ => Operator::via_iter(scheme, options),
+        }
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?
+        .layer(
+            opendal::layers::RetryLayer::new()
+                .with_jitter()
+                .with_notify(RetryLog),
+        );
         let cap = op.info().capability();
         let atomic = ATOMIC_SCHEMES.contains(&scheme);
         if !atomic && !cap.rename {

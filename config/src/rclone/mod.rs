@@ -22,6 +22,8 @@ use crypto_secretbox::XSalsa20Poly1305;
 use sha2::{Digest, Sha256};
 use unicode_normalization::UnicodeNormalization;
 
+mod services;
+
 use crate::obscure;
 use crate::{ConfigError, RemoteDef, RemoteOption};
 
@@ -560,15 +562,21 @@ fn map_service(o: &Options<'_>, kind: &str) -> Result<RemoteDef, ConfigError> {
                 "missing: every remote of rclone.conf names its type",
             ));
         }
-        other => {
-            return Err(o.refuse_value(
-                "type",
-                &format!(
-                    "rclone type {other:?} is not served by this server (see the README's \
-                     table of rclone types)"
-                ),
-            ))
-        }
+        other => match services::map(o, other, &mut set)? {
+            Some(service) => service,
+            None => {
+                let why = services::why_not(other).map_or_else(
+                    || {
+                        format!(
+                            "rclone type {other:?} is not served by this server (see the \
+                             README's table of rclone types)"
+                        )
+                    },
+                    |why| format!("rclone type {other:?} is not served: {why}"),
+                );
+                return Err(o.refuse_value("type", &why));
+            }
+        },
     };
     Ok(RemoteDef {
         kind: service.into(),
@@ -785,12 +793,94 @@ mod tests {
         refused(f.resolve("a"), "acl");
         refused(f.resolve("b"), "versions");
         refused(f.resolve("c"), "pass");
-        refused(f.resolve("d"), "type");
+        refused(f.resolve("d"), "token");
         refused(f.resolve("e"), "links");
         refused(f.resolve("f"), "vendor");
         refused(f.resolve("g"), "type");
         let e = f.resolve("nowhere").unwrap_err().to_string();
         assert!(e.contains("[nowhere]"), "{e}");
+    }
+
+    #[test]
+    fn drives_map_with_a_token_that_can_be_refreshed() {
+        let token = r#"{"access_token":"ya29.A","token_type":"Bearer","refresh_token":"1//R","expiry":"2026-01-02T15:04:05.999999999+01:00"}"#;
+        let pass = obscure::obscure_with_iv("app-pass", [5; 16]);
+        let f = file(&format!(
+            "[gd]\ntype = drive\nclient_id = me.apps\nclient_secret = S\nscope = drive\n\
+             token = {token}\nteam_drive = \n\n[od]\ntype = onedrive\nclient_id = C\n\
+             client_secret = S\ntoken = {token}\ndrive_id = b!x\ndrive_type = personal\n\
+             [db]\ntype = dropbox\nclient_id = C\nclient_secret = S\ntoken = {token}\n\
+             [kf]\ntype = koofr\nprovider = koofr\nuser = me@example.com\npassword = {pass}\n\
+             [pc]\ntype = pcloud\nusername = me\npassword = {pass}\nhostname = eapi.pcloud.com\n\
+             [sw]\ntype = swift\nstorage_url = https://swift.example/v1/AUTH_a/\n\
+             auth_token = T\n"
+        ));
+        for (name, service) in [("gd", "gdrive"), ("od", "onedrive"), ("db", "dropbox")] {
+            let def = named(f.resolve(name).unwrap()).1;
+            let o = opts(&def);
+            assert_eq!(def.kind, service);
+            assert_eq!(o["refresh_token"], "1//R", "{name}");
+            assert_eq!(o["client_secret"], "S", "{name}");
+            assert!(
+                !o.contains_key("access_token"),
+                "{name}: refreshed, never stale"
+            );
+        }
+        let o = opts(&named(f.resolve("kf").unwrap()).1);
+        assert_eq!(
+            (
+                o["endpoint"].as_str(),
+                o["email"].as_str(),
+                o["password"].as_str()
+            ),
+            ("https://app.koofr.net", "me@example.com", "app-pass")
+        );
+        let o = opts(&named(f.resolve("pc").unwrap()).1);
+        assert_eq!(o["endpoint"], "https://eapi.pcloud.com");
+        assert_eq!(o["password"], "app-pass");
+        let (_, def, _, _) = named(f.resolve("sw").unwrap());
+        let o = opts(&def);
+        assert_eq!(def.kind, "swift");
+        assert_eq!(o["endpoint"], "https://swift.example/v1/AUTH_a");
+        assert_eq!(o["token"], "T");
+        // Secrets stay masked wherever the remote is shown.
+        let shown = toml::to_string(&def).unwrap();
+        assert!(!shown.contains("\"T\""), "{shown}");
+    }
+
+    #[test]
+    fn drives_that_could_not_stay_signed_in_are_refused_by_name() {
+        let no_refresh = r#"{"access_token":"A","expiry":"2099-01-01T00:00:00Z"}"#;
+        let full = r#"{"access_token":"A","refresh_token":"R","expiry":"2020-01-01T00:00:00Z"}"#;
+        let f = file(&format!(
+            "[builtin]\ntype = drive\ntoken = {full}\n[norefresh]\ntype = onedrive\n\
+             client_id = C\nclient_secret = S\ntoken = {no_refresh}\n\
+             [shared]\ntype = drive\nclient_id = C\nclient_secret = S\ntoken = {full}\n\
+             team_drive = 0ABC\n[ro]\ntype = drive\nclient_id = C\nclient_secret = S\n\
+             token = {full}\nscope = drive.readonly\n[sp]\ntype = onedrive\nclient_id = C\n\
+             client_secret = S\ntoken = {full}\ndrive_type = documentLibrary\n\
+             [ya]\ntype = yandex\ntoken = {full}\n[yok]\ntype = yandex\ntoken = {no_refresh}\n\
+             [sw]\ntype = swift\nuser = u\nkey = k\nauth = https://keystone/v3\n\
+             [ftp]\ntype = ftp\nhost = h\n[b2]\ntype = b2\naccount = a\nkey = k\n\
+             [bad]\ntype = dropbox\nclient_id = C\nclient_secret = S\ntoken = not json\n"
+        ));
+        refused(f.resolve("builtin"), "client_id");
+        refused(f.resolve("norefresh"), "token");
+        refused(f.resolve("shared"), "team_drive");
+        refused(f.resolve("ro"), "scope");
+        refused(f.resolve("sp"), "drive_type");
+        refused(f.resolve("ya"), "token");
+        assert_eq!(
+            opts(&named(f.resolve("yok").unwrap()).1)["access_token"],
+            "A",
+            "a Yandex token that has not expired is served as it is"
+        );
+        refused(f.resolve("sw"), "user");
+        refused(f.resolve("bad"), "token");
+        let e = f.resolve("ftp").unwrap_err().to_string();
+        assert!(e.contains("atomically"), "{e}");
+        let e = f.resolve("b2").unwrap_err().to_string();
+        assert!(e.contains("S3-compatible"), "{e}");
     }
 
     #[test]
