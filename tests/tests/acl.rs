@@ -714,3 +714,128 @@ async fn anonymous_form_uploads_reach_public_read_write_buckets_only() {
     assert_eq!(body_of(got).await, b"hello");
     s.s.assert_no_such_key("closed", "up/f.txt").await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn copies_and_multipart_uploads_take_the_acl_they_ask_for() {
+    let s = setup().await;
+    acl_bucket(&s.alice, "src", Some(BucketCannedAcl::Private), None).await;
+    let anon_status = |key: &str| {
+        let url = s.s.url(&format!("/src/{key}"));
+        async move { http().get(url).send().await.unwrap().status().as_u16() }
+    };
+    s.alice
+        .put_object_acl()
+        .bucket("src")
+        .key("k")
+        .acl(ObjectCannedAcl::PublicRead)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anon_status("k").await, 200);
+    // A copy never takes its source's ACL: private unless it asks.
+    s.alice
+        .copy_object()
+        .bucket("src")
+        .key("plain-copy")
+        .copy_source("src/k")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anon_status("plain-copy").await, 403);
+    s.alice
+        .copy_object()
+        .bucket("src")
+        .key("public-copy")
+        .copy_source("src/k")
+        .acl(ObjectCannedAcl::PublicRead)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anon_status("public-copy").await, 200);
+    // A multipart upload's ACL is given to the object at Complete.
+    let up = s
+        .alice
+        .create_multipart_upload()
+        .bucket("src")
+        .key("mp")
+        .acl(ObjectCannedAcl::PublicRead)
+        .send()
+        .await
+        .unwrap();
+    let id = up.upload_id().unwrap();
+    let part = s
+        .alice
+        .upload_part()
+        .bucket("src")
+        .key("mp")
+        .upload_id(id)
+        .part_number(1)
+        .body(b"parts".to_vec().into())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anon_status("mp").await, 403);
+    s.alice
+        .complete_multipart_upload()
+        .bucket("src")
+        .key("mp")
+        .upload_id(id)
+        .multipart_upload(
+            aws_sdk_s3::types::CompletedMultipartUpload::builder()
+                .parts(
+                    aws_sdk_s3::types::CompletedPart::builder()
+                        .part_number(1)
+                        .e_tag(part.e_tag().unwrap())
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anon_status("mp").await, 200);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bucket_owner_preferred_gives_the_bucket_owner_what_is_written_for_it() {
+    let s = setup().await;
+    s.alice
+        .create_bucket()
+        .bucket("pref")
+        .object_ownership(ObjectOwnership::BucketOwnerPreferred)
+        .grant_write("id=b0b")
+        .send()
+        .await
+        .unwrap();
+    let put = |key: &'static str, acl: Option<ObjectCannedAcl>| {
+        s.bob
+            .put_object()
+            .bucket("pref")
+            .key(key)
+            .set_acl(acl)
+            .body(b"x".to_vec().into())
+            .send()
+    };
+    put("given", Some(ObjectCannedAcl::BucketOwnerFullControl))
+        .await
+        .unwrap();
+    put("kept", None).await.unwrap();
+    let alice = &s.alice;
+    let owner = |key: &'static str| async move {
+        let acl = alice.get_object_acl().bucket("pref").key(key).send().await;
+        acl.map(|a| a.owner().unwrap().id().unwrap().to_string())
+            .map_err(|e| status_and_code(&e))
+    };
+    assert_eq!(owner("given").await, Ok("a11ce".to_string()));
+    // Written without it, the object stays its writer's: not even its bucket's owner reads it.
+    assert_eq!(owner("kept").await, Err((403, "AccessDenied".to_string())));
+    let bobs = s
+        .bob
+        .get_object_acl()
+        .bucket("pref")
+        .key("kept")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bobs.owner().unwrap().id(), Some("b0b"));
+}
