@@ -262,7 +262,7 @@ settings! {
                 #[arg(long, env = "S3GATE_AUTH_KEYS_FILE", value_name = "FILE")]
                 auth_keys_file: Option<PathBuf>
             };
-        /// TOML file of `[[users]]` (access_key, secret_key, display_name, canonical_id,
+        /// TOML file of `[[users]]` (access_key, secret_key, display_name, canonical_id, email,
         /// read_only, buckets), read at start and again on SIGHUP.
         users_file: Option<PathBuf> = None,
             flag {

@@ -1,5 +1,5 @@
 //! The bucket configurations this server keeps none of (lifecycle, policy,
-//! ownership controls, encryption, replication, website, public access block, logging,
+//! encryption, replication, website, public access block, logging,
 //! acceleration, request payment), read as S3 answers them for a bucket that has none: a
 //! `404` naming the missing configuration, or the document of the setting's default. Tools
 //! that refresh a bucket's whole state (Terraform's `aws_s3_bucket` reads every one of them)
@@ -21,7 +21,7 @@ enum Unset {
 }
 
 /// Each configuration read, and its answer for a bucket that has none. The messages are S3's.
-const UNSET: [(Op, Unset); 11] = [
+const UNSET: [(Op, Unset); 10] = [
     (
         Op::GetBucketLifecycleConfiguration,
         Unset::Missing(|| {
@@ -31,12 +31,6 @@ const UNSET: [(Op, Unset); 11] = [
     (
         Op::GetBucketPolicy,
         Unset::Missing(|| S3Error::no_such_bucket_policy("The bucket policy does not exist")),
-    ),
-    (
-        Op::GetBucketOwnershipControls,
-        Unset::Missing(|| {
-            S3Error::ownership_controls_not_found("The bucket ownership controls were not found")
-        }),
     ),
     (
         Op::GetBucketEncryption,

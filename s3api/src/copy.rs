@@ -5,6 +5,7 @@
 use actix_web::HttpResponse;
 use s3gate_vfs::{BodyHasher, CopyAttrs, CopyFrom, ObjectInfo};
 
+use crate::acl;
 use crate::checksum::{upload_algorithm, Hasher};
 use crate::ctx::Ctx;
 use crate::error::{S3Error, S3Result};
@@ -74,6 +75,7 @@ pub(crate) async fn copy_object(ctx: &Ctx, src: &CopySource) -> S3Result<HttpRes
     let attrs = CopyAttrs {
         attrs: replace.then(|| attrs_from_request(&ctx.req)).transpose()?,
         tags,
+        acl: acl::for_new_object(ctx, ctx.auth.access_key.as_deref(), None).await?,
         lock: lock_headers::from_request(ctx).await?,
     };
     let info = ctx

@@ -109,6 +109,8 @@ pub(crate) fn attrs_from_pairs<'a>(
         // Set from the body once it checked out.
         checksum: None,
         tags: Vec::new(),
+        // Decided by the bucket's ownership controls (`acl::for_new_object`).
+        acl: None,
         // Asked for by headers the handler checks against the bucket (`lock_headers.rs`).
         lock: Default::default(),
     })

@@ -2,6 +2,7 @@
 //! handler → [`s3gate_vfs::Vfs`] ([`dispatch`]). Handlers are grouped by operation family, one
 //! module each; what they share lives in [`ctx`], [`headers`], [`xml`] and [`copy`].
 
+mod access;
 mod access_log;
 mod acl;
 mod auth;

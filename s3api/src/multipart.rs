@@ -4,7 +4,7 @@
 use actix_web::HttpResponse;
 use s3gate_vfs::{Checksum, PartBody, PartPage, VfsError, MAX_PART_NUMBER};
 
-use crate::acl::{owner, Identity};
+use crate::acl::{self, owner, Identity};
 use crate::checksum::{self, upload_algorithm, Algorithm};
 use crate::ctx::Ctx;
 use crate::error::{S3Error, S3Result};
@@ -21,6 +21,7 @@ const MAX_COMPLETE_BODY: usize = 8 * 1024 * 1024;
 
 pub(crate) async fn create(ctx: &Ctx) -> S3Result<HttpResponse> {
     let mut attrs = attrs_from_request(&ctx.req)?;
+    attrs.acl = acl::for_new_object(ctx, ctx.auth.access_key.as_deref(), None).await?;
     // Kept with the upload, and given to the object at Complete.
     attrs.lock = lock_headers::from_request(ctx).await?;
     let checksum = match ctx.header("x-amz-checksum-algorithm") {

@@ -6,6 +6,7 @@ use actix_web::HttpResponse;
 use futures_util::StreamExt;
 use s3gate_vfs::{ObjectInfo, ObjectReader, PutRequest, VersionDeleted, Versioning, VfsError};
 
+use crate::acl;
 use crate::ctx::Ctx;
 use crate::error::{S3Error, S3Result};
 use crate::headers::{
@@ -206,13 +207,15 @@ async fn open(ctx: &Ctx, version_id: Option<&str>) -> S3Result<ObjectReader> {
 
 pub(crate) async fn put(ctx: &Ctx, payload: Lent) -> S3Result<HttpResponse> {
     let body = ctx.body(payload)?;
+    let mut attrs = attrs_from_request(&ctx.req)?;
+    attrs.acl = acl::for_new_object(ctx, ctx.auth.access_key.as_deref(), None).await?;
     if ctx.key.ends_with('/') && body.declared_len() == Some(0) {
         let info = ctx
             .vfs()
             .create_folder(
                 &ctx.bucket,
                 &ctx.key,
-                attrs_from_request(&ctx.req)?,
+                attrs,
                 write_precondition(&ctx.req).as_ref(),
             )
             .await?;
@@ -220,7 +223,6 @@ pub(crate) async fn put(ctx: &Ctx, payload: Lent) -> S3Result<HttpResponse> {
             .insert_header(("etag", quoted(&info.etag)))
             .finish());
     }
-    let mut attrs = attrs_from_request(&ctx.req)?;
     attrs.lock = lock_headers::from_request(ctx).await?;
     // S3 takes a lock on a write only with a digest of the body it locks.
     if !attrs.lock.is_unset() && ctx.content_md5()?.is_none() && !body.checked_by_client() {

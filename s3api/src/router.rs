@@ -56,6 +56,9 @@ ops! {
     HeadBucket => Read,
     GetBucketLocation => Read,
     GetBucketAcl => Owner,
+    PutBucketAcl => Owner,
+    PutBucketOwnershipControls => Owner,
+    DeleteBucketOwnershipControls => Owner,
     GetBucketVersioning => Owner,
     PutBucketVersioning => Owner,
     PutBucketCors => Owner,
@@ -88,7 +91,8 @@ ops! {
     DeleteObjects => Write,
     HeadObject { version_id: Option<String>, part_number: Option<u32> } => Read,
     GetObject { version_id: Option<String>, part_number: Option<u32> } => Read,
-    GetObjectAcl => Owner,
+    GetObjectAcl { version_id: Option<String> } => Owner,
+    PutObjectAcl { version_id: Option<String> } => Owner,
     GetObjectAttributes {
         version_id: Option<String>,
         attributes: Attributes,
@@ -533,6 +537,9 @@ pub(crate) fn route(
             },
             ("GET", Some("location")) => Op::GetBucketLocation,
             ("GET", Some("acl")) => Op::GetBucketAcl,
+            ("PUT", Some("acl")) => Op::PutBucketAcl,
+            ("PUT", Some("ownershipControls")) => Op::PutBucketOwnershipControls,
+            ("DELETE", Some("ownershipControls")) => Op::DeleteBucketOwnershipControls,
             ("GET", Some("versioning")) => Op::GetBucketVersioning,
             ("PUT", Some("versioning")) => Op::PutBucketVersioning,
             ("PUT", Some("cors")) => Op::PutBucketCors,
@@ -620,7 +627,8 @@ pub(crate) fn route(
                 version_id,
                 part_number: part,
             },
-            ("GET", Some("acl"), _, _) => Op::GetObjectAcl,
+            ("GET", Some("acl"), _, _) => Op::GetObjectAcl { version_id },
+            ("PUT", Some("acl"), _, _) => Op::PutObjectAcl { version_id },
             ("GET", Some("attributes"), _, _) => {
                 let (max_parts, part_number_marker) = attribute_parts(headers)?;
                 Op::GetObjectAttributes {
@@ -812,7 +820,6 @@ mod tests {
     fn sub_resources_never_reach_data_handlers() {
         for (m, q) in [
             (Method::DELETE, "legal-hold"),
-            (Method::PUT, "acl"),
             (Method::DELETE, "website"),
             (Method::DELETE, "retention"),
             (Method::GET, "torrent"),
@@ -822,7 +829,7 @@ mod tests {
             let e = r(m.clone(), "/b/k", q).unwrap_err();
             assert_eq!(e.code, "NotImplemented", "{m} ?{q}");
         }
-        for q in ["policy", "lifecycle", "acl"] {
+        for q in ["policy", "lifecycle"] {
             assert_eq!(r(Method::PUT, "/b", q).unwrap_err().code, "NotImplemented");
         }
         assert_eq!(
@@ -853,7 +860,6 @@ mod tests {
         for (q, op) in [
             ("lifecycle", Op::GetBucketLifecycleConfiguration),
             ("policy", Op::GetBucketPolicy),
-            ("ownershipControls", Op::GetBucketOwnershipControls),
             ("encryption", Op::GetBucketEncryption),
             ("replication", Op::GetBucketReplication),
             ("website", Op::GetBucketWebsite),
@@ -869,6 +875,32 @@ mod tests {
                 assert_eq!(e.code, "NotImplemented", "{m} ?{q}");
             }
         }
+    }
+
+    #[test]
+    fn acls_and_ownership_controls_are_operations() {
+        assert_eq!(r(Method::PUT, "/b", "acl").unwrap().op, Op::PutBucketAcl);
+        assert_eq!(
+            r(Method::PUT, "/b/k", "acl&versionId=3").unwrap().op,
+            Op::PutObjectAcl {
+                version_id: Some("3".into())
+            }
+        );
+        assert_eq!(
+            r(Method::GET, "/b/k", "acl").unwrap().op,
+            Op::GetObjectAcl { version_id: None }
+        );
+        for (m, op) in [
+            (Method::GET, Op::GetBucketOwnershipControls),
+            (Method::PUT, Op::PutBucketOwnershipControls),
+            (Method::DELETE, Op::DeleteBucketOwnershipControls),
+        ] {
+            assert_eq!(r(m, "/b", "ownershipControls").unwrap().op, op);
+        }
+        assert_eq!(
+            r(Method::DELETE, "/b", "acl").unwrap_err().code,
+            "NotImplemented"
+        );
     }
 
     #[test]
@@ -1148,6 +1180,9 @@ mod tests {
             (Op::HeadBucket, Read),
             (Op::GetBucketLocation, Read),
             (Op::GetBucketAcl, Owner),
+            (Op::PutBucketAcl, Owner),
+            (Op::PutBucketOwnershipControls, Owner),
+            (Op::DeleteBucketOwnershipControls, Owner),
             (Op::GetBucketVersioning, Owner),
             (Op::PutBucketVersioning, Owner),
             (Op::PutBucketCors, Owner),
@@ -1203,7 +1238,8 @@ mod tests {
                 },
                 Read,
             ),
-            (Op::GetObjectAcl, Owner),
+            (Op::GetObjectAcl { version_id: None }, Owner),
+            (Op::PutObjectAcl { version_id: None }, Owner),
             (
                 Op::GetObjectAttributes {
                     version_id: None,

@@ -6,6 +6,7 @@
 
 mod common;
 
+mod acl;
 mod auth;
 mod bucket_config;
 mod buckets;

@@ -3,6 +3,7 @@
 //!
 //! `s3api` talks only to [`Vfs`]; nothing here knows HTTP or XML.
 
+mod acl;
 mod bucket;
 mod commit;
 mod delete;
@@ -30,6 +31,7 @@ mod write;
 mod write_cache;
 mod writeback;
 
+pub use acl::{Acl, Grant, Grantee, Group, ObjectOwnership, Permission};
 pub use bucket::cors::CorsRule;
 pub use bucket::{BucketRecord, Versioning};
 pub use error::{Result, VfsError};

@@ -1,34 +1,51 @@
-//! Tags changed in place. An object's tag set is part of its record ([`ObjectAttrs::tags`]):
-//! set with the object (PUT, copy, Complete), gone with it, and replaced whole by
-//! [`Vfs::set_object_tags`]. Such a change is no new version of the object: its file, ETag and
-//! Last-Modified stay as they are, and only the record changes, through the commit point, under
-//! the key's lock, so that the tags land on the object there at that moment and never on a
-//! record that a publish running alongside is about to replace.
+//! Tags and ACLs changed in place. An object's tag set and ACL are part of its record
+//! ([`ObjectAttrs`]): set with the object (PUT, copy, Complete), gone with it, and replaced whole
+//! by [`Vfs::set_object_tags`] and [`Vfs::set_object_acl`]. Such a change is no new version of
+//! the object: its file, ETag and Last-Modified stay as they are, and only the record changes,
+//! through the commit point, under the key's lock, so that the change lands on the object there
+//! at that moment and never on a record that a publish running alongside is about to replace.
 //!
-//! [`ObjectAttrs::tags`]: crate::index::ObjectAttrs::tags
+//! [`ObjectAttrs`]: crate::index::ObjectAttrs
 
+use crate::acl::Acl;
 use crate::commit::{At, Change};
 use crate::error::{Result, VfsError};
+use crate::index::ObjectAttrs;
 use crate::key;
 use crate::version::VersionRef;
 use crate::vfs::Vfs;
 
-/// The tag set of one version of the object (the current one when `version` is `None`)
-/// becomes `tags`.
-struct Retag {
-    version: Option<VersionRef>,
-    tags: Vec<(String, String)>,
+/// One of the object's attributes that change without a new version.
+enum Attr {
+    Tags(Vec<(String, String)>),
+    Acl(Option<Acl>),
 }
 
-impl Change for Retag {
+impl Attr {
+    fn onto(self, attrs: &mut ObjectAttrs) {
+        match self {
+            Attr::Tags(tags) => attrs.tags = tags,
+            Attr::Acl(acl) => attrs.acl = acl,
+        }
+    }
+}
+
+/// The change of an attribute of the current version, or of the version a client names
+/// (`versionId`), whose row in the version store changes instead.
+struct Restamp {
+    attr: Attr,
+    version: Option<VersionRef>,
+}
+
+impl Change for Restamp {
     type Done = ();
 
     async fn apply(self, vfs: &Vfs, at: At<'_>) -> Result<()> {
-        let tags = self.tags;
+        let attr = self.attr;
         if !at.key.ends_with('/') {
             return vfs
                 .edit_version(at, self.version, |attrs| {
-                    attrs.tags = tags;
+                    attr.onto(attrs);
                     Ok(())
                 })
                 .await;
@@ -44,7 +61,7 @@ impl Change for Retag {
         if self.version.is_some_and(|v| v != VersionRef::Null) {
             return Err(VfsError::NoSuchVersion);
         }
-        meta.attrs.tags = tags;
+        attr.onto(&mut meta.attrs);
         vfs.index.put(at.bucket, at.key, &meta).await
     }
 
@@ -61,6 +78,29 @@ impl Vfs {
         key: &str,
         version: Option<&str>,
         tags: Vec<(String, String)>,
+    ) -> Result<()> {
+        self.restamp(bucket, key, version, Attr::Tags(tags)).await
+    }
+
+    /// Replaces the ACL of the object at `key` (none: its owner's full control only), of its
+    /// current version or of the one named, leaving its content, ETag and Last-Modified as
+    /// they are.
+    pub async fn set_object_acl(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: Option<&str>,
+        acl: Option<Acl>,
+    ) -> Result<()> {
+        self.restamp(bucket, key, version, Attr::Acl(acl)).await
+    }
+
+    async fn restamp(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: Option<&str>,
+        attr: Attr,
     ) -> Result<()> {
         let version = version
             .map(|v| VersionRef::parse(v).ok_or_else(|| VfsError::InvalidVersion(v.into())))
@@ -80,7 +120,7 @@ impl Vfs {
             key,
             path: &path,
         };
-        self.commit(at, None, Retag { version, tags }).await
+        self.commit(at, None, Restamp { attr, version }).await
     }
 }
 
