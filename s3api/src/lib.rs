@@ -19,6 +19,7 @@ mod error;
 pub mod fuzzing;
 mod headers;
 mod intake;
+mod lifecycle;
 mod list;
 mod metrics;
 mod multipart;

@@ -13,6 +13,7 @@ use crate::headers::{
     version_header, write_precondition, Decision, Overrides,
 };
 use crate::intake::Lent;
+use crate::lifecycle;
 use crate::xml::{parse_delete, xml_ok, Xml};
 /// How many deletes of one DeleteObjects run at once.
 const DELETE_CONCURRENCY: usize = 32;
@@ -147,6 +148,9 @@ pub(crate) async fn get(
     let mut resp = HttpResponse::build(status);
     object_headers(&mut resp, info, &overrides);
     version_header(&mut resp, info);
+    if version_id.is_none() {
+        lifecycle::expiration_header(ctx, info, &mut resp).await?;
+    }
     // A stored checksum describes the whole object: never sent with a part of it.
     let whole = status == StatusCode::OK && part_number.is_none();
     if whole
@@ -231,6 +235,7 @@ pub(crate) async fn put(ctx: &Ctx, payload: Lent) -> S3Result<HttpResponse> {
     resp.insert_header(("etag", quoted(&info.etag)));
     checksum_headers(&mut resp, info.attrs.checksum.as_ref());
     version_header(&mut resp, &info);
+    lifecycle::expiration_header(ctx, &info, &mut resp).await?;
     Ok(resp.finish())
 }
 

@@ -61,8 +61,10 @@ ops! {
     PutBucketCors => Owner,
     GetBucketCors => Owner,
     DeleteBucketCors => Owner,
-    // The configuration reads a bucket that has none of it answers (`bucket_config.rs`).
+    PutBucketLifecycleConfiguration => Owner,
     GetBucketLifecycleConfiguration => Owner,
+    DeleteBucketLifecycle => Owner,
+    // The configuration reads a bucket that has none of it answers (`bucket_config.rs`).
     GetObjectLockConfiguration => Owner,
     GetBucketPolicy => Owner,
     GetBucketOwnershipControls => Owner,
@@ -533,7 +535,9 @@ pub(crate) fn route(
             ("PUT", Some("cors")) => Op::PutBucketCors,
             ("GET", Some("cors")) => Op::GetBucketCors,
             ("DELETE", Some("cors")) => Op::DeleteBucketCors,
+            ("PUT", Some("lifecycle")) => Op::PutBucketLifecycleConfiguration,
             ("GET", Some("lifecycle")) => Op::GetBucketLifecycleConfiguration,
+            ("DELETE", Some("lifecycle")) => Op::DeleteBucketLifecycle,
             ("GET", Some("object-lock")) => Op::GetObjectLockConfiguration,
             ("GET", Some("policy")) => Op::GetBucketPolicy,
             ("GET", Some("ownershipControls")) => Op::GetBucketOwnershipControls,
@@ -812,7 +816,7 @@ mod tests {
             let e = r(m.clone(), "/b/k", q).unwrap_err();
             assert_eq!(e.code, "NotImplemented", "{m} ?{q}");
         }
-        for q in ["policy", "lifecycle", "acl"] {
+        for q in ["policy", "acl"] {
             assert_eq!(r(Method::PUT, "/b", q).unwrap_err().code, "NotImplemented");
         }
         assert_eq!(
@@ -837,11 +841,23 @@ mod tests {
         );
     }
 
+    #[test]
+    fn lifecycle_is_set_read_and_removed_on_a_bucket() {
+        for (m, op) in [
+            (Method::PUT, Op::PutBucketLifecycleConfiguration),
+            (Method::GET, Op::GetBucketLifecycleConfiguration),
+            (Method::DELETE, Op::DeleteBucketLifecycle),
+        ] {
+            assert_eq!(r(m.clone(), "/b", "lifecycle").unwrap().op, op, "{m}");
+            let e = r(m.clone(), "/b/k", "lifecycle").unwrap_err();
+            assert_eq!(e.code, "NotImplemented", "{m} on a key");
+        }
+    }
+
     /// Each configuration read is an operation of its own; setting or removing one is not.
     #[test]
     fn configuration_reads_are_operations() {
         for (q, op) in [
-            ("lifecycle", Op::GetBucketLifecycleConfiguration),
             ("object-lock", Op::GetObjectLockConfiguration),
             ("policy", Op::GetBucketPolicy),
             ("ownershipControls", Op::GetBucketOwnershipControls),
@@ -1103,7 +1119,9 @@ mod tests {
             (Op::PutBucketCors, Owner),
             (Op::GetBucketCors, Owner),
             (Op::DeleteBucketCors, Owner),
+            (Op::PutBucketLifecycleConfiguration, Owner),
             (Op::GetBucketLifecycleConfiguration, Owner),
+            (Op::DeleteBucketLifecycle, Owner),
             (Op::GetObjectLockConfiguration, Owner),
             (Op::GetBucketPolicy, Owner),
             (Op::GetBucketOwnershipControls, Owner),

@@ -19,6 +19,7 @@ mod get;
 mod hostile;
 mod key_safety;
 mod keys;
+mod lifecycle;
 mod list;
 mod list_model;
 mod metadata;

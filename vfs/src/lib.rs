@@ -10,6 +10,7 @@ mod error;
 mod folder;
 mod index;
 mod key;
+mod lifecycle;
 mod list;
 mod list_versions;
 mod locks;
@@ -29,6 +30,9 @@ mod write_cache;
 mod writeback;
 
 pub use bucket::cors::CorsRule;
+pub use bucket::lifecycle::{
+    Expiration, FilterShape, LifecycleFilter, LifecycleRule, NoncurrentExpiration,
+};
 pub use bucket::{BucketRecord, Versioning};
 pub use error::{Result, VfsError};
 pub use index::{

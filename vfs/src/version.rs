@@ -34,7 +34,7 @@ use crate::error::{Result, VfsError};
 use crate::index::{Index, ObjectMeta};
 use crate::key::{self, RESERVED_DIR};
 use crate::meta::{Edit, StoreError, Tree};
-use crate::object::{now_ns, ObjectInfo, ObjectReader};
+use crate::object::{now_ns, ObjectInfo, ObjectReader, Precondition};
 use crate::remote::{Fingerprint, Remote};
 use crate::vfs::Vfs;
 
@@ -590,6 +590,17 @@ impl Vfs {
         bucket: &str,
         key: &str,
     ) -> Result<Option<VersionDeleted>> {
+        self.add_delete_marker_if(bucket, key, None).await
+    }
+
+    /// [`Vfs::add_delete_marker`], only while `precondition` holds on the current version
+    /// (lifecycle expiration: an object rewritten meanwhile stays).
+    pub(crate) async fn add_delete_marker_if(
+        &self,
+        bucket: &str,
+        key: &str,
+        precondition: Option<&Precondition>,
+    ) -> Result<Option<VersionDeleted>> {
         self.head_bucket(bucket).await?;
         let path = key::object_path(bucket, key)?;
         let at = At {
@@ -597,7 +608,7 @@ impl Vfs {
             key,
             path: &path,
         };
-        let done = self.commit(at, None, Mark).await?;
+        let done = self.commit(at, precondition, Mark).await?;
         self.remove_empty_parents(&path).await;
         Ok(done)
     }

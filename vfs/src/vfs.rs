@@ -61,6 +61,8 @@ pub struct Vfs {
     pub(crate) known_buckets: KnownBuckets,
     /// Where the ids of new versions come from.
     pub(crate) version_ids: crate::version::VersionIds,
+    /// How long "a day" of lifecycle rules lasts, in nanoseconds (`--lifecycle-day`).
+    pub(crate) lifecycle_day: i64,
 }
 
 /// The read cache and its counters.
@@ -130,6 +132,11 @@ impl Vfs {
                 .is_none()
                 .then(|| config.remote.path.clone()),
             own_writes: Default::default(),
+            lifecycle_day: config
+                .vfs
+                .lifecycle_day
+                .as_nanos()
+                .clamp(1, i64::MAX as u128) as i64,
         };
         vfs.finish_deletes().await?;
         vfs.versions().recover().await?;

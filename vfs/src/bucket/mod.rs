@@ -18,6 +18,7 @@ use crate::vfs::Vfs;
 
 pub(crate) mod cors;
 pub(crate) mod known;
+pub(crate) mod lifecycle;
 
 /// What the index keeps of a bucket. Every field but `created_ns` has a serde default, so
 /// that configuration added later reads as unset in records written before it.
@@ -39,6 +40,10 @@ pub struct BucketRecord {
     /// The bucket's tags, sorted by key; none when it has no tag set.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<(String, String)>,
+    /// The bucket's lifecycle rules (PutBucketLifecycleConfiguration), in the order given;
+    /// none when not configured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lifecycle: Option<Vec<lifecycle::LifecycleRule>>,
 }
 
 /// A bucket's versioning state, as S3 names it: never enabled, enabled, or suspended.
