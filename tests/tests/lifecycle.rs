@@ -736,3 +736,24 @@ async fn a_rewritten_object_is_not_expired_by_its_old_date() {
     assert_eq!(s.get("bkt", "obj").await, b"new");
     gone(&s, "bkt", "obj").await;
 }
+
+/// A file another program puts in the served directory falls under the rules once the server
+/// has seen it.
+#[tokio::test(flavor = "multi_thread")]
+async fn files_written_by_other_programs_expire_too() {
+    let s = short_days().await;
+    set_rules(
+        &s,
+        "bkt",
+        "<Rule><ID>r</ID><Filter/><Status>Enabled</Status>\
+         <Expiration><Days>1</Days></Expiration></Rule>",
+    )
+    .await;
+    std::fs::write(s.path_of("bkt", "outside"), b"from elsewhere").unwrap();
+    eventually("the file seen by the server", || async {
+        exists(&s, "bkt", "outside").await
+    })
+    .await;
+    gone(&s, "bkt", "outside").await;
+    assert!(!s.path_of("bkt", "outside").exists());
+}

@@ -512,3 +512,147 @@ impl Vfs {
             .map(|(due, id)| (time_from_ns(due), id.to_string()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bucket::lifecycle::{LifecycleFilter, NoncurrentExpiration};
+    use crate::remote::Fingerprint;
+    use crate::version::VersionId;
+
+    const DAY: i64 = 1_000;
+
+    fn meta(written: i64) -> ObjectMeta {
+        ObjectMeta {
+            fingerprint: Fingerprint {
+                size: 1,
+                mtime_ns: written,
+                id: 0,
+            },
+            etag: "e".into(),
+            version: None,
+            attrs: Default::default(),
+            parts: Vec::new(),
+            modified_ns: None,
+            in_write_cache: false,
+        }
+    }
+
+    fn row(seq: u64, made: i64, noncurrent: i64, marker: bool) -> VersionRecord {
+        VersionRecord {
+            id: VersionId {
+                seq,
+                ms: 0,
+                null: false,
+            },
+            object: (!marker).then(|| meta(made)),
+            file: None,
+            made_ns: made,
+            noncurrent_ns: noncurrent,
+        }
+    }
+
+    fn rule(
+        expiration: Option<Expiration>,
+        noncurrent: Option<NoncurrentExpiration>,
+    ) -> LifecycleRule {
+        LifecycleRule {
+            id: "r".into(),
+            enabled: true,
+            filter: LifecycleFilter::default(),
+            expiration,
+            noncurrent_expiration: noncurrent,
+            abort_upload_days: None,
+        }
+    }
+
+    fn dropped(acts: &[Act]) -> Vec<String> {
+        acts.iter()
+            .filter_map(|a| match a {
+                Act::DropVersion(id) => Some(id.clone()),
+                Act::ExpireCurrent { .. } => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_current_version_expires_at_its_day_and_not_before() {
+        let rules = [rule(Some(Expiration::Days(2)), None)];
+        let state = KeyState {
+            current: Some(meta(500)),
+            rows: Vec::new(),
+        };
+        let (acts, next) = plan(&rules, "k", &state, 2_999, DAY);
+        assert!(acts.is_empty());
+        assert_eq!(next, Some(3_000));
+        let (acts, next) = plan(&rules, "k", &state, 3_000, DAY);
+        assert!(matches!(
+            &acts[..],
+            [Act::ExpireCurrent { written: 500, .. }]
+        ));
+        assert_eq!(next, None);
+    }
+
+    #[test]
+    fn noncurrent_versions_count_from_when_they_were_replaced_and_keep_the_newer_ones() {
+        let nc = NoncurrentExpiration {
+            days: 1,
+            newer_versions: Some(1),
+        };
+        let rules = [rule(None, Some(nc))];
+        // Newest first: replaced at 3500, 2500 and (a marker, which keeps no time) when the
+        // version above it was made, 1200.
+        let state = KeyState {
+            current: Some(meta(3_500)),
+            rows: vec![
+                row(3, 2_500, 3_500, false),
+                row(2, 1_200, 2_500, false),
+                row(1, 1_000, 0, true),
+            ],
+        };
+        let (acts, next) = plan(&rules, "k", &state, 10_000, DAY);
+        assert_eq!(dropped(&acts).len(), 2, "the newest noncurrent one is kept");
+        assert!(!dropped(&acts).contains(&state.rows[0].id.to_string()));
+        assert_eq!(next, None);
+        // Due at the midnight after a day past 2500 (4000) and 1200 (3000).
+        let (acts, next) = plan(&rules, "k", &state, 2_999, DAY);
+        assert_eq!((acts, next), (vec![], Some(3_000)));
+        let (acts, next) = plan(&rules, "k", &state, 3_000, DAY);
+        assert_eq!(dropped(&acts), vec![state.rows[2].id.to_string()]);
+        assert_eq!(next, Some(4_000));
+    }
+
+    #[test]
+    fn a_marker_goes_only_when_it_is_the_last_version() {
+        let rules = [rule(Some(Expiration::ExpiredObjectDeleteMarker), None)];
+        let alone = KeyState {
+            current: None,
+            rows: vec![row(2, 1_000, 0, true)],
+        };
+        let (acts, _) = plan(&rules, "k", &alone, 1_000, DAY);
+        assert_eq!(dropped(&acts), vec![alone.rows[0].id.to_string()]);
+        let covering = KeyState {
+            current: None,
+            rows: vec![row(2, 1_000, 0, true), row(1, 500, 1_000, false)],
+        };
+        assert_eq!(plan(&rules, "k", &covering, 9_000, DAY), (vec![], None));
+    }
+
+    #[test]
+    fn due_entries_read_back() {
+        let k = entry_key(42, UPLOAD, "bkt", "a/b", Some("id"));
+        let e = parse_entry(&k).unwrap();
+        assert_eq!(
+            (
+                e.kind,
+                e.bucket.as_str(),
+                e.key.as_str(),
+                e.upload.as_deref()
+            ),
+            (UPLOAD, "bkt", "a/b", Some("id"))
+        );
+        let e = parse_entry(&entry_key(7, KEY, "bkt", "k", None)).unwrap();
+        assert_eq!((e.kind, e.key.as_str(), e.upload), (KEY, "k", None));
+        assert!(entry_key(1, KEY, "b", "z", None) < entry_key(2, KEY, "a", "a", None));
+    }
+}
