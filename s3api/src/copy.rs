@@ -8,7 +8,9 @@ use s3gate_vfs::{BodyHasher, CopyAttrs, CopyFrom, ObjectInfo};
 use crate::checksum::{upload_algorithm, Hasher};
 use crate::ctx::Ctx;
 use crate::error::{S3Error, S3Result};
-use crate::headers::{attrs_from_request, evaluate, version_header, write_precondition, Decision};
+use crate::headers::{
+    attrs_from_request, evaluate, expiration_header, version_header, write_precondition, Decision,
+};
 use crate::router::CopySource;
 use crate::tags;
 use crate::xml::{xml_ok, Xml};
@@ -84,6 +86,7 @@ pub(crate) async fn copy_object(ctx: &Ctx, src: &CopySource) -> S3Result<HttpRes
         .etag(&info.etag);
     let mut resp = HttpResponse::Ok();
     version_header(&mut resp, &info);
+    expiration_header(&mut resp, ctx.vfs(), &ctx.bucket, &ctx.key, &info)?;
     Ok(resp.content_type("application/xml").body(x.finish()))
 }
 

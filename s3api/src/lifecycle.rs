@@ -1,15 +1,13 @@
 //! A bucket's lifecycle configuration (Put/Get/DeleteBucketLifecycleConfiguration, kept in its
-//! record), checked as S3 checks it, and the `x-amz-expiration` header of objects a rule
-//! expires. The rules run in the VFS (`lifecycle.rs` there), from housekeeping.
+//! record), checked as S3 checks it and read back as S3 normalises it. The rules run in the VFS
+//! (`lifecycle.rs` there), from housekeeping; the `x-amz-expiration` header of objects they
+//! expire is written with the other object headers (`headers.rs`).
 //!
 //! Transitions move objects between storage classes this server does not have: a rule asking
 //! for one is refused (`NotImplemented`), never stored and ignored.
 
-use actix_web::http::header::HeaderValue;
-use actix_web::{HttpResponse, HttpResponseBuilder};
-use s3gate_vfs::{
-    Expiration, FilterShape, LifecycleFilter, LifecycleRule, NoncurrentExpiration, ObjectInfo,
-};
+use actix_web::HttpResponse;
+use s3gate_vfs::{Expiration, FilterShape, LifecycleFilter, LifecycleRule, NoncurrentExpiration};
 use time::format_description::well_known::Rfc3339;
 
 use crate::ctx::Ctx;
@@ -56,30 +54,6 @@ pub(crate) async fn get(ctx: &Ctx) -> S3Result<HttpResponse> {
 pub(crate) async fn delete(ctx: &Ctx) -> S3Result<HttpResponse> {
     ctx.vfs().set_lifecycle(&ctx.bucket, None).await?;
     Ok(HttpResponse::NoContent().finish())
-}
-
-/// Adds `x-amz-expiration` to the answer about `info`, the current version of the request's
-/// key, when a rule of its bucket expires it.
-pub(crate) async fn expiration_header(
-    ctx: &Ctx,
-    info: &ObjectInfo,
-    resp: &mut HttpResponseBuilder,
-) -> S3Result<()> {
-    let Some(rules) = ctx.bucket_record().await?.lifecycle.as_deref() else {
-        return Ok(());
-    };
-    if let Some((when, rule)) = ctx.vfs().expiration(rules, &ctx.key, info) {
-        let value = format!(
-            "expiry-date=\"{}\", rule-id=\"{}\"",
-            httpdate::fmt_http_date(when),
-            rule.replace('\\', "\\\\").replace('"', "\\\"")
-        );
-        // A rule ID that is no header text (a control character) leaves the header out.
-        if let Ok(v) = HeaderValue::from_str(&value) {
-            resp.insert_header(("x-amz-expiration", v));
-        }
-    }
-    Ok(())
 }
 
 fn write_rule(x: &mut Xml, rule: &LifecycleRule) {

@@ -9,11 +9,10 @@ use s3gate_vfs::{ObjectInfo, ObjectReader, PutRequest, VersionDeleted, Versionin
 use crate::ctx::Ctx;
 use crate::error::{S3Error, S3Result};
 use crate::headers::{
-    attrs_from_request, checksum_headers, etag_precondition, evaluate, object_headers, quoted,
-    version_header, write_precondition, Decision, Overrides,
+    attrs_from_request, checksum_headers, etag_precondition, evaluate, expiration_header,
+    object_headers, quoted, version_header, write_precondition, Decision, Overrides,
 };
 use crate::intake::Lent;
-use crate::lifecycle;
 use crate::xml::{parse_delete, xml_ok, Xml};
 /// How many deletes of one DeleteObjects run at once.
 const DELETE_CONCURRENCY: usize = 32;
@@ -149,7 +148,7 @@ pub(crate) async fn get(
     object_headers(&mut resp, info, &overrides);
     version_header(&mut resp, info);
     if version_id.is_none() {
-        lifecycle::expiration_header(ctx, info, &mut resp).await?;
+        expiration_header(&mut resp, ctx.vfs(), &ctx.bucket, &ctx.key, info)?;
     }
     // A stored checksum describes the whole object: never sent with a part of it.
     let whole = status == StatusCode::OK && part_number.is_none();
@@ -235,7 +234,7 @@ pub(crate) async fn put(ctx: &Ctx, payload: Lent) -> S3Result<HttpResponse> {
     resp.insert_header(("etag", quoted(&info.etag)));
     checksum_headers(&mut resp, info.attrs.checksum.as_ref());
     version_header(&mut resp, &info);
-    lifecycle::expiration_header(ctx, &info, &mut resp).await?;
+    expiration_header(&mut resp, ctx.vfs(), &ctx.bucket, &ctx.key, &info)?;
     Ok(resp.finish())
 }
 

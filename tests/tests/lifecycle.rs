@@ -419,7 +419,8 @@ async fn transitions_are_not_implemented() {
 }
 
 /// In an unversioned bucket an expired object is deleted; objects the filter does not select
-/// stay; PUT, HEAD and GET say when an object expires and by which rule.
+/// stay; PUT, HEAD, GET, CopyObject and CompleteMultipartUpload say when an object expires
+/// and by which rule.
 #[tokio::test(flavor = "multi_thread")]
 async fn objects_expire_and_say_when() {
     let s = short_days().await;
@@ -456,6 +457,59 @@ async fn objects_expire_and_say_when() {
     let get = s.get_object("bkt", "tmp/a").await;
     assert_eq!(get.expiration(), put.expiration());
     assert_eq!(s.head("bkt", "keep/a").await.expiration(), None);
+    // CopyObject and CompleteMultipartUpload say it too.
+    let copy = s
+        .client
+        .copy_object()
+        .bucket("bkt")
+        .key("tmp/copy")
+        .copy_source("bkt/keep/a")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(parse_expiration(copy.expiration().unwrap()).1, "tmp-rule");
+    let id = s
+        .client
+        .create_multipart_upload()
+        .bucket("bkt")
+        .key("tmp/mp")
+        .send()
+        .await
+        .unwrap()
+        .upload_id()
+        .unwrap()
+        .to_string();
+    let part = s
+        .client
+        .upload_part()
+        .bucket("bkt")
+        .key("tmp/mp")
+        .upload_id(&id)
+        .part_number(1)
+        .body(b"part".to_vec().into())
+        .send()
+        .await
+        .unwrap();
+    let done = s
+        .client
+        .complete_multipart_upload()
+        .bucket("bkt")
+        .key("tmp/mp")
+        .upload_id(&id)
+        .multipart_upload(
+            aws_sdk_s3::types::CompletedMultipartUpload::builder()
+                .parts(
+                    aws_sdk_s3::types::CompletedPart::builder()
+                        .part_number(1)
+                        .e_tag(part.e_tag().unwrap())
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(parse_expiration(done.expiration().unwrap()).1, "tmp-rule");
     // Two "days" after the write, rounded up to the next whole one.
     let written = SystemTime::now();
     let after = when

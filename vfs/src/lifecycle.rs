@@ -494,22 +494,28 @@ impl Vfs {
         }
     }
 
-    /// When the current version `info` of `key` expires under `rules`, and by which rule: what
-    /// `x-amz-expiration` says.
+    /// When the current version `info` of `bucket/key` expires under the bucket's enabled
+    /// rules, and by which rule: what `x-amz-expiration` says. Read from the index alone (no
+    /// call to the remote): it is asked on every PUT, HEAD and GET.
     pub fn expiration(
         &self,
-        rules: &[LifecycleRule],
+        bucket: &str,
         key: &str,
         info: &ObjectInfo,
-    ) -> Option<(SystemTime, String)> {
+    ) -> Result<Option<(SystemTime, String)>> {
+        let Some((rules, _)) = active_rules(self, bucket)? else {
+            return Ok(None);
+        };
         let subject = Subject {
             key,
             size: Some(info.size),
             tags: &info.attrs.tags,
         };
         let written = crate::remote::ns_from_time(info.last_modified);
-        current_expiry(rules, &subject, written, self.lifecycle_day)
-            .map(|(due, id)| (time_from_ns(due), id.to_string()))
+        Ok(
+            current_expiry(&rules, &subject, written, self.lifecycle_day)
+                .map(|(due, id)| (time_from_ns(due), id.to_string())),
+        )
     }
 }
 
