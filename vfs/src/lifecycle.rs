@@ -9,10 +9,10 @@
 //! made stale (an object rewritten, a rule removed) costs one look and does nothing, and a pass
 //! costs what is due, not the size of the buckets.
 //!
-//! Entries are made when a key changes (after every commit, in a bucket that has rules), when
-//! an upload starts, and for a whole bucket when its rules are set: that one walks the bucket.
-//! An entry is removed before it is acted on, so a crash mid-pass loses that hint until the
-//! key next changes or the rules are set again.
+//! Entries are made when a key changes (after every commit, in a bucket that has rules, and when
+//! a rescan or the watch corrects its record), when an upload starts, and for a whole bucket
+//! when its rules are set: that one walks the bucket. An entry is removed once acted on, so a
+//! crash mid-pass leaves it to the next pass, which looks at the key afresh.
 
 use std::time::SystemTime;
 
@@ -367,13 +367,8 @@ impl Vfs {
                 break;
             }
             seen += batch.len();
-            let removal = batch
-                .iter()
-                .map(|(k, _)| Edit::Delete(Tree::Due, k.clone()))
-                .collect();
-            self.index.apply(removal).await?;
-            for (k, _) in batch {
-                let Some(e) = parse_entry(&k) else {
+            for (k, _) in &batch {
+                let Some(e) = parse_entry(k) else {
                     continue;
                 };
                 acted += match (e.kind, e.upload) {
@@ -382,6 +377,13 @@ impl Vfs {
                     _ => 0,
                 };
             }
+            // Removed once acted on: what acting entered is due after `now`, so never one of
+            // these.
+            let removal = batch
+                .into_iter()
+                .map(|(k, _)| Edit::Delete(Tree::Due, k))
+                .collect();
+            self.index.apply(removal).await?;
         }
         Ok(acted)
     }
@@ -490,7 +492,14 @@ impl Vfs {
         match self.abort_multipart(bucket, key, id).await {
             Ok(()) => Ok(1),
             Err(VfsError::NoSuchUpload) => Ok(0),
-            Err(e) => Err(e),
+            Err(e) => {
+                tracing::warn!(bucket, key, upload = id, error = %e, "lifecycle abort failed");
+                let entry = entry_key(now + self.lifecycle_day, UPLOAD, bucket, key, Some(id));
+                self.index
+                    .apply(vec![Edit::Put(Tree::Due, entry, vec![])])
+                    .await?;
+                Ok(0)
+            }
         }
     }
 
