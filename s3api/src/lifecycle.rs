@@ -167,7 +167,7 @@ fn only<'a>(node: &'a xml::Node, name: &str) -> S3Result<Option<&'a xml::Node>> 
 }
 
 fn parse_rule(node: &xml::Node) -> S3Result<LifecycleRule> {
-    const KNOWN: [&str; 10] = [
+    const KNOWN: [&str; 9] = [
         "ID",
         "Status",
         "Filter",
@@ -177,7 +177,6 @@ fn parse_rule(node: &xml::Node) -> S3Result<LifecycleRule> {
         "AbortIncompleteMultipartUpload",
         "Transition",
         "NoncurrentVersionTransition",
-        "Transitions",
     ];
     if let Some(c) = node
         .children
@@ -186,7 +185,11 @@ fn parse_rule(node: &xml::Node) -> S3Result<LifecycleRule> {
     {
         return Err(malformed(&format!("unexpected {} in a Rule", c.name)));
     }
-    if node.children.iter().any(|c| c.name.contains("Transition")) {
+    if node
+        .children
+        .iter()
+        .any(|c| c.name == "Transition" || c.name == "NoncurrentVersionTransition")
+    {
         return Err(S3Error::not_implemented(
             "Transitions to other storage classes are not implemented by this server: it has one storage class",
         ));

@@ -548,12 +548,14 @@ async fn a_past_date_expires_what_the_rule_selects() {
     assert!(exists(&s, "bkt", "new/a").await);
 }
 
-/// In a versioned bucket expiration adds a delete marker; the version stays, noncurrent.
+/// In a versioned bucket expiration adds a delete marker; the version stays, noncurrent. A
+/// `dir/` folder, which keeps no versions, is removed.
 #[tokio::test(flavor = "multi_thread")]
 async fn in_a_versioned_bucket_expiration_adds_a_delete_marker() {
     let s = short_days().await;
     enable_versioning(&s, "bkt").await;
     let v1 = put_version(&s, "bkt", "obj", b"one").await;
+    s.put("bkt", "dir/", Vec::new()).await;
     set_rules(
         &s,
         "bkt",
@@ -562,6 +564,9 @@ async fn in_a_versioned_bucket_expiration_adds_a_delete_marker() {
     )
     .await;
     gone(&s, "bkt", "obj").await;
+    // A folder keeps no versions: it simply goes.
+    gone(&s, "bkt", "dir/").await;
+    assert!(versions(&s, "bkt", "dir/").await.is_empty());
     let all = versions(&s, "bkt", "obj").await;
     assert_eq!(all.len(), 2, "{all:?}");
     assert!(all[0].starts_with("M:"), "{all:?}");

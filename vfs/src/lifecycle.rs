@@ -215,15 +215,8 @@ impl Vfs {
         Ok(next.map(|due| Edit::Put(Tree::Due, entry_key(due, KEY, bucket, key, None), vec![])))
     }
 
-    /// The due entry of an upload under `rules`, if any rule will abort it.
-    fn upload_entry(
-        &self,
-        rules: &[LifecycleRule],
-        bucket: &str,
-        key: &str,
-        id: &str,
-        initiated: i64,
-    ) -> Option<Edit> {
+    /// When `rules` abort an upload of `key` begun at `initiated`, if any does.
+    fn upload_due(&self, rules: &[LifecycleRule], key: &str, initiated: i64) -> Option<i64> {
         let subject = Subject {
             key,
             size: None,
@@ -235,13 +228,20 @@ impl Vfs {
             .filter_map(|r| r.abort_upload_days)
             .map(|d| due_after(initiated, d, self.lifecycle_day))
             .min()
-            .map(|due| {
-                Edit::Put(
-                    Tree::Due,
-                    entry_key(due, UPLOAD, bucket, key, Some(id)),
-                    vec![],
-                )
-            })
+    }
+
+    /// The due entry of an upload under `rules`, if any rule will abort it.
+    fn upload_entry(
+        &self,
+        rules: &[LifecycleRule],
+        bucket: &str,
+        key: &str,
+        id: &str,
+        initiated: i64,
+    ) -> Option<Edit> {
+        let due = self.upload_due(rules, key, initiated)?;
+        let entry = entry_key(due, UPLOAD, bucket, key, Some(id));
+        Some(Edit::Put(Tree::Due, entry, vec![]))
     }
 
     /// Enters when the rules of `bucket` next act on `key`, after a change of the key. A
@@ -284,17 +284,14 @@ impl Vfs {
         bucket: &str,
         rules: Option<Vec<LifecycleRule>>,
     ) -> Result<()> {
-        let active = rules.as_ref().is_some_and(|r| r.iter().any(|r| r.enabled));
+        // Entries made for earlier rules stay, and do nothing when they fall due.
+        let walk = rules.clone().filter(|r| r.iter().any(|r| r.enabled));
         self.update_bucket(bucket, |r| {
             r.lifecycle = rules;
             Ok(())
         })
         .await?;
-        // Entries made for earlier rules stay, and do nothing when they fall due.
-        if !active {
-            return Ok(());
-        }
-        let Some((rules, _)) = active_rules(self, bucket)? else {
+        let Some(rules) = walk else {
             return Ok(());
         };
         let start = key::index_key(bucket, "");
@@ -453,14 +450,13 @@ impl Vfs {
                         }
                         _ => Err(VfsError::PreconditionFailed),
                     });
-                match versioning {
-                    Versioning::Unversioned => {
-                        self.delete_object(bucket, key, Some(&unchanged)).await
-                    }
-                    Versioning::Enabled | Versioning::Suspended => self
-                        .add_delete_marker_if(bucket, key, Some(&unchanged))
+                // A `dir/` key is a folder, which keeps no versions: it simply goes.
+                if versioning == Versioning::Unversioned || key.ends_with('/') {
+                    self.delete_object(bucket, key, Some(&unchanged)).await
+                } else {
+                    self.add_delete_marker_if(bucket, key, Some(&unchanged))
                         .await
-                        .map(drop),
+                        .map(drop)
                 }
             }
             Act::DropVersion(id) => self.delete_version(bucket, key, &id).await.map(drop),
@@ -477,13 +473,11 @@ impl Vfs {
             Ok(_) | Err(VfsError::NoSuchUpload) => return Ok(0),
             Err(e) => return Err(e),
         };
-        let Some(Edit::Put(_, entry, _)) =
-            self.upload_entry(&rules, bucket, key, id, record.initiated_ns)
-        else {
+        let Some(due) = self.upload_due(&rules, key, record.initiated_ns) else {
             return Ok(0);
         };
-        let due = i64::from_be_bytes(entry[..8].try_into().unwrap_or_default());
         if due > now {
+            let entry = entry_key(due, UPLOAD, bucket, key, Some(id));
             self.index
                 .apply(vec![Edit::Put(Tree::Due, entry, vec![])])
                 .await?;
