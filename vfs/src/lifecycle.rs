@@ -75,6 +75,19 @@ fn parse_entry(k: &[u8]) -> Option<Entry> {
     })
 }
 
+/// The key a record of `tree` (objects, versions or uploads) is about, its bucket's prefix
+/// (`prefix` bytes) left out.
+fn key_of(tree: Tree, k: &[u8], prefix: usize) -> Option<&str> {
+    // A version row ends in NUL and an 8-byte counter (which may hold zeros); an upload's in
+    // NUL and its id (hex).
+    let end = match tree {
+        Tree::Versions => k.len().checked_sub(9)?,
+        Tree::Uploads => k.iter().rposition(|&b| b == 0)?,
+        _ => k.len(),
+    };
+    std::str::from_utf8(k.get(prefix..end)?).ok()
+}
+
 /// What the index holds of one key: its current record, and its noncurrent versions and
 /// markers, newest first.
 struct KeyState {
@@ -309,14 +322,7 @@ impl Vfs {
                 };
                 from = [k.as_slice(), &[0]].concat();
                 for (k, v) in &page {
-                    let name = match tree {
-                        Tree::Objects => &k[start.len()..],
-                        _ => match k.iter().rposition(|&b| b == 0) {
-                            Some(nul) if nul >= start.len() => &k[start.len()..nul],
-                            _ => continue,
-                        },
-                    };
-                    let Ok(name) = std::str::from_utf8(name) else {
+                    let Some(name) = key_of(tree, k, start.len()) else {
                         continue;
                     };
                     match tree {
@@ -645,6 +651,19 @@ mod tests {
             rows: vec![row(2, 1_000, 0, true), row(1, 500, 1_000, false)],
         };
         assert_eq!(plan(&rules, "k", &covering, 9_000, DAY), (vec![], None));
+    }
+
+    #[test]
+    fn the_key_of_each_record_is_found() {
+        let prefix = key::index_key("bkt", "").len();
+        // The inverted counter of version 255 ends in a zero byte.
+        let row = crate::version::row_key("bkt", "a/b", 255);
+        assert_eq!(row.last(), Some(&0));
+        assert_eq!(key_of(Tree::Versions, &row, prefix), Some("a/b"));
+        let upload = crate::multipart::records::upload_key("bkt", "a/b", "0123abcd");
+        assert_eq!(key_of(Tree::Uploads, &upload, prefix), Some("a/b"));
+        let record = key::index_key("bkt", "a/b");
+        assert_eq!(key_of(Tree::Objects, &record, prefix), Some("a/b"));
     }
 
     #[test]
