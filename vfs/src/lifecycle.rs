@@ -104,8 +104,12 @@ enum Act {
         written: i64,
         version: Option<String>,
     },
-    /// A noncurrent version or a delete marker goes for good.
-    DropVersion(String),
+    /// A noncurrent version or a delete marker goes for good, unless the current version
+    /// (its id; none when there is no current record) changed since it was read.
+    DropVersion {
+        id: String,
+        current: Option<Option<String>>,
+    },
 }
 
 /// What `rules` do to a key at `now`, and when they next may (the earliest time not yet
@@ -129,6 +133,14 @@ fn plan(
         }
     };
     let enabled = || rules.iter().filter(|r| r.enabled);
+    let current = state
+        .current
+        .as_ref()
+        .map(|m| m.version.map(|v| v.to_string()));
+    let drop_version = |row: &VersionRecord| Act::DropVersion {
+        id: row.id.to_string(),
+        current: current.clone(),
+    };
     if let Some(meta) = &state.current {
         let subject = Subject {
             key,
@@ -176,7 +188,7 @@ fn plan(
                 t => t,
             };
             let due = due_after(became, nc.days, day);
-            consider(due, Act::DropVersion(row.id.to_string()), &mut acts);
+            consider(due, drop_version(row), &mut acts);
         }
     }
     // A marker that is the last version of its key: expired by ExpiredObjectDeleteMarker, and
@@ -194,7 +206,7 @@ fn plan(
                 Some(Expiration::Days(d)) => due_after(marker.made_ns, d, day),
                 _ => continue,
             };
-            consider(due, Act::DropVersion(marker.id.to_string()), &mut acts);
+            consider(due, drop_version(marker), &mut acts);
         }
     }
     (acts, next)
@@ -465,7 +477,17 @@ impl Vfs {
                         .map(drop)
                 }
             }
-            Act::DropVersion(id) => self.delete_version(bucket, key, &id).await.map(drop),
+            Act::DropVersion { id, current } => {
+                let unchanged: Precondition = Box::new(move |info: Option<&ObjectInfo>| {
+                    match info.map(|i| i.version_id.clone()) == current {
+                        true => Ok(()),
+                        false => Err(VfsError::PreconditionFailed),
+                    }
+                });
+                self.delete_version_if(bucket, key, &id, Some(&unchanged))
+                    .await
+                    .map(drop)
+            }
         }
     }
 
@@ -584,7 +606,7 @@ mod tests {
     fn dropped(acts: &[Act]) -> Vec<String> {
         acts.iter()
             .filter_map(|a| match a {
-                Act::DropVersion(id) => Some(id.clone()),
+                Act::DropVersion { id, .. } => Some(id.clone()),
                 Act::ExpireCurrent { .. } => None,
             })
             .collect()

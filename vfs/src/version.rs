@@ -622,6 +622,19 @@ impl Vfs {
         key: &str,
         version: &str,
     ) -> Result<VersionDeleted> {
+        self.delete_version_if(bucket, key, version, None).await
+    }
+
+    /// [`Vfs::delete_version`], only while `precondition` holds on the current version
+    /// (lifecycle: the key's history is still the one judged; a `null` version replaced
+    /// meanwhile is another version under the same id).
+    pub(crate) async fn delete_version_if(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: &str,
+        precondition: Option<&Precondition>,
+    ) -> Result<VersionDeleted> {
         let want =
             VersionRef::parse(version).ok_or_else(|| VfsError::InvalidVersion(version.into()))?;
         self.head_bucket(bucket).await?;
@@ -633,7 +646,7 @@ impl Vfs {
             key,
             path: &path,
         };
-        let done = self.commit(at, None, DropVersion(want)).await?;
+        let done = self.commit(at, precondition, DropVersion(want)).await?;
         self.remove_empty_parents(&path).await;
         Ok(done)
     }
