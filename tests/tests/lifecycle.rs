@@ -822,3 +822,36 @@ async fn files_written_by_other_programs_expire_too() {
     gone(&s, "bkt", "outside").await;
     assert!(!s.path_of("bkt", "outside").exists());
 }
+
+/// While versioning is Suspended, expiration makes the delete marker the `null` version, which
+/// replaces the `null` version it expires; versions kept from before stay.
+#[tokio::test(flavor = "multi_thread")]
+async fn in_a_suspended_bucket_expiration_replaces_the_null_version() {
+    let s = short_days().await;
+    enable_versioning(&s, "bkt").await;
+    let v1 = put_version(&s, "bkt", "obj", b"one").await;
+    s.client
+        .put_bucket_versioning()
+        .bucket("bkt")
+        .versioning_configuration(
+            VersioningConfiguration::builder()
+                .status(BucketVersioningStatus::Suspended)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put_version(&s, "bkt", "obj", b"null").await, "null");
+    set_rules(
+        &s,
+        "bkt",
+        "<Rule><ID>e</ID><Filter/><Status>Enabled</Status>\
+         <Expiration><Days>1</Days></Expiration></Rule>",
+    )
+    .await;
+    gone(&s, "bkt", "obj").await;
+    assert_eq!(
+        versions(&s, "bkt", "obj").await,
+        vec!["M:null".to_string(), v1]
+    );
+}
