@@ -311,9 +311,15 @@ fn parse_filter(node: &xml::Node) -> S3Result<LifecycleFilter> {
         return Err(malformed("an And holds at least two conditions"));
     }
     f.tags = tags::checked(tags, Holder::Object)?;
+    // S3 answers these InvalidRequest, as it does a size out of its range.
+    if f.size_less_than == Some(0) {
+        return Err(S3Error::invalid_request(
+            "'ObjectSizeLessThan' should be at least 1",
+        ));
+    }
     if let (Some(min), Some(max)) = (f.size_greater_than, f.size_less_than) {
         if min >= max {
-            return Err(S3Error::invalid_argument(
+            return Err(S3Error::invalid_request(
                 "ObjectSizeGreaterThan must be less than ObjectSizeLessThan",
             ));
         }

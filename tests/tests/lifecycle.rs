@@ -352,7 +352,13 @@ async fn invalid_configurations_are_refused_as_s3_refuses_them() {
              <ObjectSizeLessThan>5</ObjectSizeLessThan></And></Filter>\
              <Status>Enabled</Status><Expiration><Days>1</Days></Expiration></Rule>"
                 .to_string(),
-            "InvalidArgument",
+            "InvalidRequest",
+        ),
+        (
+            "<Rule><ID>a</ID><Filter><ObjectSizeLessThan>0</ObjectSizeLessThan></Filter>\
+             <Status>Enabled</Status><Expiration><Days>1</Days></Expiration></Rule>"
+                .to_string(),
+            "InvalidRequest",
         ),
         (String::new(), "MalformedXML"),
     ];
