@@ -770,7 +770,7 @@ async fn a_rewritten_object_is_not_expired_by_its_old_date() {
         &s,
         "bkt",
         "<Rule><ID>r</ID><Filter/><Status>Enabled</Status>\
-         <Expiration><Days>4</Days></Expiration></Rule>",
+         <Expiration><Days>5</Days></Expiration></Rule>",
     )
     .await;
     let first = s
@@ -784,7 +784,7 @@ async fn a_rewritten_object_is_not_expired_by_its_old_date() {
         .unwrap();
     let (first_due, _) = parse_expiration(first.expiration().unwrap());
     s.put("bkt", "control", b"x".to_vec()).await;
-    tokio::time::sleep(Duration::from_millis(3000)).await;
+    tokio::time::sleep(Duration::from_millis(4000)).await;
     let second = s
         .client
         .put_object()
@@ -801,7 +801,7 @@ async fn a_rewritten_object_is_not_expired_by_its_old_date() {
     while SystemTime::now() < first_due + Duration::from_millis(500) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    // Written three seconds later, its own date is at least 1.5 s after this.
+    // Written four seconds later, its own date is at least 2.5 s after this.
     assert!(
         SystemTime::now() < second_due,
         "the test ran too slowly to tell"
