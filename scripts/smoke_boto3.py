@@ -768,6 +768,40 @@ class Smoke:
         done = self.s3.delete_objects(Bucket=b, Delete={"Objects": locked},
                                       BypassGovernanceRetention=True)
         assert not done.get("Errors") and len(done["Deleted"]) == 2, done
+
+    def lifecycle(self):
+        """put_bucket_lifecycle_configuration goes through with boto3's checksum and reads back;
+        a transition is refused; an object a rule expires says so in x-amz-expiration; the
+        configuration goes with delete_bucket_lifecycle."""
+        b = self.bucket + "-lifecycle"
+        self.s3.create_bucket(Bucket=b)
+        rules = [
+            {"ID": "tmp", "Status": "Enabled", "Filter": {"Prefix": "tmp/"},
+             "Expiration": {"Days": 7}},
+            {"ID": "old", "Status": "Disabled",
+             "Filter": {"And": {"Prefix": "old/", "Tags": [{"Key": "k", "Value": "v"}],
+                                "ObjectSizeGreaterThan": 10}},
+             "NoncurrentVersionExpiration": {"NoncurrentDays": 3, "NewerNoncurrentVersions": 2}},
+            {"ID": "uploads", "Status": "Enabled", "Filter": {"Prefix": ""},
+             "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 2}},
+        ]
+        self.s3.put_bucket_lifecycle_configuration(Bucket=b, LifecycleConfiguration={"Rules": rules})
+        got = self.s3.get_bucket_lifecycle_configuration(Bucket=b)["Rules"]
+        assert got == rules, got
+        self.expect_client_error(
+            ("NotImplemented",), self.s3.put_bucket_lifecycle_configuration, Bucket=b,
+            LifecycleConfiguration={"Rules": [{
+                "ID": "t", "Status": "Enabled", "Filter": {"Prefix": ""},
+                "Transitions": [{"Days": 30, "StorageClass": "GLACIER"}]}]})
+        put = self.s3.put_object(Bucket=b, Key="tmp/a", Body=b"a")
+        assert 'rule-id="tmp"' in put["Expiration"], put
+        head = self.s3.head_object(Bucket=b, Key="tmp/a")
+        assert head["Expiration"] == put["Expiration"], head
+        self.s3.delete_bucket_lifecycle(Bucket=b)
+        self.expect_client_error(("NoSuchLifecycleConfiguration",),
+                                 self.s3.get_bucket_lifecycle_configuration, Bucket=b)
+        assert "Expiration" not in self.s3.head_object(Bucket=b, Key="tmp/a")
+        self.s3.delete_object(Bucket=b, Key="tmp/a")
         self.s3.delete_bucket(Bucket=b)
 
     def run(self):
@@ -797,6 +831,8 @@ class Smoke:
                   self.versioning)
         self.step("object lock: locked bucket, default retention, retention and legal hold by "
                   "headers and calls, deletes refused until bypassed", self.object_lock)
+        self.step("lifecycle: configuration round trip with boto3's checksum, transitions refused, "
+                  "x-amz-expiration", self.lifecycle)
         self.step("SigV2 header signatures (signature_version='s3'): bucket and object requests",
                   self.sigv2_header_auth)
         self.step("ACLs: canned ACLs under ObjectWriter read by an unsigned client, AccessDenied "

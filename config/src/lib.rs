@@ -543,6 +543,12 @@ impl Config {
                 expected: "a duration of at least 1s".into(),
             });
         }
+        if self.vfs.lifecycle_day < std::time::Duration::from_millis(100) {
+            return Err(ConfigError::Invalid {
+                what: format!("lifecycle day {:?}", self.vfs.lifecycle_day),
+                expected: "a duration of at least 100ms".into(),
+            });
+        }
         if !(64 << 10..=1 << 30).contains(&self.vfs.read_chunk_size) {
             return Err(ConfigError::Invalid {
                 what: format!("read chunk size {}", self.vfs.read_chunk_size),

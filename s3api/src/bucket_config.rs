@@ -1,4 +1,4 @@
-//! The bucket configurations this server keeps none of (lifecycle, policy,
+//! The bucket configurations this server keeps none of (policy,
 //! encryption, replication, website, public access block, logging,
 //! acceleration, request payment), read as S3 answers them for a bucket that has none: a
 //! `404` naming the missing configuration, or the document of the setting's default. Tools
@@ -21,13 +21,7 @@ enum Unset {
 }
 
 /// Each configuration read, and its answer for a bucket that has none. The messages are S3's.
-const UNSET: [(Op, Unset); 10] = [
-    (
-        Op::GetBucketLifecycleConfiguration,
-        Unset::Missing(|| {
-            S3Error::no_such_lifecycle_configuration("The lifecycle configuration does not exist")
-        }),
-    ),
+const UNSET: [(Op, Unset); 9] = [
     (
         Op::GetBucketPolicy,
         Unset::Missing(|| S3Error::no_such_bucket_policy("The bucket policy does not exist")),

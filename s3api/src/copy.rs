@@ -9,7 +9,9 @@ use crate::acl;
 use crate::checksum::{upload_algorithm, Hasher};
 use crate::ctx::Ctx;
 use crate::error::{S3Error, S3Result};
-use crate::headers::{attrs_from_request, evaluate, version_header, write_precondition, Decision};
+use crate::headers::{
+    attrs_from_request, evaluate, expiration_header, version_header, write_precondition, Decision,
+};
 use crate::lock_headers;
 use crate::router::CopySource;
 use crate::tags;
@@ -93,6 +95,7 @@ pub(crate) async fn copy_object(ctx: &Ctx, src: &CopySource) -> S3Result<HttpRes
         .etag(&info.etag);
     let mut resp = HttpResponse::Ok();
     version_header(&mut resp, &info);
+    expiration_header(&mut resp, ctx.vfs(), &ctx.bucket, &ctx.key, &info)?;
     Ok(resp.content_type("application/xml").body(x.finish()))
 }
 

@@ -19,8 +19,8 @@ use crate::intake::{Intake, Lent};
 use crate::post_object;
 use crate::router::{Op, Query, Route};
 use crate::{
-    access, access_log, acl, bucket, bucket_config, copy, cors, headers, list, metrics, multipart,
-    object, object_attributes, object_lock, router, tagging, timed,
+    access, access_log, acl, bucket, bucket_config, copy, cors, headers, lifecycle, list, metrics,
+    multipart, object, object_attributes, object_lock, router, tagging, timed,
 };
 
 /// What was verified of a request head: its query, its route and who sends it.
@@ -327,8 +327,10 @@ async fn handle(op: Op, ctx: &Ctx, payload: Lent) -> S3Result<HttpResponse> {
         Op::PutBucketCors => cors::put(ctx, payload).await,
         Op::GetBucketCors => cors::get(ctx).await,
         Op::DeleteBucketCors => cors::delete(ctx).await,
-        Op::GetBucketLifecycleConfiguration
-        | Op::GetBucketPolicy
+        Op::PutBucketLifecycleConfiguration => lifecycle::put(ctx, payload).await,
+        Op::GetBucketLifecycleConfiguration => lifecycle::get(ctx).await,
+        Op::DeleteBucketLifecycle => lifecycle::delete(ctx).await,
+        Op::GetBucketPolicy
         | Op::GetBucketEncryption
         | Op::GetBucketReplication
         | Op::GetBucketWebsite

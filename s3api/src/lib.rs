@@ -21,6 +21,7 @@ mod error;
 pub mod fuzzing;
 mod headers;
 mod intake;
+mod lifecycle;
 mod list;
 mod lock_headers;
 mod metrics;

@@ -9,7 +9,8 @@ use crate::checksum::{self, upload_algorithm, Algorithm};
 use crate::ctx::Ctx;
 use crate::error::{S3Error, S3Result};
 use crate::headers::{
-    attrs_from_request, checksum_headers, quoted, version_header, write_precondition,
+    attrs_from_request, checksum_headers, expiration_header, quoted, version_header,
+    write_precondition,
 };
 use crate::intake::Lent;
 use crate::lock_headers;
@@ -163,6 +164,7 @@ pub(crate) async fn complete(ctx: &Ctx, id: &str, payload: Lent) -> S3Result<Htt
     let mut resp = HttpResponse::Ok();
     checksum_headers(&mut resp, info.attrs.checksum.as_ref());
     version_header(&mut resp, &info);
+    expiration_header(&mut resp, ctx.vfs(), &ctx.bucket, &ctx.key, &info)?;
     Ok(resp.content_type("application/xml").body(x.finish()))
 }
 

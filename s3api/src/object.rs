@@ -10,8 +10,8 @@ use crate::acl;
 use crate::ctx::Ctx;
 use crate::error::{S3Error, S3Result};
 use crate::headers::{
-    attrs_from_request, checksum_headers, etag_precondition, evaluate, object_headers, quoted,
-    version_header, write_precondition, Decision, Overrides,
+    attrs_from_request, checksum_headers, etag_precondition, evaluate, expiration_header,
+    object_headers, quoted, version_header, write_precondition, Decision, Overrides,
 };
 use crate::intake::Lent;
 use crate::lock_headers;
@@ -149,6 +149,9 @@ pub(crate) async fn get(
     let mut resp = HttpResponse::build(status);
     object_headers(&mut resp, info, &overrides);
     version_header(&mut resp, info);
+    if version_id.is_none() {
+        expiration_header(&mut resp, ctx.vfs(), &ctx.bucket, &ctx.key, info)?;
+    }
     // A stored checksum describes the whole object: never sent with a part of it.
     let whole = status == StatusCode::OK && part_number.is_none();
     if whole
@@ -242,6 +245,7 @@ pub(crate) async fn put(ctx: &Ctx, payload: Lent) -> S3Result<HttpResponse> {
     resp.insert_header(("etag", quoted(&info.etag)));
     checksum_headers(&mut resp, info.attrs.checksum.as_ref());
     version_header(&mut resp, &info);
+    expiration_header(&mut resp, ctx.vfs(), &ctx.bucket, &ctx.key, &info)?;
     Ok(resp.finish())
 }
 

@@ -64,8 +64,9 @@ ops! {
     PutBucketCors => Owner,
     GetBucketCors => Owner,
     DeleteBucketCors => Owner,
-    // The configuration reads a bucket that has none of it answers (`bucket_config.rs`).
+    PutBucketLifecycleConfiguration => Owner,
     GetBucketLifecycleConfiguration => Owner,
+    DeleteBucketLifecycle => Owner,
     GetBucketPolicy => Owner,
     GetBucketOwnershipControls => Owner,
     GetBucketEncryption => Owner,
@@ -545,7 +546,9 @@ pub(crate) fn route(
             ("PUT", Some("cors")) => Op::PutBucketCors,
             ("GET", Some("cors")) => Op::GetBucketCors,
             ("DELETE", Some("cors")) => Op::DeleteBucketCors,
+            ("PUT", Some("lifecycle")) => Op::PutBucketLifecycleConfiguration,
             ("GET", Some("lifecycle")) => Op::GetBucketLifecycleConfiguration,
+            ("DELETE", Some("lifecycle")) => Op::DeleteBucketLifecycle,
             ("GET", Some("object-lock")) => Op::GetObjectLockConfiguration,
             ("PUT", Some("object-lock")) => Op::PutObjectLockConfiguration,
             ("GET", Some("policy")) => Op::GetBucketPolicy,
@@ -829,9 +832,10 @@ mod tests {
             let e = r(m.clone(), "/b/k", q).unwrap_err();
             assert_eq!(e.code, "NotImplemented", "{m} ?{q}");
         }
-        for q in ["policy", "lifecycle"] {
-            assert_eq!(r(Method::PUT, "/b", q).unwrap_err().code, "NotImplemented");
-        }
+        assert_eq!(
+            r(Method::PUT, "/b", "policy").unwrap_err().code,
+            "NotImplemented"
+        );
         assert_eq!(
             r(Method::PUT, "/b", "versioning").unwrap().op,
             Op::PutBucketVersioning
@@ -854,11 +858,23 @@ mod tests {
         );
     }
 
+    #[test]
+    fn lifecycle_is_set_read_and_removed_on_a_bucket() {
+        for (m, op) in [
+            (Method::PUT, Op::PutBucketLifecycleConfiguration),
+            (Method::GET, Op::GetBucketLifecycleConfiguration),
+            (Method::DELETE, Op::DeleteBucketLifecycle),
+        ] {
+            assert_eq!(r(m.clone(), "/b", "lifecycle").unwrap().op, op, "{m}");
+            let e = r(m.clone(), "/b/k", "lifecycle").unwrap_err();
+            assert_eq!(e.code, "NotImplemented", "{m} on a key");
+        }
+    }
+
     /// Each configuration read is an operation of its own; setting or removing one is not.
     #[test]
     fn configuration_reads_are_operations() {
         for (q, op) in [
-            ("lifecycle", Op::GetBucketLifecycleConfiguration),
             ("policy", Op::GetBucketPolicy),
             ("encryption", Op::GetBucketEncryption),
             ("replication", Op::GetBucketReplication),
@@ -1188,7 +1204,9 @@ mod tests {
             (Op::PutBucketCors, Owner),
             (Op::GetBucketCors, Owner),
             (Op::DeleteBucketCors, Owner),
+            (Op::PutBucketLifecycleConfiguration, Owner),
             (Op::GetBucketLifecycleConfiguration, Owner),
+            (Op::DeleteBucketLifecycle, Owner),
             (Op::GetBucketPolicy, Owner),
             (Op::GetBucketOwnershipControls, Owner),
             (Op::GetBucketEncryption, Owner),

@@ -153,7 +153,6 @@ async fn missing_buckets_and_changes() {
     s.create_bucket("bkt").await;
     let http = http();
     let reads = [
-        "lifecycle",
         "object-lock",
         "policy",
         "encryption",

@@ -21,6 +21,7 @@ mod get;
 mod hostile;
 mod key_safety;
 mod keys;
+mod lifecycle;
 mod list;
 mod list_model;
 mod metadata;

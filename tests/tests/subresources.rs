@@ -65,11 +65,9 @@ async fn unimplemented_subresources_never_change_data() {
         (reqwest::Method::DELETE, "/bkt/obj?torrent"),
         (reqwest::Method::PUT, "/bkt?encryption"),
         (reqwest::Method::PUT, "/bkt?policy"),
-        (reqwest::Method::PUT, "/bkt?lifecycle"),
         (reqwest::Method::PUT, "/empty?policy"),
         (reqwest::Method::DELETE, "/empty?policy"),
         (reqwest::Method::DELETE, "/empty?encryption"),
-        (reqwest::Method::DELETE, "/empty?lifecycle"),
         (reqwest::Method::DELETE, "/empty?website"),
     ];
     for (method, path) in cases {

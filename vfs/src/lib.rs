@@ -11,6 +11,7 @@ mod error;
 mod folder;
 mod index;
 mod key;
+mod lifecycle;
 mod list;
 mod list_versions;
 mod locks;
@@ -33,6 +34,9 @@ mod writeback;
 
 pub use acl::{Acl, Grant, Grantee, Group, ObjectOwnership, Permission};
 pub use bucket::cors::CorsRule;
+pub use bucket::lifecycle::{
+    Expiration, FilterShape, LifecycleFilter, LifecycleRule, NoncurrentExpiration,
+};
 pub use bucket::{BucketRecord, Versioning};
 pub use error::{Result, VfsError};
 pub use index::{

@@ -34,7 +34,7 @@ use crate::error::{Result, VfsError};
 use crate::index::{Index, ObjectAttrs, ObjectMeta};
 use crate::key::{self, RESERVED_DIR};
 use crate::meta::{Edit, StoreError, Tree};
-use crate::object::{now_ns, ObjectInfo, ObjectReader};
+use crate::object::{now_ns, ObjectInfo, ObjectReader, Precondition};
 use crate::remote::{Fingerprint, Remote};
 use crate::vfs::Vfs;
 
@@ -644,6 +644,17 @@ impl Vfs {
         bucket: &str,
         key: &str,
     ) -> Result<Option<VersionDeleted>> {
+        self.add_delete_marker_if(bucket, key, None).await
+    }
+
+    /// [`Vfs::add_delete_marker`], only while `precondition` holds on the current version
+    /// (lifecycle expiration: an object rewritten meanwhile stays).
+    pub(crate) async fn add_delete_marker_if(
+        &self,
+        bucket: &str,
+        key: &str,
+        precondition: Option<&Precondition>,
+    ) -> Result<Option<VersionDeleted>> {
         self.head_bucket(bucket).await?;
         let path = key::object_path(bucket, key)?;
         let at = At {
@@ -651,7 +662,7 @@ impl Vfs {
             key,
             path: &path,
         };
-        let done = self.commit(at, None, Mark).await?;
+        let done = self.commit(at, precondition, Mark).await?;
         self.remove_empty_parents(&path).await;
         Ok(done)
     }
@@ -666,6 +677,21 @@ impl Vfs {
         bucket: &str,
         key: &str,
         version: &str,
+        bypass_governance: bool,
+    ) -> Result<VersionDeleted> {
+        self.delete_version_if(bucket, key, version, None, bypass_governance)
+            .await
+    }
+
+    /// [`Vfs::delete_version`], only while `precondition` holds on the current version
+    /// (lifecycle: the key's history is still the one judged; a `null` version replaced
+    /// meanwhile is another version under the same id).
+    pub(crate) async fn delete_version_if(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: &str,
+        precondition: Option<&Precondition>,
         bypass_governance: bool,
     ) -> Result<VersionDeleted> {
         let want =
@@ -683,7 +709,7 @@ impl Vfs {
             want,
             bypass_governance,
         };
-        let done = self.commit(at, None, drop).await?;
+        let done = self.commit(at, precondition, drop).await?;
         self.remove_empty_parents(&path).await;
         Ok(done)
     }

@@ -18,6 +18,7 @@ use crate::vfs::Vfs;
 
 pub(crate) mod cors;
 pub(crate) mod known;
+pub(crate) mod lifecycle;
 
 /// What the index keeps of a bucket. Every field but `created_ns` has a serde default, so
 /// that configuration added later reads as unset in records written before it.
@@ -52,6 +53,10 @@ pub struct BucketRecord {
     /// none after (versioning then stays Enabled).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub object_lock: Option<crate::object_lock::LockConfig>,
+    /// The bucket's lifecycle rules (PutBucketLifecycleConfiguration), in the order given;
+    /// none when not configured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lifecycle: Option<Vec<lifecycle::LifecycleRule>>,
 }
 
 /// A bucket's versioning state, as S3 names it: never enabled, enabled, or suspended.
