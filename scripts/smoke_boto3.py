@@ -466,6 +466,51 @@ class Smoke:
         for k in ("cond/a", "cond/src", "cond/new"):
             self.s3.delete_object(Bucket=b, Key=k)
 
+    def acls(self):
+        """Canned ACLs where the bucket's ownership controls allow them, read by an unsigned
+        client; AccessDenied for what they do not grant; the controls' own errors."""
+        from botocore import UNSIGNED
+
+        b = self.bucket + "-acl"
+        self.s3.create_bucket(Bucket=b, ObjectOwnership="ObjectWriter")
+        try:
+            self.s3.put_bucket_acl(Bucket=b, ACL="public-read")
+            self.s3.put_object(Bucket=b, Key="open", Body=b"for everyone", ACL="public-read")
+            self.s3.put_object(Bucket=b, Key="closed", Body=b"for the owner")
+            grants = self.s3.get_object_acl(Bucket=b, Key="open")["Grants"]
+            uris = {(g["Grantee"].get("URI"), g["Permission"]) for g in grants}
+            assert ("http://acs.amazonaws.com/groups/global/AllUsers", "READ") in uris, grants
+            anon = boto3.client(
+                "s3",
+                endpoint_url=self.args.endpoint,
+                region_name="us-east-1",
+                config=Config(signature_version=UNSIGNED),
+            )
+            assert anon.get_object(Bucket=b, Key="open")["Body"].read() == b"for everyone"
+            keys = [c["Key"] for c in anon.list_objects_v2(Bucket=b)["Contents"]]
+            assert keys == ["closed", "open"], keys
+            self.expect_client_error({"AccessDenied"}, anon.get_object, Bucket=b, Key="closed")
+            self.expect_client_error({"AccessDenied"}, anon.put_object, Bucket=b, Key="x", Body=b"x")
+            self.expect_client_error({"AccessDenied"}, anon.list_buckets)
+            self.expect_client_error(
+                {"InvalidBucketAclWithObjectOwnership"},
+                self.s3.put_bucket_ownership_controls,
+                Bucket=b,
+                OwnershipControls={"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]},
+            )
+            self.expect_client_error(
+                {"AccessControlListNotSupported"},
+                self.s3.put_object,
+                Bucket=self.bucket,
+                Key="acl-refused",
+                Body=b"x",
+                ACL="public-read",
+            )
+        finally:
+            for k in ("open", "closed"):
+                self.s3.delete_object(Bucket=b, Key=k)
+            self.s3.delete_bucket(Bucket=b)
+
     def delete_buckets(self):
         # Whatever earlier steps left behind goes first, one DeleteObject each.
         for b in (self.bucket, self.bucket2):
@@ -764,6 +809,40 @@ class Smoke:
         done = self.s3.delete_objects(Bucket=b, Delete={"Objects": locked},
                                       BypassGovernanceRetention=True)
         assert not done.get("Errors") and len(done["Deleted"]) == 2, done
+
+    def lifecycle(self):
+        """put_bucket_lifecycle_configuration goes through with boto3's checksum and reads back;
+        a transition is refused; an object a rule expires says so in x-amz-expiration; the
+        configuration goes with delete_bucket_lifecycle."""
+        b = self.bucket + "-lifecycle"
+        self.s3.create_bucket(Bucket=b)
+        rules = [
+            {"ID": "tmp", "Status": "Enabled", "Filter": {"Prefix": "tmp/"},
+             "Expiration": {"Days": 7}},
+            {"ID": "old", "Status": "Disabled",
+             "Filter": {"And": {"Prefix": "old/", "Tags": [{"Key": "k", "Value": "v"}],
+                                "ObjectSizeGreaterThan": 10}},
+             "NoncurrentVersionExpiration": {"NoncurrentDays": 3, "NewerNoncurrentVersions": 2}},
+            {"ID": "uploads", "Status": "Enabled", "Filter": {"Prefix": ""},
+             "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 2}},
+        ]
+        self.s3.put_bucket_lifecycle_configuration(Bucket=b, LifecycleConfiguration={"Rules": rules})
+        got = self.s3.get_bucket_lifecycle_configuration(Bucket=b)["Rules"]
+        assert got == rules, got
+        self.expect_client_error(
+            ("NotImplemented",), self.s3.put_bucket_lifecycle_configuration, Bucket=b,
+            LifecycleConfiguration={"Rules": [{
+                "ID": "t", "Status": "Enabled", "Filter": {"Prefix": ""},
+                "Transitions": [{"Days": 30, "StorageClass": "GLACIER"}]}]})
+        put = self.s3.put_object(Bucket=b, Key="tmp/a", Body=b"a")
+        assert 'rule-id="tmp"' in put["Expiration"], put
+        head = self.s3.head_object(Bucket=b, Key="tmp/a")
+        assert head["Expiration"] == put["Expiration"], head
+        self.s3.delete_bucket_lifecycle(Bucket=b)
+        self.expect_client_error(("NoSuchLifecycleConfiguration",),
+                                 self.s3.get_bucket_lifecycle_configuration, Bucket=b)
+        assert "Expiration" not in self.s3.head_object(Bucket=b, Key="tmp/a")
+        self.s3.delete_object(Bucket=b, Key="tmp/a")
         self.s3.delete_bucket(Bucket=b)
 
     def run(self):
@@ -795,8 +874,12 @@ class Smoke:
                   self.versioning)
         self.step("object lock: locked bucket, default retention, retention and legal hold by "
                   "headers and calls, deletes refused until bypassed", self.object_lock)
+        self.step("lifecycle: configuration round trip with boto3's checksum, transitions refused, "
+                  "x-amz-expiration", self.lifecycle)
         self.step("SigV2 header signatures (signature_version='s3'): bucket and object requests",
                   self.sigv2_header_auth)
+        self.step("ACLs: canned ACLs under ObjectWriter read by an unsigned client, AccessDenied "
+                  "beyond them, ownership controls' errors", self.acls)
         self.step("delete_objects (verbose and quiet)", self.delete_objects)
         self.step("delete_bucket", self.delete_buckets)
         if self.args.tls_endpoint:

@@ -74,11 +74,15 @@ pub struct User {
     /// The owner's canonical id (default: the SHA-256 of the access key, in hex).
     #[serde(default)]
     pub canonical_id: Option<String>,
+    /// The owner's e-mail address, by which ACL grants (`emailAddress=`) may name the user.
+    #[serde(default)]
+    pub email: Option<String>,
     /// Refuse every change this user asks for.
     #[serde(default)]
     pub read_only: bool,
-    /// The buckets this user sees and uses: names, or prefixes ending in `*`; every bucket when
-    /// absent. A user never sees, lists, reads or copies from any other.
+    /// The buckets this user may use fully, as if it owned them: names, or prefixes ending in
+    /// `*`. When given, a user never sees, lists, reads or copies from any other, whatever their
+    /// ACLs grant; when absent, the user reaches the buckets it owns and what ACLs grant it.
     #[serde(default)]
     pub buckets: Option<Vec<String>>,
 }
@@ -88,7 +92,7 @@ fn masked<S: Serializer>(_: &str, s: S) -> Result<S::Ok, S::Error> {
 }
 
 impl User {
-    /// May this user name `bucket` at all?
+    /// Does this user's `buckets` list leave `bucket` within its reach (no list: every bucket)?
     pub fn may_use(&self, bucket: &str) -> bool {
         self.buckets.as_ref().is_none_or(|allowed| {
             allowed.iter().any(|a| match a.strip_suffix('*') {
@@ -537,6 +541,12 @@ impl Config {
             return Err(ConfigError::Invalid {
                 what: "read or write timeout 0".into(),
                 expected: "a duration of at least 1s".into(),
+            });
+        }
+        if self.vfs.lifecycle_day < std::time::Duration::from_millis(100) {
+            return Err(ConfigError::Invalid {
+                what: format!("lifecycle day {:?}", self.vfs.lifecycle_day),
+                expected: "a duration of at least 100ms".into(),
             });
         }
         if !(64 << 10..=1 << 30).contains(&self.vfs.read_chunk_size) {

@@ -262,7 +262,7 @@ settings! {
                 #[arg(long, env = "S3GATE_AUTH_KEYS_FILE", value_name = "FILE")]
                 auth_keys_file: Option<PathBuf>
             };
-        /// TOML file of `[[users]]` (access_key, secret_key, display_name, canonical_id,
+        /// TOML file of `[[users]]` (access_key, secret_key, display_name, canonical_id, email,
         /// read_only, buckets), read at start and again on SIGHUP.
         users_file: Option<PathBuf> = None,
             flag {
@@ -336,6 +336,15 @@ settings! {
             flag {
                 #[arg(long, env = "S3GATE_MULTIPART_EXPIRY", value_parser = parse_duration)]
                 multipart_expiry: Option<Duration>
+            };
+        /// How long "a day" lasts for bucket lifecycle rules (e.g. 24h): a testing aid, so
+        /// that a rule's Days pass in seconds. Rules fall due at multiples of it since the
+        /// Unix epoch, as S3's fall due at midnight UTC.
+        #[serde(with = "crate::duration")]
+        lifecycle_day: Duration = Duration::from_secs(24 * 3600),
+            flag {
+                #[arg(long, env = "S3GATE_LIFECYCLE_DAY", value_parser = parse_duration)]
+                lifecycle_day: Option<Duration>
             };
         /// The most multipart uploads a bucket may have open at once (0: no limit): each holds
         /// records and a staging folder until completed, aborted or expired.

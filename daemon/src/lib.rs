@@ -102,6 +102,7 @@ pub async fn start(mut config: Config) -> Result<Server, Error> {
         vfs.clone(),
         config.vfs.rescan_interval,
         config.vfs.multipart_expiry,
+        config.vfs.lifecycle_day,
     ));
     let write_back = tokio::spawn(write_back(vfs.clone()));
     Ok(Server {
@@ -154,36 +155,61 @@ async fn write_back(vfs: Arc<s3gate_vfs::Vfs>) {
 }
 
 /// Picks up changes other programs make to the served tree (once at start, as the index may be
-/// from an earlier run, then every `interval`) and removes expired multipart uploads.
+/// from an earlier run, then every `interval`), removes expired multipart uploads, and runs
+/// what buckets' lifecycle rules have due (a look at the due tree, every small part of a
+/// lifecycle `day`).
 async fn housekeeping(
     vfs: Arc<s3gate_vfs::Vfs>,
     interval: std::time::Duration,
     expiry: std::time::Duration,
+    day: std::time::Duration,
 ) {
+    use std::time::{Duration, Instant};
+    let interval = interval.max(Duration::from_secs(1));
+    // Never so long that a rescan waits past its interval.
+    let tick = (day / 24)
+        .clamp(Duration::from_millis(100), Duration::from_secs(60))
+        .min(interval);
+    let mut last_rescan: Option<Instant> = None;
     loop {
-        match vfs.reap_uploads(expiry).await {
+        // The interval runs from the end of the last rescan, which may take long on a large
+        // tree, as it always did.
+        if last_rescan.is_none_or(|t| t.elapsed() >= interval) {
+            rescan(&vfs, expiry).await;
+            last_rescan = Some(Instant::now());
+        }
+        match vfs.run_lifecycle().await {
             Ok(0) => {}
-            Ok(n) => tracing::info!(uploads = n, "expired multipart uploads removed"),
-            Err(e) => tracing::warn!(error = %e, "multipart expiry failed"),
+            Ok(n) => tracing::info!(removed = n, "lifecycle rules applied"),
+            Err(e) => tracing::warn!(error = %e, "lifecycle pass failed"),
         }
-        match vfs.reconcile().await {
-            Ok(r) if r.added + r.updated + r.removed > 0 => tracing::info!(
-                files = r.files,
-                added = r.added,
-                updated = r.updated,
-                removed = r.removed,
-                "index reconciled"
-            ),
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "index rescan failed"),
-        }
-        // A rescan of a large tree allocates in proportion to it, then frees it all; give that
-        // memory back instead of keeping it resident until the next rescan.
-        #[cfg(target_env = "gnu")]
-        // SAFETY: malloc_trim only returns free memory to the system.
-        unsafe {
-            libc::malloc_trim(0);
-        }
-        tokio::time::sleep(interval.max(std::time::Duration::from_secs(1))).await;
+        tokio::time::sleep(tick).await;
+    }
+}
+
+/// One rescan of the served tree, with the multipart expiry.
+async fn rescan(vfs: &s3gate_vfs::Vfs, expiry: std::time::Duration) {
+    match vfs.reap_uploads(expiry).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(uploads = n, "expired multipart uploads removed"),
+        Err(e) => tracing::warn!(error = %e, "multipart expiry failed"),
+    }
+    match vfs.reconcile().await {
+        Ok(r) if r.added + r.updated + r.removed > 0 => tracing::info!(
+            files = r.files,
+            added = r.added,
+            updated = r.updated,
+            removed = r.removed,
+            "index reconciled"
+        ),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "index rescan failed"),
+    }
+    // A rescan of a large tree allocates in proportion to it, then frees it all; give that
+    // memory back instead of keeping it resident until the next rescan.
+    #[cfg(target_env = "gnu")]
+    // SAFETY: malloc_trim only returns free memory to the system.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }

@@ -2,9 +2,9 @@
 //! s3cmd and other clients read before they act.
 
 use actix_web::HttpResponse;
-use s3gate_vfs::{Versioning, VfsError};
+use s3gate_vfs::{BucketRecord, Versioning, VfsError};
 
-use crate::acl::owner;
+use crate::acl::{self, owner};
 use crate::ctx::Ctx;
 use crate::error::{S3Error, S3Result};
 use crate::intake::Lent;
@@ -36,13 +36,16 @@ pub(crate) async fn list_buckets(ctx: &Ctx, page: BucketPage<'_>) -> S3Result<Ht
     }
     let after = page.continuation_token.map(token::decode).transpose()?;
     let buckets = ctx.vfs().list_buckets().await?;
-    // A user sees only the buckets it may use.
-    let user = ctx.user();
-    let mut matching = buckets.iter().filter(|b| {
-        user.as_ref().is_none_or(|u| u.may_use(&b.name))
-            && page.prefix.is_none_or(|p| b.name.starts_with(p))
-            && after.as_deref().is_none_or(|a| b.name.as_str() > a)
-    });
+    // A user sees the buckets it owns, and those its `buckets` list names.
+    let mut visible = Vec::with_capacity(buckets.len());
+    for b in &buckets {
+        let on_page = page.prefix.is_none_or(|p| b.name.starts_with(p))
+            && after.as_deref().is_none_or(|a| b.name.as_str() > a);
+        if on_page && sees(ctx, &b.name).await? {
+            visible.push(b);
+        }
+    }
+    let mut matching = visible.into_iter();
     let listed: Vec<_> = matching
         .by_ref()
         .take(page.max.unwrap_or(usize::MAX))
@@ -71,16 +74,39 @@ pub(crate) async fn list_buckets(ctx: &Ctx, page: BucketPage<'_>) -> S3Result<Ht
     Ok(xml_ok(x.finish()))
 }
 
+/// Whether the caller sees a bucket in its listing: administrators see every one, a user
+/// those it owns or its `buckets` list names.
+async fn sees(ctx: &Ctx, bucket: &str) -> S3Result<bool> {
+    let Some(user) = ctx.user() else {
+        return Ok(true);
+    };
+    if user.buckets.is_some() {
+        return Ok(user.may_use(bucket));
+    }
+    match ctx.vfs().bucket(bucket).await {
+        Ok(r) => Ok(r.owner.as_deref() == ctx.auth.access_key.as_deref()),
+        Err(VfsError::NoSuchBucket) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
 pub(crate) async fn create(ctx: &Ctx) -> S3Result<HttpResponse> {
     let caller = ctx.auth.access_key.as_deref();
     let locked = ctx
         .header("x-amz-bucket-object-lock-enabled")
         .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
-    let made = match locked {
-        true => ctx.vfs().create_locked_bucket(&ctx.bucket, caller).await,
-        false => ctx.vfs().create_bucket(&ctx.bucket, caller).await,
+    let (acl, ownership) = acl::for_new_bucket(ctx)?;
+    let record = BucketRecord {
+        owner: caller.map(str::to_string),
+        acl,
+        ownership,
+        ..Default::default()
     };
-    match made {
+    match ctx
+        .vfs()
+        .create_bucket_with(&ctx.bucket, record, locked)
+        .await
+    {
         Ok(()) => {}
         Err(VfsError::VersionsUnsupported(why)) => {
             return Err(S3Error::not_implemented(format!(

@@ -1,7 +1,7 @@
-//! The bucket configurations this server keeps none of (lifecycle, ownership controls,
-//! encryption, replication, website, logging, acceleration, request payment), read as S3
-//! answers them for a bucket that has none: a `404` naming the missing configuration, or the
-//! document of the setting's default. Tools
+//! The bucket configurations this server keeps none of (encryption, replication, website,
+//! logging, acceleration, request payment), read as S3 answers them for a bucket that has
+//! none: a `404` naming the missing configuration, or the document of the setting's default.
+//! Tools
 //! that refresh a bucket's whole state (Terraform's `aws_s3_bucket` reads every one of them)
 //! stop at the first answer they do not expect, such as a `501`.
 
@@ -21,19 +21,7 @@ enum Unset {
 }
 
 /// Each configuration read, and its answer for a bucket that has none. The messages are S3's.
-const UNSET: [(Op, Unset); 8] = [
-    (
-        Op::GetBucketLifecycleConfiguration,
-        Unset::Missing(|| {
-            S3Error::no_such_lifecycle_configuration("The lifecycle configuration does not exist")
-        }),
-    ),
-    (
-        Op::GetBucketOwnershipControls,
-        Unset::Missing(|| {
-            S3Error::ownership_controls_not_found("The bucket ownership controls were not found")
-        }),
-    ),
+const UNSET: [(Op, Unset); 6] = [
     (
         Op::GetBucketEncryption,
         Unset::Missing(|| {

@@ -5,10 +5,13 @@
 use actix_web::HttpResponse;
 use s3gate_vfs::{BodyHasher, CopyAttrs, CopyFrom, ObjectInfo};
 
+use crate::acl;
 use crate::checksum::{upload_algorithm, Hasher};
 use crate::ctx::Ctx;
 use crate::error::{S3Error, S3Result};
-use crate::headers::{attrs_from_request, evaluate, version_header, write_precondition, Decision};
+use crate::headers::{
+    attrs_from_request, evaluate, expiration_header, version_header, write_precondition, Decision,
+};
 use crate::lock_headers;
 use crate::router::CopySource;
 use crate::tags;
@@ -74,6 +77,7 @@ pub(crate) async fn copy_object(ctx: &Ctx, src: &CopySource) -> S3Result<HttpRes
     let attrs = CopyAttrs {
         attrs: replace.then(|| attrs_from_request(&ctx.req)).transpose()?,
         tags,
+        acl: acl::for_new_object(ctx, ctx.auth.access_key.as_deref(), None).await?,
         lock: lock_headers::from_request(ctx).await?,
     };
     let info = ctx
@@ -91,6 +95,7 @@ pub(crate) async fn copy_object(ctx: &Ctx, src: &CopySource) -> S3Result<HttpRes
         .etag(&info.etag);
     let mut resp = HttpResponse::Ok();
     version_header(&mut resp, &info);
+    expiration_header(&mut resp, ctx.vfs(), &ctx.bucket, &ctx.key, &info)?;
     Ok(resp.content_type("application/xml").body(x.finish()))
 }
 

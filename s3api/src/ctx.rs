@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use actix_web::{web, HttpRequest};
 use s3gate_config::Config;
-use s3gate_vfs::{BucketRecord, Vfs, VfsError};
+use s3gate_vfs::{BucketRecord, ObjectInfo, Vfs};
 
 use crate::auth::{Auth, Keys};
 use crate::body::Body;
@@ -34,30 +34,19 @@ impl ServerState {
 }
 
 impl Ctx {
-    /// A request's `versionId` where only the current version is served (tagging, object
-    /// attributes): it must name the current version of the key. An id this server never
-    /// makes answers `InvalidArgument`, another version `NotImplemented`; a key with no current
-    /// version is left to the handler.
-    pub(crate) async fn check_version(&self, version_id: Option<&str>) -> S3Result<()> {
-        let Some(v) = version_id else {
-            return Ok(());
-        };
-        let current = match self.vfs().head_object(&self.bucket, &self.key).await {
-            Ok(info) => info.version_id.unwrap_or_else(|| "null".into()),
-            Err(VfsError::NoSuchKey) => return Ok(()),
-            Err(e) => return Err(e.into()),
-        };
-        if v == current {
-            return Ok(());
-        }
-        match self.vfs().open_version(&self.bucket, &self.key, v).await {
-            Err(VfsError::InvalidVersion(_)) => {
-                Err(S3Error::invalid_argument("Invalid version id specified"))
+    /// The object a request names: the version `version_id` names, current or kept (an id
+    /// this server never makes answers `InvalidArgument`, a delete marker's
+    /// `MethodNotAllowed`), or the current version.
+    pub(crate) async fn object_version(&self, version_id: Option<&str>) -> S3Result<ObjectInfo> {
+        Ok(match version_id {
+            None => self.vfs().head_object(&self.bucket, &self.key).await?,
+            Some(v) => {
+                self.vfs()
+                    .open_version(&self.bucket, &self.key, v)
+                    .await?
+                    .info
             }
-            _ => Err(S3Error::not_implemented(
-                "This operation serves the current version of an object only",
-            )),
-        }
+        })
     }
 }
 

@@ -19,8 +19,9 @@ use crate::intake::{Intake, Lent};
 use crate::post_object;
 use crate::router::{Op, Query, Route};
 use crate::{
-    access_log, acl, bucket, bucket_config, bucket_policy, copy, cors, headers, list, metrics,
-    multipart, object, object_attributes, object_lock, policy, router, tagging, timed,
+    access, access_log, acl, bucket, bucket_config, bucket_policy, copy, cors, headers, lifecycle,
+    list, metrics, multipart, object, object_attributes, object_lock, policy, router, tagging,
+    timed,
 };
 
 /// What was verified of a request head: its query, its route and who sends it.
@@ -58,32 +59,28 @@ impl Named {
 struct Gated(Verified, Named);
 
 /// Everything that can be decided from the request head alone: its size, its route, its
-/// signature. Routed before authentication, so that `named` says what a refused request was
-/// after.
-fn verify(head: &RequestHead, state: &ServerState, named: &mut Named) -> S3Result<Verified> {
+/// signature, its permission. Routed before authentication, so that `named` says what a refused
+/// request was after.
+async fn verify(head: &RequestHead, state: &ServerState, named: &mut Named) -> S3Result<Verified> {
     let query = parse_query(head, state)?;
     named.sub_resource = query.sub_resource().unwrap_or("").to_string();
     let route = route_of(head, &query, state)?;
     named.op = route.op.name();
     named.bucket.clone_from(&route.bucket);
     named.key.clone_from(&route.key);
-    // One look at the key table serves the signature and the caller's limits.
-    let keys = state.keys()?;
-    let auth = authenticate(head, state, &keys, &route)?;
+    let auth = authenticate(head, state, &*state.keys()?, &route)?;
     named.access_key.clone_from(&auth.access_key);
-    permit(state, &keys, &route, &auth)?;
-    drop(keys);
-    acl::check_requested(head, &route.op)?;
+    permit(state, head, &query, &route, &auth).await?;
     Ok(Verified { query, route, auth })
 }
 
 /// The `Expect: 100-continue` gate: a head is verified before the client is told to send its
 /// body. A verified head goes on to [`dispatch`] with what was verified, in its extensions; a
 /// refused one gets its answer here, logged and counted like any other request.
-pub(crate) fn gate(req: &Request, state: &ServerState) -> Option<HttpResponse> {
+pub(crate) async fn gate(req: &Request, state: &ServerState) -> Option<HttpResponse> {
     let started = Instant::now();
     let mut named = Named::unknown();
-    match verify(req.head(), state, &mut named) {
+    match verify(req.head(), state, &mut named).await {
         Ok(v) => {
             req.extensions_mut().insert(Gated(v, named));
             None
@@ -194,25 +191,39 @@ fn route_of(head: &RequestHead, query: &Query, state: &ServerState) -> S3Result<
     )
 }
 
-/// Whether the caller may do what the request asks: the server's `--read-only`, then the
-/// caller's own limits, over every bucket the request names (a copy's source too). A form
-/// upload names its key inside the body: it is checked there, once its policy is.
-fn permit(state: &ServerState, keys: &Keys, route: &Route, auth: &Auth) -> S3Result<()> {
-    let changes = route.op.changes();
-    if state.config.server.read_only && changes {
-        return Err(S3Error::access_denied(
-            "Access Denied: this server is read-only",
-        ));
-    }
-    let source = match &route.op {
-        Op::CopyObject { source } | Op::UploadPartCopy { source, .. } => source.bucket.as_str(),
-        _ => "",
+/// Whether the caller may do what the request asks ([`access::decide`]), before its body is
+/// asked for. A form upload names its key inside the body: it is decided there, once its policy
+/// is.
+async fn permit(
+    state: &ServerState,
+    head: &RequestHead,
+    query: &Query,
+    route: &Route,
+    auth: &Auth,
+) -> S3Result<()> {
+    let caller = access::Caller::of(&*state.keys()?, auth.access_key.as_deref());
+    let read_only = state.config.server.read_only;
+    let index = access::Index::new(&state.vfs, &route.bucket);
+    let asked = policy::Asked {
+        head,
+        query,
+        state,
+        caller: &caller,
+        op: &route.op,
+        bucket: &route.bucket,
+        key: &route.key,
     };
-    keys.permit(
-        auth.access_key.as_deref(),
-        changes,
-        &[route.bucket.as_str(), source],
+    let verdict = policy::verdict_of(&asked, &index).await?;
+    access::decide(
+        read_only,
+        &caller,
+        &route.op,
+        &route.bucket,
+        &route.key,
+        &index,
+        verdict,
     )
+    .await
 }
 
 /// Who sends the request. Requests that carry no S3 signature by design (a CORS preflight, a
@@ -232,7 +243,6 @@ fn authenticate(
         keys,
         route.virtual_host.then_some(route.bucket.as_str()),
         state.config.auth.presigned_max_age,
-        true,
     )
 }
 
@@ -258,7 +268,7 @@ pub(crate) async fn dispatch(
                 named = known;
                 verified
             }
-            None => verify(req.head(), &state, &mut named)?,
+            None => verify(req.head(), &state, &mut named).await?,
         };
         let Route {
             op, bucket, key, ..
@@ -271,7 +281,6 @@ pub(crate) async fn dispatch(
             bucket,
             key,
         ));
-        policy::enforce(ctx, &op).await?;
         handle(op, ctx, intake.lend()).await
     }
     .await;
@@ -327,14 +336,19 @@ async fn handle(op: Op, ctx: &Ctx, payload: Lent) -> S3Result<HttpResponse> {
         Op::HeadBucket => bucket::head(ctx).await,
         Op::GetBucketLocation => bucket::location(ctx).await,
         Op::GetBucketAcl => acl::bucket(ctx).await,
+        Op::PutBucketAcl => acl::put_bucket(ctx, payload).await,
+        Op::PutBucketOwnershipControls => acl::put_ownership(ctx, payload).await,
+        Op::GetBucketOwnershipControls => acl::get_ownership(ctx).await,
+        Op::DeleteBucketOwnershipControls => acl::delete_ownership(ctx).await,
         Op::GetBucketVersioning => bucket::versioning(ctx).await,
         Op::PutBucketVersioning => bucket::put_versioning(ctx, payload).await,
         Op::PutBucketCors => cors::put(ctx, payload).await,
         Op::GetBucketCors => cors::get(ctx).await,
         Op::DeleteBucketCors => cors::delete(ctx).await,
-        Op::GetBucketLifecycleConfiguration
-        | Op::GetBucketOwnershipControls
-        | Op::GetBucketEncryption
+        Op::PutBucketLifecycleConfiguration => lifecycle::put(ctx, payload).await,
+        Op::GetBucketLifecycleConfiguration => lifecycle::get(ctx).await,
+        Op::DeleteBucketLifecycle => lifecycle::delete(ctx).await,
+        Op::GetBucketEncryption
         | Op::GetBucketReplication
         | Op::GetBucketWebsite
         | Op::GetBucketLogging
@@ -388,7 +402,10 @@ async fn handle(op: Op, ctx: &Ctx, payload: Lent) -> S3Result<HttpResponse> {
             version_id,
             part_number,
         } => object::get(ctx, version_id.as_deref(), part_number, false).await,
-        Op::GetObjectAcl => acl::object(ctx).await,
+        Op::GetObjectAcl { version_id } => acl::object(ctx, version_id.as_deref()).await,
+        Op::PutObjectAcl { version_id } => {
+            acl::put_object(ctx, version_id.as_deref(), payload).await
+        }
         Op::GetObjectAttributes {
             version_id,
             attributes,

@@ -64,7 +64,9 @@ codes! {
     key_too_long => BAD_REQUEST, "KeyTooLongError";
     malformed_policy => BAD_REQUEST, "MalformedPolicy";
     malformed_post_request => BAD_REQUEST, "MalformedPOSTRequest";
+    malformed_acl => BAD_REQUEST, "MalformedACLError";
     malformed_xml => BAD_REQUEST, "MalformedXML";
+    missing_security_header => BAD_REQUEST, "MissingSecurityHeader";
     max_post_pre_data_length_exceeded => BAD_REQUEST, "MaxPostPreDataLengthExceededError";
     metadata_too_large => BAD_REQUEST, "MetadataTooLarge";
     method_not_allowed => METHOD_NOT_ALLOWED, "MethodNotAllowed";
@@ -91,6 +93,8 @@ codes! {
     server_side_encryption_configuration_not_found => NOT_FOUND, "ServerSideEncryptionConfigurationNotFoundError";
     signature_does_not_match => FORBIDDEN, "SignatureDoesNotMatch";
     content_sha256_mismatch => BAD_REQUEST, "XAmzContentSHA256Mismatch";
+    unexpected_content => BAD_REQUEST, "UnexpectedContent";
+    unresolvable_grant_by_email_address => BAD_REQUEST, "UnresolvableGrantByEmailAddress";
 }
 
 impl From<VfsError> for S3Error {

@@ -60,13 +60,18 @@ pub fn range(data: &[u8]) {
     }
 }
 
-/// The XML request bodies: DeleteObjects, CompleteMultipartUpload, and the tag sets of
-/// PutObjectTagging and PutBucketTagging with the rules they are checked against.
+/// The XML request bodies: DeleteObjects, CompleteMultipartUpload, the tag sets of
+/// PutObjectTagging and PutBucketTagging with the rules they are checked against, and a
+/// lifecycle configuration, which once accepted reads back as the same rules.
 pub fn xml(data: &[u8]) {
     let _ = crate::xml::parse_delete(data);
     let _ = crate::xml::parse_complete(data);
     if let Ok(tags) = crate::xml::parse_tagging(data) {
         let _ = crate::tags::checked(tags, crate::tags::Holder::Bucket);
+    }
+    if let Ok(rules) = crate::lifecycle::parse_rules(data) {
+        let again = crate::lifecycle::parse_rules(crate::lifecycle::document(&rules).as_bytes());
+        assert_eq!(again.as_ref().ok(), Some(&rules));
     }
 }
 
@@ -103,6 +108,6 @@ pub fn auth(data: &[u8]) {
         &[],
     );
     let week = std::time::Duration::from_secs(7 * 24 * 3600);
-    let _ = crate::auth::authenticate(&head, &keys, None, week, true);
-    let _ = crate::auth::authenticate(&head, &keys, Some("bucket"), week, true);
+    let _ = crate::auth::authenticate(&head, &keys, None, week);
+    let _ = crate::auth::authenticate(&head, &keys, Some("bucket"), week);
 }

@@ -8,7 +8,7 @@ use actix_web::http::header::HeaderValue;
 use actix_web::HttpRequest;
 use actix_web::HttpResponseBuilder;
 use s3gate_vfs::{
-    Checksum, ContentHeaders, MetaValue, ObjectAttrs, ObjectInfo, Precondition, VfsError,
+    Checksum, ContentHeaders, MetaValue, ObjectAttrs, ObjectInfo, Precondition, Vfs, VfsError,
 };
 
 use crate::checksum;
@@ -109,6 +109,8 @@ pub(crate) fn attrs_from_pairs<'a>(
         // Set from the body once it checked out.
         checksum: None,
         tags: Vec::new(),
+        // Decided by the bucket's ownership controls (`acl::for_new_object`).
+        acl: None,
         // Asked for by headers the handler checks against the bucket (`lock_headers.rs`).
         lock: Default::default(),
     })
@@ -163,6 +165,29 @@ impl Overrides {
     fn get(&self, name: &str) -> Option<&HeaderValue> {
         self.0.iter().find(|(n, _)| *n == name).map(|(_, v)| v)
     }
+}
+
+/// `x-amz-expiration`, for the current version `info` of `bucket/key` when a lifecycle rule of
+/// its bucket expires it: when (the midnight UTC S3 rounds to) and by which rule.
+pub(crate) fn expiration_header(
+    resp: &mut HttpResponseBuilder,
+    vfs: &Vfs,
+    bucket: &str,
+    key: &str,
+    info: &ObjectInfo,
+) -> S3Result<()> {
+    if let Some((when, rule)) = vfs.expiration(bucket, key, info)? {
+        let value = format!(
+            "expiry-date=\"{}\", rule-id=\"{}\"",
+            httpdate::fmt_http_date(when),
+            rule.replace('\\', "\\\\").replace('"', "\\\"")
+        );
+        // A rule ID that is no header text (a control character) leaves the header out.
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            resp.insert_header(("x-amz-expiration", v));
+        }
+    }
+    Ok(())
 }
 
 /// `x-amz-version-id`, for a version written while its bucket kept versions.

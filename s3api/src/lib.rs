@@ -2,6 +2,7 @@
 //! handler → [`s3gate_vfs::Vfs`] ([`dispatch`]). Handlers are grouped by operation family, one
 //! module each; what they share lives in [`ctx`], [`headers`], [`xml`] and [`copy`].
 
+mod access;
 mod access_log;
 mod acl;
 mod auth;
@@ -21,6 +22,7 @@ mod error;
 pub mod fuzzing;
 mod headers;
 mod intake;
+mod lifecycle;
 mod list;
 mod lock_headers;
 mod metrics;

@@ -4,12 +4,13 @@
 use actix_web::HttpResponse;
 use s3gate_vfs::{Checksum, PartBody, PartPage, VfsError, MAX_PART_NUMBER};
 
-use crate::acl::{owner, Identity};
+use crate::acl::{self, owner, Identity};
 use crate::checksum::{self, upload_algorithm, Algorithm};
 use crate::ctx::Ctx;
 use crate::error::{S3Error, S3Result};
 use crate::headers::{
-    attrs_from_request, checksum_headers, quoted, version_header, write_precondition,
+    attrs_from_request, checksum_headers, expiration_header, quoted, version_header,
+    write_precondition,
 };
 use crate::intake::Lent;
 use crate::lock_headers;
@@ -21,6 +22,7 @@ const MAX_COMPLETE_BODY: usize = 8 * 1024 * 1024;
 
 pub(crate) async fn create(ctx: &Ctx) -> S3Result<HttpResponse> {
     let mut attrs = attrs_from_request(&ctx.req)?;
+    attrs.acl = acl::for_new_object(ctx, ctx.auth.access_key.as_deref(), None).await?;
     // Kept with the upload, and given to the object at Complete.
     attrs.lock = lock_headers::from_request(ctx).await?;
     let checksum = match ctx.header("x-amz-checksum-algorithm") {
@@ -162,6 +164,7 @@ pub(crate) async fn complete(ctx: &Ctx, id: &str, payload: Lent) -> S3Result<Htt
     let mut resp = HttpResponse::Ok();
     checksum_headers(&mut resp, info.attrs.checksum.as_ref());
     version_header(&mut resp, &info);
+    expiration_header(&mut resp, ctx.vfs(), &ctx.bucket, &ctx.key, &info)?;
     Ok(resp.content_type("application/xml").body(x.finish()))
 }
 

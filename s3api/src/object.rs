@@ -6,11 +6,12 @@ use actix_web::HttpResponse;
 use futures_util::StreamExt;
 use s3gate_vfs::{ObjectInfo, ObjectReader, PutRequest, VersionDeleted, Versioning, VfsError};
 
+use crate::acl;
 use crate::ctx::Ctx;
 use crate::error::{S3Error, S3Result};
 use crate::headers::{
-    attrs_from_request, checksum_headers, etag_precondition, evaluate, object_headers, quoted,
-    version_header, write_precondition, Decision, Overrides,
+    attrs_from_request, checksum_headers, etag_precondition, evaluate, expiration_header,
+    object_headers, quoted, version_header, write_precondition, Decision, Overrides,
 };
 use crate::intake::Lent;
 use crate::lock_headers;
@@ -148,6 +149,9 @@ pub(crate) async fn get(
     let mut resp = HttpResponse::build(status);
     object_headers(&mut resp, info, &overrides);
     version_header(&mut resp, info);
+    if version_id.is_none() {
+        expiration_header(&mut resp, ctx.vfs(), &ctx.bucket, &ctx.key, info)?;
+    }
     // A stored checksum describes the whole object: never sent with a part of it.
     let whole = status == StatusCode::OK && part_number.is_none();
     if whole
@@ -206,13 +210,15 @@ async fn open(ctx: &Ctx, version_id: Option<&str>) -> S3Result<ObjectReader> {
 
 pub(crate) async fn put(ctx: &Ctx, payload: Lent) -> S3Result<HttpResponse> {
     let body = ctx.body(payload)?;
+    let mut attrs = attrs_from_request(&ctx.req)?;
+    attrs.acl = acl::for_new_object(ctx, ctx.auth.access_key.as_deref(), None).await?;
     if ctx.key.ends_with('/') && body.declared_len() == Some(0) {
         let info = ctx
             .vfs()
             .create_folder(
                 &ctx.bucket,
                 &ctx.key,
-                attrs_from_request(&ctx.req)?,
+                attrs,
                 write_precondition(&ctx.req).as_ref(),
             )
             .await?;
@@ -220,7 +226,6 @@ pub(crate) async fn put(ctx: &Ctx, payload: Lent) -> S3Result<HttpResponse> {
             .insert_header(("etag", quoted(&info.etag)))
             .finish());
     }
-    let mut attrs = attrs_from_request(&ctx.req)?;
     attrs.lock = lock_headers::from_request(ctx).await?;
     // S3 takes a lock on a write only with a digest of the body it locks.
     if !attrs.lock.is_unset() && ctx.content_md5()?.is_none() && !body.checked_by_client() {
@@ -240,6 +245,7 @@ pub(crate) async fn put(ctx: &Ctx, payload: Lent) -> S3Result<HttpResponse> {
     resp.insert_header(("etag", quoted(&info.etag)));
     checksum_headers(&mut resp, info.attrs.checksum.as_ref());
     version_header(&mut resp, &info);
+    expiration_header(&mut resp, ctx.vfs(), &ctx.bucket, &ctx.key, &info)?;
     Ok(resp.finish())
 }
 

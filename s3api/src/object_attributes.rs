@@ -7,6 +7,7 @@ use s3gate_vfs::{Checksum, ObjectInfo};
 use crate::checksum;
 use crate::ctx::Ctx;
 use crate::error::S3Result;
+use crate::headers::version_header;
 use crate::router::Attributes;
 use crate::xml::Xml;
 
@@ -22,8 +23,7 @@ pub(crate) async fn get(
     want: Attributes,
     page: PartsPage,
 ) -> S3Result<HttpResponse> {
-    ctx.check_version(version_id).await?;
-    let info = ctx.vfs().head_object(&ctx.bucket, &ctx.key).await?;
+    let info = ctx.object_version(version_id).await?;
     let checksum = info.attrs.checksum.as_ref();
     let mut x = Xml::document("GetObjectAttributesResponse", true);
     if want.etag {
@@ -53,10 +53,10 @@ pub(crate) async fn get(
     if want.object_size {
         x.elem_num("ObjectSize", info.size);
     }
-    Ok(HttpResponse::Ok()
-        .insert_header(("last-modified", httpdate::fmt_http_date(info.last_modified)))
-        .content_type("application/xml")
-        .body(x.finish()))
+    let mut resp = HttpResponse::Ok();
+    resp.insert_header(("last-modified", httpdate::fmt_http_date(info.last_modified)));
+    version_header(&mut resp, &info);
+    Ok(resp.content_type("application/xml").body(x.finish()))
 }
 
 /// `ObjectParts`: the count, and the page of parts after the marker, each with its size and

@@ -27,6 +27,8 @@ use s3gate_vfs::{ChecksumSlot, ObjectInfo, PutRequest};
 use sha1::Sha1;
 use subtle::ConstantTimeEq;
 
+use crate::access;
+use crate::acl;
 use crate::auth::{self, Keys};
 use crate::checksum::{self, Algorithm, Hasher};
 use crate::ctx::Ctx;
@@ -34,6 +36,8 @@ use crate::error::{S3Error, S3Result};
 use crate::headers::{attrs_from_pairs, decode_content_md5, quoted, version_header};
 use crate::intake::Lent;
 use crate::lock_headers;
+use crate::policy;
+use crate::router::Op;
 use crate::tags::{self, Holder};
 use crate::xml::{parse_tagging, url_encode, Xml};
 
@@ -106,7 +110,7 @@ pub(crate) async fn post(ctx: &Ctx, payload: Lent) -> S3Result<HttpResponse> {
         fields.push((name, value));
     };
     let fields = Fields(fields);
-    let range = authorize(ctx, &fields)?;
+    let (range, signer) = authorize(ctx, &fields)?;
     refuse_unsupported(&fields)?;
     let filename = file
         .content_disposition()
@@ -117,7 +121,34 @@ pub(crate) async fn post(ctx: &Ctx, payload: Lent) -> S3Result<HttpResponse> {
         .get("key")
         .ok_or_else(|| S3Error::invalid_argument("Bucket POST must contain a field named 'key'."))?
         .replace("${filename}", &filename);
+    // The form's signer (anonymous without a policy) is held to what it may do like any other
+    // caller: a form upload is a PutObject of its key.
+    // So is it to the bucket's policy.
+    let caller = access::Caller::of(&*ctx.state.keys()?, signer);
+    let read_only = ctx.state.config.server.read_only;
+    let index = access::Index::new(ctx.vfs(), &ctx.bucket);
+    let asked = policy::Asked {
+        head: ctx.req.head(),
+        query: &ctx.query,
+        state: &ctx.state,
+        caller: &caller,
+        op: &Op::PutObject,
+        bucket: &ctx.bucket,
+        key: &key,
+    };
+    let verdict = policy::verdict_of(&asked, &index).await?;
+    access::decide(
+        read_only,
+        &caller,
+        &Op::PutObject,
+        &ctx.bucket,
+        &key,
+        &index,
+        verdict,
+    )
+    .await?;
     let mut attrs = attrs_from_pairs(fields.0.iter().map(|(k, v)| (k.as_str(), v.as_bytes())))?;
+    attrs.acl = acl::for_new_object(ctx, signer, fields.get("acl")).await?;
     // A form's tags come as a Tagging document, where a PUT's come in a header.
     if let Some(doc) = fields.get("tagging") {
         attrs.tags = tags::checked(parse_tagging(doc.as_bytes())?, Holder::Object)?;
@@ -225,24 +256,19 @@ fn respond(ctx: &Ctx, fields: &Fields, key: &str, info: &ObjectInfo) -> S3Result
 /// The sizes `content-length-range` allows, inclusive.
 type SizeRange = Option<(u64, u64)>;
 
-/// Checks the form's signature and policy; the size range the policy allows.
-fn authorize(ctx: &Ctx, fields: &Fields) -> S3Result<SizeRange> {
+/// Checks the form's signature and policy; the size range the policy allows, and who signed
+/// it (`None`: anonymous, a form without a policy or any form on a server without keys).
+fn authorize<'f>(ctx: &Ctx, fields: &'f Fields) -> S3Result<(SizeRange, Option<&'f str>)> {
     let keys = ctx.state.keys()?;
     let Some(policy_b64) = fields.get("policy") else {
-        if keys.anonymous() {
-            return Ok(None);
-        }
-        return Err(S3Error::access_denied(
-            "Access Denied: a form upload needs a signed policy",
-        ));
+        return Ok((None, None));
     };
-    if !keys.anonymous() {
-        let signer = verify_signature(&keys, fields, policy_b64)?;
-        // The form's signer, held to its own limits like any other request of its key.
-        keys.permit(Some(signer), true, &[&ctx.bucket])?;
-    }
+    let signer = match keys.anonymous() {
+        true => None,
+        false => Some(verify_signature(&keys, fields, policy_b64)?),
+    };
     let policy = Policy::parse(policy_b64)?;
-    policy.check(&ctx.bucket, fields)
+    Ok((policy.check(&ctx.bucket, fields)?, signer))
 }
 
 /// The policy's signature: SigV4 (`x-amz-signature`) or SigV2 (`signature`); the access key
@@ -478,11 +504,6 @@ impl Condition {
 /// taken and ignored.
 fn refuse_unsupported(fields: &Fields) -> S3Result<()> {
     for (name, value) in &fields.0 {
-        if name == "acl" && !matches!(value.as_str(), "private" | "bucket-owner-full-control") {
-            return Err(S3Error::access_control_list_not_supported(
-                "The bucket does not allow ACLs",
-            ));
-        }
         let unsupported = match name.as_str() {
             "x-amz-storage-class" => value != "STANDARD",
             "x-amz-website-redirect-location" => true,

@@ -56,13 +56,17 @@ ops! {
     HeadBucket => Read,
     GetBucketLocation => Read,
     GetBucketAcl => Owner,
+    PutBucketAcl => Owner,
+    PutBucketOwnershipControls => Owner,
+    DeleteBucketOwnershipControls => Owner,
     GetBucketVersioning => Owner,
     PutBucketVersioning => Owner,
     PutBucketCors => Owner,
     GetBucketCors => Owner,
     DeleteBucketCors => Owner,
-    // The configuration reads a bucket that has none of it answers (`bucket_config.rs`).
+    PutBucketLifecycleConfiguration => Owner,
     GetBucketLifecycleConfiguration => Owner,
+    DeleteBucketLifecycle => Owner,
     GetBucketPolicy => Owner,
     GetBucketOwnershipControls => Owner,
     GetBucketEncryption => Owner,
@@ -92,7 +96,8 @@ ops! {
     DeleteObjects => Write,
     HeadObject { version_id: Option<String>, part_number: Option<u32> } => Read,
     GetObject { version_id: Option<String>, part_number: Option<u32> } => Read,
-    GetObjectAcl => Owner,
+    GetObjectAcl { version_id: Option<String> } => Owner,
+    PutObjectAcl { version_id: Option<String> } => Owner,
     GetObjectAttributes {
         version_id: Option<String>,
         attributes: Attributes,
@@ -537,12 +542,17 @@ pub(crate) fn route(
             },
             ("GET", Some("location")) => Op::GetBucketLocation,
             ("GET", Some("acl")) => Op::GetBucketAcl,
+            ("PUT", Some("acl")) => Op::PutBucketAcl,
+            ("PUT", Some("ownershipControls")) => Op::PutBucketOwnershipControls,
+            ("DELETE", Some("ownershipControls")) => Op::DeleteBucketOwnershipControls,
             ("GET", Some("versioning")) => Op::GetBucketVersioning,
             ("PUT", Some("versioning")) => Op::PutBucketVersioning,
             ("PUT", Some("cors")) => Op::PutBucketCors,
             ("GET", Some("cors")) => Op::GetBucketCors,
             ("DELETE", Some("cors")) => Op::DeleteBucketCors,
+            ("PUT", Some("lifecycle")) => Op::PutBucketLifecycleConfiguration,
             ("GET", Some("lifecycle")) => Op::GetBucketLifecycleConfiguration,
+            ("DELETE", Some("lifecycle")) => Op::DeleteBucketLifecycle,
             ("GET", Some("object-lock")) => Op::GetObjectLockConfiguration,
             ("PUT", Some("object-lock")) => Op::PutObjectLockConfiguration,
             ("GET", Some("policy")) => Op::GetBucketPolicy,
@@ -628,7 +638,8 @@ pub(crate) fn route(
                 version_id,
                 part_number: part,
             },
-            ("GET", Some("acl"), _, _) => Op::GetObjectAcl,
+            ("GET", Some("acl"), _, _) => Op::GetObjectAcl { version_id },
+            ("PUT", Some("acl"), _, _) => Op::PutObjectAcl { version_id },
             ("GET", Some("attributes"), _, _) => {
                 let (max_parts, part_number_marker) = attribute_parts(headers)?;
                 Op::GetObjectAttributes {
@@ -820,7 +831,6 @@ mod tests {
     fn sub_resources_never_reach_data_handlers() {
         for (m, q) in [
             (Method::DELETE, "legal-hold"),
-            (Method::PUT, "acl"),
             (Method::DELETE, "website"),
             (Method::DELETE, "retention"),
             (Method::GET, "torrent"),
@@ -829,9 +839,6 @@ mod tests {
         ] {
             let e = r(m.clone(), "/b/k", q).unwrap_err();
             assert_eq!(e.code, "NotImplemented", "{m} ?{q}");
-        }
-        for q in ["lifecycle", "acl"] {
-            assert_eq!(r(Method::PUT, "/b", q).unwrap_err().code, "NotImplemented");
         }
         assert_eq!(
             r(Method::PUT, "/b", "versioning").unwrap().op,
@@ -855,12 +862,23 @@ mod tests {
         );
     }
 
+    #[test]
+    fn lifecycle_is_set_read_and_removed_on_a_bucket() {
+        for (m, op) in [
+            (Method::PUT, Op::PutBucketLifecycleConfiguration),
+            (Method::GET, Op::GetBucketLifecycleConfiguration),
+            (Method::DELETE, Op::DeleteBucketLifecycle),
+        ] {
+            assert_eq!(r(m.clone(), "/b", "lifecycle").unwrap().op, op, "{m}");
+            let e = r(m.clone(), "/b/k", "lifecycle").unwrap_err();
+            assert_eq!(e.code, "NotImplemented", "{m} on a key");
+        }
+    }
+
     /// Each configuration read is an operation of its own; setting or removing one is not.
     #[test]
     fn configuration_reads_are_operations() {
         for (q, op) in [
-            ("lifecycle", Op::GetBucketLifecycleConfiguration),
-            ("ownershipControls", Op::GetBucketOwnershipControls),
             ("encryption", Op::GetBucketEncryption),
             ("replication", Op::GetBucketReplication),
             ("website", Op::GetBucketWebsite),
@@ -896,6 +914,32 @@ mod tests {
         }
         let e = r(Method::PUT, "/b", "policyStatus").unwrap_err();
         assert_eq!(e.code, "NotImplemented");
+    }
+
+    #[test]
+    fn acls_and_ownership_controls_are_operations() {
+        assert_eq!(r(Method::PUT, "/b", "acl").unwrap().op, Op::PutBucketAcl);
+        assert_eq!(
+            r(Method::PUT, "/b/k", "acl&versionId=3").unwrap().op,
+            Op::PutObjectAcl {
+                version_id: Some("3".into())
+            }
+        );
+        assert_eq!(
+            r(Method::GET, "/b/k", "acl").unwrap().op,
+            Op::GetObjectAcl { version_id: None }
+        );
+        for (m, op) in [
+            (Method::GET, Op::GetBucketOwnershipControls),
+            (Method::PUT, Op::PutBucketOwnershipControls),
+            (Method::DELETE, Op::DeleteBucketOwnershipControls),
+        ] {
+            assert_eq!(r(m, "/b", "ownershipControls").unwrap().op, op);
+        }
+        assert_eq!(
+            r(Method::DELETE, "/b", "acl").unwrap_err().code,
+            "NotImplemented"
+        );
     }
 
     #[test]
@@ -1175,12 +1219,17 @@ mod tests {
             (Op::HeadBucket, Read),
             (Op::GetBucketLocation, Read),
             (Op::GetBucketAcl, Owner),
+            (Op::PutBucketAcl, Owner),
+            (Op::PutBucketOwnershipControls, Owner),
+            (Op::DeleteBucketOwnershipControls, Owner),
             (Op::GetBucketVersioning, Owner),
             (Op::PutBucketVersioning, Owner),
             (Op::PutBucketCors, Owner),
             (Op::GetBucketCors, Owner),
             (Op::DeleteBucketCors, Owner),
+            (Op::PutBucketLifecycleConfiguration, Owner),
             (Op::GetBucketLifecycleConfiguration, Owner),
+            (Op::DeleteBucketLifecycle, Owner),
             (Op::GetBucketPolicy, Owner),
             (Op::GetBucketOwnershipControls, Owner),
             (Op::GetBucketEncryption, Owner),
@@ -1230,7 +1279,8 @@ mod tests {
                 },
                 Read,
             ),
-            (Op::GetObjectAcl, Owner),
+            (Op::GetObjectAcl { version_id: None }, Owner),
+            (Op::PutObjectAcl { version_id: None }, Owner),
             (
                 Op::GetObjectAttributes {
                     version_id: None,

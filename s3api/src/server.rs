@@ -70,7 +70,7 @@ macro_rules! http_service {
             .expect(fn_service(move |req: Request| {
                 let state = gate_state.clone();
                 async move {
-                    match crate::dispatch::gate(&req, &state) {
+                    match crate::dispatch::gate(&req, &state).await {
                         None => Ok(req),
                         Some(refused) => Err(refused),
                     }

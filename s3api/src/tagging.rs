@@ -2,10 +2,11 @@
 //! same three for a bucket. A tag set is replaced whole and read back sorted by key. An object
 //! without tags reads as an empty set; a bucket without tags has none (`NoSuchTagSet`), as in S3.
 
-use actix_web::HttpResponse;
+use actix_web::{HttpResponse, HttpResponseBuilder};
 
 use crate::ctx::Ctx;
 use crate::error::{S3Error, S3Result};
+use crate::headers::version_header;
 use crate::intake::Lent;
 use crate::tags::{checked, Holder, TagSet};
 use crate::xml::{parse_tagging, xml_ok, Xml};
@@ -15,13 +16,13 @@ use crate::xml::{parse_tagging, xml_ok, Xml};
 const MAX_TAGGING_BODY: usize = 256 * 1024;
 
 /// A tag set as the `Tagging` document S3 answers.
-fn document(tags: &TagSet) -> HttpResponse {
+fn document(tags: &TagSet) -> String {
     let mut x = Xml::document("Tagging", true);
     x.open("TagSet");
     for (key, value) in tags {
         x.open("Tag").elem("Key", key).elem("Value", value).close();
     }
-    xml_ok(x.finish())
+    x.finish()
 }
 
 /// The request's `Tagging` document, checked for `holder`.
@@ -30,34 +31,49 @@ async fn read(ctx: &Ctx, payload: Lent, holder: Holder) -> S3Result<TagSet> {
     checked(parse_tagging(&body)?, holder)
 }
 
-/// GetObjectTagging.
+/// GetObjectTagging, of any version.
 pub(crate) async fn get_object(ctx: &Ctx, version_id: Option<&str>) -> S3Result<HttpResponse> {
-    ctx.check_version(version_id).await?;
-    let info = ctx.vfs().head_object(&ctx.bucket, &ctx.key).await?;
-    Ok(document(&info.attrs.tags))
+    let info = ctx.object_version(version_id).await?;
+    let mut resp = HttpResponse::Ok();
+    version_header(&mut resp, &info);
+    Ok(resp
+        .content_type("application/xml")
+        .body(document(&info.attrs.tags)))
 }
 
-/// PutObjectTagging.
+/// PutObjectTagging, of any version.
 pub(crate) async fn put_object(
     ctx: &Ctx,
     version_id: Option<&str>,
     payload: Lent,
 ) -> S3Result<HttpResponse> {
-    ctx.check_version(version_id).await?;
     let tags = read(ctx, payload, Holder::Object).await?;
-    ctx.vfs()
-        .set_object_tags(&ctx.bucket, &ctx.key, tags)
-        .await?;
-    Ok(HttpResponse::Ok().finish())
+    retag(ctx, version_id, tags, HttpResponse::Ok()).await
 }
 
-/// DeleteObjectTagging.
+/// DeleteObjectTagging, of any version.
 pub(crate) async fn delete_object(ctx: &Ctx, version_id: Option<&str>) -> S3Result<HttpResponse> {
-    ctx.check_version(version_id).await?;
+    retag(ctx, version_id, TagSet::new(), HttpResponse::NoContent()).await
+}
+
+/// Gives the version named (the current one without a `versionId`) its new tags; the answer
+/// names that version, as S3's does.
+async fn retag(
+    ctx: &Ctx,
+    version_id: Option<&str>,
+    tags: TagSet,
+    mut resp: HttpResponseBuilder,
+) -> S3Result<HttpResponse> {
     ctx.vfs()
-        .set_object_tags(&ctx.bucket, &ctx.key, TagSet::new())
+        .set_object_tags(&ctx.bucket, &ctx.key, version_id, tags)
         .await?;
-    Ok(HttpResponse::NoContent().finish())
+    match version_id {
+        Some(v) => {
+            resp.insert_header(("x-amz-version-id", v));
+        }
+        None => version_header(&mut resp, &ctx.object_version(None).await?),
+    }
+    Ok(resp.finish())
 }
 
 /// GetBucketTagging.
@@ -66,7 +82,7 @@ pub(crate) async fn get_bucket(ctx: &Ctx) -> S3Result<HttpResponse> {
     if tags.is_empty() {
         return Err(S3Error::no_such_tag_set("The TagSet does not exist"));
     }
-    Ok(document(tags))
+    Ok(xml_ok(document(tags)))
 }
 
 /// PutBucketTagging; an empty set leaves the bucket without one.

@@ -5,6 +5,7 @@
 
 use std::sync::LazyLock;
 
+use actix_web::http::header::HeaderMap;
 use actix_web::HttpRequest;
 
 use crate::error::{S3Error, S3Result};
@@ -73,7 +74,13 @@ pub(crate) fn checked(mut tags: TagSet, holder: Holder) -> S3Result<TagSet> {
 /// The `x-amz-tagging` header of a write: `k1=v1&k2=v2`, URL-encoded. Absent or empty, no
 /// tags (Velero sends an empty one with every PUT).
 pub(crate) fn from_header(req: &HttpRequest) -> S3Result<TagSet> {
-    let Some(raw) = req.headers().get("x-amz-tagging") else {
+    from_header_map(req.headers())
+}
+
+/// [`from_header`] of a request head's headers (a bucket policy's conditions read them before
+/// the request has a handler).
+pub(crate) fn from_header_map(headers: &HeaderMap) -> S3Result<TagSet> {
+    let Some(raw) = headers.get("x-amz-tagging") else {
         return Ok(TagSet::new());
     };
     // A header that does not read as a query (or repeats a key) is malformed rather than an

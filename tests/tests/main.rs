@@ -6,6 +6,7 @@
 
 mod common;
 
+mod acl;
 mod auth;
 mod bucket_config;
 mod buckets;
@@ -20,6 +21,7 @@ mod get;
 mod hostile;
 mod key_safety;
 mod keys;
+mod lifecycle;
 mod list;
 mod list_model;
 mod metadata;
@@ -40,6 +42,7 @@ mod tagging;
 mod tls;
 mod transport;
 mod users;
+mod version_model;
 mod versioning;
 mod watch;
 mod writeback;

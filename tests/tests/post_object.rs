@@ -8,10 +8,10 @@ use sha2::Sha256;
 
 use crate::common::*;
 
-const BOUNDARY: &str = "----s3gateFormBoundary7MA4YWxk";
+pub(crate) const BOUNDARY: &str = "----s3gateFormBoundary7MA4YWxk";
 
 /// A form: fields in order, then the file.
-fn form(fields: &[(&str, &str)], filename: &str, file: &[u8]) -> Vec<u8> {
+pub(crate) fn form(fields: &[(&str, &str)], filename: &str, file: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     for (k, v) in fields {
         out.extend_from_slice(

@@ -37,7 +37,7 @@ async fn assert_unchanged(s: &TestServer, etag: &str) {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn put_object_acl_is_not_implemented() {
+async fn put_object_acl_where_acls_are_disabled_changes_nothing() {
     let (s, etag) = setup().await;
     expect_error(
         s.client
@@ -47,8 +47,8 @@ async fn put_object_acl_is_not_implemented() {
             .acl(ObjectCannedAcl::PublicRead)
             .send()
             .await,
-        501,
-        "NotImplemented",
+        400,
+        "AccessControlListNotSupported",
     );
     assert_unchanged(&s, &etag).await;
 }
@@ -60,16 +60,12 @@ async fn unimplemented_subresources_never_change_data() {
     let body = "<Tagging><TagSet><Tag><Key>k</Key><Value>v</Value></Tag></TagSet></Tagging>";
     let cases = [
         (reqwest::Method::PUT, "/bkt/obj?torrent"),
-        (reqwest::Method::PUT, "/bkt/obj?acl"),
         (reqwest::Method::DELETE, "/bkt/obj?retention"),
         (reqwest::Method::DELETE, "/bkt/obj?legal-hold"),
         (reqwest::Method::DELETE, "/bkt/obj?torrent"),
         (reqwest::Method::PUT, "/bkt?encryption"),
-        (reqwest::Method::PUT, "/bkt?acl"),
-        (reqwest::Method::PUT, "/bkt?lifecycle"),
-        (reqwest::Method::PUT, "/empty?lifecycle"),
+        (reqwest::Method::PUT, "/empty?encryption"),
         (reqwest::Method::DELETE, "/empty?encryption"),
-        (reqwest::Method::DELETE, "/empty?lifecycle"),
         (reqwest::Method::DELETE, "/empty?website"),
     ];
     for (method, path) in cases {

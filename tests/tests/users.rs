@@ -13,11 +13,16 @@ secret_key = "reader-secret"
 display_name = "Rita Reader"
 canonical_id = "c0ffee"
 read_only = true
+buckets = ["team-*"]
 
 [[users]]
 access_key = "TEAMA"
 secret_key = "team-a-secret"
 buckets = ["team-a", "shared-*"]
+
+[[users]]
+access_key = "CAROL"
+secret_key = "carol-secret"
 "#;
 
 async fn denied<
@@ -72,7 +77,24 @@ async fn users_see_and_change_only_what_they_may() {
     let mine = team.list_buckets().send().await.unwrap();
     assert_eq!(names(&mine), ["shared-docs", "team-a"]);
 
-    // A read-only user reads everything and changes nothing.
+    // A user without a `buckets` list reaches the buckets it owns (and what ACLs grant it, in
+    // acl.rs), as in S3: no longer every bucket.
+    let carol = client_for(s.addr, "CAROL", "carol-secret");
+    assert!(carol
+        .list_buckets()
+        .send()
+        .await
+        .unwrap()
+        .buckets()
+        .is_empty());
+    denied(carol.get_object().bucket("team-b").key("k").send().await).await;
+    denied(carol.list_objects_v2().bucket("team-a").send().await).await;
+    carol.create_bucket().bucket("carols").send().await.unwrap();
+    put(&carol, "carols", "k").await.unwrap();
+    let own = carol.list_buckets().send().await.unwrap();
+    assert_eq!(names(&own), ["carols"]);
+
+    // A read-only user reads everything its list names and changes nothing.
     let got = reader
         .get_object()
         .bucket("team-b")

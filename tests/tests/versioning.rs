@@ -331,7 +331,7 @@ async fn every_version_reads_back_byte_exact_and_survives_a_restart() {
         s.list_keys("bkt").await,
         ["copy", "from-null", "from-v1", "obj", "other"]
     );
-    // Tagging serves the current version only.
+    // Tagging reaches every version, each with its own tags.
     let tags = || {
         aws_sdk_s3::types::Tagging::builder()
             .tag_set(
@@ -356,8 +356,57 @@ async fn every_version_reads_back_byte_exact_and_survives_a_restart() {
         .send()
         .await
         .unwrap_or_else(|e| panic!("{}", describe(&e)));
-    expect_error(tag(&v1).send().await, 501, "NotImplemented");
+    let out = tag(&v1)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{}", describe(&e)));
+    assert_eq!(out.version_id(), Some(v1.as_str()));
     expect_error(tag("bogus").send().await, 400, "InvalidArgument");
+    let tags_of = |v: Option<&str>| {
+        s.client
+            .get_object_tagging()
+            .bucket("bkt")
+            .key("obj")
+            .set_version_id(v.map(str::to_string))
+            .send()
+    };
+    let got = tags_of(Some(&v1)).await.unwrap();
+    assert_eq!(got.version_id(), Some(v1.as_str()));
+    assert_eq!(got.tag_set().len(), 1);
+    assert!(tags_of(Some("null")).await.unwrap().tag_set().is_empty());
+    s.client
+        .delete_object_tagging()
+        .bucket("bkt")
+        .key("obj")
+        .version_id(&v2)
+        .send()
+        .await
+        .unwrap();
+    assert!(tags_of(None).await.unwrap().tag_set().is_empty());
+    assert_eq!(
+        tags_of(Some(&v1)).await.unwrap().tag_set().len(),
+        1,
+        "v1 keeps its own"
+    );
+    // GetObjectAttributes of a kept version is that version's.
+    let attrs = s
+        .client
+        .get_object_attributes()
+        .bucket("bkt")
+        .key("obj")
+        .version_id(&v1)
+        .object_attributes(aws_sdk_s3::types::ObjectAttributes::ObjectSize)
+        .object_attributes(aws_sdk_s3::types::ObjectAttributes::Etag)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{}", describe(&e)));
+    assert_eq!(attrs.object_size(), Some(big.len() as i64));
+    assert_eq!(attrs.version_id(), Some(v1.as_str()));
+    // A delete marker has no tags to read: 405, as S3.
+    let marker = s.delete("bkt", "obj").await;
+    let marker = marker.version_id().unwrap().to_string();
+    expect_error(tags_of(Some(&marker)).await, 405, "MethodNotAllowed");
+    assert_eq!(tags_of(Some(&v1)).await.unwrap().tag_set().len(), 1);
     // Folder markers keep no versions: deleting one deletes it.
     s.put("bkt", "dir/", Vec::new()).await;
     let out = s.delete("bkt", "dir/").await;

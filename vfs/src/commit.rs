@@ -47,7 +47,8 @@ impl Vfs {
         precondition: Option<&Precondition>,
         change: C,
     ) -> Result<C::Done> {
-        self.key_locks
+        let done = self
+            .key_locks
             .with(at.path, async {
                 if let Err(e) = self
                     .check_locked(at.bucket, at.key, at.path, precondition)
@@ -58,7 +59,10 @@ impl Vfs {
                 }
                 change.apply(self, at).await
             })
-            .await
+            .await?;
+        // When the bucket's lifecycle rules next act on the key as it is now (lifecycle.rs).
+        self.schedule_key(at.bucket, at.key).await;
+        Ok(done)
     }
 }
 

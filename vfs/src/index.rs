@@ -49,6 +49,11 @@ pub struct ObjectAttrs {
     /// [`Vfs::set_object_tags`](crate::vfs::Vfs::set_object_tags), without a new version.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<(String, String)>,
+    /// The object's ACL; none: the bucket owner's full control. Set with the object, never
+    /// copied from a copy's source, changed in place by
+    /// [`Vfs::set_object_acl`](crate::vfs::Vfs::set_object_acl).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acl: Option<crate::acl::Acl>,
     /// The version's object lock (retention, legal hold), changed in place by
     /// [`Vfs::set_object_lock`](crate::vfs::Vfs::set_object_lock); never copied to a copy.
     #[serde(
@@ -556,6 +561,7 @@ mod tests {
                             user_meta,
                             checksum: None,
                             tags,
+                            acl: None,
                             lock: Default::default(),
                         },
                         parts,

@@ -3,6 +3,7 @@
 //!
 //! `s3api` talks only to [`Vfs`]; nothing here knows HTTP or XML.
 
+mod acl;
 mod bucket;
 mod commit;
 mod delete;
@@ -10,6 +11,7 @@ mod error;
 mod folder;
 mod index;
 mod key;
+mod lifecycle;
 mod list;
 mod list_versions;
 mod locks;
@@ -30,7 +32,11 @@ mod write;
 mod write_cache;
 mod writeback;
 
+pub use acl::{Acl, Grant, Grantee, Group, ObjectOwnership, Permission};
 pub use bucket::cors::CorsRule;
+pub use bucket::lifecycle::{
+    Expiration, FilterShape, LifecycleFilter, LifecycleRule, NoncurrentExpiration,
+};
 pub use bucket::{BucketRecord, PublicAccessBlock, Versioning};
 pub use error::{Result, VfsError};
 pub use index::{

@@ -78,6 +78,8 @@ pub struct CopyAttrs {
     pub attrs: Option<ObjectAttrs>,
     /// The tag set (S3's tagging directive REPLACE).
     pub tags: Option<Vec<(String, String)>>,
+    /// The copy's ACL: the one the request asks for, never the source's (as S3).
+    pub acl: Option<crate::acl::Acl>,
     /// The copy's object lock: never its source's, as in S3.
     pub lock: crate::object_lock::ObjectLock,
 }
@@ -95,6 +97,7 @@ impl CopyAttrs {
         };
         ObjectAttrs {
             tags,
+            acl: self.acl,
             lock: self.lock,
             ..attrs
         }

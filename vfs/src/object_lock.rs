@@ -15,9 +15,9 @@ use serde::{Deserialize, Serialize};
 use crate::commit::{At, Change};
 use crate::error::{Result, VfsError};
 use crate::key;
-use crate::meta::{Edit, Tree};
+use crate::meta::Tree;
 use crate::object::now_ns;
-use crate::version::{row_key, VersionId, VersionRef};
+use crate::version::VersionRef;
 use crate::vfs::Vfs;
 
 /// How a retention holds: GOVERNANCE yields to those allowed to bypass it, COMPLIANCE to no one.
@@ -197,30 +197,8 @@ impl Change for Relock {
     type Done = ();
 
     async fn apply(self, vfs: &Vfs, at: At<'_>) -> Result<()> {
-        let current = vfs.record_locked(at.bucket, at.key, at.path).await?;
-        if let Some(mut meta) = current {
-            let id = meta.version.unwrap_or(VersionId::ORIGINAL);
-            if self.version.is_none_or(|v| v.names(&id)) {
-                self.apply_to(&mut meta.attrs.lock)?;
-                return vfs.index.put(at.bucket, at.key, &meta).await;
-            }
-        }
-        let Some(want) = self.version else {
-            return Err(VfsError::NoSuchKey);
-        };
-        let mut row = vfs
-            .find_version(at.bucket, at.key, want)?
-            .ok_or(VfsError::NoSuchVersion)?;
-        let Some(meta) = row.object.as_mut() else {
-            return Err(VfsError::VersionIsDeleteMarker);
-        };
-        self.apply_to(&mut meta.attrs.lock)?;
-        let edit = Edit::Put(
-            Tree::Versions,
-            row_key(at.bucket, at.key, row.id.seq),
-            row.encode(),
-        );
-        vfs.index.apply(vec![edit]).await
+        vfs.edit_version(at, self.version, |attrs| self.apply_to(&mut attrs.lock))
+            .await
     }
 
     async fn abandon(self) {}

@@ -194,9 +194,12 @@ impl Vfs {
                     }
                     _ => {}
                 }
-                Ok(())
+                Ok::<_, crate::error::VfsError>(())
             })
-            .await
+            .await?;
+        // A file another program put there falls under the bucket's lifecycle rules too.
+        self.schedule_key(bucket, &k).await;
+        Ok(())
     }
 
     /// Before serving: nothing else writes, so changes go in large batches.

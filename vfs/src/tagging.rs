@@ -1,36 +1,67 @@
-//! Tags changed in place. An object's tag set is part of its record ([`ObjectAttrs::tags`]):
-//! set with the object (PUT, copy, Complete), gone with it, and replaced whole by
-//! [`Vfs::set_object_tags`]. Such a change is no new version of the object: its file, ETag and
-//! Last-Modified stay as they are, and only the record changes, through the commit point, under
-//! the key's lock, so that the tags land on the object there at that moment and never on a
-//! record that a publish running alongside is about to replace.
+//! Tags and ACLs changed in place. An object's tag set and ACL are part of its record
+//! ([`ObjectAttrs`]): set with the object (PUT, copy, Complete), gone with it, and replaced whole
+//! by [`Vfs::set_object_tags`] and [`Vfs::set_object_acl`]. Such a change is no new version of
+//! the object: its file, ETag and Last-Modified stay as they are, and only the record changes,
+//! through the commit point, under the key's lock, so that the change lands on the object there
+//! at that moment and never on a record that a publish running alongside is about to replace.
 //!
-//! [`ObjectAttrs::tags`]: crate::index::ObjectAttrs::tags
+//! [`ObjectAttrs`]: crate::index::ObjectAttrs
 
+use crate::acl::Acl;
 use crate::commit::{At, Change};
 use crate::error::{Result, VfsError};
+use crate::index::ObjectAttrs;
 use crate::key;
+use crate::version::VersionRef;
 use crate::vfs::Vfs;
 
-/// The object's tag set becomes this one.
-struct Retag(Vec<(String, String)>);
+/// One of the object's attributes that change without a new version.
+enum Attr {
+    Tags(Vec<(String, String)>),
+    Acl(Option<Acl>),
+}
 
-impl Change for Retag {
+impl Attr {
+    fn onto(self, attrs: &mut ObjectAttrs) {
+        match self {
+            Attr::Tags(tags) => attrs.tags = tags,
+            Attr::Acl(acl) => attrs.acl = acl,
+        }
+    }
+}
+
+/// The change of an attribute of the current version, or of the version a client names
+/// (`versionId`), whose row in the version store changes instead.
+struct Restamp {
+    attr: Attr,
+    version: Option<VersionRef>,
+}
+
+impl Change for Restamp {
     type Done = ();
 
     async fn apply(self, vfs: &Vfs, at: At<'_>) -> Result<()> {
-        let record = match at.key.ends_with('/') {
-            // A marker is its record, as long as its folder is there.
-            true => match vfs.marker_info(at.bucket, at.key).await? {
-                Some(_) => vfs.index.get(at.bucket, at.key)?,
-                None => None,
-            },
-            false => vfs.record_locked(at.bucket, at.key, at.path).await?,
+        let attr = self.attr;
+        if !at.key.ends_with('/') {
+            return vfs
+                .edit_version(at, self.version, |attrs| {
+                    attr.onto(attrs);
+                    Ok(())
+                })
+                .await;
+        }
+        // A marker is its record, as long as its folder is there; it keeps no versions.
+        let record = match vfs.marker_info(at.bucket, at.key).await? {
+            Some(_) => vfs.index.get(at.bucket, at.key)?,
+            None => None,
         };
         let Some(mut meta) = record else {
             return Err(VfsError::NoSuchKey);
         };
-        meta.attrs.tags = self.0;
+        if self.version.is_some_and(|v| v != VersionRef::Null) {
+            return Err(VfsError::NoSuchVersion);
+        }
+        attr.onto(&mut meta.attrs);
         vfs.index.put(at.bucket, at.key, &meta).await
     }
 
@@ -38,14 +69,42 @@ impl Change for Retag {
 }
 
 impl Vfs {
-    /// Replaces the tag set of the object at `key` (an empty one removes its tags), leaving
-    /// its content, ETag and Last-Modified as they are.
+    /// Replaces the tag set of the object at `key` (of its version `version`, current or
+    /// kept; the current one when `None`), leaving its content, ETag and Last-Modified as
+    /// they are. An empty set removes its tags.
     pub async fn set_object_tags(
         &self,
         bucket: &str,
         key: &str,
+        version: Option<&str>,
         tags: Vec<(String, String)>,
     ) -> Result<()> {
+        self.restamp(bucket, key, version, Attr::Tags(tags)).await
+    }
+
+    /// Replaces the ACL of the object at `key` (none: its owner's full control only), of its
+    /// current version or of the one named, leaving its content, ETag and Last-Modified as
+    /// they are.
+    pub async fn set_object_acl(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: Option<&str>,
+        acl: Option<Acl>,
+    ) -> Result<()> {
+        self.restamp(bucket, key, version, Attr::Acl(acl)).await
+    }
+
+    async fn restamp(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: Option<&str>,
+        attr: Attr,
+    ) -> Result<()> {
+        let version = version
+            .map(|v| VersionRef::parse(v).ok_or_else(|| VfsError::InvalidVersion(v.into())))
+            .transpose()?;
         self.head_bucket(bucket).await?;
         // As when reading: a key that can name no object (nor marker) is simply absent.
         let path = match key::object_path(bucket, key) {
@@ -61,7 +120,7 @@ impl Vfs {
             key,
             path: &path,
         };
-        self.commit(at, None, Retag(tags)).await
+        self.commit(at, None, Restamp { attr, version }).await
     }
 }
 
@@ -98,7 +157,7 @@ mod tests {
         vfs.create_bucket("bkt", None).await.unwrap();
         let before = put(&vfs, "a/b", b"content").await;
         let file = std::fs::metadata(dir.path().join("bkt/a/b")).unwrap();
-        vfs.set_object_tags("bkt", "a/b", tags(&[("k", "v")]))
+        vfs.set_object_tags("bkt", "a/b", None, tags(&[("k", "v")]))
             .await
             .unwrap();
         let after = vfs.head_object("bkt", "a/b").await.unwrap();
@@ -112,7 +171,9 @@ mod tests {
         let vfs = Vfs::open_unsynced(dir.path()).await;
         let reopened = vfs.head_object("bkt", "a/b").await.unwrap();
         assert_eq!(reopened.attrs.tags, tags(&[("k", "v")]));
-        vfs.set_object_tags("bkt", "a/b", Vec::new()).await.unwrap();
+        vfs.set_object_tags("bkt", "a/b", None, Vec::new())
+            .await
+            .unwrap();
         assert!(vfs
             .head_object("bkt", "a/b")
             .await
@@ -131,21 +192,21 @@ mod tests {
         for key in ["nope", "dir/", "a//b", "../x"] {
             assert!(
                 matches!(
-                    vfs.set_object_tags("bkt", key, t()).await,
+                    vfs.set_object_tags("bkt", key, None, t()).await,
                     Err(VfsError::NoSuchKey)
                 ),
                 "{key}"
             );
         }
         assert!(matches!(
-            vfs.set_object_tags("nobkt", "k", t()).await,
+            vfs.set_object_tags("nobkt", "k", None, t()).await,
             Err(VfsError::NoSuchBucket)
         ));
         // A folder marker is an object like any other.
         vfs.create_folder("bkt", "dir/", Default::default(), None)
             .await
             .unwrap();
-        vfs.set_object_tags("bkt", "dir/", t()).await.unwrap();
+        vfs.set_object_tags("bkt", "dir/", None, t()).await.unwrap();
         assert_eq!(
             vfs.head_object("bkt", "dir/").await.unwrap().attrs.tags,
             t()

@@ -31,10 +31,10 @@ use serde::{Deserialize, Serialize};
 use crate::bucket::Versioning;
 use crate::commit::{At, Change};
 use crate::error::{Result, VfsError};
-use crate::index::{Index, ObjectMeta};
+use crate::index::{Index, ObjectAttrs, ObjectMeta};
 use crate::key::{self, RESERVED_DIR};
 use crate::meta::{Edit, StoreError, Tree};
-use crate::object::{now_ns, ObjectInfo, ObjectReader};
+use crate::object::{now_ns, ObjectInfo, ObjectReader, Precondition};
 use crate::remote::{Fingerprint, Remote};
 use crate::vfs::Vfs;
 
@@ -576,6 +576,42 @@ impl Vfs {
             .await
     }
 
+    /// Changes what the record of one version of `at.key` says about it (its tags, its lock),
+    /// never its content: the current version's record when `want` is `None` or names it, else
+    /// the kept version's row. Runs inside a [`Change`](crate::commit::Change), under the key's
+    /// lock.
+    pub(crate) async fn edit_version(
+        &self,
+        at: At<'_>,
+        want: Option<VersionRef>,
+        edit: impl FnOnce(&mut ObjectAttrs) -> Result<()>,
+    ) -> Result<()> {
+        let current = self.record_locked(at.bucket, at.key, at.path).await?;
+        if let Some(mut meta) = current {
+            let id = meta.version.unwrap_or(VersionId::ORIGINAL);
+            if want.is_none_or(|v| v.names(&id)) {
+                edit(&mut meta.attrs)?;
+                return self.index.put(at.bucket, at.key, &meta).await;
+            }
+        }
+        let Some(want) = want else {
+            return Err(VfsError::NoSuchKey);
+        };
+        let mut row = self
+            .find_version(at.bucket, at.key, want)?
+            .ok_or(VfsError::NoSuchVersion)?;
+        let Some(meta) = row.object.as_mut() else {
+            return Err(VfsError::VersionIsDeleteMarker);
+        };
+        edit(&mut meta.attrs)?;
+        let edit = Edit::Put(
+            Tree::Versions,
+            row_key(at.bucket, at.key, row.id.seq),
+            row.encode(),
+        );
+        self.index.apply(vec![edit]).await
+    }
+
     /// The row of a noncurrent version or marker: found by its counter for an id, by a walk
     /// of the key's history for `null` (which may sit anywhere in it).
     pub(crate) fn find_version(
@@ -608,6 +644,17 @@ impl Vfs {
         bucket: &str,
         key: &str,
     ) -> Result<Option<VersionDeleted>> {
+        self.add_delete_marker_if(bucket, key, None).await
+    }
+
+    /// [`Vfs::add_delete_marker`], only while `precondition` holds on the current version
+    /// (lifecycle expiration: an object rewritten meanwhile stays).
+    pub(crate) async fn add_delete_marker_if(
+        &self,
+        bucket: &str,
+        key: &str,
+        precondition: Option<&Precondition>,
+    ) -> Result<Option<VersionDeleted>> {
         self.head_bucket(bucket).await?;
         let path = key::object_path(bucket, key)?;
         let at = At {
@@ -615,7 +662,7 @@ impl Vfs {
             key,
             path: &path,
         };
-        let done = self.commit(at, None, Mark).await?;
+        let done = self.commit(at, precondition, Mark).await?;
         self.remove_empty_parents(&path).await;
         Ok(done)
     }
@@ -630,6 +677,21 @@ impl Vfs {
         bucket: &str,
         key: &str,
         version: &str,
+        bypass_governance: bool,
+    ) -> Result<VersionDeleted> {
+        self.delete_version_if(bucket, key, version, None, bypass_governance)
+            .await
+    }
+
+    /// [`Vfs::delete_version`], only while `precondition` holds on the current version
+    /// (lifecycle: the key's history is still the one judged; a `null` version replaced
+    /// meanwhile is another version under the same id).
+    pub(crate) async fn delete_version_if(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: &str,
+        precondition: Option<&Precondition>,
         bypass_governance: bool,
     ) -> Result<VersionDeleted> {
         let want =
@@ -647,7 +709,7 @@ impl Vfs {
             want,
             bypass_governance,
         };
-        let done = self.commit(at, None, drop).await?;
+        let done = self.commit(at, precondition, drop).await?;
         self.remove_empty_parents(&path).await;
         Ok(done)
     }

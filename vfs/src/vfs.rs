@@ -63,6 +63,8 @@ pub struct Vfs {
     pub(crate) version_ids: crate::version::VersionIds,
     /// How far long work (scans, write-back of the whole cache) has come.
     pub(crate) progress: Arc<crate::progress::Progress>,
+    /// How long "a day" of lifecycle rules lasts, in nanoseconds (`--lifecycle-day`).
+    pub(crate) lifecycle_day: i64,
 }
 
 /// The read cache and its counters.
@@ -142,6 +144,11 @@ impl Vfs {
                 .then(|| config.remote.path.clone()),
             own_writes: Default::default(),
             progress,
+            lifecycle_day: config
+                .vfs
+                .lifecycle_day
+                .as_nanos()
+                .clamp(1, i64::MAX as u128) as i64,
         };
         vfs.finish_deletes().await?;
         vfs.versions().recover().await?;

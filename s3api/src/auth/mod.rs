@@ -1,5 +1,5 @@
 //! Who is asking: every way a request can prove it, and one dispatcher over them. A request is
-//! anonymous (no keys configured), signed with SigV4 (header or presigned query), or signed with
+//! anonymous (unsigned), signed with SigV4 (header or presigned query), or signed with
 //! SigV2 (header or presigned query); exactly one of these, never two ([`authenticate`]). The
 //! verifiers ([`sigv4`], [`sigv2`]) are leaves that know only their own scheme; an aws-chunked
 //! body's chunk signatures are checked as it streams ([`chunked`]).
@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use actix_web::dev::RequestHead;
 use s3gate_config::User;
+use sha2::{Digest, Sha256};
 
 use crate::error::{S3Error, S3Result};
 use crate::headers::header;
@@ -25,12 +26,16 @@ use crate::router::Query;
 pub(crate) const EMPTY_SHA256: &str =
     "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
-/// Access key → secret key, and the limits of the keys that belong to users (the others are
-/// administrators).
+/// Access key → secret key, the limits of the keys that belong to users (the others are
+/// administrators), and the names by which ACLs know each key's holder.
 #[derive(Default)]
 pub(crate) struct Keys {
     secrets: HashMap<String, String>,
     users: HashMap<String, Arc<User>>,
+    /// Canonical id → display name, of every key's holder.
+    names: HashMap<String, String>,
+    /// E-mail address (lower case) → canonical id, of the users that have one.
+    emails: HashMap<String, String>,
 }
 
 impl Keys {
@@ -41,13 +46,25 @@ impl Keys {
         let of_users = users
             .iter()
             .map(|u| (u.access_key.clone(), u.secret_key.clone()));
-        Keys {
+        let users: HashMap<String, Arc<User>> = users
+            .iter()
+            .map(|u| (u.access_key.clone(), Arc::new(u.clone())))
+            .collect();
+        let mut table = Keys {
             secrets: admins.chain(of_users).collect(),
-            users: users
-                .iter()
-                .map(|u| (u.access_key.clone(), Arc::new(u.clone())))
-                .collect(),
+            users,
+            names: HashMap::new(),
+            emails: HashMap::new(),
+        };
+        let holders: Vec<String> = table.secrets.keys().cloned().collect();
+        for key in holders {
+            let id = table.canonical_id(&key);
+            table.names.insert(id.clone(), table.display_name(&key));
+            if let Some(email) = table.users.get(&key).and_then(|u| u.email.clone()) {
+                table.emails.insert(email.to_ascii_lowercase(), id);
+            }
         }
+        table
     }
 
     pub(crate) fn anonymous(&self) -> bool {
@@ -63,28 +80,33 @@ impl Keys {
         self.users.get(access_key).cloned()
     }
 
-    /// May the holder of `access_key` (`None`: anonymous) do something that `changes` (or
-    /// not) to `buckets`? Administrators and anonymous requests on a server without keys may
-    /// do anything; a user only what its limits allow. Refusals are `AccessDenied`, as S3 gives
-    /// for what a caller's rights do not reach.
-    pub(crate) fn permit(
-        &self,
-        access_key: Option<&str>,
-        changes: bool,
-        buckets: &[&str],
-    ) -> S3Result<()> {
-        let Some(user) = access_key.and_then(|k| self.users.get(k)) else {
-            return Ok(());
-        };
-        if user.read_only && changes {
-            return Err(S3Error::access_denied(
-                "Access Denied: this user is read-only",
-            ));
-        }
-        if buckets.iter().any(|b| !b.is_empty() && !user.may_use(b)) {
-            return Err(S3Error::access_denied("Access Denied"));
-        }
-        Ok(())
+    /// The canonical id of a key's holder: as its user names it, else the SHA-256 of the
+    /// access key (stable per key).
+    pub(crate) fn canonical_id(&self, access_key: &str) -> String {
+        self.users
+            .get(access_key)
+            .and_then(|u| u.canonical_id.clone())
+            .unwrap_or_else(|| hex::encode(Sha256::digest(access_key.as_bytes())))
+    }
+
+    /// The display name of a key's holder: as its user names it, else the access key.
+    pub(crate) fn display_name(&self, access_key: &str) -> String {
+        self.users
+            .get(access_key)
+            .and_then(|u| u.display_name.clone())
+            .unwrap_or_else(|| access_key.to_string())
+    }
+
+    /// The display name of the holder of a canonical id; `None` for an id no key has.
+    pub(crate) fn name_of_id(&self, id: &str) -> Option<&str> {
+        self.names.get(id).map(String::as_str)
+    }
+
+    /// The canonical id of the user an e-mail address belongs to.
+    pub(crate) fn id_of_email(&self, email: &str) -> Option<&str> {
+        self.emails
+            .get(&email.to_ascii_lowercase())
+            .map(String::as_str)
     }
 }
 
@@ -128,9 +150,6 @@ pub(crate) struct Auth {
     pub(crate) access_key: Option<String>,
     pub(crate) payload: PayloadHash,
     pub(crate) chunk_signer: Option<ChunkSigner>,
-    /// An unsigned request on a server with keys: it reaches only what a bucket's policy grants
-    /// to everyone (`policy::enforce`).
-    pub(crate) public: bool,
 }
 
 impl Auth {
@@ -141,7 +160,6 @@ impl Auth {
             access_key: None,
             payload: PayloadHash::Unsigned,
             chunk_signer: None,
-            public: false,
         }
     }
 }
@@ -225,28 +243,26 @@ fn one_auth_mechanism<'r>(req: &'r RequestHead, query: &Query) -> S3Result<Optio
     }
 }
 
-/// Authenticates a request against the configured keys. With no keys configured every request
-/// is accepted as anonymous, and only the declared payload hash is kept for checking the body.
-/// `vhost_bucket` is the bucket named by the Host header, which SigV2 signs. A request that
-/// carries no signature at all is refused, or, with `public`, taken as a member of the public
-/// (the S3 API, where a bucket policy may grant everyone something).
+/// Authenticates a request against the configured keys. A request without any signature (and
+/// every request, with no keys configured) is accepted as anonymous, and only the declared
+/// payload hash is kept for checking the body; what anonymous may do is the permission
+/// decision's (`access.rs`).
+/// `vhost_bucket` is the bucket named by the Host header, which SigV2 signs.
 pub(crate) fn authenticate(
     req: &RequestHead,
     keys: &Keys,
     vhost_bucket: Option<&str>,
     max_presign: Duration,
-    public: bool,
 ) -> S3Result<Auth> {
-    let anonymous = |public| {
+    let anonymous = || {
         Ok(Auth {
             access_key: None,
             payload: parse_payload_hash(header(req, "x-amz-content-sha256"))?,
             chunk_signer: None,
-            public,
         })
     };
     if keys.anonymous() {
-        return anonymous(false);
+        return anonymous();
     }
     let query = Query::parse(req.uri.query().unwrap_or(""))?;
     match one_auth_mechanism(req, &query)? {
@@ -263,10 +279,8 @@ pub(crate) fn authenticate(
         None if query.get("AWSAccessKeyId").is_some() => {
             sigv2::presigned_auth(req, keys, &query, vhost_bucket, max_presign)
         }
-        None if public => anonymous(true),
-        None => Err(S3Error::access_denied(
-            "Access Denied: the request is not signed",
-        )),
+        // No signature: anonymous, reaching only what ACLs grant everyone.
+        None => anonymous(),
     }
 }
 

@@ -178,7 +178,6 @@ fn authenticated(req: &RequestHead, access_key: &str) -> S3Result<Auth> {
             _ => PayloadHash::Unsigned,
         },
         chunk_signer: None,
-        public: false,
     })
 }
 

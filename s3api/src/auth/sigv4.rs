@@ -3,6 +3,8 @@
 //! compares signatures in constant time. A request carries exactly one signature: what is
 //! verified is then what is served.
 
+use std::collections::HashMap;
+use std::sync::{LazyLock, Mutex};
 use std::time::{Duration, SystemTime};
 
 use actix_web::dev::RequestHead;
@@ -31,6 +33,29 @@ pub(crate) fn signing_key(secret: &str, date: &str, region: &str, service: &str)
     let k = hmac(&k, region.as_bytes());
     let k = hmac(&k, service.as_bytes());
     hmac(&k, b"aws4_request")
+}
+
+/// Signing keys already derived, by secret, date, region and service: a client signs every
+/// request of a day with the same key, which costs four HMACs to derive. Keyed by the secret
+/// itself, so a key reloaded with a new secret never meets an old entry; emptied when full
+/// (a day's keys are a handful per access key).
+static SIGNING_KEYS: LazyLock<Mutex<HashMap<String, [u8; 32]>>> = LazyLock::new(Default::default);
+const SIGNING_KEYS_MAX: usize = 4096;
+
+/// [`signing_key`], derived once per secret, date, region and service.
+fn derived_key(secret: &str, date: &str, region: &str, service: &str) -> [u8; 32] {
+    let id = format!("{secret}\0{date}\0{region}\0{service}");
+    if let Some(k) = SIGNING_KEYS.lock().ok().and_then(|m| m.get(&id).copied()) {
+        return k;
+    }
+    let key = signing_key(secret, date, region, service);
+    if let Ok(mut m) = SIGNING_KEYS.lock() {
+        if m.len() >= SIGNING_KEYS_MAX {
+            m.clear();
+        }
+        m.insert(id, key);
+    }
+    key
 }
 
 /// The pieces of a SigV4 signature, from the header or the query.
@@ -107,7 +132,7 @@ pub(super) fn header_auth(
     let secret = lookup(keys, &sig)?;
     check_time(&sig, None)?;
     let payload = parse_payload_hash(Some(payload_decl))?;
-    let key = signing_key(secret, sig.date, sig.region, sig.service);
+    let key = derived_key(secret, sig.date, sig.region, sig.service);
     let canonical = canonical_request(req, &sig.signed_headers, query, None, payload_decl)?;
     verify(&key, &sig, &canonical)?;
     let chunk_signer =
@@ -121,7 +146,6 @@ pub(super) fn header_auth(
         access_key: Some(sig.access_key.to_string()),
         payload,
         chunk_signer,
-        public: false,
     })
 }
 
@@ -160,7 +184,7 @@ pub(super) fn presigned_auth(
     };
     let secret = lookup(keys, &sig)?;
     check_time(&sig, Some(expires))?;
-    let key = signing_key(secret, sig.date, sig.region, sig.service);
+    let key = derived_key(secret, sig.date, sig.region, sig.service);
     let canonical = canonical_request(
         req,
         &sig.signed_headers,
@@ -173,7 +197,6 @@ pub(super) fn presigned_auth(
         access_key: Some(sig.access_key.to_string()),
         payload: PayloadHash::Unsigned,
         chunk_signer: None,
-        public: false,
     })
 }
 
@@ -326,6 +349,17 @@ fn canonical_request(
 mod tests {
     use super::*;
     use crate::auth::EMPTY_SHA256;
+
+    #[test]
+    fn a_derived_key_is_the_signing_key_and_follows_its_secret() {
+        let a = derived_key("secret-a", "20261205", "us-east-1", "s3");
+        assert_eq!(a, signing_key("secret-a", "20261205", "us-east-1", "s3"));
+        assert_eq!(a, derived_key("secret-a", "20261205", "us-east-1", "s3"));
+        let b = derived_key("secret-b", "20261205", "us-east-1", "s3");
+        assert_eq!(b, signing_key("secret-b", "20261205", "us-east-1", "s3"));
+        assert_ne!(a, b);
+        assert_ne!(a, derived_key("secret-a", "20261206", "us-east-1", "s3"));
+    }
 
     #[test]
     fn signing_key_matches_aws_example() {

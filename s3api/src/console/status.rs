@@ -10,10 +10,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 
-use crate::auth;
 use crate::ctx::ServerState;
 use crate::error::{S3Error, S3Result};
 use crate::metrics::Totals;
+use crate::{access, auth};
 
 /// How often the counters are sampled.
 pub(crate) const INTERVAL: Duration = Duration::from_secs(5);
@@ -167,21 +167,16 @@ pub(crate) async fn status(
 }
 
 /// The request must be signed by an administrator's key, checked as an S3 request's signature
-/// is; a user's key is refused as S3 refuses what a caller's rights do not reach.
+/// is; a user's key, or no signature, is refused as S3 refuses what a caller's rights do not
+/// reach.
 fn administrator(req: &HttpRequest, state: &ServerState) -> S3Result<()> {
     let keys = state.keys()?;
-    let who = auth::authenticate(
-        req.head(),
-        &keys,
-        None,
-        state.config.auth.presigned_max_age,
-        false,
-    )?;
-    match who.access_key {
-        Some(key) if keys.user(&key).is_some() => Err(S3Error::access_denied(
+    let who = auth::authenticate(req.head(), &keys, None, state.config.auth.presigned_max_age)?;
+    match access::Caller::of(&keys, who.access_key.as_deref()) {
+        access::Caller::Admin => Ok(()),
+        _ => Err(S3Error::access_denied(
             "Access Denied: the server's status is for administrators' keys",
         )),
-        _ => Ok(()),
     }
 }
 

@@ -134,7 +134,19 @@ impl Op {
             Op::HeadObject { version_id, .. } | Op::GetObject { version_id, .. } => {
                 versioned(version_id, "s3:GetObject", "s3:GetObjectVersion")
             }
-            Op::GetObjectAcl => "s3:GetObjectAcl",
+            Op::PutBucketOwnershipControls | Op::DeleteBucketOwnershipControls => {
+                "s3:PutBucketOwnershipControls"
+            }
+            Op::PutBucketAcl => "s3:PutBucketAcl",
+            Op::GetObjectAcl { version_id } => {
+                versioned(version_id, "s3:GetObjectAcl", "s3:GetObjectVersionAcl")
+            }
+            Op::PutObjectAcl { version_id } => {
+                versioned(version_id, "s3:PutObjectAcl", "s3:PutObjectVersionAcl")
+            }
+            Op::PutBucketLifecycleConfiguration | Op::DeleteBucketLifecycle => {
+                "s3:PutLifecycleConfiguration"
+            }
             Op::GetObjectAttributes { version_id, .. } => versioned(
                 version_id,
                 "s3:GetObjectAttributes",
@@ -209,7 +221,13 @@ mod tests {
             Op::PutPublicAccessBlock,
             Op::DeletePublicAccessBlock,
             Op::DeleteObjects,
-            Op::GetObjectAcl,
+            Op::GetObjectAcl { version_id: v() },
+            Op::PutObjectAcl { version_id: None },
+            Op::PutBucketAcl,
+            Op::PutBucketOwnershipControls,
+            Op::DeleteBucketOwnershipControls,
+            Op::PutBucketLifecycleConfiguration,
+            Op::DeleteBucketLifecycle,
             Op::PutObject,
             Op::CreateMultipartUpload,
             Op::GetBucketTagging,

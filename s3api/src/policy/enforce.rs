@@ -1,57 +1,64 @@
-//! Where a bucket's policy meets a request, right after the caller's own limits
-//! (`dispatch::permit`): an explicit Deny refuses anyone but an administrator; an anonymous
-//! request on a server with keys goes on only with an Allow; the server's users keep what their
-//! keys allow them unless denied. The bucket's owner can always read, change and delete the
-//! policy itself, so that no policy locks it out of its own bucket.
+//! What a bucket's policy says of a request, for the permission decision (`access::decide`)
+//! to apply: an explicit Deny refuses anyone but an administrator, an Allow grants as an ACL
+//! grant does. The bucket's owner can always read, change and delete the policy itself, so that
+//! no policy locks it out of its own bucket; an anonymous request never can, whatever the
+//! policy says.
 
 use std::collections::HashMap;
 
+use actix_web::dev::RequestHead;
 use s3gate_vfs::BucketRecord;
 
-use super::facts::{Caller, RequestFacts, Target};
+use super::facts::{Caller as Principal, RequestFacts, Target};
 use super::{condition, verdict, Effect, Policy};
-use crate::acl;
-use crate::ctx::Ctx;
-use crate::error::{S3Error, S3Result};
-use crate::router::Op;
+use crate::access::{Caller, Facts};
+use crate::ctx::ServerState;
+use crate::error::S3Result;
+use crate::headers::header;
+use crate::router::{Op, Query};
 use crate::tags;
 
-fn denied() -> S3Error {
-    S3Error::access_denied("Access Denied")
-}
-
-/// Whether the bucket's policy lets the request through.
-pub(crate) async fn enforce(ctx: &Ctx, op: &Op) -> S3Result<()> {
-    if ctx.administrator() {
-        return Ok(());
-    }
-    let public = ctx.auth.public;
-    // S3 lets only the owner's account read or change a bucket's policy and its public access
-    // block: an anonymous request never may, whatever the policy says.
-    if public && guards_the_policy(op) {
-        return Err(denied());
-    }
-    match request_verdict(ctx, op).await? {
-        Some(Effect::Deny) => Err(denied()),
-        Some(Effect::Allow) => Ok(()),
-        None if public => Err(denied()),
-        // A user's key keeps what it allows.
-        None => Ok(()),
-    }
+/// The request as a policy judges it: who asks, for what, and the request's own head.
+pub(crate) struct Asked<'a> {
+    pub(crate) head: &'a RequestHead,
+    pub(crate) query: &'a Query,
+    pub(crate) state: &'a ServerState,
+    pub(crate) caller: &'a Caller,
+    pub(crate) op: &'a Op,
+    pub(crate) bucket: &'a str,
+    pub(crate) key: &'a str,
 }
 
 /// What the policies a request is judged by say of it (the bucket's, and for a copy its
 /// source bucket's too): Deny if one denies it, Allow if all allow it, else nothing; nothing
-/// too where there is nothing to judge (an operation no policy names, a bucket that is not
-/// there, which the handler answers). The bucket's owner is always allowed its own policy.
-async fn request_verdict(ctx: &Ctx, op: &Op) -> S3Result<Option<Effect>> {
+/// too where there is nothing to judge (an administrator, an operation no policy names, a
+/// bucket that is not there, which the decision answers). The bucket's owner is always allowed
+/// its own policy.
+pub(crate) async fn verdict_of(
+    asked: &Asked<'_>,
+    records: &impl Facts,
+) -> S3Result<Option<Effect>> {
+    let principal = match asked.caller {
+        Caller::Admin => return Ok(None),
+        Caller::User { key, id, .. } => Principal {
+            access_key: Some(key.clone()),
+            canonical_id: Some(id.clone()),
+        },
+        Caller::Anonymous => Principal::default(),
+    };
+    let op = asked.op;
     let Some(action) = op.action() else {
         return Ok(None);
     };
-    let Ok(record) = ctx.bucket_record().await else {
+    // S3 lets only the owner's account read or change a bucket's policy and its public access
+    // block: an anonymous request never may, whatever the policy says.
+    if principal.access_key.is_none() && guards_the_policy(op) {
+        return Ok(None);
+    }
+    let Ok(record) = records.bucket(asked.bucket).await else {
         return Ok(None);
     };
-    let owner = match (&record.owner, &ctx.auth.access_key) {
+    let owner = match (&record.owner, &principal.access_key) {
         (Some(owner), Some(caller)) => owner == caller,
         // A bucket made by other means belongs to whoever asks with a key.
         (None, Some(_)) => true,
@@ -65,11 +72,11 @@ async fn request_verdict(ctx: &Ctx, op: &Op) -> S3Result<Option<Effect>> {
     {
         return Ok(Some(Effect::Allow));
     }
-    let policy = stored(record, &ctx.bucket)?;
+    let policy = stored(&record, asked.bucket)?;
     let reads_tags = policy.as_ref().is_some_and(Policy::reads_existing_tags);
-    let target = target(op, &ctx.bucket, &ctx.key);
-    let facts = facts(ctx, action, target, reads_tags).await?;
-    let mut says = vec![judge(policy.as_ref(), record, &facts)];
+    let target = target(op, asked.bucket, asked.key);
+    let facts = facts(asked, principal, action, target, reads_tags).await;
+    let mut says = vec![judge(policy.as_ref(), &record, &facts)];
     // A copy also reads its source, under the source bucket's policy.
     if let Op::CopyObject { source } | Op::UploadPartCopy { source, .. } = op {
         let read = match source.version_id {
@@ -81,18 +88,10 @@ async fn request_verdict(ctx: &Ctx, op: &Op) -> S3Result<Option<Effect>> {
             target: Target::Named(format!("{}/{}", source.bucket, source.key)),
             ..facts.clone()
         };
-        let other;
-        let source_record = match source.bucket == ctx.bucket {
-            true => Some(record),
-            false => {
-                other = ctx.vfs().bucket(&source.bucket).await.ok();
-                other.as_ref()
-            }
-        };
-        says.push(match source_record {
-            Some(r) => judge(stored(r, &source.bucket)?.as_ref(), r, &of_source),
-            // The copy's handler answers for a source bucket that is not there.
-            None => None,
+        says.push(match records.bucket(&source.bucket).await {
+            Ok(r) => judge(stored(&r, &source.bucket)?.as_ref(), &r, &of_source),
+            // The decision answers for a source bucket that is not there.
+            Err(_) => None,
         });
     }
     Ok(if says.contains(&Some(Effect::Deny)) {
@@ -147,31 +146,24 @@ fn target(op: &Op, bucket: &str, key: &str) -> Target {
 /// The request's facts, gathered once: the object's tags are read only when the policy has a
 /// condition on them.
 async fn facts(
-    ctx: &Ctx,
+    asked: &Asked<'_>,
+    caller: Principal,
     action: &'static str,
     target: Target,
     reads_tags: bool,
-) -> S3Result<RequestFacts> {
-    let caller = Caller {
-        canonical_id: ctx
-            .auth
-            .access_key
-            .as_deref()
-            .map(|k| acl::canonical_id(ctx, k)),
-        access_key: ctx.auth.access_key.clone(),
-    };
+) -> RequestFacts {
     let mut values = HashMap::new();
-    if let Some(peer) = ctx.req.peer_addr() {
+    if let Some(peer) = asked.head.peer_addr {
         values.insert("aws:sourceip".into(), peer.ip().to_string());
     }
-    let secure = ctx.state.config.server.cert.is_some();
+    let secure = asked.state.config.server.cert.is_some();
     values.insert("aws:securetransport".into(), secure.to_string());
     if let Ok(now) =
         time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339)
     {
         values.insert("aws:currenttime".into(), now);
     }
-    for (key, header) in [
+    for (key, name) in [
         ("aws:referer", "referer"),
         ("aws:useragent", "user-agent"),
         ("s3:x-amz-acl", "x-amz-acl"),
@@ -182,7 +174,7 @@ async fn facts(
             "x-amz-server-side-encryption",
         ),
     ] {
-        if let Some(v) = ctx.header(header) {
+        if let Some(v) = header(asked.head, name) {
             values.insert(key.into(), v.to_string());
         }
     }
@@ -192,25 +184,26 @@ async fn facts(
         ("s3:max-keys", "max-keys"),
         ("s3:versionid", "versionId"),
     ] {
-        if let Some(v) = ctx.query.get(param) {
+        if let Some(v) = asked.query.get(param) {
             values.insert(key.into(), v.to_string());
         }
     }
-    for (k, v) in tags::from_header(&ctx.req)? {
+    // A malformed header is the handler's to refuse; until then it carries no tags.
+    for (k, v) in tags::from_header_map(&asked.head.headers).unwrap_or_default() {
         values.insert(format!("{}{k}", condition::REQUEST_TAG), v);
     }
-    if reads_tags && !ctx.key.is_empty() {
+    if reads_tags && !asked.key.is_empty() {
         // An object that is not there has no tags: its conditions see the keys absent.
-        if let Ok(info) = ctx.vfs().head_object(&ctx.bucket, &ctx.key).await {
+        if let Ok(info) = asked.state.vfs.head_object(asked.bucket, asked.key).await {
             for (k, v) in info.attrs.tags {
                 values.insert(format!("{}{k}", condition::EXISTING_TAG), v);
             }
         }
     }
-    Ok(RequestFacts {
+    RequestFacts {
         caller,
         action,
         target,
         values,
-    })
+    }
 }

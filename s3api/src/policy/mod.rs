@@ -1,8 +1,9 @@
 //! Bucket policies: the document (`document.rs`: parsing and checking), its conditions
 //! (`condition.rs`), the wildcards (`pattern.rs`), the action each operation is checked as
 //! (`action.rs`), what a request is judged on (`facts.rs`), and the evaluation here: an
-//! explicit Deny wins, then an Allow, else the policy says nothing ([`verdict`]). Where the
-//! verdict is applied to a request is `enforce.rs`.
+//! explicit Deny wins, then an Allow, else the policy says nothing ([`verdict`]). What the
+//! policies a request is judged by say of it is `enforce.rs` ([`verdict_of`]); the permission
+//! decision (`access::decide`) applies it.
 
 mod action;
 mod condition;
@@ -12,7 +13,7 @@ mod facts;
 mod pattern;
 
 pub(crate) use document::{Effect, Policy};
-pub(crate) use enforce::enforce;
+pub(crate) use enforce::{verdict_of, Asked};
 
 use document::{Principal, Statement};
 use facts::{RequestFacts, Target};

@@ -18,6 +18,7 @@ use crate::vfs::Vfs;
 
 pub(crate) mod cors;
 pub(crate) mod known;
+pub(crate) mod lifecycle;
 
 /// What the index keeps of a bucket. Every field but `created_ns` has a serde default, so
 /// that configuration added later reads as unset in records written before it.
@@ -39,10 +40,23 @@ pub struct BucketRecord {
     /// The bucket's tags, sorted by key; none when it has no tag set.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<(String, String)>,
+    /// The bucket's ACL (PutBucketAcl, a canned ACL at creation); none: its owner's full control.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acl: Option<crate::acl::Acl>,
+    /// The bucket's ownership controls; records written before them read as S3's default.
+    #[serde(
+        default,
+        skip_serializing_if = "crate::acl::ObjectOwnership::is_default"
+    )]
+    pub ownership: crate::acl::ObjectOwnership,
     /// The bucket's object lock configuration: none until lock is enabled, and never again
     /// none after (versioning then stays Enabled).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub object_lock: Option<crate::object_lock::LockConfig>,
+    /// The bucket's lifecycle rules (PutBucketLifecycleConfiguration), in the order given;
+    /// none when not configured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lifecycle: Option<Vec<lifecycle::LifecycleRule>>,
     /// The bucket policy (PutBucketPolicy), kept as the document was sent, byte for byte: S3
     /// answers GetBucketPolicy with it unchanged. Checked before it is stored.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -122,19 +136,35 @@ impl Vfs {
 
     /// Makes a bucket owned by `owner` (an access key).
     pub async fn create_bucket(&self, name: &str, owner: Option<&str>) -> Result<()> {
-        self.make_bucket(name, owner, false).await
+        let record = BucketRecord {
+            owner: owner.map(str::to_string),
+            ..Default::default()
+        };
+        self.create_bucket_with(name, record, false).await
     }
 
     /// Makes a bucket with object lock enabled (and so versioning), where versions can be
     /// kept; its record says so from the start.
     pub async fn create_locked_bucket(&self, name: &str, owner: Option<&str>) -> Result<()> {
-        if let Some(why) = self.versions_unsupported() {
-            return Err(VfsError::VersionsUnsupported(why));
-        }
-        self.make_bucket(name, owner, true).await
+        let record = BucketRecord {
+            owner: owner.map(str::to_string),
+            ..Default::default()
+        };
+        self.create_bucket_with(name, record, true).await
     }
 
-    async fn make_bucket(&self, name: &str, owner: Option<&str>, locked: bool) -> Result<()> {
+    /// Makes a bucket whose record starts as `record` (its owner, the ACL and ownership
+    /// controls asked for at creation), stamped with the time it is made; `locked`: with object
+    /// lock enabled (and so versioning).
+    pub async fn create_bucket_with(
+        &self,
+        name: &str,
+        record: BucketRecord,
+        locked: bool,
+    ) -> Result<()> {
+        if let Some(why) = self.versions_unsupported().filter(|_| locked) {
+            return Err(VfsError::VersionsUnsupported(why));
+        }
         key::validate_new_bucket(name)?;
         let made = self.remote.mkdir(name).await;
         if let Ok(true) | Ok(false) = made {
@@ -144,8 +174,7 @@ impl Vfs {
             Ok(true) => {
                 let mut record = BucketRecord {
                     created_ns: now_ns(),
-                    owner: owner.map(str::to_string),
-                    ..Default::default()
+                    ..record
                 };
                 if locked {
                     record.versioning = Versioning::Enabled;

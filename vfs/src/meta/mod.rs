@@ -26,10 +26,13 @@ pub enum Tree {
     Buckets,
     /// `bucket/key NUL !counter` → a noncurrent version or a delete marker (`version.rs`).
     Versions,
+    /// `due time (big-endian ns) / kind / bucket/key [NUL upload-id]` → nothing: when a
+    /// lifecycle rule may next act on a key or an upload (`lifecycle.rs`).
+    Due,
 }
 
 impl Tree {
-    pub(crate) const ALL: [Tree; 7] = [
+    pub(crate) const ALL: [Tree; 8] = [
         Tree::Objects,
         Tree::State,
         Tree::Uploads,
@@ -37,6 +40,7 @@ impl Tree {
         Tree::WriteBack,
         Tree::Buckets,
         Tree::Versions,
+        Tree::Due,
     ];
 
     fn name(self) -> &'static str {
@@ -48,6 +52,7 @@ impl Tree {
             Tree::WriteBack => "writeback",
             Tree::Buckets => "buckets",
             Tree::Versions => "versions",
+            Tree::Due => "due",
         }
     }
 }

@@ -117,7 +117,7 @@ fn multipart_etag(etags: &[&str]) -> String {
 }
 
 impl Vfs {
-    fn upload_record(&self, bucket: &str, key: &str, id: &str) -> Result<UploadRecord> {
+    pub(crate) fn upload_record(&self, bucket: &str, key: &str, id: &str) -> Result<UploadRecord> {
         if !valid_id(id) {
             return Err(VfsError::NoSuchUpload);
         }
@@ -158,8 +158,9 @@ impl Vfs {
             )));
         }
         let id = format!("{:032x}", rand::random::<u128>());
+        let initiated_ns = now_ns();
         let rec = UploadRecord {
-            initiated_ns: now_ns(),
+            initiated_ns,
             attrs,
             completed: None,
             checksum,
@@ -173,6 +174,7 @@ impl Vfs {
                 encode(&rec),
             )])
             .await?;
+        self.schedule_upload(bucket, key, &id, initiated_ns).await;
         Ok(id)
     }
 

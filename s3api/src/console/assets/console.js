@@ -319,7 +319,7 @@ async function refreshStatus() {
   $("st-uploads").textContent = body.multipart_uploads == null ? "–" : String(body.multipart_uploads);
   $("st-index").textContent = bytes(body.index_bytes);
   const wb = body.write_back;
-  definitions($("st-writeback"), wb == null ? [["", "no write cache (--vfs-cache-mode off)"]] : wb.error ? [["error", wb.error]] : [
+  definitions($("st-writeback"), wb == null ? [["", "none: uploads go straight to the remote (the write cache needs --vfs-cache-mode writes or full)"]] : wb.error ? [["error", wb.error]] : [
     ["waiting", String(wb.waiting)],
     ["bytes", bytes(wb.bytes)],
     ["oldest", duration(wb.oldest_seconds)],
@@ -329,7 +329,7 @@ async function refreshStatus() {
     ["last error", wb.last_error || "–"],
   ]);
   const rc = body.read_cache;
-  definitions($("st-readcache"), rc == null ? [["", "no read cache (--vfs-cache-mode full)"]] : [
+  definitions($("st-readcache"), rc == null ? [["", "none: reads come from the remote (the read cache needs --vfs-cache-mode full)"]] : [
     ["size", bytes(rc.bytes)],
     ["in memory", bytes(rc.memory_bytes)],
     ["hit rate", rc.hit_rate == null ? "–" : (rc.hit_rate * 100).toFixed(1) + " %"],

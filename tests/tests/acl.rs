@@ -1,0 +1,841 @@
+//! ACLs, ownership controls and the permission decision: two users and anonymous callers
+//! against buckets and objects with each kind of ACL, the ACL documents and headers round
+//! trip, and the errors S3 answers.
+
+use aws_sdk_s3::types::{
+    AccessControlPolicy, BucketCannedAcl, BucketVersioningStatus, Grant, Grantee, ObjectCannedAcl,
+    ObjectOwnership, OwnershipControls, OwnershipControlsRule, Permission, Type,
+    VersioningConfiguration,
+};
+use aws_sdk_s3::Client;
+
+use crate::common::*;
+
+const USERS: &str = r#"
+[[users]]
+access_key = "ALICE"
+secret_key = "alice-secret"
+display_name = "Alice"
+canonical_id = "a11ce"
+email = "alice@example.com"
+
+[[users]]
+access_key = "BOB"
+secret_key = "bob-secret"
+display_name = "Bob"
+canonical_id = "b0b"
+"#;
+
+const ALL_USERS: &str = "http://acs.amazonaws.com/groups/global/AllUsers";
+
+struct Setup {
+    s: TestServer,
+    alice: Client,
+    bob: Client,
+    _dir: tempfile::TempDir,
+}
+
+async fn setup() -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    let users_file = dir.path().join("users.toml");
+    std::fs::write(&users_file, USERS).unwrap();
+    let s = TestServer::start_with(|c| {
+        c.auth.keys = vec![format!("{ACCESS_KEY},{SECRET_KEY}").parse().unwrap()];
+        c.auth.users_file = Some(users_file.clone());
+    })
+    .await;
+    let alice = client_for(s.addr, "ALICE", "alice-secret");
+    let bob = client_for(s.addr, "BOB", "bob-secret");
+    Setup {
+        s,
+        alice,
+        bob,
+        _dir: dir,
+    }
+}
+
+/// A bucket of Alice's whose ACLs are honoured (ObjectWriter), holding `k`.
+async fn acl_bucket(
+    alice: &Client,
+    bucket: &str,
+    canned: Option<BucketCannedAcl>,
+    grant: Option<&str>,
+) {
+    let mut create = alice
+        .create_bucket()
+        .bucket(bucket)
+        .object_ownership(ObjectOwnership::ObjectWriter)
+        .set_acl(canned.clone());
+    let mut put = alice
+        .put_object()
+        .bucket(bucket)
+        .key("k")
+        .body(b"data".to_vec().into());
+    if let Some(g) = grant {
+        create = create.grant_read(g).grant_read_acp(g);
+        put = put.grant_read(g);
+    }
+    if let Some(c) = canned {
+        put = put.acl(ObjectCannedAcl::from(c.as_str()));
+    }
+    create.send().await.unwrap();
+    put.send().await.unwrap();
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Who {
+    Owner,
+    Other,
+    Anonymous,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Act {
+    List,
+    Get,
+    Put,
+    GetAcl,
+}
+
+/// Does the caller get a 2xx (true) or a 403 AccessDenied (false)? Anything else fails.
+async fn allowed(s: &Setup, who: Who, act: Act, bucket: &str) -> bool {
+    let client = match who {
+        Who::Owner => &s.alice,
+        Who::Other => &s.bob,
+        Who::Anonymous => {
+            let http = http();
+            let url = match act {
+                Act::List => s.s.url(&format!("/{bucket}?list-type=2")),
+                Act::Get => s.s.url(&format!("/{bucket}/k")),
+                Act::Put => s.s.url(&format!("/{bucket}/anon")),
+                Act::GetAcl => s.s.url(&format!("/{bucket}?acl")),
+            };
+            let req = match act {
+                Act::Put => http.put(url).body("x"),
+                _ => http.get(url),
+            };
+            let resp = req.send().await.unwrap();
+            let status = resp.status().as_u16();
+            let text = resp.text().await.unwrap();
+            assert!(
+                status == 200 || (status == 403 && text.contains("AccessDenied")),
+                "{status} {text}"
+            );
+            return status == 200;
+        }
+    };
+    let outcome = match act {
+        Act::List => client
+            .list_objects_v2()
+            .bucket(bucket)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| status_and_code(&e)),
+        Act::Get => client
+            .get_object()
+            .bucket(bucket)
+            .key("k")
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| status_and_code(&e)),
+        Act::Put => client
+            .put_object()
+            .bucket(bucket)
+            .key(format!("{who:?}"))
+            .body(b"x".to_vec().into())
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| status_and_code(&e)),
+        Act::GetAcl => client
+            .get_bucket_acl()
+            .bucket(bucket)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| status_and_code(&e)),
+    };
+    match outcome {
+        Ok(()) => true,
+        Err(e) => {
+            assert_eq!(
+                e,
+                (403, "AccessDenied".to_string()),
+                "{who:?} {act:?} {bucket}"
+            );
+            false
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_permission_matrix() {
+    let s = setup().await;
+    acl_bucket(&s.alice, "private", Some(BucketCannedAcl::Private), None).await;
+    acl_bucket(
+        &s.alice,
+        "public-read",
+        Some(BucketCannedAcl::PublicRead),
+        None,
+    )
+    .await;
+    acl_bucket(
+        &s.alice,
+        "public-rw",
+        Some(BucketCannedAcl::PublicReadWrite),
+        None,
+    )
+    .await;
+    acl_bucket(&s.alice, "granted", None, Some("id=b0b")).await;
+    use Act::*;
+    use Who::*;
+    // (bucket, caller, [list, get, put, get ACL])
+    let matrix = [
+        ("private", Owner, [true, true, true, true]),
+        ("private", Other, [false, false, false, false]),
+        ("private", Anonymous, [false, false, false, false]),
+        ("public-read", Owner, [true, true, true, true]),
+        ("public-read", Other, [true, true, false, false]),
+        ("public-read", Anonymous, [true, true, false, false]),
+        ("public-rw", Owner, [true, true, true, true]),
+        ("public-rw", Other, [true, true, true, false]),
+        ("public-rw", Anonymous, [true, true, true, false]),
+        ("granted", Owner, [true, true, true, true]),
+        ("granted", Other, [true, true, false, true]),
+        ("granted", Anonymous, [false, false, false, false]),
+    ];
+    for (bucket, who, expected) in matrix {
+        for (act, want) in [List, Get, Put, GetAcl].into_iter().zip(expected) {
+            assert_eq!(
+                allowed(&s, who, act, bucket).await,
+                want,
+                "{who:?} {act:?} on {bucket}"
+            );
+        }
+    }
+    // An administrator reaches everything; anonymous lists no buckets at all.
+    s.s.client
+        .get_object()
+        .bucket("private")
+        .key("k")
+        .send()
+        .await
+        .unwrap();
+    let resp = http().get(s.s.url("/")).send().await.unwrap();
+    assert_eq!(resp.status().as_u16(), 403);
+    // Bob lists only what he owns: nothing yet.
+    let mine = s.bob.list_buckets().send().await.unwrap();
+    assert!(mine.buckets().is_empty());
+    // A missing object: NoSuchKey to whoever may list the bucket, AccessDenied to the others.
+    let e = s
+        .bob
+        .get_object()
+        .bucket("public-read")
+        .key("nope")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(status_and_code(&e), (404, "NoSuchKey".into()));
+    let e = s
+        .bob
+        .get_object()
+        .bucket("private")
+        .key("nope")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(status_and_code(&e), (403, "AccessDenied".into()));
+}
+
+fn grants_of(out: &[Grant]) -> Vec<(String, String)> {
+    let mut v: Vec<_> = out
+        .iter()
+        .map(|g| {
+            let who = g.grantee().unwrap();
+            let name = who.id().or(who.uri()).unwrap_or("").to_string();
+            (name, g.permission().unwrap().as_str().to_string())
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+fn pairs(p: &[(&str, &str)]) -> Vec<(String, String)> {
+    let mut v: Vec<_> = p
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
+    v.sort();
+    v
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn canned_acls_and_grant_documents_round_trip() {
+    let s = setup().await;
+    acl_bucket(&s.alice, "bkt", None, None).await;
+    for (canned, expected) in [
+        (
+            ObjectCannedAcl::PublicRead,
+            vec![("a11ce", "FULL_CONTROL"), (ALL_USERS, "READ")],
+        ),
+        (
+            ObjectCannedAcl::AuthenticatedRead,
+            vec![
+                ("a11ce", "FULL_CONTROL"),
+                (
+                    "http://acs.amazonaws.com/groups/global/AuthenticatedUsers",
+                    "READ",
+                ),
+            ],
+        ),
+        (ObjectCannedAcl::Private, vec![("a11ce", "FULL_CONTROL")]),
+    ] {
+        s.alice
+            .put_object_acl()
+            .bucket("bkt")
+            .key("k")
+            .acl(canned.clone())
+            .send()
+            .await
+            .unwrap();
+        let got = s
+            .alice
+            .get_object_acl()
+            .bucket("bkt")
+            .key("k")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(grants_of(got.grants()), pairs(&expected), "{canned:?}");
+        assert_eq!(got.owner().unwrap().id(), Some("a11ce"));
+    }
+    // Bob writes into a public bucket: the object is his, and bucket-owner-full-control gives
+    // Alice full control of it too.
+    s.alice
+        .put_bucket_acl()
+        .bucket("bkt")
+        .acl(BucketCannedAcl::PublicReadWrite)
+        .send()
+        .await
+        .unwrap();
+    s.bob
+        .put_object()
+        .bucket("bkt")
+        .key("bobs")
+        .acl(ObjectCannedAcl::BucketOwnerFullControl)
+        .body(b"x".to_vec().into())
+        .send()
+        .await
+        .unwrap();
+    let got = s
+        .bob
+        .get_object_acl()
+        .bucket("bkt")
+        .key("bobs")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.owner().unwrap().id(), Some("b0b"));
+    assert_eq!(
+        grants_of(got.grants()),
+        pairs(&[("b0b", "FULL_CONTROL"), ("a11ce", "FULL_CONTROL")])
+    );
+
+    // A document: by id, by e-mail (shown as its id afterwards), by group.
+    let grant =
+        |grantee: Grantee, p: Permission| Grant::builder().grantee(grantee).permission(p).build();
+    let by_id = Grantee::builder()
+        .r#type(Type::CanonicalUser)
+        .id("b0b")
+        .build()
+        .unwrap();
+    let by_email = Grantee::builder()
+        .r#type(Type::AmazonCustomerByEmail)
+        .email_address("alice@example.com")
+        .build()
+        .unwrap();
+    let group = |uri: &str| {
+        Grantee::builder()
+            .r#type(Type::Group)
+            .uri(uri)
+            .build()
+            .unwrap()
+    };
+    let owner = aws_sdk_s3::types::Owner::builder().id("a11ce").build();
+    let policy = AccessControlPolicy::builder()
+        .owner(owner.clone())
+        .grants(grant(by_email, Permission::FullControl))
+        .grants(grant(by_id.clone(), Permission::Read))
+        .grants(grant(by_id, Permission::WriteAcp))
+        .grants(grant(group(ALL_USERS), Permission::Read))
+        .grants(grant(
+            group("http://acs.amazonaws.com/groups/s3/LogDelivery"),
+            Permission::Write,
+        ))
+        .build();
+    s.alice
+        .put_bucket_acl()
+        .bucket("bkt")
+        .access_control_policy(policy)
+        .send()
+        .await
+        .unwrap();
+    let got = s.bob.get_bucket_acl().bucket("bkt").send().await;
+    // Bob holds READ and WRITE_ACP, not READ_ACP: he may change the ACL but not read it.
+    assert_eq!(status_and_code(&got.unwrap_err()).1, "AccessDenied");
+    let got = s.alice.get_bucket_acl().bucket("bkt").send().await.unwrap();
+    assert_eq!(
+        grants_of(got.grants()),
+        pairs(&[
+            ("a11ce", "FULL_CONTROL"),
+            ("b0b", "READ"),
+            ("b0b", "WRITE_ACP"),
+            (ALL_USERS, "READ"),
+            ("http://acs.amazonaws.com/groups/s3/LogDelivery", "WRITE"),
+        ])
+    );
+    let bob_named = got
+        .grants()
+        .iter()
+        .find_map(|g| g.grantee().filter(|w| w.id() == Some("b0b")))
+        .unwrap();
+    assert_eq!(bob_named.display_name(), Some("Bob"));
+    s.bob
+        .put_bucket_acl()
+        .bucket("bkt")
+        .acl(BucketCannedAcl::Private)
+        .send()
+        .await
+        .unwrap();
+    let anon = http()
+        .get(s.s.url("/bkt?list-type=2"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anon.status().as_u16(), 403);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn acl_errors_and_ownership_controls() {
+    let s = setup().await;
+    // S3's default: ACLs disabled, only the owner's own full control taken.
+    s.alice
+        .create_bucket()
+        .bucket("enforced")
+        .send()
+        .await
+        .unwrap();
+    let got = s
+        .alice
+        .get_bucket_ownership_controls()
+        .bucket("enforced")
+        .send()
+        .await
+        .unwrap();
+    let rule = &got.ownership_controls().unwrap().rules()[0];
+    assert_eq!(
+        rule.object_ownership(),
+        &ObjectOwnership::BucketOwnerEnforced
+    );
+    let e = s
+        .alice
+        .put_object()
+        .bucket("enforced")
+        .key("k")
+        .acl(ObjectCannedAcl::PublicRead)
+        .body(b"x".to_vec().into())
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        status_and_code(&e),
+        (400, "AccessControlListNotSupported".into())
+    );
+    let e = s
+        .alice
+        .put_bucket_acl()
+        .bucket("enforced")
+        .acl(BucketCannedAcl::PublicRead)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        status_and_code(&e),
+        (400, "AccessControlListNotSupported".into())
+    );
+    s.alice
+        .put_bucket_acl()
+        .bucket("enforced")
+        .acl(BucketCannedAcl::Private)
+        .send()
+        .await
+        .unwrap();
+    let e = s
+        .alice
+        .create_bucket()
+        .bucket("public")
+        .acl(BucketCannedAcl::PublicRead)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        status_and_code(&e),
+        (400, "InvalidBucketAclWithObjectOwnership".into())
+    );
+
+    // Changing the controls; a public bucket cannot go back to enforced; deleting them.
+    let controls = |o: ObjectOwnership| {
+        OwnershipControls::builder()
+            .rules(
+                OwnershipControlsRule::builder()
+                    .object_ownership(o)
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+            .unwrap()
+    };
+    s.alice
+        .put_bucket_ownership_controls()
+        .bucket("enforced")
+        .ownership_controls(controls(ObjectOwnership::BucketOwnerPreferred))
+        .send()
+        .await
+        .unwrap();
+    s.alice
+        .put_bucket_acl()
+        .bucket("enforced")
+        .acl(BucketCannedAcl::PublicRead)
+        .send()
+        .await
+        .unwrap();
+    let e = s
+        .alice
+        .put_bucket_ownership_controls()
+        .bucket("enforced")
+        .ownership_controls(controls(ObjectOwnership::BucketOwnerEnforced))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        status_and_code(&e),
+        (400, "InvalidBucketAclWithObjectOwnership".into())
+    );
+    let e = s
+        .bob
+        .put_bucket_ownership_controls()
+        .bucket("enforced")
+        .ownership_controls(controls(ObjectOwnership::ObjectWriter))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(status_and_code(&e), (403, "AccessDenied".into()));
+    s.alice
+        .delete_bucket_ownership_controls()
+        .bucket("enforced")
+        .send()
+        .await
+        .unwrap();
+    let e = s
+        .alice
+        .get_bucket_ownership_controls()
+        .bucket("enforced")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        status_and_code(&e),
+        (404, "OwnershipControlsNotFoundError".into())
+    );
+
+    // Grantees this server does not know, and one way of giving an ACL at a time.
+    acl_bucket(&s.alice, "bkt", None, None).await;
+    let e = s
+        .alice
+        .put_object_acl()
+        .bucket("bkt")
+        .key("k")
+        .grant_read("id=nobody")
+        .send()
+        .await;
+    assert_eq!(
+        status_and_code(&e.unwrap_err()),
+        (400, "InvalidArgument".into())
+    );
+    let e = s
+        .alice
+        .put_object_acl()
+        .bucket("bkt")
+        .key("k")
+        .grant_read("emailAddress=\"who@example.com\"")
+        .send()
+        .await;
+    assert_eq!(
+        status_and_code(&e.unwrap_err()),
+        (400, "UnresolvableGrantByEmailAddress".into())
+    );
+    let e = s
+        .alice
+        .put_object_acl()
+        .bucket("bkt")
+        .key("k")
+        .acl(ObjectCannedAcl::PublicRead)
+        .grant_read("id=b0b")
+        .send()
+        .await;
+    assert_eq!(
+        status_and_code(&e.unwrap_err()),
+        (400, "InvalidRequest".into())
+    );
+    let both = s
+        .alice
+        .put_bucket_acl()
+        .bucket("bkt")
+        .acl(BucketCannedAcl::Private)
+        .access_control_policy(
+            AccessControlPolicy::builder()
+                .owner(aws_sdk_s3::types::Owner::builder().id("a11ce").build())
+                .build(),
+        )
+        .send()
+        .await;
+    assert_eq!(
+        status_and_code(&both.unwrap_err()),
+        (400, "UnexpectedContent".into())
+    );
+    let neither = s.alice.put_bucket_acl().bucket("bkt").send().await;
+    assert_eq!(
+        status_and_code(&neither.unwrap_err()).1,
+        "MissingSecurityHeader"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_object_acl_belongs_to_its_version() {
+    let s = setup().await;
+    acl_bucket(&s.alice, "ver", None, None).await;
+    s.alice
+        .put_bucket_versioning()
+        .bucket("ver")
+        .versioning_configuration(
+            VersioningConfiguration::builder()
+                .status(BucketVersioningStatus::Enabled)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let put = |body: &'static [u8]| {
+        s.alice
+            .put_object()
+            .bucket("ver")
+            .key("k")
+            .body(body.to_vec().into())
+            .send()
+    };
+    let first = put(b"one").await.unwrap().version_id().unwrap().to_string();
+    put(b"two").await.unwrap();
+    s.alice
+        .put_object_acl()
+        .bucket("ver")
+        .key("k")
+        .version_id(&first)
+        .acl(ObjectCannedAcl::PublicRead)
+        .send()
+        .await
+        .unwrap();
+    let old = s
+        .alice
+        .get_object_acl()
+        .bucket("ver")
+        .key("k")
+        .version_id(&first)
+        .send()
+        .await
+        .unwrap();
+    assert!(grants_of(old.grants()).contains(&(ALL_USERS.into(), "READ".into())));
+    let current = s
+        .alice
+        .get_object_acl()
+        .bucket("ver")
+        .key("k")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        grants_of(current.grants()),
+        pairs(&[("a11ce", "FULL_CONTROL")])
+    );
+    let anon = |q: String| async move { http().get(q).send().await.unwrap().status().as_u16() };
+    assert_eq!(
+        anon(s.s.url(&format!("/ver/k?versionId={first}"))).await,
+        200
+    );
+    assert_eq!(anon(s.s.url("/ver/k")).await, 403);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn anonymous_form_uploads_reach_public_read_write_buckets_only() {
+    use crate::post_object::{form, BOUNDARY};
+    let s = setup().await;
+    acl_bucket(
+        &s.alice,
+        "open",
+        Some(BucketCannedAcl::PublicReadWrite),
+        None,
+    )
+    .await;
+    acl_bucket(&s.alice, "closed", Some(BucketCannedAcl::PublicRead), None).await;
+    let post = |bucket: &'static str| {
+        http()
+            .post(s.s.url(&format!("/{bucket}")))
+            .header(
+                "content-type",
+                format!("multipart/form-data; boundary={BOUNDARY}"),
+            )
+            .body(form(&[("key", "up/${filename}")], "f.txt", b"hello"))
+            .send()
+    };
+    assert_eq!(post("open").await.unwrap().status().as_u16(), 204);
+    let refused = post("closed").await.unwrap();
+    assert_eq!(refused.status().as_u16(), 403);
+    assert!(refused.text().await.unwrap().contains("AccessDenied"));
+    // Stored where the form said; nothing in the bucket that refused it.
+    let got =
+        s.s.client
+            .get_object()
+            .bucket("open")
+            .key("up/f.txt")
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(body_of(got).await, b"hello");
+    s.s.assert_no_such_key("closed", "up/f.txt").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn copies_and_multipart_uploads_take_the_acl_they_ask_for() {
+    let s = setup().await;
+    acl_bucket(&s.alice, "src", Some(BucketCannedAcl::Private), None).await;
+    let anon_status = |key: &str| {
+        let url = s.s.url(&format!("/src/{key}"));
+        async move { http().get(url).send().await.unwrap().status().as_u16() }
+    };
+    s.alice
+        .put_object_acl()
+        .bucket("src")
+        .key("k")
+        .acl(ObjectCannedAcl::PublicRead)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anon_status("k").await, 200);
+    // A copy never takes its source's ACL: private unless it asks.
+    s.alice
+        .copy_object()
+        .bucket("src")
+        .key("plain-copy")
+        .copy_source("src/k")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anon_status("plain-copy").await, 403);
+    s.alice
+        .copy_object()
+        .bucket("src")
+        .key("public-copy")
+        .copy_source("src/k")
+        .acl(ObjectCannedAcl::PublicRead)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anon_status("public-copy").await, 200);
+    // A multipart upload's ACL is given to the object at Complete.
+    let up = s
+        .alice
+        .create_multipart_upload()
+        .bucket("src")
+        .key("mp")
+        .acl(ObjectCannedAcl::PublicRead)
+        .send()
+        .await
+        .unwrap();
+    let id = up.upload_id().unwrap();
+    let part = s
+        .alice
+        .upload_part()
+        .bucket("src")
+        .key("mp")
+        .upload_id(id)
+        .part_number(1)
+        .body(b"parts".to_vec().into())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anon_status("mp").await, 403);
+    s.alice
+        .complete_multipart_upload()
+        .bucket("src")
+        .key("mp")
+        .upload_id(id)
+        .multipart_upload(
+            aws_sdk_s3::types::CompletedMultipartUpload::builder()
+                .parts(
+                    aws_sdk_s3::types::CompletedPart::builder()
+                        .part_number(1)
+                        .e_tag(part.e_tag().unwrap())
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anon_status("mp").await, 200);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bucket_owner_preferred_gives_the_bucket_owner_what_is_written_for_it() {
+    let s = setup().await;
+    s.alice
+        .create_bucket()
+        .bucket("pref")
+        .object_ownership(ObjectOwnership::BucketOwnerPreferred)
+        .grant_write("id=b0b")
+        .send()
+        .await
+        .unwrap();
+    let put = |key: &'static str, acl: Option<ObjectCannedAcl>| {
+        s.bob
+            .put_object()
+            .bucket("pref")
+            .key(key)
+            .set_acl(acl)
+            .body(b"x".to_vec().into())
+            .send()
+    };
+    put("given", Some(ObjectCannedAcl::BucketOwnerFullControl))
+        .await
+        .unwrap();
+    put("kept", None).await.unwrap();
+    let alice = &s.alice;
+    let owner = |key: &'static str| async move {
+        let acl = alice.get_object_acl().bucket("pref").key(key).send().await;
+        acl.map(|a| a.owner().unwrap().id().unwrap().to_string())
+            .map_err(|e| status_and_code(&e))
+    };
+    assert_eq!(owner("given").await, Ok("a11ce".to_string()));
+    // Written without it, the object stays its writer's: not even its bucket's owner reads it.
+    assert_eq!(owner("kept").await, Err((403, "AccessDenied".to_string())));
+    let bobs = s
+        .bob
+        .get_object_acl()
+        .bucket("pref")
+        .key("kept")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bobs.owner().unwrap().id(), Some("b0b"));
+}
