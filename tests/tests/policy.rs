@@ -762,3 +762,42 @@ async fn conditions_on_versions_numbers_dates_and_user_agents() {
     .await;
     assert_eq!(anonymous(&s, GET, "/bkt/k").await, 403);
 }
+
+/// A browser form upload is a PutObject of its key under the bucket's policy too: an anonymous
+/// form (no policy document) goes where an Allow to everyone lets it, and nowhere a Deny covers.
+#[tokio::test(flavor = "multi_thread")]
+async fn form_uploads_are_judged_by_the_bucket_policy() {
+    use crate::post_object::{form, BOUNDARY};
+    let (s, _users) = server().await;
+    s.create_bucket("inbox").await;
+    put_policy(
+        &s.client,
+        "inbox",
+        &policy(
+            r#"{"Effect":"Allow","Principal":"*","Action":"s3:PutObject","Resource":"arn:aws:s3:::inbox/drop/*"},
+               {"Effect":"Deny","Principal":"*","Action":"s3:PutObject","Resource":"arn:aws:s3:::inbox/drop/locked/*"}"#,
+        ),
+    )
+    .await;
+    let upload = |key: &'static str| {
+        http()
+            .post(s.url("/inbox"))
+            .header(
+                "content-type",
+                format!("multipart/form-data; boundary={BOUNDARY}"),
+            )
+            .body(form(&[("key", key)], "f.txt", b"hello"))
+            .send()
+    };
+    assert_eq!(upload("drop/a.txt").await.unwrap().status().as_u16(), 204);
+    assert_eq!(s.get("inbox", "drop/a.txt").await, b"hello");
+    assert_eq!(
+        upload("elsewhere.txt").await.unwrap().status().as_u16(),
+        403
+    );
+    assert_eq!(
+        upload("drop/locked/x").await.unwrap().status().as_u16(),
+        403
+    );
+    assert_eq!(s.list_keys("inbox").await, ["drop/a.txt"]);
+}
