@@ -167,12 +167,18 @@ fn denied() -> S3Error {
     S3Error::access_denied("Access Denied")
 }
 
-/// Whether `acl` grants `caller` the permission `want` (FULL_CONTROL grants every one).
-fn grants(acl: Option<&Acl>, caller: &Caller, want: Permission) -> bool {
+/// Whether `acl` grants `caller` the permission `want` (FULL_CONTROL grants every one). A
+/// public access block's `IgnorePublicAcls` (of `record`, the bucket's) leaves out the grants to
+/// everyone and to every signed request.
+fn grants(acl: Option<&Acl>, record: &BucketRecord, caller: &Caller, want: Permission) -> bool {
+    let ignore_public = record
+        .public_access_block
+        .is_some_and(|b| b.ignore_public_acls);
     acl.is_some_and(|acl| {
         acl.grants.iter().any(|g| {
             (g.permission == want || g.permission == Permission::FullControl)
                 && caller.is(&g.grantee)
+                && !(ignore_public && g.grantee.is_public())
         })
     })
 }
@@ -262,7 +268,7 @@ pub(crate) async fn decide(
         Need::BucketOwner => full_use(caller, bucket, &facts.bucket(bucket).await?),
         Need::Bucket(want) => {
             let record = facts.bucket(bucket).await?;
-            full_use(caller, bucket, &record) || grants(record.acl.as_ref(), caller, want)
+            full_use(caller, bucket, &record) || grants(record.acl.as_ref(), &record, caller, want)
         }
         Need::Object(want, version) => object(caller, bucket, key, want, version, facts).await?,
     };
@@ -301,7 +307,7 @@ async fn object(
     }
     let Some(acl) = facts.object_acl(bucket, key, version).await? else {
         return Ok(full_use(caller, bucket, &record)
-            || grants(record.acl.as_ref(), caller, Permission::Read));
+            || grants(record.acl.as_ref(), &record, caller, Permission::Read));
     };
     let written_by_another = match (&acl, caller) {
         (Some(acl), Caller::User { key, .. }) if !enforced && acl.owner == *key => return Ok(true),
@@ -311,7 +317,7 @@ async fn object(
     if !written_by_another && full_use(caller, bucket, &record) {
         return Ok(true);
     }
-    Ok(grants(acl.as_ref(), caller, want))
+    Ok(grants(acl.as_ref(), &record, caller, want))
 }
 
 #[cfg(test)]

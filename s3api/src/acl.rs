@@ -228,6 +228,18 @@ fn owners_only(bucket_owner_id: &str, grants: &[Grant]) -> bool {
     })
 }
 
+/// A public access block's `BlockPublicAcls`: an ACL granting anything to everyone or to every
+/// signed request is refused where the bucket's block says so.
+fn refuse_public(record: &BucketRecord, grants: &[Grant]) -> S3Result<()> {
+    let blocked = record
+        .public_access_block
+        .is_some_and(|b| b.block_public_acls);
+    match blocked && grants.iter().any(|g| g.grantee.is_public()) {
+        true => Err(S3Error::access_denied("Access Denied")),
+        false => Ok(()),
+    }
+}
+
 fn not_supported() -> S3Error {
     S3Error::access_control_list_not_supported("The bucket does not allow ACLs")
 }
@@ -313,6 +325,7 @@ pub(crate) async fn for_new_object(
         Asked::Canned(name) => canned(&keys, &name, &o)?,
         Asked::Grants(g) => g,
     };
+    refuse_public(record, &grants)?;
     if record.ownership == ObjectOwnership::BucketOwnerEnforced {
         return match owners_only(&keys.canonical_id(o.bucket_owner), &grants) {
             true => Ok(None),
@@ -399,6 +412,7 @@ pub(crate) async fn put_bucket(ctx: &Ctx, payload: Lent) -> S3Result<HttpRespons
         object: false,
     };
     let grants = asked_to_put(ctx, payload, &o).await?;
+    refuse_public(record, &grants)?;
     let only_owners = owners_only(&ctx.state.keys()?.canonical_id(owner), &grants);
     let acl = Acl {
         owner: owner.to_string(),
@@ -453,6 +467,7 @@ pub(crate) async fn put_object(
         object: true,
     };
     let grants = asked_to_put(ctx, payload, &o).await?;
+    refuse_public(record, &grants)?;
     let acl = if record.ownership == ObjectOwnership::BucketOwnerEnforced {
         let keys = ctx.state.keys()?;
         if !owners_only(&keys.canonical_id(o.bucket_owner), &grants) {

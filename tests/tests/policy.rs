@@ -801,3 +801,97 @@ async fn form_uploads_are_judged_by_the_bucket_policy() {
     );
     assert_eq!(s.list_keys("inbox").await, ["drop/a.txt"]);
 }
+
+/// A public access block's effect on ACLs: `IgnorePublicAcls` makes a grant to everyone grant
+/// nothing; `BlockPublicAcls` refuses a write that asks for one.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_public_access_block_ignores_and_blocks_public_acls() {
+    use aws_sdk_s3::types::{
+        ObjectCannedAcl, ObjectOwnership, OwnershipControls, OwnershipControlsRule,
+    };
+    let (s, _users) = server().await;
+    s.create_bucket("acls").await;
+    s.client
+        .put_bucket_ownership_controls()
+        .bucket("acls")
+        .ownership_controls(
+            OwnershipControls::builder()
+                .rules(
+                    OwnershipControlsRule::builder()
+                        .object_ownership(ObjectOwnership::ObjectWriter)
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{}", describe(&e)));
+    s.client
+        .put_object()
+        .bucket("acls")
+        .key("shared")
+        .acl(ObjectCannedAcl::PublicRead)
+        .body(b"v".to_vec().into())
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{}", describe(&e)));
+    assert_eq!(anonymous(&s, GET, "/acls/shared").await, 200);
+    let block = |ignore: bool, block: bool| {
+        PublicAccessBlockConfiguration::builder()
+            .ignore_public_acls(ignore)
+            .block_public_acls(block)
+            .build()
+    };
+    s.client
+        .put_public_access_block()
+        .bucket("acls")
+        .public_access_block_configuration(block(true, false))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous(&s, GET, "/acls/shared").await, 403);
+    s.client
+        .put_public_access_block()
+        .bucket("acls")
+        .public_access_block_configuration(block(false, true))
+        .send()
+        .await
+        .unwrap();
+    // The ACL already there counts again; a new public one is refused, a private one is not.
+    assert_eq!(anonymous(&s, GET, "/acls/shared").await, 200);
+    expect_error(
+        s.client
+            .put_object()
+            .bucket("acls")
+            .key("new")
+            .acl(ObjectCannedAcl::PublicRead)
+            .body(b"v".to_vec().into())
+            .send()
+            .await,
+        403,
+        "AccessDenied",
+    );
+    expect_error(
+        s.client
+            .put_object_acl()
+            .bucket("acls")
+            .key("shared")
+            .acl(ObjectCannedAcl::AuthenticatedRead)
+            .send()
+            .await,
+        403,
+        "AccessDenied",
+    );
+    s.client
+        .put_object_acl()
+        .bucket("acls")
+        .key("shared")
+        .acl(ObjectCannedAcl::Private)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous(&s, GET, "/acls/shared").await, 403);
+    s.assert_no_such_key("acls", "new").await;
+}

@@ -30,6 +30,17 @@ pub enum Grantee {
     Group(Group),
 }
 
+impl Grantee {
+    /// Whether a grant to this grantee is public as a public access block judges it: to
+    /// everyone, or to every signed request.
+    pub fn is_public(&self) -> bool {
+        matches!(
+            self,
+            Grantee::Group(Group::AllUsers | Group::AuthenticatedUsers)
+        )
+    }
+}
+
 /// S3's predefined groups.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Group {

@@ -79,19 +79,6 @@ pub struct PublicAccessBlock {
     pub restrict_public_buckets: bool,
 }
 
-impl PublicAccessBlock {
-    /// Whether the ACL side must act as if a public grant (AllUsers, AuthenticatedUsers) were
-    /// not there.
-    pub fn ignores_public_acls(&self) -> bool {
-        self.ignore_public_acls
-    }
-
-    /// Whether a request setting a public ACL must be refused.
-    pub fn blocks_public_acls(&self) -> bool {
-        self.block_public_acls
-    }
-}
-
 /// A bucket's versioning state, as S3 names it: never enabled, enabled, or suspended.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Versioning {
