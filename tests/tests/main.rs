@@ -20,6 +20,7 @@ mod get;
 mod hostile;
 mod key_safety;
 mod keys;
+mod keys_anywhere;
 mod list;
 mod list_model;
 mod metadata;

@@ -14,7 +14,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::commit::{At, Change};
 use crate::error::{Result, VfsError};
-use crate::key;
 use crate::meta::{Edit, Tree};
 use crate::object::now_ns;
 use crate::version::{row_key, VersionId, VersionRef};
@@ -242,7 +241,7 @@ impl Vfs {
             .map(|v| VersionRef::parse(v).ok_or_else(|| VfsError::InvalidVersion(v.into())))
             .transpose()?;
         self.head_bucket(bucket).await?;
-        let Ok(path) = key::object_path(bucket, key) else {
+        let Ok(path) = self.change_path(bucket, key) else {
             return Err(VfsError::NoSuchKey);
         };
         let at = At {

@@ -19,7 +19,7 @@ impl Change for Retag {
     type Done = ();
 
     async fn apply(self, vfs: &Vfs, at: At<'_>) -> Result<()> {
-        let record = match at.key.ends_with('/') {
+        let record = match at.key.ends_with('/') && !key::is_stored(at.path) {
             // A marker is its record, as long as its folder is there.
             true => match vfs.marker_info(at.bucket, at.key).await? {
                 Some(_) => vfs.index.get(at.bucket, at.key)?,
@@ -48,10 +48,9 @@ impl Vfs {
     ) -> Result<()> {
         self.head_bucket(bucket).await?;
         // As when reading: a key that can name no object (nor marker) is simply absent.
-        let path = match key::object_path(bucket, key) {
-            Ok(p) => p,
-            Err(VfsError::NoSuchBucket) => return Err(VfsError::NoSuchBucket),
-            Err(_) => match key::marker_path(bucket, key) {
+        let path = match self.path_of(bucket, key)? {
+            Some(p) => p,
+            None => match key::marker_path(bucket, key) {
                 Some(Ok(p)) => p,
                 _ => return Err(VfsError::NoSuchKey),
             },
