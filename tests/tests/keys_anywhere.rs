@@ -506,3 +506,26 @@ async fn an_object_store_holds_a_beside_a_b_and_says_why_it_refuses_the_rest() {
     }
     assert_eq!(s.list_keys("bkt").await, ["a", "a/b"]);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_first_writes_of_a_stored_key_share_one_place() {
+    let s = TestServer::start().await;
+    s.create_bucket("bkt").await;
+    s.put("bkt", "a/b", "child").await;
+    // Each writer is given a fresh place before it takes the key's lock; all land on one.
+    let writes = (0..8).map(|i| {
+        s.client
+            .put_object()
+            .bucket("bkt")
+            .key("a")
+            .body(ByteStream::from(format!("writer {i}").into_bytes()))
+            .send()
+    });
+    for r in futures_util::future::join_all(writes).await {
+        r.unwrap_or_else(|e| panic!("{}", describe(&e)));
+    }
+    let got = String::from_utf8(s.get("bkt", "a").await).unwrap();
+    assert!(got.starts_with("writer "), "{got}");
+    assert_eq!(store_files(&s).len(), 1, "one file for one key");
+    assert_eq!(s.list_keys("bkt").await, ["a", "a/b"]);
+}
