@@ -93,6 +93,18 @@ impl Change for Publish {
             upload.abort().await;
             return Err(e);
         }
+        // A place in the store of keys that no record names yet is fresh (stored.rs).
+        meta.store = key::is_stored(at.path).then(|| at.path.to_string());
+        let fresh = match meta.store.is_some() {
+            true => match vfs.stored_path(at.bucket, at.key) {
+                Ok(recorded) => recorded.is_none(),
+                Err(e) => {
+                    upload.abort().await;
+                    return Err(e);
+                }
+            },
+            false => false,
+        };
         // In a bucket that keeps versions, the version replaced moves to the version store
         // first, or the `null` one goes; what that needs is committed with the new record
         // (version.rs).
@@ -105,12 +117,11 @@ impl Change for Publish {
         };
         meta.version = replacing.version;
         let mut version_edits = replacing.edits.clone();
-        // A fresh place in the store of keys is named by an intent until its record commits,
-        // so that a crash in between leaves no file without a record (stored.rs).
-        meta.store = key::is_stored(at.path).then(|| at.path.to_string());
-        let fresh = match &meta.store {
-            Some(place) if vfs.stored_path(at.bucket, at.key)?.is_none() => {
-                let (intent, done) = stored::fresh_intent(place, at.bucket, at.key);
+        // A fresh place is named by an intent until its record commits, so that a crash in
+        // between leaves no file without a record.
+        let fresh = match fresh {
+            true => {
+                let (intent, done) = stored::fresh_intent(at.path, at.bucket, at.key);
                 if let Err(e) = vfs.index.apply(vec![intent]).await {
                     vfs.unreplace(at.path, replacing).await?;
                     upload.abort().await;
@@ -119,7 +130,7 @@ impl Change for Publish {
                 version_edits.push(done.clone());
                 Some(done)
             }
-            _ => None,
+            false => None,
         };
         // The record is queued from inside the publishing task: a request cancelled mid-way
         // (client gone) cannot leave the object published without its record.
