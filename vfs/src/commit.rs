@@ -163,7 +163,8 @@ impl Change for Publish {
         };
         recorded.await?;
         vfs.replaced(replacing).await?;
-        if !in_write_cache {
+        // The watch never sees the store of keys: nothing to tell it.
+        if !in_write_cache && meta.store.is_none() {
             vfs.own_writes.note(at.path, meta.fingerprint);
         }
         if superseded {
