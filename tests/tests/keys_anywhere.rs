@@ -345,6 +345,50 @@ async fn stored_keys_are_overwritten_copied_tagged_and_assembled() {
     assert_eq!(tags.tag_set().len(), 1);
     assert_eq!(tags.tag_set()[0].value(), "v");
 
+    // UploadPartCopy reads a stored key as its source.
+    let id = s
+        .client
+        .create_multipart_upload()
+        .bucket("bkt")
+        .key("c/part-copy")
+        .send()
+        .await
+        .unwrap()
+        .upload_id()
+        .unwrap()
+        .to_string();
+    let part = s
+        .client
+        .upload_part_copy()
+        .bucket("bkt")
+        .key("c/part-copy")
+        .upload_id(&id)
+        .part_number(1)
+        .copy_source("bkt/a")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{}", describe(&e)));
+    let etag = part
+        .copy_part_result()
+        .unwrap()
+        .e_tag()
+        .unwrap()
+        .to_string();
+    s.client
+        .complete_multipart_upload()
+        .bucket("bkt")
+        .key("c/part-copy")
+        .upload_id(&id)
+        .multipart_upload(
+            CompletedMultipartUpload::builder()
+                .parts(CompletedPart::builder().part_number(1).e_tag(etag).build())
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(s.get("bkt", "c/part-copy").await, b"child");
+
     // Multipart uploads complete onto stored keys: one that is there, one that is new.
     let long = format!("m/{}", "n".repeat(300));
     let big: Vec<u8> = (0..5 << 20).map(|i: u32| i as u8).collect();
@@ -398,8 +442,14 @@ async fn stored_keys_are_overwritten_copied_tagged_and_assembled() {
         assert!(got.ends_with(b"tail"));
     }
     assert_eq!(store_files(&s).len(), 2);
-    assert_eq!(files_under(&s.root().join("bkt")), ["a/b", "c/d"]);
-    assert_eq!(s.list_keys("bkt").await, ["a", "a/b", "c/d", long.as_str()]);
+    assert_eq!(
+        files_under(&s.root().join("bkt")),
+        ["a/b", "c/d", "c/part-copy"]
+    );
+    assert_eq!(
+        s.list_keys("bkt").await,
+        ["a", "a/b", "c/d", "c/part-copy", long.as_str()]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
