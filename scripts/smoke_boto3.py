@@ -367,6 +367,31 @@ class Smoke:
         self.expect_client_error({"404"}, self.s3.head_object, Bucket=self.bucket, Key="mpu/aborted.bin")
         self.s3.delete_object(Bucket=self.bucket, Key="mpu/file.bin")
 
+    def keys_anywhere(self):
+        # Keys a file tree cannot hold as plain files are kept in the store of keys and served
+        # like any other: beside a folder of their name, content under "dir/", odd segments.
+        b = self.bucket + "-keys"
+        self.s3.create_bucket(Bucket=b)
+        keys = {"a/b": b"child", "a": b"parent", "x/": b"folder content",
+                "a//b": b"double", "/lead": b"leading", "d/" + "n" * 300: b"long"}
+        for key, body in keys.items():
+            self.s3.put_object(Bucket=b, Key=key, Body=body)
+        for key, body in keys.items():
+            got = self.s3.get_object(Bucket=b, Key=key)["Body"].read()
+            assert got == body, (key, got)
+        listed = [c["Key"] for c in self.s3.list_objects_v2(Bucket=b)["Contents"]]
+        assert listed == sorted(keys), listed
+        top = self.s3.list_objects_v2(Bucket=b, Delimiter="/")
+        assert [c["Key"] for c in top.get("Contents", [])] == ["a"], top
+        prefixes = [p["Prefix"] for p in top["CommonPrefixes"]]
+        assert prefixes == ["/", "a/", "d/", "x/"], prefixes
+        self.s3.copy_object(Bucket=b, Key="a", CopySource={"Bucket": b, "Key": "x/"})
+        assert self.s3.get_object(Bucket=b, Key="a")["Body"].read() == b"folder content"
+        for key in keys:
+            self.s3.delete_object(Bucket=b, Key=key)
+        assert "Contents" not in self.s3.list_objects_v2(Bucket=b)
+        self.s3.delete_bucket(Bucket=b)
+
     def directory_chmod(self):
         # s3fs-fuse keeps a directory as an empty "dir/" object with its mode in metadata, and
         # changes the mode (chmod, touch, rsync -a, tar x) by copying the marker onto itself.
@@ -859,6 +884,8 @@ class Smoke:
         self.step("conditional get_object -> 304/412", self.conditional_get)
         if self.args.multipart:
             self.step("multipart upload_file/download_file/copy of 20 MiB, ETag, abort", self.multipart)
+        self.step("keys beside folders of their name, content under dir/, a//b, /lead, a 300-byte "
+                  "segment: read, listed, copied, deleted", self.keys_anywhere)
         self.step("s3fs-style directory: marker headers, chmod by copy onto itself (REPLACE)",
                   self.directory_chmod)
         self.step("obstore-style conditional copy, Complete and delete -> 412, nothing replaced",

@@ -5,6 +5,9 @@
 //! metadata, content headers, checksums, multipart ETags, open multipart uploads) is gone; the
 //! old index stays beside the new one.
 //!
+//! `s3gate index keys` lists the keys kept in the store of keys (those a file tree cannot hold
+//! as plain files), which only the index knows by name.
+//!
 //! `s3gate cache stats` tells what waits in the write cache; `s3gate cache clear` uploads it
 //! all to the remote, then removes the cache's folder. Nothing waiting is ever dropped.
 //!
@@ -98,6 +101,25 @@ async fn rebuild(config: Config, progress: Arc<Progress>) -> Result<String, Erro
         plural(report.files, "object"),
         plural(buckets as u64, "bucket")
     ))
+}
+
+/// The keys of `config`'s remote kept in the store of keys: bucket, key (control characters
+/// escaped, so that one key is one line) and size, tab-separated.
+pub async fn index_keys(config: Config) -> Result<String, Error> {
+    let vfs = Vfs::open(&config).await?;
+    let keys = vfs.stored_keys();
+    vfs.shutdown().await;
+    let keys = keys?;
+    let mut text = String::new();
+    for k in &keys {
+        text += &format!("{}\t{}\t{}\n", k.bucket, k.key.escape_debug(), k.size);
+    }
+    text += &format!(
+        "{} key{} kept in the store\n",
+        keys.len(),
+        if keys.len() == 1 { "" } else { "s" }
+    );
+    Ok(text)
 }
 
 /// What waits in the write cache of `config`'s remote.

@@ -54,6 +54,9 @@ enum IndexCommand {
     /// Set the index aside and build a new one from the files. User metadata, content headers,
     /// checksums, multipart ETags and open multipart uploads are lost; the old index is kept.
     Rebuild(Box<ServeArgs>),
+    /// List the keys kept in the store of keys, those a file tree cannot hold as plain files
+    /// (`a` beside `a/b`, `a//b`, ...): bucket, key and size, one a line.
+    Keys(Box<ServeArgs>),
 }
 
 #[derive(Subcommand)]
@@ -120,6 +123,7 @@ pub async fn run_cli() -> i32 {
             serve(*args, config).await
         }
         Command::Index(IndexCommand::Rebuild(args)) => admin(&args, crate::rebuild_index).await,
+        Command::Index(IndexCommand::Keys(args)) => admin(&args, crate::index_keys).await,
         Command::Cache(CacheCommand::Stats(args)) => admin(&args, crate::cache_stats).await,
         Command::Cache(CacheCommand::Clear(args)) => admin(&args, crate::cache_clear).await,
         Command::Completions { shell } => {
@@ -373,6 +377,7 @@ mod tests {
         let config = |argv: &[&str]| {
             let args = match Cli::try_parse_from(argv).unwrap().command {
                 Command::Index(IndexCommand::Rebuild(a))
+                | Command::Index(IndexCommand::Keys(a))
                 | Command::Cache(CacheCommand::Stats(a))
                 | Command::Cache(CacheCommand::Clear(a)) => a,
                 _ => panic!("not an admin command"),
@@ -397,6 +402,16 @@ mod tests {
         let c = config(&["s3gate", "cache", "stats", "archive:", "--cache-dir", "/c"]);
         assert_eq!(c.remote.name.as_deref(), Some("archive"));
         assert_eq!(c.vfs.cache_dir, Some(PathBuf::from("/c")));
+        let c = config(&[
+            "s3gate",
+            "index",
+            "keys",
+            "/srv/data",
+            "--meta-store",
+            "sled",
+        ]);
+        assert_eq!(c.remote.path, PathBuf::from("/srv/data"));
+        assert_eq!(c.index.store, MetaStoreKind::Sled);
     }
 
     #[test]

@@ -12,7 +12,7 @@ mod progress;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-pub use admin::{cache_clear, cache_stats, rebuild_index};
+pub use admin::{cache_clear, cache_stats, index_keys, rebuild_index};
 pub use cli::run_cli;
 pub use s3gate_config::Config;
 

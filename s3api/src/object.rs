@@ -212,7 +212,8 @@ pub(crate) async fn put(ctx: &Ctx, payload: Lent) -> S3Result<HttpResponse> {
     let body = ctx.body(payload)?;
     let mut attrs = attrs_from_request(&ctx.req)?;
     attrs.acl = acl::for_new_object(ctx, ctx.auth.access_key.as_deref(), None).await?;
-    if ctx.key.ends_with('/') && body.declared_len() == Some(0) {
+    // Empty content under `dir/` is a folder marker; content there is kept in the store.
+    if body.declared_len() == Some(0) && ctx.vfs().is_folder_marker(&ctx.bucket, &ctx.key)? {
         let info = ctx
             .vfs()
             .create_folder(
@@ -273,8 +274,8 @@ async fn delete_one(
 ) -> S3Result<Option<VersionDeleted>> {
     let vfs = ctx.vfs();
     // Folder markers (`dir/`) are folders, which keep no versions.
-    let versioned =
-        ctx.bucket_record().await?.versioning != Versioning::Unversioned && !key.ends_with('/');
+    let versioned = ctx.bucket_record().await?.versioning != Versioning::Unversioned
+        && !vfs.is_folder_marker(&ctx.bucket, key)?;
     if (versioned || version_id.is_some()) && if_match.is_some() {
         return Err(S3Error::not_implemented(
             "A conditional delete of a version, or in a bucket that has versions, is not \

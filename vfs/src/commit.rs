@@ -16,6 +16,7 @@ use crate::key;
 use crate::meta::{Edit, Tree};
 use crate::object::{ObjectInfo, Precondition};
 use crate::remote::Upload;
+use crate::stored;
 use crate::vfs::Vfs;
 
 /// The key a change is committed to.
@@ -47,9 +48,23 @@ impl Vfs {
         precondition: Option<&Precondition>,
         change: C,
     ) -> Result<C::Done> {
+        let lock = key::lock_name(at.bucket, at.key, at.path);
         let done = self
             .key_locks
-            .with(at.path, async {
+            .with(&lock, async {
+                // A key kept in the store is where its record says, whatever place the caller
+                // was given before taking the lock (another writer may have placed it since).
+                let stored = match self.stored_path(at.bucket, at.key) {
+                    Ok(stored) => stored,
+                    Err(e) => {
+                        change.abandon().await;
+                        return Err(e);
+                    }
+                };
+                let at = At {
+                    path: stored.as_deref().unwrap_or(at.path),
+                    ..at
+                };
                 if let Err(e) = self
                     .check_locked(at.bucket, at.key, at.path, precondition)
                     .await
@@ -82,6 +97,18 @@ impl Change for Publish {
             upload.abort().await;
             return Err(e);
         }
+        // A place in the store of keys that no record names yet is fresh (stored.rs).
+        meta.store = key::is_stored(at.path).then(|| at.path.to_string());
+        let fresh = match meta.store.is_some() {
+            true => match vfs.stored_path(at.bucket, at.key) {
+                Ok(recorded) => recorded.is_none(),
+                Err(e) => {
+                    upload.abort().await;
+                    return Err(e);
+                }
+            },
+            false => false,
+        };
         // In a bucket that keeps versions, the version replaced moves to the version store
         // first, or the `null` one goes; what that needs is committed with the new record
         // (version.rs).
@@ -93,7 +120,22 @@ impl Change for Publish {
             }
         };
         meta.version = replacing.version;
-        let version_edits = replacing.edits.clone();
+        let mut version_edits = replacing.edits.clone();
+        // A fresh place is named by an intent until its record commits, so that a crash in
+        // between leaves no file without a record.
+        let fresh = match fresh {
+            true => {
+                let (intent, done) = stored::fresh_intent(at.path, at.bucket, at.key);
+                if let Err(e) = vfs.index.apply(vec![intent]).await {
+                    vfs.unreplace(at.path, replacing).await?;
+                    upload.abort().await;
+                    return Err(e);
+                }
+                version_edits.push(done.clone());
+                Some(done)
+            }
+            false => None,
+        };
         // The record is queued from inside the publishing task: a request cancelled mid-way
         // (client gone) cannot leave the object published without its record.
         let index_key = key::index_key(at.bucket, at.key);
@@ -117,12 +159,16 @@ impl Change for Publish {
             Ok(fp) => fp,
             Err(e) => {
                 vfs.unreplace(at.path, replacing).await?;
+                if let Some(done) = fresh {
+                    vfs.index.apply(vec![done]).await?;
+                }
                 return Err(VfsError::from_key_io(e, at.key));
             }
         };
         recorded.await?;
         vfs.replaced(replacing).await?;
-        if !in_write_cache {
+        // The watch never sees the store of keys: nothing to tell it.
+        if !in_write_cache && meta.store.is_none() {
             vfs.own_writes.note(at.path, meta.fingerprint);
         }
         if superseded {

@@ -94,11 +94,14 @@ impl Vfs {
         precondition: Option<&Precondition>,
     ) -> Result<()> {
         self.head_bucket(bucket).await?;
-        if let Some(Ok(path)) = key::marker_path(bucket, key) {
-            return self.delete_marker(bucket, key, &path, precondition).await;
-        }
-        let Ok(path) = key::object_path(bucket, key) else {
-            return precondition.map_or(Ok(()), |check| check(None));
+        let path = match self.path_of(bucket, key)? {
+            Some(path) => path,
+            None => match key::marker_path(bucket, key) {
+                Some(Ok(path)) => {
+                    return self.delete_marker(bucket, key, &path, precondition).await
+                }
+                _ => return precondition.map_or(Ok(()), |check| check(None)),
+            },
         };
         let at = At {
             bucket,
@@ -113,7 +116,8 @@ impl Vfs {
     /// Removes the folders above `path` that are now empty, up to (not including) the bucket.
     /// A folder that is not empty, or that a concurrent write fills again, simply stays.
     pub(crate) async fn remove_empty_parents(&self, path: &str) {
-        if self.cleanup {
+        // The store's folders stay: a write may be placing a file in one.
+        if self.cleanup && !key::is_stored(path) {
             prune_empty_parents(&*self.remote, path, |dir| self.has_marker(dir)).await;
         }
     }

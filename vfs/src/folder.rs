@@ -38,6 +38,7 @@ pub(crate) fn marker_meta(modified_ns: i64, attrs: ObjectAttrs) -> ObjectMeta {
         parts: Vec::new(),
         modified_ns: Some(modified_ns),
         in_write_cache: false,
+        store: None,
     }
 }
 
@@ -118,25 +119,24 @@ impl Vfs {
         self.commit(at, precondition, MakeFolder(attrs)).await
     }
 
-    /// A copy onto the marker key `dst_key`: the source must be empty (a marker itself, most
-    /// often the same one, its headers replaced).
+    /// What a copy would copy, without opening it.
+    pub(crate) async fn copy_source_info(&self, from: &CopyFrom<'_>) -> Result<ObjectInfo> {
+        Ok(match from.version {
+            Some(_) => self.open_source(from).await?.0.info,
+            None => self.head_object(from.bucket, from.key).await?,
+        })
+    }
+
+    /// A copy of the empty `src` onto the marker key `dst_key` (a marker itself, most often
+    /// the same one, its headers replaced).
     pub(crate) async fn copy_to_marker(
         &self,
-        from: &CopyFrom<'_>,
+        src: ObjectInfo,
         dst_bucket: &str,
         dst_key: &str,
         attrs: CopyAttrs,
         precondition: Option<Precondition>,
     ) -> Result<ObjectInfo> {
-        let src = match from.version {
-            Some(_) => self.open_source(from).await?.0.info,
-            None => self.head_object(from.bucket, from.key).await?,
-        };
-        if src.size != 0 {
-            return Err(VfsError::InvalidKey(format!(
-                "{dst_key:?}: a key ending in '/' is a folder, which holds only empty content"
-            )));
-        }
         let attrs = attrs.resolve(src.attrs);
         self.create_folder(dst_bucket, dst_key, attrs, precondition.as_ref())
             .await
@@ -188,6 +188,7 @@ impl Vfs {
         let Some((bucket, folder)) = path.split_once('/') else {
             return false;
         };
-        matches!(self.index.get(bucket, &format!("{folder}/")), Ok(Some(_)))
+        // Content under `dir/` kept in the store of keys is no marker of the folder.
+        matches!(self.index.get(bucket, &format!("{folder}/")), Ok(Some(m)) if m.store.is_none())
     }
 }

@@ -165,6 +165,10 @@ pub struct ObjectMeta {
     /// file's. Stored as `cached`, the name records were written with.
     #[serde(default, rename = "cached", skip_serializing_if = "std::ops::Not::not")]
     pub in_write_cache: bool,
+    /// Where the file is when the key cannot be a plain file (`a` beside `a/b`, `a//b`, ...):
+    /// its place in the store of keys (`stored.rs`); none for a key at its own path.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) store: Option<String>,
 }
 
 impl ObjectMeta {
@@ -567,6 +571,7 @@ mod tests {
                         parts,
                         modified_ns,
                         in_write_cache,
+                        store: None,
                     }
                 },
             )

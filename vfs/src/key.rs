@@ -1,6 +1,8 @@
 //! Bucket names and object keys, and how they map to paths on the remote. Everything that reaches
 //! a remote passes through here first, so that no key can name anything outside its bucket.
 
+use std::borrow::Cow;
+
 use crate::error::{Result, VfsError};
 
 /// Names at the root of the remote that are never buckets: the index and the staging area.
@@ -53,8 +55,13 @@ pub(crate) fn validate_bucket(name: &str) -> Result<()> {
     Ok(())
 }
 
-/// Rules for a key: it must map to a plain relative path below its bucket.
-pub(crate) fn validate_key(key: &str) -> Result<()> {
+/// Where the keys that cannot be plain files keep their files, each named by an id.
+pub(crate) const KEYS_DIR: &str = ".s3gate/keys";
+
+/// S3's rules for a key: any UTF-8 of 1 to 1024 bytes (NUL aside, which no XML listing can
+/// carry). A key that passes may still not fit a file tree ([`validate_key`]): it is then kept
+/// in the store of keys.
+pub(crate) fn validate_s3_key(key: &str) -> Result<()> {
     let bad = |why: &str| Err(VfsError::InvalidKey(format!("{key:?}: {why}")));
     if key.is_empty() {
         return bad("empty key");
@@ -65,6 +72,14 @@ pub(crate) fn validate_key(key: &str) -> Result<()> {
     if key.contains('\0') {
         return bad("NUL is not allowed in a key");
     }
+    Ok(())
+}
+
+/// Rules for a key that can be a plain file: it must map to a plain relative path below its
+/// bucket.
+pub(crate) fn validate_key(key: &str) -> Result<()> {
+    let bad = |why: &str| Err(VfsError::InvalidKey(format!("{key:?}: {why}")));
+    validate_s3_key(key)?;
     if key.starts_with('/') {
         return bad("a key may not begin with '/'");
     }
@@ -89,6 +104,29 @@ pub(crate) fn object_path(bucket: &str, key: &str) -> Result<String> {
     validate_bucket(bucket)?;
     validate_key(key)?;
     Ok(format!("{bucket}/{key}"))
+}
+
+/// Whether `path` is a file in the store of keys rather than a key's own path.
+pub(crate) fn is_stored(path: &str) -> bool {
+    path.strip_prefix(KEYS_DIR)
+        .is_some_and(|rest| rest.starts_with('/'))
+}
+
+/// A fresh place in the store of keys for a key of `bucket`: a random id, never the key, so
+/// that no key can name anything outside the store; spread over 256 folders per bucket.
+pub(crate) fn new_store_path(bucket: &str) -> String {
+    let id: u128 = rand::random();
+    format!("{KEYS_DIR}/{bucket}/{:02x}/{id:032x}", id & 0xff)
+}
+
+/// The name a key's lock is taken by: its path, or for a key kept in the store its bucket and
+/// key (which is its path whenever it has one), so that every writer of the key takes the
+/// same lock whichever fresh place it was given.
+pub(crate) fn lock_name<'a>(bucket: &str, key: &str, path: &'a str) -> Cow<'a, str> {
+    match is_stored(path) {
+        true => Cow::Owned(format!("{bucket}/{key}")),
+        false => Cow::Borrowed(path),
+    }
 }
 
 /// Index key of an object; bucket names hold no `/`, so one bucket's keys form one sorted range.

@@ -572,6 +572,7 @@ mod tests {
             parts: Vec::new(),
             modified_ns: None,
             in_write_cache: false,
+            store: None,
         }
     }
 

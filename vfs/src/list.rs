@@ -159,7 +159,10 @@ impl Vfs {
             .collect();
         let refreshed: Vec<(usize, Result<Listed>)> = futures_util::stream::iter(todo)
             .map(|(i, k)| async move {
-                let r = match key::object_path(bucket, &k) {
+                let r = match self
+                    .path_of(bucket, &k)
+                    .and_then(|p| p.ok_or(VfsError::NoSuchKey))
+                {
                     Ok(path) => self
                         .refresh_record(bucket, &k, &path)
                         .await

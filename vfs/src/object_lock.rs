@@ -14,7 +14,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::commit::{At, Change};
 use crate::error::{Result, VfsError};
-use crate::key;
 use crate::meta::Tree;
 use crate::object::now_ns;
 use crate::version::VersionRef;
@@ -220,7 +219,7 @@ impl Vfs {
             .map(|v| VersionRef::parse(v).ok_or_else(|| VfsError::InvalidVersion(v.into())))
             .transpose()?;
         self.head_bucket(bucket).await?;
-        let Ok(path) = key::object_path(bucket, key) else {
+        let Ok(path) = self.change_path(bucket, key) else {
             return Err(VfsError::NoSuchKey);
         };
         let at = At {

@@ -110,6 +110,10 @@ impl Vfs {
                 if record.as_ref().is_some_and(|m| m.in_write_cache) {
                     continue; // waiting in the write cache: the remote's version is older
                 }
+                if record.as_ref().is_some_and(|m| m.store.is_some()) {
+                    // Kept in the store of keys, not in the tree: a file at its name is not it.
+                    continue;
+                }
                 match found {
                     Some((f, fp)) => {
                         if record.map(|m| m.fingerprint) != Some(fp) {
@@ -148,6 +152,9 @@ impl Vfs {
             return self
                 .key_locks
                 .with(&path, async {
+                    if self.stored_path(bucket, &k)?.is_some() {
+                        return Ok(()); // content kept in the store, not a folder
+                    }
                     let exists = matches!(self.remote.stat(&path).await?, Some(e) if e.is_dir);
                     match (exists, self.index.get(bucket, &k)?.is_some()) {
                         (true, false) => {
@@ -169,6 +176,9 @@ impl Vfs {
         let path = key::object_path(bucket, &k)?;
         self.key_locks
             .with(&path, async {
+                if self.stored_path(bucket, &k)?.is_some() {
+                    return Ok(()); // kept in the store of keys: the tree does not hold it
+                }
                 let now = self
                     .remote
                     .stat(&path)
@@ -272,6 +282,7 @@ fn unhashed(fp: Fingerprint) -> ObjectMeta {
         parts: Vec::new(),
         modified_ns: None,
         in_write_cache: false,
+        store: None,
     }
 }
 

@@ -42,7 +42,7 @@ impl Change for Restamp {
 
     async fn apply(self, vfs: &Vfs, at: At<'_>) -> Result<()> {
         let attr = self.attr;
-        if !at.key.ends_with('/') {
+        if !at.key.ends_with('/') || key::is_stored(at.path) {
             return vfs
                 .edit_version(at, self.version, |attrs| {
                     attr.onto(attrs);
@@ -107,10 +107,9 @@ impl Vfs {
             .transpose()?;
         self.head_bucket(bucket).await?;
         // As when reading: a key that can name no object (nor marker) is simply absent.
-        let path = match key::object_path(bucket, key) {
-            Ok(p) => p,
-            Err(VfsError::NoSuchBucket) => return Err(VfsError::NoSuchBucket),
-            Err(_) => match key::marker_path(bucket, key) {
+        let path = match self.path_of(bucket, key)? {
+            Some(p) => p,
+            None => match key::marker_path(bucket, key) {
                 Some(Ok(p)) => p,
                 _ => return Err(VfsError::NoSuchKey),
             },

@@ -327,7 +327,7 @@ impl Change for DropVersion {
             let id = current.version.unwrap_or(VersionId::ORIGINAL);
             if want.names(&id) {
                 current.attrs.lock.guard(bypass_governance)?;
-                let promotion = vfs.promotion(at).await?;
+                let promotion = vfs.promotion(at, true).await?;
                 if let Err(e) = vfs.delete_locked(at.bucket, at.key, at.path).await {
                     if promotion.is_some() {
                         let drop = Edit::Delete(Tree::State, promote_key(at.path));
@@ -335,8 +335,8 @@ impl Change for DropVersion {
                     }
                     return Err(e);
                 }
-                if let Some(intent) = promotion {
-                    vfs.versions().finish_promotion(at.path, intent).await?;
+                if let Some((path, intent)) = promotion {
+                    vfs.versions().finish_promotion(&path, intent).await?;
                 }
                 return Ok(VersionDeleted {
                     delete_marker: false,
@@ -543,12 +543,11 @@ impl Vfs {
     ) -> Result<(ObjectReader, String)> {
         let want =
             VersionRef::parse(version).ok_or_else(|| VfsError::InvalidVersion(version.into()))?;
-        let Ok(path) = key::object_path(bucket, key) else {
-            return Err(VfsError::NoSuchVersion);
-        };
+        key::validate_s3_key(key).map_err(|_| VfsError::NoSuchVersion)?;
         match self.open_object(bucket, key).await {
             Ok(r) if r.info.version_id.as_deref().unwrap_or("null") == version => {
-                return Ok((r, path))
+                let path = self.path_of(bucket, key)?.ok_or(VfsError::NoSuchVersion)?;
+                return Ok((r, path));
             }
             Ok(_) | Err(VfsError::NoSuchKey) => {}
             Err(e) => return Err(e),
@@ -556,7 +555,7 @@ impl Vfs {
         // Under the key's lock, so that no demotion is half done: a row names a file that is
         // there.
         self.key_locks
-            .with(&path, async {
+            .with(&format!("{bucket}/{key}"), async {
                 let row = self
                     .find_version(bucket, key, want)?
                     .ok_or(VfsError::NoSuchVersion)?;
@@ -656,7 +655,7 @@ impl Vfs {
         precondition: Option<&Precondition>,
     ) -> Result<Option<VersionDeleted>> {
         self.head_bucket(bucket).await?;
-        let path = key::object_path(bucket, key)?;
+        let path = self.change_path(bucket, key)?;
         let at = At {
             bucket,
             key,
@@ -697,9 +696,9 @@ impl Vfs {
         let want =
             VersionRef::parse(version).ok_or_else(|| VfsError::InvalidVersion(version.into()))?;
         self.head_bucket(bucket).await?;
-        let Ok(path) = key::object_path(bucket, key) else {
-            return Err(VfsError::NoSuchVersion);
-        };
+        let path = self
+            .change_path(bucket, key)
+            .map_err(|_| VfsError::NoSuchVersion)?;
         let at = At {
             bucket,
             key,
@@ -724,13 +723,17 @@ impl Vfs {
             .is_empty())
     }
 
-    /// Removes the folders a deleted bucket's versions left in the store, which hold no file
-    /// (the bucket had no version left); one that does stays.
+    /// Removes the folders a deleted bucket's versions and keys left in their stores, which
+    /// hold no file (the bucket had no version nor key left); one that does stays.
     pub(crate) async fn remove_version_folders(&self, bucket: &str) {
-        let dir = format!("{RESERVED_DIR}/versions/{bucket}");
-        if let Err(e) = self.remote.rmdir_tree(&dir).await {
-            if e.kind() != std::io::ErrorKind::NotFound {
-                tracing::warn!(dir, error = %e, "version folders of a deleted bucket left");
+        for dir in [
+            format!("{RESERVED_DIR}/versions/{bucket}"),
+            format!("{}/{bucket}", key::KEYS_DIR),
+        ] {
+            if let Err(e) = self.remote.rmdir_tree(&dir).await {
+                if e.kind() != std::io::ErrorKind::NotFound {
+                    tracing::warn!(dir, error = %e, "store folders of a deleted bucket left");
+                }
             }
         }
     }
@@ -750,8 +753,8 @@ impl Vfs {
     /// Makes the newest kept version of the key at `at` current again when it has a file;
     /// the caller holds the key's lock and has just removed the current version.
     async fn promote_newest(&self, at: At<'_>) -> Result<()> {
-        match self.promotion(at).await? {
-            Some(intent) => self.versions().finish_promotion(at.path, intent).await,
+        match self.promotion(at, false).await? {
+            Some((path, intent)) => self.versions().finish_promotion(&path, intent).await,
             None => Ok(()),
         }
     }
@@ -759,13 +762,19 @@ impl Vfs {
     /// Commits the intent to make the newest kept version of the key at `at` current again,
     /// when it has a file. Committed before the current version is removed, a crash in between
     /// leaves the intent to a start that finds the current file still there: the promotion is
-    /// then dropped and nothing changed.
-    async fn promotion(&self, at: At<'_>) -> Result<Option<Intent>> {
+    /// then dropped and nothing changed. The version goes back to the current version's path
+    /// while there is one (`replacing`); else to where it was when current, which for a key
+    /// kept in the store is its place there (stored.rs). Answers that path with the intent.
+    async fn promotion(&self, at: At<'_>, replacing: bool) -> Result<Option<(String, Intent)>> {
         let Some(row) = rows(&self.index, at.bucket, at.key, 1)?.pop() else {
             return Ok(None);
         };
         let (Some(meta), Some(file)) = (row.object, row.file) else {
             return Ok(None);
+        };
+        let path = match (replacing, meta.store) {
+            (false, Some(place)) => place,
+            _ => at.path.to_string(),
         };
         let intent = Intent {
             row: row_key(at.bucket, at.key, row.id.seq),
@@ -774,9 +783,9 @@ impl Vfs {
         };
         let value = serde_json::to_vec(&intent).unwrap_or_default();
         self.index
-            .apply(vec![Edit::Put(Tree::State, promote_key(at.path), value)])
+            .apply(vec![Edit::Put(Tree::State, promote_key(&path), value)])
             .await?;
-        Ok(Some(intent))
+        Ok(Some((path, intent)))
     }
 }
 
@@ -807,6 +816,7 @@ impl VersionStore<'_> {
         if let (true, Some(row)) = (here, row) {
             if let Some(mut meta) = row.object {
                 meta.version = Some(row.id);
+                meta.store = key::is_stored(path).then(|| path.to_string());
                 // The row's key is the record's, followed by NUL and the counter.
                 let object_key = intent.row[..intent.row.len() - 9].to_vec();
                 ops.push(Edit::Put(Tree::Objects, object_key, meta.encode()));
@@ -981,6 +991,7 @@ mod tests {
                 parts: Vec::new(),
                 modified_ns: None,
                 in_write_cache: false,
+                store: None,
             }
         }
 
@@ -1595,7 +1606,9 @@ mod tests {
             path: "bkt/k",
         };
         vfs.key_locks
-            .with("bkt/k", async { vfs.promotion(at).await.unwrap().unwrap() })
+            .with("bkt/k", async {
+                vfs.promotion(at, true).await.unwrap().unwrap()
+            })
             .await;
         vfs.shutdown().await;
         drop(vfs);

@@ -152,6 +152,7 @@ impl Vfs {
         };
         vfs.finish_deletes().await?;
         vfs.versions().recover().await?;
+        vfs.finish_fresh_places().await?;
         if !vfs.index_filled()? {
             vfs.reconcile().await?;
         }
@@ -212,10 +213,9 @@ impl Vfs {
 
     /// Opens an object for reading. Keys that can never name an object are simply absent.
     pub async fn open_object(&self, bucket: &str, key: &str) -> Result<ObjectReader> {
-        let path = match key::object_path(bucket, key) {
-            Ok(p) => p,
-            Err(VfsError::NoSuchBucket) => return Err(VfsError::NoSuchBucket),
-            Err(_) => {
+        let path = match self.path_of(bucket, key)? {
+            Some(p) => p,
+            None => {
                 return match self.open_marker(bucket, key).await {
                     Err(VfsError::NoSuchKey) => Err(self.missing(bucket).await),
                     r => r,
@@ -343,7 +343,7 @@ impl Vfs {
         path: &str,
     ) -> Result<ObjectMeta> {
         self.key_locks
-            .with(path, async {
+            .with(&key::lock_name(bucket, key, path), async {
                 self.record_locked(bucket, key, path)
                     .await?
                     .ok_or(VfsError::NoSuchKey)
@@ -394,6 +394,7 @@ impl Vfs {
             parts,
             modified_ns,
             in_write_cache: false,
+            store: key::is_stored(path).then(|| path.to_string()),
         };
         self.index.put(bucket, key, &meta).await?;
         Ok(Some(meta))

@@ -66,6 +66,7 @@ impl Vfs {
             parts: Vec::new(),
             modified_ns: None,
             in_write_cache: self.writes_to_cache(),
+            store: None,
         };
         let at = At {
             bucket,
@@ -154,10 +155,14 @@ impl Vfs {
         attrs: CopyAttrs,
         precondition: Option<Precondition>,
     ) -> Result<ObjectInfo> {
-        if dst_key.ends_with('/') {
-            return self
-                .copy_to_marker(&from, dst_bucket, dst_key, attrs, precondition)
-                .await;
+        // Empty content onto `dir/` stays a folder marker; content is kept in the store.
+        if self.is_folder_marker(dst_bucket, dst_key)? {
+            let src = self.copy_source_info(&from).await?;
+            if src.size == 0 {
+                return self
+                    .copy_to_marker(src, dst_bucket, dst_key, attrs, precondition)
+                    .await;
+            }
         }
         let dst_path = self.writable_path(dst_bucket, dst_key).await?;
         if let Some(check) = &precondition {
@@ -217,6 +222,7 @@ impl Vfs {
             // The copy may share its source's file: its own time is kept here.
             modified_ns: Some(now_ns()),
             in_write_cache: self.writes_to_cache(),
+            store: None,
         };
         let at = At {
             bucket: dst_bucket,
@@ -233,31 +239,24 @@ impl Vfs {
             Some(v) => self.open_version_at(from.bucket, from.key, v).await,
             None => {
                 let reader = self.open_object(from.bucket, from.key).await?;
-                Ok((reader, key::object_path(from.bucket, from.key)?))
+                let path = self
+                    .path_of(from.bucket, from.key)?
+                    .ok_or(VfsError::NoSuchKey)?;
+                Ok((reader, path))
             }
         }
     }
 
-    /// The remote path for a new object, after checking that its bucket exists and that the key
-    /// is not a folder already.
+    /// The remote path for a new object, after checking that its bucket exists: the key's own
+    /// path, or its place in the store of keys when a file tree cannot hold it there
+    /// (stored.rs).
     pub(crate) async fn writable_path(&self, bucket: &str, key: &str) -> Result<String> {
         key::validate_bucket(bucket)?;
         self.head_bucket(bucket).await?;
-        let path = key::object_path(bucket, key)?;
+        let path = self.place_for(bucket, key).await?;
         if self.write_to_cache {
             // The cache holds a bucket's folder once something is written to it.
             self.store().mkdir(bucket).await?;
-        }
-        // On an object store a folder is only a prefix: no conflict with an object's name.
-        if !self.remote.folders_are_prefixes() {
-            if let Some(e) = self.remote.stat(&path).await? {
-                if e.is_dir {
-                    return Err(VfsError::from_key_io(
-                        std::io::Error::from_raw_os_error(libc::EISDIR),
-                        key,
-                    ));
-                }
-            }
         }
         Ok(path)
     }
@@ -289,7 +288,7 @@ impl Vfs {
         let Some(check) = check else {
             return Ok(());
         };
-        let current = match key.ends_with('/') {
+        let current = match key.ends_with('/') && !key::is_stored(path) {
             true => self.marker_info(bucket, key).await?,
             false => self
                 .record_locked(bucket, key, path)

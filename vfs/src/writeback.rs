@@ -408,6 +408,7 @@ impl Vfs {
                             parts: Vec::new(),
                             modified_ns: None,
                             in_write_cache: true,
+                            store: None,
                         };
                         tracing::warn!(path, "a write cut off by a stop replaced a cached object: kept as the object");
                         // Queued whatever this run's mode: the version it replaced was

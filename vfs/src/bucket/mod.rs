@@ -192,7 +192,10 @@ impl Vfs {
 
     pub async fn delete_bucket(&self, name: &str) -> Result<()> {
         self.head_bucket(name).await?;
-        if self.bucket_has_cached(name).await? || self.bucket_has_versions(name)? {
+        if self.bucket_has_cached(name).await?
+            || self.bucket_has_versions(name)?
+            || self.bucket_has_stored_keys(name)?
+        {
             return Err(VfsError::BucketNotEmpty);
         }
         match self.remote.rmdir_tree(name).await {

@@ -583,6 +583,7 @@ impl Vfs {
             parts: chosen.iter().map(|p| p.size).collect(),
             modified_ns: None,
             in_write_cache: self.in_write_cache(rec.in_cache),
+            store: None,
         };
         let at = At {
             bucket,
