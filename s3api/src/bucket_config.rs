@@ -1,9 +1,8 @@
 //! The bucket configurations this server keeps none of (encryption, replication, website,
 //! logging, acceleration, request payment), read as S3 answers them for a bucket that has
 //! none: a `404` naming the missing configuration, or the document of the setting's default.
-//! Tools
-//! that refresh a bucket's whole state (Terraform's `aws_s3_bucket` reads every one of them)
-//! stop at the first answer they do not expect, such as a `501`.
+//! Tools that refresh a bucket's whole state (Terraform's `aws_s3_bucket` reads every one of
+//! them) stop at the first answer they do not expect, such as a `501`.
 
 use actix_web::HttpResponse;
 
