@@ -708,11 +708,13 @@ class Smoke:
             (self.s3.get_bucket_encryption, "ServerSideEncryptionConfigurationNotFoundError"),
             (self.s3.get_object_lock_configuration, "ObjectLockConfigurationNotFoundError"),
             (self.s3.get_bucket_website, "NoSuchWebsiteConfiguration"),
-            (self.s3.get_bucket_ownership_controls, "OwnershipControlsNotFoundError"),
             (self.s3.get_public_access_block, "NoSuchPublicAccessBlockConfiguration"),
         ]
         for call, code in missing:
             self.expect_client_error((code,), call, Bucket=b)
+        # A new bucket's objects belong to its owner, as on S3 since 2023.
+        rules = self.s3.get_bucket_ownership_controls(Bucket=b)["OwnershipControls"]["Rules"]
+        assert rules == [{"ObjectOwnership": "BucketOwnerEnforced"}], rules
         assert "LoggingEnabled" not in self.s3.get_bucket_logging(Bucket=b)
         assert "Status" not in self.s3.get_bucket_accelerate_configuration(Bucket=b)
         assert self.s3.get_bucket_request_payment(Bucket=b)["Payer"] == "BucketOwner"
