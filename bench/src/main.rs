@@ -23,7 +23,9 @@ use aws_sdk_s3::config::{
 };
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+use aws_sdk_s3::types::{
+    BucketVersioningStatus, CompletedMultipartUpload, CompletedPart, VersioningConfiguration,
+};
 use aws_sdk_s3::Client;
 use bytes::Bytes;
 use clap::{Args, Parser, Subcommand};
@@ -108,8 +110,21 @@ enum Workload {
     /// Read an object back: it must hold the bytes `multipart-put` (or the first `put`) sent,
     /// or the same bytes as another object.
     Verify(Verify),
-    /// ListObjectsV2 of a prefix paged to the end, REPEAT times.
+    /// ListObjectsV2 (or ListObjectVersions, with --versions) of a prefix paged to the end,
+    /// REPEAT times.
     List(List),
+    /// DeleteObject of the COUNT keys a `put` with the same prefix wrote, CONCURRENCY at a time
+    /// (in a bucket keeping versions, each adds a delete marker).
+    Delete(Batch),
+    /// PutBucketVersioning: Enabled or Suspended.
+    Versioning(VersioningArgs),
+}
+
+#[derive(Args)]
+struct VersioningArgs {
+    /// Enabled or Suspended.
+    #[arg(long, default_value = "Enabled")]
+    status: String,
 }
 
 #[derive(Args)]
@@ -134,6 +149,9 @@ struct List {
     /// not the client's.
     #[arg(long)]
     light: bool,
+    /// ListObjectVersions instead, paged by its key and version-id markers (SDK only).
+    #[arg(long, conflicts_with = "light")]
+    versions: bool,
 }
 
 #[derive(Args)]
@@ -247,8 +265,12 @@ async fn run(cli: Cli) -> Result<()> {
     let parallel = match &cli.workload {
         Workload::MultipartPut(w) => w.parallel,
         Workload::PartCopy(w) => w.parallel,
-        Workload::Put(w) | Workload::Get(w) => w.concurrency,
-        Workload::CreateBucket | Workload::Copy(_) | Workload::Verify(_) | Workload::List(_) => 2,
+        Workload::Put(w) | Workload::Get(w) | Workload::Delete(w) => w.concurrency,
+        Workload::CreateBucket
+        | Workload::Copy(_)
+        | Workload::Verify(_)
+        | Workload::List(_)
+        | Workload::Versioning(_) => 2,
     };
     if parallel == 0 {
         return Err("--parallel / --concurrency must be at least 1".into());
@@ -267,6 +289,8 @@ async fn run(cli: Cli) -> Result<()> {
         Workload::Get(w) => b.get(w).await?,
         Workload::Verify(w) => b.verify(w).await?,
         Workload::List(w) => b.list(w, conn).await?,
+        Workload::Delete(w) => b.delete(w).await?,
+        Workload::Versioning(w) => b.versioning(w).await?,
     };
     if let Some(label) = &conn.label {
         out.json["label"] = json!(label);
@@ -642,6 +666,49 @@ impl Bench {
         Ok(batch_report("get", &w, bytes, t0.elapsed(), lat))
     }
 
+    async fn delete(&self, w: Batch) -> Result<Report> {
+        let client = self.client.clone();
+        let bucket = self.bucket.clone();
+        let prefix = w.prefix.clone();
+        let t0 = Instant::now();
+        let lat = run_pool(w.count, w.concurrency, move |i| {
+            let (client, bucket) = (client.clone(), bucket.clone());
+            let key = format!("{prefix}{i}");
+            async move {
+                let t = Instant::now();
+                client
+                    .delete_object()
+                    .bucket(bucket)
+                    .key(&key)
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error(&format!("DeleteObject {key}"), e))?;
+                Ok(t.elapsed())
+            }
+        })
+        .await?;
+        Ok(batch_report("delete", &w, 0, t0.elapsed(), lat))
+    }
+
+    async fn versioning(&self, w: VersioningArgs) -> Result<Report> {
+        let status = match w.status.as_str() {
+            "Enabled" => BucketVersioningStatus::Enabled,
+            "Suspended" => BucketVersioningStatus::Suspended,
+            other => return Err(format!("--status {other:?}: Enabled or Suspended")),
+        };
+        self.client
+            .put_bucket_versioning()
+            .bucket(&self.bucket)
+            .versioning_configuration(VersioningConfiguration::builder().status(status).build())
+            .send()
+            .await
+            .map_err(|e| sdk_error("PutBucketVersioning", e))?;
+        Ok(Report {
+            line: format!("versioning of {}: {}", self.bucket, w.status),
+            json: json!({"workload": "versioning", "bucket": self.bucket, "status": w.status}),
+        })
+    }
+
     async fn list(&self, w: List, conn: &Conn) -> Result<Report> {
         let light = w
             .light
@@ -680,7 +747,7 @@ impl Bench {
                 entries as f64 / secs(took).max(1e-9),
             ),
             json: json!({
-                "workload": "list",
+                "workload": if w.versions { "list-versions" } else { "list" },
                 "client": if w.light { "light" } else { "sdk" },
                 "warmup": w.warmup,
                 "bucket": self.bucket,
@@ -703,6 +770,9 @@ impl Bench {
                 .listing(&self.bucket, &w.prefix, w.delimiter.as_deref(), w.max_keys)
                 .await;
         }
+        if w.versions {
+            return self.version_listing(w).await;
+        }
         let (mut pages, mut entries) = (0u64, 0u64);
         let mut token = None;
         loop {
@@ -721,6 +791,35 @@ impl Bench {
             entries += (out.contents().len() + out.common_prefixes().len()) as u64;
             token = out.next_continuation_token().map(str::to_string);
             if out.is_truncated() != Some(true) || token.is_none() {
+                return Ok((pages, entries));
+            }
+        }
+    }
+
+    /// One ListObjectVersions of `w.prefix` to its end: (pages, versions and markers).
+    async fn version_listing(&self, w: &List) -> Result<(u64, u64)> {
+        let (mut pages, mut entries) = (0u64, 0u64);
+        let (mut key_marker, mut version_marker) = (None, None);
+        loop {
+            let out = self
+                .client
+                .list_object_versions()
+                .bucket(&self.bucket)
+                .prefix(&w.prefix)
+                .set_delimiter(w.delimiter.clone())
+                .max_keys(w.max_keys)
+                .set_key_marker(key_marker)
+                .set_version_id_marker(version_marker)
+                .send()
+                .await
+                .map_err(|e| sdk_error("ListObjectVersions", e))?;
+            pages += 1;
+            entries += (out.versions().len()
+                + out.delete_markers().len()
+                + out.common_prefixes().len()) as u64;
+            key_marker = out.next_key_marker().map(str::to_string);
+            version_marker = out.next_version_id_marker().map(str::to_string);
+            if out.is_truncated() != Some(true) || key_marker.is_none() {
                 return Ok((pages, entries));
             }
         }

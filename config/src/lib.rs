@@ -85,6 +85,11 @@ pub struct User {
     /// ACLs grant; when absent, the user reaches the buckets it owns and what ACLs grant it.
     #[serde(default)]
     pub buckets: Option<Vec<String>>,
+    /// A root of this user's own (a directory, or `NAME:PATH` of a remote), served to it alone:
+    /// its folders are the user's buckets, which the user owns whole; nothing outside it is in
+    /// the user's reach. Users naming the same root share it.
+    #[serde(default)]
+    pub root: Option<String>,
 }
 
 fn masked<S: Serializer>(_: &str, s: S) -> Result<S::Ok, S::Error> {
@@ -477,6 +482,26 @@ impl Config {
             path: path.to_path_buf(),
             message: e.to_string(),
         })
+    }
+
+    /// The configuration that serves the root of a user's own (`[[users]] root`): this one with
+    /// the root as its remote, and the index where that root's would be by default.
+    pub fn for_root(&self, root: &str) -> Result<Config, ConfigError> {
+        let mut c = self.clone();
+        let rclone_config = c.remote.rclone_config.take();
+        c.remote = RemoteConfig::from_spec(root);
+        c.remote.rclone_config = rclone_config;
+        c.index.path = None;
+        c.resolve_remote()?;
+        Ok(c)
+    }
+
+    /// The roots of their own that users are served from, each once.
+    pub fn user_roots(&self) -> Vec<String> {
+        let mut roots: Vec<String> = self.users.iter().filter_map(|u| u.root.clone()).collect();
+        roots.sort();
+        roots.dedup();
+        roots
     }
 
     /// Serves a remote that `[remotes]` does not define from rclone's configuration file, as

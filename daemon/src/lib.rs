@@ -31,10 +31,60 @@ pub enum Error {
 pub struct Server {
     addr: SocketAddr,
     http: s3gate_s3api::HttpServer,
+    /// The served remote, then the roots of users' own.
+    served: Vec<Served>,
+}
+
+/// One opened remote with the work that keeps it: housekeeping, write-back, the watch.
+struct Served {
     vfs: Arc<s3gate_vfs::Vfs>,
     housekeeping: tokio::task::JoinHandle<()>,
     write_back: tokio::task::JoinHandle<()>,
     _watch: Option<s3gate_vfs::Watch>,
+}
+
+impl Served {
+    /// Opens the remote `config` names and its index (a new index is filled first, its
+    /// progress logged).
+    async fn open(config: &Config) -> Result<Arc<s3gate_vfs::Vfs>, Error> {
+        let progress = Arc::new(s3gate_vfs::Progress::default());
+        let shown = progress::show(progress.clone(), progress::Show::Log);
+        let vfs = s3gate_vfs::Vfs::open_counted(config, progress).await;
+        shown.finish().await;
+        Ok(Arc::new(vfs?))
+    }
+
+    /// Starts the work that keeps `vfs`. Out-of-band changes to a served directory are watched
+    /// (rescans cover what a watch misses) before the first rescan starts and before the
+    /// server answers: nothing made after the start is left to the next rescan.
+    async fn keep(vfs: Arc<s3gate_vfs::Vfs>, config: &Config) -> Served {
+        let watch = vfs.watch().await.unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "cannot watch the served directory; changes made by other programs show after the next rescan");
+            None
+        });
+        let housekeeping = tokio::spawn(housekeeping(
+            vfs.clone(),
+            config.vfs.rescan_interval,
+            config.vfs.multipart_expiry,
+            config.vfs.lifecycle_day,
+        ));
+        let write_back = tokio::spawn(write_back(vfs.clone()));
+        Served {
+            vfs,
+            housekeeping,
+            write_back,
+            _watch: watch,
+        }
+    }
+
+    async fn stop(self) {
+        // An upload cut off here stays queued in the index and starts again on the next run.
+        for task in [self.housekeeping, self.write_back] {
+            task.abort();
+            let _ = task.await;
+        }
+        self.vfs.shutdown().await;
+    }
 }
 
 impl Server {
@@ -67,51 +117,39 @@ impl Server {
         self.http.anonymous()
     }
 
-    /// Stops accepting, lets in-flight requests finish, then closes the index.
+    /// Stops accepting, lets in-flight requests finish, then closes the indexes.
     pub async fn stop(self) {
         self.http.stop().await;
-        // An upload cut off here stays queued in the index and starts again on the next run.
-        for task in [self.housekeeping, self.write_back] {
-            task.abort();
-            let _ = task.await;
+        for served in self.served {
+            served.stop().await;
         }
-        self.vfs.shutdown().await;
     }
 }
 
-/// Opens the remote and its index, binds the listener and starts serving.
+/// Opens the remote and its index (and the roots of users' own, each with its index), binds
+/// the listener and starts serving.
 pub async fn start(mut config: Config) -> Result<Server, Error> {
     config.load_auth_files()?;
     config.validate()?;
     let config = Arc::new(config);
-    // Filling a new index over a large tree takes a while: say how far it is.
-    let progress = Arc::new(s3gate_vfs::Progress::default());
-    let shown = progress::show(progress.clone(), progress::Show::Log);
-    let vfs = s3gate_vfs::Vfs::open_counted(&config, progress).await;
-    shown.finish().await;
-    let vfs = Arc::new(vfs?);
-    // Out-of-band changes to a served directory; rescans cover what a watch misses. Watched
-    // before the first rescan starts and before the server answers: nothing made after the
-    // start is left to the next rescan.
-    let watch = vfs.watch().await.unwrap_or_else(|e| {
-        tracing::warn!(error = %e, "cannot watch the served directory; changes made by other programs show after the next rescan");
-        None
-    });
-    let http = s3gate_s3api::HttpServer::start(config.clone(), vfs.clone())?;
-    let housekeeping = tokio::spawn(housekeeping(
-        vfs.clone(),
-        config.vfs.rescan_interval,
-        config.vfs.multipart_expiry,
-        config.vfs.lifecycle_day,
-    ));
-    let write_back = tokio::spawn(write_back(vfs.clone()));
+    let vfs = Served::open(&config).await?;
+    let mut roots = std::collections::HashMap::new();
+    let mut root_configs = Vec::new();
+    for root in config.user_roots() {
+        let root_config = config.for_root(&root)?;
+        root_config.validate()?;
+        roots.insert(root.clone(), Served::open(&root_config).await?);
+        root_configs.push((root, root_config));
+    }
+    let mut served = vec![Served::keep(vfs.clone(), &config).await];
+    for (root, root_config) in &root_configs {
+        served.push(Served::keep(roots[root].clone(), root_config).await);
+    }
+    let http = s3gate_s3api::HttpServer::start(config.clone(), vfs, roots)?;
     Ok(Server {
         addr: http.addr(),
         http,
-        vfs,
-        housekeeping,
-        write_back,
-        _watch: watch,
+        served,
     })
 }
 

@@ -187,8 +187,10 @@ fn grants(acl: Option<&Acl>, record: &BucketRecord, caller: &Caller, want: Permi
 fn full_use(caller: &Caller, bucket: &str, record: &BucketRecord) -> bool {
     match caller {
         Caller::Admin => true,
+        // A user served from a root of its own owns every bucket there (it reaches no other).
         Caller::User { key, user, .. } => {
-            record.owner.as_deref() == Some(key.as_str())
+            user.root.is_some()
+                || record.owner.as_deref() == Some(key.as_str())
                 || user.buckets.is_some() && user.may_use(bucket)
         }
         Caller::Anonymous => false,
@@ -392,6 +394,7 @@ mod tests {
                 email: None,
                 read_only,
                 buckets: buckets.map(|b| b.iter().map(|s| s.to_string()).collect()),
+                root: None,
             }),
         }
     }

@@ -83,6 +83,10 @@ async fn sees(ctx: &Ctx, bucket: &str) -> S3Result<bool> {
     if user.buckets.is_some() {
         return Ok(user.may_use(bucket));
     }
+    // Its own root holds its buckets only.
+    if user.root.is_some() {
+        return Ok(true);
+    }
     match ctx.vfs().bucket(bucket).await {
         Ok(r) => Ok(r.owner.as_deref() == ctx.auth.access_key.as_deref()),
         Err(VfsError::NoSuchBucket) => Ok(false),

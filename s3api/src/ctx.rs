@@ -1,6 +1,7 @@
 //! What a handler is given: the server's shared state, and the request it serves once routed
 //! and authenticated ([`Ctx`]), with the readers of the request every handler shares.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use actix_web::{web, HttpRequest};
@@ -18,13 +19,31 @@ use crate::router::Query;
 /// What every request handler can reach, shared by all workers.
 pub(crate) struct ServerState {
     pub(crate) config: Arc<Config>,
+    /// The served remote: everyone's but the users' with a root of their own.
     pub(crate) vfs: Arc<Vfs>,
+    /// The roots of users' own (`[[users]] root`), by how the configuration names them: opened
+    /// at start, each served to its users alone.
+    pub(crate) roots: HashMap<String, Arc<Vfs>>,
     /// Swapped whole on reload.
     pub(crate) keys: std::sync::RwLock<Keys>,
     pub(crate) metrics: Metrics,
 }
 
 impl ServerState {
+    /// What a caller's requests are served from: its own root, if it has one, else the
+    /// served remote. Every root a user names was opened at start (a reload that names another
+    /// is refused); a root missing here serves nothing rather than the served remote.
+    pub(crate) fn vfs_for(&self, keys: &Keys, access_key: Option<&str>) -> S3Result<Arc<Vfs>> {
+        match access_key.and_then(|k| keys.root_of(k)) {
+            None => Ok(self.vfs.clone()),
+            Some(root) => self
+                .roots
+                .get(root)
+                .cloned()
+                .ok_or_else(|| S3Error::internal("this user's root is not open")),
+        }
+    }
+
     /// The key table as it is now (a reload swaps it whole).
     pub(crate) fn keys(&self) -> S3Result<std::sync::RwLockReadGuard<'_, Keys>> {
         self.keys
@@ -58,6 +77,8 @@ pub(crate) struct Ctx {
     pub(crate) query: Query,
     pub(crate) bucket: String,
     pub(crate) key: String,
+    /// What the request is served from ([`ServerState::vfs_for`]).
+    vfs: Arc<Vfs>,
     /// The bucket's record, read from the index the first time a handler asks for it (most
     /// requests never need it, and a small GET should not pay an index read for it).
     record: tokio::sync::OnceCell<BucketRecord>,
@@ -71,10 +92,12 @@ impl Ctx {
         query: Query,
         bucket: String,
         key: String,
+        vfs: Arc<Vfs>,
     ) -> Ctx {
         Ctx {
             req,
             state,
+            vfs,
             auth,
             query,
             bucket,
@@ -87,7 +110,7 @@ impl Ctx {
     pub(crate) async fn bucket_record(&self) -> S3Result<&BucketRecord> {
         Ok(self
             .record
-            .get_or_try_init(|| self.state.vfs.bucket(&self.bucket))
+            .get_or_try_init(|| self.vfs.bucket(&self.bucket))
             .await?)
     }
 
@@ -111,8 +134,9 @@ impl Ctx {
         headers::header(self.req.head(), name)
     }
 
+    /// What the request is served from: the served remote, or the caller's own root.
     pub(crate) fn vfs(&self) -> &Vfs {
-        &self.state.vfs
+        &self.vfs
     }
 
     /// The request body as a decoded, checked stream.

@@ -201,13 +201,18 @@ async fn permit(
     route: &Route,
     auth: &Auth,
 ) -> S3Result<()> {
-    let caller = access::Caller::of(&*state.keys()?, auth.access_key.as_deref());
+    let (caller, vfs) = {
+        let keys = state.keys()?;
+        let key = auth.access_key.as_deref();
+        (access::Caller::of(&keys, key), state.vfs_for(&keys, key)?)
+    };
     let read_only = state.config.server.read_only;
-    let index = access::Index::new(&state.vfs, &route.bucket);
+    let index = access::Index::new(&vfs, &route.bucket);
     let asked = policy::Asked {
         head,
         query,
         state,
+        vfs: &vfs,
         caller: &caller,
         op: &route.op,
         bucket: &route.bucket,
@@ -273,6 +278,7 @@ pub(crate) async fn dispatch(
         let Route {
             op, bucket, key, ..
         } = route;
+        let vfs = state.vfs_for(&*state.keys()?, auth.access_key.as_deref())?;
         let ctx = ctx.insert(Ctx::new(
             req.clone(),
             state.clone(),
@@ -280,6 +286,7 @@ pub(crate) async fn dispatch(
             query,
             bucket,
             key,
+            vfs,
         ));
         handle(op, ctx, intake.lend()).await
     }

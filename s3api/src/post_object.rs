@@ -125,12 +125,19 @@ pub(crate) async fn post(ctx: &Ctx, payload: Lent) -> S3Result<HttpResponse> {
     // caller: a form upload is a PutObject of its key.
     // So is it to the bucket's policy.
     let caller = access::Caller::of(&*ctx.state.keys()?, signer);
+    // The form reached the served remote before its signer was known.
+    if signer.is_some_and(|k| ctx.state.keys().is_ok_and(|keys| keys.root_of(k).is_some())) {
+        return Err(S3Error::not_implemented(
+            "Form uploads signed by a user with a root of its own are not served",
+        ));
+    }
     let read_only = ctx.state.config.server.read_only;
     let index = access::Index::new(ctx.vfs(), &ctx.bucket);
     let asked = policy::Asked {
         head: ctx.req.head(),
         query: &ctx.query,
         state: &ctx.state,
+        vfs: ctx.vfs(),
         caller: &caller,
         op: &Op::PutObject,
         bucket: &ctx.bucket,

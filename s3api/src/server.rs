@@ -4,6 +4,7 @@
 //! verified travels on with the request ([`crate::dispatch::gate`]). Keys and the
 //! certificate can be swapped while serving ([`HttpServer::reload`]), connections kept.
 
+use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
@@ -87,7 +88,13 @@ macro_rules! http_service {
 
 impl HttpServer {
     /// Binds the configured address and starts serving on the current tokio runtime.
-    pub fn start(config: Arc<Config>, vfs: Arc<Vfs>) -> io::Result<HttpServer> {
+    /// Serves `vfs`, and to the users with a root of their own `roots` (by how the
+    /// configuration names each root).
+    pub fn start(
+        config: Arc<Config>,
+        vfs: Arc<Vfs>,
+        roots: HashMap<String, Arc<Vfs>>,
+    ) -> io::Result<HttpServer> {
         let certificate = match (&config.server.cert, &config.server.key) {
             (Some(cert), Some(key)) => Some(Arc::new(Certificate(RwLock::new(certified_key(
                 cert, key,
@@ -103,6 +110,7 @@ impl HttpServer {
             metrics: Default::default(),
             config: config.clone(),
             vfs,
+            roots,
         });
         let server_state = state.clone();
         let workers = match config.server.workers {
@@ -203,6 +211,17 @@ impl HttpServer {
     /// Takes the keys and the certificate of `config` (the rest of it is ignored: it needs a
     /// restart). Nothing changes unless everything could be read.
     pub fn reload(&self, config: &Config) -> io::Result<()> {
+        // Roots are opened at start, with their index and background work.
+        if let Some(root) = config
+            .user_roots()
+            .into_iter()
+            .find(|r| !self.state.roots.contains_key(r))
+        {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("a user's root {root:?} is served only after a restart"),
+            ));
+        }
         let cert = match (&self.certificate, &config.server.cert, &config.server.key) {
             (Some(_), Some(cert), Some(key)) => Some(certified_key(cert, key)?),
             (Some(_), _, _) => {

@@ -183,3 +183,132 @@ async fn a_users_file_that_is_wrong_refuses_to_start() {
         assert!(s3gate::start(config).await.is_err(), "{bad}");
     }
 }
+
+/// A user with a root of its own is served from it alone: its buckets are the root's folders,
+/// it owns them whole, it never sees the served directory's, and no key it sends reaches
+/// outside its root.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_user_with_a_root_of_its_own_sees_nothing_else() {
+    let outside = tempfile::tempdir().unwrap();
+    let root = outside.path().join("tenant");
+    std::fs::create_dir_all(root.join("preexisting")).unwrap();
+    std::fs::write(root.join("preexisting/old.txt"), b"old").unwrap();
+    let users_file = outside.path().join("users.toml");
+    std::fs::write(
+        &users_file,
+        format!(
+            "[[users]]\naccess_key = \"TENANT\"\nsecret_key = \"tenant-secret\"\nroot = {:?}\n\
+             [[users]]\naccess_key = \"OTHER\"\nsecret_key = \"other-secret\"\n",
+            root.display().to_string()
+        ),
+    )
+    .unwrap();
+    let s = TestServer::start_with(|c| {
+        c.auth.keys = vec![format!("{ACCESS_KEY},{SECRET_KEY}").parse().unwrap()];
+        c.auth.users_file = Some(users_file.clone());
+    })
+    .await;
+    s.create_bucket("shared").await;
+    s.put("shared", "k", b"admin's".to_vec()).await;
+    let tenant = client_for(s.addr, "TENANT", "tenant-secret");
+
+    // Its world is its root: the folder found there is its bucket, the server's are not.
+    let mine = tenant.list_buckets().send().await.unwrap();
+    assert_eq!(names(&mine), ["preexisting"]);
+    let old = tenant
+        .get_object()
+        .bucket("preexisting")
+        .key("old.txt")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{}", describe(&e)));
+    assert_eq!(body_of(old).await, b"old");
+    expect_error(
+        tenant.get_object().bucket("shared").key("k").send().await,
+        404,
+        "NoSuchBucket",
+    );
+    // The same name is another bucket in its own root.
+    tenant
+        .create_bucket()
+        .bucket("shared")
+        .send()
+        .await
+        .unwrap();
+    put(&tenant, "shared", "k").await.unwrap();
+    assert_eq!(std::fs::read(root.join("shared/k")).unwrap(), b"x");
+    assert_eq!(s.get("shared", "k").await, b"admin's");
+    let all = s.client.list_buckets().send().await.unwrap();
+    assert_eq!(
+        names(&all),
+        ["shared"],
+        "the administrator's world has no tenant bucket"
+    );
+
+    // Keys that would climb out of a folder stay inside the root, kept in its store.
+    for key in [
+        "../escape",
+        "../../../../escape",
+        "a/../../escape",
+        "/escape",
+    ] {
+        put(&tenant, "shared", key).await.unwrap();
+        let got = tenant
+            .get_object()
+            .bucket("shared")
+            .key(key)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{key}: {}", describe(&e)));
+        assert_eq!(body_of(got).await, b"x", "{key}");
+    }
+    let outside_root: Vec<String> = files_under(outside.path())
+        .into_iter()
+        .filter(|f| !f.starts_with("tenant/"))
+        .collect();
+    assert_eq!(
+        outside_root,
+        ["users.toml"],
+        "nothing written beside the root"
+    );
+    assert!(
+        files_under(s.root()).iter().all(|f| !f.contains("escape")),
+        "nothing written in the served directory"
+    );
+
+    // A copy names buckets of the same world: the tenant's own.
+    tenant
+        .copy_object()
+        .bucket("shared")
+        .key("copied")
+        .copy_source("preexisting/old.txt")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{}", describe(&e)));
+    assert_eq!(std::fs::read(root.join("shared/copied")).unwrap(), b"old");
+    // A user without a root of its own meets the served directory's buckets, not the tenant's.
+    let other = client_for(s.addr, "OTHER", "other-secret");
+    denied(
+        other
+            .get_object()
+            .bucket("shared")
+            .key("copied")
+            .send()
+            .await,
+    )
+    .await;
+    assert!(!s.root().join("shared/copied").exists());
+
+    // Roots are opened at start: a reload naming another is refused, and nothing changes.
+    std::fs::write(
+        &users_file,
+        "[[users]]\naccess_key = \"TENANT\"\nsecret_key = \"tenant-secret\"\nroot = \"/elsewhere\"\n",
+    )
+    .unwrap();
+    let e = s.reload(s.config.clone()).await.unwrap_err().to_string();
+    assert!(e.contains("/elsewhere") && e.contains("restart"), "{e}");
+    assert_eq!(
+        names(&tenant.list_buckets().send().await.unwrap()),
+        ["preexisting", "shared"]
+    );
+}

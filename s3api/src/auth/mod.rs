@@ -80,6 +80,11 @@ impl Keys {
         self.users.get(access_key).cloned()
     }
 
+    /// The root of its own a key's user is served from, if any.
+    pub(crate) fn root_of(&self, access_key: &str) -> Option<&str> {
+        self.users.get(access_key)?.root.as_deref()
+    }
+
     /// The canonical id of a key's holder: as its user names it, else the SHA-256 of the
     /// access key (stable per key).
     pub(crate) fn canonical_id(&self, access_key: &str) -> String {

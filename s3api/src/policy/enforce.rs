@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 
 use actix_web::dev::RequestHead;
-use s3gate_vfs::BucketRecord;
+use s3gate_vfs::{BucketRecord, Vfs};
 
 use super::facts::{Caller as Principal, RequestFacts, Target};
 use super::{condition, verdict, Effect, Policy};
@@ -23,6 +23,8 @@ pub(crate) struct Asked<'a> {
     pub(crate) head: &'a RequestHead,
     pub(crate) query: &'a Query,
     pub(crate) state: &'a ServerState,
+    /// What the request is served from (the caller's own root, or the served remote).
+    pub(crate) vfs: &'a Vfs,
     pub(crate) caller: &'a Caller,
     pub(crate) op: &'a Op,
     pub(crate) bucket: &'a str,
@@ -194,7 +196,7 @@ async fn facts(
     }
     if reads_tags && !asked.key.is_empty() {
         // An object that is not there has no tags: its conditions see the keys absent.
-        if let Ok(info) = asked.state.vfs.head_object(asked.bucket, asked.key).await {
+        if let Ok(info) = asked.vfs.head_object(asked.bucket, asked.key).await {
             for (k, v) in info.attrs.tags {
                 values.insert(format!("{}{k}", condition::EXISTING_TAG), v);
             }
