@@ -135,17 +135,22 @@ async fn version(ctx: &Ctx, version_id: Option<&str>) -> S3Result<ObjectInfo> {
     if ctx.bucket_record().await?.object_lock.is_none() {
         return Err(missing_configuration());
     }
-    let vfs = ctx.vfs();
-    Ok(match version_id {
-        Some(v) => vfs.open_version(&ctx.bucket, &ctx.key, v).await?.info,
-        None => vfs.head_object(&ctx.bucket, &ctx.key).await?,
-    })
+    ctx.object_version(version_id).await
 }
 
 fn no_lock() -> S3Error {
     S3Error::no_such_object_lock_configuration(
         "The specified object does not have a ObjectLock configuration",
     )
+}
+
+/// The document of a PutObjectRetention or PutObjectLegalHold, in a bucket with lock.
+async fn document(ctx: &Ctx, payload: Lent) -> S3Result<Vec<u8>> {
+    if ctx.bucket_record().await?.object_lock.is_none() {
+        return Err(missing_configuration());
+    }
+    ctx.small_body(ctx.digested_body(payload)?, MAX_LOCK_BODY)
+        .await
 }
 
 /// GetObjectRetention.
@@ -165,12 +170,7 @@ pub(crate) async fn put_retention(
     version_id: Option<&str>,
     payload: Lent,
 ) -> S3Result<HttpResponse> {
-    if ctx.bucket_record().await?.object_lock.is_none() {
-        return Err(missing_configuration());
-    }
-    let body = ctx
-        .small_body(ctx.digested_body(payload)?, MAX_LOCK_BODY)
-        .await?;
+    let body = document(ctx, payload).await?;
     let doc = parse(&body, "Retention")?;
     let retention = match (text(&doc, "Mode"), text(&doc, "RetainUntilDate")) {
         (None, None) => None,
@@ -211,12 +211,7 @@ pub(crate) async fn put_legal_hold(
     version_id: Option<&str>,
     payload: Lent,
 ) -> S3Result<HttpResponse> {
-    if ctx.bucket_record().await?.object_lock.is_none() {
-        return Err(missing_configuration());
-    }
-    let body = ctx
-        .small_body(ctx.digested_body(payload)?, MAX_LOCK_BODY)
-        .await?;
+    let body = document(ctx, payload).await?;
     let on = match text(&parse(&body, "LegalHold")?, "Status") {
         Some("ON") => true,
         Some("OFF") => false,

@@ -170,24 +170,13 @@ fn encode(fp: &Fingerprint) -> Vec<u8> {
 mod tests {
     use std::time::Duration;
 
-    use bytes::Bytes;
 
     use super::*;
     use crate::error::VfsError;
     use crate::list::{ListItem, ListQuery};
-    use crate::object::PutRequest;
 
     async fn put(vfs: &Vfs, key: &str, data: &'static [u8]) {
-        type BodyError = Box<dyn std::error::Error + Send + Sync>;
-        let body = futures_util::stream::iter([Ok::<_, BodyError>(Bytes::from_static(data))]);
-        let req = PutRequest {
-            attrs: Default::default(),
-            content_md5: None,
-            precondition: None,
-            checksum: None,
-            body,
-        };
-        vfs.put_object("bkt", key, req).await.unwrap();
+        vfs.put_test(key, data, Default::default()).await;
     }
 
     async fn keys(vfs: &Vfs) -> Vec<String> {

@@ -297,17 +297,7 @@ mod tests {
     use crate::bucket::Versioning;
 
     async fn put(vfs: &Vfs, key: &str) -> String {
-        let body = futures_util::stream::iter([Ok::<_, Box<dyn std::error::Error + Send + Sync>>(
-            bytes::Bytes::from(key.to_string()),
-        )]);
-        let req = crate::object::PutRequest {
-            attrs: Default::default(),
-            content_md5: None,
-            precondition: None,
-            checksum: None,
-            body,
-        };
-        let info = vfs.put_object("bkt", key, req).await.unwrap();
+        let info = vfs.put_test(key, key.to_string(), Default::default()).await;
         info.version_id.unwrap_or_else(|| "null".into())
     }
 

@@ -11,6 +11,7 @@
 //! COMPLIANCE and a legal hold never yield; GOVERNANCE yields to a caller that may bypass it.
 
 use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
 
 use crate::commit::{At, Change};
 use crate::error::{Result, VfsError};
@@ -73,17 +74,7 @@ impl DefaultRetention {
     pub(crate) fn from(&self, now_ns: i64) -> Retention {
         let until_ns = match self.period {
             RetentionPeriod::Days(d) => now_ns.saturating_add(i64::from(d) * DAY_NS),
-            RetentionPeriod::Years(y) => {
-                let (days, within) = (now_ns.div_euclid(DAY_NS), now_ns.rem_euclid(DAY_NS));
-                let (year, month, day) = civil_from_days(days);
-                let year = year + i64::from(y);
-                let day = if month == 2 && day == 29 && !is_leap(year) {
-                    28
-                } else {
-                    day
-                };
-                days_from_civil(year, month, day) * DAY_NS + within
-            }
+            RetentionPeriod::Years(y) => add_years(now_ns, y),
         };
         Retention {
             mode: self.mode,
@@ -92,33 +83,24 @@ impl DefaultRetention {
     }
 }
 
-fn is_leap(y: i64) -> bool {
-    y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)
-}
-
-/// (year, month, day) of a day counted from 1970-01-01 (eras of 400 years, years from March).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
-}
-
-/// The inverse of [`civil_from_days`].
-fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let m = i64::from(month);
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(day) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+/// `at` (ns since 1970) `years` calendar years later; 29 February ends on 28 February in a
+/// year without one.
+fn add_years(at: i64, years: u32) -> i64 {
+    let Ok(t) = OffsetDateTime::from_unix_timestamp_nanos(i128::from(at)) else {
+        return i64::MAX;
+    };
+    let year = i32::try_from(years)
+        .ok()
+        .and_then(|y| t.year().checked_add(y));
+    let date = year.and_then(|year| {
+        t.date()
+            .replace_year(year)
+            .or_else(|_| t.date().replace_day(28).and_then(|d| d.replace_year(year)))
+            .ok()
+    });
+    date.map_or(i64::MAX, |d| {
+        i64::try_from(t.replace_date(d).unix_timestamp_nanos()).unwrap_or(i64::MAX)
+    })
 }
 
 impl ObjectLock {
@@ -266,17 +248,9 @@ impl Vfs {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use time::macros::datetime;
 
-    #[test]
-    fn calendar_arithmetic_round_trips() {
-        for days in [-800_000, -1, 0, 59, 365, 11_016, 19_782, 2_932_896] {
-            let (y, m, d) = civil_from_days(days);
-            assert_eq!(days_from_civil(y, m, d), days, "{y}-{m}-{d}");
-        }
-        assert_eq!(civil_from_days(0), (1970, 1, 1));
-        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
-    }
+    use super::*;
 
     #[test]
     fn a_default_retention_in_years_counts_calendar_years() {
@@ -285,15 +259,24 @@ mod tests {
             period: RetentionPeriod::Years(1),
         };
         // 2000-02-29 12:00 + 1 year = 2001-02-28 12:00; 2001-03-01 + 1 = 2002-03-01.
-        let leap = 11_016 * DAY_NS + DAY_NS / 2;
+        let ns = |t: OffsetDateTime| t.unix_timestamp_nanos() as i64;
+        let leap = ns(datetime!(2000-02-29 12:00 UTC));
         assert_eq!(
             years.from(leap).until_ns,
-            days_from_civil(2001, 2, 28) * DAY_NS + DAY_NS / 2
+            ns(datetime!(2001-02-28 12:00 UTC))
         );
-        let march = days_from_civil(2001, 3, 1) * DAY_NS;
+        let march = ns(datetime!(2001-03-01 0:00 UTC));
         assert_eq!(
             years.from(march).until_ns,
-            days_from_civil(2002, 3, 1) * DAY_NS
+            ns(datetime!(2002-03-01 0:00 UTC))
+        );
+        let four = DefaultRetention {
+            mode: RetentionMode::Governance,
+            period: RetentionPeriod::Years(4),
+        };
+        assert_eq!(
+            four.from(leap).until_ns,
+            ns(datetime!(2004-02-29 12:00 UTC))
         );
         let days = DefaultRetention {
             mode: RetentionMode::Compliance,
@@ -338,20 +321,11 @@ mod tests {
     }
 
     async fn put(vfs: &Vfs, key: &str, lock: ObjectLock) -> String {
-        let body = futures_util::stream::iter([Ok::<_, Box<dyn std::error::Error + Send + Sync>>(
-            bytes::Bytes::from_static(b"data"),
-        )]);
-        let req = crate::object::PutRequest {
-            attrs: crate::index::ObjectAttrs {
-                lock,
-                ..Default::default()
-            },
-            content_md5: None,
-            precondition: None,
-            checksum: None,
-            body,
+        let attrs = crate::index::ObjectAttrs {
+            lock,
+            ..Default::default()
         };
-        let info = vfs.put_object("bkt", key, req).await.unwrap();
+        let info = vfs.put_test(key, &b"data"[..], attrs).await;
         info.version_id.unwrap()
     }
 

@@ -243,17 +243,7 @@ mod tests {
     use super::*;
 
     async fn put(vfs: &Vfs, key: &str, body: &'static [u8]) {
-        let body = futures_util::stream::iter([Ok::<_, Box<dyn std::error::Error + Send + Sync>>(
-            bytes::Bytes::from_static(body),
-        )]);
-        let req = crate::object::PutRequest {
-            attrs: Default::default(),
-            content_md5: None,
-            precondition: None,
-            checksum: None,
-            body,
-        };
-        vfs.put_object("bkt", key, req).await.unwrap();
+        vfs.put_test(key, body, Default::default()).await;
     }
 
     /// A crash between publishing at a fresh place and committing the record leaves the

@@ -126,7 +126,6 @@ impl Vfs {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::object::PutRequest;
 
     fn tags(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         pairs
@@ -136,17 +135,7 @@ mod tests {
     }
 
     async fn put(vfs: &Vfs, key: &str, body: &'static [u8]) -> crate::object::ObjectInfo {
-        let body = futures_util::stream::iter([Ok::<_, Box<dyn std::error::Error + Send + Sync>>(
-            bytes::Bytes::from_static(body),
-        )]);
-        let req = PutRequest {
-            attrs: Default::default(),
-            content_md5: None,
-            precondition: None,
-            checksum: None,
-            body,
-        };
-        vfs.put_object("bkt", key, req).await.unwrap()
+        vfs.put_test(key, body, Default::default()).await
     }
 
     #[tokio::test(flavor = "multi_thread")]

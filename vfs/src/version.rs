@@ -1205,17 +1205,7 @@ mod tests {
     }
 
     async fn put(vfs: &Vfs, key: &str, body: &'static [u8]) -> crate::object::ObjectInfo {
-        let body = futures_util::stream::iter([Ok::<_, Box<dyn std::error::Error + Send + Sync>>(
-            bytes::Bytes::from_static(body),
-        )]);
-        let req = crate::object::PutRequest {
-            attrs: Default::default(),
-            content_md5: None,
-            precondition: None,
-            checksum: None,
-            body,
-        };
-        vfs.put_object("bkt", key, req).await.unwrap()
+        vfs.put_test(key, body, Default::default()).await
     }
 
     /// Reads the file of a noncurrent version from the store.

@@ -434,4 +434,26 @@ impl Vfs {
             .await
             .unwrap_or_else(|e| panic!("a VFS over {}: {e}", root.display()))
     }
+
+    /// Writes `body` at `bkt/key` with `attrs`, as the unit tests write objects.
+    pub(crate) async fn put_test(
+        &self,
+        key: &str,
+        body: impl Into<bytes::Bytes>,
+        attrs: crate::index::ObjectAttrs,
+    ) -> ObjectInfo {
+        let body = futures_util::stream::iter([Ok::<_, Box<dyn std::error::Error + Send + Sync>>(
+            body.into(),
+        )]);
+        let req = crate::object::PutRequest {
+            attrs,
+            content_md5: None,
+            precondition: None,
+            checksum: None,
+            body,
+        };
+        self.put_object("bkt", key, req)
+            .await
+            .unwrap_or_else(|e| panic!("put bkt/{key}: {e}"))
+    }
 }
