@@ -170,7 +170,6 @@ fn encode(fp: &Fingerprint) -> Vec<u8> {
 mod tests {
     use std::time::Duration;
 
-
     use super::*;
     use crate::error::VfsError;
     use crate::list::{ListItem, ListQuery};

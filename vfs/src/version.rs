@@ -1006,6 +1006,21 @@ mod tests {
             n
         }
 
+        /// The record the server would keep of the file already at `path`.
+        async fn current_record(&self, path: &str) -> ObjectMeta {
+            let fp = self.remote.stat(path).await.unwrap().unwrap().fingerprint;
+            ObjectMeta {
+                fingerprint: fp,
+                etag: "e".into(),
+                version: None,
+                attrs: Default::default(),
+                parts: Vec::new(),
+                modified_ns: None,
+                in_write_cache: false,
+                store: None,
+            }
+        }
+
         fn stored_files(&self) -> usize {
             fn count(p: &Path) -> usize {
                 fs::read_dir(p).map_or(0, |d| {
@@ -1088,6 +1103,29 @@ mod tests {
                 row_key("b", "a/b", 3),
             ]
         );
+    }
+
+    /// A copy onto a key whose current version is a copy of the same file publishes another
+    /// link of that file; a crash before its record leaves the demoted version to be put back
+    /// over a link of itself, which a bare rename does not do: no stored file may outlive it.
+    #[tokio::test]
+    async fn a_version_put_back_over_a_link_of_itself_leaves_no_stored_file() {
+        let p = place();
+        fs::write(p.root.join("b/src"), b"shared").unwrap();
+        fs::hard_link(p.root.join("b/src"), p.root.join("b/dir/k")).unwrap();
+        let old = p.current_record("b/dir/k").await;
+        p.store()
+            .demote("b", "dir/k", "b/dir/k", &old, VersionId::ORIGINAL, 42)
+            .await
+            .unwrap()
+            .unwrap();
+        // The copy published, not recorded: the crash.
+        fs::hard_link(p.root.join("b/src"), p.root.join("b/dir/k")).unwrap();
+        assert_eq!((p.intents(), p.stored_files()), (1, 1));
+        p.store().recover().await.unwrap();
+        assert_eq!((p.intents(), p.stored_files()), (0, 0));
+        assert!(rows(&p.index, "b", "dir/k", 10).unwrap().is_empty());
+        assert_eq!(fs::read(p.root.join("b/dir/k")).unwrap(), b"shared");
     }
 
     #[tokio::test]

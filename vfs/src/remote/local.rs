@@ -521,6 +521,18 @@ impl Remote for LocalFs {
                 Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(false),
                 r => r?,
             }
+            // Renaming a link onto another link of the same file does nothing and succeeds (a
+            // copy shares its source's file): the name moved from must go all the same, or it
+            // outlives its record (a version put back over a copy of itself).
+            if replace {
+                if let Ok(left) = open_beneath(src_dir.as_raw_fd(), src_name, libc::O_PATH) {
+                    let left = left.metadata()?;
+                    if left.ino() == md.ino() && left.dev() == md.dev() {
+                        // SAFETY: a valid descriptor and C string.
+                        check(unsafe { libc::unlinkat(src_dir.as_raw_fd(), src_c.as_ptr(), 0) })?;
+                    }
+                }
+            }
             if sync {
                 // Both names must survive a crash as they are now, or the file has two or none.
                 sync_dirs(&dst_dir, &parents)?;
@@ -1018,6 +1030,21 @@ mod tests {
             .await
             .unwrap());
         assert_eq!(fs::read(root.join("b/sub/k")).unwrap(), b"old");
+    }
+
+    #[tokio::test]
+    async fn rename_onto_another_link_of_the_same_file_leaves_one_name() {
+        let (dir, fs_) = served();
+        let root = dir.path().join("root");
+        std::fs::write(root.join("b/kept"), b"same").unwrap();
+        std::fs::hard_link(root.join("b/kept"), root.join("b/copy")).unwrap();
+        let fp = fs_.stat("b/kept").await.unwrap().unwrap().fingerprint;
+        assert!(fs_
+            .rename("b/kept", "b/copy", Some(fp), true)
+            .await
+            .unwrap());
+        assert!(!root.join("b/kept").exists(), "the name moved from is gone");
+        assert_eq!(std::fs::read(root.join("b/copy")).unwrap(), b"same");
     }
 
     #[tokio::test]
