@@ -144,6 +144,19 @@ pub(crate) fn parse_rules(body: &[u8]) -> S3Result<Vec<LifecycleRule>> {
     if rules.len() > MAX_RULES {
         return Err(malformed("more than 1000 Rule elements"));
     }
+    // A character XML 1.0 cannot carry (a control character, even as a reference) makes no
+    // document S3 takes, and could not be written back in GetBucketLifecycleConfiguration.
+    let texts = rules.iter().flat_map(|r| {
+        [r.id.as_str(), r.filter.prefix.as_str()].into_iter().chain(
+            r.filter
+                .tags
+                .iter()
+                .flat_map(|(k, v)| [k.as_str(), v.as_str()]),
+        )
+    });
+    if texts.into_iter().any(|t| t.chars().any(not_in_xml)) {
+        return Err(malformed("a character XML 1.0 cannot hold"));
+    }
     for (i, rule) in rules.iter().enumerate() {
         if !rule.id.is_empty() && rules[..i].iter().any(|r| r.id == rule.id) {
             return Err(S3Error::invalid_argument(
@@ -156,6 +169,11 @@ pub(crate) fn parse_rules(body: &[u8]) -> S3Result<Vec<LifecycleRule>> {
         rule.id = random_id();
     }
     Ok(rules)
+}
+
+/// Whether XML 1.0 has no place for `c` (its `Char` production).
+fn not_in_xml(c: char) -> bool {
+    matches!(c, '\0'..='\u{8}' | '\u{b}' | '\u{c}' | '\u{e}'..='\u{1f}' | '\u{fffe}' | '\u{ffff}')
 }
 
 /// An ID for a rule given none: 48 characters of base-32, as S3 makes them.
@@ -438,6 +456,23 @@ fn format_date(secs: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_character_xml_cannot_hold_is_malformed() {
+        for text in ["tm\0p/", "a&#1;b", "a\u{1f}"] {
+            let doc = format!(
+                "<LifecycleConfiguration><Rule><Prefix>{text}</Prefix><Status>Enabled</Status>\
+                 <Expiration><Days>1</Days></Expiration></Rule></LifecycleConfiguration>"
+            );
+            let e = parse_rules(doc.as_bytes()).unwrap_err();
+            assert_eq!(e.code, "MalformedXML", "{text:?}");
+        }
+        let tabbed = "<LifecycleConfiguration><Rule><Prefix>a\tb</Prefix><Status>Enabled\
+                      </Status><Expiration><Days>1</Days></Expiration></Rule>\
+                      </LifecycleConfiguration>";
+        let rules = parse_rules(tabbed.as_bytes()).unwrap();
+        assert_eq!(parse_rules(document(&rules).as_bytes()).unwrap(), rules);
+    }
 
     #[test]
     fn dates_are_midnights_utc() {
