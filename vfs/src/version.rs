@@ -982,17 +982,7 @@ mod tests {
         /// Writes `data` at `bucket/key` and the record the server would keep of it.
         async fn current(&self, path: &str, data: &[u8]) -> ObjectMeta {
             fs::write(self.root.join(path), data).unwrap();
-            let fp = self.remote.stat(path).await.unwrap().unwrap().fingerprint;
-            ObjectMeta {
-                fingerprint: fp,
-                etag: "e".into(),
-                version: None,
-                attrs: Default::default(),
-                parts: Vec::new(),
-                modified_ns: None,
-                in_write_cache: false,
-                store: None,
-            }
+            self.current_record(path).await
         }
 
         fn intents(&self) -> usize {
