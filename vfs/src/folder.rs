@@ -12,11 +12,12 @@
 
 use bytes::Bytes;
 
+use crate::clock::now_ns;
 use crate::commit::{At, Change};
 use crate::error::{Result, VfsError};
 use crate::index::{ObjectAttrs, ObjectMeta};
 use crate::key::marker_path;
-use crate::object::{now_ns, CopyAttrs, CopyFrom, ObjectInfo, ObjectReader, Precondition};
+use crate::object::{CopyAttrs, CopyFrom, ObjectInfo, ObjectReader, Precondition};
 use crate::remote::{ByteStream, Fingerprint, Reader};
 use crate::vfs::Vfs;
 

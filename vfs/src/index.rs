@@ -46,21 +46,21 @@ pub struct ObjectAttrs {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checksum: Option<Checksum>,
     /// The object's tags (S3's object tagging), sorted by key. Changed in place by
-    /// [`Vfs::set_object_tags`](crate::vfs::Vfs::set_object_tags), without a new version.
+    /// `Vfs::set_object_tags`, without a new version.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<(String, String)>,
     /// The object's ACL; none: the bucket owner's full control. Set with the object, never
     /// copied from a copy's source, changed in place by
-    /// [`Vfs::set_object_acl`](crate::vfs::Vfs::set_object_acl).
+    /// `Vfs::set_object_acl`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub acl: Option<crate::acl::Acl>,
     /// The version's object lock (retention, legal hold), changed in place by
-    /// [`Vfs::set_object_lock`](crate::vfs::Vfs::set_object_lock); never copied to a copy.
+    /// `Vfs::set_object_lock`; never copied to a copy.
     #[serde(
         default,
-        skip_serializing_if = "crate::object_lock::ObjectLock::is_unset"
+        skip_serializing_if = "crate::retention::ObjectLock::is_unset"
     )]
-    pub lock: crate::object_lock::ObjectLock,
+    pub lock: crate::retention::ObjectLock,
 }
 
 /// A user metadata value: the bytes the client sent, which need not be UTF-8 (a header value
@@ -151,7 +151,7 @@ pub struct ObjectMeta {
     /// versioning was never on (its `null` version). Written before the attributes, where the
     /// quick read of a listing ([`ListedMeta`]) never looks.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) version: Option<crate::version::VersionId>,
+    pub(crate) version: Option<crate::version_id::VersionId>,
     #[serde(default)]
     pub attrs: ObjectAttrs,
     /// Sizes of the parts of an object assembled from a multipart upload, in order.
@@ -552,7 +552,7 @@ mod tests {
                     ObjectMeta {
                         fingerprint: Fingerprint { size, mtime_ns, id },
                         etag,
-                        version: version.map(|(seq, ms, null)| crate::version::VersionId {
+                        version: version.map(|(seq, ms, null)| crate::version_id::VersionId {
                             seq,
                             ms,
                             null,

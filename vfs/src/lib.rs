@@ -5,6 +5,7 @@
 
 mod acl;
 mod bucket;
+mod clock;
 mod commit;
 mod delete;
 mod error;
@@ -23,10 +24,12 @@ mod own_writes;
 mod progress;
 mod readcache;
 mod remote;
+mod retention;
 mod scan;
 mod stored;
 mod tagging;
 mod version;
+mod version_id;
 mod vfs;
 mod watch;
 mod write;
@@ -49,12 +52,13 @@ pub use multipart::{PartBody, PartInfo, PartPage, UploadInfo, UploadPage, MAX_PA
 pub use object::{
     BucketInfo, CopyAttrs, CopyFrom, ObjectInfo, ObjectReader, Precondition, PutRequest,
 };
-pub use object_lock::{
-    DefaultRetention, LockChange, LockConfig, ObjectLock, Retention, RetentionMode, RetentionPeriod,
-};
+pub use object_lock::LockChange;
 pub use progress::{Phase, Progress, ProgressNow};
 pub use readcache::ReadCacheStats;
 pub use remote::{ByteStream, Fingerprint};
+pub use retention::{
+    DefaultRetention, LockConfig, ObjectLock, Retention, RetentionMode, RetentionPeriod,
+};
 pub use scan::ScanReport;
 pub use stored::StoredKey;
 pub use version::VersionDeleted;

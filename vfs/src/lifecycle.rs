@@ -18,12 +18,13 @@ use std::time::SystemTime;
 
 use crate::bucket::lifecycle::{current_expiry, due_after, Expiration, LifecycleRule, Subject};
 use crate::bucket::{self, Versioning};
+use crate::clock::now_ns;
 use crate::error::{Result, VfsError};
 use crate::index::ObjectMeta;
 use crate::key;
 use crate::meta::{Edit, Tree};
 use crate::multipart::records::UploadRecord;
-use crate::object::{now_ns, ObjectInfo, Precondition};
+use crate::object::{ObjectInfo, Precondition};
 use crate::remote::time_from_ns;
 use crate::version::{rows, VersionRecord};
 use crate::vfs::Vfs;
@@ -555,7 +556,7 @@ mod tests {
     use super::*;
     use crate::bucket::lifecycle::{LifecycleFilter, NoncurrentExpiration};
     use crate::remote::Fingerprint;
-    use crate::version::VersionId;
+    use crate::version_id::VersionId;
 
     const DAY: i64 = 1_000;
 

@@ -13,7 +13,8 @@ use crate::key;
 use crate::list::Listed;
 use crate::meta::Tree;
 use crate::remote::time_from_ns;
-use crate::version::{row_key, VersionRecord, VersionRef};
+use crate::version::{row_key, VersionRecord};
+use crate::version_id::VersionRef;
 use crate::vfs::Vfs;
 
 /// Entries read from a tree at a time.
@@ -259,7 +260,7 @@ impl Vfs {
         if let Some(current) = self.index.get(bucket, km)? {
             let id = current
                 .version
-                .unwrap_or(crate::version::VersionId::ORIGINAL);
+                .unwrap_or(crate::version_id::VersionId::ORIGINAL);
             if want.names(&id) {
                 let mut k = key::index_key(bucket, km);
                 k.push(0);
@@ -287,7 +288,7 @@ fn after_key(bucket: &str, km: &str) -> Vec<u8> {
 
 fn shown_id(meta: &ObjectMeta) -> String {
     meta.version
-        .unwrap_or(crate::version::VersionId::ORIGINAL)
+        .unwrap_or(crate::version_id::VersionId::ORIGINAL)
         .to_string()
 }
 

@@ -1,6 +1,6 @@
 //! What the VFS hands to the front end and takes from it, and the small helpers every part of the
 //! VFS shares: the leaves of its module graph, importing nothing from the files that implement
-//! [`Vfs`](crate::vfs::Vfs).
+//! `Vfs`.
 
 use std::time::SystemTime;
 
@@ -8,7 +8,7 @@ use futures_util::StreamExt;
 
 use crate::error::Result;
 use crate::index::{ChecksumSlot, ObjectAttrs, ObjectMeta};
-use crate::remote::{ns_from_time, time_from_ns, ByteStream, Fingerprint, Reader, Remote};
+use crate::remote::{time_from_ns, ByteStream, Fingerprint, Reader, Remote};
 
 /// An object as the front end sees it.
 #[derive(Debug, Clone)]
@@ -81,7 +81,7 @@ pub struct CopyAttrs {
     /// The copy's ACL: the one the request asks for, never the source's (as S3).
     pub acl: Option<crate::acl::Acl>,
     /// The copy's object lock: never its source's, as in S3.
-    pub lock: crate::object_lock::ObjectLock,
+    pub lock: crate::retention::ObjectLock,
 }
 
 impl CopyAttrs {
@@ -149,10 +149,6 @@ pub(crate) async fn prune_empty_parents(
         }
         dir = parent;
     }
-}
-
-pub(crate) fn now_ns() -> i64 {
-    ns_from_time(SystemTime::now())
 }
 
 /// The ETag of an object when content hashing is off: changes whenever the file does.

@@ -6,12 +6,13 @@
 //! raced with it. Listings wait for the first scan after the index is opened (the one the
 //! daemon starts at once): until then the index may list files removed while it was closed.
 
+use crate::clock::now_ns;
 use crate::error::Result;
 use crate::folder::marker_meta;
 use crate::index::{ObjectAttrs, ObjectMeta};
 use crate::key::{self, marker_path};
 use crate::meta::{Edit, Tree};
-use crate::object::{now_ns, BucketInfo};
+use crate::object::BucketInfo;
 use crate::remote::Fingerprint;
 use crate::vfs::Vfs;
 

@@ -12,7 +12,7 @@ use crate::commit::{At, Change};
 use crate::error::{Result, VfsError};
 use crate::index::ObjectAttrs;
 use crate::key;
-use crate::version::VersionRef;
+use crate::version_id::VersionRef;
 use crate::vfs::Vfs;
 
 /// One of the object's attributes that change without a new version.

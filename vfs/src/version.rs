@@ -23,19 +23,20 @@
 //! happened, is renamed back over the path (over a new file published but never recorded), and
 //! the row goes. Either way the key holds the version it held before, with its record, and the
 //! store holds no file without a row.
-use std::fmt;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
 use crate::bucket::Versioning;
+use crate::clock::now_ns;
 use crate::commit::{At, Change};
 use crate::error::{Result, VfsError};
 use crate::index::{Index, ObjectAttrs, ObjectMeta};
 use crate::key::{self, RESERVED_DIR};
 use crate::meta::{Edit, StoreError, Tree};
-use crate::object::{now_ns, ObjectInfo, ObjectReader, Precondition};
+use crate::object::{ObjectInfo, ObjectReader, Precondition};
 use crate::remote::{Fingerprint, Remote};
+use crate::version_id::{VersionId, VersionRef};
 use crate::vfs::Vfs;
 
 /// Where the end of the block of ids being handed out is kept, in `Tree::State`.
@@ -46,75 +47,6 @@ const BLOCK: u64 = 1024;
 const INTENT: &[u8] = b"demote/";
 /// Where promotion intents live (a noncurrent version made current again), likewise.
 const PROMOTE: &[u8] = b"promote/";
-
-/// One version of an object. `null` is the version written while versioning was never enabled
-/// or suspended: it keeps the counter it was made with (for its place in the key's history) but
-/// answers as `null`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct VersionId {
-    pub(crate) seq: u64,
-    /// Milliseconds since the Unix epoch when the id was made.
-    pub(crate) ms: u64,
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub(crate) null: bool,
-}
-
-impl VersionId {
-    /// The `null` version of an object written before versioning was enabled: older than
-    /// every other version of its key.
-    pub(crate) const ORIGINAL: VersionId = VersionId {
-        seq: 0,
-        ms: 0,
-        null: true,
-    };
-
-    /// The id without its `null` standing: unique, whatever the version answers as (the name
-    /// of its file in the store).
-    fn unique(&self) -> String {
-        format!("{:016x}{:012x}", self.seq, self.ms)
-    }
-}
-
-/// What a client names (`versionId=`): `null`, or an id this server made.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum VersionRef {
-    Null,
-    Id { seq: u64, ms: u64 },
-}
-
-impl VersionRef {
-    /// `None` for anything this server never makes (S3 answers such an id 400
-    /// `InvalidArgument`).
-    pub(crate) fn parse(s: &str) -> Option<VersionRef> {
-        if s == "null" {
-            return Some(VersionRef::Null);
-        }
-        if s.len() != 28 || !s.bytes().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f')) {
-            return None;
-        }
-        let seq = u64::from_str_radix(&s[..16], 16).ok()?;
-        let ms = u64::from_str_radix(&s[16..], 16).ok()?;
-        Some(VersionRef::Id { seq, ms })
-    }
-
-    /// Whether `id` is the version named.
-    pub(crate) fn names(&self, id: &VersionId) -> bool {
-        match self {
-            VersionRef::Null => id.null,
-            VersionRef::Id { seq, ms } => !id.null && id.seq == *seq && id.ms == *ms,
-        }
-    }
-}
-
-impl fmt::Display for VersionId {
-    /// As clients see it: `null`, or lower-case hex that sorts as the versions were made.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.null {
-            true => f.write_str("null"),
-            false => f.write_str(&self.unique()),
-        }
-    }
-}
 
 /// Hands out version ids in the order of their making.
 pub(crate) struct VersionIds {
@@ -308,7 +240,7 @@ impl Change for Mark {
 /// current again. Its object lock is asked first ([`ObjectLock::guard`]), GOVERNANCE yielding
 /// when `bypass_governance`.
 ///
-/// [`ObjectLock::guard`]: crate::object_lock::ObjectLock::guard
+/// [`ObjectLock::guard`]: crate::retention::ObjectLock::guard
 struct DropVersion {
     want: VersionRef,
     bypass_governance: bool,

@@ -7,12 +7,13 @@ use futures_util::{Stream, StreamExt};
 use md5::{Digest, Md5};
 use s3gate_config::EtagHash;
 
+use crate::clock::now_ns;
 use crate::commit::{At, Publish};
 use crate::error::{Result, VfsError};
 use crate::index::{BodyHasher, ObjectMeta};
 use crate::key;
 use crate::object::{
-    now_ns, synthetic_etag, CopyAttrs, CopyFrom, ObjectInfo, ObjectReader, Precondition, PutRequest,
+    synthetic_etag, CopyAttrs, CopyFrom, ObjectInfo, ObjectReader, Precondition, PutRequest,
 };
 use crate::remote::{Fingerprint, Remote, Source, Upload};
 use crate::vfs::Vfs;

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::clock::now_ns;
 use crate::meta::{Edit, Tree};
-use crate::object::now_ns;
 use crate::remote::{Fingerprint, LocalFs, Remote};
 
 pub(crate) struct WriteCache {

@@ -13,11 +13,12 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use crate::clock::now_ns;
 use crate::commit::{At, Change};
 use crate::error::{Result, VfsError};
 use crate::index::ObjectMeta;
 use crate::meta::{Edit, Tree};
-use crate::object::{now_ns, prune_empty_parents};
+use crate::object::prune_empty_parents;
 use crate::remote::{Fingerprint, Upload};
 use crate::vfs::Vfs;
 use crate::write_cache::{queue_put, Pending};

@@ -9,10 +9,11 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::clock::now_ns;
 use crate::error::{Result, VfsError};
 use crate::key;
 use crate::meta::{Edit, StoreError, Tree};
-use crate::object::{now_ns, BucketInfo};
+use crate::object::BucketInfo;
 use crate::remote::ns_from_time;
 use crate::vfs::Vfs;
 
@@ -52,7 +53,7 @@ pub struct BucketRecord {
     /// The bucket's object lock configuration: none until lock is enabled, and never again
     /// none after (versioning then stays Enabled).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub object_lock: Option<crate::object_lock::LockConfig>,
+    pub object_lock: Option<crate::retention::LockConfig>,
     /// The bucket's lifecycle rules (PutBucketLifecycleConfiguration), in the order given;
     /// none when not configured.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -25,12 +25,13 @@ use bytes::Bytes;
 use futures_util::Stream;
 use md5::{Digest, Md5};
 
+use crate::clock::now_ns;
 use crate::commit::{At, Publish};
 use crate::error::{Result, VfsError};
 use crate::index::{BodyHasher, Checksum, ChecksumSlot, ChecksumType, ObjectAttrs, ObjectMeta};
 use crate::key::{self, RESERVED_DIR};
 use crate::meta::{Edit, Tree};
-use crate::object::{now_ns, CopyFrom, ObjectInfo, ObjectReader, Precondition};
+use crate::object::{CopyFrom, ObjectInfo, ObjectReader, Precondition};
 use crate::remote::{ns_from_time, time_from_ns, Source, Upload};
 use crate::vfs::Vfs;
 
