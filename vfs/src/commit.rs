@@ -50,6 +50,7 @@ impl Vfs {
     ) -> Result<C::Done> {
         let lock = key::lock_name(at.bucket, at.key, at.path);
         let done = self
+            .core
             .key_locks
             .with(&lock, async {
                 // A key kept in the store is where its record says, whatever place the caller
@@ -126,7 +127,7 @@ impl Change for Publish {
         let fresh = match fresh {
             true => {
                 let (intent, done) = stored::fresh_intent(at.path, at.bucket, at.key);
-                if let Err(e) = vfs.index.apply(vec![intent]).await {
+                if let Err(e) = vfs.core.index.apply(vec![intent]).await {
                     vfs.unreplace(at.path, replacing).await?;
                     upload.abort().await;
                     return Err(e);
@@ -144,7 +145,7 @@ impl Change for Publish {
         // A write straight to the remote supersedes a version still waiting in the cache.
         let superseded = vfs.write_cache.is_some() && !in_write_cache;
         let queue = vfs.queue_builder(at.path, in_write_cache);
-        let (record, recorded) = vfs.index.prepare(move |fingerprint| {
+        let (record, recorded) = vfs.core.index.prepare(move |fingerprint| {
             let meta = ObjectMeta {
                 fingerprint,
                 ..record_meta
@@ -154,13 +155,13 @@ impl Change for Publish {
             ops.extend(version_edits);
             ops
         })?;
-        let published = upload.commit(at.path, vfs.fsync, record).await;
+        let published = upload.commit(at.path, vfs.core.fsync, record).await;
         meta.fingerprint = match published {
             Ok(fp) => fp,
             Err(e) => {
                 vfs.unreplace(at.path, replacing).await?;
                 if let Some(done) = fresh {
-                    vfs.index.apply(vec![done]).await?;
+                    vfs.core.index.apply(vec![done]).await?;
                 }
                 return Err(VfsError::from_key_io(e, at.key));
             }
@@ -169,7 +170,7 @@ impl Change for Publish {
         vfs.replaced(replacing).await?;
         // The watch never sees the store of keys: nothing to tell it.
         if !in_write_cache && meta.store.is_none() {
-            vfs.own_writes.note(at.path, meta.fingerprint);
+            vfs.core.own_writes.note(at.path, meta.fingerprint);
         }
         if superseded {
             vfs.forget_cached(at.path).await;

@@ -54,6 +54,7 @@ impl Vfs {
     /// Removes the object at `path` and its record; the caller holds the key's lock.
     pub(crate) async fn delete_locked(&self, bucket: &str, key: &str, path: &str) -> Result<()> {
         let file = self
+            .core
             .remote
             .stat(path)
             .await?
@@ -66,19 +67,19 @@ impl Vfs {
         if let Some(fp) = file {
             let mut undo = self.undo(&ops)?;
             ops.push(Edit::Put(Tree::State, intent_key(path), encode(&fp)));
-            self.index.apply(ops).await?;
+            self.core.index.apply(ops).await?;
             let intent = Edit::Delete(Tree::State, intent_key(path));
-            if let Err(e) = self.remote.delete(path, Some(fp)).await {
+            if let Err(e) = self.core.remote.delete(path, Some(fp)).await {
                 // A refused delete leaves the object as it was, record included.
                 undo.push(intent);
-                self.index.apply(undo).await?;
+                self.core.index.apply(undo).await?;
                 return Err(e.into());
             }
             // The object is gone: an index closing meanwhile only leaves the intent to the next
             // start.
-            let _ = self.index.queue(vec![intent]);
+            let _ = self.core.index.queue(vec![intent]);
         } else {
-            self.index.apply(ops).await?;
+            self.core.index.apply(ops).await?;
         }
         self.forget_cached(path).await;
         Ok(())
@@ -117,8 +118,8 @@ impl Vfs {
     /// A folder that is not empty, or that a concurrent write fills again, simply stays.
     pub(crate) async fn remove_empty_parents(&self, path: &str) {
         // The store's folders stay: a write may be placing a file in one.
-        if self.cleanup && !key::is_stored(path) {
-            prune_empty_parents(&*self.remote, path, |dir| self.has_marker(dir)).await;
+        if self.core.cleanup && !key::is_stored(path) {
+            prune_empty_parents(&*self.core.remote, path, |dir| self.has_marker(dir)).await;
         }
     }
 
@@ -127,7 +128,7 @@ impl Vfs {
         let mut undo = Vec::new();
         for op in ops {
             if let Edit::Delete(tree, k) = op {
-                if let Some(v) = self.index.get_in(*tree, k)? {
+                if let Some(v) = self.core.index.get_in(*tree, k)? {
                     undo.push(Edit::Put(*tree, k.clone(), v));
                 }
             }
@@ -140,6 +141,7 @@ impl Vfs {
         let end = key::prefix_end(INTENT);
         loop {
             let batch = self
+                .core
                 .index
                 .range_in(Tree::State, INTENT, end.as_deref(), 1000)?;
             if batch.is_empty() {
@@ -151,13 +153,13 @@ impl Vfs {
                 let path = std::str::from_utf8(&k[INTENT.len()..]).ok();
                 let fp = serde_json::from_slice::<Fingerprint>(&v).ok();
                 if let (Some(path), Some(fp)) = (path, fp) {
-                    if self.remote.delete(path, Some(fp)).await? {
+                    if self.core.remote.delete(path, Some(fp)).await? {
                         tracing::info!(path, "delete cut off by a crash finished");
                     }
                 }
                 done.push(Edit::Delete(Tree::State, k));
             }
-            self.index.apply(done).await?;
+            self.core.index.apply(done).await?;
         }
     }
 }
@@ -235,8 +237,16 @@ mod tests {
     /// intent, the file.
     async fn crash_after_commit(vfs: &Vfs, key: &str) {
         let path = format!("bkt/{key}");
-        let fp = vfs.remote.stat(&path).await.unwrap().unwrap().fingerprint;
-        vfs.index
+        let fp = vfs
+            .core
+            .remote
+            .stat(&path)
+            .await
+            .unwrap()
+            .unwrap()
+            .fingerprint;
+        vfs.core
+            .index
             .apply(vec![
                 Edit::Delete(Tree::Objects, crate::key::index_key("bkt", key)),
                 Edit::Put(Tree::State, intent_key(&path), encode(&fp)),
@@ -271,6 +281,7 @@ mod tests {
         assert_eq!(get(&vfs, "rewritten").await.unwrap(), b"a newer file");
         assert_eq!(get(&vfs, "kept").await.unwrap(), b"kept");
         assert!(vfs
+            .core
             .index
             .range_in(Tree::State, INTENT, key::prefix_end(INTENT).as_deref(), 10)
             .unwrap()
@@ -311,16 +322,17 @@ mod tests {
         vfs.create_bucket("bkt", None).await.unwrap();
         put(&vfs, "d/k", b"stays").await;
         vfs.reconcile().await.unwrap();
-        let before = vfs.index.get("bkt", "d/k").unwrap();
+        let before = vfs.core.index.get("bkt", "d/k").unwrap();
         let d = dir.path().join("bkt/d");
         refuse_changes(&d, true);
         let refused = vfs.delete_object("bkt", "d/k", None).await;
         refuse_changes(&d, false);
         assert!(refused.is_err(), "the unlink was not refused");
-        assert_eq!(vfs.index.get("bkt", "d/k").unwrap(), before);
+        assert_eq!(vfs.core.index.get("bkt", "d/k").unwrap(), before);
         assert_eq!(keys(&vfs).await, ["d/k"]);
         assert_eq!(get(&vfs, "d/k").await.unwrap(), b"stays");
         assert!(vfs
+            .core
             .index
             .range_in(Tree::State, INTENT, key::prefix_end(INTENT).as_deref(), 10)
             .unwrap()

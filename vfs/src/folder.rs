@@ -54,13 +54,14 @@ impl Change for MakeFolder {
         for seg in at.path[at.bucket.len() + 1..].split('/') {
             dir.push('/');
             dir.push_str(seg);
-            vfs.remote
+            vfs.core
+                .remote
                 .mkdir(&dir)
                 .await
                 .map_err(|e| VfsError::from_key_io(e, at.key))?;
         }
         let meta = marker_meta(now_ns(), self.0);
-        vfs.index.put(at.bucket, at.key, &meta).await?;
+        vfs.core.index.put(at.bucket, at.key, &meta).await?;
         Ok(ObjectInfo::from_meta(meta))
     }
 
@@ -74,8 +75,8 @@ impl Change for RemoveFolder {
     type Done = bool;
 
     async fn apply(self, vfs: &Vfs, at: At<'_>) -> Result<bool> {
-        vfs.index.delete(at.bucket, at.key).await?;
-        Ok(vfs.remote.rmdir(at.path).await.is_ok())
+        vfs.core.index.delete(at.bucket, at.key).await?;
+        Ok(vfs.core.remote.rmdir(at.path).await.is_ok())
     }
 
     async fn abandon(self) {}
@@ -158,8 +159,12 @@ impl Vfs {
             Some(Ok(p)) => p,
             _ => return Err(VfsError::NoSuchKey),
         };
-        let record = self.index.get(bucket, key)?.ok_or(VfsError::NoSuchKey)?;
-        match self.remote.stat(&path).await? {
+        let record = self
+            .core
+            .index
+            .get(bucket, key)?
+            .ok_or(VfsError::NoSuchKey)?;
+        match self.core.remote.stat(&path).await? {
             Some(e) if e.is_dir => Ok(ObjectReader::new(
                 ObjectInfo::from_meta(record),
                 Box::new(Empty),
@@ -190,6 +195,6 @@ impl Vfs {
             return false;
         };
         // Content under `dir/` kept in the store of keys is no marker of the folder.
-        matches!(self.index.get(bucket, &format!("{folder}/")), Ok(Some(m)) if m.store.is_none())
+        matches!(self.core.index.get(bucket, &format!("{folder}/")), Ok(Some(m)) if m.store.is_none())
     }
 }

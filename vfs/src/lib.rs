@@ -7,6 +7,7 @@ mod acl;
 mod bucket;
 mod clock;
 mod commit;
+mod core;
 mod delete;
 mod error;
 mod folder;

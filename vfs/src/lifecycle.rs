@@ -216,7 +216,7 @@ fn plan(
 /// The rules of `bucket` that could act, from its record in the index (no remote call: this
 /// runs after every change of a key).
 fn active_rules(vfs: &Vfs, bucket: &str) -> Result<Option<(Vec<LifecycleRule>, Versioning)>> {
-    let Some(v) = vfs.index.get_in(Tree::Buckets, bucket.as_bytes())? else {
+    let Some(v) = vfs.core.index.get_in(Tree::Buckets, bucket.as_bytes())? else {
         return Ok(None);
     };
     let record = bucket::decode(&v)?;
@@ -229,15 +229,15 @@ fn active_rules(vfs: &Vfs, bucket: &str) -> Result<Option<(Vec<LifecycleRule>, V
 impl Vfs {
     fn key_state(&self, bucket: &str, key: &str) -> Result<KeyState> {
         Ok(KeyState {
-            current: self.index.get(bucket, key)?,
-            rows: rows(&self.index, bucket, key, usize::MAX)?,
+            current: self.core.index.get(bucket, key)?,
+            rows: rows(&self.core.index, bucket, key, usize::MAX)?,
         })
     }
 
     /// The due entry of `bucket/key` under `rules`, if any rule will act on it.
     fn key_entry(&self, rules: &[LifecycleRule], bucket: &str, key: &str) -> Result<Option<Edit>> {
         let state = self.key_state(bucket, key)?;
-        let (_, next) = plan(rules, key, &state, i64::MIN, self.lifecycle_day);
+        let (_, next) = plan(rules, key, &state, i64::MIN, self.core.lifecycle_day);
         Ok(next.map(|due| Edit::Put(Tree::Due, entry_key(due, KEY, bucket, key, None), vec![])))
     }
 
@@ -252,7 +252,7 @@ impl Vfs {
             .iter()
             .filter(|r| r.enabled && r.filter.matches(&subject))
             .filter_map(|r| r.abort_upload_days)
-            .map(|d| due_after(initiated, d, self.lifecycle_day))
+            .map(|d| due_after(initiated, d, self.core.lifecycle_day))
             .min()
     }
 
@@ -279,7 +279,7 @@ impl Vfs {
             Err(e) => Err(e),
         };
         let done = match entry {
-            Ok(Some(edit)) => self.index.apply(vec![edit]).await,
+            Ok(Some(edit)) => self.core.index.apply(vec![edit]).await,
             Ok(None) => return,
             Err(e) => Err(e),
         };
@@ -292,7 +292,7 @@ impl Vfs {
     pub(crate) async fn schedule_upload(&self, bucket: &str, key: &str, id: &str, initiated: i64) {
         let done = match active_rules(self, bucket) {
             Ok(Some((rules, _))) => match self.upload_entry(&rules, bucket, key, id, initiated) {
-                Some(edit) => self.index.apply(vec![edit]).await,
+                Some(edit) => self.core.index.apply(vec![edit]).await,
                 None => return,
             },
             Ok(None) => return,
@@ -329,7 +329,10 @@ impl Vfs {
             let mut from = start.clone();
             let mut last = String::new();
             loop {
-                let page = self.index.range_in(tree, &from, end.as_deref(), 1000)?;
+                let page = self
+                    .core
+                    .index
+                    .range_in(tree, &from, end.as_deref(), 1000)?;
                 let Some((k, _)) = page.last() else {
                     break;
                 };
@@ -352,7 +355,7 @@ impl Vfs {
                             }
                         }
                         Tree::Versions
-                            if last == name || self.index.get(bucket, name)?.is_some() => {}
+                            if last == name || self.core.index.get(bucket, name)?.is_some() => {}
                         _ => edits.extend(self.key_entry(&rules, bucket, name)?),
                     }
                     if tree == Tree::Versions {
@@ -360,12 +363,12 @@ impl Vfs {
                     }
                 }
                 if edits.len() >= 1000 {
-                    self.index.apply(std::mem::take(&mut edits)).await?;
+                    self.core.index.apply(std::mem::take(&mut edits)).await?;
                 }
             }
         }
         if !edits.is_empty() {
-            self.index.apply(edits).await?;
+            self.core.index.apply(edits).await?;
         }
         Ok(())
     }
@@ -378,7 +381,7 @@ impl Vfs {
         let mut acted = 0;
         let mut seen = 0;
         while seen < PASS_LIMIT {
-            let batch = self.index.range_in(Tree::Due, &[], Some(&end), 256)?;
+            let batch = self.core.index.range_in(Tree::Due, &[], Some(&end), 256)?;
             if batch.is_empty() {
                 break;
             }
@@ -399,7 +402,7 @@ impl Vfs {
                 .into_iter()
                 .map(|(k, _)| Edit::Delete(Tree::Due, k))
                 .collect();
-            self.index.apply(removal).await?;
+            self.core.index.apply(removal).await?;
         }
         Ok(acted)
     }
@@ -414,11 +417,12 @@ impl Vfs {
                 return Ok(acted);
             };
             let state = self.key_state(bucket, key)?;
-            let (acts, next) = plan(&rules, key, &state, now, self.lifecycle_day);
+            let (acts, next) = plan(&rules, key, &state, now, self.core.lifecycle_day);
             if acts.is_empty() {
                 if let Some(due) = next {
                     let entry = entry_key(due, KEY, bucket, key, None);
-                    self.index
+                    self.core
+                        .index
                         .apply(vec![Edit::Put(Tree::Due, entry, vec![])])
                         .await?;
                 }
@@ -434,8 +438,10 @@ impl Vfs {
                         // Refused (a locked version, a remote that failed): try again a day
                         // later.
                         tracing::warn!(bucket, key, error = %e, "lifecycle action failed");
-                        let entry = entry_key(now + self.lifecycle_day, KEY, bucket, key, None);
-                        self.index
+                        let entry =
+                            entry_key(now + self.core.lifecycle_day, KEY, bucket, key, None);
+                        self.core
+                            .index
                             .apply(vec![Edit::Put(Tree::Due, entry, vec![])])
                             .await?;
                         return Ok(acted);
@@ -444,7 +450,8 @@ impl Vfs {
             }
         }
         let entry = entry_key(now + 1, KEY, bucket, key, None);
-        self.index
+        self.core
+            .index
             .apply(vec![Edit::Put(Tree::Due, entry, vec![])])
             .await?;
         Ok(acted)
@@ -507,7 +514,8 @@ impl Vfs {
         };
         if due > now {
             let entry = entry_key(due, UPLOAD, bucket, key, Some(id));
-            self.index
+            self.core
+                .index
                 .apply(vec![Edit::Put(Tree::Due, entry, vec![])])
                 .await?;
             return Ok(0);
@@ -517,8 +525,9 @@ impl Vfs {
             Err(VfsError::NoSuchUpload) => Ok(0),
             Err(e) => {
                 tracing::warn!(bucket, key, upload = id, error = %e, "lifecycle abort failed");
-                let entry = entry_key(now + self.lifecycle_day, UPLOAD, bucket, key, Some(id));
-                self.index
+                let entry = entry_key(now + self.core.lifecycle_day, UPLOAD, bucket, key, Some(id));
+                self.core
+                    .index
                     .apply(vec![Edit::Put(Tree::Due, entry, vec![])])
                     .await?;
                 Ok(0)
@@ -545,7 +554,7 @@ impl Vfs {
         };
         let written = crate::remote::ns_from_time(info.last_modified);
         Ok(
-            current_expiry(&rules, &subject, written, self.lifecycle_day)
+            current_expiry(&rules, &subject, written, self.core.lifecycle_day)
                 .map(|(due, id)| (time_from_ns(due), id.to_string())),
         )
     }

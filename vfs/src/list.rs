@@ -82,7 +82,7 @@ const REFRESH_CONCURRENCY: usize = 32;
 impl Vfs {
     pub async fn list(&self, bucket: &str, q: &ListQuery<'_>) -> Result<ListPage> {
         self.head_bucket(bucket).await?;
-        self.wait_checked().await;
+        self.scans.wait_checked().await;
         let base = key::index_key(bucket, "");
         let delimiter = q.delimiter.filter(|d| !d.is_empty());
         let mut full_prefix = base.clone();
@@ -102,7 +102,7 @@ impl Vfs {
         // Objects whose hash is still to compute.
         let mut pending: Vec<usize> = Vec::new();
         let mut failed = None;
-        self.index.scan(&start, end.as_deref(), |k, v| {
+        self.core.index.scan(&start, end.as_deref(), |k, v| {
             let Ok(name) = std::str::from_utf8(&k[base.len()..]) else {
                 failed = Some(VfsError::InvalidKey("index holds a non-UTF-8 key".into()));
                 return Step::Stop;

@@ -85,6 +85,7 @@ impl<'a> Cursor<'a> {
             if let Some(start) = self.next.take() {
                 let batch =
                     self.vfs
+                        .core
                         .index
                         .range_in(self.tree, &start, self.end.as_deref(), BATCH)?;
                 if batch.len() == BATCH {
@@ -121,7 +122,7 @@ impl Vfs {
     /// One page of ListObjectVersions.
     pub async fn list_versions(&self, bucket: &str, q: &VersionQuery<'_>) -> Result<VersionPage> {
         self.head_bucket(bucket).await?;
-        self.wait_checked().await;
+        self.scans.wait_checked().await;
         let base = key::index_key(bucket, "");
         let delimiter = q.delimiter.filter(|d| !d.is_empty());
         let prefix = key::index_key(bucket, q.prefix);
@@ -257,7 +258,7 @@ impl Vfs {
     /// of `km` (all older); after a kept one, the rows after it; after one `km` does not have,
     /// the next key.
     fn after_version(&self, bucket: &str, km: &str, want: VersionRef) -> Result<Vec<u8>> {
-        if let Some(current) = self.index.get(bucket, km)? {
+        if let Some(current) = self.core.index.get(bucket, km)? {
             let id = current
                 .version
                 .unwrap_or(crate::version_id::VersionId::ORIGINAL);

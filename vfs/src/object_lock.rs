@@ -92,10 +92,12 @@ impl Vfs {
     /// The lock configuration of `bucket`, read from its record alone (the bucket is known to
     /// exist): what a version published there is stamped with.
     pub(crate) fn lock_config_of(&self, bucket: &str) -> Result<Option<LockConfig>> {
-        Ok(match self.index.get_in(Tree::Buckets, bucket.as_bytes())? {
-            Some(v) => crate::bucket::decode(&v)?.object_lock,
-            None => None,
-        })
+        Ok(
+            match self.core.index.get_in(Tree::Buckets, bucket.as_bytes())? {
+                Some(v) => crate::bucket::decode(&v)?.object_lock,
+                None => None,
+            },
+        )
     }
 
     /// Gives a version about to be published its bucket's default retention, unless its

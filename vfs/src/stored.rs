@@ -48,7 +48,7 @@ pub struct StoredKey {
 impl Vfs {
     /// The place in the store of the current version of `bucket/key`, when it is kept there.
     pub(crate) fn stored_path(&self, bucket: &str, key: &str) -> Result<Option<String>> {
-        Ok(self.index.get(bucket, key)?.and_then(|m| m.store))
+        Ok(self.core.index.get(bucket, key)?.and_then(|m| m.store))
     }
 
     /// Where the file of `bucket/key` is: its place in the store, or its own path when the key
@@ -83,7 +83,7 @@ impl Vfs {
     /// `a` beside `a/b` anyway, and elsewhere a key in the store must move into the version
     /// store by a rename on one local filesystem, like any version.
     fn stored_keys_unsupported(&self) -> Option<&'static str> {
-        if self.local_root.is_none() {
+        if self.core.local_root.is_none() {
             return Some(
                 "keys that cannot be plain files (a key beside a folder of the same name, \
                  content under a key ending in '/', empty, '.' or '..' segments, segments over \
@@ -111,7 +111,7 @@ impl Vfs {
         let plain = key::object_path(bucket, key);
         let unsupported = self.stored_keys_unsupported();
         if let Ok(path) = &plain {
-            if self.remote.folders_are_prefixes() {
+            if self.core.remote.folders_are_prefixes() {
                 return Ok(path.clone());
             }
             let in_the_way = match unsupported {
@@ -119,7 +119,7 @@ impl Vfs {
                 // Without the store only a folder at the path refuses the write at once; a
                 // file above it fails the upload, which the write cache retries until it is
                 // moved away.
-                Some(_) => self.remote.stat(path).await?.is_some_and(|e| e.is_dir),
+                Some(_) => self.core.remote.stat(path).await?.is_some_and(|e| e.is_dir),
             };
             if !in_the_way {
                 return Ok(path.clone());
@@ -140,7 +140,7 @@ impl Vfs {
     /// Whether a file tree cannot hold a file at `path`: a folder is there, or a file stands
     /// where one of the folders above it would be.
     async fn in_the_way(&self, path: &str) -> Result<bool> {
-        if self.remote.stat(path).await?.is_some_and(|e| e.is_dir) {
+        if self.core.remote.stat(path).await?.is_some_and(|e| e.is_dir) {
             return Ok(true);
         }
         // Up from the file's folder to the first one there; the bucket itself is.
@@ -149,7 +149,7 @@ impl Vfs {
             if !up.contains('/') {
                 return Ok(false);
             }
-            match self.remote.stat(up).await? {
+            match self.core.remote.stat(up).await? {
                 Some(e) => return Ok(!e.is_dir),
                 None => dir = up,
             }
@@ -163,6 +163,7 @@ impl Vfs {
         let end = key::prefix_end(INTENT);
         loop {
             let batch = self
+                .core
                 .index
                 .range_in(Tree::State, INTENT, end.as_deref(), 1000)?;
             if batch.is_empty() {
@@ -172,16 +173,17 @@ impl Vfs {
             for (k, v) in batch {
                 let place = String::from_utf8_lossy(&k[INTENT.len()..]).into_owned();
                 let recorded = self
+                    .core
                     .index
                     .get_in(Tree::Objects, &v)?
                     .and_then(|r| ObjectMeta::decode(&r).ok())
                     .is_some_and(|m| m.store.as_deref() == Some(place.as_str()));
                 if !recorded && key::is_stored(&place) {
-                    self.remote.delete(&place, None).await?;
+                    self.core.remote.delete(&place, None).await?;
                 }
                 done.push(Edit::Delete(Tree::State, k));
             }
-            self.index.apply(done).await?;
+            self.core.index.apply(done).await?;
         }
     }
 
@@ -192,7 +194,7 @@ impl Vfs {
         let end = key::prefix_end(&base);
         let mut start = base;
         loop {
-            let batch = self.index.range(&start, end.as_deref(), 1000)?;
+            let batch = self.core.index.range(&start, end.as_deref(), 1000)?;
             let Some((last, _)) = batch.last() else {
                 return Ok(false);
             };
@@ -212,7 +214,7 @@ impl Vfs {
         let mut out = Vec::new();
         let mut start = Vec::new();
         loop {
-            let batch = self.index.range(&start, None, 1000)?;
+            let batch = self.core.index.range(&start, None, 1000)?;
             let Some((last, _)) = batch.last() else {
                 return Ok(out);
             };
@@ -263,7 +265,7 @@ mod tests {
         // What a crash leaves: a file at a fresh place and its intent, no record.
         let lost = key::new_store_path("bkt");
         let (intent, _) = fresh_intent(&lost, "bkt", "x");
-        vfs.index.apply(vec![intent]).await.unwrap();
+        vfs.core.index.apply(vec![intent]).await.unwrap();
         std::fs::create_dir_all(dir.path().join(&lost).parent().unwrap()).unwrap();
         std::fs::write(dir.path().join(&lost), b"never acknowledged").unwrap();
         vfs.shutdown().await;
@@ -282,7 +284,10 @@ mod tests {
             }]
         );
         let end = key::prefix_end(INTENT);
-        let left = vfs.index.range_in(Tree::State, INTENT, end.as_deref(), 10);
+        let left = vfs
+            .core
+            .index
+            .range_in(Tree::State, INTENT, end.as_deref(), 10);
         assert!(left.unwrap().is_empty(), "no intent left");
     }
 }

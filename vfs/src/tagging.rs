@@ -52,7 +52,7 @@ impl Change for Restamp {
         }
         // A marker is its record, as long as its folder is there; it keeps no versions.
         let record = match vfs.marker_info(at.bucket, at.key).await? {
-            Some(_) => vfs.index.get(at.bucket, at.key)?,
+            Some(_) => vfs.core.index.get(at.bucket, at.key)?,
             None => None,
         };
         let Some(mut meta) = record else {
@@ -62,7 +62,7 @@ impl Change for Restamp {
             return Err(VfsError::NoSuchVersion);
         }
         attr.onto(&mut meta.attrs);
-        vfs.index.put(at.bucket, at.key, &meta).await
+        vfs.core.index.put(at.bucket, at.key, &meta).await
     }
 
     async fn abandon(self) {}

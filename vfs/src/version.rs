@@ -30,6 +30,7 @@ use serde::{Deserialize, Serialize};
 use crate::bucket::Versioning;
 use crate::clock::now_ns;
 use crate::commit::{At, Change};
+use crate::core::VersionIds;
 use crate::error::{Result, VfsError};
 use crate::index::{Index, ObjectAttrs, ObjectMeta};
 use crate::key::{self, RESERVED_DIR};
@@ -39,59 +40,10 @@ use crate::remote::{Fingerprint, Remote};
 use crate::version_id::{VersionId, VersionRef};
 use crate::vfs::Vfs;
 
-/// Where the end of the block of ids being handed out is kept, in `Tree::State`.
-const CEILING: &[u8] = b"version-ceiling";
-/// Ids handed out per durable write of the ceiling.
-const BLOCK: u64 = 1024;
 /// Where demotion intents live in `Tree::State`, followed by the key's path.
 const INTENT: &[u8] = b"demote/";
 /// Where promotion intents live (a noncurrent version made current again), likewise.
 const PROMOTE: &[u8] = b"promote/";
-
-/// Hands out version ids in the order of their making.
-pub(crate) struct VersionIds {
-    /// The next counter, and the end of the block made durable (exclusive).
-    next: tokio::sync::Mutex<(u64, u64)>,
-}
-
-impl VersionIds {
-    /// Starts after every block a previous run may have used.
-    pub(crate) fn open(index: &Index) -> Result<VersionIds> {
-        let ceiling = match index.get_state(CEILING)? {
-            Some(v) => u64::from_be_bytes(
-                v.as_slice()
-                    .try_into()
-                    .map_err(|_| VfsError::Store(StoreError("corrupt version counter".into())))?,
-            ),
-            None => 1, // 0 is the original `null` version's
-        };
-        Ok(VersionIds {
-            next: tokio::sync::Mutex::new((ceiling, ceiling)),
-        })
-    }
-
-    /// A new id, greater than every id made before (`null` when `null`).
-    pub(crate) async fn next(&self, index: &Index, null: bool) -> Result<VersionId> {
-        let mut next = self.next.lock().await;
-        if next.0 >= next.1 {
-            let ceiling = next.0 + BLOCK;
-            index
-                .apply(vec![Edit::Put(
-                    Tree::State,
-                    CEILING.to_vec(),
-                    ceiling.to_be_bytes().to_vec(),
-                )])
-                .await?;
-            next.1 = ceiling;
-        }
-        let seq = next.0;
-        next.0 += 1;
-        let ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64);
-        Ok(VersionId { seq, ms, null })
-    }
-}
 
 /// A noncurrent version or a delete marker.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -222,7 +174,7 @@ impl Change for Mark {
             Edit::Delete(Tree::Objects, key::index_key(at.bucket, at.key)),
         ];
         ops.extend(replacing.edits.iter().cloned());
-        if let Err(e) = vfs.index.apply(ops).await {
+        if let Err(e) = vfs.core.index.apply(ops).await {
             vfs.unreplace(at.path, replacing).await?;
             return Err(e);
         }
@@ -263,7 +215,7 @@ impl Change for DropVersion {
                 if let Err(e) = vfs.delete_locked(at.bucket, at.key, at.path).await {
                     if promotion.is_some() {
                         let drop = Edit::Delete(Tree::State, promote_key(at.path));
-                        vfs.index.apply(vec![drop]).await?;
+                        vfs.core.index.apply(vec![drop]).await?;
                     }
                     return Err(e);
                 }
@@ -285,7 +237,7 @@ impl Change for DropVersion {
         // A marker with nothing above it is the current version: once it goes, the version
         // below it is current again.
         let was_current = current.is_none()
-            && rows(&vfs.index, at.bucket, at.key, 1)?
+            && rows(&vfs.core.index, at.bucket, at.key, 1)?
                 .first()
                 .is_some_and(|newest| newest.id == row.id);
         let row_edit = Edit::Delete(Tree::Versions, row_key(at.bucket, at.key, row.id.seq));
@@ -293,11 +245,14 @@ impl Change for DropVersion {
         match (row.object, row.file) {
             (Some(meta), Some(file)) => {
                 let (intent, done) = crate::delete::delete_intent(&file, &meta.fingerprint);
-                vfs.index.apply(vec![row_edit, intent]).await?;
-                vfs.remote.delete(&file, Some(meta.fingerprint)).await?;
-                let _ = vfs.index.queue(vec![done]);
+                vfs.core.index.apply(vec![row_edit, intent]).await?;
+                vfs.core
+                    .remote
+                    .delete(&file, Some(meta.fingerprint))
+                    .await?;
+                let _ = vfs.core.index.queue(vec![done]);
             }
-            _ => vfs.index.apply(vec![row_edit]).await?,
+            _ => vfs.core.index.apply(vec![row_edit]).await?,
         }
         if was_current {
             vfs.promote_newest(at).await?;
@@ -322,9 +277,9 @@ pub(crate) struct VersionStore<'a> {
 impl Vfs {
     pub(crate) fn versions(&self) -> VersionStore<'_> {
         VersionStore {
-            index: &self.index,
-            remote: &self.remote,
-            ids: &self.version_ids,
+            index: &self.core.index,
+            remote: &self.core.remote,
+            ids: &self.core.version_ids,
         }
     }
 
@@ -332,7 +287,7 @@ impl Vfs {
     /// local filesystem, and the write cache keeps objects away from their paths until they
     /// are uploaded.
     pub fn versions_unsupported(&self) -> Option<&'static str> {
-        if self.local_root.is_none() {
+        if self.core.local_root.is_none() {
             return Some(
                 "versions are kept only on a local directory, where a version moves to the \
                  version store by a rename: this remote cannot move a file without copying it",
@@ -350,10 +305,12 @@ impl Vfs {
     /// The versioning state of `bucket`, read from its record alone (no stat of the bucket):
     /// a bucket without one was never configured.
     fn versioning_of(&self, bucket: &str) -> Result<Versioning> {
-        Ok(match self.index.get_in(Tree::Buckets, bucket.as_bytes())? {
-            Some(v) => crate::bucket::decode(&v)?.versioning,
-            None => Versioning::Unversioned,
-        })
+        Ok(
+            match self.core.index.get_in(Tree::Buckets, bucket.as_bytes())? {
+                Some(v) => crate::bucket::decode(&v)?.versioning,
+                None => Versioning::Unversioned,
+            },
+        )
     }
 
     /// Prepares a change that replaces the current version of the key at `at` (a new object,
@@ -373,7 +330,7 @@ impl Vfs {
         if let Some(why) = self.versions_unsupported() {
             return Err(VfsError::VersionsUnsupported(why));
         }
-        let version = Some(self.version_ids.next(&self.index, null).await?);
+        let version = Some(self.core.version_ids.next(&self.core.index, null).await?);
         let mut out = Replacing {
             version,
             ..Default::default()
@@ -402,8 +359,8 @@ impl Vfs {
             Some(id) => id,
             // A file another program changed has a record without an id: the original `null`
             // version if the key has no history, else a version of its own.
-            None if rows(&self.index, at.bucket, at.key, 1)?.is_empty() => VersionId::ORIGINAL,
-            None => self.version_ids.next(&self.index, false).await?,
+            None if rows(&self.core.index, at.bucket, at.key, 1)?.is_empty() => VersionId::ORIGINAL,
+            None => self.core.version_ids.next(&self.core.index, false).await?,
         };
         if null && id.null {
             current.attrs.lock.guard(false)?;
@@ -423,8 +380,8 @@ impl Vfs {
     /// the file of a `null` version replaced from the store goes.
     pub(crate) async fn replaced(&self, r: Replacing) -> Result<()> {
         if let Some((file, fp, done)) = r.dropped {
-            self.remote.delete(&file, Some(fp)).await?;
-            let _ = self.index.queue(vec![done]);
+            self.core.remote.delete(&file, Some(fp)).await?;
+            let _ = self.core.index.queue(vec![done]);
         }
         Ok(())
     }
@@ -486,7 +443,8 @@ impl Vfs {
         }
         // Under the key's lock, so that no demotion is half done: a row names a file that is
         // there.
-        self.key_locks
+        self.core
+            .key_locks
             .with(&format!("{bucket}/{key}"), async {
                 let row = self
                     .find_version(bucket, key, want)?
@@ -495,6 +453,7 @@ impl Vfs {
                     return Err(VfsError::VersionIsDeleteMarker);
                 };
                 let reader = self
+                    .core
                     .remote
                     .open(&file)
                     .await?
@@ -522,7 +481,7 @@ impl Vfs {
             let id = meta.version.unwrap_or(VersionId::ORIGINAL);
             if want.is_none_or(|v| v.names(&id)) {
                 edit(&mut meta.attrs)?;
-                return self.index.put(at.bucket, at.key, &meta).await;
+                return self.core.index.put(at.bucket, at.key, &meta).await;
             }
         }
         let Some(want) = want else {
@@ -540,7 +499,7 @@ impl Vfs {
             row_key(at.bucket, at.key, row.id.seq),
             row.encode(),
         );
-        self.index.apply(vec![edit]).await
+        self.core.index.apply(vec![edit]).await
     }
 
     /// The row of a noncurrent version or marker: found by its counter for an id, by a walk
@@ -553,11 +512,12 @@ impl Vfs {
     ) -> Result<Option<VersionRecord>> {
         let found = match want {
             VersionRef::Id { seq, .. } => self
+                .core
                 .index
                 .get_in(Tree::Versions, &row_key(bucket, key, seq))?
                 .map(|v| VersionRecord::decode(&v))
                 .transpose()?,
-            VersionRef::Null => rows(&self.index, bucket, key, usize::MAX)?
+            VersionRef::Null => rows(&self.core.index, bucket, key, usize::MAX)?
                 .into_iter()
                 .find(|r| r.id.null),
         };
@@ -650,6 +610,7 @@ impl Vfs {
         let start = key::index_key(bucket, "");
         let end = key::prefix_end(&start);
         Ok(!self
+            .core
             .index
             .range_in(Tree::Versions, &start, end.as_deref(), 1)?
             .is_empty())
@@ -662,7 +623,7 @@ impl Vfs {
             format!("{RESERVED_DIR}/versions/{bucket}"),
             format!("{}/{bucket}", key::KEYS_DIR),
         ] {
-            if let Err(e) = self.remote.rmdir_tree(&dir).await {
+            if let Err(e) = self.core.remote.rmdir_tree(&dir).await {
                 if e.kind() != std::io::ErrorKind::NotFound {
                     tracing::warn!(dir, error = %e, "store folders of a deleted bucket left");
                 }
@@ -673,10 +634,10 @@ impl Vfs {
     /// The id of the delete marker that is the current version of `bucket/key`, if one is:
     /// what a GET or HEAD of the key answers 404 with.
     pub fn current_delete_marker(&self, bucket: &str, key: &str) -> Result<Option<String>> {
-        if self.index.get(bucket, key)?.is_some() {
+        if self.core.index.get(bucket, key)?.is_some() {
             return Ok(None);
         }
-        Ok(rows(&self.index, bucket, key, 1)?
+        Ok(rows(&self.core.index, bucket, key, 1)?
             .pop()
             .filter(|r| r.object.is_none())
             .map(|r| r.id.to_string()))
@@ -698,7 +659,7 @@ impl Vfs {
     /// while there is one (`replacing`); else to where it was when current, which for a key
     /// kept in the store is its place there (stored.rs). Answers that path with the intent.
     async fn promotion(&self, at: At<'_>, replacing: bool) -> Result<Option<(String, Intent)>> {
-        let Some(row) = rows(&self.index, at.bucket, at.key, 1)?.pop() else {
+        let Some(row) = rows(&self.core.index, at.bucket, at.key, 1)?.pop() else {
             return Ok(None);
         };
         let (Some(meta), Some(file)) = (row.object, row.file) else {
@@ -714,7 +675,8 @@ impl Vfs {
             fingerprint: meta.fingerprint,
         };
         let value = serde_json::to_vec(&intent).unwrap_or_default();
-        self.index
+        self.core
+            .index
             .apply(vec![Edit::Put(Tree::State, promote_key(&path), value)])
             .await?;
         Ok(Some((path, intent)))
@@ -871,6 +833,7 @@ mod tests {
     use std::path::Path;
 
     use super::*;
+    use crate::core::BLOCK;
     use crate::remote::LocalFs;
 
     struct Place {
@@ -1194,7 +1157,7 @@ mod tests {
         let head = vfs.head_object("bkt", "a/k").await.unwrap();
         assert_eq!(head.version_id.as_deref(), Some(id2.as_str()));
 
-        let listed = rows(&vfs.index, "bkt", "a/k", 10).unwrap();
+        let listed = rows(&vfs.core.index, "bkt", "a/k", 10).unwrap();
         assert_eq!(listed.len(), 2);
         assert_eq!(listed[0].id.to_string(), id1);
         assert_eq!(listed[1].id, VersionId::ORIGINAL);
@@ -1217,10 +1180,10 @@ mod tests {
         vfs.shutdown().await;
         drop(vfs);
         let vfs = Vfs::open_unsynced(dir.path()).await;
-        assert_eq!(rows(&vfs.index, "bkt", "a/k", 10).unwrap(), listed);
+        assert_eq!(rows(&vfs.core.index, "bkt", "a/k", 10).unwrap(), listed);
         let third = put(&vfs, "a/k", b"v333").await;
         assert!(third.version_id.unwrap() > id2);
-        let listed = rows(&vfs.index, "bkt", "a/k", 10).unwrap();
+        let listed = rows(&vfs.core.index, "bkt", "a/k", 10).unwrap();
         assert_eq!(listed[0].id.to_string(), id2);
         assert_eq!(stored(dir.path(), &listed[0]), b"v22");
         assert_eq!(fs::read(dir.path().join("bkt/a/k")).unwrap(), b"v333");
@@ -1300,7 +1263,7 @@ mod tests {
         if let Ok(r) = vfs.open_object("bkt", key).await {
             out.push((r.info.version_id.clone().unwrap(), Some(read(r).await)));
         }
-        for row in rows(&vfs.index, "bkt", key, usize::MAX).unwrap() {
+        for row in rows(&vfs.core.index, "bkt", key, usize::MAX).unwrap() {
             let data = match row.object {
                 Some(_) => Some(
                     read(
@@ -1393,7 +1356,7 @@ mod tests {
         assert_eq!(fs::read(dir.path().join("bkt/k")).unwrap(), b"two");
         let head = vfs.head_object("bkt", "k").await.unwrap();
         assert_eq!(head.version_id, Some(two.clone()));
-        assert!(rows(&vfs.index, "bkt", "k", 10).unwrap().is_empty());
+        assert!(rows(&vfs.core.index, "bkt", "k", 10).unwrap().is_empty());
         assert!(matches!(
             vfs.delete_version("bkt", "k", &three, false).await,
             Err(VfsError::NoSuchVersion)
@@ -1417,9 +1380,10 @@ mod tests {
         let (dir, vfs) = versioned().await;
         let one = put(&vfs, "k", b"one").await.version_id.unwrap();
         put(&vfs, "k", b"two").await;
-        let row = rows(&vfs.index, "bkt", "k", 1).unwrap().pop().unwrap();
+        let row = rows(&vfs.core.index, "bkt", "k", 1).unwrap().pop().unwrap();
         // The current version deleted, then the promotion's intent and rename only.
-        vfs.key_locks
+        vfs.core
+            .key_locks
             .with("bkt/k", async {
                 vfs.delete_locked("bkt", "k", "bkt/k").await.unwrap();
                 let intent = Intent {
@@ -1428,11 +1392,13 @@ mod tests {
                     fingerprint: row.object.as_ref().unwrap().fingerprint,
                 };
                 let value = serde_json::to_vec(&intent).unwrap();
-                vfs.index
+                vfs.core
+                    .index
                     .apply(vec![Edit::Put(Tree::State, promote_key("bkt/k"), value)])
                     .await
                     .unwrap();
-                vfs.remote
+                vfs.core
+                    .remote
                     .rename(&intent.file, "bkt/k", Some(intent.fingerprint), false)
                     .await
                     .unwrap();
@@ -1485,7 +1451,7 @@ mod tests {
         suspend(Versioning::Unversioned).await.unwrap();
         put(&vfs, "gone", b"x").await;
         assert_eq!(vfs.add_delete_marker("bkt", "gone").await.unwrap(), None);
-        assert!(rows(&vfs.index, "bkt", "gone", 10).unwrap().is_empty());
+        assert!(rows(&vfs.core.index, "bkt", "gone", 10).unwrap().is_empty());
 
         suspend(Versioning::Suspended).await.unwrap();
         let first = put(&vfs, "k", b"null-1").await;
@@ -1555,7 +1521,8 @@ mod tests {
             key: "k",
             path: "bkt/k",
         };
-        vfs.key_locks
+        vfs.core
+            .key_locks
             .with("bkt/k", async {
                 vfs.promotion(at, true).await.unwrap().unwrap()
             })

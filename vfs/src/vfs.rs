@@ -5,66 +5,38 @@
 
 use std::sync::Arc;
 
-use md5::{Digest, Md5};
-use s3gate_config::{Config, EtagHash};
-use tokio::sync::Mutex;
+use s3gate_config::Config;
 
 use crate::bucket::known::KnownBuckets;
+use crate::core::{Core, VersionIds};
 use crate::error::{Result, VfsError};
 use crate::index::{Index, ObjectMeta};
 use crate::key;
-use crate::locks::{KeyLocks, UploadLocks};
+use crate::locks::KeyLocks;
 use crate::meta::Tree;
-use crate::multipart::records::{uploads_staged_in_cache, InPlaceWriters};
-use crate::object::{each_chunk, synthetic_etag, ObjectInfo, ObjectReader};
-use crate::own_writes::OwnWrites;
+use crate::multipart::records::{uploads_staged_in_cache, Uploads};
+use crate::object::{ObjectInfo, ObjectReader};
 use crate::remote::{Reader, Remote};
+use crate::scan::runs::Scans;
 use crate::write_cache::WriteCache;
 
+/// The facade: the shared core, each subsystem's own state, and the methods `s3api` calls,
+/// which the subsystems implement in their files.
 pub struct Vfs {
-    pub(crate) remote: Arc<dyn Remote>,
-    pub(crate) index: Index,
-    /// Taken last, one at a time (see locks.rs for the order).
-    pub(crate) key_locks: KeyLocks,
-    /// Serialise the steps of one multipart upload that read and write its records; taken
-    /// before the key lock of publishing, one at a time.
-    pub(crate) upload_locks: UploadLocks,
-    pub(crate) etag_hash: EtagHash,
-    pub(crate) fsync: bool,
-    pub(crate) cleanup: bool,
-    /// The most multipart uploads a bucket may have open (0: no limit).
-    pub(crate) max_uploads: u64,
-    /// Keeps background scans from overlapping; taken before any key lock.
-    pub(crate) scan_lock: Mutex<()>,
-    /// Whether a scan has checked the index against the remote since it was opened: listings
-    /// wait for one, since the index may hold records of files removed while the server was
-    /// down (by other programs, or by a crash on the way).
-    pub(crate) checked: tokio::sync::watch::Sender<bool>,
-    /// Records gathered by the first fill of a new index, written in large batches.
-    pub(crate) fill_ops: Mutex<Vec<crate::meta::Edit>>,
-    /// Multipart parts being written in place right now.
-    pub(crate) writing_in_place: InPlaceWriters,
+    pub(crate) core: Core,
+    /// Multipart uploads: their locks, the parts written in place, the limit per bucket.
+    pub(crate) uploads: Uploads,
+    /// The rescan: its lock, whether it has checked the index, the first fill's batch.
+    pub(crate) scans: Scans,
     /// The write cache: present while caching writes, or while uploads from a run that cached
     /// them are still queued.
     pub(crate) write_cache: Option<WriteCache>,
-    /// New objects (and multipart parts) land in the cache.
-    pub(crate) write_to_cache: bool,
-    /// The index store's file (or folder), for its size.
-    index_store: std::path::PathBuf,
     /// The read cache (`full`), and what it did.
     read_cache: Option<ReadCacheParts>,
-    /// The served directory, when the remote is a local one (watched for changes).
-    pub(crate) local_root: Option<std::path::PathBuf>,
-    /// What this server published there, for the watch to tell from other programs' changes.
-    pub(crate) own_writes: OwnWrites,
     /// The buckets seen on a named remote lately.
     pub(crate) known_buckets: KnownBuckets,
-    /// Where the ids of new versions come from.
-    pub(crate) version_ids: crate::version::VersionIds,
-    /// How far long work (scans, write-back of the whole cache) has come.
-    pub(crate) progress: Arc<crate::progress::Progress>,
-    /// How long "a day" of lifecycle rules lasts, in nanoseconds (`--lifecycle-day`).
-    pub(crate) lifecycle_day: i64,
+    /// The index store's file (or folder), for its size.
+    index_store: std::path::PathBuf,
 }
 
 /// The read cache and its counters.
@@ -96,29 +68,39 @@ impl Vfs {
             let dir = config.index_dir().join("writeback");
             Some(WriteCache::open(
                 &dir,
+                write_to_cache,
                 config.vfs.write_back,
                 config.vfs.fsync,
             )?)
         } else {
             None
         };
-        let version_ids = crate::version::VersionIds::open(&index)?;
+        let version_ids = VersionIds::open(&index)?;
         let vfs = Vfs {
-            remote,
-            index,
-            version_ids,
-            key_locks: KeyLocks::new(),
-            upload_locks: UploadLocks::new(),
-            etag_hash: config.vfs.etag_hash,
-            fsync: config.vfs.fsync,
-            cleanup: !config.vfs.no_cleanup,
-            max_uploads: config.vfs.max_uploads_per_bucket,
-            scan_lock: Mutex::new(()),
-            checked: tokio::sync::watch::Sender::new(false),
-            fill_ops: Mutex::new(Vec::new()),
-            writing_in_place: Default::default(),
+            core: Core {
+                remote,
+                index,
+                version_ids,
+                key_locks: KeyLocks::new(),
+                etag_hash: config.vfs.etag_hash,
+                fsync: config.vfs.fsync,
+                cleanup: !config.vfs.no_cleanup,
+                local_root: config
+                    .remote
+                    .name
+                    .is_none()
+                    .then(|| config.remote.path.clone()),
+                own_writes: Default::default(),
+                progress,
+                lifecycle_day: config
+                    .vfs
+                    .lifecycle_day
+                    .as_nanos()
+                    .clamp(1, i64::MAX as u128) as i64,
+            },
+            uploads: Uploads::new(config.vfs.max_uploads_per_bucket),
+            scans: Scans::new(),
             write_cache: cache,
-            write_to_cache,
             known_buckets: KnownBuckets::new(
                 config
                     .remote
@@ -137,18 +119,6 @@ impl Vfs {
                 )),
                 false => None,
             },
-            local_root: config
-                .remote
-                .name
-                .is_none()
-                .then(|| config.remote.path.clone()),
-            own_writes: Default::default(),
-            progress,
-            lifecycle_day: config
-                .vfs
-                .lifecycle_day
-                .as_nanos()
-                .clamp(1, i64::MAX as u128) as i64,
         };
         vfs.finish_deletes().await?;
         vfs.versions().recover().await?;
@@ -179,34 +149,24 @@ impl Vfs {
     /// (`Some(false)`), or where new writes go now (`None`) is in the cache: only while the
     /// cache is open.
     pub(crate) fn in_write_cache(&self, staged: Option<bool>) -> bool {
-        self.write_cache.is_some() && staged.unwrap_or(self.write_to_cache)
+        self.write_cache
+            .as_ref()
+            .is_some_and(|c| staged.unwrap_or(c.takes_new_writes))
     }
 
     /// The write cache or the remote, as [`Vfs::in_write_cache`] says.
     pub(crate) fn store_for(&self, staged: Option<bool>) -> &Arc<dyn Remote> {
         match &self.write_cache {
             Some(c) if self.in_write_cache(staged) => &c.fs,
-            _ => &self.remote,
-        }
-    }
-
-    /// Refuses an object larger than the remote takes.
-    pub(crate) fn check_size(&self, size: u64) -> Result<()> {
-        let max = self.remote.max_object_size();
-        match size > max {
-            true => Err(VfsError::EntityTooLarge(format!(
-                "the remote takes objects of at most {} MiB",
-                max >> 20
-            ))),
-            false => Ok(()),
+            _ => &self.core.remote,
         }
     }
 
     /// Waits for a running rescan and queued index writes, then closes the index. Requests still
     /// in flight after this fail with an internal error instead of touching a closed store.
     pub async fn shutdown(&self) {
-        let _scan = self.scan_lock.lock().await;
-        self.index.close();
+        let _scan = self.scans.lock.lock().await;
+        self.core.index.close();
     }
 
     // ---- reading ----
@@ -228,14 +188,14 @@ impl Vfs {
             if let Some(r) = self.open_in_write_cache(bucket, key, &path).await? {
                 return Ok(r);
             }
-            let Some(reader) = self.remote.open(&path).await? else {
+            let Some(reader) = self.core.remote.open(&path).await? else {
                 if self.is_in_write_cache(bucket, key)? {
                     continue; // uploaded meanwhile, or written again
                 }
                 return Err(self.missing(bucket).await);
             };
             let fp = reader.fingerprint();
-            let meta = match self.index.get(bucket, key)? {
+            let meta = match self.core.index.get(bucket, key)? {
                 Some(m) if m.fingerprint == fp && !m.etag.is_empty() => m,
                 _ => match self.refresh_record(bucket, key, &path).await {
                     Ok(m) => m,
@@ -267,7 +227,12 @@ impl Vfs {
         let Some(cache) = &self.write_cache else {
             return Ok(None);
         };
-        let Some(meta) = self.index.get(bucket, key)?.filter(|m| m.in_write_cache) else {
+        let Some(meta) = self
+            .core
+            .index
+            .get(bucket, key)?
+            .filter(|m| m.in_write_cache)
+        else {
             return Ok(None);
         };
         Ok(match cache.fs.open(path).await? {
@@ -318,6 +283,7 @@ impl Vfs {
     fn is_in_write_cache(&self, bucket: &str, key: &str) -> Result<bool> {
         Ok(self.write_cache.is_some()
             && self
+                .core
                 .index
                 .get(bucket, key)?
                 .is_some_and(|m| m.in_write_cache))
@@ -342,7 +308,8 @@ impl Vfs {
         key: &str,
         path: &str,
     ) -> Result<ObjectMeta> {
-        self.key_locks
+        self.core
+            .key_locks
             .with(&key::lock_name(bucket, key, path), async {
                 self.record_locked(bucket, key, path)
                     .await?
@@ -361,7 +328,7 @@ impl Vfs {
         key: &str,
         path: &str,
     ) -> Result<Option<ObjectMeta>> {
-        let old = self.index.get(bucket, key)?;
+        let old = self.core.index.get(bucket, key)?;
         if let (Some(m), Some(cache)) = (&old, &self.write_cache) {
             // A cached object is ours until uploaded, whatever the remote holds meanwhile.
             if m.in_write_cache {
@@ -371,7 +338,7 @@ impl Vfs {
                 };
             }
         }
-        let Some(reader) = self.remote.open(path).await? else {
+        let Some(reader) = self.core.remote.open(path).await? else {
             return Ok(None);
         };
         let fp = reader.fingerprint();
@@ -380,7 +347,7 @@ impl Vfs {
                 return Ok(old);
             }
         }
-        let etag = self.content_etag(reader).await?;
+        let etag = self.core.content_etag(reader).await?;
         // A record whose fingerprint matches but lacks the hash is ours: keep its attributes.
         let (attrs, parts, modified_ns) = old
             .filter(|m| m.fingerprint == fp)
@@ -396,30 +363,8 @@ impl Vfs {
             in_write_cache: false,
             store: key::is_stored(path).then(|| path.to_string()),
         };
-        self.index.put(bucket, key, &meta).await?;
+        self.core.index.put(bucket, key, &meta).await?;
         Ok(Some(meta))
-    }
-
-    /// The ETag of a file's content, read through `reader` (or made from its fingerprint).
-    pub(crate) async fn content_etag(&self, reader: Box<dyn Reader>) -> Result<String> {
-        let fp = reader.fingerprint();
-        Ok(match (self.etag_hash, reader.known_md5()) {
-            (EtagHash::Md5, Some(md5)) => md5,
-            (EtagHash::Md5, None) => {
-                let mut h = Md5::new();
-                each_chunk(reader.stream(0, fp.size), |c| h.update(c)).await?;
-                hex::encode(h.finalize())
-            }
-            (EtagHash::Blake3, _) => {
-                let mut h = blake3::Hasher::new();
-                each_chunk(reader.stream(0, fp.size), |c| {
-                    h.update(c);
-                })
-                .await?;
-                h.finalize().to_hex().to_string()
-            }
-            (EtagHash::None, _) => synthetic_etag(&fp),
-        })
     }
 }
 

@@ -38,7 +38,7 @@ impl Drop for Watch {
     fn drop(&mut self) {
         self.task.abort();
         if let Some(vfs) = self.vfs.upgrade() {
-            vfs.own_writes.watching.store(false, Ordering::Relaxed);
+            vfs.core.own_writes.watching.store(false, Ordering::Relaxed);
         }
     }
 }
@@ -102,7 +102,7 @@ impl Vfs {
     /// one made before by the scan that follows (a bucket watched in the background after the
     /// server said it was ready missed files written meanwhile until the next rescan).
     pub async fn watch(self: &Arc<Self>) -> Result<Option<Watch>> {
-        let Some(root) = self.local_root.clone() else {
+        let Some(root) = self.core.local_root.clone() else {
             return Ok(None);
         };
         let root = std::fs::canonicalize(&root)?;
@@ -142,7 +142,7 @@ impl Vfs {
             root,
             watcher: Arc::new(Mutex::new(watcher)),
         };
-        self.own_writes.watching.store(true, Ordering::Relaxed);
+        self.core.own_writes.watching.store(true, Ordering::Relaxed);
         // The root is read after it is watched: a bucket made in between is seen either way.
         buckets.rewatch_all().await;
         let vfs = Arc::downgrade(self);
@@ -180,7 +180,7 @@ impl Vfs {
     /// What a bucket folder held before its watch began: made elsewhere and filled at once, or
     /// moved in whole.
     async fn recheck_new_bucket(&self, bucket: &str) -> Result<()> {
-        for e in self.remote.list_dir(bucket).await? {
+        for e in self.core.remote.list_dir(bucket).await? {
             self.recheck_path(&format!("{bucket}/{}", e.name)).await?;
         }
         Ok(())
@@ -195,14 +195,14 @@ impl Vfs {
         if key::validate_bucket(bucket).is_err() {
             return Ok(());
         }
-        match self.remote.stat(rel).await? {
+        match self.core.remote.stat(rel).await? {
             Some(e) if e.is_dir => {
-                for (k, _) in crate::scan::walk(&*self.remote, rel, None).await? {
+                for (k, _) in crate::scan::walk(&*self.core.remote, rel, None).await? {
                     self.recheck(bucket, &format!("{key}/{k}")).await?;
                 }
                 Ok(())
             }
-            Some(e) if self.own_writes.is_own(rel, e.fingerprint) => Ok(()),
+            Some(e) if self.core.own_writes.is_own(rel, e.fingerprint) => Ok(()),
             Some(_) => self.recheck(bucket, key).await,
             None => {
                 self.recheck(bucket, key).await?;
@@ -211,7 +211,7 @@ impl Vfs {
                 let end = key::prefix_end(&from);
                 // Every record below it, checked once (a file still there keeps its record).
                 loop {
-                    let batch = self.index.range(&from, end.as_deref(), 1000)?;
+                    let batch = self.core.index.range(&from, end.as_deref(), 1000)?;
                     let Some((last, _)) = batch.last() else {
                         return Ok(());
                     };

@@ -38,8 +38,8 @@ impl Vfs {
             // Fail early, before taking the body; checked again when publishing.
             self.check_precondition(bucket, key, check).await?;
         }
-        let hash_md5 = self.etag_hash == EtagHash::Md5 || req.content_md5.is_some();
-        let mut b3 = (self.etag_hash == EtagHash::Blake3).then(blake3::Hasher::new);
+        let hash_md5 = self.core.etag_hash == EtagHash::Md5 || req.content_md5.is_some();
+        let mut b3 = (self.core.etag_hash == EtagHash::Blake3).then(blake3::Hasher::new);
         let body = req.body.inspect(|chunk| {
             if let (Some(h), Ok(c)) = (b3.as_mut(), chunk) {
                 h.update(c);
@@ -54,7 +54,7 @@ impl Vfs {
         }
         let mut attrs = req.attrs;
         attrs.checksum = req.checksum.as_ref().and_then(|s| s.get().cloned());
-        let etag = match (self.etag_hash, b3) {
+        let etag = match (self.core.etag_hash, b3) {
             (EtagHash::Blake3, Some(h)) => h.finalize().to_hex().to_string(),
             (EtagHash::Md5, _) | (EtagHash::Blake3, None) => hex::encode(digest),
             (EtagHash::None, _) => synthetic_etag(&fp),
@@ -116,7 +116,7 @@ impl Vfs {
                 Some(Ok(chunk)) => {
                     written += chunk.len() as u64;
                     // Refused here, not after the write cache has acknowledged it.
-                    match self.check_size(written) {
+                    match self.core.check_size(written) {
                         Ok(()) => {
                             if hash {
                                 md5.update(&chunk);
@@ -130,7 +130,7 @@ impl Vfs {
                     }
                 }
                 Some(Err(e)) => Err(e.into()),
-                None => break upload.finish(self.fsync).await,
+                None => break upload.finish(self.core.fsync).await,
             };
             if let Err(e) = step {
                 upload.abort().await;
@@ -175,7 +175,7 @@ impl Vfs {
         let mut tries = 0;
         let (info, upload, fp) = loop {
             let (src, src_path) = self.open_source(&from).await?;
-            if src.in_write_cache != self.write_to_cache {
+            if src.in_write_cache != self.writes_to_cache() {
                 // The source is on one side of the cache and the copy goes to the other.
                 let info = src.info.clone();
                 let size = info.size;
@@ -201,7 +201,7 @@ impl Vfs {
                 }
                 Err(e) => return Err(e.into()),
             };
-            match upload.finish(self.fsync).await {
+            match upload.finish(self.core.fsync).await {
                 Ok(fp) => break (src.info, upload, fp),
                 Err(e) => {
                     upload.abort().await;
@@ -210,7 +210,7 @@ impl Vfs {
             }
         };
         // The same bytes: the same content hash (a synthetic ETag follows the new file).
-        let etag = match self.etag_hash {
+        let etag = match self.core.etag_hash {
             EtagHash::Md5 | EtagHash::Blake3 => info.etag,
             EtagHash::None => synthetic_etag(&fp),
         };
@@ -255,7 +255,7 @@ impl Vfs {
         key::validate_bucket(bucket)?;
         self.head_bucket(bucket).await?;
         let path = self.place_for(bucket, key).await?;
-        if self.write_to_cache {
+        if self.writes_to_cache() {
             // The cache holds a bucket's folder once something is written to it.
             self.store().mkdir(bucket).await?;
         }

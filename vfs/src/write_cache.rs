@@ -17,6 +17,9 @@ use crate::remote::{Fingerprint, LocalFs, Remote};
 pub(crate) struct WriteCache {
     /// The cached files, at the same paths as on the remote.
     pub(crate) fs: Arc<dyn Remote>,
+    /// New objects (and multipart parts) land here; else the cache stays open only for what a
+    /// run that cached writes left queued.
+    pub(crate) takes_new_writes: bool,
     pub(crate) delay: Duration,
     /// Entries queued before this run are due at once: their wait was for writes of that run.
     pub(crate) started_ns: i64,
@@ -25,11 +28,17 @@ pub(crate) struct WriteCache {
 }
 
 impl WriteCache {
-    pub(crate) fn open(dir: &Path, delay: Duration, sync: bool) -> std::io::Result<WriteCache> {
+    pub(crate) fn open(
+        dir: &Path,
+        takes_new_writes: bool,
+        delay: Duration,
+        sync: bool,
+    ) -> std::io::Result<WriteCache> {
         // Multipart staging lives here too, as on a remote.
         std::fs::create_dir_all(dir.join("data").join(crate::key::RESERVED_DIR))?;
         Ok(WriteCache {
             fs: Arc::new(LocalFs::new(&dir.join("data"), &dir.join("tmp"), sync)?),
+            takes_new_writes,
             delay,
             started_ns: now_ns(),
             uploaded: AtomicU64::new(0),

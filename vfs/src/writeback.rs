@@ -92,6 +92,7 @@ impl Vfs {
 
     fn pending_entry(&self, path: &str) -> Result<Option<Pending>> {
         Ok(self
+            .core
             .index
             .get_in(Tree::WriteBack, path.as_bytes())?
             .and_then(|v| serde_json::from_slice(&v).ok()))
@@ -111,7 +112,8 @@ impl Vfs {
 
     /// Visits the queue's entries in key order, a page at a time, while `each` says to go on.
     fn visit_queue(&self, mut each: impl FnMut(&[u8], Pending) -> bool) -> Result<()> {
-        self.index
+        self.core
+            .index
             .visit_in(Tree::WriteBack, |k, v| match serde_json::from_slice(v) {
                 Ok(entry) => each(k, entry),
                 Err(_) => true,
@@ -156,7 +158,7 @@ impl Vfs {
         // Only a write-back of everything is long work worth showing; the daemon's due passes
         // run all the time.
         let _counting = match all {
-            true => Some(self.progress.start(
+            true => Some(self.core.progress.start(
                 crate::progress::Phase::WriteBack,
                 Some(self.write_back_pending()?),
             )),
@@ -196,7 +198,7 @@ impl Vfs {
             .map(|(path, entry)| async move {
                 let r = self.upload_cached(&path, &entry).await;
                 if all && r.is_ok() {
-                    self.progress.add(1);
+                    self.core.progress.add(1);
                 }
                 (path, entry, r)
             })
@@ -230,7 +232,8 @@ impl Vfs {
 
     /// Puts a failed upload back in the queue, later each time.
     async fn postpone(&self, path: &str, entry: &Pending, e: &VfsError) -> Result<()> {
-        self.key_locks
+        self.core
+            .key_locks
             .with(path, async {
                 // Only if the entry is still the one that failed (a newer write starts afresh).
                 match self.pending_entry(path)? {
@@ -246,7 +249,8 @@ impl Vfs {
                     tries,
                     error: Some(e.to_string()),
                 };
-                self.index
+                self.core
+                    .index
                     .apply(vec![queue_put(path.as_bytes().to_vec(), &retry)])
                     .await
             })
@@ -267,7 +271,13 @@ impl Vfs {
         }
         let size = entry.fingerprint.size;
         let (upload, _, _) = self
-            .stage(&*self.remote, path, reader.stream(0, size), false, None)
+            .stage(
+                &*self.core.remote,
+                path,
+                reader.stream(0, size),
+                false,
+                None,
+            )
             .await?;
         let (bucket, key) = path.split_once('/').unwrap_or((path, ""));
         let at = At { bucket, key, path };
@@ -299,11 +309,11 @@ impl Change for UploadCached {
                 return Ok(());
             }
         }
-        let record = vfs.index.get(bucket, key)?;
+        let record = vfs.core.index.get(bucket, key)?;
         let index_key = crate::key::index_key(bucket, key);
         let queue_key = path.as_bytes().to_vec();
         let want = version;
-        let (submit, recorded) = vfs.index.prepare(move |remote_fp| {
+        let (submit, recorded) = vfs.core.index.prepare(move |remote_fp| {
             let mut ops = vec![Edit::Delete(Tree::WriteBack, queue_key)];
             if let Some(m) = record.filter(|m| m.in_write_cache && m.fingerprint == want) {
                 let meta = ObjectMeta {
@@ -318,7 +328,7 @@ impl Change for UploadCached {
             ops
         })?;
         upload
-            .commit(path, vfs.fsync, submit)
+            .commit(path, vfs.core.fsync, submit)
             .await
             .map_err(|e| VfsError::from_key_io(e, key))?;
         recorded.await?;
@@ -334,7 +344,8 @@ impl Change for UploadCached {
 impl Vfs {
     /// An entry whose cached file is gone (removed by hand): nothing can be uploaded.
     async fn drop_orphan(&self, path: &str, entry: &Pending) -> Result<()> {
-        self.key_locks
+        self.core
+            .key_locks
             .with(path, async {
                 if let Some(cache) = &self.write_cache {
                     if cache.fs.stat(path).await?.is_some() {
@@ -354,6 +365,7 @@ impl Vfs {
                 // has it (or as missing) instead of failing.
                 let (bucket, key) = path.split_once('/').unwrap_or((path, ""));
                 if self
+                    .core
                     .index
                     .get(bucket, key)?
                     .is_some_and(|m| m.in_write_cache && m.fingerprint == entry.fingerprint)
@@ -363,7 +375,7 @@ impl Vfs {
                         crate::key::index_key(bucket, key),
                     ));
                 }
-                self.index.apply(ops).await
+                self.core.index.apply(ops).await
             })
             .await
     }
@@ -394,7 +406,7 @@ impl Vfs {
             }
             for (key, fp) in crate::scan::walk(&*cache.fs, &bucket.name, None).await? {
                 let path = format!("{}/{key}", bucket.name);
-                let record = self.index.get(&bucket.name, &key)?;
+                let record = self.core.index.get(&bucket.name, &key)?;
                 match record {
                     Some(m) if m.in_write_cache && m.fingerprint == fp => {}
                     Some(m) if m.in_write_cache => {
@@ -403,7 +415,7 @@ impl Vfs {
                         };
                         let meta = ObjectMeta {
                             fingerprint: fp,
-                            etag: self.content_etag(reader).await?,
+                            etag: self.core.content_etag(reader).await?,
                             version: None,
                             attrs: Default::default(),
                             parts: Vec::new(),
@@ -421,7 +433,8 @@ impl Vfs {
                             tries: 0,
                             error: None,
                         };
-                        self.index
+                        self.core
+                            .index
                             .apply(vec![
                                 Edit::Put(
                                     Tree::Objects,

@@ -108,6 +108,7 @@ pub(crate) fn decode(v: &[u8]) -> Result<BucketRecord> {
 impl Vfs {
     pub async fn list_buckets(&self) -> Result<Vec<BucketInfo>> {
         let mut out: Vec<BucketInfo> = self
+            .core
             .remote
             .list_dir("")
             .await?
@@ -154,7 +155,7 @@ impl Vfs {
             return Err(VfsError::VersionsUnsupported(why));
         }
         key::validate_new_bucket(name)?;
-        let made = self.remote.mkdir(name).await;
+        let made = self.core.remote.mkdir(name).await;
         if let Ok(true) | Ok(false) = made {
             self.known_buckets.note(name, true);
         }
@@ -168,7 +169,7 @@ impl Vfs {
                     record.versioning = Versioning::Enabled;
                     record.object_lock = Some(Default::default());
                 }
-                self.index.apply(vec![put_record(name, &record)]).await
+                self.core.index.apply(vec![put_record(name, &record)]).await
             }
             Ok(false) => Err(VfsError::BucketAlreadyOwnedByYou),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(
@@ -183,7 +184,7 @@ impl Vfs {
         if self.known_buckets.fresh(name) {
             return Ok(());
         }
-        let exists = matches!(self.remote.stat(name).await?, Some(e) if e.is_dir);
+        let exists = matches!(self.core.remote.stat(name).await?, Some(e) if e.is_dir);
         self.known_buckets.note(name, exists);
         match exists {
             true => Ok(()),
@@ -199,7 +200,7 @@ impl Vfs {
         {
             return Err(VfsError::BucketNotEmpty);
         }
-        match self.remote.rmdir_tree(name).await {
+        match self.core.remote.rmdir_tree(name).await {
             Ok(()) => {}
             Err(e) if e.raw_os_error() == Some(libc::ENOTEMPTY) => {
                 return Err(VfsError::BucketNotEmpty)
@@ -214,10 +215,10 @@ impl Vfs {
     /// The record of an existing bucket, made now for a bucket that has none yet.
     pub async fn bucket(&self, name: &str) -> Result<BucketRecord> {
         self.head_bucket(name).await?;
-        if let Some(v) = self.index.get_in(Tree::Buckets, name.as_bytes())? {
+        if let Some(v) = self.core.index.get_in(Tree::Buckets, name.as_bytes())? {
             return decode(&v);
         }
-        let created = match self.remote.stat(name).await? {
+        let created = match self.core.remote.stat(name).await? {
             Some(e) if e.is_dir => e.created,
             _ => return Err(VfsError::NoSuchBucket),
         };
@@ -225,7 +226,10 @@ impl Vfs {
             created_ns: ns_from_time(created),
             ..Default::default()
         };
-        self.index.apply(vec![put_record(name, &record)]).await?;
+        self.core
+            .index
+            .apply(vec![put_record(name, &record)])
+            .await?;
         Ok(record)
     }
 
@@ -238,11 +242,15 @@ impl Vfs {
         name: &str,
         change: impl FnOnce(&mut BucketRecord) -> Result<T>,
     ) -> Result<T> {
-        self.key_locks
+        self.core
+            .key_locks
             .with(name, async {
                 let mut record = self.bucket(name).await?;
                 let out = change(&mut record)?;
-                self.index.apply(vec![put_record(name, &record)]).await?;
+                self.core
+                    .index
+                    .apply(vec![put_record(name, &record)])
+                    .await?;
                 Ok(out)
             })
             .await
@@ -254,14 +262,15 @@ impl Vfs {
         buckets: &[BucketInfo],
     ) -> Result<()> {
         let mut names = Vec::new();
-        self.index.visit_in(Tree::Buckets, |k, _| {
+        self.core.index.visit_in(Tree::Buckets, |k, _| {
             names.push(String::from_utf8_lossy(k).into_owned());
             true
         })?;
         for name in names {
             // A bucket created after the scan listed the buckets is not vanished: ask again.
             if !buckets.iter().any(|b| b.name == name) && self.head_bucket(&name).await.is_err() {
-                self.index
+                self.core
+                    .index
                     .apply(vec![Edit::Delete(Tree::Buckets, name.into_bytes())])
                     .await?;
             }
@@ -274,16 +283,16 @@ impl Vfs {
         let start = key::index_key(name, "");
         let end = key::prefix_end(&start);
         loop {
-            let batch = self.index.range(&start, end.as_deref(), 1000)?;
+            let batch = self.core.index.range(&start, end.as_deref(), 1000)?;
             if batch.is_empty() {
                 let record = Edit::Delete(Tree::Buckets, name.as_bytes().to_vec());
-                return self.index.apply(vec![record]).await;
+                return self.core.index.apply(vec![record]).await;
             }
             let ops = batch
                 .into_iter()
                 .map(|(k, _)| Edit::Delete(Tree::Objects, k))
                 .collect();
-            self.index.apply(ops).await?;
+            self.core.index.apply(ops).await?;
         }
     }
 }
@@ -293,7 +302,11 @@ mod tests {
     use super::*;
 
     fn stored(vfs: &Vfs, name: &str) -> Option<BucketRecord> {
-        let v = vfs.index.get_in(Tree::Buckets, name.as_bytes()).unwrap()?;
+        let v = vfs
+            .core
+            .index
+            .get_in(Tree::Buckets, name.as_bytes())
+            .unwrap()?;
         Some(decode(&v).unwrap())
     }
 

@@ -123,6 +123,7 @@ impl Vfs {
             return Err(VfsError::NoSuchUpload);
         }
         match self
+            .core
             .index
             .get_in(Tree::Uploads, &upload_key(bucket, key, id))?
         {
@@ -149,13 +150,14 @@ impl Vfs {
         self.writable_path(bucket, key).await?;
         // Counted and created under one lock per bucket, so that a burst of creates cannot all
         // see room for itself (`/` keeps it apart from the upload ids the lock space holds).
-        let _guard = self.upload_locks.lock(&format!("{bucket}/")).await;
-        if self.max_uploads > 0
-            && self.open_uploads_in(bucket, self.max_uploads)? >= self.max_uploads
+        let _guard = self.uploads.locks.lock(&format!("{bucket}/")).await;
+        if self.uploads.max_per_bucket > 0
+            && self.open_uploads_in(bucket, self.uploads.max_per_bucket)?
+                >= self.uploads.max_per_bucket
         {
             return Err(VfsError::LimitReached(format!(
                 "bucket {bucket:?} has {} multipart uploads open, the most this server allows: complete or abort some first",
-                self.max_uploads
+                self.uploads.max_per_bucket
             )));
         }
         let id = format!("{:032x}", rand::random::<u128>());
@@ -168,7 +170,8 @@ impl Vfs {
             stride: None,
             in_cache: Some(self.writes_to_cache()),
         };
-        self.index
+        self.core
+            .index
             .apply(vec![Edit::Put(
                 Tree::Uploads,
                 upload_key(bucket, key, &id),
@@ -235,18 +238,19 @@ impl Vfs {
         let Some(size) = size else {
             return Ok(None);
         };
-        let _guard = self.upload_locks.lock(id).await;
+        let _guard = self.uploads.locks.lock(id).await;
         let rec = self.open_upload(bucket, key, id)?;
         // A part already stored keeps its bytes until the new one has fully arrived: the new
         // one goes elsewhere.
         if self
+            .core
             .index
             .get_in(Tree::Parts, &part_key(id, number))?
             .is_some()
         {
             return Ok(None);
         }
-        let Ok(mut writers) = self.writing_in_place.lock() else {
+        let Ok(mut writers) = self.uploads.in_place.lock() else {
             return Ok(None);
         };
         let (stride, fits) = match (rec.stride, writers.get(id).map(|w| w.stride)) {
@@ -267,7 +271,7 @@ impl Vfs {
             .insert(number);
         Ok(claimed.then(|| {
             Arc::new(InPlaceClaim {
-                writers: self.writing_in_place.clone(),
+                writers: self.uploads.in_place.clone(),
                 id: id.to_string(),
                 number,
                 offset: u64::from(number - 1) * stride,
@@ -396,7 +400,7 @@ impl Vfs {
             }
             Err(e) => return Err(e.into()),
         };
-        let fp = match upload.finish(self.fsync).await {
+        let fp = match upload.finish(self.core.fsync).await {
             Ok(fp) => fp,
             Err(e) => {
                 upload.abort().await;
@@ -430,7 +434,7 @@ impl Vfs {
     ) -> Result<PartInfo> {
         let path = staging_path(id, number);
         // The upload's lock: an Abort or a Complete cannot run between the check and the record.
-        let _guard = self.upload_locks.lock(id).await;
+        let _guard = self.uploads.locks.lock(id).await;
         // The upload may have been aborted or completed while this part streamed in.
         let mut upload_rec = match self.open_upload(bucket, key, id) {
             Ok(r) => r,
@@ -449,8 +453,8 @@ impl Vfs {
                 encode(&upload_rec),
             ));
         }
-        let (record, recorded) = self.index.prepare(move |_| ops)?;
-        upload.commit(&path, self.fsync, record).await?;
+        let (record, recorded) = self.core.index.prepare(move |_| ops)?;
+        upload.commit(&path, self.core.fsync, record).await?;
         recorded.await?;
         Ok(PartInfo {
             number,
@@ -467,7 +471,8 @@ impl Vfs {
         let mut prefix = id.as_bytes().to_vec();
         prefix.push(b'/');
         let end = key::prefix_end(&prefix);
-        self.index
+        self.core
+            .index
             .range_in(Tree::Parts, &start, end.as_deref(), limit)?
             .into_iter()
             .map(|(k, v)| {
@@ -524,7 +529,7 @@ impl Vfs {
     ) -> Result<ObjectInfo> {
         // Held throughout: parts cannot be added, nor the upload aborted, while the assembly
         // file may become the object; a second Complete waits and answers as this one did.
-        let _guard = self.upload_locks.lock(id).await;
+        let _guard = self.uploads.locks.lock(id).await;
         let rec = self.upload_record(bucket, key, id)?;
         if let Some(etag) = &rec.completed {
             let info = self.head_object(bucket, key).await?;
@@ -563,9 +568,9 @@ impl Vfs {
             }
             chosen.push(part);
         }
-        self.check_size(chosen.iter().map(|p| p.size).sum())?;
+        self.core.check_size(chosen.iter().map(|p| p.size).sum())?;
         let mut upload = self.assemble(&path, id, &rec, &chosen, &stored).await?;
-        let fp = match upload.finish(self.fsync).await {
+        let fp = match upload.finish(self.core.fsync).await {
             Ok(fp) => fp,
             Err(e) => {
                 upload.abort().await;
@@ -608,7 +613,7 @@ impl Vfs {
                 .iter()
                 .map(|p| Edit::Delete(Tree::Parts, part_key(id, p.number))),
         );
-        self.index.apply(ops).await?;
+        self.core.index.apply(ops).await?;
         self.store_for(done.in_cache)
             .delete_tree(&staging_dir(id))
             .await?;
@@ -637,7 +642,8 @@ impl Vfs {
                 .iter()
                 .all(|p| p.number <= last.number || !p.in_place);
             let idle = self
-                .writing_in_place
+                .uploads
+                .in_place
                 .lock()
                 .map(|w| !w.contains_key(id))
                 .unwrap_or(false);
@@ -669,7 +675,7 @@ impl Vfs {
     }
 
     pub async fn abort_multipart(&self, bucket: &str, key: &str, id: &str) -> Result<()> {
-        let _guard = self.upload_locks.lock(id).await;
+        let _guard = self.uploads.locks.lock(id).await;
         let rec = self.open_upload(bucket, key, id)?;
         self.drop_upload(bucket, key, id, &rec).await
     }
@@ -690,7 +696,7 @@ impl Vfs {
                 .iter()
                 .map(|p| Edit::Delete(Tree::Parts, part_key(id, p.number))),
         );
-        self.index.apply(ops).await?;
+        self.core.index.apply(ops).await?;
         self.store_for(rec.in_cache)
             .delete_tree(&staging_dir(id))
             .await?;
@@ -735,6 +741,7 @@ impl Vfs {
         let mut limit = 1000;
         'scan: loop {
             let batch = self
+                .core
                 .index
                 .range_in(Tree::Uploads, &start, end.as_deref(), limit)?;
             if batch.is_empty() {
@@ -816,6 +823,7 @@ impl Vfs {
         let mut open = 0;
         loop {
             let batch = self
+                .core
                 .index
                 .range_in(Tree::Uploads, &start, end.as_deref(), 1000)?;
             let Some((last, _)) = batch.last() else {
@@ -838,7 +846,7 @@ impl Vfs {
     /// Every upload record (completed ones included), as stored: `bucket/key NUL id` → record.
     fn upload_records(&self) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
         let mut all = Vec::new();
-        self.index.visit_in(Tree::Uploads, |k, v| {
+        self.core.index.visit_in(Tree::Uploads, |k, v| {
             all.push((k.to_vec(), v.to_vec()));
             true
         })?;
@@ -853,7 +861,10 @@ impl Vfs {
         // before the records are read, so that an upload created meanwhile is never mistaken
         // for an orphan.
         let dir = format!("{RESERVED_DIR}/multipart");
-        let stores = [Some(&self.remote), self.write_cache.as_ref().map(|c| &c.fs)];
+        let stores = [
+            Some(&self.core.remote),
+            self.write_cache.as_ref().map(|c| &c.fs),
+        ];
         let mut staged = Vec::new();
         for store in stores.into_iter().flatten() {
             staged.push((store, store.list_dir(&dir).await.unwrap_or_default()));
@@ -875,7 +886,7 @@ impl Vfs {
             if rec.initiated_ns.max(newest_part) < cutoff {
                 let full = String::from_utf8_lossy(&k[..nul]).into_owned();
                 if let Some((bucket, key)) = full.split_once('/') {
-                    let _guard = self.upload_locks.lock(&id).await;
+                    let _guard = self.uploads.locks.lock(&id).await;
                     self.drop_upload(bucket, key, &id, &rec).await?;
                     reaped += 1;
                 }
@@ -891,9 +902,10 @@ impl Vfs {
         // Staging files a crash (or a request cut off mid-body) left on a remote that writes
         // under a staging name first: none lives that long.
         let tmp = format!("{RESERVED_DIR}/tmp");
-        for e in self.remote.list_dir(&tmp).await.unwrap_or_default() {
+        for e in self.core.remote.list_dir(&tmp).await.unwrap_or_default() {
             if !e.is_dir && e.fingerprint.mtime_ns < cutoff {
-                self.remote
+                self.core
+                    .remote
                     .delete(&format!("{tmp}/{}", e.name), None)
                     .await?;
             }

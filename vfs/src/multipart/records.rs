@@ -1,7 +1,8 @@
 //! The records of multipart uploads, as the index keeps them (`Tree::Uploads`: bucket, key
 //! and upload id → [`UploadRecord`]; `Tree::Parts`: upload id and part number →
-//! [`PartRecord`]), where their parts are staged, and the claims on in-place writes: the state
-//! the rest of the VFS needs to know of without the operations in `mod.rs`.
+//! [`PartRecord`]), where their parts are staged, the claims on in-place writes and what the
+//! multipart uploads keep in memory ([`Uploads`]): the state the rest of the VFS needs to know of
+//! without the operations in `mod.rs`.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -11,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Result, VfsError};
 use crate::index::{Checksum, ChecksumType, Index, ObjectAttrs};
 use crate::key::{self, RESERVED_DIR};
+use crate::locks::UploadLocks;
 use crate::meta::Tree;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -71,6 +73,27 @@ pub(crate) fn staging_path(id: &str, number: u32) -> String {
 
 pub(crate) fn assembly_path(id: &str) -> String {
     format!("{RESERVED_DIR}/multipart/{id}/assembly")
+}
+
+/// What the multipart uploads keep in memory, beside their records.
+pub(crate) struct Uploads {
+    /// Serialise the steps of one multipart upload that read and write its records; taken
+    /// before the key lock of publishing, one at a time.
+    pub(crate) locks: UploadLocks,
+    /// Multipart parts being written in place right now.
+    pub(crate) in_place: InPlaceWriters,
+    /// The most multipart uploads a bucket may have open (0: no limit).
+    pub(crate) max_per_bucket: u64,
+}
+
+impl Uploads {
+    pub(crate) fn new(max_per_bucket: u64) -> Uploads {
+        Uploads {
+            locks: UploadLocks::new(),
+            in_place: Default::default(),
+            max_per_bucket,
+        }
+    }
 }
 
 /// The parts being written in place right now, by upload id.

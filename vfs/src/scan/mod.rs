@@ -6,6 +6,8 @@
 //! raced with it. Listings wait for the first scan after the index is opened (the one the
 //! daemon starts at once): until then the index may list files removed while it was closed.
 
+pub(crate) mod runs;
+
 use crate::clock::now_ns;
 use crate::error::Result;
 use crate::folder::marker_meta;
@@ -36,31 +38,23 @@ enum Drift {
 impl Vfs {
     /// Whether the index has been filled from the tree once (and so can be served from).
     pub fn index_filled(&self) -> Result<bool> {
-        Ok(self.index.get_state(FILLED)?.is_some())
+        Ok(self.core.index.get_state(FILLED)?.is_some())
     }
 
     /// Brings the index in line with the remote; safe to run while serving.
     pub async fn reconcile(&self) -> Result<ScanReport> {
-        let _one_at_a_time = self.scan_lock.lock().await;
+        let _one_at_a_time = self.scans.lock.lock().await;
         let report = self.scan_all().await;
         // Set after a failed scan too: listings that waited for a check get the index as it is,
         // instead of waiting for the next scan (the failure is logged).
-        self.checked.send_replace(true);
+        self.scans.mark_checked();
         report
-    }
-
-    /// Waits until a scan has checked the index since it was opened.
-    pub(crate) async fn wait_checked(&self) {
-        if !*self.checked.borrow() {
-            // The sender lives as long as `self`: this cannot fail.
-            let _ = self.checked.subscribe().wait_for(|checked| *checked).await;
-        }
     }
 
     async fn scan_all(&self) -> Result<ScanReport> {
         let serving = self.index_filled()?;
         let buckets = self.list_buckets().await?;
-        let _counting = self.progress.start(crate::progress::Phase::Scan, None);
+        let _counting = self.core.progress.start(crate::progress::Phase::Scan, None);
         let mut report = ScanReport::default();
         for b in &buckets {
             let files = self.walk_bucket(&b.name).await?;
@@ -78,7 +72,8 @@ impl Vfs {
         self.forget_vanished_buckets(&buckets).await?;
         self.forget_vanished_bucket_records(&buckets).await?;
         if !serving {
-            self.index
+            self.core
+                .index
                 .apply(vec![Edit::Put(Tree::State, FILLED.to_vec(), b"1".to_vec())])
                 .await?;
         }
@@ -87,7 +82,7 @@ impl Vfs {
 
     /// Every file below a bucket that can be an object, sorted by key in S3 byte order.
     async fn walk_bucket(&self, bucket: &str) -> Result<Vec<(String, Fingerprint)>> {
-        walk(&*self.remote, bucket, Some(&self.progress)).await
+        walk(&*self.core.remote, bucket, Some(&self.core.progress)).await
     }
     /// Merges the sorted files of a bucket with its index records.
     fn diff_bucket(&self, bucket: &str, files: Vec<(String, Fingerprint)>) -> Result<Vec<Drift>> {
@@ -97,7 +92,7 @@ impl Vfs {
         let mut files = files.into_iter().peekable();
         let mut start = base.clone();
         loop {
-            let batch = self.index.range(&start, end.as_deref(), 1000)?;
+            let batch = self.core.index.range(&start, end.as_deref(), 1000)?;
             if batch.is_empty() {
                 break;
             }
@@ -151,21 +146,23 @@ impl Vfs {
         if let Some(path) = marker_path(bucket, &k) {
             let path = path?;
             return self
+                .core
                 .key_locks
                 .with(&path, async {
                     if self.stored_path(bucket, &k)?.is_some() {
                         return Ok(()); // content kept in the store, not a folder
                     }
-                    let exists = matches!(self.remote.stat(&path).await?, Some(e) if e.is_dir);
-                    match (exists, self.index.get(bucket, &k)?.is_some()) {
+                    let exists = matches!(self.core.remote.stat(&path).await?, Some(e) if e.is_dir);
+                    match (exists, self.core.index.get(bucket, &k)?.is_some()) {
                         (true, false) => {
-                            self.index
+                            self.core
+                                .index
                                 .put(bucket, &k, &marker_meta(now_ns(), Default::default()))
                                 .await?;
                             report.added += 1;
                         }
                         (false, true) => {
-                            self.index.delete(bucket, &k).await?;
+                            self.core.index.delete(bucket, &k).await?;
                             report.removed += 1;
                         }
                         _ => {}
@@ -175,24 +172,26 @@ impl Vfs {
                 .await;
         }
         let path = key::object_path(bucket, &k)?;
-        self.key_locks
+        self.core
+            .key_locks
             .with(&path, async {
                 if self.stored_path(bucket, &k)?.is_some() {
                     return Ok(()); // kept in the store of keys: the tree does not hold it
                 }
                 let now = self
+                    .core
                     .remote
                     .stat(&path)
                     .await?
                     .filter(|e| !e.is_dir)
                     .map(|e| e.fingerprint);
-                let record = self.index.get(bucket, &k)?;
+                let record = self.core.index.get(bucket, &k)?;
                 if record.as_ref().is_some_and(|m| m.in_write_cache) {
                     return Ok(());
                 }
                 match now {
                     None if record.is_some() => {
-                        self.index.delete(bucket, &k).await?;
+                        self.core.index.delete(bucket, &k).await?;
                         report.removed += 1;
                     }
                     Some(fp) if record.as_ref().map(|r| r.fingerprint) != Some(fp) => {
@@ -201,7 +200,7 @@ impl Vfs {
                         } else {
                             report.added += 1;
                         }
-                        self.index.put(bucket, &k, &unhashed(fp)).await?;
+                        self.core.index.put(bucket, &k, &unhashed(fp)).await?;
                     }
                     _ => {}
                 }
@@ -234,18 +233,18 @@ impl Vfs {
                 Edit::Delete(Tree::Objects, key::index_key(bucket, &k))
             }
         };
-        let mut ops = self.fill_ops.lock().await;
+        let mut ops = self.scans.fill_ops.lock().await;
         ops.push(op);
         if ops.len() >= 4096 {
-            self.index.apply(std::mem::take(&mut *ops)).await?;
+            self.core.index.apply(std::mem::take(&mut *ops)).await?;
         }
         Ok(())
     }
 
     async fn flush_unchecked(&self) -> Result<()> {
-        let ops = std::mem::take(&mut *self.fill_ops.lock().await);
+        let ops = std::mem::take(&mut *self.scans.fill_ops.lock().await);
         if !ops.is_empty() {
-            self.index.apply(ops).await?;
+            self.core.index.apply(ops).await?;
         }
         Ok(())
     }
@@ -254,7 +253,7 @@ impl Vfs {
     async fn forget_vanished_buckets(&self, buckets: &[BucketInfo]) -> Result<()> {
         let mut start = Vec::new();
         loop {
-            let Some((k, _)) = self.index.range(&start, None, 1)?.into_iter().next() else {
+            let Some((k, _)) = self.core.index.range(&start, None, 1)?.into_iter().next() else {
                 return Ok(());
             };
             let Some(slash) = k.iter().position(|&b| b == b'/') else {
