@@ -1,7 +1,7 @@
 //! The VFS's locks, and the one order in which they are taken.
 //!
-//! - The scan lock (`Vfs::scan_lock`) keeps rescans from overlapping (and shutdown from closing
-//!   the index under one).
+//! - The scan lock (`Scans::lock`, in scan/runs.rs) keeps rescans from overlapping (and
+//!   shutdown from closing the index under one).
 //! - An upload lock ([`UploadLocks`], by upload id, or `bucket/` while an upload is created)
 //!   serialises the steps of one multipart upload that read and write its records.
 //! - A key lock ([`KeyLocks`], by the key's path on the remote) serialises the short "check +

@@ -30,6 +30,50 @@ use tokio::sync::{mpsc, OnceCell};
 
 use crate::remote::{blocking, ByteStream, Fingerprint, Reader};
 
+/// The read cache as the VFS holds it: the cache and what it did.
+pub(crate) struct ReadCaching {
+    cache: Arc<ReadCache>,
+    counters: Arc<Counters>,
+}
+
+impl ReadCaching {
+    pub(crate) fn open(dir: &Path, config: &s3gate_config::VfsConfig) -> io::Result<ReadCaching> {
+        Ok(ReadCaching {
+            cache: Arc::new(ReadCache::open(dir, config)?),
+            counters: Default::default(),
+        })
+    }
+
+    /// `reader` of the object at `path`, read through the cache.
+    pub(crate) fn reader(
+        &self,
+        path: &str,
+        etag: &str,
+        reader: Box<dyn Reader>,
+    ) -> Box<dyn Reader> {
+        Box::new(CachingReader::new(
+            self.cache.clone(),
+            self.counters.clone(),
+            path,
+            etag,
+            reader,
+        ))
+    }
+
+    pub(crate) fn stats(&self) -> ReadCacheStats {
+        self.counters.stats(&self.cache)
+    }
+
+    /// Applies the cache's limits (age, size, free space); returns how many object versions
+    /// left it.
+    pub(crate) async fn trim(&self) -> io::Result<u64> {
+        let cache = self.cache.clone();
+        let n = blocking(move || cache.evict()).await?;
+        self.counters.add_evicted(n);
+        Ok(n)
+    }
+}
+
 /// The read cache's settings, its folder and its memory tier.
 pub(crate) struct ReadCache {
     dir: PathBuf,
@@ -593,7 +637,7 @@ fn free_space(dir: &Path) -> Option<u64> {
 }
 
 impl Counters {
-    pub(crate) fn stats(&self, cache: &ReadCache) -> ReadCacheStats {
+    fn stats(&self, cache: &ReadCache) -> ReadCacheStats {
         ReadCacheStats {
             hits: self.hits.load(Relaxed),
             misses: self.misses.load(Relaxed),
@@ -606,7 +650,7 @@ impl Counters {
         }
     }
 
-    pub(crate) fn add_evicted(&self, n: u64) {
+    fn add_evicted(&self, n: u64) {
         self.evicted.fetch_add(n, Relaxed);
     }
 }

@@ -16,6 +16,7 @@ use crate::locks::KeyLocks;
 use crate::meta::Tree;
 use crate::multipart::records::{uploads_staged_in_cache, Uploads};
 use crate::object::{ObjectInfo, ObjectReader};
+use crate::readcache::ReadCaching;
 use crate::remote::{Reader, Remote};
 use crate::scan::runs::Scans;
 use crate::write_cache::WriteCache;
@@ -32,18 +33,12 @@ pub struct Vfs {
     /// them are still queued.
     pub(crate) write_cache: Option<WriteCache>,
     /// The read cache (`full`), and what it did.
-    read_cache: Option<ReadCacheParts>,
+    read_cache: Option<ReadCaching>,
     /// The buckets seen on a named remote lately.
     pub(crate) known_buckets: KnownBuckets,
     /// The index store's file (or folder), for its size.
     index_store: std::path::PathBuf,
 }
-
-/// The read cache and its counters.
-type ReadCacheParts = (
-    Arc<crate::readcache::ReadCache>,
-    Arc<crate::readcache::Counters>,
-);
 
 impl Vfs {
     /// Opens the remote named by the configuration and its index; a new index over an existing
@@ -110,13 +105,10 @@ impl Vfs {
             ),
             index_store: crate::meta::store_path(config.index.store, &config.index_dir()),
             read_cache: match config.vfs.cache_mode.caches_reads() {
-                true => Some((
-                    Arc::new(crate::readcache::ReadCache::open(
-                        &config.index_dir().join("readcache"),
-                        &config.vfs,
-                    )?),
-                    Default::default(),
-                )),
+                true => Some(ReadCaching::open(
+                    &config.index_dir().join("readcache"),
+                    &config.vfs,
+                )?),
                 false => None,
             },
         };
@@ -253,31 +245,23 @@ impl Vfs {
         reader: Box<dyn Reader>,
     ) -> Box<dyn Reader> {
         match &self.read_cache {
-            Some((cache, counters)) => Box::new(crate::readcache::CachingReader::new(
-                cache.clone(),
-                counters.clone(),
-                path,
-                etag,
-                reader,
-            )),
+            Some(cache) => cache.reader(path, etag, reader),
             None => reader,
         }
     }
 
     /// What the read cache did, when there is one.
     pub fn read_cache_stats(&self) -> Option<crate::readcache::ReadCacheStats> {
-        self.read_cache.as_ref().map(|(c, n)| n.stats(c))
+        self.read_cache.as_ref().map(ReadCaching::stats)
     }
 
     /// Applies the read cache's limits (age, size, free space); returns how many object
     /// versions left it.
     pub async fn trim_read_cache(&self) -> Result<u64> {
-        let Some((cache, counters)) = self.read_cache.clone() else {
-            return Ok(0);
-        };
-        let n = crate::remote::blocking(move || cache.evict()).await?;
-        counters.add_evicted(n);
-        Ok(n)
+        Ok(match &self.read_cache {
+            Some(cache) => cache.trim().await?,
+            None => 0,
+        })
     }
 
     fn is_in_write_cache(&self, bucket: &str, key: &str) -> Result<bool> {
