@@ -2,8 +2,8 @@
 //! to one of them. The remote, the index, the key locks, the settings of every write (fsync, the
 //! ETag's hash, cleanup of empty folders), the server's own writes (for the watch), the counter
 //! of version ids, the progress of long work and the length of a lifecycle day. `Vfs` (vfs.rs)
-//! owns it beside each subsystem's own state; the version store and the housekeeping take it by
-//! reference.
+//! owns it beside each subsystem's own state, and the subsystems reach it as `self.core`. A
+//! leaf of the crate's imports: it knows no subsystem.
 
 use std::path::PathBuf;
 use std::sync::Arc;

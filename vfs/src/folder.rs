@@ -195,6 +195,7 @@ impl Vfs {
             return false;
         };
         // Content under `dir/` kept in the store of keys is no marker of the folder.
-        matches!(self.core.index.get(bucket, &format!("{folder}/")), Ok(Some(m)) if m.store.is_none())
+        let below = self.core.index.get(bucket, &format!("{folder}/"));
+        matches!(below, Ok(Some(m)) if m.store.is_none())
     }
 }

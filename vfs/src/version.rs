@@ -1,4 +1,4 @@
-//! Object versions: their ids, the records of noncurrent versions and delete markers
+//! Object versions: the records of noncurrent versions and delete markers
 //! (`Tree::Versions`), and the version store, where a noncurrent version's file waits under the
 //! reserved folder.
 //!
@@ -7,12 +7,13 @@
 //! version that stops being current is moved by a rename into the store (no byte copied) and
 //! gets a row here; a delete marker is a row without a file.
 //!
-//! Ids are ordered by creation: a counter kept in the index, never the clock. The counter is
-//! handed out from blocks whose end is made durable before the first id of the block is used,
-//! so ids never repeat across restarts or crashes. The time of the id's making follows the
-//! counter in it, so that an index rebuilt from nothing (its counter back at zero) still makes
-//! ids no client has seen. Rows are keyed `bucket/key NUL !counter`: a range scan yields keys
-//! ascending and, within a key, the newest version first, as version listings answer.
+//! Ids (`version_id.rs`) are ordered by creation: a counter kept in the index, never the clock
+//! (`core.rs`: `VersionIds`). The counter is handed out from blocks whose end is made durable
+//! before the first id of the block is used, so ids never repeat across restarts or crashes.
+//! The time of the id's making follows the counter in it, so that an index rebuilt from nothing
+//! (its counter back at zero) still makes ids no client has seen. Rows are keyed
+//! `bucket/key NUL !counter`: a range scan yields keys ascending and, within a key, the newest
+//! version first, as version listings answer.
 //!
 //! Demoting the current version (an overwrite or a delete in a versioned bucket) is crash safe
 //! in three steps: (1) the version's row and an intent naming the path, the store file and the

@@ -1,7 +1,8 @@
-//! The VFS itself: its state, how it opens, and the read path (objects opened pinned to one
-//! version, records refreshed when a file changed behind our back). Writes are in write.rs,
-//! deletes in delete.rs, buckets in bucket/, and every change of an object is committed in
-//! commit.rs.
+//! The VFS's facade: what it owns (the shared core, core.rs, and each subsystem's own state),
+//! how it opens, and the read path (objects opened pinned to one version, records refreshed when
+//! a file changed behind our back). It imports only leaves; the subsystems implement their part
+//! of `Vfs` in their own files: writes in write.rs, deletes in delete.rs, buckets in bucket/,
+//! and every change of an object is committed in commit.rs.
 
 use std::sync::Arc;
 
