@@ -39,7 +39,12 @@ PID=
 
 log() { echo "run-versions: $*" >&2; }
 cleanup() {
+    local rc=$?
     [[ -n $PID ]] && kill "$PID" 2>/dev/null || true
+    if ((rc != 0)); then
+        log "failed; the last lines of s3bench's and s3gate's logs:"
+        tail -n 20 "$WORK/s3bench.log" "$WORK/s3gate.log" >&2 || true
+    fi
     rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -91,21 +96,21 @@ for ((r = 1; r <= ROUNDS; r++)); do
 done
 
 log "filling the listing buckets: $VERSIONS versions, and as many keys"
-bucket lv versioned
-bucket lk plain
+bucket lst-versions versioned
+bucket lst-keys plain
 keys=$((VERSIONS / 5))
 for v in 1 2 3 4 5; do
-    bench lv setup put --count "$keys" --size 1 --concurrency 32 --prefix k/
+    bench lst-versions setup put --count "$keys" --size 1 --concurrency 32 --prefix k/
 done
 for part in 0 1 2 3 4; do
-    bench lk setup put --count "$keys" --size 1 --concurrency 32 --prefix "k$part/"
+    bench lst-keys setup put --count "$keys" --size 1 --concurrency 32 --prefix "k$part/"
 done
 for ((r = 1; r <= ROUNDS; r++)); do
-    order=(lk lv)
-    ((r % 2)) || order=(lv lk)
+    order=(lst-keys lst-versions)
+    ((r % 2)) || order=(lst-versions lst-keys)
     for b in "${order[@]}"; do
         versions=()
-        [[ $b == lv ]] && versions=(--versions)
+        [[ $b == lst-versions ]] && versions=(--versions)
         bench "$b" "$r list $b" list --repeat 1 --warmup 1 "${versions[@]}"
     done
 done
@@ -129,8 +134,8 @@ for size in ["4KiB", "1MiB"]:
         line(f"{op} {size}", ratios, target)
 ratios = []
 for r in range(1, rounds + 1):
-    v, k = by[f"{r} list lv"], by[f"{r} list lk"]
+    v, k = by[f"{r} list lst-versions"], by[f"{r} list lst-keys"]
     ratios.append((v["seconds"] / v["pages"]) / (k["seconds"] / k["pages"]))
-v = by["1 list lv"]
+v = by["1 list lst-versions"]
 line(f"a ListObjectVersions page ({v['entries']} versions, {v['pages']} pages) vs a ListObjectsV2 page", ratios, "time <= 1.00")
 EOF
