@@ -149,8 +149,8 @@ struct List {
     /// not the client's.
     #[arg(long)]
     light: bool,
-    /// ListObjectVersions instead, paged by its key and version-id markers (SDK only).
-    #[arg(long, conflicts_with = "light")]
+    /// ListObjectVersions instead, paged by its key and version-id markers.
+    #[arg(long)]
     versions: bool,
 }
 
@@ -766,8 +766,18 @@ impl Bench {
     /// One listing of `w.prefix` to its end: (pages, entries).
     async fn listing(&self, w: &List, light: Option<&light::Lister>) -> Result<(u64, u64)> {
         if let Some(l) = light {
+            let kind = match w.versions {
+                true => light::Kind::Versions,
+                false => light::Kind::Objects,
+            };
             return l
-                .listing(&self.bucket, &w.prefix, w.delimiter.as_deref(), w.max_keys)
+                .listing(
+                    kind,
+                    &self.bucket,
+                    &w.prefix,
+                    w.delimiter.as_deref(),
+                    w.max_keys,
+                )
                 .await;
         }
         if w.versions {
