@@ -870,31 +870,27 @@ mod tests {
 
     #[test]
     fn sub_resources_never_reach_data_handlers() {
-        for (m, q) in [
-            (Method::DELETE, "legal-hold"),
-            (Method::DELETE, "website"),
-            (Method::DELETE, "retention"),
-            (Method::GET, "torrent"),
-            (Method::POST, "restore"),
-            (Method::POST, "select&select-type=2"),
-            (Method::PUT, "renameObject"),
-            (Method::GET, "cachebust=1&torrent"),
+        for (m, path, q) in [
+            (Method::DELETE, "/b/k", "legal-hold"),
+            (Method::DELETE, "/b/k", "website"),
+            (Method::DELETE, "/b/k", "retention"),
+            (Method::GET, "/b/k", "torrent"),
+            (Method::POST, "/b/k", "restore"),
+            (Method::POST, "/b/k", "select&select-type=2"),
+            (Method::PUT, "/b/k", "renameObject"),
+            (Method::GET, "/b/k", "cachebust=1&torrent"),
+            (Method::GET, "/b", "notification"),
+            (Method::PUT, "/b", "inventory&id=i"),
+            (Method::GET, "/b", "metrics"),
+            (Method::GET, "/b", "analytics"),
+            (Method::GET, "/b", "intelligent-tiering"),
+            (Method::PUT, "/b", "metadataTable"),
+            (Method::PUT, "/b", "abac"),
+            (Method::GET, "/b", "session"),
+            (Method::GET, "/", "session"),
         ] {
-            let e = r(m.clone(), "/b/k", q).unwrap_err();
-            assert_eq!(e.code, "NotImplemented", "{m} ?{q}");
-        }
-        for (m, q) in [
-            (Method::GET, "notification"),
-            (Method::PUT, "inventory&id=i"),
-            (Method::GET, "metrics"),
-            (Method::GET, "analytics"),
-            (Method::GET, "intelligent-tiering"),
-            (Method::PUT, "metadataTable"),
-            (Method::PUT, "abac"),
-            (Method::GET, "session"),
-        ] {
-            let e = r(m.clone(), "/b", q).unwrap_err();
-            assert_eq!(e.code, "NotImplemented", "{m} bucket ?{q}");
+            let e = r(m.clone(), path, q).unwrap_err();
+            assert_eq!(e.code, "NotImplemented", "{m} {path}?{q}");
         }
         assert_eq!(
             r(Method::PUT, "/b", "versioning").unwrap().op,

@@ -270,17 +270,7 @@ async fn lock_configurations_are_checked_and_need_versioning() {
             .send()
     };
     expect_error(enable().await, 409, "InvalidBucketState");
-    s.client
-        .put_bucket_versioning()
-        .bucket("plain")
-        .versioning_configuration(
-            VersioningConfiguration::builder()
-                .status(BucketVersioningStatus::Enabled)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    enable_versioning(&s.client, "plain").await;
     enable()
         .await
         .unwrap_or_else(|e| panic!("{}", describe(&e)));
@@ -604,9 +594,7 @@ async fn lock_headers_are_checked() {
     // A lock is taken only with a digest of the body.
     let hold = || vec![("x-amz-object-lock-legal-hold", "ON".to_string())];
     let r = raw(hold(), "bkt").await.unwrap();
-    assert_eq!(r.status().as_u16(), 400);
-    let text = r.text().await.unwrap();
-    assert_eq!(xml_value(&text, "Code").as_deref(), Some("InvalidRequest"));
+    expect_s3_error(r, 400, "InvalidRequest").await;
     let with_md5 = [hold(), vec![("content-md5", content_md5(b"x"))]].concat();
     let r = raw(with_md5, "bkt").await.unwrap();
     assert_eq!(r.status().as_u16(), 200);
@@ -627,9 +615,7 @@ async fn lock_headers_are_checked() {
     let r = raw(vec![("x-amz-object-lock-legal-hold", "ON".into())], "plain")
         .await
         .unwrap();
-    assert_eq!(r.status().as_u16(), 400);
-    let text = r.text().await.unwrap();
-    assert_eq!(xml_value(&text, "Code").as_deref(), Some("InvalidRequest"));
+    expect_s3_error(r, 400, "InvalidRequest").await;
     // Nothing was written by a refused request.
     s.assert_no_such_key("bkt", "k").await;
     s.assert_no_such_key("plain", "k").await;
@@ -917,17 +903,9 @@ async fn a_veeam_like_sequence() {
 /// a bucket it did not make, and gets it in one it did.
 #[tokio::test(flavor = "multi_thread")]
 async fn only_the_owner_or_an_administrator_bypasses_governance() {
-    let dir = tempfile::tempdir().unwrap();
-    let users_file = dir.path().join("users.toml");
-    std::fs::write(
-        &users_file,
+    let s = TestServer::start_with_users(
         "[[users]]\naccess_key = \"TEAMA\"\nsecret_key = \"team-a-secret\"\nbuckets = [\"shared-*\", \"team-a\"]\n",
     )
-    .unwrap();
-    let s = TestServer::start_with(|c| {
-        c.auth.keys = vec![format!("{ACCESS_KEY},{SECRET_KEY}").parse().unwrap()];
-        c.auth.users_file = Some(users_file.clone());
-    })
     .await;
     let user = client_for(s.addr, "TEAMA", "team-a-secret");
     let admin = &s.client;

@@ -16,6 +16,19 @@ pub(crate) fn http() -> reqwest::Client {
         .unwrap()
 }
 
+/// Asserts that a plain HTTP answer is an S3 error document with this status and code; returns
+/// the document, for what else a test reads of it.
+pub(crate) async fn expect_s3_error(r: reqwest::Response, status: u16, code: &str) -> String {
+    let got = r.status().as_u16();
+    let text = r.text().await.unwrap();
+    assert_eq!(
+        (got, super::xml::xml_value(&text, "Code").as_deref()),
+        (status, Some(code)),
+        "expected HTTP {status} {code}, got: {text}"
+    );
+    text
+}
+
 /// A response read off a raw socket.
 #[derive(Debug)]
 pub(crate) struct RawResponse {

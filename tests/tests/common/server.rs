@@ -30,6 +30,8 @@ pub(crate) struct TestServer {
     server: Option<Server>,
     access_key: String,
     secret_key: String,
+    /// The users file of [`Self::start_with_users`], kept for as long as the server may read it.
+    users_file: Option<tempfile::NamedTempFile>,
 }
 
 /// The configuration every test starts from: loopback, port 0, the given directory.
@@ -77,7 +79,22 @@ impl TestServer {
             server: Some(server),
             access_key,
             secret_key,
+            users_file: None,
         }
+    }
+
+    /// A server with the administrator's key (`ACCESS_KEY`/`SECRET_KEY`) and the users that
+    /// `users` declares (the text of a users file).
+    pub(crate) async fn start_with_users(users: &str) -> TestServer {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), users).unwrap();
+        let mut s = Self::start_with(|c| {
+            c.auth.keys = vec![format!("{ACCESS_KEY},{SECRET_KEY}").parse().unwrap()];
+            c.auth.users_file = Some(file.path().to_path_buf());
+        })
+        .await;
+        s.users_file = Some(file);
+        s
     }
 
     /// A server that requires SigV4 with `ACCESS_KEY`/`SECRET_KEY`.
