@@ -28,12 +28,7 @@ async fn listed(
         .send()
         .await
         .unwrap_or_else(|e| panic!("list: {}", describe(&e)));
-    let keys = out.contents().iter().map(|o| o.key().unwrap().to_string());
-    let prefixes = out
-        .common_prefixes()
-        .iter()
-        .map(|p| p.prefix().unwrap().to_string());
-    (keys.collect(), prefixes.collect())
+    (keys_of(out.contents()), prefixes_of(out.common_prefixes()))
 }
 
 /// A request path naming `key` byte for byte (`/` and dots percent-encoded, so that nothing

@@ -29,6 +29,15 @@ pub(crate) async fn expect_s3_error(r: reqwest::Response, status: u16, code: &st
     text
 }
 
+/// Asserts headers of a plain HTTP answer: each named one with its value, or absent for `None`.
+#[track_caller]
+pub(crate) fn expect_headers(r: &reqwest::Response, want: &[(&str, Option<&str>)]) {
+    for (name, value) in want {
+        let got = r.headers().get(*name).map(|v| v.to_str().unwrap());
+        assert_eq!(got, *value, "{name}, among {:?}", r.headers());
+    }
+}
+
 /// A response read off a raw socket.
 #[derive(Debug)]
 pub(crate) struct RawResponse {

@@ -112,6 +112,22 @@ pub(crate) fn describe<E: ProvideErrorMetadata + std::fmt::Debug>(
     }
 }
 
+/// The keys of a listing's page, as answered.
+pub(crate) fn keys_of(contents: &[aws_sdk_s3::types::Object]) -> Vec<String> {
+    contents
+        .iter()
+        .map(|o| o.key().expect("an entry's Key").to_string())
+        .collect()
+}
+
+/// The common prefixes of a listing's page, as answered.
+pub(crate) fn prefixes_of(prefixes: &[aws_sdk_s3::types::CommonPrefix]) -> Vec<String> {
+    prefixes
+        .iter()
+        .map(|p| p.prefix().expect("a common prefix's Prefix").to_string())
+        .collect()
+}
+
 /// An SDK call's outcome as tests compare it: `Ok(())`, or the status and S3 code it was
 /// refused with.
 pub(crate) fn outcome<T, E: ProvideErrorMetadata>(

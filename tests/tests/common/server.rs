@@ -16,7 +16,7 @@ use s3gate::{Config, Server};
 use tempfile::TempDir;
 
 use super::raw_http::http;
-use super::sdk::{body_of, client_for, describe, status_and_code};
+use super::sdk::{body_of, client_for, describe, keys_of, status_and_code};
 
 pub(crate) const ACCESS_KEY: &str = "AKIDTESTS3GATE";
 pub(crate) const SECRET_KEY: &str = "secret/key+for=tests";
@@ -310,7 +310,7 @@ impl TestServer {
                 .send()
                 .await
                 .unwrap_or_else(|e| panic!("list {bucket}: {}", describe(&e)));
-            keys.extend(out.contents().iter().map(|o| o.key().unwrap().to_string()));
+            keys.extend(keys_of(out.contents()));
             match out.next_continuation_token() {
                 Some(t) if out.is_truncated() == Some(true) => token = Some(t.to_string()),
                 _ => break,
