@@ -60,6 +60,18 @@ impl RawResponse {
     pub(crate) fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
     }
+
+    /// Asserts that the answer is an S3 error document with this status and code.
+    #[track_caller]
+    pub(crate) fn expect_error(&self, status: u16, code: &str) {
+        let text = self.text();
+        assert_eq!(
+            (self.status, super::xml::xml_value(&text, "Code").as_deref()),
+            (status, Some(code)),
+            "expected HTTP {status} {code}, got: {}\n{text}",
+            self.head
+        );
+    }
 }
 
 /// Sends `head` (request line and header lines, each ending in `\r\n`, without the blank line;
