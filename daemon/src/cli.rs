@@ -127,25 +127,18 @@ pub async fn run_cli() -> i32 {
         Command::Cache(CacheCommand::Stats(args)) => admin(&args, crate::cache_stats).await,
         Command::Cache(CacheCommand::Clear(args)) => admin(&args, crate::cache_clear).await,
         Command::Completions { shell } => {
-            clap_complete::generate(shell, &mut Cli::command(), "s3gate", &mut std::io::stdout());
-            0
+            // Made whole first: the generator panics on a failed write.
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "s3gate", &mut script);
+            printed(print_out(&script), "the completion script")
         }
-        Command::Man { dir } => match man(dir.as_deref()) {
-            Ok(()) => 0,
-            Err(e) => {
-                eprintln!("s3gate: cannot write the manual: {e}");
-                1
-            }
-        },
+        Command::Man { dir } => printed(man(dir.as_deref()), "the manual"),
         Command::Config(ConfigCommand::Check {
             file,
             remote,
             rclone_config,
         }) => match check(file.as_deref(), remote.as_deref(), rclone_config) {
-            Ok(text) => {
-                print!("{text}");
-                0
-            }
+            Ok(text) => printed(print_out(text.as_bytes()), "the configuration"),
             Err(e) => {
                 eprintln!("s3gate: {e}");
                 2
@@ -159,7 +152,35 @@ pub async fn run_cli() -> i32 {
 fn man(dir: Option<&std::path::Path>) -> std::io::Result<()> {
     match dir {
         Some(dir) => clap_mangen::generate_to(Cli::command(), dir),
-        None => clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout()),
+        None => {
+            let mut page = Vec::new();
+            clap_mangen::Man::new(Cli::command()).render(&mut page)?;
+            print_out(&page)
+        }
+    }
+}
+
+/// Writes what a command prints to stdout. A reader that has gone (`s3gate man | head`) ends
+/// the output, not the command: a closed pipe is no failure, and nothing is said of it.
+fn print_out(text: &[u8]) -> std::io::Result<()> {
+    write_out(&mut std::io::stdout().lock(), text)
+}
+
+fn write_out(out: &mut impl std::io::Write, text: &[u8]) -> std::io::Result<()> {
+    match out.write_all(text).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        done => done,
+    }
+}
+
+/// The exit code of a command whose work was printing `what`: 1 when it could not be written.
+fn printed(result: std::io::Result<()>, what: &str) -> i32 {
+    match result {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("s3gate: cannot write {what}: {e}");
+            1
+        }
     }
 }
 
@@ -230,10 +251,7 @@ where
         Err(e) => Err(e),
     };
     match result {
-        Ok(text) => {
-            print!("{text}");
-            0
-        }
+        Ok(text) => printed(print_out(text.as_bytes()), "the answer"),
         Err(e) => {
             eprintln!("s3gate: {e}");
             1
@@ -327,6 +345,32 @@ mod tests {
             "{serve}"
         );
         assert!(dir.path().join("s3gate-index-rebuild.1").exists());
+    }
+
+    /// A writer whose reader has gone, or whose disk is full.
+    struct Failing(std::io::ErrorKind);
+
+    impl std::io::Write for Failing {
+        fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+            Err(self.0.into())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_closed_pipe_ends_the_output_quietly_and_other_failures_do_not() {
+        let closed = write_out(&mut Failing(std::io::ErrorKind::BrokenPipe), b"page");
+        assert!(closed.is_ok(), "{closed:?}");
+        let full = write_out(&mut Failing(std::io::ErrorKind::StorageFull), b"page");
+        assert_eq!(
+            full.map_err(|e| e.kind()),
+            Err(std::io::ErrorKind::StorageFull)
+        );
+        assert_eq!(printed(Ok(()), "x"), 0);
+        assert_eq!(printed(Err(std::io::ErrorKind::StorageFull.into()), "x"), 1);
     }
 
     #[test]

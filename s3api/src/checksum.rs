@@ -7,6 +7,7 @@ use sha1::Sha1;
 use sha2::{Digest, Sha256};
 
 use crate::error::{S3Error, S3Result};
+use crate::xml::Xml;
 
 fn b64(raw: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(raw)
@@ -118,6 +119,16 @@ pub(crate) fn verified(algo: Algorithm, got: String, want: &str) -> S3Result<Che
 /// The XML element that carries a checksum of this algorithm (`ChecksumCRC32`, ...).
 pub(crate) fn element(algorithm: &str) -> String {
     format!("Checksum{algorithm}")
+}
+
+/// `<ChecksumCRC32>` (or another algorithm), and `<ChecksumType>` when `with_type`.
+pub(crate) fn write_elements(x: &mut Xml, c: Option<&Checksum>, with_type: bool) {
+    if let Some(c) = c {
+        x.elem(&element(&c.kind.algorithm), &c.value);
+        if with_type {
+            x.elem("ChecksumType", type_name(&c.kind));
+        }
+    }
 }
 
 /// The header that carries a stored checksum, and its value.

@@ -6,13 +6,12 @@ use actix_web::HttpResponse;
 use s3gate_vfs::{BodyHasher, CopyAttrs, CopyFrom, ObjectInfo};
 
 use crate::acl;
-use crate::checksum::{upload_algorithm, Hasher};
+use crate::checksum::{self, upload_algorithm, Hasher};
 use crate::ctx::Ctx;
 use crate::error::{S3Error, S3Result};
 use crate::headers::{
     attrs_from_request, evaluate, expiration_header, version_header, write_precondition, Decision,
 };
-use crate::lock_headers;
 use crate::router::CopySource;
 use crate::tags;
 use crate::xml::{xml_ok, Xml};
@@ -78,7 +77,7 @@ pub(crate) async fn copy_object(ctx: &Ctx, src: &CopySource) -> S3Result<HttpRes
         attrs: replace.then(|| attrs_from_request(&ctx.req)).transpose()?,
         tags,
         acl: acl::for_new_object(ctx, ctx.auth.access_key.as_deref(), None).await?,
-        lock: lock_headers::from_request(ctx).await?,
+        lock: ctx.lock_asked().await?,
     };
     let info = ctx
         .vfs()
@@ -126,8 +125,8 @@ pub(crate) async fn upload_part_copy(
         .await?;
     let mut x = Xml::document("CopyPartResult", true);
     x.elem_time("LastModified", part.last_modified)
-        .etag(&part.etag)
-        .checksum(part.checksum.as_ref(), false);
+        .etag(&part.etag);
+    checksum::write_elements(&mut x, part.checksum.as_ref(), false);
     Ok(xml_ok(x.finish()))
 }
 

@@ -6,13 +6,14 @@ use std::sync::Arc;
 
 use actix_web::{web, HttpRequest};
 use s3gate_config::Config;
-use s3gate_vfs::{BucketRecord, ObjectInfo, Vfs};
+use s3gate_vfs::{BucketRecord, ObjectInfo, ObjectLock, Vfs};
 
 use crate::auth::{Auth, Keys};
 use crate::body::Body;
 use crate::error::{S3Error, S3Result};
 use crate::headers;
 use crate::intake::Lent;
+use crate::lock_headers;
 use crate::metrics::Metrics;
 use crate::router::Query;
 
@@ -128,6 +129,38 @@ impl Ctx {
             Some(_) => self.user().is_none(),
             None => self.state.keys().is_ok_and(|k| k.anonymous()),
         }
+    }
+
+    /// The lock the request's headers ask for its object (PutObject, CopyObject,
+    /// CreateMultipartUpload), checked against the bucket's lock configuration; the bucket's
+    /// record is read only when one of the headers was sent.
+    pub(crate) async fn lock_asked(&self) -> S3Result<ObjectLock> {
+        let any = [
+            lock_headers::MODE,
+            lock_headers::UNTIL,
+            lock_headers::LEGAL_HOLD,
+        ]
+        .iter()
+        .any(|h| self.req.headers().contains_key(*h));
+        if !any {
+            return Ok(ObjectLock::default());
+        }
+        lock_headers::requested(self.bucket_record().await?, |name| self.header(name))
+    }
+
+    /// Whether the request asks to bypass GOVERNANCE retention
+    /// (`x-amz-bypass-governance-retention: true`) and may: an administrator's key, or the key
+    /// that owns the bucket. A user's key otherwise asks in vain, and the retention holds; so
+    /// does an anonymous request, whatever a bucket policy grants it.
+    pub(crate) async fn bypasses_governance(&self) -> S3Result<bool> {
+        let asked = self
+            .header("x-amz-bypass-governance-retention")
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+        if !asked || self.administrator() {
+            return Ok(asked);
+        }
+        let owner = self.bucket_record().await?.owner.as_deref();
+        Ok(owner.is_some() && owner == self.auth.access_key.as_deref())
     }
 
     pub(crate) fn header(&self, name: &str) -> Option<&str> {

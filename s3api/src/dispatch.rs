@@ -17,7 +17,7 @@ use crate::ctx::{Ctx, ServerState};
 use crate::error::{S3Error, S3Result};
 use crate::intake::{Intake, Lent};
 use crate::post_object;
-use crate::router::{Op, Query, Route};
+use crate::router::{Op, Query, Route, Sub};
 use crate::{
     access, access_log, acl, bucket, bucket_config, bucket_policy, copy, cors, headers, lifecycle,
     list, metrics, multipart, object, object_attributes, object_lock, policy, router, tagging,
@@ -63,7 +63,7 @@ struct Gated(Verified, Named);
 /// request was after.
 async fn verify(head: &RequestHead, state: &ServerState, named: &mut Named) -> S3Result<Verified> {
     let query = parse_query(head, state)?;
-    named.sub_resource = query.sub_resource().unwrap_or("").to_string();
+    named.sub_resource = query.sub_resource().map_or("", Sub::as_str).to_string();
     let route = route_of(head, &query, state)?;
     named.op = route.op.name();
     named.bucket.clone_from(&route.bucket);

@@ -5,7 +5,7 @@ use actix_web::http::StatusCode;
 use actix_web::HttpResponse;
 use s3gate_vfs::VfsError;
 
-use crate::xml::Xml;
+use crate::xml::write::Xml;
 
 #[derive(Debug, thiserror::Error)]
 #[error("{code}: {message}")]

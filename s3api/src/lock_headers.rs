@@ -1,13 +1,14 @@
 //! Object lock in headers, both ways: the `x-amz-object-lock-*` a write asks for (PutObject,
 //! CopyObject, CreateMultipartUpload, a form upload's fields), the ones GET and HEAD answer,
-//! the names of modes and the dates they travel as, and who may bypass a GOVERNANCE retention.
+//! and the names of modes and the dates they travel as. What a request asks of its bucket's
+//! lock, and whether its caller may bypass a GOVERNANCE retention, are the request's questions
+//! (`Ctx::lock_asked`, `Ctx::bypasses_governance`).
 
 use std::time::{Duration, SystemTime};
 
 use actix_web::HttpResponseBuilder;
 use s3gate_vfs::{BucketRecord, ObjectLock, Retention, RetentionMode};
 
-use crate::ctx::Ctx;
 use crate::error::{S3Error, S3Result};
 use crate::xml::timestamp;
 
@@ -108,17 +109,6 @@ pub(crate) fn requested<'a>(
     })
 }
 
-/// The lock a request's headers ask for its object.
-pub(crate) async fn from_request(ctx: &Ctx) -> S3Result<ObjectLock> {
-    let any = [MODE, UNTIL, LEGAL_HOLD]
-        .iter()
-        .any(|h| ctx.req.headers().contains_key(*h));
-    if !any {
-        return Ok(ObjectLock::default());
-    }
-    requested(ctx.bucket_record().await?, |name| ctx.header(name))
-}
-
 /// The lock headers GET and HEAD answer with.
 pub(crate) fn write(resp: &mut HttpResponseBuilder, lock: &ObjectLock) {
     if let Some(r) = &lock.retention {
@@ -128,19 +118,4 @@ pub(crate) fn write(resp: &mut HttpResponseBuilder, lock: &ObjectLock) {
     if let Some(on) = lock.legal_hold {
         resp.insert_header((LEGAL_HOLD, if on { "ON" } else { "OFF" }));
     }
-}
-
-/// Whether the request asks to bypass GOVERNANCE retention
-/// (`x-amz-bypass-governance-retention: true`) and may: an administrator's key, or the key
-/// that owns the bucket. A user's key otherwise asks in vain, and the retention holds; so does
-/// an anonymous request, whatever a bucket policy grants it.
-pub(crate) async fn bypass_governance(ctx: &Ctx) -> S3Result<bool> {
-    let asked = ctx
-        .header("x-amz-bypass-governance-retention")
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
-    if !asked || ctx.administrator() {
-        return Ok(asked);
-    }
-    let owner = ctx.bucket_record().await?.owner.as_deref();
-    Ok(owner.is_some() && owner == ctx.auth.access_key.as_deref())
 }

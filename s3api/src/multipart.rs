@@ -13,7 +13,6 @@ use crate::headers::{
     write_precondition,
 };
 use crate::intake::Lent;
-use crate::lock_headers;
 use crate::router::ListParams;
 use crate::xml::{enc, parse_complete, xml_ok, CompletedPart, Xml};
 
@@ -24,7 +23,7 @@ pub(crate) async fn create(ctx: &Ctx) -> S3Result<HttpResponse> {
     let mut attrs = attrs_from_request(&ctx.req)?;
     attrs.acl = acl::for_new_object(ctx, ctx.auth.access_key.as_deref(), None).await?;
     // Kept with the upload, and given to the object at Complete.
-    attrs.lock = lock_headers::from_request(ctx).await?;
+    attrs.lock = ctx.lock_asked().await?;
     let checksum = match ctx.header("x-amz-checksum-algorithm") {
         Some(a) => Some(Algorithm::from_name(a)?.upload_type(ctx.header("x-amz-checksum-type"))?),
         None if ctx.header("x-amz-checksum-type").is_some() => {
@@ -160,7 +159,7 @@ pub(crate) async fn complete(ctx: &Ctx, id: &str, payload: Lent) -> S3Result<Htt
         .elem("Bucket", &ctx.bucket)
         .elem("Key", &ctx.key)
         .etag(&info.etag);
-    x.checksum(info.attrs.checksum.as_ref(), true);
+    checksum::write_elements(&mut x, info.attrs.checksum.as_ref(), true);
     let mut resp = HttpResponse::Ok();
     checksum_headers(&mut resp, info.attrs.checksum.as_ref());
     version_header(&mut resp, &info);
@@ -201,7 +200,7 @@ pub(crate) async fn list_parts(
             .elem_time("LastModified", p.last_modified)
             .etag(&p.etag)
             .elem_num("Size", p.size);
-        x.checksum(p.checksum.as_ref(), false);
+        checksum::write_elements(&mut x, p.checksum.as_ref(), false);
         x.close();
     }
     if let Some(c) = &page.checksum {

@@ -14,7 +14,6 @@ use crate::headers::{
     object_headers, quoted, version_header, write_precondition, Decision, Overrides,
 };
 use crate::intake::Lent;
-use crate::lock_headers;
 use crate::xml::{parse_delete, xml_ok, Xml};
 /// How many deletes of one DeleteObjects run at once.
 const DELETE_CONCURRENCY: usize = 32;
@@ -227,7 +226,7 @@ pub(crate) async fn put(ctx: &Ctx, payload: Lent) -> S3Result<HttpResponse> {
             .insert_header(("etag", quoted(&info.etag)))
             .finish());
     }
-    attrs.lock = lock_headers::from_request(ctx).await?;
+    attrs.lock = ctx.lock_asked().await?;
     // S3 takes a lock on a write only with a digest of the body it locks.
     if !attrs.lock.is_unset() && ctx.content_md5()?.is_none() && !body.checked_by_client() {
         return Err(S3Error::invalid_request(
@@ -284,7 +283,7 @@ async fn delete_one(
     }
     Ok(match version_id {
         Some(v) => {
-            let bypass = lock_headers::bypass_governance(ctx).await?;
+            let bypass = ctx.bypasses_governance().await?;
             Some(vfs.delete_version(&ctx.bucket, key, v, bypass).await?)
         }
         None if versioned => vfs.add_delete_marker(&ctx.bucket, key).await?,

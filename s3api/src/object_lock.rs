@@ -12,8 +12,7 @@ use crate::ctx::Ctx;
 use crate::error::{S3Error, S3Result};
 use crate::intake::Lent;
 use crate::lock_headers::{
-    bypass_governance, format_date, future_retention, missing_configuration, mode_name, parse_date,
-    parse_mode,
+    format_date, future_retention, missing_configuration, mode_name, parse_date, parse_mode,
 };
 use crate::xml::{malformed, parse, xml_ok, Node, Xml};
 
@@ -183,7 +182,7 @@ pub(crate) async fn put_retention(
         }
         _ => return Err(malformed("Mode and RetainUntilDate go together")),
     };
-    let bypass = bypass_governance(ctx).await?;
+    let bypass = ctx.bypasses_governance().await?;
     ctx.vfs()
         .set_object_lock(
             &ctx.bucket,

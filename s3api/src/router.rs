@@ -8,9 +8,16 @@ use percent_encoding::percent_decode;
 use crate::error::{S3Error, S3Result};
 
 /// Declares [`Op`], its names (as S3's API reference spells the operations) and what each
-/// asks of the caller's rights.
+/// asks of the caller's rights; then [`Sub`], every sub-resource of that reference. The router
+/// tells a sub-resource from a parameter by this list alone: a query name it holds picks an
+/// operation (or `NotImplemented`), any other qualifies one or is ignored, as S3 ignores query
+/// names it does not know.
 macro_rules! ops {
-    ($($name:ident $({ $($field:ident: $ty:ty),* $(,)? })? => $access:ident),* $(,)?) => {
+    (
+        $($name:ident $({ $($field:ident: $ty:ty),* $(,)? })? => $access:ident),* $(,)?
+        ;
+        $($sub:ident = $query:literal),* $(,)?
+    ) => {
         /// The operations this server answers, each with the parameters the router parsed.
         #[derive(Debug, Clone, PartialEq, Eq)]
         pub(crate) enum Op {
@@ -28,6 +35,29 @@ macro_rules! ops {
             pub(crate) fn access(&self) -> Access {
                 match self {
                     $(Op::$name { .. } => Access::$access),*
+                }
+            }
+        }
+
+        /// A sub-resource: the query name that, with the method, names an S3 operation on a
+        /// bucket or an object (`?tagging`, `?uploads`), implemented here or not.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub(crate) enum Sub {
+            $($sub),*
+        }
+
+        impl Sub {
+            /// Query names are case-sensitive in S3: `?ACL` is no sub-resource.
+            fn parse(name: &str) -> Option<Sub> {
+                match name {
+                    $($query => Some(Sub::$sub),)*
+                    _ => None,
+                }
+            }
+
+            pub(crate) fn as_str(self) -> &'static str {
+                match self {
+                    $(Sub::$sub => $query),*
                 }
             }
         }
@@ -133,6 +163,47 @@ ops! {
     // Browsers send these without an S3 signature: they are answered before authentication.
     CorsPreflight => Read,
     PostObject => Write,
+    ;
+    // Every sub-resource of S3's API reference, served or not: one this server does not serve
+    // answers NotImplemented, never the data operation its method would name without it.
+    Abac = "abac",
+    Accelerate = "accelerate",
+    Acl = "acl",
+    Analytics = "analytics",
+    Attributes = "attributes",
+    Cors = "cors",
+    Delete = "delete",
+    Encryption = "encryption",
+    IntelligentTiering = "intelligent-tiering",
+    Inventory = "inventory",
+    LegalHold = "legal-hold",
+    Lifecycle = "lifecycle",
+    Location = "location",
+    Logging = "logging",
+    MetadataConfiguration = "metadataConfiguration",
+    MetadataInventoryTable = "metadataInventoryTable",
+    MetadataJournalTable = "metadataJournalTable",
+    MetadataTable = "metadataTable",
+    Metrics = "metrics",
+    Notification = "notification",
+    ObjectLock = "object-lock",
+    OwnershipControls = "ownershipControls",
+    Policy = "policy",
+    PolicyStatus = "policyStatus",
+    PublicAccessBlock = "publicAccessBlock",
+    RenameObject = "renameObject",
+    Replication = "replication",
+    RequestPayment = "requestPayment",
+    Restore = "restore",
+    Retention = "retention",
+    Select = "select",
+    Session = "session",
+    Tagging = "tagging",
+    Torrent = "torrent",
+    Uploads = "uploads",
+    Versioning = "versioning",
+    Versions = "versions",
+    Website = "website",
 }
 
 impl Op {
@@ -321,9 +392,10 @@ impl Query {
         }
     }
 
-    /// The first name that is a sub-resource (`tagging`, `uploads`) rather than a parameter.
-    pub(crate) fn sub_resource(&self) -> Option<&str> {
-        self.pairs().map(|(k, _)| k).find(|k| !is_parameter(k))
+    /// The first name that is a sub-resource (`tagging`, `uploads`): every other name is a
+    /// parameter, read by the operation that knows it and ignored by the others.
+    pub(crate) fn sub_resource(&self) -> Option<Sub> {
+        self.pairs().find_map(|(k, _)| Sub::parse(k))
     }
 }
 
@@ -417,39 +489,6 @@ fn part_number_marker(query: &Query) -> S3Result<u32> {
     }
 }
 
-/// Query parameters that qualify an operation instead of naming a sub-resource.
-fn is_parameter(name: &str) -> bool {
-    matches!(
-        name,
-        "prefix"
-            | "delimiter"
-            | "marker"
-            | "max-keys"
-            | "max-buckets"
-            | "bucket-region"
-            | "list-type"
-            | "continuation-token"
-            | "start-after"
-            | "fetch-owner"
-            | "encoding-type"
-            | "key-marker"
-            | "version-id-marker"
-            | "versionId"
-            | "x-id"
-            | "uploadId"
-            | "partNumber"
-            | "max-parts"
-            | "part-number-marker"
-            | "max-uploads"
-            | "upload-id-marker"
-            | "AWSAccessKeyId"
-            | "Signature"
-            | "Expires"
-    ) || name.starts_with("response-")
-        || name.starts_with("X-Amz-")
-        || name.starts_with("x-amz-")
-}
-
 /// Splits the request into bucket and key (path style, or virtual-hosted when enabled and the
 /// host names a bucket), then picks the operation from the method, the query and the headers
 /// that change it (`x-amz-copy-source`, a form's `Content-Type`), parsing its parameters.
@@ -521,7 +560,9 @@ pub(crate) fn route(
                 max_buckets: max_buckets(query)?,
                 bucket_region: query.text("bucket-region"),
             },
-            Method::GET | Method::HEAD => return unsupported(&format!("?{}", sub.unwrap_or(""))),
+            Method::GET | Method::HEAD => {
+                return unsupported(&format!("?{}", sub.map_or("", Sub::as_str)))
+            }
             _ => {
                 return Err(S3Error::method_not_allowed(
                     "The specified method is not allowed against this resource.",
@@ -540,56 +581,56 @@ pub(crate) fn route(
                 list: ListParams::parse(query, "max-keys")?,
                 marker: query.text("marker"),
             },
-            ("GET", Some("location")) => Op::GetBucketLocation,
-            ("GET", Some("acl")) => Op::GetBucketAcl,
-            ("PUT", Some("acl")) => Op::PutBucketAcl,
-            ("PUT", Some("ownershipControls")) => Op::PutBucketOwnershipControls,
-            ("DELETE", Some("ownershipControls")) => Op::DeleteBucketOwnershipControls,
-            ("GET", Some("versioning")) => Op::GetBucketVersioning,
-            ("PUT", Some("versioning")) => Op::PutBucketVersioning,
-            ("PUT", Some("cors")) => Op::PutBucketCors,
-            ("GET", Some("cors")) => Op::GetBucketCors,
-            ("DELETE", Some("cors")) => Op::DeleteBucketCors,
-            ("PUT", Some("lifecycle")) => Op::PutBucketLifecycleConfiguration,
-            ("GET", Some("lifecycle")) => Op::GetBucketLifecycleConfiguration,
-            ("DELETE", Some("lifecycle")) => Op::DeleteBucketLifecycle,
-            ("GET", Some("object-lock")) => Op::GetObjectLockConfiguration,
-            ("PUT", Some("object-lock")) => Op::PutObjectLockConfiguration,
-            ("GET", Some("policy")) => Op::GetBucketPolicy,
-            ("GET", Some("ownershipControls")) => Op::GetBucketOwnershipControls,
-            ("GET", Some("encryption")) => Op::GetBucketEncryption,
-            ("GET", Some("replication")) => Op::GetBucketReplication,
-            ("GET", Some("website")) => Op::GetBucketWebsite,
-            ("GET", Some("publicAccessBlock")) => Op::GetPublicAccessBlock,
-            ("GET", Some("logging")) => Op::GetBucketLogging,
-            ("GET", Some("accelerate")) => Op::GetBucketAccelerateConfiguration,
-            ("GET", Some("requestPayment")) => Op::GetBucketRequestPayment,
-            ("GET", Some("policyStatus")) => Op::GetBucketPolicyStatus,
-            ("PUT", Some("policy")) => Op::PutBucketPolicy,
-            ("DELETE", Some("policy")) => Op::DeleteBucketPolicy,
-            ("PUT", Some("publicAccessBlock")) => Op::PutPublicAccessBlock,
-            ("DELETE", Some("publicAccessBlock")) => Op::DeletePublicAccessBlock,
-            ("GET", Some("versions")) => Op::ListObjectVersions {
+            ("GET", Some(Sub::Location)) => Op::GetBucketLocation,
+            ("GET", Some(Sub::Acl)) => Op::GetBucketAcl,
+            ("PUT", Some(Sub::Acl)) => Op::PutBucketAcl,
+            ("PUT", Some(Sub::OwnershipControls)) => Op::PutBucketOwnershipControls,
+            ("DELETE", Some(Sub::OwnershipControls)) => Op::DeleteBucketOwnershipControls,
+            ("GET", Some(Sub::Versioning)) => Op::GetBucketVersioning,
+            ("PUT", Some(Sub::Versioning)) => Op::PutBucketVersioning,
+            ("PUT", Some(Sub::Cors)) => Op::PutBucketCors,
+            ("GET", Some(Sub::Cors)) => Op::GetBucketCors,
+            ("DELETE", Some(Sub::Cors)) => Op::DeleteBucketCors,
+            ("PUT", Some(Sub::Lifecycle)) => Op::PutBucketLifecycleConfiguration,
+            ("GET", Some(Sub::Lifecycle)) => Op::GetBucketLifecycleConfiguration,
+            ("DELETE", Some(Sub::Lifecycle)) => Op::DeleteBucketLifecycle,
+            ("GET", Some(Sub::ObjectLock)) => Op::GetObjectLockConfiguration,
+            ("PUT", Some(Sub::ObjectLock)) => Op::PutObjectLockConfiguration,
+            ("GET", Some(Sub::Policy)) => Op::GetBucketPolicy,
+            ("GET", Some(Sub::OwnershipControls)) => Op::GetBucketOwnershipControls,
+            ("GET", Some(Sub::Encryption)) => Op::GetBucketEncryption,
+            ("GET", Some(Sub::Replication)) => Op::GetBucketReplication,
+            ("GET", Some(Sub::Website)) => Op::GetBucketWebsite,
+            ("GET", Some(Sub::PublicAccessBlock)) => Op::GetPublicAccessBlock,
+            ("GET", Some(Sub::Logging)) => Op::GetBucketLogging,
+            ("GET", Some(Sub::Accelerate)) => Op::GetBucketAccelerateConfiguration,
+            ("GET", Some(Sub::RequestPayment)) => Op::GetBucketRequestPayment,
+            ("GET", Some(Sub::PolicyStatus)) => Op::GetBucketPolicyStatus,
+            ("PUT", Some(Sub::Policy)) => Op::PutBucketPolicy,
+            ("DELETE", Some(Sub::Policy)) => Op::DeleteBucketPolicy,
+            ("PUT", Some(Sub::PublicAccessBlock)) => Op::PutPublicAccessBlock,
+            ("DELETE", Some(Sub::PublicAccessBlock)) => Op::DeletePublicAccessBlock,
+            ("GET", Some(Sub::Versions)) => Op::ListObjectVersions {
                 list: ListParams::parse(query, "max-keys")?,
                 key_marker: query.text("key-marker"),
                 version_id_marker: query.text("version-id-marker"),
             },
-            ("GET", Some("uploads")) => Op::ListMultipartUploads {
+            ("GET", Some(Sub::Uploads)) => Op::ListMultipartUploads {
                 list: ListParams::parse(query, "max-uploads")?,
                 key_marker: query.text("key-marker"),
                 upload_id_marker: query.text("upload-id-marker"),
             },
-            ("GET", Some("tagging")) => Op::GetBucketTagging,
-            ("PUT", Some("tagging")) => Op::PutBucketTagging,
-            ("DELETE", Some("tagging")) => Op::DeleteBucketTagging,
+            ("GET", Some(Sub::Tagging)) => Op::GetBucketTagging,
+            ("PUT", Some(Sub::Tagging)) => Op::PutBucketTagging,
+            ("DELETE", Some(Sub::Tagging)) => Op::DeleteBucketTagging,
             ("HEAD", None) => Op::HeadBucket,
             ("PUT", None) => Op::CreateBucket,
             ("DELETE", None) => Op::DeleteBucket,
-            ("POST", Some("delete")) => Op::DeleteObjects,
+            ("POST", Some(Sub::Delete)) => Op::DeleteObjects,
             ("POST", None) if form => Op::PostObject,
             ("POST", None) => return unsupported("bucket POST"),
             ("GET" | "HEAD" | "PUT" | "DELETE" | "POST", Some(s)) => {
-                return unsupported(&format!("bucket ?{s}"))
+                return unsupported(&format!("bucket ?{}", s.as_str()))
             }
             _ => {
                 return Err(S3Error::method_not_allowed(
@@ -606,7 +647,7 @@ pub(crate) fn route(
             _ => None,
         };
         match (method.as_str(), sub, upload, part) {
-            ("POST", Some("uploads"), _, _) => Op::CreateMultipartUpload,
+            ("POST", Some(Sub::Uploads), _, _) => Op::CreateMultipartUpload,
             ("POST", None, Some(upload_id), _) => Op::CompleteMultipartUpload { upload_id },
             ("PUT", None, Some(upload_id), Some(part_number)) => match copy_source {
                 Some(s) => Op::UploadPartCopy {
@@ -638,9 +679,9 @@ pub(crate) fn route(
                 version_id,
                 part_number: part,
             },
-            ("GET", Some("acl"), _, _) => Op::GetObjectAcl { version_id },
-            ("PUT", Some("acl"), _, _) => Op::PutObjectAcl { version_id },
-            ("GET", Some("attributes"), _, _) => {
+            ("GET", Some(Sub::Acl), _, _) => Op::GetObjectAcl { version_id },
+            ("PUT", Some(Sub::Acl), _, _) => Op::PutObjectAcl { version_id },
+            ("GET", Some(Sub::Attributes), _, _) => {
                 let (max_parts, part_number_marker) = attribute_parts(headers)?;
                 Op::GetObjectAttributes {
                     version_id,
@@ -649,13 +690,13 @@ pub(crate) fn route(
                     part_number_marker,
                 }
             }
-            ("GET", Some("tagging"), None, _) => Op::GetObjectTagging { version_id },
-            ("PUT", Some("tagging"), None, _) => Op::PutObjectTagging { version_id },
-            ("DELETE", Some("tagging"), None, _) => Op::DeleteObjectTagging { version_id },
-            ("GET", Some("retention"), None, _) => Op::GetObjectRetention { version_id },
-            ("PUT", Some("retention"), None, _) => Op::PutObjectRetention { version_id },
-            ("GET", Some("legal-hold"), None, _) => Op::GetObjectLegalHold { version_id },
-            ("PUT", Some("legal-hold"), None, _) => Op::PutObjectLegalHold { version_id },
+            ("GET", Some(Sub::Tagging), None, _) => Op::GetObjectTagging { version_id },
+            ("PUT", Some(Sub::Tagging), None, _) => Op::PutObjectTagging { version_id },
+            ("DELETE", Some(Sub::Tagging), None, _) => Op::DeleteObjectTagging { version_id },
+            ("GET", Some(Sub::Retention), None, _) => Op::GetObjectRetention { version_id },
+            ("PUT", Some(Sub::Retention), None, _) => Op::PutObjectRetention { version_id },
+            ("GET", Some(Sub::LegalHold), None, _) => Op::GetObjectLegalHold { version_id },
+            ("PUT", Some(Sub::LegalHold), None, _) => Op::PutObjectLegalHold { version_id },
             ("PUT", None, None, _) => match copy_source {
                 Some(s) => Op::CopyObject {
                     source: CopySource::parse(s)?,
@@ -664,7 +705,7 @@ pub(crate) fn route(
             },
             ("DELETE", None, _, _) => Op::DeleteObject { version_id },
             ("GET" | "HEAD" | "PUT" | "DELETE" | "POST", Some(s), _, _) => {
-                return unsupported(&format!("object ?{s}"))
+                return unsupported(&format!("object ?{}", s.as_str()))
             }
             ("POST", None, _, _) => return unsupported("object POST"),
             _ => {
@@ -829,16 +870,27 @@ mod tests {
 
     #[test]
     fn sub_resources_never_reach_data_handlers() {
-        for (m, q) in [
-            (Method::DELETE, "legal-hold"),
-            (Method::DELETE, "website"),
-            (Method::DELETE, "retention"),
-            (Method::GET, "torrent"),
-            (Method::PUT, "unknown-thing=1"),
-            (Method::POST, "restore"),
+        for (m, path, q) in [
+            (Method::DELETE, "/b/k", "legal-hold"),
+            (Method::DELETE, "/b/k", "website"),
+            (Method::DELETE, "/b/k", "retention"),
+            (Method::GET, "/b/k", "torrent"),
+            (Method::POST, "/b/k", "restore"),
+            (Method::POST, "/b/k", "select&select-type=2"),
+            (Method::PUT, "/b/k", "renameObject"),
+            (Method::GET, "/b/k", "cachebust=1&torrent"),
+            (Method::GET, "/b", "notification"),
+            (Method::PUT, "/b", "inventory&id=i"),
+            (Method::GET, "/b", "metrics"),
+            (Method::GET, "/b", "analytics"),
+            (Method::GET, "/b", "intelligent-tiering"),
+            (Method::PUT, "/b", "metadataTable"),
+            (Method::PUT, "/b", "abac"),
+            (Method::GET, "/b", "session"),
+            (Method::GET, "/", "session"),
         ] {
-            let e = r(m.clone(), "/b/k", q).unwrap_err();
-            assert_eq!(e.code, "NotImplemented", "{m} ?{q}");
+            let e = r(m.clone(), path, q).unwrap_err();
+            assert_eq!(e.code, "NotImplemented", "{m} {path}?{q}");
         }
         assert_eq!(
             r(Method::PUT, "/b", "versioning").unwrap().op,
@@ -860,6 +912,49 @@ mod tests {
             r(Method::PATCH, "/b/k", "").unwrap_err().code,
             "MethodNotAllowed"
         );
+    }
+
+    /// S3 ignores a query name that is no sub-resource (a cache buster, a misspelt flag): the
+    /// operation is the one the rest of the request names, with its own parameters read.
+    #[test]
+    fn unknown_query_names_are_ignored() {
+        let get = Op::GetObject {
+            version_id: None,
+            part_number: None,
+        };
+        for q in [
+            "v=3",
+            "unknown-thing=1",
+            "ACL",
+            "Tagging=",
+            "x-id=GetObject",
+        ] {
+            assert_eq!(r(Method::GET, "/b/k", q).unwrap().op, get, "?{q}");
+            assert_eq!(r(Method::PUT, "/b/k", q).unwrap().op, Op::PutObject, "?{q}");
+        }
+        assert_eq!(
+            r(Method::GET, "/b/k", "v=3&partNumber=2&versionId=x")
+                .unwrap()
+                .op,
+            Op::GetObject {
+                version_id: Some("x".into()),
+                part_number: Some(2),
+            }
+        );
+        assert_eq!(
+            r(Method::GET, "/b", "v=3&tagging").unwrap().op,
+            Op::GetBucketTagging
+        );
+        assert!(matches!(
+            r(Method::GET, "/", "v=3").unwrap().op,
+            Op::ListBuckets {
+                max_buckets: None,
+                ..
+            }
+        ));
+        // A sub-resource wins wherever it stands among the names.
+        let q = Query::parse("a=1&b&uploads&acl").unwrap();
+        assert_eq!(q.sub_resource(), Some(Sub::Uploads));
     }
 
     #[test]

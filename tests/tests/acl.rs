@@ -3,9 +3,8 @@
 //! trip, and the errors S3 answers.
 
 use aws_sdk_s3::types::{
-    AccessControlPolicy, BucketCannedAcl, BucketVersioningStatus, Grant, Grantee, ObjectCannedAcl,
-    ObjectOwnership, OwnershipControls, OwnershipControlsRule, Permission, Type,
-    VersioningConfiguration,
+    AccessControlPolicy, BucketCannedAcl, Grant, Grantee, ObjectCannedAcl, ObjectOwnership,
+    OwnershipControls, OwnershipControlsRule, Permission, Type,
 };
 use aws_sdk_s3::Client;
 
@@ -32,26 +31,13 @@ struct Setup {
     s: TestServer,
     alice: Client,
     bob: Client,
-    _dir: tempfile::TempDir,
 }
 
 async fn setup() -> Setup {
-    let dir = tempfile::tempdir().unwrap();
-    let users_file = dir.path().join("users.toml");
-    std::fs::write(&users_file, USERS).unwrap();
-    let s = TestServer::start_with(|c| {
-        c.auth.keys = vec![format!("{ACCESS_KEY},{SECRET_KEY}").parse().unwrap()];
-        c.auth.users_file = Some(users_file.clone());
-    })
-    .await;
+    let s = TestServer::start_with_users(USERS).await;
     let alice = client_for(s.addr, "ALICE", "alice-secret");
     let bob = client_for(s.addr, "BOB", "bob-secret");
-    Setup {
-        s,
-        alice,
-        bob,
-        _dir: dir,
-    }
+    Setup { s, alice, bob }
 }
 
 /// A bucket of Alice's whose ACLs are honoured (ObjectWriter), holding `k`.
@@ -124,40 +110,21 @@ async fn allowed(s: &Setup, who: Who, act: Act, bucket: &str) -> bool {
             return status == 200;
         }
     };
-    let outcome = match act {
-        Act::List => client
-            .list_objects_v2()
-            .bucket(bucket)
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| status_and_code(&e)),
-        Act::Get => client
-            .get_object()
-            .bucket(bucket)
-            .key("k")
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| status_and_code(&e)),
-        Act::Put => client
-            .put_object()
-            .bucket(bucket)
-            .key(format!("{who:?}"))
-            .body(b"x".to_vec().into())
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| status_and_code(&e)),
-        Act::GetAcl => client
-            .get_bucket_acl()
-            .bucket(bucket)
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| status_and_code(&e)),
+    let result = match act {
+        Act::List => outcome(client.list_objects_v2().bucket(bucket).send().await),
+        Act::Get => outcome(client.get_object().bucket(bucket).key("k").send().await),
+        Act::Put => outcome(
+            client
+                .put_object()
+                .bucket(bucket)
+                .key(format!("{who:?}"))
+                .body(b"x".to_vec().into())
+                .send()
+                .await,
+        ),
+        Act::GetAcl => outcome(client.get_bucket_acl().bucket(bucket).send().await),
     };
-    match outcome {
+    match result {
         Ok(()) => true,
         Err(e) => {
             assert_eq!(
@@ -229,24 +196,26 @@ async fn the_permission_matrix() {
     let mine = s.bob.list_buckets().send().await.unwrap();
     assert!(mine.buckets().is_empty());
     // A missing object: NoSuchKey to whoever may list the bucket, AccessDenied to the others.
-    let e = s
-        .bob
-        .get_object()
-        .bucket("public-read")
-        .key("nope")
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(status_and_code(&e), (404, "NoSuchKey".into()));
-    let e = s
-        .bob
-        .get_object()
-        .bucket("private")
-        .key("nope")
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(status_and_code(&e), (403, "AccessDenied".into()));
+    expect_error(
+        s.bob
+            .get_object()
+            .bucket("public-read")
+            .key("nope")
+            .send()
+            .await,
+        404,
+        "NoSuchKey",
+    );
+    expect_error(
+        s.bob
+            .get_object()
+            .bucket("private")
+            .key("nope")
+            .send()
+            .await,
+        403,
+        "AccessDenied",
+    );
 }
 
 fn grants_of(out: &[Grant]) -> Vec<(String, String)> {
@@ -439,31 +408,27 @@ async fn acl_errors_and_ownership_controls() {
         rule.object_ownership(),
         &ObjectOwnership::BucketOwnerEnforced
     );
-    let e = s
-        .alice
-        .put_object()
-        .bucket("enforced")
-        .key("k")
-        .acl(ObjectCannedAcl::PublicRead)
-        .body(b"x".to_vec().into())
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(
-        status_and_code(&e),
-        (400, "AccessControlListNotSupported".into())
+    expect_error(
+        s.alice
+            .put_object()
+            .bucket("enforced")
+            .key("k")
+            .acl(ObjectCannedAcl::PublicRead)
+            .body(b"x".to_vec().into())
+            .send()
+            .await,
+        400,
+        "AccessControlListNotSupported",
     );
-    let e = s
-        .alice
-        .put_bucket_acl()
-        .bucket("enforced")
-        .acl(BucketCannedAcl::PublicRead)
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(
-        status_and_code(&e),
-        (400, "AccessControlListNotSupported".into())
+    expect_error(
+        s.alice
+            .put_bucket_acl()
+            .bucket("enforced")
+            .acl(BucketCannedAcl::PublicRead)
+            .send()
+            .await,
+        400,
+        "AccessControlListNotSupported",
     );
     s.alice
         .put_bucket_acl()
@@ -472,17 +437,15 @@ async fn acl_errors_and_ownership_controls() {
         .send()
         .await
         .unwrap();
-    let e = s
-        .alice
-        .create_bucket()
-        .bucket("public")
-        .acl(BucketCannedAcl::PublicRead)
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(
-        status_and_code(&e),
-        (400, "InvalidBucketAclWithObjectOwnership".into())
+    expect_error(
+        s.alice
+            .create_bucket()
+            .bucket("public")
+            .acl(BucketCannedAcl::PublicRead)
+            .send()
+            .await,
+        400,
+        "InvalidBucketAclWithObjectOwnership",
     );
 
     // Changing the controls; a public bucket cannot go back to enforced; deleting them.
@@ -511,43 +474,40 @@ async fn acl_errors_and_ownership_controls() {
         .send()
         .await
         .unwrap();
-    let e = s
-        .alice
-        .put_bucket_ownership_controls()
-        .bucket("enforced")
-        .ownership_controls(controls(ObjectOwnership::BucketOwnerEnforced))
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(
-        status_and_code(&e),
-        (400, "InvalidBucketAclWithObjectOwnership".into())
+    expect_error(
+        s.alice
+            .put_bucket_ownership_controls()
+            .bucket("enforced")
+            .ownership_controls(controls(ObjectOwnership::BucketOwnerEnforced))
+            .send()
+            .await,
+        400,
+        "InvalidBucketAclWithObjectOwnership",
     );
-    let e = s
-        .bob
-        .put_bucket_ownership_controls()
-        .bucket("enforced")
-        .ownership_controls(controls(ObjectOwnership::ObjectWriter))
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(status_and_code(&e), (403, "AccessDenied".into()));
+    expect_error(
+        s.bob
+            .put_bucket_ownership_controls()
+            .bucket("enforced")
+            .ownership_controls(controls(ObjectOwnership::ObjectWriter))
+            .send()
+            .await,
+        403,
+        "AccessDenied",
+    );
     s.alice
         .delete_bucket_ownership_controls()
         .bucket("enforced")
         .send()
         .await
         .unwrap();
-    let e = s
-        .alice
-        .get_bucket_ownership_controls()
-        .bucket("enforced")
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(
-        status_and_code(&e),
-        (404, "OwnershipControlsNotFoundError".into())
+    expect_error(
+        s.alice
+            .get_bucket_ownership_controls()
+            .bucket("enforced")
+            .send()
+            .await,
+        404,
+        "OwnershipControlsNotFoundError",
     );
 
     // Grantees this server does not know, and one way of giving an ACL at a time.
@@ -560,10 +520,7 @@ async fn acl_errors_and_ownership_controls() {
         .grant_read("id=nobody")
         .send()
         .await;
-    assert_eq!(
-        status_and_code(&e.unwrap_err()),
-        (400, "InvalidArgument".into())
-    );
+    expect_error(e, 400, "InvalidArgument");
     let e = s
         .alice
         .put_object_acl()
@@ -572,10 +529,7 @@ async fn acl_errors_and_ownership_controls() {
         .grant_read("emailAddress=\"who@example.com\"")
         .send()
         .await;
-    assert_eq!(
-        status_and_code(&e.unwrap_err()),
-        (400, "UnresolvableGrantByEmailAddress".into())
-    );
+    expect_error(e, 400, "UnresolvableGrantByEmailAddress");
     let e = s
         .alice
         .put_object_acl()
@@ -585,10 +539,7 @@ async fn acl_errors_and_ownership_controls() {
         .grant_read("id=b0b")
         .send()
         .await;
-    assert_eq!(
-        status_and_code(&e.unwrap_err()),
-        (400, "InvalidRequest".into())
-    );
+    expect_error(e, 400, "InvalidRequest");
     let both = s
         .alice
         .put_bucket_acl()
@@ -601,10 +552,7 @@ async fn acl_errors_and_ownership_controls() {
         )
         .send()
         .await;
-    assert_eq!(
-        status_and_code(&both.unwrap_err()),
-        (400, "UnexpectedContent".into())
-    );
+    expect_error(both, 400, "UnexpectedContent");
     let neither = s.alice.put_bucket_acl().bucket("bkt").send().await;
     assert_eq!(
         status_and_code(&neither.unwrap_err()).1,
@@ -616,17 +564,7 @@ async fn acl_errors_and_ownership_controls() {
 async fn an_object_acl_belongs_to_its_version() {
     let s = setup().await;
     acl_bucket(&s.alice, "ver", None, None).await;
-    s.alice
-        .put_bucket_versioning()
-        .bucket("ver")
-        .versioning_configuration(
-            VersioningConfiguration::builder()
-                .status(BucketVersioningStatus::Enabled)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    enable_versioning(&s.alice, "ver").await;
     let put = |body: &'static [u8]| {
         s.alice
             .put_object()

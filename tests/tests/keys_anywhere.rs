@@ -4,10 +4,7 @@
 //! fits.
 
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{
-    BucketVersioningStatus, CompletedMultipartUpload, CompletedPart, Tag, Tagging,
-    VersioningConfiguration,
-};
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, Tag, Tagging};
 
 use crate::common::*;
 
@@ -31,12 +28,7 @@ async fn listed(
         .send()
         .await
         .unwrap_or_else(|e| panic!("list: {}", describe(&e)));
-    let keys = out.contents().iter().map(|o| o.key().unwrap().to_string());
-    let prefixes = out
-        .common_prefixes()
-        .iter()
-        .map(|p| p.prefix().unwrap().to_string());
-    (keys.collect(), prefixes.collect())
+    (keys_of(out.contents()), prefixes_of(out.common_prefixes()))
 }
 
 /// A request path naming `key` byte for byte (`/` and dots percent-encoded, so that nothing
@@ -52,20 +44,6 @@ fn raw_path(key: &str) -> String {
         )
         .collect();
     format!("/bkt/{encoded}")
-}
-
-async fn enable_versioning(s: &TestServer) {
-    s.client
-        .put_bucket_versioning()
-        .bucket("bkt")
-        .versioning_configuration(
-            VersioningConfiguration::builder()
-                .status(BucketVersioningStatus::Enabled)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("{}", describe(&e)));
 }
 
 async fn put_version(s: &TestServer, key: &str, body: &'static str) -> String {
@@ -456,7 +434,7 @@ async fn stored_keys_are_overwritten_copied_tagged_and_assembled() {
 async fn stored_keys_keep_their_versions() {
     let mut s = TestServer::start().await;
     s.create_bucket("bkt").await;
-    enable_versioning(&s).await;
+    enable_versioning(&s.client, "bkt").await;
     s.put("bkt", "a/b", "child").await;
     let long = format!("d/{}", "n".repeat(300));
     let mut ids = Vec::new();

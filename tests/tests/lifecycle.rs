@@ -117,20 +117,6 @@ async fn versions(s: &TestServer, bucket: &str, key: &str) -> Vec<String> {
         .collect()
 }
 
-async fn enable_versioning(s: &TestServer, bucket: &str) {
-    s.client
-        .put_bucket_versioning()
-        .bucket(bucket)
-        .versioning_configuration(
-            VersioningConfiguration::builder()
-                .status(BucketVersioningStatus::Enabled)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
-}
-
 async fn put_version(s: &TestServer, bucket: &str, key: &str, data: &[u8]) -> String {
     let out = s
         .client
@@ -389,9 +375,7 @@ async fn invalid_configurations_are_refused_as_s3_refuses_them() {
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status().as_u16(), 400);
-    let text = r.text().await.unwrap();
-    assert_eq!(xml_value(&text, "Code").as_deref(), Some("InvalidRequest"));
+    expect_s3_error(r, 400, "InvalidRequest").await;
 }
 
 /// Transitions need storage classes this server does not have: refused, never kept and
@@ -561,7 +545,7 @@ async fn a_past_date_expires_what_the_rule_selects() {
 #[tokio::test(flavor = "multi_thread")]
 async fn in_a_versioned_bucket_expiration_adds_a_delete_marker() {
     let s = short_days().await;
-    enable_versioning(&s, "bkt").await;
+    enable_versioning(&s.client, "bkt").await;
     let v1 = put_version(&s, "bkt", "obj", b"one").await;
     s.put("bkt", "dir/", Vec::new()).await;
     set_rules(
@@ -589,7 +573,7 @@ async fn in_a_versioned_bucket_expiration_adds_a_delete_marker() {
 #[tokio::test(flavor = "multi_thread")]
 async fn noncurrent_versions_expire_keeping_the_newer_ones() {
     let s = short_days().await;
-    enable_versioning(&s, "bkt").await;
+    enable_versioning(&s.client, "bkt").await;
     set_rules(
         &s,
         "bkt",
@@ -617,7 +601,7 @@ async fn noncurrent_versions_expire_keeping_the_newer_ones() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_lone_delete_marker_is_removed() {
     let s = short_days().await;
-    enable_versioning(&s, "bkt").await;
+    enable_versioning(&s.client, "bkt").await;
     // Versions kept before the rules were set are found by the walk that setting them makes.
     put_version(&s, "bkt", "early", b"1").await;
     s.delete("bkt", "early").await;
@@ -844,7 +828,7 @@ async fn files_written_by_other_programs_expire_too() {
 #[tokio::test(flavor = "multi_thread")]
 async fn in_a_suspended_bucket_expiration_replaces_the_null_version() {
     let s = short_days().await;
-    enable_versioning(&s, "bkt").await;
+    enable_versioning(&s.client, "bkt").await;
     let v1 = put_version(&s, "bkt", "obj", b"one").await;
     s.client
         .put_bucket_versioning()

@@ -151,16 +151,8 @@ async fn page_v2(
             .send()
             .await
             .unwrap_or_else(|e| panic!("{ctx}: {}", describe(&e)));
-        let keys: Vec<String> = out
-            .contents()
-            .iter()
-            .map(|o| o.key().unwrap().to_string())
-            .collect();
-        let cps: Vec<String> = out
-            .common_prefixes()
-            .iter()
-            .map(|p| p.prefix().unwrap().to_string())
-            .collect();
+        let keys: Vec<String> = keys_of(out.contents());
+        let cps: Vec<String> = prefixes_of(out.common_prefixes());
         // Keys and common prefixes each come in byte order.
         let mut sorted = keys.clone();
         sorted.sort();
@@ -237,16 +229,8 @@ async fn page_v1(
         if let Some(m) = &marker {
             assert_eq!(out.marker(), Some(m.as_str()), "{ctx}: Marker echoed");
         }
-        let keys: Vec<String> = out
-            .contents()
-            .iter()
-            .map(|o| o.key().unwrap().to_string())
-            .collect();
-        let cps: Vec<String> = out
-            .common_prefixes()
-            .iter()
-            .map(|p| p.prefix().unwrap().to_string())
-            .collect();
+        let keys: Vec<String> = keys_of(out.contents());
+        let cps: Vec<String> = prefixes_of(out.common_prefixes());
         let page = page_entries(keys, cps);
         assert!(
             page.len() <= max_keys as usize,
@@ -407,16 +391,8 @@ async fn other_delimiters() {
             .send()
             .await
             .unwrap();
-        let keys: Vec<String> = out
-            .contents()
-            .iter()
-            .map(|o| o.key().unwrap().to_string())
-            .collect();
-        let cps: Vec<String> = out
-            .common_prefixes()
-            .iter()
-            .map(|p| p.prefix().unwrap().to_string())
-            .collect();
+        let keys: Vec<String> = keys_of(out.contents());
+        let cps: Vec<String> = prefixes_of(out.common_prefixes());
         assert_eq!(
             page_entries(keys, cps),
             model(KEYS, prefix, Some(delimiter), None),
@@ -482,11 +458,7 @@ async fn v1_pagination_with_markers() {
             .send()
             .await
             .unwrap();
-        let keys: Vec<String> = out
-            .contents()
-            .iter()
-            .map(|o| o.key().unwrap().to_string())
-            .collect();
+        let keys: Vec<String> = keys_of(out.contents());
         assert_eq!(
             page_entries(keys, vec![]),
             model(KEYS, "", None, Some(marker)),
@@ -677,11 +649,7 @@ async fn encoding_type_url() {
         .send()
         .await
         .unwrap();
-    let cps: Vec<String> = out
-        .common_prefixes()
-        .iter()
-        .map(|p| p.prefix().unwrap().to_string())
-        .collect();
+    let cps: Vec<String> = prefixes_of(out.common_prefixes());
     assert!(
         cps.iter().all(|p| !p.contains(' ') && p.is_ascii()),
         "{cps:?}"

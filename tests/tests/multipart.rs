@@ -277,13 +277,6 @@ fn upload_keys(out: &ListMultipartUploadsOutput) -> Vec<(String, String)> {
         .collect()
 }
 
-fn common_prefixes(out: &ListMultipartUploadsOutput) -> Vec<String> {
-    out.common_prefixes()
-        .iter()
-        .map(|p| p.prefix().unwrap().to_string())
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn parallel_out_of_order_parts_make_one_object_with_the_multipart_etag() {
     let s = server_with_bucket().await;
@@ -1217,12 +1210,12 @@ async fn list_multipart_uploads_with_prefix_delimiter_and_pages() {
     let out = list().delimiter("/").send().await.unwrap();
     let got: Vec<String> = upload_keys(&out).into_iter().map(|(k, _)| k).collect();
     assert_eq!(got, ["0.txt", "c"]);
-    assert_eq!(common_prefixes(&out), ["a/", "b/"]);
+    assert_eq!(prefixes_of(out.common_prefixes()), ["a/", "b/"]);
     assert_eq!(out.delimiter(), Some("/"));
     let out = list().prefix("b/").delimiter("/").send().await.unwrap();
     let got: Vec<String> = upload_keys(&out).into_iter().map(|(k, _)| k).collect();
     assert_eq!(got, ["b/y"]);
-    assert_eq!(common_prefixes(&out), ["b/x/"]);
+    assert_eq!(prefixes_of(out.common_prefixes()), ["b/x/"]);
 
     // Pages of two, following NextKeyMarker / NextUploadIdMarker: every upload exactly once.
     let mut seen = Vec::new();
@@ -1403,7 +1396,7 @@ async fn list_multipart_uploads_pages_with_a_delimiter() {
                 .await
                 .unwrap_or_else(|e| panic!("{}", describe(&e)));
             assert!(out.uploads().len() + out.common_prefixes().len() <= page_size as usize);
-            let mut page = common_prefixes(&out);
+            let mut page = prefixes_of(out.common_prefixes());
             page.extend(upload_keys(&out).into_iter().map(|(k, _)| k));
             page.sort();
             entries.extend(page);

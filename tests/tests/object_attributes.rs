@@ -296,9 +296,7 @@ async fn refusals() {
     // Without the header at all, and with the names in one header, as boto3 sends them.
     let http = http();
     let r = http.get(s.url("/bkt/k?attributes")).send().await.unwrap();
-    assert_eq!(r.status().as_u16(), 400);
-    let text = r.text().await.unwrap();
-    assert_eq!(xml_value(&text, "Code").as_deref(), Some("InvalidRequest"));
+    let text = expect_s3_error(r, 400, "InvalidRequest").await;
     assert_eq!(
         xml_value(&text, "Message").as_deref(),
         Some("The x-amz-object-attributes header specifying the attributes to be retrieved is either missing or empty")

@@ -71,7 +71,7 @@ async fn set_retention(
     version: &str,
     r: ObjectLockRetention,
     bypass: bool,
-) -> Result<(), String> {
+) -> Result<(), (u16, String)> {
     let mut req = s
         .client
         .put_object_retention()
@@ -82,10 +82,7 @@ async fn set_retention(
     if bypass {
         req = req.bypass_governance_retention(true);
     }
-    req.send().await.map(|_| ()).map_err(|e| {
-        let (status, code) = status_and_code(&e);
-        format!("{status} {code}")
-    })
+    outcome(req.send().await)
 }
 
 async fn set_hold(s: &TestServer, key: &str, version: &str, on: bool) {
@@ -110,7 +107,7 @@ async fn delete_version(
     key: &str,
     version: &str,
     bypass: bool,
-) -> Result<(), String> {
+) -> Result<(), (u16, String)> {
     let mut req = s
         .client
         .delete_object()
@@ -120,13 +117,13 @@ async fn delete_version(
     if bypass {
         req = req.bypass_governance_retention(true);
     }
-    req.send().await.map(|_| ()).map_err(|e| {
-        let (status, code) = status_and_code(&e);
-        format!("{status} {code}")
-    })
+    outcome(req.send().await)
 }
 
-const DENIED: &str = "403 AccessDenied";
+/// What a lock's refusal answers.
+fn denied() -> Result<(), (u16, String)> {
+    Err((403, "AccessDenied".to_string()))
+}
 
 /// A raw unsigned request with a body and its Content-MD5: status and body.
 async fn send_doc(s: &TestServer, method: reqwest::Method, path: &str, doc: &str) -> (u16, String) {
@@ -270,17 +267,7 @@ async fn lock_configurations_are_checked_and_need_versioning() {
             .send()
     };
     expect_error(enable().await, 409, "InvalidBucketState");
-    s.client
-        .put_bucket_versioning()
-        .bucket("plain")
-        .versioning_configuration(
-            VersioningConfiguration::builder()
-                .status(BucketVersioningStatus::Enabled)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    enable_versioning(&s.client, "plain").await;
     enable()
         .await
         .unwrap_or_else(|e| panic!("{}", describe(&e)));
@@ -402,7 +389,7 @@ async fn retention_and_legal_hold_round_trip_and_show_on_head_and_get() {
         head_old.object_lock_mode(),
         Some(&ObjectLockMode::Governance)
     );
-    assert_eq!(delete_version(&s, "k", &v, true).await, Err(DENIED.into()));
+    assert_eq!(delete_version(&s, "k", &v, true).await, denied());
     delete_version(&s, "k", &v2, false).await.unwrap();
 
     // In a bucket without lock, none of it is possible.
@@ -531,10 +518,7 @@ async fn writes_take_lock_headers_and_the_default_retention() {
         (before + two_days..=now_secs() + two_days).contains(&stamped),
         "{stamped} is not two days after {before}"
     );
-    assert_eq!(
-        delete_version(&s, "stamped", &v_new, true).await,
-        Err(DENIED.into())
-    );
+    assert_eq!(delete_version(&s, "stamped", &v_new, true).await, denied());
     s.client
         .put_object()
         .bucket("bkt")
@@ -604,9 +588,7 @@ async fn lock_headers_are_checked() {
     // A lock is taken only with a digest of the body.
     let hold = || vec![("x-amz-object-lock-legal-hold", "ON".to_string())];
     let r = raw(hold(), "bkt").await.unwrap();
-    assert_eq!(r.status().as_u16(), 400);
-    let text = r.text().await.unwrap();
-    assert_eq!(xml_value(&text, "Code").as_deref(), Some("InvalidRequest"));
+    expect_s3_error(r, 400, "InvalidRequest").await;
     let with_md5 = [hold(), vec![("content-md5", content_md5(b"x"))]].concat();
     let r = raw(with_md5, "bkt").await.unwrap();
     assert_eq!(r.status().as_u16(), 200);
@@ -627,9 +609,7 @@ async fn lock_headers_are_checked() {
     let r = raw(vec![("x-amz-object-lock-legal-hold", "ON".into())], "plain")
         .await
         .unwrap();
-    assert_eq!(r.status().as_u16(), 400);
-    let text = r.text().await.unwrap();
-    assert_eq!(xml_value(&text, "Code").as_deref(), Some("InvalidRequest"));
+    expect_s3_error(r, 400, "InvalidRequest").await;
     // Nothing was written by a refused request.
     s.assert_no_such_key("bkt", "k").await;
     s.assert_no_such_key("plain", "k").await;
@@ -649,24 +629,18 @@ async fn compliance_and_legal_hold_never_yield_and_governance_yields_to_the_bypa
     )
     .await
     .unwrap();
-    assert_eq!(
-        delete_version(&s, "comp", &comp, false).await,
-        Err(DENIED.into())
-    );
-    assert_eq!(
-        delete_version(&s, "comp", &comp, true).await,
-        Err(DENIED.into())
-    );
+    assert_eq!(delete_version(&s, "comp", &comp, false).await, denied());
+    assert_eq!(delete_version(&s, "comp", &comp, true).await, denied());
     // Shortening or weakening COMPLIANCE is refused even with the bypass; extending is not.
     let shorter = retention(ObjectLockRetentionMode::Compliance, in_days(1));
     assert_eq!(
         set_retention(&s, "comp", &comp, shorter, true).await,
-        Err(DENIED.into())
+        denied()
     );
     let weaker = retention(ObjectLockRetentionMode::Governance, in_days(9));
     assert_eq!(
         set_retention(&s, "comp", &comp, weaker, true).await,
-        Err(DENIED.into())
+        denied()
     );
     let longer = retention(ObjectLockRetentionMode::Compliance, in_days(4));
     set_retention(&s, "comp", &comp, longer, false)
@@ -694,10 +668,7 @@ async fn compliance_and_legal_hold_never_yield_and_governance_yields_to_the_bypa
     // A legal hold holds until it is turned off.
     let held = put(&s, "held", b"h").await;
     set_hold(&s, "held", &held, true).await;
-    assert_eq!(
-        delete_version(&s, "held", &held, true).await,
-        Err(DENIED.into())
-    );
+    assert_eq!(delete_version(&s, "held", &held, true).await, denied());
     set_hold(&s, "held", &held, false).await;
     delete_version(&s, "held", &held, false).await.unwrap();
 
@@ -712,14 +683,11 @@ async fn compliance_and_legal_hold_never_yield_and_governance_yields_to_the_bypa
     )
     .await
     .unwrap();
-    assert_eq!(
-        delete_version(&s, "gov", &gov, false).await,
-        Err(DENIED.into())
-    );
+    assert_eq!(delete_version(&s, "gov", &gov, false).await, denied());
     let shorter = retention(ObjectLockRetentionMode::Governance, in_days(1));
     assert_eq!(
         set_retention(&s, "gov", &gov, shorter.clone(), false).await,
-        Err(DENIED.into())
+        denied()
     );
     set_retention(&s, "gov", &gov, shorter, true).await.unwrap();
     delete_version(&s, "gov", &gov, true).await.unwrap();
@@ -917,17 +885,9 @@ async fn a_veeam_like_sequence() {
 /// a bucket it did not make, and gets it in one it did.
 #[tokio::test(flavor = "multi_thread")]
 async fn only_the_owner_or_an_administrator_bypasses_governance() {
-    let dir = tempfile::tempdir().unwrap();
-    let users_file = dir.path().join("users.toml");
-    std::fs::write(
-        &users_file,
+    let s = TestServer::start_with_users(
         "[[users]]\naccess_key = \"TEAMA\"\nsecret_key = \"team-a-secret\"\nbuckets = [\"shared-*\", \"team-a\"]\n",
     )
-    .unwrap();
-    let s = TestServer::start_with(|c| {
-        c.auth.keys = vec![format!("{ACCESS_KEY},{SECRET_KEY}").parse().unwrap()];
-        c.auth.users_file = Some(users_file.clone());
-    })
     .await;
     let user = client_for(s.addr, "TEAMA", "team-a-secret");
     let admin = &s.client;

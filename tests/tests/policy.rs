@@ -24,16 +24,8 @@ buckets = ["*"]
 
 /// A server with an administrator's key and the users ALICE and BOB, who may use every bucket
 /// (so that what a policy adds or takes away is all that is under test).
-async fn server() -> (TestServer, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let users_file = dir.path().join("users.toml");
-    std::fs::write(&users_file, USERS).unwrap();
-    let s = TestServer::start_with(|c| {
-        c.auth.keys = vec![format!("{ACCESS_KEY},{SECRET_KEY}").parse().unwrap()];
-        c.auth.users_file = Some(users_file.clone());
-    })
-    .await;
-    (s, dir)
+async fn server() -> TestServer {
+    TestServer::start_with_users(USERS).await
 }
 
 fn alice(s: &TestServer) -> Client {
@@ -88,7 +80,7 @@ const PUT: reqwest::Method = reqwest::Method::PUT;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_policy_comes_back_byte_for_byte_until_deleted() {
-    let (s, _users) = server().await;
+    let s = server().await;
     s.create_bucket("bkt").await;
     // Odd spacing, key order and escapes: what was sent is what comes back.
     let text = "{ \"Statement\" : [ {\"Resource\":\"arn:aws:s3:::bkt/*\",\n\t\"Action\":[\"s3:GetObject\"],\"Principal\":{\"AWS\":\"arn:aws:iam::000000000000:user/BOB\"},\"Effect\":\"Allow\",\"Sid\":\"caf\\u00e9 \u{e9}\"} ],\"Version\":\"2012-10-17\" }";
@@ -135,7 +127,7 @@ async fn a_policy_comes_back_byte_for_byte_until_deleted() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn what_cannot_be_evaluated_is_refused_as_malformed() {
-    let (s, _users) = server().await;
+    let s = server().await;
     s.create_bucket("bkt").await;
     let read = r#""Effect":"Allow","Principal":"*","Action":"s3:GetObject""#;
     let cases = [
@@ -234,7 +226,7 @@ async fn what_cannot_be_evaluated_is_refused_as_malformed() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn anonymous_requests_get_what_a_public_policy_grants_and_nothing_else() {
-    let (s, _users) = server().await;
+    let s = server().await;
     s.create_bucket("site").await;
     s.put("site", "public/index.html", b"hello".to_vec()).await;
     s.put("site", "private/secret", b"no".to_vec()).await;
@@ -301,7 +293,7 @@ async fn anonymous_requests_get_what_a_public_policy_grants_and_nothing_else() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_explicit_deny_beats_a_users_rights_but_not_an_administrators() {
-    let (s, _users) = server().await;
+    let s = server().await;
     s.create_bucket("bkt").await;
     s.put("bkt", "k", b"v".to_vec()).await;
     // ALICE by her ARN, BOB's reads of one prefix by access key.
@@ -387,7 +379,7 @@ async fn an_explicit_deny_beats_a_users_rights_but_not_an_administrators() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_owner_can_always_read_change_and_delete_its_policy() {
-    let (s, _users) = server().await;
+    let s = server().await;
     let a = alice(&s);
     a.create_bucket().bucket("alices").send().await.unwrap();
     a.put_object()
@@ -427,7 +419,7 @@ async fn the_owner_can_always_read_change_and_delete_its_policy() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn conditions_on_source_address_transport_prefix_and_headers() {
-    let (s, _users) = server().await;
+    let s = server().await;
     s.create_bucket("bkt").await;
     s.put("bkt", "docs/a", b"a".to_vec()).await;
     s.put("bkt", "img/b.png", b"b".to_vec()).await;
@@ -496,7 +488,7 @@ async fn conditions_on_source_address_transport_prefix_and_headers() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn conditions_on_tags_and_null() {
-    let (s, _users) = server().await;
+    let s = server().await;
     s.create_bucket("bkt").await;
     // Null: a write without a team tag is denied to users.
     put_policy(
@@ -541,7 +533,7 @@ async fn conditions_on_tags_and_null() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn policy_status_and_the_public_access_block() {
-    let (s, _users) = server().await;
+    let s = server().await;
     s.create_bucket("bkt").await;
     s.put("bkt", "k", b"v".to_vec()).await;
     let is_public = || async {
@@ -663,7 +655,7 @@ async fn policy_status_and_the_public_access_block() {
 async fn a_public_policy_never_bypasses_governance_retention() {
     use aws_sdk_s3::primitives::DateTime;
     use aws_sdk_s3::types::ObjectLockMode;
-    let (s, _users) = server().await;
+    let s = server().await;
     s.client
         .create_bucket()
         .bucket("locked")
@@ -702,20 +694,9 @@ async fn a_public_policy_never_bypasses_governance_retention() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn conditions_on_versions_numbers_dates_and_user_agents() {
-    use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
-    let (s, _users) = server().await;
+    let s = server().await;
     s.create_bucket("bkt").await;
-    s.client
-        .put_bucket_versioning()
-        .bucket("bkt")
-        .versioning_configuration(
-            VersioningConfiguration::builder()
-                .status(BucketVersioningStatus::Enabled)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    enable_versioning(&s.client, "bkt").await;
     s.put("bkt", "k", b"one".to_vec()).await;
     let v1 = s.head("bkt", "k").await.version_id().unwrap().to_string();
     s.put("bkt", "k", b"two".to_vec()).await;
@@ -768,7 +749,7 @@ async fn conditions_on_versions_numbers_dates_and_user_agents() {
 #[tokio::test(flavor = "multi_thread")]
 async fn form_uploads_are_judged_by_the_bucket_policy() {
     use crate::post_object::{form, BOUNDARY};
-    let (s, _users) = server().await;
+    let s = server().await;
     s.create_bucket("inbox").await;
     put_policy(
         &s.client,
@@ -809,7 +790,7 @@ async fn the_public_access_block_ignores_and_blocks_public_acls() {
     use aws_sdk_s3::types::{
         ObjectCannedAcl, ObjectOwnership, OwnershipControls, OwnershipControlsRule,
     };
-    let (s, _users) = server().await;
+    let s = server().await;
     s.create_bucket("acls").await;
     s.client
         .put_bucket_ownership_controls()

@@ -67,6 +67,14 @@ async fn unimplemented_subresources_never_change_data() {
         (reqwest::Method::PUT, "/empty?encryption"),
         (reqwest::Method::DELETE, "/empty?encryption"),
         (reqwest::Method::DELETE, "/empty?website"),
+        (reqwest::Method::POST, "/bkt/obj?select&select-type=2"),
+        (reqwest::Method::PUT, "/bkt/obj?renameObject"),
+        (reqwest::Method::POST, "/bkt/obj?restore"),
+        (reqwest::Method::PUT, "/bkt/obj?cachebust=1&torrent"),
+        (reqwest::Method::PUT, "/empty?notification"),
+        (reqwest::Method::PUT, "/empty?inventory&id=i"),
+        (reqwest::Method::PUT, "/empty?metrics&id=m"),
+        (reqwest::Method::GET, "/?session"),
     ];
     for (method, path) in cases {
         let r = http
@@ -91,6 +99,79 @@ async fn unimplemented_subresources_never_change_data() {
         assert!(ct.starts_with("application/xml"), "{method} {path}: {ct}");
         assert_unchanged(&s, &etag).await;
     }
+}
+
+/// S3 ignores a query name that is no sub-resource (a cache buster, a tracking tag): the
+/// request is the operation the rest of it names.
+#[tokio::test(flavor = "multi_thread")]
+async fn unknown_query_names_are_ignored() {
+    let (s, etag) = setup().await;
+    let http = http();
+    let r = http
+        .get(s.url("/bkt/obj?cachebust=1700000000&utm_source=x"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.headers().get("etag").and_then(|v| v.to_str().ok()),
+        Some(etag.as_str())
+    );
+    assert_eq!(r.bytes().await.unwrap(), &b"original content"[..]);
+
+    let r = http
+        .put(s.url("/bkt/fresh?v=2"))
+        .body("fresh content")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(s.get("bkt", "fresh").await, b"fresh content");
+
+    let r = http.get(s.url("/bkt?v=2&prefix=f")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let text = r.text().await.unwrap();
+    assert_eq!(xml_values(&text, "Key"), ["fresh"], "{text}");
+
+    // Query names are case-sensitive: `?ACL` is no ACL request but a read of the object.
+    let r = http.get(s.url("/bkt/obj?ACL")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.bytes().await.unwrap(), &b"original content"[..]);
+}
+
+/// The same through the SDK, signed: the unknown name is part of what was signed, and the
+/// request is still the GetObject or PutObject it names.
+#[tokio::test(flavor = "multi_thread")]
+async fn unknown_query_names_in_signed_requests_are_ignored() {
+    let s = TestServer::start_auth().await;
+    s.create_bucket("bkt").await;
+    let cache_bust = |req: &mut aws_sdk_s3::config::http::HttpRequest| {
+        let uri = req.uri().to_string();
+        let sep = if uri.contains('?') { '&' } else { '?' };
+        req.set_uri(format!("{uri}{sep}cachebust=1700000000"))
+            .expect("a valid URI");
+    };
+    s.client
+        .put_object()
+        .bucket("bkt")
+        .key("k")
+        .body(ByteStream::from_static(b"signed content"))
+        .customize()
+        .mutate_request(cache_bust)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{}", describe(&e)));
+    let out = s
+        .client
+        .get_object()
+        .bucket("bkt")
+        .key("k")
+        .customize()
+        .mutate_request(cache_bust)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{}", describe(&e)));
+    assert_eq!(body_of(out).await, b"signed content");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -16,6 +16,28 @@ pub(crate) fn http() -> reqwest::Client {
         .unwrap()
 }
 
+/// Asserts that a plain HTTP answer is an S3 error document with this status and code; returns
+/// the document, for what else a test reads of it.
+pub(crate) async fn expect_s3_error(r: reqwest::Response, status: u16, code: &str) -> String {
+    let got = r.status().as_u16();
+    let text = r.text().await.unwrap();
+    assert_eq!(
+        (got, super::xml::xml_value(&text, "Code").as_deref()),
+        (status, Some(code)),
+        "expected HTTP {status} {code}, got: {text}"
+    );
+    text
+}
+
+/// Asserts headers of a plain HTTP answer: each named one with its value, or absent for `None`.
+#[track_caller]
+pub(crate) fn expect_headers(r: &reqwest::Response, want: &[(&str, Option<&str>)]) {
+    for (name, value) in want {
+        let got = r.headers().get(*name).map(|v| v.to_str().unwrap());
+        assert_eq!(got, *value, "{name}, among {:?}", r.headers());
+    }
+}
+
 /// A response read off a raw socket.
 #[derive(Debug)]
 pub(crate) struct RawResponse {
@@ -37,6 +59,18 @@ impl RawResponse {
 
     pub(crate) fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// Asserts that the answer is an S3 error document with this status and code.
+    #[track_caller]
+    pub(crate) fn expect_error(&self, status: u16, code: &str) {
+        let text = self.text();
+        assert_eq!(
+            (self.status, super::xml::xml_value(&text, "Code").as_deref()),
+            (status, Some(code)),
+            "expected HTTP {status} {code}, got: {}\n{text}",
+            self.head
+        );
     }
 }
 

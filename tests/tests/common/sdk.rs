@@ -112,6 +112,30 @@ pub(crate) fn describe<E: ProvideErrorMetadata + std::fmt::Debug>(
     }
 }
 
+/// The keys of a listing's page, as answered.
+pub(crate) fn keys_of(contents: &[aws_sdk_s3::types::Object]) -> Vec<String> {
+    contents
+        .iter()
+        .map(|o| o.key().expect("an entry's Key").to_string())
+        .collect()
+}
+
+/// The common prefixes of a listing's page, as answered.
+pub(crate) fn prefixes_of(prefixes: &[aws_sdk_s3::types::CommonPrefix]) -> Vec<String> {
+    prefixes
+        .iter()
+        .map(|p| p.prefix().expect("a common prefix's Prefix").to_string())
+        .collect()
+}
+
+/// An SDK call's outcome as tests compare it: `Ok(())`, or the status and S3 code it was
+/// refused with.
+pub(crate) fn outcome<T, E: ProvideErrorMetadata>(
+    r: Result<T, SdkError<E, HttpResponse>>,
+) -> Result<(), (u16, String)> {
+    r.map(|_| ()).map_err(|e| status_and_code(&e))
+}
+
 /// Asserts that an SDK call failed with this status and S3 error code.
 #[track_caller]
 pub(crate) fn expect_error<T: std::fmt::Debug, E: ProvideErrorMetadata + std::fmt::Debug>(
@@ -131,6 +155,22 @@ pub(crate) fn expect_error<T: std::fmt::Debug, E: ProvideErrorMetadata + std::fm
             );
         }
     }
+}
+
+/// Turns versioning on in `bucket`, as `client`'s caller.
+pub(crate) async fn enable_versioning(client: &Client, bucket: &str) {
+    use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
+    client
+        .put_bucket_versioning()
+        .bucket(bucket)
+        .versioning_configuration(
+            VersioningConfiguration::builder()
+                .status(BucketVersioningStatus::Enabled)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("enabling versioning in {bucket}: {}", describe(&e)));
 }
 
 /// Asserts that an SDK call failed with this status (for HEAD, whose errors have no body).

@@ -16,7 +16,7 @@ use s3gate::{Config, Server};
 use tempfile::TempDir;
 
 use super::raw_http::http;
-use super::sdk::{body_of, client_for, describe, status_and_code};
+use super::sdk::{body_of, client_for, describe, keys_of, status_and_code};
 
 pub(crate) const ACCESS_KEY: &str = "AKIDTESTS3GATE";
 pub(crate) const SECRET_KEY: &str = "secret/key+for=tests";
@@ -30,6 +30,8 @@ pub(crate) struct TestServer {
     server: Option<Server>,
     access_key: String,
     secret_key: String,
+    /// The users file of [`Self::start_with_users`], kept for as long as the server may read it.
+    users_file: Option<tempfile::NamedTempFile>,
 }
 
 /// The configuration every test starts from: loopback, port 0, the given directory.
@@ -77,7 +79,22 @@ impl TestServer {
             server: Some(server),
             access_key,
             secret_key,
+            users_file: None,
         }
+    }
+
+    /// A server with the administrator's key (`ACCESS_KEY`/`SECRET_KEY`) and the users that
+    /// `users` declares (the text of a users file).
+    pub(crate) async fn start_with_users(users: &str) -> TestServer {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), users).unwrap();
+        let mut s = Self::start_with(|c| {
+            c.auth.keys = vec![format!("{ACCESS_KEY},{SECRET_KEY}").parse().unwrap()];
+            c.auth.users_file = Some(file.path().to_path_buf());
+        })
+        .await;
+        s.users_file = Some(file);
+        s
     }
 
     /// A server that requires SigV4 with `ACCESS_KEY`/`SECRET_KEY`.
@@ -293,7 +310,7 @@ impl TestServer {
                 .send()
                 .await
                 .unwrap_or_else(|e| panic!("list {bucket}: {}", describe(&e)));
-            keys.extend(out.contents().iter().map(|o| o.key().unwrap().to_string()));
+            keys.extend(keys_of(out.contents()));
             match out.next_continuation_token() {
                 Some(t) if out.is_truncated() == Some(true) => token = Some(t.to_string()),
                 _ => break,

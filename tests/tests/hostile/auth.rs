@@ -82,7 +82,7 @@ async fn a_plus_for_an_encoded_plus_breaks_the_signature() {
     let r = get(&s, &target, "").await;
     assert_eq!((r.status, r.header("content-type")), (200, Some("a+b")));
     let r = get(&s, &target.replace("a%2Bb", "a+b"), "").await;
-    assert_eq!((r.status, code(&r)), (403, "SignatureDoesNotMatch".into()));
+    r.expect_error(403, "SignatureDoesNotMatch");
 }
 
 /// SigV2 names only when a URL ends: one dated 2100 was good for 75 years. It is held to the
@@ -95,10 +95,7 @@ async fn presigned_urls_of_both_versions_live_at_most_the_configured_age() {
     let r = get(&s, &sigv2_presigned("bkt", "k", epoch_now() + 3600), "").await;
     assert_eq!((r.status, r.text().as_str()), (200, "body"));
     let r = get(&s, &sigv2_presigned("bkt", "k", 4_102_444_800), "").await;
-    assert_eq!(
-        (r.status, code(&r)),
-        (400, "AuthorizationQueryParametersError".into())
-    );
+    r.expect_error(400, "AuthorizationQueryParametersError");
     let r = get(&s, &sigv2_presigned("bkt", "k", epoch_now() - 10), "").await;
     assert_eq!(
         (r.status, code(&r)),
@@ -144,7 +141,7 @@ async fn a_presigned_url_dated_ahead_is_not_valid_yet() {
     )
     .await;
     let r = get(&s, &later, "").await;
-    assert_eq!((r.status, code(&r)), (403, "AccessDenied".into()));
+    r.expect_error(403, "AccessDenied");
     assert!(r.text().contains("not valid yet"), "{}", r.text());
     let skewed = presigned_get(
         &s,
