@@ -44,21 +44,38 @@ fn hmac256(key: &[u8], data: &str) -> Vec<u8> {
 /// The SigV4 fields of a form whose policy has `conditions` (JSON, without the brackets) and
 /// the credential fields, signed with `secret`, expiring at `expiration`.
 fn sigv4_fields(conditions: &str, secret: &str, expiration: &str) -> Vec<(String, String)> {
-    let date = "20261205";
-    let credential = format!("{ACCESS_KEY}/{date}/us-east-1/s3/aws4_request");
-    let amz_date = format!("{date}T000000Z");
+    sigv4_fields_by(ACCESS_KEY, secret, conditions, expiration)
+}
+
+/// The date a form's credential names.
+const SIGNING_DATE: &str = "20261205";
+
+/// The SigV4 signature of the (base64) policy `policy` by `secret` on [`SIGNING_DATE`].
+fn sigv4_signature(secret: &str, policy: &str) -> String {
+    let key = [SIGNING_DATE, "us-east-1", "s3", "aws4_request"]
+        .iter()
+        .fold(format!("AWS4{secret}").into_bytes(), |k, part| {
+            hmac256(&k, part)
+        });
+    hex::encode(hmac256(&key, policy))
+}
+
+/// [`sigv4_fields`] signed by the holder of another key.
+pub(crate) fn sigv4_fields_by(
+    access_key: &str,
+    secret: &str,
+    conditions: &str,
+    expiration: &str,
+) -> Vec<(String, String)> {
+    let credential = format!("{access_key}/{SIGNING_DATE}/us-east-1/s3/aws4_request");
+    let amz_date = format!("{SIGNING_DATE}T000000Z");
     let policy = format!(
         r#"{{"expiration": "{expiration}", "conditions": [{conditions},
             {{"x-amz-algorithm": "AWS4-HMAC-SHA256"}}, {{"x-amz-credential": "{credential}"}},
             {{"x-amz-date": "{amz_date}"}}]}}"#
     );
     let policy = b64(policy.as_bytes());
-    let key = [date, "us-east-1", "s3", "aws4_request"]
-        .iter()
-        .fold(format!("AWS4{secret}").into_bytes(), |k, part| {
-            hmac256(&k, part)
-        });
-    let signature = hex::encode(hmac256(&key, &policy));
+    let signature = sigv4_signature(secret, &policy);
     vec![
         ("policy".into(), policy),
         ("x-amz-algorithm".into(), "AWS4-HMAC-SHA256".into()),
@@ -467,4 +484,215 @@ async fn a_form_upload_takes_object_lock_fields_where_the_bucket_has_lock() {
     s.create_bucket("uploads").await;
     let resp = post(&s, "uploads", form(&fields, "f", b"kept")).await;
     assert_refused(&s, resp, 400, "InvalidRequest").await;
+}
+
+/// A form signed by a user with a root of its own is that user's upload: it lands in the root,
+/// judged by the root's bucket (its ownership controls, its policy, its CORS rules), and a form
+/// signed by anyone else never reaches a bucket that only the root holds.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_form_signed_by_a_user_with_a_root_lands_in_that_root_only() {
+    use aws_sdk_s3::types::{CorsConfiguration, CorsRule, ObjectOwnership};
+    let outside = tempfile::tempdir().unwrap();
+    let root = outside.path().join("tenant");
+    std::fs::create_dir_all(&root).unwrap();
+    let users_file = outside.path().join("users.toml");
+    std::fs::write(
+        &users_file,
+        format!(
+            "[[users]]\naccess_key = \"TENANT\"\nsecret_key = \"tenant-secret\"\nroot = {:?}\n\
+             [[users]]\naccess_key = \"OTHER\"\nsecret_key = \"other-secret\"\nbuckets = [\"*\"]\n",
+            root.display().to_string()
+        ),
+    )
+    .unwrap();
+    let s = TestServer::start_with(|c| {
+        c.auth.keys = vec![format!("{ACCESS_KEY},{SECRET_KEY}").parse().unwrap()];
+        c.auth.users_file = Some(users_file.clone());
+    })
+    .await;
+    let tenant = client_for(s.addr, "TENANT", "tenant-secret");
+    // "inbox" exists in the tenant's root only; "shared" on both sides, each its own.
+    tenant
+        .create_bucket()
+        .bucket("inbox")
+        .object_ownership(ObjectOwnership::ObjectWriter)
+        .send()
+        .await
+        .unwrap();
+    tenant
+        .create_bucket()
+        .bucket("shared")
+        .send()
+        .await
+        .unwrap();
+    s.create_bucket("shared").await;
+    let conditions = |bucket: &str| {
+        format!(
+            r#"{{"bucket": "{bucket}"}}, ["starts-with", "$key", ""], ["starts-with", "$acl", ""]"#
+        )
+    };
+    let by = |who: &str, secret: &str, bucket: &str| {
+        sigv4_fields_by(who, secret, &conditions(bucket), LATER)
+    };
+    let send = |bucket: &str, fields: Vec<(&str, &str)>, body: &[u8], origin: Option<&str>| {
+        let mut req = http()
+            .post(s.url(&format!("/{bucket}")))
+            .header(
+                "content-type",
+                format!("multipart/form-data; boundary={BOUNDARY}"),
+            )
+            .body(form(&fields, "f.txt", body));
+        if let Some(o) = origin {
+            req = req.header("origin", o);
+        }
+        req.send()
+    };
+
+    // The tenant's form goes into its root, with the ACL its bucket's ownership controls take
+    // (ObjectWriter there; the served directory's buckets enforce the owner's).
+    let signed = by("TENANT", "tenant-secret", "inbox");
+    let extra = [("key", "docs/a.txt"), ("acl", "public-read")];
+    let resp = send("inbox", fields_of(&extra, &signed), b"tenant's", None)
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 204, "{:?}", resp.text().await);
+    assert_eq!(
+        std::fs::read(root.join("inbox/docs/a.txt")).unwrap(),
+        b"tenant's"
+    );
+    let acl = tenant
+        .get_object_acl()
+        .bucket("inbox")
+        .key("docs/a.txt")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        acl.grants().iter().any(|g| g
+            .grantee()
+            .and_then(|g| g.uri())
+            .is_some_and(|u| u.ends_with("/AllUsers"))),
+        "{acl:?}"
+    );
+    assert!(!s.root().join("inbox").exists());
+
+    // Anyone else names a bucket of the served directory: "inbox" is none there.
+    let admin = by(ACCESS_KEY, SECRET_KEY, "inbox");
+    let other = by("OTHER", "other-secret", "inbox");
+    let key = [("key", "docs/b.txt"), ("acl", "private")];
+    for fields in [
+        fields_of(&key, &admin),
+        fields_of(&key, &other),
+        vec![key[0]],
+    ] {
+        let resp = send("inbox", fields, b"intruder", None).await.unwrap();
+        assert_eq!(resp.status().as_u16(), 404);
+        let body = resp.text().await.unwrap();
+        assert_eq!(xml_value(&body, "Code").as_deref(), Some("NoSuchBucket"));
+    }
+    assert_eq!(files_under(&root.join("inbox")), ["docs/a.txt"]);
+
+    // One name, two buckets: each signer's form goes to its own.
+    let key = [("key", "k"), ("acl", "private")];
+    let resp = send(
+        "shared",
+        fields_of(&key, &by("TENANT", "tenant-secret", "shared")),
+        b"in the root",
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(resp.status().as_u16(), 204);
+    let resp = send(
+        "shared",
+        fields_of(&key, &by(ACCESS_KEY, SECRET_KEY, "shared")),
+        b"served",
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(resp.status().as_u16(), 204);
+    assert_eq!(
+        std::fs::read(root.join("shared/k")).unwrap(),
+        b"in the root"
+    );
+    assert_eq!(s.get("shared", "k").await, b"served");
+
+    // The root's bucket policy judges the tenant's form as it judges its PUTs.
+    tenant
+        .put_bucket_policy()
+        .bucket("inbox")
+        .policy(
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Principal":"*","Action":"s3:PutObject","Resource":"arn:aws:s3:::inbox/locked/*"}]}"#,
+        )
+        .send()
+        .await
+        .unwrap();
+    let key = [("key", "locked/x"), ("acl", "private")];
+    let resp = send("inbox", fields_of(&key, &signed), b"refused", None)
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 403);
+    assert_eq!(
+        xml_value(&resp.text().await.unwrap(), "Code").as_deref(),
+        Some("AccessDenied")
+    );
+    assert!(!root.join("inbox/locked").exists());
+
+    // The answer to a browser carries what the root's bucket grants its origin.
+    tenant
+        .put_bucket_cors()
+        .bucket("inbox")
+        .cors_configuration(
+            CorsConfiguration::builder()
+                .cors_rules(
+                    CorsRule::builder()
+                        .allowed_origins("https://app.example")
+                        .allowed_methods("POST")
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let key = [("key", "docs/c.txt"), ("acl", "private")];
+    let resp = send(
+        "inbox",
+        fields_of(&key, &signed),
+        b"from a page",
+        Some("https://app.example"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(resp.status().as_u16(), 204);
+    assert_eq!(
+        resp.headers()
+            .get("access-control-allow-origin")
+            .and_then(|v| v.to_str().ok()),
+        Some("https://app.example")
+    );
+
+    // A key that would climb out of a folder stays inside the root.
+    let key = [("key", "../../../escape"), ("acl", "private")];
+    let resp = send("inbox", fields_of(&key, &signed), b"climber", None)
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 204);
+    let got = tenant
+        .get_object()
+        .bucket("inbox")
+        .key("../../../escape")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(body_of(got).await, b"climber");
+    let beside: Vec<String> = files_under(outside.path())
+        .into_iter()
+        .filter(|f| !f.starts_with("tenant/"))
+        .collect();
+    assert_eq!(beside, ["users.toml"], "nothing written beside the root");
+    assert!(files_under(s.root()).iter().all(|f| !f.contains("escape")));
 }
