@@ -305,15 +305,30 @@ fn verify_signature<'f>(keys: &Keys, fields: &'f Fields, policy_b64: &str) -> S3
             "The request signature we calculated does not match the signature you provided.",
         )
     };
-    if let Some(sig) = fields.get("x-amz-signature") {
-        if fields.get("x-amz-algorithm") != Some("AWS4-HMAC-SHA256") {
-            return Err(S3Error::invalid_argument(
-                "x-amz-algorithm must be AWS4-HMAC-SHA256",
-            ));
+    // A field the signature needs and the form lacks, named as S3 names it.
+    let missing = |name: &str| {
+        S3Error::invalid_argument(format!(
+            "Bucket POST must contain a field named '{name}'.  If it is specified, please check the order of the fields."
+        ))
+    };
+    // A form naming any of SigV4's fields is signed with SigV4; any other, with SigV2.
+    let v4 = ["x-amz-signature", "x-amz-algorithm", "x-amz-credential"];
+    if v4.iter().any(|n| fields.get(n).is_some()) {
+        match fields.get("x-amz-algorithm") {
+            Some("AWS4-HMAC-SHA256") => {}
+            Some(_) => {
+                return Err(S3Error::invalid_argument(
+                    "x-amz-algorithm must be AWS4-HMAC-SHA256",
+                ))
+            }
+            None => return Err(missing("x-amz-algorithm")),
         }
         let credential = fields
             .get("x-amz-credential")
-            .ok_or_else(|| S3Error::invalid_argument("x-amz-credential is missing"))?;
+            .ok_or_else(|| missing("x-amz-credential"))?;
+        let sig = fields
+            .get("x-amz-signature")
+            .ok_or_else(|| missing("x-amz-signature"))?;
         let parts: Vec<&str> = credential.split('/').collect();
         let [ak, date, region, service, "aws4_request"] = parts.as_slice() else {
             return Err(S3Error::invalid_argument(format!(
@@ -327,19 +342,20 @@ fn verify_signature<'f>(keys: &Keys, fields: &'f Fields, policy_b64: &str) -> S3
             false => Err(mismatch()),
         };
     }
-    if let (Some(sig), Some(ak)) = (fields.get("signature"), fields.get("awsaccesskeyid")) {
-        let mut mac = Hmac::<Sha1>::new_from_slice(secret_of(ak)?.as_bytes())
-            .map_err(|_| S3Error::internal("HMAC key"))?;
-        mac.update(policy_b64.as_bytes());
-        let want = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
-        return match bool::from(want.as_bytes().ct_eq(sig.as_bytes())) {
-            true => Ok(ak),
-            false => Err(mismatch()),
-        };
+    let ak = fields
+        .get("awsaccesskeyid")
+        .ok_or_else(|| missing("AWSAccessKeyId"))?;
+    let sig = fields
+        .get("signature")
+        .ok_or_else(|| missing("Signature"))?;
+    let mut mac = Hmac::<Sha1>::new_from_slice(secret_of(ak)?.as_bytes())
+        .map_err(|_| S3Error::internal("HMAC key"))?;
+    mac.update(policy_b64.as_bytes());
+    let want = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
+    match bool::from(want.as_bytes().ct_eq(sig.as_bytes())) {
+        true => Ok(ak),
+        false => Err(mismatch()),
     }
-    Err(S3Error::access_denied(
-        "Access Denied: the form's policy is not signed",
-    ))
 }
 
 /// One condition of a policy.

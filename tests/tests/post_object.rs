@@ -696,3 +696,408 @@ async fn a_form_signed_by_a_user_with_a_root_lands_in_that_root_only() {
     assert_eq!(beside, ["users.toml"], "nothing written beside the root");
     assert!(files_under(s.root()).iter().all(|f| !f.contains("escape")));
 }
+
+/// A form's fields, in order.
+type FormFields = Vec<(String, String)>;
+
+/// One forged form: what changed, its fields, its file, the bucket it is posted to, and the
+/// status and code it must be answered.
+type Forgery<'a> = (&'a str, FormFields, &'a [u8], &'a str, (u16, &'a str));
+
+/// A form's fields with `name` set to `value` (added if absent), or removed (`None`).
+fn changed(fields: &[(String, String)], name: &str, value: Option<&str>) -> FormFields {
+    let mut out: FormFields = fields
+        .iter()
+        .filter(|(k, _)| k != name || value.is_some())
+        .cloned()
+        .collect();
+    match (out.iter_mut().find(|(k, _)| k == name), value) {
+        (Some(f), Some(v)) => f.1 = v.to_string(),
+        (None, Some(v)) => out.push((name.to_string(), v.to_string())),
+        _ => {}
+    }
+    out
+}
+
+/// `v` with its character at `at` changed to another digit, which base64 and hex (in either
+/// case) both read as another value.
+fn flip_at(v: &str, at: usize) -> String {
+    let mut b = v.as_bytes().to_vec();
+    b[at] = if b[at] == b'0' { b'1' } else { b'0' };
+    String::from_utf8(b).unwrap()
+}
+
+/// Forgery of browser forms: a form signed as a page would get it (SigV4, then SigV2) is sent
+/// once per change of a signed or policy-relevant piece — the policy's bytes, the signature,
+/// each part of the credential, the date, the algorithm, a field removed — and once per
+/// condition of its policy broken under a valid signature (key prefix, sizes, bucket, a field's
+/// value, a field no condition covers, expiration, a policy S3 would not take). Each is refused
+/// with S3's status and code and stores nothing; the unchanged forms are then taken.
+#[tokio::test(flavor = "multi_thread")]
+async fn every_change_to_a_signed_form_is_refused_and_stores_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let users_file = dir.path().join("users.toml");
+    std::fs::write(
+        &users_file,
+        "[[users]]\naccess_key = \"OTHER\"\nsecret_key = \"other-secret\"\nbuckets = [\"*\"]\n",
+    )
+    .unwrap();
+    let s = TestServer::start_with(|c| {
+        c.auth.keys = vec![format!("{ACCESS_KEY},{SECRET_KEY}").parse().unwrap()];
+        c.auth.users_file = Some(users_file.clone());
+    })
+    .await;
+    s.create_bucket("uploads").await;
+    s.create_bucket("elsewhere").await;
+    let conditions = r#"{"bucket": "uploads"}, ["starts-with", "$key", "in/"],
+        ["content-length-range", 5, 10], ["eq", "$Content-Type", "text/plain"]"#;
+    let page = [("key", "in/x"), ("Content-Type", "text/plain")];
+    let with_page = |signed: &[(String, String)]| -> FormFields {
+        page.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .chain(signed.iter().cloned())
+            .collect()
+    };
+    let v4 = with_page(&sigv4_fields(conditions, SECRET_KEY, LATER));
+    let field = |fields: &[(String, String)], name: &str| -> String {
+        fields.iter().find(|(k, _)| k == name).unwrap().1.clone()
+    };
+    let policy = field(&v4, "policy");
+    let credential = field(&v4, "x-amz-credential");
+    let signature = field(&v4, "x-amz-signature");
+    // A policy document of our own choosing, validly signed.
+    let signed_doc = |doc: &str| {
+        let p = b64(doc.as_bytes());
+        let sig = sigv4_signature(SECRET_KEY, &p);
+        changed(
+            &changed(&v4, "policy", Some(&p)),
+            "x-amz-signature",
+            Some(&sig),
+        )
+    };
+    let decoded = String::from_utf8(
+        base64::engine::general_purpose::STANDARD
+            .decode(&policy)
+            .unwrap(),
+    )
+    .unwrap();
+    let widened = b64(decoded.replace(r#""in/""#, r#""""#).as_bytes());
+    assert_ne!(widened, policy);
+
+    let v2_policy =
+        b64(format!(r#"{{"expiration": "{LATER}", "conditions": [{conditions}]}}"#).as_bytes());
+    let v2_signature = |secret: &str, p: &str| {
+        let mut m = Hmac::<sha1::Sha1>::new_from_slice(secret.as_bytes()).unwrap();
+        m.update(p.as_bytes());
+        b64(&m.finalize().into_bytes())
+    };
+    let v2 = with_page(&[
+        ("AWSAccessKeyId".to_string(), ACCESS_KEY.to_string()),
+        ("policy".to_string(), v2_policy.clone()),
+        (
+            "signature".to_string(),
+            v2_signature(SECRET_KEY, &v2_policy),
+        ),
+    ]);
+    let v2_sig = field(&v2, "signature");
+
+    const FILE: &[u8] = b"123456";
+    let denied = (403, "AccessDenied");
+    let mismatch = (403, "SignatureDoesNotMatch");
+    let bad_argument = (400, "InvalidArgument");
+    let bad_policy = (400, "InvalidPolicyDocument");
+    let cred = |from: &str, to: &str| credential.replacen(from, to, 1);
+    let cases: Vec<Forgery> = vec![
+        // SigV4: what the signature covers.
+        (
+            "policy, one character",
+            changed(&v4, "policy", Some(&flip_at(&policy, 20))),
+            FILE,
+            "uploads",
+            mismatch,
+        ),
+        (
+            "policy widened, signature kept",
+            changed(&v4, "policy", Some(&widened)),
+            FILE,
+            "uploads",
+            mismatch,
+        ),
+        (
+            "signature, last digit",
+            changed(
+                &v4,
+                "x-amz-signature",
+                Some(&flip_at(&signature, signature.len() - 1)),
+            ),
+            FILE,
+            "uploads",
+            mismatch,
+        ),
+        (
+            "signed with another secret",
+            changed(
+                &v4,
+                "x-amz-signature",
+                Some(&sigv4_signature("not-the-secret", &policy)),
+            ),
+            FILE,
+            "uploads",
+            mismatch,
+        ),
+        (
+            "credential, unknown key",
+            changed(&v4, "x-amz-credential", Some(&cred(ACCESS_KEY, "NOBODY"))),
+            FILE,
+            "uploads",
+            (403, "InvalidAccessKeyId"),
+        ),
+        (
+            "credential, another user's key",
+            changed(&v4, "x-amz-credential", Some(&cred(ACCESS_KEY, "OTHER"))),
+            FILE,
+            "uploads",
+            mismatch,
+        ),
+        (
+            "credential, another date",
+            changed(
+                &v4,
+                "x-amz-credential",
+                Some(&cred(SIGNING_DATE, "20261206")),
+            ),
+            FILE,
+            "uploads",
+            mismatch,
+        ),
+        (
+            "credential, another region",
+            changed(
+                &v4,
+                "x-amz-credential",
+                Some(&cred("us-east-1", "eu-west-1")),
+            ),
+            FILE,
+            "uploads",
+            mismatch,
+        ),
+        (
+            "credential, another service",
+            changed(&v4, "x-amz-credential", Some(&cred("/s3/", "/sts/"))),
+            FILE,
+            "uploads",
+            mismatch,
+        ),
+        (
+            "credential without its terminator",
+            changed(&v4, "x-amz-credential", Some(&cred("/aws4_request", ""))),
+            FILE,
+            "uploads",
+            bad_argument,
+        ),
+        // The date is not in the signature; the policy names it.
+        (
+            "date",
+            changed(&v4, "x-amz-date", Some("20261205T000001Z")),
+            FILE,
+            "uploads",
+            denied,
+        ),
+        (
+            "algorithm",
+            changed(&v4, "x-amz-algorithm", Some("AWS4-HMAC-SHA1")),
+            FILE,
+            "uploads",
+            bad_argument,
+        ),
+        (
+            "algorithm removed",
+            changed(&v4, "x-amz-algorithm", None),
+            FILE,
+            "uploads",
+            bad_argument,
+        ),
+        (
+            "credential removed",
+            changed(&v4, "x-amz-credential", None),
+            FILE,
+            "uploads",
+            bad_argument,
+        ),
+        (
+            "signature removed",
+            changed(&v4, "x-amz-signature", None),
+            FILE,
+            "uploads",
+            bad_argument,
+        ),
+        // Without its policy the form is anonymous, and the bucket is private.
+        (
+            "policy removed",
+            changed(&v4, "policy", None),
+            FILE,
+            "uploads",
+            denied,
+        ),
+        // Validly signed, outside what the policy allows.
+        (
+            "key outside the prefix",
+            changed(&v4, "key", Some("out/x")),
+            FILE,
+            "uploads",
+            denied,
+        ),
+        (
+            "file above the range",
+            v4.clone(),
+            &[7; 11],
+            "uploads",
+            (400, "EntityTooLarge"),
+        ),
+        (
+            "file below the range",
+            v4.clone(),
+            b"1234",
+            "uploads",
+            (400, "EntityTooSmall"),
+        ),
+        ("another bucket", v4.clone(), FILE, "elsewhere", denied),
+        (
+            "a field's value",
+            changed(&v4, "Content-Type", Some("text/html")),
+            FILE,
+            "uploads",
+            denied,
+        ),
+        (
+            "a field no condition covers",
+            changed(&v4, "x-amz-meta-extra", Some("1")),
+            FILE,
+            "uploads",
+            denied,
+        ),
+        (
+            "expired",
+            with_page(&sigv4_fields(
+                conditions,
+                SECRET_KEY,
+                "2001-01-01T00:00:00Z",
+            )),
+            FILE,
+            "uploads",
+            denied,
+        ),
+        // Validly signed policies S3 would not take.
+        (
+            "no bucket condition",
+            signed_doc(&decoded.replace(r#"{"bucket": "uploads"},"#, "")),
+            FILE,
+            "uploads",
+            bad_policy,
+        ),
+        (
+            "no expiration",
+            signed_doc(&decoded.replace(&format!(r#""expiration": "{LATER}","#), "")),
+            FILE,
+            "uploads",
+            bad_policy,
+        ),
+        (
+            "an unknown operator",
+            signed_doc(&decoded.replace("starts-with", "ends-with")),
+            FILE,
+            "uploads",
+            bad_policy,
+        ),
+        (
+            "not JSON",
+            signed_doc(&decoded.replace('{', "(")),
+            FILE,
+            "uploads",
+            bad_policy,
+        ),
+        // SigV2.
+        (
+            "SigV2 policy, one character",
+            changed(&v2, "policy", Some(&flip_at(&v2_policy, 20))),
+            FILE,
+            "uploads",
+            mismatch,
+        ),
+        (
+            "SigV2 signature, one character",
+            changed(&v2, "signature", Some(&flip_at(&v2_sig, 3))),
+            FILE,
+            "uploads",
+            mismatch,
+        ),
+        (
+            "SigV2 unknown key",
+            changed(&v2, "AWSAccessKeyId", Some("NOBODY")),
+            FILE,
+            "uploads",
+            (403, "InvalidAccessKeyId"),
+        ),
+        (
+            "SigV2 another user's key",
+            changed(&v2, "AWSAccessKeyId", Some("OTHER")),
+            FILE,
+            "uploads",
+            mismatch,
+        ),
+        (
+            "SigV2 signed with another secret",
+            changed(
+                &v2,
+                "signature",
+                Some(&v2_signature("not-the-secret", &v2_policy)),
+            ),
+            FILE,
+            "uploads",
+            mismatch,
+        ),
+        (
+            "SigV2 signature removed",
+            changed(&v2, "signature", None),
+            FILE,
+            "uploads",
+            bad_argument,
+        ),
+        (
+            "SigV2 key removed",
+            changed(&v2, "AWSAccessKeyId", None),
+            FILE,
+            "uploads",
+            bad_argument,
+        ),
+    ];
+    for (what, fields, file, bucket, (status, code)) in &cases {
+        let fields: Vec<(&str, &str)> = fields
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let resp = post(&s, bucket, form(&fields, "f", file)).await;
+        let got = resp.status().as_u16();
+        let body = resp.text().await.unwrap();
+        assert_eq!(
+            (got, xml_value(&body, "Code").as_deref()),
+            (*status, Some(*code)),
+            "{what}: {body}"
+        );
+        for b in ["uploads", "elsewhere"] {
+            assert!(s.list_keys(b).await.is_empty(), "{what} stored something");
+        }
+    }
+    // The forms as signed are taken.
+    for (fields, key) in [(v4, "in/x"), (changed(&v2, "key", Some("in/y")), "in/y")] {
+        let fields: Vec<(&str, &str)> = fields
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let resp = post(&s, "uploads", form(&fields, "f", FILE)).await;
+        assert_eq!(resp.status().as_u16(), 204, "{:?}", resp.text().await);
+        assert_eq!(s.get("uploads", key).await, FILE);
+    }
+    assert_eq!(s.list_keys("uploads").await, ["in/x", "in/y"]);
+    assert!(s.list_keys("elsewhere").await.is_empty());
+}
