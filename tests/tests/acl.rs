@@ -376,6 +376,16 @@ async fn bucket_policies_and_acls_crossed() {
     }
     // Administrators' keys stand above every policy.
     s.s.get("deny-private", "k").await;
+    // With ACLs disabled, the object's ACL reads as what holds: its bucket owner's full control.
+    let acl = s
+        .alice
+        .get_object_acl()
+        .bucket("silent-enforced")
+        .key("k")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(grants_of(acl.grants()), pairs(&[("a11ce", "FULL_CONTROL")]));
 }
 
 fn grants_of(out: &[Grant]) -> Vec<(String, String)> {
