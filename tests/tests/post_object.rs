@@ -1,6 +1,7 @@
 //! Browser uploads (POST Object): `multipart/form-data` forms whose policy is signed with SigV4
 //! or SigV2, as a web page built by an SDK's presigned POST sends them. A form its policy does
-//! not allow is refused and stores nothing.
+//! not allow, or changed in any piece its signature or policy covers, is refused and stores
+//! nothing. A form signed by a user with a root of its own is stored in that root.
 
 use base64::Engine;
 use hmac::{Hmac, Mac};
