@@ -291,9 +291,10 @@ pub(crate) async fn decide(
 }
 
 /// May the caller do `want` with an object? Its owner may; the bucket's owner may unless
-/// another account wrote it under `ObjectWriter`; else its ACL decides. A missing object is
-/// answered by what the caller may know of the bucket: `NoSuchKey` to those who may list it,
-/// `AccessDenied` to the others, as S3.
+/// another account wrote it under `ObjectWriter`; else its ACL decides, unless the bucket's
+/// ACLs are disabled (`BucketOwnerEnforced`). A missing object is answered by what the caller
+/// may know of the bucket: `NoSuchKey` to those who may list it, `AccessDenied` to the others,
+/// as S3.
 async fn object(
     caller: &Caller,
     bucket: &str,
@@ -303,17 +304,19 @@ async fn object(
     facts: &impl Facts,
 ) -> S3Result<bool> {
     let record = facts.bucket(bucket).await?;
-    let enforced = record.ownership == ObjectOwnership::BucketOwnerEnforced;
-    if enforced && full_use(caller, bucket, &record) {
-        return Ok(true);
+    // With ACLs disabled the bucket's owner has every object and no ACL grants anything, not
+    // even what an object's ACL kept from before the bucket turned to BucketOwnerEnforced (its
+    // own ACL can then only be the owner's).
+    if record.ownership == ObjectOwnership::BucketOwnerEnforced {
+        return Ok(full_use(caller, bucket, &record));
     }
     let Some(acl) = facts.object_acl(bucket, key, version).await? else {
         return Ok(full_use(caller, bucket, &record)
             || grants(record.acl.as_ref(), &record, caller, Permission::Read));
     };
     let written_by_another = match (&acl, caller) {
-        (Some(acl), Caller::User { key, .. }) if !enforced && acl.owner == *key => return Ok(true),
-        (Some(acl), _) => !enforced && record.owner.as_deref() != Some(acl.owner.as_str()),
+        (Some(acl), Caller::User { key, .. }) if acl.owner == *key => return Ok(true),
+        (Some(acl), _) => record.owner.as_deref() != Some(acl.owner.as_str()),
         _ => false,
     };
     if !written_by_another && full_use(caller, bucket, &record) {
@@ -330,7 +333,7 @@ mod tests {
 
     /// Buckets and objects held in memory: `alice` owns `pub` (public-read, ObjectWriter, with
     /// object `k` public-read and `mine` written by `bob`), `priv` (private) and `enf`
-    /// (BucketOwnerEnforced).
+    /// (BucketOwnerEnforced, with `kept`, public-read from before ACLs were disabled).
     struct Fake;
 
     fn all_users(p: Permission) -> Grant {
@@ -369,6 +372,10 @@ mod tests {
         ) -> S3Result<Option<Option<Acl>>> {
             Ok(match (bucket, key) {
                 ("pub", "k") => Some(Some(Acl {
+                    owner: "alice".into(),
+                    grants: vec![all_users(Permission::Read)],
+                })),
+                ("pub" | "enf", "kept") => Some(Some(Acl {
                     owner: "alice".into(),
                     grants: vec![all_users(Permission::Read)],
                 })),
@@ -424,7 +431,7 @@ mod tests {
         let anon = Caller::Anonymous;
         let list = Op::HeadBucket;
         let denied = || Err("AccessDenied".to_string());
-        let cases: [Case; 17] = [
+        let cases: [Case; 20] = [
             (&alice, Op::PutObject, "priv", "x", Ok(())),
             (&alice, Op::DeleteBucket, "priv", "", Ok(())),
             (&bob, Op::PutObject, "priv", "x", denied()),
@@ -444,6 +451,10 @@ mod tests {
             (&reader, Op::PutObject, "priv", "x", denied()),
             (&anon, Op::CreateBucket, "new", "", denied()),
             (&Caller::Admin, Op::DeleteBucket, "enf", "", Ok(())),
+            // ACLs disabled: what an object's ACL kept grants nothing; the owner has it all.
+            (&anon, get(None), "pub", "kept", Ok(())),
+            (&anon, get(None), "enf", "kept", denied()),
+            (&alice, get(None), "enf", "kept", Ok(())),
         ];
         for (caller, op, bucket, key, want) in cases {
             let got = verdict(caller, &op, bucket, key).await;

@@ -443,10 +443,12 @@ async fn object_acl(ctx: &Ctx, version: Option<&str>) -> S3Result<Option<Acl>> {
     Ok(info.attrs.acl)
 }
 
-/// GetObjectAcl.
+/// GetObjectAcl. With ACLs disabled (`BucketOwnerEnforced`) every object is the bucket
+/// owner's with full control, whatever ACL it kept from before, which grants nothing then.
 pub(crate) async fn object(ctx: &Ctx, version: Option<&str>) -> S3Result<HttpResponse> {
     let acl = object_acl(ctx, version).await?;
     let record = ctx.bucket_record().await?;
+    let acl = acl.filter(|_| record.ownership != ObjectOwnership::BucketOwnerEnforced);
     let owner = acl.as_ref().map_or(owner_key(record), |a| a.owner.as_str());
     answer(ctx, Some(owner).filter(|o| !o.is_empty()), acl.as_ref())
 }

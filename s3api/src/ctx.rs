@@ -107,6 +107,15 @@ impl Ctx {
         }
     }
 
+    /// A form upload, once its policy's signer is known (it carries no S3 signature): from then
+    /// on the request is that caller's, served from what the caller is served from (its own
+    /// root, for a user with one), its bucket's record read there.
+    pub(crate) fn signed_by(&mut self, access_key: &str, vfs: Arc<Vfs>) {
+        self.auth.access_key = Some(access_key.to_string());
+        self.vfs = vfs;
+        self.record = tokio::sync::OnceCell::new();
+    }
+
     /// The bucket's record (its configuration), read once per request.
     pub(crate) async fn bucket_record(&self) -> S3Result<&BucketRecord> {
         Ok(self

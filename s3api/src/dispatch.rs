@@ -322,7 +322,9 @@ pub(crate) async fn dispatch(
     intake.settle(resp, in_flight)
 }
 
-async fn handle(op: Op, ctx: &Ctx, payload: Lent) -> S3Result<HttpResponse> {
+/// The handler of each operation. A form upload learns who sends it from its body, and is
+/// served as that caller from then on ([`Ctx::signed_by`]), hence the context is lent mutably.
+async fn handle(op: Op, ctx: &mut Ctx, payload: Lent) -> S3Result<HttpResponse> {
     match op {
         Op::ListBuckets {
             prefix,

@@ -10,6 +10,10 @@
 //! covered by one — a field no condition mentions refuses the upload. `content-length-range` is
 //! enforced while the file streams: an upload outside it is never published. A server with no
 //! keys takes forms without a policy, as it takes every request.
+//!
+//! The policy's signer is the form's caller: once it is known, the request is served from what
+//! that caller is served from (a user's own root, if it has one) and decided as any request
+//! (`access::decide`, with the bucket's policy), a PutObject of the form's key.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -68,8 +72,7 @@ impl Fields {
 }
 
 /// POST Object.
-pub(crate) async fn post(ctx: &Ctx, payload: Lent) -> S3Result<HttpResponse> {
-    ctx.vfs().head_bucket(&ctx.bucket).await?;
+pub(crate) async fn post(ctx: &mut Ctx, payload: Lent) -> S3Result<HttpResponse> {
     let body = ctx.body(payload)?.map(|r| r.map_err(carry));
     let mut form = actix_multipart::Multipart::new(ctx.req.headers(), body);
     let mut fields = Vec::new();
@@ -110,7 +113,17 @@ pub(crate) async fn post(ctx: &Ctx, payload: Lent) -> S3Result<HttpResponse> {
         fields.push((name, value));
     };
     let fields = Fields(fields);
-    let (range, signer) = authorize(ctx, &fields)?;
+    let signer = signer(ctx, &fields)?;
+    // The form reached the served remote before its signer was known: from here on it is the
+    // signer's request, served from the signer's own root if it has one, so that a bucket of
+    // one root is never looked up (nor written) in another. An anonymous form stays with the
+    // served remote, as every anonymous request does.
+    if let Some(signer) = signer {
+        let vfs = ctx.state.vfs_for(&*ctx.state.keys()?, Some(signer))?;
+        ctx.signed_by(signer, vfs);
+    }
+    ctx.vfs().head_bucket(&ctx.bucket).await?;
+    let range = allowed_sizes(ctx, &fields)?;
     refuse_unsupported(&fields)?;
     let filename = file
         .content_disposition()
@@ -125,12 +138,6 @@ pub(crate) async fn post(ctx: &Ctx, payload: Lent) -> S3Result<HttpResponse> {
     // caller: a form upload is a PutObject of its key.
     // So is it to the bucket's policy.
     let caller = access::Caller::of(&*ctx.state.keys()?, signer);
-    // The form reached the served remote before its signer was known.
-    if signer.is_some_and(|k| ctx.state.keys().is_ok_and(|keys| keys.root_of(k).is_some())) {
-        return Err(S3Error::not_implemented(
-            "Form uploads signed by a user with a root of its own are not served",
-        ));
-    }
     let read_only = ctx.state.config.server.read_only;
     let index = access::Index::new(ctx.vfs(), &ctx.bucket);
     let asked = policy::Asked {
@@ -263,19 +270,24 @@ fn respond(ctx: &Ctx, fields: &Fields, key: &str, info: &ObjectInfo) -> S3Result
 /// The sizes `content-length-range` allows, inclusive.
 type SizeRange = Option<(u64, u64)>;
 
-/// Checks the form's signature and policy; the size range the policy allows, and who signed
-/// it (`None`: anonymous, a form without a policy or any form on a server without keys).
-fn authorize<'f>(ctx: &Ctx, fields: &'f Fields) -> S3Result<(SizeRange, Option<&'f str>)> {
+/// Who signed the form's policy, its signature checked (`None`: anonymous, a form without a
+/// policy or any form on a server without keys).
+fn signer<'f>(ctx: &Ctx, fields: &'f Fields) -> S3Result<Option<&'f str>> {
     let keys = ctx.state.keys()?;
-    let Some(policy_b64) = fields.get("policy") else {
-        return Ok((None, None));
-    };
-    let signer = match keys.anonymous() {
-        true => None,
-        false => Some(verify_signature(&keys, fields, policy_b64)?),
-    };
-    let policy = Policy::parse(policy_b64)?;
-    Ok((policy.check(&ctx.bucket, fields)?, signer))
+    match fields.get("policy") {
+        Some(policy_b64) if !keys.anonymous() => {
+            verify_signature(&keys, fields, policy_b64).map(Some)
+        }
+        _ => Ok(None),
+    }
+}
+
+/// Checks the form against its policy; the size range the policy allows.
+fn allowed_sizes(ctx: &Ctx, fields: &Fields) -> S3Result<SizeRange> {
+    match fields.get("policy") {
+        Some(policy_b64) => Policy::parse(policy_b64)?.check(&ctx.bucket, fields),
+        None => Ok(None),
+    }
 }
 
 /// The policy's signature: SigV4 (`x-amz-signature`) or SigV2 (`signature`); the access key
@@ -293,15 +305,30 @@ fn verify_signature<'f>(keys: &Keys, fields: &'f Fields, policy_b64: &str) -> S3
             "The request signature we calculated does not match the signature you provided.",
         )
     };
-    if let Some(sig) = fields.get("x-amz-signature") {
-        if fields.get("x-amz-algorithm") != Some("AWS4-HMAC-SHA256") {
-            return Err(S3Error::invalid_argument(
-                "x-amz-algorithm must be AWS4-HMAC-SHA256",
-            ));
+    // A field the signature needs and the form lacks, named as S3 names it.
+    let missing = |name: &str| {
+        S3Error::invalid_argument(format!(
+            "Bucket POST must contain a field named '{name}'.  If it is specified, please check the order of the fields."
+        ))
+    };
+    // A form naming any of SigV4's fields is signed with SigV4; any other, with SigV2.
+    let v4 = ["x-amz-signature", "x-amz-algorithm", "x-amz-credential"];
+    if v4.iter().any(|n| fields.get(n).is_some()) {
+        match fields.get("x-amz-algorithm") {
+            Some("AWS4-HMAC-SHA256") => {}
+            Some(_) => {
+                return Err(S3Error::invalid_argument(
+                    "x-amz-algorithm must be AWS4-HMAC-SHA256",
+                ))
+            }
+            None => return Err(missing("x-amz-algorithm")),
         }
         let credential = fields
             .get("x-amz-credential")
-            .ok_or_else(|| S3Error::invalid_argument("x-amz-credential is missing"))?;
+            .ok_or_else(|| missing("x-amz-credential"))?;
+        let sig = fields
+            .get("x-amz-signature")
+            .ok_or_else(|| missing("x-amz-signature"))?;
         let parts: Vec<&str> = credential.split('/').collect();
         let [ak, date, region, service, "aws4_request"] = parts.as_slice() else {
             return Err(S3Error::invalid_argument(format!(
@@ -315,19 +342,20 @@ fn verify_signature<'f>(keys: &Keys, fields: &'f Fields, policy_b64: &str) -> S3
             false => Err(mismatch()),
         };
     }
-    if let (Some(sig), Some(ak)) = (fields.get("signature"), fields.get("awsaccesskeyid")) {
-        let mut mac = Hmac::<Sha1>::new_from_slice(secret_of(ak)?.as_bytes())
-            .map_err(|_| S3Error::internal("HMAC key"))?;
-        mac.update(policy_b64.as_bytes());
-        let want = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
-        return match bool::from(want.as_bytes().ct_eq(sig.as_bytes())) {
-            true => Ok(ak),
-            false => Err(mismatch()),
-        };
+    let ak = fields
+        .get("awsaccesskeyid")
+        .ok_or_else(|| missing("AWSAccessKeyId"))?;
+    let sig = fields
+        .get("signature")
+        .ok_or_else(|| missing("Signature"))?;
+    let mut mac = Hmac::<Sha1>::new_from_slice(secret_of(ak)?.as_bytes())
+        .map_err(|_| S3Error::internal("HMAC key"))?;
+    mac.update(policy_b64.as_bytes());
+    let want = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
+    match bool::from(want.as_bytes().ct_eq(sig.as_bytes())) {
+        true => Ok(ak),
+        false => Err(mismatch()),
     }
-    Err(S3Error::access_denied(
-        "Access Denied: the form's policy is not signed",
-    ))
 }
 
 /// One condition of a policy.

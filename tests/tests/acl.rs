@@ -218,6 +218,145 @@ async fn the_permission_matrix() {
     );
 }
 
+/// A bucket's policy in the crossed matrix: none, or one statement to everyone over
+/// GetObject and PutObject of its objects.
+#[derive(Clone, Copy, Debug)]
+enum Policy {
+    Silent,
+    Allow,
+    Deny,
+}
+
+/// A bucket's ACLs in the crossed matrix (the bucket's for writes, its object `k`'s for reads).
+#[derive(Clone, Copy, Debug)]
+enum Acls {
+    Private,
+    PublicRead,
+    /// READ of `k` and WRITE of the bucket granted to Bob.
+    GrantOther,
+    /// Made with `k` public-read and granted to Bob, then turned to `BucketOwnerEnforced`,
+    /// which disables ACLs: what `k`'s ACL kept grants nothing.
+    Enforced,
+}
+
+/// Alice's bucket `name` with the ACLs and the policy asked for, holding `k`.
+async fn crossed_bucket(alice: &Client, name: &str, acls: Acls, policy: Policy) {
+    let create = alice
+        .create_bucket()
+        .bucket(name)
+        .object_ownership(ObjectOwnership::ObjectWriter);
+    let put = alice
+        .put_object()
+        .bucket(name)
+        .key("k")
+        .body(b"data".to_vec().into());
+    let (create, put) = match acls {
+        Acls::Private => (create, put),
+        Acls::PublicRead => (
+            create.acl(BucketCannedAcl::PublicRead),
+            put.acl(ObjectCannedAcl::PublicRead),
+        ),
+        Acls::GrantOther => (create.grant_write("id=b0b"), put.grant_read("id=b0b")),
+        Acls::Enforced => (create, put.grant_read(format!("uri={ALL_USERS},id=b0b"))),
+    };
+    create.send().await.unwrap();
+    put.send()
+        .await
+        .unwrap_or_else(|e| panic!("{name}: {}", describe(&e)));
+    if let Acls::Enforced = acls {
+        alice
+            .put_bucket_ownership_controls()
+            .bucket(name)
+            .ownership_controls(
+                OwnershipControls::builder()
+                    .rules(
+                        OwnershipControlsRule::builder()
+                            .object_ownership(ObjectOwnership::BucketOwnerEnforced)
+                            .build()
+                            .unwrap(),
+                    )
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .unwrap();
+    }
+    let effect = match policy {
+        Policy::Silent => return,
+        Policy::Allow => "Allow",
+        Policy::Deny => "Deny",
+    };
+    alice
+        .put_bucket_policy()
+        .bucket(name)
+        .policy(format!(
+            r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"{effect}","Principal":"*","Action":["s3:GetObject","s3:PutObject"],"Resource":"arn:aws:s3:::{name}/*"}}]}}"#
+        ))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{name}: {}", describe(&e)));
+}
+
+/// Bucket policy × ACL in one table, as S3 evaluates them: an explicit Deny refuses everyone
+/// (the owner too; only administrators' keys stand above a policy), an Allow from either the
+/// policy or an ACL allows, else only the owner may; with ACLs disabled (`BucketOwnerEnforced`)
+/// an object's ACL grants nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn bucket_policies_and_acls_crossed() {
+    use Acls::*;
+    use Act::{Get, Put};
+    use Policy::*;
+    use Who::*;
+    let s = setup().await;
+    // (policy, ACLs, [owner GET, owner PUT, other GET, other PUT, anonymous GET, anonymous PUT])
+    let table = [
+        (Silent, Private, [true, true, false, false, false, false]),
+        (Silent, PublicRead, [true, true, true, false, true, false]),
+        (Silent, GrantOther, [true, true, true, true, false, false]),
+        (Silent, Enforced, [true, true, false, false, false, false]),
+        (Allow, Private, [true; 6]),
+        (Allow, PublicRead, [true; 6]),
+        (Allow, GrantOther, [true; 6]),
+        (Allow, Enforced, [true; 6]),
+        (Deny, Private, [false; 6]),
+        (Deny, PublicRead, [false; 6]),
+        (Deny, GrantOther, [false; 6]),
+        (Deny, Enforced, [false; 6]),
+    ];
+    let asked = [
+        (Owner, Get),
+        (Owner, Put),
+        (Other, Get),
+        (Other, Put),
+        (Anonymous, Get),
+        (Anonymous, Put),
+    ];
+    for (policy, acls, expected) in table {
+        let name = format!("{policy:?}-{acls:?}").to_ascii_lowercase();
+        crossed_bucket(&s.alice, &name, acls, policy).await;
+        for ((who, act), want) in asked.into_iter().zip(expected) {
+            assert_eq!(
+                allowed(&s, who, act, &name).await,
+                want,
+                "{who:?} {act:?} under {policy:?} × {acls:?}"
+            );
+        }
+    }
+    // Administrators' keys stand above every policy.
+    s.s.get("deny-private", "k").await;
+    // With ACLs disabled, the object's ACL reads as what holds: its bucket owner's full control.
+    let acl = s
+        .alice
+        .get_object_acl()
+        .bucket("silent-enforced")
+        .key("k")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(grants_of(acl.grants()), pairs(&[("a11ce", "FULL_CONTROL")]));
+}
+
 fn grants_of(out: &[Grant]) -> Vec<(String, String)> {
     let mut v: Vec<_> = out
         .iter()

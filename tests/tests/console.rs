@@ -5,15 +5,8 @@
 //! is driven in headless Chromium by scripts/smoke_browser.py.)
 
 use std::net::SocketAddr;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
-use aws_credential_types::Credentials;
-use aws_sigv4::http_request::{
-    sign, PayloadChecksumKind, PercentEncodingMode, SignableBody, SignableRequest,
-    SignatureLocation, SigningSettings, UriPathNormalizationMode,
-};
-use aws_sigv4::sign::v4;
-use aws_smithy_runtime_api::client::identity::Identity;
 use s3gate_config::CacheMode;
 
 use crate::common::*;
@@ -50,20 +43,6 @@ async fn signed(
     access: &str,
     secret: &str,
 ) -> reqwest::Response {
-    let id: Identity = Credentials::new(access, secret, None, None, "console").into();
-    let mut settings = SigningSettings::default();
-    settings.percent_encoding_mode = PercentEncodingMode::Single;
-    settings.uri_path_normalization_mode = UriPathNormalizationMode::Disabled;
-    settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
-    settings.signature_location = SignatureLocation::Headers;
-    let params = v4::SigningParams::builder()
-        .identity(&id)
-        .region("us-east-1")
-        .name("s3")
-        .time(SystemTime::now())
-        .settings(settings)
-        .build()
-        .unwrap();
     let host = web.to_string();
     // Under /s3/ the pipeline sees (and checks the signature of) the path without the prefix.
     let signed_path = path.strip_prefix("/s3").unwrap_or(path);
@@ -72,19 +51,9 @@ async fn signed(
     } else {
         signed_path
     };
-    let uri = format!("http://{host}{signed_path}");
-    let signable = SignableRequest::new(
-        method,
-        uri.as_str(),
-        [("host", host.as_str())].into_iter(),
-        SignableBody::Bytes(b""),
-    )
-    .unwrap();
-    let (instructions, _) = sign(signable, &params.into()).unwrap().into_parts();
-    let (headers, _) = instructions.into_parts();
     let mut req = http().request(method.parse().unwrap(), format!("http://{host}{path}"));
-    for h in headers {
-        req = req.header(h.name(), h.value());
+    for (n, v) in sigv4_headers((access, secret), &host, method, signed_path, &[], b"") {
+        req = req.header(n, v);
     }
     req.send().await.unwrap()
 }

@@ -3,7 +3,10 @@
 //! names and very long keys, sent byte for byte over raw HTTP through PUT, GET, HEAD, CopyObject,
 //! CreateMultipartUpload and DELETE. Whatever the key: never a 5xx, nothing outside the bucket's
 //! folder (or the store of keys, for a key no file tree can hold), and every accepted key reads
-//! back its own bytes (no two keys alias one file).
+//! back its own bytes (no two keys alias one file). The suite runs twice: unsigned on a server
+//! without keys, and signed by a user with a root of its own, whose keys must stay in that root
+//! (neither the served directory nor another user's root, each holding a bucket of the same
+//! name, is touched).
 
 use std::collections::BTreeMap;
 
@@ -91,15 +94,49 @@ fn no_server_error(what: &str, key: &[u8], r: &RawResponse) {
     );
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn generated_hostile_keys_stay_in_their_bucket_and_never_alias() {
-    // The served folder sits alone in a private folder, so that anything written beside it shows.
-    let outer = tempfile::tempdir().unwrap();
-    let s = TestServer::start_in(outer, |c| c.remote.path = c.remote.path.join("served")).await;
-    let served = s.root().join("served");
-    s.create_bucket("bkt").await;
-    s.create_bucket("other").await;
-    s.put("other", "victim", b"untouched".to_vec()).await;
+/// Who the suite's requests come from: no one (unsigned, on a server without keys), or the
+/// holder of a key, who signs each.
+#[derive(Clone, Copy)]
+struct Sender<'a> {
+    addr: std::net::SocketAddr,
+    key: Option<(&'a str, &'a str)>,
+}
+
+impl Sender<'_> {
+    async fn send(
+        &self,
+        method: &str,
+        target: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> RawResponse {
+        raw_signed(self.addr, self.key, method, target, headers, body).await
+    }
+}
+
+/// The suite: generated hostile keys through every operation that names one, in the buckets
+/// `bkt` and `other` (made here, `other` holding a victim) of the world `from` is served,
+/// whose folder is `root`. Whatever the key: never a 5xx, every accepted key reads back its
+/// own bytes, and the files under `root` are the accepted keys (plain, in their bucket's
+/// folder) or kept in `root`'s store of keys. What lies outside `root` is the caller's to check.
+async fn hostile_keys_stay_in_their_bucket_and_never_alias(
+    from: Sender<'_>,
+    root: &std::path::Path,
+) {
+    for bucket in ["bkt", "other"] {
+        assert_eq!(
+            from.send("PUT", &format!("/{bucket}"), &[], b"")
+                .await
+                .status,
+            200
+        );
+    }
+    assert_eq!(
+        from.send("PUT", "/other/victim", &[], b"untouched")
+            .await
+            .status,
+        200
+    );
     let mut rng = Rng(0x5EED_CAFE_F00D_1234);
     // Accepted keys and the bytes each holds.
     let mut stored: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
@@ -109,12 +146,7 @@ async fn generated_hostile_keys_stay_in_their_bucket_and_never_alias() {
         let path = format!("/bkt/{}", encode(&key));
         let body = format!("object {i}").into_bytes();
         tried += 1;
-        let put = raw_request(
-            s.addr,
-            &format!("PUT {path} HTTP/1.1\r\nContent-Length: {}\r\n", body.len()),
-            &body,
-        )
-        .await;
+        let put = from.send("PUT", &path, &[], &body).await;
         no_server_error("PUT", &key, &put);
         if put.status == 200 {
             stored.insert(key.clone(), body);
@@ -126,24 +158,19 @@ async fn generated_hostile_keys_stay_in_their_bucket_and_never_alias() {
                 put.text()
             );
         }
-        let get = raw_request(s.addr, &format!("GET {path} HTTP/1.1\r\n"), b"").await;
+        let get = from.send("GET", &path, &[], b"").await;
         no_server_error("GET", &key, &get);
         match stored.get(&key) {
             Some(want) => assert_eq!(&get.body, want, "GET {:?}", String::from_utf8_lossy(&key)),
             None => assert!(get.status >= 400, "a refused key reads: {}", get.status),
         }
-        let head = raw_request(s.addr, &format!("HEAD {path} HTTP/1.1\r\n"), b"").await;
+        let head = from.send("HEAD", &path, &[], b"").await;
         no_server_error("HEAD", &key, &head);
         // Copies with the hostile key as the source, then as the destination.
         let copy_to = format!("/bkt/copy-{i}");
-        let copy = raw_request(
-            s.addr,
-            &format!(
-                "PUT {copy_to} HTTP/1.1\r\nx-amz-copy-source: {path}\r\nContent-Length: 0\r\n"
-            ),
-            b"",
-        )
-        .await;
+        let copy = from
+            .send("PUT", &copy_to, &[("x-amz-copy-source", &path)], b"")
+            .await;
         no_server_error("CopyObject from", &key, &copy);
         if copy.status == 200 {
             let src = stored
@@ -153,12 +180,10 @@ async fn generated_hostile_keys_stay_in_their_bucket_and_never_alias() {
             stored.insert(format!("copy-{i}").into_bytes(), src);
         }
         if i % 5 == 0 {
-            let copy = raw_request(
-                s.addr,
-                &format!("PUT {path}-c HTTP/1.1\r\nx-amz-copy-source: /other/victim\r\nContent-Length: 0\r\n"),
-                b"",
-            )
-            .await;
+            let to = format!("{path}-c");
+            let copy = from
+                .send("PUT", &to, &[("x-amz-copy-source", "/other/victim")], b"")
+                .await;
             no_server_error("CopyObject to", &key, &copy);
             if copy.status == 200 {
                 let mut k = key.clone();
@@ -167,25 +192,19 @@ async fn generated_hostile_keys_stay_in_their_bucket_and_never_alias() {
             }
         }
         if i % 7 == 0 {
-            let mp = raw_request(
-                s.addr,
-                &format!("POST {path}?uploads HTTP/1.1\r\nContent-Length: 0\r\n"),
-                b"",
-            )
-            .await;
+            let mp = from
+                .send("POST", &format!("{path}?uploads"), &[], b"")
+                .await;
             no_server_error("CreateMultipartUpload", &key, &mp);
             if let Some(id) = xml_value(&mp.text(), "UploadId") {
-                let abort = raw_request(
-                    s.addr,
-                    &format!("DELETE {path}?uploadId={id} HTTP/1.1\r\n"),
-                    b"",
-                )
-                .await;
+                let abort = from
+                    .send("DELETE", &format!("{path}?uploadId={id}"), &[], b"")
+                    .await;
                 assert_eq!(abort.status, 204);
             }
         }
         if i % 3 == 0 {
-            let del = raw_request(s.addr, &format!("DELETE {path} HTTP/1.1\r\n"), b"").await;
+            let del = from.send("DELETE", &path, &[], b"").await;
             no_server_error("DELETE", &key, &del);
             if stored.remove(&key).is_some() {
                 assert_eq!(del.status, 204);
@@ -194,12 +213,9 @@ async fn generated_hostile_keys_stay_in_their_bucket_and_never_alias() {
     }
     // Every accepted key still reads its own bytes: no later write reached it through another name.
     for (key, want) in &stored {
-        let get = raw_request(
-            s.addr,
-            &format!("GET /bkt/{} HTTP/1.1\r\n", encode(key)),
-            b"",
-        )
-        .await;
+        let get = from
+            .send("GET", &format!("/bkt/{}", encode(key)), &[], b"")
+            .await;
         assert_eq!(
             &get.body,
             want,
@@ -215,29 +231,114 @@ async fn generated_hostile_keys_stay_in_their_bucket_and_never_alias() {
         .collect();
     want.push("other/victim".into());
     want.sort();
-    let plain = files_under(&served);
+    let plain = files_under(root);
     for f in &plain {
         assert!(want.binary_search(f).is_ok(), "{f:?} is no accepted key");
     }
-    let kept = files_under(&served.join(".s3gate/keys")).len();
+    let kept = files_under(&root.join(".s3gate/keys")).len();
     assert_eq!(
         plain.len() - 1 + kept,
         stored.len(),
         "a key without its one file"
     );
-    assert_eq!(s.get("other", "victim").await, b"untouched");
-    let beside: Vec<_> = std::fs::read_dir(s.root())
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .collect();
     assert_eq!(
-        beside,
-        ["served"],
-        "something was created beside the served folder"
+        from.send("GET", "/other/victim", &[], b"").await.body,
+        b"untouched"
     );
     eprintln!(
         "key safety: {tried} generated keys, {refused} refused with an S3 error, {} stored and read back",
         stored.len()
+    );
+}
+
+/// What a folder holds directly, sorted.
+fn entries(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn generated_hostile_keys_stay_in_their_bucket_and_never_alias() {
+    // The served folder sits alone in a private folder, so that anything written beside it shows.
+    let outer = tempfile::tempdir().unwrap();
+    let s = TestServer::start_in(outer, |c| c.remote.path = c.remote.path.join("served")).await;
+    let from = Sender {
+        addr: s.addr,
+        key: None,
+    };
+    hostile_keys_stay_in_their_bucket_and_never_alias(from, &s.root().join("served")).await;
+    assert_eq!(
+        entries(s.root()),
+        ["served"],
+        "something was created beside the served folder"
+    );
+}
+
+/// The same suite, signed by a user served from a root of its own, on a server whose served
+/// directory and another user's root both hold a bucket of the same name: no key reaches
+/// outside the user's root, neither the served directory nor the other root.
+#[tokio::test(flavor = "multi_thread")]
+async fn generated_hostile_keys_of_a_user_with_a_root_stay_in_that_root() {
+    let outer = tempfile::tempdir().unwrap();
+    let (tenant, neighbour) = (outer.path().join("tenant"), outer.path().join("neighbour"));
+    std::fs::create_dir_all(&tenant).unwrap();
+    std::fs::create_dir_all(neighbour.join("bkt")).unwrap();
+    std::fs::write(neighbour.join("bkt/victim"), b"neighbour's").unwrap();
+    let users = outer.path().join("users.toml");
+    std::fs::write(
+        &users,
+        format!(
+            "[[users]]\naccess_key = \"TENANT\"\nsecret_key = \"tenant-secret\"\nroot = {:?}\n\
+             [[users]]\naccess_key = \"NEIGHBOUR\"\nsecret_key = \"neighbour-secret\"\nroot = {:?}\n",
+            tenant.display().to_string(),
+            neighbour.display().to_string()
+        ),
+    )
+    .unwrap();
+    let s = TestServer::start_in(outer, |c| {
+        c.remote.path = c.remote.path.join("served");
+        c.auth.keys = vec![format!("{ACCESS_KEY},{SECRET_KEY}").parse().unwrap()];
+        c.auth.users_file = Some(users.clone());
+    })
+    .await;
+    s.create_bucket("bkt").await;
+    s.put("bkt", "admin's", b"served".to_vec()).await;
+    let from = Sender {
+        addr: s.addr,
+        key: Some(("TENANT", "tenant-secret")),
+    };
+    hostile_keys_stay_in_their_bucket_and_never_alias(from, &tenant).await;
+    let served = s.root().join("served");
+    assert_eq!(files_under(&served), ["bkt/admin's"]);
+    assert!(files_under(&served.join(".s3gate/keys")).is_empty());
+    assert_eq!(files_under(&neighbour), ["bkt/victim"]);
+    assert_eq!(
+        std::fs::read(neighbour.join("bkt/victim")).unwrap(),
+        b"neighbour's"
+    );
+    assert_eq!(
+        entries(s.root()),
+        ["neighbour", "served", "tenant", "users.toml"],
+        "something was created beside the roots"
+    );
+    // The neighbour still reads its own bucket as it was.
+    let neighbour_client = client_for(s.addr, "NEIGHBOUR", "neighbour-secret");
+    assert_eq!(
+        body_of(
+            neighbour_client
+                .get_object()
+                .bucket("bkt")
+                .key("victim")
+                .send()
+                .await
+                .unwrap()
+        )
+        .await,
+        b"neighbour's"
     );
 }
 
