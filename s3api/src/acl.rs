@@ -32,10 +32,16 @@ impl Identity {
 
     /// `<element><ID>…</ID><DisplayName>…</DisplayName></element>` (`Owner`, `Initiator`).
     pub(crate) fn write(&self, x: &mut Xml, element: &'static str) {
-        x.open(element)
-            .elem("ID", &self.id)
-            .elem("DisplayName", &self.name)
-            .close();
+        x.raw(&self.markup(element));
+    }
+
+    /// What [`Identity::write`] writes, made once for an answer that repeats it on every entry.
+    pub(crate) fn markup(&self, element: &str) -> String {
+        format!(
+            "<{element}><ID>{}</ID><DisplayName>{}</DisplayName></{element}>",
+            escape(&self.id),
+            escape(&self.name)
+        )
     }
 }
 

@@ -197,6 +197,20 @@ pub(crate) struct ListedMeta {
     pub etag: String,
     #[serde(default)]
     pub modified_ns: Option<i64>,
+    /// The version, for a listing of versions.
+    #[serde(default)]
+    pub(crate) version: Option<crate::version_id::VersionId>,
+}
+
+impl From<ObjectMeta> for ListedMeta {
+    fn from(m: ObjectMeta) -> ListedMeta {
+        ListedMeta {
+            fingerprint: m.fingerprint,
+            etag: m.etag,
+            modified_ns: m.modified_ns,
+            version: m.version,
+        }
+    }
 }
 
 impl ListedMeta {
@@ -213,7 +227,7 @@ impl ListedMeta {
     /// number before an optional `cached` flag. Parsing the rest (content headers, user
     /// metadata) was about a tenth of a listing page's time. `None` for anything else, which then
     /// takes the full parse.
-    fn read_known_layout(b: &[u8]) -> Option<ListedMeta> {
+    pub(crate) fn read_known_layout(b: &[u8]) -> Option<ListedMeta> {
         let rest = b.strip_prefix(br#"{"fingerprint":{"size":"#)?;
         let (size, rest) = number(rest)?;
         let (mtime_ns, rest) = number(rest.strip_prefix(br#","mtime_ns":"#)?)?;
@@ -224,8 +238,9 @@ impl ListedMeta {
         if !etag.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-') {
             return None;
         }
-        // What follows the ETag ends with `}` (attrs), `]` (parts) or the write time's digits.
-        let tail = rest[len + 1..].strip_suffix(b"}")?;
+        let (version, rest) = Self::read_version(&rest[len + 1..])?;
+        // What follows ends with `}` (attrs), `]` (parts) or the write time's digits.
+        let tail = rest.strip_suffix(b"}")?;
         let tail = tail.strip_suffix(br#","cached":true"#).unwrap_or(tail);
         let modified_ns = match tail.last()? {
             b'}' | b']' => None,
@@ -248,7 +263,37 @@ impl ListedMeta {
             },
             etag: etag.to_string(),
             modified_ns,
+            version,
         })
+    }
+
+    /// The version that may follow the ETag (`,"version":{"seq":N,"ms":N}`, `"null":true`
+    /// last when it is the `null` one), and what follows it.
+    fn read_version(b: &[u8]) -> Option<(Option<crate::version_id::VersionId>, &[u8])> {
+        match b.strip_prefix(br#","version":"#) {
+            None => Some((None, b)),
+            Some(rest) => {
+                let (id, rest) = Self::read_version_id(rest)?;
+                Some((Some(id), rest))
+            }
+        }
+    }
+
+    /// A version id as serde_json writes one (`{"seq":N,"ms":N}`, `"null":true` last when it
+    /// is the `null` one), and what follows it.
+    pub(crate) fn read_version_id(b: &[u8]) -> Option<(crate::version_id::VersionId, &[u8])> {
+        let (seq, rest) = number(b.strip_prefix(br#"{"seq":"#)?)?;
+        let (ms, rest) = number(rest.strip_prefix(br#","ms":"#)?)?;
+        let (null, rest) = match rest.strip_prefix(br#","null":true}"#) {
+            Some(rest) => (true, rest),
+            None => (false, rest.strip_prefix(b"}")?),
+        };
+        let id = crate::version_id::VersionId {
+            seq: u64::try_from(seq).ok()?,
+            ms: u64::try_from(ms).ok()?,
+            null,
+        };
+        Some((id, rest))
     }
 
     pub(crate) fn written_ns(&self) -> i64 {
@@ -257,7 +302,7 @@ impl ListedMeta {
 }
 
 /// A JSON integer at the start of `b` (as serde_json writes one), and what follows it.
-fn number(b: &[u8]) -> Option<(i128, &[u8])> {
+pub(crate) fn number(b: &[u8]) -> Option<(i128, &[u8])> {
     let (neg, digits) = match b.strip_prefix(b"-") {
         Some(d) => (true, d),
         None => (false, b),
@@ -266,7 +311,10 @@ fn number(b: &[u8]) -> Option<(i128, &[u8])> {
     if len == 0 || len > 20 {
         return None;
     }
-    let n: i128 = std::str::from_utf8(&digits[..len]).ok()?.parse().ok()?;
+    // At most 20 digits: no i128 overflows.
+    let n = digits[..len]
+        .iter()
+        .fold(0i128, |n, d| n * 10 + i128::from(d - b'0'));
     Some((if neg { -n } else { n }, &digits[len..]))
 }
 

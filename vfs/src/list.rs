@@ -40,12 +40,7 @@ pub struct Listed {
 
 impl From<ObjectMeta> for Listed {
     fn from(m: ObjectMeta) -> Listed {
-        ListedMeta {
-            fingerprint: m.fingerprint,
-            etag: m.etag,
-            modified_ns: m.modified_ns,
-        }
-        .into()
+        ListedMeta::from(m).into()
     }
 }
 
