@@ -765,6 +765,18 @@ async fn folder_markers_get_versions_like_any_key() {
         .map(|v| v.0)
         .collect();
     assert_eq!(keys, ["dir/", "dir/", "dir/", "dir0", "obj"]);
+    // A marker and its versions copy as empty objects.
+    for (version, to) in [(None, "copy-now"), (Some(&v1), "copy-v1")] {
+        let source = match version {
+            Some(v) => format!("bkt/dir/?versionId={v}"),
+            None => "bkt/dir/".to_string(),
+        };
+        s.copy("bkt", to, source)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("copy to {to}: {}", describe(&e)));
+        assert_eq!(s.get("bkt", to).await, b"", "{to}");
+    }
     // Kept across a restart.
     let mut s = s;
     s.restart().await;

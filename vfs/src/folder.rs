@@ -201,6 +201,15 @@ impl Vfs {
         }
     }
 
+    /// Where the current version of `bucket/key` is read from: its file, or a folder marker's
+    /// folder; `None` for a key that can name neither.
+    pub(crate) fn read_path(&self, bucket: &str, key: &str) -> Result<Option<String>> {
+        if let Some(path) = self.path_of(bucket, key)? {
+            return Ok(Some(path));
+        }
+        Ok(marker_path(bucket, key).and_then(|p| p.ok()))
+    }
+
     /// Makes the folder of the marker at `path` and those above it.
     pub(crate) async fn make_folder(&self, bucket: &str, key: &str, path: &str) -> Result<()> {
         let mut dir = bucket.to_string();

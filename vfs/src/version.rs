@@ -483,14 +483,9 @@ impl Vfs {
         key::validate_s3_key(key).map_err(|_| VfsError::NoSuchVersion)?;
         match self.open_object(bucket, key).await {
             Ok(r) if r.info.version_id.as_deref().unwrap_or("null") == version => {
-                let path = match self.path_of(bucket, key)? {
-                    Some(path) => path,
-                    // The current version of a folder marker: its folder.
-                    None => match key::marker_path(bucket, key) {
-                        Some(Ok(folder)) => folder,
-                        _ => return Err(VfsError::NoSuchVersion),
-                    },
-                };
+                let path = self
+                    .read_path(bucket, key)?
+                    .ok_or(VfsError::NoSuchVersion)?;
                 return Ok((r, path));
             }
             Ok(_) | Err(VfsError::NoSuchKey) => {}
