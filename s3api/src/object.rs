@@ -233,6 +233,7 @@ pub(crate) async fn put(ctx: &Ctx, payload: Lent) -> S3Result<HttpResponse> {
         let mut resp = HttpResponse::Ok();
         resp.insert_header(("etag", quoted(&info.etag)));
         version_header(&mut resp, &info);
+        expiration_header(&mut resp, ctx.vfs(), &ctx.bucket, &ctx.key, &info)?;
         return Ok(resp.finish());
     }
     let req = PutRequest {

@@ -5,6 +5,10 @@
 //! when its folder is gone). Empty folders made otherwise are not markers: they list as nothing,
 //! as before.
 //!
+//! In a bucket that has versions a marker is a key like any other: making one is a new version,
+//! and the marker it replaces becomes a kept version, a row with the marker's record and no
+//! file (version.rs); a delete adds a delete marker and removes the folder when it is empty.
+//!
 //! The record holds the marker's headers (content type, user metadata) like any object's: tools
 //! that map folders onto S3 (s3fs-fuse keeps a folder's mode and owner there) set them with an
 //! empty PUT, or change them with a copy of the marker onto itself. Only empty content can become

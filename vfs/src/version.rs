@@ -55,7 +55,8 @@ pub(crate) struct VersionRecord {
     /// delete marker.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) object: Option<ObjectMeta>,
-    /// Where the file is on the remote.
+    /// Where the file is on the remote; none for a delete marker, and for a folder marker's
+    /// version (an empty object with this record, which has no file).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) file: Option<String>,
     /// When the version was made (a marker: the delete), in nanoseconds since the Unix epoch.
