@@ -941,3 +941,39 @@ async fn a_folder_marker_version_takes_tags_by_its_id() {
     // Retagging made no version.
     assert_eq!(head_version(&s, "dir/", None).await, Some(v2));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn content_and_markers_under_one_dir_key_share_its_history() {
+    let s = setup().await;
+    set(&s, BucketVersioningStatus::Enabled).await;
+    let marker = put_version(&s, "dir/", b"").await.unwrap();
+    // Content under the key is kept in the store of keys; the marker it replaces is kept.
+    let content = put_version(&s, "dir/", b"content").await.unwrap();
+    assert_eq!(s.get("bkt", "dir/").await, b"content");
+    assert_eq!(get_version(&s, "dir/", &marker).await, b"");
+    let e = |k: &str, v: &str, l: bool| (k.to_string(), v.to_string(), l, false);
+    let listed: Vec<_> = all_versions(&s, 1000)
+        .await
+        .into_iter()
+        .filter(|v| v.0 == "dir/")
+        .collect();
+    assert_eq!(
+        listed,
+        vec![e("dir/", &content, true), e("dir/", &marker, false)]
+    );
+    // The content removed for good: the marker is current again, folder and all.
+    assert_eq!(delete_version(&s, "dir/", &content).await, None);
+    assert_eq!(head_version(&s, "dir/", None).await, Some(marker.clone()));
+    assert!(s.path_of("bkt", "dir").is_dir());
+    // Content over the marker again, then the marker removed from below it.
+    let again = put_version(&s, "dir/", b"again").await.unwrap();
+    delete_version(&s, "dir/", &marker).await;
+    assert_eq!(s.get("bkt", "dir/").await, b"again");
+    // A delete marker over the content, then removed: the content is back.
+    let out = s.delete("bkt", "dir/").await;
+    let mark = out.version_id().unwrap().to_string();
+    assert_eq!(raw(&s, "HEAD", "dir/").await.0, 404);
+    delete_version(&s, "dir/", &mark).await;
+    assert_eq!(s.get("bkt", "dir/").await, b"again");
+    assert_eq!(head_version_any(&s, "dir/").await, again);
+}
