@@ -9,7 +9,7 @@
 //! is a `null` delete marker; before versioning, a delete just removes the object). While
 //! Enabled, a write pushes a new version and a delete pushes a new marker. Deleting a version
 //! by id removes just that one; the key's current version is then what is on top. A folder
-//! marker (`d/`, written empty) is a key like the others.
+//! marker (`d/`, written empty, sometimes with content) is a key like the others.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -21,7 +21,8 @@ use proptest::test_runner::{Config, TestCaseError, TestRunner};
 
 use crate::common::*;
 
-/// `d/` is a folder marker (always written empty), whose folder the other keys under it share.
+/// `d/` is a folder marker (written empty, or on odd steps with content, which the store of keys
+/// holds beside its folder), whose folder the other keys under it share.
 const KEYS: [&str; 4] = ["k", "d/", "d/k", "d/k2"];
 
 #[derive(Debug, Clone)]
@@ -82,7 +83,7 @@ async fn apply(
     match *step {
         Step::Put(k) => {
             let key = KEYS[k];
-            let data = match key.ends_with('/') {
+            let data = match key.ends_with('/') && n.is_multiple_of(2) {
                 true => Vec::new(),
                 false => format!("{key} #{n}").into_bytes(),
             };
