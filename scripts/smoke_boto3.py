@@ -861,6 +861,40 @@ class Smoke:
                                       BypassGovernanceRetention=True)
         assert not done.get("Errors") and len(done["Deleted"]) == 2, done
 
+    def folder_marker_versions(self):
+        """Nakivo's pattern in a locked bucket: every key listed by list_object_versions, `dir/`
+        placeholders included, has a version id, and put_object_retention takes each; a delete
+        of a marker adds a delete marker, and its locked version refuses deletion until
+        bypassed."""
+        from datetime import datetime, timedelta, timezone
+        b = self.bucket + "-dirs"
+        self.s3.create_bucket(Bucket=b, ObjectLockEnabledForBucket=True)
+        made = {"repo/": self.s3.put_object(Bucket=b, Key="repo/", Body=b"")["VersionId"],
+                "repo/blob": self.s3.put_object(Bucket=b, Key="repo/blob", Body=b"x")["VersionId"]}
+        again = self.s3.put_object(Bucket=b, Key="repo/", Body=b"")["VersionId"]
+        assert again != made["repo/"], again
+        listed = self.s3.list_object_versions(Bucket=b)["Versions"]
+        seen = sorted((v["Key"], v["VersionId"], v["IsLatest"]) for v in listed)
+        assert seen == sorted([("repo/", again, True), ("repo/", made["repo/"], False),
+                               ("repo/blob", made["repo/blob"], True)]), seen
+        until = (datetime.now(timezone.utc) + timedelta(days=1)).replace(microsecond=0)
+        for v in listed:
+            self.s3.put_object_retention(Bucket=b, Key=v["Key"], VersionId=v["VersionId"],
+                                         Retention={"Mode": "GOVERNANCE", "RetainUntilDate": until})
+        got = self.s3.get_object_retention(Bucket=b, Key="repo/", VersionId=made["repo/"])
+        assert got["Retention"]["RetainUntilDate"] == until, got
+        self.expect_client_error(("AccessDenied",), self.s3.delete_object, Bucket=b, Key="repo/",
+                                 VersionId=made["repo/"])
+        marker = self.s3.delete_object(Bucket=b, Key="repo/")
+        assert marker["DeleteMarker"] and marker["VersionId"], marker
+        every = self.s3.list_object_versions(Bucket=b)
+        ids = [{"Key": v["Key"], "VersionId": v["VersionId"]}
+               for v in every.get("Versions", []) + every.get("DeleteMarkers", [])]
+        done = self.s3.delete_objects(Bucket=b, Delete={"Objects": ids},
+                                      BypassGovernanceRetention=True)
+        assert not done.get("Errors") and len(done["Deleted"]) == 4, (done.get("Errors"), len(done["Deleted"]))
+        self.s3.delete_bucket(Bucket=b)
+
     def lifecycle(self):
         """put_bucket_lifecycle_configuration goes through with boto3's checksum and reads back;
         a transition is refused; an object a rule expires says so in x-amz-expiration; the
@@ -929,6 +963,8 @@ class Smoke:
                   self.versioning)
         self.step("object lock: locked bucket, default retention, retention and legal hold by "
                   "headers and calls, deletes refused until bypassed", self.object_lock)
+        self.step("folder markers in a locked bucket: version ids on dir/ keys, retention on "
+                  "each version, a delete marker over a marker", self.folder_marker_versions)
         self.step("lifecycle: configuration round trip with boto3's checksum, transitions refused, "
                   "x-amz-expiration", self.lifecycle)
         self.step("SigV2 header signatures (signature_version='s3'): bucket and object requests",

@@ -211,6 +211,13 @@ pub(crate) async fn put(ctx: &Ctx, payload: Lent) -> S3Result<HttpResponse> {
     let body = ctx.body(payload)?;
     let mut attrs = attrs_from_request(&ctx.req)?;
     attrs.acl = acl::for_new_object(ctx, ctx.auth.access_key.as_deref(), None).await?;
+    attrs.lock = ctx.lock_asked().await?;
+    // S3 takes a lock on a write only with a digest of the body it locks.
+    if !attrs.lock.is_unset() && ctx.content_md5()?.is_none() && !body.checked_by_client() {
+        return Err(S3Error::invalid_request(
+            "Content-MD5 OR x-amz-checksum- HTTP header is required for Put Object requests with Object Lock parameters",
+        ));
+    }
     // Empty content under `dir/` is a folder marker; content there is kept in the store.
     if body.declared_len() == Some(0) && ctx.vfs().is_folder_marker(&ctx.bucket, &ctx.key)? {
         let info = ctx
@@ -222,16 +229,11 @@ pub(crate) async fn put(ctx: &Ctx, payload: Lent) -> S3Result<HttpResponse> {
                 write_precondition(&ctx.req).as_ref(),
             )
             .await?;
-        return Ok(HttpResponse::Ok()
-            .insert_header(("etag", quoted(&info.etag)))
-            .finish());
-    }
-    attrs.lock = ctx.lock_asked().await?;
-    // S3 takes a lock on a write only with a digest of the body it locks.
-    if !attrs.lock.is_unset() && ctx.content_md5()?.is_none() && !body.checked_by_client() {
-        return Err(S3Error::invalid_request(
-            "Content-MD5 OR x-amz-checksum- HTTP header is required for Put Object requests with Object Lock parameters",
-        ));
+        let mut resp = HttpResponse::Ok();
+        resp.insert_header(("etag", quoted(&info.etag)));
+        version_header(&mut resp, &info);
+        expiration_header(&mut resp, ctx.vfs(), &ctx.bucket, &ctx.key, &info)?;
+        return Ok(resp.finish());
     }
     let req = PutRequest {
         attrs,
@@ -272,9 +274,7 @@ async fn delete_one(
     if_match: Option<String>,
 ) -> S3Result<Option<VersionDeleted>> {
     let vfs = ctx.vfs();
-    // Folder markers (`dir/`) are folders, which keep no versions.
-    let versioned = ctx.bucket_record().await?.versioning != Versioning::Unversioned
-        && !vfs.is_folder_marker(&ctx.bucket, key)?;
+    let versioned = ctx.bucket_record().await?.versioning != Versioning::Unversioned;
     if (versioned || version_id.is_some()) && if_match.is_some() {
         return Err(S3Error::not_implemented(
             "A conditional delete of a version, or in a bucket that has versions, is not \

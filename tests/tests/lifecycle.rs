@@ -541,13 +541,13 @@ async fn a_past_date_expires_what_the_rule_selects() {
 }
 
 /// In a versioned bucket expiration adds a delete marker; the version stays, noncurrent. A
-/// `dir/` folder, which keeps no versions, is removed.
+/// `dir/` folder marker is a version like any: covered by a marker, its folder gone.
 #[tokio::test(flavor = "multi_thread")]
 async fn in_a_versioned_bucket_expiration_adds_a_delete_marker() {
     let s = short_days().await;
     enable_versioning(&s.client, "bkt").await;
     let v1 = put_version(&s, "bkt", "obj", b"one").await;
-    s.put("bkt", "dir/", Vec::new()).await;
+    let dir = put_version(&s, "bkt", "dir/", b"").await;
     set_rules(
         &s,
         "bkt",
@@ -556,9 +556,12 @@ async fn in_a_versioned_bucket_expiration_adds_a_delete_marker() {
     )
     .await;
     gone(&s, "bkt", "obj").await;
-    // A folder keeps no versions: it simply goes.
     gone(&s, "bkt", "dir/").await;
-    assert!(versions(&s, "bkt", "dir/").await.is_empty());
+    let kept = versions(&s, "bkt", "dir/").await;
+    assert_eq!(kept.len(), 2, "{kept:?}");
+    assert!(kept[0].starts_with("M:"), "{kept:?}");
+    assert_eq!(kept[1], dir);
+    assert!(!s.path_of("bkt", "dir").exists());
     let all = versions(&s, "bkt", "obj").await;
     assert_eq!(all.len(), 2, "{all:?}");
     assert!(all[0].starts_with("M:"), "{all:?}");

@@ -935,3 +935,80 @@ async fn only_the_owner_or_an_administrator_bypasses_governance() {
         .await
         .unwrap_or_else(|e| panic!("{}", describe(&e)));
 }
+
+/// Backup tools read the version id of every key, `dir/` placeholders included, and lock it.
+#[tokio::test(flavor = "multi_thread")]
+async fn folder_marker_versions_are_locked_like_any_version() {
+    let s = locked_server().await;
+    let v1 = put(&s, "dir/", b"").await;
+    let v2 = put(&s, "dir/", b"").await;
+    assert_ne!(v1, v2);
+    let until = in_days(3);
+    set_retention(
+        &s,
+        "dir/",
+        &v1,
+        retention(ObjectLockRetentionMode::Governance, until),
+        false,
+    )
+    .await
+    .unwrap();
+    let got = s
+        .client
+        .get_object_retention()
+        .bucket("bkt")
+        .key("dir/")
+        .version_id(&v1)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{}", describe(&e)));
+    assert_eq!(
+        got.retention().and_then(|r| r.retain_until_date()),
+        Some(&until)
+    );
+    assert_eq!(
+        delete_version(&s, "dir/", &v1, false).await,
+        Err(DENIED.into())
+    );
+    // The current marker under a legal hold: a delete without an id still adds a marker.
+    set_hold(&s, "dir/", &v2, true).await;
+    assert_eq!(
+        delete_version(&s, "dir/", &v2, true).await,
+        Err(DENIED.into())
+    );
+    let marker = s.delete("bkt", "dir/").await;
+    assert_eq!(marker.delete_marker(), Some(true));
+    let head = s
+        .client
+        .head_object()
+        .bucket("bkt")
+        .key("dir/")
+        .version_id(&v2)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{}", describe(&e)));
+    assert_eq!(
+        head.object_lock_legal_hold_status(),
+        Some(&ObjectLockLegalHoldStatus::On)
+    );
+    set_hold(&s, "dir/", &v2, false).await;
+    delete_version(&s, "dir/", &v2, false).await.unwrap();
+    delete_version(&s, "dir/", &v1, true).await.unwrap();
+
+    // The default retention is stamped on a new marker as on any version.
+    s.client
+        .put_object_lock_configuration()
+        .bucket("bkt")
+        .object_lock_configuration(lock_config(Some((ObjectLockRetentionMode::Compliance, 1))))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{}", describe(&e)));
+    let v3 = put(&s, "new/", b"").await;
+    let head = s.head("bkt", "new/").await;
+    assert_eq!(head.version_id(), Some(v3.as_str()));
+    assert_eq!(head.object_lock_mode(), Some(&ObjectLockMode::Compliance));
+    assert_eq!(
+        delete_version(&s, "new/", &v3, true).await,
+        Err(DENIED.into())
+    );
+}

@@ -8,7 +8,8 @@
 //! `null` version wherever it sits in the stack and puts its result on top (a delete's result
 //! is a `null` delete marker; before versioning, a delete just removes the object). While
 //! Enabled, a write pushes a new version and a delete pushes a new marker. Deleting a version
-//! by id removes just that one; the key's current version is then what is on top.
+//! by id removes just that one; the key's current version is then what is on top. A folder
+//! marker (`d/`, written empty, sometimes with content) is a key like the others.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -20,7 +21,9 @@ use proptest::test_runner::{Config, TestCaseError, TestRunner};
 
 use crate::common::*;
 
-const KEYS: [&str; 3] = ["k", "d/k", "d/k2"];
+/// `d/` is a folder marker (written empty, or on odd steps with content, which the store of keys
+/// holds beside its folder), whose folder the other keys under it share.
+const KEYS: [&str; 4] = ["k", "d/", "d/k", "d/k2"];
 
 #[derive(Debug, Clone)]
 enum Step {
@@ -80,7 +83,10 @@ async fn apply(
     match *step {
         Step::Put(k) => {
             let key = KEYS[k];
-            let data = format!("{key} #{n}").into_bytes();
+            let data = match key.ends_with('/') && n.is_multiple_of(2) {
+                true => Vec::new(),
+                false => format!("{key} #{n}").into_bytes(),
+            };
             let out = s
                 .client
                 .put_object()

@@ -407,10 +407,11 @@ async fn every_version_reads_back_byte_exact_and_survives_a_restart() {
     let marker = marker.version_id().unwrap().to_string();
     expect_error(tags_of(Some(&marker)).await, 405, "MethodNotAllowed");
     assert_eq!(tags_of(Some(&v1)).await.unwrap().tag_set().len(), 1);
-    // Folder markers keep no versions: deleting one deletes it.
+    // Folder markers keep versions too: deleting one adds a delete marker over it, and its
+    // folder goes.
     s.put("bkt", "dir/", Vec::new()).await;
     let out = s.delete("bkt", "dir/").await;
-    assert_eq!(out.delete_marker(), None);
+    assert_eq!(out.delete_marker(), Some(true));
     assert!(!s.root().join("bkt/dir").exists());
 }
 
@@ -668,4 +669,311 @@ async fn a_part_copies_any_version_whole_or_in_part() {
         get_version(&s, "src", &v1).await == old,
         "the source version is untouched"
     );
+}
+
+/// Deletes version `version` of `key` for good; answers whether it was a delete marker.
+async fn delete_version(s: &TestServer, key: &str, version: &str) -> Option<bool> {
+    let out = s
+        .client
+        .delete_object()
+        .bucket("bkt")
+        .key(key)
+        .version_id(version)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("delete {key}@{version}: {}", describe(&e)));
+    assert_eq!(out.version_id(), Some(version));
+    out.delete_marker()
+}
+
+/// The version HeadObject answers for `key` (its current one when `version` is `None`).
+async fn head_version(s: &TestServer, key: &str, version: Option<&str>) -> Option<String> {
+    let out = s
+        .client
+        .head_object()
+        .bucket("bkt")
+        .key(key)
+        .set_version_id(version.map(str::to_string))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("head {key}@{version:?}: {}", describe(&e)));
+    assert_eq!(out.content_length(), Some(0));
+    out.version_id().map(str::to_string)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn folder_markers_get_versions_like_any_key() {
+    let s = setup().await;
+    set(&s, BucketVersioningStatus::Enabled).await;
+    let v1 = put_version(&s, "dir/", b"").await.expect("a version id");
+    let v2 = put_version(&s, "dir/", b"").await.expect("a version id");
+    assert_ne!(v1, v2);
+    s.put("bkt", "dir0", b"after".to_vec()).await;
+    assert!(s.path_of("bkt", "dir").is_dir(), "the marker is its folder");
+    assert_eq!(head_version(&s, "dir/", None).await, Some(v2.clone()));
+    // The marker it replaced reads back by its id, empty, with its own headers.
+    assert_eq!(head_version(&s, "dir/", Some(&v1)).await, Some(v1.clone()));
+    assert_eq!(get_version(&s, "dir/", &v1).await, b"");
+    // A copy onto the marker (its headers replaced) is a version too.
+    let copied = s
+        .copy("bkt", "dir/", "bkt/dir/")
+        .metadata("mode", "0755")
+        .metadata_directive(aws_sdk_s3::types::MetadataDirective::Replace)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{}", describe(&e)));
+    let v3 = copied.version_id().expect("a version id").to_string();
+    assert_eq!(
+        s.user_meta("bkt", "dir/", "mode").await.as_deref(),
+        Some("0755")
+    );
+    let head = s
+        .client
+        .head_object()
+        .bucket("bkt")
+        .key("dir/")
+        .version_id(&v2)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{}", describe(&e)));
+    assert_eq!(head.metadata().and_then(|m| m.get("mode")), None);
+    // Listed among the other keys, in S3's byte order, newest first.
+    let e = |k: &str, v: &str, l: bool| (k.to_string(), v.to_string(), l, false);
+    let want = vec![
+        e("dir/", &v3, true),
+        e("dir/", &v2, false),
+        e("dir/", &v1, false),
+        e("obj", "null", true),
+    ];
+    let listed: Vec<_> = all_versions(&s, 1000)
+        .await
+        .into_iter()
+        .filter(|v| v.0 != "dir0")
+        .collect();
+    assert_eq!(listed, want);
+    for max in [1, 2] {
+        let paged: Vec<_> = all_versions(&s, max)
+            .await
+            .into_iter()
+            .filter(|v| v.0 != "dir0")
+            .collect();
+        assert_eq!(paged, want, "pages of {max}");
+    }
+    let keys: Vec<_> = all_versions(&s, 1000)
+        .await
+        .into_iter()
+        .map(|v| v.0)
+        .collect();
+    assert_eq!(keys, ["dir/", "dir/", "dir/", "dir0", "obj"]);
+    // A marker and its versions copy as empty objects.
+    for (version, to) in [(None, "copy-now"), (Some(&v1), "copy-v1")] {
+        let source = match version {
+            Some(v) => format!("bkt/dir/?versionId={v}"),
+            None => "bkt/dir/".to_string(),
+        };
+        s.copy("bkt", to, source)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("copy to {to}: {}", describe(&e)));
+        assert_eq!(s.get("bkt", to).await, b"", "{to}");
+    }
+    // Kept across a restart.
+    let mut s = s;
+    s.restart().await;
+    assert_eq!(head_version(&s, "dir/", Some(&v1)).await, Some(v1));
+    assert_eq!(head_version(&s, "dir/", None).await, Some(v3));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn deleting_a_folder_marker_adds_a_delete_marker_and_deleting_versions_brings_it_back() {
+    let s = setup().await;
+    set(&s, BucketVersioningStatus::Enabled).await;
+    let v1 = put_version(&s, "dir/", b"").await.unwrap();
+    let v2 = put_version(&s, "dir/", b"").await.unwrap();
+    let out = s.delete("bkt", "dir/").await;
+    assert_eq!(out.delete_marker(), Some(true));
+    let mark = out.version_id().expect("the marker's id").to_string();
+    // The plain files show no folder, and the key answers as deleted.
+    assert!(!s.path_of("bkt", "dir").exists());
+    assert_eq!(
+        raw(&s, "HEAD", "dir/").await,
+        (404, Some("true".into()), Some(mark.clone()))
+    );
+    let r = http()
+        .get(s.url(&format!("/bkt/dir/?versionId={mark}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 405);
+    let e = |k: &str, v: &str, l: bool, m: bool| (k.to_string(), v.to_string(), l, m);
+    assert_eq!(
+        all_versions(&s, 1000).await,
+        vec![
+            e("dir/", &v2, false, false),
+            e("dir/", &v1, false, false),
+            e("dir/", &mark, true, true),
+            e("obj", "null", true, false),
+        ]
+    );
+    // A bucket with nothing left but the marker's versions is not empty.
+    delete_version(&s, "obj", "null").await;
+    expect_error(
+        s.client.delete_bucket().bucket("bkt").send().await,
+        409,
+        "BucketNotEmpty",
+    );
+    // The delete marker removed: the marker is back, folder and all.
+    assert_eq!(delete_version(&s, "dir/", &mark).await, Some(true));
+    assert!(s.path_of("bkt", "dir").is_dir());
+    assert_eq!(head_version(&s, "dir/", None).await, Some(v2.clone()));
+    // The current version removed: the one before is current, the folder stays.
+    assert_eq!(delete_version(&s, "dir/", &v2).await, None);
+    assert_eq!(head_version(&s, "dir/", None).await, Some(v1.clone()));
+    assert!(s.path_of("bkt", "dir").is_dir());
+    // Content under the folder keeps it when the marker is covered.
+    s.put("bkt", "dir/x", b"x".to_vec()).await;
+    let out = s.delete("bkt", "dir/").await;
+    let mark = out.version_id().unwrap().to_string();
+    assert_eq!(s.get("bkt", "dir/x").await, b"x");
+    assert_eq!(raw(&s, "HEAD", "dir/").await.0, 404);
+    delete_version(&s, "dir/x", &head_version_any(&s, "dir/x").await).await;
+    // The last versions go: nothing is left of the key, nor of its folder.
+    delete_version(&s, "dir/", &v1).await;
+    delete_version(&s, "dir/", &mark).await;
+    assert!(all_versions(&s, 1000).await.is_empty());
+    assert!(!s.path_of("bkt", "dir").exists());
+    s.client
+        .delete_bucket()
+        .bucket("bkt")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{}", describe(&e)));
+}
+
+/// The current version id of an object with content.
+async fn head_version_any(s: &TestServer, key: &str) -> String {
+    s.head("bkt", key).await.version_id().unwrap().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn suspended_folder_markers_replace_the_null_version() {
+    let s = setup().await;
+    // Made before versioning: the null version.
+    assert_eq!(put_version(&s, "dir/", b"").await, None);
+    set(&s, BucketVersioningStatus::Enabled).await;
+    let v1 = put_version(&s, "dir/", b"").await.unwrap();
+    set(&s, BucketVersioningStatus::Suspended).await;
+    assert_eq!(put_version(&s, "dir/", b"").await.as_deref(), Some("null"));
+    let e = |k: &str, v: &str, l: bool, m: bool| (k.to_string(), v.to_string(), l, m);
+    let listed: Vec<_> = all_versions(&s, 1000)
+        .await
+        .into_iter()
+        .filter(|v| v.0 == "dir/")
+        .collect();
+    assert_eq!(
+        listed,
+        vec![e("dir/", "null", true, false), e("dir/", &v1, false, false)]
+    );
+    let out = s.delete("bkt", "dir/").await;
+    assert_eq!(
+        (out.delete_marker(), out.version_id()),
+        (Some(true), Some("null"))
+    );
+    let listed: Vec<_> = all_versions(&s, 1000)
+        .await
+        .into_iter()
+        .filter(|v| v.0 == "dir/")
+        .collect();
+    assert_eq!(
+        listed,
+        vec![e("dir/", &v1, false, false), e("dir/", "null", true, true)]
+    );
+    assert!(!s.path_of("bkt", "dir").exists());
+    // The null marker removed, the versioned marker is current again and its folder back.
+    delete_version(&s, "dir/", "null").await;
+    assert_eq!(head_version(&s, "dir/", None).await, Some(v1));
+    assert!(s.path_of("bkt", "dir").is_dir());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_folder_marker_version_takes_tags_by_its_id() {
+    let s = setup().await;
+    set(&s, BucketVersioningStatus::Enabled).await;
+    let v1 = put_version(&s, "dir/", b"").await.unwrap();
+    let v2 = put_version(&s, "dir/", b"").await.unwrap();
+    let tagging = |k: &str| {
+        aws_sdk_s3::types::Tagging::builder()
+            .tag_set(
+                aws_sdk_s3::types::Tag::builder()
+                    .key(k)
+                    .value("v")
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+            .unwrap()
+    };
+    for (version, tag) in [(&v1, "old"), (&v2, "new")] {
+        s.client
+            .put_object_tagging()
+            .bucket("bkt")
+            .key("dir/")
+            .version_id(version)
+            .tagging(tagging(tag))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{}", describe(&e)));
+    }
+    for (version, tag) in [(&v1, "old"), (&v2, "new")] {
+        let out = s
+            .client
+            .get_object_tagging()
+            .bucket("bkt")
+            .key("dir/")
+            .version_id(version)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{}", describe(&e)));
+        assert_eq!(out.version_id(), Some(version.as_str()));
+        let keys: Vec<_> = out.tag_set().iter().map(|t| t.key()).collect();
+        assert_eq!(keys, [tag]);
+    }
+    // Retagging made no version.
+    assert_eq!(head_version(&s, "dir/", None).await, Some(v2));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn content_and_markers_under_one_dir_key_share_its_history() {
+    let s = setup().await;
+    set(&s, BucketVersioningStatus::Enabled).await;
+    let marker = put_version(&s, "dir/", b"").await.unwrap();
+    // Content under the key is kept in the store of keys; the marker it replaces is kept.
+    let content = put_version(&s, "dir/", b"content").await.unwrap();
+    assert_eq!(s.get("bkt", "dir/").await, b"content");
+    assert_eq!(get_version(&s, "dir/", &marker).await, b"");
+    let e = |k: &str, v: &str, l: bool| (k.to_string(), v.to_string(), l, false);
+    let listed: Vec<_> = all_versions(&s, 1000)
+        .await
+        .into_iter()
+        .filter(|v| v.0 == "dir/")
+        .collect();
+    assert_eq!(
+        listed,
+        vec![e("dir/", &content, true), e("dir/", &marker, false)]
+    );
+    // The content removed for good: the marker is current again, folder and all.
+    assert_eq!(delete_version(&s, "dir/", &content).await, None);
+    assert_eq!(head_version(&s, "dir/", None).await, Some(marker.clone()));
+    assert!(s.path_of("bkt", "dir").is_dir());
+    // Content over the marker again, then the marker removed from below it.
+    let again = put_version(&s, "dir/", b"again").await.unwrap();
+    delete_version(&s, "dir/", &marker).await;
+    assert_eq!(s.get("bkt", "dir/").await, b"again");
+    // A delete marker over the content, then removed: the content is back.
+    let out = s.delete("bkt", "dir/").await;
+    let mark = out.version_id().unwrap().to_string();
+    assert_eq!(raw(&s, "HEAD", "dir/").await.0, 404);
+    delete_version(&s, "dir/", &mark).await;
+    assert_eq!(s.get("bkt", "dir/").await, b"again");
+    assert_eq!(head_version_any(&s, "dir/").await, again);
 }

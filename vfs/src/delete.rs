@@ -15,7 +15,7 @@ use crate::commit::{At, Change};
 use crate::error::Result;
 use crate::key;
 use crate::meta::{Edit, Tree};
-use crate::object::{prune_empty_parents, Precondition};
+use crate::object::Precondition;
 use crate::remote::Fingerprint;
 use crate::vfs::Vfs;
 
@@ -115,11 +115,31 @@ impl Vfs {
     }
 
     /// Removes the folders above `path` that are now empty, up to (not including) the bucket.
-    /// A folder that is not empty, or that a concurrent write fills again, simply stays.
+    /// A folder that is not empty, or that a concurrent write fills again, simply stays; so does
+    /// one a folder marker keeps. Each folder is looked at under the lock of its marker's key
+    /// (the folder's path), so that a marker made or made current again meanwhile, which makes
+    /// its folder before its record commits, never loses it.
     pub(crate) async fn remove_empty_parents(&self, path: &str) {
         // The store's folders stay: a write may be placing a file in one.
-        if self.core.cleanup && !key::is_stored(path) {
-            prune_empty_parents(&*self.core.remote, path, |dir| self.has_marker(dir)).await;
+        if !self.core.cleanup || key::is_stored(path) {
+            return;
+        }
+        let mut dir = path;
+        while let Some((parent, _)) = dir.rsplit_once('/') {
+            if !parent.contains('/') {
+                break;
+            }
+            let removed = self
+                .core
+                .key_locks
+                .with(parent, async {
+                    !self.has_marker(parent) && self.core.remote.rmdir(parent).await.is_ok()
+                })
+                .await;
+            if !removed {
+                break;
+            }
+            dir = parent;
         }
     }
 

@@ -5,6 +5,10 @@
 //! when its folder is gone). Empty folders made otherwise are not markers: they list as nothing,
 //! as before.
 //!
+//! In a bucket that has versions a marker is a key like any other: making one is a new version,
+//! and the marker it replaces becomes a kept version, a row with the marker's record and no
+//! file (version.rs); a delete adds a delete marker and removes the folder when it is empty.
+//!
 //! The record holds the marker's headers (content type, user metadata) like any object's: tools
 //! that map folders onto S3 (s3fs-fuse keeps a folder's mode and owner there) set them with an
 //! empty PUT, or change them with a copy of the marker onto itself. Only empty content can become
@@ -16,7 +20,8 @@ use crate::clock::now_ns;
 use crate::commit::{At, Change};
 use crate::error::{Result, VfsError};
 use crate::index::{ObjectAttrs, ObjectMeta};
-use crate::key::marker_path;
+use crate::key::{self, marker_path};
+use crate::meta::{Edit, Tree};
 use crate::object::{CopyAttrs, CopyFrom, ObjectInfo, ObjectReader, Precondition};
 use crate::remote::{ByteStream, Fingerprint, Reader};
 use crate::vfs::Vfs;
@@ -43,25 +48,36 @@ pub(crate) fn marker_meta(modified_ns: i64, attrs: ObjectAttrs) -> ObjectMeta {
     }
 }
 
-/// A marker is made (with its folder and the folders above it), with these headers.
+/// A marker is made (with its folder and the folders above it), with these headers. In a bucket
+/// that keeps versions it is a new version like any object's, and the marker it replaces a kept
+/// one (`Vfs::replacing`): a marker has no file to move, so its row commits with the new record
+/// in one batch.
 struct MakeFolder(ObjectAttrs);
 
 impl Change for MakeFolder {
     type Done = ObjectInfo;
 
     async fn apply(self, vfs: &Vfs, at: At<'_>) -> Result<ObjectInfo> {
-        let mut dir = at.bucket.to_string();
-        for seg in at.path[at.bucket.len() + 1..].split('/') {
-            dir.push('/');
-            dir.push_str(seg);
-            vfs.core
-                .remote
-                .mkdir(&dir)
-                .await
-                .map_err(|e| VfsError::from_key_io(e, at.key))?;
+        let MakeFolder(mut attrs) = self;
+        vfs.stamp_default_retention(at.bucket, &mut attrs.lock)?;
+        let replacing = vfs.replacing(at).await?;
+        let mut meta = marker_meta(now_ns(), attrs);
+        meta.version = replacing.version;
+        let mut ops = vec![Edit::Put(
+            Tree::Objects,
+            key::index_key(at.bucket, at.key),
+            meta.encode(),
+        )];
+        ops.extend(replacing.edits.iter().cloned());
+        let made = match vfs.make_folder(at.bucket, at.key, at.path).await {
+            Ok(()) => vfs.core.index.apply(ops).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = made {
+            vfs.unreplace(at.path, replacing).await?;
+            return Err(e);
         }
-        let meta = marker_meta(now_ns(), self.0);
-        vfs.core.index.put(at.bucket, at.key, &meta).await?;
+        vfs.replaced(replacing).await?;
         Ok(ObjectInfo::from_meta(meta))
     }
 
@@ -80,6 +96,25 @@ impl Change for RemoveFolder {
     }
 
     async fn abandon(self) {}
+}
+
+/// Whether `meta`, the record of `key`, is a folder marker's: a `dir/` key whose content is
+/// not kept in the store of keys.
+pub(crate) fn is_marker_record(key: &str, meta: &ObjectMeta) -> bool {
+    key.ends_with('/') && meta.store.is_none()
+}
+
+impl At<'_> {
+    /// Whether the change is of a folder marker: a `dir/` key at its folder rather than at a
+    /// place in the store of keys.
+    pub(crate) fn is_marker(&self) -> bool {
+        self.key.ends_with('/') && !key::is_stored(self.path)
+    }
+}
+
+/// A marker, or one of its versions, as an empty object.
+pub(crate) fn empty_reader(info: ObjectInfo) -> ObjectReader {
+    ObjectReader::new(info, Box::new(Empty))
 }
 
 struct Empty;
@@ -165,12 +200,66 @@ impl Vfs {
             .get(bucket, key)?
             .ok_or(VfsError::NoSuchKey)?;
         match self.core.remote.stat(&path).await? {
-            Some(e) if e.is_dir => Ok(ObjectReader::new(
-                ObjectInfo::from_meta(record),
-                Box::new(Empty),
-            )),
+            Some(e) if e.is_dir => Ok(empty_reader(ObjectInfo::from_meta(record))),
             _ => Err(VfsError::NoSuchKey),
         }
+    }
+
+    /// Where the current version of `bucket/key` is read from: its file, or a folder marker's
+    /// folder; `None` for a key that can name neither.
+    pub(crate) fn read_path(&self, bucket: &str, key: &str) -> Result<Option<String>> {
+        if let Some(path) = self.path_of(bucket, key)? {
+            return Ok(Some(path));
+        }
+        Ok(marker_path(bucket, key).and_then(|p| p.ok()))
+    }
+
+    /// Makes the folder of the marker at `path` and those above it.
+    pub(crate) async fn make_folder(&self, bucket: &str, key: &str, path: &str) -> Result<()> {
+        let mut dir = bucket.to_string();
+        for seg in path[bucket.len() + 1..].split('/') {
+            dir.push('/');
+            dir.push_str(seg);
+            self.core
+                .remote
+                .mkdir(&dir)
+                .await
+                .map_err(|e| VfsError::from_key_io(e, key))?;
+        }
+        Ok(())
+    }
+
+    /// Removes the folder of the marker key at `at` if it is empty, once no marker keeps it;
+    /// the caller holds the key's lock, so that no marker made meanwhile loses its folder.
+    pub(crate) async fn drop_folder(&self, at: At<'_>) {
+        if at.is_marker() {
+            let _ = self.core.remote.rmdir(at.path).await;
+        }
+    }
+
+    /// The current version of the key at `at`, `None` when there is none: a folder marker's
+    /// record while its folder is there, else the up-to-date record of the key's file. The
+    /// caller holds the key's lock.
+    pub(crate) async fn current_locked(&self, at: At<'_>) -> Result<Option<ObjectMeta>> {
+        if at.key.ends_with('/') {
+            let record = self.core.index.get(at.bucket, at.key)?;
+            if let Some(meta) = record.filter(|m| is_marker_record(at.key, m)) {
+                let Some(Ok(folder)) = marker_path(at.bucket, at.key) else {
+                    return Ok(None);
+                };
+                let there = self
+                    .core
+                    .remote
+                    .stat(&folder)
+                    .await?
+                    .is_some_and(|e| e.is_dir);
+                return Ok(there.then_some(meta));
+            }
+            if at.is_marker() {
+                return Ok(None);
+            }
+        }
+        self.record_locked(at.bucket, at.key, at.path).await
     }
 
     /// Deletes a marker (when `precondition` holds): its record, and its folder if that is
@@ -197,5 +286,42 @@ impl Vfs {
         // Content under `dir/` kept in the store of keys is no marker of the folder.
         let below = self.core.index.get(bucket, &format!("{folder}/"));
         matches!(below, Ok(Some(m)) if m.store.is_none())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bucket::Versioning;
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_marker_replaced_is_a_version_that_takes_tags() {
+        let dir = tempfile::tempdir().unwrap();
+        let vfs = Vfs::open_unsynced(dir.path()).await;
+        vfs.create_bucket("bkt", None).await.unwrap();
+        vfs.update_bucket("bkt", |r| {
+            r.versioning = Versioning::Enabled;
+            Ok(())
+        })
+        .await
+        .unwrap();
+        let make = || vfs.create_folder("bkt", "dir/", Default::default(), None);
+        let one = make().await.unwrap().version_id.unwrap();
+        let two = make().await.unwrap().version_id.unwrap();
+        assert_ne!(one, two);
+        let tags = vec![("k".to_string(), "v".to_string())];
+        vfs.set_object_tags("bkt", "dir/", Some(&one), tags.clone())
+            .await
+            .unwrap();
+        vfs.set_object_tags("bkt", "dir/", Some(&two), Vec::new())
+            .await
+            .unwrap();
+        let old = vfs.open_version("bkt", "dir/", &one).await.unwrap();
+        assert_eq!((old.info.size, old.info.attrs.tags), (0, tags));
+        let current = vfs.head_object("bkt", "dir/").await.unwrap();
+        assert_eq!(current.version_id.as_ref(), Some(&two));
+        assert!(current.attrs.tags.is_empty());
+        let by_id = vfs.open_version("bkt", "dir/", &two).await.unwrap();
+        assert_eq!(by_id.info.version_id, Some(two));
     }
 }

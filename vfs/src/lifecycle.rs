@@ -476,8 +476,7 @@ impl Vfs {
                         }
                         _ => Err(VfsError::PreconditionFailed),
                     });
-                // A `dir/` key is a folder, which keeps no versions: it simply goes.
-                if versioning == Versioning::Unversioned || key.ends_with('/') {
+                if versioning == Versioning::Unversioned {
                     self.delete_object(bucket, key, Some(&unchanged)).await
                 } else {
                     self.add_delete_marker_if(bucket, key, Some(&unchanged))

@@ -63,13 +63,17 @@ impl Vfs {
     }
 
     /// The path a change of `bucket/key` that makes no file (a delete, a delete marker, a
-    /// lock) names: where its file is, or a fresh place for a key that has none now and cannot
-    /// be a plain file. [`Vfs::commit`] follows the record under the key's lock anyway.
+    /// lock) names: where its file is, a folder marker's folder, or a fresh place for a key
+    /// that has none now and cannot be a plain file. [`Vfs::commit`] follows the record under
+    /// the key's lock anyway.
     pub(crate) fn change_path(&self, bucket: &str, key: &str) -> Result<String> {
         key::validate_s3_key(key)?;
-        Ok(match self.path_of(bucket, key)? {
-            Some(path) => path,
-            None => key::new_store_path(bucket),
+        if let Some(path) = self.path_of(bucket, key)? {
+            return Ok(path);
+        }
+        Ok(match key::marker_path(bucket, key) {
+            Some(Ok(folder)) => folder,
+            _ => key::new_store_path(bucket),
         })
     }
 

@@ -42,27 +42,13 @@ impl Change for Restamp {
 
     async fn apply(self, vfs: &Vfs, at: At<'_>) -> Result<()> {
         let attr = self.attr;
-        if !at.key.ends_with('/') || key::is_stored(at.path) {
-            return vfs
-                .edit_version(at, self.version, |attrs| {
-                    attr.onto(attrs);
-                    Ok(())
-                })
-                .await;
-        }
-        // A marker is its record, as long as its folder is there; it keeps no versions.
-        let record = match vfs.marker_info(at.bucket, at.key).await? {
-            Some(_) => vfs.core.index.get(at.bucket, at.key)?,
-            None => None,
-        };
-        let Some(mut meta) = record else {
-            return Err(VfsError::NoSuchKey);
-        };
-        if self.version.is_some_and(|v| v != VersionRef::Null) {
-            return Err(VfsError::NoSuchVersion);
-        }
-        attr.onto(&mut meta.attrs);
-        vfs.core.index.put(at.bucket, at.key, &meta).await
+        // A folder marker is its record, as long as its folder is there (`current_locked`),
+        // with versions like any object's.
+        vfs.edit_version(at, self.version, |attrs| {
+            attr.onto(attrs);
+            Ok(())
+        })
+        .await
     }
 
     async fn abandon(self) {}

@@ -33,6 +33,7 @@ use crate::clock::now_ns;
 use crate::commit::{At, Change};
 use crate::core::VersionIds;
 use crate::error::{Result, VfsError};
+use crate::folder;
 use crate::index::{Index, ObjectAttrs, ObjectMeta};
 use crate::key::{self, RESERVED_DIR};
 use crate::meta::{Edit, StoreError, Tree};
@@ -54,7 +55,8 @@ pub(crate) struct VersionRecord {
     /// delete marker.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) object: Option<ObjectMeta>,
-    /// Where the file is on the remote.
+    /// Where the file is on the remote; none for a delete marker, and for a folder marker's
+    /// version (an empty object with this record, which has no file).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) file: Option<String>,
     /// When the version was made (a marker: the delete), in nanoseconds since the Unix epoch.
@@ -153,6 +155,7 @@ impl Change for Mark {
         let Some(id) = replacing.version else {
             // The bucket never kept versions: the object simply goes.
             vfs.delete_locked(at.bucket, at.key, at.path).await?;
+            vfs.drop_folder(at).await;
             return Ok(None);
         };
         if replacing.replaces_null {
@@ -180,6 +183,8 @@ impl Change for Mark {
             return Err(e);
         }
         vfs.replaced(replacing).await?;
+        // A folder marker covered: its folder goes when empty, as the plain files show no key.
+        vfs.drop_folder(at).await;
         Ok(Some(VersionDeleted {
             delete_marker: true,
             version_id: id.to_string(),
@@ -207,11 +212,18 @@ impl Change for DropVersion {
             want,
             bypass_governance,
         } = self;
-        let current = vfs.record_locked(at.bucket, at.key, at.path).await?;
+        let current = vfs.current_locked(at).await?;
         if let Some(current) = &current {
             let id = current.version.unwrap_or(VersionId::ORIGINAL);
             if want.names(&id) {
                 current.attrs.lock.guard(bypass_governance)?;
+                if folder::is_marker_record(at.key, current) {
+                    vfs.drop_current_marker(at).await?;
+                    return Ok(VersionDeleted {
+                        delete_marker: false,
+                        version_id: id.to_string(),
+                    });
+                }
                 let promotion = vfs.promotion(at, true).await?;
                 if let Err(e) = vfs.delete_locked(at.bucket, at.key, at.path).await {
                     if promotion.is_some() {
@@ -220,8 +232,10 @@ impl Change for DropVersion {
                     }
                     return Err(e);
                 }
-                if let Some((path, intent)) = promotion {
-                    vfs.versions().finish_promotion(&path, intent).await?;
+                match promotion {
+                    Some((path, intent)) => vfs.versions().finish_promotion(&path, intent).await?,
+                    // Content kept under a `dir/` key, with a marker below it.
+                    None => vfs.promote_marker_version(at).await?,
                 }
                 return Ok(VersionDeleted {
                     delete_marker: false,
@@ -265,6 +279,23 @@ impl Change for DropVersion {
     }
 
     async fn abandon(self) {}
+}
+
+/// The batch that makes `row`, a kept version of a folder marker, the current record of the
+/// key at `at`; `None` when the row is no marker's (a delete marker, or a version with a file).
+fn marker_promotion(at: At<'_>, row: VersionRecord) -> Option<Vec<Edit>> {
+    let (Some(mut meta), None) = (row.object, row.file) else {
+        return None;
+    };
+    meta.version = Some(row.id);
+    Some(vec![
+        Edit::Put(
+            Tree::Objects,
+            key::index_key(at.bucket, at.key),
+            meta.encode(),
+        ),
+        Edit::Delete(Tree::Versions, row_key(at.bucket, at.key, row.id.seq)),
+    ])
 }
 
 /// The version store of one remote: steps 1 and 2 of a demotion, and recovery of those a crash
@@ -353,7 +384,7 @@ impl Vfs {
                 }
             }
         }
-        let Some(current) = self.record_locked(at.bucket, at.key, at.path).await? else {
+        let Some(current) = self.current_locked(at).await? else {
             return Ok(out);
         };
         let id = match current.version {
@@ -366,6 +397,23 @@ impl Vfs {
         if null && id.null {
             current.attrs.lock.guard(false)?;
             out.replaces_null = true;
+            return Ok(out);
+        }
+        if folder::is_marker_record(at.key, &current) {
+            // A folder marker has no file to move: its row, committed with the change, is the
+            // whole of its demotion.
+            let row = VersionRecord {
+                id,
+                made_ns: current.written_ns(),
+                object: Some(current),
+                file: None,
+                noncurrent_ns: now_ns(),
+            };
+            out.edits.push(Edit::Put(
+                Tree::Versions,
+                row_key(at.bucket, at.key, id.seq),
+                row.encode(),
+            ));
             return Ok(out);
         }
         out.demoted = self
@@ -436,7 +484,9 @@ impl Vfs {
         key::validate_s3_key(key).map_err(|_| VfsError::NoSuchVersion)?;
         match self.open_object(bucket, key).await {
             Ok(r) if r.info.version_id.as_deref().unwrap_or("null") == version => {
-                let path = self.path_of(bucket, key)?.ok_or(VfsError::NoSuchVersion)?;
+                let path = self
+                    .read_path(bucket, key)?
+                    .ok_or(VfsError::NoSuchVersion)?;
                 return Ok((r, path));
             }
             Ok(_) | Err(VfsError::NoSuchKey) => {}
@@ -450,8 +500,18 @@ impl Vfs {
                 let row = self
                     .find_version(bucket, key, want)?
                     .ok_or(VfsError::NoSuchVersion)?;
-                let (Some(meta), Some(file)) = (row.object, row.file) else {
+                let Some(meta) = row.object else {
                     return Err(VfsError::VersionIsDeleteMarker);
+                };
+                let mut info = ObjectInfo::from_meta(meta.clone());
+                info.version_id = Some(row.id.to_string());
+                let Some(file) = row.file else {
+                    // A folder marker's version: empty, with no file of its own.
+                    let folder = match key::marker_path(bucket, key) {
+                        Some(Ok(folder)) => folder,
+                        _ => return Err(VfsError::NoSuchVersion),
+                    };
+                    return Ok((folder::empty_reader(info), folder));
                 };
                 let reader = self
                     .core
@@ -460,8 +520,6 @@ impl Vfs {
                     .await?
                     .filter(|r| r.fingerprint() == meta.fingerprint)
                     .ok_or(VfsError::NoSuchVersion)?;
-                let mut info = ObjectInfo::from_meta(meta);
-                info.version_id = Some(row.id.to_string());
                 Ok((ObjectReader::new(info, reader), file))
             })
             .await
@@ -477,7 +535,7 @@ impl Vfs {
         want: Option<VersionRef>,
         edit: impl FnOnce(&mut ObjectAttrs) -> Result<()>,
     ) -> Result<()> {
-        let current = self.record_locked(at.bucket, at.key, at.path).await?;
+        let current = self.current_locked(at).await?;
         if let Some(mut meta) = current {
             let id = meta.version.unwrap_or(VersionId::ORIGINAL);
             if want.is_none_or(|v| v.names(&id)) {
@@ -648,6 +706,48 @@ impl Vfs {
     /// the caller holds the key's lock and has just removed the current version.
     async fn promote_newest(&self, at: At<'_>) -> Result<()> {
         match self.promotion(at, false).await? {
+            Some((path, intent)) => self.versions().finish_promotion(&path, intent).await,
+            None => self.promote_marker_version(at).await,
+        }
+    }
+
+    /// Makes the newest kept version of the key at `at` current again when it is a folder
+    /// marker's: its folder is made first (an empty folder is no object, so a crash before
+    /// the batch changes nothing), then its row becomes the current record in one batch.
+    async fn promote_marker_version(&self, at: At<'_>) -> Result<()> {
+        let Some(row) = rows(&self.core.index, at.bucket, at.key, 1)?.pop() else {
+            return Ok(());
+        };
+        let Some(Ok(folder)) = key::marker_path(at.bucket, at.key) else {
+            return Ok(());
+        };
+        let Some(edits) = marker_promotion(at, row) else {
+            return Ok(());
+        };
+        self.make_folder(at.bucket, at.key, &folder).await?;
+        self.core.index.apply(edits).await
+    }
+
+    /// The current folder marker at `at` goes for good (its version named): the newest kept
+    /// version becomes current again. A marker's version replaces its record in one batch and
+    /// keeps the folder; else the folder goes when empty, and a version with a file (content
+    /// kept under the `dir/` key) is promoted as any.
+    async fn drop_current_marker(&self, at: At<'_>) -> Result<()> {
+        if let Some(row) = rows(&self.core.index, at.bucket, at.key, 1)?.pop() {
+            if let Some(edits) = marker_promotion(at, row) {
+                return self.core.index.apply(edits).await;
+            }
+        }
+        let promotion = self.promotion(at, false).await?;
+        if let Err(e) = self.core.index.delete(at.bucket, at.key).await {
+            if let Some((path, _)) = &promotion {
+                let drop = Edit::Delete(Tree::State, promote_key(path));
+                self.core.index.apply(vec![drop]).await?;
+            }
+            return Err(e);
+        }
+        self.drop_folder(at).await;
+        match promotion {
             Some((path, intent)) => self.versions().finish_promotion(&path, intent).await,
             None => Ok(()),
         }

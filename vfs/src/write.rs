@@ -175,8 +175,9 @@ impl Vfs {
         let mut tries = 0;
         let (info, upload, fp) = loop {
             let (src, src_path) = self.open_source(&from).await?;
-            if src.in_write_cache != self.writes_to_cache() {
-                // The source is on one side of the cache and the copy goes to the other.
+            if src.in_write_cache != self.writes_to_cache() || src.info.size == 0 {
+                // The source is on one side of the cache and the copy goes to the other, or it
+                // is empty and may have no file to share (a folder marker).
                 let info = src.info.clone();
                 let size = info.size;
                 let (upload, fp, _) = self
@@ -241,7 +242,7 @@ impl Vfs {
             None => {
                 let reader = self.open_object(from.bucket, from.key).await?;
                 let path = self
-                    .path_of(from.bucket, from.key)?
+                    .read_path(from.bucket, from.key)?
                     .ok_or(VfsError::NoSuchKey)?;
                 Ok((reader, path))
             }
