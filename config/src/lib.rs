@@ -607,6 +607,9 @@ impl Config {
                 });
             }
         }
+        for (name, def) in self.remotes.iter().filter(|(_, d)| d.kind == "crypt") {
+            rclone::crypt::CryptOptions::parse(name, def)?;
+        }
         Ok(())
     }
 
@@ -807,7 +810,9 @@ mod tests {
             &file,
             "[store]\ntype = s3\nendpoint = http://10.0.0.5:8333\nsecret_access_key = hunter2\n\
              [docs]\ntype = alias\nremote = store:bkt/docs\n[disk]\ntype = alias\n\
-             remote = /srv/data\n[archive]\ntype = s3\n",
+             remote = /srv/data\n[archive]\ntype = s3\n[sealed]\ntype = crypt\n\
+             remote = store:bkt/sealed\npassword = PASSWORD\nfilename_encoding = base16\n"
+                .replace("PASSWORD", &crate::obscure::obscure_with_iv("pw", [1; 16])),
         )
         .unwrap();
         let serve = |spec: &str, own: &str| {
@@ -833,6 +838,23 @@ mod tests {
         assert_eq!(c.remotes["archive"].kind, "memory");
         let e = serve("nowhere:", "").unwrap_err().to_string();
         assert!(e.contains("[nowhere]"), "{e}");
+        // A crypt remote's settings are checked before anything starts, wherever it is defined.
+        let c = serve(
+            "vault:",
+            "[remotes.vault]\ntype = \"crypt\"\nremote = \"/srv/v\"\npassword = \"x\"\n",
+        )
+        .unwrap();
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.contains("\"password\"") && e.contains("\"vault\""), "{e}");
+        let e = serve("sealed:", "")
+            .unwrap()
+            .validate()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("\"filename_encoding\"") && e.contains("base16"),
+            "{e}"
+        );
         std::fs::remove_file(&file).unwrap();
     }
 

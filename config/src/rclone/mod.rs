@@ -22,6 +22,7 @@ use crypto_secretbox::XSalsa20Poly1305;
 use sha2::{Digest, Sha256};
 use unicode_normalization::UnicodeNormalization;
 
+pub mod crypt;
 mod services;
 
 use crate::obscure;
