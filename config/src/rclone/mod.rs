@@ -23,6 +23,7 @@ use sha2::{Digest, Sha256};
 use unicode_normalization::UnicodeNormalization;
 
 pub mod crypt;
+mod servers;
 mod services;
 
 use crate::obscure;
@@ -563,6 +564,10 @@ fn map_service(o: &Options<'_>, kind: &str) -> Result<RemoteDef, ConfigError> {
                 "missing: every remote of rclone.conf names its type",
             ));
         }
+        "ftp" => {
+            servers::ftp(o, &mut set)?;
+            "ftp"
+        }
         other => match services::map(o, other, &mut set)? {
             Some(service) => service,
             None => {
@@ -862,7 +867,7 @@ mod tests {
              client_secret = S\ntoken = {full}\ndrive_type = documentLibrary\n\
              [ya]\ntype = yandex\ntoken = {full}\n[yok]\ntype = yandex\ntoken = {no_refresh}\n\
              [sw]\ntype = swift\nuser = u\nkey = k\nauth = https://keystone/v3\n\
-             [ftp]\ntype = ftp\nhost = h\n[b2]\ntype = b2\naccount = a\nkey = k\n\
+             [b2]\ntype = b2\naccount = a\nkey = k\n\
              [bad]\ntype = dropbox\nclient_id = C\nclient_secret = S\ntoken = not json\n"
         ));
         refused(f.resolve("builtin"), "client_id");
@@ -878,10 +883,46 @@ mod tests {
         );
         refused(f.resolve("sw"), "user");
         refused(f.resolve("bad"), "token");
-        let e = f.resolve("ftp").unwrap_err().to_string();
-        assert!(e.contains("atomically"), "{e}");
         let e = f.resolve("b2").unwrap_err().to_string();
         assert!(e.contains("S3-compatible"), "{e}");
+    }
+
+    #[test]
+    fn ftp_remotes_map_and_refuse_what_they_cannot_honour() {
+        let pass = obscure::obscure_with_iv("ftp secret", [9; 16]);
+        let f = file(&format!(
+            "[ftp]\ntype = ftp\nhost = files.example\nport = 2121\nuser = me\npass = {pass}\n\
+             concurrency = 4\ndisable_mlsd = true\nidle_timeout = 1m\ndisable_epsv = true\n\
+             [tls]\ntype = ftp\nhost = h\ntls = true\n[explicit]\ntype = ftp\nhost = h\n\
+             explicit_tls = true\n[one]\ntype = ftp\nhost = h\nconcurrency = 1\n\
+             [proxy]\ntype = ftp\nhost = h\nsocks_proxy = p:1080\n[nohost]\ntype = ftp\n\
+             [badpass]\ntype = ftp\nhost = h\npass = plain\n[enc]\ntype = ftp\nhost = h\n\
+             encoding = Slash\n"
+        ));
+        let (_, def, _, _) = named(f.resolve("ftp").unwrap());
+        let o = opts(&def);
+        assert_eq!(def.kind, "ftp");
+        assert_eq!(
+            (o["host"].as_str(), o["port"].as_str(), o["user"].as_str()),
+            ("files.example", "2121", "me")
+        );
+        assert_eq!(o["password"], "ftp secret");
+        assert_eq!(
+            (o["concurrency"].as_str(), o["disable_mlsd"].as_str()),
+            ("4", "true")
+        );
+        assert!(!toml::to_string(&def).unwrap().contains("ftp secret"));
+        for (name, option) in [
+            ("tls", "tls"),
+            ("explicit", "explicit_tls"),
+            ("one", "concurrency"),
+            ("proxy", "socks_proxy"),
+            ("nohost", "host"),
+            ("badpass", "pass"),
+            ("enc", "encoding"),
+        ] {
+            refused(f.resolve(name), option);
+        }
     }
 
     #[test]

@@ -286,7 +286,7 @@ pub(super) fn map(
 /// Why a type rclone users often have is not served, where there is more to say than no.
 pub(super) fn why_not(kind: &str) -> Option<&'static str> {
     Some(match kind {
-        "ftp" | "seafile" => {
+        "seafile" => {
             "the service can neither write a file atomically nor rename one, so an upload cut \
              off would leave a half-written object"
         }

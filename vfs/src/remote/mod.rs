@@ -3,6 +3,8 @@
 
 mod crypt;
 mod dirsync;
+#[cfg(feature = "opendal")]
+mod ftp;
 mod local;
 #[cfg(feature = "opendal")]
 mod opendal;
@@ -61,6 +63,12 @@ fn open_service(
     def: &s3gate_config::RemoteDef,
     path: &str,
 ) -> io::Result<std::sync::Arc<dyn Remote>> {
+    if def.kind == "ftp" {
+        return Ok(std::sync::Arc::new(ftp::FtpRemote::new(
+            def.options(),
+            path,
+        )?));
+    }
     let mut options: Vec<(String, String)> = def.options().filter(|(k, _)| k != "root").collect();
     let root = def
         .options()
