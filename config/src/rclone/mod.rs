@@ -23,7 +23,7 @@ use sha2::{Digest, Sha256};
 use unicode_normalization::UnicodeNormalization;
 
 pub mod crypt;
-mod servers;
+pub(crate) mod servers;
 mod services;
 
 use crate::obscure;
@@ -568,6 +568,10 @@ fn map_service(o: &Options<'_>, kind: &str) -> Result<RemoteDef, ConfigError> {
             servers::ftp(o, &mut set)?;
             "ftp"
         }
+        "http" => {
+            servers::http(o, &mut set)?;
+            "http"
+        }
         other => match services::map(o, other, &mut set)? {
             Some(service) => service,
             None => {
@@ -920,6 +924,29 @@ mod tests {
             ("nohost", "host"),
             ("badpass", "pass"),
             ("enc", "encoding"),
+        ] {
+            refused(f.resolve(name), option);
+        }
+    }
+
+    #[test]
+    fn http_remotes_map_and_refuse_what_they_cannot_honour() {
+        let f = file(
+            "[web]\ntype = http\nurl = https://files.example/pub/\n\
+             headers = Authorization,Bearer T\n[slash]\ntype = http\nurl = http://h/\n\
+             no_slash = true\n[head]\ntype = http\nurl = http://h/\nno_head = true\n\
+             [nourl]\ntype = http\n[ftpurl]\ntype = http\nurl = ftp://h/\n",
+        );
+        let (_, def, _, _) = named(f.resolve("web").unwrap());
+        let o = opts(&def);
+        assert_eq!(def.kind, "http");
+        assert_eq!(o["url"], "https://files.example/pub/");
+        assert_eq!(o["headers"], "Authorization,Bearer T");
+        for (name, option) in [
+            ("slash", "no_slash"),
+            ("head", "no_head"),
+            ("nourl", "url"),
+            ("ftpurl", "url"),
         ] {
             refused(f.resolve(name), option);
         }

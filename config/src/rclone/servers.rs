@@ -1,7 +1,10 @@
-//! rclone backends that speak to a server program rather than a storage service: FTP.
+//! rclone backends that speak to a server program rather than a storage service: FTP, and
+//! web servers (`http`, read-only).
+
+use std::collections::BTreeMap;
 
 use super::Options;
-use crate::ConfigError;
+use crate::{ConfigError, RemoteDef};
 
 /// Sets `set` to the options of the FTP remote an rclone `ftp` section describes.
 pub(super) fn ftp(o: &Options<'_>, set: &mut dyn FnMut(&str, String)) -> Result<(), ConfigError> {
@@ -87,4 +90,63 @@ pub(super) fn ftp(o: &Options<'_>, set: &mut dyn FnMut(&str, String)) -> Result<
         set("disable_mlsd", "true".into());
     }
     Ok(())
+}
+
+/// Sets `set` to the options of the web server remote an rclone `http` section describes.
+pub(super) fn http(o: &Options<'_>, set: &mut dyn FnMut(&str, String)) -> Result<(), ConfigError> {
+    o.only(&["url", "headers", "no_slash", "no_head", "no_escape"])?;
+    for (option, why) in [
+        (
+            "no_slash",
+            "folders are the links that end in `/`, as index pages write them",
+        ),
+        (
+            "no_head",
+            "each file's size and time come from a HEAD request",
+        ),
+        ("no_escape", "names are escaped in URLs"),
+    ] {
+        if o.flag(option) {
+            return Err(o.refuse_value(option, why));
+        }
+    }
+    let url = o
+        .get("url")
+        .ok_or_else(|| o.refuse_value("url", "missing: the web server's URL"))?;
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        return Err(o.refuse_value("url", "expected http(s)://host/path/"));
+    }
+    set("url", url.to_string());
+    if let Some(h) = o.get("headers") {
+        set("headers", h.to_string());
+    }
+    Ok(())
+}
+
+/// Whether serving the remote `name` writes to a remote that cannot be written (a web server),
+/// through the crypt remotes wrapped around it.
+pub(crate) fn reaches_read_only(remotes: &BTreeMap<String, RemoteDef>, name: &str) -> bool {
+    let mut name = name.to_string();
+    // A loop of crypt remotes is refused when they are opened; here it ends.
+    for _ in 0..16 {
+        let Some(def) = remotes.get(&name) else {
+            return false;
+        };
+        match def.kind.as_str() {
+            "http" => return true,
+            "crypt" => {
+                let inner = def
+                    .options()
+                    .find(|(k, _)| k == "remote")
+                    .map(|(_, v)| v)
+                    .unwrap_or_default();
+                match inner.split_once(':') {
+                    Some((n, _)) if !n.is_empty() && !n.contains('/') => name = n.to_string(),
+                    _ => return false,
+                }
+            }
+            _ => return false,
+        }
+    }
+    false
 }
