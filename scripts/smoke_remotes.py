@@ -8,6 +8,9 @@ KIND is one of:
   sftp       `rclone serve sftp` over a folder (key authentication, the system's ssh client)
   s3         `rclone serve s3` over a folder
   ftp        `rclone serve ftp` over a folder, with a password
+  ftps       an FTPS server (explicit TLS on commands and data; scripts/ftps_server.py, PyPI
+             pyftpdlib and pyopenssl) with a certificate of its own, taken as rclone's
+             `no_check_certificate` takes it
   http       `rclone serve http` over a folder holding files: served read-only (listings,
              GET, ranged GET; every change refused with AccessDenied)
   seaweedfs  a SeaweedFS cluster on loopback (`weed server`: master, volume, filer and its S3
@@ -92,6 +95,18 @@ def backing(kind, procs, rclone, work):
         wait_tcp(port, p, "rclone serve ftp")
         return {"type": "ftp", "host": "127.0.0.1", "port": str(port), "user": "s3gate",
                 "password": "ftp secret"}, data
+    if kind == "ftps":
+        cert, key = os.path.join(work, "ftps-cert.pem"), os.path.join(work, "ftps-key.pem")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                        "-subj", "/CN=127.0.0.1", "-keyout", key, "-out", cert],
+                       check=True, capture_output=True)
+        server = os.path.join(os.path.dirname(os.path.abspath(__file__)), "ftps_server.py")
+        p = procs.start("ftps", [sys.executable, server, data, str(port), "s3gate",
+                                 "ftp secret", cert, key])
+        wait_tcp(port, p, "the FTPS server")
+        return {"type": "ftp", "host": "127.0.0.1", "port": str(port), "user": "s3gate",
+                "password": "ftp secret", "tls": "explicit",
+                "no_check_certificate": "true"}, data
     if kind == "http":
         for key, body in HTTP_FILES.items():
             path = os.path.join(data, "site", key)
@@ -194,11 +209,14 @@ def rclone_section(kind, remote, rclone):
                                   capture_output=True, text=True).stdout.strip()
         return {"type": "webdav", "url": remote["endpoint"], "vendor": "rclone",
                 "user": remote["username"], "pass": obscured}, "back:"
-    if kind == "ftp":
+    if kind in ("ftp", "ftps"):
         obscured = subprocess.run([rclone, "obscure", remote["password"]], check=True,
                                   capture_output=True, text=True).stdout.strip()
-        return {"type": "ftp", "host": remote["host"], "port": remote["port"],
-                "user": remote["user"], "pass": obscured}, "back:"
+        section = {"type": "ftp", "host": remote["host"], "port": remote["port"],
+                   "user": remote["user"], "pass": obscured}
+        if kind == "ftps":
+            section.update({"explicit_tls": "true", "no_check_certificate": "true"})
+        return section, "back:"
     if kind == "http":
         return {"type": "http", "url": remote["url"]}, "back:"
     if kind == "sftp":

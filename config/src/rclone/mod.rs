@@ -897,8 +897,10 @@ mod tests {
         let f = file(&format!(
             "[ftp]\ntype = ftp\nhost = files.example\nport = 2121\nuser = me\npass = {pass}\n\
              concurrency = 4\ndisable_mlsd = true\nidle_timeout = 1m\ndisable_epsv = true\n\
-             [tls]\ntype = ftp\nhost = h\ntls = true\n[explicit]\ntype = ftp\nhost = h\n\
-             explicit_tls = true\n[one]\ntype = ftp\nhost = h\nconcurrency = 1\n\
+             [tls]\ntype = ftp\nhost = h\ntls = true\nexplicit_tls = true\n\
+             [explicit]\ntype = ftp\nhost = h\nexplicit_tls = true\nno_check_certificate = true\n\
+             [implicit]\ntype = ftp\nhost = h\ntls = true\ndisable_tls13 = true\n\
+             [weak]\ntype = ftp\nhost = h\ntls = true\nallow_insecure_tls_ciphers = true\n[one]\ntype = ftp\nhost = h\nconcurrency = 1\n\
              [proxy]\ntype = ftp\nhost = h\nsocks_proxy = p:1080\n[nohost]\ntype = ftp\n\
              [badpass]\ntype = ftp\nhost = h\npass = plain\n[enc]\ntype = ftp\nhost = h\n\
              encoding = Slash\n"
@@ -916,9 +918,20 @@ mod tests {
             ("4", "true")
         );
         assert!(!toml::to_string(&def).unwrap().contains("ftp secret"));
+        let o = opts(&named(f.resolve("explicit").unwrap()).1);
+        assert_eq!(
+            (o["tls"].as_str(), o["no_check_certificate"].as_str()),
+            ("explicit", "true")
+        );
+        let o = opts(&named(f.resolve("implicit").unwrap()).1);
+        assert_eq!(
+            (o["tls"].as_str(), o["disable_tls13"].as_str()),
+            ("implicit", "true")
+        );
+        assert!(!o.contains_key("no_check_certificate"));
         for (name, option) in [
-            ("tls", "tls"),
-            ("explicit", "explicit_tls"),
+            ("tls", "explicit_tls"),
+            ("weak", "allow_insecure_tls_ciphers"),
             ("one", "concurrency"),
             ("proxy", "socks_proxy"),
             ("nohost", "host"),

@@ -1,4 +1,5 @@
-//! rclone backends that speak to a server program rather than a storage service: FTP, and
+//! rclone backends that speak to a server program rather than a storage service: FTP and FTPS,
+//! and
 //! web servers (`http`, read-only).
 
 use std::collections::BTreeMap;
@@ -33,12 +34,8 @@ pub(super) fn ftp(o: &Options<'_>, set: &mut dyn FnMut(&str, String)) -> Result<
     ])?;
     for (option, why) in [
         (
-            "tls",
-            "FTPS (implicit TLS) is not served: use plain FTP or another remote",
-        ),
-        (
-            "explicit_tls",
-            "FTPS (explicit TLS) is not served: use plain FTP or another remote",
+            "allow_insecure_tls_ciphers",
+            "the TLS library used has no insecure ciphers to allow",
         ),
         (
             "writing_mdtm",
@@ -52,6 +49,22 @@ pub(super) fn ftp(o: &Options<'_>, set: &mut dyn FnMut(&str, String)) -> Result<
     ] {
         if o.flag(option) {
             return Err(o.refuse_value(option, why));
+        }
+    }
+    match (o.flag("tls"), o.flag("explicit_tls")) {
+        (true, true) => {
+            return Err(o.refuse_value(
+                "explicit_tls",
+                "implicit (`tls`) and explicit TLS exclude each other",
+            ))
+        }
+        (true, false) => set("tls", "implicit".into()),
+        (false, true) => set("tls", "explicit".into()),
+        (false, false) => {}
+    }
+    for option in ["no_check_certificate", "disable_tls13"] {
+        if o.flag(option) {
+            set(option, "true".into());
         }
     }
     let host = o

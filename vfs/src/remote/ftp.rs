@@ -6,7 +6,9 @@
 //! (exact sizes and times), else `LIST`; a stat asks `MLST`, or, without it, reads the listing of
 //! the folder holding the name, so that a stat and a listing always agree on a fingerprint. Reads
 //! start where the range starts (`REST`). Connections are kept for reuse, at most `concurrency`
-//! of them at once (unlimited by default, as rclone's own default).
+//! of them at once (unlimited by default, as rclone's own default). FTPS, implicit (TLS from the
+//! first byte) or explicit (`AUTH TLS`), protects commands and data alike, with the server's
+//! certificate checked against the system's roots unless told not to.
 
 use std::io;
 use std::sync::{Arc, Mutex};
@@ -15,8 +17,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
 use futures_util::{StreamExt, TryStreamExt};
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{ClientConfig, DigitallySignedStruct, SignatureScheme};
 use suppaftp::list::{File, ListParser};
-use suppaftp::tokio::AsyncFtpStream;
+use suppaftp::tokio::{AsyncRustlsConnector, AsyncRustlsFtpStream, AsyncRustlsStream};
 use suppaftp::types::FileType;
 use suppaftp::{FtpError, Status};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -31,9 +36,26 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 /// What a read asks of the data connection at a time.
 const READ_CHUNK: usize = 64 << 10;
 
+/// The control and data connections: plain, or TLS either way.
+type AsyncFtpStream = AsyncRustlsFtpStream;
+type Transfer = suppaftp::tokio::TransferStream<AsyncRustlsStream>;
+
+/// How a connection is protected (rclone's `tls` is implicit FTPS, `explicit_tls` explicit).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tls {
+    Off,
+    Implicit,
+    Explicit,
+}
+
 /// Where the server is and who signs in.
 struct Settings {
     addr: String,
+    /// The name the server's certificate must carry.
+    host: String,
+    tls: Tls,
+    /// The TLS settings (`None` without TLS).
+    tls_config: Option<Arc<ClientConfig>>,
     user: String,
     password: String,
     /// Never ask `MLSD`/`MLST`, as rclone's `disable_mlsd` (servers whose machine listings are
@@ -105,9 +127,35 @@ impl Pool {
 
     async fn connect(&self) -> io::Result<AsyncFtpStream> {
         let s = &self.settings;
-        let mut ftp = AsyncFtpStream::connect(s.addr.as_str())
-            .await
-            .map_err(|e| io::Error::other(format!("FTP server {}: {e}", s.addr)))?;
+        let failed = |e: FtpError| io::Error::other(format!("FTP server {}: {e}", s.addr));
+        let connector = || {
+            s.tls_config.as_ref().map(|c| {
+                AsyncRustlsConnector::from(suppaftp::tokio_rustls::TlsConnector::from(c.clone()))
+            })
+        };
+        let mut ftp = match (s.tls, connector()) {
+            (Tls::Implicit, Some(c)) => {
+                let mut ftp = AsyncFtpStream::connect_secure_implicit(s.addr.as_str(), c, &s.host)
+                    .await
+                    .map_err(failed)?;
+                // Data connections are protected too, as `AUTH TLS` sets up for explicit TLS.
+                for command in ["PBSZ 0", "PROT P"] {
+                    ftp.custom_command(command, &[Status::CommandOk])
+                        .await
+                        .map_err(failed)?;
+                }
+                ftp
+            }
+            (Tls::Explicit, Some(c)) => AsyncFtpStream::connect(s.addr.as_str())
+                .await
+                .map_err(failed)?
+                .into_secure(c, &s.host)
+                .await
+                .map_err(failed)?,
+            _ => AsyncFtpStream::connect(s.addr.as_str())
+                .await
+                .map_err(failed)?,
+        };
         ftp.login(s.user.as_str(), s.password.as_str())
             .await
             .map_err(|e| {
@@ -212,6 +260,7 @@ impl FtpRemote {
         };
         let (mut host, mut port, mut user, mut password) = (None, 21u16, None, String::new());
         let (mut concurrency, mut disable_mlsd, mut root) = (0usize, false, String::new());
+        let (mut tls, mut check_certificate, mut tls13) = (Tls::Off, true, true);
         for (k, v) in options {
             match k.as_str() {
                 "host" => host = Some(v),
@@ -225,11 +274,29 @@ impl FtpRemote {
                     disable_mlsd = v.parse().map_err(|_| bad(&k, "expected true or false"))?
                 }
                 "root" => root = v,
+                "tls" => {
+                    tls = match v.as_str() {
+                        "off" => Tls::Off,
+                        "implicit" => Tls::Implicit,
+                        "explicit" => Tls::Explicit,
+                        _ => return Err(bad(&k, "expected off, implicit or explicit")),
+                    }
+                }
+                "no_check_certificate" => {
+                    check_certificate = !v
+                        .parse::<bool>()
+                        .map_err(|_| bad(&k, "expected true or false"))?
+                }
+                "disable_tls13" => {
+                    tls13 = !v
+                        .parse::<bool>()
+                        .map_err(|_| bad(&k, "expected true or false"))?
+                }
                 _ => {
                     return Err(bad(
                         &k,
-                        "not a setting of ftp remotes (host, port, user, password, \
-                         concurrency, disable_mlsd, root)",
+                        "not a setting of ftp remotes (host, port, user, password, tls, \
+                         no_check_certificate, disable_tls13, concurrency, disable_mlsd, root)",
                     ))
                 }
             }
@@ -244,10 +311,17 @@ impl FtpRemote {
         }
         let root = join(&root, path.trim_matches('/'));
         check_path(&root)?;
+        let tls_config = match tls {
+            Tls::Off => None,
+            _ => Some(tls_config(check_certificate, tls13)?),
+        };
         Ok(FtpRemote {
             pool: Arc::new(Pool {
                 settings: Settings {
                     addr: format!("{host}:{port}"),
+                    host: host.clone(),
+                    tls,
+                    tls_config,
                     user: user.unwrap_or_else(|| "anonymous".into()),
                     password,
                     disable_mlsd,
@@ -428,7 +502,83 @@ impl FtpRemote {
     }
 }
 
-type Transfer = suppaftp::tokio::TransferStream<suppaftp::tokio::AsyncNoTlsStream>;
+/// TLS as the rest of the server makes it (rustls over ring), the server's certificate checked
+/// against the system's roots unless `check_certificate` is off (rclone's
+/// `no_check_certificate`, for a server whose certificate is its own).
+fn tls_config(check_certificate: bool, tls13: bool) -> io::Result<Arc<ClientConfig>> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let versions: &[&rustls::SupportedProtocolVersion] = if tls13 {
+        rustls::DEFAULT_VERSIONS
+    } else {
+        &[&rustls::version::TLS12]
+    };
+    let builder = ClientConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(versions)
+        .map_err(|e| io::Error::other(format!("TLS: {e}")))?;
+    let config = if check_certificate {
+        use rustls_platform_verifier::BuilderVerifierExt;
+        builder
+            .with_platform_verifier()
+            .map_err(|e| io::Error::other(format!("TLS: the system's roots: {e}")))?
+            .with_no_client_auth()
+    } else {
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider)))
+            .with_no_client_auth()
+    };
+    Ok(Arc::new(config))
+}
+
+/// Takes whatever certificate the server shows, checking only that the handshake is signed
+/// by its key.
+#[derive(Debug)]
+struct AnyCertificate(Arc<rustls::crypto::CryptoProvider>);
+
+impl ServerCertVerifier for AnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
 
 /// Paths go on the control connection as the rest of a command line: a line break would end
 /// the command early.
