@@ -237,6 +237,8 @@ impl RemoteDef {
             "credential",
             "account_key",
             "private_key",
+            // An http remote's headers carry its credentials (`Authorization,Bearer …`).
+            "headers",
         ]
         .iter()
         .any(|s| name.contains(s))

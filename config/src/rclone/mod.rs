@@ -955,6 +955,8 @@ mod tests {
         assert_eq!(def.kind, "http");
         assert_eq!(o["url"], "https://files.example/pub/");
         assert_eq!(o["headers"], "Authorization,Bearer T");
+        let shown = toml::to_string(&def).unwrap();
+        assert!(!shown.contains("Bearer"), "{shown}");
         for (name, option) in [
             ("slash", "no_slash"),
             ("head", "no_head"),

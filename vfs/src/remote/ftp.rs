@@ -206,8 +206,9 @@ fn to_io(e: FtpError) -> io::Error {
                 Status::ExceededStorage => io::ErrorKind::StorageFull,
                 _ => io::ErrorKind::Other,
             };
+            // The reply as the server wrote it, its code first.
             let text = String::from_utf8_lossy(&r.body).trim().to_string();
-            io::Error::new(kind, format!("FTP server: {} {text}", r.status.code()))
+            io::Error::new(kind, format!("FTP server: {text}"))
         }
         other => io::Error::other(format!("FTP server: {other}")),
     }
