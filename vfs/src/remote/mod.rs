@@ -3,6 +3,10 @@
 
 mod crypt;
 mod dirsync;
+#[cfg(feature = "opendal")]
+mod ftp;
+#[cfg(feature = "opendal")]
+mod http;
 mod local;
 #[cfg(feature = "opendal")]
 mod opendal;
@@ -61,6 +65,22 @@ fn open_service(
     def: &s3gate_config::RemoteDef,
     path: &str,
 ) -> io::Result<std::sync::Arc<dyn Remote>> {
+    // Servers the server speaks to itself, with options of its own.
+    match def.kind.as_str() {
+        "ftp" => {
+            return Ok(std::sync::Arc::new(ftp::FtpRemote::new(
+                def.options(),
+                path,
+            )?))
+        }
+        "http" => {
+            return Ok(std::sync::Arc::new(http::HttpRemote::new(
+                def.options(),
+                path,
+            )?))
+        }
+        _ => {}
+    }
     let mut options: Vec<(String, String)> = def.options().filter(|(k, _)| k != "root").collect();
     let root = def
         .options()

@@ -6,6 +6,7 @@
 //!   in UTF-16 units or characters rather than bytes.
 
 use base64::Engine;
+use s3gate_config::rclone::crypt::FilenameEncoding;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum NameEncoding {
@@ -14,16 +15,17 @@ pub(crate) enum NameEncoding {
     Base32768,
 }
 
-impl NameEncoding {
-    pub(crate) fn parse(s: &str) -> Option<NameEncoding> {
-        match s.to_ascii_lowercase().as_str() {
-            "base32" => Some(NameEncoding::Base32),
-            "base64" => Some(NameEncoding::Base64),
-            "base32768" => Some(NameEncoding::Base32768),
-            _ => None,
+impl From<FilenameEncoding> for NameEncoding {
+    fn from(e: FilenameEncoding) -> NameEncoding {
+        match e {
+            FilenameEncoding::Base32 => NameEncoding::Base32,
+            FilenameEncoding::Base64 => NameEncoding::Base64,
+            FilenameEncoding::Base32768 => NameEncoding::Base32768,
         }
     }
+}
 
+impl NameEncoding {
     pub(crate) fn encode(self, data: &[u8]) -> String {
         match self {
             NameEncoding::Base32 => base32hex_encode(data),

@@ -27,6 +27,7 @@ use super::{ByteStream, Entry, Fingerprint, KeepAlive, LocalFs, Reader, Remote, 
 use encoding::NameEncoding;
 use format::{DataCipher, Nonce, BLOCK_DATA, BLOCK_LEN, HEADER_LEN};
 use names::{Mode, NameCipher};
+use s3gate_config::rclone::crypt::CryptOptions;
 
 /// rclone's salt for deriving the keys when `password2` is not set.
 const DEFAULT_SALT: [u8; 16] = [
@@ -36,7 +37,7 @@ const DEFAULT_SALT: [u8; 16] = [
 /// How deep crypt remotes may wrap one another (a loop in the configuration ends here).
 const MAX_DEPTH: usize = 8;
 
-/// The settings of a crypt remote, named as rclone names them.
+/// The settings of a crypt remote (checked by the configuration), in the ciphers' terms.
 struct Options {
     /// `OTHER:path` (a remote of the configuration) or a local directory.
     remote: String,
@@ -55,95 +56,29 @@ fn bad_option(remote: &str, option: &str, why: impl std::fmt::Display) -> io::Er
     )
 }
 
-/// Go's `strconv.ParseBool`, which rclone reads its booleans with.
-fn parse_bool(s: &str) -> Option<bool> {
-    match s {
-        "1" | "t" | "T" | "true" | "TRUE" | "True" => Some(true),
-        "0" | "f" | "F" | "false" | "FALSE" | "False" => Some(false),
-        _ => None,
-    }
-}
-
 impl Options {
-    /// Reads and checks every setting: an unknown one, or a value rclone would not take, is an
-    /// error naming the remote and the setting.
     fn parse(name: &str, def: &s3gate_config::RemoteDef) -> io::Result<Options> {
-        let mut opts = Options {
-            remote: String::new(),
-            password: String::new(),
-            salt: None,
-            mode: Mode::Standard,
-            dir_names: true,
-            encoding: NameEncoding::Base32,
-            suffix: ".bin".into(),
-        };
-        let reveal = |key: &str, v: &str| {
-            s3gate_config::obscure::reveal(v).map_err(|e| bad_option(name, key, e))
-        };
-        for (key, value) in def.options() {
-            match key.as_str() {
-                "remote" => opts.remote = value,
-                "password" => opts.password = reveal(&key, &value)?,
-                "password2" if value.is_empty() => {}
-                "password2" => opts.salt = Some(reveal(&key, &value)?),
-                "filename_encryption" => {
-                    opts.mode = Mode::parse(&value).ok_or_else(|| {
-                        bad_option(name, &key, format!("{value:?}: expected standard, obfuscate or off"))
-                    })?
-                }
-                "directory_name_encryption" => {
-                    opts.dir_names = parse_bool(&value).ok_or_else(|| {
-                        bad_option(name, &key, format!("{value:?}: expected true or false"))
-                    })?
-                }
-                "filename_encoding" => {
-                    opts.encoding = NameEncoding::parse(&value).ok_or_else(|| {
-                        bad_option(name, &key, format!("{value:?}: expected base32, base64 or base32768"))
-                    })?
-                }
-                "suffix" if value.eq_ignore_ascii_case("none") => opts.suffix = String::new(),
-                "suffix" if value.starts_with('.') => opts.suffix = value,
-                "suffix" => {
-                    // rclone takes a suffix without its dot, adding the dot with a complaint.
-                    tracing::warn!(remote = name, "crypt: suffix {value:?} lacks its '.': using \".{value}\"");
-                    opts.suffix = format!(".{value}");
-                }
-                // Every rclone remote may carry a description for people; it changes nothing.
-                "description" => {}
-                _ => {
-                    return Err(bad_option(
-                        name,
-                        &key,
-                        "not a setting of crypt remotes here (remote, password, password2, \
-                         filename_encryption, directory_name_encryption, filename_encoding, suffix, \
-                         description)",
-                    ))
-                }
-            }
+        let o = CryptOptions::parse(name, def)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
+        if def
+            .options()
+            .any(|(k, v)| k == "suffix" && !v.starts_with('.') && !v.eq_ignore_ascii_case("none"))
+        {
+            tracing::warn!(
+                remote = name,
+                "crypt: suffix lacks its '.': using {:?}, as rclone does",
+                o.suffix
+            );
         }
-        if opts.remote.trim().is_empty() {
-            return Err(bad_option(
-                name,
-                "remote",
-                "missing: the remote or directory to encrypt into",
-            ));
-        }
-        if opts.remote.trim_start().starts_with(':') {
-            return Err(bad_option(
-                name,
-                "remote",
-                "rclone's remotes made on the fly (:type:path) are not served here: define the \
-                 remote in the configuration and name it (NAME:path)",
-            ));
-        }
-        if opts.password.is_empty() {
-            return Err(bad_option(
-                name,
-                "password",
-                "missing (obscured, as rclone.conf keeps it)",
-            ));
-        }
-        Ok(opts)
+        Ok(Options {
+            remote: o.remote,
+            password: o.password,
+            salt: o.salt,
+            mode: o.filename_encryption.into(),
+            dir_names: o.directory_name_encryption,
+            encoding: o.filename_encoding.into(),
+            suffix: o.suffix,
+        })
     }
 }
 

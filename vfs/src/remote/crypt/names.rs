@@ -14,6 +14,7 @@ use std::io;
 
 use super::eme::{self, Direction, Eme};
 use super::encoding::NameEncoding;
+use s3gate_config::rclone::crypt::FilenameEncryption;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Mode {
@@ -22,13 +23,12 @@ pub(crate) enum Mode {
     Off,
 }
 
-impl Mode {
-    pub(crate) fn parse(s: &str) -> Option<Mode> {
-        match s.to_ascii_lowercase().as_str() {
-            "standard" => Some(Mode::Standard),
-            "obfuscate" => Some(Mode::Obfuscate),
-            "off" => Some(Mode::Off),
-            _ => None,
+impl From<FilenameEncryption> for Mode {
+    fn from(e: FilenameEncryption) -> Mode {
+        match e {
+            FilenameEncryption::Standard => Mode::Standard,
+            FilenameEncryption::Obfuscate => Mode::Obfuscate,
+            FilenameEncryption::Off => Mode::Off,
         }
     }
 }
