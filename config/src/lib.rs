@@ -242,6 +242,8 @@ impl RemoteDef {
         ]
         .iter()
         .any(|s| name.contains(s))
+            // B2's key (its id, `application_key_id`, is not secret).
+            || name == "application_key"
     }
 }
 

@@ -871,7 +871,6 @@ mod tests {
              client_secret = S\ntoken = {full}\ndrive_type = documentLibrary\n\
              [ya]\ntype = yandex\ntoken = {full}\n[yok]\ntype = yandex\ntoken = {no_refresh}\n\
              [sw]\ntype = swift\nuser = u\nkey = k\nauth = https://keystone/v3\n\
-             [b2]\ntype = b2\naccount = a\nkey = k\n\
              [bad]\ntype = dropbox\nclient_id = C\nclient_secret = S\ntoken = not json\n"
         ));
         refused(f.resolve("builtin"), "client_id");
@@ -887,8 +886,61 @@ mod tests {
         );
         refused(f.resolve("sw"), "user");
         refused(f.resolve("bad"), "token");
-        let e = f.resolve("b2").unwrap_err().to_string();
-        assert!(e.contains("S3-compatible"), "{e}");
+    }
+
+    #[test]
+    fn b2_remotes_map_and_refuse_what_they_cannot_honour() {
+        let f = file(
+            "[b2]\ntype = b2\naccount = 0012345\nkey = K005secret\nchunk_size = 96M\n\
+             upload_cutoff = 200M\nhard_delete = false\nlifecycle = 0\n\
+             encoding = Slash,BackSlash,Del,Ctl,InvalidUtf8,Dot\ndisable_checksum = true\n\
+             [hard]\ntype = b2\naccount = a\nkey = k\nhard_delete = true\n\
+             [old]\ntype = b2\naccount = a\nkey = k\nversions = true\n\
+             [at]\ntype = b2\naccount = a\nkey = k\nversion_at = 2024-01-01\n\
+             [ep]\ntype = b2\naccount = a\nkey = k\nendpoint = http://127.0.0.1:9000\n\
+             [test]\ntype = b2\naccount = a\nkey = k\ntest_mode = fail_some_uploads\n\
+             [cdn]\ntype = b2\naccount = a\nkey = k\ndownload_url = https://cdn.example\n\
+             [life]\ntype = b2\naccount = a\nkey = k\nlifecycle = 30\n\
+             [enc]\ntype = b2\naccount = a\nkey = k\nencoding = Slash,Dot\n\
+             [noacct]\ntype = b2\nkey = k\n[nokey]\ntype = b2\naccount = a\n\
+             [odd]\ntype = b2\naccount = a\nkey = k\nsse_customer_key = x\n",
+        );
+        let (_, def, prefix, _) = named(f.resolve("b2").unwrap());
+        let o = opts(&def);
+        assert_eq!((def.kind.as_str(), prefix.as_str()), ("b2", ""));
+        assert_eq!(
+            (
+                o["application_key_id"].as_str(),
+                o["application_key"].as_str()
+            ),
+            ("0012345", "K005secret")
+        );
+        assert_eq!(o.len(), 2, "transfer tuning maps to nothing: {o:?}");
+        assert!(
+            !o.contains_key("bucket_id"),
+            "looked up when the remote is opened"
+        );
+        let shown = toml::to_string(&def).unwrap();
+        assert!(!shown.contains("K005secret"), "{shown}");
+        assert!(
+            shown.contains("0012345"),
+            "the key's id is no secret: {shown}"
+        );
+        for (name, option) in [
+            ("hard", "hard_delete"),
+            ("old", "versions"),
+            ("at", "version_at"),
+            ("ep", "endpoint"),
+            ("test", "test_mode"),
+            ("cdn", "download_url"),
+            ("life", "lifecycle"),
+            ("enc", "encoding"),
+            ("noacct", "account"),
+            ("nokey", "key"),
+            ("odd", "sse_customer_key"),
+        ] {
+            refused(f.resolve(name), option);
+        }
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! rclone's cloud drives and the other services whose API an OpenDAL service speaks: Google
-//! Drive, OneDrive, Dropbox, pCloud, Koofr, Yandex Disk and Swift, mapped option by option.
+//! Drive, OneDrive, Dropbox, pCloud, Koofr, Yandex Disk, Swift and Backblaze B2, mapped option
+//! by option.
 //!
 //! OAuth drives are served with the token rclone stored. The access token in it lasts about an
 //! hour, so a drive is served only where the token can be refreshed as rclone refreshes it:
@@ -278,6 +279,10 @@ pub(super) fn map(
             set("token", token.to_string());
             "swift"
         }
+        "b2" => {
+            b2(o, set)?;
+            "b2"
+        }
         _ => return Ok(None),
     };
     Ok(Some(service))
@@ -290,12 +295,90 @@ pub(super) fn why_not(kind: &str) -> Option<&'static str> {
             "the service can neither write a file atomically nor rename one, so an upload cut \
              off would leave a half-written object"
         }
-        "b2" => {
-            "serve B2 through its S3-compatible API instead: an `s3` remote with \
-             `endpoint = s3.REGION.backblazeb2.com` and the application key as its keys"
-        }
         _ => return None,
     })
+}
+
+/// rclone's default name encoding for B2, the only value taken: names are stored here as S3
+/// clients give them, which is what rclone stores too for every name without the characters it
+/// replaces (`\`, control characters, DEL).
+const B2_ENCODING: &str = "Slash,BackSlash,Del,Ctl,InvalidUtf8,Dot";
+
+/// Backblaze B2 through its native API: the application key, and the bucket from the path (its
+/// id is looked up when the remote is opened). Deletes hide the file, keeping its older versions
+/// as the bucket's lifecycle rules say, as rclone's default does.
+fn b2(o: &Options<'_>, set: &mut dyn FnMut(&str, String)) -> Result<(), ConfigError> {
+    o.only(&[
+        "account",
+        "key",
+        "endpoint",
+        "test_mode",
+        "versions",
+        "version_at",
+        "hard_delete",
+        "lifecycle",
+        "download_url",
+        "encoding",
+        // How rclone cuts and sends its uploads: the object stored is the same.
+        "upload_cutoff",
+        "copy_cutoff",
+        "chunk_size",
+        "upload_concurrency",
+        "memory_pool_flush_time",
+        "memory_pool_use_mmap",
+        // Only for the public links rclone makes, which this server does not.
+        "download_auth_duration",
+        // Large files written here carry no `large_file_sha1`, as with rclone's
+        // `disable_checksum`; either way the bytes stored are the same.
+        "disable_checksum",
+    ])?;
+    for (option, why) in [
+        (
+            "endpoint",
+            "the B2 service used speaks to api.backblazeb2.com only",
+        ),
+        ("test_mode", "B2's test headers are not sent"),
+        (
+            "versions",
+            "only the current version of each file is served",
+        ),
+        (
+            "version_at",
+            "only the current version of each file is served",
+        ),
+        (
+            "download_url",
+            "files are read from the download URL B2 gives at sign-in",
+        ),
+    ] {
+        if o.get(option).is_some() {
+            return Err(o.refuse_value(option, why));
+        }
+    }
+    if o.flag("hard_delete") {
+        return Err(o.refuse_value(
+            "hard_delete",
+            "deletes hide the file, keeping its older versions, as rclone's default does",
+        ));
+    }
+    if o.get("lifecycle").is_some_and(|d| d != "0") {
+        return Err(o.refuse_value(
+            "lifecycle",
+            "buckets are not created with lifecycle rules here",
+        ));
+    }
+    if o.get("encoding").is_some_and(|e| e != B2_ENCODING) {
+        return Err(o.refuse_value("encoding", "only rclone's default encoding for B2 is taken"));
+    }
+    let account = o
+        .get("account")
+        .ok_or_else(|| o.refuse_value("account", "missing: the application key's id"))?;
+    let key = o
+        .get("key")
+        .ok_or_else(|| o.refuse_value("key", "missing: the application key"))?;
+    set("application_key_id", account.to_string());
+    set("application_key", key.to_string());
+    Ok(())
 }
 
 /// An OAuth drive served with a refreshed token: the section's refresh token and its own
