@@ -21,7 +21,7 @@ use super::{
 };
 
 /// Services whose writes become visible only, and entirely, when closed.
-const ATOMIC_SCHEMES: &[&str] = &["s3", "gcs", "azblob", "swift", "memory"];
+const ATOMIC_SCHEMES: &[&str] = &["s3", "gcs", "azblob", "swift", "b2", "memory"];
 /// What an upload gathers before sending a piece (object stores need at least 5 MiB per part).
 const WRITE_CHUNK: usize = 8 << 20;
 /// Pieces of one upload in flight at once. With the piece being gathered, the one OpenDAL
