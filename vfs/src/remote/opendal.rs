@@ -43,6 +43,8 @@ pub struct OpendalRemote {
     etag_is_md5: bool,
     /// Deleting a folder deletes its contents (WebDAV collections).
     recursive_dir_delete: bool,
+    /// A file's stat says no more than its listing does (B2's stat is a listing).
+    listing_is_full: bool,
     /// The most one upload may hold: unbounded where the service takes a file in pieces.
     max_upload: u64,
     /// WebDAV: uploads are PUTs whose bodies stream.
@@ -92,6 +94,7 @@ impl OpendalRemote {
             can_if_match: cap.read_with_if_match,
             etag_is_md5: scheme == "s3",
             recursive_dir_delete: scheme == "webdav",
+            listing_is_full: scheme == "b2",
             max_upload: if cap.write_can_multi || put.is_some() {
                 u64::MAX
             } else {
@@ -178,9 +181,8 @@ fn dir_path(path: &str) -> String {
 /// A version's identity: size, modification time to the second (listings and stats of some
 /// stores differ below that) and the remote's ETag.
 fn fingerprint(md: &Metadata) -> Fingerprint {
-    let mtime_ns = md
-        .last_modified()
-        .map(|t| ns_from_time(SystemTime::from(t)) / 1_000_000_000 * 1_000_000_000)
+    let mtime_ns = modified(md)
+        .map(|t| ns_from_time(t) / 1_000_000_000 * 1_000_000_000)
         .unwrap_or(0);
     // Kept in the index: a hash whose algorithm never changes.
     let id = md.etag().map_or(0, |etag| {
@@ -202,10 +204,21 @@ fn entry(name: &str, is_dir: bool, md: &Metadata) -> Entry {
         name: name.to_string(),
         is_dir,
         fingerprint: fingerprint(md),
-        created: md
-            .last_modified()
-            .map_or(SystemTime::UNIX_EPOCH, Into::into),
+        created: modified(md).unwrap_or(SystemTime::UNIX_EPOCH),
     }
+}
+
+/// When the file was last changed, where the service says. B2's service reads no time of its
+/// own, but files rclone wrote there keep theirs in `src_last_modified_millis`.
+fn modified(md: &Metadata) -> Option<SystemTime> {
+    md.last_modified().map(SystemTime::from).or_else(|| {
+        let ms: u64 = md
+            .user_metadata()?
+            .get("src_last_modified_millis")?
+            .parse()
+            .ok()?;
+        Some(SystemTime::UNIX_EPOCH + std::time::Duration::from_millis(ms))
+    })
 }
 
 /// Logs a retried remote request on one line. OpenDAL's own logger prints the error's debug
@@ -299,7 +312,11 @@ impl Remote for OpendalRemote {
             let name = e.name().trim_end_matches('/');
             let mut md = e.metadata().clone();
             // Some services list names only: ask for the rest.
-            if !is_dir && md.last_modified().is_none() && md.etag().is_none() {
+            if !is_dir
+                && !self.listing_is_full
+                && md.last_modified().is_none()
+                && md.etag().is_none()
+            {
                 match self.stat_file(e.path()).await? {
                     Some(full) => md = full,
                     None => continue,
@@ -827,5 +844,31 @@ impl Drop for DalUpload {
             }
             _ => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A file rclone wrote to B2, as the service lists it: its time is rclone's, and a file
+    /// replaced by one of the same size (a later time) is another version.
+    #[test]
+    fn a_time_rclone_kept_in_b2_file_info_is_the_files_time() {
+        let listed = |ms: &str| {
+            let mut md = opendal::MetadataBuilder::file(5);
+            md.user_metadata([("src_last_modified_millis".to_string(), ms.to_string())]);
+            md.build()
+        };
+        let md = listed("1700000000123");
+        let e = entry("f", false, &md);
+        assert_eq!(
+            e.created,
+            SystemTime::UNIX_EPOCH + std::time::Duration::from_millis(1_700_000_000_123)
+        );
+        assert_eq!(e.fingerprint.mtime_ns, 1_700_000_000_000_000_000);
+        assert_ne!(fingerprint(&md), fingerprint(&listed("1700000005000")));
+        let bare = opendal::MetadataBuilder::file(5).build();
+        assert_eq!(fingerprint(&bare).mtime_ns, 0, "no time where none is said");
     }
 }
