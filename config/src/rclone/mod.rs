@@ -893,7 +893,7 @@ mod tests {
         let f = file(
             "[b2]\ntype = b2\naccount = 0012345\nkey = K005secret\nchunk_size = 96M\n\
              upload_cutoff = 200M\nhard_delete = false\nlifecycle = 0\n\
-             encoding = Slash,BackSlash,Del,Ctl,InvalidUtf8,Dot\ndisable_checksum = true\n\
+             encoding = Slash, Dot,BackSlash,Del,Ctl,InvalidUtf8\ndisable_checksum = true\n\
              [hard]\ntype = b2\naccount = a\nkey = k\nhard_delete = true\n\
              [old]\ntype = b2\naccount = a\nkey = k\nversions = true\n\
              [at]\ntype = b2\naccount = a\nkey = k\nversion_at = 2024-01-01\n\

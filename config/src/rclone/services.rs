@@ -299,9 +299,9 @@ pub(super) fn why_not(kind: &str) -> Option<&'static str> {
     })
 }
 
-/// rclone's default name encoding for B2, the only value taken: names are stored here as S3
-/// clients give them, which is what rclone stores too for every name without the characters it
-/// replaces (`\`, control characters, DEL).
+/// rclone's default name encoding for B2, the only set taken (in any order): names are stored
+/// here as S3 clients give them, which is what rclone stores too for every name without the
+/// characters it replaces (`\`, control characters, DEL).
 const B2_ENCODING: &str = "Slash,BackSlash,Del,Ctl,InvalidUtf8,Dot";
 
 /// Backblaze B2 through its native API: the application key, and the bucket from the path (its
@@ -367,7 +367,14 @@ fn b2(o: &Options<'_>, set: &mut dyn FnMut(&str, String)) -> Result<(), ConfigEr
             "buckets are not created with lifecycle rules here",
         ));
     }
-    if o.get("encoding").is_some_and(|e| e != B2_ENCODING) {
+    let names = |e: &str| {
+        let mut v: Vec<String> = e.split(',').map(|n| n.trim().to_string()).collect();
+        v.sort();
+        v
+    };
+    if o.get("encoding")
+        .is_some_and(|e| names(e) != names(B2_ENCODING))
+    {
         return Err(o.refuse_value("encoding", "only rclone's default encoding for B2 is taken"));
     }
     let account = o
