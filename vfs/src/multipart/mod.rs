@@ -32,7 +32,7 @@ use crate::index::{BodyHasher, Checksum, ChecksumSlot, ChecksumType, ObjectAttrs
 use crate::key::{self, RESERVED_DIR};
 use crate::meta::{Edit, Tree};
 use crate::object::{CopyFrom, ObjectInfo, ObjectReader, Precondition};
-use crate::remote::{ns_from_time, time_from_ns, Source, Upload};
+use crate::remote::{ns_from_time, time_from_ns, Entry, Remote, Source, Upload};
 use crate::vfs::Vfs;
 
 pub(crate) mod records;
@@ -894,9 +894,19 @@ impl Vfs {
                 live.insert(id);
             }
         }
+        // A folder this index does not know may be another gateway's upload over the same
+        // remote, or one whose record a crash lost: either way it goes only once nothing in it
+        // has changed for as long as an upload may stay idle, by the remote's own clock, the
+        // rule the owner itself applies to its uploads.
         for (store, entries) in staged {
             for e in entries.into_iter().filter(|e| !live.contains(&e.name)) {
-                store.delete_tree(&format!("{dir}/{}", e.name)).await?;
+                let path = format!("{dir}/{}", e.name);
+                if last_touched(store.as_ref(), &path, &e)
+                    .await
+                    .is_some_and(|t| t < cutoff)
+                {
+                    store.delete_tree(&path).await?;
+                }
             }
         }
         // Staging files a crash (or a request cut off mid-body) left on a remote that writes
@@ -912,6 +922,20 @@ impl Vfs {
         }
         Ok(reaped)
     }
+}
+
+/// The newest modification time of a staging folder and the files in it, `None` when it cannot
+/// be read (kept, then: a sweep must never guess in favour of deleting). A remote without
+/// folder times (object stores) answers by the parts alone; an upload without any part there
+/// leaves no folder to sweep.
+async fn last_touched(store: &dyn Remote, path: &str, folder: &Entry) -> Option<i64> {
+    let files = store.list_dir(path).await.ok()?;
+    Some(
+        files
+            .iter()
+            .map(|f| f.fingerprint.mtime_ns)
+            .fold(folder.fingerprint.mtime_ns, i64::max),
+    )
 }
 
 #[cfg(test)]
