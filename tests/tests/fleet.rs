@@ -1,10 +1,15 @@
 //! Several gateways over one remote: each with its own index, none may lose or hide what another
-//! wrote. Two servers share one directory here, as two machines would share a store.
+//! wrote, and with `--fleet` each lists what another wrote or deleted within a second. Two
+//! servers share one directory here, as two machines would share a store.
 
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+use aws_sdk_s3::types::{
+    BucketVersioningStatus, CompletedMultipartUpload, CompletedPart, VersioningConfiguration,
+};
+use aws_sdk_s3::Client;
+use s3gate_config::{RemoteDef, RemoteOption};
 
 use crate::common::*;
 
@@ -106,4 +111,154 @@ async fn housekeeping_keeps_the_uploads_of_other_gateways() {
         .unwrap_or_else(|e| panic!("complete: {}", describe(&e)));
     assert!(done.e_tag().is_some_and(|e| e.ends_with("-2\"")));
     assert_eq!(a.get("bkt", "big.bin").await, parts.concat());
+}
+
+/// Keys and common prefixes of one ListObjectsV2 page.
+async fn listed(client: &Client, prefix: &str, delimiter: Option<&str>) -> Vec<String> {
+    let out = client
+        .list_objects_v2()
+        .bucket("bkt")
+        .prefix(prefix)
+        .set_delimiter(delimiter.map(str::to_string))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("list {prefix:?}: {}", describe(&e)));
+    let mut names = keys_of(out.contents());
+    names.extend(prefixes_of(out.common_prefixes()));
+    names
+}
+
+/// Waits until one second has passed since `ack`: from then on every gateway must list what
+/// was acknowledged then.
+async fn one_second_after(ack: Instant) {
+    tokio::time::sleep((ack + Duration::from_secs(1)).saturating_duration_since(Instant::now()))
+        .await;
+}
+
+/// A gateway with `--fleet` over the bucket `store` of `back`, an object store reached through
+/// its S3 API, with its own index.
+async fn gateway(back: &TestServer) -> TestServer {
+    let endpoint = format!("http://{}", back.addr);
+    let options = [
+        ("bucket", "store"),
+        ("endpoint", endpoint.as_str()),
+        ("region", "us-east-1"),
+        ("access_key_id", ACCESS_KEY),
+        ("secret_access_key", SECRET_KEY),
+        ("root", "/"),
+        ("disable_config_load", "true"),
+        ("disable_ec2_metadata", "true"),
+    ];
+    let def = RemoteDef {
+        kind: "s3".into(),
+        options: options
+            .iter()
+            .map(|(k, v)| (k.to_string(), RemoteOption::Text(v.to_string())))
+            .collect(),
+    };
+    TestServer::start_with(move |c| {
+        c.vfs.cache_dir = Some(c.remote.path.join("cache"));
+        c.remote.name = Some("back".into());
+        c.remote.path = "".into();
+        c.remotes.insert("back".into(), def);
+        c.vfs.fleet = true;
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_fleet_lists_what_another_gateway_wrote_or_deleted_within_a_second() {
+    let back = TestServer::start_auth().await;
+    back.create_bucket("store").await;
+    let a = gateway(&back).await;
+    a.create_bucket("bkt").await;
+    let b = gateway(&back).await;
+    // Listed once before, so that the second gateway's index holds the bucket as it was.
+    assert!(listed(&b.client, "", None).await.is_empty());
+    assert!(listed(&b.client, "dir/", Some("/")).await.is_empty());
+
+    let etag = a.put("bkt", "top.txt", "written on a").await;
+    a.put("bkt", "dir/inner.txt", "also on a").await;
+    let ack = Instant::now();
+    // Read at once, whatever the listing.
+    assert_eq!(b.head("bkt", "top.txt").await.e_tag(), Some(etag.as_str()));
+    one_second_after(ack).await;
+    assert_eq!(
+        listed(&b.client, "", None).await,
+        ["dir/inner.txt", "top.txt"]
+    );
+    assert_eq!(listed(&b.client, "", Some("/")).await, ["top.txt", "dir/"]);
+    assert_eq!(
+        listed(&b.client, "dir/", Some("/")).await,
+        ["dir/inner.txt"]
+    );
+    assert_eq!(listed(&b.client, "to", None).await, ["top.txt"]);
+    let out = b
+        .client
+        .list_objects_v2()
+        .bucket("bkt")
+        .prefix("top")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("list: {}", describe(&e)));
+    assert_eq!(out.contents()[0].e_tag(), Some(etag.as_str()));
+    assert_eq!(out.contents()[0].size(), Some(12));
+
+    a.delete("bkt", "top.txt").await;
+    a.delete("bkt", "dir/inner.txt").await;
+    let ack = Instant::now();
+    b.assert_no_such_key("bkt", "top.txt").await;
+    one_second_after(ack).await;
+    assert!(listed(&b.client, "", None).await.is_empty());
+    assert!(listed(&b.client, "dir/", Some("/")).await.is_empty());
+
+    // And the other way round, listed within the second of a listing just served.
+    assert!(listed(&a.client, "", None).await.is_empty());
+    b.put("bkt", "from-b", "written on b").await;
+    let ack = Instant::now();
+    one_second_after(ack).await;
+    assert_eq!(listed(&a.client, "", None).await, ["from-b"]);
+}
+
+/// What a gateway alone would hold is refused in a fleet: a write cache at start, versions and
+/// object lock when asked.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_fleet_refuses_what_one_gateway_alone_would_hold() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = base_config(dir.path());
+    config.vfs.fleet = true;
+    config.vfs.cache_mode = s3gate_config::CacheMode::Writes;
+    let refused = s3gate::start(config).await.err().expect("refused at start");
+    let why = refused.to_string();
+    assert!(
+        why.contains("--fleet") && why.contains("write cache"),
+        "{why}"
+    );
+
+    let s = TestServer::start_with(|c| c.vfs.fleet = true).await;
+    s.create_bucket("bkt").await;
+    expect_error(
+        s.client
+            .put_bucket_versioning()
+            .bucket("bkt")
+            .versioning_configuration(
+                VersioningConfiguration::builder()
+                    .status(BucketVersioningStatus::Enabled)
+                    .build(),
+            )
+            .send()
+            .await,
+        501,
+        "NotImplemented",
+    );
+    expect_error(
+        s.client
+            .create_bucket()
+            .bucket("locked")
+            .object_lock_enabled_for_bucket(true)
+            .send()
+            .await,
+        501,
+        "NotImplemented",
+    );
 }

@@ -10,6 +10,7 @@ mod commit;
 mod core;
 mod delete;
 mod error;
+mod fleet;
 mod folder;
 mod index;
 mod key;

@@ -5,12 +5,14 @@
 //! and every change of an object is committed in commit.rs.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use s3gate_config::Config;
 
 use crate::bucket::known::KnownBuckets;
 use crate::core::{Core, VersionIds};
 use crate::error::{Result, VfsError};
+use crate::fleet::FleetListings;
 use crate::index::{Index, ObjectMeta};
 use crate::key;
 use crate::locks::KeyLocks;
@@ -37,6 +39,9 @@ pub struct Vfs {
     read_cache: Option<ReadCaching>,
     /// The buckets seen on a named remote lately.
     pub(crate) known_buckets: KnownBuckets,
+    /// Present when other gateways write the same remote (`--fleet`): when listings were last
+    /// checked against it.
+    pub(crate) fleet: Option<FleetListings>,
     /// The index store's file (or folder), for its size.
     index_store: std::path::PathBuf,
 }
@@ -102,8 +107,14 @@ impl Vfs {
                     .remote
                     .name
                     .is_some()
-                    .then_some(config.vfs.rescan_interval),
+                    // In a fleet a bucket deleted through another gateway must not stay
+                    // known here for long: a PUT into it would make it again.
+                    .then_some(match config.vfs.fleet {
+                        true => config.vfs.rescan_interval.min(Duration::from_secs(1)),
+                        false => config.vfs.rescan_interval,
+                    }),
             ),
+            fleet: config.vfs.fleet.then(FleetListings::default),
             index_store: crate::meta::store_path(config.index.store, &config.index_dir()),
             read_cache: match config.vfs.cache_mode.caches_reads() {
                 true => Some(ReadCaching::open(
