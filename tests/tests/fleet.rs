@@ -220,6 +220,93 @@ async fn a_fleet_lists_what_another_gateway_wrote_or_deleted_within_a_second() {
     assert_eq!(listed(&a.client, "", None).await, ["from-b"]);
 }
 
+/// User metadata and content headers travel with the object on the store: another gateway
+/// answers them on HEAD and GET, whether it first met the object by reading or by listing it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_fleet_answers_the_metadata_another_gateway_was_given() {
+    let back = TestServer::start_auth().await;
+    back.create_bucket("store").await;
+    let a = gateway(&back).await;
+    a.create_bucket("bkt").await;
+    let b = gateway(&back).await;
+    for key in ["read-first", "listed-first"] {
+        a.client
+            .put_object()
+            .bucket("bkt")
+            .key(key)
+            .body(ByteStream::from_static(b"with metadata"))
+            .content_type("text/x-fleet; charset=utf-8")
+            .content_disposition("attachment; filename=\"f.txt\"")
+            .content_encoding("identity")
+            .content_language("fr")
+            .cache_control("max-age=60")
+            .metadata("colour", "blue")
+            .metadata("empty", "")
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("put {key}: {}", describe(&e)));
+    }
+    assert_eq!(
+        listed(&b.client, "listed", None).await,
+        ["listed-first"],
+        "listed before it is read"
+    );
+    for key in ["read-first", "listed-first"] {
+        let head = b.head("bkt", key).await;
+        assert_eq!(
+            head.content_type(),
+            Some("text/x-fleet; charset=utf-8"),
+            "{key}"
+        );
+        assert_eq!(
+            head.content_disposition(),
+            Some("attachment; filename=\"f.txt\"")
+        );
+        assert_eq!(head.content_encoding(), Some("identity"));
+        assert_eq!(head.content_language(), Some("fr"));
+        assert_eq!(head.cache_control(), Some("max-age=60"));
+        let meta = head.metadata().expect("user metadata");
+        assert_eq!(
+            meta.get("colour").map(String::as_str),
+            Some("blue"),
+            "{key}"
+        );
+        assert_eq!(meta.get("empty").map(String::as_str), Some(""), "{key}");
+        assert_eq!(meta.len(), 2, "{key}: {meta:?}");
+        let got = b.get_object("bkt", key).await;
+        assert_eq!(got.content_type(), Some("text/x-fleet; charset=utf-8"));
+        assert_eq!(
+            got.metadata()
+                .and_then(|m| m.get("colour"))
+                .map(String::as_str),
+            Some("blue")
+        );
+        assert_eq!(body_of(got).await, b"with metadata");
+    }
+    // Replaced through the other gateway: the first answers the new metadata.
+    b.client
+        .put_object()
+        .bucket("bkt")
+        .key("read-first")
+        .body(ByteStream::from_static(b"replaced on b"))
+        .metadata("colour", "green")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("put: {}", describe(&e)));
+    assert_eq!(
+        a.user_meta("bkt", "read-first", "colour").await.as_deref(),
+        Some("green")
+    );
+    // The headers it was not given are gone with the old version, as the writer answers.
+    let (on_a, on_b) = (
+        a.head("bkt", "read-first").await,
+        b.head("bkt", "read-first").await,
+    );
+    assert_eq!(on_a.content_type(), on_b.content_type());
+    assert_ne!(on_a.content_type(), Some("text/x-fleet; charset=utf-8"));
+    assert_eq!(on_a.cache_control(), None);
+}
+
 /// What a gateway alone would hold is refused in a fleet: a write cache at start, versions and
 /// object lock when asked.
 #[tokio::test(flavor = "multi_thread")]

@@ -9,6 +9,7 @@ mod clock;
 mod commit;
 mod core;
 mod delete;
+mod envelope;
 mod error;
 mod fleet;
 mod folder;

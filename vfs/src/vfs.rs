@@ -343,12 +343,19 @@ impl Vfs {
                 return Ok(old);
             }
         }
+        let carried = self.carried(&*reader);
         let etag = self.core.content_etag(reader).await?;
         // A record whose fingerprint matches but lacks the hash is ours: keep its attributes.
-        let (attrs, parts, modified_ns) = old
+        let (mut attrs, parts, modified_ns) = old
             .filter(|m| m.fingerprint == fp)
             .map(|m| (m.attrs, m.parts, m.modified_ns))
             .unwrap_or_default();
+        // In a fleet the object says what its writer was given, whichever gateway that was
+        // (a rescan's record of it knows nothing of that).
+        if let Some(c) = carried {
+            attrs.headers = c.headers;
+            attrs.user_meta = c.user_meta;
+        }
         let meta = ObjectMeta {
             fingerprint: fp,
             etag,

@@ -45,9 +45,8 @@ impl Vfs {
                 h.update(c);
             }
         });
-        let (upload, fp, digest) = self
-            .stage(&**self.store(), &path, body, hash_md5, None)
-            .await?;
+        let upload = self.create_carrying(&path, &req.attrs).await?;
+        let (upload, fp, digest) = self.stage_into(upload, body, hash_md5, None).await?;
         if req.content_md5.is_some_and(|want| want != digest) {
             upload.abort().await;
             return Err(VfsError::BadDigest);

@@ -1,0 +1,98 @@
+//! What an object carries on the remote for the other gateways of a fleet (`--fleet`): its
+//! content headers and user metadata, which a file alone cannot hold and which each gateway's
+//! index otherwise keeps for its own writes only. One ASCII value (JSON, then base64url) that
+//! the remote keeps as its own metadata of the object (`x-amz-meta-s3gate` on S3), so that the
+//! stat that opens an object for reading brings it at no extra request.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+
+use crate::error::Result;
+use crate::index::{ContentHeaders, MetaValue, ObjectAttrs};
+use crate::remote::Upload;
+use crate::vfs::Vfs;
+
+/// The longest value carried: S3 takes 2 KB of user metadata per object (name and value), and
+/// stores in front of which other gateways run refuse a write over their limit. Attributes that
+/// do not fit stay known to the writing gateway only.
+const MAX_CARRIED: usize = 1800;
+
+#[derive(Serialize, Deserialize)]
+struct Envelope {
+    #[serde(default)]
+    headers: ContentHeaders,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    user_meta: Vec<(String, MetaValue)>,
+}
+
+/// The value an object written with `attrs` carries, when it fits.
+fn seal(attrs: &ObjectAttrs) -> Option<String> {
+    let envelope = Envelope {
+        headers: attrs.headers.clone(),
+        user_meta: attrs.user_meta.clone(),
+    };
+    let value = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&envelope).ok()?);
+    (value.len() <= MAX_CARRIED).then_some(value)
+}
+
+/// The attributes a carried value gives back; `None` when it is not one of ours.
+pub(crate) fn unseal(value: &str) -> Option<ObjectAttrs> {
+    let json = URL_SAFE_NO_PAD.decode(value).ok()?;
+    let envelope: Envelope = serde_json::from_slice(&json).ok()?;
+    Some(ObjectAttrs {
+        headers: envelope.headers,
+        user_meta: envelope.user_meta,
+        ..Default::default()
+    })
+}
+
+impl Vfs {
+    /// A new upload at `path` for an object with `attrs`: in a fleet it carries them, so that
+    /// every gateway answers them.
+    pub(crate) async fn create_carrying(
+        &self,
+        path: &str,
+        attrs: &ObjectAttrs,
+    ) -> Result<Box<dyn Upload>> {
+        let store = self.store();
+        Ok(match self.fleet.as_ref().and_then(|_| seal(attrs)) {
+            Some(value) => store.create_with_meta(path, &value).await?,
+            None => store.create(path).await?,
+        })
+    }
+
+    /// In a fleet, the attributes carried by the object a reader opened.
+    pub(crate) fn carried(&self, reader: &dyn crate::remote::Reader) -> Option<ObjectAttrs> {
+        self.fleet.as_ref()?;
+        reader.store_meta().and_then(unseal)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attributes_survive_the_envelope() {
+        let attrs = ObjectAttrs {
+            headers: ContentHeaders {
+                content_type: Some("text/plain; charset=\u{e9}".into()),
+                ..Default::default()
+            },
+            user_meta: vec![("k".into(), MetaValue(vec![0, 0xff, b'"']))],
+            ..Default::default()
+        };
+        let value = seal(&attrs).expect("fits");
+        assert!(value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+        assert_eq!(unseal(&value), Some(attrs));
+        assert_eq!(unseal("not ours"), None);
+        let big = ObjectAttrs {
+            user_meta: vec![("k".into(), MetaValue(vec![b'v'; 1500]))],
+            ..Default::default()
+        };
+        assert_eq!(seal(&big), None, "over what a store takes");
+    }
+}
