@@ -6,7 +6,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{
-    BucketVersioningStatus, CompletedMultipartUpload, CompletedPart, VersioningConfiguration,
+    BucketVersioningStatus, CompletedMultipartUpload, CompletedPart, MetadataDirective,
+    VersioningConfiguration,
 };
 use aws_sdk_s3::Client;
 use s3gate_config::{RemoteDef, RemoteOption};
@@ -282,6 +283,38 @@ async fn a_fleet_answers_the_metadata_another_gateway_was_given() {
             Some("blue")
         );
         assert_eq!(body_of(got).await, b"with metadata");
+    }
+    // Copies carry their own: the source's (COPY), or new ones (REPLACE, onto itself too).
+    a.copy("bkt", "copied", "bkt/listed-first")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("copy: {}", describe(&e)));
+    for key in ["renamed", "listed-first"] {
+        a.copy("bkt", key, "bkt/listed-first")
+            .metadata_directive(MetadataDirective::Replace)
+            .content_type("text/x-replaced")
+            .metadata("colour", "red")
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("copy to {key}: {}", describe(&e)));
+    }
+    for (key, colour, content_type) in [
+        ("copied", "blue", "text/x-fleet; charset=utf-8"),
+        ("renamed", "red", "text/x-replaced"),
+        ("listed-first", "red", "text/x-replaced"),
+    ] {
+        let head = b.head("bkt", key).await;
+        assert_eq!(head.content_type(), Some(content_type), "{key}");
+        let meta = head.metadata().expect("user metadata");
+        assert_eq!(
+            meta.get("colour").map(String::as_str),
+            Some(colour),
+            "{key}"
+        );
+        assert_eq!(
+            body_of(b.get_object("bkt", key).await).await,
+            b"with metadata"
+        );
     }
     // Replaced through the other gateway: the first answers the new metadata.
     b.client

@@ -62,6 +62,18 @@ impl Vfs {
         })
     }
 
+    /// Whether `attrs` agree with what the version a reader opened carries (always, outside a
+    /// fleet): another gateway may write the same bytes again with other headers or metadata
+    /// within the precision of the store's times, leaving the version's fingerprint unchanged.
+    pub(crate) fn agrees_with_carried(
+        &self,
+        reader: &dyn crate::remote::Reader,
+        attrs: &ObjectAttrs,
+    ) -> bool {
+        self.carried(reader)
+            .is_none_or(|c| c.headers == attrs.headers && c.user_meta == attrs.user_meta)
+    }
+
     /// In a fleet, the attributes carried by the object a reader opened.
     pub(crate) fn carried(&self, reader: &dyn crate::remote::Reader) -> Option<ObjectAttrs> {
         self.fleet.as_ref()?;

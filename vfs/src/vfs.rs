@@ -200,7 +200,13 @@ impl Vfs {
             };
             let fp = reader.fingerprint();
             let meta = match self.core.index.get(bucket, key)? {
-                Some(m) if m.fingerprint == fp && !m.etag.is_empty() => m,
+                Some(m)
+                    if m.fingerprint == fp
+                        && !m.etag.is_empty()
+                        && self.agrees_with_carried(&*reader, &m.attrs) =>
+                {
+                    m
+                }
                 _ => match self.refresh_record(bucket, key, &path).await {
                     Ok(m) => m,
                     Err(VfsError::NoSuchKey) => continue,
@@ -338,13 +344,18 @@ impl Vfs {
             return Ok(None);
         };
         let fp = reader.fingerprint();
-        if let Some(m) = &old {
-            if m.fingerprint == fp && !m.etag.is_empty() {
-                return Ok(old);
-            }
+        let known = old
+            .as_ref()
+            .filter(|m| m.fingerprint == fp && !m.etag.is_empty());
+        if known.is_some_and(|m| self.agrees_with_carried(&*reader, &m.attrs)) {
+            return Ok(old);
         }
         let carried = self.carried(&*reader);
-        let etag = self.core.content_etag(reader).await?;
+        let etag = match known {
+            // The same bytes, given other attributes by another gateway.
+            Some(m) => m.etag.clone(),
+            None => self.core.content_etag(reader).await?,
+        };
         // A record whose fingerprint matches but lacks the hash is ours: keep its attributes.
         let (mut attrs, parts, modified_ns) = old
             .filter(|m| m.fingerprint == fp)
