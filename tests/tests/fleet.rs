@@ -340,6 +340,79 @@ async fn a_fleet_answers_the_metadata_another_gateway_was_given() {
     assert_eq!(on_a.cache_control(), None);
 }
 
+/// A multipart object carries its ETag (made of its parts, which the store's own does not
+/// tell) and what CreateMultipartUpload gave it: another gateway answers both without reading it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_fleet_answers_the_etag_of_a_multipart_object_another_gateway_completed() {
+    let back = TestServer::start_auth().await;
+    back.create_bucket("store").await;
+    let a = gateway(&back).await;
+    a.create_bucket("bkt").await;
+    let b = gateway(&back).await;
+    let created = a
+        .client
+        .create_multipart_upload()
+        .bucket("bkt")
+        .key("mp.bin")
+        .content_type("application/x-parts")
+        .metadata("origin", "gateway-a")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("create upload: {}", describe(&e)));
+    let id = created.upload_id().expect("an UploadId");
+    let parts = [pattern(5 << 20, 3), pattern(4321, 4)];
+    let mut completed = Vec::new();
+    for (i, p) in parts.iter().enumerate() {
+        let n = i as i32 + 1;
+        let out = a
+            .client
+            .upload_part()
+            .bucket("bkt")
+            .key("mp.bin")
+            .upload_id(id)
+            .part_number(n)
+            .body(ByteStream::from(p.clone()))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("part {n}: {}", describe(&e)));
+        completed.push(
+            CompletedPart::builder()
+                .part_number(n)
+                .e_tag(out.e_tag().expect("an ETag"))
+                .build(),
+        );
+    }
+    let done = a
+        .client
+        .complete_multipart_upload()
+        .bucket("bkt")
+        .key("mp.bin")
+        .upload_id(id)
+        .multipart_upload(
+            CompletedMultipartUpload::builder()
+                .set_parts(Some(completed))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("complete: {}", describe(&e)));
+    let etag = done.e_tag().expect("an ETag").to_string();
+    assert!(etag.ends_with("-2\""), "{etag}");
+    let head = b.head("bkt", "mp.bin").await;
+    assert_eq!(head.e_tag(), Some(etag.as_str()));
+    assert_eq!(head.content_type(), Some("application/x-parts"));
+    assert_eq!(
+        head.metadata()
+            .and_then(|m| m.get("origin"))
+            .map(String::as_str),
+        Some("gateway-a")
+    );
+    assert_eq!(
+        body_of(b.get_object("bkt", "mp.bin").await).await,
+        parts.concat()
+    );
+}
+
 /// What a gateway alone would hold is refused in a fleet: a write cache at start, versions and
 /// object lock when asked.
 #[tokio::test(flavor = "multi_thread")]

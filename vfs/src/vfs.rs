@@ -350,11 +350,13 @@ impl Vfs {
         if known.is_some_and(|m| self.agrees_with_carried(&*reader, &m.attrs)) {
             return Ok(old);
         }
-        let carried = self.carried(&*reader);
-        let etag = match known {
+        let mut carried = self.carried(&*reader);
+        let etag = match (known, carried.as_mut().and_then(|c| c.etag.take())) {
             // The same bytes, given other attributes by another gateway.
-            Some(m) => m.etag.clone(),
-            None => self.core.content_etag(reader).await?,
+            (Some(m), _) => m.etag.clone(),
+            // A multipart object's, which no read of its bytes could tell.
+            (None, Some(etag)) => etag,
+            (None, None) => self.core.content_etag(reader).await?,
         };
         // A record whose fingerprint matches but lacks the hash is ours: keep its attributes.
         let (mut attrs, parts, modified_ns) = old
@@ -364,8 +366,8 @@ impl Vfs {
         // In a fleet the object says what its writer was given, whichever gateway that was
         // (a rescan's record of it knows nothing of that).
         if let Some(c) = carried {
-            attrs.headers = c.headers;
-            attrs.user_meta = c.user_meta;
+            attrs.headers = c.attrs.headers;
+            attrs.user_meta = c.attrs.user_meta;
         }
         let meta = ObjectMeta {
             fingerprint: fp,

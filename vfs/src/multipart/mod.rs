@@ -569,7 +569,16 @@ impl Vfs {
             chosen.push(part);
         }
         self.core.check_size(chosen.iter().map(|p| p.size).sum())?;
-        let mut upload = self.assemble(&path, id, &rec, &chosen, &stored).await?;
+        let etags: Vec<&str> = chosen.iter().map(|p| p.etag.as_str()).collect();
+        let etag = multipart_etag(&etags);
+        // In a fleet the object carries its ETag, which the store's own does not tell.
+        let carry = self
+            .fleet
+            .as_ref()
+            .and_then(|_| crate::envelope::seal(&rec.attrs, Some(&etag)));
+        let mut upload = self
+            .assemble(&path, id, &rec, &chosen, &stored, carry.as_deref())
+            .await?;
         let fp = match upload.finish(self.core.fsync).await {
             Ok(fp) => fp,
             Err(e) => {
@@ -577,10 +586,9 @@ impl Vfs {
                 return Err(e.into());
             }
         };
-        let etags: Vec<&str> = chosen.iter().map(|p| p.etag.as_str()).collect();
         let meta = ObjectMeta {
             fingerprint: fp,
-            etag: multipart_etag(&etags),
+            etag,
             version: None,
             attrs: ObjectAttrs {
                 checksum,
@@ -621,7 +629,8 @@ impl Vfs {
     }
 
     /// An upload holding the chosen parts in order: the assembly file itself when it already
-    /// is exactly the object, else a concatenation of the parts' bytes wherever they are.
+    /// is exactly the object, else a concatenation of the parts' bytes wherever they are; the
+    /// object carries `carry` where given.
     async fn assemble(
         &self,
         dest: &str,
@@ -629,9 +638,16 @@ impl Vfs {
         rec: &UploadRecord,
         chosen: &[&PartInfo],
         stored: &[PartInfo],
+        carry: Option<&str>,
     ) -> Result<Box<dyn Upload>> {
         let (assembly, stride) = (assembly_path(id), rec.stride);
         let store = self.store_for(rec.in_cache);
+        let concat = |srcs: Vec<Source>| async move {
+            match carry {
+                Some(meta) => store.concat_with_meta(dest, &srcs, meta).await,
+                None => store.concat(dest, &srcs).await,
+            }
+        };
         if let (Some(stride), Some(last)) = (stride, chosen.last()) {
             let n = chosen.len();
             let contiguous = chosen.iter().enumerate().all(|(i, p)| {
@@ -655,9 +671,7 @@ impl Vfs {
                 _ => None,
             };
             if let (true, true, true, Some(fp)) = (contiguous, nothing_after, idle, exact) {
-                return Ok(store
-                    .concat(dest, &[Source::file(assembly, Some(fp))])
-                    .await?);
+                return Ok(concat(vec![Source::file(assembly, Some(fp))]).await?);
             }
         }
         let srcs: Vec<Source> = chosen
@@ -671,7 +685,7 @@ impl Vfs {
                 None => Source::file(staging_path(id, p.number), None),
             })
             .collect();
-        Ok(store.concat(dest, &srcs).await?)
+        Ok(concat(srcs).await?)
     }
 
     pub async fn abort_multipart(&self, bucket: &str, key: &str, id: &str) -> Result<()> {

@@ -268,6 +268,16 @@ pub trait Remote: Send + Sync + 'static {
     /// without passing the bytes through memory where the remote can (a copy is the
     /// concatenation of one file).
     async fn concat(&self, dest: &str, srcs: &[Source]) -> io::Result<Box<dyn Upload>>;
+    /// [`Remote::concat`], the object carrying `meta` as [`Remote::create_with_meta`]'s does.
+    async fn concat_with_meta(
+        &self,
+        dest: &str,
+        srcs: &[Source],
+        meta: &str,
+    ) -> io::Result<Box<dyn Upload>> {
+        let _ = meta;
+        self.concat(dest, srcs).await
+    }
     /// Removes a file, only when it is version `pinned` where given (so that a newer one another
     /// program wrote stays); `false` when there was none to remove. Whatever is not a file (a
     /// folder, a link, a FIFO...) is left in place.

@@ -161,7 +161,27 @@ impl OpendalRemote {
             size: 0,
             max_upload: self.max_upload,
             put: self.put.clone(),
+            meta: None,
         }
+    }
+
+    /// An upload holding `srcs` one after the other, their pins checked now (and again by
+    /// every conditional read of a source).
+    async fn sources_upload(&self, dest: &str, srcs: &[Source]) -> io::Result<DalUpload> {
+        let mut parts = Vec::with_capacity(srcs.len());
+        for src in srcs {
+            let md = self
+                .stat_file(&src.path)
+                .await?
+                .ok_or_else(|| io::Error::from_raw_os_error(libc::ESTALE))?;
+            if src.pinned.is_some_and(|want| want != fingerprint(&md)) {
+                return Err(io::Error::from_raw_os_error(libc::ESTALE));
+            }
+            let (offset, len) = src.range.unwrap_or((0, md.content_length()));
+            let whole = offset == 0 && len == md.content_length();
+            parts.push((self.reader(&src.path, &md), offset, len, whole));
+        }
+        Ok(self.upload(self.target(dest), Stage::Sources(parts)))
     }
 
     /// The entries of the folder at `dir` (`""` for the root), the folder itself left out.
@@ -345,23 +365,22 @@ impl Remote for OpendalRemote {
     }
 
     async fn concat(&self, dest: &str, srcs: &[Source]) -> io::Result<Box<dyn Upload>> {
-        // Pins are checked now, and again by every conditional read of a source.
-        let mut parts = Vec::with_capacity(srcs.len());
-        for src in srcs {
-            let md = self
-                .stat_file(&src.path)
-                .await?
-                .ok_or_else(|| io::Error::from_raw_os_error(libc::ESTALE))?;
-            if src.pinned.is_some_and(|want| want != fingerprint(&md)) {
-                return Err(io::Error::from_raw_os_error(libc::ESTALE));
-            }
-            let (offset, len) = src.range.unwrap_or((0, md.content_length()));
-            let whole = offset == 0 && len == md.content_length();
-            parts.push((self.reader(&src.path, &md), offset, len, whole));
+        Ok(Box::new(self.sources_upload(dest, srcs).await?))
+    }
+
+    async fn concat_with_meta(
+        &self,
+        dest: &str,
+        srcs: &[Source],
+        meta: &str,
+    ) -> io::Result<Box<dyn Upload>> {
+        let mut upload = self.sources_upload(dest, srcs).await?;
+        // A staging name's metadata would not survive the rename: only where writes land in
+        // place, and where the service keeps it.
+        if self.atomic && self.op.info().capability().write_with_user_metadata {
+            upload.meta = Some(meta.to_string());
         }
-        Ok(Box::new(
-            self.upload(self.target(dest), Stage::Sources(parts)),
-        ))
+        Ok(Box::new(upload))
     }
 
     async fn delete(&self, path: &str, pinned: Option<Fingerprint>) -> io::Result<bool> {
@@ -643,6 +662,8 @@ struct DalUpload {
     size: u64,
     max_upload: u64,
     put: Option<Arc<PutTarget>>,
+    /// What the object carries ([`Remote::concat_with_meta`]).
+    meta: Option<String>,
 }
 
 impl DalUpload {
@@ -670,8 +691,14 @@ impl DalUpload {
         self.size = 0;
         let total: u64 = srcs.iter().map(|s| s.2).sum();
         self.account(total)?;
-        let mut writer =
-            Sink::open(&self.op, self.put.as_deref(), path, self.max_upload, None).await?;
+        let mut writer = Sink::open(
+            &self.op,
+            self.put.as_deref(),
+            path,
+            self.max_upload,
+            self.meta.as_deref(),
+        )
+        .await?;
         let copied: io::Result<()> = async {
             for (src, offset, len, _) in srcs {
                 let mut s = src.open_stream(offset, len).await?;
@@ -795,7 +822,9 @@ impl DalUpload {
                     if srcs.len() == 1
                         && srcs[0].3
                         && self.can_copy
-                        && srcs[0].2 <= MAX_SERVER_COPY =>
+                        && srcs[0].2 <= MAX_SERVER_COPY
+                        // The store's copy would carry its source's metadata.
+                        && self.meta.is_none() =>
                 {
                     let (src, ..) = srcs.remove(0);
                     self.op.copy(&src.path, path).await.map_err(to_io)?;
