@@ -581,8 +581,10 @@ impl Config {
             });
         }
         if self.vfs.fleet && self.vfs.cache_mode.caches_writes() {
+            // As the flag and the file spell it.
+            let mode = format!("{:?}", self.vfs.cache_mode).to_lowercase();
             return Err(ConfigError::Refused {
-                what: format!("--fleet with --vfs-cache-mode {:?}", self.vfs.cache_mode),
+                what: format!("--fleet with --vfs-cache-mode {mode}"),
                 why: "the write cache acknowledges an upload while it is on this gateway's disk \
                       only: the other gateways would answer 404 for it until it is written back, \
                       and lose it if this one dies; use --vfs-cache-mode off"
@@ -870,7 +872,11 @@ mod tests {
                 .validate()
                 .expect_err("a write cache in a fleet")
                 .to_string();
-            assert!(e.contains("--fleet") && e.contains("404"), "{e}");
+            assert!(
+                e.contains(&format!("--fleet with --vfs-cache-mode {mode}")),
+                "{e}"
+            );
+            assert!(e.contains("404"), "{e}");
         }
         let c: Config = toml::from_str("[vfs]\nfleet = true\n").unwrap();
         c.validate().unwrap();
