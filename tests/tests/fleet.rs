@@ -129,6 +129,20 @@ async fn listed(client: &Client, prefix: &str, delimiter: Option<&str>) -> Vec<S
     names
 }
 
+/// The keys of one ListObjectVersions page.
+async fn version_keys(client: &Client) -> Vec<String> {
+    let out = client
+        .list_object_versions()
+        .bucket("bkt")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("list versions: {}", describe(&e)));
+    out.versions()
+        .iter()
+        .filter_map(|v| v.key().map(str::to_string))
+        .collect()
+}
+
 /// Waits until one second has passed since `ack`: from then on every gateway must list what
 /// was acknowledged then.
 async fn one_second_after(ack: Instant) {
@@ -184,6 +198,8 @@ async fn a_fleet_lists_what_another_gateway_wrote_or_deleted_within_a_second() {
     // Read at once, whatever the listing.
     assert_eq!(b.head("bkt", "top.txt").await.e_tag(), Some(etag.as_str()));
     one_second_after(ack).await;
+    // ListObjectVersions first: a listing of its own, not helped by the others.
+    assert_eq!(version_keys(&b.client).await, ["dir/inner.txt", "top.txt"]);
     assert_eq!(
         listed(&b.client, "", None).await,
         ["dir/inner.txt", "top.txt"]
@@ -210,6 +226,7 @@ async fn a_fleet_lists_what_another_gateway_wrote_or_deleted_within_a_second() {
     let ack = Instant::now();
     b.assert_no_such_key("bkt", "top.txt").await;
     one_second_after(ack).await;
+    assert!(version_keys(&b.client).await.is_empty());
     assert!(listed(&b.client, "", None).await.is_empty());
     assert!(listed(&b.client, "dir/", Some("/")).await.is_empty());
 
