@@ -596,6 +596,17 @@ impl Config {
                 expected: "between 64 KiB and 1 GiB".into(),
             });
         }
+        if self.vfs.fleet && self.vfs.cache_mode.caches_writes() {
+            // As the flag and the file spell it.
+            let mode = format!("{:?}", self.vfs.cache_mode).to_lowercase();
+            return Err(ConfigError::Refused {
+                what: format!("--fleet with --vfs-cache-mode {mode}"),
+                why: "the write cache acknowledges an upload while it is on this gateway's disk \
+                      only: the other gateways would answer 404 for it until it is written back, \
+                      and lose it if this one dies; use --vfs-cache-mode off"
+                    .into(),
+            });
+        }
         let mut seen = std::collections::HashSet::new();
         let all_keys = self
             .auth
@@ -898,6 +909,21 @@ mod tests {
         );
         let c: Config = toml::from_str("[vfs]\nread_chunk_size = 100\n").unwrap();
         assert!(c.validate().is_err());
+        for mode in ["minimal", "writes", "full"] {
+            let c: Config =
+                toml::from_str(&format!("[vfs]\nfleet = true\ncache_mode = \"{mode}\"\n")).unwrap();
+            let e = c
+                .validate()
+                .expect_err("a write cache in a fleet")
+                .to_string();
+            assert!(
+                e.contains(&format!("--fleet with --vfs-cache-mode {mode}")),
+                "{e}"
+            );
+            assert!(e.contains("404"), "{e}");
+        }
+        let c: Config = toml::from_str("[vfs]\nfleet = true\n").unwrap();
+        c.validate().unwrap();
         assert_eq!(parse_size("512").unwrap(), 512);
         assert_eq!(parse_size("64k").unwrap(), 64 << 10);
         assert_eq!(parse_size("8MiB").unwrap(), 8 << 20);

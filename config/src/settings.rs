@@ -330,6 +330,11 @@ settings! {
                 )]
                 rescan_interval: Option<Duration>
             };
+        /// Other gateways serve the same remote: listings are then checked against the remote
+        /// at most a second before they are served, and what would keep state in this gateway
+        /// alone is refused (the write cache at start, versioning and object lock when asked).
+        fleet: bool = false,
+            flag { #[arg(long, env = "S3GATE_FLEET")] fleet: bool } sets true;
         /// Remove multipart uploads idle for longer than this, with their parts (e.g. 24h).
         #[serde(with = "crate::duration")]
         multipart_expiry: Duration = Duration::from_secs(24 * 3600),

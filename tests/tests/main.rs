@@ -17,6 +17,7 @@ mod cors;
 mod crypt;
 mod delete;
 mod errors;
+mod fleet;
 mod get;
 mod hostile;
 mod key_safety;

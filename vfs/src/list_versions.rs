@@ -125,6 +125,7 @@ impl Vfs {
     pub async fn list_versions(&self, bucket: &str, q: &VersionQuery<'_>) -> Result<VersionPage> {
         self.head_bucket(bucket).await?;
         self.scans.wait_checked().await;
+        self.check_fleet_listing(bucket, q.prefix).await?;
         let base = key::index_key(bucket, "");
         let delimiter = q.delimiter.filter(|d| !d.is_empty());
         let prefix = key::index_key(bucket, q.prefix);

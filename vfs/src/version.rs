@@ -319,6 +319,12 @@ impl Vfs {
     /// local filesystem, and the write cache keeps objects away from their paths until they
     /// are uploaded.
     pub fn versions_unsupported(&self) -> Option<&'static str> {
+        if self.fleet.is_some() {
+            return Some(
+                "versions and object lock are kept in each gateway's own index: with other \
+                 gateways writing the same remote (--fleet) they would hold on this one only",
+            );
+        }
         if self.core.local_root.is_none() {
             return Some(
                 "versions are kept only on a local directory, where a version moves to the \

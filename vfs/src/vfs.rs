@@ -5,12 +5,14 @@
 //! and every change of an object is committed in commit.rs.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use s3gate_config::Config;
 
 use crate::bucket::known::KnownBuckets;
 use crate::core::{Core, VersionIds};
 use crate::error::{Result, VfsError};
+use crate::fleet::FleetListings;
 use crate::index::{Index, ObjectMeta};
 use crate::key;
 use crate::locks::KeyLocks;
@@ -37,6 +39,9 @@ pub struct Vfs {
     read_cache: Option<ReadCaching>,
     /// The buckets seen on a named remote lately.
     pub(crate) known_buckets: KnownBuckets,
+    /// Present when other gateways write the same remote (`--fleet`): when listings were last
+    /// checked against it.
+    pub(crate) fleet: Option<FleetListings>,
     /// The index store's file (or folder), for its size.
     index_store: std::path::PathBuf,
 }
@@ -102,8 +107,14 @@ impl Vfs {
                     .remote
                     .name
                     .is_some()
-                    .then_some(config.vfs.rescan_interval),
+                    // In a fleet a bucket deleted through another gateway must not stay
+                    // known here for long: a PUT into it would make it again.
+                    .then_some(match config.vfs.fleet {
+                        true => config.vfs.rescan_interval.min(Duration::from_secs(1)),
+                        false => config.vfs.rescan_interval,
+                    }),
             ),
+            fleet: config.vfs.fleet.then(FleetListings::default),
             index_store: crate::meta::store_path(config.index.store, &config.index_dir()),
             read_cache: match config.vfs.cache_mode.caches_reads() {
                 true => Some(ReadCaching::open(
@@ -189,7 +200,13 @@ impl Vfs {
             };
             let fp = reader.fingerprint();
             let meta = match self.core.index.get(bucket, key)? {
-                Some(m) if m.fingerprint == fp && !m.etag.is_empty() => m,
+                Some(m)
+                    if m.fingerprint == fp
+                        && !m.etag.is_empty()
+                        && self.agrees_with_carried(&*reader, &m.attrs) =>
+                {
+                    m
+                }
                 _ => match self.refresh_record(bucket, key, &path).await {
                     Ok(m) => m,
                     Err(VfsError::NoSuchKey) => continue,
@@ -327,17 +344,31 @@ impl Vfs {
             return Ok(None);
         };
         let fp = reader.fingerprint();
-        if let Some(m) = &old {
-            if m.fingerprint == fp && !m.etag.is_empty() {
-                return Ok(old);
-            }
+        let known = old
+            .as_ref()
+            .filter(|m| m.fingerprint == fp && !m.etag.is_empty());
+        if known.is_some_and(|m| self.agrees_with_carried(&*reader, &m.attrs)) {
+            return Ok(old);
         }
-        let etag = self.core.content_etag(reader).await?;
+        let mut carried = self.carried(&*reader);
+        let etag = match (known, carried.as_mut().and_then(|c| c.etag.take())) {
+            // The same bytes, given other attributes by another gateway.
+            (Some(m), _) => m.etag.clone(),
+            // A multipart object's, which no read of its bytes could tell.
+            (None, Some(etag)) => etag,
+            (None, None) => self.core.content_etag(reader).await?,
+        };
         // A record whose fingerprint matches but lacks the hash is ours: keep its attributes.
-        let (attrs, parts, modified_ns) = old
+        let (mut attrs, parts, modified_ns) = old
             .filter(|m| m.fingerprint == fp)
             .map(|m| (m.attrs, m.parts, m.modified_ns))
             .unwrap_or_default();
+        // In a fleet the object says what its writer was given, whichever gateway that was
+        // (a rescan's record of it knows nothing of that).
+        if let Some(c) = carried {
+            attrs.headers = c.attrs.headers;
+            attrs.user_meta = c.attrs.user_meta;
+        }
         let meta = ObjectMeta {
             fingerprint: fp,
             etag,

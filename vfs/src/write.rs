@@ -45,9 +45,8 @@ impl Vfs {
                 h.update(c);
             }
         });
-        let (upload, fp, digest) = self
-            .stage(&**self.store(), &path, body, hash_md5, None)
-            .await?;
+        let upload = self.create_carrying(&path, &req.attrs).await?;
+        let (upload, fp, digest) = self.stage_into(upload, body, hash_md5, None).await?;
         if req.content_md5.is_some_and(|want| want != digest) {
             upload.abort().await;
             return Err(VfsError::BadDigest);
@@ -175,13 +174,20 @@ impl Vfs {
         let mut tries = 0;
         let (info, upload, fp) = loop {
             let (src, src_path) = self.open_source(&from).await?;
-            if src.in_write_cache != self.writes_to_cache() || src.info.size == 0 {
+            if src.in_write_cache != self.writes_to_cache()
+                || src.info.size == 0
+                || self.fleet.is_some()
+            {
                 // The source is on one side of the cache and the copy goes to the other, or it
-                // is empty and may have no file to share (a folder marker).
+                // is empty and may have no file to share (a folder marker), or, in a fleet, the
+                // copy must carry its own headers and metadata, where a copy on the store would
+                // take its source's.
                 let info = src.info.clone();
                 let size = info.size;
+                let carried = attrs.attrs.as_ref().unwrap_or(&info.attrs);
+                let upload = self.create_carrying(&dst_path, carried).await?;
                 let (upload, fp, _) = self
-                    .stage(&**self.store(), &dst_path, src.stream(0, size), false, None)
+                    .stage_into(upload, src.stream(0, size), false, None)
                     .await?;
                 break (info, upload, fp);
             }

@@ -83,6 +83,24 @@ impl TestServer {
         }
     }
 
+    /// A second gateway over this server's directory with an index of its own, as another
+    /// machine sharing the remote would run; `tweak` adjusts its configuration. Its `dir` holds
+    /// its index, so [`Self::root`] is not the served directory there.
+    pub(crate) async fn start_beside(&self, tweak: impl FnOnce(&mut Config)) -> TestServer {
+        let own = tempfile::Builder::new()
+            .prefix("s3gate-test-index-")
+            .tempdir()
+            .unwrap();
+        let index = own.path().join("index");
+        let root = self.root().to_path_buf();
+        Self::start_in(own, |c| {
+            c.remote.path = root;
+            c.index.path = Some(index);
+            tweak(c);
+        })
+        .await
+    }
+
     /// A server with the administrator's key (`ACCESS_KEY`/`SECRET_KEY`) and the users that
     /// `users` declares (the text of a users file).
     pub(crate) async fn start_with_users(users: &str) -> TestServer {

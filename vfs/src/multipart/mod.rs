@@ -32,7 +32,7 @@ use crate::index::{BodyHasher, Checksum, ChecksumSlot, ChecksumType, ObjectAttrs
 use crate::key::{self, RESERVED_DIR};
 use crate::meta::{Edit, Tree};
 use crate::object::{CopyFrom, ObjectInfo, ObjectReader, Precondition};
-use crate::remote::{ns_from_time, time_from_ns, Source, Upload};
+use crate::remote::{ns_from_time, time_from_ns, Entry, Remote, Source, Upload};
 use crate::vfs::Vfs;
 
 pub(crate) mod records;
@@ -569,7 +569,16 @@ impl Vfs {
             chosen.push(part);
         }
         self.core.check_size(chosen.iter().map(|p| p.size).sum())?;
-        let mut upload = self.assemble(&path, id, &rec, &chosen, &stored).await?;
+        let etags: Vec<&str> = chosen.iter().map(|p| p.etag.as_str()).collect();
+        let etag = multipart_etag(&etags);
+        // In a fleet the object carries its ETag, which the store's own does not tell.
+        let carry = self
+            .fleet
+            .as_ref()
+            .and_then(|_| crate::envelope::seal(&rec.attrs, Some(&etag)));
+        let mut upload = self
+            .assemble(&path, id, &rec, &chosen, &stored, carry.as_deref())
+            .await?;
         let fp = match upload.finish(self.core.fsync).await {
             Ok(fp) => fp,
             Err(e) => {
@@ -577,10 +586,9 @@ impl Vfs {
                 return Err(e.into());
             }
         };
-        let etags: Vec<&str> = chosen.iter().map(|p| p.etag.as_str()).collect();
         let meta = ObjectMeta {
             fingerprint: fp,
-            etag: multipart_etag(&etags),
+            etag,
             version: None,
             attrs: ObjectAttrs {
                 checksum,
@@ -621,7 +629,8 @@ impl Vfs {
     }
 
     /// An upload holding the chosen parts in order: the assembly file itself when it already
-    /// is exactly the object, else a concatenation of the parts' bytes wherever they are.
+    /// is exactly the object, else a concatenation of the parts' bytes wherever they are; the
+    /// object carries `carry` where given.
     async fn assemble(
         &self,
         dest: &str,
@@ -629,9 +638,16 @@ impl Vfs {
         rec: &UploadRecord,
         chosen: &[&PartInfo],
         stored: &[PartInfo],
+        carry: Option<&str>,
     ) -> Result<Box<dyn Upload>> {
         let (assembly, stride) = (assembly_path(id), rec.stride);
         let store = self.store_for(rec.in_cache);
+        let concat = |srcs: Vec<Source>| async move {
+            match carry {
+                Some(meta) => store.concat_with_meta(dest, &srcs, meta).await,
+                None => store.concat(dest, &srcs).await,
+            }
+        };
         if let (Some(stride), Some(last)) = (stride, chosen.last()) {
             let n = chosen.len();
             let contiguous = chosen.iter().enumerate().all(|(i, p)| {
@@ -655,9 +671,7 @@ impl Vfs {
                 _ => None,
             };
             if let (true, true, true, Some(fp)) = (contiguous, nothing_after, idle, exact) {
-                return Ok(store
-                    .concat(dest, &[Source::file(assembly, Some(fp))])
-                    .await?);
+                return Ok(concat(vec![Source::file(assembly, Some(fp))]).await?);
             }
         }
         let srcs: Vec<Source> = chosen
@@ -671,7 +685,7 @@ impl Vfs {
                 None => Source::file(staging_path(id, p.number), None),
             })
             .collect();
-        Ok(store.concat(dest, &srcs).await?)
+        Ok(concat(srcs).await?)
     }
 
     pub async fn abort_multipart(&self, bucket: &str, key: &str, id: &str) -> Result<()> {
@@ -894,9 +908,19 @@ impl Vfs {
                 live.insert(id);
             }
         }
+        // A folder this index does not know may be another gateway's upload over the same
+        // remote, or one whose record a crash lost: either way it goes only once nothing in it
+        // has changed for as long as an upload may stay idle, by the remote's own clock, the
+        // rule the owner itself applies to its uploads.
         for (store, entries) in staged {
             for e in entries.into_iter().filter(|e| !live.contains(&e.name)) {
-                store.delete_tree(&format!("{dir}/{}", e.name)).await?;
+                let path = format!("{dir}/{}", e.name);
+                if last_touched(store.as_ref(), &path, &e)
+                    .await
+                    .is_some_and(|t| t < cutoff)
+                {
+                    store.delete_tree(&path).await?;
+                }
             }
         }
         // Staging files a crash (or a request cut off mid-body) left on a remote that writes
@@ -912,6 +936,20 @@ impl Vfs {
         }
         Ok(reaped)
     }
+}
+
+/// The newest modification time of a staging folder and the files in it, `None` when it cannot
+/// be read (kept, then: a sweep must never guess in favour of deleting). A remote without
+/// folder times (object stores) answers by the parts alone; an upload without any part there
+/// leaves no folder to sweep.
+async fn last_touched(store: &dyn Remote, path: &str, folder: &Entry) -> Option<i64> {
+    let files = store.list_dir(path).await.ok()?;
+    Some(
+        files
+            .iter()
+            .map(|f| f.fingerprint.mtime_ns)
+            .fold(folder.fingerprint.mtime_ns, i64::max),
+    )
 }
 
 #[cfg(test)]

@@ -226,6 +226,11 @@ pub trait Reader: Send + Sync {
     fn known_md5(&self) -> Option<String> {
         None
     }
+    /// What the writer of this version gave [`Remote::create_with_meta`], where the remote
+    /// keeps it.
+    fn store_meta(&self) -> Option<&str> {
+        None
+    }
     /// Streams `len` bytes from `offset`.
     fn stream(self: Box<Self>, offset: u64, len: u64) -> ByteStream;
 }
@@ -275,6 +280,13 @@ pub trait Remote: Send + Sync + 'static {
     /// Starts writing a new object that will be committed at `dest`: remotes whose writes are
     /// atomic by nature stream straight there.
     async fn create(&self, dest: &str) -> io::Result<Box<dyn Upload>>;
+    /// [`Remote::create`], the object carrying `meta` (ASCII) in the remote's own metadata of
+    /// it where the remote keeps such, so that any server of the remote reads it back with the
+    /// object ([`Reader::store_meta`]); elsewhere the same as `create`.
+    async fn create_with_meta(&self, dest: &str, meta: &str) -> io::Result<Box<dyn Upload>> {
+        let _ = meta;
+        self.create(dest).await
+    }
     /// Writes into the file at `path` (created if missing, never truncated) from `offset`, at
     /// most `max_len` bytes: how multipart parts land directly at their place in the object
     /// being assembled, so that completing it moves no data. The fingerprint of the finished
@@ -292,6 +304,16 @@ pub trait Remote: Send + Sync + 'static {
     /// without passing the bytes through memory where the remote can (a copy is the
     /// concatenation of one file).
     async fn concat(&self, dest: &str, srcs: &[Source]) -> io::Result<Box<dyn Upload>>;
+    /// [`Remote::concat`], the object carrying `meta` as [`Remote::create_with_meta`]'s does.
+    async fn concat_with_meta(
+        &self,
+        dest: &str,
+        srcs: &[Source],
+        meta: &str,
+    ) -> io::Result<Box<dyn Upload>> {
+        let _ = meta;
+        self.concat(dest, srcs).await
+    }
     /// Removes a file, only when it is version `pinned` where given (so that a newer one another
     /// program wrote stays); `false` when there was none to remove. Whatever is not a file (a
     /// folder, a link, a FIFO...) is left in place.

@@ -30,6 +30,9 @@ const WRITE_CHUNK: usize = 8 << 20;
 const WRITE_CONCURRENCY: usize = 2;
 /// The largest object an object store copies in one request (S3's CopyObject limit).
 const MAX_SERVER_COPY: u64 = 5 << 30;
+/// The name of the user metadata that carries [`Remote::create_with_meta`]'s value
+/// (`x-amz-meta-s3gate` on S3).
+const STORE_META: &str = "s3gate";
 /// The largest object written to a service that takes a file in one request and that no
 /// streaming PUT serves (memory): OpenDAL sends such a request from memory.
 const ONE_SHOT_MAX: u64 = 64 << 20;
@@ -124,12 +127,18 @@ impl OpendalRemote {
                 .map(|e| e.trim_matches('"').to_ascii_lowercase())
                 .filter(|e| e.len() == 32 && e.bytes().all(|b| b.is_ascii_hexdigit())),
             fingerprint: fingerprint(md),
+            meta: md
+                .user_metadata()
+                .and_then(|m| m.get(STORE_META))
+                .map(str::to_string),
         }
     }
 
-    /// A new writer at `path`.
-    async fn writer(&self, path: &str) -> io::Result<Sink> {
-        Sink::open(&self.op, self.put.as_deref(), path, self.max_upload).await
+    /// A new writer at `path`, the object carrying `meta` where the service keeps user
+    /// metadata.
+    async fn writer(&self, path: &str, meta: Option<&str>) -> io::Result<Sink> {
+        let meta = meta.filter(|_| self.op.info().capability().write_with_user_metadata);
+        Sink::open(&self.op, self.put.as_deref(), path, self.max_upload, meta).await
     }
 
     /// Where an upload writes before it is published.
@@ -155,7 +164,27 @@ impl OpendalRemote {
             size: 0,
             max_upload: self.max_upload,
             put: self.put.clone(),
+            meta: None,
         }
+    }
+
+    /// An upload holding `srcs` one after the other, their pins checked now (and again by
+    /// every conditional read of a source).
+    async fn sources_upload(&self, dest: &str, srcs: &[Source]) -> io::Result<DalUpload> {
+        let mut parts = Vec::with_capacity(srcs.len());
+        for src in srcs {
+            let md = self
+                .stat_file(&src.path)
+                .await?
+                .ok_or_else(|| io::Error::from_raw_os_error(libc::ESTALE))?;
+            if src.pinned.is_some_and(|want| want != fingerprint(&md)) {
+                return Err(io::Error::from_raw_os_error(libc::ESTALE));
+            }
+            let (offset, len) = src.range.unwrap_or((0, md.content_length()));
+            let whole = offset == 0 && len == md.content_length();
+            parts.push((self.reader(&src.path, &md), offset, len, whole));
+        }
+        Ok(self.upload(self.target(dest), Stage::Sources(parts)))
     }
 
     /// The entries of the folder at `dir` (`""` for the root), the folder itself left out.
@@ -329,7 +358,16 @@ impl Remote for OpendalRemote {
 
     async fn create(&self, dest: &str) -> io::Result<Box<dyn Upload>> {
         let target = self.target(dest);
-        let writer = self.writer(&target).await?;
+        let writer = self.writer(&target, None).await?;
+        Ok(Box::new(self.upload(target, Stage::Writing(writer))))
+    }
+
+    async fn create_with_meta(&self, dest: &str, meta: &str) -> io::Result<Box<dyn Upload>> {
+        let target = self.target(dest);
+        // A staging name's metadata would not survive the rename: only where writes land in
+        // place.
+        let meta = Some(meta).filter(|_| self.atomic);
+        let writer = self.writer(&target, meta).await?;
         Ok(Box::new(self.upload(target, Stage::Writing(writer))))
     }
 
@@ -344,23 +382,22 @@ impl Remote for OpendalRemote {
     }
 
     async fn concat(&self, dest: &str, srcs: &[Source]) -> io::Result<Box<dyn Upload>> {
-        // Pins are checked now, and again by every conditional read of a source.
-        let mut parts = Vec::with_capacity(srcs.len());
-        for src in srcs {
-            let md = self
-                .stat_file(&src.path)
-                .await?
-                .ok_or_else(|| io::Error::from_raw_os_error(libc::ESTALE))?;
-            if src.pinned.is_some_and(|want| want != fingerprint(&md)) {
-                return Err(io::Error::from_raw_os_error(libc::ESTALE));
-            }
-            let (offset, len) = src.range.unwrap_or((0, md.content_length()));
-            let whole = offset == 0 && len == md.content_length();
-            parts.push((self.reader(&src.path, &md), offset, len, whole));
+        Ok(Box::new(self.sources_upload(dest, srcs).await?))
+    }
+
+    async fn concat_with_meta(
+        &self,
+        dest: &str,
+        srcs: &[Source],
+        meta: &str,
+    ) -> io::Result<Box<dyn Upload>> {
+        let mut upload = self.sources_upload(dest, srcs).await?;
+        // A staging name's metadata would not survive the rename: only where writes land in
+        // place, and where the service keeps it.
+        if self.atomic && self.op.info().capability().write_with_user_metadata {
+            upload.meta = Some(meta.to_string());
         }
-        Ok(Box::new(
-            self.upload(self.target(dest), Stage::Sources(parts)),
-        ))
+        Ok(Box::new(upload))
     }
 
     async fn delete(&self, path: &str, pinned: Option<Fingerprint>) -> io::Result<bool> {
@@ -446,6 +483,8 @@ struct DalReader {
     etag: Option<String>,
     md5: Option<String>,
     fingerprint: Fingerprint,
+    /// The value of the `x-amz-meta-s3gate` kind of user metadata the version carries.
+    meta: Option<String>,
 }
 
 impl DalReader {
@@ -479,6 +518,10 @@ impl Reader for DalReader {
         Box::new(self.clone())
     }
 
+    fn store_meta(&self) -> Option<&str> {
+        self.meta.as_deref()
+    }
+
     fn stream(self: Box<Self>, offset: u64, len: u64) -> ByteStream {
         Box::pin(futures_util::stream::once(self.open_stream(offset, len)).try_flatten())
     }
@@ -504,6 +547,7 @@ impl Sink {
         put: Option<&PutTarget>,
         path: &str,
         max_upload: u64,
+        meta: Option<&str>,
     ) -> io::Result<Sink> {
         if let Some(put) = put {
             if let Some((parent, _)) = path.rsplit_once('/') {
@@ -517,12 +561,14 @@ impl Sink {
         } else {
             max_upload as usize
         };
-        let w = op
+        let mut w = op
             .writer_with(path)
             .chunk(size)
-            .concurrent(WRITE_CONCURRENCY)
-            .await
-            .map_err(to_io)?;
+            .concurrent(WRITE_CONCURRENCY);
+        if let Some(meta) = meta {
+            w = w.user_metadata([(STORE_META.to_string(), meta.to_string())]);
+        }
+        let w = w.await.map_err(to_io)?;
         Ok(Sink::Dal {
             w,
             piece: None,
@@ -633,6 +679,8 @@ struct DalUpload {
     size: u64,
     max_upload: u64,
     put: Option<Arc<PutTarget>>,
+    /// What the object carries ([`Remote::concat_with_meta`]).
+    meta: Option<String>,
 }
 
 impl DalUpload {
@@ -660,7 +708,14 @@ impl DalUpload {
         self.size = 0;
         let total: u64 = srcs.iter().map(|s| s.2).sum();
         self.account(total)?;
-        let mut writer = Sink::open(&self.op, self.put.as_deref(), path, self.max_upload).await?;
+        let mut writer = Sink::open(
+            &self.op,
+            self.put.as_deref(),
+            path,
+            self.max_upload,
+            self.meta.as_deref(),
+        )
+        .await?;
         let copied: io::Result<()> = async {
             for (src, offset, len, _) in srcs {
                 let mut s = src.open_stream(offset, len).await?;
@@ -784,7 +839,9 @@ impl DalUpload {
                     if srcs.len() == 1
                         && srcs[0].3
                         && self.can_copy
-                        && srcs[0].2 <= MAX_SERVER_COPY =>
+                        && srcs[0].2 <= MAX_SERVER_COPY
+                        // The store's copy would carry its source's metadata.
+                        && self.meta.is_none() =>
                 {
                     let (src, ..) = srcs.remove(0);
                     self.op.copy(&src.path, path).await.map_err(to_io)?;

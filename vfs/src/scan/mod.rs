@@ -59,7 +59,7 @@ impl Vfs {
         for b in &buckets {
             let files = self.walk_bucket(&b.name).await?;
             report.files += files.len() as u64;
-            let changes = self.diff_bucket(&b.name, files)?;
+            let changes = self.diff_range(&b.name, "", files)?;
             for change in changes {
                 if serving {
                     self.apply_checked(&b.name, change, &mut report).await?;
@@ -84,13 +84,32 @@ impl Vfs {
     async fn walk_bucket(&self, bucket: &str) -> Result<Vec<(String, Fingerprint)>> {
         walk(&*self.core.remote, bucket, Some(&self.core.progress)).await
     }
-    /// Merges the sorted files of a bucket with its index records.
-    fn diff_bucket(&self, bucket: &str, files: Vec<(String, Fingerprint)>) -> Result<Vec<Drift>> {
+    /// Brings the records of the keys under `prefix` in line with the remote, as a rescan
+    /// would while serving, without the rest of the bucket.
+    pub(crate) async fn reconcile_prefix(&self, bucket: &str, prefix: &str) -> Result<ScanReport> {
+        let files = walk_under(&*self.core.remote, bucket, prefix, None).await?;
+        let mut report = ScanReport {
+            files: files.len() as u64,
+            ..Default::default()
+        };
+        for change in self.diff_range(bucket, prefix, files)? {
+            self.apply_checked(bucket, change, &mut report).await?;
+        }
+        Ok(report)
+    }
+
+    /// Merges the sorted files under `prefix` of a bucket with its index records there.
+    fn diff_range(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        files: Vec<(String, Fingerprint)>,
+    ) -> Result<Vec<Drift>> {
         let base = key::index_key(bucket, "");
-        let end = key::prefix_end(&base);
+        let mut start = key::index_key(bucket, prefix);
+        let end = key::prefix_end(&start);
         let mut changes = Vec::new();
         let mut files = files.into_iter().peekable();
-        let mut start = base.clone();
         loop {
             let batch = self.core.index.range(&start, end.as_deref(), 1000)?;
             if batch.is_empty() {
@@ -292,8 +311,21 @@ pub(crate) async fn walk(
     bucket: &str,
     progress: Option<&crate::progress::Progress>,
 ) -> Result<Vec<(String, Fingerprint)>> {
+    walk_under(remote, bucket, "", progress).await
+}
+
+/// [`walk`] of the keys that start with `prefix` only: from the prefix's folder, into the
+/// folders that can hold such keys.
+async fn walk_under(
+    remote: &dyn crate::remote::Remote,
+    bucket: &str,
+    prefix: &str,
+    progress: Option<&crate::progress::Progress>,
+) -> Result<Vec<(String, Fingerprint)>> {
     let mut files = Vec::new();
-    let mut dirs = vec![String::new()];
+    let mut dirs = vec![prefix
+        .rfind('/')
+        .map_or(String::new(), |i| prefix[..i].to_string())];
     while let Some(dir) = dirs.pop() {
         let path = if dir.is_empty() {
             bucket.to_string()
@@ -315,8 +347,11 @@ pub(crate) async fn walk(
                 format!("{dir}/{}", e.name)
             };
             if e.is_dir {
-                dirs.push(k);
-            } else if key::validate_key(&k).is_ok() {
+                let below = format!("{k}/");
+                if below.starts_with(prefix) || prefix.starts_with(&below) {
+                    dirs.push(k);
+                }
+            } else if k.starts_with(prefix) && key::validate_key(&k).is_ok() {
                 files.push((k, e.fingerprint));
             }
         }
