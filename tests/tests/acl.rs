@@ -291,7 +291,7 @@ async fn crossed_bucket(alice: &Client, name: &str, acls: Acls, policy: Policy) 
         .put_bucket_policy()
         .bucket(name)
         .policy(format!(
-            r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"{effect}","Principal":"*","Action":["s3:GetObject","s3:PutObject"],"Resource":"arn:aws:s3:::{name}/*"}}]}}"#
+            r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"{effect}","Principal":"*","Action":["s3:GetObject","s3:PutObject"],"Resource":"arn:aws:s3:::{name}/*"}},{{"Effect":"{effect}","Principal":"*","Action":["s3:ListBucket","s3:GetBucketAcl"],"Resource":"arn:aws:s3:::{name}"}}]}}"#
         ))
         .send()
         .await
@@ -305,42 +305,45 @@ async fn crossed_bucket(alice: &Client, name: &str, acls: Acls, policy: Policy) 
 #[tokio::test(flavor = "multi_thread")]
 async fn bucket_policies_and_acls_crossed() {
     use Acls::*;
-    use Act::{Get, Put};
     use Policy::*;
-    use Who::*;
     let s = setup().await;
-    // (policy, ACLs, [owner GET, owner PUT, other GET, other PUT, anonymous GET, anonymous PUT])
+    // Per (policy, ACLs): what the owner, another user and anonymous may do, each as
+    // [GetObject, PutObject, ListObjectsV2, GetBucketAcl]: reading and writing objects, listing
+    // the bucket, and reading its permissions.
+    const ALL: [bool; 4] = [true; 4];
+    const NONE: [bool; 4] = [false; 4];
     let table = [
-        (Silent, Private, [true, true, false, false, false, false]),
-        (Silent, PublicRead, [true, true, true, false, true, false]),
-        (Silent, GrantOther, [true, true, true, true, false, false]),
-        (Silent, Enforced, [true, true, false, false, false, false]),
-        (Allow, Private, [true; 6]),
-        (Allow, PublicRead, [true; 6]),
-        (Allow, GrantOther, [true; 6]),
-        (Allow, Enforced, [true; 6]),
-        (Deny, Private, [false; 6]),
-        (Deny, PublicRead, [false; 6]),
-        (Deny, GrantOther, [false; 6]),
-        (Deny, Enforced, [false; 6]),
+        (Silent, Private, [ALL, NONE, NONE]),
+        // The bucket's READ lists it; READ_ACP is not granted.
+        (
+            Silent,
+            PublicRead,
+            [ALL, [true, false, true, false], [true, false, true, false]],
+        ),
+        // Bob may read `k` and write the bucket, which lets him neither list it nor read its ACL.
+        (Silent, GrantOther, [ALL, [true, true, false, false], NONE]),
+        (Silent, Enforced, [ALL, NONE, NONE]),
+        (Allow, Private, [ALL; 3]),
+        (Allow, PublicRead, [ALL; 3]),
+        (Allow, GrantOther, [ALL; 3]),
+        (Allow, Enforced, [ALL; 3]),
+        (Deny, Private, [NONE; 3]),
+        (Deny, PublicRead, [NONE; 3]),
+        (Deny, GrantOther, [NONE; 3]),
+        (Deny, Enforced, [NONE; 3]),
     ];
-    let asked = [
-        (Owner, Get),
-        (Owner, Put),
-        (Other, Get),
-        (Other, Put),
-        (Anonymous, Get),
-        (Anonymous, Put),
-    ];
+    let acts = [Act::Get, Act::Put, Act::List, Act::GetAcl];
     for (policy, acls, expected) in table {
         let name = format!("{policy:?}-{acls:?}").to_ascii_lowercase();
         crossed_bucket(&s.alice, &name, acls, policy).await;
-        for ((who, act), want) in asked.into_iter().zip(expected) {
-            assert_eq!(
-                allowed(&s, who, act, &name).await,
-                want,
-                "{who:?} {act:?} under {policy:?} × {acls:?}"
-            );
+        for (who, want) in [Who::Owner, Who::Other, Who::Anonymous].into_iter().zip(expected) {
+            for (act, want) in acts.into_iter().zip(want) {
+                assert_eq!(
+                    allowed(&s, who, act, &name).await,
+                    want,
+                    "{who:?} {act:?} under {policy:?} × {acls:?}"
+                );
+            }
         }
     }
     // Administrators' keys stand above every policy.
