@@ -388,8 +388,10 @@ mod tests {
         use crate::index::ObjectAttrs;
         use crate::version::VersionRecord;
         let tricky = r#","file":"x","made_ns":1,"noncurrent_ns":2}"#;
-        let mut attrs = ObjectAttrs::default();
-        attrs.user_meta = vec![(tricky.into(), tricky.into())];
+        let mut attrs = ObjectAttrs {
+            user_meta: vec![(tricky.into(), tricky.into())],
+            ..Default::default()
+        };
         attrs.headers.content_type = Some(tricky.into());
         let object = |version, modified_ns, attrs: &ObjectAttrs| ObjectMeta {
             fingerprint: crate::remote::Fingerprint {
