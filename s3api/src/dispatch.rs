@@ -160,7 +160,7 @@ fn trace(state: &ServerState, t: &Trace) {
 
 /// The head's size check, then its query.
 fn parse_query(head: &RequestHead, state: &ServerState) -> S3Result<Query> {
-    let head_bytes = head.uri.to_string().len()
+    let head_bytes = text_len(&head.uri)
         + head
             .headers
             .iter()
@@ -173,6 +173,20 @@ fn parse_query(head: &RequestHead, state: &ServerState) -> S3Result<Query> {
         )));
     }
     Query::parse(head.uri.query().unwrap_or(""))
+}
+
+/// The length of `value` as text, counted without writing it anywhere.
+fn text_len(value: &impl std::fmt::Display) -> usize {
+    struct Count(usize);
+    impl std::fmt::Write for Count {
+        fn write_str(&mut self, s: &str) -> std::fmt::Result {
+            self.0 += s.len();
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    let _ = std::fmt::write(&mut count, format_args!("{value}"));
+    count.0
 }
 
 /// The route of a request whose query is parsed.

@@ -408,6 +408,42 @@ async fn transitions_are_not_implemented() {
     );
 }
 
+/// Each GET and HEAD answers with the rules as they are when it is asked: a change of the
+/// configuration shows in the very next answer, whatever the server kept of the one before.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_expiration_header_follows_each_change_of_the_rules_at_once() {
+    let s = short_days().await;
+    s.put("bkt", "tmp/a", b"a".to_vec()).await;
+    for _ in 0..3 {
+        assert_eq!(s.get_object("bkt", "tmp/a").await.expiration(), None);
+        set_rules(
+            &s,
+            "bkt",
+            "<Rule><ID>first</ID><Filter><Prefix>tmp/</Prefix></Filter><Status>Enabled</Status>\
+             <Expiration><Days>30</Days></Expiration></Rule>",
+        )
+        .await;
+        let head = s.head("bkt", "tmp/a").await;
+        assert_eq!(parse_expiration(head.expiration().unwrap()).1, "first");
+        set_rules(
+            &s,
+            "bkt",
+            "<Rule><ID>second</ID><Filter><Prefix>tmp/</Prefix></Filter><Status>Enabled</Status>\
+             <Expiration><Days>30</Days></Expiration></Rule>",
+        )
+        .await;
+        let get = s.get_object("bkt", "tmp/a").await;
+        assert_eq!(parse_expiration(get.expiration().unwrap()).1, "second");
+        s.client
+            .delete_bucket_lifecycle()
+            .bucket("bkt")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(s.head("bkt", "tmp/a").await.expiration(), None);
+    }
+}
+
 /// In an unversioned bucket an expired object is deleted; objects the filter does not select
 /// stay; PUT, HEAD, GET, CopyObject and CompleteMultipartUpload say when an object expires
 /// and by which rule.

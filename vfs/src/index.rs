@@ -6,6 +6,7 @@
 //! that many small PUTs share one fsync.
 
 use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
@@ -330,6 +331,8 @@ pub(crate) struct Index {
     /// `None` once closed: the store is released even while requests still hold the VFS.
     store: RwLock<Option<Arc<dyn MetaStore>>>,
     writer: Mutex<Option<(mpsc::Sender<Batch>, JoinHandle<()>)>>,
+    /// Groups committed that touched a bucket record (see `bucket/records.rs`).
+    buckets_changed: Arc<AtomicU64>,
 }
 
 /// The most batches the writer folds into one transaction.
@@ -340,13 +343,16 @@ impl Index {
         let store: Arc<dyn MetaStore> = Arc::from(store);
         let (tx, rx) = mpsc::channel::<Batch>();
         let writer_store = store.clone();
+        let buckets_changed = Arc::new(AtomicU64::new(0));
+        let counter = buckets_changed.clone();
         let handle = std::thread::Builder::new()
             .name("s3gate-index".into())
-            .spawn(move || write_loop(&*writer_store, rx))
+            .spawn(move || write_loop(&*writer_store, rx, &counter))
             .expect("spawning the index writer thread");
         Index {
             store: RwLock::new(Some(store)),
             writer: Mutex::new(Some((tx, handle))),
+            buckets_changed,
         }
     }
 
@@ -381,6 +387,11 @@ impl Index {
 
     pub(crate) fn get_state(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
         self.get_in(Tree::State, key)
+    }
+
+    /// How many committed groups touched a bucket record so far.
+    pub(crate) fn buckets_changed(&self) -> u64 {
+        self.buckets_changed.load(Ordering::Acquire)
     }
 
     pub(crate) fn get_in(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>> {
@@ -512,7 +523,10 @@ fn closed() -> VfsError {
     VfsError::Store(StoreError("the index is closed".into()))
 }
 
-fn write_loop(store: &dyn MetaStore, rx: mpsc::Receiver<Batch>) {
+/// Commits queued batches in groups. `buckets_changed` counts the groups that touched a bucket
+/// record, raised before their writers are told, so that no request after a change is answered
+/// from a record decoded before it (`Vfs::bucket_record`).
+fn write_loop(store: &dyn MetaStore, rx: mpsc::Receiver<Batch>, buckets_changed: &AtomicU64) {
     while let Ok(first) = rx.recv() {
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
@@ -523,6 +537,15 @@ fn write_loop(store: &dyn MetaStore, rx: mpsc::Receiver<Batch>) {
         }
         let ops: Vec<Edit> = group.iter().flat_map(|b| b.ops.iter().cloned()).collect();
         let result = store.apply(&ops);
+        // Raised whatever the outcome: a record read again costs little, one served stale is wrong.
+        if ops.iter().any(|op| {
+            matches!(
+                op,
+                Edit::Put(Tree::Buckets, ..) | Edit::Delete(Tree::Buckets, _)
+            )
+        }) {
+            buckets_changed.fetch_add(1, Ordering::Release);
+        }
         for b in group {
             let _ = b.done.send(
                 result

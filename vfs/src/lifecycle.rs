@@ -17,7 +17,7 @@
 use std::time::SystemTime;
 
 use crate::bucket::lifecycle::{current_expiry, due_after, Expiration, LifecycleRule, Subject};
-use crate::bucket::{self, Versioning};
+use crate::bucket::Versioning;
 use crate::clock::now_ns;
 use crate::error::{Result, VfsError};
 use crate::index::ObjectMeta;
@@ -216,14 +216,14 @@ fn plan(
 /// The rules of `bucket` that could act, from its record in the index (no remote call: this
 /// runs after every change of a key).
 fn active_rules(vfs: &Vfs, bucket: &str) -> Result<Option<(Vec<LifecycleRule>, Versioning)>> {
-    let Some(v) = vfs.core.index.get_in(Tree::Buckets, bucket.as_bytes())? else {
+    let Some(record) = vfs.bucket_record(bucket)? else {
         return Ok(None);
     };
-    let record = bucket::decode(&v)?;
     Ok(record
         .lifecycle
+        .as_ref()
         .filter(|rules| rules.iter().any(|r| r.enabled))
-        .map(|rules| (rules, record.versioning)))
+        .map(|rules| (rules.clone(), record.versioning)))
 }
 
 impl Vfs {

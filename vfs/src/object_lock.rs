@@ -13,7 +13,6 @@
 use crate::clock::now_ns;
 use crate::commit::{At, Change};
 use crate::error::{Result, VfsError};
-use crate::meta::Tree;
 use crate::retention::{LockConfig, ObjectLock, Retention};
 use crate::version_id::VersionRef;
 use crate::vfs::Vfs;
@@ -92,12 +91,7 @@ impl Vfs {
     /// The lock configuration of `bucket`, read from its record alone (the bucket is known to
     /// exist): what a version published there is stamped with.
     pub(crate) fn lock_config_of(&self, bucket: &str) -> Result<Option<LockConfig>> {
-        Ok(
-            match self.core.index.get_in(Tree::Buckets, bucket.as_bytes())? {
-                Some(v) => crate::bucket::decode(&v)?.object_lock,
-                None => None,
-            },
-        )
+        Ok(self.bucket_record(bucket)?.and_then(|r| r.object_lock))
     }
 
     /// Gives a version about to be published its bucket's default retention, unless its

@@ -45,6 +45,15 @@ pub struct StoredKey {
     pub size: u64,
 }
 
+/// [`Vfs::path_of`] from the key's record (`record`, as the caller read it), for a caller that
+/// needs the record anyway: a GET reads the index once.
+pub(crate) fn path_in(bucket: &str, key: &str, record: Option<&ObjectMeta>) -> Option<String> {
+    match record.and_then(|m| m.store.as_ref()) {
+        Some(place) => Some(place.clone()),
+        None => key::object_path(bucket, key).ok(),
+    }
+}
+
 impl Vfs {
     /// The place in the store of the current version of `bucket/key`, when it is kept there.
     pub(crate) fn stored_path(&self, bucket: &str, key: &str) -> Result<Option<String>> {
@@ -56,10 +65,11 @@ impl Vfs {
     /// [`key::marker_path`]'s).
     pub(crate) fn path_of(&self, bucket: &str, key: &str) -> Result<Option<String>> {
         key::validate_bucket(bucket)?;
-        if let Some(place) = self.stored_path(bucket, key)? {
-            return Ok(Some(place));
-        }
-        Ok(key::object_path(bucket, key).ok())
+        Ok(path_in(
+            bucket,
+            key,
+            self.core.index.get(bucket, key)?.as_ref(),
+        ))
     }
 
     /// The path a change of `bucket/key` that makes no file (a delete, a delete marker, a

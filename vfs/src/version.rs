@@ -343,12 +343,9 @@ impl Vfs {
     /// The versioning state of `bucket`, read from its record alone (no stat of the bucket):
     /// a bucket without one was never configured.
     fn versioning_of(&self, bucket: &str) -> Result<Versioning> {
-        Ok(
-            match self.core.index.get_in(Tree::Buckets, bucket.as_bytes())? {
-                Some(v) => crate::bucket::decode(&v)?.versioning,
-                None => Versioning::Unversioned,
-            },
-        )
+        Ok(self
+            .bucket_record(bucket)?
+            .map_or(Versioning::Unversioned, |r| r.versioning))
     }
 
     /// Prepares a change that replaces the current version of the key at `at` (a new object,

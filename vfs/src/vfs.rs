@@ -10,6 +10,8 @@ use std::time::Duration;
 use s3gate_config::Config;
 
 use crate::bucket::known::KnownBuckets;
+use crate::bucket::records::Kept;
+use crate::bucket::BucketRecord;
 use crate::core::{Core, VersionIds};
 use crate::error::{Result, VfsError};
 use crate::fleet::FleetListings;
@@ -42,6 +44,8 @@ pub struct Vfs {
     /// Present when other gateways write the same remote (`--fleet`): when listings were last
     /// checked against it.
     pub(crate) fleet: Option<FleetListings>,
+    /// Bucket records kept decoded between changes (`Vfs::bucket_record`).
+    pub(crate) bucket_records: Kept<BucketRecord>,
     /// The index store's file (or folder), for its size.
     index_store: std::path::PathBuf,
 }
@@ -102,6 +106,7 @@ impl Vfs {
             uploads: Uploads::new(config.vfs.max_uploads_per_bucket),
             scans: Scans::new(),
             write_cache: cache,
+            bucket_records: Kept::default(),
             known_buckets: KnownBuckets::new(
                 config
                     .remote
@@ -177,19 +182,26 @@ impl Vfs {
 
     /// Opens an object for reading. Keys that can never name an object are simply absent.
     pub async fn open_object(&self, bucket: &str, key: &str) -> Result<ObjectReader> {
-        let path = match self.path_of(bucket, key)? {
-            Some(p) => p,
-            None => {
-                return match self.open_marker(bucket, key).await {
-                    Err(VfsError::NoSuchKey) => Err(self.missing(bucket).await),
-                    r => r,
-                }
-            }
+        key::validate_bucket(bucket)?;
+        // One index read per attempt: the record says where the file is (a place in the store)
+        // and, by its fingerprint, whether it describes the file opened. Read before the open,
+        // it is as good as one read after: a PUT publishes its file before its record, so a
+        // record that matches the file opened is that file's, and one that does not is read
+        // again under the key's lock.
+        let mut record = self.core.index.get(bucket, key)?;
+        let Some(path) = crate::stored::path_in(bucket, key, record.as_ref()) else {
+            return match self.open_marker(bucket, key).await {
+                Err(VfsError::NoSuchKey) => Err(self.missing(bucket).await),
+                r => r,
+            };
         };
         // The record and the open file must describe the same version: a rename between
         // opening the file and reading (or refreshing) its record means opening again.
-        for _ in 0..8 {
-            if let Some(r) = self.open_in_write_cache(bucket, key, &path).await? {
+        for attempt in 0..8 {
+            if attempt > 0 {
+                record = self.core.index.get(bucket, key)?;
+            }
+            if let Some(r) = self.open_in_write_cache(&path, &mut record).await? {
                 return Ok(r);
             }
             let Some(reader) = self.core.remote.open(&path).await? else {
@@ -199,7 +211,7 @@ impl Vfs {
                 return Err(self.missing(bucket).await);
             };
             let fp = reader.fingerprint();
-            let meta = match self.core.index.get(bucket, key)? {
+            let meta = match record.take() {
                 Some(m)
                     if m.fingerprint == fp
                         && !m.etag.is_empty()
@@ -227,22 +239,18 @@ impl Vfs {
         ))))
     }
 
-    /// The object from the write cache, when it waits there.
+    /// The object from the write cache, when its record (`record`) says it waits there.
     async fn open_in_write_cache(
         &self,
-        bucket: &str,
-        key: &str,
         path: &str,
+        record: &mut Option<ObjectMeta>,
     ) -> Result<Option<ObjectReader>> {
         let Some(cache) = &self.write_cache else {
             return Ok(None);
         };
-        let Some(meta) = self
-            .core
-            .index
-            .get(bucket, key)?
-            .filter(|m| m.in_write_cache)
-        else {
+        // Taken even when the cache's file no longer matches it: a record of the cache's file
+        // cannot match the remote's either, and is read again under the key's lock.
+        let Some(meta) = record.take_if(|m| m.in_write_cache) else {
             return Ok(None);
         };
         Ok(match cache.fs.open(path).await? {

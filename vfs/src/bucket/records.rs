@@ -1,0 +1,85 @@
+//! Records kept decoded in memory between changes: bucket records (`Vfs::bucket_record`). Every
+//! PUT, GET and HEAD asks its bucket's record (versioning, object lock, lifecycle rules), and
+//! configuration changes are rare; each read and parse of it took about 1 % of a small GET's
+//! server time, and a PUT made three.
+//!
+//! A record is kept with the count of committed batches that touched its tree when its read
+//! began (`Index::buckets_changed`, raised by the index's writer once a batch is durable and
+//! before its writers hear of it). It serves while that count holds: a read that raced a change
+//! is kept under the count from before it, so it is read again by the first request after.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// The most records kept: requests naming buckets that do not exist must not grow the memo
+/// without bound. A full memo starts again empty.
+const MAX_KEPT: usize = 1024;
+
+/// A record as kept: the count it was read under, and the record (`None`: there is none).
+type Entry<T> = (u64, Option<Arc<T>>);
+
+/// Decoded records by name.
+pub(crate) struct Kept<T> {
+    kept: Mutex<HashMap<String, Entry<T>>>,
+}
+
+impl<T> Default for Kept<T> {
+    fn default() -> Self {
+        Kept {
+            kept: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl<T> Kept<T> {
+    /// The record of `name` kept under `count`, if there is one.
+    pub(crate) fn get(&self, name: &str, count: u64) -> Option<Option<Arc<T>>> {
+        let kept = self.kept.lock().ok()?;
+        match kept.get(name) {
+            Some((at, record)) if *at == count => Some(record.clone()),
+            _ => None,
+        }
+    }
+
+    /// Keeps the record of `name` read under `count`.
+    pub(crate) fn keep(&self, name: &str, count: u64, record: Option<Arc<T>>) {
+        if let Ok(mut kept) = self.kept.lock() {
+            if kept.len() >= MAX_KEPT {
+                kept.clear();
+            }
+            kept.insert(name.to_string(), (count, record));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::bucket::Versioning;
+    use crate::vfs::Vfs;
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_kept_record_gives_way_to_the_next_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let vfs = Vfs::open_unsynced(dir.path()).await;
+        assert!(vfs.bucket_record("bkt").unwrap().is_none());
+        vfs.create_bucket("bkt", None).await.unwrap();
+        let made = vfs
+            .bucket_record("bkt")
+            .unwrap()
+            .expect("no record after creation");
+        assert_eq!(made.versioning, Versioning::Unversioned);
+        // Served from memory while nothing changes.
+        let again = vfs.bucket_record("bkt").unwrap().unwrap();
+        assert!(std::sync::Arc::ptr_eq(&made, &again));
+        vfs.update_bucket("bkt", |r| {
+            r.versioning = Versioning::Enabled;
+            Ok(())
+        })
+        .await
+        .unwrap();
+        let changed = vfs.bucket_record("bkt").unwrap().unwrap();
+        assert_eq!(changed.versioning, Versioning::Enabled);
+        vfs.delete_bucket("bkt").await.unwrap();
+        assert!(vfs.bucket_record("bkt").unwrap().is_none());
+    }
+}
