@@ -336,7 +336,10 @@ async fn bucket_policies_and_acls_crossed() {
     for (policy, acls, expected) in table {
         let name = format!("{policy:?}-{acls:?}").to_ascii_lowercase();
         crossed_bucket(&s.alice, &name, acls, policy).await;
-        for (who, want) in [Who::Owner, Who::Other, Who::Anonymous].into_iter().zip(expected) {
+        for (who, want) in [Who::Owner, Who::Other, Who::Anonymous]
+            .into_iter()
+            .zip(expected)
+        {
             for (act, want) in acts.into_iter().zip(want) {
                 assert_eq!(
                     allowed(&s, who, act, &name).await,
