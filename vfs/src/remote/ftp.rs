@@ -27,9 +27,7 @@ use suppaftp::{FtpError, Status};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{OnceCell, OwnedSemaphorePermit, Semaphore};
 
-use super::{
-    ns_from_time, ByteStream, Entry, Fingerprint, KeepAlive, Reader, Remote, Source, Upload,
-};
+use super::{ns_from_time, ByteStream, Entry, Fingerprint, Reader, Remote, Source, Upload};
 
 /// How long connecting and signing in may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -638,16 +636,6 @@ impl Remote for FtpRemote {
         let mut c = self.pool.get().await?;
         let t = c.ftp.put_with_stream(&tmp).await.map_err(to_io)?;
         Ok(Box::new(self.upload(tmp, c, t)))
-    }
-
-    async fn write_at(
-        &self,
-        _path: &str,
-        _offset: u64,
-        _max_len: u64,
-        _keep: KeepAlive,
-    ) -> io::Result<Option<Box<dyn Upload>>> {
-        Ok(None)
     }
 
     async fn concat(&self, dest: &str, srcs: &[Source]) -> io::Result<Box<dyn Upload>> {

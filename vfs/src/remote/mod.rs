@@ -292,14 +292,19 @@ pub trait Remote: Send + Sync + 'static {
     /// being assembled, so that completing it moves no data. The fingerprint of the finished
     /// upload has the size written. `keep` is held until the last byte is written, even when
     /// the upload is dropped midway. `None` when the file is also published under another name
-    /// (it is an object now, and objects are never written in place).
+    /// (it is an object now, and objects are never written in place). Remotes that cannot write
+    /// into the middle of a file (object stores, FTP, crypt) keep this default: `None`, and parts
+    /// are staged instead.
     async fn write_at(
         &self,
         path: &str,
         offset: u64,
         max_len: u64,
         keep: KeepAlive,
-    ) -> io::Result<Option<Box<dyn Upload>>>;
+    ) -> io::Result<Option<Box<dyn Upload>>> {
+        let _ = (path, offset, max_len, keep);
+        Ok(None)
+    }
     /// An upload, to be committed at `dest`, holding the sources one after the other, made
     /// without passing the bytes through memory where the remote can (a copy is the
     /// concatenation of one file).

@@ -16,9 +16,7 @@ use futures_util::{StreamExt, TryStreamExt};
 use opendal::{ErrorKind, Metadata, Operator};
 
 use super::stream_put::{PutTarget, StreamingPut};
-use super::{
-    ns_from_time, ByteStream, Entry, Fingerprint, KeepAlive, Reader, Remote, Source, Upload,
-};
+use super::{ns_from_time, ByteStream, Entry, Fingerprint, Reader, Remote, Source, Upload};
 
 /// Services whose writes become visible only, and entirely, when closed.
 const ATOMIC_SCHEMES: &[&str] = &["s3", "gcs", "azblob", "swift", "b2", "memory"];
@@ -369,16 +367,6 @@ impl Remote for OpendalRemote {
         let meta = Some(meta).filter(|_| self.atomic);
         let writer = self.writer(&target, meta).await?;
         Ok(Box::new(self.upload(target, Stage::Writing(writer))))
-    }
-
-    async fn write_at(
-        &self,
-        _path: &str,
-        _offset: u64,
-        _max_len: u64,
-        _keep: KeepAlive,
-    ) -> io::Result<Option<Box<dyn Upload>>> {
-        Ok(None)
     }
 
     async fn concat(&self, dest: &str, srcs: &[Source]) -> io::Result<Box<dyn Upload>> {

@@ -8,6 +8,11 @@
 //! ones: a file's plain size follows from its encrypted size. The server's own folder (`.s3gate`:
 //! staging, multipart parts) is encrypted like any other, so that nothing on the inner remote is
 //! in the clear.
+//!
+//! Nothing is written in place (the `Remote::write_at` default): each block is sealed under the
+//! file's nonce plus its number, and a part ending inside a block would leave a short block
+//! sealed on its own in the middle of the object; parts are staged, then decrypted and sealed
+//! anew on Complete.
 
 mod eme;
 mod encoding;
@@ -23,7 +28,7 @@ use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
 use futures_util::{StreamExt, TryStreamExt};
 
-use super::{ByteStream, Entry, Fingerprint, KeepAlive, LocalFs, Reader, Remote, Source, Upload};
+use super::{ByteStream, Entry, Fingerprint, LocalFs, Reader, Remote, Source, Upload};
 use encoding::NameEncoding;
 use format::{DataCipher, Nonce, BLOCK_DATA, BLOCK_LEN, HEADER_LEN};
 use names::{Mode, NameCipher};
@@ -344,19 +349,6 @@ impl Remote for CryptRemote {
     async fn create(&self, dest: &str) -> io::Result<Box<dyn Upload>> {
         let inner = self.inner.create(&self.keys.file(dest)?).await?;
         Ok(self.upload(inner, Vec::new()))
-    }
-
-    /// Not in place: each block is sealed under the file's nonce plus its number, and a part
-    /// ending inside a block would leave a short block sealed on its own in the middle of the
-    /// object; parts are staged, then decrypted and sealed anew on Complete.
-    async fn write_at(
-        &self,
-        _path: &str,
-        _offset: u64,
-        _max_len: u64,
-        _keep: KeepAlive,
-    ) -> io::Result<Option<Box<dyn Upload>>> {
-        Ok(None)
     }
 
     /// Each file has its own nonce, so no byte can be reused as it is: the sources are opened
