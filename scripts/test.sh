@@ -5,10 +5,14 @@
 # every fuzz target. Tests that need a program the smoke run installs (SeaweedFS's `weed`,
 # rclone) are `#[ignore]`d, so a machine without it never counts them as passed; they run after
 # the smoke run.
+#
+# Most integration tests wait on their server (sockets, restarts, timers) rather than use a
+# core, so they run four at a time even on two cores. The smoke run serves with the binary that
+# `cargo test` has just built (same profile and features) instead of building another one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo test --workspace --features s3gate-vfs/sled
-SMOKE_PROFILE=debug bash scripts/smoke.sh
+cargo test --workspace --features s3gate-vfs/sled -- --test-threads=4
+SMOKE_PROFILE=debug SMOKE_SERVER_BIN=$PWD/target/debug/s3gate bash scripts/smoke.sh
 S3GATE_WEED=$PWD/target/smoke-venv/bin/weed S3GATE_RCLONE=$PWD/target/smoke-venv/bin/rclone \
     cargo test --workspace --features s3gate-vfs/sled --test s3 -- --ignored
 FUZZ_SECONDS=${FUZZ_SECONDS:-20} bash scripts/fuzz.sh
