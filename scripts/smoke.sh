@@ -30,6 +30,8 @@
 #   SMOKE_PYTHON                 interpreter for the virtualenv (default: python3)
 #   SMOKE_KEEP=1                 keep the temporary work directory
 #   SMOKE_CRASH_ROUNDS=N         SIGKILL rounds of the crash test (default 15)
+#   SMOKE_JOBS=N                 steps with servers of their own (remotes, crash) run N at a
+#                                time (default 2)
 #   SMOKE_CHROMIUM=PATH          the browser of the CORS step (default /usr/bin/chromium,
 #                                installed with apt-get when missing)
 #
@@ -143,6 +145,67 @@ step() {
         show_log "$log"
         check_server_up
     fi
+}
+
+# Steps that start programs of their own (another remote, another s3gate) and spend most of
+# their time waiting for them run SMOKE_JOBS at a time: step_bg starts one once fewer are
+# running, steps_join waits for them all and reports them in the order they were started.
+SMOKE_JOBS=${SMOKE_JOBS:-2}
+BG_NAMES=()
+BG_PIDS=()
+BG_LOGS=()
+step_bg() { # step_bg NAME FUNCTION [ARGS...]
+    local name=$1
+    shift
+    STEP_NO=$((STEP_NO + 1))
+    local log
+    log=$LOGDIR/$(printf '%03d' "$STEP_NO").log
+    while [[ $(bg_running) -ge $SMOKE_JOBS ]]; do
+        sleep 0.2
+    done
+    (
+        t0=$(now_ms)
+        set +e
+        (
+            set -eEuo pipefail
+            trap 'step_err $? "$BASH_COMMAND"' ERR
+            "$@"
+        ) >"$log" 2>&1 </dev/null
+        echo "$? $(elapsed "$t0")" >"$log.rc"
+    ) &
+    BG_NAMES+=("$name")
+    BG_PIDS+=($!)
+    BG_LOGS+=("$log")
+}
+
+bg_running() { # how many background steps are still running
+    local n=0 pid
+    for pid in "${BG_PIDS[@]}"; do
+        if kill -0 "$pid" 2>/dev/null; then
+            n=$((n + 1))
+        fi
+    done
+    echo "$n"
+}
+
+steps_join() {
+    local i rc secs
+    for i in "${!BG_PIDS[@]}"; do
+        wait "${BG_PIDS[$i]}" || true
+        if ! read -r rc secs <"${BG_LOGS[$i]}.rc"; then
+            rc=1
+            secs=0
+        fi
+        if [[ $rc -eq 0 ]]; then
+            record PASS "${BG_NAMES[$i]}" "$secs"
+        else
+            record FAIL "${BG_NAMES[$i]}" "$secs"
+            show_log "${BG_LOGS[$i]}"
+        fi
+    done
+    BG_NAMES=()
+    BG_PIDS=()
+    BG_LOGS=()
 }
 
 # After a failed step: if the server died or hangs, the remaining steps are
@@ -1166,30 +1229,32 @@ if [[ -n ${SERVER_PID:-} ]]; then
             "$PY" "$ROOT/scripts/smoke_remotes.py" "$1" "$SERVER_BIN" "$VENV/bin/rclone" \
             "$WORK/remote-$1${2:+-rclone-conf}" ${2:+"$2"}
     }
-    step "remotes: a WebDAV remote (rclone serve webdav)" remote_via webdav
-    step "remotes: an SFTP remote (rclone serve sftp)" remote_via sftp
-    step "remotes: an S3 remote (rclone serve s3)" remote_via s3
-    step "remotes: an FTP remote (rclone serve ftp)" remote_via ftp
-    step "remotes: an FTPS remote (explicit TLS, data protected; pyftpdlib)" remote_via ftps
-    step "remotes: an HTTP remote, read-only (rclone serve http)" remote_via http
-    step "remotes: SeaweedFS (master, volume, filer and S3 gateway)" remote_via seaweedfs
     crypt_via() {
         "$PY" "$ROOT/scripts/smoke_crypt.py" "$SERVER_BIN" "$VENV/bin/rclone" "$WORK/crypt"
     }
-    step "remotes: crypt remotes (4 name settings) read and written by rclone and s3gate alike" crypt_via
     install_azurite
+    # The longest first, so that the last ones running do not leave a core idle.
+    step_bg "remotes: crypt remotes (4 name settings) read and written by rclone and s3gate alike" crypt_via
+    step_bg "remotes: an SFTP remote (rclone serve sftp)" remote_via sftp
+    step_bg "remotes: SeaweedFS (master, volume, filer and S3 gateway)" remote_via seaweedfs
+    step_bg "remotes: a WebDAV remote (rclone serve webdav)" remote_via webdav
+    step_bg "remotes: an S3 remote (rclone serve s3)" remote_via s3
+    step_bg "remotes: an FTP remote (rclone serve ftp)" remote_via ftp
+    step_bg "remotes: an FTPS remote (explicit TLS, data protected; pyftpdlib)" remote_via ftps
+    step_bg "remotes: an HTTP remote, read-only (rclone serve http)" remote_via http
     if [[ -x $AZURITE_DIR/node_modules/.bin/azurite-blob ]]; then
-        step "remotes: Azure Blob Storage (Azurite)" remote_via azblob
+        step_bg "remotes: Azure Blob Storage (Azurite)" remote_via azblob
     else
         echo "SKIP  remotes: Azure Blob Storage (Azurite): npm or the azurite package is not available"
     fi
-    for kind in webdav sftp s3 ftp ftps http seaweedfs azblob; do
+    for kind in seaweedfs sftp webdav s3 ftp ftps http azblob; do
         if [[ $kind == azblob && ! -x $AZURITE_DIR/node_modules/.bin/azurite-blob ]]; then
             continue
         fi
-        step "remotes: $kind defined in rclone.conf (read by rclone and s3gate alike)" \
+        step_bg "remotes: $kind defined in rclone.conf (read by rclone and s3gate alike)" \
             remote_via "$kind" rclone.conf
     done
+    steps_join
 
     echo "--- reload"
     step "reload: SIGHUP takes a new keys file (new key works, removed key refused)" reload_keys
@@ -1214,10 +1279,11 @@ if [[ -n ${SERVER_PID:-} ]]; then
         fi
     }
     echo "--- crash"
-    step "crash: $CRASH_ROUNDS SIGKILL rounds under PUT/multipart/copy/delete, all acknowledged writes kept" crash_rounds off
-    step "crash: the same with --vfs-cache-mode writes, every acknowledged write reaches the remote" crash_rounds writes
-    step "crash: the same with --vfs-cache-mode full (reads cached too)" crash_rounds full
-    step "crash: the same in a versioned bucket, every acknowledged version kept, no orphan" crash_rounds off --versioned
+    step_bg "crash: $CRASH_ROUNDS SIGKILL rounds under PUT/multipart/copy/delete, all acknowledged writes kept" crash_rounds off
+    step_bg "crash: the same in a versioned bucket, every acknowledged version kept, no orphan" crash_rounds off --versioned
+    step_bg "crash: the same with --vfs-cache-mode writes, every acknowledged write reaches the remote" crash_rounds writes
+    step_bg "crash: the same with --vfs-cache-mode full (reads cached too)" crash_rounds full
+    steps_join
 
     SERVER_DOWN=0 # this check runs whatever happened before
     step "server: still running, no panic in its log" server_check

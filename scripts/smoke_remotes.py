@@ -149,6 +149,8 @@ def backing(kind, procs, rclone, work):
              f"-volume.port={ports['volume']}", f"-volume.port.grpc={grpc['volume']}",
              f"-filer.port={ports['filer']}", f"-filer.port.grpc={grpc['filer']}",
              "-s3", f"-s3.port={ports['s3']}", f"-s3.port.grpc={grpc['s3']}",
+             # Its Iceberg and Lance listeners default to fixed ports another cluster may hold.
+             "-s3.port.iceberg=0", "-s3.port.lance=0",
              "-volume.max=0", "-master.volumeSizeLimitMB=64"],
             env=env,
         )

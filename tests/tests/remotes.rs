@@ -325,6 +325,10 @@ async fn seaweedfs(weed: &std::path::Path) -> SeaweedFs {
         "-ip=127.0.0.1".into(),
         "-ip.bind=127.0.0.1".into(),
         "-s3".into(),
+        // The gateway's Iceberg and Lance listeners default to fixed ports, which a second
+        // cluster on the machine would find taken.
+        "-s3.port.iceberg=0".into(),
+        "-s3.port.lance=0".into(),
         "-volume.max=0".into(),
         "-master.volumeSizeLimitMB=64".into(),
     ];
