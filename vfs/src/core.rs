@@ -1,9 +1,14 @@
 //! The shared core of the VFS: what every subsystem reads or changes, and nothing that belongs
 //! to one of them. The remote, the index, the key locks, the settings of every write (fsync, the
 //! ETag's hash, cleanup of empty folders), the server's own writes (for the watch), the counter
-//! of version ids, the progress of long work and the length of a lifecycle day. `Vfs` (vfs.rs)
-//! owns it beside each subsystem's own state, and the subsystems reach it as `self.core`. A
-//! leaf of the crate's imports: it knows no subsystem.
+//! of version ids, the progress of long work, the length of a lifecycle day and the bucket
+//! records kept decoded. `Vfs` (vfs.rs) holds it in an `Arc` beside each subsystem's own state,
+//! and a subsystem holds it too or borrows it; so the commit point (`Core::commit`, commit.rs),
+//! where a key's file is (`Core::path_of`, stored.rs), a bucket's record
+//! (`Core::bucket_record`, bucket/) and the lifecycle's due entries of a changed key
+//! (`Core::schedule_key`, lifecycle.rs) are methods of the core, implemented beside the
+//! subsystem they belong to, and need no `Vfs`. This file imports only leaves and the bucket
+//! record's type.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -11,6 +16,8 @@ use std::sync::Arc;
 use md5::{Digest, Md5};
 use s3gate_config::EtagHash;
 
+use crate::bucket::records::Kept;
+use crate::bucket::BucketRecord;
 use crate::error::{Result, VfsError};
 use crate::index::Index;
 use crate::locks::KeyLocks;
@@ -39,6 +46,9 @@ pub(crate) struct Core {
     pub(crate) progress: Arc<Progress>,
     /// How long "a day" of lifecycle rules lasts, in nanoseconds (`--lifecycle-day`).
     pub(crate) lifecycle_day: i64,
+    /// Bucket records kept decoded between changes (`Core::bucket_record`): every commit reads
+    /// its bucket's versioning, lock and lifecycle rules from them.
+    pub(crate) bucket_records: Kept<BucketRecord>,
 }
 
 impl Core {

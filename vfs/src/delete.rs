@@ -95,7 +95,7 @@ impl Vfs {
         precondition: Option<&Precondition>,
     ) -> Result<()> {
         self.head_bucket(bucket).await?;
-        let path = match self.path_of(bucket, key)? {
+        let path = match self.core.path_of(bucket, key)? {
             Some(path) => path,
             None => match key::marker_path(bucket, key) {
                 Some(Ok(path)) => {

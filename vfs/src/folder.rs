@@ -208,7 +208,7 @@ impl Vfs {
     /// Where the current version of `bucket/key` is read from: its file, or a folder marker's
     /// folder; `None` for a key that can name neither.
     pub(crate) fn read_path(&self, bucket: &str, key: &str) -> Result<Option<String>> {
-        if let Some(path) = self.path_of(bucket, key)? {
+        if let Some(path) = self.core.path_of(bucket, key)? {
             return Ok(Some(path));
         }
         Ok(marker_path(bucket, key).and_then(|p| p.ok()))

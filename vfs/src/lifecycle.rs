@@ -3,7 +3,7 @@
 //! `Tree::Due` holds, for each key and each multipart upload a rule may act on, when it may
 //! next act: `due (big-endian ns) | kind | bucket/key [NUL upload-id]`. An entry is a hint:
 //! when it falls due, the key (or upload) is looked at afresh against its bucket's rules as
-//! they are then, what is due is done through the ordinary paths (`Vfs::commit` by way of a
+//! they are then, what is due is done through the ordinary paths (`Core::commit` by way of a
 //! delete, a delete marker, a version's removal, an upload's abort: whatever guards them guards
 //! lifecycle too), and the key's next due time is entered. So an entry that a later change
 //! made stale (an object rewritten, a rule removed) costs one look and does nothing, and a pass
@@ -19,6 +19,7 @@ use std::time::SystemTime;
 use crate::bucket::lifecycle::{current_expiry, due_after, Expiration, LifecycleRule, Subject};
 use crate::bucket::Versioning;
 use crate::clock::now_ns;
+use crate::core::Core;
 use crate::error::{Result, VfsError};
 use crate::index::ObjectMeta;
 use crate::key;
@@ -215,8 +216,8 @@ fn plan(
 
 /// The rules of `bucket` that could act, from its record in the index (no remote call: this
 /// runs after every change of a key).
-fn active_rules(vfs: &Vfs, bucket: &str) -> Result<Option<(Vec<LifecycleRule>, Versioning)>> {
-    let Some(record) = vfs.bucket_record(bucket)? else {
+fn active_rules(core: &Core, bucket: &str) -> Result<Option<(Vec<LifecycleRule>, Versioning)>> {
+    let Some(record) = core.bucket_record(bucket)? else {
         return Ok(None);
     };
     Ok(record
@@ -226,18 +227,18 @@ fn active_rules(vfs: &Vfs, bucket: &str) -> Result<Option<(Vec<LifecycleRule>, V
         .map(|rules| (rules.clone(), record.versioning)))
 }
 
-impl Vfs {
+impl Core {
     fn key_state(&self, bucket: &str, key: &str) -> Result<KeyState> {
         Ok(KeyState {
-            current: self.core.index.get(bucket, key)?,
-            rows: rows(&self.core.index, bucket, key, usize::MAX)?,
+            current: self.index.get(bucket, key)?,
+            rows: rows(&self.index, bucket, key, usize::MAX)?,
         })
     }
 
     /// The due entry of `bucket/key` under `rules`, if any rule will act on it.
     fn key_entry(&self, rules: &[LifecycleRule], bucket: &str, key: &str) -> Result<Option<Edit>> {
         let state = self.key_state(bucket, key)?;
-        let (_, next) = plan(rules, key, &state, i64::MIN, self.core.lifecycle_day);
+        let (_, next) = plan(rules, key, &state, i64::MIN, self.lifecycle_day);
         Ok(next.map(|due| Edit::Put(Tree::Due, entry_key(due, KEY, bucket, key, None), vec![])))
     }
 
@@ -252,7 +253,7 @@ impl Vfs {
             .iter()
             .filter(|r| r.enabled && r.filter.matches(&subject))
             .filter_map(|r| r.abort_upload_days)
-            .map(|d| due_after(initiated, d, self.core.lifecycle_day))
+            .map(|d| due_after(initiated, d, self.lifecycle_day))
             .min()
     }
 
@@ -279,7 +280,7 @@ impl Vfs {
             Err(e) => Err(e),
         };
         let done = match entry {
-            Ok(Some(edit)) => self.core.index.apply(vec![edit]).await,
+            Ok(Some(edit)) => self.index.apply(vec![edit]).await,
             Ok(None) => return,
             Err(e) => Err(e),
         };
@@ -292,7 +293,7 @@ impl Vfs {
     pub(crate) async fn schedule_upload(&self, bucket: &str, key: &str, id: &str, initiated: i64) {
         let done = match active_rules(self, bucket) {
             Ok(Some((rules, _))) => match self.upload_entry(&rules, bucket, key, id, initiated) {
-                Some(edit) => self.core.index.apply(vec![edit]).await,
+                Some(edit) => self.index.apply(vec![edit]).await,
                 None => return,
             },
             Ok(None) => return,
@@ -302,7 +303,9 @@ impl Vfs {
             tracing::warn!(bucket, key, error = %e, "lifecycle due date not recorded");
         }
     }
+}
 
+impl Vfs {
     /// Sets (or with `None` removes) the lifecycle rules of `bucket`, then enters the due
     /// dates of every key and upload they act on: the one walk of the bucket lifecycle makes.
     pub async fn set_lifecycle(
@@ -350,13 +353,13 @@ impl Vfs {
                             if record.completed.is_none() {
                                 let initiated = record.initiated_ns;
                                 edits.extend(
-                                    self.upload_entry(&rules, bucket, name, &id, initiated),
+                                    self.core.upload_entry(&rules, bucket, name, &id, initiated),
                                 );
                             }
                         }
                         Tree::Versions
                             if last == name || self.core.index.get(bucket, name)?.is_some() => {}
-                        _ => edits.extend(self.key_entry(&rules, bucket, name)?),
+                        _ => edits.extend(self.core.key_entry(&rules, bucket, name)?),
                     }
                     if tree == Tree::Versions {
                         last = name.to_string();
@@ -413,10 +416,10 @@ impl Vfs {
         // Each round acts on the key as it is then (a version gone may leave a marker alone);
         // a key still busy after a few is looked at again in the next pass.
         for _ in 0..4 {
-            let Some((rules, versioning)) = active_rules(self, bucket)? else {
+            let Some((rules, versioning)) = active_rules(&self.core, bucket)? else {
                 return Ok(acted);
             };
-            let state = self.key_state(bucket, key)?;
+            let state = self.core.key_state(bucket, key)?;
             let (acts, next) = plan(&rules, key, &state, now, self.core.lifecycle_day);
             if acts.is_empty() {
                 if let Some(due) = next {
@@ -500,7 +503,7 @@ impl Vfs {
 
     /// Aborts an upload once a rule's days have passed since it began.
     async fn run_upload(&self, bucket: &str, key: &str, id: &str, now: i64) -> Result<usize> {
-        let Some((rules, _)) = active_rules(self, bucket)? else {
+        let Some((rules, _)) = active_rules(&self.core, bucket)? else {
             return Ok(0);
         };
         let record = match self.upload_record(bucket, key, id) {
@@ -508,7 +511,7 @@ impl Vfs {
             Ok(_) | Err(VfsError::NoSuchUpload) => return Ok(0),
             Err(e) => return Err(e),
         };
-        let Some(due) = self.upload_due(&rules, key, record.initiated_ns) else {
+        let Some(due) = self.core.upload_due(&rules, key, record.initiated_ns) else {
             return Ok(0);
         };
         if due > now {
@@ -543,7 +546,7 @@ impl Vfs {
         key: &str,
         info: &ObjectInfo,
     ) -> Result<Option<(SystemTime, String)>> {
-        let Some((rules, _)) = active_rules(self, bucket)? else {
+        let Some((rules, _)) = active_rules(&self.core, bucket)? else {
             return Ok(None);
         };
         let subject = Subject {

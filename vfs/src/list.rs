@@ -156,6 +156,7 @@ impl Vfs {
         let refreshed: Vec<(usize, Result<Listed>)> = futures_util::stream::iter(todo)
             .map(|(i, k)| async move {
                 let r = match self
+                    .core
                     .path_of(bucket, &k)
                     .and_then(|p| p.ok_or(VfsError::NoSuchKey))
                 {

@@ -256,7 +256,7 @@ impl Vfs {
 
     /// The record of a current object, rebuilt when another program wrote its file.
     async fn current_record(&self, bucket: &str, key: &str) -> Result<ObjectMeta> {
-        let path = self.path_of(bucket, key)?.ok_or(VfsError::NoSuchKey)?;
+        let path = self.core.path_of(bucket, key)?.ok_or(VfsError::NoSuchKey)?;
         self.refresh_record(bucket, key, &path).await
     }
 

@@ -5,7 +5,7 @@
 //! - An upload lock ([`UploadLocks`], by upload id, or `bucket/` while an upload is created)
 //!   serialises the steps of one multipart upload that read and write its records.
 //! - A key lock ([`KeyLocks`], by the key's path on the remote) serialises the short "check +
-//!   change + record" step of every change of an object (`Vfs::commit`), and the rescan's and
+//!   change + record" step of every change of an object (`Core::commit`), and the rescan's and
 //!   the write cache's updates of a key's record, so that the file on the remote and its index
 //!   record always change together.
 //!

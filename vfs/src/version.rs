@@ -344,6 +344,7 @@ impl Vfs {
     /// a bucket without one was never configured.
     fn versioning_of(&self, bucket: &str) -> Result<Versioning> {
         Ok(self
+            .core
             .bucket_record(bucket)?
             .map_or(Versioning::Unversioned, |r| r.versioning))
     }

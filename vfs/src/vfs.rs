@@ -11,7 +11,6 @@ use s3gate_config::Config;
 
 use crate::bucket::known::KnownBuckets;
 use crate::bucket::records::Kept;
-use crate::bucket::BucketRecord;
 use crate::core::{Core, VersionIds};
 use crate::error::{Result, VfsError};
 use crate::fleet::FleetListings;
@@ -29,7 +28,8 @@ use crate::write_cache::WriteCache;
 /// The facade: the shared core, each subsystem's own state, and the methods `s3api` calls,
 /// which the subsystems implement in their files.
 pub struct Vfs {
-    pub(crate) core: Core,
+    /// Shared with the subsystems that hold it (`Arc`), so that they need no `Vfs`.
+    pub(crate) core: Arc<Core>,
     /// Multipart uploads: their locks, the parts written in place, the limit per bucket.
     pub(crate) uploads: Uploads,
     /// The rescan: its lock, whether it has checked the index, the first fill's batch.
@@ -44,8 +44,6 @@ pub struct Vfs {
     /// Present when other gateways write the same remote (`--fleet`): when listings were last
     /// checked against it.
     pub(crate) fleet: Option<FleetListings>,
-    /// Bucket records kept decoded between changes (`Vfs::bucket_record`).
-    pub(crate) bucket_records: Kept<BucketRecord>,
     /// The index store's file (or folder), for its size.
     index_store: std::path::PathBuf,
 }
@@ -82,7 +80,7 @@ impl Vfs {
         };
         let version_ids = VersionIds::open(&index)?;
         let vfs = Vfs {
-            core: Core {
+            core: Arc::new(Core {
                 remote,
                 index,
                 version_ids,
@@ -102,11 +100,11 @@ impl Vfs {
                     .lifecycle_day
                     .as_nanos()
                     .clamp(1, i64::MAX as u128) as i64,
-            },
+                bucket_records: Kept::default(),
+            }),
             uploads: Uploads::new(config.vfs.max_uploads_per_bucket),
             scans: Scans::new(),
             write_cache: cache,
-            bucket_records: Kept::default(),
             known_buckets: KnownBuckets::new(
                 config
                     .remote

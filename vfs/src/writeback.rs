@@ -14,7 +14,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use crate::clock::now_ns;
-use crate::commit::{At, Change};
+use crate::commit::{At, Change, Unconditional};
 use crate::error::{Result, VfsError};
 use crate::index::ObjectMeta;
 use crate::meta::{Edit, Tree};
@@ -283,8 +283,8 @@ impl Vfs {
         let at = At { bucket, key, path };
         let version = entry.fingerprint;
         // No precondition: the upload changes where the object is, not what it is.
-        self.commit(at, None, UploadCached { upload, version })
-            .await
+        let change = UploadCached { upload, version };
+        self.core.commit(self, at, Unconditional, change).await
     }
 }
 

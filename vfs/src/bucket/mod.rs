@@ -12,6 +12,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::clock::now_ns;
+use crate::core::Core;
 use crate::error::{Result, VfsError};
 use crate::key;
 use crate::meta::{Edit, StoreError, Tree};
@@ -106,6 +107,23 @@ fn put_record(name: &str, record: &BucketRecord) -> Edit {
 pub(crate) fn decode(v: &[u8]) -> Result<BucketRecord> {
     serde_json::from_slice(v)
         .map_err(|e| VfsError::Store(StoreError(format!("corrupt bucket record: {e}"))))
+}
+
+impl Core {
+    /// The stored record of `bucket`, `None` when it has none (nothing is made here: see
+    /// [`Vfs::bucket`](crate::vfs::Vfs::bucket)); decoded once between changes of bucket records ([`records`]).
+    pub(crate) fn bucket_record(&self, name: &str) -> Result<Option<Arc<BucketRecord>>> {
+        let count = self.index.buckets_changed();
+        if let Some(record) = self.bucket_records.get(name, count) {
+            return Ok(record);
+        }
+        let record = match self.index.get_in(Tree::Buckets, name.as_bytes())? {
+            Some(v) => Some(Arc::new(decode(&v)?)),
+            None => None,
+        };
+        self.bucket_records.keep(name, count, record.clone());
+        Ok(record)
+    }
 }
 
 impl Vfs {
@@ -215,25 +233,10 @@ impl Vfs {
         self.forget_bucket(name).await
     }
 
-    /// The stored record of `bucket`, `None` when it has none (nothing is made here: see
-    /// [`Vfs::bucket`]); decoded once between changes of bucket records ([`records`]).
-    pub(crate) fn bucket_record(&self, name: &str) -> Result<Option<Arc<BucketRecord>>> {
-        let count = self.core.index.buckets_changed();
-        if let Some(record) = self.bucket_records.get(name, count) {
-            return Ok(record);
-        }
-        let record = match self.core.index.get_in(Tree::Buckets, name.as_bytes())? {
-            Some(v) => Some(Arc::new(decode(&v)?)),
-            None => None,
-        };
-        self.bucket_records.keep(name, count, record.clone());
-        Ok(record)
-    }
-
     /// The record of an existing bucket, made now for a bucket that has none yet.
     pub async fn bucket(&self, name: &str) -> Result<BucketRecord> {
         self.head_bucket(name).await?;
-        if let Some(record) = self.bucket_record(name)? {
+        if let Some(record) = self.core.bucket_record(name)? {
             return Ok((*record).clone());
         }
         let created = match self.core.remote.stat(name).await? {

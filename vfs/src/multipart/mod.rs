@@ -178,7 +178,9 @@ impl Vfs {
                 encode(&rec),
             )])
             .await?;
-        self.schedule_upload(bucket, key, &id, initiated_ns).await;
+        self.core
+            .schedule_upload(bucket, key, &id, initiated_ns)
+            .await;
         Ok(id)
     }
 

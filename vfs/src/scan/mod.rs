@@ -168,7 +168,7 @@ impl Vfs {
                 .core
                 .key_locks
                 .with(&path, async {
-                    if self.stored_path(bucket, &k)?.is_some() {
+                    if self.core.stored_path(bucket, &k)?.is_some() {
                         return Ok(()); // content kept in the store, not a folder
                     }
                     let exists = matches!(self.core.remote.stat(&path).await?, Some(e) if e.is_dir);
@@ -194,7 +194,7 @@ impl Vfs {
         self.core
             .key_locks
             .with(&path, async {
-                if self.stored_path(bucket, &k)?.is_some() {
+                if self.core.stored_path(bucket, &k)?.is_some() {
                     return Ok(()); // kept in the store of keys: the tree does not hold it
                 }
                 let now = self
@@ -227,7 +227,7 @@ impl Vfs {
             })
             .await?;
         // A file another program put there falls under the bucket's lifecycle rules too.
-        self.schedule_key(bucket, &k).await;
+        self.core.schedule_key(bucket, &k).await;
         Ok(())
     }
 
