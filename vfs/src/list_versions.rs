@@ -124,7 +124,7 @@ impl Vfs {
     /// One page of ListObjectVersions.
     pub async fn list_versions(&self, bucket: &str, q: &VersionQuery<'_>) -> Result<VersionPage> {
         self.head_bucket(bucket).await?;
-        self.scans.wait_checked().await;
+        self.rescan.wait_checked().await;
         self.check_fleet_listing(bucket, q.prefix).await?;
         let base = key::index_key(bucket, "");
         let delimiter = q.delimiter.filter(|d| !d.is_empty());

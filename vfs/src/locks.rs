@@ -1,6 +1,6 @@
 //! The VFS's locks, and the one order in which they are taken.
 //!
-//! - The scan lock (`Scans::lock`, in scan/runs.rs) keeps rescans from overlapping (and
+//! - The scan lock (`Rescan::one_at_a_time`, in scan/) keeps rescans from overlapping (and
 //!   shutdown from closing the index under one).
 //! - An upload lock ([`UploadLocks`], by upload id, or `bucket/` while an upload is created)
 //!   serialises the steps of one multipart upload that read and write its records.

@@ -19,10 +19,11 @@ use crate::key;
 use crate::locks::KeyLocks;
 use crate::meta::Tree;
 use crate::multipart::records::{uploads_staged_in_cache, Uploads};
+use crate::object::BucketInfo;
 use crate::object::{ObjectInfo, ObjectReader};
 use crate::readcache::ReadCaching;
 use crate::remote::{Reader, Remote};
-use crate::scan::runs::Scans;
+use crate::scan::{Rescan, ScanReport};
 use crate::write_cache::WriteCache;
 
 /// The facade: the shared core, each subsystem's own state, and the methods `s3api` calls,
@@ -32,8 +33,8 @@ pub struct Vfs {
     pub(crate) core: Arc<Core>,
     /// Multipart uploads: their locks, the parts written in place, the limit per bucket.
     pub(crate) uploads: Uploads,
-    /// The rescan: its lock, whether it has checked the index, the first fill's batch.
-    pub(crate) scans: Scans,
+    /// The rescan: the core it corrects the index of, and what it keeps between runs.
+    pub(crate) rescan: Rescan,
     /// The write cache: present while caching writes, or while uploads from a run that cached
     /// them are still queued.
     pub(crate) write_cache: Option<WriteCache>,
@@ -79,31 +80,32 @@ impl Vfs {
             None
         };
         let version_ids = VersionIds::open(&index)?;
+        let core = Arc::new(Core {
+            remote,
+            index,
+            version_ids,
+            key_locks: KeyLocks::new(),
+            etag_hash: config.vfs.etag_hash,
+            fsync: config.vfs.fsync,
+            cleanup: !config.vfs.no_cleanup,
+            local_root: config
+                .remote
+                .name
+                .is_none()
+                .then(|| config.remote.path.clone()),
+            own_writes: Default::default(),
+            progress,
+            lifecycle_day: config
+                .vfs
+                .lifecycle_day
+                .as_nanos()
+                .clamp(1, i64::MAX as u128) as i64,
+            bucket_records: Kept::default(),
+        });
         let vfs = Vfs {
-            core: Arc::new(Core {
-                remote,
-                index,
-                version_ids,
-                key_locks: KeyLocks::new(),
-                etag_hash: config.vfs.etag_hash,
-                fsync: config.vfs.fsync,
-                cleanup: !config.vfs.no_cleanup,
-                local_root: config
-                    .remote
-                    .name
-                    .is_none()
-                    .then(|| config.remote.path.clone()),
-                own_writes: Default::default(),
-                progress,
-                lifecycle_day: config
-                    .vfs
-                    .lifecycle_day
-                    .as_nanos()
-                    .clamp(1, i64::MAX as u128) as i64,
-                bucket_records: Kept::default(),
-            }),
+            rescan: Rescan::new(core.clone()),
+            core,
             uploads: Uploads::new(config.vfs.max_uploads_per_bucket),
-            scans: Scans::new(),
             write_cache: cache,
             known_buckets: KnownBuckets::new(
                 config
@@ -172,8 +174,50 @@ impl Vfs {
     /// Waits for a running rescan and queued index writes, then closes the index. Requests still
     /// in flight after this fail with an internal error instead of touching a closed store.
     pub async fn shutdown(&self) {
-        let _scan = self.scans.lock.lock().await;
+        let _scan = self.rescan.one_at_a_time().await;
         self.core.index.close();
+    }
+
+    // ---- the rescan (scan/) ----
+
+    /// Whether the index has been filled from the tree once (and so can be served from).
+    pub fn index_filled(&self) -> Result<bool> {
+        self.rescan.index_filled()
+    }
+
+    /// Brings the index in line with the remote; safe to run while serving.
+    pub async fn reconcile(&self) -> Result<ScanReport> {
+        let _one_at_a_time = self.rescan.one_at_a_time().await;
+        let report = self.scan_all().await;
+        // Set after a failed scan too: listings that waited for a check get the index as it is,
+        // instead of waiting for the next scan (the failure is logged).
+        self.rescan.mark_checked();
+        report
+    }
+
+    /// One run over the buckets the remote has; the records of those whose folder is gone go.
+    async fn scan_all(&self) -> Result<ScanReport> {
+        let serving = self.rescan.index_filled()?;
+        let buckets = self.list_buckets().await?;
+        let report = self.rescan.buckets(&buckets, serving).await?;
+        self.forget_vanished_buckets(&buckets).await?;
+        self.forget_vanished_bucket_records(&buckets).await?;
+        if !serving {
+            self.rescan.mark_filled().await?;
+        }
+        Ok(report)
+    }
+
+    /// Drops the object records of buckets whose folder is gone (`buckets`: those the remote
+    /// has).
+    async fn forget_vanished_buckets(&self, buckets: &[BucketInfo]) -> Result<()> {
+        for name in self.rescan.unlisted_buckets(buckets)? {
+            // A bucket created after the scan listed the buckets is not vanished: ask again.
+            if self.head_bucket(&name).await.is_err() {
+                self.forget_bucket(&name).await?;
+            }
+        }
+        Ok(())
     }
 
     // ---- reading ----
