@@ -190,8 +190,8 @@ impl Change for Publish {
         let in_write_cache = meta.in_write_cache;
         let record_meta = meta.clone();
         // A write straight to the remote supersedes a version still waiting in the cache.
-        let superseded = vfs.write_cache.is_some() && !in_write_cache;
-        let queue = vfs.queue_builder(at.path, in_write_cache);
+        let superseded = vfs.write_back.cache.is_some() && !in_write_cache;
+        let queue = vfs.write_back.queue_builder(at.path, in_write_cache);
         let (record, recorded) = vfs.core.index.prepare(move |fingerprint| {
             let meta = ObjectMeta {
                 fingerprint,
@@ -220,7 +220,7 @@ impl Change for Publish {
             vfs.core.own_writes.note(at.path, meta.fingerprint);
         }
         if superseded {
-            vfs.forget_cached(at.path).await;
+            vfs.write_back.forget_cached(at.path).await;
         }
         Ok(ObjectInfo::from_meta(meta))
     }

@@ -61,7 +61,7 @@ impl Vfs {
             .filter(|e| !e.is_dir)
             .map(|e| e.fingerprint);
         let mut ops = vec![Edit::Delete(Tree::Objects, key::index_key(bucket, key))];
-        if self.write_cache.is_some() {
+        if self.write_back.cache.is_some() {
             ops.push(Edit::Delete(Tree::WriteBack, path.as_bytes().to_vec()));
         }
         if let Some(fp) = file {
@@ -81,7 +81,7 @@ impl Vfs {
         } else {
             self.core.index.apply(ops).await?;
         }
-        self.forget_cached(path).await;
+        self.write_back.forget_cached(path).await;
         Ok(())
     }
 

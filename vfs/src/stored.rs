@@ -103,7 +103,7 @@ impl Vfs {
                  255 bytes) are kept only on a local directory",
             );
         }
-        if self.write_cache.is_some() {
+        if self.write_back.cache.is_some() {
             return Some(
                 "keys that cannot be plain files are not kept while the write cache holds \
                  objects away from their paths (--vfs-cache-mode writes)",

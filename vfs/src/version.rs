@@ -331,7 +331,7 @@ impl Vfs {
                  version store by a rename: this remote cannot move a file without copying it",
             );
         }
-        if self.write_cache.is_some() {
+        if self.write_back.cache.is_some() {
             return Some(
                 "versions cannot be kept while the write cache holds objects away from their \
                  paths (--vfs-cache-mode writes)",

@@ -22,9 +22,11 @@ use crate::multipart::records::{uploads_staged_in_cache, Uploads};
 use crate::object::BucketInfo;
 use crate::object::{ObjectInfo, ObjectReader};
 use crate::readcache::ReadCaching;
+use crate::remote::{ByteStream, Upload};
 use crate::remote::{Reader, Remote};
 use crate::scan::{Rescan, ScanReport};
 use crate::write_cache::WriteCache;
+use crate::writeback::{Stager, WriteBack, WriteBackReport, WriteBackStats, WriteBackSummary};
 
 /// The facade: the shared core, each subsystem's own state, and the methods `s3api` calls,
 /// which the subsystems implement in their files.
@@ -35,9 +37,8 @@ pub struct Vfs {
     pub(crate) uploads: Uploads,
     /// The rescan: the core it corrects the index of, and what it keeps between runs.
     pub(crate) rescan: Rescan,
-    /// The write cache: present while caching writes, or while uploads from a run that cached
-    /// them are still queued.
-    pub(crate) write_cache: Option<WriteCache>,
+    /// The write cache and its uploads (writeback.rs).
+    pub(crate) write_back: WriteBack,
     /// The read cache (`full`), and what it did.
     read_cache: Option<ReadCaching>,
     /// The buckets seen on a named remote lately.
@@ -104,9 +105,9 @@ impl Vfs {
         });
         let vfs = Vfs {
             rescan: Rescan::new(core.clone()),
+            write_back: WriteBack::new(core.clone(), cache),
             core,
             uploads: Uploads::new(config.vfs.max_uploads_per_bucket),
-            write_cache: cache,
             known_buckets: KnownBuckets::new(
                 config
                     .remote
@@ -135,7 +136,7 @@ impl Vfs {
         if !vfs.index_filled()? {
             vfs.reconcile().await?;
         }
-        vfs.recover_cache().await?;
+        vfs.write_back.recover().await?;
         Ok(vfs)
     }
 
@@ -158,14 +159,15 @@ impl Vfs {
     /// (`Some(false)`), or where new writes go now (`None`) is in the cache: only while the
     /// cache is open.
     pub(crate) fn in_write_cache(&self, staged: Option<bool>) -> bool {
-        self.write_cache
+        self.write_back
+            .cache
             .as_ref()
             .is_some_and(|c| staged.unwrap_or(c.takes_new_writes))
     }
 
     /// The write cache or the remote, as [`Vfs::in_write_cache`] says.
     pub(crate) fn store_for(&self, staged: Option<bool>) -> &Arc<dyn Remote> {
-        match &self.write_cache {
+        match &self.write_back.cache {
             Some(c) if self.in_write_cache(staged) => &c.fs,
             _ => &self.core.remote,
         }
@@ -218,6 +220,29 @@ impl Vfs {
             }
         }
         Ok(())
+    }
+
+    // ---- the write-back (writeback.rs) ----
+
+    /// The write cache's state, when there is one.
+    pub fn write_back_stats(&self) -> Result<Option<WriteBackStats>> {
+        self.write_back.stats()
+    }
+
+    /// Every entry of the write-back queue, summed up.
+    pub fn write_back_summary(&self) -> Result<WriteBackSummary> {
+        self.write_back.summary()
+    }
+
+    /// How many objects wait to be uploaded.
+    pub fn write_back_pending(&self) -> Result<u64> {
+        self.write_back.pending()
+    }
+
+    /// Uploads the cached objects that are due (all of them with `all`, pass after pass while
+    /// they make progress), several at a time.
+    pub async fn write_back(&self, all: bool) -> Result<WriteBackReport> {
+        self.write_back.run(all, self).await
     }
 
     // ---- reading ----
@@ -287,7 +312,7 @@ impl Vfs {
         path: &str,
         record: &mut Option<ObjectMeta>,
     ) -> Result<Option<ObjectReader>> {
-        let Some(cache) = &self.write_cache else {
+        let Some(cache) = &self.write_back.cache else {
             return Ok(None);
         };
         // Taken even when the cache's file no longer matches it: a record of the cache's file
@@ -333,7 +358,7 @@ impl Vfs {
     }
 
     fn is_in_write_cache(&self, bucket: &str, key: &str) -> Result<bool> {
-        Ok(self.write_cache.is_some()
+        Ok(self.write_back.cache.is_some()
             && self
                 .core
                 .index
@@ -381,7 +406,7 @@ impl Vfs {
         path: &str,
     ) -> Result<Option<ObjectMeta>> {
         let old = self.core.index.get(bucket, key)?;
-        if let (Some(m), Some(cache)) = (&old, &self.write_cache) {
+        if let (Some(m), Some(cache)) = (&old, &self.write_back.cache) {
             // A cached object is ours until uploaded, whatever the remote holds meanwhile.
             if m.in_write_cache {
                 return match cache.fs.stat(path).await? {
@@ -431,6 +456,14 @@ impl Vfs {
         };
         self.core.index.put(bucket, key, &meta).await?;
         Ok(Some(meta))
+    }
+}
+
+/// The write-back's uploads stream as every write does.
+impl Stager for Vfs {
+    async fn stage(&self, dest: &str, body: ByteStream) -> Result<Box<dyn Upload>> {
+        let (upload, _, _) = Vfs::stage(self, &*self.core.remote, dest, body, false, None).await?;
+        Ok(upload)
     }
 }
 

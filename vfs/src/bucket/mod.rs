@@ -215,7 +215,7 @@ impl Vfs {
 
     pub async fn delete_bucket(&self, name: &str) -> Result<()> {
         self.head_bucket(name).await?;
-        if self.bucket_has_cached(name).await?
+        if self.write_back.bucket_has_cached(name).await?
             || self.bucket_has_versions(name)?
             || self.bucket_has_stored_keys(name)?
         {
