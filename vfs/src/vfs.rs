@@ -5,22 +5,24 @@
 //! and every change of an object is committed in commit.rs.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use s3gate_config::Config;
 
 use crate::bucket::known::KnownBuckets;
+use crate::bucket::lifecycle::LifecycleRule;
 use crate::bucket::records::Kept;
 use crate::core::{Core, VersionIds};
 use crate::error::{Result, VfsError};
 use crate::fleet::FleetListings;
 use crate::index::{Index, ObjectMeta};
 use crate::key;
+use crate::lifecycle::{Actions, Lifecycle};
 use crate::locks::KeyLocks;
 use crate::meta::Tree;
 use crate::multipart::records::{uploads_staged_in_cache, Uploads};
 use crate::object::BucketInfo;
-use crate::object::{ObjectInfo, ObjectReader};
+use crate::object::{ObjectInfo, ObjectReader, Precondition};
 use crate::readcache::ReadCaching;
 use crate::remote::{ByteStream, Upload};
 use crate::remote::{Reader, Remote};
@@ -39,6 +41,8 @@ pub struct Vfs {
     pub(crate) rescan: Rescan,
     /// The write cache and its uploads (writeback.rs).
     pub(crate) write_back: WriteBack,
+    /// Lifecycle rules run (lifecycle.rs).
+    lifecycle: Lifecycle,
     /// The read cache (`full`), and what it did.
     read_cache: Option<ReadCaching>,
     /// The buckets seen on a named remote lately.
@@ -106,6 +110,7 @@ impl Vfs {
         let vfs = Vfs {
             rescan: Rescan::new(core.clone()),
             write_back: WriteBack::new(core.clone(), cache),
+            lifecycle: Lifecycle::new(core.clone()),
             core,
             uploads: Uploads::new(config.vfs.max_uploads_per_bucket),
             known_buckets: KnownBuckets::new(
@@ -243,6 +248,45 @@ impl Vfs {
     /// they make progress), several at a time.
     pub async fn write_back(&self, all: bool) -> Result<WriteBackReport> {
         self.write_back.run(all, self).await
+    }
+
+    // ---- lifecycle rules (lifecycle.rs) ----
+
+    /// Sets (or with `None` removes) the lifecycle rules of `bucket`, then enters the due
+    /// dates of every key and upload they act on.
+    pub async fn set_lifecycle(
+        &self,
+        bucket: &str,
+        rules: Option<Vec<LifecycleRule>>,
+    ) -> Result<()> {
+        // Entries made for earlier rules stay, and do nothing when they fall due.
+        let walk = rules.clone().filter(|r| r.iter().any(|r| r.enabled));
+        self.update_bucket(bucket, |r| {
+            r.lifecycle = rules;
+            Ok(())
+        })
+        .await?;
+        match walk {
+            Some(rules) => self.lifecycle.enter_bucket(bucket, &rules).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Runs what lifecycle rules have due: one pass over the due tree up to now. Returns how
+    /// many objects, versions and uploads went.
+    pub async fn run_lifecycle(&self) -> Result<usize> {
+        self.lifecycle.run(self).await
+    }
+
+    /// When the current version `info` of `bucket/key` expires under the bucket's enabled
+    /// rules, and by which rule: what `x-amz-expiration` says.
+    pub fn expiration(
+        &self,
+        bucket: &str,
+        key: &str,
+        info: &ObjectInfo,
+    ) -> Result<Option<(SystemTime, String)>> {
+        self.lifecycle.expiration(bucket, key, info)
     }
 
     // ---- reading ----
@@ -456,6 +500,44 @@ impl Vfs {
         };
         self.core.index.put(bucket, key, &meta).await?;
         Ok(Some(meta))
+    }
+}
+
+/// Lifecycle's actions are the ordinary deletes, markers, version removals and aborts.
+impl Actions for Vfs {
+    async fn delete_if(&self, bucket: &str, key: &str, unchanged: &Precondition) -> Result<()> {
+        self.delete_object(bucket, key, Some(unchanged)).await
+    }
+
+    async fn mark_if(&self, bucket: &str, key: &str, unchanged: &Precondition) -> Result<()> {
+        self.add_delete_marker_if(bucket, key, Some(unchanged))
+            .await
+            .map(drop)
+    }
+
+    async fn drop_version_if(
+        &self,
+        bucket: &str,
+        key: &str,
+        id: &str,
+        unchanged: &Precondition,
+    ) -> Result<()> {
+        // Expiration never bypasses a GOVERNANCE retention.
+        self.delete_version_if(bucket, key, id, Some(unchanged), false)
+            .await
+            .map(drop)
+    }
+
+    fn upload_initiated(&self, bucket: &str, key: &str, id: &str) -> Result<Option<i64>> {
+        match self.upload_record(bucket, key, id) {
+            Ok(r) if r.completed.is_none() => Ok(Some(r.initiated_ns)),
+            Ok(_) | Err(VfsError::NoSuchUpload) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn abort_upload(&self, bucket: &str, key: &str, id: &str) -> Result<()> {
+        self.abort_multipart(bucket, key, id).await
     }
 }
 
