@@ -133,7 +133,7 @@ impl Vfs {
                 .core
                 .key_locks
                 .with(parent, async {
-                    !self.has_marker(parent) && self.core.remote.rmdir(parent).await.is_ok()
+                    !self.folders.has_marker(parent) && self.core.remote.rmdir(parent).await.is_ok()
                 })
                 .await;
             if !removed {

@@ -14,10 +14,13 @@
 //! empty PUT, or change them with a copy of the marker onto itself. Only empty content can become
 //! a marker: a copy of anything else onto a `dir/` key is refused, as a PUT of it would be.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 
 use crate::clock::now_ns;
 use crate::commit::{At, Change};
+use crate::core::Core;
 use crate::error::{Result, VfsError};
 use crate::index::{ObjectAttrs, ObjectMeta};
 use crate::key::{self, marker_path};
@@ -69,7 +72,7 @@ impl Change for MakeFolder {
             meta.encode(),
         )];
         ops.extend(replacing.edits.iter().cloned());
-        let made = match vfs.make_folder(at.bucket, at.key, at.path).await {
+        let made = match vfs.folders.make_folder(at.bucket, at.key, at.path).await {
             Ok(()) => vfs.core.index.apply(ops).await,
             Err(e) => Err(e),
         };
@@ -179,6 +182,61 @@ impl Vfs {
             .await
     }
 
+    /// The current version of the key at `at`, `None` when there is none: a folder marker's
+    /// record while its folder is there, else the up-to-date record of the key's file. The
+    /// caller holds the key's lock.
+    pub(crate) async fn current_locked(&self, at: At<'_>) -> Result<Option<ObjectMeta>> {
+        if at.key.ends_with('/') {
+            let record = self.core.index.get(at.bucket, at.key)?;
+            if let Some(meta) = record.filter(|m| is_marker_record(at.key, m)) {
+                let Some(Ok(folder)) = marker_path(at.bucket, at.key) else {
+                    return Ok(None);
+                };
+                let there = self
+                    .core
+                    .remote
+                    .stat(&folder)
+                    .await?
+                    .is_some_and(|e| e.is_dir);
+                return Ok(there.then_some(meta));
+            }
+            if at.is_marker() {
+                return Ok(None);
+            }
+        }
+        self.record_locked(at.bucket, at.key, at.path).await
+    }
+
+    /// Deletes a marker (when `precondition` holds): its record, and its folder if that is
+    /// empty.
+    pub(crate) async fn delete_marker(
+        &self,
+        bucket: &str,
+        key: &str,
+        path: &str,
+        precondition: Option<&Precondition>,
+    ) -> Result<()> {
+        let at = At { bucket, key, path };
+        if self.commit(at, precondition, RemoveFolder).await? {
+            self.remove_empty_parents(path).await;
+        }
+        Ok(())
+    }
+}
+
+/// Folder markers' own reads and folders: the core, whose index holds their records and whose
+/// remote their folders. Making and removing a marker is a change of its key, committed by the
+/// facade (`MakeFolder`, `RemoveFolder` above), since a marker replaced in a bucket that keeps
+/// versions is demoted as any version is.
+pub(crate) struct Folders {
+    core: Arc<Core>,
+}
+
+impl Folders {
+    pub(crate) fn new(core: Arc<Core>) -> Folders {
+        Folders { core }
+    }
+
     /// The marker `key` as an object, `None` when there is none.
     pub(crate) async fn marker_info(&self, bucket: &str, key: &str) -> Result<Option<ObjectInfo>> {
         match self.open_marker(bucket, key).await {
@@ -235,47 +293,6 @@ impl Vfs {
         if at.is_marker() {
             let _ = self.core.remote.rmdir(at.path).await;
         }
-    }
-
-    /// The current version of the key at `at`, `None` when there is none: a folder marker's
-    /// record while its folder is there, else the up-to-date record of the key's file. The
-    /// caller holds the key's lock.
-    pub(crate) async fn current_locked(&self, at: At<'_>) -> Result<Option<ObjectMeta>> {
-        if at.key.ends_with('/') {
-            let record = self.core.index.get(at.bucket, at.key)?;
-            if let Some(meta) = record.filter(|m| is_marker_record(at.key, m)) {
-                let Some(Ok(folder)) = marker_path(at.bucket, at.key) else {
-                    return Ok(None);
-                };
-                let there = self
-                    .core
-                    .remote
-                    .stat(&folder)
-                    .await?
-                    .is_some_and(|e| e.is_dir);
-                return Ok(there.then_some(meta));
-            }
-            if at.is_marker() {
-                return Ok(None);
-            }
-        }
-        self.record_locked(at.bucket, at.key, at.path).await
-    }
-
-    /// Deletes a marker (when `precondition` holds): its record, and its folder if that is
-    /// empty.
-    pub(crate) async fn delete_marker(
-        &self,
-        bucket: &str,
-        key: &str,
-        path: &str,
-        precondition: Option<&Precondition>,
-    ) -> Result<()> {
-        let at = At { bucket, key, path };
-        if self.commit(at, precondition, RemoveFolder).await? {
-            self.remove_empty_parents(path).await;
-        }
-        Ok(())
     }
 
     /// Whether a marker keeps the folder at `path` (`bucket/dir`).

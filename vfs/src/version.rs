@@ -155,7 +155,7 @@ impl Change for Mark {
         let Some(id) = replacing.version else {
             // The bucket never kept versions: the object simply goes.
             vfs.delete_locked(at.bucket, at.key, at.path).await?;
-            vfs.drop_folder(at).await;
+            vfs.folders.drop_folder(at).await;
             return Ok(None);
         };
         if replacing.replaces_null {
@@ -184,7 +184,7 @@ impl Change for Mark {
         }
         vfs.replaced(replacing).await?;
         // A folder marker covered: its folder goes when empty, as the plain files show no key.
-        vfs.drop_folder(at).await;
+        vfs.folders.drop_folder(at).await;
         Ok(Some(VersionDeleted {
             delete_marker: true,
             version_id: id.to_string(),
@@ -489,6 +489,7 @@ impl Vfs {
         match self.open_object(bucket, key).await {
             Ok(r) if r.info.version_id.as_deref().unwrap_or("null") == version => {
                 let path = self
+                    .folders
                     .read_path(bucket, key)?
                     .ok_or(VfsError::NoSuchVersion)?;
                 return Ok((r, path));
@@ -728,7 +729,7 @@ impl Vfs {
         let Some(edits) = marker_promotion(at, row) else {
             return Ok(());
         };
-        self.make_folder(at.bucket, at.key, &folder).await?;
+        self.folders.make_folder(at.bucket, at.key, &folder).await?;
         self.core.index.apply(edits).await
     }
 
@@ -750,7 +751,7 @@ impl Vfs {
             }
             return Err(e);
         }
-        self.drop_folder(at).await;
+        self.folders.drop_folder(at).await;
         match promotion {
             Some((path, intent)) => self.versions().finish_promotion(&path, intent).await,
             None => Ok(()),

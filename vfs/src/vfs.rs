@@ -15,6 +15,7 @@ use crate::bucket::records::Kept;
 use crate::core::{Core, VersionIds};
 use crate::error::{Result, VfsError};
 use crate::fleet::FleetListings;
+use crate::folder::Folders;
 use crate::index::{Index, ObjectMeta};
 use crate::key;
 use crate::lifecycle::{Actions, Lifecycle};
@@ -43,6 +44,8 @@ pub struct Vfs {
     pub(crate) write_back: WriteBack,
     /// Lifecycle rules run (lifecycle.rs).
     lifecycle: Lifecycle,
+    /// Folder markers' reads and folders (folder.rs).
+    pub(crate) folders: Folders,
     /// The read cache (`full`), and what it did.
     read_cache: Option<ReadCaching>,
     /// The buckets seen on a named remote lately.
@@ -111,6 +114,7 @@ impl Vfs {
             rescan: Rescan::new(core.clone()),
             write_back: WriteBack::new(core.clone(), cache),
             lifecycle: Lifecycle::new(core.clone()),
+            folders: Folders::new(core.clone()),
             core,
             uploads: Uploads::new(config.vfs.max_uploads_per_bucket),
             known_buckets: KnownBuckets::new(
@@ -301,7 +305,7 @@ impl Vfs {
         // again under the key's lock.
         let mut record = self.core.index.get(bucket, key)?;
         let Some(path) = crate::stored::path_in(bucket, key, record.as_ref()) else {
-            return match self.open_marker(bucket, key).await {
+            return match self.folders.open_marker(bucket, key).await {
                 Err(VfsError::NoSuchKey) => Err(self.missing(bucket).await),
                 r => r,
             };
