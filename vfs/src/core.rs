@@ -5,10 +5,9 @@
 //! records kept decoded. `Vfs` (vfs.rs) holds it in an `Arc` beside each subsystem's own state,
 //! and a subsystem holds it too or borrows it; so the commit point (`Core::commit`, commit.rs),
 //! where a key's file is (`Core::path_of`, stored.rs), a bucket's record
-//! (`Core::bucket_record`, bucket/) and the lifecycle's due entries of a changed key
-//! (`Core::schedule_key`, lifecycle.rs) are methods of the core, implemented beside the
-//! subsystem they belong to, and need no `Vfs`. This file imports only leaves and the bucket
-//! record's type.
+//! (`Core::bucket_record`, here) and the lifecycle's due entries of a changed key
+//! (`Core::schedule_key`, lifecycle.rs) are methods of the core and need no `Vfs`. This file
+//! imports only leaves, and the bucket record's type and decoder.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -17,7 +16,7 @@ use md5::{Digest, Md5};
 use s3gate_config::EtagHash;
 
 use crate::bucket::records::Kept;
-use crate::bucket::BucketRecord;
+use crate::bucket::{decode, BucketRecord};
 use crate::error::{Result, VfsError};
 use crate::index::Index;
 use crate::locks::KeyLocks;
@@ -52,6 +51,21 @@ pub(crate) struct Core {
 }
 
 impl Core {
+    /// The stored record of `bucket`, `None` when it has none (nothing is made here: see
+    /// `Vfs::bucket`); decoded once between changes of bucket records (bucket/records.rs).
+    pub(crate) fn bucket_record(&self, name: &str) -> Result<Option<Arc<BucketRecord>>> {
+        let count = self.index.buckets_changed();
+        if let Some(record) = self.bucket_records.get(name, count) {
+            return Ok(record);
+        }
+        let record = match self.index.get_in(Tree::Buckets, name.as_bytes())? {
+            Some(v) => Some(Arc::new(decode(&v)?)),
+            None => None,
+        };
+        self.bucket_records.keep(name, count, record.clone());
+        Ok(record)
+    }
+
     /// Refuses an object larger than the remote takes.
     pub(crate) fn check_size(&self, size: u64) -> Result<()> {
         let max = self.remote.max_object_size();

@@ -36,6 +36,7 @@ use crate::error::{Result, VfsError};
 use crate::folder;
 use crate::index::{Index, ObjectAttrs, ObjectMeta};
 use crate::key::{self, RESERVED_DIR};
+use crate::marker;
 use crate::meta::{Edit, StoreError, Tree};
 use crate::object::{ObjectInfo, ObjectReader, Precondition};
 use crate::remote::{Fingerprint, Remote};
@@ -516,7 +517,7 @@ impl Vfs {
                         Some(Ok(folder)) => folder,
                         _ => return Err(VfsError::NoSuchVersion),
                     };
-                    return Ok((folder::empty_reader(info), folder));
+                    return Ok((marker::empty_reader(info), folder));
                 };
                 let reader = self
                     .core

@@ -7,12 +7,9 @@
 //! On a named remote a bucket seen there is taken to exist for a while without asking again
 //! ([`KnownBuckets`]): a stat is a round trip, and every request names a bucket.
 
-use std::sync::Arc;
-
 use serde::{Deserialize, Serialize};
 
 use crate::clock::now_ns;
-use crate::core::Core;
 use crate::error::{Result, VfsError};
 use crate::key;
 use crate::meta::{Edit, StoreError, Tree};
@@ -107,23 +104,6 @@ fn put_record(name: &str, record: &BucketRecord) -> Edit {
 pub(crate) fn decode(v: &[u8]) -> Result<BucketRecord> {
     serde_json::from_slice(v)
         .map_err(|e| VfsError::Store(StoreError(format!("corrupt bucket record: {e}"))))
-}
-
-impl Core {
-    /// The stored record of `bucket`, `None` when it has none (nothing is made here: see
-    /// [`Vfs::bucket`](crate::vfs::Vfs::bucket)); decoded once between changes of bucket records ([`records`]).
-    pub(crate) fn bucket_record(&self, name: &str) -> Result<Option<Arc<BucketRecord>>> {
-        let count = self.index.buckets_changed();
-        if let Some(record) = self.bucket_records.get(name, count) {
-            return Ok(record);
-        }
-        let record = match self.index.get_in(Tree::Buckets, name.as_bytes())? {
-            Some(v) => Some(Arc::new(decode(&v)?)),
-            None => None,
-        };
-        self.bucket_records.keep(name, count, record.clone());
-        Ok(record)
-    }
 }
 
 impl Vfs {
