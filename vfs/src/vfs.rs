@@ -1,8 +1,10 @@
-//! The VFS's facade: what it owns (the shared core, core.rs, and each subsystem's own state),
-//! how it opens, and the read path (objects opened pinned to one version, records refreshed when
-//! a file changed behind our back). It imports only leaves; the subsystems implement their part
-//! of `Vfs` in their own files: writes in write.rs, deletes in delete.rs, buckets in bucket/,
-//! and every change of an object is committed in commit.rs.
+//! The VFS's facade: what it owns (the shared core, core.rs; the subsystems that hold it too:
+//! the rescan, the write-back, lifecycle rules, folder markers' reads; and the state of the parts
+//! that implement `Vfs` in their own files), how it opens, the entry points of those subsystems,
+//! with what they are handed of the facade (`Stager`, `Actions`), and the read path (objects
+//! opened pinned to one version, records refreshed when a file changed behind our back). Writes
+//! are in write.rs, deletes in delete.rs, buckets in bucket/, and every change of an object is
+//! committed by the core (commit.rs).
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -22,11 +24,9 @@ use crate::locks::KeyLocks;
 use crate::marker::Folders;
 use crate::meta::Tree;
 use crate::multipart::records::{uploads_staged_in_cache, Uploads};
-use crate::object::BucketInfo;
-use crate::object::{ObjectInfo, ObjectReader, Precondition};
+use crate::object::{BucketInfo, ObjectInfo, ObjectReader, Precondition};
 use crate::readcache::ReadCaching;
-use crate::remote::{ByteStream, Upload};
-use crate::remote::{Reader, Remote};
+use crate::remote::{ByteStream, Reader, Remote, Upload};
 use crate::scan::{Rescan, ScanReport};
 use crate::write_cache::WriteCache;
 use crate::writeback::{Stager, WriteBack, WriteBackReport, WriteBackStats, WriteBackSummary};
@@ -44,7 +44,7 @@ pub struct Vfs {
     pub(crate) write_back: WriteBack,
     /// Lifecycle rules run (lifecycle.rs).
     lifecycle: Lifecycle,
-    /// Folder markers' reads and folders (folder.rs).
+    /// Folder markers' reads and folders (marker.rs).
     pub(crate) folders: Folders,
     /// The read cache (`full`), and what it did.
     read_cache: Option<ReadCaching>,
