@@ -1,5 +1,5 @@
 //! The one commit point of an object's state. Every change to what a key holds goes through
-//! [`Vfs::commit`]: a finished upload published (PUT, copy, Complete), a cached object's upload
+//! [`Core::commit`]: a finished upload published (PUT, copy, Complete), a cached object's upload
 //! to the remote, a folder marker made or removed, an object deleted. It takes the key's lock,
 //! checks the caller's precondition on the object now there, and makes the change together with
 //! its index record while still holding the lock, so that no other change of the key slips in
@@ -8,8 +8,9 @@
 //! Each change keeps its own crash safety (the write cache's in writeback.rs, deletes' intents in
 //! delete.rs, publishing's record written from inside the publishing task here); this module
 //! only orders them. What must happen to every change of an object, and only once (keeping the
-//! version a change replaces, refusing a change to a locked one), belongs in [`Vfs::commit`].
+//! version a change replaces, refusing a change to a locked one), belongs in [`Core::commit`].
 
+use crate::core::Core;
 use crate::error::{Result, VfsError};
 use crate::index::ObjectMeta;
 use crate::key;
@@ -28,29 +29,62 @@ pub(crate) struct At<'a> {
     pub(crate) path: &'a str,
 }
 
-/// One kind of change of an object's state, made under the key's lock by [`Vfs::commit`].
-pub(crate) trait Change {
+/// One kind of change of an object's state, made under the key's lock by [`Core::commit`] with
+/// `Cx`, what the change needs beside the core: the facade for the changes requests make, a
+/// subsystem for the changes it makes of its own (the write-back's upload).
+pub(crate) trait Change<Cx: ?Sized = Vfs> {
     /// What the change answers once made.
     type Done;
     /// Makes the change and records it; the caller holds the key's lock and the precondition
     /// held.
-    async fn apply(self, vfs: &Vfs, at: At<'_>) -> Result<Self::Done>;
+    async fn apply(self, cx: &Cx, at: At<'_>) -> Result<Self::Done>;
     /// Gives up the change before it was made (its precondition failed): nothing of it may stay.
     async fn abandon(self);
 }
 
-impl Vfs {
-    /// Commits `change` to the object at `at` if `precondition` holds on the object there now;
-    /// an error leaves the key as it was.
-    pub(crate) async fn commit<C: Change>(
+/// What must hold of the object at the key for a change to be made, judged under its lock.
+pub(crate) trait Guard {
+    async fn holds(self, at: At<'_>) -> Result<()>;
+}
+
+/// No condition: the change checks what it needs itself (the write-back's upload, its queue
+/// entry).
+pub(crate) struct Unconditional;
+
+impl Guard for Unconditional {
+    async fn holds(self, _at: At<'_>) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// A client's precondition (conditional writes and deletes), judged on the object as the
+/// facade reads it (a folder marker's, or a file's record, in the write cache or not).
+struct Judged<'a> {
+    vfs: &'a Vfs,
+    precondition: Option<&'a Precondition>,
+}
+
+impl Guard for Judged<'_> {
+    async fn holds(self, at: At<'_>) -> Result<()> {
+        self.vfs
+            .check_locked(at.bucket, at.key, at.path, self.precondition)
+            .await
+    }
+}
+
+impl Core {
+    /// Commits `change` to the object at `at` if `guard` holds on the object there now; an
+    /// error leaves the key as it was. Needs nothing but the core and what the change carries
+    /// (`cx`), so that a subsystem holding the core commits as the facade does.
+    pub(crate) async fn commit<Cx: ?Sized, C: Change<Cx>>(
         &self,
+        cx: &Cx,
         at: At<'_>,
-        precondition: Option<&Precondition>,
+        guard: impl Guard,
         change: C,
     ) -> Result<C::Done> {
         let lock = key::lock_name(at.bucket, at.key, at.path);
         let done = self
-            .core
             .key_locks
             .with(&lock, async {
                 // A key kept in the store is where its record says, whatever place the caller
@@ -66,19 +100,32 @@ impl Vfs {
                     path: stored.as_deref().unwrap_or(at.path),
                     ..at
                 };
-                if let Err(e) = self
-                    .check_locked(at.bucket, at.key, at.path, precondition)
-                    .await
-                {
+                if let Err(e) = guard.holds(at).await {
                     change.abandon().await;
                     return Err(e);
                 }
-                change.apply(self, at).await
+                change.apply(cx, at).await
             })
             .await?;
         // When the bucket's lifecycle rules next act on the key as it is now (lifecycle.rs).
         self.schedule_key(at.bucket, at.key).await;
         Ok(done)
+    }
+}
+
+impl Vfs {
+    /// [`Core::commit`] of a change a request makes, if `precondition` holds.
+    pub(crate) async fn commit<C: Change>(
+        &self,
+        at: At<'_>,
+        precondition: Option<&Precondition>,
+        change: C,
+    ) -> Result<C::Done> {
+        let guard = Judged {
+            vfs: self,
+            precondition,
+        };
+        self.core.commit(self, at, guard, change).await
     }
 }
 
@@ -101,7 +148,7 @@ impl Change for Publish {
         // A place in the store of keys that no record names yet is fresh (stored.rs).
         meta.store = key::is_stored(at.path).then(|| at.path.to_string());
         let fresh = match meta.store.is_some() {
-            true => match vfs.stored_path(at.bucket, at.key) {
+            true => match vfs.core.stored_path(at.bucket, at.key) {
                 Ok(recorded) => recorded.is_none(),
                 Err(e) => {
                     upload.abort().await;
@@ -143,8 +190,8 @@ impl Change for Publish {
         let in_write_cache = meta.in_write_cache;
         let record_meta = meta.clone();
         // A write straight to the remote supersedes a version still waiting in the cache.
-        let superseded = vfs.write_cache.is_some() && !in_write_cache;
-        let queue = vfs.queue_builder(at.path, in_write_cache);
+        let superseded = vfs.write_back.cache.is_some() && !in_write_cache;
+        let queue = vfs.write_back.queue_builder(at.path, in_write_cache);
         let (record, recorded) = vfs.core.index.prepare(move |fingerprint| {
             let meta = ObjectMeta {
                 fingerprint,
@@ -173,7 +220,7 @@ impl Change for Publish {
             vfs.core.own_writes.note(at.path, meta.fingerprint);
         }
         if superseded {
-            vfs.forget_cached(at.path).await;
+            vfs.write_back.forget_cached(at.path).await;
         }
         Ok(ObjectInfo::from_meta(meta))
     }

@@ -1,9 +1,13 @@
 //! The shared core of the VFS: what every subsystem reads or changes, and nothing that belongs
 //! to one of them. The remote, the index, the key locks, the settings of every write (fsync, the
 //! ETag's hash, cleanup of empty folders), the server's own writes (for the watch), the counter
-//! of version ids, the progress of long work and the length of a lifecycle day. `Vfs` (vfs.rs)
-//! owns it beside each subsystem's own state, and the subsystems reach it as `self.core`. A
-//! leaf of the crate's imports: it knows no subsystem.
+//! of version ids, the progress of long work, the length of a lifecycle day and the bucket
+//! records kept decoded. `Vfs` (vfs.rs) holds it in an `Arc` beside each subsystem's own state,
+//! and a subsystem holds it too or borrows it; so the commit point (`Core::commit`, commit.rs),
+//! where a key's file is (`Core::path_of`, stored.rs), a bucket's record
+//! (`Core::bucket_record`, here) and the lifecycle's due entries of a changed key
+//! (`Core::schedule_key`, lifecycle.rs) are methods of the core and need no `Vfs`. This file
+//! imports only leaves, and the bucket record's type and decoder.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -11,6 +15,8 @@ use std::sync::Arc;
 use md5::{Digest, Md5};
 use s3gate_config::EtagHash;
 
+use crate::bucket::records::Kept;
+use crate::bucket::{decode, BucketRecord};
 use crate::error::{Result, VfsError};
 use crate::index::Index;
 use crate::locks::KeyLocks;
@@ -39,9 +45,27 @@ pub(crate) struct Core {
     pub(crate) progress: Arc<Progress>,
     /// How long "a day" of lifecycle rules lasts, in nanoseconds (`--lifecycle-day`).
     pub(crate) lifecycle_day: i64,
+    /// Bucket records kept decoded between changes (`Core::bucket_record`): every commit reads
+    /// its bucket's versioning, lock and lifecycle rules from them.
+    pub(crate) bucket_records: Kept<BucketRecord>,
 }
 
 impl Core {
+    /// The stored record of `bucket`, `None` when it has none (nothing is made here: see
+    /// `Vfs::bucket`); decoded once between changes of bucket records (bucket/records.rs).
+    pub(crate) fn bucket_record(&self, name: &str) -> Result<Option<Arc<BucketRecord>>> {
+        let count = self.index.buckets_changed();
+        if let Some(record) = self.bucket_records.get(name, count) {
+            return Ok(record);
+        }
+        let record = match self.index.get_in(Tree::Buckets, name.as_bytes())? {
+            Some(v) => Some(Arc::new(decode(&v)?)),
+            None => None,
+        };
+        self.bucket_records.keep(name, count, record.clone());
+        Ok(record)
+    }
+
     /// Refuses an object larger than the remote takes.
     pub(crate) fn check_size(&self, size: u64) -> Result<()> {
         let max = self.remote.max_object_size();

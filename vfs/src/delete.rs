@@ -61,7 +61,7 @@ impl Vfs {
             .filter(|e| !e.is_dir)
             .map(|e| e.fingerprint);
         let mut ops = vec![Edit::Delete(Tree::Objects, key::index_key(bucket, key))];
-        if self.write_cache.is_some() {
+        if self.write_back.cache.is_some() {
             ops.push(Edit::Delete(Tree::WriteBack, path.as_bytes().to_vec()));
         }
         if let Some(fp) = file {
@@ -81,7 +81,7 @@ impl Vfs {
         } else {
             self.core.index.apply(ops).await?;
         }
-        self.forget_cached(path).await;
+        self.write_back.forget_cached(path).await;
         Ok(())
     }
 
@@ -95,7 +95,7 @@ impl Vfs {
         precondition: Option<&Precondition>,
     ) -> Result<()> {
         self.head_bucket(bucket).await?;
-        let path = match self.path_of(bucket, key)? {
+        let path = match self.core.path_of(bucket, key)? {
             Some(path) => path,
             None => match key::marker_path(bucket, key) {
                 Some(Ok(path)) => {
@@ -133,7 +133,7 @@ impl Vfs {
                 .core
                 .key_locks
                 .with(parent, async {
-                    !self.has_marker(parent) && self.core.remote.rmdir(parent).await.is_ok()
+                    !self.folders.has_marker(parent) && self.core.remote.rmdir(parent).await.is_ok()
                 })
                 .await;
             if !removed {

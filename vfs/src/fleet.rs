@@ -56,7 +56,7 @@ impl Vfs {
         }
         // Taken before the remote is read: what the check shows is at least this recent.
         let read_from = Instant::now();
-        self.reconcile_prefix(bucket, prefix).await?;
+        self.rescan.reconcile_prefix(bucket, prefix).await?;
         fleet.note(bucket, prefix, read_from);
         Ok(())
     }

@@ -525,7 +525,7 @@ fn closed() -> VfsError {
 
 /// Commits queued batches in groups. `buckets_changed` counts the groups that touched a bucket
 /// record, raised before their writers are told, so that no request after a change is answered
-/// from a record decoded before it (`Vfs::bucket_record`).
+/// from a record decoded before it (`Core::bucket_record`).
 fn write_loop(store: &dyn MetaStore, rx: mpsc::Receiver<Batch>, buckets_changed: &AtomicU64) {
     while let Ok(first) = rx.recv() {
         let mut group = vec![first];

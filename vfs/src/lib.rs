@@ -19,6 +19,7 @@ mod lifecycle;
 mod list;
 mod list_versions;
 mod locks;
+mod marker;
 pub mod meta;
 mod multipart;
 mod object;

@@ -3,7 +3,7 @@
 //! `Tree::Due` holds, for each key and each multipart upload a rule may act on, when it may
 //! next act: `due (big-endian ns) | kind | bucket/key [NUL upload-id]`. An entry is a hint:
 //! when it falls due, the key (or upload) is looked at afresh against its bucket's rules as
-//! they are then, what is due is done through the ordinary paths (`Vfs::commit` by way of a
+//! they are then, what is due is done through the ordinary paths (`Core::commit` by way of a
 //! delete, a delete marker, a version's removal, an upload's abort: whatever guards them guards
 //! lifecycle too), and the key's next due time is entered. So an entry that a later change
 //! made stale (an object rewritten, a rule removed) costs one look and does nothing, and a pass
@@ -13,12 +13,20 @@
 //! a rescan or the watch corrects its record), when an upload starts, and for a whole bucket
 //! when its rules are set: that one walks the bucket. An entry is removed once acted on, so a
 //! crash mid-pass leaves it to the next pass, which looks at the key afresh.
+//!
+//! The entries of a changed key or a new upload are made on the core (`Core::schedule_key`,
+//! `Core::schedule_upload`), since the commit point makes them. [`Lifecycle`] holds the core and
+//! knows no `Vfs`: it walks a bucket whose rules were set, runs the pass, and does what falls
+//! due through the [`Actions`] its caller hands it (the facade's deletes, markers, version
+//! removals and aborts).
 
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use crate::bucket::lifecycle::{current_expiry, due_after, Expiration, LifecycleRule, Subject};
 use crate::bucket::Versioning;
 use crate::clock::now_ns;
+use crate::core::Core;
 use crate::error::{Result, VfsError};
 use crate::index::ObjectMeta;
 use crate::key;
@@ -27,7 +35,6 @@ use crate::multipart::records::UploadRecord;
 use crate::object::{ObjectInfo, Precondition};
 use crate::remote::time_from_ns;
 use crate::version::{rows, VersionRecord};
-use crate::vfs::Vfs;
 
 /// An entry for a key (its versions included).
 const KEY: u8 = b'k';
@@ -215,8 +222,8 @@ fn plan(
 
 /// The rules of `bucket` that could act, from its record in the index (no remote call: this
 /// runs after every change of a key).
-fn active_rules(vfs: &Vfs, bucket: &str) -> Result<Option<(Vec<LifecycleRule>, Versioning)>> {
-    let Some(record) = vfs.bucket_record(bucket)? else {
+fn active_rules(core: &Core, bucket: &str) -> Result<Option<(Vec<LifecycleRule>, Versioning)>> {
+    let Some(record) = core.bucket_record(bucket)? else {
         return Ok(None);
     };
     Ok(record
@@ -226,18 +233,18 @@ fn active_rules(vfs: &Vfs, bucket: &str) -> Result<Option<(Vec<LifecycleRule>, V
         .map(|rules| (rules.clone(), record.versioning)))
 }
 
-impl Vfs {
+impl Core {
     fn key_state(&self, bucket: &str, key: &str) -> Result<KeyState> {
         Ok(KeyState {
-            current: self.core.index.get(bucket, key)?,
-            rows: rows(&self.core.index, bucket, key, usize::MAX)?,
+            current: self.index.get(bucket, key)?,
+            rows: rows(&self.index, bucket, key, usize::MAX)?,
         })
     }
 
     /// The due entry of `bucket/key` under `rules`, if any rule will act on it.
     fn key_entry(&self, rules: &[LifecycleRule], bucket: &str, key: &str) -> Result<Option<Edit>> {
         let state = self.key_state(bucket, key)?;
-        let (_, next) = plan(rules, key, &state, i64::MIN, self.core.lifecycle_day);
+        let (_, next) = plan(rules, key, &state, i64::MIN, self.lifecycle_day);
         Ok(next.map(|due| Edit::Put(Tree::Due, entry_key(due, KEY, bucket, key, None), vec![])))
     }
 
@@ -252,7 +259,7 @@ impl Vfs {
             .iter()
             .filter(|r| r.enabled && r.filter.matches(&subject))
             .filter_map(|r| r.abort_upload_days)
-            .map(|d| due_after(initiated, d, self.core.lifecycle_day))
+            .map(|d| due_after(initiated, d, self.lifecycle_day))
             .min()
     }
 
@@ -279,7 +286,7 @@ impl Vfs {
             Err(e) => Err(e),
         };
         let done = match entry {
-            Ok(Some(edit)) => self.core.index.apply(vec![edit]).await,
+            Ok(Some(edit)) => self.index.apply(vec![edit]).await,
             Ok(None) => return,
             Err(e) => Err(e),
         };
@@ -292,7 +299,7 @@ impl Vfs {
     pub(crate) async fn schedule_upload(&self, bucket: &str, key: &str, id: &str, initiated: i64) {
         let done = match active_rules(self, bucket) {
             Ok(Some((rules, _))) => match self.upload_entry(&rules, bucket, key, id, initiated) {
-                Some(edit) => self.core.index.apply(vec![edit]).await,
+                Some(edit) => self.index.apply(vec![edit]).await,
                 None => return,
             },
             Ok(None) => return,
@@ -302,24 +309,43 @@ impl Vfs {
             tracing::warn!(bucket, key, error = %e, "lifecycle due date not recorded");
         }
     }
+}
 
-    /// Sets (or with `None` removes) the lifecycle rules of `bucket`, then enters the due
-    /// dates of every key and upload they act on: the one walk of the bucket lifecycle makes.
-    pub async fn set_lifecycle(
+/// Lifecycle rules run: the core, whose index holds the due tree. Its actions go through the
+/// ordinary paths its caller hands it ([`Actions`]).
+pub(crate) struct Lifecycle {
+    core: Arc<Core>,
+}
+
+/// What a rule that falls due does, through the ordinary paths, each only while `unchanged`
+/// holds on the key's current version: so whatever guards those paths guards lifecycle too.
+pub(crate) trait Actions {
+    /// Deletes the current version (a bucket that never kept versions).
+    async fn delete_if(&self, bucket: &str, key: &str, unchanged: &Precondition) -> Result<()>;
+    /// Puts a delete marker over the current version.
+    async fn mark_if(&self, bucket: &str, key: &str, unchanged: &Precondition) -> Result<()>;
+    /// Removes version `id` for good, without bypassing a GOVERNANCE retention.
+    async fn drop_version_if(
         &self,
         bucket: &str,
-        rules: Option<Vec<LifecycleRule>>,
-    ) -> Result<()> {
-        // Entries made for earlier rules stay, and do nothing when they fall due.
-        let walk = rules.clone().filter(|r| r.iter().any(|r| r.enabled));
-        self.update_bucket(bucket, |r| {
-            r.lifecycle = rules;
-            Ok(())
-        })
-        .await?;
-        let Some(rules) = walk else {
-            return Ok(());
-        };
+        key: &str,
+        id: &str,
+        unchanged: &Precondition,
+    ) -> Result<()>;
+    /// When upload `id` began, while it is open (`None` once completed or gone).
+    fn upload_initiated(&self, bucket: &str, key: &str, id: &str) -> Result<Option<i64>>;
+    /// Aborts upload `id`.
+    async fn abort_upload(&self, bucket: &str, key: &str, id: &str) -> Result<()>;
+}
+
+impl Lifecycle {
+    pub(crate) fn new(core: Arc<Core>) -> Lifecycle {
+        Lifecycle { core }
+    }
+
+    /// Enters the due dates of every key and upload of `bucket` that `rules` (just set) act
+    /// on: the one walk of the bucket lifecycle makes.
+    pub(crate) async fn enter_bucket(&self, bucket: &str, rules: &[LifecycleRule]) -> Result<()> {
         let start = key::index_key(bucket, "");
         let end = key::prefix_end(&start);
         let mut edits = Vec::new();
@@ -350,13 +376,13 @@ impl Vfs {
                             if record.completed.is_none() {
                                 let initiated = record.initiated_ns;
                                 edits.extend(
-                                    self.upload_entry(&rules, bucket, name, &id, initiated),
+                                    self.core.upload_entry(rules, bucket, name, &id, initiated),
                                 );
                             }
                         }
                         Tree::Versions
                             if last == name || self.core.index.get(bucket, name)?.is_some() => {}
-                        _ => edits.extend(self.key_entry(&rules, bucket, name)?),
+                        _ => edits.extend(self.core.key_entry(rules, bucket, name)?),
                     }
                     if tree == Tree::Versions {
                         last = name.to_string();
@@ -375,7 +401,7 @@ impl Vfs {
 
     /// Runs what lifecycle rules have due: one pass over the due tree up to now. Returns how
     /// many objects, versions and uploads went.
-    pub async fn run_lifecycle(&self) -> Result<usize> {
+    pub(crate) async fn run(&self, actions: &impl Actions) -> Result<usize> {
         let now = now_ns();
         let end = ((now.max(0) as u64) + 1).to_be_bytes();
         let mut acted = 0;
@@ -391,8 +417,11 @@ impl Vfs {
                     continue;
                 };
                 acted += match (e.kind, e.upload) {
-                    (UPLOAD, Some(id)) => self.run_upload(&e.bucket, &e.key, &id, now).await?,
-                    (KEY, _) => self.run_key(&e.bucket, &e.key, now).await?,
+                    (UPLOAD, Some(id)) => {
+                        self.run_upload(actions, &e.bucket, &e.key, &id, now)
+                            .await?
+                    }
+                    (KEY, _) => self.run_key(actions, &e.bucket, &e.key, now).await?,
                     _ => 0,
                 };
             }
@@ -408,15 +437,21 @@ impl Vfs {
     }
 
     /// Does what is due to one key, then enters its next due date.
-    async fn run_key(&self, bucket: &str, key: &str, now: i64) -> Result<usize> {
+    async fn run_key(
+        &self,
+        actions: &impl Actions,
+        bucket: &str,
+        key: &str,
+        now: i64,
+    ) -> Result<usize> {
         let mut acted = 0;
         // Each round acts on the key as it is then (a version gone may leave a marker alone);
         // a key still busy after a few is looked at again in the next pass.
         for _ in 0..4 {
-            let Some((rules, versioning)) = active_rules(self, bucket)? else {
+            let Some((rules, versioning)) = active_rules(&self.core, bucket)? else {
                 return Ok(acted);
             };
-            let state = self.key_state(bucket, key)?;
+            let state = self.core.key_state(bucket, key)?;
             let (acts, next) = plan(&rules, key, &state, now, self.core.lifecycle_day);
             if acts.is_empty() {
                 if let Some(due) = next {
@@ -429,7 +464,7 @@ impl Vfs {
                 return Ok(acted);
             }
             for act in acts {
-                match self.act(bucket, key, versioning, act).await {
+                match act_on(actions, bucket, key, versioning, act).await {
                     Ok(()) => acted += 1,
                     // Rewritten, or removed, since it was read: the next round sees it.
                     Err(VfsError::PreconditionFailed) | Err(VfsError::NoSuchVersion) => {}
@@ -457,58 +492,22 @@ impl Vfs {
         Ok(acted)
     }
 
-    async fn act(&self, bucket: &str, key: &str, versioning: Versioning, act: Act) -> Result<()> {
-        match act {
-            Act::ExpireCurrent {
-                etag,
-                written,
-                version,
-            } => {
-                let expected = time_from_ns(written);
-                let unchanged: Precondition =
-                    Box::new(move |info: Option<&ObjectInfo>| match info {
-                        Some(i)
-                            if i.etag == etag
-                                && i.last_modified == expected
-                                && i.version_id == version =>
-                        {
-                            Ok(())
-                        }
-                        _ => Err(VfsError::PreconditionFailed),
-                    });
-                if versioning == Versioning::Unversioned {
-                    self.delete_object(bucket, key, Some(&unchanged)).await
-                } else {
-                    self.add_delete_marker_if(bucket, key, Some(&unchanged))
-                        .await
-                        .map(drop)
-                }
-            }
-            Act::DropVersion { id, current } => {
-                let unchanged: Precondition = Box::new(move |info: Option<&ObjectInfo>| {
-                    match info.map(|i| i.version_id.clone()) == current {
-                        true => Ok(()),
-                        false => Err(VfsError::PreconditionFailed),
-                    }
-                });
-                self.delete_version_if(bucket, key, &id, Some(&unchanged), false)
-                    .await
-                    .map(drop)
-            }
-        }
-    }
-
     /// Aborts an upload once a rule's days have passed since it began.
-    async fn run_upload(&self, bucket: &str, key: &str, id: &str, now: i64) -> Result<usize> {
-        let Some((rules, _)) = active_rules(self, bucket)? else {
+    async fn run_upload(
+        &self,
+        actions: &impl Actions,
+        bucket: &str,
+        key: &str,
+        id: &str,
+        now: i64,
+    ) -> Result<usize> {
+        let Some((rules, _)) = active_rules(&self.core, bucket)? else {
             return Ok(0);
         };
-        let record = match self.upload_record(bucket, key, id) {
-            Ok(r) if r.completed.is_none() => r,
-            Ok(_) | Err(VfsError::NoSuchUpload) => return Ok(0),
-            Err(e) => return Err(e),
+        let Some(initiated) = actions.upload_initiated(bucket, key, id)? else {
+            return Ok(0);
         };
-        let Some(due) = self.upload_due(&rules, key, record.initiated_ns) else {
+        let Some(due) = self.core.upload_due(&rules, key, initiated) else {
             return Ok(0);
         };
         if due > now {
@@ -519,7 +518,7 @@ impl Vfs {
                 .await?;
             return Ok(0);
         }
-        match self.abort_multipart(bucket, key, id).await {
+        match actions.abort_upload(bucket, key, id).await {
             Ok(()) => Ok(1),
             Err(VfsError::NoSuchUpload) => Ok(0),
             Err(e) => {
@@ -537,13 +536,13 @@ impl Vfs {
     /// When the current version `info` of `bucket/key` expires under the bucket's enabled
     /// rules, and by which rule: what `x-amz-expiration` says. Read from the index alone (no
     /// call to the remote): it is asked on every PUT, HEAD and GET.
-    pub fn expiration(
+    pub(crate) fn expiration(
         &self,
         bucket: &str,
         key: &str,
         info: &ObjectInfo,
     ) -> Result<Option<(SystemTime, String)>> {
-        let Some((rules, _)) = active_rules(self, bucket)? else {
+        let Some((rules, _)) = active_rules(&self.core, bucket)? else {
             return Ok(None);
         };
         let subject = Subject {
@@ -556,6 +555,47 @@ impl Vfs {
             current_expiry(&rules, &subject, written, self.core.lifecycle_day)
                 .map(|(due, id)| (time_from_ns(due), id.to_string())),
         )
+    }
+}
+
+/// Does `act` to `bucket/key` through `actions`.
+async fn act_on(
+    actions: &impl Actions,
+    bucket: &str,
+    key: &str,
+    versioning: Versioning,
+    act: Act,
+) -> Result<()> {
+    match act {
+        Act::ExpireCurrent {
+            etag,
+            written,
+            version,
+        } => {
+            let expected = time_from_ns(written);
+            let unchanged: Precondition = Box::new(move |info: Option<&ObjectInfo>| match info {
+                Some(i)
+                    if i.etag == etag && i.last_modified == expected && i.version_id == version =>
+                {
+                    Ok(())
+                }
+                _ => Err(VfsError::PreconditionFailed),
+            });
+            if versioning == Versioning::Unversioned {
+                actions.delete_if(bucket, key, &unchanged).await
+            } else {
+                actions.mark_if(bucket, key, &unchanged).await
+            }
+        }
+        Act::DropVersion { id, current } => {
+            let unchanged: Precondition = Box::new(move |info: Option<&ObjectInfo>| {
+                match info.map(|i| i.version_id.clone()) == current {
+                    true => Ok(()),
+                    false => Err(VfsError::PreconditionFailed),
+                }
+            });
+            actions.drop_version_if(bucket, key, &id, &unchanged).await
+        }
     }
 }
 

@@ -77,7 +77,7 @@ const REFRESH_CONCURRENCY: usize = 32;
 impl Vfs {
     pub async fn list(&self, bucket: &str, q: &ListQuery<'_>) -> Result<ListPage> {
         self.head_bucket(bucket).await?;
-        self.scans.wait_checked().await;
+        self.rescan.wait_checked().await;
         self.check_fleet_listing(bucket, q.prefix).await?;
         let base = key::index_key(bucket, "");
         let delimiter = q.delimiter.filter(|d| !d.is_empty());
@@ -156,6 +156,7 @@ impl Vfs {
         let refreshed: Vec<(usize, Result<Listed>)> = futures_util::stream::iter(todo)
             .map(|(i, k)| async move {
                 let r = match self
+                    .core
                     .path_of(bucket, &k)
                     .and_then(|p| p.ok_or(VfsError::NoSuchKey))
                 {

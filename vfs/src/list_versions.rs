@@ -124,7 +124,7 @@ impl Vfs {
     /// One page of ListObjectVersions.
     pub async fn list_versions(&self, bucket: &str, q: &VersionQuery<'_>) -> Result<VersionPage> {
         self.head_bucket(bucket).await?;
-        self.scans.wait_checked().await;
+        self.rescan.wait_checked().await;
         self.check_fleet_listing(bucket, q.prefix).await?;
         let base = key::index_key(bucket, "");
         let delimiter = q.delimiter.filter(|d| !d.is_empty());
@@ -256,7 +256,7 @@ impl Vfs {
 
     /// The record of a current object, rebuilt when another program wrote its file.
     async fn current_record(&self, bucket: &str, key: &str) -> Result<ObjectMeta> {
-        let path = self.path_of(bucket, key)?.ok_or(VfsError::NoSuchKey)?;
+        let path = self.core.path_of(bucket, key)?.ok_or(VfsError::NoSuchKey)?;
         self.refresh_record(bucket, key, &path).await
     }
 

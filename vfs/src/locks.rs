@@ -1,11 +1,11 @@
 //! The VFS's locks, and the one order in which they are taken.
 //!
-//! - The scan lock (`Scans::lock`, in scan/runs.rs) keeps rescans from overlapping (and
+//! - The scan lock (`Rescan::one_at_a_time`, in scan/) keeps rescans from overlapping (and
 //!   shutdown from closing the index under one).
 //! - An upload lock ([`UploadLocks`], by upload id, or `bucket/` while an upload is created)
 //!   serialises the steps of one multipart upload that read and write its records.
 //! - A key lock ([`KeyLocks`], by the key's path on the remote) serialises the short "check +
-//!   change + record" step of every change of an object (`Vfs::commit`), and the rescan's and
+//!   change + record" step of every change of an object (`Core::commit`), and the rescan's and
 //!   the write cache's updates of a key's record, so that the file on the remote and its index
 //!   record always change together.
 //!

@@ -91,7 +91,7 @@ impl Vfs {
     /// The lock configuration of `bucket`, read from its record alone (the bucket is known to
     /// exist): what a version published there is stamped with.
     pub(crate) fn lock_config_of(&self, bucket: &str) -> Result<Option<LockConfig>> {
-        Ok(self.bucket_record(bucket)?.and_then(|r| r.object_lock))
+        Ok(self.core.bucket_record(bucket)?.and_then(|r| r.object_lock))
     }
 
     /// Gives a version about to be published its bucket's default retention, unless its

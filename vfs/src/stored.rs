@@ -15,6 +15,7 @@
 //! acknowledged): the file goes. Deletes and demotions are the ones of every key, under their
 //! own intents.
 
+use crate::core::Core;
 use crate::error::{Result, VfsError};
 use crate::index::ObjectMeta;
 use crate::key;
@@ -45,7 +46,7 @@ pub struct StoredKey {
     pub size: u64,
 }
 
-/// [`Vfs::path_of`] from the key's record (`record`, as the caller read it), for a caller that
+/// [`Core::path_of`] from the key's record (`record`, as the caller read it), for a caller that
 /// needs the record anyway: a GET reads the index once.
 pub(crate) fn path_in(bucket: &str, key: &str, record: Option<&ObjectMeta>) -> Option<String> {
     match record.and_then(|m| m.store.as_ref()) {
@@ -54,10 +55,10 @@ pub(crate) fn path_in(bucket: &str, key: &str, record: Option<&ObjectMeta>) -> O
     }
 }
 
-impl Vfs {
+impl Core {
     /// The place in the store of the current version of `bucket/key`, when it is kept there.
     pub(crate) fn stored_path(&self, bucket: &str, key: &str) -> Result<Option<String>> {
-        Ok(self.core.index.get(bucket, key)?.and_then(|m| m.store))
+        Ok(self.index.get(bucket, key)?.and_then(|m| m.store))
     }
 
     /// Where the file of `bucket/key` is: its place in the store, or its own path when the key
@@ -65,20 +66,18 @@ impl Vfs {
     /// [`key::marker_path`]'s).
     pub(crate) fn path_of(&self, bucket: &str, key: &str) -> Result<Option<String>> {
         key::validate_bucket(bucket)?;
-        Ok(path_in(
-            bucket,
-            key,
-            self.core.index.get(bucket, key)?.as_ref(),
-        ))
+        Ok(path_in(bucket, key, self.index.get(bucket, key)?.as_ref()))
     }
+}
 
+impl Vfs {
     /// The path a change of `bucket/key` that makes no file (a delete, a delete marker, a
     /// lock) names: where its file is, a folder marker's folder, or a fresh place for a key
-    /// that has none now and cannot be a plain file. [`Vfs::commit`] follows the record under
+    /// that has none now and cannot be a plain file. [`Core::commit`] follows the record under
     /// the key's lock anyway.
     pub(crate) fn change_path(&self, bucket: &str, key: &str) -> Result<String> {
         key::validate_s3_key(key)?;
-        if let Some(path) = self.path_of(bucket, key)? {
+        if let Some(path) = self.core.path_of(bucket, key)? {
             return Ok(path);
         }
         Ok(match key::marker_path(bucket, key) {
@@ -90,7 +89,7 @@ impl Vfs {
     /// Whether `key` names a folder marker (`dir/` with no content): a key ending in `/` that
     /// is not kept in the store with content of its own.
     pub fn is_folder_marker(&self, bucket: &str, key: &str) -> Result<bool> {
-        Ok(key.ends_with('/') && self.stored_path(bucket, key)?.is_none())
+        Ok(key.ends_with('/') && self.core.stored_path(bucket, key)?.is_none())
     }
 
     /// Why this server cannot keep keys in the store, when it cannot: an object store holds
@@ -104,7 +103,7 @@ impl Vfs {
                  255 bytes) are kept only on a local directory",
             );
         }
-        if self.write_cache.is_some() {
+        if self.write_back.cache.is_some() {
             return Some(
                 "keys that cannot be plain files are not kept while the write cache holds \
                  objects away from their paths (--vfs-cache-mode writes)",
@@ -119,7 +118,7 @@ impl Vfs {
     pub(crate) async fn place_for(&self, bucket: &str, key: &str) -> Result<String> {
         key::validate_bucket(bucket)?;
         key::validate_s3_key(key)?;
-        if let Some(place) = self.stored_path(bucket, key)? {
+        if let Some(place) = self.core.stored_path(bucket, key)? {
             return Ok(place);
         }
         let plain = key::object_path(bucket, key);
@@ -272,6 +271,7 @@ mod tests {
         put(&vfs, "a/b", b"child").await;
         put(&vfs, "a", b"parent").await;
         let kept = vfs
+            .core
             .stored_path("bkt", "a")
             .unwrap()
             .expect("kept in the store");

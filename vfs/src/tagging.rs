@@ -93,7 +93,7 @@ impl Vfs {
             .transpose()?;
         self.head_bucket(bucket).await?;
         // As when reading: a key that can name no object (nor marker) is simply absent.
-        let path = match self.path_of(bucket, key)? {
+        let path = match self.core.path_of(bucket, key)? {
             Some(p) => p,
             None => match key::marker_path(bucket, key) {
                 Some(Ok(p)) => p,

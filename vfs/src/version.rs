@@ -36,6 +36,7 @@ use crate::error::{Result, VfsError};
 use crate::folder;
 use crate::index::{Index, ObjectAttrs, ObjectMeta};
 use crate::key::{self, RESERVED_DIR};
+use crate::marker;
 use crate::meta::{Edit, StoreError, Tree};
 use crate::object::{ObjectInfo, ObjectReader, Precondition};
 use crate::remote::{Fingerprint, Remote};
@@ -155,7 +156,7 @@ impl Change for Mark {
         let Some(id) = replacing.version else {
             // The bucket never kept versions: the object simply goes.
             vfs.delete_locked(at.bucket, at.key, at.path).await?;
-            vfs.drop_folder(at).await;
+            vfs.folders.drop_folder(at).await;
             return Ok(None);
         };
         if replacing.replaces_null {
@@ -184,7 +185,7 @@ impl Change for Mark {
         }
         vfs.replaced(replacing).await?;
         // A folder marker covered: its folder goes when empty, as the plain files show no key.
-        vfs.drop_folder(at).await;
+        vfs.folders.drop_folder(at).await;
         Ok(Some(VersionDeleted {
             delete_marker: true,
             version_id: id.to_string(),
@@ -331,7 +332,7 @@ impl Vfs {
                  version store by a rename: this remote cannot move a file without copying it",
             );
         }
-        if self.write_cache.is_some() {
+        if self.write_back.cache.is_some() {
             return Some(
                 "versions cannot be kept while the write cache holds objects away from their \
                  paths (--vfs-cache-mode writes)",
@@ -344,6 +345,7 @@ impl Vfs {
     /// a bucket without one was never configured.
     fn versioning_of(&self, bucket: &str) -> Result<Versioning> {
         Ok(self
+            .core
             .bucket_record(bucket)?
             .map_or(Versioning::Unversioned, |r| r.versioning))
     }
@@ -488,6 +490,7 @@ impl Vfs {
         match self.open_object(bucket, key).await {
             Ok(r) if r.info.version_id.as_deref().unwrap_or("null") == version => {
                 let path = self
+                    .folders
                     .read_path(bucket, key)?
                     .ok_or(VfsError::NoSuchVersion)?;
                 return Ok((r, path));
@@ -514,7 +517,7 @@ impl Vfs {
                         Some(Ok(folder)) => folder,
                         _ => return Err(VfsError::NoSuchVersion),
                     };
-                    return Ok((folder::empty_reader(info), folder));
+                    return Ok((marker::empty_reader(info), folder));
                 };
                 let reader = self
                     .core
@@ -727,7 +730,7 @@ impl Vfs {
         let Some(edits) = marker_promotion(at, row) else {
             return Ok(());
         };
-        self.make_folder(at.bucket, at.key, &folder).await?;
+        self.folders.make_folder(at.bucket, at.key, &folder).await?;
         self.core.index.apply(edits).await
     }
 
@@ -749,7 +752,7 @@ impl Vfs {
             }
             return Err(e);
         }
-        self.drop_folder(at).await;
+        self.folders.drop_folder(at).await;
         match promotion {
             Some((path, intent)) => self.versions().finish_promotion(&path, intent).await,
             None => Ok(()),

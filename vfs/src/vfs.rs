@@ -1,42 +1,51 @@
-//! The VFS's facade: what it owns (the shared core, core.rs, and each subsystem's own state),
-//! how it opens, and the read path (objects opened pinned to one version, records refreshed when
-//! a file changed behind our back). It imports only leaves; the subsystems implement their part
-//! of `Vfs` in their own files: writes in write.rs, deletes in delete.rs, buckets in bucket/,
-//! and every change of an object is committed in commit.rs.
+//! The VFS's facade: what it owns (the shared core, core.rs; the subsystems that hold it too:
+//! the rescan, the write-back, lifecycle rules, folder markers' reads; and the state of the parts
+//! that implement `Vfs` in their own files), how it opens, the entry points of those subsystems,
+//! with what they are handed of the facade (`Stager`, `Actions`), and the read path (objects
+//! opened pinned to one version, records refreshed when a file changed behind our back). Writes
+//! are in write.rs, deletes in delete.rs, buckets in bucket/, and every change of an object is
+//! committed by the core (commit.rs).
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use s3gate_config::Config;
 
 use crate::bucket::known::KnownBuckets;
+use crate::bucket::lifecycle::LifecycleRule;
 use crate::bucket::records::Kept;
-use crate::bucket::BucketRecord;
 use crate::core::{Core, VersionIds};
 use crate::error::{Result, VfsError};
 use crate::fleet::FleetListings;
 use crate::index::{Index, ObjectMeta};
 use crate::key;
+use crate::lifecycle::{Actions, Lifecycle};
 use crate::locks::KeyLocks;
+use crate::marker::Folders;
 use crate::meta::Tree;
 use crate::multipart::records::{uploads_staged_in_cache, Uploads};
-use crate::object::{ObjectInfo, ObjectReader};
+use crate::object::{BucketInfo, ObjectInfo, ObjectReader, Precondition};
 use crate::readcache::ReadCaching;
-use crate::remote::{Reader, Remote};
-use crate::scan::runs::Scans;
+use crate::remote::{ByteStream, Reader, Remote, Upload};
+use crate::scan::{Rescan, ScanReport};
 use crate::write_cache::WriteCache;
+use crate::writeback::{Stager, WriteBack, WriteBackReport, WriteBackStats, WriteBackSummary};
 
 /// The facade: the shared core, each subsystem's own state, and the methods `s3api` calls,
 /// which the subsystems implement in their files.
 pub struct Vfs {
-    pub(crate) core: Core,
+    /// Shared with the subsystems that hold it (`Arc`), so that they need no `Vfs`.
+    pub(crate) core: Arc<Core>,
     /// Multipart uploads: their locks, the parts written in place, the limit per bucket.
     pub(crate) uploads: Uploads,
-    /// The rescan: its lock, whether it has checked the index, the first fill's batch.
-    pub(crate) scans: Scans,
-    /// The write cache: present while caching writes, or while uploads from a run that cached
-    /// them are still queued.
-    pub(crate) write_cache: Option<WriteCache>,
+    /// The rescan: the core it corrects the index of, and what it keeps between runs.
+    pub(crate) rescan: Rescan,
+    /// The write cache and its uploads (writeback.rs).
+    pub(crate) write_back: WriteBack,
+    /// Lifecycle rules run (lifecycle.rs).
+    lifecycle: Lifecycle,
+    /// Folder markers' reads and folders (marker.rs).
+    pub(crate) folders: Folders,
     /// The read cache (`full`), and what it did.
     read_cache: Option<ReadCaching>,
     /// The buckets seen on a named remote lately.
@@ -44,8 +53,6 @@ pub struct Vfs {
     /// Present when other gateways write the same remote (`--fleet`): when listings were last
     /// checked against it.
     pub(crate) fleet: Option<FleetListings>,
-    /// Bucket records kept decoded between changes (`Vfs::bucket_record`).
-    pub(crate) bucket_records: Kept<BucketRecord>,
     /// The index store's file (or folder), for its size.
     index_store: std::path::PathBuf,
 }
@@ -81,32 +88,35 @@ impl Vfs {
             None
         };
         let version_ids = VersionIds::open(&index)?;
-        let vfs = Vfs {
-            core: Core {
-                remote,
-                index,
-                version_ids,
-                key_locks: KeyLocks::new(),
-                etag_hash: config.vfs.etag_hash,
-                fsync: config.vfs.fsync,
-                cleanup: !config.vfs.no_cleanup,
-                local_root: config
-                    .remote
-                    .name
-                    .is_none()
-                    .then(|| config.remote.path.clone()),
-                own_writes: Default::default(),
-                progress,
-                lifecycle_day: config
-                    .vfs
-                    .lifecycle_day
-                    .as_nanos()
-                    .clamp(1, i64::MAX as u128) as i64,
-            },
-            uploads: Uploads::new(config.vfs.max_uploads_per_bucket),
-            scans: Scans::new(),
-            write_cache: cache,
+        let core = Arc::new(Core {
+            remote,
+            index,
+            version_ids,
+            key_locks: KeyLocks::new(),
+            etag_hash: config.vfs.etag_hash,
+            fsync: config.vfs.fsync,
+            cleanup: !config.vfs.no_cleanup,
+            local_root: config
+                .remote
+                .name
+                .is_none()
+                .then(|| config.remote.path.clone()),
+            own_writes: Default::default(),
+            progress,
+            lifecycle_day: config
+                .vfs
+                .lifecycle_day
+                .as_nanos()
+                .clamp(1, i64::MAX as u128) as i64,
             bucket_records: Kept::default(),
+        });
+        let vfs = Vfs {
+            rescan: Rescan::new(core.clone()),
+            write_back: WriteBack::new(core.clone(), cache),
+            lifecycle: Lifecycle::new(core.clone()),
+            folders: Folders::new(core.clone()),
+            core,
+            uploads: Uploads::new(config.vfs.max_uploads_per_bucket),
             known_buckets: KnownBuckets::new(
                 config
                     .remote
@@ -135,7 +145,7 @@ impl Vfs {
         if !vfs.index_filled()? {
             vfs.reconcile().await?;
         }
-        vfs.recover_cache().await?;
+        vfs.write_back.recover().await?;
         Ok(vfs)
     }
 
@@ -158,14 +168,15 @@ impl Vfs {
     /// (`Some(false)`), or where new writes go now (`None`) is in the cache: only while the
     /// cache is open.
     pub(crate) fn in_write_cache(&self, staged: Option<bool>) -> bool {
-        self.write_cache
+        self.write_back
+            .cache
             .as_ref()
             .is_some_and(|c| staged.unwrap_or(c.takes_new_writes))
     }
 
     /// The write cache or the remote, as [`Vfs::in_write_cache`] says.
     pub(crate) fn store_for(&self, staged: Option<bool>) -> &Arc<dyn Remote> {
-        match &self.write_cache {
+        match &self.write_back.cache {
             Some(c) if self.in_write_cache(staged) => &c.fs,
             _ => &self.core.remote,
         }
@@ -174,8 +185,112 @@ impl Vfs {
     /// Waits for a running rescan and queued index writes, then closes the index. Requests still
     /// in flight after this fail with an internal error instead of touching a closed store.
     pub async fn shutdown(&self) {
-        let _scan = self.scans.lock.lock().await;
+        let _scan = self.rescan.one_at_a_time().await;
         self.core.index.close();
+    }
+
+    // ---- the rescan (scan/) ----
+
+    /// Whether the index has been filled from the tree once (and so can be served from).
+    pub fn index_filled(&self) -> Result<bool> {
+        self.rescan.index_filled()
+    }
+
+    /// Brings the index in line with the remote; safe to run while serving.
+    pub async fn reconcile(&self) -> Result<ScanReport> {
+        let _one_at_a_time = self.rescan.one_at_a_time().await;
+        let report = self.scan_all().await;
+        // Set after a failed scan too: listings that waited for a check get the index as it is,
+        // instead of waiting for the next scan (the failure is logged).
+        self.rescan.mark_checked();
+        report
+    }
+
+    /// One run over the buckets the remote has; the records of those whose folder is gone go.
+    async fn scan_all(&self) -> Result<ScanReport> {
+        let serving = self.rescan.index_filled()?;
+        let buckets = self.list_buckets().await?;
+        let report = self.rescan.buckets(&buckets, serving).await?;
+        self.forget_vanished_buckets(&buckets).await?;
+        self.forget_vanished_bucket_records(&buckets).await?;
+        if !serving {
+            self.rescan.mark_filled().await?;
+        }
+        Ok(report)
+    }
+
+    /// Drops the object records of buckets whose folder is gone (`buckets`: those the remote
+    /// has).
+    async fn forget_vanished_buckets(&self, buckets: &[BucketInfo]) -> Result<()> {
+        for name in self.rescan.unlisted_buckets(buckets)? {
+            // A bucket created after the scan listed the buckets is not vanished: ask again.
+            if self.head_bucket(&name).await.is_err() {
+                self.forget_bucket(&name).await?;
+            }
+        }
+        Ok(())
+    }
+
+    // ---- the write-back (writeback.rs) ----
+
+    /// The write cache's state, when there is one.
+    pub fn write_back_stats(&self) -> Result<Option<WriteBackStats>> {
+        self.write_back.stats()
+    }
+
+    /// Every entry of the write-back queue, summed up.
+    pub fn write_back_summary(&self) -> Result<WriteBackSummary> {
+        self.write_back.summary()
+    }
+
+    /// How many objects wait to be uploaded.
+    pub fn write_back_pending(&self) -> Result<u64> {
+        self.write_back.pending()
+    }
+
+    /// Uploads the cached objects that are due (all of them with `all`, pass after pass while
+    /// they make progress), several at a time.
+    pub async fn write_back(&self, all: bool) -> Result<WriteBackReport> {
+        self.write_back.run(all, self).await
+    }
+
+    // ---- lifecycle rules (lifecycle.rs) ----
+
+    /// Sets (or with `None` removes) the lifecycle rules of `bucket`, then enters the due
+    /// dates of every key and upload they act on.
+    pub async fn set_lifecycle(
+        &self,
+        bucket: &str,
+        rules: Option<Vec<LifecycleRule>>,
+    ) -> Result<()> {
+        // Entries made for earlier rules stay, and do nothing when they fall due.
+        let walk = rules.clone().filter(|r| r.iter().any(|r| r.enabled));
+        self.update_bucket(bucket, |r| {
+            r.lifecycle = rules;
+            Ok(())
+        })
+        .await?;
+        match walk {
+            Some(rules) => self.lifecycle.enter_bucket(bucket, &rules).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Runs what lifecycle rules have due: one pass over the due tree up to now. Returns how
+    /// many objects, versions and uploads went.
+    pub async fn run_lifecycle(&self) -> Result<usize> {
+        self.lifecycle.run(self).await
+    }
+
+    /// When the current version `info` of `bucket/key` expires under the bucket's enabled
+    /// rules, and by which rule: what `x-amz-expiration` says.
+    pub fn expiration(
+        &self,
+        bucket: &str,
+        key: &str,
+        info: &ObjectInfo,
+    ) -> Result<Option<(SystemTime, String)>> {
+        self.lifecycle.expiration(bucket, key, info)
     }
 
     // ---- reading ----
@@ -190,7 +305,7 @@ impl Vfs {
         // again under the key's lock.
         let mut record = self.core.index.get(bucket, key)?;
         let Some(path) = crate::stored::path_in(bucket, key, record.as_ref()) else {
-            return match self.open_marker(bucket, key).await {
+            return match self.folders.open_marker(bucket, key).await {
                 Err(VfsError::NoSuchKey) => Err(self.missing(bucket).await),
                 r => r,
             };
@@ -245,7 +360,7 @@ impl Vfs {
         path: &str,
         record: &mut Option<ObjectMeta>,
     ) -> Result<Option<ObjectReader>> {
-        let Some(cache) = &self.write_cache else {
+        let Some(cache) = &self.write_back.cache else {
             return Ok(None);
         };
         // Taken even when the cache's file no longer matches it: a record of the cache's file
@@ -291,7 +406,7 @@ impl Vfs {
     }
 
     fn is_in_write_cache(&self, bucket: &str, key: &str) -> Result<bool> {
-        Ok(self.write_cache.is_some()
+        Ok(self.write_back.cache.is_some()
             && self
                 .core
                 .index
@@ -339,7 +454,7 @@ impl Vfs {
         path: &str,
     ) -> Result<Option<ObjectMeta>> {
         let old = self.core.index.get(bucket, key)?;
-        if let (Some(m), Some(cache)) = (&old, &self.write_cache) {
+        if let (Some(m), Some(cache)) = (&old, &self.write_back.cache) {
             // A cached object is ours until uploaded, whatever the remote holds meanwhile.
             if m.in_write_cache {
                 return match cache.fs.stat(path).await? {
@@ -389,6 +504,52 @@ impl Vfs {
         };
         self.core.index.put(bucket, key, &meta).await?;
         Ok(Some(meta))
+    }
+}
+
+/// Lifecycle's actions are the ordinary deletes, markers, version removals and aborts.
+impl Actions for Vfs {
+    async fn delete_if(&self, bucket: &str, key: &str, unchanged: &Precondition) -> Result<()> {
+        self.delete_object(bucket, key, Some(unchanged)).await
+    }
+
+    async fn mark_if(&self, bucket: &str, key: &str, unchanged: &Precondition) -> Result<()> {
+        self.add_delete_marker_if(bucket, key, Some(unchanged))
+            .await
+            .map(drop)
+    }
+
+    async fn drop_version_if(
+        &self,
+        bucket: &str,
+        key: &str,
+        id: &str,
+        unchanged: &Precondition,
+    ) -> Result<()> {
+        // Expiration never bypasses a GOVERNANCE retention.
+        self.delete_version_if(bucket, key, id, Some(unchanged), false)
+            .await
+            .map(drop)
+    }
+
+    fn upload_initiated(&self, bucket: &str, key: &str, id: &str) -> Result<Option<i64>> {
+        match self.upload_record(bucket, key, id) {
+            Ok(r) if r.completed.is_none() => Ok(Some(r.initiated_ns)),
+            Ok(_) | Err(VfsError::NoSuchUpload) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn abort_upload(&self, bucket: &str, key: &str, id: &str) -> Result<()> {
+        self.abort_multipart(bucket, key, id).await
+    }
+}
+
+/// The write-back's uploads stream as every write does.
+impl Stager for Vfs {
+    async fn stage(&self, dest: &str, body: ByteStream) -> Result<Box<dyn Upload>> {
+        let (upload, _, _) = Vfs::stage(self, &*self.core.remote, dest, body, false, None).await?;
+        Ok(upload)
     }
 }
 

@@ -198,14 +198,14 @@ impl Vfs {
         match self.core.remote.stat(rel).await? {
             Some(e) if e.is_dir => {
                 for (k, _) in crate::scan::walk(&*self.core.remote, rel, None).await? {
-                    self.recheck(bucket, &format!("{key}/{k}")).await?;
+                    self.rescan.recheck(bucket, &format!("{key}/{k}")).await?;
                 }
                 Ok(())
             }
             Some(e) if self.core.own_writes.is_own(rel, e.fingerprint) => Ok(()),
-            Some(_) => self.recheck(bucket, key).await,
+            Some(_) => self.rescan.recheck(bucket, key).await,
             None => {
-                self.recheck(bucket, key).await?;
+                self.rescan.recheck(bucket, key).await?;
                 // A folder that went takes the records below it along.
                 let mut from = key::index_key(bucket, &format!("{key}/"));
                 let end = key::prefix_end(&from);
@@ -219,7 +219,7 @@ impl Vfs {
                     from.push(0);
                     for (k, _) in batch {
                         let name = String::from_utf8_lossy(&k[bucket.len() + 1..]).into_owned();
-                        self.recheck(bucket, &name).await?;
+                        self.rescan.recheck(bucket, &name).await?;
                     }
                 }
             }

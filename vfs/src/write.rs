@@ -248,6 +248,7 @@ impl Vfs {
             None => {
                 let reader = self.open_object(from.bucket, from.key).await?;
                 let path = self
+                    .folders
                     .read_path(from.bucket, from.key)?
                     .ok_or(VfsError::NoSuchKey)?;
                 Ok((reader, path))
@@ -297,7 +298,7 @@ impl Vfs {
             return Ok(());
         };
         let current = match key.ends_with('/') && !key::is_stored(path) {
-            true => self.marker_info(bucket, key).await?,
+            true => self.folders.marker_info(bucket, key).await?,
             false => self
                 .record_locked(bucket, key, path)
                 .await?

@@ -9,19 +9,24 @@
 //! the record at the remote's version and drops the entry; the cached file goes after. A crash
 //! at any point leaves either the entry (uploaded again, whole) or the finished state, so every
 //! acknowledged object reaches the remote and none is torn.
+//!
+//! [`WriteBack`] holds the core and the write cache (write_cache.rs), and knows no `Vfs`: it
+//! commits its uploads through [`Core::commit`], and stages the bytes it uploads as every write
+//! does, through the [`Stager`] its caller hands it (the facade's staging, write.rs).
 
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::clock::now_ns;
-use crate::commit::{At, Change};
+use crate::commit::{At, Change, Unconditional};
+use crate::core::Core;
 use crate::error::{Result, VfsError};
 use crate::index::ObjectMeta;
 use crate::meta::{Edit, Tree};
 use crate::object::prune_empty_parents;
-use crate::remote::{Fingerprint, Upload};
-use crate::vfs::Vfs;
-use crate::write_cache::{queue_put, Pending};
+use crate::remote::{ByteStream, Fingerprint, Upload};
+use crate::write_cache::{queue_put, Pending, WriteCache};
 use futures_util::StreamExt;
 
 /// Uploads running at once.
@@ -62,7 +67,23 @@ pub struct WriteBackReport {
     pub next_due: Option<Duration>,
 }
 
-impl Vfs {
+/// The write-back: the core, and the write cache when there is one (while caching writes, or
+/// while uploads from a run that cached them are still queued).
+pub(crate) struct WriteBack {
+    core: Arc<Core>,
+    pub(crate) cache: Option<WriteCache>,
+}
+
+/// Streams the bytes of a cached file into an unpublished upload on the remote at `dest`.
+pub(crate) trait Stager {
+    async fn stage(&self, dest: &str, body: ByteStream) -> Result<Box<dyn Upload>>;
+}
+
+impl WriteBack {
+    pub(crate) fn new(core: Arc<Core>, cache: Option<WriteCache>) -> WriteBack {
+        WriteBack { core, cache }
+    }
+
     /// What publishing an object at `path` does to the queue, given the published version: a
     /// new entry when it went to the cache; dropping any entry when it went straight to the
     /// remote (the cached version it supersedes must never be uploaded over it).
@@ -72,7 +93,7 @@ impl Vfs {
         to_cache: bool,
     ) -> impl FnOnce(Fingerprint) -> Option<Edit> + Send {
         let key = path.as_bytes().to_vec();
-        let delay = self.write_cache.as_ref().map(|c| c.delay);
+        let delay = self.cache.as_ref().map(|c| c.delay);
         move |fingerprint| match delay {
             Some(delay) if to_cache => {
                 let now = now_ns();
@@ -99,12 +120,12 @@ impl Vfs {
     }
 
     /// The write cache's state, when there is one.
-    pub fn write_back_stats(&self) -> Result<Option<WriteBackStats>> {
-        let Some(cache) = &self.write_cache else {
+    pub(crate) fn stats(&self) -> Result<Option<WriteBackStats>> {
+        let Some(cache) = &self.cache else {
             return Ok(None);
         };
         Ok(Some(WriteBackStats {
-            pending: self.write_back_pending()?,
+            pending: self.pending()?,
             uploaded: cache.uploaded.load(Ordering::Relaxed),
             failed: cache.failed.load(Ordering::Relaxed),
         }))
@@ -121,7 +142,7 @@ impl Vfs {
     }
 
     /// Every entry of the queue, summed up.
-    pub fn write_back_summary(&self) -> Result<WriteBackSummary> {
+    pub(crate) fn summary(&self) -> Result<WriteBackSummary> {
         let mut sum = WriteBackSummary::default();
         let now = now_ns();
         let mut last_failure = i64::MIN;
@@ -143,7 +164,7 @@ impl Vfs {
     }
 
     /// How many objects wait to be uploaded.
-    pub fn write_back_pending(&self) -> Result<u64> {
+    pub(crate) fn pending(&self) -> Result<u64> {
         let mut n = 0;
         self.visit_queue(|_, _| {
             n += 1;
@@ -154,19 +175,20 @@ impl Vfs {
 
     /// Uploads the cached objects that are due (all of them with `all`, pass after pass while
     /// they make progress), several at a time.
-    pub async fn write_back(&self, all: bool) -> Result<WriteBackReport> {
+    pub(crate) async fn run(&self, all: bool, stager: &impl Stager) -> Result<WriteBackReport> {
         // Only a write-back of everything is long work worth showing; the daemon's due passes
         // run all the time.
         let _counting = match all {
-            true => Some(self.core.progress.start(
-                crate::progress::Phase::WriteBack,
-                Some(self.write_back_pending()?),
-            )),
+            true => Some(
+                self.core
+                    .progress
+                    .start(crate::progress::Phase::WriteBack, Some(self.pending()?)),
+            ),
             false => None,
         };
-        let mut total = self.write_back_pass(all).await?;
+        let mut total = self.pass(all, stager).await?;
         while all && total.pending > 0 {
-            let pass = self.write_back_pass(true).await?;
+            let pass = self.pass(true, stager).await?;
             total.uploaded += pass.uploaded;
             total.failed += pass.failed;
             total.pending = pass.pending;
@@ -178,9 +200,9 @@ impl Vfs {
         Ok(total)
     }
 
-    async fn write_back_pass(&self, all: bool) -> Result<WriteBackReport> {
+    async fn pass(&self, all: bool, stager: &impl Stager) -> Result<WriteBackReport> {
         let mut report = WriteBackReport::default();
-        let Some(started) = self.write_cache.as_ref().map(|c| c.started_ns) else {
+        let Some(started) = self.cache.as_ref().map(|c| c.started_ns) else {
             return Ok(report);
         };
         let now = now_ns();
@@ -196,7 +218,7 @@ impl Vfs {
         })?;
         let results: Vec<(String, Pending, Result<()>)> = futures_util::stream::iter(due)
             .map(|(path, entry)| async move {
-                let r = self.upload_cached(&path, &entry).await;
+                let r = self.upload_cached(&path, &entry, stager).await;
                 if all && r.is_ok() {
                     self.core.progress.add(1);
                 }
@@ -205,7 +227,7 @@ impl Vfs {
             .buffer_unordered(UPLOAD_CONCURRENCY)
             .collect()
             .await;
-        let Some(cache) = &self.write_cache else {
+        let Some(cache) = &self.cache else {
             return Ok(report);
         };
         for (path, entry, r) in results {
@@ -222,7 +244,7 @@ impl Vfs {
                 }
             }
         }
-        report.pending = self.write_back_pending()?;
+        report.pending = self.pending()?;
         if report.pending > 0 {
             let soonest = next.map_or(0, |n| n.saturating_sub(now_ns()).max(0));
             report.next_due = Some(Duration::from_nanos(soonest as u64));
@@ -258,8 +280,8 @@ impl Vfs {
     }
 
     /// Uploads one cached object, if the entry still names the cached file's version.
-    async fn upload_cached(&self, path: &str, entry: &Pending) -> Result<()> {
-        let Some(cache) = &self.write_cache else {
+    async fn upload_cached(&self, path: &str, entry: &Pending, stager: &impl Stager) -> Result<()> {
+        let Some(cache) = &self.cache else {
             return Ok(());
         };
         let Some(reader) = cache.fs.open(path).await? else {
@@ -270,21 +292,13 @@ impl Vfs {
             return Ok(());
         }
         let size = entry.fingerprint.size;
-        let (upload, _, _) = self
-            .stage(
-                &*self.core.remote,
-                path,
-                reader.stream(0, size),
-                false,
-                None,
-            )
-            .await?;
+        let upload = stager.stage(path, reader.stream(0, size)).await?;
         let (bucket, key) = path.split_once('/').unwrap_or((path, ""));
         let at = At { bucket, key, path };
         let version = entry.fingerprint;
         // No precondition: the upload changes where the object is, not what it is.
-        self.commit(at, None, UploadCached { upload, version })
-            .await
+        let change = UploadCached { upload, version };
+        self.core.commit(self, at, Unconditional, change).await
     }
 }
 
@@ -296,24 +310,24 @@ struct UploadCached {
     version: Fingerprint,
 }
 
-impl Change for UploadCached {
+impl Change<WriteBack> for UploadCached {
     type Done = ();
 
-    async fn apply(self, vfs: &Vfs, at: At<'_>) -> Result<()> {
+    async fn apply(self, wb: &WriteBack, at: At<'_>) -> Result<()> {
         let UploadCached { upload, version } = self;
         let (path, bucket, key) = (at.path, at.bucket, at.key);
-        match vfs.pending_entry(path)? {
+        match wb.pending_entry(path)? {
             Some(now) if now.fingerprint == version => {}
             _ => {
                 upload.abort().await;
                 return Ok(());
             }
         }
-        let record = vfs.core.index.get(bucket, key)?;
+        let record = wb.core.index.get(bucket, key)?;
         let index_key = crate::key::index_key(bucket, key);
         let queue_key = path.as_bytes().to_vec();
         let want = version;
-        let (submit, recorded) = vfs.core.index.prepare(move |remote_fp| {
+        let (submit, recorded) = wb.core.index.prepare(move |remote_fp| {
             let mut ops = vec![Edit::Delete(Tree::WriteBack, queue_key)];
             if let Some(m) = record.filter(|m| m.in_write_cache && m.fingerprint == want) {
                 let meta = ObjectMeta {
@@ -328,11 +342,11 @@ impl Change for UploadCached {
             ops
         })?;
         upload
-            .commit(path, vfs.core.fsync, submit)
+            .commit(path, wb.core.fsync, submit)
             .await
             .map_err(|e| VfsError::from_key_io(e, key))?;
         recorded.await?;
-        vfs.forget_cached(path).await;
+        wb.forget_cached(path).await;
         Ok(())
     }
 
@@ -341,13 +355,13 @@ impl Change for UploadCached {
     }
 }
 
-impl Vfs {
+impl WriteBack {
     /// An entry whose cached file is gone (removed by hand): nothing can be uploaded.
     async fn drop_orphan(&self, path: &str, entry: &Pending) -> Result<()> {
         self.core
             .key_locks
             .with(path, async {
-                if let Some(cache) = &self.write_cache {
+                if let Some(cache) = &self.cache {
                     if cache.fs.stat(path).await?.is_some() {
                         return Ok(());
                     }
@@ -383,7 +397,7 @@ impl Vfs {
     /// Removes a cached file and the cache folders it leaves empty (the caller holds the key's
     /// lock, and the file has been uploaded or deleted).
     pub(crate) async fn forget_cached(&self, path: &str) {
-        let Some(cache) = &self.write_cache else {
+        let Some(cache) = &self.cache else {
             return;
         };
         if cache.fs.delete(path, None).await.is_ok() {
@@ -396,8 +410,8 @@ impl Vfs {
     /// stopped: where the record says the object waits in the cache, the file replaced that
     /// version (which is gone), so it becomes the object, queued; anything else (a new key whose
     /// record never landed, an uploaded or deleted object whose file was still to go) is removed.
-    pub(crate) async fn recover_cache(&self) -> Result<()> {
-        let Some(cache) = &self.write_cache else {
+    pub(crate) async fn recover(&self) -> Result<()> {
+        let Some(cache) = &self.cache else {
             return Ok(());
         };
         for bucket in cache.fs.list_dir("").await? {
@@ -454,7 +468,7 @@ impl Vfs {
 
     /// Whether any object of `bucket` still waits in the cache.
     pub(crate) async fn bucket_has_cached(&self, bucket: &str) -> Result<bool> {
-        let Some(cache) = &self.write_cache else {
+        let Some(cache) = &self.cache else {
             return Ok(false);
         };
         Ok(match cache.fs.list_dir(bucket).await {

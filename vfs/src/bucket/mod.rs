@@ -7,8 +7,6 @@
 //! On a named remote a bucket seen there is taken to exist for a while without asking again
 //! ([`KnownBuckets`]): a stat is a round trip, and every request names a bucket.
 
-use std::sync::Arc;
-
 use serde::{Deserialize, Serialize};
 
 use crate::clock::now_ns;
@@ -197,7 +195,7 @@ impl Vfs {
 
     pub async fn delete_bucket(&self, name: &str) -> Result<()> {
         self.head_bucket(name).await?;
-        if self.bucket_has_cached(name).await?
+        if self.write_back.bucket_has_cached(name).await?
             || self.bucket_has_versions(name)?
             || self.bucket_has_stored_keys(name)?
         {
@@ -215,25 +213,10 @@ impl Vfs {
         self.forget_bucket(name).await
     }
 
-    /// The stored record of `bucket`, `None` when it has none (nothing is made here: see
-    /// [`Vfs::bucket`]); decoded once between changes of bucket records ([`records`]).
-    pub(crate) fn bucket_record(&self, name: &str) -> Result<Option<Arc<BucketRecord>>> {
-        let count = self.core.index.buckets_changed();
-        if let Some(record) = self.bucket_records.get(name, count) {
-            return Ok(record);
-        }
-        let record = match self.core.index.get_in(Tree::Buckets, name.as_bytes())? {
-            Some(v) => Some(Arc::new(decode(&v)?)),
-            None => None,
-        };
-        self.bucket_records.keep(name, count, record.clone());
-        Ok(record)
-    }
-
     /// The record of an existing bucket, made now for a bucket that has none yet.
     pub async fn bucket(&self, name: &str) -> Result<BucketRecord> {
         self.head_bucket(name).await?;
-        if let Some(record) = self.bucket_record(name)? {
+        if let Some(record) = self.core.bucket_record(name)? {
             return Ok((*record).clone());
         }
         let created = match self.core.remote.stat(name).await? {

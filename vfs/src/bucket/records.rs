@@ -1,4 +1,4 @@
-//! Records kept decoded in memory between changes: bucket records (`Vfs::bucket_record`). Every
+//! Records kept decoded in memory between changes: bucket records (`Core::bucket_record`). Every
 //! PUT, GET and HEAD asks its bucket's record (versioning, object lock, lifecycle rules), and
 //! configuration changes are rare; each read and parse of it took about 1 % of a small GET's
 //! server time, and a PUT made three.
@@ -61,15 +61,16 @@ mod tests {
     async fn a_kept_record_gives_way_to_the_next_change() {
         let dir = tempfile::tempdir().unwrap();
         let vfs = Vfs::open_unsynced(dir.path()).await;
-        assert!(vfs.bucket_record("bkt").unwrap().is_none());
+        assert!(vfs.core.bucket_record("bkt").unwrap().is_none());
         vfs.create_bucket("bkt", None).await.unwrap();
         let made = vfs
+            .core
             .bucket_record("bkt")
             .unwrap()
             .expect("no record after creation");
         assert_eq!(made.versioning, Versioning::Unversioned);
         // Served from memory while nothing changes.
-        let again = vfs.bucket_record("bkt").unwrap().unwrap();
+        let again = vfs.core.bucket_record("bkt").unwrap().unwrap();
         assert!(std::sync::Arc::ptr_eq(&made, &again));
         vfs.update_bucket("bkt", |r| {
             r.versioning = Versioning::Enabled;
@@ -77,9 +78,9 @@ mod tests {
         })
         .await
         .unwrap();
-        let changed = vfs.bucket_record("bkt").unwrap().unwrap();
+        let changed = vfs.core.bucket_record("bkt").unwrap().unwrap();
         assert_eq!(changed.versioning, Versioning::Enabled);
         vfs.delete_bucket("bkt").await.unwrap();
-        assert!(vfs.bucket_record("bkt").unwrap().is_none());
+        assert!(vfs.core.bucket_record("bkt").unwrap().is_none());
     }
 }

@@ -178,7 +178,9 @@ impl Vfs {
                 encode(&rec),
             )])
             .await?;
-        self.schedule_upload(bucket, key, &id, initiated_ns).await;
+        self.core
+            .schedule_upload(bucket, key, &id, initiated_ns)
+            .await;
         Ok(id)
     }
 
@@ -877,7 +879,7 @@ impl Vfs {
         let dir = format!("{RESERVED_DIR}/multipart");
         let stores = [
             Some(&self.core.remote),
-            self.write_cache.as_ref().map(|c| &c.fs),
+            self.write_back.cache.as_ref().map(|c| &c.fs),
         ];
         let mut staged = Vec::new();
         for store in stores.into_iter().flatten() {

@@ -5,18 +5,27 @@
 //! the key's lock against the remote as it is at that moment: a scan never undoes a write that
 //! raced with it. Listings wait for the first scan after the index is opened (the one the
 //! daemon starts at once): until then the index may list files removed while it was closed.
+//!
+//! [`Rescan`] holds the core and what the scan keeps between runs (runs.rs); it knows no `Vfs`.
+//! Which buckets there are, and forgetting those whose folder is gone, are the facade's
+//! (`Vfs::reconcile`, which drives a run over the buckets it lists).
 
 pub(crate) mod runs;
 
+use std::sync::Arc;
+
+use tokio::sync::MutexGuard;
+
 use crate::clock::now_ns;
+use crate::core::Core;
 use crate::error::Result;
-use crate::folder::marker_meta;
 use crate::index::{ObjectAttrs, ObjectMeta};
 use crate::key::{self, marker_path};
+use crate::marker::marker_meta;
 use crate::meta::{Edit, Tree};
 use crate::object::BucketInfo;
 use crate::remote::Fingerprint;
-use crate::vfs::Vfs;
+use crate::scan::runs::Scans;
 
 const FILLED: &[u8] = b"index-filled";
 
@@ -35,28 +44,52 @@ enum Drift {
     Remove(String),
 }
 
-impl Vfs {
+/// The rescan: the core whose index it corrects, and what it keeps between runs.
+pub(crate) struct Rescan {
+    core: Arc<Core>,
+    runs: Scans,
+}
+
+impl Rescan {
+    pub(crate) fn new(core: Arc<Core>) -> Rescan {
+        Rescan {
+            core,
+            runs: Scans::new(),
+        }
+    }
+
     /// Whether the index has been filled from the tree once (and so can be served from).
-    pub fn index_filled(&self) -> Result<bool> {
+    pub(crate) fn index_filled(&self) -> Result<bool> {
         Ok(self.core.index.get_state(FILLED)?.is_some())
     }
 
-    /// Brings the index in line with the remote; safe to run while serving.
-    pub async fn reconcile(&self) -> Result<ScanReport> {
-        let _one_at_a_time = self.scans.lock.lock().await;
-        let report = self.scan_all().await;
-        // Set after a failed scan too: listings that waited for a check get the index as it is,
-        // instead of waiting for the next scan (the failure is logged).
-        self.scans.mark_checked();
-        report
+    /// Keeps runs from overlapping, and shutdown from closing the index under one: taken
+    /// before any other lock.
+    pub(crate) async fn one_at_a_time(&self) -> MutexGuard<'_, ()> {
+        self.runs.lock.lock().await
     }
 
-    async fn scan_all(&self) -> Result<ScanReport> {
-        let serving = self.index_filled()?;
-        let buckets = self.list_buckets().await?;
+    /// Lets the listings that wait for a check go on.
+    pub(crate) fn mark_checked(&self) {
+        self.runs.mark_checked();
+    }
+
+    /// Waits until a run has checked the index since it was opened.
+    pub(crate) async fn wait_checked(&self) {
+        self.runs.wait_checked().await;
+    }
+
+    /// Brings the records of `buckets` (those the remote has) in line with their trees: in
+    /// large batches while filling a new index, before serving; else each change re-checked
+    /// under its key's lock. The caller holds [`Rescan::one_at_a_time`].
+    pub(crate) async fn buckets(
+        &self,
+        buckets: &[BucketInfo],
+        serving: bool,
+    ) -> Result<ScanReport> {
         let _counting = self.core.progress.start(crate::progress::Phase::Scan, None);
         let mut report = ScanReport::default();
-        for b in &buckets {
+        for b in buckets {
             let files = self.walk_bucket(&b.name).await?;
             report.files += files.len() as u64;
             let changes = self.diff_range(&b.name, "", files)?;
@@ -69,21 +102,44 @@ impl Vfs {
             }
         }
         self.flush_unchecked().await?;
-        self.forget_vanished_buckets(&buckets).await?;
-        self.forget_vanished_bucket_records(&buckets).await?;
-        if !serving {
-            self.core
-                .index
-                .apply(vec![Edit::Put(Tree::State, FILLED.to_vec(), b"1".to_vec())])
-                .await?;
-        }
         Ok(report)
+    }
+
+    /// Notes that the new index has been filled: from now on it is served.
+    pub(crate) async fn mark_filled(&self) -> Result<()> {
+        self.core
+            .index
+            .apply(vec![Edit::Put(Tree::State, FILLED.to_vec(), b"1".to_vec())])
+            .await
+    }
+
+    /// The buckets that have object records in the index but are not among `listed`.
+    pub(crate) fn unlisted_buckets(&self, listed: &[BucketInfo]) -> Result<Vec<String>> {
+        let mut names = Vec::new();
+        let mut start = Vec::new();
+        loop {
+            let Some((k, _)) = self.core.index.range(&start, None, 1)?.into_iter().next() else {
+                return Ok(names);
+            };
+            let Some(slash) = k.iter().position(|&b| b == b'/') else {
+                return Ok(names);
+            };
+            let name = String::from_utf8_lossy(&k[..slash]).into_owned();
+            if !listed.iter().any(|b| b.name == name) {
+                names.push(name);
+            }
+            match key::prefix_end(&k[..=slash]) {
+                Some(s) => start = s,
+                None => return Ok(names),
+            }
+        }
     }
 
     /// Every file below a bucket that can be an object, sorted by key in S3 byte order.
     async fn walk_bucket(&self, bucket: &str) -> Result<Vec<(String, Fingerprint)>> {
         walk(&*self.core.remote, bucket, Some(&self.core.progress)).await
     }
+
     /// Brings the records of the keys under `prefix` in line with the remote, as a rescan
     /// would while serving, without the rest of the bucket.
     pub(crate) async fn reconcile_prefix(&self, bucket: &str, prefix: &str) -> Result<ScanReport> {
@@ -168,7 +224,7 @@ impl Vfs {
                 .core
                 .key_locks
                 .with(&path, async {
-                    if self.stored_path(bucket, &k)?.is_some() {
+                    if self.core.stored_path(bucket, &k)?.is_some() {
                         return Ok(()); // content kept in the store, not a folder
                     }
                     let exists = matches!(self.core.remote.stat(&path).await?, Some(e) if e.is_dir);
@@ -194,7 +250,7 @@ impl Vfs {
         self.core
             .key_locks
             .with(&path, async {
-                if self.stored_path(bucket, &k)?.is_some() {
+                if self.core.stored_path(bucket, &k)?.is_some() {
                     return Ok(()); // kept in the store of keys: the tree does not hold it
                 }
                 let now = self
@@ -227,7 +283,7 @@ impl Vfs {
             })
             .await?;
         // A file another program put there falls under the bucket's lifecycle rules too.
-        self.schedule_key(bucket, &k).await;
+        self.core.schedule_key(bucket, &k).await;
         Ok(())
     }
 
@@ -252,7 +308,7 @@ impl Vfs {
                 Edit::Delete(Tree::Objects, key::index_key(bucket, &k))
             }
         };
-        let mut ops = self.scans.fill_ops.lock().await;
+        let mut ops = self.runs.fill_ops.lock().await;
         ops.push(op);
         if ops.len() >= 4096 {
             self.core.index.apply(std::mem::take(&mut *ops)).await?;
@@ -261,33 +317,11 @@ impl Vfs {
     }
 
     async fn flush_unchecked(&self) -> Result<()> {
-        let ops = std::mem::take(&mut *self.scans.fill_ops.lock().await);
+        let ops = std::mem::take(&mut *self.runs.fill_ops.lock().await);
         if !ops.is_empty() {
             self.core.index.apply(ops).await?;
         }
         Ok(())
-    }
-
-    /// Drops the records of buckets whose folder is gone.
-    async fn forget_vanished_buckets(&self, buckets: &[BucketInfo]) -> Result<()> {
-        let mut start = Vec::new();
-        loop {
-            let Some((k, _)) = self.core.index.range(&start, None, 1)?.into_iter().next() else {
-                return Ok(());
-            };
-            let Some(slash) = k.iter().position(|&b| b == b'/') else {
-                return Ok(());
-            };
-            let name = String::from_utf8_lossy(&k[..slash]).into_owned();
-            // A bucket created after the scan listed the buckets is not vanished: ask again.
-            if !buckets.iter().any(|b| b.name == name) && self.head_bucket(&name).await.is_err() {
-                self.forget_bucket(&name).await?;
-            }
-            match key::prefix_end(&k[..=slash]) {
-                Some(s) => start = s,
-                None => return Ok(()),
-            }
-        }
     }
 }
 

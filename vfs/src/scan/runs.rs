@@ -1,6 +1,6 @@
 //! What the rescan keeps between its runs: the lock that keeps them from overlapping, whether
 //! one has checked the index since it was opened, and the batch the first fill of a new index
-//! gathers. A leaf, so that the facade can own it without importing the scan itself.
+//! gathers. [`Rescan`](super::Rescan) holds it beside the core.
 
 use tokio::sync::{watch, Mutex};
 
@@ -9,13 +9,13 @@ use crate::meta::Edit;
 pub(crate) struct Scans {
     /// Keeps background scans from overlapping (and shutdown from closing the index under
     /// one); taken before any key lock.
-    pub(crate) lock: Mutex<()>,
+    pub(super) lock: Mutex<()>,
     /// Whether a scan has checked the index against the remote since it was opened: listings
     /// wait for one, since the index may hold records of files removed while the server was
     /// down (by other programs, or by a crash on the way).
     checked: watch::Sender<bool>,
     /// Records gathered by the first fill of a new index, written in large batches.
-    pub(crate) fill_ops: Mutex<Vec<Edit>>,
+    pub(super) fill_ops: Mutex<Vec<Edit>>,
 }
 
 impl Scans {
