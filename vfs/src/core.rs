@@ -15,8 +15,8 @@ use std::sync::Arc;
 use md5::{Digest, Md5};
 use s3gate_config::EtagHash;
 
+use crate::bucket::record::{decode, BucketRecord};
 use crate::bucket::records::Kept;
-use crate::bucket::{decode, BucketRecord};
 use crate::error::{Result, VfsError};
 use crate::index::Index;
 use crate::locks::KeyLocks;

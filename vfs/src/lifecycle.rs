@@ -24,7 +24,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use crate::bucket::lifecycle::{current_expiry, due_after, Expiration, LifecycleRule, Subject};
-use crate::bucket::Versioning;
+use crate::bucket::record::Versioning;
 use crate::clock::now_ns;
 use crate::core::Core;
 use crate::error::{Result, VfsError};

@@ -7,104 +7,22 @@
 //! On a named remote a bucket seen there is taken to exist for a while without asking again
 //! ([`KnownBuckets`]): a stat is a round trip, and every request names a bucket.
 
-use serde::{Deserialize, Serialize};
-
 use crate::clock::now_ns;
 use crate::error::{Result, VfsError};
 use crate::key;
-use crate::meta::{Edit, StoreError, Tree};
+use crate::meta::{Edit, Tree};
 use crate::object::BucketInfo;
 use crate::remote::ns_from_time;
 use crate::vfs::Vfs;
 
+use record::put_record;
+pub use record::{BucketRecord, PublicAccessBlock, Versioning};
+
 pub(crate) mod cors;
 pub(crate) mod known;
 pub(crate) mod lifecycle;
+pub(crate) mod record;
 pub(crate) mod records;
-
-/// What the index keeps of a bucket. Every field but `created_ns` has a serde default, so
-/// that configuration added later reads as unset in records written before it.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BucketRecord {
-    /// When the bucket was made (for a bucket made by other means: when its folder was, as far
-    /// as the remote knows), in nanoseconds since the Unix epoch.
-    pub created_ns: i64,
-    /// The access key that made the bucket through this server; none for a bucket made by
-    /// other means (or by an anonymous request), which belongs to whoever asks.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub owner: Option<String>,
-    /// The bucket's versioning state.
-    #[serde(default, skip_serializing_if = "Versioning::is_unversioned")]
-    pub versioning: Versioning,
-    /// The bucket's CORS rules (PutBucketCors), in the order given; none when not configured.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cors: Option<Vec<cors::CorsRule>>,
-    /// The bucket's tags, sorted by key; none when it has no tag set.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub tags: Vec<(String, String)>,
-    /// The bucket's ACL (PutBucketAcl, a canned ACL at creation); none: its owner's full control.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub acl: Option<crate::acl::Acl>,
-    /// The bucket's ownership controls; records written before them read as S3's default.
-    #[serde(
-        default,
-        skip_serializing_if = "crate::acl::ObjectOwnership::is_default"
-    )]
-    pub ownership: crate::acl::ObjectOwnership,
-    /// The bucket's object lock configuration: none until lock is enabled, and never again
-    /// none after (versioning then stays Enabled).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub object_lock: Option<crate::retention::LockConfig>,
-    /// The bucket's lifecycle rules (PutBucketLifecycleConfiguration), in the order given;
-    /// none when not configured.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub lifecycle: Option<Vec<lifecycle::LifecycleRule>>,
-    /// The bucket policy (PutBucketPolicy), kept as the document was sent, byte for byte: S3
-    /// answers GetBucketPolicy with it unchanged. Checked before it is stored.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub policy: Option<String>,
-    /// The bucket's public access block (PutPublicAccessBlock); none when not configured.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub public_access_block: Option<PublicAccessBlock>,
-}
-
-/// The four switches of a public access block, as S3 names them.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PublicAccessBlock {
-    /// Refuse a request that sets a public ACL.
-    pub block_public_acls: bool,
-    /// Grant nothing through a public ACL.
-    pub ignore_public_acls: bool,
-    /// Refuse a bucket policy that is public.
-    pub block_public_policy: bool,
-    /// A public policy grants only to the server's own users, never to anonymous requests.
-    pub restrict_public_buckets: bool,
-}
-
-/// A bucket's versioning state, as S3 names it: never enabled, enabled, or suspended.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Versioning {
-    #[default]
-    Unversioned,
-    Enabled,
-    Suspended,
-}
-
-impl Versioning {
-    fn is_unversioned(&self) -> bool {
-        *self == Versioning::Unversioned
-    }
-}
-
-fn put_record(name: &str, record: &BucketRecord) -> Edit {
-    let value = serde_json::to_vec(record).unwrap_or_default();
-    Edit::Put(Tree::Buckets, name.as_bytes().to_vec(), value)
-}
-
-pub(crate) fn decode(v: &[u8]) -> Result<BucketRecord> {
-    serde_json::from_slice(v)
-        .map_err(|e| VfsError::Store(StoreError(format!("corrupt bucket record: {e}"))))
-}
 
 impl Vfs {
     pub async fn list_buckets(&self) -> Result<Vec<BucketInfo>> {
@@ -300,6 +218,7 @@ impl Vfs {
 
 #[cfg(test)]
 mod tests {
+    use super::record::decode;
     use super::*;
 
     fn stored(vfs: &Vfs, name: &str) -> Option<BucketRecord> {
@@ -393,15 +312,30 @@ mod tests {
         ));
     }
 
-    #[test]
-    fn a_record_written_before_a_setting_existed_reads_it_as_unset() {
-        let record = decode(br#"{"created_ns":5}"#).unwrap();
-        assert_eq!(record.versioning, Versioning::Unversioned);
-        assert_eq!(record.cors, None);
-        assert!(record.tags.is_empty());
-        assert_eq!(record.object_lock, None);
-        assert_eq!(record.policy, None);
-        assert_eq!(record.public_access_block, None);
-        assert_eq!(serde_json::to_vec(&record).unwrap(), br#"{"created_ns":5}"#);
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_kept_record_gives_way_to_the_next_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let vfs = Vfs::open_unsynced(dir.path()).await;
+        assert!(vfs.core.bucket_record("bkt").unwrap().is_none());
+        vfs.create_bucket("bkt", None).await.unwrap();
+        let made = vfs
+            .core
+            .bucket_record("bkt")
+            .unwrap()
+            .expect("no record after creation");
+        assert_eq!(made.versioning, Versioning::Unversioned);
+        // Served from memory while nothing changes.
+        let again = vfs.core.bucket_record("bkt").unwrap().unwrap();
+        assert!(std::sync::Arc::ptr_eq(&made, &again));
+        vfs.update_bucket("bkt", |r| {
+            r.versioning = Versioning::Enabled;
+            Ok(())
+        })
+        .await
+        .unwrap();
+        let changed = vfs.core.bucket_record("bkt").unwrap().unwrap();
+        assert_eq!(changed.versioning, Versioning::Enabled);
+        vfs.delete_bucket("bkt").await.unwrap();
+        assert!(vfs.core.bucket_record("bkt").unwrap().is_none());
     }
 }

@@ -51,36 +51,3 @@ impl<T> Kept<T> {
         }
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use crate::bucket::Versioning;
-    use crate::vfs::Vfs;
-
-    #[tokio::test(flavor = "multi_thread")]
-    async fn a_kept_record_gives_way_to_the_next_change() {
-        let dir = tempfile::tempdir().unwrap();
-        let vfs = Vfs::open_unsynced(dir.path()).await;
-        assert!(vfs.core.bucket_record("bkt").unwrap().is_none());
-        vfs.create_bucket("bkt", None).await.unwrap();
-        let made = vfs
-            .core
-            .bucket_record("bkt")
-            .unwrap()
-            .expect("no record after creation");
-        assert_eq!(made.versioning, Versioning::Unversioned);
-        // Served from memory while nothing changes.
-        let again = vfs.core.bucket_record("bkt").unwrap().unwrap();
-        assert!(std::sync::Arc::ptr_eq(&made, &again));
-        vfs.update_bucket("bkt", |r| {
-            r.versioning = Versioning::Enabled;
-            Ok(())
-        })
-        .await
-        .unwrap();
-        let changed = vfs.core.bucket_record("bkt").unwrap().unwrap();
-        assert_eq!(changed.versioning, Versioning::Enabled);
-        vfs.delete_bucket("bkt").await.unwrap();
-        assert!(vfs.core.bucket_record("bkt").unwrap().is_none());
-    }
-}
