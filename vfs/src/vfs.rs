@@ -48,6 +48,10 @@ pub struct Vfs {
     pub(crate) bucket_records: Kept<BucketRecord>,
     /// The index store's file (or folder), for its size.
     index_store: std::path::PathBuf,
+    /// Small PUTs acknowledged through the log (`--small-put-log`).
+    pub(crate) put_log: Option<crate::putlog::state::PutLog>,
+    /// What a power-cut test keeps (`--power-cut-shadow`).
+    shadow: Option<Arc<crate::shadow::Shadow>>,
 }
 
 impl Vfs {
@@ -81,6 +85,38 @@ impl Vfs {
             None
         };
         let version_ids = VersionIds::open(&index)?;
+        let index_store = crate::meta::store_path(config.index.store, &config.index_dir());
+        let shadow = match (&config.vfs.power_cut_shadow, &config.remote.name) {
+            (Some(dir), None) => {
+                let shadow = crate::shadow::register(&config.remote.path, &index_store, dir)?;
+                let copier = shadow.clone();
+                index.after_commit(Box::new(move || {
+                    if let Err(e) = copier.index_committed() {
+                        tracing::error!("power-cut shadow: {e}");
+                    }
+                }));
+                Some(shadow)
+            }
+            (Some(_), Some(_)) => {
+                return Err(VfsError::Io(std::io::Error::other(
+                    "--power-cut-shadow follows a local directory only",
+                )))
+            }
+            (None, _) => None,
+        };
+        // The log needs a local directory (one syncfs syncs it), fsync (else there is nothing
+        // to save) and no write cache or other gateway (their writes take their own paths).
+        let put_log = (config.vfs.small_put_log > 0
+            && config.vfs.fsync
+            && config.remote.name.is_none()
+            && !write_to_cache
+            && !config.vfs.fleet)
+            .then(|| {
+                crate::putlog::state::PutLog::new(
+                    config.vfs.small_put_log,
+                    config.remote.path.clone(),
+                )
+            });
         let vfs = Vfs {
             core: Core {
                 remote,
@@ -120,7 +156,9 @@ impl Vfs {
                     }),
             ),
             fleet: config.vfs.fleet.then(FleetListings::default),
-            index_store: crate::meta::store_path(config.index.store, &config.index_dir()),
+            index_store,
+            put_log,
+            shadow,
             read_cache: match config.vfs.cache_mode.caches_reads() {
                 true => Some(ReadCaching::open(
                     &config.index_dir().join("readcache"),
@@ -129,6 +167,8 @@ impl Vfs {
                 false => None,
             },
         };
+        // First: a logged PUT's record may name a file a crash left unwritten.
+        vfs.recover_puts().await?;
         vfs.finish_deletes().await?;
         vfs.versions().recover().await?;
         vfs.finish_fresh_places().await?;
@@ -175,7 +215,15 @@ impl Vfs {
     /// in flight after this fail with an internal error instead of touching a closed store.
     pub async fn shutdown(&self) {
         let _scan = self.scans.lock.lock().await;
+        if let Err(e) = self.checkpoint_puts(true).await {
+            tracing::warn!(
+                "the small-PUT log's last checkpoint failed (replayed at the next start): {e}"
+            );
+        }
         self.core.index.close();
+        if let Some(shadow) = &self.shadow {
+            crate::shadow::unregister(shadow);
+        }
     }
 
     // ---- reading ----
