@@ -211,3 +211,62 @@ async fn after_a_power_cut_every_acknowledged_small_put_is_there_byte_exact() {
     listed.sort();
     assert_eq!(listed, want.keys().cloned().collect::<Vec<_>>());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_watch_keeps_logged_puts_and_sees_other_programs_rewrite_them() {
+    let s = TestServer::start_with(|c| {
+        logged(c);
+        c.vfs.rescan_interval = std::time::Duration::from_secs(3600);
+    })
+    .await;
+    s.create_bucket("bkt").await;
+    // The first rescan runs at start: let it pass.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    for round in 0..3u8 {
+        let key = format!("k{round}");
+        s.client
+            .put_object()
+            .bucket("bkt")
+            .key(&key)
+            .metadata("round", round.to_string())
+            .body(ByteStream::from(vec![round; 10]))
+            .send()
+            .await
+            .unwrap();
+        // Rewritten in place by another program right after the PUT's own rename.
+        let changed = vec![round; 25];
+        std::fs::write(s.path_of("bkt", &key), &changed).unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            let page = s
+                .client
+                .list_objects_v2()
+                .bucket("bkt")
+                .prefix(&key)
+                .send()
+                .await
+                .unwrap();
+            if page.contents().first().and_then(|o| o.size()) == Some(25) {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "{key}: change unseen");
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        assert_eq!(s.get("bkt", &key).await, changed);
+    }
+    // A logged PUT the watch saw renamed keeps its record: its metadata is still there.
+    s.client
+        .put_object()
+        .bucket("bkt")
+        .key("kept")
+        .metadata("colour", "green")
+        .body(ByteStream::from(b"kept".to_vec()))
+        .send()
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(
+        s.user_meta("bkt", "kept", "colour").await.as_deref(),
+        Some("green")
+    );
+}
