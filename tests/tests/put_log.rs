@@ -201,6 +201,11 @@ async fn after_a_power_cut_every_acknowledged_small_put_is_there_byte_exact() {
             "{key} after the power cut"
         );
         assert_eq!(
+            after.head("bkt", key).await.e_tag(),
+            Some(etag_of(data).as_str()),
+            "{key}'s record"
+        );
+        assert_eq!(
             &std::fs::read(after.path_of("bkt", key)).unwrap(),
             data,
             "{key}'s plain file"

@@ -158,6 +158,8 @@ impl Vfs {
         upload.write(Bytes::copy_from_slice(body)).await?;
         upload.finish(true).await?;
         meta.fingerprint = upload.commit(&head.path, true, Box::new(|_| {})).await?;
+        // Last-Modified stays the time the PUT was acknowledged at, not the replay's.
+        meta.modified_ns.get_or_insert(head.published.mtime_ns);
         self.core.index.put(&head.bucket, &head.key, &meta).await?;
         tracing::info!(path = head.path, "logged PUT written again after a crash");
         Ok(())
