@@ -19,6 +19,10 @@ With `--cache-mode writes`, acknowledged objects may still wait in the write cac
 server is killed: after the restart every one of them must reach the folder (the remote)
 byte-exact, so the folder is compared once the cache has drained.
 
+With `--small-put-log SIZE`, PUTs of at most SIZE are acknowledged through the server's log
+(`--small-put-log`) and their files written after: a kill before the checkpoint leaves files
+the next start must write again from the log. Most PUTs are then small ones.
+
 With `--versioned`, the bucket keeps versions: every version a write acknowledged (its
 `VersionId`) must read back byte-exact by its id after every restart, deletes add markers, and
 the version store holds exactly one file per kept version (no orphan).
@@ -49,9 +53,11 @@ BUCKET = "crash"
 
 
 class Server:
-    def __init__(self, binary, data, log, cache_mode):
+    def __init__(self, binary, data, log, cache_mode, small_put_log):
         self.binary, self.data, self.log = binary, data, log
         self.extra = ["--vfs-cache-mode", cache_mode, "--vfs-write-back", "1"]
+        if small_put_log:
+            self.extra += ["--small-put-log", small_put_log]
         self.port = free_port()
         self.proc = None
 
@@ -98,10 +104,10 @@ def md5(data):
 class Worker(threading.Thread):
     """Writes its own keys one request at a time, so each key's history is a sequence."""
 
-    def __init__(self, wid, endpoint, state, rng, stop, nested):
+    def __init__(self, wid, endpoint, state, rng, stop, nested, small):
         super().__init__(daemon=True)
         self.wid, self.s3, self.state, self.rng, self.stop = wid, client(endpoint), state, rng, stop
-        self.nested = nested
+        self.nested, self.small = nested, small
         self.acked = 0
 
     def key(self):
@@ -111,7 +117,10 @@ class Worker(threading.Thread):
         return f"w{self.wid}/k{n}"
 
     def body(self):
-        size = self.rng.choice([0, 1, 100, 4096, 70_000, MIB + 3, 3 * MIB])
+        sizes = [0, 1, 100, 4096, 70_000, MIB + 3, 3 * MIB]
+        if self.small:
+            sizes += [4096] * 8 + [65_536, 30_000]
+        size = self.rng.choice(sizes)
         return self.rng.randbytes(size)
 
     def attempt(self, keys, versions, call):
@@ -134,7 +143,8 @@ class Worker(threading.Thread):
 
     def run(self):
         while not self.stop.is_set():
-            op = self.rng.choice(["put", "put", "put", "multipart", "copy", "delete", "delete_many"])
+            ops = ["put", "put", "put", "multipart", "copy", "delete", "delete_many"]
+            op = self.rng.choice(ops + ["put"] * 6 if self.small else ops)
             k = self.key()
             if op == "put":
                 data = self.body()
@@ -276,12 +286,14 @@ def main():
     p.add_argument("--seed", type=int, default=20261130)
     p.add_argument("--cache-mode", default="off", choices=["off", "minimal", "writes", "full"])
     p.add_argument("--versioned", action="store_true", help="the bucket keeps versions")
+    p.add_argument("--small-put-log", metavar="SIZE",
+                   help="the server logs PUTs of at most SIZE (and most PUTs are small)")
     args = p.parse_args()
     rng = random.Random(args.seed)
     data = os.path.join(args.workdir, "data")
     os.makedirs(data, exist_ok=True)
     server = Server(args.server_bin, data, os.path.join(args.workdir, "server.log"),
-                    args.cache_mode)
+                    args.cache_mode, args.small_put_log)
     server.start()
     client(server.endpoint).create_bucket(Bucket=BUCKET)
     if args.versioned:
@@ -293,7 +305,7 @@ def main():
     for round_no in range(1, args.rounds + 1):
         stop = threading.Event()
         workers = [Worker(i, server.endpoint, state, random.Random(rng.random()), stop,
-                          args.cache_mode == "off")
+                          args.cache_mode == "off", bool(args.small_put_log))
                    for i in range(args.workers)]
         for w in workers:
             w.start()
@@ -331,6 +343,7 @@ def main():
           + (f"{total_waiting} objects waiting in the write cache at a kill, "
              if args.cache_mode != "off" else "") +
           "every acknowledged write present and exact, no partial object, no leaked file"
+          + (f"; PUTs up to {args.small_put_log} through the log" if args.small_put_log else "")
           + (f"; {len(state.kept)} acknowledged versions read back by id, the version store "
              "holding one file per kept version" if args.versioned else ""))
 

@@ -991,11 +991,11 @@ browser_cors() {
 # mixed workload, restarted and checked, round after round.
 CRASH_ROUNDS=${SMOKE_CRASH_ROUNDS:-15}
 
-crash_rounds() { # crash_rounds CACHE_MODE [--versioned]
+crash_rounds() { # crash_rounds CACHE_MODE [--versioned | --small-put-log SIZE]
     local work=$WORK/crash-$1${2:-}
     mkdir -p "$work"
     timeout 900 "$PY" "$ROOT/scripts/crash_test.py" --server-bin "$SERVER_BIN" \
-        --workdir "$work" --rounds "$CRASH_ROUNDS" --cache-mode "$1" ${2:+"$2"}
+        --workdir "$work" --rounds "$CRASH_ROUNDS" --cache-mode "$1" "${@:2}"
 }
 
 # ------------------------------------------------------------------- reload
@@ -1283,6 +1283,7 @@ if [[ -n ${SERVER_PID:-} ]]; then
     step_bg "crash: the same in a versioned bucket, every acknowledged version kept, no orphan" crash_rounds off --versioned
     step_bg "crash: the same with --vfs-cache-mode writes, every acknowledged write reaches the remote" crash_rounds writes
     step_bg "crash: the same with --vfs-cache-mode full (reads cached too)" crash_rounds full
+    step_bg "crash: the same with most PUTs through --small-put-log 64K, every acknowledged one written again from the log" crash_rounds off --small-put-log 64K
     steps_join
 
     SERVER_DOWN=0 # this check runs whatever happened before

@@ -315,6 +315,25 @@ settings! {
                 )]
                 no_fsync: bool
             } sets false;
+        /// A PUT of at most this many bytes to a local directory (0: off; e.g. 64K) is
+        /// acknowledged once its body and record are committed together in the index, whose
+        /// commits many PUTs share; its file is written after the commit without fsync, and a
+        /// checkpoint (syncfs) about once a second makes the files durable and trims the log.
+        /// Versioned buckets, the write cache, named remotes and `--no-fsync` keep the usual path.
+        #[serde(with = "crate::size")]
+        small_put_log: u64 = 0,
+            flag {
+                #[arg(long, env = "S3GATE_SMALL_PUT_LOG", value_parser = parse_size)]
+                small_put_log: Option<u64>
+            };
+        /// A testing aid, never for production: keep in this folder a copy of only what the
+        /// server has made durable (each fsync, folder sync, syncfs and index commit), so that
+        /// a test can start a server on it as the disk would be after a power cut.
+        power_cut_shadow: Option<PathBuf> = None,
+            flag {
+                #[arg(long, env = "S3GATE_POWER_CUT_SHADOW", value_name = "DIR")]
+                power_cut_shadow: Option<PathBuf>
+            };
         /// How often to pick up changes made to the remote by other programs (e.g. 5m).
         /// (`--dir-cache-time` says the same, as in rclone: listings are served from the index
         /// and refreshed from the remote this often; a named remote's buckets are known for as

@@ -36,6 +36,7 @@ mod objects;
 mod policy;
 mod post_object;
 mod put;
+mod put_log;
 mod readcache;
 mod remotes;
 mod shutdown;

@@ -35,6 +35,9 @@ pub(crate) struct At<'a> {
 pub(crate) trait Change<Cx: ?Sized = Vfs> {
     /// What the change answers once made.
     type Done;
+    /// Whether a logged PUT of the key's path still waiting for its checkpoint is made durable
+    /// before the change (putlog/): every change but another logged PUT.
+    const SETTLES: bool = true;
     /// Makes the change and records it; the caller holds the key's lock and the precondition
     /// held.
     async fn apply(self, cx: &Cx, at: At<'_>) -> Result<Self::Done>;
@@ -103,6 +106,12 @@ impl Core {
                 if let Err(e) = guard.holds(at).await {
                     change.abandon().await;
                     return Err(e);
+                }
+                if C::SETTLES {
+                    if let Err(e) = self.settle_put(at.path).await {
+                        change.abandon().await;
+                        return Err(e);
+                    }
                 }
                 change.apply(cx, at).await
             })

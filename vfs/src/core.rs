@@ -48,6 +48,9 @@ pub(crate) struct Core {
     /// Bucket records kept decoded between changes (`Core::bucket_record`): every commit reads
     /// its bucket's versioning, lock and lifecycle rules from them.
     pub(crate) bucket_records: Kept<BucketRecord>,
+    /// Small PUTs acknowledged through the log (`--small-put-log`), whose files the commit
+    /// point makes durable before any other change of their path (putlog/).
+    pub(crate) put_log: Option<crate::putlog::state::PutLog>,
 }
 
 impl Core {

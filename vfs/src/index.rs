@@ -333,7 +333,11 @@ pub(crate) struct Index {
     writer: Mutex<Option<(mpsc::Sender<Batch>, JoinHandle<()>)>>,
     /// Groups committed that touched a bucket record (see `bucket/records.rs`).
     buckets_changed: Arc<AtomicU64>,
+    /// Run by the writer after each commit: the power-cut shadow's copy (shadow.rs).
+    after_commit: AfterCommit,
 }
+
+type AfterCommit = Arc<std::sync::OnceLock<Box<dyn Fn() + Send + Sync>>>;
 
 /// The most batches the writer folds into one transaction.
 const MAX_GROUP: usize = 256;
@@ -345,15 +349,23 @@ impl Index {
         let writer_store = store.clone();
         let buckets_changed = Arc::new(AtomicU64::new(0));
         let counter = buckets_changed.clone();
+        let after_commit = AfterCommit::default();
+        let after = after_commit.clone();
         let handle = std::thread::Builder::new()
             .name("s3gate-index".into())
-            .spawn(move || write_loop(&*writer_store, rx, &counter))
+            .spawn(move || write_loop(&*writer_store, rx, &counter, &after))
             .expect("spawning the index writer thread");
         Index {
             store: RwLock::new(Some(store)),
             writer: Mutex::new(Some((tx, handle))),
             buckets_changed,
+            after_commit,
         }
+    }
+
+    /// Has the writer run `f` after each commit, before telling the commit's writers (once).
+    pub(crate) fn after_commit(&self, f: Box<dyn Fn() + Send + Sync>) {
+        let _ = self.after_commit.set(f);
     }
 
     fn store(&self) -> Result<Arc<dyn MetaStore>> {
@@ -526,7 +538,12 @@ fn closed() -> VfsError {
 /// Commits queued batches in groups. `buckets_changed` counts the groups that touched a bucket
 /// record, raised before their writers are told, so that no request after a change is answered
 /// from a record decoded before it (`Core::bucket_record`).
-fn write_loop(store: &dyn MetaStore, rx: mpsc::Receiver<Batch>, buckets_changed: &AtomicU64) {
+fn write_loop(
+    store: &dyn MetaStore,
+    rx: mpsc::Receiver<Batch>,
+    buckets_changed: &AtomicU64,
+    after_commit: &AfterCommit,
+) {
     while let Ok(first) = rx.recv() {
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
@@ -537,6 +554,9 @@ fn write_loop(store: &dyn MetaStore, rx: mpsc::Receiver<Batch>, buckets_changed:
         }
         let ops: Vec<Edit> = group.iter().flat_map(|b| b.ops.iter().cloned()).collect();
         let result = store.apply(&ops);
+        if let (Ok(()), Some(after)) = (&result, after_commit.get()) {
+            after();
+        }
         // Raised whatever the outcome: a record read again costs little, one served stale is wrong.
         if ops.iter().any(|op| {
             matches!(

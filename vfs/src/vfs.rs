@@ -55,6 +55,8 @@ pub struct Vfs {
     pub(crate) fleet: Option<FleetListings>,
     /// The index store's file (or folder), for its size.
     index_store: std::path::PathBuf,
+    /// What a power-cut test keeps (`--power-cut-shadow`).
+    shadow: Option<Arc<crate::shadow::Shadow>>,
 }
 
 impl Vfs {
@@ -88,6 +90,38 @@ impl Vfs {
             None
         };
         let version_ids = VersionIds::open(&index)?;
+        let index_store = crate::meta::store_path(config.index.store, &config.index_dir());
+        let shadow = match (&config.vfs.power_cut_shadow, &config.remote.name) {
+            (Some(dir), None) => {
+                let shadow = crate::shadow::register(&config.remote.path, &index_store, dir)?;
+                let copier = shadow.clone();
+                index.after_commit(Box::new(move || {
+                    if let Err(e) = copier.index_committed() {
+                        tracing::error!("power-cut shadow: {e}");
+                    }
+                }));
+                Some(shadow)
+            }
+            (Some(_), Some(_)) => {
+                return Err(VfsError::Io(std::io::Error::other(
+                    "--power-cut-shadow follows a local directory only",
+                )))
+            }
+            (None, _) => None,
+        };
+        // The log needs a local directory (one syncfs syncs it), fsync (else there is nothing
+        // to save) and no write cache or other gateway (their writes take their own paths).
+        let put_log = (config.vfs.small_put_log > 0
+            && config.vfs.fsync
+            && config.remote.name.is_none()
+            && !write_to_cache
+            && !config.vfs.fleet)
+            .then(|| {
+                crate::putlog::state::PutLog::new(
+                    config.vfs.small_put_log,
+                    config.remote.path.clone(),
+                )
+            });
         let core = Arc::new(Core {
             remote,
             index,
@@ -108,6 +142,7 @@ impl Vfs {
                 .lifecycle_day
                 .as_nanos()
                 .clamp(1, i64::MAX as u128) as i64,
+            put_log,
             bucket_records: Kept::default(),
         });
         let vfs = Vfs {
@@ -130,7 +165,8 @@ impl Vfs {
                     }),
             ),
             fleet: config.vfs.fleet.then(FleetListings::default),
-            index_store: crate::meta::store_path(config.index.store, &config.index_dir()),
+            index_store,
+            shadow,
             read_cache: match config.vfs.cache_mode.caches_reads() {
                 true => Some(ReadCaching::open(
                     &config.index_dir().join("readcache"),
@@ -139,6 +175,8 @@ impl Vfs {
                 false => None,
             },
         };
+        // First: a logged PUT's record may name a file a crash left unwritten.
+        vfs.recover_puts().await?;
         vfs.finish_deletes().await?;
         vfs.versions().recover().await?;
         vfs.finish_fresh_places().await?;
@@ -186,7 +224,15 @@ impl Vfs {
     /// in flight after this fail with an internal error instead of touching a closed store.
     pub async fn shutdown(&self) {
         let _scan = self.rescan.one_at_a_time().await;
+        if let Err(e) = self.core.checkpoint_puts(true).await {
+            tracing::warn!(
+                "the small-PUT log's last checkpoint failed (replayed at the next start): {e}"
+            );
+        }
         self.core.index.close();
+        if let Some(shadow) = &self.shadow {
+            crate::shadow::unregister(shadow);
+        }
     }
 
     // ---- the rescan (scan/) ----

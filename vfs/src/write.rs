@@ -2,7 +2,7 @@
 //! `Content-MD5`, the caller's precondition before any byte is taken), then published through
 //! the commit point (commit.rs), which checks the precondition again under the key's lock.
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use futures_util::{Stream, StreamExt};
 use md5::{Digest, Md5};
 use s3gate_config::EtagHash;
@@ -15,6 +15,7 @@ use crate::key;
 use crate::object::{
     synthetic_etag, CopyAttrs, CopyFrom, ObjectInfo, ObjectReader, Precondition, PutRequest,
 };
+use crate::putlog::LoggedPublish;
 use crate::remote::{Fingerprint, Remote, Source, Upload};
 use crate::vfs::Vfs;
 
@@ -40,13 +41,24 @@ impl Vfs {
         }
         let hash_md5 = self.core.etag_hash == EtagHash::Md5 || req.content_md5.is_some();
         let mut b3 = (self.core.etag_hash == EtagHash::Blake3).then(blake3::Hasher::new);
+        // A body within the log's bound is kept to go into the log (putlog/).
+        let log_bound = self.put_log_bound(bucket, &path)?;
+        let mut kept = log_bound.map(|_| BytesMut::new());
         let body = req.body.inspect(|chunk| {
             if let (Some(h), Ok(c)) = (b3.as_mut(), chunk) {
                 h.update(c);
             }
+            if let (Some(k), Some(bound), Ok(c)) = (kept.as_mut(), log_bound, chunk) {
+                match k.len() + c.len() <= bound as usize {
+                    true => k.extend_from_slice(c),
+                    false => kept = None,
+                }
+            }
         });
         let upload = self.create_carrying(&path, &req.attrs).await?;
-        let (upload, fp, digest) = self.stage_into(upload, body, hash_md5, None).await?;
+        let (upload, fp, digest) = self
+            .stage_into(upload, body, hash_md5, None, log_bound)
+            .await?;
         if req.content_md5.is_some_and(|want| want != digest) {
             upload.abort().await;
             return Err(VfsError::BadDigest);
@@ -73,8 +85,22 @@ impl Vfs {
             key,
             path: &path,
         };
-        self.commit(at, req.precondition.as_ref(), Publish { upload, meta })
-            .await
+        let done = match kept.filter(|k| k.len() as u64 == fp.size) {
+            Some(body) => {
+                let change = LoggedPublish {
+                    upload,
+                    meta,
+                    body: body.freeze(),
+                };
+                self.commit(at, req.precondition.as_ref(), change).await?
+            }
+            None => {
+                self.commit(at, req.precondition.as_ref(), Publish { upload, meta })
+                    .await?
+            }
+        };
+        self.core.checkpoint_puts(false).await?;
+        Ok(done)
     }
 
     /// Streams a body into a new, not yet published upload on `remote`, computing its MD5 on the way when
@@ -93,16 +119,18 @@ impl Vfs {
         E: Into<VfsError>,
     {
         let upload = remote.create(dest).await?;
-        self.stage_into(upload, body, hash, extra).await
+        self.stage_into(upload, body, hash, extra, None).await
     }
 
-    /// [`Vfs::stage`] into an upload the caller made.
+    /// [`Vfs::stage`] into an upload the caller made. A body of at most `logged` bytes is not
+    /// synced: the caller publishes it through the log (putlog/), or syncs it.
     pub(crate) async fn stage_into<S, E>(
         &self,
         mut upload: Box<dyn Upload>,
         mut body: S,
         hash: bool,
         mut extra: Option<&mut Box<dyn BodyHasher>>,
+        logged: Option<u64>,
     ) -> Result<(Box<dyn Upload>, Fingerprint, [u8; 16])>
     where
         S: Stream<Item = std::result::Result<Bytes, E>> + Unpin,
@@ -129,7 +157,10 @@ impl Vfs {
                     }
                 }
                 Some(Err(e)) => Err(e.into()),
-                None => break upload.finish(self.core.fsync).await,
+                None => {
+                    let sync = self.core.fsync && logged.is_none_or(|bound| written > bound);
+                    break upload.finish(sync).await;
+                }
             };
             if let Err(e) = step {
                 upload.abort().await;
@@ -187,7 +218,7 @@ impl Vfs {
                 let carried = attrs.attrs.as_ref().unwrap_or(&info.attrs);
                 let upload = self.create_carrying(&dst_path, carried).await?;
                 let (upload, fp, _) = self
-                    .stage_into(upload, src.stream(0, size), false, None)
+                    .stage_into(upload, src.stream(0, size), false, None, None)
                     .await?;
                 break (info, upload, fp);
             }

@@ -211,7 +211,7 @@ impl Vfs {
             .claim_in_place(bucket, key, id, number, part.size)
             .await?;
         let (upload, placed) = self.part_upload(&upload_rec, id, number, claim).await?;
-        let (upload, fp, digest) = self.stage_into(upload, part.body, true, None).await?;
+        let (upload, fp, digest) = self.stage_into(upload, part.body, true, None, None).await?;
         if part.content_md5.is_some_and(|want| want != digest) {
             upload.abort().await;
             return Err(VfsError::BadDigest);
@@ -349,7 +349,7 @@ impl Vfs {
             .await?;
         let (upload, placed) = self.part_upload(&upload_rec, id, number, claim).await?;
         let (upload, fp, digest) = self
-            .stage_into(upload, src.stream(offset, len), true, hasher.as_mut())
+            .stage_into(upload, src.stream(offset, len), true, hasher.as_mut(), None)
             .await?;
         let rec = PartRecord {
             size: fp.size,

@@ -43,7 +43,10 @@ pub(crate) fn sync_dir(dir: &File) -> io::Result<()> {
     let md = dir.metadata()?;
     let id = (md.dev(), md.ino());
     let folder = lock(&FOLDERS).entry(id).or_default().clone();
-    let result = folder.sync(dir);
+    // What a power-cut test keeps of the folder follows the sync (shadow.rs).
+    let result = folder
+        .sync(dir)
+        .and_then(|()| crate::shadow::dir_synced(dir));
     let mut folders = lock(&FOLDERS);
     // Only the table and this caller hold it: nobody waits on it any more.
     if Arc::strong_count(&folder) == 2 {

@@ -900,6 +900,7 @@ impl Upload for LocalUpload {
             (&*file).write_all(&data)?;
             if sync {
                 file.sync_all()?;
+                crate::shadow::file_synced(&file)?;
             }
             let mut fp = fingerprint(&file.metadata()?);
             if let Some(start) = start {
