@@ -2,13 +2,15 @@
 # The whole test suite: unit and integration tests (aws-sdk-s3 against a real server, both
 # metadata stores), the black-box smoke run with the aws CLI, boto3, rclone and s3cmd over HTTP
 # and HTTPS (and remotes served by other programs, and the crash test), then a short run of
-# every fuzz target. Tests that need a program the smoke run installs (SeaweedFS's `weed`,
-# rclone) are `#[ignore]`d, so a machine without it never counts them as passed; they run after
-# the smoke run.
+# every fuzz target, with the fleet check (scripts/fleet.sh) after the smoke run. Tests that
+# need a program the smoke run installs (SeaweedFS's `weed`, rclone) are `#[ignore]`d, so a
+# machine without it never counts them as passed; they run after the smoke run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo test --workspace --features s3gate-vfs/sled
 SMOKE_PROFILE=debug bash scripts/smoke.sh
+# Three gateways with --fleet over SeaweedFS behind HAProxy, one killed under load (under a minute).
+bash scripts/fleet.sh
 S3GATE_WEED=$PWD/target/smoke-venv/bin/weed S3GATE_RCLONE=$PWD/target/smoke-venv/bin/rclone \
     cargo test --workspace --features s3gate-vfs/sled --test s3 -- --ignored
 FUZZ_SECONDS=${FUZZ_SECONDS:-20} bash scripts/fuzz.sh

@@ -64,6 +64,10 @@ pub(crate) async fn seaweedfs(weed: &std::path::Path) -> SeaweedFs {
         "-s3".into(),
         "-volume.max=0".into(),
         "-master.volumeSizeLimitMB=64".into(),
+        // Its Iceberg and Lance servers take fixed ports: off, so clusters side by side never
+        // clash.
+        "-s3.port.iceberg=0".into(),
+        "-s3.port.lance=0".into(),
     ];
     let s3_port = free_port();
     for name in ["master", "volume", "filer", "s3"] {
