@@ -789,9 +789,9 @@ async fn put_if(
 }
 
 /// Conditional writes racing on several gateways: of the PUTs `If-None-Match: *` of one new key,
-/// and of the PUTs `If-Match` of the ETag they all read, exactly one wins each round, the others
-/// answer 412 (or 409, S3's answer to a conditional write racing another), and the winner's
-/// bytes are the object.
+/// of the PUTs `If-Match` of the ETag they all read, and of the Completes `If-None-Match: *` of
+/// one new key, exactly one wins each round, the others answer 412 (or 409, S3's answer to a
+/// conditional write racing another), and the winner's bytes are the object.
 async fn conditional_races(gateways: &[TestServer], rounds: usize) {
     for round in 0..rounds {
         let key = format!("race-{round}");
@@ -831,6 +831,60 @@ async fn conditional_races(gateways: &[TestServer], rounds: usize) {
     }
     for g in gateways {
         assert_eq!(g.get("bkt", "counter").await, rounds.to_string().as_bytes());
+    }
+    // Completes `If-None-Match: *` of one new key, one upload per gateway.
+    for round in 0..rounds.min(5) {
+        let key = format!("mp-race-{round}");
+        let mut uploads = Vec::new();
+        for (i, g) in gateways.iter().enumerate() {
+            let id = g
+                .client
+                .create_multipart_upload()
+                .bucket("bkt")
+                .key(&key)
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("create: {}", describe(&e)))
+                .upload_id()
+                .expect("an UploadId")
+                .to_string();
+            let body = format!("round {round} completed by gateway {i}").into_bytes();
+            let etag = part_via(g, &key, &id, 1, &body).await;
+            uploads.push((id, etag));
+        }
+        let tries = gateways.iter().zip(&uploads).map(|(g, (id, etag))| {
+            let key = key.clone();
+            async move {
+                g.client
+                    .complete_multipart_upload()
+                    .bucket("bkt")
+                    .key(&key)
+                    .upload_id(id)
+                    .if_none_match("*")
+                    .multipart_upload(
+                        CompletedMultipartUpload::builder()
+                            .parts(CompletedPart::builder().part_number(1).e_tag(etag).build())
+                            .build(),
+                    )
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| e.raw_response().map_or(0, |r| r.status().as_u16()))
+            }
+        });
+        let outcomes = futures_util::future::join_all(tries).await;
+        let winners: Vec<usize> = (0..outcomes.len())
+            .filter(|&i| outcomes[i].is_ok())
+            .collect();
+        assert_eq!(winners.len(), 1, "round {round}: {outcomes:?}");
+        assert!(
+            outcomes
+                .iter()
+                .all(|o| o.is_ok() || matches!(o, Err(412) | Err(409))),
+            "{outcomes:?}"
+        );
+        let body = format!("round {round} completed by gateway {}", winners[0]);
+        assert_eq!(gateways[0].get("bkt", &key).await, body.as_bytes());
     }
 }
 
