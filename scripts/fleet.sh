@@ -4,7 +4,7 @@
 # its counts go to the README). Needs the smoke run's virtualenv (boto3 and SeaweedFS's `weed`,
 # from `bash scripts/smoke.sh`) and HAProxy from Debian, installed with apt-get when missing.
 #
-#   FLEET_SECONDS=N    how long the load runs (default 20)
+#   FLEET_SECONDS=N    how long the load runs (default 15)
 #   FLEET_BENCH=N      measure 1, 2 and 3 gateways instead, N seconds per figure
 #   SMOKE_PROFILE=debug|release   which build of s3gate (default debug)
 set -euo pipefail
@@ -37,6 +37,6 @@ args=("$ROOT/target/$PROFILE/s3gate" "$WORK")
 if [[ -n ${FLEET_BENCH:-} ]]; then
     args+=(--bench "$FLEET_BENCH")
 else
-    args+=(--seconds "${FLEET_SECONDS:-20}")
+    args+=(--seconds "${FLEET_SECONDS:-15}")
 fi
 PATH=$VENV/bin:/usr/sbin:$PATH "$VENV/bin/python" scripts/fleet_check.py "${args[@]}"

@@ -14,6 +14,7 @@ endpoint must see:
     and one started a second after a DELETE's does not;
   - a multipart upload created on one gateway takes parts through others, lists them on another
     and is completed on yet another with S3's `md5-of-part-md5s-N` ETag;
+  - of PUTs `If-None-Match: *` of one new key through every endpoint at once, exactly one wins;
   - halfway through, one gateway is killed with SIGKILL: requests through the balancer fail over
     within a second, and no acknowledged write is lost (checked on every key at the end).
 Each worker owns its keys (one writer each), so the expected state of every key is exact; a
@@ -217,7 +218,8 @@ class Worker(threading.Thread):
 
     def run(self):
         ops = [self.put] * 4 + [self.get] * 4 + [self.head] * 2 + [self.list] * 2 + \
-              [self.delete] + ([self.multipart] if self.n % 2 == 0 else [])
+              [self.delete] + ([self.multipart] if self.n % 2 == 0 else []) + \
+              ([self.race] if self.n % 3 == 0 else [])
         while time.monotonic() < self.deadline:
             random.choice(ops)()
 
@@ -337,6 +339,47 @@ class Worker(threading.Thread):
                 self.log.violation(
                     f"list via {via}: {key} is {listed.get(key)}, acknowledged "
                     f"{(want['etag'], want['size'])} a second before")
+
+    def race(self):
+        """The same new key PUT `If-None-Match: *` through every endpoint at once: exactly one
+        may win, and the key then holds the winner's bytes."""
+        self.seq += 1
+        key = f"race/{self.n}-{self.seq}"
+        outcomes = {}
+
+        def attempt(via):
+            body = f"{key} through {via}".encode()
+            t0 = time.monotonic()
+            try:
+                self.fleet.clients[via].put_object(Bucket="bkt", Key=key, Body=body,
+                                                   IfNoneMatch="*")
+                outcomes[via] = ("won", t0)
+            except ClientError as e:
+                status = e.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+                outcomes[via] = ("lost" if status in (409, 412) else f"failed {status}", t0)
+            except Exception as e:
+                outcomes[via] = (f"failed {type(e).__name__}", t0)
+            self.log.op(op="race", key=key, via=via, t0=t0, t1=time.monotonic(),
+                        ok=not outcomes[via][0].startswith("failed"), outcome=outcomes[via][0])
+        ts = [threading.Thread(target=attempt, args=(via,)) for via in self.fleet.alive()]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+        winners = [v for v, (o, _) in outcomes.items() if o == "won"]
+        failed = [(v, t0) for v, (o, t0) in outcomes.items() if o.startswith("failed")]
+        if any(not self.fleet.excused(v, t0) for v, t0 in failed):
+            self.log.violation(f"race {key}: {outcomes}")
+        if len(winners) > 1 or (not winners and not failed):
+            self.log.violation(f"race {key}: {len(winners)} winners: {outcomes}")
+        if len(winners) == 1:
+            via, t0, ok, out = self.call("get", key, lambda c: c.get_object(Bucket="bkt", Key=key))
+            if ok and out is not None:
+                body = out["Body"].read()
+                if body != f"{key} through {winners[0]}".encode():
+                    self.log.violation(f"race {key}: holds {body!r}, won through {winners[0]}")
+            elif not ok:
+                self.failed("get", key, via, t0, out, False)
 
     def multipart(self):
         key = f"{self.prefix}mp{random.randrange(3)}"
