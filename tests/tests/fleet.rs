@@ -557,8 +557,9 @@ fn multipart_etag_of(parts: &[&[u8]]) -> String {
     format!("\"{}-{}\"", md5_hex(&joined), parts.len())
 }
 
-/// A multipart upload is one upload for the whole fleet: created on `a`, its parts sent through
-/// either (one of them twice, the later send winning), listed and completed through `b`, then
+/// A multipart upload is one upload for the whole fleet: created on `a`, its parts sent (or
+/// copied) through either (one of them twice, the later send winning), listed and completed
+/// through `b`, then
 /// completed again through `a` with the same answer; another is aborted through the gateway
 /// that did not create it, and is gone for both.
 async fn multipart_across(a: &TestServer, b: &TestServer) {
@@ -585,7 +586,24 @@ async fn multipart_across(a: &TestServer, b: &TestServer) {
     let e2_first = part_via(b, key, &id, 2, &p2_first).await;
     // Sent again, through the other gateway: this send is part 2 from now on.
     let e2 = part_via(a, key, &id, 2, &p2).await;
-    let e3 = part_via(b, key, &id, 3, &p3).await;
+    // The last part copied from an object, through the other gateway.
+    a.put("bkt", "source.bin", p3.clone()).await;
+    let e3 = b
+        .client
+        .upload_part_copy()
+        .bucket("bkt")
+        .key(key)
+        .upload_id(&id)
+        .part_number(3)
+        .copy_source("bkt/source.bin")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("part copy: {}", describe(&e)))
+        .copy_part_result()
+        .and_then(|r| r.e_tag())
+        .expect("an ETag")
+        .to_string();
+    assert_eq!(e3, etag_of(&p3));
     assert_ne!(e2_first, e2);
     for via in [a, b] {
         let listed = via

@@ -1,6 +1,7 @@
 //! Multipart uploads. Parts stream to disk (never to memory) while their MD5 is computed; upload
-//! and part records live in the index, so an upload survives a restart; Complete publishes the
-//! object atomically with S3's `md5-of-part-md5s-N` ETag.
+//! and part records live in the index, so an upload survives a restart (in a fleet, on the
+//! remote, so that every gateway shares them: `shared.rs`); Complete publishes the object
+//! atomically with S3's `md5-of-part-md5s-N` ETag.
 //!
 //! Where parts go: clients upload every part but the last at one size. The first part of at
 //! least 5 MiB whose size is declared up front proposes that size (the stride), and each part of
