@@ -309,13 +309,14 @@ fn crc64nvme_update(mut crc: u64, data: &[u8]) -> u64 {
 }
 
 /// The algorithm of the checksum an upload's parts carry, if it has one.
-pub(crate) fn upload_algorithm(
+pub(crate) async fn upload_algorithm(
     vfs: &Vfs,
     bucket: &str,
     key: &str,
     upload_id: &str,
 ) -> S3Result<Option<Algorithm>> {
-    vfs.upload_checksum(bucket, key, upload_id)?
+    vfs.upload_checksum(bucket, key, upload_id)
+        .await?
         .map(|t| Algorithm::from_name(&t.algorithm))
         .transpose()
 }

@@ -109,7 +109,8 @@ pub(crate) async fn upload_part_copy(
         .map(copy_range)
         .transpose()?;
     checked(ctx, src).await?;
-    let hasher = upload_algorithm(ctx.vfs(), &ctx.bucket, &ctx.key, upload_id)?
+    let hasher = upload_algorithm(ctx.vfs(), &ctx.bucket, &ctx.key, upload_id)
+        .await?
         .map(|a| Box::new(Hasher::new(a)) as Box<dyn BodyHasher>);
     let part = ctx
         .vfs()

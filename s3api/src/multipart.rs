@@ -56,7 +56,7 @@ pub(crate) async fn upload_part(
     payload: Lent,
 ) -> S3Result<HttpResponse> {
     let mut body = ctx.body(payload)?;
-    if let Some(algo) = upload_algorithm(ctx.vfs(), &ctx.bucket, &ctx.key, upload_id)? {
+    if let Some(algo) = upload_algorithm(ctx.vfs(), &ctx.bucket, &ctx.key, upload_id).await? {
         body.require(algo)?;
     }
     let part = PartBody {

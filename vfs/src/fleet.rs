@@ -3,12 +3,19 @@
 //! the next rescan. In a fleet a listing first compares the keys under its prefix with the remote,
 //! unless that was done less than a second ago, so that an object is listed within a second of
 //! its PUT on any gateway and no longer listed a second after its DELETE.
+//!
+//! A conditional write (`If-Match`, `If-None-Match`) is checked under one gateway's key lock,
+//! which the others do not take: in a fleet it is also pinned to what the remote held before the
+//! condition was checked (nothing, or that version), and the remote is asked to write only while
+//! that still holds, where it offers conditional writes (S3: `If-None-Match: *`, `If-Match`), so
+//! two gateways racing cannot both win.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::error::Result;
+use crate::error::{Result, VfsError};
+use crate::remote::StoreCond;
 use crate::vfs::Vfs;
 
 /// The oldest a listing may be, counted from when the remote was read for it.
@@ -59,5 +66,39 @@ impl Vfs {
         self.rescan.reconcile_prefix(bucket, prefix).await?;
         fleet.note(bucket, prefix, read_from);
         Ok(())
+    }
+}
+
+impl Vfs {
+    /// In a fleet, for a write under a client's precondition: what is at `path` on the remote
+    /// now, taken before the precondition is checked, for the remote to check again as it
+    /// writes. A change in between then fails the write, never passes it.
+    pub(crate) async fn pin_for_fleet(
+        &self,
+        path: &str,
+        conditional: bool,
+    ) -> Result<Option<StoreCond>> {
+        if self.fleet.is_none() || !conditional {
+            return Ok(None);
+        }
+        Ok(Some(match self.core.remote.stat(path).await? {
+            Some(e) if !e.is_dir => StoreCond::Is(e.fingerprint),
+            _ => StoreCond::Absent,
+        }))
+    }
+}
+
+/// A pinned write the remote refused (what was pinned changed: another gateway wrote or deleted
+/// the object meanwhile) is a precondition that no longer holds.
+pub(crate) fn lost_race(e: VfsError, pinned: Option<StoreCond>) -> VfsError {
+    match e {
+        VfsError::Io(io)
+            if pinned.is_some()
+                && (io.raw_os_error() == Some(libc::ESTALE)
+                    || io.kind() == std::io::ErrorKind::AlreadyExists) =>
+        {
+            VfsError::PreconditionFailed
+        }
+        e => e,
     }
 }

@@ -10,6 +10,7 @@ use s3gate_config::EtagHash;
 use crate::clock::now_ns;
 use crate::commit::{At, Publish};
 use crate::error::{Result, VfsError};
+use crate::fleet::lost_race;
 use crate::index::{BodyHasher, ObjectMeta};
 use crate::key;
 use crate::object::{
@@ -35,6 +36,9 @@ impl Vfs {
         S: Stream<Item = std::result::Result<Bytes, BodyError>> + Unpin,
     {
         let path = self.writable_path(bucket, key).await?;
+        let pinned = self
+            .pin_for_fleet(&path, req.precondition.is_some())
+            .await?;
         if let Some(check) = &req.precondition {
             // Fail early, before taking the body; checked again when publishing.
             self.check_precondition(bucket, key, check).await?;
@@ -55,7 +59,10 @@ impl Vfs {
                 }
             }
         });
-        let upload = self.create_carrying(&path, &req.attrs).await?;
+        let upload = self
+            .create_carrying(&path, &req.attrs, pinned)
+            .await
+            .map_err(|e| lost_race(e, pinned))?;
         let (upload, fp, digest) = self
             .stage_into(upload, body, hash_md5, None, log_bound)
             .await?;
@@ -92,13 +99,14 @@ impl Vfs {
                     meta,
                     body: body.freeze(),
                 };
-                self.commit(at, req.precondition.as_ref(), change).await?
+                self.commit(at, req.precondition.as_ref(), change).await
             }
             None => {
                 self.commit(at, req.precondition.as_ref(), Publish { upload, meta })
-                    .await?
+                    .await
             }
-        };
+        }
+        .map_err(|e| lost_race(e, pinned))?;
         self.core.checkpoint_puts(false).await?;
         Ok(done)
     }
@@ -216,7 +224,7 @@ impl Vfs {
                 let info = src.info.clone();
                 let size = info.size;
                 let carried = attrs.attrs.as_ref().unwrap_or(&info.attrs);
-                let upload = self.create_carrying(&dst_path, carried).await?;
+                let upload = self.create_carrying(&dst_path, carried, None).await?;
                 let (upload, fp, _) = self
                     .stage_into(upload, src.stream(0, size), false, None, None)
                     .await?;

@@ -1,6 +1,7 @@
 //! Multipart uploads. Parts stream to disk (never to memory) while their MD5 is computed; upload
-//! and part records live in the index, so an upload survives a restart; Complete publishes the
-//! object atomically with S3's `md5-of-part-md5s-N` ETag.
+//! and part records live in the index, so an upload survives a restart (in a fleet, on the
+//! remote, so that every gateway shares them: `shared.rs`); Complete publishes the object
+//! atomically with S3's `md5-of-part-md5s-N` ETag.
 //!
 //! Where parts go: clients upload every part but the last at one size. The first part of at
 //! least 5 MiB whose size is declared up front proposes that size (the stride), and each part of
@@ -28,14 +29,16 @@ use md5::{Digest, Md5};
 use crate::clock::now_ns;
 use crate::commit::{At, Publish};
 use crate::error::{Result, VfsError};
+use crate::fleet::lost_race;
 use crate::index::{BodyHasher, Checksum, ChecksumSlot, ChecksumType, ObjectAttrs, ObjectMeta};
 use crate::key::{self, RESERVED_DIR};
 use crate::meta::{Edit, Tree};
 use crate::object::{CopyFrom, ObjectInfo, ObjectReader, Precondition};
-use crate::remote::{ns_from_time, time_from_ns, Entry, Remote, Source, Upload};
+use crate::remote::{ns_from_time, time_from_ns, Entry, Remote, Source, StoreCond, Upload};
 use crate::vfs::Vfs;
 
 pub(crate) mod records;
+mod shared;
 
 use records::{
     assembly_path, decode, encode, part_key, staging_dir, staging_path, upload_key, valid_id,
@@ -68,6 +71,8 @@ pub struct PartInfo {
     pub checksum: Option<Checksum>,
     /// Written in the assembly file rather than a file of its own.
     pub(crate) in_place: bool,
+    /// Where its bytes are, in a fleet (each send of a part has a file of its own there).
+    pub(crate) staged: Option<String>,
 }
 
 /// The body of one UploadPart.
@@ -132,8 +137,17 @@ impl Vfs {
         }
     }
 
-    fn open_upload(&self, bucket: &str, key: &str, id: &str) -> Result<UploadRecord> {
-        let rec = self.upload_record(bucket, key, id)?;
+    /// The record of an upload of `bucket`/`key`: in a fleet as the remote has it, since any
+    /// gateway may have completed or aborted it.
+    async fn any_upload(&self, bucket: &str, key: &str, id: &str) -> Result<UploadRecord> {
+        match self.fleet {
+            Some(_) if valid_id(id) => self.shared_upload(bucket, key, id).await,
+            _ => self.upload_record(bucket, key, id),
+        }
+    }
+
+    async fn open_upload(&self, bucket: &str, key: &str, id: &str) -> Result<UploadRecord> {
+        let rec = self.any_upload(bucket, key, id).await?;
         if rec.completed.is_some() {
             return Err(VfsError::NoSuchUpload);
         }
@@ -151,6 +165,9 @@ impl Vfs {
         // Counted and created under one lock per bucket, so that a burst of creates cannot all
         // see room for itself (`/` keeps it apart from the upload ids the lock space holds).
         let _guard = self.uploads.locks.lock(&format!("{bucket}/")).await;
+        if self.fleet.is_some() && self.uploads.max_per_bucket > 0 {
+            self.sync_open_uploads(bucket).await?;
+        }
         if self.uploads.max_per_bucket > 0
             && self.open_uploads_in(bucket, self.uploads.max_per_bucket)?
                 >= self.uploads.max_per_bucket
@@ -170,6 +187,9 @@ impl Vfs {
             stride: None,
             in_cache: Some(self.writes_to_cache()),
         };
+        if self.fleet.is_some() {
+            self.share_upload(bucket, key, &id, &rec).await?;
+        }
         self.core
             .index
             .apply(vec![Edit::Put(
@@ -185,13 +205,13 @@ impl Vfs {
     }
 
     /// The additional checksum an open upload's parts carry.
-    pub fn upload_checksum(
+    pub async fn upload_checksum(
         &self,
         bucket: &str,
         key: &str,
         id: &str,
     ) -> Result<Option<ChecksumType>> {
-        Ok(self.open_upload(bucket, key, id)?.checksum)
+        Ok(self.open_upload(bucket, key, id).await?.checksum)
     }
 
     /// Streams one part to its staging file; re-sending a part number replaces the part.
@@ -206,11 +226,12 @@ impl Vfs {
     where
         S: Stream<Item = std::result::Result<Bytes, BodyError>> + Unpin,
     {
-        let upload_rec = self.open_upload(bucket, key, id)?;
+        let upload_rec = self.open_upload(bucket, key, id).await?;
         let claim = self
             .claim_in_place(bucket, key, id, number, part.size)
             .await?;
-        let (upload, placed) = self.part_upload(&upload_rec, id, number, claim).await?;
+        let stage = self.part_stage(id, number);
+        let (upload, placed) = self.part_upload(&upload_rec, id, &stage, claim).await?;
         let (upload, fp, digest) = self.stage_into(upload, part.body, true, None, None).await?;
         if part.content_md5.is_some_and(|want| want != digest) {
             upload.abort().await;
@@ -223,8 +244,18 @@ impl Vfs {
             checksum: part.checksum.as_ref().and_then(|s| s.get().cloned()),
             in_place: placed.is_some(),
         };
-        self.store_part(bucket, key, id, number, upload, rec, placed)
+        self.store_part(bucket, key, id, number, &stage, upload, rec, placed)
             .await
+    }
+
+    /// Where one send of part `number` stages its bytes when they do not go in place: in a
+    /// fleet a file of its own per send, which no other gateway's send of the same number
+    /// overwrites.
+    fn part_stage(&self, id: &str, number: u32) -> String {
+        match self.fleet {
+            Some(_) => shared::part_stage(id, number),
+            None => staging_path(id, number),
+        }
     }
 
     /// Claims the place of part `number` in the assembly file when the part can go there (see
@@ -237,11 +268,13 @@ impl Vfs {
         number: u32,
         size: Option<u64>,
     ) -> Result<Option<Arc<InPlaceClaim>>> {
-        let Some(size) = size else {
+        // In a fleet another gateway may write the same part's place meanwhile, under a lock of
+        // its own: every part gets a file of its own there.
+        let Some(size) = size.filter(|_| self.fleet.is_none()) else {
             return Ok(None);
         };
         let _guard = self.uploads.locks.lock(id).await;
-        let rec = self.open_upload(bucket, key, id)?;
+        let rec = self.open_upload(bucket, key, id).await?;
         // A part already stored keeps its bytes until the new one has fully arrived: the new
         // one goes elsewhere.
         if self
@@ -289,7 +322,7 @@ impl Vfs {
         &self,
         rec: &UploadRecord,
         id: &str,
-        number: u32,
+        stage: &str,
         claim: Option<Arc<InPlaceClaim>>,
     ) -> Result<(Box<dyn Upload>, Option<Arc<InPlaceClaim>>)> {
         if let Some(c) = claim {
@@ -301,12 +334,7 @@ impl Vfs {
                 return Ok((up, Some(c)));
             }
         }
-        Ok((
-            self.store_for(rec.in_cache)
-                .create(&staging_path(id, number))
-                .await?,
-            None,
-        ))
+        Ok((self.store_for(rec.in_cache).create(stage).await?, None))
     }
 
     /// Copies `range` (offset, length; the whole object when `None`) of an object (any version
@@ -324,7 +352,7 @@ impl Vfs {
         range: Option<(u64, u64)>,
         mut hasher: Option<Box<dyn BodyHasher>>,
     ) -> Result<PartInfo> {
-        let upload_rec = self.open_upload(bucket, key, id)?;
+        let upload_rec = self.open_upload(bucket, key, id).await?;
         let (src, src_path) = self.open_source(&from).await?;
         let (offset, len) = match range {
             None => (0, src.info.size),
@@ -347,7 +375,8 @@ impl Vfs {
         let claim = self
             .claim_in_place(bucket, key, id, number, Some(len))
             .await?;
-        let (upload, placed) = self.part_upload(&upload_rec, id, number, claim).await?;
+        let stage = self.part_stage(id, number);
+        let (upload, placed) = self.part_upload(&upload_rec, id, &stage, claim).await?;
         let (upload, fp, digest) = self
             .stage_into(upload, src.stream(offset, len), true, hasher.as_mut(), None)
             .await?;
@@ -358,7 +387,7 @@ impl Vfs {
             checksum: hasher.map(|h| h.finish()),
             in_place: placed.is_some(),
         };
-        self.store_part(bucket, key, id, number, upload, rec, placed)
+        self.store_part(bucket, key, id, number, &stage, upload, rec, placed)
             .await
     }
 
@@ -391,9 +420,10 @@ impl Vfs {
             return Ok(None);
         }
         let source = Source::file(src_path, Some(src.reader.fingerprint()));
+        let stage = self.part_stage(id, number);
         let mut upload = match self
             .store_for(upload_rec.in_cache)
-            .concat(&staging_path(id, number), &[source])
+            .concat(&stage, &[source])
             .await
         {
             Ok(up) => up,
@@ -416,7 +446,7 @@ impl Vfs {
             checksum: None,
             in_place: false,
         };
-        self.store_part(bucket, key, id, number, upload, rec, None)
+        self.store_part(bucket, key, id, number, &stage, upload, rec, None)
             .await
             .map(Some)
     }
@@ -430,15 +460,15 @@ impl Vfs {
         key: &str,
         id: &str,
         number: u32,
+        stage: &str,
         upload: Box<dyn Upload>,
         mut rec: PartRecord,
         placed: Option<Arc<InPlaceClaim>>,
     ) -> Result<PartInfo> {
-        let path = staging_path(id, number);
         // The upload's lock: an Abort or a Complete cannot run between the check and the record.
         let _guard = self.uploads.locks.lock(id).await;
         // The upload may have been aborted or completed while this part streamed in.
-        let mut upload_rec = match self.open_upload(bucket, key, id) {
+        let upload_rec = match self.open_upload(bucket, key, id).await {
             Ok(r) => r,
             Err(e) => {
                 upload.abort().await;
@@ -446,7 +476,45 @@ impl Vfs {
             }
         };
         rec.mtime_ns = now_ns();
-        let mut ops = vec![Edit::Put(Tree::Parts, part_key(id, number), encode(&rec))];
+        let staged = self.fleet.as_ref().map(|_| stage.to_string());
+        if staged.is_some() {
+            // The bytes, then the record that names them: a listed record has its bytes whole.
+            upload
+                .commit(stage, self.core.fsync, Box::new(|_| {}))
+                .await?;
+            self.share_part(stage, &rec).await?;
+        } else {
+            self.record_part(
+                bucket, key, id, number, stage, upload, &rec, placed, upload_rec,
+            )
+            .await?;
+        }
+        Ok(PartInfo {
+            number,
+            size: rec.size,
+            etag: rec.etag,
+            last_modified: time_from_ns(rec.mtime_ns),
+            checksum: rec.checksum,
+            in_place: rec.in_place,
+            staged,
+        })
+    }
+
+    /// Publishes a staged part with its record in the index, and the stride it fixes.
+    #[allow(clippy::too_many_arguments)]
+    async fn record_part(
+        &self,
+        bucket: &str,
+        key: &str,
+        id: &str,
+        number: u32,
+        stage: &str,
+        upload: Box<dyn Upload>,
+        rec: &PartRecord,
+        placed: Option<Arc<InPlaceClaim>>,
+        mut upload_rec: UploadRecord,
+    ) -> Result<()> {
+        let mut ops = vec![Edit::Put(Tree::Parts, part_key(id, number), encode(rec))];
         if let (None, Some(c)) = (upload_rec.stride, &placed) {
             upload_rec.stride = Some(c.max_len);
             ops.push(Edit::Put(
@@ -456,19 +524,21 @@ impl Vfs {
             ));
         }
         let (record, recorded) = self.core.index.prepare(move |_| ops)?;
-        upload.commit(&path, self.core.fsync, record).await?;
+        upload.commit(stage, self.core.fsync, record).await?;
         recorded.await?;
-        Ok(PartInfo {
-            number,
-            size: rec.size,
-            etag: rec.etag,
-            last_modified: time_from_ns(rec.mtime_ns),
-            checksum: rec.checksum,
-            in_place: rec.in_place,
-        })
+        // The claim is given back only once the part is recorded.
+        drop(placed);
+        Ok(())
     }
 
-    fn parts_of(&self, id: &str, after: u32, limit: usize) -> Result<Vec<PartInfo>> {
+    /// The parts of an upload numbered after `after`, at most `limit`: in a fleet as the remote
+    /// has them.
+    async fn parts_of(&self, id: &str, after: u32, limit: usize) -> Result<Vec<PartInfo>> {
+        if self.fleet.is_some() {
+            let mut parts = self.shared_parts(id, after).await?;
+            parts.truncate(limit);
+            return Ok(parts);
+        }
         let start = part_key(id, after.saturating_add(1));
         let mut prefix = id.as_bytes().to_vec();
         prefix.push(b'/');
@@ -490,6 +560,7 @@ impl Vfs {
                     last_modified: time_from_ns(rec.mtime_ns),
                     checksum: rec.checksum,
                     in_place: rec.in_place,
+                    staged: None,
                 })
             })
             .collect()
@@ -503,8 +574,8 @@ impl Vfs {
         after: u32,
         max: usize,
     ) -> Result<PartPage> {
-        let rec = self.open_upload(bucket, key, id)?;
-        let mut parts = self.parts_of(id, after, max + 1)?;
+        let rec = self.open_upload(bucket, key, id).await?;
+        let mut parts = self.parts_of(id, after, max + 1).await?;
         let truncated = parts.len() > max;
         parts.truncate(max);
         Ok(PartPage {
@@ -532,7 +603,12 @@ impl Vfs {
         // Held throughout: parts cannot be added, nor the upload aborted, while the assembly
         // file may become the object; a second Complete waits and answers as this one did.
         let _guard = self.uploads.locks.lock(id).await;
-        let rec = self.upload_record(bucket, key, id)?;
+        let mut rec = self.any_upload(bucket, key, id).await?;
+        if self.fleet.is_some() && rec.completed.is_none() {
+            // Completed by another gateway, which writes that before the upload stops being
+            // open.
+            rec.completed = self.shared_completion(id).await?;
+        }
         if let Some(etag) = &rec.completed {
             let info = self.head_object(bucket, key).await?;
             return if &info.etag == etag {
@@ -542,6 +618,7 @@ impl Vfs {
             };
         }
         let path = self.writable_path(bucket, key).await?;
+        let pinned = self.pin_for_fleet(&path, precondition.is_some()).await?;
         if let Some(check) = &precondition {
             // Before assembling anything; checked again when publishing.
             self.check_precondition(bucket, key, check).await?;
@@ -549,7 +626,7 @@ impl Vfs {
         if wanted.windows(2).any(|w| w[0].0 >= w[1].0) {
             return Err(VfsError::InvalidPartOrder);
         }
-        let stored = self.parts_of(id, 0, MAX_PART_NUMBER as usize + 1)?;
+        let stored = self.parts_of(id, 0, MAX_PART_NUMBER as usize + 1).await?;
         let mut chosen = Vec::with_capacity(wanted.len());
         for (i, (n, etag)) in wanted.iter().enumerate() {
             let part = stored
@@ -579,8 +656,9 @@ impl Vfs {
             .as_ref()
             .and_then(|_| crate::envelope::seal(&rec.attrs, Some(&etag)));
         let mut upload = self
-            .assemble(&path, id, &rec, &chosen, &stored, carry.as_deref())
-            .await?;
+            .assemble(&path, id, &rec, &chosen, &stored, carry.as_deref(), pinned)
+            .await
+            .map_err(|e| lost_race(e, pinned))?;
         let fp = match upload.finish(self.core.fsync).await {
             Ok(fp) => fp,
             Err(e) => {
@@ -608,11 +686,17 @@ impl Vfs {
         };
         let info = self
             .commit(at, precondition.as_ref(), Publish { upload, meta })
-            .await?;
+            .await
+            .map_err(|e| lost_race(e, pinned))?;
         let done = UploadRecord {
             completed: Some(info.etag.clone()),
             ..rec
         };
+        if self.fleet.is_some() {
+            self.share_completion(bucket, id, &info.etag).await?;
+            self.cache_upload(bucket, key, id, &done).await?;
+            return Ok(info);
+        }
         let mut ops = vec![Edit::Put(
             Tree::Uploads,
             upload_key(bucket, key, id),
@@ -632,7 +716,8 @@ impl Vfs {
 
     /// An upload holding the chosen parts in order: the assembly file itself when it already
     /// is exactly the object, else a concatenation of the parts' bytes wherever they are; the
-    /// object carries `carry` where given.
+    /// object carries `carry` where given, and is published only while `cond` holds.
+    #[allow(clippy::too_many_arguments)]
     async fn assemble(
         &self,
         dest: &str,
@@ -641,13 +726,15 @@ impl Vfs {
         chosen: &[&PartInfo],
         stored: &[PartInfo],
         carry: Option<&str>,
+        cond: Option<StoreCond>,
     ) -> Result<Box<dyn Upload>> {
         let (assembly, stride) = (assembly_path(id), rec.stride);
         let store = self.store_for(rec.in_cache);
         let concat = |srcs: Vec<Source>| async move {
-            match carry {
-                Some(meta) => store.concat_with_meta(dest, &srcs, meta).await,
-                None => store.concat(dest, &srcs).await,
+            match (carry, cond) {
+                (carry, Some(cond)) => store.concat_if(dest, &srcs, carry, cond).await,
+                (Some(meta), None) => store.concat_with_meta(dest, &srcs, meta).await,
+                (None, None) => store.concat(dest, &srcs).await,
             }
         };
         if let (Some(stride), Some(last)) = (stride, chosen.last()) {
@@ -684,7 +771,12 @@ impl Vfs {
                     pinned: None,
                     range: Some((u64::from(p.number - 1) * stride, p.size)),
                 },
-                None => Source::file(staging_path(id, p.number), None),
+                None => Source::file(
+                    p.staged
+                        .clone()
+                        .unwrap_or_else(|| staging_path(id, p.number)),
+                    None,
+                ),
             })
             .collect();
         Ok(concat(srcs).await?)
@@ -692,7 +784,7 @@ impl Vfs {
 
     pub async fn abort_multipart(&self, bucket: &str, key: &str, id: &str) -> Result<()> {
         let _guard = self.uploads.locks.lock(id).await;
-        let rec = self.open_upload(bucket, key, id)?;
+        let rec = self.open_upload(bucket, key, id).await?;
         self.drop_upload(bucket, key, id, &rec).await
     }
 
@@ -705,7 +797,11 @@ impl Vfs {
         id: &str,
         rec: &UploadRecord,
     ) -> Result<()> {
-        let parts = self.parts_of(id, 0, MAX_PART_NUMBER as usize + 1)?;
+        if self.fleet.is_some() {
+            self.unshare_upload(bucket, id).await?;
+            return self.forget_upload(bucket, key, id).await;
+        }
+        let parts = self.parts_of(id, 0, MAX_PART_NUMBER as usize + 1).await?;
         let mut ops = vec![Edit::Delete(Tree::Uploads, upload_key(bucket, key, id))];
         ops.extend(
             parts
@@ -731,6 +827,9 @@ impl Vfs {
         max: usize,
     ) -> Result<UploadPage> {
         self.head_bucket(bucket).await?;
+        if self.fleet.is_some() {
+            self.sync_open_uploads(bucket).await?;
+        }
         let delimiter = delimiter.filter(|d| !d.is_empty());
         let base = key::index_key(bucket, "");
         let mut start = key::index_key(bucket, prefix);
@@ -894,7 +993,8 @@ impl Vfs {
             let id = String::from_utf8_lossy(&k[nul + 1..]).into_owned();
             let rec: UploadRecord = decode(&v)?;
             let newest_part = self
-                .parts_of(&id, 0, MAX_PART_NUMBER as usize + 1)?
+                .parts_of(&id, 0, MAX_PART_NUMBER as usize + 1)
+                .await?
                 .iter()
                 .map(|p| p.last_modified)
                 .max()
@@ -921,6 +1021,9 @@ impl Vfs {
                     .await
                     .is_some_and(|t| t < cutoff)
                 {
+                    if self.fleet.is_some() {
+                        self.unshare_orphan(&e.name).await?;
+                    }
                     store.delete_tree(&path).await?;
                 }
             }

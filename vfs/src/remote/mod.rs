@@ -193,6 +193,15 @@ pub struct Entry {
     pub created: SystemTime,
 }
 
+/// What must be at an upload's destination for it to be published: nothing, or the version a
+/// caller saw there. Where the remote writes conditionally itself, writers on other servers of
+/// the same remote cannot both win.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreCond {
+    Absent,
+    Is(Fingerprint),
+}
+
 /// Whatever a writer must keep alive until its writes have landed.
 pub type KeepAlive = std::sync::Arc<dyn std::any::Any + Send + Sync>;
 
@@ -286,6 +295,38 @@ pub trait Remote: Send + Sync + 'static {
     async fn create_with_meta(&self, dest: &str, meta: &str) -> io::Result<Box<dyn Upload>> {
         let _ = meta;
         self.create(dest).await
+    }
+    /// [`Remote::create`], carrying `meta` where given as [`Remote::create_with_meta`] does,
+    /// published only while `cond` holds at `dest`, which the remote checks itself at the moment
+    /// of writing where it offers conditional writes (`ESTALE` when it does not hold then, or no
+    /// longer held before). Elsewhere `cond` is not checked: the caller's check under its own key
+    /// lock is all there is, which other servers of the remote do not take.
+    async fn create_if(
+        &self,
+        dest: &str,
+        meta: Option<&str>,
+        cond: StoreCond,
+    ) -> io::Result<Box<dyn Upload>> {
+        let _ = cond;
+        match meta {
+            Some(meta) => self.create_with_meta(dest, meta).await,
+            None => self.create(dest).await,
+        }
+    }
+    /// [`Remote::concat`], carrying `meta` where given, published only while `cond` holds at
+    /// `dest`, as [`Remote::create_if`].
+    async fn concat_if(
+        &self,
+        dest: &str,
+        srcs: &[Source],
+        meta: Option<&str>,
+        cond: StoreCond,
+    ) -> io::Result<Box<dyn Upload>> {
+        let _ = cond;
+        match meta {
+            Some(meta) => self.concat_with_meta(dest, srcs, meta).await,
+            None => self.concat(dest, srcs).await,
+        }
     }
     /// Writes into the file at `path` (created if missing, never truncated) from `offset`, at
     /// most `max_len` bytes: how multipart parts land directly at their place in the object

@@ -16,7 +16,9 @@ use futures_util::{StreamExt, TryStreamExt};
 use opendal::{ErrorKind, Metadata, Operator};
 
 use super::stream_put::{PutTarget, StreamingPut};
-use super::{ns_from_time, ByteStream, Entry, Fingerprint, Reader, Remote, Source, Upload};
+use super::{
+    ns_from_time, ByteStream, Entry, Fingerprint, Reader, Remote, Source, StoreCond, Upload,
+};
 
 /// Services whose writes become visible only, and entirely, when closed.
 const ATOMIC_SCHEMES: &[&str] = &["s3", "gcs", "azblob", "swift", "b2", "memory"];
@@ -133,10 +135,44 @@ impl OpendalRemote {
     }
 
     /// A new writer at `path`, the object carrying `meta` where the service keeps user
-    /// metadata.
-    async fn writer(&self, path: &str, meta: Option<&str>) -> io::Result<Sink> {
+    /// metadata, under `cond`.
+    async fn writer(
+        &self,
+        path: &str,
+        meta: Option<&str>,
+        cond: Option<&WriteCond>,
+    ) -> io::Result<Sink> {
         let meta = meta.filter(|_| self.op.info().capability().write_with_user_metadata);
-        Sink::open(&self.op, self.put.as_deref(), path, self.max_upload, meta).await
+        Sink::open(
+            &self.op,
+            self.put.as_deref(),
+            path,
+            self.max_upload,
+            meta,
+            cond,
+        )
+        .await
+    }
+
+    /// What the service is asked to check as it writes at `dest`, for `cond`: nothing where it
+    /// cannot (a service without conditional writes, or one that writes under a staging name
+    /// first). A version pinned by its fingerprint is pinned by the ETag the service gave it,
+    /// `ESTALE` when it is no longer there.
+    async fn write_cond(&self, dest: &str, cond: StoreCond) -> io::Result<Option<WriteCond>> {
+        let cap = self.op.info().capability();
+        if !self.atomic {
+            return Ok(None);
+        }
+        Ok(match cond {
+            StoreCond::Absent => cap.write_with_if_not_exists.then_some(WriteCond::Absent),
+            StoreCond::Is(_) if !cap.write_with_if_match => None,
+            StoreCond::Is(fp) => match self.stat_file(dest).await? {
+                Some(md) if fingerprint(&md) == fp => {
+                    md.etag().map(|e| WriteCond::Match(e.to_string()))
+                }
+                _ => return Err(io::Error::from_raw_os_error(libc::ESTALE)),
+            },
+        })
     }
 
     /// Where an upload writes before it is published.
@@ -163,6 +199,7 @@ impl OpendalRemote {
             max_upload: self.max_upload,
             put: self.put.clone(),
             meta: None,
+            cond: None,
         }
     }
 
@@ -356,7 +393,7 @@ impl Remote for OpendalRemote {
 
     async fn create(&self, dest: &str) -> io::Result<Box<dyn Upload>> {
         let target = self.target(dest);
-        let writer = self.writer(&target, None).await?;
+        let writer = self.writer(&target, None, None).await?;
         Ok(Box::new(self.upload(target, Stage::Writing(writer))))
     }
 
@@ -365,8 +402,36 @@ impl Remote for OpendalRemote {
         // A staging name's metadata would not survive the rename: only where writes land in
         // place.
         let meta = Some(meta).filter(|_| self.atomic);
-        let writer = self.writer(&target, meta).await?;
+        let writer = self.writer(&target, meta, None).await?;
         Ok(Box::new(self.upload(target, Stage::Writing(writer))))
+    }
+
+    async fn create_if(
+        &self,
+        dest: &str,
+        meta: Option<&str>,
+        cond: StoreCond,
+    ) -> io::Result<Box<dyn Upload>> {
+        let target = self.target(dest);
+        let cond = self.write_cond(dest, cond).await?;
+        let meta = meta.filter(|_| self.atomic);
+        let writer = self.writer(&target, meta, cond.as_ref()).await?;
+        Ok(Box::new(self.upload(target, Stage::Writing(writer))))
+    }
+
+    async fn concat_if(
+        &self,
+        dest: &str,
+        srcs: &[Source],
+        meta: Option<&str>,
+        cond: StoreCond,
+    ) -> io::Result<Box<dyn Upload>> {
+        let mut upload = self.sources_upload(dest, srcs).await?;
+        if self.atomic && self.op.info().capability().write_with_user_metadata {
+            upload.meta = meta.map(str::to_string);
+        }
+        upload.cond = self.write_cond(dest, cond).await?;
+        Ok(Box::new(upload))
     }
 
     async fn concat(&self, dest: &str, srcs: &[Source]) -> io::Result<Box<dyn Upload>> {
@@ -536,6 +601,7 @@ impl Sink {
         path: &str,
         max_upload: u64,
         meta: Option<&str>,
+        cond: Option<&WriteCond>,
     ) -> io::Result<Sink> {
         if let Some(put) = put {
             if let Some((parent, _)) = path.rsplit_once('/') {
@@ -556,6 +622,13 @@ impl Sink {
         if let Some(meta) = meta {
             w = w.user_metadata([(STORE_META.to_string(), meta.to_string())]);
         }
+        // Sent with the request that makes the object visible (PutObject, or
+        // CompleteMultipartUpload), so the store decides at that moment.
+        w = match cond {
+            Some(WriteCond::Absent) => w.if_not_exists(true),
+            Some(WriteCond::Match(etag)) => w.if_match(etag),
+            None => w,
+        };
         let w = w.await.map_err(to_io)?;
         Ok(Sink::Dal {
             w,
@@ -669,6 +742,16 @@ struct DalUpload {
     put: Option<Arc<PutTarget>>,
     /// What the object carries ([`Remote::concat_with_meta`]).
     meta: Option<String>,
+    /// What the store checks as it publishes ([`Remote::concat_if`]).
+    cond: Option<WriteCond>,
+}
+
+/// A condition the store checks itself as it makes a write visible.
+enum WriteCond {
+    /// Nothing is at the name.
+    Absent,
+    /// The object there has this ETag.
+    Match(String),
 }
 
 impl DalUpload {
@@ -702,6 +785,7 @@ impl DalUpload {
             path,
             self.max_upload,
             self.meta.as_deref(),
+            self.cond.as_ref(),
         )
         .await?;
         let copied: io::Result<()> = async {
@@ -828,8 +912,10 @@ impl DalUpload {
                         && srcs[0].3
                         && self.can_copy
                         && srcs[0].2 <= MAX_SERVER_COPY
-                        // The store's copy would carry its source's metadata.
-                        && self.meta.is_none() =>
+                        // The store's copy would carry its source's metadata, and checks
+                        // no condition.
+                        && self.meta.is_none()
+                        && self.cond.is_none() =>
                 {
                     let (src, ..) = srcs.remove(0);
                     self.op.copy(&src.path, path).await.map_err(to_io)?;
