@@ -15,20 +15,21 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::error::{Result, VfsError};
-use crate::remote::StoreCond;
-use crate::vfs::Vfs;
+use crate::remote::{Remote, StoreCond};
+use crate::scan::Rescan;
 
 /// The oldest a listing may be, counted from when the remote was read for it.
 const MAX_AGE: Duration = Duration::from_secs(1);
 
-/// When the keys under each prefix were last compared with the remote (from when the remote was
-/// read), only for the last second: the memo never holds more than the prefixes listed in it.
+/// What a gateway in a fleet keeps: when the keys under each prefix were last compared with the
+/// remote (from when the remote was read), only for the last second, so that the memo never
+/// holds more than the prefixes listed in it.
 #[derive(Default)]
-pub(crate) struct FleetListings {
+pub(crate) struct Fleet {
     checked: Mutex<HashMap<(String, String), Instant>>,
 }
 
-impl FleetListings {
+impl Fleet {
     /// Whether the keys under `prefix` (or a shorter prefix) of `bucket` were compared with the
     /// remote less than [`MAX_AGE`] ago.
     fn fresh(&self, bucket: &str, prefix: &str) -> bool {
@@ -51,41 +52,42 @@ impl FleetListings {
     }
 }
 
-impl Vfs {
-    /// In a fleet, brings the index's keys under `prefix` in line with the remote before a
-    /// listing is served from it, unless that was done less than a second ago.
-    pub(crate) async fn check_fleet_listing(&self, bucket: &str, prefix: &str) -> Result<()> {
-        let Some(fleet) = &self.fleet else {
-            return Ok(());
-        };
-        if fleet.fresh(bucket, prefix) {
+impl Fleet {
+    /// Brings the index's keys under `prefix` in line with the remote before a listing is
+    /// served from it, unless that was done less than a second ago.
+    pub(crate) async fn check_listing(
+        &self,
+        rescan: &Rescan,
+        bucket: &str,
+        prefix: &str,
+    ) -> Result<()> {
+        if self.fresh(bucket, prefix) {
             return Ok(());
         }
         // Taken before the remote is read: what the check shows is at least this recent.
         let read_from = Instant::now();
-        self.rescan.reconcile_prefix(bucket, prefix).await?;
-        fleet.note(bucket, prefix, read_from);
+        rescan.reconcile_prefix(bucket, prefix).await?;
+        self.note(bucket, prefix, read_from);
         Ok(())
     }
 }
 
-impl Vfs {
-    /// In a fleet, for a write under a client's precondition: what is at `path` on the remote
-    /// now, taken before the precondition is checked, for the remote to check again as it
-    /// writes. A change in between then fails the write, never passes it.
-    pub(crate) async fn pin_for_fleet(
-        &self,
-        path: &str,
-        conditional: bool,
-    ) -> Result<Option<StoreCond>> {
-        if self.fleet.is_none() || !conditional {
-            return Ok(None);
-        }
-        Ok(Some(match self.core.remote.stat(path).await? {
-            Some(e) if !e.is_dir => StoreCond::Is(e.fingerprint),
-            _ => StoreCond::Absent,
-        }))
+/// For a write under a client's precondition in a fleet: what is at `path` on the remote now,
+/// taken before the precondition is checked, for the remote to check again as it writes. A
+/// change in between then fails the write, never passes it. Nothing outside a fleet.
+pub(crate) async fn pin(
+    fleet: Option<&Fleet>,
+    remote: &dyn Remote,
+    path: &str,
+    conditional: bool,
+) -> Result<Option<StoreCond>> {
+    if fleet.is_none() || !conditional {
+        return Ok(None);
     }
+    Ok(Some(match remote.stat(path).await? {
+        Some(e) if !e.is_dir => StoreCond::Is(e.fingerprint),
+        _ => StoreCond::Absent,
+    }))
 }
 
 /// A pinned write the remote refused (what was pinned changed: another gateway wrote or deleted

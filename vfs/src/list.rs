@@ -78,7 +78,9 @@ impl Vfs {
     pub async fn list(&self, bucket: &str, q: &ListQuery<'_>) -> Result<ListPage> {
         self.head_bucket(bucket).await?;
         self.rescan.wait_checked().await;
-        self.check_fleet_listing(bucket, q.prefix).await?;
+        if let Some(fleet) = &self.fleet {
+            fleet.check_listing(&self.rescan, bucket, q.prefix).await?;
+        }
         let base = key::index_key(bucket, "");
         let delimiter = q.delimiter.filter(|d| !d.is_empty());
         let mut full_prefix = base.clone();

@@ -125,7 +125,9 @@ impl Vfs {
     pub async fn list_versions(&self, bucket: &str, q: &VersionQuery<'_>) -> Result<VersionPage> {
         self.head_bucket(bucket).await?;
         self.rescan.wait_checked().await;
-        self.check_fleet_listing(bucket, q.prefix).await?;
+        if let Some(fleet) = &self.fleet {
+            fleet.check_listing(&self.rescan, bucket, q.prefix).await?;
+        }
         let base = key::index_key(bucket, "");
         let delimiter = q.delimiter.filter(|d| !d.is_empty());
         let prefix = key::index_key(bucket, q.prefix);

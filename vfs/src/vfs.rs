@@ -16,7 +16,7 @@ use crate::bucket::lifecycle::LifecycleRule;
 use crate::bucket::records::Kept;
 use crate::core::{Core, VersionIds};
 use crate::error::{Result, VfsError};
-use crate::fleet::FleetListings;
+use crate::fleet::Fleet;
 use crate::index::{Index, ObjectMeta};
 use crate::key;
 use crate::lifecycle::{Actions, Lifecycle};
@@ -52,7 +52,7 @@ pub struct Vfs {
     pub(crate) known_buckets: KnownBuckets,
     /// Present when other gateways write the same remote (`--fleet`): when listings were last
     /// checked against it.
-    pub(crate) fleet: Option<FleetListings>,
+    pub(crate) fleet: Option<Fleet>,
     /// The index store's file (or folder), for its size.
     index_store: std::path::PathBuf,
     /// What a power-cut test keeps (`--power-cut-shadow`).
@@ -164,7 +164,7 @@ impl Vfs {
                         false => config.vfs.rescan_interval,
                     }),
             ),
-            fleet: config.vfs.fleet.then(FleetListings::default),
+            fleet: config.vfs.fleet.then(Fleet::default),
             index_store,
             shadow,
             read_cache: match config.vfs.cache_mode.caches_reads() {

@@ -10,7 +10,7 @@ use s3gate_config::EtagHash;
 use crate::clock::now_ns;
 use crate::commit::{At, Publish};
 use crate::error::{Result, VfsError};
-use crate::fleet::lost_race;
+use crate::fleet::{self, lost_race};
 use crate::index::{BodyHasher, ObjectMeta};
 use crate::key;
 use crate::object::{
@@ -36,9 +36,13 @@ impl Vfs {
         S: Stream<Item = std::result::Result<Bytes, BodyError>> + Unpin,
     {
         let path = self.writable_path(bucket, key).await?;
-        let pinned = self
-            .pin_for_fleet(&path, req.precondition.is_some())
-            .await?;
+        let pinned = fleet::pin(
+            self.fleet.as_ref(),
+            self.core.remote.as_ref(),
+            &path,
+            req.precondition.is_some(),
+        )
+        .await?;
         if let Some(check) = &req.precondition {
             // Fail early, before taking the body; checked again when publishing.
             self.check_precondition(bucket, key, check).await?;

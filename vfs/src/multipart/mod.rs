@@ -29,7 +29,7 @@ use md5::{Digest, Md5};
 use crate::clock::now_ns;
 use crate::commit::{At, Publish};
 use crate::error::{Result, VfsError};
-use crate::fleet::lost_race;
+use crate::fleet::{self, lost_race};
 use crate::index::{BodyHasher, Checksum, ChecksumSlot, ChecksumType, ObjectAttrs, ObjectMeta};
 use crate::key::{self, RESERVED_DIR};
 use crate::meta::{Edit, Tree};
@@ -618,7 +618,13 @@ impl Vfs {
             };
         }
         let path = self.writable_path(bucket, key).await?;
-        let pinned = self.pin_for_fleet(&path, precondition.is_some()).await?;
+        let pinned = fleet::pin(
+            self.fleet.as_ref(),
+            self.core.remote.as_ref(),
+            &path,
+            precondition.is_some(),
+        )
+        .await?;
         if let Some(check) = &precondition {
             // Before assembling anything; checked again when publishing.
             self.check_precondition(bucket, key, check).await?;

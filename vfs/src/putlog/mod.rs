@@ -19,13 +19,13 @@ use bytes::Bytes;
 
 use crate::bucket::Versioning;
 use crate::commit::{At, Change, Publish};
+use crate::core::Core;
 use crate::error::{Result, VfsError};
 use crate::index::ObjectMeta;
 use crate::key;
 use crate::meta::{Edit, Tree};
 use crate::object::ObjectInfo;
 use crate::remote::{blocking, Entry, Fingerprint, Upload};
-use crate::core::Core;
 use crate::vfs::Vfs;
 use state::{decode, encode, entry_key, Head, PREFIX};
 
@@ -36,7 +36,8 @@ impl Vfs {
             return Ok(None);
         };
         let versioning = self
-            .core.bucket_record(bucket)?
+            .core
+            .bucket_record(bucket)?
             .map_or(Versioning::Unversioned, |r| r.versioning);
         // A write cache, even one only draining, decides what a write supersedes: not here.
         Ok((versioning == Versioning::Unversioned
