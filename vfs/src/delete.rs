@@ -40,7 +40,7 @@ pub(crate) fn delete_intent(path: &str, fp: &Fingerprint) -> (Edit, Edit) {
 /// it did.
 pub(crate) struct Remove;
 
-impl Change for Remove {
+impl Change<Vfs> for Remove {
     type Done = ();
 
     async fn apply(self, vfs: &Vfs, at: At<'_>) -> Result<()> {

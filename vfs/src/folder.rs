@@ -30,7 +30,7 @@ use crate::vfs::Vfs;
 /// in one batch.
 struct MakeFolder(ObjectAttrs);
 
-impl Change for MakeFolder {
+impl Change<Vfs> for MakeFolder {
     type Done = ObjectInfo;
 
     async fn apply(self, vfs: &Vfs, at: At<'_>) -> Result<ObjectInfo> {
@@ -63,7 +63,7 @@ impl Change for MakeFolder {
 /// A marker goes: its record, and its folder if that is empty (then true).
 struct RemoveFolder;
 
-impl Change for RemoveFolder {
+impl Change<Vfs> for RemoveFolder {
     type Done = bool;
 
     async fn apply(self, vfs: &Vfs, at: At<'_>) -> Result<bool> {

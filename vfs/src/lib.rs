@@ -26,6 +26,7 @@ mod object;
 mod object_lock;
 mod own_writes;
 mod progress;
+mod publish;
 mod putlog;
 mod readcache;
 mod remote;

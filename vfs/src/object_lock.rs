@@ -45,7 +45,7 @@ impl Relock {
     }
 }
 
-impl Change for Relock {
+impl Change<Vfs> for Relock {
     type Done = ();
 
     async fn apply(self, vfs: &Vfs, at: At<'_>) -> Result<()> {

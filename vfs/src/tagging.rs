@@ -37,7 +37,7 @@ struct Restamp {
     version: Option<VersionRef>,
 }
 
-impl Change for Restamp {
+impl Change<Vfs> for Restamp {
     type Done = ();
 
     async fn apply(self, vfs: &Vfs, at: At<'_>) -> Result<()> {

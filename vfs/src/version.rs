@@ -148,7 +148,7 @@ pub struct VersionDeleted {
 /// A delete marker over the current version, which moves to the version store.
 struct Mark;
 
-impl Change for Mark {
+impl Change<Vfs> for Mark {
     type Done = Option<VersionDeleted>;
 
     async fn apply(self, vfs: &Vfs, at: At<'_>) -> Result<Option<VersionDeleted>> {
@@ -205,7 +205,7 @@ struct DropVersion {
     bypass_governance: bool,
 }
 
-impl Change for DropVersion {
+impl Change<Vfs> for DropVersion {
     type Done = VersionDeleted;
 
     async fn apply(self, vfs: &Vfs, at: At<'_>) -> Result<VersionDeleted> {

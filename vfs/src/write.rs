@@ -8,7 +8,7 @@ use md5::{Digest, Md5};
 use s3gate_config::EtagHash;
 
 use crate::clock::now_ns;
-use crate::commit::{At, Publish};
+use crate::commit::At;
 use crate::error::{Result, VfsError};
 use crate::fleet::{self, lost_race};
 use crate::index::{BodyHasher, ObjectMeta};
@@ -16,6 +16,7 @@ use crate::key;
 use crate::object::{
     synthetic_etag, CopyAttrs, CopyFrom, ObjectInfo, ObjectReader, Precondition, PutRequest,
 };
+use crate::publish::Publish;
 use crate::putlog::LoggedPublish;
 use crate::remote::{Fingerprint, Remote, Source, Upload};
 use crate::vfs::Vfs;

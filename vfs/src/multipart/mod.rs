@@ -27,13 +27,14 @@ use futures_util::Stream;
 use md5::{Digest, Md5};
 
 use crate::clock::now_ns;
-use crate::commit::{At, Publish};
+use crate::commit::At;
 use crate::error::{Result, VfsError};
 use crate::fleet::{self, lost_race};
 use crate::index::{BodyHasher, Checksum, ChecksumSlot, ChecksumType, ObjectAttrs, ObjectMeta};
 use crate::key::{self, RESERVED_DIR};
 use crate::meta::{Edit, Tree};
 use crate::object::{CopyFrom, ObjectInfo, ObjectReader, Precondition};
+use crate::publish::Publish;
 use crate::remote::{ns_from_time, time_from_ns, Entry, Remote, Source, StoreCond, Upload};
 use crate::vfs::Vfs;
 

@@ -18,13 +18,14 @@ pub(crate) mod state;
 use bytes::Bytes;
 
 use crate::bucket::Versioning;
-use crate::commit::{At, Change, Publish};
+use crate::commit::{At, Change};
 use crate::core::Core;
 use crate::error::{Result, VfsError};
 use crate::index::ObjectMeta;
 use crate::key;
 use crate::meta::{Edit, Tree};
 use crate::object::ObjectInfo;
+use crate::publish::Publish;
 use crate::remote::{blocking, Entry, Fingerprint, Upload};
 use crate::vfs::Vfs;
 use state::{decode, encode, entry_key, Head, PREFIX};
@@ -134,7 +135,7 @@ pub(crate) struct LoggedPublish {
     pub(crate) body: Bytes,
 }
 
-impl Change for LoggedPublish {
+impl Change<Vfs> for LoggedPublish {
     type Done = ObjectInfo;
     const SETTLES: bool = false;
 
