@@ -112,10 +112,11 @@ fn store_path(bucket: &str, name: &VersionId) -> String {
     )
 }
 
-/// What a demotion left to its caller: the removal of its intent, to be committed in the batch
-/// that records what replaced the version.
+/// What a demotion left to its caller: the removal of its intent (and, where the move gave the
+/// stored file a new fingerprint, its row saying so), to be committed in the batch that records
+/// what replaced the version.
 pub(crate) struct Demoted {
-    pub(crate) done: Edit,
+    pub(crate) done: Vec<Edit>,
     intent: Intent,
 }
 
@@ -315,9 +316,9 @@ impl Vfs {
         }
     }
 
-    /// Why this server cannot keep versions, when it cannot: they move by renames on one
-    /// local filesystem, and the write cache keeps objects away from their paths until they
-    /// are uploaded.
+    /// Why this server cannot keep versions, when it cannot: they move on the remote's side
+    /// (a rename, or a copy and a delete there), and the write cache keeps objects away from
+    /// their paths until they are uploaded.
     pub fn versions_unsupported(&self) -> Option<&'static str> {
         if self.fleet.is_some() {
             return Some(
@@ -325,10 +326,10 @@ impl Vfs {
                  gateways writing the same remote (--fleet) they would hold on this one only",
             );
         }
-        if self.core.local_root.is_none() {
+        if !self.core.remote.moves_files() {
             return Some(
-                "versions are kept only on a local directory, where a version moves to the \
-                 version store by a rename: this remote cannot move a file without copying it",
+                "versions move to the version store on the remote's side, by a rename or a \
+                 copy there: this remote can do neither",
             );
         }
         if self.write_cache.is_some() {
@@ -424,7 +425,7 @@ impl Vfs {
             .demote(at.bucket, at.key, at.path, &current, id, now_ns())
             .await?;
         out.edits
-            .extend(out.demoted.as_ref().map(|d| d.done.clone()));
+            .extend(out.demoted.iter().flat_map(|d| d.done.iter().cloned()));
         Ok(out)
     }
 
@@ -792,28 +793,37 @@ impl VersionStore<'_> {
     /// how a promotion a crash cut short is finished at start. A file another program put at
     /// the path meanwhile stays, and the version stays kept.
     async fn finish_promotion(&self, path: &str, intent: Intent) -> Result<()> {
-        match self
+        let landed = match self
             .remote
             .rename(&intent.file, path, Some(intent.fingerprint), false)
             .await
         {
-            Ok(_) => {}
-            Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {}
+            Ok(Some(fp)) => Some(fp),
+            // Moved before a crash: the file at the path is the version's, unless another
+            // program put its own there since.
+            Ok(None) => self.moved_to(path, intent.fingerprint).await?,
+            // Taken: by another program's file, which stays, or by a copy of the version whose
+            // source a crash kept (a move that is a copy and a delete), which then goes.
+            Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {
+                let landed = self.moved_to(path, intent.fingerprint).await?;
+                if landed.is_some() {
+                    self.remote
+                        .delete(&intent.file, Some(intent.fingerprint))
+                        .await?;
+                }
+                landed
+            }
             Err(e) => return Err(e.into()),
-        }
+        };
         let mut ops = vec![Edit::Delete(Tree::State, promote_key(path))];
-        let here = self
-            .remote
-            .stat(path)
-            .await?
-            .is_some_and(|e| !e.is_dir && e.fingerprint == intent.fingerprint);
         let row = match self.index.get_in(Tree::Versions, &intent.row)? {
             Some(v) => Some(VersionRecord::decode(&v)?),
             None => None,
         };
-        if let (true, Some(row)) = (here, row) {
+        if let (Some(landed), Some(row)) = (landed, row) {
             if let Some(mut meta) = row.object {
                 meta.version = Some(row.id);
+                meta.fingerprint = landed;
                 meta.store = key::is_stored(path).then(|| path.to_string());
                 // The row's key is the record's, followed by NUL and the counter.
                 let object_key = intent.row[..intent.row.len() - 9].to_vec();
@@ -865,11 +875,21 @@ impl VersionStore<'_> {
             Edit::Delete(Tree::State, intent_key(path)),
         ];
         match self.remote.rename(path, &file, Some(fp), false).await {
-            Ok(true) => Ok(Some(Demoted {
-                done: Edit::Delete(Tree::State, intent_key(path)),
-                intent,
-            })),
-            Ok(false) => {
+            Ok(Some(moved)) => {
+                let mut done = vec![Edit::Delete(Tree::State, intent_key(path))];
+                // A copy on an object store is a new object with a time of its own: the row
+                // says which file it keeps, committed with what replaced the version (no one
+                // reads the row before, under the key's lock).
+                if moved != fp {
+                    let mut record = record;
+                    if let Some(meta) = record.object.as_mut() {
+                        meta.fingerprint = moved;
+                    }
+                    done.push(Edit::Put(Tree::Versions, row, record.encode()));
+                }
+                Ok(Some(Demoted { done, intent }))
+            }
+            Ok(None) => {
                 self.index.apply(undo).await?;
                 Ok(None)
             }
@@ -916,17 +936,66 @@ impl VersionStore<'_> {
         Ok(count)
     }
 
+    /// The fingerprint of the file at `path` when it is the one a move of version `fp` left
+    /// there: the very file, or, where a move is a copy on the store, one of the same size and
+    /// content tag (the store's ETag, which a copy of an object written in one piece keeps). A
+    /// copy whose tag changed is taken for another program's file: the version then stays kept
+    /// and the copy is found by the rescan, so nothing is lost either way.
+    async fn moved_to(&self, path: &str, fp: Fingerprint) -> Result<Option<Fingerprint>> {
+        let found = self.remote.stat(path).await?.filter(|e| !e.is_dir);
+        Ok(found.map(|e| e.fingerprint).filter(|found| {
+            *found == fp
+                || (self.remote.folders_are_prefixes()
+                    && fp.id != 0
+                    && (found.size, found.id) == (fp.size, fp.id))
+        }))
+    }
+
     /// Puts the file of an unfinished demotion back at `path`, over whatever was published
-    /// there without being recorded, and drops its row and intent.
+    /// there without being recorded, and drops its row and intent. The version still at its
+    /// path (never moved, or copied by a move whose source a crash kept) stays there, and a
+    /// stored file of it goes. A store file's name is fresh and only this server writes under
+    /// the reserved folder, so the file there is the one moved, whatever time a copy gave it.
     async fn recover_one(&self, path: &str, intent: Intent) -> Result<()> {
-        self.remote
-            .rename(&intent.file, path, Some(intent.fingerprint), true)
-            .await?;
+        let here = self.remote.stat(path).await?.filter(|e| !e.is_dir);
+        if here.is_some_and(|e| e.fingerprint == intent.fingerprint) {
+            let stored = self.remote.stat(&intent.file).await?.filter(|e| !e.is_dir);
+            if let Some(stored) = stored {
+                self.remote
+                    .delete(&intent.file, Some(stored.fingerprint))
+                    .await?;
+            }
+        } else if let Some(fp) = self.remote.rename(&intent.file, path, None, true).await? {
+            self.refingerprint(&intent.row, intent.fingerprint, fp)
+                .await?;
+        }
         self.index
             .apply(vec![
                 Edit::Delete(Tree::Versions, intent.row),
                 Edit::Delete(Tree::State, intent_key(path)),
             ])
+            .await
+    }
+
+    /// A version put back at its path by a copy has a new fingerprint: the key's record, when
+    /// it still describes the version as it was (`was`), takes the new one (`now`), or the
+    /// next read would take the file for another program's.
+    async fn refingerprint(&self, row: &[u8], was: Fingerprint, now: Fingerprint) -> Result<()> {
+        if was == now {
+            return Ok(());
+        }
+        // The row's key is the record's, followed by NUL and the counter.
+        let object_key = row[..row.len() - 9].to_vec();
+        let Some(bytes) = self.index.get_in(Tree::Objects, &object_key)? else {
+            return Ok(());
+        };
+        let mut meta = ObjectMeta::decode(&bytes)?;
+        if meta.fingerprint != was {
+            return Ok(());
+        }
+        meta.fingerprint = now;
+        self.index
+            .apply(vec![Edit::Put(Tree::Objects, object_key, meta.encode())])
             .await
     }
 }
@@ -1136,7 +1205,7 @@ mod tests {
         let file = record.file.clone().unwrap();
         assert_eq!(fs::read(p.root.join(&file)).unwrap(), b"first");
         assert_eq!(p.intents(), 1);
-        p.index.apply(vec![demoted.done]).await.unwrap();
+        p.index.apply(demoted.done).await.unwrap();
         assert_eq!(p.intents(), 0);
 
         // The next one: newer, listed first; its stored file is another.
@@ -1148,7 +1217,7 @@ mod tests {
             .await
             .unwrap()
             .unwrap();
-        p.index.apply(vec![d2.done]).await.unwrap();
+        p.index.apply(d2.done).await.unwrap();
         let listed = rows(&p.index, "b", "dir/k", 10).unwrap();
         assert_eq!(listed.len(), 2);
         assert_eq!((listed[0].id, listed[0].noncurrent_ns), (id, 43));

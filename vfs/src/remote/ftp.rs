@@ -602,6 +602,10 @@ fn join(a: &str, b: &str) -> String {
 
 #[async_trait]
 impl Remote for FtpRemote {
+    fn moves_files(&self) -> bool {
+        true
+    }
+
     async fn stat(&self, path: &str) -> io::Result<Option<Entry>> {
         let full = self.full(path)?;
         let name = path.rsplit('/').next().unwrap_or(path);
@@ -695,10 +699,10 @@ impl Remote for FtpRemote {
         to: &str,
         pinned: Option<Fingerprint>,
         replace: bool,
-    ) -> io::Result<bool> {
+    ) -> io::Result<Option<Fingerprint>> {
         let (from_full, to_full) = (self.full(from)?, self.full(to)?);
         let Some(f) = self.stat_file(&from_full).await? else {
-            return Ok(false);
+            return Ok(None);
         };
         if pinned.is_some_and(|fp| fp != fingerprint(&f)) {
             return Err(io::Error::from_raw_os_error(libc::ESTALE));
@@ -713,7 +717,8 @@ impl Remote for FtpRemote {
             self.make_dirs(parent, self.root_depth() + 1).await?;
         }
         self.move_file(&from_full, &to_full).await?;
-        Ok(true)
+        // RNFR/RNTO renames the file: its size and time go with it.
+        Ok(Some(fingerprint(&f)))
     }
 
     async fn mkdir(&self, path: &str) -> io::Result<bool> {
