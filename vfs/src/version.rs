@@ -1231,6 +1231,158 @@ mod tests {
         assert_eq!(p.store().recover().await.unwrap(), 0);
     }
 
+    /// A remote whose move is a copy and a delete (as an object store's): the copy is a new
+    /// file, with a fingerprint of its own.
+    struct Copying(Arc<dyn Remote>, std::path::PathBuf);
+
+    #[async_trait::async_trait]
+    impl Remote for Copying {
+        fn moves_files(&self) -> bool {
+            true
+        }
+        async fn stat(&self, path: &str) -> std::io::Result<Option<crate::remote::Entry>> {
+            self.0.stat(path).await
+        }
+        async fn open(
+            &self,
+            path: &str,
+        ) -> std::io::Result<Option<Box<dyn crate::remote::Reader>>> {
+            self.0.open(path).await
+        }
+        async fn list_dir(&self, path: &str) -> std::io::Result<Vec<crate::remote::Entry>> {
+            self.0.list_dir(path).await
+        }
+        async fn create(&self, dest: &str) -> std::io::Result<Box<dyn crate::remote::Upload>> {
+            self.0.create(dest).await
+        }
+        async fn concat(
+            &self,
+            dest: &str,
+            srcs: &[crate::remote::Source],
+        ) -> std::io::Result<Box<dyn crate::remote::Upload>> {
+            self.0.concat(dest, srcs).await
+        }
+        async fn delete(&self, path: &str, pinned: Option<Fingerprint>) -> std::io::Result<bool> {
+            self.0.delete(path, pinned).await
+        }
+        async fn rename(
+            &self,
+            from: &str,
+            to: &str,
+            pinned: Option<Fingerprint>,
+            replace: bool,
+        ) -> std::io::Result<Option<Fingerprint>> {
+            let Some(src) = self.0.stat(from).await?.filter(|e| !e.is_dir) else {
+                return Ok(None);
+            };
+            if pinned.is_some_and(|fp| fp != src.fingerprint) {
+                return Err(std::io::Error::from_raw_os_error(libc::ESTALE));
+            }
+            if !replace && self.0.stat(to).await?.is_some() {
+                return Err(std::io::Error::from_raw_os_error(libc::EEXIST));
+            }
+            let root = &self.1;
+            if let Some(parent) = root.join(to).parent() {
+                fs::create_dir_all(parent)?;
+            }
+            // A copy of its own (no link), then the source goes.
+            fs::write(root.join(to), fs::read(root.join(from))?)?;
+            self.0.delete(from, None).await?;
+            Ok(self.0.stat(to).await?.map(|e| e.fingerprint))
+        }
+        async fn mkdir(&self, path: &str) -> std::io::Result<bool> {
+            self.0.mkdir(path).await
+        }
+        async fn rmdir(&self, path: &str) -> std::io::Result<()> {
+            self.0.rmdir(path).await
+        }
+        async fn rmdir_tree(&self, path: &str) -> std::io::Result<()> {
+            self.0.rmdir_tree(path).await
+        }
+        async fn delete_tree(&self, path: &str) -> std::io::Result<()> {
+            self.0.delete_tree(path).await
+        }
+    }
+
+    /// Where moves are copies: the row of a demoted version names its copy's fingerprint, and
+    /// recovery tells the states a crash leaves apart.
+    #[tokio::test]
+    async fn versions_moved_by_copies_survive_a_crash_at_each_step() {
+        let mut p = place();
+        p.remote = Arc::new(Copying(p.remote.clone(), p.root.clone()));
+
+        // The move done whole: the row names the copy in the store.
+        let old = p.current("b/k", b"first").await;
+        let demoted = p
+            .store()
+            .demote("b", "k", "b/k", &old, VersionId::ORIGINAL, 1)
+            .await
+            .unwrap()
+            .unwrap();
+        p.index.apply(demoted.done).await.unwrap();
+        let row = rows(&p.index, "b", "k", 1).unwrap().remove(0);
+        let file = row.file.clone().unwrap();
+        let stored = p.remote.stat(&file).await.unwrap().unwrap().fingerprint;
+        assert_ne!(stored, old.fingerprint, "a copy is another file");
+        assert_eq!(row.object.unwrap().fingerprint, stored);
+        assert_eq!(p.intents(), 0);
+        p.index
+            .apply(vec![Edit::Delete(Tree::Versions, row_key("b", "k", 0))])
+            .await
+            .unwrap();
+        fs::remove_file(p.root.join(&file)).unwrap();
+
+        // A crash after the copy, before its source went: the version is still at its path,
+        // and the copy goes.
+        let old = p.current("b/k", b"second").await;
+        p.index.put("b", "k", &old).await.unwrap();
+        let intent = Intent {
+            row: row_key("b", "k", 0),
+            file: store_path("b", &p.ids.next(&p.index, false).await.unwrap()),
+            fingerprint: old.fingerprint,
+        };
+        p.index
+            .apply(vec![
+                Edit::Put(Tree::Versions, intent.row.clone(), b"{}".to_vec()),
+                Edit::Put(
+                    Tree::State,
+                    intent_key("b/k"),
+                    serde_json::to_vec(&intent).unwrap(),
+                ),
+            ])
+            .await
+            .unwrap();
+        fs::create_dir_all(p.root.join(&intent.file).parent().unwrap()).unwrap();
+        fs::copy(p.root.join("b/k"), p.root.join(&intent.file)).unwrap();
+        assert_eq!(p.store().recover().await.unwrap(), 1);
+        assert_eq!(
+            p.remote.stat("b/k").await.unwrap().unwrap().fingerprint,
+            old.fingerprint
+        );
+        assert_eq!(p.index.get("b", "k").unwrap().unwrap(), old);
+        assert_eq!((p.intents(), p.stored_files()), (0, 0));
+        assert!(rows(&p.index, "b", "k", 10).unwrap().is_empty());
+
+        // A crash after the move, what replaced it never recorded: the version is copied back,
+        // and its record takes the copy's fingerprint (else a read would take it for another
+        // program's file).
+        let demoted = p
+            .store()
+            .demote("b", "k", "b/k", &old, VersionId::ORIGINAL, 2)
+            .await
+            .unwrap()
+            .unwrap();
+        fs::write(p.root.join("b/k"), b"published, never recorded").unwrap();
+        drop(demoted);
+        assert_eq!(p.store().recover().await.unwrap(), 1);
+        assert_eq!(fs::read(p.root.join("b/k")).unwrap(), b"second");
+        let now = p.remote.stat("b/k").await.unwrap().unwrap().fingerprint;
+        let record = p.index.get("b", "k").unwrap().unwrap();
+        assert_eq!(record.fingerprint, now);
+        assert_eq!((p.intents(), p.stored_files()), (0, 0));
+        assert!(rows(&p.index, "b", "k", 10).unwrap().is_empty());
+    }
+
     #[tokio::test]
     async fn a_file_another_program_changed_is_not_demoted() {
         let p = place();
