@@ -366,6 +366,23 @@ impl Vfs {
         if let Some(why) = self.versions_unsupported() {
             return Err(VfsError::VersionsUnsupported(why));
         }
+        // The version replaced is older than the one replacing it: a current version without
+        // an id takes its id first, so that the key's history lists in the order it was made.
+        let current = match self.current_locked(at).await? {
+            Some(current) => {
+                let id = match current.version {
+                    Some(id) => id,
+                    // A file another program changed has a record without an id: the original
+                    // `null` version if the key has no history, else a version of its own.
+                    None if rows(&self.core.index, at.bucket, at.key, 1)?.is_empty() => {
+                        VersionId::ORIGINAL
+                    }
+                    None => self.core.version_ids.next(&self.core.index, false).await?,
+                };
+                Some((current, id))
+            }
+            None => None,
+        };
         let version = Some(self.core.version_ids.next(&self.core.index, null).await?);
         let mut out = Replacing {
             version,
@@ -388,15 +405,8 @@ impl Vfs {
                 }
             }
         }
-        let Some(current) = self.current_locked(at).await? else {
+        let Some((current, id)) = current else {
             return Ok(out);
-        };
-        let id = match current.version {
-            Some(id) => id,
-            // A file another program changed has a record without an id: the original `null`
-            // version if the key has no history, else a version of its own.
-            None if rows(&self.core.index, at.bucket, at.key, 1)?.is_empty() => VersionId::ORIGINAL,
-            None => self.core.version_ids.next(&self.core.index, false).await?,
         };
         if null && id.null {
             current.attrs.lock.guard(false)?;
@@ -1459,6 +1469,36 @@ mod tests {
     /// Reads the file of a noncurrent version from the store.
     fn stored(root: &Path, row: &VersionRecord) -> Vec<u8> {
         fs::read(root.join(row.file.as_ref().unwrap())).unwrap()
+    }
+
+    /// A file another program wrote over a key with a history has no id until a newer version
+    /// makes it noncurrent: it then takes one older than that newer version's, so the key's
+    /// history lists in the order it was made (the delete marker on top, current).
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_file_another_program_wrote_is_older_than_what_replaces_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let vfs = Vfs::open_unsynced(dir.path()).await;
+        vfs.create_bucket("bkt", None).await.unwrap();
+        vfs.update_bucket("bkt", |r| {
+            r.versioning = Versioning::Enabled;
+            Ok(())
+        })
+        .await
+        .unwrap();
+        let first = put(&vfs, "k", b"v1").await.version_id.unwrap();
+        // Kept; the version after it is lost to the other program's file, as its README says.
+        put(&vfs, "k", b"v2").await;
+        fs::remove_file(dir.path().join("bkt/k")).unwrap();
+        fs::write(dir.path().join("bkt/k"), b"theirs").unwrap();
+        let head = vfs.head_object("bkt", "k").await.unwrap();
+        assert_eq!(head.size, 6, "their file is current");
+        let marker = vfs.add_delete_marker("bkt", "k").await.unwrap().unwrap();
+        let listed = rows(&vfs.core.index, "bkt", "k", 10).unwrap();
+        let ids: Vec<String> = listed.iter().map(|r| r.id.to_string()).collect();
+        assert_eq!(ids.len(), 3);
+        assert_eq!((&ids[0], &ids[2]), (&marker.version_id, &first));
+        assert!(ids[0] > ids[1] && ids[1] > ids[2], "{ids:?}");
+        assert_eq!(stored(dir.path(), &listed[1]), b"theirs");
     }
 
     #[tokio::test(flavor = "multi_thread")]
