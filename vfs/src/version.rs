@@ -226,17 +226,25 @@ impl Change for DropVersion {
                     });
                 }
                 let promotion = vfs.promotion(at, true).await?;
-                if let Err(e) = vfs.delete_locked(at.bucket, at.key, at.path).await {
+                // Content kept under a `dir/` key, with a marker below it: the marker becomes
+                // current in the batch that removes the content's record (its folder made
+                // first), so that no crash leaves the key without a current version.
+                let takeover = match promotion {
+                    None => vfs.marker_takeover(at).await?,
+                    Some(_) => Vec::new(),
+                };
+                let deleted = vfs
+                    .delete_locked_with(at.bucket, at.key, at.path, takeover)
+                    .await;
+                if let Err(e) = deleted {
                     if promotion.is_some() {
                         let drop = Edit::Delete(Tree::State, promote_key(at.path));
                         vfs.core.index.apply(vec![drop]).await?;
                     }
                     return Err(e);
                 }
-                match promotion {
-                    Some((path, intent)) => vfs.versions().finish_promotion(&path, intent).await?,
-                    // Content kept under a `dir/` key, with a marker below it.
-                    None => vfs.promote_marker_version(at).await?,
+                if let Some((path, intent)) = promotion {
+                    vfs.versions().finish_promotion(&path, intent).await?;
                 }
                 return Ok(VersionDeleted {
                     delete_marker: false,
@@ -729,17 +737,27 @@ impl Vfs {
     /// marker's: its folder is made first (an empty folder is no object, so a crash before
     /// the batch changes nothing), then its row becomes the current record in one batch.
     async fn promote_marker_version(&self, at: At<'_>) -> Result<()> {
-        let Some(row) = rows(&self.core.index, at.bucket, at.key, 1)?.pop() else {
+        let edits = self.marker_takeover(at).await?;
+        if edits.is_empty() {
             return Ok(());
+        }
+        self.core.index.apply(edits).await
+    }
+
+    /// When the newest kept version of the key at `at` is a folder marker's: makes its folder
+    /// and answers the batch that makes its row the current record; else nothing.
+    async fn marker_takeover(&self, at: At<'_>) -> Result<Vec<Edit>> {
+        let Some(row) = rows(&self.core.index, at.bucket, at.key, 1)?.pop() else {
+            return Ok(Vec::new());
         };
         let Some(Ok(folder)) = key::marker_path(at.bucket, at.key) else {
-            return Ok(());
+            return Ok(Vec::new());
         };
         let Some(edits) = marker_promotion(at, row) else {
-            return Ok(());
+            return Ok(Vec::new());
         };
         self.make_folder(at.bucket, at.key, &folder).await?;
-        self.core.index.apply(edits).await
+        Ok(edits)
     }
 
     /// The current folder marker at `at` goes for good (its version named): the newest kept
