@@ -710,7 +710,10 @@ impl Remote for FtpRemote {
         match self.stat_full(&to_full).await? {
             Some(t) if t.is_directory() => return Err(io::Error::from_raw_os_error(libc::EISDIR)),
             Some(_) if !replace => return Err(io::Error::from(io::ErrorKind::AlreadyExists)),
-            _ => {}
+            // Not every server's RNTO replaces a file: what is to be replaced goes first (a
+            // crash in between leaves `from` to be moved again, as nothing had moved).
+            Some(_) => self.remove(&to_full, false).await?,
+            None => {}
         }
         if let Some((parent, _)) = to_full.rsplit_once('/') {
             // Never the first folder of the path (a bucket, or the reserved folder).

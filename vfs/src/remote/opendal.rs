@@ -422,12 +422,17 @@ impl Remote for OpendalRemote {
         if pinned.is_some_and(|fp| fp != fingerprint(&md)) {
             return Err(io::Error::from_raw_os_error(libc::ESTALE));
         }
-        match self.op.stat(to).await {
+        let taken = match self.op.stat(to).await {
             Ok(t) if t.is_dir() => return Err(io::Error::from_raw_os_error(libc::EISDIR)),
             Ok(_) if !replace => return Err(io::Error::from(io::ErrorKind::AlreadyExists)),
-            Ok(_) => {}
-            Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::IsADirectory) => {}
+            Ok(_) => true,
+            Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::IsADirectory) => false,
             Err(e) => return Err(to_io(e)),
+        };
+        // SFTP's rename never replaces a file: what is to be replaced goes first (a crash in
+        // between leaves `from` to be moved again, as nothing had moved).
+        if taken && self.can_rename {
+            self.op.delete(to).await.map_err(to_io)?;
         }
         if !self.atomic {
             if let Some((parent, _)) = to.rsplit_once('/') {
