@@ -709,7 +709,7 @@ impl Remote for FtpRemote {
         }
         match self.stat_full(&to_full).await? {
             Some(t) if t.is_directory() => return Err(io::Error::from_raw_os_error(libc::EISDIR)),
-            Some(_) if !replace => return Err(io::Error::from(io::ErrorKind::AlreadyExists)),
+            Some(_) if !replace => return Err(io::Error::from_raw_os_error(libc::EEXIST)),
             // Not every server's RNTO replaces a file: what is to be replaced goes first (a
             // crash in between leaves `from` to be moved again, as nothing had moved).
             Some(_) => self.remove(&to_full, false).await?,

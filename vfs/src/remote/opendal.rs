@@ -424,7 +424,7 @@ impl Remote for OpendalRemote {
         }
         let taken = match self.op.stat(to).await {
             Ok(t) if t.is_dir() => return Err(io::Error::from_raw_os_error(libc::EISDIR)),
-            Ok(_) if !replace => return Err(io::Error::from(io::ErrorKind::AlreadyExists)),
+            Ok(_) if !replace => return Err(io::Error::from_raw_os_error(libc::EEXIST)),
             Ok(_) => true,
             Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::IsADirectory) => false,
             Err(e) => return Err(to_io(e)),
