@@ -30,11 +30,16 @@ under such keys (a PUT with bytes, kept in the store of keys) and objects below 
 a folder marker's versions have no file, and when content under a `dir/` key is deleted by id
 the marker version below it must be current again after any crash.
 
+With `--remote-via webdav`, the server serves a named remote, `rclone serve webdav` over the
+folder (its index in a cache folder of its own), so that versions move by the remote's own
+rename; keys a file tree cannot hold are not written there (no store of keys on such remotes).
+
 Then the next round starts from what is there. Prints one line per round and a summary; exits 1
 on the first finding.
 """
 
 import argparse
+import atexit
 import hashlib
 import os
 import random
@@ -49,7 +54,7 @@ import urllib.request
 import boto3
 from botocore.config import Config
 
-from localprocs import free_port
+from localprocs import free_port, wait_tcp
 
 MIB = 1024 * 1024
 BUCKET = "crash"
@@ -57,9 +62,14 @@ EMPTY = hashlib.md5(b"").hexdigest()
 
 
 class Server:
-    def __init__(self, binary, data, log, cache_mode):
+    def __init__(self, binary, data, log, cache_mode, remote=None):
         self.binary, self.data, self.log = binary, data, log
         self.extra = ["--vfs-cache-mode", cache_mode, "--vfs-write-back", "1"]
+        # A named remote: what is served, and the options that say where it and its index are.
+        self.served = [data]
+        if remote:
+            conf, cache = remote
+            self.served = ["back:", "--rclone-config", conf, "--cache-dir", cache]
         self.port = free_port()
         self.proc = None
 
@@ -70,7 +80,7 @@ class Server:
     def start(self):
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
-                [self.binary, "serve", self.data, "--addr", f"127.0.0.1:{self.port}",
+                [self.binary, "serve", *self.served, "--addr", f"127.0.0.1:{self.port}",
                  "--auth-key", "crashak,crashsk", *self.extra],
                 stdout=log, stderr=log)
         deadline = time.time() + 60
@@ -389,12 +399,27 @@ def main():
     p.add_argument("--seed", type=int, default=20261130)
     p.add_argument("--cache-mode", default="off", choices=["off", "minimal", "writes", "full"])
     p.add_argument("--versioned", action="store_true", help="the bucket keeps versions")
+    p.add_argument("--remote-via", choices=["webdav"],
+                   help="serve the folder as a named remote, through rclone serve")
+    p.add_argument("--rclone", default="rclone", help="the rclone binary (--remote-via)")
     args = p.parse_args()
     rng = random.Random(args.seed)
     data = os.path.join(args.workdir, "data")
     os.makedirs(data, exist_ok=True)
+    remote = None
+    if args.remote_via:
+        port = free_port()
+        with open(os.path.join(args.workdir, "rclone.log"), "ab") as log:
+            dav = subprocess.Popen([args.rclone, "serve", "webdav", data, "--addr", f"127.0.0.1:{port}"],
+                                   stdout=log, stderr=log)
+        atexit.register(dav.kill)
+        wait_tcp(port, dav, "rclone serve webdav")
+        conf = os.path.join(args.workdir, "rclone.conf")
+        with open(conf, "w") as f:
+            f.write(f"[back]\ntype = webdav\nurl = http://127.0.0.1:{port}/\n")
+        remote = (conf, os.path.join(args.workdir, "cache"))
     server = Server(args.server_bin, data, os.path.join(args.workdir, "server.log"),
-                    args.cache_mode)
+                    args.cache_mode, remote)
     server.start()
     client(server.endpoint).create_bucket(Bucket=BUCKET)
     if args.versioned:
@@ -406,7 +431,7 @@ def main():
     for round_no in range(1, args.rounds + 1):
         stop = threading.Event()
         workers = [Worker(i, server.endpoint, state, random.Random(rng.random()), stop,
-                          args.cache_mode == "off", args.versioned)
+                          args.cache_mode == "off" and not remote, args.versioned)
                    for i in range(args.workers)]
         for w in workers:
             w.start()
@@ -441,7 +466,8 @@ def main():
             sys.exit(1)
     server.kill()
     print(f"crash test (cache mode {args.cache_mode}"
-          + (", versioned" if args.versioned else "") + f"): {args.rounds} SIGKILL rounds, "
+          + (", versioned" if args.versioned else "")
+          + (f", over {args.remote_via}" if args.remote_via else "") + f"): {args.rounds} SIGKILL rounds, "
           f"{total_acked} acknowledged requests, "
           + (f"{total_waiting} objects waiting in the write cache at a kill, "
              if args.cache_mode != "off" else "") +

@@ -925,6 +925,15 @@ crash_rounds() { # crash_rounds CACHE_MODE [--versioned]
         --workdir "$work" --rounds "$CRASH_ROUNDS" --cache-mode "$1" ${2:+"$2"}
 }
 
+# Versions on a named remote (rclone serve webdav), moved by the remote's own rename.
+crash_rounds_webdav() {
+    local work=$WORK/crash-versioned-webdav
+    mkdir -p "$work"
+    timeout 900 "$PY" "$ROOT/scripts/crash_test.py" --server-bin "$SERVER_BIN" \
+        --workdir "$work" --rounds "$CRASH_ROUNDS" --cache-mode off --versioned \
+        --remote-via webdav --rclone "$VENV/bin/rclone"
+}
+
 # ------------------------------------------------------------------- reload
 
 # SIGHUP re-reads the keys file: a new key works at once, a removed one stops working, and the
@@ -1208,6 +1217,7 @@ if [[ -n ${SERVER_PID:-} ]]; then
     step "crash: the same with --vfs-cache-mode writes, every acknowledged write reaches the remote" crash_rounds writes
     step "crash: the same with --vfs-cache-mode full (reads cached too)" crash_rounds full
     step "crash: the same in a versioned bucket, every acknowledged version kept, no orphan" crash_rounds off --versioned
+    step "crash: the same in a versioned bucket on a WebDAV remote" crash_rounds_webdav
 
     SERVER_DOWN=0 # this check runs whatever happened before
     step "server: still running, no panic in its log" server_check
