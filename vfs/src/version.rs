@@ -925,6 +925,14 @@ impl VersionStore<'_> {
                 self.index.apply(undo).await?;
                 Ok(None)
             }
+            // Refused before anything moved: an object store copies at most 5 GiB at once.
+            Err(e) if e.kind() == std::io::ErrorKind::Unsupported => {
+                self.index.apply(undo).await?;
+                Err(VfsError::VersionsUnsupported(
+                    "this remote copies at most 5 GiB on its side: a larger object cannot move \
+                     to the version store",
+                ))
+            }
             Err(e) => {
                 // The rename may have happened all the same (a failed sync): only the intent's
                 // recovery knows how to undo both cases, so it runs now.
