@@ -799,8 +799,11 @@ impl Vfs {
             return Ok(None);
         };
         let path = match (replacing, meta.store) {
+            (true, _) => at.path.to_string(),
             (false, Some(place)) => place,
-            _ => at.path.to_string(),
+            // Where a write of the key would go now: a file written since at a folder of its
+            // path (`a` while `a/b` was deleted) sends it to a fresh place in the store.
+            (false, None) => self.place_for(at.bucket, at.key).await?,
         };
         let intent = Intent {
             row: row_key(at.bucket, at.key, row.id.seq),
@@ -831,8 +834,9 @@ impl VersionStore<'_> {
             // program put its own there since.
             Ok(None) => self.moved_to(path, intent.fingerprint).await?,
             // Taken: by another program's file, which stays, or by a copy of the version whose
-            // source a crash kept (a move that is a copy and a delete), which then goes.
-            Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {
+            // source a crash kept (a move that is a copy and a delete), which then goes; or a
+            // file holds a folder of the path, and the version stays kept.
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EEXIST | libc::ENOTDIR)) => {
                 let landed = self.moved_to(path, intent.fingerprint).await?;
                 if landed.is_some() {
                     self.remote
