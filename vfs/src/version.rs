@@ -789,8 +789,9 @@ impl Vfs {
     /// when it has a file. Committed before the current version is removed, a crash in between
     /// leaves the intent to a start that finds the current file still there: the promotion is
     /// then dropped and nothing changed. The version goes back to the current version's path
-    /// while there is one (`replacing`); else to where it was when current, which for a key
-    /// kept in the store is its place there (stored.rs). Answers that path with the intent.
+    /// while there is one (`replacing`); else to where it was when current when that was its
+    /// place in the store of keys, else to where a write of the key would go now
+    /// ([`Vfs::place_for`]). Answers that path with the intent.
     async fn promotion(&self, at: At<'_>, replacing: bool) -> Result<Option<(String, Intent)>> {
         let Some(row) = rows(&self.core.index, at.bucket, at.key, 1)?.pop() else {
             return Ok(None);
