@@ -260,8 +260,9 @@ def listed_versions(s3, key):
     for page in s3.get_paginator("list_object_versions").paginate(Bucket=BUCKET, Prefix=key):
         out += [(v["VersionId"], False, v["Size"]) for v in page.get("Versions", []) if v["Key"] == key]
         out += [(m["VersionId"], True, 0) for m in page.get("DeleteMarkers", []) if m["Key"] == key]
-    # Ids sort as they were made (the bucket keeps versions from the start: no `null` one).
-    return sorted(out, reverse=True)
+    # Ids sort as they were made; a `null` one (a file recorded after a crash with no history
+    # before it, see check_stacks) is the oldest.
+    return sorted(out, key=lambda v: (v[0] != "null", v[0]), reverse=True)
 
 
 def check_stacks(s3, state, uncertain):
