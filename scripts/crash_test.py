@@ -280,7 +280,7 @@ def check_stacks(s3, state, uncertain):
                     # file is then current as another program's would be, without an id of its
                     # own until a newer version makes it noncurrent (the bucket keeps versions
                     # from the start, so no other version is `null`).
-                    value = md5(s3.get_object(Bucket=BUCKET, Key=k)["Body"].read())
+                    value = md5(s3.get_object(Bucket=BUCKET, Key=k, VersionId="null")["Body"].read())
                     stack.append((None, value))
                     continue
                 if marker:
