@@ -502,3 +502,59 @@ async fn rclone_and_s3gate_read_each_others_crypt_files() {
     listed.sort();
     assert_eq!(listed, ["folder/copy.bin", "folder/mp.bin", "nothing"]);
 }
+
+/// A crypt remote keeps versions as the remote it wraps moves files: the sealed file moves as it
+/// is, and every version reads back in the clear by its id, across a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crypt_remote_keeps_versions() {
+    let mut s = crypt_server(None, &[], vec![]).await;
+    s.create_bucket("bkt").await;
+    enable_versioning(&s.client, "bkt").await;
+    let mut ids = Vec::new();
+    for body in [&b"first"[..], b"second", b"third"] {
+        let out = s
+            .client
+            .put_object()
+            .bucket("bkt")
+            .key("dir/k")
+            .body(ByteStream::from(body.to_vec()))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{}", describe(&e)));
+        ids.push((out.version_id().expect("a version id").to_string(), body));
+    }
+    let marker = s.delete("bkt", "dir/k").await;
+    assert_eq!(marker.delete_marker(), Some(true));
+    for _ in 0..2 {
+        for (id, body) in &ids {
+            let got = s
+                .client
+                .get_object()
+                .bucket("bkt")
+                .key("dir/k")
+                .version_id(id)
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("{id}: {}", describe(&e)));
+            assert_eq!(body_of(got).await, *body);
+        }
+        s.restart().await;
+    }
+    // The marker deleted by id: the newest version is current again.
+    s.client
+        .delete_object()
+        .bucket("bkt")
+        .key("dir/k")
+        .version_id(marker.version_id().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(s.get("bkt", "dir/k").await, b"third");
+    // No name or byte in the clear in the folder, the version store included.
+    for path in files_under(&vault(&s)) {
+        assert!(
+            !path.contains("dir") && !path.contains("versions"),
+            "{path}"
+        );
+    }
+}

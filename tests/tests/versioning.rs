@@ -9,16 +9,97 @@ use aws_sdk_s3::types::{
     BucketVersioningStatus, Delete, MfaDelete, ObjectIdentifier, VersioningConfiguration,
 };
 use s3gate_config::CacheMode;
+use std::path::PathBuf;
 
 use crate::common::*;
 
 const NS: &str = "http://s3.amazonaws.com/doc/2006-03-01/";
 
 async fn setup() -> TestServer {
-    let s = TestServer::start().await;
+    setup_on(TestServer::start().await).await
+}
+
+/// Bucket `bkt` on `s`, holding `obj` written before versioning (the `null` version).
+pub(crate) async fn setup_on(s: TestServer) -> TestServer {
     s.create_bucket("bkt").await;
     s.put("bkt", "obj", b"current".to_vec()).await;
     s
+}
+
+/// Where a server's buckets are seen as plain files, and whether its remote leaves a folder in
+/// place once nothing is in it (WebDAV: deleting a collection would delete what a concurrent
+/// upload just put in it).
+pub(crate) struct Plain {
+    pub(crate) root: PathBuf,
+    pub(crate) empty_folders_stay: bool,
+}
+
+impl Plain {
+    pub(crate) fn join(&self, path: &str) -> PathBuf {
+        self.root.join(path)
+    }
+
+    /// Whether the plain files show no folder at `path`: none, or an empty one that stays.
+    fn shows_no_folder(&self, path: &str) -> bool {
+        let dir = self.join(path);
+        !dir.exists() || (self.empty_folders_stay && files_under(&dir).is_empty())
+    }
+}
+
+/// Runs each scenario named on a server of `$start` (a future of a [`TestServer`]) with bucket
+/// `bkt` set up, whose plain files are seen in the folder `$files` answers for it; whatever else
+/// `$start` made (a server it stands on) is kept until the scenario ends. Each test carries the
+/// attribute given (a doc line, or an `ignore` for a test that needs a program).
+macro_rules! versioning_scenarios {
+    (#[$m:meta] $start:expr, $files:expr, [$($name:ident),* $(,)?]) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        #[$m]
+        async fn $name() {
+            let (s, keep) = $start.await;
+            let s = $crate::versioning::setup_on(s).await;
+            let files: $crate::versioning::Plain = ($files)(&s, &keep);
+            $crate::versioning::$name(s, &files).await;
+        }
+    )*};
+}
+pub(crate) use versioning_scenarios;
+
+/// The scenarios any remote that keeps versions passes as a local directory does.
+macro_rules! every_versioning_scenario {
+    (#[$m:meta] $start:expr, $files:expr) => {
+        $crate::versioning::versioning_scenarios!(
+            #[$m]
+            $start,
+            $files,
+            [
+                every_version_reads_back_byte_exact_and_survives_a_restart,
+                three_deletes_make_three_markers_and_deleting_markers_brings_the_object_back,
+                suspended_writes_and_deletes_replace_the_null_version,
+                list_object_versions_pages_with_both_markers,
+                folder_markers_get_versions_like_any_key,
+                deleting_a_folder_marker_adds_a_delete_marker_and_deleting_versions_brings_it_back,
+            ]
+        );
+    };
+}
+pub(crate) use every_versioning_scenario;
+
+/// On a local directory, whose plain files are the server's own folder.
+mod local {
+    use crate::common::TestServer;
+
+    async fn start() -> (TestServer, ()) {
+        (TestServer::start().await, ())
+    }
+
+    every_versioning_scenario!(
+        #[doc = "On a local directory."]
+        start(),
+        |s: &TestServer, _: &()| super::Plain {
+            root: s.root().to_path_buf(),
+            empty_folders_stay: false,
+        }
+    );
 }
 
 /// The bucket's versioning status, as GetBucketVersioning answers it.
@@ -254,15 +335,16 @@ async fn all_versions(s: &TestServer, max: i32) -> Vec<(String, String, bool, bo
     }
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn every_version_reads_back_byte_exact_and_survives_a_restart() {
-    let mut s = setup().await; // "obj" written before versioning: the null version
+pub(crate) async fn every_version_reads_back_byte_exact_and_survives_a_restart(
+    mut s: TestServer,
+    files: &Plain,
+) {
     set(&s, BucketVersioningStatus::Enabled).await;
     let big: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
     let v1 = put_version(&s, "obj", &big).await.expect("a version id");
     let v2 = put_version(&s, "obj", b"second").await.unwrap();
     assert_ne!(v1, v2);
-    assert_eq!(std::fs::read(s.path_of("bkt", "obj")).unwrap(), b"second");
+    assert_eq!(std::fs::read(files.join("bkt/obj")).unwrap(), b"second");
     for _ in 0..2 {
         assert_eq!(get_version(&s, "obj", "null").await, b"current");
         assert_eq!(get_version(&s, "obj", &v1).await, big);
@@ -412,12 +494,13 @@ async fn every_version_reads_back_byte_exact_and_survives_a_restart() {
     s.put("bkt", "dir/", Vec::new()).await;
     let out = s.delete("bkt", "dir/").await;
     assert_eq!(out.delete_marker(), Some(true));
-    assert!(!s.root().join("bkt/dir").exists());
+    assert!(files.shows_no_folder("bkt/dir"));
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn three_deletes_make_three_markers_and_deleting_markers_brings_the_object_back() {
-    let s = setup().await;
+pub(crate) async fn three_deletes_make_three_markers_and_deleting_markers_brings_the_object_back(
+    s: TestServer,
+    files: &Plain,
+) {
     set(&s, BucketVersioningStatus::Enabled).await;
     let v1 = put_version(&s, "dir/k", b"one").await.unwrap();
     let mut markers = Vec::new();
@@ -427,7 +510,7 @@ async fn three_deletes_make_three_markers_and_deleting_markers_brings_the_object
         markers.push(out.version_id().unwrap().to_string());
     }
     assert!(
-        !s.root().join("bkt/dir").exists(),
+        files.shows_no_folder("bkt/dir"),
         "the directory shows the key gone"
     );
     assert_eq!(s.list_keys("bkt").await, ["obj"]);
@@ -474,7 +557,7 @@ async fn three_deletes_make_three_markers_and_deleting_markers_brings_the_object
         assert_eq!(out.version_id(), Some(m.as_str()));
     }
     assert_eq!(s.get("bkt", "dir/k").await, b"one");
-    assert_eq!(std::fs::read(s.path_of("bkt", "dir/k")).unwrap(), b"one");
+    assert_eq!(std::fs::read(files.join("bkt/dir/k")).unwrap(), b"one");
     // A version deleted by id is gone for good; the bucket is empty only when no version or
     // marker is left.
     s.client
@@ -525,9 +608,10 @@ async fn three_deletes_make_three_markers_and_deleting_markers_brings_the_object
     s.client.delete_bucket().bucket("bkt").send().await.unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn suspended_writes_and_deletes_replace_the_null_version() {
-    let s = setup().await;
+pub(crate) async fn suspended_writes_and_deletes_replace_the_null_version(
+    s: TestServer,
+    files: &Plain,
+) {
     set(&s, BucketVersioningStatus::Enabled).await;
     let v1 = put_version(&s, "obj", b"versioned").await.unwrap();
     set(&s, BucketVersioningStatus::Suspended).await;
@@ -542,6 +626,7 @@ async fn suspended_writes_and_deletes_replace_the_null_version() {
         vec![e("obj", "null", true, false), e("obj", &v1, false, false)]
     );
     assert_eq!(get_version(&s, "obj", "null").await, b"null-2");
+    assert_eq!(std::fs::read(files.join("bkt/obj")).unwrap(), b"null-2");
     let out = s.delete("bkt", "obj").await;
     assert_eq!(
         (out.delete_marker(), out.version_id()),
@@ -554,9 +639,7 @@ async fn suspended_writes_and_deletes_replace_the_null_version() {
     assert_eq!(get_version(&s, "obj", &v1).await, b"versioned");
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn list_object_versions_pages_with_both_markers() {
-    let s = setup().await;
+pub(crate) async fn list_object_versions_pages_with_both_markers(s: TestServer, files: &Plain) {
     set(&s, BucketVersioningStatus::Enabled).await;
     for key in ["a", "b/c", "b/d", "e"] {
         for round in 0..3 {
@@ -587,10 +670,7 @@ async fn list_object_versions_pages_with_both_markers() {
     assert_eq!(out.versions().len(), 3 + 3 + 1);
     assert_eq!(out.delete_markers().len(), 1);
     // The plain directory holds the current state only.
-    assert_eq!(
-        files_under(&s.root().join("bkt")),
-        ["a", "b/c", "b/d", "obj"]
-    );
+    assert_eq!(files_under(&files.join("bkt")), ["a", "b/c", "b/d", "obj"]);
 }
 
 /// UploadPartCopy takes any version as its source, whole or a range of it.
@@ -701,15 +781,13 @@ async fn head_version(s: &TestServer, key: &str, version: Option<&str>) -> Optio
     out.version_id().map(str::to_string)
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn folder_markers_get_versions_like_any_key() {
-    let s = setup().await;
+pub(crate) async fn folder_markers_get_versions_like_any_key(mut s: TestServer, files: &Plain) {
     set(&s, BucketVersioningStatus::Enabled).await;
     let v1 = put_version(&s, "dir/", b"").await.expect("a version id");
     let v2 = put_version(&s, "dir/", b"").await.expect("a version id");
     assert_ne!(v1, v2);
     s.put("bkt", "dir0", b"after".to_vec()).await;
-    assert!(s.path_of("bkt", "dir").is_dir(), "the marker is its folder");
+    assert!(files.join("bkt/dir").is_dir(), "the marker is its folder");
     assert_eq!(head_version(&s, "dir/", None).await, Some(v2.clone()));
     // The marker it replaced reads back by its id, empty, with its own headers.
     assert_eq!(head_version(&s, "dir/", Some(&v1)).await, Some(v1.clone()));
@@ -778,15 +856,15 @@ async fn folder_markers_get_versions_like_any_key() {
         assert_eq!(s.get("bkt", to).await, b"", "{to}");
     }
     // Kept across a restart.
-    let mut s = s;
     s.restart().await;
     assert_eq!(head_version(&s, "dir/", Some(&v1)).await, Some(v1));
     assert_eq!(head_version(&s, "dir/", None).await, Some(v3));
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn deleting_a_folder_marker_adds_a_delete_marker_and_deleting_versions_brings_it_back() {
-    let s = setup().await;
+pub(crate) async fn deleting_a_folder_marker_adds_a_delete_marker_and_deleting_versions_brings_it_back(
+    s: TestServer,
+    files: &Plain,
+) {
     set(&s, BucketVersioningStatus::Enabled).await;
     let v1 = put_version(&s, "dir/", b"").await.unwrap();
     let v2 = put_version(&s, "dir/", b"").await.unwrap();
@@ -794,7 +872,7 @@ async fn deleting_a_folder_marker_adds_a_delete_marker_and_deleting_versions_bri
     assert_eq!(out.delete_marker(), Some(true));
     let mark = out.version_id().expect("the marker's id").to_string();
     // The plain files show no folder, and the key answers as deleted.
-    assert!(!s.path_of("bkt", "dir").exists());
+    assert!(files.shows_no_folder("bkt/dir"));
     assert_eq!(
         raw(&s, "HEAD", "dir/").await,
         (404, Some("true".into()), Some(mark.clone()))
@@ -824,12 +902,12 @@ async fn deleting_a_folder_marker_adds_a_delete_marker_and_deleting_versions_bri
     );
     // The delete marker removed: the marker is back, folder and all.
     assert_eq!(delete_version(&s, "dir/", &mark).await, Some(true));
-    assert!(s.path_of("bkt", "dir").is_dir());
+    assert!(files.join("bkt/dir").is_dir());
     assert_eq!(head_version(&s, "dir/", None).await, Some(v2.clone()));
     // The current version removed: the one before is current, the folder stays.
     assert_eq!(delete_version(&s, "dir/", &v2).await, None);
     assert_eq!(head_version(&s, "dir/", None).await, Some(v1.clone()));
-    assert!(s.path_of("bkt", "dir").is_dir());
+    assert!(files.join("bkt/dir").is_dir());
     // Content under the folder keeps it when the marker is covered.
     s.put("bkt", "dir/x", b"x".to_vec()).await;
     let out = s.delete("bkt", "dir/").await;
@@ -841,7 +919,7 @@ async fn deleting_a_folder_marker_adds_a_delete_marker_and_deleting_versions_bri
     delete_version(&s, "dir/", &v1).await;
     delete_version(&s, "dir/", &mark).await;
     assert!(all_versions(&s, 1000).await.is_empty());
-    assert!(!s.path_of("bkt", "dir").exists());
+    assert!(files.shows_no_folder("bkt/dir"));
     s.client
         .delete_bucket()
         .bucket("bkt")

@@ -53,6 +53,19 @@ impl Change<Vfs> for Remove {
 impl Vfs {
     /// Removes the object at `path` and its record; the caller holds the key's lock.
     pub(crate) async fn delete_locked(&self, bucket: &str, key: &str, path: &str) -> Result<()> {
+        self.delete_locked_with(bucket, key, path, Vec::new()).await
+    }
+
+    /// [`Vfs::delete_locked`], committing `also` in the batch that removes the record (a kept
+    /// version that becomes current in its place), and undoing it with the record's removal
+    /// when the remote refuses the delete.
+    pub(crate) async fn delete_locked_with(
+        &self,
+        bucket: &str,
+        key: &str,
+        path: &str,
+        also: Vec<Edit>,
+    ) -> Result<()> {
         let file = self
             .core
             .remote
@@ -64,6 +77,7 @@ impl Vfs {
         if self.write_back.cache.is_some() {
             ops.push(Edit::Delete(Tree::WriteBack, path.as_bytes().to_vec()));
         }
+        ops.extend(also);
         if let Some(fp) = file {
             let mut undo = self.undo(&ops)?;
             ops.push(Edit::Put(Tree::State, intent_key(path), encode(&fp)));

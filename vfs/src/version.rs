@@ -113,10 +113,11 @@ fn store_path(bucket: &str, name: &VersionId) -> String {
     )
 }
 
-/// What a demotion left to its caller: the removal of its intent, to be committed in the batch
-/// that records what replaced the version.
+/// What a demotion left to its caller: the removal of its intent (and, where the move gave the
+/// stored file a new fingerprint, its row saying so), to be committed in the batch that records
+/// what replaced the version.
 pub(crate) struct Demoted {
-    pub(crate) done: Edit,
+    pub(crate) done: Vec<Edit>,
     intent: Intent,
 }
 
@@ -226,17 +227,25 @@ impl Change<Vfs> for DropVersion {
                     });
                 }
                 let promotion = vfs.promotion(at, true).await?;
-                if let Err(e) = vfs.delete_locked(at.bucket, at.key, at.path).await {
+                // Content kept under a `dir/` key, with a marker below it: the marker becomes
+                // current in the batch that removes the content's record (its folder made
+                // first), so that no crash leaves the key without a current version.
+                let takeover = match promotion {
+                    None => vfs.marker_takeover(at).await?,
+                    Some(_) => Vec::new(),
+                };
+                let deleted = vfs
+                    .delete_locked_with(at.bucket, at.key, at.path, takeover)
+                    .await;
+                if let Err(e) = deleted {
                     if promotion.is_some() {
                         let drop = Edit::Delete(Tree::State, promote_key(at.path));
                         vfs.core.index.apply(vec![drop]).await?;
                     }
                     return Err(e);
                 }
-                match promotion {
-                    Some((path, intent)) => vfs.versions().finish_promotion(&path, intent).await?,
-                    // Content kept under a `dir/` key, with a marker below it.
-                    None => vfs.promote_marker_version(at).await?,
+                if let Some((path, intent)) = promotion {
+                    vfs.versions().finish_promotion(&path, intent).await?;
                 }
                 return Ok(VersionDeleted {
                     delete_marker: false,
@@ -316,9 +325,9 @@ impl Vfs {
         }
     }
 
-    /// Why this server cannot keep versions, when it cannot: they move by renames on one
-    /// local filesystem, and the write cache keeps objects away from their paths until they
-    /// are uploaded.
+    /// Why this server cannot keep versions, when it cannot: they move on the remote's side
+    /// (a rename, or a copy and a delete there), and the write cache keeps objects away from
+    /// their paths until they are uploaded.
     pub fn versions_unsupported(&self) -> Option<&'static str> {
         if self.fleet.is_some() {
             return Some(
@@ -326,10 +335,10 @@ impl Vfs {
                  gateways writing the same remote (--fleet) they would hold on this one only",
             );
         }
-        if self.core.local_root.is_none() {
+        if !self.core.remote.moves_files() {
             return Some(
-                "versions are kept only on a local directory, where a version moves to the \
-                 version store by a rename: this remote cannot move a file without copying it",
+                "versions move to the version store on the remote's side, by a rename or a \
+                 copy there: this remote can do neither",
             );
         }
         if self.write_back.cache.is_some() {
@@ -367,6 +376,23 @@ impl Vfs {
         if let Some(why) = self.versions_unsupported() {
             return Err(VfsError::VersionsUnsupported(why));
         }
+        // The version replaced is older than the one replacing it: a current version without
+        // an id takes its id first, so that the key's history lists in the order it was made.
+        let current = match self.current_locked(at).await? {
+            Some(current) => {
+                let id = match current.version {
+                    Some(id) => id,
+                    // A file another program changed has a record without an id: the original
+                    // `null` version if the key has no history, else a version of its own.
+                    None if rows(&self.core.index, at.bucket, at.key, 1)?.is_empty() => {
+                        VersionId::ORIGINAL
+                    }
+                    None => self.core.version_ids.next(&self.core.index, false).await?,
+                };
+                Some((current, id))
+            }
+            None => None,
+        };
         let version = Some(self.core.version_ids.next(&self.core.index, null).await?);
         let mut out = Replacing {
             version,
@@ -389,15 +415,8 @@ impl Vfs {
                 }
             }
         }
-        let Some(current) = self.current_locked(at).await? else {
+        let Some((current, id)) = current else {
             return Ok(out);
-        };
-        let id = match current.version {
-            Some(id) => id,
-            // A file another program changed has a record without an id: the original `null`
-            // version if the key has no history, else a version of its own.
-            None if rows(&self.core.index, at.bucket, at.key, 1)?.is_empty() => VersionId::ORIGINAL,
-            None => self.core.version_ids.next(&self.core.index, false).await?,
         };
         if null && id.null {
             current.attrs.lock.guard(false)?;
@@ -426,7 +445,7 @@ impl Vfs {
             .demote(at.bucket, at.key, at.path, &current, id, now_ns())
             .await?;
         out.edits
-            .extend(out.demoted.as_ref().map(|d| d.done.clone()));
+            .extend(out.demoted.iter().flat_map(|d| d.done.iter().cloned()));
         Ok(out)
     }
 
@@ -721,17 +740,27 @@ impl Vfs {
     /// marker's: its folder is made first (an empty folder is no object, so a crash before
     /// the batch changes nothing), then its row becomes the current record in one batch.
     async fn promote_marker_version(&self, at: At<'_>) -> Result<()> {
-        let Some(row) = rows(&self.core.index, at.bucket, at.key, 1)?.pop() else {
+        let edits = self.marker_takeover(at).await?;
+        if edits.is_empty() {
             return Ok(());
+        }
+        self.core.index.apply(edits).await
+    }
+
+    /// When the newest kept version of the key at `at` is a folder marker's: makes its folder
+    /// and answers the batch that makes its row the current record; else nothing.
+    async fn marker_takeover(&self, at: At<'_>) -> Result<Vec<Edit>> {
+        let Some(row) = rows(&self.core.index, at.bucket, at.key, 1)?.pop() else {
+            return Ok(Vec::new());
         };
         let Some(Ok(folder)) = key::marker_path(at.bucket, at.key) else {
-            return Ok(());
+            return Ok(Vec::new());
         };
         let Some(edits) = marker_promotion(at, row) else {
-            return Ok(());
+            return Ok(Vec::new());
         };
         self.folders.make_folder(at.bucket, at.key, &folder).await?;
-        self.core.index.apply(edits).await
+        Ok(edits)
     }
 
     /// The current folder marker at `at` goes for good (its version named): the newest kept
@@ -763,8 +792,9 @@ impl Vfs {
     /// when it has a file. Committed before the current version is removed, a crash in between
     /// leaves the intent to a start that finds the current file still there: the promotion is
     /// then dropped and nothing changed. The version goes back to the current version's path
-    /// while there is one (`replacing`); else to where it was when current, which for a key
-    /// kept in the store is its place there (stored.rs). Answers that path with the intent.
+    /// while there is one (`replacing`); else to where it was when current when that was its
+    /// place in the store of keys, else to where a write of the key would go now
+    /// ([`Vfs::place_for`]). Answers that path with the intent.
     async fn promotion(&self, at: At<'_>, replacing: bool) -> Result<Option<(String, Intent)>> {
         let Some(row) = rows(&self.core.index, at.bucket, at.key, 1)?.pop() else {
             return Ok(None);
@@ -773,8 +803,11 @@ impl Vfs {
             return Ok(None);
         };
         let path = match (replacing, meta.store) {
+            (true, _) => at.path.to_string(),
             (false, Some(place)) => place,
-            _ => at.path.to_string(),
+            // Where a write of the key would go now: a file written since at a folder of its
+            // path (`a` while `a/b` was deleted) sends it to a fresh place in the store.
+            (false, None) => self.place_for(at.bucket, at.key).await?,
         };
         let intent = Intent {
             row: row_key(at.bucket, at.key, row.id.seq),
@@ -795,28 +828,38 @@ impl VersionStore<'_> {
     /// how a promotion a crash cut short is finished at start. A file another program put at
     /// the path meanwhile stays, and the version stays kept.
     async fn finish_promotion(&self, path: &str, intent: Intent) -> Result<()> {
-        match self
+        let landed = match self
             .remote
             .rename(&intent.file, path, Some(intent.fingerprint), false)
             .await
         {
-            Ok(_) => {}
-            Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {}
+            Ok(Some(fp)) => Some(fp),
+            // Moved before a crash: the file at the path is the version's, unless another
+            // program put its own there since.
+            Ok(None) => self.moved_to(path, intent.fingerprint).await?,
+            // Taken: by another program's file, which stays, or by a copy of the version whose
+            // source a crash kept (a move that is a copy and a delete), which then goes; or a
+            // file holds a folder of the path, and the version stays kept.
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EEXIST | libc::ENOTDIR)) => {
+                let landed = self.moved_to(path, intent.fingerprint).await?;
+                if landed.is_some() {
+                    self.remote
+                        .delete(&intent.file, Some(intent.fingerprint))
+                        .await?;
+                }
+                landed
+            }
             Err(e) => return Err(e.into()),
-        }
+        };
         let mut ops = vec![Edit::Delete(Tree::State, promote_key(path))];
-        let here = self
-            .remote
-            .stat(path)
-            .await?
-            .is_some_and(|e| !e.is_dir && e.fingerprint == intent.fingerprint);
         let row = match self.index.get_in(Tree::Versions, &intent.row)? {
             Some(v) => Some(VersionRecord::decode(&v)?),
             None => None,
         };
-        if let (true, Some(row)) = (here, row) {
+        if let (Some(landed), Some(row)) = (landed, row) {
             if let Some(mut meta) = row.object {
                 meta.version = Some(row.id);
+                meta.fingerprint = landed;
                 meta.store = key::is_stored(path).then(|| path.to_string());
                 // The row's key is the record's, followed by NUL and the counter.
                 let object_key = intent.row[..intent.row.len() - 9].to_vec();
@@ -868,17 +911,35 @@ impl VersionStore<'_> {
             Edit::Delete(Tree::State, intent_key(path)),
         ];
         match self.remote.rename(path, &file, Some(fp), false).await {
-            Ok(true) => Ok(Some(Demoted {
-                done: Edit::Delete(Tree::State, intent_key(path)),
-                intent,
-            })),
-            Ok(false) => {
+            Ok(Some(moved)) => {
+                let mut done = vec![Edit::Delete(Tree::State, intent_key(path))];
+                // A copy on an object store is a new object with a time of its own: the row
+                // says which file it keeps, committed with what replaced the version (no one
+                // reads the row before, under the key's lock).
+                if moved != fp {
+                    let mut record = record;
+                    if let Some(meta) = record.object.as_mut() {
+                        meta.fingerprint = moved;
+                    }
+                    done.push(Edit::Put(Tree::Versions, row, record.encode()));
+                }
+                Ok(Some(Demoted { done, intent }))
+            }
+            Ok(None) => {
                 self.index.apply(undo).await?;
                 Ok(None)
             }
             Err(e) if e.raw_os_error() == Some(libc::ESTALE) => {
                 self.index.apply(undo).await?;
                 Ok(None)
+            }
+            // Refused before anything moved: an object store copies at most 5 GiB at once.
+            Err(e) if e.kind() == std::io::ErrorKind::Unsupported => {
+                self.index.apply(undo).await?;
+                Err(VfsError::VersionsUnsupported(
+                    "this remote copies at most 5 GiB on its side: a larger object cannot move \
+                     to the version store",
+                ))
             }
             Err(e) => {
                 // The rename may have happened all the same (a failed sync): only the intent's
@@ -919,17 +980,66 @@ impl VersionStore<'_> {
         Ok(count)
     }
 
+    /// The fingerprint of the file at `path` when it is the one a move of version `fp` left
+    /// there: the very file, or, where a move is a copy on the store, one of the same size and
+    /// content tag (the store's ETag, which a copy of an object written in one piece keeps). A
+    /// copy whose tag changed is taken for another program's file: the version then stays kept
+    /// and the copy is found by the rescan, so nothing is lost either way.
+    async fn moved_to(&self, path: &str, fp: Fingerprint) -> Result<Option<Fingerprint>> {
+        let found = self.remote.stat(path).await?.filter(|e| !e.is_dir);
+        Ok(found.map(|e| e.fingerprint).filter(|found| {
+            *found == fp
+                || (self.remote.folders_are_prefixes()
+                    && fp.id != 0
+                    && (found.size, found.id) == (fp.size, fp.id))
+        }))
+    }
+
     /// Puts the file of an unfinished demotion back at `path`, over whatever was published
-    /// there without being recorded, and drops its row and intent.
+    /// there without being recorded, and drops its row and intent. The version still at its
+    /// path (never moved, or copied by a move whose source a crash kept) stays there, and a
+    /// stored file of it goes. A store file's name is fresh and only this server writes under
+    /// the reserved folder, so the file there is the one moved, whatever time a copy gave it.
     async fn recover_one(&self, path: &str, intent: Intent) -> Result<()> {
-        self.remote
-            .rename(&intent.file, path, Some(intent.fingerprint), true)
-            .await?;
+        let here = self.remote.stat(path).await?.filter(|e| !e.is_dir);
+        if here.is_some_and(|e| e.fingerprint == intent.fingerprint) {
+            let stored = self.remote.stat(&intent.file).await?.filter(|e| !e.is_dir);
+            if let Some(stored) = stored {
+                self.remote
+                    .delete(&intent.file, Some(stored.fingerprint))
+                    .await?;
+            }
+        } else if let Some(fp) = self.remote.rename(&intent.file, path, None, true).await? {
+            self.refingerprint(&intent.row, intent.fingerprint, fp)
+                .await?;
+        }
         self.index
             .apply(vec![
                 Edit::Delete(Tree::Versions, intent.row),
                 Edit::Delete(Tree::State, intent_key(path)),
             ])
+            .await
+    }
+
+    /// A version put back at its path by a copy has a new fingerprint: the key's record, when
+    /// it still describes the version as it was (`was`), takes the new one (`now`), or the
+    /// next read would take the file for another program's.
+    async fn refingerprint(&self, row: &[u8], was: Fingerprint, now: Fingerprint) -> Result<()> {
+        if was == now {
+            return Ok(());
+        }
+        // The row's key is the record's, followed by NUL and the counter.
+        let object_key = row[..row.len() - 9].to_vec();
+        let Some(bytes) = self.index.get_in(Tree::Objects, &object_key)? else {
+            return Ok(());
+        };
+        let mut meta = ObjectMeta::decode(&bytes)?;
+        if meta.fingerprint != was {
+            return Ok(());
+        }
+        meta.fingerprint = now;
+        self.index
+            .apply(vec![Edit::Put(Tree::Objects, object_key, meta.encode())])
             .await
     }
 }
@@ -1139,7 +1249,7 @@ mod tests {
         let file = record.file.clone().unwrap();
         assert_eq!(fs::read(p.root.join(&file)).unwrap(), b"first");
         assert_eq!(p.intents(), 1);
-        p.index.apply(vec![demoted.done]).await.unwrap();
+        p.index.apply(demoted.done).await.unwrap();
         assert_eq!(p.intents(), 0);
 
         // The next one: newer, listed first; its stored file is another.
@@ -1151,7 +1261,7 @@ mod tests {
             .await
             .unwrap()
             .unwrap();
-        p.index.apply(vec![d2.done]).await.unwrap();
+        p.index.apply(d2.done).await.unwrap();
         let listed = rows(&p.index, "b", "dir/k", 10).unwrap();
         assert_eq!(listed.len(), 2);
         assert_eq!((listed[0].id, listed[0].noncurrent_ns), (id, 43));
@@ -1163,6 +1273,158 @@ mod tests {
         assert_eq!(p.stored_files(), 2);
         assert!(rows(&p.index, "b", "dir", 10).unwrap().is_empty());
         assert_eq!(p.store().recover().await.unwrap(), 0);
+    }
+
+    /// A remote whose move is a copy and a delete (as an object store's): the copy is a new
+    /// file, with a fingerprint of its own.
+    struct Copying(Arc<dyn Remote>, std::path::PathBuf);
+
+    #[async_trait::async_trait]
+    impl Remote for Copying {
+        fn moves_files(&self) -> bool {
+            true
+        }
+        async fn stat(&self, path: &str) -> std::io::Result<Option<crate::remote::Entry>> {
+            self.0.stat(path).await
+        }
+        async fn open(
+            &self,
+            path: &str,
+        ) -> std::io::Result<Option<Box<dyn crate::remote::Reader>>> {
+            self.0.open(path).await
+        }
+        async fn list_dir(&self, path: &str) -> std::io::Result<Vec<crate::remote::Entry>> {
+            self.0.list_dir(path).await
+        }
+        async fn create(&self, dest: &str) -> std::io::Result<Box<dyn crate::remote::Upload>> {
+            self.0.create(dest).await
+        }
+        async fn concat(
+            &self,
+            dest: &str,
+            srcs: &[crate::remote::Source],
+        ) -> std::io::Result<Box<dyn crate::remote::Upload>> {
+            self.0.concat(dest, srcs).await
+        }
+        async fn delete(&self, path: &str, pinned: Option<Fingerprint>) -> std::io::Result<bool> {
+            self.0.delete(path, pinned).await
+        }
+        async fn rename(
+            &self,
+            from: &str,
+            to: &str,
+            pinned: Option<Fingerprint>,
+            replace: bool,
+        ) -> std::io::Result<Option<Fingerprint>> {
+            let Some(src) = self.0.stat(from).await?.filter(|e| !e.is_dir) else {
+                return Ok(None);
+            };
+            if pinned.is_some_and(|fp| fp != src.fingerprint) {
+                return Err(std::io::Error::from_raw_os_error(libc::ESTALE));
+            }
+            if !replace && self.0.stat(to).await?.is_some() {
+                return Err(std::io::Error::from_raw_os_error(libc::EEXIST));
+            }
+            let root = &self.1;
+            if let Some(parent) = root.join(to).parent() {
+                fs::create_dir_all(parent)?;
+            }
+            // A copy of its own (no link), then the source goes.
+            fs::write(root.join(to), fs::read(root.join(from))?)?;
+            self.0.delete(from, None).await?;
+            Ok(self.0.stat(to).await?.map(|e| e.fingerprint))
+        }
+        async fn mkdir(&self, path: &str) -> std::io::Result<bool> {
+            self.0.mkdir(path).await
+        }
+        async fn rmdir(&self, path: &str) -> std::io::Result<()> {
+            self.0.rmdir(path).await
+        }
+        async fn rmdir_tree(&self, path: &str) -> std::io::Result<()> {
+            self.0.rmdir_tree(path).await
+        }
+        async fn delete_tree(&self, path: &str) -> std::io::Result<()> {
+            self.0.delete_tree(path).await
+        }
+    }
+
+    /// Where moves are copies: the row of a demoted version names its copy's fingerprint, and
+    /// recovery tells the states a crash leaves apart.
+    #[tokio::test]
+    async fn versions_moved_by_copies_survive_a_crash_at_each_step() {
+        let mut p = place();
+        p.remote = Arc::new(Copying(p.remote.clone(), p.root.clone()));
+
+        // The move done whole: the row names the copy in the store.
+        let old = p.current("b/k", b"first").await;
+        let demoted = p
+            .store()
+            .demote("b", "k", "b/k", &old, VersionId::ORIGINAL, 1)
+            .await
+            .unwrap()
+            .unwrap();
+        p.index.apply(demoted.done).await.unwrap();
+        let row = rows(&p.index, "b", "k", 1).unwrap().remove(0);
+        let file = row.file.clone().unwrap();
+        let stored = p.remote.stat(&file).await.unwrap().unwrap().fingerprint;
+        assert_ne!(stored, old.fingerprint, "a copy is another file");
+        assert_eq!(row.object.unwrap().fingerprint, stored);
+        assert_eq!(p.intents(), 0);
+        p.index
+            .apply(vec![Edit::Delete(Tree::Versions, row_key("b", "k", 0))])
+            .await
+            .unwrap();
+        fs::remove_file(p.root.join(&file)).unwrap();
+
+        // A crash after the copy, before its source went: the version is still at its path,
+        // and the copy goes.
+        let old = p.current("b/k", b"second").await;
+        p.index.put("b", "k", &old).await.unwrap();
+        let intent = Intent {
+            row: row_key("b", "k", 0),
+            file: store_path("b", &p.ids.next(&p.index, false).await.unwrap()),
+            fingerprint: old.fingerprint,
+        };
+        p.index
+            .apply(vec![
+                Edit::Put(Tree::Versions, intent.row.clone(), b"{}".to_vec()),
+                Edit::Put(
+                    Tree::State,
+                    intent_key("b/k"),
+                    serde_json::to_vec(&intent).unwrap(),
+                ),
+            ])
+            .await
+            .unwrap();
+        fs::create_dir_all(p.root.join(&intent.file).parent().unwrap()).unwrap();
+        fs::copy(p.root.join("b/k"), p.root.join(&intent.file)).unwrap();
+        assert_eq!(p.store().recover().await.unwrap(), 1);
+        assert_eq!(
+            p.remote.stat("b/k").await.unwrap().unwrap().fingerprint,
+            old.fingerprint
+        );
+        assert_eq!(p.index.get("b", "k").unwrap().unwrap(), old);
+        assert_eq!((p.intents(), p.stored_files()), (0, 0));
+        assert!(rows(&p.index, "b", "k", 10).unwrap().is_empty());
+
+        // A crash after the move, what replaced it never recorded: the version is copied back,
+        // and its record takes the copy's fingerprint (else a read would take it for another
+        // program's file).
+        let demoted = p
+            .store()
+            .demote("b", "k", "b/k", &old, VersionId::ORIGINAL, 2)
+            .await
+            .unwrap()
+            .unwrap();
+        fs::write(p.root.join("b/k"), b"published, never recorded").unwrap();
+        drop(demoted);
+        assert_eq!(p.store().recover().await.unwrap(), 1);
+        assert_eq!(fs::read(p.root.join("b/k")).unwrap(), b"second");
+        let now = p.remote.stat("b/k").await.unwrap().unwrap().fingerprint;
+        let record = p.index.get("b", "k").unwrap().unwrap();
+        assert_eq!(record.fingerprint, now);
+        assert_eq!((p.intents(), p.stored_files()), (0, 0));
+        assert!(rows(&p.index, "b", "k", 10).unwrap().is_empty());
     }
 
     #[tokio::test]
@@ -1241,6 +1503,36 @@ mod tests {
     /// Reads the file of a noncurrent version from the store.
     fn stored(root: &Path, row: &VersionRecord) -> Vec<u8> {
         fs::read(root.join(row.file.as_ref().unwrap())).unwrap()
+    }
+
+    /// A file another program wrote over a key with a history has no id until a newer version
+    /// makes it noncurrent: it then takes one older than that newer version's, so the key's
+    /// history lists in the order it was made (the delete marker on top, current).
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_file_another_program_wrote_is_older_than_what_replaces_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let vfs = Vfs::open_unsynced(dir.path()).await;
+        vfs.create_bucket("bkt", None).await.unwrap();
+        vfs.update_bucket("bkt", |r| {
+            r.versioning = Versioning::Enabled;
+            Ok(())
+        })
+        .await
+        .unwrap();
+        let first = put(&vfs, "k", b"v1").await.version_id.unwrap();
+        // Kept; the version after it is lost to the other program's file, as its README says.
+        put(&vfs, "k", b"v2").await;
+        fs::remove_file(dir.path().join("bkt/k")).unwrap();
+        fs::write(dir.path().join("bkt/k"), b"theirs").unwrap();
+        let head = vfs.head_object("bkt", "k").await.unwrap();
+        assert_eq!(head.size, 6, "their file is current");
+        let marker = vfs.add_delete_marker("bkt", "k").await.unwrap().unwrap();
+        let listed = rows(&vfs.core.index, "bkt", "k", 10).unwrap();
+        let ids: Vec<String> = listed.iter().map(|r| r.id.to_string()).collect();
+        assert_eq!(ids.len(), 3);
+        assert_eq!((&ids[0], &ids[2]), (&marker.version_id, &first));
+        assert!(ids[0] > ids[1] && ids[1] > ids[2], "{ids:?}");
+        assert_eq!(stored(dir.path(), &listed[1]), b"theirs");
     }
 
     #[tokio::test(flavor = "multi_thread")]

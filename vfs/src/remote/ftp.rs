@@ -602,6 +602,10 @@ fn join(a: &str, b: &str) -> String {
 
 #[async_trait]
 impl Remote for FtpRemote {
+    fn moves_files(&self) -> bool {
+        true
+    }
+
     async fn stat(&self, path: &str) -> io::Result<Option<Entry>> {
         let full = self.full(path)?;
         let name = path.rsplit('/').next().unwrap_or(path);
@@ -695,25 +699,29 @@ impl Remote for FtpRemote {
         to: &str,
         pinned: Option<Fingerprint>,
         replace: bool,
-    ) -> io::Result<bool> {
+    ) -> io::Result<Option<Fingerprint>> {
         let (from_full, to_full) = (self.full(from)?, self.full(to)?);
         let Some(f) = self.stat_file(&from_full).await? else {
-            return Ok(false);
+            return Ok(None);
         };
         if pinned.is_some_and(|fp| fp != fingerprint(&f)) {
             return Err(io::Error::from_raw_os_error(libc::ESTALE));
         }
         match self.stat_full(&to_full).await? {
             Some(t) if t.is_directory() => return Err(io::Error::from_raw_os_error(libc::EISDIR)),
-            Some(_) if !replace => return Err(io::Error::from(io::ErrorKind::AlreadyExists)),
-            _ => {}
+            Some(_) if !replace => return Err(io::Error::from_raw_os_error(libc::EEXIST)),
+            // Not every server's RNTO replaces a file: what is to be replaced goes first (a
+            // crash in between leaves `from` to be moved again, as nothing had moved).
+            Some(_) => self.remove(&to_full, false).await?,
+            None => {}
         }
         if let Some((parent, _)) = to_full.rsplit_once('/') {
             // Never the first folder of the path (a bucket, or the reserved folder).
             self.make_dirs(parent, self.root_depth() + 1).await?;
         }
         self.move_file(&from_full, &to_full).await?;
-        Ok(true)
+        // RNFR/RNTO renames the file: its size and time go with it.
+        Ok(Some(fingerprint(&f)))
     }
 
     async fn mkdir(&self, path: &str) -> io::Result<bool> {

@@ -432,7 +432,7 @@ impl Remote for HttpRemote {
         _to: &str,
         _pinned: Option<Fingerprint>,
         _replace: bool,
-    ) -> io::Result<bool> {
+    ) -> io::Result<Option<Fingerprint>> {
         Err(read_only())
     }
 

@@ -268,6 +268,10 @@ impl LocalFs {
 
 #[async_trait]
 impl Remote for LocalFs {
+    fn moves_files(&self) -> bool {
+        true
+    }
+
     async fn stat(&self, path: &str) -> io::Result<Option<Entry>> {
         let p = path.to_string();
         let name = path.rsplit('/').next().unwrap_or_default().to_string();
@@ -488,25 +492,25 @@ impl Remote for LocalFs {
         to: &str,
         pinned: Option<Fingerprint>,
         replace: bool,
-    ) -> io::Result<bool> {
+    ) -> io::Result<Option<Fingerprint>> {
         let (from, to) = (from.to_string(), to.to_string());
         let sync = self.sync;
         self.at_root(move |root| {
             let (src_parent, src_name) = split_parent(&from);
             let src_dir = match open_beneath(root, src_parent, dir_flags(sync)) {
                 Ok(d) => d,
-                Err(e) if is_missing(&e) => return Ok(false),
+                Err(e) if is_missing(&e) => return Ok(None),
                 Err(e) => return Err(e),
             };
             // Checked first, as a delete checks: another program may still replace the file
             // before the rename, which no call rules out.
             let md = match open_beneath(src_dir.as_raw_fd(), src_name, libc::O_PATH) {
                 Ok(f) => f.metadata()?,
-                Err(e) if is_missing(&e) => return Ok(false),
+                Err(e) if is_missing(&e) => return Ok(None),
                 Err(e) => return Err(e),
             };
             if !md.is_file() {
-                return Ok(false);
+                return Ok(None);
             }
             if pinned.is_some_and(|fp| fp != fingerprint(&md)) {
                 return Err(io::Error::from_raw_os_error(libc::ESTALE));
@@ -529,7 +533,7 @@ impl Remote for LocalFs {
             });
             match moved {
                 // Removed since it was checked.
-                Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(false),
+                Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(None),
                 r => r?,
             }
             // Renaming a link onto another link of the same file does nothing and succeeds (a
@@ -549,7 +553,8 @@ impl Remote for LocalFs {
                 sync_dirs(&dst_dir, &parents)?;
                 sync_dir(&src_dir)?;
             }
-            Ok(true)
+            // A rename keeps the file, and so its fingerprint.
+            Ok(Some(fingerprint(&md)))
         })
         .await
     }
@@ -1030,7 +1035,7 @@ mod tests {
             .rename("b/sub/k", ".s3gate/versions/b/aa/v1", Some(fp), false)
             .await
             .unwrap();
-        assert!(moved);
+        assert_eq!(moved, Some(fp));
         assert!(!root.join("b/sub/k").exists());
         assert_eq!(
             fs::read(root.join(".s3gate/versions/b/aa/v1")).unwrap(),
@@ -1044,11 +1049,13 @@ mod tests {
         assert!(fs
             .rename(".s3gate/versions/b/aa/v1", "b/sub/k", Some(fp), false)
             .await
-            .unwrap());
-        assert!(!fs
+            .unwrap()
+            .is_some());
+        assert!(fs
             .rename(".s3gate/versions/b/aa/v1", "b/sub/k", None, false)
             .await
-            .unwrap());
+            .unwrap()
+            .is_none());
         assert_eq!(fs::read(root.join("b/sub/k")).unwrap(), b"old");
     }
 
@@ -1062,7 +1069,8 @@ mod tests {
         assert!(fs_
             .rename("b/kept", "b/copy", Some(fp), true)
             .await
-            .unwrap());
+            .unwrap()
+            .is_some());
         assert!(!root.join("b/kept").exists(), "the name moved from is gone");
         assert_eq!(std::fs::read(root.join("b/copy")).unwrap(), b"same");
     }
@@ -1084,13 +1092,25 @@ mod tests {
         let e = fs.rename("b/k", "b/k2", Some(fp), false).await.unwrap_err();
         assert_eq!(e.raw_os_error(), Some(libc::EEXIST));
         assert_eq!(fs::read(root.join("b/k2")).unwrap(), b"two!");
-        assert!(fs.rename("b/k", "b/k2", Some(fp), true).await.unwrap());
+        assert!(fs
+            .rename("b/k", "b/k2", Some(fp), true)
+            .await
+            .unwrap()
+            .is_some());
         assert_eq!(fs::read(root.join("b/k2")).unwrap(), b"one");
 
         // A folder, a link, a FIFO are not files: nothing moves, nothing is replaced.
-        assert!(!fs.rename("b/sub", "b/x", None, false).await.unwrap());
+        assert!(fs
+            .rename("b/sub", "b/x", None, false)
+            .await
+            .unwrap()
+            .is_none());
         std::os::unix::fs::symlink(root.join("b/k2"), root.join("b/link")).unwrap();
-        assert!(!fs.rename("b/link", "b/x", None, false).await.unwrap());
+        assert!(fs
+            .rename("b/link", "b/x", None, false)
+            .await
+            .unwrap()
+            .is_none());
         let e = fs.rename("b/k2", "b/link", None, true).await.unwrap_err();
         assert_eq!(e.raw_os_error(), Some(libc::EEXIST));
         assert!(root.join("b/k2").exists());
@@ -1107,7 +1127,11 @@ mod tests {
         std::os::unix::fs::symlink(&outside, root.join("b/out")).unwrap();
         assert!(fs.rename("b/k", "b/out/k", None, false).await.is_err());
         assert!(fs.rename("b/k", "../outside/k", None, false).await.is_err());
-        assert!(!fs.rename("b/out/k", "b/k3", None, false).await.unwrap());
+        assert!(fs
+            .rename("b/out/k", "b/k3", None, false)
+            .await
+            .unwrap()
+            .is_none());
         // The destination's first folder (a bucket) is never made.
         assert!(fs.rename("b/k", "gone/k", None, false).await.is_err());
         assert!(!root.join("gone").exists());

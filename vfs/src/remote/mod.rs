@@ -364,20 +364,27 @@ pub trait Remote: Send + Sync + 'static {
     /// program wrote stays); `false` when there was none to remove. Whatever is not a file (a
     /// folder, a link, a FIFO...) is left in place.
     async fn delete(&self, path: &str, pinned: Option<Fingerprint>) -> io::Result<bool>;
-    /// Moves the file at `from` to `to` without copying a byte, creating `to`'s missing parent
+    /// Whether [`Remote::rename`] moves a file on the remote's side (a rename, or a copy and a
+    /// delete there), never through this server: what keeping versions needs.
+    fn moves_files(&self) -> bool {
+        false
+    }
+    /// Moves the file at `from` to `to` on the remote's side (a rename where the remote has one,
+    /// else a server-side copy and the removal of `from`), creating `to`'s missing parent
     /// folders (never its first one: a bucket, or the reserved folder), only when `from` is
-    /// version `pinned` where given (`ESTALE` otherwise); `false` when there was no file to move.
-    /// Another link to the same file (a copy sharing it) keeps its name. What is at `to` is
-    /// replaced only with `replace` (`EEXIST` otherwise), and never when it is not a file: how
-    /// versions move between a key and the version store. Remotes without a server-side move
-    /// answer `Unsupported`.
+    /// version `pinned` where given (`ESTALE` otherwise); answers the fingerprint of the file at
+    /// `to` (a copy gets a new time, and may get a new ETag), `None` when there was no file to
+    /// move. Another link to the same file (a copy sharing it) keeps its name. What is at `to`
+    /// is replaced only with `replace` (`EEXIST` otherwise), and never when it is not a file:
+    /// how versions move between a key and the version store. Remotes without a server-side
+    /// move answer `Unsupported`.
     async fn rename(
         &self,
         from: &str,
         to: &str,
         pinned: Option<Fingerprint>,
         replace: bool,
-    ) -> io::Result<bool> {
+    ) -> io::Result<Option<Fingerprint>> {
         let _ = (from, to, pinned, replace);
         Err(io::Error::new(
             io::ErrorKind::Unsupported,

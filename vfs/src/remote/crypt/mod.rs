@@ -378,6 +378,30 @@ impl Remote for CryptRemote {
         absent_if_too_long(deleted)
     }
 
+    fn moves_files(&self) -> bool {
+        self.inner.moves_files()
+    }
+
+    /// The sealed file moves as it is: its nonce is its own, not its name's.
+    async fn rename(
+        &self,
+        from: &str,
+        to: &str,
+        pinned: Option<Fingerprint>,
+        replace: bool,
+    ) -> io::Result<Option<Fingerprint>> {
+        let moved = self
+            .inner
+            .rename(
+                &self.keys.file(from)?,
+                &self.keys.file(to)?,
+                pinned.map(inner_fingerprint),
+                replace,
+            )
+            .await?;
+        Ok(moved.and_then(plain_fingerprint))
+    }
+
     async fn mkdir(&self, path: &str) -> io::Result<bool> {
         self.inner.mkdir(&self.keys.dir(path)?).await
     }
