@@ -37,6 +37,7 @@ mod stored;
 mod tagging;
 mod version;
 mod version_id;
+mod version_row;
 mod vfs;
 mod watch;
 mod write;

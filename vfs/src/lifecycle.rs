@@ -34,7 +34,7 @@ use crate::meta::{Edit, Tree};
 use crate::multipart::records::UploadRecord;
 use crate::object::{ObjectInfo, Precondition};
 use crate::remote::time_from_ns;
-use crate::version::{rows, VersionRecord};
+use crate::version_row::{rows, VersionRecord};
 
 /// An entry for a key (its versions included).
 const KEY: u8 = b'k';
@@ -729,7 +729,7 @@ mod tests {
     fn the_key_of_each_record_is_found() {
         let prefix = key::index_key("bkt", "").len();
         // The inverted counter of version 255 ends in a zero byte.
-        let row = crate::version::row_key("bkt", "a/b", 255);
+        let row = crate::version_row::row_key("bkt", "a/b", 255);
         assert_eq!(row.last(), Some(&0));
         assert_eq!(key_of(Tree::Versions, &row, prefix), Some("a/b"));
         let upload = crate::multipart::records::upload_key("bkt", "a/b", "0123abcd");

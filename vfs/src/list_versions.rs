@@ -15,8 +15,8 @@ use crate::key;
 use crate::list::Listed;
 use crate::meta::{StoreError, Tree};
 use crate::remote::time_from_ns;
-use crate::version::row_key;
 use crate::version_id::{VersionId, VersionRef};
+use crate::version_row::row_key;
 use crate::vfs::Vfs;
 
 /// Entries read from a tree at a time.
@@ -297,7 +297,7 @@ fn shown_id(version: Option<VersionId>) -> String {
     version.unwrap_or(VersionId::ORIGINAL).to_string()
 }
 
-/// What a listing shows of a kept version or marker ([`crate::version::VersionRecord`]): the
+/// What a listing shows of a kept version or marker ([`crate::version_row::VersionRecord`]): the
 /// rest of the row (its file, its content headers and metadata) is skipped, not built.
 #[derive(Debug, PartialEq, Deserialize)]
 struct ListedRow {
@@ -389,7 +389,7 @@ mod tests {
     #[test]
     fn the_quick_read_of_a_row_agrees_with_the_parse() {
         use crate::index::ObjectAttrs;
-        use crate::version::VersionRecord;
+        use crate::version_row::VersionRecord;
         let tricky = r#","file":"x","made_ns":1,"noncurrent_ns":2}"#;
         let mut attrs = ObjectAttrs {
             user_meta: vec![(tricky.into(), tricky.into())],
