@@ -99,6 +99,16 @@ pub(crate) fn validate_key(key: &str) -> Result<()> {
     Ok(())
 }
 
+/// Where the file of `bucket/key` is, given the place in the store of keys its record names
+/// (`store`, from the record as the caller read it: a GET reads the index once): that place, or
+/// the key's own path when it fits a file tree; `None` for a key that can name no file.
+pub(crate) fn path_in(bucket: &str, key: &str, store: Option<&str>) -> Option<String> {
+    match store {
+        Some(place) => Some(place.to_string()),
+        None => object_path(bucket, key).ok(),
+    }
+}
+
 /// The remote path of an object (validated).
 pub(crate) fn object_path(bucket: &str, key: &str) -> Result<String> {
     validate_bucket(bucket)?;

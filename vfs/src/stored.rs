@@ -46,15 +46,6 @@ pub struct StoredKey {
     pub size: u64,
 }
 
-/// [`Core::path_of`] from the key's record (`record`, as the caller read it), for a caller that
-/// needs the record anyway: a GET reads the index once.
-pub(crate) fn path_in(bucket: &str, key: &str, record: Option<&ObjectMeta>) -> Option<String> {
-    match record.and_then(|m| m.store.as_ref()) {
-        Some(place) => Some(place.clone()),
-        None => key::object_path(bucket, key).ok(),
-    }
-}
-
 impl Core {
     /// The place in the store of the current version of `bucket/key`, when it is kept there.
     pub(crate) fn stored_path(&self, bucket: &str, key: &str) -> Result<Option<String>> {
@@ -66,7 +57,12 @@ impl Core {
     /// [`key::marker_path`]'s).
     pub(crate) fn path_of(&self, bucket: &str, key: &str) -> Result<Option<String>> {
         key::validate_bucket(bucket)?;
-        Ok(path_in(bucket, key, self.index.get(bucket, key)?.as_ref()))
+        let record = self.index.get(bucket, key)?;
+        Ok(key::path_in(
+            bucket,
+            key,
+            record.as_ref().and_then(|m| m.store.as_deref()),
+        ))
     }
 }
 

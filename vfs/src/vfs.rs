@@ -350,7 +350,8 @@ impl Vfs {
         // record that matches the file opened is that file's, and one that does not is read
         // again under the key's lock.
         let mut record = self.core.index.get(bucket, key)?;
-        let Some(path) = crate::stored::path_in(bucket, key, record.as_ref()) else {
+        let store = record.as_ref().and_then(|m| m.store.as_deref());
+        let Some(path) = key::path_in(bucket, key, store) else {
             return match self.folders.open_marker(bucket, key).await {
                 Err(VfsError::NoSuchKey) => Err(self.missing(bucket).await),
                 r => r,
