@@ -276,6 +276,15 @@ impl Vfs {
         }
     }
 
+    /// How many file events the watch of the served folder woke for since start, while it
+    /// watches.
+    pub fn watch_events(&self) -> Option<u64> {
+        let own = &self.core.own_writes;
+        own.watching
+            .load(std::sync::atomic::Ordering::Relaxed)
+            .then(|| own.woken.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
     /// What the read cache did, when there is one.
     pub fn read_cache_stats(&self) -> Option<crate::readcache::ReadCacheStats> {
         self.read_cache.as_ref().map(ReadCaching::stats)
