@@ -5,6 +5,7 @@
 
 mod acl;
 mod bucket;
+mod cache_trust;
 mod clock;
 mod commit;
 mod core;
