@@ -152,6 +152,10 @@ struct List {
     /// ListObjectVersions instead, paged by its key and version-id markers.
     #[arg(long)]
     versions: bool,
+    /// Walk the tree as a file browser does: the prefix listed with the delimiter, then each
+    /// common prefix it answered, and so on down (a delimiter of `/` unless given).
+    #[arg(long)]
+    walk: bool,
 }
 
 #[derive(Args)]
@@ -735,8 +739,9 @@ impl Bench {
         let per_listing = secs(took) / f64::from(w.repeat.max(1));
         Ok(Report {
             line: format!(
-                "list {:?}{}: {} listings of {} entries in {} pages, {:.3} s each, {:.0} entries/s",
+                "list {:?}{}{}: {} listings of {} entries in {} pages, {:.3} s each, {:.0} entries/s",
                 w.prefix,
+                if w.walk { " walked" } else { "" },
                 w.delimiter
                     .as_deref()
                     .map_or(String::new(), |d| format!(" delimiter {d:?}")),
@@ -753,6 +758,7 @@ impl Bench {
                 "bucket": self.bucket,
                 "prefix": w.prefix,
                 "delimiter": w.delimiter,
+                "walk": w.walk,
                 "repeat": w.repeat,
                 "pages": pages,
                 "entries": entries,
@@ -763,35 +769,58 @@ impl Bench {
         })
     }
 
-    /// One listing of `w.prefix` to its end: (pages, entries).
+    /// One listing of `w.prefix` to its end, or with `--walk` one walk of its tree: (pages,
+    /// entries).
     async fn listing(&self, w: &List, light: Option<&light::Lister>) -> Result<(u64, u64)> {
+        if !w.walk {
+            let (pages, entries, _) = self.folder(w, &w.prefix, light).await?;
+            return Ok((pages, entries));
+        }
+        let (mut pages, mut entries) = (0, 0);
+        let mut todo = vec![w.prefix.clone()];
+        while let Some(prefix) = todo.pop() {
+            let (p, e, below) = self.folder(w, &prefix, light).await?;
+            pages += p;
+            entries += e;
+            todo.extend(below.into_iter().rev());
+        }
+        Ok((pages, entries))
+    }
+
+    /// One listing of `prefix` to its end: (pages, entries, common prefixes).
+    async fn folder(
+        &self,
+        w: &List,
+        prefix: &str,
+        light: Option<&light::Lister>,
+    ) -> Result<(u64, u64, Vec<String>)> {
+        let delimiter = match w.walk {
+            true => Some(w.delimiter.as_deref().unwrap_or("/")),
+            false => w.delimiter.as_deref(),
+        };
         if let Some(l) = light {
             let kind = match w.versions {
                 true => light::Kind::Versions,
                 false => light::Kind::Objects,
             };
-            return l
-                .listing(
-                    kind,
-                    &self.bucket,
-                    &w.prefix,
-                    w.delimiter.as_deref(),
-                    w.max_keys,
-                )
-                .await;
+            let got = l
+                .listing(kind, &self.bucket, prefix, delimiter, w.max_keys)
+                .await?;
+            return Ok((got.pages, got.entries, got.prefixes));
         }
         if w.versions {
-            return self.version_listing(w).await;
+            let (pages, entries) = self.version_listing(w).await?;
+            return Ok((pages, entries, Vec::new()));
         }
-        let (mut pages, mut entries) = (0u64, 0u64);
+        let (mut pages, mut entries, mut prefixes) = (0u64, 0u64, Vec::new());
         let mut token = None;
         loop {
             let out = self
                 .client
                 .list_objects_v2()
                 .bucket(&self.bucket)
-                .prefix(&w.prefix)
-                .set_delimiter(w.delimiter.clone())
+                .prefix(prefix)
+                .set_delimiter(delimiter.map(str::to_string))
                 .max_keys(w.max_keys)
                 .set_continuation_token(token)
                 .send()
@@ -799,9 +828,14 @@ impl Bench {
                 .map_err(|e| sdk_error("ListObjectsV2", e))?;
             pages += 1;
             entries += (out.contents().len() + out.common_prefixes().len()) as u64;
+            prefixes.extend(
+                out.common_prefixes()
+                    .iter()
+                    .filter_map(|p| p.prefix().map(str::to_string)),
+            );
             token = out.next_continuation_token().map(str::to_string);
             if out.is_truncated() != Some(true) || token.is_none() {
-                return Ok((pages, entries));
+                return Ok((pages, entries, prefixes));
             }
         }
     }
