@@ -7,7 +7,8 @@
 # Workloads, each run against every server in turn (the order rotates from one workload to the
 # next, so that no server always runs on a cold or a warm cache):
 #   PUT and GET of 4 KiB objects, 32 in flight (ops/s);
-#   PUT and GET of 64 MiB objects, 4 in flight, and of one 1 GiB object (MB/s);
+#   PUT and GET of 64 MiB objects, 4 in flight, and of one 1 GiB object (MB/s), with one
+#   core's MD5 of as many bytes beside the big PUT (s3gate computes every object's MD5);
 #   ListObjectsV2 of 20,000 keys, flat, with a delimiter, and a walk of their tree as a file
 #   browser does it (the folder, then each of its 100 folders, with `/`) (rclone and s3gate);
 #   a 4 GiB multipart upload (64 MiB parts, 8 in flight) and a CopyObject of the 1 GiB object
@@ -230,6 +231,9 @@ for ((ROUND = 1; ROUND <= ROUNDS; ROUND++)); do
     each get-4k nginx -- get --count "$SMALL" --concurrency 32 --prefix small-@/
     each put-64m nginx -- put --count "$MID" --size 64MiB --concurrency 4 --prefix mid-@/
     each get-64m nginx -- get --count "$MID" --concurrency 4 --prefix mid-@/
+    log "md5 of $BIG on one core"
+    bench s3gate md5 --size "$BIG"
+    sed -i '$ s/}$/,"step":"md5","round":'"$ROUND"'}/' "$RESULTS"
     each put-big nginx -- put --count 1 --size "$BIG" --concurrency 1 --prefix big-@/
     each get-big nginx -- get --count 1 --concurrency 1 --prefix big-@/
     each copy-big s3 -- copy --src big-@/0 --key copy-@.bin
@@ -260,6 +264,7 @@ steps = [
     ("get-4k", f"GET {small} x 4 KiB, 32 in flight", "ops_s", "ops/s", True),
     ("put-64m", f"PUT {mid} x 64 MiB, 4 in flight", "mb_s", "MB/s", True),
     ("get-64m", f"GET {mid} x 64 MiB, 4 in flight", "mb_s", "MB/s", True),
+    ("md5", f"MD5 of {big} on one core (the server's MD5 crate, no request)", "mb_s", "MB/s", True),
     ("put-big", f"PUT 1 x {big}, 1 stream", "mb_s", "MB/s", True),
     ("put-big", f"  server peak RSS above its RSS before, during the {big} PUT", "peak_above_mib", "MiB", False),
     ("get-big", f"GET 1 x {big}, 1 stream", "mb_s", "MB/s", True),
@@ -318,6 +323,13 @@ for key, name, field, unit, higher in steps:
     print(f"| {name} | {cells[0]} | {cells[1]} | {cells[2]} | {unit} | {rtext['rclone']} | {rtext['nginx']} |")
     table.append({"step": key, "workload": name, "unit": unit, "higher_is_better": higher,
                   **got, "rounds": per_round, "ratios": ratios})
+def by_round(step):
+    return {r.get("round", 1): r["mb_s"] for r in rows
+            if r.get("step") == step and r.get("label") == "s3gate" and r.get("mb_s")}
+big_put, md5 = by_round("put-big"), by_round("md5")
+over_md5 = [big_put[k] / md5[k] for k in big_put if k in md5]
+if over_md5:
+    print(f"| s3gate's PUT 1 x {big} over one core's MD5, within each round | {spread(over_md5, lambda v: f'{v:.2f}x')[1]} | | | ratio | | |")
 print(f"| first answer after start-up ({nlist} keys in the folder) | {startup['s3gate']:.3f} | {startup['rclone']:.3f} | | s | {startup['rclone'] / startup['s3gate']:.2f}x | |")
 print(f"| idle RSS after start-up | {rss['s3gate']:.1f} | {rss['rclone']:.1f} | | MiB | {rss['rclone'] / rss['s3gate']:.2f}x | |")
 print("\nRatios: s3gate's figure over the peer's for speeds, the peer's over s3gate's for times and sizes (above 1: s3gate is better).")

@@ -97,6 +97,9 @@ struct Conn {
 enum Workload {
     /// Create the bucket (an existing bucket of ours is fine).
     CreateBucket,
+    /// No request: the MD5 of SIZE bytes on one core, with the MD5 the server uses (the
+    /// reference a large PUT, which computes its ETag, is read against).
+    Md5(Md5Speed),
     /// One object uploaded as parts in parallel: CreateMultipartUpload, UploadPart, Complete.
     MultipartPut(MultipartPut),
     /// A whole existing object copied into a new one with UploadPartCopy of ranges.
@@ -118,6 +121,13 @@ enum Workload {
     Delete(Batch),
     /// PutBucketVersioning: Enabled or Suspended.
     Versioning(VersioningArgs),
+}
+
+#[derive(Args)]
+struct Md5Speed {
+    /// Bytes hashed, in 512 KiB buffers made beforehand.
+    #[arg(long, value_parser = parse_size, default_value = "1GiB")]
+    size: u64,
 }
 
 #[derive(Args)]
@@ -271,6 +281,7 @@ async fn run(cli: Cli) -> Result<()> {
         Workload::PartCopy(w) => w.parallel,
         Workload::Put(w) | Workload::Get(w) | Workload::Delete(w) => w.concurrency,
         Workload::CreateBucket
+        | Workload::Md5(_)
         | Workload::Copy(_)
         | Workload::Verify(_)
         | Workload::List(_)
@@ -286,6 +297,7 @@ async fn run(cli: Cli) -> Result<()> {
     };
     let mut out = match cli.workload {
         Workload::CreateBucket => b.create_bucket().await?,
+        Workload::Md5(w) => md5_speed(w),
         Workload::MultipartPut(w) => b.multipart_put(w).await?,
         Workload::PartCopy(w) => b.part_copy(w).await?,
         Workload::Copy(w) => b.copy(w).await?,
@@ -1177,6 +1189,37 @@ where
     }
     all.sort_unstable_by_key(|(i, _)| *i);
     Ok(all.into_iter().map(|(_, v)| v).collect())
+}
+
+/// One core's MD5 of `w.size` bytes of the pattern, in the buffers a body arrives in.
+fn md5_speed(w: Md5Speed) -> Report {
+    const BUF: u64 = 512 << 10;
+    let bufs: Vec<Vec<u8>> = (0..4u64)
+        .map(|i| {
+            let mut b = vec![0u8; BUF as usize];
+            fill_pattern(7, i * BUF, &mut b);
+            b
+        })
+        .collect();
+    let t0 = Instant::now();
+    let mut md5 = Md5::new();
+    let mut done = 0u64;
+    while done < w.size {
+        let b = &bufs[(done / BUF % 4) as usize];
+        let take = (w.size - done).min(BUF) as usize;
+        md5.update(&b[..take]);
+        done += take as u64;
+    }
+    let digest = hex::encode(md5.finalize());
+    let took = t0.elapsed();
+    let mb_s = w.size as f64 / 1e6 / secs(took).max(1e-9);
+    Report {
+        line: format!(
+            "md5 of {} bytes on one core: {mb_s:.1} MB/s ({digest})",
+            w.size
+        ),
+        json: json!({"workload": "md5", "bytes": w.size, "seconds": secs(took), "mb_s": mb_s}),
+    }
 }
 
 // ------------------------------------------------------------------ the byte pattern
