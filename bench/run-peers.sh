@@ -7,8 +7,10 @@
 # Workloads, each run against every server in turn (the order rotates from one workload to the
 # next, so that no server always runs on a cold or a warm cache):
 #   PUT and GET of 4 KiB objects, 32 in flight (ops/s);
-#   PUT and GET of 64 MiB objects, 4 in flight, and of one 1 GiB object (MB/s);
-#   ListObjectsV2 of 20,000 keys, flat and with a delimiter (rclone and s3gate);
+#   PUT and GET of 64 MiB objects, 4 in flight, and of one 1 GiB object (MB/s), with one
+#   core's MD5 of as many bytes beside the big PUT (s3gate computes every object's MD5);
+#   ListObjectsV2 of 20,000 keys, flat, with a delimiter, and a walk of their tree as a file
+#   browser does it (the folder, then each of its 100 folders, with `/`) (rclone and s3gate);
 #   a 4 GiB multipart upload (64 MiB parts, 8 in flight) and a CopyObject of the 1 GiB object
 #   (rclone and s3gate);
 #   the first answer after start-up, and the resident size of an idle server.
@@ -18,11 +20,14 @@
 # directory cache expires). s3gate acknowledges writes
 # once fsync'ed (its default); rclone and nginx do not fsync.
 #
-# Prints a table of figures and ratios (s3gate against each peer) and writes JSON to
-# target/bench-peers.json.
+# The workloads run in BENCH_ROUNDS rounds (the first listing, s3gate's first sight of the
+# files, in the first only). Prints a table of the medians, with the lowest and highest
+# figure, and of the ratios (s3gate against each peer, taken within each round), and writes
+# JSON to target/bench-peers.json.
 #
 # Environment:
 #   BENCH_BUILD=0        use the release binaries already in target/release
+#   BENCH_ROUNDS=3       rounds of every workload
 #   BENCH_SMALL=2000     number of 4 KiB objects
 #   BENCH_MID=8          number of 64 MiB objects
 #   BENCH_BIG=1GiB       size of the one big object
@@ -34,6 +39,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 
+ROUNDS=${BENCH_ROUNDS:-3}
 SMALL=${BENCH_SMALL:-2000}
 MID=${BENCH_MID:-8}
 BIG=${BENCH_BIG:-1GiB}
@@ -208,7 +214,7 @@ each() { # each NAME [nginx] -- ARGS (with @ in a prefix replaced by the server'
         fi
         bench "$s" "${args[@]}"
         [[ -n $before ]] && after=$(kib "$pid" VmHWM 2>/dev/null || true)
-        local extra=',"step":"'"$name"'"'
+        local extra=',"step":"'"$name"'","round":'"$ROUND"
         if [[ -n $before && -n $after ]]; then
             extra+=',"peak_above_mib":'$(awk -v a="$after" -v b="$before" \
                 'BEGIN {printf "%.1f", (a - b) / 1024}')
@@ -219,21 +225,29 @@ each() { # each NAME [nginx] -- ARGS (with @ in a prefix replaced by the server'
 }
 
 : >"$RESULTS"
-each put-4k nginx -- put --count "$SMALL" --size 4096 --concurrency 32 --prefix small-@/
-each get-4k nginx -- get --count "$SMALL" --concurrency 32 --prefix small-@/
-each put-64m nginx -- put --count "$MID" --size 64MiB --concurrency 4 --prefix mid-@/
-each get-64m nginx -- get --count "$MID" --concurrency 4 --prefix mid-@/
-each put-big nginx -- put --count 1 --size "$BIG" --concurrency 1 --prefix big-@/
-each get-big nginx -- get --count 1 --concurrency 1 --prefix big-@/
-each copy-big s3 -- copy --src big-@/0 --key copy-@.bin
-each multipart s3 -- multipart-put --key mp-@.bin --size "$MP" --part-size 64MiB --parallel 8
-# Listings read pages with s3bench's light client (the entry count and continuation token of
-# each page) but for list-flat-sdk: the SDK's full parse of a page takes longer than a fast
-# server's answer. The first listing is s3gate's first sight of files another program made.
-each list-first s3 -- list --prefix list/ --repeat 1 --light
-each list-flat s3 -- list --prefix list/ --repeat 5 --light
-each list-flat-sdk s3 -- list --prefix list/ --repeat 3
-each list-delimiter s3 -- list --prefix list/ --delimiter / --repeat 50 --light
+for ((ROUND = 1; ROUND <= ROUNDS; ROUND++)); do
+    log "round $ROUND of $ROUNDS"
+    each put-4k nginx -- put --count "$SMALL" --size 4096 --concurrency 32 --prefix small-@/
+    each get-4k nginx -- get --count "$SMALL" --concurrency 32 --prefix small-@/
+    each put-64m nginx -- put --count "$MID" --size 64MiB --concurrency 4 --prefix mid-@/
+    each get-64m nginx -- get --count "$MID" --concurrency 4 --prefix mid-@/
+    log "md5 of $BIG on one core"
+    bench s3gate md5 --size "$BIG"
+    sed -i '$ s/}$/,"step":"md5","round":'"$ROUND"'}/' "$RESULTS"
+    each put-big nginx -- put --count 1 --size "$BIG" --concurrency 1 --prefix big-@/
+    each get-big nginx -- get --count 1 --concurrency 1 --prefix big-@/
+    each copy-big s3 -- copy --src big-@/0 --key copy-@.bin
+    each multipart s3 -- multipart-put --key mp-@.bin --size "$MP" --part-size 64MiB --parallel 8
+    # Listings read pages with s3bench's light client (the entry count, continuation token and
+    # common prefixes of each page) but for list-flat-sdk: the SDK's full parse of a page takes
+    # longer than a fast server's answer. The first listing is s3gate's first sight of files
+    # another program made.
+    ((ROUND > 1)) || each list-first s3 -- list --prefix list/ --repeat 1 --light
+    each list-flat s3 -- list --prefix list/ --repeat 5 --light
+    each list-flat-sdk s3 -- list --prefix list/ --repeat 3
+    each list-delimiter s3 -- list --prefix list/ --delimiter / --repeat 50 --light
+    each list-walk s3 -- list --prefix list/ --walk --repeat 5 --light
+done
 
 python3 - "$RESULTS" "$JSON" "$SMALL" "$MID" "$BIG" "$LIST" "$MP" \
     "${STARTUP[s3gate]}" "${STARTUP[rclone]}" "${RSS[s3gate]}" "${RSS[rclone]}" <<'EOF'
@@ -250,6 +264,7 @@ steps = [
     ("get-4k", f"GET {small} x 4 KiB, 32 in flight", "ops_s", "ops/s", True),
     ("put-64m", f"PUT {mid} x 64 MiB, 4 in flight", "mb_s", "MB/s", True),
     ("get-64m", f"GET {mid} x 64 MiB, 4 in flight", "mb_s", "MB/s", True),
+    ("md5", f"MD5 of {big} on one core (the server's MD5 crate, no request)", "mb_s", "MB/s", True),
     ("put-big", f"PUT 1 x {big}, 1 stream", "mb_s", "MB/s", True),
     ("put-big", f"  server peak RSS above its RSS before, during the {big} PUT", "peak_above_mib", "MiB", False),
     ("get-big", f"GET 1 x {big}, 1 stream", "mb_s", "MB/s", True),
@@ -260,25 +275,63 @@ steps = [
     ("list-flat", f"ListObjectsV2 of {nlist} keys, 1000 per page (mean of 5)", "listing_s", "s per listing", False),
     ("list-flat-sdk", f"ListObjectsV2 of {nlist} keys as above, pages parsed by the SDK (mean of 3)", "listing_s", "s per listing", False),
     ("list-delimiter", f"ListObjectsV2 of {nlist} keys with delimiter / (100 prefixes)", "listing_s", "s per listing", False),
+    ("list-walk", f"ListObjectsV2 tree walk with /, {nlist} keys (the folder, then its 100 folders; mean of 5)", "listing_s", "s per walk", False),
 ]
 table = []
 def fmt(v):
     return "-" if v is None else (f"{v:.3g}" if v < 1 else f"{v:.3f}" if v < 10 else f"{v:.1f}")
-def ratio(a, b, higher):
-    if a is None or b is None or a == 0 or b == 0:
-        return "-"
-    return f"{(a / b if higher else b / a):.2f}x"
+def median(xs):
+    xs = sorted(xs)
+    n = len(xs)
+    return xs[n // 2] if n % 2 else (xs[n // 2 - 1] + xs[n // 2]) / 2
+def spread(xs, show):
+    """The median, with the lowest and highest when there are several."""
+    if not xs:
+        return None, "-"
+    m = median(xs)
+    return m, show(m) if len(xs) == 1 else f"{show(m)} ({show(min(xs))} to {show(max(xs))})"
+rounds = sorted({r.get("round", 1) for r in rows})
+print(f"Medians of {len(rounds)} rounds, lowest to highest in brackets; ratios taken within each round.\n")
 print("| workload | s3gate | rclone | nginx | unit | s3gate vs rclone | s3gate vs nginx |")
 print("|---|---|---|---|---|---|---|")
 for key, name, field, unit, higher in steps:
-    got = {s: (None if by.get(key, {}).get(s, {}).get("failed") else by.get(key, {}).get(s, {}).get(field)) for s in ("s3gate", "rclone", "nginx")}
-    errs = {s: by.get(key, {}).get(s, {}).get("failed") for s in ("s3gate", "rclone", "nginx")}
-    show = (lambda v: "-" if v is None else f"{v:.1f}") if unit == "MiB" else fmt
-    cells = [("FAILED" if errs[s] else show(got[s])) for s in ("s3gate", "rclone", "nginx")]
-    print(f"| {name} | {cells[0]} | {cells[1]} | {cells[2]} | {unit} | {ratio(got['s3gate'], got['rclone'], higher)} | {ratio(got['s3gate'], got['nginx'], higher)} |")
-    table.append({"step": key, "workload": name, "unit": unit, "higher_is_better": higher, **got})
-print(f"| first answer after start-up ({nlist} keys in the folder) | {startup['s3gate']:.3f} | {startup['rclone']:.3f} | | s | {ratio(startup['s3gate'], startup['rclone'], False)} | |")
-print(f"| idle RSS after start-up | {rss['s3gate']:.1f} | {rss['rclone']:.1f} | | MiB | {ratio(rss['s3gate'], rss['rclone'], False)} | |")
+    show = (lambda v: f"{v:.1f}") if unit == "MiB" else fmt
+    per_round = {s: {} for s in ("s3gate", "rclone", "nginx")}
+    failed = {s: 0 for s in per_round}
+    for r in rows:
+        if r.get("step") != key:
+            continue
+        if r.get("failed"):
+            failed[r["label"]] += 1
+        elif r.get(field) is not None:
+            per_round[r["label"]][r.get("round", 1)] = r[field]
+    got, cells = {}, []
+    for s in ("s3gate", "rclone", "nginx"):
+        got[s], text = spread(list(per_round[s].values()), show)
+        if failed[s]:
+            text = "FAILED" if got[s] is None else f"{text}; FAILED in {failed[s]} of the rounds"
+        cells.append(text)
+    ratios = {}
+    for peer in ("rclone", "nginx"):
+        rs = []
+        for rnd, a in per_round["s3gate"].items():
+            b = per_round[peer].get(rnd)
+            if a and b:
+                rs.append(a / b if higher else b / a)
+        ratios[peer] = rs
+    rtext = {p: "-" if unit == "MiB" else spread(rs, lambda v: f"{v:.2f}x")[1] for p, rs in ratios.items()}
+    print(f"| {name} | {cells[0]} | {cells[1]} | {cells[2]} | {unit} | {rtext['rclone']} | {rtext['nginx']} |")
+    table.append({"step": key, "workload": name, "unit": unit, "higher_is_better": higher,
+                  **got, "rounds": per_round, "ratios": ratios})
+def by_round(step):
+    return {r.get("round", 1): r["mb_s"] for r in rows
+            if r.get("step") == step and r.get("label") == "s3gate" and r.get("mb_s")}
+big_put, md5 = by_round("put-big"), by_round("md5")
+over_md5 = [big_put[k] / md5[k] for k in big_put if k in md5]
+if over_md5:
+    print(f"| s3gate's PUT 1 x {big} over one core's MD5, within each round | {spread(over_md5, lambda v: f'{v:.2f}x')[1]} | | | ratio | | |")
+print(f"| first answer after start-up ({nlist} keys in the folder) | {startup['s3gate']:.3f} | {startup['rclone']:.3f} | | s | {startup['rclone'] / startup['s3gate']:.2f}x | |")
+print(f"| idle RSS after start-up | {rss['s3gate']:.1f} | {rss['rclone']:.1f} | | MiB | {rss['rclone'] / rss['s3gate']:.2f}x | |")
 print("\nRatios: s3gate's figure over the peer's for speeds, the peer's over s3gate's for times and sizes (above 1: s3gate is better).")
 json.dump({"date": datetime.date.today().isoformat(), "cores": os.cpu_count(), "steps": table,
            "startup_s": startup, "idle_rss_mib": rss, "raw": rows}, open(out, "w"), indent=1)

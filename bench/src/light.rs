@@ -35,11 +35,21 @@ pub(crate) struct Lister {
     identity: Identity,
 }
 
-/// One page: its entries (keys, versions, delete markers and common prefixes) and where the
-/// next one starts (a continuation token; or a key marker and a version-id marker).
+/// One page: its entries (keys, versions, delete markers and common prefixes), its common
+/// prefixes, and where the next one starts (a continuation token; or a key marker and a
+/// version-id marker).
 struct Page {
     entries: u64,
+    prefixes: Vec<String>,
     next: Option<Vec<(&'static str, String)>>,
+}
+
+/// What one listing to its end saw.
+pub(crate) struct Listing {
+    pub(crate) pages: u64,
+    pub(crate) entries: u64,
+    /// Its common prefixes, in order.
+    pub(crate) prefixes: Vec<String>,
 }
 
 /// Which listing a [`Lister`] pages through.
@@ -70,7 +80,7 @@ impl Lister {
         })
     }
 
-    /// Lists `prefix` to the end; returns (pages, entries).
+    /// Lists `prefix` to the end.
     pub(crate) async fn listing(
         &self,
         kind: Kind,
@@ -78,8 +88,8 @@ impl Lister {
         prefix: &str,
         delimiter: Option<&str>,
         max_keys: i32,
-    ) -> Result<(u64, u64)> {
-        let (mut pages, mut entries) = (0, 0);
+    ) -> Result<Listing> {
+        let (mut pages, mut entries, mut prefixes) = (0, 0, Vec::new());
         let mut next = Vec::new();
         loop {
             let mut params = vec![
@@ -104,9 +114,16 @@ impl Lister {
             let page = self.page(kind, &uri).await?;
             pages += 1;
             entries += page.entries;
+            prefixes.extend(page.prefixes);
             match page.next {
                 Some(markers) => next = markers,
-                None => return Ok((pages, entries)),
+                None => {
+                    return Ok(Listing {
+                        pages,
+                        entries,
+                        prefixes,
+                    })
+                }
             }
         }
     }
@@ -180,7 +197,17 @@ impl Lister {
             }),
             _ => None,
         };
-        Ok(Page { entries, next })
+        let prefixes = text
+            .split("<CommonPrefixes>")
+            .skip(1)
+            .filter_map(|p| element(p, "Prefix"))
+            .map(unescape)
+            .collect();
+        Ok(Page {
+            entries,
+            prefixes,
+            next,
+        })
     }
 }
 

@@ -97,6 +97,9 @@ struct Conn {
 enum Workload {
     /// Create the bucket (an existing bucket of ours is fine).
     CreateBucket,
+    /// No request: the MD5 of SIZE bytes on one core, with the MD5 the server uses (the
+    /// reference a large PUT, which computes its ETag, is read against).
+    Md5(Md5Speed),
     /// One object uploaded as parts in parallel: CreateMultipartUpload, UploadPart, Complete.
     MultipartPut(MultipartPut),
     /// A whole existing object copied into a new one with UploadPartCopy of ranges.
@@ -118,6 +121,13 @@ enum Workload {
     Delete(Batch),
     /// PutBucketVersioning: Enabled or Suspended.
     Versioning(VersioningArgs),
+}
+
+#[derive(Args)]
+struct Md5Speed {
+    /// Bytes hashed, in 512 KiB buffers made beforehand.
+    #[arg(long, value_parser = parse_size, default_value = "1GiB")]
+    size: u64,
 }
 
 #[derive(Args)]
@@ -152,6 +162,10 @@ struct List {
     /// ListObjectVersions instead, paged by its key and version-id markers.
     #[arg(long)]
     versions: bool,
+    /// Walk the tree as a file browser does: the prefix listed with the delimiter, then each
+    /// common prefix it answered, and so on down (a delimiter of `/` unless given).
+    #[arg(long)]
+    walk: bool,
 }
 
 #[derive(Args)]
@@ -267,6 +281,7 @@ async fn run(cli: Cli) -> Result<()> {
         Workload::PartCopy(w) => w.parallel,
         Workload::Put(w) | Workload::Get(w) | Workload::Delete(w) => w.concurrency,
         Workload::CreateBucket
+        | Workload::Md5(_)
         | Workload::Copy(_)
         | Workload::Verify(_)
         | Workload::List(_)
@@ -282,6 +297,7 @@ async fn run(cli: Cli) -> Result<()> {
     };
     let mut out = match cli.workload {
         Workload::CreateBucket => b.create_bucket().await?,
+        Workload::Md5(w) => md5_speed(w),
         Workload::MultipartPut(w) => b.multipart_put(w).await?,
         Workload::PartCopy(w) => b.part_copy(w).await?,
         Workload::Copy(w) => b.copy(w).await?,
@@ -735,8 +751,9 @@ impl Bench {
         let per_listing = secs(took) / f64::from(w.repeat.max(1));
         Ok(Report {
             line: format!(
-                "list {:?}{}: {} listings of {} entries in {} pages, {:.3} s each, {:.0} entries/s",
+                "list {:?}{}{}: {} listings of {} entries in {} pages, {:.3} s each, {:.0} entries/s",
                 w.prefix,
+                if w.walk { " walked" } else { "" },
                 w.delimiter
                     .as_deref()
                     .map_or(String::new(), |d| format!(" delimiter {d:?}")),
@@ -753,6 +770,7 @@ impl Bench {
                 "bucket": self.bucket,
                 "prefix": w.prefix,
                 "delimiter": w.delimiter,
+                "walk": w.walk,
                 "repeat": w.repeat,
                 "pages": pages,
                 "entries": entries,
@@ -763,35 +781,58 @@ impl Bench {
         })
     }
 
-    /// One listing of `w.prefix` to its end: (pages, entries).
+    /// One listing of `w.prefix` to its end, or with `--walk` one walk of its tree: (pages,
+    /// entries).
     async fn listing(&self, w: &List, light: Option<&light::Lister>) -> Result<(u64, u64)> {
+        if !w.walk {
+            let (pages, entries, _) = self.folder(w, &w.prefix, light).await?;
+            return Ok((pages, entries));
+        }
+        let (mut pages, mut entries) = (0, 0);
+        let mut todo = vec![w.prefix.clone()];
+        while let Some(prefix) = todo.pop() {
+            let (p, e, below) = self.folder(w, &prefix, light).await?;
+            pages += p;
+            entries += e;
+            todo.extend(below.into_iter().rev());
+        }
+        Ok((pages, entries))
+    }
+
+    /// One listing of `prefix` to its end: (pages, entries, common prefixes).
+    async fn folder(
+        &self,
+        w: &List,
+        prefix: &str,
+        light: Option<&light::Lister>,
+    ) -> Result<(u64, u64, Vec<String>)> {
+        let delimiter = match w.walk {
+            true => Some(w.delimiter.as_deref().unwrap_or("/")),
+            false => w.delimiter.as_deref(),
+        };
         if let Some(l) = light {
             let kind = match w.versions {
                 true => light::Kind::Versions,
                 false => light::Kind::Objects,
             };
-            return l
-                .listing(
-                    kind,
-                    &self.bucket,
-                    &w.prefix,
-                    w.delimiter.as_deref(),
-                    w.max_keys,
-                )
-                .await;
+            let got = l
+                .listing(kind, &self.bucket, prefix, delimiter, w.max_keys)
+                .await?;
+            return Ok((got.pages, got.entries, got.prefixes));
         }
         if w.versions {
-            return self.version_listing(w).await;
+            let (pages, entries) = self.version_listing(w).await?;
+            return Ok((pages, entries, Vec::new()));
         }
-        let (mut pages, mut entries) = (0u64, 0u64);
+        let (mut pages, mut entries, mut prefixes) = (0u64, 0u64, Vec::new());
         let mut token = None;
         loop {
             let out = self
                 .client
                 .list_objects_v2()
                 .bucket(&self.bucket)
-                .prefix(&w.prefix)
-                .set_delimiter(w.delimiter.clone())
+                .prefix(prefix)
+                .set_delimiter(delimiter.map(str::to_string))
                 .max_keys(w.max_keys)
                 .set_continuation_token(token)
                 .send()
@@ -799,9 +840,14 @@ impl Bench {
                 .map_err(|e| sdk_error("ListObjectsV2", e))?;
             pages += 1;
             entries += (out.contents().len() + out.common_prefixes().len()) as u64;
+            prefixes.extend(
+                out.common_prefixes()
+                    .iter()
+                    .filter_map(|p| p.prefix().map(str::to_string)),
+            );
             token = out.next_continuation_token().map(str::to_string);
             if out.is_truncated() != Some(true) || token.is_none() {
-                return Ok((pages, entries));
+                return Ok((pages, entries, prefixes));
             }
         }
     }
@@ -1143,6 +1189,37 @@ where
     }
     all.sort_unstable_by_key(|(i, _)| *i);
     Ok(all.into_iter().map(|(_, v)| v).collect())
+}
+
+/// One core's MD5 of `w.size` bytes of the pattern, in the buffers a body arrives in.
+fn md5_speed(w: Md5Speed) -> Report {
+    const BUF: u64 = 512 << 10;
+    let bufs: Vec<Vec<u8>> = (0..4u64)
+        .map(|i| {
+            let mut b = vec![0u8; BUF as usize];
+            fill_pattern(7, i * BUF, &mut b);
+            b
+        })
+        .collect();
+    let t0 = Instant::now();
+    let mut md5 = Md5::new();
+    let mut done = 0u64;
+    while done < w.size {
+        let b = &bufs[(done / BUF % 4) as usize];
+        let take = (w.size - done).min(BUF) as usize;
+        md5.update(&b[..take]);
+        done += take as u64;
+    }
+    let digest = hex::encode(md5.finalize());
+    let took = t0.elapsed();
+    let mb_s = w.size as f64 / 1e6 / secs(took).max(1e-9);
+    Report {
+        line: format!(
+            "md5 of {} bytes on one core: {mb_s:.1} MB/s ({digest})",
+            w.size
+        ),
+        json: json!({"workload": "md5", "bytes": w.size, "seconds": secs(took), "mb_s": mb_s}),
+    }
 }
 
 // ------------------------------------------------------------------ the byte pattern

@@ -430,6 +430,16 @@ settings! {
                 #[arg(long, env = "S3GATE_VFS_CACHE_MAX_AGE", value_parser = parse_duration)]
                 vfs_cache_max_age: Option<Duration>
             };
+        /// full: how long a cached object's version, once checked with the remote, is
+        /// trusted: GETs within it are served from the cache without asking the remote (0:
+        /// every GET checks first). A change made by another writer meanwhile shows once it
+        /// has passed.
+        #[serde(with = "crate::duration")]
+        cache_trust: Duration = Duration::from_secs(60),
+            flag {
+                #[arg(long, env = "S3GATE_VFS_CACHE_TRUST", value_parser = parse_duration)]
+                vfs_cache_trust: Option<Duration>
+            };
         /// full: the read cache shrinks while its filesystem has less free space than this
         /// (e.g. 1G).
         #[serde(with = "crate::size")]

@@ -32,6 +32,15 @@ pub(crate) async fn scrape(state: web::Data<ServerState>) -> HttpResponse {
         "Size of the metadata index on disk.",
         state.vfs.index_bytes(),
     );
+    if let Some(events) = state.vfs.watch_events() {
+        single(
+            &mut out,
+            "s3gate_watch_events_total",
+            "counter",
+            "File events the watch of the served folder woke for.",
+            events,
+        );
+    }
     if let Some(rc) = state.vfs.read_cache_stats() {
         for (name, kind, help, value) in [
             (

@@ -193,7 +193,8 @@ async fn the_memory_tier_serves_recent_chunks_within_its_size() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_changed_object_is_never_served_from_its_old_chunks() {
-    let (back, front) = pair(|_| {}).await;
+    // Every GET checks the version with the remote first.
+    let (back, front) = pair(|c| c.vfs.cache_trust = Duration::ZERO).await;
     back.put("store", "bkt/obj", pattern(3 * CHUNK as usize, 1))
         .await;
     assert_eq!(
@@ -207,6 +208,50 @@ async fn a_changed_object_is_never_served_from_its_old_chunks() {
         front.get("bkt", "obj").await,
         pattern(3 * CHUNK as usize, 2)
     );
+}
+
+/// Requests of any kind the backing store answered so far.
+async fn remote_requests(back: &TestServer) -> f64 {
+    metric(back, "s3gate_requests_total{", "op=").await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_version_checked_lately_is_served_without_asking_the_remote() {
+    let trust = Duration::from_secs(2);
+    let (back, front) = pair(|c| c.vfs.cache_trust = trust).await;
+    let first = pattern(3 * CHUNK as usize, 1);
+    back.put("store", "bkt/obj", first.clone()).await;
+    assert_eq!(front.get("bkt", "obj").await, first);
+    let checked = Instant::now();
+
+    // Within the window, whole and in ranges: the remote hears nothing.
+    let before = remote_requests(&back).await;
+    for _ in 0..5 {
+        assert_eq!(front.get("bkt", "obj").await, first);
+        let (a, b) = (CHUNK - 10, CHUNK + 10);
+        assert_eq!(
+            get_range(&front, a, b).await,
+            first[a as usize..=b as usize]
+        );
+    }
+    assert_eq!(remote_requests(&back).await - before, 0.0);
+
+    // Replaced by another writer: what the window risks is the old version, whole, until it
+    // has passed; then the new one is read.
+    let second = pattern(3 * CHUNK as usize, 2);
+    back.put("store", "bkt/obj", second.clone()).await;
+    if checked.elapsed() < trust {
+        assert_eq!(front.get("bkt", "obj").await, first);
+    }
+    tokio::time::sleep(trust.saturating_sub(checked.elapsed())).await;
+    assert_eq!(front.get("bkt", "obj").await, second);
+
+    // Its own writes are never hidden by the window: the record names the new version.
+    let third = pattern(2 * CHUNK as usize, 3);
+    front.put("bkt", "obj", third.clone()).await;
+    assert_eq!(front.get("bkt", "obj").await, third);
+    front.delete("bkt", "obj").await;
+    front.assert_no_such_key("bkt", "obj").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -8,6 +8,7 @@ use crate::common::*;
 async fn watched_server() -> TestServer {
     let s = TestServer::start_with(|c| {
         c.vfs.rescan_interval = Duration::from_secs(3600);
+        c.server.metrics_addr = Some("127.0.0.1:0".parse().unwrap());
     })
     .await;
     s.create_bucket("bkt").await;
@@ -129,4 +130,49 @@ async fn a_file_rewritten_elsewhere_just_after_a_put_is_still_checked() {
         std::fs::write(s.path_of("bkt", &key), &changed).unwrap();
         lists_content(&s, &key, &changed).await;
     }
+}
+
+/// The events the watch woke for so far, from `/metrics`.
+async fn watch_events(s: &TestServer) -> f64 {
+    s.metrics().await["s3gate_watch_events_total{}"]
+}
+
+/// Reads open, read and close the files unwritten: on Linux the watch is told to report only
+/// what changes content, so a storm of GETs and HEADs wakes it for nothing, while a file
+/// written elsewhere still does.
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_do_not_wake_the_watch() {
+    let s = watched_server().await;
+    for i in 0..20 {
+        s.put("bkt", &format!("k{i}"), vec![b'x'; 4096]).await;
+    }
+    // The PUTs' own renames were events: let them pass.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let before = watch_events(&s).await;
+    for round in 0..10 {
+        for i in 0..20 {
+            assert_eq!(
+                s.get("bkt", &format!("k{i}")).await.len(),
+                4096,
+                "round {round}"
+            );
+            s.head("bkt", &format!("k{i}")).await;
+        }
+    }
+    assert_eq!(s.list_keys("bkt").await.len(), 20);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(watch_events(&s).await, before, "reads woke the watch");
+
+    // A change made elsewhere still wakes it, and is seen.
+    std::fs::write(s.root().join("bkt/outside"), b"o").unwrap();
+    lists(
+        &s,
+        &[
+            "k0", "k1", "k10", "k11", "k12", "k13", "k14", "k15", "k16", "k17", "k18", "k19", "k2",
+            "k3", "k4", "k5", "k6", "k7", "k8", "k9", "outside",
+        ],
+    )
+    .await;
+    assert!(watch_events(&s).await > before);
 }

@@ -4,7 +4,9 @@
 //! `s3api` talks only to [`Vfs`]; nothing here knows HTTP or XML.
 
 mod acl;
+mod body_md5;
 mod bucket;
+mod cache_trust;
 mod clock;
 mod commit;
 mod core;

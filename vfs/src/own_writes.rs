@@ -2,8 +2,8 @@
 //! (`watch.rs`) can tell its own renames from other programs' changes.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use crate::remote::Fingerprint;
 
@@ -17,6 +17,8 @@ const OWN_WRITES_MAX: usize = 8192;
 #[derive(Default)]
 pub(crate) struct OwnWrites {
     pub(crate) watching: AtomicBool,
+    /// The events the watch woke for since start, shared with its backend.
+    pub(crate) woken: Arc<AtomicU64>,
     published: Mutex<HashMap<String, Fingerprint>>,
 }
 

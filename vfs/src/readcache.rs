@@ -28,12 +28,15 @@ use bytes::{Bytes, BytesMut};
 use futures_util::{FutureExt, StreamExt};
 use tokio::sync::{mpsc, OnceCell};
 
-use crate::remote::{blocking, ByteStream, Fingerprint, Reader};
+use crate::cache_trust::{Deferred, Trusted};
+use crate::remote::{blocking, ByteStream, Fingerprint, Reader, Remote};
 
 /// The read cache as the VFS holds it: the cache and what it did.
 pub(crate) struct ReadCaching {
     cache: Arc<ReadCache>,
     counters: Arc<Counters>,
+    /// The versions checked with the remote lately (`--vfs-cache-trust`).
+    pub(crate) trusted: Arc<Trusted>,
 }
 
 impl ReadCaching {
@@ -41,6 +44,7 @@ impl ReadCaching {
         Ok(ReadCaching {
             cache: Arc::new(ReadCache::open(dir, config)?),
             counters: Default::default(),
+            trusted: Arc::new(Trusted::new(config.cache_trust)),
         })
     }
 
@@ -58,6 +62,28 @@ impl ReadCaching {
             etag,
             reader,
         ))
+    }
+
+    /// The cached version `fp` of the object at `path`, when it was checked with the remote
+    /// within the trust window: served without asking the remote, which is opened only for a
+    /// chunk the cache lacks.
+    pub(crate) fn trusted_reader(
+        &self,
+        remote: &Arc<dyn Remote>,
+        path: &str,
+        etag: &str,
+        fp: Fingerprint,
+    ) -> Option<Box<dyn Reader>> {
+        if !self.trusted.trusts(path, fp) {
+            return None;
+        }
+        let source = Deferred {
+            remote: remote.clone(),
+            trusted: self.trusted.clone(),
+            path: path.into(),
+            fingerprint: fp,
+        };
+        Some(self.reader(path, etag, Box::new(source)))
     }
 
     pub(crate) fn stats(&self) -> ReadCacheStats {

@@ -357,6 +357,9 @@ impl Vfs {
                 r => r,
             };
         };
+        if let Some(r) = self.open_trusted(&path, &mut record) {
+            return Ok(r);
+        }
         // The record and the open file must describe the same version: a rename between
         // opening the file and reading (or refreshing) its record means opening again.
         for attempt in 0..8 {
@@ -425,7 +428,24 @@ impl Vfs {
         })
     }
 
-    /// The reader of a remote object, through the read cache where there is one.
+    /// The object from the read cache without asking the remote, when its record (`record`)
+    /// names the version a GET checked with the remote within the trust window.
+    fn open_trusted(&self, path: &str, record: &mut Option<ObjectMeta>) -> Option<ObjectReader> {
+        let cache = self.read_cache.as_ref()?;
+        let meta = record.as_ref()?;
+        if meta.in_write_cache || meta.etag.is_empty() {
+            return None;
+        }
+        let reader = cache.trusted_reader(&self.core.remote, path, &meta.etag, meta.fingerprint)?;
+        Some(ObjectReader {
+            info: ObjectInfo::from_meta(record.take()?),
+            reader,
+            in_write_cache: false,
+        })
+    }
+
+    /// The reader of a remote object whose version was just checked with its record, through
+    /// the read cache where there is one (which then trusts that version for a while).
     fn read_through_cache(
         &self,
         path: &str,
@@ -433,9 +453,21 @@ impl Vfs {
         reader: Box<dyn Reader>,
     ) -> Box<dyn Reader> {
         match &self.read_cache {
-            Some(cache) => cache.reader(path, etag, reader),
+            Some(cache) => {
+                cache.trusted.checked(path, reader.fingerprint());
+                cache.reader(path, etag, reader)
+            }
             None => reader,
         }
+    }
+
+    /// How many file events the watch of the served folder woke for since start, while it
+    /// watches.
+    pub fn watch_events(&self) -> Option<u64> {
+        let own = &self.core.own_writes;
+        own.watching
+            .load(std::sync::atomic::Ordering::Relaxed)
+            .then(|| own.woken.load(std::sync::atomic::Ordering::Relaxed))
     }
 
     /// What the read cache did, when there is one.

@@ -4,9 +4,9 @@
 
 use bytes::{Bytes, BytesMut};
 use futures_util::{Stream, StreamExt};
-use md5::{Digest, Md5};
 use s3gate_config::EtagHash;
 
+use crate::body_md5::BodyMd5;
 use crate::clock::now_ns;
 use crate::commit::At;
 use crate::error::{Result, VfsError};
@@ -149,7 +149,7 @@ impl Vfs {
         S: Stream<Item = std::result::Result<Bytes, E>> + Unpin,
         E: Into<VfsError>,
     {
-        let mut md5 = Md5::new();
+        let mut md5 = hash.then(BodyMd5::new);
         let mut written = 0u64;
         let finished = loop {
             let step = match body.next().await {
@@ -158,13 +158,17 @@ impl Vfs {
                     // Refused here, not after the write cache has acknowledged it.
                     match self.core.check_size(written) {
                         Ok(()) => {
-                            if hash {
-                                md5.update(&chunk);
-                            }
+                            let hashed = match md5.as_mut() {
+                                Some(h) => h.update(&chunk).await,
+                                None => Ok(()),
+                            };
                             if let Some(h) = extra.as_mut() {
                                 h.update(&chunk);
                             }
-                            upload.write(chunk).await.map_err(VfsError::from)
+                            match hashed {
+                                Ok(()) => upload.write(chunk).await.map_err(VfsError::from),
+                                Err(e) => Err(e),
+                            }
                         }
                         Err(e) => Err(e),
                     }
@@ -180,11 +184,19 @@ impl Vfs {
                 return Err(e);
             }
         };
-        match finished {
-            Ok(fp) => Ok((upload, fp, md5.finalize().into())),
-            Err(e) => {
+        let digest = match md5 {
+            Some(h) => h.finish().await,
+            None => Ok([0; 16]),
+        };
+        match (finished, digest) {
+            (Ok(fp), Ok(digest)) => Ok((upload, fp, digest)),
+            (Err(e), _) => {
                 upload.abort().await;
                 Err(e.into())
+            }
+            (_, Err(e)) => {
+                upload.abort().await;
+                Err(e)
             }
         }
     }

@@ -1,25 +1,35 @@
 //! Changes that other programs make to a served local directory, seen within a fraction of a
-//! second through inotify (the `notify` crate) instead of at the next rescan. Events are hints:
+//! second through the system's file events instead of at the next rescan. Events are hints:
 //! each changed path is checked against the disk under its key's lock, as a rescan would, and
 //! the periodic rescan still runs, since events can be lost (a full queue, a watch limit).
 //!
 //! Only the buckets are watched, each with its whole tree, and the root for its own entries
 //! (buckets made, removed or moved in): the index and the staging area live in a folder at the
-//! root, and a watch over them would wake for every write the server itself makes there.
+//! root, and a watch over them would wake for every write the server itself makes there. And
+//! only what changes content wakes it: on Linux (`inotify.rs`) a file opened, read or closed
+//! unwritten sends nothing, so a GET costs the watch nothing; elsewhere the `notify` crate
+//! (`portable.rs`) chooses the events itself.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
-use notify::event::ModifyKind;
-use notify::{EventKind, RecursiveMode, Watcher as _};
 use tokio::sync::mpsc;
 
 use crate::error::Result;
 use crate::key;
 use crate::vfs::Vfs;
+
+#[cfg(target_os = "linux")]
+mod inotify;
+#[cfg(target_os = "linux")]
+use self::inotify::Tree;
+#[cfg(not(target_os = "linux"))]
+mod portable;
+#[cfg(not(target_os = "linux"))]
+use self::portable::Tree;
 
 /// How long events are gathered before they are applied: a burst (a copy of a tree, a file
 /// written in many pieces) is handled once per path.
@@ -43,10 +53,43 @@ impl Drop for Watch {
     }
 }
 
+/// Where a watch's backend hands what it saw: the paths that changed, relative to the root,
+/// and a count of the events it woke for.
+#[derive(Clone)]
+struct Sink {
+    root: PathBuf,
+    tx: mpsc::UnboundedSender<String>,
+    woken: Arc<AtomicU64>,
+}
+
+impl Sink {
+    /// Counts one event the watch woke for.
+    fn woke(&self) {
+        self.woken.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// `path` changed; `attrs_only` when only its times or modes did, which changes nothing
+    /// served for a bucket folder itself.
+    fn changed(&self, path: &Path, attrs_only: bool) {
+        match relative(&self.root, path) {
+            Some(rel) if attrs_only && !rel.contains('/') => {}
+            Some(rel) => {
+                let _ = self.tx.send(rel);
+            }
+            None => {}
+        }
+    }
+
+    /// Events were lost (a full queue), buckets made meanwhile among them.
+    fn lost(&self) {
+        let _ = self.tx.send(ROOT.to_string());
+    }
+}
+
 /// Watches bucket folders, each with its whole tree.
 struct Buckets {
     root: PathBuf,
-    watcher: Arc<Mutex<notify::RecommendedWatcher>>,
+    tree: Arc<Tree>,
 }
 
 impl Buckets {
@@ -59,18 +102,9 @@ impl Buckets {
             return false;
         }
         let path = self.root.join(name);
-        let watcher = self.watcher.clone();
+        let tree = self.tree.clone();
         // Watching a tree walks it: not on the runtime's threads.
-        let watched = tokio::task::spawn_blocking(move || {
-            let mut w = watcher.lock().unwrap_or_else(|e| e.into_inner());
-            // Gone, or replaced: whatever watch is left is on a folder no longer there.
-            let _ = w.unwatch(&path);
-            match std::fs::symlink_metadata(&path) {
-                Ok(md) if md.is_dir() => (true, w.watch(&path, RecursiveMode::Recursive)),
-                _ => (false, Ok(())),
-            }
-        })
-        .await;
+        let watched = tokio::task::spawn_blocking(move || tree.rewatch(&path)).await;
         match watched {
             Ok((there, Ok(()))) => there,
             Ok((there, Err(e))) => {
@@ -107,40 +141,14 @@ impl Vfs {
         };
         let root = std::fs::canonicalize(&root)?;
         let (tx, rx) = mpsc::unbounded_channel::<String>();
-        let events_root = root.clone();
-        let handler = move |res: notify::Result<notify::Event>| {
-            let Ok(event) = res else { return };
-            if event.need_rescan() {
-                // Events were lost (a full queue), buckets made meanwhile among them.
-                let _ = tx.send(ROOT.to_string());
-                return;
-            }
-            if matches!(event.kind, EventKind::Access(_) | EventKind::Other) {
-                return;
-            }
-            // A bucket folder's own times and modes change nothing served.
-            let attrs_only = matches!(event.kind, EventKind::Modify(ModifyKind::Metadata(_)));
-            for path in event.paths {
-                match relative(&events_root, &path) {
-                    Some(rel) if attrs_only && !rel.contains('/') => {}
-                    Some(rel) => {
-                        let _ = tx.send(rel);
-                    }
-                    None => {}
-                }
-            }
+        let sink = Sink {
+            root: root.clone(),
+            tx,
+            woken: self.core.own_writes.woken.clone(),
         };
-        // Links are never served: a link to `/` in a bucket must not have the whole system
-        // watched.
-        let config = notify::Config::default().with_follow_symlinks(false);
-        let mut watcher =
-            notify::RecommendedWatcher::new(handler, config).map_err(std::io::Error::other)?;
-        watcher
-            .watch(&root, RecursiveMode::NonRecursive)
-            .map_err(std::io::Error::other)?;
         let buckets = Buckets {
             root,
-            watcher: Arc::new(Mutex::new(watcher)),
+            tree: Arc::new(Tree::new(sink)?),
         };
         self.core.own_writes.watching.store(true, Ordering::Relaxed);
         // The root is read after it is watched: a bucket made in between is seen either way.
