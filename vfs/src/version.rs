@@ -1037,6 +1037,28 @@ mod tests {
             }
         }
 
+        /// A demotion of `b/k` (whose record is `old`) after its first step only: its row and
+        /// its intent committed, nothing moved yet.
+        async fn demotion_begun(&self, old: &ObjectMeta) -> Intent {
+            let intent = Intent {
+                row: row_key("b", "k", 0),
+                file: store_path("b", &self.ids.next(&self.index, false).await.unwrap()),
+                fingerprint: old.fingerprint,
+            };
+            self.index
+                .apply(vec![
+                    Edit::Put(Tree::Versions, intent.row.clone(), b"{}".to_vec()),
+                    Edit::Put(
+                        Tree::State,
+                        intent_key("b/k"),
+                        serde_json::to_vec(&intent).unwrap(),
+                    ),
+                ])
+                .await
+                .unwrap();
+            intent
+        }
+
         /// Writes `data` at `bucket/key` and the record the server would keep of it.
         async fn current(&self, path: &str, data: &[u8]) -> ObjectMeta {
             fs::write(self.root.join(path), data).unwrap();
@@ -1326,22 +1348,7 @@ mod tests {
         // and the copy goes.
         let old = p.current("b/k", b"second").await;
         p.index.put("b", "k", &old).await.unwrap();
-        let intent = Intent {
-            row: row_key("b", "k", 0),
-            file: store_path("b", &p.ids.next(&p.index, false).await.unwrap()),
-            fingerprint: old.fingerprint,
-        };
-        p.index
-            .apply(vec![
-                Edit::Put(Tree::Versions, intent.row.clone(), b"{}".to_vec()),
-                Edit::Put(
-                    Tree::State,
-                    intent_key("b/k"),
-                    serde_json::to_vec(&intent).unwrap(),
-                ),
-            ])
-            .await
-            .unwrap();
+        let intent = p.demotion_begun(&old).await;
         fs::create_dir_all(p.root.join(&intent.file).parent().unwrap()).unwrap();
         fs::copy(p.root.join("b/k"), p.root.join(&intent.file)).unwrap();
         assert_eq!(p.store().recover().await.unwrap(), 1);
@@ -1397,22 +1404,7 @@ mod tests {
         // After step 1 only: the rename never happened.
         let p = place();
         let old = p.current("b/k", b"first").await;
-        let intent = Intent {
-            row: row_key("b", "k", 0),
-            file: store_path("b", &p.ids.next(&p.index, false).await.unwrap()),
-            fingerprint: old.fingerprint,
-        };
-        p.index
-            .apply(vec![
-                Edit::Put(Tree::Versions, intent.row.clone(), b"{}".to_vec()),
-                Edit::Put(
-                    Tree::State,
-                    intent_key("b/k"),
-                    serde_json::to_vec(&intent).unwrap(),
-                ),
-            ])
-            .await
-            .unwrap();
+        let intent = p.demotion_begun(&old).await;
         assert_eq!(p.store().recover().await.unwrap(), 1);
         assert_eq!(fs::read(p.root.join("b/k")).unwrap(), b"first");
         assert_eq!(p.index.get_in(Tree::Versions, &intent.row).unwrap(), None);

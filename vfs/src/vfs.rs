@@ -28,6 +28,7 @@ use crate::object::{BucketInfo, ObjectInfo, ObjectReader, Precondition};
 use crate::readcache::ReadCaching;
 use crate::remote::{ByteStream, Reader, Remote, Upload};
 use crate::scan::{Rescan, ScanReport};
+use crate::watch::Watch;
 use crate::write_cache::WriteCache;
 use crate::writeback::{Stager, WriteBack, WriteBackReport, WriteBackStats, WriteBackSummary};
 
@@ -39,7 +40,7 @@ pub struct Vfs {
     /// Multipart uploads: their locks, the parts written in place, the limit per bucket.
     pub(crate) uploads: Uploads,
     /// The rescan: the core it corrects the index of, and what it keeps between runs.
-    pub(crate) rescan: Rescan,
+    pub(crate) rescan: Arc<Rescan>,
     /// The write cache and its uploads (writeback.rs).
     pub(crate) write_back: WriteBack,
     /// Lifecycle rules run (lifecycle.rs).
@@ -146,7 +147,7 @@ impl Vfs {
             bucket_records: Kept::default(),
         });
         let vfs = Vfs {
-            rescan: Rescan::new(core.clone()),
+            rescan: Arc::new(Rescan::new(core.clone())),
             write_back: WriteBack::new(core.clone(), cache),
             lifecycle: Lifecycle::new(core.clone()),
             folders: Folders::new(core.clone()),
@@ -235,7 +236,13 @@ impl Vfs {
         }
     }
 
-    // ---- the rescan (scan/) ----
+    // ---- the rescan (scan/) and the watch (watch/) ----
+
+    /// Starts watching the served directory for other programs' changes, when it is a local
+    /// one ([`Watch`]); `None` otherwise.
+    pub async fn watch(&self) -> Result<Option<Watch>> {
+        Watch::start(&self.core, &self.rescan).await
+    }
 
     /// Whether the index has been filled from the tree once (and so can be served from).
     pub fn index_filled(&self) -> Result<bool> {

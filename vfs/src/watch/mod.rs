@@ -13,14 +13,15 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use tokio::sync::mpsc;
 
+use crate::core::Core;
 use crate::error::Result;
 use crate::key;
-use crate::vfs::Vfs;
+use crate::scan::Rescan;
 
 #[cfg(target_os = "linux")]
 mod inotify;
@@ -38,17 +39,18 @@ const SETTLE: Duration = Duration::from_millis(100);
 /// Sent in place of a path when events were lost: no relative path is `/`.
 const ROOT: &str = "/";
 
-/// Keeps the watch alive; dropping it stops watching.
+/// Keeps the watch alive; dropping it stops watching. It holds the core and the rescan only
+/// weakly: the served directory's state goes when the facade does, whatever the watch.
 pub struct Watch {
     task: tokio::task::JoinHandle<()>,
-    vfs: std::sync::Weak<Vfs>,
+    core: Weak<Core>,
 }
 
 impl Drop for Watch {
     fn drop(&mut self) {
         self.task.abort();
-        if let Some(vfs) = self.vfs.upgrade() {
-            vfs.core.own_writes.watching.store(false, Ordering::Relaxed);
+        if let Some(core) = self.core.upgrade() {
+            core.own_writes.watching.store(false, Ordering::Relaxed);
         }
     }
 }
@@ -130,13 +132,13 @@ impl Buckets {
     }
 }
 
-impl Vfs {
+impl Watch {
     /// Starts watching the served directory, when the remote is one; `None` otherwise. Every
     /// bucket there is watched when this returns: a change made after it is seen by the watch,
     /// one made before by the scan that follows (a bucket watched in the background after the
     /// server said it was ready missed files written meanwhile until the next rescan).
-    pub async fn watch(self: &Arc<Self>) -> Result<Option<Watch>> {
-        let Some(root) = self.core.local_root.clone() else {
+    pub(crate) async fn start(core: &Arc<Core>, rescan: &Arc<Rescan>) -> Result<Option<Watch>> {
+        let Some(root) = core.local_root.clone() else {
             return Ok(None);
         };
         let root = std::fs::canonicalize(&root)?;
@@ -144,17 +146,17 @@ impl Vfs {
         let sink = Sink {
             root: root.clone(),
             tx,
-            woken: self.core.own_writes.woken.clone(),
+            woken: core.own_writes.woken.clone(),
         };
         let buckets = Buckets {
             root,
             tree: Arc::new(Tree::new(sink)?),
         };
-        self.core.own_writes.watching.store(true, Ordering::Relaxed);
+        core.own_writes.watching.store(true, Ordering::Relaxed);
         // The root is read after it is watched: a bucket made in between is seen either way.
         buckets.rewatch_all().await;
-        let vfs = Arc::downgrade(self);
-        let weak = vfs.clone();
+        let weak = Arc::downgrade(core);
+        let (core, rescan) = (Arc::downgrade(core), Arc::downgrade(rescan));
         let task = tokio::spawn(async move {
             let mut rx = rx;
             while let Some(first) = rx.recv().await {
@@ -163,7 +165,13 @@ impl Vfs {
                 while let Ok(p) = rx.try_recv() {
                     paths.insert(p);
                 }
-                let Some(vfs) = vfs.upgrade() else { return };
+                let (Some(core), Some(rescan)) = (core.upgrade(), rescan.upgrade()) else {
+                    return;
+                };
+                let recheck = Recheck {
+                    core: &core,
+                    rescan: &rescan,
+                };
                 for p in paths {
                     if p == ROOT {
                         // What the lost events said is left to the rescan; new buckets are
@@ -172,8 +180,8 @@ impl Vfs {
                         continue;
                     }
                     let result = match p.contains('/') {
-                        true => vfs.recheck_path(&p).await,
-                        false if buckets.rewatch(&p).await => vfs.recheck_new_bucket(&p).await,
+                        true => recheck.path(&p).await,
+                        false if buckets.rewatch(&p).await => recheck.new_bucket(&p).await,
                         false => Ok(()),
                     };
                     if let Err(e) = result {
@@ -182,21 +190,30 @@ impl Vfs {
                 }
             }
         });
-        Ok(Some(Watch { task, vfs: weak }))
+        Ok(Some(Watch { task, core: weak }))
     }
+}
 
+/// What a change the watch saw is checked with: the core's remote and index, and the rescan's
+/// correction of one key under its lock.
+struct Recheck<'a> {
+    core: &'a Core,
+    rescan: &'a Rescan,
+}
+
+impl Recheck<'_> {
     /// What a bucket folder held before its watch began: made elsewhere and filled at once, or
     /// moved in whole.
-    async fn recheck_new_bucket(&self, bucket: &str) -> Result<()> {
+    async fn new_bucket(&self, bucket: &str) -> Result<()> {
         for e in self.core.remote.list_dir(bucket).await? {
-            self.recheck_path(&format!("{bucket}/{}", e.name)).await?;
+            self.path(&format!("{bucket}/{}", e.name)).await?;
         }
         Ok(())
     }
 
     /// Brings the index in line with whatever is now at `rel` (`bucket/…`): a file, a folder
     /// (moved in, or made with files already in it), or nothing (removed or moved away).
-    async fn recheck_path(&self, rel: &str) -> Result<()> {
+    async fn path(&self, rel: &str) -> Result<()> {
         let Some((bucket, key)) = rel.split_once('/') else {
             return Ok(()); // a bucket's own folder: buckets are read from the disk anyway
         };
