@@ -1448,15 +1448,7 @@ mod tests {
     /// history lists in the order it was made (the delete marker on top, current).
     #[tokio::test(flavor = "multi_thread")]
     async fn a_file_another_program_wrote_is_older_than_what_replaces_it() {
-        let dir = tempfile::tempdir().unwrap();
-        let vfs = Vfs::open_unsynced(dir.path()).await;
-        vfs.create_bucket("bkt", None).await.unwrap();
-        vfs.update_bucket("bkt", |r| {
-            r.versioning = Versioning::Enabled;
-            Ok(())
-        })
-        .await
-        .unwrap();
+        let (dir, vfs) = versioned().await;
         let first = put(&vfs, "k", b"v1").await.version_id.unwrap();
         // Kept; the version after it is lost to the other program's file, as its README says.
         put(&vfs, "k", b"v2").await;
