@@ -7,8 +7,9 @@
 //!
 //! Each change keeps its own crash safety (the write cache's in writeback.rs, deletes' intents in
 //! delete.rs, publishing's record written from inside the publishing task in publish.rs); this
-//! module only orders them. What must happen to every change of an object, and only once (keeping the
-//! version a change replaces, refusing a change to a locked one), belongs in [`Core::commit`].
+//! module only orders them. What must happen to every change of an object, and only once
+//! (keeping the version a change replaces, refusing a change to a locked one), belongs in
+//! [`Core::commit`].
 //! The changes requests make, and the facade's way in with a client's precondition, are in
 //! publish.rs: this module knows nothing above the core.
 
