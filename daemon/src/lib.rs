@@ -40,7 +40,7 @@ struct Served {
     vfs: Arc<s3gate_vfs::Vfs>,
     housekeeping: tokio::task::JoinHandle<()>,
     write_back: tokio::task::JoinHandle<()>,
-    _watch: Option<s3gate_vfs::Watch>,
+    watch: Option<s3gate_vfs::Watch>,
 }
 
 impl Served {
@@ -73,11 +73,16 @@ impl Served {
             vfs,
             housekeeping,
             write_back,
-            _watch: watch,
+            watch,
         }
     }
 
+    /// Stops every task that uses the index before the index closes: a restart in the same
+    /// process opens it again at once.
     async fn stop(self) {
+        if let Some(watch) = self.watch {
+            watch.stop().await;
+        }
         // An upload cut off here stays queued in the index and starts again on the next run.
         for task in [self.housekeeping, self.write_back] {
             task.abort();

@@ -513,14 +513,24 @@ impl Index {
     }
 
     /// Waits for queued writes, stops the writer and releases the store (its file lock with it).
+    /// A read that took the store just before is waited for (reads are short and never wait on
+    /// anything), so that once this returns the store can be opened again in this process.
     pub(crate) fn close(&self) {
         let writer = self.writer.lock().ok().and_then(|mut w| w.take());
         if let Some((tx, handle)) = writer {
             drop(tx);
             let _ = handle.join();
         }
-        if let Ok(mut store) = self.store.write() {
-            store.take();
+        let Some(store) = self.store.write().ok().and_then(|mut s| s.take()) else {
+            return;
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while Arc::strong_count(&store) > 1 {
+            if std::time::Instant::now() > deadline {
+                tracing::warn!("the index is still being read; it closes when that read ends");
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
         }
     }
 }

@@ -46,6 +46,15 @@ pub struct Watch {
     core: Weak<Core>,
 }
 
+impl Watch {
+    /// Stops watching and waits until the watch's work is over: nothing it started reads or
+    /// writes the index once this returns.
+    pub async fn stop(mut self) {
+        self.task.abort();
+        let _ = (&mut self.task).await;
+    }
+}
+
 impl Drop for Watch {
     fn drop(&mut self) {
         self.task.abort();
