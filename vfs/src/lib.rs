@@ -10,6 +10,8 @@ mod cache_trust;
 mod clock;
 mod commit;
 mod core;
+#[cfg(test)]
+mod crash_points;
 mod delete;
 mod envelope;
 mod error;

@@ -172,27 +172,21 @@ impl Change<Vfs> for DropVersion {
                         version_id: id.to_string(),
                     });
                 }
-                let promotion = vfs.promotion(at, true).await?;
-                // Content kept under a `dir/` key, with a marker below it: the marker becomes
-                // current in the batch that removes the content's record (its folder made
-                // first), so that no crash leaves the key without a current version.
-                let takeover = match promotion {
-                    None => vfs.marker_takeover(at).await?,
-                    Some(_) => Vec::new(),
-                };
+                // What becomes current commits in the batch that removes the current record.
+                let below = rows(&vfs.core.index, at.bucket, at.key, 1)?.pop();
+                let takeover = vfs.takeover(at, below, true).await?;
                 let deleted = vfs
-                    .delete_locked_with(at.bucket, at.key, at.path, takeover)
+                    .delete_locked_with(at.bucket, at.key, at.path, takeover.edits)
                     .await;
                 if let Err(e) = deleted {
-                    if promotion.is_some() {
-                        let drop = Edit::Delete(Tree::State, promote_key(at.path));
+                    // The record put back, the promotion's intent goes.
+                    if let Some((path, _)) = &takeover.promotion {
+                        let drop = Edit::Delete(Tree::State, promote_key(path));
                         vfs.core.index.apply(vec![drop]).await?;
                     }
                     return Err(e);
                 }
-                if let Some((path, intent)) = promotion {
-                    vfs.versions().finish_promotion(&path, intent).await?;
-                }
+                vfs.versions().finish(takeover.promotion).await?;
                 return Ok(VersionDeleted {
                     delete_marker: false,
                     version_id: id.to_string(),
@@ -206,28 +200,33 @@ impl Change<Vfs> for DropVersion {
             meta.attrs.lock.guard(bypass_governance)?;
         }
         // A marker with nothing above it is the current version: once it goes, the version
-        // below it is current again.
-        let was_current = current.is_none()
-            && rows(&vfs.core.index, at.bucket, at.key, 1)?
-                .first()
-                .is_some_and(|newest| newest.id == row.id);
-        let row_edit = Edit::Delete(Tree::Versions, row_key(at.bucket, at.key, row.id.seq));
+        // below it is current again, made so in the batch that removes the marker's row (a
+        // crash between the two would leave a kept version on top and no current one).
+        let mut newest = rows(&vfs.core.index, at.bucket, at.key, 2)?.into_iter();
+        let takeover = match current.is_none() && newest.next().is_some_and(|n| n.id == row.id) {
+            true => vfs.takeover(at, newest.next(), false).await?,
+            false => Takeover::default(),
+        };
+        let mut ops = vec![Edit::Delete(
+            Tree::Versions,
+            row_key(at.bucket, at.key, row.id.seq),
+        )];
+        ops.extend(takeover.edits);
         let delete_marker = row.object.is_none();
         match (row.object, row.file) {
             (Some(meta), Some(file)) => {
                 let (intent, done) = crate::delete::delete_intent(&file, &meta.fingerprint);
-                vfs.core.index.apply(vec![row_edit, intent]).await?;
+                ops.push(intent);
+                vfs.core.index.apply(ops).await?;
                 vfs.core
                     .remote
                     .delete(&file, Some(meta.fingerprint))
                     .await?;
                 let _ = vfs.core.index.queue(vec![done]);
             }
-            _ => vfs.core.index.apply(vec![row_edit]).await?,
+            _ => vfs.core.index.apply(ops).await?,
         }
-        if was_current {
-            vfs.promote_newest(at).await?;
-        }
+        vfs.versions().finish(takeover.promotion).await?;
         Ok(VersionDeleted {
             delete_marker,
             version_id: row.id.to_string(),
@@ -673,103 +672,97 @@ impl Vfs {
             .map(|r| r.id.to_string()))
     }
 
-    /// Makes the newest kept version of the key at `at` current again when it has a file;
-    /// the caller holds the key's lock and has just removed the current version.
-    async fn promote_newest(&self, at: At<'_>) -> Result<()> {
-        match self.promotion(at, false).await? {
-            Some((path, intent)) => self.versions().finish_promotion(&path, intent).await,
-            None => self.promote_marker_version(at).await,
-        }
-    }
-
-    /// Makes the newest kept version of the key at `at` current again when it is a folder
-    /// marker's: its folder is made first (an empty folder is no object, so a crash before
-    /// the batch changes nothing), then its row becomes the current record in one batch.
-    async fn promote_marker_version(&self, at: At<'_>) -> Result<()> {
-        let edits = self.marker_takeover(at).await?;
-        if edits.is_empty() {
-            return Ok(());
-        }
-        self.core.index.apply(edits).await
-    }
-
-    /// When the newest kept version of the key at `at` is a folder marker's: makes its folder
-    /// and answers the batch that makes its row the current record; else nothing.
-    async fn marker_takeover(&self, at: At<'_>) -> Result<Vec<Edit>> {
-        let Some(row) = rows(&self.core.index, at.bucket, at.key, 1)?.pop() else {
-            return Ok(Vec::new());
-        };
-        let Some(Ok(folder)) = key::marker_path(at.bucket, at.key) else {
-            return Ok(Vec::new());
-        };
-        let Some(edits) = marker_promotion(at, row) else {
-            return Ok(Vec::new());
-        };
-        self.folders.make_folder(at.bucket, at.key, &folder).await?;
-        Ok(edits)
-    }
-
     /// The current folder marker at `at` goes for good (its version named): the newest kept
     /// version becomes current again. A marker's version replaces its record in one batch and
     /// keeps the folder; else the folder goes when empty, and a version with a file (content
     /// kept under the `dir/` key) is promoted as any.
     async fn drop_current_marker(&self, at: At<'_>) -> Result<()> {
-        if let Some(row) = rows(&self.core.index, at.bucket, at.key, 1)?.pop() {
-            if let Some(edits) = marker_promotion(at, row) {
-                return self.core.index.apply(edits).await;
-            }
+        let below = rows(&self.core.index, at.bucket, at.key, 1)?.pop();
+        if let Some(edits) = below.clone().and_then(|row| marker_promotion(at, row)) {
+            return self.core.index.apply(edits).await;
         }
-        let promotion = self.promotion(at, false).await?;
-        if let Err(e) = self.core.index.delete(at.bucket, at.key).await {
-            if let Some((path, _)) = &promotion {
-                let drop = Edit::Delete(Tree::State, promote_key(path));
-                self.core.index.apply(vec![drop]).await?;
-            }
-            return Err(e);
-        }
+        let takeover = self.takeover(at, below, false).await?;
+        let mut ops = vec![Edit::Delete(
+            Tree::Objects,
+            key::index_key(at.bucket, at.key),
+        )];
+        ops.extend(takeover.edits);
+        self.core.index.apply(ops).await?;
         self.folders.drop_folder(at).await;
-        match promotion {
-            Some((path, intent)) => self.versions().finish_promotion(&path, intent).await,
-            None => Ok(()),
-        }
+        self.versions().finish(takeover.promotion).await
     }
 
-    /// Commits the intent to make the newest kept version of the key at `at` current again,
-    /// when it has a file. Committed before the current version is removed, a crash in between
-    /// leaves the intent to a start that finds the current file still there: the promotion is
-    /// then dropped and nothing changed. The version goes back to the current version's path
-    /// while there is one (`replacing`); else to where it was when current when that was its
-    /// place in the store of keys, else to where a write of the key would go now
-    /// ([`Vfs::place_for`]). Answers that path with the intent.
-    async fn promotion(&self, at: At<'_>, replacing: bool) -> Result<Option<(String, Intent)>> {
-        let Some(row) = rows(&self.core.index, at.bucket, at.key, 1)?.pop() else {
-            return Ok(None);
+    /// Prepares making `row`, the newest kept version once what is above it goes, current
+    /// again; the caller commits [`Takeover::edits`] in the batch that removes what is above
+    /// it, so that no crash leaves a kept version on top of the key and no current one. A
+    /// version with a file gets a promotion's intent, finished after that batch (or at the next
+    /// start, which finds the version above gone with it); it goes back to the current
+    /// version's path while there is one (`replacing`), else to where it was when current when
+    /// that was its place in the store of keys, else to where a write of the key would go now
+    /// ([`Vfs::place_for`]). A folder marker's version gets its folder now (an empty folder is
+    /// no object, so a crash before the batch changes nothing) and its record in the batch. A
+    /// delete marker, or nothing, needs nothing.
+    async fn takeover(
+        &self,
+        at: At<'_>,
+        row: Option<VersionRecord>,
+        replacing: bool,
+    ) -> Result<Takeover> {
+        let Some(row) = row else {
+            return Ok(Takeover::default());
         };
-        let (Some(meta), Some(file)) = (row.object, row.file) else {
-            return Ok(None);
+        let (Some(meta), Some(file)) = (&row.object, &row.file) else {
+            let Some(Ok(folder)) = key::marker_path(at.bucket, at.key) else {
+                return Ok(Takeover::default());
+            };
+            let Some(edits) = marker_promotion(at, row) else {
+                return Ok(Takeover::default());
+            };
+            self.folders.make_folder(at.bucket, at.key, &folder).await?;
+            return Ok(Takeover {
+                edits,
+                promotion: None,
+            });
         };
-        let path = match (replacing, meta.store) {
+        let path = match (replacing, &meta.store) {
             (true, _) => at.path.to_string(),
-            (false, Some(place)) => place,
+            (false, Some(place)) => place.clone(),
             // Where a write of the key would go now: a file written since at a folder of its
             // path (`a` while `a/b` was deleted) sends it to a fresh place in the store.
             (false, None) => self.place_for(at.bucket, at.key).await?,
         };
         let intent = Intent {
             row: row_key(at.bucket, at.key, row.id.seq),
-            file,
+            file: file.clone(),
             fingerprint: meta.fingerprint,
         };
         let value = serde_json::to_vec(&intent).unwrap_or_default();
-        self.core
-            .index
-            .apply(vec![Edit::Put(Tree::State, promote_key(&path), value)])
-            .await?;
-        Ok(Some((path, intent)))
+        Ok(Takeover {
+            edits: vec![Edit::Put(Tree::State, promote_key(&path), value)],
+            promotion: Some((path, intent)),
+        })
     }
 }
 
+/// How a kept version becomes current again once what is above it goes ([`Vfs::takeover`]).
+#[derive(Default)]
+struct Takeover {
+    /// To commit in the batch that removes what is above the version.
+    edits: Vec<Edit>,
+    /// The promotion to finish once they are committed: where the version goes, and its
+    /// intent.
+    promotion: Option<(String, Intent)>,
+}
+
 impl VersionStore<'_> {
+    /// Finishes the promotion a [`Takeover`] committed, if any.
+    async fn finish(&self, promotion: Option<(String, Intent)>) -> Result<()> {
+        match promotion {
+            Some((path, intent)) => self.finish_promotion(&path, intent).await,
+            None => Ok(()),
+        }
+    }
+
     /// Moves a kept version's file back to `path` and makes its row the current record; also
     /// how a promotion a crash cut short is finished at start. A file another program put at
     /// the path meanwhile stays, and the version stays kept.
@@ -997,6 +990,7 @@ mod tests {
 
     use super::*;
     use crate::core::BLOCK;
+    use crate::crash_points::Copying;
     use crate::remote::LocalFs;
 
     struct Place {
@@ -1241,79 +1235,6 @@ mod tests {
         assert_eq!(p.stored_files(), 2);
         assert!(rows(&p.index, "b", "dir", 10).unwrap().is_empty());
         assert_eq!(p.store().recover().await.unwrap(), 0);
-    }
-
-    /// A remote whose move is a copy and a delete (as an object store's): the copy is a new
-    /// file, with a fingerprint of its own.
-    struct Copying(Arc<dyn Remote>, std::path::PathBuf);
-
-    #[async_trait::async_trait]
-    impl Remote for Copying {
-        fn moves_files(&self) -> bool {
-            true
-        }
-        async fn stat(&self, path: &str) -> std::io::Result<Option<crate::remote::Entry>> {
-            self.0.stat(path).await
-        }
-        async fn open(
-            &self,
-            path: &str,
-        ) -> std::io::Result<Option<Box<dyn crate::remote::Reader>>> {
-            self.0.open(path).await
-        }
-        async fn list_dir(&self, path: &str) -> std::io::Result<Vec<crate::remote::Entry>> {
-            self.0.list_dir(path).await
-        }
-        async fn create(&self, dest: &str) -> std::io::Result<Box<dyn crate::remote::Upload>> {
-            self.0.create(dest).await
-        }
-        async fn concat(
-            &self,
-            dest: &str,
-            srcs: &[crate::remote::Source],
-        ) -> std::io::Result<Box<dyn crate::remote::Upload>> {
-            self.0.concat(dest, srcs).await
-        }
-        async fn delete(&self, path: &str, pinned: Option<Fingerprint>) -> std::io::Result<bool> {
-            self.0.delete(path, pinned).await
-        }
-        async fn rename(
-            &self,
-            from: &str,
-            to: &str,
-            pinned: Option<Fingerprint>,
-            replace: bool,
-        ) -> std::io::Result<Option<Fingerprint>> {
-            let Some(src) = self.0.stat(from).await?.filter(|e| !e.is_dir) else {
-                return Ok(None);
-            };
-            if pinned.is_some_and(|fp| fp != src.fingerprint) {
-                return Err(std::io::Error::from_raw_os_error(libc::ESTALE));
-            }
-            if !replace && self.0.stat(to).await?.is_some() {
-                return Err(std::io::Error::from_raw_os_error(libc::EEXIST));
-            }
-            let root = &self.1;
-            if let Some(parent) = root.join(to).parent() {
-                fs::create_dir_all(parent)?;
-            }
-            // A copy of its own (no link), then the source goes.
-            fs::write(root.join(to), fs::read(root.join(from))?)?;
-            self.0.delete(from, None).await?;
-            Ok(self.0.stat(to).await?.map(|e| e.fingerprint))
-        }
-        async fn mkdir(&self, path: &str) -> std::io::Result<bool> {
-            self.0.mkdir(path).await
-        }
-        async fn rmdir(&self, path: &str) -> std::io::Result<()> {
-            self.0.rmdir(path).await
-        }
-        async fn rmdir_tree(&self, path: &str) -> std::io::Result<()> {
-            self.0.rmdir_tree(path).await
-        }
-        async fn delete_tree(&self, path: &str) -> std::io::Result<()> {
-            self.0.delete_tree(path).await
-        }
     }
 
     /// Where moves are copies: the row of a demoted version names its copy's fingerprint, and
@@ -1836,33 +1757,6 @@ mod tests {
             .map(|d| fs::read_dir(d.unwrap().path()).unwrap().count())
             .sum();
         assert_eq!(stored, 1, "only the versioned one is in the store");
-    }
-
-    /// A crash after a promotion's intent but before the current version was removed: the
-    /// start drops the promotion, and the key holds what it held.
-    #[tokio::test(flavor = "multi_thread")]
-    async fn a_promotion_before_its_delete_changes_nothing_after_a_crash() {
-        let (dir, vfs) = versioned().await;
-        let one = put(&vfs, "k", b"one").await.version_id.unwrap();
-        let two = put(&vfs, "k", b"two").await.version_id.unwrap();
-        let at = At {
-            bucket: "bkt",
-            key: "k",
-            path: "bkt/k",
-        };
-        vfs.core
-            .key_locks
-            .with("bkt/k", async {
-                vfs.promotion(at, true).await.unwrap().unwrap()
-            })
-            .await;
-        vfs.shutdown().await;
-        drop(vfs);
-        let vfs = Vfs::open_unsynced(dir.path()).await;
-        assert_eq!(
-            history(&vfs, "k").await,
-            vec![(two, Some(b"two".to_vec())), (one, Some(b"one".to_vec()))]
-        );
     }
 
     /// A versioned bucket served again with the write cache on: its objects read, and a change

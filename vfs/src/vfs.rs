@@ -73,7 +73,16 @@ impl Vfs {
         config: &Config,
         progress: Arc<crate::progress::Progress>,
     ) -> Result<Vfs> {
-        let remote = crate::remote::open(config)?;
+        Self::open_on(config, crate::remote::open(config)?, progress).await
+    }
+
+    /// [`Vfs::open_counted`] over `remote`: the one the configuration names, or one wrapped
+    /// around it (the crash points of the tests).
+    pub(crate) async fn open_on(
+        config: &Config,
+        remote: Arc<dyn Remote>,
+        progress: Arc<crate::progress::Progress>,
+    ) -> Result<Vfs> {
         let store = crate::meta::open(config.index.store, &config.index_dir())?;
         let index = Index::new(store);
         let write_to_cache = config.vfs.cache_mode.caches_writes();
@@ -643,12 +652,23 @@ impl Stager for Vfs {
 impl Vfs {
     /// A VFS over `root` with fsync off, as the unit tests open one.
     pub(crate) async fn open_unsynced(root: &std::path::Path) -> Vfs {
+        Vfs::open_unsynced_with(root, |remote| remote).await
+    }
+
+    /// [`Vfs::open_unsynced`], its remote wrapped by `wrap`.
+    pub(crate) async fn open_unsynced_with(
+        root: &std::path::Path,
+        wrap: impl FnOnce(Arc<dyn Remote>) -> Arc<dyn Remote>,
+    ) -> Vfs {
         let mut config = s3gate_config::Config::default();
         config.remote.path = root.to_path_buf();
         config.vfs.fsync = false;
-        Vfs::open(&config)
-            .await
-            .unwrap_or_else(|e| panic!("a VFS over {}: {e}", root.display()))
+        let remote = crate::remote::open(&config).map(wrap);
+        let opened = match remote {
+            Ok(remote) => Vfs::open_on(&config, remote, Default::default()).await,
+            Err(e) => Err(e.into()),
+        };
+        opened.unwrap_or_else(|e| panic!("a VFS over {}: {e}", root.display()))
     }
 
     /// Writes `body` at `bkt/key` with `attrs`, as the unit tests write objects.

@@ -1,0 +1,414 @@
+//! Crash points of the changes that act on a key's versions. A killed process stops at an await
+//! and runs nothing after it; the awaits where a change's state can split are its calls to the
+//! remote, each of which a kill can stop before it is made or after it is made and before its
+//! answer is seen. Each test builds a key's history, runs one change stopped at each of those
+//! points in turn (its future dropped there, as a kill drops it), opens the VFS again over what
+//! was left, and checks that the start brought back the history before the change or the one
+//! after it, with one file in the version store per kept version and no intent left: on a remote
+//! that moves a file by a rename, and on one that moves it by a copy and a delete (where the two
+//! halves of a move are points of their own).
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use tokio::sync::Notify;
+
+use crate::bucket::Versioning;
+use crate::error::VfsError;
+use crate::meta::Tree;
+use crate::object::ObjectReader;
+use crate::remote::{Entry, Fingerprint, Reader, Remote, Source, Upload};
+use crate::version_row::rows;
+use crate::vfs::Vfs;
+
+/// A remote whose move is a copy and a delete (as an object store's): the copy is a new file,
+/// with a fingerprint of its own.
+pub(crate) struct Copying(pub(crate) Arc<dyn Remote>, pub(crate) PathBuf);
+
+#[async_trait::async_trait]
+impl Remote for Copying {
+    fn moves_files(&self) -> bool {
+        true
+    }
+    async fn stat(&self, path: &str) -> io::Result<Option<Entry>> {
+        self.0.stat(path).await
+    }
+    async fn open(&self, path: &str) -> io::Result<Option<Box<dyn Reader>>> {
+        self.0.open(path).await
+    }
+    async fn list_dir(&self, path: &str) -> io::Result<Vec<Entry>> {
+        self.0.list_dir(path).await
+    }
+    async fn create(&self, dest: &str) -> io::Result<Box<dyn Upload>> {
+        self.0.create(dest).await
+    }
+    async fn concat(&self, dest: &str, srcs: &[Source]) -> io::Result<Box<dyn Upload>> {
+        self.0.concat(dest, srcs).await
+    }
+    async fn delete(&self, path: &str, pinned: Option<Fingerprint>) -> io::Result<bool> {
+        self.0.delete(path, pinned).await
+    }
+    async fn rename(
+        &self,
+        from: &str,
+        to: &str,
+        pinned: Option<Fingerprint>,
+        replace: bool,
+    ) -> io::Result<Option<Fingerprint>> {
+        let Some(src) = self.0.stat(from).await?.filter(|e| !e.is_dir) else {
+            return Ok(None);
+        };
+        if pinned.is_some_and(|fp| fp != src.fingerprint) {
+            return Err(io::Error::from_raw_os_error(libc::ESTALE));
+        }
+        if !replace && self.0.stat(to).await?.is_some() {
+            return Err(io::Error::from_raw_os_error(libc::EEXIST));
+        }
+        let root = &self.1;
+        if let Some(parent) = root.join(to).parent() {
+            fs::create_dir_all(parent)?;
+        }
+        // A copy of its own (no link), then the source goes.
+        fs::write(root.join(to), fs::read(root.join(from))?)?;
+        self.0.delete(from, None).await?;
+        Ok(self.0.stat(to).await?.map(|e| e.fingerprint))
+    }
+    async fn mkdir(&self, path: &str) -> io::Result<bool> {
+        self.0.mkdir(path).await
+    }
+    async fn rmdir(&self, path: &str) -> io::Result<()> {
+        self.0.rmdir(path).await
+    }
+    async fn rmdir_tree(&self, path: &str) -> io::Result<()> {
+        self.0.rmdir_tree(path).await
+    }
+    async fn delete_tree(&self, path: &str) -> io::Result<()> {
+        self.0.delete_tree(path).await
+    }
+}
+
+/// Where a change stops: the points are numbered from when it is armed, two per remote call
+/// (before it, after it); at point `at` the caller waits for ever, and `reached` says so.
+struct Stop {
+    points: AtomicUsize,
+    at: AtomicUsize,
+    reached: Notify,
+}
+
+impl Stop {
+    fn new() -> Arc<Stop> {
+        Arc::new(Stop {
+            points: AtomicUsize::new(0),
+            at: AtomicUsize::new(usize::MAX),
+            reached: Notify::new(),
+        })
+    }
+
+    fn arm(&self, at: usize) {
+        self.points.store(0, Ordering::SeqCst);
+        self.at.store(at, Ordering::SeqCst);
+    }
+
+    async fn point(&self) {
+        if self.points.fetch_add(1, Ordering::SeqCst) == self.at.load(Ordering::SeqCst) {
+            self.reached.notify_one();
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+/// A remote whose calls are crash points ([`Stop`]).
+struct Stopping(Arc<dyn Remote>, Arc<Stop>);
+
+impl Stopping {
+    /// `call` between two points.
+    async fn call<T>(&self, call: impl std::future::Future<Output = T>) -> T {
+        self.1.point().await;
+        let answer = call.await;
+        self.1.point().await;
+        answer
+    }
+}
+
+#[async_trait::async_trait]
+impl Remote for Stopping {
+    fn moves_files(&self) -> bool {
+        self.0.moves_files()
+    }
+    async fn stat(&self, path: &str) -> io::Result<Option<Entry>> {
+        self.call(self.0.stat(path)).await
+    }
+    async fn open(&self, path: &str) -> io::Result<Option<Box<dyn Reader>>> {
+        self.call(self.0.open(path)).await
+    }
+    async fn list_dir(&self, path: &str) -> io::Result<Vec<Entry>> {
+        self.call(self.0.list_dir(path)).await
+    }
+    async fn create(&self, dest: &str) -> io::Result<Box<dyn Upload>> {
+        self.call(self.0.create(dest)).await
+    }
+    async fn write_at(
+        &self,
+        path: &str,
+        offset: u64,
+        max_len: u64,
+        keep: crate::remote::KeepAlive,
+    ) -> io::Result<Option<Box<dyn Upload>>> {
+        self.call(self.0.write_at(path, offset, max_len, keep))
+            .await
+    }
+    async fn concat(&self, dest: &str, srcs: &[Source]) -> io::Result<Box<dyn Upload>> {
+        self.call(self.0.concat(dest, srcs)).await
+    }
+    async fn delete(&self, path: &str, pinned: Option<Fingerprint>) -> io::Result<bool> {
+        self.call(self.0.delete(path, pinned)).await
+    }
+    async fn rename(
+        &self,
+        from: &str,
+        to: &str,
+        pinned: Option<Fingerprint>,
+        replace: bool,
+    ) -> io::Result<Option<Fingerprint>> {
+        self.call(self.0.rename(from, to, pinned, replace)).await
+    }
+    async fn mkdir(&self, path: &str) -> io::Result<bool> {
+        self.call(self.0.mkdir(path)).await
+    }
+    async fn rmdir(&self, path: &str) -> io::Result<()> {
+        self.call(self.0.rmdir(path)).await
+    }
+    async fn rmdir_tree(&self, path: &str) -> io::Result<()> {
+        self.call(self.0.rmdir_tree(path)).await
+    }
+    async fn delete_tree(&self, path: &str) -> io::Result<()> {
+        self.call(self.0.delete_tree(path)).await
+    }
+}
+
+/// How versions move on the remote under test.
+#[derive(Clone, Copy, Debug)]
+enum Moves {
+    Rename,
+    /// A copy and a delete, each a crash point of its own.
+    Copy,
+}
+
+/// A VFS over `root` whose remote calls stop at `stop`'s point.
+async fn open(root: &Path, moves: Moves, stop: &Arc<Stop>) -> Vfs {
+    let stop = stop.clone();
+    let root_dir = root.to_path_buf();
+    Vfs::open_unsynced_with(root, move |remote| {
+        let stopping: Arc<dyn Remote> = Arc::new(Stopping(remote, stop));
+        match moves {
+            Moves::Rename => stopping,
+            Moves::Copy => Arc::new(Copying(stopping, root_dir)),
+        }
+    })
+    .await
+}
+
+async fn put(vfs: &Vfs, key: &str, body: &'static [u8]) -> String {
+    let info = vfs.put_test(key, body, Default::default()).await;
+    info.version_id.unwrap_or_default()
+}
+
+async fn text(reader: ObjectReader) -> String {
+    let size = reader.info.size;
+    let mut out = Vec::new();
+    crate::object::each_chunk(reader.stream(0, size), |c| out.extend_from_slice(c))
+        .await
+        .unwrap();
+    String::from_utf8(out).unwrap()
+}
+
+/// The key's history as a client sees it, newest first: the current version's bytes, or the
+/// delete marker on top, then each kept version ("marker" for a delete marker), read back by
+/// its id. A key with kept versions and neither a current version nor a marker on top says
+/// so: no crash may leave that.
+async fn history(vfs: &Vfs, key: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let kept = rows(&vfs.core.index, "bkt", key, usize::MAX).unwrap();
+    match vfs.open_object("bkt", key).await {
+        Ok(r) => out.push(format!("current {:?}", text(r).await)),
+        Err(VfsError::NoSuchKey) => {
+            if !kept.is_empty() && vfs.current_delete_marker("bkt", key).unwrap().is_none() {
+                out.push("no current version".into());
+            }
+        }
+        Err(e) => panic!("{key}: {e}"),
+    }
+    for row in kept {
+        match row.object {
+            None => out.push("marker".into()),
+            Some(_) => {
+                let id = row.id.to_string();
+                let r = vfs.open_version("bkt", key, &id).await;
+                let r = r.unwrap_or_else(|e| panic!("{key} version {id}: {e}"));
+                out.push(format!("{:?}", text(r).await));
+            }
+        }
+    }
+    out
+}
+
+/// What a start must have left: one file in the version store per kept version with a file,
+/// and no intent of a demotion, promotion or delete.
+fn assert_settled(vfs: &Vfs, root: &Path, context: &str) {
+    let mut named = 0;
+    vfs.core
+        .index
+        .visit_in(Tree::Versions, |_, v| {
+            let row = crate::version_row::VersionRecord::decode(v).unwrap();
+            named += usize::from(row.file.is_some());
+            true
+        })
+        .unwrap();
+    fn count(p: &Path) -> usize {
+        fs::read_dir(p).map_or(0, |d| {
+            d.map(|e| e.unwrap().path())
+                .map(|p| if p.is_dir() { count(&p) } else { 1 })
+                .sum()
+        })
+    }
+    let stored = count(&root.join(".s3gate/versions"));
+    assert_eq!(stored, named, "{context}: files in the version store");
+    let mut intents = Vec::new();
+    vfs.core
+        .index
+        .visit_in(Tree::State, |k, _| {
+            for kind in [&b"demote/"[..], b"promote/", b"delete/"] {
+                if k.starts_with(kind) {
+                    intents.push(String::from_utf8_lossy(k).into_owned());
+                }
+            }
+            true
+        })
+        .unwrap();
+    assert!(intents.is_empty(), "{context}: intents left {intents:?}");
+}
+
+/// A change of the key `k`'s versions, from the history its setup builds.
+#[derive(Clone, Copy, Debug)]
+enum Change {
+    /// The delete marker on top of `one`, `two` deleted by its id: `two` is current again.
+    DropMarker,
+    /// The current version `two` deleted by its id: `one` is current again.
+    DropCurrent,
+    /// A delete without a version id over `one`, `two`: a marker on top.
+    Mark,
+    /// A PUT over `one`, `two`.
+    Overwrite,
+}
+
+impl Change {
+    /// Builds the history the change starts from; answers the version id it deletes, if any.
+    async fn setup(self, vfs: &Vfs) -> String {
+        vfs.create_bucket("bkt", None).await.unwrap();
+        vfs.update_bucket("bkt", |r| {
+            r.versioning = Versioning::Enabled;
+            Ok(())
+        })
+        .await
+        .unwrap();
+        put(vfs, "k", b"one").await;
+        let two = put(vfs, "k", b"two").await;
+        match self {
+            Change::DropMarker => {
+                let marker = vfs.add_delete_marker("bkt", "k").await.unwrap().unwrap();
+                marker.version_id
+            }
+            Change::DropCurrent => two,
+            Change::Mark | Change::Overwrite => String::new(),
+        }
+    }
+
+    async fn run(self, vfs: &Vfs, id: &str) {
+        match self {
+            Change::DropMarker | Change::DropCurrent => {
+                vfs.delete_version("bkt", "k", id, false).await.unwrap();
+            }
+            Change::Mark => {
+                vfs.add_delete_marker("bkt", "k").await.unwrap();
+            }
+            Change::Overwrite => {
+                put(vfs, "k", b"three").await;
+            }
+        }
+    }
+}
+
+/// Runs `change` stopped at each of its crash points in turn, on a fresh copy of its history
+/// each time, and checks what the next start leaves.
+async fn at_every_point(change: Change, moves: Moves) {
+    let done = run_whole(change, moves).await;
+    for at in 0.. {
+        let dir = tempfile::tempdir().unwrap();
+        let stop = Stop::new();
+        let vfs = open(dir.path(), moves, &stop).await;
+        let id = change.setup(&vfs).await;
+        let before = history(&vfs, "k").await;
+        stop.arm(at);
+        let stopped = tokio::select! {
+            () = change.run(&vfs, &id) => false,
+            () = stop.reached.notified() => true,
+        };
+        vfs.shutdown().await;
+        drop(vfs);
+        let vfs = open(dir.path(), moves, &Stop::new()).await;
+        let context = format!("{change:?} on a remote moving by {moves:?}, stopped at {at}");
+        let got = history(&vfs, "k").await;
+        assert_settled(&vfs, dir.path(), &context);
+        vfs.shutdown().await;
+        if !stopped {
+            assert_eq!(got, done, "{context}: run whole");
+            return;
+        }
+        assert!(
+            got == before || got == done,
+            "{context}: {got:?}, neither {before:?} (before) nor {done:?} (after)"
+        );
+    }
+}
+
+/// The history `change` leaves when nothing stops it.
+async fn run_whole(change: Change, moves: Moves) -> Vec<String> {
+    let dir = tempfile::tempdir().unwrap();
+    let vfs = open(dir.path(), moves, &Stop::new()).await;
+    let id = change.setup(&vfs).await;
+    change.run(&vfs, &id).await;
+    let done = history(&vfs, "k").await;
+    vfs.shutdown().await;
+    done
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_delete_marker_deleted_by_id_is_crash_safe() {
+    for moves in [Moves::Rename] {
+        at_every_point(Change::DropMarker, moves).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_current_version_deleted_by_id_is_crash_safe() {
+    for moves in [Moves::Rename] {
+        at_every_point(Change::DropCurrent, moves).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_delete_marker_over_a_version_is_crash_safe() {
+    for moves in [Moves::Rename, Moves::Copy] {
+        at_every_point(Change::Mark, moves).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_overwrite_of_a_version_is_crash_safe() {
+    for moves in [Moves::Rename, Moves::Copy] {
+        at_every_point(Change::Overwrite, moves).await;
+    }
+}
