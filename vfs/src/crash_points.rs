@@ -387,14 +387,14 @@ async fn run_whole(change: Change, moves: Moves) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_delete_marker_deleted_by_id_is_crash_safe() {
-    for moves in [Moves::Rename] {
+    for moves in [Moves::Rename, Moves::Copy] {
         at_every_point(Change::DropMarker, moves).await;
     }
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_current_version_deleted_by_id_is_crash_safe() {
-    for moves in [Moves::Rename] {
+    for moves in [Moves::Rename, Moves::Copy] {
         at_every_point(Change::DropCurrent, moves).await;
     }
 }

@@ -774,13 +774,30 @@ impl VersionStore<'_> {
         {
             Ok(Some(fp)) => Some(fp),
             // Moved before a crash: the file at the path is the version's, unless another
-            // program put its own there since.
-            Ok(None) => self.moved_to(path, intent.fingerprint).await?,
+            // program put its own there since. A move that is a copy gave it a fingerprint of
+            // its own; its source is gone, and only this server's moves take a file from the
+            // store, so a file of the version's size there is that copy.
+            Ok(None) => match self.moved_to(path, intent.fingerprint).await? {
+                Some(fp) => Some(fp),
+                None => self
+                    .remote
+                    .stat(path)
+                    .await?
+                    .filter(|e| !e.is_dir && e.fingerprint.size == intent.fingerprint.size)
+                    .map(|e| e.fingerprint),
+            },
             // Taken: by another program's file, which stays, or by a copy of the version whose
-            // source a crash kept (a move that is a copy and a delete), which then goes; or a
-            // file holds a folder of the path, and the version stays kept.
+            // source a crash kept (a move that is a copy and a delete: its fingerprint, or its
+            // bytes, are the version's), which then goes; or a file holds a folder of the path,
+            // and the version stays kept.
             Err(e) if matches!(e.raw_os_error(), Some(libc::EEXIST | libc::ENOTDIR)) => {
-                let landed = self.moved_to(path, intent.fingerprint).await?;
+                let landed = match self.moved_to(path, intent.fingerprint).await? {
+                    Some(fp) => Some(fp),
+                    None if e.raw_os_error() == Some(libc::EEXIST) => {
+                        self.copied_to(path, &intent.file).await?
+                    }
+                    None => None,
+                };
                 if landed.is_some() {
                     self.remote
                         .delete(&intent.file, Some(intent.fingerprint))
@@ -932,6 +949,31 @@ impl VersionStore<'_> {
                     && fp.id != 0
                     && (found.size, found.id) == (fp.size, fp.id))
         }))
+    }
+
+    /// The fingerprint of the file at `path` when it holds the bytes of the stored file `file`:
+    /// a copy of it that a move made before a crash kept the source (a move that is a copy and a
+    /// delete), whatever time and tag the copy got. Read whole, as only a promotion a crash cut
+    /// short asks.
+    async fn copied_to(&self, path: &str, file: &str) -> Result<Option<Fingerprint>> {
+        let (Some(copy), Some(source)) =
+            (self.remote.open(path).await?, self.remote.open(file).await?)
+        else {
+            return Ok(None);
+        };
+        let fp = copy.fingerprint();
+        if fp.size != source.fingerprint().size {
+            return Ok(None);
+        }
+        let digest = |reader: Box<dyn crate::remote::Reader>| async move {
+            let mut h = blake3::Hasher::new();
+            crate::object::each_chunk(reader.stream(0, fp.size), |c| {
+                h.update(c);
+            })
+            .await
+            .map(|()| h.finalize())
+        };
+        Ok((digest(copy).await? == digest(source).await?).then_some(fp))
     }
 
     /// Puts the file of an unfinished demotion back at `path`, over whatever was published
