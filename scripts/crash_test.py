@@ -268,11 +268,15 @@ def listed_versions(s3, key):
     """The versions and markers of `key`, newest first: (id, is a delete marker, size)."""
     out = []
     for page in s3.get_paginator("list_object_versions").paginate(Bucket=BUCKET, Prefix=key):
-        out += [(v["VersionId"], False, v["Size"]) for v in page.get("Versions", []) if v["Key"] == key]
-        out += [(m["VersionId"], True, 0) for m in page.get("DeleteMarkers", []) if m["Key"] == key]
-    # Ids sort as they were made; a `null` one (a file recorded after a crash with no history
-    # before it, see check_stacks) is the oldest.
-    return sorted(out, key=lambda v: (v[0] != "null", v[0]), reverse=True)
+        out += [(v["VersionId"], False, v["Size"], v["IsLatest"])
+                for v in page.get("Versions", []) if v["Key"] == key]
+        out += [(m["VersionId"], True, 0, m["IsLatest"])
+                for m in page.get("DeleteMarkers", []) if m["Key"] == key]
+    # Ids sort as they were made. A `null` one (a file recorded after a crash, see check_stacks)
+    # is the newest while it is current, whatever history is below it, and the oldest once a
+    # newer version covers it (it then had no history: else it takes an id of its own).
+    order = sorted(out, key=lambda v: (v[3], v[0] != "null", v[0]), reverse=True)
+    return [v[:3] for v in order]
 
 
 def check_stacks(s3, state, uncertain):
