@@ -998,6 +998,15 @@ crash_rounds() { # crash_rounds CACHE_MODE [--versioned | --small-put-log SIZE]
         --workdir "$work" --rounds "$CRASH_ROUNDS" --cache-mode "$1" "${@:2}"
 }
 
+# Versions on a named remote (rclone serve webdav), moved by the remote's own rename.
+crash_rounds_webdav() {
+    local work=$WORK/crash-versioned-webdav
+    mkdir -p "$work"
+    timeout 900 "$PY" "$ROOT/scripts/crash_test.py" --server-bin "$SERVER_BIN" \
+        --workdir "$work" --rounds "$CRASH_ROUNDS" --cache-mode off --versioned \
+        --remote-via webdav --rclone "$VENV/bin/rclone"
+}
+
 # ------------------------------------------------------------------- reload
 
 # SIGHUP re-reads the keys file: a new key works at once, a removed one stops working, and the
@@ -1281,6 +1290,7 @@ if [[ -n ${SERVER_PID:-} ]]; then
     echo "--- crash"
     step_bg "crash: $CRASH_ROUNDS SIGKILL rounds under PUT/multipart/copy/delete, all acknowledged writes kept" crash_rounds off
     step_bg "crash: the same in a versioned bucket, every acknowledged version kept, no orphan" crash_rounds off --versioned
+    step_bg "crash: the same in a versioned bucket on a WebDAV remote" crash_rounds_webdav
     step_bg "crash: the same with --vfs-cache-mode writes, every acknowledged write reaches the remote" crash_rounds writes
     step_bg "crash: the same with --vfs-cache-mode full (reads cached too)" crash_rounds full
     step_bg "crash: the same with most PUTs through --small-put-log 64K, every acknowledged one written again from the log" crash_rounds off --small-put-log 64K
