@@ -291,7 +291,7 @@ fn assert_settled(vfs: &Vfs, root: &Path, context: &str) {
     assert!(intents.is_empty(), "{context}: intents left {intents:?}");
 }
 
-/// A change of the key `k`'s versions, from the history its setup builds.
+/// A change of a key's versions, from the history its setup builds.
 #[derive(Clone, Copy, Debug)]
 enum Change {
     /// The delete marker on top of `one`, `two` deleted by its id: `two` is current again.
@@ -302,9 +302,22 @@ enum Change {
     Mark,
     /// A PUT over `one`, `two`.
     Overwrite,
+    /// The delete marker on top of a folder marker `d/` deleted by its id: the folder marker is
+    /// current again, its folder made.
+    DropMarkerOverFolder,
+    /// Content kept under `d/` over a folder marker, deleted by its id: the marker is current
+    /// again.
+    DropContentOverFolder,
 }
 
 impl Change {
+    fn key(self) -> &'static str {
+        match self {
+            Change::DropMarkerOverFolder | Change::DropContentOverFolder => "d/",
+            _ => "k",
+        }
+    }
+
     /// Builds the history the change starts from; answers the version id it deletes, if any.
     async fn setup(self, vfs: &Vfs) -> String {
         vfs.create_bucket("bkt", None).await.unwrap();
@@ -314,28 +327,36 @@ impl Change {
         })
         .await
         .unwrap();
-        put(vfs, "k", b"one").await;
-        let two = put(vfs, "k", b"two").await;
+        let k = self.key();
+        let (first, second): (&'static [u8], &'static [u8]) = match self {
+            Change::DropMarkerOverFolder => (b"", b""),
+            Change::DropContentOverFolder => (b"", b"content"),
+            _ => (b"one", b"two"),
+        };
+        put(vfs, k, first).await;
+        let two = put(vfs, k, second).await;
         match self {
-            Change::DropMarker => {
-                let marker = vfs.add_delete_marker("bkt", "k").await.unwrap().unwrap();
+            Change::DropMarker | Change::DropMarkerOverFolder => {
+                let marker = vfs.add_delete_marker("bkt", k).await.unwrap().unwrap();
                 marker.version_id
             }
-            Change::DropCurrent => two,
+            Change::DropCurrent | Change::DropContentOverFolder => two,
             Change::Mark | Change::Overwrite => String::new(),
         }
     }
 
     async fn run(self, vfs: &Vfs, id: &str) {
         match self {
-            Change::DropMarker | Change::DropCurrent => {
-                vfs.delete_version("bkt", "k", id, false).await.unwrap();
-            }
             Change::Mark => {
                 vfs.add_delete_marker("bkt", "k").await.unwrap();
             }
             Change::Overwrite => {
                 put(vfs, "k", b"three").await;
+            }
+            _ => {
+                vfs.delete_version("bkt", self.key(), id, false)
+                    .await
+                    .unwrap();
             }
         }
     }
@@ -350,7 +371,7 @@ async fn at_every_point(change: Change, moves: Moves) {
         let stop = Stop::new();
         let vfs = open(dir.path(), moves, &stop).await;
         let id = change.setup(&vfs).await;
-        let before = history(&vfs, "k").await;
+        let before = history(&vfs, change.key()).await;
         stop.arm(at);
         let stopped = tokio::select! {
             () = change.run(&vfs, &id) => false,
@@ -360,7 +381,7 @@ async fn at_every_point(change: Change, moves: Moves) {
         drop(vfs);
         let vfs = open(dir.path(), moves, &Stop::new()).await;
         let context = format!("{change:?} on a remote moving by {moves:?}, stopped at {at}");
-        let got = history(&vfs, "k").await;
+        let got = history(&vfs, change.key()).await;
         assert_settled(&vfs, dir.path(), &context);
         vfs.shutdown().await;
         if !stopped {
@@ -380,7 +401,7 @@ async fn run_whole(change: Change, moves: Moves) -> Vec<String> {
     let vfs = open(dir.path(), moves, &Stop::new()).await;
     let id = change.setup(&vfs).await;
     change.run(&vfs, &id).await;
-    let done = history(&vfs, "k").await;
+    let done = history(&vfs, change.key()).await;
     vfs.shutdown().await;
     done
 }
@@ -410,5 +431,14 @@ async fn a_delete_marker_over_a_version_is_crash_safe() {
 async fn an_overwrite_of_a_version_is_crash_safe() {
     for moves in [Moves::Rename, Moves::Copy] {
         at_every_point(Change::Overwrite, moves).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_folder_marker_made_current_again_is_crash_safe() {
+    for change in [Change::DropMarkerOverFolder, Change::DropContentOverFolder] {
+        for moves in [Moves::Rename, Moves::Copy] {
+            at_every_point(change, moves).await;
+        }
     }
 }
