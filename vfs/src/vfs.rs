@@ -1,7 +1,7 @@
 //! The VFS's facade: what it owns (the shared core, core.rs; the subsystems that hold it too:
 //! the rescan, the write-back, lifecycle rules, folder markers' reads; and the state of the parts
 //! that implement `Vfs` in their own files), how it opens, the entry points of those subsystems,
-//! with what they are handed of the facade (`Stager`, `Actions`), and the read path (objects
+//! with what they are handed of the facade (`Actions`), and the read path (objects
 //! opened pinned to one version, records refreshed when a file changed behind our back). Writes
 //! are in write.rs, deletes in delete.rs, buckets in bucket/, and every change of an object is
 //! committed by the core (commit.rs).
@@ -26,11 +26,11 @@ use crate::meta::Tree;
 use crate::multipart::records::{uploads_staged_in_cache, Uploads};
 use crate::object::{BucketInfo, ObjectInfo, ObjectReader, Precondition};
 use crate::readcache::ReadCaching;
-use crate::remote::{ByteStream, Reader, Remote, Upload};
+use crate::remote::{Reader, Remote};
 use crate::scan::{Rescan, ScanReport};
 use crate::watch::Watch;
 use crate::write_cache::WriteCache;
-use crate::writeback::{Stager, WriteBack, WriteBackReport, WriteBackStats, WriteBackSummary};
+use crate::writeback::{WriteBack, WriteBackReport, WriteBackStats, WriteBackSummary};
 
 /// The facade: the shared core, each subsystem's own state, and the methods `s3api` calls,
 /// which the subsystems implement in their files.
@@ -304,7 +304,7 @@ impl Vfs {
     /// Uploads the cached objects that are due (all of them with `all`, pass after pass while
     /// they make progress), several at a time.
     pub async fn write_back(&self, all: bool) -> Result<WriteBackReport> {
-        self.write_back.run(all, self).await
+        self.write_back.run(all).await
     }
 
     // ---- lifecycle rules (lifecycle.rs) ----
@@ -628,14 +628,6 @@ impl Actions for Vfs {
 
     async fn abort_upload(&self, bucket: &str, key: &str, id: &str) -> Result<()> {
         self.abort_multipart(bucket, key, id).await
-    }
-}
-
-/// The write-back's uploads stream as every write does.
-impl Stager for Vfs {
-    async fn stage(&self, dest: &str, body: ByteStream) -> Result<Box<dyn Upload>> {
-        let (upload, _, _) = Vfs::stage(self, &*self.core.remote, dest, body, false, None).await?;
-        Ok(upload)
     }
 }
 

@@ -233,7 +233,10 @@ impl Vfs {
             .await?;
         let stage = self.part_stage(id, number);
         let (upload, placed) = self.part_upload(&upload_rec, id, &stage, claim).await?;
-        let (upload, fp, digest) = self.stage_into(upload, part.body, true, None, None).await?;
+        let (upload, fp, digest) = self
+            .core
+            .stage_into(upload, part.body, true, None, None)
+            .await?;
         if part.content_md5.is_some_and(|want| want != digest) {
             upload.abort().await;
             return Err(VfsError::BadDigest);
@@ -379,6 +382,7 @@ impl Vfs {
         let stage = self.part_stage(id, number);
         let (upload, placed) = self.part_upload(&upload_rec, id, &stage, claim).await?;
         let (upload, fp, digest) = self
+            .core
             .stage_into(upload, src.stream(offset, len), true, hasher.as_mut(), None)
             .await?;
         let rec = PartRecord {
