@@ -12,12 +12,13 @@ use crate::error::{Result, VfsError};
 use crate::fleet::{self, lost_race};
 use crate::index::ObjectMeta;
 use crate::key;
+use crate::multipart::Objects;
 use crate::object::{
     synthetic_etag, CopyAttrs, CopyFrom, ObjectInfo, ObjectReader, Precondition, PutRequest,
 };
 use crate::publish::Publish;
 use crate::putlog::LoggedPublish;
-use crate::remote::Source;
+use crate::remote::{Source, Upload};
 use crate::vfs::Vfs;
 
 type BodyError = Box<dyn std::error::Error + Send + Sync>;
@@ -37,7 +38,7 @@ impl Vfs {
     {
         let path = self.writable_path(bucket, key).await?;
         let pinned = fleet::pin(
-            self.fleet.as_ref(),
+            self.fleet.as_deref(),
             self.core.remote.as_ref(),
             &path,
             req.precondition.is_some(),
@@ -282,5 +283,44 @@ impl Vfs {
                 .map(ObjectInfo::from_meta),
         };
         check(current.as_ref())
+    }
+}
+
+/// A multipart upload's objects are the ordinary ones, and Complete publishes as a PUT does.
+impl Objects for Vfs {
+    async fn writable_path(&self, bucket: &str, key: &str) -> Result<String> {
+        Vfs::writable_path(self, bucket, key).await
+    }
+
+    async fn head_bucket(&self, bucket: &str) -> Result<()> {
+        Vfs::head_bucket(self, bucket).await
+    }
+
+    async fn head_object(&self, bucket: &str, key: &str) -> Result<ObjectInfo> {
+        Vfs::head_object(self, bucket, key).await
+    }
+
+    async fn check_precondition(
+        &self,
+        bucket: &str,
+        key: &str,
+        check: &Precondition,
+    ) -> Result<()> {
+        Vfs::check_precondition(self, bucket, key, check).await
+    }
+
+    async fn open_source(&self, from: &CopyFrom<'_>) -> Result<(ObjectReader, String)> {
+        Vfs::open_source(self, from).await
+    }
+
+    async fn publish(
+        &self,
+        at: At<'_>,
+        precondition: Option<&Precondition>,
+        upload: Box<dyn Upload>,
+        meta: ObjectMeta,
+    ) -> Result<ObjectInfo> {
+        self.commit(at, precondition, Publish { upload, meta })
+            .await
     }
 }

@@ -25,7 +25,7 @@ use crate::error::{Result, VfsError};
 use crate::index::ObjectMeta;
 use crate::meta::{Edit, Tree};
 use crate::object::prune_empty_parents;
-use crate::remote::{Fingerprint, Upload};
+use crate::remote::{Fingerprint, Remote, Upload};
 use crate::write_cache::{queue_put, Pending, WriteCache};
 use futures_util::StreamExt;
 
@@ -77,6 +77,23 @@ pub(crate) struct WriteBack {
 impl WriteBack {
     pub(crate) fn new(core: Arc<Core>, cache: Option<WriteCache>) -> WriteBack {
         WriteBack { core, cache }
+    }
+
+    /// Whether something staged in the write cache (`Some(true)`), on the remote
+    /// (`Some(false)`), or where new writes go now (`None`) is in the cache: only while the
+    /// cache is open.
+    pub(crate) fn in_write_cache(&self, staged: Option<bool>) -> bool {
+        self.cache
+            .as_ref()
+            .is_some_and(|c| staged.unwrap_or(c.takes_new_writes))
+    }
+
+    /// The write cache or the remote, as [`WriteBack::in_write_cache`] says.
+    pub(crate) fn store_for(&self, staged: Option<bool>) -> &Arc<dyn Remote> {
+        match &self.cache {
+            Some(c) if self.in_write_cache(staged) => &c.fs,
+            _ => &self.core.remote,
+        }
     }
 
     /// What publishing an object at `path` does to the queue, given the published version: a

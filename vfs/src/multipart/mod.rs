@@ -3,6 +3,10 @@
 //! remote, so that every gateway shares them: `shared.rs`); Complete publishes the object
 //! atomically with S3's `md5-of-part-md5s-N` ETag.
 //!
+//! [`Multipart`] holds the core and the uploads' own state (records.rs) and knows no `Vfs`: the
+//! facade's ordinary paths it needs (a key's writable path, a copy's source, a precondition, the
+//! publishing of the assembled object through the commit point) are handed in ([`Objects`]).
+//!
 //! Where parts go: clients upload every part but the last at one size. The first part of at
 //! least 5 MiB whose size is declared up front proposes that size (the stride), and each part of
 //! at most the stride whose size is declared is written straight into one assembly file at
@@ -28,22 +32,22 @@ use md5::{Digest, Md5};
 
 use crate::clock::now_ns;
 use crate::commit::At;
+use crate::core::Core;
 use crate::error::{Result, VfsError};
-use crate::fleet::{self, lost_race};
+use crate::fleet::{self, lost_race, Fleet};
 use crate::index::{BodyHasher, Checksum, ChecksumSlot, ChecksumType, ObjectAttrs, ObjectMeta};
 use crate::key::{self, RESERVED_DIR};
 use crate::meta::{Edit, Tree};
 use crate::object::{CopyFrom, ObjectInfo, ObjectReader, Precondition};
-use crate::publish::Publish;
 use crate::remote::{ns_from_time, time_from_ns, Entry, Remote, Source, StoreCond, Upload};
-use crate::vfs::Vfs;
+use crate::writeback::WriteBack;
 
 pub(crate) mod records;
 mod shared;
 
 use records::{
     assembly_path, decode, encode, part_key, staging_dir, staging_path, upload_key, valid_id,
-    InPlaceClaim, InPlaceWrites, PartRecord, UploadRecord, MAX_IN_PLACE_END,
+    InPlaceClaim, InPlaceWrites, PartRecord, UploadRecord, Uploads, MAX_IN_PLACE_END,
 };
 
 /// S3's smallest part, except for the last one.
@@ -51,7 +55,7 @@ const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
 /// S3's highest part number.
 pub const MAX_PART_NUMBER: u32 = 10_000;
 
-type BodyError = Box<dyn std::error::Error + Send + Sync>;
+pub(crate) type BodyError = Box<dyn std::error::Error + Send + Sync>;
 
 /// An open upload, as ListMultipartUploads shows it.
 #[derive(Debug, Clone)]
@@ -123,8 +127,59 @@ fn multipart_etag(etags: &[&str]) -> String {
     format!("{}-{}", hex::encode(h.finalize()), etags.len())
 }
 
-impl Vfs {
-    pub(crate) fn upload_record(&self, bucket: &str, key: &str, id: &str) -> Result<UploadRecord> {
+/// Multipart uploads: the core, the write-back (whose cache holds the parts of uploads made
+/// while new writes land there), the fleet's handle when other gateways share the remote
+/// (`shared.rs`), and what the uploads keep in memory ([`Uploads`]: their locks, the parts
+/// being written in place, the limit per bucket). It knows no `Vfs`: what it needs of the
+/// facade's ordinary paths is handed in ([`Objects`]).
+pub(crate) struct Multipart {
+    core: Arc<Core>,
+    write_back: Arc<WriteBack>,
+    fleet: Option<Arc<Fleet>>,
+    uploads: Uploads,
+}
+
+/// What a multipart upload asks of the facade: where a new object of a key is written, whether
+/// a bucket exists, an object as it reads now and a client's precondition on it, a copy's
+/// source opened, and the finished object published through the commit point as a PUT's is
+/// (`Publish`: the version it replaces kept, its default retention, the write cache's queue).
+pub(crate) trait Objects {
+    /// The remote path a new object at `bucket/key` is written to, once its bucket exists.
+    async fn writable_path(&self, bucket: &str, key: &str) -> Result<String>;
+    async fn head_bucket(&self, bucket: &str) -> Result<()>;
+    async fn head_object(&self, bucket: &str, key: &str) -> Result<ObjectInfo>;
+    /// `check` on the object now at `bucket/key`, before any byte is assembled.
+    async fn check_precondition(&self, bucket: &str, key: &str, check: &Precondition)
+        -> Result<()>;
+    /// The source of a copy, opened, and the path of its file.
+    async fn open_source(&self, from: &CopyFrom<'_>) -> Result<(ObjectReader, String)>;
+    /// Commits `upload` as the object at `at` with its record `meta`, if `precondition` holds
+    /// on the object there under the key's lock.
+    async fn publish(
+        &self,
+        at: At<'_>,
+        precondition: Option<&Precondition>,
+        upload: Box<dyn Upload>,
+        meta: ObjectMeta,
+    ) -> Result<ObjectInfo>;
+}
+
+impl Multipart {
+    pub(crate) fn new(
+        core: Arc<Core>,
+        write_back: Arc<WriteBack>,
+        fleet: Option<Arc<Fleet>>,
+        max_per_bucket: u64,
+    ) -> Multipart {
+        Multipart {
+            core,
+            write_back,
+            fleet,
+            uploads: Uploads::new(max_per_bucket),
+        }
+    }
+
+    pub(crate) fn record(&self, bucket: &str, key: &str, id: &str) -> Result<UploadRecord> {
         if !valid_id(id) {
             return Err(VfsError::NoSuchUpload);
         }
@@ -143,7 +198,7 @@ impl Vfs {
     async fn any_upload(&self, bucket: &str, key: &str, id: &str) -> Result<UploadRecord> {
         match self.fleet {
             Some(_) if valid_id(id) => self.shared_upload(bucket, key, id).await,
-            _ => self.upload_record(bucket, key, id),
+            _ => self.record(bucket, key, id),
         }
     }
 
@@ -155,14 +210,15 @@ impl Vfs {
         Ok(rec)
     }
 
-    pub async fn create_multipart(
+    pub(crate) async fn create(
         &self,
+        objects: &impl Objects,
         bucket: &str,
         key: &str,
         attrs: ObjectAttrs,
         checksum: Option<ChecksumType>,
     ) -> Result<String> {
-        self.writable_path(bucket, key).await?;
+        objects.writable_path(bucket, key).await?;
         // Counted and created under one lock per bucket, so that a burst of creates cannot all
         // see room for itself (`/` keeps it apart from the upload ids the lock space holds).
         let _guard = self.uploads.locks.lock(&format!("{bucket}/")).await;
@@ -186,7 +242,7 @@ impl Vfs {
             completed: None,
             checksum,
             stride: None,
-            in_cache: Some(self.writes_to_cache()),
+            in_cache: Some(self.write_back.in_write_cache(None)),
         };
         if self.fleet.is_some() {
             self.share_upload(bucket, key, &id, &rec).await?;
@@ -206,7 +262,7 @@ impl Vfs {
     }
 
     /// The additional checksum an open upload's parts carry.
-    pub async fn upload_checksum(
+    pub(crate) async fn checksum(
         &self,
         bucket: &str,
         key: &str,
@@ -216,7 +272,7 @@ impl Vfs {
     }
 
     /// Streams one part to its staging file; re-sending a part number replaces the part.
-    pub async fn upload_part<S>(
+    pub(crate) async fn upload_part<S>(
         &self,
         bucket: &str,
         key: &str,
@@ -331,6 +387,7 @@ impl Vfs {
     ) -> Result<(Box<dyn Upload>, Option<Arc<InPlaceClaim>>)> {
         if let Some(c) = claim {
             if let Some(up) = self
+                .write_back
                 .store_for(rec.in_cache)
                 .write_at(&assembly_path(id), c.offset, c.max_len, c.clone())
                 .await?
@@ -338,16 +395,23 @@ impl Vfs {
                 return Ok((up, Some(c)));
             }
         }
-        Ok((self.store_for(rec.in_cache).create(stage).await?, None))
+        Ok((
+            self.write_back
+                .store_for(rec.in_cache)
+                .create(stage)
+                .await?,
+            None,
+        ))
     }
 
     /// Copies `range` (offset, length; the whole object when `None`) of an object (any version
     /// of it) into a part. The bytes stream from the source file to the staging file, hashed on
     /// the way (by `hasher` too, when given); a whole object whose MD5 is known is copied
-    /// without reading a byte (see [`Vfs::copy_whole_part`]).
+    /// without reading a byte (see [`Multipart::copy_whole_part`]).
     #[allow(clippy::too_many_arguments)]
-    pub async fn upload_part_copy(
+    pub(crate) async fn upload_part_copy(
         &self,
+        objects: &impl Objects,
         bucket: &str,
         key: &str,
         id: &str,
@@ -357,7 +421,7 @@ impl Vfs {
         mut hasher: Option<Box<dyn BodyHasher>>,
     ) -> Result<PartInfo> {
         let upload_rec = self.open_upload(bucket, key, id).await?;
-        let (src, src_path) = self.open_source(&from).await?;
+        let (src, src_path) = objects.open_source(&from).await?;
         let (offset, len) = match range {
             None => (0, src.info.size),
             Some((o, l)) if o.checked_add(l).is_some_and(|end| end <= src.info.size) => (o, l),
@@ -421,12 +485,13 @@ impl Vfs {
         let Some(md5) = md5 else {
             return Ok(None);
         };
-        if src.in_write_cache != self.in_write_cache(upload_rec.in_cache) {
+        if src.in_write_cache != self.write_back.in_write_cache(upload_rec.in_cache) {
             return Ok(None);
         }
         let source = Source::file(src_path, Some(src.reader.fingerprint()));
         let stage = self.part_stage(id, number);
         let mut upload = match self
+            .write_back
             .store_for(upload_rec.in_cache)
             .concat(&stage, &[source])
             .await
@@ -571,7 +636,7 @@ impl Vfs {
             .collect()
     }
 
-    pub async fn list_parts(
+    pub(crate) async fn list_parts(
         &self,
         bucket: &str,
         key: &str,
@@ -596,8 +661,10 @@ impl Vfs {
     /// Complete leaves the upload as it was, so the client can retry; a repeated Complete of a
     /// finished upload answers the same (its condition held when it was first evaluated, and
     /// the object it made would now fail an `If-None-Match: *`).
-    pub async fn complete_multipart(
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn complete(
         &self,
+        objects: &impl Objects,
         bucket: &str,
         key: &str,
         id: &str,
@@ -615,16 +682,16 @@ impl Vfs {
             rec.completed = self.shared_completion(id).await?;
         }
         if let Some(etag) = &rec.completed {
-            let info = self.head_object(bucket, key).await?;
+            let info = objects.head_object(bucket, key).await?;
             return if &info.etag == etag {
                 Ok(info)
             } else {
                 Err(VfsError::NoSuchUpload)
             };
         }
-        let path = self.writable_path(bucket, key).await?;
+        let path = objects.writable_path(bucket, key).await?;
         let pinned = fleet::pin(
-            self.fleet.as_ref(),
+            self.fleet.as_deref(),
             self.core.remote.as_ref(),
             &path,
             precondition.is_some(),
@@ -632,7 +699,7 @@ impl Vfs {
         .await?;
         if let Some(check) = &precondition {
             // Before assembling anything; checked again when publishing.
-            self.check_precondition(bucket, key, check).await?;
+            objects.check_precondition(bucket, key, check).await?;
         }
         if wanted.windows(2).any(|w| w[0].0 >= w[1].0) {
             return Err(VfsError::InvalidPartOrder);
@@ -687,7 +754,7 @@ impl Vfs {
             },
             parts: chosen.iter().map(|p| p.size).collect(),
             modified_ns: None,
-            in_write_cache: self.in_write_cache(rec.in_cache),
+            in_write_cache: self.write_back.in_write_cache(rec.in_cache),
             store: None,
         };
         let at = At {
@@ -695,8 +762,8 @@ impl Vfs {
             key,
             path: &path,
         };
-        let info = self
-            .commit(at, precondition.as_ref(), Publish { upload, meta })
+        let info = objects
+            .publish(at, precondition.as_ref(), upload, meta)
             .await
             .map_err(|e| lost_race(e, pinned))?;
         let done = UploadRecord {
@@ -719,7 +786,8 @@ impl Vfs {
                 .map(|p| Edit::Delete(Tree::Parts, part_key(id, p.number))),
         );
         self.core.index.apply(ops).await?;
-        self.store_for(done.in_cache)
+        self.write_back
+            .store_for(done.in_cache)
             .delete_tree(&staging_dir(id))
             .await?;
         Ok(info)
@@ -740,7 +808,7 @@ impl Vfs {
         cond: Option<StoreCond>,
     ) -> Result<Box<dyn Upload>> {
         let (assembly, stride) = (assembly_path(id), rec.stride);
-        let store = self.store_for(rec.in_cache);
+        let store = self.write_back.store_for(rec.in_cache);
         let concat = |srcs: Vec<Source>| async move {
             match (carry, cond) {
                 (carry, Some(cond)) => store.concat_if(dest, &srcs, carry, cond).await,
@@ -793,7 +861,7 @@ impl Vfs {
         Ok(concat(srcs).await?)
     }
 
-    pub async fn abort_multipart(&self, bucket: &str, key: &str, id: &str) -> Result<()> {
+    pub(crate) async fn abort(&self, bucket: &str, key: &str, id: &str) -> Result<()> {
         let _guard = self.uploads.locks.lock(id).await;
         let rec = self.open_upload(bucket, key, id).await?;
         self.drop_upload(bucket, key, id, &rec).await
@@ -820,7 +888,8 @@ impl Vfs {
                 .map(|p| Edit::Delete(Tree::Parts, part_key(id, p.number))),
         );
         self.core.index.apply(ops).await?;
-        self.store_for(rec.in_cache)
+        self.write_back
+            .store_for(rec.in_cache)
             .delete_tree(&staging_dir(id))
             .await?;
         Ok(())
@@ -828,8 +897,10 @@ impl Vfs {
 
     /// Open uploads of a bucket in key order, then upload-id order (ids are random, so "order
     /// of initiation" is not kept), with prefix and delimiter as in object listings.
-    pub async fn list_uploads(
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn list_uploads(
         &self,
+        objects: &impl Objects,
         bucket: &str,
         prefix: &str,
         delimiter: Option<&str>,
@@ -837,7 +908,7 @@ impl Vfs {
         id_marker: Option<&str>,
         max: usize,
     ) -> Result<UploadPage> {
-        self.head_bucket(bucket).await?;
+        objects.head_bucket(bucket).await?;
         if self.fleet.is_some() {
             self.sync_open_uploads(bucket).await?;
         }
@@ -934,7 +1005,7 @@ impl Vfs {
     }
 
     /// How many multipart uploads are open.
-    pub async fn open_uploads(&self) -> Result<usize> {
+    pub(crate) async fn count_open(&self) -> Result<usize> {
         Ok(self
             .upload_records()?
             .iter()
@@ -981,7 +1052,7 @@ impl Vfs {
 
     /// Forgets uploads idle longer than `max_age` (and completed ones kept for repeated
     /// Completes), and staging folders that no upload owns. Returns how many uploads went.
-    pub async fn reap_uploads(&self, max_age: Duration) -> Result<usize> {
+    pub(crate) async fn reap(&self, max_age: Duration) -> Result<usize> {
         let cutoff = now_ns() - max_age.as_nanos().min(i64::MAX as u128) as i64;
         // Staging folders (on the remote, and in the write cache where there is one) are listed
         // before the records are read, so that an upload created meanwhile is never mistaken
