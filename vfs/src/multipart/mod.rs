@@ -221,44 +221,55 @@ impl Multipart {
         objects.writable_path(bucket, key).await?;
         // Counted and created under one lock per bucket, so that a burst of creates cannot all
         // see room for itself (`/` keeps it apart from the upload ids the lock space holds).
-        let _guard = self.uploads.locks.lock(&format!("{bucket}/")).await;
-        if self.fleet.is_some() && self.uploads.max_per_bucket > 0 {
+        self.uploads
+            .locks
+            .with(&format!("{bucket}/"), async {
+                self.check_room(bucket).await?;
+                let id = format!("{:032x}", rand::random::<u128>());
+                let initiated_ns = now_ns();
+                let rec = UploadRecord {
+                    initiated_ns,
+                    attrs,
+                    completed: None,
+                    checksum,
+                    stride: None,
+                    in_cache: Some(self.write_back.in_write_cache(None)),
+                };
+                if self.fleet.is_some() {
+                    self.share_upload(bucket, key, &id, &rec).await?;
+                }
+                self.core
+                    .index
+                    .apply(vec![Edit::Put(
+                        Tree::Uploads,
+                        upload_key(bucket, key, &id),
+                        encode(&rec),
+                    )])
+                    .await?;
+                self.core
+                    .schedule_upload(bucket, key, &id, initiated_ns)
+                    .await;
+                Ok(id)
+            })
+            .await
+    }
+
+    /// Refuses a new upload in a bucket that has as many open as this server allows; the
+    /// caller holds the bucket's upload lock.
+    async fn check_room(&self, bucket: &str) -> Result<()> {
+        let max = self.uploads.max_per_bucket;
+        if max == 0 {
+            return Ok(());
+        }
+        if self.fleet.is_some() {
             self.sync_open_uploads(bucket).await?;
         }
-        if self.uploads.max_per_bucket > 0
-            && self.open_uploads_in(bucket, self.uploads.max_per_bucket)?
-                >= self.uploads.max_per_bucket
-        {
+        if self.open_uploads_in(bucket, max)? >= max {
             return Err(VfsError::LimitReached(format!(
-                "bucket {bucket:?} has {} multipart uploads open, the most this server allows: complete or abort some first",
-                self.uploads.max_per_bucket
+                "bucket {bucket:?} has {max} multipart uploads open, the most this server allows: complete or abort some first"
             )));
         }
-        let id = format!("{:032x}", rand::random::<u128>());
-        let initiated_ns = now_ns();
-        let rec = UploadRecord {
-            initiated_ns,
-            attrs,
-            completed: None,
-            checksum,
-            stride: None,
-            in_cache: Some(self.write_back.in_write_cache(None)),
-        };
-        if self.fleet.is_some() {
-            self.share_upload(bucket, key, &id, &rec).await?;
-        }
-        self.core
-            .index
-            .apply(vec![Edit::Put(
-                Tree::Uploads,
-                upload_key(bucket, key, &id),
-                encode(&rec),
-            )])
-            .await?;
-        self.core
-            .schedule_upload(bucket, key, &id, initiated_ns)
-            .await;
-        Ok(id)
+        Ok(())
     }
 
     /// The additional checksum an open upload's parts carry.
@@ -333,46 +344,50 @@ impl Multipart {
         let Some(size) = size.filter(|_| self.fleet.is_none()) else {
             return Ok(None);
         };
-        let _guard = self.uploads.locks.lock(id).await;
-        let rec = self.open_upload(bucket, key, id).await?;
-        // A part already stored keeps its bytes until the new one has fully arrived: the new
-        // one goes elsewhere.
-        if self
-            .core
-            .index
-            .get_in(Tree::Parts, &part_key(id, number))?
-            .is_some()
-        {
-            return Ok(None);
-        }
-        let Ok(mut writers) = self.uploads.in_place.lock() else {
-            return Ok(None);
-        };
-        let (stride, fits) = match (rec.stride, writers.get(id).map(|w| w.stride)) {
-            (Some(s), _) => (s, size <= s),
-            (None, Some(proposed)) => (proposed, size <= proposed),
-            (None, None) => (size, size >= MIN_PART_SIZE),
-        };
-        if !fits || u64::from(number) * stride > MAX_IN_PLACE_END {
-            return Ok(None);
-        }
-        let claimed = writers
-            .entry(id.to_string())
-            .or_insert_with(|| InPlaceWrites {
-                stride,
-                parts: HashSet::new(),
+        self.uploads
+            .locks
+            .with(id, async {
+                let rec = self.open_upload(bucket, key, id).await?;
+                // A part already stored keeps its bytes until the new one has fully arrived: the
+                // new one goes elsewhere.
+                if self
+                    .core
+                    .index
+                    .get_in(Tree::Parts, &part_key(id, number))?
+                    .is_some()
+                {
+                    return Ok(None);
+                }
+                let Ok(mut writers) = self.uploads.in_place.lock() else {
+                    return Ok(None);
+                };
+                let (stride, fits) = match (rec.stride, writers.get(id).map(|w| w.stride)) {
+                    (Some(s), _) => (s, size <= s),
+                    (None, Some(proposed)) => (proposed, size <= proposed),
+                    (None, None) => (size, size >= MIN_PART_SIZE),
+                };
+                if !fits || u64::from(number) * stride > MAX_IN_PLACE_END {
+                    return Ok(None);
+                }
+                let claimed = writers
+                    .entry(id.to_string())
+                    .or_insert_with(|| InPlaceWrites {
+                        stride,
+                        parts: HashSet::new(),
+                    })
+                    .parts
+                    .insert(number);
+                Ok(claimed.then(|| {
+                    Arc::new(InPlaceClaim {
+                        writers: self.uploads.in_place.clone(),
+                        id: id.to_string(),
+                        number,
+                        offset: u64::from(number - 1) * stride,
+                        max_len: stride,
+                    })
+                }))
             })
-            .parts
-            .insert(number);
-        Ok(claimed.then(|| {
-            Arc::new(InPlaceClaim {
-                writers: self.uploads.in_place.clone(),
-                id: id.to_string(),
-                number,
-                offset: u64::from(number - 1) * stride,
-                max_len: stride,
-            })
-        }))
+            .await
     }
 
     /// Where a part's bytes go: its place in the assembly file, or a staging file of its own
@@ -536,38 +551,43 @@ impl Multipart {
         placed: Option<Arc<InPlaceClaim>>,
     ) -> Result<PartInfo> {
         // The upload's lock: an Abort or a Complete cannot run between the check and the record.
-        let _guard = self.uploads.locks.lock(id).await;
-        // The upload may have been aborted or completed while this part streamed in.
-        let upload_rec = match self.open_upload(bucket, key, id).await {
-            Ok(r) => r,
-            Err(e) => {
-                upload.abort().await;
-                return Err(e);
-            }
-        };
-        rec.mtime_ns = now_ns();
-        let staged = self.fleet.as_ref().map(|_| stage.to_string());
-        if staged.is_some() {
-            // The bytes, then the record that names them: a listed record has its bytes whole.
-            upload
-                .commit(stage, self.core.fsync, Box::new(|_| {}))
-                .await?;
-            self.share_part(stage, &rec).await?;
-        } else {
-            self.record_part(
-                bucket, key, id, number, stage, upload, &rec, placed, upload_rec,
-            )
-            .await?;
-        }
-        Ok(PartInfo {
-            number,
-            size: rec.size,
-            etag: rec.etag,
-            last_modified: time_from_ns(rec.mtime_ns),
-            checksum: rec.checksum,
-            in_place: rec.in_place,
-            staged,
-        })
+        self.uploads
+            .locks
+            .with(id, async {
+                // The upload may have been aborted or completed while this part streamed in.
+                let upload_rec = match self.open_upload(bucket, key, id).await {
+                    Ok(r) => r,
+                    Err(e) => {
+                        upload.abort().await;
+                        return Err(e);
+                    }
+                };
+                rec.mtime_ns = now_ns();
+                let staged = self.fleet.as_ref().map(|_| stage.to_string());
+                if staged.is_some() {
+                    // The bytes, then the record that names them: a listed record has its bytes
+                    // whole.
+                    upload
+                        .commit(stage, self.core.fsync, Box::new(|_| {}))
+                        .await?;
+                    self.share_part(stage, &rec).await?;
+                } else {
+                    self.record_part(
+                        bucket, key, id, number, stage, upload, &rec, placed, upload_rec,
+                    )
+                    .await?;
+                }
+                Ok(PartInfo {
+                    number,
+                    size: rec.size,
+                    etag: rec.etag,
+                    last_modified: time_from_ns(rec.mtime_ns),
+                    checksum: rec.checksum,
+                    in_place: rec.in_place,
+                    staged,
+                })
+            })
+            .await
     }
 
     /// Publishes a staged part with its record in the index, and the stride it fixes.
@@ -674,123 +694,127 @@ impl Multipart {
     ) -> Result<ObjectInfo> {
         // Held throughout: parts cannot be added, nor the upload aborted, while the assembly
         // file may become the object; a second Complete waits and answers as this one did.
-        let _guard = self.uploads.locks.lock(id).await;
-        let mut rec = self.any_upload(bucket, key, id).await?;
-        if self.fleet.is_some() && rec.completed.is_none() {
-            // Completed by another gateway, which writes that before the upload stops being
-            // open.
-            rec.completed = self.shared_completion(id).await?;
-        }
-        if let Some(etag) = &rec.completed {
-            let info = objects.head_object(bucket, key).await?;
-            return if &info.etag == etag {
+        self.uploads
+            .locks
+            .with(id, async {
+                let mut rec = self.any_upload(bucket, key, id).await?;
+                if self.fleet.is_some() && rec.completed.is_none() {
+                    // Completed by another gateway, which writes that before the upload stops being
+                    // open.
+                    rec.completed = self.shared_completion(id).await?;
+                }
+                if let Some(etag) = &rec.completed {
+                    let info = objects.head_object(bucket, key).await?;
+                    return if &info.etag == etag {
+                        Ok(info)
+                    } else {
+                        Err(VfsError::NoSuchUpload)
+                    };
+                }
+                let path = objects.writable_path(bucket, key).await?;
+                let pinned = fleet::pin(
+                    self.fleet.as_deref(),
+                    self.core.remote.as_ref(),
+                    &path,
+                    precondition.is_some(),
+                )
+                .await?;
+                if let Some(check) = &precondition {
+                    // Before assembling anything; checked again when publishing.
+                    objects.check_precondition(bucket, key, check).await?;
+                }
+                if wanted.windows(2).any(|w| w[0].0 >= w[1].0) {
+                    return Err(VfsError::InvalidPartOrder);
+                }
+                let stored = self.parts_of(id, 0, MAX_PART_NUMBER as usize + 1).await?;
+                let mut chosen = Vec::with_capacity(wanted.len());
+                for (i, (n, etag)) in wanted.iter().enumerate() {
+                    let part = stored
+                        .binary_search_by_key(n, |p| p.number)
+                        .ok()
+                        .map(|i| &stored[i])
+                        .filter(|p| p.etag == etag.trim_matches('"'))
+                        .ok_or_else(|| {
+                            VfsError::InvalidPart(format!(
+                                "part {n} was not uploaded, or its ETag does not match"
+                            ))
+                        })?;
+                    if part.size < MIN_PART_SIZE && i + 1 < wanted.len() {
+                        return Err(VfsError::EntityTooSmall(format!(
+                            "part {n} is {} bytes: every part but the last must be at least 5 MiB",
+                            part.size
+                        )));
+                    }
+                    chosen.push(part);
+                }
+                self.core.check_size(chosen.iter().map(|p| p.size).sum())?;
+                let etags: Vec<&str> = chosen.iter().map(|p| p.etag.as_str()).collect();
+                let etag = multipart_etag(&etags);
+                // In a fleet the object carries its ETag, which the store's own does not tell.
+                let carry = self
+                    .fleet
+                    .as_ref()
+                    .and_then(|_| crate::envelope::seal(&rec.attrs, Some(&etag)));
+                let mut upload = self
+                    .assemble(&path, id, &rec, &chosen, &stored, carry.as_deref(), pinned)
+                    .await
+                    .map_err(|e| lost_race(e, pinned))?;
+                let fp = match upload.finish(self.core.fsync).await {
+                    Ok(fp) => fp,
+                    Err(e) => {
+                        upload.abort().await;
+                        return Err(e.into());
+                    }
+                };
+                let meta = ObjectMeta {
+                    fingerprint: fp,
+                    etag,
+                    version: None,
+                    attrs: ObjectAttrs {
+                        checksum,
+                        ..rec.attrs.clone()
+                    },
+                    parts: chosen.iter().map(|p| p.size).collect(),
+                    modified_ns: None,
+                    in_write_cache: self.write_back.in_write_cache(rec.in_cache),
+                    store: None,
+                };
+                let at = At {
+                    bucket,
+                    key,
+                    path: &path,
+                };
+                let info = objects
+                    .publish(at, precondition.as_ref(), upload, meta)
+                    .await
+                    .map_err(|e| lost_race(e, pinned))?;
+                let done = UploadRecord {
+                    completed: Some(info.etag.clone()),
+                    ..rec
+                };
+                if self.fleet.is_some() {
+                    self.share_completion(bucket, id, &info.etag).await?;
+                    self.cache_upload(bucket, key, id, &done).await?;
+                    return Ok(info);
+                }
+                let mut ops = vec![Edit::Put(
+                    Tree::Uploads,
+                    upload_key(bucket, key, id),
+                    encode(&done),
+                )];
+                ops.extend(
+                    stored
+                        .iter()
+                        .map(|p| Edit::Delete(Tree::Parts, part_key(id, p.number))),
+                );
+                self.core.index.apply(ops).await?;
+                self.write_back
+                    .store_for(done.in_cache)
+                    .delete_tree(&staging_dir(id))
+                    .await?;
                 Ok(info)
-            } else {
-                Err(VfsError::NoSuchUpload)
-            };
-        }
-        let path = objects.writable_path(bucket, key).await?;
-        let pinned = fleet::pin(
-            self.fleet.as_deref(),
-            self.core.remote.as_ref(),
-            &path,
-            precondition.is_some(),
-        )
-        .await?;
-        if let Some(check) = &precondition {
-            // Before assembling anything; checked again when publishing.
-            objects.check_precondition(bucket, key, check).await?;
-        }
-        if wanted.windows(2).any(|w| w[0].0 >= w[1].0) {
-            return Err(VfsError::InvalidPartOrder);
-        }
-        let stored = self.parts_of(id, 0, MAX_PART_NUMBER as usize + 1).await?;
-        let mut chosen = Vec::with_capacity(wanted.len());
-        for (i, (n, etag)) in wanted.iter().enumerate() {
-            let part = stored
-                .binary_search_by_key(n, |p| p.number)
-                .ok()
-                .map(|i| &stored[i])
-                .filter(|p| p.etag == etag.trim_matches('"'))
-                .ok_or_else(|| {
-                    VfsError::InvalidPart(format!(
-                        "part {n} was not uploaded, or its ETag does not match"
-                    ))
-                })?;
-            if part.size < MIN_PART_SIZE && i + 1 < wanted.len() {
-                return Err(VfsError::EntityTooSmall(format!(
-                    "part {n} is {} bytes: every part but the last must be at least 5 MiB",
-                    part.size
-                )));
-            }
-            chosen.push(part);
-        }
-        self.core.check_size(chosen.iter().map(|p| p.size).sum())?;
-        let etags: Vec<&str> = chosen.iter().map(|p| p.etag.as_str()).collect();
-        let etag = multipart_etag(&etags);
-        // In a fleet the object carries its ETag, which the store's own does not tell.
-        let carry = self
-            .fleet
-            .as_ref()
-            .and_then(|_| crate::envelope::seal(&rec.attrs, Some(&etag)));
-        let mut upload = self
-            .assemble(&path, id, &rec, &chosen, &stored, carry.as_deref(), pinned)
+            })
             .await
-            .map_err(|e| lost_race(e, pinned))?;
-        let fp = match upload.finish(self.core.fsync).await {
-            Ok(fp) => fp,
-            Err(e) => {
-                upload.abort().await;
-                return Err(e.into());
-            }
-        };
-        let meta = ObjectMeta {
-            fingerprint: fp,
-            etag,
-            version: None,
-            attrs: ObjectAttrs {
-                checksum,
-                ..rec.attrs.clone()
-            },
-            parts: chosen.iter().map(|p| p.size).collect(),
-            modified_ns: None,
-            in_write_cache: self.write_back.in_write_cache(rec.in_cache),
-            store: None,
-        };
-        let at = At {
-            bucket,
-            key,
-            path: &path,
-        };
-        let info = objects
-            .publish(at, precondition.as_ref(), upload, meta)
-            .await
-            .map_err(|e| lost_race(e, pinned))?;
-        let done = UploadRecord {
-            completed: Some(info.etag.clone()),
-            ..rec
-        };
-        if self.fleet.is_some() {
-            self.share_completion(bucket, id, &info.etag).await?;
-            self.cache_upload(bucket, key, id, &done).await?;
-            return Ok(info);
-        }
-        let mut ops = vec![Edit::Put(
-            Tree::Uploads,
-            upload_key(bucket, key, id),
-            encode(&done),
-        )];
-        ops.extend(
-            stored
-                .iter()
-                .map(|p| Edit::Delete(Tree::Parts, part_key(id, p.number))),
-        );
-        self.core.index.apply(ops).await?;
-        self.write_back
-            .store_for(done.in_cache)
-            .delete_tree(&staging_dir(id))
-            .await?;
-        Ok(info)
     }
 
     /// An upload holding the chosen parts in order: the assembly file itself when it already
@@ -862,9 +886,13 @@ impl Multipart {
     }
 
     pub(crate) async fn abort(&self, bucket: &str, key: &str, id: &str) -> Result<()> {
-        let _guard = self.uploads.locks.lock(id).await;
-        let rec = self.open_upload(bucket, key, id).await?;
-        self.drop_upload(bucket, key, id, &rec).await
+        self.uploads
+            .locks
+            .with(id, async {
+                let rec = self.open_upload(bucket, key, id).await?;
+                self.drop_upload(bucket, key, id, &rec).await
+            })
+            .await
     }
 
     /// Forgets an upload: its record, its parts' records and its staging files. The caller
@@ -1084,8 +1112,10 @@ impl Multipart {
             if rec.initiated_ns.max(newest_part) < cutoff {
                 let full = String::from_utf8_lossy(&k[..nul]).into_owned();
                 if let Some((bucket, key)) = full.split_once('/') {
-                    let _guard = self.uploads.locks.lock(&id).await;
-                    self.drop_upload(bucket, key, &id, &rec).await?;
+                    self.uploads
+                        .locks
+                        .with(&id, self.drop_upload(bucket, key, &id, &rec))
+                        .await?;
                     reaped += 1;
                 }
             } else {
