@@ -10,7 +10,7 @@ use crate::clock::now_ns;
 use crate::commit::At;
 use crate::error::{Result, VfsError};
 use crate::fleet::{self, lost_race};
-use crate::index::ObjectMeta;
+use crate::index::{ObjectAttrs, ObjectMeta};
 use crate::key;
 use crate::multipart::Objects;
 use crate::object::{
@@ -311,6 +311,10 @@ impl Objects for Vfs {
 
     async fn open_source(&self, from: &CopyFrom<'_>) -> Result<(ObjectReader, String)> {
         Vfs::open_source(self, from).await
+    }
+
+    fn sealed(&self, attrs: &ObjectAttrs, etag: &str) -> Option<String> {
+        crate::envelope::seal(attrs, Some(etag))
     }
 
     async fn publish(

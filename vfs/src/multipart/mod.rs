@@ -141,8 +141,9 @@ pub(crate) struct Multipart {
 
 /// What a multipart upload asks of the facade: where a new object of a key is written, whether
 /// a bucket exists, an object as it reads now and a client's precondition on it, a copy's
-/// source opened, and the finished object published through the commit point as a PUT's is
-/// (`Publish`: the version it replaces kept, its default retention, the write cache's queue).
+/// source opened, what a fleet's object carries, and the finished object published through the
+/// commit point as a PUT's is (`Publish`: the version it replaces kept, its default retention,
+/// the write cache's queue).
 pub(crate) trait Objects {
     /// The remote path a new object at `bucket/key` is written to, once its bucket exists.
     async fn writable_path(&self, bucket: &str, key: &str) -> Result<String>;
@@ -153,6 +154,9 @@ pub(crate) trait Objects {
         -> Result<()>;
     /// The source of a copy, opened, and the path of its file.
     async fn open_source(&self, from: &CopyFrom<'_>) -> Result<(ObjectReader, String)>;
+    /// What an object written with `attrs`, whose ETag `etag` the store's own does not tell,
+    /// carries for the other gateways of a fleet, when it fits.
+    fn sealed(&self, attrs: &ObjectAttrs, etag: &str) -> Option<String>;
     /// Commits `upload` as the object at `at` with its record `meta`, if `precondition` holds
     /// on the object there under the key's lock.
     async fn publish(
@@ -754,7 +758,7 @@ impl Multipart {
                 let carry = self
                     .fleet
                     .as_ref()
-                    .and_then(|_| crate::envelope::seal(&rec.attrs, Some(&etag)));
+                    .and_then(|_| objects.sealed(&rec.attrs, &etag));
                 let mut upload = self
                     .assemble(&path, id, &rec, &chosen, &stored, carry.as_deref(), pinned)
                     .await
