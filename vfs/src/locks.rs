@@ -15,7 +15,8 @@
 //! deadlock whenever their names share a stripe, which is rarely and at random. Debug builds
 //! check both rules for the key and upload locks: each lock carries a task-local mark into the
 //! future it guards (a task-local, since a task moves between threads while it waits), and no
-//! key lock is taken where a key lock's mark is set, no upload lock where either mark is.
+//! key lock is taken where a key lock's mark is set, no upload lock (nor the scan lock) where
+//! either mark is.
 
 use std::future::Future;
 
@@ -29,6 +30,17 @@ tokio::task_local! {
     static HOLDS_KEY_LOCK: ();
     /// Set while the future under an upload lock runs.
     static HOLDS_UPLOAD_LOCK: ();
+}
+
+/// Panics in debug builds when the caller holds a key or an upload lock: `what` is a lock taken
+/// before any other (the scan lock).
+#[cfg_attr(not(debug_assertions), allow(unused_variables))]
+pub(crate) fn check_outermost(what: &str) {
+    #[cfg(debug_assertions)]
+    assert!(
+        HOLDS_KEY_LOCK.try_with(|_| ()).is_err() && HOLDS_UPLOAD_LOCK.try_with(|_| ()).is_err(),
+        "{what} taken while holding a key or upload lock"
+    );
 }
 
 /// A fixed set of mutexes, one picked per name.
@@ -141,6 +153,14 @@ mod tests {
         let (keys, uploads) = (KeyLocks::new(), UploadLocks::new());
         uploads
             .with("0123", async { keys.with("bkt/a", async {}).await })
+            .await;
+    }
+
+    #[tokio::test]
+    #[should_panic(expected = "taken while holding a key or upload lock")]
+    async fn the_scan_lock_taken_under_an_upload_lock_is_caught() {
+        UploadLocks::new()
+            .with("0123", async { check_outermost("the scan lock") })
             .await;
     }
 
