@@ -858,24 +858,16 @@ async fn copies_and_multipart_uploads_take_the_acl_they_ask_for() {
         .await
         .unwrap();
     assert_eq!(anon_status("mp").await, 403);
-    s.alice
-        .complete_multipart_upload()
-        .bucket("src")
-        .key("mp")
-        .upload_id(id)
-        .multipart_upload(
-            aws_sdk_s3::types::CompletedMultipartUpload::builder()
-                .parts(
-                    aws_sdk_s3::types::CompletedPart::builder()
-                        .part_number(1)
-                        .e_tag(part.e_tag().unwrap())
-                        .build(),
-                )
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    complete_upload(
+        &s.alice,
+        "src",
+        "mp",
+        id,
+        numbered_parts(&[part.e_tag().unwrap()]),
+    )
+    .send()
+    .await
+    .unwrap();
     assert_eq!(anon_status("mp").await, 200);
 }
 

@@ -5,9 +5,7 @@
 
 use aws_sdk_s3::operation::head_object::HeadObjectOutput;
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{
-    ChecksumAlgorithm, ChecksumMode, ChecksumType, CompletedMultipartUpload, CompletedPart,
-};
+use aws_sdk_s3::types::{ChecksumAlgorithm, ChecksumMode, ChecksumType, CompletedPart};
 use base64::Engine;
 use sha2::{Digest, Sha256};
 
@@ -239,32 +237,6 @@ async fn upload_with_checksums(
     (id, done)
 }
 
-async fn complete(
-    s: &TestServer,
-    key: &str,
-    id: &str,
-    parts: Vec<CompletedPart>,
-) -> Result<
-    aws_sdk_s3::operation::complete_multipart_upload::CompleteMultipartUploadOutput,
-    aws_sdk_s3::error::SdkError<
-        aws_sdk_s3::operation::complete_multipart_upload::CompleteMultipartUploadError,
-        aws_sdk_s3::config::http::HttpResponse,
-    >,
-> {
-    s.client
-        .complete_multipart_upload()
-        .bucket("bkt")
-        .key(key)
-        .upload_id(id)
-        .multipart_upload(
-            CompletedMultipartUpload::builder()
-                .set_parts(Some(parts))
-                .build(),
-        )
-        .send()
-        .await
-}
-
 #[tokio::test]
 async fn multipart_composite_checksum() {
     let s = TestServer::start().await;
@@ -282,8 +254,15 @@ async fn multipart_composite_checksum() {
         .e_tag(done[1].e_tag().unwrap())
         .checksum_crc32(crc32_b64(b"other"))
         .build();
-    expect_error(complete(&s, "comp", &id, wrong).await, 400, "InvalidPart");
-    let out = complete(&s, "comp", &id, done)
+    expect_error(
+        complete_upload(&s.client, "bkt", "comp", &id, wrong)
+            .send()
+            .await,
+        400,
+        "InvalidPart",
+    );
+    let out = complete_upload(&s.client, "bkt", "comp", &id, done)
+        .send()
         .await
         .unwrap_or_else(|e| panic!("complete: {}", describe(&e)));
     // S3's composite form: the CRC32 of the binary part CRC32s, then -N.
@@ -322,7 +301,8 @@ async fn multipart_full_object_checksum() {
         &parts,
     )
     .await;
-    let out = complete(&s, "full", &id, done)
+    let out = complete_upload(&s.client, "bkt", "full", &id, done)
+        .send()
         .await
         .unwrap_or_else(|e| panic!("complete: {}", describe(&e)));
     let whole = parts.concat();
@@ -388,7 +368,10 @@ async fn copied_parts_get_their_checksum_computed() {
                 .build(),
         );
     }
-    complete(&s, "dst", id, done).await.unwrap();
+    complete_upload(&s.client, "bkt", "dst", id, done)
+        .send()
+        .await
+        .unwrap();
     let mut raw = Vec::new();
     raw.extend(Sha256::digest(&src[..MIB5]));
     raw.extend(Sha256::digest(&src[MIB5..]));
@@ -486,17 +469,7 @@ async fn complete_takes_the_composite_checksum_header() {
             &parts.iter().flat_map(|p| digest(p)).collect::<Vec<_>>(),
         ));
         let with_header = |value: String| {
-            let c = s
-                .client
-                .complete_multipart_upload()
-                .bucket("bkt")
-                .key(&key)
-                .upload_id(&id)
-                .multipart_upload(
-                    CompletedMultipartUpload::builder()
-                        .set_parts(Some(done.clone()))
-                        .build(),
-                );
+            let c = complete_upload(&s.client, "bkt", &key, &id, done.clone());
             match algo {
                 ChecksumAlgorithm::Crc32 => c.checksum_crc32(value),
                 ChecksumAlgorithm::Sha1 => c.checksum_sha1(value),
@@ -532,17 +505,8 @@ async fn complete_takes_the_composite_checksum_header() {
     let (id, done) =
         upload_with_checksums(&s, "bare", ChecksumAlgorithm::Sha256, None, &parts).await;
     let bare = sha256_b64(&parts.iter().flat_map(Sha256::digest).collect::<Vec<_>>());
-    s.client
-        .complete_multipart_upload()
-        .bucket("bkt")
-        .key("bare")
-        .upload_id(&id)
+    complete_upload(&s.client, "bkt", "bare", &id, done)
         .checksum_sha256(bare)
-        .multipart_upload(
-            CompletedMultipartUpload::builder()
-                .set_parts(Some(done))
-                .build(),
-        )
         .send()
         .await
         .unwrap_or_else(|e| panic!("{}", describe(&e)));

@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+use aws_sdk_s3::types::CompletedPart;
 use s3gate_config::{RemoteDef, RemoteOption};
 
 use crate::common::*;
@@ -148,15 +148,7 @@ async fn crypt_folder_holds_neither_names_nor_bytes_in_the_clear() {
     }
     // While the upload is open its parts are staged, encrypted too.
     let staged = tree(&vault(&s));
-    c.complete_multipart_upload()
-        .bucket("plainbucket")
-        .key("multipart.bin")
-        .upload_id(&id)
-        .multipart_upload(
-            CompletedMultipartUpload::builder()
-                .set_parts(Some(done))
-                .build(),
-        )
+    complete_upload(c, "plainbucket", "multipart.bin", &id, done)
         .send()
         .await
         .unwrap();
@@ -456,15 +448,7 @@ async fn rclone_and_s3gate_read_each_others_crypt_files() {
         let part = CompletedPart::builder().part_number(n);
         done.push(part.e_tag(out.e_tag().unwrap()).build());
     }
-    c.complete_multipart_upload()
-        .bucket("froms3gate")
-        .key("folder/mp.bin")
-        .upload_id(&id)
-        .multipart_upload(
-            CompletedMultipartUpload::builder()
-                .set_parts(Some(done))
-                .build(),
-        )
+    complete_upload(c, "froms3gate", "folder/mp.bin", &id, done)
         .send()
         .await
         .unwrap();

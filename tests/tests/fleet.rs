@@ -6,8 +6,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{
-    BucketVersioningStatus, CompletedMultipartUpload, CompletedPart, MetadataDirective,
-    VersioningConfiguration,
+    BucketVersioningStatus, CompletedPart, MetadataDirective, VersioningConfiguration,
 };
 use aws_sdk_s3::Client;
 use s3gate_config::{RemoteDef, RemoteOption};
@@ -85,28 +84,7 @@ async fn housekeeping_keeps_the_uploads_of_other_gateways() {
         "the other gateway deleted the parts of an open upload"
     );
 
-    let done = a
-        .client
-        .complete_multipart_upload()
-        .bucket("bkt")
-        .key("big.bin")
-        .upload_id(&id)
-        .multipart_upload(
-            CompletedMultipartUpload::builder()
-                .set_parts(Some(
-                    etags
-                        .iter()
-                        .enumerate()
-                        .map(|(i, e)| {
-                            CompletedPart::builder()
-                                .part_number(i as i32 + 1)
-                                .e_tag(e)
-                                .build()
-                        })
-                        .collect(),
-                ))
-                .build(),
-        )
+    let done = complete_upload(&a.client, "bkt", "big.bin", &id, numbered_parts(&etags))
         .send()
         .await
         .unwrap_or_else(|e| panic!("complete: {}", describe(&e)));
@@ -405,17 +383,7 @@ async fn a_fleet_answers_the_etag_of_a_multipart_object_another_gateway_complete
                 .build(),
         );
     }
-    let done = a
-        .client
-        .complete_multipart_upload()
-        .bucket("bkt")
-        .key("mp.bin")
-        .upload_id(id)
-        .multipart_upload(
-            CompletedMultipartUpload::builder()
-                .set_parts(Some(completed))
-                .build(),
-        )
+    let done = complete_upload(&a.client, "bkt", "mp.bin", id, completed)
         .send()
         .await
         .unwrap_or_else(|e| panic!("complete: {}", describe(&e)));
@@ -522,26 +490,7 @@ async fn complete_via(
     id: &str,
     etags: &[&str],
 ) -> Result<String, String> {
-    let parts = etags
-        .iter()
-        .enumerate()
-        .map(|(i, e)| {
-            CompletedPart::builder()
-                .part_number(i as i32 + 1)
-                .e_tag(*e)
-                .build()
-        })
-        .collect();
-    via.client
-        .complete_multipart_upload()
-        .bucket("bkt")
-        .key(key)
-        .upload_id(id)
-        .multipart_upload(
-            CompletedMultipartUpload::builder()
-                .set_parts(Some(parts))
-                .build(),
-        )
+    complete_upload(&via.client, "bkt", key, id, numbered_parts(etags))
         .send()
         .await
         .map(|out| out.e_tag().expect("an ETag").to_string())
@@ -873,17 +822,8 @@ async fn conditional_races(gateways: &[TestServer], rounds: usize) {
         let tries = gateways.iter().zip(&uploads).map(|(g, (id, etag))| {
             let key = key.clone();
             async move {
-                g.client
-                    .complete_multipart_upload()
-                    .bucket("bkt")
-                    .key(&key)
-                    .upload_id(id)
+                complete_upload(&g.client, "bkt", &key, id, numbered_parts(&[etag]))
                     .if_none_match("*")
-                    .multipart_upload(
-                        CompletedMultipartUpload::builder()
-                            .parts(CompletedPart::builder().part_number(1).e_tag(etag).build())
-                            .build(),
-                    )
                     .send()
                     .await
                     .map(|_| ())

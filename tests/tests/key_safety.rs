@@ -436,24 +436,15 @@ async fn planted_fifos_sockets_and_links_are_never_objects_nor_written_through()
         .send()
         .await
         .unwrap();
-    let done = s
-        .client
-        .complete_multipart_upload()
-        .bucket("bkt")
-        .key("fifo")
-        .upload_id(id)
-        .multipart_upload(
-            aws_sdk_s3::types::CompletedMultipartUpload::builder()
-                .parts(
-                    aws_sdk_s3::types::CompletedPart::builder()
-                        .part_number(1)
-                        .e_tag(part.e_tag().unwrap())
-                        .build(),
-                )
-                .build(),
-        )
-        .send()
-        .await;
+    let done = complete_upload(
+        &s.client,
+        "bkt",
+        "fifo",
+        id,
+        numbered_parts(&[part.e_tag().unwrap()]),
+    )
+    .send()
+    .await;
     assert_eq!(
         status_and_code(&done.expect_err("a completion over a FIFO")),
         (400, "InvalidArgument".into())

@@ -4,7 +4,7 @@
 //! fits.
 
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, Tag, Tagging};
+use aws_sdk_s3::types::{CompletedPart, Tag, Tagging};
 
 use crate::common::*;
 
@@ -352,19 +352,16 @@ async fn stored_keys_are_overwritten_copied_tagged_and_assembled() {
         .e_tag()
         .unwrap()
         .to_string();
-    s.client
-        .complete_multipart_upload()
-        .bucket("bkt")
-        .key("c/part-copy")
-        .upload_id(&id)
-        .multipart_upload(
-            CompletedMultipartUpload::builder()
-                .parts(CompletedPart::builder().part_number(1).e_tag(etag).build())
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    complete_upload(
+        &s.client,
+        "bkt",
+        "c/part-copy",
+        &id,
+        numbered_parts(&[etag]),
+    )
+    .send()
+    .await
+    .unwrap();
     assert_eq!(s.get("bkt", "c/part-copy").await, b"child");
 
     // Multipart uploads complete onto stored keys: one that is there, one that is new.
@@ -402,16 +399,7 @@ async fn stored_keys_are_overwritten_copied_tagged_and_assembled() {
                     .build(),
             );
         }
-        s.client
-            .complete_multipart_upload()
-            .bucket("bkt")
-            .key(key)
-            .upload_id(&id)
-            .multipart_upload(
-                CompletedMultipartUpload::builder()
-                    .set_parts(Some(parts))
-                    .build(),
-            )
+        complete_upload(&s.client, "bkt", key, &id, parts)
             .send()
             .await
             .unwrap_or_else(|e| panic!("complete {key}: {}", describe(&e)));

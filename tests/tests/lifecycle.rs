@@ -518,25 +518,16 @@ async fn objects_expire_and_say_when() {
         .send()
         .await
         .unwrap();
-    let done = s
-        .client
-        .complete_multipart_upload()
-        .bucket("bkt")
-        .key("tmp/mp")
-        .upload_id(&id)
-        .multipart_upload(
-            aws_sdk_s3::types::CompletedMultipartUpload::builder()
-                .parts(
-                    aws_sdk_s3::types::CompletedPart::builder()
-                        .part_number(1)
-                        .e_tag(part.e_tag().unwrap())
-                        .build(),
-                )
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    let done = complete_upload(
+        &s.client,
+        "bkt",
+        "tmp/mp",
+        &id,
+        numbered_parts(&[part.e_tag().unwrap()]),
+    )
+    .send()
+    .await
+    .unwrap();
     assert_eq!(parse_expiration(done.expiration().unwrap()).1, "tmp-rule");
     // Two "days" after the write, rounded up to the next whole one.
     assert!(

@@ -4,8 +4,7 @@
 use aws_sdk_s3::operation::get_object_attributes::GetObjectAttributesOutput;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{
-    ChecksumAlgorithm, ChecksumType, CompletedMultipartUpload, CompletedPart, ObjectAttributes,
-    StorageClass,
+    ChecksumAlgorithm, ChecksumType, CompletedPart, ObjectAttributes, StorageClass,
 };
 use base64::Engine;
 use sha2::{Digest, Sha256};
@@ -81,17 +80,7 @@ async fn multipart(s: &TestServer, key: &str, parts: &[Vec<u8>], checksum: bool)
                 .build(),
         );
     }
-    let out = s
-        .client
-        .complete_multipart_upload()
-        .bucket("bkt")
-        .key(key)
-        .upload_id(&id)
-        .multipart_upload(
-            CompletedMultipartUpload::builder()
-                .set_parts(Some(done))
-                .build(),
-        )
+    let out = complete_upload(&s.client, "bkt", key, &id, done)
         .send()
         .await
         .unwrap_or_else(|e| panic!("complete: {}", describe(&e)));

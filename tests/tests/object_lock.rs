@@ -9,10 +9,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use aws_sdk_s3::primitives::{ByteStream, DateTime};
 use aws_sdk_s3::types::{
-    BucketVersioningStatus, CompletedMultipartUpload, CompletedPart, DefaultRetention, Delete,
-    ObjectIdentifier, ObjectLockConfiguration, ObjectLockEnabled, ObjectLockLegalHold,
-    ObjectLockLegalHoldStatus, ObjectLockMode, ObjectLockRetention, ObjectLockRetentionMode,
-    ObjectLockRule, VersioningConfiguration,
+    BucketVersioningStatus, DefaultRetention, Delete, ObjectIdentifier, ObjectLockConfiguration,
+    ObjectLockEnabled, ObjectLockLegalHold, ObjectLockLegalHoldStatus, ObjectLockMode,
+    ObjectLockRetention, ObjectLockRetentionMode, ObjectLockRule, VersioningConfiguration,
 };
 use s3gate_config::CacheMode;
 
@@ -516,24 +515,16 @@ async fn writes_take_lock_headers_and_the_default_retention() {
         .send()
         .await
         .unwrap();
-    s.client
-        .complete_multipart_upload()
-        .bucket("bkt")
-        .key("mp")
-        .upload_id(id)
-        .multipart_upload(
-            CompletedMultipartUpload::builder()
-                .parts(
-                    CompletedPart::builder()
-                        .part_number(1)
-                        .e_tag(part.e_tag().unwrap())
-                        .build(),
-                )
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("{}", describe(&e)));
+    complete_upload(
+        &s.client,
+        "bkt",
+        "mp",
+        id,
+        numbered_parts(&[part.e_tag().unwrap()]),
+    )
+    .send()
+    .await
+    .unwrap_or_else(|e| panic!("{}", describe(&e)));
     let head = s.head("bkt", "mp").await;
     assert_eq!(head.object_lock_mode(), Some(&ObjectLockMode::Governance));
     assert_eq!(head.object_lock_retain_until_date(), Some(&until));

@@ -5,7 +5,7 @@
 //! so that test is `#[ignore]`d and run by scripts/test.sh after the smoke run installed `weed`.
 
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+use aws_sdk_s3::types::CompletedPart;
 use s3gate_config::{RemoteDef, RemoteOption};
 
 use crate::common::*;
@@ -174,15 +174,7 @@ pub(crate) async fn battery(s: &TestServer) {
         );
     }
     done.sort_by_key(|p| p.part_number());
-    c.complete_multipart_upload()
-        .bucket("bkt")
-        .key("mp.bin")
-        .upload_id(id)
-        .multipart_upload(
-            CompletedMultipartUpload::builder()
-                .set_parts(Some(done))
-                .build(),
-        )
+    complete_upload(c, "bkt", "mp.bin", id, done)
         .send()
         .await
         .unwrap();

@@ -8,9 +8,7 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{
-    CompletedMultipartUpload, CompletedPart, MetadataDirective, Tag, Tagging, TaggingDirective,
-};
+use aws_sdk_s3::types::{MetadataDirective, Tag, Tagging, TaggingDirective};
 
 use s3gate_config::CacheMode;
 
@@ -341,24 +339,16 @@ async fn multipart_uploads_keep_their_tags_until_complete() {
         .send()
         .await
         .unwrap();
-    s.client
-        .complete_multipart_upload()
-        .bucket("bkt")
-        .key("big")
-        .upload_id(&id)
-        .multipart_upload(
-            CompletedMultipartUpload::builder()
-                .parts(
-                    CompletedPart::builder()
-                        .part_number(1)
-                        .e_tag(part.e_tag().unwrap())
-                        .build(),
-                )
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("{}", describe(&e)));
+    complete_upload(
+        &s.client,
+        "bkt",
+        "big",
+        &id,
+        numbered_parts(&[part.e_tag().unwrap()]),
+    )
+    .send()
+    .await
+    .unwrap_or_else(|e| panic!("{}", describe(&e)));
     assert_eq!(
         object_tags(&s, "bkt", "big").await,
         owned(&[("project", "blue"), ("stage", "upload")])

@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+use aws_sdk_s3::types::CompletedPart;
 use s3gate_config::CacheMode;
 
 use crate::common::*;
@@ -179,16 +179,7 @@ async fn upload_part(s: &TestServer, id: &str, n: i32, body: &[u8]) -> Completed
 
 /// Completes the upload of `bkt/mp`.
 async fn complete(s: &TestServer, id: &str, parts: Vec<CompletedPart>) {
-    s.client
-        .complete_multipart_upload()
-        .bucket("bkt")
-        .key("mp")
-        .upload_id(id)
-        .multipart_upload(
-            CompletedMultipartUpload::builder()
-                .set_parts(Some(parts))
-                .build(),
-        )
+    complete_upload(&s.client, "bkt", "mp", id, parts)
         .send()
         .await
         .unwrap();

@@ -13,8 +13,10 @@
 //! lock, then a key lock. And it holds at most one lock of each space at a time: both spaces are
 //! striped (1024 mutexes picked by a hash of the name), so two nested locks of one space would
 //! deadlock whenever their names share a stripe, which is rarely and at random. Debug builds
-//! check that no key lock is taken by code that holds one: the lock carries a task-local mark
-//! into the future it guards (a task-local, since a task moves between threads while it waits).
+//! check both rules for the key and upload locks: each lock carries a task-local mark into the
+//! future it guards (a task-local, since a task moves between threads while it waits), and no
+//! key lock is taken where a key lock's mark is set, no upload lock (nor the scan lock) where
+//! either mark is.
 
 use std::future::Future;
 
@@ -26,6 +28,19 @@ const STRIPES: usize = 1024;
 tokio::task_local! {
     /// Set while the future under a key lock runs.
     static HOLDS_KEY_LOCK: ();
+    /// Set while the future under an upload lock runs.
+    static HOLDS_UPLOAD_LOCK: ();
+}
+
+/// Panics in debug builds when the caller holds a key or an upload lock: `what` is a lock taken
+/// before any other (the scan lock).
+#[cfg_attr(not(debug_assertions), allow(unused_variables))]
+pub(crate) fn check_outermost(what: &str) {
+    #[cfg(debug_assertions)]
+    assert!(
+        HOLDS_KEY_LOCK.try_with(|_| ()).is_err() && HOLDS_UPLOAD_LOCK.try_with(|_| ()).is_err(),
+        "{what} taken while holding a key or upload lock"
+    );
 }
 
 /// A fixed set of mutexes, one picked per name.
@@ -81,8 +96,25 @@ impl UploadLocks {
         UploadLocks(Striped::new())
     }
 
-    pub(crate) async fn lock(&self, name: &str) -> tokio::sync::MutexGuard<'_, ()> {
-        self.0.of(name).lock().await
+    /// Runs `f` holding the lock of the upload `name`. Never taken under a key lock or another
+    /// upload lock; `f` may take key locks, one at a time.
+    pub(crate) async fn with<T>(&self, name: &str, f: impl Future<Output = T>) -> T {
+        #[cfg(debug_assertions)]
+        {
+            assert!(
+                HOLDS_KEY_LOCK.try_with(|_| ()).is_err(),
+                "upload lock for {name:?} taken while holding a key lock"
+            );
+            assert!(
+                HOLDS_UPLOAD_LOCK.try_with(|_| ()).is_err(),
+                "upload lock for {name:?} taken while holding another"
+            );
+        }
+        let _guard = self.0.of(name).lock().await;
+        #[cfg(debug_assertions)]
+        return HOLDS_UPLOAD_LOCK.scope((), f).await;
+        #[cfg(not(debug_assertions))]
+        f.await
     }
 }
 
@@ -96,6 +128,39 @@ mod tests {
         let locks = KeyLocks::new();
         locks
             .with("bkt/a", async { locks.with("bkt/b", async {}).await })
+            .await;
+    }
+
+    #[tokio::test]
+    #[should_panic(expected = "taken while holding a key lock")]
+    async fn an_upload_lock_taken_under_a_key_lock_is_caught() {
+        let (keys, uploads) = (KeyLocks::new(), UploadLocks::new());
+        keys.with("bkt/a", async { uploads.with("0123", async {}).await })
+            .await;
+    }
+
+    #[tokio::test]
+    #[should_panic(expected = "taken while holding another")]
+    async fn an_upload_lock_taken_under_another_is_caught() {
+        let uploads = UploadLocks::new();
+        uploads
+            .with("0123", async { uploads.with("4567", async {}).await })
+            .await;
+    }
+
+    #[tokio::test]
+    async fn a_key_lock_taken_under_an_upload_lock_passes() {
+        let (keys, uploads) = (KeyLocks::new(), UploadLocks::new());
+        uploads
+            .with("0123", async { keys.with("bkt/a", async {}).await })
+            .await;
+    }
+
+    #[tokio::test]
+    #[should_panic(expected = "taken while holding a key or upload lock")]
+    async fn the_scan_lock_taken_under_an_upload_lock_is_caught() {
+        UploadLocks::new()
+            .with("0123", async { check_outermost("the scan lock") })
             .await;
     }
 

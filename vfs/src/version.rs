@@ -1095,6 +1095,22 @@ mod tests {
             intent
         }
 
+        /// Demotes `old`, the current version of `b/key` at its own path, as version `id`
+        /// made noncurrent at `noncurrent_ns`: a demotion that must be made.
+        async fn demote(
+            &self,
+            key: &str,
+            old: &ObjectMeta,
+            id: VersionId,
+            noncurrent_ns: i64,
+        ) -> Demoted {
+            self.store()
+                .demote("b", key, &format!("b/{key}"), old, id, noncurrent_ns)
+                .await
+                .unwrap()
+                .unwrap_or_else(|| panic!("b/{key} was not demoted"))
+        }
+
         /// Writes `data` at `bucket/key` and the record the server would keep of it.
         async fn current(&self, path: &str, data: &[u8]) -> ObjectMeta {
             fs::write(self.root.join(path), data).unwrap();
@@ -1220,11 +1236,7 @@ mod tests {
         fs::write(p.root.join("b/src"), b"shared").unwrap();
         fs::hard_link(p.root.join("b/src"), p.root.join("b/dir/k")).unwrap();
         let old = p.current_record("b/dir/k").await;
-        p.store()
-            .demote("b", "dir/k", "b/dir/k", &old, VersionId::ORIGINAL, 42)
-            .await
-            .unwrap()
-            .unwrap();
+        p.demote("dir/k", &old, VersionId::ORIGINAL, 42).await;
         // The copy published, not recorded: the crash.
         fs::hard_link(p.root.join("b/src"), p.root.join("b/dir/k")).unwrap();
         assert_eq!((p.intents(), p.stored_files()), (1, 1));
@@ -1240,12 +1252,7 @@ mod tests {
         let old = p.current("b/dir/k", b"first").await;
         // A copy shares the file and stays.
         fs::hard_link(p.root.join("b/dir/k"), p.root.join("b/copy")).unwrap();
-        let demoted = p
-            .store()
-            .demote("b", "dir/k", "b/dir/k", &old, VersionId::ORIGINAL, 42)
-            .await
-            .unwrap()
-            .unwrap();
+        let demoted = p.demote("dir/k", &old, VersionId::ORIGINAL, 42).await;
         assert!(!p.root.join("b/dir/k").exists());
         assert_eq!(fs::read(p.root.join("b/copy")).unwrap(), b"first");
         let record = rows(&p.index, "b", "dir/k", 10).unwrap().remove(0);
@@ -1259,12 +1266,7 @@ mod tests {
         // The next one: newer, listed first; its stored file is another.
         let second = p.current("b/dir/k", b"second").await;
         let id = p.ids.next(&p.index, false).await.unwrap();
-        let d2 = p
-            .store()
-            .demote("b", "dir/k", "b/dir/k", &second, id, 43)
-            .await
-            .unwrap()
-            .unwrap();
+        let d2 = p.demote("dir/k", &second, id, 43).await;
         p.index.apply(d2.done).await.unwrap();
         let listed = rows(&p.index, "b", "dir/k", 10).unwrap();
         assert_eq!(listed.len(), 2);
@@ -1288,12 +1290,7 @@ mod tests {
 
         // The move done whole: the row names the copy in the store.
         let old = p.current("b/k", b"first").await;
-        let demoted = p
-            .store()
-            .demote("b", "k", "b/k", &old, VersionId::ORIGINAL, 1)
-            .await
-            .unwrap()
-            .unwrap();
+        let demoted = p.demote("k", &old, VersionId::ORIGINAL, 1).await;
         p.index.apply(demoted.done).await.unwrap();
         let row = rows(&p.index, "b", "k", 1).unwrap().remove(0);
         let file = row.file.clone().unwrap();
@@ -1326,12 +1323,7 @@ mod tests {
         // A crash after the move, what replaced it never recorded: the version is copied back,
         // and its record takes the copy's fingerprint (else a read would take it for another
         // program's file).
-        let demoted = p
-            .store()
-            .demote("b", "k", "b/k", &old, VersionId::ORIGINAL, 2)
-            .await
-            .unwrap()
-            .unwrap();
+        let demoted = p.demote("k", &old, VersionId::ORIGINAL, 2).await;
         fs::write(p.root.join("b/k"), b"published, never recorded").unwrap();
         drop(demoted);
         assert_eq!(p.store().recover().await.unwrap(), 1);
@@ -1377,12 +1369,7 @@ mod tests {
         // but not recorded.
         for published in [None, Some(&b"second"[..])] {
             let old = p.current("b/k", b"first").await;
-            let demoted = p
-                .store()
-                .demote("b", "k", "b/k", &old, VersionId::ORIGINAL, 1)
-                .await
-                .unwrap()
-                .unwrap();
+            let demoted = p.demote("k", &old, VersionId::ORIGINAL, 1).await;
             if let Some(data) = published {
                 fs::write(p.root.join("b/k"), data).unwrap();
             }

@@ -1,14 +1,16 @@
 //! The VFS's facade: what it owns (the shared core, core.rs; the subsystems that hold it too:
-//! the rescan, the write-back, lifecycle rules, folder markers' reads; and the state of the parts
-//! that implement `Vfs` in their own files), how it opens, the entry points of those subsystems,
-//! with what they are handed of the facade (`Stager`, `Actions`), and the read path (objects
-//! opened pinned to one version, records refreshed when a file changed behind our back). Writes
-//! are in write.rs, deletes in delete.rs, buckets in bucket/, and every change of an object is
-//! committed by the core (commit.rs).
+//! the rescan, the write-back, multipart uploads, lifecycle rules, folder markers' reads; and the
+//! state of the parts that implement `Vfs` in their own files), how it opens, the entry points of
+//! those subsystems, with what they are handed of the facade (`Actions`; multipart's `Objects`,
+//! in write.rs), and the read path (objects opened pinned to one version, records refreshed when
+//! a file changed behind our back). Writes are in write.rs, deletes in delete.rs, buckets in
+//! bucket/, and every change of an object is committed by the core (commit.rs).
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use bytes::Bytes;
+use futures_util::Stream;
 use s3gate_config::Config;
 
 use crate::bucket::known::KnownBuckets;
@@ -17,32 +19,33 @@ use crate::bucket::records::Kept;
 use crate::core::{Core, VersionIds};
 use crate::error::{Result, VfsError};
 use crate::fleet::Fleet;
-use crate::index::{Index, ObjectMeta};
+use crate::index::{BodyHasher, Checksum, ChecksumType, Index, ObjectAttrs, ObjectMeta};
 use crate::key;
 use crate::lifecycle::{Actions, Lifecycle};
 use crate::locks::KeyLocks;
 use crate::marker::Folders;
 use crate::meta::Tree;
-use crate::multipart::records::{uploads_staged_in_cache, Uploads};
-use crate::object::{BucketInfo, ObjectInfo, ObjectReader, Precondition};
+use crate::multipart::records::uploads_staged_in_cache;
+use crate::multipart::{BodyError, Multipart, PartBody, PartInfo, PartPage, UploadPage};
+use crate::object::{BucketInfo, CopyFrom, ObjectInfo, ObjectReader, Precondition};
 use crate::readcache::ReadCaching;
-use crate::remote::{ByteStream, Reader, Remote, Upload};
+use crate::remote::{Reader, Remote};
 use crate::scan::{Rescan, ScanReport};
 use crate::watch::Watch;
 use crate::write_cache::WriteCache;
-use crate::writeback::{Stager, WriteBack, WriteBackReport, WriteBackStats, WriteBackSummary};
+use crate::writeback::{WriteBack, WriteBackReport, WriteBackStats, WriteBackSummary};
 
 /// The facade: the shared core, each subsystem's own state, and the methods `s3api` calls,
 /// which the subsystems implement in their files.
 pub struct Vfs {
     /// Shared with the subsystems that hold it (`Arc`), so that they need no `Vfs`.
     pub(crate) core: Arc<Core>,
-    /// Multipart uploads: their locks, the parts written in place, the limit per bucket.
-    pub(crate) uploads: Uploads,
+    /// Multipart uploads (multipart/).
+    multipart: Multipart,
     /// The rescan: the core it corrects the index of, and what it keeps between runs.
     pub(crate) rescan: Arc<Rescan>,
-    /// The write cache and its uploads (writeback.rs).
-    pub(crate) write_back: WriteBack,
+    /// The write cache and its uploads (writeback.rs); multipart uploads stage parts in it.
+    pub(crate) write_back: Arc<WriteBack>,
     /// Lifecycle rules run (lifecycle.rs).
     lifecycle: Lifecycle,
     /// Folder markers' reads and folders (marker.rs).
@@ -53,7 +56,7 @@ pub struct Vfs {
     pub(crate) known_buckets: KnownBuckets,
     /// Present when other gateways write the same remote (`--fleet`): when listings were last
     /// checked against it.
-    pub(crate) fleet: Option<Fleet>,
+    pub(crate) fleet: Option<Arc<Fleet>>,
     /// The index store's file (or folder), for its size.
     index_store: std::path::PathBuf,
     /// What a power-cut test keeps (`--power-cut-shadow`).
@@ -155,13 +158,20 @@ impl Vfs {
             put_log,
             bucket_records: Kept::default(),
         });
+        let write_back = Arc::new(WriteBack::new(core.clone(), cache));
+        let fleet = config.vfs.fleet.then(|| Arc::new(Fleet::default()));
         let vfs = Vfs {
             rescan: Arc::new(Rescan::new(core.clone())),
-            write_back: WriteBack::new(core.clone(), cache),
+            multipart: Multipart::new(
+                core.clone(),
+                write_back.clone(),
+                fleet.clone(),
+                config.vfs.max_uploads_per_bucket,
+            ),
+            write_back,
             lifecycle: Lifecycle::new(core.clone()),
             folders: Folders::new(core.clone()),
             core,
-            uploads: Uploads::new(config.vfs.max_uploads_per_bucket),
             known_buckets: KnownBuckets::new(
                 config
                     .remote
@@ -174,7 +184,7 @@ impl Vfs {
                         false => config.vfs.rescan_interval,
                     }),
             ),
-            fleet: config.vfs.fleet.then(Fleet::default),
+            fleet,
             index_store,
             shadow,
             read_cache: match config.vfs.cache_mode.caches_reads() {
@@ -204,30 +214,12 @@ impl Vfs {
 
     /// Where new objects and multipart parts are written: the write cache, or the remote.
     pub(crate) fn store(&self) -> &Arc<dyn Remote> {
-        self.store_for(None)
+        self.write_back.store_for(None)
     }
 
     /// Whether new objects and parts are written to the write cache.
     pub(crate) fn writes_to_cache(&self) -> bool {
-        self.in_write_cache(None)
-    }
-
-    /// Whether something staged in the write cache (`Some(true)`), on the remote
-    /// (`Some(false)`), or where new writes go now (`None`) is in the cache: only while the
-    /// cache is open.
-    pub(crate) fn in_write_cache(&self, staged: Option<bool>) -> bool {
-        self.write_back
-            .cache
-            .as_ref()
-            .is_some_and(|c| staged.unwrap_or(c.takes_new_writes))
-    }
-
-    /// The write cache or the remote, as [`Vfs::in_write_cache`] says.
-    pub(crate) fn store_for(&self, staged: Option<bool>) -> &Arc<dyn Remote> {
-        match &self.write_back.cache {
-            Some(c) if self.in_write_cache(staged) => &c.fs,
-            _ => &self.core.remote,
-        }
+        self.write_back.in_write_cache(None)
     }
 
     /// Waits for a running rescan and queued index writes, then closes the index. Requests still
@@ -313,7 +305,7 @@ impl Vfs {
     /// Uploads the cached objects that are due (all of them with `all`, pass after pass while
     /// they make progress), several at a time.
     pub async fn write_back(&self, all: bool) -> Result<WriteBackReport> {
-        self.write_back.run(all, self).await
+        self.write_back.run(all).await
     }
 
     // ---- lifecycle rules (lifecycle.rs) ----
@@ -353,6 +345,123 @@ impl Vfs {
         info: &ObjectInfo,
     ) -> Result<Option<(SystemTime, String)>> {
         self.lifecycle.expiration(bucket, key, info)
+    }
+
+    // ---- multipart uploads (multipart/) ----
+
+    pub async fn create_multipart(
+        &self,
+        bucket: &str,
+        key: &str,
+        attrs: ObjectAttrs,
+        checksum: Option<ChecksumType>,
+    ) -> Result<String> {
+        self.multipart
+            .create(self, bucket, key, attrs, checksum)
+            .await
+    }
+
+    /// The additional checksum an open upload's parts carry.
+    pub async fn upload_checksum(
+        &self,
+        bucket: &str,
+        key: &str,
+        id: &str,
+    ) -> Result<Option<ChecksumType>> {
+        self.multipart.checksum(bucket, key, id).await
+    }
+
+    /// Streams one part to its staging file; re-sending a part number replaces the part.
+    pub async fn upload_part<S>(
+        &self,
+        bucket: &str,
+        key: &str,
+        id: &str,
+        number: u32,
+        part: PartBody<S>,
+    ) -> Result<PartInfo>
+    where
+        S: Stream<Item = std::result::Result<Bytes, BodyError>> + Unpin,
+    {
+        self.multipart
+            .upload_part(bucket, key, id, number, part)
+            .await
+    }
+
+    /// Copies `range` (offset, length; the whole object when `None`) of an object (any version
+    /// of it) into a part, hashed on the way (by `hasher` too, when given).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn upload_part_copy(
+        &self,
+        bucket: &str,
+        key: &str,
+        id: &str,
+        number: u32,
+        from: CopyFrom<'_>,
+        range: Option<(u64, u64)>,
+        hasher: Option<Box<dyn BodyHasher>>,
+    ) -> Result<PartInfo> {
+        self.multipart
+            .upload_part_copy(self, bucket, key, id, number, from, range, hasher)
+            .await
+    }
+
+    pub async fn list_parts(
+        &self,
+        bucket: &str,
+        key: &str,
+        id: &str,
+        after: u32,
+        max: usize,
+    ) -> Result<PartPage> {
+        self.multipart.list_parts(bucket, key, id, after, max).await
+    }
+
+    /// Assembles the listed parts into the object, which carries `checksum`, when
+    /// `precondition` holds on the object it replaces.
+    pub async fn complete_multipart(
+        &self,
+        bucket: &str,
+        key: &str,
+        id: &str,
+        wanted: &[(u32, String)],
+        checksum: Option<Checksum>,
+        precondition: Option<Precondition>,
+    ) -> Result<ObjectInfo> {
+        self.multipart
+            .complete(self, bucket, key, id, wanted, checksum, precondition)
+            .await
+    }
+
+    pub async fn abort_multipart(&self, bucket: &str, key: &str, id: &str) -> Result<()> {
+        self.multipart.abort(bucket, key, id).await
+    }
+
+    /// Open uploads of a bucket in key order, then upload-id order, with prefix and delimiter
+    /// as in object listings.
+    pub async fn list_uploads(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        delimiter: Option<&str>,
+        key_marker: Option<&str>,
+        id_marker: Option<&str>,
+        max: usize,
+    ) -> Result<UploadPage> {
+        self.multipart
+            .list_uploads(self, bucket, prefix, delimiter, key_marker, id_marker, max)
+            .await
+    }
+
+    /// How many multipart uploads are open.
+    pub async fn open_uploads(&self) -> Result<usize> {
+        self.multipart.count_open().await
+    }
+
+    /// Forgets uploads idle longer than `max_age` (and completed ones kept for repeated
+    /// Completes), and staging folders that no upload owns. Returns how many uploads went.
+    pub async fn reap_uploads(&self, max_age: Duration) -> Result<usize> {
+        self.multipart.reap(max_age).await
     }
 
     // ---- reading ----
@@ -628,7 +737,7 @@ impl Actions for Vfs {
     }
 
     fn upload_initiated(&self, bucket: &str, key: &str, id: &str) -> Result<Option<i64>> {
-        match self.upload_record(bucket, key, id) {
+        match self.multipart.record(bucket, key, id) {
             Ok(r) if r.completed.is_none() => Ok(Some(r.initiated_ns)),
             Ok(_) | Err(VfsError::NoSuchUpload) => Ok(None),
             Err(e) => Err(e),
@@ -636,15 +745,7 @@ impl Actions for Vfs {
     }
 
     async fn abort_upload(&self, bucket: &str, key: &str, id: &str) -> Result<()> {
-        self.abort_multipart(bucket, key, id).await
-    }
-}
-
-/// The write-back's uploads stream as every write does.
-impl Stager for Vfs {
-    async fn stage(&self, dest: &str, body: ByteStream) -> Result<Box<dyn Upload>> {
-        let (upload, _, _) = Vfs::stage(self, &*self.core.remote, dest, body, false, None).await?;
-        Ok(upload)
+        self.multipart.abort(bucket, key, id).await
     }
 }
 

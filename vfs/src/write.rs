@@ -6,19 +6,19 @@ use bytes::{Bytes, BytesMut};
 use futures_util::{Stream, StreamExt};
 use s3gate_config::EtagHash;
 
-use crate::body_md5::BodyMd5;
 use crate::clock::now_ns;
 use crate::commit::At;
 use crate::error::{Result, VfsError};
 use crate::fleet::{self, lost_race};
-use crate::index::{BodyHasher, ObjectMeta};
+use crate::index::{ObjectAttrs, ObjectMeta};
 use crate::key;
+use crate::multipart::Objects;
 use crate::object::{
     synthetic_etag, CopyAttrs, CopyFrom, ObjectInfo, ObjectReader, Precondition, PutRequest,
 };
 use crate::publish::Publish;
 use crate::putlog::LoggedPublish;
-use crate::remote::{Fingerprint, Remote, Source, Upload};
+use crate::remote::{Source, Upload};
 use crate::vfs::Vfs;
 
 type BodyError = Box<dyn std::error::Error + Send + Sync>;
@@ -38,7 +38,7 @@ impl Vfs {
     {
         let path = self.writable_path(bucket, key).await?;
         let pinned = fleet::pin(
-            self.fleet.as_ref(),
+            self.fleet.as_deref(),
             self.core.remote.as_ref(),
             &path,
             req.precondition.is_some(),
@@ -69,6 +69,7 @@ impl Vfs {
             .await
             .map_err(|e| lost_race(e, pinned))?;
         let (upload, fp, digest) = self
+            .core
             .stage_into(upload, body, hash_md5, None, log_bound)
             .await?;
         if req.content_md5.is_some_and(|want| want != digest) {
@@ -121,91 +122,6 @@ impl Vfs {
         Ok(done)
     }
 
-    /// Streams a body into a new, not yet published upload on `remote`, computing its MD5 on the way when
-    /// `hash` (else the digest is meaningless), and feeding `extra` when given. Nothing is left
-    /// behind on failure.
-    pub(crate) async fn stage<S, E>(
-        &self,
-        remote: &dyn Remote,
-        dest: &str,
-        body: S,
-        hash: bool,
-        extra: Option<&mut Box<dyn BodyHasher>>,
-    ) -> Result<(Box<dyn Upload>, Fingerprint, [u8; 16])>
-    where
-        S: Stream<Item = std::result::Result<Bytes, E>> + Unpin,
-        E: Into<VfsError>,
-    {
-        let upload = remote.create(dest).await?;
-        self.stage_into(upload, body, hash, extra, None).await
-    }
-
-    /// [`Vfs::stage`] into an upload the caller made. A body of at most `logged` bytes is not
-    /// synced: the caller publishes it through the log (putlog/), or syncs it.
-    pub(crate) async fn stage_into<S, E>(
-        &self,
-        mut upload: Box<dyn Upload>,
-        mut body: S,
-        hash: bool,
-        mut extra: Option<&mut Box<dyn BodyHasher>>,
-        logged: Option<u64>,
-    ) -> Result<(Box<dyn Upload>, Fingerprint, [u8; 16])>
-    where
-        S: Stream<Item = std::result::Result<Bytes, E>> + Unpin,
-        E: Into<VfsError>,
-    {
-        let mut md5 = hash.then(BodyMd5::new);
-        let mut written = 0u64;
-        let finished = loop {
-            let step = match body.next().await {
-                Some(Ok(chunk)) => {
-                    written += chunk.len() as u64;
-                    // Refused here, not after the write cache has acknowledged it.
-                    match self.core.check_size(written) {
-                        Ok(()) => {
-                            let hashed = match md5.as_mut() {
-                                Some(h) => h.update(&chunk).await,
-                                None => Ok(()),
-                            };
-                            if let Some(h) = extra.as_mut() {
-                                h.update(&chunk);
-                            }
-                            match hashed {
-                                Ok(()) => upload.write(chunk).await.map_err(VfsError::from),
-                                Err(e) => Err(e),
-                            }
-                        }
-                        Err(e) => Err(e),
-                    }
-                }
-                Some(Err(e)) => Err(e.into()),
-                None => {
-                    let sync = self.core.fsync && logged.is_none_or(|bound| written > bound);
-                    break upload.finish(sync).await;
-                }
-            };
-            if let Err(e) = step {
-                upload.abort().await;
-                return Err(e);
-            }
-        };
-        let digest = match md5 {
-            Some(h) => h.finish().await,
-            None => Ok([0; 16]),
-        };
-        match (finished, digest) {
-            (Ok(fp), Ok(digest)) => Ok((upload, fp, digest)),
-            (Err(e), _) => {
-                upload.abort().await;
-                Err(e.into())
-            }
-            (_, Err(e)) => {
-                upload.abort().await;
-                Err(e)
-            }
-        }
-    }
-
     /// Copies an object, with its source's attributes but those `attrs` gives anew.
     /// `precondition` is on the destination, as for a PUT.
     pub async fn copy_object(
@@ -248,6 +164,7 @@ impl Vfs {
                 let carried = attrs.attrs.as_ref().unwrap_or(&info.attrs);
                 let upload = self.create_carrying(&dst_path, carried, None).await?;
                 let (upload, fp, _) = self
+                    .core
                     .stage_into(upload, src.stream(0, size), false, None, None)
                     .await?;
                 break (info, upload, fp);
@@ -366,5 +283,48 @@ impl Vfs {
                 .map(ObjectInfo::from_meta),
         };
         check(current.as_ref())
+    }
+}
+
+/// A multipart upload's objects are the ordinary ones, and Complete publishes as a PUT does.
+impl Objects for Vfs {
+    async fn writable_path(&self, bucket: &str, key: &str) -> Result<String> {
+        Vfs::writable_path(self, bucket, key).await
+    }
+
+    async fn head_bucket(&self, bucket: &str) -> Result<()> {
+        Vfs::head_bucket(self, bucket).await
+    }
+
+    async fn head_object(&self, bucket: &str, key: &str) -> Result<ObjectInfo> {
+        Vfs::head_object(self, bucket, key).await
+    }
+
+    async fn check_precondition(
+        &self,
+        bucket: &str,
+        key: &str,
+        check: &Precondition,
+    ) -> Result<()> {
+        Vfs::check_precondition(self, bucket, key, check).await
+    }
+
+    async fn open_source(&self, from: &CopyFrom<'_>) -> Result<(ObjectReader, String)> {
+        Vfs::open_source(self, from).await
+    }
+
+    fn sealed(&self, attrs: &ObjectAttrs, etag: &str) -> Option<String> {
+        crate::envelope::seal(attrs, Some(etag))
+    }
+
+    async fn publish(
+        &self,
+        at: At<'_>,
+        precondition: Option<&Precondition>,
+        upload: Box<dyn Upload>,
+        meta: ObjectMeta,
+    ) -> Result<ObjectInfo> {
+        self.commit(at, precondition, Publish { upload, meta })
+            .await
     }
 }

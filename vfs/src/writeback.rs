@@ -12,7 +12,7 @@
 //!
 //! [`WriteBack`] holds the core and the write cache (write_cache.rs), and knows no `Vfs`: it
 //! commits its uploads through [`Core::commit`], and stages the bytes it uploads as every write
-//! does, through the [`Stager`] its caller hands it (the facade's staging, write.rs).
+//! does (`Core::stage`, stage.rs).
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -25,7 +25,7 @@ use crate::error::{Result, VfsError};
 use crate::index::ObjectMeta;
 use crate::meta::{Edit, Tree};
 use crate::object::prune_empty_parents;
-use crate::remote::{ByteStream, Fingerprint, Upload};
+use crate::remote::{Fingerprint, Remote, Upload};
 use crate::write_cache::{queue_put, Pending, WriteCache};
 use futures_util::StreamExt;
 
@@ -74,14 +74,26 @@ pub(crate) struct WriteBack {
     pub(crate) cache: Option<WriteCache>,
 }
 
-/// Streams the bytes of a cached file into an unpublished upload on the remote at `dest`.
-pub(crate) trait Stager {
-    async fn stage(&self, dest: &str, body: ByteStream) -> Result<Box<dyn Upload>>;
-}
-
 impl WriteBack {
     pub(crate) fn new(core: Arc<Core>, cache: Option<WriteCache>) -> WriteBack {
         WriteBack { core, cache }
+    }
+
+    /// Whether something staged in the write cache (`Some(true)`), on the remote
+    /// (`Some(false)`), or where new writes go now (`None`) is in the cache: only while the
+    /// cache is open.
+    pub(crate) fn in_write_cache(&self, staged: Option<bool>) -> bool {
+        self.cache
+            .as_ref()
+            .is_some_and(|c| staged.unwrap_or(c.takes_new_writes))
+    }
+
+    /// The write cache or the remote, as [`WriteBack::in_write_cache`] says.
+    pub(crate) fn store_for(&self, staged: Option<bool>) -> &Arc<dyn Remote> {
+        match &self.cache {
+            Some(c) if self.in_write_cache(staged) => &c.fs,
+            _ => &self.core.remote,
+        }
     }
 
     /// What publishing an object at `path` does to the queue, given the published version: a
@@ -175,7 +187,7 @@ impl WriteBack {
 
     /// Uploads the cached objects that are due (all of them with `all`, pass after pass while
     /// they make progress), several at a time.
-    pub(crate) async fn run(&self, all: bool, stager: &impl Stager) -> Result<WriteBackReport> {
+    pub(crate) async fn run(&self, all: bool) -> Result<WriteBackReport> {
         // Only a write-back of everything is long work worth showing; the daemon's due passes
         // run all the time.
         let _counting = match all {
@@ -186,9 +198,9 @@ impl WriteBack {
             ),
             false => None,
         };
-        let mut total = self.pass(all, stager).await?;
+        let mut total = self.pass(all).await?;
         while all && total.pending > 0 {
-            let pass = self.pass(true, stager).await?;
+            let pass = self.pass(true).await?;
             total.uploaded += pass.uploaded;
             total.failed += pass.failed;
             total.pending = pass.pending;
@@ -200,7 +212,7 @@ impl WriteBack {
         Ok(total)
     }
 
-    async fn pass(&self, all: bool, stager: &impl Stager) -> Result<WriteBackReport> {
+    async fn pass(&self, all: bool) -> Result<WriteBackReport> {
         let mut report = WriteBackReport::default();
         let Some(started) = self.cache.as_ref().map(|c| c.started_ns) else {
             return Ok(report);
@@ -218,7 +230,7 @@ impl WriteBack {
         })?;
         let results: Vec<(String, Pending, Result<()>)> = futures_util::stream::iter(due)
             .map(|(path, entry)| async move {
-                let r = self.upload_cached(&path, &entry, stager).await;
+                let r = self.upload_cached(&path, &entry).await;
                 if all && r.is_ok() {
                     self.core.progress.add(1);
                 }
@@ -280,7 +292,7 @@ impl WriteBack {
     }
 
     /// Uploads one cached object, if the entry still names the cached file's version.
-    async fn upload_cached(&self, path: &str, entry: &Pending, stager: &impl Stager) -> Result<()> {
+    async fn upload_cached(&self, path: &str, entry: &Pending) -> Result<()> {
         let Some(cache) = &self.cache else {
             return Ok(());
         };
@@ -292,7 +304,16 @@ impl WriteBack {
             return Ok(());
         }
         let size = entry.fingerprint.size;
-        let upload = stager.stage(path, reader.stream(0, size)).await?;
+        let (upload, _, _) = self
+            .core
+            .stage(
+                &*self.core.remote,
+                path,
+                reader.stream(0, size),
+                false,
+                None,
+            )
+            .await?;
         let (bucket, key) = path.split_once('/').unwrap_or((path, ""));
         let at = At { bucket, key, path };
         let version = entry.fingerprint;

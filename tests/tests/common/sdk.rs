@@ -1,6 +1,7 @@
 //! `aws-sdk-s3` clients pointed at a test server (path style, static credentials, no retries),
-//! and what tests ask of the SDK's answers: bodies, error status and code, readable failures, and
-//! the headers the SDK really sent.
+//! requests many tests make alike (versioning turned on, a multipart upload completed), and what
+//! tests ask of the SDK's answers: bodies, error status and code, readable failures, and the
+//! headers the SDK really sent.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -14,7 +15,9 @@ use aws_sdk_s3::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_s3::config::{Credentials, Region};
 use aws_sdk_s3::error::BoxError;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::operation::complete_multipart_upload::builders::CompleteMultipartUploadFluentBuilder;
 use aws_sdk_s3::operation::get_object::GetObjectOutput;
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use aws_sdk_s3::Client;
 
 /// An `aws-sdk-s3` client for the server at `addr`: path style, static credentials, no retries.
@@ -171,6 +174,41 @@ pub(crate) async fn enable_versioning(client: &Client, bucket: &str) {
         .send()
         .await
         .unwrap_or_else(|e| panic!("enabling versioning in {bucket}: {}", describe(&e)));
+}
+
+/// A CompleteMultipartUpload of the upload `id` of `bucket/key` listing `parts`, to be sent as
+/// it is or given conditions or checksums first.
+pub(crate) fn complete_upload(
+    client: &Client,
+    bucket: &str,
+    key: &str,
+    id: &str,
+    parts: Vec<CompletedPart>,
+) -> CompleteMultipartUploadFluentBuilder {
+    client
+        .complete_multipart_upload()
+        .bucket(bucket)
+        .key(key)
+        .upload_id(id)
+        .multipart_upload(
+            CompletedMultipartUpload::builder()
+                .set_parts(Some(parts))
+                .build(),
+        )
+}
+
+/// Parts numbered from 1 in the order of their ETags, as a Complete lists them.
+pub(crate) fn numbered_parts(etags: &[impl AsRef<str>]) -> Vec<CompletedPart> {
+    etags
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            CompletedPart::builder()
+                .part_number(i as i32 + 1)
+                .e_tag(e.as_ref())
+                .build()
+        })
+        .collect()
 }
 
 /// Asserts that an SDK call failed with this status (for HEAD, whose errors have no body).

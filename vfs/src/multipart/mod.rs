@@ -3,6 +3,10 @@
 //! remote, so that every gateway shares them: `shared.rs`); Complete publishes the object
 //! atomically with S3's `md5-of-part-md5s-N` ETag.
 //!
+//! [`Multipart`] holds the core and the uploads' own state (records.rs) and knows no `Vfs`: the
+//! facade's ordinary paths it needs (a key's writable path, a copy's source, a precondition, the
+//! publishing of the assembled object through the commit point) are handed in ([`Objects`]).
+//!
 //! Where parts go: clients upload every part but the last at one size. The first part of at
 //! least 5 MiB whose size is declared up front proposes that size (the stride), and each part of
 //! at most the stride whose size is declared is written straight into one assembly file at
@@ -28,22 +32,22 @@ use md5::{Digest, Md5};
 
 use crate::clock::now_ns;
 use crate::commit::At;
+use crate::core::Core;
 use crate::error::{Result, VfsError};
-use crate::fleet::{self, lost_race};
+use crate::fleet::{self, lost_race, Fleet};
 use crate::index::{BodyHasher, Checksum, ChecksumSlot, ChecksumType, ObjectAttrs, ObjectMeta};
 use crate::key::{self, RESERVED_DIR};
 use crate::meta::{Edit, Tree};
 use crate::object::{CopyFrom, ObjectInfo, ObjectReader, Precondition};
-use crate::publish::Publish;
 use crate::remote::{ns_from_time, time_from_ns, Entry, Remote, Source, StoreCond, Upload};
-use crate::vfs::Vfs;
+use crate::writeback::WriteBack;
 
 pub(crate) mod records;
 mod shared;
 
 use records::{
     assembly_path, decode, encode, part_key, staging_dir, staging_path, upload_key, valid_id,
-    InPlaceClaim, InPlaceWrites, PartRecord, UploadRecord, MAX_IN_PLACE_END,
+    InPlaceClaim, InPlaceWrites, PartRecord, UploadRecord, Uploads, MAX_IN_PLACE_END,
 };
 
 /// S3's smallest part, except for the last one.
@@ -51,7 +55,7 @@ const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
 /// S3's highest part number.
 pub const MAX_PART_NUMBER: u32 = 10_000;
 
-type BodyError = Box<dyn std::error::Error + Send + Sync>;
+pub(crate) type BodyError = Box<dyn std::error::Error + Send + Sync>;
 
 /// An open upload, as ListMultipartUploads shows it.
 #[derive(Debug, Clone)]
@@ -123,8 +127,63 @@ fn multipart_etag(etags: &[&str]) -> String {
     format!("{}-{}", hex::encode(h.finalize()), etags.len())
 }
 
-impl Vfs {
-    pub(crate) fn upload_record(&self, bucket: &str, key: &str, id: &str) -> Result<UploadRecord> {
+/// Multipart uploads: the core, the write-back (whose cache holds the parts of uploads made
+/// while new writes land there), the fleet's handle when other gateways share the remote
+/// (`shared.rs`), and what the uploads keep in memory ([`Uploads`]: their locks, the parts
+/// being written in place, the limit per bucket). It knows no `Vfs`: what it needs of the
+/// facade's ordinary paths is handed in ([`Objects`]).
+pub(crate) struct Multipart {
+    core: Arc<Core>,
+    write_back: Arc<WriteBack>,
+    fleet: Option<Arc<Fleet>>,
+    uploads: Uploads,
+}
+
+/// What a multipart upload asks of the facade: where a new object of a key is written, whether
+/// a bucket exists, an object as it reads now and a client's precondition on it, a copy's
+/// source opened, what a fleet's object carries, and the finished object published through the
+/// commit point as a PUT's is (`Publish`: the version it replaces kept, its default retention,
+/// the write cache's queue).
+pub(crate) trait Objects {
+    /// The remote path a new object at `bucket/key` is written to, once its bucket exists.
+    async fn writable_path(&self, bucket: &str, key: &str) -> Result<String>;
+    async fn head_bucket(&self, bucket: &str) -> Result<()>;
+    async fn head_object(&self, bucket: &str, key: &str) -> Result<ObjectInfo>;
+    /// `check` on the object now at `bucket/key`, before any byte is assembled.
+    async fn check_precondition(&self, bucket: &str, key: &str, check: &Precondition)
+        -> Result<()>;
+    /// The source of a copy, opened, and the path of its file.
+    async fn open_source(&self, from: &CopyFrom<'_>) -> Result<(ObjectReader, String)>;
+    /// What an object written with `attrs`, whose ETag `etag` the store's own does not tell,
+    /// carries for the other gateways of a fleet, when it fits.
+    fn sealed(&self, attrs: &ObjectAttrs, etag: &str) -> Option<String>;
+    /// Commits `upload` as the object at `at` with its record `meta`, if `precondition` holds
+    /// on the object there under the key's lock.
+    async fn publish(
+        &self,
+        at: At<'_>,
+        precondition: Option<&Precondition>,
+        upload: Box<dyn Upload>,
+        meta: ObjectMeta,
+    ) -> Result<ObjectInfo>;
+}
+
+impl Multipart {
+    pub(crate) fn new(
+        core: Arc<Core>,
+        write_back: Arc<WriteBack>,
+        fleet: Option<Arc<Fleet>>,
+        max_per_bucket: u64,
+    ) -> Multipart {
+        Multipart {
+            core,
+            write_back,
+            fleet,
+            uploads: Uploads::new(max_per_bucket),
+        }
+    }
+
+    pub(crate) fn record(&self, bucket: &str, key: &str, id: &str) -> Result<UploadRecord> {
         if !valid_id(id) {
             return Err(VfsError::NoSuchUpload);
         }
@@ -143,7 +202,7 @@ impl Vfs {
     async fn any_upload(&self, bucket: &str, key: &str, id: &str) -> Result<UploadRecord> {
         match self.fleet {
             Some(_) if valid_id(id) => self.shared_upload(bucket, key, id).await,
-            _ => self.upload_record(bucket, key, id),
+            _ => self.record(bucket, key, id),
         }
     }
 
@@ -155,58 +214,70 @@ impl Vfs {
         Ok(rec)
     }
 
-    pub async fn create_multipart(
+    pub(crate) async fn create(
         &self,
+        objects: &impl Objects,
         bucket: &str,
         key: &str,
         attrs: ObjectAttrs,
         checksum: Option<ChecksumType>,
     ) -> Result<String> {
-        self.writable_path(bucket, key).await?;
+        objects.writable_path(bucket, key).await?;
         // Counted and created under one lock per bucket, so that a burst of creates cannot all
         // see room for itself (`/` keeps it apart from the upload ids the lock space holds).
-        let _guard = self.uploads.locks.lock(&format!("{bucket}/")).await;
-        if self.fleet.is_some() && self.uploads.max_per_bucket > 0 {
+        self.uploads
+            .locks
+            .with(&format!("{bucket}/"), async {
+                self.check_room(bucket).await?;
+                let id = format!("{:032x}", rand::random::<u128>());
+                let initiated_ns = now_ns();
+                let rec = UploadRecord {
+                    initiated_ns,
+                    attrs,
+                    completed: None,
+                    checksum,
+                    stride: None,
+                    in_cache: Some(self.write_back.in_write_cache(None)),
+                };
+                if self.fleet.is_some() {
+                    self.share_upload(bucket, key, &id, &rec).await?;
+                }
+                self.core
+                    .index
+                    .apply(vec![Edit::Put(
+                        Tree::Uploads,
+                        upload_key(bucket, key, &id),
+                        encode(&rec),
+                    )])
+                    .await?;
+                self.core
+                    .schedule_upload(bucket, key, &id, initiated_ns)
+                    .await;
+                Ok(id)
+            })
+            .await
+    }
+
+    /// Refuses a new upload in a bucket that has as many open as this server allows; the
+    /// caller holds the bucket's upload lock.
+    async fn check_room(&self, bucket: &str) -> Result<()> {
+        let max = self.uploads.max_per_bucket;
+        if max == 0 {
+            return Ok(());
+        }
+        if self.fleet.is_some() {
             self.sync_open_uploads(bucket).await?;
         }
-        if self.uploads.max_per_bucket > 0
-            && self.open_uploads_in(bucket, self.uploads.max_per_bucket)?
-                >= self.uploads.max_per_bucket
-        {
+        if self.open_uploads_in(bucket, max)? >= max {
             return Err(VfsError::LimitReached(format!(
-                "bucket {bucket:?} has {} multipart uploads open, the most this server allows: complete or abort some first",
-                self.uploads.max_per_bucket
+                "bucket {bucket:?} has {max} multipart uploads open, the most this server allows: complete or abort some first"
             )));
         }
-        let id = format!("{:032x}", rand::random::<u128>());
-        let initiated_ns = now_ns();
-        let rec = UploadRecord {
-            initiated_ns,
-            attrs,
-            completed: None,
-            checksum,
-            stride: None,
-            in_cache: Some(self.writes_to_cache()),
-        };
-        if self.fleet.is_some() {
-            self.share_upload(bucket, key, &id, &rec).await?;
-        }
-        self.core
-            .index
-            .apply(vec![Edit::Put(
-                Tree::Uploads,
-                upload_key(bucket, key, &id),
-                encode(&rec),
-            )])
-            .await?;
-        self.core
-            .schedule_upload(bucket, key, &id, initiated_ns)
-            .await;
-        Ok(id)
+        Ok(())
     }
 
     /// The additional checksum an open upload's parts carry.
-    pub async fn upload_checksum(
+    pub(crate) async fn checksum(
         &self,
         bucket: &str,
         key: &str,
@@ -216,7 +287,7 @@ impl Vfs {
     }
 
     /// Streams one part to its staging file; re-sending a part number replaces the part.
-    pub async fn upload_part<S>(
+    pub(crate) async fn upload_part<S>(
         &self,
         bucket: &str,
         key: &str,
@@ -233,7 +304,10 @@ impl Vfs {
             .await?;
         let stage = self.part_stage(id, number);
         let (upload, placed) = self.part_upload(&upload_rec, id, &stage, claim).await?;
-        let (upload, fp, digest) = self.stage_into(upload, part.body, true, None, None).await?;
+        let (upload, fp, digest) = self
+            .core
+            .stage_into(upload, part.body, true, None, None)
+            .await?;
         if part.content_md5.is_some_and(|want| want != digest) {
             upload.abort().await;
             return Err(VfsError::BadDigest);
@@ -274,46 +348,50 @@ impl Vfs {
         let Some(size) = size.filter(|_| self.fleet.is_none()) else {
             return Ok(None);
         };
-        let _guard = self.uploads.locks.lock(id).await;
-        let rec = self.open_upload(bucket, key, id).await?;
-        // A part already stored keeps its bytes until the new one has fully arrived: the new
-        // one goes elsewhere.
-        if self
-            .core
-            .index
-            .get_in(Tree::Parts, &part_key(id, number))?
-            .is_some()
-        {
-            return Ok(None);
-        }
-        let Ok(mut writers) = self.uploads.in_place.lock() else {
-            return Ok(None);
-        };
-        let (stride, fits) = match (rec.stride, writers.get(id).map(|w| w.stride)) {
-            (Some(s), _) => (s, size <= s),
-            (None, Some(proposed)) => (proposed, size <= proposed),
-            (None, None) => (size, size >= MIN_PART_SIZE),
-        };
-        if !fits || u64::from(number) * stride > MAX_IN_PLACE_END {
-            return Ok(None);
-        }
-        let claimed = writers
-            .entry(id.to_string())
-            .or_insert_with(|| InPlaceWrites {
-                stride,
-                parts: HashSet::new(),
+        self.uploads
+            .locks
+            .with(id, async {
+                let rec = self.open_upload(bucket, key, id).await?;
+                // A part already stored keeps its bytes until the new one has fully arrived: the
+                // new one goes elsewhere.
+                if self
+                    .core
+                    .index
+                    .get_in(Tree::Parts, &part_key(id, number))?
+                    .is_some()
+                {
+                    return Ok(None);
+                }
+                let Ok(mut writers) = self.uploads.in_place.lock() else {
+                    return Ok(None);
+                };
+                let (stride, fits) = match (rec.stride, writers.get(id).map(|w| w.stride)) {
+                    (Some(s), _) => (s, size <= s),
+                    (None, Some(proposed)) => (proposed, size <= proposed),
+                    (None, None) => (size, size >= MIN_PART_SIZE),
+                };
+                if !fits || u64::from(number) * stride > MAX_IN_PLACE_END {
+                    return Ok(None);
+                }
+                let claimed = writers
+                    .entry(id.to_string())
+                    .or_insert_with(|| InPlaceWrites {
+                        stride,
+                        parts: HashSet::new(),
+                    })
+                    .parts
+                    .insert(number);
+                Ok(claimed.then(|| {
+                    Arc::new(InPlaceClaim {
+                        writers: self.uploads.in_place.clone(),
+                        id: id.to_string(),
+                        number,
+                        offset: u64::from(number - 1) * stride,
+                        max_len: stride,
+                    })
+                }))
             })
-            .parts
-            .insert(number);
-        Ok(claimed.then(|| {
-            Arc::new(InPlaceClaim {
-                writers: self.uploads.in_place.clone(),
-                id: id.to_string(),
-                number,
-                offset: u64::from(number - 1) * stride,
-                max_len: stride,
-            })
-        }))
+            .await
     }
 
     /// Where a part's bytes go: its place in the assembly file, or a staging file of its own
@@ -328,6 +406,7 @@ impl Vfs {
     ) -> Result<(Box<dyn Upload>, Option<Arc<InPlaceClaim>>)> {
         if let Some(c) = claim {
             if let Some(up) = self
+                .write_back
                 .store_for(rec.in_cache)
                 .write_at(&assembly_path(id), c.offset, c.max_len, c.clone())
                 .await?
@@ -335,16 +414,23 @@ impl Vfs {
                 return Ok((up, Some(c)));
             }
         }
-        Ok((self.store_for(rec.in_cache).create(stage).await?, None))
+        Ok((
+            self.write_back
+                .store_for(rec.in_cache)
+                .create(stage)
+                .await?,
+            None,
+        ))
     }
 
     /// Copies `range` (offset, length; the whole object when `None`) of an object (any version
     /// of it) into a part. The bytes stream from the source file to the staging file, hashed on
     /// the way (by `hasher` too, when given); a whole object whose MD5 is known is copied
-    /// without reading a byte (see [`Vfs::copy_whole_part`]).
+    /// without reading a byte (see [`Multipart::copy_whole_part`]).
     #[allow(clippy::too_many_arguments)]
-    pub async fn upload_part_copy(
+    pub(crate) async fn upload_part_copy(
         &self,
+        objects: &impl Objects,
         bucket: &str,
         key: &str,
         id: &str,
@@ -354,7 +440,7 @@ impl Vfs {
         mut hasher: Option<Box<dyn BodyHasher>>,
     ) -> Result<PartInfo> {
         let upload_rec = self.open_upload(bucket, key, id).await?;
-        let (src, src_path) = self.open_source(&from).await?;
+        let (src, src_path) = objects.open_source(&from).await?;
         let (offset, len) = match range {
             None => (0, src.info.size),
             Some((o, l)) if o.checked_add(l).is_some_and(|end| end <= src.info.size) => (o, l),
@@ -379,6 +465,7 @@ impl Vfs {
         let stage = self.part_stage(id, number);
         let (upload, placed) = self.part_upload(&upload_rec, id, &stage, claim).await?;
         let (upload, fp, digest) = self
+            .core
             .stage_into(upload, src.stream(offset, len), true, hasher.as_mut(), None)
             .await?;
         let rec = PartRecord {
@@ -417,12 +504,13 @@ impl Vfs {
         let Some(md5) = md5 else {
             return Ok(None);
         };
-        if src.in_write_cache != self.in_write_cache(upload_rec.in_cache) {
+        if src.in_write_cache != self.write_back.in_write_cache(upload_rec.in_cache) {
             return Ok(None);
         }
         let source = Source::file(src_path, Some(src.reader.fingerprint()));
         let stage = self.part_stage(id, number);
         let mut upload = match self
+            .write_back
             .store_for(upload_rec.in_cache)
             .concat(&stage, &[source])
             .await
@@ -467,38 +555,43 @@ impl Vfs {
         placed: Option<Arc<InPlaceClaim>>,
     ) -> Result<PartInfo> {
         // The upload's lock: an Abort or a Complete cannot run between the check and the record.
-        let _guard = self.uploads.locks.lock(id).await;
-        // The upload may have been aborted or completed while this part streamed in.
-        let upload_rec = match self.open_upload(bucket, key, id).await {
-            Ok(r) => r,
-            Err(e) => {
-                upload.abort().await;
-                return Err(e);
-            }
-        };
-        rec.mtime_ns = now_ns();
-        let staged = self.fleet.as_ref().map(|_| stage.to_string());
-        if staged.is_some() {
-            // The bytes, then the record that names them: a listed record has its bytes whole.
-            upload
-                .commit(stage, self.core.fsync, Box::new(|_| {}))
-                .await?;
-            self.share_part(stage, &rec).await?;
-        } else {
-            self.record_part(
-                bucket, key, id, number, stage, upload, &rec, placed, upload_rec,
-            )
-            .await?;
-        }
-        Ok(PartInfo {
-            number,
-            size: rec.size,
-            etag: rec.etag,
-            last_modified: time_from_ns(rec.mtime_ns),
-            checksum: rec.checksum,
-            in_place: rec.in_place,
-            staged,
-        })
+        self.uploads
+            .locks
+            .with(id, async {
+                // The upload may have been aborted or completed while this part streamed in.
+                let upload_rec = match self.open_upload(bucket, key, id).await {
+                    Ok(r) => r,
+                    Err(e) => {
+                        upload.abort().await;
+                        return Err(e);
+                    }
+                };
+                rec.mtime_ns = now_ns();
+                let staged = self.fleet.as_ref().map(|_| stage.to_string());
+                if staged.is_some() {
+                    // The bytes, then the record that names them: a listed record has its bytes
+                    // whole.
+                    upload
+                        .commit(stage, self.core.fsync, Box::new(|_| {}))
+                        .await?;
+                    self.share_part(stage, &rec).await?;
+                } else {
+                    self.record_part(
+                        bucket, key, id, number, stage, upload, &rec, placed, upload_rec,
+                    )
+                    .await?;
+                }
+                Ok(PartInfo {
+                    number,
+                    size: rec.size,
+                    etag: rec.etag,
+                    last_modified: time_from_ns(rec.mtime_ns),
+                    checksum: rec.checksum,
+                    in_place: rec.in_place,
+                    staged,
+                })
+            })
+            .await
     }
 
     /// Publishes a staged part with its record in the index, and the stride it fixes.
@@ -567,7 +660,7 @@ impl Vfs {
             .collect()
     }
 
-    pub async fn list_parts(
+    pub(crate) async fn list_parts(
         &self,
         bucket: &str,
         key: &str,
@@ -592,8 +685,10 @@ impl Vfs {
     /// Complete leaves the upload as it was, so the client can retry; a repeated Complete of a
     /// finished upload answers the same (its condition held when it was first evaluated, and
     /// the object it made would now fail an `If-None-Match: *`).
-    pub async fn complete_multipart(
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn complete(
         &self,
+        objects: &impl Objects,
         bucket: &str,
         key: &str,
         id: &str,
@@ -603,122 +698,127 @@ impl Vfs {
     ) -> Result<ObjectInfo> {
         // Held throughout: parts cannot be added, nor the upload aborted, while the assembly
         // file may become the object; a second Complete waits and answers as this one did.
-        let _guard = self.uploads.locks.lock(id).await;
-        let mut rec = self.any_upload(bucket, key, id).await?;
-        if self.fleet.is_some() && rec.completed.is_none() {
-            // Completed by another gateway, which writes that before the upload stops being
-            // open.
-            rec.completed = self.shared_completion(id).await?;
-        }
-        if let Some(etag) = &rec.completed {
-            let info = self.head_object(bucket, key).await?;
-            return if &info.etag == etag {
+        self.uploads
+            .locks
+            .with(id, async {
+                let mut rec = self.any_upload(bucket, key, id).await?;
+                if self.fleet.is_some() && rec.completed.is_none() {
+                    // Completed by another gateway, which writes that before the upload stops being
+                    // open.
+                    rec.completed = self.shared_completion(id).await?;
+                }
+                if let Some(etag) = &rec.completed {
+                    let info = objects.head_object(bucket, key).await?;
+                    return if &info.etag == etag {
+                        Ok(info)
+                    } else {
+                        Err(VfsError::NoSuchUpload)
+                    };
+                }
+                let path = objects.writable_path(bucket, key).await?;
+                let pinned = fleet::pin(
+                    self.fleet.as_deref(),
+                    self.core.remote.as_ref(),
+                    &path,
+                    precondition.is_some(),
+                )
+                .await?;
+                if let Some(check) = &precondition {
+                    // Before assembling anything; checked again when publishing.
+                    objects.check_precondition(bucket, key, check).await?;
+                }
+                if wanted.windows(2).any(|w| w[0].0 >= w[1].0) {
+                    return Err(VfsError::InvalidPartOrder);
+                }
+                let stored = self.parts_of(id, 0, MAX_PART_NUMBER as usize + 1).await?;
+                let mut chosen = Vec::with_capacity(wanted.len());
+                for (i, (n, etag)) in wanted.iter().enumerate() {
+                    let part = stored
+                        .binary_search_by_key(n, |p| p.number)
+                        .ok()
+                        .map(|i| &stored[i])
+                        .filter(|p| p.etag == etag.trim_matches('"'))
+                        .ok_or_else(|| {
+                            VfsError::InvalidPart(format!(
+                                "part {n} was not uploaded, or its ETag does not match"
+                            ))
+                        })?;
+                    if part.size < MIN_PART_SIZE && i + 1 < wanted.len() {
+                        return Err(VfsError::EntityTooSmall(format!(
+                            "part {n} is {} bytes: every part but the last must be at least 5 MiB",
+                            part.size
+                        )));
+                    }
+                    chosen.push(part);
+                }
+                self.core.check_size(chosen.iter().map(|p| p.size).sum())?;
+                let etags: Vec<&str> = chosen.iter().map(|p| p.etag.as_str()).collect();
+                let etag = multipart_etag(&etags);
+                // In a fleet the object carries its ETag, which the store's own does not tell.
+                let carry = self
+                    .fleet
+                    .as_ref()
+                    .and_then(|_| objects.sealed(&rec.attrs, &etag));
+                let mut upload = self
+                    .assemble(&path, id, &rec, &chosen, &stored, carry.as_deref(), pinned)
+                    .await
+                    .map_err(|e| lost_race(e, pinned))?;
+                let fp = match upload.finish(self.core.fsync).await {
+                    Ok(fp) => fp,
+                    Err(e) => {
+                        upload.abort().await;
+                        return Err(e.into());
+                    }
+                };
+                let meta = ObjectMeta {
+                    fingerprint: fp,
+                    etag,
+                    version: None,
+                    attrs: ObjectAttrs {
+                        checksum,
+                        ..rec.attrs.clone()
+                    },
+                    parts: chosen.iter().map(|p| p.size).collect(),
+                    modified_ns: None,
+                    in_write_cache: self.write_back.in_write_cache(rec.in_cache),
+                    store: None,
+                };
+                let at = At {
+                    bucket,
+                    key,
+                    path: &path,
+                };
+                let info = objects
+                    .publish(at, precondition.as_ref(), upload, meta)
+                    .await
+                    .map_err(|e| lost_race(e, pinned))?;
+                let done = UploadRecord {
+                    completed: Some(info.etag.clone()),
+                    ..rec
+                };
+                if self.fleet.is_some() {
+                    self.share_completion(bucket, id, &info.etag).await?;
+                    self.cache_upload(bucket, key, id, &done).await?;
+                    return Ok(info);
+                }
+                let mut ops = vec![Edit::Put(
+                    Tree::Uploads,
+                    upload_key(bucket, key, id),
+                    encode(&done),
+                )];
+                ops.extend(
+                    stored
+                        .iter()
+                        .map(|p| Edit::Delete(Tree::Parts, part_key(id, p.number))),
+                );
+                self.core.index.apply(ops).await?;
+                self.write_back
+                    .store_for(done.in_cache)
+                    .delete_tree(&staging_dir(id))
+                    .await?;
                 Ok(info)
-            } else {
-                Err(VfsError::NoSuchUpload)
-            };
-        }
-        let path = self.writable_path(bucket, key).await?;
-        let pinned = fleet::pin(
-            self.fleet.as_ref(),
-            self.core.remote.as_ref(),
-            &path,
-            precondition.is_some(),
-        )
-        .await?;
-        if let Some(check) = &precondition {
-            // Before assembling anything; checked again when publishing.
-            self.check_precondition(bucket, key, check).await?;
-        }
-        if wanted.windows(2).any(|w| w[0].0 >= w[1].0) {
-            return Err(VfsError::InvalidPartOrder);
-        }
-        let stored = self.parts_of(id, 0, MAX_PART_NUMBER as usize + 1).await?;
-        let mut chosen = Vec::with_capacity(wanted.len());
-        for (i, (n, etag)) in wanted.iter().enumerate() {
-            let part = stored
-                .binary_search_by_key(n, |p| p.number)
-                .ok()
-                .map(|i| &stored[i])
-                .filter(|p| p.etag == etag.trim_matches('"'))
-                .ok_or_else(|| {
-                    VfsError::InvalidPart(format!(
-                        "part {n} was not uploaded, or its ETag does not match"
-                    ))
-                })?;
-            if part.size < MIN_PART_SIZE && i + 1 < wanted.len() {
-                return Err(VfsError::EntityTooSmall(format!(
-                    "part {n} is {} bytes: every part but the last must be at least 5 MiB",
-                    part.size
-                )));
-            }
-            chosen.push(part);
-        }
-        self.core.check_size(chosen.iter().map(|p| p.size).sum())?;
-        let etags: Vec<&str> = chosen.iter().map(|p| p.etag.as_str()).collect();
-        let etag = multipart_etag(&etags);
-        // In a fleet the object carries its ETag, which the store's own does not tell.
-        let carry = self
-            .fleet
-            .as_ref()
-            .and_then(|_| crate::envelope::seal(&rec.attrs, Some(&etag)));
-        let mut upload = self
-            .assemble(&path, id, &rec, &chosen, &stored, carry.as_deref(), pinned)
+            })
             .await
-            .map_err(|e| lost_race(e, pinned))?;
-        let fp = match upload.finish(self.core.fsync).await {
-            Ok(fp) => fp,
-            Err(e) => {
-                upload.abort().await;
-                return Err(e.into());
-            }
-        };
-        let meta = ObjectMeta {
-            fingerprint: fp,
-            etag,
-            version: None,
-            attrs: ObjectAttrs {
-                checksum,
-                ..rec.attrs.clone()
-            },
-            parts: chosen.iter().map(|p| p.size).collect(),
-            modified_ns: None,
-            in_write_cache: self.in_write_cache(rec.in_cache),
-            store: None,
-        };
-        let at = At {
-            bucket,
-            key,
-            path: &path,
-        };
-        let info = self
-            .commit(at, precondition.as_ref(), Publish { upload, meta })
-            .await
-            .map_err(|e| lost_race(e, pinned))?;
-        let done = UploadRecord {
-            completed: Some(info.etag.clone()),
-            ..rec
-        };
-        if self.fleet.is_some() {
-            self.share_completion(bucket, id, &info.etag).await?;
-            self.cache_upload(bucket, key, id, &done).await?;
-            return Ok(info);
-        }
-        let mut ops = vec![Edit::Put(
-            Tree::Uploads,
-            upload_key(bucket, key, id),
-            encode(&done),
-        )];
-        ops.extend(
-            stored
-                .iter()
-                .map(|p| Edit::Delete(Tree::Parts, part_key(id, p.number))),
-        );
-        self.core.index.apply(ops).await?;
-        self.store_for(done.in_cache)
-            .delete_tree(&staging_dir(id))
-            .await?;
-        Ok(info)
     }
 
     /// An upload holding the chosen parts in order: the assembly file itself when it already
@@ -736,7 +836,7 @@ impl Vfs {
         cond: Option<StoreCond>,
     ) -> Result<Box<dyn Upload>> {
         let (assembly, stride) = (assembly_path(id), rec.stride);
-        let store = self.store_for(rec.in_cache);
+        let store = self.write_back.store_for(rec.in_cache);
         let concat = |srcs: Vec<Source>| async move {
             match (carry, cond) {
                 (carry, Some(cond)) => store.concat_if(dest, &srcs, carry, cond).await,
@@ -789,10 +889,14 @@ impl Vfs {
         Ok(concat(srcs).await?)
     }
 
-    pub async fn abort_multipart(&self, bucket: &str, key: &str, id: &str) -> Result<()> {
-        let _guard = self.uploads.locks.lock(id).await;
-        let rec = self.open_upload(bucket, key, id).await?;
-        self.drop_upload(bucket, key, id, &rec).await
+    pub(crate) async fn abort(&self, bucket: &str, key: &str, id: &str) -> Result<()> {
+        self.uploads
+            .locks
+            .with(id, async {
+                let rec = self.open_upload(bucket, key, id).await?;
+                self.drop_upload(bucket, key, id, &rec).await
+            })
+            .await
     }
 
     /// Forgets an upload: its record, its parts' records and its staging files. The caller
@@ -816,7 +920,8 @@ impl Vfs {
                 .map(|p| Edit::Delete(Tree::Parts, part_key(id, p.number))),
         );
         self.core.index.apply(ops).await?;
-        self.store_for(rec.in_cache)
+        self.write_back
+            .store_for(rec.in_cache)
             .delete_tree(&staging_dir(id))
             .await?;
         Ok(())
@@ -824,8 +929,10 @@ impl Vfs {
 
     /// Open uploads of a bucket in key order, then upload-id order (ids are random, so "order
     /// of initiation" is not kept), with prefix and delimiter as in object listings.
-    pub async fn list_uploads(
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn list_uploads(
         &self,
+        objects: &impl Objects,
         bucket: &str,
         prefix: &str,
         delimiter: Option<&str>,
@@ -833,7 +940,7 @@ impl Vfs {
         id_marker: Option<&str>,
         max: usize,
     ) -> Result<UploadPage> {
-        self.head_bucket(bucket).await?;
+        objects.head_bucket(bucket).await?;
         if self.fleet.is_some() {
             self.sync_open_uploads(bucket).await?;
         }
@@ -930,7 +1037,7 @@ impl Vfs {
     }
 
     /// How many multipart uploads are open.
-    pub async fn open_uploads(&self) -> Result<usize> {
+    pub(crate) async fn count_open(&self) -> Result<usize> {
         Ok(self
             .upload_records()?
             .iter()
@@ -977,7 +1084,7 @@ impl Vfs {
 
     /// Forgets uploads idle longer than `max_age` (and completed ones kept for repeated
     /// Completes), and staging folders that no upload owns. Returns how many uploads went.
-    pub async fn reap_uploads(&self, max_age: Duration) -> Result<usize> {
+    pub(crate) async fn reap(&self, max_age: Duration) -> Result<usize> {
         let cutoff = now_ns() - max_age.as_nanos().min(i64::MAX as u128) as i64;
         // Staging folders (on the remote, and in the write cache where there is one) are listed
         // before the records are read, so that an upload created meanwhile is never mistaken
@@ -1009,8 +1116,10 @@ impl Vfs {
             if rec.initiated_ns.max(newest_part) < cutoff {
                 let full = String::from_utf8_lossy(&k[..nul]).into_owned();
                 if let Some((bucket, key)) = full.split_once('/') {
-                    let _guard = self.uploads.locks.lock(&id).await;
-                    self.drop_upload(bucket, key, &id, &rec).await?;
+                    self.uploads
+                        .locks
+                        .with(&id, self.drop_upload(bucket, key, &id, &rec))
+                        .await?;
                     reaped += 1;
                 }
             } else {

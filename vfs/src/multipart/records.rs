@@ -1,8 +1,9 @@
 //! The records of multipart uploads, as the index keeps them (`Tree::Uploads`: bucket, key
 //! and upload id → [`UploadRecord`]; `Tree::Parts`: upload id and part number →
 //! [`PartRecord`]), where their parts are staged, the claims on in-place writes and what the
-//! multipart uploads keep in memory ([`Uploads`]): the state the rest of the VFS needs to know of
-//! without the operations in `mod.rs`.
+//! multipart uploads keep in memory ([`Uploads`], held by `Multipart`): a leaf, so that the rest
+//! of the VFS (the write cache's opening, lifecycle rules) reads upload records without the
+//! operations in `mod.rs`.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};

@@ -28,14 +28,13 @@ use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 
 use super::records::{decode, encode, staging_dir, upload_key, PartRecord, UploadRecord};
-use super::PartInfo;
+use super::{Multipart, PartInfo};
 use crate::clock::now_ns;
 use crate::error::{Result, VfsError};
 use crate::index::{Checksum, ChecksumType};
 use crate::key::{self, RESERVED_DIR};
 use crate::meta::{Edit, Tree};
 use crate::remote::time_from_ns;
-use crate::vfs::Vfs;
 
 /// The largest record read back from the remote: an upload record holds at most the attributes
 /// an object may carry, well under this.
@@ -139,7 +138,7 @@ fn missing(e: &io::Error) -> bool {
     e.kind() == io::ErrorKind::NotFound
 }
 
-impl Vfs {
+impl Multipart {
     /// Writes a small file whole onto the remote, replacing any.
     async fn put_small(&self, path: &str, data: Vec<u8>) -> Result<()> {
         let remote = &self.core.remote;
@@ -204,7 +203,7 @@ impl Vfs {
         key: &str,
         id: &str,
     ) -> Result<UploadRecord> {
-        let cached = match self.upload_record(bucket, key, id) {
+        let cached = match self.record(bucket, key, id) {
             Ok(rec) if rec.completed.is_some() => return Ok(rec),
             Ok(rec) => Some(rec),
             Err(VfsError::NoSuchUpload) => None,

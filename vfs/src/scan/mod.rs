@@ -66,6 +66,7 @@ impl Rescan {
     /// Keeps runs from overlapping, and shutdown from closing the index under one: taken
     /// before any other lock.
     pub(crate) async fn one_at_a_time(&self) -> MutexGuard<'_, ()> {
+        crate::locks::check_outermost("the scan lock");
         self.runs.lock.lock().await
     }
 
