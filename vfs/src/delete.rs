@@ -243,6 +243,35 @@ mod tests {
         Some(out)
     }
 
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_get_that_finds_a_record_without_its_file_waits_for_the_change_under_way() {
+        let dir = tempfile::tempdir().unwrap();
+        let vfs = std::sync::Arc::new(Vfs::open_unsynced(dir.path()).await);
+        vfs.create_bucket("bkt", None).await.unwrap();
+        put(&vfs, "k", b"kept").await;
+        let (file, aside) = (dir.path().join("bkt/k"), dir.path().join("aside"));
+        // A change of the key between its steps, as a delete moving the file into the version
+        // store is: the file is away while the key's lock is held. The change is then undone.
+        let during = vfs.core.key_locks.with("bkt/k", async {
+            std::fs::rename(&file, &aside).unwrap();
+            let during = tokio::spawn({
+                let vfs = vfs.clone();
+                async move { get(&vfs, "k").await }
+            });
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            assert!(
+                !during.is_finished(),
+                "a GET answered from a change under way"
+            );
+            std::fs::rename(&aside, &file).unwrap();
+            during
+        });
+        assert_eq!(during.await.await.unwrap().as_deref(), Some(&b"kept"[..]));
+        // A file another program removed is still a 404, after one wait for the lock.
+        std::fs::remove_file(&file).unwrap();
+        assert_eq!(get(&vfs, "k").await, None);
+    }
+
     /// Makes the folder `d` refuse changes, or take them again: read-only, and immutable for a
     /// user whom permissions do not stop (root).
     fn refuse_changes(d: &std::path::Path, refuse: bool) {

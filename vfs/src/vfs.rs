@@ -487,16 +487,29 @@ impl Vfs {
         }
         // The record and the open file must describe the same version: a rename between
         // opening the file and reading (or refreshing) its record means opening again.
+        let mut waited = false;
         for attempt in 0..8 {
             if attempt > 0 {
                 record = self.core.index.get(bucket, key)?;
             }
+            let recorded = record.is_some();
             if let Some(r) = self.open_in_write_cache(&path, &mut record).await? {
                 return Ok(r);
             }
             let Some(reader) = self.core.remote.open(&path).await? else {
                 if self.is_in_write_cache(bucket, key)? {
                     continue; // uploaded meanwhile, or written again
+                }
+                // A record without its file is a change of the key between its steps (a delete
+                // or a version moving into the version store), or a file another program
+                // removed. The change is waited for once, under the key's lock, and the record
+                // read again: a GET then answers with what the change left (a delete marker's
+                // 404, the version below it), never a state no request made.
+                if recorded && !waited {
+                    waited = true;
+                    let lock = key::lock_name(bucket, key, &path);
+                    self.core.key_locks.with(&lock, async {}).await;
+                    continue;
                 }
                 return Err(self.missing(bucket).await);
             };
