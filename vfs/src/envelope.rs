@@ -1,16 +1,23 @@
 //! What an object carries on the remote for the other gateways of a fleet (`--fleet`): its
-//! content headers and user metadata (and a multipart object's ETag), which a file alone cannot
-//! hold and which each gateway's
-//! index otherwise keeps for its own writes only. One ASCII value (JSON, then base64url) that
-//! the remote keeps as its own metadata of the object (`x-amz-meta-s3gate` on S3), so that the
-//! stat that opens an object for reading brings it at no extra request.
+//! content headers, user metadata and tags (and a multipart object's ETag), which a file alone
+//! cannot hold and which each gateway's index otherwise keeps for its own writes only. One ASCII
+//! value (JSON, then base64url) that the remote keeps as its own metadata of the object
+//! (`x-amz-meta-s3gate` on S3), so that the stat that opens an object for reading brings it at
+//! no extra request.
+//!
+//! What changes after the object was written (its tags) is carried by replacing the store's
+//! metadata of the object (`Remote::replace_meta`: on S3 a copy of the object onto itself, on
+//! the store's side). The store then holds a new version of the same bytes with a time of its
+//! own, so the value also carries the object's ETag and Last-Modified, which stay those of the
+//! write.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 
-use crate::error::Result;
-use crate::index::{ContentHeaders, MetaValue, ObjectAttrs};
+use crate::commit::At;
+use crate::error::{Result, VfsError};
+use crate::index::{ContentHeaders, MetaValue, ObjectAttrs, ObjectMeta};
 use crate::remote::{StoreCond, Upload};
 use crate::vfs::Vfs;
 
@@ -19,31 +26,50 @@ use crate::vfs::Vfs;
 /// do not fit stay known to the writing gateway only.
 const MAX_CARRIED: usize = 1800;
 
+/// How often a change of attributes is tried again when another gateway wrote the object
+/// between the read of it and the replacement of its metadata.
+const RESTAMP_TRIES: usize = 3;
+
 #[derive(Serialize, Deserialize)]
 struct Envelope {
     #[serde(default)]
     headers: ContentHeaders,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     user_meta: Vec<(String, MetaValue)>,
-    /// Where the store's ETag is not the object's (a multipart object's, made of its parts).
+    /// Where the store's ETag is not the object's (a multipart object's, made of its parts, or
+    /// any object whose metadata was replaced on the store).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     etag: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    tags: Vec<(String, String)>,
+    /// When the object was written, where the store's time is that of a later replacement of
+    /// its metadata.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    modified_ns: Option<i64>,
 }
 
 /// What the version a reader opened carries.
 pub(crate) struct Carried {
-    /// Its content headers and user metadata.
+    /// Its content headers, user metadata and tags.
     pub(crate) attrs: ObjectAttrs,
     pub(crate) etag: Option<String>,
+    pub(crate) modified_ns: Option<i64>,
 }
 
 /// The value an object written with `attrs` (and `etag`, where the store's is not the
-/// object's) carries, when it fits.
-pub(crate) fn seal(attrs: &ObjectAttrs, etag: Option<&str>) -> Option<String> {
+/// object's, and the time it was written, where the store's is not that) carries, when it
+/// fits.
+pub(crate) fn seal(
+    attrs: &ObjectAttrs,
+    etag: Option<&str>,
+    modified_ns: Option<i64>,
+) -> Option<String> {
     let envelope = Envelope {
         headers: attrs.headers.clone(),
         user_meta: attrs.user_meta.clone(),
         etag: etag.map(str::to_string),
+        tags: attrs.tags.clone(),
+        modified_ns,
     };
     let value = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&envelope).ok()?);
     (value.len() <= MAX_CARRIED).then_some(value)
@@ -57,10 +83,24 @@ fn unseal(value: &str) -> Option<Carried> {
         attrs: ObjectAttrs {
             headers: envelope.headers,
             user_meta: envelope.user_meta,
+            tags: envelope.tags,
             ..Default::default()
         },
         etag: envelope.etag,
+        modified_ns: envelope.modified_ns,
     })
+}
+
+/// Whether `a` and `b` say the same of what an object carries.
+fn same_carried(a: &ObjectAttrs, b: &ObjectAttrs) -> bool {
+    a.headers == b.headers && a.user_meta == b.user_meta && a.tags == b.tags
+}
+
+/// `attrs` with what `carried` says in place of what it carries.
+pub(crate) fn take_carried(attrs: &mut ObjectAttrs, carried: ObjectAttrs) {
+    attrs.headers = carried.headers;
+    attrs.user_meta = carried.user_meta;
+    attrs.tags = carried.tags;
 }
 
 impl Vfs {
@@ -73,7 +113,7 @@ impl Vfs {
         cond: Option<StoreCond>,
     ) -> Result<Box<dyn Upload>> {
         let store = self.store();
-        let carried = self.fleet.as_ref().and_then(|_| seal(attrs, None));
+        let carried = self.fleet.as_ref().and_then(|_| seal(attrs, None, None));
         Ok(match (carried, cond) {
             (carried, Some(cond)) => store.create_if(path, carried.as_deref(), cond).await?,
             (Some(value), None) => store.create_with_meta(path, &value).await?,
@@ -89,9 +129,70 @@ impl Vfs {
         reader: &dyn crate::remote::Reader,
         attrs: &ObjectAttrs,
     ) -> bool {
-        self.carried(reader).is_none_or(|c| {
-            c.attrs.headers == attrs.headers && c.attrs.user_meta == attrs.user_meta
-        })
+        self.carried(reader)
+            .is_none_or(|c| same_carried(&c.attrs, attrs))
+    }
+
+    /// Gives the current version of the object at `at`, whose record `meta` is up to date with
+    /// the remote, the attributes `meta` holds, on the store too where it keeps them, leaving
+    /// its bytes, ETag and Last-Modified as they are; the caller holds the key's lock. `false`
+    /// when another gateway wrote or deleted the object since `meta` was read: nothing changed.
+    async fn carry_locked(&self, at: At<'_>, meta: ObjectMeta) -> Result<bool> {
+        let value =
+            seal(&meta.attrs, Some(&meta.etag), Some(meta.written_ns())).ok_or_else(|| {
+                VfsError::MetadataTooLarge(format!(
+                    "in a fleet an object's headers, metadata and tags travel with it in at \
+                     most {MAX_CARRIED} characters of the store's metadata, and these take more"
+                ))
+            })?;
+        let replaced = match self
+            .core
+            .remote
+            .replace_meta(at.path, &value, meta.fingerprint)
+            .await
+        {
+            Ok(replaced) => replaced,
+            Err(e) if e.raw_os_error() == Some(libc::ESTALE) => return Ok(false),
+            Err(e) => return Err(e.into()),
+        };
+        if !replaced {
+            // Nothing carried on this remote: the record is all there is.
+            self.core.index.put(at.bucket, at.key, &meta).await?;
+            return Ok(true);
+        }
+        // The store's new version, read back with what it now carries; the part sizes are
+        // this gateway's to keep while the bytes are the same.
+        let now = self.record_locked(at.bucket, at.key, at.path).await?;
+        if let Some(mut now) = now.filter(|n| {
+            n.etag == meta.etag && n.fingerprint.size == meta.fingerprint.size && n.parts.is_empty()
+        }) {
+            if !meta.parts.is_empty() {
+                now.parts = meta.parts;
+                self.core.index.put(at.bucket, at.key, &now).await?;
+            }
+        }
+        Ok(true)
+    }
+
+    /// In a fleet, `edit` made to the attributes of the object at `at` (its current version),
+    /// on the store too; the caller holds the key's lock. Tried again when another gateway
+    /// wrote the object in between, so that the change lands on what is there.
+    pub(crate) async fn restamp_carried(
+        &self,
+        at: At<'_>,
+        edit: impl Fn(&mut ObjectAttrs),
+    ) -> Result<()> {
+        for _ in 0..RESTAMP_TRIES {
+            let mut meta = self.current_locked(at).await?.ok_or(VfsError::NoSuchKey)?;
+            edit(&mut meta.attrs);
+            if self.carry_locked(at, meta).await? {
+                return Ok(());
+            }
+        }
+        Err(VfsError::Io(std::io::Error::other(format!(
+            "{}/{} keeps changing while its attributes are changed",
+            at.bucket, at.key
+        ))))
     }
 
     /// In a fleet, what the object a reader opened carries.
@@ -108,6 +209,7 @@ mod tests {
     #[test]
     fn attributes_survive_the_envelope() {
         let attrs = ObjectAttrs {
+            tags: vec![("k".into(), "v\u{e9}".into())],
             headers: ContentHeaders {
                 content_type: Some("text/plain; charset=\u{e9}".into()),
                 ..Default::default()
@@ -115,17 +217,20 @@ mod tests {
             user_meta: vec![("k".into(), MetaValue(vec![0, 0xff, b'"']))],
             ..Default::default()
         };
-        let value = seal(&attrs, Some("0123-2")).expect("fits");
+        let value = seal(&attrs, Some("0123-2"), Some(7)).expect("fits");
         assert!(value
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
         let back = unseal(&value).expect("ours");
-        assert_eq!((back.attrs, back.etag.as_deref()), (attrs, Some("0123-2")));
+        assert_eq!(
+            (back.attrs, back.etag.as_deref(), back.modified_ns),
+            (attrs, Some("0123-2"), Some(7))
+        );
         assert!(unseal("not ours").is_none());
         let big = ObjectAttrs {
             user_meta: vec![("k".into(), MetaValue(vec![b'v'; 1500]))],
             ..Default::default()
         };
-        assert_eq!(seal(&big, None), None, "over what a store takes");
+        assert_eq!(seal(&big, None, None), None, "over what a store takes");
     }
 }

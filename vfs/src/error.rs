@@ -55,6 +55,9 @@ pub enum VfsError {
     EntityTooLarge(String),
     #[error("{0}")]
     InvalidRange(String),
+    /// More attributes than an object can carry on the store (in a fleet).
+    #[error("{0}")]
+    MetadataTooLarge(String),
     /// A limit on what a client may hold open (multipart uploads per bucket) was reached.
     #[error("{0}")]
     LimitReached(String),

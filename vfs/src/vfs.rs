@@ -574,9 +574,10 @@ impl Vfs {
             .unwrap_or_default();
         // In a fleet the object says what its writer was given, whichever gateway that was
         // (a rescan's record of it knows nothing of that).
+        let mut modified_ns = modified_ns;
         if let Some(c) = carried {
-            attrs.headers = c.attrs.headers;
-            attrs.user_meta = c.attrs.user_meta;
+            crate::envelope::take_carried(&mut attrs, c.attrs);
+            modified_ns = c.modified_ns.or(modified_ns);
         }
         let meta = ObjectMeta {
             fingerprint: fp,

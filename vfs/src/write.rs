@@ -245,8 +245,8 @@ impl Vfs {
                 // take its source's.
                 let info = src.info.clone();
                 let size = info.size;
-                let carried = attrs.attrs.as_ref().unwrap_or(&info.attrs);
-                let upload = self.create_carrying(&dst_path, carried, None).await?;
+                let carried = attrs.resolve(info.attrs.clone());
+                let upload = self.create_carrying(&dst_path, &carried, None).await?;
                 let (upload, fp, _) = self
                     .stage_into(upload, src.stream(0, size), false, None, None)
                     .await?;

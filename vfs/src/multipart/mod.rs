@@ -661,7 +661,7 @@ impl Vfs {
         let carry = self
             .fleet
             .as_ref()
-            .and_then(|_| crate::envelope::seal(&rec.attrs, Some(&etag)));
+            .and_then(|_| crate::envelope::seal(&rec.attrs, Some(&etag), None));
         let mut upload = self
             .assemble(&path, id, &rec, &chosen, &stored, carry.as_deref(), pinned)
             .await
