@@ -1144,3 +1144,125 @@ async fn tags_across(a: &TestServer, b: &TestServer, store: Option<&TestServer>)
         "NoSuchKey",
     );
 }
+
+/// The additional checksums a gateway checked (a PUT's, given at the end of its body, and a
+/// Complete's, made of its parts') are answered by another, on HEAD and GET with
+/// `ChecksumMode=ENABLED` and by GetObjectAttributes, with the writer's Last-Modified.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_fleet_answers_the_checksums_another_gateway_checked() {
+    use aws_sdk_s3::types::{ChecksumAlgorithm, ChecksumMode, ObjectAttributes};
+    let back = TestServer::start_auth().await;
+    back.create_bucket("store").await;
+    let a = gateway(&back).await;
+    a.create_bucket("bkt").await;
+    let b = gateway(&back).await;
+    let put = a
+        .client
+        .put_object()
+        .bucket("bkt")
+        .key("summed")
+        .body(ByteStream::from(pattern(70_000, 3)))
+        .checksum_algorithm(ChecksumAlgorithm::Sha256)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("put: {}", describe(&e)));
+    let sum = put
+        .checksum_sha256()
+        .expect("the PUT's checksum")
+        .to_string();
+
+    let body = [pattern(5 << 20, 1), pattern(1000, 2)];
+    let id = a
+        .client
+        .create_multipart_upload()
+        .bucket("bkt")
+        .key("parts")
+        .checksum_algorithm(ChecksumAlgorithm::Crc32)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("create: {}", describe(&e)))
+        .upload_id()
+        .expect("an UploadId")
+        .to_string();
+    let mut done = Vec::new();
+    for (i, p) in body.iter().enumerate() {
+        let n = i as i32 + 1;
+        let out = a
+            .client
+            .upload_part()
+            .bucket("bkt")
+            .key("parts")
+            .upload_id(&id)
+            .part_number(n)
+            .checksum_algorithm(ChecksumAlgorithm::Crc32)
+            .body(ByteStream::from(p.clone()))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("part {n}: {}", describe(&e)));
+        done.push(
+            CompletedPart::builder()
+                .part_number(n)
+                .e_tag(out.e_tag().expect("an ETag"))
+                .checksum_crc32(out.checksum_crc32().expect("the part's checksum"))
+                .build(),
+        );
+    }
+    let completed = a
+        .client
+        .complete_multipart_upload()
+        .bucket("bkt")
+        .key("parts")
+        .upload_id(&id)
+        .multipart_upload(
+            CompletedMultipartUpload::builder()
+                .set_parts(Some(done))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("complete: {}", describe(&e)));
+    let composite = completed.checksum_crc32().expect("a composite").to_string();
+    assert!(composite.ends_with("-2"), "{composite}");
+
+    let written = a.head("bkt", "summed").await.last_modified().cloned();
+    for via in [&b, &a] {
+        let head = via
+            .client
+            .head_object()
+            .bucket("bkt")
+            .key("summed")
+            .checksum_mode(ChecksumMode::Enabled)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("head: {}", describe(&e)));
+        assert_eq!(head.checksum_sha256(), Some(sum.as_str()));
+        assert_eq!(head.last_modified().cloned(), written, "the writer's time");
+        assert_eq!(via.head("bkt", "summed").await.checksum_sha256(), None);
+        let got = via
+            .client
+            .get_object()
+            .bucket("bkt")
+            .key("parts")
+            .checksum_mode(ChecksumMode::Enabled)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("get: {}", describe(&e)));
+        assert_eq!(got.checksum_crc32(), Some(composite.as_str()));
+        assert_eq!(body_of(got).await, body.concat());
+        for (key, want) in [("summed", &sum), ("parts", &composite)] {
+            let attrs = via
+                .client
+                .get_object_attributes()
+                .bucket("bkt")
+                .key(key)
+                .object_attributes(ObjectAttributes::Checksum)
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("attributes of {key}: {}", describe(&e)));
+            let checksum = attrs.checksum().expect("a checksum");
+            let value = checksum.checksum_sha256().or(checksum.checksum_crc32());
+            // GetObjectAttributes answers a composite without its `-N`.
+            assert_eq!(value, Some(want.split('-').next().unwrap()), "{key}");
+        }
+    }
+}

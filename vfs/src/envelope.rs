@@ -1,15 +1,15 @@
 //! What an object carries on the remote for the other gateways of a fleet (`--fleet`): its
-//! content headers, user metadata and tags (and a multipart object's ETag), which a file alone
-//! cannot hold and which each gateway's index otherwise keeps for its own writes only. One ASCII
-//! value (JSON, then base64url) that the remote keeps as its own metadata of the object
-//! (`x-amz-meta-s3gate` on S3), so that the stat that opens an object for reading brings it at
-//! no extra request.
+//! content headers and user metadata, its tags and additional checksum (and a multipart
+//! object's ETag), which a file alone cannot hold and which each gateway's index otherwise keeps
+//! for its own writes only. One ASCII value (JSON, then base64url) that the remote keeps as its
+//! own metadata of the object (`x-amz-meta-s3gate` on S3), so that the stat that opens an object
+//! for reading brings it at no extra request.
 //!
-//! What changes after the object was written (its tags) is carried by replacing the store's
-//! metadata of the object (`Remote::replace_meta`: on S3 a copy of the object onto itself, on
-//! the store's side). The store then holds a new version of the same bytes with a time of its
-//! own, so the value also carries the object's ETag and Last-Modified, which stay those of the
-//! write.
+//! What changes after the object was written (its tags, an additional checksum known only at
+//! the end of the body) is carried by replacing the store's metadata of the object
+//! (`Remote::replace_meta`: on S3 a copy of the object onto itself, on the store's side). The
+//! store then holds a new version of the same bytes with a time of its own, so the value also
+//! carries the object's ETag and Last-Modified, which stay those of the write.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -17,7 +17,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::commit::At;
 use crate::error::{Result, VfsError};
-use crate::index::{ContentHeaders, MetaValue, ObjectAttrs, ObjectMeta};
+use crate::index::{Checksum, ContentHeaders, MetaValue, ObjectAttrs, ObjectMeta};
+use crate::object::ObjectInfo;
 use crate::remote::{StoreCond, Upload};
 use crate::vfs::Vfs;
 
@@ -42,6 +43,9 @@ struct Envelope {
     etag: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     tags: Vec<(String, String)>,
+    /// Without the checksums of a multipart object's parts, which may be thousands.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    checksum: Option<Checksum>,
     /// When the object was written, where the store's time is that of a later replacement of
     /// its metadata.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -50,7 +54,7 @@ struct Envelope {
 
 /// What the version a reader opened carries.
 pub(crate) struct Carried {
-    /// Its content headers, user metadata and tags.
+    /// Its content headers, user metadata, tags and checksum.
     pub(crate) attrs: ObjectAttrs,
     pub(crate) etag: Option<String>,
     pub(crate) modified_ns: Option<i64>,
@@ -69,6 +73,10 @@ pub(crate) fn seal(
         user_meta: attrs.user_meta.clone(),
         etag: etag.map(str::to_string),
         tags: attrs.tags.clone(),
+        checksum: attrs.checksum.clone().map(|c| Checksum {
+            parts: Vec::new(),
+            ..c
+        }),
         modified_ns,
     };
     let value = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&envelope).ok()?);
@@ -84,6 +92,7 @@ fn unseal(value: &str) -> Option<Carried> {
             headers: envelope.headers,
             user_meta: envelope.user_meta,
             tags: envelope.tags,
+            checksum: envelope.checksum,
             ..Default::default()
         },
         etag: envelope.etag,
@@ -91,16 +100,27 @@ fn unseal(value: &str) -> Option<Carried> {
     })
 }
 
-/// Whether `a` and `b` say the same of what an object carries.
+/// Whether `a` and `b` say the same of what an object carries (a checksum by its algorithm
+/// and value: the parts' checksums are not carried).
 fn same_carried(a: &ObjectAttrs, b: &ObjectAttrs) -> bool {
-    a.headers == b.headers && a.user_meta == b.user_meta && a.tags == b.tags
+    let checksum = |c: &Option<Checksum>| c.as_ref().map(|c| (c.kind.clone(), c.value.clone()));
+    a.headers == b.headers
+        && a.user_meta == b.user_meta
+        && a.tags == b.tags
+        && checksum(&a.checksum) == checksum(&b.checksum)
 }
 
-/// `attrs` with what `carried` says in place of what it carries.
+/// `attrs` with what `carried` says in place of what it carries; the checksums of a
+/// multipart object's parts stay where the checksum is the same.
 pub(crate) fn take_carried(attrs: &mut ObjectAttrs, carried: ObjectAttrs) {
     attrs.headers = carried.headers;
     attrs.user_meta = carried.user_meta;
     attrs.tags = carried.tags;
+    let same = |a: &Checksum, b: &Checksum| a.kind == b.kind && a.value == b.value;
+    match (&attrs.checksum, &carried.checksum) {
+        (Some(a), Some(b)) if same(a, b) => {}
+        _ => attrs.checksum = carried.checksum,
+    }
 }
 
 impl Vfs {
@@ -195,6 +215,33 @@ impl Vfs {
         ))))
     }
 
+    /// After a write in a fleet whose object was sent carrying `sent`: where what it must carry
+    /// (`info`'s attributes) is more (an additional checksum known at the end of the body), the
+    /// store's metadata of it is replaced before the write is answered. Left as it is when it
+    /// would not fit, or when another write came first.
+    pub(crate) async fn carry_published(
+        &self,
+        at: At<'_>,
+        sent: &ObjectAttrs,
+        info: ObjectInfo,
+    ) -> Result<ObjectInfo> {
+        if same_carried(sent, &info.attrs) || seal(&info.attrs, Some(&info.etag), None).is_none() {
+            return Ok(info);
+        }
+        let lock = crate::key::lock_name(at.bucket, at.key, at.path);
+        self.core
+            .key_locks
+            .with(&lock, async {
+                let meta = self.core.index.get(at.bucket, at.key)?;
+                match meta.filter(|m| m.etag == info.etag && same_carried(&m.attrs, &info.attrs)) {
+                    Some(meta) => self.carry_locked(at, meta).await.map(drop),
+                    None => Ok(()),
+                }
+            })
+            .await?;
+        Ok(info)
+    }
+
     /// In a fleet, what the object a reader opened carries.
     pub(crate) fn carried(&self, reader: &dyn crate::remote::Reader) -> Option<Carried> {
         self.fleet.as_ref()?;
@@ -232,5 +279,29 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(seal(&big, None, None), None, "over what a store takes");
+    }
+
+    #[test]
+    fn a_checksum_travels_without_its_parts() {
+        let attrs = ObjectAttrs {
+            checksum: Some(Checksum {
+                kind: crate::index::ChecksumType {
+                    algorithm: "CRC32".into(),
+                    full_object: false,
+                },
+                value: "AAAAAA==-2".into(),
+                parts: vec!["AQIDBA==".into(), "BQYHCA==".into()],
+            }),
+            ..Default::default()
+        };
+        let back = unseal(&seal(&attrs, None, None).expect("fits")).expect("ours");
+        let carried = back.attrs.checksum.clone().expect("a checksum");
+        assert_eq!(carried.value, "AAAAAA==-2");
+        assert!(carried.parts.is_empty());
+        assert!(same_carried(&back.attrs, &attrs));
+        // Taken back over a record that knows the parts, they stay.
+        let mut known = attrs.clone();
+        take_carried(&mut known, back.attrs);
+        assert_eq!(known, attrs);
     }
 }

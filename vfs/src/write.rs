@@ -64,6 +64,8 @@ impl Vfs {
                 }
             }
         });
+        // What the object carries from its start: its checksum is known after the body.
+        let sent = self.fleet.as_ref().map(|_| req.attrs.clone());
         let upload = self
             .create_carrying(&path, &req.attrs, pinned)
             .await
@@ -112,6 +114,10 @@ impl Vfs {
             }
         }
         .map_err(|e| lost_race(e, pinned))?;
+        let done = match sent {
+            Some(sent) => self.carry_published(at, &sent, done).await?,
+            None => done,
+        };
         // The PUT is durable and published by now (a logged one through the log): a checkpoint
         // that fails leaves its entries to the next one or to the replay at start, and must not
         // turn an acknowledged write into an error.
