@@ -1266,3 +1266,135 @@ async fn a_fleet_answers_the_checksums_another_gateway_checked() {
         }
     }
 }
+
+/// An object's grants as `via` answers them, sorted.
+async fn grants_via(via: &TestServer, key: &str) -> Vec<(String, String)> {
+    let out = via
+        .client
+        .get_object_acl()
+        .bucket("bkt")
+        .key(key)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("get acl of {key}: {}", describe(&e)));
+    let mut grants: Vec<(String, String)> = out
+        .grants()
+        .iter()
+        .map(|g| {
+            let who = g.grantee().expect("a grantee");
+            let name = who.id().or(who.uri()).unwrap_or("").to_string();
+            let permission = g.permission().expect("a permission").as_str().to_string();
+            (name, permission)
+        })
+        .collect();
+    grants.sort();
+    grants
+}
+
+/// An object's ACL (canned with the object, or set later, canned or as grants) is answered
+/// by every gateway as the one that set it answers it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_fleet_answers_the_acl_another_gateway_set() {
+    use aws_sdk_s3::types::{Grant, Grantee, ObjectCannedAcl, Permission, Type};
+    let back = counting_store().await;
+    let a = gateway(&back).await;
+    a.create_bucket("bkt").await;
+    let b = gateway(&back).await;
+    const ALL_USERS: &str = "http://acs.amazonaws.com/groups/global/AllUsers";
+    // A bucket's configuration is still each gateway's own: ACLs are allowed on both.
+    for via in [&a, &b] {
+        via.client
+            .put_bucket_ownership_controls()
+            .bucket("bkt")
+            .ownership_controls(
+                aws_sdk_s3::types::OwnershipControls::builder()
+                    .rules(
+                        aws_sdk_s3::types::OwnershipControlsRule::builder()
+                            .object_ownership(aws_sdk_s3::types::ObjectOwnership::ObjectWriter)
+                            .build()
+                            .unwrap(),
+                    )
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("ownership controls: {}", describe(&e)));
+    }
+    a.client
+        .put_object()
+        .bucket("bkt")
+        .key("shared")
+        .acl(ObjectCannedAcl::PublicRead)
+        .body(ByteStream::from_static(b"for all"))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("put: {}", describe(&e)));
+    let public = grants_via(&a, "shared").await;
+    assert!(public.contains(&(ALL_USERS.to_string(), "READ".to_string())));
+    assert_eq!(
+        grants_via(&b, "shared").await,
+        public,
+        "canned with the PUT"
+    );
+
+    let before = store_counts(Some(&back)).await;
+    b.client
+        .put_object_acl()
+        .bucket("bkt")
+        .key("shared")
+        .acl(ObjectCannedAcl::Private)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("put acl: {}", describe(&e)));
+    if let (Some([copies, received, sent]), Some(after)) = (before, store_counts(Some(&back)).await)
+    {
+        assert_eq!(after, [copies + 1.0, received, sent], "a copy on the store");
+    }
+    let private = grants_via(&b, "shared").await;
+    assert!(!private.iter().any(|(who, _)| who == ALL_USERS));
+    assert_eq!(grants_via(&a, "shared").await, private, "canned later");
+
+    // Grants given as a document.
+    let owner = a
+        .client
+        .get_object_acl()
+        .bucket("bkt")
+        .key("shared")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("get acl: {}", describe(&e)))
+        .owner()
+        .cloned()
+        .expect("an owner");
+    a.client
+        .put_object_acl()
+        .bucket("bkt")
+        .key("shared")
+        .access_control_policy(
+            aws_sdk_s3::types::AccessControlPolicy::builder()
+                .owner(owner)
+                .grants(
+                    Grant::builder()
+                        .grantee(
+                            Grantee::builder()
+                                .r#type(Type::Group)
+                                .uri(ALL_USERS)
+                                .build()
+                                .unwrap(),
+                        )
+                        .permission(Permission::ReadAcp)
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("put acl document: {}", describe(&e)));
+    assert_eq!(
+        grants_via(&b, "shared").await,
+        [(ALL_USERS.to_string(), "READ_ACP".to_string())],
+        "grants of a document"
+    );
+    assert_eq!(b.get("bkt", "shared").await, b"for all");
+}

@@ -1,12 +1,12 @@
 //! What an object carries on the remote for the other gateways of a fleet (`--fleet`): its
-//! content headers and user metadata, its tags and additional checksum (and a multipart
+//! content headers and user metadata, its tags, ACL and additional checksum (and a multipart
 //! object's ETag), which a file alone cannot hold and which each gateway's index otherwise keeps
 //! for its own writes only. One ASCII value (JSON, then base64url) that the remote keeps as its
 //! own metadata of the object (`x-amz-meta-s3gate` on S3), so that the stat that opens an object
 //! for reading brings it at no extra request.
 //!
-//! What changes after the object was written (its tags, an additional checksum known only at
-//! the end of the body) is carried by replacing the store's metadata of the object
+//! What changes after the object was written (its tags and ACL, an additional checksum known
+//! only at the end of the body) is carried by replacing the store's metadata of the object
 //! (`Remote::replace_meta`: on S3 a copy of the object onto itself, on the store's side). The
 //! store then holds a new version of the same bytes with a time of its own, so the value also
 //! carries the object's ETag and Last-Modified, which stay those of the write.
@@ -15,6 +15,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 
+use crate::acl::Acl;
 use crate::commit::At;
 use crate::error::{Result, VfsError};
 use crate::index::{Checksum, ContentHeaders, MetaValue, ObjectAttrs, ObjectMeta};
@@ -43,6 +44,8 @@ struct Envelope {
     etag: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     tags: Vec<(String, String)>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    acl: Option<Acl>,
     /// Without the checksums of a multipart object's parts, which may be thousands.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     checksum: Option<Checksum>,
@@ -54,7 +57,7 @@ struct Envelope {
 
 /// What the version a reader opened carries.
 pub(crate) struct Carried {
-    /// Its content headers, user metadata, tags and checksum.
+    /// Its content headers, user metadata, tags, ACL and checksum.
     pub(crate) attrs: ObjectAttrs,
     pub(crate) etag: Option<String>,
     pub(crate) modified_ns: Option<i64>,
@@ -73,6 +76,7 @@ pub(crate) fn seal(
         user_meta: attrs.user_meta.clone(),
         etag: etag.map(str::to_string),
         tags: attrs.tags.clone(),
+        acl: attrs.acl.clone(),
         checksum: attrs.checksum.clone().map(|c| Checksum {
             parts: Vec::new(),
             ..c
@@ -92,6 +96,7 @@ fn unseal(value: &str) -> Option<Carried> {
             headers: envelope.headers,
             user_meta: envelope.user_meta,
             tags: envelope.tags,
+            acl: envelope.acl,
             checksum: envelope.checksum,
             ..Default::default()
         },
@@ -107,6 +112,7 @@ fn same_carried(a: &ObjectAttrs, b: &ObjectAttrs) -> bool {
     a.headers == b.headers
         && a.user_meta == b.user_meta
         && a.tags == b.tags
+        && a.acl == b.acl
         && checksum(&a.checksum) == checksum(&b.checksum)
 }
 
@@ -116,6 +122,7 @@ pub(crate) fn take_carried(attrs: &mut ObjectAttrs, carried: ObjectAttrs) {
     attrs.headers = carried.headers;
     attrs.user_meta = carried.user_meta;
     attrs.tags = carried.tags;
+    attrs.acl = carried.acl;
     let same = |a: &Checksum, b: &Checksum| a.kind == b.kind && a.value == b.value;
     match (&attrs.checksum, &carried.checksum) {
         (Some(a), Some(b)) if same(a, b) => {}
@@ -161,7 +168,7 @@ impl Vfs {
         let value =
             seal(&meta.attrs, Some(&meta.etag), Some(meta.written_ns())).ok_or_else(|| {
                 VfsError::MetadataTooLarge(format!(
-                    "in a fleet an object's headers, metadata and tags travel with it in at \
+                    "in a fleet an object's headers, metadata, tags and ACL travel with it in at \
                      most {MAX_CARRIED} characters of the store's metadata, and these take more"
                 ))
             })?;
@@ -257,6 +264,10 @@ mod tests {
     fn attributes_survive_the_envelope() {
         let attrs = ObjectAttrs {
             tags: vec![("k".into(), "v\u{e9}".into())],
+            acl: Some(Acl {
+                owner: "owner".into(),
+                grants: Vec::new(),
+            }),
             headers: ContentHeaders {
                 content_type: Some("text/plain; charset=\u{e9}".into()),
                 ..Default::default()
