@@ -1605,3 +1605,78 @@ async fn bucket_configuration_across(a: &TestServer, b: &TestServer) {
         );
     }
 }
+
+/// Two gateways changing different settings of one bucket at the same moment: each change is
+/// made or refused (`409 OperationAborted`), and every change that was made holds afterwards,
+/// on both: neither is lost to the other's write of the whole record.
+#[tokio::test(flavor = "multi_thread")]
+async fn bucket_changes_racing_on_a_fleet_lose_nothing() {
+    use aws_sdk_s3::types::{CorsConfiguration, CorsRule, Tag, Tagging};
+    let back = TestServer::start_auth().await;
+    back.create_bucket("store").await;
+    let a = gateway(&back).await;
+    a.create_bucket("bkt").await;
+    let b = gateway(&back).await;
+    let (mut tags_made, mut cors_made) = (None, None);
+    for round in 0..8 {
+        let value = format!("r{round}");
+        let origin = format!("https://r{round}.example");
+        let tagging = Tagging::builder()
+            .tag_set(Tag::builder().key("round").value(&value).build().unwrap())
+            .build()
+            .unwrap();
+        let cors = CorsConfiguration::builder()
+            .cors_rules(
+                CorsRule::builder()
+                    .allowed_methods("GET")
+                    .allowed_origins(&origin)
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+            .unwrap();
+        let (tagged, corsed) = tokio::join!(
+            a.client
+                .put_bucket_tagging()
+                .bucket("bkt")
+                .tagging(tagging)
+                .send(),
+            b.client
+                .put_bucket_cors()
+                .bucket("bkt")
+                .cors_configuration(cors)
+                .send(),
+        );
+        match tagged {
+            Ok(_) => tags_made = Some(value),
+            Err(e) => assert_eq!(
+                status_and_code(&e),
+                (409, "OperationAborted".into()),
+                "{}",
+                describe(&e)
+            ),
+        }
+        match corsed {
+            Ok(_) => cors_made = Some(origin),
+            Err(e) => assert_eq!(
+                status_and_code(&e),
+                (409, "OperationAborted".into()),
+                "{}",
+                describe(&e)
+            ),
+        }
+    }
+    let tags_made = tags_made.expect("a tag change was made");
+    let cors_made = cors_made.expect("a CORS change was made");
+    one_second_after(Instant::now()).await;
+    for via in [&a, &b] {
+        assert_eq!(
+            bucket_tags_via(via).await,
+            tag_pairs(&[("round", &tags_made)])
+        );
+        assert_eq!(
+            cors_origins_via(via).await,
+            std::slice::from_ref(&cors_made)
+        );
+    }
+}

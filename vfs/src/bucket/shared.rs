@@ -22,6 +22,9 @@ use crate::vfs::Vfs;
 /// read for it.
 const MAX_AGE: Duration = Duration::from_secs(1);
 
+/// How often a read of a bucket's record is made again when the record changed under it.
+const READ_TRIES: usize = 4;
+
 /// When each bucket's record was last read from the remote, for the last second only.
 #[derive(Default)]
 pub(crate) struct SharedBuckets {
@@ -77,16 +80,33 @@ impl Vfs {
     /// The remote's record of bucket `name` and the version it was read from, where there is
     /// one.
     async fn read_shared_record(&self, name: &str) -> Result<Option<(BucketRecord, Fingerprint)>> {
-        let Some(reader) = self.core.remote.open(&shared_path(name)).await? else {
-            return Ok(None);
-        };
-        let fp = reader.fingerprint();
-        let mut body = Vec::with_capacity(fp.size as usize);
-        let mut chunks = reader.stream(0, fp.size);
-        while let Some(chunk) = chunks.next().await {
-            body.extend_from_slice(&chunk?);
+        let path = shared_path(name);
+        let mut tries = 0;
+        loop {
+            let Some(reader) = self.core.remote.open(&path).await? else {
+                return Ok(None);
+            };
+            let fp = reader.fingerprint();
+            let mut body = Vec::with_capacity(fp.size as usize);
+            let mut chunks = reader.stream(0, fp.size);
+            let mut read = Ok(());
+            while let Some(chunk) = chunks.next().await {
+                match chunk {
+                    Ok(c) => body.extend_from_slice(&c),
+                    Err(e) => {
+                        read = Err(e);
+                        break;
+                    }
+                }
+            }
+            match read {
+                Ok(()) => return Ok(Some((decode(&body)?, fp))),
+                // Reads are pinned to the version opened: another gateway's change in between
+                // fails this one, and the new version is read instead.
+                Err(_) if tries < READ_TRIES => tries += 1,
+                Err(e) => return Err(e.into()),
+            }
         }
-        Ok(Some((decode(&body)?, fp)))
     }
 
     /// In a fleet, the record bucket `name` should have after `change`, made on the remote's
