@@ -1680,3 +1680,61 @@ async fn bucket_changes_racing_on_a_fleet_lose_nothing() {
         );
     }
 }
+
+/// Two gateways changing one object's tags at the same moment: both changes are made, one
+/// after the other (a change that finds the object changed under it is made again on what is
+/// there), and every gateway then answers the same tags, the last round's of one of them, on
+/// the same bytes and ETag.
+#[tokio::test(flavor = "multi_thread")]
+async fn tag_changes_racing_on_a_fleet_agree() {
+    use aws_sdk_s3::types::{Tag, Tagging};
+    let back = TestServer::start_auth().await;
+    back.create_bucket("store").await;
+    let a = gateway(&back).await;
+    a.create_bucket("bkt").await;
+    let b = gateway(&back).await;
+    let body = pattern(20_000, 4);
+    let etag = a.put("bkt", "raced", body.clone()).await;
+    let tagging = |who: &str, round: usize| {
+        Tagging::builder()
+            .tag_set(
+                Tag::builder()
+                    .key("by")
+                    .value(format!("{who}-{round}"))
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+            .unwrap()
+    };
+    let last = 5;
+    for round in 0..=last {
+        let (on_a, on_b) = tokio::join!(
+            a.client
+                .put_object_tagging()
+                .bucket("bkt")
+                .key("raced")
+                .tagging(tagging("a", round))
+                .send(),
+            b.client
+                .put_object_tagging()
+                .bucket("bkt")
+                .key("raced")
+                .tagging(tagging("b", round))
+                .send(),
+        );
+        on_a.unwrap_or_else(|e| panic!("round {round} on a: {}", describe(&e)));
+        on_b.unwrap_or_else(|e| panic!("round {round} on b: {}", describe(&e)));
+    }
+    let on_a = tags_via(&a, "raced").await;
+    assert_eq!(tags_via(&b, "raced").await, on_a);
+    assert!(
+        on_a == tag_pairs(&[("by", &format!("a-{last}"))])
+            || on_a == tag_pairs(&[("by", &format!("b-{last}"))]),
+        "{on_a:?}"
+    );
+    for via in [&a, &b] {
+        assert_eq!(via.head("bkt", "raced").await.e_tag(), Some(etag.as_str()));
+        assert_eq!(via.get("bkt", "raced").await, body);
+    }
+}
