@@ -1738,3 +1738,66 @@ async fn tag_changes_racing_on_a_fleet_agree() {
         assert_eq!(via.get("bkt", "raced").await, body);
     }
 }
+
+/// Lifecycle rules set through one gateway act on what another wrote: the other reads the
+/// rules back within a second and enters the due dates of the keys it knows, so an object
+/// written through it before the rules existed expires.
+#[tokio::test(flavor = "multi_thread")]
+async fn lifecycle_rules_set_through_one_gateway_act_on_another() {
+    let back = TestServer::start_auth().await;
+    back.create_bucket("store").await;
+    let short_days = |c: &mut s3gate_config::Config| c.vfs.lifecycle_day = Duration::from_secs(1);
+    let endpoint = format!("http://{}", back.addr);
+    let a = gateway_to(&endpoint, short_days).await;
+    a.create_bucket("bkt").await;
+    let b = gateway_to(&endpoint, short_days).await;
+    b.put("bkt", "tmp/old", b"to expire".to_vec()).await;
+    b.put("bkt", "keep/this", b"to keep".to_vec()).await;
+    a.client
+        .put_bucket_lifecycle_configuration()
+        .bucket("bkt")
+        .lifecycle_configuration(
+            aws_sdk_s3::types::BucketLifecycleConfiguration::builder()
+                .rules(
+                    aws_sdk_s3::types::LifecycleRule::builder()
+                        .id("tmp")
+                        .status(aws_sdk_s3::types::ExpirationStatus::Enabled)
+                        .filter(
+                            aws_sdk_s3::types::LifecycleRuleFilter::builder()
+                                .prefix("tmp/")
+                                .build(),
+                        )
+                        .expiration(
+                            aws_sdk_s3::types::LifecycleExpiration::builder()
+                                .days(1)
+                                .build(),
+                        )
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("put lifecycle: {}", describe(&e)));
+    one_second_after(Instant::now()).await;
+    // Any request of the bucket through the other gateway reads its configuration back.
+    let rules = b
+        .client
+        .get_bucket_lifecycle_configuration()
+        .bucket("bkt")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("get lifecycle: {}", describe(&e)));
+    assert_eq!(rules.rules().len(), 1);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while b.list_keys("bkt").await.contains(&"tmp/old".to_string()) {
+        assert!(Instant::now() < deadline, "tmp/old never expired");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    one_second_after(Instant::now()).await;
+    for via in [&a, &b] {
+        assert_eq!(via.list_keys("bkt").await, ["keep/this"]);
+    }
+}

@@ -44,7 +44,7 @@ pub struct Vfs {
     /// The write cache and its uploads (writeback.rs).
     pub(crate) write_back: WriteBack,
     /// Lifecycle rules run (lifecycle.rs).
-    lifecycle: Lifecycle,
+    pub(crate) lifecycle: Lifecycle,
     /// Folder markers' reads and folders (marker.rs).
     pub(crate) folders: Folders,
     /// The read cache (`full`), and what it did.

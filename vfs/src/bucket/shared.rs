@@ -71,6 +71,13 @@ impl Vfs {
                     .index
                     .apply(vec![put_record(name, &record)])
                     .await?;
+                // Lifecycle rules another gateway set act here too, on the keys this
+                // gateway's index knows, as on the gateway that set them.
+                let rules = record.lifecycle.filter(|r| r.iter().any(|r| r.enabled));
+                let before = kept.and_then(|k| k.lifecycle.clone());
+                if let Some(rules) = rules.filter(|r| before.as_ref() != Some(r)) {
+                    self.lifecycle.enter_bucket(name, &rules).await?;
+                }
             }
         }
         fleet.buckets.note(name, read_from);
