@@ -53,8 +53,20 @@ impl MetaCopier {
         {
             return Ok(None);
         }
-        let region = get("region").unwrap_or("us-east-1");
+        // Where the options leave them out, from the environment as OpenDAL takes them.
+        let env = |names: &[&str]| {
+            names
+                .iter()
+                .find_map(|n| std::env::var(n).ok())
+                .filter(|_| !on("disable_config_load"))
+        };
+        let region = get("region")
+            .map(str::to_string)
+            .or_else(|| env(&["AWS_REGION", "AWS_DEFAULT_REGION"]))
+            .unwrap_or_else(|| "us-east-1".into());
         let endpoint = get("endpoint")
+            .map(str::to_string)
+            .or_else(|| env(&["AWS_ENDPOINT_URL", "AWS_ENDPOINT", "AWS_S3_ENDPOINT"]))
             .map(|e| e.trim_end_matches('/').to_string())
             .unwrap_or_else(|| format!("https://s3.{region}.amazonaws.com"));
         let mut defaults = DefaultCredentialProvider::builder();
@@ -82,12 +94,27 @@ impl MetaCopier {
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
         Ok(Some(MetaCopier {
             client,
-            signer: Signer::new(ctx, credentials, RequestSigner::new("s3", region)),
+            signer: Signer::new(ctx, credentials, RequestSigner::new("s3", &region)),
             endpoint,
             bucket: get("bucket").unwrap_or_default().to_string(),
             virtual_host: on("enable_virtual_host_style"),
             root: get("root").unwrap_or("").trim_matches('/').to_string(),
         }))
+    }
+
+    /// The URL of the object at `path` (under the root) and its name as a copy's source.
+    fn addresses(&self, path: &str) -> (String, String) {
+        let key = encode_path(&format!("{}/{}", self.root, path));
+        let url = if self.virtual_host {
+            let (scheme, host) = self
+                .endpoint
+                .split_once("://")
+                .unwrap_or(("https", &self.endpoint));
+            format!("{scheme}://{}.{host}/{key}", self.bucket)
+        } else {
+            format!("{}/{}/{key}", self.endpoint, self.bucket)
+        };
+        (url, format!("/{}/{key}", self.bucket))
     }
 
     /// Replaces the metadata of the object at `path` (under the root) by `meta` as the value of
@@ -100,18 +127,9 @@ impl MetaCopier {
         name: &str,
         meta: &str,
     ) -> io::Result<()> {
-        let key = encode_path(&format!("{}/{}", self.root, path));
-        let url = if self.virtual_host {
-            let (scheme, host) = self
-                .endpoint
-                .split_once("://")
-                .unwrap_or(("https", &self.endpoint));
-            format!("{scheme}://{}.{host}/{key}", self.bucket)
-        } else {
-            format!("{}/{}/{key}", self.endpoint, self.bucket)
-        };
+        let (url, source) = self.addresses(path);
         let request = http::Request::put(url)
-            .header("x-amz-copy-source", format!("/{}/{key}", self.bucket))
+            .header("x-amz-copy-source", source)
             .header("x-amz-copy-source-if-match", etag)
             .header("x-amz-metadata-directive", "REPLACE")
             .header(format!("x-amz-meta-{name}"), meta)
@@ -145,5 +163,60 @@ impl MetaCopier {
                 body.chars().take(300).collect::<String>()
             ))),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn copier(options: &[(&str, &str)]) -> Option<MetaCopier> {
+        // As `OpendalRemote::new` does before it builds any client.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let options: Vec<(String, String)> = options
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        MetaCopier::from_options(&options).unwrap()
+    }
+
+    #[test]
+    fn the_copy_names_the_object_under_the_root_in_either_style() {
+        let path_style = copier(&[
+            ("bucket", "store"),
+            ("endpoint", "http://127.0.0.1:9000/"),
+            ("root", "/served/tree/"),
+            ("disable_config_load", "true"),
+        ])
+        .expect("a copier");
+        assert_eq!(
+            path_style.addresses("bkt/a b/\u{e9}"),
+            (
+                "http://127.0.0.1:9000/store/served/tree/bkt/a%20b/%C3%A9".to_string(),
+                "/store/served/tree/bkt/a%20b/%C3%A9".to_string()
+            )
+        );
+        let virtual_host = copier(&[
+            ("bucket", "store"),
+            ("region", "eu-west-3"),
+            ("root", "/"),
+            ("enable_virtual_host_style", "true"),
+            ("disable_config_load", "true"),
+        ])
+        .expect("a copier");
+        assert_eq!(
+            virtual_host.addresses("bkt/k").0,
+            "https://store.s3.eu-west-3.amazonaws.com/bkt/k"
+        );
+    }
+
+    #[test]
+    fn encryption_settings_leave_the_copy_to_the_gateway() {
+        assert!(copier(&[
+            ("bucket", "store"),
+            ("server_side_encryption", "aws:kms"),
+            ("disable_config_load", "true"),
+        ])
+        .is_none());
     }
 }
