@@ -10,6 +10,10 @@ acknowledged operation is recorded (WORK/ops.jsonl) and checked against what a c
 endpoint must see:
   - a GET or HEAD started after a PUT's acknowledgement, on any gateway, answers that PUT's
     bytes, ETag, user metadata and content type; after a DELETE's, 404;
+  - tags given with a PUT (`x-amz-tagging`) or changed later (PutObjectTagging,
+    DeleteObjectTagging) through any endpoint are read back by GetObjectTagging, and counted by
+    GET's `x-amz-tagging-count`, as acknowledged, on every gateway, and a tag change leaves the
+    object's ETag, bytes and metadata as they were;
   - a LIST started a second after a PUT's acknowledgement shows the key with its ETag and size,
     and one started a second after a DELETE's does not;
   - a multipart upload created on one gateway takes parts through others, lists them on another
@@ -218,7 +222,7 @@ class Worker(threading.Thread):
 
     def run(self):
         ops = [self.put] * 4 + [self.get] * 4 + [self.head] * 2 + [self.list] * 2 + \
-              [self.delete] + ([self.multipart] if self.n % 2 == 0 else []) + \
+              [self.delete] + [self.tag] * 2 + [self.tags] * 2 + ([self.multipart] if self.n % 2 == 0 else []) + \
               ([self.race] if self.n % 3 == 0 else [])
         while time.monotonic() < self.deadline:
             random.choice(ops)()
@@ -257,16 +261,59 @@ class Worker(threading.Thread):
         self.seq += 1
         body = os.urandom(random.choice([0, 100, 4096, 65536]))
         meta = {"w": f"{self.n}-{self.seq}"}
+        tags = self.tag_set() if random.random() < 0.5 else {}
+        extra = {"Tagging": "&".join(f"{k}={v}" for k, v in tags.items())} if tags else {}
         via, t0, ok, out = self.call("put", key, lambda c: c.put_object(
-            Bucket="bkt", Key=key, Body=body, Metadata=meta, ContentType="application/x-fleet"))
+            Bucket="bkt", Key=key, Body=body, Metadata=meta, ContentType="application/x-fleet",
+            **extra))
         if not ok:
             return self.failed("put", key, via, t0, out, True)
         etag = out["ETag"].strip('"')
         if etag != md5_hex(body):
             self.log.violation(f"put {key} via {via}: ETag {etag} is not the MD5 of the body")
         self.state[key] = {"etag": etag, "md5": md5_hex(body), "size": len(body), "meta": meta,
-                           "ack": time.monotonic()}
+                           "tags": tags, "ack": time.monotonic()}
         self.uncertain.discard(key)
+
+    def tag_set(self):
+        self.seq += 1
+        return {f"t{i}": f"{self.n}-{self.seq}-{i}" for i in range(random.randrange(1, 4))}
+
+    def tag(self):
+        """Replaces (or deletes) the tags of a key this worker last wrote, through any endpoint."""
+        live = [k for k, v in self.state.items()
+                if not v.get("deleted") and k not in self.uncertain]
+        if not live:
+            return
+        key = random.choice(live)
+        tags = self.tag_set() if random.random() < 0.8 else {}
+        if tags:
+            doc = {"TagSet": [{"Key": k, "Value": v} for k, v in tags.items()]}
+            fn = lambda c: c.put_object_tagging(Bucket="bkt", Key=key, Tagging=doc)  # noqa: E731
+        else:
+            fn = lambda c: c.delete_object_tagging(Bucket="bkt", Key=key)  # noqa: E731
+        via, t0, ok, out = self.call("tag", key, fn)
+        if not ok:
+            return self.failed("tag", key, via, t0, out, True)
+        # The object is the same: only its tags changed (its listing time too, for LIST).
+        self.state[key] = dict(self.state[key], tags=tags)
+
+    def tags(self):
+        """Reads back the tags of a key this worker last wrote, through any endpoint."""
+        key = self.key()
+        want = self.expect(key)
+        if want is None or want.get("deleted"):
+            return
+        via, t0, ok, out = self.call("tags", key, lambda c: c.get_object_tagging(
+            Bucket="bkt", Key=key))
+        if not ok:
+            return self.failed("tags", key, via, t0, out, False)
+        self.compare_tags("tags", key, via, want, out)
+
+    def compare_tags(self, op, key, via, want, out):
+        got = {t["Key"]: t["Value"] for t in out.get("TagSet", [])}
+        if got != want["tags"]:
+            self.log.violation(f"{op} {key} via {via}: tags {got}, acknowledged {want['tags']}")
 
     def delete(self):
         key = self.key()
@@ -292,7 +339,7 @@ class Worker(threading.Thread):
         if out is not None:
             body = out["Body"].read()
             got = (out["ETag"].strip('"'), md5_hex(body), len(body), out.get("Metadata", {}),
-                   out.get("ContentType"))
+                   out.get("ContentType"), out.get("TagCount", 0))
         self.compare("get", key, via, want, got)
 
     def head(self):
@@ -304,7 +351,7 @@ class Worker(threading.Thread):
         got = None
         if out is not None:
             got = (out["ETag"].strip('"'), None, out["ContentLength"], out.get("Metadata", {}),
-                   out.get("ContentType"))
+                   out.get("ContentType"), None)
         self.compare("head", key, via, want, got)
 
     def compare(self, op, key, via, want, got):
@@ -317,9 +364,10 @@ class Worker(threading.Thread):
         if got is None:
             self.log.violation(f"{op} {key} via {via}: 404 after its PUT was acknowledged")
             return
-        etag, md5, size, meta, ctype = got
+        etag, md5, size, meta, ctype, tag_count = got
         if etag != want["etag"] or size != want["size"] or (md5 and md5 != want["md5"]) \
-                or meta != want["meta"] or ctype != "application/x-fleet":
+                or meta != want["meta"] or ctype != "application/x-fleet" \
+                or (tag_count is not None and tag_count != len(want["tags"])):
             self.log.violation(f"{op} {key} via {via}: answered {got}, acknowledged {want}")
 
     def list(self):
@@ -416,12 +464,13 @@ class Worker(threading.Thread):
             self.log.violation(f"complete {key} via {via}: ETag {out['ETag']}, want {want}")
         body = b"".join(parts)
         self.state[key] = {"etag": want, "md5": md5_hex(body), "size": len(body), "meta": meta,
-                           "ack": time.monotonic()}
+                           "tags": {}, "ack": time.monotonic()}
         self.uncertain.discard(key)
 
 
 def final_check(fleet, workers, log):
-    """Every key whose last write was acknowledged is, on every gateway alive, that write."""
+    """Every key whose last write was acknowledged is, on every gateway alive, that write, with
+    the tags last acknowledged."""
     checked = 0
     for w in workers:
         for key, want in w.state.items():
@@ -433,7 +482,11 @@ def final_check(fleet, workers, log):
                     out = c.get_object(Bucket="bkt", Key=key)
                     body = out["Body"].read()
                     got = (out["ETag"].strip('"'), md5_hex(body), len(body),
-                           out.get("Metadata", {}), out.get("ContentType"))
+                           out.get("Metadata", {}), out.get("ContentType"),
+                           out.get("TagCount", 0))
+                    if not want.get("deleted"):
+                        w.compare_tags("final tags", key, via, want,
+                                       c.get_object_tagging(Bucket="bkt", Key=key))
                 except ClientError as e:
                     if e.response["ResponseMetadata"]["HTTPStatusCode"] != 404:
                         log.violation(f"final get {key} via {via}: {e}")

@@ -83,6 +83,7 @@ codes! {
     no_such_version => NOT_FOUND, "NoSuchVersion";
     no_such_website_configuration => NOT_FOUND, "NoSuchWebsiteConfiguration";
     not_implemented => NOT_IMPLEMENTED, "NotImplemented";
+    operation_aborted => CONFLICT, "OperationAborted";
     object_lock_configuration_not_found => NOT_FOUND, "ObjectLockConfigurationNotFoundError";
     ownership_controls_not_found => NOT_FOUND, "OwnershipControlsNotFoundError";
     policy_too_large => BAD_REQUEST, "PolicyTooLarge";
@@ -123,6 +124,8 @@ impl From<VfsError> for S3Error {
             VfsError::EntityTooLarge(_) => S3Error::entity_too_large(msg),
             VfsError::InvalidRange(_) => S3Error::invalid_range(msg),
             VfsError::LimitReached(_) => S3Error::invalid_request(msg),
+            VfsError::MetadataTooLarge(_) => S3Error::metadata_too_large(msg),
+            VfsError::ConflictingChange(_) => S3Error::operation_aborted(msg),
             VfsError::Body(inner) => match inner.downcast::<S3Error>() {
                 Ok(s3) => *s3,
                 // The connection failed mid-body: the client is most likely gone.

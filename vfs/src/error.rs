@@ -55,6 +55,12 @@ pub enum VfsError {
     EntityTooLarge(String),
     #[error("{0}")]
     InvalidRange(String),
+    /// A change another server of the remote made at the same time refused this one.
+    #[error("{0}")]
+    ConflictingChange(String),
+    /// More attributes than an object can carry on the store (in a fleet).
+    #[error("{0}")]
+    MetadataTooLarge(String),
     /// A limit on what a client may hold open (multipart uploads per bucket) was reached.
     #[error("{0}")]
     LimitReached(String),

@@ -27,6 +27,8 @@ const MAX_AGE: Duration = Duration::from_secs(1);
 #[derive(Default)]
 pub(crate) struct Fleet {
     checked: Mutex<HashMap<(String, String), Instant>>,
+    /// When each bucket's record was last read from the remote.
+    pub(crate) buckets: crate::bucket::shared::SharedBuckets,
 }
 
 impl Fleet {

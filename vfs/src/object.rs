@@ -86,18 +86,18 @@ pub struct CopyAttrs {
 
 impl CopyAttrs {
     /// The copy's attributes, made from its source's.
-    pub(crate) fn resolve(self, src: ObjectAttrs) -> ObjectAttrs {
-        let tags = self.tags.unwrap_or_else(|| src.tags.clone());
-        let attrs = match self.attrs {
+    pub(crate) fn resolve(&self, src: ObjectAttrs) -> ObjectAttrs {
+        let tags = self.tags.clone().unwrap_or_else(|| src.tags.clone());
+        let attrs = match &self.attrs {
             Some(a) => ObjectAttrs {
                 checksum: src.checksum,
-                ..a
+                ..a.clone()
             },
             None => src,
         };
         ObjectAttrs {
             tags,
-            acl: self.acl,
+            acl: self.acl.clone(),
             lock: self.lock,
             ..attrs
         }

@@ -16,6 +16,7 @@ use crate::version_id::VersionRef;
 use crate::vfs::Vfs;
 
 /// One of the object's attributes that change without a new version.
+#[derive(Clone)]
 enum Attr {
     Tags(Vec<(String, String)>),
     Acl(Option<Acl>),
@@ -42,6 +43,13 @@ impl Change<Vfs> for Restamp {
 
     async fn apply(self, vfs: &Vfs, at: At<'_>) -> Result<()> {
         let attr = self.attr;
+        // In a fleet the object carries its tags and ACL on the store (envelope.rs); a folder
+        // marker is a record of one gateway only.
+        if vfs.fleet.is_some() && self.version.is_none() && !at.key.ends_with('/') {
+            return vfs
+                .restamp_carried(at, |attrs| attr.clone().onto(attrs))
+                .await;
+        }
         // A folder marker is its record, as long as its folder is there (`current_locked`),
         // with versions like any object's.
         vfs.edit_version(at, self.version, |attrs| {

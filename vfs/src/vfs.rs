@@ -47,7 +47,7 @@ pub struct Vfs {
     /// The write cache and its uploads (writeback.rs); multipart uploads stage parts in it.
     pub(crate) write_back: Arc<WriteBack>,
     /// Lifecycle rules run (lifecycle.rs).
-    lifecycle: Lifecycle,
+    pub(crate) lifecycle: Lifecycle,
     /// Folder markers' reads and folders (marker.rs).
     pub(crate) folders: Folders,
     /// The read cache (`full`), and what it did.
@@ -705,9 +705,10 @@ impl Vfs {
             .unwrap_or_default();
         // In a fleet the object says what its writer was given, whichever gateway that was
         // (a rescan's record of it knows nothing of that).
+        let mut modified_ns = modified_ns;
         if let Some(c) = carried {
-            attrs.headers = c.attrs.headers;
-            attrs.user_meta = c.attrs.user_meta;
+            crate::envelope::take_carried(&mut attrs, c.attrs);
+            modified_ns = c.modified_ns.or(modified_ns);
         }
         let meta = ObjectMeta {
             fingerprint: fp,

@@ -64,6 +64,8 @@ impl Vfs {
                 }
             }
         });
+        // What the object carries from its start: its checksum is known after the body.
+        let sent = self.fleet.as_ref().map(|_| req.attrs.clone());
         let upload = self
             .create_carrying(&path, &req.attrs, pinned)
             .await
@@ -113,6 +115,10 @@ impl Vfs {
             }
         }
         .map_err(|e| lost_race(e, pinned))?;
+        let done = match sent {
+            Some(sent) => self.carry_published(at, &sent, done).await?,
+            None => done,
+        };
         // The PUT is durable and published by now (a logged one through the log): a checkpoint
         // that fails leaves its entries to the next one or to the replay at start, and must not
         // turn an acknowledged write into an error.
@@ -161,8 +167,8 @@ impl Vfs {
                 // take its source's.
                 let info = src.info.clone();
                 let size = info.size;
-                let carried = attrs.attrs.as_ref().unwrap_or(&info.attrs);
-                let upload = self.create_carrying(&dst_path, carried, None).await?;
+                let carried = attrs.resolve(info.attrs.clone());
+                let upload = self.create_carrying(&dst_path, &carried, None).await?;
                 let (upload, fp, _) = self
                     .core
                     .stage_into(upload, src.stream(0, size), false, None, None)
@@ -314,7 +320,7 @@ impl Objects for Vfs {
     }
 
     fn sealed(&self, attrs: &ObjectAttrs, etag: &str) -> Option<String> {
-        crate::envelope::seal(attrs, Some(etag))
+        crate::envelope::seal(attrs, Some(etag), None)
     }
 
     async fn publish(

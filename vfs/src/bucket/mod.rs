@@ -23,6 +23,7 @@ pub(crate) mod known;
 pub(crate) mod lifecycle;
 pub(crate) mod record;
 pub(crate) mod records;
+pub(crate) mod shared;
 
 impl Vfs {
     pub async fn list_buckets(&self) -> Result<Vec<BucketInfo>> {
@@ -88,6 +89,11 @@ impl Vfs {
                     record.versioning = Versioning::Enabled;
                     record.object_lock = Some(Default::default());
                 }
+                if self.fleet.is_some() {
+                    // A record left by a bucket of this name that another gateway deleted
+                    // before its record went is replaced.
+                    self.write_shared_record(name, &record, None).await?;
+                }
                 self.core.index.apply(vec![put_record(name, &record)]).await
             }
             Ok(false) => Err(VfsError::BucketAlreadyOwnedByYou),
@@ -128,12 +134,14 @@ impl Vfs {
         }
         self.known_buckets.note(name, false);
         self.remove_version_folders(name).await;
+        self.forget_shared_record(name).await?;
         self.forget_bucket(name).await
     }
 
     /// The record of an existing bucket, made now for a bucket that has none yet.
     pub async fn bucket(&self, name: &str) -> Result<BucketRecord> {
         self.head_bucket(name).await?;
+        self.refresh_shared_record(name).await?;
         if let Some(record) = self.core.bucket_record(name)? {
             return Ok((*record).clone());
         }
@@ -165,7 +173,15 @@ impl Vfs {
             .key_locks
             .with(name, async {
                 let mut record = self.bucket(name).await?;
-                let out = change(&mut record)?;
+                let out = match self.fleet {
+                    // The remote's record is the one changed, whatever this gateway last read.
+                    Some(_) => {
+                        let (shared, out) = self.change_shared_record(name, record, change).await?;
+                        record = shared;
+                        out
+                    }
+                    None => change(&mut record)?,
+                };
                 self.core
                     .index
                     .apply(vec![put_record(name, &record)])

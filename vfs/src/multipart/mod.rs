@@ -754,11 +754,15 @@ impl Multipart {
                 self.core.check_size(chosen.iter().map(|p| p.size).sum())?;
                 let etags: Vec<&str> = chosen.iter().map(|p| p.etag.as_str()).collect();
                 let etag = multipart_etag(&etags);
-                // In a fleet the object carries its ETag, which the store's own does not tell.
-                let carry = self
-                    .fleet
-                    .as_ref()
-                    .and_then(|_| objects.sealed(&rec.attrs, &etag));
+                // In a fleet the object carries its ETag, which the store's own does not tell,
+                // and its checksum.
+                let carry = self.fleet.as_ref().and_then(|_| {
+                    let attrs = ObjectAttrs {
+                        checksum: checksum.clone(),
+                        ..rec.attrs.clone()
+                    };
+                    objects.sealed(&attrs, &etag)
+                });
                 let mut upload = self
                     .assemble(&path, id, &rec, &chosen, &stored, carry.as_deref(), pinned)
                     .await

@@ -13,6 +13,8 @@ mod local;
 #[cfg(feature = "opendal")]
 mod opendal;
 #[cfg(feature = "opendal")]
+mod s3_meta;
+#[cfg(feature = "opendal")]
 mod stream_put;
 
 use std::io;
@@ -359,6 +361,15 @@ pub trait Remote: Send + Sync + 'static {
     ) -> io::Result<Box<dyn Upload>> {
         let _ = meta;
         self.concat(dest, srcs).await
+    }
+    /// Replaces what version `pinned` of the file at `path` carries in the remote's own
+    /// metadata ([`Remote::create_with_meta`]) by `meta`, its bytes unchanged: `true` when done
+    /// (the file is then a new version, with a time of its own), `false` where the remote keeps
+    /// no such metadata. `ESTALE` when `path` is no longer version `pinned`. Readers see the old
+    /// metadata or the new, never a mix: the remote publishes the new version whole.
+    async fn replace_meta(&self, path: &str, meta: &str, pinned: Fingerprint) -> io::Result<bool> {
+        let _ = (path, meta, pinned);
+        Ok(false)
     }
     /// Removes a file, only when it is version `pinned` where given (so that a newer one another
     /// program wrote stays); `false` when there was none to remove. Whatever is not a file (a

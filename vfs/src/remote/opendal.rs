@@ -15,6 +15,7 @@ use bytes::Bytes;
 use futures_util::{StreamExt, TryStreamExt};
 use opendal::{ErrorKind, Metadata, Operator};
 
+use super::s3_meta::MetaCopier;
 use super::stream_put::{PutTarget, StreamingPut};
 use super::{
     ns_from_time, ByteStream, Entry, Fingerprint, Reader, Remote, Source, StoreCond, Upload,
@@ -53,6 +54,8 @@ pub struct OpendalRemote {
     max_upload: u64,
     /// WebDAV: uploads are PUTs whose bodies stream.
     put: Option<Arc<PutTarget>>,
+    /// S3: how an object's metadata is replaced on the store's side.
+    meta_copier: Option<MetaCopier>,
 }
 
 impl OpendalRemote {
@@ -70,6 +73,10 @@ impl OpendalRemote {
         let options: Vec<(String, String)> = options.into_iter().collect();
         let put = match scheme {
             "webdav" => PutTarget::from_options(&options)?.map(Arc::new),
+            _ => None,
+        };
+        let meta_copier = match scheme {
+            "s3" => MetaCopier::from_options(&options)?,
             _ => None,
         };
         let op = match scheme {
@@ -106,6 +113,7 @@ impl OpendalRemote {
                 ONE_SHOT_MAX
             },
             put,
+            meta_copier,
         })
     }
 
@@ -453,6 +461,34 @@ impl Remote for OpendalRemote {
             upload.meta = Some(meta.to_string());
         }
         Ok(Box::new(upload))
+    }
+
+    /// On S3 a copy of the object onto itself with new metadata, on the store's side; on other
+    /// services that keep metadata (and on S3 where the copy could not carry the remote's
+    /// encryption settings, or for an object over 5 GiB) the object is written again through
+    /// this server, pinned to the version it replaces.
+    async fn replace_meta(&self, path: &str, meta: &str, pinned: Fingerprint) -> io::Result<bool> {
+        if !self.atomic || !self.op.info().capability().write_with_user_metadata {
+            return Ok(false);
+        }
+        let md = self
+            .stat_file(path)
+            .await?
+            .filter(|md| fingerprint(md) == pinned)
+            .ok_or_else(|| io::Error::from_raw_os_error(libc::ESTALE))?;
+        if let (Some(copier), Some(etag)) = (&self.meta_copier, md.etag()) {
+            if md.content_length() <= MAX_SERVER_COPY {
+                copier.replace(path, etag, STORE_META, meta).await?;
+                return Ok(true);
+            }
+        }
+        let source = Source::file(path.to_string(), Some(pinned));
+        let mut upload = self
+            .concat_if(path, &[source], Some(meta), StoreCond::Is(pinned))
+            .await?;
+        upload.finish(true).await?;
+        upload.commit(path, true, Box::new(|_| {})).await?;
+        Ok(true)
     }
 
     async fn delete(&self, path: &str, pinned: Option<Fingerprint>) -> io::Result<bool> {

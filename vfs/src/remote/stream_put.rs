@@ -112,7 +112,7 @@ impl PutTarget {
 }
 
 /// `path` with each segment escaped (its slashes kept).
-fn encode_path(path: &str) -> String {
+pub(super) fn encode_path(path: &str) -> String {
     path.trim_start_matches('/')
         .split('/')
         .map(|seg| utf8_percent_encode(seg, SEGMENT).to_string())
