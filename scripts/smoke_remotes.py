@@ -23,8 +23,9 @@ KIND is one of:
 Starts the backing server, then `s3gate serve back:` with the remote defined in s3gate's config
 file, or with `rclone.conf`, in an rclone configuration file written as rclone users write one
 (which rclone itself is shown to read, and to see what s3gate wrote), and drives s3gate with boto3: buckets, PUT (small, 9 MiB, user metadata), ranged GET, listings
-with a delimiter, CopyObject, a 3-part multipart upload, deletes, DeleteBucket, and a restart
-of s3gate (metadata kept). Where the backing store is a folder, the objects are checked there
+with a delimiter, CopyObject, a 3-part multipart upload, keys a file tree cannot hold (on
+remotes with folders), deletes, DeleteBucket, and a restart of s3gate (metadata and such keys
+kept). Where the backing store is a folder, the objects are checked there
 byte for byte. Exit 0 on success; any failure raises.
 """
 
@@ -337,6 +338,29 @@ def battery(c, folder, pid, large=True):
                 check(f.read() == body, f"{key} in the backing folder")
 
 
+# Remotes with folders, which keep the keys a file tree cannot hold in their store of keys.
+FOLDER_KINDS = {"webdav", "sftp", "ftp", "ftps"}
+# Such keys: one beside the folder of its name, one no path can name.
+STORED = {"docs": b"beside docs/", "x//y": b"an empty segment"}
+
+
+def stored_keys(c, folder):
+    for key, body in STORED.items():
+        c.put_object(Bucket="gate", Key=key, Body=body)
+    stored_keys_read_back(c)
+    listed = [o["Key"] for o in c.list_objects_v2(Bucket="gate")["Contents"]]
+    check(set(STORED) <= set(listed), f"stored keys listed: {listed}")
+    if folder is not None:
+        check(os.path.isdir(os.path.join(folder, "gate", "docs")), "docs/ stays a folder")
+        kept = [f for _, _, fs in os.walk(os.path.join(folder, ".s3gate", "keys")) for f in fs]
+        check(len(kept) == len(STORED), f"files in the store of keys: {kept}")
+
+
+def stored_keys_read_back(c):
+    for key, body in STORED.items():
+        check(c.get_object(Bucket="gate", Key=key)["Body"].read() == body, f"{key} read back")
+
+
 def large_objects(c, folder, pid):
     # Larger than any one request a remote is sent from memory: streamed, on every remote.
     huge = pattern(128 << 20, 6)
@@ -480,6 +504,8 @@ def main():
             print(f"{kind}: served read-only through s3gate")
             return
         battery(c, folder, p.pid, large=not via_rclone_conf)
+        if kind in FOLDER_KINDS:
+            stored_keys(c, folder)
         if conf is not None:
             gate_spec = spec + "gate" if spec.endswith(":") else spec + "/gate"
             seen = rclone_sees(rclone, conf, gate_spec)
@@ -487,6 +513,8 @@ def main():
                   f"rclone sees what s3gate wrote: {sorted(seen)}")
         procs.stop(p)
         p, c = start_gate(procs, gate, work, remote, spec, conf)
+        if kind in FOLDER_KINDS:
+            stored_keys_read_back(c)
         after_restart(c, folder, kind)
         server_log_is_clean(work)
         print(f"{kind}: every operation worked through s3gate")

@@ -6,11 +6,76 @@
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedPart, Tag, Tagging};
 
+use std::path::PathBuf;
+
 use crate::common::*;
 
+/// Where a scenario's server is seen as plain files: its served folder is `served` in `outer`
+/// (so that a test can see that nothing lands beside it).
+pub(crate) struct Served {
+    pub(crate) outer: PathBuf,
+}
+
+impl Served {
+    /// The served folder: the buckets, and the server's own `.s3gate`.
+    fn root(&self) -> PathBuf {
+        self.outer.join("served")
+    }
+}
+
 /// The files kept in the store of keys.
-fn store_files(s: &TestServer) -> Vec<String> {
-    files_under(&s.root().join(".s3gate/keys"))
+fn store_files(files: &Served) -> Vec<String> {
+    files_under(&files.root().join(".s3gate/keys"))
+}
+
+/// Runs every scenario of this module on a server of `$start` (a future of a [`TestServer`]
+/// serving a folder `served`, and whatever it stands on, kept until the scenario ends), whose
+/// files are seen in the folder `$outer` answers (the one holding `served`). Each test carries
+/// the attribute given (a doc line, or an `ignore` for a test that needs a program).
+macro_rules! every_keys_scenario {
+    (#[$m:meta] $start:expr, $outer:expr) => {
+        $crate::keys_anywhere::every_keys_scenario!(
+            @each #[$m] $start, $outer,
+            [
+                a_key_and_a_folder_of_its_name_hold_objects_in_either_order,
+                content_under_a_key_ending_in_a_slash,
+                keys_no_file_tree_can_hold_are_kept_and_never_escape,
+                stored_keys_are_overwritten_copied_tagged_and_assembled,
+                stored_keys_keep_their_versions,
+                the_admin_command_lists_the_stored_keys,
+                concurrent_first_writes_of_a_stored_key_share_one_place,
+            ]
+        );
+    };
+    (@each #[$m:meta] $start:expr, $outer:expr, [$($name:ident),* $(,)?]) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        #[$m]
+        async fn $name() {
+            let (s, keep) = $start.await;
+            let files = $crate::keys_anywhere::Served {
+                outer: ($outer)(&s, &keep),
+            };
+            $crate::keys_anywhere::$name(s, &files).await;
+        }
+    )*};
+}
+pub(crate) use every_keys_scenario;
+
+/// On a local directory: the server's folder `served` in its own.
+mod local {
+    use crate::common::TestServer;
+
+    async fn start() -> (TestServer, ()) {
+        let outer = tempfile::tempdir().unwrap();
+        let s = TestServer::start_in(outer, |c| c.remote.path = c.remote.path.join("served")).await;
+        (s, ())
+    }
+
+    every_keys_scenario!(
+        #[doc = "On a local directory."]
+        start(),
+        |s: &TestServer, _: &()| s.root().to_path_buf()
+    );
 }
 
 /// One page of ListObjectsV2: keys and common prefixes.
@@ -83,9 +148,10 @@ async fn delete_version(s: &TestServer, key: &str, version: &str) {
         .unwrap_or_else(|e| panic!("delete {key}@{version}: {}", describe(&e)));
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_key_and_a_folder_of_its_name_hold_objects_in_either_order() {
-    let mut s = TestServer::start().await;
+pub(crate) async fn a_key_and_a_folder_of_its_name_hold_objects_in_either_order(
+    mut s: TestServer,
+    files: &Served,
+) {
     s.create_bucket("bkt").await;
     // The folder first, then the key; the key first, then keys below it.
     s.put("bkt", "a/b", "child").await;
@@ -99,9 +165,9 @@ async fn a_key_and_a_folder_of_its_name_hold_objects_in_either_order() {
         assert_eq!(s.get("bkt", key).await, body.as_bytes(), "{key}");
     }
     // The plain files hold what fits; the rest is in the store, named by ids.
-    assert_eq!(files_under(&s.root().join("bkt")), ["a/b", "x"]);
-    assert_eq!(store_files(&s).len(), 3);
-    for f in store_files(&s) {
+    assert_eq!(files_under(&files.root().join("bkt")), ["a/b", "x"]);
+    assert_eq!(store_files(files).len(), 3);
+    for f in store_files(files) {
         assert!(!f.contains("parent") && !f.ends_with("/a"), "{f}");
     }
 
@@ -158,21 +224,24 @@ async fn a_key_and_a_folder_of_its_name_hold_objects_in_either_order() {
         );
     }
     assert_eq!(listed(&s, None, None).await.0, all);
+    // Nor does it take the store for a bucket, or its files for objects.
+    let buckets = s.client.list_buckets().send().await.unwrap();
+    let names: Vec<_> = buckets.buckets().iter().filter_map(|b| b.name()).collect();
+    assert_eq!(names, ["bkt"]);
+    assert_eq!(store_files(files).len(), 3);
 
     // Deleting the key leaves the folder's objects, and no file in the store.
     s.delete("bkt", "a").await;
     s.assert_no_such_key("bkt", "a").await;
     assert_eq!(s.get("bkt", "a/b").await, b"child");
-    assert_eq!(store_files(&s).len(), 2);
+    assert_eq!(store_files(files).len(), 2);
     s.delete("bkt", "x/y").await;
     s.delete("bkt", "x/y/z").await;
-    assert!(store_files(&s).is_empty());
+    assert!(store_files(files).is_empty());
     assert_eq!(listed(&s, None, None).await.0, ["a/b", "x"]);
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn content_under_a_key_ending_in_a_slash() {
-    let s = TestServer::start().await;
+pub(crate) async fn content_under_a_key_ending_in_a_slash(s: TestServer, files: &Served) {
     s.create_bucket("bkt").await;
     s.put("bkt", "x/", "folder content").await;
     assert_eq!(s.get("bkt", "x/").await, b"folder content");
@@ -180,7 +249,7 @@ async fn content_under_a_key_ending_in_a_slash() {
     // A key below it is a plain file all the same.
     s.put("bkt", "x/a", "child").await;
     assert_eq!(s.get("bkt", "x/a").await, b"child");
-    assert_eq!(files_under(&s.root().join("bkt")), ["x/a"]);
+    assert_eq!(files_under(&files.root().join("bkt")), ["x/a"]);
 
     // Copies onto a `dir/` key: content goes to the store, an empty source stays a marker.
     s.copy("bkt", "y/", "bkt/x/").send().await.unwrap();
@@ -189,14 +258,14 @@ async fn content_under_a_key_ending_in_a_slash() {
     assert_eq!(s.get("bkt", "plain").await, b"folder content");
     s.put("bkt", "empty", "").await;
     s.copy("bkt", "z/", "bkt/empty").send().await.unwrap();
-    assert!(s.root().join("bkt/z").is_dir());
+    assert!(files.root().join("bkt/z").is_dir());
     s.put("bkt", "e/", "").await;
-    assert!(s.root().join("bkt/e").is_dir());
+    assert!(files.root().join("bkt/e").is_dir());
     assert_eq!(
         listed(&s, None, None).await.0,
         ["e/", "empty", "plain", "x/", "x/a", "y/", "z/"]
     );
-    assert_eq!(store_files(&s).len(), 2);
+    assert_eq!(store_files(files).len(), 2);
 
     // Overwritten with nothing, it stays where it lives and reads empty.
     s.put("bkt", "y/", "").await;
@@ -205,14 +274,14 @@ async fn content_under_a_key_ending_in_a_slash() {
     s.delete("bkt", "y/").await;
     s.assert_no_such_key("bkt", "x/").await;
     assert_eq!(s.get("bkt", "x/a").await, b"child");
-    assert!(store_files(&s).is_empty());
+    assert!(store_files(files).is_empty());
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn keys_no_file_tree_can_hold_are_kept_and_never_escape() {
-    let outer = tempfile::tempdir().unwrap();
-    let s = TestServer::start_in(outer, |c| c.remote.path = c.remote.path.join("served")).await;
-    let served = s.root().join("served");
+pub(crate) async fn keys_no_file_tree_can_hold_are_kept_and_never_escape(
+    s: TestServer,
+    files: &Served,
+) {
+    let served = files.root();
     s.create_bucket("bkt").await;
     s.create_bucket("other").await;
     s.put("other", "victim", "untouched").await;
@@ -253,7 +322,7 @@ async fn keys_no_file_tree_can_hold_are_kept_and_never_escape() {
     // Nothing in the bucket's folder, nothing outside the served folder.
     assert!(files_under(&served.join("bkt")).is_empty());
     assert_eq!(files_under(&served), ["other/victim"]);
-    let beside: Vec<_> = std::fs::read_dir(s.root())
+    let beside: Vec<_> = std::fs::read_dir(&files.outer)
         .unwrap()
         .map(|e| e.unwrap().file_name())
         .collect();
@@ -282,22 +351,27 @@ async fn keys_no_file_tree_can_hold_are_kept_and_never_escape() {
     assert!(!served.join(".s3gate/keys/bkt").exists());
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn stored_keys_are_overwritten_copied_tagged_and_assembled() {
-    let s = TestServer::start().await;
+pub(crate) async fn stored_keys_are_overwritten_copied_tagged_and_assembled(
+    s: TestServer,
+    files: &Served,
+) {
     s.create_bucket("bkt").await;
     s.put("bkt", "a/b", "child").await;
     s.put("bkt", "a", "one").await;
     s.put("bkt", "a", "two").await;
     assert_eq!(s.get("bkt", "a").await, b"two");
-    assert_eq!(store_files(&s).len(), 1, "an overwrite stays in its place");
+    assert_eq!(
+        store_files(files).len(),
+        1,
+        "an overwrite stays in its place"
+    );
 
     // Copies from a stored key, and onto one.
     s.copy("bkt", "c/d", "bkt/a").send().await.unwrap();
     assert_eq!(s.get("bkt", "c/d").await, b"two");
     s.copy("bkt", "a", "bkt/a/b").send().await.unwrap();
     assert_eq!(s.get("bkt", "a").await, b"child");
-    assert_eq!(store_files(&s).len(), 1);
+    assert_eq!(store_files(files).len(), 1);
 
     // Tags live in its record.
     let tagging = Tagging::builder()
@@ -407,9 +481,9 @@ async fn stored_keys_are_overwritten_copied_tagged_and_assembled() {
         assert_eq!(got.len(), big.len() + 4, "{key}");
         assert!(got.ends_with(b"tail"));
     }
-    assert_eq!(store_files(&s).len(), 2);
+    assert_eq!(store_files(files).len(), 2);
     assert_eq!(
-        files_under(&s.root().join("bkt")),
+        files_under(&files.root().join("bkt")),
         ["a/b", "c/d", "c/part-copy"]
     );
     assert_eq!(
@@ -418,9 +492,7 @@ async fn stored_keys_are_overwritten_copied_tagged_and_assembled() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn stored_keys_keep_their_versions() {
-    let mut s = TestServer::start().await;
+pub(crate) async fn stored_keys_keep_their_versions(mut s: TestServer, files: &Served) {
     s.create_bucket("bkt").await;
     enable_versioning(&s.client, "bkt").await;
     s.put("bkt", "a/b", "child").await;
@@ -473,17 +545,16 @@ async fn stored_keys_keep_their_versions() {
         assert_eq!(s.get("bkt", key).await, b"one", "{key} after a restart");
         assert_eq!(get_version(&s, key, one).await, b"one");
     }
-    assert_eq!(files_under(&s.root().join("bkt")), ["a/b"]);
-    assert_eq!(store_files(&s).len(), 2);
+    assert_eq!(files_under(&files.root().join("bkt")), ["a/b"]);
+    assert_eq!(store_files(files).len(), 2);
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn the_admin_command_lists_the_stored_keys() {
-    let mut s = TestServer::start().await;
+pub(crate) async fn the_admin_command_lists_the_stored_keys(mut s: TestServer, files: &Served) {
     s.create_bucket("bkt").await;
     s.put("bkt", "a/b", "child").await;
     s.put("bkt", "a", "parent").await;
     s.put("bkt", "x/", "content").await;
+    assert_eq!(store_files(files).len(), 2);
     s.stop_server().await;
     let text = s3gate::index_keys(s.config.clone()).await.unwrap();
     assert_eq!(
@@ -518,14 +589,15 @@ async fn an_object_store_holds_a_beside_a_b_and_says_why_it_refuses_the_rest() {
             Some("InvalidArgument")
         );
         let message = xml_value(&r.text(), "Message").unwrap_or_default();
-        assert!(message.contains("only on a local directory"), "{message}");
+        assert!(message.contains("not on an object store"), "{message}");
     }
     assert_eq!(s.list_keys("bkt").await, ["a", "a/b"]);
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn concurrent_first_writes_of_a_stored_key_share_one_place() {
-    let s = TestServer::start().await;
+pub(crate) async fn concurrent_first_writes_of_a_stored_key_share_one_place(
+    s: TestServer,
+    files: &Served,
+) {
     s.create_bucket("bkt").await;
     s.put("bkt", "a/b", "child").await;
     // Each writer is given a fresh place before it takes the key's lock; all land on one.
@@ -542,6 +614,6 @@ async fn concurrent_first_writes_of_a_stored_key_share_one_place() {
     }
     let got = String::from_utf8(s.get("bkt", "a").await).unwrap();
     assert!(got.starts_with("writer "), "{got}");
-    assert_eq!(store_files(&s).len(), 1, "one file for one key");
+    assert_eq!(store_files(files).len(), 1, "one file for one key");
     assert_eq!(s.list_keys("bkt").await, ["a", "a/b"]);
 }

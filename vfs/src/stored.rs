@@ -89,14 +89,15 @@ impl Vfs {
     }
 
     /// Why this server cannot keep keys in the store, when it cannot: an object store holds
-    /// `a` beside `a/b` anyway, and elsewhere a key in the store must move into the version
-    /// store by a rename on one local filesystem, like any version.
+    /// `a` beside `a/b` anyway, and names no path by its keys for the rest to be kept apart
+    /// from. Any remote with folders (a local directory, WebDAV, SFTP, FTP) keeps them under
+    /// its own `.s3gate/keys`, written by its own upload, as its versions are.
     fn stored_keys_unsupported(&self) -> Option<&'static str> {
-        if self.core.local_root.is_none() {
+        if self.core.remote.folders_are_prefixes() {
             return Some(
-                "keys that cannot be plain files (a key beside a folder of the same name, \
-                 content under a key ending in '/', empty, '.' or '..' segments, segments over \
-                 255 bytes) are kept only on a local directory",
+                "keys that cannot be plain files (content under a key ending in '/', empty, \
+                 '.' or '..' segments, segments over 255 bytes) are kept only on a remote \
+                 with folders (a local directory, WebDAV, SFTP, FTP), not on an object store",
             );
         }
         if self.write_back.cache.is_some() {

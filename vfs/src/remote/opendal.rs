@@ -241,6 +241,27 @@ impl OpendalRemote {
             .filter(|e| e.path() != base && !e.path().is_empty() && e.path() != "/")
             .collect())
     }
+
+    /// Every file and folder below the folder `base`, at any depth. A service that cannot list
+    /// a tree in one request is walked one folder at a time: OpenDAL's own walk of an SFTP
+    /// server stops at the folder it starts from (each listing names that folder first, as
+    /// `.`), which would leave every folder below it standing.
+    async fn everything_under(&self, base: &str) -> io::Result<Vec<opendal::Entry>> {
+        if self.op.info().capability().list_with_recursive {
+            return self.op.list_with(base).recursive(true).await.map_err(to_io);
+        }
+        let mut all = Vec::new();
+        let mut todo = vec![base.to_string()];
+        while let Some(dir) = todo.pop() {
+            for e in self.entries(&dir).await? {
+                if e.metadata().is_dir() {
+                    todo.push(e.path().to_string());
+                }
+                all.push(e);
+            }
+        }
+        Ok(all)
+    }
 }
 
 /// OpenDAL's name of a folder: `a/b/`, and `/` for the root.
@@ -577,12 +598,7 @@ impl Remote for OpendalRemote {
 
     async fn rmdir_tree(&self, path: &str) -> io::Result<()> {
         let base = dir_path(path);
-        let all = self
-            .op
-            .list_with(&base)
-            .recursive(true)
-            .await
-            .map_err(to_io)?;
+        let all = self.everything_under(&base).await?;
         if all.iter().any(|e| e.metadata().is_file()) {
             return Err(io::Error::from_raw_os_error(libc::ENOTEMPTY));
         }
