@@ -36,7 +36,8 @@ the marker version below it must be current again after any crash.
 
 With `--remote-via webdav`, the server serves a named remote, `rclone serve webdav` over the
 folder (its index in a cache folder of its own), so that versions move by the remote's own
-rename; keys a file tree cannot hold are not written there (no store of keys on such remotes).
+rename, and keys a file tree cannot hold go into the store of keys under the served folder by
+the remote's own upload.
 
 Then the next round starts from what is there. Prints one line per round and a summary; exits 1
 on the first finding.
@@ -448,7 +449,7 @@ def main():
     for round_no in range(1, args.rounds + 1):
         stop = threading.Event()
         workers = [Worker(i, server.endpoint, state, random.Random(rng.random()), stop,
-                          args.cache_mode == "off" and not remote, bool(args.small_put_log),
+                          args.cache_mode == "off", bool(args.small_put_log),
                           args.versioned)
                    for i in range(args.workers)]
         for w in workers:
