@@ -8,7 +8,7 @@
 //!   the real folder names (so inode numbers and times are those a real disk would keep), one
 //!   whose data was never made durable is listed as torn, folders are made, and entries gone
 //!   from the folder go;
-//! - the start is taken as a moment when every name and every inode's data is durable;
+//! - a syncfs of the served tree makes every name and every inode's data durable;
 //! - a commit of the index copies the index store.
 //!
 //! The server never writes into a published file (it writes a new one and renames it), so a
@@ -119,6 +119,14 @@ pub(crate) fn dir_synced(dir: &File) -> io::Result<()> {
     }
     match shadow_of(&path_of(dir)?) {
         Some((s, rel)) => s.mirror_dir(&rel),
+        None => Ok(()),
+    }
+}
+
+/// The filesystem of `root` was synced whole (syncfs).
+pub(crate) fn fs_synced(root: &Path) -> io::Result<()> {
+    match shadow_of(&root.canonicalize()?) {
+        Some((s, _)) => s.fs_synced(),
         None => Ok(()),
     }
 }

@@ -110,9 +110,8 @@ impl Vfs {
             }
             (None, _) => None,
         };
-        // The log needs a local directory (a checkpoint syncs its files), fsync (else there is
-        // nothing to save) and no write cache or other gateway (their writes take their own
-        // paths).
+        // The log needs a local directory (one syncfs syncs it), fsync (else there is nothing
+        // to save) and no write cache or other gateway (their writes take their own paths).
         let put_log = (config.vfs.small_put_log > 0
             && config.vfs.fsync
             && config.remote.name.is_none()

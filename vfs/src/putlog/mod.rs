@@ -5,8 +5,8 @@
 //! a log entry (its body, what was at the path, what it publishes) commit in one batch of the
 //! index, whose commits concurrent PUTs share; then the staging file is renamed into place,
 //! without fsync, and the PUT is acknowledged. A checkpoint, about once a second and at
-//! shutdown, syncs the files placed since the last one and their folders (`sync.rs`) and then
-//! trims their entries. A change other than a logged PUT of a path with an entry not yet
+//! shutdown, syncs the whole filesystem (`syncfs`) and then trims the entries whose files were
+//! in place before it began. A change other than a logged PUT of a path with an entry not yet
 //! checkpointed runs a checkpoint first (under the key's lock), so that no demotion, copy or
 //! other path ever moves a file whose bytes are not durable.
 //!
@@ -14,7 +14,6 @@
 //! see DESIGN.md ("The small-PUT log") for why a file is written again, kept, or removed.
 
 pub(crate) mod state;
-mod sync;
 
 use bytes::Bytes;
 
@@ -230,7 +229,7 @@ impl Change<Vfs> for LoggedPublish {
                 return Err(VfsError::from_key_io(e, at.key));
             }
         }
-        log.written(seq, at.path, body.len() as u64);
+        log.written(seq, body.len() as u64);
         vfs.core.own_writes.note(at.path, meta.fingerprint);
         Ok(ObjectInfo::from_meta(meta))
     }
@@ -259,12 +258,15 @@ impl Core {
             return Ok(());
         }
         let root = log.root.clone();
-        let placed = taken
-            .iter()
-            .map(|(_, path)| path.clone())
-            .collect::<Vec<_>>();
-        let synced =
-            blocking(move || sync::sync_placed(&root, placed.iter().map(String::as_str))).await;
+        let synced = blocking(move || {
+            let dir = std::fs::File::open(&root)?;
+            // SAFETY: a valid descriptor; no memory is passed.
+            if unsafe { libc::syncfs(std::os::fd::AsRawFd::as_raw_fd(&dir)) } != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            crate::shadow::fs_synced(&root)
+        })
+        .await;
         if let Err(e) = synced {
             log.untake(taken);
             return Err(e.into());
@@ -272,7 +274,7 @@ impl Core {
         log.synced(&taken);
         let trims = taken
             .iter()
-            .map(|(seq, _)| Edit::Delete(Tree::State, entry_key(*seq)))
+            .map(|seq| Edit::Delete(Tree::State, entry_key(*seq)))
             .collect();
         self.index.apply(trims).await
     }

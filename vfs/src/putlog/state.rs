@@ -67,7 +67,7 @@ pub(crate) fn decode(v: &[u8]) -> Option<(Head, &[u8])> {
 pub(crate) struct PutLog {
     /// PUTs of at most this many bytes are logged.
     pub(crate) bound: u64,
-    /// The served directory, below which a checkpoint syncs the files the log placed.
+    /// The served directory, synced whole by a checkpoint.
     pub(crate) root: PathBuf,
     next: AtomicU64,
     pending: Mutex<Pending>,
@@ -76,9 +76,9 @@ pub(crate) struct PutLog {
 }
 
 struct Pending {
-    /// Entries whose file has been renamed into place since the last checkpoint began, with
-    /// their paths: the next one may trim them once it has synced those files and their folders.
-    written: Vec<(u64, String)>,
+    /// Entries whose file has been renamed into place since the last checkpoint began: the next
+    /// one may trim them once it has synced.
+    written: Vec<u64>,
     bytes: u64,
     /// Paths with a logged PUT not yet checkpointed, and the latest entry of each.
     paths: HashMap<String, u64>,
@@ -115,10 +115,10 @@ impl PutLog {
         seq
     }
 
-    /// The file of entry `seq` (`bytes` long) is in place at `path`.
-    pub(crate) fn written(&self, seq: u64, path: &str, bytes: u64) {
+    /// The file of entry `seq` (`bytes` long) is in place.
+    pub(crate) fn written(&self, seq: u64, bytes: u64) {
         let mut p = lock(&self.pending);
-        p.written.push((seq, path.to_string()));
+        p.written.push(seq);
         p.bytes += bytes;
     }
 
@@ -143,7 +143,7 @@ impl PutLog {
     }
 
     /// Takes the entries written so far, for a checkpoint about to sync.
-    pub(crate) fn take_written(&self) -> Vec<(u64, String)> {
+    pub(crate) fn take_written(&self) -> Vec<u64> {
         let mut p = lock(&self.pending);
         p.bytes = 0;
         p.last = Instant::now();
@@ -151,13 +151,13 @@ impl PutLog {
     }
 
     /// Gives back what a failed checkpoint took.
-    pub(crate) fn untake(&self, seqs: Vec<(u64, String)>) {
+    pub(crate) fn untake(&self, seqs: Vec<u64>) {
         lock(&self.pending).written.extend(seqs);
     }
 
     /// The checkpoint synced `seqs`: their paths are settled, unless logged again since.
-    pub(crate) fn synced(&self, seqs: &[(u64, String)]) {
-        let done: std::collections::HashSet<u64> = seqs.iter().map(|(seq, _)| *seq).collect();
+    pub(crate) fn synced(&self, seqs: &[u64]) {
+        let done: std::collections::HashSet<u64> = seqs.iter().copied().collect();
         lock(&self.pending)
             .paths
             .retain(|_, seq| !done.contains(seq));
@@ -196,14 +196,14 @@ mod tests {
     fn a_checkpoint_settles_only_the_entries_it_took() {
         let log = PutLog::new(64, PathBuf::from("/x"));
         let first = log.begin("b/k");
-        log.written(first, "b/k", 3);
+        log.written(first, 3);
         let taken = log.take_written();
         // The same path logged again while the checkpoint syncs.
         let second = log.begin("b/k");
         log.synced(&taken);
-        assert_eq!(taken, vec![(first, "b/k".to_string())]);
+        assert_eq!(taken, vec![first]);
         assert!(log.is_pending("b/k"), "the later entry is not synced yet");
-        log.written(second, "b/k", 3);
+        log.written(second, 3);
         log.synced(&log.take_written());
         assert!(!log.is_pending("b/k"));
     }

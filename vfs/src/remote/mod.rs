@@ -24,7 +24,6 @@ use bytes::Bytes;
 use futures_util::Stream;
 use serde::{Deserialize, Serialize};
 
-pub(crate) use dirsync::sync_dir;
 pub use local::LocalFs;
 #[cfg(feature = "opendal")]
 pub use opendal::OpendalRemote;
