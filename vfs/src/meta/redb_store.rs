@@ -12,10 +12,12 @@ fn err(e: impl std::fmt::Display) -> StoreError {
     StoreError(e.to_string())
 }
 
-/// Memory redb may use for caching index pages: enough for the inner pages of a large index;
-/// a listing of 20,000 keys took as long with 4 MiB as with 16 MiB, and the server's idle
-/// memory after its start-up rescan of them was 1.7 MiB smaller (3.5 MiB after listings).
-const INDEX_CACHE_BYTES: usize = 4 * 1024 * 1024;
+/// Memory redb may use for caching index pages: enough for the inner pages of a large index,
+/// while leaves are read again from the kernel's page cache. The start-up rescan reads every
+/// record, so the cache is full from then on, and it was most of the idle server's own memory:
+/// over 20,000 keys (an 8 MiB index) 1 MiB idles 2.6 MiB below 4 MiB, and lists and walks them
+/// as fast (bench/run-idle-rss.sh).
+const INDEX_CACHE_BYTES: usize = 1024 * 1024;
 
 pub(crate) struct RedbStore {
     db: Database,
