@@ -116,20 +116,6 @@ fn same_carried(a: &ObjectAttrs, b: &ObjectAttrs) -> bool {
         && checksum(&a.checksum) == checksum(&b.checksum)
 }
 
-/// `attrs` with what `carried` says in place of what it carries; the checksums of a
-/// multipart object's parts stay where the checksum is the same.
-pub(crate) fn take_carried(attrs: &mut ObjectAttrs, carried: ObjectAttrs) {
-    attrs.headers = carried.headers;
-    attrs.user_meta = carried.user_meta;
-    attrs.tags = carried.tags;
-    attrs.acl = carried.acl;
-    let same = |a: &Checksum, b: &Checksum| a.kind == b.kind && a.value == b.value;
-    match (&attrs.checksum, &carried.checksum) {
-        (Some(a), Some(b)) if same(a, b) => {}
-        _ => attrs.checksum = carried.checksum,
-    }
-}
-
 impl Vfs {
     /// A new upload at `path` for an object with `attrs`: in a fleet it carries them, so that
     /// every gateway answers them, and is published only while `cond` holds, where given.
@@ -319,7 +305,7 @@ mod tests {
         assert!(same_carried(&back.attrs, &attrs));
         // Taken back over a record that knows the parts, they stay.
         let mut known = attrs.clone();
-        take_carried(&mut known, back.attrs);
+        known.take_carried(back.attrs);
         assert_eq!(known, attrs);
     }
 }

@@ -18,7 +18,8 @@ use crate::error::{Result, VfsError};
 use crate::remote::{Remote, StoreCond};
 use crate::scan::Rescan;
 
-/// The oldest a listing may be, counted from when the remote was read for it.
+/// The oldest a listing, or a gateway's copy of a bucket's record, may be, counted from when the
+/// remote was read for it.
 const MAX_AGE: Duration = Duration::from_secs(1);
 
 /// What a gateway in a fleet keeps: when the keys under each prefix were last compared with the
@@ -28,7 +29,29 @@ const MAX_AGE: Duration = Duration::from_secs(1);
 pub(crate) struct Fleet {
     checked: Mutex<HashMap<(String, String), Instant>>,
     /// When each bucket's record was last read from the remote.
-    pub(crate) buckets: crate::bucket::shared::SharedBuckets,
+    pub(crate) buckets: SharedBuckets,
+}
+
+/// When each bucket's record was last read from the remote (`bucket/shared.rs`), for the last
+/// second only: a gateway's copy of a record is never older than [`MAX_AGE`].
+#[derive(Default)]
+pub(crate) struct SharedBuckets {
+    read: Mutex<HashMap<String, Instant>>,
+}
+
+impl SharedBuckets {
+    pub(crate) fn fresh(&self, name: &str) -> bool {
+        self.read
+            .lock()
+            .is_ok_and(|read| read.get(name).is_some_and(|at| at.elapsed() < MAX_AGE))
+    }
+
+    pub(crate) fn note(&self, name: &str, read_from: Instant) {
+        if let Ok(mut read) = self.read.lock() {
+            read.retain(|_, at| at.elapsed() < MAX_AGE);
+            read.insert(name.to_string(), read_from);
+        }
+    }
 }
 
 impl Fleet {

@@ -64,6 +64,23 @@ pub struct ObjectAttrs {
     pub lock: crate::retention::ObjectLock,
 }
 
+impl ObjectAttrs {
+    /// Takes what a fleet's object carries (`envelope.rs`) in place of what these attributes
+    /// say of it; the checksums of a multipart object's parts stay where the checksum is the
+    /// same.
+    pub(crate) fn take_carried(&mut self, carried: ObjectAttrs) {
+        self.headers = carried.headers;
+        self.user_meta = carried.user_meta;
+        self.tags = carried.tags;
+        self.acl = carried.acl;
+        let same = |a: &Checksum, b: &Checksum| a.kind == b.kind && a.value == b.value;
+        match (&self.checksum, &carried.checksum) {
+            (Some(a), Some(b)) if same(a, b) => {}
+            _ => self.checksum = carried.checksum,
+        }
+    }
+}
+
 /// A user metadata value: the bytes the client sent, which need not be UTF-8 (a header value
 /// may hold any byte but controls; Latin-1 is common). Stored as a JSON string when it is text,
 /// as every record written before held it, and as an array of bytes otherwise, so that nothing

@@ -707,7 +707,7 @@ impl Vfs {
         // (a rescan's record of it knows nothing of that).
         let mut modified_ns = modified_ns;
         if let Some(c) = carried {
-            crate::envelope::take_carried(&mut attrs, c.attrs);
+            attrs.take_carried(c.attrs);
             modified_ns = c.modified_ns.or(modified_ns);
         }
         let meta = ObjectMeta {

@@ -6,9 +6,7 @@
 //! two gateways changing one bucket at once never lose each other's change: the second is
 //! refused (`OperationAborted`, to be tried again, as S3 answers conflicting bucket changes).
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
@@ -18,33 +16,8 @@ use crate::error::{Result, VfsError};
 use crate::remote::{Fingerprint, StoreCond};
 use crate::vfs::Vfs;
 
-/// The oldest a gateway's copy of a bucket's record may be, counted from when the remote was
-/// read for it.
-const MAX_AGE: Duration = Duration::from_secs(1);
-
 /// How often a read of a bucket's record is made again when the record changed under it.
 const READ_TRIES: usize = 4;
-
-/// When each bucket's record was last read from the remote, for the last second only.
-#[derive(Default)]
-pub(crate) struct SharedBuckets {
-    read: Mutex<HashMap<String, Instant>>,
-}
-
-impl SharedBuckets {
-    fn fresh(&self, name: &str) -> bool {
-        self.read
-            .lock()
-            .is_ok_and(|read| read.get(name).is_some_and(|at| at.elapsed() < MAX_AGE))
-    }
-
-    fn note(&self, name: &str, read_from: Instant) {
-        if let Ok(mut read) = self.read.lock() {
-            read.retain(|_, at| at.elapsed() < MAX_AGE);
-            read.insert(name.to_string(), read_from);
-        }
-    }
-}
 
 /// Where a bucket's record lives on the remote.
 fn shared_path(name: &str) -> String {
