@@ -252,21 +252,23 @@ mod tests {
         let (file, aside) = (dir.path().join("bkt/k"), dir.path().join("aside"));
         // A change of the key between its steps, as a delete moving the file into the version
         // store is: the file is away while the key's lock is held. The change is then undone.
-        let during = vfs.core.key_locks.with("bkt/k", async {
-            std::fs::rename(&file, &aside).unwrap();
-            let during = tokio::spawn({
-                let vfs = vfs.clone();
-                async move { get(&vfs, "k").await }
-            });
-            tokio::time::sleep(Duration::from_millis(300)).await;
-            assert!(
-                !during.is_finished(),
-                "a GET answered from a change under way"
-            );
-            std::fs::rename(&aside, &file).unwrap();
-            during
-        });
-        assert_eq!(during.await.await.unwrap().as_deref(), Some(&b"kept"[..]));
+        let mut during = None;
+        vfs.core
+            .key_locks
+            .with("bkt/k", async {
+                std::fs::rename(&file, &aside).unwrap();
+                let get = tokio::spawn({
+                    let vfs = vfs.clone();
+                    async move { get(&vfs, "k").await }
+                });
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                assert!(!get.is_finished(), "a GET answered from a change under way");
+                std::fs::rename(&aside, &file).unwrap();
+                during = Some(get);
+            })
+            .await;
+        let during = during.expect("the GET started under the lock");
+        assert_eq!(during.await.unwrap().as_deref(), Some(&b"kept"[..]));
         // A file another program removed is still a 404, after one wait for the lock.
         std::fs::remove_file(&file).unwrap();
         assert_eq!(get(&vfs, "k").await, None);
