@@ -1456,34 +1456,7 @@ async fn bucket_configuration_across(a: &TestServer, b: &TestServer) {
         .send()
         .await
         .unwrap_or_else(|e| panic!("put policy: {}", describe(&e)));
-    b.client
-        .put_bucket_lifecycle_configuration()
-        .bucket("bkt")
-        .lifecycle_configuration(
-            aws_sdk_s3::types::BucketLifecycleConfiguration::builder()
-                .rules(
-                    aws_sdk_s3::types::LifecycleRule::builder()
-                        .id("old")
-                        .status(aws_sdk_s3::types::ExpirationStatus::Enabled)
-                        .filter(
-                            aws_sdk_s3::types::LifecycleRuleFilter::builder()
-                                .prefix("tmp/")
-                                .build(),
-                        )
-                        .expiration(
-                            aws_sdk_s3::types::LifecycleExpiration::builder()
-                                .days(3)
-                                .build(),
-                        )
-                        .build()
-                        .unwrap(),
-                )
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("put lifecycle: {}", describe(&e)));
+    expire_after_days(&b.client, "bkt", "old", "tmp/", 3).await;
     a.client
         .delete_bucket_cors()
         .bucket("bkt")
@@ -1683,34 +1656,7 @@ async fn lifecycle_rules_set_through_one_gateway_act_on_another() {
     let b = gateway_to(&endpoint, short_days).await;
     b.put("bkt", "tmp/old", b"to expire".to_vec()).await;
     b.put("bkt", "keep/this", b"to keep".to_vec()).await;
-    a.client
-        .put_bucket_lifecycle_configuration()
-        .bucket("bkt")
-        .lifecycle_configuration(
-            aws_sdk_s3::types::BucketLifecycleConfiguration::builder()
-                .rules(
-                    aws_sdk_s3::types::LifecycleRule::builder()
-                        .id("tmp")
-                        .status(aws_sdk_s3::types::ExpirationStatus::Enabled)
-                        .filter(
-                            aws_sdk_s3::types::LifecycleRuleFilter::builder()
-                                .prefix("tmp/")
-                                .build(),
-                        )
-                        .expiration(
-                            aws_sdk_s3::types::LifecycleExpiration::builder()
-                                .days(1)
-                                .build(),
-                        )
-                        .build()
-                        .unwrap(),
-                )
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("put lifecycle: {}", describe(&e)));
+    expire_after_days(&a.client, "bkt", "tmp", "tmp/", 1).await;
     one_second_after(Instant::now()).await;
     // Any request of the bucket through the other gateway reads its configuration back.
     let rules = b

@@ -266,3 +266,36 @@ impl Intercept for RecordHeaders {
         Ok(())
     }
 }
+
+/// Sets `bucket`'s lifecycle to one rule, `id`, expiring the objects under `prefix` `days` days
+/// after they were written.
+pub(crate) async fn expire_after_days(
+    client: &Client,
+    bucket: &str,
+    id: &str,
+    prefix: &str,
+    days: i32,
+) {
+    use aws_sdk_s3::types::{
+        BucketLifecycleConfiguration, ExpirationStatus, LifecycleExpiration, LifecycleRule,
+        LifecycleRuleFilter,
+    };
+    let rule = LifecycleRule::builder()
+        .id(id)
+        .status(ExpirationStatus::Enabled)
+        .filter(LifecycleRuleFilter::builder().prefix(prefix).build())
+        .expiration(LifecycleExpiration::builder().days(days).build())
+        .build()
+        .expect("a lifecycle rule");
+    let rules = BucketLifecycleConfiguration::builder()
+        .rules(rule)
+        .build()
+        .expect("a lifecycle configuration");
+    client
+        .put_bucket_lifecycle_configuration()
+        .bucket(bucket)
+        .lifecycle_configuration(rules)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("put lifecycle of {bucket}: {}", describe(&e)));
+}
