@@ -1677,3 +1677,91 @@ async fn lifecycle_rules_set_through_one_gateway_act_on_another() {
         assert_eq!(via.list_keys("bkt").await, ["keep/this"]);
     }
 }
+
+/// Creates one upload of `key` through `via`: its id, or the status and code of the refusal.
+async fn create_via(via: &TestServer, key: &str) -> Result<String, (u16, String)> {
+    via.client
+        .create_multipart_upload()
+        .bucket("bkt")
+        .key(key)
+        .send()
+        .await
+        .map(|out| out.upload_id().expect("an upload id").to_string())
+        .map_err(|e| status_and_code(&e))
+}
+
+/// `--max-uploads-per-bucket` holds for the fleet, not per gateway: creates racing through two
+/// gateways at once never leave more uploads open than the limit, each refusal is the answer
+/// one gateway gives alone, and once the race is over the room left is taken up to the limit
+/// exactly.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_limit_of_open_uploads_holds_across_the_fleet() {
+    const MAX: u64 = 3;
+    let back = TestServer::start_auth().await;
+    back.create_bucket("store").await;
+    let endpoint = format!("http://{}", back.addr);
+    let limited = |c: &mut s3gate_config::Config| c.vfs.max_uploads_per_bucket = MAX;
+    let a = gateway_to(&endpoint, limited).await;
+    a.create_bucket("bkt").await;
+    let b = gateway_to(&endpoint, limited).await;
+    for round in 0..4 {
+        let tries = (0..8).map(|i| {
+            let via = if i % 2 == 0 { &a } else { &b };
+            async move { create_via(via, &format!("race-{round}-{i}")).await }
+        });
+        let outcomes = futures_util::future::join_all(tries).await;
+        let created: Vec<&String> = outcomes.iter().filter_map(|o| o.as_ref().ok()).collect();
+        assert!(
+            created.len() as u64 <= MAX,
+            "round {round}: more uploads than the limit: {outcomes:?}"
+        );
+        for refused in outcomes.iter().filter_map(|o| o.as_ref().err()) {
+            assert_eq!(
+                refused,
+                &(400, "InvalidRequest".to_string()),
+                "round {round}"
+            );
+        }
+        for via in [&a, &b] {
+            let mut open: Vec<String> = open_uploads(via).await.into_iter().map(|u| u.1).collect();
+            open.sort();
+            let mut want: Vec<String> = created.iter().map(|id| id.to_string()).collect();
+            want.sort();
+            assert_eq!(
+                open, want,
+                "round {round}: the uploads open are those acknowledged"
+            );
+        }
+        // The room left is there, on either gateway, up to the limit and not one more.
+        let mut ids: Vec<(String, String)> = outcomes
+            .iter()
+            .enumerate()
+            .filter_map(|(i, o)| Some((format!("race-{round}-{i}"), o.as_ref().ok()?.clone())))
+            .collect();
+        for n in created.len() as u64..MAX {
+            let key = format!("fill-{round}-{n}");
+            let via = if n % 2 == 0 { &b } else { &a };
+            let id = create_via(via, &key)
+                .await
+                .unwrap_or_else(|e| panic!("round {round}: room left refused: {e:?}"));
+            ids.push((key, id));
+        }
+        for via in [&a, &b] {
+            assert_eq!(
+                create_via(via, "one-more").await,
+                Err((400, "InvalidRequest".to_string())),
+                "round {round}"
+            );
+        }
+        for (key, id) in ids {
+            a.client
+                .abort_multipart_upload()
+                .bucket("bkt")
+                .key(&key)
+                .upload_id(&id)
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("abort {key}: {}", describe(&e)));
+        }
+    }
+}

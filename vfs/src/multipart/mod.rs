@@ -241,6 +241,7 @@ impl Multipart {
                 };
                 if self.fleet.is_some() {
                     self.share_upload(bucket, key, &id, &rec).await?;
+                    self.recheck_shared_room(bucket, &id).await?;
                 }
                 self.core
                     .index
@@ -269,11 +270,24 @@ impl Multipart {
             self.sync_open_uploads(bucket).await?;
         }
         if self.open_uploads_in(bucket, max)? >= max {
-            return Err(VfsError::LimitReached(format!(
-                "bucket {bucket:?} has {max} multipart uploads open, the most this server allows: complete or abort some first"
-            )));
+            return Err(limit_reached(bucket, max));
         }
         Ok(())
+    }
+
+    /// In a fleet, after a new upload's marker is on the remote: the bucket's open uploads are
+    /// counted again, and the new one is undone if they went over the limit. Creates racing on
+    /// other gateways each passed `check_room` before the others' markers were there; counting
+    /// after writing makes the last of them see all the others, so the uploads acknowledged never
+    /// exceed the limit, without a lock the gateways would share (a race may refuse more than
+    /// it needed to, never fewer).
+    async fn recheck_shared_room(&self, bucket: &str, id: &str) -> Result<()> {
+        let max = self.uploads.max_per_bucket;
+        if max == 0 || self.open_markers(bucket).await?.len() as u64 <= max {
+            return Ok(());
+        }
+        self.unshare_upload(bucket, id).await?;
+        Err(limit_reached(bucket, max))
     }
 
     /// The additional checksum an open upload's parts carry.
@@ -1175,6 +1189,13 @@ async fn last_touched(store: &dyn Remote, path: &str, folder: &Entry) -> Option<
             .map(|f| f.fingerprint.mtime_ns)
             .fold(folder.fingerprint.mtime_ns, i64::max),
     )
+}
+
+/// The refusal of a new upload in a bucket with `max` open.
+fn limit_reached(bucket: &str, max: u64) -> VfsError {
+    VfsError::LimitReached(format!(
+        "bucket {bucket:?} has {max} multipart uploads open, the most this server allows: complete or abort some first"
+    ))
 }
 
 #[cfg(test)]

@@ -358,20 +358,25 @@ impl Multipart {
         Ok(())
     }
 
-    /// Before the open uploads of `bucket` are listed or counted from the index: the index's
-    /// open records are brought in line with the remote's markers. Records it lacks are read
-    /// (once: they never change), and records whose marker is gone are dropped.
-    pub(super) async fn sync_open_uploads(&self, bucket: &str) -> Result<()> {
+    /// The ids of the uploads of `bucket` open for the whole fleet: one listing of its markers.
+    pub(super) async fn open_markers(&self, bucket: &str) -> Result<HashSet<String>> {
         let entries = match self.core.remote.list_dir(&open_dir(bucket)).await {
             Ok(entries) => entries,
             Err(e) if missing(&e) => Vec::new(),
             Err(e) => return Err(e.into()),
         };
-        let open: HashSet<String> = entries
+        Ok(entries
             .into_iter()
             .filter(|e| !e.is_dir && super::records::valid_id(&e.name))
             .map(|e| e.name)
-            .collect();
+            .collect())
+    }
+
+    /// Before the open uploads of `bucket` are listed or counted from the index: the index's
+    /// open records are brought in line with the remote's markers. Records it lacks are read
+    /// (once: they never change), and records whose marker is gone are dropped.
+    pub(super) async fn sync_open_uploads(&self, bucket: &str) -> Result<()> {
+        let open = self.open_markers(bucket).await?;
         let base = key::index_key(bucket, "");
         let end = key::prefix_end(&base);
         let mut known = HashSet::new();
