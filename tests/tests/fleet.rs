@@ -1765,3 +1765,147 @@ async fn the_limit_of_open_uploads_holds_across_the_fleet() {
         }
     }
 }
+
+/// Uploads `body`'s parts as one multipart object `key` through `via`, each with its CRC32:
+/// the parts' checksums.
+async fn multipart_with_crc32(via: &TestServer, key: &str, body: &[Vec<u8>]) -> Vec<String> {
+    use aws_sdk_s3::types::ChecksumAlgorithm;
+    let id = via
+        .client
+        .create_multipart_upload()
+        .bucket("bkt")
+        .key(key)
+        .checksum_algorithm(ChecksumAlgorithm::Crc32)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("create: {}", describe(&e)))
+        .upload_id()
+        .expect("an UploadId")
+        .to_string();
+    let mut done = Vec::new();
+    let mut sums = Vec::new();
+    for (i, p) in body.iter().enumerate() {
+        let n = i as i32 + 1;
+        let out = via
+            .client
+            .upload_part()
+            .bucket("bkt")
+            .key(key)
+            .upload_id(&id)
+            .part_number(n)
+            .checksum_algorithm(ChecksumAlgorithm::Crc32)
+            .body(ByteStream::from(p.clone()))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("part {n}: {}", describe(&e)));
+        let sum = out
+            .checksum_crc32()
+            .expect("the part's checksum")
+            .to_string();
+        done.push(
+            CompletedPart::builder()
+                .part_number(n)
+                .e_tag(out.e_tag().expect("an ETag"))
+                .checksum_crc32(&sum)
+                .build(),
+        );
+        sums.push(sum);
+    }
+    complete_upload(&via.client, "bkt", key, &id, done)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("complete: {}", describe(&e)));
+    sums
+}
+
+/// A multipart object's parts travel with it: every gateway answers GetObjectAttributes'
+/// `ObjectParts` (sizes and checksums, paged), GET and HEAD of one part (`partNumber`) and the
+/// parts count as the gateway that completed it does, also one that listed the object first.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_fleet_answers_the_parts_of_an_object_another_gateway_completed() {
+    use aws_sdk_s3::types::ObjectAttributes;
+    let back = TestServer::start_auth().await;
+    back.create_bucket("store").await;
+    let a = gateway(&back).await;
+    a.create_bucket("bkt").await;
+    let b = gateway(&back).await;
+    let body = [pattern(5 << 20, 1), pattern(5 << 20, 2), pattern(1000, 3)];
+    let sums = multipart_with_crc32(&a, "parts", &body).await;
+    let ack = Instant::now();
+    one_second_after(ack).await;
+    // A listing through `b` records the object before any read of it does.
+    assert_eq!(listed(&b.client, "", None).await, ["parts"]);
+    for via in [&b, &a] {
+        let mut seen = Vec::new();
+        let mut marker = None;
+        loop {
+            let attrs = via
+                .client
+                .get_object_attributes()
+                .bucket("bkt")
+                .key("parts")
+                .object_attributes(ObjectAttributes::ObjectParts)
+                .max_parts(2)
+                .set_part_number_marker(marker.clone())
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("attributes: {}", describe(&e)));
+            let parts = attrs.object_parts().expect("the object's parts");
+            assert_eq!(parts.total_parts_count(), Some(3));
+            for p in parts.parts() {
+                seen.push((
+                    p.part_number().expect("a number"),
+                    p.size().expect("a size"),
+                    p.checksum_crc32().map(str::to_string),
+                ));
+            }
+            if parts.is_truncated() != Some(true) {
+                break;
+            }
+            marker = parts.next_part_number_marker().map(str::to_string);
+        }
+        let want: Vec<(i32, i64, Option<String>)> = body
+            .iter()
+            .zip(&sums)
+            .enumerate()
+            .map(|(i, (p, s))| (i as i32 + 1, p.len() as i64, Some(s.clone())))
+            .collect();
+        assert_eq!(seen, want);
+        for (i, p) in body.iter().enumerate() {
+            let n = i as i32 + 1;
+            let got = via
+                .client
+                .get_object()
+                .bucket("bkt")
+                .key("parts")
+                .part_number(n)
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("get part {n}: {}", describe(&e)));
+            assert_eq!(got.parts_count(), Some(3), "part {n}");
+            assert_eq!(got.content_length(), Some(p.len() as i64), "part {n}");
+            assert_eq!(body_of(got).await, *p, "part {n}");
+            let head = via
+                .client
+                .head_object()
+                .bucket("bkt")
+                .key("parts")
+                .part_number(n)
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("head part {n}: {}", describe(&e)));
+            assert_eq!(head.parts_count(), Some(3), "part {n}");
+            assert_eq!(head.content_length(), Some(p.len() as i64), "part {n}");
+        }
+        let past = via
+            .client
+            .get_object()
+            .bucket("bkt")
+            .key("parts")
+            .part_number(4)
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(status_and_code(&past), (416, "InvalidPartNumber".into()));
+    }
+}

@@ -46,9 +46,13 @@ struct Envelope {
     tags: Vec<(String, String)>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     acl: Option<Acl>,
-    /// Without the checksums of a multipart object's parts, which may be thousands.
+    /// With the checksums of a multipart object's parts while they fit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     checksum: Option<Checksum>,
+    /// A multipart object's part sizes, as runs of one size (`[size, count]`): every part but
+    /// the last is usually the same size, so thousands of parts take a few characters.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    parts: Vec<(u64, u32)>,
     /// When the object was written, where the store's time is that of a later replacement of
     /// its metadata.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -59,32 +63,70 @@ struct Envelope {
 pub(crate) struct Carried {
     /// Its content headers, user metadata, tags, ACL and checksum.
     pub(crate) attrs: ObjectAttrs,
+    /// A multipart object's part sizes, where they fitted.
+    pub(crate) parts: Vec<u64>,
     pub(crate) etag: Option<String>,
     pub(crate) modified_ns: Option<i64>,
 }
 
-/// The value an object written with `attrs` (and `etag`, where the store's is not the
-/// object's, and the time it was written, where the store's is not that) carries, when it
-/// fits.
+/// The most parts an upload has (S3's limit), and so the most a carried value may expand to.
+const MAX_PARTS: usize = 10_000;
+
+/// The value an object written with `attrs` (a multipart object's with its part sizes
+/// `parts`, and `etag`, where the store's is not the object's, and the time it was written,
+/// where the store's is not that) carries, when it fits. What the object itself answers comes
+/// first: where all would not fit, the parts' checksums are left out, then their sizes, and
+/// the gateways other than the writer answer the object without them.
 pub(crate) fn seal(
     attrs: &ObjectAttrs,
+    parts: &[u64],
     etag: Option<&str>,
     modified_ns: Option<i64>,
 ) -> Option<String> {
-    let envelope = Envelope {
+    let mut envelope = Envelope {
         headers: attrs.headers.clone(),
         user_meta: attrs.user_meta.clone(),
         etag: etag.map(str::to_string),
         tags: attrs.tags.clone(),
         acl: attrs.acl.clone(),
-        checksum: attrs.checksum.clone().map(|c| Checksum {
-            parts: Vec::new(),
-            ..c
-        }),
+        checksum: attrs.checksum.clone(),
+        parts: runs(parts),
         modified_ns,
     };
-    let value = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&envelope).ok()?);
-    (value.len() <= MAX_CARRIED).then_some(value)
+    loop {
+        let value = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&envelope).ok()?);
+        if value.len() <= MAX_CARRIED {
+            return Some(value);
+        }
+        match envelope.checksum.as_mut() {
+            Some(c) if !c.parts.is_empty() => c.parts.clear(),
+            _ if !envelope.parts.is_empty() => envelope.parts.clear(),
+            _ => return None,
+        }
+    }
+}
+
+/// Part sizes as runs of one size.
+fn runs(parts: &[u64]) -> Vec<(u64, u32)> {
+    let mut runs: Vec<(u64, u32)> = Vec::new();
+    for &size in parts {
+        match runs.last_mut() {
+            Some((last, count)) if *last == size => *count += 1,
+            _ => runs.push((size, 1)),
+        }
+    }
+    runs
+}
+
+/// Part sizes from their runs; none from runs that would make more parts than an upload has.
+fn sizes(runs: &[(u64, u32)]) -> Vec<u64> {
+    let total: usize = runs.iter().map(|&(_, n)| n as usize).sum();
+    if total > MAX_PARTS {
+        return Vec::new();
+    }
+    runs.iter()
+        .flat_map(|&(size, n)| std::iter::repeat_n(size, n as usize))
+        .collect()
 }
 
 /// What a carried value gives back; `None` when it is not one of ours.
@@ -100,13 +142,14 @@ fn unseal(value: &str) -> Option<Carried> {
             checksum: envelope.checksum,
             ..Default::default()
         },
+        parts: sizes(&envelope.parts),
         etag: envelope.etag,
         modified_ns: envelope.modified_ns,
     })
 }
 
 /// Whether `a` and `b` say the same of what an object carries (a checksum by its algorithm
-/// and value: the parts' checksums are not carried).
+/// and value: the parts' checksums are not always carried).
 fn same_carried(a: &ObjectAttrs, b: &ObjectAttrs) -> bool {
     let checksum = |c: &Option<Checksum>| c.as_ref().map(|c| (c.kind.clone(), c.value.clone()));
     a.headers == b.headers
@@ -126,7 +169,10 @@ impl Vfs {
         cond: Option<StoreCond>,
     ) -> Result<Box<dyn Upload>> {
         let store = self.store();
-        let carried = self.fleet.as_ref().and_then(|_| seal(attrs, None, None));
+        let carried = self
+            .fleet
+            .as_ref()
+            .and_then(|_| seal(attrs, &[], None, None));
         Ok(match (carried, cond) {
             (carried, Some(cond)) => store.create_if(path, carried.as_deref(), cond).await?,
             (Some(value), None) => store.create_with_meta(path, &value).await?,
@@ -134,16 +180,25 @@ impl Vfs {
         })
     }
 
-    /// Whether `attrs` agree with what the version a reader opened carries (always, outside a
-    /// fleet): another gateway may write the same bytes again with other headers or metadata
-    /// within the precision of the store's times, leaving the version's fingerprint unchanged.
+    /// Whether the record `meta` agrees with what the version a reader opened carries (always,
+    /// outside a fleet): another gateway may write the same bytes again with other headers or
+    /// metadata within the precision of the store's times, leaving the version's fingerprint
+    /// unchanged; and a record made without the object's parts (by a listing) lacks what the
+    /// object carries of them.
     pub(crate) fn agrees_with_carried(
         &self,
         reader: &dyn crate::remote::Reader,
-        attrs: &ObjectAttrs,
+        meta: &ObjectMeta,
     ) -> bool {
-        self.carried(reader)
-            .is_none_or(|c| same_carried(&c.attrs, attrs))
+        let lacks_part_checksums = |c: &Carried| {
+            let parts = |a: &ObjectAttrs| a.checksum.as_ref().is_some_and(|c| !c.parts.is_empty());
+            parts(&c.attrs) && !parts(&meta.attrs)
+        };
+        self.carried(reader).is_none_or(|c| {
+            same_carried(&c.attrs, &meta.attrs)
+                && (c.parts.is_empty() || !meta.parts.is_empty())
+                && !lacks_part_checksums(&c)
+        })
     }
 
     /// Gives the current version of the object at `at`, whose record `meta` is up to date with
@@ -151,13 +206,18 @@ impl Vfs {
     /// its bytes, ETag and Last-Modified as they are; the caller holds the key's lock. `false`
     /// when another gateway wrote or deleted the object since `meta` was read: nothing changed.
     async fn carry_locked(&self, at: At<'_>, meta: ObjectMeta) -> Result<bool> {
-        let value =
-            seal(&meta.attrs, Some(&meta.etag), Some(meta.written_ns())).ok_or_else(|| {
-                VfsError::MetadataTooLarge(format!(
-                    "in a fleet an object's headers, metadata, tags and ACL travel with it in at \
+        let value = seal(
+            &meta.attrs,
+            &meta.parts,
+            Some(&meta.etag),
+            Some(meta.written_ns()),
+        )
+        .ok_or_else(|| {
+            VfsError::MetadataTooLarge(format!(
+                "in a fleet an object's headers, metadata, tags and ACL travel with it in at \
                      most {MAX_CARRIED} characters of the store's metadata, and these take more"
-                ))
-            })?;
+            ))
+        })?;
         let replaced = match self
             .core
             .remote
@@ -218,7 +278,9 @@ impl Vfs {
         sent: &ObjectAttrs,
         info: ObjectInfo,
     ) -> Result<ObjectInfo> {
-        if same_carried(sent, &info.attrs) || seal(&info.attrs, Some(&info.etag), None).is_none() {
+        if same_carried(sent, &info.attrs)
+            || seal(&info.attrs, &info.parts, Some(&info.etag), None).is_none()
+        {
             return Ok(info);
         }
         let lock = crate::key::lock_name(at.bucket, at.key, at.path);
@@ -268,7 +330,7 @@ mod tests {
             user_meta: vec![("k".into(), MetaValue(vec![0, 0xff, b'"']))],
             ..Default::default()
         };
-        let value = seal(&attrs, Some("0123-2"), Some(7)).expect("fits");
+        let value = seal(&attrs, &[], Some("0123-2"), Some(7)).expect("fits");
         assert!(value
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
@@ -282,30 +344,50 @@ mod tests {
             user_meta: vec![("k".into(), MetaValue(vec![b'v'; 1500]))],
             ..Default::default()
         };
-        assert_eq!(seal(&big, None, None), None, "over what a store takes");
+        assert_eq!(seal(&big, &[], None, None), None, "over what a store takes");
+    }
+
+    fn with_part_checksums(n: usize) -> ObjectAttrs {
+        ObjectAttrs {
+            checksum: Some(Checksum {
+                kind: crate::index::ChecksumType {
+                    algorithm: "SHA256".into(),
+                    full_object: false,
+                },
+                value: format!("{}-{n}", "A".repeat(43) + "="),
+                parts: (0..n).map(|i| format!("{i:043}=")).collect(),
+            }),
+            ..Default::default()
+        }
     }
 
     #[test]
-    fn a_checksum_travels_without_its_parts() {
-        let attrs = ObjectAttrs {
-            checksum: Some(Checksum {
-                kind: crate::index::ChecksumType {
-                    algorithm: "CRC32".into(),
-                    full_object: false,
-                },
-                value: "AAAAAA==-2".into(),
-                parts: vec!["AQIDBA==".into(), "BQYHCA==".into()],
-            }),
-            ..Default::default()
-        };
-        let back = unseal(&seal(&attrs, None, None).expect("fits")).expect("ours");
-        let carried = back.attrs.checksum.clone().expect("a checksum");
-        assert_eq!(carried.value, "AAAAAA==-2");
-        assert!(carried.parts.is_empty());
-        assert!(same_carried(&back.attrs, &attrs));
-        // Taken back over a record that knows the parts, they stay.
-        let mut known = attrs.clone();
+    fn part_sizes_and_checksums_travel_while_they_fit() {
+        let attrs = with_part_checksums(2);
+        let parts = [5 << 20, 7];
+        let back = unseal(&seal(&attrs, &parts, None, None).expect("fits")).expect("ours");
+        assert_eq!((back.attrs, back.parts), (attrs, parts.to_vec()));
+        // Thousands of parts of one size are one run; their checksums do not fit, and are
+        // left out before anything else.
+        let many = with_part_checksums(3000);
+        let mut lengths = vec![8 << 20; 2999];
+        lengths.push(1);
+        let back = unseal(&seal(&many, &lengths, None, None).expect("fits")).expect("ours");
+        assert_eq!(back.parts, lengths);
+        let checksum = back.attrs.checksum.clone().expect("a checksum");
+        assert!(checksum.parts.is_empty());
+        assert!(same_carried(&back.attrs, &many));
+        // Taken back over a record that knows the parts' checksums, they stay.
+        let mut known = many.clone();
         known.take_carried(back.attrs);
-        assert_eq!(known, attrs);
+        assert_eq!(known, many);
+        // Sizes all different do not fit either: the object itself still travels.
+        let varied: Vec<u64> = (0..3000).map(|i| (5 << 20) + i).collect();
+        let back = unseal(&seal(&many, &varied, None, None).expect("fits")).expect("ours");
+        assert!(back.parts.is_empty());
+        assert!(
+            sizes(&[(1, 6000), (2, 6000)]).is_empty(),
+            "more parts than an upload has"
+        );
     }
 }

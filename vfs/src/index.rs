@@ -67,7 +67,7 @@ pub struct ObjectAttrs {
 impl ObjectAttrs {
     /// Takes what a fleet's object carries (`envelope.rs`) in place of what these attributes
     /// say of it; the checksums of a multipart object's parts stay where the checksum is the
-    /// same.
+    /// same and the object does not carry them.
     pub(crate) fn take_carried(&mut self, carried: ObjectAttrs) {
         self.headers = carried.headers;
         self.user_meta = carried.user_meta;
@@ -75,7 +75,7 @@ impl ObjectAttrs {
         self.acl = carried.acl;
         let same = |a: &Checksum, b: &Checksum| a.kind == b.kind && a.value == b.value;
         match (&self.checksum, &carried.checksum) {
-            (Some(a), Some(b)) if same(a, b) => {}
+            (Some(a), Some(b)) if same(a, b) && b.parts.is_empty() => {}
             _ => self.checksum = carried.checksum,
         }
     }

@@ -518,7 +518,7 @@ impl Vfs {
                 Some(m)
                     if m.fingerprint == fp
                         && !m.etag.is_empty()
-                        && self.agrees_with_carried(&*reader, &m.attrs) =>
+                        && self.agrees_with_carried(&*reader, &m) =>
                 {
                     m
                 }
@@ -687,7 +687,7 @@ impl Vfs {
         let known = old
             .as_ref()
             .filter(|m| m.fingerprint == fp && !m.etag.is_empty());
-        if known.is_some_and(|m| self.agrees_with_carried(&*reader, &m.attrs)) {
+        if known.is_some_and(|m| self.agrees_with_carried(&*reader, m)) {
             return Ok(old);
         }
         let mut carried = self.carried(&*reader);
@@ -699,7 +699,7 @@ impl Vfs {
             (None, None) => self.core.content_etag(reader).await?,
         };
         // A record whose fingerprint matches but lacks the hash is ours: keep its attributes.
-        let (mut attrs, parts, modified_ns) = old
+        let (mut attrs, mut parts, modified_ns) = old
             .filter(|m| m.fingerprint == fp)
             .map(|m| (m.attrs, m.parts, m.modified_ns))
             .unwrap_or_default();
@@ -709,6 +709,10 @@ impl Vfs {
         if let Some(c) = carried {
             attrs.take_carried(c.attrs);
             modified_ns = c.modified_ns.or(modified_ns);
+            // A multipart object's part sizes, for `partNumber` reads and its parts count.
+            if parts.is_empty() {
+                parts = c.parts;
+            }
         }
         let meta = ObjectMeta {
             fingerprint: fp,

@@ -319,8 +319,8 @@ impl Objects for Vfs {
         Vfs::open_source(self, from).await
     }
 
-    fn sealed(&self, attrs: &ObjectAttrs, etag: &str) -> Option<String> {
-        crate::envelope::seal(attrs, Some(etag), None)
+    fn sealed(&self, attrs: &ObjectAttrs, parts: &[u64], etag: &str) -> Option<String> {
+        crate::envelope::seal(attrs, parts, Some(etag), None)
     }
 
     async fn publish(

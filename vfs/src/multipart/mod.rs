@@ -154,9 +154,9 @@ pub(crate) trait Objects {
         -> Result<()>;
     /// The source of a copy, opened, and the path of its file.
     async fn open_source(&self, from: &CopyFrom<'_>) -> Result<(ObjectReader, String)>;
-    /// What an object written with `attrs`, whose ETag `etag` the store's own does not tell,
-    /// carries for the other gateways of a fleet, when it fits.
-    fn sealed(&self, attrs: &ObjectAttrs, etag: &str) -> Option<String>;
+    /// What an object written with `attrs` from parts of sizes `parts`, whose ETag `etag` the
+    /// store's own does not tell, carries for the other gateways of a fleet, when it fits.
+    fn sealed(&self, attrs: &ObjectAttrs, parts: &[u64], etag: &str) -> Option<String>;
     /// Commits `upload` as the object at `at` with its record `meta`, if `precondition` holds
     /// on the object there under the key's lock.
     async fn publish(
@@ -770,12 +770,13 @@ impl Multipart {
                 let etag = multipart_etag(&etags);
                 // In a fleet the object carries its ETag, which the store's own does not tell,
                 // and its checksum.
+                let sizes: Vec<u64> = chosen.iter().map(|p| p.size).collect();
                 let carry = self.fleet.as_ref().and_then(|_| {
                     let attrs = ObjectAttrs {
                         checksum: checksum.clone(),
                         ..rec.attrs.clone()
                     };
-                    objects.sealed(&attrs, &etag)
+                    objects.sealed(&attrs, &sizes, &etag)
                 });
                 let mut upload = self
                     .assemble(&path, id, &rec, &chosen, &stored, carry.as_deref(), pinned)
@@ -796,7 +797,7 @@ impl Multipart {
                         checksum,
                         ..rec.attrs.clone()
                     },
-                    parts: chosen.iter().map(|p| p.size).collect(),
+                    parts: sizes,
                     modified_ns: None,
                     in_write_cache: self.write_back.in_write_cache(rec.in_cache),
                     store: None,
