@@ -197,7 +197,7 @@ pub(crate) async fn list_versions(
             } => {
                 x.open("Version")
                     .elem("Key", &enc(url, key))
-                    .elem("VersionId", version_id)
+                    .elem("VersionId", version_id.as_str())
                     .elem("IsLatest", latest(*l))
                     .elem_time("LastModified", info.last_modified)
                     .etag(&info.etag)
@@ -212,7 +212,7 @@ pub(crate) async fn list_versions(
             } => {
                 x.open("DeleteMarker")
                     .elem("Key", &enc(url, key))
-                    .elem("VersionId", version_id)
+                    .elem("VersionId", version_id.as_str())
                     .elem("IsLatest", latest(*l))
                     .elem_time("LastModified", *last_modified)
                     .raw(&owner)

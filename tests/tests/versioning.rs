@@ -1055,3 +1055,50 @@ async fn content_and_markers_under_one_dir_key_share_its_history() {
     assert_eq!(s.get("bkt", "dir/").await, b"again");
     assert_eq!(head_version_any(&s, "dir/").await, again);
 }
+
+/// A file another program wrote while the server was stopped lists among the versions with its
+/// bytes' ETag and size, as the `null` version and the latest of its key, between keys whose
+/// histories S3 wrote: the page reads the index once and rebuilds such a record after.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_file_written_by_another_program_lists_among_the_versions() {
+    let mut s = setup().await;
+    set(&s, BucketVersioningStatus::Enabled).await;
+    let a1 = put_version(&s, "a", b"one").await.unwrap();
+    let a2 = put_version(&s, "a", b"two").await.unwrap();
+    let c1 = put_version(&s, "c", b"three").await.unwrap();
+    s.stop_server().await;
+    let foreign = b"written by another program".to_vec();
+    std::fs::write(s.path_of("bkt", "b"), &foreign).unwrap();
+    s.start_again().await;
+    let page = s
+        .client
+        .list_object_versions()
+        .bucket("bkt")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{}", describe(&e)));
+    let shown: Vec<_> = page
+        .versions()
+        .iter()
+        .map(|v| {
+            (
+                v.key().unwrap(),
+                v.version_id().unwrap(),
+                v.is_latest().unwrap(),
+                v.e_tag().unwrap().to_string(),
+                v.size().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            ("a", a2.as_str(), true, etag_of(b"two"), 3),
+            ("a", a1.as_str(), false, etag_of(b"one"), 3),
+            ("b", "null", true, etag_of(&foreign), foreign.len() as i64),
+            ("c", c1.as_str(), true, etag_of(b"three"), 5),
+            ("obj", "null", true, etag_of(b"current"), 7),
+        ]
+    );
+    assert!(page.delete_markers().is_empty());
+}

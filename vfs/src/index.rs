@@ -414,6 +414,17 @@ impl Index {
         Ok(self.store()?.scan(Tree::Objects, start, end, &mut each)?)
     }
 
+    /// Visits two trees' entries from `start` as one sequence (see [`MetaStore::scan_merged`]).
+    pub(crate) fn scan_merged(
+        &self,
+        trees: [Tree; 2],
+        start: &[u8],
+        end: Option<&[u8]>,
+        mut each: impl FnMut(usize, &[u8], &[u8]) -> Step,
+    ) -> Result<()> {
+        Ok(self.store()?.scan_merged(trees, start, end, &mut each)?)
+    }
+
     pub(crate) fn get_state(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
         self.get_in(Tree::State, key)
     }

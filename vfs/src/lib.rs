@@ -60,7 +60,7 @@ pub use index::{
     BodyHasher, Checksum, ChecksumSlot, ChecksumType, ContentHeaders, MetaValue, ObjectAttrs,
 };
 pub use list::{ListItem, ListPage, ListQuery, Listed};
-pub use list_versions::{VersionItem, VersionPage, VersionQuery};
+pub use list_versions::{ShownId, VersionItem, VersionPage, VersionQuery};
 pub use multipart::{PartBody, PartInfo, PartPage, UploadInfo, UploadPage, MAX_PART_NUMBER};
 pub use object::{
     BucketInfo, CopyAttrs, CopyFrom, ObjectInfo, ObjectReader, Precondition, PutRequest,

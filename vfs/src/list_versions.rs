@@ -2,10 +2,8 @@
 //! (`Tree::Versions`) merged in one pass. A row's key is its object's record key followed by NUL
 //! and the inverted counter, and no key holds a NUL, so the two trees' keys compared as bytes
 //! give S3's order: keys ascending, the current version first, then the kept ones newest first.
-//! Each tree is read in batches from where the page starts and seeks past every common prefix,
-//! so a page costs work in proportion to the page.
-
-use std::collections::VecDeque;
+//! Both trees are scanned as one sequence in one read of the index, from where the page starts,
+//! seeking past every common prefix, so a page costs work in proportion to the page.
 
 use crate::error::{Result, VfsError};
 use serde::Deserialize;
@@ -13,14 +11,12 @@ use serde::Deserialize;
 use crate::index::{ListedMeta, ObjectMeta};
 use crate::key;
 use crate::list::Listed;
-use crate::meta::{StoreError, Tree};
+use crate::meta::{Step, StoreError, Tree};
 use crate::remote::time_from_ns;
 use crate::version_id::{VersionId, VersionRef};
 use crate::version_row::row_key;
 use crate::vfs::Vfs;
 
-/// Entries read from a tree at a time.
-const BATCH: usize = 256;
 /// What a row's key has after its object's record key: NUL and the counter.
 const ROW_TAIL: usize = 9;
 
@@ -39,17 +35,80 @@ pub struct VersionQuery<'a> {
 pub enum VersionItem {
     Version {
         key: String,
-        version_id: String,
+        version_id: ShownId,
         latest: bool,
         info: Listed,
     },
     DeleteMarker {
         key: String,
-        version_id: String,
+        version_id: ShownId,
         latest: bool,
         last_modified: std::time::SystemTime,
     },
     CommonPrefix(String),
+}
+
+impl VersionItem {
+    /// The key and version shown, for a version or a marker.
+    fn version(&self) -> Option<(&str, ShownId)> {
+        match self {
+            VersionItem::Version {
+                key, version_id, ..
+            }
+            | VersionItem::DeleteMarker {
+                key, version_id, ..
+            } => Some((key, *version_id)),
+            VersionItem::CommonPrefix(_) => None,
+        }
+    }
+}
+
+/// A version id as clients see it (`null`, or the hex of [`VersionId`]'s `Display`), held
+/// without an allocation: a page shows a thousand.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct ShownId {
+    /// The counter's 16 digits and at least 12 of the time's.
+    text: [u8; 32],
+    len: u8,
+}
+
+impl ShownId {
+    fn of(id: VersionId) -> ShownId {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut text = [0; 32];
+        if id.null {
+            text[..4].copy_from_slice(b"null");
+            return ShownId { text, len: 4 };
+        }
+        // `{:016x}{:012x}`: the time takes more than 12 digits only past the year 10889.
+        let ms_digits = (16 - id.ms.leading_zeros() as usize / 4).max(12);
+        let len = 16 + ms_digits;
+        for (value, at, width) in [(id.seq, 0, 16), (id.ms, 16, ms_digits)] {
+            for (i, d) in text[at..at + width].iter_mut().rev().enumerate() {
+                *d = HEX[(value >> (4 * i) & 0xf) as usize];
+            }
+        }
+        ShownId {
+            text,
+            len: len as u8,
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.text[..usize::from(self.len)]).unwrap_or_default()
+    }
+}
+
+impl std::fmt::Display for ShownId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::fmt::Debug for ShownId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", self.as_str())
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -59,65 +118,6 @@ pub struct VersionPage {
     /// Where the next page starts, when truncated.
     pub next_key_marker: Option<String>,
     pub next_version_id_marker: Option<String>,
-}
-
-/// One tree read in key order from a start, a batch at a time.
-struct Cursor<'a> {
-    vfs: &'a Vfs,
-    tree: Tree,
-    buf: VecDeque<(Vec<u8>, Vec<u8>)>,
-    /// Where the next batch starts; `None` once the tree is read to `end`.
-    next: Option<Vec<u8>>,
-    end: Option<Vec<u8>>,
-}
-
-impl<'a> Cursor<'a> {
-    fn new(vfs: &'a Vfs, tree: Tree, start: Vec<u8>, end: Option<Vec<u8>>) -> Cursor<'a> {
-        Cursor {
-            vfs,
-            tree,
-            buf: VecDeque::new(),
-            next: Some(start),
-            end,
-        }
-    }
-
-    fn peek(&mut self) -> Result<Option<&[u8]>> {
-        if self.buf.is_empty() {
-            if let Some(start) = self.next.take() {
-                let batch =
-                    self.vfs
-                        .core
-                        .index
-                        .range_in(self.tree, &start, self.end.as_deref(), BATCH)?;
-                if batch.len() == BATCH {
-                    let mut after = batch[BATCH - 1].0.clone();
-                    after.push(0);
-                    self.next = Some(after);
-                }
-                self.buf.extend(batch);
-            }
-        }
-        Ok(self.buf.front().map(|(k, _)| k.as_slice()))
-    }
-
-    fn pop(&mut self) -> Option<(Vec<u8>, Vec<u8>)> {
-        self.buf.pop_front()
-    }
-
-    /// Skips to the first key at or after `to`.
-    fn seek(&mut self, to: &[u8]) {
-        while self.buf.front().is_some_and(|(k, _)| k.as_slice() < to) {
-            self.buf.pop_front();
-        }
-        if self.buf.is_empty() {
-            if let Some(next) = &mut self.next {
-                if next.as_slice() < to {
-                    *next = to.to_vec();
-                }
-            }
-        }
-    }
 }
 
 impl Vfs {
@@ -133,119 +133,122 @@ impl Vfs {
         let prefix = key::index_key(bucket, q.prefix);
         let end = key::prefix_end(&prefix);
         let mut start = prefix.clone();
-        // The key whose versions the page starts inside, if it does.
-        let mut inside = None;
+        // The record key of the last version listed: the next one of the same key is not the
+        // latest. A page that starts inside a key's versions starts after its latest.
+        let mut last_key: Option<Vec<u8>> = None;
         if let Some(km) = q.key_marker.filter(|k| !k.is_empty()) {
             let after = match q.version_id_marker.filter(|v| !v.is_empty()) {
                 Some(v) => {
                     let want = VersionRef::parse(v)
                         .ok_or_else(|| VfsError::InvalidVersion(v.to_string()))?;
-                    inside = Some(km.to_string());
+                    last_key = Some(key::index_key(bucket, km));
                     self.after_version(bucket, km, want)?
                 }
                 None => after_key(bucket, km),
             };
             start = start.max(after);
         }
-        let mut objects = Cursor::new(self, Tree::Objects, start.clone(), end.clone());
-        let mut versions = Cursor::new(self, Tree::Versions, start, end);
         let want = q.max_keys + 1;
-        let mut items = Vec::new();
-        let mut last_key = inside;
-        while items.len() < want {
-            let from_objects = match (objects.peek()?, versions.peek()?) {
-                (None, None) => break,
-                (Some(o), Some(v)) => o < v,
-                (o, _) => o.is_some(),
-            };
-            // Taken now; a common prefix's seek skips the rest of it.
-            let (k, v) = match from_objects {
-                true => objects.pop(),
-                false => versions.pop(),
-            }
-            .unwrap_or_default();
-            let record_key = match from_objects {
-                true => &k[..],
-                false => &k[..k.len() - ROW_TAIL],
-            };
-            let name = std::str::from_utf8(&record_key[base.len()..])
-                .map_err(|_| VfsError::InvalidKey("index holds a non-UTF-8 key".into()))?
-                .to_string();
-            if let Some(d) = delimiter {
-                if let Some(pos) = name[q.prefix.len()..].find(d) {
-                    let cp = name[..q.prefix.len() + pos + d.len()].to_string();
-                    let past = key::prefix_end(&key::index_key(bucket, &cp));
-                    items.push(VersionItem::CommonPrefix(cp));
-                    match past {
-                        Some(past) => {
-                            objects.seek(&past);
-                            versions.seek(&past);
-                            continue;
-                        }
-                        None => break,
+        let mut items = Vec::with_capacity(want.min(1001));
+        // Current versions whose file another program wrote: their records are rebuilt after
+        // the scan, which cannot wait on the remote.
+        let mut foreign = Vec::new();
+        let mut failed = None;
+        let corrupt = || VfsError::InvalidKey("index holds a non-UTF-8 key".into());
+        self.core.index.scan_merged(
+            [Tree::Objects, Tree::Versions],
+            &start,
+            end.as_deref(),
+            |tree, k, v| {
+                let from_objects = tree == 0;
+                let record_key = match from_objects {
+                    true => k,
+                    false => &k[..k.len().saturating_sub(ROW_TAIL)],
+                };
+                let Some(name) = record_key
+                    .get(base.len()..)
+                    .and_then(|n| std::str::from_utf8(n).ok())
+                else {
+                    failed = Some(corrupt());
+                    return Step::Stop;
+                };
+                if let Some(d) = delimiter {
+                    if let Some(pos) = name[q.prefix.len()..].find(d) {
+                        let cp = &name[..q.prefix.len() + pos + d.len()];
+                        items.push(VersionItem::CommonPrefix(cp.to_string()));
+                        // Every version under the prefix rolls up into it: both trees jump
+                        // past them.
+                        return match key::prefix_end(&key::index_key(bucket, cp)) {
+                            Some(past) if items.len() < want => Step::Seek(past),
+                            _ => Step::Stop,
+                        };
                     }
                 }
-            }
-            let before = last_key.replace(name.clone());
-            let latest = before.as_deref() != Some(name.as_str());
-            let item = match from_objects {
-                true => {
-                    let mut meta = ListedMeta::decode(&v)?;
-                    if meta.etag.is_empty() {
-                        // A file another program wrote: hashed once, as a listing does.
-                        match self.current_record(bucket, &name).await {
-                            Ok(m) => meta = ListedMeta::from(m),
-                            Err(VfsError::NoSuchKey) => {
-                                last_key = before;
-                                continue;
-                            }
-                            Err(e) => return Err(e),
-                        }
+                let latest = last_key.as_deref() != Some(record_key);
+                match &mut last_key {
+                    Some(last) if !latest => {}
+                    Some(last) => {
+                        last.clear();
+                        last.extend_from_slice(record_key);
                     }
-                    VersionItem::Version {
-                        key: name,
-                        version_id: shown_id(meta.version),
-                        latest,
-                        info: Listed::from(meta),
-                    }
+                    None => last_key = Some(record_key.to_vec()),
                 }
-                false => {
-                    let row = ListedRow::decode(&v)?;
-                    let version_id = row.id.to_string();
-                    match row.object {
-                        Some(meta) => VersionItem::Version {
-                            key: name,
-                            version_id,
+                let key = name.to_string();
+                let item = match from_objects {
+                    true => ListedMeta::decode(v).map(|meta| {
+                        if meta.etag.is_empty() {
+                            foreign.push(items.len());
+                        }
+                        VersionItem::Version {
+                            key,
+                            version_id: shown_id(meta.version),
                             latest,
                             info: Listed::from(meta),
-                        },
-                        None => VersionItem::DeleteMarker {
-                            key: name,
-                            version_id,
-                            latest,
-                            last_modified: time_from_ns(row.made_ns),
-                        },
+                        }
+                    }),
+                    false => ListedRow::decode(v).map(|row| {
+                        let version_id = ShownId::of(row.id);
+                        match row.object {
+                            Some(meta) => VersionItem::Version {
+                                key,
+                                version_id,
+                                latest,
+                                info: Listed::from(meta),
+                            },
+                            None => VersionItem::DeleteMarker {
+                                key,
+                                version_id,
+                                latest,
+                                last_modified: time_from_ns(row.made_ns),
+                            },
+                        }
+                    }),
+                };
+                match item {
+                    Ok(item) => items.push(item),
+                    Err(e) => {
+                        failed = Some(e);
+                        return Step::Stop;
                     }
                 }
-            };
-            items.push(item);
+                match items.len() < want {
+                    true => Step::Next,
+                    false => Step::Stop,
+                }
+            },
+        )?;
+        if let Some(e) = failed {
+            return Err(e);
         }
         let truncated = items.len() > q.max_keys;
         items.truncate(q.max_keys);
+        self.refresh_foreign(bucket, &mut items, foreign).await?;
         let (next_key_marker, next_version_id_marker) = match (truncated, items.last()) {
             (true, Some(VersionItem::CommonPrefix(p))) => (Some(p.clone()), None),
-            (
-                true,
-                Some(VersionItem::Version {
-                    key, version_id, ..
-                }),
-            )
-            | (
-                true,
-                Some(VersionItem::DeleteMarker {
-                    key, version_id, ..
-                }),
-            ) => (Some(key.clone()), Some(version_id.clone())),
+            (true, Some(item)) => match item.version() {
+                Some((key, id)) => (Some(key.to_string()), Some(id.to_string())),
+                None => (None, None),
+            },
             _ => (None, None),
         };
         Ok(VersionPage {
@@ -254,6 +257,50 @@ impl Vfs {
             next_key_marker,
             next_version_id_marker,
         })
+    }
+
+    /// Rebuilds the records of the current versions at `at` in `items`, files another program
+    /// wrote (hashed once, as a listing does). One whose file is gone is left out, and the next
+    /// version of its key is then the latest.
+    async fn refresh_foreign(
+        &self,
+        bucket: &str,
+        items: &mut Vec<VersionItem>,
+        at: Vec<usize>,
+    ) -> Result<()> {
+        let shown = items.len();
+        for i in at.into_iter().rev().filter(|&i| i < shown) {
+            let VersionItem::Version { key, .. } = &items[i] else {
+                continue;
+            };
+            match self.current_record(bucket, &key.clone()).await {
+                Ok(m) => {
+                    if let VersionItem::Version {
+                        version_id, info, ..
+                    } = &mut items[i]
+                    {
+                        *version_id = shown_id(m.version);
+                        *info = Listed::from(m);
+                    }
+                }
+                Err(VfsError::NoSuchKey) => {
+                    let gone = items.remove(i);
+                    let below = items.get_mut(i);
+                    if let (
+                        Some((key, _)),
+                        Some(
+                            VersionItem::Version { key: k, latest, .. }
+                            | VersionItem::DeleteMarker { key: k, latest, .. },
+                        ),
+                    ) = (gone.version(), below)
+                    {
+                        *latest |= k.as_str() == key;
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
     }
 
     /// The record of a current object, rebuilt when another program wrote its file.
@@ -293,8 +340,8 @@ fn after_key(bucket: &str, km: &str) -> Vec<u8> {
     k
 }
 
-fn shown_id(version: Option<VersionId>) -> String {
-    version.unwrap_or(VersionId::ORIGINAL).to_string()
+fn shown_id(version: Option<VersionId>) -> ShownId {
+    ShownId::of(version.unwrap_or(VersionId::ORIGINAL))
 }
 
 /// What a listing shows of a kept version or marker ([`crate::version_row::VersionRecord`]): the
@@ -373,13 +420,13 @@ mod tests {
                 version_id,
                 latest,
                 ..
-            } => (key.clone(), version_id.clone(), *latest, false),
+            } => (key.clone(), version_id.to_string(), *latest, false),
             VersionItem::DeleteMarker {
                 key,
                 version_id,
                 latest,
                 ..
-            } => (key.clone(), version_id.clone(), *latest, true),
+            } => (key.clone(), version_id.to_string(), *latest, true),
             VersionItem::CommonPrefix(p) => (p.clone(), String::new(), false, false),
         }
     }
@@ -444,6 +491,23 @@ mod tests {
                 "{}",
                 String::from_utf8_lossy(&bytes)
             );
+        }
+    }
+
+    /// The id a listing shows is the one every other answer shows.
+    #[test]
+    fn a_shown_id_reads_as_the_version_id() {
+        for (seq, ms) in [
+            (0, 0),
+            (1, 1_700_000_000_123),
+            (u64::MAX, (1 << 48) - 1),
+            (0x1234, 1 << 48),
+            (7, u64::MAX),
+        ] {
+            for null in [false, true] {
+                let id = VersionId { seq, ms, null };
+                assert_eq!(ShownId::of(id).as_str(), id.to_string());
+            }
         }
     }
 

@@ -2,7 +2,7 @@ use std::path::Path;
 
 use redb::{Database, ReadableDatabase, TableDefinition};
 
-use super::{Edit, Entries, MetaStore, Step, StoreError, Tree};
+use super::{Edit, Entries, MergedVisit, MetaStore, Step, StoreError, Tree};
 
 fn def(tree: Tree) -> TableDefinition<'static, &'static [u8], &'static [u8]> {
     TableDefinition::new(tree.name())
@@ -85,6 +85,30 @@ impl MetaStore for RedbStore {
             |from, end| match end {
                 Some(end) => table.range(from..end).map_err(err),
                 None => table.range(from..).map_err(err),
+            },
+            |(k, v)| (k.value(), v.value()),
+            each,
+        )
+    }
+
+    fn scan_merged(
+        &self,
+        trees: [Tree; 2],
+        start: &[u8],
+        end: Option<&[u8]>,
+        each: &mut MergedVisit<'_>,
+    ) -> Result<(), StoreError> {
+        let tx = self.db.begin_read().map_err(err)?;
+        let tables = [
+            tx.open_table(def(trees[0])).map_err(err)?,
+            tx.open_table(def(trees[1])).map_err(err)?,
+        ];
+        super::merge_ranges(
+            start,
+            end,
+            |i, from, end| match end {
+                Some(end) => tables[i].range(from..end).map_err(err),
+                None => tables[i].range(from..).map_err(err),
             },
             |(k, v)| (k.value(), v.value()),
             each,

@@ -2,7 +2,7 @@ use std::path::Path;
 
 use sled::Transactional;
 
-use super::{Edit, Entries, MetaStore, Step, StoreError, Tree};
+use super::{Edit, Entries, MergedVisit, MetaStore, Step, StoreError, Tree};
 
 fn err(e: impl std::fmt::Display) -> StoreError {
     StoreError(e.to_string())
@@ -66,6 +66,28 @@ impl MetaStore for SledStore {
                 Ok(match end {
                     Some(end) => t.range(from..end),
                     None => t.range(from..),
+                })
+            },
+            |(k, v)| (&k[..], &v[..]),
+            each,
+        )
+    }
+
+    fn scan_merged(
+        &self,
+        trees: [Tree; 2],
+        start: &[u8],
+        end: Option<&[u8]>,
+        each: &mut MergedVisit<'_>,
+    ) -> Result<(), StoreError> {
+        let t = [self.tree(trees[0]), self.tree(trees[1])];
+        super::merge_ranges(
+            start,
+            end,
+            |i, from, end| {
+                Ok(match end {
+                    Some(end) => t[i].range(from..end),
+                    None => t[i].range(from..),
                 })
             },
             |(k, v)| (&k[..], &v[..]),
