@@ -14,18 +14,47 @@ use crate::common::*;
 /// (so that a test can see that nothing lands beside it).
 pub(crate) struct Served {
     pub(crate) outer: PathBuf,
+    /// The write cache's files, when the server caches writes: they are on their way to the
+    /// same places in `served`.
+    cache: Option<PathBuf>,
 }
 
 impl Served {
-    /// The served folder: the buckets, and the server's own `.s3gate`.
-    fn root(&self) -> PathBuf {
+    /// How `s`'s files are seen from `outer`.
+    pub(crate) fn of(s: &TestServer, outer: PathBuf) -> Served {
+        let cache = s
+            .config
+            .vfs
+            .cache_mode
+            .caches_writes()
+            .then(|| s.config.index_dir().join("writeback/data"));
+        Served { outer, cache }
+    }
+
+    /// The served folder: the buckets, and the server's own `.s3gate`; once the write cache,
+    /// if any, has uploaded all it held, so that every object is where it is to stay.
+    async fn root(&self) -> PathBuf {
+        if let Some(cache) = &self.cache {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+            while !files_under(cache).is_empty()
+                || !files_under(&cache.join(".s3gate/keys")).is_empty()
+            {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "the write cache still holds {:?} {:?}",
+                    files_under(cache),
+                    files_under(&cache.join(".s3gate/keys"))
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        }
         self.outer.join("served")
     }
 }
 
 /// The files kept in the store of keys.
-fn store_files(files: &Served) -> Vec<String> {
-    files_under(&files.root().join(".s3gate/keys"))
+async fn store_files(files: &Served) -> Vec<String> {
+    files_under(&files.root().await.join(".s3gate/keys"))
 }
 
 /// Runs every scenario of this module on a server of `$start` (a future of a [`TestServer`]
@@ -52,9 +81,8 @@ macro_rules! every_keys_scenario {
         #[$m]
         async fn $name() {
             let (s, keep) = $start.await;
-            let files = $crate::keys_anywhere::Served {
-                outer: ($outer)(&s, &keep),
-            };
+            let outer = ($outer)(&s, &keep);
+            let files = $crate::keys_anywhere::Served::of(&s, outer);
             $crate::keys_anywhere::$name(s, &files).await;
         }
     )*};
@@ -75,6 +103,43 @@ mod local {
         #[doc = "On a local directory."]
         start(),
         |s: &TestServer, _: &()| s.root().to_path_buf()
+    );
+}
+
+/// On a local directory through the write cache: each key waits at its place (its path, or its
+/// place in the store of keys) in the cache folder, is read from there, and is uploaded to the
+/// same place. Versions are not kept while the cache is on, so their scenario is left out.
+mod write_cache {
+    use std::time::Duration;
+
+    use s3gate_config::CacheMode;
+
+    use crate::common::TestServer;
+
+    async fn start() -> (TestServer, ()) {
+        let outer = tempfile::tempdir().unwrap();
+        let s = TestServer::start_in(outer, |c| {
+            c.remote.path = c.remote.path.join("served");
+            c.vfs.cache_mode = CacheMode::Writes;
+            // Long enough for the reads right after a write to find it in the cache.
+            c.vfs.write_back = Duration::from_millis(300);
+        })
+        .await;
+        (s, ())
+    }
+
+    crate::keys_anywhere::every_keys_scenario!(
+        @each #[doc = "On a local directory, through the write cache."]
+        start(),
+        |s: &TestServer, _: &()| s.root().to_path_buf(),
+        [
+            a_key_and_a_folder_of_its_name_hold_objects_in_either_order,
+            content_under_a_key_ending_in_a_slash,
+            keys_no_file_tree_can_hold_are_kept_and_never_escape,
+            stored_keys_are_overwritten_copied_tagged_and_assembled,
+            the_admin_command_lists_the_stored_keys,
+            concurrent_first_writes_of_a_stored_key_share_one_place,
+        ]
     );
 }
 
@@ -165,9 +230,9 @@ pub(crate) async fn a_key_and_a_folder_of_its_name_hold_objects_in_either_order(
         assert_eq!(s.get("bkt", key).await, body.as_bytes(), "{key}");
     }
     // The plain files hold what fits; the rest is in the store, named by ids.
-    assert_eq!(files_under(&files.root().join("bkt")), ["a/b", "x"]);
-    assert_eq!(store_files(files).len(), 3);
-    for f in store_files(files) {
+    assert_eq!(files_under(&files.root().await.join("bkt")), ["a/b", "x"]);
+    assert_eq!(store_files(files).await.len(), 3);
+    for f in store_files(files).await {
         assert!(!f.contains("parent") && !f.ends_with("/a"), "{f}");
     }
 
@@ -228,16 +293,16 @@ pub(crate) async fn a_key_and_a_folder_of_its_name_hold_objects_in_either_order(
     let buckets = s.client.list_buckets().send().await.unwrap();
     let names: Vec<_> = buckets.buckets().iter().filter_map(|b| b.name()).collect();
     assert_eq!(names, ["bkt"]);
-    assert_eq!(store_files(files).len(), 3);
+    assert_eq!(store_files(files).await.len(), 3);
 
     // Deleting the key leaves the folder's objects, and no file in the store.
     s.delete("bkt", "a").await;
     s.assert_no_such_key("bkt", "a").await;
     assert_eq!(s.get("bkt", "a/b").await, b"child");
-    assert_eq!(store_files(files).len(), 2);
+    assert_eq!(store_files(files).await.len(), 2);
     s.delete("bkt", "x/y").await;
     s.delete("bkt", "x/y/z").await;
-    assert!(store_files(files).is_empty());
+    assert!(store_files(files).await.is_empty());
     assert_eq!(listed(&s, None, None).await.0, ["a/b", "x"]);
 }
 
@@ -249,7 +314,7 @@ pub(crate) async fn content_under_a_key_ending_in_a_slash(s: TestServer, files: 
     // A key below it is a plain file all the same.
     s.put("bkt", "x/a", "child").await;
     assert_eq!(s.get("bkt", "x/a").await, b"child");
-    assert_eq!(files_under(&files.root().join("bkt")), ["x/a"]);
+    assert_eq!(files_under(&files.root().await.join("bkt")), ["x/a"]);
 
     // Copies onto a `dir/` key: content goes to the store, an empty source stays a marker.
     s.copy("bkt", "y/", "bkt/x/").send().await.unwrap();
@@ -258,14 +323,14 @@ pub(crate) async fn content_under_a_key_ending_in_a_slash(s: TestServer, files: 
     assert_eq!(s.get("bkt", "plain").await, b"folder content");
     s.put("bkt", "empty", "").await;
     s.copy("bkt", "z/", "bkt/empty").send().await.unwrap();
-    assert!(files.root().join("bkt/z").is_dir());
+    assert!(files.root().await.join("bkt/z").is_dir());
     s.put("bkt", "e/", "").await;
-    assert!(files.root().join("bkt/e").is_dir());
+    assert!(files.root().await.join("bkt/e").is_dir());
     assert_eq!(
         listed(&s, None, None).await.0,
         ["e/", "empty", "plain", "x/", "x/a", "y/", "z/"]
     );
-    assert_eq!(store_files(files).len(), 2);
+    assert_eq!(store_files(files).await.len(), 2);
 
     // Overwritten with nothing, it stays where it lives and reads empty.
     s.put("bkt", "y/", "").await;
@@ -274,14 +339,13 @@ pub(crate) async fn content_under_a_key_ending_in_a_slash(s: TestServer, files: 
     s.delete("bkt", "y/").await;
     s.assert_no_such_key("bkt", "x/").await;
     assert_eq!(s.get("bkt", "x/a").await, b"child");
-    assert!(store_files(files).is_empty());
+    assert!(store_files(files).await.is_empty());
 }
 
 pub(crate) async fn keys_no_file_tree_can_hold_are_kept_and_never_escape(
     s: TestServer,
     files: &Served,
 ) {
-    let served = files.root();
     s.create_bucket("bkt").await;
     s.create_bucket("other").await;
     s.put("other", "victim", "untouched").await;
@@ -320,6 +384,7 @@ pub(crate) async fn keys_no_file_tree_can_hold_are_kept_and_never_escape(
     assert_eq!(s.list_keys("bkt").await, keys);
     assert_eq!(s.get("other", "victim").await, b"untouched");
     // Nothing in the bucket's folder, nothing outside the served folder.
+    let served = files.root().await;
     assert!(files_under(&served.join("bkt")).is_empty());
     assert_eq!(files_under(&served), ["other/victim"]);
     let beside: Vec<_> = std::fs::read_dir(&files.outer)
@@ -361,7 +426,7 @@ pub(crate) async fn stored_keys_are_overwritten_copied_tagged_and_assembled(
     s.put("bkt", "a", "two").await;
     assert_eq!(s.get("bkt", "a").await, b"two");
     assert_eq!(
-        store_files(files).len(),
+        store_files(files).await.len(),
         1,
         "an overwrite stays in its place"
     );
@@ -371,7 +436,7 @@ pub(crate) async fn stored_keys_are_overwritten_copied_tagged_and_assembled(
     assert_eq!(s.get("bkt", "c/d").await, b"two");
     s.copy("bkt", "a", "bkt/a/b").send().await.unwrap();
     assert_eq!(s.get("bkt", "a").await, b"child");
-    assert_eq!(store_files(files).len(), 1);
+    assert_eq!(store_files(files).await.len(), 1);
 
     // Tags live in its record.
     let tagging = Tagging::builder()
@@ -481,9 +546,9 @@ pub(crate) async fn stored_keys_are_overwritten_copied_tagged_and_assembled(
         assert_eq!(got.len(), big.len() + 4, "{key}");
         assert!(got.ends_with(b"tail"));
     }
-    assert_eq!(store_files(files).len(), 2);
+    assert_eq!(store_files(files).await.len(), 2);
     assert_eq!(
-        files_under(&files.root().join("bkt")),
+        files_under(&files.root().await.join("bkt")),
         ["a/b", "c/d", "c/part-copy"]
     );
     assert_eq!(
@@ -545,8 +610,8 @@ pub(crate) async fn stored_keys_keep_their_versions(mut s: TestServer, files: &S
         assert_eq!(s.get("bkt", key).await, b"one", "{key} after a restart");
         assert_eq!(get_version(&s, key, one).await, b"one");
     }
-    assert_eq!(files_under(&files.root().join("bkt")), ["a/b"]);
-    assert_eq!(store_files(files).len(), 2);
+    assert_eq!(files_under(&files.root().await.join("bkt")), ["a/b"]);
+    assert_eq!(store_files(files).await.len(), 2);
 }
 
 pub(crate) async fn the_admin_command_lists_the_stored_keys(mut s: TestServer, files: &Served) {
@@ -554,7 +619,7 @@ pub(crate) async fn the_admin_command_lists_the_stored_keys(mut s: TestServer, f
     s.put("bkt", "a/b", "child").await;
     s.put("bkt", "a", "parent").await;
     s.put("bkt", "x/", "content").await;
-    assert_eq!(store_files(files).len(), 2);
+    assert_eq!(store_files(files).await.len(), 2);
     s.stop_server().await;
     let text = s3gate::index_keys(s.config.clone()).await.unwrap();
     assert_eq!(
@@ -614,6 +679,6 @@ pub(crate) async fn concurrent_first_writes_of_a_stored_key_share_one_place(
     }
     let got = String::from_utf8(s.get("bkt", "a").await).unwrap();
     assert!(got.starts_with("writer "), "{got}");
-    assert_eq!(store_files(files).len(), 1, "one file for one key");
+    assert_eq!(store_files(files).await.len(), 1, "one file for one key");
     assert_eq!(s.list_keys("bkt").await, ["a", "a/b"]);
 }

@@ -275,12 +275,14 @@ async fn multipart_uploads_and_copies_land_in_the_cache_too() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_upload_is_retried_and_the_bucket_is_not_empty_meanwhile() {
-    let s = cached_server(Duration::from_millis(100)).await;
+    let s = cached_server(Duration::from_millis(300)).await;
     s.create_bucket("bkt").await;
-    // A file where the remote needs a folder: the upload fails until it is moved away.
-    std::fs::write(s.path_of("bkt", "blocked"), b"in the way").unwrap();
+    // A file another program puts where the remote needs a folder, once the key has its
+    // place (before, the key would be kept in the store of keys): the upload fails until the
+    // file is moved away.
     s.put("bkt", "blocked/obj", b"patient".to_vec()).await;
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    std::fs::write(s.path_of("bkt", "blocked"), b"in the way").unwrap();
+    tokio::time::sleep(Duration::from_millis(1000)).await;
     assert_eq!(cache_files(&s), ["bkt/blocked/obj"]);
     assert_eq!(s.get("bkt", "blocked/obj").await, b"patient");
     let err = s
@@ -421,4 +423,71 @@ async fn a_queued_object_whose_cached_file_was_removed_reads_as_missing() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(s.list_keys("bkt").await.is_empty());
+}
+
+/// The files kept in the store of keys: on the remote, and in the write cache (the same places,
+/// in its folder).
+fn stored_on_remote(s: &TestServer) -> Vec<String> {
+    files_under(&s.root().join(".s3gate/keys"))
+}
+
+fn stored_in_cache(s: &TestServer) -> Vec<String> {
+    files_under(&s.root().join(".s3gate/writeback/data/.s3gate/keys"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_no_file_tree_can_hold_waits_at_its_place_and_is_uploaded_after_a_restart() {
+    let mut s = cached_server(Duration::from_secs(3600)).await;
+    s.create_bucket("bkt").await;
+    s.put("bkt", "a/b", b"child".to_vec()).await;
+    // `a` beside the folder `a/`, waiting in the cache beside the folder it waits in too.
+    s.put("bkt", "a", b"parent".to_vec()).await;
+    s.put("bkt", "x/", b"content under a slash".to_vec()).await;
+    // Written then deleted while waiting: never uploaded.
+    s.put("bkt", "d//e", b"short-lived".to_vec()).await;
+    s.delete("bkt", "d//e").await;
+    assert_eq!(cache_files(&s), ["bkt/a/b"]);
+    let waiting = stored_in_cache(&s);
+    assert_eq!(waiting.len(), 2, "{waiting:?}");
+    assert!(stored_on_remote(&s).is_empty());
+    assert_eq!(s.get("bkt", "a").await, b"parent");
+    assert_eq!(s.get("bkt", "x/").await, b"content under a slash");
+    s.assert_no_such_key("bkt", "d//e").await;
+    assert_eq!(s.list_keys("bkt").await, ["a", "a/b", "x/"]);
+
+    s.stop_server().await;
+    s.config.vfs.write_back = Duration::from_millis(10);
+    s.start_again().await;
+    // Read from the cache until uploaded, then from the remote: the same bytes either way.
+    assert_eq!(s.get("bkt", "a").await, b"parent");
+    eventually("the uploads after the restart", || {
+        stored_in_cache(&s).is_empty() && cache_files(&s).is_empty()
+    })
+    .await;
+    // Each at the place it waited at, in the remote's store of keys.
+    assert_eq!(stored_on_remote(&s), waiting);
+    let mut bodies: Vec<_> = waiting
+        .iter()
+        .map(|f| std::fs::read(s.root().join(".s3gate/keys").join(f)).unwrap())
+        .collect();
+    bodies.sort();
+    assert_eq!(
+        bodies,
+        [b"content under a slash".to_vec(), b"parent".to_vec()]
+    );
+    assert_eq!(files_under(&s.root().join("bkt")), ["a/b"]);
+    assert_eq!(s.get("bkt", "a").await, b"parent");
+    assert_eq!(s.get("bkt", "x/").await, b"content under a slash");
+    assert_eq!(s.list_keys("bkt").await, ["a", "a/b", "x/"]);
+
+    // Overwritten while on the remote: cached again at the same place, uploaded over it.
+    s.put("bkt", "a", b"again".to_vec()).await;
+    assert_eq!(s.get("bkt", "a").await, b"again");
+    eventually("the overwrite's upload", || stored_in_cache(&s).is_empty()).await;
+    assert_eq!(stored_on_remote(&s), waiting);
+    assert_eq!(s.get("bkt", "a").await, b"again");
+    s.delete("bkt", "a").await;
+    s.delete("bkt", "x/").await;
+    assert!(stored_on_remote(&s).is_empty());
+    assert_eq!(s.list_keys("bkt").await, ["a/b"]);
 }

@@ -105,7 +105,7 @@ impl Change<Vfs> for Publish {
         let record_meta = meta.clone();
         // A write straight to the remote supersedes a version still waiting in the cache.
         let superseded = vfs.write_back.cache.is_some() && !in_write_cache;
-        let queue = vfs.write_back.queue_builder(at.path, in_write_cache);
+        let queue = vfs.write_back.queue_builder(at, in_write_cache);
         let (record, recorded) = vfs.core.index.prepare(move |fingerprint| {
             let meta = ObjectMeta {
                 fingerprint,

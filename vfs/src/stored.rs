@@ -20,6 +20,7 @@ use crate::error::{Result, VfsError};
 use crate::index::ObjectMeta;
 use crate::key;
 use crate::meta::{Edit, Tree};
+use crate::remote::Remote;
 use crate::vfs::Vfs;
 
 /// Where the intents of fresh places live in `Tree::State`.
@@ -66,6 +67,25 @@ impl Core {
     }
 }
 
+/// [`Vfs::in_the_way`] on one file tree.
+async fn in_the_way_on(tree: &dyn Remote, path: &str) -> Result<bool> {
+    if tree.stat(path).await?.is_some_and(|e| e.is_dir) {
+        return Ok(true);
+    }
+    // Up from the file's folder to the first one there; the bucket itself is.
+    let mut dir = path;
+    while let Some((up, _)) = dir.rsplit_once('/') {
+        if !up.contains('/') {
+            return Ok(false);
+        }
+        match tree.stat(up).await? {
+            Some(e) => return Ok(!e.is_dir),
+            None => dir = up,
+        }
+    }
+    Ok(false)
+}
+
 impl Vfs {
     /// The path a change of `bucket/key` that makes no file (a delete, a delete marker, a
     /// lock) names: where its file is, a folder marker's folder, or a fresh place for a key
@@ -91,22 +111,14 @@ impl Vfs {
     /// Why this server cannot keep keys in the store, when it cannot: an object store holds
     /// `a` beside `a/b` anyway, and names no path by its keys for the rest to be kept apart
     /// from. Any remote with folders (a local directory, WebDAV, SFTP, FTP) keeps them under
-    /// its own `.s3gate/keys`, written by its own upload, as its versions are.
+    /// its own `.s3gate/keys`, written by its own upload, as its versions are; the write cache
+    /// holds them at the same places in its folder until they are uploaded there.
     fn stored_keys_unsupported(&self) -> Option<&'static str> {
-        if self.core.remote.folders_are_prefixes() {
-            return Some(
-                "keys that cannot be plain files (content under a key ending in '/', empty, \
-                 '.' or '..' segments, segments over 255 bytes) are kept only on a remote \
-                 with folders (a local directory, WebDAV, SFTP, FTP), not on an object store",
-            );
-        }
-        if self.write_back.cache.is_some() {
-            return Some(
-                "keys that cannot be plain files are not kept while the write cache holds \
-                 objects away from their paths (--vfs-cache-mode writes)",
-            );
-        }
-        None
+        self.core.remote.folders_are_prefixes().then_some(
+            "keys that cannot be plain files (content under a key ending in '/', empty, \
+             '.' or '..' segments, segments over 255 bytes) are kept only on a remote \
+             with folders (a local directory, WebDAV, SFTP, FTP), not on an object store",
+        )
     }
 
     /// Where a write of `bucket/key` goes: the key's place in the store when it is kept there;
@@ -118,55 +130,36 @@ impl Vfs {
         if let Some(place) = self.core.stored_path(bucket, key)? {
             return Ok(place);
         }
-        let plain = key::object_path(bucket, key);
-        let unsupported = self.stored_keys_unsupported();
-        if let Ok(path) = &plain {
-            if self.core.remote.folders_are_prefixes() {
-                return Ok(path.clone());
+        let plain = match key::object_path(bucket, key) {
+            Ok(path)
+                if self.core.remote.folders_are_prefixes() || !self.in_the_way(&path).await? =>
+            {
+                return Ok(path)
             }
-            let in_the_way = match unsupported {
-                None => self.in_the_way(path).await?,
-                // Without the store only a folder at the path refuses the write at once; a
-                // file above it fails the upload, which the write cache retries until it is
-                // moved away.
-                Some(_) => self.core.remote.stat(path).await?.is_some_and(|e| e.is_dir),
-            };
-            if !in_the_way {
-                return Ok(path.clone());
-            }
-        }
-        match (unsupported, plain) {
+            plain => plain,
+        };
+        match (self.stored_keys_unsupported(), plain) {
             (None, _) => Ok(key::new_store_path(bucket)),
-            (Some(why), Ok(_)) => Err(VfsError::KeyConflict(format!(
-                "key {key:?} conflicts with an existing object or folder: {why}"
-            ))),
             (Some(why), Err(VfsError::InvalidKey(m))) => {
                 Err(VfsError::InvalidKey(format!("{m}: {why}")))
             }
-            (Some(_), Err(e)) => Err(e),
+            (Some(_), plain) => plain,
         }
     }
 
-    /// Whether a file tree cannot hold a file at `path`: a folder is there, or a file stands
-    /// where one of the folders above it would be.
+    /// Whether a file tree cannot hold a file at `path`, on the remote or in the write cache
+    /// (whose files are uploaded to the same paths): a folder is there, or a file stands where
+    /// one of the folders above it would be.
     async fn in_the_way(&self, path: &str) -> Result<bool> {
-        if self.core.remote.stat(path).await?.is_some_and(|e| e.is_dir) {
-            return Ok(true);
-        }
-        // Up from the file's folder to the first one there; the bucket itself is.
-        let mut dir = path;
-        while let Some((up, _)) = dir.rsplit_once('/') {
-            if !up.contains('/') {
-                return Ok(false);
-            }
-            match self.core.remote.stat(up).await? {
-                Some(e) => return Ok(!e.is_dir),
-                None => dir = up,
+        if let Some(cache) = &self.write_back.cache {
+            if in_the_way_on(&*cache.fs, path).await? {
+                return Ok(true);
             }
         }
-        Ok(false)
+        in_the_way_on(&*self.core.remote, path).await
     }
 
+    /// Removes the files published
     /// Removes the files published at fresh places whose record never committed (a crash
     /// between publishing and recording; run at start, before serving).
     pub(crate) async fn finish_fresh_places(&self) -> Result<()> {

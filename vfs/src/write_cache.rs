@@ -1,5 +1,6 @@
 //! The write cache's own state: where cached files live, and the queue entries that name the
-//! versions waiting to be uploaded (`Tree::WriteBack`, path → [`Pending`]). How they are
+//! versions waiting to be uploaded (`Tree::WriteBack`, path → [`Pending`]). A key kept in the
+//! store of keys (stored.rs) waits at its place there in the cache folder, as on the remote. How they are
 //! written, uploaded and recovered is in `writeback.rs`, whose module doc states the crash
 //! safety.
 
@@ -61,6 +62,20 @@ pub(crate) struct Pending {
     pub(crate) tries: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) error: Option<String>,
+    /// The bucket and key of an object at a place in the store of keys, whose path names
+    /// neither; `None` for an object at its own path (`bucket/key`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) object: Option<(String, String)>,
+}
+
+impl Pending {
+    /// The bucket and key of the object queued at `path`.
+    pub(crate) fn object<'a>(&'a self, path: &'a str) -> (&'a str, &'a str) {
+        match &self.object {
+            Some((bucket, key)) => (bucket, key),
+            None => path.split_once('/').unwrap_or((path, "")),
+        }
+    }
 }
 
 /// Writes the queue entry of the object at path `key`.

@@ -23,6 +23,7 @@ use crate::commit::{At, Change, Unconditional};
 use crate::core::Core;
 use crate::error::{Result, VfsError};
 use crate::index::ObjectMeta;
+use crate::key;
 use crate::meta::{Edit, Tree};
 use crate::object::prune_empty_parents;
 use crate::remote::{Fingerprint, Remote, Upload};
@@ -101,10 +102,12 @@ impl WriteBack {
     /// remote (the cached version it supersedes must never be uploaded over it).
     pub(crate) fn queue_builder(
         &self,
-        path: &str,
+        at: At<'_>,
         to_cache: bool,
     ) -> impl FnOnce(Fingerprint) -> Option<Edit> + Send {
-        let key = path.as_bytes().to_vec();
+        let key = at.path.as_bytes().to_vec();
+        // A place in the store of keys names no key: the entry does.
+        let object = key::is_stored(at.path).then(|| (at.bucket.to_string(), at.key.to_string()));
         let delay = self.cache.as_ref().map(|c| c.delay);
         move |fingerprint| match delay {
             Some(delay) if to_cache => {
@@ -115,6 +118,7 @@ impl WriteBack {
                     queued_ns: now,
                     tries: 0,
                     error: None,
+                    object,
                 };
                 Some(queue_put(key, &entry))
             }
@@ -266,9 +270,10 @@ impl WriteBack {
 
     /// Puts a failed upload back in the queue, later each time.
     async fn postpone(&self, path: &str, entry: &Pending, e: &VfsError) -> Result<()> {
+        let (bucket, key) = entry.object(path);
         self.core
             .key_locks
-            .with(path, async {
+            .with(&key::lock_name(bucket, key, path), async {
                 // Only if the entry is still the one that failed (a newer write starts afresh).
                 match self.pending_entry(path)? {
                     Some(now) if now.fingerprint == entry.fingerprint => {}
@@ -282,6 +287,7 @@ impl WriteBack {
                     queued_ns: now_ns(),
                     tries,
                     error: Some(e.to_string()),
+                    object: entry.object.clone(),
                 };
                 self.core
                     .index
@@ -314,7 +320,7 @@ impl WriteBack {
                 None,
             )
             .await?;
-        let (bucket, key) = path.split_once('/').unwrap_or((path, ""));
+        let (bucket, key) = entry.object(path);
         let at = At { bucket, key, path };
         let version = entry.fingerprint;
         // No precondition: the upload changes where the object is, not what it is.
@@ -345,7 +351,7 @@ impl Change<WriteBack> for UploadCached {
             }
         }
         let record = wb.core.index.get(bucket, key)?;
-        let index_key = crate::key::index_key(bucket, key);
+        let index_key = key::index_key(bucket, key);
         let queue_key = path.as_bytes().to_vec();
         let want = version;
         let (submit, recorded) = wb.core.index.prepare(move |remote_fp| {
@@ -379,9 +385,10 @@ impl Change<WriteBack> for UploadCached {
 impl WriteBack {
     /// An entry whose cached file is gone (removed by hand): nothing can be uploaded.
     async fn drop_orphan(&self, path: &str, entry: &Pending) -> Result<()> {
+        let (bucket, key) = entry.object(path);
         self.core
             .key_locks
-            .with(path, async {
+            .with(&key::lock_name(bucket, key, path), async {
                 if let Some(cache) = &self.cache {
                     if cache.fs.stat(path).await?.is_some() {
                         return Ok(());
@@ -398,17 +405,13 @@ impl WriteBack {
                 let mut ops = vec![Edit::Delete(Tree::WriteBack, path.as_bytes().to_vec())];
                 // Its record describes bytes that are gone: without it, the key reads as the remote
                 // has it (or as missing) instead of failing.
-                let (bucket, key) = path.split_once('/').unwrap_or((path, ""));
                 if self
                     .core
                     .index
                     .get(bucket, key)?
                     .is_some_and(|m| m.in_write_cache && m.fingerprint == entry.fingerprint)
                 {
-                    ops.push(Edit::Delete(
-                        Tree::Objects,
-                        crate::key::index_key(bucket, key),
-                    ));
+                    ops.push(Edit::Delete(Tree::Objects, key::index_key(bucket, key)));
                 }
                 self.core.index.apply(ops).await
             })
@@ -421,7 +424,8 @@ impl WriteBack {
         let Some(cache) = &self.cache else {
             return;
         };
-        if cache.fs.delete(path, None).await.is_ok() {
+        // The store's folders stay, as on the remote: a write may be placing a file in one.
+        if cache.fs.delete(path, None).await.is_ok() && !key::is_stored(path) {
             prune_empty_parents(&*cache.fs, path, |_| false).await;
         }
     }
@@ -436,53 +440,82 @@ impl WriteBack {
             return Ok(());
         };
         for bucket in cache.fs.list_dir("").await? {
-            if !bucket.is_dir || crate::key::validate_bucket(&bucket.name).is_err() {
+            if !bucket.is_dir || key::validate_bucket(&bucket.name).is_err() {
                 continue;
             }
             for (key, fp) in crate::scan::walk(&*cache.fs, &bucket.name, None).await? {
                 let path = format!("{}/{key}", bucket.name);
-                let record = self.core.index.get(&bucket.name, &key)?;
-                match record {
-                    Some(m) if m.in_write_cache && m.fingerprint == fp => {}
-                    Some(m) if m.in_write_cache => {
-                        let Some(reader) = cache.fs.open(&path).await? else {
-                            continue;
-                        };
-                        let meta = ObjectMeta {
-                            fingerprint: fp,
-                            etag: self.core.content_etag(reader).await?,
-                            version: None,
-                            attrs: Default::default(),
-                            parts: Vec::new(),
-                            modified_ns: None,
-                            in_write_cache: true,
-                            store: None,
-                        };
-                        tracing::warn!(path, "a write cut off by a stop replaced a cached object: kept as the object");
-                        // Queued whatever this run's mode: the version it replaced was
-                        // acknowledged and waits in the cache, so this one must be uploaded.
-                        let entry = Pending {
-                            fingerprint: fp,
-                            due_ns: now_ns(),
-                            queued_ns: 0,
-                            tries: 0,
-                            error: None,
-                        };
-                        self.core
-                            .index
-                            .apply(vec![
-                                Edit::Put(
-                                    Tree::Objects,
-                                    crate::key::index_key(&bucket.name, &key),
-                                    meta.encode(),
-                                ),
-                                queue_put(path.as_bytes().to_vec(), &entry),
-                            ])
-                            .await?;
-                    }
-                    _ => self.forget_cached(&path).await,
-                }
+                self.recover_file(&path, &bucket.name, &key, fp).await?;
             }
+        }
+        // A key kept in the store of keys waits at its place there, which names no key: its
+        // queue entry does. An entry commits with its record, so a place without one holds no
+        // acknowledged version.
+        for (place, fp) in crate::scan::walk(&*cache.fs, key::KEYS_DIR, None).await? {
+            let path = format!("{}/{place}", key::KEYS_DIR);
+            match self.pending_entry(&path)?.and_then(|e| e.object) {
+                Some((bucket, key)) => self.recover_file(&path, &bucket, &key, fp).await?,
+                None => self.forget_cached(&path).await,
+            }
+        }
+        Ok(())
+    }
+
+    /// [`WriteBack::recover`] of the cached file at `path` (version `fp`), which would be the
+    /// object `bucket/key`.
+    async fn recover_file(
+        &self,
+        path: &str,
+        bucket: &str,
+        key: &str,
+        fp: Fingerprint,
+    ) -> Result<()> {
+        let Some(cache) = &self.cache else {
+            return Ok(());
+        };
+        let store = key::is_stored(path).then(|| path.to_string());
+        match self.core.index.get(bucket, key)? {
+            Some(m) if m.in_write_cache && m.store == store && m.fingerprint == fp => {}
+            Some(m) if m.in_write_cache && m.store == store => {
+                let Some(reader) = cache.fs.open(path).await? else {
+                    return Ok(());
+                };
+                let object = store
+                    .is_some()
+                    .then(|| (bucket.to_string(), key.to_string()));
+                let meta = ObjectMeta {
+                    fingerprint: fp,
+                    etag: self.core.content_etag(reader).await?,
+                    version: None,
+                    attrs: Default::default(),
+                    parts: Vec::new(),
+                    modified_ns: None,
+                    in_write_cache: true,
+                    store,
+                };
+                tracing::warn!(
+                    path,
+                    "a write cut off by a stop replaced a cached object: kept as the object"
+                );
+                // Queued whatever this run's mode: the version it replaced was acknowledged and
+                // waits in the cache, so this one must be uploaded.
+                let entry = Pending {
+                    fingerprint: fp,
+                    due_ns: now_ns(),
+                    queued_ns: 0,
+                    tries: 0,
+                    error: None,
+                    object,
+                };
+                self.core
+                    .index
+                    .apply(vec![
+                        Edit::Put(Tree::Objects, key::index_key(bucket, key), meta.encode()),
+                        queue_put(path.as_bytes().to_vec(), &entry),
+                    ])
+                    .await?;
+            }
+            _ => self.forget_cached(path).await,
         }
         Ok(())
     }
