@@ -63,6 +63,13 @@ async fn store_files(files: &Served) -> Vec<String> {
 /// the attribute given (a doc line, or an `ignore` for a test that needs a program).
 macro_rules! every_keys_scenario {
     (#[$m:meta] $start:expr, $outer:expr) => {
+        $crate::keys_anywhere::every_keys_scenario!(without_versions #[$m] $start, $outer);
+        $crate::keys_anywhere::every_keys_scenario!(
+            @each #[$m] $start, $outer, [stored_keys_keep_their_versions]
+        );
+    };
+    // For a server that keeps no versions (the write cache's).
+    (without_versions #[$m:meta] $start:expr, $outer:expr) => {
         $crate::keys_anywhere::every_keys_scenario!(
             @each #[$m] $start, $outer,
             [
@@ -70,7 +77,6 @@ macro_rules! every_keys_scenario {
                 content_under_a_key_ending_in_a_slash,
                 keys_no_file_tree_can_hold_are_kept_and_never_escape,
                 stored_keys_are_overwritten_copied_tagged_and_assembled,
-                stored_keys_keep_their_versions,
                 the_admin_command_lists_the_stored_keys,
                 concurrent_first_writes_of_a_stored_key_share_one_place,
             ]
@@ -106,9 +112,10 @@ mod local {
     );
 }
 
-/// On a local directory through the write cache: each key waits at its place (its path, or its
-/// place in the store of keys) in the cache folder, is read from there, and is uploaded to the
-/// same place. Versions are not kept while the cache is on, so their scenario is left out.
+/// On a local directory through the write cache (`writes`, and `full`, which caches reads
+/// too): each key waits at its place (its path, or its place in the store of keys) in the
+/// cache folder, is read from there, and is uploaded to the same place. Versions are not kept
+/// while the cache is on, so their scenario is left out.
 mod write_cache {
     use std::time::Duration;
 
@@ -116,11 +123,11 @@ mod write_cache {
 
     use crate::common::TestServer;
 
-    async fn start() -> (TestServer, ()) {
+    async fn start(mode: CacheMode) -> (TestServer, ()) {
         let outer = tempfile::tempdir().unwrap();
         let s = TestServer::start_in(outer, |c| {
             c.remote.path = c.remote.path.join("served");
-            c.vfs.cache_mode = CacheMode::Writes;
+            c.vfs.cache_mode = mode;
             // Long enough for the reads right after a write to find it in the cache.
             c.vfs.write_back = Duration::from_millis(300);
         })
@@ -128,19 +135,25 @@ mod write_cache {
         (s, ())
     }
 
-    crate::keys_anywhere::every_keys_scenario!(
-        @each #[doc = "On a local directory, through the write cache."]
-        start(),
-        |s: &TestServer, _: &()| s.root().to_path_buf(),
-        [
-            a_key_and_a_folder_of_its_name_hold_objects_in_either_order,
-            content_under_a_key_ending_in_a_slash,
-            keys_no_file_tree_can_hold_are_kept_and_never_escape,
-            stored_keys_are_overwritten_copied_tagged_and_assembled,
-            the_admin_command_lists_the_stored_keys,
-            concurrent_first_writes_of_a_stored_key_share_one_place,
-        ]
-    );
+    mod writes {
+        use super::*;
+
+        crate::keys_anywhere::every_keys_scenario!(
+            without_versions #[doc = "On a local directory, through the write cache."]
+            start(CacheMode::Writes),
+            |s: &TestServer, _: &()| s.root().to_path_buf()
+        );
+    }
+
+    mod full {
+        use super::*;
+
+        crate::keys_anywhere::every_keys_scenario!(
+            without_versions #[doc = "On a local directory, through the write and read caches."]
+            start(CacheMode::Full),
+            |s: &TestServer, _: &()| s.root().to_path_buf()
+        );
+    }
 }
 
 /// One page of ListObjectsV2: keys and common prefixes.

@@ -490,4 +490,42 @@ async fn a_key_no_file_tree_can_hold_waits_at_its_place_and_is_uploaded_after_a_
     s.delete("bkt", "x/").await;
     assert!(stored_on_remote(&s).is_empty());
     assert_eq!(s.list_keys("bkt").await, ["a/b"]);
+    // Emptied, the bucket goes, and so do its folders in both stores of keys.
+    s.delete("bkt", "a/b").await;
+    s.client.delete_bucket().bucket("bkt").send().await.unwrap();
+    assert!(!s.root().join(".s3gate/keys/bkt").exists());
+    let cached_folders = s.root().join(".s3gate/writeback/data/.s3gate/keys/bkt");
+    assert!(!cached_folders.exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_in_the_store_of_keys_of_the_cache_keeps_what_was_acknowledged_only() {
+    let mut s = cached_server(Duration::from_secs(3600)).await;
+    s.create_bucket("bkt").await;
+    s.put("bkt", "a/b", b"child".to_vec()).await;
+    s.put("bkt", "a", b"v1, acknowledged".to_vec()).await;
+    s.stop_server().await;
+    // As if a second PUT of `a` had renamed its file onto its place in the cache and the
+    // server died before its record; and as if a first PUT of another key had published at a
+    // fresh place and died before its record (never acknowledged).
+    let [place] = <[String; 1]>::try_from(stored_in_cache(&s)).unwrap();
+    let cache_keys = s.root().join(".s3gate/writeback/data/.s3gate/keys");
+    std::fs::write(cache_keys.join(&place), b"v2, cut off before its record").unwrap();
+    let orphan = cache_keys.join("bkt/00/0123456789abcdef0123456789abcd00");
+    std::fs::create_dir_all(orphan.parent().unwrap()).unwrap();
+    std::fs::write(&orphan, b"never acknowledged").unwrap();
+    s.config.vfs.write_back = Duration::from_millis(10);
+    s.start_again().await;
+    assert!(!orphan.exists(), "the unrecorded file goes at start");
+    eventually("the upload of the adopted file", || {
+        stored_in_cache(&s).is_empty()
+    })
+    .await;
+    assert_eq!(stored_on_remote(&s), std::slice::from_ref(&place));
+    assert_eq!(
+        std::fs::read(s.root().join(".s3gate/keys").join(&place)).unwrap(),
+        b"v2, cut off before its record"
+    );
+    assert_eq!(s.get("bkt", "a").await, b"v2, cut off before its record");
+    assert_eq!(s.list_keys("bkt").await, ["a", "a/b"]);
 }

@@ -520,6 +520,20 @@ impl WriteBack {
         Ok(())
     }
 
+    /// Removes the folders a deleted bucket's keys left in the cache's store of keys, which
+    /// hold no file (the bucket had no key left, waiting or not); one that does stays.
+    pub(crate) async fn remove_store_folders(&self, bucket: &str) {
+        let Some(cache) = &self.cache else {
+            return;
+        };
+        let dir = format!("{}/{bucket}", key::KEYS_DIR);
+        if let Err(e) = cache.fs.rmdir_tree(&dir).await {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                tracing::warn!(dir, error = %e, "cache folders of a deleted bucket left");
+            }
+        }
+    }
+
     /// Whether any object of `bucket` still waits in the cache.
     pub(crate) async fn bucket_has_cached(&self, bucket: &str) -> Result<bool> {
         let Some(cache) = &self.cache else {
