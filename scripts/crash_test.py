@@ -11,9 +11,9 @@ with SIGKILL at a random moment, starts it again on the same folder, and checks:
 - listings show exactly the objects that exist, and the folder holds exactly those files
   (no staging file leaks out); HEAD's ETag is the MD5 of the bytes (single-part objects).
 
-Without the write cache some keys sit beside a folder of their name (`k0` and `k0/s`): those a
-file tree cannot hold are kept in the store of keys, which must then hold exactly one file per
-such key (no orphan left by a kill between publishing and recording).
+Some keys sit beside a folder of their name (`k0` and `k0/s`): those a file tree cannot hold are
+kept in the store of keys, which must then hold exactly one file per such key (no orphan left by
+a kill between publishing and recording; with the write cache, once it has drained there).
 
 With `--cache-mode writes`, acknowledged objects may still wait in the write cache when the
 server is killed: after the restart every one of them must reach the folder (the remote)
@@ -123,18 +123,18 @@ def md5(data):
 class Worker(threading.Thread):
     """Writes its own keys one request at a time, so each key's history is a sequence."""
 
-    def __init__(self, wid, endpoint, state, rng, stop, nested, small, versioned):
+    def __init__(self, wid, endpoint, state, rng, stop, small, versioned):
         super().__init__(daemon=True)
         self.wid, self.s3, self.state, self.rng, self.stop = wid, client(endpoint), state, rng, stop
-        self.nested, self.small, self.versioned = nested, small, versioned
+        self.small, self.versioned = small, versioned
         self.acked = 0
 
     def key(self):
-        n = self.rng.randrange(15 if self.nested and self.versioned else 12)
+        n = self.rng.randrange(15 if self.versioned else 12)
         if n >= 12:
             d = self.rng.randrange(2)
             return self.rng.choice([f"w{self.wid}/d{d}/", f"w{self.wid}/d{d}/x"])
-        if self.nested and n >= 9:
+        if n >= 9:
             return f"w{self.wid}/k{n - 9}/s"  # beside the object k0, k1 or k2
         return f"w{self.wid}/k{n}"
 
@@ -449,7 +449,7 @@ def main():
     for round_no in range(1, args.rounds + 1):
         stop = threading.Event()
         workers = [Worker(i, server.endpoint, state, random.Random(rng.random()), stop,
-                          args.cache_mode == "off", bool(args.small_put_log),
+                          bool(args.small_put_log),
                           args.versioned)
                    for i in range(args.workers)]
         for w in workers:
