@@ -529,3 +529,28 @@ async fn a_crash_in_the_store_of_keys_of_the_cache_keeps_what_was_acknowledged_o
     assert_eq!(s.get("bkt", "a").await, b"v2, cut off before its record");
     assert_eq!(s.list_keys("bkt").await, ["a", "a/b"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_folder_marker_over_a_waiting_object_is_refused_as_over_one_on_the_remote() {
+    let s = cached_server(Duration::from_secs(3600)).await;
+    s.create_bucket("bkt").await;
+    s.put("bkt", "a", b"waiting".to_vec()).await;
+    // Its folder would stand where the waiting file is to be uploaded.
+    for key in ["a/", "a/b/"] {
+        let r = s
+            .client
+            .put_object()
+            .bucket("bkt")
+            .key(key)
+            .body(ByteStream::from_static(b""))
+            .send()
+            .await;
+        expect_error(r, 400, "InvalidArgument");
+    }
+    assert!(!s.root().join("bkt/a").exists());
+    assert_eq!(s.list_keys("bkt").await, ["a"]);
+    // Content under `a/` is kept in the store of keys, beside it.
+    s.put("bkt", "a/", b"content".to_vec()).await;
+    assert_eq!(s.get("bkt", "a/").await, b"content");
+    assert_eq!(s.get("bkt", "a").await, b"waiting");
+}

@@ -35,6 +35,14 @@ impl Change<Vfs> for MakeFolder {
 
     async fn apply(self, vfs: &Vfs, at: At<'_>) -> Result<ObjectInfo> {
         let MakeFolder(mut attrs) = self;
+        // A file waiting in the write cache where a folder is to be would be uploaded onto it:
+        // refused as the remote refuses one already there.
+        if vfs.write_back.file_at_or_above(at.path).await? {
+            return Err(VfsError::from_key_io(
+                std::io::Error::from_raw_os_error(libc::ENOTDIR),
+                at.key,
+            ));
+        }
         vfs.stamp_default_retention(at.bucket, &mut attrs.lock)?;
         let replacing = vfs.replacing(at).await?;
         let mut meta = marker_meta(now_ns(), attrs);

@@ -534,6 +534,22 @@ impl WriteBack {
         }
     }
 
+    /// Whether the cache holds a file at `path` (`bucket/...`) or at a folder above it, below
+    /// the bucket.
+    pub(crate) async fn file_at_or_above(&self, path: &str) -> Result<bool> {
+        let Some(cache) = &self.cache else {
+            return Ok(false);
+        };
+        let mut dir = path;
+        while dir.contains('/') {
+            if cache.fs.stat(dir).await?.is_some_and(|e| !e.is_dir) {
+                return Ok(true);
+            }
+            dir = dir.rsplit_once('/').map_or("", |(up, _)| up);
+        }
+        Ok(false)
+    }
+
     /// Whether any object of `bucket` still waits in the cache.
     pub(crate) async fn bucket_has_cached(&self, bucket: &str) -> Result<bool> {
         let Some(cache) = &self.cache else {
