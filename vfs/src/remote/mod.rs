@@ -15,6 +15,8 @@ mod opendal;
 #[cfg(feature = "opendal")]
 mod s3_meta;
 #[cfg(feature = "opendal")]
+mod sftp_put;
+#[cfg(feature = "opendal")]
 mod stream_put;
 
 use std::io;

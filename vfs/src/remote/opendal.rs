@@ -16,6 +16,7 @@ use futures_util::{StreamExt, TryStreamExt};
 use opendal::{ErrorKind, Metadata, Operator};
 
 use super::s3_meta::MetaCopier;
+use super::sftp_put::{SftpFile, SftpPut};
 use super::stream_put::{PutTarget, StreamingPut};
 use super::{
     ns_from_time, ByteStream, Entry, Fingerprint, Reader, Remote, Source, StoreCond, Upload,
@@ -52,8 +53,8 @@ pub struct OpendalRemote {
     listing_is_full: bool,
     /// The most one upload may hold: unbounded where the service takes a file in pieces.
     max_upload: u64,
-    /// WebDAV: uploads are PUTs whose bodies stream.
-    put: Option<Arc<PutTarget>>,
+    /// Where uploads go other than through OpenDAL's writer.
+    direct: Option<Arc<Direct>>,
     /// S3: how an object's metadata is replaced on the store's side.
     meta_copier: Option<MetaCopier>,
 }
@@ -71,10 +72,12 @@ impl OpendalRemote {
         let _ = rustls::crypto::ring::default_provider().install_default();
         opendal_http_transport_reqwest::install_default();
         let options: Vec<(String, String)> = options.into_iter().collect();
-        let put = match scheme {
-            "webdav" => PutTarget::from_options(&options)?.map(Arc::new),
+        let direct = match scheme {
+            "webdav" => PutTarget::from_options(&options)?.map(Direct::Put),
+            "sftp" => SftpPut::from_options(&options)?.map(Direct::Sftp),
             _ => None,
-        };
+        }
+        .map(Arc::new);
         let meta_copier = match scheme {
             "s3" => MetaCopier::from_options(&options)?,
             _ => None,
@@ -107,12 +110,12 @@ impl OpendalRemote {
             etag_is_md5: scheme == "s3",
             recursive_dir_delete: scheme == "webdav",
             listing_is_full: scheme == "b2",
-            max_upload: if cap.write_can_multi || put.is_some() {
+            max_upload: if cap.write_can_multi || direct.is_some() {
                 u64::MAX
             } else {
                 ONE_SHOT_MAX
             },
-            put,
+            direct,
             meta_copier,
         })
     }
@@ -155,7 +158,7 @@ impl OpendalRemote {
         let meta = meta.filter(|_| self.op.info().capability().write_with_user_metadata);
         Sink::open(
             &self.op,
-            self.put.as_deref(),
+            self.direct.as_deref(),
             path,
             self.max_upload,
             meta,
@@ -207,7 +210,7 @@ impl OpendalRemote {
             stage,
             size: 0,
             max_upload: self.max_upload,
-            put: self.put.clone(),
+            direct: self.direct.clone(),
             meta: None,
             cond: None,
         }
@@ -698,22 +701,34 @@ enum Sink {
         size: usize,
     },
     Put(StreamingPut),
+    Sftp(SftpFile),
+}
+
+/// Where uploads go other than through OpenDAL's writer.
+enum Direct {
+    /// WebDAV: PUTs whose bodies stream.
+    Put(PutTarget),
+    /// SFTP: files written on a session of their own, done when the server has closed them.
+    Sftp(SftpPut),
 }
 
 impl Sink {
     async fn open(
         op: &Operator,
-        put: Option<&PutTarget>,
+        direct: Option<&Direct>,
         path: &str,
         max_upload: u64,
         meta: Option<&str>,
         cond: Option<&WriteCond>,
     ) -> io::Result<Sink> {
-        if let Some(put) = put {
+        if let Some(direct) = direct {
             if let Some((parent, _)) = path.rsplit_once('/') {
                 op.create_dir(&dir_path(parent)).await.map_err(to_io)?;
             }
-            return Ok(Sink::Put(put.start(path)));
+            return Ok(match direct {
+                Direct::Put(put) => Sink::Put(put.start(path)),
+                Direct::Sftp(sftp) => Sink::Sftp(sftp.start(path).await?),
+            });
         }
         // A service that takes a file in one request gets it in one piece.
         let size = if max_upload == u64::MAX {
@@ -762,6 +777,7 @@ impl Sink {
                 Ok(())
             }
             Sink::Put(p) => p.write(data).await,
+            Sink::Sftp(f) => f.write(data).await,
         }
     }
 
@@ -775,6 +791,7 @@ impl Sink {
                 w.close().await.map(Some).map_err(to_io)
             }
             Sink::Put(p) => p.close().await.map(|()| None),
+            Sink::Sftp(f) => f.close().await.map(|()| None),
         }
     }
 
@@ -786,6 +803,9 @@ impl Sink {
                 let _ = w.abort().await;
             }
             Sink::Put(p) => p.abort().await,
+            Sink::Sftp(f) => {
+                let _ = f.close().await;
+            }
         }
     }
 }
@@ -845,7 +865,7 @@ struct DalUpload {
     stage: Stage,
     size: u64,
     max_upload: u64,
-    put: Option<Arc<PutTarget>>,
+    direct: Option<Arc<Direct>>,
     /// What the object carries ([`Remote::concat_with_meta`]).
     meta: Option<String>,
     /// What the store checks as it publishes ([`Remote::concat_if`]).
@@ -887,7 +907,7 @@ impl DalUpload {
         self.account(total)?;
         let mut writer = Sink::open(
             &self.op,
-            self.put.as_deref(),
+            self.direct.as_deref(),
             path,
             self.max_upload,
             self.meta.as_deref(),
