@@ -281,6 +281,13 @@ pub trait Remote: Send + Sync + 'static {
     fn max_object_size(&self) -> u64 {
         u64::MAX
     }
+
+    /// The largest object whose ETag on the remote, written in one upload here, is the MD5 of
+    /// its bytes (`Reader::known_md5`): past it an S3 store receives the upload in parts and
+    /// makes its ETag of theirs. `u64::MAX` where the ETag never tells the MD5, at any size.
+    fn md5_etag_max(&self) -> u64 {
+        u64::MAX
+    }
     /// The entry at `path`, or `None`: also for what is neither a file nor a folder.
     async fn stat(&self, path: &str) -> io::Result<Option<Entry>>;
     /// Opens a file for reading, never waiting for another program; `None` when missing or not

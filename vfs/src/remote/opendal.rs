@@ -357,6 +357,15 @@ impl Remote for OpendalRemote {
         self.max_upload
     }
 
+    /// An upload gathers pieces of [`WRITE_CHUNK`] bytes, and OpenDAL sends one piece as a
+    /// single PutObject: an object of a whole piece or more may be sent in parts.
+    fn md5_etag_max(&self) -> u64 {
+        match self.etag_is_md5 && self.atomic {
+            true => WRITE_CHUNK as u64 - 1,
+            false => u64::MAX,
+        }
+    }
+
     async fn stat(&self, path: &str) -> io::Result<Option<Entry>> {
         let name = path.rsplit('/').next().unwrap_or(path);
         if let Some(md) = self.stat_file(path).await? {

@@ -1,0 +1,145 @@
+//! In a fleet, what an object carries that its store metadata cannot hold: a small file of its
+//! own on the remote, `.s3gate/carried/BUCKET/KEYHASH/ID`, which the object names (`ID`, in the
+//! value of its store metadata, `envelope.rs`). Two things need it. Attributes over what a
+//! store's metadata takes (S3 counts 2 KB of user metadata, the envelope's encoding grows it by a
+//! third and more): the object's value then says only that they are in the sidecar. And the ETag
+//! of a PUT the store received in several parts: the store's ETag of it is then made of those
+//! parts, the client's MD5 is known only once the body is over, and the object's metadata was
+//! fixed when its upload began.
+//!
+//! A sidecar is written before its object is made visible (after the body, before the
+//! CompleteMultipartUpload or PutObject that publishes it), and never changed afterwards: its
+//! name is new for every write, so a sidecar is never applied to another version of the object
+//! than the one that names it, and what a gateway read of one may be kept for as long as it
+//! likes. It goes when its object is deleted, or when a change of the object's attributes
+//! (a copy onto itself) names another; one whose write failed after it was written goes with
+//! the failure.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+
+use crate::error::{Result, VfsError};
+use crate::vfs::Vfs;
+
+/// The most sidecars whose content a gateway keeps in memory; past it the memo starts again.
+const MEMO_MAX: usize = 4096;
+/// The largest sidecar read: a full envelope with 10,000 parts' checksums is far less.
+const MAX_SIDECAR: u64 = 4 << 20;
+
+/// What a gateway has read of sidecars, by path: they never change once their object is seen.
+#[derive(Default)]
+pub(crate) struct SidecarMemo {
+    read: Mutex<HashMap<String, Arc<[u8]>>>,
+}
+
+/// A new sidecar name.
+pub(crate) fn new_id() -> String {
+    format!("{:032x}", rand::random::<u128>())
+}
+
+/// Where the sidecar `id` of `bucket`/`key` lives: the key hashed, since a key of 1024 bytes
+/// under the reserved folder would be longer than a store's key may be.
+fn sidecar_path(bucket: &str, key: &str, id: &str) -> String {
+    let hashed = blake3::hash(key.as_bytes()).to_hex();
+    format!(
+        "{}/carried/{bucket}/{}/{id}",
+        crate::key::RESERVED_DIR,
+        &hashed[..32]
+    )
+}
+
+impl Vfs {
+    /// Writes the sidecar `id` of `bucket`/`key`, before the object that names it is visible.
+    pub(crate) async fn write_sidecar(
+        &self,
+        bucket: &str,
+        key: &str,
+        id: &str,
+        content: Vec<u8>,
+    ) -> Result<()> {
+        let path = sidecar_path(bucket, key, id);
+        let remote = &self.core.remote;
+        let mut upload = remote.create(&path).await?;
+        let written = async {
+            upload.write(Bytes::from(content)).await?;
+            upload.finish(self.core.fsync).await
+        }
+        .await;
+        if let Err(e) = written {
+            upload.abort().await;
+            return Err(e.into());
+        }
+        upload
+            .commit(&path, self.core.fsync, Box::new(|_| {}))
+            .await?;
+        Ok(())
+    }
+
+    /// The content of the sidecar `id` of `bucket`/`key`; `None` when it is not there (never
+    /// written, or gone with an object that was replaced or deleted since it was opened).
+    pub(crate) async fn read_sidecar(
+        &self,
+        bucket: &str,
+        key: &str,
+        id: &str,
+    ) -> Result<Option<Arc<[u8]>>> {
+        let path = sidecar_path(bucket, key, id);
+        let memo = self.fleet.as_ref().map(|f| &f.sidecars.read);
+        if let Some(known) = memo.and_then(|m| m.lock().ok()?.get(&path).cloned()) {
+            return Ok(Some(known));
+        }
+        let Some(reader) = self.core.remote.open(&path).await? else {
+            return Ok(None);
+        };
+        let size = reader.fingerprint().size;
+        if size > MAX_SIDECAR {
+            return Err(VfsError::Io(std::io::Error::other(format!(
+                "{path}: {size} bytes is too large for what an object carries"
+            ))));
+        }
+        let mut content = Vec::with_capacity(size as usize);
+        let mut chunks = reader.stream(0, size);
+        while let Some(chunk) = chunks.next().await {
+            content.extend_from_slice(&chunk?);
+        }
+        let content: Arc<[u8]> = content.into();
+        if let Some(Ok(mut memo)) = memo.map(|m| m.lock()) {
+            if memo.len() >= MEMO_MAX {
+                memo.clear();
+            }
+            memo.insert(path, content.clone());
+        }
+        Ok(Some(content))
+    }
+
+    /// Removes the sidecar `id` of `bucket`/`key`, once nothing names it. A failure leaves it
+    /// behind, unused: what it cost is its room on the store.
+    pub(crate) async fn drop_sidecar(&self, bucket: &str, key: &str, id: &str) {
+        let path = sidecar_path(bucket, key, id);
+        if let Some(Ok(mut memo)) = self.fleet.as_ref().map(|f| f.sidecars.read.lock()) {
+            memo.remove(&path);
+        }
+        if let Err(e) = self.core.remote.delete(&path, None).await {
+            tracing::warn!("{path} is left on the remote, unused: {e}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sidecar_is_named_by_its_key_hashed_and_its_own_id() {
+        let long = "k".repeat(1024);
+        let path = sidecar_path("bkt", &long, "0123");
+        assert!(path.starts_with(".s3gate/carried/bkt/"));
+        assert!(path.ends_with("/0123"));
+        assert!(path.len() < 100);
+        assert_ne!(path, sidecar_path("bkt", "other", "0123"));
+        assert_ne!(new_id(), new_id());
+    }
+}
