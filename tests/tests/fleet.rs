@@ -2072,7 +2072,8 @@ async fn long_metadata_across(a: &TestServer, b: &TestServer, back: Option<&Test
 }
 
 /// A PUT the store received in parts (over 8 MiB): every gateway answers the MD5 ETag the
-/// writer answered, without reading the object to hash it.
+/// writer answered, and its checksum, without reading the object to hash it, and without a copy
+/// of it on the store to carry them.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_fleet_answers_the_md5_etag_of_a_put_the_store_took_in_parts() {
     let back = counting_store().await;
@@ -2088,14 +2089,45 @@ async fn a_fleet_over_seaweedfs_answers_the_md5_etag_of_a_put_the_store_took_in_
     md5_etag_across(&g[0], &g[1], None).await;
 }
 
+async fn crc32_via(via: &TestServer, key: &str) -> Option<String> {
+    via.client
+        .head_object()
+        .bucket("bkt")
+        .key(key)
+        .checksum_mode(aws_sdk_s3::types::ChecksumMode::Enabled)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("head {key}: {}", describe(&e)))
+        .checksum_crc32()
+        .map(str::to_string)
+}
+
 async fn md5_etag_across(a: &TestServer, b: &TestServer, store: Option<&TestServer>) {
     let body = pattern((9 << 20) + 7, 9);
-    let etag = a.put("bkt", "big", body.clone()).await;
+    let before = store_counts(store).await;
+    let etag = a
+        .client
+        .put_object()
+        .bucket("bkt")
+        .key("big")
+        .checksum_algorithm(aws_sdk_s3::types::ChecksumAlgorithm::Crc32)
+        .body(ByteStream::from(body.clone()))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("put: {}", describe(&e)))
+        .e_tag()
+        .expect("an ETag")
+        .to_string();
     assert_eq!(etag, etag_of(&body));
-    let read_before = store_counts(store).await;
     let head = b.head("bkt", "big").await;
     assert_eq!(head.e_tag(), Some(etag.as_str()));
-    if let (Some([.., sent]), Some([.., sent_now])) = (read_before, store_counts(store).await) {
+    let crc32 = crc32_via(a, "big").await;
+    assert!(crc32.is_some());
+    assert_eq!(crc32_via(b, "big").await, crc32);
+    if let (Some([copies, _, sent]), Some([copies_now, _, sent_now])) =
+        (before, store_counts(store).await)
+    {
+        assert_eq!(copies_now, copies, "no copy on the store's side");
         assert!(sent_now - sent < body.len() as f64, "the object not read");
     }
     let got = b.get_object("bkt", "big").await;

@@ -78,13 +78,6 @@ pub(crate) struct Pending {
     spilled: bool,
 }
 
-impl Pending {
-    /// Whether the object's every attribute is read from the sidecar, by every gateway.
-    pub(crate) fn holds_all(&self) -> bool {
-        self.spilled
-    }
-}
-
 /// What the version a reader opened carries.
 pub(crate) struct Carried {
     /// Its content headers, user metadata, tags, ACL and checksum.
@@ -247,7 +240,7 @@ impl Vfs {
                 let mut envelope = envelope(attrs, &[], None, None);
                 // Named where the store may make an ETag of parts, so that the MD5 can follow.
                 let id = new_id();
-                let may_need = self.core.remote.md5_etag_max() < u64::MAX;
+                let may_need = self.core.remote.parts_etag_above() < u64::MAX;
                 envelope.sidecar = may_need.then(|| id.clone());
                 let (value, spilled) = match fit(envelope) {
                     Some(value) => (value, false),
@@ -270,7 +263,8 @@ impl Vfs {
     /// Before the object of a write begun by [`Vfs::create_carrying`] is made visible, with its
     /// body over: writes its sidecar, with all the object carries (`attrs`, and `etag`, the
     /// MD5 the client is answered), where its attributes did not fit in the store's metadata
-    /// or where the store may have received `size` bytes in parts. Whether it did.
+    /// or where the store received `size` bytes in parts. Whether it did: every gateway then
+    /// reads all the object carries from the sidecar, its checksum too.
     pub(crate) async fn fill_sidecar(
         &self,
         at: At<'_>,
@@ -282,7 +276,7 @@ impl Vfs {
         let Some(pending) = pending else {
             return Ok(false);
         };
-        if !pending.spilled && size <= self.core.remote.md5_etag_max() {
+        if !pending.spilled && size <= self.core.remote.parts_etag_above() {
             return Ok(false);
         }
         let content = sidecar_content(&envelope(attrs, &[], Some(etag), None))?;

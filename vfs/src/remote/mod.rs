@@ -282,10 +282,10 @@ pub trait Remote: Send + Sync + 'static {
         u64::MAX
     }
 
-    /// The largest object whose ETag on the remote, written in one upload here, is the MD5 of
-    /// its bytes (`Reader::known_md5`): past it an S3 store receives the upload in parts and
-    /// makes its ETag of theirs. `u64::MAX` where the ETag never tells the MD5, at any size.
-    fn md5_etag_max(&self) -> u64 {
+    /// The size past which an object written in one upload here surely reaches the store in
+    /// parts, so that the store's ETag of it is made of theirs, never the MD5 of its bytes
+    /// (`Reader::known_md5` says nothing then). `u64::MAX` where no size does.
+    fn parts_etag_above(&self) -> u64 {
         u64::MAX
     }
     /// The entry at `path`, or `None`: also for what is neither a file nor a folder.

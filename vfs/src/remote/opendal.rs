@@ -357,11 +357,11 @@ impl Remote for OpendalRemote {
         self.max_upload
     }
 
-    /// An upload gathers pieces of [`WRITE_CHUNK`] bytes, and OpenDAL sends one piece as a
-    /// single PutObject: an object of a whole piece or more may be sent in parts.
-    fn md5_etag_max(&self) -> u64 {
+    /// An upload gathers pieces of [`WRITE_CHUNK`] bytes, and OpenDAL may send a single piece
+    /// as one PutObject: an object of more than one piece is sent in parts.
+    fn parts_etag_above(&self) -> u64 {
         match self.etag_is_md5 && self.atomic {
-            true => WRITE_CHUNK as u64 - 1,
+            true => WRITE_CHUNK as u64,
             false => u64::MAX,
         }
     }
