@@ -2141,3 +2141,100 @@ async fn md5_etag_across(a: &TestServer, b: &TestServer, store: Option<&TestServ
         .unwrap_or_else(|e| panic!("copy: {}", describe(&e)));
     assert_eq!(a.head("bkt", "big-copy").await.e_tag(), Some(etag.as_str()));
 }
+
+/// A folder marker (`dir/`) has no object of its own on the store: its headers, metadata, tags
+/// and ACL are kept there beside it, so every gateway answers them as the one that set them,
+/// and a change through any gateway is answered by every other at once.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_fleet_answers_the_tags_and_acl_of_a_folder_marker() {
+    use aws_sdk_s3::types::{ObjectCannedAcl, Tag, Tagging};
+    let back = TestServer::start_auth().await;
+    back.create_bucket("store").await;
+    let g = fleet_over(&back, 1).await;
+    let a = &g[0];
+    a.client
+        .put_bucket_ownership_controls()
+        .bucket("bkt")
+        .ownership_controls(
+            aws_sdk_s3::types::OwnershipControls::builder()
+                .rules(
+                    aws_sdk_s3::types::OwnershipControlsRule::builder()
+                        .object_ownership(aws_sdk_s3::types::ObjectOwnership::ObjectWriter)
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("ownership controls: {}", describe(&e)));
+    a.client
+        .put_object()
+        .bucket("bkt")
+        .key("dir/")
+        .content_type("application/x-directory")
+        .metadata("mode", "0755")
+        .tagging("team=blue")
+        .body(ByteStream::from_static(b""))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("put dir/: {}", describe(&e)));
+    // Another gateway knows it when it is read there.
+    let b = &gateway(&back).await;
+    assert_eq!(tags_via(b, "dir/").await, tag_pairs(&[("team", "blue")]));
+    let head = b.head("bkt", "dir/").await;
+    assert_eq!(head.content_type(), Some("application/x-directory"));
+    assert_eq!(
+        head.metadata()
+            .and_then(|m| m.get("mode"))
+            .map(String::as_str),
+        Some("0755")
+    );
+
+    // Changed through the second gateway: the first answers the change, headers kept.
+    b.client
+        .put_object_tagging()
+        .bucket("bkt")
+        .key("dir/")
+        .tagging(
+            Tagging::builder()
+                .tag_set(Tag::builder().key("team").value("red").build().unwrap())
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("put tagging: {}", describe(&e)));
+    assert_eq!(tags_via(a, "dir/").await, tag_pairs(&[("team", "red")]));
+    b.client
+        .put_object_acl()
+        .bucket("bkt")
+        .key("dir/")
+        .acl(ObjectCannedAcl::PublicRead)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("put acl: {}", describe(&e)));
+    let on_a = grants_via(a, "dir/").await;
+    assert!(
+        on_a.iter()
+            .any(|(who, p)| who.ends_with("/AllUsers") && p == "READ"),
+        "{on_a:?}"
+    );
+    assert_eq!(grants_via(b, "dir/").await, on_a);
+    assert_eq!(tags_via(a, "dir/").await, tag_pairs(&[("team", "red")]));
+    let head = a.head("bkt", "dir/").await;
+    assert_eq!(head.content_type(), Some("application/x-directory"));
+
+    // Deleted and made again without tags: no tags of the old marker come back.
+    a.delete("bkt", "dir/").await;
+    a.client
+        .put_object()
+        .bucket("bkt")
+        .key("dir/")
+        .body(ByteStream::from_static(b""))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("put dir/ again: {}", describe(&e)));
+    assert!(tags_via(b, "dir/").await.is_empty());
+}

@@ -189,6 +189,17 @@ fn open(value: &str) -> Option<Envelope> {
     serde_json::from_slice(&json).ok()
 }
 
+/// What the remote keeps of a folder marker's attributes (`sidecar.rs`).
+pub(crate) fn marker_content(attrs: &ObjectAttrs) -> Result<Vec<u8>> {
+    sidecar_content(&envelope(attrs, &[], None, None))
+}
+
+/// A folder marker's attributes from what the remote keeps of them; `None` when not ours.
+pub(crate) fn marker_attrs(content: &[u8]) -> Option<ObjectAttrs> {
+    let envelope: Envelope = serde_json::from_slice(content).ok()?;
+    Some(Carried::from(envelope).attrs)
+}
+
 /// The sidecar the version `reader` opened names, if any.
 pub(crate) fn sidecar_of(reader: &dyn crate::remote::Reader) -> Option<String> {
     reader.store_meta().and_then(open)?.sidecar

@@ -7,6 +7,10 @@
 //! parts, the client's MD5 is known only once the body is over, and the object's metadata was
 //! fixed when its upload began.
 //!
+//! A folder marker has no object of its own on the store to carry its attributes (its folder
+//! is all there is of it): in a fleet they are kept in the same folder, under the fixed name
+//! `marker`, written before the folder is made and replaced whole when its tags or ACL change.
+//!
 //! A sidecar is written before its object is made visible (after the body, before the
 //! CompleteMultipartUpload or PutObject that publishes it), and never changed afterwards: its
 //! name is new for every write, so a sidecar is never applied to another version of the object
@@ -22,6 +26,7 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 
 use crate::error::{Result, VfsError};
+use crate::index::{ObjectAttrs, ObjectMeta};
 use crate::vfs::Vfs;
 
 /// The most sidecars whose content a gateway keeps in memory; past it the memo starts again.
@@ -51,6 +56,11 @@ fn sidecar_path(bucket: &str, key: &str, id: &str) -> String {
     )
 }
 
+/// Where the attributes of the folder marker `bucket`/`key` live (no sidecar id is a word).
+fn marker_path(bucket: &str, key: &str) -> String {
+    sidecar_path(bucket, key, "marker")
+}
+
 impl Vfs {
     /// Writes the sidecar `id` of `bucket`/`key`, before the object that names it is visible.
     pub(crate) async fn write_sidecar(
@@ -60,9 +70,14 @@ impl Vfs {
         id: &str,
         content: Vec<u8>,
     ) -> Result<()> {
-        let path = sidecar_path(bucket, key, id);
+        self.write_small(&sidecar_path(bucket, key, id), content)
+            .await
+    }
+
+    /// Writes a small file whole onto the remote, replacing any.
+    async fn write_small(&self, path: &str, content: Vec<u8>) -> Result<()> {
         let remote = &self.core.remote;
-        let mut upload = remote.create(&path).await?;
+        let mut upload = remote.create(path).await?;
         let written = async {
             upload.write(Bytes::from(content)).await?;
             upload.finish(self.core.fsync).await
@@ -73,7 +88,7 @@ impl Vfs {
             return Err(e.into());
         }
         upload
-            .commit(&path, self.core.fsync, Box::new(|_| {}))
+            .commit(path, self.core.fsync, Box::new(|_| {}))
             .await?;
         Ok(())
     }
@@ -91,7 +106,22 @@ impl Vfs {
         if let Some(known) = memo.and_then(|m| m.lock().ok()?.get(&path).cloned()) {
             return Ok(Some(known));
         }
-        let Some(reader) = self.core.remote.open(&path).await? else {
+        let Some(content) = self.read_small(&path).await? else {
+            return Ok(None);
+        };
+        let content: Arc<[u8]> = content.into();
+        if let Some(Ok(mut memo)) = memo.map(|m| m.lock()) {
+            if memo.len() >= MEMO_MAX {
+                memo.clear();
+            }
+            memo.insert(path, content.clone());
+        }
+        Ok(Some(content))
+    }
+
+    /// A small file read whole from the remote; `None` when it is not there.
+    async fn read_small(&self, path: &str) -> Result<Option<Vec<u8>>> {
+        let Some(reader) = self.core.remote.open(path).await? else {
             return Ok(None);
         };
         let size = reader.fingerprint().size;
@@ -105,14 +135,64 @@ impl Vfs {
         while let Some(chunk) = chunks.next().await {
             content.extend_from_slice(&chunk?);
         }
-        let content: Arc<[u8]> = content.into();
-        if let Some(Ok(mut memo)) = memo.map(|m| m.lock()) {
-            if memo.len() >= MEMO_MAX {
-                memo.clear();
-            }
-            memo.insert(path, content.clone());
-        }
         Ok(Some(content))
+    }
+
+    /// In a fleet, keeps on the remote the attributes of the folder marker `bucket`/`key`.
+    pub(crate) async fn write_marker_carried(
+        &self,
+        bucket: &str,
+        key: &str,
+        attrs: &ObjectAttrs,
+    ) -> Result<()> {
+        if self.fleet.is_none() {
+            return Ok(());
+        }
+        let content = crate::envelope::marker_content(attrs)?;
+        self.write_small(&marker_path(bucket, key), content).await
+    }
+
+    /// In a fleet, the attributes of the folder marker `bucket`/`key` as the remote keeps them;
+    /// `None` for a marker made before, or by another program.
+    pub(crate) async fn marker_carried(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> Result<Option<ObjectAttrs>> {
+        if self.fleet.is_none() {
+            return Ok(None);
+        }
+        let content = self.read_small(&marker_path(bucket, key)).await?;
+        Ok(content.and_then(|c| crate::envelope::marker_attrs(&c)))
+    }
+
+    /// In a fleet, `meta`, the record of the folder marker at `at`, with the attributes the
+    /// remote keeps of it, recorded where they changed; the caller holds the key's lock.
+    pub(crate) async fn with_marker_carried(
+        &self,
+        at: crate::commit::At<'_>,
+        mut meta: ObjectMeta,
+    ) -> Result<ObjectMeta> {
+        if let Some(carried) = self.marker_carried(at.bucket, at.key).await? {
+            let before = meta.attrs.clone();
+            meta.attrs.take_carried(carried);
+            if meta.attrs != before {
+                self.core.index.put(at.bucket, at.key, &meta).await?;
+            }
+        }
+        Ok(meta)
+    }
+
+    /// In a fleet, removes what the remote keeps of the folder marker `bucket`/`key` (before
+    /// the marker goes: a marker left without it answers no attributes, never stale ones).
+    pub(crate) async fn drop_marker_carried(&self, bucket: &str, key: &str) -> Result<()> {
+        if self.fleet.is_some() {
+            self.core
+                .remote
+                .delete(&marker_path(bucket, key), None)
+                .await?;
+        }
+        Ok(())
     }
 
     /// Removes the sidecar `id` of `bucket`/`key`, once nothing names it. A failure leaves it

@@ -477,8 +477,28 @@ impl Vfs {
         let mut record = self.core.index.get(bucket, key)?;
         let store = record.as_ref().and_then(|m| m.store.as_deref());
         let Some(path) = key::path_in(bucket, key, store) else {
+            if let (Some(_), None, Some(Ok(folder))) =
+                (&self.fleet, &record, key::marker_path(bucket, key))
+            {
+                let at = crate::commit::At {
+                    bucket,
+                    key,
+                    path: &folder,
+                };
+                self.core
+                    .key_locks
+                    .with(&folder, self.adopt_marker_locked(at))
+                    .await?;
+            }
             return match self.folders.open_marker(bucket, key).await {
                 Err(VfsError::NoSuchKey) => Err(self.missing(bucket).await),
+                // In a fleet a marker's attributes are those the remote keeps.
+                Ok(mut r) => {
+                    if let Some(carried) = self.marker_carried(bucket, key).await? {
+                        r.info.attrs.take_carried(carried);
+                    }
+                    Ok(r)
+                }
                 r => r,
             };
         };
