@@ -29,15 +29,22 @@ use crate::error::{Result, VfsError};
 use crate::index::{ObjectAttrs, ObjectMeta};
 use crate::vfs::Vfs;
 
-/// The most sidecars whose content a gateway keeps in memory; past it the memo starts again.
-const MEMO_MAX: usize = 4096;
+/// The most a gateway keeps in memory of the sidecars it read (their bytes); past it the memo
+/// starts again.
+const MEMO_MAX: usize = 8 << 20;
 /// The largest sidecar read: a full envelope with 10,000 parts' checksums is far less.
 const MAX_SIDECAR: u64 = 4 << 20;
 
 /// What a gateway has read of sidecars, by path: they never change once their object is seen.
 #[derive(Default)]
 pub(crate) struct SidecarMemo {
-    read: Mutex<HashMap<String, Arc<[u8]>>>,
+    read: Mutex<Memo>,
+}
+
+#[derive(Default)]
+struct Memo {
+    by_path: HashMap<String, Arc<[u8]>>,
+    bytes: usize,
 }
 
 /// A new sidecar name.
@@ -103,7 +110,7 @@ impl Vfs {
     ) -> Result<Option<Arc<[u8]>>> {
         let path = sidecar_path(bucket, key, id);
         let memo = self.fleet.as_ref().map(|f| &f.sidecars.read);
-        if let Some(known) = memo.and_then(|m| m.lock().ok()?.get(&path).cloned()) {
+        if let Some(known) = memo.and_then(|m| m.lock().ok()?.by_path.get(&path).cloned()) {
             return Ok(Some(known));
         }
         let Some(content) = self.read_small(&path).await? else {
@@ -111,10 +118,13 @@ impl Vfs {
         };
         let content: Arc<[u8]> = content.into();
         if let Some(Ok(mut memo)) = memo.map(|m| m.lock()) {
-            if memo.len() >= MEMO_MAX {
-                memo.clear();
+            if memo.bytes + content.len() > MEMO_MAX {
+                *memo = Memo::default();
             }
-            memo.insert(path, content.clone());
+            memo.bytes += content.len();
+            if let Some(old) = memo.by_path.insert(path, content.clone()) {
+                memo.bytes -= old.len();
+            }
         }
         Ok(Some(content))
     }
@@ -200,7 +210,9 @@ impl Vfs {
     pub(crate) async fn drop_sidecar(&self, bucket: &str, key: &str, id: &str) {
         let path = sidecar_path(bucket, key, id);
         if let Some(Ok(mut memo)) = self.fleet.as_ref().map(|f| f.sidecars.read.lock()) {
-            memo.remove(&path);
+            if let Some(old) = memo.by_path.remove(&path) {
+                memo.bytes -= old.len();
+            }
         }
         if let Err(e) = self.core.remote.delete(&path, None).await {
             tracing::warn!("{path} is left on the remote, unused: {e}");
