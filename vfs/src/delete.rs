@@ -67,7 +67,7 @@ impl Vfs {
         also: Vec<Edit>,
     ) -> Result<()> {
         // In a fleet the object may name a sidecar (`sidecar.rs`), which goes with it.
-        let (file, sidecar) = match self.fleet.is_some() {
+        let (file, sidecar) = match self.fleet.is_some() && self.core.remote.keeps_meta() {
             true => match self.core.remote.open(path).await? {
                 Some(reader) => (
                     Some(reader.fingerprint()),

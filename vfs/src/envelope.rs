@@ -251,14 +251,19 @@ impl Vfs {
                 let mut envelope = envelope(attrs, &[], None, None);
                 // Named where the store may make an ETag of parts, so that the MD5 can follow.
                 let id = new_id();
-                let may_need = self.core.remote.parts_etag_above() < u64::MAX;
+                let remote = &self.core.remote;
+                let keeps = remote.keeps_meta();
+                let may_need = keeps && remote.parts_etag_above() < u64::MAX;
                 envelope.sidecar = may_need.then(|| id.clone());
-                let (value, spilled) = match fit(envelope) {
-                    Some(value) => (value, false),
-                    None => (spilled_to(&id), true),
-                };
-                let pending = (may_need || spilled).then_some(Pending { id, spilled });
-                (Some(value), pending)
+                match fit(envelope) {
+                    Some(value) => (
+                        Some(value),
+                        may_need.then_some(Pending { id, spilled: false }),
+                    ),
+                    None if keeps => (Some(spilled_to(&id)), Some(Pending { id, spilled: true })),
+                    // Nothing carried on this remote: no sidecar either.
+                    None => (None, None),
+                }
             }
             None => (None, None),
         };
@@ -318,6 +323,10 @@ impl Vfs {
             return Ok((value, None));
         }
         let id = new_id();
+        if !self.core.remote.keeps_meta() {
+            // The remote drops the value: no sidecar for it to name.
+            return Ok((spilled_to(&id), None));
+        }
         self.write_sidecar(bucket, key, &id, sidecar_content(&full)?)
             .await?;
         Ok((spilled_to(&id), Some(id)))
@@ -457,6 +466,9 @@ impl Vfs {
     /// In a fleet, the sidecar the object now at `path` names, if any (one request: a stat).
     pub(crate) async fn sidecar_at(&self, path: &str) -> Option<String> {
         self.fleet.as_ref()?;
+        if !self.core.remote.keeps_meta() {
+            return None;
+        }
         match self.core.remote.open(path).await {
             Ok(Some(reader)) => sidecar_of(&*reader),
             _ => None,

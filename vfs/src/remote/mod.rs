@@ -282,6 +282,12 @@ pub trait Remote: Send + Sync + 'static {
         u64::MAX
     }
 
+    /// Whether the value given to [`Remote::create_with_meta`] is kept with the object and read
+    /// back by [`Reader::store_meta`].
+    fn keeps_meta(&self) -> bool {
+        false
+    }
+
     /// The size past which an object written in one upload here surely reaches the store in
     /// parts, so that the store's ETag of it is made of theirs, never the MD5 of its bytes
     /// (`Reader::known_md5` says nothing then). `u64::MAX` where no size does.
