@@ -77,8 +77,24 @@ impl Vfs {
         id: &str,
         content: Vec<u8>,
     ) -> Result<()> {
-        self.write_small(&sidecar_path(bucket, key, id), content)
-            .await
+        let path = sidecar_path(bucket, key, id);
+        let content: Arc<[u8]> = content.into();
+        self.write_small(&path, content.to_vec()).await?;
+        // The writer's own reads of the object find it here.
+        self.remember(path, content);
+        Ok(())
+    }
+
+    fn remember(&self, path: String, content: Arc<[u8]>) {
+        if let Some(Ok(mut memo)) = self.fleet.as_ref().map(|f| f.sidecars.read.lock()) {
+            if memo.bytes + content.len() > MEMO_MAX {
+                *memo = Memo::default();
+            }
+            memo.bytes += content.len();
+            if let Some(old) = memo.by_path.insert(path, content) {
+                memo.bytes -= old.len();
+            }
+        }
     }
 
     /// Writes a small file whole onto the remote, replacing any.
@@ -117,15 +133,7 @@ impl Vfs {
             return Ok(None);
         };
         let content: Arc<[u8]> = content.into();
-        if let Some(Ok(mut memo)) = memo.map(|m| m.lock()) {
-            if memo.bytes + content.len() > MEMO_MAX {
-                *memo = Memo::default();
-            }
-            memo.bytes += content.len();
-            if let Some(old) = memo.by_path.insert(path, content.clone()) {
-                memo.bytes -= old.len();
-            }
-        }
+        self.remember(path, content.clone());
         Ok(Some(content))
     }
 
