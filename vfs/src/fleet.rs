@@ -30,6 +30,8 @@ pub(crate) struct Fleet {
     checked: Mutex<HashMap<(String, String), Instant>>,
     /// When each bucket's record was last read from the remote.
     pub(crate) buckets: SharedBuckets,
+    /// What this gateway read of the sidecars objects name (`sidecar.rs`).
+    pub(crate) sidecars: crate::sidecar::SidecarMemo,
 }
 
 /// When each bucket's record was last read from the remote (`bucket/shared.rs`), for the last

@@ -53,7 +53,15 @@ impl Change<Vfs> for MakeFolder {
             meta.encode(),
         )];
         ops.extend(replacing.edits.iter().cloned());
-        let made = match vfs.folders.make_folder(at.bucket, at.key, at.path).await {
+        // In a fleet its attributes are on the remote before its folder shows it to others.
+        let made = match vfs
+            .write_marker_carried(at.bucket, at.key, &meta.attrs)
+            .await
+        {
+            Ok(()) => vfs.folders.make_folder(at.bucket, at.key, at.path).await,
+            Err(e) => Err(e),
+        };
+        let made = match made {
             Ok(()) => vfs.core.index.apply(ops).await,
             Err(e) => Err(e),
         };
@@ -75,6 +83,7 @@ impl Change<Vfs> for RemoveFolder {
     type Done = bool;
 
     async fn apply(self, vfs: &Vfs, at: At<'_>) -> Result<bool> {
+        vfs.drop_marker_carried(at.bucket, at.key).await?;
         vfs.core.index.delete(at.bucket, at.key).await?;
         Ok(vfs.core.remote.rmdir(at.path).await.is_ok())
     }
@@ -147,6 +156,9 @@ impl Vfs {
     /// caller holds the key's lock.
     pub(crate) async fn current_locked(&self, at: At<'_>) -> Result<Option<ObjectMeta>> {
         if at.key.ends_with('/') {
+            if at.is_marker() {
+                self.adopt_marker_locked(at).await?;
+            }
             let record = self.core.index.get(at.bucket, at.key)?;
             if let Some(meta) = record.filter(|m| is_marker_record(at.key, m)) {
                 let Some(Ok(folder)) = marker_path(at.bucket, at.key) else {
@@ -158,13 +170,34 @@ impl Vfs {
                     .stat(&folder)
                     .await?
                     .is_some_and(|e| e.is_dir);
-                return Ok(there.then_some(meta));
+                return match there {
+                    true => self.with_marker_carried(at, meta).await.map(Some),
+                    false => Ok(None),
+                };
             }
             if at.is_marker() {
                 return Ok(None);
             }
         }
         self.record_locked(at.bucket, at.key, at.path).await
+    }
+
+    /// In a fleet, a record of the folder marker at `at` that another gateway made, where this
+    /// one has none: made from the attributes the remote keeps of it, while its folder is
+    /// there. The caller holds the key's lock.
+    pub(crate) async fn adopt_marker_locked(&self, at: At<'_>) -> Result<()> {
+        if self.fleet.is_none() || self.core.index.get(at.bucket, at.key)?.is_some() {
+            return Ok(());
+        }
+        let Some(attrs) = self.marker_carried(at.bucket, at.key).await? else {
+            return Ok(());
+        };
+        let there = self.core.remote.stat(at.path).await?;
+        if there.is_some_and(|e| e.is_dir) {
+            let meta = marker_meta(now_ns(), attrs);
+            self.core.index.put(at.bucket, at.key, &meta).await?;
+        }
+        Ok(())
     }
 
     /// Deletes a marker (when `precondition` holds): its record, and its folder if that is

@@ -37,6 +37,7 @@ mod remote;
 mod retention;
 mod scan;
 mod shadow;
+mod sidecar;
 mod stage;
 mod stored;
 mod tagging;

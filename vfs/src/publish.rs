@@ -116,6 +116,11 @@ impl Change<Vfs> for Publish {
             ops.extend(version_edits);
             ops
         })?;
+        // The sidecar of a version replaced for good goes with it (a kept version keeps its).
+        let replaced_sidecar = match replacing.version {
+            None => vfs.sidecar_at(at.path).await,
+            Some(_) => None,
+        };
         let published = upload.commit(at.path, vfs.core.fsync, record).await;
         meta.fingerprint = match published {
             Ok(fp) => fp,
@@ -129,6 +134,9 @@ impl Change<Vfs> for Publish {
         };
         recorded.await?;
         vfs.replaced(replacing).await?;
+        if let Some(id) = replaced_sidecar {
+            vfs.drop_sidecar(at.bucket, at.key, &id).await;
+        }
         // The watch never sees the store of keys: nothing to tell it.
         if !in_write_cache && meta.store.is_none() {
             vfs.core.own_writes.note(at.path, meta.fingerprint);

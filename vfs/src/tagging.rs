@@ -56,7 +56,15 @@ impl Change<Vfs> for Restamp {
             attr.onto(attrs);
             Ok(())
         })
-        .await
+        .await?;
+        // In a fleet a marker's attributes are kept on the remote too (`sidecar.rs`).
+        if vfs.fleet.is_some() && self.version.is_none() && at.is_marker() {
+            if let Some(meta) = vfs.core.index.get(at.bucket, at.key)? {
+                vfs.write_marker_carried(at.bucket, at.key, &meta.attrs)
+                    .await?;
+            }
+        }
+        Ok(())
     }
 
     async fn abandon(self) {}

@@ -477,8 +477,28 @@ impl Vfs {
         let mut record = self.core.index.get(bucket, key)?;
         let store = record.as_ref().and_then(|m| m.store.as_deref());
         let Some(path) = key::path_in(bucket, key, store) else {
+            if let (Some(_), None, Some(Ok(folder))) =
+                (&self.fleet, &record, key::marker_path(bucket, key))
+            {
+                let at = crate::commit::At {
+                    bucket,
+                    key,
+                    path: &folder,
+                };
+                self.core
+                    .key_locks
+                    .with(&folder, self.adopt_marker_locked(at))
+                    .await?;
+            }
             return match self.folders.open_marker(bucket, key).await {
                 Err(VfsError::NoSuchKey) => Err(self.missing(bucket).await),
+                // In a fleet a marker's attributes are those the remote keeps.
+                Ok(mut r) => {
+                    if let Some(carried) = self.marker_carried(bucket, key).await? {
+                        r.info.attrs.take_carried(carried);
+                    }
+                    Ok(r)
+                }
                 r => r,
             };
         };
@@ -514,15 +534,22 @@ impl Vfs {
                 return Err(self.missing(bucket).await);
             };
             let fp = reader.fingerprint();
-            let meta = match record.take() {
-                Some(m)
-                    if m.fingerprint == fp
-                        && !m.etag.is_empty()
-                        && self.agrees_with_carried(&*reader, &m) =>
-                {
-                    m
-                }
-                _ => match self.refresh_record(bucket, key, &path).await {
+            let at = crate::commit::At {
+                bucket,
+                key,
+                path: &path,
+            };
+            let known = match record.take() {
+                Some(m) if m.fingerprint == fp && !m.etag.is_empty() => Some(m),
+                _ => None,
+            };
+            let agrees = match &known {
+                Some(m) => self.agrees_with_carried(at, &*reader, m).await,
+                None => false,
+            };
+            let meta = match known.filter(|_| agrees) {
+                Some(m) => m,
+                None => match self.refresh_record(bucket, key, &path).await {
                     Ok(m) => m,
                     Err(VfsError::NoSuchKey) => continue,
                     Err(e) => return Err(e),
@@ -687,10 +714,17 @@ impl Vfs {
         let known = old
             .as_ref()
             .filter(|m| m.fingerprint == fp && !m.etag.is_empty());
-        if known.is_some_and(|m| self.agrees_with_carried(&*reader, m)) {
-            return Ok(old);
+        let at = crate::commit::At { bucket, key, path };
+        if let Some(m) = known {
+            if self.agrees_with_carried(at, &*reader, m).await {
+                return Ok(old);
+            }
         }
-        let mut carried = self.carried(&*reader);
+        // A sidecar holding all the object carries, gone: the object went with it meanwhile.
+        let mut carried = match self.carried(at, &*reader).await {
+            Err(VfsError::NoSuchKey) => return Ok(None),
+            carried => carried?,
+        };
         let etag = match (known, carried.as_mut().and_then(|c| c.etag.take())) {
             // The same bytes, given other attributes by another gateway.
             (Some(m), _) => m.etag.clone(),

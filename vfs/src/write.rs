@@ -64,10 +64,15 @@ impl Vfs {
                 }
             }
         });
+        let at = At {
+            bucket,
+            key,
+            path: &path,
+        };
         // What the object carries from its start: its checksum is known after the body.
-        let sent = self.fleet.as_ref().map(|_| req.attrs.clone());
-        let upload = self
-            .create_carrying(&path, &req.attrs, pinned)
+        let mut sent = self.fleet.as_ref().map(|_| req.attrs.clone());
+        let (upload, pending) = self
+            .create_carrying(at, &req.attrs, pinned)
             .await
             .map_err(|e| lost_race(e, pinned))?;
         let (upload, fp, digest) = self
@@ -85,6 +90,21 @@ impl Vfs {
             (EtagHash::Md5, _) | (EtagHash::Blake3, None) => hex::encode(digest),
             (EtagHash::None, _) => synthetic_etag(&fp),
         };
+        let filled = match self
+            .fill_sidecar(at, pending.as_ref(), &attrs, &etag, fp.size)
+            .await
+        {
+            Ok(filled) => filled.then_some(pending.as_ref()).flatten(),
+            Err(e) => {
+                upload.abort().await;
+                self.forget_pending(at, pending.as_ref()).await;
+                return Err(e);
+            }
+        };
+        if filled.is_some() {
+            // Every gateway reads all from the sidecar, the checksum too: nothing to carry after.
+            sent = None;
+        }
         let meta = ObjectMeta {
             fingerprint: fp,
             etag,
@@ -94,11 +114,6 @@ impl Vfs {
             modified_ns: None,
             in_write_cache: self.writes_to_cache(),
             store: None,
-        };
-        let at = At {
-            bucket,
-            key,
-            path: &path,
         };
         let done = match kept.filter(|k| k.len() as u64 == fp.size) {
             Some(body) => {
@@ -113,8 +128,16 @@ impl Vfs {
                 self.commit(at, req.precondition.as_ref(), Publish { upload, meta })
                     .await
             }
-        }
-        .map_err(|e| lost_race(e, pinned))?;
+        };
+        let done = match done.map_err(|e| lost_race(e, pinned)) {
+            Ok(done) => done,
+            // Refused before it was published: its sidecar is nobody's.
+            Err(e @ VfsError::PreconditionFailed) => {
+                self.forget_pending(at, filled).await;
+                return Err(e);
+            }
+            Err(e) => return Err(e),
+        };
         let done = match sent {
             Some(sent) => self.carry_published(at, &sent, done).await?,
             None => done,
@@ -152,9 +175,15 @@ impl Vfs {
             // Fail before copying any byte; checked again when publishing.
             self.check_precondition(dst_bucket, dst_key, check).await?;
         }
+        let at = At {
+            bucket: dst_bucket,
+            key: dst_key,
+            path: &dst_path,
+        };
         // The copy must be of the version whose ETag and attributes it takes: if the source is
         // replaced between opening it and copying it, start again.
         let mut tries = 0;
+        let mut filled = None;
         let (info, upload, fp) = loop {
             let (src, src_path) = self.open_source(&from).await?;
             if src.in_write_cache != self.writes_to_cache()
@@ -168,11 +197,23 @@ impl Vfs {
                 let info = src.info.clone();
                 let size = info.size;
                 let carried = attrs.resolve(info.attrs.clone());
-                let upload = self.create_carrying(&dst_path, &carried, None).await?;
+                let (upload, pending) = self.create_carrying(at, &carried, None).await?;
                 let (upload, fp, _) = self
                     .core
                     .stage_into(upload, src.stream(0, size), false, None, None)
                     .await?;
+                match self
+                    .fill_sidecar(at, pending.as_ref(), &carried, &info.etag, size)
+                    .await
+                {
+                    Ok(true) => filled = pending,
+                    Ok(false) => {}
+                    Err(e) => {
+                        upload.abort().await;
+                        self.forget_pending(at, pending.as_ref()).await;
+                        return Err(e);
+                    }
+                }
                 break (info, upload, fp);
             }
             let want = Some(src.reader.fingerprint());
@@ -216,13 +257,14 @@ impl Vfs {
             in_write_cache: self.writes_to_cache(),
             store: None,
         };
-        let at = At {
-            bucket: dst_bucket,
-            key: dst_key,
-            path: &dst_path,
-        };
-        self.commit(at, precondition.as_ref(), Publish { upload, meta })
-            .await
+        let done = self
+            .commit(at, precondition.as_ref(), Publish { upload, meta })
+            .await;
+        if let Err(VfsError::PreconditionFailed) = done {
+            // Refused before it was published: its sidecar is nobody's.
+            self.forget_pending(at, filled.as_ref()).await;
+        }
+        done
     }
 
     /// The source of a copy, opened, and the path of its file.
@@ -319,8 +361,16 @@ impl Objects for Vfs {
         Vfs::open_source(self, from).await
     }
 
-    fn sealed(&self, attrs: &ObjectAttrs, parts: &[u64], etag: &str) -> Option<String> {
-        crate::envelope::seal(attrs, parts, Some(etag), None)
+    async fn sealed(
+        &self,
+        bucket: &str,
+        key: &str,
+        attrs: &ObjectAttrs,
+        parts: &[u64],
+        etag: &str,
+    ) -> Result<String> {
+        let envelope = (attrs, parts, Some(etag), None);
+        Ok(self.seal_spilling(bucket, key, envelope).await?.0)
     }
 
     async fn publish(

@@ -154,9 +154,17 @@ pub(crate) trait Objects {
         -> Result<()>;
     /// The source of a copy, opened, and the path of its file.
     async fn open_source(&self, from: &CopyFrom<'_>) -> Result<(ObjectReader, String)>;
-    /// What an object written with `attrs` from parts of sizes `parts`, whose ETag `etag` the
-    /// store's own does not tell, carries for the other gateways of a fleet, when it fits.
-    fn sealed(&self, attrs: &ObjectAttrs, parts: &[u64], etag: &str) -> Option<String>;
+    /// What an object of `bucket`/`key` written with `attrs` from parts of sizes `parts`, whose
+    /// ETag `etag` the store's own does not tell, carries for the other gateways of a fleet
+    /// (in a sidecar written now where it does not fit in the store's metadata).
+    async fn sealed(
+        &self,
+        bucket: &str,
+        key: &str,
+        attrs: &ObjectAttrs,
+        parts: &[u64],
+        etag: &str,
+    ) -> Result<String>;
     /// Commits `upload` as the object at `at` with its record `meta`, if `precondition` holds
     /// on the object there under the key's lock.
     async fn publish(
@@ -771,13 +779,16 @@ impl Multipart {
                 // In a fleet the object carries its ETag, which the store's own does not tell,
                 // and its checksum.
                 let sizes: Vec<u64> = chosen.iter().map(|p| p.size).collect();
-                let carry = self.fleet.as_ref().and_then(|_| {
-                    let attrs = ObjectAttrs {
-                        checksum: checksum.clone(),
-                        ..rec.attrs.clone()
-                    };
-                    objects.sealed(&attrs, &sizes, &etag)
-                });
+                let carry = match &self.fleet {
+                    Some(_) => {
+                        let attrs = ObjectAttrs {
+                            checksum: checksum.clone(),
+                            ..rec.attrs.clone()
+                        };
+                        Some(objects.sealed(bucket, key, &attrs, &sizes, &etag).await?)
+                    }
+                    None => None,
+                };
                 let mut upload = self
                     .assemble(&path, id, &rec, &chosen, &stored, carry.as_deref(), pinned)
                     .await

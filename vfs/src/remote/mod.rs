@@ -283,6 +283,19 @@ pub trait Remote: Send + Sync + 'static {
     fn max_object_size(&self) -> u64 {
         u64::MAX
     }
+
+    /// Whether the value given to [`Remote::create_with_meta`] is kept with the object and read
+    /// back by [`Reader::store_meta`].
+    fn keeps_meta(&self) -> bool {
+        false
+    }
+
+    /// The size past which an object written in one upload here surely reaches the store in
+    /// parts, so that the store's ETag of it is made of theirs, never the MD5 of its bytes
+    /// (`Reader::known_md5` says nothing then). `u64::MAX` where no size does.
+    fn parts_etag_above(&self) -> u64 {
+        u64::MAX
+    }
     /// The entry at `path`, or `None`: also for what is neither a file nor a folder.
     async fn stat(&self, path: &str) -> io::Result<Option<Entry>>;
     /// Opens a file for reading, never waiting for another program; `None` when missing or not

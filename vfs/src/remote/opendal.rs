@@ -360,6 +360,21 @@ impl Remote for OpendalRemote {
         self.max_upload
     }
 
+    /// Where writes land in place (a staging name's metadata would not survive its rename) and
+    /// the service keeps user metadata.
+    fn keeps_meta(&self) -> bool {
+        self.atomic && self.op.info().capability().write_with_user_metadata
+    }
+
+    /// An upload gathers pieces of [`WRITE_CHUNK`] bytes, and OpenDAL may send a single piece
+    /// as one PutObject: an object of more than one piece is sent in parts.
+    fn parts_etag_above(&self) -> u64 {
+        match self.etag_is_md5 && self.atomic {
+            true => WRITE_CHUNK as u64,
+            false => u64::MAX,
+        }
+    }
+
     async fn stat(&self, path: &str) -> io::Result<Option<Entry>> {
         let name = path.rsplit('/').next().unwrap_or(path);
         if let Some(md) = self.stat_file(path).await? {
