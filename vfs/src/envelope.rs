@@ -21,6 +21,7 @@ use crate::error::{Result, VfsError};
 use crate::index::{Checksum, ContentHeaders, MetaValue, ObjectAttrs, ObjectMeta};
 use crate::object::ObjectInfo;
 use crate::remote::{StoreCond, Upload};
+use crate::version_id::VersionId;
 use crate::vfs::Vfs;
 
 /// The longest value carried: S3 takes 2 KB of user metadata per object (name and value), and
@@ -57,6 +58,9 @@ struct Envelope {
     /// its metadata.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     modified_ns: Option<i64>,
+    /// Its version id, in a bucket that keeps versions (fleet_versions.rs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    version: Option<VersionId>,
 }
 
 /// What the version a reader opened carries.
@@ -67,6 +71,7 @@ pub(crate) struct Carried {
     pub(crate) parts: Vec<u64>,
     pub(crate) etag: Option<String>,
     pub(crate) modified_ns: Option<i64>,
+    pub(crate) version: Option<VersionId>,
 }
 
 /// The most parts an upload has (S3's limit), and so the most a carried value may expand to.
@@ -83,6 +88,17 @@ pub(crate) fn seal(
     etag: Option<&str>,
     modified_ns: Option<i64>,
 ) -> Option<String> {
+    seal_version(attrs, parts, etag, modified_ns, None)
+}
+
+/// [`seal`], with the object's version id where its bucket keeps versions.
+pub(crate) fn seal_version(
+    attrs: &ObjectAttrs,
+    parts: &[u64],
+    etag: Option<&str>,
+    modified_ns: Option<i64>,
+    version: Option<VersionId>,
+) -> Option<String> {
     let mut envelope = Envelope {
         headers: attrs.headers.clone(),
         user_meta: attrs.user_meta.clone(),
@@ -92,6 +108,7 @@ pub(crate) fn seal(
         checksum: attrs.checksum.clone(),
         parts: runs(parts),
         modified_ns,
+        version,
     };
     loop {
         let value = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&envelope).ok()?);
@@ -145,6 +162,7 @@ fn unseal(value: &str) -> Option<Carried> {
         parts: sizes(&envelope.parts),
         etag: envelope.etag,
         modified_ns: envelope.modified_ns,
+        version: envelope.version,
     })
 }
 
@@ -160,19 +178,21 @@ fn same_carried(a: &ObjectAttrs, b: &ObjectAttrs) -> bool {
 }
 
 impl Vfs {
-    /// A new upload at `path` for an object with `attrs`: in a fleet it carries them, so that
-    /// every gateway answers them, and is published only while `cond` holds, where given.
+    /// A new upload at `path` for an object with `attrs` (and `version`, where its bucket keeps
+    /// versions): in a fleet it carries them, so that every gateway answers them, and is
+    /// published only while `cond` holds, where given.
     pub(crate) async fn create_carrying(
         &self,
         path: &str,
         attrs: &ObjectAttrs,
+        version: Option<VersionId>,
         cond: Option<StoreCond>,
     ) -> Result<Box<dyn Upload>> {
         let store = self.store();
         let carried = self
             .fleet
             .as_ref()
-            .and_then(|_| seal(attrs, &[], None, None));
+            .and_then(|_| seal_version(attrs, &[], None, None, version));
         Ok(match (carried, cond) {
             (carried, Some(cond)) => store.create_if(path, carried.as_deref(), cond).await?,
             (Some(value), None) => store.create_with_meta(path, &value).await?,
@@ -196,6 +216,7 @@ impl Vfs {
         };
         self.carried(reader).is_none_or(|c| {
             same_carried(&c.attrs, &meta.attrs)
+                && (c.version.is_none() || c.version == meta.version)
                 && (c.parts.is_empty() || !meta.parts.is_empty())
                 && !lacks_part_checksums(&c)
         })
@@ -206,11 +227,12 @@ impl Vfs {
     /// its bytes, ETag and Last-Modified as they are; the caller holds the key's lock. `false`
     /// when another gateway wrote or deleted the object since `meta` was read: nothing changed.
     async fn carry_locked(&self, at: At<'_>, meta: ObjectMeta) -> Result<bool> {
-        let value = seal(
+        let value = seal_version(
             &meta.attrs,
             &meta.parts,
             Some(&meta.etag),
             Some(meta.written_ns()),
+            meta.version,
         )
         .ok_or_else(|| {
             VfsError::MetadataTooLarge(format!(

@@ -19,6 +19,7 @@ use crate::object::{
 use crate::publish::Publish;
 use crate::putlog::LoggedPublish;
 use crate::remote::{Source, Upload};
+use crate::version_id::VersionId;
 use crate::vfs::Vfs;
 
 type BodyError = Box<dyn std::error::Error + Send + Sync>;
@@ -37,13 +38,17 @@ impl Vfs {
         S: Stream<Item = std::result::Result<Bytes, BodyError>> + Unpin,
     {
         let path = self.writable_path(bucket, key).await?;
+        // In a fleet a bucket that keeps versions pins every write to the version it replaces.
+        let version = self.fleet_version(bucket)?;
+        let asked = req.precondition.is_some();
         let pinned = fleet::pin(
             self.fleet.as_deref(),
             self.core.remote.as_ref(),
             &path,
-            req.precondition.is_some(),
+            asked || version.is_some(),
         )
         .await?;
+        let lost = |e| fleet::lost_to_another(lost_race(e, pinned), asked);
         if let Some(check) = &req.precondition {
             // Fail early, before taking the body; checked again when publishing.
             self.check_precondition(bucket, key, check).await?;
@@ -67,9 +72,9 @@ impl Vfs {
         // What the object carries from its start: its checksum is known after the body.
         let sent = self.fleet.as_ref().map(|_| req.attrs.clone());
         let upload = self
-            .create_carrying(&path, &req.attrs, pinned)
+            .create_carrying(&path, &req.attrs, version, pinned)
             .await
-            .map_err(|e| lost_race(e, pinned))?;
+            .map_err(lost)?;
         let (upload, fp, digest) = self
             .core
             .stage_into(upload, body, hash_md5, None, log_bound)
@@ -88,7 +93,7 @@ impl Vfs {
         let meta = ObjectMeta {
             fingerprint: fp,
             etag,
-            version: None,
+            version,
             attrs,
             parts: Vec::new(),
             modified_ns: None,
@@ -114,7 +119,7 @@ impl Vfs {
                     .await
             }
         }
-        .map_err(|e| lost_race(e, pinned))?;
+        .map_err(lost)?;
         let done = match sent {
             Some(sent) => self.carry_published(at, &sent, done).await?,
             None => done,
@@ -148,6 +153,16 @@ impl Vfs {
             }
         }
         let dst_path = self.writable_path(dst_bucket, dst_key).await?;
+        // In a fleet a bucket that keeps versions pins every write to the version it replaces.
+        let version = self.fleet_version(dst_bucket)?;
+        let pinned = fleet::pin(
+            self.fleet.as_deref(),
+            self.core.remote.as_ref(),
+            &dst_path,
+            version.is_some(),
+        )
+        .await?;
+        let lost = |e| fleet::lost_to_another(lost_race(e, pinned), false);
         if let Some(check) = &precondition {
             // Fail before copying any byte; checked again when publishing.
             self.check_precondition(dst_bucket, dst_key, check).await?;
@@ -168,7 +183,10 @@ impl Vfs {
                 let info = src.info.clone();
                 let size = info.size;
                 let carried = attrs.resolve(info.attrs.clone());
-                let upload = self.create_carrying(&dst_path, &carried, None).await?;
+                let upload = self
+                    .create_carrying(&dst_path, &carried, version, pinned)
+                    .await
+                    .map_err(lost)?;
                 let (upload, fp, _) = self
                     .core
                     .stage_into(upload, src.stream(0, size), false, None, None)
@@ -208,7 +226,7 @@ impl Vfs {
         let meta = ObjectMeta {
             fingerprint: fp,
             etag,
-            version: None,
+            version,
             attrs: attrs.resolve(info.attrs),
             parts: info.parts,
             // The copy may share its source's file: its own time is kept here.
@@ -223,10 +241,19 @@ impl Vfs {
         };
         self.commit(at, precondition.as_ref(), Publish { upload, meta })
             .await
+            .map_err(lost)
     }
 
     /// The source of a copy, opened, and the path of its file.
     pub(crate) async fn open_source(&self, from: &CopyFrom<'_>) -> Result<(ObjectReader, String)> {
+        let (reader, path) = self.open_unpinned_source(from).await?;
+        if from.etag.is_some_and(|e| e != reader.info.etag) {
+            return Err(VfsError::PreconditionFailed);
+        }
+        Ok((reader, path))
+    }
+
+    async fn open_unpinned_source(&self, from: &CopyFrom<'_>) -> Result<(ObjectReader, String)> {
         match from.version {
             Some(v) => self.open_version_at(from.bucket, from.key, v).await,
             None => {
@@ -319,8 +346,18 @@ impl Objects for Vfs {
         Vfs::open_source(self, from).await
     }
 
-    fn sealed(&self, attrs: &ObjectAttrs, parts: &[u64], etag: &str) -> Option<String> {
-        crate::envelope::seal(attrs, parts, Some(etag), None)
+    fn sealed(
+        &self,
+        attrs: &ObjectAttrs,
+        parts: &[u64],
+        etag: &str,
+        version: Option<VersionId>,
+    ) -> Option<String> {
+        crate::envelope::seal_version(attrs, parts, Some(etag), None, version)
+    }
+
+    fn fleet_version(&self, bucket: &str) -> Result<Option<VersionId>> {
+        Vfs::fleet_version(self, bucket)
     }
 
     async fn publish(
@@ -330,7 +367,7 @@ impl Objects for Vfs {
         upload: Box<dyn Upload>,
         meta: ObjectMeta,
     ) -> Result<ObjectInfo> {
-        self.commit(at, precondition, Publish { upload, meta })
-            .await
+        // Boxed: Complete's future holds the assembly's beside it, over a worker's stack.
+        Box::pin(self.commit(at, precondition, Publish { upload, meta })).await
     }
 }

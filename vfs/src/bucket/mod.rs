@@ -71,7 +71,7 @@ impl Vfs {
         record: BucketRecord,
         locked: bool,
     ) -> Result<()> {
-        if let Some(why) = self.versions_unsupported().filter(|_| locked) {
+        if let Some(why) = self.lock_unsupported().filter(|_| locked) {
             return Err(VfsError::VersionsUnsupported(why));
         }
         key::validate_new_bucket(name)?;
@@ -119,6 +119,8 @@ impl Vfs {
 
     pub async fn delete_bucket(&self, name: &str) -> Result<()> {
         self.head_bucket(name).await?;
+        // In a fleet another gateway's versions are on the store.
+        self.check_versions(name, "").await?;
         if self.write_back.bucket_has_cached(name).await?
             || self.bucket_has_versions(name)?
             || self.bucket_has_stored_keys(name)?

@@ -40,6 +40,7 @@ use crate::key::{self, RESERVED_DIR};
 use crate::meta::{Edit, Tree};
 use crate::object::{CopyFrom, ObjectInfo, ObjectReader, Precondition};
 use crate::remote::{ns_from_time, time_from_ns, Entry, Remote, Source, StoreCond, Upload};
+use crate::version_id::VersionId;
 use crate::writeback::WriteBack;
 
 pub(crate) mod records;
@@ -156,7 +157,15 @@ pub(crate) trait Objects {
     async fn open_source(&self, from: &CopyFrom<'_>) -> Result<(ObjectReader, String)>;
     /// What an object written with `attrs` from parts of sizes `parts`, whose ETag `etag` the
     /// store's own does not tell, carries for the other gateways of a fleet, when it fits.
-    fn sealed(&self, attrs: &ObjectAttrs, parts: &[u64], etag: &str) -> Option<String>;
+    fn sealed(
+        &self,
+        attrs: &ObjectAttrs,
+        parts: &[u64],
+        etag: &str,
+        version: Option<VersionId>,
+    ) -> Option<String>;
+    /// In a fleet, the id of a new version of an object in `bucket`, where it keeps versions.
+    fn fleet_version(&self, bucket: &str) -> Result<Option<VersionId>>;
     /// Commits `upload` as the object at `at` with its record `meta`, if `precondition` holds
     /// on the object there under the key's lock.
     async fn publish(
@@ -730,13 +739,18 @@ impl Multipart {
                     };
                 }
                 let path = objects.writable_path(bucket, key).await?;
+                // In a fleet a bucket that keeps versions pins every write to the version it
+                // replaces.
+                let version = objects.fleet_version(bucket)?;
+                let asked = precondition.is_some();
                 let pinned = fleet::pin(
                     self.fleet.as_deref(),
                     self.core.remote.as_ref(),
                     &path,
-                    precondition.is_some(),
+                    asked || version.is_some(),
                 )
                 .await?;
+                let lost = |e| fleet::lost_to_another(lost_race(e, pinned), asked);
                 if let Some(check) = &precondition {
                     // Before assembling anything; checked again when publishing.
                     objects.check_precondition(bucket, key, check).await?;
@@ -776,12 +790,12 @@ impl Multipart {
                         checksum: checksum.clone(),
                         ..rec.attrs.clone()
                     };
-                    objects.sealed(&attrs, &sizes, &etag)
+                    objects.sealed(&attrs, &sizes, &etag, version)
                 });
                 let mut upload = self
                     .assemble(&path, id, &rec, &chosen, &stored, carry.as_deref(), pinned)
                     .await
-                    .map_err(|e| lost_race(e, pinned))?;
+                    .map_err(lost)?;
                 let fp = match upload.finish(self.core.fsync).await {
                     Ok(fp) => fp,
                     Err(e) => {
@@ -792,7 +806,7 @@ impl Multipart {
                 let meta = ObjectMeta {
                     fingerprint: fp,
                     etag,
-                    version: None,
+                    version,
                     attrs: ObjectAttrs {
                         checksum,
                         ..rec.attrs.clone()
@@ -810,7 +824,7 @@ impl Multipart {
                 let info = objects
                     .publish(at, precondition.as_ref(), upload, meta)
                     .await
-                    .map_err(|e| lost_race(e, pinned))?;
+                    .map_err(lost)?;
                 let done = UploadRecord {
                     completed: Some(info.etag.clone()),
                     ..rec
