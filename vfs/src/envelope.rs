@@ -21,6 +21,7 @@ use crate::error::{Result, VfsError};
 use crate::index::{Checksum, ContentHeaders, MetaValue, ObjectAttrs, ObjectMeta};
 use crate::object::ObjectInfo;
 use crate::remote::{StoreCond, Upload};
+use crate::retention::ObjectLock;
 use crate::version_id::VersionId;
 use crate::vfs::Vfs;
 
@@ -61,6 +62,13 @@ struct Envelope {
     /// Its version id, in a bucket that keeps versions (fleet_versions.rs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     version: Option<VersionId>,
+    /// Its retention and legal hold, in a bucket with object lock.
+    #[serde(default, skip_serializing_if = "is_unlocked")]
+    lock: ObjectLock,
+}
+
+fn is_unlocked(lock: &ObjectLock) -> bool {
+    *lock == ObjectLock::default()
 }
 
 /// What the version a reader opened carries.
@@ -109,6 +117,7 @@ pub(crate) fn seal_version(
         parts: runs(parts),
         modified_ns,
         version,
+        lock: attrs.lock,
     };
     loop {
         let value = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&envelope).ok()?);
@@ -157,7 +166,7 @@ fn unseal(value: &str) -> Option<Carried> {
             tags: envelope.tags,
             acl: envelope.acl,
             checksum: envelope.checksum,
-            ..Default::default()
+            lock: envelope.lock,
         },
         parts: sizes(&envelope.parts),
         etag: envelope.etag,
@@ -174,6 +183,7 @@ fn same_carried(a: &ObjectAttrs, b: &ObjectAttrs) -> bool {
         && a.user_meta == b.user_meta
         && a.tags == b.tags
         && a.acl == b.acl
+        && a.lock == b.lock
         && checksum(&a.checksum) == checksum(&b.checksum)
 }
 
@@ -226,7 +236,7 @@ impl Vfs {
     /// the remote, the attributes `meta` holds, on the store too where it keeps them, leaving
     /// its bytes, ETag and Last-Modified as they are; the caller holds the key's lock. `false`
     /// when another gateway wrote or deleted the object since `meta` was read: nothing changed.
-    async fn carry_locked(&self, at: At<'_>, meta: ObjectMeta) -> Result<bool> {
+    pub(crate) async fn carry_locked(&self, at: At<'_>, meta: ObjectMeta) -> Result<bool> {
         let value = seal_version(
             &meta.attrs,
             &meta.parts,

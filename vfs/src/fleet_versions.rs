@@ -22,18 +22,24 @@
 //! id names it); the store lets one of them write, and refuses the other, answered `409
 //! OperationAborted` to be sent again. So no acknowledged version is lost: each is the object
 //! at the path, or a copy under the reserved folder.
+//!
+//! A version's object lock travels in the same value as its other attributes: a change of it is
+//! made on the store (the current object's value, or its kept copy's, [`Vfs::edit_kept`]), and
+//! the guard of a removal reads it there ([`Vfs::kept_lock`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
 use crate::clock::now_ns;
 use crate::commit::At;
+use crate::envelope::seal_version;
 use crate::error::{Result, VfsError};
 use crate::fleet::FleetIds;
-use crate::index::ObjectMeta;
+use crate::index::{ObjectAttrs, ObjectMeta};
 use crate::key::{self, RESERVED_DIR};
 use crate::meta::{Edit, Tree};
 use crate::remote::Fingerprint;
+use crate::retention::ObjectLock;
 use crate::version_id::VersionId;
 use crate::version_row::{row_key, rows, VersionRecord};
 use crate::vfs::Vfs;
@@ -399,6 +405,102 @@ impl Vfs {
             row_key(at.bucket, at.key, id.seq),
             row.encode(),
         ))
+    }
+
+    /// In a fleet, `edit` made to the kept version `row` of `at`: what its copy carries
+    /// (read first: the row made from a listing knows only its name) is replaced on the store,
+    /// pinned to that copy; the row saying so, to commit.
+    pub(crate) async fn edit_kept(
+        &self,
+        at: At<'_>,
+        row: &VersionRecord,
+        edit: impl FnOnce(&mut ObjectAttrs) -> Result<()>,
+    ) -> Result<Vec<Edit>> {
+        let (Some(meta), Some(file)) = (&row.object, &row.file) else {
+            return Err(VfsError::VersionIsDeleteMarker);
+        };
+        let mut meta = meta.clone();
+        let reader = self
+            .core
+            .remote
+            .open(file)
+            .await?
+            .filter(|r| r.fingerprint() == meta.fingerprint)
+            .ok_or(VfsError::NoSuchVersion)?;
+        if let Some(c) = self.carried(&*reader) {
+            meta.attrs.take_carried(c.attrs);
+            if meta.parts.is_empty() {
+                meta.parts = c.parts;
+            }
+            meta.modified_ns = c.modified_ns.or(meta.modified_ns);
+        }
+        edit(&mut meta.attrs)?;
+        let value = seal_version(
+            &meta.attrs,
+            &meta.parts,
+            Some(&meta.etag),
+            Some(meta.written_ns()),
+            Some(row.id),
+        )
+        .ok_or_else(|| {
+            VfsError::MetadataTooLarge(
+                "in a fleet a version's headers, metadata, tags, ACL and lock travel with it \
+                 in the store's metadata, and these take more than it holds"
+                    .into(),
+            )
+        })?;
+        match self
+            .core
+            .remote
+            .replace_meta(file, &value, meta.fingerprint)
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => {
+                return Err(VfsError::VersionsUnsupported(
+                    "in a fleet a version's attributes travel in the store's metadata, which \
+                     this remote does not keep",
+                ))
+            }
+            Err(e) if e.raw_os_error() == Some(libc::ESTALE) => {
+                return Err(VfsError::NoSuchVersion)
+            }
+            Err(e) => return Err(e.into()),
+        }
+        meta.fingerprint = self
+            .core
+            .remote
+            .stat(file)
+            .await?
+            .filter(|e| !e.is_dir)
+            .ok_or(VfsError::NoSuchVersion)?
+            .fingerprint;
+        let row = VersionRecord {
+            object: Some(meta),
+            ..row.clone()
+        };
+        Ok(vec![Edit::Put(
+            Tree::Versions,
+            row_key(at.bucket, at.key, row.id.seq),
+            row.encode(),
+        )])
+    }
+
+    /// The lock of the kept version `row`: in a fleet what its copy carries (another gateway
+    /// may have changed it), else its row's.
+    pub(crate) async fn kept_lock(&self, row: &VersionRecord) -> Result<ObjectLock> {
+        let Some(meta) = &row.object else {
+            return Ok(ObjectLock::default());
+        };
+        let (Some(_), Some(file)) = (&self.fleet, &row.file) else {
+            return Ok(meta.attrs.lock);
+        };
+        let Some(reader) = self.core.remote.open(file).await? else {
+            return Ok(meta.attrs.lock);
+        };
+        Ok(self
+            .carried(&*reader)
+            .map_or(meta.attrs.lock, |c| c.attrs.lock))
     }
 
     /// Why a fleet cannot keep versions on this remote, when it cannot.

@@ -209,9 +209,10 @@ impl Change<Vfs> for DropVersion {
         let row = vfs
             .find_version(at.bucket, at.key, want)?
             .ok_or(VfsError::NoSuchVersion)?;
-        if let Some(meta) = &row.object {
-            meta.attrs.lock.guard(bypass_governance)?;
-        }
+        // In a fleet the lock is what the kept copy carries.
+        Box::pin(vfs.kept_lock(&row))
+            .await?
+            .guard(bypass_governance)?;
         // A marker with nothing above it is the current version: once it goes, the version
         // below it is current again, made so in the batch that removes the marker's row (a
         // crash between the two would leave a kept version on top and no current one).
@@ -308,19 +309,6 @@ impl Vfs {
             );
         }
         None
-    }
-
-    /// Why this server cannot keep object lock, when it cannot: where it cannot keep versions,
-    /// and in a fleet, where a version's lock is still kept in each gateway's own index.
-    pub fn lock_unsupported(&self) -> Option<&'static str> {
-        if self.fleet.is_some() {
-            return Some(
-                "a version's retention and legal hold are kept in each gateway's own index: \
-                 with other gateways writing the same remote (--fleet) they would hold on this \
-                 one only",
-            );
-        }
-        self.versions_unsupported()
     }
 
     /// The versioning state of `bucket`, read from its record alone (no stat of the bucket):
@@ -590,19 +578,36 @@ impl Vfs {
         edit: impl FnOnce(&mut ObjectAttrs) -> Result<()>,
     ) -> Result<()> {
         let current = self.current_locked(at).await?;
+        let seen = current.clone();
         if let Some(mut meta) = current {
             let id = meta.version.unwrap_or(VersionId::ORIGINAL);
             if want.is_none_or(|v| v.names(&id)) {
                 edit(&mut meta.attrs)?;
+                // In a fleet the object carries it on the store, for every gateway.
+                if self.fleet.is_some() && !folder::is_marker_record(at.key, &meta) {
+                    return match Box::pin(self.carry_locked(at, meta)).await? {
+                        true => Ok(()),
+                        false => Err(VfsError::ConflictingChange(
+                            "another gateway wrote this key meanwhile: send the change again"
+                                .into(),
+                        )),
+                    };
+                }
                 return self.core.index.put(at.bucket, at.key, &meta).await;
             }
         }
         let Some(want) = want else {
             return Err(VfsError::NoSuchKey);
         };
+        Box::pin(self.sync_versions_locked(at.bucket, at.key, seen.as_ref())).await?;
         let mut row = self
             .find_version(at.bucket, at.key, want)?
             .ok_or(VfsError::NoSuchVersion)?;
+        // In a fleet a kept version carries its attributes on the store (fleet_versions.rs).
+        if self.fleet.is_some() && row.file.is_some() {
+            let edits = Box::pin(self.edit_kept(at, &row, edit)).await?;
+            return self.core.index.apply(edits).await;
+        }
         let Some(meta) = row.object.as_mut() else {
             return Err(VfsError::VersionIsDeleteMarker);
         };

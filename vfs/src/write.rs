@@ -239,9 +239,16 @@ impl Vfs {
             key: dst_key,
             path: &dst_path,
         };
-        self.commit(at, precondition.as_ref(), Publish { upload, meta })
+        // What the copy carries; its default retention is stamped as it is published.
+        let sent = self.fleet.as_ref().map(|_| meta.attrs.clone());
+        let info = self
+            .commit(at, precondition.as_ref(), Publish { upload, meta })
             .await
-            .map_err(lost)
+            .map_err(lost)?;
+        match sent {
+            Some(sent) => self.carry_published(at, &sent, info).await,
+            None => Ok(info),
+        }
     }
 
     /// The source of a copy, opened, and the path of its file.
@@ -367,7 +374,13 @@ impl Objects for Vfs {
         upload: Box<dyn Upload>,
         meta: ObjectMeta,
     ) -> Result<ObjectInfo> {
+        // What the object carries; its default retention is stamped as it is published.
+        let sent = self.fleet.as_ref().map(|_| meta.attrs.clone());
         // Boxed: Complete's future holds the assembly's beside it, over a worker's stack.
-        Box::pin(self.commit(at, precondition, Publish { upload, meta })).await
+        let info = Box::pin(self.commit(at, precondition, Publish { upload, meta })).await?;
+        match sent {
+            Some(sent) => Box::pin(self.carry_published(at, &sent, info)).await,
+            None => Ok(info),
+        }
     }
 }

@@ -71,7 +71,7 @@ impl Vfs {
         record: BucketRecord,
         locked: bool,
     ) -> Result<()> {
-        if let Some(why) = self.lock_unsupported().filter(|_| locked) {
+        if let Some(why) = self.versions_unsupported().filter(|_| locked) {
             return Err(VfsError::VersionsUnsupported(why));
         }
         key::validate_new_bucket(name)?;
