@@ -2455,3 +2455,49 @@ async fn object_lock_holds_across_a_fleet_over_seaweedfs() {
     let (_sw, gateways) = fleet_over_seaweedfs(2).await;
     locks_across(&gateways[0], &gateways[1]).await;
 }
+
+/// Tags set through one gateway on a version named by id, kept or current, are read so through
+/// another: they travel with the version on the store.
+#[tokio::test(flavor = "multi_thread")]
+async fn tags_of_a_version_named_by_id_hold_across_a_fleet() {
+    use aws_sdk_s3::types::{Tag, Tagging};
+    let back = TestServer::start_auth().await;
+    back.create_bucket("store").await;
+    let gateways = fleet_over(&back, 2).await;
+    let (a, b) = (&gateways[0], &gateways[1]);
+    set_versioning_via(a, true).await;
+    one_second_after(Instant::now()).await;
+    let v1 = put_version_via(a, "k", "first").await;
+    let v2 = put_version_via(a, "k", "second").await;
+    for (id, value) in [(&v1, "kept"), (&v2, "current")] {
+        let tag = Tag::builder()
+            .key("which")
+            .value(value)
+            .build()
+            .expect("a tag");
+        b.client
+            .put_object_tagging()
+            .bucket("bkt")
+            .key("k")
+            .version_id(id)
+            .tagging(Tagging::builder().tag_set(tag).build().expect("a set"))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("tag {id}: {}", describe(&e)));
+    }
+    for (id, value) in [(&v1, "kept"), (&v2, "current")] {
+        let out = a
+            .client
+            .get_object_tagging()
+            .bucket("bkt")
+            .key("k")
+            .version_id(id)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("tags of {id}: {}", describe(&e)));
+        let tags: Vec<(&str, &str)> = out.tag_set().iter().map(|t| (t.key(), t.value())).collect();
+        assert_eq!(tags, vec![("which", value)], "{id}");
+        assert_eq!(out.version_id(), Some(id.as_str()));
+    }
+    assert_eq!(get_version_via(a, "k", &v1).await, b"first");
+}
