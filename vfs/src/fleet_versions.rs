@@ -386,6 +386,40 @@ impl Vfs {
         )))
     }
 
+    /// In a fleet, keeps the current version of `at` (`current`, made as `id`) by
+    /// [`Vfs::keep_copy`]: the row to commit, and the fingerprint of the object copied, which
+    /// the change replaces. The object may have been given new metadata meanwhile by the
+    /// gateway that wrote it (a checksum known at the end of its body, a tag): the same version
+    /// with a new fingerprint, copied as it is now. Another version there refuses the change
+    /// (`409`, to be sent again): the write pinned to the version seen would be refused anyway,
+    /// and one pinned only by its ETag must never replace a version left uncopied.
+    pub(crate) async fn keep_current(
+        &self,
+        at: At<'_>,
+        mut current: ObjectMeta,
+        id: VersionId,
+    ) -> Result<(Edit, Fingerprint)> {
+        let changed = || {
+            VfsError::ConflictingChange(
+                "another gateway wrote this key at the same moment: this change was not made, \
+                 send it again"
+                    .into(),
+            )
+        };
+        for _ in 0..3 {
+            if let Some(row) = self.keep_copy(at, &current, id).await? {
+                return Ok((row, current.fingerprint));
+            }
+            match self.current_locked(at).await? {
+                Some(now) if now.version == current.version && now.etag == current.etag => {
+                    current = now
+                }
+                _ => return Err(changed()),
+            }
+        }
+        Err(changed())
+    }
+
     /// In a fleet, a delete marker `id` of `at`, as an empty object under the reserved folder;
     /// the row to commit with the removal of the current record.
     pub(crate) async fn put_marker(&self, at: At<'_>, id: VersionId) -> Result<Edit> {

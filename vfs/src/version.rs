@@ -405,9 +405,9 @@ impl Vfs {
             return Ok(out);
         }
         if self.fleet.is_some() && !folder::is_marker_record(at.key, &current) {
-            out.kept_copy = Some(current.fingerprint);
-            out.edits
-                .extend(Box::pin(self.keep_copy(at, &current, id)).await?);
+            let (row, kept) = Box::pin(self.keep_current(at, current, id)).await?;
+            out.kept_copy = Some(kept);
+            out.edits.push(row);
             return Ok(out);
         }
         if folder::is_marker_record(at.key, &current) {
