@@ -421,8 +421,8 @@ impl Vfs {
     }
 
     /// In a fleet, a delete marker `id` of `at`, as an empty object under the reserved folder;
-    /// the row to commit with the removal of the current record.
-    pub(crate) async fn put_marker(&self, at: At<'_>, id: VersionId) -> Result<Edit> {
+    /// the row to commit with the removal of the current record, and the marker's object.
+    pub(crate) async fn put_marker(&self, at: At<'_>, id: VersionId) -> Result<(Edit, String)> {
         let file = kept_path(at.bucket, at.key, &id, None);
         let mut upload = self.core.remote.create(&file).await?;
         upload.finish(true).await?;
@@ -430,15 +430,16 @@ impl Vfs {
         let row = VersionRecord {
             id,
             object: None,
-            file: Some(file),
+            file: Some(file.clone()),
             made_ns: now_ns(),
             noncurrent_ns: 0,
         };
-        Ok(Edit::Put(
+        let row = Edit::Put(
             Tree::Versions,
             row_key(at.bucket, at.key, id.seq),
             row.encode(),
-        ))
+        );
+        Ok((row, file))
     }
 
     /// In a fleet, `edit` made to the kept version `row` of `at`: what its copy carries

@@ -114,9 +114,18 @@ impl Change<Vfs> for Mark {
             // On the store, where every gateway lists it; the version it covers, kept by a
             // copy, leaves its path.
             Some(_) => {
-                let row = vfs.put_marker(at, id).await?;
+                let (row, file) = vfs.put_marker(at, id).await?;
                 if let Some(fp) = replacing.kept_copy {
-                    vfs.core.remote.delete(at.path, Some(fp)).await?;
+                    // Another gateway wrote the key since it was copied: that write stays
+                    // current, and this delete was not made.
+                    if !vfs.core.remote.delete(at.path, Some(fp)).await? {
+                        vfs.core.remote.delete(&file, None).await?;
+                        return Err(VfsError::ConflictingChange(
+                            "another gateway wrote this key at the same moment: this delete \
+                             was not made, send it again"
+                                .into(),
+                        ));
+                    }
                 }
                 row
             }
