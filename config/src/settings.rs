@@ -351,9 +351,9 @@ settings! {
             };
         /// Other gateways serve the same remote: listings are then checked against the remote
         /// at most a second before they are served, what is kept about an object and a
-        /// bucket's configuration live on the remote, and what would keep state in this
-        /// gateway alone is refused (the write cache at start, versioning and object lock
-        /// when asked).
+        /// bucket's configuration live on the remote, versions and their object lock are kept
+        /// on the store, and what would keep state in this gateway alone is refused (the write
+        /// cache, at start).
         fleet: bool = false,
             flag { #[arg(long, env = "S3GATE_FLEET")] fleet: bool } sets true;
         /// Remove multipart uploads idle for longer than this, with their parts (e.g. 24h).

@@ -19,12 +19,20 @@ use crate::xml::{xml_ok, Xml};
 /// The largest object CopyObject copies; larger ones need UploadPartCopy, as in S3.
 const MAX_COPY_SIZE: u64 = 5 * 1024 * 1024 * 1024;
 
-/// The source as the VFS names it.
-fn source(src: &CopySource) -> CopyFrom<'_> {
+/// The source as the VFS names it, pinned to the version its conditions were judged on
+/// (`info`, where the request has `x-amz-copy-source-if-*`): one written between the judgement
+/// and the copy is not copied.
+fn source<'a>(src: &'a CopySource, info: &'a ObjectInfo, ctx: &Ctx) -> CopyFrom<'a> {
+    let conditional = ctx
+        .req
+        .headers()
+        .keys()
+        .any(|h| h.as_str().starts_with("x-amz-copy-source-if-"));
     CopyFrom {
         bucket: &src.bucket,
         key: &src.key,
         version: src.version_id.as_deref(),
+        etag: conditional.then_some(info.etag.as_str()),
     }
 }
 
@@ -62,7 +70,8 @@ pub(crate) async fn copy_object(ctx: &Ctx, src: &CopySource) -> S3Result<HttpRes
             )))
         }
     };
-    let info = checked(ctx, src).await?;
+    let checked_info = checked(ctx, src).await?;
+    let info = &checked_info;
     if src.bucket == ctx.bucket && src.key == ctx.key && !replace {
         return Err(S3Error::invalid_request(
             "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.",
@@ -82,7 +91,7 @@ pub(crate) async fn copy_object(ctx: &Ctx, src: &CopySource) -> S3Result<HttpRes
     let info = ctx
         .vfs()
         .copy_object(
-            source(src),
+            source(src, &checked_info, ctx),
             &ctx.bucket,
             &ctx.key,
             attrs,
@@ -108,7 +117,7 @@ pub(crate) async fn upload_part_copy(
         .header("x-amz-copy-source-range")
         .map(copy_range)
         .transpose()?;
-    checked(ctx, src).await?;
+    let judged = checked(ctx, src).await?;
     let hasher = upload_algorithm(ctx.vfs(), &ctx.bucket, &ctx.key, upload_id)
         .await?
         .map(|a| Box::new(Hasher::new(a)) as Box<dyn BodyHasher>);
@@ -119,7 +128,7 @@ pub(crate) async fn upload_part_copy(
             &ctx.key,
             upload_id,
             number,
-            source(src),
+            source(src, &judged, ctx),
             range,
             hasher,
         )

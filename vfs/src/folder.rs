@@ -44,7 +44,7 @@ impl Change<Vfs> for MakeFolder {
             ));
         }
         vfs.stamp_default_retention(at.bucket, &mut attrs.lock)?;
-        let replacing = vfs.replacing(at).await?;
+        let replacing = vfs.replacing(at, None).await?;
         let mut meta = marker_meta(now_ns(), attrs);
         meta.version = replacing.version;
         let mut ops = vec![Edit::Put(

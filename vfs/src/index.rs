@@ -73,6 +73,7 @@ impl ObjectAttrs {
         self.user_meta = carried.user_meta;
         self.tags = carried.tags;
         self.acl = carried.acl;
+        self.lock = carried.lock;
         let same = |a: &Checksum, b: &Checksum| a.kind == b.kind && a.value == b.value;
         match (&self.checksum, &carried.checksum) {
             (Some(a), Some(b)) if same(a, b) && b.parts.is_empty() => {}

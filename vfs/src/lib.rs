@@ -16,6 +16,7 @@ mod delete;
 mod envelope;
 mod error;
 mod fleet;
+mod fleet_versions;
 mod folder;
 mod index;
 mod key;

@@ -128,6 +128,7 @@ impl Vfs {
         if let Some(fleet) = &self.fleet {
             fleet.check_listing(&self.rescan, bucket, q.prefix).await?;
         }
+        self.check_versions(bucket, q.prefix).await?;
         let base = key::index_key(bucket, "");
         let delimiter = q.delimiter.filter(|d| !d.is_empty());
         let prefix = key::index_key(bucket, q.prefix);

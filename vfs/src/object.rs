@@ -67,6 +67,9 @@ pub struct CopyFrom<'a> {
     pub bucket: &'a str,
     pub key: &'a str,
     pub version: Option<&'a str>,
+    /// The ETag the source must still have (its `x-amz-copy-source-if-*` conditions were
+    /// judged on that version).
+    pub etag: Option<&'a str>,
 }
 
 /// What a copy is given anew rather than taking from its source: each `None` keeps the

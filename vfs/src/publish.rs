@@ -74,7 +74,7 @@ impl Change<Vfs> for Publish {
         // In a bucket that keeps versions, the version replaced moves to the version store
         // first, or the `null` one goes; what that needs is committed with the new record
         // (version.rs).
-        let replacing = match vfs.replacing(at).await {
+        let replacing = match vfs.replacing(at, meta.version).await {
             Ok(r) => r,
             Err(e) => {
                 upload.abort().await;

@@ -99,7 +99,7 @@ impl Change<Vfs> for Mark {
     type Done = Option<VersionDeleted>;
 
     async fn apply(self, vfs: &Vfs, at: At<'_>) -> Result<Option<VersionDeleted>> {
-        let replacing = vfs.replacing(at).await?;
+        let replacing = vfs.replacing(at, None).await?;
         let Some(id) = replacing.version else {
             // The bucket never kept versions: the object simply goes.
             vfs.delete_locked(at.bucket, at.key, at.path).await?;
@@ -110,19 +110,40 @@ impl Change<Vfs> for Mark {
             // The current `null` version goes for good, as an unversioned delete does it.
             vfs.delete_locked(at.bucket, at.key, at.path).await?;
         }
-        let marker = VersionRecord {
-            id,
-            object: None,
-            file: None,
-            made_ns: now_ns(),
-            noncurrent_ns: 0,
-        };
-        let mut ops = vec![
-            Edit::Put(
+        let marker = match vfs.fleet {
+            // On the store, where every gateway lists it; the version it covers, kept by a
+            // copy, leaves its path.
+            Some(_) => {
+                let (row, file) = vfs.put_marker(at, id).await?;
+                if let Some(fp) = replacing.kept_copy {
+                    // Another gateway wrote the key since it was copied: that write stays
+                    // current, and this delete was not made.
+                    if !vfs.core.remote.delete(at.path, Some(fp)).await? {
+                        vfs.core.remote.delete(&file, None).await?;
+                        return Err(VfsError::ConflictingChange(
+                            "another gateway wrote this key at the same moment: this delete \
+                             was not made, send it again"
+                                .into(),
+                        ));
+                    }
+                }
+                row
+            }
+            None => Edit::Put(
                 Tree::Versions,
                 row_key(at.bucket, at.key, id.seq),
-                marker.encode(),
+                VersionRecord {
+                    id,
+                    object: None,
+                    file: None,
+                    made_ns: now_ns(),
+                    noncurrent_ns: 0,
+                }
+                .encode(),
             ),
+        };
+        let mut ops = vec![
+            marker,
             Edit::Delete(Tree::Objects, key::index_key(at.bucket, at.key)),
         ];
         ops.extend(replacing.edits.iter().cloned());
@@ -161,6 +182,7 @@ impl Change<Vfs> for DropVersion {
             bypass_governance,
         } = self;
         let current = vfs.current_locked(at).await?;
+        Box::pin(vfs.sync_versions_locked(at.bucket, at.key, current.as_ref())).await?;
         if let Some(current) = &current {
             let id = current.version.unwrap_or(VersionId::ORIGINAL);
             if want.names(&id) {
@@ -196,9 +218,10 @@ impl Change<Vfs> for DropVersion {
         let row = vfs
             .find_version(at.bucket, at.key, want)?
             .ok_or(VfsError::NoSuchVersion)?;
-        if let Some(meta) = &row.object {
-            meta.attrs.lock.guard(bypass_governance)?;
-        }
+        // In a fleet the lock is what the kept copy carries.
+        Box::pin(vfs.kept_lock(at, &row))
+            .await?
+            .guard(bypass_governance)?;
         // A marker with nothing above it is the current version: once it goes, the version
         // below it is current again, made so in the batch that removes the marker's row (a
         // crash between the two would leave a kept version on top and no current one).
@@ -223,6 +246,11 @@ impl Change<Vfs> for DropVersion {
                     .delete(&file, Some(meta.fingerprint))
                     .await?;
                 let _ = vfs.core.index.queue(vec![done]);
+            }
+            // In a fleet a marker is an object of its own on the store.
+            (None, Some(file)) => {
+                vfs.core.remote.delete(&file, None).await?;
+                vfs.core.index.apply(ops).await?
             }
             _ => vfs.core.index.apply(ops).await?,
         }
@@ -274,11 +302,8 @@ impl Vfs {
     /// (a rename, or a copy and a delete there), and the write cache keeps objects away from
     /// their paths until they are uploaded.
     pub fn versions_unsupported(&self) -> Option<&'static str> {
-        if self.fleet.is_some() {
-            return Some(
-                "versions and object lock are kept in each gateway's own index: with other \
-                 gateways writing the same remote (--fleet) they would hold on this one only",
-            );
+        if let Some(why) = self.fleet_versions_unsupported() {
+            return Some(why);
         }
         if !self.core.remote.moves_files() {
             return Some(
@@ -297,7 +322,7 @@ impl Vfs {
 
     /// The versioning state of `bucket`, read from its record alone (no stat of the bucket):
     /// a bucket without one was never configured.
-    fn versioning_of(&self, bucket: &str) -> Result<Versioning> {
+    pub(crate) fn versioning_of(&self, bucket: &str) -> Result<Versioning> {
         Ok(self
             .core
             .bucket_record(bucket)?
@@ -309,8 +334,14 @@ impl Vfs {
     /// lock. Enabled: the current version is demoted into the store. Suspended: the new
     /// version is `null`, so the `null` version goes wherever it is (a current one is simply
     /// replaced, a kept one removed with the new record), and a current version with an id is
-    /// demoted.
-    pub(crate) async fn replacing(&self, at: At<'_>) -> Result<Replacing> {
+    /// demoted. In a fleet the new version is `chosen` where the write already carries its id
+    /// (fleet_versions.rs), and the current version is kept by a copy, left at its path for the
+    /// write pinned to it to replace.
+    pub(crate) async fn replacing(
+        &self,
+        at: At<'_>,
+        chosen: Option<VersionId>,
+    ) -> Result<Replacing> {
         let null = match self.versioning_of(at.bucket)? {
             Versioning::Unversioned => return Ok(Replacing::default()),
             Versioning::Enabled => false,
@@ -321,9 +352,12 @@ impl Vfs {
         if let Some(why) = self.versions_unsupported() {
             return Err(VfsError::VersionsUnsupported(why));
         }
+        let current = self.current_locked(at).await?;
+        // Boxed: the futures of a fleet's steps would weigh on every write's.
+        Box::pin(self.sync_versions_locked(at.bucket, at.key, current.as_ref())).await?;
         // The version replaced is older than the one replacing it: a current version without
         // an id takes its id first, so that the key's history lists in the order it was made.
-        let current = match self.current_locked(at).await? {
+        let current = match current {
             Some(current) => {
                 let id = match current.version {
                     Some(id) => id,
@@ -332,13 +366,19 @@ impl Vfs {
                     None if rows(&self.core.index, at.bucket, at.key, 1)?.is_empty() => {
                         VersionId::ORIGINAL
                     }
-                    None => self.core.version_ids.next(&self.core.index, false).await?,
+                    None => self.next_version(false, None).await?,
                 };
                 Some((current, id))
             }
             None => None,
         };
-        let version = Some(self.core.version_ids.next(&self.core.index, null).await?);
+        let version = Some(match chosen {
+            Some(id) => id,
+            None => {
+                self.next_version(null, current.as_ref().map(|c| c.1))
+                    .await?
+            }
+        });
         let mut out = Replacing {
             version,
             ..Default::default()
@@ -353,10 +393,15 @@ impl Vfs {
                     Tree::Versions,
                     row_key(at.bucket, at.key, row.id.seq),
                 ));
-                if let (Some(meta), Some(file)) = (row.object, row.file) {
-                    let (intent, done) = crate::delete::delete_intent(&file, &meta.fingerprint);
-                    out.edits.push(intent);
-                    out.dropped = Some((file, meta.fingerprint, done));
+                match (row.object, row.file) {
+                    (Some(meta), Some(file)) => {
+                        let (intent, done) = crate::delete::delete_intent(&file, &meta.fingerprint);
+                        out.edits.push(intent);
+                        out.dropped = Some((file, meta.fingerprint, done));
+                    }
+                    // In a fleet a marker is an object of its own on the store.
+                    (None, Some(file)) => out.dropped_marker = Some(file),
+                    _ => {}
                 }
             }
         }
@@ -366,6 +411,12 @@ impl Vfs {
         if null && id.null {
             current.attrs.lock.guard(false)?;
             out.replaces_null = true;
+            return Ok(out);
+        }
+        if self.fleet.is_some() && !folder::is_marker_record(at.key, &current) {
+            let (row, kept) = Box::pin(self.keep_current(at, current, id)).await?;
+            out.kept_copy = Some(kept);
+            out.edits.push(row);
             return Ok(out);
         }
         if folder::is_marker_record(at.key, &current) {
@@ -394,12 +445,24 @@ impl Vfs {
         Ok(out)
     }
 
+    /// A new version id: in a fleet one no other gateway makes, later than `after`; else the
+    /// index's counter.
+    async fn next_version(&self, null: bool, after: Option<VersionId>) -> Result<VersionId> {
+        match &self.fleet {
+            Some(fleet) => Ok(fleet.ids.next(null, after)),
+            None => self.core.version_ids.next(&self.core.index, null).await,
+        }
+    }
+
     /// Finishes what [`Vfs::replacing`] prepared, once the change and its edits are committed:
     /// the file of a `null` version replaced from the store goes.
     pub(crate) async fn replaced(&self, r: Replacing) -> Result<()> {
         if let Some((file, fp, done)) = r.dropped {
             self.core.remote.delete(&file, Some(fp)).await?;
             let _ = self.core.index.queue(vec![done]);
+        }
+        if let Some(file) = r.dropped_marker {
+            self.core.remote.delete(&file, None).await?;
         }
         Ok(())
     }
@@ -426,6 +489,10 @@ pub(crate) struct Replacing {
     demoted: Option<Demoted>,
     /// A stored file to remove once the change is committed, and its intent's removal.
     dropped: Option<(String, Fingerprint, Edit)>,
+    /// In a fleet, the version kept by a copy, still at the path (fleet_versions.rs).
+    pub(crate) kept_copy: Option<Fingerprint>,
+    /// In a fleet, the `null` delete marker replaced, to remove once the change is committed.
+    dropped_marker: Option<String>,
 }
 
 impl Vfs {
@@ -467,15 +534,40 @@ impl Vfs {
         self.core
             .key_locks
             .with(&format!("{bucket}/{key}"), async {
+                if self.fleet.is_some() {
+                    Box::pin(self.current_and_versions_locked(bucket, key)).await?;
+                }
                 let row = self
                     .find_version(bucket, key, want)?
                     .ok_or(VfsError::NoSuchVersion)?;
-                let Some(meta) = row.object else {
+                let Some(mut meta) = row.object else {
                     return Err(VfsError::VersionIsDeleteMarker);
                 };
+                let reader = match &row.file {
+                    Some(file) => Some(
+                        self.core
+                            .remote
+                            .open(file)
+                            .await?
+                            .filter(|r| r.fingerprint() == meta.fingerprint)
+                            .ok_or(VfsError::NoSuchVersion)?,
+                    ),
+                    None => None,
+                };
+                // In a fleet the version's headers and metadata are what its object carries.
+                let carried = match (&row.file, reader.as_deref()) {
+                    (Some(path), Some(r)) => self.carried(At { bucket, key, path }, r).await?,
+                    _ => None,
+                };
+                if let Some(c) = carried {
+                    meta.attrs.take_carried(c.attrs);
+                    meta.parts = c.parts;
+                    meta.etag = c.etag.unwrap_or(meta.etag);
+                    meta.modified_ns = c.modified_ns.or(meta.modified_ns);
+                }
                 let mut info = ObjectInfo::from_meta(meta.clone());
                 info.version_id = Some(row.id.to_string());
-                let Some(file) = row.file else {
+                let (Some(file), Some(reader)) = (row.file, reader) else {
                     // A folder marker's version: empty, with no file of its own.
                     let folder = match key::marker_path(bucket, key) {
                         Some(Ok(folder)) => folder,
@@ -483,13 +575,6 @@ impl Vfs {
                     };
                     return Ok((marker::empty_reader(info), folder));
                 };
-                let reader = self
-                    .core
-                    .remote
-                    .open(&file)
-                    .await?
-                    .filter(|r| r.fingerprint() == meta.fingerprint)
-                    .ok_or(VfsError::NoSuchVersion)?;
                 Ok((ObjectReader::new(info, reader), file))
             })
             .await
@@ -506,19 +591,36 @@ impl Vfs {
         edit: impl FnOnce(&mut ObjectAttrs) -> Result<()>,
     ) -> Result<()> {
         let current = self.current_locked(at).await?;
+        let seen = current.clone();
         if let Some(mut meta) = current {
             let id = meta.version.unwrap_or(VersionId::ORIGINAL);
             if want.is_none_or(|v| v.names(&id)) {
                 edit(&mut meta.attrs)?;
+                // In a fleet the object carries it on the store, for every gateway.
+                if self.fleet.is_some() && !folder::is_marker_record(at.key, &meta) {
+                    return match Box::pin(self.carry_locked(at, meta)).await? {
+                        true => Ok(()),
+                        false => Err(VfsError::ConflictingChange(
+                            "another gateway wrote this key meanwhile: send the change again"
+                                .into(),
+                        )),
+                    };
+                }
                 return self.core.index.put(at.bucket, at.key, &meta).await;
             }
         }
         let Some(want) = want else {
             return Err(VfsError::NoSuchKey);
         };
+        Box::pin(self.sync_versions_locked(at.bucket, at.key, seen.as_ref())).await?;
         let mut row = self
             .find_version(at.bucket, at.key, want)?
             .ok_or(VfsError::NoSuchVersion)?;
+        // In a fleet a kept version carries its attributes on the store (fleet_versions.rs).
+        if self.fleet.is_some() && row.file.is_some() {
+            let edits = Box::pin(self.edit_kept(at, &row, edit)).await?;
+            return self.core.index.apply(edits).await;
+        }
         let Some(meta) = row.object.as_mut() else {
             return Err(VfsError::VersionIsDeleteMarker);
         };
@@ -662,8 +764,26 @@ impl Vfs {
 
     /// The id of the delete marker that is the current version of `bucket/key`, if one is:
     /// what a GET or HEAD of the key answers 404 with.
-    pub fn current_delete_marker(&self, bucket: &str, key: &str) -> Result<Option<String>> {
-        if self.core.index.get(bucket, key)?.is_some() {
+    pub async fn current_delete_marker(&self, bucket: &str, key: &str) -> Result<Option<String>> {
+        if self.fleet.is_some() {
+            // A bucket that never kept versions has no marker: no request for it.
+            if self.versioning_of(bucket)? == Versioning::Unversioned {
+                return Ok(None);
+            }
+            // Another gateway's marker is on the store, and the record here may be of a version
+            // it covered.
+            let lock = format!("{bucket}/{key}");
+            // Boxed, as every step of a fleet's versions: a GET's future carries it.
+            let current = Box::pin(
+                self.core
+                    .key_locks
+                    .with(&lock, self.current_and_versions_locked(bucket, key)),
+            )
+            .await?;
+            if current.is_some() {
+                return Ok(None);
+            }
+        } else if self.core.index.get(bucket, key)?.is_some() {
             return Ok(None);
         }
         Ok(rows(&self.core.index, bucket, key, 1)?
@@ -1578,7 +1698,7 @@ mod tests {
             Err(VfsError::NoSuchKey)
         ));
         assert_eq!(
-            vfs.current_delete_marker("bkt", "d/k").unwrap(),
+            vfs.current_delete_marker("bkt", "d/k").await.unwrap(),
             Some(markers[2].clone())
         );
         assert!(matches!(
@@ -1603,21 +1723,21 @@ mod tests {
             (true, markers[2].as_str())
         );
         assert_eq!(
-            vfs.current_delete_marker("bkt", "d/k").unwrap(),
+            vfs.current_delete_marker("bkt", "d/k").await.unwrap(),
             Some(markers[1].clone())
         );
         vfs.delete_version("bkt", "d/k", &markers[0], false)
             .await
             .unwrap();
         assert_eq!(
-            vfs.current_delete_marker("bkt", "d/k").unwrap(),
+            vfs.current_delete_marker("bkt", "d/k").await.unwrap(),
             Some(markers[1].clone())
         );
         // The last marker over it gone: the object is back, file and record.
         vfs.delete_version("bkt", "d/k", &markers[1], false)
             .await
             .unwrap();
-        assert_eq!(vfs.current_delete_marker("bkt", "d/k").unwrap(), None);
+        assert_eq!(vfs.current_delete_marker("bkt", "d/k").await.unwrap(), None);
         assert_eq!(fs::read(dir.path().join("bkt/d/k")).unwrap(), b"one");
         assert_eq!(
             history(&vfs, "d/k").await,

@@ -740,7 +740,10 @@ impl Vfs {
         // In a fleet the object says what its writer was given, whichever gateway that was
         // (a rescan's record of it knows nothing of that).
         let mut modified_ns = modified_ns;
+        let mut version = None;
         if let Some(c) = carried {
+            // Its version id, in a bucket that keeps versions (fleet_versions.rs).
+            version = c.version;
             attrs.take_carried(c.attrs);
             modified_ns = c.modified_ns.or(modified_ns);
             // A multipart object's part sizes, for `partNumber` reads and its parts count.
@@ -751,7 +754,7 @@ impl Vfs {
         let meta = ObjectMeta {
             fingerprint: fp,
             etag,
-            version: None,
+            version,
             attrs,
             parts,
             modified_ns,

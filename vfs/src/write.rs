@@ -19,6 +19,7 @@ use crate::object::{
 use crate::publish::Publish;
 use crate::putlog::LoggedPublish;
 use crate::remote::{Source, Upload};
+use crate::version_id::VersionId;
 use crate::vfs::Vfs;
 
 type BodyError = Box<dyn std::error::Error + Send + Sync>;
@@ -37,13 +38,17 @@ impl Vfs {
         S: Stream<Item = std::result::Result<Bytes, BodyError>> + Unpin,
     {
         let path = self.writable_path(bucket, key).await?;
+        // In a fleet a bucket that keeps versions pins every write to the version it replaces.
+        let version = self.fleet_version(bucket)?;
+        let asked = req.precondition.is_some();
         let pinned = fleet::pin(
             self.fleet.as_deref(),
             self.core.remote.as_ref(),
             &path,
-            req.precondition.is_some(),
+            asked || version.is_some(),
         )
         .await?;
+        let lost = |e| fleet::lost_to_another(lost_race(e, pinned), asked);
         if let Some(check) = &req.precondition {
             // Fail early, before taking the body; checked again when publishing.
             self.check_precondition(bucket, key, check).await?;
@@ -72,9 +77,9 @@ impl Vfs {
         // What the object carries from its start: its checksum is known after the body.
         let mut sent = self.fleet.as_ref().map(|_| req.attrs.clone());
         let (upload, pending) = self
-            .create_carrying(at, &req.attrs, pinned)
+            .create_carrying(at, &req.attrs, version, pinned)
             .await
-            .map_err(|e| lost_race(e, pinned))?;
+            .map_err(lost)?;
         let (upload, fp, digest) = self
             .core
             .stage_into(upload, body, hash_md5, None, log_bound)
@@ -102,13 +107,14 @@ impl Vfs {
             }
         };
         if filled.is_some() {
-            // Every gateway reads all from the sidecar, the checksum too: nothing to carry after.
-            sent = None;
+            // Every gateway reads all from the sidecar, the checksum too: carried after only
+            // what publishing adds (a default retention).
+            sent = Some(attrs.clone());
         }
         let meta = ObjectMeta {
             fingerprint: fp,
             etag,
-            version: None,
+            version,
             attrs,
             parts: Vec::new(),
             modified_ns: None,
@@ -129,14 +135,14 @@ impl Vfs {
                     .await
             }
         };
-        let done = match done.map_err(|e| lost_race(e, pinned)) {
+        let done = match done {
             Ok(done) => done,
             // Refused before it was published: its sidecar is nobody's.
             Err(e @ VfsError::PreconditionFailed) => {
                 self.forget_pending(at, filled).await;
-                return Err(e);
+                return Err(lost(e));
             }
-            Err(e) => return Err(e),
+            Err(e) => return Err(lost(e)),
         };
         let done = match sent {
             Some(sent) => self.carry_published(at, &sent, done).await?,
@@ -171,6 +177,16 @@ impl Vfs {
             }
         }
         let dst_path = self.writable_path(dst_bucket, dst_key).await?;
+        // In a fleet a bucket that keeps versions pins every write to the version it replaces.
+        let version = self.fleet_version(dst_bucket)?;
+        let pinned = fleet::pin(
+            self.fleet.as_deref(),
+            self.core.remote.as_ref(),
+            &dst_path,
+            version.is_some(),
+        )
+        .await?;
+        let lost = |e| fleet::lost_to_another(lost_race(e, pinned), false);
         if let Some(check) = &precondition {
             // Fail before copying any byte; checked again when publishing.
             self.check_precondition(dst_bucket, dst_key, check).await?;
@@ -197,7 +213,10 @@ impl Vfs {
                 let info = src.info.clone();
                 let size = info.size;
                 let carried = attrs.resolve(info.attrs.clone());
-                let (upload, pending) = self.create_carrying(at, &carried, None).await?;
+                let (upload, pending) = self
+                    .create_carrying(at, &carried, version, pinned)
+                    .await
+                    .map_err(lost)?;
                 let (upload, fp, _) = self
                     .core
                     .stage_into(upload, src.stream(0, size), false, None, None)
@@ -249,7 +268,7 @@ impl Vfs {
         let meta = ObjectMeta {
             fingerprint: fp,
             etag,
-            version: None,
+            version,
             attrs: attrs.resolve(info.attrs),
             parts: info.parts,
             // The copy may share its source's file: its own time is kept here.
@@ -257,6 +276,8 @@ impl Vfs {
             in_write_cache: self.writes_to_cache(),
             store: None,
         };
+        // What the copy carries; its default retention is stamped as it is published.
+        let sent = self.fleet.as_ref().map(|_| meta.attrs.clone());
         let done = self
             .commit(at, precondition.as_ref(), Publish { upload, meta })
             .await;
@@ -264,11 +285,23 @@ impl Vfs {
             // Refused before it was published: its sidecar is nobody's.
             self.forget_pending(at, filled.as_ref()).await;
         }
-        done
+        let info = done.map_err(lost)?;
+        match sent {
+            Some(sent) => self.carry_published(at, &sent, info).await,
+            None => Ok(info),
+        }
     }
 
     /// The source of a copy, opened, and the path of its file.
     pub(crate) async fn open_source(&self, from: &CopyFrom<'_>) -> Result<(ObjectReader, String)> {
+        let (reader, path) = self.open_unpinned_source(from).await?;
+        if from.etag.is_some_and(|e| e != reader.info.etag) {
+            return Err(VfsError::PreconditionFailed);
+        }
+        Ok((reader, path))
+    }
+
+    async fn open_unpinned_source(&self, from: &CopyFrom<'_>) -> Result<(ObjectReader, String)> {
         match from.version {
             Some(v) => self.open_version_at(from.bucket, from.key, v).await,
             None => {
@@ -368,9 +401,14 @@ impl Objects for Vfs {
         attrs: &ObjectAttrs,
         parts: &[u64],
         etag: &str,
+        version: Option<VersionId>,
     ) -> Result<String> {
-        let envelope = (attrs, parts, Some(etag), None);
+        let envelope = (attrs, parts, Some(etag), None, version);
         Ok(self.seal_spilling(bucket, key, envelope).await?.0)
+    }
+
+    fn fleet_version(&self, bucket: &str) -> Result<Option<VersionId>> {
+        Vfs::fleet_version(self, bucket)
     }
 
     async fn publish(
@@ -380,7 +418,13 @@ impl Objects for Vfs {
         upload: Box<dyn Upload>,
         meta: ObjectMeta,
     ) -> Result<ObjectInfo> {
-        self.commit(at, precondition, Publish { upload, meta })
-            .await
+        // What the object carries; its default retention is stamped as it is published.
+        let sent = self.fleet.as_ref().map(|_| meta.attrs.clone());
+        // Boxed: Complete's future holds the assembly's beside it, over a worker's stack.
+        let info = Box::pin(self.commit(at, precondition, Publish { upload, meta })).await?;
+        match sent {
+            Some(sent) => Box::pin(self.carry_published(at, &sent, info)).await,
+            None => Ok(info),
+        }
     }
 }

@@ -119,6 +119,8 @@ impl Vfs {
 
     pub async fn delete_bucket(&self, name: &str) -> Result<()> {
         self.head_bucket(name).await?;
+        // In a fleet another gateway's versions are on the store.
+        self.check_versions(name, "").await?;
         if self.write_back.bucket_has_cached(name).await?
             || self.bucket_has_versions(name)?
             || self.bucket_has_stored_keys(name)?

@@ -2,7 +2,7 @@
 //! controls, lifecycle, policy, public access block), lives on the remote as well as in each
 //! gateway's index: one JSON object per bucket, `.s3gate/buckets/NAME`, which every gateway
 //! reads back before it answers from its own copy, at most a second after it last did
-//! ([`SharedBuckets`]), and which a change writes pinned to the version it was made on, so that
+//! ([`Recent`](crate::fleet::Recent)), and which a change writes pinned to the version it was made on, so that
 //! two gateways changing one bucket at once never lose each other's change: the second is
 //! refused (`OperationAborted`, to be tried again, as S3 answers conflicting bucket changes).
 
@@ -53,7 +53,7 @@ impl Vfs {
                 }
             }
         }
-        fleet.buckets.note(name, read_from);
+        fleet.buckets.note(name.to_string(), read_from);
         Ok(())
     }
 

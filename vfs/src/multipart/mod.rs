@@ -40,6 +40,7 @@ use crate::key::{self, RESERVED_DIR};
 use crate::meta::{Edit, Tree};
 use crate::object::{CopyFrom, ObjectInfo, ObjectReader, Precondition};
 use crate::remote::{ns_from_time, time_from_ns, Entry, Remote, Source, StoreCond, Upload};
+use crate::version_id::VersionId;
 use crate::writeback::WriteBack;
 
 pub(crate) mod records;
@@ -155,8 +156,9 @@ pub(crate) trait Objects {
     /// The source of a copy, opened, and the path of its file.
     async fn open_source(&self, from: &CopyFrom<'_>) -> Result<(ObjectReader, String)>;
     /// What an object of `bucket`/`key` written with `attrs` from parts of sizes `parts`, whose
-    /// ETag `etag` the store's own does not tell, carries for the other gateways of a fleet
-    /// (in a sidecar written now where it does not fit in the store's metadata).
+    /// ETag `etag` the store's own does not tell (and `version`, where its bucket keeps
+    /// versions), carries for the other gateways of a fleet (in a sidecar written now where it
+    /// does not fit in the store's metadata).
     async fn sealed(
         &self,
         bucket: &str,
@@ -164,7 +166,10 @@ pub(crate) trait Objects {
         attrs: &ObjectAttrs,
         parts: &[u64],
         etag: &str,
+        version: Option<VersionId>,
     ) -> Result<String>;
+    /// In a fleet, the id of a new version of an object in `bucket`, where it keeps versions.
+    fn fleet_version(&self, bucket: &str) -> Result<Option<VersionId>>;
     /// Commits `upload` as the object at `at` with its record `meta`, if `precondition` holds
     /// on the object there under the key's lock.
     async fn publish(
@@ -738,13 +743,18 @@ impl Multipart {
                     };
                 }
                 let path = objects.writable_path(bucket, key).await?;
+                // In a fleet a bucket that keeps versions pins every write to the version it
+                // replaces.
+                let version = objects.fleet_version(bucket)?;
+                let asked = precondition.is_some();
                 let pinned = fleet::pin(
                     self.fleet.as_deref(),
                     self.core.remote.as_ref(),
                     &path,
-                    precondition.is_some(),
+                    asked || version.is_some(),
                 )
                 .await?;
+                let lost = |e| fleet::lost_to_another(lost_race(e, pinned), asked);
                 if let Some(check) = &precondition {
                     // Before assembling anything; checked again when publishing.
                     objects.check_precondition(bucket, key, check).await?;
@@ -785,14 +795,18 @@ impl Multipart {
                             checksum: checksum.clone(),
                             ..rec.attrs.clone()
                         };
-                        Some(objects.sealed(bucket, key, &attrs, &sizes, &etag).await?)
+                        Some(
+                            objects
+                                .sealed(bucket, key, &attrs, &sizes, &etag, version)
+                                .await?,
+                        )
                     }
                     None => None,
                 };
                 let mut upload = self
                     .assemble(&path, id, &rec, &chosen, &stored, carry.as_deref(), pinned)
                     .await
-                    .map_err(|e| lost_race(e, pinned))?;
+                    .map_err(lost)?;
                 let fp = match upload.finish(self.core.fsync).await {
                     Ok(fp) => fp,
                     Err(e) => {
@@ -803,7 +817,7 @@ impl Multipart {
                 let meta = ObjectMeta {
                     fingerprint: fp,
                     etag,
-                    version: None,
+                    version,
                     attrs: ObjectAttrs {
                         checksum,
                         ..rec.attrs.clone()
@@ -821,7 +835,7 @@ impl Multipart {
                 let info = objects
                     .publish(at, precondition.as_ref(), upload, meta)
                     .await
-                    .map_err(|e| lost_race(e, pinned))?;
+                    .map_err(lost)?;
                 let done = UploadRecord {
                     completed: Some(info.etag.clone()),
                     ..rec

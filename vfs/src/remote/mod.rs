@@ -390,6 +390,40 @@ pub trait Remote: Send + Sync + 'static {
     /// program wrote stays); `false` when there was none to remove. Whatever is not a file (a
     /// folder, a link, a FIFO...) is left in place.
     async fn delete(&self, path: &str, pinned: Option<Fingerprint>) -> io::Result<bool>;
+    /// Whether [`Remote::copy`] copies a file on the remote's side with what it carries in the
+    /// remote's own metadata ([`Remote::create_with_meta`]): what versions need in a fleet.
+    fn copies_carrying(&self) -> bool {
+        false
+    }
+    /// Copies the file at `from` to `to` on the remote's side, with what it carries, only when
+    /// `from` is version `pinned` (`ESTALE` otherwise), replacing what is at `to`; answers the
+    /// copy's fingerprint, `None` when there was no file to copy. Remotes without such a copy
+    /// answer `Unsupported`.
+    async fn copy(
+        &self,
+        from: &str,
+        to: &str,
+        pinned: Fingerprint,
+    ) -> io::Result<Option<Fingerprint>> {
+        let _ = (from, to, pinned);
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "this remote cannot copy a file on its side with its metadata",
+        ))
+    }
+    /// The files of the folder holding `path` whose names begin with its last segment, unsorted:
+    /// where the remote lists by prefix (object stores), one listing of just those names.
+    async fn list_prefix(&self, path: &str) -> io::Result<Vec<Entry>> {
+        let (dir, start) = path.rsplit_once('/').unwrap_or(("", path));
+        match self.list_dir(dir).await {
+            Ok(all) => Ok(all
+                .into_iter()
+                .filter(|e| !e.is_dir && e.name.starts_with(start))
+                .collect()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
+            Err(e) => Err(e),
+        }
+    }
     /// Whether [`Remote::rename`] moves a file on the remote's side (a rename, or a copy and a
     /// delete there), never through this server: what keeping versions needs.
     fn moves_files(&self) -> bool {

@@ -545,6 +545,66 @@ impl Remote for OpendalRemote {
         self.can_rename || self.can_copy
     }
 
+    fn copies_carrying(&self) -> bool {
+        self.meta_copier.is_some()
+            && self.atomic
+            && self.op.info().capability().write_with_user_metadata
+    }
+
+    /// S3's own copy, which keeps the source's metadata (the `COPY` directive), pinned to the
+    /// source's ETag (`x-amz-copy-source-if-match`), which OpenDAL's copy cannot ask.
+    async fn copy(
+        &self,
+        from: &str,
+        to: &str,
+        pinned: Fingerprint,
+    ) -> io::Result<Option<Fingerprint>> {
+        let Some(md) = self.stat_file(from).await? else {
+            return Ok(None);
+        };
+        if fingerprint(&md) != pinned {
+            return Err(io::Error::from_raw_os_error(libc::ESTALE));
+        }
+        let (Some(copier), Some(etag)) = (&self.meta_copier, md.etag()) else {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "this remote cannot copy a file on its side with its metadata",
+            ));
+        };
+        if !self.copies_carrying() || md.content_length() > MAX_SERVER_COPY {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "this remote cannot copy this file on its side",
+            ));
+        }
+        copier.copy(from, to, etag).await?;
+        Ok(Some(fingerprint(&self.op.stat(to).await.map_err(to_io)?)))
+    }
+
+    async fn list_prefix(&self, path: &str) -> io::Result<Vec<Entry>> {
+        // A path not ending in `/` lists by prefix: on S3 one ListObjectsV2 of just those names.
+        let list = match self.op.list(path).await {
+            Ok(list) => list,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(to_io(e)),
+        };
+        let mut out = Vec::new();
+        for e in list {
+            if e.metadata().is_dir() {
+                continue;
+            }
+            let mut md = e.metadata().clone();
+            if !self.listing_is_full && md.last_modified().is_none() && md.etag().is_none() {
+                match self.stat_file(e.path()).await? {
+                    Some(full) => md = full,
+                    None => continue,
+                }
+            }
+            out.push(entry(e.name(), false, &md));
+        }
+        Ok(out)
+    }
+
     /// A rename where the service has one, else a copy on the store and the removal of the
     /// source: a crash between the two leaves both, which the version store's recovery tells
     /// apart (version.rs). Checked first, as a delete checks: under the key's lock no write of

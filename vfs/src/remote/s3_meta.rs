@@ -127,12 +127,39 @@ impl MetaCopier {
         name: &str,
         meta: &str,
     ) -> io::Result<()> {
-        let (url, source) = self.addresses(path);
-        let request = http::Request::put(url)
+        self.copy_onto(path, path, etag, Some((name, meta))).await
+    }
+
+    /// Copies the object at `from` to `to` (under the root) with its metadata, only while the
+    /// store's ETag of `from` is `etag`: `ESTALE` when another version is there, or none.
+    pub(super) async fn copy(&self, from: &str, to: &str, etag: &str) -> io::Result<()> {
+        self.copy_onto(from, to, etag, None).await
+    }
+
+    /// The copy of `from` onto `to` pinned to `etag`, with the metadata `name: meta` in place
+    /// of the source's where given.
+    async fn copy_onto(
+        &self,
+        from: &str,
+        to: &str,
+        etag: &str,
+        replaced: Option<(&str, &str)>,
+    ) -> io::Result<()> {
+        let what = match from == to {
+            true => format!("copy of {from} onto itself"),
+            false => format!("copy of {from} to {to}"),
+        };
+        let (_, source) = self.addresses(from);
+        let (url, _) = self.addresses(to);
+        let mut request = http::Request::put(url)
             .header("x-amz-copy-source", source)
-            .header("x-amz-copy-source-if-match", etag)
-            .header("x-amz-metadata-directive", "REPLACE")
-            .header(format!("x-amz-meta-{name}"), meta)
+            .header("x-amz-copy-source-if-match", etag);
+        if let Some((name, meta)) = replaced {
+            request = request
+                .header("x-amz-metadata-directive", "REPLACE")
+                .header(format!("x-amz-meta-{name}"), meta);
+        }
+        let request = request
             .header("x-amz-content-sha256", EMPTY_SHA256)
             .header("content-length", "0")
             .body(())
@@ -148,18 +175,18 @@ impl MetaCopier {
             .client
             .execute(request)
             .await
-            .map_err(|e| io::Error::other(format!("copy of {path} onto itself: {e}")))?;
+            .map_err(|e| io::Error::other(format!("{what}: {e}")))?;
         let status = response.status();
         let body = response
             .text()
             .await
-            .map_err(|e| io::Error::other(format!("copy of {path} onto itself: {e}")))?;
+            .map_err(|e| io::Error::other(format!("{what}: {e}")))?;
         match status.as_u16() {
             // S3 may answer a copy 200 and report its failure in the body.
             200 if !body.contains("<Error>") => Ok(()),
             404 | 412 => Err(io::Error::from_raw_os_error(libc::ESTALE)),
             _ => Err(io::Error::other(format!(
-                "copy of {path} onto itself: {status}: {}",
+                "{what}: {status}: {}",
                 body.chars().take(300).collect::<String>()
             ))),
         }
