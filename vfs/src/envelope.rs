@@ -600,7 +600,7 @@ mod tests {
             tags: vec![("t".into(), "w".repeat(256)); 10],
             ..Default::default()
         };
-        let full = envelope(&big, &[], Some("0123-2"), None);
+        let full = envelope(&big, &[], Some("0123-2"), None, None);
         let stub = open(&spilled_to("ab12")).expect("ours");
         assert!(stub.spilled);
         assert_eq!(stub.sidecar.as_deref(), Some("ab12"));
