@@ -9,7 +9,7 @@ use crate::checksum::{self, upload_algorithm, Algorithm};
 use crate::ctx::Ctx;
 use crate::error::{S3Error, S3Result};
 use crate::headers::{
-    attrs_from_request, checksum_headers, expiration_header, quoted, version_header,
+    attrs_from_request, checksum_headers, expiration_header, new_version_header, quoted,
     write_precondition,
 };
 use crate::intake::Lent;
@@ -162,7 +162,7 @@ pub(crate) async fn complete(ctx: &Ctx, id: &str, payload: Lent) -> S3Result<Htt
     checksum::write_elements(&mut x, info.attrs.checksum.as_ref(), true);
     let mut resp = HttpResponse::Ok();
     checksum_headers(&mut resp, info.attrs.checksum.as_ref());
-    version_header(&mut resp, &info);
+    new_version_header(&mut resp, &info);
     expiration_header(&mut resp, ctx.vfs(), &ctx.bucket, &ctx.key, &info)?;
     Ok(resp.content_type("application/xml").body(x.finish()))
 }

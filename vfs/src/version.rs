@@ -297,7 +297,7 @@ impl Vfs {
 
     /// The versioning state of `bucket`, read from its record alone (no stat of the bucket):
     /// a bucket without one was never configured.
-    fn versioning_of(&self, bucket: &str) -> Result<Versioning> {
+    pub fn versioning_of(&self, bucket: &str) -> Result<Versioning> {
         Ok(self
             .core
             .bucket_record(bucket)?
