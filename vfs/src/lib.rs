@@ -29,6 +29,7 @@ mod multipart;
 mod object;
 mod object_lock;
 mod own_writes;
+mod path_claims;
 mod progress;
 mod publish;
 mod putlog;

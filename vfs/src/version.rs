@@ -729,7 +729,7 @@ impl Vfs {
             (false, Some(place)) => place.clone(),
             // Where a write of the key would go now: a file written since at a folder of its
             // path (`a` while `a/b` was deleted) sends it to a fresh place in the store.
-            (false, None) => self.place_for(at.bucket, at.key).await?,
+            (false, None) => self.place_for(at.bucket, at.key).await?.path,
         };
         let intent = Intent {
             row: row_key(at.bucket, at.key, row.id.seq),

@@ -28,6 +28,7 @@ use crate::meta::Tree;
 use crate::multipart::records::uploads_staged_in_cache;
 use crate::multipart::{BodyError, Multipart, PartBody, PartInfo, PartPage, UploadPage};
 use crate::object::{BucketInfo, CopyFrom, ObjectInfo, ObjectReader, Precondition};
+use crate::path_claims::PlainClaims;
 use crate::readcache::ReadCaching;
 use crate::remote::{Reader, Remote};
 use crate::scan::{Rescan, ScanReport};
@@ -140,6 +141,7 @@ impl Vfs {
             index,
             version_ids,
             key_locks: KeyLocks::new(),
+            plain_claims: PlainClaims::new(),
             etag_hash: config.vfs.etag_hash,
             fsync: config.vfs.fsync,
             cleanup: !config.vfs.no_cleanup,

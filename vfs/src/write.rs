@@ -16,6 +16,7 @@ use crate::multipart::Objects;
 use crate::object::{
     synthetic_etag, CopyAttrs, CopyFrom, ObjectInfo, ObjectReader, Precondition, PutRequest,
 };
+use crate::path_claims::Place;
 use crate::publish::Publish;
 use crate::putlog::LoggedPublish;
 use crate::remote::{Source, Upload};
@@ -36,11 +37,12 @@ impl Vfs {
     where
         S: Stream<Item = std::result::Result<Bytes, BodyError>> + Unpin,
     {
-        let path = self.writable_path(bucket, key).await?;
+        let place = self.writable_path(bucket, key).await?;
+        let path = &place.path;
         let pinned = fleet::pin(
             self.fleet.as_deref(),
             self.core.remote.as_ref(),
-            &path,
+            path,
             req.precondition.is_some(),
         )
         .await?;
@@ -51,7 +53,7 @@ impl Vfs {
         let hash_md5 = self.core.etag_hash == EtagHash::Md5 || req.content_md5.is_some();
         let mut b3 = (self.core.etag_hash == EtagHash::Blake3).then(blake3::Hasher::new);
         // A body within the log's bound is kept to go into the log (putlog/).
-        let log_bound = self.put_log_bound(bucket, &path)?;
+        let log_bound = self.put_log_bound(bucket, path)?;
         let mut kept = log_bound.map(|_| BytesMut::new());
         let body = req.body.inspect(|chunk| {
             if let (Some(h), Ok(c)) = (b3.as_mut(), chunk) {
@@ -67,7 +69,7 @@ impl Vfs {
         // What the object carries from its start: its checksum is known after the body.
         let sent = self.fleet.as_ref().map(|_| req.attrs.clone());
         let upload = self
-            .create_carrying(&path, &req.attrs, pinned)
+            .create_carrying(path, &req.attrs, pinned)
             .await
             .map_err(|e| lost_race(e, pinned))?;
         let (upload, fp, digest) = self
@@ -95,11 +97,7 @@ impl Vfs {
             in_write_cache: self.writes_to_cache(),
             store: None,
         };
-        let at = At {
-            bucket,
-            key,
-            path: &path,
-        };
+        let at = At { bucket, key, path };
         let done = match kept.filter(|k| k.len() as u64 == fp.size) {
             Some(body) => {
                 let change = LoggedPublish {
@@ -147,7 +145,8 @@ impl Vfs {
                     .await;
             }
         }
-        let dst_path = self.writable_path(dst_bucket, dst_key).await?;
+        let dst_place = self.writable_path(dst_bucket, dst_key).await?;
+        let dst_path = &dst_place.path;
         if let Some(check) = &precondition {
             // Fail before copying any byte; checked again when publishing.
             self.check_precondition(dst_bucket, dst_key, check).await?;
@@ -168,7 +167,7 @@ impl Vfs {
                 let info = src.info.clone();
                 let size = info.size;
                 let carried = attrs.resolve(info.attrs.clone());
-                let upload = self.create_carrying(&dst_path, &carried, None).await?;
+                let upload = self.create_carrying(dst_path, &carried, None).await?;
                 let (upload, fp, _) = self
                     .core
                     .stage_into(upload, src.stream(0, size), false, None, None)
@@ -178,7 +177,7 @@ impl Vfs {
             let want = Some(src.reader.fingerprint());
             let mut upload = match self
                 .store()
-                .concat(&dst_path, &[Source::file(src_path, want)])
+                .concat(dst_path, &[Source::file(src_path, want)])
                 .await
             {
                 Ok(upload) => upload,
@@ -219,7 +218,7 @@ impl Vfs {
         let at = At {
             bucket: dst_bucket,
             key: dst_key,
-            path: &dst_path,
+            path: dst_path,
         };
         self.commit(at, precondition.as_ref(), Publish { upload, meta })
             .await
@@ -240,18 +239,18 @@ impl Vfs {
         }
     }
 
-    /// The remote path for a new object, after checking that its bucket exists: the key's own
-    /// path, or its place in the store of keys when a file tree cannot hold it there
-    /// (stored.rs).
-    pub(crate) async fn writable_path(&self, bucket: &str, key: &str) -> Result<String> {
+    /// Where a new object goes, after checking that its bucket exists: the key's own path, or
+    /// its place in the store of keys when a file tree cannot hold it there (stored.rs); held
+    /// until the object is published.
+    pub(crate) async fn writable_path(&self, bucket: &str, key: &str) -> Result<Place<'_>> {
         key::validate_bucket(bucket)?;
         self.head_bucket(bucket).await?;
-        let path = self.place_for(bucket, key).await?;
+        let place = self.place_for(bucket, key).await?;
         if self.writes_to_cache() {
             // The cache holds a bucket's folder once something is written to it.
             self.store().mkdir(bucket).await?;
         }
-        Ok(path)
+        Ok(place)
     }
 
     pub(crate) async fn check_precondition(
@@ -294,7 +293,7 @@ impl Vfs {
 
 /// A multipart upload's objects are the ordinary ones, and Complete publishes as a PUT does.
 impl Objects for Vfs {
-    async fn writable_path(&self, bucket: &str, key: &str) -> Result<String> {
+    async fn writable_path(&self, bucket: &str, key: &str) -> Result<Place<'_>> {
         Vfs::writable_path(self, bucket, key).await
     }
 

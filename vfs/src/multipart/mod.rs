@@ -39,6 +39,7 @@ use crate::index::{BodyHasher, Checksum, ChecksumSlot, ChecksumType, ObjectAttrs
 use crate::key::{self, RESERVED_DIR};
 use crate::meta::{Edit, Tree};
 use crate::object::{CopyFrom, ObjectInfo, ObjectReader, Precondition};
+use crate::path_claims::Place;
 use crate::remote::{ns_from_time, time_from_ns, Entry, Remote, Source, StoreCond, Upload};
 use crate::writeback::WriteBack;
 
@@ -145,8 +146,9 @@ pub(crate) struct Multipart {
 /// commit point as a PUT's is (`Publish`: the version it replaces kept, its default retention,
 /// the write cache's queue).
 pub(crate) trait Objects {
-    /// The remote path a new object at `bucket/key` is written to, once its bucket exists.
-    async fn writable_path(&self, bucket: &str, key: &str) -> Result<String>;
+    /// Where a new object at `bucket/key` is written, once its bucket exists; held until it is
+    /// published.
+    async fn writable_path(&self, bucket: &str, key: &str) -> Result<Place<'_>>;
     async fn head_bucket(&self, bucket: &str) -> Result<()>;
     async fn head_object(&self, bucket: &str, key: &str) -> Result<ObjectInfo>;
     /// `check` on the object now at `bucket/key`, before any byte is assembled.
@@ -729,11 +731,12 @@ impl Multipart {
                         Err(VfsError::NoSuchUpload)
                     };
                 }
-                let path = objects.writable_path(bucket, key).await?;
+                let place = objects.writable_path(bucket, key).await?;
+                let path = &place.path;
                 let pinned = fleet::pin(
                     self.fleet.as_deref(),
                     self.core.remote.as_ref(),
-                    &path,
+                    path,
                     precondition.is_some(),
                 )
                 .await?;
@@ -779,7 +782,7 @@ impl Multipart {
                     objects.sealed(&attrs, &sizes, &etag)
                 });
                 let mut upload = self
-                    .assemble(&path, id, &rec, &chosen, &stored, carry.as_deref(), pinned)
+                    .assemble(path, id, &rec, &chosen, &stored, carry.as_deref(), pinned)
                     .await
                     .map_err(|e| lost_race(e, pinned))?;
                 let fp = match upload.finish(self.core.fsync).await {
@@ -802,11 +805,7 @@ impl Multipart {
                     in_write_cache: self.write_back.in_write_cache(rec.in_cache),
                     store: None,
                 };
-                let at = At {
-                    bucket,
-                    key,
-                    path: &path,
-                };
+                let at = At { bucket, key, path };
                 let info = objects
                     .publish(at, precondition.as_ref(), upload, meta)
                     .await
