@@ -133,7 +133,7 @@ fn multipart_etag(etags: &[&str]) -> String {
 /// (`shared.rs`), and what the uploads keep in memory ([`Uploads`]: their locks, the parts
 /// being written in place, the limit per bucket). It knows no `Vfs`: what it needs of the
 /// facade's ordinary paths is handed in ([`Objects`]).
-pub(crate) struct Multipart {
+pub struct Multipart {
     core: Arc<Core>,
     write_back: Arc<WriteBack>,
     fleet: Option<Arc<Fleet>>,
@@ -293,7 +293,7 @@ impl Multipart {
     }
 
     /// The additional checksum an open upload's parts carry.
-    pub(crate) async fn checksum(
+    pub async fn checksum(
         &self,
         bucket: &str,
         key: &str,
@@ -303,7 +303,7 @@ impl Multipart {
     }
 
     /// Streams one part to its staging file; re-sending a part number replaces the part.
-    pub(crate) async fn upload_part<S>(
+    pub async fn upload_part<S>(
         &self,
         bucket: &str,
         key: &str,
@@ -676,7 +676,7 @@ impl Multipart {
             .collect()
     }
 
-    pub(crate) async fn list_parts(
+    pub async fn list_parts(
         &self,
         bucket: &str,
         key: &str,
@@ -907,7 +907,7 @@ impl Multipart {
         Ok(concat(srcs).await?)
     }
 
-    pub(crate) async fn abort(&self, bucket: &str, key: &str, id: &str) -> Result<()> {
+    pub async fn abort(&self, bucket: &str, key: &str, id: &str) -> Result<()> {
         self.uploads
             .locks
             .with(id, async {
@@ -1055,7 +1055,7 @@ impl Multipart {
     }
 
     /// How many multipart uploads are open.
-    pub(crate) async fn count_open(&self) -> Result<usize> {
+    pub async fn count_open(&self) -> Result<usize> {
         Ok(self
             .upload_records()?
             .iter()
@@ -1102,7 +1102,7 @@ impl Multipart {
 
     /// Forgets uploads idle longer than `max_age` (and completed ones kept for repeated
     /// Completes), and staging folders that no upload owns. Returns how many uploads went.
-    pub(crate) async fn reap(&self, max_age: Duration) -> Result<usize> {
+    pub async fn reap(&self, max_age: Duration) -> Result<usize> {
         let cutoff = now_ns() - max_age.as_nanos().min(i64::MAX as u128) as i64;
         // Staging folders (on the remote, and in the write cache where there is one) are listed
         // before the records are read, so that an upload created meanwhile is never mistaken
