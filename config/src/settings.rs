@@ -211,8 +211,8 @@ settings! {
                 #[arg(long, env = "S3GATE_WRITE_TIMEOUT", value_parser = parse_duration)]
                 write_timeout: Option<Duration>
             };
-        /// How long an idle keep-alive connection stays open (e.g. 5s). A stop waits for idle
-        /// connections to close, so this also bounds how long it waits for idle clients.
+        /// How long an idle keep-alive connection stays open (e.g. 5s). A stop closes idle
+        /// connections at once.
         #[serde(with = "crate::duration")]
         idle_timeout: Duration = Duration::from_secs(5),
             flag {

@@ -232,7 +232,7 @@ async fn housekeeping(
 
 /// One rescan of the served tree, with the multipart expiry.
 async fn rescan(vfs: &s3gate_vfs::Vfs, expiry: std::time::Duration) {
-    match vfs.reap_uploads(expiry).await {
+    match vfs.multipart().reap(expiry).await {
         Ok(0) => {}
         Ok(n) => tracing::info!(uploads = n, "expired multipart uploads removed"),
         Err(e) => tracing::warn!(error = %e, "multipart expiry failed"),

@@ -315,7 +315,8 @@ pub(crate) async fn upload_algorithm(
     key: &str,
     upload_id: &str,
 ) -> S3Result<Option<Algorithm>> {
-    vfs.upload_checksum(bucket, key, upload_id)
+    vfs.multipart()
+        .checksum(bucket, key, upload_id)
         .await?
         .map(|t| Algorithm::from_name(&t.algorithm))
         .transpose()

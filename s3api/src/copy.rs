@@ -10,7 +10,8 @@ use crate::checksum::{self, upload_algorithm, Hasher};
 use crate::ctx::Ctx;
 use crate::error::{S3Error, S3Result};
 use crate::headers::{
-    attrs_from_request, evaluate, expiration_header, version_header, write_precondition, Decision,
+    attrs_from_request, evaluate, expiration_header, new_version_header, write_precondition,
+    Decision,
 };
 use crate::router::CopySource;
 use crate::tags;
@@ -102,7 +103,7 @@ pub(crate) async fn copy_object(ctx: &Ctx, src: &CopySource) -> S3Result<HttpRes
     x.elem_time("LastModified", info.last_modified)
         .etag(&info.etag);
     let mut resp = HttpResponse::Ok();
-    version_header(&mut resp, &info);
+    new_version_header(&mut resp, &info);
     expiration_header(&mut resp, ctx.vfs(), &ctx.bucket, &ctx.key, &info)?;
     Ok(resp.content_type("application/xml").body(x.finish()))
 }

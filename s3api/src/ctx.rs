@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use actix_web::{web, HttpRequest};
 use s3gate_config::Config;
-use s3gate_vfs::{BucketRecord, ObjectInfo, ObjectLock, Vfs};
+use s3gate_vfs::{BucketRecord, ObjectInfo, ObjectLock, Versioning, Vfs};
 
 use crate::auth::{Auth, Keys};
 use crate::body::Body;
@@ -122,6 +122,12 @@ impl Ctx {
             .record
             .get_or_try_init(|| self.vfs.bucket(&self.bucket))
             .await?)
+    }
+
+    /// The bucket's versioning state, from its record alone: what an answer about a version
+    /// without an id calls it (`headers::version_header`).
+    pub(crate) fn versioning(&self) -> S3Result<Versioning> {
+        Ok(self.vfs.versioning_of(&self.bucket)?)
     }
 
     /// The user the caller's key belongs to; `None` for an administrator or an anonymous

@@ -8,7 +8,8 @@ use actix_web::http::header::HeaderValue;
 use actix_web::HttpRequest;
 use actix_web::HttpResponseBuilder;
 use s3gate_vfs::{
-    Checksum, ContentHeaders, MetaValue, ObjectAttrs, ObjectInfo, Precondition, Vfs, VfsError,
+    Checksum, ContentHeaders, MetaValue, ObjectAttrs, ObjectInfo, Precondition, Versioning, Vfs,
+    VfsError,
 };
 
 use crate::checksum;
@@ -190,10 +191,32 @@ pub(crate) fn expiration_header(
     Ok(())
 }
 
-/// `x-amz-version-id`, for a version written while its bucket kept versions.
-pub(crate) fn version_header(resp: &mut HttpResponseBuilder, info: &ObjectInfo) {
-    if let Some(v) = &info.version_id {
-        resp.insert_header(("x-amz-version-id", v.as_str()));
+/// `x-amz-version-id` on an answer about a version that is there (a read, its tags, its
+/// attributes): its id. A version without one (written before versioning) is the `null`
+/// version of a bucket that has had versioning, and S3 names it so there; in a bucket that
+/// never had, S3 names no version.
+pub(crate) fn version_header(
+    resp: &mut HttpResponseBuilder,
+    info: &ObjectInfo,
+    versioning: Versioning,
+) {
+    match &info.version_id {
+        Some(v) => {
+            resp.insert_header(("x-amz-version-id", v.as_str()));
+        }
+        None if versioning != Versioning::Unversioned => {
+            resp.insert_header(("x-amz-version-id", "null"));
+        }
+        None => {}
+    }
+}
+
+/// `x-amz-version-id` on the answer to a write (PUT, a form upload, a copy, Complete): the id
+/// of the version it made. The `null` version a write makes while versioning is Suspended is
+/// not named, as S3 answers there.
+pub(crate) fn new_version_header(resp: &mut HttpResponseBuilder, info: &ObjectInfo) {
+    if let Some(v) = info.version_id.as_deref().filter(|v| *v != "null") {
+        resp.insert_header(("x-amz-version-id", v));
     }
 }
 

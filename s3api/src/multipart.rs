@@ -9,7 +9,7 @@ use crate::checksum::{self, upload_algorithm, Algorithm};
 use crate::ctx::Ctx;
 use crate::error::{S3Error, S3Result};
 use crate::headers::{
-    attrs_from_request, checksum_headers, expiration_header, quoted, version_header,
+    attrs_from_request, checksum_headers, expiration_header, new_version_header, quoted,
     write_precondition,
 };
 use crate::intake::Lent;
@@ -67,6 +67,7 @@ pub(crate) async fn upload_part(
     };
     let part = ctx
         .vfs()
+        .multipart()
         .upload_part(&ctx.bucket, &ctx.key, upload_id, number, part)
         .await?;
     let mut resp = HttpResponse::Ok();
@@ -134,6 +135,7 @@ pub(crate) async fn complete(ctx: &Ctx, id: &str, payload: Lent) -> S3Result<Htt
     let wanted = parse_complete(&ctx.small_body(body, MAX_COMPLETE_BODY).await?)?;
     let checksum = match ctx
         .vfs()
+        .multipart()
         .list_parts(&ctx.bucket, &ctx.key, id, 0, MAX_PART_NUMBER as usize)
         .await
     {
@@ -162,14 +164,15 @@ pub(crate) async fn complete(ctx: &Ctx, id: &str, payload: Lent) -> S3Result<Htt
     checksum::write_elements(&mut x, info.attrs.checksum.as_ref(), true);
     let mut resp = HttpResponse::Ok();
     checksum_headers(&mut resp, info.attrs.checksum.as_ref());
-    version_header(&mut resp, &info);
+    new_version_header(&mut resp, &info);
     expiration_header(&mut resp, ctx.vfs(), &ctx.bucket, &ctx.key, &info)?;
     Ok(resp.content_type("application/xml").body(x.finish()))
 }
 
 pub(crate) async fn abort(ctx: &Ctx, upload_id: &str) -> S3Result<HttpResponse> {
     ctx.vfs()
-        .abort_multipart(&ctx.bucket, &ctx.key, upload_id)
+        .multipart()
+        .abort(&ctx.bucket, &ctx.key, upload_id)
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -182,6 +185,7 @@ pub(crate) async fn list_parts(
 ) -> S3Result<HttpResponse> {
     let page = ctx
         .vfs()
+        .multipart()
         .list_parts(&ctx.bucket, &ctx.key, id, marker, max)
         .await?;
     let mut x = Xml::document("ListPartsResult", true);

@@ -11,7 +11,8 @@ use crate::ctx::Ctx;
 use crate::error::{S3Error, S3Result};
 use crate::headers::{
     attrs_from_request, checksum_headers, etag_precondition, evaluate, expiration_header,
-    object_headers, quoted, version_header, write_precondition, Decision, Overrides,
+    new_version_header, object_headers, quoted, version_header, write_precondition, Decision,
+    Overrides,
 };
 use crate::intake::Lent;
 use crate::xml::{parse_delete, xml_ok, Xml};
@@ -147,7 +148,7 @@ pub(crate) async fn get(
     };
     let mut resp = HttpResponse::build(status);
     object_headers(&mut resp, info, &overrides);
-    version_header(&mut resp, info);
+    version_header(&mut resp, info, ctx.versioning()?);
     if version_id.is_none() {
         expiration_header(&mut resp, ctx.vfs(), &ctx.bucket, &ctx.key, info)?;
     }
@@ -233,7 +234,7 @@ pub(crate) async fn put(ctx: &Ctx, payload: Lent) -> S3Result<HttpResponse> {
             .await?;
         let mut resp = HttpResponse::Ok();
         resp.insert_header(("etag", quoted(&info.etag)));
-        version_header(&mut resp, &info);
+        new_version_header(&mut resp, &info);
         expiration_header(&mut resp, ctx.vfs(), &ctx.bucket, &ctx.key, &info)?;
         return Ok(resp.finish());
     }
@@ -248,7 +249,7 @@ pub(crate) async fn put(ctx: &Ctx, payload: Lent) -> S3Result<HttpResponse> {
     let mut resp = HttpResponse::Ok();
     resp.insert_header(("etag", quoted(&info.etag)));
     checksum_headers(&mut resp, info.attrs.checksum.as_ref());
-    version_header(&mut resp, &info);
+    new_version_header(&mut resp, &info);
     expiration_header(&mut resp, ctx.vfs(), &ctx.bucket, &ctx.key, &info)?;
     Ok(resp.finish())
 }

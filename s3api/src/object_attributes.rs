@@ -55,7 +55,7 @@ pub(crate) async fn get(
     }
     let mut resp = HttpResponse::Ok();
     resp.insert_header(("last-modified", httpdate::fmt_http_date(info.last_modified)));
-    version_header(&mut resp, &info);
+    version_header(&mut resp, &info, ctx.versioning()?);
     Ok(resp.content_type("application/xml").body(x.finish()))
 }
 

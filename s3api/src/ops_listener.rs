@@ -17,7 +17,7 @@ pub(crate) async fn scrape(state: web::Data<ServerState>) -> HttpResponse {
         "Requests refused by the HTTP layer as unparseable (logged at debug).",
         malformed_requests(),
     );
-    let uploads = state.vfs.open_uploads().await;
+    let uploads = state.vfs.multipart().count_open().await;
     single(
         &mut out,
         "s3gate_multipart_uploads",

@@ -37,7 +37,7 @@ use crate::auth::{self, Keys};
 use crate::checksum::{self, Algorithm, Hasher};
 use crate::ctx::Ctx;
 use crate::error::{S3Error, S3Result};
-use crate::headers::{attrs_from_pairs, decode_content_md5, quoted, version_header};
+use crate::headers::{attrs_from_pairs, decode_content_md5, new_version_header, quoted};
 use crate::intake::Lent;
 use crate::lock_headers;
 use crate::policy;
@@ -244,7 +244,7 @@ fn respond(ctx: &Ctx, fields: &Fields, key: &str, info: &ObjectInfo) -> S3Result
         let mut resp = HttpResponse::SeeOther();
         resp.insert_header(("location", target))
             .insert_header(("etag", quoted(etag)));
-        version_header(&mut resp, info);
+        new_version_header(&mut resp, info);
         return Ok(resp.finish());
     }
     let status = match fields.get("success_action_status") {
@@ -255,7 +255,7 @@ fn respond(ctx: &Ctx, fields: &Fields, key: &str, info: &ObjectInfo) -> S3Result
     let mut resp = HttpResponse::build(status);
     resp.insert_header(("etag", quoted(etag)))
         .insert_header(("location", location.clone()));
-    version_header(&mut resp, info);
+    new_version_header(&mut resp, info);
     if status != StatusCode::CREATED {
         return Ok(resp.finish());
     }

@@ -26,7 +26,7 @@ use tokio::net::TcpStream;
 
 use crate::auth::Keys;
 use crate::ctx::ServerState;
-use crate::timed::Timed;
+use crate::timed::{Stopping, Timed};
 
 /// The running HTTP server.
 pub struct HttpServer {
@@ -39,6 +39,8 @@ pub struct HttpServer {
     task: tokio::task::JoinHandle<io::Result<()>>,
     state: web::Data<ServerState>,
     certificate: Option<Arc<Certificate>>,
+    /// Told when the server stops, so that its S3 connections end between requests.
+    stopping: Arc<Stopping>,
 }
 
 /// The server's certificate, read again on reload; every new TLS handshake takes the current one.
@@ -162,8 +164,11 @@ impl HttpServer {
         };
         let write_timeout = config.server.write_timeout;
         let between = config.server.idle_timeout + config.server.read_timeout;
+        let stopping = Arc::new(Stopping::default());
+        let stops = stopping.clone();
         let builder = match tls {
             Some(tls) => builder.listen("s3gate-https", listener, move || {
+                let stopping = stops.clone();
                 let mut acceptor = Acceptor::new(tls.clone());
                 acceptor.set_handshake_timeout(server.read_timeout);
                 acceptor
@@ -173,7 +178,7 @@ impl HttpServer {
                         let _ = io.get_ref().0.set_nodelay(true);
                         let peer = io.get_ref().0.peer_addr().ok();
                         ready(Ok((
-                            Timed::new(io, write_timeout, between),
+                            Timed::new(io, write_timeout, between, stopping.clone()),
                             Protocol::Http1,
                             peer,
                         )))
@@ -181,11 +186,12 @@ impl HttpServer {
                     .and_then(http_service!(state.clone(), server, addr).map_err(TlsError::Service))
             })?,
             None => builder.listen("s3gate-http", listener, move || {
+                let stopping = stops.clone();
                 fn_service(move |io: TcpStream| {
                     let _ = io.set_nodelay(true);
                     let peer = io.peer_addr().ok();
                     ready(Ok::<_, DispatchError>((
-                        Timed::new(io, write_timeout, between),
+                        Timed::new(io, write_timeout, between, stopping.clone()),
                         Protocol::Http1,
                         peer,
                     )))
@@ -205,6 +211,7 @@ impl HttpServer {
             task,
             state: server_state,
             certificate,
+            stopping,
         })
     }
 
@@ -272,8 +279,11 @@ impl HttpServer {
         self.addr
     }
 
-    /// Stops accepting and waits for in-flight requests.
+    /// Stops accepting and waits for in-flight requests. Connections waiting for their next
+    /// request end at once, the others once their request is answered: the stop waits for
+    /// every connection, and an idle keep-alive one would otherwise last its idle timeout.
     pub async fn stop(self) {
+        self.stopping.begin();
         self.handle.stop(true).await;
         let _ = self.task.await;
         if let Some(sampler) = self.sampler {

@@ -35,7 +35,7 @@ async fn read(ctx: &Ctx, payload: Lent, holder: Holder) -> S3Result<TagSet> {
 pub(crate) async fn get_object(ctx: &Ctx, version_id: Option<&str>) -> S3Result<HttpResponse> {
     let info = ctx.object_version(version_id).await?;
     let mut resp = HttpResponse::Ok();
-    version_header(&mut resp, &info);
+    version_header(&mut resp, &info, ctx.versioning()?);
     Ok(resp
         .content_type("application/xml")
         .body(document(&info.attrs.tags)))
@@ -71,7 +71,10 @@ async fn retag(
         Some(v) => {
             resp.insert_header(("x-amz-version-id", v));
         }
-        None => version_header(&mut resp, &ctx.object_version(None).await?),
+        None => {
+            let info = ctx.object_version(None).await?;
+            version_header(&mut resp, &info, ctx.versioning()?)
+        }
     }
     Ok(resp.finish())
 }

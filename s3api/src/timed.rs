@@ -15,17 +15,44 @@
 //! That is what lets the connection tell the HTTP layer's own answers apart, and give the one
 //! that clients cannot read, the bare 431 for a request of more headers than it parses, as an
 //! S3 error document instead.
+//!
+//! When the server stops, a connection with no request in flight ends at once, and one with a
+//! request in flight ends once that request is answered ([`Stopping`]): the HTTP layer would
+//! otherwise keep an idle keep-alive connection open until its idle timeout, and the server's
+//! stop waits for every connection to end.
 
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::sync::futures::OwnedNotified;
+use tokio::sync::Notify;
 use tokio::time::Sleep;
+
+/// Whether the server is stopping, shared by all its connections.
+#[derive(Debug, Default)]
+pub(crate) struct Stopping {
+    stopping: AtomicBool,
+    /// Wakes the connections waiting for their next request.
+    woken: Arc<Notify>,
+}
+
+impl Stopping {
+    /// Ends every connection with no request in flight, and the others after their answer.
+    pub(crate) fn begin(&self) {
+        self.stopping.store(true, Ordering::Release);
+        self.woken.notify_waiters();
+    }
+
+    fn stopping(&self) -> bool {
+        self.stopping.load(Ordering::Acquire)
+    }
+}
 
 /// The requests of one connection, as the connection needs to know them.
 #[derive(Debug, Default)]
@@ -85,11 +112,20 @@ pub(crate) struct Timed<T> {
     waiting: Option<(u64, Pin<Box<Sleep>>)>,
     /// An answer written in place of the HTTP layer's own, and how much of it is written.
     replacement: Option<(Vec<u8>, usize)>,
+    stopping: Arc<Stopping>,
+    /// Registered once, to learn at once that the server stops.
+    stop_wait: Option<Pin<Box<OwnedNotified>>>,
 }
 
 impl<T> Timed<T> {
-    /// `limit` bounds a stalled write, `between` the wait for the next request.
-    pub(crate) fn new(inner: T, limit: Duration, between: Duration) -> Timed<T> {
+    /// `limit` bounds a stalled write, `between` the wait for the next request; the connection
+    /// ends between requests once `stopping` begins.
+    pub(crate) fn new(
+        inner: T,
+        limit: Duration,
+        between: Duration,
+        stopping: Arc<Stopping>,
+    ) -> Timed<T> {
         Timed {
             inner,
             limit,
@@ -98,7 +134,23 @@ impl<T> Timed<T> {
             between,
             waiting: None,
             replacement: None,
+            stopping,
+            stop_wait: None,
         }
+    }
+
+    /// Whether the server stops while no request is in flight. The first call registers the
+    /// connection's task to be woken when the stop begins: a connection is one task for its
+    /// whole life, so that one registration lasts (and no read takes the registry's lock).
+    fn stopped_between_requests(&mut self, cx: &mut Context<'_>) -> bool {
+        if self.stop_wait.is_none() {
+            let mut wait = Box::pin(self.stopping.woken.clone().notified_owned());
+            // Ready only when the stop began; a stop begun before this registration is seen
+            // by the look at the flag below.
+            let _ = wait.as_mut().poll(cx);
+            self.stop_wait = Some(wait);
+        }
+        self.stopping.stopping() && self.requests.idle()
     }
 
     /// What the requests of this connection share with it.
@@ -154,6 +206,10 @@ impl<T: AsyncRead + Unpin> AsyncRead for Timed<T> {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
+        // The end of the stream: the HTTP layer closes the connection as when a client does.
+        if this.stopped_between_requests(cx) {
+            return Poll::Ready(Ok(()));
+        }
         if this.next_request_overdue(cx) {
             return Poll::Ready(Err(io::Error::new(
                 io::ErrorKind::TimedOut,
@@ -240,6 +296,11 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Timed<T> {
         let r = Pin::new(&mut this.inner).poll_flush(cx);
         if let Poll::Ready(Ok(())) = r {
             this.requests.flushed();
+            // The HTTP layer may have looked for the next request before this answer was done:
+            // it looks again, and finds the end of the stream.
+            if this.stopping.stopping() && this.requests.idle() {
+                cx.waker().wake_by_ref();
+            }
         }
         this.timed(cx, r)
     }

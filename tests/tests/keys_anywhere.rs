@@ -79,6 +79,7 @@ macro_rules! every_keys_scenario {
                 stored_keys_are_overwritten_copied_tagged_and_assembled,
                 the_admin_command_lists_the_stored_keys,
                 concurrent_first_writes_of_a_stored_key_share_one_place,
+                first_writes_of_a_key_and_one_below_it_at_once_both_land,
             ]
         );
     };
@@ -694,4 +695,48 @@ pub(crate) async fn concurrent_first_writes_of_a_stored_key_share_one_place(
     assert!(got.starts_with("writer "), "{got}");
     assert_eq!(store_files(files).await.len(), 1, "one file for one key");
     assert_eq!(s.list_keys("bkt").await, ["a", "a/b"]);
+}
+
+/// First writes of `a` and `a/b` at once, nothing at either: each finds nothing in the way,
+/// yet a file tree cannot hold both, so one of them is kept in the store of keys, whichever
+/// comes first; neither fails nor is lost.
+pub(crate) async fn first_writes_of_a_key_and_one_below_it_at_once_both_land(
+    s: TestServer,
+    files: &Served,
+) {
+    s.create_bucket("bkt").await;
+    const ROUNDS: usize = 40;
+    let put = |key: String| {
+        s.client
+            .put_object()
+            .bucket("bkt")
+            .key(&key)
+            .body(ByteStream::from(key.clone().into_bytes()))
+            .send()
+    };
+    for round in 0..ROUNDS {
+        let (parent, child) = (format!("r{round}"), format!("r{round}/b"));
+        // The child first in half the rounds: either may reach the file tree first.
+        let (one, two) = match round % 2 {
+            0 => tokio::join!(put(parent), put(child)),
+            _ => tokio::join!(put(child), put(parent)),
+        };
+        for r in [one, two] {
+            r.unwrap_or_else(|e| panic!("round {round}: {}", describe(&e)));
+        }
+    }
+    let mut keys = Vec::new();
+    for round in 0..ROUNDS {
+        for key in [format!("r{round}"), format!("r{round}/b")] {
+            assert_eq!(s.get("bkt", &key).await, key.as_bytes(), "{key}");
+            keys.push(key);
+        }
+    }
+    keys.sort();
+    assert_eq!(s.list_keys("bkt").await, keys);
+    assert_eq!(
+        store_files(files).await.len(),
+        ROUNDS,
+        "one of each pair stored"
+    );
 }

@@ -1,10 +1,11 @@
 //! A stop while uploads are in flight: an upload whose client finishes within the grace period
 //! is answered and kept; one whose client stalls is cut off when the grace period ends and
-//! leaves nothing behind, neither an object nor a staging file.
+//! leaves nothing behind, neither an object nor a staging file. Idle keep-alive connections
+//! do not hold a stop: they are closed at once.
 
 use std::time::Duration;
 
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::common::*;
@@ -51,4 +52,47 @@ async fn a_stop_finishes_uploads_in_flight_and_drops_stalled_ones() {
         .unwrap()
         .collect();
     assert!(staged.is_empty(), "{staged:?}");
+}
+
+#[tokio::test]
+async fn a_stop_closes_idle_keep_alive_connections_at_once() {
+    // Both long, so that a stop waiting for idle connections would wait for one or the other.
+    let idle = Duration::from_secs(60);
+    let mut s = TestServer::start_with(|c| {
+        c.server.idle_timeout = idle;
+        c.server.shutdown_timeout = idle;
+    })
+    .await;
+    s.create_bucket("bkt").await;
+    s.put("bkt", "obj", b"kept".to_vec()).await;
+    // An SDK client whose pooled connection outlives the harness's own client.
+    let sdk = s.client.clone();
+    let got = sdk
+        .get_object()
+        .bucket("bkt")
+        .key("obj")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(body_of(got).await, b"kept");
+    // And a raw connection left open after its answer was read whole.
+    let mut raw = TcpStream::connect(s.addr).await.unwrap();
+    let head = format!("HEAD /bkt/obj HTTP/1.1\r\nHost: {}\r\n\r\n", s.addr);
+    raw.write_all(head.as_bytes()).await.unwrap();
+    let answer = read_head(&mut raw).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(
+        !answer.to_ascii_lowercase().contains("connection: close"),
+        "{answer}"
+    );
+
+    let began = std::time::Instant::now();
+    s.stop_server().await;
+    let took = began.elapsed();
+    assert!(took < idle / 4, "the stop took {took:?}");
+    // The server closed the idle connection rather than letting it run out.
+    let mut rest = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), raw.read_to_end(&mut rest)).await;
+    assert!(matches!(read, Ok(Ok(0)) | Ok(Err(_))), "{read:?} {rest:?}");
+    drop(sdk);
 }

@@ -96,15 +96,15 @@ async fn apply(
                 .send()
                 .await
                 .map_err(|e| format!("put {key}: {}", describe(&e)))?;
+            // S3 names the version a write made only while Enabled: the null version made
+            // before versioning or while Suspended goes unnamed in the answer.
             let id = match (m.enabled, out.version_id()) {
-                (None, None) => "null".to_string(),
+                (None | Some(false), None) => "null".to_string(),
                 (None, Some(v)) => return Err(format!("a version id {v} before versioning")),
-                (Some(_), None) => return Err(format!("put {key}: no version id")),
+                (Some(false), Some(v)) => return Err(format!("version {v} named while Suspended")),
+                (Some(true), None) => return Err(format!("put {key}: no version id")),
                 (Some(true), Some("null")) => return Err("null while Enabled".into()),
-                (Some(false), Some(v)) if v != "null" => {
-                    return Err(format!("version {v} while Suspended"))
-                }
-                (Some(_), Some(v)) => v.to_string(),
+                (Some(true), Some(v)) => v.to_string(),
             };
             m.push(
                 key,

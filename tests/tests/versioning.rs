@@ -153,6 +153,106 @@ async fn enabling_and_suspending_set_the_state_and_leave_objects_as_they_were() 
     assert_eq!(s.list_keys("bkt").await, ["obj"]);
 }
 
+/// What GET, HEAD and GetObjectTagging name (`x-amz-version-id`) for the current version of
+/// `key`.
+async fn named_on_read(s: &TestServer, key: &str) -> [Option<String>; 3] {
+    let get = s
+        .get_object("bkt", key)
+        .await
+        .version_id()
+        .map(str::to_string);
+    let head = s.head("bkt", key).await.version_id().map(str::to_string);
+    let tags = s
+        .client
+        .get_object_tagging()
+        .bucket("bkt")
+        .key(key)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("tags of {key}: {}", describe(&e)))
+        .version_id()
+        .map(str::to_string);
+    [get, head, tags]
+}
+
+/// S3 names the `null` version `null` on reads in a bucket that has had versioning (whether the
+/// version was written before it or while Suspended), and names no version where it never had;
+/// writes while Suspended (PUT, copy, Complete) name none, and a delete names its null marker.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_null_version_is_named_null_once_the_bucket_has_had_versioning() {
+    let s = setup().await;
+    let none = || [None, None, None];
+    let null = || ["null", "null", "null"].map(|v| Some(v.to_string()));
+    assert_eq!(named_on_read(&s, "obj").await, none());
+    set(&s, BucketVersioningStatus::Enabled).await;
+    assert_eq!(named_on_read(&s, "obj").await, null());
+    assert_eq!(
+        raw(&s, "HEAD", "obj").await,
+        (200, None, Some("null".into()))
+    );
+    let v1 = put_version(&s, "obj", b"versioned").await.unwrap();
+    assert_eq!(
+        named_on_read(&s, "obj").await,
+        [0; 3].map(|_| Some(v1.clone()))
+    );
+
+    set(&s, BucketVersioningStatus::Suspended).await;
+    assert_eq!(put_version(&s, "obj", b"suspended").await, None);
+    assert_eq!(named_on_read(&s, "obj").await, null());
+    let copied = s
+        .copy("bkt", "copied", "bkt/obj")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("copy: {}", describe(&e)));
+    assert_eq!(copied.version_id(), None);
+    assert_eq!(named_on_read(&s, "copied").await, null());
+    let id = s
+        .client
+        .create_multipart_upload()
+        .bucket("bkt")
+        .key("assembled")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("create: {}", describe(&e)))
+        .upload_id()
+        .unwrap()
+        .to_string();
+    let part = s
+        .client
+        .upload_part()
+        .bucket("bkt")
+        .key("assembled")
+        .upload_id(&id)
+        .part_number(1)
+        .body(ByteStream::from_static(b"one part"))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("part: {}", describe(&e)));
+    let done = complete_upload(
+        &s.client,
+        "bkt",
+        "assembled",
+        &id,
+        numbered_parts(&[part.e_tag().unwrap()]),
+    )
+    .send()
+    .await
+    .unwrap_or_else(|e| panic!("complete: {}", describe(&e)));
+    assert_eq!(done.version_id(), None);
+    assert_eq!(named_on_read(&s, "assembled").await, null());
+    // The version kept from while Enabled is still named by its id.
+    assert_eq!(get_version(&s, "obj", &v1).await, b"versioned");
+    let out = s.delete("bkt", "obj").await;
+    assert_eq!(
+        (out.delete_marker(), out.version_id()),
+        (Some(true), Some("null"))
+    );
+    assert_eq!(
+        raw(&s, "GET", "obj").await,
+        (404, Some("true".into()), Some("null".into()))
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_write_cache_keeps_versioning_off() {
     let s = TestServer::start_with(|c| c.vfs.cache_mode = CacheMode::Writes).await;
@@ -615,11 +715,9 @@ pub(crate) async fn suspended_writes_and_deletes_replace_the_null_version(
     set(&s, BucketVersioningStatus::Enabled).await;
     let v1 = put_version(&s, "obj", b"versioned").await.unwrap();
     set(&s, BucketVersioningStatus::Suspended).await;
-    // The null version from before versioning is replaced wherever it sits.
-    assert_eq!(
-        put_version(&s, "obj", b"null-2").await.as_deref(),
-        Some("null")
-    );
+    // The null version from before versioning is replaced wherever it sits; S3 names no
+    // version in the answer to a write while Suspended.
+    assert_eq!(put_version(&s, "obj", b"null-2").await, None);
     let e = |k: &str, v: &str, l: bool, m: bool| (k.to_string(), v.to_string(), l, m);
     assert_eq!(
         all_versions(&s, 1000).await,
@@ -941,7 +1039,7 @@ async fn suspended_folder_markers_replace_the_null_version() {
     set(&s, BucketVersioningStatus::Enabled).await;
     let v1 = put_version(&s, "dir/", b"").await.unwrap();
     set(&s, BucketVersioningStatus::Suspended).await;
-    assert_eq!(put_version(&s, "dir/", b"").await.as_deref(), Some("null"));
+    assert_eq!(put_version(&s, "dir/", b"").await, None);
     let e = |k: &str, v: &str, l: bool, m: bool| (k.to_string(), v.to_string(), l, m);
     let listed: Vec<_> = all_versions(&s, 1000)
         .await

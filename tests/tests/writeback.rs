@@ -274,6 +274,31 @@ async fn multipart_uploads_and_copies_land_in_the_cache_too() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_bucket_leaves_no_folder_in_the_cache() {
+    let s = cached_server(Duration::from_millis(100)).await;
+    s.create_bucket("bkt").await;
+    s.create_bucket("kept").await;
+    for bucket in ["bkt", "kept"] {
+        s.put(bucket, "dir/obj", b"cached".to_vec()).await;
+    }
+    eventually("the uploads", || cache_files(&s).is_empty()).await;
+    let data = s.root().join(".s3gate/writeback/data");
+    assert!(data.join("bkt").is_dir() && data.join("kept").is_dir());
+    s.delete("bkt", "dir/obj").await;
+    s.client.delete_bucket().bucket("bkt").send().await.unwrap();
+    assert!(!data.join("bkt").exists());
+    assert!(!s.root().join("bkt").exists());
+    // Another bucket's folder stays, and so does the bucket.
+    assert!(data.join("kept").is_dir());
+    assert_eq!(s.get("kept", "dir/obj").await, b"cached");
+    // Made again, the bucket is empty and takes writes through the cache as before.
+    s.create_bucket("bkt").await;
+    assert!(s.list_keys("bkt").await.is_empty());
+    s.put("bkt", "again", b"new".to_vec()).await;
+    assert_eq!(s.get("bkt", "again").await, b"new");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_upload_is_retried_and_the_bucket_is_not_empty_meanwhile() {
     let s = cached_server(Duration::from_millis(300)).await;
     s.create_bucket("bkt").await;

@@ -23,6 +23,7 @@ use crate::locks::KeyLocks;
 use crate::meta::{Edit, StoreError, Tree};
 use crate::object::{each_chunk, synthetic_etag};
 use crate::own_writes::OwnWrites;
+use crate::path_claims::PlainClaims;
 use crate::progress::Progress;
 use crate::remote::{Reader, Remote};
 use crate::version_id::VersionId;
@@ -32,6 +33,8 @@ pub(crate) struct Core {
     pub(crate) index: Index,
     /// Taken last, one at a time (see locks.rs for the order).
     pub(crate) key_locks: KeyLocks,
+    /// The key paths writes are deciding for or publishing at (path_claims.rs).
+    pub(crate) plain_claims: PlainClaims,
     pub(crate) etag_hash: EtagHash,
     pub(crate) fsync: bool,
     pub(crate) cleanup: bool,

@@ -30,6 +30,7 @@ mod multipart;
 mod object;
 mod object_lock;
 mod own_writes;
+mod path_claims;
 mod progress;
 mod publish;
 mod putlog;
@@ -63,7 +64,9 @@ pub use index::{
 };
 pub use list::{ListItem, ListPage, ListQuery, Listed};
 pub use list_versions::{ShownId, VersionItem, VersionPage, VersionQuery};
-pub use multipart::{PartBody, PartInfo, PartPage, UploadInfo, UploadPage, MAX_PART_NUMBER};
+pub use multipart::{
+    Multipart, PartBody, PartInfo, PartPage, UploadInfo, UploadPage, MAX_PART_NUMBER,
+};
 pub use object::{
     BucketInfo, CopyAttrs, CopyFrom, ObjectInfo, ObjectReader, Precondition, PutRequest,
 };

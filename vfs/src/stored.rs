@@ -20,6 +20,7 @@ use crate::error::{Result, VfsError};
 use crate::index::ObjectMeta;
 use crate::key;
 use crate::meta::{Edit, Tree};
+use crate::path_claims::Place;
 use crate::remote::Remote;
 use crate::vfs::Vfs;
 
@@ -123,27 +124,34 @@ impl Vfs {
 
     /// Where a write of `bucket/key` goes: the key's place in the store when it is kept there;
     /// else its own path when it fits a file tree and nothing there is in the way (a folder
-    /// at the path, a file at a folder above it); else a fresh place in the store.
-    pub(crate) async fn place_for(&self, bucket: &str, key: &str) -> Result<String> {
+    /// at the path, a file at a folder above it), nor will be: no other write holds a claim
+    /// on a path that conflicts with it (path_claims.rs); else a fresh place in the store. The
+    /// claim on the own path is held as long as the [`Place`] is, until the file is there.
+    pub(crate) async fn place_for(&self, bucket: &str, key: &str) -> Result<Place<'_>> {
         key::validate_bucket(bucket)?;
         key::validate_s3_key(key)?;
         if let Some(place) = self.core.stored_path(bucket, key)? {
-            return Ok(place);
+            return Ok(Place::unclaimed(place));
         }
         let plain = match key::object_path(bucket, key) {
-            Ok(path)
-                if self.core.remote.folders_are_prefixes() || !self.in_the_way(&path).await? =>
-            {
-                return Ok(path)
+            Ok(path) if self.core.remote.folders_are_prefixes() => {
+                return Ok(Place::unclaimed(path))
             }
+            // Claimed before the look: a write deciding later meets the claim.
+            Ok(path) => match self.core.plain_claims.claim(&path) {
+                Some(claim) if !self.in_the_way(&path).await? => {
+                    return Ok(Place::claimed(path, claim))
+                }
+                _ => Ok(path),
+            },
             plain => plain,
         };
         match (self.stored_keys_unsupported(), plain) {
-            (None, _) => Ok(key::new_store_path(bucket)),
+            (None, _) => Ok(Place::unclaimed(key::new_store_path(bucket))),
             (Some(why), Err(VfsError::InvalidKey(m))) => {
                 Err(VfsError::InvalidKey(format!("{m}: {why}")))
             }
-            (Some(_), plain) => plain,
+            (Some(_), plain) => plain.map(Place::unclaimed),
         }
     }
 

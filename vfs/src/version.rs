@@ -322,7 +322,7 @@ impl Vfs {
 
     /// The versioning state of `bucket`, read from its record alone (no stat of the bucket):
     /// a bucket without one was never configured.
-    pub(crate) fn versioning_of(&self, bucket: &str) -> Result<Versioning> {
+    pub fn versioning_of(&self, bucket: &str) -> Result<Versioning> {
         Ok(self
             .core
             .bucket_record(bucket)?
@@ -849,7 +849,7 @@ impl Vfs {
             (false, Some(place)) => place.clone(),
             // Where a write of the key would go now: a file written since at a folder of its
             // path (`a` while `a/b` was deleted) sends it to a fresh place in the store.
-            (false, None) => self.place_for(at.bucket, at.key).await?,
+            (false, None) => self.place_for(at.bucket, at.key).await?.path,
         };
         let intent = Intent {
             row: row_key(at.bucket, at.key, row.id.seq),

@@ -9,8 +9,6 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use bytes::Bytes;
-use futures_util::Stream;
 use s3gate_config::Config;
 
 use crate::bucket::known::KnownBuckets;
@@ -26,8 +24,9 @@ use crate::locks::KeyLocks;
 use crate::marker::Folders;
 use crate::meta::Tree;
 use crate::multipart::records::uploads_staged_in_cache;
-use crate::multipart::{BodyError, Multipart, PartBody, PartInfo, PartPage, UploadPage};
+use crate::multipart::{Multipart, PartInfo, UploadPage};
 use crate::object::{BucketInfo, CopyFrom, ObjectInfo, ObjectReader, Precondition};
+use crate::path_claims::PlainClaims;
 use crate::readcache::ReadCaching;
 use crate::remote::{Reader, Remote};
 use crate::scan::{Rescan, ScanReport};
@@ -140,6 +139,7 @@ impl Vfs {
             index,
             version_ids,
             key_locks: KeyLocks::new(),
+            plain_claims: PlainClaims::new(),
             etag_hash: config.vfs.etag_hash,
             fsync: config.vfs.fsync,
             cleanup: !config.vfs.no_cleanup,
@@ -349,6 +349,13 @@ impl Vfs {
 
     // ---- multipart uploads (multipart/) ----
 
+    /// The multipart uploads, for what they do on their own (a part, the parts listed, an
+    /// abort, the count, the sweep); what needs the facade handed in as their `Objects` is
+    /// below.
+    pub fn multipart(&self) -> &Multipart {
+        &self.multipart
+    }
+
     pub async fn create_multipart(
         &self,
         bucket: &str,
@@ -358,33 +365,6 @@ impl Vfs {
     ) -> Result<String> {
         self.multipart
             .create(self, bucket, key, attrs, checksum)
-            .await
-    }
-
-    /// The additional checksum an open upload's parts carry.
-    pub async fn upload_checksum(
-        &self,
-        bucket: &str,
-        key: &str,
-        id: &str,
-    ) -> Result<Option<ChecksumType>> {
-        self.multipart.checksum(bucket, key, id).await
-    }
-
-    /// Streams one part to its staging file; re-sending a part number replaces the part.
-    pub async fn upload_part<S>(
-        &self,
-        bucket: &str,
-        key: &str,
-        id: &str,
-        number: u32,
-        part: PartBody<S>,
-    ) -> Result<PartInfo>
-    where
-        S: Stream<Item = std::result::Result<Bytes, BodyError>> + Unpin,
-    {
-        self.multipart
-            .upload_part(bucket, key, id, number, part)
             .await
     }
 
@@ -406,17 +386,6 @@ impl Vfs {
             .await
     }
 
-    pub async fn list_parts(
-        &self,
-        bucket: &str,
-        key: &str,
-        id: &str,
-        after: u32,
-        max: usize,
-    ) -> Result<PartPage> {
-        self.multipart.list_parts(bucket, key, id, after, max).await
-    }
-
     /// Assembles the listed parts into the object, which carries `checksum`, when
     /// `precondition` holds on the object it replaces.
     pub async fn complete_multipart(
@@ -433,10 +402,6 @@ impl Vfs {
             .await
     }
 
-    pub async fn abort_multipart(&self, bucket: &str, key: &str, id: &str) -> Result<()> {
-        self.multipart.abort(bucket, key, id).await
-    }
-
     /// Open uploads of a bucket in key order, then upload-id order, with prefix and delimiter
     /// as in object listings.
     pub async fn list_uploads(
@@ -451,17 +416,6 @@ impl Vfs {
         self.multipart
             .list_uploads(self, bucket, prefix, delimiter, key_marker, id_marker, max)
             .await
-    }
-
-    /// How many multipart uploads are open.
-    pub async fn open_uploads(&self) -> Result<usize> {
-        self.multipart.count_open().await
-    }
-
-    /// Forgets uploads idle longer than `max_age` (and completed ones kept for repeated
-    /// Completes), and staging folders that no upload owns. Returns how many uploads went.
-    pub async fn reap_uploads(&self, max_age: Duration) -> Result<usize> {
-        self.multipart.reap(max_age).await
     }
 
     // ---- reading ----

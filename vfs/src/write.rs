@@ -16,6 +16,7 @@ use crate::multipart::Objects;
 use crate::object::{
     synthetic_etag, CopyAttrs, CopyFrom, ObjectInfo, ObjectReader, Precondition, PutRequest,
 };
+use crate::path_claims::Place;
 use crate::publish::Publish;
 use crate::putlog::LoggedPublish;
 use crate::remote::{Source, Upload};
@@ -37,14 +38,15 @@ impl Vfs {
     where
         S: Stream<Item = std::result::Result<Bytes, BodyError>> + Unpin,
     {
-        let path = self.writable_path(bucket, key).await?;
+        let place = self.writable_path(bucket, key).await?;
+        let path = &place.path;
         // In a fleet a bucket that keeps versions pins every write to the version it replaces.
         let version = self.fleet_version(bucket)?;
         let asked = req.precondition.is_some();
         let pinned = fleet::pin(
             self.fleet.as_deref(),
             self.core.remote.as_ref(),
-            &path,
+            path,
             asked || version.is_some(),
         )
         .await?;
@@ -56,7 +58,7 @@ impl Vfs {
         let hash_md5 = self.core.etag_hash == EtagHash::Md5 || req.content_md5.is_some();
         let mut b3 = (self.core.etag_hash == EtagHash::Blake3).then(blake3::Hasher::new);
         // A body within the log's bound is kept to go into the log (putlog/).
-        let log_bound = self.put_log_bound(bucket, &path)?;
+        let log_bound = self.put_log_bound(bucket, path)?;
         let mut kept = log_bound.map(|_| BytesMut::new());
         let body = req.body.inspect(|chunk| {
             if let (Some(h), Ok(c)) = (b3.as_mut(), chunk) {
@@ -69,11 +71,7 @@ impl Vfs {
                 }
             }
         });
-        let at = At {
-            bucket,
-            key,
-            path: &path,
-        };
+        let at = At { bucket, key, path };
         // What the object carries from its start: its checksum is known after the body.
         let mut sent = self.fleet.as_ref().map(|_| req.attrs.clone());
         let (upload, pending) = self
@@ -176,13 +174,14 @@ impl Vfs {
                     .await;
             }
         }
-        let dst_path = self.writable_path(dst_bucket, dst_key).await?;
+        let dst_place = self.writable_path(dst_bucket, dst_key).await?;
+        let dst_path = &dst_place.path;
         // In a fleet a bucket that keeps versions pins every write to the version it replaces.
         let version = self.fleet_version(dst_bucket)?;
         let pinned = fleet::pin(
             self.fleet.as_deref(),
             self.core.remote.as_ref(),
-            &dst_path,
+            dst_path,
             version.is_some(),
         )
         .await?;
@@ -194,7 +193,7 @@ impl Vfs {
         let at = At {
             bucket: dst_bucket,
             key: dst_key,
-            path: &dst_path,
+            path: dst_path,
         };
         // The copy must be of the version whose ETag and attributes it takes: if the source is
         // replaced between opening it and copying it, start again.
@@ -238,7 +237,7 @@ impl Vfs {
             let want = Some(src.reader.fingerprint());
             let mut upload = match self
                 .store()
-                .concat(&dst_path, &[Source::file(src_path, want)])
+                .concat(dst_path, &[Source::file(src_path, want)])
                 .await
             {
                 Ok(upload) => upload,
@@ -315,18 +314,18 @@ impl Vfs {
         }
     }
 
-    /// The remote path for a new object, after checking that its bucket exists: the key's own
-    /// path, or its place in the store of keys when a file tree cannot hold it there
-    /// (stored.rs).
-    pub(crate) async fn writable_path(&self, bucket: &str, key: &str) -> Result<String> {
+    /// Where a new object goes, after checking that its bucket exists: the key's own path, or
+    /// its place in the store of keys when a file tree cannot hold it there (stored.rs); held
+    /// until the object is published.
+    pub(crate) async fn writable_path(&self, bucket: &str, key: &str) -> Result<Place<'_>> {
         key::validate_bucket(bucket)?;
         self.head_bucket(bucket).await?;
-        let path = self.place_for(bucket, key).await?;
+        let place = self.place_for(bucket, key).await?;
         if self.writes_to_cache() {
             // The cache holds a bucket's folder once something is written to it.
             self.store().mkdir(bucket).await?;
         }
-        Ok(path)
+        Ok(place)
     }
 
     pub(crate) async fn check_precondition(
@@ -369,7 +368,7 @@ impl Vfs {
 
 /// A multipart upload's objects are the ordinary ones, and Complete publishes as a PUT does.
 impl Objects for Vfs {
-    async fn writable_path(&self, bucket: &str, key: &str) -> Result<String> {
+    async fn writable_path(&self, bucket: &str, key: &str) -> Result<Place<'_>> {
         Vfs::writable_path(self, bucket, key).await
     }
 

@@ -520,16 +520,18 @@ impl WriteBack {
         Ok(())
     }
 
-    /// Removes the folders a deleted bucket's keys left in the cache's store of keys, which
-    /// hold no file (the bucket had no key left, waiting or not); one that does stays.
-    pub(crate) async fn remove_store_folders(&self, bucket: &str) {
+    /// Removes the folders a deleted bucket left in the cache: its own (made by its first
+    /// write through the cache) and those of its keys in the cache's store of keys. They hold
+    /// no file (the bucket had no key left, waiting or not); one that does stays.
+    pub(crate) async fn remove_bucket_folders(&self, bucket: &str) {
         let Some(cache) = &self.cache else {
             return;
         };
-        let dir = format!("{}/{bucket}", key::KEYS_DIR);
-        if let Err(e) = cache.fs.rmdir_tree(&dir).await {
-            if e.kind() != std::io::ErrorKind::NotFound {
-                tracing::warn!(dir, error = %e, "cache folders of a deleted bucket left");
+        for dir in [bucket.to_string(), format!("{}/{bucket}", key::KEYS_DIR)] {
+            if let Err(e) = cache.fs.rmdir_tree(&dir).await {
+                if e.kind() != std::io::ErrorKind::NotFound {
+                    tracing::warn!(dir, error = %e, "cache folders of a deleted bucket left");
+                }
             }
         }
     }

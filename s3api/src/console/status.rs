@@ -147,7 +147,7 @@ pub(crate) async fn status(
             "evictions": rc.evicted,
         })
     });
-    let uploads = state.vfs.open_uploads().await.ok();
+    let uploads = state.vfs.multipart().count_open().await.ok();
     let body = json!({
         "uptime_seconds": history.started.elapsed().as_secs(),
         "requests_total": totals.requests,

@@ -187,9 +187,8 @@ impl TestServer {
     /// Stops the server, keeping the directory (for inspection or a later [`Self::start_again`]).
     pub(crate) async fn stop_server(&mut self) {
         if let Some(server) = self.server.take() {
-            // The SDK keeps its connections open between requests, and a stopping server waits
-            // for idle keep-alive connections up to `--idle-timeout`: a fresh client lets go of
-            // them, so a restart takes no longer than the requests in flight.
+            // The SDK keeps its connections open between requests, and the stop closes them: a
+            // fresh client starts without them.
             self.client = client_for(self.addr, &self.access_key, &self.secret_key);
             server.stop().await;
         }

@@ -136,7 +136,7 @@ impl Vfs {
         }
         self.known_buckets.note(name, false);
         self.remove_version_folders(name).await;
-        self.write_back.remove_store_folders(name).await;
+        self.write_back.remove_bucket_folders(name).await;
         self.forget_shared_record(name).await?;
         self.forget_bucket(name).await
     }

@@ -39,6 +39,7 @@ use crate::index::{BodyHasher, Checksum, ChecksumSlot, ChecksumType, ObjectAttrs
 use crate::key::{self, RESERVED_DIR};
 use crate::meta::{Edit, Tree};
 use crate::object::{CopyFrom, ObjectInfo, ObjectReader, Precondition};
+use crate::path_claims::Place;
 use crate::remote::{ns_from_time, time_from_ns, Entry, Remote, Source, StoreCond, Upload};
 use crate::version_id::VersionId;
 use crate::writeback::WriteBack;
@@ -133,7 +134,7 @@ fn multipart_etag(etags: &[&str]) -> String {
 /// (`shared.rs`), and what the uploads keep in memory ([`Uploads`]: their locks, the parts
 /// being written in place, the limit per bucket). It knows no `Vfs`: what it needs of the
 /// facade's ordinary paths is handed in ([`Objects`]).
-pub(crate) struct Multipart {
+pub struct Multipart {
     core: Arc<Core>,
     write_back: Arc<WriteBack>,
     fleet: Option<Arc<Fleet>>,
@@ -146,8 +147,9 @@ pub(crate) struct Multipart {
 /// commit point as a PUT's is (`Publish`: the version it replaces kept, its default retention,
 /// the write cache's queue).
 pub(crate) trait Objects {
-    /// The remote path a new object at `bucket/key` is written to, once its bucket exists.
-    async fn writable_path(&self, bucket: &str, key: &str) -> Result<String>;
+    /// Where a new object at `bucket/key` is written, once its bucket exists; held until it is
+    /// published.
+    async fn writable_path(&self, bucket: &str, key: &str) -> Result<Place<'_>>;
     async fn head_bucket(&self, bucket: &str) -> Result<()>;
     async fn head_object(&self, bucket: &str, key: &str) -> Result<ObjectInfo>;
     /// `check` on the object now at `bucket/key`, before any byte is assembled.
@@ -304,7 +306,7 @@ impl Multipart {
     }
 
     /// The additional checksum an open upload's parts carry.
-    pub(crate) async fn checksum(
+    pub async fn checksum(
         &self,
         bucket: &str,
         key: &str,
@@ -314,7 +316,7 @@ impl Multipart {
     }
 
     /// Streams one part to its staging file; re-sending a part number replaces the part.
-    pub(crate) async fn upload_part<S>(
+    pub async fn upload_part<S>(
         &self,
         bucket: &str,
         key: &str,
@@ -687,7 +689,7 @@ impl Multipart {
             .collect()
     }
 
-    pub(crate) async fn list_parts(
+    pub async fn list_parts(
         &self,
         bucket: &str,
         key: &str,
@@ -742,7 +744,8 @@ impl Multipart {
                         Err(VfsError::NoSuchUpload)
                     };
                 }
-                let path = objects.writable_path(bucket, key).await?;
+                let place = objects.writable_path(bucket, key).await?;
+                let path = &place.path;
                 // In a fleet a bucket that keeps versions pins every write to the version it
                 // replaces.
                 let version = objects.fleet_version(bucket)?;
@@ -750,7 +753,7 @@ impl Multipart {
                 let pinned = fleet::pin(
                     self.fleet.as_deref(),
                     self.core.remote.as_ref(),
-                    &path,
+                    path,
                     asked || version.is_some(),
                 )
                 .await?;
@@ -804,7 +807,7 @@ impl Multipart {
                     None => None,
                 };
                 let mut upload = self
-                    .assemble(&path, id, &rec, &chosen, &stored, carry.as_deref(), pinned)
+                    .assemble(path, id, &rec, &chosen, &stored, carry.as_deref(), pinned)
                     .await
                     .map_err(lost)?;
                 let fp = match upload.finish(self.core.fsync).await {
@@ -827,11 +830,7 @@ impl Multipart {
                     in_write_cache: self.write_back.in_write_cache(rec.in_cache),
                     store: None,
                 };
-                let at = At {
-                    bucket,
-                    key,
-                    path: &path,
-                };
+                let at = At { bucket, key, path };
                 let info = objects
                     .publish(at, precondition.as_ref(), upload, meta)
                     .await
@@ -933,7 +932,7 @@ impl Multipart {
         Ok(concat(srcs).await?)
     }
 
-    pub(crate) async fn abort(&self, bucket: &str, key: &str, id: &str) -> Result<()> {
+    pub async fn abort(&self, bucket: &str, key: &str, id: &str) -> Result<()> {
         self.uploads
             .locks
             .with(id, async {
@@ -1081,7 +1080,7 @@ impl Multipart {
     }
 
     /// How many multipart uploads are open.
-    pub(crate) async fn count_open(&self) -> Result<usize> {
+    pub async fn count_open(&self) -> Result<usize> {
         Ok(self
             .upload_records()?
             .iter()
@@ -1128,7 +1127,7 @@ impl Multipart {
 
     /// Forgets uploads idle longer than `max_age` (and completed ones kept for repeated
     /// Completes), and staging folders that no upload owns. Returns how many uploads went.
-    pub(crate) async fn reap(&self, max_age: Duration) -> Result<usize> {
+    pub async fn reap(&self, max_age: Duration) -> Result<usize> {
         let cutoff = now_ns() - max_age.as_nanos().min(i64::MAX as u128) as i64;
         // Staging folders (on the remote, and in the write cache where there is one) are listed
         // before the records are read, so that an upload created meanwhile is never mistaken
