@@ -795,4 +795,48 @@ mod tests {
             }
         }
     }
+
+    /// A deferred edit makes no commit of its own: it commits ahead of the next batch sent
+    /// (so a later batch's edit of the same key wins), or when the index closes.
+    #[tokio::test]
+    async fn deferred_edits_ride_the_next_commit_or_the_close() {
+        let dir = tempfile::tempdir().unwrap();
+        let open = || Index::new(crate::meta::open(Default::default(), dir.path()).unwrap());
+        let index = open();
+        index.defer(vec![Edit::Put(
+            Tree::State,
+            b"a".to_vec(),
+            b"deferred".to_vec(),
+        )]);
+        assert_eq!(index.get_state(b"a").unwrap(), None, "no commit of its own");
+        index.defer(vec![Edit::Delete(Tree::State, b"b".to_vec())]);
+        index
+            .apply(vec![Edit::Put(
+                Tree::State,
+                b"b".to_vec(),
+                b"later".to_vec(),
+            )])
+            .await
+            .unwrap();
+        assert_eq!(
+            index.get_state(b"a").unwrap().as_deref(),
+            Some(&b"deferred"[..])
+        );
+        assert_eq!(
+            index.get_state(b"b").unwrap().as_deref(),
+            Some(&b"later"[..])
+        );
+        (index.deferring())(vec![Edit::Put(
+            Tree::State,
+            b"c".to_vec(),
+            b"at close".to_vec(),
+        )]);
+        index.close();
+        drop(index);
+        let index = open();
+        assert_eq!(
+            index.get_state(b"c").unwrap().as_deref(),
+            Some(&b"at close"[..])
+        );
+    }
 }
