@@ -50,11 +50,14 @@ const INTENT: &[u8] = b"demote/";
 const PROMOTE: &[u8] = b"promote/";
 
 /// Where a noncurrent version's file lives: named by a fresh id (never by its key, so no key
-/// is too long for it), spread over 256 folders per bucket.
+/// is too long for it), spread over 256 folders per bucket by runs of 256 ids, so that versions
+/// demoted at the same time land in one folder and share its sync (`remote/dirsync.rs`), which
+/// makes each move durable before what replaces it is published. A row names its file, so
+/// files named otherwise before stay where they are.
 pub(crate) fn store_path(bucket: &str, name: &VersionId) -> String {
     format!(
         "{RESERVED_DIR}/versions/{bucket}/{:02x}/{}",
-        name.seq & 0xff,
+        (name.seq >> 8) & 0xff,
         name.unique()
     )
 }
