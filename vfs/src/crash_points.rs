@@ -448,3 +448,48 @@ async fn a_folder_marker_made_current_again_is_crash_safe() {
         }
     }
 }
+
+/// The intents of demotions the index holds.
+fn demotions_left(vfs: &Vfs) -> usize {
+    let mut left = 0;
+    vfs.core
+        .index
+        .visit_in(Tree::State, |k, _| {
+            left += usize::from(k.starts_with(b"demote/"));
+            true
+        })
+        .unwrap();
+    left
+}
+
+/// A change whose demotion commits with it (version_fold.rs) is answered before its intent's
+/// removal commits, which waits for the index's next commit: killed right after the answer, the
+/// index still holds the intent, and the next start must keep the change the client was told
+/// of, not undo it. Where a move is a copy, the row's new fingerprint commits with the intent's
+/// removal before the answer, so no intent is left.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_change_answered_before_its_intent_went_is_kept() {
+    for change in [Change::Overwrite, Change::Mark] {
+        for moves in [Moves::Rename, Moves::Copy] {
+            let context = format!("{change:?} on a remote moving by {moves:?}");
+            let done = run_whole(change, moves).await;
+            let dir = tempfile::tempdir().unwrap();
+            let vfs = open(dir.path(), moves, &Stop::new()).await;
+            let id = change.setup(&vfs).await;
+            change.run(&vfs, &id).await;
+            vfs.core.index.forget_deferred();
+            let left = demotions_left(&vfs);
+            assert_eq!(
+                left,
+                usize::from(matches!(moves, Moves::Rename)),
+                "{context}"
+            );
+            vfs.shutdown().await;
+            drop(vfs);
+            let vfs = open(dir.path(), moves, &Stop::new()).await;
+            assert_eq!(history(&vfs, change.key()).await, done, "{context}");
+            assert_settled(&vfs, dir.path(), &context);
+            vfs.shutdown().await;
+        }
+    }
+}

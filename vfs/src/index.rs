@@ -353,7 +353,11 @@ pub(crate) struct Index {
     buckets_changed: Arc<AtomicU64>,
     /// Run by the writer after each commit: the power-cut shadow's copy (shadow.rs).
     after_commit: AfterCommit,
+    /// Edits that wait for the next commit instead of making one ([`Index::defer`]).
+    deferred: Deferred,
 }
+
+type Deferred = Arc<Mutex<Vec<Edit>>>;
 
 type AfterCommit = Arc<std::sync::OnceLock<Box<dyn Fn() + Send + Sync>>>;
 
@@ -369,15 +373,18 @@ impl Index {
         let counter = buckets_changed.clone();
         let after_commit = AfterCommit::default();
         let after = after_commit.clone();
+        let deferred = Deferred::default();
+        let waiting = deferred.clone();
         let handle = std::thread::Builder::new()
             .name("s3gate-index".into())
-            .spawn(move || write_loop(&*writer_store, rx, &counter, &after))
+            .spawn(move || write_loop(&*writer_store, rx, &counter, &after, &waiting))
             .expect("spawning the index writer thread");
         Index {
             store: RwLock::new(Some(store)),
             writer: Mutex::new(Some((tx, handle))),
             buckets_changed,
             after_commit,
+            deferred,
         }
     }
 
@@ -490,6 +497,33 @@ impl Index {
         Ok(())
     }
 
+    /// Has `ops` committed with the next group, without making a commit for them: for edits a
+    /// crash may lose because the next start does them again (a finished change's intent). They
+    /// commit before or with any batch sent after this returns, never after it.
+    pub(crate) fn defer(&self, ops: Vec<Edit>) {
+        if let Ok(mut deferred) = self.deferred.lock() {
+            deferred.extend(ops);
+        }
+    }
+
+    /// Drops what waits for the next commit, as a kill before that commit does.
+    #[cfg(test)]
+    pub(crate) fn forget_deferred(&self) {
+        if let Ok(mut d) = self.deferred.lock() {
+            d.clear();
+        }
+    }
+
+    /// [`Index::defer`] as a handle of its own, for a task that outlives the borrow.
+    pub(crate) fn deferring(&self) -> impl Fn(Vec<Edit>) + Send + 'static {
+        let deferred = self.deferred.clone();
+        move |ops| {
+            if let Ok(mut d) = deferred.lock() {
+                d.extend(ops);
+            }
+        }
+    }
+
     /// Splits [`Index::apply`] in two: a synchronous `submit` that queues the ops `build` makes
     /// from the fingerprint of the object just published (to be run where cancelling cannot
     /// separate it from the change it records), and the wait for them to be durable.
@@ -576,13 +610,16 @@ fn closed() -> VfsError {
 
 /// Commits queued batches in groups. `buckets_changed` counts the groups that touched a bucket
 /// record, raised before their writers are told, so that no request after a change is answered
-/// from a record decoded before it (`Core::bucket_record`).
+/// from a record decoded before it (`Core::bucket_record`). Deferred edits are taken after the
+/// group is gathered, and go first in it: each was deferred before any batch sent after it.
 fn write_loop(
     store: &dyn MetaStore,
     rx: mpsc::Receiver<Batch>,
     buckets_changed: &AtomicU64,
     after_commit: &AfterCommit,
+    deferred: &Deferred,
 ) {
+    let take_deferred = || deferred.lock().map(|mut d| std::mem::take(&mut *d));
     while let Ok(first) = rx.recv() {
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
@@ -591,7 +628,8 @@ fn write_loop(
                 Err(_) => break,
             }
         }
-        let ops: Vec<Edit> = group.iter().flat_map(|b| b.ops.iter().cloned()).collect();
+        let mut ops = take_deferred().unwrap_or_default();
+        ops.extend(group.iter().flat_map(|b| b.ops.iter().cloned()));
         let result = store.apply(&ops);
         if let (Ok(()), Some(after)) = (&result, after_commit.get()) {
             after();
@@ -613,6 +651,16 @@ fn write_loop(
                     .map_err(|e| StoreError(e.0.clone())),
             );
         }
+    }
+    // What is still deferred commits before the writer stops: a clean shutdown leaves no
+    // finished change's intent for the next start.
+    match take_deferred() {
+        Ok(ops) if !ops.is_empty() => {
+            if let (Ok(()), Some(after)) = (store.apply(&ops), after_commit.get()) {
+                after();
+            }
+        }
+        _ => {}
     }
 }
 
@@ -747,5 +795,49 @@ mod tests {
                 prop_assert!(quick.is_some(), "not read quickly: {}", String::from_utf8_lossy(&bytes));
             }
         }
+    }
+
+    /// A deferred edit makes no commit of its own: it commits ahead of the next batch sent
+    /// (so a later batch's edit of the same key wins), or when the index closes.
+    #[tokio::test]
+    async fn deferred_edits_ride_the_next_commit_or_the_close() {
+        let dir = tempfile::tempdir().unwrap();
+        let open = || Index::new(crate::meta::open(Default::default(), dir.path()).unwrap());
+        let index = open();
+        index.defer(vec![Edit::Put(
+            Tree::State,
+            b"a".to_vec(),
+            b"deferred".to_vec(),
+        )]);
+        assert_eq!(index.get_state(b"a").unwrap(), None, "no commit of its own");
+        index.defer(vec![Edit::Delete(Tree::State, b"b".to_vec())]);
+        index
+            .apply(vec![Edit::Put(
+                Tree::State,
+                b"b".to_vec(),
+                b"later".to_vec(),
+            )])
+            .await
+            .unwrap();
+        assert_eq!(
+            index.get_state(b"a").unwrap().as_deref(),
+            Some(&b"deferred"[..])
+        );
+        assert_eq!(
+            index.get_state(b"b").unwrap().as_deref(),
+            Some(&b"later"[..])
+        );
+        (index.deferring())(vec![Edit::Put(
+            Tree::State,
+            b"c".to_vec(),
+            b"at close".to_vec(),
+        )]);
+        index.close();
+        drop(index);
+        let index = open();
+        assert_eq!(
+            index.get_state(b"c").unwrap().as_deref(),
+            Some(&b"at close"[..])
+        );
     }
 }

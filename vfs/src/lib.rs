@@ -44,6 +44,7 @@ mod stage;
 mod stored;
 mod tagging;
 mod version;
+mod version_fold;
 mod version_id;
 mod version_row;
 mod vfs;

@@ -10,6 +10,7 @@ use crate::meta::{Edit, Tree};
 use crate::object::{ObjectInfo, Precondition};
 use crate::remote::Upload;
 use crate::stored;
+use crate::version_fold::Over;
 use crate::vfs::Vfs;
 
 /// A client's precondition (conditional writes and deletes), judged on the object as the
@@ -50,6 +51,17 @@ pub(crate) struct Publish {
     pub(crate) meta: ObjectMeta,
 }
 
+impl Vfs {
+    /// The answer of a publish whose record is committed.
+    fn published(&self, at: At<'_>, meta: ObjectMeta) -> ObjectInfo {
+        // The watch never sees the store of keys: nothing to tell it.
+        if !meta.in_write_cache && meta.store.is_none() {
+            self.core.own_writes.note(at.path, meta.fingerprint);
+        }
+        ObjectInfo::from_meta(meta)
+    }
+}
+
 impl Change<Vfs> for Publish {
     type Done = ObjectInfo;
 
@@ -73,8 +85,15 @@ impl Change<Vfs> for Publish {
         };
         // In a bucket that keeps versions, the version replaced moves to the version store
         // first, or the `null` one goes; what that needs is committed with the new record
-        // (version.rs).
-        let replacing = match vfs.replacing(at, meta.version).await {
+        // (version.rs). Where nothing else commits before the record (a fresh place's intent,
+        // the write cache's queue), the demotion commits in the record's own batch and its
+        // file moves after (version_fold.rs). Boxed, as that demotion below: their states would
+        // otherwise weigh on every publish's future, on the stack of the task that awaits it.
+        let replacing = match fresh || vfs.write_back.cache.is_some() {
+            true => Box::pin(vfs.replacing(at, meta.version)).await,
+            false => Box::pin(vfs.replacing_with_change(at, meta.version)).await,
+        };
+        let mut replacing = match replacing {
             Ok(r) => r,
             Err(e) => {
                 upload.abort().await;
@@ -97,6 +116,16 @@ impl Change<Vfs> for Publish {
                 Some(done)
             }
             false => None,
+        };
+        let upload = match replacing.planned.take() {
+            None => upload,
+            Some(plan) => match Box::pin(vfs.publish_over(at, plan, upload, &meta)).await? {
+                Over::NotDemoted(upload) => upload,
+                Over::Published(fp) => {
+                    meta.fingerprint = fp;
+                    return Ok(vfs.published(at, meta));
+                }
+            },
         };
         // The record is queued from inside the publishing task: a request cancelled mid-way
         // (client gone) cannot leave the object published without its record.
@@ -137,14 +166,11 @@ impl Change<Vfs> for Publish {
         if let Some(id) = replaced_sidecar {
             vfs.drop_sidecar(at.bucket, at.key, &id).await;
         }
-        // The watch never sees the store of keys: nothing to tell it.
-        if !in_write_cache && meta.store.is_none() {
-            vfs.core.own_writes.note(at.path, meta.fingerprint);
-        }
+        let info = vfs.published(at, meta);
         if superseded {
             vfs.write_back.forget_cached(at.path).await;
         }
-        Ok(ObjectInfo::from_meta(meta))
+        Ok(info)
     }
 
     async fn abandon(self) {

@@ -50,11 +50,14 @@ const INTENT: &[u8] = b"demote/";
 const PROMOTE: &[u8] = b"promote/";
 
 /// Where a noncurrent version's file lives: named by a fresh id (never by its key, so no key
-/// is too long for it), spread over 256 folders per bucket.
-fn store_path(bucket: &str, name: &VersionId) -> String {
+/// is too long for it), spread over 256 folders per bucket by runs of 256 ids, so that versions
+/// demoted at the same time land in one folder and share its sync (`remote/dirsync.rs`), which
+/// makes each move durable before what replaces it is published. A row names its file, so
+/// files named otherwise before stay where they are.
+pub(crate) fn store_path(bucket: &str, name: &VersionId) -> String {
     format!(
         "{RESERVED_DIR}/versions/{bucket}/{:02x}/{}",
-        name.seq & 0xff,
+        (name.seq >> 8) & 0xff,
         name.unique()
     )
 }
@@ -69,13 +72,17 @@ pub(crate) struct Demoted {
 
 /// An intent: the demotion of the file at `path` to `file`, recorded as row `row`.
 #[derive(Debug, Serialize, Deserialize)]
-struct Intent {
-    row: Vec<u8>,
-    file: String,
-    fingerprint: Fingerprint,
+pub(crate) struct Intent {
+    pub(crate) row: Vec<u8>,
+    pub(crate) file: String,
+    pub(crate) fingerprint: Fingerprint,
+    /// What replaces the version, when the intent committed with it (version_fold.rs); none
+    /// when the intent committed alone, before the move.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) then: Option<crate::version_fold::Then>,
 }
 
-fn intent_key(path: &str) -> Vec<u8> {
+pub(crate) fn intent_key(path: &str) -> Vec<u8> {
     [INTENT, path.as_bytes()].concat()
 }
 
@@ -99,7 +106,7 @@ impl Change<Vfs> for Mark {
     type Done = Option<VersionDeleted>;
 
     async fn apply(self, vfs: &Vfs, at: At<'_>) -> Result<Option<VersionDeleted>> {
-        let replacing = vfs.replacing(at, None).await?;
+        let mut replacing = vfs.replacing_with_change(at, None).await?;
         let Some(id) = replacing.version else {
             // The bucket never kept versions: the object simply goes.
             vfs.delete_locked(at.bucket, at.key, at.path).await?;
@@ -147,9 +154,20 @@ impl Change<Vfs> for Mark {
             Edit::Delete(Tree::Objects, key::index_key(at.bucket, at.key)),
         ];
         ops.extend(replacing.edits.iter().cloned());
+        // The version covered moves to the store after the marker commits, with its intent
+        // (version_fold.rs): one commit.
+        let planned = replacing.planned.take();
+        if let Some(plan) = &planned {
+            ops.extend(plan.edits(crate::version_fold::Then::Marker));
+        }
         if let Err(e) = vfs.core.index.apply(ops).await {
             vfs.unreplace(at.path, replacing).await?;
             return Err(e);
+        }
+        if let Some(plan) = planned {
+            let marker = row_key(at.bucket, at.key, id.seq);
+            // Boxed: what it may undo would otherwise weigh on every delete's future.
+            Box::pin(vfs.versions().move_under_marker(plan, marker)).await?;
         }
         vfs.replaced(replacing).await?;
         // A folder marker covered: its folder goes when empty, as the plain files show no key.
@@ -342,6 +360,27 @@ impl Vfs {
         at: At<'_>,
         chosen: Option<VersionId>,
     ) -> Result<Replacing> {
+        self.replacing_as(at, chosen, false).await
+    }
+
+    /// [`Vfs::replacing`], a demotion left planned ([`Replacing::planned`]) where the bucket's
+    /// versions are Enabled: its row and intent commit with the change, and its file moves after
+    /// (version_fold.rs), so that the change makes one index commit where a demotion of its
+    /// own would add one.
+    pub(crate) async fn replacing_with_change(
+        &self,
+        at: At<'_>,
+        chosen: Option<VersionId>,
+    ) -> Result<Replacing> {
+        self.replacing_as(at, chosen, true).await
+    }
+
+    async fn replacing_as(
+        &self,
+        at: At<'_>,
+        chosen: Option<VersionId>,
+        with_change: bool,
+    ) -> Result<Replacing> {
         let null = match self.versioning_of(at.bucket)? {
             Versioning::Unversioned => return Ok(Replacing::default()),
             Versioning::Enabled => false,
@@ -436,6 +475,11 @@ impl Vfs {
             ));
             return Ok(out);
         }
+        if with_change && !null {
+            let plan = self.versions().plan(at, current, id, now_ns()).await?;
+            out.planned = Some(plan);
+            return Ok(out);
+        }
         out.demoted = self
             .versions()
             .demote(at.bucket, at.key, at.path, &current, id, now_ns())
@@ -487,6 +531,9 @@ pub(crate) struct Replacing {
     /// The current version is the `null` one, which the change replaces for good.
     pub(crate) replaces_null: bool,
     demoted: Option<Demoted>,
+    /// A demotion to commit with the change and make after it
+    /// ([`Vfs::replacing_with_change`]); nothing of it is done yet.
+    pub(crate) planned: Option<crate::version_fold::Planned>,
     /// A stored file to remove once the change is committed, and its intent's removal.
     dropped: Option<(String, Fingerprint, Edit)>,
     /// In a fleet, the version kept by a copy, still at the path (fleet_versions.rs).
@@ -855,6 +902,7 @@ impl Vfs {
             row: row_key(at.bucket, at.key, row.id.seq),
             file: file.clone(),
             fingerprint: meta.fingerprint,
+            then: None,
         };
         let value = serde_json::to_vec(&intent).unwrap_or_default();
         Ok(Takeover {
@@ -973,6 +1021,7 @@ impl VersionStore<'_> {
             row: row.clone(),
             file: file.clone(),
             fingerprint: fp,
+            then: None,
         };
         let intent_value = serde_json::to_vec(&intent).unwrap_or_default();
 
@@ -1047,10 +1096,12 @@ impl VersionStore<'_> {
             let path = String::from_utf8_lossy(&path).into_owned();
             let intent: Intent = serde_json::from_slice(&value)
                 .map_err(|e| VfsError::Store(StoreError(format!("corrupt intent: {e}"))))?;
-            match promotion {
+            match (promotion, intent.then) {
                 // The version removed before it was for good: finishing is the only way on.
-                true => self.finish_promotion(&path, intent).await?,
-                false => self.recover_one(&path, intent).await?,
+                (true, _) => self.finish_promotion(&path, intent).await?,
+                // Committed with what replaced the version: the files tell how far it went.
+                (false, Some(then)) => self.recover_folded(&path, intent, then).await?,
+                (false, None) => self.recover_one(&path, intent).await?,
             }
         }
         Ok(count)
@@ -1102,15 +1153,7 @@ impl VersionStore<'_> {
     /// stored file of it goes. A store file's name is fresh and only this server writes under
     /// the reserved folder, so the file there is the one moved, whatever time a copy gave it.
     async fn recover_one(&self, path: &str, intent: Intent) -> Result<()> {
-        let here = self.remote.stat(path).await?.filter(|e| !e.is_dir);
-        if here.is_some_and(|e| e.fingerprint == intent.fingerprint) {
-            let stored = self.remote.stat(&intent.file).await?.filter(|e| !e.is_dir);
-            if let Some(stored) = stored {
-                self.remote
-                    .delete(&intent.file, Some(stored.fingerprint))
-                    .await?;
-            }
-        } else if let Some(fp) = self.remote.rename(&intent.file, path, None, true).await? {
+        if let Some(fp) = self.put_back(path, &intent).await? {
             self.refingerprint(&intent.row, intent.fingerprint, fp)
                 .await?;
         }
@@ -1120,6 +1163,26 @@ impl VersionStore<'_> {
                 Edit::Delete(Tree::State, intent_key(path)),
             ])
             .await
+    }
+
+    /// The file half of [`VersionStore::recover_one`]: the version of `intent` at `path` again,
+    /// and no stored file of it; answers the fingerprint of the file moved back, if one was.
+    pub(crate) async fn put_back(
+        &self,
+        path: &str,
+        intent: &Intent,
+    ) -> Result<Option<Fingerprint>> {
+        let here = self.remote.stat(path).await?.filter(|e| !e.is_dir);
+        if here.is_some_and(|e| e.fingerprint == intent.fingerprint) {
+            let stored = self.remote.stat(&intent.file).await?.filter(|e| !e.is_dir);
+            if let Some(stored) = stored {
+                self.remote
+                    .delete(&intent.file, Some(stored.fingerprint))
+                    .await?;
+            }
+            return Ok(None);
+        }
+        Ok(self.remote.rename(&intent.file, path, None, true).await?)
     }
 
     /// A version put back at its path by a copy has a new fingerprint: the key's record, when
@@ -1200,6 +1263,7 @@ mod tests {
                 row: row_key("b", "k", 0),
                 file: store_path("b", &self.ids.next(&self.index, false).await.unwrap()),
                 fingerprint: old.fingerprint,
+                then: None,
             };
             self.index
                 .apply(vec![
@@ -1789,6 +1853,7 @@ mod tests {
                     row: row_key("bkt", "k", row.id.seq),
                     file: row.file.clone().unwrap(),
                     fingerprint: row.object.as_ref().unwrap().fingerprint,
+                    then: None,
                 };
                 let value = serde_json::to_vec(&intent).unwrap();
                 vfs.core

@@ -1,0 +1,326 @@
+//! A demotion committed with the change that replaces the version: an overwrite, or a delete
+//! marker, in a bucket whose versions are Enabled. A demotion of its own (version.rs) commits
+//! its intent before the move and the change commits after it: two index commits, where the
+//! same change in a bucket without versions makes one. Here:
+//!
+//! 1. one batch commits the change's own record (the new record, or the marker and the record's
+//!    removal), the version's row and an intent naming the path, the store file, the version's
+//!    fingerprint and what replaces it (the new file's fingerprint, or a marker);
+//! 2. the file is moved into the store, only while it is the version recorded;
+//! 3. the new file, if any, is published over the path, and the change is answered. The
+//!    intent's removal waits for the index's next commit (`Index::defer`), which a crash may
+//!    lose: the next start then finds the intent and tells from the files how far it went.
+//!
+//! At start, before serving: an overwrite whose new file is at the path was done (and maybe
+//! answered), and only its intent goes; otherwise it was never answered, and it is undone as a
+//! demotion is (version.rs: the stored file back over the path, or the copy a move left
+//! removed), the version's row becoming the key's record again. A marker has nothing to
+//! publish, so it is finished: the version still at the path moves into the store. Either way
+//! the key holds the history before the change or the one after it, and no stored file is
+//! without a row. A move that is a copy (a new fingerprint), or a publish whose file's
+//! fingerprint is final only once published, commits what it learned (the row's file, the
+//! record) with the intent's removal before the change is answered: two commits where the
+//! remote needs them, and no intent for the start to judge by a fingerprint it no longer sees.
+
+use serde::{Deserialize, Serialize};
+
+use crate::commit::At;
+use crate::error::{Result, VfsError};
+use crate::index::ObjectMeta;
+use crate::key;
+use crate::meta::{Edit, Tree};
+use crate::remote::{Fingerprint, Upload};
+use crate::version::{intent_key, store_path, Intent, VersionStore};
+use crate::version_id::VersionId;
+use crate::version_row::{row_key, VersionRecord};
+use crate::vfs::Vfs;
+
+/// What replaces a version whose demotion commits with it.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub(crate) enum Then {
+    /// A new file at the path, of this fingerprint.
+    Published(Fingerprint),
+    /// A delete marker: nothing at the path.
+    Marker,
+}
+
+/// A demotion planned by `Vfs::replacing_with_change`: nothing committed or moved yet.
+pub(crate) struct Planned {
+    path: String,
+    row: Vec<u8>,
+    record: VersionRecord,
+    file: String,
+    fingerprint: Fingerprint,
+}
+
+impl Planned {
+    fn intent(&self, then: Then) -> Intent {
+        Intent {
+            row: self.row.clone(),
+            file: self.file.clone(),
+            fingerprint: self.fingerprint,
+            then: Some(then),
+        }
+    }
+
+    /// The version's row and the intent, to commit in the change's own batch.
+    pub(crate) fn edits(&self, then: Then) -> Vec<Edit> {
+        let intent = serde_json::to_vec(&self.intent(then)).unwrap_or_default();
+        vec![
+            Edit::Put(Tree::Versions, self.row.clone(), self.record.encode()),
+            Edit::Put(Tree::State, intent_key(&self.path), intent),
+        ]
+    }
+
+    /// The row's and the intent's removal.
+    fn dropped(&self) -> Vec<Edit> {
+        vec![
+            Edit::Delete(Tree::Versions, self.row.clone()),
+            Edit::Delete(Tree::State, intent_key(&self.path)),
+        ]
+    }
+}
+
+/// The row of `intent`, its file now of fingerprint `moved`; no edit when the move kept it.
+fn row_moved(row: Vec<u8>, mut record: VersionRecord, moved: Fingerprint) -> Option<Edit> {
+    let meta = record.object.as_mut()?;
+    if meta.fingerprint == moved {
+        return None;
+    }
+    meta.fingerprint = moved;
+    Some(Edit::Put(Tree::Versions, row, record.encode()))
+}
+
+/// The record a row's key belongs to: the row's key without its NUL and counter.
+fn record_key(row: &[u8]) -> Vec<u8> {
+    row[..row.len() - 9].to_vec()
+}
+
+/// What [`Vfs::publish_over`] did.
+pub(crate) enum Over {
+    /// Published, the version replaced kept: the new file's fingerprint.
+    Published(Fingerprint),
+    /// The file at the path was no longer the version recorded (another program changed it):
+    /// nothing was kept or published, and the upload is the caller's to publish as a change
+    /// that keeps no version.
+    NotDemoted(Box<dyn Upload>),
+}
+
+impl VersionStore<'_> {
+    /// Plans the demotion of the current version of the key at `at` (its record `current`,
+    /// made as `id`), noncurrent from `now_ns`; the caller holds the key's lock.
+    pub(crate) async fn plan(
+        &self,
+        at: At<'_>,
+        current: ObjectMeta,
+        id: VersionId,
+        now_ns: i64,
+    ) -> Result<Planned> {
+        let file = store_path(at.bucket, &self.ids.next(self.index, false).await?);
+        let fingerprint = current.fingerprint;
+        Ok(Planned {
+            path: at.path.to_string(),
+            row: row_key(at.bucket, at.key, id.seq),
+            record: VersionRecord {
+                id,
+                made_ns: current.written_ns(),
+                object: Some(current),
+                file: Some(file.clone()),
+                noncurrent_ns: now_ns,
+            },
+            file,
+            fingerprint,
+        })
+    }
+
+    /// Step 2: the version's file moved into the store, once its batch committed. `Ok(None)`
+    /// when the file at the path is no longer the version recorded: nothing moved.
+    async fn move_planned(&self, plan: &Planned) -> Result<Option<Fingerprint>> {
+        let moved = self
+            .remote
+            .rename(&plan.path, &plan.file, Some(plan.fingerprint), false)
+            .await;
+        match moved {
+            Ok(moved) => Ok(moved),
+            Err(e) if e.raw_os_error() == Some(libc::ESTALE) => Ok(None),
+            // Refused before anything moved: an object store copies at most 5 GiB at once.
+            Err(e) if e.kind() == std::io::ErrorKind::Unsupported => {
+                Err(VfsError::VersionsUnsupported(
+                    "this remote copies at most 5 GiB on its side: a larger object cannot move \
+                     to the version store",
+                ))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Steps 2 and 3 of a delete marker's change, its batch committed: the version covered
+    /// moves into the store. `marker` is the marker's row, which goes if the move fails.
+    pub(crate) async fn move_under_marker(&self, plan: Planned, marker: Vec<u8>) -> Result<()> {
+        match self.move_planned(&plan).await {
+            Ok(Some(moved)) => match row_moved(plan.row.clone(), plan.record, moved) {
+                Some(row) => {
+                    self.index
+                        .apply(vec![row, Edit::Delete(Tree::State, intent_key(&plan.path))])
+                        .await
+                }
+                None => {
+                    self.index
+                        .defer(vec![Edit::Delete(Tree::State, intent_key(&plan.path))]);
+                    Ok(())
+                }
+            },
+            // Another program's file, or none: the marker stays over it, with no row of a
+            // version that was not there to keep (as a demotion of its own records none).
+            Ok(None) => self.index.apply(plan.dropped()).await,
+            Err(e) => {
+                // The move may have happened all the same (a failed sync): the marker is undone
+                // and the version put back, as the client is told the delete failed.
+                let intent = plan.intent(Then::Marker);
+                self.roll_back(
+                    &plan.path,
+                    intent,
+                    vec![Edit::Delete(Tree::Versions, marker)],
+                )
+                .await?;
+                Err(e)
+            }
+        }
+    }
+
+    /// Undoes a change committed with its demotion's intent: the version at `path` again, its
+    /// row the key's record again, with `also` (what else the change committed) undone in the
+    /// same batch. A row already gone (the key changed since) leaves the record alone.
+    async fn roll_back(&self, path: &str, intent: Intent, also: Vec<Edit>) -> Result<()> {
+        let landed = self.put_back(path, &intent).await?;
+        let mut ops = also;
+        if let Some(bytes) = self.index.get_in(Tree::Versions, &intent.row)? {
+            if let Some(mut meta) = VersionRecord::decode(&bytes)?.object {
+                meta.fingerprint = landed.unwrap_or(intent.fingerprint);
+                ops.push(Edit::Put(
+                    Tree::Objects,
+                    record_key(&intent.row),
+                    meta.encode(),
+                ));
+            }
+        }
+        ops.push(Edit::Delete(Tree::Versions, intent.row));
+        ops.push(Edit::Delete(Tree::State, intent_key(path)));
+        self.index.apply(ops).await
+    }
+
+    /// Finishes or undoes, at start, a change whose intent committed with it ([`Then`]).
+    pub(crate) async fn recover_folded(
+        &self,
+        path: &str,
+        intent: Intent,
+        then: Then,
+    ) -> Result<()> {
+        let here = self.remote.stat(path).await?.filter(|e| !e.is_dir);
+        let here = here.map(|e| e.fingerprint);
+        let landed = match then {
+            Then::Published(fp) if here == Some(fp) => {
+                self.remote.stat(&intent.file).await?.map(|e| e.fingerprint)
+            }
+            Then::Published(_) => return self.roll_back(path, intent, Vec::new()).await,
+            Then::Marker if here == Some(intent.fingerprint) => {
+                self.remote
+                    .rename(path, &intent.file, Some(intent.fingerprint), true)
+                    .await?
+            }
+            Then::Marker => self.remote.stat(&intent.file).await?.map(|e| e.fingerprint),
+        };
+        let mut ops = vec![Edit::Delete(Tree::State, intent_key(path))];
+        match landed {
+            // The version is gone (another program's change before the move): no row of it.
+            None => ops.push(Edit::Delete(Tree::Versions, intent.row)),
+            Some(moved) => {
+                if let Some(bytes) = self.index.get_in(Tree::Versions, &intent.row)? {
+                    let record = VersionRecord::decode(&bytes)?;
+                    ops.extend(row_moved(intent.row, record, moved));
+                }
+            }
+        }
+        self.index.apply(ops).await
+    }
+}
+
+impl Vfs {
+    /// Publishes `upload` over the key at `at` as the record `meta` (its fingerprint the one
+    /// the upload said it will have), the current version demoted as `plan` says in the same
+    /// commit; the caller holds the key's lock.
+    pub(crate) async fn publish_over(
+        &self,
+        at: At<'_>,
+        plan: Planned,
+        upload: Box<dyn Upload>,
+        meta: &ObjectMeta,
+    ) -> Result<Over> {
+        let index = &self.core.index;
+        let versions = self.versions();
+        let expected = meta.fingerprint;
+        let record = key::index_key(at.bucket, at.key);
+        let mut ops = vec![Edit::Put(Tree::Objects, record.clone(), meta.encode())];
+        ops.extend(plan.edits(Then::Published(expected)));
+        if let Err(e) = index.apply(ops).await {
+            upload.abort().await;
+            return Err(e);
+        }
+        let moved = match versions.move_planned(&plan).await {
+            Ok(Some(moved)) => moved,
+            Ok(None) => {
+                let mut ops = plan.dropped();
+                if let Some(old) = &plan.record.object {
+                    ops.push(Edit::Put(Tree::Objects, record, old.encode()));
+                }
+                index.apply(ops).await?;
+                return Ok(Over::NotDemoted(upload));
+            }
+            Err(e) => {
+                upload.abort().await;
+                versions
+                    .roll_back(
+                        &plan.path,
+                        plan.intent(Then::Published(expected)),
+                        Vec::new(),
+                    )
+                    .await?;
+                return Err(e);
+            }
+        };
+        // Told from inside the publishing task, so that a request cancelled mid-way leaves no
+        // intent that what is at the path cannot settle: when the file and the moved version
+        // have the fingerprints committed, the intent's removal waits for the next commit;
+        // else what they have now commits with it, before the change is answered.
+        let done = Edit::Delete(Tree::State, intent_key(&plan.path));
+        let done_later = done.clone();
+        let row = row_moved(plan.row.clone(), plan.record.clone(), moved);
+        let defer = index.deferring();
+        let mut meta = meta.clone();
+        let (submit, recorded) = index.prepare(move |fp| {
+            meta.fingerprint = fp;
+            let mut ops = vec![done];
+            ops.extend(row);
+            ops.push(Edit::Put(Tree::Objects, record, meta.encode()));
+            ops
+        })?;
+        let learned = moved != plan.fingerprint;
+        let then = Box::new(move |fp: Fingerprint| match fp == expected && !learned {
+            true => defer(vec![done_later]),
+            false => submit(fp),
+        });
+        match upload.commit(at.path, self.core.fsync, then).await {
+            Ok(fp) => {
+                if fp != expected || learned {
+                    recorded.await?;
+                }
+                Ok(Over::Published(fp))
+            }
+            Err(e) => {
+                let intent = plan.intent(Then::Published(expected));
+                versions.roll_back(&plan.path, intent, Vec::new()).await?;
+                Err(VfsError::from_key_io(e, at.key))
+            }
+        }
+    }
+}
