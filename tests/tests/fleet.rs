@@ -2600,8 +2600,9 @@ async fn null_versions_across(a: &TestServer, b: &TestServer) {
     let v1 = put_version_via(a, "k", "kept").await;
     set_versioning_via(b, false).await;
     one_second_after(Instant::now()).await;
-    assert_eq!(put_version_via(a, "k", "null from a").await, "null");
-    assert_eq!(put_version_via(b, "k", "null from b").await, "null");
+    // As S3, a write in a suspended bucket answers no version id: it makes the `null` one.
+    a.put("bkt", "k", "null from a").await;
+    b.put("bkt", "k", "null from b").await;
     assert_eq!(
         history_via(a, "k").await,
         vec![
