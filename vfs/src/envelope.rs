@@ -26,7 +26,6 @@ use crate::index::{Checksum, ContentHeaders, MetaValue, ObjectAttrs, ObjectMeta}
 use crate::object::ObjectInfo;
 use crate::remote::{StoreCond, Upload};
 use crate::retention::ObjectLock;
-use crate::sidecar::new_id;
 use crate::version_id::VersionId;
 use crate::vfs::Vfs;
 
@@ -154,6 +153,12 @@ fn envelope(
         version,
         lock: attrs.lock,
     }
+}
+
+/// A new sidecar name (`sidecar.rs`): new for every write, so that a sidecar is never taken
+/// for another version's.
+pub(crate) fn new_id() -> String {
+    format!("{:032x}", rand::random::<u128>())
 }
 
 /// The value of the object whose attributes are all in the sidecar `id`.

@@ -12,7 +12,7 @@
 
 use std::collections::HashMap;
 use std::hash::Hash;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::error::{Result, VfsError};
@@ -36,7 +36,50 @@ pub(crate) struct Fleet {
     pub(crate) buckets: Recent<String>,
     pub(crate) ids: FleetIds,
     /// What this gateway read of the sidecars objects name (`sidecar.rs`).
-    pub(crate) sidecars: crate::sidecar::SidecarMemo,
+    pub(crate) sidecars: SidecarMemo,
+}
+
+/// The most a gateway keeps in memory of the sidecars it read (their bytes); past it the memo
+/// starts again.
+const SIDECARS_MAX: usize = 8 << 20;
+
+/// What a gateway has read of sidecars (`sidecar.rs`), by path: they never change once their
+/// object is seen.
+#[derive(Default)]
+pub(crate) struct SidecarMemo {
+    read: Mutex<SidecarsRead>,
+}
+
+#[derive(Default)]
+struct SidecarsRead {
+    by_path: HashMap<String, Arc<[u8]>>,
+    bytes: usize,
+}
+
+impl SidecarMemo {
+    pub(crate) fn remember(&self, path: String, content: Arc<[u8]>) {
+        if let Ok(mut memo) = self.read.lock() {
+            if memo.bytes + content.len() > SIDECARS_MAX {
+                *memo = SidecarsRead::default();
+            }
+            memo.bytes += content.len();
+            if let Some(old) = memo.by_path.insert(path, content) {
+                memo.bytes -= old.len();
+            }
+        }
+    }
+
+    pub(crate) fn known(&self, path: &str) -> Option<Arc<[u8]>> {
+        self.read.lock().ok()?.by_path.get(path).cloned()
+    }
+
+    pub(crate) fn forget(&self, path: &str) {
+        if let Ok(mut memo) = self.read.lock() {
+            if let Some(old) = memo.by_path.remove(path) {
+                memo.bytes -= old.len();
+            }
+        }
+    }
 }
 
 /// When each thing was last read from the remote, for the last second only, so that the memo

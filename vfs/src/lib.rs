@@ -47,6 +47,7 @@ mod version;
 mod version_fold;
 mod version_id;
 mod version_row;
+mod version_store;
 mod vfs;
 mod watch;
 mod write;

@@ -19,8 +19,7 @@
 //! (a copy onto itself) names another; one whose write failed after it was written goes with
 //! the failure.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
@@ -29,28 +28,8 @@ use crate::error::{Result, VfsError};
 use crate::index::{ObjectAttrs, ObjectMeta};
 use crate::vfs::Vfs;
 
-/// The most a gateway keeps in memory of the sidecars it read (their bytes); past it the memo
-/// starts again.
-const MEMO_MAX: usize = 8 << 20;
 /// The largest sidecar read: a full envelope with 10,000 parts' checksums is far less.
 const MAX_SIDECAR: u64 = 4 << 20;
-
-/// What a gateway has read of sidecars, by path: they never change once their object is seen.
-#[derive(Default)]
-pub(crate) struct SidecarMemo {
-    read: Mutex<Memo>,
-}
-
-#[derive(Default)]
-struct Memo {
-    by_path: HashMap<String, Arc<[u8]>>,
-    bytes: usize,
-}
-
-/// A new sidecar name.
-pub(crate) fn new_id() -> String {
-    format!("{:032x}", rand::random::<u128>())
-}
 
 /// Where the sidecar `id` of `bucket`/`key` lives: the key hashed, since a key of 1024 bytes
 /// under the reserved folder would be longer than a store's key may be.
@@ -86,14 +65,8 @@ impl Vfs {
     }
 
     fn remember(&self, path: String, content: Arc<[u8]>) {
-        if let Some(Ok(mut memo)) = self.fleet.as_ref().map(|f| f.sidecars.read.lock()) {
-            if memo.bytes + content.len() > MEMO_MAX {
-                *memo = Memo::default();
-            }
-            memo.bytes += content.len();
-            if let Some(old) = memo.by_path.insert(path, content) {
-                memo.bytes -= old.len();
-            }
+        if let Some(fleet) = &self.fleet {
+            fleet.sidecars.remember(path, content);
         }
     }
 
@@ -125,8 +98,7 @@ impl Vfs {
         id: &str,
     ) -> Result<Option<Arc<[u8]>>> {
         let path = sidecar_path(bucket, key, id);
-        let memo = self.fleet.as_ref().map(|f| &f.sidecars.read);
-        if let Some(known) = memo.and_then(|m| m.lock().ok()?.by_path.get(&path).cloned()) {
+        if let Some(known) = self.fleet.as_ref().and_then(|f| f.sidecars.known(&path)) {
             return Ok(Some(known));
         }
         let Some(content) = self.read_small(&path).await? else {
@@ -217,10 +189,8 @@ impl Vfs {
     /// behind, unused: what it cost is its room on the store.
     pub(crate) async fn drop_sidecar(&self, bucket: &str, key: &str, id: &str) {
         let path = sidecar_path(bucket, key, id);
-        if let Some(Ok(mut memo)) = self.fleet.as_ref().map(|f| f.sidecars.read.lock()) {
-            if let Some(old) = memo.by_path.remove(&path) {
-                memo.bytes -= old.len();
-            }
+        if let Some(fleet) = &self.fleet {
+            fleet.sidecars.forget(&path);
         }
         if let Err(e) = self.core.remote.delete(&path, None).await {
             tracing::warn!("{path} is left on the remote, unused: {e}");
@@ -231,6 +201,7 @@ impl Vfs {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::envelope::new_id;
 
     #[test]
     fn a_sidecar_is_named_by_its_key_hashed_and_its_own_id() {

@@ -22,27 +22,16 @@
 //! record) with the intent's removal before the change is answered: two commits where the
 //! remote needs them, and no intent for the start to judge by a fingerprint it no longer sees.
 
-use serde::{Deserialize, Serialize};
-
 use crate::commit::At;
 use crate::error::{Result, VfsError};
 use crate::index::ObjectMeta;
 use crate::key;
 use crate::meta::{Edit, Tree};
 use crate::remote::{Fingerprint, Upload};
-use crate::version::{intent_key, store_path, Intent, VersionStore};
 use crate::version_id::VersionId;
 use crate::version_row::{row_key, VersionRecord};
+use crate::version_store::{intent_key, store_path, Intent, Then, VersionStore};
 use crate::vfs::Vfs;
-
-/// What replaces a version whose demotion commits with it.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
-pub(crate) enum Then {
-    /// A new file at the path, of this fingerprint.
-    Published(Fingerprint),
-    /// A delete marker: nothing at the path.
-    Marker,
-}
 
 /// A demotion planned by `Vfs::replacing_with_change`: nothing committed or moved yet.
 pub(crate) struct Planned {
