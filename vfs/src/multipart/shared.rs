@@ -23,7 +23,6 @@ use std::io;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use bytes::Bytes;
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 
@@ -139,25 +138,6 @@ fn missing(e: &io::Error) -> bool {
 }
 
 impl Multipart {
-    /// Writes a small file whole onto the remote, replacing any.
-    async fn put_small(&self, path: &str, data: Vec<u8>) -> Result<()> {
-        let remote = &self.core.remote;
-        let mut upload = remote.create(path).await?;
-        let written = async {
-            upload.write(Bytes::from(data)).await?;
-            upload.finish(self.core.fsync).await
-        }
-        .await;
-        if let Err(e) = written {
-            upload.abort().await;
-            return Err(e.into());
-        }
-        upload
-            .commit(path, self.core.fsync, Box::new(|_| {}))
-            .await?;
-        Ok(())
-    }
-
     /// Reads a small file whole from the remote; `None` when it is not there.
     async fn read_small(&self, path: &str) -> Result<Option<Vec<u8>>> {
         let Some(reader) = self.core.remote.open(path).await? else {
@@ -190,8 +170,12 @@ impl Multipart {
             key: key.to_string(),
             record: record.clone(),
         };
-        self.put_small(&record_path(id), encode(&shared)).await?;
-        self.put_small(&open_marker(bucket, id), Vec::new()).await
+        self.core
+            .write_small(&record_path(id), encode(&shared))
+            .await?;
+        self.core
+            .write_small(&open_marker(bucket, id), Vec::new())
+            .await
     }
 
     /// The record of an upload of `bucket`/`key` as the fleet knows it: open while its marker is
@@ -285,7 +269,8 @@ impl Multipart {
 
     /// Records a part whose bytes are in place at `stage`.
     pub(super) async fn share_part(&self, stage: &str, rec: &PartRecord) -> Result<()> {
-        self.put_small(&part_record_name(stage, rec), Vec::new())
+        self.core
+            .write_small(&part_record_name(stage, rec), Vec::new())
             .await
     }
 
@@ -331,7 +316,9 @@ impl Multipart {
         let done = Completion {
             etag: etag.to_string(),
         };
-        self.put_small(&completion_path(id), encode(&done)).await?;
+        self.core
+            .write_small(&completion_path(id), encode(&done))
+            .await?;
         self.core
             .remote
             .delete(&open_marker(bucket, id), None)

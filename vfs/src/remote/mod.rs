@@ -132,6 +132,15 @@ fn open_service(
     Ok(std::sync::Arc::new(OpendalRemote::new(&def.kind, options)?))
 }
 
+/// The value of OpenDAL option `name` among `options`, as the services' own requests need it.
+#[cfg(feature = "opendal")]
+fn option<'a>(options: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    options
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
+}
+
 /// The option that names an object store's bucket, for the services that have one.
 #[cfg(feature = "opendal")]
 fn bucket_option(kind: &str) -> Option<&'static str> {

@@ -39,12 +39,7 @@ impl MetaCopier {
     /// OpenDAL's own writes carry (server-side encryption settings), so that the object is
     /// written through this server instead.
     pub(super) fn from_options(options: &[(String, String)]) -> io::Result<Option<MetaCopier>> {
-        let get = |k: &str| {
-            options
-                .iter()
-                .find(|(name, _)| name == k)
-                .map(|(_, v)| v.as_str())
-        };
+        let get = |k: &str| super::option(options, k);
         let on = |k: &str| get(k).is_some_and(|v| v.eq_ignore_ascii_case("true"));
         if options
             .iter()

@@ -73,12 +73,7 @@ impl SftpPut {
     /// From an SFTP remote's OpenDAL options (`endpoint`, `user`, `key`,
     /// `known_hosts_strategy`, `root`); `None` without an endpoint.
     pub(crate) fn from_options(options: &[(String, String)]) -> io::Result<Option<SftpPut>> {
-        let get = |k: &str| {
-            options
-                .iter()
-                .find(|(name, _)| name == k)
-                .map(|(_, v)| v.clone())
-        };
+        let get = |k: &str| super::option(options, k).map(str::to_string);
         let Some(endpoint) = get("endpoint") else {
             return Ok(None);
         };

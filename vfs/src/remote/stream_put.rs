@@ -48,12 +48,7 @@ impl PutTarget {
     /// From a WebDAV remote's OpenDAL options (`endpoint`, `root`, `username`, `password`,
     /// `token`); `None` without an endpoint.
     pub(crate) fn from_options(options: &[(String, String)]) -> io::Result<Option<PutTarget>> {
-        let get = |k: &str| {
-            options
-                .iter()
-                .find(|(name, _)| name == k)
-                .map(|(_, v)| v.clone())
-        };
+        let get = |k: &str| super::option(options, k).map(str::to_string);
         let Some(endpoint) = get("endpoint") else {
             return Ok(None);
         };
