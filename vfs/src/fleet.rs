@@ -141,9 +141,14 @@ pub(crate) struct FleetIds {
 
 /// The first millisecond the ids count from (2024-01-01): 41 bits of it last until 2093.
 const IDS_EPOCH_MS: u64 = 1_704_067_200_000;
-/// Below the time in `seq`: 11 bits of the tag, then a counter of 12 within one millisecond.
-const TAG_SHIFT: u32 = 12;
+/// Below the time in `seq`: 17 bits of the tag, then a counter of 6 within one millisecond
+/// (64 ids a millisecond; past them the next millisecond's). `seq` alone keys a version's row
+/// in each gateway's index, so two gateways' ids of one key made in the same millisecond share
+/// it only where their tags share those 17 bits: 1 in 131,072 for a pair of gateways.
+const TAG_SHIFT: u32 = 6;
 const TIME_SHIFT: u32 = 23;
+const TAG_MASK: u64 = (1 << (TIME_SHIFT - TAG_SHIFT)) - 1;
+const COUNTER_MASK: u64 = (1 << TAG_SHIFT) - 1;
 
 impl Default for FleetIds {
     fn default() -> Self {
@@ -158,14 +163,14 @@ impl FleetIds {
     /// A new id, later than every id this gateway made before and than `after`.
     pub(crate) fn next(&self, null: bool, after: Option<VersionId>) -> VersionId {
         let ms = crate::clock::now_ns().max(0) as u64 / 1_000_000;
-        let mine = (self.tag & 0x7ff) << TAG_SHIFT;
+        let mine = (self.tag & TAG_MASK) << TAG_SHIFT;
         let base = (ms.saturating_sub(IDS_EPOCH_MS) << TIME_SHIFT) | mine;
         let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
         let floor = (*last).max(after.map_or(0, |a| a.seq));
-        let ours = (floor >> TAG_SHIFT) & 0x7ff == self.tag & 0x7ff;
+        let ours = (floor >> TAG_SHIFT) & TAG_MASK == self.tag & TAG_MASK;
         let seq = if base > floor {
             base
-        } else if ours && floor & 0xfff < 0xfff {
+        } else if ours && floor & COUNTER_MASK < COUNTER_MASK {
             // Within the millisecond of our last id: its counter.
             floor + 1
         } else {

@@ -601,4 +601,15 @@ mod tests {
         assert!(c.seq > ahead.seq && c.null && !same_id(&c, &ahead));
         assert!((made_ns(&a) - now_ns()).abs() < 5_000_000_000);
     }
+
+    /// Past the 64 ids of a millisecond, ids go on in the next, still each later than the last.
+    #[test]
+    fn fleet_ids_made_faster_than_64_a_millisecond_stay_ordered() {
+        let ids = FleetIds::default();
+        let made: Vec<u64> = (0..1000).map(|_| ids.next(false, None).seq).collect();
+        assert!(made.windows(2).all(|w| w[1] > w[0]));
+        // Every id keeps this gateway's tag in its row key.
+        let tag = (made[0] >> 6) & ((1 << 17) - 1);
+        assert!(made.iter().all(|s| (s >> 6) & ((1 << 17) - 1) == tag));
+    }
 }
