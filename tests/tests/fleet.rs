@@ -2332,35 +2332,6 @@ async fn set_versioning_via(via: &TestServer, enabled: bool) {
         .unwrap_or_else(|e| panic!("versioning: {}", describe(&e)));
 }
 
-/// A PUT through `via`, answering the version id it made.
-async fn put_version_via(via: &TestServer, key: &str, body: &str) -> String {
-    let out = via
-        .client
-        .put_object()
-        .bucket("bkt")
-        .key(key)
-        .body(ByteStream::from(body.as_bytes().to_vec()))
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("put {key}: {}", describe(&e)));
-    out.version_id().expect("a version id").to_string()
-}
-
-/// The body of version `id` of `key` read through `via`.
-async fn get_version_via(via: &TestServer, key: &str, id: &str) -> Vec<u8> {
-    let out = via
-        .client
-        .get_object()
-        .bucket("bkt")
-        .key(key)
-        .version_id(id)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("get {key}@{id}: {}", describe(&e)));
-    assert_eq!(out.version_id(), Some(id));
-    body_of(out).await
-}
-
 /// `key`'s versions and markers as `via` lists them: (id, latest, is a marker), newest first.
 async fn history_via(via: &TestServer, key: &str) -> Vec<(String, bool, bool)> {
     let out = via
@@ -2415,15 +2386,15 @@ async fn versions_across(a: &TestServer, b: &TestServer) {
         .unwrap_or_else(|e| panic!("versioning: {}", describe(&e)));
     assert_eq!(seen.status(), Some(&BucketVersioningStatus::Enabled));
 
-    let v1 = put_version_via(a, "k", "first").await;
-    let v2 = put_version_via(a, "k", "second").await;
+    let v1 = put_versioned(a, "k", "first").await;
+    let v2 = put_versioned(a, "k", "second").await;
     assert!(v2 > v1, "{v1} then {v2}");
     assert_eq!(
         history_via(b, "k").await,
         vec![(v2.clone(), true, false), (v1.clone(), false, false)]
     );
-    assert_eq!(get_version_via(b, "k", &v1).await, b"first");
-    assert_eq!(get_version_via(b, "k", &v2).await, b"second");
+    assert_eq!(get_version(b, "k", &v1).await, b"first");
+    assert_eq!(get_version(b, "k", &v2).await, b"second");
     let head = b
         .client
         .head_object()
@@ -2565,7 +2536,7 @@ async fn overwrites_race(gateways: &[TestServer], rounds: usize) {
         assert_eq!(history.iter().filter(|h| h.1).count(), 1);
         assert!(history[0].1, "the latest has the highest id: {history:?}");
         for (id, body) in &acknowledged {
-            let read = get_version_via(g, "hot", id).await;
+            let read = get_version(g, "hot", id).await;
             assert_eq!(
                 String::from_utf8_lossy(&read),
                 body.as_str(),
@@ -2597,7 +2568,7 @@ async fn overwrites_racing_on_a_fleet_over_seaweedfs_keep_every_acknowledged_ver
 async fn null_versions_across(a: &TestServer, b: &TestServer) {
     set_versioning_via(a, true).await;
     one_second_after(Instant::now()).await;
-    let v1 = put_version_via(a, "k", "kept").await;
+    let v1 = put_versioned(a, "k", "kept").await;
     set_versioning_via(b, false).await;
     one_second_after(Instant::now()).await;
     // As S3, a write in a suspended bucket answers no version id: it makes the `null` one.
@@ -2610,8 +2581,8 @@ async fn null_versions_across(a: &TestServer, b: &TestServer) {
             (v1.clone(), false, false)
         ]
     );
-    assert_eq!(get_version_via(a, "k", "null").await, b"null from b");
-    assert_eq!(get_version_via(a, "k", &v1).await, b"kept");
+    assert_eq!(get_version(a, "k", "null").await, b"null from b");
+    assert_eq!(get_version(a, "k", &v1).await, b"kept");
     // A delete through A makes the `null` marker, which replaces the `null` version.
     let marked = a
         .client
@@ -2653,7 +2624,7 @@ async fn copies_and_uploads_in_a_fleet_are_versions_every_gateway_sees() {
     let (a, b) = (&gateways[0], &gateways[1]);
     set_versioning_via(a, true).await;
     one_second_after(Instant::now()).await;
-    let put = put_version_via(a, "k", "put").await;
+    let put = put_versioned(a, "k", "put").await;
     a.put("bkt", "src", "copied").await;
     let copied = a
         .client
@@ -2702,8 +2673,8 @@ async fn copies_and_uploads_in_a_fleet_are_versions_every_gateway_sees() {
         .await
         .unwrap_or_else(|e| panic!("head: {}", describe(&e)));
     assert_eq!(head.content_type(), Some("text/x-copied"));
-    assert_eq!(get_version_via(b, "k", &copied).await, b"copied");
-    assert_eq!(get_version_via(b, "k", &put).await, b"put");
+    assert_eq!(get_version(b, "k", &copied).await, b"copied");
+    assert_eq!(get_version(b, "k", &put).await, b"put");
     let current = b
         .client
         .head_object()
@@ -2793,7 +2764,7 @@ async fn locks_across(a: &TestServer, b: &TestServer) {
         .version_id()
         .expect("an id")
         .to_string();
-    let v2 = put_version_via(a, "k", "second").await;
+    let v2 = put_versioned(a, "k", "second").await;
     // The kept version's lock, read and kept through the other gateway.
     assert_eq!(
         retention_via(b, "k", &v1).await,
@@ -2836,7 +2807,7 @@ async fn locks_across(a: &TestServer, b: &TestServer) {
         403,
         "AccessDenied",
     );
-    assert_eq!(get_version_via(a, "k", &v2).await, b"second");
+    assert_eq!(get_version(a, "k", &v2).await, b"second");
     // The kept version's retention extended through B is read so through A.
     let later = until + 86_400;
     b.client
@@ -2857,11 +2828,11 @@ async fn locks_across(a: &TestServer, b: &TestServer) {
         retention_via(a, "k", &v1).await,
         ("GOVERNANCE".into(), later)
     );
-    assert_eq!(get_version_via(a, "k", &v1).await, b"first");
+    assert_eq!(get_version(a, "k", &v1).await, b"first");
     // A default retention set through A is stamped on a write through B.
     set_lock_via(a, Some(1)).await;
     one_second_after(Instant::now()).await;
-    let d = put_version_via(b, "d", "defaulted").await;
+    let d = put_versioned(b, "d", "defaulted").await;
     let (mode, date) = retention_via(a, "d", &d).await;
     assert_eq!(mode, "GOVERNANCE");
     assert!((date - (now + 86_400)).abs() < 120, "{date} against {now}");
@@ -2893,8 +2864,8 @@ async fn tags_of_a_version_named_by_id_hold_across_a_fleet() {
     let (a, b) = (&gateways[0], &gateways[1]);
     set_versioning_via(a, true).await;
     one_second_after(Instant::now()).await;
-    let v1 = put_version_via(a, "k", "first").await;
-    let v2 = put_version_via(a, "k", "second").await;
+    let v1 = put_versioned(a, "k", "first").await;
+    let v2 = put_versioned(a, "k", "second").await;
     for (id, value) in [(&v1, "kept"), (&v2, "current")] {
         let tag = Tag::builder()
             .key("which")
@@ -2925,5 +2896,5 @@ async fn tags_of_a_version_named_by_id_hold_across_a_fleet() {
         assert_eq!(tags, vec![("which", value)], "{id}");
         assert_eq!(out.version_id(), Some(id.as_str()));
     }
-    assert_eq!(get_version_via(a, "k", &v1).await, b"first");
+    assert_eq!(get_version(a, "k", &v1).await, b"first");
 }

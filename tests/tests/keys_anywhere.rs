@@ -190,32 +190,6 @@ fn raw_path(key: &str) -> String {
     format!("/bkt/{encoded}")
 }
 
-async fn put_version(s: &TestServer, key: &str, body: &'static str) -> String {
-    let out = s
-        .client
-        .put_object()
-        .bucket("bkt")
-        .key(key)
-        .body(ByteStream::from_static(body.as_bytes()))
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("put {key}: {}", describe(&e)));
-    out.version_id().expect("a version id").to_string()
-}
-
-async fn get_version(s: &TestServer, key: &str, version: &str) -> Vec<u8> {
-    let out = s
-        .client
-        .get_object()
-        .bucket("bkt")
-        .key(key)
-        .version_id(version)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("get {key}@{version}: {}", describe(&e)));
-    body_of(out).await
-}
-
 async fn delete_version(s: &TestServer, key: &str, version: &str) {
     s.client
         .delete_object()
@@ -578,8 +552,8 @@ pub(crate) async fn stored_keys_keep_their_versions(mut s: TestServer, files: &S
     let long = format!("d/{}", "n".repeat(300));
     let mut ids = Vec::new();
     for key in ["a", long.as_str()] {
-        let one = put_version(&s, key, "one").await;
-        let two = put_version(&s, key, "two").await;
+        let one = put_versioned(&s, key, "one").await;
+        let two = put_versioned(&s, key, "two").await;
         assert_eq!(s.get("bkt", key).await, b"two");
         assert_eq!(get_version(&s, key, &one).await, b"one");
         ids.push((key, one, two));

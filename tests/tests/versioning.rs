@@ -354,20 +354,6 @@ async fn put_version(s: &TestServer, key: &str, data: &[u8]) -> Option<String> {
     out.version_id().map(str::to_string)
 }
 
-async fn get_version(s: &TestServer, key: &str, version: &str) -> Vec<u8> {
-    let out = s
-        .client
-        .get_object()
-        .bucket("bkt")
-        .key(key)
-        .version_id(version)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("get {key}@{version}: {}", describe(&e)));
-    assert_eq!(out.version_id(), Some(version));
-    body_of(out).await
-}
-
 /// A raw GET (or HEAD) of `key`: status, `x-amz-delete-marker`, `x-amz-version-id`.
 async fn raw(s: &TestServer, method: &str, key: &str) -> (u16, Option<String>, Option<String>) {
     let r = http()

@@ -299,3 +299,34 @@ pub(crate) async fn expire_after_days(
         .await
         .unwrap_or_else(|e| panic!("put lifecycle of {bucket}: {}", describe(&e)));
 }
+
+/// A PUT of `body` at `key` in `bkt` through `s`, answering the version id it made.
+pub(crate) async fn put_versioned(s: &crate::common::TestServer, key: &str, body: &str) -> String {
+    let out = s
+        .client
+        .put_object()
+        .bucket("bkt")
+        .key(key)
+        .body(aws_sdk_s3::primitives::ByteStream::from(
+            body.as_bytes().to_vec(),
+        ))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("put {key}: {}", describe(&e)));
+    out.version_id().expect("a version id").to_string()
+}
+
+/// The body of version `id` of `key` in `bkt`, read through `s`, which names the version.
+pub(crate) async fn get_version(s: &crate::common::TestServer, key: &str, id: &str) -> Vec<u8> {
+    let out = s
+        .client
+        .get_object()
+        .bucket("bkt")
+        .key(key)
+        .version_id(id)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("get {key}@{id}: {}", describe(&e)));
+    assert_eq!(out.version_id(), Some(id));
+    body_of(out).await
+}
