@@ -56,6 +56,13 @@ pub(crate) struct SftpFile {
     writes: FuturesUnordered<BoxFuture<'static, io::Result<()>>>,
 }
 
+/// `session` waits for the next upload.
+fn keep_idle(idle: &Mutex<Vec<Sftp>>, session: Sftp) {
+    idle.lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .push(session);
+}
+
 fn to_io(e: openssh_sftp_client::Error) -> io::Error {
     use openssh_sftp_client::error::SftpErrorKind;
     match &e {
@@ -146,24 +153,21 @@ impl SftpPut {
             let full = full.clone();
             async move { options.open(full).await }
         };
-        let (session, file) = match self.take_idle() {
+        let reused = match self.take_idle() {
             Some(session) => match open(&session).await {
-                Ok(file) => (session, file),
+                Ok(file) => Some((session, file)),
                 // The server's answer stands; anything else is the idle session's failure (a
                 // server restarted, a connection cut): it goes, and a new one tries.
                 Err(e @ openssh_sftp_client::Error::SftpError(..)) => {
-                    self.idle
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .push(session);
+                    keep_idle(&self.idle, session);
                     return Err(to_io(e));
                 }
-                Err(_) => {
-                    let fresh = self.connect().await?;
-                    let file = open(&fresh).await.map_err(to_io)?;
-                    (fresh, file)
-                }
+                Err(_) => None,
             },
+            None => None,
+        };
+        let (session, file) = match reused {
+            Some(reused) => reused,
             None => {
                 let fresh = self.connect().await?;
                 let file = open(&fresh).await.map_err(to_io)?;
@@ -241,10 +245,7 @@ impl SftpFile {
             outcome = outcome.and(file.close().await.map_err(to_io));
         }
         if let (Ok(()), Some(session)) = (&outcome, self.session.take()) {
-            self.idle
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .push(session);
+            keep_idle(&self.idle, session);
         }
         outcome
     }
