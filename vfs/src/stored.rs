@@ -167,7 +167,6 @@ impl Vfs {
         in_the_way_on(&*self.core.remote, path).await
     }
 
-    /// Removes the files published
     /// Removes the files published at fresh places whose record never committed (a crash
     /// between publishing and recording; run at start, before serving).
     pub(crate) async fn finish_fresh_places(&self) -> Result<()> {
