@@ -493,3 +493,67 @@ async fn a_change_answered_before_its_intent_went_is_kept() {
         }
     }
 }
+
+/// Another program's file put at the path between a crash and the next start, over an overwrite
+/// the crash cut short or over one answered whose intent's removal the crash lost: the start
+/// keeps that file as the current version (as the rescan records any change another program
+/// makes) instead of putting the version replaced back over it. That version stays kept when its
+/// file reached the store, and leaves no row when it did not (the other program replaced it
+/// before the move).
+#[tokio::test(flavor = "multi_thread")]
+async fn another_programs_file_after_a_crash_stays_current() {
+    const OTHER: &str = "written by another program";
+    let change = Change::Overwrite;
+    let kept = vec![
+        format!("current {OTHER:?}"),
+        "\"two\"".into(),
+        "\"one\"".into(),
+    ];
+    let lost = vec![format!("current {OTHER:?}"), "\"one\"".into()];
+    for moves in [Moves::Rename, Moves::Copy] {
+        let mut seen = (false, false);
+        for at in 0.. {
+            let dir = tempfile::tempdir().unwrap();
+            let stop = Stop::new();
+            let vfs = open(dir.path(), moves, &stop).await;
+            let id = change.setup(&vfs).await;
+            stop.arm(at);
+            let stopped = tokio::select! {
+                () = change.run(&vfs, &id) => false,
+                () = stop.reached.notified() => true,
+            };
+            let context = format!("on a remote moving by {moves:?}, stopped at {at}");
+            if !stopped {
+                // Answered; the crash loses the intent's removal, which waits for the next
+                // commit (committed before the answer where the move is a copy).
+                vfs.core.index.forget_deferred();
+                let left = demotions_left(&vfs);
+                let expected = usize::from(matches!(moves, Moves::Rename));
+                assert_eq!(left, expected, "{context}: intents left");
+            }
+            vfs.shutdown().await;
+            drop(vfs);
+            let path = dir.path().join("bkt/k");
+            match fs::remove_file(&path) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => panic!("{context}: {e}"),
+                _ => fs::write(&path, OTHER).unwrap(),
+            }
+            let vfs = open(dir.path(), moves, &Stop::new()).await;
+            let got = history(&vfs, change.key()).await;
+            assert_settled(&vfs, dir.path(), &context);
+            vfs.shutdown().await;
+            if !stopped {
+                assert_eq!(got, kept, "{context}: run whole");
+                break;
+            }
+            if got == kept {
+                seen.0 = true;
+            } else {
+                assert_eq!(got, lost, "{context}");
+                seen.1 = true;
+            }
+        }
+        // Both cases were met: stopped after the move, and stopped before it.
+        assert_eq!(seen, (true, true), "on a remote moving by {moves:?}");
+    }
+}

@@ -205,6 +205,21 @@ impl ObjectMeta {
     pub(crate) fn written_ns(&self) -> i64 {
         self.modified_ns.unwrap_or(self.fingerprint.mtime_ns)
     }
+
+    /// The record of a file another program put at a key's path, as the rescan makes it: no
+    /// version id, and a content hash not known yet (computed at its first read).
+    pub(crate) fn unhashed(fp: Fingerprint) -> ObjectMeta {
+        ObjectMeta {
+            fingerprint: fp,
+            etag: String::new(),
+            version: None,
+            attrs: ObjectAttrs::default(),
+            parts: Vec::new(),
+            modified_ns: None,
+            in_write_cache: false,
+            store: None,
+        }
+    }
 }
 
 /// The fields of a record that a listing shows, read without the rest: a listing page decodes

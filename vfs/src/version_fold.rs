@@ -12,15 +12,18 @@
 //!    lose: the next start then finds the intent and tells from the files how far it went.
 //!
 //! At start, before serving: an overwrite whose new file is at the path was done (and maybe
-//! answered), and only its intent goes; otherwise it was never answered, and it is undone as a
-//! demotion is (version.rs: the stored file back over the path, or the copy a move left
-//! removed), the version's row becoming the key's record again. A marker has nothing to
-//! publish, so it is finished: the version still at the path moves into the store. Either way
-//! the key holds the history before the change or the one after it, and no stored file is
-//! without a row. A move that is a copy (a new fingerprint), or a publish whose file's
-//! fingerprint is final only once published, commits what it learned (the row's file, the
-//! record) with the intent's removal before the change is answered: two commits where the
-//! remote needs them, and no intent for the start to judge by a fingerprint it no longer sees.
+//! answered), and only its intent goes; one that left the version at the path, or nothing, was
+//! never answered, and it is undone as a demotion is (version.rs: the stored file back over the
+//! path, or the copy a move left removed), the version's row becoming the key's record again. A
+//! file there that is neither is another program's, and the start never writes over it: it is
+//! the current version, recorded as the rescan records it, and the version replaced stays kept
+//! if its file reached the store. A marker has nothing to publish, so it is finished: the
+//! version still at the path moves into the store. Either way the key holds the history before
+//! the change or the one after it (another program's file aside), and no stored file is without
+//! a row. A move that is a copy (a new fingerprint), or a publish whose file's fingerprint is
+//! final only once published, commits what it learned (the row's file, the record) with the
+//! intent's removal before the change is answered: two commits where the remote needs them,
+//! and no intent for the start to judge by a fingerprint it no longer sees.
 
 use crate::commit::At;
 use crate::error::{Result, VfsError};
@@ -207,19 +210,35 @@ impl VersionStore<'_> {
     ) -> Result<()> {
         let here = self.remote.stat(path).await?.filter(|e| !e.is_dir);
         let here = here.map(|e| e.fingerprint);
+        let mut ops = vec![Edit::Delete(Tree::State, intent_key(path))];
         let landed = match then {
-            Then::Published(fp) if here == Some(fp) => {
-                self.remote.stat(&intent.file).await?.map(|e| e.fingerprint)
-            }
-            Then::Published(_) => return self.roll_back(path, intent, Vec::new()).await,
+            Then::Published(fp) if here == Some(fp) => self.stored(&intent.file).await?,
+            Then::Published(_) => match here {
+                // Another program's file: written after the change was answered (its intent's
+                // removal lost), or before it ever was. Either way it is the current version,
+                // as any change another program makes: recorded as the rescan records it, with
+                // no id, and the version it replaced stays kept if it reached the store.
+                Some(other) if !self.is_version_here(path, other, &intent).await? => {
+                    let mut meta = ObjectMeta::unhashed(other);
+                    meta.store = key::is_stored(path).then(|| path.to_string());
+                    ops.push(Edit::Put(
+                        Tree::Objects,
+                        record_key(&intent.row),
+                        meta.encode(),
+                    ));
+                    self.stored(&intent.file).await?
+                }
+                // The version still at the path (never moved, or put back), or nothing there:
+                // the change was never answered, and is undone.
+                _ => return self.roll_back(path, intent, Vec::new()).await,
+            },
             Then::Marker if here == Some(intent.fingerprint) => {
                 self.remote
                     .rename(path, &intent.file, Some(intent.fingerprint), true)
                     .await?
             }
-            Then::Marker => self.remote.stat(&intent.file).await?.map(|e| e.fingerprint),
+            Then::Marker => self.stored(&intent.file).await?,
         };
-        let mut ops = vec![Edit::Delete(Tree::State, intent_key(path))];
         match landed {
             // The version is gone (another program's change before the move): no row of it.
             None => ops.push(Edit::Delete(Tree::Versions, intent.row)),
@@ -231,6 +250,24 @@ impl VersionStore<'_> {
             }
         }
         self.index.apply(ops).await
+    }
+
+    /// The fingerprint of the store file `file`, if it is there.
+    async fn stored(&self, file: &str) -> Result<Option<Fingerprint>> {
+        Ok(self.remote.stat(file).await?.map(|e| e.fingerprint))
+    }
+
+    /// Whether the file at `path`, of fingerprint `found`, is the version `intent` demotes: the
+    /// very file, or a copy of it that a move, or a recovery putting it back, made before a
+    /// crash (its bytes are the stored file's while that is still there).
+    async fn is_version_here(
+        &self,
+        path: &str,
+        found: Fingerprint,
+        intent: &Intent,
+    ) -> Result<bool> {
+        Ok(self.is_move_of(found, intent.fingerprint)
+            || self.copied_to(path, &intent.file).await?.is_some())
     }
 }
 

@@ -289,19 +289,25 @@ impl VersionStore<'_> {
     /// and the copy is found by the rescan, so nothing is lost either way.
     async fn moved_to(&self, path: &str, fp: Fingerprint) -> Result<Option<Fingerprint>> {
         let found = self.remote.stat(path).await?.filter(|e| !e.is_dir);
-        Ok(found.map(|e| e.fingerprint).filter(|found| {
-            *found == fp
-                || (self.remote.folders_are_prefixes()
-                    && fp.id != 0
-                    && (found.size, found.id) == (fp.size, fp.id))
-        }))
+        Ok(found
+            .map(|e| e.fingerprint)
+            .filter(|found| self.is_move_of(*found, fp)))
+    }
+
+    /// Whether a file of fingerprint `found` is version `fp`, or a copy of it that a move made
+    /// ([`VersionStore::moved_to`]).
+    pub(crate) fn is_move_of(&self, found: Fingerprint, fp: Fingerprint) -> bool {
+        found == fp
+            || (self.remote.folders_are_prefixes()
+                && fp.id != 0
+                && (found.size, found.id) == (fp.size, fp.id))
     }
 
     /// The fingerprint of the file at `path` when it holds the bytes of the stored file `file`:
     /// a copy of it that a move made before a crash kept the source (a move that is a copy and a
-    /// delete), whatever time and tag the copy got. Read whole, as only a promotion a crash cut
-    /// short asks.
-    async fn copied_to(&self, path: &str, file: &str) -> Result<Option<Fingerprint>> {
+    /// delete), whatever time and tag the copy got. Read whole (files of one size only), as only
+    /// the start asks, of a move a crash cut short.
+    pub(crate) async fn copied_to(&self, path: &str, file: &str) -> Result<Option<Fingerprint>> {
         let (Some(copy), Some(source)) =
             (self.remote.open(path).await?, self.remote.open(file).await?)
         else {

@@ -19,7 +19,7 @@ use tokio::sync::MutexGuard;
 use crate::clock::now_ns;
 use crate::core::Core;
 use crate::error::Result;
-use crate::index::{ObjectAttrs, ObjectMeta};
+use crate::index::ObjectMeta;
 use crate::key::{self, marker_path};
 use crate::marker::marker_meta;
 use crate::meta::{Edit, Tree};
@@ -276,7 +276,10 @@ impl Rescan {
                         } else {
                             report.added += 1;
                         }
-                        self.core.index.put(bucket, &k, &unhashed(fp)).await?;
+                        self.core
+                            .index
+                            .put(bucket, &k, &ObjectMeta::unhashed(fp))
+                            .await?;
                     }
                     _ => {}
                 }
@@ -301,7 +304,7 @@ impl Rescan {
                 Edit::Put(
                     Tree::Objects,
                     key::index_key(bucket, &k),
-                    unhashed(fp).encode(),
+                    ObjectMeta::unhashed(fp).encode(),
                 )
             }
             Drift::Remove(k) => {
@@ -323,20 +326,6 @@ impl Rescan {
             self.core.index.apply(ops).await?;
         }
         Ok(())
-    }
-}
-
-/// The record of a file whose content hash is not known yet.
-fn unhashed(fp: Fingerprint) -> ObjectMeta {
-    ObjectMeta {
-        fingerprint: fp,
-        etag: String::new(),
-        version: None,
-        attrs: ObjectAttrs::default(),
-        parts: Vec::new(),
-        modified_ns: None,
-        in_write_cache: false,
-        store: None,
     }
 }
 
