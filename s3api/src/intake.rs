@@ -26,7 +26,7 @@ use actix_web::HttpResponse;
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 
-use crate::timed::InFlight;
+use crate::timed::{Holding, InFlight};
 
 /// The most of an unread body that is read and thrown away before answering.
 pub(crate) const DRAIN_BYTES: u64 = 16 * 1024 * 1024;
@@ -99,11 +99,7 @@ impl Intake {
             if payload.is_none() && matches!(body.size(), BodySize::None) {
                 return body;
             }
-            BoxBody::new(Holding {
-                body,
-                _in_flight: in_flight,
-                _payload: payload,
-            })
+            BoxBody::new(Holding::new(body, (in_flight, payload)))
         })
     }
 }
@@ -141,27 +137,5 @@ impl Drop for Lent {
         if let Some(p) = self.payload.take() {
             *self.shared.home.borrow_mut() = Some(p);
         }
-    }
-}
-
-/// A response body that keeps its request's place and payload until it has been written.
-struct Holding {
-    body: BoxBody,
-    _in_flight: Option<InFlight>,
-    _payload: Option<Payload>,
-}
-
-impl MessageBody for Holding {
-    type Error = Box<dyn std::error::Error>;
-
-    fn size(&self) -> BodySize {
-        self.body.size()
-    }
-
-    fn poll_next(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Bytes, Self::Error>>> {
-        Pin::new(&mut self.get_mut().body).poll_next(cx)
     }
 }

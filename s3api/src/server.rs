@@ -3,11 +3,16 @@
 //! its body: a client with a bad key does not upload gigabytes only to be refused. What the gate
 //! verified travels on with the request ([`crate::dispatch::gate`]). Keys and the
 //! certificate can be swapped while serving ([`HttpServer::reload`]), connections kept.
+//!
+//! The console's and the operations listener's connections are made the same way
+//! ([`listen_timed`]): the same timeouts, and the same end between requests when the server
+//! stops.
 
 use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use actix_http::error::DispatchError;
 use actix_http::{HttpService, KeepAlive, Protocol, Request};
@@ -26,7 +31,7 @@ use tokio::net::TcpStream;
 
 use crate::auth::Keys;
 use crate::ctx::ServerState;
-use crate::timed::{Stopping, Timed};
+use crate::timed::{counted, Stopping, Timed};
 
 /// The running HTTP server.
 pub struct HttpServer {
@@ -39,8 +44,28 @@ pub struct HttpServer {
     task: tokio::task::JoinHandle<io::Result<()>>,
     state: web::Data<ServerState>,
     certificate: Option<Arc<Certificate>>,
-    /// Told when the server stops, so that its S3 connections end between requests.
+    /// Told when the server stops, so that its connections end between requests.
     stopping: Arc<Stopping>,
+}
+
+/// How every listener's connections are timed, and the stop they end at.
+#[derive(Clone)]
+struct Connections {
+    read_timeout: Duration,
+    idle_timeout: Duration,
+    write_timeout: Duration,
+    stopping: Arc<Stopping>,
+}
+
+impl Connections {
+    fn timed<T>(&self, io: T) -> Timed<T> {
+        Timed::new(
+            io,
+            self.write_timeout,
+            self.idle_timeout + self.read_timeout,
+            self.stopping.clone(),
+        )
+    }
 }
 
 /// The server's certificate, read again on reload; every new TLS handshake takes the current one.
@@ -56,35 +81,65 @@ impl rustls::server::ResolvesServerCert for Certificate {
     }
 }
 
-/// One HTTP service over the given stream type: the same app, gate, limits and timeouts for
-/// plain TCP and for TLS (the two differ only in the final constructor).
-macro_rules! http_service {
-    ($state:expr, $server:expr, $addr:expr) => {{
-        let state: web::Data<ServerState> = $state;
-        let gate_state = state.clone();
+/// The builder of an HTTP service over `Timed` connections, timed as `$conns` says: each
+/// request finds its connection's request count among its connection data.
+macro_rules! timed_service {
+    ($conns:expr) => {
         HttpService::build()
-            .client_request_timeout($server.read_timeout)
-            .keep_alive(KeepAlive::Timeout($server.idle_timeout))
-            .local_addr($addr)
-            // Each request finds its connection's request count among its connection data.
+            .client_request_timeout($conns.read_timeout)
+            .keep_alive(KeepAlive::Timeout($conns.idle_timeout))
             .on_connect_ext(|io: &Timed<_>, ext: &mut actix_http::Extensions| {
                 ext.insert(io.requests());
             })
-            .expect(fn_service(move |req: Request| {
-                let state = gate_state.clone();
-                async move {
-                    match crate::dispatch::gate(&req, &state).await {
-                        None => Ok(req),
-                        Some(refused) => Err(refused),
-                    }
-                }
-            }))
-            .finish(map_config(
-                App::new()
-                    .app_data(state)
-                    .default_service(web::to(crate::dispatch::dispatch)),
-                |_| AppConfig::default(),
-            ))
+    };
+}
+
+/// Serves on `$listener` an HTTP/1.1 service whose connections are timed as `$conns` says and
+/// tell their requests apart ([`Timed`]), over TLS when `$tls` holds a configuration (`$names`:
+/// the listener's name with TLS, and without), or over plain TCP (`$name`); `$finish` makes
+/// the service of `$b`, the builder so configured. A macro, as the service is built once per
+/// stream type.
+macro_rules! listen_timed {
+    ($builder:expr, ($secure:expr, $plain:expr), $listener:expr, $tls:expr, $conns:expr,
+     |$b:ident| $finish:expr) => {{
+        let conns: Connections = $conns;
+        match $tls {
+            Some(tls) => $builder.listen($secure, $listener, move || {
+                let conns = conns.clone();
+                let mut acceptor = Acceptor::new(tls.clone());
+                acceptor.set_handshake_timeout(conns.read_timeout);
+                let $b = timed_service!(conns);
+                let service = $finish;
+                acceptor
+                    .map_init_err(|_| ())
+                    .map_err(TlsError::into_service_error)
+                    .and_then(move |io: TlsStream<TcpStream>| {
+                        let _ = io.get_ref().0.set_nodelay(true);
+                        let peer = io.get_ref().0.peer_addr().ok();
+                        ready(Ok((conns.timed(io), Protocol::Http1, peer)))
+                    })
+                    .and_then(service.map_err(TlsError::Service))
+            }),
+            None => listen_timed!($builder, $plain, $listener, conns, |$b| $finish),
+        }
+    }};
+    ($builder:expr, $name:expr, $listener:expr, $conns:expr, |$b:ident| $finish:expr) => {{
+        let conns: Connections = $conns;
+        $builder.listen($name, $listener, move || {
+            let conns = conns.clone();
+            let $b = timed_service!(conns);
+            let service = $finish;
+            fn_service(move |io: TcpStream| {
+                let _ = io.set_nodelay(true);
+                let peer = io.peer_addr().ok();
+                ready(Ok::<_, DispatchError>((
+                    conns.timed(io),
+                    Protocol::Http1,
+                    peer,
+                )))
+            })
+            .and_then(service)
+        })
     }};
 }
 
@@ -125,24 +180,29 @@ impl HttpServer {
             .workers(workers)
             .shutdown_timeout(config.server.shutdown_timeout.as_secs())
             .disable_signals();
-        let server = config.server.clone();
+        let stopping = Arc::new(Stopping::default());
+        let conns = Connections {
+            read_timeout: config.server.read_timeout,
+            idle_timeout: config.server.idle_timeout,
+            write_timeout: config.server.write_timeout,
+            stopping: stopping.clone(),
+        };
         let (builder, metrics_addr) = match config.server.metrics_addr {
             Some(a) => {
                 let listener = std::net::TcpListener::bind(a)?;
                 let bound = listener.local_addr()?;
                 let state = state.clone();
-                let builder = builder.listen("s3gate-metrics", listener, move || {
-                    HttpService::build()
+                let builder =
+                    listen_timed!(builder, "s3gate-metrics", listener, conns.clone(), |b| b
                         .finish(map_config(
                             App::new()
+                                .wrap_fn(counted)
                                 .app_data(state.clone())
                                 .route("/metrics", web::get().to(crate::ops_listener::scrape))
                                 .route("/health", web::get().to(crate::ops_listener::health))
                                 .route("/ready", web::get().to(crate::ops_listener::ready)),
                             |_| AppConfig::default(),
-                        ))
-                        .tcp()
-                })?;
+                        )))?;
                 (builder, Some(bound))
             }
             None => (builder, None),
@@ -151,54 +211,52 @@ impl HttpServer {
             Some(a) => {
                 let listener = std::net::TcpListener::bind(a)?;
                 let bound = listener.local_addr()?;
-                let (builder, sampler) = crate::console::listen(
+                let (history, sampler) = crate::console::sampled(&state);
+                let state = state.clone();
+                // The console is served over TLS when the S3 API is: the page's script needs a
+                // secure context for its signatures anywhere but on a loopback address.
+                let builder = listen_timed!(
                     builder,
+                    ("s3gate-console-https", "s3gate-console"),
                     listener,
-                    state.clone(),
                     tls.clone(),
-                    config.server.read_timeout,
+                    conns.clone(),
+                    |b| b.finish(map_config(
+                        crate::console::app(state.clone(), history.clone()),
+                        |_| AppConfig::default(),
+                    ))
                 )?;
                 (builder, Some(bound), Some(sampler))
             }
             None => (builder, None, None),
         };
-        let write_timeout = config.server.write_timeout;
-        let between = config.server.idle_timeout + config.server.read_timeout;
-        let stopping = Arc::new(Stopping::default());
-        let stops = stopping.clone();
-        let builder = match tls {
-            Some(tls) => builder.listen("s3gate-https", listener, move || {
-                let stopping = stops.clone();
-                let mut acceptor = Acceptor::new(tls.clone());
-                acceptor.set_handshake_timeout(server.read_timeout);
-                acceptor
-                    .map_init_err(|_| ())
-                    .map_err(TlsError::into_service_error)
-                    .and_then(move |io: TlsStream<TcpStream>| {
-                        let _ = io.get_ref().0.set_nodelay(true);
-                        let peer = io.get_ref().0.peer_addr().ok();
-                        ready(Ok((
-                            Timed::new(io, write_timeout, between, stopping.clone()),
-                            Protocol::Http1,
-                            peer,
-                        )))
-                    })
-                    .and_then(http_service!(state.clone(), server, addr).map_err(TlsError::Service))
-            })?,
-            None => builder.listen("s3gate-http", listener, move || {
-                let stopping = stops.clone();
-                fn_service(move |io: TcpStream| {
-                    let _ = io.set_nodelay(true);
-                    let peer = io.peer_addr().ok();
-                    ready(Ok::<_, DispatchError>((
-                        Timed::new(io, write_timeout, between, stopping.clone()),
-                        Protocol::Http1,
-                        peer,
-                    )))
-                })
-                .and_then(http_service!(state.clone(), server, addr))
-            })?,
-        };
+        let builder = listen_timed!(
+            builder,
+            ("s3gate-https", "s3gate-http"),
+            listener,
+            tls,
+            conns,
+            |b| {
+                let state = state.clone();
+                let gate_state = state.clone();
+                b.local_addr(addr)
+                    .expect(fn_service(move |req: Request| {
+                        let state = gate_state.clone();
+                        async move {
+                            match crate::dispatch::gate(&req, &state).await {
+                                None => Ok(req),
+                                Some(refused) => Err(refused),
+                            }
+                        }
+                    }))
+                    .finish(map_config(
+                        App::new()
+                            .app_data(state)
+                            .default_service(web::to(crate::dispatch::dispatch)),
+                        |_| AppConfig::default(),
+                    ))
+            }
+        )?;
         let server = builder.run();
         let handle = server.handle();
         let task = tokio::spawn(server);

@@ -20,6 +20,10 @@
 //! request in flight ends once that request is answered ([`Stopping`]): the HTTP layer would
 //! otherwise keep an idle keep-alive connection open until its idle timeout, and the server's
 //! stop waits for every connection to end.
+//!
+//! Every listener's connections are `Timed` (the S3 API's, the console's, the operations
+//! listener's). The S3 pipeline counts its requests in `dispatch`; the other listeners' apps
+//! count theirs with [`counted`].
 
 use std::future::Future;
 use std::io;
@@ -29,6 +33,9 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use actix_web::body::{BodySize, BoxBody, MessageBody};
+use actix_web::dev::{Service, ServiceRequest, ServiceResponse};
+use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::futures::OwnedNotified;
 use tokio::sync::Notify;
@@ -94,6 +101,58 @@ impl Requests {
 
     fn idle(&self) -> bool {
         self.in_flight.load(Ordering::Acquire) == 0
+    }
+}
+
+/// A response body that holds what it is given (its request's place on the connection, what is
+/// left of the request's payload) until it has been written: the HTTP layer drops it then,
+/// before the flush that settles the request.
+pub(crate) struct Holding<T> {
+    body: BoxBody,
+    _held: T,
+}
+
+impl<T> Holding<T> {
+    pub(crate) fn new(body: BoxBody, held: T) -> Holding<T> {
+        Holding { body, _held: held }
+    }
+}
+
+impl<T: Unpin> MessageBody for Holding<T> {
+    type Error = Box<dyn std::error::Error>;
+
+    fn size(&self) -> BodySize {
+        self.body.size()
+    }
+
+    fn poll_next(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Bytes, Self::Error>>> {
+        Pin::new(&mut self.get_mut().body).poll_next(cx)
+    }
+}
+
+/// Counts a request in flight on its connection until its answer is written, for the apps
+/// whose handlers do not count their own (`App::wrap_fn`): the console's and the operations
+/// listener's.
+pub(crate) fn counted<S, B>(
+    req: ServiceRequest,
+    service: &S,
+) -> impl Future<Output = Result<ServiceResponse<BoxBody>, actix_web::Error>> + 'static
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    S::Future: 'static,
+    B: MessageBody + 'static,
+{
+    let in_flight = req.conn_data::<Arc<Requests>>().map(|r| r.start());
+    let answer = service.call(req);
+    async move {
+        Ok(answer.await?.map_body(|_, body| match body.size() {
+            // Without a body, the request is done once its head is flushed.
+            BodySize::None => body.boxed(),
+            _ => BoxBody::new(Holding::new(body.boxed(), in_flight)),
+        }))
     }
 }
 

@@ -76,23 +76,67 @@ async fn a_stop_closes_idle_keep_alive_connections_at_once() {
         .unwrap();
     assert_eq!(body_of(got).await, b"kept");
     // And a raw connection left open after its answer was read whole.
-    let mut raw = TcpStream::connect(s.addr).await.unwrap();
-    let head = format!("HEAD /bkt/obj HTTP/1.1\r\nHost: {}\r\n\r\n", s.addr);
-    raw.write_all(head.as_bytes()).await.unwrap();
-    let answer = read_head(&mut raw).await;
-    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
-    assert!(
-        !answer.to_ascii_lowercase().contains("connection: close"),
-        "{answer}"
-    );
+    let raw = kept_alive(s.addr, "HEAD /bkt/obj").await;
 
     let began = std::time::Instant::now();
     s.stop_server().await;
     let took = began.elapsed();
     assert!(took < idle / 4, "the stop took {took:?}");
-    // The server closed the idle connection rather than letting it run out.
+    closed(raw).await;
+    drop(sdk);
+}
+
+/// A connection to `addr` left open after the answer to `request` (method and path) was read
+/// whole.
+async fn kept_alive(addr: std::net::SocketAddr, request: &str) -> TcpStream {
+    let mut raw = TcpStream::connect(addr).await.unwrap();
+    let head = format!("{request} HTTP/1.1\r\nHost: {addr}\r\n\r\n");
+    raw.write_all(head.as_bytes()).await.unwrap();
+    let answer = read_head(&mut raw).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{request}: {answer}");
+    let lower = answer.to_ascii_lowercase();
+    assert!(!lower.contains("connection: close"), "{request}: {answer}");
+    let length = lower
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .map_or(0, |v| v.trim().parse().unwrap());
+    if !request.starts_with("HEAD ") {
+        let mut body = vec![0; length];
+        raw.read_exact(&mut body).await.unwrap();
+    }
+    raw
+}
+
+/// The server closed `raw` rather than letting it run out.
+async fn closed(mut raw: TcpStream) {
     let mut rest = Vec::new();
     let read = tokio::time::timeout(Duration::from_secs(5), raw.read_to_end(&mut rest)).await;
     assert!(matches!(read, Ok(Ok(0)) | Ok(Err(_))), "{read:?} {rest:?}");
-    drop(sdk);
+}
+
+/// The console's and the operations listener's idle keep-alive connections end at a stop as
+/// the S3 listener's do: before, the stop waited for their keep-alive (5 s) to run out.
+#[tokio::test]
+async fn a_stop_closes_idle_console_and_metrics_connections_at_once() {
+    let idle = Duration::from_secs(60);
+    let mut s = TestServer::start_with(|c| {
+        c.server.idle_timeout = idle;
+        c.server.shutdown_timeout = idle;
+        c.server.web_addr = Some("127.0.0.1:0".parse().unwrap());
+        c.server.metrics_addr = Some("127.0.0.1:0".parse().unwrap());
+    })
+    .await;
+    let web = s.web_addr().expect("the console's listener");
+    let ops = s.metrics_addr().expect("the operations listener");
+    let page = kept_alive(web, "GET /console.css").await;
+    let health = kept_alive(ops, "GET /health").await;
+    let metrics = kept_alive(ops, "GET /metrics").await;
+
+    let began = std::time::Instant::now();
+    s.stop_server().await;
+    let took = began.elapsed();
+    assert!(took < Duration::from_secs(3), "the stop took {took:?}");
+    for raw in [page, health, metrics] {
+        closed(raw).await;
+    }
 }

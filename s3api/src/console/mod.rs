@@ -12,69 +12,33 @@ mod status;
 
 use status::{sample, History};
 
-use std::io;
 use std::sync::Arc;
-use std::time::Duration;
 
-use actix_http::{HttpService, Protocol, Uri};
-use actix_server::ServerBuilder;
-use actix_service::{map_config, ServiceFactoryExt};
-use actix_tls::accept::rustls_0_23::{Acceptor, TlsStream};
-use actix_tls::accept::TlsError;
+use actix_http::Uri;
 use actix_web::body::MessageBody;
-use actix_web::dev::{AppConfig, ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::{web, App, FromRequest, HttpResponse};
-use futures_util::future::ready;
-use tokio::net::TcpStream;
 
 use crate::ctx::ServerState;
+use crate::timed::counted;
 
 const INDEX: &str = include_str!("assets/index.html");
 const SCRIPT: &str = include_str!("assets/console.js");
 const STYLE: &str = include_str!("assets/console.css");
 
-/// Serves the console on `listener`, over TLS when the S3 API is (the page's script needs a
-/// secure context for its signatures anywhere but on a loopback address), and starts sampling
-/// the counters for its status page (the task runs until aborted).
-pub(crate) fn listen(
-    builder: ServerBuilder,
-    listener: std::net::TcpListener,
-    state: web::Data<ServerState>,
-    tls: Option<rustls::ServerConfig>,
-    read_timeout: Duration,
-) -> io::Result<(ServerBuilder, tokio::task::JoinHandle<()>)> {
+/// Starts sampling the counters for the status page (the task runs until aborted), and the
+/// history it fills, for [`app`]. The console is served on a listener of the server's
+/// (`server.rs`), made as the S3 API's is.
+pub(crate) fn sampled(
+    state: &web::Data<ServerState>,
+) -> (web::Data<History>, tokio::task::JoinHandle<()>) {
     let history = Arc::new(History::new());
     let sampler = sample(Arc::downgrade(&state.clone().into_inner()), history.clone());
-    let history = web::Data::from(history);
-    let app = move || app(state.clone(), history.clone());
-    let builder = match tls {
-        Some(tls) => builder.listen("s3gate-console-https", listener, move || {
-            let mut acceptor = Acceptor::new(tls.clone());
-            acceptor.set_handshake_timeout(read_timeout);
-            let service = HttpService::build()
-                .client_request_timeout(read_timeout)
-                .finish(map_config(app(), |_| AppConfig::default()));
-            acceptor
-                .map_init_err(|_| ())
-                .map_err(TlsError::into_service_error)
-                .and_then(move |io: TlsStream<TcpStream>| {
-                    let peer = io.get_ref().0.peer_addr().ok();
-                    ready(Ok((io, Protocol::Http1, peer)))
-                })
-                .and_then(service.map_err(TlsError::Service))
-        })?,
-        None => builder.listen("s3gate-console", listener, move || {
-            HttpService::build()
-                .client_request_timeout(read_timeout)
-                .finish(map_config(app(), |_| AppConfig::default()))
-                .tcp()
-        })?,
-    };
-    Ok((builder, sampler))
+    (web::Data::from(history), sampler)
 }
 
-/// The console's application.
-fn app(
+/// The console's application; its requests are counted on their connection ([`counted`]).
+pub(crate) fn app(
     state: web::Data<ServerState>,
     history: web::Data<History>,
 ) -> App<
@@ -87,6 +51,7 @@ fn app(
     >,
 > {
     App::new()
+        .wrap_fn(counted)
         .app_data(state)
         .app_data(history)
         .route(
