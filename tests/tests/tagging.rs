@@ -8,25 +8,11 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{MetadataDirective, Tag, Tagging, TaggingDirective};
+use aws_sdk_s3::types::{MetadataDirective, TaggingDirective};
 
 use s3gate_config::CacheMode;
 
 use crate::common::*;
-
-fn tagging(pairs: &[(&str, &str)]) -> Tagging {
-    let tags = pairs
-        .iter()
-        .map(|(k, v)| Tag::builder().key(*k).value(*v).build().unwrap())
-        .collect();
-    Tagging::builder().set_tag_set(Some(tags)).build().unwrap()
-}
-
-fn pairs(tags: &[Tag]) -> Vec<(String, String)> {
-    tags.iter()
-        .map(|t| (t.key().to_string(), t.value().to_string()))
-        .collect()
-}
 
 fn owned(p: &[(&str, &str)]) -> Vec<(String, String)> {
     p.iter()
@@ -43,7 +29,7 @@ async fn object_tags(s: &TestServer, bucket: &str, key: &str) -> Vec<(String, St
         .send()
         .await
         .unwrap_or_else(|e| panic!("get tagging of {bucket}/{key}: {}", describe(&e)));
-    pairs(out.tag_set())
+    pairs_of(out.tag_set())
 }
 
 async fn put_object_tags(s: &TestServer, key: &str, tags: &[(&str, &str)]) {
@@ -117,7 +103,7 @@ async fn object_tags_are_replaced_whole_without_changing_the_object() {
         .send()
         .await
         .unwrap();
-    assert_eq!(pairs(out.tag_set()), owned(&[("only", "one")]));
+    assert_eq!(pairs_of(out.tag_set()), owned(&[("only", "one")]));
     expect_error(
         s.client
             .put_object_tagging()
@@ -498,7 +484,7 @@ async fn bucket_tags_and_no_such_tag_set() {
         .await
         .unwrap();
     let set = owned(&[("cost", "42"), ("team", "storage")]);
-    assert_eq!(pairs(out.tag_set()), set);
+    assert_eq!(pairs_of(out.tag_set()), set);
 
     // Fifty tags are allowed on a bucket; fifty-one are not, and the set stays.
     let keys: Vec<String> = (0..51).map(|i| format!("k{i:02}")).collect();
@@ -520,7 +506,7 @@ async fn bucket_tags_and_no_such_tag_set() {
         .send()
         .await
         .unwrap();
-    assert_eq!(pairs(out.tag_set()), set);
+    assert_eq!(pairs_of(out.tag_set()), set);
     s.client
         .put_bucket_tagging()
         .bucket("bkt")
@@ -607,7 +593,7 @@ async fn tags_survive_a_restart() {
         .send()
         .await
         .unwrap();
-    assert_eq!(pairs(out.tag_set()), owned(&[("env", "test")]));
+    assert_eq!(pairs_of(out.tag_set()), owned(&[("env", "test")]));
 }
 
 /// A tag change of an object still waiting in the write cache is a change of its record, which

@@ -421,6 +421,19 @@ async fn all_versions(s: &TestServer, max: i32) -> Vec<(String, String, bool, bo
     }
 }
 
+/// The versions and markers of `key` in `bkt`, as [`all_versions`] lists them.
+async fn versions_of(s: &TestServer, key: &str) -> Vec<(String, String, bool, bool)> {
+    let mut all = all_versions(s, 1000).await;
+    all.retain(|v| v.0 == key);
+    all
+}
+
+/// An entry of [`all_versions`]: key, version id, whether it is the latest, whether it is a
+/// delete marker.
+fn entry(key: &str, id: &str, latest: bool, marker: bool) -> (String, String, bool, bool) {
+    (key.to_string(), id.to_string(), latest, marker)
+}
+
 pub(crate) async fn every_version_reads_back_byte_exact_and_survives_a_restart(
     mut s: TestServer,
     files: &Plain,
@@ -617,15 +630,14 @@ pub(crate) async fn three_deletes_make_three_markers_and_deleting_markers_brings
         .await;
     expect_error(e, 405, "MethodNotAllowed");
     let listed = all_versions(&s, 1000).await;
-    let e = |k: &str, v: &str, l: bool, m: bool| (k.to_string(), v.to_string(), l, m);
     assert_eq!(
         listed,
         vec![
-            e("dir/k", &v1, false, false),
-            e("dir/k", &markers[2], true, true),
-            e("dir/k", &markers[1], false, true),
-            e("dir/k", &markers[0], false, true),
-            e("obj", "null", true, false),
+            entry("dir/k", &v1, false, false),
+            entry("dir/k", &markers[2], true, true),
+            entry("dir/k", &markers[1], false, true),
+            entry("dir/k", &markers[0], false, true),
+            entry("obj", "null", true, false),
         ]
     );
     // Markers deleted by id, the newest last: then the object is back.
@@ -704,10 +716,12 @@ pub(crate) async fn suspended_writes_and_deletes_replace_the_null_version(
     // The null version from before versioning is replaced wherever it sits; S3 names no
     // version in the answer to a write while Suspended.
     assert_eq!(put_version(&s, "obj", b"null-2").await, None);
-    let e = |k: &str, v: &str, l: bool, m: bool| (k.to_string(), v.to_string(), l, m);
     assert_eq!(
         all_versions(&s, 1000).await,
-        vec![e("obj", "null", true, false), e("obj", &v1, false, false)]
+        vec![
+            entry("obj", "null", true, false),
+            entry("obj", &v1, false, false)
+        ]
     );
     assert_eq!(get_version(&s, "obj", "null").await, b"null-2");
     assert_eq!(std::fs::read(files.join("bkt/obj")).unwrap(), b"null-2");
@@ -718,7 +732,10 @@ pub(crate) async fn suspended_writes_and_deletes_replace_the_null_version(
     );
     assert_eq!(
         all_versions(&s, 1000).await,
-        vec![e("obj", &v1, false, false), e("obj", "null", true, true)]
+        vec![
+            entry("obj", &v1, false, false),
+            entry("obj", "null", true, true)
+        ]
     );
     assert_eq!(get_version(&s, "obj", &v1).await, b"versioned");
 }
@@ -900,12 +917,11 @@ pub(crate) async fn folder_markers_get_versions_like_any_key(mut s: TestServer, 
         .unwrap_or_else(|e| panic!("{}", describe(&e)));
     assert_eq!(head.metadata().and_then(|m| m.get("mode")), None);
     // Listed among the other keys, in S3's byte order, newest first.
-    let e = |k: &str, v: &str, l: bool| (k.to_string(), v.to_string(), l, false);
     let want = vec![
-        e("dir/", &v3, true),
-        e("dir/", &v2, false),
-        e("dir/", &v1, false),
-        e("obj", "null", true),
+        entry("dir/", &v3, true, false),
+        entry("dir/", &v2, false, false),
+        entry("dir/", &v1, false, false),
+        entry("obj", "null", true, false),
     ];
     let listed: Vec<_> = all_versions(&s, 1000)
         .await
@@ -967,14 +983,13 @@ pub(crate) async fn deleting_a_folder_marker_adds_a_delete_marker_and_deleting_v
         .await
         .unwrap();
     assert_eq!(r.status().as_u16(), 405);
-    let e = |k: &str, v: &str, l: bool, m: bool| (k.to_string(), v.to_string(), l, m);
     assert_eq!(
         all_versions(&s, 1000).await,
         vec![
-            e("dir/", &v2, false, false),
-            e("dir/", &v1, false, false),
-            e("dir/", &mark, true, true),
-            e("obj", "null", true, false),
+            entry("dir/", &v2, false, false),
+            entry("dir/", &v1, false, false),
+            entry("dir/", &mark, true, true),
+            entry("obj", "null", true, false),
         ]
     );
     // A bucket with nothing left but the marker's versions is not empty.
@@ -1026,29 +1041,26 @@ async fn suspended_folder_markers_replace_the_null_version() {
     let v1 = put_version(&s, "dir/", b"").await.unwrap();
     set(&s, BucketVersioningStatus::Suspended).await;
     assert_eq!(put_version(&s, "dir/", b"").await, None);
-    let e = |k: &str, v: &str, l: bool, m: bool| (k.to_string(), v.to_string(), l, m);
-    let listed: Vec<_> = all_versions(&s, 1000)
-        .await
-        .into_iter()
-        .filter(|v| v.0 == "dir/")
-        .collect();
+    let listed = versions_of(&s, "dir/").await;
     assert_eq!(
         listed,
-        vec![e("dir/", "null", true, false), e("dir/", &v1, false, false)]
+        vec![
+            entry("dir/", "null", true, false),
+            entry("dir/", &v1, false, false)
+        ]
     );
     let out = s.delete("bkt", "dir/").await;
     assert_eq!(
         (out.delete_marker(), out.version_id()),
         (Some(true), Some("null"))
     );
-    let listed: Vec<_> = all_versions(&s, 1000)
-        .await
-        .into_iter()
-        .filter(|v| v.0 == "dir/")
-        .collect();
+    let listed = versions_of(&s, "dir/").await;
     assert_eq!(
         listed,
-        vec![e("dir/", &v1, false, false), e("dir/", "null", true, true)]
+        vec![
+            entry("dir/", &v1, false, false),
+            entry("dir/", "null", true, true)
+        ]
     );
     assert!(!s.path_of("bkt", "dir").exists());
     // The null marker removed, the versioned marker is current again and its folder back.
@@ -1063,42 +1075,12 @@ async fn a_folder_marker_version_takes_tags_by_its_id() {
     set(&s, BucketVersioningStatus::Enabled).await;
     let v1 = put_version(&s, "dir/", b"").await.unwrap();
     let v2 = put_version(&s, "dir/", b"").await.unwrap();
-    let tagging = |k: &str| {
-        aws_sdk_s3::types::Tagging::builder()
-            .tag_set(
-                aws_sdk_s3::types::Tag::builder()
-                    .key(k)
-                    .value("v")
-                    .build()
-                    .unwrap(),
-            )
-            .build()
-            .unwrap()
-    };
     for (version, tag) in [(&v1, "old"), (&v2, "new")] {
-        s.client
-            .put_object_tagging()
-            .bucket("bkt")
-            .key("dir/")
-            .version_id(version)
-            .tagging(tagging(tag))
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("{}", describe(&e)));
+        tag_version(&s, "dir/", version, &[(tag, "v")]).await;
     }
     for (version, tag) in [(&v1, "old"), (&v2, "new")] {
-        let out = s
-            .client
-            .get_object_tagging()
-            .bucket("bkt")
-            .key("dir/")
-            .version_id(version)
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("{}", describe(&e)));
-        assert_eq!(out.version_id(), Some(version.as_str()));
-        let keys: Vec<_> = out.tag_set().iter().map(|t| t.key()).collect();
-        assert_eq!(keys, [tag]);
+        let tags = version_tags(&s, "dir/", version).await;
+        assert_eq!(tags, [(tag.to_string(), "v".to_string())]);
     }
     // Retagging made no version.
     assert_eq!(head_version(&s, "dir/", None).await, Some(v2));
@@ -1113,15 +1095,13 @@ async fn content_and_markers_under_one_dir_key_share_its_history() {
     let content = put_version(&s, "dir/", b"content").await.unwrap();
     assert_eq!(s.get("bkt", "dir/").await, b"content");
     assert_eq!(get_version(&s, "dir/", &marker).await, b"");
-    let e = |k: &str, v: &str, l: bool| (k.to_string(), v.to_string(), l, false);
-    let listed: Vec<_> = all_versions(&s, 1000)
-        .await
-        .into_iter()
-        .filter(|v| v.0 == "dir/")
-        .collect();
+    let listed = versions_of(&s, "dir/").await;
     assert_eq!(
         listed,
-        vec![e("dir/", &content, true), e("dir/", &marker, false)]
+        vec![
+            entry("dir/", &content, true, false),
+            entry("dir/", &marker, false, false)
+        ]
     );
     // The content removed for good: the marker is current again, folder and all.
     assert_eq!(delete_version(&s, "dir/", &content).await, None);

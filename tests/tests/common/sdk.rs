@@ -17,7 +17,7 @@ use aws_sdk_s3::error::BoxError;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::operation::complete_multipart_upload::builders::CompleteMultipartUploadFluentBuilder;
 use aws_sdk_s3::operation::get_object::GetObjectOutput;
-use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, Tag, Tagging};
 use aws_sdk_s3::Client;
 
 /// An `aws-sdk-s3` client for the server at `addr`: path style, static credentials, no retries.
@@ -329,4 +329,57 @@ pub(crate) async fn get_version(s: &crate::common::TestServer, key: &str, id: &s
         .unwrap_or_else(|e| panic!("get {key}@{id}: {}", describe(&e)));
     assert_eq!(out.version_id(), Some(id));
     body_of(out).await
+}
+
+/// A tag set of `pairs`, in their order.
+pub(crate) fn tagging(pairs: &[(&str, &str)]) -> Tagging {
+    let tags = pairs
+        .iter()
+        .map(|(k, v)| Tag::builder().key(*k).value(*v).build().unwrap())
+        .collect();
+    Tagging::builder().set_tag_set(Some(tags)).build().unwrap()
+}
+
+/// A tag set answered, as pairs in its order.
+pub(crate) fn pairs_of(tags: &[Tag]) -> Vec<(String, String)> {
+    tags.iter()
+        .map(|t| (t.key().to_string(), t.value().to_string()))
+        .collect()
+}
+
+/// Tags version `id` of `key` in `bkt` with `pairs`, through `s`.
+pub(crate) async fn tag_version(
+    s: &crate::common::TestServer,
+    key: &str,
+    id: &str,
+    pairs: &[(&str, &str)],
+) {
+    s.client
+        .put_object_tagging()
+        .bucket("bkt")
+        .key(key)
+        .version_id(id)
+        .tagging(tagging(pairs))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("tag {key}@{id}: {}", describe(&e)));
+}
+
+/// The tags of version `id` of `key` in `bkt`, read through `s`, which names the version.
+pub(crate) async fn version_tags(
+    s: &crate::common::TestServer,
+    key: &str,
+    id: &str,
+) -> Vec<(String, String)> {
+    let out = s
+        .client
+        .get_object_tagging()
+        .bucket("bkt")
+        .key(key)
+        .version_id(id)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("tags of {key}@{id}: {}", describe(&e)));
+    assert_eq!(out.version_id(), Some(id));
+    pairs_of(out.tag_set())
 }
