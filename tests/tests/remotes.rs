@@ -708,6 +708,23 @@ async fn a_remote_that_cannot_move_a_file_keeps_no_versions() {
         .send()
         .await;
     expect_error(r, 501, "NotImplemented");
+    // Nothing was made.
+    expect_error(
+        s.client.head_bucket().bucket("locked").send().await,
+        404,
+        "NotFound",
+    );
+    let lock = aws_sdk_s3::types::ObjectLockConfiguration::builder()
+        .object_lock_enabled(aws_sdk_s3::types::ObjectLockEnabled::Enabled)
+        .build();
+    let r = s
+        .client
+        .put_object_lock_configuration()
+        .bucket("bkt")
+        .object_lock_configuration(lock)
+        .send()
+        .await;
+    expect_error(r, 501, "NotImplemented");
 }
 
 /// Versions on an FTP remote (`rclone serve ftp`), where a version moves by RNFR/RNTO.
