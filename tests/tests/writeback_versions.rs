@@ -562,6 +562,37 @@ async fn a_queue_left_by_a_stop_is_uploaded_and_every_version_reads_back() {
     assert_eq!(kept_on_remote(&s), 3);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_null_version_a_crash_left_in_the_cache_stays_the_null_version() {
+    let mut s = versioned().await;
+    let v1 = put_versioned(&s, "k", "versioned").await;
+    s.client
+        .put_bucket_versioning()
+        .bucket("bkt")
+        .versioning_configuration(
+            VersioningConfiguration::builder()
+                .status(BucketVersioningStatus::Suspended)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    s.put("bkt", "k", b"null-1".to_vec()).await;
+    s.stop_server().await;
+    // As if a second write of the null version had renamed its file into the cache and the
+    // server died before its record: that file is the null version now.
+    let cached = s.root().join(".s3gate/writeback/data/bkt/k");
+    std::fs::write(&cached, b"null, cut off").unwrap();
+    s.start_again().await;
+    assert_eq!(get_version(&s, "k", "null").await, b"null, cut off");
+    assert_eq!(history(&s, "k").await, versions(&["null", &v1]));
+    // Still the null version: the next Suspended write replaces it.
+    s.put("bkt", "k", b"null-2".to_vec()).await;
+    assert_eq!(history(&s, "k").await, versions(&["null", &v1]));
+    assert_eq!(get_version(&s, "k", "null").await, b"null-2");
+    assert_eq!(get_version(&s, "k", &v1).await, b"versioned");
+}
+
 /// The object lock scenarios any remote keeping versions passes, through the write cache.
 mod object_lock_scenarios {
     use crate::common::TestServer;

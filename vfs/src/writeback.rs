@@ -538,7 +538,9 @@ impl WriteBack {
                 let meta = ObjectMeta {
                     fingerprint: fp,
                     etag: self.core.content_etag(reader).await?,
-                    version: None,
+                    // A version waiting in the cache is replaced there only as the `null`
+                    // version is (version.rs): the write cut off was one too.
+                    version: m.version.filter(|v| v.null),
                     attrs: Default::default(),
                     parts: Vec::new(),
                     modified_ns: None,
