@@ -1625,6 +1625,89 @@ mod tests {
         assert_eq!(stored, 1, "only the versioned one is in the store");
     }
 
+    /// A remote that cannot move a file on its side (as a memory remote): no versions.
+    struct Unmoving(Arc<dyn Remote>);
+
+    #[async_trait::async_trait]
+    impl Remote for Unmoving {
+        async fn stat(&self, path: &str) -> std::io::Result<Option<crate::remote::Entry>> {
+            self.0.stat(path).await
+        }
+        async fn open(
+            &self,
+            path: &str,
+        ) -> std::io::Result<Option<Box<dyn crate::remote::Reader>>> {
+            self.0.open(path).await
+        }
+        async fn list_dir(&self, path: &str) -> std::io::Result<Vec<crate::remote::Entry>> {
+            self.0.list_dir(path).await
+        }
+        async fn create(&self, dest: &str) -> std::io::Result<Box<dyn crate::remote::Upload>> {
+            self.0.create(dest).await
+        }
+        async fn concat(
+            &self,
+            dest: &str,
+            srcs: &[crate::remote::Source],
+        ) -> std::io::Result<Box<dyn crate::remote::Upload>> {
+            self.0.concat(dest, srcs).await
+        }
+        async fn delete(&self, path: &str, pinned: Option<Fingerprint>) -> std::io::Result<bool> {
+            self.0.delete(path, pinned).await
+        }
+        async fn mkdir(&self, path: &str) -> std::io::Result<bool> {
+            self.0.mkdir(path).await
+        }
+        async fn rmdir(&self, path: &str) -> std::io::Result<()> {
+            self.0.rmdir(path).await
+        }
+        async fn rmdir_tree(&self, path: &str) -> std::io::Result<()> {
+            self.0.rmdir_tree(path).await
+        }
+        async fn delete_tree(&self, path: &str) -> std::io::Result<()> {
+            self.0.delete_tree(path).await
+        }
+    }
+
+    /// A versioned bucket served again over a remote that cannot move a file: its objects read,
+    /// and a change that would lose a version is refused.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_versioned_bucket_over_a_remote_that_cannot_move_refuses_changes() {
+        let (dir, vfs) = versioned().await;
+        put(&vfs, "k", b"one").await;
+        vfs.shutdown().await;
+        drop(vfs);
+        let vfs = Vfs::open_unsynced_with(dir.path(), |r| Arc::new(Unmoving(r))).await;
+        assert!(vfs.versions_unsupported().is_some());
+        assert_eq!(
+            read(vfs.open_object("bkt", "k").await.unwrap()).await,
+            b"one"
+        );
+        assert!(matches!(
+            vfs.add_delete_marker("bkt", "k").await,
+            Err(VfsError::VersionsUnsupported(_))
+        ));
+        let body = futures_util::stream::iter([Ok::<_, Box<dyn std::error::Error + Send + Sync>>(
+            bytes::Bytes::from_static(b"two"),
+        )]);
+        let req = crate::object::PutRequest {
+            attrs: Default::default(),
+            content_md5: None,
+            precondition: None,
+            checksum: None,
+            body,
+        };
+        assert!(matches!(
+            vfs.put_object("bkt", "k", req).await,
+            Err(VfsError::VersionsUnsupported(_))
+        ));
+        assert_eq!(
+            read(vfs.open_object("bkt", "k").await.unwrap()).await,
+            b"one"
+        );
+        vfs.shutdown().await;
+    }
+
     /// A VFS over `dir` through the write cache, whose uploader never runs here: what is
     /// written stays queued.
     async fn cached(dir: &Path) -> Vfs {
