@@ -1293,6 +1293,7 @@ if [[ -n ${SERVER_PID:-} ]]; then
     step_bg "crash: the same in a versioned bucket on a WebDAV remote" crash_rounds_webdav
     step_bg "crash: the same with --vfs-cache-mode writes, every acknowledged write reaches the remote" crash_rounds writes
     step_bg "crash: the same with --vfs-cache-mode full (reads cached too)" crash_rounds full
+    step_bg "crash: the same in a versioned bucket with --vfs-cache-mode writes, every version waiting in the cache kept when replaced" crash_rounds writes --versioned
     step_bg "crash: the same with most PUTs through --small-put-log 64K, every acknowledged one written again from the log" crash_rounds off --small-put-log 64K
     steps_join
 

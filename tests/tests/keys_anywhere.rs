@@ -68,7 +68,7 @@ macro_rules! every_keys_scenario {
             @each #[$m] $start, $outer, [stored_keys_keep_their_versions]
         );
     };
-    // For a server that keeps no versions (the write cache's).
+    // The scenarios that need no versions.
     (without_versions #[$m:meta] $start:expr, $outer:expr) => {
         $crate::keys_anywhere::every_keys_scenario!(
             @each #[$m] $start, $outer,
@@ -115,8 +115,8 @@ mod local {
 
 /// On a local directory through the write cache (`writes`, and `full`, which caches reads
 /// too): each key waits at its place (its path, or its place in the store of keys) in the
-/// cache folder, is read from there, and is uploaded to the same place. Versions are not kept
-/// while the cache is on, so their scenario is left out.
+/// cache folder, is read from there, and is uploaded to the same place; a version it replaces
+/// is uploaded first and kept on the remote.
 mod write_cache {
     use std::time::Duration;
 
@@ -140,7 +140,7 @@ mod write_cache {
         use super::*;
 
         crate::keys_anywhere::every_keys_scenario!(
-            without_versions #[doc = "On a local directory, through the write cache."]
+            #[doc = "On a local directory, through the write cache."]
             start(CacheMode::Writes),
             |s: &TestServer, _: &()| s.root().to_path_buf()
         );
@@ -150,7 +150,7 @@ mod write_cache {
         use super::*;
 
         crate::keys_anywhere::every_keys_scenario!(
-            without_versions #[doc = "On a local directory, through the write and read caches."]
+            #[doc = "On a local directory, through the write and read caches."]
             start(CacheMode::Full),
             |s: &TestServer, _: &()| s.root().to_path_buf()
         );

@@ -49,3 +49,4 @@ mod version_model;
 mod versioning;
 mod watch;
 mod writeback;
+mod writeback_versions;

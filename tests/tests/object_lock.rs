@@ -13,7 +13,6 @@ use aws_sdk_s3::types::{
     ObjectLockEnabled, ObjectLockLegalHold, ObjectLockLegalHoldStatus, ObjectLockMode,
     ObjectLockRetention, ObjectLockRetentionMode, ObjectLockRule, VersioningConfiguration,
 };
-use s3gate_config::CacheMode;
 
 use crate::common::*;
 
@@ -798,34 +797,6 @@ async fn delete_objects_answers_access_denied_per_locked_key() {
     assert_eq!(out.deleted()[0].key(), Some("gov"));
     assert_eq!(out.errors().len(), 1);
     assert_eq!(out.errors()[0].code(), Some("AccessDenied"));
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn lock_needs_a_remote_that_keeps_versions() {
-    let s = TestServer::start_with(|c| c.vfs.cache_mode = CacheMode::Writes).await;
-    let r = s
-        .client
-        .create_bucket()
-        .bucket("bkt")
-        .object_lock_enabled_for_bucket(true)
-        .send()
-        .await;
-    expect_error(r, 501, "NotImplemented");
-    // Nothing was made.
-    expect_error(
-        s.client.head_bucket().bucket("bkt").send().await,
-        404,
-        "NotFound",
-    );
-    s.create_bucket("plain").await;
-    let r = s
-        .client
-        .put_object_lock_configuration()
-        .bucket("plain")
-        .object_lock_configuration(lock_config(None))
-        .send()
-        .await;
-    expect_error(r, 501, "NotImplemented");
 }
 
 /// What Veeam does against an immutable repository: it reads `?object-lock` first, writes

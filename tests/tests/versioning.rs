@@ -253,23 +253,13 @@ async fn the_null_version_is_named_null_once_the_bucket_has_had_versioning() {
     );
 }
 
+/// The write cache keeps versions as the remote does (writeback_versions.rs).
 #[tokio::test(flavor = "multi_thread")]
-async fn the_write_cache_keeps_versioning_off() {
+async fn versioning_is_enabled_through_the_write_cache_too() {
     let s = TestServer::start_with(|c| c.vfs.cache_mode = CacheMode::Writes).await;
     s.create_bucket("bkt").await;
-    let e = s
-        .client
-        .put_bucket_versioning()
-        .bucket("bkt")
-        .versioning_configuration(
-            VersioningConfiguration::builder()
-                .status(BucketVersioningStatus::Enabled)
-                .build(),
-        )
-        .send()
-        .await;
-    expect_error(e, 501, "NotImplemented");
-    assert_eq!(status(&s).await, None);
+    set(&s, BucketVersioningStatus::Enabled).await;
+    assert_eq!(status(&s).await, Some(BucketVersioningStatus::Enabled));
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -197,18 +197,27 @@ enum Moves {
     Copy,
 }
 
-/// A VFS over `root` whose remote calls stop at `stop`'s point.
-async fn open(root: &Path, moves: Moves, stop: &Arc<Stop>) -> Vfs {
+/// A VFS over `root` whose remote calls stop at `stop`'s point; with `cached`, writes land in
+/// the write cache, whose uploader never runs here (a version waits there until a change
+/// uploads it).
+async fn open(root: &Path, moves: Moves, cached: bool, stop: &Arc<Stop>) -> Vfs {
     let stop = stop.clone();
     let root_dir = root.to_path_buf();
-    Vfs::open_unsynced_with(root, move |remote| {
-        let stopping: Arc<dyn Remote> = Arc::new(Stopping(remote, stop));
-        match moves {
-            Moves::Rename => stopping,
-            Moves::Copy => Arc::new(Copying(stopping, root_dir)),
-        }
-    })
-    .await
+    let mut config = s3gate_config::Config::default();
+    config.remote.path = root.to_path_buf();
+    config.vfs.fsync = false;
+    if cached {
+        config.vfs.cache_mode = s3gate_config::CacheMode::Writes;
+    }
+    let remote = crate::remote::open(&config).unwrap();
+    let stopping: Arc<dyn Remote> = Arc::new(Stopping(remote, stop));
+    let remote = match moves {
+        Moves::Rename => stopping,
+        Moves::Copy => Arc::new(Copying(stopping, root_dir)),
+    };
+    Vfs::open_on(&config, remote, Default::default())
+        .await
+        .unwrap()
 }
 
 async fn put(vfs: &Vfs, key: &str, body: &'static [u8]) -> String {
@@ -297,6 +306,37 @@ fn assert_settled(vfs: &Vfs, root: &Path, context: &str) {
     assert!(intents.is_empty(), "{context}: intents left {intents:?}");
 }
 
+/// What a start must have left in the write cache: each file there is the version its queue
+/// entry names and its record describes as waiting, and each entry has its file.
+async fn assert_cache_settled(vfs: &Vfs, context: &str) {
+    let Some(cache) = &vfs.write_back.cache else {
+        return;
+    };
+    let files = crate::scan::walk(&*cache.fs, "bkt", None).await.unwrap();
+    let mut queued = Vec::new();
+    vfs.core
+        .index
+        .visit_in(Tree::WriteBack, |k, v| {
+            let entry: crate::write_cache::Pending = serde_json::from_slice(v).unwrap();
+            queued.push((String::from_utf8_lossy(k).into_owned(), entry.fingerprint));
+            true
+        })
+        .unwrap();
+    let cached: Vec<(String, Fingerprint)> = files
+        .into_iter()
+        .map(|(key, fp)| (format!("bkt/{key}"), fp))
+        .collect();
+    assert_eq!(cached, queued, "{context}: cached files and queue entries");
+    for (path, fp) in cached {
+        let key = path.trim_start_matches("bkt/");
+        let record = vfs.core.index.get("bkt", key).unwrap();
+        assert!(
+            record.is_some_and(|m| m.in_write_cache && m.fingerprint == fp),
+            "{context}: {path} waits in the cache without its record"
+        );
+    }
+}
+
 /// A change of a key's versions, from the history its setup builds.
 #[derive(Clone, Copy, Debug)]
 enum Change {
@@ -371,12 +411,24 @@ impl Change {
 /// Runs `change` stopped at each of its crash points in turn, on a fresh copy of its history
 /// each time, and checks what the next start leaves.
 async fn at_every_point(change: Change, moves: Moves) {
-    let done = run_whole(change, moves).await;
+    at_every_point_of(change, moves, false).await
+}
+
+/// [`at_every_point`], through the write cache when `cached`.
+async fn at_every_point_of(change: Change, moves: Moves, cached: bool) {
+    let done = run_whole(change, moves, cached).await;
     for at in 0.. {
         let dir = tempfile::tempdir().unwrap();
         let stop = Stop::new();
-        let vfs = open(dir.path(), moves, &stop).await;
+        let vfs = open(dir.path(), moves, cached, &stop).await;
         let id = change.setup(&vfs).await;
+        if cached {
+            assert_eq!(
+                vfs.write_back.pending().unwrap(),
+                1,
+                "{change:?}: none waits"
+            );
+        }
         let before = history(&vfs, change.key()).await;
         stop.arm(at);
         let stopped = tokio::select! {
@@ -385,10 +437,12 @@ async fn at_every_point(change: Change, moves: Moves) {
         };
         vfs.shutdown().await;
         drop(vfs);
-        let vfs = open(dir.path(), moves, &Stop::new()).await;
-        let context = format!("{change:?} on a remote moving by {moves:?}, stopped at {at}");
+        let vfs = open(dir.path(), moves, cached, &Stop::new()).await;
+        let context =
+            format!("{change:?} on a remote moving by {moves:?}, cached {cached}, stopped at {at}");
         let got = history(&vfs, change.key()).await;
         assert_settled(&vfs, dir.path(), &context);
+        assert_cache_settled(&vfs, &context).await;
         vfs.shutdown().await;
         if !stopped {
             assert_eq!(got, done, "{context}: run whole");
@@ -402,9 +456,9 @@ async fn at_every_point(change: Change, moves: Moves) {
 }
 
 /// The history `change` leaves when nothing stops it.
-async fn run_whole(change: Change, moves: Moves) -> Vec<String> {
+async fn run_whole(change: Change, moves: Moves, cached: bool) -> Vec<String> {
     let dir = tempfile::tempdir().unwrap();
-    let vfs = open(dir.path(), moves, &Stop::new()).await;
+    let vfs = open(dir.path(), moves, cached, &Stop::new()).await;
     let id = change.setup(&vfs).await;
     change.run(&vfs, &id).await;
     let done = history(&vfs, change.key()).await;
@@ -449,6 +503,18 @@ async fn a_folder_marker_made_current_again_is_crash_safe() {
     }
 }
 
+/// Through the write cache: the version replaced, covered or deleted by id waits there, so an
+/// overwrite and a marker upload it before they keep it, and a delete by id removes it from the
+/// cache and its queue.
+#[tokio::test(flavor = "multi_thread")]
+async fn changes_of_a_version_waiting_in_the_write_cache_are_crash_safe() {
+    for change in [Change::Overwrite, Change::Mark, Change::DropCurrent] {
+        for moves in [Moves::Rename, Moves::Copy] {
+            at_every_point_of(change, moves, true).await;
+        }
+    }
+}
+
 /// The intents of demotions the index holds.
 fn demotions_left(vfs: &Vfs) -> usize {
     let mut left = 0;
@@ -472,9 +538,9 @@ async fn a_change_answered_before_its_intent_went_is_kept() {
     for change in [Change::Overwrite, Change::Mark] {
         for moves in [Moves::Rename, Moves::Copy] {
             let context = format!("{change:?} on a remote moving by {moves:?}");
-            let done = run_whole(change, moves).await;
+            let done = run_whole(change, moves, false).await;
             let dir = tempfile::tempdir().unwrap();
-            let vfs = open(dir.path(), moves, &Stop::new()).await;
+            let vfs = open(dir.path(), moves, false, &Stop::new()).await;
             let id = change.setup(&vfs).await;
             change.run(&vfs, &id).await;
             vfs.core.index.forget_deferred();
@@ -486,7 +552,7 @@ async fn a_change_answered_before_its_intent_went_is_kept() {
             );
             vfs.shutdown().await;
             drop(vfs);
-            let vfs = open(dir.path(), moves, &Stop::new()).await;
+            let vfs = open(dir.path(), moves, false, &Stop::new()).await;
             assert_eq!(history(&vfs, change.key()).await, done, "{context}");
             assert_settled(&vfs, dir.path(), &context);
             vfs.shutdown().await;

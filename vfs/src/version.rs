@@ -254,8 +254,8 @@ impl Vfs {
     }
 
     /// Why this server cannot keep versions, when it cannot: they move on the remote's side
-    /// (a rename, or a copy and a delete there), and the write cache keeps objects away from
-    /// their paths until they are uploaded.
+    /// (a rename, or a copy and a delete there). The write cache is no reason: a version
+    /// waiting in it is uploaded before it stops being current ([`Vfs::replacing`]).
     pub fn versions_unsupported(&self) -> Option<&'static str> {
         if let Some(why) = self.fleet_versions_unsupported() {
             return Some(why);
@@ -264,12 +264,6 @@ impl Vfs {
             return Some(
                 "versions move to the version store on the remote's side, by a rename or a \
                  copy there: this remote can do neither",
-            );
-        }
-        if self.write_back.cache.is_some() {
-            return Some(
-                "versions cannot be kept while the write cache holds objects away from their \
-                 paths (--vfs-cache-mode writes)",
             );
         }
         None
@@ -323,8 +317,8 @@ impl Vfs {
             Versioning::Enabled => false,
             Versioning::Suspended => true,
         };
-        // A bucket whose versions were turned on elsewhere (served again with the write cache,
-        // say): a change would lose the version it replaces.
+        // A bucket whose versions were turned on elsewhere (served again over a remote that
+        // cannot move a file): a change would lose the version it replaces.
         if let Some(why) = self.versions_unsupported() {
             return Err(VfsError::VersionsUnsupported(why));
         }
@@ -412,6 +406,20 @@ impl Vfs {
             ));
             return Ok(out);
         }
+        // A version waiting in the write cache moves to the store on the remote like any
+        // other: it is uploaded first, so that it is there to move and no queue entry is left
+        // to publish it over what replaces it.
+        let current = match current.in_write_cache {
+            true => {
+                self.write_back.upload_locked(at).await?;
+                match self.current_locked(at).await? {
+                    Some(current) => current,
+                    // Its cached file was gone: there is nothing to keep.
+                    None => return Ok(out),
+                }
+            }
+            false => current,
+        };
         if with_change && !null {
             let plan = self.versions().plan(at, current, id, now_ns()).await?;
             out.planned = Some(plan);
@@ -1617,19 +1625,59 @@ mod tests {
         assert_eq!(stored, 1, "only the versioned one is in the store");
     }
 
-    /// A versioned bucket served again with the write cache on: its objects read, and a change
-    /// that would lose a version is refused.
+    /// A remote that cannot move a file on its side (as a memory remote): no versions.
+    struct Unmoving(Arc<dyn Remote>);
+
+    #[async_trait::async_trait]
+    impl Remote for Unmoving {
+        async fn stat(&self, path: &str) -> std::io::Result<Option<crate::remote::Entry>> {
+            self.0.stat(path).await
+        }
+        async fn open(
+            &self,
+            path: &str,
+        ) -> std::io::Result<Option<Box<dyn crate::remote::Reader>>> {
+            self.0.open(path).await
+        }
+        async fn list_dir(&self, path: &str) -> std::io::Result<Vec<crate::remote::Entry>> {
+            self.0.list_dir(path).await
+        }
+        async fn create(&self, dest: &str) -> std::io::Result<Box<dyn crate::remote::Upload>> {
+            self.0.create(dest).await
+        }
+        async fn concat(
+            &self,
+            dest: &str,
+            srcs: &[crate::remote::Source],
+        ) -> std::io::Result<Box<dyn crate::remote::Upload>> {
+            self.0.concat(dest, srcs).await
+        }
+        async fn delete(&self, path: &str, pinned: Option<Fingerprint>) -> std::io::Result<bool> {
+            self.0.delete(path, pinned).await
+        }
+        async fn mkdir(&self, path: &str) -> std::io::Result<bool> {
+            self.0.mkdir(path).await
+        }
+        async fn rmdir(&self, path: &str) -> std::io::Result<()> {
+            self.0.rmdir(path).await
+        }
+        async fn rmdir_tree(&self, path: &str) -> std::io::Result<()> {
+            self.0.rmdir_tree(path).await
+        }
+        async fn delete_tree(&self, path: &str) -> std::io::Result<()> {
+            self.0.delete_tree(path).await
+        }
+    }
+
+    /// A versioned bucket served again over a remote that cannot move a file: its objects read,
+    /// and a change that would lose a version is refused.
     #[tokio::test(flavor = "multi_thread")]
-    async fn a_versioned_bucket_behind_the_write_cache_refuses_changes() {
+    async fn a_versioned_bucket_over_a_remote_that_cannot_move_refuses_changes() {
         let (dir, vfs) = versioned().await;
         put(&vfs, "k", b"one").await;
         vfs.shutdown().await;
         drop(vfs);
-        let mut config = s3gate_config::Config::default();
-        config.remote.path = dir.path().to_path_buf();
-        config.vfs.fsync = false;
-        config.vfs.cache_mode = s3gate_config::CacheMode::Writes;
-        let vfs = Vfs::open(&config).await.unwrap();
+        let vfs = Vfs::open_unsynced_with(dir.path(), |r| Arc::new(Unmoving(r))).await;
         assert!(vfs.versions_unsupported().is_some());
         assert_eq!(
             read(vfs.open_object("bkt", "k").await.unwrap()).await,
@@ -1657,6 +1705,75 @@ mod tests {
             read(vfs.open_object("bkt", "k").await.unwrap()).await,
             b"one"
         );
+        vfs.shutdown().await;
+    }
+
+    /// A VFS over `dir` through the write cache, whose uploader never runs here: what is
+    /// written stays queued.
+    async fn cached(dir: &Path) -> Vfs {
+        let mut config = s3gate_config::Config::default();
+        config.remote.path = dir.to_path_buf();
+        config.vfs.fsync = false;
+        config.vfs.cache_mode = s3gate_config::CacheMode::Writes;
+        Vfs::open(&config).await.unwrap()
+    }
+
+    /// What waits in the write cache: its queue's paths.
+    fn queued(vfs: &Vfs) -> Vec<String> {
+        let mut out = Vec::new();
+        vfs.core
+            .index
+            .visit_in(Tree::WriteBack, |k, _| {
+                out.push(String::from_utf8_lossy(k).into_owned());
+                true
+            })
+            .unwrap();
+        out
+    }
+
+    /// A versioned bucket served again with the write cache on keeps every version: the one
+    /// waiting in the cache is uploaded and kept on the remote when it is replaced or covered,
+    /// and only the current version ever waits.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_versioned_bucket_behind_the_write_cache_keeps_every_version() {
+        let (dir, vfs) = versioned().await;
+        let one = put(&vfs, "k", b"one").await.version_id.unwrap();
+        vfs.shutdown().await;
+        drop(vfs);
+        let vfs = cached(dir.path()).await;
+        assert_eq!(vfs.versions_unsupported(), None);
+        let two = put(&vfs, "k", b"two").await.version_id.unwrap();
+        assert!(dir.path().join("bkt/k").metadata().is_err(), "one was kept");
+        let three = put(&vfs, "k", b"three").await.version_id.unwrap();
+        assert_eq!(queued(&vfs), ["bkt/k"]);
+        let want = vec![
+            (three.clone(), Some(b"three".to_vec())),
+            (two.clone(), Some(b"two".to_vec())),
+            (one.clone(), Some(b"one".to_vec())),
+        ];
+        assert_eq!(history(&vfs, "k").await, want);
+        // A marker over the waiting version: it is uploaded and kept, nothing waits.
+        let marker = vfs.add_delete_marker("bkt", "k").await.unwrap().unwrap();
+        assert!(queued(&vfs).is_empty());
+        // The marker gone, three is current again from the remote; written over again, then
+        // the waiting version deleted by its id: three is current again, nothing waits.
+        vfs.delete_version("bkt", "k", &marker.version_id, false)
+            .await
+            .unwrap();
+        let four = put(&vfs, "k", b"four").await.version_id.unwrap();
+        assert_eq!(queued(&vfs), ["bkt/k"]);
+        vfs.delete_version("bkt", "k", &four, false).await.unwrap();
+        assert!(queued(&vfs).is_empty());
+        assert_eq!(history(&vfs, "k").await, want);
+        assert_eq!(fs::read(dir.path().join("bkt/k")).unwrap(), b"three");
+        // Restarted with a version waiting: every version reads back.
+        let five = put(&vfs, "k", b"five").await.version_id.unwrap();
+        vfs.shutdown().await;
+        drop(vfs);
+        let vfs = cached(dir.path()).await;
+        let mut want = want;
+        want.insert(0, (five, Some(b"five".to_vec())));
+        assert_eq!(history(&vfs, "k").await, want);
         vfs.shutdown().await;
     }
 }

@@ -10,6 +10,13 @@
 //! at any point leaves either the entry (uploaded again, whole) or the finished state, so every
 //! acknowledged object reaches the remote and none is torn.
 //!
+//! In a bucket that keeps versions, a change that makes the version waiting in the cache
+//! noncurrent (an overwrite, a delete marker) first uploads it by that same change, under the
+//! key's lock it already holds ([`WriteBack::upload_locked`]), then demotes it on the remote as
+//! any version: kept versions live only in the remote's version store, and no entry ever names
+//! a version that is not current. A version waiting in the cache is current, so its entry goes
+//! only with it: uploaded, replaced (the `null` version while Suspended) or deleted by id.
+//!
 //! [`WriteBack`] holds the core and the write cache (write_cache.rs), and knows no `Vfs`: it
 //! commits its uploads through [`Core::commit`], and stages the bytes it uploads as every write
 //! does (`Core::stage`, stage.rs).
@@ -309,6 +316,45 @@ impl WriteBack {
             // Replaced meanwhile: the newer version has its own entry.
             return Ok(());
         }
+        let change = self.staged(path, entry, reader).await?;
+        let (bucket, key) = entry.object(path);
+        let at = At { bucket, key, path };
+        // No precondition: the upload changes where the object is, not what it is.
+        self.core.commit(self, at, Unconditional, change).await
+    }
+
+    /// Uploads the version of the key at `at` that waits in the cache, now, by the uploader's
+    /// own change; the caller holds the key's lock. A version that stops being current in a
+    /// bucket keeping versions moves into the version store on the remote, so it must be
+    /// there first. A failure of the remote changes nothing: the version still waits.
+    pub(crate) async fn upload_locked(&self, at: At<'_>) -> Result<()> {
+        let Some(cache) = &self.cache else {
+            return Ok(());
+        };
+        let Some(entry) = self.pending_entry(at.path)? else {
+            return Ok(());
+        };
+        let reader = match cache.fs.open(at.path).await? {
+            Some(reader) if reader.fingerprint() == entry.fingerprint => reader,
+            Some(_) => {
+                return Err(VfsError::Io(std::io::Error::other(format!(
+                    "{}: the cached file is not the version queued",
+                    at.path
+                ))))
+            }
+            None => return self.drop_orphan_locked(at, &entry).await,
+        };
+        let change = self.staged(at.path, &entry, reader).await?;
+        change.apply(self, at).await
+    }
+
+    /// The cached file of `entry` (opened: `reader`) staged on the remote, whole, unpublished.
+    async fn staged(
+        &self,
+        path: &str,
+        entry: &Pending,
+        reader: Box<dyn crate::remote::Reader>,
+    ) -> Result<UploadCached> {
         let size = entry.fingerprint.size;
         let (upload, _, _) = self
             .core
@@ -320,12 +366,10 @@ impl WriteBack {
                 None,
             )
             .await?;
-        let (bucket, key) = entry.object(path);
-        let at = At { bucket, key, path };
-        let version = entry.fingerprint;
-        // No precondition: the upload changes where the object is, not what it is.
-        let change = UploadCached { upload, version };
-        self.core.commit(self, at, Unconditional, change).await
+        Ok(UploadCached {
+            upload,
+            version: entry.fingerprint,
+        })
     }
 }
 
@@ -386,36 +430,44 @@ impl WriteBack {
     /// An entry whose cached file is gone (removed by hand): nothing can be uploaded.
     async fn drop_orphan(&self, path: &str, entry: &Pending) -> Result<()> {
         let (bucket, key) = entry.object(path);
+        let at = At { bucket, key, path };
         self.core
             .key_locks
-            .with(&key::lock_name(bucket, key, path), async {
-                if let Some(cache) = &self.cache {
-                    if cache.fs.stat(path).await?.is_some() {
-                        return Ok(());
-                    }
-                }
-                match self.pending_entry(path)? {
-                    Some(now) if now.fingerprint == entry.fingerprint => {}
-                    _ => return Ok(()),
-                }
-                tracing::error!(
-                    path,
-                    "the cached file of a pending upload is missing; dropped"
-                );
-                let mut ops = vec![Edit::Delete(Tree::WriteBack, path.as_bytes().to_vec())];
-                // Its record describes bytes that are gone: without it, the key reads as the remote
-                // has it (or as missing) instead of failing.
-                if self
-                    .core
-                    .index
-                    .get(bucket, key)?
-                    .is_some_and(|m| m.in_write_cache && m.fingerprint == entry.fingerprint)
-                {
-                    ops.push(Edit::Delete(Tree::Objects, key::index_key(bucket, key)));
-                }
-                self.core.index.apply(ops).await
-            })
+            .with(
+                &key::lock_name(bucket, key, path),
+                self.drop_orphan_locked(at, entry),
+            )
             .await
+    }
+
+    /// [`WriteBack::drop_orphan`], the caller holding the key's lock.
+    async fn drop_orphan_locked(&self, at: At<'_>, entry: &Pending) -> Result<()> {
+        let (path, bucket, key) = (at.path, at.bucket, at.key);
+        if let Some(cache) = &self.cache {
+            if cache.fs.stat(path).await?.is_some() {
+                return Ok(());
+            }
+        }
+        match self.pending_entry(path)? {
+            Some(now) if now.fingerprint == entry.fingerprint => {}
+            _ => return Ok(()),
+        }
+        tracing::error!(
+            path,
+            "the cached file of a pending upload is missing; dropped"
+        );
+        let mut ops = vec![Edit::Delete(Tree::WriteBack, path.as_bytes().to_vec())];
+        // Its record describes bytes that are gone: without it, the key reads as the remote
+        // has it (or as missing) instead of failing.
+        if self
+            .core
+            .index
+            .get(bucket, key)?
+            .is_some_and(|m| m.in_write_cache && m.fingerprint == entry.fingerprint)
+        {
+            ops.push(Edit::Delete(Tree::Objects, key::index_key(bucket, key)));
+        }
+        self.core.index.apply(ops).await
     }
 
     /// Removes a cached file and the cache folders it leaves empty (the caller holds the key's
@@ -486,7 +538,9 @@ impl WriteBack {
                 let meta = ObjectMeta {
                     fingerprint: fp,
                     etag: self.core.content_etag(reader).await?,
-                    version: None,
+                    // A version waiting in the cache is replaced there only as the `null`
+                    // version is (version.rs): the write cut off was one too.
+                    version: m.version.filter(|v| v.null),
                     attrs: Default::default(),
                     parts: Vec::new(),
                     modified_ns: None,
