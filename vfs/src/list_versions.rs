@@ -61,6 +61,16 @@ pub enum VersionItem {
 }
 
 impl VersionItem {
+    /// The spans of the page's text this item names.
+    fn spans(&self) -> impl Iterator<Item = Span> {
+        let (first, second) = match *self {
+            VersionItem::Version { key, etag, .. } => (key, Some(etag)),
+            VersionItem::DeleteMarker { key, .. } => (key, None),
+            VersionItem::CommonPrefix(p) => (p, None),
+        };
+        std::iter::once(first).chain(second)
+    }
+
     /// The key and version shown, for a version or a marker.
     fn version(&self) -> Option<(Span, ShownId)> {
         match self {
@@ -141,6 +151,11 @@ impl VersionPage {
     pub fn text(&self, span: Span) -> &str {
         text_at(&self.text, span)
     }
+}
+
+/// Whether `span` starts and ends on characters' boundaries in `text`.
+fn whole(text: &str, span: Span) -> bool {
+    text.is_char_boundary(span.at) && text.is_char_boundary(span.at + span.len)
 }
 
 fn text_at(text: &str, span: Span) -> &str {
@@ -282,8 +297,11 @@ impl Vfs {
         if let Some(e) = failed {
             return Err(e);
         }
+        // Each key whole: two halves of a character in two keys make valid text together.
         let mut text = String::from_utf8(text)
-            .map_err(|_| VfsError::InvalidKey("index holds a non-UTF-8 key".into()))?;
+            .ok()
+            .filter(|t| items.iter().all(|i| i.spans().all(|s| whole(t, s))))
+            .ok_or_else(|| VfsError::InvalidKey("index holds a non-UTF-8 key".into()))?;
         let truncated = items.len() > q.max_keys;
         items.truncate(q.max_keys);
         self.refresh_foreign(bucket, &mut text, &mut items, foreign)
@@ -604,6 +622,62 @@ mod tests {
         assert_eq!(ListedRow::read_known_layout(&bytes), None);
         assert_eq!(ListedRow::decode(&bytes).unwrap(), parsed);
         assert_eq!(parsed.object.map(|o| o.written_ns()), Some(11));
+    }
+
+    /// A key the index holds as bytes that are not UTF-8 fails the page, also when it and the
+    /// next key are each half of one character, which read as valid text together.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_key_that_is_not_text_fails_the_page() {
+        use crate::meta::Edit;
+        use crate::version_row::VersionRecord;
+        let dir = tempfile::tempdir().unwrap();
+        let vfs = Vfs::open_unsynced(dir.path()).await;
+        vfs.create_bucket("bkt", None).await.unwrap();
+        let q = VersionQuery {
+            max_keys: 1000,
+            ..Default::default()
+        };
+        assert!(page(&vfs, &q).await.items.is_empty());
+        // A marker of `a` + the first byte of `é`, and a key made of its second byte and `b`.
+        let mut row = b"bkt/a\xC3\x00".to_vec();
+        row.extend_from_slice(&(!1u64).to_be_bytes());
+        let marker = VersionRecord {
+            id: VersionId {
+                seq: 1,
+                ms: 1,
+                null: false,
+            },
+            object: None,
+            file: None,
+            made_ns: 1,
+            noncurrent_ns: 1,
+        };
+        let record = ObjectMeta {
+            fingerprint: crate::remote::Fingerprint {
+                size: 1,
+                mtime_ns: 1,
+                id: 1,
+            },
+            etag: "e".into(),
+            version: None,
+            attrs: Default::default(),
+            parts: Vec::new(),
+            modified_ns: None,
+            in_write_cache: false,
+            store: None,
+        };
+        vfs.core
+            .index
+            .apply(vec![
+                Edit::Put(Tree::Versions, row, marker.encode()),
+                Edit::Put(Tree::Objects, b"bkt/\xA9b".to_vec(), record.encode()),
+            ])
+            .await
+            .unwrap();
+        assert!(matches!(
+            vfs.list_versions("bkt", &q).await,
+            Err(VfsError::InvalidKey(_))
+        ));
     }
 
     /// The id a listing shows is the one every other answer shows.
