@@ -98,9 +98,9 @@ pub(crate) async fn list_objects(
     if let Some(d) = delimiter {
         x.elem("Delimiter", &enc(url, d));
     }
-    x.elem("IsTruncated", if truncated { "true" } else { "false" });
+    x.elem_clean("IsTruncated", word(truncated));
     if url {
-        x.elem("EncodingType", "url");
+        x.elem_clean("EncodingType", "url");
     }
     let owner = match flavor {
         Flavor::V2 { fetch_owner, .. } => fetch_owner,
@@ -117,7 +117,7 @@ pub(crate) async fn list_objects(
             if let Some(o) = &owner {
                 x.raw(o);
             }
-            x.elem("StorageClass", "STANDARD");
+            x.elem_clean("StorageClass", "STANDARD");
             x.close();
         }
     }
@@ -181,40 +181,45 @@ pub(crate) async fn list_versions(
     if let Some(d) = delimiter {
         x.elem("Delimiter", &enc(url, d));
     }
-    x.elem("IsTruncated", if truncated { "true" } else { "false" });
+    x.elem_clean("IsTruncated", word(truncated));
     if url {
-        x.elem("EncodingType", "url");
+        x.elem_clean("EncodingType", "url");
     }
-    let latest = |l: bool| if l { "true" } else { "false" };
     let owner = owner(ctx).markup("Owner");
+    // Version ids, `true`/`false` and the storage class need no escaping: only keys and ETags
+    // go through the escape.
     for item in &page.items {
-        match item {
+        match *item {
             VersionItem::Version {
                 key,
                 version_id,
-                latest: l,
-                info,
+                latest,
+                size,
+                last_modified,
+                etag,
             } => {
                 x.open("Version")
-                    .elem("Key", &enc(url, key))
-                    .elem("VersionId", version_id.as_str())
-                    .elem("IsLatest", latest(*l))
-                    .elem_time("LastModified", info.last_modified)
-                    .etag(&info.etag)
-                    .elem_num("Size", info.size);
-                x.raw(&owner).elem("StorageClass", "STANDARD").close();
+                    .elem("Key", &enc(url, page.text(key)))
+                    .elem_clean("VersionId", version_id.as_str())
+                    .elem_clean("IsLatest", word(latest))
+                    .elem_time("LastModified", last_modified)
+                    .etag(page.text(etag))
+                    .elem_num("Size", size)
+                    .raw(&owner)
+                    .elem_clean("StorageClass", "STANDARD")
+                    .close();
             }
             VersionItem::DeleteMarker {
                 key,
                 version_id,
-                latest: l,
+                latest,
                 last_modified,
             } => {
                 x.open("DeleteMarker")
-                    .elem("Key", &enc(url, key))
-                    .elem("VersionId", version_id.as_str())
-                    .elem("IsLatest", latest(*l))
-                    .elem_time("LastModified", *last_modified)
+                    .elem("Key", &enc(url, page.text(key)))
+                    .elem_clean("VersionId", version_id.as_str())
+                    .elem_clean("IsLatest", word(latest))
+                    .elem_time("LastModified", last_modified)
                     .raw(&owner)
                     .close();
             }
@@ -222,13 +227,21 @@ pub(crate) async fn list_versions(
         }
     }
     for item in &page.items {
-        if let VersionItem::CommonPrefix(p) = item {
+        if let VersionItem::CommonPrefix(p) = *item {
             x.open("CommonPrefixes")
-                .elem("Prefix", &enc(url, p))
+                .elem("Prefix", &enc(url, page.text(p)))
                 .close();
         }
     }
     Ok(xml_ok(x.finish()))
+}
+
+/// A boolean as XML writes it.
+fn word(b: bool) -> &'static str {
+    match b {
+        true => "true",
+        false => "false",
+    }
 }
 
 #[cfg(test)]

@@ -1156,3 +1156,136 @@ async fn a_file_written_by_another_program_lists_among_the_versions() {
     );
     assert!(page.delete_markers().is_empty());
 }
+
+/// Keys that XML must escape (markup characters, control characters, CR, non-ASCII, a
+/// noncharacter) list as they are in versions, markers and common prefixes, and percent-encoded
+/// with `encoding-type=url`, markers of the next page included; version ids, `IsLatest`, ETags
+/// and the storage class are written as S3 writes them.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_version_listing_escapes_its_keys_and_encodes_them_on_request() {
+    let s = setup().await;
+    set(&s, BucketVersioningStatus::Enabled).await;
+    let keys = [
+        "amp&lt<>\"'.txt",
+        "ctl\u{1}char\rcr",
+        "tab\tand\nnewline",
+        "ünï/cödé",
+        "nonchar\u{FFFF}",
+    ];
+    // Per key, newest first: (version id, is a marker, body).
+    type Made<'a> = (String, Vec<(String, bool, &'a str)>);
+    let mut made: Vec<Made> = Vec::new();
+    for key in keys {
+        let old = put_versioned(&s, key, "old").await;
+        let new = put_versioned(&s, key, "newer").await;
+        made.push((
+            key.to_string(),
+            vec![(new, false, "newer"), (old, false, "old")],
+        ));
+    }
+    let marker = s.delete("bkt", keys[0]).await;
+    let marker = marker.version_id().expect("a marker's id").to_string();
+    made[0].1.insert(0, (marker, true, ""));
+    made.push(("obj".into(), vec![("null".into(), false, "current")]));
+    made.sort();
+    let want: Vec<(String, String, bool, bool)> = made
+        .iter()
+        .flat_map(|(k, vs)| {
+            vs.iter()
+                .enumerate()
+                .map(|(i, (id, marker, _))| (k.clone(), id.clone(), i == 0, *marker))
+        })
+        .collect();
+    let mut sorted = want.clone();
+    sorted.sort_by(|a, b| (&a.0, a.3).cmp(&(&b.0, b.3)));
+    assert_eq!(all_versions(&s, 1000).await, sorted);
+    assert_eq!(all_versions(&s, 2).await, sorted);
+
+    // The document itself: every value as written, in order.
+    let body = http()
+        .get(s.url("/bkt?versions"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        body.contains("<Key>amp&amp;lt&lt;&gt;&quot;&apos;.txt</Key>")
+            && body.contains("<Key>ctl&#x1;char&#xD;cr</Key>")
+            && body.contains("<Key>nonchar&#xFFFF;</Key>")
+            && body.contains("<Key>ünï/cödé</Key>"),
+        "{body}"
+    );
+    assert_eq!(
+        xml_values(&body, "VersionId"),
+        want.iter().map(|w| w.1.clone()).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        xml_values(&body, "IsLatest"),
+        want.iter().map(|w| w.2.to_string()).collect::<Vec<_>>()
+    );
+    let etags: Vec<String> = made
+        .iter()
+        .flat_map(|(_, vs)| vs.iter().filter(|v| !v.1).map(|v| etag_of(v.2.as_bytes())))
+        .collect();
+    assert_eq!(xml_values(&body, "ETag"), etags);
+    assert_eq!(
+        xml_values(&body, "StorageClass"),
+        vec!["STANDARD"; etags.len()]
+    );
+    assert_eq!(xml_value(&body, "IsTruncated").as_deref(), Some("false"));
+
+    // URL-encoded: keys, common prefixes and the next page's key marker.
+    let listed = |query: &'static str| {
+        let s = &s;
+        async move {
+            let body = http()
+                .get(s.url(&format!("/bkt?versions&encoding-type=url{query}")))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            for k in xml_values(&body, "Key")
+                .iter()
+                .chain(&xml_values(&body, "Prefix"))
+                .chain(&xml_values(&body, "NextKeyMarker"))
+            {
+                assert!(
+                    k.bytes()
+                        .all(|b| b.is_ascii_graphic() && b != b'<' && b != b'&'),
+                    "not URL-encoded: {k:?} in {body}"
+                );
+            }
+            assert_eq!(xml_value(&body, "EncodingType").as_deref(), Some("url"));
+            body
+        }
+    };
+    let body = listed("").await;
+    let decoded: Vec<String> = xml_values(&body, "Key")
+        .iter()
+        .map(|k| unquote_plus(k))
+        .collect();
+    assert_eq!(
+        decoded,
+        want.iter().map(|w| w.0.clone()).collect::<Vec<_>>(),
+        "{body}"
+    );
+    let body = listed("&max-keys=1").await;
+    assert_eq!(
+        xml_value(&body, "NextKeyMarker").map(|k| unquote_plus(&k)),
+        Some(want[0].0.clone()),
+        "{body}"
+    );
+    let body = listed("&delimiter=%2F").await;
+    assert_eq!(
+        xml_values(&body, "Prefix")
+            .iter()
+            .map(|p| unquote_plus(p))
+            .collect::<Vec<_>>(),
+        ["", "ünï/"],
+        "{body}"
+    );
+}

@@ -5,6 +5,7 @@
 //! writer thread that commits whatever has queued up in one durable transaction (group commit), so
 //! that many small PUTs share one fsync.
 
+use std::borrow::Cow;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
@@ -223,12 +224,13 @@ impl ObjectMeta {
 }
 
 /// The fields of a record that a listing shows, read without the rest: a listing page decodes
-/// a thousand records, and user metadata and part sizes were most of that work.
+/// a thousand records, and user metadata and part sizes were most of that work. The ETag is
+/// borrowed from the record's bytes when it can be: a page copies it once, into its answer.
 #[derive(Debug, PartialEq, Deserialize)]
-pub(crate) struct ListedMeta {
+pub(crate) struct ListedMeta<'a> {
     pub fingerprint: Fingerprint,
-    #[serde(default)]
-    pub etag: String,
+    #[serde(default, borrow)]
+    pub etag: Cow<'a, str>,
     #[serde(default)]
     pub modified_ns: Option<i64>,
     /// The version, for a listing of versions.
@@ -236,19 +238,19 @@ pub(crate) struct ListedMeta {
     pub(crate) version: Option<crate::version_id::VersionId>,
 }
 
-impl From<ObjectMeta> for ListedMeta {
-    fn from(m: ObjectMeta) -> ListedMeta {
+impl From<ObjectMeta> for ListedMeta<'static> {
+    fn from(m: ObjectMeta) -> ListedMeta<'static> {
         ListedMeta {
             fingerprint: m.fingerprint,
-            etag: m.etag,
+            etag: Cow::Owned(m.etag),
             modified_ns: m.modified_ns,
             version: m.version,
         }
     }
 }
 
-impl ListedMeta {
-    pub(crate) fn decode(bytes: &[u8]) -> Result<ListedMeta> {
+impl<'a> ListedMeta<'a> {
+    pub(crate) fn decode(bytes: &'a [u8]) -> Result<ListedMeta<'a>> {
         if let Some(m) = ListedMeta::read_known_layout(bytes) {
             return Ok(m);
         }
@@ -261,7 +263,7 @@ impl ListedMeta {
     /// number before an optional `cached` flag. Parsing the rest (content headers, user
     /// metadata) was about a tenth of a listing page's time. `None` for anything else, which then
     /// takes the full parse.
-    pub(crate) fn read_known_layout(b: &[u8]) -> Option<ListedMeta> {
+    pub(crate) fn read_known_layout(b: &'a [u8]) -> Option<ListedMeta<'a>> {
         let rest = b.strip_prefix(br#"{"fingerprint":{"size":"#)?;
         let (size, rest) = number(rest)?;
         let (mtime_ns, rest) = number(rest.strip_prefix(br#","mtime_ns":"#)?)?;
@@ -295,7 +297,7 @@ impl ListedMeta {
                 mtime_ns: i64::try_from(mtime_ns).ok()?,
                 id: u64::try_from(id).ok()?,
             },
-            etag: etag.to_string(),
+            etag: Cow::Borrowed(etag),
             modified_ns,
             version,
         })

@@ -44,12 +44,12 @@ impl From<ObjectMeta> for Listed {
     }
 }
 
-impl From<ListedMeta> for Listed {
-    fn from(m: ListedMeta) -> Listed {
+impl From<ListedMeta<'_>> for Listed {
+    fn from(m: ListedMeta<'_>) -> Listed {
         Listed {
             size: m.fingerprint.size,
             last_modified: time_from_ns(m.written_ns()),
-            etag: m.etag,
+            etag: m.etag.into_owned(),
         }
     }
 }

@@ -1,7 +1,9 @@
 //! Responses written with a small builder (they are flat and known), whose every text goes
 //! through one escape that any XML parser reads back byte for byte (CR and other control
-//! characters as character references). A leaf: the error document is written with it, so it
-//! answers no errors itself.
+//! characters as character references), but for what the caller knows holds nothing to escape
+//! (`elem_clean`: fixed words, version ids; numbers and times): a listing writes several such
+//! texts an entry. A leaf: the error document is written with it, so it answers no errors
+//! itself.
 
 use std::borrow::Cow;
 use std::fmt::Write;
@@ -14,6 +16,9 @@ const NS: &str = "http://s3.amazonaws.com/doc/2006-03-01/";
 pub(crate) struct Xml {
     out: String,
     stack: Vec<&'static str>,
+    /// The last day a time was written for, and its date: the entries of a listing mostly
+    /// share a handful of days.
+    day: Option<(i64, [u8; 10])>,
 }
 
 impl Xml {
@@ -29,6 +34,7 @@ impl Xml {
         Xml {
             out,
             stack: vec![root],
+            day: None,
         }
     }
 
@@ -57,6 +63,15 @@ impl Xml {
         self.end_tag(tag)
     }
 
+    /// An element whose text the caller knows needs no escaping: a fixed word, a version id, a
+    /// number. A listing writes a few of them an entry, and the escape's scan was most of the
+    /// time spent writing a listing.
+    pub(crate) fn elem_clean(&mut self, tag: &str, text: &str) -> &mut Self {
+        self.start_tag(tag);
+        self.out.push_str(text);
+        self.end_tag(tag)
+    }
+
     /// An `ETag` element: the hex digest in quotes, as S3 writes it.
     pub(crate) fn etag(&mut self, hex: &str) -> &mut Self {
         self.start_tag("ETag");
@@ -69,7 +84,7 @@ impl Xml {
     /// An element holding a time, in S3's form.
     pub(crate) fn elem_time(&mut self, tag: &str, t: SystemTime) -> &mut Self {
         self.start_tag(tag);
-        push_timestamp(&mut self.out, t);
+        push_timestamp(&mut self.out, t, &mut self.day);
         self.end_tag(tag)
     }
 
@@ -148,15 +163,35 @@ pub(crate) fn escape(text: &str) -> String {
     s
 }
 
+/// The bytes that may need escaping: the five markup characters, control characters, and
+/// 0xEF, which opens U+FFFE and U+FFFF.
+const SPECIAL: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 0x20 {
+        t[b] = !matches!(b, 0x09 | 0x0A);
+        b += 1;
+    }
+    t[b'&' as usize] = true;
+    t[b'<' as usize] = true;
+    t[b'>' as usize] = true;
+    t[b'"' as usize] = true;
+    t[b'\'' as usize] = true;
+    t[0xEF] = true;
+    t
+};
+
 /// Writes `text` as XML character data that every parser reads back byte for byte. Used for
 /// everything the server writes, listings included.
 fn escape_into(out: &mut String, text: &str) {
     // The runs between escaped characters are whole UTF-8 text and are copied at once: most
-    // keys have nothing to escape.
+    // keys have nothing to escape, and are looked over one table read a byte.
     let bytes = text.as_bytes();
     let mut run = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        let (entity, len) = match b {
+    let mut i = 0;
+    while let Some(at) = bytes[i..].iter().position(|&b| SPECIAL[usize::from(b)]) {
+        i += at;
+        let (entity, len) = match bytes[i] {
             b'&' => ("&amp;", 1),
             b'<' => ("&lt;", 1),
             b'>' => ("&gt;", 1),
@@ -165,10 +200,13 @@ fn escape_into(out: &mut String, text: &str) {
             // A raw CR is read back as LF (end-of-line normalisation): `a\rb` would list as
             // `a\nb`, another key. Other control characters cannot appear in XML 1.0 text at
             // all. Both are written as character references, as S3 does, which clients decode.
-            b if b < 0x20 && !matches!(b, b'\t' | b'\n') => ("", 1),
+            b if b < 0x20 => ("", 1),
             // U+FFFE and U+FFFF are not XML characters either (EF BF BE / EF BF BF).
-            0xEF if matches!(bytes.get(i + 1..i + 3), Some([0xBF, 0xBE | 0xBF])) => ("", 3),
-            _ => continue,
+            _ if matches!(bytes.get(i + 1..i + 3), Some([0xBF, 0xBE | 0xBF])) => ("", 3),
+            _ => {
+                i += 1;
+                continue;
+            }
         };
         out.push_str(&text[run..i]);
         if !entity.is_empty() {
@@ -176,7 +214,8 @@ fn escape_into(out: &mut String, text: &str) {
         } else if let Some(c) = text[i..].chars().next() {
             let _ = write!(out, "&#x{:X};", u32::from(c));
         }
-        run = i + len;
+        i += len;
+        run = i;
     }
     out.push_str(&text[run..]);
 }
@@ -184,12 +223,13 @@ fn escape_into(out: &mut String, text: &str) {
 /// `t` in S3's timestamp form, for a header that carries one (an object lock's date).
 pub(crate) fn timestamp(t: SystemTime) -> String {
     let mut out = String::with_capacity(24);
-    push_timestamp(&mut out, t);
+    push_timestamp(&mut out, t, &mut None);
     out
 }
 
-/// Writes `t` in S3's timestamp form in XML: `2009-10-12T17:50:30.000Z`.
-fn push_timestamp(out: &mut String, t: SystemTime) {
+/// Writes `t` in S3's timestamp form in XML: `2009-10-12T17:50:30.000Z`; `day` is the last day
+/// written and its date, taken when `t` falls on it.
+fn push_timestamp(out: &mut String, t: SystemTime, day: &mut Option<(i64, [u8; 10])>) {
     // Milliseconds since the epoch, rounded down (also before it), within what the form
     // holds: years 0 to 9999 (a folder's time can be anything a filesystem stores).
     const FIRST_MS: i64 = -62_167_219_200_000; // 0000-01-01T00:00:00.000Z
@@ -209,25 +249,39 @@ fn push_timestamp(out: &mut String, t: SystemTime) {
         }
     };
     let (days, ms_of_day) = (ms.div_euclid(86_400_000), ms.rem_euclid(86_400_000) as u32);
-    let (year, month, day) = civil_from_days(days);
+    let date = match *day {
+        Some((d, date)) if d == days => date,
+        _ => {
+            let (year, month, dom) = civil_from_days(days);
+            let mut date = *b"0000-00-00";
+            put_digits(&mut date, u32::try_from(year).unwrap_or(0), 4, 4);
+            put_digits(&mut date, month, 7, 2);
+            put_digits(&mut date, dom, 10, 2);
+            *day = Some((days, date));
+            date
+        }
+    };
     // Fixed-width digits without the formatting machinery: a listing writes a thousand.
     let mut buf = *b"0000-00-00T00:00:00.000Z";
+    buf[..10].copy_from_slice(&date);
     for (value, end, width) in [
-        (u32::try_from(year).unwrap_or(0), 4, 4),
-        (month, 7, 2),
-        (day, 10, 2),
         (ms_of_day / 3_600_000, 13, 2),
         (ms_of_day / 60_000 % 60, 16, 2),
         (ms_of_day / 1000 % 60, 19, 2),
         (ms_of_day % 1000, 23, 3),
     ] {
-        let mut v = value;
-        for d in buf[end - width..end].iter_mut().rev() {
-            *d = b'0' + (v % 10) as u8;
-            v /= 10;
-        }
+        put_digits(&mut buf, value, end, width);
     }
     out.push_str(std::str::from_utf8(&buf).unwrap_or_default());
+}
+
+/// `value`'s last `width` decimal digits into `buf`, ending before `end`.
+fn put_digits(buf: &mut [u8], value: u32, end: usize, width: usize) {
+    let mut v = value;
+    for d in buf[end - width..end].iter_mut().rev() {
+        *d = b'0' + (v % 10) as u8;
+        v /= 10;
+    }
 }
 
 /// The proleptic Gregorian (year, month, day) of a day counted from 1970-01-01, by the
@@ -256,7 +310,7 @@ mod tests {
 
     fn timestamp(t: SystemTime) -> String {
         let mut s = String::new();
-        push_timestamp(&mut s, t);
+        push_timestamp(&mut s, t, &mut None);
         s
     }
 
@@ -304,6 +358,29 @@ mod tests {
                 dt.millisecond()
             );
             proptest::prop_assert_eq!(timestamp(t), want);
+        }
+
+        /// Times written one after another through one document, sharing the date of the last,
+        /// read as each written alone, on the same day or not, before 1970 or after.
+        #[test]
+        fn times_in_a_row_read_as_each_alone(
+            times in proptest::collection::vec(-100_000_000_000_000i64..253_402_300_800_000, 1..6),
+            same_day in proptest::bool::ANY,
+        ) {
+            let at = |ms: i64| match u64::try_from(ms) {
+                Ok(ms) => SystemTime::UNIX_EPOCH + std::time::Duration::from_millis(ms),
+                Err(_) => SystemTime::UNIX_EPOCH - std::time::Duration::from_millis(ms.unsigned_abs()),
+            };
+            let times: Vec<i64> = match same_day {
+                true => times.iter().map(|t| times[0] - times[0].rem_euclid(86_400_000) + t.rem_euclid(86_400_000)).collect(),
+                false => times,
+            };
+            let mut x = Xml::document("R", false);
+            for &t in &times {
+                x.elem_time("T", at(t));
+            }
+            let want: String = times.iter().map(|&t| format!("<T>{}</T>", timestamp(at(t)))).collect();
+            proptest::prop_assert_eq!(x.finish(), format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<R>{want}</R>"));
         }
 
         /// Whatever a key holds, its escaped form is plain XML text that reads back as the key.
