@@ -581,7 +581,7 @@ async fn another_programs_file_after_a_crash_stays_current() {
         for at in 0.. {
             let dir = tempfile::tempdir().unwrap();
             let stop = Stop::new();
-            let vfs = open(dir.path(), moves, &stop).await;
+            let vfs = open(dir.path(), moves, false, &stop).await;
             let id = change.setup(&vfs).await;
             stop.arm(at);
             let stopped = tokio::select! {
@@ -604,7 +604,7 @@ async fn another_programs_file_after_a_crash_stays_current() {
                 Err(e) if e.kind() != io::ErrorKind::NotFound => panic!("{context}: {e}"),
                 _ => fs::write(&path, OTHER).unwrap(),
             }
-            let vfs = open(dir.path(), moves, &Stop::new()).await;
+            let vfs = open(dir.path(), moves, false, &Stop::new()).await;
             let got = history(&vfs, change.key()).await;
             assert_settled(&vfs, dir.path(), &context);
             vfs.shutdown().await;
