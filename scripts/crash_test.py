@@ -255,9 +255,10 @@ class State:
         self.dropped = 0  # versions deleted by id, acknowledged
 
 
-def cache_dir(data_dir):
-    """Where the write cache keeps the test bucket's objects."""
-    return os.path.join(data_dir, ".s3gate", "writeback", "data", BUCKET)
+def cache_dir(index_dir):
+    """Where the write cache keeps the test bucket's objects: beside the index, which is the
+    served folder's `.s3gate`, or for a named remote its folder under `--cache-dir`."""
+    return os.path.join(index_dir, "writeback", "data", BUCKET)
 
 
 def is_marker(key, size):
@@ -344,7 +345,7 @@ def check_versions(s3, data_dir, state):
     return findings
 
 
-def check(s3, data_dir, state, cache_mode):
+def check(s3, data_dir, index_dir, state, cache_mode):
     """Compares what the restarted server has with what was acknowledged. Returns findings."""
     findings = []
     versions = {}
@@ -375,7 +376,7 @@ def check(s3, data_dir, state, cache_mode):
         findings.append(f"listing differs from GETs: only listed {sorted(listed - present)}, "
                         f"not listed {sorted(present - listed)}")
     if cache_mode != "off":
-        cached = cache_dir(data_dir)
+        cached = cache_dir(index_dir)
         deadline = time.time() + 60
         while any(files for _, _, files in os.walk(cached)):
             if time.time() > deadline:
@@ -425,6 +426,7 @@ def main():
     data = os.path.join(args.workdir, "data")
     os.makedirs(data, exist_ok=True)
     remote = None
+    index = os.path.join(data, ".s3gate")
     if args.remote_via:
         port = free_port()
         with open(os.path.join(args.workdir, "rclone.log"), "ab") as log:
@@ -436,6 +438,7 @@ def main():
         with open(conf, "w") as f:
             f.write(f"[back]\ntype = webdav\nurl = http://127.0.0.1:{port}/\n")
         remote = (conf, os.path.join(args.workdir, "cache"))
+        index = os.path.join(args.workdir, "cache", "remotes", "back")
     server = Server(args.server_bin, data, os.path.join(args.workdir, "server.log"),
                     args.cache_mode, args.small_put_log, remote)
     server.start()
@@ -456,7 +459,7 @@ def main():
             w.start()
         time.sleep(rng.uniform(0.3, 2.0))
         server.kill()
-        waiting = sum(len(files) for _, _, files in os.walk(cache_dir(data)))
+        waiting = sum(len(files) for _, _, files in os.walk(cache_dir(index)))
         total_waiting += waiting
         stop.set()
         for w in workers:
@@ -465,7 +468,7 @@ def main():
         total_acked += acked
         server.start()
         uncertain = {k for k, sent in state.inflight.items() if sent}
-        findings = check(client(server.endpoint), data, state, args.cache_mode)
+        findings = check(client(server.endpoint), data, index, state, args.cache_mode)
         if args.versioned:
             findings += check_stacks(client(server.endpoint), state, uncertain)
             findings += check_versions(client(server.endpoint), data, state)
