@@ -2294,13 +2294,7 @@ async fn set_versioning_via(via: &TestServer, enabled: bool) {
         true => BucketVersioningStatus::Enabled,
         false => BucketVersioningStatus::Suspended,
     };
-    via.client
-        .put_bucket_versioning()
-        .bucket("bkt")
-        .versioning_configuration(VersioningConfiguration::builder().status(status).build())
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("versioning: {}", describe(&e)));
+    set_versioning(&via.client, "bkt", status).await;
 }
 
 /// `key`'s versions and markers as `via` lists them: (id, latest, is a marker), newest first.

@@ -8,9 +8,8 @@
 use std::time::{Duration, Instant, SystemTime};
 
 use aws_sdk_s3::types::{
-    BucketLifecycleConfiguration, BucketVersioningStatus, ExpirationStatus, LifecycleExpiration,
-    LifecycleRule, LifecycleRuleAndOperator, LifecycleRuleFilter, NoncurrentVersionExpiration, Tag,
-    VersioningConfiguration,
+    BucketLifecycleConfiguration, ExpirationStatus, LifecycleExpiration, LifecycleRule,
+    LifecycleRuleAndOperator, LifecycleRuleFilter, NoncurrentVersionExpiration, Tag,
 };
 
 use aws_sdk_s3::primitives::{DateTime, DateTimeFormat};
@@ -860,17 +859,7 @@ async fn in_a_suspended_bucket_expiration_replaces_the_null_version() {
     let s = short_days().await;
     enable_versioning(&s.client, "bkt").await;
     let v1 = put_version(&s, "bkt", "obj", b"one").await;
-    s.client
-        .put_bucket_versioning()
-        .bucket("bkt")
-        .versioning_configuration(
-            VersioningConfiguration::builder()
-                .status(BucketVersioningStatus::Suspended)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    suspend_versioning(&s.client, "bkt").await;
     // The null version: S3 names no version in the answer to a write while Suspended.
     s.put("bkt", "obj", b"null".to_vec()).await;
     set_rules(

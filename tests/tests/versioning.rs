@@ -129,13 +129,7 @@ async fn put_doc(s: &TestServer, bucket: &str, doc: &str, md5: bool) -> (u16, Op
 }
 
 async fn set(s: &TestServer, wanted: BucketVersioningStatus) {
-    s.client
-        .put_bucket_versioning()
-        .bucket("bkt")
-        .versioning_configuration(VersioningConfiguration::builder().status(wanted).build())
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("{}", describe(&e)));
+    set_versioning(&s.client, "bkt", wanted).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -10,8 +10,7 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_s3::primitives::{ByteStream, DateTime};
 use aws_sdk_s3::types::{
-    BucketVersioningStatus, Delete, MetadataDirective, ObjectIdentifier, ObjectLockMode,
-    ObjectLockRetentionMode, VersioningConfiguration,
+    Delete, MetadataDirective, ObjectIdentifier, ObjectLockMode, ObjectLockRetentionMode,
 };
 use s3gate_config::CacheMode;
 
@@ -282,17 +281,7 @@ async fn versions_list_and_read_by_id_whether_waiting_or_not() {
 async fn suspended_writes_and_deletes_replace_a_waiting_null_version() {
     let mut s = versioned().await;
     let v1 = put_versioned(&s, "k", "versioned").await;
-    s.client
-        .put_bucket_versioning()
-        .bucket("bkt")
-        .versioning_configuration(
-            VersioningConfiguration::builder()
-                .status(BucketVersioningStatus::Suspended)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    suspend_versioning(&s.client, "bkt").await;
     // v1 is kept; the null version waits, and is replaced in the cache.
     s.put("bkt", "k", b"null-1".to_vec()).await;
     s.put("bkt", "k", b"null-2".to_vec()).await;
@@ -566,17 +555,7 @@ async fn a_queue_left_by_a_stop_is_uploaded_and_every_version_reads_back() {
 async fn a_null_version_a_crash_left_in_the_cache_stays_the_null_version() {
     let mut s = versioned().await;
     let v1 = put_versioned(&s, "k", "versioned").await;
-    s.client
-        .put_bucket_versioning()
-        .bucket("bkt")
-        .versioning_configuration(
-            VersioningConfiguration::builder()
-                .status(BucketVersioningStatus::Suspended)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    suspend_versioning(&s.client, "bkt").await;
     s.put("bkt", "k", b"null-1".to_vec()).await;
     s.stop_server().await;
     // As if a second write of the null version had renamed its file into the cache and the

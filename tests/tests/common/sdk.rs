@@ -17,7 +17,10 @@ use aws_sdk_s3::error::BoxError;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::operation::complete_multipart_upload::builders::CompleteMultipartUploadFluentBuilder;
 use aws_sdk_s3::operation::get_object::GetObjectOutput;
-use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, Tag, Tagging};
+use aws_sdk_s3::types::{
+    BucketVersioningStatus, CompletedMultipartUpload, CompletedPart, Tag, Tagging,
+    VersioningConfiguration,
+};
 use aws_sdk_s3::Client;
 
 /// An `aws-sdk-s3` client for the server at `addr`: path style, static credentials, no retries.
@@ -162,18 +165,22 @@ pub(crate) fn expect_error<T: std::fmt::Debug, E: ProvideErrorMetadata + std::fm
 
 /// Turns versioning on in `bucket`, as `client`'s caller.
 pub(crate) async fn enable_versioning(client: &Client, bucket: &str) {
-    use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
+    set_versioning(client, bucket, BucketVersioningStatus::Enabled).await;
+}
+
+/// Suspends versioning in `bucket`, as `client`'s caller.
+pub(crate) async fn suspend_versioning(client: &Client, bucket: &str) {
+    set_versioning(client, bucket, BucketVersioningStatus::Suspended).await;
+}
+
+pub(crate) async fn set_versioning(client: &Client, bucket: &str, status: BucketVersioningStatus) {
     client
         .put_bucket_versioning()
         .bucket(bucket)
-        .versioning_configuration(
-            VersioningConfiguration::builder()
-                .status(BucketVersioningStatus::Enabled)
-                .build(),
-        )
+        .versioning_configuration(VersioningConfiguration::builder().status(status).build())
         .send()
         .await
-        .unwrap_or_else(|e| panic!("enabling versioning in {bucket}: {}", describe(&e)));
+        .unwrap_or_else(|e| panic!("versioning of {bucket}: {}", describe(&e)));
 }
 
 /// A CompleteMultipartUpload of the upload `id` of `bucket/key` listing `parts`, to be sent as
