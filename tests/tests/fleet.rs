@@ -2297,44 +2297,6 @@ async fn set_versioning_via(via: &TestServer, enabled: bool) {
     set_versioning(&via.client, "bkt", status).await;
 }
 
-/// `key`'s versions and markers as `via` lists them: (id, latest, is a marker), newest first.
-async fn history_via(via: &TestServer, key: &str) -> Vec<(String, bool, bool)> {
-    let out = via
-        .client
-        .list_object_versions()
-        .bucket("bkt")
-        .prefix(key)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("list versions: {}", describe(&e)));
-    let versions = out
-        .versions()
-        .iter()
-        .filter(|v| v.key() == Some(key))
-        .map(|v| {
-            (
-                v.version_id().expect("an id").to_string(),
-                v.is_latest() == Some(true),
-                false,
-            )
-        });
-    let markers = out
-        .delete_markers()
-        .iter()
-        .filter(|m| m.key() == Some(key))
-        .map(|m| {
-            (
-                m.version_id().expect("an id").to_string(),
-                m.is_latest() == Some(true),
-                true,
-            )
-        });
-    let mut all: Vec<_> = versions.chain(markers).collect();
-    // Ids sort as they were made; `null` names one whose place its listing gives.
-    all.sort_by(|a, b| b.0.cmp(&a.0));
-    all
-}
-
 /// Versioning through one gateway, seen by another: versions written through A are listed,
 /// read and deleted by id through B, a marker made through B hides the key from A's GET (404
 /// with `x-amz-delete-marker`), and a version deleted by id through A leaves B's listing.
@@ -2355,7 +2317,7 @@ async fn versions_across(a: &TestServer, b: &TestServer) {
     let v2 = put_versioned(a, "k", "second").await;
     assert!(v2 > v1, "{v1} then {v2}");
     assert_eq!(
-        history_via(b, "k").await,
+        key_history(&b.client, "bkt", "k").await,
         vec![(v2.clone(), true, false), (v1.clone(), false, false)]
     );
     assert_eq!(get_version(b, "k", &v1).await, b"first");
@@ -2395,7 +2357,7 @@ async fn versions_across(a: &TestServer, b: &TestServer) {
     assert_eq!(raw.headers().get("x-amz-delete-marker"), Some("true"));
     assert_eq!(raw.headers().get("x-amz-version-id"), Some(marker.as_str()));
     assert_eq!(
-        history_via(a, "k").await,
+        key_history(&a.client, "bkt", "k").await,
         vec![
             (marker.clone(), true, true),
             (v2.clone(), false, false),
@@ -2416,7 +2378,7 @@ async fn versions_across(a: &TestServer, b: &TestServer) {
     let deleted = Instant::now();
     one_second_after(deleted).await;
     assert_eq!(
-        history_via(b, "k").await,
+        key_history(&b.client, "bkt", "k").await,
         vec![(marker.clone(), true, true), (v2.clone(), false, false)]
     );
     expect_error(
@@ -2442,7 +2404,10 @@ async fn versions_across(a: &TestServer, b: &TestServer) {
     assert_eq!(a.get("bkt", "k").await, b"second");
     let deleted = Instant::now();
     one_second_after(deleted).await;
-    assert_eq!(history_via(a, "k").await, vec![(v2.clone(), true, false)]);
+    assert_eq!(
+        key_history(&a.client, "bkt", "k").await,
+        vec![(v2.clone(), true, false)]
+    );
 }
 
 on_both_stores! {
@@ -2486,7 +2451,7 @@ async fn overwrites_race(gateways: &[TestServer], rounds: usize) {
     let ids: Vec<String> = acknowledged.iter().map(|(id, _)| id.clone()).collect();
     one_second_after(Instant::now()).await;
     for g in gateways {
-        let history = history_via(g, "hot").await;
+        let history = key_history(&g.client, "bkt", "hot").await;
         let mut listed: Vec<String> = history.iter().map(|h| h.0.clone()).collect();
         listed.sort();
         assert_eq!(listed, ids, "every acknowledged version is listed");
@@ -2524,7 +2489,7 @@ async fn null_versions_across(a: &TestServer, b: &TestServer) {
     a.put("bkt", "k", "null from a").await;
     b.put("bkt", "k", "null from b").await;
     assert_eq!(
-        history_via(a, "k").await,
+        key_history(&a.client, "bkt", "k").await,
         vec![
             ("null".to_string(), true, false),
             (v1.clone(), false, false)
@@ -2543,7 +2508,7 @@ async fn null_versions_across(a: &TestServer, b: &TestServer) {
         .unwrap_or_else(|e| panic!("delete: {}", describe(&e)));
     assert_eq!(marked.version_id(), Some("null"));
     assert_eq!(
-        history_via(b, "k").await,
+        key_history(&b.client, "bkt", "k").await,
         vec![("null".to_string(), true, true), (v1.clone(), false, false)]
     );
 }
@@ -2597,7 +2562,7 @@ async fn copies_and_uploads_in_a_fleet_are_versions_every_gateway_sees() {
         .unwrap_or_else(|e| panic!("complete: {}", describe(&e)));
     let uploaded = completed.version_id().expect("the upload's id").to_string();
     assert_eq!(
-        history_via(b, "k").await,
+        key_history(&b.client, "bkt", "k").await,
         vec![
             (uploaded.clone(), true, false),
             (copied.clone(), false, false),

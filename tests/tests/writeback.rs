@@ -20,15 +20,6 @@ async fn cached_server(delay: Duration) -> TestServer {
     .await
 }
 
-/// Waits until `check` holds (uploads run in the background), 20 s at most.
-async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !check() {
-        assert!(Instant::now() < deadline, "timed out waiting: {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 fn cache_files(s: &TestServer) -> Vec<String> {
     files_under(&s.root().join(".s3gate/writeback/data"))
 }

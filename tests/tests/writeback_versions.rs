@@ -6,7 +6,7 @@
 //! write-back waits an hour unless a test says otherwise, so what is written stays in the cache
 //! until a change moves it.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use aws_sdk_s3::primitives::{ByteStream, DateTime};
 use aws_sdk_s3::types::{
@@ -45,43 +45,12 @@ fn kept_on_remote(s: &TestServer) -> usize {
     files_under(&s.root().join(".s3gate/versions")).len()
 }
 
-/// Waits until `check` holds (uploads run in the background), 20 s at most.
-async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !check() {
-        assert!(Instant::now() < deadline, "timed out waiting: {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-/// The key's history as ListObjectVersions answers it, newest first: (version id, a delete
-/// marker, the latest). S3 lists a key's versions and its markers apart; ids sort as they were
-/// made, and `null` above them all (the tests here list it only while it is the latest).
-async fn history(s: &TestServer, key: &str) -> Vec<(String, bool, bool)> {
-    let out = s
-        .client
-        .list_object_versions()
-        .bucket("bkt")
-        .prefix(key)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("list versions: {}", describe(&e)));
-    let versions = out.versions().iter().filter(|v| v.key() == Some(key));
-    let markers = out.delete_markers().iter().filter(|m| m.key() == Some(key));
-    let mut all: Vec<(String, bool, bool)> = versions
-        .map(|v| (v.version_id(), false, v.is_latest()))
-        .chain(markers.map(|m| (m.version_id(), true, m.is_latest())))
-        .map(|(id, marker, latest)| (id.unwrap().to_string(), marker, latest == Some(true)))
-        .collect();
-    all.sort_by(|a, b| b.0.cmp(&a.0));
-    all
-}
-
-/// The history a key has with `ids` (newest first) as versions, the first the latest.
+/// The history a key has with `ids` (newest first) as versions, the first the latest, as
+/// [`key_history`] gives it.
 fn versions(ids: &[&str]) -> Vec<(String, bool, bool)> {
     ids.iter()
         .enumerate()
-        .map(|(n, id)| (id.to_string(), false, n == 0))
+        .map(|(n, id)| (id.to_string(), n == 0, false))
         .collect()
 }
 
@@ -126,7 +95,10 @@ async fn overwrites_keep_the_version_replaced_waiting_or_uploaded() {
     assert_eq!(waiting(&s), ["bkt/k"], "only the current version waits");
     assert!(!s.path_of("bkt", "k").exists());
     assert_eq!(kept_on_remote(&s), 2);
-    assert_eq!(history(&s, "k").await, versions(&[&v3, &v2, &v1]));
+    assert_eq!(
+        key_history(&s.client, "bkt", "k").await,
+        versions(&[&v3, &v2, &v1])
+    );
     assert_eq!(get_version(&s, "k", &v1).await, b"one");
     assert_eq!(get_version(&s, "k", &v2).await, big);
     assert_eq!(get_version(&s, "k", &v3).await, b"three");
@@ -140,7 +112,10 @@ async fn overwrites_keep_the_version_replaced_waiting_or_uploaded() {
     assert_eq!(std::fs::read(s.path_of("bkt", "k")).unwrap(), b"three");
     let v4 = put_versioned(&s, "k", "four").await;
     assert_eq!(kept_on_remote(&s), 3);
-    assert_eq!(history(&s, "k").await, versions(&[&v4, &v3, &v2, &v1]));
+    assert_eq!(
+        key_history(&s.client, "bkt", "k").await,
+        versions(&[&v4, &v3, &v2, &v1])
+    );
     for (id, want) in [(&v1, &b"one"[..]), (&v3, b"three"), (&v4, b"four")] {
         assert_eq!(get_version(&s, "k", id).await, want);
     }
@@ -167,7 +142,7 @@ async fn a_delete_marker_over_a_waiting_version_keeps_it() {
         (404, Some("true".into()), Some(marker.clone()))
     );
     assert_eq!(
-        history(&s, "dir/k").await,
+        key_history(&s.client, "bkt", "dir/k").await,
         vec![(marker.clone(), true, true), (v1.clone(), false, false)]
     );
     assert_eq!(get_version(&s, "dir/k", &v1).await, b"one");
@@ -182,7 +157,10 @@ async fn a_delete_marker_over_a_waiting_version_keeps_it() {
         .unwrap();
     assert_eq!(s.get("bkt", "dir/k").await, b"one");
     assert_eq!(std::fs::read(s.path_of("bkt", "dir/k")).unwrap(), b"one");
-    assert_eq!(history(&s, "dir/k").await, versions(&[&v1]));
+    assert_eq!(
+        key_history(&s.client, "bkt", "dir/k").await,
+        versions(&[&v1])
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -209,7 +187,7 @@ async fn deleting_the_waiting_version_by_id_brings_back_the_one_before() {
     assert_eq!(kept_on_remote(&s), 0);
     assert_eq!(std::fs::read(s.path_of("bkt", "k")).unwrap(), b"one");
     assert_eq!(s.get("bkt", "k").await, b"one");
-    assert_eq!(history(&s, "k").await, versions(&[&v1]));
+    assert_eq!(key_history(&s.client, "bkt", "k").await, versions(&[&v1]));
     expect_error(
         s.client
             .get_object()
@@ -227,7 +205,7 @@ async fn deleting_the_waiting_version_by_id_brings_back_the_one_before() {
     s.start_again().await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(std::fs::read(s.path_of("bkt", "k")).unwrap(), b"one");
-    assert_eq!(history(&s, "k").await, versions(&[&v1]));
+    assert_eq!(key_history(&s.client, "bkt", "k").await, versions(&[&v1]));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -287,7 +265,10 @@ async fn suspended_writes_and_deletes_replace_a_waiting_null_version() {
     s.put("bkt", "k", b"null-2".to_vec()).await;
     assert_eq!(waiting(&s), ["bkt/k"]);
     assert_eq!(kept_on_remote(&s), 1);
-    assert_eq!(history(&s, "k").await, versions(&["null", &v1]));
+    assert_eq!(
+        key_history(&s.client, "bkt", "k").await,
+        versions(&["null", &v1])
+    );
     assert_eq!(get_version(&s, "k", "null").await, b"null-2");
     assert_eq!(get_version(&s, "k", &v1).await, b"versioned");
     // A delete: the null marker replaces the waiting null version for good.
@@ -298,11 +279,14 @@ async fn suspended_writes_and_deletes_replace_a_waiting_null_version() {
     );
     assert!(waiting(&s).is_empty());
     assert_eq!(
-        history(&s, "k").await,
+        key_history(&s.client, "bkt", "k").await,
         vec![("null".into(), true, true), (v1.clone(), false, false)]
     );
     s.put("bkt", "k", b"null-3".to_vec()).await;
-    assert_eq!(history(&s, "k").await, versions(&["null", &v1]));
+    assert_eq!(
+        key_history(&s.client, "bkt", "k").await,
+        versions(&["null", &v1])
+    );
     s.stop_server().await;
     s.config.vfs.write_back = Duration::from_millis(10);
     s.start_again().await;
@@ -382,11 +366,14 @@ async fn object_lock_guards_a_waiting_version() {
     let retention = held.retention().unwrap();
     assert_eq!(retention.mode(), Some(&ObjectLockRetentionMode::Compliance));
     assert_eq!(get_version(&s, "kept", &kept).await, b"locked");
-    assert_eq!(history(&s, "kept").await, versions(&[&newer, &kept]));
+    assert_eq!(
+        key_history(&s.client, "bkt", "kept").await,
+        versions(&[&newer, &kept])
+    );
     // GOVERNANCE yields to the bypass: the waiting version goes, cache and queue.
     delete("gov", gov.clone(), true).await.unwrap();
     assert_eq!(waiting(&s), ["bkt/kept"]);
-    assert!(history(&s, "gov").await.is_empty());
+    assert!(key_history(&s.client, "bkt", "gov").await.is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -434,7 +421,10 @@ async fn copies_completes_and_multi_deletes_keep_a_waiting_version() {
         .await
         .unwrap_or_else(|e| panic!("complete: {}", describe(&e)));
     let v3 = done.version_id().unwrap().to_string();
-    assert_eq!(history(&s, "k").await, versions(&[&v3, &v2, &v1]));
+    assert_eq!(
+        key_history(&s.client, "bkt", "k").await,
+        versions(&[&v3, &v2, &v1])
+    );
     assert_eq!(get_version(&s, "k", &v1).await, b"one");
     assert_eq!(get_version(&s, "k", &v2).await, b"one");
     assert_eq!(get_version(&s, "k", &v3).await, b"assembled");
@@ -477,8 +467,11 @@ async fn copies_completes_and_multi_deletes_keep_a_waiting_version() {
     assert_eq!(out.deleted().len(), 2, "{:?}", out.errors());
     assert!(waiting(&s).is_empty());
     assert_eq!(s.get("bkt", "k").await, b"one");
-    assert_eq!(history(&s, "k").await, versions(&[&v2, &v1]));
-    let o = history(&s, "o").await;
+    assert_eq!(
+        key_history(&s.client, "bkt", "k").await,
+        versions(&[&v2, &v1])
+    );
+    let o = key_history(&s.client, "bkt", "o").await;
     assert_eq!((o.len(), o[0].1, &o[1].0), (2, true, &o1));
     assert_eq!(get_version(&s, "o", &o1).await, b"other");
 }
@@ -504,13 +497,16 @@ async fn a_change_the_remote_fails_leaves_the_waiting_version_as_it_was() {
     expect_error(delete, 500, "InternalError");
     assert_eq!(waiting(&s), ["bkt/k"]);
     assert_eq!(kept_on_remote(&s), 0);
-    assert_eq!(history(&s, "k").await, versions(&[&v1]));
+    assert_eq!(key_history(&s.client, "bkt", "k").await, versions(&[&v1]));
     assert_eq!(s.get("bkt", "k").await, b"one");
     // The remote back: the same change is made.
     std::fs::remove_file(&staging).unwrap();
     std::fs::create_dir(&staging).unwrap();
     let v2 = put_versioned(&s, "k", "two").await;
-    assert_eq!(history(&s, "k").await, versions(&[&v2, &v1]));
+    assert_eq!(
+        key_history(&s.client, "bkt", "k").await,
+        versions(&[&v2, &v1])
+    );
     assert_eq!(get_version(&s, "k", &v1).await, b"one");
 }
 
@@ -538,14 +534,14 @@ async fn a_queue_left_by_a_stop_is_uploaded_and_every_version_reads_back() {
     assert_eq!(std::fs::read(s.path_of("bkt", "k")).unwrap(), b"k #2");
     assert_eq!(std::fs::read(s.path_of("bkt", "d/o")).unwrap(), b"o");
     let ids: Vec<&str> = made.iter().rev().map(|(id, _)| id.as_str()).collect();
-    assert_eq!(history(&s, "k").await, versions(&ids));
+    assert_eq!(key_history(&s.client, "bkt", "k").await, versions(&ids));
     for (id, body) in &made {
         assert_eq!(get_version(&s, "k", id).await, body.as_bytes());
     }
     assert_eq!(get_version(&s, "d/o", &o1).await, b"o");
     assert_eq!(get_version(&s, "gone", &gone).await, b"covered");
     assert_eq!(
-        history(&s, "gone").await,
+        key_history(&s.client, "bkt", "gone").await,
         vec![(marker, true, true), (gone.clone(), false, false)]
     );
     assert_eq!(kept_on_remote(&s), 3);
@@ -564,10 +560,16 @@ async fn a_null_version_a_crash_left_in_the_cache_stays_the_null_version() {
     std::fs::write(&cached, b"null, cut off").unwrap();
     s.start_again().await;
     assert_eq!(get_version(&s, "k", "null").await, b"null, cut off");
-    assert_eq!(history(&s, "k").await, versions(&["null", &v1]));
+    assert_eq!(
+        key_history(&s.client, "bkt", "k").await,
+        versions(&["null", &v1])
+    );
     // Still the null version: the next Suspended write replaces it.
     s.put("bkt", "k", b"null-2".to_vec()).await;
-    assert_eq!(history(&s, "k").await, versions(&["null", &v1]));
+    assert_eq!(
+        key_history(&s.client, "bkt", "k").await,
+        versions(&["null", &v1])
+    );
     assert_eq!(get_version(&s, "k", "null").await, b"null-2");
     assert_eq!(get_version(&s, "k", &v1).await, b"versioned");
 }

@@ -163,6 +163,48 @@ pub(crate) fn expect_error<T: std::fmt::Debug, E: ProvideErrorMetadata + std::fm
     }
 }
 
+/// `key`'s versions and markers in `bucket` as one ListObjectVersions page lists them: (id,
+/// the latest, a delete marker), newest first.
+pub(crate) async fn key_history(
+    client: &Client,
+    bucket: &str,
+    key: &str,
+) -> Vec<(String, bool, bool)> {
+    let out = client
+        .list_object_versions()
+        .bucket(bucket)
+        .prefix(key)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("list versions: {}", describe(&e)));
+    let versions = out
+        .versions()
+        .iter()
+        .filter(|v| v.key() == Some(key))
+        .map(|v| {
+            (
+                v.version_id().expect("an id").to_string(),
+                v.is_latest() == Some(true),
+                false,
+            )
+        });
+    let markers = out
+        .delete_markers()
+        .iter()
+        .filter(|m| m.key() == Some(key))
+        .map(|m| {
+            (
+                m.version_id().expect("an id").to_string(),
+                m.is_latest() == Some(true),
+                true,
+            )
+        });
+    let mut all: Vec<_> = versions.chain(markers).collect();
+    // Ids sort as they were made; `null` names one whose place its listing gives.
+    all.sort_by(|a, b| b.0.cmp(&a.0));
+    all
+}
+
 /// Turns versioning on in `bucket`, as `client`'s caller.
 pub(crate) async fn enable_versioning(client: &Client, bucket: &str) {
     set_versioning(client, bucket, BucketVersioningStatus::Enabled).await;

@@ -341,6 +341,18 @@ impl TestServer {
     }
 }
 
+/// Waits until `check` holds (an upload or a sweep running in the background), 20 s at most.
+pub(crate) async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !check() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting: {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
 /// Every regular file under `dir`, relative, with `/` separators, sorted; the index folder
 /// (`.s3gate` at the root) is left out.
 pub(crate) fn files_under(dir: &Path) -> Vec<String> {
