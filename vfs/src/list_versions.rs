@@ -223,7 +223,10 @@ impl Vfs {
                 if let Some(d) = delimiter {
                     // A match of the delimiter's bytes in UTF-8 text is a match of its
                     // characters, so the prefix ends on a character's boundary.
-                    if let Some(pos) = record_key.get(prefix_len..).and_then(|n| find(n, d)) {
+                    if let Some(pos) = record_key
+                        .get(prefix_len..)
+                        .and_then(|n| memchr::memmem::find(n, d.as_bytes()))
+                    {
                         let cp = &record_key[..prefix_len + pos + d.len()];
                         items.push(VersionItem::CommonPrefix(push_span(
                             &mut text,
@@ -482,14 +485,6 @@ fn number_before(b: &[u8]) -> Option<(&[u8], i128)> {
     match crate::index::number(&b[at..])? {
         (n, []) => Some((&b[..at], n)),
         _ => None,
-    }
-}
-
-/// Where `needle` first occurs in `hay`.
-fn find(hay: &[u8], needle: &str) -> Option<usize> {
-    match needle.as_bytes() {
-        [one] => hay.iter().position(|c| c == one),
-        n => hay.windows(n.len()).position(|w| w == n),
     }
 }
 
