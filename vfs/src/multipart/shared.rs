@@ -138,7 +138,9 @@ fn missing(e: &io::Error) -> bool {
 }
 
 impl Multipart {
-    /// Reads a small file whole from the remote; `None` when it is not there.
+    /// Reads a small file whole from the remote; `None` when it is not there, also when it went
+    /// between its open and its read: another gateway ending an upload deletes its record while
+    /// this one may be reading it, having seen its marker a moment before.
     async fn read_small(&self, path: &str) -> Result<Option<Vec<u8>>> {
         let Some(reader) = self.core.remote.open(path).await? else {
             return Ok(None);
@@ -152,7 +154,11 @@ impl Multipart {
         let mut stream = reader.stream(0, size);
         let mut data = Vec::with_capacity(size as usize);
         while let Some(chunk) = stream.next().await {
-            data.extend_from_slice(&chunk?);
+            match chunk {
+                Ok(chunk) => data.extend_from_slice(&chunk),
+                Err(e) if missing(&e) => return Ok(None),
+                Err(e) => return Err(e.into()),
+            }
         }
         Ok(Some(data))
     }
