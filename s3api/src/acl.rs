@@ -429,7 +429,7 @@ pub(crate) async fn put_bucket(ctx: &Ctx, payload: Lent) -> S3Result<HttpRespons
         .update_bucket(&ctx.bucket, |r| {
             let refused = r.ownership == ObjectOwnership::BucketOwnerEnforced && !only_owners;
             if !refused {
-                r.acl = Some(acl);
+                r.acl = Some(acl.clone());
             }
             Ok(!refused)
         })

@@ -41,7 +41,7 @@ pub(crate) async fn put(ctx: &Ctx, payload: Lent) -> S3Result<HttpResponse> {
             if public && r.public_access_block.is_some_and(|b| b.block_public_policy) {
                 return Ok(false);
             }
-            r.policy = Some(text);
+            r.policy = Some(text.clone());
             Ok(true)
         })
         .await?;

@@ -38,7 +38,7 @@ pub(crate) async fn put(ctx: &Ctx, payload: Lent) -> S3Result<HttpResponse> {
     let rules = parse_rules(&ctx.small_body(body, MAX_BODY).await?)?;
     ctx.vfs()
         .update_bucket(&ctx.bucket, |r| {
-            r.cors = Some(rules);
+            r.cors = Some(rules.clone());
             Ok(())
         })
         .await?;

@@ -93,7 +93,7 @@ pub(crate) async fn put_bucket(ctx: &Ctx, payload: Lent) -> S3Result<HttpRespons
     let tags = read(ctx, payload, Holder::Bucket).await?;
     ctx.vfs()
         .update_bucket(&ctx.bucket, |r| {
-            r.tags = tags;
+            r.tags = tags.clone();
             Ok(())
         })
         .await?;

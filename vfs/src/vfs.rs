@@ -320,7 +320,7 @@ impl Vfs {
         // Entries made for earlier rules stay, and do nothing when they fall due.
         let walk = rules.clone().filter(|r| r.iter().any(|r| r.enabled));
         self.update_bucket(bucket, |r| {
-            r.lifecycle = rules;
+            r.lifecycle = rules.clone();
             Ok(())
         })
         .await?;

@@ -166,11 +166,12 @@ impl Vfs {
     /// Changes an existing bucket's record with `change`, which sees the current record and
     /// may refuse (its error is returned and nothing is written). Changes of one bucket's
     /// record take turns (under the lock of the bucket's own name, which no key path shares),
-    /// so two configuration requests never lose each other's change.
+    /// so two configuration requests never lose each other's change. In a fleet `change` may
+    /// be made more than once, each time on the record another gateway's change left.
     pub async fn update_bucket<T>(
         &self,
         name: &str,
-        change: impl FnOnce(&mut BucketRecord) -> Result<T>,
+        mut change: impl FnMut(&mut BucketRecord) -> Result<T>,
     ) -> Result<T> {
         self.core
             .key_locks

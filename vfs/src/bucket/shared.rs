@@ -3,8 +3,11 @@
 //! gateway's index: one JSON object per bucket, `.s3gate/buckets/NAME`, which every gateway
 //! reads back before it answers from its own copy, at most a second after it last did
 //! ([`Recent`](crate::fleet::Recent)), and which a change writes pinned to the version it was made on, so that
-//! two gateways changing one bucket at once never lose each other's change: the second is
-//! refused (`OperationAborted`, to be tried again, as S3 answers conflicting bucket changes).
+//! two gateways changing one bucket at once never lose each other's change: the second finds
+//! the record changed under it and is made again on what is there, as S3 applies two changes of
+//! one bucket one after the other. Only a change that keeps losing to others, [`CHANGE_TRIES`]
+//! times, is refused (`OperationAborted`, to be tried again, as S3 answers conflicting bucket
+//! changes).
 
 use std::time::Instant;
 
@@ -18,6 +21,10 @@ use crate::vfs::Vfs;
 
 /// How often a read of a bucket's record is made again when the record changed under it.
 const READ_TRIES: usize = 4;
+
+/// How often a change of a bucket's record is made again on the record another gateway's
+/// change left: with two gateways racing, the second try is made on the winner's record.
+const CHANGE_TRIES: usize = 8;
 
 /// Where a bucket's record lives on the remote.
 fn shared_path(name: &str) -> String {
@@ -91,20 +98,27 @@ impl Vfs {
 
     /// In a fleet, the record bucket `name` should have after `change`, made on the remote's
     /// record (or on `kept`, the index's, where the remote has none) and written to the remote
-    /// while that is still the version there.
+    /// while that is still the version there. Where another gateway's change came first,
+    /// `change` is made again on its record: it may then refuse what it allowed before.
     pub(crate) async fn change_shared_record<T>(
         &self,
         name: &str,
         kept: BucketRecord,
-        change: impl FnOnce(&mut BucketRecord) -> Result<T>,
+        mut change: impl FnMut(&mut BucketRecord) -> Result<T>,
     ) -> Result<(BucketRecord, T)> {
-        let (mut record, cond) = match self.read_shared_record(name).await? {
-            Some((record, fp)) => (record, StoreCond::Is(fp)),
-            None => (kept, StoreCond::Absent),
-        };
-        let out = change(&mut record)?;
-        self.write_shared_record(name, &record, Some(cond)).await?;
-        Ok((record, out))
+        let mut tries = 1;
+        loop {
+            let (mut record, cond) = match self.read_shared_record(name).await? {
+                Some((record, fp)) => (record, StoreCond::Is(fp)),
+                None => (kept.clone(), StoreCond::Absent),
+            };
+            let out = change(&mut record)?;
+            match self.write_shared_record(name, &record, Some(cond)).await {
+                Err(VfsError::ConflictingChange(_)) if tries < CHANGE_TRIES => tries += 1,
+                Err(e) => return Err(e),
+                Ok(()) => return Ok((record, out)),
+            }
+        }
     }
 
     /// Writes bucket `name`'s record to the remote, only while `cond` holds where given.
