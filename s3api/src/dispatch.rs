@@ -3,6 +3,8 @@
 //! `Expect: 100-continue` gate when the client asks for one ([`gate`]), which hands what it
 //! verified on to [`dispatch`], or else by `dispatch` itself.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::time::Instant;
 
 use actix_http::Request;
@@ -338,6 +340,8 @@ pub(crate) async fn dispatch(
 
 /// The handler of each operation. A form upload learns who sends it from its body, and is
 /// served as that caller from then on ([`Ctx::signed_by`]), hence the context is lent mutably.
+///
+/// Each handler's future is made by [`on_heap`], never in this function's own frame.
 async fn handle(op: Op, ctx: &mut Ctx, payload: Lent) -> S3Result<HttpResponse> {
     match op {
         Op::ListBuckets {
@@ -352,43 +356,47 @@ async fn handle(op: Op, ctx: &mut Ctx, payload: Lent) -> S3Result<HttpResponse> 
                 max: max_buckets,
                 region: bucket_region.as_deref(),
             };
-            bucket::list_buckets(ctx, page).await
+            on_heap(|| bucket::list_buckets(ctx, page)).await
         }
-        Op::CreateBucket => bucket::create(ctx).await,
-        Op::DeleteBucket => bucket::delete(ctx).await,
-        Op::HeadBucket => bucket::head(ctx).await,
-        Op::GetBucketLocation => bucket::location(ctx).await,
-        Op::GetBucketAcl => acl::bucket(ctx).await,
-        Op::PutBucketAcl => acl::put_bucket(ctx, payload).await,
-        Op::PutBucketOwnershipControls => acl::put_ownership(ctx, payload).await,
-        Op::GetBucketOwnershipControls => acl::get_ownership(ctx).await,
-        Op::DeleteBucketOwnershipControls => acl::delete_ownership(ctx).await,
-        Op::GetBucketVersioning => bucket::versioning(ctx).await,
-        Op::PutBucketVersioning => bucket::put_versioning(ctx, payload).await,
-        Op::PutBucketCors => cors::put(ctx, payload).await,
-        Op::GetBucketCors => cors::get(ctx).await,
-        Op::DeleteBucketCors => cors::delete(ctx).await,
-        Op::PutBucketLifecycleConfiguration => lifecycle::put(ctx, payload).await,
-        Op::GetBucketLifecycleConfiguration => lifecycle::get(ctx).await,
-        Op::DeleteBucketLifecycle => lifecycle::delete(ctx).await,
+        Op::CreateBucket => on_heap(|| bucket::create(ctx)).await,
+        Op::DeleteBucket => on_heap(|| bucket::delete(ctx)).await,
+        Op::HeadBucket => on_heap(|| bucket::head(ctx)).await,
+        Op::GetBucketLocation => on_heap(|| bucket::location(ctx)).await,
+        Op::GetBucketAcl => on_heap(|| acl::bucket(ctx)).await,
+        Op::PutBucketAcl => on_heap(|| acl::put_bucket(ctx, payload)).await,
+        Op::PutBucketOwnershipControls => on_heap(|| acl::put_ownership(ctx, payload)).await,
+        Op::GetBucketOwnershipControls => on_heap(|| acl::get_ownership(ctx)).await,
+        Op::DeleteBucketOwnershipControls => on_heap(|| acl::delete_ownership(ctx)).await,
+        Op::GetBucketVersioning => on_heap(|| bucket::versioning(ctx)).await,
+        Op::PutBucketVersioning => on_heap(|| bucket::put_versioning(ctx, payload)).await,
+        Op::PutBucketCors => on_heap(|| cors::put(ctx, payload)).await,
+        Op::GetBucketCors => on_heap(|| cors::get(ctx)).await,
+        Op::DeleteBucketCors => on_heap(|| cors::delete(ctx)).await,
+        Op::PutBucketLifecycleConfiguration => on_heap(|| lifecycle::put(ctx, payload)).await,
+        Op::GetBucketLifecycleConfiguration => on_heap(|| lifecycle::get(ctx)).await,
+        Op::DeleteBucketLifecycle => on_heap(|| lifecycle::delete(ctx)).await,
         Op::GetBucketEncryption
         | Op::GetBucketReplication
         | Op::GetBucketWebsite
         | Op::GetBucketLogging
         | Op::GetBucketAccelerateConfiguration
-        | Op::GetBucketRequestPayment => bucket_config::read(ctx, &op).await,
-        Op::PutBucketPolicy => bucket_policy::put(ctx, payload).await,
-        Op::GetBucketPolicy => bucket_policy::get(ctx).await,
-        Op::DeleteBucketPolicy => bucket_policy::delete(ctx).await,
-        Op::GetBucketPolicyStatus => bucket_policy::status(ctx).await,
-        Op::PutPublicAccessBlock => bucket_policy::put_public_access_block(ctx, payload).await,
-        Op::GetPublicAccessBlock => bucket_policy::get_public_access_block(ctx).await,
-        Op::DeletePublicAccessBlock => bucket_policy::delete_public_access_block(ctx).await,
+        | Op::GetBucketRequestPayment => on_heap(|| bucket_config::read(ctx, &op)).await,
+        Op::PutBucketPolicy => on_heap(|| bucket_policy::put(ctx, payload)).await,
+        Op::GetBucketPolicy => on_heap(|| bucket_policy::get(ctx)).await,
+        Op::DeleteBucketPolicy => on_heap(|| bucket_policy::delete(ctx)).await,
+        Op::GetBucketPolicyStatus => on_heap(|| bucket_policy::status(ctx)).await,
+        Op::PutPublicAccessBlock => {
+            on_heap(|| bucket_policy::put_public_access_block(ctx, payload)).await
+        }
+        Op::GetPublicAccessBlock => on_heap(|| bucket_policy::get_public_access_block(ctx)).await,
+        Op::DeletePublicAccessBlock => {
+            on_heap(|| bucket_policy::delete_public_access_block(ctx)).await
+        }
         Op::ListObjects { list, marker } => {
             let flavor = list::Flavor::V1 {
                 marker: marker.as_deref(),
             };
-            list::list_objects(ctx, &list, flavor).await
+            on_heap(|| list::list_objects(ctx, &list, flavor)).await
         }
         Op::ListObjectsV2 {
             list,
@@ -401,33 +409,37 @@ async fn handle(op: Op, ctx: &mut Ctx, payload: Lent) -> S3Result<HttpResponse> 
                 start_after: start_after.as_deref(),
                 fetch_owner,
             };
-            list::list_objects(ctx, &list, flavor).await
+            on_heap(|| list::list_objects(ctx, &list, flavor)).await
         }
         Op::ListObjectVersions {
             list,
             key_marker,
             version_id_marker,
         } => {
-            list::list_versions(
-                ctx,
-                &list,
-                key_marker.as_deref(),
-                version_id_marker.as_deref(),
-            )
+            on_heap(|| {
+                list::list_versions(
+                    ctx,
+                    &list,
+                    key_marker.as_deref(),
+                    version_id_marker.as_deref(),
+                )
+            })
             .await
         }
-        Op::DeleteObjects => object::delete_many(ctx, payload).await,
+        Op::DeleteObjects => on_heap(|| object::delete_many(ctx, payload)).await,
         Op::HeadObject {
             version_id,
             part_number,
-        } => object::get(ctx, version_id.as_deref(), part_number, true).await,
+        } => on_heap(|| object::get(ctx, version_id.as_deref(), part_number, true)).await,
         Op::GetObject {
             version_id,
             part_number,
-        } => object::get(ctx, version_id.as_deref(), part_number, false).await,
-        Op::GetObjectAcl { version_id } => acl::object(ctx, version_id.as_deref()).await,
+        } => on_heap(|| object::get(ctx, version_id.as_deref(), part_number, false)).await,
+        Op::GetObjectAcl { version_id } => {
+            on_heap(|| acl::object(ctx, version_id.as_deref())).await
+        }
         Op::PutObjectAcl { version_id } => {
-            acl::put_object(ctx, version_id.as_deref(), payload).await
+            on_heap(|| acl::put_object(ctx, version_id.as_deref(), payload)).await
         }
         Op::GetObjectAttributes {
             version_id,
@@ -439,65 +451,83 @@ async fn handle(op: Op, ctx: &mut Ctx, payload: Lent) -> S3Result<HttpResponse> 
                 max: max_parts,
                 marker: part_number_marker,
             };
-            object_attributes::get(ctx, version_id.as_deref(), attributes, page).await
+            on_heap(|| object_attributes::get(ctx, version_id.as_deref(), attributes, page)).await
         }
-        Op::PutObject => object::put(ctx, payload).await,
-        Op::CopyObject { source } => copy::copy_object(ctx, &source).await,
-        Op::DeleteObject { version_id } => object::delete(ctx, version_id.as_deref()).await,
+        Op::PutObject => on_heap(|| object::put(ctx, payload)).await,
+        Op::CopyObject { source } => on_heap(|| copy::copy_object(ctx, &source)).await,
+        Op::DeleteObject { version_id } => {
+            on_heap(|| object::delete(ctx, version_id.as_deref())).await
+        }
         Op::ListMultipartUploads {
             list,
             key_marker,
             upload_id_marker,
         } => {
             let (key, id) = (key_marker.as_deref(), upload_id_marker.as_deref());
-            multipart::list_uploads(ctx, &list, key, id).await
+            on_heap(|| multipart::list_uploads(ctx, &list, key, id)).await
         }
-        Op::CreateMultipartUpload => multipart::create(ctx).await,
+        Op::CreateMultipartUpload => on_heap(|| multipart::create(ctx)).await,
         Op::UploadPart {
             upload_id,
             part_number,
-        } => multipart::upload_part(ctx, &upload_id, part_number, payload).await,
+        } => on_heap(|| multipart::upload_part(ctx, &upload_id, part_number, payload)).await,
         Op::UploadPartCopy {
             upload_id,
             part_number,
             source,
-        } => copy::upload_part_copy(ctx, &upload_id, part_number, &source).await,
+        } => on_heap(|| copy::upload_part_copy(ctx, &upload_id, part_number, &source)).await,
         Op::CompleteMultipartUpload { upload_id } => {
-            multipart::complete(ctx, &upload_id, payload).await
+            on_heap(|| multipart::complete(ctx, &upload_id, payload)).await
         }
-        Op::AbortMultipartUpload { upload_id } => multipart::abort(ctx, &upload_id).await,
+        Op::AbortMultipartUpload { upload_id } => {
+            on_heap(|| multipart::abort(ctx, &upload_id)).await
+        }
         Op::ListParts {
             upload_id,
             max_parts,
             part_number_marker,
-        } => multipart::list_parts(ctx, &upload_id, max_parts, part_number_marker).await,
+        } => {
+            on_heap(|| multipart::list_parts(ctx, &upload_id, max_parts, part_number_marker)).await
+        }
         Op::GetObjectTagging { version_id } => {
-            tagging::get_object(ctx, version_id.as_deref()).await
+            on_heap(|| tagging::get_object(ctx, version_id.as_deref())).await
         }
         Op::PutObjectTagging { version_id } => {
-            tagging::put_object(ctx, version_id.as_deref(), payload).await
+            on_heap(|| tagging::put_object(ctx, version_id.as_deref(), payload)).await
         }
         Op::DeleteObjectTagging { version_id } => {
-            tagging::delete_object(ctx, version_id.as_deref()).await
+            on_heap(|| tagging::delete_object(ctx, version_id.as_deref())).await
         }
-        Op::GetBucketTagging => tagging::get_bucket(ctx).await,
-        Op::PutBucketTagging => tagging::put_bucket(ctx, payload).await,
-        Op::DeleteBucketTagging => tagging::delete_bucket(ctx).await,
-        Op::GetObjectLockConfiguration => object_lock::get_config(ctx).await,
-        Op::PutObjectLockConfiguration => object_lock::put_config(ctx, payload).await,
+        Op::GetBucketTagging => on_heap(|| tagging::get_bucket(ctx)).await,
+        Op::PutBucketTagging => on_heap(|| tagging::put_bucket(ctx, payload)).await,
+        Op::DeleteBucketTagging => on_heap(|| tagging::delete_bucket(ctx)).await,
+        Op::GetObjectLockConfiguration => on_heap(|| object_lock::get_config(ctx)).await,
+        Op::PutObjectLockConfiguration => on_heap(|| object_lock::put_config(ctx, payload)).await,
         Op::GetObjectRetention { version_id } => {
-            object_lock::get_retention(ctx, version_id.as_deref()).await
+            on_heap(|| object_lock::get_retention(ctx, version_id.as_deref())).await
         }
         Op::PutObjectRetention { version_id } => {
-            object_lock::put_retention(ctx, version_id.as_deref(), payload).await
+            on_heap(|| object_lock::put_retention(ctx, version_id.as_deref(), payload)).await
         }
         Op::GetObjectLegalHold { version_id } => {
-            object_lock::get_legal_hold(ctx, version_id.as_deref()).await
+            on_heap(|| object_lock::get_legal_hold(ctx, version_id.as_deref())).await
         }
         Op::PutObjectLegalHold { version_id } => {
-            object_lock::put_legal_hold(ctx, version_id.as_deref(), payload).await
+            on_heap(|| object_lock::put_legal_hold(ctx, version_id.as_deref(), payload)).await
         }
-        Op::CorsPreflight => cors::preflight(ctx).await,
-        Op::PostObject => post_object::post(ctx, payload).await,
+        Op::CorsPreflight => on_heap(|| cors::preflight(ctx)).await,
+        Op::PostObject => on_heap(|| post_object::post(ctx, payload)).await,
     }
+}
+
+/// A handler's future, made in a frame of its own and moved to the heap at once. Where `handle`
+/// made the futures of its arms itself, its frame had a slot for each of them side by side (an
+/// unoptimised build does not share slots between arms): above 600 KiB, which with the deepest
+/// handler's own frames overflowed a worker thread's 2 MiB stack. Here each arm's slot is a
+/// closure and a box, and the one future made lives in the frame of its own instance of this
+/// function, gone before the future is first polled.
+fn on_heap<'a, F: Future + 'a>(
+    make: impl FnOnce() -> F,
+) -> Pin<Box<dyn Future<Output = F::Output> + 'a>> {
+    Box::pin(make())
 }
