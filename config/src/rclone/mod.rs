@@ -482,6 +482,14 @@ fn map_service(o: &Options<'_>, kind: &str) -> Result<RemoteDef, ConfigError> {
                 }
             };
             set("known_hosts_strategy", strategy.into());
+            // rclone's bound on its SSH connections bounds the sessions uploads hold here (the
+            // one session everything else shares comes on top); 0, rclone's "no bound", keeps
+            // this server's own bound.
+            match o.get("connections").map(str::parse::<u32>) {
+                None | Some(Ok(0)) => {}
+                Some(Ok(n)) => set("upload_sessions", n.to_string()),
+                Some(Err(_)) => return Err(o.refuse_value("connections", "not a number")),
+            }
             "sftp"
         }
         "azureblob" => {
@@ -783,6 +791,7 @@ mod tests {
         assert_eq!(o["endpoint"], "ssh://me@example:2022");
         assert_eq!(o["key"], "/k/id");
         assert_eq!(o["known_hosts_strategy"], "accept");
+        assert!(!o.contains_key("upload_sessions"));
         let (_, def, _, _) = named(f.resolve("az").unwrap());
         assert_eq!(def.kind, "azblob");
         assert_eq!(opts(&def)["account_name"], "devstoreaccount1");
@@ -791,6 +800,21 @@ mod tests {
             (def.kind.as_str(), opts(&def)["allow_anonymous"].as_str()),
             ("gcs", "true")
         );
+    }
+
+    #[test]
+    fn sftp_connections_bound_the_upload_sessions() {
+        let f = file(
+            "[three]\ntype = sftp\nhost = h\nconnections = 3\n\
+             [unbounded]\ntype = sftp\nhost = h\nconnections = 0\n\
+             [bad]\ntype = sftp\nhost = h\nconnections = many\n",
+        );
+        let o = opts(&named(f.resolve("three").unwrap()).1);
+        assert_eq!(o["upload_sessions"], "3");
+        let o = opts(&named(f.resolve("unbounded").unwrap()).1);
+        assert!(!o.contains_key("upload_sessions"));
+        let e = f.resolve("bad").unwrap_err().to_string();
+        assert!(e.contains("connections") && e.contains("not a number"), "{e}");
     }
 
     #[test]
