@@ -3,6 +3,11 @@
 # folder of BENCH_LIST empty files in 100 folders, whose index the first start fills; then a
 # second start, its first answer, one second, VmRSS), in BENCH_ROUNDS rounds alternating with
 # `rclone serve s3` on the same folder: the reference, started and measured the same way.
+# Before each start the server's binary leaves the page cache, so that every start reads its
+# code as a start after a reboot does: most of an idle server's RSS is its code mapped from the
+# page cache, and the kernel maps it a page-cache folio at a time, whose size depends on how the
+# file came into the cache (a `cat` or a copy of the binary makes larger folios than the faults
+# of a start, and raised the idle RSS by 2.5 MiB).
 # A second s3gate binary (S3GATE_OTHER, e.g. a build of another commit) joins every round.
 # After its idle RSS, each s3gate start is timed on what the index's memory serves: a flat
 # ListObjectsV2 of the BENCH_LIST keys and a walk of their tree with `/` (each the mean of 5
@@ -54,13 +59,23 @@ up() {
     exit 1
 }
 
-# idle NAME: starts that server, waits for its first answer and one second, prints VmRSS in MiB;
-# for s3gate, then the seconds of a flat listing and of a walk.
+# listing PORT [ARGS]: seconds of one listing of the keys (the mean of 5, after one), ARGS added.
 listing() {
     "$S3BENCH" --endpoint "http://127.0.0.1:$1" --access-key "$AK" --secret-key "$SK" --json \
         list --light --prefix list/ --repeat 5 --warmup 1 "${@:2}" 2>/dev/null |
         python3 -c 'import json,sys; print(json.loads(sys.stdin.read())["listing_s"])'
 }
+# uncached FILE: FILE's pages leave the page cache (written out first: a fresh build's are dirty).
+uncached() {
+    python3 - "$1" <<'EOF2'
+import os, sys
+fd = os.open(sys.argv[1], os.O_RDONLY)
+os.fsync(fd)
+os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+EOF2
+}
+# idle NAME: starts that server, waits for its first answer and one second, prints VmRSS in MiB;
+# for s3gate, then the seconds of a flat listing and of a walk.
 idle() {
     local p pid
     p=$(free_port)
@@ -68,10 +83,12 @@ idle() {
     s3gate | other)
         local bin=$S3GATE_BIN
         [[ $1 == other ]] && bin=$OTHER
+        uncached "$bin"
         "$bin" serve "$WORK/data" --addr "127.0.0.1:$p" --auth-key "$AK,$SK" --log-level warn \
             >>"$WORK/$1.log" 2>&1 &
         ;;
     rclone)
+        uncached "$RCLONE"
         "$RCLONE" serve s3 "$WORK/data" --addr "127.0.0.1:$p" --auth-key "$AK,$SK" \
             >>"$WORK/rclone.log" 2>&1 &
         ;;
