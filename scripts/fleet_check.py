@@ -210,6 +210,12 @@ def md5_hex(data):
     return hashlib.md5(data).hexdigest()
 
 
+def read_body(out):
+    """A GetObject answer with its body read whole in place of its stream."""
+    out["Body"] = out["Body"].read()
+    return out
+
+
 class Worker(threading.Thread):
     def __init__(self, n, fleet, log, deadline):
         super().__init__(daemon=True)
@@ -332,12 +338,13 @@ class Worker(threading.Thread):
     def get(self):
         key = self.key()
         want = self.expect(key)
-        via, t0, ok, out = self.call("get", key, lambda c: c.get_object(Bucket="bkt", Key=key))
+        # The body is read within the call: a body the kill cuts off is a failed request too.
+        via, t0, ok, out = self.call("get", key, lambda c: read_body(c.get_object(Bucket="bkt", Key=key)))
         if not ok:
             return self.failed("get", key, via, t0, out, False)
         got = None
         if out is not None:
-            body = out["Body"].read()
+            body = out["Body"]
             got = (out["ETag"].strip('"'), md5_hex(body), len(body), out.get("Metadata", {}),
                    out.get("ContentType"), out.get("TagCount", 0))
         self.compare("get", key, via, want, got)
@@ -421,9 +428,9 @@ class Worker(threading.Thread):
         if len(winners) > 1 or (not winners and not failed):
             self.log.violation(f"race {key}: {len(winners)} winners: {outcomes}")
         if len(winners) == 1:
-            via, t0, ok, out = self.call("get", key, lambda c: c.get_object(Bucket="bkt", Key=key))
+            via, t0, ok, out = self.call("get", key, lambda c: read_body(c.get_object(Bucket="bkt", Key=key)))
             if ok and out is not None:
-                body = out["Body"].read()
+                body = out["Body"]
                 if body != f"{key} through {winners[0]}".encode():
                     self.log.violation(f"race {key}: holds {body!r}, won through {winners[0]}")
             elif not ok:
