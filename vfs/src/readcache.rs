@@ -29,7 +29,7 @@ use futures_util::{FutureExt, StreamExt};
 use tokio::sync::{mpsc, OnceCell};
 
 use crate::cache_trust::{Deferred, Trusted};
-use crate::remote::{blocking, ByteStream, Fingerprint, Reader, Remote};
+use crate::remote::{blocking, read_exact_at, ByteStream, Fingerprint, Reader, Remote};
 
 /// The read cache as the VFS holds it: the cache and what it did.
 pub(crate) struct ReadCaching {
@@ -558,13 +558,12 @@ fn open_chunk(path: &Path, count: u64, len: u64) -> io::Result<Option<(Arc<fs::F
 
 /// `n` bytes at `at`, if they match `want`; `None` when they do not (or are cut short).
 fn read_piece(file: &fs::File, at: u64, n: usize, want: &Hash) -> io::Result<Option<Bytes>> {
-    let mut buf = vec![0u8; n];
-    match file.read_exact_at(&mut buf, at) {
-        Ok(()) => {}
+    let buf = match read_exact_at(file, n, at) {
+        Ok(b) => b,
         Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
         Err(e) => return Err(e),
-    }
-    Ok((blake3::hash(&buf).as_bytes() == want).then(|| Bytes::from(buf)))
+    };
+    Ok((blake3::hash(&buf).as_bytes() == want).then_some(buf))
 }
 
 /// Writes a chunk whole, the hashes of its pieces first: a staging file, then a rename to its
