@@ -192,6 +192,40 @@ async fn the_memory_tier_serves_recent_chunks_within_its_size() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chunks_read_from_disk_are_kept_in_memory_only_when_their_object_fits() {
+    let (back, mut front) = pair(|c| c.vfs.cache_mem_size = 4 * CHUNK).await;
+    let small = pattern(2 * CHUNK as usize, 21);
+    let big = pattern(6 * CHUNK as usize + 10, 22);
+    back.put("store", "bkt/small", small.clone()).await;
+    back.put("store", "bkt/big", big.clone()).await;
+    assert_eq!(front.get("bkt", "small").await, small);
+    assert_eq!(front.get("bkt", "big").await, big);
+    assert_eq!(chunk_files(&front).len(), 9);
+    // A new start: the chunks are on disk, none in memory.
+    front.restart().await;
+    let memory = "s3gate_readcache_memory_bytes";
+    assert_eq!(metric(&front, memory, "").await, 0.0);
+    // Read from disk, larger than the memory tier: each chunk would only push out the last.
+    assert_eq!(front.get("bkt", "big").await, big);
+    assert_eq!(metric(&front, memory, "").await, 0.0);
+    // Read from disk, within it: kept, and read again from memory alone.
+    assert_eq!(front.get("bkt", "small").await, small);
+    assert_eq!(metric(&front, memory, "").await, (2 * CHUNK) as f64);
+    for f in chunk_files(&front) {
+        std::fs::remove_file(f).unwrap();
+    }
+    let before = remote_gets(&back).await;
+    assert_eq!(front.get("bkt", "small").await, small);
+    assert_eq!(remote_gets(&back).await, before);
+    assert_eq!(front.get("bkt", "big").await, big);
+    assert_eq!(
+        remote_gets(&back).await - before,
+        7.0,
+        "the big object fetched again"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_changed_object_is_never_served_from_its_old_chunks() {
     // Every GET checks the version with the remote first.
     let (back, front) = pair(|c| c.vfs.cache_trust = Duration::ZERO).await;

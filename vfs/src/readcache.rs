@@ -1,7 +1,8 @@
 //! The read cache (`--vfs-cache-mode full`): objects read from the remote are kept on local
 //! disk in chunks of `--vfs-read-chunk-size`, so that reading them again costs no remote
 //! transfer, and the most recently read chunks are also kept in memory
-//! (`--vfs-cache-mem-size`), so that reading them again costs no disk read either.
+//! (`--vfs-cache-mem-size`), so that reading them again costs no disk read either: every chunk
+//! fetched, and a chunk read whole from disk when its object fits in memory.
 //!
 //! Each version of an object has a folder named after its path, ETag and fingerprint, so a
 //! changed object is never served from the cache of its older version. A chunk is a file written
@@ -29,7 +30,7 @@ use futures_util::{FutureExt, StreamExt};
 use tokio::sync::{mpsc, OnceCell};
 
 use crate::cache_trust::{Deferred, Trusted};
-use crate::remote::{blocking, ByteStream, Fingerprint, Reader, Remote};
+use crate::remote::{blocking, read_exact_at, ByteStream, Fingerprint, Reader, Remote};
 
 /// The read cache as the VFS holds it: the cache and what it did.
 pub(crate) struct ReadCaching {
@@ -114,6 +115,8 @@ pub(crate) struct ReadCache {
     fetching: Mutex<HashMap<ChunkKey, Fetch>>,
     /// Checked chunks in memory, weighed by their bytes; none when its size is 0.
     memory: Option<moka::sync::Cache<ChunkKey, Chunk>>,
+    /// The memory tier's size.
+    memory_size: u64,
 }
 
 /// The largest piece: what the other readers hand the HTTP layer, which copies larger ones.
@@ -171,6 +174,7 @@ impl ReadCache {
             min_free: config.cache_min_free_space,
             fetching: Mutex::new(HashMap::new()),
             memory,
+            memory_size: config.cache_mem_size,
         })
     }
 
@@ -199,6 +203,14 @@ impl ReadCache {
 
     fn recall(&self, key: &ChunkKey) -> Option<Chunk> {
         self.memory.as_ref()?.get(key)
+    }
+
+    /// Whether a chunk of an object of `size` bytes read whole from disk is taken into memory:
+    /// only when the whole object fits there. A sequential read of a larger object would
+    /// push each chunk out before it is read again, and holding its pieces would only make
+    /// every piece read land in fresh memory instead of the buffers the last ones freed.
+    fn keeps_from_disk(&self, size: u64) -> bool {
+        self.memory.is_some() && size <= self.memory_size
     }
 }
 
@@ -341,7 +353,8 @@ impl CachingReader {
     }
 
     /// Sends `from..to` of chunk `i` from its file, each piece checked before it goes; the
-    /// next piece is read while one is sent. A whole chunk read this way is remembered.
+    /// next piece is read while one is sent. A whole chunk read this way is remembered when
+    /// its object fits in memory.
     async fn send_from_disk(
         &self,
         i: u64,
@@ -356,7 +369,7 @@ impl CachingReader {
         let Some((file, hashes)) = opened else {
             return Ok(FromDisk::Missing);
         };
-        let whole = from == 0 && to == len && self.cache.memory.is_some();
+        let whole = from == 0 && to == len && self.cache.keeps_from_disk(self.fingerprint.size);
         let mut kept = Vec::new();
         let (first, last) = (from / piece, (to - 1) / piece);
         let mut pieces = futures_util::stream::iter(first..=last)
@@ -558,13 +571,12 @@ fn open_chunk(path: &Path, count: u64, len: u64) -> io::Result<Option<(Arc<fs::F
 
 /// `n` bytes at `at`, if they match `want`; `None` when they do not (or are cut short).
 fn read_piece(file: &fs::File, at: u64, n: usize, want: &Hash) -> io::Result<Option<Bytes>> {
-    let mut buf = vec![0u8; n];
-    match file.read_exact_at(&mut buf, at) {
-        Ok(()) => {}
+    let buf = match read_exact_at(file, n, at) {
+        Ok(b) => b,
         Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
         Err(e) => return Err(e),
-    }
-    Ok((blake3::hash(&buf).as_bytes() == want).then(|| Bytes::from(buf)))
+    };
+    Ok((blake3::hash(&buf).as_bytes() == want).then_some(buf))
 }
 
 /// Writes a chunk whole, the hashes of its pieces first: a staging file, then a rename to its

@@ -757,7 +757,7 @@ impl Reader for LocalReader {
 
 /// Reads `len` bytes at `pos` into a new buffer, which is not zeroed first: that pass over
 /// every byte read cost as much as a tenth of a large GET's copies.
-fn read_exact_at(file: &File, len: usize, pos: u64) -> io::Result<Bytes> {
+pub(crate) fn read_exact_at(file: &File, len: usize, pos: u64) -> io::Result<Bytes> {
     let mut buf = Vec::with_capacity(len);
     while buf.len() < len {
         let at = libc::off_t::try_from(pos + buf.len() as u64)

@@ -28,6 +28,7 @@ use bytes::Bytes;
 use futures_util::Stream;
 use serde::{Deserialize, Serialize};
 
+pub(crate) use local::read_exact_at;
 pub use local::LocalFs;
 #[cfg(feature = "opendal")]
 pub use opendal::OpendalRemote;
