@@ -814,7 +814,10 @@ mod tests {
         let o = opts(&named(f.resolve("unbounded").unwrap()).1);
         assert!(!o.contains_key("upload_sessions"));
         let e = f.resolve("bad").unwrap_err().to_string();
-        assert!(e.contains("connections") && e.contains("not a number"), "{e}");
+        assert!(
+            e.contains("connections") && e.contains("not a number"),
+            "{e}"
+        );
     }
 
     #[test]
