@@ -673,14 +673,7 @@ async fn multipart_across(a: &TestServer, b: &TestServer) {
         open_uploads(a).await,
         [("dropped.bin".into(), dropped.clone())]
     );
-    b.client
-        .abort_multipart_upload()
-        .bucket("bkt")
-        .key("dropped.bin")
-        .upload_id(&dropped)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("abort on b: {}", describe(&e)));
+    abort_via(b, "dropped.bin", &dropped).await;
     for via in [a, b] {
         assert!(open_uploads(via).await.is_empty());
         let refused = complete_via(via, "dropped.bin", &dropped, &[&e1]).await;
@@ -1654,6 +1647,18 @@ async fn create_via(via: &TestServer, key: &str) -> Result<String, (u16, String)
         .map_err(|e| status_and_code(&e))
 }
 
+/// Aborts the upload `id` of `key` through `via`.
+async fn abort_via(via: &TestServer, key: &str, id: &str) {
+    via.client
+        .abort_multipart_upload()
+        .bucket("bkt")
+        .key(key)
+        .upload_id(id)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("abort {key}: {}", describe(&e)));
+}
+
 /// `--max-uploads-per-bucket` holds for the fleet, not per gateway: creates racing through two
 /// gateways at once never leave more uploads open than the limit, each refusal is the answer
 /// one gateway gives alone, and once the race is over the room left is taken up to the limit
@@ -1718,14 +1723,7 @@ async fn the_limit_of_open_uploads_holds_across_the_fleet() {
             );
         }
         for (key, id) in ids {
-            a.client
-                .abort_multipart_upload()
-                .bucket("bkt")
-                .key(&key)
-                .upload_id(&id)
-                .send()
-                .await
-                .unwrap_or_else(|e| panic!("abort {key}: {}", describe(&e)));
+            abort_via(&a, &key, &id).await;
         }
     }
 }
@@ -1748,15 +1746,8 @@ async fn uploads_aborted_through_one_gateway_while_another_lists_them() {
             let id = create_via(a, &key)
                 .await
                 .unwrap_or_else(|e| panic!("create {key}: {e:?}"));
-            made.insert(id.clone());
-            a.client
-                .abort_multipart_upload()
-                .bucket("bkt")
-                .key(&key)
-                .upload_id(&id)
-                .send()
-                .await
-                .unwrap_or_else(|e| panic!("abort {key}: {}", describe(&e)));
+            abort_via(a, &key, &id).await;
+            made.insert(id);
         }
         done.store(true, std::sync::atomic::Ordering::SeqCst);
         made
