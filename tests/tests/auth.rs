@@ -8,7 +8,7 @@ use aws_sdk_s3::config::{
 };
 use aws_sdk_s3::error::BoxError;
 use aws_sdk_s3::primitives::{ByteStream, SdkBody};
-use aws_sdk_s3::types::{Delete, ObjectIdentifier};
+use aws_sdk_s3::types::ObjectIdentifier;
 
 use crate::common::*;
 
@@ -114,19 +114,7 @@ async fn right_key_works_for_every_operation() {
         .iter()
         .map(|k| ObjectIdentifier::builder().key(*k).build().unwrap())
         .collect();
-    let out = s
-        .client
-        .delete_objects()
-        .bucket("secure")
-        .delete(
-            Delete::builder()
-                .set_objects(Some(objects))
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("delete objects: {}", describe(&e)));
+    let out = delete_objects(&s.client, "secure", objects).await;
     assert_eq!(out.deleted().len(), keys.len());
     s.client
         .delete_bucket()

@@ -6,7 +6,7 @@
 
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{
-    BucketVersioningStatus, Delete, MfaDelete, ObjectIdentifier, VersioningConfiguration,
+    BucketVersioningStatus, MfaDelete, ObjectIdentifier, VersioningConfiguration,
 };
 use s3gate_config::CacheMode;
 use std::path::PathBuf;
@@ -666,19 +666,7 @@ pub(crate) async fn three_deletes_make_three_markers_and_deleting_markers_brings
                 .unwrap()
         })
         .collect();
-    let out = s
-        .client
-        .delete_objects()
-        .bucket("bkt")
-        .delete(
-            Delete::builder()
-                .set_objects(Some(objects))
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
+    let out = delete_objects(&s.client, "bkt", objects).await;
     assert!(out.errors().is_empty(), "{:?}", out.errors());
     let marker = out
         .deleted()

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use aws_sdk_s3::primitives::{ByteStream, DateTime};
 use aws_sdk_s3::types::{
-    Delete, MetadataDirective, ObjectIdentifier, ObjectLockMode, ObjectLockRetentionMode,
+    MetadataDirective, ObjectIdentifier, ObjectLockMode, ObjectLockRetentionMode,
 };
 use s3gate_config::CacheMode;
 
@@ -451,19 +451,7 @@ async fn copies_completes_and_multi_deletes_keep_a_waiting_version() {
             .unwrap(),
         ObjectIdentifier::builder().key("o").build().unwrap(),
     ];
-    let out = s
-        .client
-        .delete_objects()
-        .bucket("bkt")
-        .delete(
-            Delete::builder()
-                .set_objects(Some(objects))
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
+    let out = delete_objects(&s.client, "bkt", objects).await;
     assert_eq!(out.deleted().len(), 2, "{:?}", out.errors());
     assert!(waiting(&s).is_empty());
     assert_eq!(s.get("bkt", "k").await, b"one");

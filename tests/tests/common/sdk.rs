@@ -16,10 +16,11 @@ use aws_sdk_s3::config::{Credentials, Region};
 use aws_sdk_s3::error::BoxError;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::operation::complete_multipart_upload::builders::CompleteMultipartUploadFluentBuilder;
+use aws_sdk_s3::operation::delete_objects::DeleteObjectsOutput;
 use aws_sdk_s3::operation::get_object::GetObjectOutput;
 use aws_sdk_s3::types::{
-    BucketVersioningStatus, CompletedMultipartUpload, CompletedPart, Tag, Tagging,
-    VersioningConfiguration,
+    BucketVersioningStatus, CompletedMultipartUpload, CompletedPart, Delete, ObjectIdentifier, Tag,
+    Tagging, VersioningConfiguration,
 };
 use aws_sdk_s3::Client;
 
@@ -394,6 +395,26 @@ pub(crate) fn pairs_of(tags: &[Tag]) -> Vec<(String, String)> {
     tags.iter()
         .map(|t| (t.key().to_string(), t.value().to_string()))
         .collect()
+}
+
+/// One DeleteObjects of `objects` in `bucket`, which must be answered (each key's outcome is
+/// in the answer).
+pub(crate) async fn delete_objects(
+    client: &Client,
+    bucket: &str,
+    objects: Vec<ObjectIdentifier>,
+) -> DeleteObjectsOutput {
+    let delete = Delete::builder()
+        .set_objects(Some(objects))
+        .build()
+        .expect("a Delete with its objects");
+    client
+        .delete_objects()
+        .bucket(bucket)
+        .delete(delete)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("delete objects: {}", describe(&e)))
 }
 
 /// Tags version `id` of `key` in `bkt` with `pairs`, through `s`.
