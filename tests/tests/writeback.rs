@@ -11,7 +11,8 @@ use s3gate_config::CacheMode;
 
 use crate::common::*;
 
-async fn cached_server(delay: Duration) -> TestServer {
+/// A server writing through the cache, uploading `delay` after a write.
+pub(crate) async fn cached_server(delay: Duration) -> TestServer {
     TestServer::start_with(|c| {
         c.vfs.cache_mode = CacheMode::Writes;
         c.vfs.write_back = delay;

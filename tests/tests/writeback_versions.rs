@@ -12,19 +12,9 @@ use aws_sdk_s3::primitives::{ByteStream, DateTime};
 use aws_sdk_s3::types::{
     MetadataDirective, ObjectIdentifier, ObjectLockMode, ObjectLockRetentionMode,
 };
-use s3gate_config::CacheMode;
 
 use crate::common::*;
-
-/// A server writing through the cache, uploading `delay` after a write.
-async fn cached_server(delay: Duration) -> TestServer {
-    TestServer::start_with(|c| {
-        c.vfs.cache_mode = CacheMode::Writes;
-        c.vfs.write_back = delay;
-        c.vfs.fsync = true;
-    })
-    .await
-}
+use crate::writeback::cached_server;
 
 /// A server writing through the cache, waiting an hour before any upload, with bucket `bkt`
 /// keeping versions.
