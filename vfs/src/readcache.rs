@@ -115,8 +115,6 @@ pub(crate) struct ReadCache {
     fetching: Mutex<HashMap<ChunkKey, Fetch>>,
     /// Checked chunks in memory, weighed by their bytes; none when its size is 0.
     memory: Option<moka::sync::Cache<ChunkKey, Chunk>>,
-    /// The memory tier's size.
-    memory_size: u64,
 }
 
 /// The largest piece: what the other readers hand the HTTP layer, which copies larger ones.
@@ -174,7 +172,6 @@ impl ReadCache {
             min_free: config.cache_min_free_space,
             fetching: Mutex::new(HashMap::new()),
             memory,
-            memory_size: config.cache_mem_size,
         })
     }
 
@@ -210,7 +207,10 @@ impl ReadCache {
     /// push each chunk out before it is read again, and holding its pieces would only make
     /// every piece read land in fresh memory instead of the buffers the last ones freed.
     fn keeps_from_disk(&self, size: u64) -> bool {
-        self.memory.is_some() && size <= self.memory_size
+        self.memory
+            .as_ref()
+            .and_then(|m| m.policy().max_capacity())
+            .is_some_and(|max| size <= max)
     }
 }
 
