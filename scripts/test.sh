@@ -17,12 +17,13 @@
 # Built first without it: the compiler takes its own stack from the same variable.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+TEST_STACK=1572864
 cargo test --workspace --features s3gate-vfs/sled --no-run
-RUST_MIN_STACK=1572864 cargo test --workspace --features s3gate-vfs/sled -- --test-threads=4
+RUST_MIN_STACK=$TEST_STACK cargo test --workspace --features s3gate-vfs/sled -- --test-threads=4
 export SMOKE_SERVER_BIN=$PWD/target/debug/s3gate
 SMOKE_PROFILE=debug bash scripts/smoke.sh
 # Three gateways with --fleet over SeaweedFS behind HAProxy, one killed under load (under a minute).
 bash scripts/fleet.sh
-RUST_MIN_STACK=1572864 S3GATE_WEED=$PWD/target/smoke-venv/bin/weed \
+RUST_MIN_STACK=$TEST_STACK S3GATE_WEED=$PWD/target/smoke-venv/bin/weed \
     S3GATE_RCLONE=$PWD/target/smoke-venv/bin/rclone cargo test --workspace --features s3gate-vfs/sled --test s3 -- --ignored
 FUZZ_SECONDS=${FUZZ_SECONDS:-20} bash scripts/fuzz.sh
