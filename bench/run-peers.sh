@@ -11,8 +11,8 @@
 #   core's MD5 of as many bytes beside the big PUT (s3gate computes every object's MD5);
 #   ListObjectsV2 of 20,000 keys, flat, with a delimiter, and a walk of their tree as a file
 #   browser does it (the folder, then each of its 100 folders, with `/`) (rclone and s3gate);
-#   a 4 GiB multipart upload (64 MiB parts, 8 in flight) and a CopyObject of the 1 GiB object
-#   (rclone and s3gate);
+#   a 4 GiB multipart upload (64 MiB parts, 8 in flight), a CopyObject of the 1 GiB object and
+#   an UploadPartCopy of the whole of it as one part (rclone and s3gate);
 #   the first answer after start-up, and the resident size of an idle server.
 # For s3gate and rclone every workload also records the server's peak resident size above what
 # it held when the workload began (VmHWM, reset through /proc/PID/clear_refs).
@@ -219,6 +219,7 @@ for ((ROUND = 1; ROUND <= ROUNDS; ROUND++)); do
     each put-big nginx -- put --count 1 --size "$BIG" --concurrency 1 --prefix big-@/
     each get-big nginx -- get --count 1 --concurrency 1 --prefix big-@/
     each copy-big s3 -- copy --src big-@/0 --key copy-@.bin
+    each part-copy-big s3 -- part-copy --src big-@/0 --key part-copy-@.bin --part-size "$BIG" --parallel 1
     each multipart s3 -- multipart-put --key mp-@.bin --size "$MP" --part-size 64MiB --parallel 8
     # Listings read pages with s3bench's light client (the entry count, continuation token and
     # common prefixes of each page) but for list-flat-sdk: the SDK's full parse of a page takes
@@ -251,6 +252,7 @@ steps = [
     ("put-big", f"  server peak RSS above its RSS before, during the {big} PUT", "peak_above_mib", "MiB", False),
     ("get-big", f"GET 1 x {big}, 1 stream", "mb_s", "MB/s", True),
     ("copy-big", f"CopyObject of the {big} object", "copy_s", "s", False),
+    ("part-copy-big", f"UploadPartCopy of the whole {big} object, one part (Complete not counted)", "copy_s", "s", False),
     ("multipart", f"multipart upload of {mp}, 64 MiB parts, 8 in flight", "upload_mb_s", "MB/s", True),
     ("multipart", f"  server peak RSS above its RSS before, during it", "peak_above_mib", "MiB", False),
     ("list-first", f"ListObjectsV2 of {nlist} keys made by another program, 1000 per page: the first listing", "listing_s", "s per listing", False),

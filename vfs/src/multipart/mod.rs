@@ -454,8 +454,9 @@ impl Multipart {
 
     /// Copies `range` (offset, length; the whole object when `None`) of an object (any version
     /// of it) into a part. The bytes stream from the source file to the staging file, hashed on
-    /// the way (by `hasher` too, when given); a whole object whose MD5 is known is copied
-    /// without reading a byte (see [`Multipart::copy_whole_part`]).
+    /// the way (by `hasher` too, when given); a whole object whose MD5 is known, with no range
+    /// or one that spans it (as clients that always send a range copy a small object), is
+    /// copied without reading a byte (see [`Multipart::copy_whole_part`]).
     #[allow(clippy::too_many_arguments)]
     pub(crate) async fn upload_part_copy(
         &self,
@@ -480,7 +481,7 @@ impl Multipart {
                 )))
             }
         };
-        if range.is_none() && hasher.is_none() {
+        if offset == 0 && len == src.info.size && hasher.is_none() {
             if let Some(part) = self
                 .copy_whole_part(bucket, key, id, number, &upload_rec, &src, src_path)
                 .await?
