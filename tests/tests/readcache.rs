@@ -150,7 +150,8 @@ async fn a_chunk_damaged_past_its_first_piece_is_served_whole() {
         .find(|f| f.ends_with("0"))
         .unwrap();
     let mut bytes = std::fs::read(&victim).unwrap();
-    let at = 4 * 32 + (1 << 20) + 12345;
+    // Past the four pieces' hashes (16 bytes each) and the first two pieces.
+    let at = 4 * 16 + (1 << 20) + 12345;
     bytes[at] ^= 0x01;
     std::fs::write(&victim, bytes).unwrap();
     assert_eq!(front.get("bkt", "obj").await, body);

@@ -6,11 +6,16 @@
 //!
 //! Each version of an object has a folder named after its path, ETag and fingerprint, so a
 //! changed object is never served from the cache of its older version. A chunk is a file written
-//! whole (a staging name, then a rename), named by its index, that starts with the BLAKE3
+//! whole (a staging name, then a rename), named by its index, that starts with the XXH3-128
 //! hashes of its pieces (the size it is sent in): the present chunks are the record of what is
 //! cached, and every piece is checked as it is read from disk, before it is sent, so a damaged
 //! chunk is fetched again, never served. Checking per piece lets a chunk stream from disk
 //! while it is checked, instead of being read and hashed whole before its first byte goes out.
+//! The hashes guard against damage (a torn file, another program, a bad disk), not against
+//! whoever can write the cache's folder, who could write matching hashes of any kind: so they
+//! are not keyed, and a fast non-cryptographic hash of 128 bits does. The chunk format, its
+//! hash included, is part of the version folder's name: chunks of another format (BLAKE3's,
+//! before) are never found, and age out with the other unread versions.
 //! Concurrent readers of a missing chunk share one fetch; a sequential read fetches the next
 //! chunks (`--vfs-read-ahead`) before they are asked for. The cache is bounded by size, age
 //! and the disk's free space; the least recently read objects go first. Nothing here is ever
@@ -176,10 +181,11 @@ impl ReadCache {
     }
 
     /// The folder of one version of one object: its path, ETag and fingerprint, the chunk
-    /// size (chunk `i` means other bytes under another size) and the chunk format.
+    /// size (chunk `i` means other bytes under another size) and the chunk format (the piece
+    /// size and hash).
     fn version_dir(&self, path: &str, etag: &str, fp: &Fingerprint) -> PathBuf {
         let mut h = blake3::Hasher::new();
-        for part in [path, etag] {
+        for part in [path, etag, PIECE_HASH] {
             h.update(&(part.len() as u64).to_le_bytes());
             h.update(part.as_bytes());
         }
@@ -538,10 +544,16 @@ impl Drop for Share<'_> {
     }
 }
 
-/// The length of a BLAKE3 hash; a chunk file opens with one per piece.
-const HASH_LEN: usize = 32;
+/// The hash a chunk file opens with, one per piece; its name is part of the version folder's.
+const PIECE_HASH: &str = "xxh3-128";
+
+const HASH_LEN: usize = 16;
 
 type Hash = [u8; HASH_LEN];
+
+fn piece_hash(bytes: &[u8]) -> Hash {
+    twox_hash::XxHash3_128::oneshot(bytes).to_le_bytes()
+}
 
 /// A chunk's file and the hashes of its pieces; `None` when it is not cached. A file of the
 /// wrong length is damaged: it is removed and reads as not cached.
@@ -576,7 +588,7 @@ fn read_piece(file: &fs::File, at: u64, n: usize, want: &Hash) -> io::Result<Opt
         Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
         Err(e) => return Err(e),
     };
-    Ok((blake3::hash(&buf).as_bytes() == want).then_some(buf))
+    Ok((piece_hash(&buf) == *want).then_some(buf))
 }
 
 /// Writes a chunk whole, the hashes of its pieces first: a staging file, then a rename to its
@@ -586,7 +598,7 @@ fn store_chunk(dir: &Path, tmp: &Path, i: u64, pieces: &[Bytes]) -> io::Result<(
     let staging = tmp.join(format!("{:032x}", rand::random::<u128>()));
     let mut f = io::BufWriter::new(fs::File::create(&staging)?);
     for p in pieces {
-        f.write_all(blake3::hash(p).as_bytes())?;
+        f.write_all(&piece_hash(p))?;
     }
     for p in pieces {
         f.write_all(p)?;
@@ -690,5 +702,156 @@ impl Counters {
 
     fn add_evicted(&self, n: u64) {
         self.evicted.fetch_add(n, Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two pieces a chunk.
+    const CHUNK: u64 = 2 * SEND_PIECE;
+
+    /// One version of an object on a remote, counting the ranges read from it.
+    #[derive(Clone)]
+    struct Source {
+        data: Bytes,
+        reads: Arc<AtomicU64>,
+    }
+
+    impl Reader for Source {
+        fn fingerprint(&self) -> Fingerprint {
+            Fingerprint {
+                size: self.data.len() as u64,
+                mtime_ns: 1_700_000_000_000_000_000,
+                id: 0,
+            }
+        }
+
+        fn clone_box(&self) -> Box<dyn Reader> {
+            Box::new(self.clone())
+        }
+
+        fn stream(self: Box<Self>, offset: u64, len: u64) -> ByteStream {
+            self.reads.fetch_add(1, Relaxed);
+            let b = self.data.slice(offset as usize..(offset + len) as usize);
+            Box::pin(futures_util::stream::iter([Ok(b)]))
+        }
+    }
+
+    /// The folder the BLAKE3 format kept a version in: `version_dir` before the piece hash
+    /// took part in the name.
+    fn blake3_format_dir(cache: &ReadCache, path: &str, etag: &str, fp: &Fingerprint) -> PathBuf {
+        let mut h = blake3::Hasher::new();
+        for part in [path, etag] {
+            h.update(&(part.len() as u64).to_le_bytes());
+            h.update(part.as_bytes());
+        }
+        h.update(&cache.chunk.to_le_bytes());
+        h.update(&cache.piece.to_le_bytes());
+        h.update(&fp.size.to_le_bytes());
+        h.update(&fp.mtime_ns.to_le_bytes());
+        h.update(&fp.id.to_le_bytes());
+        let name = h.finalize().to_hex();
+        cache.dir.join("objects").join(&name[..2]).join(&name[..32])
+    }
+
+    /// Chunk `i` of `data` as the BLAKE3 format wrote it: the BLAKE3 hashes of its pieces, then
+    /// its bytes.
+    fn blake3_chunk(cache: &ReadCache, data: &[u8], i: u64) -> Vec<u8> {
+        let start = (i * cache.chunk) as usize;
+        let bytes = &data[start..(start + cache.chunk as usize).min(data.len())];
+        let pieces = bytes.chunks(cache.piece as usize);
+        let mut file: Vec<u8> = pieces
+            .clone()
+            .flat_map(|p| *blake3::hash(p).as_bytes())
+            .collect();
+        file.extend(pieces.flatten());
+        file
+    }
+
+    async fn read_all(cache: &Arc<ReadCache>, source: &Source) -> Vec<u8> {
+        let reader = CachingReader::new(
+            cache.clone(),
+            Default::default(),
+            "bkt/obj",
+            "\"etag\"",
+            source.clone_box(),
+        );
+        let mut s = Box::new(reader).stream(0, source.data.len() as u64);
+        let mut out = Vec::new();
+        while let Some(b) = s.next().await {
+            out.extend_from_slice(&b.unwrap());
+        }
+        out
+    }
+
+    #[test]
+    fn pieces_are_hashed_with_xxh3_128() {
+        // The reference's value for no input, and another implementation's for a whole piece
+        // (the long input, where the CPU's vector instructions are used): the hash the folder
+        // names (`PIECE_HASH`), stored little-endian.
+        let empty = 0x99aa06d3014798d86001c324468d497f_u128;
+        assert_eq!(piece_hash(b""), empty.to_le_bytes());
+        let piece: Vec<u8> = (0..SEND_PIECE as usize).map(|i| (i % 251) as u8).collect();
+        let whole = 0x0f779fa0434735cadecad3dd8c2feffd_u128;
+        assert_eq!(piece_hash(&piece), whole.to_le_bytes());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn chunks_of_the_blake3_format_are_never_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = s3gate_config::Config::default().vfs;
+        config.read_chunk_size = CHUNK;
+        config.read_ahead = 0;
+        config.cache_mem_size = 0;
+        let cache = Arc::new(ReadCache::open(dir.path(), &config).unwrap());
+        let data: Vec<u8> = (0..3 * CHUNK as usize + 1000)
+            .map(|i| (i % 251) as u8)
+            .collect();
+        let source = Source {
+            data: data.clone().into(),
+            reads: Default::default(),
+        };
+        let fp = source.fingerprint();
+
+        // The whole object as the BLAKE3 format kept it, every hash right.
+        let old = blake3_format_dir(&cache, "bkt/obj", "\"etag\"", &fp);
+        fs::create_dir_all(&old).unwrap();
+        for i in 0..4 {
+            fs::write(old.join(i.to_string()), blake3_chunk(&cache, &data, i)).unwrap();
+        }
+        let new = cache.version_dir("bkt/obj", "\"etag\"", &fp);
+        assert_ne!(new, old, "the format is part of the folder's name");
+
+        // Not found: every chunk is fetched, and kept in the new format.
+        assert_eq!(read_all(&cache, &source).await, data);
+        assert_eq!(source.reads.load(Relaxed), 4);
+        assert_eq!(read_all(&cache, &source).await, data);
+        assert_eq!(
+            source.reads.load(Relaxed),
+            4,
+            "the second read is from the new chunks"
+        );
+        let new_len = fs::metadata(new.join("0")).unwrap().len();
+        assert_eq!(new_len, 2 * HASH_LEN as u64 + CHUNK);
+
+        // Under the new name (a folder moved by hand), a chunk of the BLAKE3 format has the
+        // wrong length: dropped and fetched again, never served.
+        fs::copy(old.join("1"), new.join("1")).unwrap();
+        assert_eq!(read_all(&cache, &source).await, data);
+        assert_eq!(source.reads.load(Relaxed), 5);
+        assert_eq!(fs::metadata(new.join("1")).unwrap().len(), new_len);
+
+        // The old folder, never read again, ages out as any version not read does.
+        assert!(old.join("0").exists());
+        let long_ago = SystemTime::now() - config.cache_max_age - Duration::from_secs(60);
+        fs::File::open(&old)
+            .unwrap()
+            .set_modified(long_ago)
+            .unwrap();
+        assert_eq!(cache.evict().unwrap(), 1);
+        assert!(!old.exists());
+        assert!(new.join("0").exists());
     }
 }
