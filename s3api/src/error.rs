@@ -92,6 +92,7 @@ codes! {
     request_time_too_skewed => FORBIDDEN, "RequestTimeTooSkewed";
     request_timeout => BAD_REQUEST, "RequestTimeout";
     server_side_encryption_configuration_not_found => NOT_FOUND, "ServerSideEncryptionConfigurationNotFoundError";
+    service_unavailable => SERVICE_UNAVAILABLE, "ServiceUnavailable";
     signature_does_not_match => FORBIDDEN, "SignatureDoesNotMatch";
     content_sha256_mismatch => BAD_REQUEST, "XAmzContentSHA256Mismatch";
     unexpected_content => BAD_REQUEST, "UnexpectedContent";
@@ -131,6 +132,14 @@ impl From<VfsError> for S3Error {
                 // The connection failed mid-body: the client is most likely gone.
                 Err(other) => S3Error::incomplete_body(other.to_string()),
             },
+            // Not this server's fault, and likely to pass: the client backs off and tries again,
+            // as after S3's own 503. No `Retry-After`: S3 sends none and its clients read none.
+            VfsError::Unavailable(_) => {
+                tracing::warn!(error = %msg, "the storage is unavailable");
+                S3Error::service_unavailable(
+                    "the storage behind this gateway is unavailable; please try again",
+                )
+            }
             VfsError::Store(_) | VfsError::Io(_) => {
                 tracing::error!(error = %msg, "internal error");
                 S3Error::internal("we encountered an internal error, please try again")

@@ -44,6 +44,7 @@ mod subresources;
 mod tagging;
 mod tls;
 mod transport;
+mod unavailable;
 mod users;
 mod version_model;
 mod versioning;

@@ -12,11 +12,20 @@ use crate::common::*;
 
 /// A front server over the remote `def`, named `back`, with its state in its own folder.
 pub(crate) async fn front(def: RemoteDef) -> TestServer {
+    front_with(def, |_| {}).await
+}
+
+/// [`front`], with `tweak`'s settings.
+pub(crate) async fn front_with(
+    def: RemoteDef,
+    tweak: impl FnOnce(&mut s3gate_config::Config),
+) -> TestServer {
     TestServer::start_with(move |c| {
         c.vfs.cache_dir = Some(c.remote.path.join("cache"));
         c.remote.name = Some("back".into());
         c.remote.path = "".into();
         c.remotes.insert("back".into(), def);
+        tweak(c);
     })
     .await
 }

@@ -70,6 +70,10 @@ pub enum VfsError {
     Body(Box<dyn std::error::Error + Send + Sync>),
     #[error("metadata store: {0}")]
     Store(#[from] crate::meta::StoreError),
+    /// The storage cannot serve for now: it cannot be reached, or it said so
+    /// (`remote/unavailable.rs` judges which errors are).
+    #[error("the storage is unavailable: {0}")]
+    Unavailable(io::Error),
     #[error("I/O: {0}")]
     Io(io::Error),
 }
@@ -78,6 +82,9 @@ impl From<io::Error> for VfsError {
     fn from(e: io::Error) -> VfsError {
         if e.kind() == io::ErrorKind::FileTooLarge {
             return VfsError::EntityTooLarge(e.to_string());
+        }
+        if crate::remote::is_unavailable(&e) {
+            return VfsError::Unavailable(e);
         }
         VfsError::Io(e)
     }

@@ -125,7 +125,10 @@ impl Pool {
 
     async fn connect(&self) -> io::Result<AsyncFtpStream> {
         let s = &self.settings;
-        let failed = |e: FtpError| io::Error::other(format!("FTP server {}: {e}", s.addr));
+        let failed = |e: FtpError| {
+            let e = to_io(e);
+            io::Error::new(e.kind(), format!("FTP server {}: {e}", s.addr))
+        };
         let connector = || {
             s.tls_config.as_ref().map(|c| {
                 AsyncRustlsConnector::from(suppaftp::tokio_rustls::TlsConnector::from(c.clone()))
@@ -206,6 +209,9 @@ fn to_io(e: FtpError) -> io::Error {
             };
             // The reply as the server wrote it, its code first.
             let text = String::from_utf8_lossy(&r.body).trim().to_string();
+            if r.status == Status::NotAvailable {
+                return super::said_unavailable(format!("FTP server: {text}"));
+            }
             io::Error::new(kind, format!("FTP server: {text}"))
         }
         other => io::Error::other(format!("FTP server: {other}")),

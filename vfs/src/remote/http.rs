@@ -45,7 +45,11 @@ fn read_only() -> io::Error {
 }
 
 fn to_io(e: reqwest::Error) -> io::Error {
-    io::Error::other(format!("HTTP remote: {e}"))
+    let message = format!("HTTP remote: {e}");
+    match e.status() {
+        Some(status) => super::answered(status.as_u16(), message),
+        None => super::unanswered(&e, message),
+    }
 }
 
 impl HttpRemote {

@@ -345,9 +345,44 @@ fn to_io(e: opendal::Error) -> io::Error {
         ErrorKind::ConditionNotMatch => return io::Error::from_raw_os_error(libc::ESTALE),
         ErrorKind::IsADirectory => return io::Error::from_raw_os_error(libc::EISDIR),
         ErrorKind::NotADirectory => return io::Error::from_raw_os_error(libc::ENOTDIR),
-        _ => io::ErrorKind::Other,
+        // A 429, or S3's `SlowDown`.
+        ErrorKind::RateLimited => return super::answered(429, e.to_string()),
+        _ => match (super::connection_failure(&e), answered_status(&e)) {
+            (Some(failed), _) => failed,
+            (None, Some(status)) => return super::answered(status, e.to_string()),
+            (None, None) => io::ErrorKind::Other,
+        },
     };
     io::Error::new(kind, e.to_string())
+}
+
+/// An error of a stream OpenDAL made: converted by OpenDAL itself, which keeps less of it than
+/// [`to_io`] (a remote that went away mid-read is an `Other`), so converted again.
+fn from_stream(e: io::Error) -> io::Error {
+    if !e
+        .get_ref()
+        .is_some_and(|inner| inner.is::<opendal::Error>())
+    {
+        return e;
+    }
+    let kind = e.kind();
+    match e
+        .into_inner()
+        .map(|inner| inner.downcast::<opendal::Error>())
+    {
+        Some(Ok(dal)) => to_io(*dal),
+        Some(Err(inner)) => io::Error::new(kind, inner),
+        None => io::Error::from(kind),
+    }
+}
+
+/// The HTTP status of the answer `e` was made of, if it was made of one. OpenDAL keeps the
+/// answer only as text, in the error's context (`response: Parts { status: 503, … }`); the
+/// tests over a store that answers 503 hold this reading to it.
+fn answered_status(e: &opendal::Error) -> Option<u16> {
+    let text = e.to_string();
+    let (_, rest) = text.split_once("response: Parts { status: ")?;
+    rest.get(..3)?.parse().ok()
 }
 
 #[async_trait]
@@ -738,7 +773,7 @@ impl DalReader {
             .into_bytes_stream(offset..offset + len)
             .await
             .map_err(to_io)?;
-        Ok(Box::pin(stream))
+        Ok(Box::pin(stream.map_err(from_stream)))
     }
 }
 
@@ -1182,6 +1217,45 @@ impl Drop for DalUpload {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// OpenDAL's errors as its HTTP services make them: a connection refused under the HTTP
+    /// client's error, an answer kept as text in the context, a 429 as its own kind.
+    #[test]
+    fn a_remote_that_cannot_serve_now_is_told_from_other_failures() {
+        let sent = |source: io::Error| {
+            opendal::Error::new(ErrorKind::Unexpected, "send http request")
+                .set_source(source)
+                .set_persistent()
+        };
+        let refused = to_io(sent(io::Error::from(io::ErrorKind::ConnectionRefused)));
+        assert_eq!(refused.kind(), io::ErrorKind::ConnectionRefused);
+        assert!(crate::remote::is_unavailable(&refused));
+        assert!(!crate::remote::is_unavailable(&to_io(sent(
+            io::Error::from(io::ErrorKind::NotFound)
+        ))));
+
+        let answer = |status: u16| {
+            let parts = http::Response::builder()
+                .status(status)
+                .body(())
+                .map(|r| r.into_parts().0);
+            let parts = parts.expect("a valid status");
+            opendal::Error::new(ErrorKind::Unexpected, "the store's answer")
+                .with_context("response", format!("{parts:?}"))
+        };
+        for status in [502, 503, 504] {
+            assert!(crate::remote::is_unavailable(&to_io(answer(status))));
+        }
+        assert!(!crate::remote::is_unavailable(&to_io(answer(500))));
+        let slow = opendal::Error::new(ErrorKind::RateLimited, "SlowDown");
+        assert!(crate::remote::is_unavailable(&to_io(slow)));
+
+        // The same through OpenDAL's own conversion, as its streams make it.
+        let streamed = from_stream(io::Error::from(answer(503)));
+        assert!(crate::remote::is_unavailable(&streamed));
+        let local = from_stream(io::Error::from_raw_os_error(libc::EIO));
+        assert_eq!(local.raw_os_error(), Some(libc::EIO));
+    }
 
     /// A file rclone wrote to B2, as the service lists it: its time is rclone's, and a file
     /// replaced by one of the same size (a later time) is another version.

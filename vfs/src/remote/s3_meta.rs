@@ -170,20 +170,23 @@ impl MetaCopier {
             .client
             .execute(request)
             .await
-            .map_err(|e| io::Error::other(format!("{what}: {e}")))?;
+            .map_err(|e| super::unanswered(&e, format!("{what}: {e}")))?;
         let status = response.status();
         let body = response
             .text()
             .await
-            .map_err(|e| io::Error::other(format!("{what}: {e}")))?;
+            .map_err(|e| super::unanswered(&e, format!("{what}: {e}")))?;
         match status.as_u16() {
             // S3 may answer a copy 200 and report its failure in the body.
             200 if !body.contains("<Error>") => Ok(()),
             404 | 412 => Err(io::Error::from_raw_os_error(libc::ESTALE)),
-            _ => Err(io::Error::other(format!(
-                "{what}: {status}: {}",
-                body.chars().take(300).collect::<String>()
-            ))),
+            _ => Err(super::answered(
+                status.as_u16(),
+                format!(
+                    "{what}: {status}: {}",
+                    body.chars().take(300).collect::<String>()
+                ),
+            )),
         }
     }
 }

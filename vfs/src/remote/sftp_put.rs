@@ -84,7 +84,7 @@ fn to_io(e: openssh_sftp_client::Error) -> io::Error {
         openssh_sftp_client::Error::SftpError(SftpErrorKind::PermDenied, _) => {
             io::Error::new(io::ErrorKind::PermissionDenied, e.to_string())
         }
-        _ => io::Error::other(e.to_string()),
+        _ => super::unanswered(&e, e.to_string()),
     }
 }
 
@@ -156,7 +156,7 @@ impl SftpPut {
         let session = builder
             .connect(&self.endpoint)
             .await
-            .map_err(|e| io::Error::other(format!("ssh to {}: {e}", self.endpoint)))?;
+            .map_err(|e| super::unanswered(&e, format!("ssh to {}: {e}", self.endpoint)))?;
         Sftp::from_session(session, SftpOptions::default())
             .await
             .map_err(to_io)

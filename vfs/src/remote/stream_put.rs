@@ -91,12 +91,16 @@ impl PutTarget {
             Auth::Bearer(t) => req.bearer_auth(t),
         };
         let done = tokio::spawn(async move {
-            let resp = req.send().await.map_err(io::Error::other)?;
+            let resp = req
+                .send()
+                .await
+                .map_err(|e| super::unanswered(&e, e.to_string()))?;
             match resp.status() {
                 s if s.is_success() => Ok(()),
-                s => Err(io::Error::other(format!(
-                    "the WebDAV server answered a PUT with {s}"
-                ))),
+                s => Err(super::answered(
+                    s.as_u16(),
+                    format!("the WebDAV server answered a PUT with {s}"),
+                )),
             }
         });
         StreamingPut {
