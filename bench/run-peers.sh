@@ -252,7 +252,7 @@ steps = [
     ("put-big", f"  server peak RSS above its RSS before, during the {big} PUT", "peak_above_mib", "MiB", False),
     ("get-big", f"GET 1 x {big}, 1 stream", "mb_s", "MB/s", True),
     ("copy-big", f"CopyObject of the {big} object", "copy_s", "s", False),
-    ("part-copy-big", f"UploadPartCopy of the whole {big} object, one part (Complete not counted)", "copy_s", "s", False),
+    ("part-copy-big", f"UploadPartCopy of the whole {big} object as the only part, and its Complete", "total_s", "s", False),
     ("multipart", f"multipart upload of {mp}, 64 MiB parts, 8 in flight", "upload_mb_s", "MB/s", True),
     ("multipart", f"  server peak RSS above its RSS before, during it", "peak_above_mib", "MiB", False),
     ("list-first", f"ListObjectsV2 of {nlist} keys made by another program, 1000 per page: the first listing", "listing_s", "s per listing", False),

@@ -883,6 +883,40 @@ async fn a_whole_object_part_copy_reads_no_byte() {
     assert!(s.get("bkt", "dst").await == [data.clone(), data].concat());
 }
 
+/// A whole object copied as the only part of an upload (how a client copies an object past
+/// CopyObject's 5 GiB) is completed without a byte copied either: the object shares the
+/// source's file, and keeps its bytes when the source is overwritten.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_whole_object_copied_as_the_only_part_completes_without_a_copy() {
+    use std::os::unix::fs::MetadataExt;
+    let s = server_with_bucket().await;
+    let data = pattern(MIB5 + 5, 78);
+    s.put("bkt", "source", data.clone()).await;
+    let id = create(&s.client, "bkt", "dst").await;
+    let out = part_copy(&s.client, "bkt", "dst", &id, 1, "bkt/source")
+        .copy_source_range(format!("bytes=0-{}", data.len() - 1))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{}", describe(&e)));
+    let etag = out.copy_part_result().unwrap().e_tag().unwrap().to_string();
+    assert_eq!(
+        complete(&s.client, "bkt", "dst", &id, &[(1, &etag)]).await,
+        multipart_etag(&[&data])
+    );
+    let ino = |key: &str| {
+        std::fs::metadata(s.root().join("bkt").join(key))
+            .unwrap()
+            .ino()
+    };
+    assert_eq!(
+        ino("dst"),
+        ino("source"),
+        "the object shares the source's file"
+    );
+    s.put("bkt", "source", b"replaced".to_vec()).await;
+    assert!(s.get("bkt", "dst").await == data);
+    assert_eq!(s.get("bkt", "source").await, b"replaced");
+}
 #[tokio::test(flavor = "multi_thread")]
 async fn upload_part_copy_errors_and_conditions() {
     let s = server_with_bucket().await;
