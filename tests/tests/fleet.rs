@@ -938,13 +938,6 @@ async fn tags_via(via: &TestServer, key: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-fn tag_pairs(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
-}
-
 on_both_stores! {
     /// Tags set through one gateway (with the object, or changed later) are answered at once by
     /// another, and a change of tags neither rewrites the object's bytes (the store copies the
@@ -971,7 +964,7 @@ async fn tags_across(a: &TestServer, b: &TestServer, store: Option<&TestServer>)
         .send()
         .await
         .unwrap_or_else(|e| panic!("put: {}", describe(&e)));
-    let sorted = tag_pairs(&[("stage", "one"), ("team", "blue")]);
+    let sorted = owned_pairs(&[("stage", "one"), ("team", "blue")]);
     assert_eq!(tags_via(b, "tagged").await, sorted, "tags of the PUT");
     let got = b.get_object("bkt", "tagged").await;
     assert_eq!(got.tag_count(), Some(2), "x-amz-tagging-count on GET");
@@ -1001,7 +994,10 @@ async fn tags_across(a: &TestServer, b: &TestServer, store: Option<&TestServer>)
         .unwrap_or_else(|e| panic!("put tagging: {}", describe(&e)));
     copied_in_place(before_counts, store_counts(store).await, body.len());
     for via in [a, b] {
-        assert_eq!(tags_via(via, "tagged").await, tag_pairs(&[("team", "red")]));
+        assert_eq!(
+            tags_via(via, "tagged").await,
+            owned_pairs(&[("team", "red")])
+        );
         let head = via.head("bkt", "tagged").await;
         assert_eq!(head.e_tag(), before.e_tag(), "the ETag stays");
         assert_eq!(
@@ -1039,7 +1035,7 @@ async fn tags_across(a: &TestServer, b: &TestServer, store: Option<&TestServer>)
         .send()
         .await
         .unwrap_or_else(|e| panic!("copy: {}", describe(&e)));
-    assert_eq!(tags_via(b, "copy").await, tag_pairs(&[("copied", "yes")]));
+    assert_eq!(tags_via(b, "copy").await, owned_pairs(&[("copied", "yes")]));
 
     // Replaced through the other gateway without tags: the old tags go with the old version.
     b.put("bkt", "copy", b"new bytes".to_vec()).await;
@@ -1419,7 +1415,10 @@ async fn bucket_configuration_across(a: &TestServer, b: &TestServer) {
     let ack = Instant::now();
     one_second_after(ack).await;
     for via in [a, b] {
-        assert_eq!(bucket_tags_via(via).await, tag_pairs(&[("owner", "alice")]));
+        assert_eq!(
+            bucket_tags_via(via).await,
+            owned_pairs(&[("owner", "alice")])
+        );
         assert_eq!(cors_origins_via(via).await, ["https://one.example"]);
     }
 
@@ -1462,7 +1461,10 @@ async fn bucket_configuration_across(a: &TestServer, b: &TestServer) {
             cors_origins_via(via).await.is_empty(),
             "deleted on the other"
         );
-        assert_eq!(bucket_tags_via(via).await, tag_pairs(&[("owner", "alice")]));
+        assert_eq!(
+            bucket_tags_via(via).await,
+            owned_pairs(&[("owner", "alice")])
+        );
     }
 
     // Deleted through one, made again through the other: nothing of the old configuration.
@@ -1533,7 +1535,7 @@ async fn bucket_changes_racing_on_a_fleet_lose_nothing() {
     for via in [&a, &b] {
         assert_eq!(
             bucket_tags_via(via).await,
-            tag_pairs(&[("round", &format!("r{last}"))])
+            owned_pairs(&[("round", &format!("r{last}"))])
         );
         assert_eq!(
             cors_origins_via(via).await,
@@ -1589,8 +1591,8 @@ async fn tag_changes_racing_on_a_fleet_agree() {
     let on_a = tags_via(a, "raced").await;
     assert_eq!(tags_via(b, "raced").await, on_a);
     assert!(
-        on_a == tag_pairs(&[("by", &format!("a-{last}"))])
-            || on_a == tag_pairs(&[("by", &format!("b-{last}"))]),
+        on_a == owned_pairs(&[("by", &format!("a-{last}"))])
+            || on_a == owned_pairs(&[("by", &format!("b-{last}"))]),
         "{on_a:?}"
     );
     for via in [&a, &b] {
@@ -1983,7 +1985,7 @@ async fn long_metadata_across(a: &TestServer, b: &TestServer, back: Option<&Test
         .expect("an ETag")
         .to_string();
     answers_long_metadata(b, "long", "text/x-long", &etag).await;
-    assert_eq!(tags_via(b, "long").await, tag_pairs(&[("team", "blue")]));
+    assert_eq!(tags_via(b, "long").await, owned_pairs(&[("team", "blue")]));
     assert_eq!(
         body_of(b.get_object("bkt", "long").await).await,
         b"with long metadata"
@@ -2009,7 +2011,7 @@ async fn long_metadata_across(a: &TestServer, b: &TestServer, back: Option<&Test
         .send()
         .await
         .unwrap_or_else(|e| panic!("put tagging: {}", describe(&e)));
-    assert_eq!(tags_via(a, "long").await, tag_pairs(&[("team", "red")]));
+    assert_eq!(tags_via(a, "long").await, owned_pairs(&[("team", "red")]));
     answers_long_metadata(a, "long", "text/x-long", &etag).await;
 
     // A copy given the longest metadata through the second gateway, read on the first.
@@ -2201,7 +2203,7 @@ async fn marker_attrs_across(endpoint: &str) {
         .unwrap_or_else(|e| panic!("put dir/: {}", describe(&e)));
     // Another gateway knows it when it is read there.
     let b = &gateway_to(endpoint, |_| {}).await;
-    assert_eq!(tags_via(b, "dir/").await, tag_pairs(&[("team", "blue")]));
+    assert_eq!(tags_via(b, "dir/").await, owned_pairs(&[("team", "blue")]));
     let head = b.head("bkt", "dir/").await;
     assert_eq!(head.content_type(), Some("application/x-directory"));
     assert_eq!(
@@ -2225,7 +2227,7 @@ async fn marker_attrs_across(endpoint: &str) {
         .send()
         .await
         .unwrap_or_else(|e| panic!("put tagging: {}", describe(&e)));
-    assert_eq!(tags_via(a, "dir/").await, tag_pairs(&[("team", "red")]));
+    assert_eq!(tags_via(a, "dir/").await, owned_pairs(&[("team", "red")]));
     b.client
         .put_object_acl()
         .bucket("bkt")
@@ -2241,7 +2243,7 @@ async fn marker_attrs_across(endpoint: &str) {
         "{on_a:?}"
     );
     assert_eq!(grants_via(b, "dir/").await, on_a);
-    assert_eq!(tags_via(a, "dir/").await, tag_pairs(&[("team", "red")]));
+    assert_eq!(tags_via(a, "dir/").await, owned_pairs(&[("team", "red")]));
     let head = a.head("bkt", "dir/").await;
     assert_eq!(head.content_type(), Some("application/x-directory"));
 
@@ -2308,7 +2310,7 @@ async fn streaming_across_a_tag_change(a: &TestServer, b: &TestServer) {
     assert!(first == body, "the whole object, as it was");
     assert_eq!(
         tags_via(b, "streamed").await,
-        tag_pairs(&[("changed", "midway")])
+        owned_pairs(&[("changed", "midway")])
     );
     assert_eq!(b.head("bkt", "streamed").await.e_tag(), Some(etag.as_str()));
 }
@@ -2793,7 +2795,7 @@ async fn tags_of_a_version_named_by_id_hold_across_a_fleet() {
     }
     for (id, value) in [(&v1, "kept"), (&v2, "current")] {
         let tags = version_tags(a, "k", id).await;
-        assert_eq!(tags, tag_pairs(&[("which", value)]), "{id}");
+        assert_eq!(tags, owned_pairs(&[("which", value)]), "{id}");
     }
     assert_eq!(get_version(a, "k", &v1).await, b"first");
 }

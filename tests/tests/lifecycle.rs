@@ -5,7 +5,7 @@
 //! versions, of lone delete markers, and of incomplete multipart uploads; filters; Disabled
 //! rules; `x-amz-expiration`. Waits poll with a deadline.
 
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use aws_sdk_s3::types::{
     BucketLifecycleConfiguration, ExpirationStatus, LifecycleExpiration, LifecycleRule,
@@ -15,10 +15,6 @@ use aws_sdk_s3::types::{
 use aws_sdk_s3::primitives::{DateTime, DateTimeFormat};
 
 use crate::common::*;
-
-/// How long a test waits for a rule to act: a rule of one day acts within two (seconds here),
-/// and housekeeping looks every tenth of a second.
-const PATIENCE: Duration = Duration::from_secs(20);
 
 async fn short_days() -> TestServer {
     let s = TestServer::start_with(|c| c.vfs.lifecycle_day = Duration::from_secs(1)).await;
@@ -59,21 +55,8 @@ async fn exists(s: &TestServer, bucket: &str, key: &str) -> bool {
     }
 }
 
-/// Waits until `done` holds, or fails after [`PATIENCE`] saying `what`.
-async fn eventually<F, Fut>(what: &str, mut done: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + PATIENCE;
-    while !done().await {
-        assert!(Instant::now() < deadline, "{what}: not within {PATIENCE:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 async fn gone(s: &TestServer, bucket: &str, key: &str) {
-    eventually(&format!("{bucket}/{key} expired"), || async {
+    eventually_async(&format!("{bucket}/{key} expired"), || async {
         !exists(s, bucket, key).await
     })
     .await;
@@ -615,7 +598,7 @@ async fn noncurrent_versions_expire_keeping_the_newer_ones() {
     let v2 = put_version(&s, "bkt", "obj", b"2").await;
     let v3 = put_version(&s, "bkt", "obj", b"3").await;
     let v4 = put_version(&s, "bkt", "obj", b"4").await;
-    eventually("v1 and v2 expired", || async {
+    eventually_async("v1 and v2 expired", || async {
         versions(&s, "bkt", "obj").await.len() == 2
     })
     .await;
@@ -645,7 +628,7 @@ async fn a_lone_delete_marker_is_removed() {
     put_version(&s, "bkt", "obj", b"1").await;
     s.delete("bkt", "obj").await;
     assert_eq!(versions(&s, "bkt", "obj").await.len(), 2);
-    eventually("the version and then its marker removed", || async {
+    eventually_async("the version and then its marker removed", || async {
         versions(&s, "bkt", "obj").await.is_empty() && versions(&s, "bkt", "early").await.is_empty()
     })
     .await;
@@ -692,7 +675,7 @@ async fn incomplete_multipart_uploads_are_aborted() {
             .map(|u| u.upload_id().unwrap().to_string())
             .collect::<Vec<_>>()
     };
-    eventually("the uploads under up/ aborted", || async {
+    eventually_async("the uploads under up/ aborted", || async {
         let open = open().await;
         !open.contains(&doomed) && !open.contains(&early)
     })
@@ -847,8 +830,8 @@ async fn files_written_by_other_programs_expire_too() {
             .unwrap();
         out.contents().iter().any(|o| o.key() == Some("outside"))
     };
-    eventually("the file seen by the server", listed).await;
-    eventually("the file expired", || async { !listed().await }).await;
+    eventually_async("the file seen by the server", listed).await;
+    eventually_async("the file expired", || async { !listed().await }).await;
     assert!(!s.path_of("bkt", "outside").exists());
 }
 

@@ -14,12 +14,6 @@ use s3gate_config::CacheMode;
 
 use crate::common::*;
 
-fn owned(p: &[(&str, &str)]) -> Vec<(String, String)> {
-    p.iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
-}
-
 async fn object_tags(s: &TestServer, bucket: &str, key: &str) -> Vec<(String, String)> {
     let out = s
         .client
@@ -77,7 +71,7 @@ async fn object_tags_are_replaced_whole_without_changing_the_object() {
     .await;
     assert_eq!(
         object_tags(&s, "bkt", "obj").await,
-        owned(&[("Alpha", ""), ("mid", "x y"), ("zeta", "last")]),
+        owned_pairs(&[("Alpha", ""), ("mid", "x y"), ("zeta", "last")]),
         "sorted by key"
     );
     let after = s.head("bkt", "obj").await;
@@ -90,7 +84,7 @@ async fn object_tags_are_replaced_whole_without_changing_the_object() {
     put_object_tags(&s, "obj", &[("only", "one")]).await;
     assert_eq!(
         object_tags(&s, "bkt", "obj").await,
-        owned(&[("only", "one")])
+        owned_pairs(&[("only", "one")])
     );
 
     // versionId: `null` is the one version there is; any other is refused.
@@ -103,7 +97,7 @@ async fn object_tags_are_replaced_whole_without_changing_the_object() {
         .send()
         .await
         .unwrap();
-    assert_eq!(pairs_of(out.tag_set()), owned(&[("only", "one")]));
+    assert_eq!(pairs_of(out.tag_set()), owned_pairs(&[("only", "one")]));
     expect_error(
         s.client
             .put_object_tagging()
@@ -168,7 +162,7 @@ async fn put_object_takes_its_tags_from_the_header() {
     put_tagged(&s, "obj", "b=2&a%20key=x%2By&empty=", b"data").await;
     assert_eq!(
         object_tags(&s, "bkt", "obj").await,
-        owned(&[("a key", "x+y"), ("b", "2"), ("empty", "")])
+        owned_pairs(&[("a key", "x+y"), ("b", "2"), ("empty", "")])
     );
     assert_eq!(s.head("bkt", "obj").await.tag_count(), Some(3));
     assert_eq!(s.get_object("bkt", "obj").await.tag_count(), Some(3));
@@ -198,7 +192,7 @@ async fn put_object_takes_its_tags_from_the_header() {
     put_tagged(&s, "dir/", "kind=folder", b"").await;
     assert_eq!(
         object_tags(&s, "bkt", "dir/").await,
-        owned(&[("kind", "folder")])
+        owned_pairs(&[("kind", "folder")])
     );
     put_object_tags(&s, "dir/", &[("kind", "changed")]).await;
     assert_eq!(s.head("bkt", "dir/").await.tag_count(), Some(1));
@@ -234,7 +228,7 @@ async fn an_empty_tagging_header_means_no_tags() {
 async fn copies_follow_the_tagging_directive() {
     let s = server().await;
     put_tagged(&s, "src", "from=source&b=1", b"data").await;
-    let source = owned(&[("b", "1"), ("from", "source")]);
+    let source = owned_pairs(&[("b", "1"), ("from", "source")]);
 
     s.copy("bkt", "default", "bkt/src").send().await.unwrap();
     assert_eq!(object_tags(&s, "bkt", "default").await, source);
@@ -255,7 +249,7 @@ async fn copies_follow_the_tagging_directive() {
         .unwrap();
     assert_eq!(
         object_tags(&s, "bkt", "replace").await,
-        owned(&[("new", "tag")])
+        owned_pairs(&[("new", "tag")])
     );
 
     s.copy("bkt", "none", "bkt/src")
@@ -285,7 +279,7 @@ async fn copies_follow_the_tagging_directive() {
         .unwrap();
     assert_eq!(
         object_tags(&s, "bkt", "src").await,
-        owned(&[("self", "replaced")])
+        owned_pairs(&[("self", "replaced")])
     );
 
     let r = http()
@@ -337,7 +331,7 @@ async fn multipart_uploads_keep_their_tags_until_complete() {
     .unwrap_or_else(|e| panic!("{}", describe(&e)));
     assert_eq!(
         object_tags(&s, "bkt", "big").await,
-        owned(&[("project", "blue"), ("stage", "upload")])
+        owned_pairs(&[("project", "blue"), ("stage", "upload")])
     );
     assert_eq!(s.head("bkt", "big").await.tag_count(), Some(2));
 
@@ -361,7 +355,7 @@ async fn tag_sets_that_break_a_limit_are_refused_whole() {
     let s = server().await;
     s.put("bkt", "obj", "content").await;
     put_object_tags(&s, "obj", &[("keep", "me")]).await;
-    let kept = owned(&[("keep", "me")]);
+    let kept = owned_pairs(&[("keep", "me")]);
 
     let eleven: Vec<(String, String)> = (0..11).map(|i| (format!("k{i:02}"), "v".into())).collect();
     let long_key = "k".repeat(129);
@@ -415,7 +409,7 @@ async fn tag_sets_that_break_a_limit_are_refused_whole() {
     put_object_tags(&s, "obj", &[(&key, &value), ("sp ace", "+-=._:/@")]).await;
     assert_eq!(
         object_tags(&s, "bkt", "obj").await,
-        owned(&[("sp ace", "+-=._:/@"), (&key, &value)])
+        owned_pairs(&[("sp ace", "+-=._:/@"), (&key, &value)])
     );
 
     // The header's tags follow the same rules, and a refused PUT stores nothing.
@@ -483,7 +477,7 @@ async fn bucket_tags_and_no_such_tag_set() {
         .send()
         .await
         .unwrap();
-    let set = owned(&[("cost", "42"), ("team", "storage")]);
+    let set = owned_pairs(&[("cost", "42"), ("team", "storage")]);
     assert_eq!(pairs_of(out.tag_set()), set);
 
     // Fifty tags are allowed on a bucket; fifty-one are not, and the set stays.
@@ -583,7 +577,7 @@ async fn tags_survive_a_restart() {
     s.restart().await;
     assert_eq!(
         object_tags(&s, "bkt", "obj").await,
-        owned(&[("a", "1"), ("b", "2")])
+        owned_pairs(&[("a", "1"), ("b", "2")])
     );
     assert_eq!(s.head("bkt", "obj").await.tag_count(), Some(2));
     let out = s
@@ -593,7 +587,7 @@ async fn tags_survive_a_restart() {
         .send()
         .await
         .unwrap();
-    assert_eq!(pairs_of(out.tag_set()), owned(&[("env", "test")]));
+    assert_eq!(pairs_of(out.tag_set()), owned_pairs(&[("env", "test")]));
 }
 
 /// A tag change of an object still waiting in the write cache is a change of its record, which
@@ -616,6 +610,9 @@ async fn tags_set_while_an_object_waits_in_the_write_cache_outlive_its_upload() 
         assert!(Instant::now() < deadline, "the upload never happened");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(object_tags(&s, "bkt", "obj").await, owned(&[("b", "2")]));
+    assert_eq!(
+        object_tags(&s, "bkt", "obj").await,
+        owned_pairs(&[("b", "2")])
+    );
     assert_eq!(s.head("bkt", "obj").await.tag_count(), Some(1));
 }

@@ -390,6 +390,14 @@ pub(crate) fn tagging(pairs: &[(&str, &str)]) -> Tagging {
     Tagging::builder().set_tag_set(Some(tags)).build().unwrap()
 }
 
+/// Pairs of text as a test writes them, owned, to compare with what was answered.
+pub(crate) fn owned_pairs(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
 /// A tag set answered, as pairs in its order.
 pub(crate) fn pairs_of(tags: &[Tag]) -> Vec<(String, String)> {
     tags.iter()

@@ -343,8 +343,17 @@ impl TestServer {
 
 /// Waits until `check` holds (an upload or a sweep running in the background), 20 s at most.
 pub(crate) async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    eventually_async(what, || std::future::ready(check())).await
+}
+
+/// [`eventually`] for a check that asks the server.
+pub(crate) async fn eventually_async<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while !check() {
+    while !check().await {
         assert!(
             std::time::Instant::now() < deadline,
             "timed out waiting: {what}"
