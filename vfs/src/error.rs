@@ -71,7 +71,7 @@ pub enum VfsError {
     #[error("metadata store: {0}")]
     Store(#[from] crate::meta::StoreError),
     /// The storage cannot serve for now: it cannot be reached, or it said so
-    /// (`remote/unavailable.rs` judges which errors are).
+    /// (`unavailable.rs` judges which errors are).
     #[error("the storage is unavailable: {0}")]
     Unavailable(io::Error),
     #[error("I/O: {0}")]
@@ -83,7 +83,7 @@ impl From<io::Error> for VfsError {
         if e.kind() == io::ErrorKind::FileTooLarge {
             return VfsError::EntityTooLarge(e.to_string());
         }
-        if crate::remote::is_unavailable(&e) {
+        if crate::unavailable::is_unavailable(&e) {
             return VfsError::Unavailable(e);
         }
         VfsError::Io(e)

@@ -43,6 +43,7 @@ mod sidecar;
 mod stage;
 mod stored;
 mod tagging;
+mod unavailable;
 mod version;
 mod version_fold;
 mod version_id;

@@ -18,7 +18,6 @@ mod s3_meta;
 mod sftp_put;
 #[cfg(feature = "opendal")]
 mod stream_put;
-mod unavailable;
 
 use std::io;
 use std::pin::Pin;
@@ -29,13 +28,12 @@ use bytes::Bytes;
 use futures_util::Stream;
 use serde::{Deserialize, Serialize};
 
+#[cfg(feature = "opendal")]
+pub(crate) use crate::unavailable::{answered, connection_failure, said_unavailable, unanswered};
 pub(crate) use local::read_exact_at;
 pub use local::LocalFs;
 #[cfg(feature = "opendal")]
 pub use opendal::OpendalRemote;
-pub(crate) use unavailable::is_unavailable;
-#[cfg(feature = "opendal")]
-pub(crate) use unavailable::{answered, connection_failure, said_unavailable, unanswered};
 
 /// The remote `config` serves: a local directory, or a remote of `[remotes]`.
 pub(crate) fn open(config: &s3gate_config::Config) -> io::Result<std::sync::Arc<dyn Remote>> {

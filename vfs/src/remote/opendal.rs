@@ -1229,8 +1229,8 @@ mod tests {
         };
         let refused = to_io(sent(io::Error::from(io::ErrorKind::ConnectionRefused)));
         assert_eq!(refused.kind(), io::ErrorKind::ConnectionRefused);
-        assert!(crate::remote::is_unavailable(&refused));
-        assert!(!crate::remote::is_unavailable(&to_io(sent(
+        assert!(crate::unavailable::is_unavailable(&refused));
+        assert!(!crate::unavailable::is_unavailable(&to_io(sent(
             io::Error::from(io::ErrorKind::NotFound)
         ))));
 
@@ -1244,15 +1244,15 @@ mod tests {
                 .with_context("response", format!("{parts:?}"))
         };
         for status in [502, 503, 504] {
-            assert!(crate::remote::is_unavailable(&to_io(answer(status))));
+            assert!(crate::unavailable::is_unavailable(&to_io(answer(status))));
         }
-        assert!(!crate::remote::is_unavailable(&to_io(answer(500))));
+        assert!(!crate::unavailable::is_unavailable(&to_io(answer(500))));
         let slow = opendal::Error::new(ErrorKind::RateLimited, "SlowDown");
-        assert!(crate::remote::is_unavailable(&to_io(slow)));
+        assert!(crate::unavailable::is_unavailable(&to_io(slow)));
 
         // The same through OpenDAL's own conversion, as its streams make it.
         let streamed = from_stream(io::Error::from(answer(503)));
-        assert!(crate::remote::is_unavailable(&streamed));
+        assert!(crate::unavailable::is_unavailable(&streamed));
         let local = from_stream(io::Error::from_raw_os_error(libc::EIO));
         assert_eq!(local.raw_os_error(), Some(libc::EIO));
     }
