@@ -20,7 +20,9 @@
 //! the remote refuses writes in place into a file with another name (after a Complete cut off
 //! before its records were written). Any other part (an odd size, a re-sent part, a part written
 //! while another writes the same number) goes to a file of its own, and Complete then
-//! concatenates in the kernel (`copy_file_range`).
+//! concatenates in the kernel (`copy_file_range`), or, when one such part is the whole object
+//! (a whole object copied as the only part), has the remote copy its file as it copies a
+//! pinned object: a hard link on a local directory.
 
 use std::collections::HashSet;
 use std::sync::Arc;
