@@ -916,23 +916,7 @@ impl Multipart {
                 return Ok(concat(vec![Source::file(assembly, Some(fp))]).await?);
             }
         }
-        let staged = |p: &PartInfo| {
-            p.staged
-                .clone()
-                .unwrap_or_else(|| staging_path(id, p.number))
-        };
-        // One staged part is the object whole (a whole object copied as the only part): the
-        // store copies the file as it copies a pinned object, a hard link here, where the bytes
-        // would be copied again. Nothing writes a staged part's file after it is stored.
-        if let [p] = chosen {
-            if stride.is_none() || !p.in_place {
-                let path = staged(p);
-                if let Some(e) = store.stat(&path).await?.filter(|e| !e.is_dir) {
-                    return Ok(concat(vec![Source::file(path, Some(e.fingerprint))]).await?);
-                }
-            }
-        }
-        let srcs: Vec<Source> = chosen
+        let mut srcs: Vec<Source> = chosen
             .iter()
             .map(|p| match stride.filter(|_| p.in_place) {
                 Some(stride) => Source {
@@ -940,9 +924,25 @@ impl Multipart {
                     pinned: None,
                     range: Some((u64::from(p.number - 1) * stride, p.size)),
                 },
-                None => Source::file(staged(p), None),
+                None => Source::file(
+                    p.staged
+                        .clone()
+                        .unwrap_or_else(|| staging_path(id, p.number)),
+                    None,
+                ),
             })
             .collect();
+        // One staged file whole is the object (a whole object copied as the only part): pinned
+        // to the file as it is, the store copies it as it copies a pinned object, a hard link
+        // here, where the bytes would be copied again. Nothing writes a staged part's file
+        // after it is stored.
+        if let [only @ Source { range: None, .. }] = srcs.as_mut_slice() {
+            only.pinned = store
+                .stat(&only.path)
+                .await?
+                .filter(|e| !e.is_dir)
+                .map(|e| e.fingerprint);
+        }
         Ok(concat(srcs).await?)
     }
 
