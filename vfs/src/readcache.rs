@@ -184,8 +184,13 @@ impl ReadCache {
     /// size (chunk `i` means other bytes under another size) and the chunk format (the piece
     /// size and hash).
     fn version_dir(&self, path: &str, etag: &str, fp: &Fingerprint) -> PathBuf {
+        self.folder_named(&[path, etag, PIECE_HASH], fp)
+    }
+
+    /// The folder named by `names` (each with its length), the chunk and piece sizes and `fp`.
+    fn folder_named(&self, names: &[&str], fp: &Fingerprint) -> PathBuf {
         let mut h = blake3::Hasher::new();
-        for part in [path, etag, PIECE_HASH] {
+        for part in names {
             h.update(&(part.len() as u64).to_le_bytes());
             h.update(part.as_bytes());
         }
@@ -742,18 +747,7 @@ mod tests {
     /// The folder the BLAKE3 format kept a version in: `version_dir` before the piece hash
     /// took part in the name.
     fn blake3_format_dir(cache: &ReadCache, path: &str, etag: &str, fp: &Fingerprint) -> PathBuf {
-        let mut h = blake3::Hasher::new();
-        for part in [path, etag] {
-            h.update(&(part.len() as u64).to_le_bytes());
-            h.update(part.as_bytes());
-        }
-        h.update(&cache.chunk.to_le_bytes());
-        h.update(&cache.piece.to_le_bytes());
-        h.update(&fp.size.to_le_bytes());
-        h.update(&fp.mtime_ns.to_le_bytes());
-        h.update(&fp.id.to_le_bytes());
-        let name = h.finalize().to_hex();
-        cache.dir.join("objects").join(&name[..2]).join(&name[..32])
+        cache.folder_named(&[path, etag], fp)
     }
 
     /// Chunk `i` of `data` as the BLAKE3 format wrote it: the BLAKE3 hashes of its pieces, then
