@@ -210,7 +210,7 @@ fn to_io(e: FtpError) -> io::Error {
             // The reply as the server wrote it, its code first.
             let text = String::from_utf8_lossy(&r.body).trim().to_string();
             if r.status == Status::NotAvailable {
-                return super::said_unavailable(format!("FTP server: {text}"));
+                return crate::unavailable::said_unavailable(format!("FTP server: {text}"));
             }
             io::Error::new(kind, format!("FTP server: {text}"))
         }

@@ -47,8 +47,8 @@ fn read_only() -> io::Error {
 fn to_io(e: reqwest::Error) -> io::Error {
     let message = format!("HTTP remote: {e}");
     match e.status() {
-        Some(status) => super::answered(status.as_u16(), message),
-        None => super::unanswered(&e, message),
+        Some(status) => crate::unavailable::answered(status.as_u16(), message),
+        None => crate::unavailable::unanswered(&e, message),
     }
 }
 

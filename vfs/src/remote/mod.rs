@@ -28,8 +28,6 @@ use bytes::Bytes;
 use futures_util::Stream;
 use serde::{Deserialize, Serialize};
 
-#[cfg(feature = "opendal")]
-pub(crate) use crate::unavailable::{answered, connection_failure, said_unavailable, unanswered};
 pub(crate) use local::read_exact_at;
 pub use local::LocalFs;
 #[cfg(feature = "opendal")]

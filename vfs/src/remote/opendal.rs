@@ -346,10 +346,13 @@ fn to_io(e: opendal::Error) -> io::Error {
         ErrorKind::IsADirectory => return io::Error::from_raw_os_error(libc::EISDIR),
         ErrorKind::NotADirectory => return io::Error::from_raw_os_error(libc::ENOTDIR),
         // A 429, or S3's `SlowDown`.
-        ErrorKind::RateLimited => return super::answered(429, e.to_string()),
-        _ => match (super::connection_failure(&e), answered_status(&e)) {
+        ErrorKind::RateLimited => return crate::unavailable::answered(429, e.to_string()),
+        _ => match (
+            crate::unavailable::connection_failure(&e),
+            answered_status(&e),
+        ) {
             (Some(failed), _) => failed,
-            (None, Some(status)) => return super::answered(status, e.to_string()),
+            (None, Some(status)) => return crate::unavailable::answered(status, e.to_string()),
             (None, None) => io::ErrorKind::Other,
         },
     };

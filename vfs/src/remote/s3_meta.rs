@@ -170,17 +170,17 @@ impl MetaCopier {
             .client
             .execute(request)
             .await
-            .map_err(|e| super::unanswered(&e, format!("{what}: {e}")))?;
+            .map_err(|e| crate::unavailable::unanswered(&e, format!("{what}: {e}")))?;
         let status = response.status();
         let body = response
             .text()
             .await
-            .map_err(|e| super::unanswered(&e, format!("{what}: {e}")))?;
+            .map_err(|e| crate::unavailable::unanswered(&e, format!("{what}: {e}")))?;
         match status.as_u16() {
             // S3 may answer a copy 200 and report its failure in the body.
             200 if !body.contains("<Error>") => Ok(()),
             404 | 412 => Err(io::Error::from_raw_os_error(libc::ESTALE)),
-            _ => Err(super::answered(
+            _ => Err(crate::unavailable::answered(
                 status.as_u16(),
                 format!(
                     "{what}: {status}: {}",

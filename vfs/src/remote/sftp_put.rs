@@ -84,7 +84,7 @@ fn to_io(e: openssh_sftp_client::Error) -> io::Error {
         openssh_sftp_client::Error::SftpError(SftpErrorKind::PermDenied, _) => {
             io::Error::new(io::ErrorKind::PermissionDenied, e.to_string())
         }
-        _ => super::unanswered(&e, e.to_string()),
+        _ => crate::unavailable::unanswered(&e, e.to_string()),
     }
 }
 
@@ -153,10 +153,9 @@ impl SftpPut {
             builder.keyfile(key);
         }
         builder.known_hosts_check(self.known_hosts.clone());
-        let session = builder
-            .connect(&self.endpoint)
-            .await
-            .map_err(|e| super::unanswered(&e, format!("ssh to {}: {e}", self.endpoint)))?;
+        let session = builder.connect(&self.endpoint).await.map_err(|e| {
+            crate::unavailable::unanswered(&e, format!("ssh to {}: {e}", self.endpoint))
+        })?;
         Sftp::from_session(session, SftpOptions::default())
             .await
             .map_err(to_io)

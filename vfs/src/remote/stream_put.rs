@@ -94,10 +94,10 @@ impl PutTarget {
             let resp = req
                 .send()
                 .await
-                .map_err(|e| super::unanswered(&e, e.to_string()))?;
+                .map_err(|e| crate::unavailable::unanswered(&e, e.to_string()))?;
             match resp.status() {
                 s if s.is_success() => Ok(()),
-                s => Err(super::answered(
+                s => Err(crate::unavailable::answered(
                     s.as_u16(),
                     format!("the WebDAV server answered a PUT with {s}"),
                 )),
