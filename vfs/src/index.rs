@@ -317,7 +317,7 @@ impl<'a> ListedMeta<'a> {
 
     /// A version id as serde_json writes one (`{"seq":N,"ms":N}`, `"null":true` last when it
     /// is the `null` one), and what follows it.
-    pub(crate) fn read_version_id(b: &[u8]) -> Option<(crate::version_id::VersionId, &[u8])> {
+    fn read_version_id(b: &[u8]) -> Option<(crate::version_id::VersionId, &[u8])> {
         let (seq, rest) = number(b.strip_prefix(br#"{"seq":"#)?)?;
         let (ms, rest) = number(rest.strip_prefix(br#","ms":"#)?)?;
         let (null, rest) = match rest.strip_prefix(br#","null":true}"#) {
@@ -338,7 +338,7 @@ impl<'a> ListedMeta<'a> {
 }
 
 /// A JSON integer at the start of `b` (as serde_json writes one), and what follows it.
-pub(crate) fn number(b: &[u8]) -> Option<(i128, &[u8])> {
+fn number(b: &[u8]) -> Option<(i128, &[u8])> {
     let (neg, digits) = match b.strip_prefix(b"-") {
         Some(d) => (true, d),
         None => (false, b),

@@ -6,16 +6,15 @@
 //! seeking past every common prefix, so a page costs work in proportion to the page.
 
 use crate::error::{Result, VfsError};
-use serde::Deserialize;
 
 use std::time::SystemTime;
 
 use crate::index::{ListedMeta, ObjectMeta};
 use crate::key;
-use crate::meta::{Step, StoreError, Tree};
+use crate::meta::{Step, Tree};
 use crate::remote::time_from_ns;
 use crate::version_id::{VersionId, VersionRef};
-use crate::version_row::row_key;
+use crate::version_row::{row_key, ListedRow};
 use crate::vfs::Vfs;
 
 /// What a row's key has after its object's record key: NUL and the counter.
@@ -267,13 +266,13 @@ impl Vfs {
                     false => ListedRow::decode(v).map(|row| {
                         let version_id = ShownId::of(row.id);
                         match row.object {
-                            Some(meta) => VersionItem::Version {
+                            Some((size, written_ns, etag)) => VersionItem::Version {
                                 key,
                                 version_id,
                                 latest,
-                                size: meta.fingerprint.size,
-                                last_modified: time_from_ns(meta.written_ns()),
-                                etag: push_span(&mut text, meta.etag.as_bytes()),
+                                size,
+                                last_modified: time_from_ns(written_ns),
+                                etag: push_span(&mut text, etag.as_bytes()),
                             },
                             None => VersionItem::DeleteMarker {
                                 key,
@@ -424,70 +423,6 @@ fn shown_id(version: Option<VersionId>) -> ShownId {
     ShownId::of(version.unwrap_or(VersionId::ORIGINAL))
 }
 
-/// What a listing shows of a kept version or marker ([`crate::version_row::VersionRecord`]): the
-/// rest of the row (its file, its content headers and metadata) is skipped, not built.
-#[derive(Debug, PartialEq, Deserialize)]
-struct ListedRow<'a> {
-    id: VersionId,
-    #[serde(default, borrow)]
-    object: Option<ListedMeta<'a>>,
-    made_ns: i64,
-}
-
-impl<'a> ListedRow<'a> {
-    fn decode(bytes: &'a [u8]) -> Result<ListedRow<'a>> {
-        if let Some(row) = ListedRow::read_known_layout(bytes) {
-            return Ok(row);
-        }
-        serde_json::from_slice(bytes)
-            .map_err(|e| VfsError::Store(StoreError(format!("corrupt version record: {e}"))))
-    }
-
-    /// Reads a row laid out as `VersionRecord::encode` writes it, without a JSON parse: its id
-    /// opens it, the version's record follows (read as a listing reads a current one), then its
-    /// file (a store path: no quote, no escape), when it was made, and since when it is
-    /// noncurrent. The row is read from both ends, so what a listing shows costs the same
-    /// whatever content headers and metadata sit in the middle: skipping them in a JSON parse
-    /// was most of a page's time. `None` for anything else, which then takes the full parse.
-    fn read_known_layout(b: &'a [u8]) -> Option<ListedRow<'a>> {
-        let (id, rest) = ListedMeta::read_version_id(b.strip_prefix(br#"{"id":"#)?)?;
-        let (rest, _) = number_before(rest.strip_suffix(b"}")?)?;
-        let (rest, made_ns) = number_before(rest.strip_suffix(br#","noncurrent_ns":"#)?)?;
-        let rest = rest.strip_suffix(br#","made_ns":"#)?;
-        let rest = match rest.strip_suffix(b"\"") {
-            Some(file) => {
-                let open = file.iter().rposition(|&c| c == b'"')?;
-                file[..open].strip_suffix(br#","file":"#)?
-            }
-            None => rest,
-        };
-        let object = match rest.strip_prefix(br#","object":"#) {
-            None if rest.is_empty() => None,
-            None => return None,
-            Some(object) => Some(ListedMeta::read_known_layout(object)?),
-        };
-        Some(ListedRow {
-            id,
-            object,
-            made_ns: i64::try_from(made_ns).ok()?,
-        })
-    }
-}
-
-/// The JSON integer that ends `b`, and what is before it.
-fn number_before(b: &[u8]) -> Option<(&[u8], i128)> {
-    let digits = b.iter().rev().take_while(|c| c.is_ascii_digit()).count();
-    let at = b.len() - digits;
-    let at = match b[..at].ends_with(b"-") {
-        true => at - 1,
-        false => at,
-    };
-    match crate::index::number(&b[at..])? {
-        (n, []) => Some((&b[..at], n)),
-        _ => None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -536,87 +471,62 @@ mod tests {
         page.items.iter().map(item).collect()
     }
 
-    /// The quick read of a row agrees with the full parse, for versions (`null` or not, with
-    /// metadata that looks like the row's own fields) and markers alike.
-    #[test]
-    fn the_quick_read_of_a_row_agrees_with_the_parse() {
-        use crate::index::ObjectAttrs;
+    /// Rows written in the first layout (JSON) list as they did, and the same once a start
+    /// has rewritten them.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn rows_of_the_first_layout_list_the_same_before_and_after_their_rewrite() {
+        use crate::meta::Edit;
         use crate::version_row::VersionRecord;
-        let tricky = r#","file":"x","made_ns":1,"noncurrent_ns":2}"#;
-        let mut attrs = ObjectAttrs {
-            user_meta: vec![(tricky.into(), tricky.into())],
+        let dir = tempfile::tempdir().unwrap();
+        let vfs = Vfs::open_unsynced(dir.path()).await;
+        vfs.create_bucket("bkt", None).await.unwrap();
+        put(&vfs, "a").await;
+        vfs.update_bucket("bkt", |r| {
+            r.versioning = Versioning::Enabled;
+            Ok(())
+        })
+        .await
+        .unwrap();
+        for key in ["a", "a", "b", "c/d"] {
+            put(&vfs, key).await;
+        }
+        mark(&vfs, "b").await;
+        put(&vfs, "b").await;
+        let q = VersionQuery {
+            max_keys: 1000,
             ..Default::default()
         };
-        attrs.headers.content_type = Some(tricky.into());
-        let object = |version, modified_ns, attrs: &ObjectAttrs| ObjectMeta {
-            fingerprint: crate::remote::Fingerprint {
-                size: 7,
-                mtime_ns: -3,
-                id: 9,
-            },
-            etag: "0123456789abcdef0123456789abcdef-2".into(),
-            version,
-            attrs: attrs.clone(),
-            parts: vec![5, 2],
-            modified_ns,
-            in_write_cache: false,
-            store: None,
-        };
-        let id = |null| VersionId {
-            seq: 42,
-            ms: 1_700_000_000_000,
-            null,
-        };
-        let mut rows = Vec::new();
-        for null in [false, true] {
-            for (modified_ns, attrs) in [(None, &ObjectAttrs::default()), (Some(11), &attrs)] {
-                // A version with its file, and a folder marker's version, which has none.
-                for file in [Some(".s3gate/versions/bkt/2a/x"), None] {
-                    rows.push(VersionRecord {
-                        id: id(null),
-                        object: Some(object(Some(id(null)), modified_ns, attrs)),
-                        file: file.map(Into::into),
-                        made_ns: 5,
-                        noncurrent_ns: 6,
-                    });
-                }
-            }
-            rows.push(VersionRecord {
-                id: id(null),
-                object: None,
-                file: None,
-                made_ns: -5,
-                noncurrent_ns: 6,
-            });
+        let everything = |p: &VersionPage| (format!("{:?}", p.items), p.text.clone());
+        let before = everything(&page(&vfs, &q).await);
+        assert_eq!(page(&vfs, &q).await.items.len(), 7);
+
+        let rows = vfs
+            .core
+            .index
+            .range_in(Tree::Versions, b"", None, usize::MAX)
+            .unwrap();
+        assert_eq!(rows.len(), 4);
+        let mut edits = vec![Edit::Delete(Tree::State, b"version-rows-binary".to_vec())];
+        for (k, v) in rows {
+            assert_eq!(v[0], 1, "written in the binary layout");
+            let json = serde_json::to_vec(&VersionRecord::decode(&v).unwrap()).unwrap();
+            edits.push(Edit::Put(Tree::Versions, k, json));
         }
-        for row in rows {
-            let bytes = row.encode();
-            let parsed: ListedRow = serde_json::from_slice(&bytes).unwrap();
-            let quick = ListedRow::read_known_layout(&bytes);
-            assert_eq!(
-                quick.as_ref(),
-                Some(&parsed),
-                "{}",
-                String::from_utf8_lossy(&bytes)
-            );
-            assert_eq!(ListedRow::decode(&bytes).unwrap(), parsed);
-        }
-        // A key kept in the store of keys ends its record with the place: the quick read
-        // declines it, and the full parse reads it.
-        let mut stored = object(Some(id(false)), Some(11), &attrs);
-        stored.store = Some(".s3gate/keys/0a/x".into());
-        let row = VersionRecord {
-            id: id(false),
-            object: Some(stored),
-            file: Some(".s3gate/versions/bkt/2a/x".into()),
-            made_ns: 5,
-            noncurrent_ns: 6,
-        };
-        let bytes = row.encode();
-        let parsed: ListedRow = serde_json::from_slice(&bytes).unwrap();
-        assert_eq!(ListedRow::read_known_layout(&bytes), None);
-        assert_eq!(ListedRow::decode(&bytes).unwrap(), parsed);
-        assert_eq!(parsed.object.map(|o| o.written_ns()), Some(11));
+        vfs.core.index.apply(edits).await.unwrap();
+        assert_eq!(everything(&page(&vfs, &q).await), before);
+
+        vfs.shutdown().await;
+        drop(vfs);
+        let vfs = Vfs::open_unsynced(dir.path()).await;
+        // The rescan a server runs after its start, which a listing waits for.
+        vfs.reconcile().await.unwrap();
+        let rows = vfs
+            .core
+            .index
+            .range_in(Tree::Versions, b"", None, usize::MAX)
+            .unwrap();
+        assert!(rows.iter().all(|(_, v)| v[0] == 1), "rewritten at start");
+        assert_eq!(everything(&page(&vfs, &q).await), before);
     }
 
     /// A key the index holds as bytes that are not UTF-8 fails the page, also when it and the

@@ -199,6 +199,13 @@ impl Vfs {
         vfs.recover_puts().await?;
         vfs.finish_deletes().await?;
         vfs.versions().recover().await?;
+        let rewritten = crate::version_row::rewrite_old_rows(&vfs.core.index).await?;
+        if rewritten > 0 {
+            tracing::info!(
+                rows = rewritten,
+                "kept versions' rows rewritten in their binary layout"
+            );
+        }
         vfs.finish_fresh_places().await?;
         if !vfs.index_filled()? {
             vfs.reconcile().await?;
