@@ -12,8 +12,8 @@
 # to the end and read without the SDK's parse (s3bench --light): the server's cost of one page.
 #
 # Prints, for each, the median of the rounds' ratios (versioned / unversioned; for the listing,
-# a version page / a key page) with the lowest and highest, and writes the rounds to
-# target/bench-versions.json.
+# a version page / a key page, in the time the client waits and in the server's CPU time read
+# from /proc) with the lowest and highest, and writes the rounds to target/bench-versions.json.
 #
 # Environment:
 #   BENCH_BUILD=0          use the release binaries already in target/release
@@ -105,17 +105,23 @@ done
 for part in 0 1 2 3 4; do
     bench lst-keys setup put --count "$keys" --size 1 --concurrency 32 --prefix "k$part/"
 done
+# The server's user and system time so far, in clock ticks.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$PID/stat"; }
 for ((r = 1; r <= ROUNDS; r++)); do
     order=(lst-keys lst-versions)
     ((r % 2)) || order=(lst-versions lst-keys)
     for b in "${order[@]}"; do
         versions=()
         [[ $b == lst-versions ]] && versions=(--versions)
-        bench "$b" "$r list $b" list --light --repeat 1 --warmup 1 "${versions[@]}"
+        before=$(cpu_ticks)
+        bench "$b" "$r list $b" list --light --repeat 3 --warmup 1 "${versions[@]}"
+        # The server's CPU time over the warm-up and the measured listing, shared out per page.
+        echo "{\"label\": \"$r list $b cpu\", \"ticks\": $(($(cpu_ticks) - before)), \"listings\": 4}" \
+            >>"$WORK/results.jsonl"
     done
 done
 
-python3 - "$WORK/results.jsonl" "$JSON" "$ROUNDS" <<'EOF'
+python3 - "$WORK/results.jsonl" "$JSON" "$ROUNDS" "$(getconf CLK_TCK)" <<'EOF'
 import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 json.dump(rows, open(sys.argv[2], "w"), indent=1)
@@ -137,5 +143,10 @@ for r in range(1, rounds + 1):
     v, k = by[f"{r} list lst-versions"], by[f"{r} list lst-keys"]
     ratios.append((v["seconds"] / v["pages"]) / (k["seconds"] / k["pages"]))
 v = by["1 list lst-versions"]
-line(f"a ListObjectVersions page ({v['entries']} versions, {v['pages']} pages) vs a ListObjectsV2 page", ratios, "time <= 1.00")
+line(f"a ListObjectVersions page ({v['entries'] // v['repeat']} versions, {v['pages'] // v['repeat']} pages) vs a ListObjectsV2 page", ratios, "time <= 1.00")
+def cpu_per_page(r, b):
+    c, l = by[f"{r} list {b} cpu"], by[f"{r} list {b}"]
+    return c["ticks"] / int(sys.argv[4]) / (c["listings"] * l["pages"] / l["repeat"])
+line("the same, the server's CPU time", [cpu_per_page(r, "lst-versions") / cpu_per_page(r, "lst-keys")
+                                        for r in range(1, rounds + 1)], "")
 EOF
