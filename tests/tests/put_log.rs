@@ -3,7 +3,6 @@
 //! what the server made durable (`--power-cut-shadow`).
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use aws_sdk_s3::primitives::ByteStream;
 use s3gate::Config;
@@ -14,39 +13,6 @@ use crate::common::*;
 fn logged(c: &mut Config) {
     c.vfs.fsync = true;
     c.vfs.small_put_log = 64 << 10;
-}
-
-/// A copy of the power-cut shadow `from` whose files are the same inodes (hard links), as a
-/// disk keeps them through a power cut.
-fn link_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let dest = to.join(e.file_name());
-        match e.file_type().unwrap().is_dir() {
-            true => link_tree(&e.path(), &dest),
-            false => std::fs::hard_link(e.path(), dest).unwrap(),
-        }
-    }
-}
-
-/// Empties the files the shadow lists as torn (named on disk, their data never synced), as a
-/// power cut leaves them; only once no server runs on those inodes. Answers how many.
-fn tear(disk: &Path) -> usize {
-    let list = disk.join(".s3gate/power-cut-torn");
-    let torn = std::fs::read_to_string(&list).unwrap();
-    for name in torn.lines() {
-        let file = std::fs::OpenOptions::new()
-            .write(true)
-            .open(disk.join(name))
-            .unwrap();
-        // Emptied as the disk would show it, keeping the time it had (truncating sets it).
-        let modified = file.metadata().unwrap().modified().unwrap();
-        file.set_len(0).unwrap();
-        file.set_modified(modified).unwrap();
-    }
-    std::fs::remove_file(list).unwrap();
-    torn.lines().count()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -180,9 +146,9 @@ async fn after_a_power_cut_every_acknowledged_small_put_is_there_byte_exact() {
         .prefix("s3gate-test-cut-")
         .tempdir()
         .unwrap();
-    link_tree(&shadow_dir, cut.path());
+    s3gate_vfs::power_cut_copy(&shadow_dir, cut.path()).unwrap();
     s.stop_server().await;
-    let torn = tear(cut.path());
+    let torn = s3gate_vfs::power_cut_tear(cut.path()).unwrap();
     let unsynced = want
         .iter()
         .filter(|(k, v)| std::fs::read(cut.path().join("bkt").join(k)).ok().as_ref() != Some(*v))

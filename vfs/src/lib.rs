@@ -81,6 +81,7 @@ pub use retention::{
     DefaultRetention, LockConfig, ObjectLock, Retention, RetentionMode, RetentionPeriod,
 };
 pub use scan::ScanReport;
+pub use shadow::{power_cut_copy, power_cut_tear};
 pub use stored::StoredKey;
 pub use version::VersionDeleted;
 pub use vfs::Vfs;

@@ -131,6 +131,43 @@ pub(crate) fn fs_synced(root: &Path) -> io::Result<()> {
     }
 }
 
+/// The disk as a power cut now would leave it: a copy at `to` of the shadow `shadow` whose files
+/// are the same inodes (hard links), as a disk keeps them. Its torn files keep their bytes until
+/// [`power_cut_tear`] empties them, once no server runs on those inodes.
+pub fn power_cut_copy(shadow: &Path, to: &Path) -> io::Result<()> {
+    fs::create_dir_all(to)?;
+    for e in fs::read_dir(shadow)? {
+        let e = e?;
+        let dest = to.join(e.file_name());
+        match e.file_type()?.is_dir() {
+            true => power_cut_copy(&e.path(), &dest)?,
+            false => fs::hard_link(e.path(), dest)?,
+        }
+    }
+    Ok(())
+}
+
+/// Empties the files a copy of a shadow ([`power_cut_copy`]) lists as torn (named on disk,
+/// their data never synced), as a power cut leaves them, keeping the times they had; answers
+/// how many.
+pub fn power_cut_tear(disk: &Path) -> io::Result<usize> {
+    let list = disk.join(TORN);
+    let torn = match fs::read_to_string(&list) {
+        Ok(torn) => torn,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e),
+    };
+    for name in torn.lines() {
+        let file = fs::OpenOptions::new().write(true).open(disk.join(name))?;
+        // Truncating sets the modification time, which the disk would have kept.
+        let modified = file.metadata()?.modified()?;
+        file.set_len(0)?;
+        file.set_modified(modified)?;
+    }
+    fs::remove_file(list)?;
+    Ok(torn.lines().count())
+}
+
 impl Shadow {
     /// Whether `rel` (relative to the served directory) is left out of the shadow.
     fn skipped(&self, rel: &Path) -> bool {
