@@ -6,7 +6,9 @@
 //! was left, and checks that the start brought back the history before the change or the one
 //! after it, with one file in the version store per kept version and no intent left: on a remote
 //! that moves a file by a rename, and on one that moves it by a copy and a delete (where the two
-//! halves of a move are points of their own).
+//! halves of a move are points of their own). On a local directory that syncs, the same points
+//! are also power cuts: the start then runs on what had been made durable (the power-cut shadow,
+//! `shadow.rs`), where a folder holds the names it had at its last sync.
 
 use std::fs;
 use std::io;
@@ -175,6 +177,15 @@ impl Remote for Stopping {
     ) -> io::Result<Option<Fingerprint>> {
         self.call(self.0.rename(from, to, pinned, replace)).await
     }
+    async fn rename_before_publish(
+        &self,
+        from: &str,
+        to: &str,
+        pinned: Option<Fingerprint>,
+    ) -> io::Result<Option<Fingerprint>> {
+        self.call(self.0.rename_before_publish(from, to, pinned))
+            .await
+    }
     async fn mkdir(&self, path: &str) -> io::Result<bool> {
         self.call(self.0.mkdir(path)).await
     }
@@ -201,11 +212,23 @@ enum Moves {
 /// the write cache, whose uploader never runs here (a version waits there until a change
 /// uploads it).
 async fn open(root: &Path, moves: Moves, cached: bool, stop: &Arc<Stop>) -> Vfs {
+    open_with(root, moves, cached, stop, None).await
+}
+
+/// [`open`]; with a `shadow` folder, syncing, and keeping there what a power cut would leave.
+async fn open_with(
+    root: &Path,
+    moves: Moves,
+    cached: bool,
+    stop: &Arc<Stop>,
+    shadow: Option<&Path>,
+) -> Vfs {
     let stop = stop.clone();
     let root_dir = root.to_path_buf();
     let mut config = s3gate_config::Config::default();
     config.remote.path = root.to_path_buf();
-    config.vfs.fsync = false;
+    config.vfs.fsync = shadow.is_some();
+    config.vfs.power_cut_shadow = shadow.map(Path::to_path_buf);
     if cached {
         config.vfs.cache_mode = s3gate_config::CacheMode::Writes;
     }
@@ -455,6 +478,54 @@ async fn at_every_point_of(change: Change, moves: Moves, cached: bool) {
     }
 }
 
+/// [`at_every_point`] on a local directory, syncing, with a power cut at each point instead of
+/// a kill: the next start runs on what the server had made durable there (its power-cut
+/// shadow), where a folder holds the names it had at its last sync. Before the cut another
+/// request commits, taking along what waited for the index's next commit.
+async fn at_every_power_cut(change: Change) {
+    let done = run_whole(change, Moves::Rename, false).await;
+    for at in 0.. {
+        let dir = tempfile::tempdir().unwrap();
+        let shadow = dir.path().join("shadow");
+        let root = dir.path().join("served");
+        fs::create_dir(&root).unwrap();
+        let stop = Stop::new();
+        let vfs = open_with(&root, Moves::Rename, false, &stop, Some(&shadow)).await;
+        let id = change.setup(&vfs).await;
+        put(&vfs, "spare/a", b"spare").await;
+        let before = history(&vfs, change.key()).await;
+        stop.arm(at);
+        let stopped = tokio::select! {
+            () = change.run(&vfs, &id) => false,
+            () = stop.reached.notified() => true,
+        };
+        // Another request's commit, which takes along what waited for the next one; in a
+        // folder of its own, whose sync leaves the key's folder as it was.
+        stop.arm(usize::MAX);
+        put(&vfs, "spare/b", b"spare").await;
+        let disk = dir.path().join("after the cut");
+        crate::shadow::power_cut_copy(&shadow, &disk).unwrap();
+        vfs.shutdown().await;
+        drop(vfs);
+        crate::shadow::power_cut_tear(&disk).unwrap();
+        let vfs = open(&disk, Moves::Rename, false, &Stop::new()).await;
+        // The rescan a server runs after its start: a name a cut brought back shows.
+        vfs.reconcile().await.unwrap();
+        let context = format!("{change:?}, power cut at {at}");
+        let got = history(&vfs, change.key()).await;
+        assert_settled(&vfs, &disk, &context);
+        vfs.shutdown().await;
+        if !stopped {
+            assert_eq!(got, done, "{context}: run whole");
+            return;
+        }
+        assert!(
+            got == before || got == done,
+            "{context}: {got:?}, neither {before:?} (before) nor {done:?} (after)"
+        );
+    }
+}
+
 /// The history `change` leaves when nothing stops it.
 async fn run_whole(change: Change, moves: Moves, cached: bool) -> Vec<String> {
     let dir = tempfile::tempdir().unwrap();
@@ -500,6 +571,15 @@ async fn a_folder_marker_made_current_again_is_crash_safe() {
         for moves in [Moves::Rename, Moves::Copy] {
             at_every_point(change, moves).await;
         }
+    }
+}
+
+/// An overwrite waits for the publish's sync of the key's folder to make the version's move out
+/// of it durable; a delete marker, which publishes nothing, syncs it when the version moves.
+#[tokio::test(flavor = "multi_thread")]
+async fn changes_of_versions_survive_a_power_cut_at_every_point() {
+    for change in [Change::Overwrite, Change::Mark, Change::DropCurrent] {
+        at_every_power_cut(change).await;
     }
 }
 

@@ -531,16 +531,6 @@ impl Index {
         }
     }
 
-    /// [`Index::defer`] as a handle of its own, for a task that outlives the borrow.
-    pub(crate) fn deferring(&self) -> impl Fn(Vec<Edit>) + Send + 'static {
-        let deferred = self.deferred.clone();
-        move |ops| {
-            if let Ok(mut d) = deferred.lock() {
-                d.extend(ops);
-            }
-        }
-    }
-
     /// Splits [`Index::apply`] in two: a synchronous `submit` that queues the ops `build` makes
     /// from the fingerprint of the object just published (to be run where cancelling cannot
     /// separate it from the change it records), and the wait for them to be durable.
@@ -844,7 +834,7 @@ mod tests {
             index.get_state(b"b").unwrap().as_deref(),
             Some(&b"later"[..])
         );
-        (index.deferring())(vec![Edit::Put(
+        index.defer(vec![Edit::Put(
             Tree::State,
             b"c".to_vec(),
             b"at close".to_vec(),

@@ -6,10 +6,14 @@
 //! 1. one batch commits the change's own record (the new record, or the marker and the record's
 //!    removal), the version's row and an intent naming the path, the store file, the version's
 //!    fingerprint and what replaces it (the new file's fingerprint, or a marker);
-//! 2. the file is moved into the store, only while it is the version recorded;
+//! 2. the file is moved into the store, only while it is the version recorded, its new name
+//!    made durable; its old name's removal too for a marker, while an overwrite leaves that to
+//!    the publish's sync of the same folder (until then a crash may leave the file at both
+//!    names, which the intent settles);
 //! 3. the new file, if any, is published over the path, and the change is answered. The
-//!    intent's removal waits for the index's next commit (`Index::defer`), which a crash may
-//!    lose: the next start then finds the intent and tells from the files how far it went.
+//!    intent's removal waits for the index's next commit (`Index::defer`), asked for once the
+//!    publish has made the path's folder durable, and which a crash may lose: the next start
+//!    then finds the intent and tells from the files how far it went.
 //!
 //! At start, before serving: an overwrite whose new file is at the path was done (and maybe
 //! answered), and only its intent goes; one that left the version at the path, or nothing, was
@@ -125,13 +129,20 @@ impl VersionStore<'_> {
         })
     }
 
-    /// Step 2: the version's file moved into the store, once its batch committed. `Ok(None)`
-    /// when the file at the path is no longer the version recorded: nothing moved.
-    async fn move_planned(&self, plan: &Planned) -> Result<Option<Fingerprint>> {
-        let moved = self
-            .remote
-            .rename(&plan.path, &plan.file, Some(plan.fingerprint), false)
-            .await;
+    /// Step 2: the version's file moved into the store, once its batch committed; with
+    /// `before_publish` when a file is published at its path next, on the same remote, whose
+    /// sync then makes the path's folder durable ([`crate::remote::Remote::rename_before_publish`]).
+    /// `Ok(None)` when the file at the path is no longer the version recorded: nothing moved.
+    async fn move_planned(
+        &self,
+        plan: &Planned,
+        before_publish: bool,
+    ) -> Result<Option<Fingerprint>> {
+        let (from, to, pinned) = (&plan.path, &plan.file, Some(plan.fingerprint));
+        let moved = match before_publish {
+            true => self.remote.rename_before_publish(from, to, pinned).await,
+            false => self.remote.rename(from, to, pinned, false).await,
+        };
         match moved {
             Ok(moved) => Ok(moved),
             Err(e) if e.raw_os_error() == Some(libc::ESTALE) => Ok(None),
@@ -149,7 +160,7 @@ impl VersionStore<'_> {
     /// Steps 2 and 3 of a delete marker's change, its batch committed: the version covered
     /// moves into the store. `marker` is the marker's row, which goes if the move fails.
     pub(crate) async fn move_under_marker(&self, plan: Planned, marker: Vec<u8>) -> Result<()> {
-        match self.move_planned(&plan).await {
+        match self.move_planned(&plan, false).await {
             Ok(Some(moved)) => match row_moved(plan.row.clone(), plan.record, moved) {
                 Some(row) => {
                     self.index
@@ -292,7 +303,9 @@ impl Vfs {
             upload.abort().await;
             return Err(e);
         }
-        let moved = match versions.move_planned(&plan).await {
+        // A file published into the write cache leaves the key's folder on the remote as it is.
+        let before_publish = !meta.in_write_cache;
+        let moved = match versions.move_planned(&plan, before_publish).await {
             Ok(Some(moved)) => moved,
             Ok(None) => {
                 let mut ops = plan.dropped();
@@ -314,14 +327,17 @@ impl Vfs {
                 return Err(e);
             }
         };
-        // Told from inside the publishing task, so that a request cancelled mid-way leaves no
-        // intent that what is at the path cannot settle: when the file and the moved version
-        // have the fingerprints committed, the intent's removal waits for the next commit;
-        // else what they have now commits with it, before the change is answered.
+        // When the file and the moved version have the fingerprints committed, the intent's
+        // removal waits for the index's next commit, asked for once the publish has returned:
+        // its folder is then durable, so no commit can take the intent while a crash could
+        // still bring the version back at its path. Else what they have now commits with the
+        // removal from inside the publishing task, so that a request cancelled mid-way leaves
+        // no intent that what is at the path cannot settle, before the change is answered. A
+        // request cancelled after the publish leaves the intent, which the next start settles
+        // from the file at the path.
         let done = Edit::Delete(Tree::State, intent_key(&plan.path));
         let done_later = done.clone();
         let row = row_moved(plan.row.clone(), plan.record.clone(), moved);
-        let defer = index.deferring();
         let mut meta = meta.clone();
         let (submit, recorded) = index.prepare(move |fp| {
             meta.fingerprint = fp;
@@ -331,14 +347,16 @@ impl Vfs {
             ops
         })?;
         let learned = moved != plan.fingerprint;
-        let then = Box::new(move |fp: Fingerprint| match fp == expected && !learned {
-            true => defer(vec![done_later]),
-            false => submit(fp),
+        let then = Box::new(move |fp: Fingerprint| {
+            if fp != expected || learned {
+                submit(fp)
+            }
         });
         match upload.commit(at.path, self.core.fsync, then).await {
             Ok(fp) => {
-                if fp != expected || learned {
-                    recorded.await?;
+                match fp != expected || learned {
+                    true => recorded.await?,
+                    false => index.defer(vec![done_later]),
                 }
                 Ok(Over::Published(fp))
             }

@@ -264,6 +264,86 @@ impl LocalFs {
         let root = self.root_dir.clone();
         blocking(move || f(root.as_raw_fd())).await
     }
+
+    /// [`Remote::rename`]; with `sync_source` false, a sync leaves the folder moved from as it
+    /// was ([`Remote::rename_before_publish`]).
+    async fn move_file(
+        &self,
+        from: &str,
+        to: &str,
+        pinned: Option<Fingerprint>,
+        replace: bool,
+        sync_source: bool,
+    ) -> io::Result<Option<Fingerprint>> {
+        let (from, to) = (from.to_string(), to.to_string());
+        let sync = self.sync;
+        self.at_root(move |root| {
+            let (src_parent, src_name) = split_parent(&from);
+            let src_dir = match open_beneath(root, src_parent, dir_flags(sync)) {
+                Ok(d) => d,
+                Err(e) if is_missing(&e) => return Ok(None),
+                Err(e) => return Err(e),
+            };
+            // Checked first, as a delete checks: another program may still replace the file
+            // before the rename, which no call rules out.
+            let md = match open_beneath(src_dir.as_raw_fd(), src_name, libc::O_PATH) {
+                Ok(f) => f.metadata()?,
+                Err(e) if is_missing(&e) => return Ok(None),
+                Err(e) => return Err(e),
+            };
+            if !md.is_file() {
+                return Ok(None);
+            }
+            if pinned.is_some_and(|fp| fp != fingerprint(&md)) {
+                return Err(io::Error::from_raw_os_error(libc::ESTALE));
+            }
+            let (dst_parent, dst_name) = split_parent(&to);
+            let mut parents = Vec::new();
+            let dst_dir = open_or_create_dir(root, dst_parent, &mut parents)?;
+            let (src_c, dst_c) = (cstr(src_name)?, cstr(dst_name)?);
+            not_in_the_way(&dst_dir, &dst_c)?;
+            let flags = if replace { 0 } else { libc::RENAME_NOREPLACE };
+            // SAFETY: valid descriptors and C strings.
+            let moved = check(unsafe {
+                libc::renameat2(
+                    src_dir.as_raw_fd(),
+                    src_c.as_ptr(),
+                    dst_dir.as_raw_fd(),
+                    dst_c.as_ptr(),
+                    flags,
+                )
+            });
+            match moved {
+                // Removed since it was checked.
+                Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(None),
+                r => r?,
+            }
+            // Renaming a link onto another link of the same file does nothing and succeeds (a
+            // copy shares its source's file): the name moved from must go all the same, or it
+            // outlives its record (a version put back over a copy of itself).
+            if replace {
+                if let Ok(left) = open_beneath(src_dir.as_raw_fd(), src_name, libc::O_PATH) {
+                    let left = left.metadata()?;
+                    if left.ino() == md.ino() && left.dev() == md.dev() {
+                        // SAFETY: a valid descriptor and C string.
+                        check(unsafe { libc::unlinkat(src_dir.as_raw_fd(), src_c.as_ptr(), 0) })?;
+                    }
+                }
+            }
+            if sync {
+                // Both names must survive a crash as they are now, or the file has two or none:
+                // the new one first, so that the file never has none. The publish that follows
+                // a move before it syncs the folder moved from itself.
+                sync_dirs(&dst_dir, &parents)?;
+                if sync_source {
+                    sync_dir(&src_dir)?;
+                }
+            }
+            // A rename keeps the file, and so its fingerprint.
+            Ok(Some(fingerprint(&md)))
+        })
+        .await
+    }
 }
 
 #[async_trait]
@@ -493,70 +573,16 @@ impl Remote for LocalFs {
         pinned: Option<Fingerprint>,
         replace: bool,
     ) -> io::Result<Option<Fingerprint>> {
-        let (from, to) = (from.to_string(), to.to_string());
-        let sync = self.sync;
-        self.at_root(move |root| {
-            let (src_parent, src_name) = split_parent(&from);
-            let src_dir = match open_beneath(root, src_parent, dir_flags(sync)) {
-                Ok(d) => d,
-                Err(e) if is_missing(&e) => return Ok(None),
-                Err(e) => return Err(e),
-            };
-            // Checked first, as a delete checks: another program may still replace the file
-            // before the rename, which no call rules out.
-            let md = match open_beneath(src_dir.as_raw_fd(), src_name, libc::O_PATH) {
-                Ok(f) => f.metadata()?,
-                Err(e) if is_missing(&e) => return Ok(None),
-                Err(e) => return Err(e),
-            };
-            if !md.is_file() {
-                return Ok(None);
-            }
-            if pinned.is_some_and(|fp| fp != fingerprint(&md)) {
-                return Err(io::Error::from_raw_os_error(libc::ESTALE));
-            }
-            let (dst_parent, dst_name) = split_parent(&to);
-            let mut parents = Vec::new();
-            let dst_dir = open_or_create_dir(root, dst_parent, &mut parents)?;
-            let (src_c, dst_c) = (cstr(src_name)?, cstr(dst_name)?);
-            not_in_the_way(&dst_dir, &dst_c)?;
-            let flags = if replace { 0 } else { libc::RENAME_NOREPLACE };
-            // SAFETY: valid descriptors and C strings.
-            let moved = check(unsafe {
-                libc::renameat2(
-                    src_dir.as_raw_fd(),
-                    src_c.as_ptr(),
-                    dst_dir.as_raw_fd(),
-                    dst_c.as_ptr(),
-                    flags,
-                )
-            });
-            match moved {
-                // Removed since it was checked.
-                Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(None),
-                r => r?,
-            }
-            // Renaming a link onto another link of the same file does nothing and succeeds (a
-            // copy shares its source's file): the name moved from must go all the same, or it
-            // outlives its record (a version put back over a copy of itself).
-            if replace {
-                if let Ok(left) = open_beneath(src_dir.as_raw_fd(), src_name, libc::O_PATH) {
-                    let left = left.metadata()?;
-                    if left.ino() == md.ino() && left.dev() == md.dev() {
-                        // SAFETY: a valid descriptor and C string.
-                        check(unsafe { libc::unlinkat(src_dir.as_raw_fd(), src_c.as_ptr(), 0) })?;
-                    }
-                }
-            }
-            if sync {
-                // Both names must survive a crash as they are now, or the file has two or none.
-                sync_dirs(&dst_dir, &parents)?;
-                sync_dir(&src_dir)?;
-            }
-            // A rename keeps the file, and so its fingerprint.
-            Ok(Some(fingerprint(&md)))
-        })
-        .await
+        self.move_file(from, to, pinned, replace, true).await
+    }
+
+    async fn rename_before_publish(
+        &self,
+        from: &str,
+        to: &str,
+        pinned: Option<Fingerprint>,
+    ) -> io::Result<Option<Fingerprint>> {
+        self.move_file(from, to, pinned, false, false).await
     }
 
     async fn mkdir(&self, path: &str) -> io::Result<bool> {

@@ -461,6 +461,19 @@ pub trait Remote: Send + Sync + 'static {
             "this remote cannot move a file without copying it",
         ))
     }
+    /// [`Remote::rename`] without `replace`, of a version out of the way of a file about to be
+    /// published at `from` ([`Upload::commit`], which makes `from`'s folder durable before it
+    /// answers): a remote that syncs folders syncs only `to`'s here, so that an overwrite in a
+    /// bucket keeping versions waits for two syncs of folders, not three. Until the publish's
+    /// sync, a crash may leave the file at both names, which the demotion's intent settles.
+    async fn rename_before_publish(
+        &self,
+        from: &str,
+        to: &str,
+        pinned: Option<Fingerprint>,
+    ) -> io::Result<Option<Fingerprint>> {
+        self.rename(from, to, pinned, false).await
+    }
     /// Creates one folder; `false` when it already existed.
     async fn mkdir(&self, path: &str) -> io::Result<bool>;
     /// Removes an empty folder.
