@@ -14,7 +14,7 @@ use crate::key;
 use crate::meta::{Step, Tree};
 use crate::remote::time_from_ns;
 use crate::version_id::{VersionId, VersionRef};
-use crate::version_row::{row_key, ListedRow};
+use crate::version_row::{row_key, ListedObject, ListedRow};
 use crate::vfs::Vfs;
 
 /// What a row's key has after its object's record key: NUL and the counter.
@@ -266,7 +266,11 @@ impl Vfs {
                     false => ListedRow::decode(v).map(|row| {
                         let version_id = ShownId::of(row.id);
                         match row.object {
-                            Some((size, written_ns, etag)) => VersionItem::Version {
+                            Some(ListedObject {
+                                size,
+                                written_ns,
+                                etag,
+                            }) => VersionItem::Version {
                                 key,
                                 version_id,
                                 latest,

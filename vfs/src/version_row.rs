@@ -131,9 +131,27 @@ fn corrupt(e: &dyn std::fmt::Display) -> VfsError {
 pub(crate) struct ListedRow<'a> {
     pub(crate) id: VersionId,
     pub(crate) made_ns: i64,
-    /// A version's size, write time and ETag (lent from the row when it can be); none for a
-    /// delete marker.
-    pub(crate) object: Option<(u64, i64, Cow<'a, str>)>,
+    /// None for a delete marker.
+    pub(crate) object: Option<ListedObject<'a>>,
+}
+
+/// What a listing shows of a version's object.
+#[derive(Debug, PartialEq)]
+pub(crate) struct ListedObject<'a> {
+    pub(crate) size: u64,
+    pub(crate) written_ns: i64,
+    /// Lent from the row when it can be.
+    pub(crate) etag: Cow<'a, str>,
+}
+
+impl ListedObject<'static> {
+    fn of(m: ObjectMeta) -> ListedObject<'static> {
+        ListedObject {
+            size: m.fingerprint.size,
+            written_ns: m.written_ns(),
+            etag: Cow::Owned(m.etag),
+        }
+    }
 }
 
 impl<'a> ListedRow<'a> {
@@ -144,9 +162,7 @@ impl<'a> ListedRow<'a> {
             return Ok(ListedRow {
                 id: row.id,
                 made_ns: row.made_ns,
-                object: row
-                    .object
-                    .map(|m| (m.fingerprint.size, m.written_ns(), Cow::Owned(m.etag))),
+                object: row.object.map(ListedObject::of),
             });
         }
         let (head, _) = Head::read(bytes).ok_or_else(|| corrupt(&"a short row"))?;
@@ -164,7 +180,7 @@ struct Head<'a> {
     made_ns: i64,
     noncurrent_ns: i64,
     follows: u8,
-    object: Option<(u64, i64, Cow<'a, str>)>,
+    object: Option<ListedObject<'a>>,
 }
 
 impl<'a> Head<'a> {
@@ -186,8 +202,12 @@ impl<'a> Head<'a> {
                 let size = r.u64()?;
                 let written_ns = r.u64()? as i64;
                 let len = usize::from(u16::from_le_bytes(r.take(2)?.try_into().ok()?));
-                let etag = std::str::from_utf8(r.take(len)?).ok()?;
-                Some((size, written_ns, Cow::Borrowed(etag)))
+                let etag = Cow::Borrowed(std::str::from_utf8(r.take(len)?).ok()?);
+                Some(ListedObject {
+                    size,
+                    written_ns,
+                    etag,
+                })
             }
         };
         let head = Head {
@@ -367,13 +387,7 @@ mod tests {
         ListedRow {
             id: row.id,
             made_ns: row.made_ns,
-            object: row.object.as_ref().map(|m| {
-                (
-                    m.fingerprint.size,
-                    m.written_ns(),
-                    Cow::Owned(m.etag.clone()),
-                )
-            }),
+            object: row.object.clone().map(ListedObject::of),
         }
     }
 
