@@ -66,7 +66,7 @@ impl Pki {
 
 /// An SDK client that trusts only the test CA.
 fn https_client(s: &TestServer, pki: &Pki, host: &str) -> aws_sdk_s3::Client {
-    let http = aws_smithy_http_client::Builder::new()
+    let http = http_builder()
         .tls_provider(tls_provider())
         .tls_context(
             TlsContext::builder()

@@ -144,7 +144,7 @@ async fn virtual_hosted_and_path_style_on_one_server() {
         c.auth.keys = vec![format!("{ACCESS_KEY},{SECRET_KEY}").parse().unwrap()];
     })
     .await;
-    let http = aws_smithy_http_client::Builder::new()
+    let http = http_builder()
         .tls_provider(tls_provider())
         .build_with_resolver(Loopback);
     let vhost = client_at(

@@ -7,10 +7,12 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// A plain HTTP client for unsigned requests.
+/// A plain HTTP client for unsigned requests; like the SDK's clients, it drops idle connections
+/// before the server's idle timeout closes them.
 pub(crate) fn http() -> reqwest::Client {
     reqwest::Client::builder()
         .no_proxy()
+        .pool_idle_timeout(Duration::from_secs(2))
         .timeout(Duration::from_secs(60))
         .build()
         .unwrap()

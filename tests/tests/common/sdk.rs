@@ -38,13 +38,18 @@ pub(crate) fn client_with(
 ) -> Client {
     client_at(
         &format!("http://{addr}"),
-        aws_smithy_http_client::Builder::new()
-            .tls_provider(tls_provider())
-            .build_https(),
+        http_builder().tls_provider(tls_provider()).build_https(),
         access_key,
         secret_key,
         tweak,
     )
+}
+
+/// The HTTP client builder every test's SDK client starts from. Its idle connections leave the
+/// pool well before the server's idle timeout (5 s) closes them: a request sent on a connection
+/// as the server closes it is reset, and the tests' clients do not retry.
+pub(crate) fn http_builder() -> aws_smithy_http_client::Builder {
+    aws_smithy_http_client::Builder::new().pool_idle_timeout(Duration::from_secs(2))
 }
 
 /// The TLS implementation the tests' SDK clients use.
