@@ -1251,6 +1251,31 @@ mod tests {
         assert_eq!(stored(dir.path(), &listed[1]), b"theirs");
     }
 
+    /// An overwrite keeps, as the version it replaces, the file another program wrote at the
+    /// path since the last request, with that file's ETag: the record's stat does not match
+    /// it, and its bytes are read.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn an_overwrite_keeps_what_another_program_wrote_with_its_own_etag() {
+        let (dir, vfs) = versioned().await;
+        let first = put(&vfs, "k", b"v1").await.version_id.unwrap();
+        // Lost to the other program's file, as the README says.
+        put(&vfs, "k", b"v2").await;
+        fs::remove_file(dir.path().join("bkt/k")).unwrap();
+        fs::write(dir.path().join("bkt/k"), b"th").unwrap();
+        put(&vfs, "k", b"v4").await;
+        let listed = rows(&vfs.core.index, "bkt", "k", 10).unwrap();
+        assert_eq!(listed.len(), 2);
+        assert_eq!(listed[1].id.to_string(), first);
+        assert_eq!(stored(dir.path(), &listed[1]), b"v1");
+        assert_eq!(stored(dir.path(), &listed[0]), b"th");
+        let kept = listed[0].object.as_ref().unwrap();
+        assert_eq!(
+            kept.etag,
+            hex::encode(<md5::Md5 as md5::Digest>::digest(b"th"))
+        );
+        assert_eq!(kept.fingerprint.size, 2);
+    }
+
     #[tokio::test(flavor = "multi_thread")]
     async fn an_overwrite_in_a_bucket_keeping_versions_keeps_the_one_it_replaced() {
         let dir = tempfile::tempdir().unwrap();

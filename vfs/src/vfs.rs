@@ -668,6 +668,21 @@ impl Vfs {
                 };
             }
         }
+        // Outside a fleet an object carries nothing its record lacks, so a stat that finds the
+        // recorded file settles it: an open would read a small file whole (a local directory)
+        // for nothing.
+        if let Some(m) = old
+            .as_ref()
+            .filter(|m| self.fleet.is_none() && !m.etag.is_empty())
+        {
+            match self.core.remote.stat(path).await? {
+                Some(e) if e.is_dir => return Ok(None),
+                Some(e) if e.fingerprint == m.fingerprint => return Ok(old),
+                // Changed behind our back: read below.
+                Some(_) => {}
+                None => return Ok(None),
+            }
+        }
         let Some(reader) = self.core.remote.open(path).await? else {
             return Ok(None);
         };

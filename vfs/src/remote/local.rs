@@ -301,8 +301,14 @@ impl LocalFs {
             let mut parents = Vec::new();
             let dst_dir = open_or_create_dir(root, dst_parent, &mut parents)?;
             let (src_c, dst_c) = (cstr(src_name)?, cstr(dst_name)?);
-            not_in_the_way(&dst_dir, &dst_c)?;
-            let flags = if replace { 0 } else { libc::RENAME_NOREPLACE };
+            // Without replacing, the rename itself refuses whatever is there.
+            let flags = match replace {
+                true => {
+                    not_in_the_way(&dst_dir, &dst_c)?;
+                    0
+                }
+                false => libc::RENAME_NOREPLACE,
+            };
             // SAFETY: valid descriptors and C strings.
             let moved = check(unsafe {
                 libc::renameat2(
