@@ -94,6 +94,7 @@ codes! {
     server_side_encryption_configuration_not_found => NOT_FOUND, "ServerSideEncryptionConfigurationNotFoundError";
     service_unavailable => SERVICE_UNAVAILABLE, "ServiceUnavailable";
     signature_does_not_match => FORBIDDEN, "SignatureDoesNotMatch";
+    slow_down => SERVICE_UNAVAILABLE, "SlowDown";
     content_sha256_mismatch => BAD_REQUEST, "XAmzContentSHA256Mismatch";
     unexpected_content => BAD_REQUEST, "UnexpectedContent";
     unresolvable_grant_by_email_address => BAD_REQUEST, "UnresolvableGrantByEmailAddress";
@@ -139,6 +140,12 @@ impl From<VfsError> for S3Error {
                 S3Error::service_unavailable(
                     "the storage behind this gateway is unavailable; please try again",
                 )
+            }
+            // The storage throttles: S3's own answer when a client goes too fast, which its
+            // clients take as the cue to lower their rate.
+            VfsError::SlowDown(_) => {
+                tracing::warn!(error = %msg, "the storage asks for fewer requests");
+                S3Error::slow_down("Please reduce your request rate.")
             }
             VfsError::Store(_) | VfsError::Io(_) => {
                 tracing::error!(error = %msg, "internal error");

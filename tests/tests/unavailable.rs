@@ -1,15 +1,15 @@
 //! A remote that cannot serve for now: the gateway answers `503 ServiceUnavailable` with S3's
 //! error document, so that clients back off and try again, while a failure the remote answers
-//! for itself stays `500 InternalError`. The remote is a second s3gate, stopped (its port then
+//! for itself stays `500 InternalError`, and a remote that asks for fewer requests has the client
+//! asked to slow down (`503 SlowDown`). The remote is a second s3gate, stopped (its port then
 //! refuses connections), or replaced on its port by a listener that answers every request with
-//! one status. Nothing in front of the remote caches (no `--vfs-cache-mode`), so every request
+//! one status and error code. Nothing in front of the remote caches (no `--vfs-cache-mode`), so every request
 //! below must ask it. OpenDAL, the S3 remote's client, tries a failed request again three
 //! times, with growing pauses, before it gives up: each refused request takes 7 to 13 s. The
 //! same over a web server that rclone serves, stopped, needs rclone and is `#[ignore]`d.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU16, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use aws_sdk_s3::primitives::ByteStream;
@@ -78,14 +78,41 @@ async fn a_remote_that_answers_it_is_unavailable_answers_503_and_its_own_failure
     s.create_bucket("bkt").await;
     s.put("bkt", "k", "on the remote").await;
     back.stop_server().await;
-    let status = answer_at(back.addr, 503).await;
+    let answer = answer_at(back.addr, (503, "ServiceUnavailable")).await;
 
     let r = http().get(s.url("/bkt/k")).send().await.unwrap();
     expect_s3_error(r, 503, "ServiceUnavailable").await;
     // A 500 is the remote failing at what it was asked, which asking again may not mend.
-    status.store(500, Ordering::Relaxed);
+    *answer.lock().unwrap() = (500, "InternalError");
     let r = http().get(s.url("/bkt/k")).send().await.unwrap();
     expect_s3_error(r, 500, "InternalError").await;
+}
+
+/// A remote that asks for fewer requests (HTTP's 429): the client is asked to slow down as S3
+/// asks it (`503 SlowDown`), not told the storage is unavailable. (S3's own `503 SlowDown` is
+/// told apart by its code, which an answer to a HEAD, such as the stat a GET starts with, does
+/// not carry: that one is a plain 503.)
+#[tokio::test(flavor = "multi_thread")]
+async fn a_remote_that_throttles_answers_slow_down() {
+    let (mut back, def) = s3_backing("/").await;
+    let s = front(def).await;
+    s.create_bucket("bkt").await;
+    s.put("bkt", "k", "on the remote").await;
+    back.stop_server().await;
+    answer_at(back.addr, (429, "SlowDown")).await;
+
+    let r = http().get(s.url("/bkt/k")).send().await.unwrap();
+    let doc = expect_s3_error(r, 503, "SlowDown").await;
+    assert!(doc.contains("Please reduce your request rate."), "{doc}");
+    let put = s
+        .client
+        .put_object()
+        .bucket("bkt")
+        .key("k")
+        .body(ByteStream::from_static(b"again"))
+        .send()
+        .await;
+    expect_error(put, 503, "SlowDown");
 }
 
 /// A web server (an `http` remote, which OpenDAL does not serve and nothing tries again) gone:
@@ -115,9 +142,12 @@ async fn a_web_server_gone_answers_503() {
     expect_error(get, 503, "ServiceUnavailable");
 }
 
-/// Answers every request on `addr` (the port of a server just stopped) with the status held by
-/// what it returns, and S3's error document for it, for as long as the test runs.
-async fn answer_at(addr: SocketAddr, status: u16) -> Arc<AtomicU16> {
+/// Answers every request on `addr` (the port of a server just stopped) with the status and S3
+/// error code held by what it returns, in S3's error document, for as long as the test runs.
+async fn answer_at(
+    addr: SocketAddr,
+    first: (u16, &'static str),
+) -> Arc<Mutex<(u16, &'static str)>> {
     let deadline = Instant::now() + Duration::from_secs(10);
     let listener = loop {
         match tokio::net::TcpListener::bind(addr).await {
@@ -129,18 +159,20 @@ async fn answer_at(addr: SocketAddr, status: u16) -> Arc<AtomicU16> {
             Err(e) => panic!("binding {addr} again: {e}"),
         }
     };
-    let status = Arc::new(AtomicU16::new(status));
-    let answered = status.clone();
+    let held = Arc::new(Mutex::new(first));
+    let answering = held.clone();
     tokio::spawn(async move {
         while let Ok((conn, _)) = listener.accept().await {
-            tokio::spawn(answer(conn, answered.load(Ordering::Relaxed)));
+            let now = *answering.lock().unwrap();
+            tokio::spawn(answer(conn, now));
         }
     });
-    status
+    held
 }
 
-/// Reads one request's head on `conn` and answers it with `status`, then closes.
-async fn answer(mut conn: tokio::net::TcpStream, status: u16) {
+/// Reads one request's head on `conn` and answers it with `status` and S3's error `code`, then
+/// closes.
+async fn answer(mut conn: tokio::net::TcpStream, (status, code): (u16, &'static str)) {
     let mut head = Vec::new();
     let mut buf = [0u8; 4096];
     while !head.windows(4).any(|w| w == b"\r\n\r\n") {
@@ -149,9 +181,10 @@ async fn answer(mut conn: tokio::net::TcpStream, status: u16) {
             Ok(n) => head.extend_from_slice(&buf[..n]),
         }
     }
-    let (reason, code) = match status {
-        503 => ("Service Unavailable", "ServiceUnavailable"),
-        _ => ("Internal Server Error", "InternalError"),
+    let reason = match status {
+        503 => "Service Unavailable",
+        429 => "Too Many Requests",
+        _ => "Internal Server Error",
     };
     let body = format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code><Message>{reason}</Message></Error>"

@@ -74,6 +74,9 @@ pub enum VfsError {
     /// (`unavailable.rs` judges which errors are).
     #[error("the storage is unavailable: {0}")]
     Unavailable(io::Error),
+    /// The storage asks for fewer requests (its 429, S3's `SlowDown`).
+    #[error("the storage asks for fewer requests: {0}")]
+    SlowDown(io::Error),
     #[error("I/O: {0}")]
     Io(io::Error),
 }
@@ -82,6 +85,9 @@ impl From<io::Error> for VfsError {
     fn from(e: io::Error) -> VfsError {
         if e.kind() == io::ErrorKind::FileTooLarge {
             return VfsError::EntityTooLarge(e.to_string());
+        }
+        if crate::unavailable::is_throttled(&e) {
+            return VfsError::SlowDown(e);
         }
         if crate::unavailable::is_unavailable(&e) {
             return VfsError::Unavailable(e);

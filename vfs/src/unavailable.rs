@@ -2,7 +2,9 @@
 //! or aborted, is not connected, times out, or the network has no route to the host), or it
 //! answered that it cannot serve at the moment (its own 503 or 429, or the 502 or 504 of a proxy
 //! in front of it). Such a failure may pass by itself, so the client is told to try again later
-//! (`503 ServiceUnavailable`), where any other failure is an internal error.
+//! (`503 ServiceUnavailable`), where any other failure is an internal error. A remote that asked
+//! for fewer requests (its 429, S3's `SlowDown`) is throttling: the client is asked to slow down
+//! (`503 SlowDown`), which S3's clients take as the cue to lower their rate.
 //!
 //! Invariants:
 //! - [`is_unavailable`] is the one judge, asked where an I/O error becomes a `VfsError`.
@@ -24,7 +26,18 @@ use std::io;
 
 /// Whether `e`, met on the way to the storage, says it cannot serve for now.
 pub(crate) fn is_unavailable(e: &io::Error) -> bool {
-    is_connection_failure(e.kind()) || e.get_ref().is_some_and(|inner| inner.is::<Answered>())
+    is_connection_failure(e.kind()) || answer_of(e).is_some()
+}
+
+/// Whether `e` is the remote asking for fewer requests: an answer [`is_unavailable`] recognises,
+/// of its 429 (S3's `SlowDown` among them, where its client tells it apart).
+pub(crate) fn is_throttled(e: &io::Error) -> bool {
+    answer_of(e).is_some_and(|a| a.throttled)
+}
+
+fn answer_of(e: &io::Error) -> Option<&Answered> {
+    e.get_ref()
+        .and_then(|inner| inner.downcast_ref::<Answered>())
 }
 
 /// The kinds of a connection that could not be made or was lost.
@@ -73,26 +86,37 @@ pub(crate) fn unanswered(e: &(dyn Error + 'static), message: String) -> io::Erro
 /// [`is_unavailable`] recognises when its status says the remote cannot serve for now, its own
 /// 503 (S3's `ServiceUnavailable` and `SlowDown`) or 429, or a proxy's 502 or 504 in front of
 /// it. A 500 is not: the remote failed at what it was asked, which asking again may not mend.
+/// A 429 is also [`is_throttled`].
 pub(crate) fn answered(status: u16, message: String) -> io::Error {
-    if matches!(status, 429 | 502 | 503 | 504) {
-        said_unavailable(message)
-    } else {
-        io::Error::other(message)
+    match status {
+        429 => io::Error::other(Answered {
+            message,
+            throttled: true,
+        }),
+        502..=504 => said_unavailable(message),
+        _ => io::Error::other(message),
     }
 }
 
 /// The error of a remote that said it cannot serve for now, in words of its own protocol.
 pub(crate) fn said_unavailable(message: String) -> io::Error {
-    io::Error::other(Answered(message))
+    io::Error::other(Answered {
+        message,
+        throttled: false,
+    })
 }
 
-/// What the remote answered when it said it cannot serve for now.
+/// What the remote answered when it said it cannot serve for now, and whether it asked for
+/// fewer requests.
 #[derive(Debug)]
-struct Answered(String);
+struct Answered {
+    message: String,
+    throttled: bool,
+}
 
 impl fmt::Display for Answered {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.message)
     }
 }
 
@@ -116,6 +140,18 @@ mod tests {
         for status in [429, 502, 503, 504] {
             assert!(is_unavailable(&answered(status, "busy".into())), "{status}");
         }
+    }
+
+    #[test]
+    fn only_a_request_for_fewer_requests_is_throttling() {
+        assert!(is_throttled(&answered(429, "slow down".into())));
+        for status in [502, 503, 504, 500, 404] {
+            assert!(!is_throttled(&answered(status, "no".into())), "{status}");
+        }
+        assert!(!is_throttled(&said_unavailable("421 busy".into())));
+        assert!(!is_throttled(&io::Error::from(
+            io::ErrorKind::ConnectionRefused
+        )));
     }
 
     #[test]

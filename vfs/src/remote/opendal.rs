@@ -1248,10 +1248,13 @@ mod tests {
         };
         for status in [502, 503, 504] {
             assert!(crate::unavailable::is_unavailable(&to_io(answer(status))));
+            assert!(!crate::unavailable::is_throttled(&to_io(answer(status))));
         }
         assert!(!crate::unavailable::is_unavailable(&to_io(answer(500))));
-        let slow = opendal::Error::new(ErrorKind::RateLimited, "SlowDown");
-        assert!(crate::unavailable::is_unavailable(&to_io(slow)));
+        // S3's `SlowDown` (and a 429), as OpenDAL tells them apart.
+        let slow = || opendal::Error::new(ErrorKind::RateLimited, "SlowDown");
+        assert!(crate::unavailable::is_unavailable(&to_io(slow())));
+        assert!(crate::unavailable::is_throttled(&to_io(slow())));
 
         // The same through OpenDAL's own conversion, as its streams make it.
         let streamed = from_stream(io::Error::from(answer(503)));
