@@ -46,8 +46,8 @@ pub(crate) fn client_with(
 }
 
 /// The HTTP client builder every test's SDK client starts from. Its idle connections leave the
-/// pool well before the server's idle timeout (5 s) closes them: a request sent on a connection
-/// as the server closes it is reset, and the tests' clients do not retry.
+/// pool well before the test servers' idle timeout (30 s, server.rs) closes them: a request sent
+/// on a connection as the server closes it is reset, and the tests' clients do not retry.
 pub(crate) fn http_builder() -> aws_smithy_http_client::Builder {
     aws_smithy_http_client::Builder::new().pool_idle_timeout(Duration::from_secs(2))
 }

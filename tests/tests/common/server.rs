@@ -42,6 +42,11 @@ pub(crate) fn base_config(root: &Path) -> Config {
     config.remote.path = root.to_path_buf();
     // Durability is not under test here and fsync only slows the suite down.
     config.vfs.fsync = false;
+    // Far above the clients' pool (sdk.rs, 2 s): the server counts a connection idle from when
+    // it wrote its last answer, a client from when it read it, which on a loaded machine can be
+    // seconds later; a request sent as the server closes the connection is reset, and the
+    // tests' clients do not retry. Tests of the idle timeout set their own.
+    config.server.idle_timeout = std::time::Duration::from_secs(30);
     config
 }
 
