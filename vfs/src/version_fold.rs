@@ -347,14 +347,16 @@ impl Vfs {
             ops
         })?;
         let learned = moved != plan.fingerprint;
+        // Whether the published file or the move gave a fingerprint the batch did not commit.
+        let news = move |fp: Fingerprint| fp != expected || learned;
         let then = Box::new(move |fp: Fingerprint| {
-            if fp != expected || learned {
+            if news(fp) {
                 submit(fp)
             }
         });
         match upload.commit(at.path, self.core.fsync, then).await {
             Ok(fp) => {
-                match fp != expected || learned {
+                match news(fp) {
                     true => recorded.await?,
                     false => index.defer(vec![done_later]),
                 }

@@ -278,18 +278,11 @@ impl LocalFs {
         let (from, to) = (from.to_string(), to.to_string());
         let sync = self.sync;
         self.at_root(move |root| {
-            let (src_parent, src_name) = split_parent(&from);
-            let src_dir = match open_beneath(root, src_parent, dir_flags(sync)) {
-                Ok(d) => d,
-                Err(e) if is_missing(&e) => return Ok(None),
-                Err(e) => return Err(e),
-            };
+            let src_name = split_parent(&from).1;
             // Checked first, as a delete checks: another program may still replace the file
             // before the rename, which no call rules out.
-            let md = match open_beneath(src_dir.as_raw_fd(), src_name, libc::O_PATH) {
-                Ok(f) => f.metadata()?,
-                Err(e) if is_missing(&e) => return Ok(None),
-                Err(e) => return Err(e),
+            let Some((src_dir, md)) = folder_and_entry(root, &from, sync)? else {
+                return Ok(None);
             };
             if !md.is_file() {
                 return Ok(None);
@@ -540,18 +533,11 @@ impl Remote for LocalFs {
         let p = path.to_string();
         let sync = self.sync;
         self.at_root(move |root| {
-            let (parent, name) = split_parent(&p);
-            let dir = match open_beneath(root, parent, dir_flags(sync)) {
-                Ok(d) => d,
-                Err(e) if is_missing(&e) => return Ok(false),
-                Err(e) => return Err(e),
-            };
+            let name = split_parent(&p).1;
             // What is there is checked first (a link fails to resolve): another program may
             // replace it before the unlink, which no call can rule out, only make unlikely.
-            let md = match open_beneath(dir.as_raw_fd(), name, libc::O_PATH) {
-                Ok(f) => f.metadata()?,
-                Err(e) if is_missing(&e) => return Ok(false),
-                Err(e) => return Err(e),
+            let Some((dir, md)) = folder_and_entry(root, &p, sync)? else {
+                return Ok(false);
             };
             if !md.is_file() || pinned.is_some_and(|fp| fp != fingerprint(&md)) {
                 return Ok(false);
@@ -702,6 +688,26 @@ fn open_or_create_dir(root: RawFd, path: &str, parents: &mut Vec<File>) -> io::R
 
 /// How to open a folder to change an entry in it: readable when it is to be synced, else as a
 /// path only (which needs no read permission).
+/// The folder holding `path` (opened so that it can be synced when `sync`) and what is at
+/// `path`, looked at without following a link; `None` when either is missing.
+fn folder_and_entry(
+    root: RawFd,
+    path: &str,
+    sync: bool,
+) -> io::Result<Option<(File, fs::Metadata)>> {
+    let (parent, name) = split_parent(path);
+    let dir = match open_beneath(root, parent, dir_flags(sync)) {
+        Ok(d) => d,
+        Err(e) if is_missing(&e) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    match open_beneath(dir.as_raw_fd(), name, libc::O_PATH) {
+        Ok(f) => Ok(Some((dir, f.metadata()?))),
+        Err(e) if is_missing(&e) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 fn dir_flags(sync: bool) -> i32 {
     match sync {
         true => libc::O_RDONLY | libc::O_DIRECTORY,
