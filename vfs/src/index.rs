@@ -354,8 +354,9 @@ fn number(b: &[u8]) -> Option<(i128, &[u8])> {
     Some((if neg { -n } else { n }, &digits[len..]))
 }
 
-/// Queues prepared index changes; see [`Index::prepare`].
-pub(crate) type Submit = Box<dyn FnOnce(Fingerprint) + Send>;
+/// Queues prepared index changes, built from what the change learned (the fingerprint of the
+/// object it published, by default); see [`Index::prepare`].
+pub(crate) type Submit<A = Fingerprint> = Box<dyn FnOnce(A) + Send>;
 
 struct Batch {
     ops: Vec<Edit>,
@@ -532,11 +533,15 @@ impl Index {
     }
 
     /// Splits [`Index::apply`] in two: a synchronous `submit` that queues the ops `build` makes
-    /// from the fingerprint of the object just published (to be run where cancelling cannot
-    /// separate it from the change it records), and the wait for them to be durable.
-    pub(crate) fn prepare<F>(&self, build: F) -> Result<(Submit, impl Future<Output = Result<()>>)>
+    /// from what the change learned, such as the fingerprint of the object just published (to
+    /// be run where cancelling cannot separate it from the change it records), and the wait for
+    /// them to be durable.
+    pub(crate) fn prepare<A, F>(
+        &self,
+        build: F,
+    ) -> Result<(Submit<A>, impl Future<Output = Result<()>>)>
     where
-        F: FnOnce(Fingerprint) -> Vec<Edit> + Send + 'static,
+        F: FnOnce(A) -> Vec<Edit> + Send + 'static,
     {
         let (tx, done, wait) = self.channel()?;
         let submit = Box::new(move |fp| {

@@ -34,7 +34,7 @@ use crate::error::{Result, VfsError};
 use crate::index::ObjectMeta;
 use crate::key;
 use crate::meta::{Edit, Tree};
-use crate::remote::{Fingerprint, Upload};
+use crate::remote::{publish_after, AfterMove, Fingerprint, Upload};
 use crate::version_id::VersionId;
 use crate::version_row::{row_key, VersionRecord};
 use crate::version_store::{intent_key, store_path, Intent, Then, VersionStore};
@@ -92,6 +92,18 @@ fn record_key(row: &[u8]) -> Vec<u8> {
     row[..row.len() - 9].to_vec()
 }
 
+/// A move into the version store that failed.
+fn move_failed(e: std::io::Error) -> VfsError {
+    match e.kind() {
+        // Refused before anything moved: an object store copies at most 5 GiB at once.
+        std::io::ErrorKind::Unsupported => VfsError::VersionsUnsupported(
+            "this remote copies at most 5 GiB on its side: a larger object cannot move to the \
+             version store",
+        ),
+        _ => e.into(),
+    }
+}
+
 /// What [`Vfs::publish_over`] did.
 pub(crate) enum Over {
     /// Published, the version replaced kept: the new file's fingerprint.
@@ -129,38 +141,48 @@ impl VersionStore<'_> {
         })
     }
 
-    /// Step 2: the version's file moved into the store, once its batch committed; with
-    /// `before_publish` when a file is published at its path next, on the same remote, whose
-    /// sync then makes the path's folder durable ([`crate::remote::Remote::rename_before_publish`]).
-    /// `Ok(None)` when the file at the path is no longer the version recorded: nothing moved.
-    async fn move_planned(
-        &self,
-        plan: &Planned,
-        before_publish: bool,
-    ) -> Result<Option<Fingerprint>> {
+    /// Step 2: the version's file moved into the store, once its batch committed. `Ok(None)`
+    /// when the file at the path is no longer the version recorded: nothing moved.
+    async fn move_planned(&self, plan: &Planned) -> Result<Option<Fingerprint>> {
         let (from, to, pinned) = (&plan.path, &plan.file, Some(plan.fingerprint));
-        let moved = match before_publish {
-            true => self.remote.rename_before_publish(from, to, pinned).await,
-            false => self.remote.rename(from, to, pinned, false).await,
-        };
-        match moved {
+        match self.remote.rename(from, to, pinned, false).await {
             Ok(moved) => Ok(moved),
             Err(e) if e.raw_os_error() == Some(libc::ESTALE) => Ok(None),
-            // Refused before anything moved: an object store copies at most 5 GiB at once.
-            Err(e) if e.kind() == std::io::ErrorKind::Unsupported => {
-                Err(VfsError::VersionsUnsupported(
-                    "this remote copies at most 5 GiB on its side: a larger object cannot move \
-                     to the version store",
-                ))
-            }
-            Err(e) => Err(e.into()),
+            Err(e) => Err(move_failed(e)),
         }
+    }
+
+    /// Steps 2 and 3 of an overwrite, its batch committed: the version's file moved into the
+    /// store, then `upload` published at its path ([`crate::remote::Remote::publish_after_move`]), `then`
+    /// given the two fingerprints. Where the upload goes to the write cache, the move is one
+    /// that no publish on the remote completes: it syncs both its folders first.
+    async fn publish_after_move(
+        &self,
+        plan: &Planned,
+        upload: Box<dyn Upload>,
+        to_cache: bool,
+        sync: bool,
+        then: Box<dyn FnOnce(Fingerprint, Fingerprint) + Send>,
+    ) -> Result<AfterMove> {
+        let (from, to, pinned) = (&plan.path, &plan.file, Some(plan.fingerprint));
+        let after = match to_cache {
+            true => {
+                let moved = self.remote.rename(from, to, pinned, false).await;
+                publish_after(moved, upload, from, sync, then).await
+            }
+            false => {
+                self.remote
+                    .publish_after_move(upload, from, to, pinned, sync, then)
+                    .await
+            }
+        };
+        after.map_err(move_failed)
     }
 
     /// Steps 2 and 3 of a delete marker's change, its batch committed: the version covered
     /// moves into the store. `marker` is the marker's row, which goes if the move fails.
     pub(crate) async fn move_under_marker(&self, plan: Planned, marker: Vec<u8>) -> Result<()> {
-        match self.move_planned(&plan, false).await {
+        match self.move_planned(&plan).await {
             Ok(Some(moved)) => match row_moved(plan.row.clone(), plan.record, moved) {
                 Some(row) => {
                     self.index
@@ -303,30 +325,6 @@ impl Vfs {
             upload.abort().await;
             return Err(e);
         }
-        // A file published into the write cache leaves the key's folder on the remote as it is.
-        let before_publish = !meta.in_write_cache;
-        let moved = match versions.move_planned(&plan, before_publish).await {
-            Ok(Some(moved)) => moved,
-            Ok(None) => {
-                let mut ops = plan.dropped();
-                if let Some(old) = &plan.record.object {
-                    ops.push(Edit::Put(Tree::Objects, record, old.encode()));
-                }
-                index.apply(ops).await?;
-                return Ok(Over::NotDemoted(upload));
-            }
-            Err(e) => {
-                upload.abort().await;
-                versions
-                    .roll_back(
-                        &plan.path,
-                        plan.intent(Then::Published(expected)),
-                        Vec::new(),
-                    )
-                    .await?;
-                return Err(e);
-            }
-        };
         // When the file and the moved version have the fingerprints committed, the intent's
         // removal waits for the index's next commit, asked for once the publish has returned:
         // its folder is then durable, so no commit can take the intent while a crash could
@@ -337,36 +335,52 @@ impl Vfs {
         // from the file at the path.
         let done = Edit::Delete(Tree::State, intent_key(&plan.path));
         let done_later = done.clone();
-        let row = row_moved(plan.row.clone(), plan.record.clone(), moved);
-        let mut meta = meta.clone();
-        let (submit, recorded) = index.prepare(move |fp| {
-            meta.fingerprint = fp;
+        let (row, version) = (plan.row.clone(), plan.record.clone());
+        let (mut record_meta, record_later) = (meta.clone(), record.clone());
+        let (submit, recorded) = index.prepare(move |(moved, fp)| {
+            record_meta.fingerprint = fp;
             let mut ops = vec![done];
-            ops.extend(row);
-            ops.push(Edit::Put(Tree::Objects, record, meta.encode()));
+            ops.extend(row_moved(row, version, moved));
+            ops.push(Edit::Put(Tree::Objects, record, record_meta.encode()));
             ops
         })?;
-        let learned = moved != plan.fingerprint;
-        // Whether the published file or the move gave a fingerprint the batch did not commit.
-        let news = move |fp: Fingerprint| fp != expected || learned;
-        let then = Box::new(move |fp: Fingerprint| {
-            if news(fp) {
-                submit(fp)
+        // Whether the moved version or the published file has a fingerprint the batch did not
+        // commit.
+        let demoted = plan.fingerprint;
+        let news = move |moved: Fingerprint, fp: Fingerprint| moved != demoted || fp != expected;
+        let then = Box::new(move |moved, fp| {
+            if news(moved, fp) {
+                submit((moved, fp))
             }
         });
-        match upload.commit(at.path, self.core.fsync, then).await {
-            Ok(fp) => {
-                match news(fp) {
+        let sync = self.core.fsync;
+        let after = versions.publish_after_move(&plan, upload, meta.in_write_cache, sync, then);
+        let failed = match after.await {
+            Ok(AfterMove::Moved {
+                moved,
+                published: Ok(fp),
+            }) => {
+                match news(moved, fp) {
                     true => recorded.await?,
                     false => index.defer(vec![done_later]),
                 }
-                Ok(Over::Published(fp))
+                return Ok(Over::Published(fp));
             }
-            Err(e) => {
-                let intent = plan.intent(Then::Published(expected));
-                versions.roll_back(&plan.path, intent, Vec::new()).await?;
-                Err(VfsError::from_key_io(e, at.key))
+            Ok(AfterMove::NotMoved(upload)) => {
+                let mut ops = plan.dropped();
+                if let Some(old) = &plan.record.object {
+                    ops.push(Edit::Put(Tree::Objects, record_later, old.encode()));
+                }
+                index.apply(ops).await?;
+                return Ok(Over::NotDemoted(upload));
             }
-        }
+            Ok(AfterMove::Moved {
+                published: Err(e), ..
+            }) => VfsError::from_key_io(e, at.key),
+            Err(e) => e,
+        };
+        let intent = plan.intent(Then::Published(expected));
+        versions.roll_back(&plan.path, intent, Vec::new()).await?;
+        Err(failed)
     }
 }

@@ -11,6 +11,7 @@
 //! blocking thread (and the key's lock) for good. A write to such a key is refused rather than
 //! replacing what is there.
 
+use std::any::Any;
 use std::ffi::CString;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, Write};
@@ -25,7 +26,10 @@ use futures_util::StreamExt;
 use tokio::task::JoinHandle;
 
 use super::dirsync::sync_dir;
-use super::{blocking, ByteStream, Entry, Fingerprint, KeepAlive, Reader, Remote, Source, Upload};
+use super::{
+    blocking, publish_after, AfterMove, ByteStream, Entry, Fingerprint, KeepAlive, Reader, Remote,
+    Source, Upload,
+};
 
 /// Bytes read per blocking call when streaming a file out.
 const READ_CHUNK: u64 = 512 * 1024;
@@ -277,72 +281,83 @@ impl LocalFs {
     ) -> io::Result<Option<Fingerprint>> {
         let (from, to) = (from.to_string(), to.to_string());
         let sync = self.sync;
-        self.at_root(move |root| {
-            let src_name = split_parent(&from).1;
-            // Checked first, as a delete checks: another program may still replace the file
-            // before the rename, which no call rules out.
-            let Some((src_dir, md)) = folder_and_entry(root, &from, sync)? else {
-                return Ok(None);
-            };
-            if !md.is_file() {
-                return Ok(None);
-            }
-            if pinned.is_some_and(|fp| fp != fingerprint(&md)) {
-                return Err(io::Error::from_raw_os_error(libc::ESTALE));
-            }
-            let (dst_parent, dst_name) = split_parent(&to);
-            let mut parents = Vec::new();
-            let dst_dir = open_or_create_dir(root, dst_parent, &mut parents)?;
-            let (src_c, dst_c) = (cstr(src_name)?, cstr(dst_name)?);
-            // Without replacing, the rename itself refuses whatever is there.
-            let flags = match replace {
-                true => {
-                    not_in_the_way(&dst_dir, &dst_c)?;
-                    0
-                }
-                false => libc::RENAME_NOREPLACE,
-            };
-            // SAFETY: valid descriptors and C strings.
-            let moved = check(unsafe {
-                libc::renameat2(
-                    src_dir.as_raw_fd(),
-                    src_c.as_ptr(),
-                    dst_dir.as_raw_fd(),
-                    dst_c.as_ptr(),
-                    flags,
-                )
-            });
-            match moved {
-                // Removed since it was checked.
-                Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(None),
-                r => r?,
-            }
-            // Renaming a link onto another link of the same file does nothing and succeeds (a
-            // copy shares its source's file): the name moved from must go all the same, or it
-            // outlives its record (a version put back over a copy of itself).
-            if replace {
-                if let Ok(left) = open_beneath(src_dir.as_raw_fd(), src_name, libc::O_PATH) {
-                    let left = left.metadata()?;
-                    if left.ino() == md.ino() && left.dev() == md.dev() {
-                        // SAFETY: a valid descriptor and C string.
-                        check(unsafe { libc::unlinkat(src_dir.as_raw_fd(), src_c.as_ptr(), 0) })?;
-                    }
-                }
-            }
-            if sync {
-                // Both names must survive a crash as they are now, or the file has two or none:
-                // the new one first, so that the file never has none. The publish that follows
-                // a move before it syncs the folder moved from itself.
-                sync_dirs(&dst_dir, &parents)?;
-                if sync_source {
-                    sync_dir(&src_dir)?;
-                }
-            }
-            // A rename keeps the file, and so its fingerprint.
-            Ok(Some(fingerprint(&md)))
-        })
-        .await
+        self.at_root(move |root| move_beneath(root, &from, &to, pinned, replace, sync, sync_source))
+            .await
     }
+}
+
+/// [`LocalFs::move_file`] on a blocking thread, in the served root `root`.
+fn move_beneath(
+    root: RawFd,
+    from: &str,
+    to: &str,
+    pinned: Option<Fingerprint>,
+    replace: bool,
+    sync: bool,
+    sync_source: bool,
+) -> io::Result<Option<Fingerprint>> {
+    let src_name = split_parent(from).1;
+    // Checked first, as a delete checks: another program may still replace the file
+    // before the rename, which no call rules out.
+    let Some((src_dir, md)) = folder_and_entry(root, from, sync)? else {
+        return Ok(None);
+    };
+    if !md.is_file() {
+        return Ok(None);
+    }
+    if pinned.is_some_and(|fp| fp != fingerprint(&md)) {
+        return Err(io::Error::from_raw_os_error(libc::ESTALE));
+    }
+    let (dst_parent, dst_name) = split_parent(to);
+    let mut parents = Vec::new();
+    let dst_dir = open_or_create_dir(root, dst_parent, &mut parents)?;
+    let (src_c, dst_c) = (cstr(src_name)?, cstr(dst_name)?);
+    // Without replacing, the rename itself refuses whatever is there.
+    let flags = match replace {
+        true => {
+            not_in_the_way(&dst_dir, &dst_c)?;
+            0
+        }
+        false => libc::RENAME_NOREPLACE,
+    };
+    // SAFETY: valid descriptors and C strings.
+    let moved = check(unsafe {
+        libc::renameat2(
+            src_dir.as_raw_fd(),
+            src_c.as_ptr(),
+            dst_dir.as_raw_fd(),
+            dst_c.as_ptr(),
+            flags,
+        )
+    });
+    match moved {
+        // Removed since it was checked.
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(None),
+        r => r?,
+    }
+    // Renaming a link onto another link of the same file does nothing and succeeds (a
+    // copy shares its source's file): the name moved from must go all the same, or it
+    // outlives its record (a version put back over a copy of itself).
+    if replace {
+        if let Ok(left) = open_beneath(src_dir.as_raw_fd(), src_name, libc::O_PATH) {
+            let left = left.metadata()?;
+            if left.ino() == md.ino() && left.dev() == md.dev() {
+                // SAFETY: a valid descriptor and C string.
+                check(unsafe { libc::unlinkat(src_dir.as_raw_fd(), src_c.as_ptr(), 0) })?;
+            }
+        }
+    }
+    if sync {
+        // Both names must survive a crash as they are now, or the file has two or none:
+        // the new one first, so that the file never has none. The publish that follows
+        // a move before it syncs the folder moved from itself.
+        sync_dirs(&dst_dir, &parents)?;
+        if sync_source {
+            sync_dir(&src_dir)?;
+        }
+    }
+    // A rename keeps the file, and so its fingerprint.
+    Ok(Some(fingerprint(&md)))
 }
 
 #[async_trait]
@@ -575,6 +590,62 @@ impl Remote for LocalFs {
         pinned: Option<Fingerprint>,
     ) -> io::Result<Option<Fingerprint>> {
         self.move_file(from, to, pinned, false, false).await
+    }
+
+    async fn publish_after_move(
+        &self,
+        mut upload: Box<dyn Upload>,
+        from: &str,
+        to: &str,
+        pinned: Option<Fingerprint>,
+        sync: bool,
+        then: Box<dyn FnOnce(Fingerprint, Fingerprint) + Send>,
+    ) -> io::Result<AfterMove> {
+        let local = upload
+            .as_any()
+            .and_then(|u| u.downcast_mut::<LocalUpload>());
+        let Some((local, staged, fp)) =
+            local.and_then(|u| u.staged_in(&self.root_dir).map(|(s, fp)| (u, s, fp)))
+        else {
+            let moved = self.rename_before_publish(from, to, pinned).await;
+            return publish_after(moved, upload, from, sync, then).await;
+        };
+        let (root, sync_move) = (self.root_dir.clone(), self.sync);
+        let (from, to) = (from.to_string(), to.to_string());
+        // One trip to a blocking thread, not two: in a small overwrite, the wake-ups of a second
+        // trip cost as much as its calls.
+        let done = blocking(move || {
+            let moved = move_beneath(
+                root.as_raw_fd(),
+                &from,
+                &to,
+                pinned,
+                false,
+                sync_move,
+                false,
+            );
+            let moved = match moved {
+                Ok(Some(moved)) => moved,
+                Ok(None) => return Ok(None),
+                Err(e) if e.raw_os_error() == Some(libc::ESTALE) => return Ok(None),
+                Err(e) => return Err(e),
+            };
+            let published = publish_beneath(&root, &staged, &from, fp, sync, |p| then(moved, p));
+            Ok(Some((moved, published)))
+        })
+        .await;
+        match done {
+            Ok(Some((moved, published))) => {
+                // Published or removed: the staged name is gone either way.
+                local.path = None;
+                Ok(AfterMove::Moved { moved, published })
+            }
+            Ok(None) => Ok(AfterMove::NotMoved(upload)),
+            Err(e) => {
+                upload.abort().await;
+                Err(e)
+            }
+        }
     }
 
     async fn mkdir(&self, path: &str) -> io::Result<bool> {
@@ -914,6 +985,10 @@ impl LocalUpload {
 
 #[async_trait]
 impl Upload for LocalUpload {
+    fn as_any(&mut self) -> Option<&mut dyn Any> {
+        Some(self)
+    }
+
     async fn write(&mut self, data: Bytes) -> io::Result<()> {
         if let Some(p) = &mut self.in_place {
             p.left = p.left.checked_sub(data.len() as u64).ok_or_else(|| {
@@ -974,60 +1049,7 @@ impl Upload for LocalUpload {
             .ok_or_else(|| io::Error::other("upload already published"))?;
         let root = self.root.clone();
         let to = path.to_string();
-        blocking(move || {
-            let (parent, name) = split_parent(&to);
-            let from_c = cstr(&from.to_string_lossy())?;
-            let name_c = cstr(name)?;
-            let mut parents = Vec::new();
-            let mut publish = || -> io::Result<File> {
-                let mut tries = 0;
-                loop {
-                    parents.clear();
-                    let made = open_or_create_dir(root.as_raw_fd(), parent, &mut parents);
-                    let attempt = made.and_then(|dir| {
-                        not_in_the_way(&dir, &name_c)?;
-                        // SAFETY: valid descriptors and C strings.
-                        check(unsafe {
-                            libc::renameat(
-                                libc::AT_FDCWD,
-                                from_c.as_ptr(),
-                                dir.as_raw_fd(),
-                                name_c.as_ptr(),
-                            )
-                        })
-                        .map(|()| dir)
-                    });
-                    match attempt {
-                        Ok(dir) => return Ok(dir),
-                        // A concurrent delete removed a folder on the way (while we made it, or
-                        // before the rename): make it again.
-                        Err(e)
-                            if e.raw_os_error() == Some(libc::ENOENT) && tries < PUBLISH_TRIES =>
-                        {
-                            tries += 1
-                        }
-                        Err(e) => return Err(e),
-                    }
-                }
-            };
-            match publish() {
-                Ok(dir) => {
-                    // Renaming a link onto another link of the same file does nothing: make sure
-                    // the staging name is gone.
-                    let _ = fs::remove_file(&from);
-                    then(fp);
-                    if sync {
-                        sync_dirs(&dir, &parents)?;
-                    }
-                    Ok(fp)
-                }
-                Err(e) => {
-                    let _ = fs::remove_file(&from);
-                    Err(e)
-                }
-            }
-        })
-        .await
+        blocking(move || publish_beneath(&root, &from, &to, fp, sync, then)).await
     }
 
     async fn abort(mut self: Box<Self>) {
@@ -1035,6 +1057,77 @@ impl Upload for LocalUpload {
         if let Some(p) = self.path.take() {
             let _ = blocking(move || fs::remove_file(p)).await;
         }
+    }
+}
+
+/// Publishes the staged file `from` at `to` in the served root `root`, as the object of
+/// fingerprint `fp`: [`Upload::commit`] on a blocking thread. The staged name is gone after it,
+/// whatever the answer.
+fn publish_beneath(
+    root: &File,
+    from: &Path,
+    to: &str,
+    fp: Fingerprint,
+    sync: bool,
+    then: impl FnOnce(Fingerprint),
+) -> io::Result<Fingerprint> {
+    let (parent, name) = split_parent(to);
+    let from_c = cstr(&from.to_string_lossy())?;
+    let name_c = cstr(name)?;
+    let mut parents = Vec::new();
+    let mut publish = || -> io::Result<File> {
+        let mut tries = 0;
+        loop {
+            parents.clear();
+            let made = open_or_create_dir(root.as_raw_fd(), parent, &mut parents);
+            let attempt = made.and_then(|dir| {
+                not_in_the_way(&dir, &name_c)?;
+                // SAFETY: valid descriptors and C strings.
+                check(unsafe {
+                    libc::renameat(
+                        libc::AT_FDCWD,
+                        from_c.as_ptr(),
+                        dir.as_raw_fd(),
+                        name_c.as_ptr(),
+                    )
+                })
+                .map(|()| dir)
+            });
+            match attempt {
+                Ok(dir) => return Ok(dir),
+                // A concurrent delete removed a folder on the way (while we made it, or
+                // before the rename): make it again.
+                Err(e) if e.raw_os_error() == Some(libc::ENOENT) && tries < PUBLISH_TRIES => {
+                    tries += 1
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    };
+    match publish() {
+        Ok(dir) => {
+            // Renaming a link onto another link of the same file does nothing: make sure
+            // the staging name is gone.
+            let _ = fs::remove_file(from);
+            then(fp);
+            if sync {
+                sync_dirs(&dir, &parents)?;
+            }
+            Ok(fp)
+        }
+        Err(e) => {
+            let _ = fs::remove_file(from);
+            Err(e)
+        }
+    }
+}
+
+impl LocalUpload {
+    /// Its staged file and what it will be once published, when it is finished and staged in
+    /// the served root `root` (not written in place).
+    fn staged_in(&self, root: &Arc<File>) -> Option<(PathBuf, Fingerprint)> {
+        let here = Arc::ptr_eq(&self.root, root) && self.in_place.is_none();
+        Some((self.path.clone().filter(|_| here)?, self.finished?))
     }
 }
 
@@ -1152,6 +1245,73 @@ mod tests {
         let e = fs.rename("b/k2", "b/link", None, true).await.unwrap_err();
         assert_eq!(e.raw_os_error(), Some(libc::EEXIST));
         assert!(root.join("b/k2").exists());
+    }
+
+    /// A staged upload with `data`, finished.
+    async fn staged(fs: &LocalFs, dest: &str, data: &'static [u8]) -> Box<dyn Upload> {
+        let mut up = fs.create(dest).await.unwrap();
+        up.write(Bytes::from_static(data)).await.unwrap();
+        up.finish(true).await.unwrap();
+        up
+    }
+
+    /// The files in the folder staging uploads.
+    fn staging(root: &Path) -> usize {
+        fs::read_dir(root.join(".s3gate/tmp")).unwrap().count()
+    }
+
+    #[tokio::test]
+    async fn publish_after_move_moves_then_publishes_or_hands_the_upload_back() {
+        let (_dir, fs) = served();
+        let root = fs.root.clone();
+        fs::write(root.join("b/k"), b"old").unwrap();
+        let old = fs.stat("b/k").await.unwrap().unwrap().fingerprint;
+        let told = Arc::new(std::sync::Mutex::new(None));
+
+        // Another version is at the path than the one pinned: nothing moves, nothing is
+        // published, and the upload handed back still publishes.
+        let mut other = old;
+        other.size += 1;
+        let up = staged(&fs, "b/k", b"new!").await;
+        let t = told.clone();
+        let then = Box::new(move |m, p| *t.lock().unwrap() = Some((m, p)));
+        let after = fs.publish_after_move(up, "b/k", "b/v1", Some(other), true, then);
+        let AfterMove::NotMoved(up) = after.await.unwrap() else {
+            panic!("moved a version that was not the one pinned")
+        };
+        assert_eq!(fs::read(root.join("b/k")).unwrap(), b"old");
+        assert!(!root.join("b/v1").exists());
+        assert_eq!(*told.lock().unwrap(), None);
+        let published = up.commit("b/other", true, Box::new(|_| {})).await.unwrap();
+        assert_eq!(fs::read(root.join("b/other")).unwrap(), b"new!");
+        assert_eq!(published.size, 4);
+
+        // The version pinned: it moves, the upload is published in its place, and `then` is
+        // told both fingerprints.
+        let up = staged(&fs, "b/k", b"newer").await;
+        let t = told.clone();
+        let then = Box::new(move |m, p| *t.lock().unwrap() = Some((m, p)));
+        let after = fs.publish_after_move(up, "b/k", "b/v1", Some(old), true, then);
+        let AfterMove::Moved { moved, published } = after.await.unwrap() else {
+            panic!("the version pinned did not move")
+        };
+        let published = published.unwrap();
+        assert_eq!(moved, old, "a rename keeps the file");
+        assert_eq!(*told.lock().unwrap(), Some((moved, published)));
+        assert_eq!(fs::read(root.join("b/v1")).unwrap(), b"old");
+        assert_eq!(fs::read(root.join("b/k")).unwrap(), b"newer");
+        assert_eq!(staging(&root), 0, "no staged file left");
+
+        // A move that fails (the name moved to is taken) discards the upload and changes
+        // nothing.
+        let now = fs.stat("b/k").await.unwrap().unwrap().fingerprint;
+        let up = staged(&fs, "b/k", b"newest").await;
+        let after = fs.publish_after_move(up, "b/k", "b/v1", Some(now), true, Box::new(|_, _| {}));
+        let e = after.await.err().unwrap();
+        assert_eq!(e.raw_os_error(), Some(libc::EEXIST));
+        assert_eq!(fs::read(root.join("b/k")).unwrap(), b"newer");
+        assert_eq!(fs::read(root.join("b/v1")).unwrap(), b"old");
+        assert_eq!(staging(&root), 0, "the upload was discarded");
     }
 
     #[tokio::test]

@@ -279,6 +279,11 @@ pub trait Upload: Send {
     ) -> io::Result<Fingerprint>;
     /// Discards what was written.
     async fn abort(self: Box<Self>);
+    /// This upload as its own type, for the remote that made it to do more with it at once
+    /// ([`Remote::publish_after_move`]); `None` where no remote does.
+    fn as_any(&mut self) -> Option<&mut dyn std::any::Any> {
+        None
+    }
 }
 
 #[async_trait]
@@ -474,6 +479,23 @@ pub trait Remote: Send + Sync + 'static {
     ) -> io::Result<Option<Fingerprint>> {
         self.rename(from, to, pinned, false).await
     }
+    /// [`Remote::rename_before_publish`] of the version at `from` to `to`, then, once it moved,
+    /// [`Upload::commit`] of `upload` (this remote's) at `from`, whose `then` gets the moved
+    /// file's fingerprint and the published one's: an overwrite in a bucket keeping versions.
+    /// Nothing is published when nothing moved; a move that fails discards the upload and
+    /// answers its error. A local directory does both in one trip to a blocking thread.
+    async fn publish_after_move(
+        &self,
+        upload: Box<dyn Upload>,
+        from: &str,
+        to: &str,
+        pinned: Option<Fingerprint>,
+        sync: bool,
+        then: Box<dyn FnOnce(Fingerprint, Fingerprint) + Send>,
+    ) -> io::Result<AfterMove> {
+        let moved = self.rename_before_publish(from, to, pinned).await;
+        publish_after(moved, upload, from, sync, then).await
+    }
     /// Creates one folder; `false` when it already existed.
     async fn mkdir(&self, path: &str) -> io::Result<bool>;
     /// Removes an empty folder.
@@ -482,6 +504,42 @@ pub trait Remote: Send + Sync + 'static {
     async fn rmdir_tree(&self, path: &str) -> io::Result<()>;
     /// Removes a folder and everything in it; nothing to do when it is not there.
     async fn delete_tree(&self, path: &str) -> io::Result<()>;
+}
+
+/// What [`Remote::publish_after_move`] did.
+pub enum AfterMove {
+    /// There was no file to move, or not the version pinned: nothing was published, and the
+    /// upload is handed back.
+    NotMoved(Box<dyn Upload>),
+    /// The version moved, its file now of fingerprint `moved`; `published` is the publish's
+    /// answer.
+    Moved {
+        moved: Fingerprint,
+        published: io::Result<Fingerprint>,
+    },
+}
+
+/// The second half of [`Remote::publish_after_move`], after a move that answered `moved`: also
+/// where the move is not one that a publish on the same remote completes (into the write cache).
+pub(crate) async fn publish_after(
+    moved: io::Result<Option<Fingerprint>>,
+    upload: Box<dyn Upload>,
+    path: &str,
+    sync: bool,
+    then: Box<dyn FnOnce(Fingerprint, Fingerprint) + Send>,
+) -> io::Result<AfterMove> {
+    let moved = match moved {
+        Ok(Some(moved)) => moved,
+        Ok(None) => return Ok(AfterMove::NotMoved(upload)),
+        Err(e) if e.raw_os_error() == Some(libc::ESTALE) => return Ok(AfterMove::NotMoved(upload)),
+        Err(e) => {
+            upload.abort().await;
+            return Err(e);
+        }
+    };
+    let then = Box::new(move |fp| then(moved, fp));
+    let published = upload.commit(path, sync, then).await;
+    Ok(AfterMove::Moved { moved, published })
 }
 
 /// Runs blocking file work off the async threads.
