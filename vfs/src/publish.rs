@@ -91,7 +91,7 @@ impl Change<Vfs> for Publish {
         // otherwise weigh on every publish's future, on the stack of the task that awaits it.
         let replacing = match fresh || vfs.write_back.cache.is_some() {
             true => Box::pin(vfs.replacing(at, meta.version)).await,
-            false => Box::pin(vfs.replacing_with_change(at, meta.version)).await,
+            false => Box::pin(vfs.replacing_with_change(at, meta.version, true)).await,
         };
         let mut replacing = match replacing {
             Ok(r) => r,
@@ -101,6 +101,32 @@ impl Change<Vfs> for Publish {
             }
         };
         meta.version = replacing.version;
+        let mut upload = upload;
+        while let Some(plan) = replacing.planned.take() {
+            match Box::pin(vfs.publish_over(at, plan, upload, &meta)).await? {
+                Over::Published(fp) => {
+                    meta.fingerprint = fp;
+                    return Ok(vfs.published(at, meta));
+                }
+                Over::NotDemoted(back) => upload = back,
+            }
+            if !replacing.unchecked {
+                // Another program's change since the look at the file: the upload replaces
+                // it as a change that keeps no version.
+                break;
+            }
+            // The record was trusted, and the file is not its version (another program
+            // changed it): plan again from a look at the file, under a new id (the version
+            // replaced takes its own first).
+            replacing = match Box::pin(vfs.replacing_with_change(at, None, false)).await {
+                Ok(r) => r,
+                Err(e) => {
+                    upload.abort().await;
+                    return Err(e);
+                }
+            };
+            meta.version = replacing.version;
+        }
         let mut version_edits = replacing.edits.clone();
         // A fresh place is named by an intent until its record commits, so that a crash in
         // between leaves no file without a record.
@@ -116,16 +142,6 @@ impl Change<Vfs> for Publish {
                 Some(done)
             }
             false => None,
-        };
-        let upload = match replacing.planned.take() {
-            None => upload,
-            Some(plan) => match Box::pin(vfs.publish_over(at, plan, upload, &meta)).await? {
-                Over::NotDemoted(upload) => upload,
-                Over::Published(fp) => {
-                    meta.fingerprint = fp;
-                    return Ok(vfs.published(at, meta));
-                }
-            },
         };
         // The record is queued from inside the publishing task: a request cancelled mid-way
         // (client gone) cannot leave the object published without its record.

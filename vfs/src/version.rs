@@ -51,7 +51,7 @@ impl Change<Vfs> for Mark {
     type Done = Option<VersionDeleted>;
 
     async fn apply(self, vfs: &Vfs, at: At<'_>) -> Result<Option<VersionDeleted>> {
-        let mut replacing = vfs.replacing_with_change(at, None).await?;
+        let mut replacing = vfs.replacing_with_change(at, None, false).await?;
         let Some(id) = replacing.version else {
             // The bucket never kept versions: the object simply goes.
             vfs.delete_locked(at.bucket, at.key, at.path).await?;
@@ -291,26 +291,29 @@ impl Vfs {
         at: At<'_>,
         chosen: Option<VersionId>,
     ) -> Result<Replacing> {
-        self.replacing_as(at, chosen, false).await
+        self.replacing_as(at, chosen, None).await
     }
 
     /// [`Vfs::replacing`], a demotion left planned ([`Replacing::planned`]) where the bucket's
     /// versions are Enabled: its row and intent commit with the change, and its file moves after
     /// (version_fold.rs), so that the change makes one index commit where a demotion of its
-    /// own would add one.
+    /// own would add one. With `trust`, the plan is made from the key's record without a look
+    /// at its file, as the move checks that file anyway ([`Replacing::unchecked`]).
     pub(crate) async fn replacing_with_change(
         &self,
         at: At<'_>,
         chosen: Option<VersionId>,
+        trust: bool,
     ) -> Result<Replacing> {
-        self.replacing_as(at, chosen, true).await
+        self.replacing_as(at, chosen, Some(trust)).await
     }
 
+    /// `with_change`: `None` for [`Vfs::replacing`], else whether the record is trusted.
     async fn replacing_as(
         &self,
         at: At<'_>,
         chosen: Option<VersionId>,
-        with_change: bool,
+        with_change: Option<bool>,
     ) -> Result<Replacing> {
         let null = match self.versioning_of(at.bucket)? {
             Versioning::Unversioned => return Ok(Replacing::default()),
@@ -322,7 +325,22 @@ impl Vfs {
         if let Some(why) = self.versions_unsupported() {
             return Err(VfsError::VersionsUnsupported(why));
         }
-        let current = self.current_locked(at).await?;
+        // A demotion only planned moves its file pinned to the record's fingerprint, which
+        // tells whether the file is still the version recorded: where the change can plan again
+        // when it is not, the record is taken as it is, without a trip to the remote.
+        let trusted = match with_change == Some(true) && !null && self.fleet.is_none() {
+            true => self
+                .core
+                .index
+                .get(at.bucket, at.key)?
+                .filter(|m| !m.etag.is_empty() && !m.in_write_cache && !at.key.ends_with('/')),
+            false => None,
+        };
+        let unchecked = trusted.is_some();
+        let current = match trusted {
+            Some(record) => Some(record),
+            None => self.current_locked(at).await?,
+        };
         // Boxed: the futures of a fleet's steps would weigh on every write's.
         Box::pin(self.sync_versions_locked(at.bucket, at.key, current.as_ref())).await?;
         // The version replaced is older than the one replacing it: a current version without
@@ -420,9 +438,10 @@ impl Vfs {
             }
             false => current,
         };
-        if with_change && !null {
+        if with_change.is_some() && !null {
             let plan = self.versions().plan(at, current, id, now_ns()).await?;
             out.planned = Some(plan);
+            out.unchecked = unchecked;
             return Ok(out);
         }
         out.demoted = self
@@ -479,6 +498,10 @@ pub(crate) struct Replacing {
     /// A demotion to commit with the change and make after it
     /// ([`Vfs::replacing_with_change`]); nothing of it is done yet.
     pub(crate) planned: Option<crate::version_fold::Planned>,
+    /// The demotion planned is of the key's record, trusted without a look at its file: when
+    /// the move finds another file there (`Over::NotDemoted`), the change plans again, so that
+    /// a file another program wrote is kept as the version it replaces.
+    pub(crate) unchecked: bool,
     /// A stored file to remove once the change is committed, and its intent's removal.
     dropped: Option<(String, Fingerprint, Edit)>,
     /// In a fleet, the version kept by a copy, still at the path (fleet_versions.rs).
@@ -1252,8 +1275,9 @@ mod tests {
     }
 
     /// An overwrite keeps, as the version it replaces, the file another program wrote at the
-    /// path since the last request, with that file's ETag: the record's stat does not match
-    /// it, and its bytes are read.
+    /// path since the last request, with that file's ETag, below the new version: the move
+    /// planned from the record finds another file, the change plans again from a look at it,
+    /// and its bytes are read.
     #[tokio::test(flavor = "multi_thread")]
     async fn an_overwrite_keeps_what_another_program_wrote_with_its_own_etag() {
         let (dir, vfs) = versioned().await;
@@ -1262,9 +1286,14 @@ mod tests {
         put(&vfs, "k", b"v2").await;
         fs::remove_file(dir.path().join("bkt/k")).unwrap();
         fs::write(dir.path().join("bkt/k"), b"th").unwrap();
-        put(&vfs, "k", b"v4").await;
+        let fourth = put(&vfs, "k", b"v4").await.version_id.unwrap();
         let listed = rows(&vfs.core.index, "bkt", "k", 10).unwrap();
         assert_eq!(listed.len(), 2);
+        assert!(
+            listed[0].id.to_string() < fourth,
+            "the version replaced is older"
+        );
+        assert_eq!(fs::read(dir.path().join("bkt/k")).unwrap(), b"v4");
         assert_eq!(listed[1].id.to_string(), first);
         assert_eq!(stored(dir.path(), &listed[1]), b"v1");
         assert_eq!(stored(dir.path(), &listed[0]), b"th");

@@ -108,9 +108,9 @@ fn move_failed(e: std::io::Error) -> VfsError {
 pub(crate) enum Over {
     /// Published, the version replaced kept: the new file's fingerprint.
     Published(Fingerprint),
-    /// The file at the path was no longer the version recorded (another program changed it):
-    /// nothing was kept or published, and the upload is the caller's to publish as a change
-    /// that keeps no version.
+    /// The file at the path was not the version recorded (another program changed it):
+    /// nothing was kept or published, and the upload is the caller's, to plan again from what
+    /// is there, or to publish as a change that keeps no version.
     NotDemoted(Box<dyn Upload>),
 }
 
