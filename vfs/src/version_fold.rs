@@ -153,9 +153,10 @@ impl VersionStore<'_> {
     }
 
     /// Steps 2 and 3 of an overwrite, its batch committed: the version's file moved into the
-    /// store, then `upload` published at its path ([`crate::remote::Remote::publish_after_move`]), `then`
-    /// given the two fingerprints. Where the upload goes to the write cache, the move is one
-    /// that no publish on the remote completes: it syncs both its folders first.
+    /// store, then `upload` published at its path, `then` given the two fingerprints
+    /// ([`crate::remote::Remote::publish_after_move`]). Where the upload goes to the write
+    /// cache, the move is one that no publish on the remote completes: it syncs both its
+    /// folders first.
     async fn publish_after_move(
         &self,
         plan: &Planned,
