@@ -51,79 +51,97 @@ impl Change<Vfs> for Mark {
     type Done = Option<VersionDeleted>;
 
     async fn apply(self, vfs: &Vfs, at: At<'_>) -> Result<Option<VersionDeleted>> {
-        let mut replacing = vfs.replacing_with_change(at, None, false).await?;
-        let Some(id) = replacing.version else {
-            // The bucket never kept versions: the object simply goes.
-            vfs.delete_locked(at.bucket, at.key, at.path).await?;
-            vfs.folders.drop_folder(at).await;
-            return Ok(None);
-        };
-        if replacing.replaces_null {
-            // The current `null` version goes for good, as an unversioned delete does it.
-            vfs.delete_locked(at.bucket, at.key, at.path).await?;
-        }
-        let marker = match vfs.fleet {
-            // On the store, where every gateway lists it; the version it covers, kept by a
-            // copy, leaves its path.
-            Some(_) => {
-                let (row, file) = vfs.put_marker(at, id).await?;
-                if let Some(fp) = replacing.kept_copy {
-                    // Another gateway wrote the key since it was copied: that write stays
-                    // current, and this delete was not made.
-                    if !vfs.core.remote.delete(at.path, Some(fp)).await? {
-                        vfs.core.remote.delete(&file, None).await?;
-                        return Err(VfsError::ConflictingChange(
-                            "another gateway wrote this key at the same moment: this delete \
-                             was not made, send it again"
-                                .into(),
-                        ));
-                    }
-                }
-                row
+        // The version covered is planned from its record, taken on trust; when its move finds
+        // another file, the marker is undone and planned again from a look at the file.
+        let mut trust = true;
+        loop {
+            if let Some(done) = Box::pin(mark(vfs, at, trust)).await? {
+                return Ok(done);
             }
-            None => Edit::Put(
-                Tree::Versions,
-                row_key(at.bucket, at.key, id.seq),
-                VersionRecord {
-                    id,
-                    object: None,
-                    file: None,
-                    made_ns: now_ns(),
-                    noncurrent_ns: 0,
-                }
-                .encode(),
-            ),
-        };
-        let mut ops = vec![
-            marker,
-            Edit::Delete(Tree::Objects, key::index_key(at.bucket, at.key)),
-        ];
-        ops.extend(replacing.edits.iter().cloned());
-        // The version covered moves to the store after the marker commits, with its intent
-        // (version_fold.rs): one commit.
-        let planned = replacing.planned.take();
-        if let Some(plan) = &planned {
-            ops.extend(plan.edits(crate::version_store::Then::Marker));
+            trust = false;
         }
-        if let Err(e) = vfs.core.index.apply(ops).await {
-            vfs.unreplace(at.path, replacing).await?;
-            return Err(e);
-        }
-        if let Some(plan) = planned {
-            let marker = row_key(at.bucket, at.key, id.seq);
-            // Boxed: what it may undo would otherwise weigh on every delete's future.
-            Box::pin(vfs.versions().move_under_marker(plan, marker)).await?;
-        }
-        vfs.replaced(replacing).await?;
-        // A folder marker covered: its folder goes when empty, as the plain files show no key.
-        vfs.folders.drop_folder(at).await;
-        Ok(Some(VersionDeleted {
-            delete_marker: true,
-            version_id: id.to_string(),
-        }))
     }
 
     async fn abandon(self) {}
+}
+
+/// [`Mark`], the record trusted or not ([`Vfs::replacing_with_change`]); `None` when the
+/// version planned from a trusted record was not the file found, and the marker was undone.
+async fn mark(vfs: &Vfs, at: At<'_>, trust: bool) -> Result<Option<Option<VersionDeleted>>> {
+    let mut replacing = vfs.replacing_with_change(at, None, trust).await?;
+    let Some(id) = replacing.version else {
+        // The bucket never kept versions: the object simply goes.
+        vfs.delete_locked(at.bucket, at.key, at.path).await?;
+        vfs.folders.drop_folder(at).await;
+        return Ok(Some(None));
+    };
+    if replacing.replaces_null {
+        // The current `null` version goes for good, as an unversioned delete does it.
+        vfs.delete_locked(at.bucket, at.key, at.path).await?;
+    }
+    let marker = match vfs.fleet {
+        // On the store, where every gateway lists it; the version it covers, kept by a
+        // copy, leaves its path.
+        Some(_) => {
+            let (row, file) = vfs.put_marker(at, id).await?;
+            if let Some(fp) = replacing.kept_copy {
+                // Another gateway wrote the key since it was copied: that write stays
+                // current, and this delete was not made.
+                if !vfs.core.remote.delete(at.path, Some(fp)).await? {
+                    vfs.core.remote.delete(&file, None).await?;
+                    return Err(VfsError::ConflictingChange(
+                        "another gateway wrote this key at the same moment: this delete \
+                             was not made, send it again"
+                            .into(),
+                    ));
+                }
+            }
+            row
+        }
+        None => Edit::Put(
+            Tree::Versions,
+            row_key(at.bucket, at.key, id.seq),
+            VersionRecord {
+                id,
+                object: None,
+                file: None,
+                made_ns: now_ns(),
+                noncurrent_ns: 0,
+            }
+            .encode(),
+        ),
+    };
+    let mut ops = vec![
+        marker,
+        Edit::Delete(Tree::Objects, key::index_key(at.bucket, at.key)),
+    ];
+    ops.extend(replacing.edits.iter().cloned());
+    // The version covered moves to the store after the marker commits, with its intent
+    // (version_fold.rs): one commit.
+    let planned = replacing.planned.take();
+    if let Some(plan) = &planned {
+        ops.extend(plan.edits(crate::version_store::Then::Marker));
+    }
+    if let Err(e) = vfs.core.index.apply(ops).await {
+        vfs.unreplace(at.path, replacing).await?;
+        return Err(e);
+    }
+    if let Some(plan) = planned {
+        let marker = row_key(at.bucket, at.key, id.seq);
+        let unchecked = replacing.unchecked;
+        // Boxed: what it may undo would otherwise weigh on every delete's future.
+        let versions = vfs.versions();
+        if !Box::pin(versions.move_under_marker(plan, marker, unchecked)).await? {
+            return Ok(None);
+        }
+    }
+    vfs.replaced(replacing).await?;
+    // A folder marker covered: its folder goes when empty, as the plain files show no key.
+    vfs.folders.drop_folder(at).await;
+    Ok(Some(Some(VersionDeleted {
+        delete_marker: true,
+        version_id: id.to_string(),
+    })))
 }
 
 /// One version removed for good; when it was the current one, the newest kept version becomes
@@ -1272,6 +1290,41 @@ mod tests {
         assert_eq!((&ids[0], &ids[2]), (&marker.version_id, &first));
         assert!(ids[0] > ids[1] && ids[1] > ids[2], "{ids:?}");
         assert_eq!(stored(dir.path(), &listed[1]), b"theirs");
+    }
+
+    /// A delete marker covers, and keeps as a version with its own ETag, the file another
+    /// program wrote at the path since the last request: the move planned from the record
+    /// finds another file, the marker is undone and the delete plans again from a look at it.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_delete_keeps_what_another_program_wrote_below_its_marker() {
+        let (dir, vfs) = versioned().await;
+        let first = put(&vfs, "k", b"v1").await.version_id.unwrap();
+        // Lost to the other program's file, as the README says.
+        put(&vfs, "k", b"v2").await;
+        fs::remove_file(dir.path().join("bkt/k")).unwrap();
+        fs::write(dir.path().join("bkt/k"), b"theirs").unwrap();
+        let marker = vfs.add_delete_marker("bkt", "k").await.unwrap().unwrap();
+        assert!(
+            !dir.path().join("bkt/k").exists(),
+            "nothing left at the path"
+        );
+        let listed = rows(&vfs.core.index, "bkt", "k", 10).unwrap();
+        let ids: Vec<String> = listed.iter().map(|r| r.id.to_string()).collect();
+        assert_eq!(ids.len(), 3, "{ids:?}");
+        assert_eq!((&ids[0], &ids[2]), (&marker.version_id, &first));
+        assert!(ids[0] > ids[1] && ids[1] > ids[2], "{ids:?}");
+        assert!(listed[0].object.is_none(), "the marker on top");
+        assert_eq!(stored(dir.path(), &listed[1]), b"theirs");
+        let kept = listed[1].object.as_ref().unwrap();
+        assert_eq!(
+            kept.etag,
+            hex::encode(<md5::Md5 as md5::Digest>::digest(b"theirs"))
+        );
+        assert_eq!(stored(dir.path(), &listed[2]), b"v1");
+        assert!(matches!(
+            vfs.head_object("bkt", "k").await,
+            Err(VfsError::NoSuchKey)
+        ));
     }
 
     /// An overwrite keeps, as the version it replaces, the file another program wrote at the

@@ -182,23 +182,45 @@ impl VersionStore<'_> {
 
     /// Steps 2 and 3 of a delete marker's change, its batch committed: the version covered
     /// moves into the store. `marker` is the marker's row, which goes if the move fails.
-    pub(crate) async fn move_under_marker(&self, plan: Planned, marker: Vec<u8>) -> Result<()> {
+    /// `false` when the plan was `unchecked` (made from the key's record without a look at
+    /// its file) and the file was not the version recorded: the marker is undone, for the
+    /// change to plan again.
+    pub(crate) async fn move_under_marker(
+        &self,
+        plan: Planned,
+        marker: Vec<u8>,
+        unchecked: bool,
+    ) -> Result<bool> {
         match self.move_planned(&plan).await {
             Ok(Some(moved)) => match row_moved(plan.row.clone(), plan.record, moved) {
-                Some(row) => {
-                    self.index
-                        .apply(vec![row, Edit::Delete(Tree::State, intent_key(&plan.path))])
-                        .await
-                }
+                Some(row) => self
+                    .index
+                    .apply(vec![row, Edit::Delete(Tree::State, intent_key(&plan.path))])
+                    .await
+                    .map(|()| true),
                 None => {
                     self.index
                         .defer(vec![Edit::Delete(Tree::State, intent_key(&plan.path))]);
-                    Ok(())
+                    Ok(true)
                 }
             },
+            // Not the version recorded, which was taken on trust: the marker and the record's
+            // removal are undone with the plan, as if never made.
+            Ok(None) if unchecked => {
+                let mut ops = plan.dropped();
+                ops.push(Edit::Delete(Tree::Versions, marker));
+                if let Some(old) = &plan.record.object {
+                    ops.push(Edit::Put(
+                        Tree::Objects,
+                        record_key(&plan.row),
+                        old.encode(),
+                    ));
+                }
+                self.index.apply(ops).await.map(|()| false)
+            }
             // Another program's file, or none: the marker stays over it, with no row of a
             // version that was not there to keep (as a demotion of its own records none).
-            Ok(None) => self.index.apply(plan.dropped()).await,
+            Ok(None) => self.index.apply(plan.dropped()).await.map(|()| true),
             Err(e) => {
                 // The move may have happened all the same (a failed sync): the marker is undone
                 // and the version put back, as the client is told the delete failed.
