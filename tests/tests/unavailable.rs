@@ -3,10 +3,11 @@
 //! for itself stays `500 InternalError`, and a remote that asks for fewer requests has the client
 //! asked to slow down (`503 SlowDown`). The remote is a second s3gate, stopped (its port then
 //! refuses connections), or replaced on its port by a listener that answers every request with
-//! one status and error code. Nothing in front of the remote caches (no `--vfs-cache-mode`), so every request
-//! below must ask it. OpenDAL, the S3 remote's client, tries a failed request again three
-//! times, with growing pauses, before it gives up: each refused request takes 7 to 13 s. The
-//! same over a web server that rclone serves, stopped, needs rclone and is `#[ignore]`d.
+//! one status and error code. Nothing in front of the remote caches (no `--vfs-cache-mode`), so
+//! every request below must ask it. OpenDAL, the S3 remote's client, tries a failed request
+//! again three times, with growing pauses, before it gives up: each refused request takes 7 to
+//! 13 s. The same over a web server that rclone serves, stopped, needs rclone and is
+//! `#[ignore]`d.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};

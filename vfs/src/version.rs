@@ -91,7 +91,7 @@ async fn mark(vfs: &Vfs, at: At<'_>, trust: bool) -> Result<Option<Option<Versio
                     vfs.core.remote.delete(&file, None).await?;
                     return Err(VfsError::ConflictingChange(
                         "another gateway wrote this key at the same moment: this delete \
-                             was not made, send it again"
+                         was not made, send it again"
                             .into(),
                     ));
                 }
@@ -346,12 +346,12 @@ impl Vfs {
         // A demotion only planned moves its file pinned to the record's fingerprint, which
         // tells whether the file is still the version recorded: where the change can plan again
         // when it is not, the record is taken as it is, without a trip to the remote.
-        let trusted = match with_change == Some(true) && !null && self.fleet.is_none() {
+        let trusted = match with_change == Some(true) && !null && !at.key.ends_with('/') {
             true => self
                 .core
                 .index
                 .get(at.bucket, at.key)?
-                .filter(|m| !m.etag.is_empty() && !m.in_write_cache && !at.key.ends_with('/')),
+                .filter(|m| self.record_is_whole(m) && !m.in_write_cache),
             false => None,
         };
         let unchecked = trusted.is_some();

@@ -34,10 +34,10 @@ use crate::error::{Result, VfsError};
 use crate::index::ObjectMeta;
 use crate::key;
 use crate::meta::{Edit, Tree};
-use crate::remote::{publish_after, AfterMove, Fingerprint, Upload};
+use crate::remote::{moved_unless_stale, publish_after, AfterMove, Fingerprint, Upload};
 use crate::version_id::VersionId;
 use crate::version_row::{row_key, VersionRecord};
-use crate::version_store::{intent_key, store_path, Intent, Then, VersionStore};
+use crate::version_store::{intent_key, move_failed, store_path, Intent, Then, VersionStore};
 use crate::vfs::Vfs;
 
 /// A demotion planned by `Vfs::replacing_with_change`: nothing committed or moved yet.
@@ -92,18 +92,6 @@ fn record_key(row: &[u8]) -> Vec<u8> {
     row[..row.len() - 9].to_vec()
 }
 
-/// A move into the version store that failed.
-fn move_failed(e: std::io::Error) -> VfsError {
-    match e.kind() {
-        // Refused before anything moved: an object store copies at most 5 GiB at once.
-        std::io::ErrorKind::Unsupported => VfsError::VersionsUnsupported(
-            "this remote copies at most 5 GiB on its side: a larger object cannot move to the \
-             version store",
-        ),
-        _ => e.into(),
-    }
-}
-
 /// What [`Vfs::publish_over`] did.
 pub(crate) enum Over {
     /// Published, the version replaced kept: the new file's fingerprint.
@@ -145,11 +133,8 @@ impl VersionStore<'_> {
     /// when the file at the path is no longer the version recorded: nothing moved.
     async fn move_planned(&self, plan: &Planned) -> Result<Option<Fingerprint>> {
         let (from, to, pinned) = (&plan.path, &plan.file, Some(plan.fingerprint));
-        match self.remote.rename(from, to, pinned, false).await {
-            Ok(moved) => Ok(moved),
-            Err(e) if e.raw_os_error() == Some(libc::ESTALE) => Ok(None),
-            Err(e) => Err(move_failed(e)),
-        }
+        let moved = self.remote.rename(from, to, pinned, false).await;
+        moved_unless_stale(moved).map_err(move_failed)
     }
 
     /// Steps 2 and 3 of an overwrite, its batch committed: the version's file moved into the

@@ -20,7 +20,7 @@ use crate::error::{Result, VfsError};
 use crate::index::{Index, ObjectMeta};
 use crate::key::{self, RESERVED_DIR};
 use crate::meta::{Edit, StoreError, Tree};
-use crate::remote::{Fingerprint, Remote};
+use crate::remote::{moved_unless_stale, Fingerprint, Remote};
 use crate::version_id::VersionId;
 use crate::version_row::{row_key, VersionRecord};
 
@@ -37,6 +37,18 @@ pub(crate) enum Then {
 pub(crate) const INTENT: &[u8] = b"demote/";
 /// Where promotion intents live (a noncurrent version made current again), likewise.
 const PROMOTE: &[u8] = b"promote/";
+
+/// A move into the version store that failed.
+pub(crate) fn move_failed(e: std::io::Error) -> VfsError {
+    match e.kind() {
+        // Refused before anything moved: an object store copies at most 5 GiB at once.
+        std::io::ErrorKind::Unsupported => VfsError::VersionsUnsupported(
+            "this remote copies at most 5 GiB on its side: a larger object cannot move to the \
+             version store",
+        ),
+        _ => e.into(),
+    }
+}
 
 /// Where a noncurrent version's file lives: named by a fresh id (never by its key, so no key
 /// is too long for it), spread over 256 folders per bucket by runs of 256 ids, so that versions
@@ -210,7 +222,8 @@ impl VersionStore<'_> {
             Edit::Delete(Tree::Versions, row.clone()),
             Edit::Delete(Tree::State, intent_key(path)),
         ];
-        match self.remote.rename(path, &file, Some(fp), false).await {
+        let moved = self.remote.rename(path, &file, Some(fp), false).await;
+        match moved_unless_stale(moved) {
             Ok(Some(moved)) => {
                 let mut done = vec![Edit::Delete(Tree::State, intent_key(path))];
                 // A copy on an object store is a new object with a time of its own: the row
@@ -229,17 +242,10 @@ impl VersionStore<'_> {
                 self.index.apply(undo).await?;
                 Ok(None)
             }
-            Err(e) if e.raw_os_error() == Some(libc::ESTALE) => {
-                self.index.apply(undo).await?;
-                Ok(None)
-            }
-            // Refused before anything moved: an object store copies at most 5 GiB at once.
+            // Refused before anything moved.
             Err(e) if e.kind() == std::io::ErrorKind::Unsupported => {
                 self.index.apply(undo).await?;
-                Err(VfsError::VersionsUnsupported(
-                    "this remote copies at most 5 GiB on its side: a larger object cannot move \
-                     to the version store",
-                ))
+                Err(move_failed(e))
             }
             Err(e) => {
                 // The rename may have happened all the same (a failed sync): only the intent's

@@ -648,6 +648,13 @@ impl Vfs {
             .await
     }
 
+    /// Whether `m` holds all its object carries, so that whether its file is still the one
+    /// recorded is all there is to check: outside a fleet an object carries nothing its record
+    /// lacks, and a record with an ETag is complete.
+    pub(crate) fn record_is_whole(&self, m: &ObjectMeta) -> bool {
+        self.fleet.is_none() && !m.etag.is_empty()
+    }
+
     /// The up-to-date record of the object at `path`, `None` when there is none; the caller
     /// holds the key's lock. A file that changed behind our back gets its content hash computed
     /// once and kept against its fingerprint; the user metadata it had belonged to content that
@@ -668,13 +675,9 @@ impl Vfs {
                 };
             }
         }
-        // Outside a fleet an object carries nothing its record lacks, so a stat that finds the
-        // recorded file settles it: an open would read a small file whole (a local directory)
-        // for nothing.
-        if let Some(m) = old
-            .as_ref()
-            .filter(|m| self.fleet.is_none() && !m.etag.is_empty())
-        {
+        // A stat that finds the recorded file settles a whole record: an open would read a
+        // small file whole (a local directory) for nothing.
+        if let Some(m) = old.as_ref().filter(|m| self.record_is_whole(m)) {
             match self.core.remote.stat(path).await? {
                 Some(e) if e.is_dir => return Ok(None),
                 Some(e) if e.fingerprint == m.fingerprint => return Ok(old),

@@ -27,8 +27,8 @@ use tokio::task::JoinHandle;
 
 use super::dirsync::sync_dir;
 use super::{
-    blocking, publish_after, AfterMove, ByteStream, Entry, Fingerprint, KeepAlive, Reader, Remote,
-    Source, Upload,
+    blocking, moved_unless_stale, publish_after, AfterMove, ByteStream, Entry, Fingerprint,
+    KeepAlive, Reader, Remote, Source, Upload,
 };
 
 /// Bytes read per blocking call when streaming a file out.
@@ -624,11 +624,8 @@ impl Remote for LocalFs {
                 sync_move,
                 false,
             );
-            let moved = match moved {
-                Ok(Some(moved)) => moved,
-                Ok(None) => return Ok(None),
-                Err(e) if e.raw_os_error() == Some(libc::ESTALE) => return Ok(None),
-                Err(e) => return Err(e),
+            let Some(moved) = moved_unless_stale(moved)? else {
+                return Ok(None);
             };
             let published = publish_beneath(&root, &staged, &from, fp, sync, |p| then(moved, p));
             Ok(Some((moved, published)))

@@ -519,6 +519,17 @@ pub enum AfterMove {
     },
 }
 
+/// The answer of a pinned [`Remote::rename`], `ESTALE` (another version is there) read as what
+/// it means to a version's move: nothing moved.
+pub(crate) fn moved_unless_stale(
+    moved: io::Result<Option<Fingerprint>>,
+) -> io::Result<Option<Fingerprint>> {
+    match moved {
+        Err(e) if e.raw_os_error() == Some(libc::ESTALE) => Ok(None),
+        moved => moved,
+    }
+}
+
 /// The second half of [`Remote::publish_after_move`], after a move that answered `moved`: also
 /// where the move is not one that a publish on the same remote completes (into the write cache).
 pub(crate) async fn publish_after(
@@ -528,10 +539,9 @@ pub(crate) async fn publish_after(
     sync: bool,
     then: Box<dyn FnOnce(Fingerprint, Fingerprint) + Send>,
 ) -> io::Result<AfterMove> {
-    let moved = match moved {
+    let moved = match moved_unless_stale(moved) {
         Ok(Some(moved)) => moved,
         Ok(None) => return Ok(AfterMove::NotMoved(upload)),
-        Err(e) if e.raw_os_error() == Some(libc::ESTALE) => return Ok(AfterMove::NotMoved(upload)),
         Err(e) => {
             upload.abort().await;
             return Err(e);
