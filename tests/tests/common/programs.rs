@@ -54,7 +54,28 @@ pub(crate) fn free_port() -> u16 {
         .port()
 }
 
+/// How many times a cluster is started on fresh ports before the test fails: a port chosen by
+/// `free_port` can be taken by another test's connection before `weed` binds it, and `weed`
+/// then exits.
+const SEAWEEDFS_STARTS: usize = 3;
+
 pub(crate) async fn seaweedfs(weed: &std::path::Path) -> SeaweedFs {
+    let mut exits = Vec::new();
+    for _ in 0..SEAWEEDFS_STARTS {
+        match start_seaweedfs(weed).await {
+            Ok(sw) => return sw,
+            Err(exit) => exits.push(exit),
+        }
+    }
+    panic!(
+        "SeaweedFS exited {SEAWEEDFS_STARTS} times before it took a bucket:\n{}",
+        exits.join("\n---\n")
+    )
+}
+
+/// One cluster on fresh ports: `Ok` once it takes a bucket, `Err` with what its log says when
+/// `weed` exits first. A cluster that stays up without taking one within 120 s fails the test.
+async fn start_seaweedfs(weed: &std::path::Path) -> Result<SeaweedFs, String> {
     let dir = tempfile::tempdir().unwrap();
     let mut args = vec![
         "server".to_string(),
@@ -75,7 +96,8 @@ pub(crate) async fn seaweedfs(weed: &std::path::Path) -> SeaweedFs {
         args.push(format!("-{name}.port={port}"));
         args.push(format!("-{name}.port.grpc={}", free_port()));
     }
-    let log = std::fs::File::create(dir.path().join("weed.log")).unwrap();
+    let log_path = dir.path().join("weed.log");
+    let log = std::fs::File::create(&log_path).unwrap();
     let child = std::process::Command::new(weed)
         .args(&args)
         // The gateway takes these as an identity of its own; without them it is open.
@@ -86,7 +108,7 @@ pub(crate) async fn seaweedfs(weed: &std::path::Path) -> SeaweedFs {
         .spawn()
         .unwrap();
     let endpoint = format!("http://127.0.0.1:{s3_port}");
-    let sw = SeaweedFs {
+    let mut sw = SeaweedFs {
         child,
         _dir: dir,
         endpoint,
@@ -96,12 +118,34 @@ pub(crate) async fn seaweedfs(weed: &std::path::Path) -> SeaweedFs {
     let client = client_with(addr, "any", "any", |b| b);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
     loop {
-        match client.create_bucket().bucket("store").send().await {
-            Ok(_) => return sw,
-            Err(e) if std::time::Instant::now() > deadline => {
-                panic!("SeaweedFS did not take a bucket within 120 s: {e:?}")
-            }
-            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(500)).await,
+        let err = match client.create_bucket().bucket("store").send().await {
+            Ok(_) => return Ok(sw),
+            Err(e) => e,
+        };
+        if let Ok(Some(status)) = sw.child.try_wait() {
+            return Err(format!("{status}:\n{}", weed_log(&log_path)));
         }
+        if std::time::Instant::now() > deadline {
+            panic!(
+                "SeaweedFS did not take a bucket within 120 s: {err:?}\n{}",
+                weed_log(&log_path)
+            )
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     }
+}
+
+/// What `weed` logged at error or fatal level (glog's `E` and `F` lines: its goroutine dump
+/// follows a fatal one), or its last lines when it logged none, for a failure's message.
+fn weed_log(path: &Path) -> String {
+    let log = std::fs::read_to_string(path).unwrap_or_default();
+    let severe = |l: &&str| {
+        let mut c = l.chars();
+        matches!(c.next(), Some('E' | 'F')) && c.next().is_some_and(|d| d.is_ascii_digit())
+    };
+    let mut lines: Vec<&str> = log.lines().filter(severe).collect();
+    if lines.is_empty() {
+        lines = log.lines().collect();
+    }
+    lines[lines.len().saturating_sub(20)..].join("\n")
 }
