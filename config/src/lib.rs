@@ -68,7 +68,7 @@ pub struct User {
     pub access_key: String,
     #[serde(serialize_with = "masked")]
     pub secret_key: String,
-    /// The owner's display name in listings and ACLs (default: the access key).
+    /// The owner's `DisplayName` in listings and ACLs (default: none, as AWS since 2025-11).
     #[serde(default)]
     pub display_name: Option<String>,
     /// The owner's canonical id (default: the SHA-256 of the access key, in hex).

@@ -14,10 +14,11 @@ use crate::error::{S3Error, S3Result};
 use crate::intake::Lent;
 use crate::xml::{self, escape, xml_ok, Xml};
 
-/// An identity as S3 shows it: a canonical id and a display name.
+/// An identity as S3 shows it: a canonical id, and a display name where the users file gives
+/// one.
 pub(crate) struct Identity {
     id: String,
-    name: String,
+    name: Option<String>,
 }
 
 impl Identity {
@@ -30,7 +31,8 @@ impl Identity {
         }
     }
 
-    /// `<element><ID>…</ID><DisplayName>…</DisplayName></element>` (`Owner`, `Initiator`).
+    /// `<element><ID>…</ID><DisplayName>…</DisplayName></element>` (`Owner`, `Initiator`),
+    /// without `DisplayName` when it has none.
     pub(crate) fn write(&self, x: &mut Xml, element: &'static str) {
         x.raw(&self.markup(element));
     }
@@ -38,9 +40,9 @@ impl Identity {
     /// What [`Identity::write`] writes, made once for an answer that repeats it on every entry.
     pub(crate) fn markup(&self, element: &str) -> String {
         format!(
-            "<{element}><ID>{}</ID><DisplayName>{}</DisplayName></{element}>",
+            "<{element}><ID>{}</ID>{}</{element}>",
             escape(&self.id),
-            escape(&self.name)
+            display_name(self.name.as_deref())
         )
     }
 }
@@ -51,6 +53,12 @@ pub(crate) fn owner(ctx: &Ctx) -> Identity {
         Ok(keys) => Identity::of(&keys, ctx.auth.access_key.as_deref()),
         Err(_) => Identity::of(&Keys::default(), ctx.auth.access_key.as_deref()),
     }
+}
+
+/// `<DisplayName>…</DisplayName>`, or nothing for a holder the users file does not name.
+fn display_name(name: Option<&str>) -> String {
+    name.map(|n| format!("<DisplayName>{}</DisplayName>", escape(n)))
+        .unwrap_or_default()
 }
 
 const ALL_USERS: &str = "http://acs.amazonaws.com/groups/global/AllUsers";
@@ -95,9 +103,9 @@ enum Asked {
 /// a document's element), checked against what this server knows.
 fn grantee(keys: &Keys, kind: &str, value: &str) -> S3Result<Grantee> {
     match kind {
-        "id" | "ID" => match keys.name_of_id(value) {
-            Some(_) => Ok(Grantee::User(value.to_string())),
-            None => Err(S3Error::invalid_argument("Invalid id")),
+        "id" | "ID" => match keys.knows_id(value) {
+            true => Ok(Grantee::User(value.to_string())),
+            false => Err(S3Error::invalid_argument("Invalid id")),
         },
         "emailAddress" | "EmailAddress" => match keys.id_of_email(value) {
             Some(id) => Ok(Grantee::User(id.to_string())),
@@ -374,9 +382,9 @@ fn acl_response(keys: &Keys, owner: &Identity, grants: &[Grant]) -> HttpResponse
         x.open("Grant");
         match &g.grantee {
             Grantee::User(id) => x.raw(&format!(
-                "<Grantee xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" xsi:type=\"CanonicalUser\"><ID>{}</ID><DisplayName>{}</DisplayName></Grantee>",
+                "<Grantee xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" xsi:type=\"CanonicalUser\"><ID>{}</ID>{}</Grantee>",
                 escape(id),
-                escape(keys.name_of_id(id).unwrap_or(id))
+                display_name(keys.name_of_id(id))
             )),
             Grantee::Group(group) => x.raw(&format!(
                 "<Grantee xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" xsi:type=\"Group\"><URI>{}</URI></Grantee>",

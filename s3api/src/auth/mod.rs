@@ -27,13 +27,14 @@ pub(crate) const EMPTY_SHA256: &str =
     "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
 /// Access key → secret key, the limits of the keys that belong to users (the others are
-/// administrators), and the names by which ACLs know each key's holder.
+/// administrators), and the canonical ids (with any display names) by which ACLs know each
+/// key's holder.
 #[derive(Default)]
 pub(crate) struct Keys {
     secrets: HashMap<String, String>,
     users: HashMap<String, Arc<User>>,
-    /// Canonical id → display name, of every key's holder.
-    names: HashMap<String, String>,
+    /// Canonical id → display name (where the users file gives one), of every key's holder.
+    names: HashMap<String, Option<String>>,
     /// E-mail address (lower case) → canonical id, of the users that have one.
     emails: HashMap<String, String>,
 }
@@ -94,17 +95,23 @@ impl Keys {
             .unwrap_or_else(|| hex::encode(Sha256::digest(access_key.as_bytes())))
     }
 
-    /// The display name of a key's holder: as its user names it, else the access key.
-    pub(crate) fn display_name(&self, access_key: &str) -> String {
+    /// The display name of a key's holder, where its user is given one. AWS writes no
+    /// `DisplayName` since 2025-11-21; one is written only where an operator named the user
+    /// (never the access key, which an owner shown to other callers would give away).
+    pub(crate) fn display_name(&self, access_key: &str) -> Option<String> {
         self.users
             .get(access_key)
             .and_then(|u| u.display_name.clone())
-            .unwrap_or_else(|| access_key.to_string())
     }
 
-    /// The display name of the holder of a canonical id; `None` for an id no key has.
+    /// Whether a canonical id is some key's holder's.
+    pub(crate) fn knows_id(&self, id: &str) -> bool {
+        self.names.contains_key(id)
+    }
+
+    /// The display name of the holder of a canonical id, where it has one.
     pub(crate) fn name_of_id(&self, id: &str) -> Option<&str> {
-        self.names.get(id).map(String::as_str)
+        self.names.get(id)?.as_deref()
     }
 
     /// The canonical id of the user an e-mail address belongs to.
