@@ -296,6 +296,21 @@ fn move_beneath(
     sync: bool,
     sync_source: bool,
 ) -> io::Result<Option<Fingerprint>> {
+    let moved = move_out(root, from, to, pinned, replace, sync, sync_source)?;
+    Ok(moved.map(|(fp, _)| fp))
+}
+
+/// [`move_beneath`], also handing back the folder moved from, still open (a publish at the
+/// name just vacated goes there).
+fn move_out(
+    root: RawFd,
+    from: &str,
+    to: &str,
+    pinned: Option<Fingerprint>,
+    replace: bool,
+    sync: bool,
+    sync_source: bool,
+) -> io::Result<Option<(Fingerprint, File)>> {
     let src_name = split_parent(from).1;
     // Checked first, as a delete checks: another program may still replace the file
     // before the rename, which no call rules out.
@@ -357,7 +372,7 @@ fn move_beneath(
         }
     }
     // A rename keeps the file, and so its fingerprint.
-    Ok(Some(fingerprint(&md)))
+    Ok(Some((fingerprint(&md), src_dir)))
 }
 
 #[async_trait]
@@ -615,7 +630,7 @@ impl Remote for LocalFs {
         // One trip to a blocking thread, not two: in a small overwrite, the wake-ups of a second
         // trip cost as much as its calls.
         let done = blocking(move || {
-            let moved = move_beneath(
+            let moved = move_out(
                 root.as_raw_fd(),
                 &from,
                 &to,
@@ -624,11 +639,16 @@ impl Remote for LocalFs {
                 sync_move,
                 false,
             );
-            let Some(moved) = moved_unless_stale(moved)? else {
+            let Some((moved, vacated)) = moved_unless_stale(moved)? else {
                 return Ok(None);
             };
-            let published = publish_beneath(&root, &staged, &from, fp, sync, |p| then(moved, p));
-            Ok(Some((moved, published)))
+            let publish = Publish {
+                // A folder opened for a move that does not sync is a path only: it cannot
+                // be synced for a publish that does.
+                vacated: (sync_move || !sync).then_some(&vacated),
+                ..Publish::new(&root, &staged, &from, fp, sync)
+            };
+            Ok(Some((moved, publish.run(|p| then(moved, p)))))
         })
         .await;
         match done {
@@ -791,8 +811,9 @@ fn sync_dirs(dir: &File, parents: &[File]) -> io::Result<()> {
 
 /// Fails with `EEXIST` when `name` in `dir` is neither missing, a file nor a folder (a folder
 /// fails the rename itself): a link, a FIFO or a socket another program put at a key is not an
-/// object, and a write to the key must not replace it any more than a delete removes it.
-fn not_in_the_way(dir: &File, name: &CString) -> io::Result<()> {
+/// object, and a write to the key must not replace it any more than a delete removes it. Else
+/// the inode of the file there, if any.
+fn not_in_the_way(dir: &File, name: &CString) -> io::Result<Option<u64>> {
     // SAFETY: an all-zero stat is a valid value to be overwritten.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
     // SAFETY: valid descriptor, C string and stat buffer.
@@ -805,10 +826,13 @@ fn not_in_the_way(dir: &File, name: &CString) -> io::Result<()> {
         )
     };
     match check(r) {
-        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(()),
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(None),
         Err(e) => Err(e),
-        Ok(()) if matches!(st.st_mode & libc::S_IFMT, libc::S_IFREG | libc::S_IFDIR) => Ok(()),
-        Ok(()) => Err(io::Error::from_raw_os_error(libc::EEXIST)),
+        Ok(()) => match st.st_mode & libc::S_IFMT {
+            libc::S_IFREG => Ok(Some(st.st_ino)),
+            libc::S_IFDIR => Ok(None),
+            _ => Err(io::Error::from_raw_os_error(libc::EEXIST)),
+        },
     }
 }
 
@@ -1046,7 +1070,7 @@ impl Upload for LocalUpload {
             .ok_or_else(|| io::Error::other("upload already published"))?;
         let root = self.root.clone();
         let to = path.to_string();
-        blocking(move || publish_beneath(&root, &from, &to, fp, sync, then)).await
+        blocking(move || Publish::new(&root, &from, &to, fp, sync).run(then)).await
     }
 
     async fn abort(mut self: Box<Self>) {
@@ -1057,41 +1081,93 @@ impl Upload for LocalUpload {
     }
 }
 
-/// Publishes the staged file `from` at `to` in the served root `root`, as the object of
+/// The publish of the staged file `from` at `to` in the served root `root`, as the object of
 /// fingerprint `fp`: [`Upload::commit`] on a blocking thread. The staged name is gone after it,
 /// whatever the answer.
-fn publish_beneath(
-    root: &File,
-    from: &Path,
-    to: &str,
+struct Publish<'a> {
+    root: &'a File,
+    from: &'a Path,
+    to: &'a str,
     fp: Fingerprint,
     sync: bool,
-    then: impl FnOnce(Fingerprint),
-) -> io::Result<Fingerprint> {
-    let (parent, name) = split_parent(to);
-    let from_c = cstr(&from.to_string_lossy())?;
-    let name_c = cstr(name)?;
-    let mut parents = Vec::new();
-    let mut publish = || -> io::Result<File> {
+    /// The folder of `to`, still open, when the caller has just moved the file at `to` away
+    /// (an overwrite keeping a version): tried first, without replacing anything.
+    vacated: Option<&'a File>,
+}
+
+impl<'a> Publish<'a> {
+    fn new(root: &'a File, from: &'a Path, to: &'a str, fp: Fingerprint, sync: bool) -> Self {
+        Publish {
+            root,
+            from,
+            to,
+            fp,
+            sync,
+            vacated: None,
+        }
+    }
+
+    fn run(self, then: impl FnOnce(Fingerprint)) -> io::Result<Fingerprint> {
+        let from_c = cstr(&self.from.to_string_lossy())?;
+        let name_c = cstr(split_parent(self.to).1)?;
+        let mut parents = Vec::new();
+        match self.rename(&from_c, &name_c, &mut parents) {
+            Ok(published) => {
+                // Renaming a link onto another link of the same file does nothing (a copy's
+                // staged file may be its source's): the staged name must go all the same.
+                if published.same_file {
+                    let _ = fs::remove_file(self.from);
+                }
+                then(self.fp);
+                if self.sync {
+                    sync_dirs(published.dir.as_ref(), &parents)?;
+                }
+                Ok(self.fp)
+            }
+            Err(e) => {
+                let _ = fs::remove_file(self.from);
+                Err(e)
+            }
+        }
+    }
+
+    /// The rename, in the vacated folder if it still takes it, else in the folder of `to`,
+    /// made again (with the parents made, in `parents`) if a concurrent delete removed it.
+    fn rename(
+        &self,
+        from_c: &CString,
+        name_c: &CString,
+        parents: &mut Vec<File>,
+    ) -> io::Result<Published<'a>> {
+        if let Some(dir) = self.vacated {
+            // Without replacing: whatever another program put at the name since the move
+            // stays, and the rename below decides about it as about any file there.
+            match rename_at(from_c, dir, name_c, libc::RENAME_NOREPLACE) {
+                Ok(()) => {
+                    return Ok(Published {
+                        dir: Dir::Borrowed(dir),
+                        same_file: false,
+                    })
+                }
+                Err(e) if matches!(e.raw_os_error(), Some(libc::EEXIST | libc::ENOENT)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let parent = split_parent(self.to).0;
         let mut tries = 0;
         loop {
             parents.clear();
-            let made = open_or_create_dir(root.as_raw_fd(), parent, &mut parents);
+            let made = open_or_create_dir(self.root.as_raw_fd(), parent, parents);
             let attempt = made.and_then(|dir| {
-                not_in_the_way(&dir, &name_c)?;
-                // SAFETY: valid descriptors and C strings.
-                check(unsafe {
-                    libc::renameat(
-                        libc::AT_FDCWD,
-                        from_c.as_ptr(),
-                        dir.as_raw_fd(),
-                        name_c.as_ptr(),
-                    )
+                let there = not_in_the_way(&dir, name_c)?;
+                rename_at(from_c, &dir, name_c, 0)?;
+                Ok(Published {
+                    same_file: there == Some(self.fp.id),
+                    dir: Dir::Owned(dir),
                 })
-                .map(|()| dir)
             });
             match attempt {
-                Ok(dir) => return Ok(dir),
+                Ok(published) => return Ok(published),
                 // A concurrent delete removed a folder on the way (while we made it, or
                 // before the rename): make it again.
                 Err(e) if e.raw_os_error() == Some(libc::ENOENT) && tries < PUBLISH_TRIES => {
@@ -1100,23 +1176,48 @@ fn publish_beneath(
                 Err(e) => return Err(e),
             }
         }
-    };
-    match publish() {
-        Ok(dir) => {
-            // Renaming a link onto another link of the same file does nothing: make sure
-            // the staging name is gone.
-            let _ = fs::remove_file(from);
-            then(fp);
-            if sync {
-                sync_dirs(&dir, &parents)?;
-            }
-            Ok(fp)
-        }
-        Err(e) => {
-            let _ = fs::remove_file(from);
-            Err(e)
+    }
+}
+
+/// Where a publish renamed its file, and whether the name held that same file already.
+struct Published<'a> {
+    dir: Dir<'a>,
+    same_file: bool,
+}
+
+/// A folder the publish opened, or the one its caller had open.
+enum Dir<'a> {
+    Owned(File),
+    Borrowed(&'a File),
+}
+
+impl AsRef<File> for Dir<'_> {
+    fn as_ref(&self) -> &File {
+        match self {
+            Dir::Owned(f) => f,
+            Dir::Borrowed(f) => f,
         }
     }
+}
+
+/// Renames the file at the absolute path `from_c` to `name_c` in `dir`, with `renameat2`'s
+/// `flags`.
+fn rename_at(
+    from_c: &CString,
+    dir: &File,
+    name_c: &CString,
+    flags: libc::c_uint,
+) -> io::Result<()> {
+    // SAFETY: valid descriptors and C strings.
+    check(unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            from_c.as_ptr(),
+            dir.as_raw_fd(),
+            name_c.as_ptr(),
+            flags,
+        )
+    })
 }
 
 impl LocalUpload {
@@ -1309,6 +1410,60 @@ mod tests {
         assert_eq!(fs::read(root.join("b/k")).unwrap(), b"newer");
         assert_eq!(fs::read(root.join("b/v1")).unwrap(), b"old");
         assert_eq!(staging(&root), 0, "the upload was discarded");
+    }
+
+    /// A file staged in `fs`'s staging folder, with its fingerprint.
+    fn staged_file(fs: &LocalFs, name: &str, data: &[u8]) -> (PathBuf, Fingerprint) {
+        let path = fs.tmp.join(name);
+        fs::write(&path, data).unwrap();
+        (path.clone(), fingerprint(&fs::metadata(&path).unwrap()))
+    }
+
+    #[test]
+    fn a_publish_in_a_vacated_folder_replaces_only_what_any_publish_would() {
+        let (_dir, fs) = served();
+        let root = fs.root.clone();
+        fs::create_dir_all(&fs.tmp).unwrap();
+        let folder = File::open(root.join("b/sub")).unwrap();
+        let publish = |from: &Path, fp, vacated| {
+            let publish = Publish {
+                vacated,
+                ..Publish::new(&fs.root_dir, from, "b/sub/k", fp, true)
+            };
+            publish.run(|_| ())
+        };
+
+        // The name is free: the file goes there.
+        let (from, fp) = staged_file(&fs, "one", b"one");
+        assert_eq!(publish(&from, fp, Some(&folder)).unwrap(), fp);
+        assert_eq!(fs::read(root.join("b/sub/k")).unwrap(), b"one");
+
+        // Another program wrote the name since it was vacated: it is replaced, as a publish
+        // that vacated nothing replaces it.
+        let (from, fp) = staged_file(&fs, "two", b"two");
+        assert_eq!(publish(&from, fp, Some(&folder)).unwrap(), fp);
+        assert_eq!(fs::read(root.join("b/sub/k")).unwrap(), b"two");
+        assert!(!from.exists());
+
+        // A FIFO there is no object: refused, and the staged file is gone.
+        fs::remove_file(root.join("b/sub/k")).unwrap();
+        let fifo = cstr(&root.join("b/sub/k").to_string_lossy()).unwrap();
+        // SAFETY: a valid C string.
+        check(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }).unwrap();
+        let (from, fp) = staged_file(&fs, "three", b"three");
+        let e = publish(&from, fp, Some(&folder)).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::EEXIST));
+        assert!(!from.exists());
+        fs::remove_file(root.join("b/sub/k")).unwrap();
+
+        // The name holds the staged file already (a copy onto itself shares its file): the
+        // rename does nothing, and the staged name must go all the same.
+        let (from, fp) = staged_file(&fs, "four", b"four");
+        fs::hard_link(&from, root.join("b/sub/k")).unwrap();
+        assert_eq!(publish(&from, fp, None).unwrap(), fp);
+        assert_eq!(fs::read(root.join("b/sub/k")).unwrap(), b"four");
+        assert!(!from.exists());
+        assert_eq!(staging(&root), 0);
     }
 
     #[tokio::test]

@@ -521,9 +521,7 @@ pub enum AfterMove {
 
 /// The answer of a pinned [`Remote::rename`], `ESTALE` (another version is there) read as what
 /// it means to a version's move: nothing moved.
-pub(crate) fn moved_unless_stale(
-    moved: io::Result<Option<Fingerprint>>,
-) -> io::Result<Option<Fingerprint>> {
+pub(crate) fn moved_unless_stale<T>(moved: io::Result<Option<T>>) -> io::Result<Option<T>> {
     match moved {
         Err(e) if e.raw_os_error() == Some(libc::ESTALE) => Ok(None),
         moved => moved,
