@@ -26,32 +26,66 @@ use crate::remote::{Entry, Fingerprint, Reader, Remote, Source, Upload};
 use crate::version_row::rows;
 use crate::vfs::Vfs;
 
+/// `impl Remote for $wrapper`: the calls every remote must have go to the remote it wraps
+/// (`.0`), beside the items it gives itself (`$own`).
+macro_rules! forwarding_remote {
+    ($wrapper:ty { $($own:tt)* }) => {
+        #[async_trait::async_trait]
+        impl $crate::remote::Remote for $wrapper {
+            $($own)*
+            async fn stat(&self, path: &str) -> std::io::Result<Option<$crate::remote::Entry>> {
+                self.0.stat(path).await
+            }
+            async fn open(
+                &self,
+                path: &str,
+            ) -> std::io::Result<Option<Box<dyn $crate::remote::Reader>>> {
+                self.0.open(path).await
+            }
+            async fn list_dir(&self, path: &str) -> std::io::Result<Vec<$crate::remote::Entry>> {
+                self.0.list_dir(path).await
+            }
+            async fn create(&self, dest: &str) -> std::io::Result<Box<dyn $crate::remote::Upload>> {
+                self.0.create(dest).await
+            }
+            async fn concat(
+                &self,
+                dest: &str,
+                srcs: &[$crate::remote::Source],
+            ) -> std::io::Result<Box<dyn $crate::remote::Upload>> {
+                self.0.concat(dest, srcs).await
+            }
+            async fn delete(
+                &self,
+                path: &str,
+                pinned: Option<$crate::remote::Fingerprint>,
+            ) -> std::io::Result<bool> {
+                self.0.delete(path, pinned).await
+            }
+            async fn mkdir(&self, path: &str) -> std::io::Result<bool> {
+                self.0.mkdir(path).await
+            }
+            async fn rmdir(&self, path: &str) -> std::io::Result<()> {
+                self.0.rmdir(path).await
+            }
+            async fn rmdir_tree(&self, path: &str) -> std::io::Result<()> {
+                self.0.rmdir_tree(path).await
+            }
+            async fn delete_tree(&self, path: &str) -> std::io::Result<()> {
+                self.0.delete_tree(path).await
+            }
+        }
+    };
+}
+pub(crate) use forwarding_remote;
+
 /// A remote whose move is a copy and a delete (as an object store's): the copy is a new file,
 /// with a fingerprint of its own.
 pub(crate) struct Copying(pub(crate) Arc<dyn Remote>, pub(crate) PathBuf);
 
-#[async_trait::async_trait]
-impl Remote for Copying {
+forwarding_remote!(Copying {
     fn moves_files(&self) -> bool {
         true
-    }
-    async fn stat(&self, path: &str) -> io::Result<Option<Entry>> {
-        self.0.stat(path).await
-    }
-    async fn open(&self, path: &str) -> io::Result<Option<Box<dyn Reader>>> {
-        self.0.open(path).await
-    }
-    async fn list_dir(&self, path: &str) -> io::Result<Vec<Entry>> {
-        self.0.list_dir(path).await
-    }
-    async fn create(&self, dest: &str) -> io::Result<Box<dyn Upload>> {
-        self.0.create(dest).await
-    }
-    async fn concat(&self, dest: &str, srcs: &[Source]) -> io::Result<Box<dyn Upload>> {
-        self.0.concat(dest, srcs).await
-    }
-    async fn delete(&self, path: &str, pinned: Option<Fingerprint>) -> io::Result<bool> {
-        self.0.delete(path, pinned).await
     }
     async fn rename(
         &self,
@@ -78,19 +112,7 @@ impl Remote for Copying {
         self.0.delete(from, None).await?;
         Ok(self.0.stat(to).await?.map(|e| e.fingerprint))
     }
-    async fn mkdir(&self, path: &str) -> io::Result<bool> {
-        self.0.mkdir(path).await
-    }
-    async fn rmdir(&self, path: &str) -> io::Result<()> {
-        self.0.rmdir(path).await
-    }
-    async fn rmdir_tree(&self, path: &str) -> io::Result<()> {
-        self.0.rmdir_tree(path).await
-    }
-    async fn delete_tree(&self, path: &str) -> io::Result<()> {
-        self.0.delete_tree(path).await
-    }
-}
+});
 
 /// Where a change stops: the points are numbered from when it is armed, two per remote call
 /// (before it, after it); at point `at` the caller waits for ever, and `reached` says so.

@@ -1735,46 +1735,7 @@ mod tests {
     /// A remote that cannot move a file on its side (as a memory remote): no versions.
     struct Unmoving(Arc<dyn Remote>);
 
-    #[async_trait::async_trait]
-    impl Remote for Unmoving {
-        async fn stat(&self, path: &str) -> std::io::Result<Option<crate::remote::Entry>> {
-            self.0.stat(path).await
-        }
-        async fn open(
-            &self,
-            path: &str,
-        ) -> std::io::Result<Option<Box<dyn crate::remote::Reader>>> {
-            self.0.open(path).await
-        }
-        async fn list_dir(&self, path: &str) -> std::io::Result<Vec<crate::remote::Entry>> {
-            self.0.list_dir(path).await
-        }
-        async fn create(&self, dest: &str) -> std::io::Result<Box<dyn crate::remote::Upload>> {
-            self.0.create(dest).await
-        }
-        async fn concat(
-            &self,
-            dest: &str,
-            srcs: &[crate::remote::Source],
-        ) -> std::io::Result<Box<dyn crate::remote::Upload>> {
-            self.0.concat(dest, srcs).await
-        }
-        async fn delete(&self, path: &str, pinned: Option<Fingerprint>) -> std::io::Result<bool> {
-            self.0.delete(path, pinned).await
-        }
-        async fn mkdir(&self, path: &str) -> std::io::Result<bool> {
-            self.0.mkdir(path).await
-        }
-        async fn rmdir(&self, path: &str) -> std::io::Result<()> {
-            self.0.rmdir(path).await
-        }
-        async fn rmdir_tree(&self, path: &str) -> std::io::Result<()> {
-            self.0.rmdir_tree(path).await
-        }
-        async fn delete_tree(&self, path: &str) -> std::io::Result<()> {
-            self.0.delete_tree(path).await
-        }
-    }
+    crate::crash_points::forwarding_remote!(Unmoving {});
 
     /// A versioned bucket served again over a remote that cannot move a file: its objects read,
     /// and a change that would lose a version is refused.
