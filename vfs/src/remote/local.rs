@@ -1141,7 +1141,8 @@ impl<'a> Publish<'a> {
     ) -> io::Result<Published<'a>> {
         if let Some(dir) = self.vacated {
             // Without replacing: whatever another program put at the name since the move
-            // stays, and the rename below decides about it as about any file there.
+            // stays, and the rename below decides about it as about any file there (as it
+            // does on a filesystem that cannot rename without replacing: `EINVAL`).
             match rename_at(from_c, dir, name_c, libc::RENAME_NOREPLACE) {
                 Ok(()) => {
                     return Ok(Published {
@@ -1149,7 +1150,11 @@ impl<'a> Publish<'a> {
                         same_file: false,
                     })
                 }
-                Err(e) if matches!(e.raw_os_error(), Some(libc::EEXIST | libc::ENOENT)) => {}
+                Err(e)
+                    if matches!(
+                        e.raw_os_error(),
+                        Some(libc::EEXIST | libc::ENOENT | libc::EINVAL)
+                    ) => {}
                 Err(e) => return Err(e),
             }
         }
