@@ -281,28 +281,17 @@ impl LocalFs {
     ) -> io::Result<Option<Fingerprint>> {
         let (from, to) = (from.to_string(), to.to_string());
         let sync = self.sync;
-        self.at_root(move |root| move_beneath(root, &from, &to, pinned, replace, sync, sync_source))
-            .await
+        self.at_root(move |root| {
+            let moved = move_beneath(root, &from, &to, pinned, replace, sync, sync_source)?;
+            Ok(moved.map(|(fp, _)| fp))
+        })
+        .await
     }
 }
 
-/// [`LocalFs::move_file`] on a blocking thread, in the served root `root`.
+/// [`LocalFs::move_file`] on a blocking thread, in the served root `root`; also hands back the
+/// folder moved from, still open (a publish at the name just vacated goes there).
 fn move_beneath(
-    root: RawFd,
-    from: &str,
-    to: &str,
-    pinned: Option<Fingerprint>,
-    replace: bool,
-    sync: bool,
-    sync_source: bool,
-) -> io::Result<Option<Fingerprint>> {
-    let moved = move_out(root, from, to, pinned, replace, sync, sync_source)?;
-    Ok(moved.map(|(fp, _)| fp))
-}
-
-/// [`move_beneath`], also handing back the folder moved from, still open (a publish at the
-/// name just vacated goes there).
-fn move_out(
     root: RawFd,
     from: &str,
     to: &str,
@@ -630,7 +619,7 @@ impl Remote for LocalFs {
         // One trip to a blocking thread, not two: in a small overwrite, the wake-ups of a second
         // trip cost as much as its calls.
         let done = blocking(move || {
-            let moved = move_out(
+            let moved = move_beneath(
                 root.as_raw_fd(),
                 &from,
                 &to,
