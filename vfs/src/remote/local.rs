@@ -763,8 +763,6 @@ fn open_or_create_dir(root: RawFd, path: &str, parents: &mut Vec<File>) -> io::R
     Ok(dir)
 }
 
-/// How to open a folder to change an entry in it: readable when it is to be synced, else as a
-/// path only (which needs no read permission).
 /// The folder holding `path` (opened so that it can be synced when `sync`) and what is at
 /// `path`, looked at without following a link; `None` when either is missing.
 fn folder_and_entry(
@@ -785,6 +783,8 @@ fn folder_and_entry(
     }
 }
 
+/// How to open a folder to change an entry in it: readable when it is to be synced, else as a
+/// path only (which needs no read permission).
 fn dir_flags(sync: bool) -> i32 {
     match sync {
         true => libc::O_RDONLY | libc::O_DIRECTORY,
