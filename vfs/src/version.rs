@@ -1276,20 +1276,38 @@ mod tests {
     #[tokio::test(flavor = "multi_thread")]
     async fn a_file_another_program_wrote_is_older_than_what_replaces_it() {
         let (dir, vfs) = versioned().await;
-        let first = put(&vfs, "k", b"v1").await.version_id.unwrap();
-        // Kept; the version after it is lost to the other program's file, as its README says.
-        put(&vfs, "k", b"v2").await;
-        fs::remove_file(dir.path().join("bkt/k")).unwrap();
-        fs::write(dir.path().join("bkt/k"), b"theirs").unwrap();
+        let first = theirs_over_two_versions(&dir, &vfs).await;
         let head = vfs.head_object("bkt", "k").await.unwrap();
         assert_eq!(head.size, 6, "their file is current");
         let marker = vfs.add_delete_marker("bkt", "k").await.unwrap().unwrap();
+        theirs_between(&dir, &vfs, &marker.version_id, &first);
+    }
+
+    /// Two versions of `k` put, then another program's file (`theirs`) in place of the second,
+    /// which it loses, as the README says; the first one's id.
+    async fn theirs_over_two_versions(dir: &tempfile::TempDir, vfs: &Vfs) -> String {
+        let first = put(vfs, "k", b"v1").await.version_id.unwrap();
+        put(vfs, "k", b"v2").await;
+        fs::remove_file(dir.path().join("bkt/k")).unwrap();
+        fs::write(dir.path().join("bkt/k"), b"theirs").unwrap();
+        first
+    }
+
+    /// `k`'s history after [`theirs_over_two_versions`] and a change on top (version `top`):
+    /// three versions, newest first, the other program's file kept between `top` and `first`.
+    fn theirs_between(
+        dir: &tempfile::TempDir,
+        vfs: &Vfs,
+        top: &str,
+        first: &str,
+    ) -> Vec<VersionRecord> {
         let listed = rows(&vfs.core.index, "bkt", "k", 10).unwrap();
         let ids: Vec<String> = listed.iter().map(|r| r.id.to_string()).collect();
-        assert_eq!(ids.len(), 3);
-        assert_eq!((&ids[0], &ids[2]), (&marker.version_id, &first));
+        assert_eq!(ids.len(), 3, "{ids:?}");
+        assert_eq!((ids[0].as_str(), ids[2].as_str()), (top, first));
         assert!(ids[0] > ids[1] && ids[1] > ids[2], "{ids:?}");
         assert_eq!(stored(dir.path(), &listed[1]), b"theirs");
+        listed
     }
 
     /// A delete marker covers, and keeps as a version with its own ETag, the file another
@@ -1298,23 +1316,14 @@ mod tests {
     #[tokio::test(flavor = "multi_thread")]
     async fn a_delete_keeps_what_another_program_wrote_below_its_marker() {
         let (dir, vfs) = versioned().await;
-        let first = put(&vfs, "k", b"v1").await.version_id.unwrap();
-        // Lost to the other program's file, as the README says.
-        put(&vfs, "k", b"v2").await;
-        fs::remove_file(dir.path().join("bkt/k")).unwrap();
-        fs::write(dir.path().join("bkt/k"), b"theirs").unwrap();
+        let first = theirs_over_two_versions(&dir, &vfs).await;
         let marker = vfs.add_delete_marker("bkt", "k").await.unwrap().unwrap();
         assert!(
             !dir.path().join("bkt/k").exists(),
             "nothing left at the path"
         );
-        let listed = rows(&vfs.core.index, "bkt", "k", 10).unwrap();
-        let ids: Vec<String> = listed.iter().map(|r| r.id.to_string()).collect();
-        assert_eq!(ids.len(), 3, "{ids:?}");
-        assert_eq!((&ids[0], &ids[2]), (&marker.version_id, &first));
-        assert!(ids[0] > ids[1] && ids[1] > ids[2], "{ids:?}");
+        let listed = theirs_between(&dir, &vfs, &marker.version_id, &first);
         assert!(listed[0].object.is_none(), "the marker on top");
-        assert_eq!(stored(dir.path(), &listed[1]), b"theirs");
         let kept = listed[1].object.as_ref().unwrap();
         assert_eq!(
             kept.etag,
